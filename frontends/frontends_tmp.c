@@ -1,0 +1,2 @@
+/* Placeholder until the first frontend lands. */
+#include "ir/ir.h"

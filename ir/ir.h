@@ -1,0 +1,17 @@
+/* Public face of ir/: tensors, dtypes, ops, graphs, shape inference, verifier and the text IR.
+ * Other folders include only this header from ir/. */
+#ifndef PQ_IR_H
+#define PQ_IR_H
+
+#include "alloc.h"
+#include "dtype.h"
+#include "graph.h"
+#include "infer.h"
+#include "op.h"
+#include "packed.h"
+#include "status.h"
+#include "tensor.h"
+#include "text.h"
+#include "verify.h"
+
+#endif

@@ -1,0 +1,2 @@
+/* Text IR (under construction). */
+#include "text.h"

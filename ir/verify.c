@@ -1,0 +1,2 @@
+/* Verifier (under construction). */
+#include "verify.h"

@@ -1,0 +1,2 @@
+/* Placeholder translation unit until the executor lands. */
+#include "runtime.h"

@@ -1,0 +1,16 @@
+/* Subcommand table entries and the helpers the subcommands share (error reporting, loading a
+ * model of any supported kind). */
+#ifndef PQ_CMD_H
+#define PQ_CMD_H
+
+typedef struct pq_command {
+    const char *name;
+    const char *summary;
+    int (*fn)(int argc, char **argv); /* argv[0] is the command name; returns the exit code */
+} pq_command;
+
+int pq_cmd_import(int argc, char **argv);
+int pq_cmd_run(int argc, char **argv);
+int pq_cmd_inspect(int argc, char **argv);
+
+#endif

@@ -1,0 +1,41 @@
+/* Entry point of the piqc command line: dispatches to one subcommand per file (tools/cmd_*.c).
+ * Exit codes: 0 ok, 1 usage, 2 invalid input, 3 unsupported, 4 internal, 5 I/O. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+
+static const pq_command pq_commands[] = {
+    {"import", "print or save a model's text IR", pq_cmd_import},
+    {"run", "run an .onnx, .pir or .gguf model on .npy inputs", pq_cmd_run},
+    {"inspect", "summarise a model or artifact", pq_cmd_inspect},
+};
+
+static void pq_usage(FILE *f) {
+    fprintf(f, "usage: piqc <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof pq_commands / sizeof pq_commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", pq_commands[i].name, pq_commands[i].summary);
+    fprintf(f, "\n'piqc <command> --help' describes each command.\n"
+               "exit codes: 0 ok, 1 usage, 2 invalid input, 3 unsupported, 4 internal error, "
+               "5 I/O error\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        pq_usage(stderr);
+        return 1;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        pq_usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("piqc %s\n", PIQC_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof pq_commands / sizeof pq_commands[0]; i++)
+        if (!strcmp(argv[1], pq_commands[i].name)) return pq_commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "piqc: unknown command '%s'\n", argv[1]);
+    pq_usage(stderr);
+    return 1;
+}
