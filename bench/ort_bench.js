@@ -1,0 +1,177 @@
+// onnxruntime-node baseline for piqc's side-by-side benchmarks: runs MODEL.onnx on .npy inputs with one
+// thread (intra/inter-op 1, sequential) and prints `median X.XXX ms` over --repeat timed runs.
+// Usage: node bench/ort_bench.js MODEL.onnx --input name=file.npy ... [--repeat N] [--warmup N]
+//        [--expect name=file.npy ...] [--rtol R] [--atol A] [--verbose]
+'use strict';
+const fs = require('fs');
+
+function die(msg) {
+  process.stderr.write(`ort_bench: ${msg}\n`);
+  process.exit(1);
+}
+
+// Minimal .npy reader: format v1/v2/v3, little-endian (or byte-agnostic) f32/f64/i64/i32/u8/bool, C order.
+const NPY_TYPES = {
+  f4: ['float32', Float32Array], f8: ['float64', Float64Array], i8: ['int64', BigInt64Array],
+  i4: ['int32', Int32Array], u1: ['uint8', Uint8Array], b1: ['bool', Uint8Array],
+};
+
+function readNpy(path) {
+  let buf;
+  try {
+    buf = fs.readFileSync(path);
+  } catch (e) {
+    die(`${path}: ${e.message}`);
+  }
+  if (buf.length < 10 || buf.readUInt8(0) !== 0x93 || buf.toString('latin1', 1, 6) !== 'NUMPY')
+    die(`${path}: not a .npy file (bad magic)`);
+  const major = buf.readUInt8(6);
+  let hlen, hstart;
+  if (major === 1) {
+    hlen = buf.readUInt16LE(8);
+    hstart = 10;
+  } else if (major === 2 || major === 3) {
+    if (buf.length < 12) die(`${path}: truncated header`);
+    hlen = buf.readUInt32LE(8);
+    hstart = 12;
+  } else {
+    die(`${path}: unsupported .npy version ${major}`);
+  }
+  if (hstart + hlen > buf.length) die(`${path}: truncated header`);
+  const header = buf.toString(major === 3 ? 'utf8' : 'latin1', hstart, hstart + hlen);
+  const descr = /'descr'\s*:\s*'([^']*)'/.exec(header);
+  const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header);
+  const shapeM = /'shape'\s*:\s*\(([^)]*)\)/.exec(header);
+  if (!descr || !fortran || !shapeM) die(`${path}: cannot parse header ${JSON.stringify(header)}`);
+  if (fortran[1] === 'True') die(`${path}: Fortran-order arrays are not supported`);
+  const d = descr[1];
+  const order = d[0], code = d.slice(1);
+  if (order === '>' || !(code in NPY_TYPES) || !'<|='.includes(order))
+    die(`${path}: unsupported dtype '${d}' (want little-endian f4, f8, i8, i4, u1 or b1)`);
+  const shape = shapeM[1].split(',').map((s) => s.trim()).filter((s) => s.length).map((s) => {
+    if (!/^\d+$/.test(s)) die(`${path}: bad shape entry '${s}'`);
+    return Number(s);
+  });
+  const [ortType, Ctor] = NPY_TYPES[code];
+  const count = shape.reduce((a, b) => a * b, 1);
+  const off = hstart + hlen;
+  const nbytes = count * Ctor.BYTES_PER_ELEMENT;
+  if (buf.length - off < nbytes) die(`${path}: data has ${buf.length - off} bytes, shape needs ${nbytes}`);
+  const ab = new ArrayBuffer(nbytes);  // copy: typed arrays need aligned offsets
+  new Uint8Array(ab).set(buf.subarray(off, off + nbytes));
+  return { type: ortType, data: new Ctor(ab), shape };
+}
+
+function parseArgs(argv) {
+  const o = { model: null, inputs: [], expects: [], repeat: 20, warmup: 3, rtol: 1e-4, atol: 1e-5, verbose: false };
+  const need = (i, flag) => {
+    if (i + 1 >= argv.length) die(`${flag} needs a value`);
+    return argv[i + 1];
+  };
+  const pair = (s, flag) => {
+    const eq = s.indexOf('=');
+    return eq < 0 ? [null, s] : [s.slice(0, eq), s.slice(eq + 1)];
+  };
+  const num = (s, flag, int) => {
+    const v = Number(s);
+    if (!Number.isFinite(v) || (int && (!Number.isInteger(v) || v < 0))) die(`${flag}: bad value '${s}'`);
+    return v;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--input') o.inputs.push(pair(need(i, a), a)), i++;
+    else if (a === '--expect') o.expects.push(pair(need(i, a), a)), i++;
+    else if (a === '--repeat') o.repeat = num(need(i, a), a, true), i++;
+    else if (a === '--warmup') o.warmup = num(need(i, a), a, true), i++;
+    else if (a === '--rtol') o.rtol = num(need(i, a), a, false), i++;
+    else if (a === '--atol') o.atol = num(need(i, a), a, false), i++;
+    else if (a === '--verbose' || a === '-v') o.verbose = true;
+    else if (a === '-h' || a === '--help') {
+      process.stdout.write('usage: node bench/ort_bench.js MODEL.onnx --input name=file.npy ... [--repeat N] ' +
+        '[--warmup N] [--expect name=file.npy ...] [--rtol R] [--atol A] [--verbose]\n');
+      process.exit(0);
+    } else if (a.startsWith('-')) die(`unknown option '${a}'`);
+    else if (o.model === null) o.model = a;
+    else die(`unexpected argument '${a}'`);
+  }
+  if (o.model === null) die('no model given (usage: node bench/ort_bench.js MODEL.onnx --input name=file.npy ...)');
+  if (o.repeat < 1) die('--repeat must be at least 1');
+  return o;
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  let ort;
+  try {
+    ort = require('onnxruntime-node');
+  } catch (e) {
+    die(`cannot load onnxruntime-node (run: ONNXRUNTIME_NODE_INSTALL=skip npm install): ${e.message}`);
+  }
+  let session;
+  try {
+    session = await ort.InferenceSession.create(o.model, {
+      intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+    });
+  } catch (e) {
+    die(`${o.model}: ${e.message}`);
+  }
+  const feeds = {};
+  for (const [name0, file] of o.inputs) {
+    let name = name0;
+    if (name === null) {
+      if (session.inputNames.length !== 1) die(`--input ${file}: name it (model inputs: ${session.inputNames.join(', ')})`);
+      name = session.inputNames[0];
+    }
+    if (!session.inputNames.includes(name)) die(`--input ${name}: model has no such input (inputs: ${session.inputNames.join(', ')})`);
+    const a = readNpy(file);
+    feeds[name] = new ort.Tensor(a.type, a.data, a.shape);
+  }
+  for (const n of session.inputNames) if (!(n in feeds)) die(`missing --input for model input '${n}'`);
+
+  const run = async () => {
+    try {
+      return await session.run(feeds);
+    } catch (e) {
+      die(`run failed: ${e.message}`);
+    }
+  };
+  let out;
+  for (let i = 0; i < o.warmup; i++) out = await run();
+  const times = [];
+  for (let i = 0; i < o.repeat; i++) {
+    const t0 = process.hrtime.bigint();
+    out = await run();
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  times.sort((a, b) => a - b);
+  const n = times.length;
+  const median = n % 2 ? times[(n - 1) / 2] : (times[n / 2 - 1] + times[n / 2]) / 2;
+
+  let failed = false;
+  for (const [name0, file] of o.expects) {
+    const name = name0 === null ? session.outputNames[0] : name0;
+    if (!(name in out)) die(`--expect ${name}: model has no such output (outputs: ${session.outputNames.join(', ')})`);
+    const want = readNpy(file), got = out[name];
+    if (want.shape.join(',') !== got.dims.join(',')) {
+      process.stderr.write(`ort_bench: ${name}: shape [${got.dims}] != expected [${want.shape}]\n`);
+      failed = true;
+      continue;
+    }
+    let maxAbs = 0, bad = 0;
+    for (let i = 0; i < want.data.length; i++) {
+      const w = Number(want.data[i]), g = Number(got.data[i]);
+      const d = Math.abs(w - g);
+      if (!(d <= o.atol + o.rtol * Math.abs(w))) bad++;
+      if (d > maxAbs || Number.isNaN(d)) maxAbs = d;
+    }
+    process.stderr.write(`ort_bench: ${name}: max |diff| ${maxAbs.toExponential(3)}, ${bad} of ${want.data.length} outside rtol ${o.rtol} atol ${o.atol}\n`);
+    if (bad) failed = true;
+  }
+  if (o.verbose)
+    process.stderr.write(`ort_bench: ${n} runs: min ${times[0].toFixed(3)} ms, max ${times[n - 1].toFixed(3)} ms\n`);
+  process.stdout.write(`median ${median.toFixed(3)} ms\n`);
+  process.exit(failed ? 1 : 0);
+}
+
+main();
