@@ -12,6 +12,36 @@
 /* ---- end nn ---- */
 
 /* ---- infer_movement.c / infer_control.c (shape, data movement, constants, control flow) ---- */
+enum pq_status pq_infer_reshape(pq_infer_ctx *c);
+enum pq_status pq_infer_flatten(pq_infer_ctx *c);
+enum pq_status pq_infer_transpose(pq_infer_ctx *c);
+enum pq_status pq_infer_concat(pq_infer_ctx *c);
+enum pq_status pq_infer_split(pq_infer_ctx *c);
+enum pq_status pq_infer_slice(pq_infer_ctx *c);
+enum pq_status pq_infer_gather(pq_infer_ctx *c);
+enum pq_status pq_infer_gather_elements(pq_infer_ctx *c);
+enum pq_status pq_infer_squeeze(pq_infer_ctx *c);
+enum pq_status pq_infer_unsqueeze(pq_infer_ctx *c);
+enum pq_status pq_infer_expand(pq_infer_ctx *c);
+enum pq_status pq_infer_tile(pq_infer_ctx *c);
+enum pq_status pq_infer_pad(pq_infer_ctx *c);
+enum pq_status pq_infer_resize(pq_infer_ctx *c);
+enum pq_status pq_infer_depth_to_space(pq_infer_ctx *c);
+enum pq_status pq_infer_space_to_depth(pq_infer_ctx *c);
+enum pq_status pq_infer_shape(pq_infer_ctx *c);
+enum pq_status pq_infer_size(pq_infer_ctx *c);
+enum pq_status pq_infer_constant_of_shape(pq_infer_ctx *c);
+enum pq_status pq_infer_constant(pq_infer_ctx *c);
+enum pq_status pq_infer_range(pq_infer_ctx *c);
+enum pq_status pq_infer_one_hot(pq_infer_ctx *c);
+enum pq_status pq_infer_trilu(pq_infer_ctx *c);
+enum pq_status pq_infer_identity(pq_infer_ctx *c);
+enum pq_status pq_infer_dropout(pq_infer_ctx *c);
+enum pq_status pq_infer_if(pq_infer_ctx *c);
+enum pq_status pq_infer_loop(pq_infer_ctx *c);
+/* Normalises one Slice axis of size dim (ONNX clamping rules); first index and length. */
+void pq_infer_slice_axis(int64_t dim, int64_t start, int64_t end, int64_t step, int64_t *first,
+                         int64_t *len);
 /* ---- end movement ---- */
 
 #endif
