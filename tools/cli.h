@@ -1,0 +1,25 @@
+/* Helpers shared by the piqc subcommands: loading a model of any supported kind and preparing
+ * it, reporting errors with the right exit code, and small argument parsers. */
+#ifndef PQ_CLI_H
+#define PQ_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ir/ir.h"
+
+/* Loads MODEL by extension (.onnx, .pir; .gguf when the artifact reader is present) and, when
+ * prepare is true, runs pq_runtime_prepare on it. */
+enum pq_status pq_cli_load_model(const char *path, bool prepare, pq_graph **out, pq_error *err);
+/* Prints "piqc <cmd>: <message>" to stderr and returns the exit code of err->status. */
+int pq_cli_fail(const char *cmd, const pq_error *err);
+/* Prints a usage error "piqc <cmd>: <message>" and a hint to use --help; returns 1. */
+int pq_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Parses a decimal integer in [lo, hi]; false on garbage or range error. */
+bool pq_cli_parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out);
+/* Formats a value's type as "f32[N,1,8,8]" (symbols by name, '?' unknown). */
+void pq_cli_format_type(const pq_graph *g, const pq_value *v, char *buf, int size);
+/* Milliseconds from a monotonic clock. */
+double pq_cli_now_ms(void);
+
+#endif

@@ -1,0 +1,147 @@
+/* `piqc inspect MODEL`: summarises a model: producer and opsets, op histogram (subgraphs
+ * included), parameter count and bytes, inputs and outputs with symbolic dims, and the planned
+ * peak activation memory with symbolic dims bound (default 1, or --bind NAME=N). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cmd.h"
+#include "runtime/runtime.h"
+
+#define PQ_INSPECT_MAX_BINDS 16
+
+static void pq_inspect_help(FILE *f) {
+    fprintf(f, "usage: piqc inspect MODEL [--bind NAME=N]...\n\n"
+               "Summarises MODEL (.onnx or .pir): opsets, op histogram, parameters, inputs and\n"
+               "outputs, and the planned peak activation memory. Symbolic dimensions are bound to\n"
+               "1 for the memory plan unless --bind NAME=N says otherwise.\n");
+}
+
+static void pq_count_ops(const pq_graph *g, int64_t *hist, int64_t *nodes) {
+    for (uint32_t i = 0; i < g->n_nodes; i++) {
+        hist[g->nodes[i].op]++;
+        (*nodes)++;
+        for (uint32_t a = 0; a < g->nodes[i].n_attrs; a++)
+            if (g->nodes[i].attrs[a].type == PQ_ATTR_GRAPH)
+                pq_count_ops(g->nodes[i].attrs[a].u.graph, hist, nodes);
+    }
+}
+
+typedef struct {
+    const char *name;
+    int64_t value;
+} pq_bind;
+
+int pq_cmd_inspect(int argc, char **argv) {
+    const char *model = NULL;
+    pq_bind binds[PQ_INSPECT_MAX_BINDS];
+    int n_binds = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            pq_inspect_help(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--bind")) {
+            char *eq = ++i < argc ? strchr(argv[i], '=') : NULL;
+            if (!eq || n_binds >= PQ_INSPECT_MAX_BINDS ||
+                !pq_cli_parse_int(eq + 1, 0, (int64_t)1 << 32, &binds[n_binds].value))
+                return pq_cli_usage_error("inspect", "--bind needs NAME=N with N >= 0");
+            *eq = '\0';
+            binds[n_binds++].name = argv[i];
+        } else if (argv[i][0] == '-') {
+            return pq_cli_usage_error("inspect", "unknown option '%s'", argv[i]);
+        } else if (!model) {
+            model = argv[i];
+        } else {
+            return pq_cli_usage_error("inspect", "unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!model) return pq_cli_usage_error("inspect", "missing MODEL");
+    pq_error err;
+    pq_error_clear(&err);
+    pq_graph *g = NULL;
+    if (pq_cli_load_model(model, true, &g, &err) != PQ_OK) return pq_cli_fail("inspect", &err);
+
+    printf("model: %s\n", model);
+    if (g->producer_name) printf("producer: %s\n", g->producer_name);
+    if (g->ir_version) printf("ir_version: %lld\n", (long long)g->ir_version);
+    printf("opsets:");
+    for (uint32_t i = 0; i < g->n_opsets; i++)
+        printf(" %s%s%lld", g->opsets[i].domain[0] ? g->opsets[i].domain : "ai.onnx", " v",
+               (long long)g->opsets[i].version);
+    printf("\n");
+
+    int64_t hist[PQ_OP_COUNT] = {0}, n_nodes = 0;
+    pq_count_ops(g, hist, &n_nodes);
+    printf("nodes: %lld\nop histogram:\n", (long long)n_nodes);
+    for (int pass = 0; pass < 1; pass++) {
+        bool done[PQ_OP_COUNT] = {false};
+        for (;;) { /* most frequent first, then by name */
+            int best = -1;
+            for (int op = 0; op < PQ_OP_COUNT; op++) {
+                if (done[op] || !hist[op]) continue;
+                if (best < 0 || hist[op] > hist[best] ||
+                    (hist[op] == hist[best] && strcmp(pq_op_name(op), pq_op_name(best)) < 0))
+                    best = op;
+            }
+            if (best < 0) break;
+            done[best] = true;
+            printf("  %-24s %lld\n", pq_op_name(best), (long long)hist[best]);
+        }
+    }
+    int64_t pel, pby;
+    pq_graph_param_stats(g, &pel, &pby);
+    printf("parameters: %lld elements, %lld bytes (%.2f MiB)\n", (long long)pel, (long long)pby,
+           (double)pby / 1048576.0);
+    char type[256];
+    for (uint32_t i = 0; i < g->n_inputs; i++) {
+        pq_cli_format_type(g, &g->values[g->inputs[i]], type, sizeof type);
+        printf("input  %s: %s\n", g->values[g->inputs[i]].name, type);
+    }
+    for (uint32_t i = 0; i < g->n_outputs; i++) {
+        pq_cli_format_type(g, &g->values[g->outputs[i]], type, sizeof type);
+        printf("output %s: %s\n", g->values[g->outputs[i]].name, type);
+    }
+
+    /* planned peak memory with symbols bound */
+    int rc = 0;
+    int64_t *dims = pq_calloc((size_t)g->n_inputs * PQ_MAX_RANK + 1, sizeof *dims);
+    const int64_t **rows = pq_calloc(g->n_inputs + 1, sizeof *rows);
+    pq_session *s = NULL;
+    if (!dims || !rows) {
+        pq_error_nomem(&err, "inspect");
+        rc = pq_cli_fail("inspect", &err);
+        goto done;
+    }
+    printf("binding:");
+    for (uint32_t i = 0; i < g->n_inputs; i++) {
+        const pq_value *v = &g->values[g->inputs[i]];
+        rows[i] = dims + (size_t)i * PQ_MAX_RANK;
+        for (int d = 0; d < v->shape.rank; d++) {
+            pq_dim dim = v->shape.dims[d];
+            int64_t size = pq_dim_known(dim) ? dim.size : 1;
+            if (!pq_dim_known(dim)) {
+                const char *sym = dim.sym ? pq_graph_symbol_name(g, dim.sym) : "?";
+                for (int b = 0; b < n_binds; b++)
+                    if (!strcmp(binds[b].name, sym)) size = binds[b].value;
+                printf(" %s.%d(%s)=%lld", v->name, d, sym, (long long)size);
+            }
+            dims[(size_t)i * PQ_MAX_RANK + (size_t)d] = size;
+        }
+    }
+    printf("\n");
+    if (pq_session_create(g, NULL, &s, &err) != PQ_OK ||
+        pq_session_plan(s, rows, &err) != PQ_OK) {
+        printf("planned peak activation memory: unavailable (%s)\n", err.msg);
+    } else {
+        size_t peak = pq_session_planned_peak(s);
+        printf("planned peak activation memory: %zu bytes (%.2f MiB)\n", peak,
+               (double)peak / 1048576.0);
+    }
+done:
+    pq_session_destroy(s);
+    pq_free(dims);
+    pq_free(rows);
+    pq_graph_destroy(g);
+    return rc;
+}

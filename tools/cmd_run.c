@@ -1,0 +1,257 @@
+/* `piqc run MODEL --input NAME=FILE.npy ...`: runs a model on .npy inputs with the reference
+ * runtime, prints each output's shape and statistics and the median latency, optionally writes
+ * the outputs as .npy files and reports top-1 accuracy against labels. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "cmd.h"
+#include "frontends/frontends.h"
+#include "runtime/runtime.h"
+
+#define PQ_RUN_MAX_INPUTS 64
+
+static void pq_run_help(FILE *f) {
+    fprintf(f,
+            "usage: piqc run MODEL [--input NAME=FILE.npy]... [--output-dir DIR] [--threads N]\n"
+            "                [--repeat N] [--labels FILE.npy]\n\n"
+            "Runs MODEL (.onnx or .pir) on the given inputs and prints every output's shape and\n"
+            "min/max/mean, then 'median N.NNN ms' over the runs.\n"
+            "  --input NAME=FILE  bind graph input NAME to a .npy file (split at the first '=';\n"
+            "                     a model with one input also takes a bare FILE)\n"
+            "  --output-dir DIR   write each output to DIR/<name>.npy (created if missing)\n"
+            "  --threads N        worker threads (accepted; kernels are single-threaded for now)\n"
+            "  --repeat N         run N times (default 1) and report the median latency\n"
+            "  --labels FILE      integer class labels: print top-1 accuracy of output 0\n");
+}
+
+static int pq_cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Replaces characters outside [A-Za-z0-9._-] by '_'. */
+static void pq_sanitize(const char *name, char *out, size_t size) {
+    size_t i = 0;
+    for (; name[i] && i + 1 < size; i++) {
+        char c = name[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+        out[i] = ok ? c : '_';
+    }
+    out[i] = '\0';
+    if (!i || !strcmp(out, ".") || !strcmp(out, "..")) snprintf(out, size, "output");
+}
+
+static void pq_print_stats(const pq_graph *g, const char *name, const pq_tensor *t) {
+    char shape[160];
+    pq_shape_format(t->rank, t->dims, shape, sizeof shape);
+    int64_t n = pq_tensor_numel(t);
+    double mn = INFINITY, mx = -INFINITY, sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double v = pq_dtype_load(t->dtype, t->data, (size_t)i);
+        if (v < mn) mn = v;
+        if (v > mx) mx = v;
+        sum += v;
+    }
+    (void)g;
+    if (n) printf("output '%s': %s%s min %.6g max %.6g mean %.6g\n", name, pq_dtype_name(t->dtype),
+                  shape, mn, mx, sum / (double)n);
+    else printf("output '%s': %s%s (empty)\n", name, pq_dtype_name(t->dtype), shape);
+}
+
+/* Top-1 accuracy of logits [..., C] against integer labels with one entry per row. */
+static enum pq_status pq_accuracy(const pq_tensor *logits, const pq_tensor *labels, int64_t *hits,
+                                  int64_t *total, pq_error *err) {
+    if (logits->rank < 1 || !pq_dtype_is_float(logits->dtype))
+        return pq_error_set(err, PQ_ERR_INVALID, "--labels: output 0 is not a float tensor");
+    int64_t c = logits->dims[logits->rank - 1];
+    int64_t rows = c ? pq_tensor_numel(logits) / c : 0;
+    if (pq_tensor_numel(labels) != rows || !pq_dtype_is_integer(labels->dtype))
+        return pq_error_set(err, PQ_ERR_INVALID,
+                            "--labels: expected %lld integer labels (one per output row), got "
+                            "%lld of type %s",
+                            (long long)rows, (long long)pq_tensor_numel(labels),
+                            pq_dtype_name(labels->dtype));
+    *hits = 0;
+    *total = rows;
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t best = 0;
+        double bv = -INFINITY;
+        for (int64_t j = 0; j < c; j++) {
+            double v = pq_dtype_load(logits->dtype, logits->data, (size_t)(r * c + j));
+            if (v > bv) {
+                bv = v;
+                best = j;
+            }
+        }
+        if (best == pq_dtype_load_i64(labels->dtype, labels->data, (size_t)r)) (*hits)++;
+    }
+    return PQ_OK;
+}
+
+static enum pq_status pq_write_outputs(const pq_graph *g, pq_tensor **outs, const char *dir,
+                                       pq_error *err) {
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return pq_error_set(err, PQ_ERR_IO, "cannot create output directory '%s': %s", dir,
+                            strerror(errno));
+    char(*used)[256] = pq_calloc(g->n_outputs ? g->n_outputs : 1, sizeof *used);
+    if (!used) return pq_error_nomem(err, "output names");
+    enum pq_status st = PQ_OK;
+    for (uint32_t o = 0; o < g->n_outputs && st == PQ_OK; o++) {
+        char base[200], name[256];
+        pq_sanitize(g->values[g->outputs[o]].name, base, sizeof base);
+        snprintf(name, sizeof name, "%s", base);
+        for (int k = 1;; k++) {
+            bool clash = false;
+            for (uint32_t p = 0; p < o; p++) clash |= !strcmp(used[p], name);
+            if (!clash) break;
+            snprintf(name, sizeof name, "%s_%d", base, k);
+        }
+        snprintf(used[o], sizeof used[o], "%s", name);
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s.npy", dir, name);
+        st = pq_npy_write(path, outs[o], err);
+    }
+    pq_free(used);
+    return st;
+}
+
+int pq_cmd_run(int argc, char **argv) {
+    const char *model = NULL, *out_dir = NULL, *labels_path = NULL;
+    const char *in_names[PQ_RUN_MAX_INPUTS], *in_files[PQ_RUN_MAX_INPUTS];
+    int n_in = 0;
+    int64_t threads = 1, repeat = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            pq_run_help(stdout);
+            return 0;
+        } else if (!strcmp(a, "--input") || !strcmp(a, "-i")) {
+            if (++i >= argc) return pq_cli_usage_error("run", "--input needs NAME=FILE.npy");
+            if (n_in >= PQ_RUN_MAX_INPUTS) return pq_cli_usage_error("run", "too many --input");
+            const char *eq = strchr(argv[i], '=');
+            in_names[n_in] = eq ? argv[i] : NULL;
+            in_files[n_in] = eq ? eq + 1 : argv[i];
+            if (eq) argv[i][eq - argv[i]] = '\0';
+            n_in++;
+        } else if (!strcmp(a, "--output-dir")) {
+            if (++i >= argc) return pq_cli_usage_error("run", "--output-dir needs a directory");
+            out_dir = argv[i];
+        } else if (!strcmp(a, "--labels")) {
+            if (++i >= argc) return pq_cli_usage_error("run", "--labels needs a .npy file");
+            labels_path = argv[i];
+        } else if (!strcmp(a, "--threads")) {
+            if (++i >= argc || !pq_cli_parse_int(argv[i], 1, 1024, &threads))
+                return pq_cli_usage_error("run", "--threads needs an integer in 1..1024");
+        } else if (!strcmp(a, "--repeat")) {
+            if (++i >= argc || !pq_cli_parse_int(argv[i], 1, 1000000, &repeat))
+                return pq_cli_usage_error("run", "--repeat needs an integer in 1..1000000");
+        } else if (a[0] == '-') {
+            return pq_cli_usage_error("run", "unknown option '%s'", a);
+        } else if (!model) {
+            model = a;
+        } else {
+            return pq_cli_usage_error("run", "unexpected argument '%s'", a);
+        }
+    }
+    if (!model) return pq_cli_usage_error("run", "missing MODEL");
+
+    pq_error err;
+    pq_error_clear(&err);
+    pq_graph *g = NULL;
+    pq_session *s = NULL;
+    pq_tensor **ins = NULL, **outs = NULL, *labels = NULL;
+    double *times = NULL;
+    int rc = 0;
+    if (pq_cli_load_model(model, true, &g, &err) != PQ_OK) return pq_cli_fail("run", &err);
+    ins = pq_calloc(g->n_inputs + 1, sizeof *ins);
+    outs = pq_calloc(g->n_outputs + 1, sizeof *outs);
+    times = pq_calloc((size_t)repeat, sizeof *times);
+    if (!ins || !outs || !times) {
+        pq_error_nomem(&err, "run");
+        goto fail;
+    }
+    for (int k = 0; k < n_in; k++) {
+        uint32_t slot = PQ_NONE;
+        if (!in_names[k]) {
+            if (g->n_inputs != 1) {
+                rc = pq_cli_usage_error("run", "--input %s: the model has %u inputs; use NAME=FILE",
+                                        in_files[k], g->n_inputs);
+                goto done;
+            }
+            slot = 0;
+        } else {
+            for (uint32_t i = 0; i < g->n_inputs; i++)
+                if (!strcmp(g->values[g->inputs[i]].name, in_names[k])) slot = i;
+        }
+        if (slot == PQ_NONE) {
+            fprintf(stderr, "piqc run: the model has no input '%s'; its inputs are:", in_names[k]);
+            for (uint32_t i = 0; i < g->n_inputs; i++)
+                fprintf(stderr, " '%s'", g->values[g->inputs[i]].name);
+            fprintf(stderr, "\n");
+            rc = 1;
+            goto done;
+        }
+        if (ins[slot]) {
+            rc = pq_cli_usage_error("run", "input '%s' given twice",
+                                    g->values[g->inputs[slot]].name);
+            goto done;
+        }
+        if (pq_npy_read(in_files[k], &ins[slot], &err) != PQ_OK) goto fail;
+    }
+    for (uint32_t i = 0; i < g->n_inputs; i++) {
+        if (ins[i]) continue;
+        char type[200];
+        pq_cli_format_type(g, &g->values[g->inputs[i]], type, sizeof type);
+        pq_error_set(&err, PQ_ERR_INVALID, "missing input '%s' (%s): give --input %s=FILE.npy",
+                     g->values[g->inputs[i]].name, type, g->values[g->inputs[i]].name);
+        goto fail;
+    }
+    pq_session_opts opts = {(int)threads};
+    if (pq_session_create(g, &opts, &s, &err) != PQ_OK) goto fail;
+    for (int64_t r = 0; r < repeat; r++) {
+        for (uint32_t o = 0; o < g->n_outputs; o++) {
+            pq_tensor_destroy(outs[o]);
+            outs[o] = NULL;
+        }
+        double t0 = pq_cli_now_ms();
+        if (pq_session_run(s, (const pq_tensor *const *)ins, g->n_inputs, outs, g->n_outputs,
+                           &err) != PQ_OK)
+            goto fail;
+        times[r] = pq_cli_now_ms() - t0;
+    }
+    for (uint32_t o = 0; o < g->n_outputs; o++)
+        pq_print_stats(g, g->values[g->outputs[o]].name, outs[o]);
+    qsort(times, (size_t)repeat, sizeof *times, pq_cmp_double);
+    double median = repeat % 2 ? times[repeat / 2] : 0.5 * (times[repeat / 2 - 1] + times[repeat / 2]);
+    printf("planned peak activation memory: %zu bytes\n", pq_session_planned_peak(s));
+    printf("median %.3f ms over %lld run%s\n", median, (long long)repeat, repeat == 1 ? "" : "s");
+    if (labels_path) {
+        int64_t hits, total;
+        if (pq_npy_read(labels_path, &labels, &err) != PQ_OK) goto fail;
+        if (pq_accuracy(outs[0], labels, &hits, &total, &err) != PQ_OK) goto fail;
+        printf("accuracy: %.2f%% (%lld/%lld)\n", total ? 100.0 * (double)hits / (double)total : 0.0,
+               (long long)hits, (long long)total);
+    }
+    if (out_dir && pq_write_outputs(g, outs, out_dir, &err) != PQ_OK) goto fail;
+    goto done;
+fail:
+    rc = pq_cli_fail("run", &err);
+done:
+    if (ins)
+        for (uint32_t i = 0; i < g->n_inputs; i++) pq_tensor_destroy(ins[i]);
+    if (outs)
+        for (uint32_t o = 0; o < g->n_outputs; o++) pq_tensor_destroy(outs[o]);
+    pq_tensor_destroy(labels);
+    pq_free(ins);
+    pq_free(outs);
+    pq_free(times);
+    pq_session_destroy(s);
+    pq_graph_destroy(g);
+    return rc;
+}
