@@ -6,6 +6,20 @@
 #include "infer.h"
 
 /* ---- infer_elementwise.c / infer_reduce.c (elementwise, activations, reductions, quant ops) ---- */
+enum pq_status pq_infer_ew_binary(pq_infer_ctx *c);
+enum pq_status pq_infer_ew_variadic(pq_infer_ctx *c);
+enum pq_status pq_infer_ew_where(pq_infer_ctx *c);
+enum pq_status pq_infer_ew_unary(pq_infer_ctx *c);
+enum pq_status pq_infer_ew_clip(pq_infer_ctx *c);
+enum pq_status pq_infer_ew_cast(pq_infer_ctx *c);
+enum pq_status pq_infer_ew_softmax(pq_infer_ctx *c);
+enum pq_status pq_infer_ew_reduce(pq_infer_ctx *c);
+enum pq_status pq_infer_ew_argmax(pq_infer_ctx *c);
+enum pq_status pq_infer_ew_topk(pq_infer_ctx *c);
+enum pq_status pq_infer_ew_cumsum(pq_infer_ctx *c);
+enum pq_status pq_infer_ew_quantize(pq_infer_ctx *c);
+enum pq_status pq_infer_ew_dequantize(pq_infer_ctx *c);
+enum pq_status pq_infer_ew_dynamic_quantize(pq_infer_ctx *c);
 /* ---- end elementwise ---- */
 
 /* ---- infer_nn.c (matmul, gemm, conv, pooling, normalisation, recurrent) ---- */
