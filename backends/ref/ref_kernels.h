@@ -26,6 +26,42 @@ enum pq_status pq_ref_ew_dynamic_quantize(const pq_kernel_args *a);
 /* ---- end nn ---- */
 
 /* ---- movement ---- */
+/* Shared by the movement kernel files (defined in ref_movement.c). */
+/* Runs the node's shape-inference rule on the actual inputs (their data as known values) and
+ * gives every present output its dtype and shape: allocates outputs whose data is NULL, checks
+ * planned ones (INTERNAL on a mismatch). Propagates the rule's INVALID/UNSUPPORTED. */
+enum pq_status pq_ref_mv_outputs(const pq_kernel_args *a);
+/* Copies a strided view in row-major order: dst[i...] = src[sum(idx[k] * sstride[k])] for the
+ * index space dims[0..rank) (rank <= PQ_MAX_RANK); strides in elements, may be 0 or negative;
+ * es is the element size in bytes. */
+void pq_ref_mv_walk(void *dst, const void *src, int rank, const int64_t *dims,
+                    const int64_t *sstride, size_t es);
+/* Kernels: ref_movement.c, ref_shape.c, ref_pad_resize.c, ref_control.c. pq_ref_mv_copy copies
+ * the input bytes (Reshape, Flatten, Squeeze, Unsqueeze). */
+enum pq_status pq_ref_mv_copy(const pq_kernel_args *a);
+enum pq_status pq_ref_transpose(const pq_kernel_args *a);
+enum pq_status pq_ref_concat(const pq_kernel_args *a);
+enum pq_status pq_ref_split(const pq_kernel_args *a);
+enum pq_status pq_ref_slice(const pq_kernel_args *a);
+enum pq_status pq_ref_gather(const pq_kernel_args *a);
+enum pq_status pq_ref_gather_elements(const pq_kernel_args *a);
+enum pq_status pq_ref_expand(const pq_kernel_args *a);
+enum pq_status pq_ref_tile(const pq_kernel_args *a);
+enum pq_status pq_ref_pad(const pq_kernel_args *a);
+enum pq_status pq_ref_resize(const pq_kernel_args *a);
+enum pq_status pq_ref_depth_to_space(const pq_kernel_args *a);
+enum pq_status pq_ref_space_to_depth(const pq_kernel_args *a);
+enum pq_status pq_ref_shape(const pq_kernel_args *a);
+enum pq_status pq_ref_size(const pq_kernel_args *a);
+enum pq_status pq_ref_constant_of_shape(const pq_kernel_args *a);
+enum pq_status pq_ref_constant(const pq_kernel_args *a);
+enum pq_status pq_ref_range(const pq_kernel_args *a);
+enum pq_status pq_ref_one_hot(const pq_kernel_args *a);
+enum pq_status pq_ref_trilu(const pq_kernel_args *a);
+enum pq_status pq_ref_identity(const pq_kernel_args *a);
+enum pq_status pq_ref_dropout(const pq_kernel_args *a);
+enum pq_status pq_ref_if(const pq_kernel_args *a);
+enum pq_status pq_ref_loop(const pq_kernel_args *a);
 /* ---- end movement ---- */
 
 #endif

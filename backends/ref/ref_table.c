@@ -78,6 +78,33 @@ const pq_kernel_fn pq_ref_kernels[PQ_OP_COUNT] = {
     /* ---- nn ---- */
     /* ---- end nn ---- */
     /* ---- movement ---- */
+    [PQ_OP_RESHAPE] = pq_ref_mv_copy,
+    [PQ_OP_FLATTEN] = pq_ref_mv_copy,
+    [PQ_OP_TRANSPOSE] = pq_ref_transpose,
+    [PQ_OP_CONCAT] = pq_ref_concat,
+    [PQ_OP_SPLIT] = pq_ref_split,
+    [PQ_OP_SLICE] = pq_ref_slice,
+    [PQ_OP_GATHER] = pq_ref_gather,
+    [PQ_OP_GATHER_ELEMENTS] = pq_ref_gather_elements,
+    [PQ_OP_SQUEEZE] = pq_ref_mv_copy,
+    [PQ_OP_UNSQUEEZE] = pq_ref_mv_copy,
+    [PQ_OP_EXPAND] = pq_ref_expand,
+    [PQ_OP_TILE] = pq_ref_tile,
+    [PQ_OP_PAD] = pq_ref_pad,
+    [PQ_OP_RESIZE] = pq_ref_resize,
+    [PQ_OP_DEPTH_TO_SPACE] = pq_ref_depth_to_space,
+    [PQ_OP_SPACE_TO_DEPTH] = pq_ref_space_to_depth,
+    [PQ_OP_SHAPE] = pq_ref_shape,
+    [PQ_OP_SIZE] = pq_ref_size,
+    [PQ_OP_CONSTANT_OF_SHAPE] = pq_ref_constant_of_shape,
+    [PQ_OP_CONSTANT] = pq_ref_constant,
+    [PQ_OP_RANGE] = pq_ref_range,
+    [PQ_OP_ONE_HOT] = pq_ref_one_hot,
+    [PQ_OP_TRILU] = pq_ref_trilu,
+    [PQ_OP_IDENTITY] = pq_ref_identity,
+    [PQ_OP_DROPOUT] = pq_ref_dropout,
+    [PQ_OP_IF] = pq_ref_if,
+    [PQ_OP_LOOP] = pq_ref_loop,
     /* ---- end movement ---- */
 };
 
