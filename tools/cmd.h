@@ -12,5 +12,6 @@ typedef struct pq_command {
 int pq_cmd_import(int argc, char **argv);
 int pq_cmd_run(int argc, char **argv);
 int pq_cmd_inspect(int argc, char **argv);
+int pq_cmd_quantize(int argc, char **argv);
 
 #endif
