@@ -1,0 +1,69 @@
+/* CPU feature detection (GCC's __builtin_cpu_supports, which also checks that the OS saves the
+ * wide registers) and the PIQC_ISA environment override, both read once. */
+#include "cpu.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+static pthread_once_t pq_cpu_once = PTHREAD_ONCE_INIT;
+static bool pq_cpu_avx2, pq_cpu_avx512, pq_cpu_vnni;
+static char pq_cpu_isa_env[32];
+static bool pq_cpu_isa_set;
+
+static void pq_cpu_detect(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    pq_cpu_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                  __builtin_cpu_supports("f16c");
+    pq_cpu_avx512 = pq_cpu_avx2 && __builtin_cpu_supports("avx512f") &&
+                    __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                    __builtin_cpu_supports("avx512dq");
+    pq_cpu_vnni = pq_cpu_avx512 && __builtin_cpu_supports("avx512vnni");
+#endif
+    const char *env = getenv("PIQC_ISA");
+    if (env && env[0]) {
+        size_t len = strlen(env);
+        if (len >= sizeof pq_cpu_isa_env) len = sizeof pq_cpu_isa_env - 1;
+        memcpy(pq_cpu_isa_env, env, len);
+        pq_cpu_isa_env[len] = '\0';
+        pq_cpu_isa_set = true;
+    }
+}
+
+bool pq_cpu_has_avx2(void) {
+    pthread_once(&pq_cpu_once, pq_cpu_detect);
+    return pq_cpu_avx2;
+}
+
+bool pq_cpu_has_avx512(void) {
+    pthread_once(&pq_cpu_once, pq_cpu_detect);
+    return pq_cpu_avx512;
+}
+
+bool pq_cpu_has_avx512_vnni(void) {
+    pthread_once(&pq_cpu_once, pq_cpu_detect);
+    return pq_cpu_vnni;
+}
+
+bool pq_cpu_has_neon(void) {
+#if defined(__aarch64__)
+    return true;
+#else
+    return false;
+#endif
+}
+
+bool pq_cpu_supports_isa(const char *isa) {
+    if (!isa) return false;
+    if (strcmp(isa, "scalar") == 0) return true;
+    if (strcmp(isa, "avx2") == 0) return pq_cpu_has_avx2();
+    if (strcmp(isa, "avx512") == 0) return pq_cpu_has_avx512();
+    if (strcmp(isa, "neon") == 0) return pq_cpu_has_neon();
+    return false;
+}
+
+const char *pq_isa_forced(void) {
+    pthread_once(&pq_cpu_once, pq_cpu_detect);
+    return pq_cpu_isa_set ? pq_cpu_isa_env : NULL;
+}
