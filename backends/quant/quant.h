@@ -154,7 +154,7 @@ void pq_range_minmax_get(const pq_range_minmax *r, float *min, float *max);
 typedef struct pq_range_percentile {
     uint64_t pos[PQ_PCTL_BINS], neg[PQ_PCTL_BINS]; /* counts of |x| in bins of width R / BINS */
     int64_t zeros, count, nonfinite;
-    float range;                  /* R (0 until the first non-zero value) */
+    double range;                 /* R (0 until the first non-zero value) */
     float top[PQ_PCTL_EXACT];     /* min-heap of the largest values */
     float bottom[PQ_PCTL_EXACT];  /* max-heap of the smallest values */
     int32_t ntop, nbottom;
