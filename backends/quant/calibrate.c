@@ -47,7 +47,9 @@ static float pq_group_absmax(const float *w, int64_t n, int64_t *at) {
     return mx;
 }
 
-static uint16_t pq_scale_word(float a) { return pq_scale_clamp(pq_f32_to_f16(a)); }
+static uint16_t pq_scale_word(float a) {
+    return pq_scale_clamp(pq_f32_to_f16(a));
+}
 
 double pq_calib_group_sse(enum pq_qformat f, uint16_t a, const float *w, const float *h,
                           int64_t n) {
@@ -148,8 +150,8 @@ enum pq_status pq_quantize_matrix(const char *tensor_name, const float *w, int64
         return pq_error_set(err, PQ_ERR_UNSUPPORTED, "quantize '%s': invalid format %d", name,
                             (int)f);
     if ((unsigned)calib >= PQ_CALIB_COUNT)
-        return pq_error_set(err, PQ_ERR_UNSUPPORTED, "quantize '%s': invalid calibration %d",
-                            name, (int)calib);
+        return pq_error_set(err, PQ_ERR_UNSUPPORTED, "quantize '%s': invalid calibration %d", name,
+                            (int)calib);
     if (calib == PQ_CALIB_GPTQ)
         return pq_error_set(err, PQ_ERR_UNSUPPORTED,
                             "quantize '%s': calibration 'gptq' needs calibration inputs "
@@ -201,8 +203,7 @@ enum pq_status pq_quantize_matrix(const char *tensor_name, const float *w, int64
 }
 
 enum pq_status pq_dequantize_matrix(const uint8_t *src, int64_t rows, int64_t cols,
-                                    enum pq_qformat f, int64_t group, float *w_hat,
-                                    pq_error *err) {
+                                    enum pq_qformat f, int64_t group, float *w_hat, pq_error *err) {
     if (!pq_matrix_args_ok(rows, cols, f, group) || !src || !w_hat)
         return pq_error_set(err, PQ_ERR_INVALID,
                             "dequantize: invalid arguments (%lld x %lld, group %lld)",

@@ -11,8 +11,9 @@ enum pq_status pq_int8_quantize_weights(const char *tensor_name, const float *w,
                                         int64_t cols, int8_t *q, float *scales, pq_error *err) {
     const char *name = tensor_name ? tensor_name : "(unnamed)";
     if (rows <= 0 || cols <= 0 || rows > ((int64_t)1 << 40) / cols || !w || !q || !scales)
-        return pq_error_set(err, PQ_ERR_INVALID, "int8 quantize '%s': invalid arguments (%lld x %lld)",
-                            name, (long long)rows, (long long)cols);
+        return pq_error_set(err, PQ_ERR_INVALID,
+                            "int8 quantize '%s': invalid arguments (%lld x %lld)", name,
+                            (long long)rows, (long long)cols);
     int64_t total = rows * cols;
     for (int64_t i = 0; i < total; i++)
         if (!isfinite(w[i]))
@@ -23,7 +24,8 @@ enum pq_status pq_int8_quantize_weights(const char *tensor_name, const float *w,
     for (int64_t r = 0; r < rows; r++) {
         const float *wr = w + r * cols;
         float mx = 0.0f;
-        for (int64_t c = 0; c < cols; c++) mx = fmaxf(mx, fabsf(wr[c]));
+        for (int64_t c = 0; c < cols; c++)
+            mx = fmaxf(mx, fabsf(wr[c]));
         float s = mx / 127.0f;
         if (s == 0.0f) s = 1.0f; /* all-zero channel (or underflow): q = 0 */
         scales[r] = s;
@@ -37,8 +39,8 @@ enum pq_status pq_int8_quantize_weights(const char *tensor_name, const float *w,
     return PQ_OK;
 }
 
-enum pq_status pq_int8_quantize_bias(const char *tensor_name, const float *b, int64_t n,
-                                     float s_in, const float *s_w, int32_t *out, pq_error *err) {
+enum pq_status pq_int8_quantize_bias(const char *tensor_name, const float *b, int64_t n, float s_in,
+                                     const float *s_w, int32_t *out, pq_error *err) {
     const char *name = tensor_name ? tensor_name : "(unnamed)";
     if (n <= 0 || !b || !s_w || !out)
         return pq_error_set(err, PQ_ERR_INVALID, "int8 bias '%s': invalid arguments", name);
@@ -117,10 +119,14 @@ void pq_range_minmax_get(const pq_range_minmax *r, float *min, float *max) {
 
 /* ---- percentile estimator ------------------------------------------------------------------ */
 
-void pq_range_percentile_init(pq_range_percentile *r) { memset(r, 0, sizeof *r); }
+void pq_range_percentile_init(pq_range_percentile *r) {
+    memset(r, 0, sizeof *r);
+}
 
 /* Binary heap on floats: sign = +1 keeps the smallest at the root (min-heap), -1 the largest. */
-static bool pq_fheap_before(float a, float b, int sign) { return sign > 0 ? a < b : a > b; }
+static bool pq_fheap_before(float a, float b, int sign) {
+    return sign > 0 ? a < b : a > b;
+}
 
 static void pq_fheap_push(float *h, int32_t *size, float v, int sign) {
     int32_t i = (*size)++;
@@ -163,7 +169,8 @@ static void pq_pctl_grow(pq_range_percentile *r, double a) {
             r->pos[i] = r->pos[2 * i] + r->pos[2 * i + 1];
             r->neg[i] = r->neg[2 * i] + r->neg[2 * i + 1];
         }
-        for (int i = PQ_PCTL_BINS / 2; i < PQ_PCTL_BINS; i++) r->pos[i] = r->neg[i] = 0;
+        for (int i = PQ_PCTL_BINS / 2; i < PQ_PCTL_BINS; i++)
+            r->pos[i] = r->neg[i] = 0;
         r->range *= 2.0;
     }
 }
@@ -240,8 +247,8 @@ static float pq_pctl_from_bottom(const pq_range_percentile *r, int64_t t) {
     return 0.0f;
 }
 
-enum pq_status pq_range_percentile_get(const pq_range_percentile *r, double p, float *lo,
-                                       float *hi, pq_error *err) {
+enum pq_status pq_range_percentile_get(const pq_range_percentile *r, double p, float *lo, float *hi,
+                                       pq_error *err) {
     if (!(p > 0.0 && p <= 100.0))
         return pq_error_set(err, PQ_ERR_INVALID, "percentile %g is not in (0, 100]", p);
     int64_t n = r->count;

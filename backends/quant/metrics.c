@@ -47,8 +47,8 @@ enum pq_status pq_metrics_acc_add(pq_metrics_acc *acc, const float *w, const flo
     if (!acc || !w || !w_hat || !steps || rows <= 0 || cols <= 0 || group <= 0 ||
         rows > ((int64_t)1 << 40) / cols)
         return pq_error_set(err, PQ_ERR_INVALID,
-                            "metrics: invalid arguments (%lld x %lld, group %lld)",
-                            (long long)rows, (long long)cols, (long long)group);
+                            "metrics: invalid arguments (%lld x %lld, group %lld)", (long long)rows,
+                            (long long)cols, (long long)group);
     int64_t n = rows * cols;
     int64_t ngroups = (cols + group - 1) / group;
     int64_t k = (n + 99) / 100; /* max(1, ceil(0.01 n)) for n >= 1 */
@@ -90,9 +90,9 @@ enum pq_status pq_metrics_acc_add(pq_metrics_acc *acc, const float *w, const flo
     return PQ_OK;
 }
 
-enum pq_status pq_metrics_acc_add_packed(pq_metrics_acc *acc, const float *w,
-                                         const uint8_t *packed, int64_t rows, int64_t cols,
-                                         enum pq_qformat f, int64_t group, pq_error *err) {
+enum pq_status pq_metrics_acc_add_packed(pq_metrics_acc *acc, const float *w, const uint8_t *packed,
+                                         int64_t rows, int64_t cols, enum pq_qformat f,
+                                         int64_t group, pq_error *err) {
     size_t bytes = pq_packed_bytes(f, rows, cols, group);
     if (!acc || !w || !packed || bytes == 0)
         return pq_error_set(err, PQ_ERR_INVALID,

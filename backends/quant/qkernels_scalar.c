@@ -45,7 +45,8 @@ int pq_qcode(float w, float step, int bits) {
 static void pq_pack8(int bits, const uint8_t u[8], uint8_t *dst) {
     if (bits == 3) {
         uint32_t word = 0;
-        for (int i = 0; i < 8; i++) word |= (uint32_t)u[i] << (3 * i);
+        for (int i = 0; i < 8; i++)
+            word |= (uint32_t)u[i] << (3 * i);
         dst[0] = (uint8_t)(word & 0xFFu);
         dst[1] = (uint8_t)((word >> 8) & 0xFFu);
         dst[2] = (uint8_t)(word >> 16);
@@ -59,7 +60,8 @@ static void pq_pack8(int bits, const uint8_t u[8], uint8_t *dst) {
 static void pq_unpack8(int bits, const uint8_t *src, int q[8]) {
     if (bits == 3) {
         uint32_t word = (uint32_t)src[0] | (uint32_t)src[1] << 8 | (uint32_t)src[2] << 16;
-        for (int i = 0; i < 8; i++) q[i] = (int)((word >> (3 * i)) & 7u) - 4;
+        for (int i = 0; i < 8; i++)
+            q[i] = (int)((word >> (3 * i)) & 7u) - 4;
     } else {
         for (int i = 0; i < 4; i++) {
             q[i] = (int)((src[0] >> (2 * i)) & 3u) - 2;
@@ -68,7 +70,9 @@ static void pq_unpack8(int bits, const uint8_t *src, int q[8]) {
     }
 }
 
-static uint16_t pq_load_le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint16_t pq_load_le16(const uint8_t *p) {
+    return (uint16_t)(p[0] | p[1] << 8);
+}
 
 void pq_q_quantize_row_ukernel__scalar(enum pq_qformat f, const float *w, int64_t cols,
                                        int64_t group, const uint16_t *scales, uint8_t *dst) {
@@ -110,7 +114,8 @@ void pq_q_dequantize_row_ukernel__scalar(enum pq_qformat f, const uint8_t *src, 
             int q[8];
             pq_unpack8(bits, src, q);
             src += bits;
-            for (int i = 0; i < 8 && j + i < n; i++) dst[c0 + j + i] = (float)q[i] * step;
+            for (int i = 0; i < 8 && j + i < n; i++)
+                dst[c0 + j + i] = (float)q[i] * step;
         }
     }
 }
@@ -128,7 +133,8 @@ static void pq_decode_span(int bits, const uint8_t *codes, float step, int64_t j
         int q[8];
         pq_unpack8(bits, p, q);
         p += bits;
-        for (int i = 0; i < 8 && j + i < len; i++) out[j + i] = (float)q[i] * step;
+        for (int i = 0; i < 8 && j + i < len; i++)
+            out[j + i] = (float)q[i] * step;
     }
 }
 
@@ -141,7 +147,8 @@ void pq_q_gemm_ukernel__scalar(enum pq_qformat f, const uint8_t *w, int64_t rows
     float buf[PQ_GEMM_CHUNK];
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *p = w + (size_t)r * row_bytes;
-        for (int64_t b = 0; b < batch; b++) y[b * rows + r] = 0.0f;
+        for (int64_t b = 0; b < batch; b++)
+            y[b * rows + r] = 0.0f;
         for (int64_t g = 0; g < ngroups; g++) {
             int64_t c0 = g * group;
             int64_t n = cols - c0 < group ? cols - c0 : group;
@@ -171,6 +178,6 @@ const pq_qkernels pq_qkernels_scalar = {
     .dequantize_row = pq_q_dequantize_row_ukernel__scalar,
     .gemv = pq_q_gemv_ukernel__scalar,
     .gemm = pq_q_gemm_ukernel__scalar,
-    .fwht = pq_fwht_ukernel__scalar,           /* backends/quant/fwht.c */
+    .fwht = pq_fwht_ukernel__scalar, /* backends/quant/fwht.c */
     .fwht_rows = pq_fwht_rows_ukernel__scalar,
 };

@@ -54,9 +54,9 @@ void pq_fwht_rows_ukernel__scalar(float *x, int64_t rows, int64_t n, float scale
 
 enum pq_calib {
     PQ_CALIB_ABSMAX = 0, /* PiQ: ADR absmax rule; Q3/Q2: the signed-absmax baseline (section 3) */
-    PQ_CALIB_MSE,        /* default: 2 orientations x 64 candidates, then least-squares refinement */
-    PQ_CALIB_WEIGHTED,   /* as mse, minimising sum h_j e_j^2 (h = per-column importance) */
-    PQ_CALIB_GPTQ,       /* error-compensating rounding; not implemented by pq_quantize_matrix */
+    PQ_CALIB_MSE,      /* default: 2 orientations x 64 candidates, then least-squares refinement */
+    PQ_CALIB_WEIGHTED, /* as mse, minimising sum h_j e_j^2 (h = per-column importance) */
+    PQ_CALIB_GPTQ,     /* error-compensating rounding; not implemented by pq_quantize_matrix */
     PQ_CALIB_COUNT
 };
 
@@ -71,19 +71,18 @@ bool pq_calib_from_name(const char *name, enum pq_calib *out);
  * - absmax, Q3/Q2: a = f16(m / -2^(b-1)).
  * - mse and weighted: SPEC section 4. Candidate scale in f32:
  *   t = ((0.2f + (float)i / 63.0f) * max|w|) / (float)2^(b-1), a = f16((o * t) / mult), o = +1, -1.
- *   Refinement: a = f16((float)(S_wq / S_qq / (double)mult)) with S_wq = sum h w q, S_qq = sum h q q
- *   in double (h = 1 for mse). SSE = sum h (w - w_hat)^2 in double, index order, with
- *   e = (double)w - (double)w_hat. mult = pq_qformat_step_mult(f) (1 for Q3/Q2).
- * A group whose weights are all zero gets +2^-14. h (n entries, >= 0) is used by weighted only;
- * NULL means all ones. gptq is treated as mse here (the matrix-level algorithm is separate).
- * Deterministic and allocation-free; weights must be finite (pq_quantize_matrix checks). */
+ *   Refinement: a = f16((float)(S_wq / S_qq / (double)mult)) with S_wq = sum h w q, S_qq = sum h q
+ * q in double (h = 1 for mse). SSE = sum h (w - w_hat)^2 in double, index order, with e = (double)w
+ * - (double)w_hat. mult = pq_qformat_step_mult(f) (1 for Q3/Q2). A group whose weights are all zero
+ * gets +2^-14. h (n entries, >= 0) is used by weighted only; NULL means all ones. gptq is treated
+ * as mse here (the matrix-level algorithm is separate). Deterministic and allocation-free; weights
+ * must be finite (pq_quantize_matrix checks). */
 uint16_t pq_calib_group_scale(enum pq_qformat f, enum pq_calib c, const float *w, const float *h,
                               int64_t n);
 
 /* Weighted squared error of one group quantized with scale word a: sum h (w - w_hat)^2 in double,
  * index order (h NULL = all ones). Used by calibration and tests. */
-double pq_calib_group_sse(enum pq_qformat f, uint16_t a, const float *w, const float *h,
-                          int64_t n);
+double pq_calib_group_sse(enum pq_qformat f, uint16_t a, const float *w, const float *h, int64_t n);
 
 /* Quantizes a rows x cols weight (row-major, rows = output features, SPEC "weight view") into the
  * packed row layout. dst receives pq_packed_bytes(f, rows, cols, group) bytes (caller-owned).
@@ -106,8 +105,7 @@ enum pq_status pq_dequantize_matrix(const uint8_t *src, int64_t rows, int64_t co
 /* |step| of every group of a packed rows x cols matrix: steps[r * ngroups + g], ngroups =
  * ceil(cols / group) (caller-owned). Returns PQ_ERR_INVALID on bad sizes or NULL buffers. */
 enum pq_status pq_packed_group_steps(const uint8_t *src, int64_t rows, int64_t cols,
-                                     enum pq_qformat f, int64_t group, float *steps,
-                                     pq_error *err);
+                                     enum pq_qformat f, int64_t group, float *steps, pq_error *err);
 
 /* ---- INT8 (backends/quant/int8.c, SPEC section 3 "INT8") ------------------------------------ */
 
@@ -120,15 +118,14 @@ enum pq_status pq_int8_quantize_weights(const char *tensor_name, const float *w,
 
 /* Bias for an INT8 layer: out[oc] = rne(b[oc] / (s_in * s_w[oc])) as i32 (quotient in double).
  * Returns PQ_ERR_INVALID when a value is non-finite or outside the i32 range, naming oc. */
-enum pq_status pq_int8_quantize_bias(const char *tensor_name, const float *b, int64_t n,
-                                     float s_in, const float *s_w, int32_t *out, pq_error *err);
+enum pq_status pq_int8_quantize_bias(const char *tensor_name, const float *b, int64_t n, float s_in,
+                                     const float *s_w, int32_t *out, pq_error *err);
 
 /* u8 asymmetric activation parameters from a range: min <= 0 <= max is enforced first
  * (min = min(min, 0), max = max(max, 0)); scale = (max - min) / 255.0f, zero_point =
  * clamp(rne(-min / scale), 0, 255); min = max = 0 gives scale 1, zp 0. Returns PQ_ERR_INVALID
  * for a non-finite bound or a range whose width overflows f32. */
-enum pq_status pq_u8_params(float min, float max, float *scale, uint8_t *zero_point,
-                            pq_error *err);
+enum pq_status pq_u8_params(float min, float max, float *scale, uint8_t *zero_point, pq_error *err);
 
 /* Streaming min/max of activations. Non-finite values are skipped and counted. */
 typedef struct pq_range_minmax {
@@ -143,20 +140,20 @@ void pq_range_minmax_get(const pq_range_minmax *r, float *min, float *max);
 
 /* Streaming two-sided percentile estimator in bounded memory (about 2 * (PQ_PCTL_BINS * 8 +
  * PQ_PCTL_EXACT * 4) bytes): separate histograms of |x| for positive and negative values over
- * [0, R) with R a power of two doubled on demand (bins merged pairwise, counts stay exact), plus the
- * PQ_PCTL_EXACT largest and smallest values kept exactly. Result for percentile p (0 < p <= 100,
- * default 99.99): hi = the value of nearest rank ceil(p/100 * N) in ascending order and lo = the
- * value of nearest rank max(1, ceil((1 - p/100) * N)); exact when that rank lies within the kept
- * extremes, otherwise the outer edge of its histogram bin (error below R / PQ_PCTL_BINS, never
+ * [0, R) with R a power of two doubled on demand (bins merged pairwise, counts stay exact), plus
+ * the PQ_PCTL_EXACT largest and smallest values kept exactly. Result for percentile p (0 < p <=
+ * 100, default 99.99): hi = the value of nearest rank ceil(p/100 * N) in ascending order and lo =
+ * the value of nearest rank max(1, ceil((1 - p/100) * N)); exact when that rank lies within the
+ * kept extremes, otherwise the outer edge of its histogram bin (error below R / PQ_PCTL_BINS, never
  * clipping more than the percentile asks). Non-finite values are skipped and counted. */
 #define PQ_PCTL_BINS 8192
 #define PQ_PCTL_EXACT 1024
 typedef struct pq_range_percentile {
     uint64_t pos[PQ_PCTL_BINS], neg[PQ_PCTL_BINS]; /* counts of |x| in bins of width R / BINS */
     int64_t zeros, count, nonfinite;
-    double range;                 /* R (0 until the first non-zero value) */
-    float top[PQ_PCTL_EXACT];     /* min-heap of the largest values */
-    float bottom[PQ_PCTL_EXACT];  /* max-heap of the smallest values */
+    double range;                /* R (0 until the first non-zero value) */
+    float top[PQ_PCTL_EXACT];    /* min-heap of the largest values */
+    float bottom[PQ_PCTL_EXACT]; /* max-heap of the smallest values */
     int32_t ntop, nbottom;
 } pq_range_percentile;
 /* The struct is large (~140 KB): allocate it (pq_malloc), do not put it on a small stack. */
@@ -164,24 +161,24 @@ void pq_range_percentile_init(pq_range_percentile *r);
 void pq_range_percentile_add(pq_range_percentile *r, const float *x, int64_t n);
 /* Range at percentile p (see above); 0, 0 when nothing finite was seen. Returns PQ_ERR_INVALID
  * when p is not in (0, 100]. */
-enum pq_status pq_range_percentile_get(const pq_range_percentile *r, double p, float *lo,
-                                       float *hi, pq_error *err);
+enum pq_status pq_range_percentile_get(const pq_range_percentile *r, double p, float *lo, float *hi,
+                                       pq_error *err);
 
 /* ---- Quality metrics (backends/quant/metrics.c, SPEC section 5) ----------------------------- */
 
 /* Running sums over the concatenation of tensors (all in double, index order). */
 typedef struct pq_metrics_acc {
-    int64_t n;                            /* weights */
-    double sum_e2, sum_w2, sum_h2, dot;   /* sum e^2, sum w^2, sum w_hat^2, sum w*w_hat */
-    int64_t outliers, outliers_kept;      /* union of each tensor's own top 1% by |w| */
-    uint64_t stored_bytes;                /* bytes added by pq_metrics_acc_add_packed */
+    int64_t n;                          /* weights */
+    double sum_e2, sum_w2, sum_h2, dot; /* sum e^2, sum w^2, sum w_hat^2, sum w*w_hat */
+    int64_t outliers, outliers_kept;    /* union of each tensor's own top 1% by |w| */
+    uint64_t stored_bytes;              /* bytes added by pq_metrics_acc_add_packed */
 } pq_metrics_acc;
 
 typedef struct pq_metrics {
     int64_t n;
-    double mse;       /* sum e^2 / n (0 when n = 0) */
-    double sd_db;     /* 10 log10(sum e^2 / sum w^2); -inf when e = 0; +inf when w = 0, e != 0 */
-    double cosine;    /* <w, w_hat> / (|w| |w_hat|); 1 if both norms 0, 0 if exactly one is */
+    double mse;    /* sum e^2 / n (0 when n = 0) */
+    double sd_db;  /* 10 log10(sum e^2 / sum w^2); -inf when e = 0; +inf when w = 0, e != 0 */
+    double cosine; /* <w, w_hat> / (|w| |w_hat|); 1 if both norms 0, 0 if exactly one is */
     double outlier_retention; /* kept / outliers (1 when there are no weights) */
     int64_t outliers, outliers_kept;
     double bpw_actual; /* 8 * stored_bytes / n (0 when no bytes were recorded or n = 0) */
@@ -199,9 +196,9 @@ enum pq_status pq_metrics_acc_add(pq_metrics_acc *acc, const float *w, const flo
                                   pq_error *err);
 /* As pq_metrics_acc_add for a packed PiQ/Q tensor: dequantizes it (scalar kernel) and records its
  * stored bytes for the actual bits per weight. Allocates rows*cols floats temporarily. */
-enum pq_status pq_metrics_acc_add_packed(pq_metrics_acc *acc, const float *w,
-                                         const uint8_t *packed, int64_t rows, int64_t cols,
-                                         enum pq_qformat f, int64_t group, pq_error *err);
+enum pq_status pq_metrics_acc_add_packed(pq_metrics_acc *acc, const float *w, const uint8_t *packed,
+                                         int64_t rows, int64_t cols, enum pq_qformat f,
+                                         int64_t group, pq_error *err);
 /* Final metrics from the sums. */
 void pq_metrics_acc_finish(const pq_metrics_acc *acc, pq_metrics *out);
 

@@ -48,7 +48,8 @@ Test(quant_format, piq3_vector) {
         uint16_t a = 0x3C00; /* 1.0 */
         float step = pq_qstep(fs[t], a);
         float w[8];
-        for (int i = 0; i < 8; i++) w[i] = (float)(i - 4) * step;
+        for (int i = 0; i < 8; i++)
+            w[i] = (float)(i - 4) * step;
         uint8_t dst[6];
         memset(dst, 0xEE, sizeof dst);
         pq_qkernels_scalar.quantize_row(fs[t], w, 8, 8, &a, dst);
@@ -57,7 +58,8 @@ Test(quant_format, piq3_vector) {
         cr_assert_eq(dst[5], 0xEE, "overrun");
         float back[8];
         pq_qkernels_scalar.dequantize_row(fs[t], dst, 8, 8, back);
-        for (int i = 0; i < 8; i++) cr_assert_eq(back[i], w[i]);
+        for (int i = 0; i < 8; i++)
+            cr_assert_eq(back[i], w[i]);
     }
 }
 
@@ -85,7 +87,8 @@ Test(quant_format, piq3_padding_is_q0) {
     pq_qkernels_scalar.quantize_row(PQ_QFORMAT_Q3, w, 1, 8, &a, dst);
     /* u0 = 0, u1..7 = 4: word = 0x924920 (bits 100 repeated above the first 3 zero bits). */
     uint32_t word = 0;
-    for (int i = 1; i < 8; i++) word |= 4u << (3 * i);
+    for (int i = 1; i < 8; i++)
+        word |= 4u << (3 * i);
     cr_assert_eq(dst[2], word & 0xFF);
     cr_assert_eq(dst[3], (word >> 8) & 0xFF);
     cr_assert_eq(dst[4], word >> 16);
@@ -124,11 +127,11 @@ Test(quant_format, nan_weight_in_kernel_maps_to_zero) {
 Test(quant_format, scale_clamp) {
     cr_assert_eq(pq_scale_clamp(0x0000), PQ_SCALE_F16_MIN);
     cr_assert_eq(pq_scale_clamp(0x8000), 0x8000 | PQ_SCALE_F16_MIN);
-    cr_assert_eq(pq_scale_clamp(0x0001), PQ_SCALE_F16_MIN);      /* subnormal */
+    cr_assert_eq(pq_scale_clamp(0x0001), PQ_SCALE_F16_MIN);          /* subnormal */
     cr_assert_eq(pq_scale_clamp(0x83FF), 0x8000 | PQ_SCALE_F16_MIN); /* negative subnormal */
-    cr_assert_eq(pq_scale_clamp(0x7C00), PQ_SCALE_F16_MAX);      /* +inf */
+    cr_assert_eq(pq_scale_clamp(0x7C00), PQ_SCALE_F16_MAX);          /* +inf */
     cr_assert_eq(pq_scale_clamp(0xFC00), 0x8000 | PQ_SCALE_F16_MAX); /* -inf */
-    cr_assert_eq(pq_scale_clamp(0x7E00), PQ_SCALE_F16_MIN);      /* NaN */
+    cr_assert_eq(pq_scale_clamp(0x7E00), PQ_SCALE_F16_MIN);          /* NaN */
     cr_assert_eq(pq_scale_clamp(0x3C00), 0x3C00);
     cr_assert_eq(pq_scale_clamp(0xBC00), 0xBC00);
     cr_assert_eq(pq_f16_to_f32(PQ_SCALE_F16_MIN), ldexpf(1.0f, -14));
@@ -147,7 +150,8 @@ static void tq_round_trip(enum pq_qformat f, int64_t rows, int64_t cols, int64_t
     uint8_t *dst = malloc(bytes + 16);
     uint8_t *again = malloc(bytes + 16);
     cr_assert(w && back && scales && dst && again);
-    for (int64_t i = 0; i < rows * cols; i++) w[i] = tq_gauss();
+    for (int64_t i = 0; i < rows * cols; i++)
+        w[i] = tq_gauss();
     for (int64_t i = 0; i < rows * ngroups; i++) {
         float s = 0.3f + tq_uniform();
         scales[i] = pq_f32_to_f16(tq_uniform() < 0.5f ? -s : s);
@@ -156,8 +160,10 @@ static void tq_round_trip(enum pq_qformat f, int64_t rows, int64_t cols, int64_t
     for (int64_t r = 0; r < rows; r++)
         pq_qkernels_scalar.quantize_row(f, w + r * cols, cols, group, scales + r * ngroups,
                                         dst + (size_t)r * row_bytes);
-    for (int i = 0; i < 16; i++) cr_assert_eq(dst[bytes + i], 0xA5, "overrun");
-    for (int64_t i = 0; i < rows * cols; i++) back[i] = NAN;
+    for (int i = 0; i < 16; i++)
+        cr_assert_eq(dst[bytes + i], 0xA5, "overrun");
+    for (int64_t i = 0; i < rows * cols; i++)
+        back[i] = NAN;
     for (int64_t r = 0; r < rows; r++)
         pq_qkernels_scalar.dequantize_row(f, dst + (size_t)r * row_bytes, cols, group,
                                           back + r * cols);
@@ -173,8 +179,8 @@ static void tq_round_trip(enum pq_qformat f, int64_t rows, int64_t cols, int64_t
             for (int64_t j = 0; j < padded; j++) {
                 int q = tq_code_at(f, p + 2, j);
                 if (j >= n) {
-                    cr_assert_eq(q, 0, "padding code at row %lld group %lld pos %lld",
-                                 (long long)r, (long long)g, (long long)j);
+                    cr_assert_eq(q, 0, "padding code at row %lld group %lld pos %lld", (long long)r,
+                                 (long long)g, (long long)j);
                     continue;
                 }
                 float wv = w[r * cols + g * group + j];
@@ -218,14 +224,15 @@ Test(quant_format, negative_scale_mirrors_levels) {
     pq_qkernels_scalar.quantize_row(PQ_QFORMAT_Q3, w, 8, 8, &a, dst);
     pq_qkernels_scalar.dequantize_row(PQ_QFORMAT_Q3, dst, 8, 8, back);
     const float want[8] = {4, -3, 4, -3, 0, 1, 2, 3};
-    for (int i = 0; i < 8; i++) cr_assert_eq(back[i], want[i], "i=%d got %g", i, back[i]);
+    for (int i = 0; i < 8; i++)
+        cr_assert_eq(back[i], want[i], "i=%d got %g", i, back[i]);
 }
 
 /* gemv/gemm against a plain loop over the dequantized matrix in the documented order. */
 Test(quant_format, gemv_gemm_match_reference_order) {
     tq_state = 11;
-    static const int64_t shapes[][3] = {{1, 1, 8}, {3, 9, 8}, {5, 257, 32}, {4, 700, 256},
-                                        {2, 600, 512}};
+    static const int64_t shapes[][3] = {
+        {1, 1, 8}, {3, 9, 8}, {5, 257, 32}, {4, 700, 256}, {2, 600, 512}};
     for (int f = 0; f < PQ_QFORMAT_COUNT; f++) {
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
             int64_t rows = shapes[s][0], cols = shapes[s][1], group = shapes[s][2], batch = 3;
@@ -238,9 +245,12 @@ Test(quant_format, gemv_gemm_match_reference_order) {
             float *y1 = malloc(sizeof(float) * (size_t)rows);
             uint16_t *sc = malloc(sizeof(uint16_t) * (size_t)(rows * ngroups));
             uint8_t *pk = malloc(row_bytes * (size_t)rows);
-            for (int64_t i = 0; i < rows * cols; i++) w[i] = tq_gauss();
-            for (int64_t i = 0; i < batch * cols; i++) x[i] = tq_gauss();
-            for (int64_t i = 0; i < rows * ngroups; i++) sc[i] = pq_f32_to_f16(0.4f);
+            for (int64_t i = 0; i < rows * cols; i++)
+                w[i] = tq_gauss();
+            for (int64_t i = 0; i < batch * cols; i++)
+                x[i] = tq_gauss();
+            for (int64_t i = 0; i < rows * ngroups; i++)
+                sc[i] = pq_f32_to_f16(0.4f);
             for (int64_t r = 0; r < rows; r++) {
                 pq_qkernels_scalar.quantize_row((enum pq_qformat)f, w + r * cols, cols, group,
                                                 sc + r * ngroups, pk + r * row_bytes);

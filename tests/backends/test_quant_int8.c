@@ -9,9 +9,9 @@
 #include "backends/quant/quant.h"
 
 Test(quant_int8, weights_per_channel) {
-    float w[3 * 5] = {127, -63.5f, 0.5f, -0.5f, 1.5f, /* s = 1 */
-                      0, 0, 0, -0.0f, 0,               /* all zero: s = 1, q = 0 */
-                      -2.54f, 0.01f, 1.27f, 0.02f, 0.03f};
+    float w[3 * 5] = {127,    -63.5f, 0.5f,  -0.5f, 1.5f, /* s = 1 */
+                      0,      0,      0,     -0.0f, 0,    /* all zero: s = 1, q = 0 */
+                      -2.54f, 0.01f,  1.27f, 0.02f, 0.03f};
     int8_t q[15];
     float s[3];
     pq_error err;
@@ -20,11 +20,13 @@ Test(quant_int8, weights_per_channel) {
     const int8_t want0[5] = {127, -64, 0, 0, 2};
     cr_assert_arr_eq(q, want0, 5);
     cr_assert_eq(s[1], 1.0f);
-    for (int i = 5; i < 10; i++) cr_assert_eq(q[i], 0);
+    for (int i = 5; i < 10; i++)
+        cr_assert_eq(q[i], 0);
     cr_assert_eq(s[2], 2.54f / 127.0f);
     cr_assert_eq(q[10], -127);
     cr_assert_eq(q[12], (int8_t)nearbyintf(1.27f / s[2]));
-    for (int i = 10; i < 15; i++) cr_assert(q[i] >= -127 && q[i] <= 127);
+    for (int i = 10; i < 15; i++)
+        cr_assert(q[i] >= -127 && q[i] <= 127);
 }
 
 Test(quant_int8, weights_reject_non_finite) {
@@ -140,7 +142,8 @@ Test(quant_int8, percentile_matches_exact_ranks) {
     }
     x[N - 1] = 40.0f;
     pq_range_percentile_init(r);
-    for (int i = 0; i < N; i += 1000) pq_range_percentile_add(r, x + i, N - i < 1000 ? N - i : 1000);
+    for (int i = 0; i < N; i += 1000)
+        pq_range_percentile_add(r, x + i, N - i < 1000 ? N - i : 1000);
     float bad[3] = {NAN, INFINITY, -INFINITY};
     pq_range_percentile_add(r, bad, 3);
     cr_assert_eq(r->count, N);
@@ -148,7 +151,8 @@ Test(quant_int8, percentile_matches_exact_ranks) {
     memcpy(sorted, x, sizeof(float) * N);
     qsort(sorted, N, sizeof(float), ti_cmp);
     static const double ps[] = {100.0, 99.99, 99.9, 99.0, 90.0, 50.0, 10.0, 0.5};
-    for (size_t i = 0; i < sizeof ps / sizeof *ps; i++) ti_check(r, sorted, N, ps[i]);
+    for (size_t i = 0; i < sizeof ps / sizeof *ps; i++)
+        ti_check(r, sorted, N, ps[i]);
     float lo, hi;
     pq_error err;
     cr_assert_eq(pq_range_percentile_get(r, 100.0, &lo, &hi, &err), PQ_OK);
@@ -175,7 +179,8 @@ Test(quant_int8, percentile_edge_streams) {
     /* all negative, more values than the exact buffers: histogram path on the negative side */
     pq_range_percentile_init(r);
     float *v = malloc(sizeof(float) * 5000), *s = malloc(sizeof(float) * 5000);
-    for (int i = 0; i < 5000; i++) v[i] = -1.0f - (float)((i * 7919) % 5000) * 0.001f;
+    for (int i = 0; i < 5000; i++)
+        v[i] = -1.0f - (float)((i * 7919) % 5000) * 0.001f;
     pq_range_percentile_add(r, v, 5000);
     memcpy(s, v, sizeof(float) * 5000);
     qsort(s, 5000, sizeof(float), ti_cmp);

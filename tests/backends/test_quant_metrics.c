@@ -9,8 +9,8 @@
 #include "ir/alloc.h"
 #include "ir/dtype.h"
 
-static pq_metrics tm_one(const float *w, const float *wh, int64_t rows, int64_t cols,
-                         int64_t group, const float *steps) {
+static pq_metrics tm_one(const float *w, const float *wh, int64_t rows, int64_t cols, int64_t group,
+                         const float *steps) {
     pq_metrics_acc acc;
     pq_metrics m;
     pq_error err;
@@ -67,7 +67,8 @@ Test(quant_metrics, outlier_count) {
     for (size_t t = 0; t < sizeof ns / sizeof *ns; t++) {
         float *w = calloc((size_t)ns[t], sizeof(float));
         float s[1] = {1};
-        for (int64_t i = 0; i < ns[t]; i++) w[i] = (float)(i % 17);
+        for (int64_t i = 0; i < ns[t]; i++)
+            w[i] = (float)(i % 17);
         pq_metrics m = tm_one(w, w, 1, ns[t], ns[t] + 8, s);
         cr_assert_eq(m.outliers, want[t], "n=%lld", (long long)ns[t]);
         cr_assert_eq(m.outliers_kept, want[t]);
@@ -87,7 +88,8 @@ Test(quant_metrics, outlier_ties_lower_index_first) {
     cr_assert_eq(m.outliers_kept, 1);
     /* 101 weights -> k = 2: 3 tied maxima at 0, 50, 100 -> 0 and 50 chosen */
     float big[101], bh[101];
-    for (int i = 0; i < 101; i++) big[i] = bh[i] = 0.1f;
+    for (int i = 0; i < 101; i++)
+        big[i] = bh[i] = 0.1f;
     big[0] = big[50] = big[100] = -7.0f;
     bh[0] = bh[50] = -7.0f;
     bh[100] = 0.0f; /* wrong, but must not be an outlier */
@@ -99,7 +101,8 @@ Test(quant_metrics, outlier_ties_lower_index_first) {
 Test(quant_metrics, tolerance_uses_own_group_step) {
     /* 2 rows x 16 cols, group 8: steps per (row, group). Outlier (k = 1) at row 1 col 9. */
     float w[32], wh[32];
-    for (int i = 0; i < 32; i++) w[i] = wh[i] = 0.01f * (float)(i % 5);
+    for (int i = 0; i < 32; i++)
+        w[i] = wh[i] = 0.01f * (float)(i % 5);
     w[16 + 9] = 10.0f;
     wh[16 + 9] = 9.5f; /* error 0.5 */
     float steps[4] = {1.0f, 1.0f, 1.0f, 0.25f};
@@ -149,16 +152,17 @@ Test(quant_metrics, bits_per_weight) {
 Test(quant_metrics, packed_path) {
     enum { R = 3, C = 40, G = 16 };
     float w[R * C], wh[R * C], steps[R * 3];
-    for (int i = 0; i < R * C; i++) w[i] = sinf((float)i * 0.37f) * (1.0f + (float)(i % 7));
+    for (int i = 0; i < R * C; i++)
+        w[i] = sinf((float)i * 0.37f) * (1.0f + (float)(i % 7));
     size_t bytes = pq_packed_bytes(PQ_QFORMAT_PIQ3, R, C, G);
     uint8_t *pk = malloc(bytes);
     pq_error err;
-    cr_assert_eq(pq_quantize_matrix("t", w, R, C, PQ_QFORMAT_PIQ3, G, PQ_CALIB_MSE, NULL, pk,
-                                    &err),
+    cr_assert_eq(pq_quantize_matrix("t", w, R, C, PQ_QFORMAT_PIQ3, G, PQ_CALIB_MSE, NULL, pk, &err),
                  PQ_OK);
     cr_assert_eq(pq_dequantize_matrix(pk, R, C, PQ_QFORMAT_PIQ3, G, wh, &err), PQ_OK);
     cr_assert_eq(pq_packed_group_steps(pk, R, C, PQ_QFORMAT_PIQ3, G, steps, &err), PQ_OK);
-    for (int i = 0; i < R * 3; i++) cr_assert(steps[i] > 0.0f);
+    for (int i = 0; i < R * 3; i++)
+        cr_assert(steps[i] > 0.0f);
     pq_metrics a = tm_one(w, wh, R, C, G, steps), b;
     pq_metrics_acc acc;
     pq_metrics_acc_init(&acc);
