@@ -1,0 +1,167 @@
+/* Reference pooling kernels: MaxPool (with optional i64 Indices, storage_order), AveragePool
+ * (count_include_pad, ceil_mode, dilations), GlobalAveragePool and GlobalMaxPool; 1-3 spatial dims. */
+#include <math.h>
+#include <string.h>
+
+#include "ref_gemm.h"
+#include "ref_kernels.h"
+
+/* f32 copy of any numeric input (float views avoid the copy for f32). */
+static enum pq_status pq_pool_in(const pq_tensor *t, const float **p, float **owned,
+                                 pq_error *err) {
+    if (pq_dtype_is_float(t->dtype)) return pq_ref_f32_view(t, p, owned, err);
+    int64_t n = pq_tensor_numel(t);
+    float *b = pq_malloc((size_t)n * sizeof(float));
+    if (!b) return pq_error_nomem(err, "pool input");
+    for (int64_t i = 0; i < n; i++) b[i] = (float)pq_dtype_load(t->dtype, t->data, (size_t)i);
+    *p = b;
+    *owned = b;
+    return PQ_OK;
+}
+
+static enum pq_status pq_pool_out(pq_tensor *t, float **p, float **owned, pq_error *err) {
+    if (pq_dtype_is_float(t->dtype)) return pq_ref_f32_out(t, p, owned, err);
+    float *b = pq_malloc((size_t)pq_tensor_numel(t) * sizeof(float));
+    if (!b) return pq_error_nomem(err, "pool output");
+    *p = b;
+    *owned = b;
+    return PQ_OK;
+}
+
+static void pq_pool_commit(pq_tensor *t, float *owned) {
+    if (pq_dtype_is_float(t->dtype)) {
+        pq_ref_f32_commit(t, owned);
+        return;
+    }
+    if (!owned) return;
+    int64_t n = pq_tensor_numel(t);
+    for (int64_t i = 0; i < n; i++) pq_dtype_store(t->dtype, t->data, (size_t)i, owned[i]);
+    pq_free(owned);
+}
+
+static void pq_pool_kernel_attr(const pq_node *n, int nsp, int64_t *k) {
+    const pq_attr *a = pq_node_attr(n, "kernel_shape");
+    for (int i = 0; i < nsp; i++) k[i] = a && (uint32_t)i < a->u.ints.n ? a->u.ints.v[i] : 1;
+}
+
+static enum pq_status pq_pool(const pq_kernel_args *a, bool is_max) {
+    const pq_tensor *X = a->in[0];
+    pq_tensor *Y = a->out[0];
+    pq_tensor *I = is_max && a->n_out > 1 ? a->out[1] : NULL;
+    int64_t k[3];
+    pq_pool_kernel_attr(a->node, X->rank - 2, k);
+    pq_ref_win w;
+    pq_ref_window(a->node, X, k, Y, &w);
+    bool col_major = pq_node_attr_int(a->node, "storage_order", 0) == 1;
+    bool cip = pq_node_attr_int(a->node, "count_include_pad", 0) == 1;
+    int64_t NC = X->dims[0] * X->dims[1];
+    int64_t ISP = w.in[0] * w.in[1] * w.in[2], OSP = w.out[0] * w.out[1] * w.out[2];
+    const float *px;
+    float *ox = NULL, *py, *oy = NULL;
+    enum pq_status st;
+    PQ_TRY_GOTO(st, pq_pool_in(X, &px, &ox, a->err), done);
+    PQ_TRY_GOTO(st, pq_pool_out(Y, &py, &oy, a->err), done);
+    int64_t *pi = I ? I->data : NULL;
+    for (int64_t nc = 0; nc < NC; nc++) {
+        const float *xc = px + nc * ISP;
+        float *yc = py + nc * OSP;
+        for (int64_t od = 0; od < w.out[0]; od++)
+            for (int64_t oh = 0; oh < w.out[1]; oh++)
+                for (int64_t ow = 0; ow < w.out[2]; ow++) {
+                    int64_t o[3] = {od, oh, ow}, lo[3], cnt_pad = 1;
+                    for (int i = 0; i < 3; i++) {
+                        lo[i] = o[i] * w.s[i] - w.pb[i];
+                        /* window positions inside the padded input [-pb, in + pe) */
+                        int64_t c = 0;
+                        for (int64_t kk = 0; kk < w.k[i]; kk++) {
+                            int64_t p = lo[i] + kk * w.d[i];
+                            if (p >= -w.pb[i] && p < w.in[i] + w.pe[i]) c++;
+                        }
+                        cnt_pad *= c;
+                    }
+                    float best = -INFINITY;
+                    int64_t best_i = -1, cnt = 0;
+                    double sum = 0.0;
+                    for (int64_t kd = 0; kd < w.k[0]; kd++) {
+                        int64_t id = lo[0] + kd * w.d[0];
+                        if (id < 0 || id >= w.in[0]) continue;
+                        for (int64_t kh = 0; kh < w.k[1]; kh++) {
+                            int64_t ih = lo[1] + kh * w.d[1];
+                            if (ih < 0 || ih >= w.in[1]) continue;
+                            const float *xr = xc + (id * w.in[1] + ih) * w.in[2];
+                            for (int64_t kw = 0; kw < w.k[2]; kw++) {
+                                int64_t iw = lo[2] + kw * w.d[2];
+                                if (iw < 0 || iw >= w.in[2]) continue;
+                                float v = xr[iw];
+                                if (is_max) {
+                                    if (v > best || best_i < 0) {
+                                        best = v;
+                                        best_i = col_major
+                                                     ? id + ih * w.in[0] + iw * w.in[0] * w.in[1]
+                                                     : (id * w.in[1] + ih) * w.in[2] + iw;
+                                    }
+                                } else {
+                                    sum += v;
+                                    cnt++;
+                                }
+                            }
+                        }
+                    }
+                    int64_t oi = (od * w.out[1] + oh) * w.out[2] + ow;
+                    if (is_max) {
+                        yc[oi] = best;
+                        if (pi) pi[nc * OSP + oi] = best_i < 0 ? 0 : nc * ISP + best_i;
+                    } else {
+                        int64_t div = cip ? cnt_pad : cnt;
+                        yc[oi] = div > 0 ? (float)(sum / (double)div) : 0.0f;
+                    }
+                }
+    }
+    pq_pool_commit(Y, oy);
+    oy = NULL;
+    st = PQ_OK;
+done:
+    pq_free(ox);
+    pq_free(oy);
+    return st;
+}
+
+enum pq_status pq_ref_max_pool(const pq_kernel_args *a) { return pq_pool(a, true); }
+enum pq_status pq_ref_average_pool(const pq_kernel_args *a) { return pq_pool(a, false); }
+
+static enum pq_status pq_global_pool(const pq_kernel_args *a, bool is_max) {
+    const pq_tensor *X = a->in[0];
+    pq_tensor *Y = a->out[0];
+    int64_t NC = X->dims[0] * X->dims[1], SP = 1;
+    for (int i = 2; i < X->rank; i++) SP *= X->dims[i];
+    const float *px;
+    float *ox = NULL, *py, *oy = NULL;
+    enum pq_status st;
+    PQ_TRY_GOTO(st, pq_ref_f32_view(X, &px, &ox, a->err), done);
+    PQ_TRY_GOTO(st, pq_ref_f32_out(Y, &py, &oy, a->err), done);
+    for (int64_t nc = 0; nc < NC; nc++) {
+        const float *xc = px + nc * SP;
+        if (is_max) {
+            float m = -INFINITY;
+            for (int64_t i = 0; i < SP; i++)
+                if (xc[i] > m || isnan(xc[i])) m = xc[i];
+            py[nc] = m;
+        } else {
+            double s = 0.0;
+            for (int64_t i = 0; i < SP; i++) s += xc[i];
+            py[nc] = SP > 0 ? (float)(s / (double)SP) : 0.0f;
+        }
+    }
+    pq_ref_f32_commit(Y, oy);
+    oy = NULL;
+    st = PQ_OK;
+done:
+    pq_free(ox);
+    pq_free(oy);
+    return st;
+}
+
+enum pq_status pq_ref_global_average_pool(const pq_kernel_args *a) {
+    return pq_global_pool(a, false);
+}
+enum pq_status pq_ref_global_max_pool(const pq_kernel_args *a) { return pq_global_pool(a, true); }
