@@ -23,6 +23,23 @@ enum pq_status pq_infer_ew_dynamic_quantize(pq_infer_ctx *c);
 /* ---- end elementwise ---- */
 
 /* ---- infer_nn.c (matmul, gemm, conv, pooling, normalisation, recurrent) ---- */
+enum pq_status pq_infer_matmul(pq_infer_ctx *c);
+enum pq_status pq_infer_matmul_integer(pq_infer_ctx *c);
+enum pq_status pq_infer_gemm(pq_infer_ctx *c);
+enum pq_status pq_infer_conv(pq_infer_ctx *c);
+enum pq_status pq_infer_conv_integer(pq_infer_ctx *c);
+enum pq_status pq_infer_conv_transpose(pq_infer_ctx *c);
+enum pq_status pq_infer_max_pool(pq_infer_ctx *c);
+enum pq_status pq_infer_average_pool(pq_infer_ctx *c);
+enum pq_status pq_infer_global_pool(pq_infer_ctx *c); /* GlobalAveragePool, GlobalMaxPool */
+enum pq_status pq_infer_batch_normalization(pq_infer_ctx *c);
+enum pq_status pq_infer_layer_normalization(pq_infer_ctx *c);
+enum pq_status pq_infer_instance_normalization(pq_infer_ctx *c);
+enum pq_status pq_infer_lp_normalization(pq_infer_ctx *c);
+/* infer_rnn.c */
+enum pq_status pq_infer_lstm(pq_infer_ctx *c);
+enum pq_status pq_infer_gru(pq_infer_ctx *c);
+enum pq_status pq_infer_rnn(pq_infer_ctx *c);
 /* ---- end nn ---- */
 
 /* ---- infer_movement.c / infer_control.c (shape, data movement, constants, control flow) ---- */

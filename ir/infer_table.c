@@ -76,6 +76,23 @@ const pq_infer_fn pq_infer_table[PQ_OP_COUNT] = {
     [PQ_OP_DYNAMIC_QUANTIZE_LINEAR] = pq_infer_ew_dynamic_quantize,
     /* ---- end elementwise ---- */
     /* ---- nn ---- */
+    [PQ_OP_MATMUL] = pq_infer_matmul,
+    [PQ_OP_MATMUL_INTEGER] = pq_infer_matmul_integer,
+    [PQ_OP_GEMM] = pq_infer_gemm,
+    [PQ_OP_CONV] = pq_infer_conv,
+    [PQ_OP_CONV_INTEGER] = pq_infer_conv_integer,
+    [PQ_OP_CONV_TRANSPOSE] = pq_infer_conv_transpose,
+    [PQ_OP_MAX_POOL] = pq_infer_max_pool,
+    [PQ_OP_AVERAGE_POOL] = pq_infer_average_pool,
+    [PQ_OP_GLOBAL_AVERAGE_POOL] = pq_infer_global_pool,
+    [PQ_OP_GLOBAL_MAX_POOL] = pq_infer_global_pool,
+    [PQ_OP_BATCH_NORMALIZATION] = pq_infer_batch_normalization,
+    [PQ_OP_LAYER_NORMALIZATION] = pq_infer_layer_normalization,
+    [PQ_OP_INSTANCE_NORMALIZATION] = pq_infer_instance_normalization,
+    [PQ_OP_LP_NORMALIZATION] = pq_infer_lp_normalization,
+    [PQ_OP_LSTM] = pq_infer_lstm,
+    [PQ_OP_GRU] = pq_infer_gru,
+    [PQ_OP_RNN] = pq_infer_rnn,
     /* ---- end nn ---- */
     /* ---- movement ---- */
     [PQ_OP_RESHAPE] = pq_infer_reshape,

@@ -23,6 +23,24 @@ enum pq_status pq_ref_ew_dynamic_quantize(const pq_kernel_args *a);
 /* ---- end elementwise ---- */
 
 /* ---- nn ---- */
+/* ref_matmul.c, ref_conv.c, ref_pool.c, ref_norm.c, ref_rnn.c, ref_integer.c */
+enum pq_status pq_ref_matmul(const pq_kernel_args *a);
+enum pq_status pq_ref_matmul_integer(const pq_kernel_args *a);
+enum pq_status pq_ref_gemm(const pq_kernel_args *a);
+enum pq_status pq_ref_conv(const pq_kernel_args *a);
+enum pq_status pq_ref_conv_integer(const pq_kernel_args *a);
+enum pq_status pq_ref_conv_transpose(const pq_kernel_args *a);
+enum pq_status pq_ref_max_pool(const pq_kernel_args *a);
+enum pq_status pq_ref_average_pool(const pq_kernel_args *a);
+enum pq_status pq_ref_global_average_pool(const pq_kernel_args *a);
+enum pq_status pq_ref_global_max_pool(const pq_kernel_args *a);
+enum pq_status pq_ref_batch_normalization(const pq_kernel_args *a);
+enum pq_status pq_ref_layer_normalization(const pq_kernel_args *a);
+enum pq_status pq_ref_instance_normalization(const pq_kernel_args *a);
+enum pq_status pq_ref_lp_normalization(const pq_kernel_args *a);
+enum pq_status pq_ref_lstm(const pq_kernel_args *a);
+enum pq_status pq_ref_gru(const pq_kernel_args *a);
+enum pq_status pq_ref_rnn(const pq_kernel_args *a);
 /* ---- end nn ---- */
 
 /* ---- movement ---- */

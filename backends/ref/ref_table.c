@@ -76,6 +76,23 @@ const pq_kernel_fn pq_ref_kernels[PQ_OP_COUNT] = {
     [PQ_OP_DYNAMIC_QUANTIZE_LINEAR] = pq_ref_ew_dynamic_quantize,
     /* ---- end elementwise ---- */
     /* ---- nn ---- */
+    [PQ_OP_MATMUL] = pq_ref_matmul,
+    [PQ_OP_MATMUL_INTEGER] = pq_ref_matmul_integer,
+    [PQ_OP_GEMM] = pq_ref_gemm,
+    [PQ_OP_CONV] = pq_ref_conv,
+    [PQ_OP_CONV_INTEGER] = pq_ref_conv_integer,
+    [PQ_OP_CONV_TRANSPOSE] = pq_ref_conv_transpose,
+    [PQ_OP_MAX_POOL] = pq_ref_max_pool,
+    [PQ_OP_AVERAGE_POOL] = pq_ref_average_pool,
+    [PQ_OP_GLOBAL_AVERAGE_POOL] = pq_ref_global_average_pool,
+    [PQ_OP_GLOBAL_MAX_POOL] = pq_ref_global_max_pool,
+    [PQ_OP_BATCH_NORMALIZATION] = pq_ref_batch_normalization,
+    [PQ_OP_LAYER_NORMALIZATION] = pq_ref_layer_normalization,
+    [PQ_OP_INSTANCE_NORMALIZATION] = pq_ref_instance_normalization,
+    [PQ_OP_LP_NORMALIZATION] = pq_ref_lp_normalization,
+    [PQ_OP_LSTM] = pq_ref_lstm,
+    [PQ_OP_GRU] = pq_ref_gru,
+    [PQ_OP_RNN] = pq_ref_rnn,
     /* ---- end nn ---- */
     /* ---- movement ---- */
     [PQ_OP_RESHAPE] = pq_ref_mv_copy,
