@@ -176,6 +176,10 @@ static enum pq_status pq_frame_exec_node(pq_frame *f, uint32_t i, pq_error *err)
             goto done;
         }
     }
+    if (f->observe) {
+        st = f->observe(f->observe_ctx, g, i, in, n->n_inputs, err);
+        if (st != PQ_OK) goto done;
+    }
     bool need_infer = false;
     for (uint32_t o = 0; o < n->n_outputs; o++) {
         uint32_t v = n->outputs[o];

@@ -28,6 +28,8 @@ typedef struct pq_frame {
     bool *has;                     /* per value: slot holds a computed tensor */
     uint32_t *last_use;            /* per value (owned copy when no plan) */
     int n_threads;
+    pq_observe_fn observe; /* top-level frames only */
+    void *observe_ctx;
 } pq_frame;
 
 /* Allocates the per-value arrays of a frame for g. */

@@ -12,8 +12,16 @@
  * Returns the first problem (INVALID / UNSUPPORTED) with a message naming node and value. */
 enum pq_status pq_runtime_prepare(pq_graph *g, pq_error *err);
 
+/* Called before each top-level node runs, with its input tensors (NULL for omitted inputs);
+ * calibration uses it to observe activations. A non-OK status stops the run. */
+typedef enum pq_status (*pq_observe_fn)(void *ctx, const pq_graph *g, uint32_t node,
+                                        const pq_tensor *const *inputs, uint32_t n_inputs,
+                                        pq_error *err);
+
 typedef struct pq_session_opts {
-    int n_threads; /* 0 = 1 for now */
+    int n_threads;          /* 0 = 1 for now */
+    pq_observe_fn observe;  /* optional */
+    void *observe_ctx;
 } pq_session_opts;
 
 typedef struct pq_session pq_session;

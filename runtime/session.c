@@ -119,6 +119,8 @@ enum pq_status pq_session_run(pq_session *s, const pq_tensor *const *inputs, uin
     pq_frame f;
     PQ_TRY(pq_frame_init(&f, g, NULL, &s->plan, s->opts.n_threads, err));
     for (uint32_t i = 0; i < n_inputs; i++) f.ext[g->inputs[i]] = inputs[i];
+    f.observe = s->opts.observe;
+    f.observe_ctx = s->opts.observe_ctx;
     enum pq_status st = pq_frame_run(&f, err);
     for (uint32_t o = 0; o < n_outputs && st == PQ_OK; o++)
         st = pq_frame_take(&f, g->outputs[o], &outputs[o], err);

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "cmd.h"
 #include "frontends/frontends.h"
+#include "calib_data.h"
 #include "json.h"
 #include "passes/passes.h"
 #include "passes/passes.h"
@@ -211,13 +212,25 @@ int pq_cmd_quantize(int argc, char **argv) {
     pq_error_clear(&err);
     pq_graph *g = NULL;
     int rc = 0;
+    pq_calib_files calib;
+    pq_importance imp;
+    bool have_calib = false;
+    memset(&calib, 0, sizeof calib);
+    memset(&imp, 0, sizeof imp);
     if (pq_cli_load_model(model, true, &g, &err) != PQ_OK) return pq_cli_fail("quantize", &err);
     if (calib_dir) {
-        pq_error_set(&err, PQ_ERR_UNSUPPORTED,
-                     "--calib-data: collecting calibration activations is not implemented yet");
-        goto fail;
+        if (pq_calib_files_load(g, calib_dir, &calib, &err) != PQ_OK) goto fail;
+        have_calib = true;
+        if (rep.calib == PQ_CALIB_WEIGHTED) {
+            pq_weight_view *views = NULL;
+            uint32_t nv = 0;
+            if (pq_weights_find(g, 1024, &views, &nv, &err) != PQ_OK) goto fail;
+            enum pq_status ist = pq_calib_importance(g, &calib.set, views, nv, &imp, &err);
+            pq_free(views);
+            if (ist != PQ_OK) goto fail;
+        }
     }
-    if (pq_quantize_weights(g, NULL, &rep, &err) != PQ_OK) goto fail;
+    if (pq_quantize_weights(g, &imp, &rep, &err) != PQ_OK) goto fail;
 
     printf("%s: %u weight tensors quantized to %s (G=%lld, calib %s)%s%s\n", model, rep.n,
            rep.fmt.name, (long long)group, pq_calib_name(rep.calib),
@@ -263,6 +276,8 @@ int pq_cmd_quantize(int argc, char **argv) {
 fail:
     rc = pq_cli_fail("quantize", &err);
 done:
+    if (have_calib) pq_calib_files_free(&calib);
+    pq_importance_free(&imp);
     pq_qreport_free(&rep);
     pq_graph_destroy(g);
     return rc;
