@@ -56,7 +56,7 @@ enum pq_calib {
     PQ_CALIB_ABSMAX = 0, /* PiQ: ADR absmax rule; Q3/Q2: the signed-absmax baseline (section 3) */
     PQ_CALIB_MSE,      /* default: 2 orientations x 64 candidates, then least-squares refinement */
     PQ_CALIB_WEIGHTED, /* as mse, minimising sum h_j e_j^2 (h = per-column importance) */
-    PQ_CALIB_GPTQ,     /* error-compensating rounding; not implemented by pq_quantize_matrix */
+    PQ_CALIB_GPTQ,     /* error-compensating rounding: pq_quantize_matrix_gptq */
     PQ_CALIB_COUNT
 };
 
@@ -96,6 +96,27 @@ enum pq_status pq_quantize_matrix(const char *tensor_name, const float *w, int64
                                   int64_t cols, enum pq_qformat f, int64_t group,
                                   enum pq_calib calib, const float *importance, uint8_t *dst,
                                   pq_error *err);
+
+/* GPTQ: adds the calibration inputs' Gram matrix to h: h[i*cols + j] += sum_s x[s][i] * x[s][j]
+ * (double, cols x cols row-major, both triangles; the caller zeroes h first and may call this once
+ * per batch, so calibration inputs never need to be held at once). x is nsamples x cols in the
+ * weight row's column order (Conv: im2col patches). */
+void pq_gptq_hessian_add(double *h, const float *x, int64_t nsamples, int64_t cols);
+
+/* GPTQ/LDLQ quantization (SPEC section 4 "gptq") of a rows x cols weight into the packed row
+ * layout (dst: pq_packed_bytes bytes). hessian = X^T X (cols x cols, not modified); it is
+ * symmetrised, columns with a zero diagonal are dead (their weights become 0), then damped with
+ * lambda = 1% of mean(diag). Each row is quantized column by column in index order; a group's
+ * scale is chosen by mse on the error-updated weights when the group starts; the rounding error
+ * (w - w_hat) / U[j][j] of column j is subtracted, times U[j][k], from the later columns k, U the
+ * upper Cholesky factor of H^-1 (all in double, weights kept in f32). With H a multiple of I this
+ * equals pq_quantize_matrix with mse. Deterministic. Temporarily allocates 2 * cols^2 doubles.
+ * Returns PQ_OK; PQ_ERR_INVALID for non-finite weights (first index named) or Hessian entries,
+ * bad sizes (cols > 65536 included), NULL buffers, or a Hessian that is not positive definite
+ * after damping; PQ_ERR_UNSUPPORTED for an invalid format; PQ_ERR_NOMEM. */
+enum pq_status pq_quantize_matrix_gptq(const char *tensor_name, const float *w, int64_t rows,
+                                       int64_t cols, enum pq_qformat f, int64_t group,
+                                       const double *hessian, uint8_t *dst, pq_error *err);
 
 /* Dequantizes a packed rows x cols matrix into w_hat (rows*cols floats, caller-owned) with the
  * scalar kernel. Returns PQ_ERR_INVALID on bad sizes or NULL buffers. */
