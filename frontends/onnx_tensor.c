@@ -15,8 +15,9 @@
 /* ---- protobuf plumbing ---- */
 
 static void *pq_pb_alloc(void *data, size_t size) {
-    (void)data;
-    return pq_malloc(size);
+    void *p = pq_malloc(size);
+    if (!p && data) *(bool *)data = true; /* remember that decoding ran out of memory */
+    return p;
 }
 
 static void pq_pb_free(void *data, void *p) {
@@ -96,12 +97,14 @@ ProtobufCMessage *pq_onnx_unpack(const ProtobufCMessageDescriptor *desc, const u
         pq_error_set(err, PQ_ERR_INVALID, "onnx: %s: not a valid protobuf message (%s)", what, why);
         return NULL;
     }
-    ProtobufCMessage *m = protobuf_c_message_unpack(desc, &pq_onnx_pb_allocator, len, buf);
-    if (!m)
+    bool failed = false;
+    ProtobufCAllocator a = {pq_pb_alloc, pq_pb_free, &failed};
+    ProtobufCMessage *m = protobuf_c_message_unpack(desc, &a, len, buf);
+    if (!m && failed)
+        pq_error_nomem(err, "onnx: decoding the protobuf message");
+    else if (!m)
         pq_error_set(err, PQ_ERR_INVALID,
-                     "onnx: %s: cannot decode the protobuf message (corrupt, truncated or out of "
-                     "memory)",
-                     what);
+                     "onnx: %s: cannot decode the protobuf message (corrupt or truncated)", what);
     return m;
 }
 
