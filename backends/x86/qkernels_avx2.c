@@ -19,6 +19,10 @@ PQ_INLINE uint32_t pq_ld32(const uint8_t *p) {
 
 PQ_INLINE uint16_t pq_ld16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 
+/* Step of a group: f16 scale word (exact F16C conversion, same value as pq_f16_to_f32) times the
+ * format's multiplier, in f32 -- the pq_qstep evaluation. */
+PQ_INLINE float pq_step(const uint8_t *p, float mult) { return _cvtsh_ss(pq_ld16(p)) * mult; }
+
 /* Lane mask with the first k (0..8) lanes set. */
 PQ_INLINE __m256i pq_mask8(int64_t k) {
     static const int32_t m[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
@@ -102,6 +106,7 @@ PQ_INLINE void pq_store_block4(int bits, __m256i f0, __m256i f1, __m256i f2, __m
 PQ_INLINE void pq_quantize_row_bits(int bits, enum pq_qformat f, const float *w, int64_t cols,
                                     int64_t group, const uint16_t *scales, uint8_t *dst) {
     int64_t ngroups = (cols + group - 1) / group;
+    const float mult = pq_qformat_step_mult(f);
     for (int64_t g = 0; g < ngroups; g++) {
         const float *wg = w + g * group;
         int64_t n = cols - g * group < group ? cols - g * group : group;
@@ -109,7 +114,7 @@ PQ_INLINE void pq_quantize_row_bits(int bits, enum pq_qformat f, const float *w,
         dst[0] = (uint8_t)(a & 0xFFu);
         dst[1] = (uint8_t)(a >> 8);
         dst += 2;
-        __m256 vstep = _mm256_set1_ps(pq_qstep(f, a));
+        __m256 vstep = _mm256_set1_ps(_cvtsh_ss(a) * mult);
         int64_t nb = n / 8, j = 0;
         for (; j + 4 <= nb; j += 4) {
             __m256i u0 = pq_fields8(bits, pq_code8(bits, _mm256_loadu_ps(wg + 8 * j), vstep));
@@ -171,9 +176,10 @@ static void pq_q_dequantize_row_ukernel__avx2(enum pq_qformat f, const uint8_t *
     if (cols <= 0 || group <= 0) return;
     int bits = pq_qformat_bits(f);
     int64_t ngroups = (cols + group - 1) / group;
+    const float mult = pq_qformat_step_mult(f);
     for (int64_t g = 0; g < ngroups; g++) {
         int64_t n = cols - g * group < group ? cols - g * group : group;
-        float step = pq_qstep(f, pq_ld16(src));
+        float step = pq_step(src, mult);
         if (bits == 3)
             pq_dequant_span(3, src + 2, step, n, dst + g * group);
         else
@@ -193,6 +199,7 @@ PQ_INLINE void pq_gemv_rows(int bits, int R, enum pq_qformat f, const uint8_t *w
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) tot[r] = _mm256_setzero_ps();
     int64_t ngroups = (cols + group - 1) / group;
+    const float mult = pq_qformat_step_mult(f);
     const uint8_t *p = w;
     for (int64_t g = 0; g < ngroups; g++) {
         int64_t n = cols - g * group < group ? cols - g * group : group;
@@ -230,7 +237,7 @@ PQ_INLINE void pq_gemv_rows(int bits, int R, enum pq_qformat f, const uint8_t *w
         }
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
-            __m256 vstep = _mm256_set1_ps(pq_qstep(f, pq_ld16(p + (size_t)r * row_bytes)));
+            __m256 vstep = _mm256_set1_ps(pq_step(p + (size_t)r * row_bytes, mult));
             tot[r] = _mm256_fmadd_ps(_mm256_add_ps(acc0[r], acc1[r]), vstep, tot[r]);
         }
         p += 2 + (size_t)bits * (size_t)((n + 7) / 8);
@@ -274,7 +281,7 @@ PQ_INLINE void pq_dequant_cols(int bits, enum pq_qformat f, const uint8_t *row, 
         int64_t ge = gs + group < cols ? gs + group : cols;
         int64_t e = ge < end ? ge : end;
         const uint8_t *p = row + (size_t)g * group_bytes;
-        float step = pq_qstep(f, pq_ld16(p));
+        float step = pq_step(p, pq_qformat_step_mult(f));
         const uint8_t *codes = p + 2 + (size_t)((c - gs) / 8) * (size_t)bits;
         __m256 vstep = _mm256_set1_ps(step);
         float *o = out + (c - c0);
