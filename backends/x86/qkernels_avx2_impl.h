@@ -1,0 +1,475 @@
+/* AVX2/FMA kernel bodies for packed PiQ3/PiQ2/Q3/Q2 rows and the Walsh-Hadamard butterfly, as
+ * static functions: included by qkernels_avx2.c (the AVX2 table) and by qkernels_avx512.c (which
+ * reuses quantize/gemm and the 8-wide tails). Only include from a TU built with AVX2 flags. */
+#ifndef PQ_QKERNELS_AVX2_IMPL_H
+#define PQ_QKERNELS_AVX2_IMPL_H
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "backends/quant/quant.h"
+#include "ir/packed.h"
+
+#define PQ_INLINE static inline __attribute__((always_inline))
+
+/* ---- small helpers ----------------------------------------------------------------------- */
+
+PQ_INLINE uint32_t pq_ld32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+PQ_INLINE uint16_t pq_ld16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+
+/* Step of a group: f16 scale word (exact F16C conversion, same value as pq_f16_to_f32) times the
+ * format's multiplier, in f32 -- the pq_qstep evaluation. */
+PQ_INLINE float pq_step(const uint8_t *p, float mult) { return _cvtsh_ss(pq_ld16(p)) * mult; }
+
+/* Lane mask with the first k (0..8) lanes set. */
+PQ_INLINE __m256i pq_mask8(int64_t k) {
+    static const int32_t m[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_loadu_si256((const __m256i *)(m + 8 - k));
+}
+
+PQ_INLINE float pq_hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Eight signed codes of the 8-code block at p as floats. bits = 3: the block is 3 bytes; the
+ * 32-bit word is read from p - 1 (always inside the buffer: a block is preceded by the group's
+ * scale word or by the previous block), so nothing past the block is touched. bits = 2: 2
+ * bytes, read from p - 2. The low 3 bits of each shifted lane index the code table directly
+ * (vpermps ignores the rest). */
+PQ_INLINE __m256 pq_decode8(int bits, const uint8_t *p) {
+    if (bits == 3) {
+        const __m256i sh = _mm256_setr_epi32(8, 11, 14, 17, 20, 23, 26, 29);
+        const __m256 tab = _mm256_setr_ps(-4.f, -3.f, -2.f, -1.f, 0.f, 1.f, 2.f, 3.f);
+        __m256i w = _mm256_set1_epi32((int)pq_ld32(p - 1));
+        return _mm256_permutevar8x32_ps(tab, _mm256_srlv_epi32(w, sh));
+    } else {
+        const __m256i sh = _mm256_setr_epi32(16, 18, 20, 22, 24, 26, 28, 30);
+        const __m256 tab = _mm256_setr_ps(-2.f, -1.f, 0.f, 1.f, -2.f, -1.f, 0.f, 1.f);
+        __m256i w = _mm256_set1_epi32((int)pq_ld32(p - 2));
+        return _mm256_permutevar8x32_ps(tab, _mm256_srlv_epi32(w, sh));
+    }
+}
+
+/* Unsigned codes u = q + 2^(bits-1) of 8 values (scalar pq_qcode semantics). */
+PQ_INLINE __m256i pq_code8(int bits, __m256 w, __m256 vstep) {
+    const __m256 lo = _mm256_set1_ps(bits == 3 ? -4.f : -2.f);
+    const __m256 hi = _mm256_set1_ps(bits == 3 ? 3.f : 1.f);
+    __m256 v = _mm256_div_ps(w, vstep);
+    __m256 r = _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    r = _mm256_min_ps(_mm256_max_ps(r, lo), hi);
+    r = _mm256_and_ps(r, _mm256_cmp_ps(v, v, _CMP_ORD_Q)); /* NaN -> 0 */
+    return _mm256_add_epi32(_mm256_cvtps_epi32(r), _mm256_set1_epi32(bits == 3 ? 4 : 2));
+}
+
+/* u_i << (bits * i): the 8 codes of a block as disjoint bit fields. */
+PQ_INLINE __m256i pq_fields8(int bits, __m256i u) {
+    const __m256i sh3 = _mm256_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21);
+    const __m256i sh2 = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+    return _mm256_sllv_epi32(u, bits == 3 ? sh3 : sh2);
+}
+
+/* Writes one packed block (bits bytes) from its bit fields. */
+PQ_INLINE void pq_store_block(int bits, __m256i fields, uint8_t *dst) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(fields), _mm256_extracti128_si256(fields, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+    uint32_t word = (uint32_t)_mm_cvtsi128_si32(s);
+    dst[0] = (uint8_t)word;
+    dst[1] = (uint8_t)(word >> 8);
+    if (bits == 3) dst[2] = (uint8_t)(word >> 16);
+}
+
+/* Writes four consecutive packed blocks (4 * bits bytes). */
+PQ_INLINE void pq_store_block4(int bits, __m256i f0, __m256i f1, __m256i f2, __m256i f3,
+                               uint8_t *dst) {
+    __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(f0, f1), _mm256_hadd_epi32(f2, f3));
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    if (bits == 3) {
+        const __m128i pick = _mm_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1);
+        s = _mm_shuffle_epi8(s, pick);
+        _mm_storel_epi64((__m128i *)dst, s);
+        uint32_t t = (uint32_t)_mm_extract_epi32(s, 2);
+        memcpy(dst + 8, &t, 4);
+    } else {
+        const __m128i pick = _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1);
+        _mm_storel_epi64((__m128i *)dst, _mm_shuffle_epi8(s, pick));
+    }
+}
+
+/* ---- quantize / dequantize ---------------------------------------------------------------- */
+
+PQ_INLINE void pq_quantize_row_bits(int bits, enum pq_qformat f, const float *w, int64_t cols,
+                                    int64_t group, const uint16_t *scales, uint8_t *dst) {
+    int64_t ngroups = (cols + group - 1) / group;
+    const float mult = pq_qformat_step_mult(f);
+    for (int64_t g = 0; g < ngroups; g++) {
+        const float *wg = w + g * group;
+        int64_t n = cols - g * group < group ? cols - g * group : group;
+        uint16_t a = scales[g];
+        dst[0] = (uint8_t)(a & 0xFFu);
+        dst[1] = (uint8_t)(a >> 8);
+        dst += 2;
+        __m256 vstep = _mm256_set1_ps(_cvtsh_ss(a) * mult);
+        int64_t nb = n / 8, j = 0;
+        for (; j + 4 <= nb; j += 4) {
+            __m256i u0 = pq_fields8(bits, pq_code8(bits, _mm256_loadu_ps(wg + 8 * j), vstep));
+            __m256i u1 = pq_fields8(bits, pq_code8(bits, _mm256_loadu_ps(wg + 8 * j + 8), vstep));
+            __m256i u2 = pq_fields8(bits, pq_code8(bits, _mm256_loadu_ps(wg + 8 * j + 16), vstep));
+            __m256i u3 = pq_fields8(bits, pq_code8(bits, _mm256_loadu_ps(wg + 8 * j + 24), vstep));
+            pq_store_block4(bits, u0, u1, u2, u3, dst);
+            dst += 4 * bits;
+        }
+        for (; j < nb; j++) {
+            pq_store_block(bits, pq_fields8(bits, pq_code8(bits, _mm256_loadu_ps(wg + 8 * j), vstep)),
+                           dst);
+            dst += bits;
+        }
+        int64_t rem = n - 8 * nb;
+        if (rem) { /* padding lanes -> q = 0 */
+            __m256i m = pq_mask8(rem);
+            __m256i u = pq_code8(bits, _mm256_maskload_ps(wg + 8 * nb, m), vstep);
+            u = _mm256_blendv_epi8(_mm256_set1_epi32(bits == 3 ? 4 : 2), u, m);
+            pq_store_block(bits, pq_fields8(bits, u), dst);
+            dst += bits;
+        }
+    }
+}
+
+static inline void pq_q_quantize_row_ukernel__avx2(enum pq_qformat f, const float *w, int64_t cols,
+                                            int64_t group, const uint16_t *scales, uint8_t *dst) {
+    if (cols <= 0 || group <= 0) return;
+    if (pq_qformat_bits(f) == 3)
+        pq_quantize_row_bits(3, f, w, cols, group, scales, dst);
+    else
+        pq_quantize_row_bits(2, f, w, cols, group, scales, dst);
+}
+
+/* Dequantizes codes of one group span: n values (blocks from codes) times step into out. */
+PQ_INLINE void pq_dequant_span(int bits, const uint8_t *codes, float step, int64_t n, float *out) {
+    __m256 vstep = _mm256_set1_ps(step);
+    int64_t nb = n / 8, j = 0;
+    for (; j + 4 <= nb; j += 4) {
+        __m256 q0 = pq_decode8(bits, codes + (j + 0) * bits);
+        __m256 q1 = pq_decode8(bits, codes + (j + 1) * bits);
+        __m256 q2 = pq_decode8(bits, codes + (j + 2) * bits);
+        __m256 q3 = pq_decode8(bits, codes + (j + 3) * bits);
+        _mm256_storeu_ps(out + 8 * j, _mm256_mul_ps(q0, vstep));
+        _mm256_storeu_ps(out + 8 * j + 8, _mm256_mul_ps(q1, vstep));
+        _mm256_storeu_ps(out + 8 * j + 16, _mm256_mul_ps(q2, vstep));
+        _mm256_storeu_ps(out + 8 * j + 24, _mm256_mul_ps(q3, vstep));
+    }
+    for (; j < nb; j++)
+        _mm256_storeu_ps(out + 8 * j, _mm256_mul_ps(pq_decode8(bits, codes + j * bits), vstep));
+    int64_t rem = n - 8 * nb;
+    if (rem)
+        _mm256_maskstore_ps(out + 8 * nb, pq_mask8(rem),
+                            _mm256_mul_ps(pq_decode8(bits, codes + nb * bits), vstep));
+}
+
+static inline void pq_q_dequantize_row_ukernel__avx2(enum pq_qformat f, const uint8_t *src, int64_t cols,
+                                              int64_t group, float *dst) {
+    if (cols <= 0 || group <= 0) return;
+    int bits = pq_qformat_bits(f);
+    int64_t ngroups = (cols + group - 1) / group;
+    const float mult = pq_qformat_step_mult(f);
+    for (int64_t g = 0; g < ngroups; g++) {
+        int64_t n = cols - g * group < group ? cols - g * group : group;
+        float step = pq_step(src, mult);
+        if (bits == 3)
+            pq_dequant_span(3, src + 2, step, n, dst + g * group);
+        else
+            pq_dequant_span(2, src + 2, step, n, dst + g * group);
+        src += 2 + pq_packed_code_bytes(f, n);
+    }
+}
+
+/* ---- fused dequant-GEMV ------------------------------------------------------------------- */
+
+/* R consecutive rows (R <= 4) of the gemv: y[r] = sum over groups of step_g * sum_j q_j x_j.
+ * Codes are decoded into registers and multiplied with x at once (the row never reaches
+ * memory); x is loaded once for the R rows. */
+PQ_INLINE void pq_gemv_rows(int bits, int R, enum pq_qformat f, const uint8_t *w, size_t row_bytes,
+                            int64_t cols, int64_t group, const float *x, float *y) {
+    __m256 tot[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) tot[r] = _mm256_setzero_ps();
+    int64_t ngroups = (cols + group - 1) / group;
+    const float mult = pq_qformat_step_mult(f);
+    const uint8_t *p = w;
+    for (int64_t g = 0; g < ngroups; g++) {
+        int64_t n = cols - g * group < group ? cols - g * group : group;
+        const float *xg = x + g * group;
+        const uint8_t *c[4];
+        __m256 acc0[4], acc1[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            c[r] = p + (size_t)r * row_bytes + 2;
+            acc0[r] = _mm256_setzero_ps();
+            acc1[r] = _mm256_setzero_ps();
+        }
+        int64_t nb = n / 8, j = 0;
+        for (; j + 2 <= nb; j += 2) {
+            __m256 x0 = _mm256_loadu_ps(xg + 8 * j);
+            __m256 x1 = _mm256_loadu_ps(xg + 8 * j + 8);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) {
+                acc0[r] = _mm256_fmadd_ps(pq_decode8(bits, c[r] + j * bits), x0, acc0[r]);
+                acc1[r] = _mm256_fmadd_ps(pq_decode8(bits, c[r] + (j + 1) * bits), x1, acc1[r]);
+            }
+        }
+        if (j < nb) {
+            __m256 x0 = _mm256_loadu_ps(xg + 8 * j);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++)
+                acc0[r] = _mm256_fmadd_ps(pq_decode8(bits, c[r] + j * bits), x0, acc0[r]);
+        }
+        int64_t rem = n - 8 * nb;
+        if (rem) {
+            __m256 x0 = _mm256_maskload_ps(xg + 8 * nb, pq_mask8(rem));
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++)
+                acc1[r] = _mm256_fmadd_ps(pq_decode8(bits, c[r] + nb * bits), x0, acc1[r]);
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            __m256 vstep = _mm256_set1_ps(pq_step(p + (size_t)r * row_bytes, mult));
+            tot[r] = _mm256_fmadd_ps(_mm256_add_ps(acc0[r], acc1[r]), vstep, tot[r]);
+        }
+        p += 2 + (size_t)bits * (size_t)((n + 7) / 8);
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) y[r] = pq_hsum8(tot[r]);
+}
+
+PQ_INLINE void pq_gemv_bits(int bits, enum pq_qformat f, const uint8_t *w, int64_t rows,
+                            int64_t cols, int64_t group, const float *x, float *y) {
+    size_t row_bytes = pq_packed_row_bytes(f, cols, group);
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4)
+        pq_gemv_rows(bits, 4, f, w + (size_t)r * row_bytes, row_bytes, cols, group, x, y + r);
+    for (; r < rows; r++)
+        pq_gemv_rows(bits, 1, f, w + (size_t)r * row_bytes, row_bytes, cols, group, x, y + r);
+}
+
+static inline void pq_q_gemv_ukernel__avx2(enum pq_qformat f, const uint8_t *w, int64_t rows,
+                                    int64_t cols, int64_t group, const float *x, float *y) {
+    if (rows <= 0 || cols <= 0 || group <= 0) return;
+    if (pq_qformat_bits(f) == 3)
+        pq_gemv_bits(3, f, w, rows, cols, group, x, y);
+    else
+        pq_gemv_bits(2, f, w, rows, cols, group, x, y);
+}
+
+/* ---- tiled dequant-GEMM ------------------------------------------------------------------- */
+
+#define PQ_GEMM_MR 4    /* rows dequantized per tile */
+#define PQ_GEMM_KC 1024 /* columns per tile: 4 x 1024 floats = 16 KB, stays in L1 */
+
+/* Dequantizes columns [c0, c0 + len) of one packed row (c0 a multiple of 8) into out; whole
+ * 8-blocks are written, so out needs len rounded up to 8 floats. */
+PQ_INLINE void pq_dequant_cols(int bits, enum pq_qformat f, const uint8_t *row, int64_t cols,
+                               int64_t group, size_t group_bytes, int64_t c0, int64_t len,
+                               float *out) {
+    int64_t c = c0, end = c0 + len;
+    while (c < end) {
+        int64_t g = c / group, gs = g * group;
+        int64_t ge = gs + group < cols ? gs + group : cols;
+        int64_t e = ge < end ? ge : end;
+        const uint8_t *p = row + (size_t)g * group_bytes;
+        float step = pq_step(p, pq_qformat_step_mult(f));
+        const uint8_t *codes = p + 2 + (size_t)((c - gs) / 8) * (size_t)bits;
+        __m256 vstep = _mm256_set1_ps(step);
+        float *o = out + (c - c0);
+        int64_t nblk = (e - c + 7) / 8;
+        for (int64_t j = 0; j < nblk; j++)
+            _mm256_storeu_ps(o + 8 * j, _mm256_mul_ps(pq_decode8(bits, codes + j * bits), vstep));
+        c = e;
+    }
+}
+
+/* Y[b][r0 + i] (+)= sum_k T[i][k] X[b][c0 + k] for R tile rows and NB batch rows. */
+PQ_INLINE void pq_gemm_micro(int R, int NB, const float *tile, int64_t ld_tile, const float *x,
+                             int64_t cols, int64_t len, float *y, int64_t rows, int accumulate) {
+    __m256 acc[4][3];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 3
+        for (int b = 0; b < NB; b++) acc[i][b] = _mm256_setzero_ps();
+    int64_t nb = len / 8;
+    for (int64_t k = 0; k < nb; k++) {
+        __m256 xv[3];
+#pragma GCC unroll 3
+        for (int b = 0; b < NB; b++) xv[b] = _mm256_loadu_ps(x + b * cols + 8 * k);
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            __m256 wv = _mm256_load_ps(tile + i * ld_tile + 8 * k);
+#pragma GCC unroll 3
+            for (int b = 0; b < NB; b++) acc[i][b] = _mm256_fmadd_ps(wv, xv[b], acc[i][b]);
+        }
+    }
+    int64_t rem = len - 8 * nb;
+    if (rem) {
+        __m256i m = pq_mask8(rem);
+        __m256 xv[3];
+#pragma GCC unroll 3
+        for (int b = 0; b < NB; b++) xv[b] = _mm256_maskload_ps(x + b * cols + 8 * nb, m);
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            __m256 wv = _mm256_maskload_ps(tile + i * ld_tile + 8 * nb, m);
+#pragma GCC unroll 3
+            for (int b = 0; b < NB; b++) acc[i][b] = _mm256_fmadd_ps(wv, xv[b], acc[i][b]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 3
+        for (int b = 0; b < NB; b++) {
+            float s = pq_hsum8(acc[i][b]);
+            y[b * rows + i] = accumulate ? y[b * rows + i] + s : s;
+        }
+}
+
+PQ_INLINE void pq_gemm_tile(int R, const float *tile, int64_t ld_tile, const float *x, int64_t cols,
+                            int64_t len, int64_t batch, float *y, int64_t rows, int accumulate) {
+    int64_t b = 0;
+    for (; b + 3 <= batch; b += 3)
+        pq_gemm_micro(R, 3, tile, ld_tile, x + b * cols, cols, len, y + b * rows, rows, accumulate);
+    if (batch - b == 2)
+        pq_gemm_micro(R, 2, tile, ld_tile, x + b * cols, cols, len, y + b * rows, rows, accumulate);
+    else if (batch - b == 1)
+        pq_gemm_micro(R, 1, tile, ld_tile, x + b * cols, cols, len, y + b * rows, rows, accumulate);
+}
+
+PQ_INLINE void pq_gemm_bits(int bits, enum pq_qformat f, const uint8_t *w, int64_t rows,
+                            int64_t cols, int64_t group, const float *x, int64_t batch, float *y) {
+    _Alignas(64) float tile[PQ_GEMM_MR][PQ_GEMM_KC];
+    size_t row_bytes = pq_packed_row_bytes(f, cols, group);
+    size_t group_bytes = 2 + pq_packed_code_bytes(f, group);
+    for (int64_t r0 = 0; r0 < rows; r0 += PQ_GEMM_MR) {
+        int R = rows - r0 < PQ_GEMM_MR ? (int)(rows - r0) : PQ_GEMM_MR;
+        for (int64_t c0 = 0; c0 < cols; c0 += PQ_GEMM_KC) {
+            int64_t len = cols - c0 < PQ_GEMM_KC ? cols - c0 : PQ_GEMM_KC;
+            for (int i = 0; i < R; i++)
+                pq_dequant_cols(bits, f, w + (size_t)(r0 + i) * row_bytes, cols, group,
+                                group_bytes, c0, len, tile[i]);
+            int acc = c0 > 0;
+            const float *xc = x + c0;
+            float *yr = y + r0;
+            switch (R) {
+            case 4: pq_gemm_tile(4, tile[0], PQ_GEMM_KC, xc, cols, len, batch, yr, rows, acc); break;
+            case 3: pq_gemm_tile(3, tile[0], PQ_GEMM_KC, xc, cols, len, batch, yr, rows, acc); break;
+            case 2: pq_gemm_tile(2, tile[0], PQ_GEMM_KC, xc, cols, len, batch, yr, rows, acc); break;
+            default: pq_gemm_tile(1, tile[0], PQ_GEMM_KC, xc, cols, len, batch, yr, rows, acc); break;
+            }
+        }
+    }
+}
+
+static inline void pq_q_gemm_ukernel__avx2(enum pq_qformat f, const uint8_t *w, int64_t rows,
+                                    int64_t cols, int64_t group, const float *x, int64_t batch,
+                                    float *y) {
+    if (rows <= 0 || cols <= 0 || group <= 0 || batch <= 0) return;
+    if (batch == 1) {
+        pq_q_gemv_ukernel__avx2(f, w, rows, cols, group, x, y);
+        return;
+    }
+    if (pq_qformat_bits(f) == 3)
+        pq_gemm_bits(3, f, w, rows, cols, group, x, batch, y);
+    else
+        pq_gemm_bits(2, f, w, rows, cols, group, x, batch, y);
+}
+
+/* ---- Walsh-Hadamard butterfly ------------------------------------------------------------- */
+
+/* Stages h = 1, 2, 4 inside one vector of 8: lane i < partner gets v + s (a + b), the partner
+ * lane gets s - v (a - b), exactly the scalar operations. */
+PQ_INLINE __m256 pq_fwht8(__m256 v) {
+    __m256 s = _mm256_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1));
+    v = _mm256_blend_ps(_mm256_add_ps(v, s), _mm256_sub_ps(s, v), 0xAA);
+    s = _mm256_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2));
+    v = _mm256_blend_ps(_mm256_add_ps(v, s), _mm256_sub_ps(s, v), 0xCC);
+    s = _mm256_permute2f128_ps(v, v, 0x01);
+    return _mm256_blend_ps(_mm256_add_ps(v, s), _mm256_sub_ps(s, v), 0xF0);
+}
+
+/* One pass over x doing L (0..3) consecutive stages h0, 2 h0, .., h0 2^(L-1) (h0 >= 8) on
+ * 2^L vectors held in registers; inreg first applies stages 1, 2, 4 (then h0 = 8); scale != 0
+ * multiplies the result (last pass). Each element sees the scalar operations in scalar order. */
+PQ_INLINE void pq_fwht_pass(int L, int inreg, float *x, int64_t n, int64_t h0, int last,
+                            float scale) {
+    const int V = 1 << L;
+    const int64_t span = h0 << L;
+    const __m256 vs = _mm256_set1_ps(scale);
+    for (int64_t j = 0; j < n; j += span) {
+        for (int64_t i = 0; i < h0; i += 8) {
+            float *base = x + j + i;
+            __m256 v[8];
+#pragma GCC unroll 8
+            for (int t = 0; t < V; t++) {
+                v[t] = _mm256_loadu_ps(base + t * h0);
+                if (inreg) v[t] = pq_fwht8(v[t]);
+            }
+#pragma GCC unroll 3
+            for (int s = 0; s < L; s++) {
+                int d = 1 << s;
+#pragma GCC unroll 8
+                for (int t = 0; t < V; t++) {
+                    if (t & d) continue;
+                    __m256 a = v[t], b = v[t + d];
+                    v[t] = _mm256_add_ps(a, b);
+                    v[t + d] = _mm256_sub_ps(a, b);
+                }
+            }
+#pragma GCC unroll 8
+            for (int t = 0; t < V; t++) {
+                __m256 o = last ? _mm256_mul_ps(v[t], vs) : v[t];
+                _mm256_storeu_ps(base + t * h0, o);
+            }
+        }
+    }
+}
+
+static inline void pq_f32_fwht_ukernel__avx2(float *x, int64_t n, float scale) {
+    if (n < 8) { /* outside the kernel contract: fall back to the reference */
+        pq_fwht_ukernel__scalar(x, n, scale);
+        return;
+    }
+    int m = 0;
+    while (((int64_t)1 << m) < n) m++;
+    int left = m - 3; /* stages with h >= 8 */
+    int L = left < 3 ? left : 3;
+    int last = (left - L) == 0;
+    switch (L) {
+    case 0: pq_fwht_pass(0, 1, x, n, 8, last, scale); break;
+    case 1: pq_fwht_pass(1, 1, x, n, 8, last, scale); break;
+    case 2: pq_fwht_pass(2, 1, x, n, 8, last, scale); break;
+    default: pq_fwht_pass(3, 1, x, n, 8, last, scale); break;
+    }
+    int64_t h0 = (int64_t)8 << L;
+    left -= L;
+    while (left > 0) {
+        L = left < 3 ? left : 3;
+        last = (left - L) == 0;
+        switch (L) {
+        case 1: pq_fwht_pass(1, 0, x, n, h0, last, scale); break;
+        case 2: pq_fwht_pass(2, 0, x, n, h0, last, scale); break;
+        default: pq_fwht_pass(3, 0, x, n, h0, last, scale); break;
+        }
+        h0 <<= L;
+        left -= L;
+    }
+}
+
+static inline void pq_f32_fwht_rows_ukernel__avx2(float *x, int64_t rows, int64_t n, float scale) {
+    for (int64_t r = 0; r < rows; r++) pq_f32_fwht_ukernel__avx2(x + r * n, n, scale);
+}
+
+#endif
