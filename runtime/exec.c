@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "exec.h"
+#include "backends/fast.h"
 
 enum pq_status pq_compute_last_use(const pq_graph *g, uint32_t *last_use, pq_error *err) {
     (void)err;
@@ -217,7 +218,7 @@ static enum pq_status pq_frame_exec_node(pq_frame *f, uint32_t i, pq_error *err)
     }
     pq_subgraph_runner runner = {f, pq_run_subgraph};
     pq_kernel_args args = {g, n, in, n->n_inputs, out, n->n_outputs, &runner, f->n_threads, err};
-    st = pq_ref_run(&args);
+    st = pq_kernel_run(&args);
     if (st != PQ_OK) goto done;
     for (uint32_t o = 0; o < n->n_outputs; o++) {
         if (!out[o]) continue;

@@ -1,0 +1,33 @@
+/* The fast-kernel table and the dispatcher that falls back to the reference kernels.
+ * Entries are added by backends/onednn/ and backends/x86/ as they land. */
+#include "fast.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const pq_kernel_fn pq_fast_kernels[PQ_OP_COUNT] = {
+    /* ---- onednn ---- */
+    /* ---- end onednn ---- */
+};
+
+static int pq_fast_enabled(void) {
+    static int enabled = -1;
+    if (enabled < 0) {
+        const char *b = getenv("PIQC_BACKEND");
+        enabled = !(b && !strcmp(b, "ref"));
+    }
+    return enabled;
+}
+
+enum pq_status pq_kernel_run(const pq_kernel_args *a) {
+    pq_kernel_fn fn = (unsigned)a->node->op < PQ_OP_COUNT ? pq_fast_kernels[a->node->op] : NULL;
+    if (fn && pq_fast_enabled()) {
+        enum pq_status st = fn(a);
+        if (st != PQ_ERR_UNSUPPORTED) {
+            if (st != PQ_OK)
+                pq_error_prefix(a->err, "node '%s' (%s): ", a->node->name, pq_op_name(a->node->op));
+            return st;
+        }
+    }
+    return pq_ref_run(a);
+}
