@@ -591,8 +591,8 @@ static enum pq_status pq_parse_element(pq_parser *p, pq_tensor *t, size_t i) {
 }
 
 /* "{min a, max b, mean c, sha256 HEX, bin OFF+LEN}" -> data from the sidecar. */
-static enum pq_status pq_parse_summary(pq_parser *p, pq_tensor *t, const char *what, int line,
-                                       int col) {
+static enum pq_status pq_parse_summary(pq_parser *p, size_t nbytes, const char *what, int line,
+                                       int col, size_t *off_out, char *sha_out) {
     bool have_bin = false, have_sha = false;
     uint64_t off = 0, len = 0;
     char sha[13] = {0};
@@ -633,11 +633,19 @@ static enum pq_status pq_parse_summary(pq_parser *p, pq_tensor *t, const char *w
     if (off > p->bin_len || len > p->bin_len - off)
         return pq_fail_at(p, line, col, "%s: bin range %llu+%llu is outside the sidecar (%zu bytes)", what,
                           (unsigned long long)off, (unsigned long long)len, p->bin_len);
-    if (len != t->nbytes)
+    if (len != nbytes)
         return pq_fail_at(p, line, col, "%s: bin length %llu does not match its type (%zu bytes)", what,
-                          (unsigned long long)len, t->nbytes);
-    if (len) memcpy(t->data, p->bin + off, len);
-    if (have_sha) {
+                          (unsigned long long)len, nbytes);
+    *off_out = (size_t)off;
+    memcpy(sha_out, have_sha ? sha : "", have_sha ? 13 : 1);
+    return PQ_OK;
+}
+
+/* Copies the sidecar bytes into t and checks them against the SHA-256 prefix (if any). */
+static enum pq_status pq_summary_fill(pq_parser *p, pq_tensor *t, size_t off, const char *sha,
+                                      const char *what, int line, int col) {
+    if (t->nbytes) memcpy(t->data, p->bin + off, t->nbytes);
+    if (sha[0]) {
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int ml = 0;
         char hex[13];
@@ -672,10 +680,12 @@ static enum pq_status pq_parse_tensor(pq_parser *p, pq_graph *g, const char *wha
     bool inl = pq_is_punct(&t, '[');
     if (!inl && !pq_is_punct(&t, '{')) return pq_expected(p, &t, "'[' with elements or a '{' summary");
     /* bound the allocation by what the input can possibly hold */
-    uint64_t limit = inl ? (uint64_t)(p->n - p->i) : (uint64_t)p->bin_len;
-    if ((uint64_t)numel * (inl ? 1 : pq_dtype_size(dt)) > limit && numel > 0)
-        return pq_fail_at(p, t.line, t.col, "%s has %lld elements, more than the %s can hold", what,
-                          (long long)numel, inl ? "text" : "sidecar");
+    size_t off = 0;
+    char sha[13];
+    if (inl && (uint64_t)numel > (uint64_t)(p->n - p->i))
+        return pq_fail_at(p, t.line, t.col, "%s has %lld elements, more than the text can hold", what,
+                          (long long)numel);
+    if (!inl) PQ_TRY(pq_parse_summary(p, (size_t)numel * pq_dtype_size(dt), what, t.line, t.col, &off, sha));
     pq_tensor *ten = pq_tensor_create(dt, sh.rank, dims, p->err);
     if (!ten) return p->err ? p->err->status : PQ_ERR_NOMEM;
     enum pq_status st = PQ_OK;
@@ -690,7 +700,7 @@ static enum pq_status pq_parse_tensor(pq_parser *p, pq_graph *g, const char *wha
             st = pq_fail_at(p, e.line, e.col, "%s: expected ']' after %lld elements", what, (long long)numel);
         }
     } else {
-        st = pq_parse_summary(p, ten, what, t.line, t.col);
+        st = pq_summary_fill(p, ten, off, sha, what, t.line, t.col);
     }
     if (st != PQ_OK) {
         pq_tensor_destroy(ten);
@@ -989,8 +999,9 @@ static enum pq_status pq_parse_decl(pq_parser *p, pq_scope *sc, const char *kw) 
             st = pq_fail_at(p, t.line, t.col, "captured value '%s' must be declared once, before any use", name);
         } else if (!g->parent) {
             st = pq_fail_at(p, t.line, t.col, "capture of '%s' outside a subgraph", name);
-        } else if (pq_graph_capture(g, name, &id, p->err) != PQ_OK) {
-            st = pq_fail_at(p, t.line, t.col, "captured value '%s' is not defined in an enclosing graph", name);
+        } else if ((st = pq_graph_capture(g, name, &id, p->err)) != PQ_OK) {
+            if (st != PQ_ERR_NOMEM)
+                st = pq_fail_at(p, t.line, t.col, "captured value '%s' is not defined in an enclosing graph", name);
         } else {
             pq_value *v = &g->values[id];
             st = pq_parse_type(p, g, &v->dtype, &v->shape);

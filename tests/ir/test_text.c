@@ -339,3 +339,173 @@ Test(text, format_is_readable) {
     pq_text_bin_free(&bin);
     pq_graph_destroy(g);
 }
+
+static void expect_parse_error(const char *text, const unsigned char *bin, size_t bin_len,
+                               enum pq_status want, const char *needle) {
+    pq_graph *g = (pq_graph *)1;
+    pq_error_clear(&err);
+    enum pq_status st = pq_text_parse(text, strlen(text), bin, bin_len, &g, &err);
+    cr_assert_eq(st, want, "got %d (%s) for:\n%s", st, err.msg, text);
+    cr_assert_null(g);
+    cr_assert(strstr(err.msg, needle), "message '%s' lacks '%s'", err.msg, needle);
+}
+
+#define HDR "piqc 1\ngraph g {\n"
+
+Test(text, parse_errors_name_line_and_column) {
+    expect_parse_error(HDR "  input %x: f32[2]\n  %y = Relu(%x) $\n  output %y\n}\n", NULL, 0,
+                       PQ_ERR_INVALID, "line 4, column 17: expected a statement");
+    expect_parse_error(HDR "  %y = Relu(%nope)\n  output %y\n}\n", NULL, 0, PQ_ERR_INVALID,
+                       "line 3, column 13: value 'nope' is used but never defined");
+    expect_parse_error(HDR "  input %x: f32[2]\n  %x = Relu(%x)\n}\n", NULL, 0, PQ_ERR_INVALID,
+                       "line 4, column 3: value 'x' is defined twice");
+    expect_parse_error(HDR "  input %x: f32[2]\n  %y = Frobnicate(%x)\n}\n", NULL, 0,
+                       PQ_ERR_INVALID, "line 4, column 8: unknown op 'Frobnicate'");
+    expect_parse_error(HDR "  input %x: f32[2\n}\n", NULL, 0, PQ_ERR_INVALID,
+                       "line 4, column 1: expected ','");
+    expect_parse_error(HDR "  input %x: f33[2]\n}\n", NULL, 0, PQ_ERR_INVALID,
+                       "line 3, column 13: expected an element type");
+    expect_parse_error(HDR "  const %c: i8[2] = [1, 300]\n}\n", NULL, 0, PQ_ERR_INVALID,
+                       "line 3, column 25: 300 is out of range for i8");
+    expect_parse_error(HDR "  const %c: f32[3] = [1, 2]\n}\n", NULL, 0, PQ_ERR_INVALID,
+                       "line 3, column 27: expected ','");
+    expect_parse_error(HDR "  const %c: f32[2, N] = [1, 2]\n}\n", NULL, 0, PQ_ERR_INVALID,
+                       "needs a known element type and static shape");
+    expect_parse_error(HDR "  input %x: f32[2]\n  %y = Relu(%x) {a = 1, a = 2}\n}\n", NULL, 0,
+                       PQ_ERR_INVALID, "line 4, column 25: attribute 'a' appears twice");
+    expect_parse_error(HDR "  input %x: f32[2]\n  %y = Relu(%x) {s = \"abc}\n}\n", NULL, 0,
+                       PQ_ERR_INVALID, "line 4, column 22: expected");
+    expect_parse_error(HDR "  input %x: f32[2]\n  %y = Relu(%x) {s = \"\\q\"}\n}\n", NULL, 0,
+                       PQ_ERR_INVALID, "unknown escape");
+    expect_parse_error("piqc 2\ngraph g {\n}\n", NULL, 0, PQ_ERR_UNSUPPORTED,
+                       "text IR version 2");
+    expect_parse_error("pickle 1\n", NULL, 0, PQ_ERR_INVALID,
+                       "line 1, column 1: expected the header 'piqc 1'");
+    expect_parse_error(HDR "}\ngraph h {\n}\n", NULL, 0, PQ_ERR_INVALID,
+                       "line 4, column 1: expected end of input");
+    expect_parse_error(HDR "  capture %x: f32[2]\n}\n", NULL, 0, PQ_ERR_INVALID,
+                       "capture of 'x' outside a subgraph");
+    expect_parse_error(HDR "  input %c: bool[]\n  %y = If(%c) {then_branch = graph t {\n"
+                       "    capture %zz: f32[1]\n  }}\n}\n",
+                       NULL, 0, PQ_ERR_INVALID,
+                       "line 5, column 13: captured value 'zz' is not defined in an enclosing graph");
+    expect_parse_error(HDR "  symbols N, N\n}\n", NULL, 0, PQ_ERR_INVALID,
+                       "line 3, column 14: symbol listed twice");
+    expect_parse_error(HDR "  const %c: f32[1099511627776] = [1]\n}\n", NULL, 0, PQ_ERR_INVALID,
+                       "more than the text can hold");
+}
+
+Test(text, sidecar_errors) {
+    unsigned char bin[128] = {0};
+    const char *t = HDR "  const %w: f32[20] {min 0, max 0, mean 0, sha256 000000000000, bin 64+80}\n}\n";
+    expect_parse_error(t, bin, sizeof bin, PQ_ERR_INVALID,
+                       "line 3, column 21: constant 'w': bin range 64+80 is outside the sidecar (128 bytes)");
+    expect_parse_error(t, NULL, 0, PQ_ERR_INVALID,
+                       "constant 'w' refers to sidecar bytes 64+80 but no sidecar was given");
+    t = HDR "  const %w: f32[20] {min 0, max 0, mean 0, sha256 000000000000}\n}\n";
+    expect_parse_error(t, bin, sizeof bin, PQ_ERR_INVALID,
+                       "line 3, column 21: constant 'w' is summarised without data");
+    t = HDR "  const %w: f32[20] {min 0, max 0, mean 0, sha256 000000000000, bin 0+80}\n}\n";
+    expect_parse_error(t, bin, sizeof bin, PQ_ERR_INVALID, "sidecar data has SHA-256");
+    t = HDR "  const %w: f32[20] {bin 0+40}\n}\n";
+    expect_parse_error(t, bin, sizeof bin, PQ_ERR_INVALID, "bin length 40 does not match its type (80 bytes)");
+    t = HDR "  const %w: f32[20] {bin 18446744073709551615+2}\n}\n";
+    expect_parse_error(t, bin, sizeof bin, PQ_ERR_INVALID, "outside the sidecar");
+    /* printing a big constant without a sidecar gives a summary that does not parse back */
+    pq_graph *g = pq_graph_create(NULL, &err);
+    g->name = pq_graph_strdup(g, "g");
+    add_const(g, "big", tensor(PQ_DTYPE_F32, 1, (int64_t[]){17}));
+    char *s = print_g(g, NULL);
+    cr_assert(strstr(s, "const %big: f32[17] {min 0, max 0, mean 0, sha256 "), "%s", s);
+    cr_assert_null(strstr(s, "bin"));
+    expect_parse_error(s, NULL, 0, PQ_ERR_INVALID, "line 3, column 23: constant 'big' is summarised without data");
+    pq_free(s);
+    /* a valid sidecar summary parses, hash checked */
+    pq_text_bin b = {0};
+    s = print_g(g, &b);
+    pq_graph *g2 = parse_ok(s, &b);
+    assert_graph_eq(g, g2);
+    pq_graph_destroy(g2);
+    pq_free(s);
+    pq_text_bin_free(&b);
+    pq_graph_destroy(g);
+}
+
+/* Every truncation of a valid text fails cleanly with a position (no crash, no leak). */
+Test(text, every_truncation_fails_cleanly) {
+    pq_graph *g = rich_graph();
+    pq_text_bin bin = {0};
+    char *t = print_g(g, &bin);
+    size_t n = strlen(t);
+    /* the final "}\n": dropping only the newline still parses */
+    for (size_t cut = 0; cut + 2 < n; cut++) {
+        pq_graph *out = NULL;
+        pq_error_clear(&err);
+        enum pq_status st = pq_text_parse(t, cut, bin.data, bin.size, &out, &err);
+        cr_assert_eq(st, PQ_ERR_INVALID, "cut %zu: %d %s", cut, st, err.msg);
+        cr_assert_null(out);
+        cr_assert(strncmp(err.msg, "line ", 5) == 0, "cut %zu: %s", cut, err.msg);
+    }
+    pq_free(t);
+    pq_text_bin_free(&bin);
+    pq_graph_destroy(g);
+}
+
+Test(text, allocation_failures_are_clean) {
+    pq_graph *g = rich_graph();
+    pq_text_bin bin = {0};
+    char *t = print_g(g, &bin);
+    for (long k = 0; k < 4000; k += 7) {
+        pq_graph *out = NULL;
+        pq_alloc_fail_after(k);
+        enum pq_status st = pq_text_parse(t, strlen(t), bin.data, bin.size, &out, &err);
+        pq_alloc_fail_after(-1);
+        if (st == PQ_OK) {
+            pq_graph_destroy(out);
+            break;
+        }
+        cr_assert_eq(st, PQ_ERR_NOMEM, "k=%ld: %d %s", k, st, err.msg);
+        cr_assert_null(out);
+    }
+    for (long k = 0; k < 200; k += 3) {
+        char *s = NULL;
+        pq_text_bin b2 = {0};
+        pq_alloc_fail_after(k);
+        enum pq_status st = pq_text_print_string(g, &b2, &s, &err);
+        pq_alloc_fail_after(-1);
+        pq_text_bin_free(&b2);
+        if (st == PQ_OK) {
+            pq_free(s);
+            break;
+        }
+        cr_assert_eq(st, PQ_ERR_NOMEM);
+    }
+    pq_free(t);
+    pq_text_bin_free(&bin);
+    pq_graph_destroy(g);
+}
+
+Test(text, hand_written_text_and_forward_references) {
+    /* comments, free spacing, nodes out of order (forward references), bare [] lists */
+    const char *t = "# a comment\npiqc 1\ngraph fwd {\n"
+                    "  input %x: f32[4]   # trailing comment\n"
+                    "  %b = Neg(%a)  # second\n"
+                    "  %a = Relu(%x) {perm = [], alpha = 2e-1, mode = \"m\", k = -3}  # first\n"
+                    "  output %b\n}\n";
+    pq_graph *g = parse_ok(t, NULL);
+    cr_assert_eq(g->n_nodes, 2);
+    cr_assert_str_eq(g->nodes[0].name, "second");
+    cr_assert_str_eq(g->nodes[1].name, "first");
+    const pq_node *n = &g->nodes[1];
+    cr_assert_eq(pq_node_attr(n, "perm")->type, PQ_ATTR_INTS);
+    cr_assert_eq(pq_node_attr(n, "alpha")->type, PQ_ATTR_FLOAT);
+    cr_assert_eq(pq_node_attr_float(n, "alpha", 0), 0.2f);
+    cr_assert_eq(pq_node_attr_int(n, "k", 0), -3);
+    /* the verifier then reports the order problem */
+    pq_error_clear(&err);
+    cr_assert_eq(pq_graph_verify_structure(g, &err), PQ_ERR_INVALID);
+    cr_assert(strstr(err.msg, "topological"), "%s", err.msg);
+    cr_assert_eq(pq_graph_toposort(g, &err), PQ_OK);
+    cr_assert_eq(pq_graph_verify_structure(g, &err), PQ_OK, "%s", err.msg);
+    pq_graph_destroy(g);
+}
