@@ -845,8 +845,11 @@ enum pq_status pq_infer_resize(pq_infer_ctx *c) {
                     pq_dim_of((int64_t)floor(sc * (double)x->shape.dims[axes[i]].size + 0.5));
         }
     } else {
-        double sv[PQ_MAX_RANK];
-        int n;
+        double sv[PQ_MAX_RANK], roi[2 * PQ_MAX_RANK];
+        int n, nroi = 0;
+        bool crop = !strcmp(pq_node_attr_string(c->node, "coordinate_transformation_mode", ""),
+                            "tf_crop_and_resize") &&
+                    c->n_in > 1 && c->in[1].present;
         if (!mv_floats(&c->in[2], sv, PQ_MAX_RANK, &n)) {
             if (c->in[2].value)
                 return pq_error_set(c->err, PQ_ERR_INVALID, "Resize: scales must be float, %d long",
@@ -862,8 +865,20 @@ enum pq_status pq_infer_resize(pq_infer_ctx *c) {
                 return pq_error_set(c->err, PQ_ERR_INVALID, "Resize: scale %g is not positive",
                                     sv[i]);
             pq_dim d = x->shape.dims[axes[i]];
-            if (sv[i] == 1.0) continue;
-            o.dims[axes[i]] = pq_dim_known(d) ? pq_dim_of((int64_t)floor((double)d.size * sv[i]))
+            double f = sv[i];
+            if (crop) { /* tf_crop_and_resize: output = floor(input * (roi_end - roi_start) * scale) */
+                if (!pq_dim_known(d) || !mv_floats(&c->in[1], roi, 2 * PQ_MAX_RANK, &nroi) ||
+                    nroi != 2 * na) {
+                    o.dims[axes[i]] = pq_dim_unknown();
+                    continue;
+                }
+                f *= roi[i + na] - roi[i];
+                if (!(f >= 0) || f > 1e6)
+                    return pq_error_set(c->err, PQ_ERR_INVALID, "Resize: bad roi for axis %d",
+                                        axes[i]);
+            }
+            if (f == 1.0) continue;
+            o.dims[axes[i]] = pq_dim_known(d) ? pq_dim_of((int64_t)floor((double)d.size * f))
                                               : pq_dim_unknown();
         }
     }
@@ -1063,9 +1078,14 @@ enum pq_status pq_infer_identity(pq_infer_ctx *c) {
 
 enum pq_status pq_infer_dropout(pq_infer_ctx *c) {
     pq_infer_copy(&c->in[0], &c->out[0]);
-    if (c->n_in > 2 && c->in[2].value &&
-        pq_dtype_load(c->in[2].value->dtype, c->in[2].value->data, 0) != 0)
-        return pq_error_set(c->err, PQ_ERR_UNSUPPORTED, "Dropout: training_mode is not supported");
+    /* training mode is a copy only when the ratio is known to be 0 */
+    if (c->n_in > 2 && c->in[2].value && pq_tensor_numel(c->in[2].value) == 1 &&
+        pq_dtype_load(c->in[2].value->dtype, c->in[2].value->data, 0) != 0) {
+        const pq_tensor *r = c->n_in > 1 && c->in[1].present ? c->in[1].value : NULL;
+        if (!r || pq_tensor_numel(r) != 1 || pq_dtype_load(r->dtype, r->data, 0) != 0)
+            return pq_error_set(c->err, PQ_ERR_UNSUPPORTED,
+                                "Dropout: training_mode with a non-zero ratio is not supported");
+    }
     if (c->n_out > 1 && c->out[1].present) {
         c->out[1].dtype = PQ_DTYPE_BOOL;
         c->out[1].shape = c->in[0].shape;

@@ -114,23 +114,26 @@ static double pr_cubic_w(double d, double A) {
 
 static int64_t pr_clamp(int64_t i, int64_t n) { return i < 0 ? 0 : i >= n ? n - 1 : i; }
 
-/* Original coordinate of output coordinate x (ONNX coordinate_transformation_mode). */
-static double pr_coord(const pr_params *p, double x, int64_t lin, int64_t lout, double s,
+/* Original coordinate of output coordinate x (ONNX coordinate_transformation_mode). Like the ONNX
+ * reference, align_corners and pytorch_half_pixel use the unrounded resized length scale * input
+ * length; half_pixel_symmetric and tf_crop_and_resize the output length lout_i. */
+static double pr_coord(const pr_params *p, double x, int64_t lin, int64_t lout_i, double s,
                        double roi_s, double roi_e) {
+    double lout = s * (double)lin;
     const char *m = p->ctm;
     if (!strcmp(m, "asymmetric")) return x / s;
     if (!strcmp(m, "align_corners"))
-        return lout == 1 ? 0 : x * (double)(lin - 1) / (double)(lout - 1);
+        return lout == 1 ? 0 : x * (double)(lin - 1) / (lout - 1);
     if (!strcmp(m, "pytorch_half_pixel")) return lout > 1 ? (x + 0.5) / s - 0.5 : 0;
     if (!strcmp(m, "tf_half_pixel_for_nn")) return (x + 0.5) / s;
     if (!strcmp(m, "half_pixel_symmetric")) {
-        double adj = (double)lout / (s * (double)lin);
+        double adj = (double)lout_i / (s * (double)lin);
         double center = (double)lin / 2;
         return center * (1 - adj) + (x + 0.5) / s - 0.5;
     }
     if (!strcmp(m, "tf_crop_and_resize"))
-        return lout > 1 ? roi_s * (double)(lin - 1) +
-                              x * (roi_e - roi_s) * (double)(lin - 1) / (double)(lout - 1)
+        return lout_i > 1 ? roi_s * (double)(lin - 1) +
+                                x * (roi_e - roi_s) * (double)(lin - 1) / (double)(lout_i - 1)
                         : 0.5 * (roi_s + roi_e) * (double)(lin - 1);
     return (x + 0.5) / s - 0.5; /* half_pixel */
 }
@@ -289,7 +292,8 @@ enum pq_status pq_ref_resize(const pq_kernel_args *a) {
                 t->w[0] = 1;
                 continue;
             }
-            double xo = pr_coord(&p, (double)o, x->dims[i], y->dims[i], scale[i], roi_s[i], roi_e[i]);
+            double xo =
+                pr_coord(&p, (double)o, x->dims[i], y->dims[i], scale[i], roi_s[i], roi_e[i]);
             pr_make_taps(&p, xo, x->dims[i], t);
         }
     }
