@@ -1,0 +1,256 @@
+/* Self-contained NEON kernel test (no Criterion: it is cross-compiled statically for aarch64 and
+ * run under qemu-aarch64 by run.sh). Sweeps the sizes of tests/backends/test_quant_simd.c comparing
+ * pq_qkernels_neon with the scalar reference; prints "N passed, N failed". */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/arm/qkernels_neon.h"
+#include "backends/quant/fwht.h"
+#include "backends/quant/qkernels.h"
+#include "backends/quant/quant.h"
+#include "ir/alloc.h"
+#include "ir/dtype.h"
+#include "ir/packed.h"
+
+#define PQ_GEMV_RTOL 1e-5 /* |y - y_double| <= 1e-5 * sum|w_hat x| */
+#define GUARD 64
+#define POISON 0xA5
+#define NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static int g_pass, g_fail;
+
+static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#include <stdarg.h>
+static void check(int ok, const char *fmt, ...) {
+    if (ok) {
+        g_pass++;
+        return;
+    }
+    g_fail++;
+    if (g_fail <= 20) {
+        va_list ap;
+        va_start(ap, fmt);
+        fputs("FAIL: ", stdout);
+        vprintf(fmt, ap);
+        fputc('\n', stdout);
+        va_end(ap);
+    }
+}
+
+static const int64_t k_cols[] = {0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 63, 65, 255, 256, 257, 1000, 4096};
+static const int64_t k_groups[] = {8, 32, 64, 256};
+
+static uint64_t g_rng = 0x9E3779B97F4A7C15ULL;
+static uint64_t rng_next(void) {
+    g_rng ^= g_rng >> 12;
+    g_rng ^= g_rng << 25;
+    g_rng ^= g_rng >> 27;
+    return g_rng * 2685821657736338717ULL;
+}
+static float rng_unif(void) { return (float)((double)(rng_next() >> 11) * 0x1p-53 * 2.0 - 1.0); }
+
+static uint8_t *guarded(size_t n, size_t off) {
+    uint8_t *b = malloc(n + off + GUARD);
+    if (!b) {
+        puts("out of memory");
+        exit(2);
+    }
+    memset(b, POISON, n + off + GUARD);
+    return b;
+}
+static int guard_ok(const uint8_t *base, size_t off, size_t n) {
+    for (size_t i = 0; i < off; i++)
+        if (base[i] != POISON) return 0;
+    for (size_t i = 0; i < GUARD; i++)
+        if (base[off + n + i] != POISON) return 0;
+    return 1;
+}
+
+static void random_scales(uint16_t *s, int64_t n, int pow2) {
+    for (int64_t i = 0; i < n; i++) {
+        float m = pow2 ? ldexpf(1.0f, (int)(rng_next() % 5) - 3) : 0.05f + 2.0f * fabsf(rng_unif());
+        if (rng_next() & 1) m = -m;
+        s[i] = pq_scale_clamp(pq_f32_to_f16(m));
+    }
+}
+
+static void random_row(enum pq_qformat f, const uint16_t *scales, int64_t cols, int64_t group,
+                       float *w, int special) {
+    for (int64_t c = 0; c < cols; c++) {
+        float step = pq_qstep(f, scales[c / group]);
+        uint64_t k = rng_next() % 16;
+        int n = (int)(rng_next() % 11) - 5;
+        if (k < 4)
+            w[c] = ((float)n + 0.5f) * step;
+        else if (special && k == 4)
+            w[c] = NAN;
+        else if (special && k == 5)
+            w[c] = (rng_next() & 1) ? INFINITY : -INFINITY;
+        else if (special && k == 6)
+            w[c] = (rng_next() & 1) ? 3e38f : -1e30f;
+        else if (special && k == 7)
+            w[c] = (rng_next() & 1) ? 0.0f : -0.0f;
+        else
+            w[c] = rng_unif() * 5.5f * step;
+    }
+}
+
+static void test_quantize(const pq_qkernels *k) {
+    for (int f = 0; f < PQ_QFORMAT_COUNT; f++)
+        for (int ci = 0; ci < NELEM(k_cols); ci++)
+            for (int gi = 0; gi < NELEM(k_groups); gi++)
+                for (int variant = 0; variant < 3; variant++) {
+                    enum pq_qformat fm = (enum pq_qformat)f;
+                    int64_t cols = k_cols[ci], group = k_groups[gi];
+                    int64_t ngroups = cols > 0 ? (cols + group - 1) / group : 0;
+                    size_t bytes = pq_packed_row_bytes(fm, cols, group);
+                    size_t off = (size_t)variant + 1;
+                    uint16_t scales[600];
+                    uint8_t *wb = guarded(4 * (size_t)cols, 4 * off);
+                    float *w = (float *)(wb + 4 * off);
+                    random_scales(scales, ngroups, variant == 1);
+                    random_row(fm, scales, cols, group, w, variant == 2);
+                    uint8_t *ref = guarded(bytes, 0), *got = guarded(bytes, off);
+                    pq_qkernels_scalar.quantize_row(fm, w, cols, group, scales, ref);
+                    k->quantize_row(fm, w, cols, group, scales, got + off);
+                    check(guard_ok(got, off, bytes) && memcmp(got + off, ref, bytes) == 0,
+                          "quantize %s cols %lld group %lld variant %d", pq_qformat_name(fm),
+                          (long long)cols, (long long)group, variant);
+                    uint8_t *dref = guarded(4 * (size_t)cols, 0), *dgot = guarded(4 * (size_t)cols, 4 * off);
+                    pq_qkernels_scalar.dequantize_row(fm, ref, cols, group, (float *)dref);
+                    k->dequantize_row(fm, got + off, cols, group, (float *)(dgot + 4 * off));
+                    check(guard_ok(dgot, 4 * off, 4 * (size_t)cols) &&
+                              memcmp(dgot + 4 * off, dref, 4 * (size_t)cols) == 0,
+                          "dequantize %s cols %lld group %lld variant %d", pq_qformat_name(fm),
+                          (long long)cols, (long long)group, variant);
+                    /* random bytes (any codes, non-zero padding), valid scale words */
+                    for (size_t i = 0; i < bytes; i++) ref[i] = (uint8_t)rng_next();
+                    uint8_t *p = ref;
+                    for (int64_t c = 0; c < cols; c += group) {
+                        int64_t n = cols - c < group ? cols - c : group;
+                        uint16_t a = pq_scale_clamp((uint16_t)rng_next());
+                        p[0] = (uint8_t)a;
+                        p[1] = (uint8_t)(a >> 8);
+                        p += 2 + pq_packed_code_bytes(fm, n);
+                    }
+                    pq_qkernels_scalar.dequantize_row(fm, ref, cols, group, (float *)dref);
+                    k->dequantize_row(fm, ref, cols, group, (float *)(dgot + 4 * off));
+                    check(memcmp(dgot + 4 * off, dref, 4 * (size_t)cols) == 0,
+                          "dequantize random bytes %s cols %lld group %lld", pq_qformat_name(fm),
+                          (long long)cols, (long long)group);
+                    free(wb);
+                    free(ref);
+                    free(got);
+                    free(dref);
+                    free(dgot);
+                }
+}
+
+static void test_gemm(const pq_qkernels *k, int use_gemm) {
+    for (int f = 0; f < PQ_QFORMAT_COUNT; f++)
+        for (int ci = 0; ci < NELEM(k_cols); ci++)
+            for (int gi = 0; gi < NELEM(k_groups); gi++)
+                for (int64_t rows = 1; rows <= 5; rows++) {
+                    enum pq_qformat fm = (enum pq_qformat)f;
+                    int64_t cols = k_cols[ci], group = k_groups[gi];
+                    if (cols == 0) continue;
+                    int64_t batch = use_gemm ? 1 + (int64_t)(rng_next() % 7) : 1;
+                    int64_t ngroups = (cols + group - 1) / group;
+                    size_t rb = pq_packed_row_bytes(fm, cols, group);
+                    uint16_t scales[600];
+                    float *w = malloc(4 * (size_t)cols);
+                    float *what = malloc(4 * (size_t)(rows * cols));
+                    uint8_t *packed = malloc(rb * (size_t)rows);
+                    float *x = malloc(4 * (size_t)(batch * cols) + 4);
+                    uint8_t *yb = guarded(4 * (size_t)(batch * rows), 4);
+                    float *y = (float *)(yb + 4);
+                    for (int64_t r = 0; r < rows; r++) {
+                        random_scales(scales, ngroups, 0);
+                        random_row(fm, scales, cols, group, w, 0);
+                        pq_qkernels_scalar.quantize_row(fm, w, cols, group, scales, packed + r * rb);
+                        pq_qkernels_scalar.dequantize_row(fm, packed + r * rb, cols, group,
+                                                          what + r * cols);
+                    }
+                    float *xs = x + (rows & 1); /* misaligned by one float for odd row counts */
+                    for (int64_t i = 0; i < batch * cols; i++) xs[i] = rng_unif();
+                    if (use_gemm)
+                        k->gemm(fm, packed, rows, cols, group, xs, batch, y);
+                    else
+                        k->gemv(fm, packed, rows, cols, group, xs, y);
+                    int ok = guard_ok(yb, 4, 4 * (size_t)(batch * rows));
+                    for (int64_t b = 0; b < batch; b++)
+                        for (int64_t r = 0; r < rows; r++) {
+                            double ref = 0, mag = 0;
+                            for (int64_t c = 0; c < cols; c++) {
+                                double p = (double)what[r * cols + c] * xs[b * cols + c];
+                                ref += p;
+                                mag += fabs(p);
+                            }
+                            if (!(fabs((double)y[b * rows + r] - ref) <= PQ_GEMV_RTOL * mag + 1e-30))
+                                ok = 0;
+                        }
+                    check(ok, "%s %s rows %lld cols %lld group %lld batch %lld",
+                          use_gemm ? "gemm" : "gemv", pq_qformat_name(fm), (long long)rows,
+                          (long long)cols, (long long)group, (long long)batch);
+                    free(w);
+                    free(what);
+                    free(packed);
+                    free(x);
+                    free(yb);
+                }
+}
+
+static void test_fwht(const pq_qkernels *k) {
+    for (int64_t n = 8; n <= 1024; n *= 2) {
+        float *v = malloc(4 * (size_t)n);
+        int ok = 1;
+        for (int64_t c = 0; c < n; c++) {
+            memset(v, 0, 4 * (size_t)n);
+            v[c] = 1.0f;
+            k->fwht(v, n, 1.0f);
+            for (int64_t i = 0; i < n; i++) {
+                float e = (__builtin_popcountll((unsigned long long)(i & c)) & 1) ? -1.0f : 1.0f;
+                if (v[i] != e) ok = 0;
+            }
+            k->fwht(v, n, 1.0f);
+            for (int64_t i = 0; i < n; i++)
+                if (v[i] != (i == c ? (float)n : 0.0f)) ok = 0;
+        }
+        check(ok, "fwht H*H = n I, n %lld", (long long)n);
+        free(v);
+    }
+    for (int64_t n = 8; n <= 65536; n *= 2)
+        for (int64_t rows = 1; rows <= 3; rows++) {
+            size_t total = (size_t)(rows * n), off = (size_t)(n + rows) % 4;
+            uint8_t *b = guarded(4 * total, 4 * off);
+            float *x = (float *)(b + 4 * off), *ref = malloc(4 * total);
+            for (size_t i = 0; i < total; i++) ref[i] = x[i] = rng_unif() * 100.0f;
+            float scale = (float)(1.0 / sqrt((double)n));
+            k->fwht_rows(x, rows, n, scale);
+            pq_qkernels_scalar.fwht_rows(ref, rows, n, scale);
+            check(guard_ok(b, 4 * off, 4 * total) && memcmp(x, ref, 4 * total) == 0,
+                  "fwht bit-identical n %lld rows %lld", (long long)n, (long long)rows);
+            free(b);
+            free(ref);
+        }
+}
+
+int main(void) {
+    const pq_qkernels *k = &pq_qkernels_neon;
+    check(pq_qkernels_get() == k, "dispatch picks neon on aarch64");
+    check(pq_qkernels_for("neon") == k && pq_qkernels_for("avx2") == NULL,
+          "pq_qkernels_for on aarch64");
+    float s[16];
+    const float expect[16] = {-1, 1, 1, -1, -1, 1, 1, 1, 1, 1, 1, -1, -1, 1, -1, 1};
+    pq_rht_signs(42, 16, s);
+    check(memcmp(s, expect, sizeof s) == 0, "rht sign vector seed 42");
+    test_quantize(k);
+    test_gemm(k, 0);
+    test_gemm(k, 1);
+    test_fwht(k);
+    printf("%d passed, %d failed\n", g_pass, g_fail);
+    return g_fail ? 1 : 0;
+}

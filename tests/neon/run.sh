@@ -1,0 +1,29 @@
+#!/bin/bash
+# Cross-compiles tests/neon/neon_test.c with the NEON kernels and the scalar reference sources for
+# aarch64 (static) and runs it under qemu-aarch64. Exit 77 (CTest skip) without the toolchain.
+set -u
+here="$(cd "$(dirname "$0")" && pwd)"
+src="$(cd "$here/../.." && pwd)"
+CC="${PQ_AARCH64_CC:-aarch64-linux-gnu-gcc}"
+QEMU="${PQ_QEMU_AARCH64:-qemu-aarch64}"
+if ! command -v "$CC" >/dev/null 2>&1; then
+    echo "neon: skipped: cross compiler $CC not found (install gcc-aarch64-linux-gnu)"
+    exit 77
+fi
+if ! command -v "$QEMU" >/dev/null 2>&1; then
+    echo "neon: skipped: $QEMU not found (install qemu-user)"
+    exit 77
+fi
+out="${PQ_NEON_OUT:-$(mktemp -d)}"
+bin="$out/neon_test"
+"$CC" -std=c11 -O2 -static -Wall -Wextra -Werror -ffp-contract=off -D_POSIX_C_SOURCE=200809L \
+    -I"$src" -o "$bin" \
+    "$here/neon_test.c" \
+    "$src/backends/arm/qkernels_neon.c" \
+    "$src/backends/quant/qkernels_scalar.c" \
+    "$src/backends/quant/fwht.c" \
+    "$src/backends/quant/qdispatch.c" \
+    "$src/backends/cpu.c" \
+    "$src/ir/packed.c" "$src/ir/dtype.c" "$src/ir/alloc.c" "$src/ir/status.c" \
+    -lm -lpthread || { echo "neon: cross-compilation failed"; exit 1; }
+"$QEMU" "$bin"
