@@ -183,16 +183,14 @@ static void pq_ew_binary(enum pq_op op, const pq_tensor *A, const pq_tensor *B, 
 }
 
 enum pq_status pq_ref_ew_binary(const pq_kernel_args *a) {
-    if (a->n_in < 2 || !a->in[0] || !a->in[1] || a->n_out < 1 || !a->out[0])
-        return pq_error_set(a->err, PQ_ERR_INVALID, "expected 2 inputs and 1 output");
+    PQ_TRY(pq_ref_check_args(a, 2, 1));
     int fmod_attr = (int)pq_node_attr_int(a->node, "fmod", 0);
     pq_ew_binary(a->node->op, a->in[0], a->in[1], a->out[0], fmod_attr);
     return PQ_OK;
 }
 
 enum pq_status pq_ref_ew_variadic(const pq_kernel_args *a) {
-    if (a->n_in < 1 || a->n_out < 1 || !a->out[0])
-        return pq_error_set(a->err, PQ_ERR_INVALID, "expected at least 1 input and 1 output");
+    PQ_TRY(pq_ref_check_args(a, 1, 1));
     for (uint32_t i = 0; i < a->n_in; i++)
         if (!a->in[i]) return pq_error_set(a->err, PQ_ERR_INVALID, "input %u is missing", i);
     enum pq_op op = a->node->op;
@@ -231,8 +229,7 @@ enum pq_status pq_ref_ew_variadic(const pq_kernel_args *a) {
 }
 
 enum pq_status pq_ref_ew_where(const pq_kernel_args *a) {
-    if (a->n_in < 3 || !a->in[0] || !a->in[1] || !a->in[2] || a->n_out < 1 || !a->out[0])
-        return pq_error_set(a->err, PQ_ERR_INVALID, "expected 3 inputs and 1 output");
+    PQ_TRY(pq_ref_check_args(a, 3, 1));
     const pq_tensor *ops[3] = {a->in[0], a->in[1], a->in[2]};
     pq_tensor *Y = a->out[0];
     pq_ref_bcast bc;

@@ -52,8 +52,7 @@ static enum pq_status pq_q_layout(const pq_kernel_args *a, const pq_tensor *X,
 }
 
 enum pq_status pq_ref_ew_quantize(const pq_kernel_args *a) {
-    if (a->n_in < 2 || !a->in[0] || !a->in[1] || a->n_out < 1 || !a->out[0])
-        return pq_error_set(a->err, PQ_ERR_INVALID, "expected x, y_scale and an output");
+    PQ_TRY(pq_ref_check_args(a, 2, 1));
     const pq_tensor *X = a->in[0], *S = a->in[1], *Z = a->n_in > 2 ? a->in[2] : NULL;
     pq_tensor *Y = a->out[0];
     int64_t inner, n;
@@ -80,8 +79,7 @@ enum pq_status pq_ref_ew_quantize(const pq_kernel_args *a) {
 }
 
 enum pq_status pq_ref_ew_dequantize(const pq_kernel_args *a) {
-    if (a->n_in < 2 || !a->in[0] || !a->in[1] || a->n_out < 1 || !a->out[0])
-        return pq_error_set(a->err, PQ_ERR_INVALID, "expected x, x_scale and an output");
+    PQ_TRY(pq_ref_check_args(a, 2, 1));
     const pq_tensor *X = a->in[0], *S = a->in[1], *Z = a->n_in > 2 ? a->in[2] : NULL;
     pq_tensor *Y = a->out[0];
     int64_t inner, n;
@@ -101,8 +99,7 @@ enum pq_status pq_ref_ew_dequantize(const pq_kernel_args *a) {
 }
 
 enum pq_status pq_ref_ew_dynamic_quantize(const pq_kernel_args *a) {
-    if (a->n_in < 1 || !a->in[0] || a->n_out < 3 || !a->out[0] || !a->out[1] || !a->out[2])
-        return pq_error_set(a->err, PQ_ERR_INVALID, "expected 1 input and 3 outputs");
+    PQ_TRY(pq_ref_check_args(a, 1, 3));
     const pq_tensor *X = a->in[0];
     int64_t total = pq_tensor_numel(X);
     float mn = 0.0f, mx = 0.0f; /* the range always includes 0 */

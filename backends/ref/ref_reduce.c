@@ -111,8 +111,7 @@ static void pq_reduce_f64(enum pq_op op, const pq_tensor *X, const pq_ref_bcast 
 }
 
 enum pq_status pq_ref_ew_reduce(const pq_kernel_args *a) {
-    if (a->n_in < 1 || !a->in[0] || a->n_out < 1 || !a->out[0])
-        return pq_error_set(a->err, PQ_ERR_INVALID, "expected an input and an output");
+    PQ_TRY(pq_ref_check_args(a, 1, 1));
     const pq_tensor *X = a->in[0];
     pq_tensor *Y = a->out[0];
     enum pq_op op = a->node->op;
@@ -191,8 +190,7 @@ static int pq_elem_cmp(enum pq_dtype t, const void *d, size_t i, size_t j) {
 }
 
 enum pq_status pq_ref_ew_argmax(const pq_kernel_args *a) {
-    if (a->n_in < 1 || !a->in[0] || a->n_out < 1 || !a->out[0])
-        return pq_error_set(a->err, PQ_ERR_INVALID, "expected 1 input and 1 output");
+    PQ_TRY(pq_ref_check_args(a, 1, 1));
     const pq_tensor *X = a->in[0];
     int64_t *y = a->out[0]->data;
     int rank = X->rank;
@@ -247,8 +245,7 @@ static void pq_topk_sort(const pq_topk_ctx *c, int64_t *idx, int64_t *tmp, int64
 }
 
 enum pq_status pq_ref_ew_topk(const pq_kernel_args *a) {
-    if (a->n_in < 2 || !a->in[0] || !a->in[1] || a->n_out < 2 || !a->out[0] || !a->out[1])
-        return pq_error_set(a->err, PQ_ERR_INVALID, "expected 2 inputs and 2 outputs");
+    PQ_TRY(pq_ref_check_args(a, 2, 2));
     const pq_tensor *X = a->in[0];
     pq_tensor *V = a->out[0], *I = a->out[1];
     int rank = X->rank;
@@ -292,8 +289,7 @@ enum pq_status pq_ref_ew_topk(const pq_kernel_args *a) {
 }
 
 enum pq_status pq_ref_ew_cumsum(const pq_kernel_args *a) {
-    if (a->n_in < 2 || !a->in[0] || !a->in[1] || a->n_out < 1 || !a->out[0])
-        return pq_error_set(a->err, PQ_ERR_INVALID, "expected 2 inputs and 1 output");
+    PQ_TRY(pq_ref_check_args(a, 2, 1));
     const pq_tensor *X = a->in[0];
     pq_tensor *Y = a->out[0];
     int rank = X->rank;

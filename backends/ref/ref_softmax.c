@@ -6,8 +6,7 @@
 #include "ref_util.h"
 
 enum pq_status pq_ref_ew_softmax(const pq_kernel_args *a) {
-    if (a->n_in < 1 || !a->in[0] || a->n_out < 1 || !a->out[0])
-        return pq_error_set(a->err, PQ_ERR_INVALID, "expected 1 input and 1 output");
+    PQ_TRY(pq_ref_check_args(a, 1, 1));
     const pq_tensor *X = a->in[0];
     pq_tensor *Y = a->out[0];
     enum pq_op op = a->node->op;

@@ -107,8 +107,7 @@ static int64_t pq_unary_int(enum pq_op op, int64_t x, bool uns) {
 }
 
 enum pq_status pq_ref_ew_unary(const pq_kernel_args *a) {
-    if (a->n_in < 1 || !a->in[0] || a->n_out < 1 || !a->out[0])
-        return pq_error_set(a->err, PQ_ERR_INVALID, "expected 1 input and 1 output");
+    PQ_TRY(pq_ref_check_args(a, 1, 1));
     const pq_tensor *X = a->in[0];
     pq_tensor *Y = a->out[0];
     enum pq_op op = a->node->op;
@@ -148,8 +147,7 @@ enum pq_status pq_ref_ew_unary(const pq_kernel_args *a) {
 }
 
 enum pq_status pq_ref_ew_clip(const pq_kernel_args *a) {
-    if (a->n_in < 1 || !a->in[0] || a->n_out < 1 || !a->out[0])
-        return pq_error_set(a->err, PQ_ERR_INVALID, "expected an input and an output");
+    PQ_TRY(pq_ref_check_args(a, 1, 1));
     const pq_tensor *X = a->in[0];
     const pq_tensor *lo_t = a->n_in > 1 ? a->in[1] : NULL, *hi_t = a->n_in > 2 ? a->in[2] : NULL;
     if ((lo_t && pq_tensor_numel(lo_t) != 1) || (hi_t && pq_tensor_numel(hi_t) != 1))
@@ -195,8 +193,7 @@ enum pq_status pq_ref_ew_clip(const pq_kernel_args *a) {
 }
 
 enum pq_status pq_ref_ew_cast(const pq_kernel_args *a) {
-    if (a->n_in < 1 || !a->in[0] || a->n_out < 1 || !a->out[0])
-        return pq_error_set(a->err, PQ_ERR_INVALID, "expected 1 input and 1 output");
+    PQ_TRY(pq_ref_check_args(a, 1, 1));
     const pq_tensor *X = a->in[0];
     pq_tensor *Y = a->out[0];
     enum pq_dtype ti = X->dtype, to = Y->dtype;

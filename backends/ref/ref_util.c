@@ -137,3 +137,19 @@ enum pq_status pq_ref_read_ints(const pq_tensor *t, int64_t *out, int max, int *
     *n = (int)cnt;
     return PQ_OK;
 }
+
+enum pq_status pq_ref_check_args(const pq_kernel_args *a, uint32_t n_in, uint32_t n_out) {
+    if (a->n_in < n_in || a->n_out < n_out)
+        return pq_error_set(a->err, PQ_ERR_INVALID, "expected %u input(s) and %u output(s), got %u and %u",
+                            n_in, n_out, a->n_in, a->n_out);
+    for (uint32_t i = 0; i < n_in; i++)
+        if (!a->in[i]) return pq_error_set(a->err, PQ_ERR_INVALID, "input %u is missing", i);
+    for (uint32_t i = 0; i < n_out; i++) {
+        const pq_tensor *t = a->out[i];
+        if (!t) return pq_error_set(a->err, PQ_ERR_INVALID, "output %u is missing", i);
+        if (!t->data && pq_tensor_numel(t) != 0)
+            return pq_error_set(a->err, PQ_ERR_INTERNAL,
+                                "output %u has no buffer (its shape should be known before the run)", i);
+    }
+    return PQ_OK;
+}

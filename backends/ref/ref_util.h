@@ -64,4 +64,9 @@ bool pq_ref_dtype_unsigned(enum pq_dtype t);
 enum pq_status pq_ref_read_ints(const pq_tensor *t, int64_t *out, int max, int *n, const char *what,
                                 pq_error *err);
 
+/* Checks that inputs 0..n_in-1 are present and outputs 0..n_out-1 are present with buffers
+ * (kernels of these ops rely on inference having fixed every output shape). INVALID for a
+ * missing input/output, INTERNAL for an output without data. */
+enum pq_status pq_ref_check_args(const pq_kernel_args *a, uint32_t n_in, uint32_t n_out);
+
 #endif
