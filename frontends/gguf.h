@@ -177,8 +177,11 @@ void pq_gguf_short_name(const char *name, char out[64]);
  * (magic "GGUF", version 3, counts), key/values, tensor infos, padding, tensor data each aligned to
  * general.alignment (u32, default 32). Adds to the written file (g itself is not changed):
  * general.alignment when absent, piqc.sha256.<tensor name> for every tensor (lowercase hex SHA-256
- * of its data bytes, padding excluded; replaces a stale value) and piqc.sha256.config (hash of the
- * piqc.pipeline string) when piqc.pipeline is present.
+ * of its data bytes, padding excluded; replaces a stale value), piqc.sha256.config (hash of the
+ * piqc.pipeline string) when piqc.pipeline is present, and piqc.sha256.header: the SHA-256 of all
+ * bytes before the data section (fixed header, key/values, tensor infos) except the record of
+ * this key itself, so that any change of the metadata is detected too.
+ * The writer recomputes (never copies) the piqc.sha256.* values listed here.
  * INVALID when a tensor's size does not match its type and shape (message names the tensor),
  * general.alignment is not a u32 power of two in 8..2^20, or a packed tensor lacks valid
  * piqc.group/piqc.k keys or the architecture is not "piqc"; IO (disk full, missing directory;
@@ -194,8 +197,8 @@ void pq_gguf_test_fail_write_after(long long n);
 /* ---- reading ---- */
 
 enum {
-    PQ_GGUF_VERIFY = 1u /* verify every piqc.sha256.<tensor> (missing one = error) and
-                           piqc.sha256.config when present */
+    PQ_GGUF_VERIFY = 1u /* verify piqc.sha256.header and every piqc.sha256.<tensor> (a missing
+                           one is an error), and piqc.sha256.config when present */
 };
 
 /* Reads the GGUF file at path (memory-mapped, read-only, at most PQ_GGUF_MAX_FILE bytes) into a

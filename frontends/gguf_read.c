@@ -2,6 +2,7 @@
  * and tensor range checked against the file), then verifies the piqc.sha256.* hashes. */
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -28,6 +29,8 @@ typedef struct pq_cur {
     const unsigned char *p;
     size_t len, pos;
     pq_error *err;
+    size_t hh_start, hh_end; /* byte range of the piqc.sha256.header record (0, 0 if none) */
+    size_t infos_end;        /* end of the tensor infos */
 } pq_cur;
 
 static uint64_t pq_le(const unsigned char *p, size_t n) {
@@ -223,6 +226,7 @@ static enum pq_status pq_read_kvs(pq_cur *c, pq_gguf *g, uint64_t n) {
         const unsigned char *ks = NULL;
         uint64_t kl;
         char what[64];
+        size_t start = c->pos;
         snprintf(what, sizeof what, "key/value %llu", (unsigned long long)i);
         PQ_TRY(pq_cur_str(c, &ks, &kl, what));
         if (kl == 0 || kl > 65535)
@@ -239,6 +243,10 @@ static enum pq_status pq_read_kvs(pq_cur *c, pq_gguf *g, uint64_t n) {
         uint32_t t = 0;
         if (st == PQ_OK) st = pq_cur_u32(c, &t, kv.key);
         if (st == PQ_OK) st = pq_read_value(c, t, &kv.v, kv.key);
+        if (st == PQ_OK && strcmp(kv.key, "piqc.sha256.header") == 0) {
+            c->hh_start = start;
+            c->hh_end = c->pos;
+        }
         if (st == PQ_OK) {
             st = pq_gguf_push_kv(g, &kv, c->err);
             if (st != PQ_OK) pq_gguf_value_free(&kv.v);
@@ -392,6 +400,31 @@ static enum pq_status pq_check_hash(pq_cur *c, const pq_gguf *g, const char *key
 }
 
 static enum pq_status pq_verify(pq_cur *c, const pq_gguf *g) {
+    /* header: everything before the data section except the piqc.sha256.header record */
+    const pq_gguf_kv *hh = pq_gguf_find(g, "piqc.sha256.header");
+    if (!hh)
+        return pq_error_set(c->err, PQ_ERR_INVALID,
+                            "header: no SHA-256 (key 'piqc.sha256.header' is missing)");
+    if (!pq_is_hex64(&hh->v))
+        return pq_error_set(c->err, PQ_ERR_INVALID,
+                            "header: key 'piqc.sha256.header' is not a 64-digit lowercase hex "
+                            "string");
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+              EVP_DigestUpdate(ctx, c->p, c->hh_start) == 1 &&
+              EVP_DigestUpdate(ctx, c->p + c->hh_end, c->infos_end - c->hh_end) == 1 &&
+              EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 32;
+    EVP_MD_CTX_free(ctx);
+    if (!ok) return pq_error_set(c->err, PQ_ERR_INTERNAL, "SHA-256 failed (libcrypto)");
+    char hex[65];
+    for (unsigned i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    if (memcmp(hex, hh->v.u.str.s, 64) != 0)
+        return pq_error_set(c->err, PQ_ERR_INVALID,
+                            "header: SHA-256 mismatch (stored %.12s..., computed %.12s...): the "
+                            "metadata or tensor infos were modified",
+                            hh->v.u.str.s, hex);
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         const pq_gguf_tensor *t = &g->tensors[i];
         char key[96], what[96];
@@ -416,7 +449,7 @@ static enum pq_status pq_verify(pq_cur *c, const pq_gguf *g) {
 
 /* Parses the image already attached to g. */
 static enum pq_status pq_gguf_parse(pq_gguf *g, unsigned flags, pq_error *err) {
-    pq_cur c = {g->image, g->image_len, 0, err};
+    pq_cur c = {.p = g->image, .len = g->image_len, .err = err};
     if (c.len < 4 || memcmp(c.p, "GGUF", 4) != 0)
         return pq_error_set(err, PQ_ERR_INVALID, "not a GGUF file (bad magic)");
     c.pos = 4;
@@ -466,6 +499,7 @@ static enum pq_status pq_gguf_parse(pq_gguf *g, unsigned flags, pq_error *err) {
         g->alignment = (size_t)al->v.u.u;
     }
     PQ_TRY(pq_read_tensor_infos(&c, g, nt));
+    c.infos_end = c.pos;
     PQ_TRY(pq_place_tensors(&c, g));
     if (flags & PQ_GGUF_VERIFY) PQ_TRY(pq_verify(&c, g));
     return PQ_OK;

@@ -1,6 +1,7 @@
 /* GGUF v3 writer: validates sizes against types and shapes, adds general.alignment and the
  * piqc.sha256.* integrity keys, and writes atomically (temporary file, fsync, rename). */
 #include <errno.h>
+#include <openssl/evp.h>
 #include <string.h>
 
 #include "fileio.h"
@@ -11,16 +12,37 @@ static long long pq_gguf_fail_after = -1;
 
 void pq_gguf_test_fail_write_after(long long n) { pq_gguf_fail_after = n; }
 
-/* Byte sink: an atomic file or a plain stream, counting bytes. */
+/* Byte sink: an atomic file, a plain stream, or a growable memory buffer (mem mode, used for the
+ * header so that its SHA-256 can be stored in it), counting bytes. */
 typedef struct pq_gguf_sink {
     pq_atomic_file *af;
     FILE *f;
+    bool mem;
+    unsigned char *buf;
+    size_t cap;
     uint64_t written;
+    uint64_t n_kvs; /* key/values emitted (header building) */
     pq_error *err;
 } pq_gguf_sink;
 
 static enum pq_status pq_sink_write(pq_gguf_sink *s, const void *p, size_t n) {
     if (n == 0) return PQ_OK;
+    if (s->mem) {
+        if (s->written + n > s->cap) {
+            size_t nc = s->cap ? s->cap : 4096;
+            while (nc < s->written + n) {
+                if (nc > SIZE_MAX / 2) return pq_error_nomem(s->err, "gguf header");
+                nc *= 2;
+            }
+            unsigned char *nb = pq_realloc(s->buf, nc);
+            if (!nb) return pq_error_nomem(s->err, "gguf header");
+            s->buf = nb;
+            s->cap = nc;
+        }
+        memcpy(s->buf + s->written, p, n);
+        s->written += n;
+        return PQ_OK;
+    }
     if (pq_gguf_fail_after >= 0 && s->written + n > (uint64_t)pq_gguf_fail_after)
         return pq_error_set(s->err, PQ_ERR_IO, "write failed after %llu bytes: %s",
                             (unsigned long long)pq_gguf_fail_after, strerror(ENOSPC));
@@ -130,6 +152,7 @@ static enum pq_status pq_sink_value(pq_gguf_sink *s, const char *key, const pq_g
 }
 
 static enum pq_status pq_sink_kv(pq_gguf_sink *s, const char *key, const pq_gguf_value *v) {
+    s->n_kvs++;
     PQ_TRY(pq_sink_str(s, key, strlen(key)));
     return pq_sink_value(s, key, v);
 }
@@ -142,7 +165,6 @@ typedef struct pq_gguf_plan {
     uint64_t *offset; /* per tensor, relative to the data section */
     char config_hash[65];
     bool has_config;
-    uint64_t n_extra; /* keys added: alignment?, hashes not already in g, config? */
 } pq_gguf_plan;
 
 static void pq_gguf_plan_free(pq_gguf_plan *p) {
@@ -156,7 +178,6 @@ static enum pq_status pq_gguf_plan_make(const pq_gguf *g, pq_gguf_plan *p, pq_er
     const pq_gguf_kv *al = pq_gguf_find(g, "general.alignment");
     if (!al) {
         p->add_alignment = true;
-        p->n_extra++;
     } else {
         if (al->v.type != PQ_GGUF_U32 || al->v.u.u < 8 || al->v.u.u > (1u << 20) ||
             (al->v.u.u & (al->v.u.u - 1)) != 0)
@@ -195,9 +216,6 @@ static enum pq_status pq_gguf_plan_make(const pq_gguf *g, pq_gguf_plan *p, pq_er
         off = (off + p->alignment - 1) / p->alignment * p->alignment;
         p->offset[i] = off;
         off += t->size;
-        char key[96];
-        snprintf(key, sizeof key, "piqc.sha256.%s", t->name);
-        if (!pq_gguf_find(g, key)) p->n_extra++;
     }
     const pq_gguf_kv *pipe = pq_gguf_find(g, "piqc.pipeline");
     if (pipe) {
@@ -212,7 +230,6 @@ static enum pq_status pq_gguf_plan_make(const pq_gguf *g, pq_gguf_plan *p, pq_er
             return st;
         }
         p->has_config = true;
-        if (!pq_gguf_find(g, "piqc.sha256.config")) p->n_extra++;
     } else if (pq_gguf_find(g, "piqc.sha256.config")) {
         pq_gguf_plan_free(p);
         return pq_error_set(err, PQ_ERR_INVALID, "key 'piqc.sha256.config' without 'piqc.pipeline'");
@@ -229,17 +246,14 @@ static pq_gguf_value pq_gguf_hash_value(const char *hex) {
     return v;
 }
 
-static enum pq_status pq_gguf_emit(const pq_gguf *g, const pq_gguf_plan *p, pq_gguf_sink *s) {
-    pq_error *err = s->err;
-    PQ_TRY(pq_sink_write(s, "GGUF", 4));
-    PQ_TRY(pq_sink_u32(s, 3));
-    PQ_TRY(pq_sink_u64(s, g->n_tensors));
-    PQ_TRY(pq_sink_u64(s, g->n_kvs + p->n_extra));
+/* Key/values of the header (all but piqc.sha256.header) into the memory sink a. */
+static enum pq_status pq_gguf_emit_kvs(const pq_gguf *g, const pq_gguf_plan *p, pq_gguf_sink *a) {
     /* key/values of g, with the integrity keys replaced by fresh values */
     for (uint64_t i = 0; i < g->n_kvs; i++) {
         const pq_gguf_kv *kv = &g->kvs[i];
         const pq_gguf_value *v = &kv->v;
         pq_gguf_value hv;
+        if (strcmp(kv->key, "piqc.sha256.header") == 0) continue; /* recomputed below */
         if (strncmp(kv->key, "piqc.sha256.", 12) == 0) {
             const char *tn = kv->key + 12;
             uint64_t ti = pq_gguf_map_get(g->tensor_index, tn);
@@ -251,35 +265,76 @@ static enum pq_status pq_gguf_emit(const pq_gguf *g, const pq_gguf_plan *p, pq_g
                 v = &hv;
             }
         }
-        PQ_TRY(pq_sink_kv(s, kv->key, v));
+        PQ_TRY(pq_sink_kv(a, kv->key, v));
     }
     if (p->add_alignment) {
         pq_gguf_value v;
         memset(&v, 0, sizeof v);
         v.type = PQ_GGUF_U32;
         v.u.u = p->alignment;
-        PQ_TRY(pq_sink_kv(s, "general.alignment", &v));
+        PQ_TRY(pq_sink_kv(a, "general.alignment", &v));
     }
     if (p->has_config && !pq_gguf_find(g, "piqc.sha256.config")) {
         pq_gguf_value v = pq_gguf_hash_value(p->config_hash);
-        PQ_TRY(pq_sink_kv(s, "piqc.sha256.config", &v));
+        PQ_TRY(pq_sink_kv(a, "piqc.sha256.config", &v));
     }
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         char key[96];
         snprintf(key, sizeof key, "piqc.sha256.%s", g->tensors[i].name);
         if (pq_gguf_find(g, key)) continue;
         pq_gguf_value v = pq_gguf_hash_value(p->hash[i]);
-        PQ_TRY(pq_sink_kv(s, key, &v));
+        PQ_TRY(pq_sink_kv(a, key, &v));
     }
+    return PQ_OK;
+}
+
+static enum pq_status pq_gguf_emit(const pq_gguf *g, const pq_gguf_plan *p, pq_gguf_sink *s) {
+    pq_error *err = s->err;
+    pq_gguf_sink fx = {.mem = true, .err = err}, a = {.mem = true, .err = err},
+                 b = {.mem = true, .err = err}, h = {.mem = true, .err = err};
+    enum pq_status st = pq_gguf_emit_kvs(g, p, &a);
     /* tensor infos */
-    for (uint64_t i = 0; i < g->n_tensors; i++) {
+    for (uint64_t i = 0; i < g->n_tensors && st == PQ_OK; i++) {
         const pq_gguf_tensor *t = &g->tensors[i];
-        PQ_TRY(pq_sink_str(s, t->name, strlen(t->name)));
-        PQ_TRY(pq_sink_u32(s, t->n_dims));
-        for (uint32_t d = 0; d < t->n_dims; d++) PQ_TRY(pq_sink_u64(s, (uint64_t)t->dims[d]));
-        PQ_TRY(pq_sink_u32(s, t->type));
-        PQ_TRY(pq_sink_u64(s, p->offset[i]));
+        st = pq_sink_str(&b, t->name, strlen(t->name));
+        if (st == PQ_OK) st = pq_sink_u32(&b, t->n_dims);
+        for (uint32_t d = 0; d < t->n_dims && st == PQ_OK; d++)
+            st = pq_sink_u64(&b, (uint64_t)t->dims[d]);
+        if (st == PQ_OK) st = pq_sink_u32(&b, t->type);
+        if (st == PQ_OK) st = pq_sink_u64(&b, p->offset[i]);
     }
+    if (st == PQ_OK) st = pq_sink_write(&fx, "GGUF", 4);
+    if (st == PQ_OK) st = pq_sink_u32(&fx, 3);
+    if (st == PQ_OK) st = pq_sink_u64(&fx, g->n_tensors);
+    if (st == PQ_OK) st = pq_sink_u64(&fx, a.n_kvs + 1);
+    /* piqc.sha256.header = SHA-256 of everything before the data section except this record */
+    if (st == PQ_OK) {
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int mdlen = 0;
+        if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+            EVP_DigestUpdate(ctx, fx.buf, (size_t)fx.written) != 1 ||
+            (a.written && EVP_DigestUpdate(ctx, a.buf, (size_t)a.written) != 1) ||
+            (b.written && EVP_DigestUpdate(ctx, b.buf, (size_t)b.written) != 1) ||
+            EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32) {
+            st = pq_error_set(err, PQ_ERR_INTERNAL, "SHA-256 failed (libcrypto)");
+        } else {
+            char hex[65];
+            for (unsigned i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+            pq_gguf_value v = pq_gguf_hash_value(hex);
+            st = pq_sink_kv(&h, "piqc.sha256.header", &v);
+        }
+        EVP_MD_CTX_free(ctx);
+    }
+    if (st == PQ_OK) st = pq_sink_write(s, fx.buf, (size_t)fx.written);
+    if (st == PQ_OK) st = pq_sink_write(s, a.buf, (size_t)a.written);
+    if (st == PQ_OK) st = pq_sink_write(s, h.buf, (size_t)h.written);
+    if (st == PQ_OK) st = pq_sink_write(s, b.buf, (size_t)b.written);
+    pq_free(fx.buf);
+    pq_free(a.buf);
+    pq_free(b.buf);
+    pq_free(h.buf);
+    PQ_TRY(st);
     /* data section: each tensor at its offset, then padding to the alignment */
     if (g->n_tensors == 0) return PQ_OK;
     PQ_TRY(pq_sink_pad(s, p->alignment));
@@ -298,7 +353,7 @@ enum pq_status pq_gguf_write_stream(const pq_gguf *g, FILE *f, pq_error *err) {
     pq_gguf_plan p;
     enum pq_status st = pq_gguf_plan_make(g, &p, err);
     if (st == PQ_OK) {
-        pq_gguf_sink s = {NULL, f, 0, err};
+        pq_gguf_sink s = {.f = f, .err = err};
         st = pq_gguf_emit(g, &p, &s);
         if (st == PQ_OK && fflush(f) != 0)
             st = pq_error_set(err, PQ_ERR_IO, "write failed: %s", strerror(errno));
@@ -318,7 +373,7 @@ enum pq_status pq_gguf_write(const pq_gguf *g, const char *path, pq_error *err) 
     pq_atomic_file af;
     st = pq_atomic_open(&af, path, err);
     if (st == PQ_OK) {
-        pq_gguf_sink s = {&af, NULL, 0, err};
+        pq_gguf_sink s = {.af = &af, .err = err};
         st = pq_gguf_emit(g, &p, &s);
         if (st == PQ_OK) st = pq_atomic_commit(&af, err); /* releases af on failure too */
         else pq_atomic_abort(&af);
