@@ -1,5 +1,6 @@
 /* .npy reader and writer: the magic/version preamble, a small parser for the header's Python
- * dict literal (robust to spacing and key order, bounded against hostile input) and the raw data. */
+ * dict literal (robust to spacing and key order, bounded against hostile input) and the raw data.
+ */
 #include "npy.h"
 
 #include <errno.h>
@@ -37,7 +38,8 @@ static enum pq_status pq_npy_preamble(const unsigned char *p, size_t avail, cons
         return pq_error_set(err, PQ_ERR_INVALID, "npy: '%s': not a .npy file (bad magic)", what);
     unsigned major = p[6], minor = p[7];
     if (minor != 0 || major < 1 || major > 3)
-        return pq_error_set(err, PQ_ERR_UNSUPPORTED, "npy: '%s': format version %u.%u is not supported (1.0, 2.0, 3.0 are)",
+        return pq_error_set(err, PQ_ERR_UNSUPPORTED,
+                            "npy: '%s': format version %u.%u is not supported (1.0, 2.0, 3.0 are)",
                             what, major, minor);
     if (major == 1) {
         *hdr_len = (size_t)p[8] | (size_t)p[9] << 8;
@@ -45,8 +47,8 @@ static enum pq_status pq_npy_preamble(const unsigned char *p, size_t avail, cons
     } else {
         if (avail < 12)
             return pq_error_set(err, PQ_ERR_INVALID, "npy: '%s': truncated header length", what);
-        uint32_t l = (uint32_t)p[8] | (uint32_t)p[9] << 8 | (uint32_t)p[10] << 16 |
-                     (uint32_t)p[11] << 24;
+        uint32_t l =
+            (uint32_t)p[8] | (uint32_t)p[9] << 8 | (uint32_t)p[10] << 16 | (uint32_t)p[11] << 24;
         if (l > PQ_NPY_MAX_HEADER)
             return pq_error_set(err, PQ_ERR_INVALID,
                                 "npy: '%s': header length %u exceeds the limit of %u bytes", what,
@@ -67,18 +69,22 @@ typedef struct pq_npy_lex {
 } pq_npy_lex;
 
 static void pq_npy_skip_ws(pq_npy_lex *lx) {
-    while (lx->i < lx->n && (lx->s[lx->i] == ' ' || lx->s[lx->i] == '\t' ||
-                             lx->s[lx->i] == '\n' || lx->s[lx->i] == '\r'))
+    while (lx->i < lx->n && (lx->s[lx->i] == ' ' || lx->s[lx->i] == '\t' || lx->s[lx->i] == '\n' ||
+                             lx->s[lx->i] == '\r'))
         lx->i++;
 }
 
 static enum pq_status pq_npy_bad(pq_npy_lex *lx, const char *expect) {
     char got[24];
-    if (lx->i >= lx->n) snprintf(got, sizeof got, "end of header");
-    else if (lx->s[lx->i] >= 0x20 && lx->s[lx->i] < 0x7f) snprintf(got, sizeof got, "'%c'", lx->s[lx->i]);
-    else snprintf(got, sizeof got, "byte 0x%02x", (unsigned char)lx->s[lx->i]);
-    return pq_error_set(lx->err, PQ_ERR_INVALID, "npy: '%s': header offset %zu: expected %s, got %s",
-                        lx->what, lx->i, expect, got);
+    if (lx->i >= lx->n)
+        snprintf(got, sizeof got, "end of header");
+    else if (lx->s[lx->i] >= 0x20 && lx->s[lx->i] < 0x7f)
+        snprintf(got, sizeof got, "'%c'", lx->s[lx->i]);
+    else
+        snprintf(got, sizeof got, "byte 0x%02x", (unsigned char)lx->s[lx->i]);
+    return pq_error_set(lx->err, PQ_ERR_INVALID,
+                        "npy: '%s': header offset %zu: expected %s, got %s", lx->what, lx->i,
+                        expect, got);
 }
 
 static bool pq_npy_accept(pq_npy_lex *lx, char c) {
@@ -100,8 +106,11 @@ static enum pq_status pq_npy_string(pq_npy_lex *lx, char *buf, size_t cap) {
     while (lx->i < lx->n && lx->s[lx->i] != q) {
         char c = lx->s[lx->i];
         if (c == '\\' || c == '\n') return pq_npy_bad(lx, "a plain string character");
-        if (k + 1 < cap) buf[k++] = c;
-        else return pq_error_set(lx->err, PQ_ERR_INVALID, "npy: '%s': header offset %zu: string too long", lx->what, lx->i);
+        if (k + 1 < cap)
+            buf[k++] = c;
+        else
+            return pq_error_set(lx->err, PQ_ERR_INVALID,
+                                "npy: '%s': header offset %zu: string too long", lx->what, lx->i);
         lx->i++;
     }
     if (lx->i >= lx->n) return pq_npy_bad(lx, "a closing quote");
@@ -132,7 +141,8 @@ static enum pq_status pq_npy_shape(pq_npy_lex *lx, pq_npy_info *info) {
         pq_npy_skip_ws(lx);
         if (lx->i >= lx->n || lx->s[lx->i] < '0' || lx->s[lx->i] > '9') {
             if (lx->i < lx->n && lx->s[lx->i] == '-')
-                return pq_error_set(lx->err, PQ_ERR_INVALID, "npy: '%s': negative dimension in shape", lx->what);
+                return pq_error_set(lx->err, PQ_ERR_INVALID,
+                                    "npy: '%s': negative dimension in shape", lx->what);
             return pq_npy_bad(lx, "a dimension or ')'");
         }
         int64_t v = 0;
@@ -146,8 +156,8 @@ static enum pq_status pq_npy_shape(pq_npy_lex *lx, pq_npy_info *info) {
         }
         if (lx->i < lx->n && lx->s[lx->i] == 'L') lx->i++; /* Python 2 long literal */
         if (info->rank >= PQ_MAX_RANK)
-            return pq_error_set(lx->err, PQ_ERR_UNSUPPORTED,
-                                "npy: '%s': more than %d dimensions", lx->what, PQ_MAX_RANK);
+            return pq_error_set(lx->err, PQ_ERR_UNSUPPORTED, "npy: '%s': more than %d dimensions",
+                                lx->what, PQ_MAX_RANK);
         info->dims[info->rank++] = v;
         if (pq_npy_accept(lx, ',')) continue;
         if (pq_npy_accept(lx, ')')) return PQ_OK;
@@ -166,8 +176,10 @@ static enum pq_status pq_npy_descr(const char *d, const char *what, enum pq_dtyp
                {"i8", PQ_DTYPE_I64}, {"u8", PQ_DTYPE_U64}, {"b1", PQ_DTYPE_BOOL}};
     char order = d[0];
     const char *code = d;
-    if (order == '<' || order == '|' || order == '>' || order == '=') code = d + 1;
-    else order = '|';
+    if (order == '<' || order == '|' || order == '>' || order == '=')
+        code = d + 1;
+    else
+        order = '|';
     for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
         if (strcmp(code, tab[i].code) != 0) continue;
         if ((order == '>' || order == '=') && pq_dtype_size(tab[i].dtype) > 1)
@@ -177,7 +189,8 @@ static enum pq_status pq_npy_descr(const char *d, const char *what, enum pq_dtyp
         *out = tab[i].dtype;
         return PQ_OK;
     }
-    return pq_error_set(err, PQ_ERR_UNSUPPORTED, "npy: '%s': element type descr '%s' is not supported", what, d);
+    return pq_error_set(err, PQ_ERR_UNSUPPORTED,
+                        "npy: '%s': element type descr '%s' is not supported", what, d);
 }
 
 static enum pq_status pq_npy_header(const char *h, size_t hl, const char *what, pq_npy_info *info,
@@ -212,20 +225,25 @@ static enum pq_status pq_npy_header(const char *h, size_t hl, const char *what, 
             have_shape = true;
             PQ_TRY(pq_npy_shape(&lx, info));
         } else {
-            return pq_error_set(err, PQ_ERR_INVALID, "npy: '%s': unknown header key '%s'", what, key);
+            return pq_error_set(err, PQ_ERR_INVALID, "npy: '%s': unknown header key '%s'", what,
+                                key);
         }
         if (pq_npy_accept(&lx, ',')) continue;
         if (pq_npy_accept(&lx, '}')) break;
         return pq_npy_bad(&lx, "',' or '}'");
-        dup:
-        return pq_error_set(err, PQ_ERR_INVALID, "npy: '%s': header key '%s' appears twice", what, key);
+    dup:
+        return pq_error_set(err, PQ_ERR_INVALID, "npy: '%s': header key '%s' appears twice", what,
+                            key);
     }
     pq_npy_skip_ws(&lx);
-    while (lx.i < lx.n && lx.s[lx.i] == '\0') lx.i++; /* some writers pad with NULs */
+    while (lx.i < lx.n && lx.s[lx.i] == '\0')
+        lx.i++; /* some writers pad with NULs */
     if (lx.i != lx.n) return pq_npy_bad(&lx, "only padding after '}'");
     if (!have_descr || !have_order || !have_shape)
         return pq_error_set(err, PQ_ERR_INVALID, "npy: '%s': header lacks the key '%s'", what,
-                            !have_descr ? "descr" : !have_order ? "fortran_order" : "shape");
+                            !have_descr   ? "descr"
+                            : !have_order ? "fortran_order"
+                                          : "shape");
     PQ_TRY(pq_npy_descr(descr, what, &info->dtype, err));
     int64_t numel;
     if (pq_shape_numel(info->rank, info->dims, &numel, err) != PQ_OK)
@@ -242,9 +260,10 @@ static enum pq_status pq_npy_parse(const unsigned char *p, size_t avail, uint64_
     size_t hs, hl;
     PQ_TRY(pq_npy_preamble(p, avail, what, &hs, &hl, err));
     if (hs + hl > avail)
-        return pq_error_set(err, PQ_ERR_INVALID,
-                            "npy: '%s': header of %zu bytes runs past the end of the file (%llu bytes)",
-                            what, hl, (unsigned long long)total);
+        return pq_error_set(
+            err, PQ_ERR_INVALID,
+            "npy: '%s': header of %zu bytes runs past the end of the file (%llu bytes)", what, hl,
+            (unsigned long long)total);
     memset(info, 0, sizeof *info);
     PQ_TRY(pq_npy_header((const char *)p + hs, hl, what, info, err));
     info->data_off = hs + hl;
@@ -260,8 +279,8 @@ static enum pq_status pq_npy_check_bool(const pq_tensor *t, const char *what, pq
     const unsigned char *b = t->data;
     for (size_t i = 0; i < t->nbytes; i++)
         if (b[i] > 1)
-            return pq_error_set(err, PQ_ERR_INVALID, "npy: '%s': bool element %zu has byte value %u",
-                                what, i, b[i]);
+            return pq_error_set(err, PQ_ERR_INVALID,
+                                "npy: '%s': bool element %zu has byte value %u", what, i, b[i]);
     return PQ_OK;
 }
 
@@ -302,9 +321,10 @@ enum pq_status pq_npy_read(const char *path, pq_tensor **out, pq_error *err) {
     PQ_TRY_GOTO(st, pq_npy_preamble(pre, got, path, &hs, &hl, err), done);
     size_t need = hs + hl;
     if (need > total) {
-        st = pq_error_set(err, PQ_ERR_INVALID,
-                          "npy: '%s': header of %zu bytes runs past the end of the file (%llu bytes)",
-                          path, hl, (unsigned long long)total);
+        st = pq_error_set(
+            err, PQ_ERR_INVALID,
+            "npy: '%s': header of %zu bytes runs past the end of the file (%llu bytes)", path, hl,
+            (unsigned long long)total);
         goto done;
     }
     head = pq_malloc(need);
@@ -339,19 +359,32 @@ done:
 
 static const char *pq_npy_descr_of(enum pq_dtype dt) {
     switch (dt) {
-    case PQ_DTYPE_F32: return "<f4";
-    case PQ_DTYPE_F64: return "<f8";
-    case PQ_DTYPE_F16: return "<f2";
-    case PQ_DTYPE_I8: return "|i1";
-    case PQ_DTYPE_U8: return "|u1";
-    case PQ_DTYPE_I16: return "<i2";
-    case PQ_DTYPE_U16: return "<u2";
-    case PQ_DTYPE_I32: return "<i4";
-    case PQ_DTYPE_U32: return "<u4";
-    case PQ_DTYPE_I64: return "<i8";
-    case PQ_DTYPE_U64: return "<u8";
-    case PQ_DTYPE_BOOL: return "|b1";
-    default: return NULL;
+    case PQ_DTYPE_F32:
+        return "<f4";
+    case PQ_DTYPE_F64:
+        return "<f8";
+    case PQ_DTYPE_F16:
+        return "<f2";
+    case PQ_DTYPE_I8:
+        return "|i1";
+    case PQ_DTYPE_U8:
+        return "|u1";
+    case PQ_DTYPE_I16:
+        return "<i2";
+    case PQ_DTYPE_U16:
+        return "<u2";
+    case PQ_DTYPE_I32:
+        return "<i4";
+    case PQ_DTYPE_U32:
+        return "<u4";
+    case PQ_DTYPE_I64:
+        return "<i8";
+    case PQ_DTYPE_U64:
+        return "<u8";
+    case PQ_DTYPE_BOOL:
+        return "|b1";
+    default:
+        return NULL;
     }
 }
 
@@ -373,9 +406,11 @@ static enum pq_status pq_npy_make_header(const pq_tensor *t, unsigned char *hdr,
         return pq_error_set(err, PQ_ERR_INVALID, "npy: tensor holds %zu bytes, shape needs %zu",
                             t->nbytes, need);
     char dict[256];
-    int k = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
+    int k =
+        snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
     for (int i = 0; i < t->rank; i++)
-        k += snprintf(dict + k, sizeof dict - (size_t)k, "%s%lld", i ? ", " : "", (long long)t->dims[i]);
+        k += snprintf(dict + k, sizeof dict - (size_t)k, "%s%lld", i ? ", " : "",
+                      (long long)t->dims[i]);
     k += snprintf(dict + k, sizeof dict - (size_t)k, "%s), }", t->rank == 1 ? "," : "");
     size_t dl = (size_t)k;
     size_t pre = 10; /* version 1.0: 2-byte length; the dict is always short enough */

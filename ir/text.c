@@ -18,8 +18,8 @@ void pq_text_bin_free(pq_text_bin *bin) {
 }
 
 bool pq_text_value_char(int c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '.' || c == '/' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '/' || c == '-';
 }
 
 bool pq_text_plain_value(const char *s) {
@@ -48,17 +48,20 @@ static bool pq_text_number_syntax(const char *s) {
     if (*p == '+' || *p == '-') p++;
     if (strcmp(p, "inf") == 0) return true;
     bool digits = false;
-    while (*p >= '0' && *p <= '9') p++, digits = true;
+    while (*p >= '0' && *p <= '9')
+        p++, digits = true;
     if (*p == '.') {
         p++;
-        while (*p >= '0' && *p <= '9') p++, digits = true;
+        while (*p >= '0' && *p <= '9')
+            p++, digits = true;
     }
     if (!digits) return false;
     if (*p == 'e' || *p == 'E') {
         p++;
         if (*p == '+' || *p == '-') p++;
         if (!(*p >= '0' && *p <= '9')) return false;
-        while (*p >= '0' && *p <= '9') p++;
+        while (*p >= '0' && *p <= '9')
+            p++;
     }
     return *p == '\0';
 }
@@ -78,8 +81,10 @@ bool pq_text_read_f64(const char *s, double *out) {
 static bool pq_fmt_special(double v, bool canonical_nan, unsigned long long bits, int hexdigits,
                            char *buf, size_t cap) {
     if (isnan(v)) {
-        if (canonical_nan) snprintf(buf, cap, "nan");
-        else snprintf(buf, cap, "nan(0x%0*llx)", hexdigits, bits);
+        if (canonical_nan)
+            snprintf(buf, cap, "nan");
+        else
+            snprintf(buf, cap, "nan(0x%0*llx)", hexdigits, bits);
         return true;
     }
     if (isinf(v)) {
@@ -124,5 +129,9 @@ static void pq_fmt_half(uint16_t h, bool bf, char *buf, size_t cap) {
     }
 }
 
-void pq_text_fmt_f16(uint16_t h, char *buf, size_t cap) { pq_fmt_half(h, false, buf, cap); }
-void pq_text_fmt_bf16(uint16_t h, char *buf, size_t cap) { pq_fmt_half(h, true, buf, cap); }
+void pq_text_fmt_f16(uint16_t h, char *buf, size_t cap) {
+    pq_fmt_half(h, false, buf, cap);
+}
+void pq_text_fmt_bf16(uint16_t h, char *buf, size_t cap) {
+    pq_fmt_half(h, true, buf, cap);
+}

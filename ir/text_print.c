@@ -19,7 +19,8 @@ static void pq_sb_reserve(pq_sbuf *sb, size_t extra) {
     if (sb->oom) return;
     if (sb->n + extra + 1 <= sb->cap) return;
     size_t nc = sb->cap ? sb->cap : 256;
-    while (nc < sb->n + extra + 1) nc *= 2;
+    while (nc < sb->n + extra + 1)
+        nc *= 2;
     char *np = pq_realloc(sb->p, nc);
     if (!np) {
         sb->oom = true;
@@ -37,7 +38,9 @@ static void pq_sb_put(pq_sbuf *sb, const char *s, size_t n) {
     sb->p[sb->n] = '\0';
 }
 
-static void pq_sb_str(pq_sbuf *sb, const char *s) { pq_sb_put(sb, s, strlen(s)); }
+static void pq_sb_str(pq_sbuf *sb, const char *s) {
+    pq_sb_put(sb, s, strlen(s));
+}
 
 static void pq_sb_printf(pq_sbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void pq_sb_printf(pq_sbuf *sb, const char *fmt, ...) {
@@ -60,7 +63,8 @@ static void pq_sb_printf(pq_sbuf *sb, const char *fmt, ...) {
 }
 
 static void pq_sb_indent(pq_sbuf *sb, int level) {
-    for (int i = 0; i < level; i++) pq_sb_put(sb, "  ", 2);
+    for (int i = 0; i < level; i++)
+        pq_sb_put(sb, "  ", 2);
 }
 
 /* "..." with \\ \" \n \t \r and \xNN for other control bytes; bytes >= 0x80 are kept (UTF-8). */
@@ -68,22 +72,36 @@ static void pq_sb_quoted(pq_sbuf *sb, const char *s) {
     pq_sb_put(sb, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         switch (*p) {
-        case '"': pq_sb_put(sb, "\\\"", 2); break;
-        case '\\': pq_sb_put(sb, "\\\\", 2); break;
-        case '\n': pq_sb_put(sb, "\\n", 2); break;
-        case '\t': pq_sb_put(sb, "\\t", 2); break;
-        case '\r': pq_sb_put(sb, "\\r", 2); break;
+        case '"':
+            pq_sb_put(sb, "\\\"", 2);
+            break;
+        case '\\':
+            pq_sb_put(sb, "\\\\", 2);
+            break;
+        case '\n':
+            pq_sb_put(sb, "\\n", 2);
+            break;
+        case '\t':
+            pq_sb_put(sb, "\\t", 2);
+            break;
+        case '\r':
+            pq_sb_put(sb, "\\r", 2);
+            break;
         default:
-            if (*p < 0x20 || *p == 0x7f) pq_sb_printf(sb, "\\x%02x", *p);
-            else pq_sb_put(sb, (const char *)p, 1);
+            if (*p < 0x20 || *p == 0x7f)
+                pq_sb_printf(sb, "\\x%02x", *p);
+            else
+                pq_sb_put(sb, (const char *)p, 1);
         }
     }
     pq_sb_put(sb, "\"", 1);
 }
 
 static void pq_sb_word(pq_sbuf *sb, const char *s) {
-    if (pq_text_plain_word(s)) pq_sb_str(sb, s);
-    else pq_sb_quoted(sb, s);
+    if (pq_text_plain_word(s))
+        pq_sb_str(sb, s);
+    else
+        pq_sb_quoted(sb, s);
 }
 
 static void pq_sb_value(pq_sbuf *sb, const pq_graph *g, uint32_t vid) {
@@ -93,9 +111,12 @@ static void pq_sb_value(pq_sbuf *sb, const pq_graph *g, uint32_t vid) {
     }
     const char *name = vid < g->n_values ? g->values[vid].name : NULL;
     pq_sb_put(sb, "%", 1);
-    if (!name) pq_sb_printf(sb, "\"<bad value id %u>\"", vid);
-    else if (pq_text_plain_value(name)) pq_sb_str(sb, name);
-    else pq_sb_quoted(sb, name);
+    if (!name)
+        pq_sb_printf(sb, "\"<bad value id %u>\"", vid);
+    else if (pq_text_plain_value(name))
+        pq_sb_str(sb, name);
+    else
+        pq_sb_quoted(sb, name);
 }
 
 static void pq_sb_type(pq_sbuf *sb, const pq_graph *g, enum pq_dtype dt, const pq_shape *s) {
@@ -108,9 +129,12 @@ static void pq_sb_type(pq_sbuf *sb, const pq_graph *g, enum pq_dtype dt, const p
     for (int i = 0; i < s->rank && i < PQ_MAX_RANK; i++) {
         if (i) pq_sb_put(sb, ", ", 2);
         pq_dim d = s->dims[i];
-        if (d.size >= 0) pq_sb_printf(sb, "%lld", (long long)d.size);
-        else if (d.sym == 0) pq_sb_put(sb, "?", 1);
-        else pq_sb_word(sb, pq_graph_symbol_name(g, d.sym));
+        if (d.size >= 0)
+            pq_sb_printf(sb, "%lld", (long long)d.size);
+        else if (d.sym == 0)
+            pq_sb_put(sb, "?", 1);
+        else
+            pq_sb_word(sb, pq_graph_symbol_name(g, d.sym));
     }
     pq_sb_put(sb, "]", 1);
 }
@@ -118,7 +142,8 @@ static void pq_sb_type(pq_sbuf *sb, const pq_graph *g, enum pq_dtype dt, const p
 static void pq_sb_tensor_type(pq_sbuf *sb, const pq_tensor *t) {
     pq_sb_str(sb, pq_dtype_name(t->dtype));
     pq_sb_put(sb, "[", 1);
-    for (int i = 0; i < t->rank; i++) pq_sb_printf(sb, "%s%lld", i ? ", " : "", (long long)t->dims[i]);
+    for (int i = 0; i < t->rank; i++)
+        pq_sb_printf(sb, "%s%lld", i ? ", " : "", (long long)t->dims[i]);
     pq_sb_put(sb, "]", 1);
 }
 
@@ -143,8 +168,10 @@ static void pq_sb_element(pq_sbuf *sb, const pq_tensor *t, size_t i) {
     case PQ_DTYPE_BF16: {
         uint16_t h;
         memcpy(&h, d + 2 * i, 2);
-        if (t->dtype == PQ_DTYPE_F16) pq_text_fmt_f16(h, buf, sizeof buf);
-        else pq_text_fmt_bf16(h, buf, sizeof buf);
+        if (t->dtype == PQ_DTYPE_F16)
+            pq_text_fmt_f16(h, buf, sizeof buf);
+        else
+            pq_text_fmt_bf16(h, buf, sizeof buf);
         break;
     }
     case PQ_DTYPE_U64: {
@@ -153,7 +180,9 @@ static void pq_sb_element(pq_sbuf *sb, const pq_tensor *t, size_t i) {
         snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
         break;
     }
-    case PQ_DTYPE_BOOL: snprintf(buf, sizeof buf, "%s", d[i] ? "true" : "false"); break;
+    case PQ_DTYPE_BOOL:
+        snprintf(buf, sizeof buf, "%s", d[i] ? "true" : "false");
+        break;
     default:
         snprintf(buf, sizeof buf, "%lld", (long long)pq_dtype_load_i64(t->dtype, d, i));
     }
@@ -162,16 +191,20 @@ static void pq_sb_element(pq_sbuf *sb, const pq_tensor *t, size_t i) {
 
 static void pq_sb_stat(pq_sbuf *sb, const char *key, double v) {
     char buf[48];
-    if (isnan(v)) snprintf(buf, sizeof buf, "nan");
-    else if (isinf(v)) snprintf(buf, sizeof buf, v < 0 ? "-inf" : "inf");
-    else snprintf(buf, sizeof buf, "%.6g", v);
+    if (isnan(v))
+        snprintf(buf, sizeof buf, "nan");
+    else if (isinf(v))
+        snprintf(buf, sizeof buf, v < 0 ? "-inf" : "inf");
+    else
+        snprintf(buf, sizeof buf, "%.6g", v);
     pq_sb_printf(sb, "%s %s, ", key, buf);
 }
 
 static enum pq_status pq_bin_append(pq_text_bin *bin, const void *data, size_t n, size_t *off,
                                     pq_error *err) {
     size_t start = (bin->size + PQ_TEXT_BIN_ALIGN - 1) / PQ_TEXT_BIN_ALIGN * PQ_TEXT_BIN_ALIGN;
-    if (start < bin->size || start + n < start) return pq_error_set(err, PQ_ERR_INVALID, "sidecar too large");
+    if (start < bin->size || start + n < start)
+        return pq_error_set(err, PQ_ERR_INVALID, "sidecar too large");
     if (start + n > bin->cap) {
         size_t nc = bin->cap ? bin->cap : 4096;
         while (nc < start + n) {
@@ -229,7 +262,8 @@ static enum pq_status pq_sb_tensor(pq_sbuf *sb, const pq_tensor *t, bool with_eq
     pq_sb_stat(sb, "max", mx);
     pq_sb_stat(sb, "mean", counted ? sum / (double)counted : NAN);
     pq_sb_str(sb, "sha256 ");
-    for (int i = 0; i < 6; i++) pq_sb_printf(sb, "%02x", md[i]);
+    for (int i = 0; i < 6; i++)
+        pq_sb_printf(sb, "%02x", md[i]);
     if (bin) {
         size_t off;
         PQ_TRY(pq_bin_append(bin, t->data, nbytes, &off, err));
@@ -254,9 +288,15 @@ static enum pq_status pq_print_attr(pq_sbuf *sb, const pq_graph *g, const pq_att
     pq_sb_word(sb, a->name ? a->name : "");
     pq_sb_str(sb, " = ");
     switch (a->type) {
-    case PQ_ATTR_INT: pq_sb_printf(sb, "%lld", (long long)a->u.i); break;
-    case PQ_ATTR_FLOAT: pq_sb_float_attr(sb, a->u.f); break;
-    case PQ_ATTR_STRING: pq_sb_quoted(sb, a->u.s ? a->u.s : ""); break;
+    case PQ_ATTR_INT:
+        pq_sb_printf(sb, "%lld", (long long)a->u.i);
+        break;
+    case PQ_ATTR_FLOAT:
+        pq_sb_float_attr(sb, a->u.f);
+        break;
+    case PQ_ATTR_STRING:
+        pq_sb_quoted(sb, a->u.s ? a->u.s : "");
+        break;
     case PQ_ATTR_INTS:
         pq_sb_str(sb, a->u.ints.n ? "[" : "ints[");
         for (uint32_t i = 0; i < a->u.ints.n; i++)
@@ -280,10 +320,12 @@ static enum pq_status pq_print_attr(pq_sbuf *sb, const pq_graph *g, const pq_att
         pq_sb_put(sb, "]", 1);
         break;
     case PQ_ATTR_TENSOR:
-        if (!a->u.tensor) return pq_error_set(err, PQ_ERR_INVALID, "attribute '%s' has no tensor", a->name);
+        if (!a->u.tensor)
+            return pq_error_set(err, PQ_ERR_INVALID, "attribute '%s' has no tensor", a->name);
         return pq_sb_tensor(sb, a->u.tensor, false, bin, err);
     case PQ_ATTR_GRAPH:
-        if (!a->u.graph) return pq_error_set(err, PQ_ERR_INVALID, "attribute '%s' has no graph", a->name);
+        if (!a->u.graph)
+            return pq_error_set(err, PQ_ERR_INVALID, "attribute '%s' has no graph", a->name);
         return pq_print_graph(sb, a->u.graph, level, bin, err);
     default:
         return pq_error_set(err, PQ_ERR_INVALID, "attribute '%s' has invalid type %d", a->name,
@@ -301,8 +343,10 @@ static void pq_sb_node_name(pq_sbuf *sb, const char *name) {
     for (size_t i = 0; i < l && !quote; i++)
         if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) quote = true;
     pq_sb_str(sb, "  # ");
-    if (quote) pq_sb_quoted(sb, name);
-    else pq_sb_str(sb, name);
+    if (quote)
+        pq_sb_quoted(sb, name);
+    else
+        pq_sb_str(sb, name);
 }
 
 static enum pq_status pq_print_node(pq_sbuf *sb, const pq_graph *g, const pq_node *n, int level,
@@ -338,9 +382,9 @@ static enum pq_status pq_print_node(pq_sbuf *sb, const pq_graph *g, const pq_nod
             if (multiline) pq_sb_indent(sb, level + 1);
             enum pq_status st = pq_print_attr(sb, g, &n->attrs[a], level + 1, bin, err);
             if (st != PQ_OK)
-                return pq_error_prefix(err, "node '%s' (%s), attribute '%s': ",
-                                       n->name ? n->name : "", pq_op_name(n->op),
-                                       n->attrs[a].name ? n->attrs[a].name : "");
+                return pq_error_prefix(err,
+                                       "node '%s' (%s), attribute '%s': ", n->name ? n->name : "",
+                                       pq_op_name(n->op), n->attrs[a].name ? n->attrs[a].name : "");
         }
         if (multiline) {
             pq_sb_put(sb, "\n", 1);
@@ -392,7 +436,8 @@ static enum pq_status pq_print_graph(pq_sbuf *sb, const pq_graph *g, int level, 
     }
     for (uint32_t i = 0; i < g->n_inputs; i++) {
         uint32_t v = g->inputs[i];
-        if (v >= g->n_values) return pq_error_set(err, PQ_ERR_INVALID, "graph input id %u out of range", v);
+        if (v >= g->n_values)
+            return pq_error_set(err, PQ_ERR_INVALID, "graph input id %u out of range", v);
         const pq_value *val = &g->values[v];
         pq_sb_indent(sb, in);
         pq_sb_str(sb, "input ");
@@ -427,7 +472,8 @@ static enum pq_status pq_print_graph(pq_sbuf *sb, const pq_graph *g, int level, 
         pq_sb_type(sb, g, val->dtype, &val->shape);
         pq_sb_put(sb, "\n", 1);
     }
-    for (uint32_t i = 0; i < g->n_nodes; i++) PQ_TRY(pq_print_node(sb, g, &g->nodes[i], in, bin, err));
+    for (uint32_t i = 0; i < g->n_nodes; i++)
+        PQ_TRY(pq_print_node(sb, g, &g->nodes[i], in, bin, err));
     for (uint32_t i = 0; i < g->n_outputs; i++) {
         pq_sb_indent(sb, in);
         pq_sb_str(sb, "output ");

@@ -10,7 +10,9 @@
 
 #define PQ_VERIFY_MAX_DEPTH 64
 
-static const char *pq_gname(const pq_graph *g) { return g->name ? g->name : "(unnamed)"; }
+static const char *pq_gname(const pq_graph *g) {
+    return g->name ? g->name : "(unnamed)";
+}
 
 static enum pq_status pq_vfail(pq_error *err, const pq_graph *g, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -25,7 +27,8 @@ static enum pq_status pq_vfail(pq_error *err, const pq_graph *g, const char *fmt
 }
 
 static const pq_graph *pq_vroot(const pq_graph *g) {
-    while (g->parent) g = g->parent;
+    while (g->parent)
+        g = g->parent;
     return g;
 }
 
@@ -38,8 +41,7 @@ static enum pq_status pq_verify_shape(const pq_graph *g, const pq_value *v, pq_e
     for (int i = 0; i < s->rank; i++) {
         pq_dim d = s->dims[i];
         if (d.size < -1)
-            return pq_vfail(err, g, "value '%s' has dim %d = %lld", v->name, i,
-                            (long long)d.size);
+            return pq_vfail(err, g, "value '%s' has dim %d = %lld", v->name, i, (long long)d.size);
         if (d.size == -1 && d.sym != 0 && d.sym >= nsym)
             return pq_vfail(err, g, "value '%s' dim %d refers to symbol %u of %u", v->name, i,
                             d.sym, nsym ? nsym - 1 : 0);
@@ -86,7 +88,8 @@ static enum pq_status pq_verify_node_attrs(const pq_graph *g, const pq_node *n, 
                                 pq_op_name(n->op), at->name);
         switch (at->type) {
         case PQ_ATTR_INT:
-        case PQ_ATTR_FLOAT: break;
+        case PQ_ATTR_FLOAT:
+            break;
         case PQ_ATTR_STRING:
             if (!at->u.s)
                 return pq_vfail(err, g, "node '%s': attribute '%s' is a NULL string", n->name,
@@ -163,8 +166,7 @@ static enum pq_status pq_verify_arity(const pq_graph *g, pq_error *err) {
     return PQ_OK;
 }
 
-static enum pq_status pq_verify_nodes(const pq_graph *g, pq_vinfo *vi, int depth,
-                                      pq_error *err) {
+static enum pq_status pq_verify_nodes(const pq_graph *g, pq_vinfo *vi, int depth, pq_error *err) {
     for (uint32_t i = 0; i < g->n_nodes; i++) {
         const pq_node *n = &g->nodes[i];
         const char *nn = n->name ? n->name : "(unnamed)";
@@ -174,17 +176,19 @@ static enum pq_status pq_verify_nodes(const pq_graph *g, pq_vinfo *vi, int depth
             uint32_t v = n->inputs[k];
             if (v == PQ_NONE) {
                 if (k < info->min_inputs)
-                    return pq_vfail(err, g, "node '%s' (%s): required input %u is missing", nn,
-                                    op, k);
+                    return pq_vfail(err, g, "node '%s' (%s): required input %u is missing", nn, op,
+                                    k);
                 continue;
             }
             if (v >= g->n_values)
-                return pq_vfail(err, g, "node '%s' (%s): input %u is value id %u, out of range "
-                                "(%u values)", nn, op, k, v, g->n_values);
+                return pq_vfail(err, g,
+                                "node '%s' (%s): input %u is value id %u, out of range "
+                                "(%u values)",
+                                nn, op, k, v, g->n_values);
             const pq_value *val = &g->values[v];
             if (vi[v].defs == 0)
-                return pq_vfail(err, g, "node '%s' (%s): input %u '%s' is never defined", nn, op,
-                                k, val->name);
+                return pq_vfail(err, g, "node '%s' (%s): input %u '%s' is never defined", nn, op, k,
+                                val->name);
             if (vi[v].def_node != PQ_NONE && vi[v].def_node >= i)
                 return pq_vfail(err, g,
                                 "node '%s' (%s): input '%s' is produced by node '%s', which comes "
@@ -196,8 +200,8 @@ static enum pq_status pq_verify_nodes(const pq_graph *g, pq_vinfo *vi, int depth
             uint32_t v = n->outputs[k];
             if (v == PQ_NONE) {
                 if (k < info->min_outputs)
-                    return pq_vfail(err, g, "node '%s' (%s): required output %u is missing", nn,
-                                    op, k);
+                    return pq_vfail(err, g, "node '%s' (%s): required output %u is missing", nn, op,
+                                    k);
                 continue;
             }
             const pq_value *val = &g->values[v];
@@ -219,7 +223,8 @@ static enum pq_status pq_verify_graph(const pq_graph *g, int depth, pq_error *er
     PQ_TRY(pq_verify_arity(g, err));
     pq_vinfo *vi = pq_calloc(g->n_values ? g->n_values : 1, sizeof *vi);
     if (!vi) return pq_error_nomem(err, "verifier");
-    for (uint32_t v = 0; v < g->n_values; v++) vi[v].def_node = PQ_NONE;
+    for (uint32_t v = 0; v < g->n_values; v++)
+        vi[v].def_node = PQ_NONE;
 
     /* graph inputs and outputs: ids in range, listed once */
     for (uint32_t i = 0; i < g->n_inputs; i++) {
@@ -258,7 +263,8 @@ static enum pq_status pq_verify_graph(const pq_graph *g, int depth, pq_error *er
             goto done;
         }
         PQ_TRY_GOTO(st, pq_verify_shape(g, val, err), done);
-        bool is_in = (val->flags & PQ_VALUE_INPUT) != 0, is_out = (val->flags & PQ_VALUE_OUTPUT) != 0;
+        bool is_in = (val->flags & PQ_VALUE_INPUT) != 0,
+             is_out = (val->flags & PQ_VALUE_OUTPUT) != 0;
         if (is_in != (vi[v].in_inputs > 0) || is_out != (vi[v].in_outputs > 0)) {
             st = pq_vfail(err, g, "value '%s': %s flag does not match the graph's %s list",
                           val->name, is_in != (vi[v].in_inputs > 0) ? "input" : "output",
@@ -276,8 +282,10 @@ static enum pq_status pq_verify_graph(const pq_graph *g, int depth, pq_error *er
             for (int d = 0; same && d < ts.rank; d++)
                 same = val->shape.dims[d].size == ts.dims[d].size;
             if (!same) {
-                st = pq_vfail(err, g, "value '%s': declared type differs from its constant's "
-                              "(%s, rank %d)", val->name, pq_dtype_name(t->dtype), t->rank);
+                st = pq_vfail(err, g,
+                              "value '%s': declared type differs from its constant's "
+                              "(%s, rank %d)",
+                              val->name, pq_dtype_name(t->dtype), t->rank);
                 goto done;
             }
         }
@@ -314,8 +322,10 @@ static enum pq_status pq_verify_graph(const pq_graph *g, int depth, pq_error *er
             const pq_node *pn = &g->nodes[val->producer];
             if (val->producer_slot >= pn->n_outputs || !pn->outputs ||
                 pn->outputs[val->producer_slot] != v) {
-                st = pq_vfail(err, g, "value '%s' records producer '%s' slot %u, which does not "
-                              "list it", val->name, pn->name, val->producer_slot);
+                st = pq_vfail(err, g,
+                              "value '%s' records producer '%s' slot %u, which does not "
+                              "list it",
+                              val->name, pn->name, val->producer_slot);
                 goto done;
             }
         }
@@ -328,15 +338,17 @@ static enum pq_status pq_verify_graph(const pq_graph *g, int depth, pq_error *er
             uint32_t v = n->outputs[k];
             if (v == PQ_NONE) continue;
             if (v >= g->n_values) {
-                st = pq_vfail(err, g, "node '%s' (%s): output %u is value id %u, out of range "
-                              "(%u values)", n->name, pq_op_name(n->op), k, v, g->n_values);
+                st = pq_vfail(err, g,
+                              "node '%s' (%s): output %u is value id %u, out of range "
+                              "(%u values)",
+                              n->name, pq_op_name(n->op), k, v, g->n_values);
                 goto done;
             }
             if (vi[v].defs) {
                 const char *other = vi[v].def_node != PQ_NONE ? g->nodes[vi[v].def_node].name
-                                    : g->values[v].constant ? "a constant"
-                                    : vi[v].in_inputs       ? "a graph input"
-                                                            : "a captured value";
+                                    : g->values[v].constant   ? "a constant"
+                                    : vi[v].in_inputs         ? "a graph input"
+                                                              : "a captured value";
                 st = pq_vfail(err, g, "value '%s' is defined twice: by node '%s' and by %s%s%s",
                               g->values[v].name, n->name, vi[v].def_node != PQ_NONE ? "node '" : "",
                               other, vi[v].def_node != PQ_NONE ? "'" : "");
@@ -425,18 +437,20 @@ static enum pq_status pq_verify_types(const pq_graph *g, int depth, pq_error *er
                 const pq_shape *ds = &val->shape, *is = &out[k].shape;
                 if (ds->rank < 0 || is->rank < 0) continue;
                 if (ds->rank != is->rank) {
-                    st = pq_vfail(err, g, "node '%s' (%s): output '%s' is declared with rank %d, "
-                                  "inferred %d", n->name, pq_op_name(n->op), val->name, ds->rank,
-                                  is->rank);
+                    st = pq_vfail(err, g,
+                                  "node '%s' (%s): output '%s' is declared with rank %d, "
+                                  "inferred %d",
+                                  n->name, pq_op_name(n->op), val->name, ds->rank, is->rank);
                     break;
                 }
                 for (int d = 0; d < ds->rank; d++) {
                     if (pq_dim_known(ds->dims[d]) && pq_dim_known(is->dims[d]) &&
                         ds->dims[d].size != is->dims[d].size) {
-                        st = pq_vfail(err, g, "node '%s' (%s): output '%s' dim %d is declared "
-                                      "%lld, inferred %lld", n->name, pq_op_name(n->op), val->name,
-                                      d, (long long)ds->dims[d].size,
-                                      (long long)is->dims[d].size);
+                        st = pq_vfail(err, g,
+                                      "node '%s' (%s): output '%s' dim %d is declared "
+                                      "%lld, inferred %lld",
+                                      n->name, pq_op_name(n->op), val->name, d,
+                                      (long long)ds->dims[d].size, (long long)is->dims[d].size);
                         break;
                     }
                 }

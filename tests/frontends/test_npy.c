@@ -1,5 +1,6 @@
 /* Tests of the .npy reader/writer: numpy-written fixtures of every dtype and version (made by
- * scripts/make_npy_fixtures.py), write/read round trips, numpy reading our files, hostile headers. */
+ * scripts/make_npy_fixtures.py), write/read round trips, numpy reading our files, hostile headers.
+ */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <math.h>
@@ -36,12 +37,12 @@ Test(npy, every_dtype_fixture) {
         enum pq_dtype dt;
         int kind; /* 0: value i-3, 1: value i, 2: bool i%2 */
     } cases[] = {
-        {FIX("f4.npy"), PQ_DTYPE_F32, 0}, {FIX("f8.npy"), PQ_DTYPE_F64, 0},
-        {FIX("f2.npy"), PQ_DTYPE_F16, 0}, {FIX("i1.npy"), PQ_DTYPE_I8, 0},
-        {FIX("i2.npy"), PQ_DTYPE_I16, 0}, {FIX("i4.npy"), PQ_DTYPE_I32, 0},
-        {FIX("i8.npy"), PQ_DTYPE_I64, 0}, {FIX("u1.npy"), PQ_DTYPE_U8, 1},
-        {FIX("u2.npy"), PQ_DTYPE_U16, 1}, {FIX("u4.npy"), PQ_DTYPE_U32, 1},
-        {FIX("u8.npy"), PQ_DTYPE_U64, 1}, {FIX("b1.npy"), PQ_DTYPE_BOOL, 2},
+        {FIX("f4.npy"), PQ_DTYPE_F32, 0},        {FIX("f8.npy"), PQ_DTYPE_F64, 0},
+        {FIX("f2.npy"), PQ_DTYPE_F16, 0},        {FIX("i1.npy"), PQ_DTYPE_I8, 0},
+        {FIX("i2.npy"), PQ_DTYPE_I16, 0},        {FIX("i4.npy"), PQ_DTYPE_I32, 0},
+        {FIX("i8.npy"), PQ_DTYPE_I64, 0},        {FIX("u1.npy"), PQ_DTYPE_U8, 1},
+        {FIX("u2.npy"), PQ_DTYPE_U16, 1},        {FIX("u4.npy"), PQ_DTYPE_U32, 1},
+        {FIX("u8.npy"), PQ_DTYPE_U64, 1},        {FIX("b1.npy"), PQ_DTYPE_BOOL, 2},
         {FIX("reordered.npy"), PQ_DTYPE_F32, 0},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -68,7 +69,8 @@ Test(npy, versions_2_and_3) {
         cr_assert_eq(t->dims[1], 3);
         cr_assert_eq(t->dims[2], 4);
         const float *d = t->data;
-        for (int i = 0; i < 24; i++) cr_assert_eq(d[i], i * 0.5f);
+        for (int i = 0; i < 24; i++)
+            cr_assert_eq(d[i], i * 0.5f);
         pq_tensor_destroy(t);
     }
 }
@@ -90,7 +92,8 @@ Test(npy, scalar_empty_vector_special) {
     t = load_ok(FIX("vector.npy"));
     cr_assert_eq(t->rank, 1);
     cr_assert_eq(t->dims[0], 5);
-    for (int i = 0; i < 5; i++) cr_assert_eq(((int64_t *)t->data)[i], i);
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(((int64_t *)t->data)[i], i);
     pq_tensor_destroy(t);
 
     t = load_ok(FIX("special_f4.npy"));
@@ -164,7 +167,8 @@ Test(npy, write_read_roundtrip_every_dtype) {
         pq_error err;
         pq_tensor *t = pq_tensor_create((enum pq_dtype)dt, 3, dims, &err);
         cr_assert_not_null(t);
-        for (size_t i = 0; i < 10; i++) pq_dtype_store(t->dtype, t->data, i, (double)(i % 7));
+        for (size_t i = 0; i < 10; i++)
+            pq_dtype_store(t->dtype, t->data, i, (double)(i % 7));
         char path[128];
         snprintf(path, sizeof path, "%s/%s.npy", tmpdir, pq_dtype_name(t->dtype));
         cr_assert_eq(pq_npy_write(path, t, &err), PQ_OK, "%s", err.msg);
@@ -197,7 +201,8 @@ Test(npy, numpy_reads_our_files) {
     pq_error err;
     int64_t d23[2] = {2, 3};
     pq_tensor *t = pq_tensor_create(PQ_DTYPE_F32, 2, d23, &err);
-    for (int i = 0; i < 6; i++) ((float *)t->data)[i] = (float)i - 3.0f;
+    for (int i = 0; i < 6; i++)
+        ((float *)t->data)[i] = (float)i - 3.0f;
     char p1[128], p2[128], p3[128], cmd[1024];
     snprintf(p1, sizeof p1, "%s/a.npy", tmpdir);
     cr_assert_eq(pq_npy_write(p1, t, &err), PQ_OK);
@@ -209,14 +214,16 @@ Test(npy, numpy_reads_our_files) {
     pq_tensor_destroy(t);
     int64_t d1[1] = {4};
     t = pq_tensor_create(PQ_DTYPE_U16, 1, d1, &err);
-    for (int i = 0; i < 4; i++) ((uint16_t *)t->data)[i] = (uint16_t)(60000 + i);
+    for (int i = 0; i < 4; i++)
+        ((uint16_t *)t->data)[i] = (uint16_t)(60000 + i);
     snprintf(p3, sizeof p3, "%s/c.npy", tmpdir);
     cr_assert_eq(pq_npy_write(p3, t, &err), PQ_OK);
     pq_tensor_destroy(t);
     snprintf(cmd, sizeof cmd,
              "/usr/bin/python3 -c \"import sys, numpy as np\n"
              "a = np.load(sys.argv[1]); b = np.load(sys.argv[2]); c = np.load(sys.argv[3])\n"
-             "ok = a.dtype == np.float32 and a.shape == (2, 3) and (a.ravel() == np.arange(6) - 3).all()\n"
+             "ok = a.dtype == np.float32 and a.shape == (2, 3) and (a.ravel() == np.arange(6) - "
+             "3).all()\n"
              "ok = ok and b.dtype == np.bool_ and b.shape == () and bool(b)\n"
              "ok = ok and c.dtype == np.uint16 and (c == np.arange(60000, 60004)).all()\n"
              "sys.exit(0 if ok else 1)\" %s %s %s",
@@ -254,8 +261,7 @@ Test(npy, write_failures_leave_nothing) {
 }
 
 /* Builds a version-1.0 file from a header dict and data bytes. */
-static size_t build(unsigned char *buf, size_t cap, const char *dict, const void *data,
-                    size_t n) {
+static size_t build(unsigned char *buf, size_t cap, const char *dict, const void *data, size_t n) {
     size_t dl = strlen(dict);
     size_t total = 10 + dl + 1;
     cr_assert(total + n <= cap);
@@ -290,21 +296,29 @@ Test(npy, hostile_headers) {
     expect_buf("\x93NUMPY\x01\x00\xff\xff{", 11, PQ_ERR_INVALID, "past the end");
     expect_buf("\x93NUMPY\x02\x00\xff\xff\xff\xff{", 13, PQ_ERR_INVALID, "exceeds the limit");
     expect_buf("\x93NUMPY\x02\x00\x10", 9, PQ_ERR_INVALID, "magic");
-    n = build(b, sizeof b, "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627777,), }", data, 0);
+    n = build(b, sizeof b, "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627777,), }",
+              data, 0);
     expect_buf(b, n, PQ_ERR_INVALID, "2^40");
-    n = build(b, sizeof b, "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999999,), }", data, 0);
+    n = build(b, sizeof b,
+              "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999999,), }",
+              data, 0);
     expect_buf(b, n, PQ_ERR_INVALID, "2^40");
-    n = build(b, sizeof b, "{'descr': '<f4', 'fortran_order': False, 'shape': (1048576, 1048576, 2), }", data, 0);
+    n = build(b, sizeof b,
+              "{'descr': '<f4', 'fortran_order': False, 'shape': (1048576, 1048576, 2), }", data,
+              0);
     expect_buf(b, n, PQ_ERR_INVALID, "2^40");
     n = build(b, sizeof b, "{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }", data, 4);
     expect_buf(b, n, PQ_ERR_INVALID, "negative");
-    n = build(b, sizeof b, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1), }", data, 4);
+    n = build(b, sizeof b,
+              "{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1), }", data, 4);
     expect_buf(b, n, PQ_ERR_UNSUPPORTED, "dimensions");
     n = build(b, sizeof b, "{'descr': '<f4', 'shape': (1,), }", data, 4);
     expect_buf(b, n, PQ_ERR_INVALID, "fortran_order");
-    n = build(b, sizeof b, "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", data, 4);
+    n = build(b, sizeof b,
+              "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", data, 4);
     expect_buf(b, n, PQ_ERR_INVALID, "twice");
-    n = build(b, sizeof b, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': 1}", data, 4);
+    n = build(b, sizeof b, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': 1}", data,
+              4);
     expect_buf(b, n, PQ_ERR_INVALID, "unknown header key 'x'");
     n = build(b, sizeof b, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,)} junk", data, 4);
     expect_buf(b, n, PQ_ERR_INVALID, "padding");
@@ -314,7 +328,8 @@ Test(npy, hostile_headers) {
     expect_buf(b, n, PQ_ERR_INVALID, "True or False");
     n = build(b, sizeof b, "{'descr': '<f4', 'fortran_order': False, 'shape': (1 2)}", data, 4);
     expect_buf(b, n, PQ_ERR_INVALID, "shape tuple");
-    n = build(b, sizeof b, "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,)}", data, 4);
+    n = build(b, sizeof b, "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,)}", data,
+              4);
     expect_buf(b, n, PQ_ERR_UNSUPPORTED, "structured");
     n = build(b, sizeof b, "{'descr': '<V2', 'fortran_order': False, 'shape': (1,)}", data, 4);
     expect_buf(b, n, PQ_ERR_UNSUPPORTED, "<V2");
@@ -326,7 +341,8 @@ Test(npy, hostile_headers) {
     n = build(b, sizeof b, "{'descr': '|b1', 'fortran_order': False, 'shape': (2,)}", two, 2);
     expect_buf(b, n, PQ_ERR_INVALID, "bool element 1");
     /* well-formed variants are accepted: Python 2 longs, trailing data */
-    n = build(b, sizeof b, "{'descr': '<i2', 'fortran_order': False, 'shape': (2L, 1L), }", data, 10);
+    n = build(b, sizeof b, "{'descr': '<i2', 'fortran_order': False, 'shape': (2L, 1L), }", data,
+              10);
     pq_tensor *t = NULL;
     pq_error err;
     cr_assert_eq(pq_npy_read_buffer(b, n, "ok", &t, &err), PQ_OK, "%s", err.msg);

@@ -57,7 +57,8 @@ static pq_graph *graph(int big) {
     pq_graph_add_input(g, c, &err);
     int64_t wd[2] = {4, big ? 8 : 2};
     pq_tensor *wt = pq_tensor_create(PQ_DTYPE_F32, 2, wd, &err);
-    for (int i = 0; i < 4 * wd[1]; i++) ((float *)wt->data)[i] = (float)i / 7.0f;
+    for (int i = 0; i < 4 * wd[1]; i++)
+        ((float *)wt->data)[i] = (float)i / 7.0f;
     pq_graph_add_value(g, "w", PQ_DTYPE_F32, NULL, &w, &err);
     pq_graph_set_constant(g, w, wt, &err);
     pq_graph_add_value(g, "h", PQ_DTYPE_UNDEFINED, NULL, &h, &err);
@@ -143,7 +144,8 @@ Test(pir, save_failures_leave_nothing) {
     cr_assert(strstr(err.msg, path), "%s", err.msg);
     DIR *d = opendir(dir);
     struct dirent *e;
-    while ((e = readdir(d))) cr_assert_null(strstr(e->d_name, ".tmp"), "temp file %s left", e->d_name);
+    while ((e = readdir(d)))
+        cr_assert_null(strstr(e->d_name, ".tmp"), "temp file %s left", e->d_name);
     closedir(d);
     pq_graph_destroy(g);
     rm();

@@ -30,7 +30,8 @@ static uint32_t add_const(pq_graph *g, const char *name, pq_tensor *t) {
 static uint32_t node(pq_graph *g, enum pq_op op, const char *name, const uint32_t *in, uint32_t nin,
                      const uint32_t *out, uint32_t nout) {
     uint32_t nid;
-    cr_assert_eq(pq_graph_add_node(g, op, name, in, nin, out, nout, &nid, &err), PQ_OK, "%s", err.msg);
+    cr_assert_eq(pq_graph_add_node(g, op, name, in, nin, out, nout, &nid, &err), PQ_OK, "%s",
+                 err.msg);
     return nid;
 }
 
@@ -46,8 +47,10 @@ static pq_graph *branch(pq_graph *parent, const char *name, const char *cap, int
         uint32_t cond;
         cr_assert_eq(pq_graph_capture(s, "cond", &cond, &err), PQ_OK, "%s", err.msg);
         uint32_t nid = node(s, PQ_OP_IF, "inner_if", &cond, 1, &o, 1);
-        cr_assert_eq(pq_node_set_graph(s, nid, "then_branch", branch(s, "deep_then", cap, 0), &err), PQ_OK);
-        cr_assert_eq(pq_node_set_graph(s, nid, "else_branch", branch(s, "deep_else", cap, 0), &err), PQ_OK);
+        cr_assert_eq(pq_node_set_graph(s, nid, "then_branch", branch(s, "deep_then", cap, 0), &err),
+                     PQ_OK);
+        cr_assert_eq(pq_node_set_graph(s, nid, "else_branch", branch(s, "deep_else", cap, 0), &err),
+                     PQ_OK);
     } else {
         node(s, PQ_OP_NEG, NULL, &c, 1, &o, 1);
     }
@@ -89,7 +92,8 @@ static pq_graph *rich_graph(void) {
     /* small constants of every dtype with edge values */
     for (int dt = PQ_DTYPE_F32; dt < PQ_DTYPE_COUNT; dt++) {
         pq_tensor *t = tensor((enum pq_dtype)dt, 2, (int64_t[]){2, 2});
-        for (int i = 0; i < 4; i++) pq_dtype_store(t->dtype, t->data, (size_t)i, i * 1.5 - 1);
+        for (int i = 0; i < 4; i++)
+            pq_dtype_store(t->dtype, t->data, (size_t)i, i * 1.5 - 1);
         char name[32];
         snprintf(name, sizeof name, "c_%s", pq_dtype_name(t->dtype));
         add_const(g, name, t);
@@ -120,13 +124,16 @@ static pq_graph *rich_graph(void) {
     add_const(g, "empty", tensor(PQ_DTYPE_I32, 2, (int64_t[]){0, 5}));
     /* big constants: summarised, bytes in the sidecar */
     pq_tensor *big = tensor(PQ_DTYPE_F32, 2, (int64_t[]){8, 9});
-    for (int i = 0; i < 72; i++) ((float *)big->data)[i] = sinf((float)i) * 0.7f;
+    for (int i = 0; i < 72; i++)
+        ((float *)big->data)[i] = sinf((float)i) * 0.7f;
     uint32_t w = add_const(g, "conv.weight", big);
     pq_tensor *bigb = tensor(PQ_DTYPE_BOOL, 1, (int64_t[]){17});
-    for (int i = 0; i < 17; i++) ((unsigned char *)bigb->data)[i] = (unsigned char)(i % 3 == 0);
+    for (int i = 0; i < 17; i++)
+        ((unsigned char *)bigb->data)[i] = (unsigned char)(i % 3 == 0);
     add_const(g, "mask", bigb);
     pq_tensor *bigi = tensor(PQ_DTYPE_I8, 1, (int64_t[]){100});
-    for (int i = 0; i < 100; i++) ((int8_t *)bigi->data)[i] = (int8_t)(i * 7);
+    for (int i = 0; i < 100; i++)
+        ((int8_t *)bigi->data)[i] = (int8_t)(i * 7);
     add_const(g, "codes", bigi);
 
     /* nodes */
@@ -165,14 +172,17 @@ static pq_graph *rich_graph(void) {
     ((int64_t *)ta->data)[0] = 1, ((int64_t *)ta->data)[1] = -1;
     pq_node_set_tensor(g, kn, "small_t", ta, &err);
     pq_tensor *tb = tensor(PQ_DTYPE_F16, 2, (int64_t[]){4, 5});
-    for (int i = 0; i < 20; i++) ((uint16_t *)tb->data)[i] = pq_f32_to_f16((float)i / 3);
+    for (int i = 0; i < 20; i++)
+        ((uint16_t *)tb->data)[i] = pq_f32_to_f16((float)i / 3);
     pq_node_set_tensor(g, kn, "big_t", tb, &err);
     pq_node_set_int(g, kn, "weird attr-name", 7, &err);
     /* If with subgraphs capturing outer values, one nested two deep */
     uint32_t y = add_val(g, "y", PQ_DTYPE_F32, &sx);
     uint32_t ifn = node(g, PQ_OP_IF, "if_0", &cond, 1, &y, 1);
-    cr_assert_eq(pq_node_set_graph(g, ifn, "then_branch", branch(g, "then_body", "k", 1), &err), PQ_OK);
-    cr_assert_eq(pq_node_set_graph(g, ifn, "else_branch", branch(g, "else_body", "h", 0), &err), PQ_OK);
+    cr_assert_eq(pq_node_set_graph(g, ifn, "then_branch", branch(g, "then_body", "k", 1), &err),
+                 PQ_OK);
+    cr_assert_eq(pq_node_set_graph(g, ifn, "else_branch", branch(g, "else_body", "h", 0), &err),
+                 PQ_OK);
     pq_graph_add_output(g, y, &err);
     pq_graph_add_output(g, parts[2], &err);
     return g;
@@ -187,7 +197,8 @@ static char *print_g(const pq_graph *g, pq_text_bin *bin) {
 static pq_graph *parse_ok(const char *text, const pq_text_bin *bin) {
     pq_graph *g = NULL;
     pq_error_clear(&err);
-    enum pq_status st = pq_text_parse(text, strlen(text), bin ? bin->data : NULL, bin ? bin->size : 0, &g, &err);
+    enum pq_status st =
+        pq_text_parse(text, strlen(text), bin ? bin->data : NULL, bin ? bin->size : 0, &g, &err);
     cr_assert_eq(st, PQ_OK, "%s\n--- text ---\n%s", err.msg, text);
     return g;
 }
@@ -197,7 +208,8 @@ static void assert_tensor_eq(const pq_tensor *a, const pq_tensor *b, const char 
     cr_assert_not_null(b, "%s", what);
     cr_assert_eq(a->dtype, b->dtype, "%s", what);
     cr_assert_eq(a->rank, b->rank, "%s", what);
-    for (int i = 0; i < a->rank; i++) cr_assert_eq(a->dims[i], b->dims[i], "%s", what);
+    for (int i = 0; i < a->rank; i++)
+        cr_assert_eq(a->dims[i], b->dims[i], "%s", what);
     size_t n = (size_t)pq_tensor_numel(a) * pq_dtype_size(a->dtype);
     cr_assert_eq(memcmp(a->data, b->data, n), 0, "%s: data differs", what);
 }
@@ -218,7 +230,8 @@ static void assert_graph_eq(const pq_graph *a, const pq_graph *b) {
         cr_assert_eq(va->dtype, vb->dtype, "value '%s' dtype", va->name);
         cr_assert_eq(va->shape.rank, vb->shape.rank, "value '%s' rank", va->name);
         for (int d = 0; d < va->shape.rank; d++) {
-            cr_assert_eq(va->shape.dims[d].size, vb->shape.dims[d].size, "'%s' dim %d", va->name, d);
+            cr_assert_eq(va->shape.dims[d].size, vb->shape.dims[d].size, "'%s' dim %d", va->name,
+                         d);
             if (va->shape.dims[d].size < 0)
                 cr_assert_str_eq(pq_graph_symbol_name(a, va->shape.dims[d].sym),
                                  pq_graph_symbol_name(b, vb->shape.dims[d].sym));
@@ -237,8 +250,10 @@ static void assert_graph_eq(const pq_graph *a, const pq_graph *b) {
         cr_assert_eq(na->n_inputs, nb->n_inputs);
         cr_assert_eq(na->n_outputs, nb->n_outputs);
         for (uint32_t k = 0; k < na->n_inputs; k++) {
-            if (na->inputs[k] == PQ_NONE) cr_assert_eq(nb->inputs[k], PQ_NONE);
-            else cr_assert_str_eq(a->values[na->inputs[k]].name, b->values[nb->inputs[k]].name);
+            if (na->inputs[k] == PQ_NONE)
+                cr_assert_eq(nb->inputs[k], PQ_NONE);
+            else
+                cr_assert_str_eq(a->values[na->inputs[k]].name, b->values[nb->inputs[k]].name);
         }
         cr_assert_eq(na->n_attrs, nb->n_attrs);
         for (uint32_t k = 0; k < na->n_attrs; k++) {
@@ -246,24 +261,36 @@ static void assert_graph_eq(const pq_graph *a, const pq_graph *b) {
             cr_assert_str_eq(x->name, y->name);
             cr_assert_eq(x->type, y->type, "attribute '%s' type", x->name);
             switch (x->type) {
-            case PQ_ATTR_INT: cr_assert_eq(x->u.i, y->u.i); break;
-            case PQ_ATTR_FLOAT: cr_assert_eq(memcmp(&x->u.f, &y->u.f, 4), 0, "attr %s", x->name); break;
-            case PQ_ATTR_STRING: cr_assert_str_eq(x->u.s, y->u.s); break;
+            case PQ_ATTR_INT:
+                cr_assert_eq(x->u.i, y->u.i);
+                break;
+            case PQ_ATTR_FLOAT:
+                cr_assert_eq(memcmp(&x->u.f, &y->u.f, 4), 0, "attr %s", x->name);
+                break;
+            case PQ_ATTR_STRING:
+                cr_assert_str_eq(x->u.s, y->u.s);
+                break;
             case PQ_ATTR_INTS:
                 cr_assert_eq(x->u.ints.n, y->u.ints.n);
-                for (uint32_t j = 0; j < x->u.ints.n; j++) cr_assert_eq(x->u.ints.v[j], y->u.ints.v[j]);
+                for (uint32_t j = 0; j < x->u.ints.n; j++)
+                    cr_assert_eq(x->u.ints.v[j], y->u.ints.v[j]);
                 break;
             case PQ_ATTR_FLOATS:
                 cr_assert_eq(x->u.floats.n, y->u.floats.n);
-                if (x->u.floats.n) cr_assert_eq(memcmp(x->u.floats.v, y->u.floats.v, 4 * x->u.floats.n), 0);
+                if (x->u.floats.n)
+                    cr_assert_eq(memcmp(x->u.floats.v, y->u.floats.v, 4 * x->u.floats.n), 0);
                 break;
             case PQ_ATTR_STRINGS:
                 cr_assert_eq(x->u.strings.n, y->u.strings.n);
                 for (uint32_t j = 0; j < x->u.strings.n; j++)
                     cr_assert_str_eq(x->u.strings.v[j], y->u.strings.v[j]);
                 break;
-            case PQ_ATTR_TENSOR: assert_tensor_eq(x->u.tensor, y->u.tensor, x->name); break;
-            case PQ_ATTR_GRAPH: assert_graph_eq(x->u.graph, y->u.graph); break;
+            case PQ_ATTR_TENSOR:
+                assert_tensor_eq(x->u.tensor, y->u.tensor, x->name);
+                break;
+            case PQ_ATTR_GRAPH:
+                assert_graph_eq(x->u.graph, y->u.graph);
+                break;
             }
         }
     }
@@ -284,7 +311,8 @@ Test(text, roundtrip_rich_graph_with_sidecar) {
     cr_assert_eq(pq_graph_verify_structure(g2, &err), PQ_OK, "%s", err.msg);
     /* symbol ids identical thanks to the symbols line */
     cr_assert_eq(g2->n_symbols, g->n_symbols);
-    for (uint32_t s = 1; s < g->n_symbols; s++) cr_assert_str_eq(g->symbols[s], g2->symbols[s]);
+    for (uint32_t s = 1; s < g->n_symbols; s++)
+        cr_assert_str_eq(g->symbols[s], g2->symbols[s]);
     pq_free(t1);
     pq_free(t2);
     pq_text_bin_free(&bin1);
@@ -309,7 +337,8 @@ Test(text, format_is_readable) {
         "  const %c_bool: bool[2, 2] = [true, true, true, true]\n",
         "  const %c_u8: u8[2, 2] = [0, 0, 2, 3]\n",
         "  const %halfs: f16[4] = [6e-08, 0.3333, 6.55e+04, nan(0x7e01)]\n",
-        "  const %specials: f32[7] = [inf, -inf, nan, -0, 3.4028235e+38, 1.1754944e-38, nan(0x7fc00123)]\n",
+        "  const %specials: f32[7] = [inf, -inf, nan, -0, 3.4028235e+38, 1.1754944e-38, "
+        "nan(0x7fc00123)]\n",
         "  const %doubles: f64[3] = [0.1, 0.3333333333333333, nan(0xfff8000000000000)]\n",
         "  const %extremes: i64[2] = [-9223372036854775808, 9223372036854775807]\n",
         "  const %u64max: u64[] = [18446744073709551615]\n",
@@ -323,14 +352,20 @@ Test(text, format_is_readable) {
         "  %p0, _, %p2 = Split(%h2) {axis = -1, split = ints[]}  # split\n",
         "  %clipped = Clip(%p0, _, %p2)  # clip\n",
         "one = 1.0, tenth = 0.1, neg_zero = -0.0, big = 1e+30, inf = -inf, nan = nan, "
-        "s = \"tab\\there \\\"quoted\\\" back\\\\slash \\x01 é\", empty_s = \"\", ints = [1, -2, 3], "
-        "floats = [1.0, 2.5, -1e-07], no_floats = floats[], strs = [\"a\", \"b c\", \"\"], no_strs = strings[], "
+        "s = \"tab\\there \\\"quoted\\\" back\\\\slash \\x01 é\", empty_s = \"\", ints = [1, -2, "
+        "3], "
+        "floats = [1.0, 2.5, -1e-07], no_floats = floats[], strs = [\"a\", \"b c\", \"\"], no_strs "
+        "= strings[], "
         "small_t = i64[2] [1, -1], big_t = f16[4, 5] {min 0, max 6.33203",
         "\"weird attr-name\" = 7}  # attrs\n",
-        "  %y: f32[N, 3] = If(%cond) {\n    then_branch = graph then_body {\n      capture %k: f32[*]\n"
-        "      capture %cond: bool[]\n      %o = If(%cond) {\n        then_branch = graph deep_then {\n"
-        "          capture %k: f32[*]\n          %o = Neg(%k)  # Neg_0\n          output %o\n        },\n",
-        "    else_branch = graph else_body {\n      capture %h: f32[N, 3]\n      %o = Neg(%h)  # Neg_0\n"
+        "  %y: f32[N, 3] = If(%cond) {\n    then_branch = graph then_body {\n      capture %k: "
+        "f32[*]\n"
+        "      capture %cond: bool[]\n      %o = If(%cond) {\n        then_branch = graph "
+        "deep_then {\n"
+        "          capture %k: f32[*]\n          %o = Neg(%k)  # Neg_0\n          output %o\n      "
+        "  },\n",
+        "    else_branch = graph else_body {\n      capture %h: f32[N, 3]\n      %o = Neg(%h)  # "
+        "Neg_0\n"
         "      output %o\n    }\n  }  # if_0\n  output %y\n  output %p2\n}\n",
     };
     for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++)
@@ -377,18 +412,18 @@ Test(text, parse_errors_name_line_and_column) {
                        PQ_ERR_INVALID, "line 4, column 22: expected");
     expect_parse_error(HDR "  input %x: f32[2]\n  %y = Relu(%x) {s = \"\\q\"}\n}\n", NULL, 0,
                        PQ_ERR_INVALID, "unknown escape");
-    expect_parse_error("piqc 2\ngraph g {\n}\n", NULL, 0, PQ_ERR_UNSUPPORTED,
-                       "text IR version 2");
+    expect_parse_error("piqc 2\ngraph g {\n}\n", NULL, 0, PQ_ERR_UNSUPPORTED, "text IR version 2");
     expect_parse_error("pickle 1\n", NULL, 0, PQ_ERR_INVALID,
                        "line 1, column 1: expected the header 'piqc 1'");
     expect_parse_error(HDR "}\ngraph h {\n}\n", NULL, 0, PQ_ERR_INVALID,
                        "line 4, column 1: expected end of input");
     expect_parse_error(HDR "  capture %x: f32[2]\n}\n", NULL, 0, PQ_ERR_INVALID,
                        "capture of 'x' outside a subgraph");
-    expect_parse_error(HDR "  input %c: bool[]\n  %y = If(%c) {then_branch = graph t {\n"
-                       "    capture %zz: f32[1]\n  }}\n}\n",
-                       NULL, 0, PQ_ERR_INVALID,
-                       "line 5, column 13: captured value 'zz' is not defined in an enclosing graph");
+    expect_parse_error(
+        HDR "  input %c: bool[]\n  %y = If(%c) {then_branch = graph t {\n"
+            "    capture %zz: f32[1]\n  }}\n}\n",
+        NULL, 0, PQ_ERR_INVALID,
+        "line 5, column 13: captured value 'zz' is not defined in an enclosing graph");
     expect_parse_error(HDR "  symbols N, N\n}\n", NULL, 0, PQ_ERR_INVALID,
                        "line 3, column 14: symbol listed twice");
     expect_parse_error(HDR "  const %c: f32[1099511627776] = [1]\n}\n", NULL, 0, PQ_ERR_INVALID,
@@ -397,9 +432,11 @@ Test(text, parse_errors_name_line_and_column) {
 
 Test(text, sidecar_errors) {
     unsigned char bin[128] = {0};
-    const char *t = HDR "  const %w: f32[20] {min 0, max 0, mean 0, sha256 000000000000, bin 64+80}\n}\n";
-    expect_parse_error(t, bin, sizeof bin, PQ_ERR_INVALID,
-                       "line 3, column 21: constant 'w': bin range 64+80 is outside the sidecar (128 bytes)");
+    const char *t =
+        HDR "  const %w: f32[20] {min 0, max 0, mean 0, sha256 000000000000, bin 64+80}\n}\n";
+    expect_parse_error(
+        t, bin, sizeof bin, PQ_ERR_INVALID,
+        "line 3, column 21: constant 'w': bin range 64+80 is outside the sidecar (128 bytes)");
     expect_parse_error(t, NULL, 0, PQ_ERR_INVALID,
                        "constant 'w' refers to sidecar bytes 64+80 but no sidecar was given");
     t = HDR "  const %w: f32[20] {min 0, max 0, mean 0, sha256 000000000000}\n}\n";
@@ -408,7 +445,8 @@ Test(text, sidecar_errors) {
     t = HDR "  const %w: f32[20] {min 0, max 0, mean 0, sha256 000000000000, bin 0+80}\n}\n";
     expect_parse_error(t, bin, sizeof bin, PQ_ERR_INVALID, "sidecar data has SHA-256");
     t = HDR "  const %w: f32[20] {bin 0+40}\n}\n";
-    expect_parse_error(t, bin, sizeof bin, PQ_ERR_INVALID, "bin length 40 does not match its type (80 bytes)");
+    expect_parse_error(t, bin, sizeof bin, PQ_ERR_INVALID,
+                       "bin length 40 does not match its type (80 bytes)");
     t = HDR "  const %w: f32[20] {bin 18446744073709551615+2}\n}\n";
     expect_parse_error(t, bin, sizeof bin, PQ_ERR_INVALID, "outside the sidecar");
     /* printing a big constant without a sidecar gives a summary that does not parse back */
@@ -418,7 +456,8 @@ Test(text, sidecar_errors) {
     char *s = print_g(g, NULL);
     cr_assert(strstr(s, "const %big: f32[17] {min 0, max 0, mean 0, sha256 "), "%s", s);
     cr_assert_null(strstr(s, "bin"));
-    expect_parse_error(s, NULL, 0, PQ_ERR_INVALID, "line 3, column 23: constant 'big' is summarised without data");
+    expect_parse_error(s, NULL, 0, PQ_ERR_INVALID,
+                       "line 3, column 23: constant 'big' is summarised without data");
     pq_free(s);
     /* a valid sidecar summary parses, hash checked */
     pq_text_bin b = {0};

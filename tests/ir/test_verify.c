@@ -10,8 +10,8 @@ static pq_error err;
 static uint32_t val(pq_graph *g, const char *name, int rank, const int64_t *dims) {
     uint32_t id;
     pq_shape s = pq_shape_from_dims(rank, dims);
-    cr_assert_eq(pq_graph_add_value(g, name, PQ_DTYPE_F32, rank >= 0 ? &s : NULL, &id, &err),
-                 PQ_OK, "%s", err.msg);
+    cr_assert_eq(pq_graph_add_value(g, name, PQ_DTYPE_F32, rank >= 0 ? &s : NULL, &id, &err), PQ_OK,
+                 "%s", err.msg);
     return id;
 }
 
@@ -206,8 +206,8 @@ static pq_graph *if_graph(pq_graph **then_out) {
         sub->name = pq_graph_strdup(sub, branches[b]);
         uint32_t cx, o = val(sub, "o", 1, d);
         cr_assert_eq(pq_graph_capture(sub, "x", &cx, &err), PQ_OK, "%s", err.msg);
-        cr_assert_eq(pq_graph_add_node(sub, b ? PQ_OP_IDENTITY : PQ_OP_NEG, "inner", &cx, 1, &o,
-                                       1, NULL, &err),
+        cr_assert_eq(pq_graph_add_node(sub, b ? PQ_OP_IDENTITY : PQ_OP_NEG, "inner", &cx, 1, &o, 1,
+                                       NULL, &err),
                      PQ_OK);
         pq_graph_add_output(sub, o, &err);
         if (b == 0) *then_out = sub;
