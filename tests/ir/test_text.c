@@ -548,3 +548,45 @@ Test(text, hand_written_text_and_forward_references) {
     cr_assert_eq(pq_graph_verify_structure(g, &err), PQ_OK, "%s", err.msg);
     pq_graph_destroy(g);
 }
+
+/* Single-byte mutations of a valid text never crash: each parse succeeds or fails with a position.
+ */
+Test(text, byte_mutations_are_clean) {
+    pq_graph *g = rich_graph();
+    pq_text_bin bin = {0};
+    char *t = print_g(g, &bin);
+    size_t n = strlen(t);
+    char *m = pq_malloc(n + 1);
+    static const char vals[] = {'{', '}',  '[', ']', '%', '"', '\\',
+                                '#', '\n', ',', '_', '9', 'x', '\x01'};
+    for (size_t pos = 0; pos < n; pos += 3) {
+        memcpy(m, t, n + 1);
+        m[pos] = vals[pos % sizeof vals];
+        pq_graph *out = NULL;
+        enum pq_status st = pq_text_parse(m, n, bin.data, bin.size, &out, &err);
+        if (st == PQ_OK) {
+            cr_assert_not_null(out);
+            pq_graph_destroy(out);
+        } else {
+            cr_assert_null(out);
+            cr_assert(st == PQ_ERR_INVALID || st == PQ_ERR_UNSUPPORTED, "%d %s", st, err.msg);
+            cr_assert(strncmp(err.msg, "line ", 5) == 0, "pos %zu: %s", pos, err.msg);
+        }
+    }
+    pq_free(m);
+    pq_free(t);
+    pq_text_bin_free(&bin);
+    pq_graph_destroy(g);
+}
+
+Test(text, deep_nesting_is_bounded) {
+    /* 200 nested If bodies: rejected with a message, no stack exhaustion */
+    size_t cap = 200 * 64 + 64;
+    char *s = pq_malloc(cap);
+    size_t k = (size_t)snprintf(s, cap, "piqc 1\ngraph g {\n  input %%c: bool[]\n");
+    for (int i = 0; i < 200; i++)
+        k += (size_t)snprintf(s + k, cap - k, "%%o = If(%%c) {then_branch = graph {\n");
+    s[k] = '\0';
+    expect_parse_error(s, NULL, 0, PQ_ERR_INVALID, "subgraphs nested deeper than 64");
+    pq_free(s);
+}
