@@ -403,7 +403,8 @@ static void bench_shape(int64_t rows, int64_t cols, const pq_qkernels *best) {
             mse_arg ma = {.q = {.f = f, .rows = mrows, .cols = cols, .group = group, .w = w,
                                 .packed = packed, .row_bytes = row_bytes}};
             double t = time_job(job_quantize_mse, &ma, 1, 5);
-            snprintf(extra, sizeof extra, "(%lld rows; status %s)", (long long)mrows,
+            snprintf(extra, sizeof extra, "%.2f MB/s of f32 input (%lld rows; status %s)",
+                     4.0 * (double)(mrows * cols) / t / 1e6, (long long)mrows,
                      pq_status_name(ma.st));
             row("quantize mse calibration [scalar]", 1, t, 4.0 * (double)(mrows * cols) / 1e9, extra);
         }
