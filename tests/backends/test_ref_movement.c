@@ -468,3 +468,47 @@ Test(ref_shape, identity_and_dropout_mask) {
     expect(o[0], PQ_DTYPE_F32, 2, D(2, 2), V(1, -2, 3, 4), 0);
     expect(o[1], PQ_DTYPE_BOOL, 2, D(2, 2), V(1, 1, 1, 1), 0);
 }
+
+Test(ref_shape, dropout_training_needs_zero_ratio) {
+    mk_node(PQ_OP_DROPOUT, 3, 1);
+    pq_tensor *x[3] = {T(PQ_DTYPE_F32, 1, D(2), V(1, 2)), T(PQ_DTYPE_F32, 0, NULL, V(0)),
+                       T(PQ_DTYPE_BOOL, 0, NULL, V(1))};
+    pq_tensor *o = shell();
+    cr_assert_eq(run(x, 3, &o, 1), PQ_OK, "%s", err.msg); /* ratio 0: a copy */
+    expect(o, PQ_DTYPE_F32, 1, D(2), V(1, 2), 0);
+    pq_dtype_store(PQ_DTYPE_F32, x[1]->data, 0, 0.5);
+    pq_tensor *o2 = shell();
+    cr_assert_eq(run(x, 3, &o2, 1), PQ_ERR_UNSUPPORTED);
+}
+
+/* Runs the node on in (not consumed) and returns its single output. */
+static pq_tensor *step(pq_tensor **in, uint32_t nin) {
+    pq_tensor *o = shell();
+    cr_assert_eq(run(in, nin, &o, 1), PQ_OK, "%s", err.msg);
+    return o;
+}
+
+Test(ref_shape, shape_gather_unsqueeze_concat_reshape_chain) {
+    /* what the runtime folds for x.reshape(x.shape[0], -1) in exported models */
+    pq_tensor *x = T(PQ_DTYPE_F32, 3, D(2, 3, 4), NULL);
+    mk_node(PQ_OP_SHAPE, 1, 1);
+    pq_tensor *s = step(&x, 1);
+    mk_node(PQ_OP_GATHER, 2, 1);
+    pq_tensor *gi[2] = {s, T(PQ_DTYPE_I64, 0, NULL, V(0))};
+    pq_tensor *b = step(gi, 2);
+    expect(b, PQ_DTYPE_I64, 0, NULL, V(2), 0);
+    mk_node(PQ_OP_UNSQUEEZE, 2, 1);
+    pq_tensor *ui[2] = {b, T(PQ_DTYPE_I64, 1, D(1), V(0))};
+    pq_tensor *u = step(ui, 2);
+    mk_node(PQ_OP_CONCAT, 2, 1);
+    set_int("axis", 0);
+    pq_tensor *ci[2] = {u, T(PQ_DTYPE_I64, 1, D(1), V(-1))};
+    pq_tensor *shape = step(ci, 2);
+    expect(shape, PQ_DTYPE_I64, 1, D(2), V(2, -1), 0);
+    mk_node(PQ_OP_RESHAPE, 2, 1);
+    pq_tensor *ri[2] = {x, shape};
+    pq_tensor *y = step(ri, 2);
+    double v[24];
+    for (int i = 0; i < 24; i++) v[i] = i;
+    expect(y, PQ_DTYPE_F32, 2, D(2, 12), v, 0);
+}

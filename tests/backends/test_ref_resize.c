@@ -256,3 +256,14 @@ Test(ref_resize, bad_inputs) {
     cr_assert(strstr(err.msg, "area"), "%s", err.msg);
     pq_tensor_destroy(o);
 }
+
+Test(ref_resize, align_corners_uses_unrounded_length) {
+    /* regression: ONNX computes align_corners with the resized length scale * input (2.4 here),
+     * not the rounded output size; expectation from the onnx test data */
+    mk_node(PQ_OP_RESIZE, 3, 1);
+    set_str("mode", "linear");
+    set_str("coordinate_transformation_mode", "align_corners");
+    pq_tensor *in[3] = {T(PQ_DTYPE_F32, 4, D(1, 1, 2, 4), onnx_x16), NULL,
+                        T(PQ_DTYPE_F32, 1, D(4), V(1, 1, 0.6, 0.6))};
+    run1(in, 3, PQ_DTYPE_F32, 4, D(1, 1, 1, 2), V(1, 3.142857074737549), 1e-5);
+}
