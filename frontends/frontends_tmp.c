@@ -1,2 +1,0 @@
-/* Placeholder until the first frontend lands. */
-#include "ir/ir.h"
