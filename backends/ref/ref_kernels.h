@@ -47,7 +47,8 @@ enum pq_status pq_ref_rnn(const pq_kernel_args *a);
 /* Shared by the movement kernel files (defined in ref_movement.c). */
 /* Runs the node's shape-inference rule on the actual inputs (their data as known values) and
  * gives every present output its dtype and shape: allocates outputs whose data is NULL, checks
- * planned ones (INTERNAL on a mismatch). Propagates the rule's INVALID/UNSUPPORTED. */
+ * planned ones (INTERNAL on a mismatch). Propagates the rule's INVALID/UNSUPPORTED; INVALID when
+ * an output shape cannot be determined from the inputs. */
 enum pq_status pq_ref_mv_outputs(const pq_kernel_args *a);
 /* Copies a strided view in row-major order: dst[i...] = src[sum(idx[k] * sstride[k])] for the
  * index space dims[0..rank) (rank <= PQ_MAX_RANK); strides in elements, may be 0 or negative;

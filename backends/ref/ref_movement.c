@@ -11,9 +11,14 @@ enum pq_status pq_ref_mv_outputs(const pq_kernel_args *a) {
     const pq_node *n = a->node;
     pq_infer_fn fn = pq_infer_table[n->op];
     if (!fn) return pq_error_set(a->err, PQ_ERR_INTERNAL, "no inference rule");
-    pq_type_info in[16], out[16];
-    if (a->n_in > 16 || a->n_out > 16)
-        return pq_error_set(a->err, PQ_ERR_UNSUPPORTED, "more than 16 inputs or outputs");
+    pq_type_info in_small[16], out_small[16];
+    pq_type_info *in = a->n_in <= 16 ? in_small : pq_calloc(a->n_in, sizeof *in);
+    pq_type_info *out = a->n_out <= 16 ? out_small : pq_calloc(a->n_out, sizeof *out);
+    enum pq_status st = PQ_OK;
+    if (!in || !out) {
+        st = pq_error_nomem(a->err, "output shapes");
+        goto done;
+    }
     for (uint32_t i = 0; i < a->n_in; i++) {
         memset(&in[i], 0, sizeof in[i]);
         const pq_tensor *t = a->in[i];
@@ -32,16 +37,18 @@ enum pq_status pq_ref_mv_outputs(const pq_kernel_args *a) {
         out[i].shape = pq_shape_unknown();
     }
     pq_infer_ctx ctx = {(pq_graph *)a->graph, n, in, a->n_in, out, a->n_out, a->err};
-    PQ_TRY(fn(&ctx));
+    PQ_TRY_GOTO(st, fn(&ctx), done);
     for (uint32_t i = 0; i < a->n_out; i++) {
         pq_tensor *t = a->out[i];
         if (!t) continue;
         int64_t dims[PQ_MAX_RANK];
-        if (!pq_shape_is_static(&out[i].shape, dims) || out[i].dtype == PQ_DTYPE_UNDEFINED)
-            return pq_error_set(a->err, PQ_ERR_INTERNAL, "output %u: shape not determined", i);
+        if (!pq_shape_is_static(&out[i].shape, dims) || out[i].dtype == PQ_DTYPE_UNDEFINED) {
+            st = pq_error_set(a->err, PQ_ERR_INVALID, "output %u: shape cannot be determined", i);
+            goto done;
+        }
         int r = out[i].shape.rank;
         if (!t->data) {
-            PQ_TRY(pq_tensor_alloc_data(t, out[i].dtype, r, dims, a->err));
+            PQ_TRY_GOTO(st, pq_tensor_alloc_data(t, out[i].dtype, r, dims, a->err), done);
             continue;
         }
         bool same = t->rank == r && t->dtype == out[i].dtype;
@@ -50,12 +57,16 @@ enum pq_status pq_ref_mv_outputs(const pq_kernel_args *a) {
             char want[160], got[160];
             pq_shape_format(r, dims, want, sizeof want);
             pq_shape_format(t->rank, t->dims, got, sizeof got);
-            return pq_error_set(a->err, PQ_ERR_INTERNAL,
-                                "output %u was planned as %s %s but computes %s %s", i,
-                                pq_dtype_name(t->dtype), got, pq_dtype_name(out[i].dtype), want);
+            st = pq_error_set(a->err, PQ_ERR_INTERNAL,
+                              "output %u was planned as %s %s but computes %s %s", i,
+                              pq_dtype_name(t->dtype), got, pq_dtype_name(out[i].dtype), want);
+            goto done;
         }
     }
-    return PQ_OK;
+done:
+    if (in && in != in_small) pq_free(in);
+    if (out && out != out_small) pq_free(out);
+    return st;
 }
 
 void pq_ref_mv_walk(void *dst, const void *src, int rank, const int64_t *dims,

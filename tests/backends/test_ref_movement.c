@@ -17,7 +17,8 @@ static uint32_t nid;
 static pq_error err;
 
 static void mk_node(enum pq_op op, uint32_t nin, uint32_t nout) {
-    uint32_t ins[16], outs[16];
+    uint32_t ins[32], outs[32];
+    cr_assert(nin <= 32 && nout <= 32);
     g = pq_graph_create(NULL, &err);
     cr_assert_not_null(g);
     for (uint32_t i = 0; i < nin; i++)
@@ -511,4 +512,24 @@ Test(ref_shape, shape_gather_unsqueeze_concat_reshape_chain) {
     double v[24];
     for (int i = 0; i < 24; i++) v[i] = i;
     expect(y, PQ_DTYPE_F32, 2, D(2, 12), v, 0);
+}
+
+Test(ref_movement, concat_and_split_with_many_operands) {
+    /* more than 16 inputs / outputs */
+    enum { N = 20 };
+    mk_node(PQ_OP_CONCAT, N, 1);
+    set_int("axis", 0);
+    pq_tensor *in[N];
+    double v[N];
+    for (int i = 0; i < N; i++) {
+        v[i] = 3 * i;
+        in[i] = T(PQ_DTYPE_I32, 1, D(1), (double[]){v[i]});
+    }
+    pq_tensor *c = step(in, N);
+    expect(c, PQ_DTYPE_I32, 1, D(N), v, 0);
+    mk_node(PQ_OP_SPLIT, 1, N);
+    pq_tensor *o[N];
+    for (int i = 0; i < N; i++) o[i] = shell();
+    cr_assert_eq(run(&c, 1, o, N), PQ_OK, "%s", err.msg);
+    for (int i = 0; i < N; i++) expect(o[i], PQ_DTYPE_I32, 1, D(1), &v[i], 0);
 }
