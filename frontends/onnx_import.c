@@ -207,6 +207,8 @@ static enum pq_status pq_import_attr(pq_graph *g, uint32_t nid, const Onnx__Node
         enum pq_status st = pq_import_graph(ap->g, sub, ctx, depth + 1, err);
         if (st != PQ_OK) {
             pq_graph_destroy(sub);
+            /* keep the innermost problem readable when subgraphs nest deeply */
+            if (strlen(err->msg) > PQ_ERROR_MSG_MAX / 2) return st;
             return pq_error_prefix(err, "attribute '%s': ", an);
         }
         return pq_node_set_graph(g, nid, an, sub, err);
@@ -225,6 +227,9 @@ static enum pq_status pq_check_arity(const pq_graph *g, uint32_t nid, pq_error *
         if (info->max_inputs == PQ_VARIADIC)
             return pq_error_set(err, PQ_ERR_INVALID, "has %u inputs, expected at least %u",
                                 n->n_inputs, info->min_inputs);
+        if (info->min_inputs == info->max_inputs)
+            return pq_error_set(err, PQ_ERR_INVALID, "has %u inputs, expected %u", n->n_inputs,
+                                info->min_inputs);
         return pq_error_set(err, PQ_ERR_INVALID, "has %u inputs, expected %u to %u", n->n_inputs,
                             info->min_inputs, info->max_inputs);
     }
@@ -232,6 +237,9 @@ static enum pq_status pq_check_arity(const pq_graph *g, uint32_t nid, pq_error *
         if (info->max_outputs == PQ_VARIADIC)
             return pq_error_set(err, PQ_ERR_INVALID, "has %u outputs, expected at least %u",
                                 n->n_outputs, info->min_outputs);
+        if (info->min_outputs == info->max_outputs)
+            return pq_error_set(err, PQ_ERR_INVALID, "has %u outputs, expected %u", n->n_outputs,
+                                info->min_outputs);
         return pq_error_set(err, PQ_ERR_INVALID, "has %u outputs, expected %u to %u",
                             n->n_outputs, info->min_outputs, info->max_outputs);
     }
@@ -400,6 +408,7 @@ static enum pq_status pq_import_graph(const Onnx__GraphProto *gp, pq_graph *g,
         enum pq_status st = pq_import_node(gp->node[i], i, g, ctx, depth, err);
         if (st != PQ_OK) {
             pq_node_label(gp->node[i], i, label, sizeof label);
+            if (g->parent && strlen(err->msg) > PQ_ERROR_MSG_MAX / 2) return st;
             return pq_error_prefix(err, "node %s ", label);
         }
     }
