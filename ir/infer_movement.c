@@ -12,11 +12,12 @@
 
 /* ---- small helpers ---- */
 
-static pq_shape mv_rank_only(int rank) {
+pq_shape pq_infer_mv_rank_only(int rank) {
     pq_shape s;
     memset(&s, 0, sizeof s);
     s.rank = rank;
-    for (int i = 0; i < rank; i++) s.dims[i] = pq_dim_unknown();
+    for (int i = 0; i < rank; i++)
+        s.dims[i] = pq_dim_unknown();
     return s;
 }
 
@@ -42,7 +43,7 @@ static bool mv_is_index_type(enum pq_dtype t) {
 }
 
 /* Length of a 1-D input when its shape is known, else -1. */
-static int64_t mv_len1(const pq_type_info *t) {
+int64_t pq_infer_mv_len1(const pq_type_info *t) {
     if (!t->present) return -1;
     if (t->value) return pq_tensor_numel(t->value);
     if (t->shape.rank == 1 && pq_dim_known(t->shape.dims[0])) return t->shape.dims[0].size;
@@ -52,8 +53,8 @@ static int64_t mv_len1(const pq_type_info *t) {
 
 /* Reads an optional int input; *known false when present but unknown. Returns INVALID when the
  * value is too long or not an integer tensor. */
-static enum pq_status mv_ints(pq_infer_ctx *c, uint32_t idx, const char *what, int64_t *v,
-                              int max, int *n, bool *known) {
+enum pq_status pq_infer_mv_ints(pq_infer_ctx *c, uint32_t idx, const char *what, int64_t *v,
+                                int max, int *n, bool *known) {
     *known = false;
     *n = 0;
     if (idx >= c->n_in || !c->in[idx].present) return PQ_OK;
@@ -87,7 +88,7 @@ static pq_dim mv_prod(const pq_shape *s, int lo, int hi) {
     return pq_dim_of(p);
 }
 
-static enum pq_status mv_need_rank(pq_infer_ctx *c, int rank, int lo, const char *what) {
+enum pq_status pq_infer_mv_need_rank(pq_infer_ctx *c, int rank, int lo, const char *what) {
     if (rank >= 0 && rank < lo)
         return pq_error_set(c->err, PQ_ERR_INVALID, "%s needs rank >= %d, got %d", what, lo, rank);
     return PQ_OK;
@@ -105,16 +106,16 @@ enum pq_status pq_infer_reshape(pq_infer_ctx *c) {
     if (c->in[1].value && pq_tensor_numel(c->in[1].value) > PQ_MAX_RANK)
         return pq_error_set(c->err, PQ_ERR_INVALID, "Reshape: target shape has %lld dims (max %d)",
                             (long long)pq_tensor_numel(c->in[1].value), PQ_MAX_RANK);
-    PQ_TRY(mv_ints(c, 1, "Reshape shape", sv, PQ_MAX_RANK, &n, &known));
+    PQ_TRY(pq_infer_mv_ints(c, 1, "Reshape shape", sv, PQ_MAX_RANK, &n, &known));
     if (!known) {
-        int64_t len = mv_len1(&c->in[1]);
+        int64_t len = pq_infer_mv_len1(&c->in[1]);
         if (len > PQ_MAX_RANK)
             return pq_error_set(c->err, PQ_ERR_INVALID, "Reshape: target shape has %lld dims",
                                 (long long)len);
-        c->out[0].shape = len >= 0 ? mv_rank_only((int)len) : pq_shape_unknown();
+        c->out[0].shape = len >= 0 ? pq_infer_mv_rank_only((int)len) : pq_shape_unknown();
         return PQ_OK;
     }
-    pq_shape o = mv_rank_only(n);
+    pq_shape o = pq_infer_mv_rank_only(n);
     int neg = -1;
     bool has_zero = false;
     for (int i = 0; i < n; i++) {
@@ -150,10 +151,14 @@ enum pq_status pq_infer_reshape(pq_infer_ctx *c) {
     for (int i = 0; i < x->shape.rank; i++) {
         pq_dim d = x->shape.dims[i];
         if (pq_dim_known(d)) {
-            if (d.size == 0) num_zero = true;
-            else num *= d.size;
-        } else if (d.sym) isyms[nis++] = d.sym;
-        else anon_in++;
+            if (d.size == 0)
+                num_zero = true;
+            else
+                num *= d.size;
+        } else if (d.sym)
+            isyms[nis++] = d.sym;
+        else
+            anon_in++;
     }
     for (int i = 0; i < n; i++) {
         if (i == neg) continue;
@@ -165,13 +170,18 @@ enum pq_status pq_infer_reshape(pq_infer_ctx *c) {
                                         "Reshape: cannot reshape %lld elements to a shape with 0",
                                         (long long)num);
                 den = 0;
-            } else den *= d.size;
+            } else
+                den *= d.size;
         } else if (d.sym) {
             int k = 0;
-            while (k < nis && isyms[k] != d.sym) k++;
-            if (k < nis) isyms[k] = isyms[--nis];
-            else anon_out++;
-        } else anon_out++;
+            while (k < nis && isyms[k] != d.sym)
+                k++;
+            if (k < nis)
+                isyms[k] = isyms[--nis];
+            else
+                anon_out++;
+        } else
+            anon_out++;
     }
     bool exact = nis == 0 && anon_in == 0 && anon_out == 0;
     if (exact) {
@@ -186,9 +196,10 @@ enum pq_status pq_infer_reshape(pq_infer_ctx *c) {
                 if (total % den != 0) {
                     char buf[160];
                     mv_fmt(&o, buf, sizeof buf);
-                    return pq_error_set(c->err, PQ_ERR_INVALID,
-                                        "Reshape: cannot reshape %lld elements to %s (-1 at dim %d)",
-                                        (long long)total, buf, neg);
+                    return pq_error_set(
+                        c->err, PQ_ERR_INVALID,
+                        "Reshape: cannot reshape %lld elements to %s (-1 at dim %d)",
+                        (long long)total, buf, neg);
                 }
                 o.dims[neg] = pq_dim_of(total / den);
             }
@@ -214,7 +225,7 @@ enum pq_status pq_infer_flatten(pq_infer_ctx *c) {
     c->out[0].dtype = x->dtype;
     int r = x->shape.rank;
     if (r < 0) {
-        c->out[0].shape = mv_rank_only(2);
+        c->out[0].shape = pq_infer_mv_rank_only(2);
         return PQ_OK;
     }
     int64_t axis = pq_node_attr_int(c->node, "axis", 1);
@@ -222,7 +233,7 @@ enum pq_status pq_infer_flatten(pq_infer_ctx *c) {
         return pq_error_set(c->err, PQ_ERR_INVALID, "Flatten: axis %lld out of range for rank %d",
                             (long long)axis, r);
     int a = (int)(axis < 0 ? axis + r : axis);
-    pq_shape o = mv_rank_only(2);
+    pq_shape o = pq_infer_mv_rank_only(2);
     o.dims[0] = a == 0 ? pq_dim_of(1) : mv_prod(&x->shape, 0, a);
     o.dims[1] = a == r ? pq_dim_of(1) : mv_prod(&x->shape, a, r);
     c->out[0].shape = o;
@@ -239,20 +250,20 @@ enum pq_status pq_infer_transpose(pq_infer_ctx *c) {
     if (pa && pa->type != PQ_ATTR_INTS)
         return pq_error_set(c->err, PQ_ERR_INVALID, "Transpose: perm must be ints");
     if (r < 0) {
-        c->out[0].shape = pa ? mv_rank_only((int)pa->u.ints.n) : pq_shape_unknown();
+        c->out[0].shape = pa ? pq_infer_mv_rank_only((int)pa->u.ints.n) : pq_shape_unknown();
         return PQ_OK;
     }
     int perm[PQ_MAX_RANK];
     if (pa) {
         if ((int)pa->u.ints.n != r)
-            return pq_error_set(c->err, PQ_ERR_INVALID, "Transpose: perm has %u entries for rank %d",
-                                pa->u.ints.n, r);
+            return pq_error_set(c->err, PQ_ERR_INVALID,
+                                "Transpose: perm has %u entries for rank %d", pa->u.ints.n, r);
         bool seen[PQ_MAX_RANK] = {false};
         for (int i = 0; i < r; i++) {
             int64_t p = pa->u.ints.v[i];
             if (p < -r || p >= r)
-                return pq_error_set(c->err, PQ_ERR_INVALID, "Transpose: perm entry %lld out of range",
-                                    (long long)p);
+                return pq_error_set(c->err, PQ_ERR_INVALID,
+                                    "Transpose: perm entry %lld out of range", (long long)p);
             if (p < 0) p += r;
             if (seen[p])
                 return pq_error_set(c->err, PQ_ERR_INVALID, "Transpose: perm repeats axis %lld",
@@ -261,10 +272,12 @@ enum pq_status pq_infer_transpose(pq_infer_ctx *c) {
             perm[i] = (int)p;
         }
     } else {
-        for (int i = 0; i < r; i++) perm[i] = r - 1 - i;
+        for (int i = 0; i < r; i++)
+            perm[i] = r - 1 - i;
     }
-    pq_shape o = mv_rank_only(r);
-    for (int i = 0; i < r; i++) o.dims[i] = x->shape.dims[perm[i]];
+    pq_shape o = pq_infer_mv_rank_only(r);
+    for (int i = 0; i < r; i++)
+        o.dims[i] = x->shape.dims[perm[i]];
     c->out[0].shape = o;
     return PQ_OK;
 }
@@ -289,8 +302,8 @@ enum pq_status pq_infer_concat(pq_infer_ctx *c) {
         if (t->shape.rank >= 0) {
             if (rank >= 0 && rank != t->shape.rank)
                 return pq_error_set(c->err, PQ_ERR_INVALID,
-                                    "Concat: input %u has rank %d, others rank %d", i, t->shape.rank,
-                                    rank);
+                                    "Concat: input %u has rank %d, others rank %d", i,
+                                    t->shape.rank, rank);
             rank = t->shape.rank;
         }
     }
@@ -299,7 +312,7 @@ enum pq_status pq_infer_concat(pq_infer_ctx *c) {
     if (rank == 0) return pq_error_set(c->err, PQ_ERR_INVALID, "Concat: inputs are scalars");
     int a;
     PQ_TRY(pq_infer_axis(axis, rank, &a, c->err));
-    pq_shape o = mv_rank_only(rank);
+    pq_shape o = pq_infer_mv_rank_only(rank);
     int64_t sum = 0;
     bool sum_known = true;
     bool first = true;
@@ -313,11 +326,14 @@ enum pq_status pq_infer_concat(pq_infer_ctx *c) {
         for (int d = 0; d < rank; d++) {
             pq_dim v = t->shape.dims[d];
             if (d == a) {
-                if (pq_dim_known(v)) sum += v.size;
-                else sum_known = false;
+                if (pq_dim_known(v))
+                    sum += v.size;
+                else
+                    sum_known = false;
                 continue;
             }
-            if (first) o.dims[d] = v;
+            if (first)
+                o.dims[d] = v;
             else if (pq_dim_known(v)) {
                 if (pq_dim_known(o.dims[d]) && o.dims[d].size != v.size)
                     return pq_error_set(c->err, PQ_ERR_INVALID,
@@ -334,8 +350,10 @@ enum pq_status pq_infer_concat(pq_infer_ctx *c) {
     uint32_t n_present = 0, last = 0;
     for (uint32_t i = 0; i < c->n_in; i++)
         if (c->in[i].present) n_present++, last = i;
-    if (n_present == 1 && c->in[last].shape.rank >= 0) o.dims[a] = c->in[last].shape.dims[a];
-    else o.dims[a] = sum_known ? pq_dim_of(sum) : pq_dim_unknown();
+    if (n_present == 1 && c->in[last].shape.rank >= 0)
+        o.dims[a] = c->in[last].shape.dims[a];
+    else
+        o.dims[a] = sum_known ? pq_dim_of(sum) : pq_dim_unknown();
     c->out[0].shape = o;
     return PQ_OK;
 }
@@ -345,7 +363,8 @@ enum pq_status pq_infer_concat(pq_infer_ctx *c) {
 enum pq_status pq_infer_split(pq_infer_ctx *c) {
     const pq_type_info *x = &c->in[0];
     uint32_t nout = c->n_out;
-    for (uint32_t i = 0; i < nout; i++) c->out[i].dtype = x->dtype;
+    for (uint32_t i = 0; i < nout; i++)
+        c->out[i].dtype = x->dtype;
     int r = x->shape.rank;
     if (r < 0) return PQ_OK;
     int a;
@@ -361,11 +380,12 @@ enum pq_status pq_infer_split(pq_infer_ctx *c) {
     bool known = false;
     enum pq_status st = PQ_OK;
     if (c->n_in > 1 && c->in[1].present) {
-        st = mv_ints(c, 1, "Split split", sv, (int)nout + 1, &n, &known);
+        st = pq_infer_mv_ints(c, 1, "Split split", sv, (int)nout + 1, &n, &known);
         if (st != PQ_OK) goto done;
         if (!known && c->in[1].value) {
-            st = pq_error_set(c->err, PQ_ERR_INVALID, "Split: split has %lld entries for %u outputs",
-                              (long long)pq_tensor_numel(c->in[1].value), nout);
+            st =
+                pq_error_set(c->err, PQ_ERR_INVALID, "Split: split has %lld entries for %u outputs",
+                             (long long)pq_tensor_numel(c->in[1].value), nout);
             goto done;
         }
         if (known) {
@@ -408,9 +428,12 @@ enum pq_status pq_infer_split(pq_infer_ctx *c) {
     }
     for (uint32_t i = 0; i < nout; i++) {
         pq_shape o = x->shape;
-        if (known) o.dims[a] = pq_dim_of(sv[i]);
-        else if (nout == 1 && !(c->n_in > 1 && c->in[1].present)) o.dims[a] = d;
-        else o.dims[a] = pq_dim_unknown();
+        if (known)
+            o.dims[a] = pq_dim_of(sv[i]);
+        else if (nout == 1 && !(c->n_in > 1 && c->in[1].present))
+            o.dims[a] = d;
+        else
+            o.dims[a] = pq_dim_unknown();
         c->out[i].shape = o;
     }
 done:
@@ -446,18 +469,18 @@ enum pq_status pq_infer_slice(pq_infer_ctx *c) {
     int64_t st[MV_MAXV], en[MV_MAXV], ax[MV_MAXV], sp[MV_MAXV];
     int ns, ne, na = 0, nsp = 0;
     bool ks, ke, ka = true, ksp = true;
-    PQ_TRY(mv_ints(c, 1, "Slice starts", st, MV_MAXV, &ns, &ks));
-    PQ_TRY(mv_ints(c, 2, "Slice ends", en, MV_MAXV, &ne, &ke));
+    PQ_TRY(pq_infer_mv_ints(c, 1, "Slice starts", st, MV_MAXV, &ns, &ks));
+    PQ_TRY(pq_infer_mv_ints(c, 2, "Slice ends", en, MV_MAXV, &ne, &ke));
     bool has_axes = c->n_in > 3 && c->in[3].present;
     bool has_steps = c->n_in > 4 && c->in[4].present;
-    if (has_axes) PQ_TRY(mv_ints(c, 3, "Slice axes", ax, MV_MAXV, &na, &ka));
-    if (has_steps) PQ_TRY(mv_ints(c, 4, "Slice steps", sp, MV_MAXV, &nsp, &ksp));
+    if (has_axes) PQ_TRY(pq_infer_mv_ints(c, 3, "Slice axes", ax, MV_MAXV, &na, &ka));
+    if (has_steps) PQ_TRY(pq_infer_mv_ints(c, 4, "Slice steps", sp, MV_MAXV, &nsp, &ksp));
     if (!ka) {
-        c->out[0].shape = mv_rank_only(r);
+        c->out[0].shape = pq_infer_mv_rank_only(r);
         return PQ_OK;
     }
     pq_shape o = x->shape;
-    int64_t len = ks ? ns : ke ? ne : mv_len1(&c->in[1]);
+    int64_t len = ks ? ns : ke ? ne : pq_infer_mv_len1(&c->in[1]);
     if (ks && ke && ns != ne)
         return pq_error_set(c->err, PQ_ERR_INVALID, "Slice: %d starts but %d ends", ns, ne);
     if (has_axes && len >= 0 && na != len)
@@ -468,21 +491,21 @@ enum pq_status pq_infer_slice(pq_infer_ctx *c) {
                             (long long)len);
     if (!has_axes) {
         if (len < 0) {
-            c->out[0].shape = mv_rank_only(r);
+            c->out[0].shape = pq_infer_mv_rank_only(r);
             return PQ_OK;
         }
         if (len > r)
             return pq_error_set(c->err, PQ_ERR_INVALID, "Slice: %lld starts for rank %d",
                                 (long long)len, r);
         na = (int)len;
-        for (int i = 0; i < na; i++) ax[i] = i;
+        for (int i = 0; i < na; i++)
+            ax[i] = i;
     }
     bool seen[PQ_MAX_RANK] = {false};
     for (int i = 0; i < na; i++) {
         int a;
         PQ_TRY(pq_infer_axis(ax[i], r, &a, c->err));
-        if (seen[a])
-            return pq_error_set(c->err, PQ_ERR_INVALID, "Slice: axis %d repeated", a);
+        if (seen[a]) return pq_error_set(c->err, PQ_ERR_INVALID, "Slice: axis %d repeated", a);
         seen[a] = true;
         int64_t step = has_steps && ksp ? sp[i] : 1;
         if (step == 0) return pq_error_set(c->err, PQ_ERR_INVALID, "Slice: step is 0");
@@ -513,19 +536,22 @@ enum pq_status pq_infer_gather(pq_infer_ctx *c) {
                             pq_dtype_name(idx->dtype));
     int r = x->shape.rank;
     if (r < 0) return PQ_OK;
-    PQ_TRY(mv_need_rank(c, r, 1, "Gather data"));
+    PQ_TRY(pq_infer_mv_need_rank(c, r, 1, "Gather data"));
     int a;
     PQ_TRY(pq_infer_axis(pq_node_attr_int(c->node, "axis", 0), r, &a, c->err));
     if (idx->shape.rank < 0) return PQ_OK;
     int q = idx->shape.rank;
     if (r - 1 + q > PQ_MAX_RANK)
-        return pq_error_set(c->err, PQ_ERR_UNSUPPORTED, "Gather: output rank %d above %d", r - 1 + q,
-                            PQ_MAX_RANK);
-    pq_shape o = mv_rank_only(r - 1 + q);
+        return pq_error_set(c->err, PQ_ERR_UNSUPPORTED, "Gather: output rank %d above %d",
+                            r - 1 + q, PQ_MAX_RANK);
+    pq_shape o = pq_infer_mv_rank_only(r - 1 + q);
     int k = 0;
-    for (int i = 0; i < a; i++) o.dims[k++] = x->shape.dims[i];
-    for (int i = 0; i < q; i++) o.dims[k++] = idx->shape.dims[i];
-    for (int i = a + 1; i < r; i++) o.dims[k++] = x->shape.dims[i];
+    for (int i = 0; i < a; i++)
+        o.dims[k++] = x->shape.dims[i];
+    for (int i = 0; i < q; i++)
+        o.dims[k++] = idx->shape.dims[i];
+    for (int i = a + 1; i < r; i++)
+        o.dims[k++] = x->shape.dims[i];
     c->out[0].shape = o;
     return PQ_OK;
 }
@@ -543,7 +569,7 @@ enum pq_status pq_infer_gather_elements(pq_infer_ctx *c) {
             return pq_error_set(c->err, PQ_ERR_INVALID,
                                 "GatherElements: data rank %d but indices rank %d", x->shape.rank,
                                 idx->shape.rank);
-        PQ_TRY(mv_need_rank(c, x->shape.rank, 1, "GatherElements data"));
+        PQ_TRY(pq_infer_mv_need_rank(c, x->shape.rank, 1, "GatherElements data"));
         int a;
         PQ_TRY(pq_infer_axis(pq_node_attr_int(c->node, "axis", 0), x->shape.rank, &a, c->err));
     }
@@ -560,23 +586,25 @@ enum pq_status pq_infer_squeeze(pq_infer_ctx *c) {
     int n;
     bool known;
     bool has_axes = c->n_in > 1 && c->in[1].present;
-    PQ_TRY(mv_ints(c, 1, "Squeeze axes", ax, MV_MAXV, &n, &known));
+    PQ_TRY(pq_infer_mv_ints(c, 1, "Squeeze axes", ax, MV_MAXV, &n, &known));
     if (r < 0) return PQ_OK;
     bool drop[PQ_MAX_RANK] = {false};
     if (has_axes && !known) {
-        int64_t len = mv_len1(&c->in[1]);
-        c->out[0].shape = len >= 0 && len <= r ? mv_rank_only(r - (int)len) : pq_shape_unknown();
+        int64_t len = pq_infer_mv_len1(&c->in[1]);
+        c->out[0].shape =
+            len >= 0 && len <= r ? pq_infer_mv_rank_only(r - (int)len) : pq_shape_unknown();
         return PQ_OK;
     }
     if (has_axes) {
         for (int i = 0; i < n; i++) {
             int a;
             PQ_TRY(pq_infer_axis(ax[i], r, &a, c->err));
-            if (drop[a]) return pq_error_set(c->err, PQ_ERR_INVALID, "Squeeze: axis %d repeated", a);
+            if (drop[a])
+                return pq_error_set(c->err, PQ_ERR_INVALID, "Squeeze: axis %d repeated", a);
             pq_dim d = x->shape.dims[a];
             if (pq_dim_known(d) && d.size != 1)
-                return pq_error_set(c->err, PQ_ERR_INVALID,
-                                    "Squeeze: axis %d has size %lld, not 1", a, (long long)d.size);
+                return pq_error_set(c->err, PQ_ERR_INVALID, "Squeeze: axis %d has size %lld, not 1",
+                                    a, (long long)d.size);
             drop[a] = true;
         }
     } else {
@@ -585,7 +613,7 @@ enum pq_status pq_infer_squeeze(pq_infer_ctx *c) {
             drop[i] = x->shape.dims[i].size == 1;
         }
     }
-    pq_shape o = mv_rank_only(0);
+    pq_shape o = pq_infer_mv_rank_only(0);
     for (int i = 0; i < r; i++)
         if (!drop[i]) o.dims[o.rank++] = x->shape.dims[i];
     c->out[0].shape = o;
@@ -599,11 +627,12 @@ enum pq_status pq_infer_unsqueeze(pq_infer_ctx *c) {
     int64_t ax[MV_MAXV];
     int n;
     bool known;
-    PQ_TRY(mv_ints(c, 1, "Unsqueeze axes", ax, MV_MAXV, &n, &known));
+    PQ_TRY(pq_infer_mv_ints(c, 1, "Unsqueeze axes", ax, MV_MAXV, &n, &known));
     if (r < 0) return PQ_OK;
     if (!known) {
-        int64_t len = mv_len1(&c->in[1]);
-        if (len >= 0 && r + len <= PQ_MAX_RANK) c->out[0].shape = mv_rank_only(r + (int)len);
+        int64_t len = pq_infer_mv_len1(&c->in[1]);
+        if (len >= 0 && r + len <= PQ_MAX_RANK)
+            c->out[0].shape = pq_infer_mv_rank_only(r + (int)len);
         return PQ_OK;
     }
     int orank = r + n;
@@ -617,8 +646,9 @@ enum pq_status pq_infer_unsqueeze(pq_infer_ctx *c) {
         if (ins[a]) return pq_error_set(c->err, PQ_ERR_INVALID, "Unsqueeze: axis %d repeated", a);
         ins[a] = true;
     }
-    pq_shape o = mv_rank_only(orank);
-    for (int i = 0, k = 0; i < orank; i++) o.dims[i] = ins[i] ? pq_dim_of(1) : x->shape.dims[k++];
+    pq_shape o = pq_infer_mv_rank_only(orank);
+    for (int i = 0, k = 0; i < orank; i++)
+        o.dims[i] = ins[i] ? pq_dim_of(1) : x->shape.dims[k++];
     c->out[0].shape = o;
     return PQ_OK;
 }
@@ -631,12 +661,12 @@ enum pq_status pq_infer_expand(pq_infer_ctx *c) {
     int64_t sv[MV_MAXV];
     int n;
     bool known;
-    PQ_TRY(mv_ints(c, 1, "Expand shape", sv, MV_MAXV, &n, &known));
+    PQ_TRY(pq_infer_mv_ints(c, 1, "Expand shape", sv, MV_MAXV, &n, &known));
     pq_shape s;
     if (known) {
         if (n > PQ_MAX_RANK)
             return pq_error_set(c->err, PQ_ERR_INVALID, "Expand: shape has %d dims", n);
-        s = mv_rank_only(n);
+        s = pq_infer_mv_rank_only(n);
         for (int i = 0; i < n; i++) {
             if (sv[i] < 0)
                 return pq_error_set(c->err, PQ_ERR_INVALID, "Expand: negative dim %lld in shape",
@@ -644,9 +674,9 @@ enum pq_status pq_infer_expand(pq_infer_ctx *c) {
             s.dims[i] = pq_dim_of(sv[i]);
         }
     } else {
-        int64_t len = mv_len1(&c->in[1]);
+        int64_t len = pq_infer_mv_len1(&c->in[1]);
         if (len < 0 || len > PQ_MAX_RANK) return PQ_OK;
-        s = mv_rank_only((int)len);
+        s = pq_infer_mv_rank_only((int)len);
     }
     pq_shape o;
     PQ_TRY(pq_infer_broadcast(&x->shape, &s, &o, c->err));
@@ -669,28 +699,29 @@ enum pq_status pq_infer_tile(pq_infer_ctx *c) {
     int64_t rv[MV_MAXV];
     int n;
     bool known;
-    PQ_TRY(mv_ints(c, 1, "Tile repeats", rv, MV_MAXV, &n, &known));
+    PQ_TRY(pq_infer_mv_ints(c, 1, "Tile repeats", rv, MV_MAXV, &n, &known));
     if (r < 0) return PQ_OK;
-    pq_shape o = mv_rank_only(r);
+    pq_shape o = pq_infer_mv_rank_only(r);
     if (!known) {
         for (int i = 0; i < r; i++)
             if (x->shape.dims[i].size == 0) o.dims[i] = pq_dim_of(0);
         c->out[0].shape = o;
         return PQ_OK;
     }
-    if (n != r)
-        return pq_error_set(c->err, PQ_ERR_INVALID, "Tile: %d repeats for rank %d", n, r);
+    if (n != r) return pq_error_set(c->err, PQ_ERR_INVALID, "Tile: %d repeats for rank %d", n, r);
     for (int i = 0; i < r; i++) {
         if (rv[i] < 0)
             return pq_error_set(c->err, PQ_ERR_INVALID, "Tile: negative repeat %lld",
                                 (long long)rv[i]);
         pq_dim d = x->shape.dims[i];
-        if (rv[i] == 1) o.dims[i] = d;
+        if (rv[i] == 1)
+            o.dims[i] = d;
         else if (pq_dim_known(d)) {
             if (d.size && rv[i] > PQ_MAX_NUMEL / d.size)
                 return pq_error_set(c->err, PQ_ERR_INVALID, "Tile: dim %d too large", i);
             o.dims[i] = pq_dim_of(d.size * rv[i]);
-        } else if (rv[i] == 0) o.dims[i] = pq_dim_of(0);
+        } else if (rv[i] == 0)
+            o.dims[i] = pq_dim_of(0);
     }
     c->out[0].shape = o;
     return PQ_OK;
@@ -716,21 +747,22 @@ enum pq_status pq_infer_pad(pq_infer_ctx *c) {
     if (c->in[1].value && pq_tensor_numel(c->in[1].value) > 2 * PQ_MAX_RANK)
         return pq_error_set(c->err, PQ_ERR_INVALID, "Pad: %lld pads",
                             (long long)pq_tensor_numel(c->in[1].value));
-    PQ_TRY(mv_ints(c, 1, "Pad pads", pv, 2 * PQ_MAX_RANK, &np, &kp));
+    PQ_TRY(pq_infer_mv_ints(c, 1, "Pad pads", pv, 2 * PQ_MAX_RANK, &np, &kp));
     bool has_axes = c->n_in > 3 && c->in[3].present;
     if (has_axes) {
         if (c->in[3].value && pq_tensor_numel(c->in[3].value) > PQ_MAX_RANK)
             return pq_error_set(c->err, PQ_ERR_INVALID, "Pad: too many axes");
-        PQ_TRY(mv_ints(c, 3, "Pad axes", av, PQ_MAX_RANK, &na, &ka));
+        PQ_TRY(pq_infer_mv_ints(c, 3, "Pad axes", av, PQ_MAX_RANK, &na, &ka));
     }
     if (r < 0) return PQ_OK;
     if (!kp || !ka) {
-        c->out[0].shape = mv_rank_only(r);
+        c->out[0].shape = pq_infer_mv_rank_only(r);
         return PQ_OK;
     }
     if (!has_axes) {
         na = r;
-        for (int i = 0; i < r; i++) av[i] = i;
+        for (int i = 0; i < r; i++)
+            av[i] = i;
     }
     if (np != 2 * na)
         return pq_error_set(c->err, PQ_ERR_INVALID, "Pad: %d pads for %d axes", np, na);
@@ -768,7 +800,8 @@ static bool mv_floats(const pq_type_info *t, double *out, int max, int *n) {
     if (!t->present || !t->value || !pq_dtype_is_float(t->value->dtype)) return false;
     int64_t cnt = pq_tensor_numel(t->value);
     if (cnt > max) return false;
-    for (int64_t i = 0; i < cnt; i++) out[i] = pq_dtype_load(t->value->dtype, t->value->data, i);
+    for (int64_t i = 0; i < cnt; i++)
+        out[i] = pq_dtype_load(t->value->dtype, t->value->data, i);
     *n = (int)cnt;
     return true;
 }
@@ -793,9 +826,11 @@ enum pq_status pq_infer_resize(pq_infer_ctx *c) {
             return pq_error_set(c->err, PQ_ERR_INVALID, "Resize: %u axes for rank %d", aa->u.ints.n,
                                 r);
         na = (int)aa->u.ints.n;
-        for (int i = 0; i < na; i++) PQ_TRY(pq_infer_axis(aa->u.ints.v[i], r, &axes[i], c->err));
+        for (int i = 0; i < na; i++)
+            PQ_TRY(pq_infer_axis(aa->u.ints.v[i], r, &axes[i], c->err));
     } else {
-        for (int i = 0; i < r; i++) axes[i] = i;
+        for (int i = 0; i < r; i++)
+            axes[i] = i;
     }
     bool has_scales = c->n_in > 2 && c->in[2].present &&
                       !(c->in[2].value && pq_tensor_numel(c->in[2].value) == 0) &&
@@ -813,9 +848,10 @@ enum pq_status pq_infer_resize(pq_infer_ctx *c) {
         bool known;
         if (c->in[3].value && pq_tensor_numel(c->in[3].value) > PQ_MAX_RANK)
             return pq_error_set(c->err, PQ_ERR_INVALID, "Resize: sizes too long");
-        PQ_TRY(mv_ints(c, 3, "Resize sizes", sv, PQ_MAX_RANK, &n, &known));
+        PQ_TRY(pq_infer_mv_ints(c, 3, "Resize sizes", sv, PQ_MAX_RANK, &n, &known));
         if (!known) {
-            for (int i = 0; i < na; i++) o.dims[axes[i]] = pq_dim_unknown();
+            for (int i = 0; i < na; i++)
+                o.dims[axes[i]] = pq_dim_unknown();
             c->out[0].shape = o;
             return PQ_OK;
         }
@@ -826,14 +862,16 @@ enum pq_status pq_infer_resize(pq_infer_ctx *c) {
                 return pq_error_set(c->err, PQ_ERR_INVALID, "Resize: negative size %lld",
                                     (long long)sv[i]);
         if (strcmp(policy, "stretch") == 0) {
-            for (int i = 0; i < na; i++) o.dims[axes[i]] = pq_dim_of(sv[i]);
+            for (int i = 0; i < na; i++)
+                o.dims[axes[i]] = pq_dim_of(sv[i]);
         } else {
             bool small = strcmp(policy, "not_larger") == 0;
             double sc = small ? INFINITY : 0;
             for (int i = 0; i < na; i++) {
                 pq_dim d = x->shape.dims[axes[i]];
                 if (!pq_dim_known(d) || d.size == 0) {
-                    for (int j = 0; j < na; j++) o.dims[axes[j]] = pq_dim_unknown();
+                    for (int j = 0; j < na; j++)
+                        o.dims[axes[j]] = pq_dim_unknown();
                     c->out[0].shape = o;
                     return PQ_OK;
                 }
@@ -854,7 +892,8 @@ enum pq_status pq_infer_resize(pq_infer_ctx *c) {
             if (c->in[2].value)
                 return pq_error_set(c->err, PQ_ERR_INVALID, "Resize: scales must be float, %d long",
                                     na);
-            for (int i = 0; i < na; i++) o.dims[axes[i]] = pq_dim_unknown();
+            for (int i = 0; i < na; i++)
+                o.dims[axes[i]] = pq_dim_unknown();
             c->out[0].shape = o;
             return PQ_OK;
         }
@@ -866,7 +905,8 @@ enum pq_status pq_infer_resize(pq_infer_ctx *c) {
                                     sv[i]);
             pq_dim d = x->shape.dims[axes[i]];
             double f = sv[i];
-            if (crop) { /* tf_crop_and_resize: output = floor(input * (roi_end - roi_start) * scale) */
+            if (crop) { /* tf_crop_and_resize: output = floor(input * (roi_end - roi_start) * scale)
+                         */
                 if (!pq_dim_known(d) || !mv_floats(&c->in[1], roi, 2 * PQ_MAX_RANK, &nroi) ||
                     nroi != 2 * na) {
                     o.dims[axes[i]] = pq_dim_unknown();
@@ -878,8 +918,8 @@ enum pq_status pq_infer_resize(pq_infer_ctx *c) {
                                         axes[i]);
             }
             if (f == 1.0) continue;
-            o.dims[axes[i]] = pq_dim_known(d) ? pq_dim_of((int64_t)floor((double)d.size * f))
-                                              : pq_dim_unknown();
+            o.dims[axes[i]] =
+                pq_dim_known(d) ? pq_dim_of((int64_t)floor((double)d.size * f)) : pq_dim_unknown();
         }
     }
     int64_t dims[PQ_MAX_RANK], numel;
@@ -905,7 +945,7 @@ static enum pq_status mv_depth_space(pq_infer_ctx *c, bool to_space) {
     }
     int r = x->shape.rank;
     if (r < 0) {
-        c->out[0].shape = mv_rank_only(4);
+        c->out[0].shape = pq_infer_mv_rank_only(4);
         return PQ_OK;
     }
     if (r != 4)
@@ -919,7 +959,8 @@ static enum pq_status mv_depth_space(pq_infer_ctx *c, bool to_space) {
                                     "DepthToSpace: %lld channels not divisible by blocksize^2 %lld",
                                     (long long)ch.size, (long long)(b * b));
             o.dims[1] = pq_dim_of(ch.size / (b * b));
-        } else o.dims[1] = pq_dim_unknown();
+        } else
+            o.dims[1] = pq_dim_unknown();
         for (int i = 2; i < 4; i++)
             o.dims[i] = pq_dim_known(x->shape.dims[i]) ? pq_dim_of(x->shape.dims[i].size * b)
                                                        : pq_dim_unknown();
@@ -938,157 +979,9 @@ static enum pq_status mv_depth_space(pq_infer_ctx *c, bool to_space) {
     return PQ_OK;
 }
 
-enum pq_status pq_infer_depth_to_space(pq_infer_ctx *c) { return mv_depth_space(c, true); }
-enum pq_status pq_infer_space_to_depth(pq_infer_ctx *c) { return mv_depth_space(c, false); }
-
-/* ---- Shape / Size ---- */
-
-enum pq_status pq_infer_shape(pq_infer_ctx *c) {
-    const pq_type_info *x = &c->in[0];
-    c->out[0].dtype = PQ_DTYPE_I64;
-    int r = x->shape.rank;
-    if (r < 0) {
-        c->out[0].shape = mv_rank_only(1);
-        return PQ_OK;
-    }
-    int64_t s = pq_node_attr_int(c->node, "start", 0), e = pq_node_attr_int(c->node, "end", r);
-    if (s < 0) s += r;
-    if (e < 0) e += r;
-    s = s < 0 ? 0 : s > r ? r : s;
-    e = e < 0 ? 0 : e > r ? r : e;
-    int64_t len = e > s ? e - s : 0;
-    int64_t d = len;
-    c->out[0].shape = pq_shape_from_dims(1, &d);
-    return PQ_OK;
+enum pq_status pq_infer_depth_to_space(pq_infer_ctx *c) {
+    return mv_depth_space(c, true);
 }
-
-enum pq_status pq_infer_size(pq_infer_ctx *c) {
-    c->out[0].dtype = PQ_DTYPE_I64;
-    c->out[0].shape = mv_rank_only(0);
-    return PQ_OK;
-}
-
-/* ---- ConstantOfShape / Range / OneHot / Trilu / Identity / Dropout ---- */
-
-enum pq_status pq_infer_constant_of_shape(pq_infer_ctx *c) {
-    const pq_attr *va = pq_node_attr(c->node, "value");
-    enum pq_dtype dt = PQ_DTYPE_F32;
-    if (va) {
-        if (va->type != PQ_ATTR_TENSOR || !va->u.tensor || pq_tensor_numel(va->u.tensor) != 1)
-            return pq_error_set(c->err, PQ_ERR_INVALID,
-                                "ConstantOfShape: value must be a one-element tensor");
-        dt = va->u.tensor->dtype;
-    }
-    c->out[0].dtype = dt;
-    int64_t sv[MV_MAXV];
-    int n;
-    bool known;
-    PQ_TRY(mv_ints(c, 0, "ConstantOfShape input", sv, MV_MAXV, &n, &known));
-    if (!known) {
-        int64_t len = mv_len1(&c->in[0]);
-        if (len > PQ_MAX_RANK)
-            return pq_error_set(c->err, PQ_ERR_INVALID, "ConstantOfShape: %lld dims",
-                                (long long)len);
-        if (len >= 0) c->out[0].shape = mv_rank_only((int)len);
-        return PQ_OK;
-    }
-    if (n > PQ_MAX_RANK)
-        return pq_error_set(c->err, PQ_ERR_INVALID, "ConstantOfShape: %d dims (max %d)", n,
-                            PQ_MAX_RANK);
-    int64_t numel;
-    PQ_TRY(pq_shape_numel(n, sv, &numel, c->err));
-    c->out[0].shape = pq_shape_from_dims(n, sv);
-    return PQ_OK;
-}
-
-enum pq_status pq_infer_range(pq_infer_ctx *c) {
-    enum pq_dtype dt = c->in[0].dtype;
-    for (int i = 0; i < 3; i++) {
-        const pq_type_info *t = &c->in[i];
-        if (t->dtype != PQ_DTYPE_UNDEFINED && dt != PQ_DTYPE_UNDEFINED && t->dtype != dt)
-            return pq_error_set(c->err, PQ_ERR_INVALID, "Range: inputs have different types");
-        if (t->shape.rank > 0 && !(t->shape.rank == 1 && t->shape.dims[0].size == 1))
-            return pq_error_set(c->err, PQ_ERR_INVALID, "Range: input %d is not a scalar", i);
-        if (t->value && pq_tensor_numel(t->value) != 1)
-            return pq_error_set(c->err, PQ_ERR_INVALID, "Range: input %d is not a scalar", i);
-    }
-    c->out[0].dtype = dt;
-    c->out[0].shape = mv_rank_only(1);
-    if (!c->in[0].value || !c->in[1].value || !c->in[2].value) return PQ_OK;
-    double v[3];
-    for (int i = 0; i < 3; i++) v[i] = pq_dtype_load(c->in[i].value->dtype, c->in[i].value->data, 0);
-    if (v[2] == 0) return pq_error_set(c->err, PQ_ERR_INVALID, "Range: delta is 0");
-    double cnt = ceil((v[1] - v[0]) / v[2]);
-    if (pq_dtype_is_integer(dt)) {
-        int64_t s = pq_dtype_load_i64(dt, c->in[0].value->data, 0);
-        int64_t l = pq_dtype_load_i64(dt, c->in[1].value->data, 0);
-        int64_t d = pq_dtype_load_i64(dt, c->in[2].value->data, 0);
-        /* exact integer count: ceil((l - s) / d) */
-        __int128 diff = (__int128)l - s;
-        __int128 q = diff / d;
-        if (q * d != diff && ((diff > 0) == (d > 0))) q++;
-        cnt = (double)q;
-    }
-    if (!(cnt >= 0)) cnt = 0;
-    if (cnt > (double)PQ_MAX_NUMEL)
-        return pq_error_set(c->err, PQ_ERR_INVALID, "Range: %g elements is too many", cnt);
-    int64_t n = (int64_t)cnt;
-    c->out[0].shape = pq_shape_from_dims(1, &n);
-    return PQ_OK;
-}
-
-enum pq_status pq_infer_one_hot(pq_infer_ctx *c) {
-    const pq_type_info *idx = &c->in[0], *depth = &c->in[1], *vals = &c->in[2];
-    c->out[0].dtype = vals->dtype;
-    if (vals->value && pq_tensor_numel(vals->value) != 2)
-        return pq_error_set(c->err, PQ_ERR_INVALID, "OneHot: values must have 2 elements");
-    if (depth->value && pq_tensor_numel(depth->value) != 1)
-        return pq_error_set(c->err, PQ_ERR_INVALID, "OneHot: depth must be a scalar");
-    int r = idx->shape.rank;
-    if (r < 0) return PQ_OK;
-    if (r + 1 > PQ_MAX_RANK)
-        return pq_error_set(c->err, PQ_ERR_UNSUPPORTED, "OneHot: output rank above %d", PQ_MAX_RANK);
-    int a;
-    PQ_TRY(pq_infer_axis(pq_node_attr_int(c->node, "axis", -1), r + 1, &a, c->err));
-    pq_dim dd = pq_dim_unknown();
-    if (depth->value) {
-        double d = pq_dtype_load(depth->value->dtype, depth->value->data, 0);
-        if (!(d >= 1) || d > (double)PQ_MAX_NUMEL)
-            return pq_error_set(c->err, PQ_ERR_INVALID, "OneHot: depth %g must be positive", d);
-        dd = pq_dim_of((int64_t)d);
-    }
-    pq_shape o = mv_rank_only(r + 1);
-    for (int i = 0, k = 0; i < r + 1; i++) o.dims[i] = i == a ? dd : idx->shape.dims[k++];
-    c->out[0].shape = o;
-    return PQ_OK;
-}
-
-enum pq_status pq_infer_trilu(pq_infer_ctx *c) {
-    PQ_TRY(mv_need_rank(c, c->in[0].shape.rank, 2, "Trilu input"));
-    if (c->n_in > 1 && c->in[1].value && pq_tensor_numel(c->in[1].value) != 1)
-        return pq_error_set(c->err, PQ_ERR_INVALID, "Trilu: k must be a scalar");
-    pq_infer_copy(&c->in[0], &c->out[0]);
-    return PQ_OK;
-}
-
-enum pq_status pq_infer_identity(pq_infer_ctx *c) {
-    pq_infer_copy(&c->in[0], &c->out[0]);
-    return PQ_OK;
-}
-
-enum pq_status pq_infer_dropout(pq_infer_ctx *c) {
-    pq_infer_copy(&c->in[0], &c->out[0]);
-    /* training mode is a copy only when the ratio is known to be 0 */
-    if (c->n_in > 2 && c->in[2].value && pq_tensor_numel(c->in[2].value) == 1 &&
-        pq_dtype_load(c->in[2].value->dtype, c->in[2].value->data, 0) != 0) {
-        const pq_tensor *r = c->n_in > 1 && c->in[1].present ? c->in[1].value : NULL;
-        if (!r || pq_tensor_numel(r) != 1 || pq_dtype_load(r->dtype, r->data, 0) != 0)
-            return pq_error_set(c->err, PQ_ERR_UNSUPPORTED,
-                                "Dropout: training_mode with a non-zero ratio is not supported");
-    }
-    if (c->n_out > 1 && c->out[1].present) {
-        c->out[1].dtype = PQ_DTYPE_BOOL;
-        c->out[1].shape = c->in[0].shape;
-    }
-    return PQ_OK;
+enum pq_status pq_infer_space_to_depth(pq_infer_ctx *c) {
+    return mv_depth_space(c, false);
 }

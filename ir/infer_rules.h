@@ -70,6 +70,16 @@ enum pq_status pq_infer_identity(pq_infer_ctx *c);
 enum pq_status pq_infer_dropout(pq_infer_ctx *c);
 enum pq_status pq_infer_if(pq_infer_ctx *c);
 enum pq_status pq_infer_loop(pq_infer_ctx *c);
+/* Helpers shared by infer_movement.c and infer_control.c. Shape of a rank with unknown dims: */
+pq_shape pq_infer_mv_rank_only(int rank);
+/* Length of a 1-D input when its shape is known, else -1. */
+int64_t pq_infer_mv_len1(const pq_type_info *t);
+/* Reads optional int input idx into v[0..*n) (max entries); *known false when absent/unknown.
+ * INVALID for a non-integer or rank > 1 tensor, UNSUPPORTED when longer than max. */
+enum pq_status pq_infer_mv_ints(pq_infer_ctx *c, uint32_t idx, const char *what, int64_t *v,
+                                int max, int *n, bool *known);
+/* INVALID when a known rank is below lo. */
+enum pq_status pq_infer_mv_need_rank(pq_infer_ctx *c, int rank, int lo, const char *what);
 /* Normalises one Slice axis of size dim (ONNX clamping rules); first index and length. */
 void pq_infer_slice_axis(int64_t dim, int64_t start, int64_t end, int64_t step, int64_t *first,
                          int64_t *len);

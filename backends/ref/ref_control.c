@@ -12,7 +12,8 @@ static enum pq_status ctl_give(pq_tensor *out, pq_tensor *t, uint32_t i, pq_erro
     if (!out) goto done;
     if (out->data) {
         bool same = out->dtype == t->dtype && out->rank == t->rank;
-        for (int d = 0; same && d < t->rank; d++) same = out->dims[d] == t->dims[d];
+        for (int d = 0; same && d < t->rank; d++)
+            same = out->dims[d] == t->dims[d];
         if (same) {
             if (t->nbytes) memcpy(out->data, t->data, t->nbytes);
             goto done;
@@ -69,8 +70,10 @@ enum pq_status pq_ref_if(const pq_kernel_args *a) {
     for (uint32_t i = 0; i < a->n_out; i++) {
         if (st == PQ_OK && !res[i])
             st = pq_error_set(a->err, PQ_ERR_INTERNAL, "If: branch gave no output %u", i);
-        if (st == PQ_OK) st = ctl_give(a->out[i], res[i], i, a->err);
-        else pq_tensor_destroy(res[i]);
+        if (st == PQ_OK)
+            st = ctl_give(a->out[i], res[i], i, a->err);
+        else
+            pq_tensor_destroy(res[i]);
         res[i] = NULL;
     }
     if (res != res_small) pq_free(res);
@@ -90,8 +93,7 @@ enum pq_status pq_ref_loop(const pq_kernel_args *a) {
     const pq_graph *body = ctl_graph(a->node, "body");
     if (!body) return pq_error_set(a->err, PQ_ERR_INVALID, "Loop: missing body graph");
     uint32_t nc = a->n_in - 2; /* loop-carried values */
-    if (body->n_inputs != nc + 2 || body->n_outputs < nc + 1 ||
-        a->n_out != body->n_outputs - 1)
+    if (body->n_inputs != nc + 2 || body->n_outputs < nc + 1 || a->n_out != body->n_outputs - 1)
         return pq_error_set(a->err, PQ_ERR_INVALID,
                             "Loop: body has %u inputs / %u outputs for %u carried values and %u "
                             "node outputs",
@@ -128,7 +130,8 @@ enum pq_status pq_ref_loop(const pq_kernel_args *a) {
         *(uint8_t *)cond_t->data = 1;
         bin[0] = iter_t;
         bin[1] = cond_t;
-        for (uint32_t k = 0; k < nc; k++) bin[2 + k] = carried[k] ? carried[k] : a->in[2 + k];
+        for (uint32_t k = 0; k < nc; k++)
+            bin[2 + k] = carried[k] ? carried[k] : a->in[2 + k];
         memset(bout, 0, sizeof *bout * n_body_out);
         st = a->subgraph->run(a->subgraph->ctx, body, bin, n_body_in, bout, n_body_out, a->err);
         if (st == PQ_OK)
@@ -136,12 +139,14 @@ enum pq_status pq_ref_loop(const pq_kernel_args *a) {
                 if (!bout[j])
                     st = pq_error_set(a->err, PQ_ERR_INTERNAL, "Loop: body gave no output %u", j);
         if (st != PQ_OK) {
-            for (uint32_t j = 0; j < n_body_out; j++) pq_tensor_destroy(bout[j]);
+            for (uint32_t j = 0; j < n_body_out; j++)
+                pq_tensor_destroy(bout[j]);
             pq_error_prefix(a->err, "Loop iteration %lld: ", (long long)it);
             goto done;
         }
         if (pq_tensor_numel(bout[0]) != 1) {
-            for (uint32_t j = 0; j < n_body_out; j++) pq_tensor_destroy(bout[j]);
+            for (uint32_t j = 0; j < n_body_out; j++)
+                pq_tensor_destroy(bout[j]);
             st = pq_error_set(a->err, PQ_ERR_INVALID, "Loop: body condition must have one element");
             goto done;
         }
@@ -156,11 +161,13 @@ enum pq_status pq_ref_loop(const pq_kernel_args *a) {
             ctl_scan *sc = &scans[s];
             const pq_tensor *f = sc->n ? sc->items[0] : NULL;
             bool ok = !f || (f->dtype == t->dtype && f->rank == t->rank);
-            for (int d = 0; ok && f && d < t->rank; d++) ok = f->dims[d] == t->dims[d];
+            for (int d = 0; ok && f && d < t->rank; d++)
+                ok = f->dims[d] == t->dims[d];
             if (ok && t->rank >= PQ_MAX_RANK) ok = false;
             scan_elems += pq_tensor_numel(t);
             if (!ok || scan_elems > PQ_MAX_NUMEL) {
-                for (uint32_t j = s; j < ns; j++) pq_tensor_destroy(bout[1 + nc + j]);
+                for (uint32_t j = s; j < ns; j++)
+                    pq_tensor_destroy(bout[1 + nc + j]);
                 st = pq_error_set(a->err, PQ_ERR_INVALID,
                                   ok ? "Loop: scan outputs exceed 2^40 elements"
                                      : "Loop: scan output %u changes type or shape at iteration "
@@ -172,7 +179,8 @@ enum pq_status pq_ref_loop(const pq_kernel_args *a) {
                 int64_t cap = sc->cap ? 2 * sc->cap : 16;
                 pq_tensor **items = pq_realloc(sc->items, sizeof(*items) * (size_t)cap);
                 if (!items) {
-                    for (uint32_t j = s; j < ns; j++) pq_tensor_destroy(bout[1 + nc + j]);
+                    for (uint32_t j = s; j < ns; j++)
+                        pq_tensor_destroy(bout[1 + nc + j]);
                     st = pq_error_nomem(a->err, "Loop scan outputs");
                     goto done;
                 }
@@ -187,8 +195,10 @@ enum pq_status pq_ref_loop(const pq_kernel_args *a) {
         pq_tensor *t = carried[k];
         carried[k] = NULL;
         if (!t) t = pq_tensor_clone(a->in[2 + k], a->err);
-        if (!t) st = PQ_ERR_NOMEM;
-        else st = ctl_give(a->out[k], t, k, a->err);
+        if (!t)
+            st = PQ_ERR_NOMEM;
+        else
+            st = ctl_give(a->out[k], t, k, a->err);
     }
     /* scan outputs stacked along a new axis 0 */
     for (uint32_t s = 0; s < ns && st == PQ_OK; s++) {
@@ -203,7 +213,8 @@ enum pq_status pq_ref_loop(const pq_kernel_args *a) {
             rank = f->rank + 1;
             dt = f->dtype;
             dims[0] = sc->n;
-            for (int d = 0; d < f->rank; d++) dims[d + 1] = f->dims[d];
+            for (int d = 0; d < f->rank; d++)
+                dims[d + 1] = f->dims[d];
         } else { /* zero iterations: [0, ...] with what inference knew */
             const pq_value *bv = &body->values[body->outputs[1 + nc + s]];
             dt = out->dtype != PQ_DTYPE_UNDEFINED ? out->dtype : bv->dtype;
@@ -228,10 +239,12 @@ enum pq_status pq_ref_loop(const pq_kernel_args *a) {
     }
 done:
     if (carried)
-        for (uint32_t k = 0; k < nc; k++) pq_tensor_destroy(carried[k]);
+        for (uint32_t k = 0; k < nc; k++)
+            pq_tensor_destroy(carried[k]);
     if (scans)
         for (uint32_t s = 0; s < ns; s++) {
-            for (int64_t i = 0; i < scans[s].n; i++) pq_tensor_destroy(scans[s].items[i]);
+            for (int64_t i = 0; i < scans[s].n; i++)
+                pq_tensor_destroy(scans[s].items[i]);
             pq_free(scans[s].items);
         }
     pq_free(bin);

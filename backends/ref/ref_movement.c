@@ -52,7 +52,8 @@ enum pq_status pq_ref_mv_outputs(const pq_kernel_args *a) {
             continue;
         }
         bool same = t->rank == r && t->dtype == out[i].dtype;
-        for (int d = 0; same && d < r; d++) same = t->dims[d] == dims[d];
+        for (int d = 0; same && d < r; d++)
+            same = t->dims[d] == dims[d];
         if (!same) {
             char want[160], got[160];
             pq_shape_format(r, dims, want, sizeof want);
@@ -72,7 +73,8 @@ done:
 void pq_ref_mv_walk(void *dst, const void *src, int rank, const int64_t *dims,
                     const int64_t *sstride, size_t es) {
     int64_t numel = 1;
-    for (int i = 0; i < rank; i++) numel *= dims[i];
+    for (int i = 0; i < rank; i++)
+        numel *= dims[i];
     if (numel == 0) return;
     uint8_t *d = dst;
     const uint8_t *s = src;
@@ -89,7 +91,8 @@ void pq_ref_mv_walk(void *dst, const void *src, int rank, const int64_t *dims,
             memcpy(d, row, (size_t)inner * es);
             d += (size_t)inner * es;
         } else if (es == 4) {
-            for (int64_t j = 0; j < inner; j++, d += 4) memcpy(d, row + j * is * 4, 4);
+            for (int64_t j = 0; j < inner; j++, d += 4)
+                memcpy(d, row + j * is * 4, 4);
         } else {
             for (int64_t j = 0; j < inner; j++, d += es)
                 memcpy(d, row + j * is * (int64_t)es, es);
@@ -113,7 +116,9 @@ enum pq_status pq_ref_mv_copy(const pq_kernel_args *a) {
     return PQ_OK;
 }
 
-static void mv_strides(const pq_tensor *t, int64_t *s) { pq_shape_strides(t->rank, t->dims, s); }
+static void mv_strides(const pq_tensor *t, int64_t *s) {
+    pq_shape_strides(t->rank, t->dims, s);
+}
 
 /* ---- Transpose ---- */
 
@@ -139,8 +144,10 @@ enum pq_status pq_ref_transpose(const pq_kernel_args *a) {
 static void mv_axis_split(const pq_tensor *t, int axis, int64_t *outer, int64_t *inner) {
     *outer = 1;
     *inner = 1;
-    for (int i = 0; i < axis; i++) *outer *= t->dims[i];
-    for (int i = axis + 1; i < t->rank; i++) *inner *= t->dims[i];
+    for (int i = 0; i < axis; i++)
+        *outer *= t->dims[i];
+    for (int i = axis + 1; i < t->rank; i++)
+        *inner *= t->dims[i];
 }
 
 enum pq_status pq_ref_concat(const pq_kernel_args *a) {
@@ -180,8 +187,10 @@ enum pq_status pq_ref_split(const pq_kernel_args *a) {
     int64_t chunk = nout ? (d + nout - 1) / nout : 0, left = d;
     for (uint32_t i = 0; i < a->n_out; i++) {
         int64_t part;
-        if (a->n_in > 1 && a->in[1]) part = pq_dtype_load_i64(a->in[1]->dtype, a->in[1]->data, i);
-        else part = left < chunk ? left : chunk;
+        if (a->n_in > 1 && a->in[1])
+            part = pq_dtype_load_i64(a->in[1]->dtype, a->in[1]->data, i);
+        else
+            part = left < chunk ? left : chunk;
         left -= part;
         size_t yrow = (size_t)(part * inner) * es;
         pq_tensor *y = a->out[i];
@@ -220,7 +229,8 @@ enum pq_status pq_ref_slice(const pq_kernel_args *a) {
     int r = x->rank;
     int64_t xs[PQ_MAX_RANK], ss[PQ_MAX_RANK];
     mv_strides(x, xs);
-    for (int i = 0; i < r; i++) ss[i] = xs[i];
+    for (int i = 0; i < r; i++)
+        ss[i] = xs[i];
     int64_t base = 0;
     const pq_tensor *st = a->in[1], *en = a->in[2];
     const pq_tensor *ax = a->n_in > 3 ? a->in[3] : NULL, *sp = a->n_in > 4 ? a->in[4] : NULL;
@@ -292,8 +302,10 @@ enum pq_status pq_ref_gather_elements(const pq_kernel_args *a) {
         int64_t k;
         PQ_TRY(mv_index(idx, e, x->dims[ax], &k, a->err));
         int64_t off = 0;
-        for (int i = 0; i < r; i++) off += (i == ax ? k : cnt[i]) * xs[i];
-        memcpy((uint8_t *)y->data + (size_t)e * es, (const uint8_t *)x->data + (size_t)off * es, es);
+        for (int i = 0; i < r; i++)
+            off += (i == ax ? k : cnt[i]) * xs[i];
+        memcpy((uint8_t *)y->data + (size_t)e * es, (const uint8_t *)x->data + (size_t)off * es,
+               es);
         for (int i = r - 1; i >= 0; i--) {
             if (++cnt[i] < idx->dims[i]) break;
             cnt[i] = 0;
@@ -342,12 +354,15 @@ enum pq_status pq_ref_tile(const pq_kernel_args *a) {
     /* pq_ref_mv_walk handles at most PQ_MAX_RANK dims: walk the outer half explicitly */
     int h = r / 2; /* dims [0, 2h) by hand, [2h, 2r) by the walker */
     int64_t cnt[PQ_MAX_RANK] = {0}, outer = 1, inner_n = 1;
-    for (int i = 0; i < 2 * h; i++) outer *= dims[i];
-    for (int i = 2 * h; i < 2 * r; i++) inner_n *= dims[i];
+    for (int i = 0; i < 2 * h; i++)
+        outer *= dims[i];
+    for (int i = 2 * h; i < 2 * r; i++)
+        inner_n *= dims[i];
     uint8_t *d = y->data;
     for (int64_t o = 0; o < outer; o++) {
         int64_t off = 0;
-        for (int i = 0; i < 2 * h; i++) off += cnt[i] * ss[i];
+        for (int i = 0; i < 2 * h; i++)
+            off += cnt[i] * ss[i];
         pq_ref_mv_walk(d, (const uint8_t *)x->data + off * (int64_t)es, 2 * (r - h), dims + 2 * h,
                        ss + 2 * h, es);
         d += (size_t)inner_n * es;

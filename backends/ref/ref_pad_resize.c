@@ -53,7 +53,8 @@ enum pq_status pq_ref_pad(const pq_kernel_args *a) {
     }
     /* per-axis source index tables */
     int64_t total = 0;
-    for (int i = 0; i < r; i++) total += y->dims[i];
+    for (int i = 0; i < r; i++)
+        total += y->dims[i];
     int64_t *tab = pq_malloc(sizeof(int64_t) * (size_t)(total ? total : 1));
     if (!tab) return pq_error_nomem(a->err, "Pad");
     int64_t *src[PQ_MAX_RANK], xs[PQ_MAX_RANK];
@@ -112,7 +113,9 @@ static double pr_cubic_w(double d, double A) {
     return 0;
 }
 
-static int64_t pr_clamp(int64_t i, int64_t n) { return i < 0 ? 0 : i >= n ? n - 1 : i; }
+static int64_t pr_clamp(int64_t i, int64_t n) {
+    return i < 0 ? 0 : i >= n ? n - 1 : i;
+}
 
 /* Original coordinate of output coordinate x (ONNX coordinate_transformation_mode). Like the ONNX
  * reference, align_corners and pytorch_half_pixel use the unrounded resized length scale * input
@@ -122,8 +125,7 @@ static double pr_coord(const pr_params *p, double x, int64_t lin, int64_t lout_i
     double lout = s * (double)lin;
     const char *m = p->ctm;
     if (!strcmp(m, "asymmetric")) return x / s;
-    if (!strcmp(m, "align_corners"))
-        return lout == 1 ? 0 : x * (double)(lin - 1) / (lout - 1);
+    if (!strcmp(m, "align_corners")) return lout == 1 ? 0 : x * (double)(lin - 1) / (lout - 1);
     if (!strcmp(m, "pytorch_half_pixel")) return lout > 1 ? (x + 0.5) / s - 0.5 : 0;
     if (!strcmp(m, "tf_half_pixel_for_nn")) return (x + 0.5) / s;
     if (!strcmp(m, "half_pixel_symmetric")) {
@@ -134,7 +136,7 @@ static double pr_coord(const pr_params *p, double x, int64_t lin, int64_t lout_i
     if (!strcmp(m, "tf_crop_and_resize"))
         return lout_i > 1 ? roi_s * (double)(lin - 1) +
                                 x * (roi_e - roi_s) * (double)(lin - 1) / (double)(lout_i - 1)
-                        : 0.5 * (roi_s + roi_e) * (double)(lin - 1);
+                          : 0.5 * (roi_s + roi_e) * (double)(lin - 1);
     return (x + 0.5) / s - 0.5; /* half_pixel */
 }
 
@@ -148,10 +150,14 @@ static void pr_make_taps(const pr_params *p, double xo, int64_t lin, pr_taps *t)
     if (p->mode[0] == 'n') {
         double f = floor(xo), fr = xo - f, v;
         const char *nm = p->nearest;
-        if (!strcmp(nm, "floor")) v = f;
-        else if (!strcmp(nm, "ceil")) v = ceil(xo);
-        else if (!strcmp(nm, "round_prefer_ceil")) v = fr >= 0.5 ? f + 1 : f;
-        else v = fr > 0.5 ? f + 1 : f; /* round_prefer_floor */
+        if (!strcmp(nm, "floor"))
+            v = f;
+        else if (!strcmp(nm, "ceil"))
+            v = ceil(xo);
+        else if (!strcmp(nm, "round_prefer_ceil"))
+            v = fr >= 0.5 ? f + 1 : f;
+        else
+            v = fr > 0.5 ? f + 1 : f; /* round_prefer_floor */
         t->n = 1;
         t->idx[0] = pr_clamp((int64_t)v, lin);
         t->w[0] = 1;
@@ -181,7 +187,8 @@ static void pr_make_taps(const pr_params *p, double xo, int64_t lin, pr_taps *t)
         t->w[t->n++] = w;
     }
     if (p->exclude_outside && sum != 0)
-        for (int k = 0; k < t->n; k++) t->w[k] /= sum;
+        for (int k = 0; k < t->n; k++)
+            t->w[k] /= sum;
 }
 
 /* Stores v into element i of an output of type t, rounding and saturating integers. */
@@ -189,14 +196,29 @@ static void pr_store(enum pq_dtype t, void *data, size_t i, double v) {
     if (pq_dtype_is_integer(t) || t == PQ_DTYPE_BOOL) {
         double lo = -9.2e18, hi = 9.2e18;
         switch (t) {
-        case PQ_DTYPE_I8: lo = -128, hi = 127; break;
-        case PQ_DTYPE_U8: lo = 0, hi = 255; break;
-        case PQ_DTYPE_I16: lo = -32768, hi = 32767; break;
-        case PQ_DTYPE_U16: lo = 0, hi = 65535; break;
-        case PQ_DTYPE_I32: lo = -2147483648.0, hi = 2147483647.0; break;
-        case PQ_DTYPE_U32: lo = 0, hi = 4294967295.0; break;
-        case PQ_DTYPE_U64: lo = 0, hi = 1.8e19; break;
-        default: break;
+        case PQ_DTYPE_I8:
+            lo = -128, hi = 127;
+            break;
+        case PQ_DTYPE_U8:
+            lo = 0, hi = 255;
+            break;
+        case PQ_DTYPE_I16:
+            lo = -32768, hi = 32767;
+            break;
+        case PQ_DTYPE_U16:
+            lo = 0, hi = 65535;
+            break;
+        case PQ_DTYPE_I32:
+            lo = -2147483648.0, hi = 2147483647.0;
+            break;
+        case PQ_DTYPE_U32:
+            lo = 0, hi = 4294967295.0;
+            break;
+        case PQ_DTYPE_U64:
+            lo = 0, hi = 1.8e19;
+            break;
+        default:
+            break;
         }
         v = nearbyint(v);
         v = v < lo ? lo : v > hi ? hi : v;
@@ -216,26 +238,31 @@ enum pq_status pq_ref_resize(const pq_kernel_args *a) {
                    pq_node_attr_int(a->node, "exclude_outside", 0) != 0};
     if (pq_node_attr_int(a->node, "antialias", 0) != 0)
         return pq_error_set(a->err, PQ_ERR_UNSUPPORTED, "Resize: antialias is not supported");
-    const char *ctm_ok[] = {"half_pixel", "half_pixel_symmetric", "pytorch_half_pixel",
-                            "align_corners", "asymmetric", "tf_half_pixel_for_nn",
+    const char *ctm_ok[] = {"half_pixel",        "half_pixel_symmetric", "pytorch_half_pixel",
+                            "align_corners",     "asymmetric",           "tf_half_pixel_for_nn",
                             "tf_crop_and_resize"};
     bool ok = false;
-    for (size_t i = 0; i < sizeof ctm_ok / sizeof *ctm_ok; i++) ok = ok || !strcmp(p.ctm, ctm_ok[i]);
+    for (size_t i = 0; i < sizeof ctm_ok / sizeof *ctm_ok; i++)
+        ok = ok || !strcmp(p.ctm, ctm_ok[i]);
     if (!ok)
         return pq_error_set(a->err, PQ_ERR_INVALID,
                             "Resize: unknown coordinate_transformation_mode '%s'", p.ctm);
     const char *nm_ok[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
     ok = false;
-    for (size_t i = 0; i < 4; i++) ok = ok || !strcmp(p.nearest, nm_ok[i]);
-    if (!ok) return pq_error_set(a->err, PQ_ERR_INVALID, "Resize: unknown nearest_mode '%s'", p.nearest);
+    for (size_t i = 0; i < 4; i++)
+        ok = ok || !strcmp(p.nearest, nm_ok[i]);
+    if (!ok)
+        return pq_error_set(a->err, PQ_ERR_INVALID, "Resize: unknown nearest_mode '%s'", p.nearest);
     /* axes, scales and roi per input axis */
     int axes[PQ_MAX_RANK], na = r;
     const pq_attr *aa = pq_node_attr(a->node, "axes");
     if (aa && aa->type == PQ_ATTR_INTS) {
         na = (int)aa->u.ints.n;
-        for (int i = 0; i < na; i++) axes[i] = (int)(aa->u.ints.v[i] < 0 ? aa->u.ints.v[i] + r : aa->u.ints.v[i]);
+        for (int i = 0; i < na; i++)
+            axes[i] = (int)(aa->u.ints.v[i] < 0 ? aa->u.ints.v[i] + r : aa->u.ints.v[i]);
     } else {
-        for (int i = 0; i < r; i++) axes[i] = i;
+        for (int i = 0; i < r; i++)
+            axes[i] = i;
     }
     double scale[PQ_MAX_RANK], roi_s[PQ_MAX_RANK], roi_e[PQ_MAX_RANK];
     for (int i = 0; i < r; i++) {
@@ -247,7 +274,8 @@ enum pq_status pq_ref_resize(const pq_kernel_args *a) {
     const pq_tensor *sc = a->n_in > 2 ? a->in[2] : NULL;
     const pq_tensor *sz = a->n_in > 3 ? a->in[3] : NULL;
     if (sc && pq_tensor_numel(sc) > 0) {
-        for (int i = 0; i < na; i++) scale[axes[i]] = pq_dtype_load(sc->dtype, sc->data, (size_t)i);
+        for (int i = 0; i < na; i++)
+            scale[axes[i]] = pq_dtype_load(sc->dtype, sc->data, (size_t)i);
     } else if (sz && pq_tensor_numel(sz) > 0) {
         const char *pol = pq_node_attr_string(a->node, "keep_aspect_ratio_policy", "stretch");
         if (strcmp(pol, "stretch") != 0) {
@@ -258,7 +286,8 @@ enum pq_status pq_ref_resize(const pq_kernel_args *a) {
                            (double)x->dims[axes[i]];
                 s = small ? fmin(s, v) : fmax(s, v);
             }
-            for (int i = 0; i < na; i++) scale[axes[i]] = s;
+            for (int i = 0; i < na; i++)
+                scale[axes[i]] = s;
         }
     }
     if (roi && !strcmp(p.ctm, "tf_crop_and_resize")) {
@@ -275,14 +304,15 @@ enum pq_status pq_ref_resize(const pq_kernel_args *a) {
     if (pq_tensor_numel(x) == 0)
         return pq_error_set(a->err, PQ_ERR_INVALID, "Resize: empty input, non-empty output");
     int64_t total = 0;
-    for (int i = 0; i < r; i++) total += y->dims[i];
+    for (int i = 0; i < r; i++)
+        total += y->dims[i];
     pr_taps *taps = pq_malloc(sizeof(pr_taps) * (size_t)total);
     if (!taps) return pq_error_nomem(a->err, "Resize");
     pr_taps *ax_taps[PQ_MAX_RANK];
     for (int i = 0, k = 0; i < r; k += (int)y->dims[i], i++) {
         ax_taps[i] = taps + k;
-        bool same = y->dims[i] == x->dims[i] && scale[i] == 1.0 &&
-                    strcmp(p.ctm, "tf_crop_and_resize") != 0;
+        bool same =
+            y->dims[i] == x->dims[i] && scale[i] == 1.0 && strcmp(p.ctm, "tf_crop_and_resize") != 0;
         for (int64_t o = 0; o < y->dims[i]; o++) {
             pr_taps *t = &ax_taps[i][o];
             if (same) { /* untouched axis: the identity */
@@ -313,7 +343,8 @@ enum pq_status pq_ref_resize(const pq_kernel_args *a) {
             pr_store(y->dtype, y->data, (size_t)e, extra);
         } else if (nearest) {
             int64_t off = 0;
-            for (int i = 0; i < r; i++) off += ts[i]->idx[0] * xs[i];
+            for (int i = 0; i < r; i++)
+                off += ts[i]->idx[0] * xs[i];
             memcpy((uint8_t *)y->data + (size_t)e * es, (const uint8_t *)x->data + (size_t)off * es,
                    es);
         } else {
@@ -329,7 +360,8 @@ enum pq_status pq_ref_resize(const pq_kernel_args *a) {
                 }
                 acc += w * pq_dtype_load(x->dtype, x->data, (size_t)off);
                 int i = r - 1;
-                while (i >= 0 && ++tc[i] >= ts[i]->n) tc[i--] = 0;
+                while (i >= 0 && ++tc[i] >= ts[i]->n)
+                    tc[i--] = 0;
                 if (i < 0) break;
             }
             pr_store(y->dtype, y->data, (size_t)e, acc);

@@ -16,7 +16,8 @@ enum pq_status pq_ref_shape(const pq_kernel_args *a) {
     s = s < 0 ? 0 : s > r ? r : s;
     e = e < 0 ? 0 : e > r ? r : e;
     int64_t *o = y->data;
-    for (int64_t i = s; i < e; i++) o[i - s] = x->dims[i];
+    for (int64_t i = s; i < e; i++)
+        o[i - s] = x->dims[i];
     return PQ_OK;
 }
 
@@ -30,12 +31,14 @@ enum pq_status pq_ref_size(const pq_kernel_args *a) {
 static void sh_fill(void *dst, int64_t n, const void *val, size_t es) {
     uint8_t *d = dst;
     bool zero = true;
-    for (size_t i = 0; i < es; i++) zero = zero && ((const uint8_t *)val)[i] == 0;
+    for (size_t i = 0; i < es; i++)
+        zero = zero && ((const uint8_t *)val)[i] == 0;
     if (zero) {
         memset(d, 0, (size_t)n * es);
         return;
     }
-    for (int64_t i = 0; i < n; i++) memcpy(d + (size_t)i * es, val, es);
+    for (int64_t i = 0; i < n; i++)
+        memcpy(d + (size_t)i * es, val, es);
 }
 
 enum pq_status pq_ref_constant_of_shape(const pq_kernel_args *a) {
@@ -70,15 +73,33 @@ enum pq_status pq_ref_constant(const pq_kernel_args *a) {
 /* Stores an integer exactly (wrapping like C) into element i of an integer buffer. */
 static void sh_store_int(enum pq_dtype t, void *data, int64_t i, int64_t v) {
     switch (t) {
-    case PQ_DTYPE_I8: ((int8_t *)data)[i] = (int8_t)v; break;
-    case PQ_DTYPE_U8: ((uint8_t *)data)[i] = (uint8_t)v; break;
-    case PQ_DTYPE_I16: ((int16_t *)data)[i] = (int16_t)v; break;
-    case PQ_DTYPE_U16: ((uint16_t *)data)[i] = (uint16_t)v; break;
-    case PQ_DTYPE_I32: ((int32_t *)data)[i] = (int32_t)v; break;
-    case PQ_DTYPE_U32: ((uint32_t *)data)[i] = (uint32_t)v; break;
-    case PQ_DTYPE_I64: ((int64_t *)data)[i] = v; break;
-    case PQ_DTYPE_U64: ((uint64_t *)data)[i] = (uint64_t)v; break;
-    default: pq_dtype_store(t, data, (size_t)i, (double)v); break;
+    case PQ_DTYPE_I8:
+        ((int8_t *)data)[i] = (int8_t)v;
+        break;
+    case PQ_DTYPE_U8:
+        ((uint8_t *)data)[i] = (uint8_t)v;
+        break;
+    case PQ_DTYPE_I16:
+        ((int16_t *)data)[i] = (int16_t)v;
+        break;
+    case PQ_DTYPE_U16:
+        ((uint16_t *)data)[i] = (uint16_t)v;
+        break;
+    case PQ_DTYPE_I32:
+        ((int32_t *)data)[i] = (int32_t)v;
+        break;
+    case PQ_DTYPE_U32:
+        ((uint32_t *)data)[i] = (uint32_t)v;
+        break;
+    case PQ_DTYPE_I64:
+        ((int64_t *)data)[i] = v;
+        break;
+    case PQ_DTYPE_U64:
+        ((uint64_t *)data)[i] = (uint64_t)v;
+        break;
+    default:
+        pq_dtype_store(t, data, (size_t)i, (double)v);
+        break;
     }
 }
 
@@ -90,17 +111,20 @@ enum pq_status pq_ref_range(const pq_kernel_args *a) {
     if (pq_dtype_is_integer(dt)) {
         int64_t s = pq_dtype_load_i64(dt, a->in[0]->data, 0);
         int64_t d = pq_dtype_load_i64(dt, a->in[2]->data, 0);
-        for (int64_t i = 0; i < n; i++) sh_store_int(dt, y->data, i, s + i * d);
+        for (int64_t i = 0; i < n; i++)
+            sh_store_int(dt, y->data, i, s + i * d);
         return PQ_OK;
     }
     double s = pq_dtype_load(dt, a->in[0]->data, 0), d = pq_dtype_load(dt, a->in[2]->data, 0);
     if (dt == PQ_DTYPE_F32) {
         /* float arithmetic like numpy.arange on float32 inputs */
         float fs = (float)s, fd = (float)d;
-        for (int64_t i = 0; i < n; i++) ((float *)y->data)[i] = fs + (float)i * fd;
+        for (int64_t i = 0; i < n; i++)
+            ((float *)y->data)[i] = fs + (float)i * fd;
         return PQ_OK;
     }
-    for (int64_t i = 0; i < n; i++) pq_dtype_store(dt, y->data, (size_t)i, s + (double)i * d);
+    for (int64_t i = 0; i < n; i++)
+        pq_dtype_store(dt, y->data, (size_t)i, s + (double)i * d);
     return PQ_OK;
 }
 
@@ -112,8 +136,10 @@ enum pq_status pq_ref_one_hot(const pq_kernel_args *a) {
     int64_t axis = pq_node_attr_int(a->node, "axis", -1);
     if (axis < 0) axis += r + 1;
     int64_t depth = y->dims[axis], outer = 1, inner = 1;
-    for (int i = 0; i < axis; i++) outer *= idx->dims[i];
-    for (int i = (int)axis; i < r; i++) inner *= idx->dims[i];
+    for (int i = 0; i < axis; i++)
+        outer *= idx->dims[i];
+    for (int i = (int)axis; i < r; i++)
+        inner *= idx->dims[i];
     size_t es = pq_dtype_size(y->dtype);
     const uint8_t *off = vals->data, *on = off + es;
     uint8_t *d = y->data;
@@ -148,14 +174,18 @@ enum pq_status pq_ref_trilu(const pq_kernel_args *a) {
             for (int64_t j = 0; j < cols; j++) {
                 bool keep = upper ? j - i >= k : j - i <= k;
                 uint8_t *d = (uint8_t *)y->data + off + (size_t)j * es;
-                if (keep) memmove(d, (const uint8_t *)x->data + off + (size_t)j * es, es);
-                else memset(d, 0, es);
+                if (keep)
+                    memmove(d, (const uint8_t *)x->data + off + (size_t)j * es, es);
+                else
+                    memset(d, 0, es);
             }
         }
     return PQ_OK;
 }
 
-enum pq_status pq_ref_identity(const pq_kernel_args *a) { return pq_ref_mv_copy(a); }
+enum pq_status pq_ref_identity(const pq_kernel_args *a) {
+    return pq_ref_mv_copy(a);
+}
 
 enum pq_status pq_ref_dropout(const pq_kernel_args *a) {
     PQ_TRY(pq_ref_mv_copy(a));

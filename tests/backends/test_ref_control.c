@@ -25,7 +25,8 @@ static enum pq_status trun(void *ctx, const pq_graph *body, const pq_tensor *con
     bool *owned = pq_calloc(body->n_values, sizeof *owned);
     cr_assert(vals && owned);
     cr_assert_eq(n_inputs, body->n_inputs);
-    for (uint32_t i = 0; i < n_inputs; i++) vals[body->inputs[i]] = (pq_tensor *)inputs[i];
+    for (uint32_t i = 0; i < n_inputs; i++)
+        vals[body->inputs[i]] = (pq_tensor *)inputs[i];
     for (uint32_t v = 0; v < body->n_values; v++) {
         if (body->values[v].outer != PQ_NONE) vals[v] = c->outer[body->values[v].outer];
         if (body->values[v].constant) vals[v] = body->values[v].constant;
@@ -38,7 +39,8 @@ static enum pq_status trun(void *ctx, const pq_graph *body, const pq_tensor *con
         pq_tensor *out[8] = {0};
         for (uint32_t i = 0; i < nd->n_inputs; i++)
             in[i] = nd->inputs[i] == PQ_NONE ? NULL : vals[nd->inputs[i]];
-        for (uint32_t i = 0; i < nd->n_outputs; i++) out[i] = pq_calloc(1, sizeof(pq_tensor));
+        for (uint32_t i = 0; i < nd->n_outputs; i++)
+            out[i] = pq_calloc(1, sizeof(pq_tensor));
         pq_kernel_args a = {body, nd, in, nd->n_inputs, out, nd->n_outputs, &self, 1, e};
         st = pq_ref_run(&a);
         for (uint32_t i = 0; i < nd->n_outputs; i++) {
@@ -57,7 +59,8 @@ static enum pq_status trun(void *ctx, const pq_graph *body, const pq_tensor *con
     return st;
 }
 
-static uint32_t val(pq_graph *g, const char *name, enum pq_dtype dt, int rank, const int64_t *dims) {
+static uint32_t val(pq_graph *g, const char *name, enum pq_dtype dt, int rank,
+                    const int64_t *dims) {
     uint32_t id;
     pq_shape s = rank >= 0 ? pq_shape_from_dims(rank, dims) : pq_shape_unknown();
     cr_assert_eq(pq_graph_add_value(g, name, dt, &s, &id, &err), PQ_OK, "%s", err.msg);
@@ -142,8 +145,12 @@ static void run_if(bool c, int64_t want_len) {
     pq_graph_destroy(g);
 }
 
-Test(ref_control, if_then_branch) { run_if(true, 2); }
-Test(ref_control, if_else_branch_other_shape) { run_if(false, 4); }
+Test(ref_control, if_then_branch) {
+    run_if(true, 2);
+}
+Test(ref_control, if_else_branch_other_shape) {
+    run_if(false, 4);
+}
 
 Test(ref_control, if_inference_joins_branches) {
     uint32_t nid, xid;
@@ -228,7 +235,8 @@ static enum pq_status run_loop(int64_t m, int c, pq_tensor **acc, pq_tensor **sc
 static void expect_i64(const pq_tensor *t, int rank, const int64_t *dims, const int64_t *v) {
     cr_assert_eq(t->dtype, PQ_DTYPE_I64);
     cr_assert_eq(t->rank, rank);
-    for (int i = 0; i < rank; i++) cr_assert_eq(t->dims[i], dims[i], "dim %d", i);
+    for (int i = 0; i < rank; i++)
+        cr_assert_eq(t->dims[i], dims[i], "dim %d", i);
     for (int64_t i = 0; i < pq_tensor_numel(t); i++)
         cr_assert_eq(((int64_t *)t->data)[i], v[i], "element %lld", (long long)i);
 }

@@ -46,7 +46,8 @@ static pq_tensor *T(enum pq_dtype dt, int rank, const int64_t *dims, const doubl
     pq_tensor *t = pq_tensor_create(dt, rank, dims, &err);
     cr_assert_not_null(t);
     int64_t n = pq_tensor_numel(t);
-    for (int64_t i = 0; i < n; i++) pq_dtype_store(dt, t->data, (size_t)i, v ? v[i] : (double)i);
+    for (int64_t i = 0; i < n; i++)
+        pq_dtype_store(dt, t->data, (size_t)i, v ? v[i] : (double)i);
     return t;
 }
 
@@ -58,8 +59,8 @@ static pq_tensor *shell(void) {
 }
 
 static enum pq_status run(pq_tensor **in, uint32_t nin, pq_tensor **out, uint32_t nout) {
-    pq_kernel_args a = {g, &g->nodes[nid], (const pq_tensor *const *)in, nin, out, nout,
-                        NULL, 1, &err};
+    pq_kernel_args a = {g,   &g->nodes[nid], (const pq_tensor *const *)in, nin, out, nout, NULL, 1,
+                        &err};
     return pq_ref_run(&a);
 }
 
@@ -86,30 +87,58 @@ static void run1(pq_tensor **in, uint32_t nin, enum pq_dtype dt, int rank, const
     cr_assert_eq(run(in, nin, &o, 1), PQ_OK, "%s", err.msg);
     expect(o, dt, rank, dims, v, tol);
     pq_tensor_destroy(o);
-    for (uint32_t i = 0; i < nin; i++) pq_tensor_destroy(in[i]);
+    for (uint32_t i = 0; i < nin; i++)
+        pq_tensor_destroy(in[i]);
 }
 /* ---- end harness ---- */
 
 /* ---- expected values (numpy) ---- */
-/* tr_default: shape [4, 3, 2] */ static const double tr_default[] = {0, 12, 4, 16, 8, 20, 1, 13, 5, 17, 9, 21, 2, 14, 6, 18, 10, 22, 3, 15, 7, 19, 11, 23};
-/* tr_perm120: shape [3, 4, 2] */ static const double tr_perm120[] = {0, 12, 1, 13, 2, 14, 3, 15, 4, 16, 5, 17, 6, 18, 7, 19, 8, 20, 9, 21, 10, 22, 11, 23};
-/* concat_ax1: shape [2, 5] */ static const double concat_ax1[] = {0, 1, 10, 11, 12, 2, 3, 13, 14, 15};
+/* tr_default: shape [4, 3, 2] */ static const double tr_default[] = {
+    0, 12, 4, 16, 8, 20, 1, 13, 5, 17, 9, 21, 2, 14, 6, 18, 10, 22, 3, 15, 7, 19, 11, 23};
+/* tr_perm120: shape [3, 4, 2] */ static const double tr_perm120[] = {
+    0, 12, 1, 13, 2, 14, 3, 15, 4, 16, 5, 17, 6, 18, 7, 19, 8, 20, 9, 21, 10, 22, 11, 23};
+/* concat_ax1: shape [2, 5] */ static const double concat_ax1[] = {0, 1, 10, 11, 12,
+                                                                   2, 3, 13, 14, 15};
 /* split_a: shape [2, 2] */ static const double split_a[] = {0, 1, 6, 7};
 /* split_b: shape [2, 4] */ static const double split_b[] = {2, 3, 4, 5, 8, 9, 10, 11};
-/* slice_neg: shape [3, 3, 3] */ static const double slice_neg[] = {119, 118, 117, 111, 110, 109, 103, 102, 101, 79, 78, 77, 71, 70, 69, 63, 62, 61, 39, 38, 37, 31, 30, 29, 23, 22, 21};
-/* slice_pos: shape [6, 4, 3] */ static const double slice_pos[] = {1, 2, 3, 5, 6, 7, 9, 10, 11, 13, 14, 15, 21, 22, 23, 25, 26, 27, 29, 30, 31, 33, 34, 35, 41, 42, 43, 45, 46, 47, 49, 50, 51, 53, 54, 55, 61, 62, 63, 65, 66, 67, 69, 70, 71, 73, 74, 75, 81, 82, 83, 85, 86, 87, 89, 90, 91, 93, 94, 95, 101, 102, 103, 105, 106, 107, 109, 110, 111, 113, 114, 115};
-/* gather_ax1: shape [3, 2, 2] */ static const double gather_ax1[] = {4, 4, 0, 2, 9, 9, 5, 7, 14, 14, 10, 12};
+/* slice_neg: shape [3, 3, 3] */ static const double slice_neg[] = {
+    119, 118, 117, 111, 110, 109, 103, 102, 101, 79, 78, 77, 71, 70,
+    69,  63,  62,  61,  39,  38,  37,  31,  30,  29, 23, 22, 21};
+/* slice_pos: shape [6, 4, 3] */ static const double slice_pos[] = {
+    1,  2,  3,  5,  6,  7,  9,   10,  11,  13,  14,  15,  21,  22,  23,  25,  26,  27,
+    29, 30, 31, 33, 34, 35, 41,  42,  43,  45,  46,  47,  49,  50,  51,  53,  54,  55,
+    61, 62, 63, 65, 66, 67, 69,  70,  71,  73,  74,  75,  81,  82,  83,  85,  86,  87,
+    89, 90, 91, 93, 94, 95, 101, 102, 103, 105, 106, 107, 109, 110, 111, 113, 114, 115};
+/* gather_ax1: shape [3, 2, 2] */ static const double gather_ax1[] = {4, 4, 0,  2,  9,  9,
+                                                                      5, 7, 14, 14, 10, 12};
 /* gather_el: shape [2, 3] */ static const double gather_el[] = {3, 7, 2, 0, 7, 2};
-/* expand: shape [2, 3, 6] */ static const double expand[] = {0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2};
-/* tile4: shape [2, 3, 6, 4] */ static const double tile4[] = {0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10, 11, 6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10, 11, 6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10, 11, 6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10, 11, 6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10, 11, 6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10, 11};
-/* d2s_dcr: shape [1, 2, 4, 6] */ static const double d2s_dcr[] = {0, 12, 1, 13, 2, 14, 24, 36, 25, 37, 26, 38, 3, 15, 4, 16, 5, 17, 27, 39, 28, 40, 29, 41, 6, 18, 7, 19, 8, 20, 30, 42, 31, 43, 32, 44, 9, 21, 10, 22, 11, 23, 33, 45, 34, 46, 35, 47};
-/* d2s_crd: shape [1, 2, 4, 6] */ static const double d2s_crd[] = {0, 6, 1, 7, 2, 8, 12, 18, 13, 19, 14, 20, 3, 9, 4, 10, 5, 11, 15, 21, 16, 22, 17, 23, 24, 30, 25, 31, 26, 32, 36, 42, 37, 43, 38, 44, 27, 33, 28, 34, 29, 35, 39, 45, 40, 46, 41, 47};
-/* s2d: shape [1, 8, 2, 3] */ static const double s2d[] = {0, 2, 4, 12, 14, 16, 24, 26, 28, 36, 38, 40, 1, 3, 5, 13, 15, 17, 25, 27, 29, 37, 39, 41, 6, 8, 10, 18, 20, 22, 30, 32, 34, 42, 44, 46, 7, 9, 11, 19, 21, 23, 31, 33, 35, 43, 45, 47};
-/* range_f: shape [5] */ static const double range_f[] = {1.0, 1.2999999523162842, 1.5999999046325684, 1.8999998569488525, 2.1999998092651367};
+/* expand: shape [2, 3, 6] */ static const double expand[] = {0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1,
+                                                              2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0,
+                                                              1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2};
+/* tile4: shape [2, 3, 6, 4] */ static const double tile4[] = {
+    0, 1, 0, 1, 2, 3, 2, 3, 4,  5,  4,  5,  0, 1, 0, 1, 2, 3, 2, 3, 4,  5,  4,  5,
+    0, 1, 0, 1, 2, 3, 2, 3, 4,  5,  4,  5,  0, 1, 0, 1, 2, 3, 2, 3, 4,  5,  4,  5,
+    0, 1, 0, 1, 2, 3, 2, 3, 4,  5,  4,  5,  0, 1, 0, 1, 2, 3, 2, 3, 4,  5,  4,  5,
+    6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10, 11, 6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10, 11,
+    6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10, 11, 6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10, 11,
+    6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10, 11, 6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10, 11};
+/* d2s_dcr: shape [1, 2, 4, 6] */ static const double d2s_dcr[] = {
+    0, 12, 1, 13, 2, 14, 24, 36, 25, 37, 26, 38, 3, 15, 4,  16, 5,  17, 27, 39, 28, 40, 29, 41,
+    6, 18, 7, 19, 8, 20, 30, 42, 31, 43, 32, 44, 9, 21, 10, 22, 11, 23, 33, 45, 34, 46, 35, 47};
+/* d2s_crd: shape [1, 2, 4, 6] */ static const double d2s_crd[] = {
+    0,  6,  1,  7,  2,  8,  12, 18, 13, 19, 14, 20, 3,  9,  4,  10, 5,  11, 15, 21, 16, 22, 17, 23,
+    24, 30, 25, 31, 26, 32, 36, 42, 37, 43, 38, 44, 27, 33, 28, 34, 29, 35, 39, 45, 40, 46, 41, 47};
+/* s2d: shape [1, 8, 2, 3] */ static const double s2d[] = {
+    0, 2, 4,  12, 14, 16, 24, 26, 28, 36, 38, 40, 1, 3, 5,  13, 15, 17, 25, 27, 29, 37, 39, 41,
+    6, 8, 10, 18, 20, 22, 30, 32, 34, 42, 44, 46, 7, 9, 11, 19, 21, 23, 31, 33, 35, 43, 45, 47};
+/* range_f: shape [5] */ static const double range_f[] = {
+    1.0, 1.2999999523162842, 1.5999999046325684, 1.8999998569488525, 2.1999998092651367};
 /* range_i: shape [2] */ static const double range_i[] = {10, 7};
-/* onehot_ax0: shape [3, 4] */ static const double onehot_ax0[] = {-1.0, -1.0, -1.0, 7.0, 7.0, -1.0, -1.0, -1.0, -1.0, 7.0, -1.0, -1.0};
+/* onehot_ax0: shape [3, 4] */ static const double onehot_ax0[] = {
+    -1.0, -1.0, -1.0, 7.0, 7.0, -1.0, -1.0, -1.0, -1.0, 7.0, -1.0, -1.0};
 /* tril_m1: shape [3, 4] */ static const double tril_m1[] = {0, 0, 0, 0, 4, 0, 0, 0, 8, 9, 0, 0};
-/* triu_p1: shape [2, 3, 3] */ static const double triu_p1[] = {0, 1, 2, 0, 0, 5, 0, 0, 0, 0, 10, 11, 0, 0, 14, 0, 0, 0};
+/* triu_p1: shape [2, 3, 3] */ static const double triu_p1[] = {0, 1,  2,  0, 0, 5,  0, 0, 0,
+                                                                0, 10, 11, 0, 0, 14, 0, 0, 0};
 
 /* all dtypes the movement kernels must handle */
 static const enum pq_dtype all_types[] = {PQ_DTYPE_F32, PQ_DTYPE_F16, PQ_DTYPE_BF16, PQ_DTYPE_F64,
@@ -122,7 +151,8 @@ Test(ref_movement, reshape_zero_and_minus_one) {
     mk_node(PQ_OP_RESHAPE, 2, 1);
     pq_tensor *in[2] = {T(PQ_DTYPE_I16, 3, D(2, 3, 4), NULL), T(PQ_DTYPE_I64, 1, D(2), V(0, -1))};
     double v[24];
-    for (int i = 0; i < 24; i++) v[i] = i;
+    for (int i = 0; i < 24; i++)
+        v[i] = i;
     run1(in, 2, PQ_DTYPE_I16, 2, D(2, 12), v, 0);
 }
 
@@ -165,7 +195,8 @@ Test(ref_movement, reshape_into_planned_buffer) {
 
 Test(ref_movement, flatten_axes) {
     double v[120];
-    for (int i = 0; i < 120; i++) v[i] = i;
+    for (int i = 0; i < 120; i++)
+        v[i] = i;
     mk_node(PQ_OP_FLATTEN, 1, 1);
     set_int("axis", -2);
     pq_tensor *in[1] = {T(PQ_DTYPE_F64, 4, D(2, 3, 4, 5), NULL)};
@@ -463,7 +494,8 @@ Test(ref_shape, identity_and_dropout_mask) {
     pq_tensor *in[1] = {T(PQ_DTYPE_BOOL, 1, D(3), V(1, 0, 1))};
     run1(in, 1, PQ_DTYPE_BOOL, 1, D(3), V(1, 0, 1), 0);
     mk_node(PQ_OP_DROPOUT, 2, 2);
-    pq_tensor *x[2] = {T(PQ_DTYPE_F32, 2, D(2, 2), V(1, -2, 3, 4)), T(PQ_DTYPE_F32, 0, NULL, V(0.5))};
+    pq_tensor *x[2] = {T(PQ_DTYPE_F32, 2, D(2, 2), V(1, -2, 3, 4)),
+                       T(PQ_DTYPE_F32, 0, NULL, V(0.5))};
     pq_tensor *o[2] = {shell(), shell()};
     cr_assert_eq(run(x, 2, o, 2), PQ_OK, "%s", err.msg);
     expect(o[0], PQ_DTYPE_F32, 2, D(2, 2), V(1, -2, 3, 4), 0);
@@ -510,7 +542,8 @@ Test(ref_shape, shape_gather_unsqueeze_concat_reshape_chain) {
     pq_tensor *ri[2] = {x, shape};
     pq_tensor *y = step(ri, 2);
     double v[24];
-    for (int i = 0; i < 24; i++) v[i] = i;
+    for (int i = 0; i < 24; i++)
+        v[i] = i;
     expect(y, PQ_DTYPE_F32, 2, D(2, 12), v, 0);
 }
 
@@ -529,7 +562,9 @@ Test(ref_movement, concat_and_split_with_many_operands) {
     expect(c, PQ_DTYPE_I32, 1, D(N), v, 0);
     mk_node(PQ_OP_SPLIT, 1, N);
     pq_tensor *o[N];
-    for (int i = 0; i < N; i++) o[i] = shell();
+    for (int i = 0; i < N; i++)
+        o[i] = shell();
     cr_assert_eq(run(&c, 1, o, N), PQ_OK, "%s", err.msg);
-    for (int i = 0; i < N; i++) expect(o[i], PQ_DTYPE_I32, 1, D(1), &v[i], 0);
+    for (int i = 0; i < N; i++)
+        expect(o[i], PQ_DTYPE_I32, 1, D(1), &v[i], 0);
 }

@@ -15,7 +15,9 @@ static void setup(void) {
     g = pq_graph_create(NULL, &err);
     cr_assert_not_null(g);
 }
-static void teardown(void) { pq_graph_destroy(g); }
+static void teardown(void) {
+    pq_graph_destroy(g);
+}
 
 TestSuite(infer_movement, .init = setup, .fini = teardown);
 
@@ -29,8 +31,10 @@ static pq_shape shp(int rank, const int64_t *dims) {
     if (rank < 0) return s;
     s.rank = rank;
     for (int i = 0; i < rank; i++) {
-        if (dims[i] >= -1) s.dims[i] = (pq_dim){dims[i], 0};
-        else s.dims[i] = (pq_dim){-1, pq_graph_intern_symbol(g, syms[-dims[i] - 2])};
+        if (dims[i] >= -1)
+            s.dims[i] = (pq_dim){dims[i], 0};
+        else
+            s.dims[i] = (pq_dim){-1, pq_graph_intern_symbol(g, syms[-dims[i] - 2])};
     }
     return s;
 }
@@ -71,9 +75,13 @@ static uint32_t nd(enum pq_op op, const uint32_t *ins, uint32_t nin, uint32_t no
     cr_assert_eq(pq_graph_add_node(g, op, NULL, ins, nin, outs, nout, &last_node, &err), PQ_OK);
     return outs[0];
 }
-#define IN(...) ((const uint32_t[]){__VA_ARGS__}), (uint32_t)(sizeof((uint32_t[]){__VA_ARGS__}) / sizeof(uint32_t))
+#define IN(...)                                                                                    \
+    ((const uint32_t[]){__VA_ARGS__}),                                                             \
+        (uint32_t)(sizeof((uint32_t[]){__VA_ARGS__}) / sizeof(uint32_t))
 
-static void ok(void) { cr_assert_eq(pq_infer_node(g, last_node, &err), PQ_OK, "%s", err.msg); }
+static void ok(void) {
+    cr_assert_eq(pq_infer_node(g, last_node, &err), PQ_OK, "%s", err.msg);
+}
 static void bad(const char *needle) {
     cr_assert_eq(pq_infer_node(g, last_node, &err), PQ_ERR_INVALID, "expected INVALID");
     cr_assert(strstr(err.msg, needle), "message '%s' lacks '%s'", err.msg, needle);
@@ -82,8 +90,7 @@ static void bad(const char *needle) {
 /* Checks value v has dtype dt and dims (same encoding as shp). */
 static void is(uint32_t v, enum pq_dtype dt, int rank, const int64_t *dims) {
     const pq_value *x = &g->values[v];
-    if (dt != PQ_DTYPE_UNDEFINED)
-        cr_assert_eq(x->dtype, dt, "dtype %s", pq_dtype_name(x->dtype));
+    if (dt != PQ_DTYPE_UNDEFINED) cr_assert_eq(x->dtype, dt, "dtype %s", pq_dtype_name(x->dtype));
     cr_assert_eq(x->shape.rank, rank, "rank %d, expected %d", x->shape.rank, rank);
     pq_shape want = shp(rank, dims);
     for (int i = 0; i < rank; i++) {
@@ -162,8 +169,8 @@ Test(infer_movement, shape_size_flatten_concat) {
 
 Test(infer_movement, slice_gather_squeeze_unsqueeze) {
     uint32_t x = in(PQ_DTYPE_F32, 3, D(B_, S_, 10));
-    uint32_t s = nd(PQ_OP_SLICE, IN(x, ints(2, D(0, 1)), ints(2, D(INT64_MAX, -1)),
-                                    ints(2, D(1, 2))), 1);
+    uint32_t s =
+        nd(PQ_OP_SLICE, IN(x, ints(2, D(0, 1)), ints(2, D(INT64_MAX, -1)), ints(2, D(1, 2))), 1);
     ok();
     is(s, PQ_DTYPE_F32, 3, D(B_, S_, 8));
     s = nd(PQ_OP_SLICE, IN(x, ints(1, D(-1)), ints(1, D(-100)), ints(1, D(2)), ints(1, D(-3))), 1);
@@ -227,12 +234,13 @@ Test(infer_movement, constants_range_onehot) {
     c = nd(PQ_OP_CONSTANT_OF_SHAPE, IN(in(PQ_DTYPE_I64, 1, D(2))), 1);
     ok();
     is(c, PQ_DTYPE_F32, 2, D(-1, -1));
-    uint32_t r = nd(PQ_OP_RANGE, IN(scalar(PQ_DTYPE_I64, 10), scalar(PQ_DTYPE_I64, 1),
-                                     scalar(PQ_DTYPE_I64, -4)), 1);
+    uint32_t r =
+        nd(PQ_OP_RANGE,
+           IN(scalar(PQ_DTYPE_I64, 10), scalar(PQ_DTYPE_I64, 1), scalar(PQ_DTYPE_I64, -4)), 1);
     ok();
     is(r, PQ_DTYPE_I64, 1, D(3)); /* 10, 6, 2 */
-    r = nd(PQ_OP_RANGE, IN(scalar(PQ_DTYPE_F32, 0), scalar(PQ_DTYPE_F32, 1),
-                            scalar(PQ_DTYPE_F32, 0.25)), 1);
+    r = nd(PQ_OP_RANGE,
+           IN(scalar(PQ_DTYPE_F32, 0), scalar(PQ_DTYPE_F32, 1), scalar(PQ_DTYPE_F32, 0.25)), 1);
     ok();
     is(r, PQ_DTYPE_F32, 1, D(4));
     uint32_t ix = in(PQ_DTYPE_I64, 2, D(B_, 3));
@@ -276,12 +284,33 @@ Test(infer_movement, resize_and_depth_space) {
 }
 
 Test(infer_movement, every_owned_op_has_a_rule) {
-    const enum pq_op ops[] = {
-        PQ_OP_RESHAPE, PQ_OP_FLATTEN, PQ_OP_TRANSPOSE, PQ_OP_CONCAT, PQ_OP_SPLIT, PQ_OP_SLICE,
-        PQ_OP_GATHER, PQ_OP_GATHER_ELEMENTS, PQ_OP_SQUEEZE, PQ_OP_UNSQUEEZE, PQ_OP_EXPAND,
-        PQ_OP_TILE, PQ_OP_PAD, PQ_OP_RESIZE, PQ_OP_DEPTH_TO_SPACE, PQ_OP_SPACE_TO_DEPTH,
-        PQ_OP_SHAPE, PQ_OP_SIZE, PQ_OP_CONSTANT_OF_SHAPE, PQ_OP_CONSTANT, PQ_OP_RANGE,
-        PQ_OP_ONE_HOT, PQ_OP_TRILU, PQ_OP_IDENTITY, PQ_OP_DROPOUT, PQ_OP_IF, PQ_OP_LOOP};
+    const enum pq_op ops[] = {PQ_OP_RESHAPE,
+                              PQ_OP_FLATTEN,
+                              PQ_OP_TRANSPOSE,
+                              PQ_OP_CONCAT,
+                              PQ_OP_SPLIT,
+                              PQ_OP_SLICE,
+                              PQ_OP_GATHER,
+                              PQ_OP_GATHER_ELEMENTS,
+                              PQ_OP_SQUEEZE,
+                              PQ_OP_UNSQUEEZE,
+                              PQ_OP_EXPAND,
+                              PQ_OP_TILE,
+                              PQ_OP_PAD,
+                              PQ_OP_RESIZE,
+                              PQ_OP_DEPTH_TO_SPACE,
+                              PQ_OP_SPACE_TO_DEPTH,
+                              PQ_OP_SHAPE,
+                              PQ_OP_SIZE,
+                              PQ_OP_CONSTANT_OF_SHAPE,
+                              PQ_OP_CONSTANT,
+                              PQ_OP_RANGE,
+                              PQ_OP_ONE_HOT,
+                              PQ_OP_TRILU,
+                              PQ_OP_IDENTITY,
+                              PQ_OP_DROPOUT,
+                              PQ_OP_IF,
+                              PQ_OP_LOOP};
     for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
         cr_assert_not_null(pq_infer_table[ops[i]], "%s has no rule", pq_op_name(ops[i]));
 }
