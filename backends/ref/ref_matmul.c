@@ -106,10 +106,72 @@ static void pq_gemm_tile(int64_t kc, const float *a, const float *b, float *c, i
     }
 }
 
+/* Dot product of n floats with 8 partial sums (vectorised without -ffast-math). */
+static float pq_dot_f32(const float *a, const float *b, int64_t n) {
+    pq_v4f s0 = {0}, s1 = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        pq_v4f a0, a1, b0, b1;
+        memcpy(&a0, a + i, sizeof a0);
+        memcpy(&a1, a + i + 4, sizeof a1);
+        memcpy(&b0, b + i, sizeof b0);
+        memcpy(&b1, b + i + 4, sizeof b1);
+        s0 += a0 * b0;
+        s1 += a1 * b1;
+    }
+    s0 += s1;
+    float s = (s0[0] + s0[1]) + (s0[2] + s0[3]);
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* y[0..n) += a * x[0..n) */
+static void pq_axpy_f32(float a, const float *x, float *y, int64_t n) {
+    pq_v4f av = {a, a, a, a};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        pq_v4f x0, x1, y0, y1;
+        memcpy(&x0, x + i, sizeof x0);
+        memcpy(&x1, x + i + 4, sizeof x1);
+        memcpy(&y0, y + i, sizeof y0);
+        memcpy(&y1, y + i + 4, sizeof y1);
+        y0 += av * x0;
+        y1 += av * x1;
+        memcpy(y + i, &y0, sizeof y0);
+        memcpy(y + i + 4, &y1, sizeof y1);
+    }
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+/* Few rows (GEMV-like, e.g. a recurrent step with batch 1): no packing, B streamed once per row. */
+static void pq_gemm_small_m(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                            const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                            float *C, int64_t ldc) {
+    for (int64_t i = 0; i < M; i++) {
+        float *ci = C + i * ldc;
+        for (int64_t j = 0; j < N; j++) ci[j] = beta == 0.0f ? 0.0f : beta * ci[j];
+        if (tb && !ta) {
+            for (int64_t j = 0; j < N; j++) ci[j] += alpha * pq_dot_f32(A + i * lda, B + j * ldb, K);
+        } else {
+            for (int64_t k = 0; k < K; k++) {
+                float a = alpha * (ta ? A[k * lda + i] : A[i * lda + k]);
+                if (a == 0.0f) continue;
+                if (!tb) pq_axpy_f32(a, B + k * ldb, ci, N);
+                else
+                    for (int64_t j = 0; j < N; j++) ci[j] += a * B[j * ldb + k];
+            }
+        }
+    }
+}
+
 enum pq_status pq_ref_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                             float alpha, const float *A, int64_t lda, const float *B,
                             int64_t ldb, float beta, float *C, int64_t ldc, pq_error *err) {
     if (M <= 0 || N <= 0) return PQ_OK;
+    if (M < PQ_GEMM_MR && K > 0 && !(trans_a && trans_b)) {
+        pq_gemm_small_m(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return PQ_OK;
+    }
     if (K <= 0 || alpha == 0.0f) {
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++)
