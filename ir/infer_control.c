@@ -214,7 +214,12 @@ static enum pq_status ctl_infer_sub(pq_graph *sub, const char *what, pq_error *e
             if (v->outer == PQ_NONE || v->outer >= sub->parent->n_values) continue;
             const pq_value *ov = &sub->parent->values[v->outer];
             if (v->dtype == PQ_DTYPE_UNDEFINED) v->dtype = ov->dtype;
-            if (v->shape.rank < 0) v->shape = ov->shape;
+            if (v->shape.rank < 0)
+                v->shape = ov->shape;
+            else if (v->shape.rank == ov->shape.rank) /* the parent may know more by now */
+                for (int d = 0; d < v->shape.rank; d++)
+                    if (!pq_dim_known(v->shape.dims[d]) && v->shape.dims[d].sym == 0)
+                        v->shape.dims[d] = ov->shape.dims[d];
         }
     }
     enum pq_status st = pq_graph_toposort(sub, err);
