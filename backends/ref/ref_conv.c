@@ -5,6 +5,7 @@
 
 #include "ref_gemm.h"
 #include "ref_kernels.h"
+#include "ref_util.h"
 
 /* Upper bound of one im2col chunk, in elements (8 MB of f32). */
 #define PQ_CONV_COL_MAX ((int64_t)1 << 21)
@@ -116,6 +117,7 @@ static void pq_conv_kernel_dims(const pq_tensor *W, int64_t *k) {
 }
 
 enum pq_status pq_ref_conv(const pq_kernel_args *a) {
+    PQ_TRY(pq_ref_check_args(a, 2, 1));
     const pq_tensor *X = a->in[0], *W = a->in[1];
     const pq_tensor *B = a->n_in > 2 ? a->in[2] : NULL;
     pq_tensor *Y = a->out[0];
@@ -222,6 +224,7 @@ static void pq_convt_window(const pq_node *n, const pq_tensor *x, const int64_t 
 }
 
 enum pq_status pq_ref_conv_transpose(const pq_kernel_args *a) {
+    PQ_TRY(pq_ref_check_args(a, 2, 1));
     const pq_tensor *X = a->in[0], *W = a->in[1];
     const pq_tensor *B = a->n_in > 2 ? a->in[2] : NULL;
     pq_tensor *Y = a->out[0];

@@ -26,6 +26,9 @@ enum pq_status pq_ref_f32_view(const pq_tensor *t, const float **out, float **ow
 enum pq_status pq_ref_f32_out(pq_tensor *t, float **out, float **owned, pq_error *err);
 void pq_ref_f32_commit(pq_tensor *t, float *owned);
 
+/* INTERNAL unless every present output of a (optional ones included) has a buffer. */
+enum pq_status pq_ref_check_outputs(const pq_kernel_args *a);
+
 /* Window geometry of Conv/pooling/ConvInteger, always as 3 spatial dims (leading unused dims
  * have size 1). Implemented in ref_conv.c. */
 typedef struct pq_ref_win {

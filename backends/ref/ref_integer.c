@@ -4,6 +4,7 @@
 
 #include "ref_gemm.h"
 #include "ref_kernels.h"
+#include "ref_util.h"
 
 /* Zero point j of an optional zero-point tensor (scalar or 1-D; 0 when absent). */
 static int32_t pq_zp(const pq_tensor *z, int64_t j) {
@@ -28,6 +29,7 @@ static void pq_igemm(int64_t M, int64_t N, int64_t K, const int32_t *a, const in
 }
 
 enum pq_status pq_ref_conv_integer(const pq_kernel_args *a) {
+    PQ_TRY(pq_ref_check_args(a, 2, 1));
     const pq_tensor *X = a->in[0], *W = a->in[1];
     const pq_tensor *xz = a->n_in > 2 ? a->in[2] : NULL, *wz = a->n_in > 3 ? a->in[3] : NULL;
     pq_tensor *Y = a->out[0];
@@ -85,6 +87,7 @@ done:
 }
 
 enum pq_status pq_ref_matmul_integer(const pq_kernel_args *a) {
+    PQ_TRY(pq_ref_check_args(a, 2, 1));
     const pq_tensor *A = a->in[0], *B = a->in[1];
     const pq_tensor *az = a->n_in > 2 ? a->in[2] : NULL, *bz = a->n_in > 3 ? a->in[3] : NULL;
     pq_tensor *Y = a->out[0];

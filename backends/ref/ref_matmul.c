@@ -4,6 +4,7 @@
 
 #include "ref_gemm.h"
 #include "ref_kernels.h"
+#include "ref_util.h"
 
 /* Register tile MR x NR, cache blocks MC x KC of A and KC x NC of B (packed). */
 #define PQ_GEMM_MR 4
@@ -276,6 +277,13 @@ void pq_ref_f32_commit(pq_tensor *t, float *owned) {
     pq_free(owned);
 }
 
+enum pq_status pq_ref_check_outputs(const pq_kernel_args *a) {
+    for (uint32_t i = 0; i < a->n_out; i++)
+        if (a->out[i] && !a->out[i]->data && pq_tensor_numel(a->out[i]) != 0)
+            return pq_error_set(a->err, PQ_ERR_INTERNAL, "output %u has no buffer", i);
+    return PQ_OK;
+}
+
 /* ---- MatMul ---- */
 
 /* Batch geometry of a numpy matmul: out batch dims, per-operand batch strides (0 = broadcast). */
@@ -368,6 +376,7 @@ static void pq_matmul_generic(const pq_mm_geom *g, const pq_tensor *a, const pq_
 }
 
 enum pq_status pq_ref_matmul(const pq_kernel_args *a) {
+    PQ_TRY(pq_ref_check_args(a, 2, 1));
     const pq_tensor *A = a->in[0], *B = a->in[1];
     pq_tensor *Y = a->out[0];
     pq_mm_geom g;
@@ -397,6 +406,7 @@ done:
 /* ---- Gemm ---- */
 
 enum pq_status pq_ref_gemm(const pq_kernel_args *a) {
+    PQ_TRY(pq_ref_check_args(a, 2, 1));
     const pq_tensor *A = a->in[0], *B = a->in[1];
     const pq_tensor *Cin = a->n_in > 2 ? a->in[2] : NULL;
     pq_tensor *Y = a->out[0];

@@ -6,8 +6,10 @@
 
 #include "ref_gemm.h"
 #include "ref_kernels.h"
+#include "ref_util.h"
 
 enum pq_status pq_ref_batch_normalization(const pq_kernel_args *a) {
+    PQ_TRY(pq_ref_check_args(a, 5, 1));
     const pq_tensor *X = a->in[0];
     pq_tensor *Y = a->out[0];
     double eps = pq_node_attr_float(a->node, "epsilon", 1e-5f);
@@ -76,6 +78,8 @@ static void pq_norm_expand(const float *src, const pq_tensor *s, const int64_t *
 }
 
 enum pq_status pq_ref_layer_normalization(const pq_kernel_args *a) {
+    PQ_TRY(pq_ref_check_args(a, 2, 1));
+    PQ_TRY(pq_ref_check_outputs(a));
     const pq_tensor *X = a->in[0], *S = a->in[1];
     const pq_tensor *B = a->n_in > 2 ? a->in[2] : NULL;
     pq_tensor *Y = a->out[0];
@@ -129,6 +133,7 @@ done:
 }
 
 enum pq_status pq_ref_instance_normalization(const pq_kernel_args *a) {
+    PQ_TRY(pq_ref_check_args(a, 3, 1));
     const pq_tensor *X = a->in[0];
     pq_tensor *Y = a->out[0];
     double eps = pq_node_attr_float(a->node, "epsilon", 1e-5f);
@@ -166,6 +171,7 @@ done:
 }
 
 enum pq_status pq_ref_lp_normalization(const pq_kernel_args *a) {
+    PQ_TRY(pq_ref_check_args(a, 1, 1));
     const pq_tensor *X = a->in[0];
     pq_tensor *Y = a->out[0];
     int64_t axis = pq_node_attr_int(a->node, "axis", -1);

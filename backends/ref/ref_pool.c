@@ -5,6 +5,7 @@
 
 #include "ref_gemm.h"
 #include "ref_kernels.h"
+#include "ref_util.h"
 
 /* f32 copy of any numeric input (float views avoid the copy for f32). */
 static enum pq_status pq_pool_in(const pq_tensor *t, const float **p, float **owned,
@@ -45,6 +46,8 @@ static void pq_pool_kernel_attr(const pq_node *n, int nsp, int64_t *k) {
 }
 
 static enum pq_status pq_pool(const pq_kernel_args *a, bool is_max) {
+    PQ_TRY(pq_ref_check_args(a, 1, 1));
+    PQ_TRY(pq_ref_check_outputs(a));
     const pq_tensor *X = a->in[0];
     pq_tensor *Y = a->out[0];
     pq_tensor *I = is_max && a->n_out > 1 ? a->out[1] : NULL;
@@ -130,6 +133,7 @@ enum pq_status pq_ref_max_pool(const pq_kernel_args *a) { return pq_pool(a, true
 enum pq_status pq_ref_average_pool(const pq_kernel_args *a) { return pq_pool(a, false); }
 
 static enum pq_status pq_global_pool(const pq_kernel_args *a, bool is_max) {
+    PQ_TRY(pq_ref_check_args(a, 1, 1));
     const pq_tensor *X = a->in[0];
     pq_tensor *Y = a->out[0];
     int64_t NC = X->dims[0] * X->dims[1], SP = 1;

@@ -7,6 +7,7 @@
 
 #include "ref_gemm.h"
 #include "ref_kernels.h"
+#include "ref_util.h"
 
 enum pq_rnn_kind { PQ_RNN_LSTM, PQ_RNN_GRU, PQ_RNN_SIMPLE };
 
@@ -203,6 +204,8 @@ static enum pq_status pq_rnn_direction(pq_rnn_run *R, int64_t d, bool rev, const
 }
 
 static enum pq_status pq_rnn(const pq_kernel_args *a, enum pq_rnn_kind kind) {
+    PQ_TRY(pq_ref_check_args(a, 3, 0));
+    PQ_TRY(pq_ref_check_outputs(a));
     const pq_node *n = a->node;
     const pq_tensor *X = a->in[0];
     int G = kind == PQ_RNN_LSTM ? 4 : kind == PQ_RNN_GRU ? 3 : 1;

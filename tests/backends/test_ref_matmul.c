@@ -427,3 +427,26 @@ Test(ref_matmul, matmul_integer_per_row_col_zero_points_i8) {
     pq_tensor_destroy(zb);
     pq_graph_destroy(g);
 }
+
+/* Kernels called with a missing input or output report INVALID instead of crashing. */
+Test(ref_matmul, missing_arguments_are_errors) {
+    const enum pq_op ops[] = {PQ_OP_MATMUL, PQ_OP_GEMM,    PQ_OP_CONV, PQ_OP_CONV_TRANSPOSE,
+                              PQ_OP_MAX_POOL, PQ_OP_LSTM,  PQ_OP_GRU,  PQ_OP_RNN,
+                              PQ_OP_BATCH_NORMALIZATION,   PQ_OP_LAYER_NORMALIZATION,
+                              PQ_OP_CONV_INTEGER,          PQ_OP_MATMUL_INTEGER};
+    pq_tensor *X = pq_test_nn_f32(2, (int64_t[]){2, 2}, (float[]){1, 2, 3, 4});
+    pq_tensor *Y = pq_test_nn_f32(2, (int64_t[]){2, 2}, NULL);
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        pq_node n = {0};
+        n.name = "n";
+        n.op = ops[i];
+        const pq_tensor *in[5] = {X, NULL, NULL, NULL, NULL};
+        pq_tensor *out[3] = {Y, NULL, NULL};
+        pq_error err;
+        pq_kernel_args a = {NULL, &n, in, 5, out, 1, NULL, 1, &err};
+        cr_assert_eq(pq_ref_run(&a), PQ_ERR_INVALID, "%s", pq_op_name(ops[i]));
+        cr_assert(strstr(err.msg, "missing"), "%s: %s", pq_op_name(ops[i]), err.msg);
+    }
+    pq_tensor_destroy(X);
+    pq_tensor_destroy(Y);
+}
