@@ -6,9 +6,8 @@
 #include "fileio.h"
 #include "npy.h"
 #include "onnx.h"
-#if __has_include("pir.h")
+#include "artifact.h"
+#include "gguf.h"
 #include "pir.h"
-#define PQ_HAVE_PIR 1
-#endif
 
 #endif

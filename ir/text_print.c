@@ -265,7 +265,7 @@ static enum pq_status pq_sb_tensor(pq_sbuf *sb, const pq_tensor *t, bool with_eq
     for (int i = 0; i < 6; i++)
         pq_sb_printf(sb, "%02x", md[i]);
     if (bin) {
-        size_t off;
+        size_t off = 0;
         PQ_TRY(pq_bin_append(bin, t->data, nbytes, &off, err));
         pq_sb_printf(sb, ", bin %zu+%zu", off, nbytes);
     }

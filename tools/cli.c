@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "frontends/frontends.h"
+#include "artifact_load.h"
 #include "runtime/runtime.h"
 
 static bool pq_has_suffix(const char *s, const char *suffix) {
@@ -21,12 +22,19 @@ enum pq_status pq_cli_load_model(const char *path, bool prepare, pq_graph **out,
     *out = NULL;
     enum pq_status st;
     if (pq_has_suffix(path, ".onnx")) st = pq_onnx_import_file(path, out, err);
-#ifdef PQ_HAVE_PIR
     else if (pq_has_suffix(path, ".pir")) st = pq_pir_load(path, out, err);
-#endif
+    else if (pq_has_suffix(path, ".gguf")) {
+        pq_artifact *a = NULL;
+        st = pq_cli_load_artifact(path, &a, err);
+        if (st == PQ_OK) { /* keep the graph, drop the file image */
+            *out = a->graph;
+            a->graph = NULL;
+            pq_artifact_destroy(a);
+        }
+    }
     else
         return pq_error_set(err, PQ_ERR_USAGE,
-                            "'%s': unknown model kind (expected a .onnx or .pir file)", path);
+                            "'%s': unknown model kind (expected a .onnx, .pir or .gguf file)", path);
     if (st != PQ_OK) return st;
     if (prepare) {
         st = pq_runtime_prepare(*out, err);

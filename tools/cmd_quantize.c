@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "cmd.h"
 #include "frontends/frontends.h"
+#include "artifact_load.h"
 #include "calib_data.h"
 #include "json.h"
 #include "passes/passes.h"
@@ -31,14 +32,6 @@ static void pq_quantize_help(FILE *f) {
             "  --compare F     also quantize with format F (its own default calibration)\n"
             "  --json FILE     write the report as JSON\n"
             "  -o FILE.gguf    write an artifact: graph + packed weights (piqc run FILE.gguf)\n");
-}
-
-/* Writes the artifact: the graph plus the packed weights (SPEC section 10). */
-static enum pq_status pq_quantize_write_artifact(const pq_graph *g, const pq_qreport *rep,
-                                                 const char *path, pq_error *err) {
-    (void)g;
-    (void)rep;
-    return pq_error_set(err, PQ_ERR_UNSUPPORTED, "'%s': artifact writing is not built in yet", path);
 }
 
 /* Default calibration of a format when none is given (SPEC: mse for PiQ, baseline for Q). */
@@ -270,7 +263,13 @@ int pq_cmd_quantize(int argc, char **argv) {
                pq_calib_name(rep.calib), wins, wins >= 2 ? "PASS" : "FAIL");
     }
     if (json && pq_write_json(json, model, &rep, &err) != PQ_OK) goto fail;
-    if (out && pq_quantize_write_artifact(g, &rep, out, &err) != PQ_OK) goto fail;
+    if (out) {
+        pq_provenance prov = {.calib_sha256 = have_calib ? calib.sha256 : "",
+                              .calib_samples = have_calib ? (uint64_t)calib.set.samples : 0,
+                              .calib_method = pq_calib_name(rep.calib),
+                              .timestamp = NULL};
+        if (pq_cli_write_artifact(g, &rep, &prov, out, &err) != PQ_OK) goto fail;
+    }
     if (out) printf("wrote %s\n", out);
     goto done;
 fail:

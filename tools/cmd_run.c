@@ -212,7 +212,7 @@ int pq_cmd_run(int argc, char **argv) {
                      g->values[g->inputs[i]].name, type, g->values[g->inputs[i]].name);
         goto fail;
     }
-    pq_session_opts opts = {(int)threads};
+    pq_session_opts opts = {.n_threads = (int)threads};
     if (pq_session_create(g, &opts, &s, &err) != PQ_OK) goto fail;
     for (int64_t r = 0; r < repeat; r++) {
         for (uint32_t o = 0; o < g->n_outputs; o++) {
@@ -232,7 +232,7 @@ int pq_cmd_run(int argc, char **argv) {
     printf("planned peak activation memory: %zu bytes\n", pq_session_planned_peak(s));
     printf("median %.3f ms over %lld run%s\n", median, (long long)repeat, repeat == 1 ? "" : "s");
     if (labels_path) {
-        int64_t hits, total;
+        int64_t hits = 0, total = 0;
         if (pq_npy_read(labels_path, &labels, &err) != PQ_OK) goto fail;
         if (pq_accuracy(outs[0], labels, &hits, &total, &err) != PQ_OK) goto fail;
         printf("accuracy: %.2f%% (%lld/%lld)\n", total ? 100.0 * (double)hits / (double)total : 0.0,

@@ -10,6 +10,7 @@ static const pq_command pq_commands[] = {
     {"run", "run an .onnx, .pir or .gguf model on .npy inputs", pq_cmd_run},
     {"inspect", "summarise a model or artifact", pq_cmd_inspect},
     {"quantize", "quantize weights to PiQ3/PiQ2/Q3/Q2/INT8 and report quality", pq_cmd_quantize},
+    {"verify", "check every SHA-256 of a .gguf artifact", pq_cmd_verify},
 };
 
 static void pq_usage(FILE *f) {
