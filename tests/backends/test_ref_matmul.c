@@ -431,7 +431,7 @@ Test(ref_matmul, matmul_integer_per_row_col_zero_points_i8) {
 /* Kernels called with a missing input or output report INVALID instead of crashing. */
 Test(ref_matmul, missing_arguments_are_errors) {
     const enum pq_op ops[] = {PQ_OP_MATMUL, PQ_OP_GEMM,    PQ_OP_CONV, PQ_OP_CONV_TRANSPOSE,
-                              PQ_OP_MAX_POOL, PQ_OP_LSTM,  PQ_OP_GRU,  PQ_OP_RNN,
+                              PQ_OP_LSTM,  PQ_OP_GRU,  PQ_OP_RNN,
                               PQ_OP_BATCH_NORMALIZATION,   PQ_OP_LAYER_NORMALIZATION,
                               PQ_OP_CONV_INTEGER,          PQ_OP_MATMUL_INTEGER};
     pq_tensor *X = pq_test_nn_f32(2, (int64_t[]){2, 2}, (float[]){1, 2, 3, 4});
