@@ -16,21 +16,31 @@ enum pq_ie_class {
 
 static bool pq_ie_class_ok(enum pq_ie_class c, enum pq_dtype t) {
     switch (c) {
-    case PQ_IE_NUMERIC: return pq_dtype_is_float(t) || pq_dtype_is_integer(t);
-    case PQ_IE_FLOAT: return pq_dtype_is_float(t);
-    case PQ_IE_SIGNED_NUM: return pq_dtype_is_float(t) || (pq_dtype_is_integer(t) && pq_dtype_is_signed(t));
-    case PQ_IE_BOOL: return t == PQ_DTYPE_BOOL;
-    default: return t != PQ_DTYPE_UNDEFINED;
+    case PQ_IE_NUMERIC:
+        return pq_dtype_is_float(t) || pq_dtype_is_integer(t);
+    case PQ_IE_FLOAT:
+        return pq_dtype_is_float(t);
+    case PQ_IE_SIGNED_NUM:
+        return pq_dtype_is_float(t) || (pq_dtype_is_integer(t) && pq_dtype_is_signed(t));
+    case PQ_IE_BOOL:
+        return t == PQ_DTYPE_BOOL;
+    default:
+        return t != PQ_DTYPE_UNDEFINED;
     }
 }
 
 static const char *pq_ie_class_name(enum pq_ie_class c) {
     switch (c) {
-    case PQ_IE_NUMERIC: return "a numeric type";
-    case PQ_IE_FLOAT: return "a floating-point type";
-    case PQ_IE_SIGNED_NUM: return "a float or signed integer type";
-    case PQ_IE_BOOL: return "bool";
-    default: return "a defined type";
+    case PQ_IE_NUMERIC:
+        return "a numeric type";
+    case PQ_IE_FLOAT:
+        return "a floating-point type";
+    case PQ_IE_SIGNED_NUM:
+        return "a float or signed integer type";
+    case PQ_IE_BOOL:
+        return "bool";
+    default:
+        return "a defined type";
     }
 }
 
@@ -50,8 +60,9 @@ static enum pq_status pq_ie_input(pq_infer_ctx *c, uint32_t i, enum pq_ie_class 
 static enum pq_status pq_ie_same_dtype(pq_infer_ctx *c, uint32_t a, uint32_t b) {
     enum pq_dtype ta = c->in[a].dtype, tb = c->in[b].dtype;
     if (ta != PQ_DTYPE_UNDEFINED && tb != PQ_DTYPE_UNDEFINED && ta != tb)
-        return pq_error_set(c->err, PQ_ERR_INVALID, "inputs %u and %u have different dtypes (%s, %s)",
-                            a, b, pq_dtype_name(ta), pq_dtype_name(tb));
+        return pq_error_set(c->err, PQ_ERR_INVALID,
+                            "inputs %u and %u have different dtypes (%s, %s)", a, b,
+                            pq_dtype_name(ta), pq_dtype_name(tb));
     return PQ_OK;
 }
 
@@ -67,12 +78,24 @@ enum pq_status pq_infer_ew_binary(pq_infer_ctx *c) {
     enum pq_ie_class cls = PQ_IE_NUMERIC;
     bool to_bool = false;
     switch (op) {
-    case PQ_OP_EQUAL: cls = PQ_IE_ANY; to_bool = true; break;
-    case PQ_OP_GREATER: case PQ_OP_GREATER_OR_EQUAL: case PQ_OP_LESS: case PQ_OP_LESS_OR_EQUAL:
+    case PQ_OP_EQUAL:
+        cls = PQ_IE_ANY;
         to_bool = true;
         break;
-    case PQ_OP_AND: case PQ_OP_OR: case PQ_OP_XOR: cls = PQ_IE_BOOL; to_bool = true; break;
-    default: break;
+    case PQ_OP_GREATER:
+    case PQ_OP_GREATER_OR_EQUAL:
+    case PQ_OP_LESS:
+    case PQ_OP_LESS_OR_EQUAL:
+        to_bool = true;
+        break;
+    case PQ_OP_AND:
+    case PQ_OP_OR:
+    case PQ_OP_XOR:
+        cls = PQ_IE_BOOL;
+        to_bool = true;
+        break;
+    default:
+        break;
     }
     PQ_TRY(pq_ie_need_output(c, 1));
     PQ_TRY(pq_ie_input(c, 0, cls, "A"));
@@ -156,16 +179,28 @@ enum pq_status pq_infer_ew_unary(pq_infer_ctx *c) {
     enum pq_ie_class cls = PQ_IE_FLOAT;
     enum pq_dtype out_t = PQ_DTYPE_UNDEFINED;
     switch (op) {
-    case PQ_OP_NEG: case PQ_OP_RELU: cls = PQ_IE_SIGNED_NUM; break;
-    case PQ_OP_ABS: case PQ_OP_SIGN: cls = PQ_IE_NUMERIC; break;
-    case PQ_OP_NOT: cls = PQ_IE_BOOL; break;
-    case PQ_OP_IS_NAN: case PQ_OP_IS_INF: out_t = PQ_DTYPE_BOOL; break;
-    default: break;
+    case PQ_OP_NEG:
+    case PQ_OP_RELU:
+        cls = PQ_IE_SIGNED_NUM;
+        break;
+    case PQ_OP_ABS:
+    case PQ_OP_SIGN:
+        cls = PQ_IE_NUMERIC;
+        break;
+    case PQ_OP_NOT:
+        cls = PQ_IE_BOOL;
+        break;
+    case PQ_OP_IS_NAN:
+    case PQ_OP_IS_INF:
+        out_t = PQ_DTYPE_BOOL;
+        break;
+    default:
+        break;
     }
     PQ_TRY(pq_ie_need_output(c, 1));
     if (c->n_in >= 1 && c->in[0].present && pq_dtype_is_integer(c->in[0].dtype) &&
-        cls == PQ_IE_FLOAT && (op == PQ_OP_ERF || op == PQ_OP_FLOOR || op == PQ_OP_CEIL ||
-                               op == PQ_OP_ROUND))
+        cls == PQ_IE_FLOAT &&
+        (op == PQ_OP_ERF || op == PQ_OP_FLOOR || op == PQ_OP_CEIL || op == PQ_OP_ROUND))
         return pq_error_set(c->err, PQ_ERR_UNSUPPORTED, "%s of an integer input (%s)",
                             pq_op_name(op), pq_dtype_name(c->in[0].dtype));
     PQ_TRY(pq_ie_input(c, 0, cls, "X"));
@@ -200,7 +235,8 @@ enum pq_status pq_infer_ew_cast(pq_infer_ctx *c) {
     PQ_TRY(pq_ie_input(c, 0, PQ_IE_ANY, "input"));
     const pq_attr *to = pq_node_attr(c->node, "to");
     if (!to || to->type != PQ_ATTR_STRING)
-        return pq_error_set(c->err, PQ_ERR_INVALID, "attribute 'to' (dtype name string) is missing");
+        return pq_error_set(c->err, PQ_ERR_INVALID,
+                            "attribute 'to' (dtype name string) is missing");
     enum pq_dtype t;
     if (!pq_dtype_from_name(to->u.s, &t) || t == PQ_DTYPE_UNDEFINED)
         return pq_error_set(c->err, PQ_ERR_INVALID, "attribute 'to' names unknown dtype '%s'",

@@ -84,20 +84,21 @@ enum pq_status pq_infer_ew_reduce(pq_infer_ctx *c) {
         } else if (ax->shape.rank == 1 && pq_dim_known(ax->shape.dims[0]) &&
                    ax->shape.dims[0].size > 0 && ax->shape.dims[0].size <= rank) {
             s.rank = rank - (int)ax->shape.dims[0].size;
-            for (int i = 0; i < s.rank; i++) s.dims[i] = pq_dim_unknown();
+            for (int i = 0; i < s.rank; i++)
+                s.dims[i] = pq_dim_unknown();
         }
         c->out[0].shape = s;
         return PQ_OK;
     }
     bool mask[PQ_MAX_RANK] = {false};
     if (n_axes == 0) {
-        for (int i = 0; i < rank; i++) mask[i] = !noop;
+        for (int i = 0; i < rank; i++)
+            mask[i] = !noop;
     }
     for (int k = 0; k < n_axes; k++) {
         int a;
         PQ_TRY(pq_infer_axis(axes[k], rank, &a, c->err));
-        if (rank == 0)
-            return pq_error_set(c->err, PQ_ERR_INVALID, "axes given for a scalar input");
+        if (rank == 0) return pq_error_set(c->err, PQ_ERR_INVALID, "axes given for a scalar input");
         if (mask[a])
             return pq_error_set(c->err, PQ_ERR_INVALID, "axis %d appears twice in axes", a);
         mask[a] = true;
@@ -106,8 +107,10 @@ enum pq_status pq_infer_ew_reduce(pq_infer_ctx *c) {
     memset(&s, 0, sizeof s);
     s.rank = 0;
     for (int i = 0; i < rank; i++) {
-        if (!mask[i]) s.dims[s.rank++] = x->shape.dims[i];
-        else if (keep) s.dims[s.rank++] = pq_dim_of(1);
+        if (!mask[i])
+            s.dims[s.rank++] = x->shape.dims[i];
+        else if (keep)
+            s.dims[s.rank++] = pq_dim_of(1);
     }
     c->out[0].shape = s;
     return PQ_OK;
@@ -138,7 +141,8 @@ enum pq_status pq_infer_ew_argmax(pq_infer_ctx *c) {
     if (keep) {
         s.dims[a] = pq_dim_of(1);
     } else {
-        for (int i = a; i + 1 < rank; i++) s.dims[i] = s.dims[i + 1];
+        for (int i = a; i + 1 < rank; i++)
+            s.dims[i] = s.dims[i + 1];
         s.rank = rank - 1;
     }
     c->out[0].shape = s;
@@ -242,10 +246,9 @@ static enum pq_status pq_ir_qparams(pq_infer_ctx *c) {
         int a;
         PQ_TRY(pq_infer_axis(pq_node_attr_int(c->node, "axis", 1), x->shape.rank, &a, c->err));
         if (pq_dim_known(x->shape.dims[a]) && x->shape.dims[a].size != s->shape.dims[0].size)
-            return pq_error_set(c->err, PQ_ERR_INVALID,
-                                "scale has %lld elements but axis %d of the input has %lld",
-                                (long long)s->shape.dims[0].size, a,
-                                (long long)x->shape.dims[a].size);
+            return pq_error_set(
+                c->err, PQ_ERR_INVALID, "scale has %lld elements but axis %d of the input has %lld",
+                (long long)s->shape.dims[0].size, a, (long long)x->shape.dims[a].size);
     }
     return PQ_OK;
 }
@@ -268,7 +271,8 @@ enum pq_status pq_infer_ew_quantize(pq_infer_ctx *c) {
         out = c->in[2].dtype;
         if (out != PQ_DTYPE_UNDEFINED && !pq_ir_qtype(out))
             return pq_error_set(c->err, PQ_ERR_INVALID,
-                                "zero point is %s, expected u8, i8, u16 or i16", pq_dtype_name(out));
+                                "zero point is %s, expected u8, i8, u16 or i16",
+                                pq_dtype_name(out));
     }
     c->out[0].dtype = out;
     c->out[0].shape = x->shape;

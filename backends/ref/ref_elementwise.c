@@ -12,31 +12,55 @@
 static double pq_ew_bin_f64(enum pq_op op, double x, double y, int fmod_attr) {
     (void)fmod_attr;
     switch (op) {
-    case PQ_OP_ADD: case PQ_OP_SUM: case PQ_OP_MEAN: return x + y;
-    case PQ_OP_SUB: return x - y;
-    case PQ_OP_MUL: return x * y;
-    case PQ_OP_DIV: return x / y;
-    case PQ_OP_POW: return pow(x, y);
-    case PQ_OP_MOD: return fmod(x, y);
-    case PQ_OP_PRELU: return x < 0 ? x * y : x;
-    case PQ_OP_MAX: return x != x ? x : (y != y ? y : (x >= y ? x : y));
-    case PQ_OP_MIN: return x != x ? x : (y != y ? y : (x <= y ? x : y));
-    default: return 0.0;
+    case PQ_OP_ADD:
+    case PQ_OP_SUM:
+    case PQ_OP_MEAN:
+        return x + y;
+    case PQ_OP_SUB:
+        return x - y;
+    case PQ_OP_MUL:
+        return x * y;
+    case PQ_OP_DIV:
+        return x / y;
+    case PQ_OP_POW:
+        return pow(x, y);
+    case PQ_OP_MOD:
+        return fmod(x, y);
+    case PQ_OP_PRELU:
+        return x < 0 ? x * y : x;
+    case PQ_OP_MAX:
+        return x != x ? x : (y != y ? y : (x >= y ? x : y));
+    case PQ_OP_MIN:
+        return x != x ? x : (y != y ? y : (x <= y ? x : y));
+    default:
+        return 0.0;
     }
 }
 
 static float pq_ew_bin_f32(enum pq_op op, float x, float y) {
     switch (op) {
-    case PQ_OP_ADD: case PQ_OP_SUM: case PQ_OP_MEAN: return x + y;
-    case PQ_OP_SUB: return x - y;
-    case PQ_OP_MUL: return x * y;
-    case PQ_OP_DIV: return x / y;
-    case PQ_OP_POW: return powf(x, y);
-    case PQ_OP_MOD: return fmodf(x, y);
-    case PQ_OP_PRELU: return x < 0 ? x * y : x;
-    case PQ_OP_MAX: return x != x ? x : (y != y ? y : (x >= y ? x : y));
-    case PQ_OP_MIN: return x != x ? x : (y != y ? y : (x <= y ? x : y));
-    default: return 0.0f;
+    case PQ_OP_ADD:
+    case PQ_OP_SUM:
+    case PQ_OP_MEAN:
+        return x + y;
+    case PQ_OP_SUB:
+        return x - y;
+    case PQ_OP_MUL:
+        return x * y;
+    case PQ_OP_DIV:
+        return x / y;
+    case PQ_OP_POW:
+        return powf(x, y);
+    case PQ_OP_MOD:
+        return fmodf(x, y);
+    case PQ_OP_PRELU:
+        return x < 0 ? x * y : x;
+    case PQ_OP_MAX:
+        return x != x ? x : (y != y ? y : (x >= y ? x : y));
+    case PQ_OP_MIN:
+        return x != x ? x : (y != y ? y : (x <= y ? x : y));
+    default:
+        return 0.0f;
     }
 }
 
@@ -56,9 +80,14 @@ static int64_t pq_ew_ipow(int64_t b, int64_t e) {
 static int64_t pq_ew_bin_int(enum pq_op op, int64_t x, int64_t y, bool uns, int fmod_attr) {
     uint64_t ux = (uint64_t)x, uy = (uint64_t)y;
     switch (op) {
-    case PQ_OP_ADD: case PQ_OP_SUM: case PQ_OP_MEAN: return (int64_t)(ux + uy);
-    case PQ_OP_SUB: return (int64_t)(ux - uy);
-    case PQ_OP_MUL: return (int64_t)(ux * uy);
+    case PQ_OP_ADD:
+    case PQ_OP_SUM:
+    case PQ_OP_MEAN:
+        return (int64_t)(ux + uy);
+    case PQ_OP_SUB:
+        return (int64_t)(ux - uy);
+    case PQ_OP_MUL:
+        return (int64_t)(ux * uy);
     case PQ_OP_DIV:
         if (y == 0) return 0;
         if (uns) return (int64_t)(ux / uy);
@@ -72,22 +101,33 @@ static int64_t pq_ew_bin_int(enum pq_op op, int64_t x, int64_t y, bool uns, int 
         if (!fmod_attr && r != 0 && ((r < 0) != (y < 0))) r += y; /* sign of the divisor */
         return r;
     }
-    case PQ_OP_POW: return pq_ew_ipow(x, y);
-    case PQ_OP_PRELU: return x < 0 ? (int64_t)(ux * uy) : x;
-    case PQ_OP_MAX: return uns ? (ux >= uy ? x : y) : (x >= y ? x : y);
-    case PQ_OP_MIN: return uns ? (ux <= uy ? x : y) : (x <= y ? x : y);
-    default: return 0;
+    case PQ_OP_POW:
+        return pq_ew_ipow(x, y);
+    case PQ_OP_PRELU:
+        return x < 0 ? (int64_t)(ux * uy) : x;
+    case PQ_OP_MAX:
+        return uns ? (ux >= uy ? x : y) : (x >= y ? x : y);
+    case PQ_OP_MIN:
+        return uns ? (ux <= uy ? x : y) : (x <= y ? x : y);
+    default:
+        return 0;
     }
 }
 
 static bool pq_ew_cmp(enum pq_op op, int c) {
     switch (op) {
-    case PQ_OP_EQUAL: return c == 0;
-    case PQ_OP_GREATER: return c > 0;
-    case PQ_OP_GREATER_OR_EQUAL: return c >= 0;
-    case PQ_OP_LESS: return c < 0;
-    case PQ_OP_LESS_OR_EQUAL: return c <= 0;
-    default: return false;
+    case PQ_OP_EQUAL:
+        return c == 0;
+    case PQ_OP_GREATER:
+        return c > 0;
+    case PQ_OP_GREATER_OR_EQUAL:
+        return c >= 0;
+    case PQ_OP_LESS:
+        return c < 0;
+    case PQ_OP_LESS_OR_EQUAL:
+        return c <= 0;
+    default:
+        return false;
     }
 }
 
@@ -104,13 +144,16 @@ static bool pq_ew_is_cmp(enum pq_op op) {
 
 /* ---- loops ---- */
 
-#define PQ_EW_LOOP2(bc, ...)                                                                      \
+#define PQ_EW_LOOP2(bc, ...)                                                                       \
     do {                                                                                           \
         pq_ref_bcast_it it_;                                                                       \
         const int64_t sa_ = (bc).istride[0], sb_ = (bc).istride[1];                                \
-        for (pq_ref_bcast_first(&(bc), &it_); it_.out < (bc).numel; pq_ref_bcast_next(&(bc), &it_)) { \
+        for (pq_ref_bcast_first(&(bc), &it_); it_.out < (bc).numel;                                \
+             pq_ref_bcast_next(&(bc), &it_)) {                                                     \
             int64_t ia = it_.off[0], ib = it_.off[1], io = it_.out;                                \
-            for (int64_t j_ = 0; j_ < (bc).inner; j_++, ia += sa_, ib += sb_, io++) { __VA_ARGS__; }    \
+            for (int64_t j_ = 0; j_ < (bc).inner; j_++, ia += sa_, ib += sb_, io++) {              \
+                __VA_ARGS__;                                                                       \
+            }                                                                                      \
         }                                                                                          \
     } while (0)
 
@@ -127,11 +170,21 @@ static void pq_ew_binary(enum pq_op op, const pq_tensor *A, const pq_tensor *B, 
         if (ta == PQ_DTYPE_F32) {
             const float *a = A->data, *b = B->data;
             switch (op) {
-            case PQ_OP_EQUAL: PQ_EW_LOOP2(bc, y[io] = a[ia] == b[ib]); break;
-            case PQ_OP_GREATER: PQ_EW_LOOP2(bc, y[io] = a[ia] > b[ib]); break;
-            case PQ_OP_GREATER_OR_EQUAL: PQ_EW_LOOP2(bc, y[io] = a[ia] >= b[ib]); break;
-            case PQ_OP_LESS: PQ_EW_LOOP2(bc, y[io] = a[ia] < b[ib]); break;
-            default: PQ_EW_LOOP2(bc, y[io] = a[ia] <= b[ib]); break;
+            case PQ_OP_EQUAL:
+                PQ_EW_LOOP2(bc, y[io] = a[ia] == b[ib]);
+                break;
+            case PQ_OP_GREATER:
+                PQ_EW_LOOP2(bc, y[io] = a[ia] > b[ib]);
+                break;
+            case PQ_OP_GREATER_OR_EQUAL:
+                PQ_EW_LOOP2(bc, y[io] = a[ia] >= b[ib]);
+                break;
+            case PQ_OP_LESS:
+                PQ_EW_LOOP2(bc, y[io] = a[ia] < b[ib]);
+                break;
+            default:
+                PQ_EW_LOOP2(bc, y[io] = a[ia] <= b[ib]);
+                break;
             }
         } else if (pq_dtype_is_float(ta)) {
             PQ_EW_LOOP2(bc, y[io] = pq_ew_cmp(op, pq_ew_cmp_d(pq_dtype_load(ta, A->data, ia),
@@ -150,29 +203,44 @@ static void pq_ew_binary(enum pq_op op, const pq_tensor *A, const pq_tensor *B, 
     if (op == PQ_OP_AND || op == PQ_OP_OR || op == PQ_OP_XOR) {
         const uint8_t *a = A->data, *b = B->data;
         uint8_t *y = Y->data;
-        if (op == PQ_OP_AND) PQ_EW_LOOP2(bc, y[io] = (a[ia] != 0) & (b[ib] != 0));
-        else if (op == PQ_OP_OR) PQ_EW_LOOP2(bc, y[io] = (a[ia] != 0) | (b[ib] != 0));
-        else PQ_EW_LOOP2(bc, y[io] = (a[ia] != 0) ^ (b[ib] != 0));
+        if (op == PQ_OP_AND)
+            PQ_EW_LOOP2(bc, y[io] = (a[ia] != 0) & (b[ib] != 0));
+        else if (op == PQ_OP_OR)
+            PQ_EW_LOOP2(bc, y[io] = (a[ia] != 0) | (b[ib] != 0));
+        else
+            PQ_EW_LOOP2(bc, y[io] = (a[ia] != 0) ^ (b[ib] != 0));
         return;
     }
     if (ta == PQ_DTYPE_F32 && tb == PQ_DTYPE_F32 && ty == PQ_DTYPE_F32) {
         const float *a = A->data, *b = B->data;
         float *y = Y->data;
         switch (op) {
-        case PQ_OP_ADD: case PQ_OP_SUM: case PQ_OP_MEAN: PQ_EW_LOOP2(bc, y[io] = a[ia] + b[ib]); break;
-        case PQ_OP_SUB: PQ_EW_LOOP2(bc, y[io] = a[ia] - b[ib]); break;
-        case PQ_OP_MUL: PQ_EW_LOOP2(bc, y[io] = a[ia] * b[ib]); break;
-        case PQ_OP_DIV: PQ_EW_LOOP2(bc, y[io] = a[ia] / b[ib]); break;
-        default: PQ_EW_LOOP2(bc, y[io] = pq_ew_bin_f32(op, a[ia], b[ib])); break;
+        case PQ_OP_ADD:
+        case PQ_OP_SUM:
+        case PQ_OP_MEAN:
+            PQ_EW_LOOP2(bc, y[io] = a[ia] + b[ib]);
+            break;
+        case PQ_OP_SUB:
+            PQ_EW_LOOP2(bc, y[io] = a[ia] - b[ib]);
+            break;
+        case PQ_OP_MUL:
+            PQ_EW_LOOP2(bc, y[io] = a[ia] * b[ib]);
+            break;
+        case PQ_OP_DIV:
+            PQ_EW_LOOP2(bc, y[io] = a[ia] / b[ib]);
+            break;
+        default:
+            PQ_EW_LOOP2(bc, y[io] = pq_ew_bin_f32(op, a[ia], b[ib]));
+            break;
         }
         return;
     }
     if (pq_dtype_is_integer(ta) && pq_dtype_is_integer(tb)) {
         bool uns = pq_ref_dtype_unsigned(ta);
-        PQ_EW_LOOP2(bc, pq_ref_store_int(ty, Y->data, io,
-                                         pq_ew_bin_int(op, pq_ref_load_int(ta, A->data, ia),
-                                                       pq_ref_load_int(tb, B->data, ib), uns,
-                                                       fmod_attr)));
+        PQ_EW_LOOP2(
+            bc, pq_ref_store_int(ty, Y->data, io,
+                                 pq_ew_bin_int(op, pq_ref_load_int(ta, A->data, ia),
+                                               pq_ref_load_int(tb, B->data, ib), uns, fmod_attr)));
         return;
     }
     /* Floats other than f32, and Pow with mixed types: compute in double, store in y's type
@@ -205,16 +273,18 @@ enum pq_status pq_ref_ew_variadic(const pq_kernel_args *a) {
     for (pq_ref_bcast_first(&bc, &it); it.out < bc.numel; pq_ref_bcast_next(&bc, &it)) {
         int64_t is = it.off[0];
         for (int64_t j = 0; j < bc.inner; j++, is += bc.istride[0])
-            memcpy((char *)Y->data + (size_t)(it.out + j) * es, (const char *)src->data + (size_t)is * es,
-                   es);
+            memcpy((char *)Y->data + (size_t)(it.out + j) * es,
+                   (const char *)src->data + (size_t)is * es, es);
     }
-    for (uint32_t k = 1; k < a->n_in; k++) pq_ew_binary(op, Y, a->in[k], Y, 0);
+    for (uint32_t k = 1; k < a->n_in; k++)
+        pq_ew_binary(op, Y, a->in[k], Y, 0);
     if (op == PQ_OP_MEAN && a->n_in > 1) {
         int64_t n = pq_tensor_numel(Y);
         double inv = (double)a->n_in;
         if (Y->dtype == PQ_DTYPE_F32) {
             float *y = Y->data;
-            for (int64_t i = 0; i < n; i++) y[i] = (float)(y[i] / inv);
+            for (int64_t i = 0; i < n; i++)
+                y[i] = (float)(y[i] / inv);
         } else if (pq_dtype_is_integer(Y->dtype)) {
             for (int64_t i = 0; i < n; i++)
                 pq_ref_store_int(Y->dtype, Y->data, (size_t)i,

@@ -9,12 +9,30 @@
 /* Range of an integer quantized type. */
 static void pq_q_range(enum pq_dtype t, double *lo, double *hi) {
     switch (t) {
-    case PQ_DTYPE_I8: *lo = -128; *hi = 127; break;
-    case PQ_DTYPE_U16: *lo = 0; *hi = 65535; break;
-    case PQ_DTYPE_I16: *lo = -32768; *hi = 32767; break;
-    case PQ_DTYPE_I32: *lo = -2147483648.0; *hi = 2147483647.0; break;
-    case PQ_DTYPE_U32: *lo = 0; *hi = 4294967295.0; break;
-    default: *lo = 0; *hi = 255; break;
+    case PQ_DTYPE_I8:
+        *lo = -128;
+        *hi = 127;
+        break;
+    case PQ_DTYPE_U16:
+        *lo = 0;
+        *hi = 65535;
+        break;
+    case PQ_DTYPE_I16:
+        *lo = -32768;
+        *hi = 32767;
+        break;
+    case PQ_DTYPE_I32:
+        *lo = -2147483648.0;
+        *hi = 2147483647.0;
+        break;
+    case PQ_DTYPE_U32:
+        *lo = 0;
+        *hi = 4294967295.0;
+        break;
+    default:
+        *lo = 0;
+        *hi = 255;
+        break;
     }
 }
 

@@ -14,7 +14,8 @@ static enum pq_status pq_reduce_mask(const pq_kernel_args *a, int rank, bool *ma
     const pq_tensor *at = a->n_in > 1 ? a->in[1] : NULL;
     PQ_TRY(pq_ref_read_ints(at, axes, PQ_MAX_RANK, &n_axes, "axes", a->err));
     bool noop = pq_node_attr_int(a->node, "noop_with_empty_axes", 0) != 0;
-    for (int i = 0; i < rank; i++) mask[i] = n_axes == 0 && !noop;
+    for (int i = 0; i < rank; i++)
+        mask[i] = n_axes == 0 && !noop;
     for (int k = 0; k < n_axes; k++) {
         int64_t ax = axes[k];
         if (ax < -rank || ax >= rank)
@@ -37,10 +38,14 @@ static void pq_reduce_int(enum pq_op op, const pq_tensor *X, const pq_ref_bcast 
     enum pq_dtype t = X->dtype;
     bool uns = pq_ref_dtype_unsigned(t);
     int64_t init = 0;
-    if (op == PQ_OP_REDUCE_PROD) init = 1;
-    else if (op == PQ_OP_REDUCE_MAX) init = uns ? 0 : INT64_MIN;
-    else if (op == PQ_OP_REDUCE_MIN) init = uns ? (int64_t)UINT64_MAX : INT64_MAX;
-    for (int64_t i = 0; i < n_out; i++) acc[i] = init;
+    if (op == PQ_OP_REDUCE_PROD)
+        init = 1;
+    else if (op == PQ_OP_REDUCE_MAX)
+        init = uns ? 0 : INT64_MIN;
+    else if (op == PQ_OP_REDUCE_MIN)
+        init = uns ? (int64_t)UINT64_MAX : INT64_MAX;
+    for (int64_t i = 0; i < n_out; i++)
+        acc[i] = init;
     pq_ref_bcast_it it;
     for (pq_ref_bcast_first(bc, &it); it.out < bc->numel; pq_ref_bcast_next(bc, &it)) {
         int64_t io = it.off[0];
@@ -48,16 +53,24 @@ static void pq_reduce_int(enum pq_op op, const pq_tensor *X, const pq_ref_bcast 
             int64_t v = pq_ref_load_int(t, X->data, (size_t)(it.out + j));
             uint64_t uv = (uint64_t)v, ua = (uint64_t)acc[io];
             switch (op) {
-            case PQ_OP_REDUCE_PROD: acc[io] = (int64_t)(ua * uv); break;
+            case PQ_OP_REDUCE_PROD:
+                acc[io] = (int64_t)(ua * uv);
+                break;
             case PQ_OP_REDUCE_MAX:
                 if (uns ? uv > ua : v > acc[io]) acc[io] = v;
                 break;
             case PQ_OP_REDUCE_MIN:
                 if (uns ? uv < ua : v < acc[io]) acc[io] = v;
                 break;
-            case PQ_OP_REDUCE_L1: acc[io] = (int64_t)(ua + (uns || v >= 0 ? uv : 0 - uv)); break;
-            case PQ_OP_REDUCE_SUM_SQUARE: acc[io] = (int64_t)(ua + uv * uv); break;
-            default: acc[io] = (int64_t)(ua + uv); break;
+            case PQ_OP_REDUCE_L1:
+                acc[io] = (int64_t)(ua + (uns || v >= 0 ? uv : 0 - uv));
+                break;
+            case PQ_OP_REDUCE_SUM_SQUARE:
+                acc[io] = (int64_t)(ua + uv * uv);
+                break;
+            default:
+                acc[io] = (int64_t)(ua + uv);
+                break;
             }
         }
     }
@@ -70,13 +83,18 @@ static void pq_reduce_f64(enum pq_op op, const pq_tensor *X, const pq_ref_bcast 
     bool f32 = t == PQ_DTYPE_F32;
     const float *xf = X->data;
     double init = 0.0;
-    if (op == PQ_OP_REDUCE_PROD) init = 1.0;
-    else if (op == PQ_OP_REDUCE_MAX) init = -INFINITY;
-    else if (op == PQ_OP_REDUCE_MIN) init = INFINITY;
-    for (int64_t i = 0; i < n_out; i++) acc[i] = init;
+    if (op == PQ_OP_REDUCE_PROD)
+        init = 1.0;
+    else if (op == PQ_OP_REDUCE_MAX)
+        init = -INFINITY;
+    else if (op == PQ_OP_REDUCE_MIN)
+        init = INFINITY;
+    for (int64_t i = 0; i < n_out; i++)
+        acc[i] = init;
     pq_ref_bcast_it it;
     if (op == PQ_OP_REDUCE_LOG_SUM_EXP) {
-        for (int64_t i = 0; i < n_out; i++) mx[i] = -INFINITY;
+        for (int64_t i = 0; i < n_out; i++)
+            mx[i] = -INFINITY;
         for (pq_ref_bcast_first(bc, &it); it.out < bc->numel; pq_ref_bcast_next(bc, &it)) {
             int64_t io = it.off[0];
             for (int64_t j = 0; j < bc->inner; j++, io += bc->istride[0]) {
@@ -94,17 +112,28 @@ static void pq_reduce_f64(enum pq_op op, const pq_tensor *X, const pq_ref_bcast 
             size_t ii = (size_t)(it.out + j);
             double v = f32 ? xf[ii] : pq_dtype_load(t, X->data, ii);
             switch (op) {
-            case PQ_OP_REDUCE_PROD: acc[io] *= v; break;
+            case PQ_OP_REDUCE_PROD:
+                acc[io] *= v;
+                break;
             case PQ_OP_REDUCE_MAX:
                 if (v > acc[io] || v != v) acc[io] = v;
                 break;
             case PQ_OP_REDUCE_MIN:
                 if (v < acc[io] || v != v) acc[io] = v;
                 break;
-            case PQ_OP_REDUCE_L1: acc[io] += fabs(v); break;
-            case PQ_OP_REDUCE_L2: case PQ_OP_REDUCE_SUM_SQUARE: acc[io] += v * v; break;
-            case PQ_OP_REDUCE_LOG_SUM_EXP: acc[io] += exp(v - mx[io]); break;
-            default: acc[io] += v; break;
+            case PQ_OP_REDUCE_L1:
+                acc[io] += fabs(v);
+                break;
+            case PQ_OP_REDUCE_L2:
+            case PQ_OP_REDUCE_SUM_SQUARE:
+                acc[io] += v * v;
+                break;
+            case PQ_OP_REDUCE_LOG_SUM_EXP:
+                acc[io] += exp(v - mx[io]);
+                break;
+            default:
+                acc[io] += v;
+                break;
             }
         }
     }
@@ -159,14 +188,25 @@ enum pq_status pq_ref_ew_reduce(const pq_kernel_args *a) {
     for (int64_t i = 0; i < n_out; i++) {
         double v = acc[i];
         switch (op) {
-        case PQ_OP_REDUCE_MEAN: v = v / (double)count; break;
-        case PQ_OP_REDUCE_L2: v = sqrt(v); break;
-        case PQ_OP_REDUCE_LOG_SUM: v = log(v); break;
-        case PQ_OP_REDUCE_LOG_SUM_EXP: v = log(v) + mx[i]; break;
-        default: break;
+        case PQ_OP_REDUCE_MEAN:
+            v = v / (double)count;
+            break;
+        case PQ_OP_REDUCE_L2:
+            v = sqrt(v);
+            break;
+        case PQ_OP_REDUCE_LOG_SUM:
+            v = log(v);
+            break;
+        case PQ_OP_REDUCE_LOG_SUM_EXP:
+            v = log(v) + mx[i];
+            break;
+        default:
+            break;
         }
-        if (Y->dtype == PQ_DTYPE_F32) ((float *)Y->data)[i] = (float)v;
-        else pq_dtype_store(Y->dtype, Y->data, (size_t)i, v);
+        if (Y->dtype == PQ_DTYPE_F32)
+            ((float *)Y->data)[i] = (float)v;
+        else
+            pq_dtype_store(Y->dtype, Y->data, (size_t)i, v);
     }
     pq_free(acc);
     return PQ_OK;
@@ -239,8 +279,10 @@ static void pq_topk_sort(const pq_topk_ctx *c, int64_t *idx, int64_t *tmp, int64
                                        c->base + (size_t)idx[i] * c->stride);
         tmp[k++] = cmp < 0 ? idx[j++] : idx[i++]; /* take right only when strictly before */
     }
-    while (i < h) tmp[k++] = idx[i++];
-    while (j < n) tmp[k++] = idx[j++];
+    while (i < h)
+        tmp[k++] = idx[i++];
+    while (j < n)
+        tmp[k++] = idx[j++];
     memcpy(idx, tmp, (size_t)n * sizeof *idx);
 }
 
@@ -275,7 +317,8 @@ enum pq_status pq_ref_ew_topk(const pq_kernel_args *a) {
         for (int64_t j = 0; j < inner; j++) {
             pq_topk_ctx c = {X->dtype, X->data, (size_t)(o * n * inner + j), (size_t)inner,
                              largest ? -1 : 1};
-            for (int64_t i = 0; i < n; i++) idx[i] = i;
+            for (int64_t i = 0; i < n; i++)
+                idx[i] = i;
             pq_topk_sort(&c, idx, idx + n, n);
             for (int64_t i = 0; i < k; i++) {
                 size_t dst = (size_t)(o * k * inner + i * inner + j);

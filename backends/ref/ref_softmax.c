@@ -24,8 +24,10 @@ enum pq_status pq_ref_ew_softmax(const pq_kernel_args *a) {
         outer = 1;
         n = 1;
         for (int i = 0; i < rank; i++) {
-            if (i < axis) outer *= X->dims[i];
-            else n *= X->dims[i];
+            if (i < axis)
+                outer *= X->dims[i];
+            else
+                n *= X->dims[i];
         }
         inner = 1;
     } else {
@@ -53,7 +55,8 @@ enum pq_status pq_ref_ew_softmax(const pq_kernel_args *a) {
                 }
             }
             if (op == PQ_OP_HARDMAX) {
-                for (int64_t i = 0; i < n; i++) row[i] = i == arg ? 1.0 : 0.0;
+                for (int64_t i = 0; i < n; i++)
+                    row[i] = i == arg ? 1.0 : 0.0;
             } else {
                 double sum = 0.0;
                 for (int64_t i = 0; i < n; i++) {
@@ -62,15 +65,19 @@ enum pq_status pq_ref_ew_softmax(const pq_kernel_args *a) {
                 }
                 if (op == PQ_OP_LOG_SOFTMAX) {
                     double ls = log(sum);
-                    for (int64_t i = 0; i < n; i++) row[i] -= ls;
+                    for (int64_t i = 0; i < n; i++)
+                        row[i] -= ls;
                 } else {
-                    for (int64_t i = 0; i < n; i++) row[i] = exp(row[i]) / sum;
+                    for (int64_t i = 0; i < n; i++)
+                        row[i] = exp(row[i]) / sum;
                 }
             }
             for (int64_t i = 0; i < n; i++) {
                 size_t idx = (size_t)(base + i * inner);
-                if (f32) yf[idx] = (float)row[i];
-                else pq_dtype_store(t, Y->data, idx, row[i]);
+                if (f32)
+                    yf[idx] = (float)row[i];
+                else
+                    pq_dtype_store(t, Y->data, idx, row[i]);
             }
         }
     }

@@ -14,8 +14,12 @@ typedef struct pq_unary_params {
 static pq_unary_params pq_unary_get_params(const pq_node *n) {
     pq_unary_params p = {0, 0, 0};
     switch (n->op) {
-    case PQ_OP_LEAKY_RELU: p.alpha = pq_node_attr_float(n, "alpha", 0.01f); break;
-    case PQ_OP_ELU: case PQ_OP_CELU: case PQ_OP_THRESHOLDED_RELU:
+    case PQ_OP_LEAKY_RELU:
+        p.alpha = pq_node_attr_float(n, "alpha", 0.01f);
+        break;
+    case PQ_OP_ELU:
+    case PQ_OP_CELU:
+    case PQ_OP_THRESHOLDED_RELU:
         p.alpha = pq_node_attr_float(n, "alpha", 1.0f);
         break;
     case PQ_OP_SELU:
@@ -26,44 +30,71 @@ static pq_unary_params pq_unary_get_params(const pq_node *n) {
         p.alpha = pq_node_attr_float(n, "alpha", 0.2f);
         p.beta = pq_node_attr_float(n, "beta", 0.5f);
         break;
-    default: break;
+    default:
+        break;
     }
     return p;
 }
 
 static double pq_unary_f64(enum pq_op op, double x, const pq_unary_params *p) {
     switch (op) {
-    case PQ_OP_SQRT: return sqrt(x);
-    case PQ_OP_EXP: return exp(x);
-    case PQ_OP_LOG: return log(x);
-    case PQ_OP_NEG: return -x;
-    case PQ_OP_ABS: return fabs(x);
-    case PQ_OP_RECIPROCAL: return 1.0 / x;
-    case PQ_OP_FLOOR: return floor(x);
-    case PQ_OP_CEIL: return ceil(x);
-    case PQ_OP_ROUND: return nearbyint(x); /* default rounding mode: half to even */
-    case PQ_OP_SIGN: return x > 0 ? 1.0 : (x < 0 ? -1.0 : (x != x ? x : 0.0));
-    case PQ_OP_ERF: return erf(x);
-    case PQ_OP_TANH: return tanh(x);
+    case PQ_OP_SQRT:
+        return sqrt(x);
+    case PQ_OP_EXP:
+        return exp(x);
+    case PQ_OP_LOG:
+        return log(x);
+    case PQ_OP_NEG:
+        return -x;
+    case PQ_OP_ABS:
+        return fabs(x);
+    case PQ_OP_RECIPROCAL:
+        return 1.0 / x;
+    case PQ_OP_FLOOR:
+        return floor(x);
+    case PQ_OP_CEIL:
+        return ceil(x);
+    case PQ_OP_ROUND:
+        return nearbyint(x); /* default rounding mode: half to even */
+    case PQ_OP_SIGN:
+        return x > 0 ? 1.0 : (x < 0 ? -1.0 : (x != x ? x : 0.0));
+    case PQ_OP_ERF:
+        return erf(x);
+    case PQ_OP_TANH:
+        return tanh(x);
     case PQ_OP_SIGMOID:
-        if (x >= 0) return 1.0 / (1.0 + exp(-x));
+        if (x >= 0)
+            return 1.0 / (1.0 + exp(-x));
         else {
             double e = exp(x);
             return e / (1.0 + e);
         }
-    case PQ_OP_SIN: return sin(x);
-    case PQ_OP_COS: return cos(x);
-    case PQ_OP_RELU: return x > 0 ? x : (x != x ? x : 0.0);
-    case PQ_OP_LEAKY_RELU: return x < 0 ? p->alpha * x : x;
-    case PQ_OP_ELU: return x < 0 ? p->alpha * expm1(x) : x;
-    case PQ_OP_SELU: return p->gamma * (x <= 0 ? p->alpha * expm1(x) : x);
-    case PQ_OP_CELU: return (x > 0 ? x : 0.0) + fmin(0.0, p->alpha * expm1(x / p->alpha));
-    case PQ_OP_HARD_SIGMOID: return fmax(0.0, fmin(1.0, p->alpha * x + p->beta));
-    case PQ_OP_HARD_SWISH: return x * fmax(0.0, fmin(1.0, x / 6.0 + 0.5));
-    case PQ_OP_SOFTPLUS: return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
-    case PQ_OP_SOFTSIGN: return x / (1.0 + fabs(x));
-    case PQ_OP_THRESHOLDED_RELU: return x > p->alpha ? x : 0.0;
-    default: return 0.0;
+    case PQ_OP_SIN:
+        return sin(x);
+    case PQ_OP_COS:
+        return cos(x);
+    case PQ_OP_RELU:
+        return x > 0 ? x : (x != x ? x : 0.0);
+    case PQ_OP_LEAKY_RELU:
+        return x < 0 ? p->alpha * x : x;
+    case PQ_OP_ELU:
+        return x < 0 ? p->alpha * expm1(x) : x;
+    case PQ_OP_SELU:
+        return p->gamma * (x <= 0 ? p->alpha * expm1(x) : x);
+    case PQ_OP_CELU:
+        return (x > 0 ? x : 0.0) + fmin(0.0, p->alpha * expm1(x / p->alpha));
+    case PQ_OP_HARD_SIGMOID:
+        return fmax(0.0, fmin(1.0, p->alpha * x + p->beta));
+    case PQ_OP_HARD_SWISH:
+        return x * fmax(0.0, fmin(1.0, x / 6.0 + 0.5));
+    case PQ_OP_SOFTPLUS:
+        return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
+    case PQ_OP_SOFTSIGN:
+        return x / (1.0 + fabs(x));
+    case PQ_OP_THRESHOLDED_RELU:
+        return x > p->alpha ? x : 0.0;
+    default:
+        return 0.0;
     }
 }
 
@@ -78,31 +109,50 @@ static void pq_unary_run_f32(enum pq_op op, const float *X, float *Y, int64_t n,
                              const pq_unary_params *p) {
     const float alpha = (float)p->alpha;
     switch (op) {
-    case PQ_OP_SQRT: PQ_UNARY_F32(sqrtf(x));
-    case PQ_OP_EXP: PQ_UNARY_F32(expf(x));
-    case PQ_OP_LOG: PQ_UNARY_F32(logf(x));
-    case PQ_OP_NEG: PQ_UNARY_F32(-x);
-    case PQ_OP_ABS: PQ_UNARY_F32(fabsf(x));
-    case PQ_OP_RECIPROCAL: PQ_UNARY_F32(1.0f / x);
-    case PQ_OP_FLOOR: PQ_UNARY_F32(floorf(x));
-    case PQ_OP_CEIL: PQ_UNARY_F32(ceilf(x));
-    case PQ_OP_ROUND: PQ_UNARY_F32(nearbyintf(x));
-    case PQ_OP_ERF: PQ_UNARY_F32(erff(x));
-    case PQ_OP_TANH: PQ_UNARY_F32(tanhf(x));
-    case PQ_OP_RELU: PQ_UNARY_F32(x > 0.0f ? x : (x != x ? x : 0.0f));
-    case PQ_OP_LEAKY_RELU: PQ_UNARY_F32(x < 0.0f ? alpha * x : x);
-    default: PQ_UNARY_F32((float)pq_unary_f64(op, x, p));
+    case PQ_OP_SQRT:
+        PQ_UNARY_F32(sqrtf(x));
+    case PQ_OP_EXP:
+        PQ_UNARY_F32(expf(x));
+    case PQ_OP_LOG:
+        PQ_UNARY_F32(logf(x));
+    case PQ_OP_NEG:
+        PQ_UNARY_F32(-x);
+    case PQ_OP_ABS:
+        PQ_UNARY_F32(fabsf(x));
+    case PQ_OP_RECIPROCAL:
+        PQ_UNARY_F32(1.0f / x);
+    case PQ_OP_FLOOR:
+        PQ_UNARY_F32(floorf(x));
+    case PQ_OP_CEIL:
+        PQ_UNARY_F32(ceilf(x));
+    case PQ_OP_ROUND:
+        PQ_UNARY_F32(nearbyintf(x));
+    case PQ_OP_ERF:
+        PQ_UNARY_F32(erff(x));
+    case PQ_OP_TANH:
+        PQ_UNARY_F32(tanhf(x));
+    case PQ_OP_RELU:
+        PQ_UNARY_F32(x > 0.0f ? x : (x != x ? x : 0.0f));
+    case PQ_OP_LEAKY_RELU:
+        PQ_UNARY_F32(x < 0.0f ? alpha * x : x);
+    default:
+        PQ_UNARY_F32((float)pq_unary_f64(op, x, p));
     }
 }
 
 /* Integer versions of the ops legal on integers (Neg, Abs, Sign, Relu); wrap like numpy. */
 static int64_t pq_unary_int(enum pq_op op, int64_t x, bool uns) {
     switch (op) {
-    case PQ_OP_NEG: return (int64_t)(0 - (uint64_t)x);
-    case PQ_OP_ABS: return uns || x >= 0 ? x : (int64_t)(0 - (uint64_t)x);
-    case PQ_OP_SIGN: return uns ? (x != 0) : (x > 0) - (x < 0);
-    case PQ_OP_RELU: return uns || x > 0 ? x : 0;
-    default: return x; /* Floor/Ceil/Round of an integer */
+    case PQ_OP_NEG:
+        return (int64_t)(0 - (uint64_t)x);
+    case PQ_OP_ABS:
+        return uns || x >= 0 ? x : (int64_t)(0 - (uint64_t)x);
+    case PQ_OP_SIGN:
+        return uns ? (x != 0) : (x > 0) - (x < 0);
+    case PQ_OP_RELU:
+        return uns || x > 0 ? x : 0;
+    default:
+        return x; /* Floor/Ceil/Round of an integer */
     }
 }
 
@@ -117,7 +167,8 @@ enum pq_status pq_ref_ew_unary(const pq_kernel_args *a) {
     if (op == PQ_OP_NOT) {
         const uint8_t *x = X->data;
         uint8_t *y = Y->data;
-        for (int64_t i = 0; i < n; i++) y[i] = !x[i];
+        for (int64_t i = 0; i < n; i++)
+            y[i] = !x[i];
         return PQ_OK;
     }
     if (op == PQ_OP_IS_NAN || op == PQ_OP_IS_INF) {
@@ -126,8 +177,10 @@ enum pq_status pq_ref_ew_unary(const pq_kernel_args *a) {
         uint8_t *y = Y->data;
         for (int64_t i = 0; i < n; i++) {
             double v = pq_dtype_load(t, X->data, (size_t)i);
-            if (op == PQ_OP_IS_NAN) y[i] = v != v;
-            else y[i] = (pos && v == INFINITY) || (neg && v == -INFINITY);
+            if (op == PQ_OP_IS_NAN)
+                y[i] = v != v;
+            else
+                y[i] = (pos && v == INFINITY) || (neg && v == -INFINITY);
         }
         return PQ_OK;
     }
@@ -203,11 +256,13 @@ enum pq_status pq_ref_ew_cast(const pq_kernel_args *a) {
     } else if (ti == PQ_DTYPE_F32 && to == PQ_DTYPE_F16) {
         const float *x = X->data;
         uint16_t *y = Y->data;
-        for (int64_t i = 0; i < n; i++) y[i] = pq_f32_to_f16(x[i]);
+        for (int64_t i = 0; i < n; i++)
+            y[i] = pq_f32_to_f16(x[i]);
     } else if (ti == PQ_DTYPE_F32 && to == PQ_DTYPE_BF16) {
         const float *x = X->data;
         uint16_t *y = Y->data;
-        for (int64_t i = 0; i < n; i++) y[i] = pq_f32_to_bf16(x[i]);
+        for (int64_t i = 0; i < n; i++)
+            y[i] = pq_f32_to_bf16(x[i]);
     } else if (!pq_dtype_is_float(ti) && !pq_dtype_is_float(to)) {
         /* integer/bool to integer/bool: exact, wrapping (bool: nonzero -> 1) */
         for (int64_t i = 0; i < n; i++)
@@ -217,12 +272,15 @@ enum pq_status pq_ref_ew_cast(const pq_kernel_args *a) {
         for (int64_t i = 0; i < n; i++) {
             int64_t v = pq_ref_load_int(ti, X->data, (size_t)i);
             double d = uns ? (double)(uint64_t)v : (double)v;
-            if (to == PQ_DTYPE_F32) ((float *)Y->data)[i] = uns ? (float)(uint64_t)v : (float)v;
-            else pq_dtype_store(to, Y->data, (size_t)i, d);
+            if (to == PQ_DTYPE_F32)
+                ((float *)Y->data)[i] = uns ? (float)(uint64_t)v : (float)v;
+            else
+                pq_dtype_store(to, Y->data, (size_t)i, d);
         }
     } else if (to == PQ_DTYPE_BOOL) {
         uint8_t *y = Y->data;
-        for (int64_t i = 0; i < n; i++) y[i] = pq_dtype_load(ti, X->data, (size_t)i) != 0.0;
+        for (int64_t i = 0; i < n; i++)
+            y[i] = pq_dtype_load(ti, X->data, (size_t)i) != 0.0;
     } else {
         for (int64_t i = 0; i < n; i++)
             pq_dtype_store(to, Y->data, (size_t)i, pq_dtype_load(ti, X->data, (size_t)i));

@@ -16,19 +16,19 @@
  * Dims of size 1 are dropped and adjacent dims that are contiguous in every operand are merged,
  * so the innermost row is as long as possible. */
 typedef struct pq_ref_bcast {
-    int rank;                                    /* >= 1 after simplification */
+    int rank; /* >= 1 after simplification */
     int n_ops;
     int64_t dims[PQ_MAX_RANK];
     int64_t strides[PQ_REF_BCAST_MAX][PQ_MAX_RANK]; /* element strides, 0 on broadcast dims */
-    int64_t numel;                               /* elements of the output */
-    int64_t inner;                               /* length of one row: dims[rank-1] */
-    int64_t istride[PQ_REF_BCAST_MAX];           /* strides[k][rank-1] */
+    int64_t numel;                                  /* elements of the output */
+    int64_t inner;                                  /* length of one row: dims[rank-1] */
+    int64_t istride[PQ_REF_BCAST_MAX];              /* strides[k][rank-1] */
 } pq_ref_bcast;
 
 /* Position of the current row in a pq_ref_bcast walk. */
 typedef struct pq_ref_bcast_it {
-    int64_t out;                    /* offset of the row's first output element */
-    int64_t off[PQ_REF_BCAST_MAX];  /* offset of the row's first element in each operand */
+    int64_t out;                   /* offset of the row's first output element */
+    int64_t off[PQ_REF_BCAST_MAX]; /* offset of the row's first element in each operand */
     int64_t idx[PQ_MAX_RANK];
 } pq_ref_bcast_it;
 

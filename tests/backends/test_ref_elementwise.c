@@ -17,8 +17,8 @@ pq_tensor *pq_test_ew_tensor(enum pq_dtype t, int rank, const int64_t *dims, con
 pq_tensor *pq_test_ew_i64(int rank, const int64_t *dims, const int64_t *vals);
 /* Builds a graph with one node of op whose inputs are constants cloned from in[] (NULL = omitted
  * input) and n_out outputs; returns the graph and node id. */
-pq_graph *pq_test_ew_graph(enum pq_op op, const pq_tensor *const *in, uint32_t n_in,
-                           uint32_t n_out, uint32_t *nid);
+pq_graph *pq_test_ew_graph(enum pq_op op, const pq_tensor *const *in, uint32_t n_in, uint32_t n_out,
+                           uint32_t *nid);
 /* Runs inference then the reference kernel; outs[i] receive new tensors (caller destroys). */
 enum pq_status pq_test_ew_run(pq_graph *g, uint32_t nid, pq_tensor **outs, pq_error *err);
 /* Everything in one call for a node without attributes; asserts success; returns output 0 and
@@ -30,7 +30,8 @@ pq_tensor *pq_test_ew_tensor(enum pq_dtype t, int rank, const int64_t *dims, con
     pq_tensor *x = pq_tensor_create(t, rank, dims, &err);
     cr_assert_not_null(x, "%s", err.msg);
     int64_t n = pq_tensor_numel(x);
-    for (int64_t i = 0; i < n; i++) pq_dtype_store(t, x->data, (size_t)i, vals[i]);
+    for (int64_t i = 0; i < n; i++)
+        pq_dtype_store(t, x->data, (size_t)i, vals[i]);
     return x;
 }
 
@@ -42,8 +43,8 @@ pq_tensor *pq_test_ew_i64(int rank, const int64_t *dims, const int64_t *vals) {
     return x;
 }
 
-pq_graph *pq_test_ew_graph(enum pq_op op, const pq_tensor *const *in, uint32_t n_in,
-                           uint32_t n_out, uint32_t *nid) {
+pq_graph *pq_test_ew_graph(enum pq_op op, const pq_tensor *const *in, uint32_t n_in, uint32_t n_out,
+                           uint32_t *nid) {
     pq_error err;
     pq_graph *g = pq_graph_create(NULL, &err);
     cr_assert_not_null(g);
@@ -116,13 +117,14 @@ static void assert_close(const pq_tensor *y, const double *want, int64_t n, doub
             continue;
         }
         if (got == want[i]) continue; /* also equal infinities */
-        cr_assert(fabs(got - want[i]) <= atol + rtol * fabs(want[i]), "elem %lld: got %.9g want %.9g",
-                  (long long)i, got, want[i]);
+        cr_assert(fabs(got - want[i]) <= atol + rtol * fabs(want[i]),
+                  "elem %lld: got %.9g want %.9g", (long long)i, got, want[i]);
     }
 }
 
 static void fill_pattern(double *v, int64_t n, double scale, double shift) {
-    for (int64_t i = 0; i < n; i++) v[i] = sin((double)i * 1.7 + shift) * scale;
+    for (int64_t i = 0; i < n; i++)
+        v[i] = sin((double)i * 1.7 + shift) * scale;
 }
 
 /* Runs a single-attribute-free binary op and returns the output. */
@@ -265,8 +267,10 @@ Test(ref_ew, integer_arithmetic_exact) {
     /* u8 wraps like numpy; u8 division */
     int64_t d2[1] = {3};
     double ua[3] = {250, 7, 200}, ub[3] = {10, 2, 100};
-    pq_tensor *UA = pq_test_ew_tensor(PQ_DTYPE_U8, 1, d2, ua), *UB = pq_test_ew_tensor(PQ_DTYPE_U8, 1, d2, ub);
-    pq_tensor *us = run2(PQ_OP_ADD, UA, UB), *ud = run2(PQ_OP_DIV, UA, UB), *um = run2(PQ_OP_MUL, UA, UB);
+    pq_tensor *UA = pq_test_ew_tensor(PQ_DTYPE_U8, 1, d2, ua),
+              *UB = pq_test_ew_tensor(PQ_DTYPE_U8, 1, d2, ub);
+    pq_tensor *us = run2(PQ_OP_ADD, UA, UB), *ud = run2(PQ_OP_DIV, UA, UB),
+              *um = run2(PQ_OP_MUL, UA, UB);
     uint8_t *usv = us->data, *udv = ud->data, *umv = um->data;
     cr_assert(usv[0] == 4 && usv[1] == 9 && usv[2] == 44);
     cr_assert(udv[0] == 25 && udv[1] == 3 && udv[2] == 2);
@@ -278,7 +282,8 @@ Test(ref_ew, integer_arithmetic_exact) {
 Test(ref_ew, mod_float_fmod_and_i32_broadcast) {
     int64_t d[1] = {4}, d1[1] = {1};
     double a[4] = {-4.3, 7.2, 5.0, -5.5}, b[4] = {2.1, -3.4, 8.0, 1.5};
-    pq_tensor *A = pq_test_ew_tensor(PQ_DTYPE_F32, 1, d, a), *B = pq_test_ew_tensor(PQ_DTYPE_F32, 1, d, b);
+    pq_tensor *A = pq_test_ew_tensor(PQ_DTYPE_F32, 1, d, a),
+              *B = pq_test_ew_tensor(PQ_DTYPE_F32, 1, d, b);
     const pq_tensor *in[2] = {A, B};
     uint32_t nid;
     pq_graph *g = pq_test_ew_graph(PQ_OP_MOD, in, 2, 1, &nid);
@@ -290,13 +295,15 @@ Test(ref_ew, mod_float_fmod_and_i32_broadcast) {
     cr_assert_eq(pq_node_set_int(g, nid, "fmod", 1, &err), PQ_OK);
     cr_assert_eq(pq_test_ew_run(g, nid, out, &err), PQ_OK, "%s", err.msg);
     double w[4];
-    for (int i = 0; i < 4; i++) w[i] = fmod((float)a[i], (float)b[i]);
+    for (int i = 0; i < 4; i++)
+        w[i] = fmod((float)a[i], (float)b[i]);
     assert_close(out[0], w, 4, 1e-6, 1e-6);
     pq_tensor_destroy(out[0]);
     pq_graph_destroy(g);
     /* i32 [4] mod [1] */
     double ia[4] = {-4, 7, 5, -5}, ib[1] = {3};
-    pq_tensor *IA = pq_test_ew_tensor(PQ_DTYPE_I32, 1, d, ia), *IB = pq_test_ew_tensor(PQ_DTYPE_I32, 1, d1, ib);
+    pq_tensor *IA = pq_test_ew_tensor(PQ_DTYPE_I32, 1, d, ia),
+              *IB = pq_test_ew_tensor(PQ_DTYPE_I32, 1, d1, ib);
     pq_tensor *y = run2(PQ_OP_MOD, IA, IB);
     int32_t *yv = y->data;
     cr_assert(yv[0] == 2 && yv[1] == 1 && yv[2] == 2 && yv[3] == 1);
@@ -307,7 +314,8 @@ Test(ref_ew, mod_float_fmod_and_i32_broadcast) {
 Test(ref_ew, comparisons_and_logic) {
     int64_t d[2] = {2, 3}, d1[1] = {3};
     double a[6] = {1, NAN, 3, -1, 2, 5}, b[3] = {1, 2, 4};
-    pq_tensor *A = pq_test_ew_tensor(PQ_DTYPE_F32, 2, d, a), *B = pq_test_ew_tensor(PQ_DTYPE_F32, 1, d1, b);
+    pq_tensor *A = pq_test_ew_tensor(PQ_DTYPE_F32, 2, d, a),
+              *B = pq_test_ew_tensor(PQ_DTYPE_F32, 1, d1, b);
     enum pq_op ops[5] = {PQ_OP_EQUAL, PQ_OP_GREATER, PQ_OP_GREATER_OR_EQUAL, PQ_OP_LESS,
                          PQ_OP_LESS_OR_EQUAL};
     for (int k = 0; k < 5; k++) {
@@ -335,10 +343,13 @@ Test(ref_ew, comparisons_and_logic) {
     /* bool logic with broadcasting */
     double ba[4] = {0, 1, 0, 1}, bb[2] = {0, 1};
     int64_t d22[2] = {2, 2}, d21[2] = {2, 1};
-    pq_tensor *BA = pq_test_ew_tensor(PQ_DTYPE_BOOL, 2, d22, ba), *BB = pq_test_ew_tensor(PQ_DTYPE_BOOL, 2, d21, bb);
-    pq_tensor *an = run2(PQ_OP_AND, BA, BB), *o = run2(PQ_OP_OR, BA, BB), *x = run2(PQ_OP_XOR, BA, BB);
+    pq_tensor *BA = pq_test_ew_tensor(PQ_DTYPE_BOOL, 2, d22, ba),
+              *BB = pq_test_ew_tensor(PQ_DTYPE_BOOL, 2, d21, bb);
+    pq_tensor *an = run2(PQ_OP_AND, BA, BB), *o = run2(PQ_OP_OR, BA, BB),
+              *x = run2(PQ_OP_XOR, BA, BB);
     const uint8_t wa[4] = {0, 0, 0, 1}, wo[4] = {0, 1, 1, 1}, wx[4] = {0, 1, 1, 0};
-    cr_assert(memcmp(an->data, wa, 4) == 0 && memcmp(o->data, wo, 4) == 0 && memcmp(x->data, wx, 4) == 0);
+    cr_assert(memcmp(an->data, wa, 4) == 0 && memcmp(o->data, wo, 4) == 0 &&
+              memcmp(x->data, wx, 4) == 0);
     pq_tensor_destroy(A), pq_tensor_destroy(B), pq_tensor_destroy(IA), pq_tensor_destroy(IB);
     pq_tensor_destroy(g), pq_tensor_destroy(e), pq_tensor_destroy(UA), pq_tensor_destroy(UB);
     pq_tensor_destroy(ug), pq_tensor_destroy(BA), pq_tensor_destroy(BB), pq_tensor_destroy(an);
@@ -349,7 +360,8 @@ Test(ref_ew, prelu_and_where) {
     int64_t dx[3] = {2, 3, 2}, ds[2] = {3, 1};
     double x[12], s[3] = {0.1, 0.2, 0.3};
     fill_pattern(x, 12, 2.0, 0.3);
-    pq_tensor *X = pq_test_ew_tensor(PQ_DTYPE_F32, 3, dx, x), *S = pq_test_ew_tensor(PQ_DTYPE_F32, 2, ds, s);
+    pq_tensor *X = pq_test_ew_tensor(PQ_DTYPE_F32, 3, dx, x),
+              *S = pq_test_ew_tensor(PQ_DTYPE_F32, 2, ds, s);
     pq_tensor *y = run2(PQ_OP_PRELU, X, S);
     double w[12];
     for (int i = 0; i < 12; i++) {
@@ -376,7 +388,8 @@ Test(ref_ew, prelu_and_where) {
 Test(ref_ew, variadic_max_min_sum_mean) {
     int64_t d0[2] = {2, 3}, d1[1] = {3}, d2[2] = {2, 1};
     double a[6] = {1, 5, NAN, -2, 0, 7}, b[3] = {3, 3, 3}, c[2] = {4, -8};
-    pq_tensor *A = pq_test_ew_tensor(PQ_DTYPE_F32, 2, d0, a), *B = pq_test_ew_tensor(PQ_DTYPE_F32, 1, d1, b);
+    pq_tensor *A = pq_test_ew_tensor(PQ_DTYPE_F32, 2, d0, a),
+              *B = pq_test_ew_tensor(PQ_DTYPE_F32, 1, d1, b);
     pq_tensor *C = pq_test_ew_tensor(PQ_DTYPE_F32, 2, d2, c);
     const pq_tensor *in[3] = {B, A, C};
     pq_tensor *mx = pq_test_ew_simple(PQ_OP_MAX, in, 3), *mn = pq_test_ew_simple(PQ_OP_MIN, in, 3);
@@ -398,7 +411,8 @@ Test(ref_ew, variadic_max_min_sum_mean) {
     pq_tensor *cp = pq_test_ew_simple(PQ_OP_MAX, one, 1);
     assert_close(cp, c, 2, 0, 0);
     double h1[3] = {1.5, -2, 65504}, h2[3] = {1.25, -1, 3};
-    pq_tensor *H1 = pq_test_ew_tensor(PQ_DTYPE_F16, 1, d1, h1), *H2 = pq_test_ew_tensor(PQ_DTYPE_F16, 1, d1, h2);
+    pq_tensor *H1 = pq_test_ew_tensor(PQ_DTYPE_F16, 1, d1, h1),
+              *H2 = pq_test_ew_tensor(PQ_DTYPE_F16, 1, d1, h2);
     const pq_tensor *hin[2] = {H1, H2};
     pq_tensor *hm = pq_test_ew_simple(PQ_OP_MAX, hin, 2);
     double wh[3] = {1.5, -1, 65504};
@@ -452,48 +466,65 @@ static void check_unary(enum pq_op op, const char *attr, double attr_v, const do
 
 Test(ref_ew, unary_math) {
     double w[8];
-    for (int i = 0; i < 8; i++) w[i] = exp(ux[i]);
+    for (int i = 0; i < 8; i++)
+        w[i] = exp(ux[i]);
     check_unary(PQ_OP_EXP, NULL, 0, w);
-    const double sig[8] = {0.0474258736, 0.182425529, 0.377540678, 0.5, 0.562176526, 0.731058598, 0.924141824, 0.982013762};
+    const double sig[8] = {0.0474258736, 0.182425529, 0.377540678, 0.5,
+                           0.562176526,  0.731058598, 0.924141824, 0.982013762};
     check_unary(PQ_OP_SIGMOID, NULL, 0, sig);
-    const double th[8] = {-0.995054781, -0.905148268, -0.462117165, 0, 0.244918659, 0.761594176, 0.986614287, 0.999329329};
+    const double th[8] = {-0.995054781, -0.905148268, -0.462117165, 0,
+                          0.244918659,  0.761594176,  0.986614287,  0.999329329};
     check_unary(PQ_OP_TANH, NULL, 0, th);
-    const double er[8] = {-0.999977887, -0.966105163, -0.520499885, 0, 0.276326388, 0.842700779, 0.999593019, 1};
+    const double er[8] = {-0.999977887, -0.966105163, -0.520499885, 0,
+                          0.276326388,  0.842700779,  0.999593019,  1};
     check_unary(PQ_OP_ERF, NULL, 0, er);
-    const double sn[8] = {-0.141120002, -0.997494996, -0.47942555, 0, 0.247403964, 0.841470957, 0.598472118, -0.756802499};
+    const double sn[8] = {-0.141120002, -0.997494996, -0.47942555, 0,
+                          0.247403964,  0.841470957,  0.598472118, -0.756802499};
     check_unary(PQ_OP_SIN, NULL, 0, sn);
-    const double cs[8] = {-0.989992499, 0.070737198, 0.87758255, 1, 0.968912423, 0.540302277, -0.801143587, -0.653643608};
+    const double cs[8] = {-0.989992499, 0.070737198, 0.87758255,   1,
+                          0.968912423,  0.540302277, -0.801143587, -0.653643608};
     check_unary(PQ_OP_COS, NULL, 0, cs);
-    for (int i = 0; i < 8; i++) w[i] = -ux[i];
+    for (int i = 0; i < 8; i++)
+        w[i] = -ux[i];
     check_unary(PQ_OP_NEG, NULL, 0, w);
-    for (int i = 0; i < 8; i++) w[i] = fabs(ux[i]);
+    for (int i = 0; i < 8; i++)
+        w[i] = fabs(ux[i]);
     check_unary(PQ_OP_ABS, NULL, 0, w);
-    for (int i = 0; i < 8; i++) w[i] = floor(ux[i]);
+    for (int i = 0; i < 8; i++)
+        w[i] = floor(ux[i]);
     check_unary(PQ_OP_FLOOR, NULL, 0, w);
-    for (int i = 0; i < 8; i++) w[i] = ceil(ux[i]);
+    for (int i = 0; i < 8; i++)
+        w[i] = ceil(ux[i]);
     check_unary(PQ_OP_CEIL, NULL, 0, w);
-    for (int i = 0; i < 8; i++) w[i] = ux[i] > 0 ? 1 : ux[i] < 0 ? -1 : 0;
+    for (int i = 0; i < 8; i++)
+        w[i] = ux[i] > 0 ? 1 : ux[i] < 0 ? -1 : 0;
     check_unary(PQ_OP_SIGN, NULL, 0, w);
-    for (int i = 0; i < 8; i++) w[i] = 1.0 / ux[i];
+    for (int i = 0; i < 8; i++)
+        w[i] = 1.0 / ux[i];
     w[3] = INFINITY;
     check_unary(PQ_OP_RECIPROCAL, NULL, 0, w);
-    for (int i = 0; i < 8; i++) w[i] = ux[i] >= 0 ? sqrt(ux[i]) : NAN;
+    for (int i = 0; i < 8; i++)
+        w[i] = ux[i] >= 0 ? sqrt(ux[i]) : NAN;
     check_unary(PQ_OP_SQRT, NULL, 0, w);
-    for (int i = 0; i < 8; i++) w[i] = ux[i] > 0 ? log(ux[i]) : (ux[i] == 0 ? -INFINITY : NAN);
+    for (int i = 0; i < 8; i++)
+        w[i] = ux[i] > 0 ? log(ux[i]) : (ux[i] == 0 ? -INFINITY : NAN);
     check_unary(PQ_OP_LOG, NULL, 0, w);
 }
 
 Test(ref_ew, activations) {
     double w[8];
-    for (int i = 0; i < 8; i++) w[i] = ux[i] > 0 ? ux[i] : 0;
+    for (int i = 0; i < 8; i++)
+        w[i] = ux[i] > 0 ? ux[i] : 0;
     check_unary(PQ_OP_RELU, NULL, 0, w);
     const double lk[8] = {-0.300000012, -0.150000006, -0.0500000007, 0, 0.25, 1, 2.5, 4};
     check_unary(PQ_OP_LEAKY_RELU, "alpha", 0.1, lk);
-    for (int i = 0; i < 8; i++) w[i] = ux[i] < 0 ? 0.01 * ux[i] : ux[i];
+    for (int i = 0; i < 8; i++)
+        w[i] = ux[i] < 0 ? 0.01 * ux[i] : ux[i];
     check_unary(PQ_OP_LEAKY_RELU, NULL, 0, w); /* default alpha */
     const double elu2[8] = {-1.90042591, -1.55373967, -0.786938667, 0, 0.25, 1, 2.5, 4};
     check_unary(PQ_OP_ELU, "alpha", 2.0, elu2);
-    const double selu[8] = {-1.6705687, -1.36581433, -0.691758215, 0, 0.262675256, 1.05070102, 2.62675238, 4.20280409};
+    const double selu[8] = {-1.6705687,  -1.36581433, -0.691758215, 0,
+                            0.262675256, 1.05070102,  2.62675238,   4.20280409};
     check_unary(PQ_OP_SELU, NULL, 0, selu);
     const double celu2[8] = {-1.55373967, -1.05526686, -0.442398429, 0, 0.25, 1, 2.5, 4};
     check_unary(PQ_OP_CELU, "alpha", 2.0, celu2);
@@ -501,9 +532,11 @@ Test(ref_ew, activations) {
     check_unary(PQ_OP_HARD_SIGMOID, NULL, 0, hs);
     const double hw[8] = {-0, -0.375, -0.208333328, 0, 0.135416672, 0.666666687, 2.29166675, 4};
     check_unary(PQ_OP_HARD_SWISH, NULL, 0, hw);
-    const double sp[8] = {0.048587352, 0.201413274, 0.474076986, 0.693147182, 0.825939417, 1.31326163, 2.57888985, 4.01814985};
+    const double sp[8] = {0.048587352, 0.201413274, 0.474076986, 0.693147182,
+                          0.825939417, 1.31326163,  2.57888985,  4.01814985};
     check_unary(PQ_OP_SOFTPLUS, NULL, 0, sp);
-    const double ss[8] = {-0.75, -0.600000024, -0.333333343, 0, 0.200000003, 0.5, 0.714285731, 0.800000012};
+    const double ss[8] = {-0.75,       -0.600000024, -0.333333343, 0,
+                          0.200000003, 0.5,          0.714285731,  0.800000012};
     check_unary(PQ_OP_SOFTSIGN, NULL, 0, ss);
     const double tr[8] = {0, 0, 0, 0, 0, 0, 2.5, 4};
     check_unary(PQ_OP_THRESHOLDED_RELU, NULL, 0, tr);
@@ -514,7 +547,8 @@ Test(ref_ew, activations) {
 Test(ref_ew, round_half_to_even_and_integer_unary) {
     /* ONNX test_round */
     int64_t d[1] = {15};
-    double x[15] = {0.1, 0.5, 0.9, 1.2, 1.5, 1.8, 2.3, 2.5, 2.7, -1.1, -1.5, -1.9, -2.2, -2.5, -2.8};
+    double x[15] = {0.1, 0.5,  0.9,  1.2,  1.5,  1.8,  2.3, 2.5,
+                    2.7, -1.1, -1.5, -1.9, -2.2, -2.5, -2.8};
     double w[15] = {0, 0, 1, 1, 2, 2, 2, 2, 3, -1, -2, -2, -2, -2, -3};
     pq_tensor *X = pq_test_ew_tensor(PQ_DTYPE_F32, 1, d, x);
     const pq_tensor *in[1] = {X};
@@ -524,8 +558,10 @@ Test(ref_ew, round_half_to_even_and_integer_unary) {
     int64_t iv[4] = {INT64_MIN + 1, -3, 0, 9};
     pq_tensor *I = pq_test_ew_i64(1, d4, iv);
     const pq_tensor *iin[1] = {I};
-    pq_tensor *ab = pq_test_ew_simple(PQ_OP_ABS, iin, 1), *ng = pq_test_ew_simple(PQ_OP_NEG, iin, 1);
-    pq_tensor *sg = pq_test_ew_simple(PQ_OP_SIGN, iin, 1), *rl = pq_test_ew_simple(PQ_OP_RELU, iin, 1);
+    pq_tensor *ab = pq_test_ew_simple(PQ_OP_ABS, iin, 1),
+              *ng = pq_test_ew_simple(PQ_OP_NEG, iin, 1);
+    pq_tensor *sg = pq_test_ew_simple(PQ_OP_SIGN, iin, 1),
+              *rl = pq_test_ew_simple(PQ_OP_RELU, iin, 1);
     int64_t *a = ab->data, *n = ng->data, *s = sg->data, *r = rl->data;
     cr_assert(a[0] == INT64_MAX && a[1] == 3 && a[3] == 9);
     cr_assert(n[0] == INT64_MAX && n[1] == 3 && n[3] == -9);
@@ -570,7 +606,8 @@ Test(ref_ew, clip_bounds) {
     int64_t d[1] = {6};
     double x[6] = {-5, -1, 0, 0.5, 3, 10}, lo = -1.5, hi = 2;
     pq_tensor *X = pq_test_ew_tensor(PQ_DTYPE_F32, 1, d, x);
-    pq_tensor *L = pq_test_ew_tensor(PQ_DTYPE_F32, 0, NULL, &lo), *H = pq_test_ew_tensor(PQ_DTYPE_F32, 0, NULL, &hi);
+    pq_tensor *L = pq_test_ew_tensor(PQ_DTYPE_F32, 0, NULL, &lo),
+              *H = pq_test_ew_tensor(PQ_DTYPE_F32, 0, NULL, &hi);
     const pq_tensor *both[3] = {X, L, H}, *maxonly[3] = {X, NULL, H}, *none[1] = {X};
     pq_tensor *y1 = pq_test_ew_simple(PQ_OP_CLIP, both, 3);
     pq_tensor *y2 = pq_test_ew_simple(PQ_OP_CLIP, maxonly, 3);
@@ -581,7 +618,8 @@ Test(ref_ew, clip_bounds) {
     assert_close(y3, x, 6, 0, 0);
     /* int8 with min only */
     double xi[6] = {-128, -10, 0, 5, 100, 127}, mi = -5;
-    pq_tensor *XI = pq_test_ew_tensor(PQ_DTYPE_I8, 1, d, xi), *MI = pq_test_ew_tensor(PQ_DTYPE_I8, 0, NULL, &mi);
+    pq_tensor *XI = pq_test_ew_tensor(PQ_DTYPE_I8, 1, d, xi),
+              *MI = pq_test_ew_tensor(PQ_DTYPE_I8, 0, NULL, &mi);
     const pq_tensor *iin[2] = {XI, MI};
     pq_tensor *yi = pq_test_ew_simple(PQ_OP_CLIP, iin, 2);
     double wi[6] = {-5, -5, 0, 5, 100, 127};
@@ -613,7 +651,8 @@ Test(ref_ew, cast_between_dtypes) {
     cr_assert(iv[0] == -2 && iv[1] == 0 && iv[2] == 0 && iv[3] == 1 && iv[4] == 300);
     pq_tensor *h = run_cast(X, "f16");
     uint16_t *hv = h->data;
-    for (int i = 0; i < 5; i++) cr_assert_eq(hv[i], pq_f32_to_f16((float)x[i]));
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(hv[i], pq_f32_to_f16((float)x[i]));
     pq_tensor *b = run_cast(X, "bool");
     const uint8_t wb[5] = {1, 1, 0, 1, 1};
     cr_assert(memcmp(b->data, wb, 5) == 0);
@@ -686,8 +725,10 @@ Test(ref_ew, softmax_logsoftmax_axes) {
     pq_tensor *yc = run_softmax(PQ_OP_SOFTMAX, X, 1, 1);
     for (int r = 0; r < 2; r++) {
         double mx = -INFINITY, sum = 0;
-        for (int k = 0; k < 12; k++) mx = fmax(mx, (float)x[r * 12 + k]);
-        for (int k = 0; k < 12; k++) sum += exp((float)x[r * 12 + k] - mx);
+        for (int k = 0; k < 12; k++)
+            mx = fmax(mx, (float)x[r * 12 + k]);
+        for (int k = 0; k < 12; k++)
+            sum += exp((float)x[r * 12 + k] - mx);
         for (int k = 0; k < 12; k++) {
             double want = exp((float)x[r * 12 + k] - mx) / sum;
             cr_assert(fabs(((float *)yc->data)[r * 12 + k] - want) < 1e-6);
@@ -715,7 +756,8 @@ Test(ref_ew, hardmax_first_max_wins) {
 Test(ref_ew, invalid_inputs_are_reported) {
     int64_t d3[1] = {3}, d4[1] = {4};
     double v[4] = {1, 2, 3, 4};
-    pq_tensor *A = pq_test_ew_tensor(PQ_DTYPE_F32, 1, d3, v), *B = pq_test_ew_tensor(PQ_DTYPE_F32, 1, d4, v);
+    pq_tensor *A = pq_test_ew_tensor(PQ_DTYPE_F32, 1, d3, v),
+              *B = pq_test_ew_tensor(PQ_DTYPE_F32, 1, d4, v);
     pq_tensor *I = pq_test_ew_tensor(PQ_DTYPE_I32, 1, d3, v);
     const pq_tensor *ab[2] = {A, B}, *ai[2] = {A, I}, *ii[1] = {I};
     pq_error err;

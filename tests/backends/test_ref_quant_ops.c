@@ -10,8 +10,8 @@
 
 /* harness from test_ref_elementwise.c */
 pq_tensor *pq_test_ew_tensor(enum pq_dtype t, int rank, const int64_t *dims, const double *vals);
-pq_graph *pq_test_ew_graph(enum pq_op op, const pq_tensor *const *in, uint32_t n_in,
-                           uint32_t n_out, uint32_t *nid);
+pq_graph *pq_test_ew_graph(enum pq_op op, const pq_tensor *const *in, uint32_t n_in, uint32_t n_out,
+                           uint32_t *nid);
 enum pq_status pq_test_ew_run(pq_graph *g, uint32_t nid, pq_tensor **outs, pq_error *err);
 pq_tensor *pq_test_ew_simple(enum pq_op op, const pq_tensor *const *in, uint32_t n_in);
 
@@ -50,8 +50,10 @@ Test(ref_quant, quantize_i8_half_to_even) {
     pq_tensor_destroy(X), pq_tensor_destroy(S), pq_tensor_destroy(Z), pq_tensor_destroy(y);
 }
 
-static const double qa_x[18] = {-162, 10, -100, 232, -20, -50, -76, 0, 0, 252, 32, -44, 245, -485, -960, -270, -375, -470};
-static const double qa_q[18] = {3, 89, 34, 200, 74, 59, 5, 24, 24, 87, 32, 13, 245, 99, 4, 142, 121, 102};
+static const double qa_x[18] = {-162, 10, -100, 232, -20,  -50,  -76,  0,    0,
+                                252,  32, -44,  245, -485, -960, -270, -375, -470};
+static const double qa_q[18] = {3,  89, 34, 200, 74, 59, 5,   24,  24,
+                                87, 32, 13, 245, 99, 4,  142, 121, 102};
 
 Test(ref_quant, quantize_dequantize_per_axis) {
     int64_t d[4] = {1, 3, 3, 2}, d3[1] = {3};
@@ -61,11 +63,13 @@ Test(ref_quant, quantize_dequantize_per_axis) {
     pq_tensor *Z = pq_test_ew_tensor(PQ_DTYPE_U8, 1, d3, z);
     const pq_tensor *in[3] = {X, S, Z};
     pq_tensor *q = pq_test_ew_simple(PQ_OP_QUANTIZE_LINEAR, in, 3);
-    for (int i = 0; i < 18; i++) cr_assert_eq(((uint8_t *)q->data)[i], (uint8_t)qa_q[i], "elem %d", i);
+    for (int i = 0; i < 18; i++)
+        cr_assert_eq(((uint8_t *)q->data)[i], (uint8_t)qa_q[i], "elem %d", i);
     const pq_tensor *din[3] = {q, S, Z};
     pq_tensor *r = pq_test_ew_simple(PQ_OP_DEQUANTIZE_LINEAR, din, 3);
     cr_assert_eq(r->dtype, PQ_DTYPE_F32);
-    for (int i = 0; i < 18; i++) cr_assert_eq(((float *)r->data)[i], (float)qa_x[i], "elem %d", i);
+    for (int i = 0; i < 18; i++)
+        cr_assert_eq(((float *)r->data)[i], (float)qa_x[i], "elem %d", i);
     /* explicit negative axis selects the same dim */
     uint32_t nid;
     pq_graph *g = pq_test_ew_graph(PQ_OP_DEQUANTIZE_LINEAR, din, 3, 1, &nid);
@@ -91,13 +95,15 @@ Test(ref_quant, dequantize_i32_and_i8) {
     pq_tensor *S = pq_test_ew_tensor(PQ_DTYPE_F32, 0, NULL, &s);
     const pq_tensor *in[2] = {X, S};
     pq_tensor *y = pq_test_ew_simple(PQ_OP_DEQUANTIZE_LINEAR, in, 2);
-    for (int i = 0; i < 4; i++) cr_assert_eq(((float *)y->data)[i], (float)(x[i] * 0.5));
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(((float *)y->data)[i], (float)(x[i] * 0.5));
     double xi[4] = {-128, -1, 0, 127}, z = -3;
     pq_tensor *XI = pq_test_ew_tensor(PQ_DTYPE_I8, 1, d, xi);
     pq_tensor *Z = pq_test_ew_tensor(PQ_DTYPE_I8, 0, NULL, &z);
     const pq_tensor *in2[3] = {XI, S, Z};
     pq_tensor *y2 = pq_test_ew_simple(PQ_OP_DEQUANTIZE_LINEAR, in2, 3);
-    for (int i = 0; i < 4; i++) cr_assert_eq(((float *)y2->data)[i], (float)((xi[i] + 3) * 0.5));
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(((float *)y2->data)[i], (float)((xi[i] + 3) * 0.5));
     /* zero point dtype must match x */
     const pq_tensor *bad[3] = {X, S, Z};
     uint32_t nid;
@@ -119,12 +125,15 @@ static void check_dynamic(int rank, const int64_t *dims, const double *x, int n,
     pq_error err;
     pq_tensor *o[3];
     cr_assert_eq(pq_test_ew_run(g, nid, o, &err), PQ_OK, "%s", err.msg);
-    cr_assert(o[0]->dtype == PQ_DTYPE_U8 && o[1]->dtype == PQ_DTYPE_F32 && o[2]->dtype == PQ_DTYPE_U8);
+    cr_assert(o[0]->dtype == PQ_DTYPE_U8 && o[1]->dtype == PQ_DTYPE_F32 &&
+              o[2]->dtype == PQ_DTYPE_U8);
     cr_assert(o[1]->rank == 0 && o[2]->rank == 0);
-    for (int i = 0; i < n; i++) cr_assert_eq(((uint8_t *)o[0]->data)[i], wq[i], "elem %d", i);
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(((uint8_t *)o[0]->data)[i], wq[i], "elem %d", i);
     cr_assert(fabsf(((float *)o[1]->data)[0] - wscale) <= 1e-7f * wscale);
     cr_assert_eq(((uint8_t *)o[2]->data)[0], wzp);
-    for (int i = 0; i < 3; i++) pq_tensor_destroy(o[i]);
+    for (int i = 0; i < 3; i++)
+        pq_tensor_destroy(o[i]);
     pq_graph_destroy(g);
     pq_tensor_destroy(X);
 }

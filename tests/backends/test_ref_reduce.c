@@ -10,14 +10,15 @@
 /* harness from test_ref_elementwise.c */
 pq_tensor *pq_test_ew_tensor(enum pq_dtype t, int rank, const int64_t *dims, const double *vals);
 pq_tensor *pq_test_ew_i64(int rank, const int64_t *dims, const int64_t *vals);
-pq_graph *pq_test_ew_graph(enum pq_op op, const pq_tensor *const *in, uint32_t n_in,
-                           uint32_t n_out, uint32_t *nid);
+pq_graph *pq_test_ew_graph(enum pq_op op, const pq_tensor *const *in, uint32_t n_in, uint32_t n_out,
+                           uint32_t *nid);
 enum pq_status pq_test_ew_run(pq_graph *g, uint32_t nid, pq_tensor **outs, pq_error *err);
 
 static const int64_t xd[3] = {2, 3, 4};
 
 static void fill_x(double *x, bool positive) {
-    for (int i = 0; i < 24; i++) x[i] = positive ? 0.5 + fabs(sin(i * 1.3)) * 2 : sin(i * 1.3) * 3;
+    for (int i = 0; i < 24; i++)
+        x[i] = positive ? 0.5 + fabs(sin(i * 1.3)) * 2 : sin(i * 1.3) * 3;
 }
 
 /* Naive reduction of x[2,3,4] over mask; out in row-major order of the kept dims. */
@@ -26,15 +27,18 @@ static int naive_reduce(enum pq_op op, const double *x, const bool *mask, double
     for (int a = 0; a < (mask[0] ? 1 : 2); a++)
         for (int b = 0; b < (mask[1] ? 1 : 3); b++)
             for (int c = 0; c < (mask[2] ? 1 : 4); c++) {
-                double acc = op == PQ_OP_REDUCE_PROD ? 1 : op == PQ_OP_REDUCE_MAX ? -INFINITY
-                             : op == PQ_OP_REDUCE_MIN ? INFINITY : 0;
+                double acc = op == PQ_OP_REDUCE_PROD  ? 1
+                             : op == PQ_OP_REDUCE_MAX ? -INFINITY
+                             : op == PQ_OP_REDUCE_MIN ? INFINITY
+                                                      : 0;
                 double mx = -INFINITY;
                 int cnt = 0;
                 for (int pass = 0; pass < 2; pass++)
                     for (int i = 0; i < 2; i++)
                         for (int j = 0; j < 3; j++)
                             for (int k = 0; k < 4; k++) {
-                                if ((!mask[0] && i != a) || (!mask[1] && j != b) || (!mask[2] && k != c))
+                                if ((!mask[0] && i != a) || (!mask[1] && j != b) ||
+                                    (!mask[2] && k != c))
                                     continue;
                                 double v = (float)x[(i * 3 + j) * 4 + k];
                                 if (pass == 0) {
@@ -43,13 +47,28 @@ static int naive_reduce(enum pq_op op, const double *x, const bool *mask, double
                                 }
                                 cnt++;
                                 switch (op) {
-                                case PQ_OP_REDUCE_PROD: acc *= v; break;
-                                case PQ_OP_REDUCE_MAX: acc = fmax(acc, v); break;
-                                case PQ_OP_REDUCE_MIN: acc = fmin(acc, v); break;
-                                case PQ_OP_REDUCE_L1: acc += fabs(v); break;
-                                case PQ_OP_REDUCE_L2: case PQ_OP_REDUCE_SUM_SQUARE: acc += v * v; break;
-                                case PQ_OP_REDUCE_LOG_SUM_EXP: acc += exp(v - mx); break;
-                                default: acc += v; break;
+                                case PQ_OP_REDUCE_PROD:
+                                    acc *= v;
+                                    break;
+                                case PQ_OP_REDUCE_MAX:
+                                    acc = fmax(acc, v);
+                                    break;
+                                case PQ_OP_REDUCE_MIN:
+                                    acc = fmin(acc, v);
+                                    break;
+                                case PQ_OP_REDUCE_L1:
+                                    acc += fabs(v);
+                                    break;
+                                case PQ_OP_REDUCE_L2:
+                                case PQ_OP_REDUCE_SUM_SQUARE:
+                                    acc += v * v;
+                                    break;
+                                case PQ_OP_REDUCE_LOG_SUM_EXP:
+                                    acc += exp(v - mx);
+                                    break;
+                                default:
+                                    acc += v;
+                                    break;
                                 }
                             }
                 if (op == PQ_OP_REDUCE_MEAN) acc /= cnt;
@@ -79,9 +98,10 @@ static pq_tensor *run_reduce(enum pq_op op, const pq_tensor *X, const int64_t *a
 }
 
 Test(ref_reduce, all_ops_all_axis_sets_f32) {
-    enum pq_op ops[10] = {PQ_OP_REDUCE_SUM, PQ_OP_REDUCE_MEAN, PQ_OP_REDUCE_MAX, PQ_OP_REDUCE_MIN,
-                          PQ_OP_REDUCE_PROD, PQ_OP_REDUCE_L1, PQ_OP_REDUCE_L2,
-                          PQ_OP_REDUCE_SUM_SQUARE, PQ_OP_REDUCE_LOG_SUM, PQ_OP_REDUCE_LOG_SUM_EXP};
+    enum pq_op ops[10] = {PQ_OP_REDUCE_SUM,        PQ_OP_REDUCE_MEAN,       PQ_OP_REDUCE_MAX,
+                          PQ_OP_REDUCE_MIN,        PQ_OP_REDUCE_PROD,       PQ_OP_REDUCE_L1,
+                          PQ_OP_REDUCE_L2,         PQ_OP_REDUCE_SUM_SQUARE, PQ_OP_REDUCE_LOG_SUM,
+                          PQ_OP_REDUCE_LOG_SUM_EXP};
     double x[24];
     for (int o = 0; o < 10; o++) {
         fill_x(x, ops[o] == PQ_OP_REDUCE_LOG_SUM);
@@ -103,7 +123,8 @@ Test(ref_reduce, all_ops_all_axis_sets_f32) {
                 int nw = naive_reduce(ops[o], x, mask, want);
                 cr_assert_eq(pq_tensor_numel(y), nw);
                 int rank_want = 0;
-                for (int i = 0; i < 3; i++) rank_want += keep || !mask[i];
+                for (int i = 0; i < 3; i++)
+                    rank_want += keep || !mask[i];
                 cr_assert_eq(y->rank, rank_want, "%s m=%d keep=%d", pq_op_name(ops[o]), m, keep);
                 for (int i = 0; i < nw; i++) {
                     double got = ((float *)y->data)[i];
@@ -145,7 +166,8 @@ Test(ref_reduce, noop_with_empty_axes_and_f64_i64) {
     for (int a = 0; a < 2; a++)
         for (int c = 0; c < 4; c++) {
             double s = 0;
-            for (int b = 0; b < 3; b++) s += exp(x[(a * 3 + b) * 4 + c]);
+            for (int b = 0; b < 3; b++)
+                s += exp(x[(a * 3 + b) * 4 + c]);
             cr_assert(fabs(((double *)l->data)[a * 4 + c] - log(s)) < 1e-12);
         }
     pq_tensor_destroy(l);
@@ -255,7 +277,8 @@ Test(ref_reduce, topk_stable_ties) {
     run_topk(X, 3, 1, 1, &v, &i);
     double wv[9] = {3, 2, 1, 7, 6, 5, 11, 10, 9};
     const int64_t wi[9] = {3, 2, 1, 3, 2, 1, 3, 2, 1};
-    for (int k = 0; k < 9; k++) cr_assert_eq(((float *)v->data)[k], (float)wv[k]);
+    for (int k = 0; k < 9; k++)
+        cr_assert_eq(((float *)v->data)[k], (float)wv[k]);
     cr_assert(memcmp(i->data, wi, sizeof wi) == 0);
     pq_tensor_destroy(v), pq_tensor_destroy(i), pq_tensor_destroy(X);
     /* ties: lower index first, both for largest and smallest; along axis 0 */
@@ -271,13 +294,15 @@ Test(ref_reduce, topk_stable_ties) {
     const int64_t ws[8] = {4, 0, 0, 1, 2, 2, 1, 3};
     cr_assert(memcmp(i->data, ws, sizeof ws) == 0);
     double wsv[8] = {0, 0, 1, 0, 1, 9, 3, 9};
-    for (int k = 0; k < 8; k++) cr_assert_eq(((float *)v->data)[k], (float)wsv[k]);
+    for (int k = 0; k < 8; k++)
+        cr_assert_eq(((float *)v->data)[k], (float)wsv[k]);
     pq_tensor_destroy(v), pq_tensor_destroy(i);
     /* i64 values exact */
     int64_t big[3] = {(1LL << 60) + 1, (1LL << 60), (1LL << 60) + 2}, d3[1] = {3};
     pq_tensor *B = pq_test_ew_i64(1, d3, big);
     run_topk(B, 2, 0, 1, &v, &i);
-    cr_assert(((int64_t *)v->data)[0] == (1LL << 60) + 2 && ((int64_t *)v->data)[1] == (1LL << 60) + 1);
+    cr_assert(((int64_t *)v->data)[0] == (1LL << 60) + 2 &&
+              ((int64_t *)v->data)[1] == (1LL << 60) + 1);
     cr_assert(((int64_t *)i->data)[0] == 2 && ((int64_t *)i->data)[1] == 0);
     pq_tensor_destroy(v), pq_tensor_destroy(i), pq_tensor_destroy(T), pq_tensor_destroy(B);
 }
@@ -317,10 +342,12 @@ Test(ref_reduce, cumsum_modes) {
     int64_t d[1] = {5};
     double x[5] = {1, 2, 3, 4, 5};
     pq_tensor *X = pq_test_ew_tensor(PQ_DTYPE_F64, 1, d, x);
-    const double w[4][5] = {{1, 3, 6, 10, 15}, {0, 1, 3, 6, 10}, {15, 14, 12, 9, 5}, {14, 12, 9, 5, 0}};
+    const double w[4][5] = {
+        {1, 3, 6, 10, 15}, {0, 1, 3, 6, 10}, {15, 14, 12, 9, 5}, {14, 12, 9, 5, 0}};
     for (int m = 0; m < 4; m++) {
         pq_tensor *y = run_cumsum(X, 0, m & 1, m >> 1);
-        for (int i = 0; i < 5; i++) cr_assert_eq(((double *)y->data)[i], w[m][i], "mode %d", m);
+        for (int i = 0; i < 5; i++)
+            cr_assert_eq(((double *)y->data)[i], w[m][i], "mode %d", m);
         pq_tensor_destroy(y);
     }
     /* 2-D along axis 1 and -2; i64 exact */

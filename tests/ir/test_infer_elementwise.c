@@ -17,7 +17,9 @@ static void setup(void) {
     F.g = pq_graph_create(NULL, &F.err);
     cr_assert_not_null(F.g);
 }
-static void teardown(void) { pq_graph_destroy(F.g); }
+static void teardown(void) {
+    pq_graph_destroy(F.g);
+}
 
 /* Adds a value; dims entries < 0 are unknown, names non-NULL give a symbol. rank < 0: unknown. */
 static uint32_t val(enum pq_dtype t, int rank, const int64_t *dims, const char *sym) {
@@ -47,13 +49,16 @@ static uint32_t const_i64(int n, const int64_t *v) {
 /* Adds a node with n_out fresh outputs; returns node id, outputs in outs. */
 static uint32_t node(enum pq_op op, const uint32_t *ins, uint32_t n_in, uint32_t n_out,
                      uint32_t *outs) {
-    for (uint32_t i = 0; i < n_out; i++) outs[i] = val(PQ_DTYPE_UNDEFINED, -1, NULL, NULL);
+    for (uint32_t i = 0; i < n_out; i++)
+        outs[i] = val(PQ_DTYPE_UNDEFINED, -1, NULL, NULL);
     uint32_t nid;
     cr_assert_eq(pq_graph_add_node(F.g, op, NULL, ins, n_in, outs, n_out, &nid, &F.err), PQ_OK);
     return nid;
 }
 
-static const pq_value *V(uint32_t id) { return &F.g->values[id]; }
+static const pq_value *V(uint32_t id) {
+    return &F.g->values[id];
+}
 
 TestSuite(infer_ew, .init = setup, .fini = teardown);
 
@@ -153,7 +158,8 @@ Test(infer_ew, reduce_axes_known_unknown_and_default) {
     cr_assert_eq(pq_infer_node(F.g, n, &F.err), PQ_OK, "%s", F.err.msg);
     const pq_shape *s = &V(o[0])->shape;
     cr_assert_eq(s->rank, 4);
-    cr_assert(s->dims[0].size == 1 && s->dims[1].sym != 0 && s->dims[2].size == 1 && s->dims[3].size == 1);
+    cr_assert(s->dims[0].size == 1 && s->dims[1].sym != 0 && s->dims[2].size == 1 &&
+              s->dims[3].size == 1);
     n = node(PQ_OP_REDUCE_SUM, ins, 2, 1, o);
     cr_assert_eq(pq_node_set_int(F.g, n, "keepdims", 0, &F.err), PQ_OK);
     cr_assert_eq(pq_infer_node(F.g, n, &F.err), PQ_OK, "%s", F.err.msg);
