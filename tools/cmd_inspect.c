@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "cmd.h"
+#include "frontends/frontends.h"
 #include "runtime/runtime.h"
 
 #define PQ_INSPECT_MAX_BINDS 16
@@ -32,6 +33,48 @@ typedef struct {
     const char *name;
     int64_t value;
 } pq_bind;
+
+/* Prints the artifact part of `inspect FILE.gguf`: provenance, packed tensors, integrity. */
+static int pq_inspect_artifact(const char *path, pq_error *err) {
+    pq_artifact *a = NULL;
+    if (pq_artifact_read(path, &a, err) != PQ_OK) {
+        printf("artifact: %s\nintegrity: FAILED\n", path);
+        return pq_cli_fail("inspect", err);
+    }
+    printf("artifact: %s (GGUF v%u, piqc format %u, written by piqc %s)\n", path, a->gguf->version,
+           PQ_ARTIFACT_FORMAT_VERSION, a->version ? a->version : "?");
+    printf("integrity: OK (header and %llu tensor SHA-256 hashes verified)\n",
+           (unsigned long long)a->gguf->n_tensors);
+    if (a->has_provenance)
+        printf("calibration: method %s, %llu samples, data sha256 %s, at %s\n",
+               a->provenance.calib_method ? a->provenance.calib_method : "?",
+               (unsigned long long)a->provenance.calib_samples,
+               a->provenance.calib_sha256 && a->provenance.calib_sha256[0]
+                   ? a->provenance.calib_sha256
+                   : "(weights only)",
+               a->provenance.timestamp ? a->provenance.timestamp : "?");
+    uint64_t packed_bytes = 0, packed_weights = 0;
+    printf("%-40s %-6s %-16s %-12s %6s %7s\n", "packed tensor", "format", "onnx shape",
+           "rows x cols", "G", "bpw");
+    for (uint32_t i = 0; i < a->n_packed; i++) {
+        const pq_artifact_packed *p = &a->packed[i];
+        char shape[64], rc[40];
+        pq_shape_format(p->onnx_rank, p->onnx_dims, shape, sizeof shape);
+        snprintf(rc, sizeof rc, "%lldx%lld", (long long)p->rows, (long long)p->cols);
+        double bpw = 8.0 * (double)p->size / (double)(p->rows * p->cols);
+        printf("%-40.40s %-6s %-16.16s %-12s %6lld %7.4f\n", p->name, pq_qformat_name(p->fmt),
+               shape, rc, (long long)p->group, bpw);
+        packed_bytes += p->size;
+        packed_weights += (uint64_t)(p->rows * p->cols);
+    }
+    if (a->n_packed)
+        printf("packed: %u tensors, %llu weights, %llu bytes, %.4f bits per weight\n",
+               a->n_packed, (unsigned long long)packed_weights,
+               (unsigned long long)packed_bytes,
+               8.0 * (double)packed_bytes / (double)packed_weights);
+    pq_artifact_destroy(a);
+    return 0;
+}
 
 int pq_cmd_inspect(int argc, char **argv) {
     const char *model = NULL;
@@ -59,6 +102,11 @@ int pq_cmd_inspect(int argc, char **argv) {
     if (!model) return pq_cli_usage_error("inspect", "missing MODEL");
     pq_error err;
     pq_error_clear(&err);
+    size_t ml = strlen(model);
+    if (ml > 5 && !strcmp(model + ml - 5, ".gguf")) {
+        int arc = pq_inspect_artifact(model, &err);
+        if (arc) return arc;
+    }
     pq_graph *g = NULL;
     if (pq_cli_load_model(model, true, &g, &err) != PQ_OK) return pq_cli_fail("inspect", &err);
 

@@ -1,0 +1,126 @@
+/* End-to-end tests of the piqc command line: exit codes, messages, the digits example,
+ * quantize -> artifact -> verify/run/inspect, tamper detection, atomic outputs, .pir round trip. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PIQC PQ_BINARY_DIR "/tools/piqc"
+#define SRC PQ_SOURCE_DIR
+
+/* Runs a shell command, captures stdout+stderr into out (size), returns the exit code. */
+static int sh(char *out, size_t size, const char *fmt, ...) {
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    char full[4200];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    cr_assert(p, "popen %s", cmd);
+    size_t n = fread(out, 1, size - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char tmpdir[256];
+
+static void make_tmp(void) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/piqc-cli-XXXXXX");
+    cr_assert(mkdtemp(tmpdir));
+}
+
+static void rm_tmp(void) {
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(cli, .init = make_tmp, .fini = rm_tmp);
+
+Test(cli, help_and_usage_codes) {
+    char out[8192];
+    cr_assert_eq(sh(out, sizeof out, "%s --help", PIQC), 0);
+    cr_assert(strstr(out, "quantize"));
+    cr_assert_eq(sh(out, sizeof out, "%s frobnicate", PIQC), 1);
+    cr_assert(strstr(out, "unknown command 'frobnicate'"), "%s", out);
+    cr_assert_eq(sh(out, sizeof out, "%s run", PIQC), 1);
+    cr_assert_eq(sh(out, sizeof out, "%s run --repeat x m.onnx", PIQC), 1);
+    const char *cmds[] = {"import", "run", "inspect", "quantize", "verify"};
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(sh(out, sizeof out, "%s %s --help", PIQC, cmds[i]), 0, "%s", cmds[i]);
+}
+
+Test(cli, missing_and_bad_files) {
+    char out[8192];
+    cr_assert_eq(sh(out, sizeof out, "%s run %s/nope.onnx", PIQC, tmpdir), 5, "%s", out);
+    cr_assert(strstr(out, "nope.onnx"), "%s", out);
+    cr_assert_eq(sh(out, sizeof out, "%s run %s/examples/digits/model.onnx", PIQC, SRC), 2, "%s", out);
+    cr_assert(strstr(out, "missing input 'input'"), "%s", out);
+    cr_assert_eq(sh(out, sizeof out, "%s run %s/examples/digits/model.onnx --input input=%s/examples/digits/labels.npy",
+                    PIQC, SRC, SRC), 2, "%s", out);
+    cr_assert(strstr(out, "input 'input'"), "%s", out);
+    cr_assert_eq(sh(out, sizeof out, "%s run %s/examples/digits/model.onnx --input nosuch=x.npy", PIQC, SRC), 1);
+}
+
+Test(cli, digits_accuracy_matches_pytorch) {
+    char out[8192];
+    cr_assert_eq(sh(out, sizeof out,
+                    "%s run %s/examples/digits/model.onnx --input input=%s/examples/digits/test_x.npy "
+                    "--labels %s/examples/digits/labels.npy --repeat 2 --output-dir %s/o",
+                    PIQC, SRC, SRC, SRC, tmpdir), 0, "%s", out);
+    cr_assert(strstr(out, "accuracy: 98.61% (355/360)"), "%s", out);
+    cr_assert(strstr(out, "median "), "%s", out);
+    char path[512];
+    snprintf(path, sizeof path, "%s/o/logits.npy", tmpdir);
+    struct stat sb;
+    cr_assert_eq(stat(path, &sb), 0, "output file written");
+}
+
+Test(cli, quantize_artifact_roundtrip_and_tamper) {
+    char out[16384], art[512];
+    snprintf(art, sizeof art, "%s/d.gguf", tmpdir);
+    cr_assert_eq(sh(out, sizeof out, "%s quantize %s/examples/digits/model.onnx --format piq3 --compare q3 "
+                    "--json %s/r.json -o %s", PIQC, SRC, tmpdir, art), 0, "%s", out);
+    cr_assert(strstr(out, "G1"), "%s", out);
+    cr_assert_eq(sh(out, sizeof out, "%s verify %s", PIQC, art), 0, "%s", out);
+    cr_assert_eq(sh(out, sizeof out, "%s inspect %s", PIQC, art), 0, "%s", out);
+    cr_assert(strstr(out, "fc.weight") && strstr(out, "piq3") && strstr(out, "integrity: OK"), "%s", out);
+    cr_assert_eq(sh(out, sizeof out, "%s run %s --input input=%s/examples/digits/test_x.npy --labels %s/examples/digits/labels.npy",
+                    PIQC, art, SRC, SRC), 0, "%s", out);
+    cr_assert(strstr(out, "accuracy: "), "%s", out);
+    /* flip the last byte (tensor data) and a byte inside the header */
+    char copy[512];
+    snprintf(copy, sizeof copy, "%s/t.gguf", tmpdir);
+    cr_assert_eq(sh(out, sizeof out, "cp %s %s && printf '\\377' | dd of=%s bs=1 seek=$(($(stat -c %%s %s) - 100)) conv=notrunc status=none",
+                    art, copy, copy, copy), 0, "%s", out);
+    cr_assert_neq(sh(out, sizeof out, "%s verify %s", PIQC, copy), 0, "%s", out);
+    cr_assert(strstr(out, "SHA-256") || strstr(out, "sha256"), "%s", out);
+    cr_assert_eq(sh(out, sizeof out, "cp %s %s && printf 'X' | dd of=%s bs=1 seek=30 conv=notrunc status=none",
+                    art, copy, copy), 0, "%s", out);
+    cr_assert_neq(sh(out, sizeof out, "%s verify %s", PIQC, copy), 0, "%s", out);
+}
+
+Test(cli, failed_write_leaves_no_file) {
+    char out[8192];
+    cr_assert_eq(sh(out, sizeof out, "%s quantize %s/examples/digits/model.onnx --format piq2 -o %s/nodir/x.gguf",
+                    PIQC, SRC, tmpdir), 5, "%s", out);
+    cr_assert(strstr(out, "nodir"), "%s", out);
+    cr_assert_eq(sh(out, sizeof out, "ls -A %s", tmpdir), 0);
+    cr_assert_eq(strlen(out), 0, "temporary files left: %s", out);
+}
+
+Test(cli, pir_roundtrip_runs_identically) {
+    char out[8192], a[8192];
+    cr_assert_eq(sh(out, sizeof out, "%s import %s/tests/models/transformer17/model.onnx -o %s/t.pir", PIQC, SRC, tmpdir), 0, "%s", out);
+    cr_assert_eq(sh(a, sizeof a, "%s run %s/tests/models/transformer17/model.onnx --input tokens=%s/tests/models/transformer17/input_tokens.npy | grep output",
+                    PIQC, SRC, SRC), 0, "%s", a);
+    cr_assert_eq(sh(out, sizeof out, "%s run %s/t.pir --input tokens=%s/tests/models/transformer17/input_tokens.npy | grep output",
+                    PIQC, tmpdir, SRC), 0, "%s", out);
+    cr_assert_str_eq(out, a);
+}
