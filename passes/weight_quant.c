@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 bool pq_qchoice_parse(const char *name, pq_qchoice *out) {
     memset(out, 0, sizeof *out);
@@ -110,11 +111,11 @@ enum pq_status pq_quantize_weights(const pq_graph *g, const pq_importance *imp, 
         }
         pq_free(m);
         done += rows * cols;
-        if (total > (1 << 24))
+        if (total > (1 << 24) && isatty(STDERR_FILENO))
             fprintf(stderr, "\rquantizing: %3d%% (%u/%u tensors)", (int)(100 * done / total), i + 1,
                     n);
     }
-    if (total > (1 << 24)) fprintf(stderr, "\n");
+    if (total > (1 << 24) && isatty(STDERR_FILENO)) fprintf(stderr, "\n");
     pq_metrics_acc_finish(&agg, &rep->aggregate);
     if (rep->has_compare) pq_metrics_acc_finish(&cagg, &rep->cmp_aggregate);
     pq_free(views);

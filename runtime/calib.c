@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 
 enum pq_status pq_calib_run(pq_graph *g, const pq_calib_set *cs, pq_observe_fn observe, void *ctx,
@@ -46,11 +47,11 @@ enum pq_status pq_calib_run(pq_graph *g, const pq_calib_set *cs, pq_observe_fn o
             pq_tensor_destroy(outs[o]);
             outs[o] = NULL;
         }
-        if (n_chunks > 4)
+        if (n_chunks > 4 && isatty(STDERR_FILENO))
             fprintf(stderr, "\rcalibration: %lld/%lld samples", (long long)(start + len),
                     (long long)cs->samples);
     }
-    if (n_chunks > 4) fprintf(stderr, "\n");
+    if (n_chunks > 4 && isatty(STDERR_FILENO)) fprintf(stderr, "\n");
     pq_free(views);
     pq_free(ptrs);
     pq_free(outs);

@@ -124,3 +124,26 @@ Test(cli, pir_roundtrip_runs_identically) {
                     PIQC, tmpdir, SRC), 0, "%s", out);
     cr_assert_str_eq(out, a);
 }
+
+Test(cli, weighted_calibration_with_data_and_provenance) {
+    char out[16384];
+    cr_assert_eq(sh(out, sizeof out, "mkdir -p %s/calib && ln -s %s/examples/digits/train_x.npy %s/calib/input.npy",
+                    tmpdir, SRC, tmpdir), 0, "%s", out);
+    cr_assert_eq(sh(out, sizeof out, "%s quantize %s/examples/digits/model.onnx --format piq3 --calib weighted "
+                    "--calib-data %s/calib --json %s/w.json -o %s/w.gguf", PIQC, SRC, tmpdir, tmpdir, tmpdir),
+                 0, "%s", out);
+    cr_assert(strstr(out, "calib weighted"), "%s", out);
+    cr_assert_eq(sh(out, sizeof out, "%s inspect %s/w.gguf", PIQC, tmpdir), 0, "%s", out);
+    cr_assert(strstr(out, "method weighted, 1437 samples"), "%s", out);
+    /* weighted calibration must differ from plain mse on real activations */
+    char a[16384];
+    cr_assert_eq(sh(out, sizeof out, "%s quantize %s/examples/digits/model.onnx --format piq3 | grep aggregate", PIQC, SRC), 0);
+    cr_assert_eq(sh(a, sizeof a, "%s quantize %s/examples/digits/model.onnx --format piq3 --calib weighted --calib-data %s/calib | grep aggregate",
+                    PIQC, SRC, tmpdir), 0);
+    cr_assert_str_neq(out, a);
+    /* weighted without data is a usage error; a missing data file names it */
+    cr_assert_eq(sh(out, sizeof out, "%s quantize %s/examples/digits/model.onnx --format piq3 --calib weighted", PIQC, SRC), 1);
+    cr_assert_eq(sh(out, sizeof out, "%s quantize %s/examples/digits/model.onnx --format piq3 --calib weighted --calib-data %s/none",
+                    PIQC, SRC, tmpdir), 5, "%s", out);
+    cr_assert(strstr(out, "input.npy"), "%s", out);
+}
