@@ -371,18 +371,10 @@ static enum pq_status pq_norm_upsample(pq_graph *g, uint32_t nid, bool is_upsamp
     return PQ_OK;
 }
 
-/* Opset < 7 broadcasting: B aligned at axis of A becomes numpy broadcasting by appending ones. */
-static enum pq_status pq_norm_legacy_broadcast(pq_graph *g, uint32_t nid, pq_error *err) {
+/* Makes input 1 (B) of node nid broadcast numpy-style as if its dims were aligned at axis of
+ * input 0 (A): appends trailing ones, reshaping a constant or inserting an Unsqueeze. */
+static enum pq_status pq_align_b(pq_graph *g, uint32_t nid, int64_t axis, pq_error *err) {
     const pq_node *nd = &g->nodes[nid];
-    int64_t bc = pq_node_attr_int(nd, "broadcast", 0);
-    const pq_attr *ax = pq_node_attr(nd, "axis");
-    bool has_axis = ax != NULL;
-    int64_t axis = ax ? ax->u.i : 0;
-    const int64_t orig_axis = axis;
-    pq_node_remove_attr(g, nid, "broadcast");
-    pq_node_remove_attr(g, nid, "axis");
-    if (!bc || !has_axis) return PQ_OK; /* suffix alignment is numpy's rule */
-    nd = &g->nodes[nid];
     uint32_t a = pq_node_input(nd, 0), b = pq_node_input(nd, 1);
     if (a == PQ_NONE || b == PQ_NONE) return PQ_OK;
     int ra = g->values[a].shape.rank, rb = g->values[b].shape.rank;
@@ -391,6 +383,7 @@ static enum pq_status pq_norm_legacy_broadcast(pq_graph *g, uint32_t nid, pq_err
                             "legacy broadcast with axis=%lld needs the ranks of both inputs "
                             "(declare them with value_info)",
                             (long long)axis);
+    const int64_t orig_axis = axis;
     if (axis < 0) axis += ra;
     if (axis < 0 || axis + rb > ra)
         return pq_error_set(err, PQ_ERR_INVALID,
@@ -423,6 +416,30 @@ static enum pq_status pq_norm_legacy_broadcast(pq_graph *g, uint32_t nid, pq_err
     return PQ_OK;
 }
 
+/* Opset < 7 broadcasting: broadcast=1 with axis aligns B at axis of A. */
+static enum pq_status pq_norm_legacy_broadcast(pq_graph *g, uint32_t nid, pq_error *err) {
+    const pq_node *nd = &g->nodes[nid];
+    int64_t bc = pq_node_attr_int(nd, "broadcast", 0);
+    const pq_attr *ax = pq_node_attr(nd, "axis");
+    bool has_axis = ax != NULL;
+    int64_t axis = ax ? ax->u.i : 0;
+    pq_node_remove_attr(g, nid, "broadcast");
+    pq_node_remove_attr(g, nid, "axis");
+    if (!bc || !has_axis) return PQ_OK; /* suffix alignment is numpy's rule */
+    return pq_align_b(g, nid, axis, err);
+}
+
+/* PRelu before opset 7: a 1-D slope of C > 1 values applies per channel (axis 1). */
+static enum pq_status pq_norm_prelu6(pq_graph *g, uint32_t nid, pq_error *err) {
+    const pq_node *nd = &g->nodes[nid];
+    uint32_t x = pq_node_input(nd, 0), sl = pq_node_input(nd, 1);
+    if (x == PQ_NONE || sl == PQ_NONE) return PQ_OK;
+    const pq_value *sv = &g->values[sl];
+    if (sv->shape.rank != 1 || sv->shape.dims[0].size == 1 || g->values[x].shape.rank < 3)
+        return PQ_OK;
+    return pq_align_b(g, nid, 1, err);
+}
+
 static bool pq_is_reduce(enum pq_op op) {
     switch (op) {
     case PQ_OP_REDUCE_MEAN:
@@ -446,6 +463,7 @@ enum pq_status pq_onnx_normalize(pq_graph *g, uint32_t nid, const char *op_type,
         if (v < 18) PQ_TRY(pq_ints_to_input(g, nid, "axes", 1, err));
         return PQ_OK;
     }
+    if (op == PQ_OP_PRELU && v < 7) return pq_norm_prelu6(g, nid, err);
     if ((pq_op_get(op)->flags & PQ_OPF_BINARY) && v < 7)
         return pq_norm_legacy_broadcast(g, nid, err);
     switch (op) {

@@ -640,3 +640,15 @@ Test(onnx_import, allocation_failures_are_clean) {
     cr_assert(ok, "import never succeeded");
     ob_free_all();
 }
+
+Test(onnx_import, prelu_opset6_slope_per_channel) {
+    pq_graph *g = load(TD "pytorch-converted/test_PReLU_2d_multiparam/model.onnx");
+    const pq_node *n = find_op(g, PQ_OP_PRELU);
+    const pq_tensor *s = g->values[n->inputs[1]].constant;
+    cr_assert_not_null(s);
+    cr_assert_eq(s->rank, 3, "slope [3] aligned at the channel axis of a 4-D input");
+    cr_assert_eq(s->dims[0], 3);
+    cr_assert_eq(s->dims[1], 1);
+    cr_assert_eq(s->dims[2], 1);
+    pq_graph_destroy(g);
+}
