@@ -1,0 +1,41 @@
+/* oneDNN (2.6, C API) fast kernels for f32 Conv, MatMul and Gemm, registered in the "onednn"
+ * section of backends/fast_table.c. Each follows backends/fast.h: PQ_ERR_UNSUPPORTED, with outputs
+ * and err untouched, for every case it does not handle (then the reference kernel runs). */
+#ifndef PQ_ONEDNN_H
+#define PQ_ONEDNN_H
+
+#include <stdbool.h>
+
+#include "backends/ref/ref.h"
+
+/* Conv (1-D/2-D/3-D spatial) with f32 X, W, optional B and f32 Y: groups (depthwise included),
+ * strides, dilations, explicit pads and auto_pad (NOTSET, VALID, SAME_UPPER, SAME_LOWER).
+ * UNSUPPORTED for other dtypes, empty tensors, negative pads, a missing output buffer, or when
+ * oneDNN is unavailable or rejects the shape. Returns NOMEM (message set) when a scratch buffer
+ * cannot be allocated and INTERNAL (message set) when oneDNN fails during execution. Weights
+ * reordered into oneDNN's preferred layout are cached (validated against a copy of the original
+ * weights on every call, so a weight tensor changed in place or freed and reallocated at the same
+ * address is never served stale). */
+enum pq_status pq_onednn_conv(const pq_kernel_args *a);
+
+/* MatMul (numpy semantics) with f32 A, B, Y: 1-D operands, batch dims broadcast between A and
+ * B (ranks up to 8). UNSUPPORTED/NOMEM/INTERNAL as for pq_onednn_conv. */
+enum pq_status pq_onednn_matmul(const pq_kernel_args *a);
+
+/* Gemm Y = alpha * op(A) op(B) + beta * C with f32 2-D A and B, optional C (scalar, [N], [1, N],
+ * [M, 1], [M, N], [M]... anything unidirectionally broadcastable to [M, N]), transA/transB.
+ * UNSUPPORTED/NOMEM/INTERNAL as for pq_onednn_conv. */
+enum pq_status pq_onednn_gemm(const pq_kernel_args *a);
+
+/* True when the oneDNN CPU engine and stream could be created (created on first call, once,
+ * thread-safe). When false every kernel above returns UNSUPPORTED. */
+bool pq_onednn_available(void);
+
+/* Drops every cached primitive and reordered weight not in use right now (tests, shutdown). */
+void pq_onednn_cache_clear(void);
+
+/* Number of primitive-cache hits and misses (creations) of all three kernels since start, for
+ * tests that check that repeated runs reuse primitives. Either pointer may be NULL. */
+void pq_onednn_cache_stats(unsigned long *hits, unsigned long *misses);
+
+#endif

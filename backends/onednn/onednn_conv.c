@@ -1,0 +1,281 @@
+/* f32 Conv (1-D/2-D/3-D, groups, strides, dilations, pads, auto_pad, bias) through oneDNN's
+ * convolution primitive on plain NC[D]HW activations; weights are reordered once into the layout
+ * oneDNN prefers and cached. Primitives are cached per shape + attributes + thread count. */
+#include <string.h>
+
+#include "backends/onednn/onednn_impl.h"
+#include "ir/ir.h"
+
+/* Geometry of one Conv node, in ONNX terms (d = ONNX dilation, >= 1). */
+typedef struct pq_conv_geo {
+    int nsp;
+    int64_t n, c, m, group;
+    int64_t in[3], out[3], k[3], s[3], d[3], pb[3], pe[3];
+    bool bias;
+} pq_conv_geo;
+
+/* Reads ints attribute name (n values expected) into v, default def; false when malformed. */
+static bool pq_conv_ints(const pq_node *node, const char *name, int n, int64_t def, int64_t *v) {
+    const pq_attr *at = pq_node_attr(node, name);
+    for (int i = 0; i < n; i++) v[i] = def;
+    if (!at) return true;
+    if (at->type != PQ_ATTR_INTS || at->u.ints.n != (uint32_t)n) return false;
+    for (int i = 0; i < n; i++) v[i] = at->u.ints.v[i];
+    return true;
+}
+
+/* Fills g from the node and its tensors; false for anything this kernel does not handle. */
+static bool pq_conv_geometry(const pq_kernel_args *a, pq_conv_geo *g) {
+    if (a->n_in < 2 || a->n_out < 1) return false;
+    const pq_tensor *X = a->in[0], *W = a->in[1], *B = a->n_in > 2 ? a->in[2] : NULL;
+    const pq_tensor *Y = a->out[0];
+    if (!X || !W || !Y || !Y->data) return false;
+    if (X->dtype != PQ_DTYPE_F32 || W->dtype != PQ_DTYPE_F32 || Y->dtype != PQ_DTYPE_F32)
+        return false;
+    if (B && (B->dtype != PQ_DTYPE_F32 || B->rank != 1)) return false;
+    if (X->rank < 3 || X->rank > 5 || W->rank != X->rank || Y->rank != X->rank) return false;
+    if (pq_tensor_numel(X) == 0 || pq_tensor_numel(W) == 0 || pq_tensor_numel(Y) == 0)
+        return false;
+    memset(g, 0, sizeof *g);
+    g->nsp = X->rank - 2;
+    g->n = X->dims[0];
+    g->c = X->dims[1];
+    g->m = W->dims[0];
+    g->group = pq_node_attr_int(a->node, "group", 1);
+    g->bias = B != NULL;
+    if (g->group < 1 || g->c % g->group || g->m % g->group || W->dims[1] != g->c / g->group ||
+        Y->dims[0] != g->n || Y->dims[1] != g->m || (B && B->dims[0] != g->m))
+        return false;
+    int64_t pads[6];
+    if (!pq_conv_ints(a->node, "strides", g->nsp, 1, g->s) ||
+        !pq_conv_ints(a->node, "dilations", g->nsp, 1, g->d) ||
+        !pq_conv_ints(a->node, "pads", 2 * g->nsp, 0, pads))
+        return false;
+    const char *ap = pq_node_attr_string(a->node, "auto_pad", "NOTSET");
+    bool same_u = !strcmp(ap, "SAME_UPPER"), same_l = !strcmp(ap, "SAME_LOWER");
+    bool valid = !strcmp(ap, "VALID");
+    if (!same_u && !same_l && !valid && strcmp(ap, "NOTSET")) return false;
+    for (int i = 0; i < g->nsp; i++) {
+        g->in[i] = X->dims[2 + i];
+        g->out[i] = Y->dims[2 + i];
+        g->k[i] = W->dims[2 + i];
+        if (g->s[i] < 1 || g->d[i] < 1) return false;
+        int64_t kext = (g->k[i] - 1) * g->d[i] + 1;
+        if (same_u || same_l) {
+            int64_t total = (g->out[i] - 1) * g->s[i] + kext - g->in[i];
+            if (total < 0) total = 0;
+            g->pb[i] = same_u ? total / 2 : total - total / 2;
+            g->pe[i] = total - g->pb[i];
+        } else if (!valid) {
+            g->pb[i] = pads[i];
+            g->pe[i] = pads[i + g->nsp];
+        }
+        if (g->pb[i] < 0 || g->pe[i] < 0) return false;
+        /* the output size oneDNN derives must be the one inference gave */
+        int64_t span = g->in[i] + g->pb[i] + g->pe[i] - kext;
+        if (span < 0 || span / g->s[i] + 1 != g->out[i]) return false;
+    }
+    return true;
+}
+
+static void pq_conv_key(const pq_conv_geo *g, int n_threads, pq_dnnl_key *k) {
+    pq_dnnl_key_init(k, 0xC0);
+    const int64_t head[] = {g->nsp, g->n, g->c, g->m, g->group, g->bias, n_threads};
+    for (size_t i = 0; i < sizeof head / sizeof head[0]; i++) pq_dnnl_key_push(k, head[i]);
+    for (int i = 0; i < g->nsp; i++) {
+        const int64_t v[] = {g->in[i], g->out[i], g->k[i], g->s[i], g->d[i], g->pb[i], g->pe[i]};
+        for (size_t j = 0; j < sizeof v / sizeof v[0]; j++) pq_dnnl_key_push(k, v[j]);
+    }
+}
+
+/* A cached convolution: primitive, plain memory descriptors, the weights layout it wants and
+ * the reorder into it (NULL when the plain layout is what it wants). */
+typedef struct pq_conv_prim {
+    pq_dnnl_prim conv;
+    dnnl_memory_desc_t src_md, dst_md, bias_md, wei_user_md, wei_md;
+    pq_dnnl_prim reorder; /* prim NULL when no reorder is needed */
+    size_t wei_bytes;     /* bytes of the reordered weights */
+} pq_conv_prim;
+
+static void pq_conv_prim_destroy(void *v) {
+    pq_conv_prim *p = v;
+    if (!p) return;
+    pq_dnnl_prim_destroy(&p->conv);
+    pq_dnnl_prim_destroy(&p->reorder);
+    pq_free(p);
+}
+
+static enum pq_status pq_conv_prim_create(void *ctx, void **val, pq_error *err) {
+    const pq_conv_geo *g = ctx;
+    static const dnnl_format_tag_t act_tag[3] = {dnnl_ncw, dnnl_nchw, dnnl_ncdhw};
+    static const dnnl_format_tag_t wei_tag[3] = {dnnl_oiw, dnnl_oihw, dnnl_oidhw};
+    static const dnnl_format_tag_t gwei_tag[3] = {dnnl_goiw, dnnl_goihw, dnnl_goidhw};
+    int nd = g->nsp + 2;
+    dnnl_dims_t sd = {g->n, g->c}, dd = {g->n, g->m}, wd, bd = {g->m};
+    dnnl_dims_t strides, dil, pl, pr;
+    int wnd = nd;
+    if (g->group > 1) {
+        wnd = nd + 1;
+        wd[0] = g->group;
+        wd[1] = g->m / g->group;
+        wd[2] = g->c / g->group;
+    } else {
+        wd[0] = g->m;
+        wd[1] = g->c;
+    }
+    for (int i = 0; i < g->nsp; i++) {
+        sd[2 + i] = g->in[i];
+        dd[2 + i] = g->out[i];
+        wd[wnd - g->nsp + i] = g->k[i];
+        strides[i] = g->s[i];
+        dil[i] = g->d[i] - 1; /* oneDNN counts the gaps between taps */
+        pl[i] = g->pb[i];
+        pr[i] = g->pe[i];
+    }
+    pq_conv_prim *p = pq_calloc(1, sizeof *p);
+    if (!p) return pq_error_nomem(err, "onednn conv primitive");
+    dnnl_memory_desc_t wei_any;
+    dnnl_convolution_desc_t cd;
+    dnnl_primitive_desc_t pd = NULL;
+    int t = g->nsp - 1;
+    if (dnnl_memory_desc_init_by_tag(&p->src_md, nd, sd, dnnl_f32, act_tag[t]) ||
+        dnnl_memory_desc_init_by_tag(&p->dst_md, nd, dd, dnnl_f32, act_tag[t]) ||
+        dnnl_memory_desc_init_by_tag(&p->bias_md, 1, bd, dnnl_f32, dnnl_x) ||
+        dnnl_memory_desc_init_by_tag(&p->wei_user_md, wnd, wd, dnnl_f32,
+                                     g->group > 1 ? gwei_tag[t] : wei_tag[t]) ||
+        dnnl_memory_desc_init_by_tag(&wei_any, wnd, wd, dnnl_f32, dnnl_format_tag_any) ||
+        dnnl_dilated_convolution_forward_desc_init(
+            &cd, dnnl_forward_inference, dnnl_convolution_direct, &p->src_md, &wei_any,
+            g->bias ? &p->bias_md : NULL, &p->dst_md, strides, dil, pl, pr) ||
+        !pq_dnnl_prim_create(&cd, NULL, &p->conv, &pd))
+        goto unsupported;
+    const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    if (!wmd) goto unsupported;
+    p->wei_md = *wmd;
+    p->wei_bytes = dnnl_memory_desc_get_size(wmd);
+    if (!dnnl_memory_desc_equal(&p->wei_md, &p->wei_user_md)) {
+        dnnl_engine_t eng;
+        dnnl_primitive_desc_t rpd;
+        if (!pq_dnnl_get(&eng, NULL) ||
+            dnnl_reorder_primitive_desc_create(&rpd, &p->wei_user_md, eng, &p->wei_md, eng,
+                                               NULL))
+            goto unsupported;
+        const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(rpd, dnnl_query_scratchpad_md, 0);
+        if (smd) {
+            p->reorder.scratch_md = *smd;
+            p->reorder.scratch_bytes = dnnl_memory_desc_get_size(smd);
+        }
+        dnnl_status_t ds = dnnl_primitive_create(&p->reorder.prim, rpd);
+        dnnl_primitive_desc_destroy(rpd);
+        if (ds != dnnl_success) {
+            p->reorder.prim = NULL;
+            goto unsupported;
+        }
+    }
+    dnnl_primitive_desc_destroy(pd);
+    *val = p;
+    return PQ_OK;
+unsupported:
+    /* cached as a NULL value so the next call with this key returns UNSUPPORTED at once */
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    pq_conv_prim_destroy(p);
+    *val = NULL;
+    return PQ_OK;
+}
+
+static pq_dnnl_cache pq_conv_cache = PQ_DNNL_CACHE_INIT(32, pq_conv_prim_destroy);
+
+/* ---- reordered weights, keyed by the conv key + the weights' address, validated by content ---- */
+
+typedef struct pq_conv_wei {
+    void *orig;   /* copy of the plain weights they were made from */
+    size_t orig_bytes;
+    void *packed; /* weights in the primitive's layout */
+} pq_conv_wei;
+
+typedef struct pq_conv_wei_ctx {
+    const pq_conv_prim *p;
+    const pq_tensor *W;
+} pq_conv_wei_ctx;
+
+static void pq_conv_wei_destroy(void *v) {
+    pq_conv_wei *w = v;
+    if (!w) return;
+    pq_free(w->orig);
+    pq_free(w->packed);
+    pq_free(w);
+}
+
+static bool pq_conv_wei_valid(void *ctx, const void *val) {
+    const pq_conv_wei_ctx *c = ctx;
+    const pq_conv_wei *w = val;
+    return w->orig_bytes == c->W->nbytes && !memcmp(w->orig, c->W->data, w->orig_bytes);
+}
+
+static enum pq_status pq_conv_wei_create(void *ctx, void **val, pq_error *err) {
+    const pq_conv_wei_ctx *c = ctx;
+    pq_conv_wei *w = pq_calloc(1, sizeof *w);
+    if (!w) return pq_error_nomem(err, "onednn conv weights");
+    w->orig_bytes = c->W->nbytes;
+    w->orig = pq_malloc(w->orig_bytes);
+    w->packed = pq_malloc_aligned(c->p->wei_bytes);
+    if (!w->orig || !w->packed) {
+        pq_conv_wei_destroy(w);
+        return pq_error_nomem(err, "onednn conv weights");
+    }
+    memcpy(w->orig, c->W->data, w->orig_bytes);
+    pq_dnnl_arg args[2] = {{DNNL_ARG_FROM, &c->p->wei_user_md, c->W->data},
+                           {DNNL_ARG_TO, &c->p->wei_md, w->packed}};
+    enum pq_status st = pq_dnnl_execute(&c->p->reorder, args, 2, "conv weights reorder", err);
+    if (st != PQ_OK) {
+        pq_conv_wei_destroy(w);
+        return st;
+    }
+    *val = w;
+    return PQ_OK;
+}
+
+static pq_dnnl_cache pq_conv_wei_cache = PQ_DNNL_CACHE_INIT(64, pq_conv_wei_destroy);
+
+void pq_onednn_conv_cache_clear(void) {
+    pq_dnnl_cache_drop(&pq_conv_wei_cache);
+    pq_dnnl_cache_drop(&pq_conv_cache);
+}
+
+enum pq_status pq_onednn_conv(const pq_kernel_args *a) {
+    pq_conv_geo g;
+    if (!pq_conv_geometry(a, &g) || !pq_dnnl_get(NULL, NULL)) return PQ_ERR_UNSUPPORTED;
+    const pq_tensor *X = a->in[0], *W = a->in[1], *B = a->n_in > 2 ? a->in[2] : NULL;
+    pq_tensor *Y = a->out[0];
+    int nt = a->n_threads > 0 ? a->n_threads : 1;
+    pq_dnnl_set_threads(nt);
+    pq_dnnl_key k;
+    pq_conv_key(&g, nt, &k);
+    pq_dnnl_entry *pe = NULL, *we = NULL;
+    enum pq_status st = pq_dnnl_cache_acquire(&pq_conv_cache, &k, NULL, pq_conv_prim_create, &g,
+                                              &pe, a->err);
+    if (st != PQ_OK) return st;
+    const pq_conv_prim *p = pe->val;
+    if (!p) {
+        pq_dnnl_cache_release(&pq_conv_cache, pe);
+        return PQ_ERR_UNSUPPORTED;
+    }
+    void *wdata = W->data;
+    if (p->reorder.prim) {
+        pq_conv_wei_ctx wc = {p, W};
+        pq_dnnl_key_push(&k, (int64_t)(intptr_t)W->data);
+        st = pq_dnnl_cache_acquire(&pq_conv_wei_cache, &k, pq_conv_wei_valid, pq_conv_wei_create,
+                                   &wc, &we, a->err);
+        if (st != PQ_OK) goto done;
+        wdata = ((pq_conv_wei *)we->val)->packed;
+    }
+    pq_dnnl_arg args[4] = {{DNNL_ARG_SRC, &p->src_md, X->data},
+                           {DNNL_ARG_WEIGHTS, &p->wei_md, wdata},
+                           {DNNL_ARG_DST, &p->dst_md, Y->data},
+                           {DNNL_ARG_BIAS, &p->bias_md, B ? B->data : NULL}};
+    st = pq_dnnl_execute(&p->conv, args, B ? 4 : 3, "convolution", a->err);
+done:
+    pq_dnnl_cache_release(&pq_conv_wei_cache, we);
+    pq_dnnl_cache_release(&pq_conv_cache, pe);
+    return st;
+}

@@ -1,0 +1,254 @@
+/* The oneDNN CPU engine and stream (created once), OpenMP thread-count control, primitive
+ * creation/execution helpers and the small thread-safe LRU cache the oneDNN kernels share. */
+#include <dlfcn.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "backends/onednn/onednn_impl.h"
+#include "ir/ir.h"
+
+static pthread_once_t pq_dnnl_once = PTHREAD_ONCE_INIT;
+static dnnl_engine_t pq_dnnl_engine;
+static dnnl_stream_t pq_dnnl_stream;
+static bool pq_dnnl_ready;
+static void (*pq_omp_set_num_threads)(int);
+static atomic_ulong pq_dnnl_hits, pq_dnnl_misses;
+
+static void pq_dnnl_init_once(void) {
+    if (dnnl_engine_create(&pq_dnnl_engine, dnnl_cpu, 0) != dnnl_success) return;
+    if (dnnl_stream_create(&pq_dnnl_stream, pq_dnnl_engine, dnnl_stream_default_flags) !=
+        dnnl_success) {
+        dnnl_engine_destroy(pq_dnnl_engine);
+        return;
+    }
+    /* libdnnl links libgomp, so this only takes a reference to the loaded library. */
+    void *h = dlopen("libgomp.so.1", RTLD_LAZY);
+    if (h) {
+        void *sym = dlsym(h, "omp_set_num_threads");
+        memcpy(&pq_omp_set_num_threads, &sym, sizeof sym);
+    }
+    pq_dnnl_ready = true;
+}
+
+bool pq_dnnl_get(dnnl_engine_t *eng, dnnl_stream_t *strm) {
+    pthread_once(&pq_dnnl_once, pq_dnnl_init_once);
+    if (!pq_dnnl_ready) return false;
+    if (eng) *eng = pq_dnnl_engine;
+    if (strm) *strm = pq_dnnl_stream;
+    return true;
+}
+
+bool pq_onednn_available(void) { return pq_dnnl_get(NULL, NULL); }
+
+void pq_dnnl_set_threads(int n) {
+    if (pq_omp_set_num_threads) pq_omp_set_num_threads(n > 0 ? n : 1);
+}
+
+void pq_dnnl_count(bool hit) {
+    if (hit) atomic_fetch_add(&pq_dnnl_hits, 1);
+    else atomic_fetch_add(&pq_dnnl_misses, 1);
+}
+
+void pq_onednn_cache_stats(unsigned long *hits, unsigned long *misses) {
+    if (hits) *hits = atomic_load(&pq_dnnl_hits);
+    if (misses) *misses = atomic_load(&pq_dnnl_misses);
+}
+
+void pq_onednn_cache_clear(void) {
+    pq_onednn_conv_cache_clear();
+    pq_onednn_matmul_cache_clear();
+}
+
+/* ---- keys ---- */
+
+void pq_dnnl_key_init(pq_dnnl_key *k, int64_t tag) {
+    memset(k, 0, sizeof *k);
+    k->w[0] = tag;
+    k->n = 1;
+}
+
+void pq_dnnl_key_push(pq_dnnl_key *k, int64_t v) {
+    /* keys are built from bounded shapes (rank <= 8); running out of words is a bug */
+    if (k->n < PQ_DNNL_KEY_WORDS) k->w[k->n++] = v;
+    else k->w[0] = -1; /* poisoned: never equal to a well-formed key's tag */
+}
+
+static bool pq_dnnl_key_eq(const pq_dnnl_key *a, const pq_dnnl_key *b) {
+    return a->n == b->n && !memcmp(a->w, b->w, (size_t)a->n * sizeof a->w[0]);
+}
+
+/* ---- cache ---- */
+
+static void pq_dnnl_entry_free(pq_dnnl_cache *c, pq_dnnl_entry *e) {
+    c->destroy(e->val);
+    pq_free(e);
+}
+
+/* Removes slot i from the cache; the entry dies now or at its last release. */
+static void pq_dnnl_evict(pq_dnnl_cache *c, int i) {
+    pq_dnnl_entry *e = c->slot[i];
+    c->slot[i] = NULL;
+    e->cached = false;
+    if (e->refs == 0) pq_dnnl_entry_free(c, e);
+}
+
+enum pq_status pq_dnnl_cache_acquire(pq_dnnl_cache *c, const pq_dnnl_key *k,
+                                     pq_dnnl_valid_fn valid, pq_dnnl_create_fn create, void *ctx,
+                                     pq_dnnl_entry **out, pq_error *err) {
+    *out = NULL;
+    if (k->w[0] < 0) return PQ_ERR_UNSUPPORTED;
+    pthread_mutex_lock(&c->mu);
+    c->clock++;
+    for (int i = 0; i < c->cap; i++) {
+        pq_dnnl_entry *e = c->slot[i];
+        if (!e || !pq_dnnl_key_eq(&e->key, k)) continue;
+        if (valid && !valid(ctx, e->val)) {
+            pq_dnnl_evict(c, i);
+            break;
+        }
+        e->refs++;
+        e->stamp = c->clock;
+        pthread_mutex_unlock(&c->mu);
+        pq_dnnl_count(true);
+        *out = e;
+        return PQ_OK;
+    }
+    pq_dnnl_entry *e = pq_calloc(1, sizeof *e);
+    if (!e) {
+        pthread_mutex_unlock(&c->mu);
+        return pq_error_nomem(err, "onednn cache entry");
+    }
+    enum pq_status st = create(ctx, &e->val, err);
+    if (st != PQ_OK) {
+        pthread_mutex_unlock(&c->mu);
+        pq_free(e);
+        return st;
+    }
+    pq_dnnl_count(false);
+    e->key = *k;
+    e->refs = 1;
+    e->stamp = c->clock;
+    int victim = -1;
+    for (int i = 0; i < c->cap; i++) {
+        if (!c->slot[i]) {
+            victim = i;
+            break;
+        }
+        if (c->slot[i]->refs == 0 && (victim < 0 || c->slot[i]->stamp < c->slot[victim]->stamp))
+            victim = i;
+    }
+    if (victim >= 0) {
+        if (c->slot[victim]) pq_dnnl_evict(c, victim);
+        c->slot[victim] = e;
+        e->cached = true;
+    }
+    pthread_mutex_unlock(&c->mu);
+    *out = e;
+    return PQ_OK;
+}
+
+void pq_dnnl_cache_release(pq_dnnl_cache *c, pq_dnnl_entry *e) {
+    if (!e) return;
+    pthread_mutex_lock(&c->mu);
+    e->refs--;
+    if (e->refs == 0 && !e->cached) pq_dnnl_entry_free(c, e);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void pq_dnnl_cache_drop(pq_dnnl_cache *c) {
+    pthread_mutex_lock(&c->mu);
+    for (int i = 0; i < c->cap; i++)
+        if (c->slot[i]) pq_dnnl_evict(c, i);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- primitives ---- */
+
+bool pq_dnnl_prim_create(const_dnnl_op_desc_t desc, dnnl_primitive_attr_t attr, pq_dnnl_prim *p,
+                         dnnl_primitive_desc_t *pd_out) {
+    dnnl_engine_t eng;
+    memset(p, 0, sizeof *p);
+    if (pd_out) *pd_out = NULL;
+    if (!pq_dnnl_get(&eng, NULL)) return false;
+    dnnl_primitive_attr_t own = NULL;
+    if (!attr) {
+        if (dnnl_primitive_attr_create(&own) != dnnl_success) return false;
+        attr = own;
+    }
+    bool ok = false;
+    dnnl_primitive_desc_t pd = NULL;
+    if (dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) != dnnl_success)
+        goto done;
+    if (dnnl_primitive_desc_create(&pd, desc, attr, eng, NULL) != dnnl_success) {
+        pd = NULL;
+        goto done;
+    }
+    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    if (smd) {
+        p->scratch_md = *smd;
+        p->scratch_bytes = dnnl_memory_desc_get_size(smd);
+    }
+    if (dnnl_primitive_create(&p->prim, pd) != dnnl_success) {
+        p->prim = NULL;
+        goto done;
+    }
+    ok = true;
+done:
+    if (own) dnnl_primitive_attr_destroy(own);
+    if (pd && (!ok || !pd_out)) dnnl_primitive_desc_destroy(pd);
+    else if (pd) *pd_out = pd;
+    return ok;
+}
+
+void pq_dnnl_prim_destroy(pq_dnnl_prim *p) {
+    if (p->prim) dnnl_primitive_destroy(p->prim);
+    p->prim = NULL;
+}
+
+#define PQ_DNNL_MAX_ARGS 8
+
+enum pq_status pq_dnnl_execute(const pq_dnnl_prim *p, const pq_dnnl_arg *args, int nargs,
+                               const char *what, pq_error *err) {
+    dnnl_engine_t eng;
+    dnnl_stream_t strm;
+    if (!pq_dnnl_get(&eng, &strm) || nargs > PQ_DNNL_MAX_ARGS - 1)
+        return pq_error_set(err, PQ_ERR_INTERNAL, "onednn: %s: no engine or too many arguments",
+                            what);
+    dnnl_exec_arg_t ea[PQ_DNNL_MAX_ARGS];
+    dnnl_memory_t mem[PQ_DNNL_MAX_ARGS] = {0};
+    void *scratch = NULL;
+    enum pq_status st = PQ_OK;
+    int n = 0;
+    dnnl_status_t ds = dnnl_success;
+    for (int i = 0; i < nargs; i++) {
+        ds = dnnl_memory_create(&mem[n], args[i].md, eng, args[i].data);
+        if (ds != dnnl_success) goto fail;
+        ea[n].arg = args[i].arg;
+        ea[n].memory = mem[n];
+        n++;
+    }
+    if (p->scratch_bytes > 0) {
+        scratch = pq_malloc_aligned(p->scratch_bytes);
+        if (!scratch) {
+            st = pq_error_nomem(err, "onednn scratchpad");
+            goto done;
+        }
+        ds = dnnl_memory_create(&mem[n], &p->scratch_md, eng, scratch);
+        if (ds != dnnl_success) goto fail;
+        ea[n].arg = DNNL_ARG_SCRATCHPAD;
+        ea[n].memory = mem[n];
+        n++;
+    }
+    ds = dnnl_primitive_execute(p->prim, strm, n, ea);
+    if (ds != dnnl_success) goto fail;
+    ds = dnnl_stream_wait(strm);
+    if (ds != dnnl_success) goto fail;
+    goto done;
+fail:
+    st = pq_error_set(err, ds == dnnl_out_of_memory ? PQ_ERR_NOMEM : PQ_ERR_INTERNAL,
+                      "onednn: %s failed (dnnl status %d)", what, (int)ds);
+done:
+    for (int i = 0; i < n; i++) dnnl_memory_destroy(mem[i]);
+    pq_free(scratch);
+    return st;
+}

@@ -1,0 +1,107 @@
+/* Private to backends/onednn/: the shared oneDNN engine/stream, thread-count control and a small
+ * thread-safe LRU cache of reference-counted entries (primitives, reordered weights). */
+#ifndef PQ_ONEDNN_IMPL_H
+#define PQ_ONEDNN_IMPL_H
+
+#include <oneapi/dnnl/dnnl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backends/onednn/onednn.h"
+
+/* The process-wide CPU engine and stream (created once, lazily, thread-safe). Returns false when
+ * oneDNN could not create them; the callers then return PQ_ERR_UNSUPPORTED. The stream is shared:
+ * oneDNN's CPU stream runs primitives synchronously in the calling thread. */
+bool pq_dnnl_get(dnnl_engine_t *eng, dnnl_stream_t *strm);
+
+/* Sets the number of threads oneDNN uses for primitives created and executed next by the calling
+ * thread. Debian's oneDNN uses OpenMP: this is omp_set_num_threads (looked up at run time in
+ * the libgomp that libdnnl already loaded), which is per calling thread. No-op when absent. */
+void pq_dnnl_set_threads(int n);
+
+/* Cache key: fixed-size, zero-filled, compared bytewise. */
+#define PQ_DNNL_KEY_WORDS 48
+typedef struct pq_dnnl_key {
+    int64_t w[PQ_DNNL_KEY_WORDS];
+    int n; /* words used (checked < PQ_DNNL_KEY_WORDS by pq_dnnl_key_push) */
+} pq_dnnl_key;
+
+void pq_dnnl_key_init(pq_dnnl_key *k, int64_t tag);
+void pq_dnnl_key_push(pq_dnnl_key *k, int64_t v);
+
+typedef struct pq_dnnl_entry {
+    pq_dnnl_key key;
+    void *val;
+    int refs;     /* holders right now; an entry is destroyed only at refs == 0 */
+    bool cached;  /* still in the cache (false: destroyed on last release) */
+    uint64_t stamp;
+} pq_dnnl_entry;
+
+#define PQ_DNNL_CACHE_MAX 64
+
+/* One LRU cache (static storage, PQ_DNNL_CACHE_INIT); destroy frees an entry's value (which may
+ * be NULL: kernels cache "oneDNN rejects this case" as a NULL value). */
+typedef struct pq_dnnl_cache {
+    pthread_mutex_t mu;
+    void (*destroy)(void *val);
+    int cap; /* <= PQ_DNNL_CACHE_MAX */
+    pq_dnnl_entry *slot[PQ_DNNL_CACHE_MAX];
+    uint64_t clock;
+} pq_dnnl_cache;
+
+#define PQ_DNNL_CACHE_INIT(cap_, destroy_) {PTHREAD_MUTEX_INITIALIZER, (destroy_), (cap_), {0}, 0}
+
+/* Creates a value for a key (called with the cache's mutex held): PQ_OK and *val set, or a
+ * status (UNSUPPORTED: oneDNN rejects the case, nothing written to err; NOMEM: message set). */
+typedef enum pq_status (*pq_dnnl_create_fn)(void *ctx, void **val, pq_error *err);
+/* Checks that a cached value still matches ctx (NULL = always valid). Mutex held. */
+typedef bool (*pq_dnnl_valid_fn)(void *ctx, const void *val);
+
+/* Finds the entry of key k (valid per valid) or creates it with create, evicting the least
+ * recently used unreferenced entry when full; *out holds a reference until
+ * pq_dnnl_cache_release. When every slot is referenced the new entry is used uncached. Returns
+ * create's status on failure. */
+enum pq_status pq_dnnl_cache_acquire(pq_dnnl_cache *c, const pq_dnnl_key *k,
+                                     pq_dnnl_valid_fn valid, pq_dnnl_create_fn create, void *ctx,
+                                     pq_dnnl_entry **out, pq_error *err);
+void pq_dnnl_cache_release(pq_dnnl_cache *c, pq_dnnl_entry *e);
+/* Destroys every unreferenced entry. */
+void pq_dnnl_cache_drop(pq_dnnl_cache *c);
+
+/* Clears the conv / matmul caches (defined in onednn_conv.c / onednn_matmul.c). */
+void pq_onednn_conv_cache_clear(void);
+void pq_onednn_matmul_cache_clear(void);
+
+/* A primitive, its scratchpad size (user-managed scratchpad) and the descriptor it came from. */
+typedef struct pq_dnnl_prim {
+    dnnl_primitive_t prim;
+    dnnl_memory_desc_t scratch_md;
+    size_t scratch_bytes;
+} pq_dnnl_prim;
+
+/* Destroys p->prim (NULL allowed). */
+void pq_dnnl_prim_destroy(pq_dnnl_prim *p);
+
+/* Creates prim from an op descriptor with user scratchpad and the given attr (may be NULL: a
+ * fresh one is used); returns false when oneDNN rejects it. *pd_out (if not NULL) receives the
+ * primitive descriptor, which the caller destroys; otherwise it is destroyed here. */
+bool pq_dnnl_prim_create(const_dnnl_op_desc_t desc, dnnl_primitive_attr_t attr, pq_dnnl_prim *p,
+                         dnnl_primitive_desc_t *pd_out);
+
+/* One execution argument: DNNL_ARG_* index, memory descriptor and data pointer. */
+typedef struct pq_dnnl_arg {
+    int arg;
+    const dnnl_memory_desc_t *md;
+    void *data;
+} pq_dnnl_arg;
+
+/* Executes p on the shared stream with the given arguments plus a scratchpad of
+ * p->scratch_bytes (allocated here). NOMEM / INTERNAL with a message naming what. */
+enum pq_status pq_dnnl_execute(const pq_dnnl_prim *p, const pq_dnnl_arg *args, int nargs,
+                               const char *what, pq_error *err);
+
+/* Counts a cache hit or miss for pq_onednn_cache_stats. */
+void pq_dnnl_count(bool hit);
+
+#endif

@@ -1,0 +1,289 @@
+/* f32 MatMul (numpy batching and broadcasting, 1-D operands) and Gemm (transA/transB through
+ * strides, alpha as output scale, C as bias or as a pre-filled destination with a scaled sum
+ * post-op) through oneDNN's matmul primitive, cached per shape + attributes + thread count. */
+#include <string.h>
+
+#include "backends/onednn/onednn_impl.h"
+#include "ir/ir.h"
+
+/* A cached matmul: primitive and the memory descriptors of its arguments. */
+typedef struct pq_mm_prim {
+    pq_dnnl_prim mm;
+    dnnl_memory_desc_t src_md, wei_md, bias_md, dst_md;
+} pq_mm_prim;
+
+static void pq_mm_prim_destroy(void *v) {
+    pq_mm_prim *p = v;
+    if (!p) return;
+    pq_dnnl_prim_destroy(&p->mm);
+    pq_free(p);
+}
+
+/* Everything a matmul primitive is made of (the cache key is derived from it). */
+typedef struct pq_mm_spec {
+    int nd;
+    dnnl_dims_t sd, ss, wd, ws, dd; /* dims and strides of src/weights, dims of dst */
+    int bias_nd;                    /* 0 = no bias */
+    dnnl_dims_t bd;
+    float alpha;     /* output scale (1: none) */
+    bool sum;        /* accumulate into dst scaled by beta */
+    float beta;
+} pq_mm_spec;
+
+static int64_t pq_f32_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static void pq_mm_key(const pq_mm_spec *s, int n_threads, pq_dnnl_key *k) {
+    pq_dnnl_key_init(k, 0x3A);
+    pq_dnnl_key_push(k, s->nd);
+    for (int i = 0; i < s->nd; i++) {
+        pq_dnnl_key_push(k, s->sd[i]);
+        pq_dnnl_key_push(k, s->ss[i]);
+        pq_dnnl_key_push(k, s->wd[i]);
+        pq_dnnl_key_push(k, s->ws[i]);
+    }
+    pq_dnnl_key_push(k, s->bias_nd);
+    for (int i = 0; i < s->bias_nd; i++) pq_dnnl_key_push(k, s->bd[i]);
+    pq_dnnl_key_push(k, pq_f32_bits(s->alpha));
+    pq_dnnl_key_push(k, s->sum);
+    pq_dnnl_key_push(k, pq_f32_bits(s->beta));
+    pq_dnnl_key_push(k, n_threads);
+}
+
+/* Plain row-major strides of dims[0..nd). */
+static void pq_mm_dense(int nd, const dnnl_dims_t d, dnnl_dims_t s) {
+    int64_t acc = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+        s[i] = acc;
+        acc *= d[i];
+    }
+}
+
+static enum pq_status pq_mm_prim_create(void *ctx, void **val, pq_error *err) {
+    const pq_mm_spec *s = ctx;
+    *val = NULL;
+    pq_mm_prim *p = pq_calloc(1, sizeof *p);
+    if (!p) return pq_error_nomem(err, "onednn matmul primitive");
+    dnnl_dims_t ds;
+    pq_mm_dense(s->nd, s->dd, ds);
+    dnnl_matmul_desc_t md;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    bool ok = false;
+    if (dnnl_memory_desc_init_by_strides(&p->src_md, s->nd, s->sd, dnnl_f32, s->ss) ||
+        dnnl_memory_desc_init_by_strides(&p->wei_md, s->nd, s->wd, dnnl_f32, s->ws) ||
+        dnnl_memory_desc_init_by_strides(&p->dst_md, s->nd, s->dd, dnnl_f32, ds))
+        goto done;
+    if (s->bias_nd) {
+        dnnl_dims_t bs;
+        pq_mm_dense(s->bias_nd, s->bd, bs);
+        if (dnnl_memory_desc_init_by_strides(&p->bias_md, s->bias_nd, s->bd, dnnl_f32, bs))
+            goto done;
+    }
+    if (dnnl_matmul_desc_init(&md, &p->src_md, &p->wei_md, s->bias_nd ? &p->bias_md : NULL,
+                              &p->dst_md) ||
+        dnnl_primitive_attr_create(&attr))
+        goto done;
+    if (s->alpha != 1.0f && dnnl_primitive_attr_set_output_scales(attr, 1, 0, &s->alpha))
+        goto done;
+    if (s->sum && (dnnl_post_ops_create(&po) || dnnl_post_ops_append_sum(po, s->beta) ||
+                   dnnl_primitive_attr_set_post_ops(attr, po)))
+        goto done;
+    ok = pq_dnnl_prim_create(&md, attr, &p->mm, NULL);
+done:
+    if (po) dnnl_post_ops_destroy(po);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (!ok) {
+        pq_mm_prim_destroy(p);
+        return PQ_OK; /* NULL value: oneDNN rejects this case (cached so it is not retried) */
+    }
+    *val = p;
+    return PQ_OK;
+}
+
+static pq_dnnl_cache pq_mm_cache = PQ_DNNL_CACHE_INIT(64, pq_mm_prim_destroy);
+
+void pq_onednn_matmul_cache_clear(void) { pq_dnnl_cache_drop(&pq_mm_cache); }
+
+/* Looks up or creates the primitive of s and runs it; UNSUPPORTED (nothing touched) when oneDNN
+ * rejects the case. prefill, when set, is called right before execution (after which the kernel
+ * is committed to the output). */
+static enum pq_status pq_mm_run(const pq_kernel_args *a, const pq_mm_spec *s, const void *A,
+                                const void *B, const void *bias, void *Y,
+                                void (*prefill)(const pq_kernel_args *a), const char *what) {
+    int nt = a->n_threads > 0 ? a->n_threads : 1;
+    pq_dnnl_set_threads(nt);
+    pq_dnnl_key k;
+    pq_mm_key(s, nt, &k);
+    pq_dnnl_entry *e;
+    enum pq_status st = pq_dnnl_cache_acquire(&pq_mm_cache, &k, NULL, pq_mm_prim_create,
+                                              (void *)s, &e, a->err);
+    if (st != PQ_OK) return st;
+    const pq_mm_prim *p = e->val;
+    if (!p) {
+        pq_dnnl_cache_release(&pq_mm_cache, e);
+        return PQ_ERR_UNSUPPORTED;
+    }
+    if (prefill) prefill(a);
+    pq_dnnl_arg args[4] = {{DNNL_ARG_SRC, &p->src_md, (void *)A},
+                           {DNNL_ARG_WEIGHTS, &p->wei_md, (void *)B},
+                           {DNNL_ARG_DST, &p->dst_md, Y},
+                           {DNNL_ARG_BIAS, &p->bias_md, (void *)bias}};
+    st = pq_dnnl_execute(&p->mm, args, bias ? 4 : 3, what, a->err);
+    pq_dnnl_cache_release(&pq_mm_cache, e);
+    return st;
+}
+
+static bool pq_mm_f32(const pq_tensor *t) {
+    return t && t->dtype == PQ_DTYPE_F32 && t->data && pq_tensor_numel(t) > 0;
+}
+
+/* ---- MatMul ---- */
+
+enum pq_status pq_onednn_matmul(const pq_kernel_args *a) {
+    if (a->n_in < 2 || a->n_out < 1) return PQ_ERR_UNSUPPORTED;
+    const pq_tensor *A = a->in[0], *B = a->in[1];
+    pq_tensor *Y = a->out[0];
+    if (!pq_mm_f32(A) || !pq_mm_f32(B) || !pq_mm_f32(Y) || !pq_dnnl_get(NULL, NULL))
+        return PQ_ERR_UNSUPPORTED;
+    /* promote 1-D operands: A [K] -> [1, K], B [K] -> [K, 1] (same memory) */
+    int64_t ad[PQ_MAX_RANK + 1], bd[PQ_MAX_RANK + 1];
+    int ra = A->rank, rb = B->rank;
+    if (ra < 1 || rb < 1 || ra > PQ_MAX_RANK || rb > PQ_MAX_RANK) return PQ_ERR_UNSUPPORTED;
+    if (ra == 1) {
+        ad[0] = 1;
+        ad[1] = A->dims[0];
+        ra = 2;
+    } else {
+        memcpy(ad, A->dims, (size_t)ra * sizeof ad[0]);
+    }
+    if (rb == 1) {
+        bd[0] = B->dims[0];
+        bd[1] = 1;
+        rb = 2;
+    } else {
+        memcpy(bd, B->dims, (size_t)rb * sizeof bd[0]);
+    }
+    int64_t M = ad[ra - 2], K = ad[ra - 1], N = bd[rb - 1];
+    if (bd[rb - 2] != K) return PQ_ERR_UNSUPPORTED;
+    int nb = (ra > rb ? ra : rb) - 2;
+    if (nb + 2 > DNNL_MAX_NDIMS) return PQ_ERR_UNSUPPORTED;
+    int64_t ab[PQ_MAX_RANK], bb[PQ_MAX_RANK], yb = 1, abn = 1, bbn = 1;
+    for (int i = 0; i < nb; i++) {
+        int ia = i - (nb - (ra - 2)), ib = i - (nb - (rb - 2));
+        ab[i] = ia >= 0 ? ad[ia] : 1;
+        bb[i] = ib >= 0 ? bd[ib] : 1;
+        if (ab[i] != bb[i] && ab[i] != 1 && bb[i] != 1) return PQ_ERR_UNSUPPORTED;
+        yb *= ab[i] > bb[i] ? ab[i] : bb[i];
+        abn *= ab[i];
+        bbn *= bb[i];
+    }
+    if (pq_tensor_numel(Y) != yb * M * N) return PQ_ERR_UNSUPPORTED;
+    pq_mm_spec s;
+    memset(&s, 0, sizeof s);
+    s.alpha = 1.0f;
+    if (bbn == 1 && abn == yb) {
+        /* B shared by every batch of A: one [batch * M, K] x [K, N] product */
+        s.nd = 2;
+        s.sd[0] = abn * M;
+        s.sd[1] = K;
+        s.wd[0] = K;
+        s.wd[1] = N;
+        s.dd[0] = abn * M;
+        s.dd[1] = N;
+    } else {
+        s.nd = nb + 2;
+        for (int i = 0; i < nb; i++) {
+            s.sd[i] = ab[i];
+            s.wd[i] = bb[i];
+            s.dd[i] = ab[i] > bb[i] ? ab[i] : bb[i];
+        }
+        s.sd[nb] = M;
+        s.sd[nb + 1] = K;
+        s.wd[nb] = K;
+        s.wd[nb + 1] = N;
+        s.dd[nb] = M;
+        s.dd[nb + 1] = N;
+    }
+    pq_mm_dense(s.nd, s.sd, s.ss);
+    pq_mm_dense(s.nd, s.wd, s.ws);
+    return pq_mm_run(a, &s, A->data, B->data, NULL, Y->data, NULL, "matmul");
+}
+
+/* ---- Gemm ---- */
+
+/* Writes C broadcast to [M, N] into Y (the sum post-op then adds beta * Y). */
+static void pq_gemm_prefill(const pq_kernel_args *a) {
+    const pq_tensor *C = a->in[2];
+    pq_tensor *Y = a->out[0];
+    int64_t M = Y->dims[0], N = Y->dims[1];
+    int64_t cm = C->rank == 2 ? C->dims[0] : 1, cn = C->rank >= 1 ? C->dims[C->rank - 1] : 1;
+    int64_t sm = cm == 1 ? 0 : cn;
+    const float *pc = C->data;
+    float *py = Y->data;
+    for (int64_t i = 0; i < M; i++) {
+        const float *ci = pc + i * sm;
+        float *yi = py + i * N;
+        if (cn == N) memcpy(yi, ci, (size_t)N * sizeof(float));
+        else
+            for (int64_t j = 0; j < N; j++) yi[j] = ci[0];
+    }
+}
+
+enum pq_status pq_onednn_gemm(const pq_kernel_args *a) {
+    if (a->n_in < 2 || a->n_out < 1) return PQ_ERR_UNSUPPORTED;
+    const pq_tensor *A = a->in[0], *B = a->in[1];
+    const pq_tensor *C = a->n_in > 2 ? a->in[2] : NULL;
+    pq_tensor *Y = a->out[0];
+    if (!pq_mm_f32(A) || !pq_mm_f32(B) || !pq_mm_f32(Y) || A->rank != 2 || B->rank != 2 ||
+        Y->rank != 2 || !pq_dnnl_get(NULL, NULL))
+        return PQ_ERR_UNSUPPORTED;
+    bool ta = pq_node_attr_int(a->node, "transA", 0) != 0;
+    bool tb = pq_node_attr_int(a->node, "transB", 0) != 0;
+    float alpha = pq_node_attr_float(a->node, "alpha", 1.0f);
+    float beta = pq_node_attr_float(a->node, "beta", 1.0f);
+    int64_t M = ta ? A->dims[1] : A->dims[0], K = ta ? A->dims[0] : A->dims[1];
+    int64_t N = tb ? B->dims[0] : B->dims[1];
+    if ((tb ? B->dims[1] : B->dims[0]) != K || Y->dims[0] != M || Y->dims[1] != N)
+        return PQ_ERR_UNSUPPORTED;
+    if (beta == 0.0f) C = NULL; /* like the reference: C is not read at all */
+    int64_t cm = 1, cn = 1;
+    if (C) {
+        if (!pq_mm_f32(C) || C->rank > 2) return PQ_ERR_UNSUPPORTED;
+        cm = C->rank == 2 ? C->dims[0] : 1;
+        cn = C->rank >= 1 ? C->dims[C->rank - 1] : 1;
+        if ((cm != 1 && cm != M) || (cn != 1 && cn != N)) return PQ_ERR_UNSUPPORTED;
+    }
+    pq_mm_spec s;
+    memset(&s, 0, sizeof s);
+    s.nd = 2;
+    s.sd[0] = M;
+    s.sd[1] = K;
+    s.ss[0] = ta ? 1 : K;
+    s.ss[1] = ta ? M : 1;
+    s.wd[0] = K;
+    s.wd[1] = N;
+    s.ws[0] = tb ? 1 : N;
+    s.ws[1] = tb ? K : 1;
+    s.dd[0] = M;
+    s.dd[1] = N;
+    s.alpha = alpha;
+    s.beta = 0.0f;
+    const void *bias = NULL;
+    void (*prefill)(const pq_kernel_args *) = NULL;
+    if (C && beta == 1.0f && alpha == 1.0f) {
+        /* C is a (broadcast) bias of the product */
+        s.bias_nd = 2;
+        s.bd[0] = cm;
+        s.bd[1] = cn;
+        bias = C->data;
+    } else if (C) {
+        s.sum = true;
+        s.beta = beta;
+        prefill = pq_gemm_prefill;
+    }
+    return pq_mm_run(a, &s, A->data, B->data, bias, Y->data, prefill, "gemm");
+}
