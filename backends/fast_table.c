@@ -1,12 +1,16 @@
 /* The fast-kernel table and the dispatcher that falls back to the reference kernels.
  * Entries are added by backends/onednn/ and backends/x86/ as they land. */
 #include "fast.h"
+#include "backends/onednn/onednn.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 const pq_kernel_fn pq_fast_kernels[PQ_OP_COUNT] = {
     /* ---- onednn ---- */
+    [PQ_OP_CONV] = pq_onednn_conv,
+    [PQ_OP_MATMUL] = pq_onednn_matmul,
+    [PQ_OP_GEMM] = pq_onednn_gemm,
     /* ---- end onednn ---- */
 };
 
