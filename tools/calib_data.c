@@ -6,18 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "frontends/frontends.h"
-
-static void pq_calib_sanitize(const char *name, char *out, size_t size) {
-    size_t i = 0;
-    for (; name[i] && i + 1 < size; i++) {
-        char c = name[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '_' || c == '-';
-        out[i] = ok ? c : '_';
-    }
-    out[i] = '\0';
-}
 
 void pq_calib_files_free(pq_calib_files *cf) {
     for (uint32_t i = 0; i < cf->set.n; i++)
@@ -40,7 +30,7 @@ enum pq_status pq_calib_files_load(const pq_graph *g, const char *dir, pq_calib_
     }
     for (uint32_t i = 0; i < g->n_inputs && st == PQ_OK; i++) {
         char base[256], path[4096];
-        pq_calib_sanitize(g->values[g->inputs[i]].name, base, sizeof base);
+        pq_cli_sanitize_name(g->values[g->inputs[i]].name, base, sizeof base);
         snprintf(path, sizeof path, "%s/%s.npy", dir, base);
         unsigned char *bytes = NULL;
         size_t len = 0;

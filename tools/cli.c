@@ -93,6 +93,18 @@ void pq_cli_format_type(const pq_graph *g, const pq_value *v, char *buf, int siz
     if (used < size) snprintf(buf + used, (size_t)(size - used), "]");
 }
 
+void pq_cli_sanitize_name(const char *name, char *out, size_t size) {
+    size_t i = 0;
+    for (; name[i] && i + 1 < size; i++) {
+        char c = name[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+        out[i] = ok ? c : '_';
+    }
+    out[i] = '\0';
+    if (!i || !strcmp(out, ".") || !strcmp(out, "..")) snprintf(out, size, "output");
+}
+
 double pq_cli_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

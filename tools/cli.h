@@ -4,6 +4,7 @@
 #define PQ_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ir/ir.h"
@@ -19,6 +20,9 @@ int pq_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((for
 bool pq_cli_parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out);
 /* Formats a value's type as "f32[N,1,8,8]" (symbols by name, '?' unknown). */
 void pq_cli_format_type(const pq_graph *g, const pq_value *v, char *buf, int size);
+/* Copies name into out replacing characters outside [A-Za-z0-9._-] by '_' (file names of
+ * outputs and calibration inputs); "", "." and ".." become "output". */
+void pq_cli_sanitize_name(const char *name, char *out, size_t size);
 /* Milliseconds from a monotonic clock. */
 double pq_cli_now_ms(void);
 

@@ -34,19 +34,6 @@ static int pq_cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Replaces characters outside [A-Za-z0-9._-] by '_'. */
-static void pq_sanitize(const char *name, char *out, size_t size) {
-    size_t i = 0;
-    for (; name[i] && i + 1 < size; i++) {
-        char c = name[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '_' || c == '-';
-        out[i] = ok ? c : '_';
-    }
-    out[i] = '\0';
-    if (!i || !strcmp(out, ".") || !strcmp(out, "..")) snprintf(out, size, "output");
-}
-
 static void pq_print_stats(const pq_graph *g, const char *name, const pq_tensor *t) {
     char shape[160];
     pq_shape_format(t->rank, t->dims, shape, sizeof shape);
@@ -104,7 +91,7 @@ static enum pq_status pq_write_outputs(const pq_graph *g, pq_tensor **outs, cons
     enum pq_status st = PQ_OK;
     for (uint32_t o = 0; o < g->n_outputs && st == PQ_OK; o++) {
         char base[200], name[256];
-        pq_sanitize(g->values[g->outputs[o]].name, base, sizeof base);
+        pq_cli_sanitize_name(g->values[g->outputs[o]].name, base, sizeof base);
         snprintf(name, sizeof name, "%s", base);
         for (int k = 1;; k++) {
             bool clash = false;
