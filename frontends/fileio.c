@@ -77,6 +77,10 @@ enum pq_status pq_atomic_open(pq_atomic_file *af, const char *path, pq_error *er
         return pq_error_set(err, PQ_ERR_IO, "cannot create a temporary file for '%s': %s", path,
                             strerror(e));
     }
+    /* mkstemp creates mode 0600; give the result the usual 0666 minus the umask */
+    mode_t mask = umask(0);
+    umask(mask);
+    (void)fchmod(fd, 0666 & ~mask);
     af->f = fdopen(fd, "wb");
     if (!af->f) {
         int e = errno;
