@@ -27,6 +27,16 @@ enum pq_status pq_onednn_matmul(const pq_kernel_args *a);
  * UNSUPPORTED/NOMEM/INTERNAL as for pq_onednn_conv. */
 enum pq_status pq_onednn_gemm(const pq_kernel_args *a);
 
+/* Activation layout of the oneDNN convolution. BLOCKED (default) lets oneDNN choose a blocked
+ * layout (nChw8c on AVX2) and reorders X into it and Y out of it on every call; PLAIN runs on
+ * NC[D]HW directly (oneDNN then uses im2col + GEMM). The environment variable
+ * PIQC_ONEDNN_CONV=plain selects PLAIN at first use; this call overrides it (tests, benchmarks). */
+enum pq_onednn_conv_layout { PQ_ONEDNN_CONV_PLAIN = 0, PQ_ONEDNN_CONV_BLOCKED = 1 };
+void pq_onednn_conv_set_layout(enum pq_onednn_conv_layout mode);
+
+/* Threads: oneDNN here is built on OpenMP; every kernel sets omp_set_num_threads(n_threads) (per
+ * calling thread) before creating or running a primitive, and n_threads is part of the cache key. */
+
 /* True when the oneDNN CPU engine and stream could be created (created on first call, once,
  * thread-safe). When false every kernel above returns UNSUPPORTED. */
 bool pq_onednn_available(void);

@@ -200,6 +200,32 @@ done:
     return ok;
 }
 
+bool pq_dnnl_reorder_create(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
+                            pq_dnnl_prim *p) {
+    dnnl_engine_t eng;
+    memset(p, 0, sizeof *p);
+    if (!pq_dnnl_get(&eng, NULL)) return false;
+    dnnl_primitive_attr_t attr;
+    if (dnnl_primitive_attr_create(&attr) != dnnl_success) return false;
+    dnnl_primitive_desc_t pd = NULL;
+    bool ok = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) ==
+                  dnnl_success &&
+              dnnl_reorder_primitive_desc_create(&pd, from, eng, to, eng, attr) == dnnl_success;
+    if (ok) {
+        const dnnl_memory_desc_t *smd =
+            dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+        if (smd) {
+            p->scratch_md = *smd;
+            p->scratch_bytes = dnnl_memory_desc_get_size(smd);
+        }
+        ok = dnnl_primitive_create(&p->prim, pd) == dnnl_success;
+        if (!ok) p->prim = NULL;
+    }
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_attr_destroy(attr);
+    return ok;
+}
+
 void pq_dnnl_prim_destroy(pq_dnnl_prim *p) {
     if (p->prim) dnnl_primitive_destroy(p->prim);
     p->prim = NULL;

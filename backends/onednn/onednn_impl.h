@@ -89,6 +89,11 @@ void pq_dnnl_prim_destroy(pq_dnnl_prim *p);
 bool pq_dnnl_prim_create(const_dnnl_op_desc_t desc, dnnl_primitive_attr_t attr, pq_dnnl_prim *p,
                          dnnl_primitive_desc_t *pd_out);
 
+/* Creates a reorder primitive from layout `from` to layout `to` (user scratchpad). False when
+ * oneDNN rejects it. */
+bool pq_dnnl_reorder_create(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
+                            pq_dnnl_prim *p);
+
 /* One execution argument: DNNL_ARG_* index, memory descriptor and data pointer. */
 typedef struct pq_dnnl_arg {
     int arg;

@@ -120,11 +120,15 @@ static pq_graph *conv_graph(const conv_cfg *cc, uint32_t seed, uint32_t *nid) {
 
 static void describe_conv(const conv_cfg *cc, char *buf, size_t n) {
     snprintf(buf, n, "conv nsp=%d n=%lld c=%lld m=%lld g=%lld k0=%lld s=%lld d=%lld pad=%s "
-             "pb0=%lld pe0=%lld bias=%d", cc->nsp, (long long)cc->n, (long long)cc->c,
+             "pb0=%lld pe0=%lld bias=%d layout ", cc->nsp, (long long)cc->n, (long long)cc->c,
              (long long)cc->m, (long long)cc->group, (long long)cc->k[0], (long long)cc->s,
              (long long)cc->d, cc->auto_pad ? cc->auto_pad : "explicit", (long long)cc->pb[0],
              (long long)cc->pe[0], cc->bias);
 }
+
+/* Both activation layouts of the oneDNN convolution (blocked with reorders, plain). */
+static const enum pq_onednn_conv_layout layouts[2] = {PQ_ONEDNN_CONV_BLOCKED, PQ_ONEDNN_CONV_PLAIN};
+static const char *layout_names[2] = {"blocked", "plain"};
 
 Test(onednn, conv_sweep_vs_ref) {
     static const int64_t chans[][3] = {{3, 4, 1}, {4, 6, 2}, {4, 4, 4}, {3, 6, 3}, {16, 8, 1}};
@@ -132,6 +136,7 @@ Test(onednn, conv_sweep_vs_ref) {
     static const int64_t ins[3][3] = {{11}, {7, 6}, {5, 6, 6}};
     static const int64_t ks[3][3] = {{3}, {3, 2}, {2, 3, 2}};
     int count = 0;
+    for (int li = 0; li < 2; li++)
     for (int nsp = 1; nsp <= 3; nsp++)
         for (size_t ci = 0; ci < sizeof chans / sizeof chans[0]; ci++)
             for (int64_t s = 1; s <= 2; s++)
@@ -148,13 +153,16 @@ Test(onednn, conv_sweep_vs_ref) {
                         if (pads[pi] && strcmp(pads[pi], "asym")) cc.auto_pad = pads[pi];
                         char what[256];
                         describe_conv(&cc, what, sizeof what);
+                        strcat(what, layout_names[li]);
+                        pq_onednn_conv_set_layout(layouts[li]);
                         uint32_t nid;
                         pq_graph *g = conv_graph(&cc, 100 + (uint32_t)count, &nid);
                         check_vs_ref(pq_onednn_conv, g, nid, count % 4 == 1 ? 2 : 1, what);
                         pq_graph_destroy(g);
                         count++;
                     }
-    cr_assert_eq(count, 3 * 5 * 2 * 2 * 5);
+    cr_assert_eq(count, 2 * 3 * 5 * 2 * 2 * 5);
+    pq_onednn_conv_set_layout(PQ_ONEDNN_CONV_BLOCKED);
 }
 
 Test(onednn, conv_real_shapes_vs_ref) {
@@ -171,15 +179,19 @@ Test(onednn, conv_real_shapes_vs_ref) {
         {1, 2, 16, 24, 1, {100}, {5}, 2, 1, "SAME_LOWER", {0}, {0}, true},
         {3, 1, 8, 16, 2, {6, 10, 10}, {3, 3, 3}, 1, 2, NULL, {2, 2, 2}, {2, 2, 2}, true},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char what[256];
-        describe_conv(&cases[i], what, sizeof what);
-        uint32_t nid;
-        pq_graph *g = conv_graph(&cases[i], 7 + (uint32_t)i, &nid);
-        check_vs_ref(pq_onednn_conv, g, nid, 1, what);
-        check_vs_ref(pq_onednn_conv, g, nid, 2, what);
-        pq_graph_destroy(g);
-    }
+    for (int li = 0; li < 2; li++)
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            char what[256];
+            describe_conv(&cases[i], what, sizeof what);
+            strcat(what, layout_names[li]);
+            pq_onednn_conv_set_layout(layouts[li]);
+            uint32_t nid;
+            pq_graph *g = conv_graph(&cases[i], 7 + (uint32_t)i, &nid);
+            check_vs_ref(pq_onednn_conv, g, nid, 1, what);
+            check_vs_ref(pq_onednn_conv, g, nid, 2, what);
+            pq_graph_destroy(g);
+        }
+    pq_onednn_conv_set_layout(PQ_ONEDNN_CONV_BLOCKED);
 }
 
 /* Repeated runs reuse the cached primitive; weights changed in place (same address) are noticed. */
