@@ -273,9 +273,12 @@ static enum pq_status pq_import_node(const Onnx__NodeProto *np, size_t idx, pq_g
         if (np->output[i] && *np->output[i]) nout = (uint32_t)i + 1;
     for (size_t i = 0; i < np->n_input; i++)
         if (np->input[i] && *np->input[i]) nin = (uint32_t)i + 1;
-    if (np->n_input > 65536 || np->n_output > 65536 || np->n_attribute > 65536)
-        return pq_error_set(err, PQ_ERR_INVALID, "(%s): too many inputs, outputs or attributes",
+    if (np->n_input > 65536 || np->n_output > 65536)
+        return pq_error_set(err, PQ_ERR_INVALID, "(%s): more than 65536 inputs or outputs",
                             op_type);
+    if (np->n_attribute > PQ_ONNX_MAX_NODE_ATTRS)
+        return pq_error_set(err, PQ_ERR_INVALID, "(%s): %zu attributes (at most %d accepted)",
+                            op_type, np->n_attribute, PQ_ONNX_MAX_NODE_ATTRS);
     /* attribute names must be unique */
     for (size_t a = 0; a < np->n_attribute; a++)
         for (size_t b = 0; b < a; b++)
@@ -466,6 +469,11 @@ static enum pq_status pq_import_model(const Onnx__ModelProto *m, const char *bas
     for (size_t i = 0; i < m->n_opset_import; i++) {
         const Onnx__OperatorSetIdProto *o = m->opset_import[i];
         if (pq_is_default_domain(o->domain) || pq_graph_opset(g, o->domain) != 0) continue;
+        if (g->n_opsets >= PQ_ONNX_MAX_OPSETS) {
+            st = pq_error_set(err, PQ_ERR_INVALID, "onnx: more than %d opset imports",
+                              PQ_ONNX_MAX_OPSETS);
+            goto fail;
+        }
         PQ_TRY_GOTO(st, pq_graph_add_opset(g, o->domain, o->version, err), fail);
     }
     st = pq_import_graph(m->graph, g, &ctx, 0, err);

@@ -13,6 +13,10 @@
 /* Nesting limits: subgraphs (If/Loop bodies) and protobuf message levels. */
 #define PQ_ONNX_MAX_SUBGRAPH_DEPTH 32
 #define PQ_ONNX_MAX_MESSAGE_DEPTH 200
+/* Bounds on hostile models: attributes per node and distinct opset domains (real models use
+ * fewer than 16 of each; the graph's attribute and opset arrays grow one entry at a time). */
+#define PQ_ONNX_MAX_NODE_ATTRS 64
+#define PQ_ONNX_MAX_OPSETS 64
 /* Largest file read (protobuf's own limit is 2 GiB). */
 #define PQ_ONNX_MAX_FILE_BYTES ((size_t)1 << 31)
 

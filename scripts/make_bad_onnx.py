@@ -105,6 +105,10 @@ def main():
               [f32("x", [2])], [f32("y", [2])])
     m.opset_import.append(helper.make_opsetid("com.example", 1))
     write("unknown_domain.onnx", m, 3, "(Relu, domain 'com.example', opset 1): unsupported operator")
+    many = helper.make_node("Relu", ["x"], ["y"], name="r")
+    many.attribute.extend([helper.make_attribute("a%d" % i, i) for i in range(100)])
+    write("too_many_attributes.onnx", model([many], [f32("x", [2])], [f32("y", [2])]), 2,
+          "node 'r' (Relu): 100 attributes (at most 64 accepted)")
     write("negative_input_dim.onnx",
           model([helper.make_node("Relu", ["x"], ["y"], name="r")], [f32("x", [-3])],
                 [f32("y", None)]),
