@@ -289,6 +289,8 @@ Test(ref_control, loop_without_m_and_cond_is_invalid) {
     cr_assert_eq(run_loop(-1, -1, &acc, &scan, &calls), PQ_ERR_INVALID);
     cr_assert(strstr(err.msg, "infinite"), "%s", err.msg);
     cr_assert_eq(calls, 0);
+    pq_tensor_destroy(acc);
+    pq_tensor_destroy(scan);
 }
 
 Test(ref_control, loop_inference) {

@@ -19,6 +19,7 @@ static pq_error err;
 static void mk_node(enum pq_op op, uint32_t nin, uint32_t nout) {
     uint32_t ins[32], outs[32];
     cr_assert(nin <= 32 && nout <= 32);
+    pq_graph_destroy(g); /* the previous node's graph */
     g = pq_graph_create(NULL, &err);
     cr_assert_not_null(g);
     for (uint32_t i = 0; i < nin; i++)
