@@ -85,4 +85,7 @@ void pq_infer_slice_axis(int64_t dim, int64_t start, int64_t end, int64_t step, 
                          int64_t *len);
 /* ---- end movement ---- */
 
+/* ---- extra (infer_extra*.c: further ONNX ops) ---- */
+/* ---- end extra ---- */
+
 #endif

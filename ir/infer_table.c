@@ -123,4 +123,6 @@ const pq_infer_fn pq_infer_table[PQ_OP_COUNT] = {
     [PQ_OP_IF] = pq_infer_if,
     [PQ_OP_LOOP] = pq_infer_loop,
     /* ---- end movement ---- */
+    /* ---- extra ---- */
+    /* ---- end extra ---- */
 };

@@ -83,4 +83,7 @@ enum pq_status pq_ref_if(const pq_kernel_args *a);
 enum pq_status pq_ref_loop(const pq_kernel_args *a);
 /* ---- end movement ---- */
 
+/* ---- extra ---- */
+/* ---- end extra ---- */
+
 #endif

@@ -123,6 +123,8 @@ const pq_kernel_fn pq_ref_kernels[PQ_OP_COUNT] = {
     [PQ_OP_IF] = pq_ref_if,
     [PQ_OP_LOOP] = pq_ref_loop,
     /* ---- end movement ---- */
+    /* ---- extra ---- */
+    /* ---- end extra ---- */
 };
 
 enum pq_status pq_ref_run(const pq_kernel_args *a) {
