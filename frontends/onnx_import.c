@@ -15,8 +15,10 @@ static bool pq_is_default_domain(const char *d) {
 }
 
 static void pq_node_label(const Onnx__NodeProto *np, size_t idx, char *buf, size_t n) {
-    if (np->name && *np->name) snprintf(buf, n, "'%s'", np->name);
-    else snprintf(buf, n, "#%zu", idx);
+    if (np->name && *np->name)
+        snprintf(buf, n, "'%s'", np->name);
+    else
+        snprintf(buf, n, "#%zu", idx);
 }
 
 static int pq_cmp_str(const void *a, const void *b) {
@@ -77,8 +79,9 @@ static enum pq_status pq_parse_type(pq_graph *g, const Onnx__TypeProto *tp, cons
     if (tt->shape->n_dim > PQ_MAX_RANK) {
         *usable = false;
         if (!strict) return PQ_OK;
-        return pq_error_set(err, PQ_ERR_UNSUPPORTED, "%s '%s' has rank %zu, piqc supports at most %d",
-                            kind, vname, tt->shape->n_dim, PQ_MAX_RANK);
+        return pq_error_set(err, PQ_ERR_UNSUPPORTED,
+                            "%s '%s' has rank %zu, piqc supports at most %d", kind, vname,
+                            tt->shape->n_dim, PQ_MAX_RANK);
     }
     pq_shape s = pq_shape_unknown();
     s.rank = (int)tt->shape->n_dim;
@@ -145,15 +148,24 @@ static enum pq_status pq_import_attr(pq_graph *g, uint32_t nid, const Onnx__Node
                             "attribute '%s' refers to a function attribute outside a function", an);
     int type = ap->has_type ? (int)ap->type : 0;
     if (type == 0) { /* IR version 1 files: infer from the field that is set */
-        if (ap->has_f) type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
-        else if (ap->has_i) type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
-        else if (ap->has_s) type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING;
-        else if (ap->t) type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR;
-        else if (ap->g) type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH;
-        else if (ap->n_floats) type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS;
-        else if (ap->n_ints) type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
-        else if (ap->n_strings) type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS;
-        else return pq_error_set(err, PQ_ERR_INVALID, "attribute '%s' has no type and no value", an);
+        if (ap->has_f)
+            type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
+        else if (ap->has_i)
+            type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+        else if (ap->has_s)
+            type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING;
+        else if (ap->t)
+            type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR;
+        else if (ap->g)
+            type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH;
+        else if (ap->n_floats)
+            type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS;
+        else if (ap->n_ints)
+            type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+        else if (ap->n_strings)
+            type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS;
+        else
+            return pq_error_set(err, PQ_ERR_INVALID, "attribute '%s' has no type and no value", an);
     }
     PQ_TRY(pq_onnx_check_attr_type(np->op_type, an, type, err));
     switch (type) {
@@ -240,8 +252,8 @@ static enum pq_status pq_check_arity(const pq_graph *g, uint32_t nid, pq_error *
         if (info->min_outputs == info->max_outputs)
             return pq_error_set(err, PQ_ERR_INVALID, "has %u outputs, expected %u", n->n_outputs,
                                 info->min_outputs);
-        return pq_error_set(err, PQ_ERR_INVALID, "has %u outputs, expected %u to %u",
-                            n->n_outputs, info->min_outputs, info->max_outputs);
+        return pq_error_set(err, PQ_ERR_INVALID, "has %u outputs, expected %u to %u", n->n_outputs,
+                            info->min_outputs, info->max_outputs);
     }
     for (uint32_t i = 0; i < info->min_inputs; i++) {
         if (n->op == PQ_OP_LOOP && i < 2) continue; /* Loop's M and cond are optional */
@@ -387,8 +399,9 @@ static enum pq_status pq_import_graph(const Onnx__GraphProto *gp, pq_graph *g,
             if (!nm || !*nm) continue;
             if (pq_graph_find_value(g, nm) != PQ_NONE) {
                 pq_node_label(np, i, label, sizeof label);
-                return pq_error_set(err, PQ_ERR_INVALID, "node %s (%s): value '%s' is defined twice",
-                                    label, np->op_type ? np->op_type : "", nm);
+                return pq_error_set(err, PQ_ERR_INVALID,
+                                    "node %s (%s): value '%s' is defined twice", label,
+                                    np->op_type ? np->op_type : "", nm);
             }
             PQ_TRY(pq_graph_add_value(g, nm, PQ_DTYPE_UNDEFINED, NULL, NULL, err));
         }
@@ -530,7 +543,8 @@ enum pq_status pq_onnx_import_file(const char *path, pq_graph **out, pq_error *e
         if (st != PQ_OK) {
             /* name the file: "onnx: model.onnx: ..." */
             char tail[PQ_ERROR_MSG_MAX];
-            snprintf(tail, sizeof tail, "%s", strncmp(local.msg, "onnx: ", 6) == 0 ? local.msg + 6 : local.msg);
+            snprintf(tail, sizeof tail, "%s",
+                     strncmp(local.msg, "onnx: ", 6) == 0 ? local.msg + 6 : local.msg);
             pq_error_set(&local, st, "onnx: %s: %s", path, tail);
         }
     }

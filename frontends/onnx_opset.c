@@ -33,22 +33,38 @@ bool pq_onnx_op_lookup(const char *op_type, enum pq_op *op) {
 
 const char *pq_onnx_attr_type_name(int type) {
     switch (type) {
-    case 0: return "UNDEFINED";
-    case A_FLOAT: return "FLOAT";
-    case A_INT: return "INT";
-    case A_STRING: return "STRING";
-    case A_TENSOR: return "TENSOR";
-    case A_GRAPH: return "GRAPH";
-    case A_FLOATS: return "FLOATS";
-    case A_INTS: return "INTS";
-    case A_STRINGS: return "STRINGS";
-    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSORS: return "TENSORS";
-    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPHS: return "GRAPHS";
-    case A_SPARSE: return "SPARSE_TENSOR";
-    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__SPARSE_TENSORS: return "SPARSE_TENSORS";
-    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TYPE_PROTO: return "TYPE_PROTO";
-    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TYPE_PROTOS: return "TYPE_PROTOS";
-    default: return "unknown type";
+    case 0:
+        return "UNDEFINED";
+    case A_FLOAT:
+        return "FLOAT";
+    case A_INT:
+        return "INT";
+    case A_STRING:
+        return "STRING";
+    case A_TENSOR:
+        return "TENSOR";
+    case A_GRAPH:
+        return "GRAPH";
+    case A_FLOATS:
+        return "FLOATS";
+    case A_INTS:
+        return "INTS";
+    case A_STRINGS:
+        return "STRINGS";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSORS:
+        return "TENSORS";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPHS:
+        return "GRAPHS";
+    case A_SPARSE:
+        return "SPARSE_TENSOR";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__SPARSE_TENSORS:
+        return "SPARSE_TENSORS";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TYPE_PROTO:
+        return "TYPE_PROTO";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TYPE_PROTOS:
+        return "TYPE_PROTOS";
+    default:
+        return "unknown type";
     }
 }
 
@@ -176,9 +192,9 @@ static pq_tensor *pq_make_tensor(enum pq_dtype dt, int rank, int64_t n, pq_error
 
 enum pq_status pq_onnx_constant_tensor(const Onnx__NodeProto *np, const pq_onnx_ctx *ctx,
                                        pq_tensor **out, pq_error *err) {
-    static const char *const names[] = {"value",         "value_float",  "value_floats",
-                                        "value_int",     "value_ints",   "sparse_value",
-                                        "value_string",  "value_strings"};
+    static const char *const names[] = {"value",        "value_float",  "value_floats",
+                                        "value_int",    "value_ints",   "sparse_value",
+                                        "value_string", "value_strings"};
     const Onnx__AttributeProto *found = NULL;
     *out = NULL;
     for (size_t a = 0; a < np->n_attribute; a++) {
@@ -198,8 +214,12 @@ enum pq_status pq_onnx_constant_tensor(const Onnx__NodeProto *np, const pq_onnx_
     if (strcmp(an, "sparse_value") == 0 || strncmp(an, "value_string", 12) == 0)
         return pq_error_set(err, PQ_ERR_UNSUPPORTED, "attribute '%s' is not supported", an);
     int type = found->has_type ? (int)found->type : 0;
-    if (type == 0) type = found->t ? A_TENSOR : found->has_f ? A_FLOAT : found->has_i ? A_INT
-                                               : found->n_floats ? A_FLOATS : A_INTS;
+    if (type == 0)
+        type = found->t          ? A_TENSOR
+               : found->has_f    ? A_FLOAT
+               : found->has_i    ? A_INT
+               : found->n_floats ? A_FLOATS
+                                 : A_INTS;
     PQ_TRY(pq_onnx_check_attr_type("Constant", an, type, err));
     pq_tensor *t = NULL;
     if (type == A_TENSOR) {
@@ -216,8 +236,7 @@ enum pq_status pq_onnx_constant_tensor(const Onnx__NodeProto *np, const pq_onnx_
             return err->status;
         if (found->n_floats) memcpy(t->data, found->floats, sizeof(float) * found->n_floats);
     } else {
-        if (!(t = pq_make_tensor(PQ_DTYPE_I64, 1, (int64_t)found->n_ints, err)))
-            return err->status;
+        if (!(t = pq_make_tensor(PQ_DTYPE_I64, 1, (int64_t)found->n_ints, err))) return err->status;
         if (found->n_ints) memcpy(t->data, found->ints, sizeof(int64_t) * found->n_ints);
     }
     *out = t;
@@ -246,7 +265,8 @@ static enum pq_status pq_grow_inputs(pq_graph *g, uint32_t nid, uint32_t n, pq_e
     if (nd->n_inputs >= n) return PQ_OK;
     uint32_t *in = pq_graph_alloc(g, sizeof(uint32_t) * n);
     if (!in) return pq_error_nomem(err, "node inputs");
-    for (uint32_t i = 0; i < n; i++) in[i] = i < nd->n_inputs ? nd->inputs[i] : PQ_NONE;
+    for (uint32_t i = 0; i < n; i++)
+        in[i] = i < nd->n_inputs ? nd->inputs[i] : PQ_NONE;
     nd->inputs = in;
     nd->n_inputs = n;
     return PQ_OK;
@@ -326,8 +346,7 @@ static enum pq_status pq_move_input(pq_graph *g, uint32_t nid, uint32_t from, ui
 /* ---- per-op rewrites ---- */
 
 /* Upsample (opset 7-9, also the experimental opset-1 form) and Resize-10 -> Resize. */
-static enum pq_status pq_norm_upsample(pq_graph *g, uint32_t nid, bool is_upsample,
-                                       pq_error *err) {
+static enum pq_status pq_norm_upsample(pq_graph *g, uint32_t nid, bool is_upsample, pq_error *err) {
     const pq_node *nd = &g->nodes[nid];
     const pq_attr *sc = pq_node_attr(nd, "scales");
     const pq_attr *hs = pq_node_attr(nd, "height_scale");
@@ -396,16 +415,19 @@ static enum pq_status pq_align_b(pq_graph *g, uint32_t nid, int64_t axis, pq_err
     if (bc_t) {
         pq_tensor *t = pq_tensor_clone(bc_t, err);
         if (!t) return err->status;
-        for (int i = 0; i < trailing; i++) t->dims[t->rank++] = 1;
+        for (int i = 0; i < trailing; i++)
+            t->dims[t->rank++] = 1;
         PQ_TRY(pq_add_const(g, nid, "broadcast_b", t, &nb, err));
     } else {
         pq_tensor *axes = pq_make_tensor(PQ_DTYPE_I64, 1, trailing, err);
         if (!axes) return err->status;
-        for (int i = 0; i < trailing; i++) ((int64_t *)axes->data)[i] = rb + i;
+        for (int i = 0; i < trailing; i++)
+            ((int64_t *)axes->data)[i] = rb + i;
         uint32_t av;
         PQ_TRY(pq_add_const(g, nid, "broadcast_axes", axes, &av, err));
         pq_shape s = g->values[b].shape;
-        for (int i = 0; i < trailing; i++) s.dims[s.rank++] = pq_dim_of(1);
+        for (int i = 0; i < trailing; i++)
+            s.dims[s.rank++] = pq_dim_of(1);
         PQ_TRY(pq_graph_add_value(g, NULL, g->values[b].dtype, &s, &nb, err));
         uint32_t ins[2] = {b, av};
         char name[256];
@@ -450,8 +472,10 @@ static bool pq_is_reduce(enum pq_op op) {
     case PQ_OP_REDUCE_L2:
     case PQ_OP_REDUCE_SUM_SQUARE:
     case PQ_OP_REDUCE_LOG_SUM:
-    case PQ_OP_REDUCE_LOG_SUM_EXP: return true;
-    default: return false;
+    case PQ_OP_REDUCE_LOG_SUM_EXP:
+        return true;
+    default:
+        return false;
     }
 }
 
@@ -527,11 +551,10 @@ enum pq_status pq_onnx_normalize(pq_graph *g, uint32_t nid, const char *op_type,
         enum pq_dtype dt;
         if (a->u.i < INT32_MIN || a->u.i > INT32_MAX || !pq_onnx_dtype((int32_t)a->u.i, &dt)) {
             char tb[32];
-            return pq_error_set(err, PQ_ERR_UNSUPPORTED, "cast to %s is not supported",
-                                pq_onnx_type_name(a->u.i < INT32_MIN || a->u.i > INT32_MAX
-                                                      ? -1
-                                                      : (int32_t)a->u.i,
-                                                  tb, sizeof tb));
+            return pq_error_set(
+                err, PQ_ERR_UNSUPPORTED, "cast to %s is not supported",
+                pq_onnx_type_name(a->u.i < INT32_MIN || a->u.i > INT32_MAX ? -1 : (int32_t)a->u.i,
+                                  tb, sizeof tb));
         }
         PQ_TRY(pq_node_set_string(g, nid, "to", pq_dtype_name(dt), err));
         break;

@@ -183,11 +183,10 @@ char *pq_onnx_dirname(const char *path) {
 
 const char *pq_onnx_type_name(int32_t dt, char *buf, size_t size) {
     static const char *const names[] = {
-        "UNDEFINED",  "FLOAT",        "UINT8",          "INT8",       "UINT16",
-        "INT16",      "INT32",        "INT64",          "STRING",     "BOOL",
-        "FLOAT16",    "DOUBLE",       "UINT32",         "UINT64",     "COMPLEX64",
-        "COMPLEX128", "BFLOAT16",     "FLOAT8E4M3FN",   "FLOAT8E4M3FNUZ", "FLOAT8E5M2",
-        "FLOAT8E5M2FNUZ", "UINT4",    "INT4",           "FLOAT4E2M1"};
+        "UNDEFINED",      "FLOAT",      "UINT8",          "INT8",       "UINT16",   "INT16",
+        "INT32",          "INT64",      "STRING",         "BOOL",       "FLOAT16",  "DOUBLE",
+        "UINT32",         "UINT64",     "COMPLEX64",      "COMPLEX128", "BFLOAT16", "FLOAT8E4M3FN",
+        "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ", "UINT4",      "INT4",     "FLOAT4E2M1"};
     if (dt >= 0 && (size_t)dt < sizeof names / sizeof names[0]) return names[dt];
     snprintf(buf, size, "type %d", (int)dt);
     return buf;
@@ -196,20 +195,47 @@ const char *pq_onnx_type_name(int32_t dt, char *buf, size_t size) {
 bool pq_onnx_dtype(int32_t dt, enum pq_dtype *out) {
     enum pq_dtype t;
     switch (dt) {
-    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: t = PQ_DTYPE_F32; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8: t = PQ_DTYPE_U8; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT8: t = PQ_DTYPE_I8; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16: t = PQ_DTYPE_U16; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT16: t = PQ_DTYPE_I16; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: t = PQ_DTYPE_I32; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: t = PQ_DTYPE_I64; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: t = PQ_DTYPE_BOOL; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16: t = PQ_DTYPE_F16; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: t = PQ_DTYPE_F64; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32: t = PQ_DTYPE_U32; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64: t = PQ_DTYPE_U64; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16: t = PQ_DTYPE_BF16; break;
-    default: return false;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT:
+        t = PQ_DTYPE_F32;
+        break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8:
+        t = PQ_DTYPE_U8;
+        break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT8:
+        t = PQ_DTYPE_I8;
+        break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16:
+        t = PQ_DTYPE_U16;
+        break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT16:
+        t = PQ_DTYPE_I16;
+        break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT32:
+        t = PQ_DTYPE_I32;
+        break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:
+        t = PQ_DTYPE_I64;
+        break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL:
+        t = PQ_DTYPE_BOOL;
+        break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16:
+        t = PQ_DTYPE_F16;
+        break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE:
+        t = PQ_DTYPE_F64;
+        break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32:
+        t = PQ_DTYPE_U32;
+        break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64:
+        t = PQ_DTYPE_U64;
+        break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16:
+        t = PQ_DTYPE_BF16;
+        break;
+    default:
+        return false;
     }
     *out = t;
     return true;
@@ -231,21 +257,28 @@ static void pq_copy_le(void *dst, const uint8_t *src, size_t n, size_t es, enum 
         memcpy(d, src, n * es);
     } else {
         for (size_t i = 0; i < n; i++)
-            for (size_t b = 0; b < es; b++) d[i * es + b] = src[i * es + es - 1 - b];
+            for (size_t b = 0; b < es; b++)
+                d[i * es + b] = src[i * es + es - 1 - b];
     }
     if (dt == PQ_DTYPE_BOOL)
-        for (size_t i = 0; i < n; i++) d[i] = d[i] != 0;
+        for (size_t i = 0; i < n; i++)
+            d[i] = d[i] != 0;
 }
 
 /* Name of the typed field a dtype's values live in. */
 static const char *pq_typed_field(enum pq_dtype t) {
     switch (t) {
-    case PQ_DTYPE_F32: return "float_data";
-    case PQ_DTYPE_F64: return "double_data";
-    case PQ_DTYPE_I64: return "int64_data";
+    case PQ_DTYPE_F32:
+        return "float_data";
+    case PQ_DTYPE_F64:
+        return "double_data";
+    case PQ_DTYPE_I64:
+        return "int64_data";
     case PQ_DTYPE_U32:
-    case PQ_DTYPE_U64: return "uint64_data";
-    default: return "int32_data";
+    case PQ_DTYPE_U64:
+        return "uint64_data";
+    default:
+        return "int32_data";
     }
 }
 
@@ -255,8 +288,8 @@ static enum pq_status pq_from_typed(const Onnx__TensorProto *tp, const char *nm,
                                     size_t numel, pq_error *err) {
     size_t counts[5] = {tp->n_float_data, tp->n_double_data, tp->n_int64_data, tp->n_uint64_data,
                         tp->n_int32_data};
-    static const char *const fields[5] = {"float_data", "double_data", "int64_data",
-                                          "uint64_data", "int32_data"};
+    static const char *const fields[5] = {"float_data", "double_data", "int64_data", "uint64_data",
+                                          "int32_data"};
     const char *want = pq_typed_field(t->dtype);
     size_t have = 0;
     for (int i = 0; i < 5; i++) {
@@ -278,20 +311,43 @@ static enum pq_status pq_from_typed(const Onnx__TensorProto *tp, const char *nm,
     void *d = t->data;
     for (size_t i = 0; i < numel; i++) {
         switch (t->dtype) {
-        case PQ_DTYPE_F32: ((float *)d)[i] = tp->float_data[i]; break;
-        case PQ_DTYPE_F64: ((double *)d)[i] = tp->double_data[i]; break;
-        case PQ_DTYPE_I64: ((int64_t *)d)[i] = tp->int64_data[i]; break;
-        case PQ_DTYPE_U64: ((uint64_t *)d)[i] = tp->uint64_data[i]; break;
-        case PQ_DTYPE_U32: ((uint32_t *)d)[i] = (uint32_t)tp->uint64_data[i]; break;
-        case PQ_DTYPE_I32: ((int32_t *)d)[i] = tp->int32_data[i]; break;
-        case PQ_DTYPE_I16: ((int16_t *)d)[i] = (int16_t)tp->int32_data[i]; break;
+        case PQ_DTYPE_F32:
+            ((float *)d)[i] = tp->float_data[i];
+            break;
+        case PQ_DTYPE_F64:
+            ((double *)d)[i] = tp->double_data[i];
+            break;
+        case PQ_DTYPE_I64:
+            ((int64_t *)d)[i] = tp->int64_data[i];
+            break;
+        case PQ_DTYPE_U64:
+            ((uint64_t *)d)[i] = tp->uint64_data[i];
+            break;
+        case PQ_DTYPE_U32:
+            ((uint32_t *)d)[i] = (uint32_t)tp->uint64_data[i];
+            break;
+        case PQ_DTYPE_I32:
+            ((int32_t *)d)[i] = tp->int32_data[i];
+            break;
+        case PQ_DTYPE_I16:
+            ((int16_t *)d)[i] = (int16_t)tp->int32_data[i];
+            break;
         case PQ_DTYPE_U16:
         case PQ_DTYPE_F16:
-        case PQ_DTYPE_BF16: ((uint16_t *)d)[i] = (uint16_t)tp->int32_data[i]; break;
-        case PQ_DTYPE_I8: ((int8_t *)d)[i] = (int8_t)tp->int32_data[i]; break;
-        case PQ_DTYPE_U8: ((uint8_t *)d)[i] = (uint8_t)tp->int32_data[i]; break;
-        case PQ_DTYPE_BOOL: ((uint8_t *)d)[i] = tp->int32_data[i] != 0; break;
-        default: return pq_error_set(err, PQ_ERR_INTERNAL, "tensor '%s': bad dtype", nm);
+        case PQ_DTYPE_BF16:
+            ((uint16_t *)d)[i] = (uint16_t)tp->int32_data[i];
+            break;
+        case PQ_DTYPE_I8:
+            ((int8_t *)d)[i] = (int8_t)tp->int32_data[i];
+            break;
+        case PQ_DTYPE_U8:
+            ((uint8_t *)d)[i] = (uint8_t)tp->int32_data[i];
+            break;
+        case PQ_DTYPE_BOOL:
+            ((uint8_t *)d)[i] = tp->int32_data[i] != 0;
+            break;
+        default:
+            return pq_error_set(err, PQ_ERR_INTERNAL, "tensor '%s': bad dtype", nm);
         }
     }
     return PQ_OK;
@@ -420,18 +476,18 @@ enum pq_status pq_onnx_tensor_from_proto(const Onnx__TensorProto *tp, const char
         return pq_error_set(err, PQ_ERR_UNSUPPORTED,
                             "tensor '%s' has element type %s, which piqc does not support", nm,
                             pq_onnx_type_name(tp->data_type, tbuf, sizeof tbuf));
-    if (tp->segment)
-        return pq_error_set(err, PQ_ERR_UNSUPPORTED, "tensor '%s' is segmented", nm);
+    if (tp->segment) return pq_error_set(err, PQ_ERR_UNSUPPORTED, "tensor '%s' is segmented", nm);
     if (tp->n_dims > PQ_MAX_RANK)
-        return pq_error_set(err, PQ_ERR_UNSUPPORTED, "tensor '%s' has rank %zu, piqc supports at most %d",
-                            nm, tp->n_dims, PQ_MAX_RANK);
+        return pq_error_set(err, PQ_ERR_UNSUPPORTED,
+                            "tensor '%s' has rank %zu, piqc supports at most %d", nm, tp->n_dims,
+                            PQ_MAX_RANK);
     int rank = (int)tp->n_dims;
     int64_t numel;
     if (pq_shape_numel(rank, tp->dims, &numel, err) != PQ_OK)
         return pq_error_prefix(err, "tensor '%s': ", nm);
     size_t es = pq_dtype_size(dt);
-    bool external = tp->has_data_location &&
-                    tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+    bool external =
+        tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
     /* validate the amount of data before allocating anything of the declared size */
     if (!external && tp->has_raw_data) {
         if ((uint64_t)numel > SIZE_MAX / es || tp->raw_data.len != (size_t)numel * es)
@@ -441,8 +497,8 @@ enum pq_status pq_onnx_tensor_from_proto(const Onnx__TensorProto *tp, const char
                                 nm, tp->raw_data.len, (long long)numel * (long long)es,
                                 (long long)numel, pq_dtype_name(dt));
     } else if (!external) {
-        size_t have = tp->n_float_data + tp->n_double_data + tp->n_int64_data +
-                      tp->n_uint64_data + tp->n_int32_data;
+        size_t have = tp->n_float_data + tp->n_double_data + tp->n_int64_data + tp->n_uint64_data +
+                      tp->n_int32_data;
         if ((uint64_t)numel != have)
             return pq_error_set(err, PQ_ERR_INVALID,
                                 "tensor '%s' has %zu values, expected %lld for its shape", nm, have,
@@ -477,8 +533,8 @@ static enum pq_status pq_load_tensor_file(const char *path, pq_tensor **out, cha
     PQ_TRY(pq_onnx_read_file(path, &buf, &len, err));
     enum pq_status st = PQ_OK;
     char *dir = NULL;
-    Onnx__TensorProto *tp = (Onnx__TensorProto *)pq_onnx_unpack(&onnx__tensor_proto__descriptor,
-                                                                 buf, len, path, err);
+    Onnx__TensorProto *tp =
+        (Onnx__TensorProto *)pq_onnx_unpack(&onnx__tensor_proto__descriptor, buf, len, path, err);
     if (!tp) {
         st = err ? err->status : PQ_ERR_INVALID;
         goto done;

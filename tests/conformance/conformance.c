@@ -66,7 +66,8 @@ static char **list_dir(const char *dir, const char *prefix, int dirs, int *count
 }
 
 static void free_list(char **l, int n) {
-    for (int i = 0; i < n; i++) free(l[i]);
+    for (int i = 0; i < n; i++)
+        free(l[i]);
     free(l);
 }
 
@@ -93,7 +94,9 @@ static void report(int fd, char kind, const char *fmt, ...) {
     (void)w;
 }
 
-static void shape_str(const pq_tensor *t, char *buf, int n) { pq_shape_format(t->rank, t->dims, buf, n); }
+static void shape_str(const pq_tensor *t, char *buf, int n) {
+    pq_shape_format(t->rank, t->dims, buf, n);
+}
 
 /* Compares one output; returns 0 when equal within tolerance, else describes the first mismatch. */
 static int compare(const pq_tensor *got, const pq_tensor *want, char *why, size_t n) {
@@ -103,7 +106,8 @@ static int compare(const pq_tensor *got, const pq_tensor *want, char *why, size_
         return 1;
     }
     int same = got->rank == want->rank;
-    for (int i = 0; same && i < got->rank; i++) same = got->dims[i] == want->dims[i];
+    for (int i = 0; same && i < got->rank; i++)
+        same = got->dims[i] == want->dims[i];
     if (!same) {
         char a[128], b[128];
         shape_str(got, a, sizeof a);
@@ -118,8 +122,10 @@ static int compare(const pq_tensor *got, const pq_tensor *want, char *why, size_
         if (pq_dtype_is_float(want->dtype)) {
             double a = pq_dtype_load(got->dtype, got->data, (size_t)i);
             double b = pq_dtype_load(want->dtype, want->data, (size_t)i);
-            if (isnan(a) || isnan(b)) ok = isnan(a) && isnan(b);
-            else if (isinf(a) || isinf(b)) ok = a == b;
+            if (isnan(a) || isnan(b))
+                ok = isnan(a) && isnan(b);
+            else if (isinf(a) || isinf(b))
+                ok = a == b;
             else {
                 double d = fabs(a - b);
                 ok = d <= ATOL + RTOL * fabs(b);
@@ -151,7 +157,8 @@ static int load_set(const char *dir, const char *prefix, pq_tensor **ts, pq_erro
         snprintf(path, sizeof path, "%s/%s_%d.pb", dir, prefix, n);
         if (!file_exists(path)) break;
         if (pq_onnx_load_tensor_file(path, &ts[n], NULL, err) != PQ_OK) {
-            for (int i = 0; i < n; i++) pq_tensor_destroy(ts[i]);
+            for (int i = 0; i < n; i++)
+                pq_tensor_destroy(ts[i]);
             return -1;
         }
     }
@@ -224,7 +231,8 @@ static void run_case(const char *case_dir, int fd) {
                     g->values[g->outputs[i]].dtype == PQ_DTYPE_BF16)
                     want[i]->dtype = PQ_DTYPE_BF16;
             int64_t total = 0;
-            for (int i = 0; i < n_want; i++) total += pq_tensor_numel(want[i]);
+            for (int i = 0; i < n_want; i++)
+                total += pq_tensor_numel(want[i]);
             if (total > MAX_OUTPUT_ELEMENTS) {
                 kind = 'U';
                 snprintf(msg, sizeof msg, "unsupported-size: %lld output elements",
@@ -335,8 +343,10 @@ static void run_isolated(const char *case_dir, int timeout, char *kind, char *ms
         snprintf(msg, n, "fork: %s", strerror(errno));
     } else if (WIFSIGNALED(status)) {
         *kind = 'F';
-        if (WTERMSIG(status) == SIGALRM) snprintf(msg, n, "timeout after %d s", timeout);
-        else snprintf(msg, n, "crashed with signal %d", WTERMSIG(status));
+        if (WTERMSIG(status) == SIGALRM)
+            snprintf(msg, n, "timeout after %d s", timeout);
+        else
+            snprintf(msg, n, "crashed with signal %d", WTERMSIG(status));
     } else if (used < 1) {
         *kind = 'F';
         snprintf(msg, n, "no result (exit status %d)", WEXITSTATUS(status));
@@ -357,11 +367,16 @@ int main(int argc, char **argv) {
     opts o = {"/usr/share/libonnx-testdata/data", PQ_SOURCE_DIR "/tests/conformance/exceptions.txt",
               NULL, 120, 0};
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) o.data_dir = argv[++i];
-        else if (strcmp(argv[i], "--exceptions") == 0 && i + 1 < argc) o.exceptions = argv[++i];
-        else if (strcmp(argv[i], "--filter") == 0 && i + 1 < argc) o.filter = argv[++i];
-        else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) o.timeout = atoi(argv[++i]);
-        else if (strcmp(argv[i], "-v") == 0) o.verbose = 1;
+        if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
+            o.data_dir = argv[++i];
+        else if (strcmp(argv[i], "--exceptions") == 0 && i + 1 < argc)
+            o.exceptions = argv[++i];
+        else if (strcmp(argv[i], "--filter") == 0 && i + 1 < argc)
+            o.filter = argv[++i];
+        else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
+            o.timeout = atoi(argv[++i]);
+        else if (strcmp(argv[i], "-v") == 0)
+            o.verbose = 1;
         else {
             usage();
             return 1;
@@ -392,7 +407,8 @@ int main(int argc, char **argv) {
             if (kind == 'P') {
                 passed++;
                 if (o.verbose) printf("PASS %s\n", name);
-                if (is_exception(&ex, name)) printf("note: %s passes but is listed in exceptions\n", name);
+                if (is_exception(&ex, name))
+                    printf("note: %s passes but is listed in exceptions\n", name);
                 continue;
             }
             failed++;
@@ -405,7 +421,8 @@ int main(int argc, char **argv) {
     printf("conformance: run %d, passed %d, failed %d, unsupported %d (%d failures not in %s)\n",
            run, passed, failed, unsupported, unexpected, o.exceptions);
     printf("%d passed, %d failed\n", passed, failed);
-    for (int i = 0; i < ex.n; i++) free(ex.names[i]);
+    for (int i = 0; i < ex.n; i++)
+        free(ex.names[i]);
     free(ex.names);
     free(ex.used);
     if (run + unsupported == 0) {

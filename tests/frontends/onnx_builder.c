@@ -19,7 +19,9 @@ static void *ob_track(void *p) {
     return p;
 }
 
-static void *ob_alloc(size_t n) { return ob_track(calloc(1, n ? n : 1)); }
+static void *ob_alloc(size_t n) {
+    return ob_track(calloc(1, n ? n : 1));
+}
 
 static char *ob_str(const char *s) {
     char *d = ob_alloc(strlen(s) + 1);
@@ -37,7 +39,8 @@ static char *ob_str(const char *s) {
     } while (0)
 
 void ob_free_all(void) {
-    for (size_t i = 0; i < ob_n; i++) free(ob_ptrs[i]);
+    for (size_t i = 0; i < ob_n; i++)
+        free(ob_ptrs[i]);
     free(ob_ptrs);
     ob_ptrs = NULL;
     ob_n = ob_cap = 0;
@@ -105,7 +108,9 @@ Onnx__NodeProto *ob_node(const char *op, const char *name, const char *inputs,
     return n;
 }
 
-void ob_node_domain(Onnx__NodeProto *n, const char *domain) { n->domain = ob_str(domain); }
+void ob_node_domain(Onnx__NodeProto *n, const char *domain) {
+    n->domain = ob_str(domain);
+}
 
 static Onnx__AttributeProto *ob_attr(Onnx__NodeProto *n, const char *name, int type) {
     Onnx__AttributeProto *a = ob_alloc(sizeof *a);
@@ -182,8 +187,8 @@ Onnx__TensorProto *ob_tensor_raw(const char *name, int dtype, int rank, const in
     return t;
 }
 
-Onnx__TensorProto *ob_tensor_f32(const char *name, int rank, const int64_t *dims,
-                                 const float *vals, size_t n) {
+Onnx__TensorProto *ob_tensor_f32(const char *name, int rank, const int64_t *dims, const float *vals,
+                                 size_t n) {
     Onnx__TensorProto *t = ob_tensor(name, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, rank, dims);
     t->n_float_data = n;
     t->float_data = ob_alloc(sizeof(float) * n);
@@ -235,14 +240,18 @@ Onnx__GraphProto *ob_graph(const char *name) {
     return g;
 }
 
-void ob_graph_input(Onnx__GraphProto *g, Onnx__ValueInfoProto *v) { OB_PUSH(g->n_input, g->input, v); }
+void ob_graph_input(Onnx__GraphProto *g, Onnx__ValueInfoProto *v) {
+    OB_PUSH(g->n_input, g->input, v);
+}
 void ob_graph_output(Onnx__GraphProto *g, Onnx__ValueInfoProto *v) {
     OB_PUSH(g->n_output, g->output, v);
 }
 void ob_graph_value_info(Onnx__GraphProto *g, Onnx__ValueInfoProto *v) {
     OB_PUSH(g->n_value_info, g->value_info, v);
 }
-void ob_graph_node(Onnx__GraphProto *g, Onnx__NodeProto *n) { OB_PUSH(g->n_node, g->node, n); }
+void ob_graph_node(Onnx__GraphProto *g, Onnx__NodeProto *n) {
+    OB_PUSH(g->n_node, g->node, n);
+}
 void ob_graph_init(Onnx__GraphProto *g, Onnx__TensorProto *t) {
     OB_PUSH(g->n_initializer, g->initializer, t);
 }

@@ -16,8 +16,7 @@ void ob_free_all(void);
 Onnx__ValueInfoProto *ob_value(const char *name, int elem, int rank, const int64_t *dims,
                                const char *const *syms);
 /* Node with comma-separated input and output names ("a,,b" gives an empty middle input). */
-Onnx__NodeProto *ob_node(const char *op, const char *name, const char *inputs,
-                         const char *outputs);
+Onnx__NodeProto *ob_node(const char *op, const char *name, const char *inputs, const char *outputs);
 void ob_node_domain(Onnx__NodeProto *n, const char *domain);
 void ob_attr_int(Onnx__NodeProto *n, const char *name, int64_t v);
 void ob_attr_float(Onnx__NodeProto *n, const char *name, float v);
@@ -30,8 +29,8 @@ void ob_attr_graph(Onnx__NodeProto *n, const char *name, Onnx__GraphProto *g);
 /* Tensor with raw little-endian data (raw may be NULL for none). */
 Onnx__TensorProto *ob_tensor_raw(const char *name, int dtype, int rank, const int64_t *dims,
                                  const void *raw, size_t raw_len);
-Onnx__TensorProto *ob_tensor_f32(const char *name, int rank, const int64_t *dims,
-                                 const float *vals, size_t n);
+Onnx__TensorProto *ob_tensor_f32(const char *name, int rank, const int64_t *dims, const float *vals,
+                                 size_t n);
 Onnx__TensorProto *ob_tensor_i64(const char *name, int rank, const int64_t *dims,
                                  const int64_t *vals, size_t n);
 /* Tensor using the int32_data field (for i8/u8/i16/u16/bool/f16/bf16/i32). */

@@ -50,7 +50,8 @@ Test(onnx_bad, corpus_matches_expected) {
         size_t n = strlen(e->d_name);
         if (n < 5 || strcmp(e->d_name + n - 5, ".onnx") != 0) continue;
         bool found = false;
-        for (int i = 0; i < checked && i < 128; i++) found |= strcmp(listed[i], e->d_name) == 0;
+        for (int i = 0; i < checked && i < 128; i++)
+            found |= strcmp(listed[i], e->d_name) == 0;
         cr_expect(found, "%s has no line in expected.txt", e->d_name);
     }
     closedir(d);
@@ -85,12 +86,15 @@ Test(onnx_bad, truncations_and_bit_flips) {
     srand(1234);
     for (int trial = 0; trial < 3000; trial++) {
         memcpy(copy, buf, len);
-        for (int k = 0; k < 1 + trial % 4; k++) copy[(size_t)rand() % len] ^= (uint8_t)(1u << (rand() % 8));
+        for (int k = 0; k < 1 + trial % 4; k++)
+            copy[(size_t)rand() % len] ^= (uint8_t)(1u << (rand() % 8));
         pq_graph *g;
         pq_error err;
         enum pq_status st = pq_onnx_import_buffer(copy, len, NULL, &g, &err);
-        if (st == PQ_OK) pq_graph_destroy(g);
-        else cr_assert(st != PQ_ERR_INTERNAL, "trial %d: internal error %s", trial, err.msg);
+        if (st == PQ_OK)
+            pq_graph_destroy(g);
+        else
+            cr_assert(st != PQ_ERR_INTERNAL, "trial %d: internal error %s", trial, err.msg);
     }
     free(copy);
     (void)ok;

@@ -24,7 +24,8 @@ static pq_graph *load(const char *rel) {
 
 static int count_op(const pq_graph *g, enum pq_op op) {
     int n = 0;
-    for (uint32_t i = 0; i < g->n_nodes; i++) n += g->nodes[i].op == op;
+    for (uint32_t i = 0; i < g->n_nodes; i++)
+        n += g->nodes[i].op == op;
     return n;
 }
 
@@ -135,7 +136,8 @@ Test(onnx_import, initializers_become_constants) {
     const pq_node *n = find_op(g, PQ_OP_CONV);
     uint32_t w = pq_node_input(n, 1);
     cr_assert_not_null(g->values[w].constant);
-    cr_assert_eq(g->values[w].flags & PQ_VALUE_INPUT, 0, "initializer listed as input stays a constant");
+    cr_assert_eq(g->values[w].flags & PQ_VALUE_INPUT, 0,
+                 "initializer listed as input stays a constant");
     cr_assert_eq(g->n_inputs, 1);
     int64_t el, by;
     pq_graph_param_stats(g, &el, &by);
@@ -314,7 +316,8 @@ Test(onnx_import, tensor_file) {
     cr_assert_eq(t->rank, 4);
     cr_assert_eq(t->dims[2], 7);
     cr_assert_eq(pq_tensor_numel(t), 35);
-    for (int i = 0; i < 35; i++) cr_assert_float_eq(((float *)t->data)[i], (float)i, 0);
+    for (int i = 0; i < 35; i++)
+        cr_assert_float_eq(((float *)t->data)[i], (float)i, 0);
     pq_tensor_destroy(t);
     pq_free(name);
     st = pq_onnx_load_tensor_file(TD "node/test_if/test_data_set_0/input_0.pb", &t, NULL, &err);
@@ -337,10 +340,10 @@ static enum pq_status import_mem(const uint8_t *buf, size_t len, pq_graph **g, p
 Test(onnx_import, symbols_and_unknown_dims) {
     Onnx__GraphProto *gp = ob_graph("g");
     const char *syms[] = {"batch", NULL, NULL};
-    ob_graph_input(gp, ob_value("x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 3,
-                                (int64_t[]){-1, -1, 4}, syms));
-    ob_graph_input(gp, ob_value("y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2,
-                                (int64_t[]){-1, 4}, (const char *[]){"batch", NULL}));
+    ob_graph_input(
+        gp, ob_value("x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 3, (int64_t[]){-1, -1, 4}, syms));
+    ob_graph_input(gp, ob_value("y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, (int64_t[]){-1, 4},
+                                (const char *[]){"batch", NULL}));
     ob_graph_node(gp, ob_node("Relu", "r", "x", "z"));
     ob_graph_output(gp, ob_value("z", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, -1, NULL, NULL));
     size_t len;
@@ -366,10 +369,12 @@ Test(onnx_import, symbols_and_unknown_dims) {
 
 Test(onnx_import, unsorted_nodes_and_omitted_inputs) {
     Onnx__GraphProto *gp = ob_graph("g");
-    ob_graph_input(gp, ob_value("x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, (int64_t[]){4}, NULL));
-    ob_graph_node(gp, ob_node("Clip", "c", "t,,", "y"));   /* uses t before it is defined */
+    ob_graph_input(gp,
+                   ob_value("x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, (int64_t[]){4}, NULL));
+    ob_graph_node(gp, ob_node("Clip", "c", "t,,", "y")); /* uses t before it is defined */
     ob_graph_node(gp, ob_node("Relu", "r", "x", "t"));
-    ob_graph_output(gp, ob_value("y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, (int64_t[]){4}, NULL));
+    ob_graph_output(gp,
+                    ob_value("y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, (int64_t[]){4}, NULL));
     size_t len;
     uint8_t *buf = ob_model(gp, 8, 13, &len);
     pq_graph *g;
@@ -384,9 +389,10 @@ Test(onnx_import, unsorted_nodes_and_omitted_inputs) {
 
 Test(onnx_import, legacy_broadcast_with_axis) {
     Onnx__GraphProto *gp = ob_graph("g");
-    ob_graph_input(gp, ob_value("a", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4,
-                                (int64_t[]){2, 3, 4, 5}, NULL));
-    ob_graph_input(gp, ob_value("b", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, (int64_t[]){3}, NULL));
+    ob_graph_input(
+        gp, ob_value("a", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4, (int64_t[]){2, 3, 4, 5}, NULL));
+    ob_graph_input(gp,
+                   ob_value("b", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, (int64_t[]){3}, NULL));
     ob_graph_init(gp, ob_tensor_f32("w", 1, (int64_t[]){3}, (float[]){1, 2, 3}, 3));
     Onnx__NodeProto *n1 = ob_node("Add", "add", "a,w", "s");
     ob_attr_int(n1, "broadcast", 1);
@@ -397,8 +403,8 @@ Test(onnx_import, legacy_broadcast_with_axis) {
     ob_graph_node(gp, n1);
     ob_graph_node(gp, n2);
     ob_graph_output(gp, ob_value("y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, -1, NULL, NULL));
-    ob_graph_value_info(gp, ob_value("s", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4,
-                                     (int64_t[]){2, 3, 4, 5}, NULL));
+    ob_graph_value_info(
+        gp, ob_value("s", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4, (int64_t[]){2, 3, 4, 5}, NULL));
     size_t len;
     uint8_t *buf = ob_model(gp, 3, 6, &len);
     pq_graph *g;
@@ -447,47 +453,54 @@ Test(onnx_import, tensor_element_types) {
     pq_graph *g;
     int64_t d3[] = {3};
     /* int32_data carries f16 bit patterns */
-    const pq_tensor *t = import_init(
-        ob_tensor_i32data("h", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16, 1, d3,
-                          (int32_t[]){0x3c00, 0xc000, 0x7c00}, 3), &g);
+    const pq_tensor *t =
+        import_init(ob_tensor_i32data("h", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16, 1, d3,
+                                      (int32_t[]){0x3c00, 0xc000, 0x7c00}, 3),
+                    &g);
     cr_assert_eq(t->dtype, PQ_DTYPE_F16);
     cr_assert_float_eq(pq_f16_to_f32(((uint16_t *)t->data)[1]), -2.0f, 0);
     cr_assert(isinf(pq_f16_to_f32(((uint16_t *)t->data)[2])));
     pq_graph_destroy(g);
-    t = import_init(ob_tensor_i32data("b", ONNX__TENSOR_PROTO__DATA_TYPE__BOOL, 1, d3,
-                                      (int32_t[]){0, 1, 7}, 3), &g);
+    t = import_init(
+        ob_tensor_i32data("b", ONNX__TENSOR_PROTO__DATA_TYPE__BOOL, 1, d3, (int32_t[]){0, 1, 7}, 3),
+        &g);
     cr_assert_eq(t->dtype, PQ_DTYPE_BOOL);
     cr_assert_eq(((uint8_t *)t->data)[2], 1, "bools normalised to 0/1");
     pq_graph_destroy(g);
     t = import_init(ob_tensor_i32data("i8", ONNX__TENSOR_PROTO__DATA_TYPE__INT8, 1, d3,
-                                      (int32_t[]){-128, 5, 127}, 3), &g);
+                                      (int32_t[]){-128, 5, 127}, 3),
+                    &g);
     cr_assert_eq(((int8_t *)t->data)[0], -128);
     pq_graph_destroy(g);
     t = import_init(ob_tensor_i32data("u16", ONNX__TENSOR_PROTO__DATA_TYPE__UINT16, 1, d3,
-                                      (int32_t[]){65535, 1, 2}, 3), &g);
+                                      (int32_t[]){65535, 1, 2}, 3),
+                    &g);
     cr_assert_eq(t->dtype, PQ_DTYPE_U16);
     cr_assert_eq(((uint16_t *)t->data)[0], 65535);
     pq_graph_destroy(g);
     t = import_init(ob_tensor_u64data("u32", ONNX__TENSOR_PROTO__DATA_TYPE__UINT32, 1, d3,
-                                      (uint64_t[]){4000000000u, 1, 2}, 3), &g);
+                                      (uint64_t[]){4000000000u, 1, 2}, 3),
+                    &g);
     cr_assert_eq(t->dtype, PQ_DTYPE_U32);
     cr_assert_eq(((uint32_t *)t->data)[0], 4000000000u);
     pq_graph_destroy(g);
     t = import_init(ob_tensor_u64data("u64", ONNX__TENSOR_PROTO__DATA_TYPE__UINT64, 1, d3,
-                                      (uint64_t[]){UINT64_MAX, 1, 2}, 3), &g);
+                                      (uint64_t[]){UINT64_MAX, 1, 2}, 3),
+                    &g);
     cr_assert_eq(((uint64_t *)t->data)[0], UINT64_MAX);
     pq_graph_destroy(g);
     /* raw little-endian bf16 and f64 */
     uint8_t bf[4] = {0x80, 0x3f, 0x00, 0xc0}; /* 1.0, -2.0 */
-    t = import_init(ob_tensor_raw("bf", ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16, 1,
-                                  (int64_t[]){2}, bf, 4), &g);
+    t = import_init(
+        ob_tensor_raw("bf", ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16, 1, (int64_t[]){2}, bf, 4), &g);
     cr_assert_eq(t->dtype, PQ_DTYPE_BF16);
     cr_assert_float_eq(pq_bf16_to_f32(((uint16_t *)t->data)[0]), 1.0f, 0);
     cr_assert_float_eq(pq_bf16_to_f32(((uint16_t *)t->data)[1]), -2.0f, 0);
     pq_graph_destroy(g);
     double dv[2] = {0.25, -1e300};
-    t = import_init(ob_tensor_raw("d", ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE, 1, (int64_t[]){2},
-                                  dv, sizeof dv), &g);
+    t = import_init(
+        ob_tensor_raw("d", ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE, 1, (int64_t[]){2}, dv, sizeof dv),
+        &g);
     cr_assert_eq(((double *)t->data)[1], -1e300);
     pq_graph_destroy(g);
     /* scalar and empty tensors */
@@ -510,8 +523,8 @@ Test(onnx_import, external_data) {
     float vals[6] = {9, 9, 1, 2, 3, 4};
     fwrite(vals, sizeof vals, 1, f);
     fclose(f);
-    Onnx__TensorProto *t = ob_tensor_raw("w", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2,
-                                         (int64_t[]){2, 2}, NULL, 0);
+    Onnx__TensorProto *t =
+        ob_tensor_raw("w", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, (int64_t[]){2, 2}, NULL, 0);
     ob_tensor_external(t, "location", "weights.bin");
     ob_tensor_external(t, "offset", "8");
     ob_tensor_external(t, "length", "16");
@@ -551,9 +564,9 @@ Test(onnx_import, tensor_file_roundtrip_types) {
     int fd = mkstemp(path);
     cr_assert_geq(fd, 0);
     size_t len;
-    uint8_t *buf = ob_pack_tensor(
-        ob_tensor_i32data("q", ONNX__TENSOR_PROTO__DATA_TYPE__UINT8, 2, (int64_t[]){1, 2},
-                          (int32_t[]){255, 3}, 2), &len);
+    uint8_t *buf = ob_pack_tensor(ob_tensor_i32data("q", ONNX__TENSOR_PROTO__DATA_TYPE__UINT8, 2,
+                                                    (int64_t[]){1, 2}, (int32_t[]){255, 3}, 2),
+                                  &len);
     cr_assert_eq(write(fd, buf, len), (ssize_t)len);
     close(fd);
     pq_tensor *t;
@@ -599,8 +612,8 @@ Test(onnx_import, attribute_type_and_arity_errors) {
     pq_graph *g;
     pq_error err;
     cr_assert_eq(import_mem(buf, len, &g, &err), PQ_ERR_INVALID);
-    cr_assert_str_eq(err.msg,
-                     "onnx: node 'conv_3' (Conv): attribute 'strides' has type FLOAT, expected INTS");
+    cr_assert_str_eq(
+        err.msg, "onnx: node 'conv_3' (Conv): attribute 'strides' has type FLOAT, expected INTS");
     gp = ob_graph("g");
     ob_graph_input(gp, ob_value("x", 1, 1, (int64_t[]){4}, NULL));
     ob_graph_node(gp, ob_node("Add", "a", "x,x,x", "y"));

@@ -21,7 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             sum += strlen(g->values[i].name);
             if (g->values[i].constant) sum += g->values[i].constant->nbytes;
         }
-        for (uint32_t i = 0; i < g->n_nodes; i++) sum += g->nodes[i].n_attrs;
+        for (uint32_t i = 0; i < g->n_nodes; i++)
+            sum += g->nodes[i].n_attrs;
         (void)sum;
         pq_graph_destroy(g);
     } else {
