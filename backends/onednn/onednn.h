@@ -5,6 +5,7 @@
 #define PQ_ONEDNN_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "backends/ref/ref.h"
 
@@ -33,6 +34,13 @@ enum pq_status pq_onednn_gemm(const pq_kernel_args *a);
  * PIQC_ONEDNN_CONV=plain selects PLAIN at first use; this call overrides it (tests, benchmarks). */
 enum pq_onednn_conv_layout { PQ_ONEDNN_CONV_PLAIN = 0, PQ_ONEDNN_CONV_BLOCKED = 1 };
 void pq_onednn_conv_set_layout(enum pq_onednn_conv_layout mode);
+
+/* Problems smaller than this many multiply-adds (batch included) are declined (UNSUPPORTED) by
+ * all three kernels: a oneDNN call costs about 1.5 us of fixed overhead (memory objects, execution
+ * context), more than the reference kernel needs for them (8x8x8 MatMul: ref 0.3 us, oneDNN 1.6 us).
+ * Default PQ_ONEDNN_MIN_MACS; tests set 0 to check tiny shapes numerically. */
+#define PQ_ONEDNN_MIN_MACS 4096
+void pq_onednn_set_min_macs(int64_t macs);
 
 /* Threads: oneDNN here is built on OpenMP; every kernel sets omp_set_num_threads(n_threads) (per
  * calling thread) before creating or running a primitive, and n_threads is part of the cache key. */

@@ -268,7 +268,10 @@ static bool pq_conv_want_blocked(void) {
 
 enum pq_status pq_onednn_conv(const pq_kernel_args *a) {
     pq_conv_geo g;
-    if (!pq_conv_geometry(a, &g) || !pq_dnnl_get(NULL, NULL)) return PQ_ERR_UNSUPPORTED;
+    if (!pq_conv_geometry(a, &g)) return PQ_ERR_UNSUPPORTED;
+    int64_t macs = g.n * g.m * (g.c / g.group);
+    for (int i = 0; i < g.nsp; i++) macs *= g.out[i] * g.k[i];
+    if (pq_dnnl_too_small(macs) || !pq_dnnl_get(NULL, NULL)) return PQ_ERR_UNSUPPORTED;
     const pq_tensor *X = a->in[0], *W = a->in[1], *B = a->n_in > 2 ? a->in[2] : NULL;
     pq_tensor *Y = a->out[0];
     int nt = a->n_threads > 0 ? a->n_threads : 1;

@@ -13,6 +13,11 @@ static dnnl_stream_t pq_dnnl_stream;
 static bool pq_dnnl_ready;
 static void (*pq_omp_set_num_threads)(int);
 static atomic_ulong pq_dnnl_hits, pq_dnnl_misses;
+static _Atomic int64_t pq_dnnl_min_macs = PQ_ONEDNN_MIN_MACS;
+
+void pq_onednn_set_min_macs(int64_t macs) { pq_dnnl_min_macs = macs; }
+
+bool pq_dnnl_too_small(int64_t macs) { return macs < pq_dnnl_min_macs; }
 
 static void pq_dnnl_init_once(void) {
     if (dnnl_engine_create(&pq_dnnl_engine, dnnl_cpu, 0) != dnnl_success) return;

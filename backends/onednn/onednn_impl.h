@@ -106,6 +106,9 @@ typedef struct pq_dnnl_arg {
 enum pq_status pq_dnnl_execute(const pq_dnnl_prim *p, const pq_dnnl_arg *args, int nargs,
                                const char *what, pq_error *err);
 
+/* True when a problem of macs multiply-adds is too small for oneDNN (pq_onednn_set_min_macs). */
+bool pq_dnnl_too_small(int64_t macs);
+
 /* Counts a cache hit or miss for pq_onednn_cache_stats. */
 void pq_dnnl_count(bool hit);
 

@@ -181,7 +181,8 @@ enum pq_status pq_onednn_matmul(const pq_kernel_args *a) {
         abn *= ab[i];
         bbn *= bb[i];
     }
-    if (pq_tensor_numel(Y) != yb * M * N) return PQ_ERR_UNSUPPORTED;
+    if (pq_tensor_numel(Y) != yb * M * N || pq_dnnl_too_small(yb * M * N * K))
+        return PQ_ERR_UNSUPPORTED;
     pq_mm_spec s;
     memset(&s, 0, sizeof s);
     s.alpha = 1.0f;
@@ -247,7 +248,8 @@ enum pq_status pq_onednn_gemm(const pq_kernel_args *a) {
     float beta = pq_node_attr_float(a->node, "beta", 1.0f);
     int64_t M = ta ? A->dims[1] : A->dims[0], K = ta ? A->dims[0] : A->dims[1];
     int64_t N = tb ? B->dims[0] : B->dims[1];
-    if ((tb ? B->dims[1] : B->dims[0]) != K || Y->dims[0] != M || Y->dims[1] != N)
+    if ((tb ? B->dims[1] : B->dims[0]) != K || Y->dims[0] != M || Y->dims[1] != N ||
+        pq_dnnl_too_small(M * N * K))
         return PQ_ERR_UNSUPPORTED;
     if (beta == 0.0f) C = NULL; /* like the reference: C is not read at all */
     int64_t cm = 1, cn = 1;

@@ -75,6 +75,10 @@ static void check_unsupported(pq_kernel_fn fast, pq_graph *g, uint32_t nid, cons
     pq_tensor_destroy(out);
 }
 
+/* Every test checks tiny shapes too; the size threshold has its own test. */
+static void no_min_size(void) { pq_onednn_set_min_macs(0); }
+TestSuite(onednn, .init = no_min_size);
+
 Test(onednn, engine_available) { cr_assert(pq_onednn_available()); }
 
 /* ---- Conv ---- */
@@ -418,4 +422,35 @@ Test(onednn, registered_in_fast_table) {
     cr_assert_eq(pq_fast_kernels[PQ_OP_CONV], pq_onednn_conv);
     cr_assert_eq(pq_fast_kernels[PQ_OP_MATMUL], pq_onednn_matmul);
     cr_assert_eq(pq_fast_kernels[PQ_OP_GEMM], pq_onednn_gemm);
+}
+
+/* Below PQ_ONEDNN_MIN_MACS the kernels decline (the reference kernel is faster there). */
+Test(onednn, tiny_problems_declined_by_default) {
+    pq_onednn_set_min_macs(PQ_ONEDNN_MIN_MACS);
+    int64_t da[2] = {8, 8}, db[2] = {8, 8};
+    pq_tensor *A = pq_test_nn_rand(PQ_DTYPE_F32, 2, da, 1), *B = pq_test_nn_rand(PQ_DTYPE_F32, 2, db, 2);
+    const pq_tensor *in[2] = {A, B};
+    uint32_t nid;
+    pq_graph *g = pq_test_nn_node(PQ_OP_MATMUL, in, 2, 1, 1, &nid);
+    check_unsupported(pq_onednn_matmul, g, nid, "matmul 8x8x8 below the threshold");
+    pq_graph_destroy(g);
+    g = pq_test_nn_node(PQ_OP_GEMM, in, 2, 1, 1, &nid);
+    check_unsupported(pq_onednn_gemm, g, nid, "gemm 8x8x8 below the threshold");
+    pq_graph_destroy(g);
+    pq_tensor_destroy(A);
+    pq_tensor_destroy(B);
+    conv_cfg cc = {2, 1, 1, 2, 1, {5, 5}, {3, 3}, 1, 1, NULL, {1, 1}, {1, 1}, true};
+    g = conv_graph(&cc, 3, &nid);
+    check_unsupported(pq_onednn_conv, g, nid, "conv below the threshold");
+    pq_graph_destroy(g);
+    /* 16x32x32 = 16384 multiply-adds: taken */
+    int64_t ea[2] = {16, 32}, eb[2] = {32, 32};
+    A = pq_test_nn_rand(PQ_DTYPE_F32, 2, ea, 1);
+    B = pq_test_nn_rand(PQ_DTYPE_F32, 2, eb, 2);
+    const pq_tensor *in2[2] = {A, B};
+    g = pq_test_nn_node(PQ_OP_MATMUL, in2, 2, 1, 1, &nid);
+    check_vs_ref(pq_onednn_matmul, g, nid, 1, "matmul 16x32x32 above the threshold");
+    pq_graph_destroy(g);
+    pq_tensor_destroy(A);
+    pq_tensor_destroy(B);
 }
