@@ -180,14 +180,18 @@ static pq_attr *pq_node_attr_slot(pq_graph *g, uint32_t nid, const char *name, p
             return &n->attrs[i];
         }
     }
-    pq_attr *na = pq_graph_alloc(g, sizeof(pq_attr) * (n->n_attrs + 1));
-    if (!na) {
-        pq_error_nomem(err, "attributes");
-        return NULL;
+    if (n->n_attrs == n->cap_attrs) { /* arena arrays grow by doubling: linear total cost */
+        uint32_t cap = n->cap_attrs ? n->cap_attrs * 2 : 4;
+        pq_attr *na = pq_graph_alloc(g, sizeof(pq_attr) * cap);
+        if (!na) {
+            pq_error_nomem(err, "attributes");
+            return NULL;
+        }
+        if (n->n_attrs) memcpy(na, n->attrs, sizeof(pq_attr) * n->n_attrs);
+        n->attrs = na;
+        n->cap_attrs = cap;
     }
-    if (n->n_attrs) memcpy(na, n->attrs, sizeof(pq_attr) * n->n_attrs);
-    n->attrs = na;
-    pq_attr *a = &na[n->n_attrs++];
+    pq_attr *a = &n->attrs[n->n_attrs++];
     a->name = pq_graph_strdup(g, name);
     if (!a->name) {
         n->n_attrs--;
@@ -372,13 +376,18 @@ enum pq_status pq_graph_capture(pq_graph *g, const char *name, uint32_t *out_id,
 
 enum pq_status pq_graph_add_opset(pq_graph *g, const char *domain, int64_t version,
                                   pq_error *err) {
-    pq_opset *o = pq_graph_alloc(g, sizeof(pq_opset) * (g->n_opsets + 1));
-    if (!o) return pq_error_nomem(err, "opsets");
-    if (g->n_opsets) memcpy(o, g->opsets, sizeof(pq_opset) * g->n_opsets);
+    if (g->n_opsets == g->cap_opsets) {
+        uint32_t cap = g->cap_opsets ? g->cap_opsets * 2 : 4;
+        pq_opset *no = pq_graph_alloc(g, sizeof(pq_opset) * cap);
+        if (!no) return pq_error_nomem(err, "opsets");
+        if (g->n_opsets) memcpy(no, g->opsets, sizeof(pq_opset) * g->n_opsets);
+        g->opsets = no;
+        g->cap_opsets = cap;
+    }
+    pq_opset *o = g->opsets;
     o[g->n_opsets].domain = pq_graph_strdup(g, domain ? domain : "");
     o[g->n_opsets].version = version;
     if (!o[g->n_opsets].domain) return pq_error_nomem(err, "opsets");
-    g->opsets = o;
     g->n_opsets++;
     return PQ_OK;
 }
@@ -390,6 +399,28 @@ int64_t pq_graph_opset(const pq_graph *g, const char *domain) {
         g = g->parent;
     }
     return 0;
+}
+
+/* Dependencies of node i: its inputs, then the enclosing-scope values its subgraphs capture. */
+static uint32_t pq_node_n_deps(const pq_graph *g, uint32_t i) {
+    const pq_node *nd = &g->nodes[i];
+    uint32_t k = nd->n_inputs;
+    for (uint32_t a = 0; a < nd->n_attrs; a++)
+        if (nd->attrs[a].type == PQ_ATTR_GRAPH) k += nd->attrs[a].u.graph->n_values;
+    return k;
+}
+
+static uint32_t pq_node_dep(const pq_graph *g, uint32_t i, uint32_t j) {
+    const pq_node *nd = &g->nodes[i];
+    if (j < nd->n_inputs) return nd->inputs[j];
+    j -= nd->n_inputs;
+    for (uint32_t a = 0; a < nd->n_attrs; a++) {
+        if (nd->attrs[a].type != PQ_ATTR_GRAPH) continue;
+        const pq_graph *sub = nd->attrs[a].u.graph;
+        if (j < sub->n_values) return sub->values[j].outer;
+        j -= sub->n_values;
+    }
+    return PQ_NONE;
 }
 
 enum pq_status pq_graph_toposort(pq_graph *g, pq_error *err) {
@@ -407,9 +438,9 @@ enum pq_status pq_graph_toposort(pq_graph *g, pq_error *err) {
     /* count, per value, the nodes that consume it (a node counts once per input slot) */
     size_t total = 0;
     for (uint32_t i = 0; i < n; i++)
-        for (uint32_t j = 0; j < g->nodes[i].n_inputs; j++) {
-            uint32_t v = g->nodes[i].inputs[j];
-            if (v == PQ_NONE) continue;
+        for (uint32_t j = 0, nd = pq_node_n_deps(g, i); j < nd; j++) {
+            uint32_t v = pq_node_dep(g, i, j);
+            if (v == PQ_NONE || v >= g->n_values) continue;
             if (g->values[v].producer != PQ_NONE) {
                 users_start[v + 1]++;
                 pending[i]++;
@@ -425,9 +456,9 @@ enum pq_status pq_graph_toposort(pq_graph *g, pq_error *err) {
         goto done;
     }
     for (uint32_t i = 0; i < n; i++)
-        for (uint32_t j = 0; j < g->nodes[i].n_inputs; j++) {
-            uint32_t v = g->nodes[i].inputs[j];
-            if (v == PQ_NONE || g->values[v].producer == PQ_NONE) continue;
+        for (uint32_t j = 0, nd = pq_node_n_deps(g, i); j < nd; j++) {
+            uint32_t v = pq_node_dep(g, i, j);
+            if (v == PQ_NONE || v >= g->n_values || g->values[v].producer == PQ_NONE) continue;
             users[users_start[v] + fill[v]++] = i;
         }
     pq_free(fill);
@@ -461,7 +492,7 @@ enum pq_status pq_graph_toposort(pq_graph *g, pq_error *err) {
         goto done;
     }
     for (uint32_t i = 0; i < n; i++) sorted[i] = g->nodes[order[i]];
-    memcpy(g->nodes, sorted, sizeof(pq_node) * n);
+    if (n) memcpy(g->nodes, sorted, sizeof(pq_node) * n);
     for (uint32_t i = 0; i < n; i++)
         for (uint32_t o = 0; o < g->nodes[i].n_outputs; o++)
             if (g->nodes[i].outputs[o] != PQ_NONE) g->values[g->nodes[i].outputs[o]].producer = i;

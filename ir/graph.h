@@ -76,6 +76,7 @@ typedef struct pq_node {
     uint32_t *inputs;  /* value ids; PQ_NONE marks an omitted optional input */
     uint32_t *outputs; /* value ids; PQ_NONE marks an omitted optional output */
     pq_attr *attrs;
+    uint32_t cap_attrs; /* capacity of attrs (arena, grows by doubling) */
 } pq_node;
 
 typedef struct pq_opset {
@@ -99,7 +100,7 @@ typedef struct pq_graph {
     const char **symbols; /* symbols[0] unused; dim.sym indexes here (shared with parent) */
     uint32_t n_symbols, cap_symbols;
     pq_opset *opsets;
-    uint32_t n_opsets;
+    uint32_t n_opsets, cap_opsets;
     const char *producer_name; /* free text from the importer, may be NULL */
     int64_t ir_version;
     pq_name_map *names;
@@ -186,8 +187,9 @@ enum pq_status pq_graph_add_opset(pq_graph *g, const char *domain, int64_t versi
 /* Version imported for domain ("" default), 0 if none. */
 int64_t pq_graph_opset(const pq_graph *g, const char *domain);
 
-/* Reorders nodes topologically (stable for already-sorted graphs). INVALID with the names of
- * the nodes involved when there is a cycle or an input that nothing defines. */
+/* Reorders nodes topologically (stable for already-sorted graphs). A node that owns subgraphs
+ * also depends on the enclosing-scope values its subgraphs capture. INVALID with the name of a
+ * node involved when there is a cycle. */
 enum pq_status pq_graph_toposort(pq_graph *g, pq_error *err);
 
 /* Removes nodes whose ids are flagged in dead[] (n_nodes entries) and values no longer referenced
