@@ -45,6 +45,37 @@ static void pq_pool_kernel_attr(const pq_node *n, int nsp, int64_t *k) {
     for (int i = 0; i < nsp; i++) k[i] = a && (uint32_t)i < a->u.ints.n ? a->u.ints.v[i] : 1;
 }
 
+/* 2-D max pooling without indices: window bounds clamped once per output, no per-element
+ * bounds checks. Same result as the generic loop (first element, then strictly greater). */
+static void pq_max_pool_2d(const float *px, float *py, int64_t NC, const pq_ref_win *w) {
+    int64_t IH = w->in[1], IW = w->in[2], OH = w->out[1], OW = w->out[2];
+    for (int64_t nc = 0; nc < NC; nc++) {
+        const float *xc = px + nc * IH * IW;
+        float *yc = py + nc * OH * OW;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            int64_t h0 = oh * w->s[1] - w->pb[1];
+            for (int64_t ow = 0; ow < OW; ow++) {
+                int64_t w0 = ow * w->s[2] - w->pb[2];
+                float best = -INFINITY;
+                bool first = true;
+                for (int64_t kh = 0; kh < w->k[1]; kh++) {
+                    int64_t ih = h0 + kh * w->d[1];
+                    if (ih < 0 || ih >= IH) continue;
+                    const float *xr = xc + ih * IW;
+                    for (int64_t kw = 0; kw < w->k[2]; kw++) {
+                        int64_t iw = w0 + kw * w->d[2];
+                        if (iw < 0 || iw >= IW) continue;
+                        float v = xr[iw];
+                        if (first || v > best) best = v;
+                        first = false;
+                    }
+                }
+                yc[oh * OW + ow] = best;
+            }
+        }
+    }
+}
+
 static enum pq_status pq_pool(const pq_kernel_args *a, bool is_max) {
     PQ_TRY(pq_ref_check_args(a, 1, 1));
     PQ_TRY(pq_ref_check_outputs(a));
@@ -65,6 +96,10 @@ static enum pq_status pq_pool(const pq_kernel_args *a, bool is_max) {
     PQ_TRY_GOTO(st, pq_pool_in(X, &px, &ox, a->err), done);
     PQ_TRY_GOTO(st, pq_pool_out(Y, &py, &oy, a->err), done);
     int64_t *pi = I ? I->data : NULL;
+    if (is_max && !pi && w.in[0] == 1 && w.out[0] == 1 && w.k[0] == 1) {
+        pq_max_pool_2d(px, py, NC, &w);
+        goto commit;
+    }
     for (int64_t nc = 0; nc < NC; nc++) {
         const float *xc = px + nc * ISP;
         float *yc = py + nc * OSP;
@@ -74,6 +109,7 @@ static enum pq_status pq_pool(const pq_kernel_args *a, bool is_max) {
                     int64_t o[3] = {od, oh, ow}, lo[3], cnt_pad = 1;
                     for (int i = 0; i < 3; i++) {
                         lo[i] = o[i] * w.s[i] - w.pb[i];
+                        if (is_max || !cip) continue;
                         /* window positions inside the padded input [-pb, in + pe) */
                         int64_t c = 0;
                         for (int64_t kk = 0; kk < w.k[i]; kk++) {
@@ -99,7 +135,8 @@ static enum pq_status pq_pool(const pq_kernel_args *a, bool is_max) {
                                 if (is_max) {
                                     if (v > best || best_i < 0) {
                                         best = v;
-                                        best_i = col_major
+                                        best_i = !pi ? 0
+                                                 : col_major
                                                      ? id + ih * w.in[0] + iw * w.in[0] * w.in[1]
                                                      : (id * w.in[1] + ih) * w.in[2] + iw;
                                     }
@@ -120,6 +157,7 @@ static enum pq_status pq_pool(const pq_kernel_args *a, bool is_max) {
                     }
                 }
     }
+commit:
     pq_pool_commit(Y, oy);
     oy = NULL;
     st = PQ_OK;

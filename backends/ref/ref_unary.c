@@ -132,7 +132,7 @@ static void pq_unary_run_f32(enum pq_op op, const float *X, float *Y, int64_t n,
     case PQ_OP_TANH:
         PQ_UNARY_F32(tanhf(x));
     case PQ_OP_RELU:
-        PQ_UNARY_F32(x > 0.0f ? x : (x != x ? x : 0.0f));
+        PQ_UNARY_F32(x < 0.0f ? 0.0f : x); /* NaN and -0 pass through; branch-free */
     case PQ_OP_LEAKY_RELU:
         PQ_UNARY_F32(x < 0.0f ? alpha * x : x);
     default:
