@@ -4,8 +4,16 @@
 #include <math.h>
 #include <string.h>
 
+#include "backends/cpu.h"
 #include "backends/quant/quant.h"
 #include "ir/dtype.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+/* calibrate_avx2.c: the same search, bit-identical results, candidates in SIMD lanes; returns
+ * false when its preconditions (finite inputs, mirrored steps) fail. */
+bool pq_calib_search__avx2(enum pq_qformat f, const float *w, const float *h, int64_t n,
+                           uint16_t *out);
+#endif
 
 #define PQ_MSE_CANDIDATES 64
 #define PQ_MSE_REFINE_ROUNDS 10
@@ -74,8 +82,8 @@ static bool pq_same_codes(enum pq_qformat f, uint16_t a, uint16_t b, const float
     return true;
 }
 
-/* SPEC section 4 "mse" (h NULL) and "weighted" (h = importance). */
-static uint16_t pq_calib_search(enum pq_qformat f, const float *w, const float *h, int64_t n) {
+/* SPEC section 4 "mse" (h NULL) and "weighted" (h = importance): the definition. */
+static uint16_t pq_calib_search_ref(enum pq_qformat f, const float *w, const float *h, int64_t n) {
     float mx = pq_group_absmax(w, n, NULL);
     if (mx == 0.0f) return PQ_SCALE_F16_MIN;
     int bits = pq_qformat_bits(f);
@@ -117,6 +125,14 @@ static uint16_t pq_calib_search(enum pq_qformat f, const float *w, const float *
         cur = a;
     }
     return best;
+}
+
+static uint16_t pq_calib_search(enum pq_qformat f, const float *w, const float *h, int64_t n) {
+#if defined(__x86_64__) || defined(__i386__)
+    uint16_t a;
+    if (pq_cpu_has_avx2() && pq_calib_search__avx2(f, w, h, n, &a)) return a;
+#endif
+    return pq_calib_search_ref(f, w, h, n);
 }
 
 uint16_t pq_calib_group_scale(enum pq_qformat f, enum pq_calib c, const float *w, const float *h,

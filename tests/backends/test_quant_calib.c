@@ -510,3 +510,161 @@ Test(quant_calib, gptq_errors) {
     cr_assert_eq(st, PQ_ERR_NOMEM);
     cr_assert_eq(pq_quantize_matrix_gptq("fc", w, 2, C, PQ_QFORMAT_PIQ2, 8, h, dst, &err), PQ_OK);
 }
+
+/* ---- optimised search == straightforward definition -------------------------------------------
+ * pq_calib_group_scale (SIMD lanes, pruning, shared division; backends/quant/calibrate_avx2.c on
+ * AVX2 CPUs) against a plain transcription of SPEC section 4, written here independently: the
+ * chosen scale words must be identical on every group. */
+
+static int tq_code(float w, float step, int bits) {
+    float v = w / step;
+    if (v != v) return 0;
+    float lo = -(float)(1 << (bits - 1)), hi = (float)((1 << (bits - 1)) - 1);
+    float r = nearbyintf(v);
+    if (r < lo) r = lo;
+    if (r > hi) r = hi;
+    return (int)r;
+}
+
+static double tq_sse(enum pq_qformat f, uint16_t a, const float *w, const float *h, int64_t n) {
+    int bits = pq_qformat_bits(f);
+    float step = pq_f16_to_f32(a) * pq_qformat_step_mult(f);
+    double s = 0.0;
+    for (int64_t j = 0; j < n; j++) {
+        float wh = (float)tq_code(w[j], step, bits) * step;
+        double e = (double)w[j] - (double)wh;
+        s += h ? (double)h[j] * (e * e) : e * e;
+    }
+    return s;
+}
+
+static uint16_t tq_search(enum pq_qformat f, const float *w, const float *h, int64_t n) {
+    int bits = pq_qformat_bits(f);
+    float mult = pq_qformat_step_mult(f), qn = (float)(1 << (bits - 1));
+    float mx = 0.0f;
+    for (int64_t j = 0; j < n; j++)
+        if (fabsf(w[j]) > mx) mx = fabsf(w[j]);
+    if (mx == 0.0f) return PQ_SCALE_F16_MIN;
+    uint16_t best = PQ_SCALE_F16_MIN;
+    double best_sse = INFINITY;
+    for (int o = 0; o < 2; o++)
+        for (int i = 0; i < 64; i++) {
+            float t = ((0.2f + (float)i / 63.0f) * mx) / qn;
+            uint16_t a = pq_scale_clamp(pq_f32_to_f16(((o ? -1.0f : 1.0f) * t) / mult));
+            double s = tq_sse(f, a, w, h, n);
+            if (s < best_sse) {
+                best_sse = s;
+                best = a;
+            }
+        }
+    uint16_t cur = best;
+    for (int round = 0; round < 10; round++) {
+        float step = pq_f16_to_f32(cur) * mult;
+        double swq = 0.0, sqq = 0.0;
+        for (int64_t j = 0; j < n; j++) {
+            double q = (double)tq_code(w[j], step, bits);
+            double hj = h ? (double)h[j] : 1.0;
+            swq += hj * ((double)w[j] * q);
+            sqq += hj * (q * q);
+        }
+        if (sqq == 0.0) break;
+        uint16_t a = pq_scale_clamp(pq_f32_to_f16((float)(swq / sqq / (double)mult)));
+        double s = tq_sse(f, a, w, h, n);
+        if (s < best_sse) {
+            best_sse = s;
+            best = a;
+        }
+        float sa = pq_f16_to_f32(a) * mult;
+        bool same = true;
+        for (int64_t j = 0; j < n && same; j++)
+            same = tq_code(w[j], step, bits) == tq_code(w[j], sa, bits);
+        if (same) break;
+        cur = a;
+    }
+    return best;
+}
+
+/* One random group of kind k: Gaussian, Laplace, exact grid ties, zeros, outliers, constants,
+ * tiny (f16-clamped) and huge magnitudes, few distinct values, and (kind 9) three non-zero weights
+ * that get zero importance: every candidate then has weighted SSE 0 and the tie rule alone picks
+ * the scale (a pruning test that is not strict would pick a later candidate). */
+static void tq_group(int k, float *w, int64_t n) {
+    float scale = powf(10.0f, 4.0f * tc_uniform() - 3.0f); /* 1e-3 .. 10 */
+    for (int64_t j = 0; j < n; j++) {
+        float u = tc_uniform();
+        switch (k) {
+        case 0: w[j] = scale * tc_gauss(); break;
+        case 1: /* Laplace */
+            w[j] = scale * (u < 0.5f ? logf(2.0f * u + 1e-7f) : -logf(2.0f - 2.0f * u + 1e-7f));
+            break;
+        case 2: /* multiples of a quarter step: ties for every candidate near it */
+            w[j] = scale * 0.25f * (float)((int)(tc_uniform() * 33.0f) - 16);
+            break;
+        case 3: w[j] = u < 0.7f ? 0.0f : (u < 0.75f ? -0.0f : scale * tc_gauss()); break;
+        case 4: w[j] = scale * (u < 0.03f ? 40.0f * tc_gauss() : tc_gauss()); break;
+        case 5: w[j] = j % 3 ? scale : -scale; break;
+        case 6: w[j] = 1e-6f * tc_gauss() * (u < 0.5f ? 1e-3f : 1.0f); break; /* near 2^-14 */
+        case 7: w[j] = 3e4f * tc_gauss(); break; /* steps near the f16 maximum */
+        case 9: w[j] = j < 3 ? scale * tc_gauss() : 0.0f; break; /* + zero importance below */
+        default: w[j] = scale * (float)((int)(u * 4.0f) - 2); break;
+        }
+    }
+}
+
+Test(quant_calib, optimised_search_matches_definition, .timeout = 300) {
+    enum { NMAX = 300, PER = 40 };
+    float w[NMAX], h[NMAX];
+    tc_state = 20240607;
+    int checked = 0;
+    for (int f = 0; f < PQ_QFORMAT_COUNT; f++)
+        for (int k = 0; k < 10; k++)
+            for (int t = 0; t < PER; t++) {
+                int64_t n = t < 8 ? 1 + t : 1 + (int64_t)(tc_uniform() * NMAX);
+                if (n > NMAX) n = NMAX;
+                tq_group(k, w, n);
+                for (int64_t j = 0; j < n; j++) { /* importance: zeros and a wide range */
+                    float u = tc_uniform();
+                    h[j] = u < 0.1f ? 0.0f : powf(10.0f, 6.0f * tc_uniform() - 3.0f);
+                    if (k == 9 && w[j] != 0.0f) h[j] = 0.0f;
+                }
+                uint16_t got = pq_calib_group_scale((enum pq_qformat)f, PQ_CALIB_MSE, w, NULL, n);
+                uint16_t want = tq_search((enum pq_qformat)f, w, NULL, n);
+                cr_assert_eq(got, want, "%s kind %d n %lld (case %d): mse 0x%04X, definition 0x%04X",
+                             pq_qformat_name(f), k, (long long)n, t, got, want);
+                got = pq_calib_group_scale((enum pq_qformat)f, PQ_CALIB_WEIGHTED, w, h, n);
+                want = tq_search((enum pq_qformat)f, w, h, n);
+                cr_assert_eq(got, want,
+                             "%s kind %d n %lld (case %d): weighted 0x%04X, definition 0x%04X",
+                             pq_qformat_name(f), k, (long long)n, t, got, want);
+                checked += 2;
+            }
+    cr_assert_eq(checked, PQ_QFORMAT_COUNT * 10 * PER * 2);
+}
+
+/* Same on whole matrices through pq_quantize_matrix (packed bytes), with group sizes that
+ * leave partial last groups. */
+Test(quant_calib, optimised_matrix_matches_definition) {
+    enum { R = 6, C = 300 };
+    float *w = malloc(sizeof(float) * R * C), h[C];
+    tc_state = 99;
+    for (int i = 0; i < R * C; i++) w[i] = 0.1f * tc_gauss();
+    for (int c = 0; c < C; c++) h[c] = tc_uniform() < 0.2f ? 0.0f : tc_uniform();
+    const int64_t groups[] = {8, 32, 128, 256, 512};
+    for (int f = 0; f < PQ_QFORMAT_COUNT; f++)
+        for (int gi = 0; gi < 5; gi++)
+            for (int weighted = 0; weighted < 2; weighted++) {
+                int64_t G = groups[gi];
+                for (int r = 0; r < R; r++)
+                    for (int64_t c0 = 0; c0 < C; c0 += G) {
+                        int64_t n = C - c0 < G ? C - c0 : G;
+                        const float *hh = weighted ? h + c0 : NULL;
+                        uint16_t got = pq_calib_group_scale(
+                            (enum pq_qformat)f, weighted ? PQ_CALIB_WEIGHTED : PQ_CALIB_MSE,
+                            w + r * C + c0, hh, n);
+                        uint16_t want = tq_search((enum pq_qformat)f, w + r * C + c0, hh, n);
+                        cr_assert_eq(got, want, "%s G %lld row %d col %lld: 0x%04X vs 0x%04X",
+                                     pq_qformat_name(f), (long long)G, r, (long long)c0, got, want);
+                    }
+            }
+    free(w);
+}
