@@ -86,6 +86,33 @@ void pq_infer_slice_axis(int64_t dim, int64_t start, int64_t end, int64_t step, 
 /* ---- end movement ---- */
 
 /* ---- extra (infer_extra*.c: further ONNX ops) ---- */
+/* infer_extra.c: helpers (INVALID when input i is missing / not a float / not i32 or i64) */
+enum pq_status pq_infer_x_need(pq_infer_ctx *c, uint32_t i, const char *what);
+enum pq_status pq_infer_x_float(pq_infer_ctx *c, uint32_t i, const char *what);
+enum pq_status pq_infer_x_index(pq_infer_ctx *c, uint32_t i, const char *what);
+/* Maps an ONNX TensorProto element type code to a piqc dtype; false when piqc lacks it. */
+bool pq_infer_x_onnx_dtype(int64_t code, enum pq_dtype *out);
+enum pq_status pq_infer_x_unary(pq_infer_ctx *c); /* Tan ... Atanh, Shrink */
+enum pq_status pq_infer_x_cast_like(pq_infer_ctx *c);
+enum pq_status pq_infer_x_bit_shift(pq_infer_ctx *c);
+enum pq_status pq_infer_x_eye_like(pq_infer_ctx *c);
+enum pq_status pq_infer_x_non_zero(pq_infer_ctx *c);
+enum pq_status pq_infer_x_gather_nd(pq_infer_ctx *c);
+enum pq_status pq_infer_x_scatter_elements(pq_infer_ctx *c); /* also Scatter */
+enum pq_status pq_infer_x_scatter_nd(pq_infer_ctx *c);
+enum pq_status pq_infer_x_compress(pq_infer_ctx *c);
+enum pq_status pq_infer_x_reverse_sequence(pq_infer_ctx *c);
+enum pq_status pq_infer_x_unique(pq_infer_ctx *c);
+/* infer_extra_nn.c */
+enum pq_status pq_infer_x_mvn(pq_infer_ctx *c);
+enum pq_status pq_infer_x_lrn(pq_infer_ctx *c);
+enum pq_status pq_infer_x_det(pq_infer_ctx *c);
+enum pq_status pq_infer_x_einsum(pq_infer_ctx *c);
+enum pq_status pq_infer_x_max_unpool(pq_infer_ctx *c);
+enum pq_status pq_infer_x_loss(pq_infer_ctx *c); /* NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss */
+enum pq_status pq_infer_x_qlinear_matmul(pq_infer_ctx *c);
+enum pq_status pq_infer_x_qlinear_conv(pq_infer_ctx *c);
+enum pq_status pq_infer_x_grid_sample(pq_infer_ctx *c);
 /* ---- end extra ---- */
 
 #endif

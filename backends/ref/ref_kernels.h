@@ -84,6 +84,31 @@ enum pq_status pq_ref_loop(const pq_kernel_args *a);
 /* ---- end movement ---- */
 
 /* ---- extra ---- */
+/* ref_extra_unary.c, ref_extra_index.c, ref_extra_nn.c (further ONNX ops). pq_ref_x_prep checks
+ * inputs 0..n_in-1 and outputs 0..n_out-1 are present, then gives outputs their shapes through
+ * pq_ref_mv_outputs (allocating them when unplanned). */
+enum pq_status pq_ref_x_prep(const pq_kernel_args *a, uint32_t n_in, uint32_t n_out);
+enum pq_status pq_ref_x_unary(const pq_kernel_args *a); /* Tan ... Atanh, Shrink */
+enum pq_status pq_ref_x_cast_like(const pq_kernel_args *a);
+enum pq_status pq_ref_x_bit_shift(const pq_kernel_args *a);
+enum pq_status pq_ref_x_eye_like(const pq_kernel_args *a);
+enum pq_status pq_ref_x_non_zero(const pq_kernel_args *a);
+enum pq_status pq_ref_x_gather_nd(const pq_kernel_args *a);
+enum pq_status pq_ref_x_scatter_elements(const pq_kernel_args *a); /* also Scatter */
+enum pq_status pq_ref_x_scatter_nd(const pq_kernel_args *a);
+enum pq_status pq_ref_x_compress(const pq_kernel_args *a);
+enum pq_status pq_ref_x_reverse_sequence(const pq_kernel_args *a);
+enum pq_status pq_ref_x_unique(const pq_kernel_args *a);
+enum pq_status pq_ref_x_mvn(const pq_kernel_args *a);
+enum pq_status pq_ref_x_lrn(const pq_kernel_args *a);
+enum pq_status pq_ref_x_det(const pq_kernel_args *a);
+enum pq_status pq_ref_x_einsum(const pq_kernel_args *a);
+enum pq_status pq_ref_x_max_unpool(const pq_kernel_args *a);
+enum pq_status pq_ref_x_nll_loss(const pq_kernel_args *a);
+enum pq_status pq_ref_x_sce_loss(const pq_kernel_args *a);
+enum pq_status pq_ref_x_qlinear_matmul(const pq_kernel_args *a);
+enum pq_status pq_ref_x_qlinear_conv(const pq_kernel_args *a);
+enum pq_status pq_ref_x_grid_sample(const pq_kernel_args *a);
 /* ---- end extra ---- */
 
 #endif
