@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "backends/cpu.h"
+#include "backends/quant/qkernels.h"
 #include "backends/quant/quant.h"
 #include "ir/dtype.h"
 
@@ -203,6 +204,9 @@ enum pq_status pq_quantize_matrix(const char *tensor_name, const float *w, int64
                                 "quantize '%s': non-finite value at index %lld (row %lld, col "
                                 "%lld)",
                                 name, (long long)i, (long long)(i / cols), (long long)(i % cols));
+    /* Codes through the best kernel table: every ISA's quantize_row is bit-exact with the scalar
+     * one (tests/backends/test_quant_simd.c), and the scalar loop is a large share of the time. */
+    const pq_qkernels *k = pq_qkernels_get();
     size_t off = 0;
     for (int64_t r = 0; r < rows; r++) {
         const float *wr = w + r * cols;
@@ -211,7 +215,7 @@ enum pq_status pq_quantize_matrix(const char *tensor_name, const float *w, int64
             const float *h = calib == PQ_CALIB_WEIGHTED ? importance + c0 : NULL;
             uint16_t a = pq_calib_group_scale(f, calib, wr + c0, h, n);
             /* One group per call: cols = n <= group. */
-            pq_q_quantize_row_ukernel__scalar(f, wr + c0, n, group, &a, dst + off);
+            k->quantize_row(f, wr + c0, n, group, &a, dst + off);
             off += 2 + pq_packed_code_bytes(f, n);
         }
     }

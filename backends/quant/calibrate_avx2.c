@@ -27,46 +27,61 @@ static inline __m256 pq_cal_code(__m256 v, __m256 lo, __m256 hi) {
     return _mm256_min_ps(_mm256_max_ps(r, lo), hi);
 }
 
-/* Adds h_j (w_j - w_hat_j)^2 terms of 8 candidates (lanes; steps s8, where lanes 4..7 are the
- * negatives of lanes 0..3 = s4) for j in [0, n) into acc (two 4-lane double sums, each in index
- * order). Returns false, leaving acc partial, as soon as every lane's partial sum exceeds bound
- * (sums only grow: every term is >= 0). */
-static bool pq_cal_batch(const float *w, const float *h, int64_t n, __m128 s4, __m256 s8,
-                         __m256 lo, __m256 hi, double bound, __m256d acc[2]) {
-    const __m128 sign = _mm_set1_ps(-0.0f);
+/* One lane group of 4 candidates: acc += h_j (w_j - q * s)^2 for the codes q (floats) of v. */
+#define PQ_CAL_TERMS(acc, q, s, wd, hd)                                                           \
+    do {                                                                                           \
+        __m256 wh_ = _mm256_mul_ps((q), (s));                                                      \
+        __m256d e0_ = _mm256_sub_pd((wd), _mm256_cvtps_pd(_mm256_castps256_ps128(wh_)));           \
+        __m256d e1_ = _mm256_sub_pd((wd), _mm256_cvtps_pd(_mm256_extractf128_ps(wh_, 1)));         \
+        e0_ = _mm256_mul_pd(e0_, e0_);                                                             \
+        e1_ = _mm256_mul_pd(e1_, e1_);                                                             \
+        if (h) {                                                                                   \
+            e0_ = _mm256_mul_pd((hd), e0_);                                                        \
+            e1_ = _mm256_mul_pd((hd), e1_);                                                        \
+        }                                                                                          \
+        (acc)[0] = _mm256_add_pd((acc)[0], e0_);                                                   \
+        (acc)[1] = _mm256_add_pd((acc)[1], e1_);                                                   \
+    } while (0)
+
+/* Adds the h_j (w_j - w_hat_j)^2 terms of 16 candidates for j in [0, n) to their sums: lanes
+ * of sp are 8 steps of orientation +1, lanes of sn their negatives (the other orientation), so
+ * one division serves both: w / (-s) == -(w / s) exactly. accp[0..1] / accn[0..1] hold the 8 + 8
+ * double sums, each in index order. Returns false, leaving the sums partial, as soon as every
+ * lane's partial sum exceeds bound (sums only grow: every term is >= 0). */
+static bool pq_cal_batch(const float *w, const float *h, int64_t n, __m256 sp, __m256 sn,
+                         __m256 lo, __m256 hi, double bound, __m256d accp[2], __m256d accn[2]) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
     const __m256d vb = _mm256_set1_pd(bound);
-    __m256d a0 = acc[0], a1 = acc[1];
+    __m256d ap[2] = {accp[0], accp[1]}, an[2] = {accn[0], accn[1]};
     int64_t j = 0;
+    bool done = true;
     while (j < n) {
         int64_t e = j + PQ_PRUNE_EVERY < n ? j + PQ_PRUNE_EVERY : n;
         for (; j < e; j++) {
-            __m128 v4 = _mm_div_ps(_mm_set1_ps(w[j]), s4); /* w / (-s) == -(w / s) exactly */
-            __m256 v = _mm256_insertf128_ps(_mm256_castps128_ps256(v4), _mm_xor_ps(v4, sign), 1);
-            __m256 wh = _mm256_mul_ps(pq_cal_code(v, lo, hi), s8);
+            __m256 v = _mm256_div_ps(_mm256_set1_ps(w[j]), sp);
+            __m256 qp = pq_cal_code(v, lo, hi);
+            __m256 qn = pq_cal_code(_mm256_xor_ps(v, sign), lo, hi);
             __m256d wd = _mm256_set1_pd((double)w[j]);
-            __m256d e0 = _mm256_sub_pd(wd, _mm256_cvtps_pd(_mm256_castps256_ps128(wh)));
-            __m256d e1 = _mm256_sub_pd(wd, _mm256_cvtps_pd(_mm256_extractf128_ps(wh, 1)));
-            e0 = _mm256_mul_pd(e0, e0);
-            e1 = _mm256_mul_pd(e1, e1);
-            if (h) {
-                __m256d hd = _mm256_set1_pd((double)h[j]);
-                e0 = _mm256_mul_pd(hd, e0);
-                e1 = _mm256_mul_pd(hd, e1);
-            }
-            a0 = _mm256_add_pd(a0, e0);
-            a1 = _mm256_add_pd(a1, e1);
+            __m256d hd = h ? _mm256_set1_pd((double)h[j]) : wd;
+            PQ_CAL_TERMS(ap, qp, sp, wd, hd);
+            PQ_CAL_TERMS(an, qn, sn, wd, hd);
         }
-        int gt = _mm256_movemask_pd(_mm256_cmp_pd(a0, vb, _CMP_GT_OQ)) &
-                 _mm256_movemask_pd(_mm256_cmp_pd(a1, vb, _CMP_GT_OQ));
-        if (gt == 0xF && j < n) {
-            acc[0] = a0;
-            acc[1] = a1;
-            return false;
+        if (j < n) {
+            int gt = _mm256_movemask_pd(_mm256_cmp_pd(ap[0], vb, _CMP_GT_OQ)) &
+                     _mm256_movemask_pd(_mm256_cmp_pd(ap[1], vb, _CMP_GT_OQ)) &
+                     _mm256_movemask_pd(_mm256_cmp_pd(an[0], vb, _CMP_GT_OQ)) &
+                     _mm256_movemask_pd(_mm256_cmp_pd(an[1], vb, _CMP_GT_OQ));
+            if (gt == 0xF) {
+                done = false;
+                break;
+            }
         }
     }
-    acc[0] = a0;
-    acc[1] = a1;
-    return true;
+    accp[0] = ap[0];
+    accp[1] = ap[1];
+    accn[0] = an[0];
+    accn[1] = an[1];
+    return done;
 }
 
 /* SSE of one scale step (pq_calib_group_sse), or a value > bound once the partial sum exceeds
@@ -191,43 +206,57 @@ bool pq_calib_search__avx2(enum pq_qformat f, const float *w, const float *h, in
     for (int i = 0; i < PQ_MSE_CANDIDATES; i++) /* the shared division needs s(-) == -s(+) */
         if (step[1][i] != -step[0][i] || step[0][i] == 0.0f) return false;
 
-    /* Batches of 4 i values x 2 orientations, started near the usual optimum (so a tight
-     * bound prunes the others early) and then outwards. Pruned candidates have an SSE above an
-     * SSE actually reached, so they cannot be the (first) minimum. */
-    enum { NB = PQ_MSE_CANDIDATES / 4 };
+    /* Batches of 8 i values x 2 orientations, in the order of the table below: first those
+     * around the usual optimum (so a tight bound prunes the others early), then outwards; the
+     * result does not depend on the order. Pruned candidates have an SSE above an SSE actually
+     * reached, so they cannot be the (first) minimum: they are recorded as +inf. */
+    enum { NB = PQ_MSE_CANDIDATES / 8 };
+    static const int order3[NB][8] = {
+        {36, 38, 40, 42, 44, 46, 48, 50}, {37, 39, 41, 43, 45, 47, 49, 51},
+        {28, 29, 30, 31, 32, 33, 34, 35}, {52, 53, 54, 55, 56, 57, 58, 59},
+        {20, 21, 22, 23, 24, 25, 26, 27}, {60, 61, 62, 63, 16, 17, 18, 19},
+        {8, 9, 10, 11, 12, 13, 14, 15},   {0, 1, 2, 3, 4, 5, 6, 7},
+    };
+    static const int order2[NB][8] = {
+        {28, 30, 32, 34, 36, 38, 40, 42}, {29, 31, 33, 35, 37, 39, 41, 43},
+        {20, 21, 22, 23, 24, 25, 26, 27}, {44, 45, 46, 47, 48, 49, 50, 51},
+        {12, 13, 14, 15, 16, 17, 18, 19}, {52, 53, 54, 55, 56, 57, 58, 59},
+        {60, 61, 62, 63, 8, 9, 10, 11},   {0, 1, 2, 3, 4, 5, 6, 7},
+    };
+    const int(*order)[8] = bits == 3 ? order3 : order2;
     double sse[2][PQ_MSE_CANDIDATES];
     double bound = INFINITY;
-    const int first = bits == 3 ? 10 : 8;
-    int order[NB], used[NB] = {0}, cnt = 0;
-    for (int d = 0; cnt < NB; d++) {
-        int cands[2] = {first - d, first + d + 1};
-        for (int c = 0; c < 2; c++)
-            if (cands[c] >= 0 && cands[c] < NB && !used[cands[c]]) {
-                used[cands[c]] = 1;
-                order[cnt++] = cands[c];
-            }
-    }
     for (int k = 0; k < NB; k++) {
-        int b = order[k], i0 = 4 * b;
-        /* A batch whose 8 words all repeat the previous i's words has their SSEs: it cannot win
-         * (ties keep the earlier i). Happens when the clamp pins tiny groups. */
-        if (i0 > 0 && cand[0][i0] == cand[0][i0 - 1] && cand[0][i0 + 3] == cand[0][i0 - 1] &&
-            cand[1][i0] == cand[1][i0 - 1] && cand[1][i0 + 3] == cand[1][i0 - 1]) {
-            for (int l = 0; l < 4; l++) sse[0][i0 + l] = sse[1][i0 + l] = INFINITY;
-            continue;
+        const int *ix = order[k];
+        /* Lanes whose words repeat the previous i's words have that i's SSE and cannot win
+         * (ties keep the earlier i); a batch made only of such lanes is skipped (tiny groups
+         * pinned by the clamp). */
+        bool dup = true;
+        for (int l = 0; l < 8 && dup; l++)
+            dup = ix[l] > 0 && cand[0][ix[l]] == cand[0][ix[l] - 1] &&
+                  cand[1][ix[l]] == cand[1][ix[l] - 1];
+        float spl[8], snl[8];
+        for (int l = 0; l < 8; l++) {
+            spl[l] = step[0][ix[l]];
+            snl[l] = step[1][ix[l]];
+            sse[0][ix[l]] = sse[1][ix[l]] = INFINITY;
         }
-        __m128 s4 = _mm_loadu_ps(&step[0][i0]);
-        __m256 s8 = _mm256_insertf128_ps(_mm256_castps128_ps256(s4), _mm_loadu_ps(&step[1][i0]), 1);
-        __m256d acc[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()};
-        if (!pq_cal_batch(w, h, n, s4, s8, lo, hi, bound, acc)) {
-            for (int l = 0; l < 4; l++) sse[0][i0 + l] = sse[1][i0 + l] = INFINITY;
+        if (dup) continue;
+        __m256d accp[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()};
+        __m256d accn[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()};
+        if (!pq_cal_batch(w, h, n, _mm256_loadu_ps(spl), _mm256_loadu_ps(snl), lo, hi, bound,
+                          accp, accn))
             continue;
-        }
-        _mm256_storeu_pd(&sse[0][i0], acc[0]);
-        _mm256_storeu_pd(&sse[1][i0], acc[1]);
-        for (int l = 0; l < 4; l++) {
-            if (sse[0][i0 + l] < bound) bound = sse[0][i0 + l];
-            if (sse[1][i0 + l] < bound) bound = sse[1][i0 + l];
+        double rp[8], rn[8];
+        _mm256_storeu_pd(rp, accp[0]);
+        _mm256_storeu_pd(rp + 4, accp[1]);
+        _mm256_storeu_pd(rn, accn[0]);
+        _mm256_storeu_pd(rn + 4, accn[1]);
+        for (int l = 0; l < 8; l++) {
+            sse[0][ix[l]] = rp[l];
+            sse[1][ix[l]] = rn[l];
+            if (rp[l] < bound) bound = rp[l];
+            if (rn[l] < bound) bound = rn[l];
         }
     }
     uint16_t best = PQ_SCALE_F16_MIN;
