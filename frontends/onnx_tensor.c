@@ -254,7 +254,7 @@ static bool pq_host_little_endian(void) {
 static void pq_copy_le(void *dst, const uint8_t *src, size_t n, size_t es, enum pq_dtype dt) {
     uint8_t *d = dst;
     if (pq_host_little_endian() || es == 1) {
-        memcpy(d, src, n * es);
+        if (n) memcpy(d, src, n * es);
     } else {
         for (size_t i = 0; i < n; i++)
             for (size_t b = 0; b < es; b++)

@@ -39,7 +39,7 @@ pq_tensor *pq_test_ew_i64(int rank, const int64_t *dims, const int64_t *vals) {
     pq_error err;
     pq_tensor *x = pq_tensor_create(PQ_DTYPE_I64, rank, dims, &err);
     cr_assert_not_null(x, "%s", err.msg);
-    memcpy(x->data, vals, (size_t)pq_tensor_numel(x) * sizeof(int64_t));
+    if (pq_tensor_numel(x)) memcpy(x->data, vals, (size_t)pq_tensor_numel(x) * sizeof(int64_t));
     return x;
 }
 
