@@ -17,8 +17,8 @@ enum pq_status pq_infer_x_float(pq_infer_ctx *c, uint32_t i, const char *what) {
     PQ_TRY(pq_infer_x_need(c, i, what));
     enum pq_dtype t = c->in[i].dtype;
     if (t != PQ_DTYPE_UNDEFINED && !pq_dtype_is_float(t))
-        return pq_error_set(c->err, PQ_ERR_INVALID, "input %u (%s) is %s, expected a float type",
-                            i, what, pq_dtype_name(t));
+        return pq_error_set(c->err, PQ_ERR_INVALID, "input %u (%s) is %s, expected a float type", i,
+                            what, pq_dtype_name(t));
     return PQ_OK;
 }
 
@@ -33,9 +33,9 @@ enum pq_status pq_infer_x_index(pq_infer_ctx *c, uint32_t i, const char *what) {
 
 bool pq_infer_x_onnx_dtype(int64_t code, enum pq_dtype *out) {
     static const enum pq_dtype map[] = {
-        [1] = PQ_DTYPE_F32, [2] = PQ_DTYPE_U8,   [3] = PQ_DTYPE_I8,    [4] = PQ_DTYPE_U16,
-        [5] = PQ_DTYPE_I16, [6] = PQ_DTYPE_I32,  [7] = PQ_DTYPE_I64,   [9] = PQ_DTYPE_BOOL,
-        [10] = PQ_DTYPE_F16, [11] = PQ_DTYPE_F64, [12] = PQ_DTYPE_U32, [13] = PQ_DTYPE_U64,
+        [1] = PQ_DTYPE_F32,   [2] = PQ_DTYPE_U8,   [3] = PQ_DTYPE_I8,   [4] = PQ_DTYPE_U16,
+        [5] = PQ_DTYPE_I16,   [6] = PQ_DTYPE_I32,  [7] = PQ_DTYPE_I64,  [9] = PQ_DTYPE_BOOL,
+        [10] = PQ_DTYPE_F16,  [11] = PQ_DTYPE_F64, [12] = PQ_DTYPE_U32, [13] = PQ_DTYPE_U64,
         [16] = PQ_DTYPE_BF16,
     };
     if (code < 0 || code >= (int64_t)(sizeof map / sizeof map[0]) ||
@@ -79,8 +79,10 @@ enum pq_status pq_infer_x_bit_shift(pq_infer_ctx *c) {
     for (uint32_t i = 0; i < 2; i++) {
         enum pq_dtype t = c->in[i].dtype;
         if (t != PQ_DTYPE_UNDEFINED && !(pq_dtype_is_integer(t) && !pq_dtype_is_signed(t)))
-            return pq_error_set(c->err, PQ_ERR_INVALID, "input %u is %s, expected an unsigned "
-                                "integer type", i, pq_dtype_name(t));
+            return pq_error_set(c->err, PQ_ERR_INVALID,
+                                "input %u is %s, expected an unsigned "
+                                "integer type",
+                                i, pq_dtype_name(t));
     }
     if (c->in[0].dtype != PQ_DTYPE_UNDEFINED && c->in[1].dtype != PQ_DTYPE_UNDEFINED &&
         c->in[0].dtype != c->in[1].dtype)
@@ -105,12 +107,16 @@ enum pq_status pq_infer_x_eye_like(pq_infer_ctx *c) {
     const pq_attr *d = pq_node_attr(c->node, "dtype");
     if (d && d->type == PQ_ATTR_INT) {
         if (!pq_infer_x_onnx_dtype(d->u.i, &t))
-            return pq_error_set(c->err, PQ_ERR_UNSUPPORTED, "attribute 'dtype' = %lld names a "
-                                "type piqc does not support", (long long)d->u.i);
+            return pq_error_set(c->err, PQ_ERR_UNSUPPORTED,
+                                "attribute 'dtype' = %lld names a "
+                                "type piqc does not support",
+                                (long long)d->u.i);
     } else if (d && d->type == PQ_ATTR_STRING) {
         if (!pq_dtype_from_name(d->u.s, &t) || t == PQ_DTYPE_UNDEFINED)
-            return pq_error_set(c->err, PQ_ERR_INVALID, "attribute 'dtype' names unknown dtype "
-                                "'%s'", d->u.s);
+            return pq_error_set(c->err, PQ_ERR_INVALID,
+                                "attribute 'dtype' names unknown dtype "
+                                "'%s'",
+                                d->u.s);
     } else if (d) {
         return pq_error_set(c->err, PQ_ERR_INVALID, "attribute 'dtype' must be an int or string");
     }
@@ -160,15 +166,16 @@ enum pq_status pq_infer_x_gather_nd(pq_infer_ctx *c) {
     c->out[0].dtype = c->in[0].dtype;
     c->out[0].shape = pq_shape_unknown();
     if (b < 0 || b > PQ_MAX_RANK)
-        return pq_error_set(c->err, PQ_ERR_INVALID, "batch_dims = %lld out of range",
-                            (long long)b);
+        return pq_error_set(c->err, PQ_ERR_INVALID, "batch_dims = %lld out of range", (long long)b);
     if (d->rank >= 0 && d->rank < 1)
         return pq_error_set(c->err, PQ_ERR_INVALID, "data must have rank >= 1");
     if (q->rank >= 0 && q->rank < 1)
         return pq_error_set(c->err, PQ_ERR_INVALID, "indices must have rank >= 1");
     if ((d->rank >= 0 && b >= d->rank) || (q->rank >= 0 && b >= q->rank))
-        return pq_error_set(c->err, PQ_ERR_INVALID, "batch_dims = %lld must be less than both "
-                            "ranks", (long long)b);
+        return pq_error_set(c->err, PQ_ERR_INVALID,
+                            "batch_dims = %lld must be less than both "
+                            "ranks",
+                            (long long)b);
     if (d->rank < 0 || q->rank < 0 || !pq_dim_known(q->dims[q->rank - 1])) return PQ_OK;
     int64_t k = q->dims[q->rank - 1].size;
     if (k < 1 || k > d->rank - b)
@@ -210,8 +217,10 @@ static enum pq_status pq_x_reduction(pq_infer_ctx *c) {
 static enum pq_status pq_x_same_dtype(pq_infer_ctx *c, uint32_t a, uint32_t b) {
     enum pq_dtype ta = c->in[a].dtype, tb = c->in[b].dtype;
     if (ta != PQ_DTYPE_UNDEFINED && tb != PQ_DTYPE_UNDEFINED && ta != tb)
-        return pq_error_set(c->err, PQ_ERR_INVALID, "inputs %u and %u have different dtypes "
-                            "(%s, %s)", a, b, pq_dtype_name(ta), pq_dtype_name(tb));
+        return pq_error_set(c->err, PQ_ERR_INVALID,
+                            "inputs %u and %u have different dtypes "
+                            "(%s, %s)",
+                            a, b, pq_dtype_name(ta), pq_dtype_name(tb));
     return PQ_OK;
 }
 
@@ -232,9 +241,10 @@ enum pq_status pq_infer_x_scatter_elements(pq_infer_ctx *c) {
         for (int i = 0; q->rank >= 0 && i < q->rank; i++)
             if (i != ax && pq_dim_known(q->dims[i]) && pq_dim_known(d->dims[i]) &&
                 q->dims[i].size > d->dims[i].size)
-                return pq_error_set(c->err, PQ_ERR_INVALID, "indices dim %d (%lld) exceeds data's "
-                                    "(%lld)", i, (long long)q->dims[i].size,
-                                    (long long)d->dims[i].size);
+                return pq_error_set(c->err, PQ_ERR_INVALID,
+                                    "indices dim %d (%lld) exceeds data's "
+                                    "(%lld)",
+                                    i, (long long)q->dims[i].size, (long long)d->dims[i].size);
     }
     if (q->rank >= 0 && u->rank >= 0) {
         bool same = q->rank == u->rank;
@@ -261,8 +271,10 @@ enum pq_status pq_infer_x_scatter_nd(pq_infer_ctx *c) {
     if (d->rank > 0 && q->rank > 0 && u->rank >= 0 && pq_dim_known(q->dims[q->rank - 1])) {
         int64_t k = q->dims[q->rank - 1].size;
         if (k > d->rank)
-            return pq_error_set(c->err, PQ_ERR_INVALID, "indices' last dim %lld exceeds data rank "
-                                "%d", (long long)k, d->rank);
+            return pq_error_set(c->err, PQ_ERR_INVALID,
+                                "indices' last dim %lld exceeds data rank "
+                                "%d",
+                                (long long)k, d->rank);
         int want = q->rank - 1 + d->rank - (int)k;
         bool ok = u->rank == want;
         for (int i = 0; ok && i < want; i++) {
@@ -271,7 +283,8 @@ enum pq_status pq_infer_x_scatter_nd(pq_infer_ctx *c) {
                 ok = false;
         }
         if (!ok)
-            return pq_error_set(c->err, PQ_ERR_INVALID, "updates must have shape indices.shape"
+            return pq_error_set(c->err, PQ_ERR_INVALID,
+                                "updates must have shape indices.shape"
                                 "[:-1] + data.shape[k:]");
     }
     pq_infer_copy(&c->in[0], &c->out[0]);
@@ -316,8 +329,10 @@ enum pq_status pq_infer_x_compress(pq_infer_ctx *c) {
     if (cond->value) {
         int64_t n = pq_tensor_numel(cond->value), cnt = 0;
         if (limit >= 0 && n > limit)
-            return pq_error_set(c->err, PQ_ERR_INVALID, "condition has %lld entries, more than "
-                                "the %lld selectable", (long long)n, (long long)limit);
+            return pq_error_set(c->err, PQ_ERR_INVALID,
+                                "condition has %lld entries, more than "
+                                "the %lld selectable",
+                                (long long)n, (long long)limit);
         const uint8_t *p = cond->value->data;
         for (int64_t i = 0; i < n; i++)
             cnt += p[i] != 0;
@@ -334,8 +349,10 @@ enum pq_status pq_infer_x_reverse_sequence(pq_infer_ctx *c) {
     int64_t ba = pq_node_attr_int(c->node, "batch_axis", 1);
     int64_t ta = pq_node_attr_int(c->node, "time_axis", 0);
     if ((ba != 0 && ba != 1) || (ta != 0 && ta != 1) || ba == ta)
-        return pq_error_set(c->err, PQ_ERR_INVALID, "batch_axis (%lld) and time_axis (%lld) must "
-                            "be 0 and 1 in some order", (long long)ba, (long long)ta);
+        return pq_error_set(c->err, PQ_ERR_INVALID,
+                            "batch_axis (%lld) and time_axis (%lld) must "
+                            "be 0 and 1 in some order",
+                            (long long)ba, (long long)ta);
     const pq_shape *x = &c->in[0].shape, *l = &c->in[1].shape;
     if (x->rank >= 0 && x->rank < 2)
         return pq_error_set(c->err, PQ_ERR_INVALID, "input needs rank >= 2, got %d", x->rank);
@@ -350,9 +367,10 @@ enum pq_status pq_infer_x_reverse_sequence(pq_infer_ctx *c) {
         for (int64_t i = 0; i < pq_tensor_numel(t); i++) {
             int64_t v = pq_dtype_load_i64(t->dtype, t->data, (size_t)i);
             if (v < 0 || v > x->dims[ta].size)
-                return pq_error_set(c->err, PQ_ERR_INVALID, "sequence_lens[%lld] = %lld out of "
-                                    "[0, %lld]", (long long)i, (long long)v,
-                                    (long long)x->dims[ta].size);
+                return pq_error_set(c->err, PQ_ERR_INVALID,
+                                    "sequence_lens[%lld] = %lld out of "
+                                    "[0, %lld]",
+                                    (long long)i, (long long)v, (long long)x->dims[ta].size);
         }
     }
     pq_infer_copy(&c->in[0], &c->out[0]);

@@ -88,8 +88,10 @@ static enum pq_status x_ein_term(pq_infer_ctx *c, const char *s, size_t len, int
         return pq_error_set(c->err, PQ_ERR_INVALID, "equation has a malformed ellipsis");
     int en = dots ? (rank >= 0 ? rank - letters : ell) : 0;
     if (rank >= 0 && (en < 0 || (!dots && letters != rank)))
-        return pq_error_set(c->err, PQ_ERR_INVALID, "equation term has %d labels for an operand "
-                            "of rank %d", letters, rank);
+        return pq_error_set(c->err, PQ_ERR_INVALID,
+                            "equation term has %d labels for an operand "
+                            "of rank %d",
+                            letters, rank);
     if (letters + en > PQ_MAX_RANK)
         return pq_error_set(c->err, PQ_ERR_UNSUPPORTED, "equation term exceeds rank %d",
                             PQ_MAX_RANK);
@@ -212,8 +214,8 @@ enum pq_status pq_infer_x_einsum(pq_infer_ctx *c) {
 
 /* ---- MaxUnpool ---- */
 
-static enum pq_status x_ints_attr(pq_infer_ctx *c, const char *name, int64_t *v, int n,
-                                  int64_t def, bool required) {
+static enum pq_status x_ints_attr(pq_infer_ctx *c, const char *name, int64_t *v, int n, int64_t def,
+                                  bool required) {
     const pq_attr *a = pq_node_attr(c->node, name);
     if (!a) {
         if (required)
@@ -268,8 +270,8 @@ enum pq_status pq_infer_x_max_unpool(pq_infer_ctx *c) {
                                 n, x->rank);
         for (int i = 0; i < n; i++)
             if (os[i] < 0 || (i < 2 && pq_dim_known(x->dims[i]) && os[i] != x->dims[i].size))
-                return pq_error_set(c->err, PQ_ERR_INVALID, "output_shape[%d] = %lld is invalid",
-                                    i, (long long)os[i]);
+                return pq_error_set(c->err, PQ_ERR_INVALID, "output_shape[%d] = %lld is invalid", i,
+                                    (long long)os[i]);
         c->out[0].shape = pq_shape_from_dims(n, os);
         return PQ_OK;
     }
@@ -303,7 +305,8 @@ enum pq_status pq_infer_x_loss(pq_infer_ctx *c) {
             if (pq_dim_known(a) && pq_dim_known(b) && a.size != b.size) ok = false;
         }
         if (!ok)
-            return pq_error_set(c->err, PQ_ERR_INVALID, "target must have the input's shape "
+            return pq_error_set(c->err, PQ_ERR_INVALID,
+                                "target must have the input's shape "
                                 "without its class dim (dim 1)");
     }
     if (c->n_in > 2 && c->in[2].present) {
@@ -311,8 +314,8 @@ enum pq_status pq_infer_x_loss(pq_infer_ctx *c) {
         const pq_shape *w = &c->in[2].shape;
         if (w->rank >= 0 && w->rank != 1)
             return pq_error_set(c->err, PQ_ERR_INVALID, "weight must be 1-D");
-        if (w->rank == 1 && x->rank >= 2 && pq_dim_known(w->dims[0]) &&
-            pq_dim_known(x->dims[1]) && w->dims[0].size != x->dims[1].size)
+        if (w->rank == 1 && x->rank >= 2 && pq_dim_known(w->dims[0]) && pq_dim_known(x->dims[1]) &&
+            w->dims[0].size != x->dims[1].size)
             return pq_error_set(c->err, PQ_ERR_INVALID, "weight has %lld entries for %lld classes",
                                 (long long)w->dims[0].size, (long long)x->dims[1].size);
     }
@@ -343,8 +346,10 @@ static enum pq_status x_qlinear(pq_infer_ctx *c, pq_infer_fn integer_rule) {
     for (int i = 0; i < 3; i++) {
         PQ_TRY(pq_infer_x_float(c, scales[i], "scale"));
         if (c->in[scales[i]].shape.rank > 1)
-            return pq_error_set(c->err, PQ_ERR_INVALID, "input %u (scale) must be a scalar or "
-                                "1-D", scales[i]);
+            return pq_error_set(c->err, PQ_ERR_INVALID,
+                                "input %u (scale) must be a scalar or "
+                                "1-D",
+                                scales[i]);
     }
     enum pq_dtype yz = c->in[7].dtype;
     if (yz != PQ_DTYPE_UNDEFINED && yz != PQ_DTYPE_U8 && yz != PQ_DTYPE_I8)
@@ -353,9 +358,9 @@ static enum pq_status x_qlinear(pq_infer_ctx *c, pq_infer_fn integer_rule) {
     if (c->in[6].shape.rank == 1 && pq_dim_known(c->in[6].shape.dims[0]) &&
         c->in[6].shape.dims[0].size != 1)
         return pq_error_set(c->err, PQ_ERR_INVALID, "y_scale must have one value");
-    if (c->in[7].shape.rank > 1 || (c->in[7].shape.rank == 1 &&
-                                    pq_dim_known(c->in[7].shape.dims[0]) &&
-                                    c->in[7].shape.dims[0].size != 1))
+    if (c->in[7].shape.rank > 1 ||
+        (c->in[7].shape.rank == 1 && pq_dim_known(c->in[7].shape.dims[0]) &&
+         c->in[7].shape.dims[0].size != 1))
         return pq_error_set(c->err, PQ_ERR_INVALID, "y_zero_point must have one value");
     pq_type_info in[4] = {c->in[0], c->in[3], c->in[2], c->in[5]};
     pq_infer_ctx sub = *c;
@@ -379,8 +384,8 @@ enum pq_status pq_infer_x_qlinear_conv(pq_infer_ctx *c) {
         const pq_shape *b = &c->in[8].shape, *w = &c->in[3].shape;
         if (b->rank >= 0 && b->rank != 1)
             return pq_error_set(c->err, PQ_ERR_INVALID, "B must be 1-D");
-        if (b->rank == 1 && w->rank >= 1 && pq_dim_known(b->dims[0]) &&
-            pq_dim_known(w->dims[0]) && b->dims[0].size != w->dims[0].size)
+        if (b->rank == 1 && w->rank >= 1 && pq_dim_known(b->dims[0]) && pq_dim_known(w->dims[0]) &&
+            b->dims[0].size != w->dims[0].size)
             return pq_error_set(c->err, PQ_ERR_INVALID, "B has %lld values for %lld filters",
                                 (long long)b->dims[0].size, (long long)w->dims[0].size);
     }
@@ -401,8 +406,10 @@ enum pq_status pq_infer_x_grid_sample(pq_infer_ctx *c) {
         return pq_error_set(c->err, PQ_ERR_INVALID, "unknown padding_mode '%s'", pad);
     const pq_shape *x = &c->in[0].shape, *g = &c->in[1].shape;
     if ((x->rank >= 0 && x->rank != 4) || (g->rank >= 0 && g->rank != 4))
-        return pq_error_set(c->err, PQ_ERR_UNSUPPORTED, "only 4-D X and grid are supported "
-                            "(ranks %d, %d)", x->rank, g->rank);
+        return pq_error_set(c->err, PQ_ERR_UNSUPPORTED,
+                            "only 4-D X and grid are supported "
+                            "(ranks %d, %d)",
+                            x->rank, g->rank);
     if (g->rank == 4 && pq_dim_known(g->dims[3]) && g->dims[3].size != 2)
         return pq_error_set(c->err, PQ_ERR_INVALID, "grid's last dim must be 2");
     if (x->rank == 4 && g->rank == 4 && pq_dim_known(x->dims[0]) && pq_dim_known(g->dims[0]) &&

@@ -41,8 +41,7 @@ static enum pq_x_red pq_x_reduction(const pq_node *n) {
 }
 
 /* y[yi] = reduce(y[yi], u[ui]) for tensors of the same dtype. */
-static void pq_x_apply(pq_tensor *y, int64_t yi, const pq_tensor *u, int64_t ui,
-                       enum pq_x_red r) {
+static void pq_x_apply(pq_tensor *y, int64_t yi, const pq_tensor *u, int64_t ui, enum pq_x_red r) {
     enum pq_dtype t = y->dtype;
     size_t es = pq_dtype_size(t);
     if (r == PQ_X_RED_NONE) {
@@ -230,8 +229,10 @@ enum pq_status pq_ref_x_reverse_sequence(const pq_kernel_args *a) {
     for (int64_t b = 0; b < B; b++) {
         int64_t len = pq_ref_load_int(L->dtype, L->data, (size_t)b);
         if (len < 0 || len > T)
-            return pq_error_set(a->err, PQ_ERR_INVALID, "sequence_lens[%lld] = %lld out of "
-                                "[0, %lld]", (long long)b, (long long)len, (long long)T);
+            return pq_error_set(a->err, PQ_ERR_INVALID,
+                                "sequence_lens[%lld] = %lld out of "
+                                "[0, %lld]",
+                                (long long)b, (long long)len, (long long)T);
         for (int64_t t = 0; t < T; t++) {
             int64_t s = t < len ? len - 1 - t : t;
             int64_t od = ba == 1 ? t * B + b : b * T + t, os = ba == 1 ? s * B + b : b * T + s;
@@ -296,8 +297,7 @@ static enum pq_status pq_x_out(const pq_kernel_args *a, uint32_t o, enum pq_dtyp
     for (int i = 0; same && i < rank; i++)
         same = y->dims[i] == dims[i];
     if (!same)
-        return pq_error_set(a->err, PQ_ERR_INTERNAL, "output %u was planned with another shape",
-                            o);
+        return pq_error_set(a->err, PQ_ERR_INTERNAL, "output %u was planned with another shape", o);
     return PQ_OK;
 }
 

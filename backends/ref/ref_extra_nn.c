@@ -187,8 +187,10 @@ static int pq_x_label(char ch) {
 static int pq_x_term(const char *s, size_t len, int rank, int ell, int *labels, int *n) {
     int letters = 0, dots = 0;
     for (size_t i = 0; i < len; i++) {
-        if (s[i] == '.') dots++;
-        else if (pq_x_label(s[i]) >= 0) letters++;
+        if (s[i] == '.')
+            dots++;
+        else if (pq_x_label(s[i]) >= 0)
+            letters++;
     }
     int en = dots ? (rank >= 0 ? rank - letters : ell) : 0;
     int k = 0;
@@ -347,8 +349,10 @@ enum pq_status pq_ref_x_max_unpool(const pq_kernel_args *a) {
     for (int64_t i = 0; i < n; i++) {
         int64_t j = pq_ref_load_int(I->dtype, I->data, (size_t)i);
         if (j < 0 || j >= nd)
-            return pq_error_set(a->err, PQ_ERR_INVALID, "index %lld out of the unpooled %lld "
-                                "elements", (long long)j, (long long)nd);
+            return pq_error_set(a->err, PQ_ERR_INVALID,
+                                "index %lld out of the unpooled %lld "
+                                "elements",
+                                (long long)j, (long long)nd);
         int64_t c[PQ_MAX_RANK], off = 0;
         for (int d = r - 1; d >= 0; d--) {
             c[d] = j % D[d];
@@ -356,7 +360,8 @@ enum pq_status pq_ref_x_max_unpool(const pq_kernel_args *a) {
         }
         for (int d = 0; d < r; d++) {
             if (c[d] >= Y->dims[d])
-                return pq_error_set(a->err, PQ_ERR_INVALID, "output_shape is smaller than the "
+                return pq_error_set(a->err, PQ_ERR_INVALID,
+                                    "output_shape is smaller than the "
                                     "unpooled shape");
             off = off * Y->dims[d] + c[d];
         }
@@ -418,8 +423,7 @@ enum pq_status pq_ref_x_nll_loss(const pq_kernel_args *a) {
     pq_x_ncd(X, &N, &C, &D);
     double *x = pq_x_f64(X, a->err);
     if (!x) return PQ_ERR_NOMEM;
-    enum pq_status st =
-        pq_x_nll(a, x, N, C, D, a->in[1], a->n_in > 2 ? a->in[2] : NULL, a->out[0]);
+    enum pq_status st = pq_x_nll(a, x, N, C, D, a->in[1], a->n_in > 2 ? a->in[2] : NULL, a->out[0]);
     pq_free(x);
     return st;
 }
@@ -442,8 +446,7 @@ enum pq_status pq_ref_x_sce_loss(const pq_kernel_args *a) {
             for (int64_t c = 0; c < C; c++)
                 p[c * D] -= lse;
         }
-    enum pq_status st =
-        pq_x_nll(a, x, N, C, D, a->in[1], a->n_in > 2 ? a->in[2] : NULL, a->out[0]);
+    enum pq_status st = pq_x_nll(a, x, N, C, D, a->in[1], a->n_in > 2 ? a->in[2] : NULL, a->out[0]);
     if (st == PQ_OK && a->n_out > 1 && a->out[1]) pq_x_store(a->out[1], x);
     pq_free(x);
     return st;
@@ -524,7 +527,7 @@ enum pq_status pq_ref_x_qlinear_conv(const pq_kernel_args *a) {
 typedef struct pq_x_gs {
     const double *img; /* one channel, H x W */
     int64_t H, W;
-    int pad; /* 0 zeros, 1 border, 2 reflection */
+    int pad;             /* 0 zeros, 1 border, 2 reflection */
     double bx[2], by[2]; /* reflection borders */
 } pq_x_gs;
 
@@ -581,9 +584,9 @@ enum pq_status pq_ref_x_grid_sample(const pq_kernel_args *a) {
     const char *mode = pq_node_attr_string(a->node, "mode", "bilinear");
     const char *pad = pq_node_attr_string(a->node, "padding_mode", "zeros");
     bool align = pq_node_attr_int(a->node, "align_corners", 0) != 0;
-    int m = strcmp(mode, "nearest") == 0 ? 0
+    int m = strcmp(mode, "nearest") == 0                                   ? 0
             : (strcmp(mode, "bicubic") == 0 || strcmp(mode, "cubic") == 0) ? 2
-                                                                            : 1;
+                                                                           : 1;
     pq_x_gs g;
     g.pad = strcmp(pad, "border") == 0 ? 1 : (strcmp(pad, "reflection") == 0 ? 2 : 0);
     int64_t N = X->dims[0], C = X->dims[1], H = X->dims[2], W = X->dims[3];
@@ -616,7 +619,8 @@ enum pq_status pq_ref_x_grid_sample(const pq_kernel_args *a) {
                         px = nearbyint(px);
                         py = nearbyint(py);
                     }
-                    if (px < g.bx[0] || px > g.bx[1] || py < g.by[0] || py > g.by[1]) {
+                    /* bicubic pads each tap (as torch does), the others the source coordinate */
+                    if (m != 2 && (px < g.bx[0] || px > g.bx[1] || py < g.by[0] || py > g.by[1])) {
                         if (g.pad == 1) {
                             px = px < 0 ? 0 : (px > (double)W - 1 ? (double)W - 1 : px);
                             py = py < 0 ? 0 : (py > (double)H - 1 ? (double)H - 1 : py);

@@ -85,9 +85,9 @@ enum pq_status pq_ref_x_unary(const pq_kernel_args *a) {
             y[i] = pq_x_unary_f32(op, x[i], lambd, bias);
     } else if (pq_dtype_is_float(X->dtype)) {
         for (int64_t i = 0; i < n; i++)
-            pq_dtype_store(Y->dtype, Y->data, (size_t)i,
-                           pq_x_unary_f64(op, pq_dtype_load(X->dtype, X->data, (size_t)i), lambd,
-                                          bias));
+            pq_dtype_store(
+                Y->dtype, Y->data, (size_t)i,
+                pq_x_unary_f64(op, pq_dtype_load(X->dtype, X->data, (size_t)i), lambd, bias));
     } else {
         /* Shrink on integers: exact for integer lambd/bias, C conversion of the result */
         for (int64_t i = 0; i < n; i++) {
