@@ -1,6 +1,8 @@
 /* Scale selection for PiQ/Q groups (SPEC sections 3-4: absmax, the uniform signed-absmax baseline,
  * mse and importance-weighted mse) and whole-matrix quantization into the packed row layout.
- * Scalar, deterministic, allocation-free: the same weights give the same bytes on every machine. */
+ * Deterministic, allocation-free: the same weights give the same bytes on every machine. The
+ * mse/weighted search has an AVX2 evaluation (calibrate_avx2.c) whose results are bit-identical
+ * to the scalar definition here (tests/backends/test_quant_calib.c checks both agree). */
 #include <math.h>
 #include <string.h>
 
@@ -8,6 +10,12 @@
 #include "backends/quant/qkernels.h"
 #include "backends/quant/quant.h"
 #include "ir/dtype.h"
+
+/* No fused multiply-adds: every SSE/least-squares term is the separately rounded product and sum
+ * of SPEC section 4 (GCC in ISO C mode does not contract; clang would, within an expression). */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 /* calibrate_avx2.c: the same search, bit-identical results, candidates in SIMD lanes; returns

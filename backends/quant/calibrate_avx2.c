@@ -9,6 +9,12 @@
 #include "backends/quant/quant.h"
 #include "ir/dtype.h"
 
+/* No fused multiply-adds: every SSE/least-squares term is the separately rounded product and sum
+ * of SPEC section 4 (GCC in ISO C mode does not contract; clang would, within an expression). */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 

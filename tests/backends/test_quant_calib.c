@@ -516,6 +516,10 @@ Test(quant_calib, gptq_errors) {
  * AVX2 CPUs) against a plain transcription of SPEC section 4, written here independently: the
  * chosen scale words must be identical on every group. */
 
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF /* the definition rounds every product and sum separately */
+#endif
+
 static int tq_code(float w, float step, int bits) {
     float v = w / step;
     if (v != v) return 0;
