@@ -284,8 +284,17 @@ enum pq_status pq_ref_x_einsum(const pq_kernel_args *a) {
     for (int i = 0; i < no; i++)
         str[nt * PQ_X_LABELS + out_lab[i]] = Y->dims[i] != 1 ? ys[i] : 0;
     int64_t total = 1;
-    for (int i = 0; i < nl; i++)
+    for (int i = 0; i < nl; i++) {
+        if (size[L[i]] == 0) total = 0;
+        if (total > 0 && size[L[i]] > PQ_MAX_NUMEL / total) {
+            st = pq_error_set(a->err, PQ_ERR_UNSUPPORTED,
+                              "the index space of the equation "
+                              "exceeds %lld points",
+                              (long long)PQ_MAX_NUMEL);
+            goto done;
+        }
         total *= size[L[i]];
+    }
     int64_t idx[PQ_X_LABELS] = {0};
     bool is_int = !pq_dtype_is_float(Y->dtype);
     for (int64_t p = 0; p < total; p++) {
@@ -342,8 +351,14 @@ enum pq_status pq_ref_x_max_unpool(const pq_kernel_args *a) {
         int64_t p = pa ? pa->u.ints.v[i] + pa->u.ints.v[nsp + i] : 0;
         D[2 + i] = (X->dims[2 + i] - 1) * s + k - p;
     }
-    for (int i = 0; i < r; i++)
+    for (int i = 0; i < r; i++) {
+        if (D[i] < 1)
+            return pq_error_set(a->err, PQ_ERR_INVALID,
+                                "kernel_shape/strides/pads give an empty "
+                                "unpooled dim %d",
+                                i);
         nd *= D[i];
+    }
     int64_t n = pq_tensor_numel(X);
     size_t es = pq_dtype_size(X->dtype);
     for (int64_t i = 0; i < n; i++) {
@@ -534,17 +549,10 @@ typedef struct pq_x_gs {
 static double pq_x_reflect(double x, double lo, double hi) {
     double rng = hi - lo;
     if (rng <= 0) return lo;
-    if (x < lo) {
-        double dx = lo - x;
-        int64_t n = (int64_t)(dx / rng);
-        double r = dx - (double)n * rng;
-        return n % 2 == 0 ? lo + r : hi - r;
-    }
-    if (x > hi) {
-        double dx = x - hi;
-        int64_t n = (int64_t)(dx / rng);
-        double r = dx - (double)n * rng;
-        return n % 2 == 0 ? hi - r : lo + r;
+    if (x < lo || x > hi) {
+        double dx = x < lo ? lo - x : x - hi, q = floor(dx / rng), r = dx - q * rng;
+        bool even = fmod(q, 2.0) == 0.0;
+        return x < lo ? (even ? lo + r : hi - r) : (even ? hi - r : lo + r);
     }
     return x;
 }
@@ -615,6 +623,13 @@ enum pq_status pq_ref_x_grid_sample(const pq_kernel_args *a) {
                                       : ((gp[0] + 1) * (double)W - 1) / 2;
                     double py = align ? (gp[1] + 1) / 2 * (double)(H - 1)
                                       : ((gp[1] + 1) * (double)H - 1) / 2;
+                    if (!isfinite(px) || !isfinite(py) || H == 0 || W == 0) {
+                        y[((n * C + c) * Ho + oh) * Wo + ow] = 0.0;
+                        continue;
+                    }
+                    /* beyond 1e7 a float coordinate has no fraction left; keeps casts defined */
+                    px = px < -1e7 ? -1e7 : (px > 1e7 ? 1e7 : px);
+                    py = py < -1e7 ? -1e7 : (py > 1e7 ? 1e7 : py);
                     if (m == 0) {
                         px = nearbyint(px);
                         py = nearbyint(py);

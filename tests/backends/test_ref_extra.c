@@ -800,3 +800,38 @@ Test(ref_extra, planned_output_buffers) {
     cr_assert_eq(run(in, 1, &none, 1), PQ_ERR_INVALID);
     pq_tensor_destroy(in[0]);
 }
+
+/* ---- hostile inputs give a status, never a crash or a hang ---- */
+
+Test(ref_extra, hostile_inputs) {
+    /* an Einsum whose loop nest would have 2^44 points */
+    mk_node(PQ_OP_EINSUM, 4, 1);
+    set_str("equation", "a,b,c,d->");
+    pq_tensor *e[4] = {T(PQ_DTYPE_F32, 1, D(2048), NULL), T(PQ_DTYPE_F32, 1, D(2048), NULL),
+                       T(PQ_DTYPE_F32, 1, D(2048), NULL), T(PQ_DTYPE_F32, 1, D(2048), NULL)};
+    run_fail(e, 4, PQ_ERR_UNSUPPORTED);
+    /* MaxUnpool whose pads leave no default unpooled shape, with an output_shape */
+    mk_node(PQ_OP_MAX_UNPOOL, 3, 1);
+    set_ints("kernel_shape", D(1, 1), 2);
+    set_ints("pads", D(3, 3, 3, 3), 4);
+    pq_tensor *m[3] = {T(PQ_DTYPE_F32, 4, D(1, 1, 2, 2), NULL),
+                       T(PQ_DTYPE_I64, 4, D(1, 1, 2, 2), NULL),
+                       T(PQ_DTYPE_I64, 1, D(4), V(1, 1, 4, 4))};
+    run_fail(m, 3, PQ_ERR_INVALID);
+    /* GridSample with NaN, infinite and huge coordinates in every padding mode */
+    const char *pads[3] = {"zeros", "border", "reflection"};
+    const char *modes[3] = {"nearest", "bilinear", "bicubic"};
+    for (int p = 0; p < 3; p++)
+        for (int k = 0; k < 3; k++) {
+            mk_node(PQ_OP_GRID_SAMPLE, 2, 1);
+            set_str("mode", modes[k]);
+            set_str("padding_mode", pads[p]);
+            pq_tensor *in[2] = {
+                T(PQ_DTYPE_F32, 4, D(1, 1, 2, 2), NULL),
+                T(PQ_DTYPE_F32, 4, D(1, 1, 3, 2), V(NAN, 0, INFINITY, -INFINITY, 1e30, -3e38))};
+            pq_tensor *o = shell();
+            cr_assert_eq(run(in, 2, &o, 1), PQ_OK, "%s", err.msg);
+            pq_tensor_destroy(o);
+            free_all(in, 2);
+        }
+}
