@@ -397,7 +397,8 @@ static void bench_shape(int64_t rows, int64_t cols, const pq_qkernels *best) {
                 row(what, thr, t, pbytes / 1e9, extra);
             }
         }
-        /* mse calibration (scalar quant-math code) on a slice of rows */
+        /* mse calibration on a slice of rows (AVX2 search, bit-identical to the scalar definition;
+         * PIQC_ISA=scalar times the definition itself) */
         {
             int64_t mrows = rows < 128 ? rows : 128;
             mse_arg ma = {.q = {.f = f, .rows = mrows, .cols = cols, .group = group, .w = w,
@@ -406,7 +407,10 @@ static void bench_shape(int64_t rows, int64_t cols, const pq_qkernels *best) {
             snprintf(extra, sizeof extra, "%.2f MB/s of f32 input (%lld rows; status %s)",
                      4.0 * (double)(mrows * cols) / t / 1e6, (long long)mrows,
                      pq_status_name(ma.st));
-            row("quantize mse calibration [scalar]", 1, t, 4.0 * (double)(mrows * cols) / 1e9, extra);
+            char what[96];
+            snprintf(what, sizeof what, "quantize mse calibration [%s]",
+                     best == &pq_qkernels_scalar ? "scalar" : "avx2");
+            row(what, 1, t, 4.0 * (double)(mrows * cols) / 1e9, extra);
         }
         pq_free(packed);
         pq_free(scales);
@@ -443,7 +447,16 @@ static void bench_fwht(void) {
 }
 
 int main(int argc, char **argv) {
-    int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+        printf("usage: bench_quant [--quick]\n  --quick  only 4096x4096, 5 samples\n"
+               "PIQC_ISA=scalar|avx2 forces the kernel table (and the calibration path).\n");
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "--quick") != 0) {
+        fprintf(stderr, "bench_quant: unknown argument '%s' (try --help)\n", argv[1]);
+        return 2;
+    }
+    int quick = argc > 1;
     if (quick) g_samples = 5;
     setenv("OMP_NUM_THREADS", "1", 1); /* oneDNN: one thread per caller; we split rows */
     const pq_qkernels *best = pq_qkernels_get();

@@ -139,7 +139,10 @@ static uint16_t pq_calib_search_ref(enum pq_qformat f, const float *w, const flo
 static uint16_t pq_calib_search(enum pq_qformat f, const float *w, const float *h, int64_t n) {
 #if defined(__x86_64__) || defined(__i386__)
     uint16_t a;
-    if (pq_cpu_has_avx2() && pq_calib_search__avx2(f, w, h, n, &a)) return a;
+    /* PIQC_ISA=scalar (it selects the scalar kernel table) also forces the definition here. */
+    if (pq_cpu_has_avx2() && pq_qkernels_get() != &pq_qkernels_scalar &&
+        pq_calib_search__avx2(f, w, h, n, &a))
+        return a;
 #endif
     return pq_calib_search_ref(f, w, h, n);
 }
