@@ -15,7 +15,7 @@ enum pq_status {
     PQ_ERR_NOMEM = 6        /* allocation failed (exit code 4) */
 };
 
-#define PQ_ERROR_MSG_MAX 2048
+#define PQ_ERROR_MSG_MAX 4096
 
 /* Error context: the first failure's status and a human-readable message. */
 typedef struct pq_error {

@@ -203,7 +203,7 @@ static void run_case(const char *case_dir, int fd) {
     int n_sets;
     char **sets = list_dir(case_dir, "test_data_set_", 1, &n_sets);
     char kind = 'P';
-    char msg[2600] = "";
+    char msg[PQ_ERROR_MSG_MAX + 600] = "";
     if (n_sets == 0) {
         kind = 'F';
         snprintf(msg, sizeof msg, "no test_data_set_* folders");
@@ -396,7 +396,7 @@ int main(int argc, char **argv) {
             snprintf(name, sizeof name, "%s/%s", suites[s], cases[c]);
             if (o.filter && !strstr(name, o.filter)) continue;
             snprintf(cdir, sizeof cdir, "%s/%s", sdir, cases[c]);
-            char kind, msg[3072];
+            char kind, msg[PQ_ERROR_MSG_MAX + 1024];
             run_isolated(cdir, o.timeout, &kind, msg, sizeof msg);
             if (kind == 'U') {
                 unsupported++;
