@@ -471,12 +471,13 @@ enum pq_status pq_ref_x_sce_loss(const pq_kernel_args *a) {
 
 static double pq_x_at(const pq_tensor *t, int64_t i) {
     int64_t n = pq_tensor_numel(t);
-    return pq_dtype_load(t->dtype, t->data, (size_t)(n <= 1 ? 0 : i % n));
+    if (n <= 0) return 0.0;
+    return pq_dtype_load(t->dtype, t->data, (size_t)(n == 1 ? 0 : i % n));
 }
 
 /* y = saturate(round(acc * scale) + zp) into u8/i8 element i. */
 static void pq_x_requant(pq_tensor *Y, int64_t i, double v, double zp) {
-    double q = nearbyint(v) + zp;
+    double q = (isnan(v) ? 0.0 : nearbyint(v)) + zp; /* NaN from a zero y_scale: the zero point */
     double lo = Y->dtype == PQ_DTYPE_U8 ? 0 : -128, hi = Y->dtype == PQ_DTYPE_U8 ? 255 : 127;
     q = q < lo ? lo : (q > hi ? hi : q);
     pq_ref_store_int(Y->dtype, Y->data, (size_t)i, (int64_t)q);
