@@ -45,29 +45,35 @@ static void pq_pool_kernel_attr(const pq_node *n, int nsp, int64_t *k) {
     for (int i = 0; i < nsp; i++) k[i] = a && (uint32_t)i < a->u.ints.n ? a->u.ints.v[i] : 1;
 }
 
-/* 2-D max pooling without indices: window bounds clamped once per output, no per-element
- * bounds checks. Same result as the generic loop (first element, then strictly greater). */
+/* 2-D max pooling without indices: the valid kernel range of every output row and column is
+ * computed once, so the inner loops carry no bounds checks. Same result as the generic loop
+ * (first valid element, then strictly greater; NaN kept only when it comes first). */
 static void pq_max_pool_2d(const float *px, float *py, int64_t NC, const pq_ref_win *w) {
     int64_t IH = w->in[1], IW = w->in[2], OH = w->out[1], OW = w->out[2];
+    int64_t KH = w->k[1], KW = w->k[2], DH = w->d[1], DW = w->d[2];
     for (int64_t nc = 0; nc < NC; nc++) {
         const float *xc = px + nc * IH * IW;
         float *yc = py + nc * OH * OW;
         for (int64_t oh = 0; oh < OH; oh++) {
             int64_t h0 = oh * w->s[1] - w->pb[1];
+            int64_t kh0 = 0, kh1 = KH;
+            while (kh0 < KH && h0 + kh0 * DH < 0) kh0++;
+            while (kh1 > kh0 && h0 + (kh1 - 1) * DH >= IH) kh1--;
             for (int64_t ow = 0; ow < OW; ow++) {
                 int64_t w0 = ow * w->s[2] - w->pb[2];
+                int64_t kw0 = 0, kw1 = KW;
+                while (kw0 < KW && w0 + kw0 * DW < 0) kw0++;
+                while (kw1 > kw0 && w0 + (kw1 - 1) * DW >= IW) kw1--;
                 float best = -INFINITY;
-                bool first = true;
-                for (int64_t kh = 0; kh < w->k[1]; kh++) {
-                    int64_t ih = h0 + kh * w->d[1];
-                    if (ih < 0 || ih >= IH) continue;
-                    const float *xr = xc + ih * IW;
-                    for (int64_t kw = 0; kw < w->k[2]; kw++) {
-                        int64_t iw = w0 + kw * w->d[2];
-                        if (iw < 0 || iw >= IW) continue;
-                        float v = xr[iw];
-                        if (first || v > best) best = v;
-                        first = false;
+                if (kh0 < kh1 && kw0 < kw1) {
+                    const float *base = xc + w0;
+                    best = base[(h0 + kh0 * DH) * IW + kw0 * DW];
+                    for (int64_t kh = kh0; kh < kh1; kh++) {
+                        const float *xr = base + (h0 + kh * DH) * IW;
+                        for (int64_t kw = kw0; kw < kw1; kw++) {
+                            float v = xr[kw * DW];
+                            best = v > best ? v : best;
+                        }
                     }
                 }
                 yc[oh * OW + ow] = best;
