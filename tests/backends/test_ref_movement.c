@@ -1,97 +1,10 @@
 /* Tests of the reference kernels of the data-movement, shape and constant ops (Reshape ...
  * Dropout): every dtype moves bytes unchanged, output shapes come from the inference rules,
  * expected values were computed with numpy and pasted as literals. */
-#include <criterion/criterion.h>
-#include <math.h>
-#include <string.h>
+#include "mv_harness.h"
 
-#include "backends/ref/ref.h"
-
-/* ---- test harness: one node in a fresh graph, tensors from double literals ---- */
-
-#define D(...) ((const int64_t[]){__VA_ARGS__})
-#define V(...) ((const double[]){__VA_ARGS__})
-
-static pq_graph *g;
-static uint32_t nid;
-static pq_error err;
-
-static void mk_node(enum pq_op op, uint32_t nin, uint32_t nout) {
-    uint32_t ins[32], outs[32];
-    cr_assert(nin <= 32 && nout <= 32);
-    pq_graph_destroy(g); /* the previous node's graph */
-    g = pq_graph_create(NULL, &err);
-    cr_assert_not_null(g);
-    for (uint32_t i = 0; i < nin; i++)
-        cr_assert_eq(pq_graph_add_value(g, NULL, PQ_DTYPE_UNDEFINED, NULL, &ins[i], &err), PQ_OK);
-    for (uint32_t i = 0; i < nout; i++)
-        cr_assert_eq(pq_graph_add_value(g, NULL, PQ_DTYPE_UNDEFINED, NULL, &outs[i], &err), PQ_OK);
-    cr_assert_eq(pq_graph_add_node(g, op, "n", ins, nin, outs, nout, &nid, &err), PQ_OK);
-}
-
-static void set_int(const char *name, int64_t v) {
-    cr_assert_eq(pq_node_set_int(g, nid, name, v, &err), PQ_OK);
-}
-static void set_ints(const char *name, const int64_t *v, uint32_t n) {
-    cr_assert_eq(pq_node_set_ints(g, nid, name, v, n, &err), PQ_OK);
-}
-static void set_str(const char *name, const char *v) {
-    cr_assert_eq(pq_node_set_string(g, nid, name, v, &err), PQ_OK);
-}
-static void set_float(const char *name, float v) {
-    cr_assert_eq(pq_node_set_float(g, nid, name, v, &err), PQ_OK);
-}
-
-/* Tensor of dtype dt with values v (NULL: 0, 1, 2, ...). */
-static pq_tensor *T(enum pq_dtype dt, int rank, const int64_t *dims, const double *v) {
-    pq_tensor *t = pq_tensor_create(dt, rank, dims, &err);
-    cr_assert_not_null(t);
-    int64_t n = pq_tensor_numel(t);
-    for (int64_t i = 0; i < n; i++)
-        pq_dtype_store(dt, t->data, (size_t)i, v ? v[i] : (double)i);
-    return t;
-}
-
-/* Output shell with no data: the kernel allocates it. */
-static pq_tensor *shell(void) {
-    pq_tensor *t = pq_calloc(1, sizeof *t);
-    cr_assert_not_null(t);
-    return t;
-}
-
-static enum pq_status run(pq_tensor **in, uint32_t nin, pq_tensor **out, uint32_t nout) {
-    pq_kernel_args a = {g,   &g->nodes[nid], (const pq_tensor *const *)in, nin, out, nout, NULL, 1,
-                        &err};
-    return pq_ref_run(&a);
-}
-
-static void expect(const pq_tensor *t, enum pq_dtype dt, int rank, const int64_t *dims,
-                   const double *v, double tol) {
-    cr_assert_not_null(t->data);
-    cr_assert_eq(t->dtype, dt, "dtype %s, expected %s", pq_dtype_name(t->dtype), pq_dtype_name(dt));
-    cr_assert_eq(t->rank, rank, "rank %d, expected %d", t->rank, rank);
-    for (int i = 0; i < rank; i++)
-        cr_assert_eq(t->dims[i], dims[i], "dim %d: %lld, expected %lld", i, (long long)t->dims[i],
-                     (long long)dims[i]);
-    int64_t n = pq_tensor_numel(t);
-    for (int64_t i = 0; i < n; i++) {
-        double got = pq_dtype_load(dt, t->data, (size_t)i);
-        cr_assert(fabs(got - v[i]) <= tol, "element %lld: %.9g, expected %.9g", (long long)i, got,
-                  v[i]);
-    }
-}
-
-/* Runs the node on inputs in (consumed) and checks its single output. */
-static void run1(pq_tensor **in, uint32_t nin, enum pq_dtype dt, int rank, const int64_t *dims,
-                 const double *v, double tol) {
-    pq_tensor *o = shell();
-    cr_assert_eq(run(in, nin, &o, 1), PQ_OK, "%s", err.msg);
-    expect(o, dt, rank, dims, v, tol);
-    pq_tensor_destroy(o);
-    for (uint32_t i = 0; i < nin; i++)
-        pq_tensor_destroy(in[i]);
-}
-/* ---- end harness ---- */
+TestSuite(ref_movement, .fini = mv_cleanup);
+TestSuite(ref_shape, .fini = mv_cleanup);
 
 /* ---- expected values (numpy) ---- */
 /* tr_default: shape [4, 3, 2] */ static const double tr_default[] = {
@@ -171,12 +84,12 @@ Test(ref_movement, reshape_incompatible_is_invalid) {
     cr_assert_eq(run(in, 2, &o, 1), PQ_ERR_INVALID);
     cr_assert(strstr(err.msg, "cannot reshape 24 elements to [5,5]"), "%s", err.msg);
     /* two -1 */
-    pq_tensor_destroy(in[1]);
+    mv_destroy(in[1]);
     in[1] = T(PQ_DTYPE_I64, 1, D(2), V(-1, -1));
     cr_assert_eq(run(in, 2, &o, 1), PQ_ERR_INVALID);
-    pq_tensor_destroy(o);
-    pq_tensor_destroy(in[0]);
-    pq_tensor_destroy(in[1]);
+    mv_destroy(o);
+    mv_destroy(in[0]);
+    mv_destroy(in[1]);
 }
 
 Test(ref_movement, reshape_into_planned_buffer) {
@@ -188,10 +101,10 @@ Test(ref_movement, reshape_into_planned_buffer) {
     /* a planned buffer of the wrong shape is an internal error, not an overrun */
     pq_tensor *bad = pq_tensor_create(PQ_DTYPE_U8, 1, D(5), &err);
     cr_assert_eq(run(in, 2, &bad, 1), PQ_ERR_INTERNAL);
-    pq_tensor_destroy(bad);
-    pq_tensor_destroy(o);
-    pq_tensor_destroy(in[0]);
-    pq_tensor_destroy(in[1]);
+    mv_destroy(bad);
+    mv_destroy(o);
+    mv_destroy(in[0]);
+    mv_destroy(in[1]);
 }
 
 Test(ref_movement, flatten_axes) {
@@ -219,7 +132,7 @@ Test(ref_movement, squeeze_unsqueeze) {
     pq_tensor *bad[2] = {T(PQ_DTYPE_I8, 2, D(2, 3), NULL), T(PQ_DTYPE_I64, 1, D(1), V(0))};
     pq_tensor *o = shell();
     cr_assert_eq(run(bad, 2, &o, 1), PQ_ERR_INVALID);
-    pq_tensor_destroy(o);
+    mv_destroy(o);
     mk_node(PQ_OP_UNSQUEEZE, 2, 1);
     pq_tensor *in2[2] = {T(PQ_DTYPE_BF16, 2, D(3, 2), NULL), T(PQ_DTYPE_I64, 1, D(2), V(3, 0))};
     run1(in2, 2, PQ_DTYPE_BF16, 4, D(1, 3, 2, 1), V(0, 1, 2, 3, 4, 5), 0);
@@ -247,8 +160,8 @@ Test(ref_movement, transpose_bad_perm) {
     pq_tensor *o = shell();
     cr_assert_eq(run(in, 1, &o, 1), PQ_ERR_INVALID);
     cr_assert(strstr(err.msg, "perm"), "%s", err.msg);
-    pq_tensor_destroy(o);
-    pq_tensor_destroy(in[0]);
+    mv_destroy(o);
+    mv_destroy(in[0]);
 }
 
 /* ---- Concat / Split ---- */
@@ -267,7 +180,7 @@ Test(ref_movement, concat_mismatch_is_invalid) {
     pq_tensor *in[2] = {T(PQ_DTYPE_F32, 2, D(2, 2), NULL), T(PQ_DTYPE_F32, 2, D(2, 3), NULL)};
     pq_tensor *o = shell();
     cr_assert_eq(run(in, 2, &o, 1), PQ_ERR_INVALID);
-    pq_tensor_destroy(o);
+    mv_destroy(o);
 }
 
 Test(ref_movement, split_given_and_equal_parts) {
@@ -278,8 +191,8 @@ Test(ref_movement, split_given_and_equal_parts) {
     cr_assert_eq(run(in, 2, o, 2), PQ_OK, "%s", err.msg);
     expect(o[0], PQ_DTYPE_F16, 2, D(2, 2), split_a, 0);
     expect(o[1], PQ_DTYPE_F16, 2, D(2, 4), split_b, 0);
-    pq_tensor_destroy(o[0]);
-    pq_tensor_destroy(o[1]);
+    mv_destroy(o[0]);
+    mv_destroy(o[1]);
     /* no split input: opset-18 rule, 7 into 3 gives 3, 3, 1 */
     mk_node(PQ_OP_SPLIT, 1, 3);
     pq_tensor *x = T(PQ_DTYPE_U16, 1, D(7), NULL);
@@ -324,7 +237,7 @@ Test(ref_movement, slice_clamped_ends_and_default_steps) {
                        T(PQ_DTYPE_I64, 1, D(1), V(2)), NULL, T(PQ_DTYPE_I64, 1, D(1), V(0))};
     pq_tensor *o = shell();
     cr_assert_eq(run(z, 5, &o, 1), PQ_ERR_INVALID);
-    pq_tensor_destroy(o);
+    mv_destroy(o);
 }
 
 /* ---- Gather / GatherElements ---- */
@@ -346,7 +259,7 @@ Test(ref_movement, gather_out_of_range_is_invalid) {
     pq_tensor *o = shell();
     cr_assert_eq(run(in, 2, &o, 1), PQ_ERR_INVALID);
     cr_assert(strstr(err.msg, "out of range"), "%s", err.msg);
-    pq_tensor_destroy(o);
+    mv_destroy(o);
 }
 
 Test(ref_movement, gather_elements_negative) {
@@ -366,7 +279,7 @@ Test(ref_movement, expand_broadcasts) {
     pq_tensor *bad[2] = {T(PQ_DTYPE_I8, 1, D(3), NULL), T(PQ_DTYPE_I64, 1, D(1), V(4))};
     pq_tensor *o = shell();
     cr_assert_eq(run(bad, 2, &o, 1), PQ_ERR_INVALID);
-    pq_tensor_destroy(o);
+    mv_destroy(o);
 }
 
 Test(ref_movement, tile_rank4) {
@@ -430,7 +343,7 @@ Test(ref_shape, constant_of_shape) {
     in[0] = T(PQ_DTYPE_I64, 1, D(2), V(3, -1));
     pq_tensor *o = shell();
     cr_assert_eq(run(in, 1, &o, 1), PQ_ERR_INVALID);
-    pq_tensor_destroy(o);
+    mv_destroy(o);
 }
 
 Test(ref_shape, constant_attrs) {
@@ -464,7 +377,7 @@ Test(ref_shape, range_float_and_int) {
                          T(PQ_DTYPE_I64, 0, NULL, V(0))};
     pq_tensor *o = shell();
     cr_assert_eq(run(bad, 3, &o, 1), PQ_ERR_INVALID);
-    pq_tensor_destroy(o);
+    mv_destroy(o);
 }
 
 /* ---- OneHot / Trilu / Identity / Dropout ---- */

@@ -1,96 +1,9 @@
 /* Tests of the Pad and Resize reference kernels: pad modes against numpy.pad, resize modes against
  * torch.nn.functional.interpolate and the ONNX conformance expectations, pasted as literals. */
-#include <criterion/criterion.h>
-#include <math.h>
-#include <string.h>
+#include "mv_harness.h"
 
-#include "backends/ref/ref.h"
-
-/* ---- test harness: one node in a fresh graph, tensors from double literals ---- */
-
-#define D(...) ((const int64_t[]){__VA_ARGS__})
-#define V(...) ((const double[]){__VA_ARGS__})
-
-static pq_graph *g;
-static uint32_t nid;
-static pq_error err;
-
-static void mk_node(enum pq_op op, uint32_t nin, uint32_t nout) {
-    uint32_t ins[32], outs[32];
-    cr_assert(nin <= 32 && nout <= 32);
-    pq_graph_destroy(g); /* the previous node's graph */
-    g = pq_graph_create(NULL, &err);
-    cr_assert_not_null(g);
-    for (uint32_t i = 0; i < nin; i++)
-        cr_assert_eq(pq_graph_add_value(g, NULL, PQ_DTYPE_UNDEFINED, NULL, &ins[i], &err), PQ_OK);
-    for (uint32_t i = 0; i < nout; i++)
-        cr_assert_eq(pq_graph_add_value(g, NULL, PQ_DTYPE_UNDEFINED, NULL, &outs[i], &err), PQ_OK);
-    cr_assert_eq(pq_graph_add_node(g, op, "n", ins, nin, outs, nout, &nid, &err), PQ_OK);
-}
-
-static void set_int(const char *name, int64_t v) {
-    cr_assert_eq(pq_node_set_int(g, nid, name, v, &err), PQ_OK);
-}
-static void set_ints(const char *name, const int64_t *v, uint32_t n) {
-    cr_assert_eq(pq_node_set_ints(g, nid, name, v, n, &err), PQ_OK);
-}
-static void set_str(const char *name, const char *v) {
-    cr_assert_eq(pq_node_set_string(g, nid, name, v, &err), PQ_OK);
-}
-static void set_float(const char *name, float v) {
-    cr_assert_eq(pq_node_set_float(g, nid, name, v, &err), PQ_OK);
-}
-
-/* Tensor of dtype dt with values v (NULL: 0, 1, 2, ...). */
-static pq_tensor *T(enum pq_dtype dt, int rank, const int64_t *dims, const double *v) {
-    pq_tensor *t = pq_tensor_create(dt, rank, dims, &err);
-    cr_assert_not_null(t);
-    int64_t n = pq_tensor_numel(t);
-    for (int64_t i = 0; i < n; i++)
-        pq_dtype_store(dt, t->data, (size_t)i, v ? v[i] : (double)i);
-    return t;
-}
-
-/* Output shell with no data: the kernel allocates it. */
-static pq_tensor *shell(void) {
-    pq_tensor *t = pq_calloc(1, sizeof *t);
-    cr_assert_not_null(t);
-    return t;
-}
-
-static enum pq_status run(pq_tensor **in, uint32_t nin, pq_tensor **out, uint32_t nout) {
-    pq_kernel_args a = {g,   &g->nodes[nid], (const pq_tensor *const *)in, nin, out, nout, NULL, 1,
-                        &err};
-    return pq_ref_run(&a);
-}
-
-static void expect(const pq_tensor *t, enum pq_dtype dt, int rank, const int64_t *dims,
-                   const double *v, double tol) {
-    cr_assert_not_null(t->data);
-    cr_assert_eq(t->dtype, dt, "dtype %s, expected %s", pq_dtype_name(t->dtype), pq_dtype_name(dt));
-    cr_assert_eq(t->rank, rank, "rank %d, expected %d", t->rank, rank);
-    for (int i = 0; i < rank; i++)
-        cr_assert_eq(t->dims[i], dims[i], "dim %d: %lld, expected %lld", i, (long long)t->dims[i],
-                     (long long)dims[i]);
-    int64_t n = pq_tensor_numel(t);
-    for (int64_t i = 0; i < n; i++) {
-        double got = pq_dtype_load(dt, t->data, (size_t)i);
-        cr_assert(fabs(got - v[i]) <= tol, "element %lld: %.9g, expected %.9g", (long long)i, got,
-                  v[i]);
-    }
-}
-
-/* Runs the node on inputs in (consumed) and checks its single output. */
-static void run1(pq_tensor **in, uint32_t nin, enum pq_dtype dt, int rank, const int64_t *dims,
-                 const double *v, double tol) {
-    pq_tensor *o = shell();
-    cr_assert_eq(run(in, nin, &o, 1), PQ_OK, "%s", err.msg);
-    expect(o, dt, rank, dims, v, tol);
-    pq_tensor_destroy(o);
-    for (uint32_t i = 0; i < nin; i++)
-        pq_tensor_destroy(in[i]);
-}
-/* ---- end harness ---- */
+TestSuite(ref_pad, .fini = mv_cleanup);
+TestSuite(ref_resize, .fini = mv_cleanup);
 
 /* ---- expected values (numpy.pad, torch interpolate, onnx test data) ---- */
 /* pad_const: shape [4, 7] */
@@ -245,7 +158,7 @@ Test(ref_pad, bad_inputs) {
     set_str("mode", "reflect");
     pq_tensor *in3[2] = {T(PQ_DTYPE_F32, 1, D(0), NULL), T(PQ_DTYPE_I64, 1, D(2), V(1, 1))};
     cr_assert_eq(run(in3, 2, &o, 1), PQ_ERR_INVALID);
-    pq_tensor_destroy(o);
+    mv_destroy(o);
 }
 
 /* ---- Resize ---- */
@@ -344,7 +257,7 @@ Test(ref_resize, bad_inputs) {
                          T(PQ_DTYPE_F32, 1, D(2), V(2, 2))};
     cr_assert_eq(run(in3, 3, &o, 1), PQ_ERR_INVALID);
     cr_assert(strstr(err.msg, "area"), "%s", err.msg);
-    pq_tensor_destroy(o);
+    mv_destroy(o);
 }
 
 Test(ref_resize, align_corners_uses_unrounded_length) {
