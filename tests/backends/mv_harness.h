@@ -37,6 +37,13 @@ static inline void mv_destroy(pq_tensor *t) {
     pq_tensor_destroy(t);
 }
 
+/* Stops tracking t because its ownership moves elsewhere (e.g. into a graph attribute). */
+static inline pq_tensor *mv_give(pq_tensor *t) {
+    for (int i = 0; i < mv_n_live; i++)
+        if (mv_live[i] == t) mv_live[i] = mv_live[--mv_n_live];
+    return t;
+}
+
 /* Frees every tensor still alive and the node's graph. */
 static inline void mv_cleanup(void) {
     while (mv_n_live) pq_tensor_destroy(mv_live[--mv_n_live]);
