@@ -559,6 +559,17 @@ enum pq_status pq_onnx_normalize(pq_graph *g, uint32_t nid, const char *op_type,
         PQ_TRY(pq_node_set_string(g, nid, "to", pq_dtype_name(dt), err));
         break;
     }
+    case PQ_OP_EYE_LIKE: { /* optional 'dtype' becomes a dtype name, as Cast's 'to' */
+        const pq_attr *a = pq_node_attr(&g->nodes[nid], "dtype");
+        if (!a || a->type == PQ_ATTR_STRING) break;
+        enum pq_dtype dt;
+        if (a->type != PQ_ATTR_INT || a->u.i < INT32_MIN || a->u.i > INT32_MAX ||
+            !pq_onnx_dtype((int32_t)a->u.i, &dt))
+            return pq_error_set(err, PQ_ERR_UNSUPPORTED, "EyeLike dtype %lld is not supported",
+                                a->type == PQ_ATTR_INT ? (long long)a->u.i : -1LL);
+        PQ_TRY(pq_node_set_string(g, nid, "dtype", pq_dtype_name(dt), err));
+        break;
+    }
     case PQ_OP_BATCH_NORMALIZATION: {
         const pq_node *nd = &g->nodes[nid];
         if (pq_node_attr_int(nd, "spatial", 1) == 0)

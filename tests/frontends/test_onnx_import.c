@@ -666,3 +666,12 @@ Test(onnx_import, prelu_opset6_slope_per_channel) {
     cr_assert_eq(s->dims[2], 1);
     pq_graph_destroy(g);
 }
+
+Test(onnx_opset, eyelike_dtype_becomes_a_dtype_name) {
+    pq_graph *g = load(TD "node/test_eyelike_with_dtype/model.onnx");
+    const pq_attr *a = pq_node_attr(find_op(g, PQ_OP_EYE_LIKE), "dtype");
+    cr_assert_not_null(a);
+    cr_assert_eq(a->type, PQ_ATTR_STRING);
+    cr_assert_str_eq(a->u.s, "f64");
+    pq_graph_destroy(g);
+}
