@@ -1,7 +1,7 @@
 /* The fast-kernel table and the dispatcher that falls back to the reference kernels.
  * Entries are added by backends/onednn/ and backends/x86/ as they land. */
-#include "fast.h"
 #include "backends/onednn/onednn.h"
+#include "fast.h"
 
 #include <stdlib.h>
 #include <string.h>

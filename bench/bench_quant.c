@@ -92,7 +92,8 @@ static double time_job(job_fn fn, void *arg, int nthreads, int samples) {
     for (int s = 0; s < samples; s++) {
         double c0 = cpu_s();
         t0 = now_s();
-        for (int r = 0; r < reps; r++) run_job(fn, arg, nthreads);
+        for (int r = 0; r < reps; r++)
+            run_job(fn, arg, nthreads);
         t[s] = (now_s() - t0) / reps;
         c[s] = (cpu_s() - c0) / reps;
     }
@@ -131,7 +132,8 @@ __attribute__((target("avx2,fma"))) static float read_sum_avx2(const float *p, i
     float out[8];
     _mm256_storeu_ps(out, s);
     float t = out[0] + out[1] + out[2] + out[3] + out[4] + out[5] + out[6] + out[7];
-    for (; i < n; i++) t += p[i];
+    for (; i < n; i++)
+        t += p[i];
     return t;
 }
 
@@ -157,14 +159,14 @@ typedef struct {
 } f32gemv_arg;
 
 /* f32 GEMV baseline, 4 rows at a time, 2 accumulators per row. */
-__attribute__((target("avx2,fma"))) static void f32_gemv_avx2(const float *w, int64_t rows,
-                                                              int64_t cols, const float *x,
-                                                              float *y) {
+__attribute__((target("avx2,fma"))) static void
+f32_gemv_avx2(const float *w, int64_t rows, int64_t cols, const float *x, float *y) {
     int64_t r = 0;
     for (; r + 4 <= rows; r += 4) {
         const float *w0 = w + r * cols, *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
         __m256 a[8];
-        for (int i = 0; i < 8; i++) a[i] = _mm256_setzero_ps();
+        for (int i = 0; i < 8; i++)
+            a[i] = _mm256_setzero_ps();
         int64_t c = 0;
         for (; c + 16 <= cols; c += 16) {
             __m256 x0 = _mm256_loadu_ps(x + c), x1 = _mm256_loadu_ps(x + c + 8);
@@ -181,13 +183,15 @@ __attribute__((target("avx2,fma"))) static void f32_gemv_avx2(const float *w, in
             float t[8];
             _mm256_storeu_ps(t, _mm256_add_ps(a[2 * i], a[2 * i + 1]));
             float s = t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
-            for (int64_t k = c; k < cols; k++) s += w[(r + i) * cols + k] * x[k];
+            for (int64_t k = c; k < cols; k++)
+                s += w[(r + i) * cols + k] * x[k];
             y[r + i] = s;
         }
     }
     for (; r < rows; r++) {
         float s = 0;
-        for (int64_t c = 0; c < cols; c++) s += w[r * cols + c] * x[c];
+        for (int64_t c = 0; c < cols; c++)
+            s += w[r * cols + c] * x[c];
         y[r] = s;
     }
 }
@@ -204,13 +208,12 @@ static void job_onednn_gemv(void *arg, int tid, int nt) {
     int64_t b, e;
     split(a->rows, tid, nt, 4, &b, &e);
     /* y[1 x n] = x[1 x K] * W^T, W stored n x K row-major */
-    dnnl_sgemm('N', 'T', 1, e - b, a->cols, 1.0f, a->x, a->cols, a->w + b * a->cols, a->cols,
-               0.0f, a->y + b, e - b);
+    dnnl_sgemm('N', 'T', 1, e - b, a->cols, 1.0f, a->x, a->cols, a->w + b * a->cols, a->cols, 0.0f,
+               a->y + b, e - b);
 }
 
 /* Independent vaddps chains: adds per second of one core (the FWHT bound). */
-#define PQ_ADD12(op)                                                                               \
-    op(0) op(1) op(2) op(3) op(4) op(5) op(6) op(7) op(8) op(9) op(10) op(11)
+#define PQ_ADD12(op) op(0) op(1) op(2) op(3) op(4) op(5) op(6) op(7) op(8) op(9) op(10) op(11)
 __attribute__((target("avx2"))) static double peak_add_rate(void) {
 #define PQ_DECL(i) __m256 a##i = _mm256_set1_ps((float)i);
 #define PQ_ADD(i) a##i = _mm256_add_ps(a##i, d);
@@ -338,7 +341,8 @@ static void bench_shape(int64_t rows, int64_t cols, const pq_qkernels *best) {
         w[i] = (float)((int64_t)(s >> 40) - (1 << 23)) * 0x1p-26f; /* ~ +-0.125 */
     }
     memset(scratch, 0, sizeof(float) * (size_t)n);
-    for (int64_t i = 0; i < cols; i++) x[i] = (float)((i * 7919) % 200 - 100) * 0.01f;
+    for (int64_t i = 0; i < cols; i++)
+        x[i] = (float)((i * 7919) % 200 - 100) * 0.01f;
 
     double rd[PQ_NTHREADS_MAX + 1], f32v[PQ_NTHREADS_MAX + 1], dnnlv[PQ_NTHREADS_MAX + 1];
     double rd_cpu[PQ_NTHREADS_MAX + 1], f32v_cpu[PQ_NTHREADS_MAX + 1]; /* same, from CPU time */
@@ -383,8 +387,8 @@ static void bench_shape(int64_t rows, int64_t cols, const pq_qkernels *best) {
         for (int64_t r = 0; r < rows; r++)
             for (int64_t g = 0; g < ngroups; g++) {
                 int64_t c0 = g * group, len = cols - c0 < group ? cols - c0 : group;
-                scales[r * ngroups + g] = pq_calib_group_scale(f, PQ_CALIB_ABSMAX, w + r * cols + c0,
-                                                               NULL, len);
+                scales[r * ngroups + g] =
+                    pq_calib_group_scale(f, PQ_CALIB_ABSMAX, w + r * cols + c0, NULL, len);
             }
         printf(" %s (%.4f bits/weight, packed %.1f MB)\n", pq_qformat_name(f),
                8.0 * pbytes / (double)n, pbytes / 1e6);
@@ -394,10 +398,21 @@ static void bench_shape(int64_t rows, int64_t cols, const pq_qkernels *best) {
             if (ki == 1 && k == ks[0]) break;
             int big = n > ((int64_t)1 << 25);
             for (int thr = 1; thr <= PQ_NTHREADS_MAX; thr++) {
-                if (k == &pq_qkernels_scalar && (thr > 1 || big)) continue; /* reference: 1 thr, small */
-                q_arg qa = {.k = k, .f = f, .rows = rows, .cols = cols, .group = group, .w = w,
-                            .scales = scales, .packed = packed, .out = scratch, .x = x, .y = y,
-                            .row_bytes = row_bytes, .ngroups = ngroups};
+                if (k == &pq_qkernels_scalar && (thr > 1 || big))
+                    continue; /* reference: 1 thr, small */
+                q_arg qa = {.k = k,
+                            .f = f,
+                            .rows = rows,
+                            .cols = cols,
+                            .group = group,
+                            .w = w,
+                            .scales = scales,
+                            .packed = packed,
+                            .out = scratch,
+                            .x = x,
+                            .y = y,
+                            .row_bytes = row_bytes,
+                            .ngroups = ngroups};
                 char what[96];
                 double t = time_job(job_quantize, &qa, thr, big ? 5 : g_samples);
                 snprintf(what, sizeof what, "quantize fixed alpha [%s]", k->isa);
@@ -421,8 +436,13 @@ static void bench_shape(int64_t rows, int64_t cols, const pq_qkernels *best) {
          * PIQC_ISA=scalar times the definition itself) */
         {
             int64_t mrows = rows < 128 ? rows : 128;
-            mse_arg ma = {.q = {.f = f, .rows = mrows, .cols = cols, .group = group, .w = w,
-                                .packed = packed, .row_bytes = row_bytes}};
+            mse_arg ma = {.q = {.f = f,
+                                .rows = mrows,
+                                .cols = cols,
+                                .group = group,
+                                .w = w,
+                                .packed = packed,
+                                .row_bytes = row_bytes}};
             double t = time_job(job_quantize_mse, &ma, 1, 5);
             snprintf(extra, sizeof extra, "%.2f MB/s of f32 input (%lld rows; status %s)",
                      4.0 * (double)(mrows * cols) / t / 1e6, (long long)mrows,
@@ -450,7 +470,8 @@ static void bench_fwht(void) {
            "n*log2(n) adds take %.3f us\n",
            (long long)n, (long long)rows, add_rate / 1e9, bound_us);
     float *x = pq_malloc_aligned(sizeof(float) * (size_t)(n * rows));
-    for (int64_t i = 0; i < n * rows; i++) x[i] = (float)(i % 17) - 8.0f;
+    for (int64_t i = 0; i < n * rows; i++)
+        x[i] = (float)(i % 17) - 8.0f;
     const char *isas[] = {"scalar", "avx2", "avx512"};
     for (int i = 0; i < 3; i++) {
         const pq_qkernels *k = pq_qkernels_for(isas[i]);

@@ -37,7 +37,9 @@ static const char *pq_original_name(const pq_gguf *gg, const char *gname) {
     return kv && kv->v.type == PQ_GGUF_STRING ? kv->v.u.str.s : gname;
 }
 
-static bool pq_is_packed_type(uint32_t t) { return t == PQ_GGUF_T_PIQ3 || t == PQ_GGUF_T_PIQ2; }
+static bool pq_is_packed_type(uint32_t t) {
+    return t == PQ_GGUF_T_PIQ3 || t == PQ_GGUF_T_PIQ2;
+}
 
 /* ---- writing ---- */
 
@@ -99,7 +101,8 @@ static enum pq_status pq_find_regions(const char *text, size_t bin_size, pq_regi
 /* Value id -> index in packed[] (or -1); checks every packed entry. */
 static enum pq_status pq_check_packed(const pq_graph *g, const pq_artifact_tensor *packed,
                                       uint32_t n_packed, int64_t *packed_of, pq_error *err) {
-    for (uint32_t v = 0; v < g->n_values; v++) packed_of[v] = -1;
+    for (uint32_t v = 0; v < g->n_values; v++)
+        packed_of[v] = -1;
     for (uint32_t i = 0; i < n_packed; i++) {
         const pq_artifact_tensor *p = &packed[i];
         const char *nm = p->name ? p->name : "";
@@ -177,16 +180,15 @@ static enum pq_status pq_add_constants(pq_gguf *gg, const pq_graph *g,
             snprintf(key, sizeof key, "piqc.group.%s", gname);
             PQ_TRY(pq_gguf_set_u32(gg, key, (uint32_t)p->group, err));
             snprintf(key, sizeof key, "piqc.shape.%s", gname);
-            PQ_TRY(pq_gguf_set_array(gg, key, PQ_GGUF_I64, p->onnx_dims,
-                                     (uint64_t)p->onnx_rank, err));
+            PQ_TRY(
+                pq_gguf_set_array(gg, key, PQ_GGUF_I64, p->onnx_dims, (uint64_t)p->onnx_rank, err));
             st = pq_gguf_add_tensor(gg, gname, 2, dims, three ? PQ_GGUF_T_PIQ3 : PQ_GGUF_T_PIQ2,
                                     p->data, p->size, err);
         } else {
             uint32_t type;
             if (!pq_gguf_ttype_for_dtype(c->dtype, &type))
-                return pq_error_set(err, PQ_ERR_INVALID,
-                                    "constant '%s': dtype %s cannot be stored", val->name,
-                                    pq_dtype_name(c->dtype));
+                return pq_error_set(err, PQ_ERR_INVALID, "constant '%s': dtype %s cannot be stored",
+                                    val->name, pq_dtype_name(c->dtype));
             int64_t numel;
             PQ_TRY(pq_shape_numel(c->rank, c->dims, &numel, err));
             size_t nbytes = (size_t)numel * pq_dtype_size(c->dtype);
@@ -195,7 +197,8 @@ static enum pq_status pq_add_constants(pq_gguf *gg, const pq_graph *g,
                                     "constant '%s': holds %zu bytes, needs %zu", val->name,
                                     c->nbytes, nbytes);
             int64_t dims[PQ_MAX_RANK] = {1};
-            for (int d = 0; d < c->rank; d++) dims[d] = c->dims[c->rank - 1 - d];
+            for (int d = 0; d < c->rank; d++)
+                dims[d] = c->dims[c->rank - 1 - d];
             uint32_t nd = c->rank ? (uint32_t)c->rank : 1;
             if (pq_gguf_ttype_dtype(type) != c->dtype) {
                 snprintf(key, sizeof key, "piqc.dtype.%s", gname);
@@ -248,7 +251,8 @@ static enum pq_status pq_map_regions(pq_gguf *gg, const pq_graph *g, const pq_te
             size_t size;
             pq_region_source(gg, g, ti, &data, &size);
             bool wanted = false;
-            for (size_t i = 0; i < nr && !wanted; i++) wanted = r[i].len == size;
+            for (size_t i = 0; i < nr && !wanted; i++)
+                wanted = r[i].len == size;
             if (!wanted || (size && !data)) continue;
             char hex[65];
             st = pq_gguf_sha256_hex(data, size, hex, err);
@@ -371,17 +375,15 @@ enum pq_status pq_artifact_write(const pq_graph *g, const char *pipeline_text,
     PQ_TRY_GOTO(st, pq_map_regions(gg, g, &bin, regions, nr, err), fail);
     PQ_TRY_GOTO(st, pq_strip_packed_sha(text, regions, nr, &stripped, err), fail);
     PQ_TRY_GOTO(st, pq_gguf_set_string(gg, "piqc.graph", stripped, err), fail);
-    PQ_TRY_GOTO(st,
-                pq_gguf_set_string(gg, "piqc.pipeline", pipeline_text ? pipeline_text : "", err),
-                fail);
+    PQ_TRY_GOTO(
+        st, pq_gguf_set_string(gg, "piqc.pipeline", pipeline_text ? pipeline_text : "", err), fail);
     if (prov) {
         char ts[32];
         PQ_TRY_GOTO(st, pq_timestamp(prov, ts, err), fail);
         if (prov->calib_sha256)
             PQ_TRY_GOTO(st, pq_gguf_set_string(gg, "piqc.calib.sha256", prov->calib_sha256, err),
                         fail);
-        PQ_TRY_GOTO(st, pq_gguf_set_u64(gg, "piqc.calib.samples", prov->calib_samples, err),
-                    fail);
+        PQ_TRY_GOTO(st, pq_gguf_set_u64(gg, "piqc.calib.samples", prov->calib_samples, err), fail);
         if (prov->calib_method)
             PQ_TRY_GOTO(st, pq_gguf_set_string(gg, "piqc.calib.method", prov->calib_method, err),
                         fail);
@@ -411,9 +413,8 @@ void pq_artifact_destroy(pq_artifact *a) {
     pq_free(a);
 }
 
-static enum pq_status pq_get_typed_array(const pq_gguf *gg, const char *key,
-                                         enum pq_gguf_type want, const void **data, uint64_t *n,
-                                         pq_error *err) {
+static enum pq_status pq_get_typed_array(const pq_gguf *gg, const char *key, enum pq_gguf_type want,
+                                         const void **data, uint64_t *n, pq_error *err) {
     enum pq_gguf_type et;
     PQ_TRY(pq_gguf_get_array(gg, key, &et, n, data, err));
     if (et != want)
@@ -434,8 +435,8 @@ static enum pq_status pq_rebuild_bin(const pq_gguf *gg, unsigned char **out, siz
                               &n_off, err));
     PQ_TRY(pq_get_typed_array(gg, "piqc.graph.bin_lengths", PQ_GGUF_U64, (const void **)&lens,
                               &n_len, err));
-    PQ_TRY(pq_get_typed_array(gg, "piqc.graph.bin_tensors", PQ_GGUF_STRING,
-                              (const void **)&names, &n_names, err));
+    PQ_TRY(pq_get_typed_array(gg, "piqc.graph.bin_tensors", PQ_GGUF_STRING, (const void **)&names,
+                              &n_names, err));
     if (n_off != n_len || n_off != n_names)
         return pq_error_set(err, PQ_ERR_INVALID,
                             "piqc.graph.bin_offsets/lengths/tensors have different lengths");
@@ -447,10 +448,9 @@ static enum pq_status pq_rebuild_bin(const pq_gguf *gg, unsigned char **out, siz
                                 "piqc.graph.bin_tensors[%llu]: no tensor '%.80s'",
                                 (unsigned long long)i, names[i].s);
         if (offs[i] > size || lens[i] > size - offs[i])
-            return pq_error_set(err, PQ_ERR_INVALID,
-                                "piqc.graph.bin region %llu+%llu lies outside bin_size %llu",
-                                (unsigned long long)offs[i], (unsigned long long)lens[i],
-                                (unsigned long long)size);
+            return pq_error_set(
+                err, PQ_ERR_INVALID, "piqc.graph.bin region %llu+%llu lies outside bin_size %llu",
+                (unsigned long long)offs[i], (unsigned long long)lens[i], (unsigned long long)size);
         if (pq_is_packed_type(t->type)) {
             enum pq_qformat f;
             int64_t rows, cols, group;
@@ -464,8 +464,8 @@ static enum pq_status pq_rebuild_bin(const pq_gguf *gg, unsigned char **out, siz
             packed_total += lens[i];
         } else if (t->size != lens[i]) {
             return pq_error_set(err, PQ_ERR_INVALID,
-                                "tensor '%s': %zu bytes, but its sidecar region has %llu",
-                                t->name, t->size, (unsigned long long)lens[i]);
+                                "tensor '%s': %zu bytes, but its sidecar region has %llu", t->name,
+                                t->size, (unsigned long long)lens[i]);
         }
         if (offs[i] + lens[i] > max_end) max_end = offs[i] + lens[i];
         total += lens[i] + 64;
@@ -479,8 +479,7 @@ static enum pq_status pq_rebuild_bin(const pq_gguf *gg, unsigned char **out, siz
     if (!b) return pq_error_nomem(err, "artifact graph sidecar");
     for (uint64_t i = 0; i < n_off; i++) {
         const pq_gguf_tensor *t = pq_gguf_find_tensor(gg, names[i].s);
-        if (!pq_is_packed_type(t->type) && lens[i])
-            memcpy(b + offs[i], t->data, (size_t)lens[i]);
+        if (!pq_is_packed_type(t->type) && lens[i]) memcpy(b + offs[i], t->data, (size_t)lens[i]);
     }
     *out = b;
     *out_len = (size_t)size;
@@ -504,9 +503,9 @@ static enum pq_status pq_attach_dense(const pq_gguf *gg, const pq_gguf_tensor *t
         return pq_error_set(err, PQ_ERR_INVALID,
                             "tensor '%s': key '%s' does not say %s like the graph", t->name, key,
                             pq_dtype_name(c->dtype));
-    bool same = c->rank == 0 ? (t->n_dims == 1 && t->dims[0] == 1)
-                             : t->n_dims == (uint32_t)c->rank;
-    for (int d = 0; same && d < c->rank; d++) same = t->dims[d] == c->dims[c->rank - 1 - d];
+    bool same = c->rank == 0 ? (t->n_dims == 1 && t->dims[0] == 1) : t->n_dims == (uint32_t)c->rank;
+    for (int d = 0; same && d < c->rank; d++)
+        same = t->dims[d] == c->dims[c->rank - 1 - d];
     if (!same)
         return pq_error_set(err, PQ_ERR_INVALID,
                             "tensor '%s': shape does not match constant '%s' in piqc.graph",
@@ -532,7 +531,8 @@ static enum pq_status pq_attach_packed(const pq_gguf *gg, const pq_gguf_tensor *
     uint64_t n;
     PQ_TRY(pq_get_typed_array(gg, key, PQ_GGUF_I64, (const void **)&dims, &n, err));
     bool same = n == (uint64_t)c->rank;
-    for (uint64_t d = 0; same && d < n; d++) same = dims[d] == c->dims[d];
+    for (uint64_t d = 0; same && d < n; d++)
+        same = dims[d] == c->dims[d];
     int64_t numel;
     if (!same || pq_shape_numel(c->rank, c->dims, &numel, NULL) != PQ_OK ||
         numel != p->rows * p->cols || t->n_dims != 2)
@@ -540,7 +540,8 @@ static enum pq_status pq_attach_packed(const pq_gguf *gg, const pq_gguf_tensor *
                             "tensor '%s': %lldx%lld packed weights and key '%s' do not match "
                             "constant '%s' in piqc.graph",
                             t->name, (long long)p->rows, (long long)p->cols, key, orig);
-    for (uint64_t d = 0; d < n; d++) p->onnx_dims[d] = dims[d];
+    for (uint64_t d = 0; d < n; d++)
+        p->onnx_dims[d] = dims[d];
     p->onnx_rank = (int)n;
     p->name = orig;
     p->gguf_name = t->name;
@@ -569,8 +570,7 @@ static enum pq_status pq_artifact_load(pq_artifact *a, pq_error *err) {
     a->pipeline = "";
     if (pq_gguf_find(gg, "piqc.pipeline"))
         PQ_TRY(pq_gguf_get_string(gg, "piqc.pipeline", &a->pipeline, NULL, err));
-    if (pq_gguf_get_string(gg, "piqc.version", &a->version, NULL, NULL) != PQ_OK)
-        a->version = NULL;
+    if (pq_gguf_get_string(gg, "piqc.version", &a->version, NULL, NULL) != PQ_OK) a->version = NULL;
     unsigned char *bin = NULL;
     size_t bin_len = 0;
     PQ_TRY(pq_rebuild_bin(gg, &bin, &bin_len, err));
@@ -579,7 +579,8 @@ static enum pq_status pq_artifact_load(pq_artifact *a, pq_error *err) {
     if (st != PQ_OK) return pq_error_prefix(err, "piqc.graph: ");
     pq_graph *g = a->graph;
     uint64_t n_packed = 0;
-    for (uint64_t i = 0; i < gg->n_tensors; i++) n_packed += pq_is_packed_type(gg->tensors[i].type);
+    for (uint64_t i = 0; i < gg->n_tensors; i++)
+        n_packed += pq_is_packed_type(gg->tensors[i].type);
     a->packed = pq_calloc(n_packed ? (size_t)n_packed : 1, sizeof *a->packed);
     bool *covered = pq_calloc(g->n_values ? g->n_values : 1, sizeof *covered);
     if (!a->packed || !covered) {
@@ -592,8 +593,8 @@ static enum pq_status pq_artifact_load(pq_artifact *a, pq_error *err) {
         const char *orig = pq_original_name(gg, t->name);
         uint32_t vid = pq_graph_find_value(g, orig);
         if (vid == PQ_NONE || !g->values[vid].constant) {
-            st = pq_error_set(err, PQ_ERR_INVALID,
-                              "tensor '%s': no constant '%s' in piqc.graph", t->name, orig);
+            st = pq_error_set(err, PQ_ERR_INVALID, "tensor '%s': no constant '%s' in piqc.graph",
+                              t->name, orig);
             break;
         }
         if (covered[vid]) {

@@ -73,9 +73,9 @@ typedef struct pq_artifact_packed {
 /* A loaded artifact. Everything is owned by it and freed by pq_artifact_destroy; the caller may
  * take graph (set the field to NULL) to keep it after destroying the artifact. */
 typedef struct pq_artifact {
-    pq_graph *graph;          /* constants re-attached from the file's tensors */
-    const char *pipeline;     /* piqc.pipeline ("" when none) */
-    const char *version;      /* piqc.version of the writer (NULL if absent) */
+    pq_graph *graph;      /* constants re-attached from the file's tensors */
+    const char *pipeline; /* piqc.pipeline ("" when none) */
+    const char *version;  /* piqc.version of the writer (NULL if absent) */
     bool has_provenance;
     pq_provenance provenance; /* strings point into gguf */
     pq_artifact_packed *packed;

@@ -3,11 +3,11 @@
 #ifndef PQ_FRONTENDS_H
 #define PQ_FRONTENDS_H
 
+#include "artifact.h"
 #include "fileio.h"
+#include "gguf.h"
 #include "npy.h"
 #include "onnx.h"
-#include "artifact.h"
-#include "gguf.h"
 #include "pir.h"
 
 #endif

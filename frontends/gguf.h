@@ -1,6 +1,7 @@
 /* A self-contained GGUF (v2/v3) layer: an in-memory description of metadata key/values and tensor
  * infos, a bounded strict reader with SHA-256 verification, and an atomic writer (SPEC section 10).
- * The piqc artifact (frontends/artifact.h) is built on top of it. Layout notes: docs/artifact.md. */
+ * The piqc artifact (frontends/artifact.h) is built on top of it. Layout notes: docs/artifact.md.
+ */
 #ifndef PQ_GGUF_H
 #define PQ_GGUF_H
 
@@ -52,8 +53,8 @@ enum pq_gguf_ttype {
 };
 
 #define PQ_GGUF_MAX_DIMS 8
-#define PQ_GGUF_MAX_NAME 63          /* longest tensor name in bytes */
-#define PQ_GGUF_MAX_COUNT 1000000u   /* most tensors / key-values a file may declare */
+#define PQ_GGUF_MAX_NAME 63        /* longest tensor name in bytes */
+#define PQ_GGUF_MAX_COUNT 1000000u /* most tensors / key-values a file may declare */
 #define PQ_GGUF_DEFAULT_ALIGNMENT 32u
 #define PQ_GGUF_MAX_FILE ((size_t)1 << 40) /* largest file the reader maps */
 
@@ -162,8 +163,8 @@ void pq_gguf_remove(pq_gguf *g, const char *key);
  * INVALID: name empty, longer than 63 bytes (see pq_gguf_short_name) or "config" (reserved by
  * piqc.sha256.config), duplicate name, bad n_dims or dims, unknown type; NOMEM. */
 enum pq_status pq_gguf_add_tensor(pq_gguf *g, const char *name, uint32_t n_dims,
-                                  const int64_t *dims, uint32_t type, const void *data,
-                                  size_t size, pq_error *err);
+                                  const int64_t *dims, uint32_t type, const void *data, size_t size,
+                                  pq_error *err);
 
 /* Writes into out (64 bytes) a tensor name of at most 63 bytes for name: name itself when it is
  * short enough, else its first 46 bytes (cut at a UTF-8 boundary), '~' and the first 16 hex digits
@@ -265,9 +266,8 @@ bool pq_gguf_ttype_for_dtype(enum pq_dtype dt, uint32_t *out);
  * dims[1..]), cols (dims[0]), group (piqc.group.<name>). INVALID naming the tensor when t is not of
  * a packed type, a key is missing or wrong (k must be the format's k or 0, G a positive multiple
  * of 8 that fits u32), or the architecture is not "piqc". */
-enum pq_status pq_gguf_packed_info(const pq_gguf *g, const pq_gguf_tensor *t,
-                                   enum pq_qformat *fmt, int64_t *rows, int64_t *cols,
-                                   int64_t *group, pq_error *err);
+enum pq_status pq_gguf_packed_info(const pq_gguf *g, const pq_gguf_tensor *t, enum pq_qformat *fmt,
+                                   int64_t *rows, int64_t *cols, int64_t *group, pq_error *err);
 /* Bytes a tensor of g must have, from its type and shape (and the packed keys). INVALID as above
  * or on size overflow. */
 enum pq_status pq_gguf_tensor_nbytes(const pq_gguf *g, const pq_gguf_tensor *t, size_t *out,

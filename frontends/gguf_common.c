@@ -1,5 +1,6 @@
 /* GGUF in-memory description: creation, key/value setters and typed getters, tensor infos, name
- * indexes, type tables, packed-tensor sizes, SHA-256 and short names (shared by reader and writer). */
+ * indexes, type tables, packed-tensor sizes, SHA-256 and short names (shared by reader and writer).
+ */
 #include <openssl/evp.h>
 #include <string.h>
 
@@ -11,7 +12,8 @@
 
 static uint64_t pq_gguf_hash(const char *s) {
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
     return h;
 }
 
@@ -19,7 +21,8 @@ pq_gguf_map *pq_gguf_map_create(uint64_t expected) {
     pq_gguf_map *m = pq_calloc(1, sizeof *m);
     if (!m) return NULL;
     uint64_t cap = 16;
-    while (cap < expected * 2 + 2) cap *= 2;
+    while (cap < expected * 2 + 2)
+        cap *= 2;
     m->cap = cap;
     m->keys = pq_calloc(cap, sizeof *m->keys);
     m->idx = pq_calloc(cap, sizeof *m->idx);
@@ -59,7 +62,8 @@ bool pq_gguf_map_put(pq_gguf_map *m, const char *key, uint64_t i) {
         for (uint64_t q = 0; q < m->cap; q++) {
             if (!m->keys[q]) continue;
             uint64_t p = pq_gguf_hash(m->keys[q]) & (ncap - 1);
-            while (nk[p]) p = (p + 1) & (ncap - 1);
+            while (nk[p])
+                p = (p + 1) & (ncap - 1);
             nk[p] = m->keys[q];
             ni[p] = m->idx[q];
         }
@@ -71,7 +75,8 @@ bool pq_gguf_map_put(pq_gguf_map *m, const char *key, uint64_t i) {
     }
     uint64_t mask = m->cap - 1;
     uint64_t p = pq_gguf_hash(key) & mask;
-    while (m->keys[p]) p = (p + 1) & mask;
+    while (m->keys[p])
+        p = (p + 1) & mask;
     m->keys[p] = key;
     m->idx[p] = i;
     m->n++;
@@ -84,13 +89,19 @@ static const struct {
     const char *name;
     size_t file_size, mem_size;
 } pq_gguf_type_info[PQ_GGUF_TYPE_COUNT] = {
-    [PQ_GGUF_U8] = {"u8", 1, 1},       [PQ_GGUF_I8] = {"i8", 1, 1},
-    [PQ_GGUF_U16] = {"u16", 2, 2},     [PQ_GGUF_I16] = {"i16", 2, 2},
-    [PQ_GGUF_U32] = {"u32", 4, 4},     [PQ_GGUF_I32] = {"i32", 4, 4},
-    [PQ_GGUF_F32] = {"f32", 4, 4},     [PQ_GGUF_BOOL] = {"bool", 1, sizeof(bool)},
+    [PQ_GGUF_U8] = {"u8", 1, 1},
+    [PQ_GGUF_I8] = {"i8", 1, 1},
+    [PQ_GGUF_U16] = {"u16", 2, 2},
+    [PQ_GGUF_I16] = {"i16", 2, 2},
+    [PQ_GGUF_U32] = {"u32", 4, 4},
+    [PQ_GGUF_I32] = {"i32", 4, 4},
+    [PQ_GGUF_F32] = {"f32", 4, 4},
+    [PQ_GGUF_BOOL] = {"bool", 1, sizeof(bool)},
     [PQ_GGUF_STRING] = {"string", 0, sizeof(pq_gguf_str)},
-    [PQ_GGUF_ARRAY] = {"array", 0, 0}, [PQ_GGUF_U64] = {"u64", 8, 8},
-    [PQ_GGUF_I64] = {"i64", 8, 8},     [PQ_GGUF_F64] = {"f64", 8, 8},
+    [PQ_GGUF_ARRAY] = {"array", 0, 0},
+    [PQ_GGUF_U64] = {"u64", 8, 8},
+    [PQ_GGUF_I64] = {"i64", 8, 8},
+    [PQ_GGUF_F64] = {"f64", 8, 8},
 };
 
 const char *pq_gguf_type_name(enum pq_gguf_type t) {
@@ -107,52 +118,91 @@ size_t pq_gguf_type_mem_size(enum pq_gguf_type t) {
 
 const char *pq_gguf_ttype_name(uint32_t type) {
     switch (type) {
-    case PQ_GGUF_T_F32: return "F32";
-    case PQ_GGUF_T_F16: return "F16";
-    case PQ_GGUF_T_I8: return "I8";
-    case PQ_GGUF_T_I16: return "I16";
-    case PQ_GGUF_T_I32: return "I32";
-    case PQ_GGUF_T_I64: return "I64";
-    case PQ_GGUF_T_F64: return "F64";
-    case PQ_GGUF_T_BF16: return "BF16";
-    case PQ_GGUF_T_PIQ3: return "PIQ3";
-    case PQ_GGUF_T_PIQ2: return "PIQ2";
-    default: return "?";
+    case PQ_GGUF_T_F32:
+        return "F32";
+    case PQ_GGUF_T_F16:
+        return "F16";
+    case PQ_GGUF_T_I8:
+        return "I8";
+    case PQ_GGUF_T_I16:
+        return "I16";
+    case PQ_GGUF_T_I32:
+        return "I32";
+    case PQ_GGUF_T_I64:
+        return "I64";
+    case PQ_GGUF_T_F64:
+        return "F64";
+    case PQ_GGUF_T_BF16:
+        return "BF16";
+    case PQ_GGUF_T_PIQ3:
+        return "PIQ3";
+    case PQ_GGUF_T_PIQ2:
+        return "PIQ2";
+    default:
+        return "?";
     }
 }
 
-bool pq_gguf_ttype_known(uint32_t type) { return pq_gguf_ttype_name(type)[0] != '?'; }
+bool pq_gguf_ttype_known(uint32_t type) {
+    return pq_gguf_ttype_name(type)[0] != '?';
+}
 
 enum pq_dtype pq_gguf_ttype_dtype(uint32_t type) {
     switch (type) {
-    case PQ_GGUF_T_F32: return PQ_DTYPE_F32;
-    case PQ_GGUF_T_F16: return PQ_DTYPE_F16;
-    case PQ_GGUF_T_I8: return PQ_DTYPE_I8;
-    case PQ_GGUF_T_I16: return PQ_DTYPE_I16;
-    case PQ_GGUF_T_I32: return PQ_DTYPE_I32;
-    case PQ_GGUF_T_I64: return PQ_DTYPE_I64;
-    case PQ_GGUF_T_F64: return PQ_DTYPE_F64;
-    case PQ_GGUF_T_BF16: return PQ_DTYPE_BF16;
-    default: return PQ_DTYPE_UNDEFINED;
+    case PQ_GGUF_T_F32:
+        return PQ_DTYPE_F32;
+    case PQ_GGUF_T_F16:
+        return PQ_DTYPE_F16;
+    case PQ_GGUF_T_I8:
+        return PQ_DTYPE_I8;
+    case PQ_GGUF_T_I16:
+        return PQ_DTYPE_I16;
+    case PQ_GGUF_T_I32:
+        return PQ_DTYPE_I32;
+    case PQ_GGUF_T_I64:
+        return PQ_DTYPE_I64;
+    case PQ_GGUF_T_F64:
+        return PQ_DTYPE_F64;
+    case PQ_GGUF_T_BF16:
+        return PQ_DTYPE_BF16;
+    default:
+        return PQ_DTYPE_UNDEFINED;
     }
 }
 
 bool pq_gguf_ttype_for_dtype(enum pq_dtype dt, uint32_t *out) {
     switch (dt) {
-    case PQ_DTYPE_F32: *out = PQ_GGUF_T_F32; return true;
-    case PQ_DTYPE_F16: *out = PQ_GGUF_T_F16; return true;
-    case PQ_DTYPE_BF16: *out = PQ_GGUF_T_BF16; return true;
-    case PQ_DTYPE_F64: *out = PQ_GGUF_T_F64; return true;
+    case PQ_DTYPE_F32:
+        *out = PQ_GGUF_T_F32;
+        return true;
+    case PQ_DTYPE_F16:
+        *out = PQ_GGUF_T_F16;
+        return true;
+    case PQ_DTYPE_BF16:
+        *out = PQ_GGUF_T_BF16;
+        return true;
+    case PQ_DTYPE_F64:
+        *out = PQ_GGUF_T_F64;
+        return true;
     case PQ_DTYPE_I8:
     case PQ_DTYPE_U8:
-    case PQ_DTYPE_BOOL: *out = PQ_GGUF_T_I8; return true;
+    case PQ_DTYPE_BOOL:
+        *out = PQ_GGUF_T_I8;
+        return true;
     case PQ_DTYPE_I16:
-    case PQ_DTYPE_U16: *out = PQ_GGUF_T_I16; return true;
+    case PQ_DTYPE_U16:
+        *out = PQ_GGUF_T_I16;
+        return true;
     case PQ_DTYPE_I32:
-    case PQ_DTYPE_U32: *out = PQ_GGUF_T_I32; return true;
+    case PQ_DTYPE_U32:
+        *out = PQ_GGUF_T_I32;
+        return true;
     case PQ_DTYPE_I64:
-    case PQ_DTYPE_U64: *out = PQ_GGUF_T_I64; return true;
-    default: return false;
+    case PQ_DTYPE_U64:
+        *out = PQ_GGUF_T_I64;
+        return true;
+    default:
+        return false;
     }
 }
 
@@ -182,7 +232,8 @@ void pq_gguf_value_free(pq_gguf_value *v) {
     } else if (v->type == PQ_GGUF_ARRAY) {
         if (v->u.arr.type == PQ_GGUF_STRING && v->u.arr.data) {
             pq_gguf_str *s = v->u.arr.data;
-            for (uint64_t i = 0; i < v->u.arr.n; i++) pq_free(s[i].s);
+            for (uint64_t i = 0; i < v->u.arr.n; i++)
+                pq_free(s[i].s);
         }
         pq_free(v->u.arr.data);
     }
@@ -199,7 +250,8 @@ void pq_gguf_destroy(pq_gguf *g) {
         pq_gguf_value_free(&g->kvs[i].v);
     }
     pq_free(g->kvs);
-    for (uint64_t i = 0; i < g->n_tensors; i++) pq_free(g->tensors[i].name);
+    for (uint64_t i = 0; i < g->n_tensors; i++)
+        pq_free(g->tensors[i].name);
     pq_free(g->tensors);
     pq_gguf_map_destroy(g->kv_index);
     pq_gguf_map_destroy(g->tensor_index);
@@ -301,8 +353,7 @@ static enum pq_status pq_gguf_value_copy(pq_gguf_value *dst, const pq_gguf_value
 enum pq_status pq_gguf_set(pq_gguf *g, const char *key, const pq_gguf_value *v, pq_error *err) {
     size_t kl = key ? strlen(key) : 0;
     if (kl == 0 || kl > 65535)
-        return pq_error_set(err, PQ_ERR_INVALID, "gguf: key length %zu out of range 1..65535",
-                            kl);
+        return pq_error_set(err, PQ_ERR_INVALID, "gguf: key length %zu out of range 1..65535", kl);
     pq_gguf_value copy;
     PQ_TRY(pq_gguf_value_copy(&copy, v, key, err));
     uint64_t i = pq_gguf_map_get(g->kv_index, key);
@@ -325,7 +376,7 @@ enum pq_status pq_gguf_set(pq_gguf *g, const char *key, const pq_gguf_value *v, 
 }
 
 #define PQ_GGUF_SETTER(fn, ctype, T, field)                                                        \
-    enum pq_status fn(pq_gguf *g, const char *key, ctype v, pq_error *err) {                        \
+    enum pq_status fn(pq_gguf *g, const char *key, ctype v, pq_error *err) {                       \
         pq_gguf_value val;                                                                         \
         memset(&val, 0, sizeof val);                                                               \
         val.type = T;                                                                              \
@@ -387,7 +438,8 @@ enum pq_status pq_gguf_set_array(pq_gguf *g, const char *key, enum pq_gguf_type 
 static bool pq_gguf_rebuild_index(pq_gguf *g) {
     pq_gguf_map *m = pq_gguf_map_create(g->n_kvs);
     if (!m) return false;
-    for (uint64_t i = 0; i < g->n_kvs; i++) (void)pq_gguf_map_put(m, g->kvs[i].key, i);
+    for (uint64_t i = 0; i < g->n_kvs; i++)
+        (void)pq_gguf_map_put(m, g->kvs[i].key, i);
     pq_gguf_map_destroy(g->kv_index);
     g->kv_index = m;
     return true;
@@ -504,15 +556,16 @@ enum pq_status pq_gguf_check_tensor_name(const char *name, uint64_t len, pq_erro
 enum pq_status pq_gguf_check_dims(const char *name, uint32_t n_dims, const int64_t *dims,
                                   pq_error *err) {
     if (n_dims < 1 || n_dims > PQ_GGUF_MAX_DIMS)
-        return pq_error_set(err, PQ_ERR_INVALID, "tensor '%s': n_dims %u out of range 1..%d",
-                            name, n_dims, PQ_GGUF_MAX_DIMS);
+        return pq_error_set(err, PQ_ERR_INVALID, "tensor '%s': n_dims %u out of range 1..%d", name,
+                            n_dims, PQ_GGUF_MAX_DIMS);
     int64_t numel = 1;
     bool zero = false;
     for (uint32_t d = 0; d < n_dims; d++) {
         if (dims[d] < 0 || dims[d] > PQ_MAX_NUMEL)
-            return pq_error_set(err, PQ_ERR_INVALID, "tensor '%s': dimension %u is %lld", name,
-                                d, (long long)dims[d]);
-        if (dims[d] == 0) zero = true;
+            return pq_error_set(err, PQ_ERR_INVALID, "tensor '%s': dimension %u is %lld", name, d,
+                                (long long)dims[d]);
+        if (dims[d] == 0)
+            zero = true;
         else if (!zero) {
             if (numel > PQ_MAX_NUMEL / dims[d])
                 return pq_error_set(err, PQ_ERR_INVALID,
@@ -524,8 +577,8 @@ enum pq_status pq_gguf_check_dims(const char *name, uint32_t n_dims, const int64
 }
 
 enum pq_status pq_gguf_add_tensor(pq_gguf *g, const char *name, uint32_t n_dims,
-                                  const int64_t *dims, uint32_t type, const void *data,
-                                  size_t size, pq_error *err) {
+                                  const int64_t *dims, uint32_t type, const void *data, size_t size,
+                                  pq_error *err) {
     if (!name) name = "";
     PQ_TRY(pq_gguf_check_tensor_name(name, strlen(name), err));
     if (strcmp(name, "config") == 0)
@@ -533,13 +586,11 @@ enum pq_status pq_gguf_add_tensor(pq_gguf *g, const char *name, uint32_t n_dims,
                             "tensor 'config': name reserved (piqc.sha256.config)");
     PQ_TRY(pq_gguf_check_dims(name, n_dims, dims, err));
     if (!pq_gguf_ttype_known(type))
-        return pq_error_set(err, PQ_ERR_INVALID, "tensor '%s': unknown tensor type %u", name,
-                            type);
+        return pq_error_set(err, PQ_ERR_INVALID, "tensor '%s': unknown tensor type %u", name, type);
     if (pq_gguf_find_tensor(g, name))
         return pq_error_set(err, PQ_ERR_INVALID, "tensor '%s': duplicate name", name);
     if (size && !data)
-        return pq_error_set(err, PQ_ERR_INVALID, "tensor '%s': no data for %zu bytes", name,
-                            size);
+        return pq_error_set(err, PQ_ERR_INVALID, "tensor '%s': no data for %zu bytes", name, size);
     pq_gguf_tensor t;
     memset(&t, 0, sizeof t);
     t.name = pq_strdup(name);
@@ -554,9 +605,8 @@ enum pq_status pq_gguf_add_tensor(pq_gguf *g, const char *name, uint32_t n_dims,
     return st;
 }
 
-enum pq_status pq_gguf_packed_info(const pq_gguf *g, const pq_gguf_tensor *t,
-                                   enum pq_qformat *fmt, int64_t *rows, int64_t *cols,
-                                   int64_t *group, pq_error *err) {
+enum pq_status pq_gguf_packed_info(const pq_gguf *g, const pq_gguf_tensor *t, enum pq_qformat *fmt,
+                                   int64_t *rows, int64_t *cols, int64_t *group, pq_error *err) {
     if (t->type != PQ_GGUF_T_PIQ3 && t->type != PQ_GGUF_T_PIQ2)
         return pq_error_set(err, PQ_ERR_INVALID, "tensor '%s': type %s is not packed", t->name,
                             pq_gguf_ttype_name(t->type));
@@ -577,19 +627,23 @@ enum pq_status pq_gguf_packed_info(const pq_gguf *g, const pq_gguf_tensor *t,
                             t->name, key);
     bool three = t->type == PQ_GGUF_T_PIQ3;
     enum pq_qformat f;
-    if (k == 0) f = three ? PQ_QFORMAT_Q3 : PQ_QFORMAT_Q2;
-    else if (three && k == 4) f = PQ_QFORMAT_PIQ3;
-    else if (!three && k == 3) f = PQ_QFORMAT_PIQ2;
+    if (k == 0)
+        f = three ? PQ_QFORMAT_Q3 : PQ_QFORMAT_Q2;
+    else if (three && k == 4)
+        f = PQ_QFORMAT_PIQ3;
+    else if (!three && k == 3)
+        f = PQ_QFORMAT_PIQ2;
     else
         return pq_error_set(err, PQ_ERR_INVALID,
-                            "tensor '%s': piqc.k is %u, expected %d (or 0 for uniform)", t->name,
-                            k, three ? 4 : 3);
+                            "tensor '%s': piqc.k is %u, expected %d (or 0 for uniform)", t->name, k,
+                            three ? 4 : 3);
     if (gs == 0 || gs % 8 != 0)
         return pq_error_set(err, PQ_ERR_INVALID,
                             "tensor '%s': piqc.group is %u, expected a positive multiple of 8",
                             t->name, gs);
     int64_t r = 1;
-    for (uint32_t d = 1; d < t->n_dims; d++) r *= t->dims[d]; /* bounded by check_dims */
+    for (uint32_t d = 1; d < t->n_dims; d++)
+        r *= t->dims[d]; /* bounded by check_dims */
     *fmt = f;
     *rows = r;
     *cols = t->dims[0];
@@ -601,7 +655,8 @@ enum pq_status pq_gguf_tensor_nbytes(const pq_gguf *g, const pq_gguf_tensor *t, 
                                      pq_error *err) {
     PQ_TRY(pq_gguf_check_dims(t->name, t->n_dims, t->dims, err));
     int64_t numel = 1;
-    for (uint32_t d = 0; d < t->n_dims; d++) numel *= t->dims[d];
+    for (uint32_t d = 0; d < t->n_dims; d++)
+        numel *= t->dims[d];
     if (t->type == PQ_GGUF_T_PIQ3 || t->type == PQ_GGUF_T_PIQ2) {
         enum pq_qformat f;
         int64_t rows, cols, group;
@@ -612,8 +667,7 @@ enum pq_status pq_gguf_tensor_nbytes(const pq_gguf *g, const pq_gguf_tensor *t, 
         }
         size_t n = pq_packed_bytes(f, rows, cols, group);
         if (n == 0)
-            return pq_error_set(err, PQ_ERR_INVALID, "tensor '%s': packed size overflows",
-                                t->name);
+            return pq_error_set(err, PQ_ERR_INVALID, "tensor '%s': packed size overflows", t->name);
         *out = n;
         return PQ_OK;
     }
@@ -651,11 +705,13 @@ void pq_gguf_short_name(const char *name, char out[64]) {
     if (pq_gguf_sha256_hex(name, len, hex, NULL) != PQ_OK) {
         /* libcrypto failure: fall back to FNV-1a (still deterministic) */
         uint64_t h = pq_gguf_hash(name);
-        for (int i = 0; i < 16; i++) hex[i] = "0123456789abcdef"[(h >> (60 - 4 * i)) & 15];
+        for (int i = 0; i < 16; i++)
+            hex[i] = "0123456789abcdef"[(h >> (60 - 4 * i)) & 15];
     }
     size_t keep = 46;
     /* do not cut a UTF-8 sequence: back up over continuation bytes */
-    while (keep > 0 && ((unsigned char)name[keep] & 0xC0) == 0x80) keep--;
+    while (keep > 0 && ((unsigned char)name[keep] & 0xC0) == 0x80)
+        keep--;
     memcpy(out, name, keep);
     out[keep] = '~';
     memcpy(out + keep + 1, hex, 16);

@@ -16,8 +16,10 @@ void pq_gguf_release_image(pq_gguf *g);
 
 void pq_gguf_release_image(pq_gguf *g) {
     if (g->image) {
-        if (g->mapped) munmap(g->image, g->image_len);
-        else pq_free(g->image);
+        if (g->mapped)
+            munmap(g->image, g->image_len);
+        else
+            pq_free(g->image);
     }
     g->image = NULL;
     g->image_len = 0;
@@ -35,11 +37,14 @@ typedef struct pq_cur {
 
 static uint64_t pq_le(const unsigned char *p, size_t n) {
     uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) v |= (uint64_t)p[i] << (8 * i);
+    for (size_t i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
     return v;
 }
 
-static size_t pq_cur_left(const pq_cur *c) { return c->len - c->pos; }
+static size_t pq_cur_left(const pq_cur *c) {
+    return c->len - c->pos;
+}
 
 /* Takes n bytes; `what` names the field for the truncation message. */
 static enum pq_status pq_cur_take(pq_cur *c, uint64_t n, const unsigned char **out,
@@ -89,27 +94,46 @@ static enum pq_status pq_decode_scalar(pq_cur *c, enum pq_gguf_type t, const uns
                                        void *out, const char *key) {
     uint64_t b = pq_le(p, pq_gguf_type_file_size(t));
     switch (t) {
-    case PQ_GGUF_U8: *(uint8_t *)out = (uint8_t)b; break;
-    case PQ_GGUF_I8: *(int8_t *)out = (int8_t)(uint8_t)b; break;
-    case PQ_GGUF_U16: *(uint16_t *)out = (uint16_t)b; break;
-    case PQ_GGUF_I16: *(int16_t *)out = (int16_t)(uint16_t)b; break;
-    case PQ_GGUF_U32: *(uint32_t *)out = (uint32_t)b; break;
-    case PQ_GGUF_I32: *(int32_t *)out = (int32_t)(uint32_t)b; break;
-    case PQ_GGUF_U64: *(uint64_t *)out = b; break;
-    case PQ_GGUF_I64: *(int64_t *)out = (int64_t)b; break;
+    case PQ_GGUF_U8:
+        *(uint8_t *)out = (uint8_t)b;
+        break;
+    case PQ_GGUF_I8:
+        *(int8_t *)out = (int8_t)(uint8_t)b;
+        break;
+    case PQ_GGUF_U16:
+        *(uint16_t *)out = (uint16_t)b;
+        break;
+    case PQ_GGUF_I16:
+        *(int16_t *)out = (int16_t)(uint16_t)b;
+        break;
+    case PQ_GGUF_U32:
+        *(uint32_t *)out = (uint32_t)b;
+        break;
+    case PQ_GGUF_I32:
+        *(int32_t *)out = (int32_t)(uint32_t)b;
+        break;
+    case PQ_GGUF_U64:
+        *(uint64_t *)out = b;
+        break;
+    case PQ_GGUF_I64:
+        *(int64_t *)out = (int64_t)b;
+        break;
     case PQ_GGUF_F32: {
         uint32_t u = (uint32_t)b;
         memcpy(out, &u, 4);
         break;
     }
-    case PQ_GGUF_F64: memcpy(out, &b, 8); break;
+    case PQ_GGUF_F64:
+        memcpy(out, &b, 8);
+        break;
     case PQ_GGUF_BOOL:
         if (b > 1)
             return pq_error_set(c->err, PQ_ERR_INVALID, "key '%s': bool value %u is not 0 or 1",
                                 key, (unsigned)b);
         *(bool *)out = b != 0;
         break;
-    default: return pq_error_set(c->err, PQ_ERR_INTERNAL, "key '%s': not a scalar", key);
+    default:
+        return pq_error_set(c->err, PQ_ERR_INTERNAL, "key '%s': not a scalar", key);
     }
     return PQ_OK;
 }
@@ -144,17 +168,39 @@ static enum pq_status pq_read_value(pq_cur *c, uint32_t t, pq_gguf_value *v, con
         } x;
         PQ_TRY(pq_decode_scalar(c, v->type, p, &x, key));
         switch (v->type) {
-        case PQ_GGUF_U8: v->u.u = x.u8; break;
-        case PQ_GGUF_I8: v->u.i = x.i8; break;
-        case PQ_GGUF_U16: v->u.u = x.u16; break;
-        case PQ_GGUF_I16: v->u.i = x.i16; break;
-        case PQ_GGUF_U32: v->u.u = x.u32; break;
-        case PQ_GGUF_I32: v->u.i = x.i32; break;
-        case PQ_GGUF_U64: v->u.u = x.u64; break;
-        case PQ_GGUF_I64: v->u.i = x.i64; break;
-        case PQ_GGUF_F32: v->u.f = x.f32; break;
-        case PQ_GGUF_F64: v->u.f = x.f64; break;
-        default: v->u.b = x.b; break;
+        case PQ_GGUF_U8:
+            v->u.u = x.u8;
+            break;
+        case PQ_GGUF_I8:
+            v->u.i = x.i8;
+            break;
+        case PQ_GGUF_U16:
+            v->u.u = x.u16;
+            break;
+        case PQ_GGUF_I16:
+            v->u.i = x.i16;
+            break;
+        case PQ_GGUF_U32:
+            v->u.u = x.u32;
+            break;
+        case PQ_GGUF_I32:
+            v->u.i = x.i32;
+            break;
+        case PQ_GGUF_U64:
+            v->u.u = x.u64;
+            break;
+        case PQ_GGUF_I64:
+            v->u.i = x.i64;
+            break;
+        case PQ_GGUF_F32:
+            v->u.f = x.f32;
+            break;
+        case PQ_GGUF_F64:
+            v->u.f = x.f64;
+            break;
+        default:
+            v->u.b = x.b;
+            break;
         }
         return PQ_OK;
     }
@@ -178,8 +224,8 @@ static enum pq_status pq_read_value(pq_cur *c, uint32_t t, pq_gguf_value *v, con
     if (et == PQ_GGUF_ARRAY)
         return pq_error_set(c->err, PQ_ERR_UNSUPPORTED, "key '%s': arrays of arrays", key);
     if (et >= PQ_GGUF_TYPE_COUNT)
-        return pq_error_set(c->err, PQ_ERR_INVALID, "key '%s': unknown array element type %u",
-                            key, et);
+        return pq_error_set(c->err, PQ_ERR_INVALID, "key '%s': unknown array element type %u", key,
+                            et);
     PQ_TRY(pq_cur_u64(c, &n, what));
     size_t fs = et == PQ_GGUF_STRING ? 8 : pq_gguf_type_file_size((enum pq_gguf_type)et);
     if (n > pq_cur_left(c) / fs)
@@ -213,8 +259,7 @@ static enum pq_status pq_read_value(pq_cur *c, uint32_t t, pq_gguf_value *v, con
         const unsigned char *p = NULL;
         st = pq_cur_take(c, n * fs, &p, what);
         for (uint64_t i = 0; i < n && st == PQ_OK; i++)
-            st = pq_decode_scalar(c, (enum pq_gguf_type)et, p + i * fs, (char *)data + i * ms,
-                                  key);
+            st = pq_decode_scalar(c, (enum pq_gguf_type)et, p + i * fs, (char *)data + i * ms, key);
         if (st == PQ_OK) v->u.arr.n = n;
     }
     if (st != PQ_OK) pq_gguf_value_free(v);
@@ -268,9 +313,8 @@ static enum pq_status pq_read_tensor_infos(pq_cur *c, pq_gguf *g, uint64_t n) {
         snprintf(what, sizeof what, "tensor info %llu", (unsigned long long)i);
         PQ_TRY(pq_cur_str(c, &ns, &nl, what));
         if (nl == 0 || nl > PQ_GGUF_MAX_NAME)
-            return pq_error_set(c->err, PQ_ERR_INVALID,
-                                "%s: name length %llu out of range 1..%d", what,
-                                (unsigned long long)nl, PQ_GGUF_MAX_NAME);
+            return pq_error_set(c->err, PQ_ERR_INVALID, "%s: name length %llu out of range 1..%d",
+                                what, (unsigned long long)nl, PQ_GGUF_MAX_NAME);
         if (memchr(ns, '\0', (size_t)nl))
             return pq_error_set(c->err, PQ_ERR_INVALID, "%s: name contains a NUL byte", what);
         pq_gguf_tensor t;
@@ -297,8 +341,8 @@ static enum pq_status pq_read_tensor_infos(pq_cur *c, pq_gguf *g, uint64_t n) {
         PQ_TRY(pq_gguf_check_dims(name, t.n_dims, t.dims, c->err));
         PQ_TRY(pq_cur_u32(c, &t.type, tw));
         if (!pq_gguf_ttype_known(t.type))
-            return pq_error_set(c->err, PQ_ERR_INVALID, "tensor '%s': unknown tensor type %u",
-                                name, t.type);
+            return pq_error_set(c->err, PQ_ERR_INVALID, "tensor '%s': unknown tensor type %u", name,
+                                t.type);
         if ((t.type == PQ_GGUF_T_PIQ3 || t.type == PQ_GGUF_T_PIQ2) && !piqc)
             return pq_error_set(c->err, PQ_ERR_INVALID,
                                 "tensor '%s': type %u is piqc's %s and only valid when "
@@ -346,16 +390,17 @@ static enum pq_status pq_place_tensors(pq_cur *c, pq_gguf *g) {
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         pq_gguf_tensor *t = &g->tensors[i];
         if (t->offset > room || t->size > room - t->offset)
-            return pq_error_set(c->err, PQ_ERR_INVALID,
-                                "tensor '%s': data [%llu, +%zu) lies outside the data section (%llu "
-                                "bytes)",
-                                t->name, (unsigned long long)t->offset, t->size,
-                                (unsigned long long)room);
+            return pq_error_set(
+                c->err, PQ_ERR_INVALID,
+                "tensor '%s': data [%llu, +%zu) lies outside the data section (%llu "
+                "bytes)",
+                t->name, (unsigned long long)t->offset, t->size, (unsigned long long)room);
         t->data = c->p + start + t->offset;
     }
     pq_gguf_tensor **order = pq_calloc((size_t)g->n_tensors, sizeof *order);
     if (!order) return pq_error_nomem(c->err, "gguf tensor order");
-    for (uint64_t i = 0; i < g->n_tensors; i++) order[i] = &g->tensors[i];
+    for (uint64_t i = 0; i < g->n_tensors; i++)
+        order[i] = &g->tensors[i];
     qsort(order, (size_t)g->n_tensors, sizeof *order, pq_cmp_offset);
     enum pq_status st = PQ_OK;
     const pq_gguf_tensor *prev = NULL;
@@ -363,8 +408,8 @@ static enum pq_status pq_place_tensors(pq_cur *c, pq_gguf *g) {
         const pq_gguf_tensor *t = order[i];
         if (t->size == 0) continue;
         if (prev && prev->offset + prev->size > t->offset)
-            st = pq_error_set(c->err, PQ_ERR_INVALID, "tensors '%s' and '%s' overlap",
-                              prev->name, t->name);
+            st = pq_error_set(c->err, PQ_ERR_INVALID, "tensors '%s' and '%s' overlap", prev->name,
+                              t->name);
         prev = t;
     }
     pq_free(order);
@@ -380,8 +425,8 @@ static bool pq_is_hex64(const pq_gguf_value *v) {
     return true;
 }
 
-static enum pq_status pq_check_hash(pq_cur *c, const pq_gguf *g, const char *key,
-                                    const char *what, const void *data, size_t n) {
+static enum pq_status pq_check_hash(pq_cur *c, const pq_gguf *g, const char *key, const char *what,
+                                    const void *data, size_t n) {
     const pq_gguf_kv *kv = pq_gguf_find(g, key);
     if (!kv)
         return pq_error_set(c->err, PQ_ERR_INVALID, "%s: no SHA-256 (key '%s' is missing)", what,
@@ -419,7 +464,8 @@ static enum pq_status pq_verify(pq_cur *c, const pq_gguf *g) {
     EVP_MD_CTX_free(ctx);
     if (!ok) return pq_error_set(c->err, PQ_ERR_INTERNAL, "SHA-256 failed (libcrypto)");
     char hex[65];
-    for (unsigned i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
     if (memcmp(hex, hh->v.u.str.s, 64) != 0)
         return pq_error_set(c->err, PQ_ERR_INVALID,
                             "header: SHA-256 mismatch (stored %.12s..., computed %.12s...): the "
@@ -505,8 +551,8 @@ static enum pq_status pq_gguf_parse(pq_gguf *g, unsigned flags, pq_error *err) {
     return PQ_OK;
 }
 
-static enum pq_status pq_gguf_finish(pq_gguf *g, unsigned flags, const char *label,
-                                     pq_gguf **out, pq_error *err) {
+static enum pq_status pq_gguf_finish(pq_gguf *g, unsigned flags, const char *label, pq_gguf **out,
+                                     pq_error *err) {
     enum pq_status st = pq_gguf_parse(g, flags, err);
     if (st != PQ_OK) {
         pq_error_prefix(err, "gguf '%s': ", label);

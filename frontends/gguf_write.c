@@ -10,7 +10,9 @@
 
 static long long pq_gguf_fail_after = -1;
 
-void pq_gguf_test_fail_write_after(long long n) { pq_gguf_fail_after = n; }
+void pq_gguf_test_fail_write_after(long long n) {
+    pq_gguf_fail_after = n;
+}
 
 /* Byte sink: an atomic file, a plain stream, or a growable memory buffer (mem mode, used for the
  * header so that its SHA-256 can be stored in it), counting bytes. */
@@ -57,13 +59,15 @@ static enum pq_status pq_sink_write(pq_gguf_sink *s, const void *p, size_t n) {
 
 static enum pq_status pq_sink_u32(pq_gguf_sink *s, uint32_t v) {
     unsigned char b[4];
-    for (int i = 0; i < 4; i++) b[i] = (unsigned char)(v >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
     return pq_sink_write(s, b, 4);
 }
 
 static enum pq_status pq_sink_u64(pq_gguf_sink *s, uint64_t v) {
     unsigned char b[8];
-    for (int i = 0; i < 8; i++) b[i] = (unsigned char)(v >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
     return pq_sink_write(s, b, 8);
 }
 
@@ -89,48 +93,96 @@ static enum pq_status pq_sink_scalar(pq_gguf_sink *s, enum pq_gguf_type t, const
     size_t n = pq_gguf_type_file_size(t);
     uint64_t bits = 0;
     switch (t) {
-    case PQ_GGUF_U8: bits = *(const uint8_t *)p; break;
-    case PQ_GGUF_I8: bits = (uint8_t) * (const int8_t *)p; break;
-    case PQ_GGUF_U16: bits = *(const uint16_t *)p; break;
-    case PQ_GGUF_I16: bits = (uint16_t) * (const int16_t *)p; break;
-    case PQ_GGUF_U32: bits = *(const uint32_t *)p; break;
-    case PQ_GGUF_I32: bits = (uint32_t) * (const int32_t *)p; break;
-    case PQ_GGUF_U64: bits = *(const uint64_t *)p; break;
-    case PQ_GGUF_I64: bits = (uint64_t) * (const int64_t *)p; break;
-    case PQ_GGUF_BOOL: bits = *(const bool *)p ? 1 : 0; break;
+    case PQ_GGUF_U8:
+        bits = *(const uint8_t *)p;
+        break;
+    case PQ_GGUF_I8:
+        bits = (uint8_t) * (const int8_t *)p;
+        break;
+    case PQ_GGUF_U16:
+        bits = *(const uint16_t *)p;
+        break;
+    case PQ_GGUF_I16:
+        bits = (uint16_t) * (const int16_t *)p;
+        break;
+    case PQ_GGUF_U32:
+        bits = *(const uint32_t *)p;
+        break;
+    case PQ_GGUF_I32:
+        bits = (uint32_t) * (const int32_t *)p;
+        break;
+    case PQ_GGUF_U64:
+        bits = *(const uint64_t *)p;
+        break;
+    case PQ_GGUF_I64:
+        bits = (uint64_t) * (const int64_t *)p;
+        break;
+    case PQ_GGUF_BOOL:
+        bits = *(const bool *)p ? 1 : 0;
+        break;
     case PQ_GGUF_F32: {
         uint32_t u;
         memcpy(&u, p, 4);
         bits = u;
         break;
     }
-    case PQ_GGUF_F64: memcpy(&bits, p, 8); break;
-    default: return pq_error_set(s->err, PQ_ERR_INTERNAL, "not a scalar gguf type");
+    case PQ_GGUF_F64:
+        memcpy(&bits, p, 8);
+        break;
+    default:
+        return pq_error_set(s->err, PQ_ERR_INTERNAL, "not a scalar gguf type");
     }
-    for (size_t i = 0; i < n; i++) b[i] = (unsigned char)(bits >> (8 * i));
+    for (size_t i = 0; i < n; i++)
+        b[i] = (unsigned char)(bits >> (8 * i));
     return pq_sink_write(s, b, n);
 }
 
 static enum pq_status pq_sink_value(pq_gguf_sink *s, const char *key, const pq_gguf_value *v) {
     PQ_TRY(pq_sink_u32(s, (uint32_t)v->type));
     switch (v->type) {
-    case PQ_GGUF_U8: { uint8_t x = (uint8_t)v->u.u; return pq_sink_scalar(s, v->type, &x); }
-    case PQ_GGUF_I8: { int8_t x = (int8_t)v->u.i; return pq_sink_scalar(s, v->type, &x); }
-    case PQ_GGUF_U16: { uint16_t x = (uint16_t)v->u.u; return pq_sink_scalar(s, v->type, &x); }
-    case PQ_GGUF_I16: { int16_t x = (int16_t)v->u.i; return pq_sink_scalar(s, v->type, &x); }
-    case PQ_GGUF_U32: { uint32_t x = (uint32_t)v->u.u; return pq_sink_scalar(s, v->type, &x); }
-    case PQ_GGUF_I32: { int32_t x = (int32_t)v->u.i; return pq_sink_scalar(s, v->type, &x); }
-    case PQ_GGUF_U64: return pq_sink_scalar(s, v->type, &v->u.u);
-    case PQ_GGUF_I64: return pq_sink_scalar(s, v->type, &v->u.i);
-    case PQ_GGUF_F32: { float x = (float)v->u.f; return pq_sink_scalar(s, v->type, &x); }
-    case PQ_GGUF_F64: return pq_sink_scalar(s, v->type, &v->u.f);
-    case PQ_GGUF_BOOL: return pq_sink_scalar(s, v->type, &v->u.b);
-    case PQ_GGUF_STRING: return pq_sink_str(s, v->u.str.s, v->u.str.len);
+    case PQ_GGUF_U8: {
+        uint8_t x = (uint8_t)v->u.u;
+        return pq_sink_scalar(s, v->type, &x);
+    }
+    case PQ_GGUF_I8: {
+        int8_t x = (int8_t)v->u.i;
+        return pq_sink_scalar(s, v->type, &x);
+    }
+    case PQ_GGUF_U16: {
+        uint16_t x = (uint16_t)v->u.u;
+        return pq_sink_scalar(s, v->type, &x);
+    }
+    case PQ_GGUF_I16: {
+        int16_t x = (int16_t)v->u.i;
+        return pq_sink_scalar(s, v->type, &x);
+    }
+    case PQ_GGUF_U32: {
+        uint32_t x = (uint32_t)v->u.u;
+        return pq_sink_scalar(s, v->type, &x);
+    }
+    case PQ_GGUF_I32: {
+        int32_t x = (int32_t)v->u.i;
+        return pq_sink_scalar(s, v->type, &x);
+    }
+    case PQ_GGUF_U64:
+        return pq_sink_scalar(s, v->type, &v->u.u);
+    case PQ_GGUF_I64:
+        return pq_sink_scalar(s, v->type, &v->u.i);
+    case PQ_GGUF_F32: {
+        float x = (float)v->u.f;
+        return pq_sink_scalar(s, v->type, &x);
+    }
+    case PQ_GGUF_F64:
+        return pq_sink_scalar(s, v->type, &v->u.f);
+    case PQ_GGUF_BOOL:
+        return pq_sink_scalar(s, v->type, &v->u.b);
+    case PQ_GGUF_STRING:
+        return pq_sink_str(s, v->u.str.s, v->u.str.len);
     case PQ_GGUF_ARRAY: {
         enum pq_gguf_type et = v->u.arr.type;
         if ((unsigned)et >= PQ_GGUF_TYPE_COUNT || et == PQ_GGUF_ARRAY)
-            return pq_error_set(s->err, PQ_ERR_INVALID, "key '%s': array of %s not supported",
-                                key, pq_gguf_type_name(et));
+            return pq_error_set(s->err, PQ_ERR_INVALID, "key '%s': array of %s not supported", key,
+                                pq_gguf_type_name(et));
         PQ_TRY(pq_sink_u32(s, (uint32_t)et));
         PQ_TRY(pq_sink_u64(s, v->u.arr.n));
         size_t es = pq_gguf_type_mem_size(et);
@@ -232,7 +284,8 @@ static enum pq_status pq_gguf_plan_make(const pq_gguf *g, pq_gguf_plan *p, pq_er
         p->has_config = true;
     } else if (pq_gguf_find(g, "piqc.sha256.config")) {
         pq_gguf_plan_free(p);
-        return pq_error_set(err, PQ_ERR_INVALID, "key 'piqc.sha256.config' without 'piqc.pipeline'");
+        return pq_error_set(err, PQ_ERR_INVALID,
+                            "key 'piqc.sha256.config' without 'piqc.pipeline'");
     }
     return PQ_OK;
 }
@@ -320,7 +373,8 @@ static enum pq_status pq_gguf_emit(const pq_gguf *g, const pq_gguf_plan *p, pq_g
             st = pq_error_set(err, PQ_ERR_INTERNAL, "SHA-256 failed (libcrypto)");
         } else {
             char hex[65];
-            for (unsigned i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+            for (unsigned i = 0; i < 32; i++)
+                snprintf(hex + 2 * i, 3, "%02x", md[i]);
             pq_gguf_value v = pq_gguf_hash_value(hex);
             st = pq_sink_kv(&h, "piqc.sha256.header", &v);
         }
@@ -375,8 +429,10 @@ enum pq_status pq_gguf_write(const pq_gguf *g, const char *path, pq_error *err) 
     if (st == PQ_OK) {
         pq_gguf_sink s = {.af = &af, .err = err};
         st = pq_gguf_emit(g, &p, &s);
-        if (st == PQ_OK) st = pq_atomic_commit(&af, err); /* releases af on failure too */
-        else pq_atomic_abort(&af);
+        if (st == PQ_OK)
+            st = pq_atomic_commit(&af, err); /* releases af on failure too */
+        else
+            pq_atomic_abort(&af);
         if (st != PQ_OK) pq_error_prefix(err, "gguf '%s': ", path);
     }
     pq_gguf_plan_free(&p);

@@ -18,7 +18,9 @@ static int pq_alloc_should_fail(void) {
     return 0;
 }
 
-void pq_alloc_fail_after(long n) { atomic_store(&pq_fail_countdown, n); }
+void pq_alloc_fail_after(long n) {
+    atomic_store(&pq_fail_countdown, n);
+}
 
 void *pq_malloc(size_t n) {
     if (pq_alloc_should_fail()) return NULL;
@@ -45,7 +47,9 @@ void *pq_malloc_aligned(size_t n) {
     return p;
 }
 
-void pq_free(void *p) { free(p); }
+void pq_free(void *p) {
+    free(p);
+}
 
 char *pq_strdup(const char *s) {
     if (!s) return NULL;

@@ -17,7 +17,9 @@ struct pq_arena {
     pq_arena_chunk *head;
 };
 
-pq_arena *pq_arena_create(void) { return pq_calloc(1, sizeof(pq_arena)); }
+pq_arena *pq_arena_create(void) {
+    return pq_calloc(1, sizeof(pq_arena));
+}
 
 void pq_arena_destroy(pq_arena *a) {
     if (!a) return;
@@ -94,7 +96,8 @@ static int pq_name_map_grow(pq_name_map *m) {
     for (size_t i = 0; i < m->cap; i++) {
         if (m->slots[i].state != 1) continue;
         size_t j = pq_hash_str(m->slots[i].key) & (ncap - 1);
-        while (ns[j].state) j = (j + 1) & (ncap - 1);
+        while (ns[j].state)
+            j = (j + 1) & (ncap - 1);
         ns[j] = m->slots[i];
     }
     pq_free(m->slots);
@@ -116,8 +119,10 @@ int pq_name_map_put(pq_name_map *m, const char *key, uint32_t value) {
         if (m->slots[j].state == 2 && tomb == SIZE_MAX) tomb = j;
         j = (j + 1) & (m->cap - 1);
     }
-    if (tomb != SIZE_MAX) j = tomb;
-    else m->filled++;
+    if (tomb != SIZE_MAX)
+        j = tomb;
+    else
+        m->filled++;
     m->slots[j].key = key;
     m->slots[j].value = value;
     m->slots[j].state = 1;

@@ -9,13 +9,20 @@ static const struct {
     const char *name;
     size_t size;
 } pq_dtype_info[PQ_DTYPE_COUNT] = {
-    [PQ_DTYPE_UNDEFINED] = {"undefined", 0}, [PQ_DTYPE_F32] = {"f32", 4},
-    [PQ_DTYPE_F16] = {"f16", 2},             [PQ_DTYPE_BF16] = {"bf16", 2},
-    [PQ_DTYPE_F64] = {"f64", 8},             [PQ_DTYPE_I8] = {"i8", 1},
-    [PQ_DTYPE_U8] = {"u8", 1},               [PQ_DTYPE_I16] = {"i16", 2},
-    [PQ_DTYPE_U16] = {"u16", 2},             [PQ_DTYPE_I32] = {"i32", 4},
-    [PQ_DTYPE_U32] = {"u32", 4},             [PQ_DTYPE_I64] = {"i64", 8},
-    [PQ_DTYPE_U64] = {"u64", 8},             [PQ_DTYPE_BOOL] = {"bool", 1},
+    [PQ_DTYPE_UNDEFINED] = {"undefined", 0},
+    [PQ_DTYPE_F32] = {"f32", 4},
+    [PQ_DTYPE_F16] = {"f16", 2},
+    [PQ_DTYPE_BF16] = {"bf16", 2},
+    [PQ_DTYPE_F64] = {"f64", 8},
+    [PQ_DTYPE_I8] = {"i8", 1},
+    [PQ_DTYPE_U8] = {"u8", 1},
+    [PQ_DTYPE_I16] = {"i16", 2},
+    [PQ_DTYPE_U16] = {"u16", 2},
+    [PQ_DTYPE_I32] = {"i32", 4},
+    [PQ_DTYPE_U32] = {"u32", 4},
+    [PQ_DTYPE_I64] = {"i64", 8},
+    [PQ_DTYPE_U64] = {"u64", 8},
+    [PQ_DTYPE_BOOL] = {"bool", 1},
 };
 
 size_t pq_dtype_size(enum pq_dtype t) {
@@ -110,33 +117,53 @@ uint16_t pq_f32_to_bf16(float f) {
     return (uint16_t)(x >> 16);
 }
 
-float pq_bf16_to_f32(uint16_t h) { return pq_bits_f32((uint32_t)h << 16); }
+float pq_bf16_to_f32(uint16_t h) {
+    return pq_bits_f32((uint32_t)h << 16);
+}
 
 double pq_dtype_load(enum pq_dtype t, const void *data, size_t i) {
     switch (t) {
-    case PQ_DTYPE_F32: return ((const float *)data)[i];
-    case PQ_DTYPE_F16: return pq_f16_to_f32(((const uint16_t *)data)[i]);
-    case PQ_DTYPE_BF16: return pq_bf16_to_f32(((const uint16_t *)data)[i]);
-    case PQ_DTYPE_F64: return ((const double *)data)[i];
-    case PQ_DTYPE_I8: return ((const int8_t *)data)[i];
-    case PQ_DTYPE_U8: return ((const uint8_t *)data)[i];
-    case PQ_DTYPE_I16: return ((const int16_t *)data)[i];
-    case PQ_DTYPE_U16: return ((const uint16_t *)data)[i];
-    case PQ_DTYPE_I32: return ((const int32_t *)data)[i];
-    case PQ_DTYPE_U32: return ((const uint32_t *)data)[i];
-    case PQ_DTYPE_I64: return (double)((const int64_t *)data)[i];
-    case PQ_DTYPE_U64: return (double)((const uint64_t *)data)[i];
-    case PQ_DTYPE_BOOL: return ((const uint8_t *)data)[i] ? 1.0 : 0.0;
-    default: return 0.0;
+    case PQ_DTYPE_F32:
+        return ((const float *)data)[i];
+    case PQ_DTYPE_F16:
+        return pq_f16_to_f32(((const uint16_t *)data)[i]);
+    case PQ_DTYPE_BF16:
+        return pq_bf16_to_f32(((const uint16_t *)data)[i]);
+    case PQ_DTYPE_F64:
+        return ((const double *)data)[i];
+    case PQ_DTYPE_I8:
+        return ((const int8_t *)data)[i];
+    case PQ_DTYPE_U8:
+        return ((const uint8_t *)data)[i];
+    case PQ_DTYPE_I16:
+        return ((const int16_t *)data)[i];
+    case PQ_DTYPE_U16:
+        return ((const uint16_t *)data)[i];
+    case PQ_DTYPE_I32:
+        return ((const int32_t *)data)[i];
+    case PQ_DTYPE_U32:
+        return ((const uint32_t *)data)[i];
+    case PQ_DTYPE_I64:
+        return (double)((const int64_t *)data)[i];
+    case PQ_DTYPE_U64:
+        return (double)((const uint64_t *)data)[i];
+    case PQ_DTYPE_BOOL:
+        return ((const uint8_t *)data)[i] ? 1.0 : 0.0;
+    default:
+        return 0.0;
     }
 }
 
 int64_t pq_dtype_load_i64(enum pq_dtype t, const void *data, size_t i) {
     switch (t) {
-    case PQ_DTYPE_I64: return ((const int64_t *)data)[i];
-    case PQ_DTYPE_U64: return (int64_t)((const uint64_t *)data)[i];
-    case PQ_DTYPE_I32: return ((const int32_t *)data)[i];
-    case PQ_DTYPE_U32: return ((const uint32_t *)data)[i];
+    case PQ_DTYPE_I64:
+        return ((const int64_t *)data)[i];
+    case PQ_DTYPE_U64:
+        return (int64_t)((const uint64_t *)data)[i];
+    case PQ_DTYPE_I32:
+        return ((const int32_t *)data)[i];
+    case PQ_DTYPE_U32:
+        return ((const uint32_t *)data)[i];
     default: {
         double v = pq_dtype_load(t, data, i);
         if (!(v == v)) return 0;
@@ -155,23 +182,46 @@ static double pq_clampd(double v, double lo, double hi) {
 
 void pq_dtype_store(enum pq_dtype t, void *data, size_t i, double v) {
     switch (t) {
-    case PQ_DTYPE_F32: ((float *)data)[i] = (float)v; break;
-    case PQ_DTYPE_F16: ((uint16_t *)data)[i] = pq_f32_to_f16((float)v); break;
-    case PQ_DTYPE_BF16: ((uint16_t *)data)[i] = pq_f32_to_bf16((float)v); break;
-    case PQ_DTYPE_F64: ((double *)data)[i] = v; break;
-    case PQ_DTYPE_I8: ((int8_t *)data)[i] = (int8_t)pq_clampd(v, -128, 127); break;
-    case PQ_DTYPE_U8: ((uint8_t *)data)[i] = (uint8_t)pq_clampd(v, 0, 255); break;
-    case PQ_DTYPE_I16: ((int16_t *)data)[i] = (int16_t)pq_clampd(v, -32768, 32767); break;
-    case PQ_DTYPE_U16: ((uint16_t *)data)[i] = (uint16_t)pq_clampd(v, 0, 65535); break;
+    case PQ_DTYPE_F32:
+        ((float *)data)[i] = (float)v;
+        break;
+    case PQ_DTYPE_F16:
+        ((uint16_t *)data)[i] = pq_f32_to_f16((float)v);
+        break;
+    case PQ_DTYPE_BF16:
+        ((uint16_t *)data)[i] = pq_f32_to_bf16((float)v);
+        break;
+    case PQ_DTYPE_F64:
+        ((double *)data)[i] = v;
+        break;
+    case PQ_DTYPE_I8:
+        ((int8_t *)data)[i] = (int8_t)pq_clampd(v, -128, 127);
+        break;
+    case PQ_DTYPE_U8:
+        ((uint8_t *)data)[i] = (uint8_t)pq_clampd(v, 0, 255);
+        break;
+    case PQ_DTYPE_I16:
+        ((int16_t *)data)[i] = (int16_t)pq_clampd(v, -32768, 32767);
+        break;
+    case PQ_DTYPE_U16:
+        ((uint16_t *)data)[i] = (uint16_t)pq_clampd(v, 0, 65535);
+        break;
     case PQ_DTYPE_I32:
         ((int32_t *)data)[i] = (int32_t)pq_clampd(v, -2147483648.0, 2147483647.0);
         break;
-    case PQ_DTYPE_U32: ((uint32_t *)data)[i] = (uint32_t)pq_clampd(v, 0, 4294967295.0); break;
+    case PQ_DTYPE_U32:
+        ((uint32_t *)data)[i] = (uint32_t)pq_clampd(v, 0, 4294967295.0);
+        break;
     case PQ_DTYPE_I64:
         ((int64_t *)data)[i] = (int64_t)pq_clampd(v, -9.2233720368547758e18, 9.2233720368547748e18);
         break;
-    case PQ_DTYPE_U64: ((uint64_t *)data)[i] = (uint64_t)pq_clampd(v, 0, 1.8446744073709550e19); break;
-    case PQ_DTYPE_BOOL: ((uint8_t *)data)[i] = (v != 0.0 && v == v) ? 1 : (v != v ? 1 : 0); break;
-    default: break;
+    case PQ_DTYPE_U64:
+        ((uint64_t *)data)[i] = (uint64_t)pq_clampd(v, 0, 1.8446744073709550e19);
+        break;
+    case PQ_DTYPE_BOOL:
+        ((uint8_t *)data)[i] = (v != 0.0 && v == v) ? 1 : (v != v ? 1 : 0);
+        break;
+    default:
+        break;
     }
 }

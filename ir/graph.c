@@ -38,16 +38,20 @@ fail:
 }
 
 static void pq_attr_release(pq_attr *a) {
-    if (a->type == PQ_ATTR_TENSOR) pq_tensor_destroy(a->u.tensor);
-    else if (a->type == PQ_ATTR_GRAPH) pq_graph_destroy(a->u.graph);
+    if (a->type == PQ_ATTR_TENSOR)
+        pq_tensor_destroy(a->u.tensor);
+    else if (a->type == PQ_ATTR_GRAPH)
+        pq_graph_destroy(a->u.graph);
     a->u.tensor = NULL;
 }
 
 void pq_graph_destroy(pq_graph *g) {
     if (!g) return;
-    for (uint32_t i = 0; i < g->n_values; i++) pq_tensor_destroy(g->values[i].constant);
+    for (uint32_t i = 0; i < g->n_values; i++)
+        pq_tensor_destroy(g->values[i].constant);
     for (uint32_t i = 0; i < g->n_nodes; i++)
-        for (uint32_t a = 0; a < g->nodes[i].n_attrs; a++) pq_attr_release(&g->nodes[i].attrs[a]);
+        for (uint32_t a = 0; a < g->nodes[i].n_attrs; a++)
+            pq_attr_release(&g->nodes[i].attrs[a]);
     pq_free(g->values);
     pq_free(g->nodes);
     pq_free(g->inputs);
@@ -58,7 +62,9 @@ void pq_graph_destroy(pq_graph *g) {
     pq_free(g);
 }
 
-void *pq_graph_alloc(pq_graph *g, size_t n) { return pq_arena_alloc(g->arena, n); }
+void *pq_graph_alloc(pq_graph *g, size_t n) {
+    return pq_arena_alloc(g->arena, n);
+}
 
 const char *pq_graph_strdup(pq_graph *g, const char *s) {
     if (!s) return NULL;
@@ -72,7 +78,8 @@ enum pq_status pq_graph_add_value(pq_graph *g, const char *name, enum pq_dtype d
                                   const pq_shape *shape, uint32_t *out_id, pq_error *err) {
     char gen[32];
     if (!name || !*name) {
-        do snprintf(gen, sizeof gen, "_t%u", g->name_counter++);
+        do
+            snprintf(gen, sizeof gen, "_t%u", g->name_counter++);
         while (pq_name_map_get(g->names, gen) != UINT32_MAX);
         name = gen;
     } else if (pq_name_map_get(g->names, name) != UINT32_MAX) {
@@ -125,9 +132,8 @@ enum pq_status pq_graph_add_output(pq_graph *g, uint32_t vid, pq_error *err) {
 }
 
 enum pq_status pq_graph_add_node(pq_graph *g, enum pq_op op, const char *name,
-                                 const uint32_t *inputs, uint32_t n_inputs,
-                                 const uint32_t *outputs, uint32_t n_outputs, uint32_t *out_id,
-                                 pq_error *err) {
+                                 const uint32_t *inputs, uint32_t n_inputs, const uint32_t *outputs,
+                                 uint32_t n_outputs, uint32_t *out_id, pq_error *err) {
     if ((unsigned)op >= PQ_OP_COUNT) return pq_error_set(err, PQ_ERR_INTERNAL, "bad op %d", op);
     for (uint32_t i = 0; i < n_inputs; i++)
         if (inputs[i] != PQ_NONE && inputs[i] >= g->n_values)
@@ -330,7 +336,8 @@ const char *pq_node_attr_string(const pq_node *n, const char *name, const char *
 }
 
 static pq_graph *pq_graph_root(pq_graph *g) {
-    while (g->parent) g = g->parent;
+    while (g->parent)
+        g = g->parent;
     return g;
 }
 
@@ -352,7 +359,8 @@ uint32_t pq_graph_intern_symbol(pq_graph *g, const char *name) {
 }
 
 const char *pq_graph_symbol_name(const pq_graph *g, uint32_t sym) {
-    while (g->parent) g = g->parent;
+    while (g->parent)
+        g = g->parent;
     return sym > 0 && sym < g->n_symbols ? g->symbols[sym] : "?";
 }
 
@@ -374,8 +382,7 @@ enum pq_status pq_graph_capture(pq_graph *g, const char *name, uint32_t *out_id,
     return PQ_OK;
 }
 
-enum pq_status pq_graph_add_opset(pq_graph *g, const char *domain, int64_t version,
-                                  pq_error *err) {
+enum pq_status pq_graph_add_opset(pq_graph *g, const char *domain, int64_t version, pq_error *err) {
     if (g->n_opsets == g->cap_opsets) {
         uint32_t cap = g->cap_opsets ? g->cap_opsets * 2 : 4;
         pq_opset *no = pq_graph_alloc(g, sizeof(pq_opset) * cap);
@@ -426,7 +433,7 @@ static uint32_t pq_node_dep(const pq_graph *g, uint32_t i, uint32_t j) {
 enum pq_status pq_graph_toposort(pq_graph *g, pq_error *err) {
     enum pq_status st = PQ_OK;
     uint32_t n = g->n_nodes;
-    uint32_t *pending = pq_calloc(n ? n : 1, sizeof(uint32_t));   /* unmet inputs per node */
+    uint32_t *pending = pq_calloc(n ? n : 1, sizeof(uint32_t)); /* unmet inputs per node */
     uint32_t *order = pq_malloc(sizeof(uint32_t) * (n ? n : 1));
     uint32_t *users_start = pq_calloc((size_t)g->n_values + 1, sizeof(uint32_t));
     uint32_t *users = NULL;
@@ -447,7 +454,8 @@ enum pq_status pq_graph_toposort(pq_graph *g, pq_error *err) {
                 total++;
             }
         }
-    for (uint32_t v = 0; v < g->n_values; v++) users_start[v + 1] += users_start[v];
+    for (uint32_t v = 0; v < g->n_values; v++)
+        users_start[v + 1] += users_start[v];
     users = pq_malloc(sizeof(uint32_t) * (total ? total : 1));
     uint32_t *fill = pq_calloc((size_t)g->n_values + 1, sizeof(uint32_t));
     if (!users || !fill) {
@@ -479,9 +487,8 @@ enum pq_status pq_graph_toposort(pq_graph *g, pq_error *err) {
     if (tail != n) {
         for (uint32_t i = 0; i < n; i++)
             if (pending[i]) {
-                st = pq_error_set(err, PQ_ERR_INVALID,
-                                  "graph has a cycle through node '%s' (%s)", g->nodes[i].name,
-                                  pq_op_name(g->nodes[i].op));
+                st = pq_error_set(err, PQ_ERR_INVALID, "graph has a cycle through node '%s' (%s)",
+                                  g->nodes[i].name, pq_op_name(g->nodes[i].op));
                 break;
             }
         goto done;
@@ -491,7 +498,8 @@ enum pq_status pq_graph_toposort(pq_graph *g, pq_error *err) {
         st = pq_error_nomem(err, "toposort");
         goto done;
     }
-    for (uint32_t i = 0; i < n; i++) sorted[i] = g->nodes[order[i]];
+    for (uint32_t i = 0; i < n; i++)
+        sorted[i] = g->nodes[order[i]];
     if (n) memcpy(g->nodes, sorted, sizeof(pq_node) * n);
     for (uint32_t i = 0; i < n; i++)
         for (uint32_t o = 0; o < g->nodes[i].n_outputs; o++)
@@ -512,7 +520,8 @@ enum pq_status pq_graph_remove_nodes(pq_graph *g, const bool *dead, pq_error *er
         if (dead[i]) {
             for (uint32_t o = 0; o < nd->n_outputs; o++)
                 if (nd->outputs[o] != PQ_NONE) g->values[nd->outputs[o]].producer = PQ_NONE;
-            for (uint32_t a = 0; a < nd->n_attrs; a++) pq_attr_release(&nd->attrs[a]);
+            for (uint32_t a = 0; a < nd->n_attrs; a++)
+                pq_attr_release(&nd->attrs[a]);
             continue;
         }
         g->nodes[w] = *nd;

@@ -59,13 +59,13 @@ enum pq_value_flags {
 };
 
 typedef struct pq_value {
-    const char *name;      /* unique within its graph */
-    enum pq_dtype dtype;   /* UNDEFINED when not yet inferred */
-    pq_shape shape;        /* rank -1 when unknown */
-    uint32_t producer;     /* node id, or PQ_NONE (input, constant, captured) */
+    const char *name;    /* unique within its graph */
+    enum pq_dtype dtype; /* UNDEFINED when not yet inferred */
+    pq_shape shape;      /* rank -1 when unknown */
+    uint32_t producer;   /* node id, or PQ_NONE (input, constant, captured) */
     uint32_t producer_slot;
-    pq_tensor *constant;   /* owned; non-NULL for initializers and folded constants */
-    uint32_t outer;        /* subgraphs: id of the captured value in the parent graph, else PQ_NONE */
+    pq_tensor *constant; /* owned; non-NULL for initializers and folded constants */
+    uint32_t outer;      /* subgraphs: id of the captured value in the parent graph, else PQ_NONE */
     uint32_t flags;
 } pq_value;
 
@@ -134,14 +134,15 @@ enum pq_status pq_graph_add_output(pq_graph *g, uint32_t vid, pq_error *err);
 /* Adds a node. inputs/outputs are copied; output values must exist and have no producer yet.
  * name NULL -> generated. out_id may be NULL. */
 enum pq_status pq_graph_add_node(pq_graph *g, enum pq_op op, const char *name,
-                                 const uint32_t *inputs, uint32_t n_inputs,
-                                 const uint32_t *outputs, uint32_t n_outputs, uint32_t *out_id,
-                                 pq_error *err);
+                                 const uint32_t *inputs, uint32_t n_inputs, const uint32_t *outputs,
+                                 uint32_t n_outputs, uint32_t *out_id, pq_error *err);
 
 /* Attribute setters on node nid: copy name/arrays into the arena; tensor and graph ownership
  * moves to the graph (also on failure). Setting an existing name replaces it. */
-enum pq_status pq_node_set_int(pq_graph *g, uint32_t nid, const char *name, int64_t v, pq_error *err);
-enum pq_status pq_node_set_float(pq_graph *g, uint32_t nid, const char *name, float v, pq_error *err);
+enum pq_status pq_node_set_int(pq_graph *g, uint32_t nid, const char *name, int64_t v,
+                               pq_error *err);
+enum pq_status pq_node_set_float(pq_graph *g, uint32_t nid, const char *name, float v,
+                                 pq_error *err);
 enum pq_status pq_node_set_string(pq_graph *g, uint32_t nid, const char *name, const char *v,
                                   pq_error *err);
 enum pq_status pq_node_set_ints(pq_graph *g, uint32_t nid, const char *name, const int64_t *v,

@@ -22,18 +22,24 @@ enum pq_status pq_infer_broadcast(const pq_shape *a, const pq_shape *b, pq_shape
         pq_dim da = ia >= 0 ? a->dims[ia] : pq_dim_of(1);
         pq_dim db = ib >= 0 ? b->dims[ib] : pq_dim_of(1);
         pq_dim d;
-        if (da.size == 1) d = db;
-        else if (db.size == 1) d = da;
+        if (da.size == 1)
+            d = db;
+        else if (db.size == 1)
+            d = da;
         else if (pq_dim_known(da) && pq_dim_known(db)) {
             if (da.size != db.size)
                 return pq_error_set(err, PQ_ERR_INVALID,
                                     "cannot broadcast dimension %lld with %lld (axis %d of %d)",
                                     (long long)da.size, (long long)db.size, i, r);
             d = da;
-        } else if (pq_dim_known(da)) d = da; /* the unknown one must be 1 or equal */
-        else if (pq_dim_known(db)) d = db;
-        else if (pq_dim_equal(da, db)) d = da;
-        else d = pq_dim_unknown();
+        } else if (pq_dim_known(da))
+            d = da; /* the unknown one must be 1 or equal */
+        else if (pq_dim_known(db))
+            d = db;
+        else if (pq_dim_equal(da, db))
+            d = da;
+        else
+            d = pq_dim_unknown();
         s.dims[i] = d;
     }
     *out = s;
@@ -46,7 +52,8 @@ bool pq_infer_const_ints(const pq_type_info *t, int64_t *out, int max, int *n) {
     if (!pq_dtype_is_integer(v->dtype) || v->rank > 1) return false;
     int64_t cnt = pq_tensor_numel(v);
     if (cnt > max) return false;
-    for (int64_t i = 0; i < cnt; i++) out[i] = pq_dtype_load_i64(v->dtype, v->data, (size_t)i);
+    for (int64_t i = 0; i < cnt; i++)
+        out[i] = pq_dtype_load_i64(v->dtype, v->data, (size_t)i);
     *n = (int)cnt;
     return true;
 }
@@ -131,9 +138,9 @@ enum pq_status pq_infer_node(pq_graph *g, uint32_t nid, pq_error *err) {
         pq_value *val = &g->values[v];
         if (out[i].dtype != PQ_DTYPE_UNDEFINED) {
             if (val->dtype != PQ_DTYPE_UNDEFINED && val->dtype != out[i].dtype) {
-                st = pq_error_set(err, PQ_ERR_INVALID,
-                                  "output '%s' is declared %s but computes %s", val->name,
-                                  pq_dtype_name(val->dtype), pq_dtype_name(out[i].dtype));
+                st =
+                    pq_error_set(err, PQ_ERR_INVALID, "output '%s' is declared %s but computes %s",
+                                 val->name, pq_dtype_name(val->dtype), pq_dtype_name(out[i].dtype));
                 goto done;
             }
             val->dtype = out[i].dtype;
@@ -150,6 +157,7 @@ done:
 }
 
 enum pq_status pq_graph_infer_shapes(pq_graph *g, pq_error *err) {
-    for (uint32_t i = 0; i < g->n_nodes; i++) PQ_TRY(pq_infer_node(g, i, err));
+    for (uint32_t i = 0; i < g->n_nodes; i++)
+        PQ_TRY(pq_infer_node(g, i, err));
     return PQ_OK;
 }

@@ -7,10 +7,11 @@
 
 /* What is known about one node input or output. */
 typedef struct pq_type_info {
-    bool present;          /* false for an omitted optional input/output */
-    enum pq_dtype dtype;   /* UNDEFINED when unknown */
-    pq_shape shape;        /* rank -1 when unknown */
-    const pq_tensor *value; /* inputs only: known data (constant, or the actual tensor at run time) */
+    bool present;        /* false for an omitted optional input/output */
+    enum pq_dtype dtype; /* UNDEFINED when unknown */
+    pq_shape shape;      /* rank -1 when unknown */
+    const pq_tensor
+        *value; /* inputs only: known data (constant, or the actual tensor at run time) */
 } pq_type_info;
 
 typedef struct pq_infer_ctx {

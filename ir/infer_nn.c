@@ -7,7 +7,9 @@
 
 #define PQ_NN_MAX_SPATIAL 3
 
-static bool pq_nn_is_float(enum pq_dtype t) { return pq_dtype_is_float(t); }
+static bool pq_nn_is_float(enum pq_dtype t) {
+    return pq_dtype_is_float(t);
+}
 
 /* INVALID unless input i is present and has a float dtype (unknown dtype passes). */
 static enum pq_status pq_nn_need_float(pq_infer_ctx *c, uint32_t i, const char *what) {
@@ -39,7 +41,8 @@ static enum pq_status pq_nn_ints(pq_infer_ctx *c, const char *name, int64_t *v, 
     if ((int)a->u.ints.n > max)
         return pq_error_set(c->err, PQ_ERR_INVALID, "attribute '%s' has %u values, at most %d",
                             name, a->u.ints.n, max);
-    for (uint32_t i = 0; i < a->u.ints.n; i++) v[i] = a->u.ints.v[i];
+    for (uint32_t i = 0; i < a->u.ints.n; i++)
+        v[i] = a->u.ints.v[i];
     *n = (int)a->u.ints.n;
     return PQ_OK;
 }
@@ -50,7 +53,8 @@ static enum pq_status pq_nn_ints_n(pq_infer_ctx *c, const char *name, int64_t *v
     int n;
     PQ_TRY(pq_nn_ints(c, name, v, 2 * PQ_NN_MAX_SPATIAL, &n));
     if (n < 0) {
-        for (int i = 0; i < want; i++) v[i] = def;
+        for (int i = 0; i < want; i++)
+            v[i] = def;
         return PQ_OK;
     }
     if (n != want)
@@ -58,8 +62,9 @@ static enum pq_status pq_nn_ints_n(pq_infer_ctx *c, const char *name, int64_t *v
                             name, n, want);
     for (int i = 0; i < want; i++)
         if (v[i] < min)
-            return pq_error_set(c->err, PQ_ERR_INVALID, "attribute '%s'[%d] = %lld, must be >= %lld",
-                                name, i, (long long)v[i], (long long)min);
+            return pq_error_set(c->err, PQ_ERR_INVALID,
+                                "attribute '%s'[%d] = %lld, must be >= %lld", name, i,
+                                (long long)v[i], (long long)min);
     return PQ_OK;
 }
 
@@ -72,13 +77,19 @@ static enum pq_status pq_nn_autopad(pq_infer_ctx *c, enum pq_nn_autopad *ap) {
     if (a->type != PQ_ATTR_STRING)
         return pq_error_set(c->err, PQ_ERR_INVALID, "attribute 'auto_pad' must be a string");
     const char *s = a->u.s;
-    if (!strcmp(s, "NOTSET") || !strcmp(s, "")) *ap = PQ_NN_NOTSET;
-    else if (!strcmp(s, "SAME_UPPER")) *ap = PQ_NN_SAME_UPPER;
-    else if (!strcmp(s, "SAME_LOWER")) *ap = PQ_NN_SAME_LOWER;
-    else if (!strcmp(s, "VALID")) *ap = PQ_NN_VALID;
+    if (!strcmp(s, "NOTSET") || !strcmp(s, ""))
+        *ap = PQ_NN_NOTSET;
+    else if (!strcmp(s, "SAME_UPPER"))
+        *ap = PQ_NN_SAME_UPPER;
+    else if (!strcmp(s, "SAME_LOWER"))
+        *ap = PQ_NN_SAME_LOWER;
+    else if (!strcmp(s, "VALID"))
+        *ap = PQ_NN_VALID;
     else
-        return pq_error_set(c->err, PQ_ERR_INVALID, "attribute 'auto_pad' = '%s' is not one of "
-                            "NOTSET, SAME_UPPER, SAME_LOWER, VALID", s);
+        return pq_error_set(c->err, PQ_ERR_INVALID,
+                            "attribute 'auto_pad' = '%s' is not one of "
+                            "NOTSET, SAME_UPPER, SAME_LOWER, VALID",
+                            s);
     return PQ_OK;
 }
 
@@ -121,8 +132,8 @@ static enum pq_status pq_nn_out_dim(pq_infer_ctx *c, const pq_nn_win *w, int i, 
     if (span < 0)
         return pq_error_set(c->err, PQ_ERR_INVALID,
                             "spatial dim %d: input %lld with pads %lld+%lld is smaller than the "
-                            "dilated kernel %lld", i, (long long)in, (long long)pb, (long long)pe,
-                            (long long)ek);
+                            "dilated kernel %lld",
+                            i, (long long)in, (long long)pb, (long long)pe, (long long)ek);
     int64_t o = span / w->s[i] + 1;
     if (w->ceil_mode && span % w->s[i] != 0) {
         o++;
@@ -153,8 +164,10 @@ static enum pq_status pq_nn_spatial_rank(pq_infer_ctx *c, const pq_shape *x, int
     *nsp = -1;
     if (x->rank < 0) return PQ_OK;
     if (x->rank < 3)
-        return pq_error_set(c->err, PQ_ERR_INVALID, "input has rank %d, expected N, C and at "
-                            "least one spatial dim", x->rank);
+        return pq_error_set(c->err, PQ_ERR_INVALID,
+                            "input has rank %d, expected N, C and at "
+                            "least one spatial dim",
+                            x->rank);
     if (x->rank - 2 > PQ_NN_MAX_SPATIAL)
         return pq_error_set(c->err, PQ_ERR_UNSUPPORTED, "%d spatial dims (at most %d supported)",
                             x->rank - 2, PQ_NN_MAX_SPATIAL);
@@ -171,8 +184,10 @@ static enum pq_status pq_nn_matmul_shape(pq_infer_ctx *c, pq_shape *out) {
         return PQ_OK;
     }
     if (a->rank == 0 || b->rank == 0)
-        return pq_error_set(c->err, PQ_ERR_INVALID, "MatMul operands must have rank >= 1 (got %d "
-                            "and %d)", a->rank, b->rank);
+        return pq_error_set(c->err, PQ_ERR_INVALID,
+                            "MatMul operands must have rank >= 1 (got %d "
+                            "and %d)",
+                            a->rank, b->rank);
     pq_dim ka = a->dims[a->rank - 1], kb = b->dims[b->rank >= 2 ? b->rank - 2 : 0];
     if (pq_dim_known(ka) && pq_dim_known(kb) && ka.size != kb.size)
         return pq_error_set(c->err, PQ_ERR_INVALID, "MatMul inner dims differ: %lld vs %lld",
@@ -180,8 +195,10 @@ static enum pq_status pq_nn_matmul_shape(pq_infer_ctx *c, pq_shape *out) {
     pq_shape ba = {0}, bb = {0}, bo;
     ba.rank = a->rank > 2 ? a->rank - 2 : 0;
     bb.rank = b->rank > 2 ? b->rank - 2 : 0;
-    for (int i = 0; i < ba.rank; i++) ba.dims[i] = a->dims[i];
-    for (int i = 0; i < bb.rank; i++) bb.dims[i] = b->dims[i];
+    for (int i = 0; i < ba.rank; i++)
+        ba.dims[i] = a->dims[i];
+    for (int i = 0; i < bb.rank; i++)
+        bb.dims[i] = b->dims[i];
     PQ_TRY(pq_infer_broadcast(&ba, &bb, &bo, c->err));
     if (a->rank >= 2) bo.dims[bo.rank++] = a->dims[a->rank - 2];
     if (b->rank >= 2) bo.dims[bo.rank++] = b->dims[b->rank - 1];
@@ -192,8 +209,8 @@ static enum pq_status pq_nn_matmul_shape(pq_infer_ctx *c, pq_shape *out) {
 enum pq_status pq_infer_matmul(pq_infer_ctx *c) {
     PQ_TRY(pq_nn_same_dtype(c, 1, "B"));
     enum pq_dtype t = c->in[0].dtype;
-    if (t != PQ_DTYPE_UNDEFINED && !pq_nn_is_float(t) && t != PQ_DTYPE_I32 &&
-        t != PQ_DTYPE_I64 && t != PQ_DTYPE_U32 && t != PQ_DTYPE_U64)
+    if (t != PQ_DTYPE_UNDEFINED && !pq_nn_is_float(t) && t != PQ_DTYPE_I32 && t != PQ_DTYPE_I64 &&
+        t != PQ_DTYPE_U32 && t != PQ_DTYPE_U64)
         return pq_error_set(c->err, PQ_ERR_INVALID, "MatMul does not take %s", pq_dtype_name(t));
     c->out[0].dtype = t;
     return pq_nn_matmul_shape(c, &c->out[0].shape);
@@ -283,8 +300,10 @@ static enum pq_status pq_nn_conv_shape(pq_infer_ctx *c) {
         nsp = w->rank - 2;
     }
     if (x->rank >= 0 && w->rank >= 0 && w->rank != x->rank)
-        return pq_error_set(c->err, PQ_ERR_INVALID, "weight has %d dims, expected %d like the "
-                            "input", w->rank, x->rank);
+        return pq_error_set(c->err, PQ_ERR_INVALID,
+                            "weight has %d dims, expected %d like the "
+                            "input",
+                            w->rank, x->rank);
     int64_t group = pq_node_attr_int(c->node, "group", 1);
     if (group < 1)
         return pq_error_set(c->err, PQ_ERR_INVALID, "group = %lld must be >= 1", (long long)group);
@@ -303,8 +322,10 @@ static enum pq_status pq_nn_conv_shape(pq_infer_ctx *c) {
     for (int i = 0; i < nsp; i++) {
         pq_dim wd = w->rank >= 0 ? w->dims[2 + i] : pq_dim_unknown();
         if (nk >= 0 && pq_dim_known(wd) && wd.size != ks[i])
-            return pq_error_set(c->err, PQ_ERR_INVALID, "kernel_shape[%d] = %lld but the weight "
-                                "has %lld", i, (long long)ks[i], (long long)wd.size);
+            return pq_error_set(c->err, PQ_ERR_INVALID,
+                                "kernel_shape[%d] = %lld but the weight "
+                                "has %lld",
+                                i, (long long)ks[i], (long long)wd.size);
         win.k[i] = nk >= 0 ? ks[i] : wd.size;
         if (nk >= 0 && ks[i] < 1)
             return pq_error_set(c->err, PQ_ERR_INVALID, "kernel_shape[%d] = %lld must be >= 1", i,
@@ -314,22 +335,27 @@ static enum pq_status pq_nn_conv_shape(pq_infer_ctx *c) {
     pq_dim wc = w->rank >= 0 ? w->dims[1] : pq_dim_unknown();
     pq_dim m = w->rank >= 0 ? w->dims[0] : pq_dim_unknown();
     if (pq_dim_known(cin) && pq_dim_known(wc) && cin.size != wc.size * group)
-        return pq_error_set(c->err, PQ_ERR_INVALID, "input has %lld channels but weight expects "
-                            "%lld x group %lld", (long long)cin.size, (long long)wc.size,
-                            (long long)group);
+        return pq_error_set(c->err, PQ_ERR_INVALID,
+                            "input has %lld channels but weight expects "
+                            "%lld x group %lld",
+                            (long long)cin.size, (long long)wc.size, (long long)group);
     if (pq_dim_known(m) && m.size % group != 0)
-        return pq_error_set(c->err, PQ_ERR_INVALID, "%lld output channels not divisible by group "
-                            "%lld", (long long)m.size, (long long)group);
+        return pq_error_set(c->err, PQ_ERR_INVALID,
+                            "%lld output channels not divisible by group "
+                            "%lld",
+                            (long long)m.size, (long long)group);
     pq_shape o = {0};
     o.rank = nsp + 2;
     o.dims[0] = x->rank >= 0 ? x->dims[0] : pq_dim_unknown();
     o.dims[1] = m;
     bool kknown = true;
-    for (int i = 0; i < nsp; i++) kknown = kknown && win.k[i] >= 0;
+    for (int i = 0; i < nsp; i++)
+        kknown = kknown && win.k[i] >= 0;
     if (x->rank >= 0 && kknown) {
         PQ_TRY(pq_nn_spatial_out(c, &win, x, &o));
     } else {
-        for (int i = 0; i < nsp; i++) o.dims[2 + i] = pq_dim_unknown();
+        for (int i = 0; i < nsp; i++)
+            o.dims[2 + i] = pq_dim_unknown();
     }
     c->out[0].shape = o;
     return PQ_OK;
@@ -380,8 +406,10 @@ enum pq_status pq_infer_conv_transpose(pq_infer_ctx *c) {
     int nsp;
     PQ_TRY(pq_nn_spatial_rank(c, x, &nsp));
     if (x->rank >= 0 && w->rank >= 0 && w->rank != x->rank)
-        return pq_error_set(c->err, PQ_ERR_INVALID, "weight has %d dims, expected %d like the "
-                            "input", w->rank, x->rank);
+        return pq_error_set(c->err, PQ_ERR_INVALID,
+                            "weight has %d dims, expected %d like the "
+                            "input",
+                            w->rank, x->rank);
     int64_t group = pq_node_attr_int(c->node, "group", 1);
     if (group < 1)
         return pq_error_set(c->err, PQ_ERR_INVALID, "group = %lld must be >= 1", (long long)group);
@@ -400,8 +428,8 @@ enum pq_status pq_infer_conv_transpose(pq_infer_ctx *c) {
         return pq_error_set(c->err, PQ_ERR_INVALID, "kernel_shape has %d values, expected %d", nk,
                             nsp);
     if (nos >= 0 && nos != nsp && nos != nsp + 2)
-        return pq_error_set(c->err, PQ_ERR_INVALID, "output_shape has %d values, expected %d",
-                            nos, nsp);
+        return pq_error_set(c->err, PQ_ERR_INVALID, "output_shape has %d values, expected %d", nos,
+                            nsp);
     pq_dim cin = x->dims[1];
     pq_dim wc = w->rank >= 0 ? w->dims[0] : pq_dim_unknown();
     pq_dim wm = w->rank >= 0 ? w->dims[1] : pq_dim_unknown();
@@ -409,8 +437,10 @@ enum pq_status pq_infer_conv_transpose(pq_infer_ctx *c) {
         return pq_error_set(c->err, PQ_ERR_INVALID, "input has %lld channels, weight has %lld",
                             (long long)cin.size, (long long)wc.size);
     if (pq_dim_known(wc) && wc.size % group != 0)
-        return pq_error_set(c->err, PQ_ERR_INVALID, "%lld input channels not divisible by group "
-                            "%lld", (long long)wc.size, (long long)group);
+        return pq_error_set(c->err, PQ_ERR_INVALID,
+                            "%lld input channels not divisible by group "
+                            "%lld",
+                            (long long)wc.size, (long long)group);
     pq_shape o = {0};
     o.rank = nsp + 2;
     o.dims[0] = x->dims[0];
@@ -418,12 +448,16 @@ enum pq_status pq_infer_conv_transpose(pq_infer_ctx *c) {
     for (int i = 0; i < nsp; i++) {
         pq_dim wd = w->rank >= 0 ? w->dims[2 + i] : pq_dim_unknown();
         if (nk >= 0 && pq_dim_known(wd) && wd.size != ks[i])
-            return pq_error_set(c->err, PQ_ERR_INVALID, "kernel_shape[%d] = %lld but the weight "
-                                "has %lld", i, (long long)ks[i], (long long)wd.size);
+            return pq_error_set(c->err, PQ_ERR_INVALID,
+                                "kernel_shape[%d] = %lld but the weight "
+                                "has %lld",
+                                i, (long long)ks[i], (long long)wd.size);
         int64_t k = nk >= 0 ? ks[i] : wd.size;
         if (op[i] >= win.s[i] && op[i] >= win.d[i])
-            return pq_error_set(c->err, PQ_ERR_INVALID, "output_padding[%d] = %lld must be smaller "
-                                "than the stride or dilation", i, (long long)op[i]);
+            return pq_error_set(c->err, PQ_ERR_INVALID,
+                                "output_padding[%d] = %lld must be smaller "
+                                "than the stride or dilation",
+                                i, (long long)op[i]);
         pq_dim in = x->dims[2 + i];
         if (nos >= 0) {
             int64_t v = os[nos == nsp ? i : i + 2];
@@ -440,8 +474,10 @@ enum pq_status pq_infer_conv_transpose(pq_infer_ctx *c) {
             int64_t pe = win.ap == PQ_NN_VALID ? 0 : win.pads[i + nsp];
             int64_t v = win.s[i] * (in.size - 1) + op[i] + (k - 1) * win.d[i] + 1 - pb - pe;
             if (v < 0)
-                return pq_error_set(c->err, PQ_ERR_INVALID, "spatial dim %d: output size %lld is "
-                                    "negative (pads too large)", i, (long long)v);
+                return pq_error_set(c->err, PQ_ERR_INVALID,
+                                    "spatial dim %d: output size %lld is "
+                                    "negative (pads too large)",
+                                    i, (long long)v);
             o.dims[2 + i] = pq_dim_of(v);
         }
     }
@@ -474,8 +510,7 @@ static enum pq_status pq_nn_pool(pq_infer_ctx *c, bool is_max) {
     int64_t ks[PQ_NN_MAX_SPATIAL + 1];
     int nk;
     PQ_TRY(pq_nn_ints(c, "kernel_shape", ks, PQ_NN_MAX_SPATIAL + 1, &nk));
-    if (nk < 0)
-        return pq_error_set(c->err, PQ_ERR_INVALID, "attribute 'kernel_shape' is required");
+    if (nk < 0) return pq_error_set(c->err, PQ_ERR_INVALID, "attribute 'kernel_shape' is required");
     int nsp;
     PQ_TRY(pq_nn_spatial_rank(c, x, &nsp));
     if (nsp < 0) {
@@ -484,8 +519,10 @@ static enum pq_status pq_nn_pool(pq_infer_ctx *c, bool is_max) {
         nsp = nk;
     }
     if (nk != nsp)
-        return pq_error_set(c->err, PQ_ERR_INVALID, "kernel_shape has %d values for %d spatial "
-                            "dims", nk, nsp);
+        return pq_error_set(c->err, PQ_ERR_INVALID,
+                            "kernel_shape has %d values for %d spatial "
+                            "dims",
+                            nk, nsp);
     pq_nn_win win;
     PQ_TRY(pq_nn_window_attrs(c, nsp, true, &win));
     for (int i = 0; i < nsp; i++) {
@@ -493,10 +530,12 @@ static enum pq_status pq_nn_pool(pq_infer_ctx *c, bool is_max) {
             return pq_error_set(c->err, PQ_ERR_INVALID, "kernel_shape[%d] = %lld must be >= 1", i,
                                 (long long)ks[i]);
         win.k[i] = ks[i];
-        if (win.ap == PQ_NN_NOTSET &&
-            (win.pads[i] >= (ks[i] - 1) * win.d[i] + 1 || win.pads[i + nsp] >= (ks[i] - 1) * win.d[i] + 1))
-            return pq_error_set(c->err, PQ_ERR_INVALID, "pads of spatial dim %d must be smaller "
-                                "than the kernel", i);
+        if (win.ap == PQ_NN_NOTSET && (win.pads[i] >= (ks[i] - 1) * win.d[i] + 1 ||
+                                       win.pads[i + nsp] >= (ks[i] - 1) * win.d[i] + 1))
+            return pq_error_set(c->err, PQ_ERR_INVALID,
+                                "pads of spatial dim %d must be smaller "
+                                "than the kernel",
+                                i);
     }
     pq_shape o = {0};
     if (x->rank < 0) {
@@ -512,8 +551,12 @@ static enum pq_status pq_nn_pool(pq_infer_ctx *c, bool is_max) {
     return PQ_OK;
 }
 
-enum pq_status pq_infer_max_pool(pq_infer_ctx *c) { return pq_nn_pool(c, true); }
-enum pq_status pq_infer_average_pool(pq_infer_ctx *c) { return pq_nn_pool(c, false); }
+enum pq_status pq_infer_max_pool(pq_infer_ctx *c) {
+    return pq_nn_pool(c, true);
+}
+enum pq_status pq_infer_average_pool(pq_infer_ctx *c) {
+    return pq_nn_pool(c, false);
+}
 
 enum pq_status pq_infer_global_pool(pq_infer_ctx *c) {
     PQ_TRY(pq_nn_need_float(c, 0, "X"));
@@ -522,7 +565,8 @@ enum pq_status pq_infer_global_pool(pq_infer_ctx *c) {
     PQ_TRY(pq_nn_spatial_rank(c, x, &nsp));
     c->out[0].dtype = c->in[0].dtype;
     pq_shape o = *x;
-    for (int i = 2; i < o.rank; i++) o.dims[i] = pq_dim_of(1);
+    for (int i = 2; i < o.rank; i++)
+        o.dims[i] = pq_dim_of(1);
     c->out[0].shape = o;
     return PQ_OK;
 }
@@ -582,13 +626,17 @@ static enum pq_status pq_nn_bcast_tail(pq_infer_ctx *c, const pq_shape *s, const
     if (s->rank < 0 || x->rank < 0) return PQ_OK;
     int nt = x->rank - axis;
     if (s->rank > nt)
-        return pq_error_set(c->err, PQ_ERR_INVALID, "%s has rank %d, more than the %d normalised "
-                            "dims", what, s->rank, nt);
+        return pq_error_set(c->err, PQ_ERR_INVALID,
+                            "%s has rank %d, more than the %d normalised "
+                            "dims",
+                            what, s->rank, nt);
     for (int i = 0; i < s->rank; i++) {
         pq_dim d = s->dims[i], xd = x->dims[x->rank - s->rank + i];
         if (pq_dim_known(d) && d.size != 1 && pq_dim_known(xd) && d.size != xd.size)
-            return pq_error_set(c->err, PQ_ERR_INVALID, "%s dim %d = %lld does not broadcast to "
-                                "%lld", what, i, (long long)d.size, (long long)xd.size);
+            return pq_error_set(c->err, PQ_ERR_INVALID,
+                                "%s dim %d = %lld does not broadcast to "
+                                "%lld",
+                                what, i, (long long)d.size, (long long)xd.size);
     }
     return PQ_OK;
 }
@@ -605,15 +653,15 @@ enum pq_status pq_infer_layer_normalization(pq_infer_ctx *c) {
     pq_infer_copy(&c->in[0], &c->out[0]);
     pq_shape ms = pq_shape_unknown();
     if (x->rank >= 0) {
-        if (x->rank < 1)
-            return pq_error_set(c->err, PQ_ERR_INVALID, "X must have rank >= 1");
+        if (x->rank < 1) return pq_error_set(c->err, PQ_ERR_INVALID, "X must have rank >= 1");
         int axis;
         PQ_TRY(pq_infer_axis(pq_node_attr_int(c->node, "axis", -1), x->rank, &axis, c->err));
         PQ_TRY(pq_nn_bcast_tail(c, &c->in[1].shape, x, axis, "Scale"));
         if (c->n_in > 2 && c->in[2].present)
             PQ_TRY(pq_nn_bcast_tail(c, &c->in[2].shape, x, axis, "B"));
         ms = *x;
-        for (int i = axis; i < x->rank; i++) ms.dims[i] = pq_dim_of(1);
+        for (int i = axis; i < x->rank; i++)
+            ms.dims[i] = pq_dim_of(1);
     }
     for (uint32_t i = 1; i < c->n_out && i < 3; i++) {
         if (!c->out[i].present) continue;

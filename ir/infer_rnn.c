@@ -6,9 +6,9 @@
 
 /* Activation names the recurrent ops accept (ONNX list). */
 static bool pq_rnn_known_activation(const char *s) {
-    static const char *names[] = {"Relu", "Tanh", "Sigmoid", "Affine", "LeakyRelu",
-                                  "ThresholdedRelu", "ScaledTanh", "HardSigmoid", "Elu",
-                                  "Softsign", "Softplus"};
+    static const char *names[] = {
+        "Relu",       "Tanh",        "Sigmoid", "Affine",   "LeakyRelu", "ThresholdedRelu",
+        "ScaledTanh", "HardSigmoid", "Elu",     "Softsign", "Softplus"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(s, names[i])) return true;
     return false;
@@ -48,11 +48,15 @@ static enum pq_status pq_rnn_infer(pq_infer_ctx *c, int gates, int nact, bool ls
                             pq_dtype_name(c->in[4].dtype));
     const char *dir = pq_node_attr_string(c->node, "direction", "forward");
     int dirs;
-    if (!strcmp(dir, "forward") || !strcmp(dir, "reverse")) dirs = 1;
-    else if (!strcmp(dir, "bidirectional")) dirs = 2;
+    if (!strcmp(dir, "forward") || !strcmp(dir, "reverse"))
+        dirs = 1;
+    else if (!strcmp(dir, "bidirectional"))
+        dirs = 2;
     else
-        return pq_error_set(c->err, PQ_ERR_INVALID, "direction '%s' is not forward, reverse or "
-                            "bidirectional", dir);
+        return pq_error_set(c->err, PQ_ERR_INVALID,
+                            "direction '%s' is not forward, reverse or "
+                            "bidirectional",
+                            dir);
     int64_t layout = pq_node_attr_int(c->node, "layout", 0);
     if (layout != 0 && layout != 1)
         return pq_error_set(c->err, PQ_ERR_INVALID, "layout = %lld must be 0 or 1",
@@ -127,7 +131,8 @@ static enum pq_status pq_rnn_infer(pq_infer_ctx *c, int gates, int nact, bool ls
     }
     ys.dims[3] = h;
     hsh.rank = 3;
-    for (int i = 0; i < 3; i++) hsh.dims[i] = layout ? hd1[i] : hd0[i];
+    for (int i = 0; i < 3; i++)
+        hsh.dims[i] = layout ? hd1[i] : hd0[i];
     for (uint32_t i = 0; i < c->n_out; i++) {
         if (!c->out[i].present) continue;
         c->out[i].dtype = c->in[0].dtype;
@@ -136,6 +141,12 @@ static enum pq_status pq_rnn_infer(pq_infer_ctx *c, int gates, int nact, bool ls
     return PQ_OK;
 }
 
-enum pq_status pq_infer_lstm(pq_infer_ctx *c) { return pq_rnn_infer(c, 4, 3, true); }
-enum pq_status pq_infer_gru(pq_infer_ctx *c) { return pq_rnn_infer(c, 3, 2, false); }
-enum pq_status pq_infer_rnn(pq_infer_ctx *c) { return pq_rnn_infer(c, 1, 1, false); }
+enum pq_status pq_infer_lstm(pq_infer_ctx *c) {
+    return pq_rnn_infer(c, 4, 3, true);
+}
+enum pq_status pq_infer_gru(pq_infer_ctx *c) {
+    return pq_rnn_infer(c, 3, 2, false);
+}
+enum pq_status pq_infer_rnn(pq_infer_ctx *c) {
+    return pq_rnn_infer(c, 1, 1, false);
+}

@@ -5,7 +5,8 @@
 
 #include "infer.h"
 
-/* ---- infer_elementwise.c / infer_reduce.c (elementwise, activations, reductions, quant ops) ---- */
+/* ---- infer_elementwise.c / infer_reduce.c (elementwise, activations, reductions, quant ops) ----
+ */
 enum pq_status pq_infer_ew_binary(pq_infer_ctx *c);
 enum pq_status pq_infer_ew_variadic(pq_infer_ctx *c);
 enum pq_status pq_infer_ew_where(pq_infer_ctx *c);
@@ -109,7 +110,8 @@ enum pq_status pq_infer_x_lrn(pq_infer_ctx *c);
 enum pq_status pq_infer_x_det(pq_infer_ctx *c);
 enum pq_status pq_infer_x_einsum(pq_infer_ctx *c);
 enum pq_status pq_infer_x_max_unpool(pq_infer_ctx *c);
-enum pq_status pq_infer_x_loss(pq_infer_ctx *c); /* NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss */
+enum pq_status
+pq_infer_x_loss(pq_infer_ctx *c); /* NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss */
 enum pq_status pq_infer_x_qlinear_matmul(pq_infer_ctx *c);
 enum pq_status pq_infer_x_qlinear_conv(pq_infer_ctx *c);
 enum pq_status pq_infer_x_grid_sample(pq_infer_ctx *c);

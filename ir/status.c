@@ -46,26 +46,39 @@ enum pq_status pq_error_nomem(pq_error *err, const char *what) {
 
 int pq_status_exit_code(enum pq_status st) {
     switch (st) {
-    case PQ_OK: return 0;
-    case PQ_ERR_USAGE: return 1;
-    case PQ_ERR_INVALID: return 2;
-    case PQ_ERR_UNSUPPORTED: return 3;
-    case PQ_ERR_IO: return 5;
+    case PQ_OK:
+        return 0;
+    case PQ_ERR_USAGE:
+        return 1;
+    case PQ_ERR_INVALID:
+        return 2;
+    case PQ_ERR_UNSUPPORTED:
+        return 3;
+    case PQ_ERR_IO:
+        return 5;
     case PQ_ERR_INTERNAL:
     case PQ_ERR_NOMEM:
-    default: return 4;
+    default:
+        return 4;
     }
 }
 
 const char *pq_status_name(enum pq_status st) {
     switch (st) {
-    case PQ_OK: return "ok";
-    case PQ_ERR_USAGE: return "usage error";
-    case PQ_ERR_INVALID: return "invalid input";
-    case PQ_ERR_UNSUPPORTED: return "unsupported";
-    case PQ_ERR_INTERNAL: return "internal error";
-    case PQ_ERR_IO: return "I/O error";
-    case PQ_ERR_NOMEM: return "out of memory";
+    case PQ_OK:
+        return "ok";
+    case PQ_ERR_USAGE:
+        return "usage error";
+    case PQ_ERR_INVALID:
+        return "invalid input";
+    case PQ_ERR_UNSUPPORTED:
+        return "unsupported";
+    case PQ_ERR_INTERNAL:
+        return "internal error";
+    case PQ_ERR_IO:
+        return "I/O error";
+    case PQ_ERR_NOMEM:
+        return "out of memory";
     }
     return "unknown status";
 }

@@ -41,8 +41,8 @@ void pq_shape_strides(int rank, const int64_t *dims, int64_t *strides) {
 void pq_shape_format(int rank, const int64_t *dims, char *buf, int size) {
     int used = snprintf(buf, (size_t)size, "[");
     for (int i = 0; i < rank && used < size; i++)
-        used += snprintf(buf + used, (size_t)(size - used), "%s%lld", i ? "," : "",
-                         (long long)dims[i]);
+        used +=
+            snprintf(buf + used, (size_t)(size - used), "%s%lld", i ? "," : "", (long long)dims[i]);
     if (used < size) snprintf(buf + used, (size_t)(size - used), "]");
 }
 
@@ -59,7 +59,8 @@ enum pq_status pq_tensor_alloc_data(pq_tensor *t, enum pq_dtype dtype, int rank,
     if (t->owns_data) pq_free(t->data);
     t->dtype = dtype;
     t->rank = rank;
-    for (int i = 0; i < rank; i++) t->dims[i] = dims[i];
+    for (int i = 0; i < rank; i++)
+        t->dims[i] = dims[i];
     t->data = data;
     t->nbytes = nbytes;
     t->owns_data = true;
@@ -93,7 +94,8 @@ void pq_tensor_destroy(pq_tensor *t) {
 
 int64_t pq_tensor_numel(const pq_tensor *t) {
     int64_t n = 1;
-    for (int i = 0; i < t->rank; i++) n *= t->dims[i];
+    for (int i = 0; i < t->rank; i++)
+        n *= t->dims[i];
     return n;
 }
 
@@ -113,7 +115,8 @@ pq_shape pq_shape_from_dims(int rank, const int64_t *dims) {
     pq_shape s;
     memset(&s, 0, sizeof s);
     s.rank = rank;
-    for (int i = 0; i < rank; i++) s.dims[i].size = dims[i];
+    for (int i = 0; i < rank; i++)
+        s.dims[i].size = dims[i];
     return s;
 }
 

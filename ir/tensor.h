@@ -59,9 +59,17 @@ typedef struct pq_shape {
     pq_dim dims[PQ_MAX_RANK];
 } pq_shape;
 
-static inline bool pq_dim_known(pq_dim d) { return d.size >= 0; }
-static inline pq_dim pq_dim_of(int64_t size) { pq_dim d = {size, 0}; return d; }
-static inline pq_dim pq_dim_unknown(void) { pq_dim d = {-1, 0}; return d; }
+static inline bool pq_dim_known(pq_dim d) {
+    return d.size >= 0;
+}
+static inline pq_dim pq_dim_of(int64_t size) {
+    pq_dim d = {size, 0};
+    return d;
+}
+static inline pq_dim pq_dim_unknown(void) {
+    pq_dim d = {-1, 0};
+    return d;
+}
 /* Same known size, or same symbol. */
 bool pq_dim_equal(pq_dim a, pq_dim b);
 /* Shape of unknown rank. */

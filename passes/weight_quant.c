@@ -25,9 +25,9 @@ double pq_qchoice_nominal_bpw(const pq_qchoice *c, int64_t group) {
 
 /* Quantizes m (rows x cols) to choice c; adds metrics to acc_t (tensor) and acc_a (aggregate).
  * For packed formats *packed receives the packed bytes (owned) when keep is true. */
-static enum pq_status pq_quantize_one(const char *name, const float *m, int64_t rows,
-                                      int64_t cols, const pq_qchoice *c, enum pq_calib calib,
-                                      int64_t group, const float *importance, pq_metrics_acc *acc_t,
+static enum pq_status pq_quantize_one(const char *name, const float *m, int64_t rows, int64_t cols,
+                                      const pq_qchoice *c, enum pq_calib calib, int64_t group,
+                                      const float *importance, pq_metrics_acc *acc_t,
                                       pq_metrics_acc *acc_a, bool keep, uint8_t **packed,
                                       size_t *packed_size, pq_error *err) {
     enum pq_status st = PQ_OK;
@@ -57,10 +57,8 @@ static enum pq_status pq_quantize_one(const char *name, const float *m, int64_t 
     uint8_t *p = pq_malloc(size);
     if (!p) return pq_error_nomem(err, "packed weight");
     st = pq_quantize_matrix(name, m, rows, cols, c->qf, group, calib, importance, p, err);
-    if (st == PQ_OK)
-        st = pq_metrics_acc_add_packed(acc_t, m, p, rows, cols, c->qf, group, err);
-    if (st == PQ_OK)
-        st = pq_metrics_acc_add_packed(acc_a, m, p, rows, cols, c->qf, group, err);
+    if (st == PQ_OK) st = pq_metrics_acc_add_packed(acc_t, m, p, rows, cols, c->qf, group, err);
+    if (st == PQ_OK) st = pq_metrics_acc_add_packed(acc_a, m, p, rows, cols, c->qf, group, err);
     if (st == PQ_OK && keep) {
         *packed = p;
         *packed_size = size;
@@ -86,7 +84,8 @@ enum pq_status pq_quantize_weights(const pq_graph *g, const pq_importance *imp, 
     pq_metrics_acc_init(&cagg);
     enum pq_status st = PQ_OK;
     int64_t total = 0, done = 0;
-    for (uint32_t i = 0; i < n; i++) total += views[i].batch * views[i].rows * views[i].cols;
+    for (uint32_t i = 0; i < n; i++)
+        total += views[i].batch * views[i].rows * views[i].cols;
     for (uint32_t i = 0; i < n && st == PQ_OK; i++) {
         pq_qtensor *t = &rep->tensors[i];
         t->view = views[i];
@@ -123,7 +122,8 @@ enum pq_status pq_quantize_weights(const pq_graph *g, const pq_importance *imp, 
 }
 
 void pq_qreport_free(pq_qreport *rep) {
-    for (uint32_t i = 0; i < rep->n; i++) pq_free(rep->tensors[i].packed);
+    for (uint32_t i = 0; i < rep->n; i++)
+        pq_free(rep->tensors[i].packed);
     pq_free(rep->tensors);
     rep->tensors = NULL;
     rep->n = 0;

@@ -23,7 +23,7 @@ double pq_qchoice_nominal_bpw(const pq_qchoice *c, int64_t group);
 typedef struct pq_qtensor {
     pq_weight_view view;
     pq_metrics metrics, cmp_metrics;
-    uint8_t *packed;  /* packed rows x cols (packed formats only), owned */
+    uint8_t *packed; /* packed rows x cols (packed formats only), owned */
     size_t packed_size;
 } pq_qtensor;
 

@@ -21,7 +21,8 @@ static bool pq_weight_view_of(const pq_graph *g, const pq_node *n, uint32_t v, i
     wv->batch = 1;
     switch (n->op) {
     case PQ_OP_MATMUL: {
-        for (int d = 0; d < t->rank - 2; d++) wv->batch *= t->dims[d];
+        for (int d = 0; d < t->rank - 2; d++)
+            wv->batch *= t->dims[d];
         wv->rows = t->dims[t->rank - 1];
         wv->cols = t->dims[t->rank - 2];
         wv->transposed = true;
@@ -43,7 +44,8 @@ static bool pq_weight_view_of(const pq_graph *g, const pq_node *n, uint32_t v, i
         wv->rows = t->dims[0];
         wv->cols = pq_tensor_numel(t) / (t->dims[0] ? t->dims[0] : 1);
         return true;
-    default: return false;
+    default:
+        return false;
     }
 }
 

@@ -6,7 +6,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 enum pq_status pq_calib_run(pq_graph *g, const pq_calib_set *cs, pq_observe_fn observe, void *ctx,
                             pq_error *err) {
     int64_t chunk = cs->samples < 32 ? cs->samples : 32;
@@ -61,11 +60,11 @@ enum pq_status pq_calib_run(pq_graph *g, const pq_calib_set *cs, pq_observe_fn o
 
 /* Accumulators of one weight's input statistics. */
 typedef struct {
-    uint32_t node;      /* consumer node index */
-    int kind;           /* 0 feature-last (MatMul, Gemm), 1 Gemm transA, 2 Conv, 3 none */
-    int64_t features;   /* MatMul/Gemm: K; Conv: input channels C */
-    double *sum;        /* per feature / channel */
-    int64_t count;      /* values per feature accumulated */
+    uint32_t node;    /* consumer node index */
+    int kind;         /* 0 feature-last (MatMul, Gemm), 1 Gemm transA, 2 Conv, 3 none */
+    int64_t features; /* MatMul/Gemm: K; Conv: input channels C */
+    double *sum;      /* per feature / channel */
+    int64_t count;    /* values per feature accumulated */
 } pq_imp_acc;
 
 typedef struct {
@@ -87,7 +86,8 @@ static enum pq_status pq_imp_observe(void *vctx, const pq_graph *g, uint32_t nod
         if (a->kind == 0) {
             int64_t f = x->dims[x->rank - 1];
             if (f != a->features) continue;
-            for (int64_t i = 0; i < n; i++) a->sum[i % f] += (double)d[i] * d[i];
+            for (int64_t i = 0; i < n; i++)
+                a->sum[i % f] += (double)d[i] * d[i];
             a->count += f ? n / f : 0;
         } else if (a->kind == 1) { /* Gemm transA: A is [K, M] */
             if (x->rank != 2 || x->dims[0] != a->features) continue;
@@ -102,7 +102,8 @@ static enum pq_status pq_imp_observe(void *vctx, const pq_graph *g, uint32_t nod
                 for (int64_t ch = 0; ch < C; ch++) {
                     const float *p = d + (b * C + ch) * sp;
                     double s = 0;
-                    for (int64_t i = 0; i < sp; i++) s += (double)p[i] * p[i];
+                    for (int64_t i = 0; i < sp; i++)
+                        s += (double)p[i] * p[i];
                     a->sum[ch] += s;
                 }
             a->count += x->dims[0] * sp;
@@ -119,9 +120,8 @@ void pq_importance_free(pq_importance *imp) {
     memset(imp, 0, sizeof *imp);
 }
 
-enum pq_status pq_calib_importance(pq_graph *g, const pq_calib_set *cs,
-                                   const pq_weight_view *views, uint32_t n, pq_importance *out,
-                                   pq_error *err) {
+enum pq_status pq_calib_importance(pq_graph *g, const pq_calib_set *cs, const pq_weight_view *views,
+                                   uint32_t n, pq_importance *out, pq_error *err) {
     memset(out, 0, sizeof *out);
     pq_imp_ctx ctx = {pq_calloc(n + 1, sizeof(pq_imp_acc)), n};
     out->per_tensor = pq_calloc(n + 1, sizeof *out->per_tensor);
@@ -169,7 +169,8 @@ enum pq_status pq_calib_importance(pq_graph *g, const pq_calib_set *cs,
             for (int64_t j = 0; j < views[k].cols; j++) {
                 int64_t c = j / (kpos ? kpos : 1);
                 double s = 0;
-                for (int64_t gi = 0; gi < groups; gi++) s += a->sum[gi * cg + c];
+                for (int64_t gi = 0; gi < groups; gi++)
+                    s += a->sum[gi * cg + c];
                 h[j] = (float)(s / (double)groups / (double)a->count);
             }
         } else {
@@ -180,7 +181,8 @@ enum pq_status pq_calib_importance(pq_graph *g, const pq_calib_set *cs,
     }
 done:
     if (ctx.acc)
-        for (uint32_t k = 0; k < n; k++) pq_free(ctx.acc[k].sum);
+        for (uint32_t k = 0; k < n; k++)
+            pq_free(ctx.acc[k].sum);
     pq_free(ctx.acc);
     if (st != PQ_OK) pq_importance_free(out);
     return st;

@@ -24,9 +24,8 @@ enum pq_status pq_calib_run(pq_graph *g, const pq_calib_set *cs, pq_observe_fn o
  * feature axis; Conv uses the input channel of the column (mean over batch and positions, and over
  * groups for grouped convolutions; padding and kernel offsets are not modelled); ConvTranspose gets
  * NULL (no per-column importance). out->per_tensor[i] has views[i].cols floats or NULL. */
-enum pq_status pq_calib_importance(pq_graph *g, const pq_calib_set *cs,
-                                   const pq_weight_view *views, uint32_t n, pq_importance *out,
-                                   pq_error *err);
+enum pq_status pq_calib_importance(pq_graph *g, const pq_calib_set *cs, const pq_weight_view *views,
+                                   uint32_t n, pq_importance *out, pq_error *err);
 void pq_importance_free(pq_importance *imp);
 
 #endif

@@ -3,12 +3,13 @@
  * use, and running If/Loop bodies in nested frames. */
 #include <string.h>
 
-#include "exec.h"
 #include "backends/fast.h"
+#include "exec.h"
 
 enum pq_status pq_compute_last_use(const pq_graph *g, uint32_t *last_use, pq_error *err) {
     (void)err;
-    for (uint32_t v = 0; v < g->n_values; v++) last_use[v] = PQ_NONE;
+    for (uint32_t v = 0; v < g->n_values; v++)
+        last_use[v] = PQ_NONE;
     for (uint32_t i = 0; i < g->n_nodes; i++) {
         const pq_node *n = &g->nodes[i];
         for (uint32_t k = 0; k < n->n_inputs; k++)
@@ -21,12 +22,13 @@ enum pq_status pq_compute_last_use(const pq_graph *g, uint32_t *last_use, pq_err
                     last_use[sub->values[v].outer] = i;
         }
     }
-    for (uint32_t o = 0; o < g->n_outputs; o++) last_use[g->outputs[o]] = g->n_nodes;
+    for (uint32_t o = 0; o < g->n_outputs; o++)
+        last_use[g->outputs[o]] = g->n_nodes;
     return PQ_OK;
 }
 
-enum pq_status pq_frame_init(pq_frame *f, pq_graph *g, const pq_frame *parent,
-                             const pq_plan *plan, int n_threads, pq_error *err) {
+enum pq_status pq_frame_init(pq_frame *f, pq_graph *g, const pq_frame *parent, const pq_plan *plan,
+                             int n_threads, pq_error *err) {
     memset(f, 0, sizeof *f);
     f->g = g;
     f->parent = parent;
@@ -59,7 +61,8 @@ static void pq_frame_release(pq_frame *f, uint32_t v) {
 
 void pq_frame_free(pq_frame *f) {
     if (f->has)
-        for (uint32_t v = 0; v < f->g->n_values; v++) pq_frame_release(f, v);
+        for (uint32_t v = 0; v < f->g->n_values; v++)
+            pq_frame_release(f, v);
     pq_free(f->ext);
     pq_free(f->slots);
     pq_free(f->has);
@@ -103,15 +106,16 @@ static enum pq_status pq_run_subgraph(void *ctx, const pq_graph *body,
                                       pq_tensor **outputs, uint32_t n_outputs, pq_error *err) {
     const pq_frame *parent = ctx;
     if (n_inputs != body->n_inputs || n_outputs != body->n_outputs)
-        return pq_error_set(err, PQ_ERR_INVALID,
-                            "subgraph '%s' takes %u inputs and %u outputs, given %u and %u",
-                            body->name ? body->name : "", body->n_inputs, body->n_outputs,
-                            n_inputs, n_outputs);
+        return pq_error_set(
+            err, PQ_ERR_INVALID, "subgraph '%s' takes %u inputs and %u outputs, given %u and %u",
+            body->name ? body->name : "", body->n_inputs, body->n_outputs, n_inputs, n_outputs);
     pq_frame child;
     PQ_TRY(pq_frame_init(&child, (pq_graph *)body, parent, NULL, parent->n_threads, err));
-    for (uint32_t i = 0; i < n_inputs; i++) child.ext[body->inputs[i]] = inputs[i];
+    for (uint32_t i = 0; i < n_inputs; i++)
+        child.ext[body->inputs[i]] = inputs[i];
     enum pq_status st = pq_frame_run(&child, err);
-    for (uint32_t o = 0; o < n_outputs; o++) outputs[o] = NULL;
+    for (uint32_t o = 0; o < n_outputs; o++)
+        outputs[o] = NULL;
     for (uint32_t o = 0; o < n_outputs && st == PQ_OK; o++)
         st = pq_frame_take(&child, body->outputs[o], &outputs[o], err);
     if (st != PQ_OK)
@@ -208,7 +212,8 @@ static enum pq_status pq_frame_exec_node(pq_frame *f, uint32_t i, pq_error *err)
             memset(t, 0, sizeof *t);
             t->dtype = tout[o].dtype;
             if (pq_shape_is_static(&tout[o].shape, dims) &&
-                !(pq_op_get(n->op)->flags & PQ_OPF_DYNAMIC) && tout[o].dtype != PQ_DTYPE_UNDEFINED) {
+                !(pq_op_get(n->op)->flags & PQ_OPF_DYNAMIC) &&
+                tout[o].dtype != PQ_DTYPE_UNDEFINED) {
                 st = pq_tensor_alloc_data(t, tout[o].dtype, tout[o].shape.rank, dims, err);
                 if (st != PQ_OK) goto done;
             }

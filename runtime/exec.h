@@ -7,14 +7,14 @@
 
 /* Static memory plan for one set of bound input shapes. */
 typedef struct pq_plan {
-    int64_t *bound_dims;    /* concatenated dims of the inputs the plan was made for */
+    int64_t *bound_dims; /* concatenated dims of the inputs the plan was made for */
     size_t n_bound;
-    pq_tensor **folded;     /* per value: constant computed at plan time (owned), else NULL */
-    bool *node_skip;        /* per node: every output folded */
-    int64_t *offset;        /* per value: arena offset, -1 when not planned */
-    pq_tensor *planned;     /* per value: dtype and dims of planned values */
-    uint32_t *last_use;     /* per value: index of the last node reading it (PQ_NONE: none) */
-    size_t peak;            /* arena bytes */
+    pq_tensor **folded; /* per value: constant computed at plan time (owned), else NULL */
+    bool *node_skip;    /* per node: every output folded */
+    int64_t *offset;    /* per value: arena offset, -1 when not planned */
+    pq_tensor *planned; /* per value: dtype and dims of planned values */
+    uint32_t *last_use; /* per value: index of the last node reading it (PQ_NONE: none) */
+    size_t peak;        /* arena bytes */
     unsigned char *arena;
 } pq_plan;
 
@@ -33,11 +33,12 @@ typedef struct pq_frame {
 } pq_frame;
 
 /* Allocates the per-value arrays of a frame for g. */
-enum pq_status pq_frame_init(pq_frame *f, pq_graph *g, const pq_frame *parent,
-                             const pq_plan *plan, int n_threads, pq_error *err);
+enum pq_status pq_frame_init(pq_frame *f, pq_graph *g, const pq_frame *parent, const pq_plan *plan,
+                             int n_threads, pq_error *err);
 /* Frees the frame's owned tensors and arrays. */
 void pq_frame_free(pq_frame *f);
-/* Tensor currently bound to value v (constant, folded, input, captured or computed); NULL if none. */
+/* Tensor currently bound to value v (constant, folded, input, captured or computed); NULL if none.
+ */
 const pq_tensor *pq_frame_get(const pq_frame *f, uint32_t v);
 /* Executes every node of the frame's graph in order. */
 enum pq_status pq_frame_run(pq_frame *f, pq_error *err);

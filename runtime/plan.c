@@ -17,7 +17,8 @@ typedef struct {
 
 void pq_plan_free(pq_plan *plan, const pq_graph *g) {
     if (plan->folded)
-        for (uint32_t v = 0; v < g->n_values; v++) pq_tensor_destroy(plan->folded[v]);
+        for (uint32_t v = 0; v < g->n_values; v++)
+            pq_tensor_destroy(plan->folded[v]);
     pq_free(plan->folded);
     pq_free(plan->bound_dims);
     pq_free(plan->node_skip);
@@ -83,7 +84,8 @@ static enum pq_status pq_plan_fold(pq_graph *g, const pq_node *n, pq_plan_info *
             memset(&shells[k], 0, sizeof shells[k]);
             shells[k].dtype = info[v].dtype;
             shells[k].rank = info[v].shape.rank;
-            for (int d = 0; d < info[v].shape.rank; d++) shells[k].dims[d] = info[v].shape.dims[d].size;
+            for (int d = 0; d < info[v].shape.rank; d++)
+                shells[k].dims[d] = info[v].shape.dims[d].size;
             in[k] = &shells[k];
         }
     }
@@ -110,7 +112,8 @@ static enum pq_status pq_plan_fold(pq_graph *g, const pq_node *n, pq_plan_info *
     }
     return PQ_OK;
 fail:
-    for (uint32_t o = 0; o < n->n_outputs; o++) pq_tensor_destroy(out[o]);
+    for (uint32_t o = 0; o < n->n_outputs; o++)
+        pq_tensor_destroy(out[o]);
     return st;
 }
 
@@ -177,7 +180,8 @@ enum pq_status pq_plan_build(pq_graph *g, const pq_tensor *const *inputs, pq_pla
     pq_type_info *tin = NULL, *tout = NULL;
     pq_live *lv = NULL;
     size_t nb = 0;
-    for (uint32_t i = 0; i < g->n_inputs; i++) nb += 1 + (size_t)inputs[i]->rank;
+    for (uint32_t i = 0; i < g->n_inputs; i++)
+        nb += 1 + (size_t)inputs[i]->rank;
     plan->bound_dims = pq_malloc(sizeof(int64_t) * (nb ? nb : 1));
     plan->folded = pq_calloc(nv, sizeof *plan->folded);
     plan->node_skip = pq_calloc(g->n_nodes ? g->n_nodes : 1, sizeof *plan->node_skip);
@@ -201,7 +205,8 @@ enum pq_status pq_plan_build(pq_graph *g, const pq_tensor *const *inputs, pq_pla
     size_t k = 0;
     for (uint32_t i = 0; i < g->n_inputs; i++) {
         plan->bound_dims[k++] = inputs[i]->rank;
-        for (int d = 0; d < inputs[i]->rank; d++) plan->bound_dims[k++] = inputs[i]->dims[d];
+        for (int d = 0; d < inputs[i]->rank; d++)
+            plan->bound_dims[k++] = inputs[i]->dims[d];
     }
     for (uint32_t v = 0; v < g->n_values; v++) {
         plan->offset[v] = -1;

@@ -1,5 +1,6 @@
 /* Preparing an imported or parsed graph for execution: topological sort, shape and type
- * inference (subgraphs included, with captured values refreshed from the enclosing scope), verify. */
+ * inference (subgraphs included, with captured values refreshed from the enclosing scope), verify.
+ */
 #include "runtime.h"
 
 static enum pq_status pq_prepare_graph(pq_graph *g, int depth, pq_error *err);

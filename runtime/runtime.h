@@ -19,8 +19,8 @@ typedef enum pq_status (*pq_observe_fn)(void *ctx, const pq_graph *g, uint32_t n
                                         pq_error *err);
 
 typedef struct pq_session_opts {
-    int n_threads;          /* 0 = 1 for now */
-    pq_observe_fn observe;  /* optional */
+    int n_threads;         /* 0 = 1 for now */
+    pq_observe_fn observe; /* optional */
     void *observe_ctx;
 } pq_session_opts;
 

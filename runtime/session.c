@@ -28,7 +28,9 @@ void pq_session_destroy(pq_session *s) {
     pq_free(s);
 }
 
-size_t pq_session_planned_peak(const pq_session *s) { return s->plan.peak; }
+size_t pq_session_planned_peak(const pq_session *s) {
+    return s->plan.peak;
+}
 
 /* Checks one input tensor against the declared type of graph input i; binds symbols. */
 static enum pq_status pq_check_input(const pq_graph *g, uint32_t i, const pq_tensor *t,
@@ -65,16 +67,19 @@ static enum pq_status pq_session_bind(pq_session *s, const pq_tensor *const *inp
                                       uint32_t n_inputs, pq_error *err) {
     pq_graph *g = s->g;
     if (n_inputs != g->n_inputs)
-        return pq_error_set(err, PQ_ERR_INVALID, "the model has %u inputs, %u given",
-                            g->n_inputs, n_inputs);
+        return pq_error_set(err, PQ_ERR_INVALID, "the model has %u inputs, %u given", g->n_inputs,
+                            n_inputs);
     int64_t *sym = pq_malloc(sizeof(int64_t) * (g->n_symbols + 1));
     if (!sym) return pq_error_nomem(err, "symbols");
-    for (uint32_t i = 0; i <= g->n_symbols; i++) sym[i] = -1;
+    for (uint32_t i = 0; i <= g->n_symbols; i++)
+        sym[i] = -1;
     enum pq_status st = PQ_OK;
     for (uint32_t i = 0; i < n_inputs && st == PQ_OK; i++) {
-        if (!inputs[i]) st = pq_error_set(err, PQ_ERR_INVALID, "input '%s' is missing",
-                                          g->values[g->inputs[i]].name);
-        else st = pq_check_input(g, i, inputs[i], sym, err);
+        if (!inputs[i])
+            st = pq_error_set(err, PQ_ERR_INVALID, "input '%s' is missing",
+                              g->values[g->inputs[i]].name);
+        else
+            st = pq_check_input(g, i, inputs[i], sym, err);
     }
     pq_free(sym);
     if (st != PQ_OK) return st;
@@ -98,7 +103,8 @@ enum pq_status pq_session_plan(pq_session *s, const int64_t *const *shapes, pq_e
         const pq_value *v = &g->values[g->inputs[i]];
         shells[i].dtype = v->dtype;
         shells[i].rank = v->shape.rank < 0 ? 0 : v->shape.rank;
-        for (int d = 0; d < shells[i].rank; d++) shells[i].dims[d] = shapes[i][d];
+        for (int d = 0; d < shells[i].rank; d++)
+            shells[i].dims[d] = shapes[i][d];
         ptrs[i] = &shells[i];
     }
     st = pq_session_bind(s, ptrs, g->n_inputs, err);
@@ -111,14 +117,16 @@ done:
 enum pq_status pq_session_run(pq_session *s, const pq_tensor *const *inputs, uint32_t n_inputs,
                               pq_tensor **outputs, uint32_t n_outputs, pq_error *err) {
     pq_graph *g = s->g;
-    for (uint32_t o = 0; o < n_outputs; o++) outputs[o] = NULL;
+    for (uint32_t o = 0; o < n_outputs; o++)
+        outputs[o] = NULL;
     if (n_outputs != g->n_outputs)
         return pq_error_set(err, PQ_ERR_INTERNAL, "the model has %u outputs, %u requested",
                             g->n_outputs, n_outputs);
     PQ_TRY(pq_session_bind(s, inputs, n_inputs, err));
     pq_frame f;
     PQ_TRY(pq_frame_init(&f, g, NULL, &s->plan, s->opts.n_threads, err));
-    for (uint32_t i = 0; i < n_inputs; i++) f.ext[g->inputs[i]] = inputs[i];
+    for (uint32_t i = 0; i < n_inputs; i++)
+        f.ext[g->inputs[i]] = inputs[i];
     f.observe = s->opts.observe;
     f.observe_ctx = s->opts.observe_ctx;
     enum pq_status st = pq_frame_run(&f, err);

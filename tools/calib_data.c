@@ -58,7 +58,8 @@ enum pq_status pq_calib_files_load(const pq_graph *g, const char *dir, pq_calib_
         unsigned char h[32];
         unsigned int hl = 0;
         EVP_DigestFinal_ex(md, h, &hl);
-        for (int k = 0; k < 32; k++) snprintf(cf->sha256 + 2 * k, 3, "%02x", h[k]);
+        for (int k = 0; k < 32; k++)
+            snprintf(cf->sha256 + 2 * k, 3, "%02x", h[k]);
     }
 done:
     EVP_MD_CTX_free(md);

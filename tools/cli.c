@@ -9,8 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "frontends/frontends.h"
 #include "artifact_load.h"
+#include "frontends/frontends.h"
 #include "runtime/runtime.h"
 
 static bool pq_has_suffix(const char *s, const char *suffix) {
@@ -21,8 +21,10 @@ static bool pq_has_suffix(const char *s, const char *suffix) {
 enum pq_status pq_cli_load_model(const char *path, bool prepare, pq_graph **out, pq_error *err) {
     *out = NULL;
     enum pq_status st;
-    if (pq_has_suffix(path, ".onnx")) st = pq_onnx_import_file(path, out, err);
-    else if (pq_has_suffix(path, ".pir")) st = pq_pir_load(path, out, err);
+    if (pq_has_suffix(path, ".onnx"))
+        st = pq_onnx_import_file(path, out, err);
+    else if (pq_has_suffix(path, ".pir"))
+        st = pq_pir_load(path, out, err);
     else if (pq_has_suffix(path, ".gguf")) {
         pq_artifact *a = NULL;
         st = pq_cli_load_artifact(path, &a, err);
@@ -31,10 +33,10 @@ enum pq_status pq_cli_load_model(const char *path, bool prepare, pq_graph **out,
             a->graph = NULL;
             pq_artifact_destroy(a);
         }
-    }
-    else
+    } else
         return pq_error_set(err, PQ_ERR_USAGE,
-                            "'%s': unknown model kind (expected a .onnx, .pir or .gguf file)", path);
+                            "'%s': unknown model kind (expected a .onnx, .pir or .gguf file)",
+                            path);
     if (st != PQ_OK) return st;
     if (prepare) {
         st = pq_runtime_prepare(*out, err);
@@ -88,7 +90,8 @@ void pq_cli_format_type(const pq_graph *g, const pq_value *v, char *buf, int siz
         else if (dim.sym)
             used += snprintf(buf + used, (size_t)(size - used), "%s%s", sep,
                              pq_graph_symbol_name(g, dim.sym));
-        else used += snprintf(buf + used, (size_t)(size - used), "%s?", sep);
+        else
+            used += snprintf(buf + used, (size_t)(size - used), "%s?", sep);
     }
     if (used < size) snprintf(buf + used, (size_t)(size - used), "]");
 }

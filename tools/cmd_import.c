@@ -40,8 +40,10 @@ int pq_cmd_import(int argc, char **argv) {
     pq_graph *g = NULL;
     if (pq_cli_load_model(model, infer, &g, &err) != PQ_OK) return pq_cli_fail("import", &err);
     enum pq_status st;
-    if (out) st = pq_pir_save(g, out, &err);
-    else st = pq_text_print(g, stdout, NULL, &err);
+    if (out)
+        st = pq_pir_save(g, out, &err);
+    else
+        st = pq_text_print(g, stdout, NULL, &err);
     pq_graph_destroy(g);
     if (st != PQ_OK) return pq_cli_fail("import", &err);
     if (out) fprintf(stderr, "piqc import: wrote %s\n", out);

@@ -68,9 +68,8 @@ static int pq_inspect_artifact(const char *path, pq_error *err) {
         packed_weights += (uint64_t)(p->rows * p->cols);
     }
     if (a->n_packed)
-        printf("packed: %u tensors, %llu weights, %llu bytes, %.4f bits per weight\n",
-               a->n_packed, (unsigned long long)packed_weights,
-               (unsigned long long)packed_bytes,
+        printf("packed: %u tensors, %llu weights, %llu bytes, %.4f bits per weight\n", a->n_packed,
+               (unsigned long long)packed_weights, (unsigned long long)packed_bytes,
                8.0 * (double)packed_bytes / (double)packed_weights);
     pq_artifact_destroy(a);
     return 0;
@@ -178,8 +177,7 @@ int pq_cmd_inspect(int argc, char **argv) {
         }
     }
     printf("\n");
-    if (pq_session_create(g, NULL, &s, &err) != PQ_OK ||
-        pq_session_plan(s, rows, &err) != PQ_OK) {
+    if (pq_session_create(g, NULL, &s, &err) != PQ_OK || pq_session_plan(s, rows, &err) != PQ_OK) {
         printf("planned peak activation memory: unavailable (%s)\n", err.msg);
     } else {
         size_t peak = pq_session_planned_peak(s);

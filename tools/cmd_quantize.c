@@ -1,37 +1,37 @@
 /* `piqc quantize MODEL --format F`: weight-only post-training quantization of every MatMul,
  * Gemm, Conv and ConvTranspose weight into PiQ3/PiQ2/Q3/Q2/INT8, with per-tensor and aggregate
- * quality metrics (SPEC section 5), an optional comparison format, JSON report and GGUF artifact. */
+ * quality metrics (SPEC section 5), an optional comparison format, JSON report and GGUF artifact.
+ */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "artifact_load.h"
 #include "backends/quant/quant.h"
+#include "calib_data.h"
 #include "cli.h"
 #include "cmd.h"
 #include "frontends/frontends.h"
-#include "artifact_load.h"
-#include "calib_data.h"
 #include "json.h"
-#include "passes/passes.h"
 #include "passes/passes.h"
 
 static void pq_quantize_help(FILE *f) {
-    fprintf(f,
-            "usage: piqc quantize MODEL.onnx --format piq3|piq2|q3|q2|int8 [--group G]\n"
-            "                     [--calib absmax|mse|weighted] [--calib-data DIR]\n"
-            "                     [--compare FORMAT] [--json OUT.json] [-o OUT.gguf]\n\n"
-            "Quantizes the weights of every MatMul, Gemm, Conv and ConvTranspose whose weight has\n"
-            ">= 2 dims and >= 1024 elements and reports per-tensor and aggregate MSE, spectral\n"
-            "distortion (dB), cosine and outlier retention, and bits per weight (stored bytes).\n"
-            "  --format F      piq3 (3 bits, step a*pi/4), piq2 (2 bits, a*pi/3), q3/q2 (uniform\n"
-            "                  baselines, signed absmax), int8 (per-channel symmetric)\n"
-            "  --group G       weights per scale (multiple of 8, default 256)\n"
-            "  --calib C       scale selection for piq*/q*: mse (default for piq), absmax (default\n"
-            "                  for q3/q2), weighted (needs --calib-data)\n"
-            "  --calib-data D  directory with <input name>.npy calibration batches\n"
-            "  --compare F     also quantize with format F (its own default calibration)\n"
-            "  --json FILE     write the report as JSON\n"
-            "  -o FILE.gguf    write an artifact: graph + packed weights (piqc run FILE.gguf)\n");
+    fprintf(
+        f, "usage: piqc quantize MODEL.onnx --format piq3|piq2|q3|q2|int8 [--group G]\n"
+           "                     [--calib absmax|mse|weighted] [--calib-data DIR]\n"
+           "                     [--compare FORMAT] [--json OUT.json] [-o OUT.gguf]\n\n"
+           "Quantizes the weights of every MatMul, Gemm, Conv and ConvTranspose whose weight has\n"
+           ">= 2 dims and >= 1024 elements and reports per-tensor and aggregate MSE, spectral\n"
+           "distortion (dB), cosine and outlier retention, and bits per weight (stored bytes).\n"
+           "  --format F      piq3 (3 bits, step a*pi/4), piq2 (2 bits, a*pi/3), q3/q2 (uniform\n"
+           "                  baselines, signed absmax), int8 (per-channel symmetric)\n"
+           "  --group G       weights per scale (multiple of 8, default 256)\n"
+           "  --calib C       scale selection for piq*/q*: mse (default for piq), absmax (default\n"
+           "                  for q3/q2), weighted (needs --calib-data)\n"
+           "  --calib-data D  directory with <input name>.npy calibration batches\n"
+           "  --compare F     also quantize with format F (its own default calibration)\n"
+           "  --json FILE     write the report as JSON\n"
+           "  -o FILE.gguf    write an artifact: graph + packed weights (piqc run FILE.gguf)\n");
 }
 
 /* Default calibration of a format when none is given (SPEC: mse for PiQ, baseline for Q). */
@@ -96,7 +96,8 @@ static enum pq_status pq_write_json(const char *path, const char *model, const p
         pq_json_string(&j, t->view.name);
         pq_json_key(&j, "shape");
         pq_json_begin_array(&j);
-        for (int d = 0; d < t->view.rank; d++) pq_json_int(&j, t->view.dims[d]);
+        for (int d = 0; d < t->view.rank; d++)
+            pq_json_int(&j, t->view.dims[d]);
         pq_json_end_array(&j);
         pq_json_key(&j, "rows");
         pq_json_int(&j, t->view.batch * t->view.rows);
@@ -114,8 +115,10 @@ static enum pq_status pq_write_json(const char *path, const char *model, const p
         pq_json_key(&j, "outlier_retention");
         pq_json_number(&j, m->outlier_retention);
         pq_json_key(&j, "compare");
-        if (r->has_compare) pq_json_metrics(&j, &t->cmp_metrics, false, 0);
-        else pq_json_null(&j);
+        if (r->has_compare)
+            pq_json_metrics(&j, &t->cmp_metrics, false, 0);
+        else
+            pq_json_null(&j);
         pq_json_end_object(&j);
     }
     pq_json_end_array(&j);
@@ -154,12 +157,18 @@ int pq_cmd_quantize(int argc, char **argv) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             pq_quantize_help(stdout);
             return 0;
-        } else if (!strcmp(a, "--format")) slot = &fmt_name;
-        else if (!strcmp(a, "--compare")) slot = &cmp_name;
-        else if (!strcmp(a, "--calib")) slot = &calib_name;
-        else if (!strcmp(a, "--calib-data")) slot = &calib_dir;
-        else if (!strcmp(a, "--json")) slot = &json;
-        else if (!strcmp(a, "-o")) slot = &out;
+        } else if (!strcmp(a, "--format"))
+            slot = &fmt_name;
+        else if (!strcmp(a, "--compare"))
+            slot = &cmp_name;
+        else if (!strcmp(a, "--calib"))
+            slot = &calib_name;
+        else if (!strcmp(a, "--calib-data"))
+            slot = &calib_dir;
+        else if (!strcmp(a, "--json"))
+            slot = &json;
+        else if (!strcmp(a, "-o"))
+            slot = &out;
         else if (!strcmp(a, "--group")) {
             if (++i >= argc || !pq_cli_parse_int(argv[i], 8, (int64_t)1 << 30, &group) || group % 8)
                 return pq_cli_usage_error("quantize", "--group needs a multiple of 8 (>= 8)");
@@ -228,8 +237,8 @@ int pq_cmd_quantize(int argc, char **argv) {
     printf("%s: %u weight tensors quantized to %s (G=%lld, calib %s)%s%s\n", model, rep.n,
            rep.fmt.name, (long long)group, pq_calib_name(rep.calib),
            rep.has_compare ? ", compared with " : "", rep.has_compare ? rep.cmp.name : "");
-    printf("%-32s %-18s %-13s %6s %10s %8s %8s %6s", "tensor", "shape", "rows x cols", "bpw",
-           "mse", "sd_dB", "cosine", "outl");
+    printf("%-32s %-18s %-13s %6s %10s %8s %8s %6s", "tensor", "shape", "rows x cols", "bpw", "mse",
+           "sd_dB", "cosine", "outl");
     if (rep.has_compare) printf(" | %6s %10s %8s %8s %6s", "bpw", "mse", "sd_dB", "cosine", "outl");
     printf("\n");
     for (uint32_t i = 0; i < rep.n; i++) {

@@ -46,9 +46,11 @@ static void pq_print_stats(const pq_graph *g, const char *name, const pq_tensor 
         sum += v;
     }
     (void)g;
-    if (n) printf("output '%s': %s%s min %.6g max %.6g mean %.6g\n", name, pq_dtype_name(t->dtype),
-                  shape, mn, mx, sum / (double)n);
-    else printf("output '%s': %s%s (empty)\n", name, pq_dtype_name(t->dtype), shape);
+    if (n)
+        printf("output '%s': %s%s min %.6g max %.6g mean %.6g\n", name, pq_dtype_name(t->dtype),
+               shape, mn, mx, sum / (double)n);
+    else
+        printf("output '%s': %s%s (empty)\n", name, pq_dtype_name(t->dtype), shape);
 }
 
 /* Top-1 accuracy of logits [..., C] against integer labels with one entry per row. */
@@ -95,7 +97,8 @@ static enum pq_status pq_write_outputs(const pq_graph *g, pq_tensor **outs, cons
         snprintf(name, sizeof name, "%s", base);
         for (int k = 1;; k++) {
             bool clash = false;
-            for (uint32_t p = 0; p < o; p++) clash |= !strcmp(used[p], name);
+            for (uint32_t p = 0; p < o; p++)
+                clash |= !strcmp(used[p], name);
             if (!clash) break;
             snprintf(name, sizeof name, "%s_%d", base, k);
         }
@@ -215,7 +218,8 @@ int pq_cmd_run(int argc, char **argv) {
     for (uint32_t o = 0; o < g->n_outputs; o++)
         pq_print_stats(g, g->values[g->outputs[o]].name, outs[o]);
     qsort(times, (size_t)repeat, sizeof *times, pq_cmp_double);
-    double median = repeat % 2 ? times[repeat / 2] : 0.5 * (times[repeat / 2 - 1] + times[repeat / 2]);
+    double median =
+        repeat % 2 ? times[repeat / 2] : 0.5 * (times[repeat / 2 - 1] + times[repeat / 2]);
     printf("planned peak activation memory: %zu bytes\n", pq_session_planned_peak(s));
     printf("median %.3f ms over %lld run%s\n", median, (long long)repeat, repeat == 1 ? "" : "s");
     if (labels_path) {
@@ -231,9 +235,11 @@ fail:
     rc = pq_cli_fail("run", &err);
 done:
     if (ins)
-        for (uint32_t i = 0; i < g->n_inputs; i++) pq_tensor_destroy(ins[i]);
+        for (uint32_t i = 0; i < g->n_inputs; i++)
+            pq_tensor_destroy(ins[i]);
     if (outs)
-        for (uint32_t o = 0; o < g->n_outputs; o++) pq_tensor_destroy(outs[o]);
+        for (uint32_t o = 0; o < g->n_outputs; o++)
+            pq_tensor_destroy(outs[o]);
     pq_tensor_destroy(labels);
     pq_free(ins);
     pq_free(outs);

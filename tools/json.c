@@ -32,18 +32,29 @@ static void pq_json_close(pq_json *j, char c) {
     fputc(c, j->f);
 }
 
-void pq_json_begin_object(pq_json *j) { pq_json_open(j, '{'); }
-void pq_json_end_object(pq_json *j) { pq_json_close(j, '}'); }
-void pq_json_begin_array(pq_json *j) { pq_json_open(j, '['); }
-void pq_json_end_array(pq_json *j) { pq_json_close(j, ']'); }
+void pq_json_begin_object(pq_json *j) {
+    pq_json_open(j, '{');
+}
+void pq_json_end_object(pq_json *j) {
+    pq_json_close(j, '}');
+}
+void pq_json_begin_array(pq_json *j) {
+    pq_json_open(j, '[');
+}
+void pq_json_end_array(pq_json *j) {
+    pq_json_close(j, ']');
+}
 
 static void pq_json_raw_string(FILE *f, const char *s) {
     fputc('"', f);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
     }
     fputc('"', f);
 }
@@ -57,14 +68,18 @@ void pq_json_key(pq_json *j, const char *key) {
 
 void pq_json_string(pq_json *j, const char *s) {
     pq_json_sep(j);
-    if (s) pq_json_raw_string(j->f, s);
-    else fputs("null", j->f);
+    if (s)
+        pq_json_raw_string(j->f, s);
+    else
+        fputs("null", j->f);
 }
 
 void pq_json_number(pq_json *j, double v) {
     pq_json_sep(j);
-    if (isfinite(v)) fprintf(j->f, "%.17g", v);
-    else fputs("null", j->f);
+    if (isfinite(v))
+        fprintf(j->f, "%.17g", v);
+    else
+        fputs("null", j->f);
 }
 
 void pq_json_int(pq_json *j, int64_t v) {

@@ -53,8 +53,7 @@ PQ_INLINE uint32x4_t pq_code4(int bits, float32x4_t w, float32x4_t vstep) {
     float32x4_t r = vminq_f32(vmaxq_f32(vrndnq_f32(v), lo), hi);
     uint32x4_t ok = vceqq_f32(v, v); /* false for NaN */
     r = vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(r), ok));
-    return vreinterpretq_u32_s32(
-        vaddq_s32(vcvtq_s32_f32(r), vdupq_n_s32(bits == 3 ? 4 : 2)));
+    return vreinterpretq_u32_s32(vaddq_s32(vcvtq_s32_f32(r), vdupq_n_s32(bits == 3 ? 4 : 2)));
 }
 
 /* Packs 8 unsigned codes (two vectors) into bits bytes at dst. */
@@ -201,8 +200,8 @@ PQ_INLINE float pq_gemv_row(int bits, const uint8_t *p, int64_t cols, int64_t gr
     return vaddvq_f32(tot);
 }
 
-static void pq_q_gemv_ukernel__neon(enum pq_qformat f, const uint8_t *w, int64_t rows,
-                                    int64_t cols, int64_t group, const float *x, float *y) {
+static void pq_q_gemv_ukernel__neon(enum pq_qformat f, const uint8_t *w, int64_t rows, int64_t cols,
+                                    int64_t group, const float *x, float *y) {
     if (rows <= 0 || cols <= 0 || group <= 0) return;
     size_t row_bytes = pq_packed_row_bytes(f, cols, group);
     const float mult = pq_qformat_step_mult(f);
@@ -214,11 +213,11 @@ static void pq_q_gemv_ukernel__neon(enum pq_qformat f, const uint8_t *w, int64_t
     }
 }
 
-#define PQ_NEON_KC 1024 /* columns of one row dequantized at a time (4 KB, reused over the batch) */
+#define PQ_NEON_KC 1024 /* columns of one row dequantized at a time (4 KB, reused over the batch)  \
+                         */
 
-static void pq_q_gemm_ukernel__neon(enum pq_qformat f, const uint8_t *w, int64_t rows,
-                                    int64_t cols, int64_t group, const float *x, int64_t batch,
-                                    float *y) {
+static void pq_q_gemm_ukernel__neon(enum pq_qformat f, const uint8_t *w, int64_t rows, int64_t cols,
+                                    int64_t group, const float *x, int64_t batch, float *y) {
     if (rows <= 0 || cols <= 0 || group <= 0 || batch <= 0) return;
     if (batch == 1) {
         pq_q_gemv_ukernel__neon(f, w, rows, cols, group, x, y);
@@ -255,7 +254,8 @@ static void pq_q_gemm_ukernel__neon(enum pq_qformat f, const uint8_t *w, int64_t
                     a1 = vfmaq_f32(a1, vld1q_f32(buf + k + 4), vld1q_f32(xb + k + 4));
                 }
                 float s = vaddvq_f32(vaddq_f32(a0, a1));
-                for (; k < len; k++) s += buf[k] * xb[k];
+                for (; k < len; k++)
+                    s += buf[k] * xb[k];
                 y[b * rows + r] = c0 == 0 ? s : y[b * rows + r] + s;
             }
         }
@@ -299,7 +299,8 @@ PQ_INLINE void pq_fwht_pass(int L, int inreg, float *x, int64_t n, int64_t h0, i
                 }
             }
 #pragma GCC unroll 8
-            for (int t = 0; t < V; t++) vst1q_f32(base + t * h0, last ? vmulq_f32(v[t], vs) : v[t]);
+            for (int t = 0; t < V; t++)
+                vst1q_f32(base + t * h0, last ? vmulq_f32(v[t], vs) : v[t]);
         }
     }
 }
@@ -310,15 +311,24 @@ void pq_f32_fwht_ukernel__neon(float *x, int64_t n, float scale) {
         return;
     }
     int m = 0;
-    while (((int64_t)1 << m) < n) m++;
+    while (((int64_t)1 << m) < n)
+        m++;
     int left = m - 2; /* stages with h >= 4 */
     int L = left < 3 ? left : 3;
     int last = (left - L) == 0;
     switch (L) {
-    case 0: pq_fwht_pass(0, 1, x, n, 4, last, scale); break;
-    case 1: pq_fwht_pass(1, 1, x, n, 4, last, scale); break;
-    case 2: pq_fwht_pass(2, 1, x, n, 4, last, scale); break;
-    default: pq_fwht_pass(3, 1, x, n, 4, last, scale); break;
+    case 0:
+        pq_fwht_pass(0, 1, x, n, 4, last, scale);
+        break;
+    case 1:
+        pq_fwht_pass(1, 1, x, n, 4, last, scale);
+        break;
+    case 2:
+        pq_fwht_pass(2, 1, x, n, 4, last, scale);
+        break;
+    default:
+        pq_fwht_pass(3, 1, x, n, 4, last, scale);
+        break;
     }
     int64_t h0 = (int64_t)4 << L;
     left -= L;
@@ -326,9 +336,15 @@ void pq_f32_fwht_ukernel__neon(float *x, int64_t n, float scale) {
         L = left < 3 ? left : 3;
         last = (left - L) == 0;
         switch (L) {
-        case 1: pq_fwht_pass(1, 0, x, n, h0, last, scale); break;
-        case 2: pq_fwht_pass(2, 0, x, n, h0, last, scale); break;
-        default: pq_fwht_pass(3, 0, x, n, h0, last, scale); break;
+        case 1:
+            pq_fwht_pass(1, 0, x, n, h0, last, scale);
+            break;
+        case 2:
+            pq_fwht_pass(2, 0, x, n, h0, last, scale);
+            break;
+        default:
+            pq_fwht_pass(3, 0, x, n, h0, last, scale);
+            break;
         }
         h0 <<= L;
         left -= L;
@@ -336,7 +352,8 @@ void pq_f32_fwht_ukernel__neon(float *x, int64_t n, float scale) {
 }
 
 static void pq_f32_fwht_rows_ukernel__neon(float *x, int64_t rows, int64_t n, float scale) {
-    for (int64_t r = 0; r < rows; r++) pq_f32_fwht_ukernel__neon(x + r * n, n, scale);
+    for (int64_t r = 0; r < rows; r++)
+        pq_f32_fwht_ukernel__neon(x + r * n, n, scale);
 }
 
 const pq_qkernels pq_qkernels_neon = {

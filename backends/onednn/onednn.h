@@ -38,8 +38,8 @@ void pq_onednn_conv_set_layout(enum pq_onednn_conv_layout mode);
 
 /* Problems smaller than this many multiply-adds (batch included) are declined (UNSUPPORTED) by
  * all three kernels: a oneDNN call costs about 1.5 us of fixed overhead (memory objects, execution
- * context), more than the reference kernel needs for them (8x8x8 MatMul: ref 0.3 us, oneDNN 1.6 us).
- * Default PQ_ONEDNN_MIN_MACS; tests set 0 to check tiny shapes numerically. */
+ * context), more than the reference kernel needs for them (8x8x8 MatMul: ref 0.3 us, oneDNN 1.6
+ * us). Default PQ_ONEDNN_MIN_MACS; tests set 0 to check tiny shapes numerically. */
 #define PQ_ONEDNN_MIN_MACS 4096
 void pq_onednn_set_min_macs(int64_t macs);
 

@@ -1,6 +1,7 @@
 /* f32 Conv (1-D/2-D/3-D, groups, strides, dilations, pads, auto_pad, bias) through oneDNN's
  * convolution primitive: plain NC[D]HW activations reordered to and from the blocked layout oneDNN
- * picks, weights reordered once and cached. Primitives are cached per shape + attributes + threads. */
+ * picks, weights reordered once and cached. Primitives are cached per shape + attributes + threads.
+ */
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,10 +20,12 @@ typedef struct pq_conv_geo {
 /* Reads ints attribute name (n values expected) into v, default def; false when malformed. */
 static bool pq_conv_ints(const pq_node *node, const char *name, int n, int64_t def, int64_t *v) {
     const pq_attr *at = pq_node_attr(node, name);
-    for (int i = 0; i < n; i++) v[i] = def;
+    for (int i = 0; i < n; i++)
+        v[i] = def;
     if (!at) return true;
     if (at->type != PQ_ATTR_INTS || at->u.ints.n != (uint32_t)n) return false;
-    for (int i = 0; i < n; i++) v[i] = at->u.ints.v[i];
+    for (int i = 0; i < n; i++)
+        v[i] = at->u.ints.v[i];
     return true;
 }
 
@@ -36,8 +39,7 @@ static bool pq_conv_geometry(const pq_kernel_args *a, pq_conv_geo *g) {
         return false;
     if (B && (B->dtype != PQ_DTYPE_F32 || B->rank != 1)) return false;
     if (X->rank < 3 || X->rank > 5 || W->rank != X->rank || Y->rank != X->rank) return false;
-    if (pq_tensor_numel(X) == 0 || pq_tensor_numel(W) == 0 || pq_tensor_numel(Y) == 0)
-        return false;
+    if (pq_tensor_numel(X) == 0 || pq_tensor_numel(W) == 0 || pq_tensor_numel(Y) == 0) return false;
     memset(g, 0, sizeof *g);
     g->nsp = X->rank - 2;
     g->n = X->dims[0];
@@ -83,10 +85,12 @@ static bool pq_conv_geometry(const pq_kernel_args *a, pq_conv_geo *g) {
 static void pq_conv_key(const pq_conv_geo *g, int n_threads, pq_dnnl_key *k) {
     pq_dnnl_key_init(k, 0xC0);
     const int64_t head[] = {g->nsp, g->n, g->c, g->m, g->group, g->bias, g->blocked, n_threads};
-    for (size_t i = 0; i < sizeof head / sizeof head[0]; i++) pq_dnnl_key_push(k, head[i]);
+    for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
+        pq_dnnl_key_push(k, head[i]);
     for (int i = 0; i < g->nsp; i++) {
         const int64_t v[] = {g->in[i], g->out[i], g->k[i], g->s[i], g->d[i], g->pb[i], g->pe[i]};
-        for (size_t j = 0; j < sizeof v / sizeof v[0]; j++) pq_dnnl_key_push(k, v[j]);
+        for (size_t j = 0; j < sizeof v / sizeof v[0]; j++)
+            pq_dnnl_key_push(k, v[j]);
     }
 }
 
@@ -113,8 +117,8 @@ static void pq_conv_prim_destroy(void *v) {
 /* Reads the layout the primitive chose for one argument; creates the reorder from / to the
  * plain layout when it differs. False when oneDNN fails. */
 static bool pq_conv_layout(dnnl_primitive_desc_t pd, dnnl_query_t what,
-                           const dnnl_memory_desc_t *plain, bool to_plain, dnnl_memory_desc_t *chosen,
-                           size_t *bytes, pq_dnnl_prim *reorder) {
+                           const dnnl_memory_desc_t *plain, bool to_plain,
+                           dnnl_memory_desc_t *chosen, size_t *bytes, pq_dnnl_prim *reorder) {
     const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, what, 0);
     if (!md) return false;
     *chosen = *md;
@@ -172,10 +176,10 @@ static enum pq_status pq_conv_prim_create(void *ctx, void **val, pq_error *err) 
         !pq_dnnl_prim_create(&cd, NULL, &p->conv, &pd) ||
         !pq_conv_layout(pd, dnnl_query_weights_md, &p->wei_user_md, false, &p->wei_md,
                         &p->wei_bytes, &p->wei_reorder) ||
-        !pq_conv_layout(pd, dnnl_query_src_md, &p->src_md, false, &p->src_blk_md,
-                        &p->src_blk_bytes, &p->src_reorder) ||
-        !pq_conv_layout(pd, dnnl_query_dst_md, &p->dst_md, true, &p->dst_blk_md,
-                        &p->dst_blk_bytes, &p->dst_reorder))
+        !pq_conv_layout(pd, dnnl_query_src_md, &p->src_md, false, &p->src_blk_md, &p->src_blk_bytes,
+                        &p->src_reorder) ||
+        !pq_conv_layout(pd, dnnl_query_dst_md, &p->dst_md, true, &p->dst_blk_md, &p->dst_blk_bytes,
+                        &p->dst_reorder))
         goto unsupported;
     dnnl_primitive_desc_destroy(pd);
     *val = p;
@@ -190,10 +194,11 @@ unsupported:
 
 static pq_dnnl_cache pq_conv_cache = PQ_DNNL_CACHE_INIT(32, pq_conv_prim_destroy);
 
-/* ---- reordered weights, keyed by the conv key + the weights' address, validated by content ---- */
+/* ---- reordered weights, keyed by the conv key + the weights' address, validated by content ----
+ */
 
 typedef struct pq_conv_wei {
-    void *orig;   /* copy of the plain weights they were made from */
+    void *orig; /* copy of the plain weights they were made from */
     size_t orig_bytes;
     void *packed; /* weights in the primitive's layout */
 } pq_conv_wei;
@@ -270,7 +275,8 @@ enum pq_status pq_onednn_conv(const pq_kernel_args *a) {
     pq_conv_geo g;
     if (!pq_conv_geometry(a, &g)) return PQ_ERR_UNSUPPORTED;
     int64_t macs = g.n * g.m * (g.c / g.group);
-    for (int i = 0; i < g.nsp; i++) macs *= g.out[i] * g.k[i];
+    for (int i = 0; i < g.nsp; i++)
+        macs *= g.out[i] * g.k[i];
     if (pq_dnnl_too_small(macs) || !pq_dnnl_get(NULL, NULL)) return PQ_ERR_UNSUPPORTED;
     const pq_tensor *X = a->in[0], *W = a->in[1], *B = a->n_in > 2 ? a->in[2] : NULL;
     pq_tensor *Y = a->out[0];
@@ -280,8 +286,8 @@ enum pq_status pq_onednn_conv(const pq_kernel_args *a) {
     pq_dnnl_key k;
     pq_conv_key(&g, nt, &k);
     pq_dnnl_entry *pe = NULL, *we = NULL;
-    enum pq_status st = pq_dnnl_cache_acquire(&pq_conv_cache, &k, NULL, pq_conv_prim_create, &g,
-                                              &pe, a->err);
+    enum pq_status st =
+        pq_dnnl_cache_acquire(&pq_conv_cache, &k, NULL, pq_conv_prim_create, &g, &pe, a->err);
     if (st != PQ_OK) return st;
     const pq_conv_prim *p = pe->val;
     if (!p) {
@@ -304,7 +310,8 @@ enum pq_status pq_onednn_conv(const pq_kernel_args *a) {
             st = pq_error_nomem(a->err, "onednn conv source buffer");
             goto done;
         }
-        pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &p->src_md, X->data}, {DNNL_ARG_TO, &p->src_blk_md, sbuf}};
+        pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &p->src_md, X->data},
+                             {DNNL_ARG_TO, &p->src_blk_md, sbuf}};
         st = pq_dnnl_execute(&p->src_reorder, ra, 2, "conv source reorder", a->err);
         if (st != PQ_OK) goto done;
     }
@@ -321,7 +328,8 @@ enum pq_status pq_onednn_conv(const pq_kernel_args *a) {
                            {DNNL_ARG_BIAS, &p->bias_md, B ? B->data : NULL}};
     st = pq_dnnl_execute(&p->conv, args, B ? 4 : 3, "convolution", a->err);
     if (st == PQ_OK && dbuf) {
-        pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &p->dst_blk_md, dbuf}, {DNNL_ARG_TO, &p->dst_md, Y->data}};
+        pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &p->dst_blk_md, dbuf},
+                             {DNNL_ARG_TO, &p->dst_md, Y->data}};
         st = pq_dnnl_execute(&p->dst_reorder, ra, 2, "conv destination reorder", a->err);
     }
 done:

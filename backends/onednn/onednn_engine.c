@@ -15,9 +15,13 @@ static void (*pq_omp_set_num_threads)(int);
 static atomic_ulong pq_dnnl_hits, pq_dnnl_misses;
 static _Atomic int64_t pq_dnnl_min_macs = PQ_ONEDNN_MIN_MACS;
 
-void pq_onednn_set_min_macs(int64_t macs) { pq_dnnl_min_macs = macs; }
+void pq_onednn_set_min_macs(int64_t macs) {
+    pq_dnnl_min_macs = macs;
+}
 
-bool pq_dnnl_too_small(int64_t macs) { return macs < pq_dnnl_min_macs; }
+bool pq_dnnl_too_small(int64_t macs) {
+    return macs < pq_dnnl_min_macs;
+}
 
 static void pq_dnnl_init_once(void) {
     if (dnnl_engine_create(&pq_dnnl_engine, dnnl_cpu, 0) != dnnl_success) return;
@@ -43,15 +47,19 @@ bool pq_dnnl_get(dnnl_engine_t *eng, dnnl_stream_t *strm) {
     return true;
 }
 
-bool pq_onednn_available(void) { return pq_dnnl_get(NULL, NULL); }
+bool pq_onednn_available(void) {
+    return pq_dnnl_get(NULL, NULL);
+}
 
 void pq_dnnl_set_threads(int n) {
     if (pq_omp_set_num_threads) pq_omp_set_num_threads(n > 0 ? n : 1);
 }
 
 void pq_dnnl_count(bool hit) {
-    if (hit) atomic_fetch_add(&pq_dnnl_hits, 1);
-    else atomic_fetch_add(&pq_dnnl_misses, 1);
+    if (hit)
+        atomic_fetch_add(&pq_dnnl_hits, 1);
+    else
+        atomic_fetch_add(&pq_dnnl_misses, 1);
 }
 
 void pq_onednn_cache_stats(unsigned long *hits, unsigned long *misses) {
@@ -74,8 +82,10 @@ void pq_dnnl_key_init(pq_dnnl_key *k, int64_t tag) {
 
 void pq_dnnl_key_push(pq_dnnl_key *k, int64_t v) {
     /* keys are built from bounded shapes (rank <= 8); running out of words is a bug */
-    if (k->n < PQ_DNNL_KEY_WORDS) k->w[k->n++] = v;
-    else k->w[0] = -1; /* poisoned: never equal to a well-formed key's tag */
+    if (k->n < PQ_DNNL_KEY_WORDS)
+        k->w[k->n++] = v;
+    else
+        k->w[0] = -1; /* poisoned: never equal to a well-formed key's tag */
 }
 
 static bool pq_dnnl_key_eq(const pq_dnnl_key *a, const pq_dnnl_key *b) {
@@ -97,9 +107,9 @@ static void pq_dnnl_evict(pq_dnnl_cache *c, int i) {
     if (e->refs == 0) pq_dnnl_entry_free(c, e);
 }
 
-enum pq_status pq_dnnl_cache_acquire(pq_dnnl_cache *c, const pq_dnnl_key *k,
-                                     pq_dnnl_valid_fn valid, pq_dnnl_create_fn create, void *ctx,
-                                     pq_dnnl_entry **out, pq_error *err) {
+enum pq_status pq_dnnl_cache_acquire(pq_dnnl_cache *c, const pq_dnnl_key *k, pq_dnnl_valid_fn valid,
+                                     pq_dnnl_create_fn create, void *ctx, pq_dnnl_entry **out,
+                                     pq_error *err) {
     *out = NULL;
     if (k->w[0] < 0) return PQ_ERR_UNSUPPORTED;
     pthread_mutex_lock(&c->mu);
@@ -200,8 +210,10 @@ bool pq_dnnl_prim_create(const_dnnl_op_desc_t desc, dnnl_primitive_attr_t attr, 
     ok = true;
 done:
     if (own) dnnl_primitive_attr_destroy(own);
-    if (pd && (!ok || !pd_out)) dnnl_primitive_desc_destroy(pd);
-    else if (pd) *pd_out = pd;
+    if (pd && (!ok || !pd_out))
+        dnnl_primitive_desc_destroy(pd);
+    else if (pd)
+        *pd_out = pd;
     return ok;
 }
 
@@ -213,9 +225,9 @@ bool pq_dnnl_reorder_create(const dnnl_memory_desc_t *from, const dnnl_memory_de
     dnnl_primitive_attr_t attr;
     if (dnnl_primitive_attr_create(&attr) != dnnl_success) return false;
     dnnl_primitive_desc_t pd = NULL;
-    bool ok = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) ==
-                  dnnl_success &&
-              dnnl_reorder_primitive_desc_create(&pd, from, eng, to, eng, attr) == dnnl_success;
+    bool ok =
+        dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) == dnnl_success &&
+        dnnl_reorder_primitive_desc_create(&pd, from, eng, to, eng, attr) == dnnl_success;
     if (ok) {
         const dnnl_memory_desc_t *smd =
             dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
@@ -279,7 +291,8 @@ fail:
     st = pq_error_set(err, ds == dnnl_out_of_memory ? PQ_ERR_NOMEM : PQ_ERR_INTERNAL,
                       "onednn: %s failed (dnnl status %d)", what, (int)ds);
 done:
-    for (int i = 0; i < n; i++) dnnl_memory_destroy(mem[i]);
+    for (int i = 0; i < n; i++)
+        dnnl_memory_destroy(mem[i]);
     pq_free(scratch);
     return st;
 }

@@ -33,8 +33,8 @@ void pq_dnnl_key_push(pq_dnnl_key *k, int64_t v);
 typedef struct pq_dnnl_entry {
     pq_dnnl_key key;
     void *val;
-    int refs;     /* holders right now; an entry is destroyed only at refs == 0 */
-    bool cached;  /* still in the cache (false: destroyed on last release) */
+    int refs;    /* holders right now; an entry is destroyed only at refs == 0 */
+    bool cached; /* still in the cache (false: destroyed on last release) */
     uint64_t stamp;
 } pq_dnnl_entry;
 
@@ -50,7 +50,8 @@ typedef struct pq_dnnl_cache {
     uint64_t clock;
 } pq_dnnl_cache;
 
-#define PQ_DNNL_CACHE_INIT(cap_, destroy_) {PTHREAD_MUTEX_INITIALIZER, (destroy_), (cap_), {0}, 0}
+#define PQ_DNNL_CACHE_INIT(cap_, destroy_)                                                         \
+    { PTHREAD_MUTEX_INITIALIZER, (destroy_), (cap_), {0}, 0 }
 
 /* Creates a value for a key (called with the cache's mutex held): PQ_OK and *val set, or a
  * status (UNSUPPORTED: oneDNN rejects the case, nothing written to err; NOMEM: message set). */
@@ -62,9 +63,9 @@ typedef bool (*pq_dnnl_valid_fn)(void *ctx, const void *val);
  * recently used unreferenced entry when full; *out holds a reference until
  * pq_dnnl_cache_release. When every slot is referenced the new entry is used uncached. Returns
  * create's status on failure. */
-enum pq_status pq_dnnl_cache_acquire(pq_dnnl_cache *c, const pq_dnnl_key *k,
-                                     pq_dnnl_valid_fn valid, pq_dnnl_create_fn create, void *ctx,
-                                     pq_dnnl_entry **out, pq_error *err);
+enum pq_status pq_dnnl_cache_acquire(pq_dnnl_cache *c, const pq_dnnl_key *k, pq_dnnl_valid_fn valid,
+                                     pq_dnnl_create_fn create, void *ctx, pq_dnnl_entry **out,
+                                     pq_error *err);
 void pq_dnnl_cache_release(pq_dnnl_cache *c, pq_dnnl_entry *e);
 /* Destroys every unreferenced entry. */
 void pq_dnnl_cache_drop(pq_dnnl_cache *c);

@@ -25,8 +25,8 @@ typedef struct pq_mm_spec {
     dnnl_dims_t sd, ss, wd, ws, dd; /* dims and strides of src/weights, dims of dst */
     int bias_nd;                    /* 0 = no bias */
     dnnl_dims_t bd;
-    float alpha;     /* output scale (1: none) */
-    bool sum;        /* accumulate into dst scaled by beta */
+    float alpha; /* output scale (1: none) */
+    bool sum;    /* accumulate into dst scaled by beta */
     float beta;
 } pq_mm_spec;
 
@@ -46,7 +46,8 @@ static void pq_mm_key(const pq_mm_spec *s, int n_threads, pq_dnnl_key *k) {
         pq_dnnl_key_push(k, s->ws[i]);
     }
     pq_dnnl_key_push(k, s->bias_nd);
-    for (int i = 0; i < s->bias_nd; i++) pq_dnnl_key_push(k, s->bd[i]);
+    for (int i = 0; i < s->bias_nd; i++)
+        pq_dnnl_key_push(k, s->bd[i]);
     pq_dnnl_key_push(k, pq_f32_bits(s->alpha));
     pq_dnnl_key_push(k, s->sum);
     pq_dnnl_key_push(k, pq_f32_bits(s->beta));
@@ -87,8 +88,7 @@ static enum pq_status pq_mm_prim_create(void *ctx, void **val, pq_error *err) {
                               &p->dst_md) ||
         dnnl_primitive_attr_create(&attr))
         goto done;
-    if (s->alpha != 1.0f && dnnl_primitive_attr_set_output_scales(attr, 1, 0, &s->alpha))
-        goto done;
+    if (s->alpha != 1.0f && dnnl_primitive_attr_set_output_scales(attr, 1, 0, &s->alpha)) goto done;
     if (s->sum && (dnnl_post_ops_create(&po) || dnnl_post_ops_append_sum(po, s->beta) ||
                    dnnl_primitive_attr_set_post_ops(attr, po)))
         goto done;
@@ -106,7 +106,9 @@ done:
 
 static pq_dnnl_cache pq_mm_cache = PQ_DNNL_CACHE_INIT(64, pq_mm_prim_destroy);
 
-void pq_onednn_matmul_cache_clear(void) { pq_dnnl_cache_drop(&pq_mm_cache); }
+void pq_onednn_matmul_cache_clear(void) {
+    pq_dnnl_cache_drop(&pq_mm_cache);
+}
 
 /* Looks up or creates the primitive of s and runs it; UNSUPPORTED (nothing touched) when oneDNN
  * rejects the case. prefill, when set, is called right before execution (after which the kernel
@@ -119,8 +121,8 @@ static enum pq_status pq_mm_run(const pq_kernel_args *a, const pq_mm_spec *s, co
     pq_dnnl_key k;
     pq_mm_key(s, nt, &k);
     pq_dnnl_entry *e;
-    enum pq_status st = pq_dnnl_cache_acquire(&pq_mm_cache, &k, NULL, pq_mm_prim_create,
-                                              (void *)s, &e, a->err);
+    enum pq_status st =
+        pq_dnnl_cache_acquire(&pq_mm_cache, &k, NULL, pq_mm_prim_create, (void *)s, &e, a->err);
     if (st != PQ_OK) return st;
     const pq_mm_prim *p = e->val;
     if (!p) {
@@ -228,9 +230,11 @@ static void pq_gemm_prefill(const pq_kernel_args *a) {
     for (int64_t i = 0; i < M; i++) {
         const float *ci = pc + i * sm;
         float *yi = py + i * N;
-        if (cn == N) memcpy(yi, ci, (size_t)N * sizeof(float));
+        if (cn == N)
+            memcpy(yi, ci, (size_t)N * sizeof(float));
         else
-            for (int64_t j = 0; j < N; j++) yi[j] = ci[0];
+            for (int64_t j = 0; j < N; j++)
+                yi[j] = ci[0];
     }
 }
 

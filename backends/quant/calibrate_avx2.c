@@ -34,7 +34,7 @@ static inline __m256 pq_cal_code(__m256 v, __m256 lo, __m256 hi) {
 }
 
 /* One lane group of 4 candidates: acc += h_j (w_j - q * s)^2 for the codes q (floats) of v. */
-#define PQ_CAL_TERMS(acc, q, s, wd, hd)                                                           \
+#define PQ_CAL_TERMS(acc, q, s, wd, hd)                                                            \
     do {                                                                                           \
         __m256 wh_ = _mm256_mul_ps((q), (s));                                                      \
         __m256d e0_ = _mm256_sub_pd((wd), _mm256_cvtps_pd(_mm256_castps256_ps128(wh_)));           \
@@ -54,8 +54,8 @@ static inline __m256 pq_cal_code(__m256 v, __m256 lo, __m256 hi) {
  * one division serves both: w / (-s) == -(w / s) exactly. accp[0..1] / accn[0..1] hold the 8 + 8
  * double sums, each in index order. Returns false, leaving the sums partial, as soon as every
  * lane's partial sum exceeds bound (sums only grow: every term is >= 0). */
-static bool pq_cal_batch(const float *w, const float *h, int64_t n, __m256 sp, __m256 sn,
-                         __m256 lo, __m256 hi, double bound, __m256d accp[2], __m256d accn[2]) {
+static bool pq_cal_batch(const float *w, const float *h, int64_t n, __m256 sp, __m256 sn, __m256 lo,
+                         __m256 hi, double bound, __m256d accp[2], __m256d accn[2]) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     const __m256d vb = _mm256_set1_pd(bound);
     __m256d ap[2] = {accp[0], accp[1]}, an[2] = {accn[0], accn[1]};
@@ -113,7 +113,8 @@ static double pq_cal_sse1(const float *w, const float *h, int64_t n, float step,
         double t[8];
         _mm256_storeu_pd(t, e0);
         _mm256_storeu_pd(t + 4, e1);
-        for (int k = 0; k < 8; k++) sse += t[k];
+        for (int k = 0; k < 8; k++)
+            sse += t[k];
         if (sse > bound) return sse;
     }
     for (; j < n; j++) {
@@ -250,8 +251,8 @@ bool pq_calib_search__avx2(enum pq_qformat f, const float *w, const float *h, in
         if (dup) continue;
         __m256d accp[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()};
         __m256d accn[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()};
-        if (!pq_cal_batch(w, h, n, _mm256_loadu_ps(spl), _mm256_loadu_ps(snl), lo, hi, bound,
-                          accp, accn))
+        if (!pq_cal_batch(w, h, n, _mm256_loadu_ps(spl), _mm256_loadu_ps(snl), lo, hi, bound, accp,
+                          accn))
             continue;
         double rp[8], rn[8];
         _mm256_storeu_pd(rp, accp[0]);

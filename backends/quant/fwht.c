@@ -17,11 +17,13 @@ void pq_fwht_ukernel__scalar(float *x, int64_t n, float scale) {
             }
         }
     }
-    for (int64_t i = 0; i < n; i++) x[i] *= scale;
+    for (int64_t i = 0; i < n; i++)
+        x[i] *= scale;
 }
 
 void pq_fwht_rows_ukernel__scalar(float *x, int64_t rows, int64_t n, float scale) {
-    for (int64_t r = 0; r < rows; r++) pq_fwht_ukernel__scalar(x + r * n, n, scale);
+    for (int64_t r = 0; r < rows; r++)
+        pq_fwht_ukernel__scalar(x + r * n, n, scale);
 }
 
 #define PQ_LCG_MUL 6364136223846793005ULL

@@ -37,9 +37,7 @@ enum pq_status pq_rht_inverse(float *x, int64_t n, uint64_t seed, pq_error *err)
 
 /* pq_rht_forward / pq_rht_inverse on each of `rows` contiguous vectors of length n, all
  * with the same signs (the rotation of the input features of a weight matrix). */
-enum pq_status pq_rht_forward_rows(float *x, int64_t rows, int64_t n, uint64_t seed,
-                                   pq_error *err);
-enum pq_status pq_rht_inverse_rows(float *x, int64_t rows, int64_t n, uint64_t seed,
-                                   pq_error *err);
+enum pq_status pq_rht_forward_rows(float *x, int64_t rows, int64_t n, uint64_t seed, pq_error *err);
+enum pq_status pq_rht_inverse_rows(float *x, int64_t rows, int64_t n, uint64_t seed, pq_error *err);
 
 #endif

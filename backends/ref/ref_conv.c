@@ -12,9 +12,11 @@
 
 static void pq_attr_ints3(const pq_node *n, const char *name, int nsp, int64_t def, int64_t *v) {
     const pq_attr *a = pq_node_attr(n, name);
-    for (int i = 0; i < 2 * nsp; i++) v[i] = def;
+    for (int i = 0; i < 2 * nsp; i++)
+        v[i] = def;
     if (a && a->type == PQ_ATTR_INTS)
-        for (uint32_t i = 0; i < a->u.ints.n && i < (uint32_t)(2 * nsp); i++) v[i] = a->u.ints.v[i];
+        for (uint32_t i = 0; i < a->u.ints.n && i < (uint32_t)(2 * nsp); i++)
+            v[i] = a->u.ints.v[i];
 }
 
 void pq_ref_window(const pq_node *n, const pq_tensor *x, const int64_t *k, const pq_tensor *y,
@@ -67,7 +69,7 @@ static void pq_valid_range(int64_t iw0, int64_t s, int64_t in, int64_t out, int6
 /* im2col of cg channels of x (each w->in spatial) for output rows [r0, r1) (a row = one (od, oh)
  * pair, w->out[2] columns): col is [cg * K, (r1 - r0) * out[2]], row-major. */
 #define PQ_DEFINE_IM2COL(NAME, T)                                                                  \
-    void NAME(const T *x, int64_t cg, const pq_ref_win *w, int64_t r0, int64_t r1, T *col) {      \
+    void NAME(const T *x, int64_t cg, const pq_ref_win *w, int64_t r0, int64_t r1, T *col) {       \
         int64_t OW = w->out[2], ncols = (r1 - r0) * OW;                                            \
         int64_t isp = w->in[0] * w->in[1] * w->in[2];                                              \
         T *dst = col;                                                                              \
@@ -88,23 +90,25 @@ static void pq_valid_range(int64_t iw0, int64_t s, int64_t in, int64_t out, int6
                                 continue;                                                          \
                             }                                                                      \
                             const T *xrow = xc + (id * w->in[1] + ih) * w->in[2] + iw0;            \
-                            for (int64_t ow = 0; ow < lo; ow++) drow[ow] = 0;                      \
+                            for (int64_t ow = 0; ow < lo; ow++)                                    \
+                                drow[ow] = 0;                                                      \
                             if (w->s[2] == 1)                                                      \
                                 memcpy(drow + lo, xrow + lo, (size_t)(hi - lo) * sizeof(T));       \
                             else                                                                   \
-                                for (int64_t ow = lo; ow < hi; ow++) drow[ow] = xrow[ow * w->s[2]]; \
-                            for (int64_t ow = hi; ow < OW; ow++) drow[ow] = 0;                     \
+                                for (int64_t ow = lo; ow < hi; ow++)                               \
+                                    drow[ow] = xrow[ow * w->s[2]];                                 \
+                            for (int64_t ow = hi; ow < OW; ow++)                                   \
+                                drow[ow] = 0;                                                      \
                         }                                                                          \
                         dst += ncols;                                                              \
                     }                                                                              \
         }                                                                                          \
     }
 
-static PQ_DEFINE_IM2COL(pq_im2col_f32, float)
-PQ_DEFINE_IM2COL(pq_ref_im2col_i32, int32_t)
+static PQ_DEFINE_IM2COL(pq_im2col_f32, float) PQ_DEFINE_IM2COL(pq_ref_im2col_i32, int32_t)
 
-/* Rows per im2col chunk so the column buffer stays below PQ_CONV_COL_MAX elements. */
-int64_t pq_ref_conv_chunk_rows(int64_t ck, const pq_ref_win *w) {
+    /* Rows per im2col chunk so the column buffer stays below PQ_CONV_COL_MAX elements. */
+    int64_t pq_ref_conv_chunk_rows(int64_t ck, const pq_ref_win *w) {
     int64_t rows = w->out[0] * w->out[1];
     int64_t per = ck * w->out[2];
     int64_t r = per > 0 ? PQ_CONV_COL_MAX / per : rows;
@@ -113,7 +117,8 @@ int64_t pq_ref_conv_chunk_rows(int64_t ck, const pq_ref_win *w) {
 }
 
 static void pq_conv_kernel_dims(const pq_tensor *W, int64_t *k) {
-    for (int i = 0; i < W->rank - 2; i++) k[i] = W->dims[2 + i];
+    for (int i = 0; i < W->rank - 2; i++)
+        k[i] = W->dims[2 + i];
 }
 
 enum pq_status pq_ref_conv(const pq_kernel_args *a) {
@@ -156,20 +161,25 @@ enum pq_status pq_ref_conv(const pq_kernel_args *a) {
             float beta = 0.0f;
             if (pb) {
                 for (int64_t m = 0; m < Mg; m++)
-                    for (int64_t i = 0; i < OSP; i++) yg[m * OSP + i] = pb[g * Mg + m];
+                    for (int64_t i = 0; i < OSP; i++)
+                        yg[m * OSP + i] = pb[g * Mg + m];
                 beta = 1.0f;
             }
             if (pointwise) {
-                PQ_TRY_GOTO(st, pq_ref_sgemm(false, false, Mg, OSP, Cg, 1.0f, wg, CK, xg, ISP,
-                                             beta, yg, OSP, a->err), done);
+                PQ_TRY_GOTO(st,
+                            pq_ref_sgemm(false, false, Mg, OSP, Cg, 1.0f, wg, CK, xg, ISP, beta, yg,
+                                         OSP, a->err),
+                            done);
                 continue;
             }
             for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
                 int64_t r1 = r0 + chunk < rows ? r0 + chunk : rows;
                 int64_t ncols = (r1 - r0) * w.out[2];
                 pq_im2col_f32(xg, Cg, &w, r0, r1, col);
-                PQ_TRY_GOTO(st, pq_ref_sgemm(false, false, Mg, ncols, CK, 1.0f, wg, CK, col, ncols,
-                                             beta, yg + r0 * w.out[2], OSP, a->err), done);
+                PQ_TRY_GOTO(st,
+                            pq_ref_sgemm(false, false, Mg, ncols, CK, 1.0f, wg, CK, col, ncols,
+                                         beta, yg + r0 * w.out[2], OSP, a->err),
+                            done);
             }
         }
     pq_ref_f32_commit(Y, oy);
@@ -215,8 +225,10 @@ static void pq_convt_window(const pq_node *n, const pq_tensor *x, const int64_t 
         w->d[j] = d[i];
         if (has_os || same_u || same_l) {
             int64_t total = s[i] * (w->in[j] - 1) + op[i] + (k[i] - 1) * d[i] + 1 - w->out[j];
-            if (total < 0) w->pb[j] = 0; /* output larger than the full result: zeros at the end */
-            else w->pb[j] = same_u ? total / 2 : total - total / 2;
+            if (total < 0)
+                w->pb[j] = 0; /* output larger than the full result: zeros at the end */
+            else
+                w->pb[j] = same_u ? total / 2 : total - total / 2;
         } else if (!valid) {
             w->pb[j] = p[i];
         }
@@ -261,14 +273,16 @@ enum pq_status pq_ref_conv_transpose(const pq_kernel_args *a) {
             const float *wg = pw + g * Cg * MK;
             float *yg = py + (n * M + g * Mg) * OSP;
             for (int64_t m = 0; m < Mg; m++)
-                for (int64_t i = 0; i < OSP; i++) yg[m * OSP + i] = pb ? pb[g * Mg + m] : 0.0f;
+                for (int64_t i = 0; i < OSP; i++)
+                    yg[m * OSP + i] = pb ? pb[g * Mg + m] : 0.0f;
             if (!col) continue;
             for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
                 int64_t r1 = r0 + chunk < rows ? r0 + chunk : rows;
                 int64_t ncols = (r1 - r0) * w.in[2];
                 /* col[MK, ncols] = W_g^T [MK, Cg] * X_g[Cg, chunk columns] */
-                PQ_TRY_GOTO(st, pq_ref_sgemm(true, false, MK, ncols, Cg, 1.0f, wg, MK,
-                                             xg + r0 * w.in[2], ISP, 0.0f, col, ncols, a->err),
+                PQ_TRY_GOTO(st,
+                            pq_ref_sgemm(true, false, MK, ncols, Cg, 1.0f, wg, MK,
+                                         xg + r0 * w.in[2], ISP, 0.0f, col, ncols, a->err),
                             done);
                 for (int64_t m = 0; m < Mg; m++)
                     for (int64_t kd = 0; kd < w.k[0]; kd++)

@@ -14,13 +14,12 @@
  * beta == 0 ignores C's old contents (NaN included). M, N or K may be 0. NOMEM when the packing
  * buffers cannot be allocated (C is then unspecified). */
 enum pq_status pq_ref_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
-                            float alpha, const float *A, int64_t lda, const float *B,
-                            int64_t ldb, float beta, float *C, int64_t ldc, pq_error *err);
+                            float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+                            float beta, float *C, int64_t ldc, pq_error *err);
 
 /* An f32 view of a float tensor: *out points at t's data when t is f32 (*owned = NULL), else at a
  * new converted copy stored in *owned (free with pq_free). INVALID for non-float dtypes, NOMEM. */
-enum pq_status pq_ref_f32_view(const pq_tensor *t, const float **out, float **owned,
-                               pq_error *err);
+enum pq_status pq_ref_f32_view(const pq_tensor *t, const float **out, float **owned, pq_error *err);
 /* A writable f32 buffer for output t: t's data when t is f32 (*owned = NULL), else new scratch
  * in *owned that pq_ref_f32_commit converts into t and frees. */
 enum pq_status pq_ref_f32_out(pq_tensor *t, float **out, float **owned, pq_error *err);

@@ -23,7 +23,8 @@ static void pq_igemm(int64_t M, int64_t N, int64_t K, const int32_t *a, const in
             int32_t av = a[i * K + k];
             if (av == 0) continue;
             const int32_t *bk = b + k * N;
-            for (int64_t j = 0; j < N; j++) yi[j] += av * bk[j];
+            for (int64_t j = 0; j < N; j++)
+                yi[j] += av * bk[j];
         }
     }
 }
@@ -34,7 +35,8 @@ enum pq_status pq_ref_conv_integer(const pq_kernel_args *a) {
     const pq_tensor *xz = a->n_in > 2 ? a->in[2] : NULL, *wz = a->n_in > 3 ? a->in[3] : NULL;
     pq_tensor *Y = a->out[0];
     int64_t k[3];
-    for (int i = 0; i < W->rank - 2; i++) k[i] = W->dims[2 + i];
+    for (int i = 0; i < W->rank - 2; i++)
+        k[i] = W->dims[2 + i];
     pq_ref_win w;
     pq_ref_window(a->node, X, k, Y, &w);
     int64_t group = pq_node_attr_int(a->node, "group", 1);
@@ -57,7 +59,8 @@ enum pq_status pq_ref_conv_integer(const pq_kernel_args *a) {
     for (int64_t i = 0; i < nx; i++)
         xi[i] = (int32_t)pq_dtype_load_i64(X->dtype, X->data, (size_t)i) - xzp;
     for (int64_t i = 0; i < nw; i++)
-        wi[i] = (int32_t)pq_dtype_load_i64(W->dtype, W->data, (size_t)i) - pq_zp(wz, i / (CK ? CK : 1));
+        wi[i] =
+            (int32_t)pq_dtype_load_i64(W->dtype, W->data, (size_t)i) - pq_zp(wz, i / (CK ? CK : 1));
     memset(py, 0, (size_t)(N * M * OSP) * sizeof(int32_t));
     for (int64_t n = 0; n < N; n++)
         for (int64_t g = 0; g < group; g++) {
@@ -74,7 +77,8 @@ enum pq_status pq_ref_conv_integer(const pq_kernel_args *a) {
                         int32_t wv = wg[m * CK + kk];
                         if (wv == 0) continue;
                         const int32_t *cr = col + kk * ncols;
-                        for (int64_t j = 0; j < ncols; j++) yr[j] += wv * cr[j];
+                        for (int64_t j = 0; j < ncols; j++)
+                            yr[j] += wv * cr[j];
                     }
                 }
             }
@@ -92,7 +96,8 @@ enum pq_status pq_ref_matmul_integer(const pq_kernel_args *a) {
     const pq_tensor *az = a->n_in > 2 ? a->in[2] : NULL, *bz = a->n_in > 3 ? a->in[3] : NULL;
     pq_tensor *Y = a->out[0];
     int ra = A->rank, rb = B->rank;
-    int64_t K = A->dims[ra - 1], M = ra >= 2 ? A->dims[ra - 2] : 1, N = rb >= 2 ? B->dims[rb - 1] : 1;
+    int64_t K = A->dims[ra - 1], M = ra >= 2 ? A->dims[ra - 2] : 1,
+            N = rb >= 2 ? B->dims[rb - 1] : 1;
     int ba = ra > 2 ? ra - 2 : 0, bb = rb > 2 ? rb - 2 : 0, nb = ba > bb ? ba : bb;
     int64_t bdims[PQ_MAX_RANK], astr[PQ_MAX_RANK], bstr[PQ_MAX_RANK], nbatch = 1;
     int64_t sa = M * K, sb = K * N;

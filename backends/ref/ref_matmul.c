@@ -14,8 +14,8 @@
 #define PQ_GEMM_NC 2048
 
 /* Packs alpha * op(A)[i0:i0+mc, p0:p0+kc] into MR-row panels, p-major within a panel. */
-static void pq_gemm_pack_a(bool ta, const float *A, int64_t lda, int64_t i0, int64_t mc,
-                           int64_t p0, int64_t kc, float alpha, float *Ap) {
+static void pq_gemm_pack_a(bool ta, const float *A, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
+                           int64_t kc, float alpha, float *Ap) {
     for (int64_t ib = 0; ib < mc; ib += PQ_GEMM_MR) {
         int64_t mr = mc - ib < PQ_GEMM_MR ? mc - ib : PQ_GEMM_MR;
         float *dst = Ap + ib * kc;
@@ -23,9 +23,11 @@ static void pq_gemm_pack_a(bool ta, const float *A, int64_t lda, int64_t i0, int
             for (int64_t i = 0; i < PQ_GEMM_MR; i++) {
                 if (i < mr) {
                     const float *src = A + (i0 + ib + i) * lda + p0;
-                    for (int64_t p = 0; p < kc; p++) dst[p * PQ_GEMM_MR + i] = alpha * src[p];
+                    for (int64_t p = 0; p < kc; p++)
+                        dst[p * PQ_GEMM_MR + i] = alpha * src[p];
                 } else {
-                    for (int64_t p = 0; p < kc; p++) dst[p * PQ_GEMM_MR + i] = 0.0f;
+                    for (int64_t p = 0; p < kc; p++)
+                        dst[p * PQ_GEMM_MR + i] = 0.0f;
                 }
             }
         } else {
@@ -39,8 +41,8 @@ static void pq_gemm_pack_a(bool ta, const float *A, int64_t lda, int64_t i0, int
 }
 
 /* Packs op(B)[p0:p0+kc, j0:j0+nc] into NR-column panels, p-major within a panel. */
-static void pq_gemm_pack_b(bool tb, const float *B, int64_t ldb, int64_t p0, int64_t kc,
-                           int64_t j0, int64_t nc, float *Bp) {
+static void pq_gemm_pack_b(bool tb, const float *B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
+                           int64_t nc, float *Bp) {
     for (int64_t jb = 0; jb < nc; jb += PQ_GEMM_NR) {
         int64_t nr = nc - jb < PQ_GEMM_NR ? nc - jb : PQ_GEMM_NR;
         float *dst = Bp + jb * kc;
@@ -48,7 +50,8 @@ static void pq_gemm_pack_b(bool tb, const float *B, int64_t ldb, int64_t p0, int
             for (int64_t p = 0; p < kc; p++) {
                 const float *src = B + (p0 + p) * ldb + j0 + jb;
                 if (nr == PQ_GEMM_NR)
-                    for (int64_t j = 0; j < PQ_GEMM_NR; j++) dst[p * PQ_GEMM_NR + j] = src[j];
+                    for (int64_t j = 0; j < PQ_GEMM_NR; j++)
+                        dst[p * PQ_GEMM_NR + j] = src[j];
                 else
                     for (int64_t j = 0; j < PQ_GEMM_NR; j++)
                         dst[p * PQ_GEMM_NR + j] = j < nr ? src[j] : 0.0f;
@@ -57,9 +60,11 @@ static void pq_gemm_pack_b(bool tb, const float *B, int64_t ldb, int64_t p0, int
             for (int64_t j = 0; j < PQ_GEMM_NR; j++) {
                 if (j < nr) {
                     const float *src = B + (j0 + jb + j) * ldb + p0;
-                    for (int64_t p = 0; p < kc; p++) dst[p * PQ_GEMM_NR + j] = src[p];
+                    for (int64_t p = 0; p < kc; p++)
+                        dst[p * PQ_GEMM_NR + j] = src[p];
                 } else {
-                    for (int64_t p = 0; p < kc; p++) dst[p * PQ_GEMM_NR + j] = 0.0f;
+                    for (int64_t p = 0; p < kc; p++)
+                        dst[p * PQ_GEMM_NR + j] = 0.0f;
                 }
             }
         }
@@ -99,11 +104,14 @@ static void pq_gemm_tile(int64_t kc, const float *a, const float *b, float *c, i
     for (int64_t i = 0; i < mr; i++) {
         float *ci = c + i * ldc;
         if (!first)
-            for (int64_t j = 0; j < nr; j++) ci[j] += out[i][j];
+            for (int64_t j = 0; j < nr; j++)
+                ci[j] += out[i][j];
         else if (beta == 0.0f)
-            for (int64_t j = 0; j < nr; j++) ci[j] = out[i][j];
+            for (int64_t j = 0; j < nr; j++)
+                ci[j] = out[i][j];
         else
-            for (int64_t j = 0; j < nr; j++) ci[j] = beta * ci[j] + out[i][j];
+            for (int64_t j = 0; j < nr; j++)
+                ci[j] = beta * ci[j] + out[i][j];
     }
 }
 
@@ -122,7 +130,8 @@ static float pq_dot_f32(const float *a, const float *b, int64_t n) {
     }
     s0 += s1;
     float s = (s0[0] + s0[1]) + (s0[2] + s0[3]);
-    for (; i < n; i++) s += a[i] * b[i];
+    for (; i < n; i++)
+        s += a[i] * b[i];
     return s;
 }
 
@@ -141,7 +150,8 @@ static void pq_axpy_f32(float a, const float *x, float *y, int64_t n) {
         memcpy(y + i, &y0, sizeof y0);
         memcpy(y + i + 4, &y1, sizeof y1);
     }
-    for (; i < n; i++) y[i] += a * x[i];
+    for (; i < n; i++)
+        y[i] += a * x[i];
 }
 
 /* Few rows (GEMV-like, e.g. a recurrent step with batch 1): no packing, B streamed once per row. */
@@ -150,24 +160,28 @@ static void pq_gemm_small_m(bool ta, bool tb, int64_t M, int64_t N, int64_t K, f
                             float *C, int64_t ldc) {
     for (int64_t i = 0; i < M; i++) {
         float *ci = C + i * ldc;
-        for (int64_t j = 0; j < N; j++) ci[j] = beta == 0.0f ? 0.0f : beta * ci[j];
+        for (int64_t j = 0; j < N; j++)
+            ci[j] = beta == 0.0f ? 0.0f : beta * ci[j];
         if (tb && !ta) {
-            for (int64_t j = 0; j < N; j++) ci[j] += alpha * pq_dot_f32(A + i * lda, B + j * ldb, K);
+            for (int64_t j = 0; j < N; j++)
+                ci[j] += alpha * pq_dot_f32(A + i * lda, B + j * ldb, K);
         } else {
             for (int64_t k = 0; k < K; k++) {
                 float a = alpha * (ta ? A[k * lda + i] : A[i * lda + k]);
                 if (a == 0.0f) continue;
-                if (!tb) pq_axpy_f32(a, B + k * ldb, ci, N);
+                if (!tb)
+                    pq_axpy_f32(a, B + k * ldb, ci, N);
                 else
-                    for (int64_t j = 0; j < N; j++) ci[j] += a * B[j * ldb + k];
+                    for (int64_t j = 0; j < N; j++)
+                        ci[j] += a * B[j * ldb + k];
             }
         }
     }
 }
 
 enum pq_status pq_ref_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
-                            float alpha, const float *A, int64_t lda, const float *B,
-                            int64_t ldb, float beta, float *C, int64_t ldc, pq_error *err) {
+                            float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+                            float beta, float *C, int64_t ldc, pq_error *err) {
     if (M <= 0 || N <= 0) return PQ_OK;
     if (M < PQ_GEMM_MR && K > 0 && !(trans_a && trans_b)) {
         pq_gemm_small_m(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -203,8 +217,8 @@ enum pq_status pq_ref_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, in
                     int64_t nr = nc - jb < PQ_GEMM_NR ? nc - jb : PQ_GEMM_NR;
                     for (int64_t ib = 0; ib < mc; ib += PQ_GEMM_MR) {
                         int64_t mr = mc - ib < PQ_GEMM_MR ? mc - ib : PQ_GEMM_MR;
-                        pq_gemm_tile(kc, Ap + ib * kc, Bp + jb * kc,
-                                     C + (i0 + ib) * ldc + j0 + jb, ldc, mr, nr, p0 == 0, beta);
+                        pq_gemm_tile(kc, Ap + ib * kc, Bp + jb * kc, C + (i0 + ib) * ldc + j0 + jb,
+                                     ldc, mr, nr, p0 == 0, beta);
                     }
                 }
             }
@@ -232,13 +246,16 @@ enum pq_status pq_ref_f32_view(const pq_tensor *t, const float **out, float **ow
     if (!b) return pq_error_nomem(err, "f32 conversion");
     if (t->dtype == PQ_DTYPE_F16) {
         const uint16_t *s = t->data;
-        for (int64_t i = 0; i < n; i++) b[i] = pq_f16_to_f32(s[i]);
+        for (int64_t i = 0; i < n; i++)
+            b[i] = pq_f16_to_f32(s[i]);
     } else if (t->dtype == PQ_DTYPE_BF16) {
         const uint16_t *s = t->data;
-        for (int64_t i = 0; i < n; i++) b[i] = pq_bf16_to_f32(s[i]);
+        for (int64_t i = 0; i < n; i++)
+            b[i] = pq_bf16_to_f32(s[i]);
     } else {
         const double *s = t->data;
-        for (int64_t i = 0; i < n; i++) b[i] = (float)s[i];
+        for (int64_t i = 0; i < n; i++)
+            b[i] = (float)s[i];
     }
     *out = b;
     *owned = b;
@@ -266,13 +283,16 @@ void pq_ref_f32_commit(pq_tensor *t, float *owned) {
     int64_t n = pq_tensor_numel(t);
     if (t->dtype == PQ_DTYPE_F16) {
         uint16_t *d = t->data;
-        for (int64_t i = 0; i < n; i++) d[i] = pq_f32_to_f16(owned[i]);
+        for (int64_t i = 0; i < n; i++)
+            d[i] = pq_f32_to_f16(owned[i]);
     } else if (t->dtype == PQ_DTYPE_BF16) {
         uint16_t *d = t->data;
-        for (int64_t i = 0; i < n; i++) d[i] = pq_f32_to_bf16(owned[i]);
+        for (int64_t i = 0; i < n; i++)
+            d[i] = pq_f32_to_bf16(owned[i]);
     } else if (t->dtype == PQ_DTYPE_F64) {
         double *d = t->data;
-        for (int64_t i = 0; i < n; i++) d[i] = owned[i];
+        for (int64_t i = 0; i < n; i++)
+            d[i] = owned[i];
     }
     pq_free(owned);
 }
@@ -289,8 +309,8 @@ enum pq_status pq_ref_check_outputs(const pq_kernel_args *a) {
 /* Batch geometry of a numpy matmul: out batch dims, per-operand batch strides (0 = broadcast). */
 typedef struct pq_mm_geom {
     int64_t M, N, K;
-    int nb;                       /* batch rank */
-    int64_t bdims[PQ_MAX_RANK];   /* output batch dims */
+    int nb;                     /* batch rank */
+    int64_t bdims[PQ_MAX_RANK]; /* output batch dims */
     int64_t astr[PQ_MAX_RANK], bstr[PQ_MAX_RANK];
     int64_t nbatch;
     bool b_shared; /* B has one matrix for every batch: fold batch into M */
@@ -386,7 +406,7 @@ enum pq_status pq_ref_matmul(const pq_kernel_args *a) {
         return PQ_OK;
     }
     const float *pa, *pb;
-    float *oa = NULL, *ob = NULL, *py, *oy = NULL;
+    float *oa = NULL, *ob = NULL, *py = NULL, *oy = NULL;
     enum pq_status st;
     PQ_TRY_GOTO(st, pq_ref_f32_view(A, &pa, &oa, a->err), done);
     PQ_TRY_GOTO(st, pq_ref_f32_view(B, &pb, &ob, a->err), done);
@@ -417,7 +437,7 @@ enum pq_status pq_ref_gemm(const pq_kernel_args *a) {
     int64_t M = ta ? A->dims[1] : A->dims[0], K = ta ? A->dims[0] : A->dims[1];
     int64_t N = tb ? B->dims[0] : B->dims[1];
     const float *pa, *pb, *pc = NULL;
-    float *oa = NULL, *ob = NULL, *oc = NULL, *py, *oy = NULL;
+    float *oa = NULL, *ob = NULL, *oc = NULL, *py = NULL, *oy = NULL;
     enum pq_status st;
     PQ_TRY_GOTO(st, pq_ref_f32_view(A, &pa, &oa, a->err), done);
     PQ_TRY_GOTO(st, pq_ref_f32_view(B, &pb, &ob, a->err), done);
@@ -430,7 +450,8 @@ enum pq_status pq_ref_gemm(const pq_kernel_args *a) {
         int64_t cn = Cin->rank >= 1 ? Cin->dims[Cin->rank - 1] : 1;
         int64_t sm = cm == 1 ? 0 : cn, sn = cn == 1 ? 0 : 1;
         for (int64_t i = 0; i < M; i++)
-            for (int64_t j = 0; j < N; j++) py[i * N + j] = beta * pc[i * sm + j * sn];
+            for (int64_t j = 0; j < N; j++)
+                py[i * N + j] = beta * pc[i * sm + j * sn];
         gb = 1.0f;
     }
     st = pq_ref_sgemm(ta, tb, M, N, K, alpha, pa, ta ? M : K, pb, tb ? K : N, gb, py, N, a->err);

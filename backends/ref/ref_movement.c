@@ -275,7 +275,7 @@ enum pq_status pq_ref_gather(const pq_kernel_args *a) {
     uint8_t *d = y->data;
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < ni; i++, d += blk) {
-            int64_t k;
+            int64_t k = 0;
             PQ_TRY(mv_index(idx, i, dim, &k, a->err));
             memcpy(d, (const uint8_t *)x->data + (size_t)((o * dim + k) * inner) * es, blk);
         }
@@ -299,7 +299,7 @@ enum pq_status pq_ref_gather_elements(const pq_kernel_args *a) {
     mv_strides(x, xs);
     int64_t n = pq_tensor_numel(idx);
     for (int64_t e = 0; e < n; e++) {
-        int64_t k;
+        int64_t k = 0;
         PQ_TRY(mv_index(idx, e, x->dims[ax], &k, a->err));
         int64_t off = 0;
         for (int i = 0; i < r; i++)
@@ -343,7 +343,7 @@ enum pq_status pq_ref_tile(const pq_kernel_args *a) {
         return PQ_OK;
     }
     /* view the output as [rep0, d0, rep1, d1, ...] read from x with stride 0 on the repeats */
-    int64_t dims[2 * PQ_MAX_RANK], ss[2 * PQ_MAX_RANK], xs[PQ_MAX_RANK];
+    int64_t dims[2 * PQ_MAX_RANK] = {0}, ss[2 * PQ_MAX_RANK] = {0}, xs[PQ_MAX_RANK] = {0};
     mv_strides(x, xs);
     for (int i = 0; i < r; i++) {
         dims[2 * i] = x->dims[i] ? y->dims[i] / x->dims[i] : 0;

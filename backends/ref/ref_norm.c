@@ -14,13 +14,15 @@ enum pq_status pq_ref_batch_normalization(const pq_kernel_args *a) {
     pq_tensor *Y = a->out[0];
     double eps = pq_node_attr_float(a->node, "epsilon", 1e-5f);
     int64_t N = X->dims[0], C = X->dims[1], SP = 1;
-    for (int i = 2; i < X->rank; i++) SP *= X->dims[i];
+    for (int i = 2; i < X->rank; i++)
+        SP *= X->dims[i];
     const float *px, *p[4] = {0};
     float *ox = NULL, *o[4] = {0}, *py, *oy = NULL;
     double *ab = NULL;
     enum pq_status st;
     PQ_TRY_GOTO(st, pq_ref_f32_view(X, &px, &ox, a->err), done);
-    for (int i = 0; i < 4; i++) PQ_TRY_GOTO(st, pq_ref_f32_view(a->in[1 + i], &p[i], &o[i], a->err), done);
+    for (int i = 0; i < 4; i++)
+        PQ_TRY_GOTO(st, pq_ref_f32_view(a->in[1 + i], &p[i], &o[i], a->err), done);
     PQ_TRY_GOTO(st, pq_ref_f32_out(Y, &py, &oy, a->err), done);
     ab = pq_malloc((size_t)(2 * C) * sizeof(double));
     if (!ab) {
@@ -37,7 +39,8 @@ enum pq_status pq_ref_batch_normalization(const pq_kernel_args *a) {
             const float *xc = px + (n * C + c) * SP;
             float *yc = py + (n * C + c) * SP;
             float s = (float)ab[2 * c], b = (float)ab[2 * c + 1];
-            for (int64_t i = 0; i < SP; i++) yc[i] = xc[i] * s + b;
+            for (int64_t i = 0; i < SP; i++)
+                yc[i] = xc[i] * s + b;
         }
     pq_ref_f32_commit(Y, oy);
     oy = NULL;
@@ -49,7 +52,8 @@ enum pq_status pq_ref_batch_normalization(const pq_kernel_args *a) {
 done:
     pq_free(ab);
     pq_free(ox);
-    for (int i = 0; i < 4; i++) pq_free(o[i]);
+    for (int i = 0; i < 4; i++)
+        pq_free(o[i]);
     pq_free(oy);
     return st;
 }
@@ -58,7 +62,8 @@ done:
 static void pq_norm_expand(const float *src, const pq_tensor *s, const int64_t *tail, int nt,
                            float *dst) {
     int64_t D = 1;
-    for (int i = 0; i < nt; i++) D *= tail[i];
+    for (int i = 0; i < nt; i++)
+        D *= tail[i];
     int64_t sstr[PQ_MAX_RANK];
     int64_t acc = 1;
     for (int i = nt - 1; i >= 0; i--) {
@@ -88,8 +93,10 @@ enum pq_status pq_ref_layer_normalization(const pq_kernel_args *a) {
     if (axis < 0) axis += X->rank;
     double eps = pq_node_attr_float(a->node, "epsilon", 1e-5f);
     int64_t outer = 1, D = 1;
-    for (int i = 0; i < axis; i++) outer *= X->dims[i];
-    for (int i = (int)axis; i < X->rank; i++) D *= X->dims[i];
+    for (int i = 0; i < axis; i++)
+        outer *= X->dims[i];
+    for (int i = (int)axis; i < X->rank; i++)
+        D *= X->dims[i];
     const float *px, *ps, *pb = NULL;
     float *ox = NULL, *os = NULL, *ob = NULL, *py, *oy = NULL, *sc = NULL;
     enum pq_status st;
@@ -104,19 +111,24 @@ enum pq_status pq_ref_layer_normalization(const pq_kernel_args *a) {
     }
     int nt = X->rank - (int)axis;
     pq_norm_expand(ps, S, X->dims + axis, nt, sc);
-    if (pb) pq_norm_expand(pb, B, X->dims + axis, nt, sc + D);
-    else memset(sc + D, 0, (size_t)D * sizeof(float));
+    if (pb)
+        pq_norm_expand(pb, B, X->dims + axis, nt, sc + D);
+    else
+        memset(sc + D, 0, (size_t)D * sizeof(float));
     for (int64_t o = 0; o < outer; o++) {
         const float *x = px + o * D;
         float *y = py + o * D;
         double mean = 0.0, var = 0.0;
-        for (int64_t j = 0; j < D; j++) mean += x[j];
+        for (int64_t j = 0; j < D; j++)
+            mean += x[j];
         mean = D > 0 ? mean / (double)D : 0.0;
-        for (int64_t j = 0; j < D; j++) var += ((double)x[j] - mean) * ((double)x[j] - mean);
+        for (int64_t j = 0; j < D; j++)
+            var += ((double)x[j] - mean) * ((double)x[j] - mean);
         var = D > 0 ? var / (double)D : 0.0;
         double inv = 1.0 / sqrt(var + eps);
         float m = (float)mean, iv = (float)inv;
-        for (int64_t j = 0; j < D; j++) y[j] = (x[j] - m) * iv * sc[j] + sc[D + j];
+        for (int64_t j = 0; j < D; j++)
+            y[j] = (x[j] - m) * iv * sc[j] + sc[D + j];
         if (Mo) pq_dtype_store(Mo->dtype, Mo->data, (size_t)o, mean);
         if (Io) pq_dtype_store(Io->dtype, Io->data, (size_t)o, inv);
     }
@@ -138,7 +150,8 @@ enum pq_status pq_ref_instance_normalization(const pq_kernel_args *a) {
     pq_tensor *Y = a->out[0];
     double eps = pq_node_attr_float(a->node, "epsilon", 1e-5f);
     int64_t N = X->dims[0], C = X->dims[1], SP = 1;
-    for (int i = 2; i < X->rank; i++) SP *= X->dims[i];
+    for (int i = 2; i < X->rank; i++)
+        SP *= X->dims[i];
     const float *px, *ps, *pb;
     float *ox = NULL, *os = NULL, *ob = NULL, *py, *oy = NULL;
     enum pq_status st;
@@ -151,13 +164,16 @@ enum pq_status pq_ref_instance_normalization(const pq_kernel_args *a) {
             const float *x = px + (n * C + c) * SP;
             float *y = py + (n * C + c) * SP;
             double mean = 0.0, var = 0.0;
-            for (int64_t i = 0; i < SP; i++) mean += x[i];
+            for (int64_t i = 0; i < SP; i++)
+                mean += x[i];
             mean = SP > 0 ? mean / (double)SP : 0.0;
-            for (int64_t i = 0; i < SP; i++) var += ((double)x[i] - mean) * ((double)x[i] - mean);
+            for (int64_t i = 0; i < SP; i++)
+                var += ((double)x[i] - mean) * ((double)x[i] - mean);
             var = SP > 0 ? var / (double)SP : 0.0;
             double s = ps[c] / sqrt(var + eps);
             float fs = (float)s, fb = (float)(pb[c] - mean * s);
-            for (int64_t i = 0; i < SP; i++) y[i] = x[i] * fs + fb;
+            for (int64_t i = 0; i < SP; i++)
+                y[i] = x[i] * fs + fb;
         }
     pq_ref_f32_commit(Y, oy);
     oy = NULL;
@@ -178,8 +194,10 @@ enum pq_status pq_ref_lp_normalization(const pq_kernel_args *a) {
     if (axis < 0) axis += X->rank;
     int64_t p = pq_node_attr_int(a->node, "p", 2);
     int64_t outer = 1, L = X->rank > 0 ? X->dims[axis] : 1, inner = 1;
-    for (int i = 0; i < axis; i++) outer *= X->dims[i];
-    for (int i = (int)axis + 1; i < X->rank; i++) inner *= X->dims[i];
+    for (int i = 0; i < axis; i++)
+        outer *= X->dims[i];
+    for (int i = (int)axis + 1; i < X->rank; i++)
+        inner *= X->dims[i];
     const float *px;
     float *ox = NULL, *py, *oy = NULL;
     enum pq_status st;

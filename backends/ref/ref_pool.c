@@ -1,5 +1,6 @@
 /* Reference pooling kernels: MaxPool (with optional i64 Indices, storage_order), AveragePool
- * (count_include_pad, ceil_mode, dilations), GlobalAveragePool and GlobalMaxPool; 1-3 spatial dims. */
+ * (count_include_pad, ceil_mode, dilations), GlobalAveragePool and GlobalMaxPool; 1-3 spatial dims.
+ */
 #include <math.h>
 #include <string.h>
 
@@ -14,7 +15,8 @@ static enum pq_status pq_pool_in(const pq_tensor *t, const float **p, float **ow
     int64_t n = pq_tensor_numel(t);
     float *b = pq_malloc((size_t)n * sizeof(float));
     if (!b) return pq_error_nomem(err, "pool input");
-    for (int64_t i = 0; i < n; i++) b[i] = (float)pq_dtype_load(t->dtype, t->data, (size_t)i);
+    for (int64_t i = 0; i < n; i++)
+        b[i] = (float)pq_dtype_load(t->dtype, t->data, (size_t)i);
     *p = b;
     *owned = b;
     return PQ_OK;
@@ -36,13 +38,15 @@ static void pq_pool_commit(pq_tensor *t, float *owned) {
     }
     if (!owned) return;
     int64_t n = pq_tensor_numel(t);
-    for (int64_t i = 0; i < n; i++) pq_dtype_store(t->dtype, t->data, (size_t)i, owned[i]);
+    for (int64_t i = 0; i < n; i++)
+        pq_dtype_store(t->dtype, t->data, (size_t)i, owned[i]);
     pq_free(owned);
 }
 
 static void pq_pool_kernel_attr(const pq_node *n, int nsp, int64_t *k) {
     const pq_attr *a = pq_node_attr(n, "kernel_shape");
-    for (int i = 0; i < nsp; i++) k[i] = a && (uint32_t)i < a->u.ints.n ? a->u.ints.v[i] : 1;
+    for (int i = 0; i < nsp; i++)
+        k[i] = a && (uint32_t)i < a->u.ints.n ? a->u.ints.v[i] : 1;
 }
 
 /* 2-D max pooling without indices: the valid kernel range of every output row and column is
@@ -57,13 +61,17 @@ static void pq_max_pool_2d(const float *px, float *py, int64_t NC, const pq_ref_
         for (int64_t oh = 0; oh < OH; oh++) {
             int64_t h0 = oh * w->s[1] - w->pb[1];
             int64_t kh0 = 0, kh1 = KH;
-            while (kh0 < KH && h0 + kh0 * DH < 0) kh0++;
-            while (kh1 > kh0 && h0 + (kh1 - 1) * DH >= IH) kh1--;
+            while (kh0 < KH && h0 + kh0 * DH < 0)
+                kh0++;
+            while (kh1 > kh0 && h0 + (kh1 - 1) * DH >= IH)
+                kh1--;
             for (int64_t ow = 0; ow < OW; ow++) {
                 int64_t w0 = ow * w->s[2] - w->pb[2];
                 int64_t kw0 = 0, kw1 = KW;
-                while (kw0 < KW && w0 + kw0 * DW < 0) kw0++;
-                while (kw1 > kw0 && w0 + (kw1 - 1) * DW >= IW) kw1--;
+                while (kw0 < KW && w0 + kw0 * DW < 0)
+                    kw0++;
+                while (kw1 > kw0 && w0 + (kw1 - 1) * DW >= IW)
+                    kw1--;
                 float best = -INFINITY;
                 if (kh0 < kh1 && kw0 < kw1) {
                     const float *base = xc + w0;
@@ -173,15 +181,20 @@ done:
     return st;
 }
 
-enum pq_status pq_ref_max_pool(const pq_kernel_args *a) { return pq_pool(a, true); }
-enum pq_status pq_ref_average_pool(const pq_kernel_args *a) { return pq_pool(a, false); }
+enum pq_status pq_ref_max_pool(const pq_kernel_args *a) {
+    return pq_pool(a, true);
+}
+enum pq_status pq_ref_average_pool(const pq_kernel_args *a) {
+    return pq_pool(a, false);
+}
 
 static enum pq_status pq_global_pool(const pq_kernel_args *a, bool is_max) {
     PQ_TRY(pq_ref_check_args(a, 1, 1));
     const pq_tensor *X = a->in[0];
     pq_tensor *Y = a->out[0];
     int64_t NC = X->dims[0] * X->dims[1], SP = 1;
-    for (int i = 2; i < X->rank; i++) SP *= X->dims[i];
+    for (int i = 2; i < X->rank; i++)
+        SP *= X->dims[i];
     const float *px;
     float *ox = NULL, *py, *oy = NULL;
     enum pq_status st;
@@ -196,7 +209,8 @@ static enum pq_status pq_global_pool(const pq_kernel_args *a, bool is_max) {
             py[nc] = m;
         } else {
             double s = 0.0;
-            for (int64_t i = 0; i < SP; i++) s += xc[i];
+            for (int64_t i = 0; i < SP; i++)
+                s += xc[i];
             py[nc] = SP > 0 ? (float)(s / (double)SP) : 0.0f;
         }
     }
@@ -212,4 +226,6 @@ done:
 enum pq_status pq_ref_global_average_pool(const pq_kernel_args *a) {
     return pq_global_pool(a, false);
 }
-enum pq_status pq_ref_global_max_pool(const pq_kernel_args *a) { return pq_global_pool(a, true); }
+enum pq_status pq_ref_global_max_pool(const pq_kernel_args *a) {
+    return pq_global_pool(a, true);
+}

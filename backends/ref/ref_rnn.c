@@ -12,9 +12,17 @@
 enum pq_rnn_kind { PQ_RNN_LSTM, PQ_RNN_GRU, PQ_RNN_SIMPLE };
 
 enum pq_act_kind {
-    PQ_ACT_RELU, PQ_ACT_TANH, PQ_ACT_SIGMOID, PQ_ACT_AFFINE, PQ_ACT_LEAKY_RELU,
-    PQ_ACT_THRESHOLDED_RELU, PQ_ACT_SCALED_TANH, PQ_ACT_HARD_SIGMOID, PQ_ACT_ELU,
-    PQ_ACT_SOFTSIGN, PQ_ACT_SOFTPLUS
+    PQ_ACT_RELU,
+    PQ_ACT_TANH,
+    PQ_ACT_SIGMOID,
+    PQ_ACT_AFFINE,
+    PQ_ACT_LEAKY_RELU,
+    PQ_ACT_THRESHOLDED_RELU,
+    PQ_ACT_SCALED_TANH,
+    PQ_ACT_HARD_SIGMOID,
+    PQ_ACT_ELU,
+    PQ_ACT_SOFTSIGN,
+    PQ_ACT_SOFTPLUS
 };
 
 typedef struct pq_act {
@@ -24,20 +32,30 @@ typedef struct pq_act {
 
 static float pq_act_apply(const pq_act *a, float x) {
     switch (a->kind) {
-    case PQ_ACT_RELU: return x > 0.0f ? x : 0.0f;
-    case PQ_ACT_TANH: return tanhf(x);
-    case PQ_ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
-    case PQ_ACT_AFFINE: return a->alpha * x + a->beta;
-    case PQ_ACT_LEAKY_RELU: return x >= 0.0f ? x : a->alpha * x;
-    case PQ_ACT_THRESHOLDED_RELU: return x > a->alpha ? x : 0.0f;
-    case PQ_ACT_SCALED_TANH: return a->alpha * tanhf(a->beta * x);
+    case PQ_ACT_RELU:
+        return x > 0.0f ? x : 0.0f;
+    case PQ_ACT_TANH:
+        return tanhf(x);
+    case PQ_ACT_SIGMOID:
+        return 1.0f / (1.0f + expf(-x));
+    case PQ_ACT_AFFINE:
+        return a->alpha * x + a->beta;
+    case PQ_ACT_LEAKY_RELU:
+        return x >= 0.0f ? x : a->alpha * x;
+    case PQ_ACT_THRESHOLDED_RELU:
+        return x > a->alpha ? x : 0.0f;
+    case PQ_ACT_SCALED_TANH:
+        return a->alpha * tanhf(a->beta * x);
     case PQ_ACT_HARD_SIGMOID: {
         float v = a->alpha * x + a->beta;
         return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
     }
-    case PQ_ACT_ELU: return x >= 0.0f ? x : a->alpha * (expf(x) - 1.0f);
-    case PQ_ACT_SOFTSIGN: return x / (1.0f + fabsf(x));
-    case PQ_ACT_SOFTPLUS: return log1pf(expf(x));
+    case PQ_ACT_ELU:
+        return x >= 0.0f ? x : a->alpha * (expf(x) - 1.0f);
+    case PQ_ACT_SOFTSIGN:
+        return x / (1.0f + fabsf(x));
+    case PQ_ACT_SOFTPLUS:
+        return log1pf(expf(x));
     }
     return x;
 }
@@ -72,10 +90,13 @@ static enum pq_status pq_rnn_acts(const pq_node *n, enum pq_rnn_kind kind, int d
         const char *name;
         if (an && an->type == PQ_ATTR_STRINGS && (uint32_t)i < an->u.strings.n)
             name = an->u.strings.v[i];
-        else if (kind == PQ_RNN_SIMPLE) name = "Tanh";
-        else name = i % nact == 0 ? "Sigmoid" : "Tanh";
+        else if (kind == PQ_RNN_SIMPLE)
+            name = "Tanh";
+        else
+            name = i % nact == 0 ? "Sigmoid" : "Tanh";
         size_t t = 0;
-        while (t < sizeof tab / sizeof tab[0] && strcmp(tab[t].name, name)) t++;
+        while (t < sizeof tab / sizeof tab[0] && strcmp(tab[t].name, name))
+            t++;
         if (t == sizeof tab / sizeof tab[0])
             return pq_error_set(err, PQ_ERR_INVALID, "unknown activation '%s'", name);
         acts[i].kind = tab[t].kind;
@@ -141,7 +162,8 @@ static enum pq_status pq_rnn_direction(pq_rnn_run *R, int64_t d, bool rev, const
                 int64_t t = rev ? len - 1 - step : step;
                 const float *xw = R->xw + (R->layout1 ? b * S + t : t * Bt + b) * GH;
                 for (int64_t j = 0; j < H; j++) {
-                    float r = pq_act_apply(&act[0], pq_clipf(xw[H + j] + R->hr[b * GH + H + j], clip));
+                    float r =
+                        pq_act_apply(&act[0], pq_clipf(xw[H + j] + R->hr[b * GH + H + j], clip));
                     R->rh[b * H + j] = r * R->h[b * H + j];
                 }
             }
@@ -268,8 +290,9 @@ static enum pq_status pq_rnn(const pq_kernel_args *a, enum pq_rnn_kind kind) {
     R.rh = R.tmp + R.Bt * R.H;
     for (int64_t d = 0; d < R.D; d++) {
         bool rev = bidi ? d == 1 : reverse;
-        PQ_TRY_GOTO(st, pq_rnn_direction(&R, d, rev, acts + d * nact, clip, input_forget, lbr,
-                                         a->err), done);
+        PQ_TRY_GOTO(st,
+                    pq_rnn_direction(&R, d, rev, acts + d * nact, clip, input_forget, lbr, a->err),
+                    done);
     }
     for (uint32_t i = 0; i < a->n_out && i < 3; i++) {
         if (!a->out[i]) continue;
@@ -280,11 +303,19 @@ static enum pq_status pq_rnn(const pq_kernel_args *a, enum pq_rnn_kind kind) {
     st = PQ_OK;
 done:
     pq_free(work);
-    for (int i = 0; i < 8; i++) pq_free(owned[i]);
-    for (int i = 0; i < 3; i++) pq_free(oy[i]);
+    for (int i = 0; i < 8; i++)
+        pq_free(owned[i]);
+    for (int i = 0; i < 3; i++)
+        pq_free(oy[i]);
     return st;
 }
 
-enum pq_status pq_ref_lstm(const pq_kernel_args *a) { return pq_rnn(a, PQ_RNN_LSTM); }
-enum pq_status pq_ref_gru(const pq_kernel_args *a) { return pq_rnn(a, PQ_RNN_GRU); }
-enum pq_status pq_ref_rnn(const pq_kernel_args *a) { return pq_rnn(a, PQ_RNN_SIMPLE); }
+enum pq_status pq_ref_lstm(const pq_kernel_args *a) {
+    return pq_rnn(a, PQ_RNN_LSTM);
+}
+enum pq_status pq_ref_gru(const pq_kernel_args *a) {
+    return pq_rnn(a, PQ_RNN_GRU);
+}
+enum pq_status pq_ref_rnn(const pq_kernel_args *a) {
+    return pq_rnn(a, PQ_RNN_SIMPLE);
+}

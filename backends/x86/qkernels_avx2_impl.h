@@ -20,11 +20,15 @@ PQ_INLINE uint32_t pq_ld32(const uint8_t *p) {
     return v;
 }
 
-PQ_INLINE uint16_t pq_ld16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+PQ_INLINE uint16_t pq_ld16(const uint8_t *p) {
+    return (uint16_t)(p[0] | p[1] << 8);
+}
 
 /* Step of a group: f16 scale word (exact F16C conversion, same value as pq_f16_to_f32) times the
  * format's multiplier, in f32 -- the pq_qstep evaluation. */
-PQ_INLINE float pq_step(const uint8_t *p, float mult) { return _cvtsh_ss(pq_ld16(p)) * mult; }
+PQ_INLINE float pq_step(const uint8_t *p, float mult) {
+    return _cvtsh_ss(pq_ld16(p)) * mult;
+}
 
 /* Lane mask with the first k (0..8) lanes set. */
 PQ_INLINE __m256i pq_mask8(int64_t k) {
@@ -99,7 +103,8 @@ PQ_INLINE void pq_store_block4(int bits, __m256i f0, __m256i f1, __m256i f2, __m
         uint32_t t = (uint32_t)_mm_extract_epi32(s, 2);
         memcpy(dst + 8, &t, 4);
     } else {
-        const __m128i pick = _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1);
+        const __m128i pick =
+            _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1);
         _mm_storel_epi64((__m128i *)dst, _mm_shuffle_epi8(s, pick));
     }
 }
@@ -128,8 +133,8 @@ PQ_INLINE void pq_quantize_row_bits(int bits, enum pq_qformat f, const float *w,
             dst += 4 * bits;
         }
         for (; j < nb; j++) {
-            pq_store_block(bits, pq_fields8(bits, pq_code8(bits, _mm256_loadu_ps(wg + 8 * j), vstep)),
-                           dst);
+            pq_store_block(
+                bits, pq_fields8(bits, pq_code8(bits, _mm256_loadu_ps(wg + 8 * j), vstep)), dst);
             dst += bits;
         }
         int64_t rem = n - 8 * nb;
@@ -144,7 +149,8 @@ PQ_INLINE void pq_quantize_row_bits(int bits, enum pq_qformat f, const float *w,
 }
 
 static inline void pq_q_quantize_row_ukernel__avx2(enum pq_qformat f, const float *w, int64_t cols,
-                                            int64_t group, const uint16_t *scales, uint8_t *dst) {
+                                                   int64_t group, const uint16_t *scales,
+                                                   uint8_t *dst) {
     if (cols <= 0 || group <= 0) return;
     if (pq_qformat_bits(f) == 3)
         pq_quantize_row_bits(3, f, w, cols, group, scales, dst);
@@ -174,8 +180,8 @@ PQ_INLINE void pq_dequant_span(int bits, const uint8_t *codes, float step, int64
                             _mm256_mul_ps(pq_decode8(bits, codes + nb * bits), vstep));
 }
 
-static inline void pq_q_dequantize_row_ukernel__avx2(enum pq_qformat f, const uint8_t *src, int64_t cols,
-                                              int64_t group, float *dst) {
+static inline void pq_q_dequantize_row_ukernel__avx2(enum pq_qformat f, const uint8_t *src,
+                                                     int64_t cols, int64_t group, float *dst) {
     if (cols <= 0 || group <= 0) return;
     int bits = pq_qformat_bits(f);
     int64_t ngroups = (cols + group - 1) / group;
@@ -211,7 +217,8 @@ PQ_INLINE void pq_gemv_rows(int bits, int R, enum pq_qformat f, const uint8_t *w
                             int64_t cols, int64_t group, const float *x, float *y) {
     __m256 tot[4];
 #pragma GCC unroll 4
-    for (int r = 0; r < R; r++) tot[r] = _mm256_setzero_ps();
+    for (int r = 0; r < R; r++)
+        tot[r] = _mm256_setzero_ps();
     int64_t ngroups = (cols + group - 1) / group;
     const float mult = pq_qformat_step_mult(f);
     const uint8_t *p = w;
@@ -264,7 +271,8 @@ PQ_INLINE void pq_gemv_rows(int bits, int R, enum pq_qformat f, const uint8_t *w
         p += 2 + (size_t)bits * (size_t)((n + 7) / 8);
     }
 #pragma GCC unroll 4
-    for (int r = 0; r < R; r++) y[r] = pq_hsum8(tot[r]);
+    for (int r = 0; r < R; r++)
+        y[r] = pq_hsum8(tot[r]);
 }
 
 PQ_INLINE void pq_gemv_bits(int bits, enum pq_qformat f, const uint8_t *w, int64_t rows,
@@ -278,7 +286,7 @@ PQ_INLINE void pq_gemv_bits(int bits, enum pq_qformat f, const uint8_t *w, int64
 }
 
 static inline void pq_q_gemv_ukernel__avx2(enum pq_qformat f, const uint8_t *w, int64_t rows,
-                                    int64_t cols, int64_t group, const float *x, float *y) {
+                                           int64_t cols, int64_t group, const float *x, float *y) {
     if (rows <= 0 || cols <= 0 || group <= 0) return;
     if (pq_qformat_bits(f) == 3)
         pq_gemv_bits(3, f, w, rows, cols, group, x, y);
@@ -320,17 +328,20 @@ PQ_INLINE void pq_gemm_micro(int R, int NB, const float *tile, int64_t ld_tile, 
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 3
-        for (int b = 0; b < NB; b++) acc[i][b] = _mm256_setzero_ps();
+        for (int b = 0; b < NB; b++)
+            acc[i][b] = _mm256_setzero_ps();
     int64_t nb = len / 8;
     for (int64_t k = 0; k < nb; k++) {
         __m256 xv[3];
 #pragma GCC unroll 3
-        for (int b = 0; b < NB; b++) xv[b] = _mm256_loadu_ps(x + b * cols + 8 * k);
+        for (int b = 0; b < NB; b++)
+            xv[b] = _mm256_loadu_ps(x + b * cols + 8 * k);
 #pragma GCC unroll 4
         for (int i = 0; i < R; i++) {
             __m256 wv = _mm256_load_ps(tile + i * ld_tile + 8 * k);
 #pragma GCC unroll 3
-            for (int b = 0; b < NB; b++) acc[i][b] = _mm256_fmadd_ps(wv, xv[b], acc[i][b]);
+            for (int b = 0; b < NB; b++)
+                acc[i][b] = _mm256_fmadd_ps(wv, xv[b], acc[i][b]);
         }
     }
     int64_t rem = len - 8 * nb;
@@ -338,12 +349,14 @@ PQ_INLINE void pq_gemm_micro(int R, int NB, const float *tile, int64_t ld_tile, 
         __m256i m = pq_mask8(rem);
         __m256 xv[3];
 #pragma GCC unroll 3
-        for (int b = 0; b < NB; b++) xv[b] = _mm256_maskload_ps(x + b * cols + 8 * nb, m);
+        for (int b = 0; b < NB; b++)
+            xv[b] = _mm256_maskload_ps(x + b * cols + 8 * nb, m);
 #pragma GCC unroll 4
         for (int i = 0; i < R; i++) {
             __m256 wv = _mm256_maskload_ps(tile + i * ld_tile + 8 * nb, m);
 #pragma GCC unroll 3
-            for (int b = 0; b < NB; b++) acc[i][b] = _mm256_fmadd_ps(wv, xv[b], acc[i][b]);
+            for (int b = 0; b < NB; b++)
+                acc[i][b] = _mm256_fmadd_ps(wv, xv[b], acc[i][b]);
         }
     }
 #pragma GCC unroll 4
@@ -376,24 +389,32 @@ PQ_INLINE void pq_gemm_bits(int bits, enum pq_qformat f, const uint8_t *w, int64
         for (int64_t c0 = 0; c0 < cols; c0 += PQ_GEMM_KC) {
             int64_t len = cols - c0 < PQ_GEMM_KC ? cols - c0 : PQ_GEMM_KC;
             for (int i = 0; i < R; i++)
-                pq_dequant_cols(bits, f, w + (size_t)(r0 + i) * row_bytes, cols, group,
-                                group_bytes, c0, len, tile[i]);
+                pq_dequant_cols(bits, f, w + (size_t)(r0 + i) * row_bytes, cols, group, group_bytes,
+                                c0, len, tile[i]);
             int acc = c0 > 0;
             const float *xc = x + c0;
             float *yr = y + r0;
             switch (R) {
-            case 4: pq_gemm_tile(4, tile[0], PQ_GEMM_KC, xc, cols, len, batch, yr, rows, acc); break;
-            case 3: pq_gemm_tile(3, tile[0], PQ_GEMM_KC, xc, cols, len, batch, yr, rows, acc); break;
-            case 2: pq_gemm_tile(2, tile[0], PQ_GEMM_KC, xc, cols, len, batch, yr, rows, acc); break;
-            default: pq_gemm_tile(1, tile[0], PQ_GEMM_KC, xc, cols, len, batch, yr, rows, acc); break;
+            case 4:
+                pq_gemm_tile(4, tile[0], PQ_GEMM_KC, xc, cols, len, batch, yr, rows, acc);
+                break;
+            case 3:
+                pq_gemm_tile(3, tile[0], PQ_GEMM_KC, xc, cols, len, batch, yr, rows, acc);
+                break;
+            case 2:
+                pq_gemm_tile(2, tile[0], PQ_GEMM_KC, xc, cols, len, batch, yr, rows, acc);
+                break;
+            default:
+                pq_gemm_tile(1, tile[0], PQ_GEMM_KC, xc, cols, len, batch, yr, rows, acc);
+                break;
             }
         }
     }
 }
 
 static inline void pq_q_gemm_ukernel__avx2(enum pq_qformat f, const uint8_t *w, int64_t rows,
-                                    int64_t cols, int64_t group, const float *x, int64_t batch,
-                                    float *y) {
+                                           int64_t cols, int64_t group, const float *x,
+                                           int64_t batch, float *y) {
     if (rows <= 0 || cols <= 0 || group <= 0 || batch <= 0) return;
     if (batch == 1) {
         pq_q_gemv_ukernel__avx2(f, w, rows, cols, group, x, y);
@@ -461,15 +482,24 @@ static inline void pq_f32_fwht_ukernel__avx2(float *x, int64_t n, float scale) {
         return;
     }
     int m = 0;
-    while (((int64_t)1 << m) < n) m++;
+    while (((int64_t)1 << m) < n)
+        m++;
     int left = m - 3; /* stages with h >= 8 */
     int L = left < 3 ? left : 3;
     int last = (left - L) == 0;
     switch (L) {
-    case 0: pq_fwht_pass(0, 1, x, n, 8, last, scale); break;
-    case 1: pq_fwht_pass(1, 1, x, n, 8, last, scale); break;
-    case 2: pq_fwht_pass(2, 1, x, n, 8, last, scale); break;
-    default: pq_fwht_pass(3, 1, x, n, 8, last, scale); break;
+    case 0:
+        pq_fwht_pass(0, 1, x, n, 8, last, scale);
+        break;
+    case 1:
+        pq_fwht_pass(1, 1, x, n, 8, last, scale);
+        break;
+    case 2:
+        pq_fwht_pass(2, 1, x, n, 8, last, scale);
+        break;
+    default:
+        pq_fwht_pass(3, 1, x, n, 8, last, scale);
+        break;
     }
     int64_t h0 = (int64_t)8 << L;
     left -= L;
@@ -477,9 +507,15 @@ static inline void pq_f32_fwht_ukernel__avx2(float *x, int64_t n, float scale) {
         L = left < 3 ? left : 3;
         last = (left - L) == 0;
         switch (L) {
-        case 1: pq_fwht_pass(1, 0, x, n, h0, last, scale); break;
-        case 2: pq_fwht_pass(2, 0, x, n, h0, last, scale); break;
-        default: pq_fwht_pass(3, 0, x, n, h0, last, scale); break;
+        case 1:
+            pq_fwht_pass(1, 0, x, n, h0, last, scale);
+            break;
+        case 2:
+            pq_fwht_pass(2, 0, x, n, h0, last, scale);
+            break;
+        default:
+            pq_fwht_pass(3, 0, x, n, h0, last, scale);
+            break;
         }
         h0 <<= L;
         left -= L;
@@ -487,7 +523,8 @@ static inline void pq_f32_fwht_ukernel__avx2(float *x, int64_t n, float scale) {
 }
 
 static inline void pq_f32_fwht_rows_ukernel__avx2(float *x, int64_t rows, int64_t n, float scale) {
-    for (int64_t r = 0; r < rows; r++) pq_f32_fwht_ukernel__avx2(x + r * n, n, scale);
+    for (int64_t r = 0; r < rows; r++)
+        pq_f32_fwht_ukernel__avx2(x + r * n, n, scale);
 }
 
 #endif

@@ -13,10 +13,10 @@ PQ_INLINE __m512 pq_decode16(int bits, const uint8_t *p) {
     if (bits == 3) {
         uint64_t v;
         memcpy(&v, p - 2, 8);
-        const __m512i pick = _mm512_setr_epi32(
-            0x04030201, 0x04030201, 0x04030201, 0x04030201, 0x04030201, 0x04030201, 0x04030201,
-            0x04030201, 0x07060504, 0x07060504, 0x07060504, 0x07060504, 0x07060504, 0x07060504,
-            0x07060504, 0x07060504);
+        const __m512i pick = _mm512_setr_epi32(0x04030201, 0x04030201, 0x04030201, 0x04030201,
+                                               0x04030201, 0x04030201, 0x04030201, 0x04030201,
+                                               0x07060504, 0x07060504, 0x07060504, 0x07060504,
+                                               0x07060504, 0x07060504, 0x07060504, 0x07060504);
         const __m512i sh =
             _mm512_setr_epi32(8, 11, 14, 17, 20, 23, 26, 29, 8, 11, 14, 17, 20, 23, 26, 29);
         const __m512 tab = _mm512_setr_ps(-4.f, -3.f, -2.f, -1.f, 0.f, 1.f, 2.f, 3.f, -4.f, -3.f,
@@ -39,7 +39,8 @@ PQ_INLINE __m256 pq_fold16(__m512 v) {
 
 /* ---- dequantize --------------------------------------------------------------------------- */
 
-PQ_INLINE void pq_dequant_span16(int bits, const uint8_t *codes, float step, int64_t n, float *out) {
+PQ_INLINE void pq_dequant_span16(int bits, const uint8_t *codes, float step, int64_t n,
+                                 float *out) {
     __m512 vstep = _mm512_set1_ps(step);
     int64_t nb = n / 8, j = 0; /* j counts 8-blocks */
     for (; j + 2 <= nb; j += 2)
@@ -49,13 +50,13 @@ PQ_INLINE void pq_dequant_span16(int bits, const uint8_t *codes, float step, int
                                                     _mm512_castps512_ps256(vstep)));
     int64_t rem = n - 8 * nb;
     if (rem)
-        _mm256_maskstore_ps(out + 8 * nb, pq_mask8(rem),
-                            _mm256_mul_ps(pq_decode8(bits, codes + nb * bits),
-                                          _mm512_castps512_ps256(vstep)));
+        _mm256_maskstore_ps(
+            out + 8 * nb, pq_mask8(rem),
+            _mm256_mul_ps(pq_decode8(bits, codes + nb * bits), _mm512_castps512_ps256(vstep)));
 }
 
-static void pq_q_dequantize_row_ukernel__avx512(enum pq_qformat f, const uint8_t *src,
-                                                int64_t cols, int64_t group, float *dst) {
+static void pq_q_dequantize_row_ukernel__avx512(enum pq_qformat f, const uint8_t *src, int64_t cols,
+                                                int64_t group, float *dst) {
     if (cols <= 0 || group <= 0) return;
     int bits = pq_qformat_bits(f);
     const float mult = pq_qformat_step_mult(f);
@@ -77,7 +78,8 @@ PQ_INLINE void pq_gemv_rows16(int bits, int R, const uint8_t *w, size_t row_byte
                               int64_t group, float mult, const float *x, float *y) {
     __m256 tot[4];
 #pragma GCC unroll 4
-    for (int r = 0; r < R; r++) tot[r] = _mm256_setzero_ps();
+    for (int r = 0; r < R; r++)
+        tot[r] = _mm256_setzero_ps();
     int64_t ngroups = (cols + group - 1) / group;
     const uint8_t *p = w;
     for (int64_t g = 0; g < ngroups; g++) {
@@ -132,7 +134,8 @@ PQ_INLINE void pq_gemv_rows16(int bits, int R, const uint8_t *w, size_t row_byte
         p += 2 + (size_t)bits * (size_t)((n + 7) / 8);
     }
 #pragma GCC unroll 4
-    for (int r = 0; r < R; r++) y[r] = pq_hsum8(tot[r]);
+    for (int r = 0; r < R; r++)
+        y[r] = pq_hsum8(tot[r]);
 }
 
 PQ_INLINE void pq_gemv_bits16(int bits, enum pq_qformat f, const uint8_t *w, int64_t rows,
@@ -220,15 +223,24 @@ static void pq_f32_fwht_ukernel__avx512(float *x, int64_t n, float scale) {
         return;
     }
     int m = 0;
-    while (((int64_t)1 << m) < n) m++;
+    while (((int64_t)1 << m) < n)
+        m++;
     int left = m - 4; /* stages with h >= 16 */
     int L = left < 3 ? left : 3;
     int last = (left - L) == 0;
     switch (L) {
-    case 0: pq_fwht_pass16(0, 1, x, n, 16, last, scale); break;
-    case 1: pq_fwht_pass16(1, 1, x, n, 16, last, scale); break;
-    case 2: pq_fwht_pass16(2, 1, x, n, 16, last, scale); break;
-    default: pq_fwht_pass16(3, 1, x, n, 16, last, scale); break;
+    case 0:
+        pq_fwht_pass16(0, 1, x, n, 16, last, scale);
+        break;
+    case 1:
+        pq_fwht_pass16(1, 1, x, n, 16, last, scale);
+        break;
+    case 2:
+        pq_fwht_pass16(2, 1, x, n, 16, last, scale);
+        break;
+    default:
+        pq_fwht_pass16(3, 1, x, n, 16, last, scale);
+        break;
     }
     int64_t h0 = (int64_t)16 << L;
     left -= L;
@@ -236,9 +248,15 @@ static void pq_f32_fwht_ukernel__avx512(float *x, int64_t n, float scale) {
         L = left < 3 ? left : 3;
         last = (left - L) == 0;
         switch (L) {
-        case 1: pq_fwht_pass16(1, 0, x, n, h0, last, scale); break;
-        case 2: pq_fwht_pass16(2, 0, x, n, h0, last, scale); break;
-        default: pq_fwht_pass16(3, 0, x, n, h0, last, scale); break;
+        case 1:
+            pq_fwht_pass16(1, 0, x, n, h0, last, scale);
+            break;
+        case 2:
+            pq_fwht_pass16(2, 0, x, n, h0, last, scale);
+            break;
+        default:
+            pq_fwht_pass16(3, 0, x, n, h0, last, scale);
+            break;
         }
         h0 <<= L;
         left -= L;
@@ -246,7 +264,8 @@ static void pq_f32_fwht_ukernel__avx512(float *x, int64_t n, float scale) {
 }
 
 static void pq_f32_fwht_rows_ukernel__avx512(float *x, int64_t rows, int64_t n, float scale) {
-    for (int64_t r = 0; r < rows; r++) pq_f32_fwht_ukernel__avx512(x + r * n, n, scale);
+    for (int64_t r = 0; r < rows; r++)
+        pq_f32_fwht_ukernel__avx512(x + r * n, n, scale);
 }
 
 const pq_qkernels pq_qkernels_avx512 = {

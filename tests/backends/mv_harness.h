@@ -46,7 +46,8 @@ static inline pq_tensor *mv_give(pq_tensor *t) {
 
 /* Frees every tensor still alive and the node's graph. */
 static inline void mv_cleanup(void) {
-    while (mv_n_live) pq_tensor_destroy(mv_live[--mv_n_live]);
+    while (mv_n_live)
+        pq_tensor_destroy(mv_live[--mv_n_live]);
     pq_graph_destroy(g);
     g = NULL;
 }
@@ -102,7 +103,7 @@ static inline enum pq_status run(pq_tensor **in, uint32_t nin, pq_tensor **out, 
 }
 
 static inline void expect(const pq_tensor *t, enum pq_dtype dt, int rank, const int64_t *dims,
-                   const double *v, double tol) {
+                          const double *v, double tol) {
     cr_assert_not_null(t->data);
     cr_assert_eq(t->dtype, dt, "dtype %s, expected %s", pq_dtype_name(t->dtype), pq_dtype_name(dt));
     cr_assert_eq(t->rank, rank, "rank %d, expected %d", t->rank, rank);
@@ -118,8 +119,8 @@ static inline void expect(const pq_tensor *t, enum pq_dtype dt, int rank, const 
 }
 
 /* Runs the node on inputs in (consumed) and checks its single output. */
-static inline void run1(pq_tensor **in, uint32_t nin, enum pq_dtype dt, int rank, const int64_t *dims,
-                 const double *v, double tol) {
+static inline void run1(pq_tensor **in, uint32_t nin, enum pq_dtype dt, int rank,
+                        const int64_t *dims, const double *v, double tol) {
     pq_tensor *o = shell();
     cr_assert_eq(run(in, nin, &o, 1), PQ_OK, "%s", err.msg);
     expect(o, dt, rank, dims, v, tol);

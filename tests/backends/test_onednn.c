@@ -76,10 +76,14 @@ static void check_unsupported(pq_kernel_fn fast, pq_graph *g, uint32_t nid, cons
 }
 
 /* Every test checks tiny shapes too; the size threshold has its own test. */
-static void no_min_size(void) { pq_onednn_set_min_macs(0); }
+static void no_min_size(void) {
+    pq_onednn_set_min_macs(0);
+}
 TestSuite(onednn, .init = no_min_size);
 
-Test(onednn, engine_available) { cr_assert(pq_onednn_available()); }
+Test(onednn, engine_available) {
+    cr_assert(pq_onednn_available());
+}
 
 /* ---- Conv ---- */
 
@@ -123,11 +127,13 @@ static pq_graph *conv_graph(const conv_cfg *cc, uint32_t seed, uint32_t *nid) {
 }
 
 static void describe_conv(const conv_cfg *cc, char *buf, size_t n) {
-    snprintf(buf, n, "conv nsp=%d n=%lld c=%lld m=%lld g=%lld k0=%lld s=%lld d=%lld pad=%s "
-             "pb0=%lld pe0=%lld bias=%d layout ", cc->nsp, (long long)cc->n, (long long)cc->c,
-             (long long)cc->m, (long long)cc->group, (long long)cc->k[0], (long long)cc->s,
-             (long long)cc->d, cc->auto_pad ? cc->auto_pad : "explicit", (long long)cc->pb[0],
-             (long long)cc->pe[0], cc->bias);
+    snprintf(buf, n,
+             "conv nsp=%d n=%lld c=%lld m=%lld g=%lld k0=%lld s=%lld d=%lld pad=%s "
+             "pb0=%lld pe0=%lld bias=%d layout ",
+             cc->nsp, (long long)cc->n, (long long)cc->c, (long long)cc->m, (long long)cc->group,
+             (long long)cc->k[0], (long long)cc->s, (long long)cc->d,
+             cc->auto_pad ? cc->auto_pad : "explicit", (long long)cc->pb[0], (long long)cc->pe[0],
+             cc->bias);
 }
 
 /* Both activation layouts of the oneDNN convolution (blocked with reorders, plain). */
@@ -141,30 +147,41 @@ Test(onednn, conv_sweep_vs_ref) {
     static const int64_t ks[3][3] = {{3}, {3, 2}, {2, 3, 2}};
     int count = 0;
     for (int li = 0; li < 2; li++)
-    for (int nsp = 1; nsp <= 3; nsp++)
-        for (size_t ci = 0; ci < sizeof chans / sizeof chans[0]; ci++)
-            for (int64_t s = 1; s <= 2; s++)
-                for (int64_t d = 1; d <= 2; d++)
-                    for (size_t pi = 0; pi < sizeof pads / sizeof pads[0]; pi++) {
-                        conv_cfg cc = {nsp, count % 3 == 0 ? 3 : 1, chans[ci][0], chans[ci][1],
-                                       chans[ci][2], {0}, {0}, s, d, NULL, {0}, {0}, count % 2 == 0};
-                        for (int i = 0; i < nsp; i++) {
-                            cc.in[i] = ins[nsp - 1][i];
-                            cc.k[i] = ks[nsp - 1][i];
-                            cc.pb[i] = pads[pi] ? (i % 2) : 1;
-                            cc.pe[i] = pads[pi] ? 2 - (i % 2) : 1;
+        for (int nsp = 1; nsp <= 3; nsp++)
+            for (size_t ci = 0; ci < sizeof chans / sizeof chans[0]; ci++)
+                for (int64_t s = 1; s <= 2; s++)
+                    for (int64_t d = 1; d <= 2; d++)
+                        for (size_t pi = 0; pi < sizeof pads / sizeof pads[0]; pi++) {
+                            conv_cfg cc = {nsp,
+                                           count % 3 == 0 ? 3 : 1,
+                                           chans[ci][0],
+                                           chans[ci][1],
+                                           chans[ci][2],
+                                           {0},
+                                           {0},
+                                           s,
+                                           d,
+                                           NULL,
+                                           {0},
+                                           {0},
+                                           count % 2 == 0};
+                            for (int i = 0; i < nsp; i++) {
+                                cc.in[i] = ins[nsp - 1][i];
+                                cc.k[i] = ks[nsp - 1][i];
+                                cc.pb[i] = pads[pi] ? (i % 2) : 1;
+                                cc.pe[i] = pads[pi] ? 2 - (i % 2) : 1;
+                            }
+                            if (pads[pi] && strcmp(pads[pi], "asym")) cc.auto_pad = pads[pi];
+                            char what[256];
+                            describe_conv(&cc, what, sizeof what);
+                            strcat(what, layout_names[li]);
+                            pq_onednn_conv_set_layout(layouts[li]);
+                            uint32_t nid;
+                            pq_graph *g = conv_graph(&cc, 100 + (uint32_t)count, &nid);
+                            check_vs_ref(pq_onednn_conv, g, nid, count % 4 == 1 ? 2 : 1, what);
+                            pq_graph_destroy(g);
+                            count++;
                         }
-                        if (pads[pi] && strcmp(pads[pi], "asym")) cc.auto_pad = pads[pi];
-                        char what[256];
-                        describe_conv(&cc, what, sizeof what);
-                        strcat(what, layout_names[li]);
-                        pq_onednn_conv_set_layout(layouts[li]);
-                        uint32_t nid;
-                        pq_graph *g = conv_graph(&cc, 100 + (uint32_t)count, &nid);
-                        check_vs_ref(pq_onednn_conv, g, nid, count % 4 == 1 ? 2 : 1, what);
-                        pq_graph_destroy(g);
-                        count++;
-                    }
     cr_assert_eq(count, 2 * 3 * 5 * 2 * 2 * 5);
     pq_onednn_conv_set_layout(PQ_ONEDNN_CONV_BLOCKED);
 }
@@ -212,7 +229,8 @@ Test(onednn, conv_cache_reuse_and_weight_change) {
     cr_assert_eq(m1, m0, "second run created a primitive");
     pq_tensor *W = g->values[g->nodes[nid].inputs[1]].constant;
     float *w = W->data;
-    for (int64_t i = 0; i < pq_tensor_numel(W); i++) w[i] = -2.0f * w[i] + 0.25f;
+    for (int64_t i = 0; i < pq_tensor_numel(W); i++)
+        w[i] = -2.0f * w[i] + 0.25f;
     check_vs_ref(pq_onednn_conv, g, nid, 1, "after changing weights in place");
     pq_onednn_cache_clear();
     check_vs_ref(pq_onednn_conv, g, nid, 1, "after clearing the cache");
@@ -234,7 +252,8 @@ Test(onednn, conv_unsupported_untouched) {
     }
     /* empty batch */
     int64_t xe[4] = {0, 2, 5, 5};
-    pq_tensor *X = pq_test_nn_rand(PQ_DTYPE_F32, 4, xe, 1), *W = pq_test_nn_rand(PQ_DTYPE_F32, 4, wd, 2);
+    pq_tensor *X = pq_test_nn_rand(PQ_DTYPE_F32, 4, xe, 1),
+              *W = pq_test_nn_rand(PQ_DTYPE_F32, 4, wd, 2);
     const pq_tensor *in[2] = {X, W};
     uint32_t nid;
     pq_graph *g = pq_test_nn_node(PQ_OP_CONV, in, 2, 1, 1, &nid);
@@ -255,9 +274,11 @@ static void matmul_case(int ra, const int64_t *da, int rb, const int64_t *db, ui
     pq_graph *g = pq_test_nn_node(PQ_OP_MATMUL, in, 2, 1, 1, &nid);
     char what[160];
     int o = snprintf(what, sizeof what, "matmul [");
-    for (int i = 0; i < ra; i++) o += snprintf(what + o, sizeof what - (size_t)o, " %lld", (long long)da[i]);
+    for (int i = 0; i < ra; i++)
+        o += snprintf(what + o, sizeof what - (size_t)o, " %lld", (long long)da[i]);
     o += snprintf(what + o, sizeof what - (size_t)o, " ] x [");
-    for (int i = 0; i < rb; i++) o += snprintf(what + o, sizeof what - (size_t)o, " %lld", (long long)db[i]);
+    for (int i = 0; i < rb; i++)
+        o += snprintf(what + o, sizeof what - (size_t)o, " %lld", (long long)db[i]);
     snprintf(what + o, sizeof what - (size_t)o, " ] threads %d", n_threads);
     check_vs_ref(pq_onednn_matmul, g, nid, n_threads, what);
     pq_graph_destroy(g);
@@ -274,21 +295,21 @@ Test(onednn, matmul_sweep_vs_ref) {
     } cases[] = {
         {2, {3, 4}, 2, {4, 5}},
         {2, {1, 1}, 2, {1, 1}},
-        {2, {1, 64}, 2, {64, 96}},          /* GEMV row */
-        {2, {130, 257}, 2, {257, 67}},      /* tails */
-        {3, {2, 5, 33}, 2, {33, 19}},       /* B shared: batch folded into M */
-        {3, {2, 5, 33}, 3, {2, 33, 19}},    /* batched */
-        {3, {1, 5, 8}, 3, {4, 8, 3}},       /* A broadcast over batch */
-        {3, {4, 5, 8}, 3, {1, 8, 3}},       /* B batch 1 */
-        {4, {2, 1, 3, 4}, 3, {3, 4, 5}},    /* broadcast both ways, different ranks */
-        {2, {3, 4}, 4, {2, 2, 4, 6}},       /* 2-D A against 4-D B */
+        {2, {1, 64}, 2, {64, 96}},            /* GEMV row */
+        {2, {130, 257}, 2, {257, 67}},        /* tails */
+        {3, {2, 5, 33}, 2, {33, 19}},         /* B shared: batch folded into M */
+        {3, {2, 5, 33}, 3, {2, 33, 19}},      /* batched */
+        {3, {1, 5, 8}, 3, {4, 8, 3}},         /* A broadcast over batch */
+        {3, {4, 5, 8}, 3, {1, 8, 3}},         /* B batch 1 */
+        {4, {2, 1, 3, 4}, 3, {3, 4, 5}},      /* broadcast both ways, different ranks */
+        {2, {3, 4}, 4, {2, 2, 4, 6}},         /* 2-D A against 4-D B */
         {4, {2, 4, 7, 16}, 4, {2, 4, 16, 7}}, /* attention scores */
         {4, {1, 4, 7, 7}, 4, {1, 4, 7, 16}},  /* attention context */
         {5, {2, 1, 3, 2, 4}, 5, {1, 2, 1, 4, 3}},
-        {1, {4}, 2, {4, 3}},                /* 1-D A */
-        {3, {2, 3, 4}, 1, {4}},             /* 1-D B */
-        {1, {7}, 1, {7}},                   /* dot product */
-        {1, {6}, 3, {2, 6, 5}},             /* 1-D A against batched B */
+        {1, {4}, 2, {4, 3}},    /* 1-D A */
+        {3, {2, 3, 4}, 1, {4}}, /* 1-D B */
+        {1, {7}, 1, {7}},       /* dot product */
+        {1, {6}, 3, {2, 6, 5}}, /* 1-D A against batched B */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int t = 1; t <= 2; t++)
@@ -300,7 +321,8 @@ Test(onednn, matmul_unsupported_untouched) {
     enum pq_dtype dts[3] = {PQ_DTYPE_F16, PQ_DTYPE_F64, PQ_DTYPE_I32};
     for (int t = 0; t < 3; t++) {
         pq_error err;
-        pq_tensor *A = pq_tensor_create(dts[t], 2, da, &err), *B = pq_tensor_create(dts[t], 2, db, &err);
+        pq_tensor *A = pq_tensor_create(dts[t], 2, da, &err),
+                  *B = pq_tensor_create(dts[t], 2, db, &err);
         const pq_tensor *in[2] = {A, B};
         uint32_t nid;
         pq_graph *g = pq_test_nn_node(PQ_OP_MATMUL, in, 2, 1, 1, &nid);
@@ -311,7 +333,8 @@ Test(onednn, matmul_unsupported_untouched) {
     }
     /* K = 0: the output is all zeros, left to the reference kernel */
     int64_t ka[2] = {3, 0}, kb[2] = {0, 2};
-    pq_tensor *A = pq_test_nn_rand(PQ_DTYPE_F32, 2, ka, 1), *B = pq_test_nn_rand(PQ_DTYPE_F32, 2, kb, 2);
+    pq_tensor *A = pq_test_nn_rand(PQ_DTYPE_F32, 2, ka, 1),
+              *B = pq_test_nn_rand(PQ_DTYPE_F32, 2, kb, 2);
     const pq_tensor *in[2] = {A, B};
     uint32_t nid;
     pq_graph *g = pq_test_nn_node(PQ_OP_MATMUL, in, 2, 1, 1, &nid);
@@ -324,13 +347,15 @@ Test(onednn, matmul_unsupported_untouched) {
 /* ---- Gemm ---- */
 
 Test(onednn, gemm_sweep_vs_ref) {
-    static const int64_t sizes[][3] = {{1, 1, 1}, {3, 5, 7}, {17, 33, 65}, {64, 10, 256}, {1, 10, 256}};
+    static const int64_t sizes[][3] = {
+        {1, 1, 1}, {3, 5, 7}, {17, 33, 65}, {64, 10, 256}, {1, 10, 256}};
     static const float alphas[] = {1.0f, 0.5f}, betas[] = {1.0f, 0.0f, 2.5f};
     /* C shapes: rank, dims (M / N substituted for -1 / -2) */
     static const struct {
         int rank;
         int64_t d[2];
-    } cshapes[] = {{-1, {0}}, {1, {-2}}, {2, {1, -2}}, {2, {-1, 1}}, {2, {-1, -2}}, {0, {0}}, {2, {1, 1}}};
+    } cshapes[] = {{-1, {0}},     {1, {-2}}, {2, {1, -2}}, {2, {-1, 1}},
+                   {2, {-1, -2}}, {0, {0}},  {2, {1, 1}}};
     int count = 0;
     for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
         for (int ta = 0; ta < 2; ta++)
@@ -339,14 +364,20 @@ Test(onednn, gemm_sweep_vs_ref) {
                     for (size_t bi = 0; bi < 3; bi++)
                         for (size_t ci = 0; ci < sizeof cshapes / sizeof cshapes[0]; ci++) {
                             int64_t M = sizes[si][0], N = sizes[si][1], K = sizes[si][2];
-                            int64_t ad[2] = {ta ? K : M, ta ? M : K}, bd[2] = {tb ? N : K, tb ? K : N};
+                            int64_t ad[2] = {ta ? K : M, ta ? M : K},
+                                    bd[2] = {tb ? N : K, tb ? K : N};
                             int64_t cd[2];
                             for (int i = 0; i < 2; i++)
-                                cd[i] = cshapes[ci].d[i] == -1 ? M : cshapes[ci].d[i] == -2 ? N : cshapes[ci].d[i];
-                            pq_tensor *A = pq_test_nn_rand(PQ_DTYPE_F32, 2, ad, 50 + (uint32_t)count);
-                            pq_tensor *B = pq_test_nn_rand(PQ_DTYPE_F32, 2, bd, 51 + (uint32_t)count);
+                                cd[i] = cshapes[ci].d[i] == -1   ? M
+                                        : cshapes[ci].d[i] == -2 ? N
+                                                                 : cshapes[ci].d[i];
+                            pq_tensor *A =
+                                pq_test_nn_rand(PQ_DTYPE_F32, 2, ad, 50 + (uint32_t)count);
+                            pq_tensor *B =
+                                pq_test_nn_rand(PQ_DTYPE_F32, 2, bd, 51 + (uint32_t)count);
                             pq_tensor *C = cshapes[ci].rank >= 0
-                                               ? pq_test_nn_rand(PQ_DTYPE_F32, cshapes[ci].rank, cd, 52 + (uint32_t)count)
+                                               ? pq_test_nn_rand(PQ_DTYPE_F32, cshapes[ci].rank, cd,
+                                                                 52 + (uint32_t)count)
                                                : NULL;
                             const pq_tensor *in[3] = {A, B, C};
                             uint32_t nid;
@@ -357,8 +388,10 @@ Test(onednn, gemm_sweep_vs_ref) {
                             pq_node_set_float(g, nid, "alpha", alphas[ai], &err);
                             pq_node_set_float(g, nid, "beta", betas[bi], &err);
                             char what[200];
-                            snprintf(what, sizeof what, "gemm M=%lld N=%lld K=%lld tA=%d tB=%d alpha=%g beta=%g C#%zu",
-                                     (long long)M, (long long)N, (long long)K, ta, tb, alphas[ai], betas[bi], ci);
+                            snprintf(what, sizeof what,
+                                     "gemm M=%lld N=%lld K=%lld tA=%d tB=%d alpha=%g beta=%g C#%zu",
+                                     (long long)M, (long long)N, (long long)K, ta, tb, alphas[ai],
+                                     betas[bi], ci);
                             check_vs_ref(pq_onednn_gemm, g, nid, count % 3 == 0 ? 2 : 1, what);
                             pq_graph_destroy(g);
                             pq_tensor_destroy(A);
@@ -372,9 +405,11 @@ Test(onednn, gemm_sweep_vs_ref) {
 /* beta = 0 must ignore C entirely, even when it holds NaN (as the reference does). */
 Test(onednn, gemm_beta_zero_ignores_nan_c) {
     int64_t ad[2] = {4, 6}, bd[2] = {6, 5}, cd[1] = {5};
-    pq_tensor *A = pq_test_nn_rand(PQ_DTYPE_F32, 2, ad, 1), *B = pq_test_nn_rand(PQ_DTYPE_F32, 2, bd, 2);
+    pq_tensor *A = pq_test_nn_rand(PQ_DTYPE_F32, 2, ad, 1),
+              *B = pq_test_nn_rand(PQ_DTYPE_F32, 2, bd, 2);
     pq_tensor *C = pq_test_nn_rand(PQ_DTYPE_F32, 1, cd, 3);
-    for (int i = 0; i < 5; i++) ((float *)C->data)[i] = NAN;
+    for (int i = 0; i < 5; i++)
+        ((float *)C->data)[i] = NAN;
     const pq_tensor *in[3] = {A, B, C};
     uint32_t nid;
     pq_graph *g = pq_test_nn_node(PQ_OP_GEMM, in, 3, 1, 1, &nid);
@@ -389,7 +424,8 @@ Test(onednn, gemm_beta_zero_ignores_nan_c) {
 
 Test(onednn, gemm_unsupported_untouched) {
     int64_t ad[2] = {3, 4}, bd[2] = {4, 2};
-    pq_tensor *A = pq_test_nn_rand(PQ_DTYPE_F16, 2, ad, 1), *B = pq_test_nn_rand(PQ_DTYPE_F16, 2, bd, 2);
+    pq_tensor *A = pq_test_nn_rand(PQ_DTYPE_F16, 2, ad, 1),
+              *B = pq_test_nn_rand(PQ_DTYPE_F16, 2, bd, 2);
     const pq_tensor *in[2] = {A, B};
     uint32_t nid;
     pq_graph *g = pq_test_nn_node(PQ_OP_GEMM, in, 2, 1, 1, &nid);
@@ -402,7 +438,8 @@ Test(onednn, gemm_unsupported_untouched) {
 /* An output without a buffer (data NULL) is left to the reference kernel. */
 Test(onednn, output_without_buffer_unsupported) {
     int64_t ad[2] = {3, 4}, bd[2] = {4, 2};
-    pq_tensor *A = pq_test_nn_rand(PQ_DTYPE_F32, 2, ad, 1), *B = pq_test_nn_rand(PQ_DTYPE_F32, 2, bd, 2);
+    pq_tensor *A = pq_test_nn_rand(PQ_DTYPE_F32, 2, ad, 1),
+              *B = pq_test_nn_rand(PQ_DTYPE_F32, 2, bd, 2);
     const pq_tensor *in[2] = {A, B};
     uint32_t nid;
     pq_graph *g = pq_test_nn_node(PQ_OP_MATMUL, in, 2, 1, 1, &nid);
@@ -428,7 +465,8 @@ Test(onednn, registered_in_fast_table) {
 Test(onednn, tiny_problems_declined_by_default) {
     pq_onednn_set_min_macs(PQ_ONEDNN_MIN_MACS);
     int64_t da[2] = {8, 8}, db[2] = {8, 8};
-    pq_tensor *A = pq_test_nn_rand(PQ_DTYPE_F32, 2, da, 1), *B = pq_test_nn_rand(PQ_DTYPE_F32, 2, db, 2);
+    pq_tensor *A = pq_test_nn_rand(PQ_DTYPE_F32, 2, da, 1),
+              *B = pq_test_nn_rand(PQ_DTYPE_F32, 2, db, 2);
     const pq_tensor *in[2] = {A, B};
     uint32_t nid;
     pq_graph *g = pq_test_nn_node(PQ_OP_MATMUL, in, 2, 1, 1, &nid);

@@ -597,20 +597,36 @@ static void tq_group(int k, float *w, int64_t n) {
     for (int64_t j = 0; j < n; j++) {
         float u = tc_uniform();
         switch (k) {
-        case 0: w[j] = scale * tc_gauss(); break;
+        case 0:
+            w[j] = scale * tc_gauss();
+            break;
         case 1: /* Laplace */
             w[j] = scale * (u < 0.5f ? logf(2.0f * u + 1e-7f) : -logf(2.0f - 2.0f * u + 1e-7f));
             break;
         case 2: /* multiples of a quarter step: ties for every candidate near it */
             w[j] = scale * 0.25f * (float)((int)(tc_uniform() * 33.0f) - 16);
             break;
-        case 3: w[j] = u < 0.7f ? 0.0f : (u < 0.75f ? -0.0f : scale * tc_gauss()); break;
-        case 4: w[j] = scale * (u < 0.03f ? 40.0f * tc_gauss() : tc_gauss()); break;
-        case 5: w[j] = j % 3 ? scale : -scale; break;
-        case 6: w[j] = 1e-6f * tc_gauss() * (u < 0.5f ? 1e-3f : 1.0f); break; /* near 2^-14 */
-        case 7: w[j] = 3e4f * tc_gauss(); break; /* steps near the f16 maximum */
-        case 9: w[j] = j < 3 ? scale * tc_gauss() : 0.0f; break; /* + zero importance below */
-        default: w[j] = scale * (float)((int)(u * 4.0f) - 2); break;
+        case 3:
+            w[j] = u < 0.7f ? 0.0f : (u < 0.75f ? -0.0f : scale * tc_gauss());
+            break;
+        case 4:
+            w[j] = scale * (u < 0.03f ? 40.0f * tc_gauss() : tc_gauss());
+            break;
+        case 5:
+            w[j] = j % 3 ? scale : -scale;
+            break;
+        case 6:
+            w[j] = 1e-6f * tc_gauss() * (u < 0.5f ? 1e-3f : 1.0f);
+            break; /* near 2^-14 */
+        case 7:
+            w[j] = 3e4f * tc_gauss();
+            break; /* steps near the f16 maximum */
+        case 9:
+            w[j] = j < 3 ? scale * tc_gauss() : 0.0f;
+            break; /* + zero importance below */
+        default:
+            w[j] = scale * (float)((int)(u * 4.0f) - 2);
+            break;
         }
     }
 }
@@ -633,7 +649,8 @@ Test(quant_calib, optimised_search_matches_definition, .timeout = 300) {
                 }
                 uint16_t got = pq_calib_group_scale((enum pq_qformat)f, PQ_CALIB_MSE, w, NULL, n);
                 uint16_t want = tq_search((enum pq_qformat)f, w, NULL, n);
-                cr_assert_eq(got, want, "%s kind %d n %lld (case %d): mse 0x%04X, definition 0x%04X",
+                cr_assert_eq(got, want,
+                             "%s kind %d n %lld (case %d): mse 0x%04X, definition 0x%04X",
                              pq_qformat_name(f), k, (long long)n, t, got, want);
                 got = pq_calib_group_scale((enum pq_qformat)f, PQ_CALIB_WEIGHTED, w, h, n);
                 want = tq_search((enum pq_qformat)f, w, h, n);
@@ -651,8 +668,10 @@ Test(quant_calib, optimised_matrix_matches_definition) {
     enum { R = 6, C = 300 };
     float *w = malloc(sizeof(float) * R * C), h[C];
     tc_state = 99;
-    for (int i = 0; i < R * C; i++) w[i] = 0.1f * tc_gauss();
-    for (int c = 0; c < C; c++) h[c] = tc_uniform() < 0.2f ? 0.0f : tc_uniform();
+    for (int i = 0; i < R * C; i++)
+        w[i] = 0.1f * tc_gauss();
+    for (int c = 0; c < C; c++)
+        h[c] = tc_uniform() < 0.2f ? 0.0f : tc_uniform();
     const int64_t groups[] = {8, 32, 128, 256, 512};
     for (int f = 0; f < PQ_QFORMAT_COUNT; f++)
         for (int gi = 0; gi < 5; gi++)

@@ -19,7 +19,8 @@
  * a different order than the scalar kernel; measured errors are ~1e-7 of that sum). */
 #define PQ_GEMV_RTOL 1e-5
 
-static const int64_t k_cols[] = {0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 63, 65, 255, 256, 257, 1000, 4096};
+static const int64_t k_cols[] = {0,  1,  7,  8,   9,   15,  16,   17,  31,
+                                 33, 63, 65, 255, 256, 257, 1000, 4096};
 static const int64_t k_groups[] = {8, 32, 64, 256};
 #define NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
 #define GUARD 64
@@ -59,8 +60,8 @@ static guarded guarded_new(size_t n, size_t off) {
 
 static void guarded_check(const guarded *g, const char *what) {
     for (size_t i = 0; i < GUARD; i++)
-        cr_assert_eq(g->p[g->n + i], POISON, "%s: guard byte %zu after the buffer overwritten", what,
-                     i);
+        cr_assert_eq(g->p[g->n + i], POISON, "%s: guard byte %zu after the buffer overwritten",
+                     what, i);
     for (uint8_t *q = g->base; q < g->p; q++)
         cr_assert_eq(*q, POISON, "%s: byte before the buffer overwritten", what);
 }
@@ -76,7 +77,8 @@ static const pq_qkernels *need_isa(const char *isa) {
 /* Random scale words: clamped f16, random sign (both orientations), magnitudes around 0.05..2. */
 static void random_scales(rng_t *r, uint16_t *s, int64_t n, int pow2) {
     for (int64_t i = 0; i < n; i++) {
-        float m = pow2 ? ldexpf(1.0f, (int)(rng_next(r) % 5) - 3) : 0.05f + 2.0f * fabsf(rng_unif(r));
+        float m =
+            pow2 ? ldexpf(1.0f, (int)(rng_next(r) % 5) - 3) : 0.05f + 2.0f * fabsf(rng_unif(r));
         if (rng_next(r) & 1) m = -m;
         s[i] = pq_scale_clamp(pq_f32_to_f16(m));
     }
@@ -166,7 +168,8 @@ static void sweep_dequantize_random(const char *isa) {
                 int64_t cols = k_cols[ci], group = k_groups[gi];
                 size_t bytes = pq_packed_row_bytes((enum pq_qformat)f, cols, group);
                 guarded src = guarded_new(bytes, 3);
-                for (size_t i = 0; i < bytes; i++) src.p[i] = (uint8_t)rng_next(&rng);
+                for (size_t i = 0; i < bytes; i++)
+                    src.p[i] = (uint8_t)rng_next(&rng);
                 /* valid scale words */
                 uint8_t *p = src.p;
                 for (int64_t c = 0; c < cols; c += group) {
@@ -218,9 +221,11 @@ static void sweep_gemm(const char *isa, int use_gemm) {
                                                           packed.p + (size_t)r * row_bytes, cols,
                                                           group, what + r * cols);
                     }
-                    guarded x = guarded_new(sizeof(float) * (size_t)(batch * cols), 4 * (size_t)(rows % 4));
+                    guarded x =
+                        guarded_new(sizeof(float) * (size_t)(batch * cols), 4 * (size_t)(rows % 4));
                     float *xf = (float *)x.p;
-                    for (int64_t i = 0; i < batch * cols; i++) xf[i] = rng_unif(&rng);
+                    for (int64_t i = 0; i < batch * cols; i++)
+                        xf[i] = rng_unif(&rng);
                     guarded y = guarded_new(sizeof(float) * (size_t)(batch * rows), 4);
                     float *yf = (float *)y.p;
                     if (use_gemm)
@@ -239,13 +244,14 @@ static void sweep_gemm(const char *isa, int use_gemm) {
                             }
                             double err = fabs((double)yf[b * rows + r] - ref);
                             if (mag > 0 && err / mag > worst) worst = err / mag;
-                            cr_assert(err <= PQ_GEMV_RTOL * mag + 1e-30,
-                                      "%s %s %s rows %lld cols %lld group %lld batch %lld: y[%lld][%lld] "
-                                      "= %.9g, reference %.9g (sum|wx| %.3g)",
-                                      isa, use_gemm ? "gemm" : "gemv",
-                                      pq_qformat_name((enum pq_qformat)f), (long long)rows,
-                                      (long long)cols, (long long)group, (long long)batch,
-                                      (long long)b, (long long)r, yf[b * rows + r], ref, mag);
+                            cr_assert(
+                                err <= PQ_GEMV_RTOL * mag + 1e-30,
+                                "%s %s %s rows %lld cols %lld group %lld batch %lld: y[%lld][%lld] "
+                                "= %.9g, reference %.9g (sum|wx| %.3g)",
+                                isa, use_gemm ? "gemm" : "gemv",
+                                pq_qformat_name((enum pq_qformat)f), (long long)rows,
+                                (long long)cols, (long long)group, (long long)batch, (long long)b,
+                                (long long)r, yf[b * rows + r], ref, mag);
                         }
                     pq_free(w);
                     pq_free(what);
@@ -282,7 +288,8 @@ static void gemm_large(const char *isa) {
                 pq_qkernels_scalar.quantize_row((enum pq_qformat)f, w, cols, group, scales,
                                                 packed + (size_t)r * row_bytes);
             }
-            for (int64_t i = 0; i < cols * batch; i++) x[i] = rng_unif(&rng);
+            for (int64_t i = 0; i < cols * batch; i++)
+                x[i] = rng_unif(&rng);
             k->gemm((enum pq_qformat)f, packed, rows, cols, group, x, batch, y);
             pq_qkernels_scalar.gemm((enum pq_qformat)f, packed, rows, cols, group, x, batch, yref);
             for (int64_t b = 0; b < batch; b++) {
@@ -291,16 +298,16 @@ static void gemm_large(const char *isa) {
                     /* 1e-5 * (generous) magnitude: all |x| < 1, |w_hat| <= 4 |step| < 12 */
                     double mag = 0;
                     float *tmp = pq_malloc(sizeof(float) * (size_t)cols);
-                    pq_qkernels_scalar.dequantize_row((enum pq_qformat)f,
-                                                      packed + (size_t)r * row_bytes, cols, group,
-                                                      tmp);
-                    for (int64_t c = 0; c < cols; c++) mag += fabs((double)tmp[c] * x[b * cols + c]);
+                    pq_qkernels_scalar.dequantize_row(
+                        (enum pq_qformat)f, packed + (size_t)r * row_bytes, cols, group, tmp);
+                    for (int64_t c = 0; c < cols; c++)
+                        mag += fabs((double)tmp[c] * x[b * cols + c]);
                     pq_free(tmp);
                     double e1 = fabs((double)y[b * rows + r] - yref[b * rows + r]);
                     double e2 = fabs((double)yv[r] - yref[b * rows + r]);
-                    cr_assert(e1 <= 2 * PQ_GEMV_RTOL * mag, "%s gemm large shape %d %s y[%lld][%lld]",
-                              isa, s, pq_qformat_name((enum pq_qformat)f), (long long)b,
-                              (long long)r);
+                    cr_assert(e1 <= 2 * PQ_GEMV_RTOL * mag,
+                              "%s gemm large shape %d %s y[%lld][%lld]", isa, s,
+                              pq_qformat_name((enum pq_qformat)f), (long long)b, (long long)r);
                     cr_assert(e2 <= 2 * PQ_GEMV_RTOL * mag, "%s gemv large shape %d", isa, s);
                 }
             }
@@ -339,7 +346,9 @@ static void fwht_hadamard_exact(const pq_qkernels *k, const char *isa) {
     }
 }
 
-Test(quant_simd, fwht_scalar_hadamard_exact) { fwht_hadamard_exact(&pq_qkernels_scalar, "scalar"); }
+Test(quant_simd, fwht_scalar_hadamard_exact) {
+    fwht_hadamard_exact(&pq_qkernels_scalar, "scalar");
+}
 
 static void fwht_vs_scalar(const char *isa) {
     const pq_qkernels *k = need_isa(isa);
@@ -352,7 +361,8 @@ static void fwht_vs_scalar(const char *isa) {
             guarded a = guarded_new(sizeof(float) * total, 4 * off);
             float *ref = pq_malloc(sizeof(float) * total);
             float *x = (float *)a.p;
-            for (size_t i = 0; i < total; i++) ref[i] = x[i] = rng_unif(&rng) * 100.0f;
+            for (size_t i = 0; i < total; i++)
+                ref[i] = x[i] = rng_unif(&rng) * 100.0f;
             float scale = (float)(1.0 / sqrt((double)n));
             if (rows == 1) {
                 k->fwht(x, n, scale);
@@ -373,12 +383,24 @@ static void fwht_vs_scalar(const char *isa) {
 /* ---- per-ISA tests ------------------------------------------------------------------------ */
 
 #define PQ_ISA_TESTS(isa)                                                                          \
-    Test(quant_simd, isa##_quantize_dequantize_bitexact, .timeout = 120) { sweep_quantize(#isa); } \
-    Test(quant_simd, isa##_dequantize_random_bytes) { sweep_dequantize_random(#isa); }             \
-    Test(quant_simd, isa##_gemv_bound, .timeout = 120) { sweep_gemm(#isa, 0); }                    \
-    Test(quant_simd, isa##_gemm_bound, .timeout = 120) { sweep_gemm(#isa, 1); }                    \
-    Test(quant_simd, isa##_gemm_large, .timeout = 120) { gemm_large(#isa); }                       \
-    Test(quant_simd, isa##_fwht_bitexact, .timeout = 120) { fwht_vs_scalar(#isa); }
+    Test(quant_simd, isa##_quantize_dequantize_bitexact, .timeout = 120) {                         \
+        sweep_quantize(#isa);                                                                      \
+    }                                                                                              \
+    Test(quant_simd, isa##_dequantize_random_bytes) {                                              \
+        sweep_dequantize_random(#isa);                                                             \
+    }                                                                                              \
+    Test(quant_simd, isa##_gemv_bound, .timeout = 120) {                                           \
+        sweep_gemm(#isa, 0);                                                                       \
+    }                                                                                              \
+    Test(quant_simd, isa##_gemm_bound, .timeout = 120) {                                           \
+        sweep_gemm(#isa, 1);                                                                       \
+    }                                                                                              \
+    Test(quant_simd, isa##_gemm_large, .timeout = 120) {                                           \
+        gemm_large(#isa);                                                                          \
+    }                                                                                              \
+    Test(quant_simd, isa##_fwht_bitexact, .timeout = 120) {                                        \
+        fwht_vs_scalar(#isa);                                                                      \
+    }
 
 PQ_ISA_TESTS(avx2)
 PQ_ISA_TESTS(avx512)
@@ -421,8 +443,7 @@ Test(quant_simd, dispatch_tables) {
     if (pq_cpu_has_avx2()) {
         cr_assert_eq(pq_qkernels_for("avx2"), &pq_qkernels_avx2);
         cr_assert_eq(pq_qkernels_select("avx2", 0), &pq_qkernels_avx2);
-        cr_assert_str_eq(pq_qkernels_select(NULL, 0)->isa,
-                         pq_cpu_has_avx512() ? "avx512" : "avx2");
+        cr_assert_str_eq(pq_qkernels_select(NULL, 0)->isa, pq_cpu_has_avx512() ? "avx512" : "avx2");
     }
     if (!pq_cpu_has_avx512()) {
         cr_assert_null(pq_qkernels_for("avx512"));
@@ -439,7 +460,8 @@ Test(quant_simd, rht_sign_vector) {
     const float expect[16] = {-1, 1, 1, -1, -1, 1, 1, 1, 1, 1, 1, -1, -1, 1, -1, 1};
     float s[16];
     pq_rht_signs(42, 16, s);
-    for (int i = 0; i < 16; i++) cr_assert_eq(s[i], expect[i], "sign %d", i);
+    for (int i = 0; i < 16; i++)
+        cr_assert_eq(s[i], expect[i], "sign %d", i);
 }
 
 Test(quant_simd, rht_block_size) {
@@ -483,16 +505,19 @@ Test(quant_simd, rht_forward_definition_and_roundtrip) {
         }
         /* definition: blockdiag(H_b) D x / sqrt(b) with the scalar butterfly */
         pq_rht_signs(77, n, s);
-        for (int64_t i = 0; i < n; i++) y[i] *= s[i];
+        for (int64_t i = 0; i < n; i++)
+            y[i] *= s[i];
         pq_fwht_rows_ukernel__scalar(y, n / b, b, (float)(1.0 / sqrt((double)b)));
         cr_assert_eq(pq_rht_forward(x, n, 77, NULL), PQ_OK);
         cr_assert(memcmp(x, y, sizeof(float) * (size_t)n) == 0, "rht forward n %lld", (long long)n);
-        for (int64_t i = 0; i < n; i++) norm1 += (double)x[i] * x[i];
+        for (int64_t i = 0; i < n; i++)
+            norm1 += (double)x[i] * x[i];
         cr_assert(fabs(norm1 - norm0) <= 1e-5 * norm0, "norm preserved n %lld", (long long)n);
         cr_assert_eq(pq_rht_inverse(x, n, 77, NULL), PQ_OK);
         /* back to the input within a few ulp of max|x| per butterfly stage */
         int m = 0;
-        while (((int64_t)1 << m) < b) m++;
+        while (((int64_t)1 << m) < b)
+            m++;
         double tol = 2.0 * m * (double)maxabs * 0x1p-23;
         for (int64_t i = 0; i < n; i++)
             cr_assert(fabs((double)x[i] - orig[i]) <= tol, "roundtrip n %lld i %lld: %g vs %g",
@@ -506,10 +531,13 @@ Test(quant_simd, rht_forward_definition_and_roundtrip) {
 
 Test(quant_simd, rht_rows_match_single) {
     float a[3 * 24], b[3 * 24];
-    for (int i = 0; i < 72; i++) a[i] = b[i] = (float)(i % 7) - 3.0f;
+    for (int i = 0; i < 72; i++)
+        a[i] = b[i] = (float)(i % 7) - 3.0f;
     cr_assert_eq(pq_rht_forward_rows(a, 3, 24, 9, NULL), PQ_OK);
-    for (int r = 0; r < 3; r++) cr_assert_eq(pq_rht_forward(b + 24 * r, 24, 9, NULL), PQ_OK);
+    for (int r = 0; r < 3; r++)
+        cr_assert_eq(pq_rht_forward(b + 24 * r, 24, 9, NULL), PQ_OK);
     cr_assert(memcmp(a, b, sizeof a) == 0);
     cr_assert_eq(pq_rht_inverse_rows(a, 3, 24, 9, NULL), PQ_OK);
-    for (int i = 0; i < 72; i++) cr_assert_float_eq(a[i], (float)(i % 7) - 3.0f, 1e-5);
+    for (int i = 0; i < 72; i++)
+        cr_assert_float_eq(a[i], (float)(i % 7) - 3.0f, 1e-5);
 }

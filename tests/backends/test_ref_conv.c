@@ -29,7 +29,8 @@ static double *naive_conv(const conv_case *cc, const float *x, const float *w, c
                           int64_t *out) {
     int64_t osp = 1, isp = 1, ksp = 1;
     for (int i = 0; i < cc->nsp; i++) {
-        out[i] = (cc->in[i] + cc->pb[i] + cc->pe[i] - ((cc->k[i] - 1) * cc->d[i] + 1)) / cc->s[i] + 1;
+        out[i] =
+            (cc->in[i] + cc->pb[i] + cc->pe[i] - ((cc->k[i] - 1) * cc->d[i] + 1)) / cc->s[i] + 1;
         osp *= out[i];
         isp *= cc->in[i];
         ksp *= cc->k[i];
@@ -97,7 +98,8 @@ static void run_conv_case(const conv_case *cc, uint32_t seed) {
     int64_t od[3];
     double *want = naive_conv(cc, X->data, W->data, B ? B->data : NULL, od);
     cr_assert_eq(out[0]->dims[1], cc->m);
-    for (int i = 0; i < cc->nsp; i++) cr_assert_eq(out[0]->dims[2 + i], od[i]);
+    for (int i = 0; i < cc->nsp; i++)
+        cr_assert_eq(out[0]->dims[2 + i], od[i]);
     int64_t ck = cc->c / cc->group * cc->k[0] * (cc->nsp > 1 ? cc->k[1] : 1);
     pq_test_nn_close(out[0], want, pq_tensor_numel(out[0]), 1e-5, 1e-6 * (double)ck);
     pq_free(want);
@@ -119,22 +121,25 @@ Test(ref_conv, sweep_against_naive) {
         {2, 2, 4, 8, 4, {6, 6}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, true}, /* depthwise x2 */
         {2, 2, 3, 2, 1, {8, 8}, {3, 3}, {2, 2}, {2, 2}, {1, 1}, {1, 1}, true},
         {2, 1, 16, 13, 1, {20, 17}, {3, 3}, {1, 1}, {1, 1}, {0, 0}, {0, 0}, false},
-        {2, 1, 8, 6, 1, {9, 11}, {1, 1}, {1, 1}, {1, 1}, {0, 0}, {0, 0}, true},   /* pointwise */
-        {2, 1, 8, 6, 2, {9, 11}, {1, 1}, {2, 1}, {1, 1}, {0, 0}, {0, 0}, true},   /* strided 1x1 */
+        {2, 1, 8, 6, 1, {9, 11}, {1, 1}, {1, 1}, {1, 1}, {0, 0}, {0, 0}, true}, /* pointwise */
+        {2, 1, 8, 6, 2, {9, 11}, {1, 1}, {2, 1}, {1, 1}, {0, 0}, {0, 0}, true}, /* strided 1x1 */
         {3, 2, 3, 4, 1, {3, 4, 5}, {2, 3, 4}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}, true},
         {3, 1, 4, 6, 2, {5, 5, 5}, {2, 2, 2}, {2, 2, 2}, {2, 1, 1}, {1, 0, 1}, {1, 1, 0}, true},
         /* big enough for several im2col chunks: ck = 64 * 9, 1024 columns per row block */
         {2, 1, 64, 16, 1, {70, 66}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, true},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_conv_case(&cases[i], 10 + (uint32_t)i);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        run_conv_case(&cases[i], 10 + (uint32_t)i);
 }
 
 /* Runs a 2-D conformance case with float inputs x[1,1,h,w] and 3x3 ones weights. */
 static pq_tensor *conv_literal(int64_t h, int64_t w, const char *auto_pad, const int64_t *pads,
                                const int64_t *strides) {
     float x[64], ones[9];
-    for (int i = 0; i < h * w; i++) x[i] = (float)i;
-    for (int i = 0; i < 9; i++) ones[i] = 1.0f;
+    for (int i = 0; i < h * w; i++)
+        x[i] = (float)i;
+    for (int i = 0; i < 9; i++)
+        ones[i] = 1.0f;
     pq_tensor *X = pq_test_nn_f32(4, (int64_t[]){1, 1, h, w}, x);
     pq_tensor *W = pq_test_nn_f32(4, (int64_t[]){1, 1, 3, 3}, ones);
     const pq_tensor *in[2] = {X, W};
@@ -186,8 +191,10 @@ Test(ref_conv, f16_and_f64_inputs) {
                     for (int c = 0; c < 2; c++)
                         for (int a = 0; a < 3; a++)
                             for (int b = 0; b < 3; b++)
-                                s += pq_dtype_load(dts[t], X->data, (size_t)((c * 5 + i + a) * 5 + j + b)) *
-                                     pq_dtype_load(dts[t], W->data, (size_t)(((m * 2 + c) * 3 + a) * 3 + b));
+                                s += pq_dtype_load(dts[t], X->data,
+                                                   (size_t)((c * 5 + i + a) * 5 + j + b)) *
+                                     pq_dtype_load(dts[t], W->data,
+                                                   (size_t)(((m * 2 + c) * 3 + a) * 3 + b));
                     want[(m * 3 + i) * 3 + j] = s;
                 }
         pq_test_nn_close(out[0], want, 27, t == 0 ? 1e-2 : 1e-5, t == 0 ? 1e-2 : 1e-5);
@@ -206,7 +213,8 @@ static void naive_convt(const float *x, const float *w, const float *b, int64_t 
                         const int64_t *s, const int64_t *d, const int64_t *pb, const int64_t *out,
                         double *y) {
     int64_t cg = c / group, m = mg * group;
-    for (int64_t i = 0; i < n * m * out[0] * out[1]; i++) y[i] = b ? b[(i / (out[0] * out[1])) % m] : 0;
+    for (int64_t i = 0; i < n * m * out[0] * out[1]; i++)
+        y[i] = b ? b[(i / (out[0] * out[1])) % m] : 0;
     for (int64_t nn = 0; nn < n; nn++)
         for (int64_t ci = 0; ci < c; ci++) {
             int64_t g = ci / cg;
@@ -241,9 +249,11 @@ Test(ref_conv, conv_transpose_sweep) {
             out[i] = cases[t].s[i] * (cases[t].in[i] - 1) + cases[t].op[i] +
                      (cases[t].k[i] - 1) * cases[t].d[i] + 1 - cases[t].p[i] - cases[t].p[i + 2];
         pq_tensor *X = pq_test_nn_rand(PQ_DTYPE_F32, 4,
-                                       (int64_t[]){cases[t].n, C, cases[t].in[0], cases[t].in[1]}, 5 + (uint32_t)t);
+                                       (int64_t[]){cases[t].n, C, cases[t].in[0], cases[t].in[1]},
+                                       5 + (uint32_t)t);
         pq_tensor *W = pq_test_nn_rand(PQ_DTYPE_F32, 4,
-                                       (int64_t[]){C, cases[t].mg, cases[t].k[0], cases[t].k[1]}, 9 + (uint32_t)t);
+                                       (int64_t[]){C, cases[t].mg, cases[t].k[0], cases[t].k[1]},
+                                       9 + (uint32_t)t);
         pq_tensor *B = cases[t].bias ? pq_test_nn_rand(PQ_DTYPE_F32, 1,
                                                        (int64_t[]){cases[t].mg * cases[t].group}, 2)
                                      : NULL;
@@ -279,8 +289,10 @@ Test(ref_conv, conv_transpose_sweep) {
 static pq_tensor *convt_literal(const char *attr, const int64_t *v, uint32_t nv,
                                 const char *auto_pad, const int64_t *strides) {
     float x[9], w[18];
-    for (int i = 0; i < 9; i++) x[i] = (float)i;
-    for (int i = 0; i < 18; i++) w[i] = 1.0f;
+    for (int i = 0; i < 9; i++)
+        x[i] = (float)i;
+    for (int i = 0; i < 18; i++)
+        w[i] = 1.0f;
     pq_tensor *X = pq_test_nn_f32(4, (int64_t[]){1, 1, 3, 3}, x);
     pq_tensor *W = pq_test_nn_f32(4, (int64_t[]){1, 2, 3, 3}, w);
     const pq_tensor *in[2] = {X, W};
@@ -310,10 +322,10 @@ Test(ref_conv, conv_transpose_conformance) {
     /* test_convtranspose_output_shape: output_shape [10, 8], strides [3, 2] (one channel shown,
      * both are equal) */
     pq_tensor *y = convt_literal("output_shape", (int64_t[]){10, 8}, 2, NULL, (int64_t[]){3, 2});
-    const float os[80] = {0, 0, 1, 1, 3, 2, 2, 0, 0, 0, 1, 1, 3, 2, 2, 0, 0, 0, 1, 1, 3, 2, 2, 0,
-                          3, 3, 7, 4, 9, 5, 5, 0, 3, 3, 7, 4, 9, 5, 5, 0, 3, 3, 7, 4, 9, 5, 5, 0,
-                          6, 6, 13, 7, 15, 8, 8, 0, 6, 6, 13, 7, 15, 8, 8, 0, 6, 6, 13, 7, 15, 8,
-                          8, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    const float os[80] = {0,  0, 1, 1, 3, 2, 2,  0, 0,  0, 1,  1, 3,  2, 2, 0, 0, 0, 1,  1,
+                          3,  2, 2, 0, 3, 3, 7,  4, 9,  5, 5,  0, 3,  3, 7, 4, 9, 5, 5,  0,
+                          3,  3, 7, 4, 9, 5, 5,  0, 6,  6, 13, 7, 15, 8, 8, 0, 6, 6, 13, 7,
+                          15, 8, 8, 0, 6, 6, 13, 7, 15, 8, 8,  0, 0,  0, 0, 0, 0, 0, 0,  0};
     cr_assert_eq(y->dims[1], 2);
     cr_assert_eq(y->dims[2], 10);
     cr_assert_eq(y->dims[3], 8);
@@ -321,7 +333,7 @@ Test(ref_conv, conv_transpose_conformance) {
     pq_tensor_destroy(y);
     /* test_convtranspose_autopad_same: SAME_UPPER, strides 2 -> 6x6 */
     y = convt_literal(NULL, NULL, 0, "SAME_UPPER", (int64_t[]){2, 2});
-    const float as[36] = {0, 0, 1, 1, 3, 2, 0, 0, 1, 1, 3, 2, 3, 3, 8, 5, 12, 7,
+    const float as[36] = {0, 0, 1, 1, 3, 2, 0, 0, 1,  1,  3,  2,  3, 3, 8,  5, 12, 7,
                           3, 3, 7, 4, 9, 5, 9, 9, 20, 11, 24, 13, 6, 6, 13, 7, 15, 8};
     cr_assert_eq(y->dims[2], 6);
     check_two_channels(y, as, 36);
@@ -357,7 +369,7 @@ Test(ref_conv, conv_transpose_1d_and_dilations) {
     g = pq_test_nn_node(PQ_OP_CONV_TRANSPOSE, in2, 2, 1, 1, &nid);
     pq_node_set_ints(g, nid, "dilations", (int64_t[]){2, 2}, 2, &err);
     cr_assert_eq(pq_test_nn_run(g, nid, out, &err), PQ_OK, "%s", err.msg);
-    const float w2[25] = {21, 56, 13, 16, 2, 63, 35, 67, 10, 14, 24, 22, 76,
+    const float w2[25] = {21, 56, 13, 16, 2,  63, 35, 67, 10, 14, 24, 22, 76,
                           76, 21, 9,  5,  88, 45, 63, 3,  2,  33, 18, 54};
     pq_test_nn_close_f(out[0], w2, 25, 0, 1e-5);
     pq_tensor_destroy(out[0]);
@@ -400,8 +412,10 @@ Test(ref_conv, conv_integer_i8_per_channel_zero_point) {
     pq_tensor *XZ = pq_tensor_create(PQ_DTYPE_I8, 0, NULL, &err);
     pq_tensor *WZ = pq_tensor_create(PQ_DTYPE_I8, 1, (int64_t[]){2}, &err);
     int8_t *x = X->data, *w = W->data;
-    for (int i = 0; i < 24; i++) x[i] = (int8_t)(i * 37 % 255 - 127);
-    for (int i = 0; i < 16; i++) w[i] = (int8_t)(i * 53 % 251 - 120);
+    for (int i = 0; i < 24; i++)
+        x[i] = (int8_t)(i * 37 % 255 - 127);
+    for (int i = 0; i < 16; i++)
+        w[i] = (int8_t)(i * 53 % 251 - 120);
     ((int8_t *)XZ->data)[0] = -3;
     ((int8_t *)WZ->data)[0] = 5;
     ((int8_t *)WZ->data)[1] = -7;

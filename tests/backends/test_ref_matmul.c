@@ -77,7 +77,8 @@ pq_graph *pq_test_nn_node(enum pq_op op, const pq_tensor *const *in, uint32_t n_
 enum pq_status pq_test_nn_run(pq_graph *g, uint32_t nid, pq_tensor **outs, pq_error *err) {
     pq_error_clear(err);
     const pq_node *n = &g->nodes[nid];
-    for (uint32_t i = 0; i < n->n_outputs; i++) outs[i] = NULL;
+    for (uint32_t i = 0; i < n->n_outputs; i++)
+        outs[i] = NULL;
     PQ_TRY(pq_infer_node(g, nid, err));
     const pq_tensor *in[8];
     for (uint32_t i = 0; i < n->n_inputs; i++)
@@ -95,8 +96,7 @@ enum pq_status pq_test_nn_run(pq_graph *g, uint32_t nid, pq_tensor **outs, pq_er
     return pq_ref_run(&a);
 }
 
-void pq_test_nn_close(const pq_tensor *t, const double *want, int64_t n, double rtol,
-                      double atol) {
+void pq_test_nn_close(const pq_tensor *t, const double *want, int64_t n, double rtol, double atol) {
     cr_assert_eq(pq_tensor_numel(t), n, "numel %lld, expected %lld", (long long)pq_tensor_numel(t),
                  (long long)n);
     for (int64_t i = 0; i < n; i++) {
@@ -145,7 +145,7 @@ static float *rand_buf(int64_t n, uint32_t seed) {
 
 Test(ref_matmul, sgemm_sizes_trans_strides) {
     /* sizes cover 0, 1, tails of the 4x8 tile and the 128/256/2048 cache blocks */
-    const int64_t sizes[][3] = {{1, 1, 1}, {3, 5, 7},     {4, 8, 1},     {5, 9, 300},
+    const int64_t sizes[][3] = {{1, 1, 1},      {3, 5, 7},     {4, 8, 1}, {5, 9, 300},
                                 {130, 17, 257}, {67, 2050, 3}, {0, 4, 4}, {4, 4, 0}};
     for (size_t c = 0; c < sizeof sizes / sizeof sizes[0]; c++)
         for (int t = 0; t < 4; t++) {
@@ -159,10 +159,12 @@ Test(ref_matmul, sgemm_sizes_trans_strides) {
             float beta = t == 3 ? 0.0f : 0.75f;
             naive_gemm(ta, tb, M, N, K, 1.5, A + 1, lda, B + 1, ldb, beta, C, ldc, want);
             if (beta == 0.0f)
-                for (int64_t i = 0; i < M * ldc; i++) C[i] = NAN; /* beta 0 must ignore C */
+                for (int64_t i = 0; i < M * ldc; i++)
+                    C[i] = NAN; /* beta 0 must ignore C */
             pq_error err;
-            cr_assert_eq(pq_ref_sgemm(ta, tb, M, N, K, 1.5f, A + 1, lda, B + 1, ldb, beta, C, ldc,
-                                      &err), PQ_OK);
+            cr_assert_eq(
+                pq_ref_sgemm(ta, tb, M, N, K, 1.5f, A + 1, lda, B + 1, ldb, beta, C, ldc, &err),
+                PQ_OK);
             for (int64_t i = 0; i < M; i++)
                 for (int64_t j = 0; j < N; j++)
                     cr_assert(fabs(C[i * ldc + j] - want[i * N + j]) < 1e-4 * (1 + K),
@@ -188,7 +190,8 @@ static void check_matmul(int ra, const int64_t *da, int rb, const int64_t *db, i
     pq_error err;
     cr_assert_eq(pq_test_nn_run(g, nid, out, &err), PQ_OK, "%s", err.msg);
     cr_assert_eq(out[0]->rank, ro);
-    for (int i = 0; i < ro; i++) cr_assert_eq(out[0]->dims[i], dout[i]);
+    for (int i = 0; i < ro; i++)
+        cr_assert_eq(out[0]->dims[i], dout[i]);
     /* naive: promote to [batch..., M, K] x [batch..., K, N] */
     int64_t K = da[ra - 1], M = ra >= 2 ? da[ra - 2] : 1, N = rb >= 2 ? db[rb - 1] : 1;
     int64_t nout = pq_tensor_numel(out[0]), nb = nout / (M * N);
@@ -235,8 +238,8 @@ Test(ref_matmul, matmul_shapes) {
     check_matmul(3, (int64_t[]){2, 5, 33}, 2, (int64_t[]){33, 19}, 3, (int64_t[]){2, 5, 19},
                  PQ_DTYPE_F32);
     /* broadcasting batch dims both ways */
-    check_matmul(4, (int64_t[]){2, 1, 3, 4}, 3, (int64_t[]){3, 4, 5}, 4,
-                 (int64_t[]){2, 3, 3, 5}, PQ_DTYPE_F32);
+    check_matmul(4, (int64_t[]){2, 1, 3, 4}, 3, (int64_t[]){3, 4, 5}, 4, (int64_t[]){2, 3, 3, 5},
+                 PQ_DTYPE_F32);
     check_matmul(2, (int64_t[]){3, 4}, 4, (int64_t[]){2, 2, 4, 6}, 4, (int64_t[]){2, 2, 3, 6},
                  PQ_DTYPE_F32);
     /* 1-D operands */
@@ -323,18 +326,19 @@ Test(ref_matmul, gemm_attributes_and_bias_shapes) {
 Test(ref_matmul, gemm_conformance_all_attributes) {
     /* onnx test_gemm_all_attributes: a[4,3], b[5,4], c[1,5], alpha .25 beta .35 transA transB;
      * expected computed with numpy */
-    const float a[12] = {0.5488135f, 0.71518934f, 0.60276335f, 0.5448832f, 0.4236548f, 0.6458941f,
+    const float a[12] = {0.5488135f, 0.71518934f, 0.60276335f, 0.5448832f, 0.4236548f,  0.6458941f,
                          0.4375872f, 0.891773f,   0.96366274f, 0.3834415f, 0.79172504f, 0.5288949f};
-    const float b[20] = {0.56804454f, 0.92559665f, 0.07103606f, 0.0871293f,  0.0202184f,
-                         0.83261985f, 0.77815676f, 0.87001216f, 0.9786183f,  0.7991586f,
-                         0.46147937f, 0.7805292f,  0.11827443f, 0.639921f,   0.14335328f,
-                         0.9446689f,  0.5218483f,  0.41466194f, 0.2645556f,  0.7742337f};
+    const float b[20] = {0.56804454f, 0.92559665f, 0.07103606f, 0.0871293f, 0.0202184f,
+                         0.83261985f, 0.77815676f, 0.87001216f, 0.9786183f, 0.7991586f,
+                         0.46147937f, 0.7805292f,  0.11827443f, 0.639921f,  0.14335328f,
+                         0.9446689f,  0.5218483f,  0.41466194f, 0.2645556f, 0.7742337f};
     const float c[5] = {0.45615032f, 0.56843394f, 0.0187898f, 0.6176355f, 0.6120957f};
     double want[15];
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 5; j++) {
             double s = 0;
-            for (int k = 0; k < 4; k++) s += (double)a[k * 3 + i] * b[j * 4 + k];
+            for (int k = 0; k < 4; k++)
+                s += (double)a[k * 3 + i] * b[j * 4 + k];
             want[i * 5 + j] = 0.25 * s + 0.35 * c[j];
         }
     pq_tensor *A = pq_test_nn_f32(2, (int64_t[]){4, 3}, a);
@@ -396,13 +400,14 @@ Test(ref_matmul, matmul_integer_conformance) {
 
 Test(ref_matmul, matmul_integer_per_row_col_zero_points_i8) {
     const int8_t a[6] = {-3, 5, 7, 100, -128, 127}; /* [2,3] */
-    const int8_t b[6] = {1, -2, 3, 4, -5, 6};        /* [3,2] */
+    const int8_t b[6] = {1, -2, 3, 4, -5, 6};       /* [3,2] */
     const int8_t zav[2] = {1, -2}, zbv[2] = {3, -1};
     int32_t want[4];
     for (int i = 0; i < 2; i++)
         for (int j = 0; j < 2; j++) {
             int32_t s = 0;
-            for (int k = 0; k < 3; k++) s += (a[i * 3 + k] - zav[i]) * (b[k * 2 + j] - zbv[j]);
+            for (int k = 0; k < 3; k++)
+                s += (a[i * 3 + k] - zav[i]) * (b[k * 2 + j] - zbv[j]);
             want[i * 2 + j] = s;
         }
     pq_error err;
@@ -430,10 +435,17 @@ Test(ref_matmul, matmul_integer_per_row_col_zero_points_i8) {
 
 /* Kernels called with a missing input or output report INVALID instead of crashing. */
 Test(ref_matmul, missing_arguments_are_errors) {
-    const enum pq_op ops[] = {PQ_OP_MATMUL, PQ_OP_GEMM,    PQ_OP_CONV, PQ_OP_CONV_TRANSPOSE,
-                              PQ_OP_LSTM,  PQ_OP_GRU,  PQ_OP_RNN,
-                              PQ_OP_BATCH_NORMALIZATION,   PQ_OP_LAYER_NORMALIZATION,
-                              PQ_OP_CONV_INTEGER,          PQ_OP_MATMUL_INTEGER};
+    const enum pq_op ops[] = {PQ_OP_MATMUL,
+                              PQ_OP_GEMM,
+                              PQ_OP_CONV,
+                              PQ_OP_CONV_TRANSPOSE,
+                              PQ_OP_LSTM,
+                              PQ_OP_GRU,
+                              PQ_OP_RNN,
+                              PQ_OP_BATCH_NORMALIZATION,
+                              PQ_OP_LAYER_NORMALIZATION,
+                              PQ_OP_CONV_INTEGER,
+                              PQ_OP_MATMUL_INTEGER};
     pq_tensor *X = pq_test_nn_f32(2, (int64_t[]){2, 2}, (float[]){1, 2, 3, 4});
     pq_tensor *Y = pq_test_nn_f32(2, (int64_t[]){2, 2}, NULL);
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {

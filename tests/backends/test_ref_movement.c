@@ -336,7 +336,8 @@ Test(ref_shape, constant_of_shape) {
     pq_tensor *in[1] = {T(PQ_DTYPE_I64, 1, D(2), V(2, 3))};
     run1(in, 1, PQ_DTYPE_F32, 2, D(2, 3), V(0, 0, 0, 0, 0, 0), 0);
     mk_node(PQ_OP_CONSTANT_OF_SHAPE, 1, 1);
-    cr_assert_eq(pq_node_set_tensor(g, nid, "value", mv_give(T(PQ_DTYPE_I32, 1, D(1), V(-7))), &err), PQ_OK);
+    cr_assert_eq(
+        pq_node_set_tensor(g, nid, "value", mv_give(T(PQ_DTYPE_I32, 1, D(1), V(-7))), &err), PQ_OK);
     in[0] = T(PQ_DTYPE_I64, 1, D(2), V(3, 1));
     run1(in, 1, PQ_DTYPE_I32, 2, D(3, 1), V(-7, -7, -7), 0);
     mk_node(PQ_OP_CONSTANT_OF_SHAPE, 1, 1);
@@ -354,8 +355,9 @@ Test(ref_shape, constant_attrs) {
     set_float("value_float", 2.5f);
     run1(NULL, 0, PQ_DTYPE_F32, 0, NULL, V(2.5), 0);
     mk_node(PQ_OP_CONSTANT, 0, 1);
-    cr_assert_eq(pq_node_set_tensor(g, nid, "value", mv_give(T(PQ_DTYPE_F16, 2, D(1, 2), V(1.5, -2))), &err),
-                 PQ_OK);
+    cr_assert_eq(
+        pq_node_set_tensor(g, nid, "value", mv_give(T(PQ_DTYPE_F16, 2, D(1, 2), V(1.5, -2))), &err),
+        PQ_OK);
     run1(NULL, 0, PQ_DTYPE_F16, 2, D(1, 2), V(1.5, -2), 0);
 }
 

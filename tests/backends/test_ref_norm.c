@@ -54,8 +54,9 @@ Test(ref_norm, batchnorm) {
 }
 
 Test(ref_norm, layernorm_conformance_axis1) {
-    const float x[12] = {1.7640524f, 0.40015721f, 0.97873801f, 2.2408931f, 1.867558f,   -0.97727787f,
-                         0.95008844f, -0.1513572f, -0.10321885f, 0.41059852f, 0.14404356f, 1.4542735f};
+    const float x[12] = {1.7640524f,   0.40015721f,  0.97873801f, 2.2408931f,
+                         1.867558f,    -0.97727787f, 0.95008844f, -0.1513572f,
+                         -0.10321885f, 0.41059852f,  0.14404356f, 1.4542735f};
     const float w[4] = {-0.67246044f, -0.35955316f, -0.81314629f, -1.7262826f};
     const float b[4] = {0.17742614f, -0.40178093f, -1.6301984f, 0.46278226f};
     pq_tensor *X = pq_test_nn_f32(2, (int64_t[]){3, 4}, x);
@@ -77,7 +78,8 @@ Test(ref_norm, layernorm_conformance_axis1) {
     cr_assert_eq(o[1]->dims[1], 1);
     pq_test_nn_close_f(o[1], (float[]){1.3459601f, 0.42225283f, 0.47642416f}, 3, 1e-5, 1e-7);
     pq_test_nn_close_f(o[2], (float[]){1.4123993f, 0.92695254f, 1.6860834f}, 3, 1e-5, 1e-7);
-    for (int i = 0; i < 3; i++) pq_tensor_destroy(o[i]);
+    for (int i = 0; i < 3; i++)
+        pq_tensor_destroy(o[i]);
     pq_tensor_destroy(X);
     pq_tensor_destroy(W);
     pq_tensor_destroy(B);
@@ -99,15 +101,19 @@ static void check_layernorm(int axis, int srank, const int64_t *sdims) {
     cr_assert_eq(pq_test_nn_run(g, nid, o, &err), PQ_OK, "%s", err.msg);
     int a = axis < 0 ? axis + 4 : axis;
     int64_t outer = 1, D = 1;
-    for (int i = 0; i < a; i++) outer *= xd[i];
-    for (int i = a; i < 4; i++) D *= xd[i];
+    for (int i = 0; i < a; i++)
+        outer *= xd[i];
+    for (int i = a; i < 4; i++)
+        D *= xd[i];
     const float *x = X->data, *s = S->data;
     double want[120];
     for (int64_t r = 0; r < outer; r++) {
         double mean = 0, var = 0;
-        for (int64_t j = 0; j < D; j++) mean += x[r * D + j];
+        for (int64_t j = 0; j < D; j++)
+            mean += x[r * D + j];
         mean /= (double)D;
-        for (int64_t j = 0; j < D; j++) var += (x[r * D + j] - mean) * (x[r * D + j] - mean);
+        for (int64_t j = 0; j < D; j++)
+            var += (x[r * D + j] - mean) * (x[r * D + j] - mean);
         var /= (double)D;
         for (int64_t j = 0; j < D; j++) {
             /* scale index: broadcast of sdims against the trailing dims */

@@ -25,9 +25,11 @@ typedef struct pool_attrs {
 static void pool_run(enum pq_op op, int rank, const int64_t *dims, const float *vals,
                      const pool_attrs *pa, uint32_t n_out, pq_tensor **out) {
     int64_t n = 1;
-    for (int i = 0; i < rank; i++) n *= dims[i];
+    for (int i = 0; i < rank; i++)
+        n *= dims[i];
     float *x = pq_malloc((size_t)n * sizeof(float));
-    for (int64_t i = 0; i < n; i++) x[i] = vals ? vals[i] : (float)(i + 1);
+    for (int64_t i = 0; i < n; i++)
+        x[i] = vals ? vals[i] : (float)(i + 1);
     pq_tensor *X = pq_test_nn_f32(rank, dims, x);
     pq_free(x);
     const pq_tensor *in[1] = {X};
@@ -78,8 +80,8 @@ Test(ref_pool, maxpool_indices) {
     pq_tensor_destroy(o[1]);
     pool_attrs a2 = {.k = (int64_t[]){5, 5}, .p = (int64_t[]){2, 2, 2, 2}};
     pool_run(PQ_OP_MAX_POOL, 4, d55, NULL, &a2, 2, o);
-    const float y2[25] = {13, 14, 15, 15, 15, 18, 19, 20, 20, 20, 23, 24, 25, 25, 25,
-                          23, 24, 25, 25, 25, 23, 24, 25, 25, 25};
+    const float y2[25] = {13, 14, 15, 15, 15, 18, 19, 20, 20, 20, 23, 24, 25,
+                          25, 25, 23, 24, 25, 25, 25, 23, 24, 25, 25, 25};
     const int64_t i2[25] = {12, 13, 14, 14, 14, 17, 18, 19, 19, 19, 22, 23, 24,
                             24, 24, 22, 23, 24, 24, 24, 22, 23, 24, 24, 24};
     pq_test_nn_close_f(o[0], y2, 25, 0, 0);
@@ -92,9 +94,12 @@ Test(ref_pool, maxpool_3d_dilated_torch) {
     int64_t dims[5] = {1, 2, 4, 5, 6};
     float x[240];
     /* torch: sin(arange(240) * 1.7) in f32 */
-    for (int i = 0; i < 240; i++) x[i] = sinf((float)i * 1.7f);
-    pool_attrs a = {.k = (int64_t[]){2, 2, 3}, .s = (int64_t[]){1, 2, 2},
-                    .p = (int64_t[]){1, 0, 1, 1, 0, 1}, .d = (int64_t[]){2, 1, 1}};
+    for (int i = 0; i < 240; i++)
+        x[i] = sinf((float)i * 1.7f);
+    pool_attrs a = {.k = (int64_t[]){2, 2, 3},
+                    .s = (int64_t[]){1, 2, 2},
+                    .p = (int64_t[]){1, 0, 1, 1, 0, 1},
+                    .d = (int64_t[]){2, 1, 1}};
     pq_tensor *o[2];
     pool_run(PQ_OP_MAX_POOL, 5, dims, x, &a, 2, o);
     cr_assert_eq(o[0]->dims[2], 4);
@@ -107,9 +112,9 @@ Test(ref_pool, maxpool_3d_dilated_torch) {
         0.965206f, 0.709928f, 0.968357f, 0.597077f, 0.994732f, 0.994732f, 0.891591f, 0.998901f,
         0.983102f, 0.98077f,  0.999404f, 0.949107f, 0.965206f, 0.999773f, 0.999773f, 0.858688f,
         0.994732f, 0.994732f, 0.891591f, 0.998901f, 0.756253f, 0.98077f,  0.98077f,  0.949107f};
-    const int64_t idx[48] = {30, 38, 34, 49, 49, 45, 60, 1,  71, 12, 75, 23, 97, 97, 34, 49,
-                             49, 112, 60, 67, 71, 79, 75, 75, 36, 32, 40, 43, 51, 51, 66, 62,
-                             3,  73, 14, 77, 36, 99, 99, 103, 51, 51, 66, 62, 69, 73, 73, 77};
+    const int64_t idx[48] = {30, 38,  34, 49, 49, 45, 60, 1,   71, 12, 75, 23, 97, 97, 34, 49,
+                             49, 112, 60, 67, 71, 79, 75, 75,  36, 32, 40, 43, 51, 51, 66, 62,
+                             3,  73,  14, 77, 36, 99, 99, 103, 51, 51, 66, 62, 69, 73, 73, 77};
     pq_test_nn_close_f(o[0], want, 48, 1e-5, 1e-5);
     const int64_t *got = o[1]->data;
     for (int i = 0; i < 48; i++) /* torch indexes within a channel; ONNX adds n*C+c offsets */
@@ -121,7 +126,8 @@ Test(ref_pool, maxpool_3d_dilated_torch) {
 Test(ref_pool, maxpool_u8) {
     pq_error err;
     pq_tensor *X = pq_tensor_create(PQ_DTYPE_U8, 4, d55, &err);
-    for (int i = 0; i < 25; i++) ((uint8_t *)X->data)[i] = (uint8_t)(i + 1);
+    for (int i = 0; i < 25; i++)
+        ((uint8_t *)X->data)[i] = (uint8_t)(i + 1);
     const pq_tensor *in[1] = {X};
     uint32_t nid;
     pq_graph *g = pq_test_nn_node(PQ_OP_MAX_POOL, in, 1, 1, 1, &nid);
@@ -142,16 +148,16 @@ Test(ref_pool, averagepool_conformance) {
     pq_tensor *o[1];
     pool_attrs a1 = {.k = (int64_t[]){5, 5}, .p = (int64_t[]){2, 2, 2, 2}};
     pool_run(PQ_OP_AVERAGE_POOL, 4, d55, NULL, &a1, 1, o);
-    const float w1[25] = {7,    7.5f, 8,    8.5f, 9,    9.5f, 10,   10.5f, 11,
-                          11.5f, 12,  12.5f, 13,  13.5f, 14,  14.5f, 15,   15.5f,
-                          16,   16.5f, 17,  17.5f, 18,   18.5f, 19};
+    const float w1[25] = {7,     7.5f,  8,     8.5f,  9,     9.5f,  10,    10.5f, 11,
+                          11.5f, 12,    12.5f, 13,    13.5f, 14,    14.5f, 15,    15.5f,
+                          16,    16.5f, 17,    17.5f, 18,    18.5f, 19};
     pq_test_nn_close_f(o[0], w1, 25, 1e-6, 1e-6);
     pq_tensor_destroy(o[0]);
     pool_attrs a2 = {.k = (int64_t[]){5, 5}, .p = (int64_t[]){2, 2, 2, 2}, .cip = 1};
     pool_run(PQ_OP_AVERAGE_POOL, 4, d55, NULL, &a2, 1, o);
-    const float w2[25] = {2.52f, 3.6f,  4.8f,  4.08f,  3.24f, 4.56f, 6.4f,  8.4f, 7.04f,
-                          5.52f, 7.2f,  10.0f, 13.0f,  10.8f, 8.4f,  6.96f, 9.6f, 12.4f,
-                          10.24f, 7.92f, 6.12f, 8.4f, 10.8f,  8.88f, 6.84f};
+    const float w2[25] = {2.52f,  3.6f,  4.8f,  4.08f, 3.24f, 4.56f, 6.4f,  8.4f, 7.04f,
+                          5.52f,  7.2f,  10.0f, 13.0f, 10.8f, 8.4f,  6.96f, 9.6f, 12.4f,
+                          10.24f, 7.92f, 6.12f, 8.4f,  10.8f, 8.88f, 6.84f};
     pq_test_nn_close_f(o[0], w2, 25, 1e-5, 1e-6);
     pq_tensor_destroy(o[0]);
     pool_attrs a3 = {.k = (int64_t[]){3, 3}, .s = (int64_t[]){2, 2}, .ceil = 1};
@@ -166,11 +172,15 @@ Test(ref_pool, averagepool_conformance) {
 
 Test(ref_pool, averagepool_ceil_count_include_pad_torch) {
     float x[30];
-    for (int i = 0; i < 30; i++) x[i] = (float)i * 0.5f - 3.0f;
+    for (int i = 0; i < 30; i++)
+        x[i] = (float)i * 0.5f - 3.0f;
     int64_t dims[4] = {1, 1, 5, 6};
     pq_tensor *o[1];
-    pool_attrs a = {.k = (int64_t[]){3, 3}, .s = (int64_t[]){2, 2},
-                    .p = (int64_t[]){1, 1, 1, 1}, .ceil = 1, .cip = 1};
+    pool_attrs a = {.k = (int64_t[]){3, 3},
+                    .s = (int64_t[]){2, 2},
+                    .p = (int64_t[]){1, 1, 1, 1},
+                    .ceil = 1,
+                    .cip = 1};
     pool_run(PQ_OP_AVERAGE_POOL, 4, dims, x, &a, 1, o);
     cr_assert_eq(o[0]->dims[2], 3);
     cr_assert_eq(o[0]->dims[3], 4);
@@ -180,7 +190,8 @@ Test(ref_pool, averagepool_ceil_count_include_pad_torch) {
     pq_tensor_destroy(o[0]);
     a.cip = 0;
     pool_run(PQ_OP_AVERAGE_POOL, 4, dims, x, &a, 1, o);
-    const float w2[12] = {-1.25f, -0.5f, 0.5f, 1.0f, 3.25f, 4.0f, 5.0f, 5.5f, 7.75f, 8.5f, 9.5f, 10.0f};
+    const float w2[12] = {-1.25f, -0.5f, 0.5f,  1.0f, 3.25f, 4.0f,
+                          5.0f,   5.5f,  7.75f, 8.5f, 9.5f,  10.0f};
     pq_test_nn_close_f(o[0], w2, 12, 1e-5, 1e-6);
     pq_tensor_destroy(o[0]);
 }
@@ -188,7 +199,8 @@ Test(ref_pool, averagepool_ceil_count_include_pad_torch) {
 Test(ref_pool, global_pools) {
     int64_t d[4] = {2, 3, 2, 2};
     float x[24];
-    for (int i = 0; i < 24; i++) x[i] = (float)((i * 7) % 11) - 4.0f;
+    for (int i = 0; i < 24; i++)
+        x[i] = (float)((i * 7) % 11) - 4.0f;
     pq_tensor *o[1];
     pool_attrs none = {0};
     pool_run(PQ_OP_GLOBAL_AVERAGE_POOL, 4, d, x, &none, 1, o);

@@ -98,17 +98,26 @@ static uint8_t piq3_data[4096];
 static uint8_t piq2_data[4096];
 
 static void fill_data(void) {
-    for (int i = 0; i < 24; i++) f32_data[i] = (float)i * 0.5f - 3.0f;
-    for (int i = 0; i < 5; i++) f16_data[i] = pq_f32_to_f16((float)i - 2.0f);
-    for (int i = 0; i < 7; i++) i8_data[i] = (int8_t)(i * 37 - 128);
-    for (int i = 0; i < 3; i++) i16_data[i] = (int16_t)(i * 20000 - 20000);
-    for (int i = 0; i < 4; i++) i32_data[i] = i * 700000001 - 1000000007;
+    for (int i = 0; i < 24; i++)
+        f32_data[i] = (float)i * 0.5f - 3.0f;
+    for (int i = 0; i < 5; i++)
+        f16_data[i] = pq_f32_to_f16((float)i - 2.0f);
+    for (int i = 0; i < 7; i++)
+        i8_data[i] = (int8_t)(i * 37 - 128);
+    for (int i = 0; i < 3; i++)
+        i16_data[i] = (int16_t)(i * 20000 - 20000);
+    for (int i = 0; i < 4; i++)
+        i32_data[i] = i * 700000001 - 1000000007;
     i64_data[0] = INT64_MIN;
     i64_data[1] = INT64_MAX;
-    for (int i = 0; i < 3; i++) f64_data[i] = 1.0 / (i + 3);
-    for (int i = 0; i < 6; i++) bf16_data[i] = pq_f32_to_bf16((float)i * 1.25f);
-    for (size_t i = 0; i < sizeof piq3_data; i++) piq3_data[i] = (uint8_t)(i * 131 + 7);
-    for (size_t i = 0; i < sizeof piq2_data; i++) piq2_data[i] = (uint8_t)(i * 29 + 3);
+    for (int i = 0; i < 3; i++)
+        f64_data[i] = 1.0 / (i + 3);
+    for (int i = 0; i < 6; i++)
+        bf16_data[i] = pq_f32_to_bf16((float)i * 1.25f);
+    for (size_t i = 0; i < sizeof piq3_data; i++)
+        piq3_data[i] = (uint8_t)(i * 131 + 7);
+    for (size_t i = 0; i < sizeof piq2_data; i++)
+        piq2_data[i] = (uint8_t)(i * 29 + 3);
 }
 
 /* A piqc GGUF with every tensor type (packed ones with partial groups). */
@@ -133,8 +142,7 @@ static pq_gguf *make_all_tensors(void) {
     OK(pq_gguf_add_tensor(g, "w.i64", 1, d2, PQ_GGUF_T_I64, i64_data, sizeof i64_data, &err));
     OK(pq_gguf_add_tensor(g, "w.f64", 1, d3, PQ_GGUF_T_F64, f64_data, sizeof f64_data, &err));
     int64_t d6[2] = {3, 2};
-    OK(pq_gguf_add_tensor(g, "w.bf16", 2, d6, PQ_GGUF_T_BF16, bf16_data, sizeof bf16_data,
-                          &err));
+    OK(pq_gguf_add_tensor(g, "w.bf16", 2, d6, PQ_GGUF_T_BF16, bf16_data, sizeof bf16_data, &err));
     int64_t d_empty[2] = {0, 4};
     OK(pq_gguf_add_tensor(g, "w.empty", 2, d_empty, PQ_GGUF_T_F32, NULL, 0, &err));
     /* packed: rows x cols with cols not a multiple of the group (partial last group) */
@@ -236,7 +244,8 @@ static void put_info(fbuf *f, const char *name, uint32_t nd, const uint64_t *dim
                      uint64_t off) {
     put_str(f, name);
     put_u32(f, nd);
-    for (uint32_t i = 0; i < nd; i++) put_u64(f, dims[i]);
+    for (uint32_t i = 0; i < nd; i++)
+        put_u64(f, dims[i]);
     put_u32(f, type);
     put_u64(f, off);
 }
@@ -383,7 +392,8 @@ Test(gguf, kv_roundtrip_every_type, .init = make_tmpdir, .fini = remove_tmpdir) 
     cr_assert_eq(et, PQ_GGUF_STRING);
     cr_assert_eq(n, 3);
     const pq_gguf_str *strs = d;
-    for (int i = 0; i < 3; i++) cr_assert_str_eq(strs[i].s, astr[i]);
+    for (int i = 0; i < 3; i++)
+        cr_assert_str_eq(strs[i].s, astr[i]);
     /* file order kept, writer additions at the end */
     cr_assert_str_eq(pq_gguf_kv_at(r, 0)->key, "t.u8");
     OK(pq_gguf_get_u32(r, "general.alignment", &u32, &err));
@@ -412,7 +422,8 @@ Test(gguf, tensor_roundtrip_every_type, .init = make_tmpdir, .fini = remove_tmpd
         cr_assert_eq(b, pq_gguf_tensor_at(r, i), "file order");
         cr_assert_eq(a->type, b->type);
         cr_assert_eq(a->n_dims, b->n_dims);
-        for (uint32_t k = 0; k < a->n_dims; k++) cr_assert_eq(a->dims[k], b->dims[k]);
+        for (uint32_t k = 0; k < a->n_dims; k++)
+            cr_assert_eq(a->dims[k], b->dims[k]);
         cr_assert_eq(a->size, b->size, "%s", a->name);
         if (a->size) cr_assert(memcmp(a->data, b->data, a->size) == 0, "%s", a->name);
         /* alignment of every tensor in the file */
@@ -430,9 +441,9 @@ Test(gguf, tensor_roundtrip_every_type, .init = make_tmpdir, .fini = remove_tmpd
     cr_assert(f == PQ_QFORMAT_Q3 && rows == 2 && cols == 300 && group == 256);
     OK(pq_gguf_packed_info(r, pq_gguf_find_tensor(r, "w.q2"), &f, &rows, &cols, &group, &err));
     cr_assert(f == PQ_QFORMAT_Q2 && rows == 4 && cols == 7 && group == 32);
-    cr_assert_eq(pq_gguf_packed_info(r, pq_gguf_find_tensor(r, "w.f32"), &f, &rows, &cols,
-                                     &group, &err),
-                 PQ_ERR_INVALID);
+    cr_assert_eq(
+        pq_gguf_packed_info(r, pq_gguf_find_tensor(r, "w.f32"), &f, &rows, &cols, &group, &err),
+        PQ_ERR_INVALID);
     cr_assert_null(pq_gguf_find_tensor(r, "absent"));
     /* without verification too */
     pq_gguf_destroy(r);
@@ -450,7 +461,8 @@ Test(gguf, custom_alignment_and_stream_equal, .init = make_tmpdir, .fini = remov
     pq_gguf *r = write_read(g, "a.gguf", PQ_GGUF_VERIFY);
     cr_assert_eq(r->alignment, 256);
     cr_assert_eq(r->data_offset % 256, 0);
-    for (uint64_t i = 0; i < r->n_tensors; i++) cr_assert_eq(r->tensors[i].offset % 256, 0);
+    for (uint64_t i = 0; i < r->n_tensors; i++)
+        cr_assert_eq(r->tensors[i].offset % 256, 0);
     pq_gguf_destroy(r);
     /* stream writer produces the same bytes as the file writer */
     char p1[256], p2[256];
@@ -571,7 +583,8 @@ Test(gguf, short_names) {
     cr_assert(strlen(out) <= 63 && strchr(out, '~'));
     /* UTF-8 is not cut inside a sequence */
     char u[200] = "";
-    for (int i = 0; i < 40; i++) strcat(u, "é");
+    for (int i = 0; i < 40; i++)
+        strcat(u, "é");
     pq_gguf_short_name(u, out);
     const char *tilde = strchr(out, '~');
     cr_assert_not_null(tilde);
@@ -927,7 +940,8 @@ Test(gguf, tamper_any_header_byte, .init = make_tmpdir, .fini = remove_tmpdir) {
     unsigned char *buf = fixture_bytes(&len, &r);
     /* end of the tensor infos = start of the padding before the data section */
     size_t infos_end = r->data_offset;
-    while (infos_end > 0 && buf[infos_end - 1] == 0) infos_end--;
+    while (infos_end > 0 && buf[infos_end - 1] == 0)
+        infos_end--;
     pq_gguf_destroy(r);
     /* every single-byte change before the data section is detected */
     for (size_t at = 0; at < infos_end; at++) {
@@ -1013,8 +1027,7 @@ Test(gguf, config_hash_checked) {
         memcpy(mem + he - 64 + 2 * i, two, 2);
     }
     cr_assert_eq(pq_gguf_read_buffer(mem, mlen, PQ_GGUF_VERIFY, &r2, &err), PQ_ERR_INVALID);
-    cr_assert(strstr(err.msg, "pipeline config (piqc.pipeline): SHA-256 mismatch"), "%s",
-              err.msg);
+    cr_assert(strstr(err.msg, "pipeline config (piqc.pipeline): SHA-256 mismatch"), "%s", err.msg);
     OK(pq_gguf_read_buffer(mem, mlen, 0, &r2, &err));
     pq_gguf_destroy(r2);
     free(mem);
@@ -1038,8 +1051,7 @@ Test(gguf, atomic_write_failures_leave_no_file, .init = make_tmpdir, .fini = rem
         pq_gguf_test_fail_write_after(cuts[i]);
         cr_assert_eq(pq_gguf_write(g, path, &err), PQ_ERR_IO, "cut %lld", cuts[i]);
         pq_gguf_test_fail_write_after(-1);
-        cr_assert(strstr(err.msg, "No space left") || strstr(err.msg, "no space"), "%s",
-                  err.msg);
+        cr_assert(strstr(err.msg, "No space left") || strstr(err.msg, "no space"), "%s", err.msg);
         cr_assert(!file_exists(path));
         cr_assert_eq(count_dir_entries(tmpdir), 0);
     }
@@ -1105,7 +1117,8 @@ Test(gguf, out_of_memory_is_clean, .init = make_tmpdir, .fini = remove_tmpdir) {
         pq_alloc_fail_after(n);
         enum pq_status st = pq_gguf_write(g, path, &err);
         pq_alloc_fail_after(-1);
-        if (st == PQ_OK) ok = true;
+        if (st == PQ_OK)
+            ok = true;
         else {
             cr_assert_eq(st, PQ_ERR_NOMEM, "after %ld allocations: %s", n, err.msg);
             cr_assert(!file_exists(path));

@@ -50,7 +50,8 @@ static uint32_t add_const(pq_graph *g, const char *name, enum pq_dtype dt, int r
     pq_tensor *t = pq_tensor_create(dt, rank, dims, &err);
     cr_assert_not_null(t, "%s", err.msg);
     int64_t n = pq_tensor_numel(t);
-    for (int64_t i = 0; i < n; i++) pq_dtype_store(dt, t->data, (size_t)i, (double)i * scale + shift);
+    for (int64_t i = 0; i < n; i++)
+        pq_dtype_store(dt, t->data, (size_t)i, (double)i * scale + shift);
     uint32_t id = add_val(g, name, dt, NULL);
     cr_assert_eq(pq_graph_set_constant(g, id, t, &err), PQ_OK, "%s", err.msg);
     return id;
@@ -109,7 +110,8 @@ static pq_graph *model(void) {
     uint32_t k = add_val(g, "k", PQ_DTYPE_UNDEFINED, NULL);
     uint32_t kn = node(g, PQ_OP_CONSTANT, NULL, 0, k);
     pq_tensor *at = pq_tensor_create(PQ_DTYPE_F32, 1, (int64_t[]){20}, &err);
-    for (int i = 0; i < 20; i++) ((float *)at->data)[i] = (float)i * 7.0f;
+    for (int i = 0; i < 20; i++)
+        ((float *)at->data)[i] = (float)i * 7.0f;
     cr_assert_eq(pq_node_set_tensor(g, kn, "value", at, &err), PQ_OK);
     /* an If with constants inside its branches */
     uint32_t o = add_val(g, "o", PQ_DTYPE_UNDEFINED, NULL);
@@ -126,9 +128,10 @@ static uint8_t packed_bytes[4096];
 
 static pq_artifact_tensor packed_w(enum pq_qformat fmt, int64_t group) {
     static const int64_t onnx[2] = {20, 3};
-    for (size_t i = 0; i < sizeof packed_bytes; i++) packed_bytes[i] = (uint8_t)(i * 97 + 5);
-    pq_artifact_tensor p = {"W", fmt, 3, 20, group, packed_bytes,
-                            pq_packed_bytes(fmt, 3, 20, group), onnx, 2};
+    for (size_t i = 0; i < sizeof packed_bytes; i++)
+        packed_bytes[i] = (uint8_t)(i * 97 + 5);
+    pq_artifact_tensor p = {
+        "W", fmt, 3, 20, group, packed_bytes, pq_packed_bytes(fmt, 3, 20, group), onnx, 2};
     return p;
 }
 
@@ -164,8 +167,8 @@ Test(artifact, roundtrip, .init = setup, .fini = teardown) {
     pq_artifact_tensor pw = packed_w(PQ_QFORMAT_PIQ3, 16);
     pq_provenance prov = {"ab12", 8, "mse", NULL};
     setenv("SOURCE_DATE_EPOCH", "86400", 1);
-    cr_assert_eq(pq_artifact_write(g, "passes: [fold, quantize]", &pw, 1, &prov, path, &err),
-                 PQ_OK, "%s", err.msg);
+    cr_assert_eq(pq_artifact_write(g, "passes: [fold, quantize]", &pw, 1, &prov, path, &err), PQ_OK,
+                 "%s", err.msg);
     pq_artifact *a = NULL;
     cr_assert_eq(pq_artifact_read(path, &a, &err), PQ_OK, "%s", err.msg);
     cr_assert_str_eq(a->pipeline, "passes: [fold, quantize]");
@@ -195,8 +198,8 @@ Test(artifact, roundtrip, .init = setup, .fini = teardown) {
     pq_free(t1);
     pq_free(t2);
     /* constants by value, including the reserved and the long names */
-    const char *names[] = {"W2", "W2_copy", "u8c", "boolc", "shape", "scalar", "h", "u16c",
-                           LONG_NAME, "config", "piqc.bin.0", "b"};
+    const char *names[] = {"W2", "W2_copy", "u8c",     "boolc",  "shape",      "scalar",
+                           "h",  "u16c",    LONG_NAME, "config", "piqc.bin.0", "b"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         const pq_tensor *c0 = g->values[pq_graph_find_value(g, names[i])].constant;
         uint32_t v = pq_graph_find_value(a->graph, names[i]);
@@ -230,7 +233,8 @@ Test(artifact, roundtrip, .init = setup, .fini = teardown) {
     cr_assert(wt && wt->type == PQ_GGUF_T_PIQ3 && wt->dims[0] == 20 && wt->dims[1] == 3);
     const pq_gguf_tensor *w2 = pq_gguf_find_tensor(gg, "W2");
     cr_assert(w2 && w2->type == PQ_GGUF_T_F32 && w2->n_dims == 2 && w2->dims[0] == 40 &&
-              w2->dims[1] == 3, "GGUF order is innermost first");
+                  w2->dims[1] == 3,
+              "GGUF order is innermost first");
     cr_assert_eq(pq_gguf_find_tensor(gg, "u8c")->type, PQ_GGUF_T_I8);
     cr_assert_eq(pq_gguf_find_tensor(gg, "u16c")->type, PQ_GGUF_T_I16);
     char shortname[64];
@@ -380,8 +384,10 @@ Test(artifact, out_of_memory_is_clean, .init = setup, .fini = teardown) {
         pq_alloc_fail_after(n);
         enum pq_status st = pq_artifact_write(g, "p", &pw, 1, NULL, path, &err);
         pq_alloc_fail_after(-1);
-        if (st == PQ_OK) ok = true;
-        else cr_assert_eq(st, PQ_ERR_NOMEM, "after %ld: %s", n, err.msg);
+        if (st == PQ_OK)
+            ok = true;
+        else
+            cr_assert_eq(st, PQ_ERR_NOMEM, "after %ld: %s", n, err.msg);
     }
     cr_assert(ok);
     ok = false;

@@ -24,7 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             const pq_gguf_tensor *t = pq_gguf_tensor_at(g, i);
             if (pq_gguf_find_tensor(g, t->name) != t) __builtin_trap();
             const unsigned char *p = t->data;
-            for (size_t j = 0; j < t->size; j += 4096) sum += p[j];
+            for (size_t j = 0; j < t->size; j += 4096)
+                sum += p[j];
             if (t->size) sum += p[t->size - 1];
             size_t n;
             if (pq_gguf_tensor_nbytes(g, t, &n, NULL) != PQ_OK || n != t->size) __builtin_trap();

@@ -13,7 +13,7 @@ Test(dtype, f16_exact_values) {
     cr_assert_eq(pq_f32_to_f16(0x1p-24f), 0x0001); /* smallest subnormal */
     cr_assert_eq(pq_f32_to_f16(0x1p-25f), 0x0000); /* tie -> even (0) */
     cr_assert_eq(pq_f32_to_f16(0x1.8p-25f), 0x0001);
-    cr_assert_eq(pq_f32_to_f16(0x1p-14f), 0x0400);  /* smallest normal */
+    cr_assert_eq(pq_f32_to_f16(0x1p-14f), 0x0400); /* smallest normal */
     cr_assert_eq(pq_f32_to_f16(INFINITY), 0x7C00);
     cr_assert_eq(pq_f32_to_f16(-INFINITY), 0xFC00);
     cr_assert(isnan(pq_f16_to_f32(pq_f32_to_f16(NAN))));

@@ -64,12 +64,14 @@ static void expect_out(uint32_t i, enum pq_dtype dt, int rank, const int64_t *di
                           !strcmp(pq_graph_symbol_name(g, v->shape.dims[d].sym), "N"),
                       "output %u dim %d should be symbol N", i, d);
         else
-            cr_assert_eq(v->shape.dims[d].size, dims[d], "output %u dim %d = %lld, want %lld", i,
-                         d, (long long)v->shape.dims[d].size, (long long)dims[d]);
+            cr_assert_eq(v->shape.dims[d].size, dims[d], "output %u dim %d = %lld, want %lld", i, d,
+                         (long long)v->shape.dims[d].size, (long long)dims[d]);
     }
 }
 
-static void ok(void) { cr_assert_eq(pq_infer_node(g, nid, &err), PQ_OK, "%s", err.msg); }
+static void ok(void) {
+    cr_assert_eq(pq_infer_node(g, nid, &err), PQ_OK, "%s", err.msg);
+}
 
 static void fails(enum pq_status st, const char *needle) {
     cr_assert_eq(pq_infer_node(g, nid, &err), st, "status for '%s': %s", needle, err.msg);
@@ -96,7 +98,8 @@ Test(infer_nn, matmul) {
     build(PQ_OP_MATMUL, (in_spec[]){{3, {2, 3, 4}}, {3, {3, 4, 6}}}, 2, 1);
     fails(PQ_ERR_INVALID, "broadcast");
     done();
-    build(PQ_OP_MATMUL_INTEGER, (in_spec[]){{2, {3, 4}, PQ_DTYPE_U8}, {2, {4, 2}, PQ_DTYPE_I8}}, 2, 1);
+    build(PQ_OP_MATMUL_INTEGER, (in_spec[]){{2, {3, 4}, PQ_DTYPE_U8}, {2, {4, 2}, PQ_DTYPE_I8}}, 2,
+          1);
     ok();
     expect_out(0, PQ_DTYPE_I32, 2, (int64_t[]){3, 2});
     done();
@@ -157,7 +160,8 @@ Test(infer_nn, conv) {
     build(PQ_OP_CONV, (in_spec[]){{6, {1, 3, 4, 4, 4, 4}}, {6, {8, 3, 1, 1, 1, 1}}}, 2, 1);
     fails(PQ_ERR_UNSUPPORTED, "spatial");
     done();
-    build(PQ_OP_CONV_INTEGER, (in_spec[]){{4, {1, 1, 3, 3}, PQ_DTYPE_U8}, {4, {1, 1, 2, 2}, PQ_DTYPE_U8}}, 2, 1);
+    build(PQ_OP_CONV_INTEGER,
+          (in_spec[]){{4, {1, 1, 3, 3}, PQ_DTYPE_U8}, {4, {1, 1, 2, 2}, PQ_DTYPE_U8}}, 2, 1);
     pq_node_set_ints(g, nid, "pads", (int64_t[]){1, 1, 1, 1}, 4, &err);
     ok();
     expect_out(0, PQ_DTYPE_I32, 4, (int64_t[]){1, 1, 4, 4});
@@ -264,8 +268,14 @@ Test(infer_nn, normalisations) {
 Test(infer_nn, recurrent) {
     /* bidirectional LSTM, layout 0, all inputs */
     build(PQ_OP_LSTM,
-          (in_spec[]){{3, {5, -1, 4}}, {3, {2, 12, 4}}, {3, {2, 12, 3}}, {2, {2, 24}},
-                      {1, {-1}, PQ_DTYPE_I32}, {3, {2, -1, 3}}, {3, {2, -1, 3}}, {2, {2, 9}}},
+          (in_spec[]){{3, {5, -1, 4}},
+                      {3, {2, 12, 4}},
+                      {3, {2, 12, 3}},
+                      {2, {2, 24}},
+                      {1, {-1}, PQ_DTYPE_I32},
+                      {3, {2, -1, 3}},
+                      {3, {2, -1, 3}},
+                      {2, {2, 9}}},
           8, 3);
     pq_node_set_string(g, nid, "direction", "bidirectional", &err);
     pq_node_set_int(g, nid, "hidden_size", 3, &err);

@@ -40,7 +40,8 @@ static void check(int ok, const char *fmt, ...) {
     }
 }
 
-static const int64_t k_cols[] = {0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 63, 65, 255, 256, 257, 1000, 4096};
+static const int64_t k_cols[] = {0,  1,  7,  8,   9,   15,  16,   17,  31,
+                                 33, 63, 65, 255, 256, 257, 1000, 4096};
 static const int64_t k_groups[] = {8, 32, 64, 256};
 
 static uint64_t g_rng = 0x9E3779B97F4A7C15ULL;
@@ -50,7 +51,9 @@ static uint64_t rng_next(void) {
     g_rng ^= g_rng >> 27;
     return g_rng * 2685821657736338717ULL;
 }
-static float rng_unif(void) { return (float)((double)(rng_next() >> 11) * 0x1p-53 * 2.0 - 1.0); }
+static float rng_unif(void) {
+    return (float)((double)(rng_next() >> 11) * 0x1p-53 * 2.0 - 1.0);
+}
 
 static uint8_t *guarded(size_t n, size_t off) {
     uint8_t *b = malloc(n + off + GUARD);
@@ -119,7 +122,8 @@ static void test_quantize(const pq_qkernels *k) {
                     check(guard_ok(got, off, bytes) && memcmp(got + off, ref, bytes) == 0,
                           "quantize %s cols %lld group %lld variant %d", pq_qformat_name(fm),
                           (long long)cols, (long long)group, variant);
-                    uint8_t *dref = guarded(4 * (size_t)cols, 0), *dgot = guarded(4 * (size_t)cols, 4 * off);
+                    uint8_t *dref = guarded(4 * (size_t)cols, 0),
+                            *dgot = guarded(4 * (size_t)cols, 4 * off);
                     pq_qkernels_scalar.dequantize_row(fm, ref, cols, group, (float *)dref);
                     k->dequantize_row(fm, got + off, cols, group, (float *)(dgot + 4 * off));
                     check(guard_ok(dgot, 4 * off, 4 * (size_t)cols) &&
@@ -127,7 +131,8 @@ static void test_quantize(const pq_qkernels *k) {
                           "dequantize %s cols %lld group %lld variant %d", pq_qformat_name(fm),
                           (long long)cols, (long long)group, variant);
                     /* random bytes (any codes, non-zero padding), valid scale words */
-                    for (size_t i = 0; i < bytes; i++) ref[i] = (uint8_t)rng_next();
+                    for (size_t i = 0; i < bytes; i++)
+                        ref[i] = (uint8_t)rng_next();
                     uint8_t *p = ref;
                     for (int64_t c = 0; c < cols; c += group) {
                         int64_t n = cols - c < group ? cols - c : group;
@@ -170,12 +175,14 @@ static void test_gemm(const pq_qkernels *k, int use_gemm) {
                     for (int64_t r = 0; r < rows; r++) {
                         random_scales(scales, ngroups, 0);
                         random_row(fm, scales, cols, group, w, 0);
-                        pq_qkernels_scalar.quantize_row(fm, w, cols, group, scales, packed + r * rb);
+                        pq_qkernels_scalar.quantize_row(fm, w, cols, group, scales,
+                                                        packed + r * rb);
                         pq_qkernels_scalar.dequantize_row(fm, packed + r * rb, cols, group,
                                                           what + r * cols);
                     }
                     float *xs = x + (rows & 1); /* misaligned by one float for odd row counts */
-                    for (int64_t i = 0; i < batch * cols; i++) xs[i] = rng_unif();
+                    for (int64_t i = 0; i < batch * cols; i++)
+                        xs[i] = rng_unif();
                     if (use_gemm)
                         k->gemm(fm, packed, rows, cols, group, xs, batch, y);
                     else
@@ -189,7 +196,8 @@ static void test_gemm(const pq_qkernels *k, int use_gemm) {
                                 ref += p;
                                 mag += fabs(p);
                             }
-                            if (!(fabs((double)y[b * rows + r] - ref) <= PQ_GEMV_RTOL * mag + 1e-30))
+                            if (!(fabs((double)y[b * rows + r] - ref) <=
+                                  PQ_GEMV_RTOL * mag + 1e-30))
                                 ok = 0;
                         }
                     check(ok, "%s %s rows %lld cols %lld group %lld batch %lld",
@@ -227,7 +235,8 @@ static void test_fwht(const pq_qkernels *k) {
             size_t total = (size_t)(rows * n), off = (size_t)(n + rows) % 4;
             uint8_t *b = guarded(4 * total, 4 * off);
             float *x = (float *)(b + 4 * off), *ref = malloc(4 * total);
-            for (size_t i = 0; i < total; i++) ref[i] = x[i] = rng_unif() * 100.0f;
+            for (size_t i = 0; i < total; i++)
+                ref[i] = x[i] = rng_unif() * 100.0f;
             float scale = (float)(1.0 / sqrt((double)n));
             k->fwht_rows(x, rows, n, scale);
             pq_qkernels_scalar.fwht_rows(ref, rows, n, scale);

@@ -28,21 +28,22 @@ static void run_model(const char *model, const char *const *in_names, const char
     pq_session *s = NULL;
     cr_assert_eq(pq_session_create(g, NULL, &s, &err), PQ_OK);
     pq_tensor **outs = pq_calloc(g->n_outputs, sizeof *outs);
-    cr_assert_eq(pq_session_run(s, (const pq_tensor *const *)ins, g->n_inputs, outs, g->n_outputs,
-                                &err),
-                 PQ_OK, "%s: %s", model, err.msg);
+    cr_assert_eq(
+        pq_session_run(s, (const pq_tensor *const *)ins, g->n_inputs, outs, g->n_outputs, &err),
+        PQ_OK, "%s: %s", model, err.msg);
     /* a second run reuses the plan and must give identical results */
     pq_tensor **again = pq_calloc(g->n_outputs, sizeof *again);
-    cr_assert_eq(pq_session_run(s, (const pq_tensor *const *)ins, g->n_inputs, again,
-                                g->n_outputs, &err),
-                 PQ_OK, "%s: %s", model, err.msg);
+    cr_assert_eq(
+        pq_session_run(s, (const pq_tensor *const *)ins, g->n_inputs, again, g->n_outputs, &err),
+        PQ_OK, "%s: %s", model, err.msg);
     for (uint32_t o = 0; o < g->n_outputs; o++) {
         cr_assert_eq(outs[o]->nbytes, again[o]->nbytes);
         cr_assert(!memcmp(outs[o]->data, again[o]->data, outs[o]->nbytes), "rerun differs");
         pq_tensor_destroy(again[o]);
     }
     pq_free(again);
-    for (int i = 0; i < n_in; i++) pq_tensor_destroy(ins[i]);
+    for (int i = 0; i < n_in; i++)
+        pq_tensor_destroy(ins[i]);
     pq_free(ins);
     pq_session_destroy(s);
     *g_out = g;
@@ -54,7 +55,8 @@ static void expect_close(const pq_tensor *got, const char *ref_path, double rtol
     pq_tensor *ref = NULL;
     cr_assert_eq(pq_npy_read(ref_path, &ref, &err), PQ_OK, "%s", err.msg);
     cr_assert_eq(got->rank, ref->rank, "%s: rank", ref_path);
-    for (int d = 0; d < ref->rank; d++) cr_assert_eq(got->dims[d], ref->dims[d], "%s: dim %d", ref_path, d);
+    for (int d = 0; d < ref->rank; d++)
+        cr_assert_eq(got->dims[d], ref->dims[d], "%s: dim %d", ref_path, d);
     int64_t n = pq_tensor_numel(ref), bad = 0;
     double worst = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -82,18 +84,33 @@ static void check_model(const char *name, const char *in, const char *out, doubl
     pq_tensor **outs;
     run_model(model, names, files, 1, &g, &outs);
     expect_close(outs[0], out_file, rtol, atol);
-    for (uint32_t o = 0; o < g->n_outputs; o++) pq_tensor_destroy(outs[o]);
+    for (uint32_t o = 0; o < g->n_outputs; o++)
+        pq_tensor_destroy(outs[o]);
     pq_free(outs);
     pq_graph_destroy(g);
 }
 
-Test(models, mlp) { check_model("mlp", "x", "y", 1e-4, 1e-5); }
-Test(models, cnn_bn) { check_model("cnn_bn", "x", "logits", 1e-4, 1e-5); }
-Test(models, transformer_opset17_layernorm) { check_model("transformer17", "tokens", "logits", 1e-4, 1e-4); }
-Test(models, transformer_opset13) { check_model("transformer13", "tokens", "logits", 1e-4, 1e-4); }
-Test(models, lstm) { check_model("lstm", "x", "y", 1e-4, 1e-4); }
-Test(models, bilstm) { check_model("bilstm", "x", "y", 1e-4, 1e-4); }
-Test(models, gru) { check_model("gru", "x", "y", 1e-4, 1e-4); }
+Test(models, mlp) {
+    check_model("mlp", "x", "y", 1e-4, 1e-5);
+}
+Test(models, cnn_bn) {
+    check_model("cnn_bn", "x", "logits", 1e-4, 1e-5);
+}
+Test(models, transformer_opset17_layernorm) {
+    check_model("transformer17", "tokens", "logits", 1e-4, 1e-4);
+}
+Test(models, transformer_opset13) {
+    check_model("transformer13", "tokens", "logits", 1e-4, 1e-4);
+}
+Test(models, lstm) {
+    check_model("lstm", "x", "y", 1e-4, 1e-4);
+}
+Test(models, bilstm) {
+    check_model("bilstm", "x", "y", 1e-4, 1e-4);
+}
+Test(models, gru) {
+    check_model("gru", "x", "y", 1e-4, 1e-4);
+}
 
 Test(models, digits_example_matches_pytorch) {
     char model[512], x[512], logits[512], labels[512];

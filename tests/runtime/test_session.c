@@ -33,7 +33,8 @@ static pq_tensor *make_input(int64_t n, float start) {
     int64_t dims[2] = {n, 4};
     pq_tensor *t = pq_tensor_create(PQ_DTYPE_F32, 2, dims, NULL);
     float *d = t->data;
-    for (int64_t i = 0; i < n * 4; i++) d[i] = start + (float)i - 5.0f;
+    for (int64_t i = 0; i < n * 4; i++)
+        d[i] = start + (float)i - 5.0f;
     return t;
 }
 
@@ -47,7 +48,8 @@ Test(session, runs_and_reuses_buffers) {
     const pq_tensor *ins[1] = {x};
     cr_assert_eq(pq_session_run(s, ins, 1, &y, 1, &err), PQ_OK, "%s", err.msg);
     const float *xd = x->data, *yd = y->data;
-    for (int i = 0; i < 256 * 4; i++) cr_assert_eq(yd[i], xd[i] > 0 ? -xd[i] : -0.0f, "y[%d]", i);
+    for (int i = 0; i < 256 * 4; i++)
+        cr_assert_eq(yd[i], xd[i] > 0 ? -xd[i] : -0.0f, "y[%d]", i);
     /* three intermediates (a, b, c) of 4 KiB each; liveness lets a and c share one buffer */
     size_t peak = pq_session_planned_peak(s);
     cr_assert_eq(peak, 2 * 4096, "planned peak %zu", peak);
@@ -101,8 +103,10 @@ Test(session, allocation_failures_are_clean_errors) {
         enum pq_status st = pq_session_create(g, NULL, &s, &err);
         if (st == PQ_OK) st = pq_session_run(s, ins, 1, &y, 1, &err);
         pq_alloc_fail_after(-1);
-        if (st == PQ_OK) succeeded = true;
-        else cr_assert_eq(st, PQ_ERR_NOMEM, "k=%ld: %s", k, err.msg);
+        if (st == PQ_OK)
+            succeeded = true;
+        else
+            cr_assert_eq(st, PQ_ERR_NOMEM, "k=%ld: %s", k, err.msg);
         pq_tensor_destroy(y);
         pq_session_destroy(s);
     }

@@ -60,20 +60,28 @@ Test(cli, missing_and_bad_files) {
     char out[8192];
     cr_assert_eq(sh(out, sizeof out, "%s run %s/nope.onnx", PIQC, tmpdir), 5, "%s", out);
     cr_assert(strstr(out, "nope.onnx"), "%s", out);
-    cr_assert_eq(sh(out, sizeof out, "%s run %s/examples/digits/model.onnx", PIQC, SRC), 2, "%s", out);
+    cr_assert_eq(sh(out, sizeof out, "%s run %s/examples/digits/model.onnx", PIQC, SRC), 2, "%s",
+                 out);
     cr_assert(strstr(out, "missing input 'input'"), "%s", out);
-    cr_assert_eq(sh(out, sizeof out, "%s run %s/examples/digits/model.onnx --input input=%s/examples/digits/labels.npy",
-                    PIQC, SRC, SRC), 2, "%s", out);
+    cr_assert_eq(
+        sh(out, sizeof out,
+           "%s run %s/examples/digits/model.onnx --input input=%s/examples/digits/labels.npy", PIQC,
+           SRC, SRC),
+        2, "%s", out);
     cr_assert(strstr(out, "input 'input'"), "%s", out);
-    cr_assert_eq(sh(out, sizeof out, "%s run %s/examples/digits/model.onnx --input nosuch=x.npy", PIQC, SRC), 1);
+    cr_assert_eq(
+        sh(out, sizeof out, "%s run %s/examples/digits/model.onnx --input nosuch=x.npy", PIQC, SRC),
+        1);
 }
 
 Test(cli, digits_accuracy_matches_pytorch) {
     char out[8192];
-    cr_assert_eq(sh(out, sizeof out,
-                    "%s run %s/examples/digits/model.onnx --input input=%s/examples/digits/test_x.npy "
-                    "--labels %s/examples/digits/labels.npy --repeat 2 --output-dir %s/o",
-                    PIQC, SRC, SRC, SRC, tmpdir), 0, "%s", out);
+    cr_assert_eq(
+        sh(out, sizeof out,
+           "%s run %s/examples/digits/model.onnx --input input=%s/examples/digits/test_x.npy "
+           "--labels %s/examples/digits/labels.npy --repeat 2 --output-dir %s/o",
+           PIQC, SRC, SRC, SRC, tmpdir),
+        0, "%s", out);
     cr_assert(strstr(out, "accuracy: 98.61% (355/360)"), "%s", out);
     cr_assert(strstr(out, "median "), "%s", out);
     char path[512];
@@ -85,31 +93,45 @@ Test(cli, digits_accuracy_matches_pytorch) {
 Test(cli, quantize_artifact_roundtrip_and_tamper) {
     char out[16384], art[512];
     snprintf(art, sizeof art, "%s/d.gguf", tmpdir);
-    cr_assert_eq(sh(out, sizeof out, "%s quantize %s/examples/digits/model.onnx --format piq3 --compare q3 "
-                    "--json %s/r.json -o %s", PIQC, SRC, tmpdir, art), 0, "%s", out);
+    cr_assert_eq(sh(out, sizeof out,
+                    "%s quantize %s/examples/digits/model.onnx --format piq3 --compare q3 "
+                    "--json %s/r.json -o %s",
+                    PIQC, SRC, tmpdir, art),
+                 0, "%s", out);
     cr_assert(strstr(out, "G1"), "%s", out);
     cr_assert_eq(sh(out, sizeof out, "%s verify %s", PIQC, art), 0, "%s", out);
     cr_assert_eq(sh(out, sizeof out, "%s inspect %s", PIQC, art), 0, "%s", out);
-    cr_assert(strstr(out, "fc.weight") && strstr(out, "piq3") && strstr(out, "integrity: OK"), "%s", out);
-    cr_assert_eq(sh(out, sizeof out, "%s run %s --input input=%s/examples/digits/test_x.npy --labels %s/examples/digits/labels.npy",
-                    PIQC, art, SRC, SRC), 0, "%s", out);
+    cr_assert(strstr(out, "fc.weight") && strstr(out, "piq3") && strstr(out, "integrity: OK"), "%s",
+              out);
+    cr_assert_eq(sh(out, sizeof out,
+                    "%s run %s --input input=%s/examples/digits/test_x.npy --labels "
+                    "%s/examples/digits/labels.npy",
+                    PIQC, art, SRC, SRC),
+                 0, "%s", out);
     cr_assert(strstr(out, "accuracy: "), "%s", out);
     /* flip the last byte (tensor data) and a byte inside the header */
     char copy[512];
     snprintf(copy, sizeof copy, "%s/t.gguf", tmpdir);
-    cr_assert_eq(sh(out, sizeof out, "cp %s %s && printf '\\377' | dd of=%s bs=1 seek=$(($(stat -c %%s %s) - 100)) conv=notrunc status=none",
-                    art, copy, copy, copy), 0, "%s", out);
+    cr_assert_eq(sh(out, sizeof out,
+                    "cp %s %s && printf '\\377' | dd of=%s bs=1 seek=$(($(stat -c %%s %s) - 100)) "
+                    "conv=notrunc status=none",
+                    art, copy, copy, copy),
+                 0, "%s", out);
     cr_assert_neq(sh(out, sizeof out, "%s verify %s", PIQC, copy), 0, "%s", out);
     cr_assert(strstr(out, "SHA-256") || strstr(out, "sha256"), "%s", out);
-    cr_assert_eq(sh(out, sizeof out, "cp %s %s && printf 'X' | dd of=%s bs=1 seek=30 conv=notrunc status=none",
-                    art, copy, copy), 0, "%s", out);
+    cr_assert_eq(sh(out, sizeof out,
+                    "cp %s %s && printf 'X' | dd of=%s bs=1 seek=30 conv=notrunc status=none", art,
+                    copy, copy),
+                 0, "%s", out);
     cr_assert_neq(sh(out, sizeof out, "%s verify %s", PIQC, copy), 0, "%s", out);
 }
 
 Test(cli, failed_write_leaves_no_file) {
     char out[8192];
-    cr_assert_eq(sh(out, sizeof out, "%s quantize %s/examples/digits/model.onnx --format piq2 -o %s/nodir/x.gguf",
-                    PIQC, SRC, tmpdir), 5, "%s", out);
+    cr_assert_eq(sh(out, sizeof out,
+                    "%s quantize %s/examples/digits/model.onnx --format piq2 -o %s/nodir/x.gguf",
+                    PIQC, SRC, tmpdir),
+                 5, "%s", out);
     cr_assert(strstr(out, "nodir"), "%s", out);
     cr_assert_eq(sh(out, sizeof out, "ls -A %s", tmpdir), 0);
     cr_assert_eq(strlen(out), 0, "temporary files left: %s", out);
@@ -117,33 +139,58 @@ Test(cli, failed_write_leaves_no_file) {
 
 Test(cli, pir_roundtrip_runs_identically) {
     char out[8192], a[8192];
-    cr_assert_eq(sh(out, sizeof out, "%s import %s/tests/models/transformer17/model.onnx -o %s/t.pir", PIQC, SRC, tmpdir), 0, "%s", out);
-    cr_assert_eq(sh(a, sizeof a, "%s run %s/tests/models/transformer17/model.onnx --input tokens=%s/tests/models/transformer17/input_tokens.npy | grep output",
-                    PIQC, SRC, SRC), 0, "%s", a);
-    cr_assert_eq(sh(out, sizeof out, "%s run %s/t.pir --input tokens=%s/tests/models/transformer17/input_tokens.npy | grep output",
-                    PIQC, tmpdir, SRC), 0, "%s", out);
+    cr_assert_eq(sh(out, sizeof out,
+                    "%s import %s/tests/models/transformer17/model.onnx -o %s/t.pir", PIQC, SRC,
+                    tmpdir),
+                 0, "%s", out);
+    cr_assert_eq(sh(a, sizeof a,
+                    "%s run %s/tests/models/transformer17/model.onnx --input "
+                    "tokens=%s/tests/models/transformer17/input_tokens.npy | grep output",
+                    PIQC, SRC, SRC),
+                 0, "%s", a);
+    cr_assert_eq(sh(out, sizeof out,
+                    "%s run %s/t.pir --input tokens=%s/tests/models/transformer17/input_tokens.npy "
+                    "| grep output",
+                    PIQC, tmpdir, SRC),
+                 0, "%s", out);
     cr_assert_str_eq(out, a);
 }
 
 Test(cli, weighted_calibration_with_data_and_provenance) {
     char out[16384];
-    cr_assert_eq(sh(out, sizeof out, "mkdir -p %s/calib && ln -s %s/examples/digits/train_x.npy %s/calib/input.npy",
-                    tmpdir, SRC, tmpdir), 0, "%s", out);
-    cr_assert_eq(sh(out, sizeof out, "%s quantize %s/examples/digits/model.onnx --format piq3 --calib weighted "
-                    "--calib-data %s/calib --json %s/w.json -o %s/w.gguf", PIQC, SRC, tmpdir, tmpdir, tmpdir),
+    cr_assert_eq(sh(out, sizeof out,
+                    "mkdir -p %s/calib && ln -s %s/examples/digits/train_x.npy %s/calib/input.npy",
+                    tmpdir, SRC, tmpdir),
+                 0, "%s", out);
+    cr_assert_eq(sh(out, sizeof out,
+                    "%s quantize %s/examples/digits/model.onnx --format piq3 --calib weighted "
+                    "--calib-data %s/calib --json %s/w.json -o %s/w.gguf",
+                    PIQC, SRC, tmpdir, tmpdir, tmpdir),
                  0, "%s", out);
     cr_assert(strstr(out, "calib weighted"), "%s", out);
     cr_assert_eq(sh(out, sizeof out, "%s inspect %s/w.gguf", PIQC, tmpdir), 0, "%s", out);
     cr_assert(strstr(out, "method weighted, 1437 samples"), "%s", out);
     /* weighted calibration must differ from plain mse on real activations */
     char a[16384];
-    cr_assert_eq(sh(out, sizeof out, "%s quantize %s/examples/digits/model.onnx --format piq3 | grep aggregate", PIQC, SRC), 0);
-    cr_assert_eq(sh(a, sizeof a, "%s quantize %s/examples/digits/model.onnx --format piq3 --calib weighted --calib-data %s/calib | grep aggregate",
-                    PIQC, SRC, tmpdir), 0);
+    cr_assert_eq(sh(out, sizeof out,
+                    "%s quantize %s/examples/digits/model.onnx --format piq3 | grep aggregate",
+                    PIQC, SRC),
+                 0);
+    cr_assert_eq(sh(a, sizeof a,
+                    "%s quantize %s/examples/digits/model.onnx --format piq3 --calib weighted "
+                    "--calib-data %s/calib | grep aggregate",
+                    PIQC, SRC, tmpdir),
+                 0);
     cr_assert_str_neq(out, a);
     /* weighted without data is a usage error; a missing data file names it */
-    cr_assert_eq(sh(out, sizeof out, "%s quantize %s/examples/digits/model.onnx --format piq3 --calib weighted", PIQC, SRC), 1);
-    cr_assert_eq(sh(out, sizeof out, "%s quantize %s/examples/digits/model.onnx --format piq3 --calib weighted --calib-data %s/none",
-                    PIQC, SRC, tmpdir), 5, "%s", out);
+    cr_assert_eq(sh(out, sizeof out,
+                    "%s quantize %s/examples/digits/model.onnx --format piq3 --calib weighted",
+                    PIQC, SRC),
+                 1);
+    cr_assert_eq(sh(out, sizeof out,
+                    "%s quantize %s/examples/digits/model.onnx --format piq3 --calib weighted "
+                    "--calib-data %s/none",
+                    PIQC, SRC, tmpdir),
+                 5, "%s", out);
     cr_assert(strstr(out, "input.npy"), "%s", out);
 }
