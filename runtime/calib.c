@@ -20,7 +20,7 @@ enum pq_status pq_calib_run(pq_graph *g, const pq_calib_set *cs, pq_observe_fn o
                                     v->name, (long long)chunk, (long long)cs->samples);
         }
     }
-    pq_session_opts opts = {1, observe, ctx};
+    pq_session_opts opts = {.n_threads = 1, .observe = observe, .observe_ctx = ctx};
     pq_session *s = NULL;
     PQ_TRY(pq_session_create(g, &opts, &s, err));
     pq_tensor *views = pq_calloc(cs->n + 1, sizeof *views);

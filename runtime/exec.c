@@ -2,6 +2,7 @@
  * output allocation (shapes from inference on the actual inputs), freeing values after their last
  * use, and running If/Loop bodies in nested frames. */
 #include <string.h>
+#include <time.h>
 
 #include "backends/fast.h"
 #include "exec.h"
@@ -223,7 +224,15 @@ static enum pq_status pq_frame_exec_node(pq_frame *f, uint32_t i, pq_error *err)
     }
     pq_subgraph_runner runner = {f, pq_run_subgraph};
     pq_kernel_args args = {g, n, in, n->n_inputs, out, n->n_outputs, &runner, f->n_threads, err};
+    struct timespec t0, t1;
+    if (f->profile) clock_gettime(CLOCK_MONOTONIC, &t0);
     st = pq_kernel_run(&args);
+    if (f->profile) {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        f->profile->ms[n->op] +=
+            (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+        f->profile->calls[n->op]++;
+    }
     if (st != PQ_OK) goto done;
     for (uint32_t o = 0; o < n->n_outputs; o++) {
         if (!out[o]) continue;

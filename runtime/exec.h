@@ -30,6 +30,7 @@ typedef struct pq_frame {
     int n_threads;
     pq_observe_fn observe; /* top-level frames only */
     void *observe_ctx;
+    pq_op_profile *profile; /* top-level frames only */
 } pq_frame;
 
 /* Allocates the per-value arrays of a frame for g. */

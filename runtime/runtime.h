@@ -18,10 +18,17 @@ typedef enum pq_status (*pq_observe_fn)(void *ctx, const pq_graph *g, uint32_t n
                                         const pq_tensor *const *inputs, uint32_t n_inputs,
                                         pq_error *err);
 
+/* Time spent per op by the top-level graph's nodes (subgraph bodies count in their If/Loop). */
+typedef struct pq_op_profile {
+    double ms[PQ_OP_COUNT];
+    int64_t calls[PQ_OP_COUNT];
+} pq_op_profile;
+
 typedef struct pq_session_opts {
     int n_threads;         /* 0 = 1 for now */
     pq_observe_fn observe; /* optional */
     void *observe_ctx;
+    pq_op_profile *profile; /* optional: accumulates kernel time per op across runs */
 } pq_session_opts;
 
 typedef struct pq_session pq_session;

@@ -129,6 +129,7 @@ enum pq_status pq_session_run(pq_session *s, const pq_tensor *const *inputs, uin
         f.ext[g->inputs[i]] = inputs[i];
     f.observe = s->opts.observe;
     f.observe_ctx = s->opts.observe_ctx;
+    f.profile = s->opts.profile;
     enum pq_status st = pq_frame_run(&f, err);
     for (uint32_t o = 0; o < n_outputs && st == PQ_OK; o++)
         st = pq_frame_take(&f, g->outputs[o], &outputs[o], err);

@@ -26,7 +26,27 @@ static void pq_run_help(FILE *f) {
             "  --output-dir DIR   write each output to DIR/<name>.npy (created if missing)\n"
             "  --threads N        worker threads (accepted; kernels are single-threaded for now)\n"
             "  --repeat N         run N times (default 1) and report the median latency\n"
-            "  --labels FILE      integer class labels: print top-1 accuracy of output 0\n");
+            "  --labels FILE      integer class labels: print top-1 accuracy of output 0\n"
+            "  --profile          print the kernel time per op type over all runs\n");
+}
+
+/* Kernel time per op type, most expensive first, per run. */
+static void pq_print_profile(const pq_op_profile *p, int64_t runs) {
+    double total = 0;
+    for (int op = 0; op < PQ_OP_COUNT; op++)
+        total += p->ms[op];
+    printf("kernel time per run by op (%lld runs):\n", (long long)runs);
+    bool done[PQ_OP_COUNT] = {false};
+    for (;;) {
+        int best = -1;
+        for (int op = 0; op < PQ_OP_COUNT; op++)
+            if (!done[op] && p->calls[op] && (best < 0 || p->ms[op] > p->ms[best])) best = op;
+        if (best < 0) break;
+        done[best] = true;
+        printf("  %-24s %9.3f ms %5.1f%%  %lld calls\n", pq_op_name(best),
+               p->ms[best] / (double)runs, total > 0 ? 100.0 * p->ms[best] / total : 0.0,
+               (long long)(p->calls[best] / runs));
+    }
 }
 
 static int pq_cmp_double(const void *a, const void *b) {
@@ -116,6 +136,7 @@ int pq_cmd_run(int argc, char **argv) {
     const char *in_names[PQ_RUN_MAX_INPUTS], *in_files[PQ_RUN_MAX_INPUTS];
     int n_in = 0;
     int64_t threads = 1, repeat = 1;
+    pq_op_profile *profile = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -135,6 +156,12 @@ int pq_cmd_run(int argc, char **argv) {
         } else if (!strcmp(a, "--labels")) {
             if (++i >= argc) return pq_cli_usage_error("run", "--labels needs a .npy file");
             labels_path = argv[i];
+        } else if (!strcmp(a, "--profile")) {
+            profile = pq_calloc(1, sizeof *profile);
+            if (!profile) {
+                fprintf(stderr, "piqc run: out of memory\n");
+                return 4;
+            }
         } else if (!strcmp(a, "--threads")) {
             if (++i >= argc || !pq_cli_parse_int(argv[i], 1, 1024, &threads))
                 return pq_cli_usage_error("run", "--threads needs an integer in 1..1024");
@@ -202,7 +229,7 @@ int pq_cmd_run(int argc, char **argv) {
                      g->values[g->inputs[i]].name, type, g->values[g->inputs[i]].name);
         goto fail;
     }
-    pq_session_opts opts = {.n_threads = (int)threads};
+    pq_session_opts opts = {.n_threads = (int)threads, .profile = profile};
     if (pq_session_create(g, &opts, &s, &err) != PQ_OK) goto fail;
     for (int64_t r = 0; r < repeat; r++) {
         for (uint32_t o = 0; o < g->n_outputs; o++) {
@@ -220,6 +247,7 @@ int pq_cmd_run(int argc, char **argv) {
     qsort(times, (size_t)repeat, sizeof *times, pq_cmp_double);
     double median =
         repeat % 2 ? times[repeat / 2] : 0.5 * (times[repeat / 2 - 1] + times[repeat / 2]);
+    if (profile) pq_print_profile(profile, repeat);
     printf("planned peak activation memory: %zu bytes\n", pq_session_planned_peak(s));
     printf("median %.3f ms over %lld run%s\n", median, (long long)repeat, repeat == 1 ? "" : "s");
     if (labels_path) {
@@ -244,6 +272,7 @@ done:
     pq_free(ins);
     pq_free(outs);
     pq_free(times);
+    pq_free(profile);
     pq_session_destroy(s);
     pq_graph_destroy(g);
     return rc;

@@ -84,6 +84,14 @@ Test(cli, digits_accuracy_matches_pytorch) {
         0, "%s", out);
     cr_assert(strstr(out, "accuracy: 98.61% (355/360)"), "%s", out);
     cr_assert(strstr(out, "median "), "%s", out);
+    cr_assert_eq(sh(out, sizeof out,
+                    "%s run %s/examples/digits/model.onnx --input "
+                    "input=%s/examples/digits/test_x.npy --profile",
+                    PIQC, SRC, SRC),
+                 0, "%s", out);
+    cr_assert(strstr(out, "kernel time per run by op") && strstr(out, "Conv") &&
+                  strstr(out, "MaxPool"),
+              "%s", out);
     char path[512];
     snprintf(path, sizeof path, "%s/o/logits.npy", tmpdir);
     struct stat sb;
