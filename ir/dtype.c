@@ -156,14 +156,24 @@ double pq_dtype_load(enum pq_dtype t, const void *data, size_t i) {
 
 int64_t pq_dtype_load_i64(enum pq_dtype t, const void *data, size_t i) {
     switch (t) {
-    case PQ_DTYPE_I64:
-        return ((const int64_t *)data)[i];
-    case PQ_DTYPE_U64:
-        return (int64_t)((const uint64_t *)data)[i];
+    case PQ_DTYPE_I8:
+        return ((const int8_t *)data)[i];
+    case PQ_DTYPE_U8:
+        return ((const uint8_t *)data)[i];
+    case PQ_DTYPE_BOOL:
+        return ((const uint8_t *)data)[i] != 0;
+    case PQ_DTYPE_I16:
+        return ((const int16_t *)data)[i];
+    case PQ_DTYPE_U16:
+        return ((const uint16_t *)data)[i];
     case PQ_DTYPE_I32:
         return ((const int32_t *)data)[i];
     case PQ_DTYPE_U32:
         return ((const uint32_t *)data)[i];
+    case PQ_DTYPE_I64:
+        return ((const int64_t *)data)[i];
+    case PQ_DTYPE_U64:
+        return (int64_t)((const uint64_t *)data)[i];
     default: {
         double v = pq_dtype_load(t, data, i);
         if (!(v == v)) return 0;

@@ -46,7 +46,8 @@ float pq_bf16_to_f32(uint16_t h);
  * for integers after clamping NaN to 0; bool: v != 0). For generic, non-hot code paths. */
 double pq_dtype_load(enum pq_dtype t, const void *data, size_t i);
 void pq_dtype_store(enum pq_dtype t, void *data, size_t i, double v);
-/* Integer view of element i (exact for 64-bit integers; floats truncated toward zero). */
+/* Exact integer view of element i of an integer or bool buffer (u64 reinterpreted as int64);
+ * floats are truncated toward zero (NaN -> 0, saturating). */
 int64_t pq_dtype_load_i64(enum pq_dtype t, const void *data, size_t i);
 
 #endif

@@ -192,7 +192,7 @@ static void pq_ew_binary(enum pq_op op, const pq_tensor *A, const pq_tensor *B, 
         } else {
             bool uns = pq_ref_dtype_unsigned(ta);
             PQ_EW_LOOP2(bc, {
-                int64_t x = pq_ref_load_int(ta, A->data, ia), v = pq_ref_load_int(tb, B->data, ib);
+                int64_t x = pq_dtype_load_i64(ta, A->data, ia), v = pq_dtype_load_i64(tb, B->data, ib);
                 int c = uns ? ((uint64_t)x < (uint64_t)v ? -1 : (uint64_t)x > (uint64_t)v)
                             : (x < v ? -1 : x > v);
                 y[io] = pq_ew_cmp(op, c);
@@ -239,8 +239,8 @@ static void pq_ew_binary(enum pq_op op, const pq_tensor *A, const pq_tensor *B, 
         bool uns = pq_ref_dtype_unsigned(ta);
         PQ_EW_LOOP2(
             bc, pq_ref_store_int(ty, Y->data, io,
-                                 pq_ew_bin_int(op, pq_ref_load_int(ta, A->data, ia),
-                                               pq_ref_load_int(tb, B->data, ib), uns, fmod_attr)));
+                                 pq_ew_bin_int(op, pq_dtype_load_i64(ta, A->data, ia),
+                                               pq_dtype_load_i64(tb, B->data, ib), uns, fmod_attr)));
         return;
     }
     /* Floats other than f32, and Pow with mixed types: compute in double, store in y's type
@@ -288,7 +288,7 @@ enum pq_status pq_ref_ew_variadic(const pq_kernel_args *a) {
         } else if (pq_dtype_is_integer(Y->dtype)) {
             for (int64_t i = 0; i < n; i++)
                 pq_ref_store_int(Y->dtype, Y->data, (size_t)i,
-                                 pq_ref_load_int(Y->dtype, Y->data, (size_t)i) / (int64_t)a->n_in);
+                                 pq_dtype_load_i64(Y->dtype, Y->data, (size_t)i) / (int64_t)a->n_in);
         } else {
             for (int64_t i = 0; i < n; i++)
                 pq_dtype_store(Y->dtype, Y->data, (size_t)i,

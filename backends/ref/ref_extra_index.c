@@ -21,7 +21,7 @@ static bool pq_x_nonzero(const pq_tensor *t, int64_t i) {
  * INVALID when out of range. */
 static enum pq_status pq_x_index(const pq_kernel_args *a, const pq_tensor *ix, int64_t i,
                                  int64_t dim, int64_t *out) {
-    int64_t v = pq_ref_load_int(ix->dtype, ix->data, (size_t)i);
+    int64_t v = pq_dtype_load_i64(ix->dtype, ix->data, (size_t)i);
     if (v < -dim || v >= dim)
         return pq_error_set(a->err, PQ_ERR_INVALID, "index %lld out of range [-%lld, %lld)",
                             (long long)v, (long long)dim, (long long)dim);
@@ -55,8 +55,8 @@ static void pq_x_apply(pq_tensor *y, int64_t yi, const pq_tensor *u, int64_t ui,
                                        : (b < a ? b : a);
         pq_dtype_store(t, y->data, (size_t)yi, v);
     } else {
-        int64_t a = pq_ref_load_int(t, y->data, (size_t)yi);
-        int64_t b = pq_ref_load_int(t, u->data, (size_t)ui);
+        int64_t a = pq_dtype_load_i64(t, y->data, (size_t)yi);
+        int64_t b = pq_dtype_load_i64(t, u->data, (size_t)ui);
         bool uns = pq_ref_dtype_unsigned(t);
         bool b_gt = uns ? (uint64_t)b > (uint64_t)a : b > a;
         int64_t v = r == PQ_X_RED_ADD   ? (int64_t)((uint64_t)a + (uint64_t)b)
@@ -227,7 +227,7 @@ enum pq_status pq_ref_x_reverse_sequence(const pq_kernel_args *a) {
     const uint8_t *src = X->data;
     uint8_t *dst = Y->data;
     for (int64_t b = 0; b < B; b++) {
-        int64_t len = pq_ref_load_int(L->dtype, L->data, (size_t)b);
+        int64_t len = pq_dtype_load_i64(L->dtype, L->data, (size_t)b);
         if (len < 0 || len > T)
             return pq_error_set(a->err, PQ_ERR_INVALID,
                                 "sequence_lens[%lld] = %lld out of "
@@ -255,7 +255,7 @@ static int pq_x_cmp_elem(const pq_tensor *x, int64_t p, int64_t q) {
         double a = pq_dtype_load(t, x->data, (size_t)p), b = pq_dtype_load(t, x->data, (size_t)q);
         return a < b ? -1 : (a > b ? 1 : 0);
     }
-    int64_t a = pq_ref_load_int(t, x->data, (size_t)p), b = pq_ref_load_int(t, x->data, (size_t)q);
+    int64_t a = pq_dtype_load_i64(t, x->data, (size_t)p), b = pq_dtype_load_i64(t, x->data, (size_t)q);
     if (pq_ref_dtype_unsigned(t))
         return (uint64_t)a < (uint64_t)b ? -1 : ((uint64_t)a > (uint64_t)b ? 1 : 0);
     return a < b ? -1 : (a > b ? 1 : 0);

@@ -362,7 +362,7 @@ enum pq_status pq_ref_x_max_unpool(const pq_kernel_args *a) {
     int64_t n = pq_tensor_numel(X);
     size_t es = pq_dtype_size(X->dtype);
     for (int64_t i = 0; i < n; i++) {
-        int64_t j = pq_ref_load_int(I->dtype, I->data, (size_t)i);
+        int64_t j = pq_dtype_load_i64(I->dtype, I->data, (size_t)i);
         if (j < 0 || j >= nd)
             return pq_error_set(a->err, PQ_ERR_INVALID,
                                 "index %lld out of the unpooled %lld "
@@ -400,7 +400,7 @@ static enum pq_status pq_x_nll(const pq_kernel_args *a, const double *lp, int64_
     double sum = 0, wsum = 0;
     for (int64_t n = 0; n < N; n++)
         for (int64_t d = 0; d < D; d++) {
-            int64_t t = pq_ref_load_int(T->dtype, T->data, (size_t)(n * D + d));
+            int64_t t = pq_dtype_load_i64(T->dtype, T->data, (size_t)(n * D + d));
             double l = 0, w = 0;
             if (!(has_ii && t == ii)) {
                 if (t < 0 || t >= C) {

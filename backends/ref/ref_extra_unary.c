@@ -91,7 +91,7 @@ enum pq_status pq_ref_x_unary(const pq_kernel_args *a) {
     } else {
         /* Shrink on integers: exact for integer lambd/bias, C conversion of the result */
         for (int64_t i = 0; i < n; i++) {
-            int64_t v = pq_ref_load_int(X->dtype, X->data, (size_t)i);
+            int64_t v = pq_dtype_load_i64(X->dtype, X->data, (size_t)i);
             double x = pq_ref_dtype_unsigned(X->dtype) ? (double)(uint64_t)v : (double)v;
             double r = pq_x_unary_f64(op, x, lambd, bias);
             if (pq_ref_dtype_unsigned(X->dtype))
@@ -121,9 +121,9 @@ enum pq_status pq_ref_x_bit_shift(const pq_kernel_args *a) {
     pq_ref_bcast_init_tensors(&b, Y, 2, ops);
     for (pq_ref_bcast_first(&b, &it); it.out < b.numel; pq_ref_bcast_next(&b, &it))
         for (int64_t j = 0; j < b.inner; j++) {
-            uint64_t x = (uint64_t)pq_ref_load_int(ops[0]->dtype, ops[0]->data,
+            uint64_t x = (uint64_t)pq_dtype_load_i64(ops[0]->dtype, ops[0]->data,
                                                    (size_t)(it.off[0] + j * b.istride[0]));
-            uint64_t s = (uint64_t)pq_ref_load_int(ops[1]->dtype, ops[1]->data,
+            uint64_t s = (uint64_t)pq_dtype_load_i64(ops[1]->dtype, ops[1]->data,
                                                    (size_t)(it.off[1] + j * b.istride[1]));
             uint64_t r = s >= bits ? 0 : (left ? x << s : x >> s);
             pq_ref_store_int(Y->dtype, Y->data, (size_t)(it.out + j), (int64_t)r);

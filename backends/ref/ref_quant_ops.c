@@ -81,7 +81,7 @@ enum pq_status pq_ref_ew_quantize(const pq_kernel_args *a) {
     bool f32 = X->dtype == PQ_DTYPE_F32 && S->dtype == PQ_DTYPE_F32;
     for (int64_t i = 0; i < total; i++) {
         int64_t c = n == 1 ? 0 : (i / inner) % n;
-        double zp = Z ? (double)pq_ref_load_int(Z->dtype, Z->data, (size_t)c) : 0.0;
+        double zp = Z ? (double)pq_dtype_load_i64(Z->dtype, Z->data, (size_t)c) : 0.0;
         double q;
         if (f32) /* divide in f32 like the ONNX reference, then round half to even */
             q = nearbyintf(((const float *)X->data)[i] / ((const float *)S->data)[c]);
@@ -105,8 +105,8 @@ enum pq_status pq_ref_ew_dequantize(const pq_kernel_args *a) {
     int64_t total = pq_tensor_numel(X);
     for (int64_t i = 0; i < total; i++) {
         int64_t c = n == 1 ? 0 : (i / inner) % n;
-        int64_t zp = Z ? pq_ref_load_int(Z->dtype, Z->data, (size_t)c) : 0;
-        int64_t x = pq_ref_load_int(X->dtype, X->data, (size_t)i);
+        int64_t zp = Z ? pq_dtype_load_i64(Z->dtype, Z->data, (size_t)c) : 0;
+        int64_t x = pq_dtype_load_i64(X->dtype, X->data, (size_t)i);
         double s = pq_dtype_load(S->dtype, S->data, (size_t)c);
         if (Y->dtype == PQ_DTYPE_F32)
             ((float *)Y->data)[i] = (float)(x - zp) * (float)s; /* f32 product like ONNX */

@@ -50,7 +50,7 @@ static void pq_reduce_int(enum pq_op op, const pq_tensor *X, const pq_ref_bcast 
     for (pq_ref_bcast_first(bc, &it); it.out < bc->numel; pq_ref_bcast_next(bc, &it)) {
         int64_t io = it.off[0];
         for (int64_t j = 0; j < bc->inner; j++, io += bc->istride[0]) {
-            int64_t v = pq_ref_load_int(t, X->data, (size_t)(it.out + j));
+            int64_t v = pq_dtype_load_i64(t, X->data, (size_t)(it.out + j));
             uint64_t uv = (uint64_t)v, ua = (uint64_t)acc[io];
             switch (op) {
             case PQ_OP_REDUCE_PROD:
@@ -224,7 +224,7 @@ static int pq_elem_cmp(enum pq_dtype t, const void *d, size_t i, size_t j) {
         if (x != x || y != y) return (x != x) - (y != y);
         return (x > y) - (x < y);
     }
-    int64_t x = pq_ref_load_int(t, d, i), y = pq_ref_load_int(t, d, j);
+    int64_t x = pq_dtype_load_i64(t, d, i), y = pq_dtype_load_i64(t, d, j);
     if (pq_ref_dtype_unsigned(t)) return ((uint64_t)x > (uint64_t)y) - ((uint64_t)x < (uint64_t)y);
     return (x > y) - (x < y);
 }
@@ -357,7 +357,7 @@ enum pq_status pq_ref_ew_cumsum(const pq_kernel_args *a) {
                 int64_t i = rev ? n - 1 - s : s;
                 size_t idx = (size_t)(o * n * inner + i * inner + j);
                 if (is_int) {
-                    int64_t v = pq_ref_load_int(t, X->data, idx);
+                    int64_t v = pq_dtype_load_i64(t, X->data, idx);
                     if (!excl) acci = (int64_t)((uint64_t)acci + (uint64_t)v);
                     pq_ref_store_int(t, Y->data, idx, acci);
                     if (excl) acci = (int64_t)((uint64_t)acci + (uint64_t)v);

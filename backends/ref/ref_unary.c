@@ -190,7 +190,7 @@ enum pq_status pq_ref_ew_unary(const pq_kernel_args *a) {
         bool uns = pq_ref_dtype_unsigned(t);
         for (int64_t i = 0; i < n; i++)
             pq_ref_store_int(Y->dtype, Y->data, (size_t)i,
-                             pq_unary_int(op, pq_ref_load_int(t, X->data, (size_t)i), uns));
+                             pq_unary_int(op, pq_dtype_load_i64(t, X->data, (size_t)i), uns));
     } else {
         for (int64_t i = 0; i < n; i++)
             pq_dtype_store(Y->dtype, Y->data, (size_t)i,
@@ -220,10 +220,10 @@ enum pq_status pq_ref_ew_clip(const pq_kernel_args *a) {
         }
     } else if (pq_dtype_is_integer(t)) {
         bool uns = pq_ref_dtype_unsigned(t);
-        int64_t lo = lo_t ? pq_ref_load_int(lo_t->dtype, lo_t->data, 0) : 0;
-        int64_t hi = hi_t ? pq_ref_load_int(hi_t->dtype, hi_t->data, 0) : 0;
+        int64_t lo = lo_t ? pq_dtype_load_i64(lo_t->dtype, lo_t->data, 0) : 0;
+        int64_t hi = hi_t ? pq_dtype_load_i64(hi_t->dtype, hi_t->data, 0) : 0;
         for (int64_t i = 0; i < n; i++) {
-            int64_t v = pq_ref_load_int(t, X->data, (size_t)i);
+            int64_t v = pq_dtype_load_i64(t, X->data, (size_t)i);
             if (uns) {
                 if (lo_t && (uint64_t)v < (uint64_t)lo) v = lo;
                 if (hi_t && (uint64_t)v > (uint64_t)hi) v = hi;
@@ -266,11 +266,11 @@ enum pq_status pq_ref_ew_cast(const pq_kernel_args *a) {
     } else if (!pq_dtype_is_float(ti) && !pq_dtype_is_float(to)) {
         /* integer/bool to integer/bool: exact, wrapping (bool: nonzero -> 1) */
         for (int64_t i = 0; i < n; i++)
-            pq_ref_store_int(to, Y->data, (size_t)i, pq_ref_load_int(ti, X->data, (size_t)i));
+            pq_ref_store_int(to, Y->data, (size_t)i, pq_dtype_load_i64(ti, X->data, (size_t)i));
     } else if ((ti == PQ_DTYPE_I64 || ti == PQ_DTYPE_U64) && pq_dtype_is_float(to)) {
         bool uns = ti == PQ_DTYPE_U64;
         for (int64_t i = 0; i < n; i++) {
-            int64_t v = pq_ref_load_int(ti, X->data, (size_t)i);
+            int64_t v = pq_dtype_load_i64(ti, X->data, (size_t)i);
             double d = uns ? (double)(uint64_t)v : (double)v;
             if (to == PQ_DTYPE_F32)
                 ((float *)Y->data)[i] = uns ? (float)(uint64_t)v : (float)v;

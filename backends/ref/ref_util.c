@@ -97,31 +97,6 @@ void pq_ref_split_axis(int rank, const int64_t *dims, int axis, int64_t *outer, 
     *inner = in;
 }
 
-int64_t pq_ref_load_int(enum pq_dtype t, const void *data, size_t i) {
-    switch (t) {
-    case PQ_DTYPE_I8:
-        return ((const int8_t *)data)[i];
-    case PQ_DTYPE_U8:
-        return ((const uint8_t *)data)[i];
-    case PQ_DTYPE_BOOL:
-        return ((const uint8_t *)data)[i] != 0;
-    case PQ_DTYPE_I16:
-        return ((const int16_t *)data)[i];
-    case PQ_DTYPE_U16:
-        return ((const uint16_t *)data)[i];
-    case PQ_DTYPE_I32:
-        return ((const int32_t *)data)[i];
-    case PQ_DTYPE_U32:
-        return ((const uint32_t *)data)[i];
-    case PQ_DTYPE_I64:
-        return ((const int64_t *)data)[i];
-    case PQ_DTYPE_U64:
-        return (int64_t)((const uint64_t *)data)[i];
-    default:
-        return pq_dtype_load_i64(t, data, i);
-    }
-}
-
 void pq_ref_store_int(enum pq_dtype t, void *data, size_t i, int64_t v) {
     uint64_t u = (uint64_t)v;
     switch (t) {
@@ -174,7 +149,7 @@ enum pq_status pq_ref_read_ints(const pq_tensor *t, int64_t *out, int max, int *
         return pq_error_set(err, PQ_ERR_INVALID, "%s has %lld elements, at most %d allowed", what,
                             (long long)cnt, max);
     for (int64_t i = 0; i < cnt; i++)
-        out[i] = pq_ref_load_int(t->dtype, t->data, (size_t)i);
+        out[i] = pq_dtype_load_i64(t->dtype, t->data, (size_t)i);
     *n = (int)cnt;
     return PQ_OK;
 }

@@ -50,9 +50,7 @@ void pq_ref_bcast_next(const pq_ref_bcast *b, pq_ref_bcast_it *it);
 void pq_ref_split_axis(int rank, const int64_t *dims, int axis, int64_t *outer, int64_t *n,
                        int64_t *inner);
 
-/* Exact integer view of element i of an integer or bool buffer (u64 reinterpreted as int64);
- * floats are truncated toward zero. */
-int64_t pq_ref_load_int(enum pq_dtype t, const void *data, size_t i);
+/* (Exact integer loads: pq_dtype_load_i64 in ir/dtype.h.) */
 /* Stores an integer with C wrap-around conversion to integer dtypes (bool: v != 0; floats:
  * converted). */
 void pq_ref_store_int(enum pq_dtype t, void *data, size_t i, int64_t v);
