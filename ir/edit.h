@@ -48,13 +48,23 @@ enum pq_status pq_graph_set_input(pq_graph *g, uint32_t nid, uint32_t slot, uint
 enum pq_status pq_graph_append_input(pq_graph *g, uint32_t nid, uint32_t vid, pq_error *err);
 /* Every node input, graph output and subgraph capture (value.outer) that reads old_v reads new_v
  * instead. A graph output keeps its position; when old_v was a graph output, new_v takes its
- * place in g->outputs and old_v loses PQ_VALUE_OUTPUT. When new_v has no producer yet and old_v was
- * an output, the output NAME moves too (new_v is renamed to old_v's name and old_v gets a fresh
- * name), so graph interfaces keep their names. INTERNAL on bad ids. */
+ * place in g->outputs and old_v loses PQ_VALUE_OUTPUT. When old_v was an output and new_v is
+ * neither a graph input nor already a graph output, the output NAME moves too (old_v gets a fresh
+ * name, new_v takes old_v's name), so graph interfaces keep their names. Captured copies in
+ * subgraphs follow (renamed; merged when a subgraph already captured new_v, which compacts that
+ * subgraph's value ids). old_v == new_v is a no-op. INTERNAL on bad ids, NOMEM. */
 enum pq_status pq_graph_replace_all_uses(pq_graph *g, uint32_t old_v, uint32_t new_v,
                                          pq_error *err);
-/* Renames value vid (INVALID when the name exists; NULL -> fresh "_tN"). */
+/* Renames value vid (INVALID when the name exists; NULL -> fresh "_tN"), keeping the name map
+ * and the names of captured copies in subgraphs consistent (INVALID when a subgraph already has a
+ * value of that name). INTERNAL on a bad id, NOMEM. */
 enum pq_status pq_graph_rename_value(pq_graph *g, uint32_t vid, const char *name, pq_error *err);
+
+/* Unique names derived from hint: hint itself when free, else "hint_1", "hint_2", ... (values:
+ * free in g's name map; nodes: no node of g has it). hint NULL or "" -> "_tN" for values, "node"
+ * for nodes. Arena copies; NULL on allocation failure. */
+const char *pq_graph_fresh_value_name(pq_graph *g, const char *hint);
+const char *pq_graph_fresh_node_name(pq_graph *g, const char *hint);
 
 /* Adds a new constant value holding t (ownership moves to the graph, also on failure). name NULL
  * or already taken: a fresh name derived from `name` ("w" -> "w_1"). */
@@ -66,6 +76,9 @@ enum pq_status pq_graph_add_temp(pq_graph *g, const char *hint, uint32_t *out_id
 /* Deep copy of g: values, constants (data copied), nodes, attributes, opsets, symbols and
  * subgraphs; ids are identical in the copy. NOMEM on failure (nothing leaks). */
 enum pq_status pq_graph_clone(const pq_graph *g, pq_graph **out, pq_error *err);
+
+/* True when node nid has no used output per u (no node use, not a graph output, not captured). */
+bool pq_uses_node_dead(const pq_graph *g, const pq_uses *u, uint32_t nid);
 
 /* Marks nodes whose outputs are all unused (no node use, not a graph output, not captured) as
  * dead, transitively, and removes them with pq_graph_remove_nodes. Nodes with side effects do not

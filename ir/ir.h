@@ -4,11 +4,15 @@
 #define PQ_IR_H
 
 #include "alloc.h"
+#include "attrs.h"
+#include "build.h"
 #include "dtype.h"
+#include "edit.h"
 #include "graph.h"
 #include "infer.h"
 #include "op.h"
 #include "packed.h"
+#include "rewrite.h"
 #include "status.h"
 #include "tensor.h"
 #include "text.h"
