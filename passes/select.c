@@ -1,0 +1,152 @@
+/* Weight selection shared by the weight-rewriting passes: the common option schema and the list
+ * of (node, weight) layers that pass the targets / include / exclude / min-elements / skip filters.
+ */
+#include "select.h"
+
+#include <regex.h>
+#include <string.h>
+
+const char *const pq_select_target_choices[] = {"MatMul", "Gemm", "Conv", NULL};
+const char *const pq_select_skip_choices[] = {"first", "last", NULL};
+
+const pq_pass_option pq_select_options[PQ_SELECT_N_OPTIONS] = {PQ_SELECT_OPTION_ENTRIES};
+
+bool pq_select_view(const pq_graph *g, uint32_t nid, pq_weight_view *wv) {
+    if (nid >= g->n_nodes) return false;
+    const pq_node *n = &g->nodes[nid];
+    if (n->op != PQ_OP_MATMUL && n->op != PQ_OP_GEMM && n->op != PQ_OP_CONV &&
+        n->op != PQ_OP_CONV_TRANSPOSE)
+        return false;
+    uint32_t v = pq_node_input(n, 1);
+    if (v == PQ_NONE) return false;
+    const pq_value *val = &g->values[v];
+    const pq_tensor *t = val->constant;
+    if (!t || t->dtype != PQ_DTYPE_F32 || t->rank < 2) return false;
+    memset(wv, 0, sizeof *wv);
+    wv->value = v;
+    wv->name = val->name;
+    wv->node_name = n->name;
+    wv->op = n->op;
+    wv->rank = t->rank;
+    memcpy(wv->dims, t->dims, sizeof(int64_t) * (size_t)t->rank);
+    wv->batch = 1;
+    switch (n->op) {
+    case PQ_OP_MATMUL:
+        for (int d = 0; d < t->rank - 2; d++)
+            wv->batch *= t->dims[d];
+        wv->rows = t->dims[t->rank - 1];
+        wv->cols = t->dims[t->rank - 2];
+        wv->transposed = true;
+        return true;
+    case PQ_OP_GEMM:
+        if (t->rank != 2) return false;
+        if (pq_node_attr_int(n, "transB", 0)) {
+            wv->rows = t->dims[0];
+            wv->cols = t->dims[1];
+        } else {
+            wv->rows = t->dims[1];
+            wv->cols = t->dims[0];
+            wv->transposed = true;
+        }
+        return true;
+    default: /* Conv, ConvTranspose: stored layout, dims[0] rows */
+        wv->rows = t->dims[0];
+        wv->cols = t->dims[0] ? pq_tensor_numel(t) / t->dims[0] : 0;
+        return true;
+    }
+}
+
+/* True when list (n entries) contains s. */
+static bool pq_list_has(const char *const *list, uint32_t n, const char *s) {
+    for (uint32_t i = 0; i < n; i++)
+        if (list[i] && strcmp(list[i], s) == 0) return true;
+    return false;
+}
+
+/* Compiles option `name` of o as a POSIX extended regex into re; *have = false when unset. */
+static enum pq_status pq_select_regcomp(const pq_pass_opts *o, const char *name, regex_t *re,
+                                        bool *have, pq_error *err) {
+    *have = false;
+    const char *pat = pq_opts_string(o, name);
+    if (!pat) return PQ_OK;
+    int rc = regcomp(re, pat, REG_EXTENDED | REG_NOSUB);
+    if (rc != 0) {
+        char msg[256];
+        regerror(rc, re, msg, sizeof msg);
+        return pq_error_set(err, PQ_ERR_INVALID, "option '%s': invalid regular expression '%s': %s",
+                            name, pat, msg);
+    }
+    *have = true;
+    return PQ_OK;
+}
+
+/* True when re matches the node name or the weight name. */
+static bool pq_select_match(const regex_t *re, const char *node_name, const char *weight_name) {
+    if (node_name && regexec(re, node_name, 0, NULL, 0) == 0) return true;
+    if (weight_name && regexec(re, weight_name, 0, NULL, 0) == 0) return true;
+    return false;
+}
+
+enum pq_status pq_select_weights(const pq_graph *g, const pq_pass_opts *o, pq_weight_target **out,
+                                 uint32_t *n_out, pq_error *err) {
+    enum pq_status st = PQ_OK;
+    regex_t inc, exc;
+    bool have_inc = false, have_exc = false;
+    pq_weight_target *list = NULL;
+    *out = NULL;
+    *n_out = 0;
+
+    uint32_t n_targets = 0, n_skip = 0;
+    const char *const *targets = pq_opts_list(o, "targets", &n_targets);
+    const char *const *skip = pq_opts_list(o, "skip", &n_skip);
+    int64_t min_el = pq_opts_is_set(o, "min-elements") ? pq_opts_int(o, "min-elements") : 1024;
+    bool want[3] = {true, true, true}; /* MatMul, Gemm, Conv */
+    if (pq_opts_is_set(o, "targets")) {
+        want[0] = pq_list_has(targets, n_targets, "MatMul");
+        want[1] = pq_list_has(targets, n_targets, "Gemm");
+        want[2] = pq_list_has(targets, n_targets, "Conv");
+    }
+
+    PQ_TRY_GOTO(st, pq_select_regcomp(o, "include", &inc, &have_inc, err), cleanup);
+    PQ_TRY_GOTO(st, pq_select_regcomp(o, "exclude", &exc, &have_exc, err), cleanup);
+
+    list = pq_malloc(sizeof *list * (g->n_nodes ? g->n_nodes : 1));
+    if (!list) {
+        st = pq_error_nomem(err, "weight selection");
+        goto cleanup;
+    }
+    uint32_t cnt = 0;
+    for (uint32_t i = 0; i < g->n_nodes; i++) {
+        const pq_node *nd = &g->nodes[i];
+        bool ok = (nd->op == PQ_OP_MATMUL && want[0]) || (nd->op == PQ_OP_GEMM && want[1]) ||
+                  (nd->op == PQ_OP_CONV && want[2]);
+        if (!ok) continue;
+        pq_weight_view wv;
+        if (!pq_select_view(g, i, &wv)) continue;
+        if (pq_tensor_numel(g->values[wv.value].constant) < min_el) continue;
+        if (have_inc && !pq_select_match(&inc, nd->name, wv.name)) continue;
+        if (have_exc && pq_select_match(&exc, nd->name, wv.name)) continue;
+        list[cnt].node = i;
+        list[cnt].slot = 1;
+        list[cnt].view = wv;
+        cnt++;
+    }
+    uint32_t first = 0;
+    if (cnt > 0 && pq_list_has(skip, n_skip, "last")) cnt--;
+    if (cnt > 0 && pq_list_has(skip, n_skip, "first")) first = 1;
+    if (first) memmove(list, list + 1, sizeof *list * (cnt - 1));
+    cnt -= first;
+    if (cnt == 0) {
+        pq_free(list);
+        list = NULL;
+    }
+    *out = list;
+    *n_out = cnt;
+    list = NULL;
+
+cleanup:
+    if (have_inc) regfree(&inc);
+    if (have_exc) regfree(&exc);
+    pq_free(list);
+    return st;
+}

@@ -1,0 +1,71 @@
+/* Weight selection shared by the weight-rewriting passes (hadamard, lora, fake-quant, ...): the
+ * common options (targets, include/exclude regexes, min-elements, skip) and the layer list. */
+#ifndef PQ_SELECT_H
+#define PQ_SELECT_H
+
+#include <stdint.h>
+
+#include "pass.h"
+#include "weights.h"
+
+/* Choices of the `targets` and `skip` options (NULL-terminated). */
+extern const char *const pq_select_target_choices[];
+extern const char *const pq_select_skip_choices[];
+
+/* The five common options, as initializers, so that a pass's schema starts with them:
+ *
+ *     static const pq_pass_option my_options[] = {
+ *         PQ_SELECT_OPTION_ENTRIES,
+ *         {"seed", PQ_OPT_INT, "rotation seed", "42", 0, 9.2e18, NULL},
+ *     };
+ *
+ * - targets      ENUM_LIST of MatMul, Gemm, Conv; default [MatMul, Gemm, Conv]
+ * - include      STRING, POSIX extended regex matched against the node name OR the weight value
+ *                name (a layer is kept when either matches); no default (absent: everything)
+ * - exclude      STRING, same matching; a layer is dropped when either name matches
+ * - min-elements INT 0..2^40, default 1024: weights with fewer elements are left alone
+ * - skip         ENUM_LIST of first, last; default []: drop the first / last selected layer */
+/* clang-format off */
+#define PQ_SELECT_OPTION_ENTRIES                                                                   \
+    {"targets", PQ_OPT_ENUM_LIST, "ops whose weights are rewritten", "[MatMul, Gemm, Conv]",      \
+     0, 0, pq_select_target_choices},                                                              \
+    {"include", PQ_OPT_STRING, "POSIX extended regex on node or weight name: only these layers",   \
+     NULL, 0, 0, NULL},                                                                            \
+    {"exclude", PQ_OPT_STRING, "POSIX extended regex on node or weight name: leave these layers",  \
+     NULL, 0, 0, NULL},                                                                            \
+    {"min-elements", PQ_OPT_INT, "leave weights with fewer elements", "1024", 0, 1099511627776.0, \
+     NULL},                                                                                        \
+    {"skip", PQ_OPT_ENUM_LIST, "leave the first and/or last selected layer", "[]", 0, 0,           \
+     pq_select_skip_choices}
+/* clang-format on */
+
+/* The same five options as an array (PQ_SELECT_N_OPTIONS entries), for code that lists them. */
+extern const pq_pass_option pq_select_options[];
+#define PQ_SELECT_N_OPTIONS 5
+
+/* One selected layer: node `node` reads its weight at input `slot` (1 for MatMul B, Gemm B and
+ * Conv W); view is the weight view of SPEC 2 as THIS node sees it (Gemm transB decides the
+ * orientation; view.node_name / view.op are this node's). */
+typedef struct pq_weight_target {
+    uint32_t node;
+    uint32_t slot;
+    pq_weight_view view;
+} pq_weight_target;
+
+/* The weight view of node nid's weight input (MatMul/Gemm input 1, Conv/ConvTranspose input 1)
+ * when it is an f32 constant of rank >= 2 (Gemm: rank 2); false otherwise. Does not look at
+ * options. */
+bool pq_select_view(const pq_graph *g, uint32_t nid, pq_weight_view *out);
+
+/* Every node of a `targets` op (MatMul: constant B; Gemm: constant B; Conv: constant f32 W), in
+ * graph order, whose weight is f32 with >= min-elements elements and passes include/exclude; then
+ * `skip: [first]` / `[last]` drop the first / last of that list. A weight shared by several nodes
+ * appears once per node (the caller decides what sharing means for it). o must be an instance of
+ * a schema that starts with PQ_SELECT_OPTION_ENTRIES (absent options read as their defaults).
+ * *out is pq_malloc'ed (pq_free it; NULL when *n is 0).
+ * Returns PQ_OK; PQ_ERR_INVALID when include/exclude is not a valid regex (the message names the
+ * option and gives regerror's text); PQ_ERR_NOMEM. */
+enum pq_status pq_select_weights(const pq_graph *g, const pq_pass_opts *o, pq_weight_target **out,
+                                 uint32_t *n, pq_error *err);
+
+#endif
