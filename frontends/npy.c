@@ -257,7 +257,7 @@ static enum pq_status pq_npy_parse(const unsigned char *p, size_t avail, uint64_
                                    const char *what, pq_npy_info *info, pq_error *err) {
     if (!pq_host_little_endian())
         return pq_error_set(err, PQ_ERR_UNSUPPORTED, "npy: big-endian hosts are not supported");
-    size_t hs, hl;
+    size_t hs = 0, hl = 0;
     PQ_TRY(pq_npy_preamble(p, avail, what, &hs, &hl, err));
     if (hs + hl > avail)
         return pq_error_set(
@@ -317,7 +317,7 @@ enum pq_status pq_npy_read(const char *path, pq_tensor **out, pq_error *err) {
     uint64_t total = (uint64_t)sb.st_size;
     unsigned char pre[12];
     size_t got = fread(pre, 1, sizeof pre, f);
-    size_t hs, hl;
+    size_t hs = 0, hl = 0;
     PQ_TRY_GOTO(st, pq_npy_preamble(pre, got, path, &hs, &hl, err), done);
     size_t need = hs + hl;
     if (need > total) {
@@ -433,7 +433,7 @@ static enum pq_status pq_npy_make_header(const pq_tensor *t, unsigned char *hdr,
 enum pq_status pq_npy_write_buffer(const pq_tensor *t, unsigned char **out, size_t *len,
                                    pq_error *err) {
     unsigned char hdr[384];
-    size_t hl, nb;
+    size_t hl = 0, nb = 0;
     *out = NULL;
     *len = 0;
     PQ_TRY(pq_npy_make_header(t, hdr, sizeof hdr, &hl, &nb, err));
@@ -448,7 +448,7 @@ enum pq_status pq_npy_write_buffer(const pq_tensor *t, unsigned char **out, size
 
 enum pq_status pq_npy_write(const char *path, const pq_tensor *t, pq_error *err) {
     unsigned char hdr[384];
-    size_t hl, nb;
+    size_t hl = 0, nb = 0;
     PQ_TRY(pq_npy_make_header(t, hdr, sizeof hdr, &hl, &nb, err));
     pq_atomic_file af;
     enum pq_status st;

@@ -154,7 +154,14 @@ static int load_set(const char *dir, const char *prefix, pq_tensor **ts, pq_erro
     int n = 0;
     for (; n < MAX_IO; n++) {
         char path[4096];
-        snprintf(path, sizeof path, "%s/%s_%d.pb", dir, prefix, n);
+        int len = snprintf(path, sizeof path, "%s/%s_%d.pb", dir, prefix, n);
+        if (len < 0 || (size_t)len >= sizeof path) {
+            pq_error_set(err, PQ_ERR_IO, "conformance: path '%s/%s_%d.pb' is longer than %zu bytes",
+                         dir, prefix, n, sizeof path - 1);
+            for (int i = 0; i < n; i++)
+                pq_tensor_destroy(ts[i]);
+            return -1;
+        }
         if (!file_exists(path)) break;
         if (pq_onnx_load_tensor_file(path, &ts[n], NULL, err) != PQ_OK) {
             for (int i = 0; i < n; i++)
