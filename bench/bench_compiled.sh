@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Latency of compiled (packed PiQ) artifacts beside the FP32 model, in one run at one thread:
+# each model is compiled with a preset, then FP32 and artifact alternate for several rounds and
+# the medians of the per-round medians are compared. Numbers on a shared machine are noisy.
+# Usage: bench/bench_compiled.sh [--preset NAME] [--repeat N] [--rounds K] [--no-export]
+#   env: PIQC (default build/tools/piqc), PY (default /usr/bin/python3)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PIQC=${PIQC:-$ROOT/build/tools/piqc}
+PY=${PY:-/usr/bin/python3}
+preset=ptq-piq3 repeat=30 rounds=5 export_big=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --preset) preset=${2:?--preset needs a value}; shift 2 ;;
+        --repeat) repeat=${2:?--repeat needs a value}; shift 2 ;;
+        --rounds) rounds=${2:?--rounds needs a value}; shift 2 ;;
+        --no-export) export_big=0; shift ;;
+        -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+        *) echo "bench_compiled: unknown argument '$1'" >&2; exit 2 ;;
+    esac
+done
+[ -x "$PIQC" ] || { echo "bench_compiled: piqc not found at $PIQC (build it or set PIQC)" >&2; exit 2; }
+export OMP_NUM_THREADS=1
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+digits=$ROOT/examples/digits
+"$PY" -c "import numpy as np, sys; np.save(sys.argv[2], np.load(sys.argv[1])[:1])" \
+    "$digits/test_x.npy" "$tmp/digits_b1.npy"
+
+# label | model | input binding
+cases=(
+    "digits b360|$digits/model.onnx|input=$digits/test_x.npy"
+    "digits b1|$digits/model.onnx|input=$tmp/digits_b1.npy"
+    "transformer17|$ROOT/tests/models/transformer17/model.onnx|tokens=$ROOT/tests/models/transformer17/input_tokens.npy"
+)
+if [ "$export_big" = 1 ]; then
+    if "$PY" "$ROOT/bench/export_bench_models.py" "$tmp/big" >/dev/null 2>&1; then
+        cases+=("encoder d256 s128|$tmp/big/encoder_d256/model.onnx|tokens=$tmp/big/encoder_d256/input_tokens.npy"
+                "mlp 2048 b1|$tmp/big/mlp_2048/model.onnx|x=$tmp/big/mlp_2048/input_x.npy")
+    else
+        echo "bench_compiled: python3-torch missing: larger models skipped (scripts/install-deps --with-models)" >&2
+    fi
+fi
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+run_ms() { "$PIQC" run "$1" --input "$2" --threads 1 --repeat "$repeat" 2>/dev/null |
+           sed -n 's/^median \([0-9.]*\) ms.*/\1/p'; }
+
+echo "preset $preset, 1 thread, $rounds rounds x $repeat runs, medians; CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+printf "%-20s %12s %12s %12s %10s %10s\n" model "fp32 ms" "packed ms" "packed/fp32" "fp32 MB" "gguf MB"
+for c in "${cases[@]}"; do
+    IFS='|' read -r label model input <<<"$c"
+    art=$tmp/$(echo "$label" | tr ' ' '_').gguf
+    if ! "$PIQC" compile "$model" --pipeline "$preset" -o "$art" -q >"$tmp/compile.log" 2>&1; then
+        echo "bench_compiled: compiling $label failed:" >&2; cat "$tmp/compile.log" >&2; exit 1
+    fi
+    f=() p=()
+    for _ in $(seq "$rounds"); do
+        f+=("$(run_ms "$model" "$input")")
+        p+=("$(run_ms "$art" "$input")")
+    done
+    fm=$(printf "%s\n" "${f[@]}" | median)
+    pm=$(printf "%s\n" "${p[@]}" | median)
+    printf "%-20s %12.3f %12.3f %12.2f %10.2f %10.2f\n" "$label" "$fm" "$pm" \
+        "$(awk -v a="$pm" -v b="$fm" 'BEGIN{print a/b}')" \
+        "$(awk -v s="$(stat -c %s "$model")" 'BEGIN{print s/1048576}')" \
+        "$(awk -v s="$(stat -c %s "$art")" 'BEGIN{print s/1048576}')"
+done
