@@ -13,12 +13,15 @@ const pq_pass_option pq_select_options[PQ_SELECT_N_OPTIONS] = {PQ_SELECT_OPTION_
 
 bool pq_select_view(const pq_graph *g, uint32_t nid, pq_weight_view *wv) {
     if (nid >= g->n_nodes) return false;
+    return pq_select_view_of(g, nid, pq_node_input(&g->nodes[nid], 1), wv);
+}
+
+bool pq_select_view_of(const pq_graph *g, uint32_t nid, uint32_t v, pq_weight_view *wv) {
+    if (nid >= g->n_nodes || v >= g->n_values) return false;
     const pq_node *n = &g->nodes[nid];
     if (n->op != PQ_OP_MATMUL && n->op != PQ_OP_GEMM && n->op != PQ_OP_CONV &&
         n->op != PQ_OP_CONV_TRANSPOSE)
         return false;
-    uint32_t v = pq_node_input(n, 1);
-    if (v == PQ_NONE) return false;
     const pq_value *val = &g->values[v];
     const pq_tensor *t = val->constant;
     if (!t || t->dtype != PQ_DTYPE_F32 || t->rank < 2) return false;
@@ -89,6 +92,11 @@ static bool pq_select_match(const regex_t *re, const char *node_name, const char
 
 enum pq_status pq_select_weights(const pq_graph *g, const pq_pass_opts *o, pq_weight_target **out,
                                  uint32_t *n_out, pq_error *err) {
+    return pq_select_weights_ex(g, o, 0, out, n_out, err);
+}
+
+enum pq_status pq_select_weights_ex(const pq_graph *g, const pq_pass_opts *o, unsigned flags,
+                                    pq_weight_target **out, uint32_t *n_out, pq_error *err) {
     enum pq_status st = PQ_OK;
     regex_t inc, exc;
     bool have_inc = false, have_exc = false;
@@ -122,13 +130,23 @@ enum pq_status pq_select_weights(const pq_graph *g, const pq_pass_opts *o, pq_we
                   (nd->op == PQ_OP_CONV && want[2]);
         if (!ok) continue;
         pq_weight_view wv;
-        if (!pq_select_view(g, i, &wv)) continue;
+        uint32_t fq = PQ_NONE;
+        uint32_t w = pq_node_input(nd, 1);
+        if ((flags & PQ_SELECT_THROUGH_FAKE_QUANT) && w != PQ_NONE && w < g->n_values) {
+            uint32_t p = g->values[w].producer;
+            if (p != PQ_NONE && p < g->n_nodes && g->nodes[p].op == PQ_OP_FAKE_QUANT) {
+                fq = p;
+                w = pq_node_input(&g->nodes[p], 0);
+            }
+        }
+        if (!pq_select_view_of(g, i, w, &wv)) continue;
         if (pq_tensor_numel(g->values[wv.value].constant) < min_el) continue;
         if (have_inc && !pq_select_match(&inc, nd->name, wv.name)) continue;
         if (have_exc && pq_select_match(&exc, nd->name, wv.name)) continue;
         list[cnt].node = i;
         list[cnt].slot = 1;
         list[cnt].view = wv;
+        list[cnt].fake_quant = fq;
         cnt++;
     }
     uint32_t first = 0;

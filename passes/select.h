@@ -50,12 +50,18 @@ typedef struct pq_weight_target {
     uint32_t node;
     uint32_t slot;
     pq_weight_view view;
+    /* pq_select_weights_ex with PQ_SELECT_THROUGH_FAKE_QUANT only: the FakeQuant node between the
+     * constant (view.value) and the layer, else PQ_NONE */
+    uint32_t fake_quant;
 } pq_weight_target;
 
 /* The weight view of node nid's weight input (MatMul/Gemm input 1, Conv/ConvTranspose input 1)
  * when it is an f32 constant of rank >= 2 (Gemm: rank 2); false otherwise. Does not look at
  * options. */
 bool pq_select_view(const pq_graph *g, uint32_t nid, pq_weight_view *out);
+/* pq_select_view for the weight value v as node nid's weight (v need not be nid's input: the
+ * constant behind a FakeQuant). */
+bool pq_select_view_of(const pq_graph *g, uint32_t nid, uint32_t v, pq_weight_view *out);
 
 /* Every node of a `targets` op (MatMul: constant B; Gemm: constant B; Conv: constant f32 W), in
  * graph order, whose weight is f32 with >= min-elements elements and passes include/exclude; then
@@ -67,5 +73,17 @@ bool pq_select_view(const pq_graph *g, uint32_t nid, pq_weight_view *out);
  * option and gives regerror's text); PQ_ERR_NOMEM. */
 enum pq_status pq_select_weights(const pq_graph *g, const pq_pass_opts *o, pq_weight_target **out,
                                  uint32_t *n, pq_error *err);
+
+/* Flags of pq_select_weights_ex. */
+enum pq_select_flags {
+    /* also select a layer whose weight input is the output of a FakeQuant node reading an f32
+     * constant (lora after fake-quant): view describes that constant, target.fake_quant is the
+     * FakeQuant node. Passes that change the weight itself must not set this. */
+    PQ_SELECT_THROUGH_FAKE_QUANT = 1u << 0,
+};
+
+/* pq_select_weights with flags (pq_select_flags); pq_select_weights is flags = 0. */
+enum pq_status pq_select_weights_ex(const pq_graph *g, const pq_pass_opts *o, unsigned flags,
+                                    pq_weight_target **out, uint32_t *n, pq_error *err);
 
 #endif
