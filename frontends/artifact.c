@@ -41,6 +41,12 @@ static bool pq_is_packed_type(uint32_t t) {
     return t == PQ_GGUF_T_PIQ3 || t == PQ_GGUF_T_PIQ2;
 }
 
+/* A packed weight whose graph constant is u8 holds the packed bytes itself (a compiled graph);
+ * the quantizer only ever replaces float constants. */
+static bool pq_artifact_in_graph(const pq_tensor *c) {
+    return c->dtype == PQ_DTYPE_U8;
+}
+
 /* ---- writing ---- */
 
 /* A sidecar range named in the graph text ("bin OFF+LEN}") and the text position of ", bin". */
@@ -121,13 +127,31 @@ static enum pq_status pq_check_packed(const pq_graph *g, const pq_artifact_tenso
                                 "that fits u32",
                                 nm, (long long)p->group);
         size_t want = pq_packed_bytes(p->fmt, p->rows, p->cols, p->group);
-        if (want == 0 || p->size != want || !p->data)
-            return pq_error_set(err, PQ_ERR_INVALID,
-                                "packed tensor '%s': %zu bytes, but %s %lldx%lld with G=%lld "
-                                "needs %zu",
-                                nm, p->size, pq_qformat_name(p->fmt), (long long)p->rows,
-                                (long long)p->cols, (long long)p->group, want);
         const pq_tensor *c = g->values[vid].constant;
+        bool in_graph = pq_artifact_in_graph(c);
+        size_t have = p->size;
+        const void *bytes = p->data;
+        if (in_graph) {
+            /* a compiled graph: the u8 constant [nbytes] holds the packed bytes; p->data is NULL
+             * or the same bytes */
+            bool fits = c->rank == 1 && c->dims[0] >= 0 && c->nbytes >= (size_t)c->dims[0] &&
+                        (c->dims[0] == 0 || c->data);
+            have = fits ? (size_t)c->dims[0] : 0;
+            if (p->data && (p->size != have ||
+                            (p->data != c->data && have && memcmp(p->data, c->data, have) != 0)))
+                return pq_error_set(err, PQ_ERR_INVALID,
+                                    "packed tensor '%s': data differ from the u8 constant that "
+                                    "holds them in the graph",
+                                    nm);
+            bytes = c->data;
+        }
+        if (want == 0 || have != want || !bytes)
+            return pq_error_set(err, PQ_ERR_INVALID,
+                                "packed tensor '%s': %zu bytes%s, but %s %lldx%lld with G=%lld "
+                                "needs %zu",
+                                nm, have, in_graph ? " (u8 constant in the graph)" : "",
+                                pq_qformat_name(p->fmt), (long long)p->rows, (long long)p->cols,
+                                (long long)p->group, want);
         if (p->onnx_rank < 0 || p->onnx_rank > PQ_MAX_RANK || (p->onnx_rank && !p->onnx_dims))
             return pq_error_set(err, PQ_ERR_INVALID, "packed tensor '%s': bad ONNX rank %d", nm,
                                 p->onnx_rank);
@@ -142,7 +166,7 @@ static enum pq_status pq_check_packed(const pq_graph *g, const pq_artifact_tenso
                                     nm);
             if (same && p->onnx_dims[d] != c->dims[d]) same = false;
         }
-        if (!same || numel != p->rows * p->cols)
+        if ((!same && !in_graph) || numel != p->rows * p->cols)
             return pq_error_set(err, PQ_ERR_INVALID,
                                 "packed tensor '%s': ONNX shape does not match the constant or "
                                 "rows x cols (%lldx%lld)",
@@ -182,8 +206,10 @@ static enum pq_status pq_add_constants(pq_gguf *gg, const pq_graph *g,
             snprintf(key, sizeof key, "piqc.shape.%s", gname);
             PQ_TRY(
                 pq_gguf_set_array(gg, key, PQ_GGUF_I64, p->onnx_dims, (uint64_t)p->onnx_rank, err));
+            bool in_graph = pq_artifact_in_graph(c);
             st = pq_gguf_add_tensor(gg, gname, 2, dims, three ? PQ_GGUF_T_PIQ3 : PQ_GGUF_T_PIQ2,
-                                    p->data, p->size, err);
+                                    in_graph ? c->data : p->data,
+                                    in_graph ? (size_t)c->dims[0] : p->size, err);
         } else {
             uint32_t type;
             if (!pq_gguf_ttype_for_dtype(c->dtype, &type))
@@ -520,9 +546,9 @@ static enum pq_status pq_attach_dense(const pq_gguf *gg, const pq_gguf_tensor *t
     return PQ_OK;
 }
 
-static enum pq_status pq_attach_packed(const pq_gguf *gg, const pq_gguf_tensor *t,
-                                       const pq_tensor *c, const char *orig, uint32_t vid,
-                                       pq_artifact_packed *p, pq_error *err) {
+static enum pq_status pq_attach_packed(const pq_gguf *gg, const pq_gguf_tensor *t, pq_tensor *c,
+                                       const char *orig, uint32_t vid, pq_artifact_packed *p,
+                                       pq_error *err) {
     memset(p, 0, sizeof *p);
     PQ_TRY(pq_gguf_packed_info(gg, t, &p->fmt, &p->rows, &p->cols, &p->group, err));
     char key[96];
@@ -530,16 +556,37 @@ static enum pq_status pq_attach_packed(const pq_gguf *gg, const pq_gguf_tensor *
     const int64_t *dims;
     uint64_t n;
     PQ_TRY(pq_get_typed_array(gg, key, PQ_GGUF_I64, (const void **)&dims, &n, err));
-    bool same = n == (uint64_t)c->rank;
-    for (uint64_t d = 0; same && d < n; d++)
-        same = dims[d] == c->dims[d];
+    if (n > PQ_MAX_RANK)
+        return pq_error_set(err, PQ_ERR_INVALID, "tensor '%s': key '%s' has %llu dims (max %d)",
+                            t->name, key, (unsigned long long)n, PQ_MAX_RANK);
     int64_t numel;
-    if (!same || pq_shape_numel(c->rank, c->dims, &numel, NULL) != PQ_OK ||
-        numel != p->rows * p->cols || t->n_dims != 2)
-        return pq_error_set(err, PQ_ERR_INVALID,
-                            "tensor '%s': %lldx%lld packed weights and key '%s' do not match "
-                            "constant '%s' in piqc.graph",
-                            t->name, (long long)p->rows, (long long)p->cols, key, orig);
+    if (pq_artifact_in_graph(c)) {
+        /* the u8 constant [nbytes] of a compiled graph: its data are the packed bytes */
+        numel = 1;
+        for (uint64_t d = 0; d < n && numel >= 0; d++)
+            numel =
+                dims[d] < 0 || (dims[d] && numel > PQ_MAX_NUMEL / dims[d]) ? -1 : numel * dims[d];
+        if (c->rank != 1 || c->dims[0] < 0 || (size_t)c->dims[0] != t->size ||
+            c->nbytes < t->size || (t->size && !c->data) || numel != p->rows * p->cols ||
+            t->n_dims != 2)
+            return pq_error_set(err, PQ_ERR_INVALID,
+                                "tensor '%s': %zu packed bytes (%lldx%lld weights) and key '%s' "
+                                "do not match the u8 constant '%s' in piqc.graph",
+                                t->name, t->size, (long long)p->rows, (long long)p->cols, key,
+                                orig);
+        if (t->size) memcpy(c->data, t->data, t->size);
+        p->in_graph_packed = true;
+    } else {
+        bool same = n == (uint64_t)c->rank;
+        for (uint64_t d = 0; same && d < n; d++)
+            same = dims[d] == c->dims[d];
+        if (!same || pq_shape_numel(c->rank, c->dims, &numel, NULL) != PQ_OK ||
+            numel != p->rows * p->cols || t->n_dims != 2)
+            return pq_error_set(err, PQ_ERR_INVALID,
+                                "tensor '%s': %lldx%lld packed weights and key '%s' do not match "
+                                "constant '%s' in piqc.graph",
+                                t->name, (long long)p->rows, (long long)p->cols, key, orig);
+    }
     for (uint64_t d = 0; d < n; d++)
         p->onnx_dims[d] = dims[d];
     p->onnx_rank = (int)n;

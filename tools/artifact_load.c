@@ -38,6 +38,7 @@ enum pq_status pq_cli_load_artifact(const char *path, pq_artifact **out, pq_erro
     enum pq_status st = pq_weights_find(a->graph, 1, &views, &nv, err);
     for (uint32_t i = 0; i < a->n_packed && st == PQ_OK; i++) {
         const pq_artifact_packed *p = &a->packed[i];
+        if (p->in_graph_packed) continue; /* a compiled graph runs its packed bytes as they are */
         const pq_weight_view *wv = NULL;
         for (uint32_t k = 0; k < nv; k++)
             if (views[k].value == p->value) wv = &views[k];

@@ -7,7 +7,8 @@
 #include "passes/passes.h"
 
 /* Reads and verifies path, then dequantizes each packed tensor into the graph constant it
- * replaces (through the weight view of its consumer). *out owns the graph; destroy it with
+ * replaces (through the weight view of its consumer); packed tensors held by u8 constants of a
+ * compiled graph (in_graph_packed) stay packed. *out owns the graph; destroy it with
  * pq_artifact_destroy. INVALID when a packed tensor does not fit its weight view. */
 enum pq_status pq_cli_load_artifact(const char *path, pq_artifact **out, pq_error *err);
 
