@@ -1,6 +1,7 @@
 /* The fast-kernel table and the dispatcher that falls back to the reference kernels.
  * Entries are added by backends/onednn/ and backends/x86/ as they land. */
 #include "backends/onednn/onednn.h"
+#include "backends/piqc_ops.h"
 #include "fast.h"
 
 #include <stdlib.h>
@@ -12,6 +13,11 @@ const pq_kernel_fn pq_fast_kernels[PQ_OP_COUNT] = {
     [PQ_OP_MATMUL] = pq_onednn_matmul,
     [PQ_OP_GEMM] = pq_onednn_gemm,
     /* ---- end onednn ---- */
+    /* ---- piqc (backends/piqc_ops.c, run-time selected quant kernels) ---- */
+    [PQ_OP_HADAMARD] = pq_fast_piqc_hadamard,
+    [PQ_OP_PACKED_MAT_MUL] = pq_fast_piqc_packed_matmul,
+    [PQ_OP_PACKED_CONV] = pq_fast_piqc_packed_conv,
+    /* ---- end piqc ---- */
 };
 
 static int pq_fast_enabled(void) {

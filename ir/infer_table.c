@@ -1,10 +1,11 @@
 /* The shape-inference table: one rule per op, indexed by PQ_OP_<ID>. A test walks ops.def and
  * fails when an op has no entry. */
+#include "infer_piqc.h"
 #include "infer_rules.h"
 
 const pq_infer_fn pq_infer_table[PQ_OP_COUNT] = {
     /* ---- elementwise ---- */
-    [PQ_OP_ADD] = pq_infer_ew_binary,
+    [PQ_OP_ADD] = pq_infer_piqc_binary_act, /* + fused activation */
     [PQ_OP_SUB] = pq_infer_ew_binary,
     [PQ_OP_MUL] = pq_infer_ew_binary,
     [PQ_OP_DIV] = pq_infer_ew_binary,
@@ -76,12 +77,12 @@ const pq_infer_fn pq_infer_table[PQ_OP_COUNT] = {
     [PQ_OP_DYNAMIC_QUANTIZE_LINEAR] = pq_infer_ew_dynamic_quantize,
     /* ---- end elementwise ---- */
     /* ---- nn ---- */
-    [PQ_OP_MATMUL] = pq_infer_matmul,
+    [PQ_OP_MATMUL] = pq_infer_piqc_matmul_act, /* + fused activation */
     [PQ_OP_MATMUL_INTEGER] = pq_infer_matmul_integer,
-    [PQ_OP_GEMM] = pq_infer_gemm,
-    [PQ_OP_CONV] = pq_infer_conv,
+    [PQ_OP_GEMM] = pq_infer_piqc_gemm_act, /* + fused activation */
+    [PQ_OP_CONV] = pq_infer_piqc_conv_act, /* + fused activation */
     [PQ_OP_CONV_INTEGER] = pq_infer_conv_integer,
-    [PQ_OP_CONV_TRANSPOSE] = pq_infer_conv_transpose,
+    [PQ_OP_CONV_TRANSPOSE] = pq_infer_piqc_conv_transpose_act,
     [PQ_OP_MAX_POOL] = pq_infer_max_pool,
     [PQ_OP_AVERAGE_POOL] = pq_infer_average_pool,
     [PQ_OP_GLOBAL_AVERAGE_POOL] = pq_infer_global_pool,
@@ -156,4 +157,10 @@ const pq_infer_fn pq_infer_table[PQ_OP_COUNT] = {
     [PQ_OP_QLINEAR_CONV] = pq_infer_x_qlinear_conv,
     [PQ_OP_GRID_SAMPLE] = pq_infer_x_grid_sample,
     /* ---- end extra ---- */
+    /* ---- piqc (ir/infer_piqc.c) ---- */
+    [PQ_OP_HADAMARD] = pq_infer_piqc_hadamard,
+    [PQ_OP_FAKE_QUANT] = pq_infer_piqc_fake_quant,
+    [PQ_OP_PACKED_MAT_MUL] = pq_infer_piqc_packed_matmul,
+    [PQ_OP_PACKED_CONV] = pq_infer_piqc_packed_conv,
+    /* ---- end piqc ---- */
 };

@@ -3,6 +3,7 @@
  * geometry and the int32 im2col that pooling and ConvInteger share. */
 #include <string.h>
 
+#include "backends/piqc_ops.h"
 #include "ref_gemm.h"
 #include "ref_kernels.h"
 #include "ref_util.h"
@@ -184,7 +185,7 @@ enum pq_status pq_ref_conv(const pq_kernel_args *a) {
         }
     pq_ref_f32_commit(Y, oy);
     oy = NULL;
-    st = PQ_OK;
+    st = pq_act_epilogue(a->node, Y, a->err); /* fused activation (PQ_OK when none) */
 done:
     pq_free(col);
     pq_free(ox);
@@ -308,7 +309,7 @@ enum pq_status pq_ref_conv_transpose(const pq_kernel_args *a) {
         }
     pq_ref_f32_commit(Y, oy);
     oy = NULL;
-    st = PQ_OK;
+    st = pq_act_epilogue(a->node, Y, a->err); /* fused activation (PQ_OK when none) */
 done:
     pq_free(col);
     pq_free(ox);

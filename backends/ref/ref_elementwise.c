@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "backends/piqc_ops.h"
 #include "ref_kernels.h"
 #include "ref_util.h"
 
@@ -192,7 +193,8 @@ static void pq_ew_binary(enum pq_op op, const pq_tensor *A, const pq_tensor *B, 
         } else {
             bool uns = pq_ref_dtype_unsigned(ta);
             PQ_EW_LOOP2(bc, {
-                int64_t x = pq_dtype_load_i64(ta, A->data, ia), v = pq_dtype_load_i64(tb, B->data, ib);
+                int64_t x = pq_dtype_load_i64(ta, A->data, ia),
+                        v = pq_dtype_load_i64(tb, B->data, ib);
                 int c = uns ? ((uint64_t)x < (uint64_t)v ? -1 : (uint64_t)x > (uint64_t)v)
                             : (x < v ? -1 : x > v);
                 y[io] = pq_ew_cmp(op, c);
@@ -237,10 +239,10 @@ static void pq_ew_binary(enum pq_op op, const pq_tensor *A, const pq_tensor *B, 
     }
     if (pq_dtype_is_integer(ta) && pq_dtype_is_integer(tb)) {
         bool uns = pq_ref_dtype_unsigned(ta);
-        PQ_EW_LOOP2(
-            bc, pq_ref_store_int(ty, Y->data, io,
-                                 pq_ew_bin_int(op, pq_dtype_load_i64(ta, A->data, ia),
-                                               pq_dtype_load_i64(tb, B->data, ib), uns, fmod_attr)));
+        PQ_EW_LOOP2(bc, pq_ref_store_int(ty, Y->data, io,
+                                         pq_ew_bin_int(op, pq_dtype_load_i64(ta, A->data, ia),
+                                                       pq_dtype_load_i64(tb, B->data, ib), uns,
+                                                       fmod_attr)));
         return;
     }
     /* Floats other than f32, and Pow with mixed types: compute in double, store in y's type
@@ -254,7 +256,8 @@ enum pq_status pq_ref_ew_binary(const pq_kernel_args *a) {
     PQ_TRY(pq_ref_check_args(a, 2, 1));
     int fmod_attr = (int)pq_node_attr_int(a->node, "fmod", 0);
     pq_ew_binary(a->node->op, a->in[0], a->in[1], a->out[0], fmod_attr);
-    return PQ_OK;
+    /* fused activation (PQ_OK when none); only Add accepts one */
+    return a->node->op == PQ_OP_ADD ? pq_act_epilogue(a->node, a->out[0], a->err) : PQ_OK;
 }
 
 enum pq_status pq_ref_ew_variadic(const pq_kernel_args *a) {
@@ -288,7 +291,8 @@ enum pq_status pq_ref_ew_variadic(const pq_kernel_args *a) {
         } else if (pq_dtype_is_integer(Y->dtype)) {
             for (int64_t i = 0; i < n; i++)
                 pq_ref_store_int(Y->dtype, Y->data, (size_t)i,
-                                 pq_dtype_load_i64(Y->dtype, Y->data, (size_t)i) / (int64_t)a->n_in);
+                                 pq_dtype_load_i64(Y->dtype, Y->data, (size_t)i) /
+                                     (int64_t)a->n_in);
         } else {
             for (int64_t i = 0; i < n; i++)
                 pq_dtype_store(Y->dtype, Y->data, (size_t)i,

@@ -2,6 +2,7 @@
  * Conv, ConvTranspose and the RNNs also use; plus f32 views of other float dtypes. */
 #include <string.h>
 
+#include "backends/piqc_ops.h"
 #include "ref_gemm.h"
 #include "ref_kernels.h"
 #include "ref_util.h"
@@ -415,6 +416,7 @@ enum pq_status pq_ref_matmul(const pq_kernel_args *a) {
     if (st == PQ_OK) {
         pq_ref_f32_commit(Y, oy);
         oy = NULL;
+        st = pq_act_epilogue(a->node, Y, a->err); /* fused activation (PQ_OK when none) */
     }
 done:
     pq_free(oa);
@@ -458,6 +460,7 @@ enum pq_status pq_ref_gemm(const pq_kernel_args *a) {
     if (st == PQ_OK) {
         pq_ref_f32_commit(Y, oy);
         oy = NULL;
+        st = pq_act_epilogue(a->node, Y, a->err); /* fused activation (PQ_OK when none) */
     }
 done:
     pq_free(oa);

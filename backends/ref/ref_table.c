@@ -1,6 +1,7 @@
 /* The reference-kernel table: one kernel per op, indexed by PQ_OP_<ID>, and the dispatcher.
  * A test walks ops.def and fails when an op has no kernel. */
 #include "ref_kernels.h"
+#include "ref_piqc.h"
 
 const pq_kernel_fn pq_ref_kernels[PQ_OP_COUNT] = {
     /* ---- elementwise ---- */
@@ -156,6 +157,12 @@ const pq_kernel_fn pq_ref_kernels[PQ_OP_COUNT] = {
     [PQ_OP_QLINEAR_CONV] = pq_ref_x_qlinear_conv,
     [PQ_OP_GRID_SAMPLE] = pq_ref_x_grid_sample,
     /* ---- end extra ---- */
+    /* ---- piqc (ref_piqc.c) ---- */
+    [PQ_OP_HADAMARD] = pq_ref_piqc_hadamard,
+    [PQ_OP_FAKE_QUANT] = pq_ref_piqc_fake_quant,
+    [PQ_OP_PACKED_MAT_MUL] = pq_ref_piqc_packed_matmul,
+    [PQ_OP_PACKED_CONV] = pq_ref_piqc_packed_conv,
+    /* ---- end piqc ---- */
 };
 
 enum pq_status pq_ref_run(const pq_kernel_args *a) {

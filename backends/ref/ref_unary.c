@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ref_act.h"
 #include "ref_kernels.h"
 #include "ref_util.h"
 
@@ -63,12 +64,7 @@ static double pq_unary_f64(enum pq_op op, double x, const pq_unary_params *p) {
     case PQ_OP_TANH:
         return tanh(x);
     case PQ_OP_SIGMOID:
-        if (x >= 0)
-            return 1.0 / (1.0 + exp(-x));
-        else {
-            double e = exp(x);
-            return e / (1.0 + e);
-        }
+        return pq_act_sigmoid_f64(x);
     case PQ_OP_SIN:
         return sin(x);
     case PQ_OP_COS:
@@ -84,9 +80,9 @@ static double pq_unary_f64(enum pq_op op, double x, const pq_unary_params *p) {
     case PQ_OP_CELU:
         return (x > 0 ? x : 0.0) + fmin(0.0, p->alpha * expm1(x / p->alpha));
     case PQ_OP_HARD_SIGMOID:
-        return fmax(0.0, fmin(1.0, p->alpha * x + p->beta));
+        return pq_act_hard_sigmoid_f64(x, p->alpha, p->beta);
     case PQ_OP_HARD_SWISH:
-        return x * fmax(0.0, fmin(1.0, x / 6.0 + 0.5));
+        return pq_act_hard_swish_f64(x);
     case PQ_OP_SOFTPLUS:
         return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
     case PQ_OP_SOFTSIGN:
@@ -132,9 +128,9 @@ static void pq_unary_run_f32(enum pq_op op, const float *X, float *Y, int64_t n,
     case PQ_OP_TANH:
         PQ_UNARY_F32(tanhf(x));
     case PQ_OP_RELU:
-        PQ_UNARY_F32(x < 0.0f ? 0.0f : x); /* NaN and -0 pass through; branch-free */
+        PQ_UNARY_F32(pq_act_relu_f32(x)); /* NaN and -0 pass through; branch-free */
     case PQ_OP_LEAKY_RELU:
-        PQ_UNARY_F32(x < 0.0f ? alpha * x : x);
+        PQ_UNARY_F32(pq_act_leaky_relu_f32(x, alpha));
     default:
         PQ_UNARY_F32((float)pq_unary_f64(op, x, p));
     }
@@ -214,9 +210,7 @@ enum pq_status pq_ref_ew_clip(const pq_kernel_args *a) {
         float lo = lo_t ? (float)pq_dtype_load(lo_t->dtype, lo_t->data, 0) : -INFINITY;
         float hi = hi_t ? (float)pq_dtype_load(hi_t->dtype, hi_t->data, 0) : INFINITY;
         for (int64_t i = 0; i < n; i++) {
-            float v = x[i];
-            v = v < lo ? lo : v;
-            y[i] = v > hi ? hi : v;
+            y[i] = pq_act_clip_f32(x[i], lo, hi);
         }
     } else if (pq_dtype_is_integer(t)) {
         bool uns = pq_ref_dtype_unsigned(t);

@@ -1,0 +1,41 @@
+/* Kernels of piqc's own ops (Hadamard, FakeQuant, PackedMatMul, PackedConv) parameterised by the
+ * quant kernel table, and the fused-activation epilogue of Conv/Gemm/MatMul/Add/packed ops. */
+#ifndef PQ_PIQC_OPS_H
+#define PQ_PIQC_OPS_H
+
+#include <stdint.h>
+
+#include "backends/quant/qkernels.h"
+#include "backends/ref/ref.h"
+#include "ir/infer_piqc.h"
+
+/* Applies a fused activation to y[0..n) in place with the same f32 arithmetic as running the
+ * activation op's reference kernel on the result (Relu, Clip, LeakyRelu and Tanh in f32; Sigmoid,
+ * HardSigmoid and HardSwish in double rounded once; Gelu as the f32 ops Div(x, sqrt 2), Erf,
+ * Add 1, Mul x, Mul 0.5; Swish as f32(Sigmoid(x)) * x). PQ_ACT_NONE does nothing. */
+void pq_act_apply_f32(const pq_activation *act, float *y, int64_t n);
+
+/* Epilogue of a kernel: decodes node n's fused activation and applies it to t in place (f32:
+ * pq_act_apply_f32; other float dtypes through f32). Returns PQ_OK (also when n has none), or
+ * PQ_ERR_INVALID for a bad activation attribute or a non-float t with an activation. */
+enum pq_status pq_act_epilogue(const pq_node *n, pq_tensor *t, pq_error *err);
+
+/* Op kernels (contract of backends/ref/ref.h: inputs validated by the op's shape rule, outputs
+ * allocated). k is the quant kernel table to use (&pq_qkernels_scalar from the reference table,
+ * pq_qkernels_get() from the fast table, any pq_qkernels_for(isa) in tests); the results of
+ * Hadamard and FakeQuant do not depend on k (bit-identical), those of the packed ops differ only
+ * by f32 summation order. a->n_threads is ignored (single-threaded). Each returns PQ_OK,
+ * PQ_ERR_INVALID (inputs that contradict the attributes; message names what), or PQ_ERR_NOMEM
+ * (workspace). Workspace is bounded: Hadamard on an inner axis gathers at most 64K floats of
+ * fibers at a time, PackedConv tiles im2col to at most 1M floats. */
+enum pq_status pq_piqc_hadamard_run(const pq_qkernels *k, const pq_kernel_args *a);
+enum pq_status pq_piqc_fake_quant_run(const pq_kernel_args *a);
+enum pq_status pq_piqc_packed_matmul_run(const pq_qkernels *k, const pq_kernel_args *a);
+enum pq_status pq_piqc_packed_conv_run(const pq_qkernels *k, const pq_kernel_args *a);
+
+/* Fast-table entries: the kernels above with pq_qkernels_get() (PIQC_ISA honoured). */
+enum pq_status pq_fast_piqc_hadamard(const pq_kernel_args *a);
+enum pq_status pq_fast_piqc_packed_matmul(const pq_kernel_args *a);
+enum pq_status pq_fast_piqc_packed_conv(const pq_kernel_args *a);
+
+#endif
