@@ -7,6 +7,7 @@
 
 #include "alloc.h"
 #include "arena.h"
+#include "edit.h"
 
 static enum pq_status pq_grow(void **arr, uint32_t *cap, uint32_t need, size_t elem,
                               pq_error *err) {
@@ -530,8 +531,8 @@ enum pq_status pq_graph_remove_nodes(pq_graph *g, const bool *dead, pq_error *er
         w++;
     }
     g->n_nodes = w;
-    (void)err;
-    return PQ_OK;
+    /* values only the removed nodes defined or read go too, as documented */
+    return pq_graph_compact(g, NULL, err);
 }
 
 static void pq_param_walk(const pq_graph *g, int64_t *el, int64_t *by) {
