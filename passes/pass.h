@@ -22,7 +22,8 @@ enum pq_opt_type {
 
 /* One option of a pass: its schema. def is the default written as YAML would write it ("42",
  * "piq3", "true", "[MatMul, Gemm]", "[]"); NULL means "no default: absent unless given". For
- * INT/FLOAT, [min, max] is the accepted range (inclusive). choices is NULL-terminated. */
+ * INT/FLOAT, [min, max] is the accepted range (inclusive); min == max == 0 means unbounded (within
+ * int64 for INT, finite for FLOAT). choices is NULL-terminated (ENUM, ENUM_LIST). */
 typedef struct pq_pass_option {
     const char *name;
     enum pq_opt_type type;
@@ -35,11 +36,11 @@ typedef struct pq_pass_option {
 /* The value of one option in one pass instance (defaults already applied). */
 typedef struct pq_opt_value {
     const pq_pass_option *schema;
-    bool set;       /* given in the pipeline or by a default */
-    bool b;         /* BOOL */
-    int64_t i;      /* INT */
-    double f;       /* FLOAT (INT values are mirrored here too) */
-    const char *s;  /* STRING, ENUM */
+    bool set;          /* given in the pipeline or by a default */
+    bool b;            /* BOOL */
+    int64_t i;         /* INT */
+    double f;          /* FLOAT (INT values are mirrored here too) */
+    const char *s;     /* STRING, ENUM */
     const char **list; /* STRING_LIST, ENUM_LIST */
     uint32_t n_list;
 } pq_opt_value;
@@ -69,8 +70,8 @@ const char *const *pq_opts_list(const pq_pass_opts *o, const char *name, uint32_
 /* What a pass learns about the weights it rewrites, kept across passes of one pipeline run so that
  * later passes (fake-quant metrics, lower-quant) can relate a weight to its original. */
 typedef struct pq_weight_note {
-    const char *value_name;  /* current name of the weight value in the graph (ctx-owned copy) */
-    pq_tensor *original;     /* the weight before any pass changed it (owned), or NULL */
+    const char *value_name; /* current name of the weight value in the graph (ctx-owned copy) */
+    pq_tensor *original;    /* the weight before any pass changed it (owned), or NULL */
     /* Hadamard rotation applied offline to the weight's rows x cols view (SPEC 6); the metric of
      * the quantized weight is taken after undoing it. Conv: rotation over input channels at every
      * kernel position (cols = Cin * kh * kw, stride kh * kw). */
@@ -89,8 +90,8 @@ typedef struct pq_calib_provider {
     void *ctx;
     enum pq_status (*importance)(void *ctx, const pq_graph *g, const uint32_t *values, uint32_t n,
                                  float **out, pq_error *err);
-    uint64_t samples;         /* calibration samples available (0: none) */
-    const char *data_sha256;  /* hex SHA-256 of the calibration files, or NULL */
+    uint64_t samples;        /* calibration samples available (0: none) */
+    const char *data_sha256; /* hex SHA-256 of the calibration files, or NULL */
 } pq_calib_provider;
 
 /* One quantized weight, recorded by fake-quant for reports (metrics against the original,
@@ -99,13 +100,13 @@ typedef struct pq_quant_record {
     const char *value_name; /* weight value (ctx-owned copy) */
     const char *node_name;  /* consumer node */
     enum pq_op op;
-    const char *format;     /* "piq3", "piq2", "q3", "q2", "int8", "f16" */
-    const char *calib;      /* "absmax", "mse", "weighted", "gptq", "-" */
-    int64_t group;          /* 0 for int8 / f16 */
+    const char *format; /* "piq3", "piq2", "q3", "q2", "int8", "f16" */
+    const char *calib;  /* "absmax", "mse", "weighted", "gptq", "-" */
+    int64_t group;      /* 0 for int8 / f16 */
     int onnx_rank;
     int64_t onnx_dims[PQ_MAX_RANK];
-    int64_t rows, cols;        /* weight view (batch folded into rows) */
-    uint64_t stored_bytes;     /* packed codes + scale words (int8: 1 byte/weight + f32 scales) */
+    int64_t rows, cols;    /* weight view (batch folded into rows) */
+    uint64_t stored_bytes; /* packed codes + scale words (int8: 1 byte/weight + f32 scales) */
     bool rotated;
     /* metric sums of this tensor, to be aggregated with pq_metrics_acc (backends/quant/quant.h);
      * kept as raw sums so aggregates over formats are exact */
@@ -117,9 +118,9 @@ typedef struct pq_quant_record {
 /* Everything a pass may use besides the graph and its options. Owned by the driver
  * (pq_pass_ctx_init / pq_pass_ctx_free). */
 typedef struct pq_pass_ctx {
-    const char *current_pass; /* name of the running pass (set by the manager) */
-    int verbose;              /* 0 quiet, 1 normal (default), 2 chatty */
-    bool progress;            /* long work may print a progress line to stderr */
+    const char *current_pass;       /* name of the running pass (set by the manager) */
+    int verbose;                    /* 0 quiet, 1 normal (default), 2 chatty */
+    bool progress;                  /* long work may print a progress line to stderr */
     const pq_calib_provider *calib; /* may be NULL: passes needing data fail with a clear error */
     pq_weight_note *notes;
     uint32_t n_notes, cap_notes;
