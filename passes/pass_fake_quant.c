@@ -333,7 +333,6 @@ static enum pq_status pq_fq_one(pq_graph *g, const pq_fq_cfg *cfg, pq_pass_ctx *
         calib = PQ_CALIB_MSE;
         calib_name = pq_calib_name(calib);
     }
-    PQ_TRY_GOTO(st, pq_fq_check_finite(g, wv, err), cleanup);
     PQ_TRY_GOTO(st, pq_weight_view_read(g, wv, &m, err), cleanup);
     if (cfg->kind == PQ_FQ_PACKED)
         st = pq_fq_packed(cfg, wv->name, m, R, C, calib, h, &res, err);
@@ -421,6 +420,9 @@ static enum pq_status pq_fake_quant_run(pq_graph *g, const pq_pass_opts *opts, p
         values[nu++] = tg[t].view.value;
         total += tg[t].view.batch * tg[t].view.rows * tg[t].view.cols;
     }
+    /* SPEC 1 before any edit, so a bad weight leaves the graph as it was */
+    for (uint32_t u = 0; u < nu; u++)
+        PQ_TRY_GOTO(st, pq_fq_check_finite(g, &tg[uniq[u]].view, err), cleanup);
     if (cfg.kind == PQ_FQ_PACKED && cfg.calib == PQ_CALIB_WEIGHTED)
         PQ_TRY_GOTO(st, pq_fq_importance(g, ctx, values, nu, &imp, err), cleanup);
     bool show = ctx->progress && (total > ((int64_t)1 << 24) || nu > 64);

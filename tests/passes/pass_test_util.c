@@ -39,6 +39,38 @@ pq_graph *pq_test_load_onnx(const char *rel) {
     return g;
 }
 
+pq_tensor **pq_test_run(pq_graph *g, const pq_tensor *in) {
+    pq_error err;
+    pq_error_clear(&err);
+    cr_assert_eq(g->n_inputs, 1u, "pq_test_run: graph has %u inputs", g->n_inputs);
+    pq_session *s = NULL;
+    cr_assert_eq(pq_session_create(g, NULL, &s, &err), PQ_OK, "%s", err.msg);
+    pq_tensor **outs = pq_calloc(g->n_outputs ? g->n_outputs : 1, sizeof *outs);
+    cr_assert(outs);
+    const pq_tensor *ins[1] = {in};
+    cr_assert_eq(pq_session_run(s, ins, 1, outs, g->n_outputs, &err), PQ_OK, "%s", err.msg);
+    pq_session_destroy(s);
+    return outs;
+}
+
+pq_tensor **pq_test_run_npy(pq_graph *g, const char *rel) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", PQ_SOURCE_DIR, rel);
+    pq_error err;
+    pq_tensor *in = NULL;
+    cr_assert_eq(pq_npy_read(path, &in, &err), PQ_OK, "%s: %s", path, err.msg);
+    pq_tensor **outs = pq_test_run(g, in);
+    pq_tensor_destroy(in);
+    return outs;
+}
+
+void pq_test_free_outputs(pq_tensor **outs, uint32_t n) {
+    if (!outs) return;
+    for (uint32_t i = 0; i < n; i++)
+        pq_tensor_destroy(outs[i]);
+    pq_free(outs);
+}
+
 uint32_t pq_test_count_op(const pq_graph *g, enum pq_op op) {
     uint32_t n = 0;
     for (uint32_t i = 0; i < g->n_nodes; i++)

@@ -17,6 +17,14 @@ enum pq_status pq_test_run_pass(pq_graph *g, const pq_pass *pass, const char *op
 /* Imports PQ_SOURCE_DIR/rel (an ONNX file) and prepares it; asserts (Criterion) on failure. */
 pq_graph *pq_test_load_onnx(const char *rel);
 
+/* Runs prepared graph g (one input) on the tensor in; returns its g->n_outputs outputs (caller
+ * destroys each and pq_frees the array); asserts on failure. */
+pq_tensor **pq_test_run(pq_graph *g, const pq_tensor *in);
+/* Same with the input read from PQ_SOURCE_DIR/rel (.npy). */
+pq_tensor **pq_test_run_npy(pq_graph *g, const char *rel);
+/* Destroys the n outputs of pq_test_run and the array. */
+void pq_test_free_outputs(pq_tensor **outs, uint32_t n);
+
 /* Number of nodes of op in g. */
 uint32_t pq_test_count_op(const pq_graph *g, enum pq_op op);
 
