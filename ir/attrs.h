@@ -51,7 +51,9 @@ typedef struct pq_conv_geom {
  * callers prefix it) for a wrong attribute type or count, a value out of range (stride,
  * dilation, kernel or group < 1, negative pad, output_padding not below stride or dilation),
  * kernel_shape disagreeing with w_spatial, an unknown auto_pad, or a window larger than the
- * padded input; INTERNAL for a node of another op or nsp outside 1..3. */
+ * padded input or a negative ConvTranspose output; INVALID for nsp < 1, UNSUPPORTED for nsp > 3;
+ * INTERNAL for a node of another op. ConvTranspose pads_end is negative when output_shape asks
+ * for more than the full result (the extra end positions get only the bias). */
 enum pq_status pq_conv_geom_decode(const pq_node *n, const int64_t *in_spatial, int nsp,
                                    const int64_t *w_spatial, pq_conv_geom *geom, pq_error *err);
 

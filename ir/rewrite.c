@@ -54,7 +54,9 @@ enum pq_status pq_rewrite_run_opts(pq_graph *g, const pq_rewrite_rule *rules, ui
     for (uint32_t sweep = 0;; sweep++) {
         bool changed = false;
         PQ_TRY_GOTO(st, pq_uses_build(g, &rc.uses, err), done);
-        for (uint32_t nid = 0; nid < g->n_nodes; nid++) {
+        /* nodes added during this sweep wait for the next one: every sweep terminates */
+        uint32_t n_nodes = g->n_nodes;
+        for (uint32_t nid = 0; nid < n_nodes; nid++) {
             const pq_rewrite_rule *fired;
             PQ_TRY_GOTO(st, pq_rewrite_node(&rc, rules, n_rules, nid, &fired, err), done);
             if (!fired) continue;

@@ -44,14 +44,14 @@ typedef struct pq_rewrite_opts {
     uint32_t *hits;      /* optional, n_rules counters incremented per applied rewrite */
 } pq_rewrite_opts;
 
-/* Applies rules to g until none fires. Each sweep visits nodes in order (nodes added during the
- * sweep are visited too) and, per node, tries the rules in table order; the first that matches is
- * applied and the use table is rebuilt before the next match. After a sweep with changes, dead
- * nodes are removed (pq_graph_remove_dead, which compacts ids) and the graph is re-sorted
- * (pq_graph_toposort); then the next sweep starts. *n_applied (may be NULL) receives the number
- * of rewrites. Returns the first failing rewrite's status (message prefixed with the rule and
- * node names), INVALID from toposort when a rewrite made a cycle, INTERNAL naming the rule that
- * fired last when the sweep limit is reached, NOMEM. */
+/* Applies rules to g until none fires. Each sweep visits the nodes present when it starts, in
+ * order (nodes added by rewrites are visited in the next sweep) and, per node, tries the rules in
+ * table order; the first that matches is applied and the use table is rebuilt before the next
+ * match. After a sweep with changes, dead nodes are removed (pq_graph_remove_dead, which compacts
+ * ids) and the graph is re-sorted (pq_graph_toposort); then the next sweep starts. *n_applied (may
+ * be NULL) receives the number of rewrites. Returns the first failing rewrite's status (message
+ * prefixed with the rule and node names), INVALID from toposort when a rewrite made a cycle,
+ * INTERNAL naming the rule that fired last when the sweep limit is reached, NOMEM. */
 enum pq_status pq_rewrite_run(pq_graph *g, const pq_rewrite_rule *rules, uint32_t n_rules,
                               void *user, uint32_t *n_applied, pq_error *err);
 enum pq_status pq_rewrite_run_opts(pq_graph *g, const pq_rewrite_rule *rules, uint32_t n_rules,
