@@ -246,7 +246,7 @@ enum pq_status pq_piqc_fake_quant_run(const pq_kernel_args *a) {
                     float q = nearbyintf(buf[c] / s);
                     if (q != q) q = 0.0f;
                     q = q < -127.0f ? -127.0f : (q > 127.0f ? 127.0f : q);
-                    buf[c] = q * s;
+                    buf[c] = (float)(int)q * s; /* an integer code: -0 becomes +0 */
                 }
             } else {
                 const uint16_t *sc = (const uint16_t *)S->data + srow * ng;

@@ -29,6 +29,12 @@ enum pq_status pq_onednn_matmul(const pq_kernel_args *a);
  * UNSUPPORTED/NOMEM/INTERNAL as for pq_onednn_conv. */
 enum pq_status pq_onednn_gemm(const pq_kernel_args *a);
 
+/* Fused activation (node attribute activation, ir/infer_piqc.h): all three kernels run the
+ * primitive without a post-op and then apply the reference epilogue (pq_act_epilogue) to the
+ * output, so a fused activation gives the same values as the separate op's reference kernel
+ * applied to the oneDNN result. (oneDNN 2.6's eltwise post-ops for logistic/tanh/gelu_erf/swish
+ * use their own approximations, not verified against the reference within 1e-5 relative.) */
+
 /* Activation layout of the oneDNN convolution. BLOCKED (default) lets oneDNN choose a blocked
  * layout (nChw8c on AVX2) and reorders X into it and Y out of it on every call; PLAIN runs on
  * NC[D]HW directly (oneDNN then uses im2col + GEMM). The environment variable

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backends/onednn/onednn_impl.h"
+#include "backends/piqc_ops.h"
 #include "ir/ir.h"
 
 /* Geometry of one Conv node, in ONNX terms (d = ONNX dilation, >= 1). */
@@ -332,6 +333,7 @@ enum pq_status pq_onednn_conv(const pq_kernel_args *a) {
                              {DNNL_ARG_TO, &p->dst_md, Y->data}};
         st = pq_dnnl_execute(&p->dst_reorder, ra, 2, "conv destination reorder", a->err);
     }
+    if (st == PQ_OK) st = pq_act_epilogue(a->node, Y, a->err); /* fused activation */
 done:
     pq_free(sbuf);
     pq_free(dbuf);

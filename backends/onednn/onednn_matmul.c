@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "backends/onednn/onednn_impl.h"
+#include "backends/piqc_ops.h"
 #include "ir/ir.h"
 
 /* A cached matmul: primitive and the memory descriptors of its arguments. */
@@ -213,7 +214,9 @@ enum pq_status pq_onednn_matmul(const pq_kernel_args *a) {
     }
     pq_mm_dense(s.nd, s.sd, s.ss);
     pq_mm_dense(s.nd, s.wd, s.ws);
-    return pq_mm_run(a, &s, A->data, B->data, NULL, Y->data, NULL, "matmul");
+    enum pq_status st = pq_mm_run(a, &s, A->data, B->data, NULL, Y->data, NULL, "matmul");
+    /* fused activation: epilogue on the output (see pq_onednn_matmul in onednn.h) */
+    return st == PQ_OK ? pq_act_epilogue(a->node, Y, a->err) : st;
 }
 
 /* ---- Gemm ---- */
@@ -291,5 +294,6 @@ enum pq_status pq_onednn_gemm(const pq_kernel_args *a) {
         s.beta = beta;
         prefill = pq_gemm_prefill;
     }
-    return pq_mm_run(a, &s, A->data, B->data, bias, Y->data, prefill, "gemm");
+    enum pq_status st = pq_mm_run(a, &s, A->data, B->data, bias, Y->data, prefill, "gemm");
+    return st == PQ_OK ? pq_act_epilogue(a->node, Y, a->err) : st; /* fused activation */
 }
