@@ -1,0 +1,75 @@
+/* What `piqc compile` reports and stores about a compiled graph: the packed tensors of its
+ * PackedMatMul/PackedConv nodes (for the artifact), per-format quality aggregates of the
+ * fake-quant records, the printed summary and the JSON report. */
+#ifndef PQ_COMPILE_REPORT_H
+#define PQ_COMPILE_REPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "backends/quant/quant.h"
+#include "frontends/artifact.h"
+#include "passes/pass.h"
+
+/* Bytes of every f32 constant of g, subgraphs included (the FP32 size of a model's weights). */
+uint64_t pq_compile_f32_param_bytes(const pq_graph *g);
+
+/* The packed tensors of a compiled graph: input 1 (a u8 1-D constant) of every PackedMatMul and
+ * PackedConv node with the node's format/qgroup/rows/cols attributes, once per constant. The ONNX
+ * dims are those of the matching fake-quant record (record value_name + ".packed" == constant
+ * name, same rows x cols), else rows x cols. ts[i].data is NULL (the constant holds the bytes);
+ * names point into g, dims into dims_store. *out and *dims_store are pq_malloc'ed (pq_free
+ * both). INVALID when a packed node's input 1 is not a u8 1-D constant or its attributes are
+ * missing or inconsistent with the byte count (message names the node); NOMEM. */
+enum pq_status pq_compile_packed_list(const pq_graph *g, const pq_pass_ctx *ctx,
+                                      pq_artifact_tensor **out, uint32_t *n, int64_t **dims_store,
+                                      pq_error *err);
+
+/* Metrics of one record (from its raw sums). */
+void pq_compile_record_metrics(const pq_quant_record *r, pq_metrics *out);
+
+/* Aggregates of the records by format (in first-seen order) and over all records. */
+typedef struct pq_compile_agg {
+    const char *format; /* "all" for the total */
+    uint32_t layers;
+    pq_metrics_acc acc;
+    double nominal_bits; /* sum over weights of the nominal bits of their format and group */
+} pq_compile_agg;
+
+/* Fills aggs[0..*n) (one per format) and *all. aggs must have room for ctx->n_records entries. */
+void pq_compile_aggregate(const pq_pass_ctx *ctx, pq_compile_agg *aggs, uint32_t *n,
+                          pq_compile_agg *all);
+
+/* Per-pass timing and node counts for the report. */
+typedef struct pq_compile_pass_row {
+    const char *name;
+    double ms;
+    uint32_t nodes_before, nodes_after;
+    bool skipped; /* disabled by --disable-pass */
+} pq_compile_pass_row;
+
+/* Everything the summary and the JSON report show. */
+typedef struct pq_compile_summary {
+    const char *model, *pipeline_source, *output;
+    uint64_t fp32_bytes;     /* f32 parameter bytes of the input model */
+    uint64_t artifact_bytes; /* size of the written artifact */
+    uint64_t packed_bytes;   /* bytes of packed tensors in the graph */
+    uint32_t n_packed;
+    const pq_compile_pass_row *passes;
+    uint32_t n_passes;
+    double total_ms;
+    bool time_passes; /* the caller prints the pass table: no total line */
+} pq_compile_summary;
+
+/* Prints the human summary (layers per format, actual and nominal bits per weight, artifact size
+ * vs FP32, total pipeline time unless time_passes) to f. */
+void pq_compile_print_summary(FILE *f, const pq_compile_summary *s, const pq_pass_ctx *ctx);
+
+/* Writes the JSON report (atomically) to path: model, pipeline, output, `tensors` (one per
+ * record: metrics against the original, un-rotated weights), `aggregate` keyed by format plus
+ * `all`, `passes` (name, ms, nodes before/after), sizes. IO naming the path; NOMEM. */
+enum pq_status pq_compile_write_json(const char *path, const pq_compile_summary *s,
+                                     const pq_pass_ctx *ctx, pq_error *err);
+
+#endif
