@@ -1,6 +1,7 @@
 /* `piqc inspect MODEL`: summarises a model: producer and opsets, op histogram (subgraphs
  * included), parameter count and bytes, inputs and outputs with symbolic dims, and the planned
- * peak activation memory with symbolic dims bound (default 1, or --bind NAME=N). */
+ * peak activation memory with symbolic dims bound (default 1, or --bind NAME=N). Artifacts also
+ * show integrity, provenance, the pipeline, the packed layers and resident weight bytes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,10 +14,14 @@
 #define PQ_INSPECT_MAX_BINDS 16
 
 static void pq_inspect_help(FILE *f) {
-    fprintf(f, "usage: piqc inspect MODEL [--bind NAME=N]...\n\n"
-               "Summarises MODEL (.onnx or .pir): opsets, op histogram, parameters, inputs and\n"
-               "outputs, and the planned peak activation memory. Symbolic dimensions are bound to\n"
-               "1 for the memory plan unless --bind NAME=N says otherwise.\n");
+    fprintf(
+        f, "usage: piqc inspect MODEL [--bind NAME=N]...\n\n"
+           "Summarises MODEL (.onnx, .pir or .gguf): opsets, op histogram, parameters, inputs and\n"
+           "outputs, and the planned peak activation memory. Symbolic dimensions are bound to\n"
+           "1 for the memory plan unless --bind NAME=N says otherwise. For a .gguf artifact it\n"
+           "also checks every SHA-256 and lists the calibration provenance, the pipeline,\n"
+           "the packed layers (packed: kept packed in the graph; dequantized: expanded to f32\n"
+           "on load) and the resident weight bytes against their f32 equivalent.\n");
 }
 
 static void pq_count_ops(const pq_graph *g, int64_t *hist, int64_t *nodes) {
@@ -34,8 +39,11 @@ typedef struct {
     int64_t value;
 } pq_bind;
 
-/* Prints the artifact part of `inspect FILE.gguf`: provenance, packed tensors, integrity. */
-static int pq_inspect_artifact(const char *path, pq_error *err) {
+/* Prints the artifact part of `inspect FILE.gguf`: provenance, pipeline, packed tensors,
+ * integrity. *f32_extra receives what the packed tensors kept packed in the graph would add as
+ * f32 (f32 bytes of their weights minus their packed bytes). */
+static int pq_inspect_artifact(const char *path, int64_t *f32_extra, pq_error *err) {
+    *f32_extra = 0;
     pq_artifact *a = NULL;
     if (pq_artifact_read(path, &a, err) != PQ_OK) {
         printf("artifact: %s\nintegrity: FAILED\n", path);
@@ -53,17 +61,30 @@ static int pq_inspect_artifact(const char *path, pq_error *err) {
                    ? a->provenance.calib_sha256
                    : "(weights only)",
                a->provenance.timestamp ? a->provenance.timestamp : "?");
+    if (a->pipeline[0]) {
+        printf("pipeline:\n");
+        for (const char *l = a->pipeline; *l;) {
+            const char *e = strchr(l, '\n');
+            int len = e ? (int)(e - l) : (int)strlen(l);
+            printf("  | %.*s\n", len, l);
+            l += len + (e ? 1 : 0);
+        }
+    } else {
+        printf("pipeline: (none)\n");
+    }
     uint64_t packed_bytes = 0, packed_weights = 0;
-    printf("%-40s %-6s %-16s %-12s %6s %7s\n", "packed tensor", "format", "onnx shape",
-           "rows x cols", "G", "bpw");
+    printf("%-40s %-6s %-16s %-12s %6s %9s %7s %s\n", "packed tensor", "format", "onnx shape",
+           "rows x cols", "G", "bytes", "bpw", "in graph");
     for (uint32_t i = 0; i < a->n_packed; i++) {
         const pq_artifact_packed *p = &a->packed[i];
         char shape[64], rc[40];
         pq_shape_format(p->onnx_rank, p->onnx_dims, shape, sizeof shape);
         snprintf(rc, sizeof rc, "%lldx%lld", (long long)p->rows, (long long)p->cols);
         double bpw = 8.0 * (double)p->size / (double)(p->rows * p->cols);
-        printf("%-40.40s %-6s %-16.16s %-12s %6lld %7.4f\n", p->name, pq_qformat_name(p->fmt),
-               shape, rc, (long long)p->group, bpw);
+        printf("%-40.40s %-6s %-16.16s %-12s %6lld %9zu %7.4f %s\n", p->name,
+               pq_qformat_name(p->fmt), shape, rc, (long long)p->group, p->size, bpw,
+               p->in_graph_packed ? "packed" : "dequantized");
+        if (p->in_graph_packed) *f32_extra += p->rows * p->cols * 4 - (int64_t)p->size;
         packed_bytes += p->size;
         packed_weights += (uint64_t)(p->rows * p->cols);
     }
@@ -102,8 +123,10 @@ int pq_cmd_inspect(int argc, char **argv) {
     pq_error err;
     pq_error_clear(&err);
     size_t ml = strlen(model);
-    if (ml > 5 && !strcmp(model + ml - 5, ".gguf")) {
-        int arc = pq_inspect_artifact(model, &err);
+    bool artifact = ml > 5 && !strcmp(model + ml - 5, ".gguf");
+    int64_t f32_extra = 0;
+    if (artifact) {
+        int arc = pq_inspect_artifact(model, &f32_extra, &err);
         if (arc) return arc;
     }
     pq_graph *g = NULL;
@@ -140,6 +163,12 @@ int pq_cmd_inspect(int argc, char **argv) {
     pq_graph_param_stats(g, &pel, &pby);
     printf("parameters: %lld elements, %lld bytes (%.2f MiB)\n", (long long)pel, (long long)pby,
            (double)pby / 1048576.0);
+    if (artifact) {
+        int64_t f32_eq = pby + f32_extra;
+        printf("resident weights: %lld bytes vs f32 equivalent %lld bytes (%.1f%%)\n",
+               (long long)pby, (long long)f32_eq,
+               f32_eq ? 100.0 * (double)pby / (double)f32_eq : 0.0);
+    }
     char type[256];
     for (uint32_t i = 0; i < g->n_inputs; i++) {
         pq_cli_format_type(g, &g->values[g->inputs[i]], type, sizeof type);
