@@ -117,9 +117,40 @@ static PQ_DEFINE_IM2COL(pq_im2col_f32, float) PQ_DEFINE_IM2COL(pq_ref_im2col_i32
     return r < rows ? r : rows;
 }
 
-static void pq_conv_kernel_dims(const pq_tensor *W, int64_t *k) {
-    for (int i = 0; i < W->rank - 2; i++)
+/* Conv / ConvTranspose geometry from the shared decoder (ir/attrs.h) as a 3-D window: in = X's
+ * spatial dims, out = Y's, pads as resolved (ConvTranspose uses only the begin pads, which place
+ * the full result into Y). */
+static enum pq_status pq_conv_win(const pq_kernel_args *a, const pq_tensor *X, const pq_tensor *W,
+                                  const pq_tensor *Y, pq_ref_win *w, int64_t *group) {
+    int nsp = X->rank - 2;
+    if (nsp < 1 || nsp > 3 || W->rank != X->rank || Y->rank != X->rank)
+        return pq_error_set(a->err, PQ_ERR_INVALID, "X, W, Y ranks %d, %d, %d", X->rank, W->rank,
+                            Y->rank);
+    int64_t in[3], k[3];
+    for (int i = 0; i < nsp; i++) {
+        in[i] = X->dims[2 + i];
         k[i] = W->dims[2 + i];
+    }
+    pq_conv_geom q;
+    PQ_TRY(pq_conv_geom_decode(a->node, in, nsp, k, &q, a->err)); /* pq_ref_run names the node */
+    w->nsp = nsp;
+    int off = 3 - nsp;
+    for (int i = 0; i < 3; i++) {
+        w->in[i] = w->out[i] = w->k[i] = w->s[i] = w->d[i] = 1;
+        w->pb[i] = w->pe[i] = 0;
+    }
+    for (int i = 0; i < nsp; i++) {
+        int j = off + i;
+        w->in[j] = in[i];
+        w->out[j] = Y->dims[2 + i];
+        w->k[j] = k[i];
+        w->s[j] = q.strides[i];
+        w->d[j] = q.dilations[i];
+        w->pb[j] = q.pads_begin[i];
+        w->pe[j] = q.pads_end[i];
+    }
+    *group = q.group;
+    return PQ_OK;
 }
 
 enum pq_status pq_ref_conv(const pq_kernel_args *a) {
@@ -127,11 +158,9 @@ enum pq_status pq_ref_conv(const pq_kernel_args *a) {
     const pq_tensor *X = a->in[0], *W = a->in[1];
     const pq_tensor *B = a->n_in > 2 ? a->in[2] : NULL;
     pq_tensor *Y = a->out[0];
-    int64_t k[3];
-    pq_conv_kernel_dims(W, k);
     pq_ref_win w;
-    pq_ref_window(a->node, X, k, Y, &w);
-    int64_t group = pq_node_attr_int(a->node, "group", 1);
+    int64_t group;
+    PQ_TRY(pq_conv_win(a, X, W, Y, &w, &group));
     int64_t N = X->dims[0], C = X->dims[1], M = W->dims[0];
     int64_t Cg = C / group, Mg = M / group;
     int64_t KK = w.k[0] * w.k[1] * w.k[2], CK = Cg * KK;
@@ -197,55 +226,14 @@ done:
 
 /* ---- ConvTranspose ---- */
 
-/* Geometry of ConvTranspose, in the window's terms: in = X's spatial dims, out = Y's, and the
- * begin pads that place the full result into Y (from pads, output_shape or auto_pad). */
-static void pq_convt_window(const pq_node *n, const pq_tensor *x, const int64_t *k,
-                            const pq_tensor *y, pq_ref_win *w) {
-    int nsp = x->rank - 2;
-    int64_t s[6], d[6], p[6], op[6];
-    pq_attr_ints3(n, "strides", nsp, 1, s);
-    pq_attr_ints3(n, "dilations", nsp, 1, d);
-    pq_attr_ints3(n, "pads", nsp, 0, p);
-    pq_attr_ints3(n, "output_padding", nsp, 0, op);
-    const char *ap = pq_node_attr_string(n, "auto_pad", "NOTSET");
-    bool same_u = !strcmp(ap, "SAME_UPPER"), same_l = !strcmp(ap, "SAME_LOWER");
-    bool valid = !strcmp(ap, "VALID");
-    bool has_os = pq_node_attr(n, "output_shape") != NULL;
-    w->nsp = nsp;
-    int off = 3 - nsp;
-    for (int i = 0; i < 3; i++) {
-        w->in[i] = w->out[i] = w->k[i] = w->s[i] = w->d[i] = 1;
-        w->pb[i] = w->pe[i] = 0;
-    }
-    for (int i = 0; i < nsp; i++) {
-        int j = off + i;
-        w->in[j] = x->dims[2 + i];
-        w->out[j] = y->dims[2 + i];
-        w->k[j] = k[i];
-        w->s[j] = s[i];
-        w->d[j] = d[i];
-        if (has_os || same_u || same_l) {
-            int64_t total = s[i] * (w->in[j] - 1) + op[i] + (k[i] - 1) * d[i] + 1 - w->out[j];
-            if (total < 0)
-                w->pb[j] = 0; /* output larger than the full result: zeros at the end */
-            else
-                w->pb[j] = same_u ? total / 2 : total - total / 2;
-        } else if (!valid) {
-            w->pb[j] = p[i];
-        }
-    }
-}
-
 enum pq_status pq_ref_conv_transpose(const pq_kernel_args *a) {
     PQ_TRY(pq_ref_check_args(a, 2, 1));
     const pq_tensor *X = a->in[0], *W = a->in[1];
     const pq_tensor *B = a->n_in > 2 ? a->in[2] : NULL;
     pq_tensor *Y = a->out[0];
-    int64_t k[3];
-    pq_conv_kernel_dims(W, k);
     pq_ref_win w;
-    pq_convt_window(a->node, X, k, Y, &w);
-    int64_t group = pq_node_attr_int(a->node, "group", 1);
+    int64_t group;
+    PQ_TRY(pq_conv_win(a, X, W, Y, &w, &group));
     int64_t N = X->dims[0], C = X->dims[1], Mg = W->dims[1], M = Mg * group, Cg = C / group;
     int64_t KK = w.k[0] * w.k[1] * w.k[2], MK = Mg * KK;
     int64_t ISP = w.in[0] * w.in[1] * w.in[2], OSP = w.out[0] * w.out[1] * w.out[2];
