@@ -59,6 +59,12 @@ bool pq_select_view_of(const pq_graph *g, uint32_t nid, uint32_t v, pq_weight_vi
     }
 }
 
+/* True when name ends with ".lora_A" or ".lora_B" (an adapter constant of the lora pass). */
+static bool pq_select_is_adapter(const char *name) {
+    size_t n = name ? strlen(name) : 0;
+    return n >= 7 && (strcmp(name + n - 7, ".lora_A") == 0 || strcmp(name + n - 7, ".lora_B") == 0);
+}
+
 /* True when list (n entries) contains s. */
 static bool pq_list_has(const char *const *list, uint32_t n, const char *s) {
     for (uint32_t i = 0; i < n; i++)
@@ -141,6 +147,7 @@ enum pq_status pq_select_weights_ex(const pq_graph *g, const pq_pass_opts *o, un
         }
         if (!pq_select_view_of(g, i, w, &wv)) continue;
         if (pq_tensor_numel(g->values[wv.value].constant) < min_el) continue;
+        if (pq_select_is_adapter(wv.name)) continue;
         if (have_inc && !pq_select_match(&inc, nd->name, wv.name)) continue;
         if (have_exc && pq_select_match(&exc, nd->name, wv.name)) continue;
         list[cnt].node = i;

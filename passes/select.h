@@ -64,10 +64,11 @@ bool pq_select_view(const pq_graph *g, uint32_t nid, pq_weight_view *out);
 bool pq_select_view_of(const pq_graph *g, uint32_t nid, uint32_t v, pq_weight_view *out);
 
 /* Every node of a `targets` op (MatMul: constant B; Gemm: constant B; Conv: constant f32 W), in
- * graph order, whose weight is f32 with >= min-elements elements and passes include/exclude; then
- * `skip: [first]` / `[last]` drop the first / last of that list. A weight shared by several nodes
- * appears once per node (the caller decides what sharing means for it). o must be an instance of
- * a schema that starts with PQ_SELECT_OPTION_ENTRIES (absent options read as their defaults).
+ * graph order, whose weight is f32 with >= min-elements elements, is not a LoRA adapter constant
+ * (name ending in ".lora_A" / ".lora_B": trainable, never rewritten) and passes include/exclude;
+ * then `skip: [first]` / `[last]` drop the first / last of that list. A weight shared by several
+ * nodes appears once per node (the caller decides what sharing means for it). o must be an instance
+ * of a schema that starts with PQ_SELECT_OPTION_ENTRIES (absent options read as their defaults).
  * *out is pq_malloc'ed (pq_free it; NULL when *n is 0).
  * Returns PQ_OK; PQ_ERR_INVALID when include/exclude is not a valid regex (the message names the
  * option and gives regerror's text); PQ_ERR_NOMEM. */
