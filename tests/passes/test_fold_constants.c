@@ -133,3 +133,19 @@ Test(fold_constants, constant_graph_output_keeps_name) {
     pq_graph_destroy(g);
     pq_graph_destroy(h);
 }
+
+/* piqc's own ops (FakeQuant for training) are never folded, even on constant inputs. */
+Test(fold_constants, internal_ops_stay) {
+    pq_graph *g = pq_mu_parse("piqc 1\n"
+                              "graph t {\n"
+                              "  input %x: f32[1, 2]\n"
+                              "  const %w: f32[2, 2] = [1, 2.5, -3, 0.125]\n"
+                              "  %q = FakeQuant(%w) {format = \"f16\"}\n"
+                              "  %y = MatMul(%x, %q)\n"
+                              "  output %y\n"
+                              "}\n");
+    pq_graph *h = pq_mu_pass_clone(g, "fold-constants");
+    cr_assert_eq(pq_mu_count(h, PQ_OP_FAKE_QUANT), 1u);
+    pq_graph_destroy(g);
+    pq_graph_destroy(h);
+}
