@@ -135,8 +135,6 @@ enum pq_status pq_conv_geom_decode(const pq_node *n, const int64_t *in_spatial, 
         geom->kernel[i] = geom->strides[i] = geom->dilations[i] = 1;
         geom->in[i] = geom->out[i] = 1;
     }
-    if (n->op != PQ_OP_CONV && n->op != PQ_OP_CONV_INTEGER && n->op != PQ_OP_CONV_TRANSPOSE)
-        return pq_error_set(err, PQ_ERR_INTERNAL, "conv geometry of a %s node", pq_op_name(n->op));
     if (nsp < 1)
         return pq_error_set(err, PQ_ERR_INVALID, "needs at least one spatial dim (got %d)", nsp);
     if (nsp > PQ_CONV_MAX_SPATIAL)

@@ -43,17 +43,18 @@ typedef struct pq_conv_geom {
     int64_t out[PQ_CONV_MAX_SPATIAL];            /* output spatial dims (-1 unknown) */
 } pq_conv_geom;
 
-/* Decodes the convolution attributes of node n (op Conv, ConvInteger or ConvTranspose): group,
+/* Decodes the convolution attributes of node n (Conv, ConvInteger, QLinearConv, PackedConv and any
+ * op with Conv-style attributes; ConvTranspose semantics when n is a ConvTranspose): group,
  * kernel_shape (else from w_spatial), strides, dilations, pads, auto_pad, and for ConvTranspose
  * output_padding and output_shape; resolves pads and output sizes against in_spatial.
  * in_spatial / w_spatial hold nsp entries (X's and W's dims after N,C / M,C); either may be NULL
  * or hold -1 entries when unknown. Returns INVALID (message names the attribute, never the node:
  * callers prefix it) for a wrong attribute type or count, a value out of range (stride,
  * dilation, kernel or group < 1, negative pad, output_padding not below stride or dilation),
- * kernel_shape disagreeing with w_spatial, an unknown auto_pad, or a window larger than the
- * padded input or a negative ConvTranspose output; INVALID for nsp < 1, UNSUPPORTED for nsp > 3;
- * INTERNAL for a node of another op. ConvTranspose pads_end is negative when output_shape asks
- * for more than the full result (the extra end positions get only the bias). */
+ * kernel_shape disagreeing with w_spatial, an unknown auto_pad, a window larger than the padded
+ * input or a negative ConvTranspose output; INVALID for nsp < 1, UNSUPPORTED for nsp > 3.
+ * ConvTranspose pads_end is negative when output_shape asks for more than the full result (the
+ * extra end positions get only the bias). */
 enum pq_status pq_conv_geom_decode(const pq_node *n, const int64_t *in_spatial, int nsp,
                                    const int64_t *w_spatial, pq_conv_geom *geom, pq_error *err);
 

@@ -3,6 +3,7 @@
  * Semantics are ONNX's (docs/canonical-ops.md); spatial ops handle 1 to 3 spatial dims. */
 #include <string.h>
 
+#include "attrs.h"
 #include "infer_rules.h"
 
 #define PQ_NN_MAX_SPATIAL 3
@@ -289,6 +290,19 @@ enum pq_status pq_infer_gemm(pq_infer_ctx *c) {
 
 /* ---- Conv / ConvInteger ---- */
 
+/* The shared geometry (ir/attrs.h) from X's and W's known spatial dims (-1 where unknown). */
+static enum pq_status pq_nn_conv_geom(pq_infer_ctx *c, int nsp, pq_conv_geom *q) {
+    const pq_shape *x = &c->in[0].shape, *w = &c->in[1].shape;
+    int64_t in[PQ_NN_MAX_SPATIAL], wk[PQ_NN_MAX_SPATIAL];
+    for (int i = 0; i < nsp; i++) {
+        pq_dim xd = x->rank >= 0 ? x->dims[2 + i] : pq_dim_unknown();
+        pq_dim wd = w->rank >= 0 ? w->dims[2 + i] : pq_dim_unknown();
+        in[i] = pq_dim_known(xd) ? xd.size : -1;
+        wk[i] = pq_dim_known(wd) ? wd.size : -1;
+    }
+    return pq_conv_geom_decode(c->node, in, nsp, wk, q, c->err);
+}
+
 /* Shared body of Conv and ConvInteger: validates X/W/attributes and sets out[0].shape. */
 static enum pq_status pq_nn_conv_shape(pq_infer_ctx *c) {
     const pq_shape *x = &c->in[0].shape, *w = &c->in[1].shape;
@@ -311,26 +325,8 @@ static enum pq_status pq_nn_conv_shape(pq_infer_ctx *c) {
         c->out[0].shape = pq_shape_unknown();
         return PQ_OK;
     }
-    pq_nn_win win;
-    PQ_TRY(pq_nn_window_attrs(c, nsp, false, &win));
-    int64_t ks[PQ_NN_MAX_SPATIAL];
-    int nk;
-    PQ_TRY(pq_nn_ints(c, "kernel_shape", ks, PQ_NN_MAX_SPATIAL, &nk));
-    if (nk >= 0 && nk != nsp)
-        return pq_error_set(c->err, PQ_ERR_INVALID, "kernel_shape has %d values, expected %d", nk,
-                            nsp);
-    for (int i = 0; i < nsp; i++) {
-        pq_dim wd = w->rank >= 0 ? w->dims[2 + i] : pq_dim_unknown();
-        if (nk >= 0 && pq_dim_known(wd) && wd.size != ks[i])
-            return pq_error_set(c->err, PQ_ERR_INVALID,
-                                "kernel_shape[%d] = %lld but the weight "
-                                "has %lld",
-                                i, (long long)ks[i], (long long)wd.size);
-        win.k[i] = nk >= 0 ? ks[i] : wd.size;
-        if (nk >= 0 && ks[i] < 1)
-            return pq_error_set(c->err, PQ_ERR_INVALID, "kernel_shape[%d] = %lld must be >= 1", i,
-                                (long long)ks[i]);
-    }
+    pq_conv_geom q;
+    PQ_TRY(pq_nn_conv_geom(c, nsp, &q));
     pq_dim cin = x->rank >= 0 ? x->dims[1] : pq_dim_unknown();
     pq_dim wc = w->rank >= 0 ? w->dims[1] : pq_dim_unknown();
     pq_dim m = w->rank >= 0 ? w->dims[0] : pq_dim_unknown();
@@ -348,15 +344,8 @@ static enum pq_status pq_nn_conv_shape(pq_infer_ctx *c) {
     o.rank = nsp + 2;
     o.dims[0] = x->rank >= 0 ? x->dims[0] : pq_dim_unknown();
     o.dims[1] = m;
-    bool kknown = true;
     for (int i = 0; i < nsp; i++)
-        kknown = kknown && win.k[i] >= 0;
-    if (x->rank >= 0 && kknown) {
-        PQ_TRY(pq_nn_spatial_out(c, &win, x, &o));
-    } else {
-        for (int i = 0; i < nsp; i++)
-            o.dims[2 + i] = pq_dim_unknown();
-    }
+        o.dims[2 + i] = q.out[i] >= 0 ? pq_dim_of(q.out[i]) : pq_dim_unknown();
     c->out[0].shape = o;
     return PQ_OK;
 }
@@ -417,19 +406,8 @@ enum pq_status pq_infer_conv_transpose(pq_infer_ctx *c) {
         c->out[0].shape = pq_shape_unknown();
         return PQ_OK;
     }
-    pq_nn_win win;
-    PQ_TRY(pq_nn_window_attrs(c, nsp, false, &win));
-    int64_t ks[PQ_NN_MAX_SPATIAL], op[PQ_NN_MAX_SPATIAL], os[PQ_MAX_RANK];
-    int nk, nos;
-    PQ_TRY(pq_nn_ints(c, "kernel_shape", ks, PQ_NN_MAX_SPATIAL, &nk));
-    PQ_TRY(pq_nn_ints_n(c, "output_padding", op, nsp, 0, 0));
-    PQ_TRY(pq_nn_ints(c, "output_shape", os, PQ_MAX_RANK, &nos));
-    if (nk >= 0 && nk != nsp)
-        return pq_error_set(c->err, PQ_ERR_INVALID, "kernel_shape has %d values, expected %d", nk,
-                            nsp);
-    if (nos >= 0 && nos != nsp && nos != nsp + 2)
-        return pq_error_set(c->err, PQ_ERR_INVALID, "output_shape has %d values, expected %d", nos,
-                            nsp);
+    pq_conv_geom q;
+    PQ_TRY(pq_nn_conv_geom(c, nsp, &q));
     pq_dim cin = x->dims[1];
     pq_dim wc = w->rank >= 0 ? w->dims[0] : pq_dim_unknown();
     pq_dim wm = w->rank >= 0 ? w->dims[1] : pq_dim_unknown();
@@ -445,42 +423,8 @@ enum pq_status pq_infer_conv_transpose(pq_infer_ctx *c) {
     o.rank = nsp + 2;
     o.dims[0] = x->dims[0];
     o.dims[1] = pq_dim_known(wm) ? pq_dim_of(wm.size * group) : pq_dim_unknown();
-    for (int i = 0; i < nsp; i++) {
-        pq_dim wd = w->rank >= 0 ? w->dims[2 + i] : pq_dim_unknown();
-        if (nk >= 0 && pq_dim_known(wd) && wd.size != ks[i])
-            return pq_error_set(c->err, PQ_ERR_INVALID,
-                                "kernel_shape[%d] = %lld but the weight "
-                                "has %lld",
-                                i, (long long)ks[i], (long long)wd.size);
-        int64_t k = nk >= 0 ? ks[i] : wd.size;
-        if (op[i] >= win.s[i] && op[i] >= win.d[i])
-            return pq_error_set(c->err, PQ_ERR_INVALID,
-                                "output_padding[%d] = %lld must be smaller "
-                                "than the stride or dilation",
-                                i, (long long)op[i]);
-        pq_dim in = x->dims[2 + i];
-        if (nos >= 0) {
-            int64_t v = os[nos == nsp ? i : i + 2];
-            if (v < 0)
-                return pq_error_set(c->err, PQ_ERR_INVALID, "output_shape[%d] = %lld", i,
-                                    (long long)v);
-            o.dims[2 + i] = pq_dim_of(v);
-        } else if (!pq_dim_known(in) || k < 0) {
-            o.dims[2 + i] = pq_dim_unknown();
-        } else if (win.ap == PQ_NN_SAME_UPPER || win.ap == PQ_NN_SAME_LOWER) {
-            o.dims[2 + i] = pq_dim_of(in.size * win.s[i]);
-        } else {
-            int64_t pb = win.ap == PQ_NN_VALID ? 0 : win.pads[i];
-            int64_t pe = win.ap == PQ_NN_VALID ? 0 : win.pads[i + nsp];
-            int64_t v = win.s[i] * (in.size - 1) + op[i] + (k - 1) * win.d[i] + 1 - pb - pe;
-            if (v < 0)
-                return pq_error_set(c->err, PQ_ERR_INVALID,
-                                    "spatial dim %d: output size %lld is "
-                                    "negative (pads too large)",
-                                    i, (long long)v);
-            o.dims[2 + i] = pq_dim_of(v);
-        }
-    }
+    for (int i = 0; i < nsp; i++)
+        o.dims[2 + i] = q.out[i] >= 0 ? pq_dim_of(q.out[i]) : pq_dim_unknown();
     c->out[0].shape = o;
     return pq_nn_bias(c, 2, o.dims[1]);
 }

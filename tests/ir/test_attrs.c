@@ -191,6 +191,7 @@ Test(attrs, conv_bad_attributes_are_invalid) {
     decode_fails((int64_t[]){1, 1, 1, 1}, 4, NULL, PQ_ERR_UNSUPPORTED, "spatial");
     mk(PQ_OP_CONV);
     decode_fails(NULL, 0, NULL, PQ_ERR_INVALID, "spatial");
-    mk(PQ_OP_RELU);
-    decode_fails((int64_t[]){8}, 1, NULL, PQ_ERR_INTERNAL, "Relu");
+    mk(PQ_OP_CONV);
+    ints("kernel_shape", (int64_t[]){3, 3, 3}, 3);
+    decode_fails((int64_t[]){8, 8}, 2, NULL, PQ_ERR_INVALID, "'kernel_shape' has 3 values");
 }
