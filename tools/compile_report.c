@@ -308,6 +308,8 @@ enum pq_status pq_compile_write_json(const char *path, const pq_compile_summary 
         pq_json_key(&j, "bytes");
         pq_json_int(&j, (int64_t)r->stored_bytes);
         pq_json_metric_fields(&j, &m);
+        pq_json_key(&j, "compare"); /* the shape of `piqc quantize --json`; compile has none */
+        pq_json_null(&j);
         pq_json_end_object(&j);
     }
     pq_json_end_array(&j);
