@@ -14,7 +14,11 @@
 /* Rank of value v, -1 when unknown or v is PQ_NONE. */
 int pq_canon_rank(const pq_graph *g, uint32_t v);
 
-/* The constant of v when it is an f32 tensor, else NULL. */
+/* The constant of v, or NULL when v has none or is a graph input (an initializer listed as a
+ * graph input is a default the caller may override, so no pass may bake it in). */
+const pq_tensor *pq_canon_constant(const pq_graph *g, uint32_t v);
+
+/* The constant of v (pq_canon_constant) when it is an f32 tensor, else NULL. */
 const pq_tensor *pq_canon_const_f32(const pq_graph *g, uint32_t v);
 
 /* True when v is a one-element constant (see pq_value_const_scalar_f32) whose rank is at most

@@ -11,13 +11,18 @@ int pq_canon_rank(const pq_graph *g, uint32_t v) {
     return g->values[v].shape.rank;
 }
 
+const pq_tensor *pq_canon_constant(const pq_graph *g, uint32_t v) {
+    if (v == PQ_NONE || v >= g->n_values || (g->values[v].flags & PQ_VALUE_INPUT)) return NULL;
+    return g->values[v].constant;
+}
+
 const pq_tensor *pq_canon_const_f32(const pq_graph *g, uint32_t v) {
-    const pq_tensor *t = pq_value_constant(g, v);
+    const pq_tensor *t = pq_canon_constant(g, v);
     return t && t->dtype == PQ_DTYPE_F32 ? t : NULL;
 }
 
 bool pq_canon_scalar(const pq_graph *g, uint32_t v, int max_rank, float *out) {
-    const pq_tensor *t = pq_value_constant(g, v);
+    const pq_tensor *t = pq_canon_constant(g, v);
     if (!t || max_rank < 0 || t->rank > max_rank) return false;
     return pq_value_const_scalar_f32(g, v, out);
 }
@@ -33,7 +38,7 @@ bool pq_canon_scalar_is(const pq_graph *g, uint32_t v, int max_rank, float want,
 }
 
 bool pq_canon_const_ints(const pq_graph *g, uint32_t v, int64_t *out, int max, int *n) {
-    const pq_tensor *t = pq_value_constant(g, v);
+    const pq_tensor *t = pq_canon_constant(g, v);
     if (!t || !pq_dtype_is_integer(t->dtype) || t->rank > 1) return false;
     int64_t numel = pq_tensor_numel(t);
     if (numel > max) return false;

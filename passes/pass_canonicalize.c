@@ -34,7 +34,7 @@ static bool pq_cn_dropout_match(pq_rewrite_ctx *rc, uint32_t nid, pq_match *m) {
     (void)m;
     uint32_t tm = pq_node_input(n, 2);
     if (tm != PQ_NONE) {
-        const pq_tensor *t = pq_value_constant(g, tm);
+        const pq_tensor *t = pq_canon_constant(g, tm);
         if (!t || pq_tensor_numel(t) != 1 || pq_dtype_load(t->dtype, t->data, 0) != 0.0)
             return false;
     }

@@ -1,6 +1,7 @@
 /* cse: common-subexpression elimination. Identical small constants (same dtype, shape and bytes,
  * <= 4 KiB) merge first; then nodes with the same op, inputs and attributes merge, in one
- * topological sweep (merging rewires later nodes, so chains of duplicates collapse at once). */
+ * topological sweep (merging rewires later nodes, so chains of duplicates collapse at once).
+ * Subgraph-owning nodes and Dropout (random when training) never merge. */
 #include <string.h>
 
 #include "canon.h"
@@ -171,6 +172,7 @@ static enum pq_status pq_cse_nodes(pq_graph *g, uint32_t *merged, pq_error *err)
     for (uint32_t nid = 0; nid < g->n_nodes; nid++) {
         const pq_node *n = &g->nodes[nid];
         if (pq_op_get(n->op)->flags & PQ_OPF_SUBGRAPH) continue;
+        if (n->op == PQ_OP_DROPOUT) continue; /* random in training mode */
         uint64_t h = pq_cse_node_hash(n);
         uint32_t i = (uint32_t)h & (t.cap - 1);
         bool done = false;

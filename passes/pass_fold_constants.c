@@ -26,7 +26,7 @@ static void pq_fold_tin(const pq_graph *g, const pq_node *n, pq_type_info *tin) 
         tin[k].present = true;
         tin[k].dtype = g->values[v].dtype;
         tin[k].shape = g->values[v].shape;
-        tin[k].value = g->values[v].constant;
+        tin[k].value = pq_canon_constant(g, v);
     }
 }
 
@@ -74,7 +74,7 @@ static bool pq_fold_match(pq_rewrite_ctx *rc, uint32_t nid, pq_match *m) {
         if (v == PQ_NONE) continue;
         if (shape_only) {
             if (!pq_shape_is_static(&g->values[v].shape, NULL)) return false;
-        } else if (!g->values[v].constant) {
+        } else if (!pq_canon_constant(g, v)) {
             return false;
         }
     }
@@ -112,8 +112,8 @@ static enum pq_status pq_fold_rewrite(pq_rewrite_ctx *rc, uint32_t nid, const pq
         uint32_t v = n->inputs[k];
         in[k] = NULL;
         if (v == PQ_NONE) continue;
-        if (g->values[v].constant) {
-            in[k] = g->values[v].constant;
+        if (pq_canon_constant(g, v)) {
+            in[k] = pq_canon_constant(g, v);
         } else { /* Shape/Size: dims only */
             memset(&shells[k], 0, sizeof shells[k]);
             shells[k].dtype = g->values[v].dtype;
@@ -170,7 +170,7 @@ static bool pq_fold_shape_gather_dims(const pq_graph *g, uint32_t nid, int64_t *
     if (start < 0) start = 0;
     if (end > r) end = r;
     int64_t len = end > start ? end - start : 0;
-    const pq_tensor *it = pq_value_constant(g, n->inputs[1]);
+    const pq_tensor *it = pq_canon_constant(g, n->inputs[1]);
     if (!it || !pq_dtype_is_integer(it->dtype) || it->rank > 1) return false;
     int64_t ni = pq_tensor_numel(it);
     if (ni > PQ_MAX_RANK) return false;
@@ -201,7 +201,7 @@ static enum pq_status pq_fold_shape_gather_rewrite(pq_rewrite_ctx *rc, uint32_t 
     (void)m;
     if (!pq_fold_shape_gather_dims(g, nid, vals, &n))
         return pq_error_set(err, PQ_ERR_INTERNAL, "shape gather no longer matches");
-    const pq_tensor *it = pq_value_constant(g, g->nodes[nid].inputs[1]);
+    const pq_tensor *it = pq_canon_constant(g, g->nodes[nid].inputs[1]);
     int64_t one = n;
     pq_tensor *t = pq_tensor_create(PQ_DTYPE_I64, it->rank, it->rank ? &one : NULL, err);
     if (!t) return err->status;

@@ -83,12 +83,12 @@ static bool pq_fuse_unary_match(pq_rewrite_ctx *rc, uint32_t nid, pq_match *m) {
         uint32_t lo = pq_node_input(n, 1), hi = pq_node_input(n, 2);
         float f;
         if (lo != PQ_NONE) {
-            if (!pq_value_const_scalar_f32(g, lo, &f)) return false;
+            if (!pq_canon_scalar(g, lo, PQ_MAX_RANK, &f)) return false;
             m->f[0] = f;
             m->i[1] = 1;
         }
         if (hi != PQ_NONE) {
-            if (!pq_value_const_scalar_f32(g, hi, &f)) return false;
+            if (!pq_canon_scalar(g, hi, PQ_MAX_RANK, &f)) return false;
             m->f[1] = f;
             m->i[2] = 1;
         }

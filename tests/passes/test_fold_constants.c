@@ -149,3 +149,19 @@ Test(fold_constants, internal_ops_stay) {
     pq_graph_destroy(g);
     pq_graph_destroy(h);
 }
+
+/* An initializer that is also a graph input is a default the caller may override: not folded. */
+Test(fold_constants, overridable_initializer_not_folded) {
+    pq_graph *g = pq_mu_parse("piqc 1\n"
+                              "graph t {\n"
+                              "  input %x: f32[2]\n"
+                              "  input %a: f32[2] = [1, -2]\n"
+                              "  %n = Neg(%a)\n"
+                              "  %y = Add(%x, %n)\n"
+                              "  output %y\n"
+                              "}\n");
+    pq_graph *h = pq_mu_pass_clone(g, "fold-constants");
+    cr_assert_eq(pq_mu_count(h, PQ_OP_NEG), 1u);
+    pq_graph_destroy(g);
+    pq_graph_destroy(h);
+}
