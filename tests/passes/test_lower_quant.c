@@ -317,3 +317,42 @@ Test(lower_quant, conv1d_lowers) {
     cr_assert_eq(fq_then_lower(g, "{min-elements: 0, group: 8}"), 0u);
     pq_graph_destroy(g);
 }
+
+/* Allocation failures anywhere in fake-quant and lower-quant give an error status (never a crash;
+ * leaks show up under the sanitizer build). */
+Test(lower_quant, allocation_failures_are_errors) {
+    static const char text[] = "passes:\n  - fake-quant: {group: 32}\n  - lower-quant\n";
+    const pq_pass *table[2] = {&pq_pass_fake_quant, &pq_pass_lower_quant};
+    pq_pipeline *p = NULL;
+    pq_error perr;
+    cr_assert_eq(pq_pipeline_parse_with(table, 2, text, strlen(text), "test", &p, &perr), PQ_OK,
+                 "%s", perr.msg);
+    bool done = false;
+    for (long k = 0; k < 2000 && !done; k++) {
+        uint32_t x, y, gn, c;
+        pq_graph *g = new_graph(&x);
+        pq_error err;
+        int64_t wd[2] = {48, 32};
+        uint32_t w = add_weight(g, "W", 2, wd);
+        float cdata[48] = {0};
+        cr_assert_eq(pq_build_const_f32(g, "C", 1, (int64_t[]){48}, cdata, &c, &err), PQ_OK);
+        uint32_t in[3] = {x, w, c};
+        cr_assert_eq(pq_build(g, PQ_OP_GEMM, "gemm", in, 3, &y, &gn, &err), PQ_OK);
+        cr_assert_eq(pq_node_set_int(g, gn, "transB", 1, &err), PQ_OK);
+        cr_assert_eq(pq_graph_add_output(g, y, &err), PQ_OK);
+        cr_assert_eq(pq_runtime_prepare(g, &err), PQ_OK, "%s", err.msg);
+        pq_pass_ctx ctx;
+        pq_pass_ctx_init(&ctx);
+        ctx.verbose = 0;
+        pq_alloc_fail_after(k);
+        enum pq_status st = pq_pass_fake_quant.run(g, &p->entries[0].opts, &ctx, &err);
+        if (st == PQ_OK) st = pq_pass_lower_quant.run(g, &p->entries[1].opts, &ctx, &err);
+        pq_alloc_fail_after(-1);
+        cr_assert(st == PQ_OK || st == PQ_ERR_NOMEM, "k=%ld: %s", k, err.msg);
+        pq_pass_ctx_free(&ctx);
+        pq_graph_destroy(g);
+        done = st == PQ_OK;
+    }
+    cr_assert(done, "never succeeded");
+    pq_pipeline_destroy(p);
+}
