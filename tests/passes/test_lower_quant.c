@@ -356,3 +356,43 @@ Test(lower_quant, allocation_failures_are_errors) {
     cr_assert(done, "never succeeded");
     pq_pipeline_destroy(p);
 }
+
+/* After fold-constants removes the transformer export's Identity aliases, each weight is shared by
+ * both layers: quantized once, lowered for both consumers, and no f32 weight is left at all. */
+Test(lower_quant, transformer_shared_weights_after_folding) {
+    const pq_pass *fold = pq_pass_find("fold-constants");
+    if (!fold) cr_skip_test("fold-constants pass not registered");
+    pq_error err;
+    pq_error_clear(&err);
+    pq_graph *g = pq_test_load_onnx("tests/models/transformer17/model.onnx");
+    pq_pass_ctx ctx;
+    pq_pass_ctx_init(&ctx);
+    ctx.verbose = 0;
+    cr_assert_eq(pq_test_run_pass(g, fold, NULL, &ctx, true, &err), PQ_OK, "%s", err.msg);
+    cr_assert_eq(pq_test_run_pass(g, &pq_pass_fake_quant, NULL, &ctx, true, &err), PQ_OK, "%s",
+                 err.msg);
+    pq_graph *lo = NULL;
+    cr_assert_eq(pq_graph_clone(g, &lo, &err), PQ_OK);
+    cr_assert_eq(pq_test_run_pass(lo, &pq_pass_lower_quant, NULL, &ctx, true, &err), PQ_OK, "%s",
+                 err.msg);
+    uint32_t npm = pq_test_count_op(lo, PQ_OP_PACKED_MAT_MUL);
+    cr_assert(npm > ctx.n_records, "%u PackedMatMul for %u weights: nothing shared", npm,
+              ctx.n_records);
+    cr_assert_eq(pq_test_count_op(lo, PQ_OP_FAKE_QUANT), 0u);
+    for (uint32_t r = 0; r < ctx.n_records; r++) {
+        uint32_t v = pq_graph_find_value(lo, ctx.records[r].value_name);
+        cr_assert(v == PQ_NONE || !lo->values[v].constant ||
+                      lo->values[v].constant->dtype != PQ_DTYPE_F32,
+                  "f32 weight '%s' left", ctx.records[r].value_name);
+    }
+    pq_tensor **a = pq_test_run_npy(g, "tests/models/transformer17/input_tokens.npy");
+    pq_tensor **b = pq_test_run_npy(lo, "tests/models/transformer17/input_tokens.npy");
+    double d, m;
+    diff(b[0], a[0], &d, &m);
+    cr_assert(d <= 1e-4 * m, "diff %g, max %g", d, m);
+    pq_test_free_outputs(a, g->n_outputs);
+    pq_test_free_outputs(b, lo->n_outputs);
+    pq_pass_ctx_free(&ctx);
+    pq_graph_destroy(g);
+    pq_graph_destroy(lo);
+}
