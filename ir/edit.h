@@ -74,7 +74,9 @@ enum pq_status pq_graph_add_constant(pq_graph *g, const char *name, pq_tensor *t
 enum pq_status pq_graph_add_temp(pq_graph *g, const char *hint, uint32_t *out_id, pq_error *err);
 
 /* Deep copy of g: values, constants (data copied), nodes, attributes, opsets, symbols and
- * subgraphs; ids are identical in the copy. NOMEM on failure (nothing leaks). */
+ * subgraphs; ids are identical in the copy. Cloning a subgraph gives a copy with the same parent
+ * (its captures still point there; the parent does not own the copy). NOMEM on failure (nothing
+ * leaks, *out stays NULL). */
 enum pq_status pq_graph_clone(const pq_graph *g, pq_graph **out, pq_error *err);
 
 /* True when node nid has no used output per u (no node use, not a graph output, not captured). */
