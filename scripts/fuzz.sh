@@ -2,8 +2,9 @@
 # Builds a libFuzzer target with clang + ASan/UBSan in build-fuzz/ and fuzzes it for N seconds.
 # usage: scripts/fuzz.sh [seconds=60] [target=fuzz_onnx]
 # Seeds: tests/data/bad_onnx plus a few libonnx-testdata models (fuzz_onnx), any files in
-# tests/fuzz/seeds_<target>/ otherwise. Exits non-zero when libFuzzer reports a finding; the
-# crashing input is kept in build-fuzz/fuzz-artifacts/.
+# tests/fuzz/seeds_<target>/ otherwise (fuzz_yaml: also the presets in examples/pipelines/).
+# Exits non-zero when libFuzzer reports a finding; the crashing input is kept in
+# build-fuzz/fuzz-artifacts/.
 set -euo pipefail
 secs=${1:-60}
 target=${2:-fuzz_onnx}
@@ -27,6 +28,7 @@ if [ "$target" = fuzz_onnx ]; then
     [ -f "$td/$m/model.onnx" ] && cp "$td/$m/model.onnx" "$corpus/$(echo "$m" | tr / _).onnx"
   done
 fi
+if [ "$target" = fuzz_yaml ]; then cp "$root"/examples/pipelines/*.yaml "$corpus"/; fi
 if [ -d "$root/tests/fuzz/seeds_$target" ]; then cp "$root/tests/fuzz/seeds_$target"/* "$corpus"/; fi
 
 mkdir -p "$bdir/fuzz-artifacts"
