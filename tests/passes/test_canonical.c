@@ -2,9 +2,12 @@
  * in sequence), with outputs within 1e-5 * max(1, max|y|); what each pass must find in digits and
  * the transformers; tiny graphs for every pattern and for the cases that must stay unchanged. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "model_util.h"
+#include "passes/pass.h"
+#include "runtime/runtime.h"
 
 static void on_off_all(const char *const *passes, uint32_t n) {
     for (uint32_t i = 0; i < pq_mu_n_models; i++) {
@@ -346,4 +349,53 @@ Test(canonical, movement_cleanup) {
                            "  %u = Unsqueeze(%x, %a0)\n  %v = Unsqueeze(%u, %a0)\n"
                            "  %y = Squeeze(%v, %a1)\n",
                            3, PQ_OP_COUNT));
+}
+
+/* Allocation failures anywhere in the five rewrite passes give OK or NOMEM (never a crash; leaks
+ * show up under the sanitizer build), and the graph stays destroyable. */
+Test(canonical, allocation_failures_are_errors) {
+    static const char text[] =
+        "piqc 1\ngraph t {\n  input %x: f32[1, 2, 4, 4]\n"
+        "  const %w: f32[2, 2, 1, 1] = [1, -2, 0.5, 1]\n" BN_CONSTS
+        "  const %two: f32[] = [2]\n  const %eps: f32[] = [1e-05]\n  const %ax: i64[1] = [-1]\n"
+        "  const %three: f32[] = [3]\n  const %zero: f32[] = [0]\n  const %six: f32[] = [6]\n"
+        "  const %k1: f32[4] = [1, 2, 3, 4]\n  const %k2: f32[4] = [1, 2, 3, 4]\n"
+        "  %c = Conv(%x, %w)\n  %b = BatchNormalization(%c, %gam, %bet, %mu, %var)\n"
+        "  %r = Relu(%b)\n"
+        "  %m = ReduceMean(%x, %ax)\n  %d = Sub(%x, %m)\n  %p = Pow(%d, %two)\n"
+        "  %v = ReduceMean(%p, %ax)\n  %ve = Add(%v, %eps)\n  %s = Sqrt(%ve)\n  %n = Div(%d, %s)\n"
+        "  %a3 = Add(%n, %three)\n  %cl = Clip(%a3, %zero, %six)\n  %hm = Mul(%n, %cl)\n"
+        "  %hs = Div(%hm, %six)\n"
+        "  %kk = Mul(%k1, %k2)\n  %t1 = Add(%hs, %kk)\n  %t2 = Add(%hs, %kk)\n"
+        "  %i = Identity(%t2)\n  %y = Add(%t1, %i)\n"
+        "  output %r\n  output %y\n}\n";
+    const char *names[] = {"canonicalize", "fold-constants", "cse", "fold-batchnorm",
+                           "fuse-activations"};
+    bool done = false;
+    long k;
+    for (k = 0; k < 20000 && !done; k++) {
+        pq_graph *g = pq_mu_parse(text);
+        pq_pass_ctx ctx;
+        pq_pass_ctx_init(&ctx);
+        ctx.verbose = 0;
+        pq_error err;
+        pq_error_clear(&err);
+        enum pq_status st = PQ_OK;
+        pq_alloc_fail_after(k);
+        for (int i = 0; i < 5 && st == PQ_OK; i++)
+            st = pq_pass_find(names[i])->run(g, NULL, &ctx, &err);
+        pq_alloc_fail_after(-1);
+        cr_assert(st == PQ_OK || st == PQ_ERR_NOMEM, "k=%ld: %s", k, err.msg);
+        if (st == PQ_OK) {
+            cr_assert_eq(pq_runtime_prepare(g, &err), PQ_OK, "k=%ld: %s", k, err.msg);
+            cr_assert_eq(pq_mu_count(g, PQ_OP_BATCH_NORMALIZATION), 0u);
+            cr_assert_eq(pq_mu_count(g, PQ_OP_LAYER_NORMALIZATION), 1u);
+            cr_assert_eq(pq_mu_count(g, PQ_OP_HARD_SWISH), 1u);
+            done = true;
+        }
+        pq_pass_ctx_free(&ctx);
+        pq_graph_destroy(g);
+    }
+    cr_assert(done, "never succeeded");
+    fprintf(stderr, "rewrite passes: %ld allocation failure points checked\n", k - 1);
 }
