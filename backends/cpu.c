@@ -1,5 +1,8 @@
 /* CPU feature detection (GCC's __builtin_cpu_supports, which also checks that the OS saves the
  * wide registers) and the PIQC_ISA environment override, both read once. */
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include "cpu.h"
 
 #include <pthread.h>
@@ -14,8 +17,10 @@ static bool pq_cpu_isa_set;
 static void pq_cpu_detect(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
-    pq_cpu_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                  __builtin_cpu_supports("f16c");
+    /* clang 14's __builtin_cpu_supports does not know "f16c": read CPUID.1:ECX bit 29 */
+    unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
+    bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
+    pq_cpu_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
     pq_cpu_avx512 = pq_cpu_avx2 && __builtin_cpu_supports("avx512f") &&
                     __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
                     __builtin_cpu_supports("avx512dq");
