@@ -81,6 +81,16 @@ typedef struct pq_weight_note {
     uint64_t seed_out;
 } pq_weight_note;
 
+/* How far a graph's outputs moved from the reference model's (SPEC 5, model level): over every
+ * output element of every graph output, concatenated; kl is the mean KL(ref || g) of softmax over
+ * the last axis of outputs that are distributions or logits (has_kl false when not measured). */
+typedef struct pq_drift {
+    double cosine;  /* 1 = unchanged */
+    double max_abs; /* largest |y - y_ref| */
+    double kl;
+    bool has_kl;
+} pq_drift;
+
 /* Calibration statistics a pass may ask the driver for (the driver owns the runtime; passes may
  * not run graphs themselves). importance: for each weight value id in values[0..n), a newly
  * pq_malloc'ed array of the weight view's cols entries h_j = E[x_j^2] of the layer input, measured
@@ -90,6 +100,18 @@ typedef struct pq_calib_provider {
     void *ctx;
     enum pq_status (*importance)(void *ctx, const pq_graph *g, const uint32_t *values, uint32_t n,
                                  float **out, pq_error *err);
+    /* gptq (SPEC 4): H = X^T X (cols x cols doubles, pq_malloc'ed into *h, both triangles) of the
+     * inputs that node `node` multiplies with its weight, collected by running g AS IT IS NOW over
+     * the calibration data (FakeQuant nodes of earlier layers are in effect: sequential GPTQ; a
+     * rotation inserted by hadamard is in effect too). MatMul/Gemm: one row of X per position of
+     * the activation's feature axis; Conv: im2col patches in the weight row's column order.
+     * *cols = weight view cols, *nsamples = rows of X accumulated. NULL when unavailable. */
+    enum pq_status (*hessian)(void *ctx, const pq_graph *g, uint32_t node, double **h,
+                              int64_t *cols, int64_t *nsamples, pq_error *err);
+    /* Output drift of g against the reference (the model as it was before the pipeline) over the
+     * calibration data (at most max_samples samples; 0 = all). NULL when unavailable. */
+    enum pq_status (*drift)(void *ctx, const pq_graph *g, int64_t max_samples,
+                            struct pq_drift *out, pq_error *err);
     uint64_t samples;        /* calibration samples available (0: none) */
     const char *data_sha256; /* hex SHA-256 of the calibration files, or NULL */
 } pq_calib_provider;

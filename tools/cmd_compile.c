@@ -13,6 +13,7 @@
 #include "frontends/frontends.h"
 #include "passes/manager.h"
 #include "passes/pipeline.h"
+#include "calib_provider.h"
 #include "runtime/calib.h"
 #include "runtime/runtime.h"
 
@@ -49,49 +50,6 @@ static void pq_compile_help(FILE *f) {
     for (uint32_t i = 0; i < n; i++)
         fprintf(f, " %s", pr[i].name);
     fprintf(f, "\n");
-}
-
-/* ---- calibration provider: importance of the current graph over the calibration set ---- */
-
-static enum pq_status pq_compile_importance(void *vctx, const pq_graph *g, const uint32_t *values,
-                                            uint32_t n, float **out, pq_error *err) {
-    pq_calib_files *cf = vctx;
-    for (uint32_t i = 0; i < n; i++)
-        out[i] = NULL;
-    pq_graph *c = NULL;
-    pq_weight_view *views = NULL, *sel = NULL;
-    uint32_t nv = 0, ns = 0, *idx = NULL;
-    pq_importance imp = {0};
-    enum pq_status st;
-    PQ_TRY(pq_graph_clone(g, &c, err));
-    PQ_TRY_GOTO(st, pq_runtime_prepare(c, err), cleanup);
-    PQ_TRY_GOTO(st, pq_weights_find(c, 1, &views, &nv, err), cleanup);
-    sel = pq_calloc(n + 1, sizeof *sel);
-    idx = pq_calloc(n + 1, sizeof *idx);
-    if (!sel || !idx) {
-        st = pq_error_nomem(err, "calibration views");
-        goto cleanup;
-    }
-    for (uint32_t i = 0; i < n; i++)
-        for (uint32_t k = 0; k < nv; k++)
-            if (views[k].value == values[i]) {
-                sel[ns] = views[k];
-                idx[ns++] = i;
-                break;
-            }
-    PQ_TRY_GOTO(st, pq_calib_importance(c, &cf->set, sel, ns, &imp, err), cleanup);
-    for (uint32_t k = 0; k < ns && k < imp.n; k++) {
-        out[idx[k]] = imp.per_tensor[k];
-        imp.per_tensor[k] = NULL;
-    }
-cleanup:
-    pq_importance_free(&imp);
-    pq_free(sel);
-    pq_free(idx);
-    pq_free(views);
-    pq_graph_destroy(c);
-    if (st != PQ_OK) pq_error_prefix(err, "calibration: ");
-    return st;
 }
 
 /* ---- provenance ---- */
@@ -241,10 +199,9 @@ int pq_cmd_compile(int argc, char **argv) {
     pq_pipeline *pipe = NULL;
     pq_pass_ctx ctx;
     pq_pass_ctx_init(&ctx);
-    pq_calib_files calib;
+    pq_cli_calib calib;
     memset(&calib, 0, sizeof calib);
     bool have_calib = false;
-    pq_calib_provider provider = {0};
     pq_pipeline_stats stats;
     memset(&stats, 0, sizeof stats);
     pq_artifact_tensor *packed = NULL;
@@ -259,16 +216,12 @@ int pq_cmd_compile(int argc, char **argv) {
     if (pq_cli_load_model(a.model, true, &g, &err) != PQ_OK) goto fail;
     uint64_t fp32_bytes = pq_compile_f32_param_bytes(g);
     if (a.calib_dir) {
-        if (pq_calib_files_load(g, a.calib_dir, &calib, &err) != PQ_OK) goto fail;
+        if (pq_cli_calib_init(&calib, g, a.calib_dir, &err) != PQ_OK) goto fail;
         have_calib = true;
-        provider.ctx = &calib;
-        provider.importance = pq_compile_importance;
-        provider.samples = (uint64_t)calib.set.samples;
-        provider.data_sha256 = calib.sha256;
-        ctx.calib = &provider;
+        ctx.calib = &calib.provider;
         if (progress)
             fprintf(progress, "piqc compile: calibration data %s: %lld samples\n", a.calib_dir,
-                    (long long)calib.set.samples);
+                    (long long)calib.files.set.samples);
     }
     ctx.verbose = a.quiet ? 0 : 1;
     ctx.progress = !a.quiet;
@@ -296,8 +249,8 @@ int pq_cmd_compile(int argc, char **argv) {
         goto fail;
     char methods[256];
     pq_compile_methods(&ctx, methods, sizeof methods);
-    pq_provenance prov = {.calib_sha256 = have_calib ? calib.sha256 : "",
-                          .calib_samples = have_calib ? (uint64_t)calib.set.samples : 0,
+    pq_provenance prov = {.calib_sha256 = have_calib ? calib.files.sha256 : "",
+                          .calib_samples = have_calib ? (uint64_t)calib.files.set.samples : 0,
                           .calib_method = methods,
                           .timestamp = NULL};
     if (progress) fprintf(progress, "piqc compile: writing %s\n", a.out);
@@ -345,7 +298,7 @@ done:
     pq_free(packed);
     pq_free(dims_store);
     pq_pipeline_stats_free(&stats);
-    if (have_calib) pq_calib_files_free(&calib);
+    if (have_calib) pq_cli_calib_free(&calib);
     pq_pass_ctx_free(&ctx);
     pq_pipeline_destroy(pipe);
     pq_graph_destroy(g);

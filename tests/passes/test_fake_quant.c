@@ -319,7 +319,7 @@ Test(fake_quant, weighted_uses_provider_importance) {
     pq_error err;
     pq_graph *g = shared_graph(0, -1);
     pq_graph *g0 = shared_graph(0, -1);
-    pq_calib_provider prov = {NULL, fake_importance, 8, NULL};
+    pq_calib_provider prov = {.ctx = NULL, .importance = fake_importance, .samples = 8};
     pq_pass_ctx ctx;
     pq_pass_ctx_init(&ctx);
     ctx.verbose = 0;

@@ -1,0 +1,77 @@
+/* The command line's calibration provider: calibration files, the reference graph for drift, and
+ * the callbacks passes use to ask for importance, Hessians and output drift. */
+#include "calib_provider.h"
+
+#include <string.h>
+
+/* Importance E[x_j^2] of the columns of the given weights, measured on the current graph g. */
+static enum pq_status pq_cli_calib_importance(void *vctx, const pq_graph *g, const uint32_t *values,
+                                            uint32_t n, float **out, pq_error *err) {
+    pq_cli_calib *cc = vctx;
+    pq_calib_files *cf = &cc->files;
+    for (uint32_t i = 0; i < n; i++)
+        out[i] = NULL;
+    pq_graph *c = NULL;
+    pq_weight_view *views = NULL, *sel = NULL;
+    uint32_t nv = 0, ns = 0, *idx = NULL;
+    pq_importance imp = {0};
+    enum pq_status st;
+    PQ_TRY(pq_graph_clone(g, &c, err));
+    PQ_TRY_GOTO(st, pq_runtime_prepare(c, err), cleanup);
+    PQ_TRY_GOTO(st, pq_weights_find(c, 1, &views, &nv, err), cleanup);
+    sel = pq_calloc(n + 1, sizeof *sel);
+    idx = pq_calloc(n + 1, sizeof *idx);
+    if (!sel || !idx) {
+        st = pq_error_nomem(err, "calibration views");
+        goto cleanup;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t k = 0; k < nv; k++)
+            if (views[k].value == values[i]) {
+                sel[ns] = views[k];
+                idx[ns++] = i;
+                break;
+            }
+    PQ_TRY_GOTO(st, pq_calib_importance(c, &cf->set, sel, ns, &imp, err), cleanup);
+    for (uint32_t k = 0; k < ns && k < imp.n; k++) {
+        out[idx[k]] = imp.per_tensor[k];
+        imp.per_tensor[k] = NULL;
+    }
+cleanup:
+    pq_importance_free(&imp);
+    pq_free(sel);
+    pq_free(idx);
+    pq_free(views);
+    pq_graph_destroy(c);
+    if (st != PQ_OK) pq_error_prefix(err, "calibration: ");
+    return st;
+}
+
+enum pq_status pq_cli_calib_init(pq_cli_calib *c, const pq_graph *g, const char *dir,
+                                 pq_error *err) {
+    memset(c, 0, sizeof *c);
+    PQ_TRY(pq_calib_files_load(g, dir, &c->files, err));
+    enum pq_status st = pq_graph_clone(g, &c->reference, err);
+    if (st == PQ_OK) st = pq_runtime_prepare(c->reference, err);
+    if (st != PQ_OK) {
+        pq_cli_calib_free(c);
+        return st;
+    }
+    c->provider.ctx = c;
+    c->provider.importance = pq_cli_calib_importance;
+    c->provider.hessian = NULL; /* gptq: wired when implemented */
+    c->provider.drift = NULL;   /* sensitivity / mixed precision: wired when implemented */
+    c->provider.samples = (uint64_t)c->files.set.samples;
+    c->provider.data_sha256 = c->files.sha256;
+    return PQ_OK;
+}
+
+void pq_cli_calib_free(pq_cli_calib *c) {
+    if (c->ref_outputs)
+        for (uint32_t i = 0; i < c->n_ref_outputs; i++)
+            pq_tensor_destroy(c->ref_outputs[i]);
+    pq_free(c->ref_outputs);
+    pq_graph_destroy(c->reference);
+    pq_calib_files_free(&c->files);
+    memset(c, 0, sizeof *c);
+}
