@@ -54,4 +54,10 @@ enum pq_status pq_infer_axis(int64_t axis, int rank, int *out, pq_error *err);
 /* Sets out to the same dtype and shape as in (elementwise unary ops). */
 void pq_infer_copy(const pq_type_info *in, pq_type_info *out);
 
+/* Topologically sorts g and infers every node's output types in order, subgraphs included (their
+ * captured values first take the current types of the enclosing scope). Used after import and
+ * after every pass. INVALID/UNSUPPORTED from the first rule that fails, prefixed with the owning
+ * node for subgraphs; INVALID when subgraphs nest deeper than 32. */
+enum pq_status pq_graph_sort_infer(pq_graph *g, pq_error *err);
+
 #endif

@@ -22,38 +22,6 @@ static double pq_now_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* Copies the current types of captured values from the enclosing graph into subgraph sub. */
-static void pq_refresh_captures(pq_graph *sub) {
-    for (uint32_t v = 0; v < sub->n_values; v++) {
-        pq_value *val = &sub->values[v];
-        if (val->outer == PQ_NONE || !sub->parent || val->outer >= sub->parent->n_values) continue;
-        const pq_value *ov = &sub->parent->values[val->outer];
-        val->dtype = ov->dtype;
-        val->shape = ov->shape;
-    }
-}
-
-/* Topological sort and shape inference of g and its subgraphs (the loop of runtime/prepare.c;
- * passes/ may not include runtime/). */
-static enum pq_status pq_refresh_graph(pq_graph *g, int depth, pq_error *err) {
-    if (depth > 32) return pq_error_set(err, PQ_ERR_INVALID, "subgraphs nested deeper than 32");
-    PQ_TRY(pq_graph_toposort(g, err));
-    for (uint32_t i = 0; i < g->n_nodes; i++) {
-        pq_node *n = &g->nodes[i];
-        for (uint32_t a = 0; a < n->n_attrs; a++) {
-            if (n->attrs[a].type != PQ_ATTR_GRAPH) continue;
-            pq_graph *sub = n->attrs[a].u.graph;
-            pq_refresh_captures(sub);
-            enum pq_status st = pq_refresh_graph(sub, depth + 1, err);
-            if (st != PQ_OK)
-                return pq_error_prefix(err, "node '%s' (%s), subgraph '%s': ", n->name,
-                                       pq_op_name(n->op), n->attrs[a].name);
-        }
-        PQ_TRY(pq_infer_node(g, i, err));
-    }
-    return PQ_OK;
-}
-
 static bool pq_name_in(const char *name, const char *const *list, uint32_t n, bool allow_all) {
     for (uint32_t i = 0; i < n; i++)
         if (list[i] && (strcmp(list[i], name) == 0 || (allow_all && !strcmp(list[i], "all"))))
@@ -171,7 +139,7 @@ enum pq_status pq_pipeline_run(pq_graph *g, const pq_pipeline *p, const pq_pass_
         goto done;
     }
     double t_start = pq_now_ms();
-    st = pq_refresh_graph(g, 0, err);
+    st = pq_graph_sort_infer(g, err);
     if (st == PQ_OK && verify) st = pq_graph_verify(g, err);
     if (st != PQ_OK) {
         pq_error_prefix(err, "input graph: ");
@@ -200,7 +168,7 @@ enum pq_status pq_pipeline_run(pq_graph *g, const pq_pipeline *p, const pq_pass_
         ctx->current_pass = name;
         double t0 = pq_now_ms();
         PQ_TRY_GOTO(st, e->pass->run(g, &e->opts, ctx, err), failed_pass);
-        st = pq_refresh_graph(g, 0, err);
+        st = pq_graph_sort_infer(g, err);
         if (st != PQ_OK) {
             pq_error_prefix(err, "graph after the pass: ");
             goto failed_pass;
