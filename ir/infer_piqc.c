@@ -291,7 +291,7 @@ enum pq_status pq_infer_piqc_fake_quant(pq_infer_ctx *c) {
  * format attributes. */
 static enum pq_status pq_piqc_packed_weight(pq_infer_ctx *c, int64_t *rows, int64_t *cols) {
     enum pq_qformat f;
-    int64_t qgroup;
+    int64_t qgroup = 0;
     PQ_TRY(pq_piqc_packed_format(c, &f));
     PQ_TRY(pq_piqc_qgroup(c, &qgroup));
     PQ_TRY(pq_piqc_req_int(c, "rows", 1, rows));
