@@ -61,14 +61,9 @@ typedef struct pq_pass_run_stats {
 enum pq_status pq_pipeline_run(pq_graph *g, const pq_pipeline *p, const pq_pass_manager_opts *mo,
                                pq_pass_ctx *ctx, pq_pass_run_stats *stats, pq_error *err);
 
+/* Frees stats->passes and zeroes *stats (a zeroed struct or NULL is fine; it can be reused). */
 void pq_pass_run_stats_free(pq_pass_run_stats *stats);
 
-/* Other spellings of the two types and the free function, used by tools/cmd_compile.c. */
-typedef pq_pass_manager_opts pq_manager_opts;
-typedef pq_pass_run_stats pq_pipeline_stats;
-static inline void pq_pipeline_stats_free(pq_pipeline_stats *stats) {
-    pq_pass_run_stats_free(stats);
-}
 /* Table: index, pass, ms, nodes before -> after, then the total. */
 void pq_pass_stats_print(FILE *f, const pq_pass_run_stats *stats);
 

@@ -202,7 +202,7 @@ int pq_cmd_compile(int argc, char **argv) {
     pq_cli_calib calib;
     memset(&calib, 0, sizeof calib);
     bool have_calib = false;
-    pq_pipeline_stats stats;
+    pq_pass_run_stats stats;
     memset(&stats, 0, sizeof stats);
     pq_artifact_tensor *packed = NULL;
     int64_t *dims_store = NULL;
@@ -226,7 +226,7 @@ int pq_cmd_compile(int argc, char **argv) {
     ctx.verbose = a.quiet ? 0 : 1;
     ctx.progress = !a.quiet;
 
-    pq_manager_opts mo;
+    pq_pass_manager_opts mo;
     memset(&mo, 0, sizeof mo);
     mo.print_before = a.print_before;
     mo.n_print_before = a.n_print_before;
@@ -297,7 +297,7 @@ done:
     free(pipeline_text);
     pq_free(packed);
     pq_free(dims_store);
-    pq_pipeline_stats_free(&stats);
+    pq_pass_run_stats_free(&stats);
     if (have_calib) pq_cli_calib_free(&calib);
     pq_pass_ctx_free(&ctx);
     pq_pipeline_destroy(pipe);
