@@ -168,12 +168,19 @@ static enum pq_status pq_piqc_qgroup(pq_infer_ctx *c, int64_t *qgroup) {
     return PQ_OK;
 }
 
-/* format attribute of the packed ops: piq3|piq2|q3|q2. */
-static enum pq_status pq_piqc_packed_format(pq_infer_ctx *c, enum pq_qformat *f) {
+/* format attribute of the packed ops: piq3|piq2|q3|q2 (*wide = PQ_DTYPE_UNDEFINED), or int8|f16
+ * (*wide = the weight's dtype, I8 or F16; *f is left alone). */
+static enum pq_status pq_piqc_packed_format(pq_infer_ctx *c, enum pq_qformat *f,
+                                            enum pq_dtype *wide) {
     const char *s = pq_node_attr_string(c->node, "format", NULL);
-    if (!s || !pq_qformat_from_name(s, f))
+    *wide = PQ_DTYPE_UNDEFINED;
+    if (s && !strcmp(s, "int8"))
+        *wide = PQ_DTYPE_I8;
+    else if (s && !strcmp(s, "f16"))
+        *wide = PQ_DTYPE_F16;
+    else if (!s || !pq_qformat_from_name(s, f))
         return pq_error_set(c->err, PQ_ERR_INVALID,
-                            "attribute format = '%s' must be one of piq3, piq2, q3, q2",
+                            "attribute format = '%s' must be one of piq3, piq2, q3, q2, int8, f16",
                             s ? s : "(missing)");
     return PQ_OK;
 }
@@ -287,25 +294,17 @@ enum pq_status pq_infer_piqc_fake_quant(pq_infer_ctx *c) {
 
 /* ---- PackedMatMul ---- */
 
-/* Checks the packed weight input (u8, 1-D of pq_packed_bytes bytes) and the rows/cols/qgroup/
- * format attributes. */
-static enum pq_status pq_piqc_packed_weight(pq_infer_ctx *c, int64_t *rows, int64_t *cols) {
-    enum pq_qformat f;
-    int64_t qgroup = 0;
-    PQ_TRY(pq_piqc_packed_format(c, &f));
-    PQ_TRY(pq_piqc_qgroup(c, &qgroup));
-    PQ_TRY(pq_piqc_req_int(c, "rows", 1, rows));
-    PQ_TRY(pq_piqc_req_int(c, "cols", 1, cols));
-    if (c->n_in < 2 || !c->in[1].present)
-        return pq_error_set(c->err, PQ_ERR_INVALID, "packed weight input is missing");
+/* The u8 1-D weight of a PiQ/Q packed op: pq_packed_bytes(f, rows, cols, qgroup) bytes. */
+static enum pq_status pq_piqc_packed_codes(pq_infer_ctx *c, enum pq_qformat f, int64_t qgroup,
+                                           int64_t rows, int64_t cols) {
     if (c->in[1].dtype != PQ_DTYPE_U8 && c->in[1].dtype != PQ_DTYPE_UNDEFINED)
         return pq_error_set(c->err, PQ_ERR_INVALID, "packed weight must be u8, not %s",
                             pq_dtype_name(c->in[1].dtype));
     const pq_shape *w = &c->in[1].shape;
-    size_t nbytes = pq_packed_bytes(f, *rows, *cols, qgroup);
+    size_t nbytes = pq_packed_bytes(f, rows, cols, qgroup);
     if (nbytes == 0)
         return pq_error_set(c->err, PQ_ERR_INVALID, "packed size of %lld x %lld overflows",
-                            (long long)*rows, (long long)*cols);
+                            (long long)rows, (long long)cols);
     if (w->rank >= 0 && w->rank != 1)
         return pq_error_set(c->err, PQ_ERR_INVALID, "packed weight has rank %d, expected 1",
                             w->rank);
@@ -313,8 +312,69 @@ static enum pq_status pq_piqc_packed_weight(pq_infer_ctx *c, int64_t *rows, int6
         return pq_error_set(c->err, PQ_ERR_INVALID,
                             "packed weight has %lld bytes, but %s %lld x %lld in groups of %lld "
                             "takes %zu",
-                            (long long)w->dims[0].size, pq_qformat_name(f), (long long)*rows,
-                            (long long)*cols, (long long)qgroup, nbytes);
+                            (long long)w->dims[0].size, pq_qformat_name(f), (long long)rows,
+                            (long long)cols, (long long)qgroup, nbytes);
+    return PQ_OK;
+}
+
+/* Format int8 / f16 (dtype wide = I8 / F16): input 1 is a 1-D tensor of rows * cols codes
+ * (int8) or f16 values in the rows x cols view, row-major; int8 needs input 3, f32 scales [rows]
+ * (W[r][c] = q[r][c] * scales[r]); f16 takes no input 3. */
+static enum pq_status pq_piqc_wide_weight(pq_infer_ctx *c, enum pq_dtype wide, int64_t rows,
+                                          int64_t cols) {
+    const char *fs = wide == PQ_DTYPE_I8 ? "int8" : "f16";
+    if (c->in[1].dtype != wide && c->in[1].dtype != PQ_DTYPE_UNDEFINED)
+        return pq_error_set(c->err, PQ_ERR_INVALID, "format %s: weight must be %s, not %s", fs,
+                            pq_dtype_name(wide), pq_dtype_name(c->in[1].dtype));
+    if (rows > INT64_MAX / cols)
+        return pq_error_set(c->err, PQ_ERR_INVALID, "weight of %lld x %lld overflows",
+                            (long long)rows, (long long)cols);
+    const pq_shape *w = &c->in[1].shape;
+    if (w->rank >= 0 && w->rank != 1)
+        return pq_error_set(c->err, PQ_ERR_INVALID, "%s weight has rank %d, expected 1", fs,
+                            w->rank);
+    if (w->rank == 1 && pq_dim_known(w->dims[0]) && w->dims[0].size != rows * cols)
+        return pq_error_set(c->err, PQ_ERR_INVALID,
+                            "%s weight has %lld values, expected rows x cols = %lld x %lld", fs,
+                            (long long)w->dims[0].size, (long long)rows, (long long)cols);
+    bool has_s = c->n_in > 3 && c->in[3].present;
+    if (wide == PQ_DTYPE_F16) {
+        if (has_s)
+            return pq_error_set(c->err, PQ_ERR_INVALID, "format f16 takes no scales (input 3)");
+        return PQ_OK;
+    }
+    if (!has_s)
+        return pq_error_set(c->err, PQ_ERR_INVALID, "format int8 needs f32 scales as input 3");
+    PQ_TRY(pq_piqc_need_f32(c, 3, "scales"));
+    const pq_shape *s = &c->in[3].shape;
+    if (s->rank >= 0 && s->rank != 1)
+        return pq_error_set(c->err, PQ_ERR_INVALID, "scales must be 1-D (rank %d)", s->rank);
+    if (s->rank == 1 && pq_dim_known(s->dims[0]) && s->dims[0].size != rows)
+        return pq_error_set(c->err, PQ_ERR_INVALID, "scales have %lld values, expected rows = %lld",
+                            (long long)s->dims[0].size, (long long)rows);
+    return PQ_OK;
+}
+
+/* Checks the weight input and the rows/cols/qgroup/format attributes: piq3|piq2|q3|q2 take a u8
+ * 1-D weight of pq_packed_bytes bytes and qgroup (no input 3); int8/f16 as pq_piqc_wide_weight
+ * (qgroup ignored). Then the optional f32 bias [rows] (input 2) and the fused activation. */
+static enum pq_status pq_piqc_packed_weight(pq_infer_ctx *c, int64_t *rows, int64_t *cols) {
+    enum pq_qformat f = PQ_QFORMAT_PIQ3;
+    enum pq_dtype wide;
+    int64_t qgroup = 0;
+    PQ_TRY(pq_piqc_packed_format(c, &f, &wide));
+    if (wide == PQ_DTYPE_UNDEFINED) PQ_TRY(pq_piqc_qgroup(c, &qgroup));
+    PQ_TRY(pq_piqc_req_int(c, "rows", 1, rows));
+    PQ_TRY(pq_piqc_req_int(c, "cols", 1, cols));
+    if (c->n_in < 2 || !c->in[1].present)
+        return pq_error_set(c->err, PQ_ERR_INVALID, "packed weight input is missing");
+    if (wide != PQ_DTYPE_UNDEFINED)
+        PQ_TRY(pq_piqc_wide_weight(c, wide, *rows, *cols));
+    else if (c->n_in > 3 && c->in[3].present)
+        return pq_error_set(c->err, PQ_ERR_INVALID, "format %s takes no scales (input 3)",
+                            pq_qformat_name(f));
+    else
+        PQ_TRY(pq_piqc_packed_codes(c, f, qgroup, *rows, *cols));
     if (c->n_in > 2 && c->in[2].present) {
         PQ_TRY(pq_piqc_need_f32(c, 2, "bias"));
         const pq_shape *b = &c->in[2].shape;
