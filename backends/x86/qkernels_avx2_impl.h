@@ -294,119 +294,137 @@ static inline void pq_q_gemv_ukernel__avx2(enum pq_qformat f, const uint8_t *w, 
         pq_gemv_bits(2, f, w, rows, cols, group, x, y);
 }
 
-/* ---- tiled dequant-GEMM ------------------------------------------------------------------- */
+/* ---- blocked dequant-GEMM ----------------------------------------------------------------- */
 
-#define PQ_GEMM_MR 4    /* rows dequantized per tile */
-#define PQ_GEMM_KC 1024 /* columns per tile: 4 x 1024 floats = 16 KB, stays in L1 */
+/* Y = X W_hat^T as a register-blocked GEMM on a small f32 panel: NR (<= 16) weight rows x KC
+ * columns are dequantized once into a k-major panel P[k][16] (each value q * step exactly as
+ * dequantize_row), which stays in L1 while every block of PQ_GEMM_MR activation rows streams
+ * past it. The panel is decoded straight into k-major order: one 32-bit gather per packed block
+ * of 8 rows gives the codes of 8 columns for 8 rows. The whole f32 weight is never
+ * materialised. Each output is one FMA chain over k in column order (the scalar reference
+ * order, with fused multiply-adds), started from Y when a later column chunk continues it. */
+#define PQ_GEMM_MR 6    /* activation rows per micro-kernel: 6 x 2 ymm accumulators */
+#define PQ_GEMM_KC 256  /* columns per panel: 256 x 16 floats = 16 KB */
 
-/* Dequantizes columns [c0, c0 + len) of one packed row (c0 a multiple of 8) into out; whole
- * 8-blocks are written, so out needs len rounded up to 8 floats. */
-PQ_INLINE void pq_dequant_cols(int bits, enum pq_qformat f, const uint8_t *row, int64_t cols,
-                               int64_t group, size_t group_bytes, int64_t c0, int64_t len,
-                               float *out) {
+/* Offsets of the packed rows r0 .. r0 + 7 from the panel's first row, rows past nr clamped to
+ * the last valid one (decoded and ignored: the micro-kernel masks them out). */
+PQ_INLINE __m256i pq_row_offsets8(int64_t nr, size_t row_bytes) {
+    __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    lane = _mm256_min_epi32(lane, _mm256_set1_epi32((int)(nr - 1)));
+    return _mm256_mullo_epi32(lane, _mm256_set1_epi32((int)row_bytes));
+}
+
+/* Decodes columns [c0, c0 + len) (c0 a multiple of 8) of nr (1..8) rows starting at w into
+ * P[k][0..8) (row stride ldp floats); whole 8-blocks are written (padding codes are q = 0). */
+PQ_INLINE void pq_panel_decode8(int bits, const uint8_t *w, int64_t nr, size_t row_bytes,
+                                int64_t cols, int64_t group, size_t group_bytes, float mult,
+                                int64_t c0, int64_t len, float *P, int64_t ldp) {
+    const __m256i off = pq_row_offsets8(nr, row_bytes);
+    const __m256 tab3 = _mm256_setr_ps(-4.f, -3.f, -2.f, -1.f, 0.f, 1.f, 2.f, 3.f);
+    const __m256 tab2 = _mm256_setr_ps(-2.f, -1.f, 0.f, 1.f, -2.f, -1.f, 0.f, 1.f);
+    const __m256 vmult = _mm256_set1_ps(mult);
     int64_t c = c0, end = c0 + len;
     while (c < end) {
         int64_t g = c / group, gs = g * group;
         int64_t ge = gs + group < cols ? gs + group : cols;
         int64_t e = ge < end ? ge : end;
-        const uint8_t *p = row + (size_t)g * group_bytes;
-        float step = pq_step(p, pq_qformat_step_mult(f));
-        const uint8_t *codes = p + 2 + (size_t)((c - gs) / 8) * (size_t)bits;
-        __m256 vstep = _mm256_set1_ps(step);
-        float *o = out + (c - c0);
-        int64_t nblk = (e - c + 7) / 8;
-        for (int64_t j = 0; j < nblk; j++)
-            _mm256_storeu_ps(o + 8 * j, _mm256_mul_ps(pq_decode8(bits, codes + j * bits), vstep));
-        c = e;
+        const uint8_t *gp = w + (size_t)g * group_bytes;
+        /* the f16 scale words of the 8 rows (the low half of a 32-bit gather) */
+        __m256i sw = _mm256_i32gather_epi32((const int *)(const void *)gp, off, 1);
+        sw = _mm256_and_si256(sw, _mm256_set1_epi32(0xFFFF));
+        __m128i s16 = _mm_packus_epi32(_mm256_castsi256_si128(sw), _mm256_extracti128_si256(sw, 1));
+        __m256 vstep = _mm256_mul_ps(_mm256_cvtph_ps(s16), vmult);
+        const uint8_t *bp = gp + 2 + (size_t)((c - gs) / 8) * (size_t)bits;
+        for (; c < e; c += 8, bp += bits) {
+            float *o = P + (c - c0) * ldp;
+            if (bits == 3) {
+                __m256i wd = _mm256_i32gather_epi32((const int *)(const void *)(bp - 1), off, 1);
+#pragma GCC unroll 8
+                for (int i = 0; i < 8; i++) {
+                    __m256 q = _mm256_permutevar8x32_ps(tab3, _mm256_srli_epi32(wd, 8 + 3 * i));
+                    _mm256_store_ps(o + i * ldp, _mm256_mul_ps(q, vstep));
+                }
+            } else {
+                __m256i wd = _mm256_i32gather_epi32((const int *)(const void *)(bp - 2), off, 1);
+#pragma GCC unroll 8
+                for (int i = 0; i < 8; i++) {
+                    __m256 q = _mm256_permutevar8x32_ps(tab2, _mm256_srli_epi32(wd, 16 + 2 * i));
+                    _mm256_store_ps(o + i * ldp, _mm256_mul_ps(q, vstep));
+                }
+            }
+        }
     }
 }
 
-/* Y[b][r0 + i] (+)= sum_k T[i][k] X[b][c0 + k] for R tile rows and NB batch rows. */
-PQ_INLINE void pq_gemm_micro(int R, int NB, const float *tile, int64_t ld_tile, const float *x,
-                             int64_t cols, int64_t len, float *y, int64_t rows, int accumulate) {
-    __m256 acc[4][3];
-#pragma GCC unroll 4
-    for (int i = 0; i < R; i++)
-#pragma GCC unroll 3
-        for (int b = 0; b < NB; b++)
-            acc[i][b] = _mm256_setzero_ps();
-    int64_t nb = len / 8;
-    for (int64_t k = 0; k < nb; k++) {
-        __m256 xv[3];
-#pragma GCC unroll 3
-        for (int b = 0; b < NB; b++)
-            xv[b] = _mm256_loadu_ps(x + b * cols + 8 * k);
-#pragma GCC unroll 4
-        for (int i = 0; i < R; i++) {
-            __m256 wv = _mm256_load_ps(tile + i * ld_tile + 8 * k);
-#pragma GCC unroll 3
-            for (int b = 0; b < NB; b++)
-                acc[i][b] = _mm256_fmadd_ps(wv, xv[b], acc[i][b]);
+/* Y[m][0..nr) (+)= sum_k X[m][k] P[k][0..nr) for MR rows m, NV (1, 2) vectors of 8 panel
+ * columns; masks m0/m1 select the valid lanes of each vector. */
+PQ_INLINE void pq_gemm_ukr8(int NV, int MR, const float *P, int64_t ldp, const float *x,
+                            int64_t ldx, int64_t len, float *y, int64_t ldy, __m256i m0,
+                            __m256i m1, int accumulate) {
+    __m256 acc[PQ_GEMM_MR][2];
+#pragma GCC unroll 6
+    for (int m = 0; m < MR; m++) {
+        acc[m][0] = accumulate ? _mm256_maskload_ps(y + m * ldy, m0) : _mm256_setzero_ps();
+        if (NV == 2)
+            acc[m][1] = accumulate ? _mm256_maskload_ps(y + m * ldy + 8, m1) : _mm256_setzero_ps();
+    }
+    for (int64_t k = 0; k < len; k++) {
+        __m256 w0 = _mm256_load_ps(P + k * ldp);
+        __m256 w1 = NV == 2 ? _mm256_load_ps(P + k * ldp + 8) : w0;
+#pragma GCC unroll 6
+        for (int m = 0; m < MR; m++) {
+            __m256 xb = _mm256_broadcast_ss(x + m * ldx + k);
+            acc[m][0] = _mm256_fmadd_ps(w0, xb, acc[m][0]);
+            if (NV == 2) acc[m][1] = _mm256_fmadd_ps(w1, xb, acc[m][1]);
         }
     }
-    int64_t rem = len - 8 * nb;
-    if (rem) {
-        __m256i m = pq_mask8(rem);
-        __m256 xv[3];
-#pragma GCC unroll 3
-        for (int b = 0; b < NB; b++)
-            xv[b] = _mm256_maskload_ps(x + b * cols + 8 * nb, m);
-#pragma GCC unroll 4
-        for (int i = 0; i < R; i++) {
-            __m256 wv = _mm256_maskload_ps(tile + i * ld_tile + 8 * nb, m);
-#pragma GCC unroll 3
-            for (int b = 0; b < NB; b++)
-                acc[i][b] = _mm256_fmadd_ps(wv, xv[b], acc[i][b]);
-        }
+#pragma GCC unroll 6
+    for (int m = 0; m < MR; m++) {
+        _mm256_maskstore_ps(y + m * ldy, m0, acc[m][0]);
+        if (NV == 2) _mm256_maskstore_ps(y + m * ldy + 8, m1, acc[m][1]);
     }
-#pragma GCC unroll 4
-    for (int i = 0; i < R; i++)
-#pragma GCC unroll 3
-        for (int b = 0; b < NB; b++) {
-            float s = pq_hsum8(acc[i][b]);
-            y[b * rows + i] = accumulate ? y[b * rows + i] + s : s;
-        }
 }
 
-PQ_INLINE void pq_gemm_tile(int R, const float *tile, int64_t ld_tile, const float *x, int64_t cols,
-                            int64_t len, int64_t batch, float *y, int64_t rows, int accumulate) {
-    int64_t b = 0;
-    for (; b + 3 <= batch; b += 3)
-        pq_gemm_micro(R, 3, tile, ld_tile, x + b * cols, cols, len, y + b * rows, rows, accumulate);
-    if (batch - b == 2)
-        pq_gemm_micro(R, 2, tile, ld_tile, x + b * cols, cols, len, y + b * rows, rows, accumulate);
-    else if (batch - b == 1)
-        pq_gemm_micro(R, 1, tile, ld_tile, x + b * cols, cols, len, y + b * rows, rows, accumulate);
+PQ_INLINE void pq_gemm_ukr8_nv(int NV, const float *P, int64_t ldp, const float *x, int64_t ldx,
+                               int64_t len, int64_t batch, float *y, int64_t ldy, __m256i m0,
+                               __m256i m1, int acc) {
+    int64_t m = 0;
+    for (; m + PQ_GEMM_MR <= batch; m += PQ_GEMM_MR)
+        pq_gemm_ukr8(NV, PQ_GEMM_MR, P, ldp, x + m * ldx, ldx, len, y + m * ldy, ldy, m0, m1, acc);
+    const float *xm = x + m * ldx;
+    float *ym = y + m * ldy;
+    switch (batch - m) {
+    case 5: pq_gemm_ukr8(NV, 5, P, ldp, xm, ldx, len, ym, ldy, m0, m1, acc); break;
+    case 4: pq_gemm_ukr8(NV, 4, P, ldp, xm, ldx, len, ym, ldy, m0, m1, acc); break;
+    case 3: pq_gemm_ukr8(NV, 3, P, ldp, xm, ldx, len, ym, ldy, m0, m1, acc); break;
+    case 2: pq_gemm_ukr8(NV, 2, P, ldp, xm, ldx, len, ym, ldy, m0, m1, acc); break;
+    case 1: pq_gemm_ukr8(NV, 1, P, ldp, xm, ldx, len, ym, ldy, m0, m1, acc); break;
+    default: break;
+    }
 }
 
 PQ_INLINE void pq_gemm_bits(int bits, enum pq_qformat f, const uint8_t *w, int64_t rows,
                             int64_t cols, int64_t group, const float *x, int64_t batch, float *y) {
-    _Alignas(64) float tile[PQ_GEMM_MR][PQ_GEMM_KC];
+    _Alignas(64) float P[PQ_GEMM_KC * 16];
     size_t row_bytes = pq_packed_row_bytes(f, cols, group);
     size_t group_bytes = 2 + pq_packed_code_bytes(f, group);
-    for (int64_t r0 = 0; r0 < rows; r0 += PQ_GEMM_MR) {
-        int R = rows - r0 < PQ_GEMM_MR ? (int)(rows - r0) : PQ_GEMM_MR;
+    const float mult = pq_qformat_step_mult(f);
+    for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+        int64_t nr = rows - r0 < 16 ? rows - r0 : 16;
+        int NV = nr > 8 ? 2 : 1;
+        int64_t ldp = 8 * NV;
+        __m256i m0 = pq_mask8(nr < 8 ? nr : 8), m1 = pq_mask8(nr > 8 ? nr - 8 : 0);
+        const uint8_t *wr = w + (size_t)r0 * row_bytes;
         for (int64_t c0 = 0; c0 < cols; c0 += PQ_GEMM_KC) {
             int64_t len = cols - c0 < PQ_GEMM_KC ? cols - c0 : PQ_GEMM_KC;
-            for (int i = 0; i < R; i++)
-                pq_dequant_cols(bits, f, w + (size_t)(r0 + i) * row_bytes, cols, group, group_bytes,
-                                c0, len, tile[i]);
-            int acc = c0 > 0;
-            const float *xc = x + c0;
-            float *yr = y + r0;
-            switch (R) {
-            case 4:
-                pq_gemm_tile(4, tile[0], PQ_GEMM_KC, xc, cols, len, batch, yr, rows, acc);
-                break;
-            case 3:
-                pq_gemm_tile(3, tile[0], PQ_GEMM_KC, xc, cols, len, batch, yr, rows, acc);
-                break;
-            case 2:
-                pq_gemm_tile(2, tile[0], PQ_GEMM_KC, xc, cols, len, batch, yr, rows, acc);
-                break;
-            default:
-                pq_gemm_tile(1, tile[0], PQ_GEMM_KC, xc, cols, len, batch, yr, rows, acc);
-                break;
+            pq_panel_decode8(bits, wr, nr < 8 ? nr : 8, row_bytes, cols, group, group_bytes, mult,
+                             c0, len, P, ldp);
+            if (NV == 2) {
+                pq_panel_decode8(bits, wr + 8 * row_bytes, nr - 8, row_bytes, cols, group,
+                                 group_bytes, mult, c0, len, P + 8, ldp);
+                pq_gemm_ukr8_nv(2, P, ldp, x + c0, cols, len, batch, y + r0, rows, m0, m1, c0 > 0);
+            } else {
+                pq_gemm_ukr8_nv(1, P, ldp, x + c0, cols, len, batch, y + r0, rows, m0, m1, c0 > 0);
             }
         }
     }

@@ -1,6 +1,6 @@
 /* AVX-512 (F/BW/VL/DQ) kernels for packed PiQ/Q rows: 16-wide decode for the fused GEMV and for
- * dequantize, and a 16-wide Walsh-Hadamard butterfly; quantize and the batched GEMM reuse the AVX2
- * bodies (qkernels_avx2_impl.h, compiled here with AVX-512 flags). Same bit-exactness contract. */
+ * dequantize, a blocked GEMM on 32-row f32 panels, and a 16-wide Walsh-Hadamard butterfly;
+ * quantize reuses the AVX2 body (qkernels_avx2_impl.h, compiled here with AVX-512 flags). Same bit-exactness contract. */
 #include "backends/x86/qkernels_avx2_impl.h"
 
 /* Sixteen signed codes of the 16-code run at p (2 packed 8-blocks) as floats.
@@ -158,14 +158,167 @@ static void pq_q_gemv_ukernel__avx512(enum pq_qformat f, const uint8_t *w, int64
         pq_gemv_bits16(2, f, w, rows, cols, group, x, y);
 }
 
-/* Batch 1 uses the 16-wide GEMV; larger batches the tiled GEMM of qkernels_avx2_impl.h. */
+/* ---- blocked dequant-GEMM ----------------------------------------------------------------- */
+
+/* As the AVX2 blocked GEMM (qkernels_avx2_impl.h) with 16-float vectors: panels of up to 32
+ * weight rows x PQ_GEMM_KC columns (32 KB), decoded k-major by one 16-lane gather per packed
+ * block of 16 rows, and a 12 x 32 micro-kernel (24 zmm accumulators, embedded-broadcast FMAs).
+ * Each output is one FMA chain over k in column order. */
+#define PQ_GEMM512_MR 12
+
+PQ_INLINE __m512i pq_row_offsets16(int64_t nr, size_t row_bytes) {
+    __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    lane = _mm512_min_epi32(lane, _mm512_set1_epi32((int)(nr - 1)));
+    return _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)row_bytes));
+}
+
+/* Decodes columns [c0, c0 + len) (c0 a multiple of 8) of nr (1..16) rows starting at w into
+ * P[k][0..16) (row stride ldp floats); whole 8-blocks are written (padding codes are q = 0). */
+PQ_INLINE void pq_panel_decode16(int bits, const uint8_t *w, int64_t nr, size_t row_bytes,
+                                 int64_t cols, int64_t group, size_t group_bytes, float mult,
+                                 int64_t c0, int64_t len, float *P, int64_t ldp) {
+    const __m512i off = pq_row_offsets16(nr, row_bytes);
+    const __m512 tab3 = _mm512_setr_ps(-4.f, -3.f, -2.f, -1.f, 0.f, 1.f, 2.f, 3.f, -4.f, -3.f,
+                                       -2.f, -1.f, 0.f, 1.f, 2.f, 3.f);
+    const __m512 tab2 = _mm512_setr_ps(-2.f, -1.f, 0.f, 1.f, -2.f, -1.f, 0.f, 1.f, -2.f, -1.f,
+                                       0.f, 1.f, -2.f, -1.f, 0.f, 1.f);
+    const __m512 vmult = _mm512_set1_ps(mult);
+    int64_t c = c0, end = c0 + len;
+    while (c < end) {
+        int64_t g = c / group, gs = g * group;
+        int64_t ge = gs + group < cols ? gs + group : cols;
+        int64_t e = ge < end ? ge : end;
+        const uint8_t *gp = w + (size_t)g * group_bytes;
+        /* the f16 scale words of the 16 rows: the low halves of a 32-bit gather */
+        __m512i sw = _mm512_i32gather_epi32(off, (const void *)gp, 1);
+        __m512 vstep = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(sw)), vmult);
+        const uint8_t *bp = gp + 2 + (size_t)((c - gs) / 8) * (size_t)bits;
+        for (; c < e; c += 8, bp += bits) {
+            float *o = P + (c - c0) * ldp;
+            if (bits == 3) {
+                __m512i wd = _mm512_i32gather_epi32(off, (const void *)(bp - 1), 1);
+#pragma GCC unroll 8
+                for (int i = 0; i < 8; i++) {
+                    __m512 q = _mm512_permutexvar_ps(_mm512_srli_epi32(wd, 8 + 3 * i), tab3);
+                    _mm512_store_ps(o + i * ldp, _mm512_mul_ps(q, vstep));
+                }
+            } else {
+                __m512i wd = _mm512_i32gather_epi32(off, (const void *)(bp - 2), 1);
+#pragma GCC unroll 8
+                for (int i = 0; i < 8; i++) {
+                    __m512 q = _mm512_permutexvar_ps(_mm512_srli_epi32(wd, 16 + 2 * i), tab2);
+                    _mm512_store_ps(o + i * ldp, _mm512_mul_ps(q, vstep));
+                }
+            }
+        }
+    }
+}
+
+/* Y[m][0..nr) (+)= sum_k X[m][k] P[k][0..nr) for MR rows, NV (1, 2) vectors of 16 panel
+ * columns with lane masks m0/m1. */
+PQ_INLINE void pq_gemm_ukr16(int NV, int MR, const float *P, int64_t ldp, const float *x,
+                             int64_t ldx, int64_t len, float *y, int64_t ldy, __mmask16 m0,
+                             __mmask16 m1, int accumulate) {
+    __m512 acc[PQ_GEMM512_MR][2];
+#pragma GCC unroll 12
+    for (int m = 0; m < MR; m++) {
+        acc[m][0] = accumulate ? _mm512_maskz_loadu_ps(m0, y + m * ldy) : _mm512_setzero_ps();
+        if (NV == 2)
+            acc[m][1] =
+                accumulate ? _mm512_maskz_loadu_ps(m1, y + m * ldy + 16) : _mm512_setzero_ps();
+    }
+    for (int64_t k = 0; k < len; k++) {
+        __m512 w0 = _mm512_load_ps(P + k * ldp);
+        __m512 w1 = NV == 2 ? _mm512_load_ps(P + k * ldp + 16) : w0;
+#pragma GCC unroll 12
+        for (int m = 0; m < MR; m++) {
+            __m512 xb = _mm512_set1_ps(x[m * ldx + k]);
+            acc[m][0] = _mm512_fmadd_ps(w0, xb, acc[m][0]);
+            if (NV == 2) acc[m][1] = _mm512_fmadd_ps(w1, xb, acc[m][1]);
+        }
+    }
+#pragma GCC unroll 12
+    for (int m = 0; m < MR; m++) {
+        _mm512_mask_storeu_ps(y + m * ldy, m0, acc[m][0]);
+        if (NV == 2) _mm512_mask_storeu_ps(y + m * ldy + 16, m1, acc[m][1]);
+    }
+}
+
+#define PQ_UKR16_CASE(NV, MR)                                                                      \
+    case MR:                                                                                       \
+        pq_gemm_ukr16(NV, MR, P, ldp, xm, ldx, len, ym, ldy, m0, m1, acc);                         \
+        break;
+
+PQ_INLINE void pq_gemm_ukr16_nv(int NV, const float *P, int64_t ldp, const float *x, int64_t ldx,
+                                int64_t len, int64_t batch, float *y, int64_t ldy, __mmask16 m0,
+                                __mmask16 m1, int acc) {
+    int64_t m = 0;
+    for (; m + PQ_GEMM512_MR <= batch; m += PQ_GEMM512_MR)
+        pq_gemm_ukr16(NV, PQ_GEMM512_MR, P, ldp, x + m * ldx, ldx, len, y + m * ldy, ldy, m0, m1,
+                      acc);
+    const float *xm = x + m * ldx;
+    float *ym = y + m * ldy;
+    switch (batch - m) {
+        PQ_UKR16_CASE(NV, 11)
+        PQ_UKR16_CASE(NV, 10)
+        PQ_UKR16_CASE(NV, 9)
+        PQ_UKR16_CASE(NV, 8)
+        PQ_UKR16_CASE(NV, 7)
+        PQ_UKR16_CASE(NV, 6)
+        PQ_UKR16_CASE(NV, 5)
+        PQ_UKR16_CASE(NV, 4)
+        PQ_UKR16_CASE(NV, 3)
+        PQ_UKR16_CASE(NV, 2)
+        PQ_UKR16_CASE(NV, 1)
+    default:
+        break;
+    }
+}
+
+PQ_INLINE __mmask16 pq_kmask16(int64_t n) {
+    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
+}
+
+PQ_INLINE void pq_gemm_bits16(int bits, enum pq_qformat f, const uint8_t *w, int64_t rows,
+                              int64_t cols, int64_t group, const float *x, int64_t batch, float *y) {
+    _Alignas(64) float P[PQ_GEMM_KC * 32];
+    size_t row_bytes = pq_packed_row_bytes(f, cols, group);
+    size_t group_bytes = 2 + pq_packed_code_bytes(f, group);
+    const float mult = pq_qformat_step_mult(f);
+    for (int64_t r0 = 0; r0 < rows; r0 += 32) {
+        int64_t nr = rows - r0 < 32 ? rows - r0 : 32;
+        int NV = nr > 16 ? 2 : 1;
+        int64_t ldp = 16 * NV;
+        __mmask16 m0 = pq_kmask16(nr), m1 = pq_kmask16(nr > 16 ? nr - 16 : 0);
+        const uint8_t *wr = w + (size_t)r0 * row_bytes;
+        for (int64_t c0 = 0; c0 < cols; c0 += PQ_GEMM_KC) {
+            int64_t len = cols - c0 < PQ_GEMM_KC ? cols - c0 : PQ_GEMM_KC;
+            pq_panel_decode16(bits, wr, nr < 16 ? nr : 16, row_bytes, cols, group, group_bytes,
+                              mult, c0, len, P, ldp);
+            if (NV == 2) {
+                pq_panel_decode16(bits, wr + 16 * row_bytes, nr - 16, row_bytes, cols, group,
+                                  group_bytes, mult, c0, len, P + 16, ldp);
+                pq_gemm_ukr16_nv(2, P, ldp, x + c0, cols, len, batch, y + r0, rows, m0, m1,
+                                 c0 > 0);
+            } else {
+                pq_gemm_ukr16_nv(1, P, ldp, x + c0, cols, len, batch, y + r0, rows, m0, m1,
+                                 c0 > 0);
+            }
+        }
+    }
+}
+
+/* Batch 1 uses the 16-wide GEMV; larger batches the blocked GEMM above. */
 static void pq_q_gemm_ukernel__avx512(enum pq_qformat f, const uint8_t *w, int64_t rows,
                                       int64_t cols, int64_t group, const float *x, int64_t batch,
                                       float *y) {
+    if (rows <= 0 || cols <= 0 || group <= 0 || batch <= 0) return;
     if (batch == 1)
         pq_q_gemv_ukernel__avx512(f, w, rows, cols, group, x, y);
+    else if (pq_qformat_bits(f) == 3)
+        pq_gemm_bits16(3, f, w, rows, cols, group, x, batch, y);
     else
-        pq_q_gemm_ukernel__avx2(f, w, rows, cols, group, x, batch, y);
+        pq_gemm_bits16(2, f, w, rows, cols, group, x, batch, y);
 }
 
 /* ---- Walsh-Hadamard butterfly ------------------------------------------------------------- */
