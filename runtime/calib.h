@@ -1,6 +1,7 @@
 /* Calibration runs: loading a calibration set (one .npy batch per graph input), running the model
- * over it in bounded chunks, and collecting per-column input importance E[x_j^2] for the weights
- * (SPEC section 4, `weighted`). Part of runtime/'s public face. */
+ * over it in bounded chunks, and collecting per-column input importance E[x_j^2] (SPEC section 4,
+ * `weighted`) and per-layer Hessians X^T X (`gptq`) for the weights. Part of runtime/'s public
+ * face. */
 #ifndef PQ_CALIB_H
 #define PQ_CALIB_H
 
@@ -27,5 +28,25 @@ enum pq_status pq_calib_run(pq_graph *g, const pq_calib_set *cs, pq_observe_fn o
 enum pq_status pq_calib_importance(pq_graph *g, const pq_calib_set *cs, const pq_weight_view *views,
                                    uint32_t n, pq_importance *out, pq_error *err);
 void pq_importance_free(pq_importance *imp);
+
+/* GPTQ Hessian (SPEC 4 "gptq", runtime/calib_hessian.c) of node `node` of the prepared graph g:
+ * H = X^T X over the whole set, where X holds the inputs the node multiplies with its weight, in
+ * the weight view's column order, accumulated with pq_gptq_hessian_add per chunk and per tile (no
+ * activation is kept beyond the chunk being run):
+ * - MatMul (weight B an f32 constant [K, N], or a FakeQuant of one): x [..., K] gives
+ *   prod(leading dims) rows of K;
+ * - Gemm: the rows of op(A) (transA handled), K = the weight view's cols;
+ * - Conv with group 1 (1-3 spatial dims): im2col patches, one row per batch item and output
+ *   position, columns (cin, k...) as W [Cout, Cin, k...] flattens; pads read as zeros, strides
+ *   and dilations from pq_conv_geom_decode.
+ * The graph runs AS IT IS (FakeQuant nodes and rotations in effect). On PQ_OK *h is a
+ * pq_malloc'ed cols x cols row-major matrix (both triangles; the caller pq_frees it), *cols the
+ * weight view's cols and *nsamples the rows of X accumulated (0 when the node never ran: *h is
+ * then all zeros). Returns PQ_ERR_UNSUPPORTED (nothing allocated) for another op, a weight that is
+ * not an f32 constant, a batched MatMul weight, a grouped/depthwise Conv or more than 65536
+ * columns; PQ_ERR_INVALID for a bad node id, Conv attributes or an input that does not match the
+ * weight (the message names the node); the errors of pq_calib_run; PQ_ERR_NOMEM. */
+enum pq_status pq_calib_hessian(pq_graph *g, const pq_calib_set *cs, uint32_t node, double **h,
+                                int64_t *cols, int64_t *nsamples, pq_error *err);
 
 #endif

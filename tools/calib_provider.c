@@ -6,7 +6,7 @@
 
 /* Importance E[x_j^2] of the columns of the given weights, measured on the current graph g. */
 static enum pq_status pq_cli_calib_importance(void *vctx, const pq_graph *g, const uint32_t *values,
-                                            uint32_t n, float **out, pq_error *err) {
+                                              uint32_t n, float **out, pq_error *err) {
     pq_cli_calib *cc = vctx;
     pq_calib_files *cf = &cc->files;
     for (uint32_t i = 0; i < n; i++)
@@ -47,6 +47,39 @@ cleanup:
     return st;
 }
 
+/* Hessian X^T X of node `node`'s weight inputs, collected on a prepared clone of the current
+ * graph g (earlier FakeQuant nodes and rotations in effect). The clone is found by the node's name
+ * (preparing may re-sort nodes). */
+static enum pq_status pq_cli_calib_hessian(void *vctx, const pq_graph *g, uint32_t node, double **h,
+                                           int64_t *cols, int64_t *nsamples, pq_error *err) {
+    pq_cli_calib *cc = vctx;
+    *h = NULL;
+    *cols = 0;
+    *nsamples = 0;
+    if (node >= g->n_nodes)
+        return pq_error_set(err, PQ_ERR_INVALID, "calibration: node %u out of range", node);
+    const char *name = g->nodes[node].name;
+    enum pq_op op = g->nodes[node].op;
+    pq_graph *c = NULL;
+    enum pq_status st;
+    PQ_TRY(pq_graph_clone(g, &c, err));
+    PQ_TRY_GOTO(st, pq_runtime_prepare(c, err), cleanup);
+    uint32_t nid = PQ_NONE;
+    for (uint32_t i = 0; i < c->n_nodes && nid == PQ_NONE; i++)
+        if (c->nodes[i].op == op && name && c->nodes[i].name && !strcmp(c->nodes[i].name, name))
+            nid = i;
+    if (nid == PQ_NONE) {
+        st = pq_error_set(err, PQ_ERR_INTERNAL, "node '%s' (%s) not found in the prepared copy",
+                          name ? name : "", pq_op_name(op));
+        goto cleanup;
+    }
+    st = pq_calib_hessian(c, &cc->files.set, nid, h, cols, nsamples, err);
+cleanup:
+    pq_graph_destroy(c);
+    if (st != PQ_OK) pq_error_prefix(err, "calibration: ");
+    return st;
+}
+
 enum pq_status pq_cli_calib_init(pq_cli_calib *c, const pq_graph *g, const char *dir,
                                  pq_error *err) {
     memset(c, 0, sizeof *c);
@@ -59,8 +92,8 @@ enum pq_status pq_cli_calib_init(pq_cli_calib *c, const pq_graph *g, const char 
     }
     c->provider.ctx = c;
     c->provider.importance = pq_cli_calib_importance;
-    c->provider.hessian = NULL; /* gptq: wired when implemented */
-    c->provider.drift = NULL;   /* sensitivity / mixed precision: wired when implemented */
+    c->provider.hessian = pq_cli_calib_hessian;
+    c->provider.drift = NULL; /* sensitivity / mixed precision: wired when implemented */
     c->provider.samples = (uint64_t)c->files.set.samples;
     c->provider.data_sha256 = c->files.sha256;
     return PQ_OK;
