@@ -4,6 +4,20 @@
 
 #include <string.h>
 
+#include "runtime/calib_drift.h"
+
+/* Output drift of g against the reference model over the first max_samples calibration samples;
+ * the reference outputs are computed once per sample count and cached in the pq_cli_calib. */
+static enum pq_status pq_cli_calib_drift(void *vctx, const pq_graph *g, int64_t max_samples,
+                                         struct pq_drift *out, pq_error *err) {
+    pq_cli_calib *cc = vctx;
+    enum pq_status st =
+        pq_calib_drift(g, cc->reference, &cc->files.set, max_samples, &cc->ref_outputs,
+                       &cc->n_ref_outputs, &cc->ref_samples, out, err);
+    if (st != PQ_OK) pq_error_prefix(err, "calibration: ");
+    return st;
+}
+
 /* Importance E[x_j^2] of the columns of the given weights, measured on the current graph g. */
 static enum pq_status pq_cli_calib_importance(void *vctx, const pq_graph *g, const uint32_t *values,
                                               uint32_t n, float **out, pq_error *err) {
@@ -93,7 +107,7 @@ enum pq_status pq_cli_calib_init(pq_cli_calib *c, const pq_graph *g, const char 
     c->provider.ctx = c;
     c->provider.importance = pq_cli_calib_importance;
     c->provider.hessian = pq_cli_calib_hessian;
-    c->provider.drift = NULL; /* sensitivity / mixed precision: wired when implemented */
+    c->provider.drift = pq_cli_calib_drift;
     c->provider.samples = (uint64_t)c->files.set.samples;
     c->provider.data_sha256 = c->files.sha256;
     return PQ_OK;
