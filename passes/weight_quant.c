@@ -1,6 +1,6 @@
-/* Quantizing all weights of a graph with metrics: reads each weight view, packs it with the
- * calibrated scales (or INT8 per channel), measures error against the f32 weight per tensor and
- * over the concatenation of all tensors. */
+/* Quantizing all weights of a graph with metrics (the tests' oracle for the fake-quant pass): reads
+ * each weight view, packs it with the calibrated scales (or INT8 per channel), measures error
+ * against the f32 weight per tensor and over the concatenation of all tensors. */
 #include "weight_quant.h"
 
 #include <stdio.h>

@@ -1,6 +1,6 @@
-/* Weight-only post-training quantization of a graph's weights: every weight view quantized to
- * a PiQ/Q/INT8 format (optionally also to a comparison format), with per-tensor and aggregate
- * quality metrics (SPEC sections 2-5). The graph itself is not modified. */
+/* Format choices of `piqc quantize`, and a direct whole-graph weight quantizer with metrics
+ * (SPEC sections 2-5) kept as the independent oracle the fake-quant pass is tested against.
+ * `piqc quantize` itself runs the fake-quant pass (tools/cmd_quantize.c). */
 #ifndef PQ_WEIGHT_QUANT_H
 #define PQ_WEIGHT_QUANT_H
 
@@ -44,10 +44,14 @@ typedef struct pq_importance {
     uint32_t n;
 } pq_importance;
 
-/* Quantizes every weight of g (>= 2 dims, >= 1024 elements) per report settings (fmt, cmp,
- * has_compare, calib, cmp_calib, group must be set) and fills tensors and aggregates. imp is
- * required for weighted calibration (indexed like the weights pq_weights_find returns).
- * Progress goes to stderr for large models. INVALID names the tensor (non-finite weights). */
+/* Quantizes every weight of g (>= 2 dims, >= 1024 elements; MatMul, Gemm, Conv, ConvTranspose)
+ * per report settings (fmt, cmp, has_compare, calib, cmp_calib, group must be set) and fills
+ * tensors and aggregates. imp is required for weighted calibration (indexed like the weights
+ * pq_weights_find returns). Progress goes to stderr for large models. INVALID names the tensor
+ * (non-finite weights); NOMEM. The graph is not modified.
+ * Not used by the command line: tests/passes/test_fake_quant.c checks the fake-quant pass's
+ * records against it (an implementation that shares no code with the pass beyond the quant
+ * kernels), so it stays as that oracle. */
 enum pq_status pq_quantize_weights(const pq_graph *g, const pq_importance *imp, pq_qreport *rep,
                                    pq_error *err);
 /* Frees the report's tensors. */

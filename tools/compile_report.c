@@ -112,7 +112,7 @@ cleanup:
     return PQ_OK;
 }
 
-static void pq_record_acc(const pq_quant_record *r, pq_metrics_acc *acc) {
+void pq_compile_record_acc(const pq_quant_record *r, pq_metrics_acc *acc) {
     acc->n += r->n;
     acc->sum_e2 += r->sum_e2;
     acc->sum_w2 += r->sum_w2;
@@ -126,8 +126,23 @@ static void pq_record_acc(const pq_quant_record *r, pq_metrics_acc *acc) {
 void pq_compile_record_metrics(const pq_quant_record *r, pq_metrics *out) {
     pq_metrics_acc acc;
     pq_metrics_acc_init(&acc);
-    pq_record_acc(r, &acc);
+    pq_compile_record_acc(r, &acc);
     pq_metrics_acc_finish(&acc, out);
+}
+
+void pq_compile_calib_methods(const pq_pass_ctx *ctx, char *buf, size_t size) {
+    size_t used = 0;
+    if (!size) return;
+    buf[0] = '\0';
+    for (uint32_t i = 0; i < ctx->n_records; i++) {
+        const char *m = ctx->records[i].calib ? ctx->records[i].calib : "-";
+        bool seen = false;
+        for (uint32_t k = 0; k < i && !seen; k++)
+            seen = !strcmp(ctx->records[k].calib ? ctx->records[k].calib : "-", m);
+        if (seen || used + strlen(m) + 2 > size) continue;
+        used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? "," : "", m);
+    }
+    if (!used) snprintf(buf, size, "-");
 }
 
 /* Nominal bits per weight of a record's format and group (SPEC 2: bits + 16/G). */
@@ -158,10 +173,10 @@ void pq_compile_aggregate(const pq_pass_ctx *ctx, pq_compile_agg *aggs, uint32_t
         }
         double nom = pq_record_nominal(r) * (double)r->n;
         a->layers++;
-        pq_record_acc(r, &a->acc);
+        pq_compile_record_acc(r, &a->acc);
         a->nominal_bits += nom;
         all->layers++;
-        pq_record_acc(r, &all->acc);
+        pq_compile_record_acc(r, &all->acc);
         all->nominal_bits += nom;
     }
 }

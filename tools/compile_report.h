@@ -29,6 +29,16 @@ enum pq_status pq_compile_packed_list(const pq_graph *g, const pq_pass_ctx *ctx,
 /* Metrics of one record (from its raw sums). */
 void pq_compile_record_metrics(const pq_quant_record *r, pq_metrics *out);
 
+/* Adds the raw metric sums and stored bytes of record r to acc: adding records one after the other
+ * gives the aggregate over the concatenation of their tensors (SPEC 5), bit-identical to
+ * pq_metrics_acc_add on the tensors in the same order. */
+void pq_compile_record_acc(const pq_quant_record *r, pq_metrics_acc *acc);
+
+/* The calibration methods of ctx's records, comma-separated in first-seen order, into buf (size
+ * bytes, truncated at a whole name): "mse", "weighted,mse"; "-" when there are no records. For
+ * the artifact's provenance. */
+void pq_compile_calib_methods(const pq_pass_ctx *ctx, char *buf, size_t size);
+
 /* Aggregates of the records by format (in first-seen order) and over all records. */
 typedef struct pq_compile_agg {
     const char *format; /* "all" for the total */

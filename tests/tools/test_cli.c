@@ -51,8 +51,8 @@ Test(cli, help_and_usage_codes) {
     cr_assert(strstr(out, "unknown command 'frobnicate'"), "%s", out);
     cr_assert_eq(sh(out, sizeof out, "%s run", PIQC), 1);
     cr_assert_eq(sh(out, sizeof out, "%s run --repeat x m.onnx", PIQC), 1);
-    const char *cmds[] = {"import", "run", "inspect", "quantize", "verify"};
-    for (int i = 0; i < 5; i++)
+    const char *cmds[] = {"import", "run", "inspect", "quantize", "verify", "compile"};
+    for (int i = 0; i < (int)(sizeof cmds / sizeof cmds[0]); i++)
         cr_assert_eq(sh(out, sizeof out, "%s %s --help", PIQC, cmds[i]), 0, "%s", cmds[i]);
 }
 
@@ -111,6 +111,12 @@ Test(cli, quantize_artifact_roundtrip_and_tamper) {
     cr_assert_eq(sh(out, sizeof out, "%s inspect %s", PIQC, art), 0, "%s", out);
     cr_assert(strstr(out, "fc.weight") && strstr(out, "piq3") && strstr(out, "integrity: OK"), "%s",
               out);
+    /* a compiled artifact: fake-quant + lower-quant, weights packed in the graph; no other pass ran
+     * (the BatchNormalization nodes are still there) */
+    cr_assert(strstr(out, "- fake-quant:") && strstr(out, "- lower-quant"), "%s", out);
+    cr_assert(strstr(out, "fc.weight.packed") && strstr(out, "PackedMatMul") &&
+                  strstr(out, "PackedConv") && strstr(out, "BatchNormalization"),
+              "%s", out);
     cr_assert_eq(sh(out, sizeof out,
                     "%s run %s --input input=%s/examples/digits/test_x.npy --labels "
                     "%s/examples/digits/labels.npy",
@@ -201,4 +207,39 @@ Test(cli, weighted_calibration_with_data_and_provenance) {
                     PIQC, SRC, tmpdir),
                  5, "%s", out);
     cr_assert(strstr(out, "input.npy"), "%s", out);
+}
+
+Test(cli, quantize_report_shape_and_refusals) {
+    char out[16384];
+    /* the report keeps the ONNX weight names, the JSON keys scripts/demo and quality-report read */
+    cr_assert_eq(sh(out, sizeof out,
+                    "%s quantize %s/examples/digits/model.onnx --format piq3 --compare q3 "
+                    "--group 32 --json %s/r.json && cat %s/r.json",
+                    PIQC, SRC, tmpdir, tmpdir),
+                 0, "%s", out);
+    cr_assert(strstr(out, "2 weight tensors quantized to piq3 (G=32, calib mse), compared with q3"),
+              "%s", out);
+    cr_assert(strstr(out, "{\"name\": \"features.3.weight\", \"shape\": [16, 8, 3, 3], "
+                          "\"rows\": 16, \"cols\": 72, \"bpw\": "),
+              "%s", out);
+    cr_assert(strstr(out, "\"aggregate\": {\"piq3\": {\"bpw\": ") && strstr(out, "\"q3\": {") &&
+                  strstr(out, "\"g1\": {\"wins\": "),
+              "%s", out);
+    /* no artifact for int8 (yet), group out of range: usage errors */
+    cr_assert_eq(sh(out, sizeof out,
+                    "%s quantize %s/examples/digits/model.onnx --format int8 -o %s/i.gguf", PIQC,
+                    SRC, tmpdir),
+                 1, "%s", out);
+    cr_assert(strstr(out, "-o with --format int8 is not supported yet"), "%s", out);
+    cr_assert_eq(sh(out, sizeof out,
+                    "%s quantize %s/examples/digits/model.onnx --format piq3 --group 65544", PIQC,
+                    SRC),
+                 1, "%s", out);
+    cr_assert(strstr(out, "--group"), "%s", out);
+    cr_assert_eq(sh(out, sizeof out, "ls -A %s | grep -c gguf", tmpdir), 1, "%s", out);
+    /* int8 is reported (per channel: 8 bits + a f32 scale per row) */
+    cr_assert_eq(
+        sh(out, sizeof out, "%s quantize %s/examples/digits/model.onnx --format int8", PIQC, SRC),
+        0, "%s", out);
+    cr_assert(strstr(out, "fc.weight") && strstr(out, "nominal bpw 8.0000"), "%s", out);
 }
