@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "backends/packed_wide.h"
 #include "backends/quant/fwht.h"
 #include "backends/quant/quant.h"
 #include "backends/ref/ref_act.h"
@@ -311,6 +312,7 @@ static void pq_packed_apply(const pq_qkernels *k, const pq_packed_w *pw, const u
 }
 
 enum pq_status pq_piqc_packed_matmul_run(const pq_qkernels *k, const pq_kernel_args *a) {
+    if (pq_packed_is_wide(a->node)) return pq_packed_wide_matmul_run(k->isa, a); /* int8, f16 */
     PQ_TRY(pq_piqc_args(a, 2));
     pq_packed_w pw;
     PQ_TRY(pq_packed_w_get(a, &pw));
@@ -339,8 +341,8 @@ enum pq_status pq_piqc_packed_matmul_run(const pq_qkernels *k, const pq_kernel_a
 
 /* im2col of positions [p0, p0 + t) (row-major over the output's spatial dims) of cg channels of x:
  * col is [t, cg * k0 * k1 * k2] with columns in (c, kd, kh, kw) order, zeros for padding. */
-static void pq_packed_im2col(const float *x, int64_t cg, const pq_ref_win *w, int64_t p0, int64_t t,
-                             float *col) {
+void pq_packed_im2col(const float *x, int64_t cg, const pq_ref_win *w, int64_t p0, int64_t t,
+                      float *col) {
     int64_t isp = w->in[0] * w->in[1] * w->in[2];
     int64_t ncol = cg * w->k[0] * w->k[1] * w->k[2];
     for (int64_t p = p0; p < p0 + t; p++) {
@@ -367,6 +369,7 @@ static void pq_packed_im2col(const float *x, int64_t cg, const pq_ref_win *w, in
 }
 
 enum pq_status pq_piqc_packed_conv_run(const pq_qkernels *k, const pq_kernel_args *a) {
+    if (pq_packed_is_wide(a->node)) return pq_packed_wide_conv_run(k->isa, a); /* int8, f16 */
     PQ_TRY(pq_piqc_args(a, 2));
     pq_packed_w pw;
     PQ_TRY(pq_packed_w_get(a, &pw));

@@ -7,6 +7,7 @@
 
 #include "backends/quant/qkernels.h"
 #include "backends/ref/ref.h"
+#include "backends/ref/ref_gemm.h"
 #include "ir/infer_piqc.h"
 
 /* Applies a fused activation to y[0..n) in place with the same f32 arithmetic as running the
@@ -32,6 +33,12 @@ enum pq_status pq_piqc_hadamard_run(const pq_qkernels *k, const pq_kernel_args *
 enum pq_status pq_piqc_fake_quant_run(const pq_kernel_args *a);
 enum pq_status pq_piqc_packed_matmul_run(const pq_qkernels *k, const pq_kernel_args *a);
 enum pq_status pq_piqc_packed_conv_run(const pq_qkernels *k, const pq_kernel_args *a);
+
+/* im2col of output positions [p0, p0 + t) (row-major over the output's spatial dims) of cg
+ * channels of x (geometry w): col is [t, cg * k0 * k1 * k2], columns in (c, kd, kh, kw) order,
+ * zeros for padding. Shared with the int8/f16 PackedConv (backends/packed_wide.c). */
+void pq_packed_im2col(const float *x, int64_t cg, const pq_ref_win *w, int64_t p0, int64_t t,
+                      float *col);
 
 /* Fast-table entries: the kernels above with pq_qkernels_get() (PIQC_ISA honoured). */
 enum pq_status pq_fast_piqc_hadamard(const pq_kernel_args *a);
