@@ -337,32 +337,126 @@ enum pq_status pq_piqc_packed_matmul_run(const pq_qkernels *k, const pq_kernel_a
 
 /* ---- PackedConv ---- */
 
-#define PQ_PACKED_COL_MAX ((int64_t)1 << 20) /* floats of one im2col tile */
+#define PQ_PACKED_COL_MAX ((int64_t)1 << 20)  /* floats of one im2col tile, at most */
+#define PQ_PACKED_COL_TILE ((int64_t)1 << 16) /* floats of one im2col tile, target */
+#define PQ_PACKED_COL_MIN_T 96                /* positions per tile, at least */
+#define PQ_PACKED_SLACK 4 /* floats past a padded image or an im2col tile (16-byte window moves) */
 
 /* im2col of positions [p0, p0 + t) (row-major over the output's spatial dims) of cg channels of x:
  * col is [t, cg * k0 * k1 * k2] with columns in (c, kd, kh, kw) order, zeros for padding. */
 void pq_packed_im2col(const float *x, int64_t cg, const pq_ref_win *w, int64_t p0, int64_t t,
                       float *col) {
     int64_t isp = w->in[0] * w->in[1] * w->in[2];
-    int64_t ncol = cg * w->k[0] * w->k[1] * w->k[2];
+    int64_t k0 = w->k[0], k1 = w->k[1], k2 = w->k[2];
+    int64_t ncol = cg * k0 * k1 * k2;
+    int64_t ow = p0 % w->out[2], oh = (p0 / w->out[2]) % w->out[1];
+    int64_t od = p0 / (w->out[2] * w->out[1]);
     for (int64_t p = p0; p < p0 + t; p++) {
-        int64_t ow = p % w->out[2], oh = (p / w->out[2]) % w->out[1];
-        int64_t od = p / (w->out[2] * w->out[1]);
         float *dst = col + (p - p0) * ncol;
+        /* the kw window of this position: interior (no bounds checks) or clipped */
+        int64_t iw0 = ow * w->s[2] - w->pb[2];
+        bool w_in = iw0 >= 0 && iw0 + (k2 - 1) * w->d[2] < w->in[2];
         for (int64_t c = 0; c < cg; c++) {
             const float *xc = x + c * isp;
-            for (int64_t kd = 0; kd < w->k[0]; kd++) {
+            for (int64_t kd = 0; kd < k0; kd++) {
                 int64_t id = od * w->s[0] - w->pb[0] + kd * w->d[0];
                 bool dok = id >= 0 && id < w->in[0];
-                for (int64_t kh = 0; kh < w->k[1]; kh++) {
+                for (int64_t kh = 0; kh < k1; kh++, dst += k2) {
                     int64_t ih = oh * w->s[1] - w->pb[1] + kh * w->d[1];
-                    bool hok = dok && ih >= 0 && ih < w->in[1];
-                    const float *xr = hok ? xc + (id * w->in[1] + ih) * w->in[2] : NULL;
-                    for (int64_t kw = 0; kw < w->k[2]; kw++) {
-                        int64_t iw = ow * w->s[2] - w->pb[2] + kw * w->d[2];
-                        *dst++ = xr && iw >= 0 && iw < w->in[2] ? xr[iw] : 0.0f;
+                    if (!dok || ih < 0 || ih >= w->in[1]) {
+                        for (int64_t kw = 0; kw < k2; kw++)
+                            dst[kw] = 0.0f;
+                        continue;
+                    }
+                    const float *xr = xc + (id * w->in[1] + ih) * w->in[2] + iw0;
+                    if (w_in) {
+                        if (w->d[2] == 1)
+                            for (int64_t kw = 0; kw < k2; kw++)
+                                dst[kw] = xr[kw];
+                        else
+                            for (int64_t kw = 0; kw < k2; kw++)
+                                dst[kw] = xr[kw * w->d[2]];
+                    } else {
+                        for (int64_t kw = 0; kw < k2; kw++) {
+                            int64_t iw = iw0 + kw * w->d[2];
+                            dst[kw] = iw >= 0 && iw < w->in[2] ? xr[kw * w->d[2]] : 0.0f;
+                        }
                     }
                 }
+            }
+        }
+        if (++ow == w->out[2]) {
+            ow = 0;
+            if (++oh == w->out[1]) {
+                oh = 0;
+                od++;
+            }
+        }
+    }
+}
+
+/* Extents of the zero-padded input of one channel group: every window position read by the
+ * output fits (pads on both sides, enough for the last window). */
+static void pq_packed_pad_dims(const pq_ref_win *w, int64_t pd[3]) {
+    for (int i = 0; i < 3; i++) {
+        int64_t need = (w->out[i] - 1) * w->s[i] + (w->k[i] - 1) * w->d[i] + 1;
+        int64_t have = w->pb[i] + w->in[i] + w->pe[i];
+        pd[i] = need > have ? need : have;
+    }
+}
+
+/* xp = cg channels of x zero-padded to pd (PQ_PACKED_SLACK more floats are zeroed too). */
+static void pq_packed_pad(const float *x, int64_t cg, const pq_ref_win *w, const int64_t pd[3],
+                          float *xp) {
+    int64_t isp = w->in[0] * w->in[1] * w->in[2], psp = pd[0] * pd[1] * pd[2];
+    memset(xp, 0, (size_t)(cg * psp + PQ_PACKED_SLACK) * sizeof(float));
+    for (int64_t c = 0; c < cg; c++)
+        for (int64_t i0 = 0; i0 < w->in[0]; i0++)
+            for (int64_t i1 = 0; i1 < w->in[1]; i1++)
+                memcpy(xp + c * psp + ((i0 + w->pb[0]) * pd[1] + i1 + w->pb[1]) * pd[2] + w->pb[2],
+                       x + c * isp + (i0 * w->in[1] + i1) * w->in[2],
+                       (size_t)w->in[2] * sizeof(float));
+}
+
+/* Offsets in xp of the kw windows of output position 0, one per (c, kd, kh) in im2col column
+ * order: cg * k0 * k1 values. */
+static void pq_packed_win_offsets(int64_t cg, const pq_ref_win *w, const int64_t pd[3],
+                                  int64_t *koff) {
+    int64_t psp = pd[0] * pd[1] * pd[2];
+    for (int64_t c = 0; c < cg; c++)
+        for (int64_t kd = 0; kd < w->k[0]; kd++)
+            for (int64_t kh = 0; kh < w->k[1]; kh++)
+                *koff++ = c * psp + (kd * w->d[0] * pd[1] + kh * w->d[1]) * pd[2];
+}
+
+/* As pq_packed_im2col on the padded input xp (no bounds checks), with koff from
+ * pq_packed_win_offsets. A kw window of at most 4 contiguous floats is copied as one 16-byte
+ * move (the extra floats land where the next window goes, or in the PQ_PACKED_SLACK floats past
+ * the tile). */
+static void pq_packed_im2col_padded(const float *xp, int64_t cg, const pq_ref_win *w,
+                                    const int64_t pd[3], const int64_t *koff, int64_t p0,
+                                    int64_t t, float *col) {
+    int64_t k2 = w->k[2], nwin = cg * w->k[0] * w->k[1];
+    int64_t ncol = nwin * k2;
+    bool short_row = w->d[2] == 1 && k2 <= 4;
+    int64_t ow = p0 % w->out[2], oh = (p0 / w->out[2]) % w->out[1];
+    int64_t od = p0 / (w->out[2] * w->out[1]);
+    for (int64_t p = p0; p < p0 + t; p++) {
+        float *dst = col + (p - p0) * ncol;
+        const float *base = xp + (od * w->s[0] * pd[1] + oh * w->s[1]) * pd[2] + ow * w->s[2];
+        if (short_row) {
+            for (int64_t j = 0; j < nwin; j++)
+                memcpy(dst + j * k2, base + koff[j], 4 * sizeof(float));
+        } else {
+            for (int64_t j = 0; j < nwin; j++)
+                for (int64_t kw = 0; kw < k2; kw++)
+                    dst[j * k2 + kw] = base[koff[j] + kw * w->d[2]];
+        }
+        if (++ow == w->out[2]) {
+            ow = 0;
+            if (++oh == w->out[1]) {
+                oh = 0;
+                od++;
             }
         }
     }
@@ -396,39 +490,77 @@ enum pq_status pq_piqc_packed_conv_run(const pq_qkernels *k, const pq_kernel_arg
     int64_t cg = C / group, mg = pw.rows / group;
     int64_t isp = w.in[0] * w.in[1] * w.in[2], osp = w.out[0] * w.out[1] * w.out[2];
     if (N == 0 || osp == 0) return PQ_OK;
-    int64_t t = PQ_PACKED_COL_MAX / pw.cols;
+    /* Tiles run over the positions of all N images together (one gemm call per tile, not per
+     * image), so a small feature map still gives the packed gemm many activation rows to reuse
+     * each decoded weight panel on; a tile holds about PQ_PACKED_COL_TILE floats of im2col
+     * (L2-resident), at least PQ_PACKED_COL_MIN_T positions, at most PQ_PACKED_COL_MAX floats. */
+    int64_t npos = N * osp;
+    int64_t t = PQ_PACKED_COL_TILE / pw.cols;
+    if (t < PQ_PACKED_COL_MIN_T) t = PQ_PACKED_COL_MIN_T;
+    if (t * pw.cols > PQ_PACKED_COL_MAX) t = PQ_PACKED_COL_MAX / pw.cols;
     if (t < 1) t = 1;
-    if (t > osp) t = osp;
-    float *col = pq_malloc((size_t)(t * pw.cols) * sizeof(float));
+    if (t > npos) t = npos;
+    /* zero-padded copy of one image's channel group, unless a pad is negative */
+    int64_t pd[3];
+    pq_packed_pad_dims(&w, pd);
+    bool padded = true;
+    for (int i = 0; i < 3; i++)
+        padded = padded && w.pb[i] >= 0 && w.pe[i] >= 0;
+    float *col = pq_malloc((size_t)(t * pw.cols + PQ_PACKED_SLACK) * sizeof(float));
     float *tmp = pq_malloc((size_t)(t * mg) * sizeof(float));
+    float *xp = padded ? pq_malloc((size_t)(cg * pd[0] * pd[1] * pd[2] + PQ_PACKED_SLACK) *
+                                   sizeof(float))
+                       : NULL;
+    int64_t *koff = padded ? pq_malloc((size_t)(cg * w.k[0] * w.k[1]) * sizeof(int64_t)) : NULL;
     enum pq_status st = PQ_OK;
-    if (!col || !tmp) {
+    if (!col || !tmp || (padded && (!xp || !koff))) {
         st = pq_error_nomem(a->err, "packed conv workspace");
         goto done;
     }
+    if (padded) pq_packed_win_offsets(cg, &w, pd, koff);
     const float *x = X->data;
     float *y = Y->data;
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t g = 0; g < group; g++) {
-            const float *xg = x + (n * C + g * cg) * isp;
-            const uint8_t *wg = pw.data + (size_t)(g * mg) * pw.row_bytes;
-            float *yg = y + (n * pw.rows + g * mg) * osp;
-            for (int64_t p0 = 0; p0 < osp; p0 += t) {
-                int64_t tt = osp - p0 < t ? osp - p0 : t;
-                pq_packed_im2col(xg, cg, &w, p0, tt, col);
-                pq_packed_apply(k, &pw, wg, mg, col, tt, tmp);
+    for (int64_t g = 0; g < group; g++) {
+        const uint8_t *wg = pw.data + (size_t)(g * mg) * pw.row_bytes;
+        int64_t xp_n = -1; /* image whose group g is in xp */
+        for (int64_t q0 = 0; q0 < npos; q0 += t) {
+            int64_t tt = npos - q0 < t ? npos - q0 : t;
+            /* im2col of the tile, one image segment at a time */
+            for (int64_t q = q0; q < q0 + tt;) {
+                int64_t n = q / osp, p0 = q % osp;
+                int64_t seg = osp - p0 < q0 + tt - q ? osp - p0 : q0 + tt - q;
+                const float *xg = x + (n * C + g * cg) * isp;
+                if (!padded) {
+                    pq_packed_im2col(xg, cg, &w, p0, seg, col + (q - q0) * pw.cols);
+                } else {
+                    if (xp_n != n) pq_packed_pad(xg, cg, &w, pd, xp);
+                    xp_n = n;
+                    pq_packed_im2col_padded(xp, cg, &w, pd, koff, p0, seg, col + (q - q0) * pw.cols);
+                }
+                q += seg;
+            }
+            pq_packed_apply(k, &pw, wg, mg, col, tt, tmp);
+            for (int64_t q = q0; q < q0 + tt;) {
+                int64_t n = q / osp, p0 = q % osp;
+                int64_t seg = osp - p0 < q0 + tt - q ? osp - p0 : q0 + tt - q;
+                float *yg = y + (n * pw.rows + g * mg) * osp + p0;
+                const float *tq = tmp + (q - q0) * mg;
                 for (int64_t m = 0; m < mg; m++) {
                     float bm = pw.bias ? pw.bias[g * mg + m] : 0.0f;
-                    float *ym = yg + m * osp + p0;
-                    for (int64_t pp = 0; pp < tt; pp++)
-                        ym[pp] = pw.bias ? tmp[pp * mg + m] + bm : tmp[pp * mg + m];
+                    float *ym = yg + m * osp;
+                    for (int64_t pp = 0; pp < seg; pp++)
+                        ym[pp] = pw.bias ? tq[pp * mg + m] + bm : tq[pp * mg + m];
                 }
+                q += seg;
             }
         }
+    }
     st = pq_act_epilogue(a->node, Y, a->err);
 done:
     pq_free(col);
     pq_free(tmp);
+    pq_free(xp);
+    pq_free(koff);
     return st;
 }
 

@@ -28,7 +28,8 @@ enum pq_status pq_act_epilogue(const pq_node *n, pq_tensor *t, pq_error *err);
  * by f32 summation order. a->n_threads is ignored (single-threaded). Each returns PQ_OK,
  * PQ_ERR_INVALID (inputs that contradict the attributes; message names what), or PQ_ERR_NOMEM
  * (workspace). Workspace is bounded: Hadamard on an inner axis gathers at most 64K floats of
- * fibers at a time, PackedConv tiles im2col to at most 1M floats. */
+ * fibers at a time, PackedConv tiles im2col over the positions of all images to at most 1M
+ * floats (about 64K a tile) plus one zero-padded copy of an image's channel group. */
 enum pq_status pq_piqc_hadamard_run(const pq_qkernels *k, const pq_kernel_args *a);
 enum pq_status pq_piqc_fake_quant_run(const pq_kernel_args *a);
 enum pq_status pq_piqc_packed_matmul_run(const pq_qkernels *k, const pq_kernel_args *a);

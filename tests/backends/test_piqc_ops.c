@@ -638,6 +638,17 @@ Test(piqc_packed_conv, grouped_and_1d_every_isa) {
     }
 }
 
+/* Many images: im2col tiles run across image boundaries (cols 72: 910 positions a tile, 1440 in
+ * all), 20 output channels (panel tails); a 5-wide kernel takes the generic window copy. */
+Test(piqc_packed_conv, batched_tiles_across_images_every_isa) {
+    pconv_case b40 = {2, 40, 8, 20, 1, {6, 6}, {3, 3}, 1, 1};
+    pconv_case k5 = {2, 3, 2, 5, 1, {9, 8}, {5, 5}, 1, 2};
+    for (int f = 0; f < PQ_QFORMAT_COUNT; f++) {
+        check_packed_conv(&b40, (enum pq_qformat)f, 32);
+        check_packed_conv(&k5, (enum pq_qformat)f, 8);
+    }
+}
+
 /* ---- op table, importer and text IR ---- */
 
 Test(piqc_ops, are_internal_ops_with_rules_and_kernels) {

@@ -268,8 +268,12 @@ static void sweep_gemm(const char *isa, int use_gemm) {
 static void gemm_large(const char *isa) {
     const pq_qkernels *k = need_isa(isa);
     rng_t rng = {4242};
-    const int64_t shapes[][4] = {{9, 2500, 64, 6}, {13, 3000, 2048, 4}, {6, 1029, 1024, 3}};
-    for (int s = 0; s < 3; s++)
+    /* rows x cols / group, batch: the last four cross the blocked gemm's tiles: 12 (AVX-512) and
+     * 6 (AVX2) activation rows with tails, 32 / 16 panel rows with tails, 256-column chunks */
+    const int64_t shapes[][4] = {{9, 2500, 64, 6},  {13, 3000, 2048, 4}, {6, 1029, 1024, 3},
+                                 {45, 600, 64, 29}, {16, 72, 256, 100},  {70, 520, 8, 13},
+                                 {33, 300, 32, 2}};
+    for (int s = 0; s < (int)NELEM(shapes); s++)
         for (int f = 0; f < PQ_QFORMAT_COUNT; f++) {
             int64_t rows = shapes[s][0], cols = shapes[s][1], group = shapes[s][2],
                     batch = shapes[s][3];
