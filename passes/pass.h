@@ -110,8 +110,8 @@ typedef struct pq_calib_provider {
                               int64_t *cols, int64_t *nsamples, pq_error *err);
     /* Output drift of g against the reference (the model as it was before the pipeline) over the
      * calibration data (at most max_samples samples; 0 = all). NULL when unavailable. */
-    enum pq_status (*drift)(void *ctx, const pq_graph *g, int64_t max_samples,
-                            struct pq_drift *out, pq_error *err);
+    enum pq_status (*drift)(void *ctx, const pq_graph *g, int64_t max_samples, struct pq_drift *out,
+                            pq_error *err);
     uint64_t samples;        /* calibration samples available (0: none) */
     const char *data_sha256; /* hex SHA-256 of the calibration files, or NULL */
 } pq_calib_provider;
@@ -174,6 +174,10 @@ typedef struct pq_pass {
     const pq_pass_option *options;
     uint32_t n_options;
     enum pq_status (*run)(pq_graph *g, const pq_pass_opts *opts, pq_pass_ctx *ctx, pq_error *err);
+    /* Optional: checks what the option schema cannot express (a group that must be a multiple of
+     * 8, a regular expression that must compile) when the pipeline is read, so the user gets the
+     * error with file:line:col before any work. INVALID with a message naming the option. */
+    enum pq_status (*check)(const pq_pass_opts *opts, pq_error *err);
 } pq_pass;
 
 /* All registered passes, in passes.def order. */

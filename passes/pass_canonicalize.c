@@ -239,10 +239,11 @@ static enum pq_status pq_canonicalize_run(pq_graph *g, const pq_pass_opts *opts,
 }
 
 const pq_pass pq_pass_canonicalize = {
-    "canonicalize",
-    "recognise HardSwish and LayerNormalization patterns; drop no-op Identity/Dropout/Cast/"
-    "Transpose/Reshape and cancelling Transpose, Reshape, Squeeze/Unsqueeze pairs",
-    NULL,
-    0,
-    pq_canonicalize_run,
+    .name = "canonicalize",
+    .summary =
+        "recognise HardSwish and LayerNormalization patterns; drop no-op Identity/Dropout/Cast/"
+        "Transpose/Reshape and cancelling Transpose, Reshape, Squeeze/Unsqueeze pairs",
+    .options = NULL,
+    .n_options = 0,
+    .run = pq_canonicalize_run,
 };

@@ -219,7 +219,9 @@ static enum pq_status pq_cse_run(pq_graph *g, const pq_pass_opts *opts, pq_pass_
 }
 
 const pq_pass pq_pass_cse = {
-    "cse",      "merge identical nodes (same op, inputs, attributes) and identical small constants",
-    NULL,       0,
-    pq_cse_run,
+    .name = "cse",
+    .summary = "merge identical nodes (same op, inputs, attributes) and identical small constants",
+    .options = NULL,
+    .n_options = 0,
+    .run = pq_cse_run,
 };

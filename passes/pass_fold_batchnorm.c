@@ -195,9 +195,10 @@ static enum pq_status pq_fold_batchnorm_run(pq_graph *g, const pq_pass_opts *opt
 }
 
 const pq_pass pq_pass_fold_batchnorm = {
-    "fold-batchnorm",
-    "fold inference BatchNormalization into the preceding Conv/ConvTranspose/Gemm/MatMul weights",
-    NULL,
-    0,
-    pq_fold_batchnorm_run,
+    .name = "fold-batchnorm",
+    .summary = "fold inference BatchNormalization into the preceding "
+               "Conv/ConvTranspose/Gemm/MatMul weights",
+    .options = NULL,
+    .n_options = 0,
+    .run = pq_fold_batchnorm_run,
 };

@@ -228,9 +228,10 @@ static const pq_pass_option pq_fold_options[] = {
 };
 
 const pq_pass pq_pass_fold_constants = {
-    "fold-constants",
-    "evaluate nodes whose inputs are constants (and static shapes) and replace them by constants",
-    pq_fold_options,
-    1,
-    pq_fold_constants_run,
+    .name = "fold-constants",
+    .summary = "evaluate nodes whose inputs are constants (and static shapes) and replace them by "
+               "constants",
+    .options = pq_fold_options,
+    .n_options = 1,
+    .run = pq_fold_constants_run,
 };

@@ -190,10 +190,11 @@ static enum pq_status pq_fuse_activations_run(pq_graph *g, const pq_pass_opts *o
 }
 
 const pq_pass pq_pass_fuse_activations = {
-    "fuse-activations",
-    "move Relu/Clip/LeakyRelu/Sigmoid/HardSigmoid/HardSwish/Tanh/Swish/Gelu into the preceding "
-    "Conv/Gemm/MatMul/Add as its fused activation",
-    NULL,
-    0,
-    pq_fuse_activations_run,
+    .name = "fuse-activations",
+    .summary =
+        "move Relu/Clip/LeakyRelu/Sigmoid/HardSigmoid/HardSwish/Tanh/Swish/Gelu into the preceding "
+        "Conv/Gemm/MatMul/Add as its fused activation",
+    .options = NULL,
+    .n_options = 0,
+    .run = pq_fuse_activations_run,
 };

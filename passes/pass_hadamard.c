@@ -456,4 +456,5 @@ const pq_pass pq_pass_hadamard = {
     .options = pq_hadamard_options,
     .n_options = sizeof pq_hadamard_options / sizeof pq_hadamard_options[0],
     .run = pq_hadamard_run,
+    .check = pq_select_check,
 };

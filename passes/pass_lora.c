@@ -285,4 +285,5 @@ const pq_pass pq_pass_lora = {
     .options = pq_lora_options,
     .n_options = sizeof pq_lora_options / sizeof pq_lora_options[0],
     .run = pq_lora_run,
+    .check = pq_select_check,
 };

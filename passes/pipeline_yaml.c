@@ -553,7 +553,11 @@ static enum pq_status pq_parse_entry(pq_yparse *yp, const pq_pass *const *passes
             return pq_error_prefix(yp->err, "%s:%u:%u: ", yp->source, at->line, at->col);
         PQ_TRY(st);
     }
-    return pq_entry_defaults(e, yp->err);
+    PQ_TRY(pq_entry_defaults(e, yp->err));
+    if (pass->check && (st = pass->check(&e->opts, yp->err)) != PQ_OK)
+        return pq_error_prefix(yp->err, "%s:%u:%u: pass '%s': ", yp->source, e->line, e->col,
+                               pass->name);
+    return PQ_OK;
 }
 
 /* ---- pipelines ---------------------------------------------------------------------------- */

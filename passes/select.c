@@ -24,7 +24,9 @@ bool pq_select_view_of(const pq_graph *g, uint32_t nid, uint32_t v, pq_weight_vi
         return false;
     const pq_value *val = &g->values[v];
     const pq_tensor *t = val->constant;
-    if (!t || t->dtype != PQ_DTYPE_F32 || t->rank < 2) return false;
+    /* an initializer that is also a graph input can be overridden at run time: not a weight */
+    if (!t || t->dtype != PQ_DTYPE_F32 || t->rank < 2 || (val->flags & PQ_VALUE_INPUT))
+        return false;
     memset(wv, 0, sizeof *wv);
     wv->value = v;
     wv->name = val->name;
@@ -94,6 +96,17 @@ static bool pq_select_match(const regex_t *re, const char *node_name, const char
     if (node_name && regexec(re, node_name, 0, NULL, 0) == 0) return true;
     if (weight_name && regexec(re, weight_name, 0, NULL, 0) == 0) return true;
     return false;
+}
+
+enum pq_status pq_select_check(const pq_pass_opts *o, pq_error *err) {
+    static const char *const names[] = {"include", "exclude"};
+    for (int k = 0; k < 2; k++) {
+        regex_t re;
+        bool have = false;
+        PQ_TRY(pq_select_regcomp(o, names[k], &re, &have, err));
+        if (have) regfree(&re);
+    }
+    return PQ_OK;
 }
 
 enum pq_status pq_select_weights(const pq_graph *g, const pq_pass_opts *o, pq_weight_target **out,

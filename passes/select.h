@@ -63,6 +63,10 @@ bool pq_select_view(const pq_graph *g, uint32_t nid, pq_weight_view *out);
  * constant behind a FakeQuant). */
 bool pq_select_view_of(const pq_graph *g, uint32_t nid, uint32_t v, pq_weight_view *out);
 
+/* Checks the select options of o when a pipeline is read (pq_pass.check): the include/exclude
+ * regular expressions must compile. INVALID naming the option and the regcomp message. */
+enum pq_status pq_select_check(const pq_pass_opts *o, pq_error *err);
+
 /* Every node of a `targets` op (MatMul: constant B; Gemm: constant B; Conv: constant f32 W), in
  * graph order, whose weight is f32 with >= min-elements elements, is not a LoRA adapter constant
  * (name ending in ".lora_A" / ".lora_B": trainable, never rewritten) and passes include/exclude;

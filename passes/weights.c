@@ -2,52 +2,9 @@
  * rows x cols weight view of SPEC section 2 (transposed for MatMul/Gemm B in [K, N] form). */
 #include "weights.h"
 
-#include <string.h>
+#include "select.h"
 
-/* Fills wv from consumer node n reading constant v as its weight; false if not a weight. */
-static bool pq_weight_view_of(const pq_graph *g, const pq_node *n, uint32_t v, int64_t min_el,
-                              pq_weight_view *wv) {
-    const pq_value *val = &g->values[v];
-    const pq_tensor *t = val->constant;
-    if (!t || t->dtype != PQ_DTYPE_F32 || t->rank < 2) return false;
-    if (pq_tensor_numel(t) < min_el) return false;
-    memset(wv, 0, sizeof *wv);
-    wv->value = v;
-    wv->name = val->name;
-    wv->node_name = n->name;
-    wv->op = n->op;
-    wv->rank = t->rank;
-    memcpy(wv->dims, t->dims, sizeof(int64_t) * (size_t)t->rank);
-    wv->batch = 1;
-    switch (n->op) {
-    case PQ_OP_MATMUL: {
-        for (int d = 0; d < t->rank - 2; d++)
-            wv->batch *= t->dims[d];
-        wv->rows = t->dims[t->rank - 1];
-        wv->cols = t->dims[t->rank - 2];
-        wv->transposed = true;
-        return true;
-    }
-    case PQ_OP_GEMM:
-        if (t->rank != 2) return false;
-        if (pq_node_attr_int(n, "transB", 0)) {
-            wv->rows = t->dims[0];
-            wv->cols = t->dims[1];
-        } else {
-            wv->rows = t->dims[1];
-            wv->cols = t->dims[0];
-            wv->transposed = true;
-        }
-        return true;
-    case PQ_OP_CONV:
-    case PQ_OP_CONV_TRANSPOSE:
-        wv->rows = t->dims[0];
-        wv->cols = pq_tensor_numel(t) / (t->dims[0] ? t->dims[0] : 1);
-        return true;
-    default:
-        return false;
-    }
-}
+#include <string.h>
 
 enum pq_status pq_weights_find(const pq_graph *g, int64_t min_elements, pq_weight_view **out,
                                uint32_t *n_out, pq_error *err) {
@@ -68,7 +25,8 @@ enum pq_status pq_weights_find(const pq_graph *g, int64_t min_elements, pq_weigh
             continue;
         uint32_t v = pq_node_input(n, 1);
         if (v == PQ_NONE || seen[v]) continue;
-        if (pq_weight_view_of(g, n, v, min_elements, &list[cnt])) {
+        if (pq_select_view_of(g, i, v, &list[cnt]) &&
+            pq_tensor_numel(g->values[v].constant) >= min_elements) {
             seen[v] = true;
             cnt++;
         }

@@ -292,9 +292,9 @@ static enum pq_status fail_run(pq_graph *g, const pq_pass_opts *o, pq_pass_ctx *
     return pq_error_set(e, PQ_ERR_UNSUPPORTED, "node 'relu' (Relu): cannot do this");
 }
 static const pq_pass_option probe_opts[] = {{"n", PQ_OPT_INT, "n", "7", 0, 10, NULL}};
-static const pq_pass t_probe = {"probe", "probe", probe_opts, 1, probe_run};
-static const pq_pass t_break = {"breaker", "breaks the graph", NULL, 0, break_run};
-static const pq_pass t_fail = {"failer", "fails", NULL, 0, fail_run};
+static const pq_pass t_probe = {"probe", "probe", probe_opts, 1, probe_run, NULL};
+static const pq_pass t_break = {"breaker", "breaks the graph", NULL, 0, break_run, NULL};
+static const pq_pass t_fail = {"failer", "fails", NULL, 0, fail_run, NULL};
 static const pq_pass *const reg[] = {&t_probe, &t_break, &t_fail};
 
 static pq_pipeline *test_pipeline(const char *text) {

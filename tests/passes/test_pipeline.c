@@ -50,11 +50,11 @@ static const pq_pass_option all_opts[] = {
     {"label", PQ_OPT_STRING, "s", NULL, 0, 0, NULL},
 };
 #define N_OF(a) (uint32_t)(sizeof(a) / sizeof((a)[0]))
-static const pq_pass t_fold = {"fold-constants", "fold", fc_opts, N_OF(fc_opts), nop_run};
-static const pq_pass t_had = {"hadamard", "rotate", had_opts, N_OF(had_opts), nop_run};
-static const pq_pass t_fq = {"fake-quant", "quantize", fq_opts, N_OF(fq_opts), nop_run};
-static const pq_pass t_lower = {"lower-quant", "lower", NULL, 0, nop_run};
-static const pq_pass t_all = {"t-all", "all types", all_opts, N_OF(all_opts), nop_run};
+static const pq_pass t_fold = {"fold-constants", "fold", fc_opts, N_OF(fc_opts), nop_run, NULL};
+static const pq_pass t_had = {"hadamard", "rotate", had_opts, N_OF(had_opts), nop_run, NULL};
+static const pq_pass t_fq = {"fake-quant", "quantize", fq_opts, N_OF(fq_opts), nop_run, NULL};
+static const pq_pass t_lower = {"lower-quant", "lower", NULL, 0, nop_run, NULL};
+static const pq_pass t_all = {"t-all", "all types", all_opts, N_OF(all_opts), nop_run, NULL};
 static const pq_pass *const reg[] = {&t_fold, &t_had, &t_fq, &t_lower, &t_all};
 
 static pq_error err;
