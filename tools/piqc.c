@@ -12,6 +12,7 @@ static const pq_command pq_commands[] = {
     {"quantize", "quantize weights to PiQ3/PiQ2/Q3/Q2/INT8 and report quality", pq_cmd_quantize},
     {"verify", "check every SHA-256 of a .gguf artifact", pq_cmd_verify},
     {"compile", "run a pass pipeline over a model and write a .gguf artifact", pq_cmd_compile},
+    {"sensitivity", "measure each layer's output drift when quantized alone", pq_cmd_sensitivity},
 };
 
 static void pq_usage(FILE *f) {
