@@ -54,6 +54,21 @@ Test(cli, help_and_usage_codes) {
     const char *cmds[] = {"import", "run", "inspect", "quantize", "verify", "compile"};
     for (int i = 0; i < (int)(sizeof cmds / sizeof cmds[0]); i++)
         cr_assert_eq(sh(out, sizeof out, "%s %s --help", PIQC, cmds[i]), 0, "%s", cmds[i]);
+    /* and every subcommand the top-level help lists ("  NAME  summary" under "commands:"), so a
+     * new one is covered without editing this list */
+    char list[8192], cmd[64];
+    cr_assert_eq(sh(list, sizeof list, "%s --help", PIQC), 0);
+    const char *p = strstr(list, "commands:\n");
+    cr_assert(p, "%s", list);
+    int seen = 0;
+    for (p += 10; p[0] == ' ' && p[1] == ' ' && sscanf(p, " %63s", cmd) == 1; seen++) {
+        cr_assert_eq(sh(out, sizeof out, "%s %s --help", PIQC, cmd), 0, "%s: %s", cmd, out);
+        cr_assert(strstr(out, "usage: piqc"), "%s: %s", cmd, out);
+        p = strchr(p, '\n');
+        if (!p) break;
+        p++;
+    }
+    cr_assert_geq(seen, (int)(sizeof cmds / sizeof cmds[0]), "%s", list);
 }
 
 Test(cli, missing_and_bad_files) {
@@ -207,6 +222,21 @@ Test(cli, weighted_calibration_with_data_and_provenance) {
                     PIQC, SRC, tmpdir),
                  5, "%s", out);
     cr_assert(strstr(out, "input.npy"), "%s", out);
+    /* gptq goes through the fake-quant pass: it needs the data (INVALID naming the flag) */
+    cr_assert_eq(sh(out, sizeof out,
+                    "%s quantize %s/examples/digits/model.onnx --format piq3 --calib gptq", PIQC,
+                    SRC),
+                 2, "%s", out);
+    cr_assert(strstr(out, "gptq") && strstr(out, "--calib-data"), "%s", out);
+    cr_assert_eq(sh(out, sizeof out,
+                    "%s quantize %s/examples/digits/model.onnx --format piq3 --calib gptq "
+                    "--calib-data %s/calib -o %s/g.gguf",
+                    PIQC, SRC, tmpdir, tmpdir),
+                 0, "%s", out);
+    cr_assert(strstr(out, "calib gptq") && strstr(out, "2 of 2 quantized weights packed"), "%s",
+              out);
+    cr_assert_eq(sh(out, sizeof out, "%s inspect %s/g.gguf", PIQC, tmpdir), 0, "%s", out);
+    cr_assert(strstr(out, "method gptq, 1437 samples"), "%s", out);
 }
 
 Test(cli, quantize_report_shape_and_refusals) {
