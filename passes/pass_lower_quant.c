@@ -1,5 +1,7 @@
-/* The lower-quant pass: FakeQuant(w, scales) of a packed format feeding MatMul/Gemm/Conv becomes
- * PackedMatMul/PackedConv over the packed codes, so no f32 copy of a lowered weight remains. */
+/* The lower-quant pass: FakeQuant(w, scales) feeding MatMul/Gemm/Conv becomes PackedMatMul/
+ * PackedConv over packed codes (piq/q), i8 codes + row scales (int8) or f16 values (f16), so no
+ * f32 copy of a lowered weight remains. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,16 +19,24 @@
  *   (kernel_shape made explicit).
  * The consumer node is turned into the packed op in place: its name, output value and any fused
  * activation attributes stay, so graph interfaces and later references keep their names. The
- * packed bytes come from pq_q_quantize_row_ukernel__scalar on the weight view rows with the
- * FakeQuant's own scale words, so the codes are exactly those the FakeQuant forward reconstructs.
- * Stays FakeQuant (logged with the reason): int8/f16 formats, non-constant w or scales, batched
- * MatMul weights, Gemm with transA/alpha/beta/C shapes above not met, ConvTranspose or other
- * consumers, a FakeQuant output that is a graph output or shared with such a consumer. */
+ * weight input it gets, always in the weight view (rows x cols, row-major, 1-D):
+ * - piq3/piq2/q3/q2: u8 "<w>.packed" from pq_q_quantize_row_ukernel__scalar with the FakeQuant's
+ *   own scale words, so the codes are exactly those the FakeQuant forward reconstructs;
+ * - int8: i8 "<w>.int8", q = clamp(rne(w / s[r]), -127, 127) (NaN -> 0) in f32 with the
+ *   FakeQuant's own f32 scales s, i.e. the FakeQuant kernel's formula; the scales constant
+ *   itself becomes input 3 (input 2, the bias, omitted when the consumer has none);
+ * - f16: f16 "<w>.f16" = f16(w), the value FakeQuant rounds through.
+ * Stays FakeQuant (logged with the reason): non-constant w or scales, batched MatMul weights, Gemm
+ * with transA/alpha/beta/C shapes above not met, ConvTranspose or other consumers, a FakeQuant
+ * output that is a graph output or shared with such a consumer. */
 
 /* The FakeQuant node fq's weight, scale words and view, when all are usable for packing. */
+enum pq_lq_kind { PQ_LQ_PACKED, PQ_LQ_INT8, PQ_LQ_F16 };
+
 typedef struct pq_lq_fq {
     uint32_t node, w, scales, out;
-    enum pq_qformat f;
+    enum pq_lq_kind kind;
+    enum pq_qformat f; /* PQ_LQ_PACKED only */
     int64_t group, batch, rows, cols;
     bool transposed;
     const pq_tensor *wt;
@@ -41,7 +51,13 @@ static bool pq_lq_decode(const pq_graph *g, uint32_t nid, pq_lq_fq *q, char *why
     q->scales = pq_node_input(n, 1);
     q->out = pq_node_output(n, 0);
     const char *fs = pq_node_attr_string(n, "format", "");
-    if (!pq_qformat_from_name(fs, &q->f)) {
+    if (pq_qformat_from_name(fs, &q->f))
+        q->kind = PQ_LQ_PACKED;
+    else if (!strcmp(fs, "int8"))
+        q->kind = PQ_LQ_INT8;
+    else if (!strcmp(fs, "f16"))
+        q->kind = PQ_LQ_F16;
+    else {
         snprintf(why, nwhy, "format %s has no packed kernel", fs);
         return false;
     }
@@ -53,8 +69,16 @@ static bool pq_lq_decode(const pq_graph *g, uint32_t nid, pq_lq_fq *q, char *why
         snprintf(why, nwhy, "w is not an f32 constant of rank >= 2");
         return false;
     }
-    if (!st || st->dtype != PQ_DTYPE_F16 || st->rank != 2) {
+    if (q->kind == PQ_LQ_PACKED && (!st || st->dtype != PQ_DTYPE_F16 || st->rank != 2)) {
         snprintf(why, nwhy, "scales are not an f16 constant [rows, groups]");
+        return false;
+    }
+    if (q->kind == PQ_LQ_INT8 && (!st || st->dtype != PQ_DTYPE_F32 || st->rank != 1)) {
+        snprintf(why, nwhy, "scales are not an f32 constant [rows]");
+        return false;
+    }
+    if (q->kind == PQ_LQ_F16 && q->scales != PQ_NONE) {
+        snprintf(why, nwhy, "format f16 with a scales input");
         return false;
     }
     /* FakeQuant's view (ops contract): transposed [..., K, N] -> batch x N x K, else dims[0] rows
@@ -68,8 +92,14 @@ static bool pq_lq_decode(const pq_graph *g, uint32_t nid, pq_lq_fq *q, char *why
         q->batch *= d[i];
     for (int i = 1; i < rank && !q->transposed; i++)
         q->cols *= d[i];
-    if (q->group <= 0 || q->group % 8 != 0 || q->rows <= 0 || q->cols <= 0 ||
-        st->dims[0] != q->batch * q->rows || st->dims[1] != (q->cols + q->group - 1) / q->group) {
+    bool view_ok = q->rows > 0 && q->cols > 0;
+    if (q->kind == PQ_LQ_PACKED)
+        view_ok = view_ok && q->group > 0 && q->group % 8 == 0 &&
+                  st->dims[0] == q->batch * q->rows &&
+                  st->dims[1] == (q->cols + q->group - 1) / q->group;
+    else if (q->kind == PQ_LQ_INT8)
+        view_ok = view_ok && st->dims[0] == q->batch * q->rows;
+    if (!view_ok) {
         snprintf(why, nwhy, "scales do not match the weight view");
         return false;
     }
@@ -138,7 +168,28 @@ static bool pq_lq_consumer_ok(const pq_graph *g, const pq_lq_fq *q, uint32_t nid
     return true;
 }
 
-/* Packs the weight view rows of q with its scale words into a new u8 constant "<w>.packed". */
+/* int8 codes (i8 [rows * cols], the FakeQuant kernel's formula with its f32 scales) or f16 values
+ * of the weight view m into t's data. */
+static void pq_lq_fill_wide(const pq_graph *g, const pq_lq_fq *q, const float *m, pq_tensor *t) {
+    if (q->kind == PQ_LQ_F16) {
+        uint16_t *h = t->data;
+        for (int64_t i = 0; i < q->rows * q->cols; i++)
+            h[i] = pq_f32_to_f16(m[i]);
+        return;
+    }
+    const float *sc = g->values[q->scales].constant->data;
+    int8_t *c8 = t->data;
+    for (int64_t r = 0; r < q->rows; r++)
+        for (int64_t c = 0; c < q->cols; c++) {
+            float v = nearbyintf(m[r * q->cols + c] / sc[r]);
+            if (v != v) v = 0.0f;
+            v = v < -127.0f ? -127.0f : (v > 127.0f ? 127.0f : v);
+            c8[r * q->cols + c] = (int8_t)v;
+        }
+}
+
+/* Packs the weight view rows of q into a new constant: u8 "<w>.packed" with its scale words
+ * (piq/q), i8 "<w>.int8" (int8), f16 "<w>.f16" (f16). */
 static enum pq_status pq_lq_pack(pq_graph *g, const pq_lq_fq *q, uint32_t *out, pq_error *err) {
     pq_weight_view wv;
     memset(&wv, 0, sizeof wv);
@@ -148,26 +199,37 @@ static enum pq_status pq_lq_pack(pq_graph *g, const pq_lq_fq *q, uint32_t *out, 
     wv.rows = q->rows;
     wv.cols = q->cols;
     wv.transposed = q->transposed;
-    size_t bytes = pq_packed_bytes(q->f, q->rows, q->cols, q->group);
-    size_t row_bytes = pq_packed_row_bytes(q->f, q->cols, q->group);
-    int64_t ng = (q->cols + q->group - 1) / q->group, dim = (int64_t)bytes;
+    bool wide = q->kind != PQ_LQ_PACKED;
+    size_t bytes = wide ? (size_t)(q->rows * q->cols) * (q->kind == PQ_LQ_F16 ? 2 : 1)
+                        : pq_packed_bytes(q->f, q->rows, q->cols, q->group);
+    size_t row_bytes = wide ? 0 : pq_packed_row_bytes(q->f, q->cols, q->group);
+    int64_t ng = wide ? 0 : (q->cols + q->group - 1) / q->group;
+    int64_t dim = wide ? q->rows * q->cols : (int64_t)bytes;
+    enum pq_dtype dt = q->kind == PQ_LQ_INT8  ? PQ_DTYPE_I8
+                       : q->kind == PQ_LQ_F16 ? PQ_DTYPE_F16
+                                              : PQ_DTYPE_U8;
     if (!bytes)
         return pq_error_set(err, PQ_ERR_INVALID, "weight '%s': bad size for packing", wv.name);
     float *m = NULL;
     PQ_TRY(pq_weight_view_read(g, &wv, &m, err));
-    pq_tensor *t = pq_tensor_create(PQ_DTYPE_U8, 1, &dim, err);
+    pq_tensor *t = pq_tensor_create(dt, 1, &dim, err);
     if (!t) {
         pq_free(m);
         return err ? err->status : PQ_ERR_NOMEM;
     }
-    const uint16_t *sw = g->values[q->scales].constant->data;
-    uint8_t *dst = t->data;
-    for (int64_t r = 0; r < q->rows; r++)
-        pq_q_quantize_row_ukernel__scalar(q->f, m + r * q->cols, q->cols, q->group, sw + r * ng,
-                                          dst + (size_t)r * row_bytes);
+    if (wide) {
+        pq_lq_fill_wide(g, q, m, t);
+    } else {
+        const uint16_t *sw = g->values[q->scales].constant->data;
+        uint8_t *dst = t->data;
+        for (int64_t r = 0; r < q->rows; r++)
+            pq_q_quantize_row_ukernel__scalar(q->f, m + r * q->cols, q->cols, q->group, sw + r * ng,
+                                              dst + (size_t)r * row_bytes);
+    }
     pq_free(m);
     char name[512];
-    snprintf(name, sizeof name, "%s.packed", wv.name);
+    snprintf(name, sizeof name, "%s.%s", wv.name,
+             q->kind == PQ_LQ_INT8 ? "int8" : (q->kind == PQ_LQ_F16 ? "f16" : "packed"));
     return pq_graph_add_constant(g, name, t, out, err);
 }
 
@@ -206,9 +268,17 @@ static enum pq_status pq_lq_rewrite(pq_graph *g, const pq_lq_fq *q, uint32_t nid
         PQ_TRY(pq_node_set_ints(g, nid, "kernel_shape", q->wt->dims + 2,
                                 (uint32_t)(q->wt->rank - 2), err));
     PQ_TRY(pq_graph_set_input(g, nid, 1, packed, err));
+    if (q->kind == PQ_LQ_INT8) { /* (x, codes, bias or omitted, scales) */
+        while (g->nodes[nid].n_inputs < 3)
+            PQ_TRY(pq_graph_append_input(g, nid, PQ_NONE, err));
+        PQ_TRY(pq_graph_append_input(g, nid, q->scales, err));
+    }
     g->nodes[nid].op = op == PQ_OP_CONV ? PQ_OP_PACKED_CONV : PQ_OP_PACKED_MAT_MUL;
-    PQ_TRY(pq_node_set_string(g, nid, "format", pq_qformat_name(q->f), err));
-    PQ_TRY(pq_node_set_int(g, nid, "qgroup", q->group, err));
+    const char *fs = q->kind == PQ_LQ_INT8  ? "int8"
+                     : q->kind == PQ_LQ_F16 ? "f16"
+                                            : pq_qformat_name(q->f);
+    PQ_TRY(pq_node_set_string(g, nid, "format", fs, err));
+    if (q->kind == PQ_LQ_PACKED) PQ_TRY(pq_node_set_int(g, nid, "qgroup", q->group, err));
     PQ_TRY(pq_node_set_int(g, nid, "rows", q->rows, err));
     PQ_TRY(pq_node_set_int(g, nid, "cols", q->cols, err));
     return PQ_OK;
@@ -273,7 +343,8 @@ cleanup:
 
 const pq_pass pq_pass_lower_quant = {
     .name = "lower-quant",
-    .summary = "FakeQuant weights of MatMul/Gemm/Conv -> PackedMatMul/PackedConv on packed codes",
+    .summary = "FakeQuant weights of MatMul/Gemm/Conv -> PackedMatMul/PackedConv on packed codes "
+               "(piq/q), int8 codes + row scales, or f16",
     .options = NULL,
     .n_options = 0,
     .run = pq_lower_quant_run,

@@ -39,6 +39,30 @@ typedef struct {
     int64_t value;
 } pq_bind;
 
+/* What the int8/f16 weights of PackedMatMul/PackedConv nodes would add as f32: rows x cols x 4
+ * bytes minus their i8/f16 bytes and f32 row scales (resident), once per weight constant. */
+static int64_t pq_inspect_wide_extra(const pq_graph *g) {
+    int64_t extra = 0;
+    for (uint32_t i = 0; i < g->n_nodes; i++) {
+        const pq_node *nd = &g->nodes[i];
+        if (nd->op != PQ_OP_PACKED_MAT_MUL && nd->op != PQ_OP_PACKED_CONV) continue;
+        const char *fs = pq_node_attr_string(nd, "format", "");
+        uint32_t w = pq_node_input(nd, 1), s = pq_node_input(nd, 3);
+        if ((strcmp(fs, "int8") && strcmp(fs, "f16")) || w == PQ_NONE || !g->values[w].constant)
+            continue;
+        bool seen = false;
+        for (uint32_t k = 0; k < i && !seen; k++)
+            seen =
+                (g->nodes[k].op == PQ_OP_PACKED_MAT_MUL || g->nodes[k].op == PQ_OP_PACKED_CONV) &&
+                pq_node_input(&g->nodes[k], 1) == w;
+        if (seen) continue;
+        extra += pq_node_attr_int(nd, "rows", 0) * pq_node_attr_int(nd, "cols", 0) * 4 -
+                 (int64_t)g->values[w].constant->nbytes;
+        if (s != PQ_NONE && g->values[s].constant) extra -= (int64_t)g->values[s].constant->nbytes;
+    }
+    return extra;
+}
+
 /* Prints the artifact part of `inspect FILE.gguf`: provenance, pipeline, packed tensors,
  * integrity. *f32_extra receives what the packed tensors kept packed in the graph would add as
  * f32 (f32 bytes of their weights minus their packed bytes). */
@@ -164,7 +188,7 @@ int pq_cmd_inspect(int argc, char **argv) {
     printf("parameters: %lld elements, %lld bytes (%.2f MiB)\n", (long long)pel, (long long)pby,
            (double)pby / 1048576.0);
     if (artifact) {
-        int64_t f32_eq = pby + f32_extra;
+        int64_t f32_eq = pby + f32_extra + pq_inspect_wide_extra(g);
         printf("resident weights: %lld bytes vs f32 equivalent %lld bytes (%.1f%%)\n",
                (long long)pby, (long long)f32_eq,
                f32_eq ? 100.0 * (double)pby / (double)f32_eq : 0.0);

@@ -53,6 +53,8 @@ enum pq_status pq_compile_packed_list(const pq_graph *g, const pq_pass_ctx *ctx,
     for (uint32_t i = 0; i < g->n_nodes; i++) {
         const pq_node *nd = &g->nodes[i];
         if (nd->op != PQ_OP_PACKED_MAT_MUL && nd->op != PQ_OP_PACKED_CONV) continue;
+        const char *wf = pq_node_attr_string(nd, "format", "");
+        if (!strcmp(wf, "int8") || !strcmp(wf, "f16")) continue; /* plain i8/f16 constants */
         uint32_t v = pq_node_input(nd, 1);
         const pq_tensor *c = v != PQ_NONE ? g->values[v].constant : NULL;
         if (!c || c->dtype != PQ_DTYPE_U8 || c->rank != 1) {
@@ -215,8 +217,10 @@ void pq_compile_print_summary(FILE *f, const pq_compile_summary *s, const pq_pas
         fprintf(f, "packed in the graph: %u tensors, %llu bytes (PackedMatMul/PackedConv)\n",
                 s->n_packed, (unsigned long long)s->packed_bytes);
     else
-        fprintf(f, "packed in the graph: none (weights stay f32%s)\n",
-                all.layers ? " with FakeQuant" : "");
+        fprintf(f, "packed in the graph: none (PiQ/Q)%s\n",
+                all.layers ? "; FakeQuant weights stay f32, lowered int8/f16 weights are plain "
+                             "i8/f16 constants"
+                           : "");
     pq_print_size(f, "artifact:", s->artifact_bytes);
     pq_print_size(f, " vs FP32 weights:", s->fp32_bytes);
     if (s->fp32_bytes)

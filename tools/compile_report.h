@@ -16,7 +16,9 @@
 uint64_t pq_compile_f32_param_bytes(const pq_graph *g);
 
 /* The packed tensors of a compiled graph: input 1 (a u8 1-D constant) of every PackedMatMul and
- * PackedConv node with the node's format/qgroup/rows/cols attributes, once per constant. The ONNX
+ * PackedConv node of a PiQ/Q format with the node's format/qgroup/rows/cols attributes, once per
+ * constant (format int8/f16 nodes are skipped: their i8 codes, f32 scales and f16 weights are
+ * ordinary constants, stored as I8/F32/F16 GGUF tensors). The ONNX
  * dims are those of the matching fake-quant record (record value_name + ".packed" == constant
  * name, same rows x cols), else rows x cols. ts[i].data is NULL (the constant holds the bytes);
  * names point into g, dims into dims_store. *out and *dims_store are pq_malloc'ed (pq_free
