@@ -40,7 +40,7 @@ static void pq_quantize_help(FILE *f) {
         "                  report only)\n"
         "  --json FILE     write the report as JSON\n"
         "  -o FILE.gguf    write a compiled artifact: the graph with PackedMatMul/PackedConv\n"
-        "                  over the packed weights (lower-quant), runnable by 'piqc run'\n");
+        "                  over the packed (int8: i8) weights (lower-quant), for 'piqc run'\n");
 }
 
 /* What the command line asked for. */
@@ -116,9 +116,6 @@ static int pq_quantize_parse(int argc, char **argv, pq_quantize_args *a) {
                                   a->calib_name);
     if (a->calib == PQ_CALIB_WEIGHTED && !a->calib_dir)
         return pq_cli_usage_error("quantize", "--calib weighted needs --calib-data DIR");
-    if (a->out && a->fmt.is_int8)
-        return pq_cli_usage_error("quantize", "-o with --format int8 is not supported yet "
-                                              "(the INT8 artifact comes with the INT8 path)");
     return 0;
 }
 
@@ -332,6 +329,21 @@ static enum pq_status pq_quantize_compare(pq_graph *g, const pq_quantize_args *a
     return PQ_OK;
 }
 
+/* Weights lowered by lower-quant: distinct constants read as input 1 of PackedMatMul/PackedConv. */
+static uint32_t pq_quantize_lowered(const pq_graph *g) {
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < g->n_nodes; i++) {
+        const pq_node *nd = &g->nodes[i];
+        if (nd->op != PQ_OP_PACKED_MAT_MUL && nd->op != PQ_OP_PACKED_CONV) continue;
+        bool dup = false;
+        for (uint32_t k = 0; k < i && !dup; k++)
+            dup = (g->nodes[k].op == PQ_OP_PACKED_MAT_MUL || g->nodes[k].op == PQ_OP_PACKED_CONV) &&
+                  pq_node_input(&g->nodes[k], 1) == pq_node_input(nd, 1);
+        n += !dup;
+    }
+    return n;
+}
+
 /* Writes the compiled graph g (after fake-quant + lower-quant) with its packed weights, the
  * pipeline text and provenance to a->out; prints what was written. */
 static enum pq_status pq_quantize_write(const pq_graph *g, const pq_pipeline *pipe,
@@ -359,14 +371,11 @@ static enum pq_status pq_quantize_write(const pq_graph *g, const pq_pipeline *pi
                           .calib_method = methods,
                           .timestamp = NULL};
     PQ_TRY_GOTO(st, pq_artifact_write(g, text, packed, n_packed, &prov, a->out, err), cleanup);
-    uint64_t bytes = 0;
-    for (uint32_t i = 0; i < n_packed; i++)
-        bytes += pq_packed_bytes(packed[i].fmt, packed[i].rows, packed[i].cols, packed[i].group);
-    printf("wrote %s: %u of %u quantized weights packed in the graph (PackedMatMul/PackedConv, "
-           "%llu bytes)",
-           a->out, n_packed, ctx->n_records, (unsigned long long)bytes);
-    if (n_packed < ctx->n_records)
-        printf("; the others stay FakeQuant over f32 (no packed kernel)");
+    uint32_t lowered = pq_quantize_lowered(g);
+    printf("wrote %s: %u of %u quantized weights lowered to PackedMatMul/PackedConv (%s)", a->out,
+           lowered, ctx->n_records,
+           a->fmt.is_int8 ? "i8 codes and f32 row scales" : "packed codes and f16 scale words");
+    if (lowered < ctx->n_records) printf("; the others stay FakeQuant over f32 (no packed kernel)");
     printf("\n");
 cleanup:
     free(text);

@@ -233,7 +233,7 @@ Test(cli, weighted_calibration_with_data_and_provenance) {
                     "--calib-data %s/calib -o %s/g.gguf",
                     PIQC, SRC, tmpdir, tmpdir),
                  0, "%s", out);
-    cr_assert(strstr(out, "calib gptq") && strstr(out, "2 of 2 quantized weights packed"), "%s",
+    cr_assert(strstr(out, "calib gptq") && strstr(out, "2 of 2 quantized weights lowered"), "%s",
               out);
     cr_assert_eq(sh(out, sizeof out, "%s inspect %s/g.gguf", PIQC, tmpdir), 0, "%s", out);
     cr_assert(strstr(out, "method gptq, 1437 samples"), "%s", out);
@@ -255,18 +255,26 @@ Test(cli, quantize_report_shape_and_refusals) {
     cr_assert(strstr(out, "\"aggregate\": {\"piq3\": {\"bpw\": ") && strstr(out, "\"q3\": {") &&
                   strstr(out, "\"g1\": {\"wins\": "),
               "%s", out);
-    /* no artifact for int8 (yet), group out of range: usage errors */
+    /* int8 -o: lowered to PackedMatMul/PackedConv over i8 codes, runs at FP32 accuracy */
     cr_assert_eq(sh(out, sizeof out,
                     "%s quantize %s/examples/digits/model.onnx --format int8 -o %s/i.gguf", PIQC,
                     SRC, tmpdir),
-                 1, "%s", out);
-    cr_assert(strstr(out, "-o with --format int8 is not supported yet"), "%s", out);
+                 0, "%s", out);
+    cr_assert(strstr(out, "2 of 2 quantized weights lowered"), "%s", out);
+    cr_assert_eq(sh(out, sizeof out,
+                    "%s run %s/i.gguf --input input=%s/examples/digits/test_x.npy --labels "
+                    "%s/examples/digits/labels.npy",
+                    PIQC, tmpdir, SRC, SRC),
+                 0, "%s", out);
+    cr_assert(strstr(out, "accuracy: 98.61% (355/360)"), "%s", out);
+    /* group out of range: a usage error, no file */
     cr_assert_eq(sh(out, sizeof out,
                     "%s quantize %s/examples/digits/model.onnx --format piq3 --group 65544", PIQC,
                     SRC),
                  1, "%s", out);
     cr_assert(strstr(out, "--group"), "%s", out);
-    cr_assert_eq(sh(out, sizeof out, "ls -A %s | grep -c gguf", tmpdir), 1, "%s", out);
+    cr_assert_eq(sh(out, sizeof out, "ls -A %s | grep -c gguf", tmpdir), 0, "%s", out);
+    cr_assert_eq(atoi(out), 1, "only i.gguf: %s", out);
     /* int8 is reported (per channel: 8 bits + a f32 scale per row) */
     cr_assert_eq(
         sh(out, sizeof out, "%s quantize %s/examples/digits/model.onnx --format int8", PIQC, SRC),
