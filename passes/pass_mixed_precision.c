@@ -107,11 +107,34 @@ static void pq_mp_log_plan(const pq_pass_ctx *ctx, const pq_mp_state *s, const c
                 weights ? (double)bits / (double)weights : 0.0, budget, total);
 }
 
-static enum pq_status pq_mixed_precision_run(pq_graph *g, const pq_pass_opts *opts,
-                                             pq_pass_ctx *ctx, pq_error *err) {
+/* Option checks that need no graph, shared by check() (when a pipeline is read, so the error has
+ * file:line:col) and run() (pipelines built in code). */
+static enum pq_status pq_mp_check_options(const pq_pass_opts *opts, pq_error *err) {
     if (!pq_opts_is_set(opts, "budget-bpw"))
         return pq_error_set(err, PQ_ERR_INVALID,
                             "option 'budget-bpw' is required (bits per weight, 1..32)");
+    int64_t group = pq_opts_int(opts, "group");
+    if (group < 8 || group > 65536 || group % 8 != 0)
+        return pq_error_set(err, PQ_ERR_INVALID,
+                            "option 'group' = %lld must be a multiple of 8 in 8..65536",
+                            (long long)group);
+    uint32_t nf = 0;
+    (void)pq_opts_list(opts, "formats", &nf);
+    if (!nf)
+        return pq_error_set(err, PQ_ERR_INVALID,
+                            "option 'formats' is empty; give at least one of piq3, piq2, q3, q2, "
+                            "int8, f16");
+    return PQ_OK;
+}
+
+static enum pq_status pq_mixed_precision_check(const pq_pass_opts *opts, pq_error *err) {
+    PQ_TRY(pq_select_check(opts, err));
+    return pq_mp_check_options(opts, err);
+}
+
+static enum pq_status pq_mixed_precision_run(pq_graph *g, const pq_pass_opts *opts,
+                                             pq_pass_ctx *ctx, pq_error *err) {
+    PQ_TRY(pq_mp_check_options(opts, err));
     if (!ctx->calib || !ctx->calib->drift || !ctx->calib->samples)
         return pq_error_set(err, PQ_ERR_INVALID,
                             "mixed-precision needs calibration data (--calib-data)");
@@ -124,17 +147,9 @@ static enum pq_status pq_mixed_precision_run(pq_graph *g, const pq_pass_opts *op
         return pq_error_set(err, PQ_ERR_INVALID,
                             "option 'metric' = '%s' must be one of cosine, kl, max-abs",
                             metric_name ? metric_name : "");
-    if (group < 8 || group > 65536 || group % 8 != 0)
-        return pq_error_set(err, PQ_ERR_INVALID,
-                            "option 'group' = %lld must be a multiple of 8 in 8..65536",
-                            (long long)group);
     pq_mp_state s;
     memset(&s, 0, sizeof s);
     s.formats = pq_opts_list(opts, "formats", &s.n_formats);
-    if (!s.n_formats)
-        return pq_error_set(err, PQ_ERR_INVALID,
-                            "option 'formats' is empty; give at least one of piq3, piq2, q3, q2, "
-                            "int8, f16");
     enum pq_status st = PQ_OK;
     PQ_TRY(pq_mp_layers(g, opts, &s.layers, &s.n_layers, err));
     if (!s.n_layers) {
@@ -190,4 +205,5 @@ const pq_pass pq_pass_mixed_precision = {
     .options = pq_mixed_precision_options,
     .n_options = sizeof pq_mixed_precision_options / sizeof pq_mixed_precision_options[0],
     .run = pq_mixed_precision_run,
+    .check = pq_mixed_precision_check,
 };
