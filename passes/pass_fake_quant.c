@@ -692,7 +692,7 @@ static enum pq_status pq_fake_quant_run(pq_graph *g, const pq_pass_opts *opts, p
         n_other += strcmp(layers[u].cfg.format, cfg.format) != 0;
     if (n_other)
         pq_pass_log(ctx, 1,
-                    "%u weights, %s G=%lld (%u layers in their own quant_format), %s, "
+                    "%u weights, %s G=%lld (%u in their own quant_format), %s, "
                     "%.2f bits/weight actual",
                     nu, cfg.format, (long long)cfg.group, n_other, cfg.calib_name,
                     pq_bpw_actual(bytes, nweights));
