@@ -18,7 +18,7 @@ static const pq_command pq_commands[] = {
 static void pq_usage(FILE *f) {
     fprintf(f, "usage: piqc <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof pq_commands / sizeof pq_commands[0]; i++)
-        fprintf(f, "  %-10s %s\n", pq_commands[i].name, pq_commands[i].summary);
+        fprintf(f, "  %-12s %s\n", pq_commands[i].name, pq_commands[i].summary);
     fprintf(f, "\n'piqc <command> --help' describes each command.\n"
                "exit codes: 0 ok, 1 usage, 2 invalid input, 3 unsupported, 4 internal error, "
                "5 I/O error\n");

@@ -415,33 +415,20 @@ Test(pipeline, real_registry_and_code_built_pipelines) {
     free(buf);
 }
 
-Test(pipeline, presets_parse_once_their_passes_exist) {
-    static const char *const expected[] = {"fp32", "ptq-piq2", "ptq-piq2-hadamard", "ptq-piq3",
-                                           "ptq-piq3-hadamard"};
-    /* passes the presets use that other work is still adding to passes.def */
-    static const char *const pending[] = {
-        "fold-constants",   "dce",      "cse",        "fold-batchnorm",
-        "fuse-activations", "hadamard", "fake-quant", "lower-quant"};
+Test(pipeline, every_preset_parses) {
+    static const char *const expected[] = {
+        "fp32",     "ptq-mixed-2.5",    "ptq-mixed-3.2", "ptq-piq2", "ptq-piq2-hadamard",
+        "ptq-piq3", "ptq-piq3-hadamard"};
+    const uint32_t n_expected = sizeof expected / sizeof expected[0];
     uint32_t n;
     const pq_pipeline_preset *pr = pq_pipeline_presets(&n);
-    cr_assert_eq(n, 5);
+    cr_assert_eq(n, n_expected);
     for (uint32_t i = 0; i < n; i++) {
         cr_assert_str_eq(pr[i].name, expected[i]);
         cr_assert_eq(strlen(pr[i].text), pr[i].len);
         cr_assert_eq(pq_pipeline_preset_find(pr[i].name), &pr[i]);
         pq_pipeline *p = NULL;
         enum pq_status st = pq_pipeline_load(pr[i].name, &p, &err);
-        if (st == PQ_ERR_INVALID && strstr(err.msg, "unknown pass '")) {
-            const char *name = strstr(err.msg, "unknown pass '") + 14;
-            bool known = false;
-            for (uint32_t k = 0; k < sizeof(pending) / sizeof(pending[0]); k++)
-                known |= !strncmp(name, pending[k], strlen(pending[k])) &&
-                         name[strlen(pending[k])] == '\'';
-            cr_assert(known, "preset %s names a pass nobody is writing: %s", pr[i].name, err.msg);
-            cr_log_warn("preset %s skipped until its passes are registered: %s", pr[i].name,
-                        err.msg);
-            continue;
-        }
         cr_assert_eq(st, PQ_OK, "preset %s: %s", pr[i].name, err.msg);
         cr_assert_str_eq(p->source, pr[i].name);
         cr_assert_gt(p->n, 0);
@@ -449,7 +436,8 @@ Test(pipeline, presets_parse_once_their_passes_exist) {
     }
     pq_pipeline *p = NULL;
     cr_assert_eq(pq_pipeline_load("no-such-preset", &p, &err), PQ_ERR_USAGE);
-    cr_assert(strstr(err.msg, "presets: fp32, ptq-piq2, ptq-piq2-hadamard"), "%s", err.msg);
+    cr_assert(strstr(err.msg, "presets: fp32, ptq-mixed-2.5, ptq-mixed-3.2, ptq-piq2"), "%s",
+              err.msg);
     cr_assert_eq(pq_pipeline_load("/nonexistent/p.yaml", &p, &err), PQ_ERR_IO);
     cr_assert(strstr(err.msg, "/nonexistent/p.yaml"), "%s", err.msg);
     cr_assert_eq(pq_pipeline_load("missing.yaml", &p, &err), PQ_ERR_IO);
