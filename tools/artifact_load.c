@@ -1,32 +1,8 @@
-/* The command line's artifact glue: packing a quantization report into pq_artifact_write's
- * tensors, and dequantizing an artifact's packed tensors back into graph constants. */
+/* The command line's artifact glue: loading an artifact, dequantizing the packed tensors of
+ * pre-compiler artifacts (f32 constants replaced) back into graph constants. */
 #include "artifact_load.h"
 
 #include <string.h>
-
-enum pq_status pq_cli_write_artifact(const pq_graph *g, const pq_qreport *rep,
-                                     const pq_provenance *prov, const char *path, pq_error *err) {
-    if (rep->fmt.is_int8)
-        return pq_error_set(err, PQ_ERR_UNSUPPORTED, "'%s': INT8 artifacts are not supported yet",
-                            path);
-    pq_artifact_tensor *ts = pq_calloc(rep->n + 1, sizeof *ts);
-    if (!ts) return pq_error_nomem(err, "artifact tensors");
-    for (uint32_t i = 0; i < rep->n; i++) {
-        const pq_qtensor *t = &rep->tensors[i];
-        ts[i].name = t->view.name;
-        ts[i].fmt = rep->fmt.qf;
-        ts[i].rows = t->view.batch * t->view.rows;
-        ts[i].cols = t->view.cols;
-        ts[i].group = rep->group;
-        ts[i].data = t->packed;
-        ts[i].size = t->packed_size;
-        ts[i].onnx_dims = t->view.dims;
-        ts[i].onnx_rank = t->view.rank;
-    }
-    enum pq_status st = pq_artifact_write(g, "", ts, rep->n, prov, path, err);
-    pq_free(ts);
-    return st;
-}
 
 enum pq_status pq_cli_load_artifact(const char *path, pq_artifact **out, pq_error *err) {
     *out = NULL;

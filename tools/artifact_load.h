@@ -12,8 +12,4 @@
  * pq_artifact_destroy. INVALID when a packed tensor does not fit its weight view. */
 enum pq_status pq_cli_load_artifact(const char *path, pq_artifact **out, pq_error *err);
 
-/* Writes g with the packed weights of rep (packed formats only) and provenance to path. */
-enum pq_status pq_cli_write_artifact(const pq_graph *g, const pq_qreport *rep,
-                                     const pq_provenance *prov, const char *path, pq_error *err);
-
 #endif
