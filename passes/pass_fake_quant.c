@@ -714,6 +714,17 @@ cleanup:
     return st;
 }
 
+/* When the pipeline is read: the selection regexes compile and the group is a multiple of 8. */
+static enum pq_status pq_fake_quant_check(const pq_pass_opts *opts, pq_error *err) {
+    PQ_TRY(pq_select_check(opts, err));
+    int64_t group = pq_opts_int(opts, "group");
+    if (group < 8 || group > 65536 || group % 8 != 0)
+        return pq_error_set(err, PQ_ERR_INVALID,
+                            "option 'group' = %lld must be a multiple of 8 in 8..65536",
+                            (long long)group);
+    return PQ_OK;
+}
+
 const pq_pass pq_pass_fake_quant = {
     .name = "fake-quant",
     .summary = "read selected weights through FakeQuant (piq3/piq2/q3/q2/int8/f16) with "
@@ -721,4 +732,5 @@ const pq_pass pq_pass_fake_quant = {
     .options = pq_fake_quant_options,
     .n_options = sizeof pq_fake_quant_options / sizeof pq_fake_quant_options[0],
     .run = pq_fake_quant_run,
+    .check = pq_fake_quant_check,
 };

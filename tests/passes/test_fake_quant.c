@@ -281,7 +281,7 @@ Test(fake_quant, option_errors) {
         {"{group: 100}", PQ_ERR_INVALID, "option 'group' = 100"},
         {"{calib: weighted}", PQ_ERR_INVALID,
          "calib 'weighted' needs calibration data (--calib-data)"},
-        {"{calib: gptq}", PQ_ERR_UNSUPPORTED, "calib 'gptq' is not wired into passes yet"},
+        {"{calib: gptq}", PQ_ERR_INVALID, "calib 'gptq' needs calibration data (--calib-data)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         pq_error err;
