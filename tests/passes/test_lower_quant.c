@@ -377,9 +377,8 @@ Test(lower_quant, conv1d_lowers) {
 }
 
 /* Allocation failures anywhere in fake-quant and lower-quant give an error status (never a crash;
- * leaks show up under the sanitizer build). */
-Test(lower_quant, allocation_failures_are_errors) {
-    static const char text[] = "passes:\n  - fake-quant: {group: 32}\n  - lower-quant\n";
+ * leaks show up under the sanitizer build): piq3, int8 and f16. */
+static void allocation_failures(const char *text) {
     const pq_pass *table[2] = {&pq_pass_fake_quant, &pq_pass_lower_quant};
     pq_pipeline *p = NULL;
     pq_error perr;
@@ -407,12 +406,20 @@ Test(lower_quant, allocation_failures_are_errors) {
         if (st == PQ_OK) st = pq_pass_lower_quant.run(g, &p->entries[1].opts, &ctx, &err);
         pq_alloc_fail_after(-1);
         cr_assert(st == PQ_OK || st == PQ_ERR_NOMEM, "k=%ld: %s", k, err.msg);
+        if (st == PQ_OK)
+            cr_assert_eq(pq_test_count_op(g, PQ_OP_FAKE_QUANT), 0u, "%s: not lowered", text);
         pq_pass_ctx_free(&ctx);
         pq_graph_destroy(g);
         done = st == PQ_OK;
     }
     cr_assert(done, "never succeeded");
     pq_pipeline_destroy(p);
+}
+
+Test(lower_quant, allocation_failures_are_errors) {
+    allocation_failures("passes:\n  - fake-quant: {group: 32}\n  - lower-quant\n");
+    allocation_failures("passes:\n  - fake-quant: {format: int8}\n  - lower-quant\n");
+    allocation_failures("passes:\n  - fake-quant: {format: f16}\n  - lower-quant\n");
 }
 
 /* After fold-constants removes the transformer export's Identity aliases, each weight is shared by
