@@ -112,6 +112,11 @@ typedef struct pq_calib_provider {
      * calibration data (at most max_samples samples; 0 = all). NULL when unavailable. */
     enum pq_status (*drift)(void *ctx, const pq_graph *g, int64_t max_samples, struct pq_drift *out,
                             pq_error *err);
+    /* INT8 (SPEC 3, 4): the range [lo[i], hi[i]] of every value values[i] of g over the calibration
+     * data, streamed in bounded memory: method "minmax" or "percentile" (two-sided, at percentile
+     * pct, e.g. 99.99). lo and hi have n entries (caller-owned). NULL when unavailable. */
+    enum pq_status (*ranges)(void *ctx, const pq_graph *g, const uint32_t *values, uint32_t n,
+                             const char *method, double pct, float *lo, float *hi, pq_error *err);
     uint64_t samples;        /* calibration samples available (0: none) */
     const char *data_sha256; /* hex SHA-256 of the calibration files, or NULL */
 } pq_calib_provider;
