@@ -1,10 +1,11 @@
 /* The command line's calibration provider: calibration files, the reference graph for drift, and
- * the callbacks passes use to ask for importance, Hessians and output drift. */
+ * the callbacks passes use to ask for importance, Hessians, output drift and activation ranges. */
 #include "calib_provider.h"
 
 #include <string.h>
 
 #include "runtime/calib_drift.h"
+#include "runtime/calib_ranges.h"
 
 /* Output drift of g against the reference model over the first max_samples calibration samples;
  * the reference outputs are computed once per sample count and cached in the pq_cli_calib. */
@@ -94,6 +95,42 @@ cleanup:
     return st;
 }
 
+/* Activation ranges (INT8) of the given values of the current graph g, measured on a prepared
+ * clone; values are matched by name (preparing may re-sort nodes). */
+static enum pq_status pq_cli_calib_ranges(void *vctx, const pq_graph *g, const uint32_t *values,
+                                          uint32_t n, const char *method, double pct, float *lo,
+                                          float *hi, pq_error *err) {
+    pq_cli_calib *cc = vctx;
+    pq_graph *c = NULL;
+    uint32_t *ids = NULL;
+    enum pq_status st;
+    PQ_TRY(pq_graph_clone(g, &c, err));
+    PQ_TRY_GOTO(st, pq_runtime_prepare(c, err), cleanup);
+    ids = pq_malloc(sizeof *ids * (n ? n : 1));
+    if (!ids) {
+        st = pq_error_nomem(err, "range values");
+        goto cleanup;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (values[i] >= g->n_values) {
+            st = pq_error_set(err, PQ_ERR_INVALID, "value id %u out of range", values[i]);
+            goto cleanup;
+        }
+        ids[i] = pq_graph_find_value(c, g->values[values[i]].name);
+        if (ids[i] == PQ_NONE) {
+            st = pq_error_set(err, PQ_ERR_INTERNAL, "value '%s' not found in the prepared copy",
+                              g->values[values[i]].name);
+            goto cleanup;
+        }
+    }
+    st = pq_calib_ranges(c, &cc->files.set, ids, n, method, pct, lo, hi, err);
+cleanup:
+    pq_free(ids);
+    pq_graph_destroy(c);
+    if (st != PQ_OK) pq_error_prefix(err, "calibration: ");
+    return st;
+}
+
 enum pq_status pq_cli_calib_init(pq_cli_calib *c, const pq_graph *g, const char *dir,
                                  pq_error *err) {
     memset(c, 0, sizeof *c);
@@ -108,6 +145,7 @@ enum pq_status pq_cli_calib_init(pq_cli_calib *c, const pq_graph *g, const char 
     c->provider.importance = pq_cli_calib_importance;
     c->provider.hessian = pq_cli_calib_hessian;
     c->provider.drift = pq_cli_calib_drift;
+    c->provider.ranges = pq_cli_calib_ranges;
     c->provider.samples = (uint64_t)c->files.set.samples;
     c->provider.data_sha256 = c->files.sha256;
     return PQ_OK;

@@ -17,8 +17,8 @@ typedef struct pq_cli_calib {
 } pq_cli_calib;
 
 /* Loads DIR's calibration files for the inputs of g, keeps a prepared clone of g as the drift
- * reference and fills c->provider (importance, hessian, drift, samples, data_sha256). IO/INVALID
- * name the file; NOMEM. On failure nothing needs freeing (c is zeroed). */
+ * reference and fills c->provider (importance, hessian, drift, ranges, samples, data_sha256).
+ * IO/INVALID name the file; NOMEM. On failure nothing needs freeing (c is zeroed). */
 enum pq_status pq_cli_calib_init(pq_cli_calib *c, const pq_graph *g, const char *dir, pq_error *err);
 void pq_cli_calib_free(pq_cli_calib *c);
 
