@@ -1,0 +1,134 @@
+/* INT8 GEMM for QLinearConv / QLinearMatMul: u8 x s8 -> i32 micro-kernels per ISA (AVX-512 VNNI,
+ * AVX-VNNI, AVX2 widening, NEON sdot / widening, scalar), operand packing, and the requantization
+ * epilogue. Bit-exact with the reference kernels (backends/ref/ref_extra_nn.c). No IR types here,
+ * so the NEON test program links this without the rest of piqc.
+ *
+ * Requantization (the reference's formula, kept because it is exact and cheap to vectorize):
+ *   acc  = sum_k (x_u8 - zp_x) * (w_s8 - zp_w)      exact i32 (zp_w must be 0 in these kernels)
+ *   m    = ((double)s_x * (double)s_w[oc]) / (double)s_y     once per output channel / column
+ *   v    = ((double)acc + (double)bias_i32[oc]) * m           double multiply
+ *   y_u8 = clamp(nearbyint(v) + zp_y, 0, 255)                 round half to even (default FP mode)
+ * A NaN v (zero y scale with a zero accumulator) gives zp_y. The bias stays a double added in
+ * the epilogue (as in the reference) rather than an i32 add, so the result matches even when
+ * acc + bias would leave the i32 range. SIMD epilogues need finite multipliers and biases (the
+ * driver checks once per call and uses the scalar epilogue otherwise).
+ *
+ * Zero-point correction: sum_k (x - zp_x) w = sum_k x w - zp_x * sum_k w. The term
+ * -zp_x * sum_k w[oc][k] is computed once per output channel per call (i32, wrapping like the
+ * accumulator) and added to the raw u8 x s8 accumulator before the epilogue, so the main loop
+ * runs on the raw bytes. Padding in im2col holds zp_x (contributes 0 after correction). */
+#ifndef PQ_INT8_GEMM_H
+#define PQ_INT8_GEMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ir/status.h"
+
+enum pq_i8_isa {
+    PQ_I8_SCALAR,
+    PQ_I8_AVX2,      /* vpmaddwd on zero-/sign-extended i16 (never vpmaddubsw, which saturates) */
+    PQ_I8_AVXVNNI,   /* 256-bit vpdpbusd (VEX), built when the compiler knows -mavxvnni */
+    PQ_I8_AVX512,    /* 512-bit vpdpbusd (AVX-512 VNNI) */
+    PQ_I8_NEON,      /* sdot when the CPU has dotprod, else vmull_s8 + vpadalq_s16 (u8 flipped to s8) */
+    PQ_I8_ISA_COUNT
+};
+
+#define PQ_I8_MAX_MR 8
+
+/* c[r * nr + j] = sum_{q < kq} sum_{t < kb} a[r][q * kb + t] * p[(q * nr + j) * kb + t] for
+ * r < mr (1..mr_max), j < nr; a rows are lda bytes apart. Element types as packed by the table's
+ * pack rules (elem bytes, flip). */
+typedef void (*pq_i8_ukernel_fn)(int mr, size_t kq, const void *a, size_t lda, const void *p,
+                                 int32_t *c);
+/* y[j] = clamp(nearbyint(((double)acc[j] + bias) * (mv ? mv[j] : ms)) + zp, 0, 255), j < n.
+ * SIMD variants require finite multipliers and bias. */
+typedef void (*pq_i8_requant_fn)(const int32_t *acc, size_t n, double bias, double ms,
+                                 const double *mv, int32_t zp, uint8_t *y);
+
+typedef struct pq_i8_kernels {
+    enum pq_i8_isa isa;
+    const char *name;
+    int mr;    /* rows per micro-kernel call (broadcast operand) */
+    int nr;    /* lanes per micro-kernel call (packed panel operand) */
+    int kb;    /* consecutive k per lane in the panel (4 for dot-product, 2 for madd pairs) */
+    int elem;  /* bytes per packed element: 1 (raw bytes) or 2 (i16, pre-widened) */
+    bool flip; /* u8 operands packed as u8 ^ 0x80 (s8) and zero points lowered by 128 */
+    /* ukernel[1]: the row operand is u8, the panel s8; ukernel[0]: rows s8, panel u8 */
+    pq_i8_ukernel_fn ukernel[2];
+    pq_i8_requant_fn requant;
+} pq_i8_kernels;
+
+/* Kernels of one ISA, or NULL when this build or CPU cannot run them. */
+const pq_i8_kernels *pq_i8_kernels_for(enum pq_i8_isa isa);
+/* The kernels PIQC_ISA asks for (scalar|avx2|avxvnni|avx512|neon; the widening AVX2 path for
+ * avx2) when the CPU has them, else the best available: AVX-512 VNNI > AVX-VNNI > AVX2 > NEON >
+ * scalar. Never NULL. */
+const pq_i8_kernels *pq_i8_kernels_get(void);
+/* The name PIQC_ISA uses for an ISA ("scalar", "avx2", "avxvnni", "avx512", "neon"). */
+const char *pq_i8_isa_name(enum pq_i8_isa isa);
+
+/* Per-ISA tables (NULL-free pointers; availability is checked by pq_i8_kernels_for). */
+extern const pq_i8_kernels pq_i8_kernels_scalar;
+extern const pq_i8_kernels pq_i8_kernels_avx2;
+extern const pq_i8_kernels pq_i8_kernels_avxvnni;
+extern const pq_i8_kernels pq_i8_kernels_avx512;
+extern const pq_i8_kernels pq_i8_kernels_neon;
+/* The scalar epilogue, exact for any multiplier (NaN and infinities as the reference). */
+void pq_i8_requant__scalar(const int32_t *acc, size_t n, double bias, double ms, const double *mv,
+                           int32_t zp, uint8_t *y);
+
+/* ---- packing (ISA-independent code driven by the table's geometry) ---- */
+
+/* Bytes of one packed row of K elements (K rounded up to kb, times elem). */
+size_t pq_i8_row_bytes(const pq_i8_kernels *k, size_t K);
+/* Bytes of the packed panels of a K x n matrix (n rounded up to nr). */
+size_t pq_i8_panels_bytes(const pq_i8_kernels *k, size_t K, size_t n);
+/* Packs rows [M][K] (lda apart; u8 when is_u8 else s8) into dst: M rows of pq_i8_row_bytes,
+ * K tail zero. */
+void pq_i8_pack_rows(const pq_i8_kernels *k, const uint8_t *a, size_t lda, size_t M, size_t K,
+                     bool is_u8, void *dst);
+/* Packs a row-major K x n matrix (ldb apart; u8 when is_u8 else s8) into ceil(n / nr) panels of
+ * [ceil(K / kb)][nr][kb] elements, zero-padded (a packed zero) in the K and lane tails. */
+void pq_i8_pack_panels(const pq_i8_kernels *k, const uint8_t *b, size_t ldb, size_t K, size_t n,
+                       bool is_u8, void *dst);
+
+/* The epilogue of a GEMM: requantization parameters per row (output channel of a conv) or per
+ * column (output column of a matmul). Exactly one of m_row / m_col is non-NULL. */
+typedef struct pq_i8_epilogue {
+    const int32_t *corr_row; /* M i32 added to every accumulator of a row, or NULL */
+    const int32_t *corr_col; /* N i32 added per column, or NULL */
+    const double *bias_row;  /* M biases (i32 values as double), or NULL */
+    const double *m_row;     /* M multipliers */
+    const double *m_col;     /* N multipliers */
+    int32_t zp_y;
+    bool finite; /* every multiplier and bias finite (the SIMD epilogue may run) */
+} pq_i8_epilogue;
+
+/* y[M][N] (ldy apart) = requant(A B + corrections): a = packed rows (pq_i8_pack_rows of M rows),
+ * p = packed panels (pq_i8_pack_panels of N columns), K the unpadded depth. rows_u8 tells which
+ * operand is u8. Cannot fail. */
+void pq_i8_gemm_packed(const pq_i8_kernels *k, bool rows_u8, size_t M, size_t N, size_t K,
+                       const void *a, const void *p, const pq_i8_epilogue *ep, uint8_t *y,
+                       size_t ldy);
+
+/* Zero-point corrections -zp * sum_k w (wrapping i32): per row of a row-major [M][K] s8 matrix
+ * (corr[M]) or per column of a row-major [K][N] s8 matrix (corr[N]). zp is the u8 operand's zero
+ * point as the kernels see it (pq_i8_zp_eff). */
+void pq_i8_corr_rows(const int8_t *w, size_t ldw, size_t M, size_t K, int32_t zp, int32_t *corr);
+void pq_i8_corr_cols(const int8_t *w, size_t ldw, size_t K, size_t N, int32_t zp, int32_t *corr);
+/* The u8 zero point in the kernels' domain: zp, or zp - 128 when the table flips u8 to s8. */
+static inline int32_t pq_i8_zp_eff(const pq_i8_kernels *k, int32_t zp) {
+    return k->flip ? zp - 128 : zp;
+}
+
+/* Whole GEMM y[M][N] = requant(A[M][K] B[K][N]) with A u8 (zero point zp_a, rows lda apart) and
+ * B s8 (zero point 0, ldb apart), m_col[N] multipliers, no bias: packs both operands and runs
+ * pq_i8_gemm_packed. NOMEM (message in err when err is non-NULL). Used by tests and NEON. */
+enum pq_status pq_i8_gemm_u8s8(const pq_i8_kernels *k, size_t M, size_t N, size_t K,
+                               const uint8_t *A, size_t lda, int32_t zp_a, const int8_t *B,
+                               size_t ldb, const double *m_col, int32_t zp_y, uint8_t *y,
+                               size_t ldy, pq_error *err);
+
+#endif

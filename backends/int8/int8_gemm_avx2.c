@@ -1,0 +1,62 @@
+/* AVX2 INT8 GEMM without VNNI: both operands pre-widened to i16 at pack time (u8 zero-extended,
+ * s8 sign-extended) and multiplied with vpmaddwd, whose pair sums of u8 x s8 products cannot
+ * saturate. vpmaddubsw is never used: it saturates the i16 pair sum (255*127*2 > 32767). */
+#include <immintrin.h>
+#include <string.h>
+
+#include "int8_gemm.h"
+#include "int8_requant_x86.h"
+
+#define PQ_I8A_MR 6
+#define PQ_I8A_NR 16
+
+static inline __attribute__((always_inline)) void
+pq_i8_avx2_tile(int MR, size_t kq, const uint8_t *a, size_t lda, const int16_t *p, int32_t *c) {
+    __m256i acc[PQ_I8A_MR][2];
+    for (int r = 0; r < MR; r++)
+        acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+    for (size_t q = 0; q < kq; q++, p += 2 * PQ_I8A_NR) {
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)p);
+        __m256i b1 = _mm256_loadu_si256((const __m256i *)(p + 16));
+        for (int r = 0; r < MR; r++) {
+            int32_t pair;
+            memcpy(&pair, a + (size_t)r * lda + 4 * q, 4);
+            __m256i av = _mm256_set1_epi32(pair);
+            acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(av, b0));
+            acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(av, b1));
+        }
+    }
+    for (int r = 0; r < MR; r++) {
+        _mm256_storeu_si256((__m256i *)(c + r * PQ_I8A_NR), acc[r][0]);
+        _mm256_storeu_si256((__m256i *)(c + r * PQ_I8A_NR + 8), acc[r][1]);
+    }
+}
+
+static void pq_i8_gemm_ukernel__avx2_6x16(int mr, size_t kq, const void *a, size_t lda,
+                                          const void *p, int32_t *c) {
+    switch (mr) {
+    case 1: pq_i8_avx2_tile(1, kq, a, lda, p, c); break;
+    case 2: pq_i8_avx2_tile(2, kq, a, lda, p, c); break;
+    case 3: pq_i8_avx2_tile(3, kq, a, lda, p, c); break;
+    case 4: pq_i8_avx2_tile(4, kq, a, lda, p, c); break;
+    case 5: pq_i8_avx2_tile(5, kq, a, lda, p, c); break;
+    default: pq_i8_avx2_tile(6, kq, a, lda, p, c); break;
+    }
+}
+
+static void pq_i8_requant__avx2(const int32_t *acc, size_t n, double bias, double ms,
+                                const double *mv, int32_t zp, uint8_t *y) {
+    pq_i8_requant_body__avx2(acc, n, bias, ms, mv, zp, y);
+}
+
+const pq_i8_kernels pq_i8_kernels_avx2 = {
+    .isa = PQ_I8_AVX2,
+    .name = "avx2",
+    .mr = PQ_I8A_MR,
+    .nr = PQ_I8A_NR,
+    .kb = 2,
+    .elem = 2,
+    .flip = false,
+    .ukernel = {pq_i8_gemm_ukernel__avx2_6x16, pq_i8_gemm_ukernel__avx2_6x16},
+    .requant = pq_i8_requant__avx2,
+};

@@ -1,0 +1,85 @@
+/* AVX-VNNI (VEX-encoded 256-bit vpdpbusd) INT8 GEMM: u8 x s8 quads summed into i32 lanes without
+ * intermediate saturation. Built with -mavxvnni (the _avxvnni file-name rule); an empty table
+ * (NULL kernels, never selected) when the compiler does not know the ISA. */
+#include <string.h>
+
+#include "int8_gemm.h"
+
+#if defined(__AVXVNNI__)
+#include <immintrin.h>
+
+#include "int8_requant_x86.h"
+
+#define PQ_I8V_MR 6
+#define PQ_I8V_NR 16
+
+/* rows_u8: dpbusd(acc, rows (u8), panel (s8)); else dpbusd(acc, panel (u8), rows (s8)). */
+static inline __attribute__((always_inline)) void pq_i8_avxvnni_tile(int MR, int rows_u8,
+                                                                     size_t kq, const uint8_t *a,
+                                                                     size_t lda, const uint8_t *p,
+                                                                     int32_t *c) {
+    __m256i acc[PQ_I8V_MR][2];
+    for (int r = 0; r < MR; r++)
+        acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+    for (size_t q = 0; q < kq; q++, p += 4 * PQ_I8V_NR) {
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)p);
+        __m256i b1 = _mm256_loadu_si256((const __m256i *)(p + 32));
+        for (int r = 0; r < MR; r++) {
+            int32_t quad;
+            memcpy(&quad, a + (size_t)r * lda + 4 * q, 4);
+            __m256i av = _mm256_set1_epi32(quad);
+            if (rows_u8) {
+                acc[r][0] = _mm256_dpbusd_avx_epi32(acc[r][0], av, b0);
+                acc[r][1] = _mm256_dpbusd_avx_epi32(acc[r][1], av, b1);
+            } else {
+                acc[r][0] = _mm256_dpbusd_avx_epi32(acc[r][0], b0, av);
+                acc[r][1] = _mm256_dpbusd_avx_epi32(acc[r][1], b1, av);
+            }
+        }
+    }
+    for (int r = 0; r < MR; r++) {
+        _mm256_storeu_si256((__m256i *)(c + r * PQ_I8V_NR), acc[r][0]);
+        _mm256_storeu_si256((__m256i *)(c + r * PQ_I8V_NR + 8), acc[r][1]);
+    }
+}
+
+#define PQ_I8V_SWITCH(U)                                                                           \
+    switch (mr) {                                                                                  \
+    case 1: pq_i8_avxvnni_tile(1, U, kq, a, lda, p, c); break;                                     \
+    case 2: pq_i8_avxvnni_tile(2, U, kq, a, lda, p, c); break;                                     \
+    case 3: pq_i8_avxvnni_tile(3, U, kq, a, lda, p, c); break;                                     \
+    case 4: pq_i8_avxvnni_tile(4, U, kq, a, lda, p, c); break;                                     \
+    case 5: pq_i8_avxvnni_tile(5, U, kq, a, lda, p, c); break;                                     \
+    default: pq_i8_avxvnni_tile(6, U, kq, a, lda, p, c); break;                                    \
+    }
+
+static void pq_i8_gemm_ukernel__avxvnni_6x16_su(int mr, size_t kq, const void *a, size_t lda,
+                                                const void *p, int32_t *c) {
+    PQ_I8V_SWITCH(0)
+}
+
+static void pq_i8_gemm_ukernel__avxvnni_6x16_us(int mr, size_t kq, const void *a, size_t lda,
+                                                const void *p, int32_t *c) {
+    PQ_I8V_SWITCH(1)
+}
+
+static void pq_i8_requant__avxvnni(const int32_t *acc, size_t n, double bias, double ms,
+                                   const double *mv, int32_t zp, uint8_t *y) {
+    pq_i8_requant_body__avx2(acc, n, bias, ms, mv, zp, y);
+}
+
+const pq_i8_kernels pq_i8_kernels_avxvnni = {
+    .isa = PQ_I8_AVXVNNI,
+    .name = "avxvnni",
+    .mr = PQ_I8V_MR,
+    .nr = PQ_I8V_NR,
+    .kb = 4,
+    .elem = 1,
+    .flip = false,
+    .ukernel = {pq_i8_gemm_ukernel__avxvnni_6x16_su, pq_i8_gemm_ukernel__avxvnni_6x16_us},
+    .requant = pq_i8_requant__avxvnni,
+};
+#else
+const pq_i8_kernels pq_i8_kernels_avxvnni = {
+    .isa = PQ_I8_AVXVNNI, .name = "avxvnni", .mr = 1, .nr = 1, .kb = 4, .elem = 1};
+#endif

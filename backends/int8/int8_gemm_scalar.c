@@ -1,0 +1,49 @@
+/* Portable INT8 kernels: the scalar micro-kernel (i16 pairs, the AVX2 layout) and the scalar
+ * requantization epilogue, which mirrors the reference (NaN and infinite multipliers included)
+ * and is the fallback of every SIMD epilogue. */
+#include <math.h>
+
+#include "int8_gemm.h"
+
+void pq_i8_requant__scalar(const int32_t *acc, size_t n, double bias, double ms, const double *mv,
+                           int32_t zp, uint8_t *y) {
+    for (size_t j = 0; j < n; j++) {
+        double v = ((double)acc[j] + bias) * (mv ? mv[j] : ms);
+        double q = (isnan(v) ? 0.0 : nearbyint(v)) + (double)zp;
+        q = q < 0 ? 0 : (q > 255 ? 255 : q);
+        y[j] = (uint8_t)q;
+    }
+}
+
+#define PQ_I8S_MR 4
+#define PQ_I8S_NR 8
+
+/* Packed i16 pairs: rows a[r][2q + t], panel p[(q * 8 + j) * 2 + t]. Products fit i32; the sum
+ * wraps like the SIMD accumulators (unsigned arithmetic, no undefined overflow). */
+static void pq_i8_gemm_ukernel__scalar(int mr, size_t kq, const void *a, size_t lda, const void *p,
+                                       int32_t *c) {
+    uint32_t acc[PQ_I8S_MR][PQ_I8S_NR] = {{0}};
+    const int16_t *pp = p;
+    for (size_t q = 0; q < kq; q++, pp += 2 * PQ_I8S_NR)
+        for (int r = 0; r < mr; r++) {
+            const int16_t *ar = (const int16_t *)((const uint8_t *)a + (size_t)r * lda) + 2 * q;
+            int32_t a0 = ar[0], a1 = ar[1];
+            for (int j = 0; j < PQ_I8S_NR; j++)
+                acc[r][j] += (uint32_t)(a0 * pp[2 * j] + a1 * pp[2 * j + 1]);
+        }
+    for (int r = 0; r < mr; r++)
+        for (int j = 0; j < PQ_I8S_NR; j++)
+            c[r * PQ_I8S_NR + j] = (int32_t)acc[r][j];
+}
+
+const pq_i8_kernels pq_i8_kernels_scalar = {
+    .isa = PQ_I8_SCALAR,
+    .name = "scalar",
+    .mr = PQ_I8S_MR,
+    .nr = PQ_I8S_NR,
+    .kb = 2,
+    .elem = 2,
+    .flip = false,
+    .ukernel = {pq_i8_gemm_ukernel__scalar, pq_i8_gemm_ukernel__scalar},
+    .requant = pq_i8_requant__scalar,
+};

@@ -1,0 +1,22 @@
+/* Fast QLinearConv / QLinearMatMul on the INT8 GEMM kernels (int8_gemm.h), bit-exact with the
+ * reference kernels. Handled: u8 activations with a scalar zero point, s8 weights with zero
+ * point(s) 0 and per-tensor or per-output-channel scales, u8 output, optional i32 bias (Conv);
+ * Conv 2-D NCHW with any stride / pads / dilation / group (1x1 as a GEMM on NCHW, kxk through
+ * im2col tiles padded with zp_x, depthwise with a direct kernel, grouped as one GEMM per group);
+ * MatMul with a 2-D weight and any batch of rows. n_threads is ignored (single-threaded). */
+#ifndef PQ_INT8_OPS_H
+#define PQ_INT8_OPS_H
+
+#include "backends/int8/int8_gemm.h"
+#include "backends/ref/ref.h"
+
+/* Runs the node with kernels k (NULL: pq_i8_kernels_get()). UNSUPPORTED (err untouched, outputs
+ * untouched) for any case outside the list above, NOMEM for workspace, else OK. */
+enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_args *a);
+enum pq_status pq_i8_qlinear_matmul_run(const pq_i8_kernels *k, const pq_kernel_args *a);
+
+/* The fast-table entries (pq_i8_kernels_get()). */
+enum pq_status pq_fast_int8_qlinear_conv(const pq_kernel_args *a);
+enum pq_status pq_fast_int8_qlinear_matmul(const pq_kernel_args *a);
+
+#endif
