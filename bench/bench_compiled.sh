@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Latency of compiled (packed PiQ) artifacts beside the FP32 model, in one run at one thread:
-# each model is compiled with a preset, then FP32 and artifact alternate for several rounds and
-# the medians of the per-round medians are compared. Numbers on a shared machine are noisy.
+# each model is compiled with a preset and with the `fp32` preset (same canonical passes, no
+# quantization); the .onnx, the fp32 artifact and the packed artifact alternate for several rounds
+# and the medians of the per-round medians are compared. Numbers on a shared machine are noisy.
 # Usage: bench/bench_compiled.sh [--preset NAME] [--repeat N] [--rounds K] [--no-export]
 #   env: PIQC (default build/tools/piqc), PY (default /usr/bin/python3)
 set -euo pipefail
@@ -49,21 +50,27 @@ run_ms() { "$PIQC" run "$1" --input "$2" --threads 1 --repeat "$repeat" 2>/dev/n
            sed -n 's/^median \([0-9.]*\) ms.*/\1/p'; }
 
 echo "preset $preset, 1 thread, $rounds rounds x $repeat runs, medians; CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-printf "%-20s %12s %12s %12s %10s %10s\n" model "fp32 ms" "packed ms" "packed/fp32" "fp32 MB" "gguf MB"
+printf "%-20s %9s %9s %9s %12s %12s %8s %8s\n" model "onnx ms" "fp32 ms" "packed ms" "packed/onnx" "packed/fp32" "onnx MB" "gguf MB"
 for c in "${cases[@]}"; do
     IFS='|' read -r label model input <<<"$c"
     art=$tmp/$(echo "$label" | tr ' ' '_').gguf
-    if ! "$PIQC" compile "$model" --pipeline "$preset" -o "$art" -q >"$tmp/compile.log" 2>&1; then
-        echo "bench_compiled: compiling $label failed:" >&2; cat "$tmp/compile.log" >&2; exit 1
-    fi
-    f=() p=()
+    f32art=$tmp/$(echo "$label" | tr ' ' '_')-fp32.gguf
+    for pair in "$preset:$art" "fp32:$f32art"; do
+        if ! "$PIQC" compile "$model" --pipeline "${pair%%:*}" -o "${pair#*:}" -q >"$tmp/compile.log" 2>&1; then
+            echo "bench_compiled: compiling $label (${pair%%:*}) failed:" >&2; cat "$tmp/compile.log" >&2; exit 1
+        fi
+    done
+    o=() f=() p=()
     for _ in $(seq "$rounds"); do
-        f+=("$(run_ms "$model" "$input")")
+        o+=("$(run_ms "$model" "$input")")
+        f+=("$(run_ms "$f32art" "$input")")
         p+=("$(run_ms "$art" "$input")")
     done
+    om=$(printf "%s\n" "${o[@]}" | median)
     fm=$(printf "%s\n" "${f[@]}" | median)
     pm=$(printf "%s\n" "${p[@]}" | median)
-    printf "%-20s %12.3f %12.3f %12.2f %10.2f %10.2f\n" "$label" "$fm" "$pm" \
+    printf "%-20s %9.3f %9.3f %9.3f %12.2f %12.2f %8.2f %8.2f\n" "$label" "$om" "$fm" "$pm" \
+        "$(awk -v a="$pm" -v b="$om" 'BEGIN{print a/b}')" \
         "$(awk -v a="$pm" -v b="$fm" 'BEGIN{print a/b}')" \
         "$(awk -v s="$(stat -c %s "$model")" 'BEGIN{print s/1048576}')" \
         "$(awk -v s="$(stat -c %s "$art")" 'BEGIN{print s/1048576}')"
