@@ -416,9 +416,9 @@ Test(pipeline, real_registry_and_code_built_pipelines) {
 }
 
 Test(pipeline, every_preset_parses) {
-    static const char *const expected[] = {
-        "fp32",     "ptq-mixed-2.5",    "ptq-mixed-3.2", "ptq-piq2", "ptq-piq2-hadamard",
-        "ptq-piq3", "ptq-piq3-hadamard"};
+    static const char *const expected[] = {"fp32",          "int8-cnn",         "ptq-mixed-2.5",
+                                           "ptq-mixed-3.2", "ptq-piq2",         "ptq-piq2-hadamard",
+                                           "ptq-piq3",      "ptq-piq3-hadamard"};
     const uint32_t n_expected = sizeof expected / sizeof expected[0];
     uint32_t n;
     const pq_pipeline_preset *pr = pq_pipeline_presets(&n);
@@ -436,8 +436,8 @@ Test(pipeline, every_preset_parses) {
     }
     pq_pipeline *p = NULL;
     cr_assert_eq(pq_pipeline_load("no-such-preset", &p, &err), PQ_ERR_USAGE);
-    cr_assert(strstr(err.msg, "presets: fp32, ptq-mixed-2.5, ptq-mixed-3.2, ptq-piq2"), "%s",
-              err.msg);
+    cr_assert(strstr(err.msg, "presets: fp32, int8-cnn, ptq-mixed-2.5, ptq-mixed-3.2, ptq-piq2"),
+              "%s", err.msg);
     cr_assert_eq(pq_pipeline_load("/nonexistent/p.yaml", &p, &err), PQ_ERR_IO);
     cr_assert(strstr(err.msg, "/nonexistent/p.yaml"), "%s", err.msg);
     cr_assert_eq(pq_pipeline_load("missing.yaml", &p, &err), PQ_ERR_IO);
