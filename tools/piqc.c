@@ -13,6 +13,7 @@ static const pq_command pq_commands[] = {
     {"verify", "check every SHA-256 of a .gguf artifact", pq_cmd_verify},
     {"compile", "run a pass pipeline over a model and write a .gguf artifact", pq_cmd_compile},
     {"sensitivity", "measure each layer's output drift when quantized alone", pq_cmd_sensitivity},
+    {"export", "write a model or artifact as ONNX (QDQ for onnxruntime)", pq_cmd_export},
 };
 
 static void pq_usage(FILE *f) {
