@@ -12,7 +12,7 @@
  * MatMul(x, q * s) in f32 the difference is f32 rounding only: |diff| <= (cols + 2) * 2^-24 *
  * sum_c |x[c]| |q[r][c] s[r]| (first order); tests assert 1e-5 of that sum. No bias, no
  * activation (the op driver adds them). */
-typedef struct pq_i8_kernels {
+typedef struct pq_w8_kernels {
     const char *isa; /* "scalar", "avx2", "avx512" */
     /* y[r] for one activation row x (cols values), r < rows; q is rows x cols, s has rows. */
     void (*gemv)(const int8_t *q, const float *s, int64_t rows, int64_t cols, const float *x,
@@ -23,28 +23,28 @@ typedef struct pq_i8_kernels {
      * panel (may be NULL). */
     void (*gemm)(const int8_t *q, const float *s, int64_t rows, int64_t cols, const float *x,
                  int64_t M, float *y, float *panel);
-} pq_i8_kernels;
+} pq_w8_kernels;
 
 /* Tables; an ISA's table is NULL-filled when not compiled in. */
-extern const pq_i8_kernels pq_i8_kernels_scalar;
-extern const pq_i8_kernels pq_i8_kernels_avx2;
-extern const pq_i8_kernels pq_i8_kernels_avx512;
+extern const pq_w8_kernels pq_w8_kernels_scalar;
+extern const pq_w8_kernels pq_w8_kernels_avx2;
+extern const pq_w8_kernels pq_w8_kernels_avx512;
 
 /* The table of a named ISA ("scalar", "avx2", "avx512") when it is compiled in and the CPU
  * supports it, else NULL (also for unknown names, e.g. "neon"). */
-const pq_i8_kernels *pq_i8_kernels_for(const char *isa);
+const pq_w8_kernels *pq_w8_kernels_for(const char *isa);
 
-void pq_i8_gemv_ukernel__scalar(const int8_t *q, const float *s, int64_t rows, int64_t cols,
+void pq_w8_gemv_ukernel__scalar(const int8_t *q, const float *s, int64_t rows, int64_t cols,
                                 const float *x, float *y);
-void pq_i8_gemm_ukernel__scalar(const int8_t *q, const float *s, int64_t rows, int64_t cols,
+void pq_w8_gemm_ukernel__scalar(const int8_t *q, const float *s, int64_t rows, int64_t cols,
                                 const float *x, int64_t M, float *y, float *panel);
-void pq_i8_gemv_ukernel__avx2(const int8_t *q, const float *s, int64_t rows, int64_t cols,
+void pq_w8_gemv_ukernel__avx2(const int8_t *q, const float *s, int64_t rows, int64_t cols,
                               const float *x, float *y);
-void pq_i8_gemm_ukernel__avx2(const int8_t *q, const float *s, int64_t rows, int64_t cols,
+void pq_w8_gemm_ukernel__avx2(const int8_t *q, const float *s, int64_t rows, int64_t cols,
                               const float *x, int64_t M, float *y, float *panel);
-void pq_i8_gemv_ukernel__avx512(const int8_t *q, const float *s, int64_t rows, int64_t cols,
+void pq_w8_gemv_ukernel__avx512(const int8_t *q, const float *s, int64_t rows, int64_t cols,
                                 const float *x, float *y);
-void pq_i8_gemm_ukernel__avx512(const int8_t *q, const float *s, int64_t rows, int64_t cols,
+void pq_w8_gemm_ukernel__avx512(const int8_t *q, const float *s, int64_t rows, int64_t cols,
                                 const float *x, int64_t M, float *y, float *panel);
 
 #endif

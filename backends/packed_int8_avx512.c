@@ -21,18 +21,18 @@ static inline __m512 pq_wload(const int8_t *p) {
 
 #include "backends/packed_wide_simd.h"
 
-void pq_i8_gemv_ukernel__avx512(const int8_t *q, const float *s, int64_t rows, int64_t cols,
+void pq_w8_gemv_ukernel__avx512(const int8_t *q, const float *s, int64_t rows, int64_t cols,
                                 const float *x, float *y) {
     pq_wide_gemv(q, s, rows, cols, x, y);
 }
 
-void pq_i8_gemm_ukernel__avx512(const int8_t *q, const float *s, int64_t rows, int64_t cols,
+void pq_w8_gemm_ukernel__avx512(const int8_t *q, const float *s, int64_t rows, int64_t cols,
                                 const float *x, int64_t M, float *y, float *panel) {
     pq_wide_gemm(q, s, rows, cols, x, M, y, panel);
 }
 
-const pq_i8_kernels pq_i8_kernels_avx512 = {
+const pq_w8_kernels pq_w8_kernels_avx512 = {
     .isa = "avx512",
-    .gemv = pq_i8_gemv_ukernel__avx512,
-    .gemm = pq_i8_gemm_ukernel__avx512,
+    .gemv = pq_w8_gemv_ukernel__avx512,
+    .gemm = pq_w8_gemm_ukernel__avx512,
 };

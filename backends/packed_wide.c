@@ -23,7 +23,7 @@ typedef struct pq_wide_w {
     int64_t rows, cols;
     const void *w; /* int8_t (int8) or uint16_t (f16), rows x cols */
     const float *scale, *bias;
-    const pq_i8_kernels *k8;
+    const pq_w8_kernels *k8;
     const pq_f16_kernels *k16;
 } pq_wide_w;
 
@@ -68,8 +68,8 @@ static enum pq_status pq_wide_get(const char *isa, const pq_kernel_args *a, pq_w
                                 "values",
                                 (long long)ww->rows);
         ww->scale = S->data;
-        ww->k8 = pq_i8_kernels_for(isa);
-        if (!ww->k8) ww->k8 = &pq_i8_kernels_scalar;
+        ww->k8 = pq_w8_kernels_for(isa);
+        if (!ww->k8) ww->k8 = &pq_w8_kernels_scalar;
     } else {
         if (S) return pq_error_set(a->err, PQ_ERR_INVALID, "format f16 takes no scales (input 3)");
         ww->k16 = pq_f16_kernels_for(isa);

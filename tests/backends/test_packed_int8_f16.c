@@ -115,7 +115,7 @@ static void run_kernel(const char *isa, const wcase *w, const float *x, int64_t 
     int64_t pn = pq_panel_rows(rows, cols) * cols;
     float *panel = guarded(pn, 0, &pbase);
     if (w->int8) {
-        const pq_i8_kernels *k = pq_i8_kernels_for(isa);
+        const pq_w8_kernels *k = pq_w8_kernels_for(isa);
         /* misaligned codes: copy one byte in */
         int8_t *qb = pq_malloc((size_t)(rows * cols) + 1);
         memcpy(qb + 1, w->q, (size_t)(rows * cols));
@@ -139,7 +139,7 @@ static void run_kernel(const char *isa, const wcase *w, const float *x, int64_t 
 }
 
 static bool isa_ok(int i, bool int8) {
-    bool ok = int8 ? pq_i8_kernels_for(k_isas[i]) != NULL : pq_f16_kernels_for(k_isas[i]) != NULL;
+    bool ok = int8 ? pq_w8_kernels_for(k_isas[i]) != NULL : pq_f16_kernels_for(k_isas[i]) != NULL;
     if (!ok) cr_log_warn("ISA %s not available on this CPU/build: skipped", k_isas[i]);
     return ok;
 }
