@@ -1,5 +1,6 @@
 /* The fast-kernel table and the dispatcher that falls back to the reference kernels.
  * Entries are added by backends/onednn/ and backends/x86/ as they land. */
+#include "backends/int8/int8_ops.h"
 #include "backends/onednn/onednn.h"
 #include "backends/piqc_ops.h"
 #include "fast.h"
@@ -18,6 +19,10 @@ const pq_kernel_fn pq_fast_kernels[PQ_OP_COUNT] = {
     [PQ_OP_PACKED_MAT_MUL] = pq_fast_piqc_packed_matmul,
     [PQ_OP_PACKED_CONV] = pq_fast_piqc_packed_conv,
     /* ---- end piqc ---- */
+    /* ---- int8 (backends/int8/, u8 x s8 GEMM kernels) ---- */
+    [PQ_OP_QLINEAR_CONV] = pq_fast_int8_qlinear_conv,
+    [PQ_OP_QLINEAR_MATMUL] = pq_fast_int8_qlinear_matmul,
+    /* ---- end int8 ---- */
 };
 
 static int pq_fast_enabled(void) {

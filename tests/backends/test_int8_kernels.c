@@ -1,0 +1,451 @@
+/* INT8 QLinearConv / QLinearMatMul kernels (backends/int8/) against the reference kernels, bit for
+ * bit, for every ISA the CPU runs (scalar, avx2 widening, avxvnni, avx512 VNNI; others skipped
+ * visibly): size sweeps with tails, zero points 0/128/255, per-tensor and per-channel scales,
+ * strides, pads, dilation, depthwise, groups, 1x1, extreme bytes that would saturate vpmaddubsw,
+ * degenerate scales, poisoned output guards, unsupported cases and the fast-table dispatch. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "backends/fast.h"
+#include "backends/int8/int8_gemm.h"
+#include "backends/int8/int8_ops.h"
+#include "backends/ref/ref.h"
+#include "ir/alloc.h"
+#include "ir/ir.h"
+
+#define GUARD 64
+#define POISON 0xA5
+
+typedef struct {
+    uint64_t s;
+} rng_t;
+
+static uint64_t rng_next(rng_t *r) {
+    r->s ^= r->s >> 12;
+    r->s ^= r->s << 25;
+    r->s ^= r->s >> 27;
+    return r->s * 2685821657736338717ULL;
+}
+
+static const pq_i8_kernels *need_isa(enum pq_i8_isa isa) {
+    const pq_i8_kernels *k = pq_i8_kernels_for(isa);
+    if (!k)
+        cr_skip_test("ISA %s is not available on this CPU/build: skipped", pq_i8_isa_name(isa));
+    return k;
+}
+
+/* ---- a one-node graph and its tensors ---- */
+
+typedef struct {
+    pq_graph *g;
+    uint32_t nid;
+    pq_error err;
+    pq_tensor *in[9];
+    uint32_t n_in;
+} qcase;
+
+static void qcase_init(qcase *c, enum pq_op op, uint32_t nin) {
+    memset(c, 0, sizeof *c);
+    c->g = pq_graph_create(NULL, &c->err);
+    cr_assert_not_null(c->g);
+    uint32_t ins[9], out;
+    for (uint32_t i = 0; i < nin; i++)
+        cr_assert_eq(pq_graph_add_value(c->g, NULL, PQ_DTYPE_UNDEFINED, NULL, &ins[i], &c->err),
+                     PQ_OK);
+    cr_assert_eq(pq_graph_add_value(c->g, NULL, PQ_DTYPE_UNDEFINED, NULL, &out, &c->err), PQ_OK);
+    cr_assert_eq(pq_graph_add_node(c->g, op, "q", ins, nin, &out, 1, &c->nid, &c->err), PQ_OK);
+    c->n_in = nin;
+}
+
+static void qcase_free(qcase *c) {
+    for (uint32_t i = 0; i < c->n_in; i++)
+        pq_tensor_destroy(c->in[i]);
+    pq_graph_destroy(c->g);
+}
+
+static pq_tensor *tens(enum pq_dtype dt, int rank, const int64_t *dims) {
+    pq_error err;
+    pq_tensor *t = pq_tensor_create(dt, rank, dims, &err);
+    cr_assert_not_null(t);
+    return t;
+}
+
+static pq_tensor *scalar(enum pq_dtype dt, double v) {
+    pq_tensor *t = tens(dt, 0, NULL);
+    pq_dtype_store(dt, t->data, 0, v);
+    return t;
+}
+
+/* An output tensor whose data sits in a poisoned buffer with GUARD bytes on both sides. */
+typedef struct {
+    pq_tensor *t;
+    uint8_t *base;
+    void *own;
+} gout;
+
+static gout gout_new(int rank, const int64_t *dims) {
+    gout o;
+    o.t = tens(PQ_DTYPE_U8, rank, dims);
+    size_t n = o.t->nbytes;
+    o.base = pq_malloc(n + 2 * GUARD + 1);
+    cr_assert_not_null(o.base);
+    memset(o.base, POISON, n + 2 * GUARD + 1);
+    o.own = o.t->data;
+    o.t->data = o.base + GUARD + 1; /* misaligned on purpose */
+    return o;
+}
+
+static void gout_check(const gout *o, const char *what) {
+    size_t n = o->t->nbytes;
+    for (size_t i = 0; i < GUARD + 1; i++)
+        cr_assert_eq(o->base[i], POISON, "%s: byte before the output overwritten", what);
+    for (size_t i = 0; i < GUARD; i++)
+        cr_assert_eq(o->base[GUARD + 1 + n + i], POISON, "%s: guard byte %zu overwritten", what, i);
+}
+
+static void gout_free(gout *o) {
+    o->t->data = o->own;
+    pq_tensor_destroy(o->t);
+    pq_free(o->base);
+}
+
+static int64_t g_compared; /* output bytes compared bit for bit (reported per test) */
+
+/* Runs the reference and kernels k (NULL: the fast table through pq_kernel_run) on c, output
+ * shape dims; asserts equal bytes and intact guards. */
+static void compare(qcase *c, const pq_i8_kernels *k, int rank, const int64_t *dims,
+                    enum pq_status (*run)(const pq_i8_kernels *, const pq_kernel_args *),
+                    const char *what) {
+    gout r = gout_new(rank, dims), f = gout_new(rank, dims);
+    pq_tensor *ro[1] = {r.t}, *fo[1] = {f.t};
+    pq_kernel_args a = {c->g, &c->g->nodes[c->nid], (const pq_tensor *const *)c->in, c->n_in,
+                        ro, 1, NULL, 1, &c->err};
+    cr_assert_eq(pq_ref_run(&a), PQ_OK, "%s: reference: %s", what, c->err.msg);
+    a.out = fo;
+    enum pq_status st = k ? run(k, &a) : pq_kernel_run(&a);
+    cr_assert_eq(st, PQ_OK, "%s: int8 kernel status %d: %s", what, (int)st, c->err.msg);
+    size_t n = r.t->nbytes;
+    const uint8_t *yr = r.t->data, *yf = f.t->data;
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(yf[i], yr[i], "%s: element %zu: %u, reference %u", what, i, yf[i], yr[i]);
+    gout_check(&r, what);
+    gout_check(&f, what);
+    g_compared += (int64_t)n;
+    gout_free(&r);
+    gout_free(&f);
+}
+
+/* Fills u8 / s8 data: random, or extremes (x 255, w alternating -128/127) when ext. */
+static void fill_u8(rng_t *r, pq_tensor *t, int ext) {
+    uint8_t *p = t->data;
+    for (size_t i = 0; i < t->nbytes; i++)
+        p[i] = ext ? 255 : (uint8_t)(rng_next(r) >> 40);
+}
+static void fill_s8(rng_t *r, pq_tensor *t, int ext) {
+    int8_t *p = t->data;
+    for (size_t i = 0; i < t->nbytes; i++) {
+        if (ext)
+            p[i] = (i / 2) % 2 ? 127 : -128;
+        else {
+            int v = (int)(rng_next(r) % 255) - 127; /* symmetric [-127, 127], some -128 too */
+            p[i] = (int8_t)(rng_next(r) % 50 == 0 ? -128 : v);
+        }
+    }
+}
+
+static double scale_of(rng_t *r) {
+    return ldexp(0.5 + (double)(rng_next(r) >> 11) * 0x1p-53, -(int)(rng_next(r) % 8) - 4);
+}
+
+/* ---- QLinearMatMul ---- */
+
+static const int64_t mm_M[] = {1, 7, 50}, mm_N[] = {1, 5, 16, 33}, mm_K[] = {1, 3, 17, 64, 100};
+static const int zps[] = {0, 128, 255};
+#define NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static void matmul_case(const pq_i8_kernels *k, rng_t *r, int64_t M, int64_t N, int64_t K, int zpx,
+                        int per_col, int ext, int batch, double ys) {
+    qcase c;
+    qcase_init(&c, PQ_OP_QLINEAR_MATMUL, 8);
+    int64_t da[3] = {batch, M, K}, db[2] = {K, N}, dy[3] = {batch, M, N}, dn[1] = {N};
+    int ra = batch > 1 ? 3 : 2;
+    c.in[0] = tens(PQ_DTYPE_U8, ra, batch > 1 ? da : da + 1);
+    fill_u8(r, c.in[0], ext);
+    c.in[1] = scalar(PQ_DTYPE_F32, scale_of(r));
+    c.in[2] = scalar(PQ_DTYPE_U8, zpx);
+    c.in[3] = tens(PQ_DTYPE_I8, 2, db);
+    fill_s8(r, c.in[3], ext);
+    if (per_col) {
+        c.in[4] = tens(PQ_DTYPE_F32, 1, dn);
+        for (int64_t i = 0; i < N; i++)
+            ((float *)c.in[4]->data)[i] = (float)scale_of(r);
+    } else {
+        c.in[4] = scalar(PQ_DTYPE_F32, scale_of(r));
+    }
+    c.in[5] = per_col ? tens(PQ_DTYPE_I8, 1, dn) : scalar(PQ_DTYPE_I8, 0);
+    /* y scale about the accumulator's spread so outputs use the whole u8 range */
+    c.in[6] = scalar(PQ_DTYPE_F32,
+                     ys >= 0 ? ys : pq_dtype_load(PQ_DTYPE_F32, c.in[1]->data, 0) * 0.01 *
+                                        sqrt((double)K) * 127 * 64);
+    c.in[7] = scalar(PQ_DTYPE_U8, (double)(rng_next(r) % 256));
+    char what[160];
+    snprintf(what, sizeof what, "%s matmul M %lld N %lld K %lld zp %d per_col %d ext %d batch %d",
+             k->name, (long long)M, (long long)N, (long long)K, zpx, per_col, ext, batch);
+    compare(&c, k, ra, batch > 1 ? dy : dy + 1, pq_i8_qlinear_matmul_run, what);
+    qcase_free(&c);
+}
+
+static void sweep_matmul(enum pq_i8_isa isa) {
+    const pq_i8_kernels *k = need_isa(isa);
+    rng_t r = {0x9E3779B97F4A7C15ULL + (uint64_t)isa};
+    g_compared = 0;
+    int cases = 0;
+    for (int mi = 0; mi < NELEM(mm_M); mi++)
+        for (int ni = 0; ni < NELEM(mm_N); ni++)
+            for (int ki = 0; ki < NELEM(mm_K); ki++)
+                for (int zi = 0; zi < NELEM(zps); zi++)
+                    for (int pc = 0; pc < 2; pc++, cases++)
+                        matmul_case(k, &r, mm_M[mi], mm_N[ni], mm_K[ki], zps[zi], pc, 0, 1, -1);
+    /* batched rows, extremes, degenerate y scales (zero: infinite / NaN multipliers) */
+    matmul_case(k, &r, 7, 33, 100, 128, 1, 0, 3, -1), cases++;
+    for (int zi = 0; zi < NELEM(zps); zi++)
+        for (int ki = 0; ki < NELEM(mm_K); ki++, cases++)
+            matmul_case(k, &r, 7, 33, mm_K[ki], zps[zi], 1, 1, 1, -1);
+    matmul_case(k, &r, 7, 33, 64, 128, 1, 0, 1, 0.0), cases++;
+    matmul_case(k, &r, 7, 33, 64, 0, 0, 1, 1, 1e-30), cases++;
+    cr_log_info("int8 matmul %s: %d cases, %lld output bytes bit-exact vs reference", k->name,
+                cases, (long long)g_compared);
+}
+
+Test(int8_kernels, matmul_scalar) { sweep_matmul(PQ_I8_SCALAR); }
+Test(int8_kernels, matmul_avx2) { sweep_matmul(PQ_I8_AVX2); }
+Test(int8_kernels, matmul_avxvnni) { sweep_matmul(PQ_I8_AVXVNNI); }
+Test(int8_kernels, matmul_avx512) { sweep_matmul(PQ_I8_AVX512); }
+
+/* ---- QLinearConv ---- */
+
+typedef struct {
+    int64_t N, C, H, W, M, KH, KW, s, d, g;
+    int64_t pads[4]; /* top, left, bottom, right */
+} conv_geo;
+
+static const conv_geo conv_geos[] = {
+    {1, 8, 9, 9, 16, 1, 1, 1, 1, 1, {0, 0, 0, 0}},     /* 1x1 */
+    {2, 3, 11, 7, 5, 1, 1, 1, 1, 1, {0, 0, 0, 0}},     /* 1x1, tails, batch 2 */
+    {1, 16, 8, 8, 33, 3, 3, 1, 1, 1, {1, 1, 1, 1}},    /* 3x3 pad 1 */
+    {1, 5, 13, 10, 7, 3, 3, 2, 1, 1, {1, 1, 1, 1}},    /* stride 2 */
+    {1, 4, 12, 12, 6, 3, 3, 1, 2, 1, {2, 2, 2, 2}},    /* dilation 2 */
+    {1, 3, 9, 8, 4, 2, 3, 1, 1, 1, {0, 1, 2, 0}},      /* asymmetric pads, 2x3 */
+    {1, 1, 6, 6, 1, 3, 3, 1, 1, 1, {1, 1, 1, 1}},      /* one channel (K = 9) */
+    {1, 8, 10, 10, 8, 3, 3, 1, 1, 8, {1, 1, 1, 1}},    /* depthwise */
+    {2, 6, 9, 11, 12, 3, 3, 2, 1, 6, {1, 1, 1, 1}},    /* depthwise, multiplier 2, stride 2 */
+    {1, 4, 9, 9, 4, 3, 3, 1, 2, 4, {2, 2, 2, 2}},      /* depthwise, dilation 2 */
+    {1, 8, 7, 7, 10, 3, 3, 1, 1, 2, {1, 1, 1, 1}},     /* group 2 */
+    {1, 6, 8, 8, 6, 1, 1, 2, 1, 2, {0, 0, 0, 0}},      /* group 2, 1x1 stride 2 (im2col path) */
+    {1, 17, 5, 5, 3, 5, 5, 1, 1, 1, {2, 2, 2, 2}},     /* K = 425 */
+    {1, 64, 14, 14, 64, 3, 3, 1, 1, 1, {1, 1, 1, 1}},  /* ResNet-ish, several column tiles */
+};
+
+static void conv_case(const pq_i8_kernels *k, rng_t *r, const conv_geo *cg, int zpx, int per_ch,
+                      int bias, int ext, double ys) {
+    qcase c;
+    qcase_init(&c, PQ_OP_QLINEAR_CONV, bias ? 9 : 8);
+    int64_t Cg = cg->C / cg->g;
+    int64_t OH = (cg->H + cg->pads[0] + cg->pads[2] - cg->d * (cg->KH - 1) - 1) / cg->s + 1;
+    int64_t OW = (cg->W + cg->pads[1] + cg->pads[3] - cg->d * (cg->KW - 1) - 1) / cg->s + 1;
+    int64_t dx[4] = {cg->N, cg->C, cg->H, cg->W}, dw[4] = {cg->M, Cg, cg->KH, cg->KW};
+    int64_t dy[4] = {cg->N, cg->M, OH, OW}, dm[1] = {cg->M};
+    int64_t st[2] = {cg->s, cg->s}, dl[2] = {cg->d, cg->d};
+    cr_assert_eq(pq_node_set_ints(c.g, c.nid, "pads", cg->pads, 4, &c.err), PQ_OK);
+    cr_assert_eq(pq_node_set_ints(c.g, c.nid, "strides", st, 2, &c.err), PQ_OK);
+    cr_assert_eq(pq_node_set_ints(c.g, c.nid, "dilations", dl, 2, &c.err), PQ_OK);
+    cr_assert_eq(pq_node_set_int(c.g, c.nid, "group", cg->g, &c.err), PQ_OK);
+    c.in[0] = tens(PQ_DTYPE_U8, 4, dx);
+    fill_u8(r, c.in[0], ext);
+    double xs = scale_of(r);
+    c.in[1] = scalar(PQ_DTYPE_F32, xs);
+    c.in[2] = scalar(PQ_DTYPE_U8, zpx);
+    c.in[3] = tens(PQ_DTYPE_I8, 4, dw);
+    fill_s8(r, c.in[3], ext);
+    if (per_ch) {
+        c.in[4] = tens(PQ_DTYPE_F32, 1, dm);
+        for (int64_t i = 0; i < cg->M; i++)
+            ((float *)c.in[4]->data)[i] = (float)scale_of(r);
+    } else {
+        c.in[4] = scalar(PQ_DTYPE_F32, scale_of(r));
+    }
+    c.in[5] = per_ch ? tens(PQ_DTYPE_I8, 1, dm) : scalar(PQ_DTYPE_I8, 0);
+    double kk = (double)(Cg * cg->KH * cg->KW);
+    c.in[6] = scalar(PQ_DTYPE_F32, ys >= 0 ? ys : xs * 0.01 * sqrt(kk) * 127 * 64);
+    c.in[7] = scalar(PQ_DTYPE_U8, (double)(rng_next(r) % 256));
+    if (bias) {
+        c.in[8] = tens(PQ_DTYPE_I32, 1, dm);
+        for (int64_t i = 0; i < cg->M; i++)
+            ((int32_t *)c.in[8]->data)[i] = (int32_t)(rng_next(r) % 200001) - 100000;
+    }
+    char what[200];
+    snprintf(what, sizeof what,
+             "%s conv N%lld C%lld %lldx%lld M%lld k%lldx%lld s%lld d%lld g%lld zp %d per_ch %d "
+             "bias %d ext %d",
+             k ? k->name : "fast table", (long long)cg->N, (long long)cg->C, (long long)cg->H, (long long)cg->W,
+             (long long)cg->M, (long long)cg->KH, (long long)cg->KW, (long long)cg->s,
+             (long long)cg->d, (long long)cg->g, zpx, per_ch, bias, ext);
+    compare(&c, k, 4, dy, pq_i8_qlinear_conv_run, what);
+    qcase_free(&c);
+}
+
+static void sweep_conv(enum pq_i8_isa isa) {
+    const pq_i8_kernels *k = need_isa(isa);
+    rng_t r = {0x243F6A8885A308D3ULL + (uint64_t)isa};
+    g_compared = 0;
+    int cases = 0;
+    for (int gi = 0; gi < NELEM(conv_geos); gi++)
+        for (int zi = 0; zi < NELEM(zps); zi++)
+            for (int v = 0; v < 4; v++, cases++)
+                conv_case(k, &r, &conv_geos[gi], zps[zi], v & 1, v >> 1, 0, -1);
+    for (int gi = 0; gi < NELEM(conv_geos); gi++, cases += 2) {
+        conv_case(k, &r, &conv_geos[gi], 255, 1, 1, 1, -1); /* saturating bytes */
+        conv_case(k, &r, &conv_geos[gi], 128, 1, 1, 0, 0.0); /* zero y scale */
+    }
+    cr_log_info("int8 conv %s: %d cases, %lld output bytes bit-exact vs reference", k->name, cases,
+                (long long)g_compared);
+}
+
+Test(int8_kernels, conv_scalar) { sweep_conv(PQ_I8_SCALAR); }
+Test(int8_kernels, conv_avx2) { sweep_conv(PQ_I8_AVX2); }
+Test(int8_kernels, conv_avxvnni) { sweep_conv(PQ_I8_AVXVNNI); }
+Test(int8_kernels, conv_avx512) { sweep_conv(PQ_I8_AVX512); }
+
+/* ---- no saturation: x = 255, w = -128 / 127 pairs overflow i16 in vpmaddubsw ---- */
+
+static void no_saturation(enum pq_i8_isa isa) {
+    const pq_i8_kernels *k = need_isa(isa);
+    /* y = clamp(acc * 1 + 0): with m = 1/2^16 the exact i32 sum is visible in the output */
+    for (int K = 2; K <= 64; K *= 2) {
+        enum { N = 40 };
+        uint8_t A[64];
+        int8_t B[64 * N];
+        double m[N];
+        uint8_t y[N + GUARD];
+        memset(A, 255, sizeof A);
+        for (int i = 0; i < K; i++)
+            for (int j = 0; j < N; j++)
+                B[i * N + j] = (int8_t)(j % 2 ? 127 : -128);
+        for (int j = 0; j < N; j++)
+            m[j] = 1.0 / (255.0 * K); /* exact sum 255 * K * w -> w, clamped */
+        memset(y, POISON, sizeof y);
+        cr_assert_eq(pq_i8_gemm_u8s8(k, 1, N, (size_t)K, A, (size_t)K, 0, B, N, m, 128, y, N, NULL),
+                     PQ_OK);
+        for (int j = 0; j < N; j++)
+            cr_assert_eq(y[j], j % 2 ? 255 : 0, "%s K %d col %d: %u (saturated pair sums?)",
+                         k->name, K, j, y[j]);
+        /* the sum itself: 255 * 127 * K, which vpmaddubsw would cap at 32767 * K / 2 */
+        for (int j = 0; j < N; j++)
+            m[j] = 1.0 / 1024.0;
+        cr_assert_eq(pq_i8_gemm_u8s8(k, 1, N, (size_t)K, A, (size_t)K, 0, B, N, m, 0, y, N, NULL),
+                     PQ_OK);
+        for (int j = 1; j < N; j += 2) {
+            double want = nearbyint(255.0 * 127.0 * K / 1024.0);
+            cr_assert_eq(y[j], want > 255 ? 255 : (uint8_t)want, "%s K %d col %d", k->name, K, j);
+        }
+        for (int i = N; i < N + GUARD; i++)
+            cr_assert_eq(y[i], POISON);
+    }
+}
+
+Test(int8_kernels, no_saturation_scalar) { no_saturation(PQ_I8_SCALAR); }
+Test(int8_kernels, no_saturation_avx2) { no_saturation(PQ_I8_AVX2); }
+Test(int8_kernels, no_saturation_avxvnni) { no_saturation(PQ_I8_AVXVNNI); }
+Test(int8_kernels, no_saturation_avx512) { no_saturation(PQ_I8_AVX512); }
+
+/* The raw GEMM of every ISA equals the scalar one and a direct loop (NEON runs the same check). */
+Test(int8_kernels, gemm_all_isas_vs_direct) {
+    rng_t r = {42};
+    int checked = 0;
+    for (int mi = 0; mi < NELEM(mm_M); mi++)
+        for (int ni = 0; ni < NELEM(mm_N); ni++)
+            for (int ki = 0; ki < NELEM(mm_K); ki++) {
+                int64_t M = mm_M[mi], N = mm_N[ni], K = mm_K[ki];
+                uint8_t *A = pq_malloc((size_t)(M * K)), *y = pq_malloc((size_t)(M * N));
+                uint8_t *yd = pq_malloc((size_t)(M * N));
+                int8_t *B = pq_malloc((size_t)(K * N));
+                double *m = pq_malloc((size_t)N * sizeof(double));
+                for (int64_t i = 0; i < M * K; i++)
+                    A[i] = (uint8_t)(rng_next(&r) >> 33);
+                for (int64_t i = 0; i < K * N; i++)
+                    B[i] = (int8_t)(rng_next(&r) >> 33);
+                for (int64_t j = 0; j < N; j++)
+                    m[j] = 1.0 / (64.0 * (double)K) * (double)(1 + j % 3);
+                int zp = (int)(rng_next(&r) % 256);
+                for (int64_t i = 0; i < M; i++)
+                    for (int64_t j = 0; j < N; j++) {
+                        int64_t s = 0;
+                        for (int64_t t = 0; t < K; t++)
+                            s += (int64_t)(A[i * K + t] - zp) * B[t * N + j];
+                        double q = nearbyint((double)s * m[j]) + 100;
+                        yd[i * N + j] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
+                    }
+                for (int isa = 0; isa < PQ_I8_ISA_COUNT; isa++) {
+                    const pq_i8_kernels *k = pq_i8_kernels_for((enum pq_i8_isa)isa);
+                    if (!k) continue;
+                    memset(y, POISON, (size_t)(M * N));
+                    cr_assert_eq(pq_i8_gemm_u8s8(k, (size_t)M, (size_t)N, (size_t)K, A, (size_t)K,
+                                                 zp, B, (size_t)N, m, 100, y, (size_t)N, NULL),
+                                 PQ_OK);
+                    cr_assert(memcmp(y, yd, (size_t)(M * N)) == 0, "%s M %lld N %lld K %lld",
+                              k->name, (long long)M, (long long)N, (long long)K);
+                    checked++;
+                }
+                pq_free(A), pq_free(B), pq_free(y), pq_free(yd), pq_free(m);
+            }
+    cr_log_info("int8 gemm: %d ISA x size runs equal a direct int64 loop", checked);
+}
+
+/* ---- dispatch and unsupported cases ---- */
+
+Test(int8_kernels, fast_table_dispatch_and_selection) {
+    const pq_i8_kernels *k = pq_i8_kernels_get();
+    cr_assert_not_null(k);
+    const char *f = getenv("PIQC_ISA");
+    if (f && pq_i8_kernels_for(PQ_I8_AVX512) && !strcmp(f, "avx512"))
+        cr_assert_eq(k->isa, PQ_I8_AVX512);
+    if (f && !strcmp(f, "scalar")) cr_assert_eq(k->isa, PQ_I8_SCALAR);
+    if (!f && pq_i8_kernels_for(PQ_I8_AVX512)) cr_assert_eq(k->isa, PQ_I8_AVX512);
+    cr_assert_eq(pq_fast_kernels[PQ_OP_QLINEAR_CONV], pq_fast_int8_qlinear_conv);
+    cr_assert_eq(pq_fast_kernels[PQ_OP_QLINEAR_MATMUL], pq_fast_int8_qlinear_matmul);
+    rng_t r = {7};
+    g_compared = 0;
+    conv_case(NULL, &r, &conv_geos[2], 128, 1, 1, 0, -1); /* through pq_kernel_run */
+    cr_assert_gt(g_compared, 0);
+}
+
+Test(int8_kernels, unsupported_cases_leave_output) {
+    const pq_i8_kernels *k = pq_i8_kernels_get();
+    int64_t da[2] = {3, 4}, db[2] = {4, 5}, dy[2] = {3, 5};
+    enum pq_dtype at[3] = {PQ_DTYPE_I8, PQ_DTYPE_U8, PQ_DTYPE_U8};
+    enum pq_dtype bt[3] = {PQ_DTYPE_I8, PQ_DTYPE_U8, PQ_DTYPE_I8};
+    for (int v = 0; v < 3; v++) {
+        qcase c;
+        qcase_init(&c, PQ_OP_QLINEAR_MATMUL, 8);
+        c.in[0] = tens(at[v], 2, da);
+        c.in[1] = scalar(PQ_DTYPE_F32, 0.1);
+        c.in[2] = scalar(at[v], 0);
+        c.in[3] = tens(bt[v], 2, db);
+        c.in[4] = scalar(PQ_DTYPE_F32, 0.1);
+        c.in[5] = scalar(bt[v], v == 2 ? 3 : 0); /* v 2: nonzero weight zero point */
+        c.in[6] = scalar(PQ_DTYPE_F32, 0.1);
+        c.in[7] = scalar(at[v], 0);
+        gout o = gout_new(2, dy);
+        if (at[v] != PQ_DTYPE_U8) o.t->dtype = PQ_DTYPE_I8;
+        pq_tensor *out[1] = {o.t};
+        pq_kernel_args a = {c.g,   &c.g->nodes[c.nid], (const pq_tensor *const *)c.in, 8, out, 1,
+                            NULL, 1,   &c.err};
+        cr_assert_eq(pq_i8_qlinear_matmul_run(k, &a), PQ_ERR_UNSUPPORTED, "variant %d", v);
+        for (size_t i = 0; i < o.t->nbytes; i++)
+            cr_assert_eq(((uint8_t *)o.t->data)[i], POISON);
+        gout_free(&o);
+        qcase_free(&c);
+    }
+}
