@@ -3,6 +3,7 @@
 #include "calib_drift.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 static bool pq_drift_float(enum pq_dtype d) {
@@ -116,6 +117,67 @@ void pq_drift_outputs_free(pq_tensor **t, uint32_t n) {
     pq_free(t);
 }
 
+/* Whether element i of a float tensor is finite (true for non-float dtypes). */
+static bool pq_calib_elem_finite(const pq_tensor *t, int64_t i, double *v) {
+    switch (t->dtype) {
+    case PQ_DTYPE_F32:
+        *v = ((const float *)t->data)[i];
+        return isfinite(*v);
+    case PQ_DTYPE_F64:
+        *v = ((const double *)t->data)[i];
+        return isfinite(*v);
+    case PQ_DTYPE_F16: {
+        uint16_t b = ((const uint16_t *)t->data)[i];
+        *v = (b & 0x3ff) ? NAN : ((b & 0x8000) ? -INFINITY : INFINITY);
+        return (b & 0x7c00) != 0x7c00;
+    }
+    case PQ_DTYPE_BF16: {
+        uint16_t b = ((const uint16_t *)t->data)[i];
+        *v = (b & 0x7f) ? NAN : ((b & 0x8000) ? -INFINITY : INFINITY);
+        return (b & 0x7f80) != 0x7f80;
+    }
+    default:
+        return true;
+    }
+}
+
+enum pq_status pq_calib_set_check_finite(const pq_graph *g, const pq_calib_set *cs, pq_error *err) {
+    for (uint32_t k = 0; k < cs->n; k++) {
+        const pq_tensor *t = cs->inputs ? cs->inputs[k] : NULL;
+        if (!t || !t->data) continue;
+        if (t->dtype != PQ_DTYPE_F32 && t->dtype != PQ_DTYPE_F64 && t->dtype != PQ_DTYPE_F16 &&
+            t->dtype != PQ_DTYPE_BF16)
+            continue;
+        int64_t n = pq_tensor_numel(t);
+        for (int64_t i = 0; i < n; i++) {
+            double v = 0;
+            if (pq_calib_elem_finite(t, i, &v)) continue;
+            char idx[160];
+            size_t used = 0;
+            int64_t rest = i, stride = n;
+            idx[0] = '\0';
+            for (int d = 0; d < t->rank && used + 24 < sizeof idx; d++) {
+                stride = t->dims[d] ? stride / t->dims[d] : 1;
+                int64_t c = stride ? rest / stride : 0;
+                rest -= c * stride;
+                used += (size_t)snprintf(idx + used, sizeof idx - used, "%s%lld", d ? ", " : "",
+                                         (long long)c);
+            }
+            int64_t per = t->rank && t->dims[0] ? n / t->dims[0] : n;
+            const char *name = k < g->n_inputs ? g->values[g->inputs[k]].name : "?";
+            return pq_error_set(err, PQ_ERR_INVALID,
+                                "calibration input '%s': non-finite value %s at [%s] (sample "
+                                "%lld); NaN and Inf are not accepted",
+                                name,
+                                isnan(v) ? "nan"
+                                : v > 0  ? "inf"
+                                         : "-inf",
+                                idx, (long long)(per ? i / per : 0));
+        }
+    }
+    return PQ_OK;
+}
+
 enum pq_status pq_drift_outputs(pq_graph *g, const pq_calib_set *cs, int64_t max_samples,
                                 pq_tensor ***out, uint32_t *n_out, int64_t *samples,
                                 pq_error *err) {
@@ -126,6 +188,7 @@ enum pq_status pq_drift_outputs(pq_graph *g, const pq_calib_set *cs, int64_t max
         return pq_error_set(err, PQ_ERR_INVALID,
                             "calibration data: %u tensors for a graph with %u inputs", cs->n,
                             g->n_inputs);
+    PQ_TRY(pq_calib_set_check_finite(g, cs, err));
     int64_t n = 0;
     PQ_TRY(pq_drift_samples(g, cs, max_samples, &n, err));
     int64_t chunk = pq_drift_fixed_batch(g);
@@ -324,6 +387,26 @@ enum pq_status pq_calib_drift(const pq_graph *g, pq_graph *reference, const pq_c
         PQ_TRY_GOTO(
             st, pq_drift_outputs(reference, cs, max_samples, ref_outputs, n_ref, ref_samples, err),
             cleanup);
+        for (uint32_t o = 0; o < *n_ref; o++) {
+            const pq_tensor *r = (*ref_outputs)[o];
+            if (!r) continue;
+            int64_t k = pq_tensor_numel(r);
+            for (int64_t i = 0; i < k; i++) {
+                float v = ((const float *)r->data)[i];
+                if (isfinite(v)) continue;
+                st = pq_error_set(err, PQ_ERR_INVALID,
+                                  "drift: the reference model's output '%s' is %s at element "
+                                  "%lld over the (finite) calibration data; drift against it "
+                                  "means nothing",
+                                  reference->values[reference->outputs[o]].name,
+                                  isnan(v) ? "nan" : "infinite", (long long)i);
+                pq_drift_outputs_free(*ref_outputs, *n_ref);
+                *ref_outputs = NULL;
+                *n_ref = 0;
+                *ref_samples = 0;
+                goto cleanup;
+            }
+        }
     }
     PQ_TRY_GOTO(st, pq_graph_clone(g, &c, err), cleanup);
     PQ_TRY_GOTO(st, pq_runtime_prepare(c, err), cleanup);

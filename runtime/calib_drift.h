@@ -20,6 +20,13 @@ enum pq_drift_kind {
  * else LOGITS. (A last dim that turns out to be 1 at run time gives no KL.) */
 enum pq_drift_kind pq_drift_output_kind(const pq_graph *g, uint32_t i);
 
+/* Checks that every floating-point calibration tensor of cs (f32/f64/f16/bf16; graph input i of g
+ * names tensor i) holds only finite values: NaN or +-Inf in calibration data would silently skew
+ * drift measurements, scales and GPTQ Hessians. INVALID naming the input, the sample and the
+ * element index (e.g. "calibration input 'x': non-finite value nan at [3, 0, 2, 2] (sample 3); NaN
+ * and Inf are not accepted"), or PQ_OK. Integer inputs are not checked. */
+enum pq_status pq_calib_set_check_finite(const pq_graph *g, const pq_calib_set *cs, pq_error *err);
+
 /* Samples of cs a drift run over g uses for max_samples (0 = all): min(max_samples, cs->samples),
  * rounded down to a multiple of a fixed batch dim of g's inputs (at least one batch). INVALID (the
  * message names the input) when a fixed batch exceeds the samples available. */
@@ -49,11 +56,13 @@ void pq_drift_outputs_free(pq_tensor **t, uint32_t n);
 enum pq_status pq_drift_compare(const pq_graph *ref_graph, pq_tensor *const *ref,
                                 pq_tensor *const *y, uint32_t n, pq_drift *out, pq_error *err);
 
-/* The drift of g against reference over cs, reusing cached reference outputs: when *ref_outputs
- * is NULL or covers another sample count than this call uses, the reference (prepared; run, not
- * changed) is run and the cache (*ref_outputs, *n_ref, *ref_samples: caller-owned, freed with
- * pq_drift_outputs_free) is replaced. g is cloned and prepared (it is not changed). Returns what
- * pq_runtime_prepare, pq_drift_outputs and pq_drift_compare return. */
+/* The drift of g against reference over cs, reusing cached reference outputs (INVALID, from
+ * pq_calib_set_check_finite, for non-finite calibration data; INVALID naming the output when the
+ * reference's own outputs are not finite over the data, since drift against them means nothing):
+ * when *ref_outputs is NULL or covers another sample count than this call uses, the reference
+ * (prepared; run, not changed) is run and the cache (*ref_outputs, *n_ref, *ref_samples:
+ * caller-owned, freed with pq_drift_outputs_free) is replaced. g is cloned and prepared (it is not
+ * changed). Returns what pq_runtime_prepare, pq_drift_outputs and pq_drift_compare return. */
 enum pq_status pq_calib_drift(const pq_graph *g, pq_graph *reference, const pq_calib_set *cs,
                               int64_t max_samples, pq_tensor ***ref_outputs, uint32_t *n_ref,
                               int64_t *ref_samples, pq_drift *out, pq_error *err);

@@ -1,10 +1,12 @@
 /* GPTQ Hessians from calibration runs (SPEC section 4 "gptq"): H = X^T X of the inputs one
  * MatMul / Gemm / Conv multiplies with its weight, accumulated chunk by chunk (im2col tiles for
  * Conv). */
+#include <math.h>
 #include <string.h>
 
 #include "backends/quant/quant.h"
 #include "calib.h"
+#include "calib_drift.h"
 
 /* Rows of X (im2col patches, transposed Gemm rows) built per tile: at most this many floats. */
 #define PQ_HESS_TILE_FLOATS ((int64_t)1 << 18)
@@ -208,6 +210,7 @@ enum pq_status pq_calib_hessian(pq_graph *g, const pq_calib_set *cs, uint32_t no
     *nsamples = 0;
     pq_hess_ctx c;
     memset(&c, 0, sizeof c);
+    PQ_TRY(pq_calib_set_check_finite(g, cs, err));
     PQ_TRY(pq_hess_setup(g, node, &c, err));
     c.h = pq_calloc((size_t)(c.cols * c.cols), sizeof(double));
     if (!c.h) return pq_error_nomem(err, "hessian");
@@ -216,6 +219,15 @@ enum pq_status pq_calib_hessian(pq_graph *g, const pq_calib_set *cs, uint32_t no
     if (st != PQ_OK) {
         pq_free(c.h);
         return st;
+    }
+    for (int64_t i = 0; i < c.cols * c.cols; i++) {
+        if (isfinite(c.h[i])) continue;
+        pq_free(c.h);
+        return pq_error_set(err, PQ_ERR_INVALID,
+                            "hessian: node '%s': the layer's inputs over the calibration data are "
+                            "not finite (Hessian entry [%lld, %lld] is %s)",
+                            c.node_name ? c.node_name : "?", (long long)(i / c.cols),
+                            (long long)(i % c.cols), isnan(c.h[i]) ? "nan" : "inf");
     }
     *h = c.h;
     *cols = c.cols;

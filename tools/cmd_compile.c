@@ -7,14 +7,15 @@
 #include <sys/stat.h>
 
 #include "calib_data.h"
+#include "calib_provider.h"
 #include "cli.h"
 #include "cmd.h"
 #include "compile_report.h"
 #include "frontends/frontends.h"
 #include "passes/manager.h"
 #include "passes/pipeline.h"
-#include "calib_provider.h"
 #include "runtime/calib.h"
+#include "runtime/calib_drift.h"
 #include "runtime/runtime.h"
 
 #define PQ_COMPILE_MAX_LIST 64
@@ -50,6 +51,25 @@ static void pq_compile_help(FILE *f) {
     for (uint32_t i = 0; i < n; i++)
         fprintf(f, " %s", pr[i].name);
     fprintf(f, "\n");
+}
+
+/* Output files are written atomically (temporary file + rename). An existing non-regular target
+ * (/dev/null, /dev/full, a FIFO) would be replaced by the rename, and as root that replaces the
+ * device node, so such targets are refused before any work. */
+static enum pq_status pq_compile_check_output(const char *what, const char *path, pq_error *err) {
+    struct stat sb;
+    if (path && stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return pq_error_set(err, PQ_ERR_IO,
+                            "%s '%s': not a regular file (outputs are replaced atomically; "
+                            "devices and FIFOs are not supported)",
+                            what, path);
+    return PQ_OK;
+}
+
+/* Removes an output this run wrote (a regular file) after a later step failed. */
+static void pq_compile_drop_output(const char *path) {
+    struct stat sb;
+    if (path && stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) remove(path);
 }
 
 /* ---- provenance ---- */
@@ -211,6 +231,9 @@ int pq_cmd_compile(int argc, char **argv) {
     pq_compile_pass_row *rows = NULL;
     FILE *progress = a.quiet ? NULL : stderr;
 
+    if (pq_compile_check_output("-o", a.out, &err) != PQ_OK ||
+        pq_compile_check_output("--json", a.json, &err) != PQ_OK)
+        goto fail;
     if (pq_pipeline_load(a.pipeline, &pipe, &err) != PQ_OK) goto fail;
     if (progress) fprintf(progress, "piqc compile: importing %s\n", a.model);
     if (pq_cli_load_model(a.model, true, &g, &err) != PQ_OK) goto fail;
@@ -218,6 +241,10 @@ int pq_cmd_compile(int argc, char **argv) {
     if (a.calib_dir) {
         if (pq_cli_calib_init(&calib, g, a.calib_dir, &err) != PQ_OK) goto fail;
         have_calib = true;
+        if (pq_calib_set_check_finite(g, &calib.files.set, &err) != PQ_OK) {
+            pq_error_prefix(&err, "calibration data '%s': ", a.calib_dir);
+            goto fail;
+        }
         ctx.calib = &calib.provider;
         if (progress)
             fprintf(progress, "piqc compile: calibration data %s: %lld samples\n", a.calib_dir,
@@ -283,7 +310,10 @@ int pq_cmd_compile(int argc, char **argv) {
     sum.passes = rows;
     sum.n_passes = stats.n;
     sum.total_ms = stats.total_ms;
-    if (a.json && pq_compile_write_json(a.json, &sum, &ctx, &err) != PQ_OK) goto fail;
+    if (a.json && pq_compile_write_json(a.json, &sum, &ctx, &err) != PQ_OK) {
+        pq_compile_drop_output(a.out); /* no artifact from a run that failed */
+        goto fail;
+    }
     if (!a.quiet) {
         pq_compile_print_summary(stdout, &sum, &ctx);
         if (a.time_passes) pq_pass_stats_print(stdout, &stats);

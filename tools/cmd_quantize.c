@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "calib_provider.h"
@@ -17,6 +18,7 @@
 #include "frontends/frontends.h"
 #include "json.h"
 #include "passes/passes.h"
+#include "runtime/calib_drift.h"
 
 static void pq_quantize_help(FILE *f) {
     fprintf(
@@ -344,6 +346,25 @@ static uint32_t pq_quantize_lowered(const pq_graph *g) {
     return n;
 }
 
+/* Output files are written atomically (temporary file + rename). An existing non-regular target
+ * (/dev/null, /dev/full, a FIFO) would be replaced by the rename, and as root that replaces the
+ * device node, so such targets are refused before any work. */
+static enum pq_status pq_quantize_check_output(const char *what, const char *path, pq_error *err) {
+    struct stat sb;
+    if (path && stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return pq_error_set(err, PQ_ERR_IO,
+                            "%s '%s': not a regular file (outputs are replaced atomically; "
+                            "devices and FIFOs are not supported)",
+                            what, path);
+    return PQ_OK;
+}
+
+/* Removes an output this run wrote (a regular file) after a later step failed. */
+static void pq_quantize_drop_output(const char *path) {
+    struct stat sb;
+    if (path && stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) remove(path);
+}
+
 /* Writes the compiled graph g (after fake-quant + lower-quant) with its packed weights, the
  * pipeline text and provenance to a->out; prints what was written. */
 static enum pq_status pq_quantize_write(const pq_graph *g, const pq_pipeline *pipe,
@@ -404,6 +425,9 @@ int pq_cmd_quantize(int argc, char **argv) {
     ctx.verbose = cctx.verbose = 0;
     ctx.progress = cctx.progress = isatty(STDERR_FILENO) != 0;
 
+    if (pq_quantize_check_output("-o", a.out, &err) != PQ_OK ||
+        pq_quantize_check_output("--json", a.json, &err) != PQ_OK)
+        goto fail;
     if (pq_quantize_pipeline(a.fmt.name, a.group, a.calib_name, a.out != NULL, &pipe, &err) !=
         PQ_OK)
         goto fail;
@@ -411,6 +435,10 @@ int pq_cmd_quantize(int argc, char **argv) {
     if (a.calib_dir) {
         if (pq_cli_calib_init(&calib, g, a.calib_dir, &err) != PQ_OK) goto fail;
         have_calib = true;
+        if (pq_calib_set_check_finite(g, &calib.files.set, &err) != PQ_OK) {
+            pq_error_prefix(&err, "calibration data '%s': ", a.calib_dir);
+            goto fail;
+        }
         ctx.calib = &calib.provider;
     }
     if (a.has_compare && pq_graph_clone(g, &cg, &err) != PQ_OK) goto fail;
@@ -433,8 +461,10 @@ int pq_cmd_quantize(int argc, char **argv) {
     pq_metrics_acc_finish(&cacc, &rep.cmp_aggregate);
     pq_print_report(&rep);
     if (a.json && pq_write_json(a.json, &rep, &err) != PQ_OK) goto fail;
-    if (a.out && pq_quantize_write(g, pipe, &ctx, have_calib ? &calib : NULL, &a, &err) != PQ_OK)
+    if (a.out && pq_quantize_write(g, pipe, &ctx, have_calib ? &calib : NULL, &a, &err) != PQ_OK) {
+        pq_quantize_drop_output(a.json); /* no report from a run whose artifact failed */
         goto fail;
+    }
     goto done;
 fail:
     rc = pq_cli_fail("quantize", &err);

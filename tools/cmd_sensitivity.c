@@ -2,10 +2,12 @@
  * passes before fake-quant) and measures how far the outputs move from FP32, as a table sorted from
  * the most to the least sensitive layer, JSON, an SVG bar chart, and optionally a mixed-precision
  * plan. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "calib_provider.h"
 #include "cli.h"
@@ -249,9 +251,63 @@ static void pq_sens_json_drift(pq_json *j, const pq_drift *d) {
         pq_json_null(j);
 }
 
+/* ---- output files --------------------------------------------------------------------------
+ * A regular (or new) output file is written atomically (temporary file, then rename), so a failed
+ * run leaves no partial file; an existing non-regular target (/dev/null, /dev/full, a FIFO) is
+ * written in place, never replaced. Errors name the path and the reason. */
+typedef struct pq_sens_out {
+    pq_atomic_file af; /* af.f set: atomic */
+    FILE *direct;      /* set: written in place */
+    const char *path;
+} pq_sens_out;
+
+static enum pq_status pq_sens_out_open(pq_sens_out *o, const char *path, FILE **f, pq_error *err) {
+    memset(o, 0, sizeof *o);
+    o->path = path;
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return pq_error_set(err, PQ_ERR_IO, "cannot write '%s': it is a directory", path);
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        o->direct = fopen(path, "w");
+        if (!o->direct)
+            return pq_error_set(err, PQ_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+        *f = o->direct;
+        return PQ_OK;
+    }
+    PQ_TRY(pq_atomic_open(&o->af, path, err));
+    *f = o->af.f;
+    return PQ_OK;
+}
+
+/* Finishes the file (ok: the writes so far succeeded): IO naming the path when anything failed. */
+static enum pq_status pq_sens_out_close(pq_sens_out *o, bool ok, pq_error *err) {
+    if (o->direct) {
+        errno = 0;
+        bool bad = ferror(o->direct) != 0;
+        int e = errno;
+        if (fclose(o->direct) != 0) {
+            bad = true;
+            e = errno;
+        }
+        o->direct = NULL;
+        if (!ok || bad)
+            return pq_error_set(err, PQ_ERR_IO, "cannot write '%s': %s", o->path,
+                                e ? strerror(e) : "write error");
+        return PQ_OK;
+    }
+    if (!ok || ferror(o->af.f)) {
+        int e = errno;
+        pq_atomic_abort(&o->af);
+        return pq_error_set(err, PQ_ERR_IO, "cannot write '%s': %s", o->path,
+                            e ? strerror(e) : "write error");
+    }
+    return pq_atomic_commit(&o->af, err);
+}
+
 static enum pq_status pq_sens_write_json(const pq_sens *s, const char *path, pq_error *err) {
-    FILE *f = fopen(path, "w");
-    if (!f) return pq_error_set(err, PQ_ERR_IO, "cannot write '%s'", path);
+    pq_sens_out out;
+    FILE *f = NULL;
+    PQ_TRY(pq_sens_out_open(&out, path, &f, err));
     pq_json j;
     pq_json_init(&j, f);
     pq_json_begin_object(&j);
@@ -336,9 +392,7 @@ static enum pq_status pq_sens_write_json(const pq_sens *s, const char *path, pq_
     }
     pq_json_end_object(&j);
     fputc('\n', f);
-    if (ferror(f) | (fclose(f) != 0))
-        return pq_error_set(err, PQ_ERR_IO, "error writing '%s'", path);
-    return PQ_OK;
+    return pq_sens_out_close(&out, true, err);
 }
 
 /* ---- SVG ---------------------------------------------------------------------------------- */
@@ -380,8 +434,9 @@ static const char *pq_svg_color(const char *format) {
 }
 
 static enum pq_status pq_sens_write_svg(const pq_sens *s, const char *path, pq_error *err) {
-    FILE *f = fopen(path, "w");
-    if (!f) return pq_error_set(err, PQ_ERR_IO, "cannot write '%s'", path);
+    pq_sens_out out;
+    FILE *f = NULL;
+    PQ_TRY(pq_sens_out_open(&out, path, &f, err));
     /* log10 of each layer's metric value (tiny / zero values clamped to 1e-12) */
     double lo = 0, hi = 0;
     bool first = true;
@@ -493,9 +548,7 @@ static enum pq_status pq_sens_write_svg(const pq_sens *s, const char *path, pq_e
         fprintf(f, "</text>\n");
     }
     fprintf(f, "</svg>\n");
-    if (ferror(f) | (fclose(f) != 0))
-        return pq_error_set(err, PQ_ERR_IO, "error writing '%s'", path);
-    return PQ_OK;
+    return pq_sens_out_close(&out, true, err);
 }
 
 /* ---- measurement -------------------------------------------------------------------------- */
@@ -599,6 +652,10 @@ int pq_cmd_sensitivity(int argc, char **argv) {
     if (pq_cli_load_model(a.model, true, &g, &err) != PQ_OK) goto fail;
     if (pq_cli_calib_init(&calib, g, a.calib_dir, &err) != PQ_OK) goto fail;
     have_calib = true;
+    if (pq_calib_set_check_finite(g, &calib.files.set, &err) != PQ_OK) {
+        pq_error_prefix(&err, "calibration data '%s': ", a.calib_dir);
+        goto fail;
+    }
     ctx.calib = &calib.provider;
     ctx.verbose = a.quiet ? 0 : 1;
     ctx.progress = !a.quiet;
@@ -652,7 +709,12 @@ int pq_cmd_sensitivity(int argc, char **argv) {
     pq_sens_sort(&s);
     pq_sens_print(stdout, &s);
     if (a.json && pq_sens_write_json(&s, a.json, &err) != PQ_OK) goto fail;
-    if (a.svg && pq_sens_write_svg(&s, a.svg, &err) != PQ_OK) goto fail;
+    if (a.svg && pq_sens_write_svg(&s, a.svg, &err) != PQ_OK) {
+        /* no output of a failed run is left: drop the JSON just written (a regular file only) */
+        struct stat sb;
+        if (a.json && stat(a.json, &sb) == 0 && S_ISREG(sb.st_mode)) remove(a.json);
+        goto fail;
+    }
     goto done;
 fail:
     rc = pq_cli_fail("sensitivity", &err);
