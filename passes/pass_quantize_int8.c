@@ -76,8 +76,9 @@ typedef struct pq_i8_layer {
     uint32_t node; /* the Conv / MatMul / Gemm node (becomes the QLinear node) */
     enum pq_op op;
     pq_weight_view view;
-    uint32_t x, y;   /* f32 input; output of the node (after a Gemm split: y0 before the bias) */
-    bool split_bias; /* Gemm with C: C moves to an FP32 Add after the DequantizeLinear */
+    uint32_t x, y;     /* f32 input; output of the node (after a Gemm split: y0 before the bias) */
+    bool split_bias;   /* Gemm with C: C moves to an FP32 Add after the DequantizeLinear */
+    uint32_t bias_add; /* that Add node, else PQ_NONE */
     pq_activation act;
     bool ok;
     char why[256];
@@ -117,6 +118,7 @@ static void pq_i8_classify(const pq_graph *g, const pq_weight_target *tg, pq_i8_
     L->x = pq_node_input(n, 0);
     L->y = pq_node_output(n, 0);
     L->ok = false;
+    L->bias_add = PQ_NONE;
     const pq_value *xv = L->x != PQ_NONE ? &g->values[L->x] : NULL;
     if (n->n_outputs != 1 || L->y == PQ_NONE) {
         snprintf(L->why, sizeof L->why, "more than one output");
@@ -213,6 +215,7 @@ static enum pq_status pq_i8_split_bias(pq_graph *g, pq_i8_layer *L, uint32_t *ou
     if (!an) return pq_error_nomem(err, "node name");
     uint32_t ins[2] = {y, c};
     PQ_TRY(pq_graph_add_node(g, PQ_OP_ADD, an, ins, 2, &y_add, 1, &aid, err));
+    L->bias_add = aid;
     if (L->act.kind != PQ_ACT_NONE) {
         PQ_TRY(pq_node_set_string(g, aid, "activation", pq_act_name(L->act.kind), err));
         const pq_node *gn = &g->nodes[nid];
@@ -249,6 +252,26 @@ static enum pq_status pq_i8_act_params(pq_graph *g, const char *name, float s, u
     PQ_TRY(pq_i8_const(g, hint, PQ_DTYPE_F32, 0, NULL, &s, sv, err));
     snprintf(hint, sizeof hint, "%s_zero_point", name);
     return pq_i8_const(g, hint, PQ_DTYPE_U8, 0, NULL, &z, zv, err);
+}
+
+/* Parameters of a layer input x: when x comes from a DequantizeLinear with the same scale and
+ * zero point (the previous int8 layer's output: same value, same range), its constants are shared,
+ * so the clean-up sees one pair of constants; else new ones. */
+static enum pq_status pq_i8_x_params(pq_graph *g, uint32_t x, const char *name, float s, uint8_t z,
+                                     uint32_t *sv, uint32_t *zv, pq_error *err) {
+    uint32_t p = pq_value_producer(g, x);
+    if (p != PQ_NONE && g->nodes[p].op == PQ_OP_DEQUANTIZE_LINEAR && g->nodes[p].n_inputs >= 3) {
+        const pq_tensor *ps = pq_value_constant(g, g->nodes[p].inputs[1]);
+        const pq_tensor *pz = pq_value_constant(g, g->nodes[p].inputs[2]);
+        if (ps && pz && ps->dtype == PQ_DTYPE_F32 && pz->dtype == PQ_DTYPE_U8 &&
+            pq_tensor_numel(ps) == 1 && pq_tensor_numel(pz) == 1 && *(const float *)ps->data == s &&
+            *(const uint8_t *)pz->data == z) {
+            *sv = g->nodes[p].inputs[1];
+            *zv = g->nodes[p].inputs[2];
+            return PQ_OK;
+        }
+    }
+    return pq_i8_act_params(g, name, s, z, sv, zv, err);
 }
 
 /* Quantizes L's weight (once per weight value; cache in ws[0..*nw)) and adds its constants; the
@@ -419,7 +442,7 @@ static enum pq_status pq_i8_rewrite(pq_graph *g, pq_pass_ctx *ctx, pq_i8_layer *
         qi = &qins[(*nq)++];
         qi->x = L->x;
         uint32_t qn;
-        PQ_TRY(pq_i8_act_params(g, xname, sx, zx, &qi->s, &qi->z, err));
+        PQ_TRY(pq_i8_x_params(g, L->x, xname, sx, zx, &qi->s, &qi->z, err));
         char hint[600];
         snprintf(hint, sizeof hint, "%s_quantized", xname);
         uint32_t ins[3] = {L->x, qi->s, qi->z};
@@ -496,8 +519,10 @@ static enum pq_status pq_i8_cleanup(pq_graph *g, uint32_t *removed, pq_error *er
     return PQ_OK;
 }
 
-/* Logs the FP32 ops that read an int8 layer's output through a DequantizeLinear. */
-static enum pq_status pq_i8_log_fp32_between(const pq_graph *g, pq_pass_ctx *ctx, pq_error *err) {
+/* Logs the FP32 ops that read an int8 layer's output through a DequantizeLinear (before dead
+ * nodes are removed: the bias Adds of L[0..nl) are part of their layers and not listed). */
+static enum pq_status pq_i8_log_fp32_between(const pq_graph *g, pq_pass_ctx *ctx,
+                                             const pq_i8_layer *L, uint32_t nl, pq_error *err) {
     pq_uses u;
     PQ_TRY(pq_uses_build(g, &u, err));
     uint32_t counts[PQ_OP_COUNT];
@@ -507,7 +532,10 @@ static enum pq_status pq_i8_log_fp32_between(const pq_graph *g, pq_pass_ctx *ctx
         uint32_t v = g->nodes[i].outputs[0];
         for (uint32_t j = u.start[v]; j < u.start[v + 1]; j++) {
             const pq_node *c = &g->nodes[u.use[j].node];
-            if (c->op == PQ_OP_QUANTIZE_LINEAR) continue;
+            bool own = false;
+            for (uint32_t k = 0; k < nl && !own; k++)
+                own = L[k].bias_add == u.use[j].node;
+            if (c->op == PQ_OP_QUANTIZE_LINEAR || own || pq_uses_node_dead(g, &u, i)) continue;
             counts[c->op]++;
             pq_pass_log(ctx, 2, "'%s' (%s) stays FP32: reads '%s' through DequantizeLinear%s",
                         c->name, pq_op_name(c->op), g->values[g->nodes[i].inputs[0]].name,
@@ -626,10 +654,10 @@ static enum pq_status pq_quantize_int8_run(pq_graph *g, const pq_pass_opts *opts
             if (L[k].x == y_old) L[k].x = L[i].y;
     }
     PQ_TRY_GOTO(st, pq_i8_cleanup(g, &removed, err), cleanup);
+    PQ_TRY_GOTO(st, pq_i8_log_fp32_between(g, ctx, L, nt, err), cleanup);
     PQ_TRY_GOTO(st, pq_graph_remove_dead(g, &dead, err), cleanup);
     PQ_TRY_GOTO(st, pq_graph_compact(g, NULL, err), cleanup);
     PQ_TRY_GOTO(st, pq_graph_toposort(g, err), cleanup);
-    PQ_TRY_GOTO(st, pq_i8_log_fp32_between(g, ctx, err), cleanup);
     char how[64] = "minmax";
     if (!strcmp(method, "percentile")) snprintf(how, sizeof how, "percentile %g", pct);
     pq_pass_log(ctx, 1,
