@@ -25,18 +25,16 @@ const char *pq_i8_isa_name(enum pq_i8_isa isa) {
     return (unsigned)isa < PQ_I8_ISA_COUNT ? pq_i8_names[isa] : "?";
 }
 
+#if defined(__x86_64__)
 /* AVX-VNNI: CPUID.(EAX=7,ECX=1):EAX bit 4, on top of usable AVX2 (which checks OS ymm state). */
 static bool pq_i8_has_avxvnni(void) {
-#if defined(__x86_64__) || defined(__i386__)
     unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
     if (!pq_cpu_has_avx2()) return false;
     if (__get_cpuid_max(0, NULL) < 7) return false;
     __cpuid_count(7, 1, eax, ebx, ecx, edx);
     return (eax >> 4) & 1u;
-#else
-    return false;
-#endif
 }
+#endif
 
 const pq_i8_kernels *pq_i8_kernels_for(enum pq_i8_isa isa) {
     switch (isa) {
@@ -53,7 +51,7 @@ const pq_i8_kernels *pq_i8_kernels_for(enum pq_i8_isa isa) {
 #endif
 #if defined(__aarch64__)
     case PQ_I8_NEON:
-        return &pq_i8_kernels_neon;
+        return pq_i8_kernels_neon(1) ? pq_i8_kernels_neon(1) : pq_i8_kernels_neon(0);
 #endif
     default:
         return NULL;

@@ -74,7 +74,10 @@ extern const pq_i8_kernels pq_i8_kernels_scalar;
 extern const pq_i8_kernels pq_i8_kernels_avx2;
 extern const pq_i8_kernels pq_i8_kernels_avxvnni;
 extern const pq_i8_kernels pq_i8_kernels_avx512;
-extern const pq_i8_kernels pq_i8_kernels_neon;
+/* NEON (backends/arm/int8_gemm_neon.c, aarch64 only): dot != 0 gives the sdot kernels (NULL
+ * when the CPU lacks the dot-product extension), dot == 0 the vmull_s8 / vpadalq_s16 widening
+ * ones. PQ_I8_NEON selects the sdot kernels when the CPU has them. */
+const pq_i8_kernels *pq_i8_kernels_neon(int dot);
 /* The scalar epilogue, exact for any multiplier (NaN and infinities as the reference). */
 void pq_i8_requant__scalar(const int32_t *acc, size_t n, double bias, double ms, const double *mv,
                            int32_t zp, uint8_t *y);

@@ -15,6 +15,12 @@
 #include "ir/dtype.h"
 #include "ir/packed.h"
 
+/* INT8 u8 x s8 GEMM (backends/int8/): the portable driver and scalar kernels are compiled into
+ * this program directly so run.sh needs no new source list. */
+#include "backends/arm/int8_gemm_neon.c"
+#include "backends/int8/int8_gemm.c"
+#include "backends/int8/int8_gemm_scalar.c"
+
 #define PQ_GEMV_RTOL 1e-5 /* |y - y_double| <= 1e-5 * sum|w_hat x| */
 #define GUARD 64
 #define POISON 0xA5
@@ -247,6 +253,117 @@ static void test_fwht(const pq_qkernels *k) {
         }
 }
 
+
+/* ---- INT8 GEMM: NEON (sdot and widening) bit-exact vs scalar vs a direct int64 loop ---- */
+
+static uint8_t i8_direct(int64_t s, double bias, double m, int zp) {
+    double q = nearbyint(((double)s + bias) * m) + zp;
+    return (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
+}
+
+/* Both operand orders: matmul (rows u8 A, panel s8 B, per-column multipliers) and conv (rows s8
+ * weights, panel u8 columns, per-row corrections, bias and multipliers). */
+static void test_int8_gemm(const pq_i8_kernels *k) {
+    static const int64_t Ms[] = {1, 7, 50}, Ns[] = {1, 5, 16, 33}, Ks[] = {1, 3, 17, 64, 100};
+    static const int zps[] = {0, 128, 255};
+    for (int mi = 0; mi < NELEM(Ms); mi++)
+        for (int ni = 0; ni < NELEM(Ns); ni++)
+            for (int ki = 0; ki < NELEM(Ks); ki++)
+                for (int zi = 0; zi < NELEM(zps); zi++)
+                    for (int ext = 0; ext < 2; ext++) {
+                        int64_t M = Ms[mi], N = Ns[ni], K = Ks[ki];
+                        int zp = zps[zi];
+                        uint8_t *A = malloc((size_t)(M * K)), *X = malloc((size_t)(K * N));
+                        int8_t *B = malloc((size_t)(K * N)), *Wt = malloc((size_t)(M * K));
+                        double *mc = malloc((size_t)N * sizeof(double));
+                        double *mrow = malloc((size_t)M * sizeof(double));
+                        double *bias = malloc((size_t)M * sizeof(double));
+                        uint8_t *y = guarded((size_t)(M * N), 1), *ys = guarded((size_t)(M * N), 1);
+                        uint8_t *yd = malloc((size_t)(M * N));
+                        for (int64_t i = 0; i < M * K; i++) {
+                            A[i] = ext ? 255 : (uint8_t)(rng_next() >> 40);
+                            Wt[i] = ext ? (int8_t)(i % 2 ? 127 : -128) : (int8_t)(rng_next() >> 40);
+                        }
+                        for (int64_t i = 0; i < K * N; i++) {
+                            X[i] = ext ? 255 : (uint8_t)(rng_next() >> 40);
+                            B[i] = ext ? (int8_t)((i / N) % 2 ? 127 : -128)
+                                       : (int8_t)(rng_next() >> 40);
+                        }
+                        for (int64_t j = 0; j < N; j++)
+                            mc[j] = (1.0 + (double)(j % 3)) / (128.0 * (double)K);
+                        for (int64_t i = 0; i < M; i++) {
+                            mrow[i] = (1.0 + (double)(i % 5)) / (96.0 * (double)K);
+                            bias[i] = (double)((int64_t)(rng_next() % 20001) - 10000);
+                        }
+                        /* matmul order */
+                        for (int64_t i = 0; i < M; i++)
+                            for (int64_t j = 0; j < N; j++) {
+                                int64_t s = 0;
+                                for (int64_t t = 0; t < K; t++)
+                                    s += (int64_t)(A[i * K + t] - zp) * B[t * N + j];
+                                yd[i * N + j] = i8_direct(s, 0.0, mc[j], 7);
+                            }
+                        pq_i8_gemm_u8s8(k, (size_t)M, (size_t)N, (size_t)K, A, (size_t)K, zp, B,
+                                        (size_t)N, mc, 7, y + 1, (size_t)N, NULL);
+                        pq_i8_gemm_u8s8(&pq_i8_kernels_scalar, (size_t)M, (size_t)N, (size_t)K, A,
+                                        (size_t)K, zp, B, (size_t)N, mc, 7, ys + 1, (size_t)N,
+                                        NULL);
+                        check(guard_ok(y, 1, (size_t)(M * N)) &&
+                                  memcmp(y + 1, yd, (size_t)(M * N)) == 0 &&
+                                  memcmp(ys + 1, yd, (size_t)(M * N)) == 0,
+                              "int8 %s matmul M %lld N %lld K %lld zp %d ext %d", k->name,
+                              (long long)M, (long long)N, (long long)K, zp, ext);
+                        /* conv order */
+                        for (int64_t i = 0; i < M; i++)
+                            for (int64_t j = 0; j < N; j++) {
+                                int64_t s = 0;
+                                for (int64_t t = 0; t < K; t++)
+                                    s += (int64_t)(X[t * N + j] - zp) * Wt[i * K + t];
+                                yd[i * N + j] = i8_direct(s, bias[i], mrow[i], 3);
+                            }
+                        const pq_i8_kernels *ks[2] = {k, &pq_i8_kernels_scalar};
+                        uint8_t *outs[2] = {y, ys};
+                        for (int v = 0; v < 2; v++) {
+                            const pq_i8_kernels *kk = ks[v];
+                            void *pr = malloc((size_t)M * pq_i8_row_bytes(kk, (size_t)K) + 64);
+                            void *pp = malloc(pq_i8_panels_bytes(kk, (size_t)K, (size_t)N) + 64);
+                            int32_t *corr = malloc((size_t)M * sizeof(int32_t));
+                            pq_i8_pack_rows(kk, (const uint8_t *)Wt, (size_t)K, (size_t)M,
+                                            (size_t)K, false, pr);
+                            pq_i8_pack_panels(kk, X, (size_t)N, (size_t)K, (size_t)N, true, pp);
+                            pq_i8_corr_rows(Wt, (size_t)K, (size_t)M, (size_t)K,
+                                            pq_i8_zp_eff(kk, zp), corr);
+                            pq_i8_epilogue ep = {.corr_row = corr, .bias_row = bias, .m_row = mrow,
+                                                 .zp_y = 3, .finite = true};
+                            memset(outs[v] + 1, POISON, (size_t)(M * N));
+                            pq_i8_gemm_packed(kk, false, (size_t)M, (size_t)N, (size_t)K, pr, pp,
+                                              &ep, outs[v] + 1, (size_t)N);
+                            free(pr), free(pp), free(corr);
+                        }
+                        check(guard_ok(y, 1, (size_t)(M * N)) &&
+                                  memcmp(y + 1, yd, (size_t)(M * N)) == 0 &&
+                                  memcmp(ys + 1, yd, (size_t)(M * N)) == 0,
+                              "int8 %s conv-order M %lld N %lld K %lld zp %d ext %d", k->name,
+                              (long long)M, (long long)N, (long long)K, zp, ext);
+                        free(A), free(X), free(B), free(Wt), free(mc), free(mrow), free(bias);
+                        free(y), free(ys), free(yd);
+                    }
+    /* the epilogue alone, incl. ties (x.5 at half to even), huge and NaN/inf multipliers */
+    int32_t acc[37];
+    double mv[37];
+    uint8_t a1[37], a2[37];
+    for (int i = 0; i < 37; i++) {
+        acc[i] = (i - 18) * 3 + (i % 4 == 0 ? 1 << 30 : 0);
+        mv[i] = i % 7 == 0 ? 0.5 : 1.0 / 6.0 * (1 + i % 3);
+    }
+    k->requant(acc, 37, 0.5, 0.0, mv, 128, a1);
+    pq_i8_requant__scalar(acc, 37, 0.5, 0.0, mv, 128, a2);
+    check(memcmp(a1, a2, 37) == 0, "int8 %s requant vector multipliers", k->name);
+    k->requant(acc, 37, -3.0, 0.5, NULL, 0, a1);
+    pq_i8_requant__scalar(acc, 37, -3.0, 0.5, NULL, 0, a2);
+    check(memcmp(a1, a2, 37) == 0, "int8 %s requant scalar multiplier (ties)", k->name);
+}
+
 int main(void) {
     const pq_qkernels *k = &pq_qkernels_neon;
     check(pq_qkernels_get() == k, "dispatch picks neon on aarch64");
@@ -260,6 +377,14 @@ int main(void) {
     test_gemm(k, 0);
     test_gemm(k, 1);
     test_fwht(k);
+    check(pq_i8_kernels_for(PQ_I8_NEON) != NULL && pq_i8_kernels_for(PQ_I8_AVX2) == NULL,
+          "int8 kernels: neon on aarch64, no avx2");
+    check(pq_i8_kernels_get()->isa == PQ_I8_NEON, "int8 dispatch picks neon");
+    test_int8_gemm(pq_i8_kernels_neon(0));
+    if (pq_i8_kernels_neon(1))
+        test_int8_gemm(pq_i8_kernels_neon(1));
+    else
+        printf("int8 neon sdot: skipped (CPU without the dot-product extension)\n");
     printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
 }

@@ -1,0 +1,149 @@
+/* NEON INT8 GEMM for the u8 x s8 kernels of backends/int8/: u8 operands are packed flipped to s8
+ * (x ^ 0x80 = x - 128, the zero point lowered by 128 in the correction), then s8 x s8 dot
+ * products: sdot (vdotq_s32) when the CPU has the dot-product extension (run-time HWCAP check,
+ * compiled with a target attribute), else vmull_s8 + vpadalq_s16 (products fit i16, pair sums
+ * widen to i32: no saturation). 4 rows x 8 lanes, k in quads. Double requant epilogue. */
+#include <arm_neon.h>
+#include <string.h>
+#include <sys/auxv.h>
+
+#include "backends/int8/int8_gemm.h"
+
+#define PQ_I8N_MR 4
+#define PQ_I8N_NR 8
+
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1UL << 20)
+#endif
+
+static inline int32x4_t pq_i8n_bcast(const uint8_t *a) {
+    int32_t quad;
+    memcpy(&quad, a, 4);
+    return vdupq_n_s32(quad);
+}
+
+/* ---- widening: acc[r][v] holds [lane 2v k01, lane 2v k23, lane 2v+1 k01, lane 2v+1 k23] ---- */
+
+static inline __attribute__((always_inline)) void pq_i8n_widen_tile(int MR, size_t kq,
+                                                                    const uint8_t *a, size_t lda,
+                                                                    const int8_t *p, int32_t *c) {
+    int32x4_t acc[PQ_I8N_MR][4];
+    for (int r = 0; r < MR; r++)
+        for (int v = 0; v < 4; v++)
+            acc[r][v] = vdupq_n_s32(0);
+    for (size_t q = 0; q < kq; q++, p += 4 * PQ_I8N_NR) {
+        int8x8_t b0 = vld1_s8(p), b1 = vld1_s8(p + 8), b2 = vld1_s8(p + 16), b3 = vld1_s8(p + 24);
+        for (int r = 0; r < MR; r++) {
+            int8x8_t av = vreinterpret_s8_s32(vget_low_s32(pq_i8n_bcast(a + (size_t)r * lda + 4 * q)));
+            acc[r][0] = vpadalq_s16(acc[r][0], vmull_s8(av, b0));
+            acc[r][1] = vpadalq_s16(acc[r][1], vmull_s8(av, b1));
+            acc[r][2] = vpadalq_s16(acc[r][2], vmull_s8(av, b2));
+            acc[r][3] = vpadalq_s16(acc[r][3], vmull_s8(av, b3));
+        }
+    }
+    for (int r = 0; r < MR; r++) {
+        vst1q_s32(c + r * PQ_I8N_NR, vpaddq_s32(acc[r][0], acc[r][1]));
+        vst1q_s32(c + r * PQ_I8N_NR + 4, vpaddq_s32(acc[r][2], acc[r][3]));
+    }
+}
+
+static void pq_i8_gemm_ukernel__neon_4x8(int mr, size_t kq, const void *a, size_t lda,
+                                         const void *p, int32_t *c) {
+    switch (mr) {
+    case 1: pq_i8n_widen_tile(1, kq, a, lda, p, c); break;
+    case 2: pq_i8n_widen_tile(2, kq, a, lda, p, c); break;
+    case 3: pq_i8n_widen_tile(3, kq, a, lda, p, c); break;
+    default: pq_i8n_widen_tile(4, kq, a, lda, p, c); break;
+    }
+}
+
+/* ---- sdot ---- */
+
+#define PQ_I8N_DOT __attribute__((target("arch=armv8.2-a+dotprod")))
+
+static inline __attribute__((always_inline)) PQ_I8N_DOT void
+pq_i8n_dot_tile(int MR, size_t kq, const uint8_t *a, size_t lda, const int8_t *p, int32_t *c) {
+    int32x4_t acc[PQ_I8N_MR][2];
+    for (int r = 0; r < MR; r++)
+        acc[r][0] = acc[r][1] = vdupq_n_s32(0);
+    for (size_t q = 0; q < kq; q++, p += 4 * PQ_I8N_NR) {
+        int8x16_t b0 = vld1q_s8(p), b1 = vld1q_s8(p + 16);
+        for (int r = 0; r < MR; r++) {
+            int8x16_t av = vreinterpretq_s8_s32(pq_i8n_bcast(a + (size_t)r * lda + 4 * q));
+            acc[r][0] = vdotq_s32(acc[r][0], b0, av);
+            acc[r][1] = vdotq_s32(acc[r][1], b1, av);
+        }
+    }
+    for (int r = 0; r < MR; r++) {
+        vst1q_s32(c + r * PQ_I8N_NR, acc[r][0]);
+        vst1q_s32(c + r * PQ_I8N_NR + 4, acc[r][1]);
+    }
+}
+
+static PQ_I8N_DOT void pq_i8_gemm_ukernel__neondot_4x8(int mr, size_t kq, const void *a,
+                                                       size_t lda, const void *p, int32_t *c) {
+    switch (mr) {
+    case 1: pq_i8n_dot_tile(1, kq, a, lda, p, c); break;
+    case 2: pq_i8n_dot_tile(2, kq, a, lda, p, c); break;
+    case 3: pq_i8n_dot_tile(3, kq, a, lda, p, c); break;
+    default: pq_i8n_dot_tile(4, kq, a, lda, p, c); break;
+    }
+}
+
+/* ---- epilogue: nearbyint(((double)acc + bias) * m) (vrndnq_f64: half to even), clamped to
+ * [-1024, 1024] (beyond, the result leaves [0, 255] either way), + zp, saturated to u8 ---- */
+
+static inline int32x2_t pq_i8n_rq2(int32x2_t acc, float64x2_t bias, float64x2_t m) {
+    float64x2_t v = vmulq_f64(vaddq_f64(vcvtq_f64_s64(vmovl_s32(acc)), bias), m);
+    v = vrndnq_f64(v);
+    v = vminq_f64(vmaxq_f64(v, vdupq_n_f64(-1024.0)), vdupq_n_f64(1024.0));
+    return vmovn_s64(vcvtq_s64_f64(v));
+}
+
+static void pq_i8_requant__neon(const int32_t *acc, size_t n, double bias, double ms,
+                                const double *mv, int32_t zp, uint8_t *y) {
+    float64x2_t vb = vdupq_n_f64(bias), vm = vdupq_n_f64(ms);
+    int32x4_t vz = vdupq_n_s32(zp);
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        int32x4_t a0 = vld1q_s32(acc + j), a1 = vld1q_s32(acc + j + 4);
+        float64x2_t m0 = mv ? vld1q_f64(mv + j) : vm, m1 = mv ? vld1q_f64(mv + j + 2) : vm;
+        float64x2_t m2 = mv ? vld1q_f64(mv + j + 4) : vm, m3 = mv ? vld1q_f64(mv + j + 6) : vm;
+        int32x4_t q0 = vcombine_s32(pq_i8n_rq2(vget_low_s32(a0), vb, m0),
+                                    pq_i8n_rq2(vget_high_s32(a0), vb, m1));
+        int32x4_t q1 = vcombine_s32(pq_i8n_rq2(vget_low_s32(a1), vb, m2),
+                                    pq_i8n_rq2(vget_high_s32(a1), vb, m3));
+        int16x8_t h = vcombine_s16(vqmovn_s32(vaddq_s32(q0, vz)), vqmovn_s32(vaddq_s32(q1, vz)));
+        vst1_u8(y + j, vqmovun_s16(h));
+    }
+    if (j < n) pq_i8_requant__scalar(acc + j, n - j, bias, ms, mv ? mv + j : NULL, zp, y + j);
+}
+
+static const pq_i8_kernels pq_i8_neon_widen = {
+    .isa = PQ_I8_NEON,
+    .name = "neon",
+    .mr = PQ_I8N_MR,
+    .nr = PQ_I8N_NR,
+    .kb = 4,
+    .elem = 1,
+    .flip = true,
+    .ukernel = {pq_i8_gemm_ukernel__neon_4x8, pq_i8_gemm_ukernel__neon_4x8},
+    .requant = pq_i8_requant__neon,
+};
+
+static const pq_i8_kernels pq_i8_neon_dot = {
+    .isa = PQ_I8_NEON,
+    .name = "neon-dotprod",
+    .mr = PQ_I8N_MR,
+    .nr = PQ_I8N_NR,
+    .kb = 4,
+    .elem = 1,
+    .flip = true,
+    .ukernel = {pq_i8_gemm_ukernel__neondot_4x8, pq_i8_gemm_ukernel__neondot_4x8},
+    .requant = pq_i8_requant__neon,
+};
+
+const pq_i8_kernels *pq_i8_kernels_neon(int dot) {
+    if (!dot) return &pq_i8_neon_widen;
+    return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) ? &pq_i8_neon_dot : NULL;
+}
