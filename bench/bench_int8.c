@@ -147,10 +147,10 @@ static void bench_shape(const char *name, int conv, int64_t C, int64_t HW, int64
     qin[6] = scalar(PQ_DTYPE_F32, 0.5);
     qin[7] = scalar(PQ_DTYPE_U8, 100);
     pq_tensor *fo[1] = {fy}, *qo[1] = {qy};
-    pq_kernel_args fa = {fg, &fg->nodes[fn], (const pq_tensor *const *)fin, nf, fo, 1, NULL, 1,
-                         &g_err};
-    pq_kernel_args qa = {qg, &qg->nodes[qn], (const pq_tensor *const *)qin, nq, qo, 1, NULL, 1,
-                         &g_err};
+    pq_kernel_args fa = {fg, &fg->nodes[fn], (const pq_tensor *const *)fin, nf, fo, 1, NULL,
+                         1,  &g_err};
+    pq_kernel_args qa = {qg, &qg->nodes[qn], (const pq_tensor *const *)qin, nq, qo, 1, NULL,
+                         1,  &g_err};
     double fw, fc;
     time_it(NULL, NULL, &fa, &fw, &fc);
     printf("\n%s  (%.1f MOP per call)\n", name, ops * 1e-6);
@@ -166,8 +166,8 @@ static void bench_shape(const char *name, int conv, int64_t C, int64_t HW, int64
         }
         double w, c;
         time_it(conv ? pq_i8_qlinear_conv_run : pq_i8_qlinear_matmul_run, k, &qa, &w, &c);
-        printf("  int8 %-17s %9.3f %9.3f %8.1f %8.2fx\n", k->name, w * 1e3, c * 1e3,
-               ops / c * 1e-9, fc / c);
+        printf("  int8 %-17s %9.3f %9.3f %8.1f %8.2fx\n", k->name, w * 1e3, c * 1e3, ops / c * 1e-9,
+               fc / c);
     }
     for (uint32_t i = 0; i < nf; i++)
         pq_tensor_destroy(fin[i]);
@@ -180,8 +180,9 @@ static void bench_shape(const char *name, int conv, int64_t C, int64_t HW, int64
 }
 
 int main(void) {
-    printf("bench_int8: single thread, medians of %d calls (cpu = thread CPU time; ratios use it)\n",
-           SAMPLES);
+    printf(
+        "bench_int8: single thread, medians of %d calls (cpu = thread CPU time; ratios use it)\n",
+        SAMPLES);
     bench_shape("conv 3x3 64->64 56x56 pad 1", 1, 64, 56, 64, 3, 0);
     bench_shape("conv 1x1 64->256 56x56", 1, 64, 56, 256, 1, 0);
     bench_shape("gemm 256x768 * 768x768", 0, 768, 0, 768, 0, 256);

@@ -17,7 +17,7 @@
 /* ---- selection ---- */
 
 static const char *const pq_i8_names[PQ_I8_ISA_COUNT] = {
-    [PQ_I8_SCALAR] = "scalar", [PQ_I8_AVX2] = "avx2",  [PQ_I8_AVXVNNI] = "avxvnni",
+    [PQ_I8_SCALAR] = "scalar", [PQ_I8_AVX2] = "avx2", [PQ_I8_AVXVNNI] = "avxvnni",
     [PQ_I8_AVX512] = "avx512", [PQ_I8_NEON] = "neon",
 };
 
@@ -199,9 +199,8 @@ void pq_i8_gemm_packed(const pq_i8_kernels *k, bool rows_u8, size_t M, size_t N,
                 if (ep->corr_col)
                     for (size_t j = 0; j < nj; j++)
                         cr[j] = (int32_t)((uint32_t)cr[j] + (uint32_t)ep->corr_col[j0 + j]);
-                rq(cr, nj, ep->bias_row ? ep->bias_row[row] : 0.0,
-                   ep->m_row ? ep->m_row[row] : 0.0, ep->m_col ? ep->m_col + j0 : NULL, ep->zp_y,
-                   y + row * ldy + j0);
+                rq(cr, nj, ep->bias_row ? ep->bias_row[row] : 0.0, ep->m_row ? ep->m_row[row] : 0.0,
+                   ep->m_col ? ep->m_col + j0 : NULL, ep->zp_y, y + row * ldy + j0);
             }
         }
     }

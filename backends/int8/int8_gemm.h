@@ -28,10 +28,10 @@
 
 enum pq_i8_isa {
     PQ_I8_SCALAR,
-    PQ_I8_AVX2,      /* vpmaddwd on zero-/sign-extended i16 (never vpmaddubsw, which saturates) */
-    PQ_I8_AVXVNNI,   /* 256-bit vpdpbusd (VEX), built when the compiler knows -mavxvnni */
-    PQ_I8_AVX512,    /* 512-bit vpdpbusd (AVX-512 VNNI) */
-    PQ_I8_NEON,      /* sdot when the CPU has dotprod, else vmull_s8 + vpadalq_s16 (u8 flipped to s8) */
+    PQ_I8_AVX2,    /* vpmaddwd on zero-/sign-extended i16 (never vpmaddubsw, which saturates) */
+    PQ_I8_AVXVNNI, /* 256-bit vpdpbusd (VEX), built when the compiler knows -mavxvnni */
+    PQ_I8_AVX512,  /* 512-bit vpdpbusd (AVX-512 VNNI) */
+    PQ_I8_NEON, /* sdot when the CPU has dotprod, else vmull_s8 + vpadalq_s16 (u8 flipped to s8) */
     PQ_I8_ISA_COUNT
 };
 

@@ -35,12 +35,24 @@ pq_i8_avx2_tile(int MR, size_t kq, const uint8_t *a, size_t lda, const int16_t *
 static void pq_i8_gemm_ukernel__avx2_6x16(int mr, size_t kq, const void *a, size_t lda,
                                           const void *p, int32_t *c) {
     switch (mr) {
-    case 1: pq_i8_avx2_tile(1, kq, a, lda, p, c); break;
-    case 2: pq_i8_avx2_tile(2, kq, a, lda, p, c); break;
-    case 3: pq_i8_avx2_tile(3, kq, a, lda, p, c); break;
-    case 4: pq_i8_avx2_tile(4, kq, a, lda, p, c); break;
-    case 5: pq_i8_avx2_tile(5, kq, a, lda, p, c); break;
-    default: pq_i8_avx2_tile(6, kq, a, lda, p, c); break;
+    case 1:
+        pq_i8_avx2_tile(1, kq, a, lda, p, c);
+        break;
+    case 2:
+        pq_i8_avx2_tile(2, kq, a, lda, p, c);
+        break;
+    case 3:
+        pq_i8_avx2_tile(3, kq, a, lda, p, c);
+        break;
+    case 4:
+        pq_i8_avx2_tile(4, kq, a, lda, p, c);
+        break;
+    case 5:
+        pq_i8_avx2_tile(5, kq, a, lda, p, c);
+        break;
+    default:
+        pq_i8_avx2_tile(6, kq, a, lda, p, c);
+        break;
     }
 }
 

@@ -40,14 +40,30 @@ static inline __attribute__((always_inline)) void pq_i8_avx512_tile(int MR, int 
 
 #define PQ_I8Z_SWITCH(U)                                                                           \
     switch (mr) {                                                                                  \
-    case 1: pq_i8_avx512_tile(1, U, kq, a, lda, p, c); break;                                      \
-    case 2: pq_i8_avx512_tile(2, U, kq, a, lda, p, c); break;                                      \
-    case 3: pq_i8_avx512_tile(3, U, kq, a, lda, p, c); break;                                      \
-    case 4: pq_i8_avx512_tile(4, U, kq, a, lda, p, c); break;                                      \
-    case 5: pq_i8_avx512_tile(5, U, kq, a, lda, p, c); break;                                      \
-    case 6: pq_i8_avx512_tile(6, U, kq, a, lda, p, c); break;                                      \
-    case 7: pq_i8_avx512_tile(7, U, kq, a, lda, p, c); break;                                      \
-    default: pq_i8_avx512_tile(8, U, kq, a, lda, p, c); break;                                     \
+    case 1:                                                                                        \
+        pq_i8_avx512_tile(1, U, kq, a, lda, p, c);                                                 \
+        break;                                                                                     \
+    case 2:                                                                                        \
+        pq_i8_avx512_tile(2, U, kq, a, lda, p, c);                                                 \
+        break;                                                                                     \
+    case 3:                                                                                        \
+        pq_i8_avx512_tile(3, U, kq, a, lda, p, c);                                                 \
+        break;                                                                                     \
+    case 4:                                                                                        \
+        pq_i8_avx512_tile(4, U, kq, a, lda, p, c);                                                 \
+        break;                                                                                     \
+    case 5:                                                                                        \
+        pq_i8_avx512_tile(5, U, kq, a, lda, p, c);                                                 \
+        break;                                                                                     \
+    case 6:                                                                                        \
+        pq_i8_avx512_tile(6, U, kq, a, lda, p, c);                                                 \
+        break;                                                                                     \
+    case 7:                                                                                        \
+        pq_i8_avx512_tile(7, U, kq, a, lda, p, c);                                                 \
+        break;                                                                                     \
+    default:                                                                                       \
+        pq_i8_avx512_tile(8, U, kq, a, lda, p, c);                                                 \
+        break;                                                                                     \
     }
 
 static void pq_i8_gemm_ukernel__avx512vnni_8x32_su(int mr, size_t kq, const void *a, size_t lda,

@@ -14,10 +14,9 @@
 #define PQ_I8V_NR 16
 
 /* rows_u8: dpbusd(acc, rows (u8), panel (s8)); else dpbusd(acc, panel (u8), rows (s8)). */
-static inline __attribute__((always_inline)) void pq_i8_avxvnni_tile(int MR, int rows_u8,
-                                                                     size_t kq, const uint8_t *a,
-                                                                     size_t lda, const uint8_t *p,
-                                                                     int32_t *c) {
+static inline __attribute__((always_inline)) void pq_i8_avxvnni_tile(int MR, int rows_u8, size_t kq,
+                                                                     const uint8_t *a, size_t lda,
+                                                                     const uint8_t *p, int32_t *c) {
     __m256i acc[PQ_I8V_MR][2];
     for (int r = 0; r < MR; r++)
         acc[r][0] = acc[r][1] = _mm256_setzero_si256();
@@ -45,12 +44,24 @@ static inline __attribute__((always_inline)) void pq_i8_avxvnni_tile(int MR, int
 
 #define PQ_I8V_SWITCH(U)                                                                           \
     switch (mr) {                                                                                  \
-    case 1: pq_i8_avxvnni_tile(1, U, kq, a, lda, p, c); break;                                     \
-    case 2: pq_i8_avxvnni_tile(2, U, kq, a, lda, p, c); break;                                     \
-    case 3: pq_i8_avxvnni_tile(3, U, kq, a, lda, p, c); break;                                     \
-    case 4: pq_i8_avxvnni_tile(4, U, kq, a, lda, p, c); break;                                     \
-    case 5: pq_i8_avxvnni_tile(5, U, kq, a, lda, p, c); break;                                     \
-    default: pq_i8_avxvnni_tile(6, U, kq, a, lda, p, c); break;                                    \
+    case 1:                                                                                        \
+        pq_i8_avxvnni_tile(1, U, kq, a, lda, p, c);                                                \
+        break;                                                                                     \
+    case 2:                                                                                        \
+        pq_i8_avxvnni_tile(2, U, kq, a, lda, p, c);                                                \
+        break;                                                                                     \
+    case 3:                                                                                        \
+        pq_i8_avxvnni_tile(3, U, kq, a, lda, p, c);                                                \
+        break;                                                                                     \
+    case 4:                                                                                        \
+        pq_i8_avxvnni_tile(4, U, kq, a, lda, p, c);                                                \
+        break;                                                                                     \
+    case 5:                                                                                        \
+        pq_i8_avxvnni_tile(5, U, kq, a, lda, p, c);                                                \
+        break;                                                                                     \
+    default:                                                                                       \
+        pq_i8_avxvnni_tile(6, U, kq, a, lda, p, c);                                                \
+        break;                                                                                     \
     }
 
 static void pq_i8_gemm_ukernel__avxvnni_6x16_su(int mr, size_t kq, const void *a, size_t lda,

@@ -87,9 +87,9 @@ enum pq_status pq_i8_qlinear_matmul_run(const pq_i8_kernels *k, const pq_kernel_
         pq_free(m);
         return PQ_ERR_UNSUPPORTED;
     }
-    enum pq_status st = pq_i8_gemm_u8s8(k, (size_t)rows, (size_t)N, (size_t)K, A->data, (size_t)K,
-                                        zp_a, B->data, (size_t)N, m, zp_y, Y->data, (size_t)N,
-                                        a->err);
+    enum pq_status st =
+        pq_i8_gemm_u8s8(k, (size_t)rows, (size_t)N, (size_t)K, A->data, (size_t)K, zp_a, B->data,
+                        (size_t)N, m, zp_y, Y->data, (size_t)N, a->err);
     pq_free(m);
     return st;
 }
@@ -103,8 +103,8 @@ typedef struct pq_i8_conv {
 
 /* im2col of output positions [p0, p0 + nc) of one image and group: col[k][i] (nc apart) for
  * k = (c, kh, kw), padding filled with zp. */
-static void pq_i8_im2col(const pq_i8_conv *g, const uint8_t *x, int64_t p0, int64_t nc,
-                         uint8_t zp, uint8_t *col) {
+static void pq_i8_im2col(const pq_i8_conv *g, const uint8_t *x, int64_t p0, int64_t nc, uint8_t zp,
+                         uint8_t *col) {
     int64_t k = 0;
     for (int64_t c = 0; c < g->Cg; c++)
         for (int64_t kh = 0; kh < g->KH; kh++)
@@ -209,11 +209,23 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
     if (pq_conv_geom_decode(a->node, X->dims + 2, 2, Wt->dims + 2, &geo, &scratch) != PQ_OK ||
         geo.transpose)
         return PQ_ERR_UNSUPPORTED;
-    pq_i8_conv g = {.N = X->dims[0], .C = X->dims[1], .H = X->dims[2], .W = X->dims[3],
-                    .M = Wt->dims[0], .OH = geo.out[0], .OW = geo.out[1], .KH = geo.kernel[0],
-                    .KW = geo.kernel[1], .group = geo.group, .sh = geo.strides[0],
-                    .sw = geo.strides[1], .dh = geo.dilations[0], .dw = geo.dilations[1],
-                    .pt = geo.pads_begin[0], .pl = geo.pads_begin[1], .pb = geo.pads_end[0],
+    pq_i8_conv g = {.N = X->dims[0],
+                    .C = X->dims[1],
+                    .H = X->dims[2],
+                    .W = X->dims[3],
+                    .M = Wt->dims[0],
+                    .OH = geo.out[0],
+                    .OW = geo.out[1],
+                    .KH = geo.kernel[0],
+                    .KW = geo.kernel[1],
+                    .group = geo.group,
+                    .sh = geo.strides[0],
+                    .sw = geo.strides[1],
+                    .dh = geo.dilations[0],
+                    .dw = geo.dilations[1],
+                    .pt = geo.pads_begin[0],
+                    .pl = geo.pads_begin[1],
+                    .pb = geo.pads_end[0],
                     .pr = geo.pads_end[1]};
     if (g.group < 1 || g.C % g.group || g.M % g.group) return PQ_ERR_UNSUPPORTED;
     g.Cg = g.C / g.group;

@@ -24,8 +24,8 @@ static inline void pq_i8_requant_body__avx2(const int32_t *acc, size_t n, double
     size_t j = 0;
     for (; j + 8 <= n; j += 8) {
         __m256d m0 = mv ? _mm256_loadu_pd(mv + j) : vm, m1 = mv ? _mm256_loadu_pd(mv + j + 4) : vm;
-        __m128i q0 = _mm_add_epi32(
-            pq_i8_rq4__avx2(_mm_loadu_si128((const __m128i *)(acc + j)), vb, m0), vz);
+        __m128i q0 =
+            _mm_add_epi32(pq_i8_rq4__avx2(_mm_loadu_si128((const __m128i *)(acc + j)), vb, m0), vz);
         __m128i q1 = _mm_add_epi32(
             pq_i8_rq4__avx2(_mm_loadu_si128((const __m128i *)(acc + j + 4)), vb, m1), vz);
         __m128i b = _mm_packus_epi16(_mm_packs_epi32(q0, q1), _mm_setzero_si128());

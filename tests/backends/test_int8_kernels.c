@@ -31,8 +31,7 @@ static uint64_t rng_next(rng_t *r) {
 
 static const pq_i8_kernels *need_isa(enum pq_i8_isa isa) {
     const pq_i8_kernels *k = pq_i8_kernels_for(isa);
-    if (!k)
-        cr_skip_test("ISA %s is not available on this CPU/build: skipped", pq_i8_isa_name(isa));
+    if (!k) cr_skip_test("ISA %s is not available on this CPU/build: skipped", pq_i8_isa_name(isa));
     return k;
 }
 
@@ -120,8 +119,9 @@ static void compare(qcase *c, const pq_i8_kernels *k, int rank, const int64_t *d
                     const char *what) {
     gout r = gout_new(rank, dims), f = gout_new(rank, dims);
     pq_tensor *ro[1] = {r.t}, *fo[1] = {f.t};
-    pq_kernel_args a = {c->g, &c->g->nodes[c->nid], (const pq_tensor *const *)c->in, c->n_in,
-                        ro, 1, NULL, 1, &c->err};
+    pq_kernel_args a = {
+        c->g,   &c->g->nodes[c->nid], (const pq_tensor *const *)c->in, c->n_in, ro, 1, NULL, 1,
+        &c->err};
     cr_assert_eq(pq_ref_run(&a), PQ_OK, "%s: reference: %s", what, c->err.msg);
     a.out = fo;
     enum pq_status st = k ? run(k, &a) : pq_kernel_run(&a);
@@ -186,9 +186,9 @@ static void matmul_case(const pq_i8_kernels *k, rng_t *r, int64_t M, int64_t N, 
     }
     c.in[5] = per_col ? tens(PQ_DTYPE_I8, 1, dn) : scalar(PQ_DTYPE_I8, 0);
     /* y scale about the accumulator's spread so outputs use the whole u8 range */
-    c.in[6] = scalar(PQ_DTYPE_F32,
-                     ys >= 0 ? ys : pq_dtype_load(PQ_DTYPE_F32, c.in[1]->data, 0) * 0.01 *
-                                        sqrt((double)K) * 127 * 64);
+    c.in[6] = scalar(PQ_DTYPE_F32, ys >= 0 ? ys
+                                           : pq_dtype_load(PQ_DTYPE_F32, c.in[1]->data, 0) * 0.01 *
+                                                 sqrt((double)K) * 127 * 64);
     c.in[7] = scalar(PQ_DTYPE_U8, (double)(rng_next(r) % 256));
     char what[160];
     snprintf(what, sizeof what, "%s matmul M %lld N %lld K %lld zp %d per_col %d ext %d batch %d",
@@ -219,10 +219,18 @@ static void sweep_matmul(enum pq_i8_isa isa) {
                 cases, (long long)g_compared);
 }
 
-Test(int8_kernels, matmul_scalar) { sweep_matmul(PQ_I8_SCALAR); }
-Test(int8_kernels, matmul_avx2) { sweep_matmul(PQ_I8_AVX2); }
-Test(int8_kernels, matmul_avxvnni) { sweep_matmul(PQ_I8_AVXVNNI); }
-Test(int8_kernels, matmul_avx512) { sweep_matmul(PQ_I8_AVX512); }
+Test(int8_kernels, matmul_scalar) {
+    sweep_matmul(PQ_I8_SCALAR);
+}
+Test(int8_kernels, matmul_avx2) {
+    sweep_matmul(PQ_I8_AVX2);
+}
+Test(int8_kernels, matmul_avxvnni) {
+    sweep_matmul(PQ_I8_AVXVNNI);
+}
+Test(int8_kernels, matmul_avx512) {
+    sweep_matmul(PQ_I8_AVX512);
+}
 
 /* ---- QLinearConv ---- */
 
@@ -232,20 +240,20 @@ typedef struct {
 } conv_geo;
 
 static const conv_geo conv_geos[] = {
-    {1, 8, 9, 9, 16, 1, 1, 1, 1, 1, {0, 0, 0, 0}},     /* 1x1 */
-    {2, 3, 11, 7, 5, 1, 1, 1, 1, 1, {0, 0, 0, 0}},     /* 1x1, tails, batch 2 */
-    {1, 16, 8, 8, 33, 3, 3, 1, 1, 1, {1, 1, 1, 1}},    /* 3x3 pad 1 */
-    {1, 5, 13, 10, 7, 3, 3, 2, 1, 1, {1, 1, 1, 1}},    /* stride 2 */
-    {1, 4, 12, 12, 6, 3, 3, 1, 2, 1, {2, 2, 2, 2}},    /* dilation 2 */
-    {1, 3, 9, 8, 4, 2, 3, 1, 1, 1, {0, 1, 2, 0}},      /* asymmetric pads, 2x3 */
-    {1, 1, 6, 6, 1, 3, 3, 1, 1, 1, {1, 1, 1, 1}},      /* one channel (K = 9) */
-    {1, 8, 10, 10, 8, 3, 3, 1, 1, 8, {1, 1, 1, 1}},    /* depthwise */
-    {2, 6, 9, 11, 12, 3, 3, 2, 1, 6, {1, 1, 1, 1}},    /* depthwise, multiplier 2, stride 2 */
-    {1, 4, 9, 9, 4, 3, 3, 1, 2, 4, {2, 2, 2, 2}},      /* depthwise, dilation 2 */
-    {1, 8, 7, 7, 10, 3, 3, 1, 1, 2, {1, 1, 1, 1}},     /* group 2 */
-    {1, 6, 8, 8, 6, 1, 1, 2, 1, 2, {0, 0, 0, 0}},      /* group 2, 1x1 stride 2 (im2col path) */
-    {1, 17, 5, 5, 3, 5, 5, 1, 1, 1, {2, 2, 2, 2}},     /* K = 425 */
-    {1, 64, 14, 14, 64, 3, 3, 1, 1, 1, {1, 1, 1, 1}},  /* ResNet-ish, several column tiles */
+    {1, 8, 9, 9, 16, 1, 1, 1, 1, 1, {0, 0, 0, 0}},    /* 1x1 */
+    {2, 3, 11, 7, 5, 1, 1, 1, 1, 1, {0, 0, 0, 0}},    /* 1x1, tails, batch 2 */
+    {1, 16, 8, 8, 33, 3, 3, 1, 1, 1, {1, 1, 1, 1}},   /* 3x3 pad 1 */
+    {1, 5, 13, 10, 7, 3, 3, 2, 1, 1, {1, 1, 1, 1}},   /* stride 2 */
+    {1, 4, 12, 12, 6, 3, 3, 1, 2, 1, {2, 2, 2, 2}},   /* dilation 2 */
+    {1, 3, 9, 8, 4, 2, 3, 1, 1, 1, {0, 1, 2, 0}},     /* asymmetric pads, 2x3 */
+    {1, 1, 6, 6, 1, 3, 3, 1, 1, 1, {1, 1, 1, 1}},     /* one channel (K = 9) */
+    {1, 8, 10, 10, 8, 3, 3, 1, 1, 8, {1, 1, 1, 1}},   /* depthwise */
+    {2, 6, 9, 11, 12, 3, 3, 2, 1, 6, {1, 1, 1, 1}},   /* depthwise, multiplier 2, stride 2 */
+    {1, 4, 9, 9, 4, 3, 3, 1, 2, 4, {2, 2, 2, 2}},     /* depthwise, dilation 2 */
+    {1, 8, 7, 7, 10, 3, 3, 1, 1, 2, {1, 1, 1, 1}},    /* group 2 */
+    {1, 6, 8, 8, 6, 1, 1, 2, 1, 2, {0, 0, 0, 0}},     /* group 2, 1x1 stride 2 (im2col path) */
+    {1, 17, 5, 5, 3, 5, 5, 1, 1, 1, {2, 2, 2, 2}},    /* K = 425 */
+    {1, 64, 14, 14, 64, 3, 3, 1, 1, 1, {1, 1, 1, 1}}, /* ResNet-ish, several column tiles */
 };
 
 static void conv_case(const pq_i8_kernels *k, rng_t *r, const conv_geo *cg, int zpx, int per_ch,
@@ -289,9 +297,9 @@ static void conv_case(const pq_i8_kernels *k, rng_t *r, const conv_geo *cg, int 
     snprintf(what, sizeof what,
              "%s conv N%lld C%lld %lldx%lld M%lld k%lldx%lld s%lld d%lld g%lld zp %d per_ch %d "
              "bias %d ext %d",
-             k ? k->name : "fast table", (long long)cg->N, (long long)cg->C, (long long)cg->H, (long long)cg->W,
-             (long long)cg->M, (long long)cg->KH, (long long)cg->KW, (long long)cg->s,
-             (long long)cg->d, (long long)cg->g, zpx, per_ch, bias, ext);
+             k ? k->name : "fast table", (long long)cg->N, (long long)cg->C, (long long)cg->H,
+             (long long)cg->W, (long long)cg->M, (long long)cg->KH, (long long)cg->KW,
+             (long long)cg->s, (long long)cg->d, (long long)cg->g, zpx, per_ch, bias, ext);
     compare(&c, k, 4, dy, pq_i8_qlinear_conv_run, what);
     qcase_free(&c);
 }
@@ -306,17 +314,25 @@ static void sweep_conv(enum pq_i8_isa isa) {
             for (int v = 0; v < 4; v++, cases++)
                 conv_case(k, &r, &conv_geos[gi], zps[zi], v & 1, v >> 1, 0, -1);
     for (int gi = 0; gi < NELEM(conv_geos); gi++, cases += 2) {
-        conv_case(k, &r, &conv_geos[gi], 255, 1, 1, 1, -1); /* saturating bytes */
+        conv_case(k, &r, &conv_geos[gi], 255, 1, 1, 1, -1);  /* saturating bytes */
         conv_case(k, &r, &conv_geos[gi], 128, 1, 1, 0, 0.0); /* zero y scale */
     }
     cr_log_info("int8 conv %s: %d cases, %lld output bytes bit-exact vs reference", k->name, cases,
                 (long long)g_compared);
 }
 
-Test(int8_kernels, conv_scalar) { sweep_conv(PQ_I8_SCALAR); }
-Test(int8_kernels, conv_avx2) { sweep_conv(PQ_I8_AVX2); }
-Test(int8_kernels, conv_avxvnni) { sweep_conv(PQ_I8_AVXVNNI); }
-Test(int8_kernels, conv_avx512) { sweep_conv(PQ_I8_AVX512); }
+Test(int8_kernels, conv_scalar) {
+    sweep_conv(PQ_I8_SCALAR);
+}
+Test(int8_kernels, conv_avx2) {
+    sweep_conv(PQ_I8_AVX2);
+}
+Test(int8_kernels, conv_avxvnni) {
+    sweep_conv(PQ_I8_AVXVNNI);
+}
+Test(int8_kernels, conv_avx512) {
+    sweep_conv(PQ_I8_AVX512);
+}
 
 /* ---- no saturation: x = 255, w = -128 / 127 pairs overflow i16 in vpmaddubsw ---- */
 
@@ -355,10 +371,18 @@ static void no_saturation(enum pq_i8_isa isa) {
     }
 }
 
-Test(int8_kernels, no_saturation_scalar) { no_saturation(PQ_I8_SCALAR); }
-Test(int8_kernels, no_saturation_avx2) { no_saturation(PQ_I8_AVX2); }
-Test(int8_kernels, no_saturation_avxvnni) { no_saturation(PQ_I8_AVXVNNI); }
-Test(int8_kernels, no_saturation_avx512) { no_saturation(PQ_I8_AVX512); }
+Test(int8_kernels, no_saturation_scalar) {
+    no_saturation(PQ_I8_SCALAR);
+}
+Test(int8_kernels, no_saturation_avx2) {
+    no_saturation(PQ_I8_AVX2);
+}
+Test(int8_kernels, no_saturation_avxvnni) {
+    no_saturation(PQ_I8_AVXVNNI);
+}
+Test(int8_kernels, no_saturation_avx512) {
+    no_saturation(PQ_I8_AVX512);
+}
 
 /* The raw GEMM of every ISA equals the scalar one and a direct loop (NEON runs the same check). */
 Test(int8_kernels, gemm_all_isas_vs_direct) {
@@ -440,8 +464,8 @@ Test(int8_kernels, unsupported_cases_leave_output) {
         gout o = gout_new(2, dy);
         if (at[v] != PQ_DTYPE_U8) o.t->dtype = PQ_DTYPE_I8;
         pq_tensor *out[1] = {o.t};
-        pq_kernel_args a = {c.g,   &c.g->nodes[c.nid], (const pq_tensor *const *)c.in, 8, out, 1,
-                            NULL, 1,   &c.err};
+        pq_kernel_args a = {
+            c.g, &c.g->nodes[c.nid], (const pq_tensor *const *)c.in, 8, out, 1, NULL, 1, &c.err};
         cr_assert_eq(pq_i8_qlinear_matmul_run(k, &a), PQ_ERR_UNSUPPORTED, "variant %d", v);
         for (size_t i = 0; i < o.t->nbytes; i++)
             cr_assert_eq(((uint8_t *)o.t->data)[i], POISON);

@@ -253,7 +253,6 @@ static void test_fwht(const pq_qkernels *k) {
         }
 }
 
-
 /* ---- INT8 GEMM: NEON (sdot and widening) bit-exact vs scalar vs a direct int64 loop ---- */
 
 static uint8_t i8_direct(int64_t s, double bias, double m, int zp) {
@@ -333,8 +332,11 @@ static void test_int8_gemm(const pq_i8_kernels *k) {
                             pq_i8_pack_panels(kk, X, (size_t)N, (size_t)K, (size_t)N, true, pp);
                             pq_i8_corr_rows(Wt, (size_t)K, (size_t)M, (size_t)K,
                                             pq_i8_zp_eff(kk, zp), corr);
-                            pq_i8_epilogue ep = {.corr_row = corr, .bias_row = bias, .m_row = mrow,
-                                                 .zp_y = 3, .finite = true};
+                            pq_i8_epilogue ep = {.corr_row = corr,
+                                                 .bias_row = bias,
+                                                 .m_row = mrow,
+                                                 .zp_y = 3,
+                                                 .finite = true};
                             memset(outs[v] + 1, POISON, (size_t)(M * N));
                             pq_i8_gemm_packed(kk, false, (size_t)M, (size_t)N, (size_t)K, pr, pp,
                                               &ep, outs[v] + 1, (size_t)N);
