@@ -222,12 +222,13 @@ enum pq_status pq_calib_hessian(pq_graph *g, const pq_calib_set *cs, uint32_t no
     }
     for (int64_t i = 0; i < c.cols * c.cols; i++) {
         if (isfinite(c.h[i])) continue;
+        const char *what = isnan(c.h[i]) ? "nan" : "inf";
         pq_free(c.h);
         return pq_error_set(err, PQ_ERR_INVALID,
                             "hessian: node '%s': the layer's inputs over the calibration data are "
                             "not finite (Hessian entry [%lld, %lld] is %s)",
                             c.node_name ? c.node_name : "?", (long long)(i / c.cols),
-                            (long long)(i % c.cols), isnan(c.h[i]) ? "nan" : "inf");
+                            (long long)(i % c.cols), what);
     }
     *h = c.h;
     *cols = c.cols;
