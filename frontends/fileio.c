@@ -61,6 +61,13 @@ static void pq_atomic_release(pq_atomic_file *af) {
 
 enum pq_status pq_atomic_open(pq_atomic_file *af, const char *path, pq_error *err) {
     memset(af, 0, sizeof *af);
+    /* the rename at commit would replace a device, FIFO or directory entry (as root: /dev/null) */
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return pq_error_set(err, PQ_ERR_IO,
+                            "'%s' exists and is not a regular file: piqc writes a new file and "
+                            "renames it into place, so it will not replace it",
+                            path);
     size_t pl = strlen(path);
     af->path = pq_strdup(path);
     af->tmp_path = pq_malloc(pl + 12);
