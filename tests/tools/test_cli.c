@@ -5,64 +5,45 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
+
+#include "tools/cli_util.h"
 
 #define PIQC PQ_BINARY_DIR "/tools/piqc"
 #define SRC PQ_SOURCE_DIR
 
-/* Runs a shell command, captures stdout+stderr into out (size), returns the exit code. */
-static int sh(char *out, size_t size, const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char full[4200];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    cr_assert(p, "popen %s", cmd);
-    size_t n = fread(out, 1, size - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static char tmpdir[256];
 
 static void make_tmp(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/piqc-cli-XXXXXX");
-    cr_assert(mkdtemp(tmpdir));
+    pq_cli_mkdtemp(tmpdir, sizeof tmpdir, "cli");
 }
 
 static void rm_tmp(void) {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    cr_assert_eq(system(cmd), 0);
+    pq_cli_rmtree(tmpdir);
 }
 
 TestSuite(cli, .init = make_tmp, .fini = rm_tmp);
 
 Test(cli, help_and_usage_codes) {
     char out[8192];
-    cr_assert_eq(sh(out, sizeof out, "%s --help", PIQC), 0);
+    cr_assert_eq(pq_cli_sh(out, sizeof out, "%s --help", PIQC), 0);
     cr_assert(strstr(out, "quantize"));
-    cr_assert_eq(sh(out, sizeof out, "%s frobnicate", PIQC), 1);
+    cr_assert_eq(pq_cli_sh(out, sizeof out, "%s frobnicate", PIQC), 1);
     cr_assert(strstr(out, "unknown command 'frobnicate'"), "%s", out);
-    cr_assert_eq(sh(out, sizeof out, "%s run", PIQC), 1);
-    cr_assert_eq(sh(out, sizeof out, "%s run --repeat x m.onnx", PIQC), 1);
+    cr_assert_eq(pq_cli_sh(out, sizeof out, "%s run", PIQC), 1);
+    cr_assert_eq(pq_cli_sh(out, sizeof out, "%s run --repeat x m.onnx", PIQC), 1);
     const char *cmds[] = {"import", "run", "inspect", "quantize", "verify", "compile"};
     for (int i = 0; i < (int)(sizeof cmds / sizeof cmds[0]); i++)
-        cr_assert_eq(sh(out, sizeof out, "%s %s --help", PIQC, cmds[i]), 0, "%s", cmds[i]);
+        cr_assert_eq(pq_cli_sh(out, sizeof out, "%s %s --help", PIQC, cmds[i]), 0, "%s", cmds[i]);
     /* and every subcommand the top-level help lists ("  NAME  summary" under "commands:"), so a
      * new one is covered without editing this list */
     char list[8192], cmd[64];
-    cr_assert_eq(sh(list, sizeof list, "%s --help", PIQC), 0);
+    cr_assert_eq(pq_cli_sh(list, sizeof list, "%s --help", PIQC), 0);
     const char *p = strstr(list, "commands:\n");
     cr_assert(p, "%s", list);
     int seen = 0;
     for (p += 10; p[0] == ' ' && p[1] == ' ' && sscanf(p, " %63s", cmd) == 1; seen++) {
-        cr_assert_eq(sh(out, sizeof out, "%s %s --help", PIQC, cmd), 0, "%s: %s", cmd, out);
+        cr_assert_eq(pq_cli_sh(out, sizeof out, "%s %s --help", PIQC, cmd), 0, "%s: %s", cmd, out);
         cr_assert(strstr(out, "usage: piqc"), "%s: %s", cmd, out);
         p = strchr(p, '\n');
         if (!p) break;
@@ -73,36 +54,38 @@ Test(cli, help_and_usage_codes) {
 
 Test(cli, missing_and_bad_files) {
     char out[8192];
-    cr_assert_eq(sh(out, sizeof out, "%s run %s/nope.onnx", PIQC, tmpdir), 5, "%s", out);
+    cr_assert_eq(pq_cli_sh(out, sizeof out, "%s run %s/nope.onnx", PIQC, tmpdir), 5, "%s", out);
     cr_assert(strstr(out, "nope.onnx"), "%s", out);
-    cr_assert_eq(sh(out, sizeof out, "%s run %s/examples/digits/model.onnx", PIQC, SRC), 2, "%s",
-                 out);
+    cr_assert_eq(pq_cli_sh(out, sizeof out, "%s run %s/examples/digits/model.onnx", PIQC, SRC), 2,
+                 "%s", out);
     cr_assert(strstr(out, "missing input 'input'"), "%s", out);
     cr_assert_eq(
-        sh(out, sizeof out,
-           "%s run %s/examples/digits/model.onnx --input input=%s/examples/digits/labels.npy", PIQC,
-           SRC, SRC),
+        pq_cli_sh(
+            out, sizeof out,
+            "%s run %s/examples/digits/model.onnx --input input=%s/examples/digits/labels.npy",
+            PIQC, SRC, SRC),
         2, "%s", out);
     cr_assert(strstr(out, "input 'input'"), "%s", out);
-    cr_assert_eq(
-        sh(out, sizeof out, "%s run %s/examples/digits/model.onnx --input nosuch=x.npy", PIQC, SRC),
-        1);
+    cr_assert_eq(pq_cli_sh(out, sizeof out,
+                           "%s run %s/examples/digits/model.onnx --input nosuch=x.npy", PIQC, SRC),
+                 1);
 }
 
 Test(cli, digits_accuracy_matches_pytorch) {
     char out[8192];
     cr_assert_eq(
-        sh(out, sizeof out,
-           "%s run %s/examples/digits/model.onnx --input input=%s/examples/digits/test_x.npy "
-           "--labels %s/examples/digits/labels.npy --repeat 2 --output-dir %s/o",
-           PIQC, SRC, SRC, SRC, tmpdir),
+        pq_cli_sh(
+            out, sizeof out,
+            "%s run %s/examples/digits/model.onnx --input input=%s/examples/digits/test_x.npy "
+            "--labels %s/examples/digits/labels.npy --repeat 2 --output-dir %s/o",
+            PIQC, SRC, SRC, SRC, tmpdir),
         0, "%s", out);
     cr_assert(strstr(out, "accuracy: 98.61% (355/360)"), "%s", out);
     cr_assert(strstr(out, "median "), "%s", out);
-    cr_assert_eq(sh(out, sizeof out,
-                    "%s run %s/examples/digits/model.onnx --input "
-                    "input=%s/examples/digits/test_x.npy --profile",
-                    PIQC, SRC, SRC),
+    cr_assert_eq(pq_cli_sh(out, sizeof out,
+                           "%s run %s/examples/digits/model.onnx --input "
+                           "input=%s/examples/digits/test_x.npy --profile",
+                           PIQC, SRC, SRC),
                  0, "%s", out);
     cr_assert(strstr(out, "kernel time per run by op") && strstr(out, "Conv") &&
                   strstr(out, "MaxPool"),
@@ -116,14 +99,14 @@ Test(cli, digits_accuracy_matches_pytorch) {
 Test(cli, quantize_artifact_roundtrip_and_tamper) {
     char out[16384], art[512];
     snprintf(art, sizeof art, "%s/d.gguf", tmpdir);
-    cr_assert_eq(sh(out, sizeof out,
-                    "%s quantize %s/examples/digits/model.onnx --format piq3 --compare q3 "
-                    "--json %s/r.json -o %s",
-                    PIQC, SRC, tmpdir, art),
+    cr_assert_eq(pq_cli_sh(out, sizeof out,
+                           "%s quantize %s/examples/digits/model.onnx --format piq3 --compare q3 "
+                           "--json %s/r.json -o %s",
+                           PIQC, SRC, tmpdir, art),
                  0, "%s", out);
     cr_assert(strstr(out, "G1"), "%s", out);
-    cr_assert_eq(sh(out, sizeof out, "%s verify %s", PIQC, art), 0, "%s", out);
-    cr_assert_eq(sh(out, sizeof out, "%s inspect %s", PIQC, art), 0, "%s", out);
+    cr_assert_eq(pq_cli_sh(out, sizeof out, "%s verify %s", PIQC, art), 0, "%s", out);
+    cr_assert_eq(pq_cli_sh(out, sizeof out, "%s inspect %s", PIQC, art), 0, "%s", out);
     cr_assert(strstr(out, "fc.weight") && strstr(out, "piq3") && strstr(out, "integrity: OK"), "%s",
               out);
     /* a compiled artifact: fake-quant + lower-quant, weights packed in the graph; no other pass ran
@@ -132,120 +115,130 @@ Test(cli, quantize_artifact_roundtrip_and_tamper) {
     cr_assert(strstr(out, "fc.weight.packed") && strstr(out, "PackedMatMul") &&
                   strstr(out, "PackedConv") && strstr(out, "BatchNormalization"),
               "%s", out);
-    cr_assert_eq(sh(out, sizeof out,
-                    "%s run %s --input input=%s/examples/digits/test_x.npy --labels "
-                    "%s/examples/digits/labels.npy",
-                    PIQC, art, SRC, SRC),
+    cr_assert_eq(pq_cli_sh(out, sizeof out,
+                           "%s run %s --input input=%s/examples/digits/test_x.npy --labels "
+                           "%s/examples/digits/labels.npy",
+                           PIQC, art, SRC, SRC),
                  0, "%s", out);
     cr_assert(strstr(out, "accuracy: "), "%s", out);
     /* flip the last byte (tensor data) and a byte inside the header */
     char copy[512];
     snprintf(copy, sizeof copy, "%s/t.gguf", tmpdir);
-    cr_assert_eq(sh(out, sizeof out,
-                    "cp %s %s && printf '\\377' | dd of=%s bs=1 seek=$(($(stat -c %%s %s) - 100)) "
-                    "conv=notrunc status=none",
-                    art, copy, copy, copy),
-                 0, "%s", out);
-    cr_assert_neq(sh(out, sizeof out, "%s verify %s", PIQC, copy), 0, "%s", out);
+    cr_assert_eq(
+        pq_cli_sh(out, sizeof out,
+                  "cp %s %s && printf '\\377' | dd of=%s bs=1 seek=$(($(stat -c %%s %s) - 100)) "
+                  "conv=notrunc status=none",
+                  art, copy, copy, copy),
+        0, "%s", out);
+    cr_assert_neq(pq_cli_sh(out, sizeof out, "%s verify %s", PIQC, copy), 0, "%s", out);
     cr_assert(strstr(out, "SHA-256") || strstr(out, "sha256"), "%s", out);
-    cr_assert_eq(sh(out, sizeof out,
-                    "cp %s %s && printf 'X' | dd of=%s bs=1 seek=30 conv=notrunc status=none", art,
-                    copy, copy),
-                 0, "%s", out);
-    cr_assert_neq(sh(out, sizeof out, "%s verify %s", PIQC, copy), 0, "%s", out);
+    cr_assert_eq(
+        pq_cli_sh(out, sizeof out,
+                  "cp %s %s && printf 'X' | dd of=%s bs=1 seek=30 conv=notrunc status=none", art,
+                  copy, copy),
+        0, "%s", out);
+    cr_assert_neq(pq_cli_sh(out, sizeof out, "%s verify %s", PIQC, copy), 0, "%s", out);
 }
 
 Test(cli, failed_write_leaves_no_file) {
     char out[8192];
-    cr_assert_eq(sh(out, sizeof out,
-                    "%s quantize %s/examples/digits/model.onnx --format piq2 -o %s/nodir/x.gguf",
-                    PIQC, SRC, tmpdir),
-                 5, "%s", out);
+    cr_assert_eq(
+        pq_cli_sh(out, sizeof out,
+                  "%s quantize %s/examples/digits/model.onnx --format piq2 -o %s/nodir/x.gguf",
+                  PIQC, SRC, tmpdir),
+        5, "%s", out);
     cr_assert(strstr(out, "nodir"), "%s", out);
-    cr_assert_eq(sh(out, sizeof out, "ls -A %s", tmpdir), 0);
+    cr_assert_eq(pq_cli_sh(out, sizeof out, "ls -A %s", tmpdir), 0);
     cr_assert_eq(strlen(out), 0, "temporary files left: %s", out);
 }
 
 Test(cli, pir_roundtrip_runs_identically) {
     char out[8192], a[8192];
-    cr_assert_eq(sh(out, sizeof out,
-                    "%s import %s/tests/models/transformer17/model.onnx -o %s/t.pir", PIQC, SRC,
-                    tmpdir),
+    cr_assert_eq(pq_cli_sh(out, sizeof out,
+                           "%s import %s/tests/models/transformer17/model.onnx -o %s/t.pir", PIQC,
+                           SRC, tmpdir),
                  0, "%s", out);
-    cr_assert_eq(sh(a, sizeof a,
-                    "%s run %s/tests/models/transformer17/model.onnx --input "
-                    "tokens=%s/tests/models/transformer17/input_tokens.npy | grep output",
-                    PIQC, SRC, SRC),
+    cr_assert_eq(pq_cli_sh(a, sizeof a,
+                           "%s run %s/tests/models/transformer17/model.onnx --input "
+                           "tokens=%s/tests/models/transformer17/input_tokens.npy | grep output",
+                           PIQC, SRC, SRC),
                  0, "%s", a);
-    cr_assert_eq(sh(out, sizeof out,
-                    "%s run %s/t.pir --input tokens=%s/tests/models/transformer17/input_tokens.npy "
-                    "| grep output",
-                    PIQC, tmpdir, SRC),
-                 0, "%s", out);
+    cr_assert_eq(
+        pq_cli_sh(out, sizeof out,
+                  "%s run %s/t.pir --input tokens=%s/tests/models/transformer17/input_tokens.npy "
+                  "| grep output",
+                  PIQC, tmpdir, SRC),
+        0, "%s", out);
     cr_assert_str_eq(out, a);
 }
 
 Test(cli, weighted_calibration_with_data_and_provenance) {
     char out[16384];
-    cr_assert_eq(sh(out, sizeof out,
-                    "mkdir -p %s/calib && ln -s %s/examples/digits/train_x.npy %s/calib/input.npy",
-                    tmpdir, SRC, tmpdir),
-                 0, "%s", out);
-    cr_assert_eq(sh(out, sizeof out,
-                    "%s quantize %s/examples/digits/model.onnx --format piq3 --calib weighted "
-                    "--calib-data %s/calib --json %s/w.json -o %s/w.gguf",
-                    PIQC, SRC, tmpdir, tmpdir, tmpdir),
-                 0, "%s", out);
+    cr_assert_eq(
+        pq_cli_sh(out, sizeof out,
+                  "mkdir -p %s/calib && ln -s %s/examples/digits/train_x.npy %s/calib/input.npy",
+                  tmpdir, SRC, tmpdir),
+        0, "%s", out);
+    cr_assert_eq(
+        pq_cli_sh(out, sizeof out,
+                  "%s quantize %s/examples/digits/model.onnx --format piq3 --calib weighted "
+                  "--calib-data %s/calib --json %s/w.json -o %s/w.gguf",
+                  PIQC, SRC, tmpdir, tmpdir, tmpdir),
+        0, "%s", out);
     cr_assert(strstr(out, "calib weighted"), "%s", out);
-    cr_assert_eq(sh(out, sizeof out, "%s inspect %s/w.gguf", PIQC, tmpdir), 0, "%s", out);
+    cr_assert_eq(pq_cli_sh(out, sizeof out, "%s inspect %s/w.gguf", PIQC, tmpdir), 0, "%s", out);
     cr_assert(strstr(out, "method weighted, 1437 samples"), "%s", out);
     /* weighted calibration must differ from plain mse on real activations */
     char a[16384];
-    cr_assert_eq(sh(out, sizeof out,
-                    "%s quantize %s/examples/digits/model.onnx --format piq3 | grep aggregate",
-                    PIQC, SRC),
-                 0);
-    cr_assert_eq(sh(a, sizeof a,
-                    "%s quantize %s/examples/digits/model.onnx --format piq3 --calib weighted "
-                    "--calib-data %s/calib | grep aggregate",
-                    PIQC, SRC, tmpdir),
-                 0);
+    cr_assert_eq(
+        pq_cli_sh(out, sizeof out,
+                  "%s quantize %s/examples/digits/model.onnx --format piq3 | grep aggregate", PIQC,
+                  SRC),
+        0);
+    cr_assert_eq(
+        pq_cli_sh(a, sizeof a,
+                  "%s quantize %s/examples/digits/model.onnx --format piq3 --calib weighted "
+                  "--calib-data %s/calib | grep aggregate",
+                  PIQC, SRC, tmpdir),
+        0);
     cr_assert_str_neq(out, a);
     /* weighted without data is a usage error; a missing data file names it */
-    cr_assert_eq(sh(out, sizeof out,
-                    "%s quantize %s/examples/digits/model.onnx --format piq3 --calib weighted",
-                    PIQC, SRC),
-                 1);
-    cr_assert_eq(sh(out, sizeof out,
-                    "%s quantize %s/examples/digits/model.onnx --format piq3 --calib weighted "
-                    "--calib-data %s/none",
-                    PIQC, SRC, tmpdir),
-                 5, "%s", out);
+    cr_assert_eq(
+        pq_cli_sh(out, sizeof out,
+                  "%s quantize %s/examples/digits/model.onnx --format piq3 --calib weighted", PIQC,
+                  SRC),
+        1);
+    cr_assert_eq(
+        pq_cli_sh(out, sizeof out,
+                  "%s quantize %s/examples/digits/model.onnx --format piq3 --calib weighted "
+                  "--calib-data %s/none",
+                  PIQC, SRC, tmpdir),
+        5, "%s", out);
     cr_assert(strstr(out, "input.npy"), "%s", out);
     /* gptq goes through the fake-quant pass: it needs the data (INVALID naming the flag) */
-    cr_assert_eq(sh(out, sizeof out,
-                    "%s quantize %s/examples/digits/model.onnx --format piq3 --calib gptq", PIQC,
-                    SRC),
+    cr_assert_eq(pq_cli_sh(out, sizeof out,
+                           "%s quantize %s/examples/digits/model.onnx --format piq3 --calib gptq",
+                           PIQC, SRC),
                  2, "%s", out);
     cr_assert(strstr(out, "gptq") && strstr(out, "--calib-data"), "%s", out);
-    cr_assert_eq(sh(out, sizeof out,
-                    "%s quantize %s/examples/digits/model.onnx --format piq3 --calib gptq "
-                    "--calib-data %s/calib -o %s/g.gguf",
-                    PIQC, SRC, tmpdir, tmpdir),
+    cr_assert_eq(pq_cli_sh(out, sizeof out,
+                           "%s quantize %s/examples/digits/model.onnx --format piq3 --calib gptq "
+                           "--calib-data %s/calib -o %s/g.gguf",
+                           PIQC, SRC, tmpdir, tmpdir),
                  0, "%s", out);
     cr_assert(strstr(out, "calib gptq") && strstr(out, "2 of 2 quantized weights lowered"), "%s",
               out);
-    cr_assert_eq(sh(out, sizeof out, "%s inspect %s/g.gguf", PIQC, tmpdir), 0, "%s", out);
+    cr_assert_eq(pq_cli_sh(out, sizeof out, "%s inspect %s/g.gguf", PIQC, tmpdir), 0, "%s", out);
     cr_assert(strstr(out, "method gptq, 1437 samples"), "%s", out);
 }
 
 Test(cli, quantize_report_shape_and_refusals) {
     char out[16384];
     /* the report keeps the ONNX weight names, the JSON keys scripts/demo and quality-report read */
-    cr_assert_eq(sh(out, sizeof out,
-                    "%s quantize %s/examples/digits/model.onnx --format piq3 --compare q3 "
-                    "--group 32 --json %s/r.json && cat %s/r.json",
-                    PIQC, SRC, tmpdir, tmpdir),
+    cr_assert_eq(pq_cli_sh(out, sizeof out,
+                           "%s quantize %s/examples/digits/model.onnx --format piq3 --compare q3 "
+                           "--group 32 --json %s/r.json && cat %s/r.json",
+                           PIQC, SRC, tmpdir, tmpdir),
                  0, "%s", out);
     cr_assert(strstr(out, "2 weight tensors quantized to piq3 (G=32, calib mse), compared with q3"),
               "%s", out);
@@ -256,28 +249,28 @@ Test(cli, quantize_report_shape_and_refusals) {
                   strstr(out, "\"g1\": {\"wins\": "),
               "%s", out);
     /* int8 -o: lowered to PackedMatMul/PackedConv over i8 codes, runs at FP32 accuracy */
-    cr_assert_eq(sh(out, sizeof out,
-                    "%s quantize %s/examples/digits/model.onnx --format int8 -o %s/i.gguf", PIQC,
-                    SRC, tmpdir),
+    cr_assert_eq(pq_cli_sh(out, sizeof out,
+                           "%s quantize %s/examples/digits/model.onnx --format int8 -o %s/i.gguf",
+                           PIQC, SRC, tmpdir),
                  0, "%s", out);
     cr_assert(strstr(out, "2 of 2 quantized weights lowered"), "%s", out);
-    cr_assert_eq(sh(out, sizeof out,
-                    "%s run %s/i.gguf --input input=%s/examples/digits/test_x.npy --labels "
-                    "%s/examples/digits/labels.npy",
-                    PIQC, tmpdir, SRC, SRC),
+    cr_assert_eq(pq_cli_sh(out, sizeof out,
+                           "%s run %s/i.gguf --input input=%s/examples/digits/test_x.npy --labels "
+                           "%s/examples/digits/labels.npy",
+                           PIQC, tmpdir, SRC, SRC),
                  0, "%s", out);
     cr_assert(strstr(out, "accuracy: 98.61% (355/360)"), "%s", out);
     /* group out of range: a usage error, no file */
-    cr_assert_eq(sh(out, sizeof out,
-                    "%s quantize %s/examples/digits/model.onnx --format piq3 --group 65544", PIQC,
-                    SRC),
+    cr_assert_eq(pq_cli_sh(out, sizeof out,
+                           "%s quantize %s/examples/digits/model.onnx --format piq3 --group 65544",
+                           PIQC, SRC),
                  1, "%s", out);
     cr_assert(strstr(out, "--group"), "%s", out);
-    cr_assert_eq(sh(out, sizeof out, "ls -A %s | grep -c gguf", tmpdir), 0, "%s", out);
+    cr_assert_eq(pq_cli_sh(out, sizeof out, "ls -A %s | grep -c gguf", tmpdir), 0, "%s", out);
     cr_assert_eq(atoi(out), 1, "only i.gguf: %s", out);
     /* int8 is reported (per channel: 8 bits + a f32 scale per row) */
-    cr_assert_eq(
-        sh(out, sizeof out, "%s quantize %s/examples/digits/model.onnx --format int8", PIQC, SRC),
-        0, "%s", out);
+    cr_assert_eq(pq_cli_sh(out, sizeof out,
+                           "%s quantize %s/examples/digits/model.onnx --format int8", PIQC, SRC),
+                 0, "%s", out);
     cr_assert(strstr(out, "fc.weight") && strstr(out, "nominal bpw 8.0000"), "%s", out);
 }

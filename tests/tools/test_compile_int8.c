@@ -2,15 +2,14 @@
  * lower-quant) on the digits CNN: verify, run through the packed int8/f16 kernels (accuracy
  * printed and >= 95%), I8/F16/F32 tensors in the artifact, inspect's resident bytes. */
 #include <criterion/criterion.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "frontends/gguf.h"
 #include "ir/ir.h"
+#include "tools/cli_util.h"
 
 #define PIQC PQ_BINARY_DIR "/tools/piqc"
 #define DIGITS PQ_SOURCE_DIR "/examples/digits"
@@ -18,37 +17,12 @@
 
 static char tmpdir[256];
 
-/* Runs a shell command, captures stdout+stderr into out (size), returns the exit code. */
-static int sh(char *out, size_t size, const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char full[4200];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    cr_assert(p, "popen %s", cmd);
-    size_t n = fread(out, 1, size - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void make_tmp(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/piqc-int8-XXXXXX");
-    cr_assert(mkdtemp(tmpdir));
+    pq_cli_mkdtemp(tmpdir, sizeof tmpdir, "int8");
 }
 
 static void rm_tmp(void) {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    cr_assert_eq(system(cmd), 0);
-}
-
-static double number_after(const char *text, const char *key) {
-    const char *p = strstr(text, key);
-    return p ? strtod(p + strlen(key), NULL) : -1.0;
+    pq_cli_rmtree(tmpdir);
 }
 
 TestSuite(compile_wide, .init = make_tmp, .fini = rm_tmp, .timeout = 300);
@@ -63,25 +37,25 @@ static double digits_wide(const char *fmt) {
     cr_assert_not_null(f);
     fprintf(f, "passes:\n  - fake-quant: {format: %s, min-elements: 0}\n  - lower-quant\n", fmt);
     fclose(f);
-    cr_assert_eq(sh(out, sizeof out, "%s compile %s/model.onnx --pipeline %s -o %s", PIQC, DIGITS,
-                    yaml, gguf),
+    cr_assert_eq(pq_cli_sh(out, sizeof out, "%s compile %s/model.onnx --pipeline %s -o %s", PIQC,
+                           DIGITS, yaml, gguf),
                  0, "%s", out);
     cr_assert(strstr(out, "lowered 3 of 3 FakeQuants (1 PackedMatMul, 2 PackedConv)"), "%s", out);
-    cr_assert_eq(sh(out, sizeof out, "%s verify %s", PIQC, gguf), 0, "%s", out);
+    cr_assert_eq(pq_cli_sh(out, sizeof out, "%s verify %s", PIQC, gguf), 0, "%s", out);
     cr_assert(strstr(out, "OK"), "%s", out);
-    cr_assert_eq(sh(out, sizeof out, "%s run %s " DIGITS_RUN, PIQC, gguf), 0, "%s", out);
-    double acc = number_after(out, "accuracy: ");
+    cr_assert_eq(pq_cli_sh(out, sizeof out, "%s run %s " DIGITS_RUN, PIQC, gguf), 0, "%s", out);
+    double acc = pq_cli_number_after(out, "accuracy: ");
     fprintf(stderr, "digits %s (lowered, packed %s kernels): accuracy %.2f%%\n", fmt, fmt, acc);
     cr_assert_geq(acc, 95.0, "%s: accuracy %.2f%%\n%s", fmt, acc, out);
     /* the scalar reference kernels give the same accuracy */
-    cr_assert_eq(sh(out, sizeof out, "PIQC_ISA=scalar %s run %s " DIGITS_RUN, PIQC, gguf), 0, "%s",
-                 out);
-    cr_assert_eq(number_after(out, "accuracy: "), acc, "%s", out);
-    cr_assert_eq(sh(out, sizeof out, "%s inspect %s", PIQC, gguf), 0, "%s", out);
+    cr_assert_eq(pq_cli_sh(out, sizeof out, "PIQC_ISA=scalar %s run %s " DIGITS_RUN, PIQC, gguf), 0,
+                 "%s", out);
+    cr_assert_eq(pq_cli_number_after(out, "accuracy: "), acc, "%s", out);
+    cr_assert_eq(pq_cli_sh(out, sizeof out, "%s inspect %s", PIQC, gguf), 0, "%s", out);
     cr_assert(strstr(out, "PackedMatMul") && strstr(out, "PackedConv"), "%s", out);
     cr_assert(!strstr(out, "FakeQuant"), "%s", out);
-    double resident = number_after(out, "resident weights: ");
-    double f32 = number_after(out, "f32 equivalent ");
+    double resident = pq_cli_number_after(out, "resident weights: ");
+    double f32 = pq_cli_number_after(out, "f32 equivalent ");
     cr_assert(resident > 0 && f32 > 0 && resident < (strcmp(fmt, "int8") ? 0.6 : 0.35) * f32,
               "resident %.0f vs f32 %.0f\n%s", resident, f32, out);
     /* artifact tensors: the weight as I8 (with F32 scales) or F16, no f32 copy */

@@ -2,16 +2,15 @@
  * QLinearMatMul) compiled to an artifact, exported with --onnx-qdq, run by onnxruntime-node
  * (tests/tools/ort_run.js) and compared with piqc's run of the artifact; usage and refusals. */
 #include <criterion/criterion.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "frontends/npy.h"
 #include "frontends/onnx.h"
 #include "ir/ir.h"
+#include "tools/cli_util.h"
 
 #define PIQC PQ_BINARY_DIR "/tools/piqc"
 #define GEN "/usr/bin/python3 " PQ_SOURCE_DIR "/tests/tools/gen_int8_digits.py"
@@ -20,31 +19,12 @@
 
 static char tmp[256];
 
-static int sh(char *out, size_t size, const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char full[4200];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    cr_assert(p, "popen %s", cmd);
-    size_t n = fread(out, 1, size - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void setup(void) {
-    snprintf(tmp, sizeof tmp, "/tmp/piqc-export-XXXXXX");
-    cr_assert(mkdtemp(tmp));
+    pq_cli_mkdtemp(tmp, sizeof tmp, "export");
 }
 
 static void teardown(void) {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
-    cr_assert_eq(system(cmd), 0);
+    pq_cli_rmtree(tmp);
 }
 
 TestSuite(export, .init = setup, .fini = teardown, .timeout = 300);
@@ -61,7 +41,7 @@ static pq_tensor *npy(const char *fmt, const char *a) {
 /* Generates the INT8 digits model into tmp (skips visibly when python3-torch/onnx are missing). */
 static void gen_int8(void) {
     char out[8192];
-    if (sh(out, sizeof out, GEN " %s", tmp) != 0)
+    if (pq_cli_sh(out, sizeof out, GEN " %s", tmp) != 0)
         cr_skip("gen_int8_digits.py failed (needs python3-onnx and python3-torch): %s", out);
 }
 
@@ -73,8 +53,9 @@ static void compile_int8(char *out, size_t size) {
     cr_assert_not_null(f);
     fprintf(f, "passes:\n  - dce\n");
     fclose(f);
-    cr_assert_eq(sh(out, size, PIQC " compile %s/digits_int8.onnx --pipeline %s -o %s/int8.gguf",
-                    tmp, yaml, tmp),
+    cr_assert_eq(pq_cli_sh(out, size,
+                           PIQC " compile %s/digits_int8.onnx --pipeline %s -o %s/int8.gguf", tmp,
+                           yaml, tmp),
                  0, "%s", out);
 }
 
@@ -89,8 +70,9 @@ Test(export, int8_artifact_qdq_onnxruntime) {
     char out[65536];
     gen_int8();
     compile_int8(out, sizeof out);
-    cr_assert_eq(sh(out, sizeof out, PIQC " export %s/int8.gguf --onnx-qdq %s/qdq.onnx", tmp, tmp),
-                 0, "%s", out);
+    cr_assert_eq(
+        pq_cli_sh(out, sizeof out, PIQC " export %s/int8.gguf --onnx-qdq %s/qdq.onnx", tmp, tmp), 0,
+        "%s", out);
     cr_assert(strstr(out, "2 QLinearConv and 1 QLinearMatMul in QDQ form"), "%s", out);
     /* the file is the QDQ form: no QLinear op left, DQ -> Conv/MatMul -> Q */
     char path[400];
@@ -114,18 +96,18 @@ Test(export, int8_artifact_qdq_onnxruntime) {
     pq_graph_destroy(g);
 
     /* piqc's run of the INT8 artifact */
-    cr_assert_eq(sh(out, sizeof out,
-                    PIQC " run %s/int8.gguf --input input=%s/input_x.npy "
-                         "--output-dir %s/piqc",
-                    tmp, tmp, tmp),
+    cr_assert_eq(pq_cli_sh(out, sizeof out,
+                           PIQC " run %s/int8.gguf --input input=%s/input_x.npy "
+                                "--output-dir %s/piqc",
+                           tmp, tmp, tmp),
                  0, "%s", out);
     if (access(ORT_MODULE, R_OK) != 0)
         cr_skip("onnxruntime-node is not installed (ONNXRUNTIME_NODE_INSTALL=skip npm install "
                 "at the repository root): the QDQ export was written and re-imported but not run");
-    cr_assert_eq(sh(out, sizeof out,
-                    ORT_RUN " %s/qdq.onnx --input input=%s/input_x.npy "
-                            "--output-dir %s/ort",
-                    tmp, tmp, tmp),
+    cr_assert_eq(pq_cli_sh(out, sizeof out,
+                           ORT_RUN " %s/qdq.onnx --input input=%s/input_x.npy "
+                                   "--output-dir %s/ort",
+                           tmp, tmp, tmp),
                  0, "%s", out);
     /* u8 output of the last QLinearMatMul: equal or within 1 LSB (onnxruntime's fused QLinear
      * kernels requantize with a float multiplier, piqc's reference in double) */
@@ -163,9 +145,9 @@ Test(export, int8_artifact_qdq_onnxruntime) {
 Test(export, plain_onnx_keeps_qlinear_ops) {
     char out[65536];
     gen_int8();
-    cr_assert_eq(
-        sh(out, sizeof out, PIQC " export %s/digits_int8.onnx --onnx %s/plain.onnx", tmp, tmp), 0,
-        "%s", out);
+    cr_assert_eq(pq_cli_sh(out, sizeof out, PIQC " export %s/digits_int8.onnx --onnx %s/plain.onnx",
+                           tmp, tmp),
+                 0, "%s", out);
     char path[400];
     snprintf(path, sizeof path, "%s/plain.onnx", tmp);
     pq_graph *g = NULL;
@@ -175,22 +157,23 @@ Test(export, plain_onnx_keeps_qlinear_ops) {
     pq_graph_destroy(g);
     if (access(ORT_MODULE, R_OK) != 0) cr_skip("onnxruntime-node is not installed");
     cr_assert_eq(
-        sh(out, sizeof out, ORT_RUN " %s/plain.onnx --input input=%s/input_x.npy", tmp, tmp), 0,
-        "%s", out);
+        pq_cli_sh(out, sizeof out, ORT_RUN " %s/plain.onnx --input input=%s/input_x.npy", tmp, tmp),
+        0, "%s", out);
 }
 
 /* FP32 export of the digits model runs in onnxruntime with PyTorch's logits. */
 Test(export, fp32_onnxruntime_matches_pytorch) {
     char out[65536];
-    cr_assert_eq(sh(out, sizeof out,
-                    PIQC " export " PQ_SOURCE_DIR "/examples/digits/model.onnx --onnx %s/d.onnx",
-                    tmp),
+    cr_assert_eq(pq_cli_sh(out, sizeof out,
+                           PIQC " export " PQ_SOURCE_DIR
+                                "/examples/digits/model.onnx --onnx %s/d.onnx",
+                           tmp),
                  0, "%s", out);
     if (access(ORT_MODULE, R_OK) != 0) cr_skip("onnxruntime-node is not installed");
-    cr_assert_eq(sh(out, sizeof out,
-                    ORT_RUN " %s/d.onnx --input input=" PQ_SOURCE_DIR
-                            "/examples/digits/test_x.npy --output-dir %s/o",
-                    tmp, tmp),
+    cr_assert_eq(pq_cli_sh(out, sizeof out,
+                           ORT_RUN " %s/d.onnx --input input=" PQ_SOURCE_DIR
+                                   "/examples/digits/test_x.npy --output-dir %s/o",
+                           tmp, tmp),
                  0, "%s", out);
     pq_tensor *got = npy("%s/o/%s", "logits.npy"), *want = NULL;
     pq_error err;
@@ -209,16 +192,18 @@ Test(export, fp32_onnxruntime_matches_pytorch) {
 
 Test(export, usage_and_refusals) {
     char out[65536];
-    cr_assert_eq(sh(out, sizeof out, PIQC " export --help"), 0, "%s", out);
+    cr_assert_eq(pq_cli_sh(out, sizeof out, PIQC " export --help"), 0, "%s", out);
     cr_assert(strstr(out, "--onnx-qdq"), "%s", out);
-    cr_assert_eq(sh(out, sizeof out, PIQC " export " PQ_SOURCE_DIR "/examples/digits/model.onnx"),
-                 1, "%s", out);
+    cr_assert_eq(
+        pq_cli_sh(out, sizeof out, PIQC " export " PQ_SOURCE_DIR "/examples/digits/model.onnx"), 1,
+        "%s", out);
     cr_assert(strstr(out, "missing --onnx"), "%s", out);
-    cr_assert_eq(sh(out, sizeof out, PIQC " export a.onnx --onnx x.onnx --onnx-qdq y.onnx"), 1,
+    cr_assert_eq(pq_cli_sh(out, sizeof out, PIQC " export a.onnx --onnx x.onnx --onnx-qdq y.onnx"),
+                 1, "%s", out);
+    cr_assert_eq(pq_cli_sh(out, sizeof out, PIQC " export a.onnx --onnx x.onnx --opset 99"), 1,
                  "%s", out);
-    cr_assert_eq(sh(out, sizeof out, PIQC " export a.onnx --onnx x.onnx --opset 99"), 1, "%s", out);
-    cr_assert_eq(sh(out, sizeof out, PIQC " export %s/none.onnx --onnx %s/x.onnx", tmp, tmp), 5,
-                 "%s", out);
+    cr_assert_eq(pq_cli_sh(out, sizeof out, PIQC " export %s/none.onnx --onnx %s/x.onnx", tmp, tmp),
+                 5, "%s", out);
     /* a packed artifact (PackedConv / PackedMatMul) has no ONNX form: UNSUPPORTED naming the node
      */
     char yaml[400];
@@ -227,13 +212,15 @@ Test(export, usage_and_refusals) {
     cr_assert_not_null(f);
     fprintf(f, "passes:\n  - fake-quant: {format: int8, min-elements: 0}\n  - lower-quant\n");
     fclose(f);
-    cr_assert_eq(sh(out, sizeof out,
-                    PIQC " compile " PQ_SOURCE_DIR "/examples/digits/model.onnx --pipeline %s -o "
-                         "%s/p.gguf",
-                    yaml, tmp),
+    cr_assert_eq(pq_cli_sh(out, sizeof out,
+                           PIQC " compile " PQ_SOURCE_DIR
+                                "/examples/digits/model.onnx --pipeline %s -o "
+                                "%s/p.gguf",
+                           yaml, tmp),
                  0, "%s", out);
-    cr_assert_eq(sh(out, sizeof out, PIQC " export %s/p.gguf --onnx-qdq %s/p.onnx", tmp, tmp), 3,
-                 "%s", out);
+    cr_assert_eq(
+        pq_cli_sh(out, sizeof out, PIQC " export %s/p.gguf --onnx-qdq %s/p.onnx", tmp, tmp), 3,
+        "%s", out);
     cr_assert(strstr(out, "(PackedConv)") || strstr(out, "(PackedMatMul)"), "%s", out);
     char p[400];
     snprintf(p, sizeof p, "%s/p.onnx", tmp);

@@ -10,8 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
+
+#include "tools/cli_util.h"
 
 #define PIQC PQ_BINARY_DIR "/tools/piqc"
 #define SRC PQ_SOURCE_DIR
@@ -23,19 +24,13 @@ static char tmp[256];
 static char out[16384];
 
 /* Runs a shell command (cwd = the temp dir), stdout+stderr into `out`; returns the exit code. */
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...) {
-    char cmd[4096], full[4400];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    int rc = pq_cli_vsh(out, sizeof out, tmp, fmt, ap);
     va_end(ap);
-    snprintf(full, sizeof full, "cd %s && {\n%s\n} 2>&1", tmp, cmd);
-    FILE *p = popen(full, "r");
-    cr_assert(p, "popen %s", cmd);
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : (WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1);
+    return rc;
 }
 
 static bool exists(const char *rel) {
@@ -74,8 +69,7 @@ static void assert_no_outputs(void) {
     } while (0)
 
 static void setup(void) {
-    snprintf(tmp, sizeof tmp, "/tmp/piqc-robust-XXXXXX");
-    cr_assert(mkdtemp(tmp));
+    pq_cli_mkdtemp(tmp, sizeof tmp, "robust");
     /* calibration directories: good (64 training images), and hostile variants */
     cr_assert_eq(sh(PY " - <<'EOF'\n"
                        "import os\n"
@@ -107,9 +101,7 @@ static void setup(void) {
 }
 
 static void teardown(void) {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
-    cr_assert_eq(system(cmd), 0);
+    pq_cli_rmtree(tmp);
 }
 
 TestSuite(robust_new, .init = setup, .fini = teardown, .timeout = 300);
