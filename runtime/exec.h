@@ -18,7 +18,10 @@ typedef struct pq_plan {
     unsigned char *arena;
 } pq_plan;
 
-/* A running graph: one tensor slot per value. */
+/* A running graph: one tensor slot per value. Kernels reach the session's backend cache (oneDNN
+ * primitives and reordered weights per node, owned by the pq_session) not through the frame but
+ * through the thread binding pq_session_run sets around pq_frame_run (pq_onednn_cache_bind); a
+ * frame run outside a session runs with whatever cache is bound (usually none). */
 typedef struct pq_frame {
     pq_graph *g;
     const struct pq_frame *parent; /* frame of the enclosing graph (subgraph bodies) */

@@ -3,12 +3,17 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backends/onednn/onednn.h"
 #include "exec.h"
 
 struct pq_session {
     pq_graph *g;
     pq_session_opts opts;
     pq_plan plan;
+    /* Owned: oneDNN primitives and reordered weights per node of g, created in
+     * pq_session_create, freed in pq_session_destroy, bound to the calling thread for the
+     * duration of each pq_session_run (see pq_onednn_cache in backends/onednn/onednn.h). */
+    pq_onednn_cache *backend_cache;
 };
 
 enum pq_status pq_session_create(pq_graph *g, const pq_session_opts *opts, pq_session **out,
@@ -16,6 +21,11 @@ enum pq_status pq_session_create(pq_graph *g, const pq_session_opts *opts, pq_se
     pq_session *s = pq_calloc(1, sizeof *s);
     if (!s) return pq_error_nomem(err, "session");
     s->g = g;
+    s->backend_cache = pq_onednn_cache_create();
+    if (!s->backend_cache) {
+        pq_free(s);
+        return pq_error_nomem(err, "session backend cache");
+    }
     if (opts) s->opts = *opts;
     if (s->opts.n_threads <= 0) s->opts.n_threads = 1;
     *out = s;
@@ -25,6 +35,7 @@ enum pq_status pq_session_create(pq_graph *g, const pq_session_opts *opts, pq_se
 void pq_session_destroy(pq_session *s) {
     if (!s) return;
     pq_plan_free(&s->plan, s->g);
+    pq_onednn_cache_destroy(s->backend_cache);
     pq_free(s);
 }
 
@@ -130,7 +141,9 @@ enum pq_status pq_session_run(pq_session *s, const pq_tensor *const *inputs, uin
     f.observe = s->opts.observe;
     f.observe_ctx = s->opts.observe_ctx;
     f.profile = s->opts.profile;
+    pq_onednn_cache *prev = pq_onednn_cache_bind(s->backend_cache);
     enum pq_status st = pq_frame_run(&f, err);
+    pq_onednn_cache_bind(prev);
     for (uint32_t o = 0; o < n_outputs && st == PQ_OK; o++)
         st = pq_frame_take(&f, g->outputs[o], &outputs[o], err);
     if (st != PQ_OK)

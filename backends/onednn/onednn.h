@@ -62,6 +62,32 @@ bool pq_onednn_available(void);
 /* Drops every cached primitive and reordered weight not in use right now (tests, shutdown). */
 void pq_onednn_cache_clear(void);
 
+/* Per-session cache. Without one, the kernels above use process-wide LRU caches keyed by shape
+ * (primitives) and by shape + weight address, validated by comparing the whole weight tensor
+ * with a copy on every call. A pq_onednn_cache instead keeps, per graph node (the node pointer),
+ * the primitive, its layouts and the weights reordered into the primitive's layout, built on the
+ * node's first run and reused while the node's shapes, attributes and thread count stay the same
+ * (otherwise rebuilt), plus work buffers shared by all nodes (blocked activations, scratchpad).
+ * Reordered weights are kept only for weights that are graph constants; they are identified by
+ * data address, byte size and 8 sampled 8-byte words, checked on every call: a constant replaced
+ * by another tensor (new address or size) is re-reordered, but an in-place change of a constant's
+ * data that leaves the sampled words alone is NOT noticed -- destroy the cache (the session) after
+ * editing weights in place. Weights that are not constants are reordered on every call.
+ * Ownership: the creator (runtime/session.c: one per pq_session, created in pq_session_create,
+ * destroyed in pq_session_destroy) owns it and everything in it. Not thread-safe: one cache is
+ * used by one thread at a time (sessions are single-threaded); distinct caches may be used by
+ * distinct threads concurrently. */
+typedef struct pq_onednn_cache pq_onednn_cache;
+/* Returns a new empty cache, or NULL when out of memory. */
+pq_onednn_cache *pq_onednn_cache_create(void);
+/* Frees every primitive, buffer and weight copy of c (NULL allowed); unbinds c if bound. */
+void pq_onednn_cache_destroy(pq_onednn_cache *c);
+/* Makes c (NULL: none) the cache the kernels above use when called from this thread; returns the
+ * previously bound cache so nested callers can restore it. */
+pq_onednn_cache *pq_onednn_cache_bind(pq_onednn_cache *c);
+/* Number of nodes with an entry in c (tests). */
+size_t pq_onednn_cache_entries(const pq_onednn_cache *c);
+
 /* Number of primitive-cache hits and misses (creations) of all three kernels since start, for
  * tests that check that repeated runs reuse primitives. Either pointer may be NULL. */
 void pq_onednn_cache_stats(unsigned long *hits, unsigned long *misses);

@@ -272,6 +272,148 @@ static bool pq_conv_want_blocked(void) {
     return m == PQ_ONEDNN_CONV_BLOCKED;
 }
 
+/* ---- per-session entries (pq_onednn_cache): one per node ---- */
+
+typedef struct pq_conv_node {
+    pq_conv_prim *p;   /* NULL: oneDNN rejects this case */
+    void *packed;      /* weights in p->wei_md (when p needs a weight reorder) */
+    pq_dnnl_wsig wsig; /* of the constant weights packed holds (data NULL: none) */
+} pq_conv_node;
+
+static void pq_conv_node_destroy(void *v) {
+    pq_conv_node *cn = v;
+    if (!cn) return;
+    pq_conv_prim_destroy(cn->p);
+    pq_free(cn->packed);
+    pq_free(cn);
+}
+
+/* The node's entry for key k, (re)built when missing or made for another key. */
+static enum pq_status pq_conv_node_get(pq_onednn_cache *c, const pq_kernel_args *a,
+                                       const pq_conv_geo *g, const pq_dnnl_key *k,
+                                       pq_conv_node **out) {
+    pq_dnnl_node *e = pq_dnnl_node_get(c, a->node, a->err);
+    if (!e) return PQ_ERR_NOMEM;
+    if (e->val && pq_dnnl_key_eq(&e->key, k)) {
+        pq_dnnl_count(true);
+        *out = e->val;
+        return PQ_OK;
+    }
+    pq_dnnl_node_reset(e);
+    pq_conv_node *cn = pq_calloc(1, sizeof *cn);
+    if (!cn) return pq_error_nomem(a->err, "onednn conv node");
+    void *pv = NULL;
+    enum pq_status st = pq_conv_prim_create((void *)g, &pv, a->err);
+    if (st != PQ_OK) {
+        pq_free(cn);
+        return st;
+    }
+    cn->p = pv;
+    if (cn->p && cn->p->wei_reorder.prim) {
+        cn->packed = pq_malloc_aligned(cn->p->wei_bytes);
+        if (!cn->packed) {
+            pq_conv_node_destroy(cn);
+            return pq_error_nomem(a->err, "onednn conv weights");
+        }
+    }
+    pq_dnnl_count(false);
+    e->val = cn;
+    e->destroy = pq_conv_node_destroy;
+    e->key = *k;
+    *out = cn;
+    return PQ_OK;
+}
+
+/* Runs the convolution p with weights wdata (in p->wei_md): source reorder into work buffer
+ * sbuf, convolution into dbuf, destination reorder, fused activation. sbuf / dbuf / scratch:
+ * caller's buffers of p->src_blk_bytes / p->dst_blk_bytes / the largest scratchpad, or NULL to
+ * allocate here. */
+static enum pq_status pq_conv_exec(const pq_kernel_args *a, const pq_conv_prim *p,
+                                   const void *wdata, void *sbuf, void *dbuf, void *scratch) {
+    const pq_tensor *X = a->in[0], *B = a->n_in > 2 ? a->in[2] : NULL;
+    pq_tensor *Y = a->out[0];
+    void *own_s = NULL, *own_d = NULL, *src = X->data, *dst = Y->data;
+    enum pq_status st = PQ_OK;
+    if (p->src_reorder.prim) {
+        if (!sbuf) sbuf = own_s = pq_malloc_aligned(p->src_blk_bytes);
+        if (!sbuf) {
+            st = pq_error_nomem(a->err, "onednn conv source buffer");
+            goto done;
+        }
+        src = sbuf;
+        pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &p->src_md, X->data},
+                             {DNNL_ARG_TO, &p->src_blk_md, sbuf}};
+        st = pq_dnnl_execute_ws(&p->src_reorder, ra, 2, scratch, "conv source reorder", a->err);
+        if (st != PQ_OK) goto done;
+    }
+    if (p->dst_reorder.prim) {
+        if (!dbuf) dbuf = own_d = pq_malloc_aligned(p->dst_blk_bytes);
+        if (!dbuf) {
+            st = pq_error_nomem(a->err, "onednn conv destination buffer");
+            goto done;
+        }
+        dst = dbuf;
+    }
+    pq_dnnl_arg args[4] = {{DNNL_ARG_SRC, &p->src_blk_md, src},
+                           {DNNL_ARG_WEIGHTS, &p->wei_md, (void *)wdata},
+                           {DNNL_ARG_DST, &p->dst_blk_md, dst},
+                           {DNNL_ARG_BIAS, &p->bias_md, B ? B->data : NULL}};
+    st = pq_dnnl_execute_ws(&p->conv, args, B ? 4 : 3, scratch, "convolution", a->err);
+    if (st == PQ_OK && p->dst_reorder.prim) {
+        pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &p->dst_blk_md, dbuf},
+                             {DNNL_ARG_TO, &p->dst_md, Y->data}};
+        st =
+            pq_dnnl_execute_ws(&p->dst_reorder, ra, 2, scratch, "conv destination reorder", a->err);
+    }
+    if (st == PQ_OK) st = pq_act_epilogue(a->node, Y, a->err); /* fused activation */
+done:
+    pq_free(own_s);
+    pq_free(own_d);
+    return st;
+}
+
+/* Largest scratchpad of the primitives of p. */
+static size_t pq_conv_scratch_bytes(const pq_conv_prim *p) {
+    size_t b = p->conv.scratch_bytes;
+    if (p->src_reorder.scratch_bytes > b) b = p->src_reorder.scratch_bytes;
+    if (p->dst_reorder.scratch_bytes > b) b = p->dst_reorder.scratch_bytes;
+    if (p->wei_reorder.scratch_bytes > b) b = p->wei_reorder.scratch_bytes;
+    return b;
+}
+
+/* The session path: everything from the node's entry in c and c's work buffers. */
+static enum pq_status pq_conv_session(pq_onednn_cache *c, const pq_kernel_args *a,
+                                      const pq_conv_geo *g, const pq_dnnl_key *k) {
+    pq_conv_node *cn = NULL;
+    PQ_TRY(pq_conv_node_get(c, a, g, k, &cn));
+    const pq_conv_prim *p = cn->p;
+    if (!p) return PQ_ERR_UNSUPPORTED;
+    const pq_tensor *W = a->in[1];
+    size_t sb = pq_conv_scratch_bytes(p);
+    void *scratch = NULL, *sbuf = NULL, *dbuf = NULL;
+    if (sb && !(scratch = pq_dnnl_work(c, PQ_DNNL_WORK_SCRATCH, sb, a->err))) return PQ_ERR_NOMEM;
+    const void *wdata = W->data;
+    if (p->wei_reorder.prim) {
+        bool constant = pq_dnnl_is_constant(a, 1);
+        if (!constant || !pq_dnnl_wsig_same(&cn->wsig, W->data, W->nbytes)) {
+            memset(&cn->wsig, 0, sizeof cn->wsig);
+            pq_dnnl_arg args[2] = {{DNNL_ARG_FROM, &p->wei_user_md, W->data},
+                                   {DNNL_ARG_TO, &p->wei_md, cn->packed}};
+            PQ_TRY(pq_dnnl_execute_ws(&p->wei_reorder, args, 2, scratch, "conv weights reorder",
+                                      a->err));
+            if (constant) pq_dnnl_wsig_take(&cn->wsig, W->data, W->nbytes);
+        }
+        wdata = cn->packed;
+    }
+    if (p->src_reorder.prim &&
+        !(sbuf = pq_dnnl_work(c, PQ_DNNL_WORK_SRC, p->src_blk_bytes, a->err)))
+        return PQ_ERR_NOMEM;
+    if (p->dst_reorder.prim &&
+        !(dbuf = pq_dnnl_work(c, PQ_DNNL_WORK_DST, p->dst_blk_bytes, a->err)))
+        return PQ_ERR_NOMEM;
+    return pq_conv_exec(a, p, wdata, sbuf, dbuf, scratch);
+}
+
 enum pq_status pq_onednn_conv(const pq_kernel_args *a) {
     pq_conv_geo g;
     if (!pq_conv_geometry(a, &g)) return PQ_ERR_UNSUPPORTED;
@@ -279,13 +421,15 @@ enum pq_status pq_onednn_conv(const pq_kernel_args *a) {
     for (int i = 0; i < g.nsp; i++)
         macs *= g.out[i] * g.k[i];
     if (pq_dnnl_too_small(macs) || !pq_dnnl_get(NULL, NULL)) return PQ_ERR_UNSUPPORTED;
-    const pq_tensor *X = a->in[0], *W = a->in[1], *B = a->n_in > 2 ? a->in[2] : NULL;
-    pq_tensor *Y = a->out[0];
+    const pq_tensor *W = a->in[1];
     int nt = a->n_threads > 0 ? a->n_threads : 1;
     pq_dnnl_set_threads(nt);
     g.blocked = pq_conv_want_blocked();
     pq_dnnl_key k;
     pq_conv_key(&g, nt, &k);
+    pq_onednn_cache *c = pq_dnnl_current();
+    if (c && a->node) return pq_conv_session(c, a, &g, &k);
+    /* no session cache: the process-wide LRU caches */
     pq_dnnl_entry *pe = NULL, *we = NULL;
     enum pq_status st =
         pq_dnnl_cache_acquire(&pq_conv_cache, &k, NULL, pq_conv_prim_create, &g, &pe, a->err);
@@ -295,7 +439,7 @@ enum pq_status pq_onednn_conv(const pq_kernel_args *a) {
         pq_dnnl_cache_release(&pq_conv_cache, pe);
         return PQ_ERR_UNSUPPORTED;
     }
-    void *wdata = W->data, *sbuf = NULL, *dbuf = NULL;
+    const void *wdata = W->data;
     if (p->wei_reorder.prim) {
         pq_conv_wei_ctx wc = {p, W};
         pq_dnnl_key_push(&k, (int64_t)(intptr_t)W->data);
@@ -304,39 +448,8 @@ enum pq_status pq_onednn_conv(const pq_kernel_args *a) {
         if (st != PQ_OK) goto done;
         wdata = ((pq_conv_wei *)we->val)->packed;
     }
-    void *src = X->data, *dst = Y->data;
-    if (p->src_reorder.prim) {
-        src = sbuf = pq_malloc_aligned(p->src_blk_bytes);
-        if (!sbuf) {
-            st = pq_error_nomem(a->err, "onednn conv source buffer");
-            goto done;
-        }
-        pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &p->src_md, X->data},
-                             {DNNL_ARG_TO, &p->src_blk_md, sbuf}};
-        st = pq_dnnl_execute(&p->src_reorder, ra, 2, "conv source reorder", a->err);
-        if (st != PQ_OK) goto done;
-    }
-    if (p->dst_reorder.prim) {
-        dst = dbuf = pq_malloc_aligned(p->dst_blk_bytes);
-        if (!dbuf) {
-            st = pq_error_nomem(a->err, "onednn conv destination buffer");
-            goto done;
-        }
-    }
-    pq_dnnl_arg args[4] = {{DNNL_ARG_SRC, &p->src_blk_md, src},
-                           {DNNL_ARG_WEIGHTS, &p->wei_md, wdata},
-                           {DNNL_ARG_DST, &p->dst_blk_md, dst},
-                           {DNNL_ARG_BIAS, &p->bias_md, B ? B->data : NULL}};
-    st = pq_dnnl_execute(&p->conv, args, B ? 4 : 3, "convolution", a->err);
-    if (st == PQ_OK && dbuf) {
-        pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &p->dst_blk_md, dbuf},
-                             {DNNL_ARG_TO, &p->dst_md, Y->data}};
-        st = pq_dnnl_execute(&p->dst_reorder, ra, 2, "conv destination reorder", a->err);
-    }
-    if (st == PQ_OK) st = pq_act_epilogue(a->node, Y, a->err); /* fused activation */
+    st = pq_conv_exec(a, p, wdata, NULL, NULL, NULL);
 done:
-    pq_free(sbuf);
-    pq_free(dbuf);
     pq_dnnl_cache_release(&pq_conv_wei_cache, we);
     pq_dnnl_cache_release(&pq_conv_cache, pe);
     return st;

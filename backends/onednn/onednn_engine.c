@@ -88,7 +88,7 @@ void pq_dnnl_key_push(pq_dnnl_key *k, int64_t v) {
         k->w[0] = -1; /* poisoned: never equal to a well-formed key's tag */
 }
 
-static bool pq_dnnl_key_eq(const pq_dnnl_key *a, const pq_dnnl_key *b) {
+bool pq_dnnl_key_eq(const pq_dnnl_key *a, const pq_dnnl_key *b) {
     return a->n == b->n && !memcmp(a->w, b->w, (size_t)a->n * sizeof a->w[0]);
 }
 
@@ -252,6 +252,11 @@ void pq_dnnl_prim_destroy(pq_dnnl_prim *p) {
 
 enum pq_status pq_dnnl_execute(const pq_dnnl_prim *p, const pq_dnnl_arg *args, int nargs,
                                const char *what, pq_error *err) {
+    return pq_dnnl_execute_ws(p, args, nargs, NULL, what, err);
+}
+
+enum pq_status pq_dnnl_execute_ws(const pq_dnnl_prim *p, const pq_dnnl_arg *args, int nargs,
+                                  void *scratch_in, const char *what, pq_error *err) {
     dnnl_engine_t eng;
     dnnl_stream_t strm;
     if (!pq_dnnl_get(&eng, &strm) || nargs > PQ_DNNL_MAX_ARGS - 1)
@@ -259,7 +264,7 @@ enum pq_status pq_dnnl_execute(const pq_dnnl_prim *p, const pq_dnnl_arg *args, i
                             what);
     dnnl_exec_arg_t ea[PQ_DNNL_MAX_ARGS];
     dnnl_memory_t mem[PQ_DNNL_MAX_ARGS] = {0};
-    void *scratch = NULL;
+    void *scratch = NULL, *scratch_mem = scratch_in;
     enum pq_status st = PQ_OK;
     int n = 0;
     dnnl_status_t ds = dnnl_success;
@@ -271,12 +276,12 @@ enum pq_status pq_dnnl_execute(const pq_dnnl_prim *p, const pq_dnnl_arg *args, i
         n++;
     }
     if (p->scratch_bytes > 0) {
-        scratch = pq_malloc_aligned(p->scratch_bytes);
-        if (!scratch) {
+        if (!scratch_mem) scratch_mem = scratch = pq_malloc_aligned(p->scratch_bytes);
+        if (!scratch_mem) {
             st = pq_error_nomem(err, "onednn scratchpad");
             goto done;
         }
-        ds = dnnl_memory_create(&mem[n], &p->scratch_md, eng, scratch);
+        ds = dnnl_memory_create(&mem[n], &p->scratch_md, eng, scratch_mem);
         if (ds != dnnl_success) goto fail;
         ea[n].arg = DNNL_ARG_SCRATCHPAD;
         ea[n].memory = mem[n];

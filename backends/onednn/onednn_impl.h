@@ -29,6 +29,7 @@ typedef struct pq_dnnl_key {
 
 void pq_dnnl_key_init(pq_dnnl_key *k, int64_t tag);
 void pq_dnnl_key_push(pq_dnnl_key *k, int64_t v);
+bool pq_dnnl_key_eq(const pq_dnnl_key *a, const pq_dnnl_key *b);
 
 typedef struct pq_dnnl_entry {
     pq_dnnl_key key;
@@ -112,5 +113,45 @@ bool pq_dnnl_too_small(int64_t macs);
 
 /* Counts a cache hit or miss for pq_onednn_cache_stats. */
 void pq_dnnl_count(bool hit);
+
+/* Like pq_dnnl_execute, with the scratchpad at scratch (p->scratch_bytes, NULL: allocated here). */
+enum pq_status pq_dnnl_execute_ws(const pq_dnnl_prim *p, const pq_dnnl_arg *args, int nargs,
+                                  void *scratch, const char *what, pq_error *err);
+
+/* ---- per-session cache (onednn_session.c; the public face is in onednn.h) ---- */
+
+/* One node's entry: val (destroyed with destroy) was built for key. */
+typedef struct pq_dnnl_node {
+    const void *node; /* NULL: free slot */
+    pq_dnnl_key key;
+    void *val;
+    void (*destroy)(void *val);
+} pq_dnnl_node;
+
+/* The cache bound to the calling thread (pq_onednn_cache_bind), or NULL. */
+pq_onednn_cache *pq_dnnl_current(void);
+/* The entry of node, created empty (key zero, val NULL) when missing; NULL on NOMEM (err set).
+ * The pointer is valid until the next pq_dnnl_node_get on the same cache. */
+pq_dnnl_node *pq_dnnl_node_get(pq_onednn_cache *c, const void *node, pq_error *err);
+/* Destroys the entry's value and clears its key (the node keeps its slot). */
+void pq_dnnl_node_reset(pq_dnnl_node *e);
+
+/* Work buffers shared by every node of a cache (a session runs one node at a time). */
+enum { PQ_DNNL_WORK_SRC, PQ_DNNL_WORK_DST, PQ_DNNL_WORK_SCRATCH, PQ_DNNL_WORK_COUNT };
+/* Buffer which of at least bytes (64-byte aligned, contents undefined); NULL on NOMEM (err set). */
+void *pq_dnnl_work(pq_onednn_cache *c, int which, size_t bytes, pq_error *err);
+
+/* Identity of a constant weight tensor: address, size and 8 sampled 8-byte words. */
+typedef struct pq_dnnl_wsig {
+    const void *data;
+    size_t bytes;
+    uint64_t sample[8];
+} pq_dnnl_wsig;
+void pq_dnnl_wsig_take(pq_dnnl_wsig *s, const void *data, size_t bytes);
+bool pq_dnnl_wsig_same(const pq_dnnl_wsig *s, const void *data, size_t bytes);
+
+/* True when kernel input i is the graph constant of its value (not an activation, a graph input
+ * or a value folded at plan time): only those are cached by address. */
+bool pq_dnnl_is_constant(const pq_kernel_args *a, uint32_t i);
 
 #endif

@@ -121,21 +121,47 @@ static enum pq_status pq_mm_run(const pq_kernel_args *a, const pq_mm_spec *s, co
     pq_dnnl_set_threads(nt);
     pq_dnnl_key k;
     pq_mm_key(s, nt, &k);
-    pq_dnnl_entry *e;
-    enum pq_status st =
-        pq_dnnl_cache_acquire(&pq_mm_cache, &k, NULL, pq_mm_prim_create, (void *)s, &e, a->err);
-    if (st != PQ_OK) return st;
-    const pq_mm_prim *p = e->val;
-    if (!p) {
-        pq_dnnl_cache_release(&pq_mm_cache, e);
-        return PQ_ERR_UNSUPPORTED;
+    pq_onednn_cache *c = pq_dnnl_current();
+    pq_dnnl_entry *e = NULL;
+    const pq_mm_prim *p;
+    void *scratch = NULL;
+    enum pq_status st;
+    if (c && a->node) {
+        /* session cache: the node's own primitive, rebuilt when the key changes */
+        pq_dnnl_node *ne = pq_dnnl_node_get(c, a->node, a->err);
+        if (!ne) return PQ_ERR_NOMEM;
+        if (!ne->destroy || !pq_dnnl_key_eq(&ne->key, &k)) {
+            pq_dnnl_node_reset(ne);
+            void *v = NULL;
+            PQ_TRY(pq_mm_prim_create((void *)s, &v, a->err));
+            ne->val = v;
+            ne->destroy = pq_mm_prim_destroy;
+            ne->key = k;
+            pq_dnnl_count(false);
+        } else {
+            pq_dnnl_count(true);
+        }
+        p = ne->val;
+        if (!p) return PQ_ERR_UNSUPPORTED;
+        if (p->mm.scratch_bytes &&
+            !(scratch = pq_dnnl_work(c, PQ_DNNL_WORK_SCRATCH, p->mm.scratch_bytes, a->err)))
+            return PQ_ERR_NOMEM;
+    } else {
+        st =
+            pq_dnnl_cache_acquire(&pq_mm_cache, &k, NULL, pq_mm_prim_create, (void *)s, &e, a->err);
+        if (st != PQ_OK) return st;
+        p = e->val;
+        if (!p) {
+            pq_dnnl_cache_release(&pq_mm_cache, e);
+            return PQ_ERR_UNSUPPORTED;
+        }
     }
     if (prefill) prefill(a);
     pq_dnnl_arg args[4] = {{DNNL_ARG_SRC, &p->src_md, (void *)A},
                            {DNNL_ARG_WEIGHTS, &p->wei_md, (void *)B},
                            {DNNL_ARG_DST, &p->dst_md, Y},
                            {DNNL_ARG_BIAS, &p->bias_md, (void *)bias}};
-    st = pq_dnnl_execute(&p->mm, args, bias ? 4 : 3, what, a->err);
+    st = pq_dnnl_execute_ws(&p->mm, args, bias ? 4 : 3, scratch, what, a->err);
     pq_dnnl_cache_release(&pq_mm_cache, e);
     return st;
 }

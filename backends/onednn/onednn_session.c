@@ -1,0 +1,137 @@
+/* Per-session oneDNN cache: one entry per graph node (primitive, reordered weights, memory
+ * objects), shared work buffers, and the calling thread's binding to the current cache. */
+#include <stdint.h>
+#include <string.h>
+
+#include "backends/onednn/onednn_impl.h"
+#include "ir/ir.h"
+
+struct pq_onednn_cache {
+    pq_dnnl_node *slots; /* open addressing on the node pointer, linear probing */
+    size_t cap, n;       /* cap is 0 or a power of two */
+    void *work[PQ_DNNL_WORK_COUNT];
+    size_t work_bytes[PQ_DNNL_WORK_COUNT];
+};
+
+static _Thread_local pq_onednn_cache *pq_dnnl_bound;
+
+pq_onednn_cache *pq_onednn_cache_create(void) {
+    return pq_calloc(1, sizeof(pq_onednn_cache));
+}
+
+void pq_onednn_cache_destroy(pq_onednn_cache *c) {
+    if (!c) return;
+    if (pq_dnnl_bound == c) pq_dnnl_bound = NULL;
+    for (size_t i = 0; i < c->cap; i++)
+        if (c->slots[i].node && c->slots[i].destroy) c->slots[i].destroy(c->slots[i].val);
+    pq_free(c->slots);
+    for (int i = 0; i < PQ_DNNL_WORK_COUNT; i++)
+        pq_free(c->work[i]);
+    pq_free(c);
+}
+
+pq_onednn_cache *pq_onednn_cache_bind(pq_onednn_cache *c) {
+    pq_onednn_cache *prev = pq_dnnl_bound;
+    pq_dnnl_bound = c;
+    return prev;
+}
+
+size_t pq_onednn_cache_entries(const pq_onednn_cache *c) {
+    return c ? c->n : 0;
+}
+
+pq_onednn_cache *pq_dnnl_current(void) {
+    return pq_dnnl_bound;
+}
+
+static size_t pq_dnnl_hash(const void *p) {
+    uint64_t x = (uint64_t)(uintptr_t)p;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return (size_t)x;
+}
+
+static pq_dnnl_node *pq_dnnl_probe(pq_dnnl_node *slots, size_t cap, const void *node) {
+    size_t i = pq_dnnl_hash(node) & (cap - 1);
+    while (slots[i].node && slots[i].node != node)
+        i = (i + 1) & (cap - 1);
+    return &slots[i];
+}
+
+pq_dnnl_node *pq_dnnl_node_get(pq_onednn_cache *c, const void *node, pq_error *err) {
+    if (c->cap && pq_dnnl_probe(c->slots, c->cap, node)->node)
+        return pq_dnnl_probe(c->slots, c->cap, node);
+    if (2 * (c->n + 1) > c->cap) { /* keep the load factor at most 1/2 */
+        size_t cap = c->cap ? 2 * c->cap : 64;
+        pq_dnnl_node *slots = pq_calloc(cap, sizeof *slots);
+        if (!slots) {
+            pq_error_nomem(err, "onednn node cache");
+            return NULL;
+        }
+        for (size_t i = 0; i < c->cap; i++)
+            if (c->slots[i].node) *pq_dnnl_probe(slots, cap, c->slots[i].node) = c->slots[i];
+        pq_free(c->slots);
+        c->slots = slots;
+        c->cap = cap;
+    }
+    pq_dnnl_node *e = pq_dnnl_probe(c->slots, c->cap, node);
+    memset(e, 0, sizeof *e);
+    e->node = node;
+    c->n++;
+    return e;
+}
+
+void pq_dnnl_node_reset(pq_dnnl_node *e) {
+    if (e->destroy) e->destroy(e->val);
+    e->val = NULL;
+    e->destroy = NULL;
+    memset(&e->key, 0, sizeof e->key);
+}
+
+void *pq_dnnl_work(pq_onednn_cache *c, int which, size_t bytes, pq_error *err) {
+    if (bytes <= c->work_bytes[which]) return c->work[which];
+    pq_free(c->work[which]);
+    c->work_bytes[which] = 0;
+    c->work[which] = pq_malloc_aligned(bytes);
+    if (!c->work[which]) {
+        pq_error_nomem(err, "onednn work buffer");
+        return NULL;
+    }
+    c->work_bytes[which] = bytes;
+    return c->work[which];
+}
+
+/* ---- weights cached by address and size ---- */
+
+#define PQ_DNNL_SAMPLES 8
+
+void pq_dnnl_wsig_take(pq_dnnl_wsig *s, const void *data, size_t bytes) {
+    memset(s, 0, sizeof *s);
+    s->data = data;
+    s->bytes = bytes;
+    const unsigned char *b = data;
+    for (int i = 0; i < PQ_DNNL_SAMPLES && bytes >= 8; i++) {
+        size_t off = (bytes - 8) / (PQ_DNNL_SAMPLES - 1) * (size_t)i;
+        memcpy(&s->sample[i], b + off, 8);
+    }
+}
+
+bool pq_dnnl_wsig_same(const pq_dnnl_wsig *s, const void *data, size_t bytes) {
+    if (s->data != data || s->bytes != bytes || !data) return false;
+    const unsigned char *b = data;
+    for (int i = 0; i < PQ_DNNL_SAMPLES && bytes >= 8; i++) {
+        size_t off = (bytes - 8) / (PQ_DNNL_SAMPLES - 1) * (size_t)i;
+        uint64_t v;
+        memcpy(&v, b + off, 8);
+        if (v != s->sample[i]) return false;
+    }
+    return true;
+}
+
+bool pq_dnnl_is_constant(const pq_kernel_args *a, uint32_t i) {
+    if (!a->graph || !a->node || i >= a->node->n_inputs || i >= a->n_in) return false;
+    uint32_t v = a->node->inputs[i];
+    if (v == PQ_NONE || v >= a->graph->n_values) return false;
+    return a->graph->values[v].constant && a->graph->values[v].constant == a->in[i];
+}
