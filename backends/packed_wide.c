@@ -9,6 +9,7 @@
 #include "backends/packed_panel.h"
 #include "backends/piqc_ops.h"
 #include "backends/ref/ref_gemm.h"
+#include "backends/threadpool.h"
 #include "ir/ir.h"
 
 bool pq_packed_is_wide(const pq_node *n) {
@@ -98,10 +99,9 @@ static void pq_wide_apply(const pq_wide_w *ww, int64_t r0, int64_t n, const floa
     }
 }
 
-static float *pq_wide_panel(int64_t rows, int64_t cols, pq_error *err) {
-    float *p = pq_malloc((size_t)(pq_panel_rows(rows, cols) * cols) * sizeof(float));
-    if (!p) pq_error_nomem(err, "weight panel");
-    return p;
+static void pq_wide_rows_apply(const void *w, int64_t r0, int64_t n, const float *x, int64_t M,
+                               float *y, float *panel) {
+    pq_wide_apply(w, r0, n, x, M, y, panel);
 }
 
 enum pq_status pq_packed_wide_matmul_run(const char *isa, const pq_kernel_args *a) {
@@ -117,19 +117,52 @@ enum pq_status pq_packed_wide_matmul_run(const char *isa, const pq_kernel_args *
         return pq_error_set(a->err, PQ_ERR_INVALID, "output has %lld values, expected %lld",
                             (long long)pq_tensor_numel(Y), (long long)(M * ww.rows));
     if (M == 0) return PQ_OK;
-    float *panel = NULL;
-    if (M > 1 && !(panel = pq_wide_panel(ww.rows, ww.cols, a->err))) return PQ_ERR_NOMEM;
-    float *y = Y->data;
-    pq_wide_apply(&ww, 0, ww.rows, X->data, M, y, panel);
-    pq_free(panel);
-    if (ww.bias)
-        for (int64_t m = 0; m < M; m++)
-            for (int64_t r = 0; r < ww.rows; r++)
-                y[m * ww.rows + r] += ww.bias[r];
-    return pq_act_epilogue(a->node, Y, a->err);
+    /* one panel per thread: pq_panel_rows(rows, cols) rows is enough for any chunk of rows */
+    return pq_packed_rows_run(a->n_threads, pq_wide_rows_apply, &ww, ww.rows, ww.cols, X->data, M,
+                              ww.bias, pq_panel_rows(ww.rows, ww.cols) * ww.cols, Y->data, a->node,
+                              a->err);
 }
 
 #define PQ_WIDE_COL_MAX ((int64_t)1 << 20) /* floats of one im2col tile */
+
+/* One wide PackedConv: tiles of t positions of one image and group (the last of an image
+ * shorter), numbered (n, g, tile); chunk c's workspace at c * the size of one. */
+typedef struct pq_wconv_job {
+    const pq_wide_w *ww;
+    pq_ref_win w;
+    int64_t C, group, cg, mg, isp, osp, t, ntiles, chunks, units;
+    const float *x;
+    float *y, *col, *tmp, *panel;
+    int64_t col_n, tmp_n, panel_n;
+    pq_activation act;
+} pq_wconv_job;
+
+static void pq_wconv_task(void *vctx, int64_t c0, int64_t c1) {
+    const pq_wconv_job *j = vctx;
+    const pq_wide_w *ww = j->ww;
+    for (int64_t c = c0; c < c1; c++) {
+        int64_t u0, u1;
+        pq_parallel_range(j->units, j->chunks, c, &u0, &u1);
+        float *col = j->col + c * j->col_n, *tmp = j->tmp + c * j->tmp_n;
+        float *panel = j->panel ? j->panel + c * j->panel_n : NULL;
+        for (int64_t u = u0; u < u1; u++) {
+            int64_t ng = u / j->ntiles, n = ng / j->group, g = ng % j->group;
+            int64_t p0 = (u % j->ntiles) * j->t;
+            int64_t tt = j->osp - p0 < j->t ? j->osp - p0 : j->t;
+            const float *xg = j->x + (n * j->C + g * j->cg) * j->isp;
+            float *yg = j->y + (n * ww->rows + g * j->mg) * j->osp;
+            pq_packed_im2col(xg, j->cg, &j->w, p0, tt, col);
+            pq_wide_apply(ww, g * j->mg, j->mg, col, tt, tmp, panel);
+            for (int64_t m = 0; m < j->mg; m++) {
+                float bm = ww->bias ? ww->bias[g * j->mg + m] : 0.0f;
+                float *ym = yg + m * j->osp + p0;
+                for (int64_t pp = 0; pp < tt; pp++)
+                    ym[pp] = ww->bias ? tmp[pp * j->mg + m] + bm : tmp[pp * j->mg + m];
+                pq_act_apply_f32(&j->act, ym, tt);
+            }
+        }
+    }
+}
 
 enum pq_status pq_packed_wide_conv_run(const char *isa, const pq_kernel_args *a) {
     pq_wide_w ww;
@@ -145,51 +178,50 @@ enum pq_status pq_packed_wide_conv_run(const char *isa, const pq_kernel_args *a)
     int64_t kd[3];
     for (int i = 0; i < nsp; i++)
         kd[i] = ks->u.ints.v[i];
-    pq_ref_win w;
-    pq_ref_window(a->node, X, kd, Y, &w);
+    pq_wconv_job j = {.ww = &ww};
+    pq_ref_window(a->node, X, kd, Y, &j.w);
+    const pq_ref_win *w = &j.w;
     int64_t group = pq_node_attr_int(a->node, "group", 1);
     int64_t N = X->dims[0], C = X->dims[1];
     if (group < 1 || C % group || ww.rows % group || Y->dims[1] != ww.rows ||
-        (C / group) * w.k[0] * w.k[1] * w.k[2] != ww.cols)
+        (C / group) * w->k[0] * w->k[1] * w->k[2] != ww.cols)
         return pq_error_set(a->err, PQ_ERR_INVALID,
                             "channels %lld / group %lld x kernel do not give cols = %lld",
                             (long long)C, (long long)group, (long long)ww.cols);
-    int64_t cg = C / group, mg = ww.rows / group;
-    int64_t isp = w.in[0] * w.in[1] * w.in[2], osp = w.out[0] * w.out[1] * w.out[2];
-    if (N == 0 || osp == 0) return PQ_OK;
+    PQ_TRY(pq_node_activation(a->node, &j.act, a->err));
+    j.C = C;
+    j.group = group;
+    j.cg = C / group;
+    j.mg = ww.rows / group;
+    j.isp = w->in[0] * w->in[1] * w->in[2];
+    j.osp = w->out[0] * w->out[1] * w->out[2];
+    if (N == 0 || j.osp == 0) return PQ_OK;
     int64_t t = PQ_WIDE_COL_MAX / ww.cols;
     if (t < 1) t = 1;
-    if (t > osp) t = osp;
+    if (t > j.osp) t = j.osp;
+    j.t = t;
+    j.ntiles = (j.osp + t - 1) / t;
+    j.units = N * group * j.ntiles; /* threads take contiguous runs; tiles do not depend on them */
+    j.chunks = a->n_threads > 1
+                   ? pq_packed_par_chunks(a->n_threads, j.units, N * j.osp * ww.rows * ww.cols)
+                   : 1;
+    j.col_n = t * ww.cols;
+    j.tmp_n = t * j.mg;
+    j.panel_n = t > 1 ? pq_panel_rows(j.mg, ww.cols) * ww.cols : 0;
     enum pq_status st = PQ_OK;
-    float *col = pq_malloc((size_t)(t * ww.cols) * sizeof(float));
-    float *tmp = pq_malloc((size_t)(t * mg) * sizeof(float));
-    float *panel = t > 1 ? pq_wide_panel(mg, ww.cols, a->err) : NULL;
-    if (!col || !tmp || (t > 1 && !panel)) {
+    j.col = pq_malloc((size_t)(j.chunks * j.col_n) * sizeof(float));
+    j.tmp = pq_malloc((size_t)(j.chunks * j.tmp_n) * sizeof(float));
+    j.panel = t > 1 ? pq_malloc((size_t)(j.chunks * j.panel_n) * sizeof(float)) : NULL;
+    if (!j.col || !j.tmp || (t > 1 && !j.panel)) {
         st = pq_error_nomem(a->err, "packed conv workspace");
         goto cleanup;
     }
-    const float *x = X->data;
-    float *y = Y->data;
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t g = 0; g < group; g++) {
-            const float *xg = x + (n * C + g * cg) * isp;
-            float *yg = y + (n * ww.rows + g * mg) * osp;
-            for (int64_t p0 = 0; p0 < osp; p0 += t) {
-                int64_t tt = osp - p0 < t ? osp - p0 : t;
-                pq_packed_im2col(xg, cg, &w, p0, tt, col);
-                pq_wide_apply(&ww, g * mg, mg, col, tt, tmp, panel);
-                for (int64_t m = 0; m < mg; m++) {
-                    float bm = ww.bias ? ww.bias[g * mg + m] : 0.0f;
-                    float *ym = yg + m * osp + p0;
-                    for (int64_t pp = 0; pp < tt; pp++)
-                        ym[pp] = ww.bias ? tmp[pp * mg + m] + bm : tmp[pp * mg + m];
-                }
-            }
-        }
-    st = pq_act_epilogue(a->node, Y, a->err);
+    j.x = X->data;
+    j.y = Y->data;
+    pq_parallel_for((int)j.chunks, j.chunks, pq_wconv_task, &j);
 cleanup:
-    pq_free(col);
-    pq_free(tmp);
-    pq_free(panel);
+    pq_free(j.col);
+    pq_free(j.tmp);
+    pq_free(j.panel);
     return st;
 }

@@ -22,7 +22,9 @@ bool pq_packed_is_wide(const pq_node *n);
  * "avx512"; scalar when NULL, unknown, or not supported by the CPU). M = 1 runs the gemv kernel,
  * M > 1 the panel gemm; bias is added after the kernel, then the fused activation. Workspace is
  * bounded: one weight panel (pq_panel_rows rows) and, for PackedConv, an im2col tile of at most
- * 1M floats; the whole f32 weight is never built. a->n_threads is ignored. Each returns PQ_OK,
+ * 1M floats (one panel and tile per thread); the whole f32 weight is never built. Up to
+ * a->n_threads threads (PackedMatMul: weight-row chunks, pq_packed_rows_run; PackedConv: runs of
+ * im2col tiles), results bit-identical to 1 thread. Each returns PQ_OK,
  * PQ_ERR_INVALID (inputs that contradict the attributes; the message names what), or
  * PQ_ERR_NOMEM (workspace). */
 enum pq_status pq_packed_wide_matmul_run(const char *isa, const pq_kernel_args *a);

@@ -10,6 +10,7 @@
 #include "backends/quant/quant.h"
 #include "backends/ref/ref_act.h"
 #include "backends/ref/ref_gemm.h"
+#include "backends/threadpool.h"
 #include "ir/ir.h"
 
 /* ---- fused activation ---- */
@@ -311,6 +312,118 @@ static void pq_packed_apply(const pq_qkernels *k, const pq_packed_w *pw, const u
         k->gemm(pw->f, w, rows, pw->cols, pw->group, x, batch, y);
 }
 
+/* ---- threads: weight-row chunks (backends/threadpool.h) ---- */
+
+int pq_packed_par_chunks(int n_threads, int64_t units, int64_t macs) {
+    int64_t c = macs / PQ_PAR_MIN_MACS;
+    if (c > n_threads) c = n_threads;
+    if (c > units) c = units;
+    return c < 1 ? 1 : (int)c;
+}
+
+typedef struct pq_rows_job {
+    pq_rows_apply_fn apply;
+    const void *w;
+    int64_t rows, cols, M, chunks, units, mblocks;
+    const float *x, *bias;
+    float *y, *scratch, *panel;
+    int64_t panel_floats;
+    pq_activation act;
+} pq_rows_job;
+
+/* Chunk c: weight rows [r0, r1) (whole PQ_PAR_ROW_ALIGN-row units) of every activation row. With
+ * M > 1 the activation rows go in pq_parallel_range blocks of at most PQ_PAR_MBLOCK rows (each
+ * >= 2 rows, so the kernel's gemm runs as it does for all M at once), through this chunk's slice
+ * of scratch, then into y's columns. */
+static void pq_rows_task(void *vctx, int64_t c0, int64_t c1) {
+    const pq_rows_job *j = vctx;
+    for (int64_t c = c0; c < c1; c++) {
+        int64_t u0, u1;
+        pq_parallel_range(j->units, j->chunks, c, &u0, &u1);
+        int64_t r0 = u0 * PQ_PAR_ROW_ALIGN, r1 = u1 * PQ_PAR_ROW_ALIGN;
+        if (r1 > j->rows) r1 = j->rows;
+        int64_t n = r1 - r0;
+        float *panel = j->panel ? j->panel + c * j->panel_floats : NULL;
+        if (j->M == 1) {
+            float *y = j->y + r0;
+            j->apply(j->w, r0, n, j->x, 1, y, panel);
+            if (j->bias)
+                for (int64_t r = 0; r < n; r++)
+                    y[r] += j->bias[r0 + r];
+            pq_act_apply_f32(&j->act, y, n);
+            continue;
+        }
+        float *s = j->scratch + PQ_PAR_MBLOCK * r0;
+        for (int64_t b = 0; b < j->mblocks; b++) {
+            int64_t m0, m1;
+            pq_parallel_range(j->M, j->mblocks, b, &m0, &m1);
+            j->apply(j->w, r0, n, j->x + m0 * j->cols, m1 - m0, s, panel);
+            for (int64_t m = m0; m < m1; m++) {
+                float *ym = j->y + m * j->rows + r0;
+                const float *sm = s + (m - m0) * n;
+                if (j->bias)
+                    for (int64_t r = 0; r < n; r++)
+                        ym[r] = sm[r] + j->bias[r0 + r];
+                else
+                    memcpy(ym, sm, (size_t)n * sizeof(float));
+                pq_act_apply_f32(&j->act, ym, n);
+            }
+        }
+    }
+}
+
+enum pq_status pq_packed_rows_run(int n_threads, pq_rows_apply_fn apply, const void *w,
+                                  int64_t rows, int64_t cols, const float *x, int64_t M,
+                                  const float *bias, int64_t panel_floats, float *y,
+                                  const pq_node *node, pq_error *err) {
+    pq_rows_job j = {
+        apply, w, rows, cols, M,    1,    (rows + PQ_PAR_ROW_ALIGN - 1) / PQ_PAR_ROW_ALIGN,
+        1,     x, bias, y,    NULL, NULL, panel_floats,
+        {0}};
+    PQ_TRY(pq_node_activation(node, &j.act, err));
+    if (n_threads > 1) j.chunks = pq_packed_par_chunks(n_threads, j.units, M * rows * cols);
+    if (j.chunks == 1) { /* the whole product in one kernel call, as always */
+        float *panel = NULL;
+        if (M > 1 && panel_floats > 0 && !(panel = pq_malloc((size_t)panel_floats * sizeof(float))))
+            return pq_error_nomem(err, "weight panel");
+        apply(w, 0, rows, x, M, y, panel);
+        pq_free(panel);
+        if (bias)
+            for (int64_t m = 0; m < M; m++)
+                for (int64_t r = 0; r < rows; r++)
+                    y[m * rows + r] += bias[r];
+        pq_act_apply_f32(&j.act, y, M * rows);
+        return PQ_OK;
+    }
+    if (M > 1) {
+        j.mblocks = (M + PQ_PAR_MBLOCK - 1) / PQ_PAR_MBLOCK;
+        j.scratch = pq_malloc((size_t)(PQ_PAR_MBLOCK * rows) * sizeof(float));
+        if (panel_floats > 0)
+            j.panel = pq_malloc((size_t)(j.chunks * panel_floats) * sizeof(float));
+        if (!j.scratch || (panel_floats > 0 && !j.panel)) {
+            pq_free(j.scratch);
+            pq_free(j.panel);
+            return pq_error_nomem(err, "packed matmul thread workspace");
+        }
+    }
+    pq_parallel_for((int)j.chunks, j.chunks, pq_rows_task, &j);
+    pq_free(j.scratch);
+    pq_free(j.panel);
+    return PQ_OK;
+}
+
+typedef struct pq_piq_rows {
+    const pq_qkernels *k;
+    const pq_packed_w *pw;
+} pq_piq_rows;
+
+static void pq_piq_rows_apply(const void *vw, int64_t r0, int64_t n, const float *x, int64_t M,
+                              float *y, float *panel) {
+    const pq_piq_rows *p = vw;
+    (void)panel;
+    pq_packed_apply(p->k, p->pw, p->pw->data + (size_t)r0 * p->pw->row_bytes, n, x, M, y);
+}
+
 enum pq_status pq_piqc_packed_matmul_run(const pq_qkernels *k, const pq_kernel_args *a) {
     if (pq_packed_is_wide(a->node)) return pq_packed_wide_matmul_run(k->isa, a); /* int8, f16 */
     PQ_TRY(pq_piqc_args(a, 2));
@@ -326,13 +439,9 @@ enum pq_status pq_piqc_packed_matmul_run(const pq_qkernels *k, const pq_kernel_a
         return pq_error_set(a->err, PQ_ERR_INVALID, "output has %lld values, expected %lld",
                             (long long)pq_tensor_numel(Y), (long long)(M * pw.rows));
     if (M == 0) return PQ_OK;
-    float *y = Y->data;
-    pq_packed_apply(k, &pw, pw.data, pw.rows, X->data, M, y);
-    if (pw.bias)
-        for (int64_t m = 0; m < M; m++)
-            for (int64_t r = 0; r < pw.rows; r++)
-                y[m * pw.rows + r] += pw.bias[r];
-    return pq_act_epilogue(a->node, Y, a->err);
+    pq_piq_rows pr = {k, &pw};
+    return pq_packed_rows_run(a->n_threads, pq_piq_rows_apply, &pr, pw.rows, pw.cols, X->data, M,
+                              pw.bias, 0, Y->data, a->node, a->err);
 }
 
 /* ---- PackedConv ---- */
@@ -340,7 +449,8 @@ enum pq_status pq_piqc_packed_matmul_run(const pq_qkernels *k, const pq_kernel_a
 #define PQ_PACKED_COL_MAX ((int64_t)1 << 20)  /* floats of one im2col tile, at most */
 #define PQ_PACKED_COL_TILE ((int64_t)1 << 16) /* floats of one im2col tile, target */
 #define PQ_PACKED_COL_MIN_T 96                /* positions per tile, at least */
-#define PQ_PACKED_SLACK 4 /* floats past a padded image or an im2col tile (16-byte window moves) */
+#define PQ_PACKED_SLACK 4 /* floats past a padded image or an im2col tile (16-byte window moves)   \
+                           */
 
 /* im2col of positions [p0, p0 + t) (row-major over the output's spatial dims) of cg channels of x:
  * col is [t, cg * k0 * k1 * k2] with columns in (c, kd, kh, kw) order, zeros for padding. */
@@ -434,8 +544,8 @@ static void pq_packed_win_offsets(int64_t cg, const pq_ref_win *w, const int64_t
  * move (the extra floats land where the next window goes, or in the PQ_PACKED_SLACK floats past
  * the tile). */
 static void pq_packed_im2col_padded(const float *xp, int64_t cg, const pq_ref_win *w,
-                                    const int64_t pd[3], const int64_t *koff, int64_t p0,
-                                    int64_t t, float *col) {
+                                    const int64_t pd[3], const int64_t *koff, int64_t p0, int64_t t,
+                                    float *col) {
     int64_t k2 = w->k[2], nwin = cg * w->k[0] * w->k[1];
     int64_t ncol = nwin * k2;
     bool short_row = w->d[2] == 1 && k2 <= 4;
@@ -462,6 +572,72 @@ static void pq_packed_im2col_padded(const float *xp, int64_t cg, const pq_ref_wi
     }
 }
 
+/* One PackedConv: geometry, the tiles (t positions over the N * osp positions of all images, the
+ * last one shorter), and per-chunk workspace (col, tmp, xp: chunk c at c * the size of one). */
+typedef struct pq_pconv_job {
+    const pq_qkernels *k;
+    const pq_packed_w *pw;
+    pq_ref_win w;
+    int64_t pd[3];
+    bool padded;
+    int64_t C, cg, mg, isp, osp, npos, t, ntiles, chunks, units;
+    const float *x;
+    float *y;
+    float *col, *tmp, *xp;
+    int64_t col_n, tmp_n, xp_n;
+    const int64_t *koff;
+    pq_activation act;
+} pq_pconv_job;
+
+/* Chunk c: units [u0, u1) of (group, tile) pairs, group-major, with chunk c's workspace. */
+static void pq_pconv_task(void *vctx, int64_t c0, int64_t c1) {
+    const pq_pconv_job *j = vctx;
+    const pq_packed_w *pw = j->pw;
+    for (int64_t c = c0; c < c1; c++) {
+        int64_t u0, u1;
+        pq_parallel_range(j->units, j->chunks, c, &u0, &u1);
+        float *col = j->col + c * j->col_n, *tmp = j->tmp + c * j->tmp_n;
+        float *xp = j->xp ? j->xp + c * j->xp_n : NULL;
+        int64_t xp_n = -1, xp_g = -1; /* image and group in xp */
+        for (int64_t u = u0; u < u1; u++) {
+            int64_t g = u / j->ntiles, q0 = (u % j->ntiles) * j->t;
+            int64_t tt = j->npos - q0 < j->t ? j->npos - q0 : j->t;
+            const uint8_t *wg = pw->data + (size_t)(g * j->mg) * pw->row_bytes;
+            /* im2col of the tile, one image segment at a time */
+            for (int64_t q = q0; q < q0 + tt;) {
+                int64_t n = q / j->osp, p0 = q % j->osp;
+                int64_t seg = j->osp - p0 < q0 + tt - q ? j->osp - p0 : q0 + tt - q;
+                const float *xg = j->x + (n * j->C + g * j->cg) * j->isp;
+                if (!j->padded) {
+                    pq_packed_im2col(xg, j->cg, &j->w, p0, seg, col + (q - q0) * pw->cols);
+                } else {
+                    if (xp_n != n || xp_g != g) pq_packed_pad(xg, j->cg, &j->w, j->pd, xp);
+                    xp_n = n;
+                    xp_g = g;
+                    pq_packed_im2col_padded(xp, j->cg, &j->w, j->pd, j->koff, p0, seg,
+                                            col + (q - q0) * pw->cols);
+                }
+                q += seg;
+            }
+            pq_packed_apply(j->k, pw, wg, j->mg, col, tt, tmp);
+            for (int64_t q = q0; q < q0 + tt;) {
+                int64_t n = q / j->osp, p0 = q % j->osp;
+                int64_t seg = j->osp - p0 < q0 + tt - q ? j->osp - p0 : q0 + tt - q;
+                float *yg = j->y + (n * pw->rows + g * j->mg) * j->osp + p0;
+                const float *tq = tmp + (q - q0) * j->mg;
+                for (int64_t m = 0; m < j->mg; m++) {
+                    float bm = pw->bias ? pw->bias[g * j->mg + m] : 0.0f;
+                    float *ym = yg + m * j->osp;
+                    for (int64_t pp = 0; pp < seg; pp++)
+                        ym[pp] = pw->bias ? tq[pp * j->mg + m] + bm : tq[pp * j->mg + m];
+                    pq_act_apply_f32(&j->act, ym, seg);
+                }
+                q += seg;
+            }
+        }
+    }
+}
+
 enum pq_status pq_piqc_packed_conv_run(const pq_qkernels *k, const pq_kernel_args *a) {
     if (pq_packed_is_wide(a->node)) return pq_packed_wide_conv_run(k->isa, a); /* int8, f16 */
     PQ_TRY(pq_piqc_args(a, 2));
@@ -478,88 +654,67 @@ enum pq_status pq_piqc_packed_conv_run(const pq_qkernels *k, const pq_kernel_arg
     int64_t kd[3];
     for (int i = 0; i < nsp; i++)
         kd[i] = ks->u.ints.v[i];
-    pq_ref_win w;
-    pq_ref_window(a->node, X, kd, Y, &w);
+    pq_pconv_job j = {.k = k, .pw = &pw};
+    pq_ref_window(a->node, X, kd, Y, &j.w);
+    const pq_ref_win *w = &j.w;
     int64_t group = pq_node_attr_int(a->node, "group", 1);
     int64_t N = X->dims[0], C = X->dims[1];
     if (group < 1 || C % group || pw.rows % group || Y->dims[1] != pw.rows ||
-        (C / group) * w.k[0] * w.k[1] * w.k[2] != pw.cols)
+        (C / group) * w->k[0] * w->k[1] * w->k[2] != pw.cols)
         return pq_error_set(a->err, PQ_ERR_INVALID,
                             "channels %lld / group %lld x kernel do not give cols = %lld",
                             (long long)C, (long long)group, (long long)pw.cols);
-    int64_t cg = C / group, mg = pw.rows / group;
-    int64_t isp = w.in[0] * w.in[1] * w.in[2], osp = w.out[0] * w.out[1] * w.out[2];
-    if (N == 0 || osp == 0) return PQ_OK;
+    PQ_TRY(pq_node_activation(a->node, &j.act, a->err));
+    j.C = C;
+    j.cg = C / group;
+    j.mg = pw.rows / group;
+    j.isp = w->in[0] * w->in[1] * w->in[2];
+    j.osp = w->out[0] * w->out[1] * w->out[2];
+    if (N == 0 || j.osp == 0) return PQ_OK;
     /* Tiles run over the positions of all N images together (one gemm call per tile, not per
      * image), so a small feature map still gives the packed gemm many activation rows to reuse
      * each decoded weight panel on; a tile holds about PQ_PACKED_COL_TILE floats of im2col
-     * (L2-resident), at least PQ_PACKED_COL_MIN_T positions, at most PQ_PACKED_COL_MAX floats. */
-    int64_t npos = N * osp;
+     * (L2-resident), at least PQ_PACKED_COL_MIN_T positions, at most PQ_PACKED_COL_MAX floats.
+     * Threads take contiguous runs of (group, tile) pairs; the tiles do not depend on them. */
+    j.npos = N * j.osp;
     int64_t t = PQ_PACKED_COL_TILE / pw.cols;
     if (t < PQ_PACKED_COL_MIN_T) t = PQ_PACKED_COL_MIN_T;
     if (t * pw.cols > PQ_PACKED_COL_MAX) t = PQ_PACKED_COL_MAX / pw.cols;
     if (t < 1) t = 1;
-    if (t > npos) t = npos;
+    if (t > j.npos) t = j.npos;
+    j.t = t;
+    j.ntiles = (j.npos + t - 1) / t;
+    j.units = group * j.ntiles;
+    j.chunks = a->n_threads > 1
+                   ? pq_packed_par_chunks(a->n_threads, j.units, j.npos * pw.rows * pw.cols)
+                   : 1;
     /* zero-padded copy of one image's channel group, unless a pad is negative */
-    int64_t pd[3];
-    pq_packed_pad_dims(&w, pd);
-    bool padded = true;
+    pq_packed_pad_dims(w, j.pd);
+    j.padded = true;
     for (int i = 0; i < 3; i++)
-        padded = padded && w.pb[i] >= 0 && w.pe[i] >= 0;
-    float *col = pq_malloc((size_t)(t * pw.cols + PQ_PACKED_SLACK) * sizeof(float));
-    float *tmp = pq_malloc((size_t)(t * mg) * sizeof(float));
-    float *xp = padded ? pq_malloc((size_t)(cg * pd[0] * pd[1] * pd[2] + PQ_PACKED_SLACK) *
-                                   sizeof(float))
-                       : NULL;
-    int64_t *koff = padded ? pq_malloc((size_t)(cg * w.k[0] * w.k[1]) * sizeof(int64_t)) : NULL;
+        j.padded = j.padded && w->pb[i] >= 0 && w->pe[i] >= 0;
+    j.col_n = t * pw.cols + PQ_PACKED_SLACK;
+    j.tmp_n = t * j.mg;
+    j.xp_n = j.padded ? j.cg * j.pd[0] * j.pd[1] * j.pd[2] + PQ_PACKED_SLACK : 0;
+    j.col = pq_malloc((size_t)(j.chunks * j.col_n) * sizeof(float));
+    j.tmp = pq_malloc((size_t)(j.chunks * j.tmp_n) * sizeof(float));
+    j.xp = j.padded ? pq_malloc((size_t)(j.chunks * j.xp_n) * sizeof(float)) : NULL;
+    int64_t *koff =
+        j.padded ? pq_malloc((size_t)(j.cg * w->k[0] * w->k[1]) * sizeof(int64_t)) : NULL;
     enum pq_status st = PQ_OK;
-    if (!col || !tmp || (padded && (!xp || !koff))) {
+    if (!j.col || !j.tmp || (j.padded && (!j.xp || !koff))) {
         st = pq_error_nomem(a->err, "packed conv workspace");
         goto done;
     }
-    if (padded) pq_packed_win_offsets(cg, &w, pd, koff);
-    const float *x = X->data;
-    float *y = Y->data;
-    for (int64_t g = 0; g < group; g++) {
-        const uint8_t *wg = pw.data + (size_t)(g * mg) * pw.row_bytes;
-        int64_t xp_n = -1; /* image whose group g is in xp */
-        for (int64_t q0 = 0; q0 < npos; q0 += t) {
-            int64_t tt = npos - q0 < t ? npos - q0 : t;
-            /* im2col of the tile, one image segment at a time */
-            for (int64_t q = q0; q < q0 + tt;) {
-                int64_t n = q / osp, p0 = q % osp;
-                int64_t seg = osp - p0 < q0 + tt - q ? osp - p0 : q0 + tt - q;
-                const float *xg = x + (n * C + g * cg) * isp;
-                if (!padded) {
-                    pq_packed_im2col(xg, cg, &w, p0, seg, col + (q - q0) * pw.cols);
-                } else {
-                    if (xp_n != n) pq_packed_pad(xg, cg, &w, pd, xp);
-                    xp_n = n;
-                    pq_packed_im2col_padded(xp, cg, &w, pd, koff, p0, seg, col + (q - q0) * pw.cols);
-                }
-                q += seg;
-            }
-            pq_packed_apply(k, &pw, wg, mg, col, tt, tmp);
-            for (int64_t q = q0; q < q0 + tt;) {
-                int64_t n = q / osp, p0 = q % osp;
-                int64_t seg = osp - p0 < q0 + tt - q ? osp - p0 : q0 + tt - q;
-                float *yg = y + (n * pw.rows + g * mg) * osp + p0;
-                const float *tq = tmp + (q - q0) * mg;
-                for (int64_t m = 0; m < mg; m++) {
-                    float bm = pw.bias ? pw.bias[g * mg + m] : 0.0f;
-                    float *ym = yg + m * osp;
-                    for (int64_t pp = 0; pp < seg; pp++)
-                        ym[pp] = pw.bias ? tq[pp * mg + m] + bm : tq[pp * mg + m];
-                }
-                q += seg;
-            }
-        }
-    }
-    st = pq_act_epilogue(a->node, Y, a->err);
+    if (j.padded) pq_packed_win_offsets(j.cg, w, j.pd, koff);
+    j.koff = koff;
+    j.x = X->data;
+    j.y = Y->data;
+    pq_parallel_for((int)j.chunks, j.chunks, pq_pconv_task, &j);
 done:
-    pq_free(col);
-    pq_free(tmp);
-    pq_free(xp);
+    pq_free(j.col);
+    pq_free(j.tmp);
+    pq_free(j.xp);
     pq_free(koff);
     return st;
 }

@@ -25,7 +25,9 @@ enum pq_status pq_act_epilogue(const pq_node *n, pq_tensor *t, pq_error *err);
  * allocated). k is the quant kernel table to use (&pq_qkernels_scalar from the reference table,
  * pq_qkernels_get() from the fast table, any pq_qkernels_for(isa) in tests); the results of
  * Hadamard and FakeQuant do not depend on k (bit-identical), those of the packed ops differ only
- * by f32 summation order. a->n_threads is ignored (single-threaded). Each returns PQ_OK,
+ * by f32 summation order. PackedMatMul and PackedConv run on up to a->n_threads threads of
+ * piqc's pool (backends/threadpool.h) with results bit-identical to 1 thread (see
+ * pq_packed_rows_run); Hadamard and FakeQuant are single-threaded. Each returns PQ_OK,
  * PQ_ERR_INVALID (inputs that contradict the attributes; message names what), or PQ_ERR_NOMEM
  * (workspace). Workspace is bounded: Hadamard on an inner axis gathers at most 64K floats of
  * fibers at a time, PackedConv tiles im2col over the positions of all images to at most 1M
@@ -40,6 +42,38 @@ enum pq_status pq_piqc_packed_conv_run(const pq_qkernels *k, const pq_kernel_arg
  * zeros for padding. Shared with the int8/f16 PackedConv (backends/packed_wide.c). */
 void pq_packed_im2col(const float *x, int64_t cg, const pq_ref_win *w, int64_t p0, int64_t t,
                       float *col);
+
+/* ---- threading of the packed ops (shared with backends/packed_wide.c) ---- */
+
+#define PQ_PAR_ROW_ALIGN                                                                           \
+    32 /* weight rows per unit of work: a multiple of every kernel's row tile */
+#define PQ_PAR_MIN_MACS ((int64_t)1 << 17) /* multiply-adds per thread, at least */
+#define PQ_PAR_MBLOCK 256 /* activation rows per scratch block of a threaded gemm */
+
+/* Threads to use for macs multiply-adds over units independent units: min(n_threads, units,
+ * macs / PQ_PAR_MIN_MACS), at least 1. */
+int pq_packed_par_chunks(int n_threads, int64_t units, int64_t macs);
+
+/* y (M x n, row-major, contiguous) = x (M x cols) times weight rows [r0, r0 + n) transposed; w is
+ * the caller's weight description, panel NULL or the panel_floats of workspace given to
+ * pq_packed_rows_run. Must give each output the same bits for any r0/n split and any M >= 2
+ * split (the packed PiQ, int8 and f16 kernels do: each output is one dot product whose order
+ * depends only on cols, and on whether M is 1). */
+typedef void (*pq_rows_apply_fn)(const void *w, int64_t r0, int64_t n, const float *x, int64_t M,
+                                 float *y, float *panel);
+
+/* y (M x rows) = apply(all rows) + bias (rows values or NULL), then node's fused activation.
+ * With n_threads > 1 and enough work (pq_packed_par_chunks) the weight rows are split into
+ * contiguous chunks of whole PQ_PAR_ROW_ALIGN-row units, one per thread; for M > 1 each chunk runs
+ * its rows for blocks of at most PQ_PAR_MBLOCK activation rows (pq_parallel_range split, each
+ * >= 2 rows) into a scratch of PQ_PAR_MBLOCK x rows floats, then copies them to y. Every output
+ * is computed once with the 1-thread operations: results are bit-identical for any n_threads.
+ * panel_floats > 0: each chunk gets that many floats of panel when M > 1. Returns PQ_OK,
+ * PQ_ERR_INVALID (bad activation attribute) or PQ_ERR_NOMEM (panel, scratch). */
+enum pq_status pq_packed_rows_run(int n_threads, pq_rows_apply_fn apply, const void *w,
+                                  int64_t rows, int64_t cols, const float *x, int64_t M,
+                                  const float *bias, int64_t panel_floats, float *y,
+                                  const pq_node *node, pq_error *err);
 
 /* Fast-table entries: the kernels above with pq_qkernels_get() (PIQC_ISA honoured). */
 enum pq_status pq_fast_piqc_hadamard(const pq_kernel_args *a);

@@ -1,0 +1,50 @@
+/* piqc's one thread pool for its own kernels (packed PiQ/int8/f16 ops): a persistent pthread pool
+ * created lazily on first use, grown when a call asks for more threads, reused by every kernel,
+ * and joined at exit. oneDNN runs on its own OpenMP threads; `--threads N` sets both. */
+#ifndef PQ_THREADPOOL_H
+#define PQ_THREADPOOL_H
+
+#include <stdint.h>
+
+/* Work of one contiguous chunk [begin, end) of a parallel range. */
+typedef void (*pq_parallel_fn)(void *ctx, int64_t begin, int64_t end);
+
+/* Runs fn over [0, n_tasks) split into pq_parallel_chunks(n_threads, n_tasks) contiguous chunks;
+ * chunk i is [b, e) from pq_parallel_range(n_tasks, chunks, i, &b, &e), and fn is called exactly
+ * once per chunk (never with an empty range), so every index is covered once. The split depends
+ * only on n_threads and n_tasks, never on scheduling: a kernel that computes each output in one
+ * chunk with the same operations as its 1-thread path gives bit-identical results at any thread
+ * count. Chunks run on the calling thread (which always participates) and up to n_threads - 1
+ * pool workers, in any order and concurrently; returns when all are done (the caller sees every
+ * write of fn). Never fails and never allocates per call: if worker threads cannot be created the
+ * remaining chunks run on the caller.
+ *
+ * Runs every chunk on the caller, in chunk order, when n_threads <= 1 or n_tasks <= 1 (one call
+ * fn(ctx, 0, n_tasks); nothing when n_tasks <= 0), when called from inside fn of another
+ * pq_parallel_for (nested: same chunks, run inline), or when another thread's pq_parallel_for is
+ * using the pool at that moment (the pool runs one parallel_for at a time; a concurrent caller is
+ * not blocked but gets no help). fn must not block on other chunks (no barriers inside fn).
+ * The pool has at most PQ_POOL_MAX_WORKERS workers; larger n_threads still gives that many
+ * chunks, shared by the workers that exist. */
+void pq_parallel_for(int n_threads, int64_t n_tasks, pq_parallel_fn fn, void *ctx);
+
+#define PQ_POOL_MAX_WORKERS 63
+
+/* Number of chunks pq_parallel_for(n_threads, n_tasks, ...) makes: min(max(n_threads, 1),
+ * n_tasks), 0 when n_tasks <= 0. */
+int64_t pq_parallel_chunks(int n_threads, int64_t n_tasks);
+
+/* Chunk i (0 <= i < n_chunks) of [0, n) split into n_chunks contiguous parts whose sizes differ
+ * by at most one, the larger ones first: [i * q + min(i, r), ...) with q = n / n_chunks,
+ * r = n % n_chunks. Needs n >= 0, n_chunks >= 1. */
+void pq_parallel_range(int64_t n, int64_t n_chunks, int64_t i, int64_t *begin, int64_t *end);
+
+/* Joins and forgets the pool's workers (registered with atexit when the first worker starts, so
+ * the process ends with no threads or leaks; tests call it to check restart). A later
+ * pq_parallel_for creates workers again. Must not race with a running pq_parallel_for. */
+void pq_threadpool_shutdown(void);
+
+/* Workers alive in the pool now (0 before first use and after shutdown); for tests. */
+int pq_threadpool_workers(void);
+
+#endif
