@@ -109,19 +109,6 @@ pq_graph *pq_mu_parse(const char *text) {
     return g;
 }
 
-/* Runs g on inputs (one per graph input); returns the outputs. */
-static pq_tensor **pq_mu_run(pq_graph *g, const pq_tensor *const *ins) {
-    pq_error err;
-    pq_error_clear(&err);
-    pq_session *s = NULL;
-    cr_assert_eq(pq_session_create(g, NULL, &s, &err), PQ_OK, "%s", err.msg);
-    pq_tensor **outs = pq_calloc(g->n_outputs ? g->n_outputs : 1, sizeof *outs);
-    cr_assert_eq(pq_session_run(s, ins, g->n_inputs, outs, g->n_outputs, &err), PQ_OK, "%s",
-                 err.msg);
-    pq_session_destroy(s);
-    return outs;
-}
-
 double pq_mu_same_function(pq_graph *a, pq_graph *b) {
     pq_error err;
     cr_assert_eq(a->n_inputs, b->n_inputs);
@@ -140,8 +127,8 @@ double pq_mu_same_function(pq_graph *a, pq_graph *b) {
         for (int64_t k = 0; k < n; k++) /* covers negatives, both clip edges and zero */
             p[k] = (float)((k * 37 + (int64_t)i * 11) % 65) / 8.0f - 4.0f;
     }
-    pq_tensor **x = pq_mu_run(a, (const pq_tensor *const *)ins);
-    pq_tensor **y = pq_mu_run(b, (const pq_tensor *const *)ins);
+    pq_tensor **x = pq_test_run_inputs(a, (const pq_tensor *const *)ins);
+    pq_tensor **y = pq_test_run_inputs(b, (const pq_tensor *const *)ins);
     double diff = 0, ref = 0;
     for (uint32_t o = 0; o < a->n_outputs; o++)
         pq_mu_diff(y[o], x[o], &diff, &ref, a->values[a->outputs[o]].name);
@@ -167,11 +154,4 @@ char *pq_mu_print(const pq_graph *g) {
     char *s = NULL;
     cr_assert_eq(pq_text_print_string(g, NULL, &s, &err), PQ_OK, "%s", err.msg);
     return s;
-}
-
-uint32_t pq_mu_count(const pq_graph *g, enum pq_op op) {
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < g->n_nodes; i++)
-        n += g->nodes[i].op == op;
-    return n;
 }

@@ -57,7 +57,4 @@ pq_graph *pq_mu_pass_clone(pq_graph *g, const char *name);
 /* Printed text IR of g (pq_free it). */
 char *pq_mu_print(const pq_graph *g);
 
-/* Number of nodes of op in g. */
-uint32_t pq_mu_count(const pq_graph *g, enum pq_op op);
-
 #endif

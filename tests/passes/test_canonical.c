@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "model_util.h"
+#include "pass_test_util.h"
 #include "passes/pass.h"
 #include "runtime/runtime.h"
 
@@ -41,9 +42,9 @@ Test(canonical, digits_batchnorm_folded_relu_fused) {
     const char *p[] = {"fold-batchnorm", "fuse-activations"};
     pq_mu_result r;
     pq_graph *g = pq_mu_on_off(m, p, 2, &r);
-    cr_assert_eq(pq_mu_count(g, PQ_OP_BATCH_NORMALIZATION), 0u);
-    cr_assert_eq(pq_mu_count(g, PQ_OP_RELU), 0u);
-    cr_assert_eq(pq_mu_count(g, PQ_OP_CONV), 2u);
+    cr_assert_eq(pq_test_count_op(g, PQ_OP_BATCH_NORMALIZATION), 0u);
+    cr_assert_eq(pq_test_count_op(g, PQ_OP_RELU), 0u);
+    cr_assert_eq(pq_test_count_op(g, PQ_OP_CONV), 2u);
     cr_assert_eq(r.nodes_after, r.nodes_before - 4, "2 BN + 2 Relu removed: %u -> %u",
                  r.nodes_before, r.nodes_after);
     uint32_t fused = 0;
@@ -62,7 +63,7 @@ Test(canonical, cnn_bn_batchnorm_folded) {
     const char *p[] = {"fold-batchnorm", "fuse-activations"};
     pq_mu_result r;
     pq_graph *g = pq_mu_on_off(pq_mu_model_get("cnn_bn"), p, 2, &r);
-    cr_assert_eq(pq_mu_count(g, PQ_OP_BATCH_NORMALIZATION), 0u);
+    cr_assert_eq(pq_test_count_op(g, PQ_OP_BATCH_NORMALIZATION), 0u);
     pq_graph_destroy(g);
 }
 
@@ -70,10 +71,10 @@ Test(canonical, transformer13_layernorm_recognised) {
     const char *p[] = {"canonicalize"};
     pq_mu_result r;
     pq_graph *g = pq_mu_on_off(pq_mu_model_get("transformer13"), p, 1, &r);
-    cr_assert_eq(pq_mu_count(g, PQ_OP_LAYER_NORMALIZATION), 4u);
-    cr_assert_eq(pq_mu_count(g, PQ_OP_REDUCE_MEAN), 0u);
-    cr_assert_eq(pq_mu_count(g, PQ_OP_SQRT), 0u);
-    cr_assert_eq(pq_mu_count(g, PQ_OP_POW), 0u);
+    cr_assert_eq(pq_test_count_op(g, PQ_OP_LAYER_NORMALIZATION), 4u);
+    cr_assert_eq(pq_test_count_op(g, PQ_OP_REDUCE_MEAN), 0u);
+    cr_assert_eq(pq_test_count_op(g, PQ_OP_SQRT), 0u);
+    cr_assert_eq(pq_test_count_op(g, PQ_OP_POW), 0u);
     char *text = pq_mu_print(g);
     cr_assert(strstr(text, "LayerNormalization("));
     pq_free(text);
@@ -96,7 +97,7 @@ Test(canonical, fold_batchnorm_conv_without_bias) {
                               "  %y = BatchNormalization(%c, %gam, %bet, %mu, %var)\n"
                               "  output %y\n}\n");
     pq_graph *h = pq_mu_pass_clone(g, "fold-batchnorm");
-    cr_assert_eq(pq_mu_count(h, PQ_OP_BATCH_NORMALIZATION), 0u);
+    cr_assert_eq(pq_test_count_op(h, PQ_OP_BATCH_NORMALIZATION), 0u);
     cr_assert_eq(h->nodes[0].n_inputs, 3u, "bias created");
     cr_assert_str_eq(h->values[h->outputs[0]].name, "y");
     pq_graph_destroy(g);
@@ -112,7 +113,7 @@ Test(canonical, fold_batchnorm_grouped_conv_transpose) {
                               "  %y = BatchNormalization(%c, %gam, %bet, %mu, %var)\n"
                               "  output %y\n}\n");
     pq_graph *h = pq_mu_pass_clone(g, "fold-batchnorm");
-    cr_assert_eq(pq_mu_count(h, PQ_OP_BATCH_NORMALIZATION), 0u);
+    cr_assert_eq(pq_test_count_op(h, PQ_OP_BATCH_NORMALIZATION), 0u);
     pq_graph_destroy(g);
     pq_graph_destroy(h);
 }
@@ -127,7 +128,7 @@ Test(canonical, fold_batchnorm_conv_transpose_cout) {
                     "  %y = BatchNormalization(%c, %gam, %bet, %mu, %var)\n"
                     "  output %y\n}\n");
     pq_graph *h = pq_mu_pass_clone(g, "fold-batchnorm");
-    cr_assert_eq(pq_mu_count(h, PQ_OP_BATCH_NORMALIZATION), 0u);
+    cr_assert_eq(pq_test_count_op(h, PQ_OP_BATCH_NORMALIZATION), 0u);
     pq_graph_destroy(g);
     pq_graph_destroy(h);
 }
@@ -144,8 +145,8 @@ Test(canonical, fold_batchnorm_gemm_transb_and_matmul) {
                               "  %z = BatchNormalization(%m, %gam, %bet, %mu, %var)\n"
                               "  output %y\n  output %z\n}\n");
     pq_graph *h = pq_mu_pass_clone(g, "fold-batchnorm");
-    cr_assert_eq(pq_mu_count(h, PQ_OP_BATCH_NORMALIZATION), 0u);
-    cr_assert_eq(pq_mu_count(h, PQ_OP_ADD), 1u, "MatMul + BN -> MatMul, Add");
+    cr_assert_eq(pq_test_count_op(h, PQ_OP_BATCH_NORMALIZATION), 0u);
+    cr_assert_eq(pq_test_count_op(h, PQ_OP_ADD), 1u, "MatMul + BN -> MatMul, Add");
     cr_assert_str_eq(h->values[h->outputs[1]].name, "z");
     pq_graph_destroy(g);
     pq_graph_destroy(h);
@@ -160,7 +161,7 @@ Test(canonical, fold_batchnorm_not_when_conv_output_has_another_use) {
                               "  %z = Relu(%c)\n"
                               "  output %y\n  output %z\n}\n");
     pq_graph *h = pq_mu_pass_clone(g, "fold-batchnorm");
-    cr_assert_eq(pq_mu_count(h, PQ_OP_BATCH_NORMALIZATION), 1u);
+    cr_assert_eq(pq_test_count_op(h, PQ_OP_BATCH_NORMALIZATION), 1u);
     pq_graph_destroy(g);
     pq_graph_destroy(h);
 }
@@ -232,13 +233,13 @@ Test(canonical, relu_output_used_twice_not_fused) {
     /* the MatMul output feeds Relu and is also read elsewhere: no fusion */
     pq_graph *g = pq_mu_parse(fuse_graph(buf, sizeof buf, "  %r = Relu(%m)\n  %y = Add(%r, %m)\n"));
     pq_graph *h = pq_mu_pass_clone(g, "fuse-activations");
-    cr_assert_eq(pq_mu_count(h, PQ_OP_RELU), 1u);
+    cr_assert_eq(pq_test_count_op(h, PQ_OP_RELU), 1u);
     pq_graph_destroy(g);
     pq_graph_destroy(h);
     /* the linear output is a graph output itself */
     g = pq_mu_parse(fuse_graph(buf, sizeof buf, "  %y = Relu(%m)\n  output %m\n"));
     h = pq_mu_pass_clone(g, "fuse-activations");
-    cr_assert_eq(pq_mu_count(h, PQ_OP_RELU), 1u);
+    cr_assert_eq(pq_test_count_op(h, PQ_OP_RELU), 1u);
     pq_graph_destroy(g);
     pq_graph_destroy(h);
     /* Clip with a bound computed at run time */
@@ -246,7 +247,7 @@ Test(canonical, relu_output_used_twice_not_fused) {
                                "  %lo2 = ReduceMin(%x) {keepdims = 0}\n"
                                "  %y = Clip(%m, %lo2, %hi)\n"));
     h = pq_mu_pass_clone(g, "fuse-activations");
-    cr_assert_eq(pq_mu_count(h, PQ_OP_CLIP), 1u);
+    cr_assert_eq(pq_test_count_op(h, PQ_OP_CLIP), 1u);
     pq_graph_destroy(g);
     pq_graph_destroy(h);
 }
@@ -265,7 +266,7 @@ static pq_graph *canon(const char *body, uint32_t want_nodes, enum pq_op want_op
     pq_graph *h = pq_mu_pass_clone(g, "canonicalize");
     cr_assert_eq(h->n_nodes, want_nodes, "%u nodes after canonicalize for:\n%s", h->n_nodes, body);
     if (want_op != PQ_OP_COUNT)
-        cr_assert_eq(pq_mu_count(h, want_op), 1u, "no %s for:\n%s", pq_op_name(want_op), body);
+        cr_assert_eq(pq_test_count_op(h, want_op), 1u, "no %s for:\n%s", pq_op_name(want_op), body);
     cr_assert_str_eq(h->values[h->outputs[0]].name, "y");
     pq_graph_destroy(g);
     return h;
@@ -313,7 +314,7 @@ Test(canonical, layernorm_pattern) {
                               "  %ve = Add(%v, %eps)\n  %s = Sqrt(%ve)\n  %y = Div(%d, %s)\n"
                               "  output %y\n  output %d\n}\n");
     h = pq_mu_pass_clone(g, "canonicalize");
-    cr_assert_eq(pq_mu_count(h, PQ_OP_LAYER_NORMALIZATION), 0u);
+    cr_assert_eq(pq_test_count_op(h, PQ_OP_LAYER_NORMALIZATION), 0u);
     pq_graph_destroy(g);
     pq_graph_destroy(h);
 }
@@ -388,9 +389,9 @@ Test(canonical, allocation_failures_are_errors) {
         cr_assert(st == PQ_OK || st == PQ_ERR_NOMEM, "k=%ld: %s", k, err.msg);
         if (st == PQ_OK) {
             cr_assert_eq(pq_runtime_prepare(g, &err), PQ_OK, "k=%ld: %s", k, err.msg);
-            cr_assert_eq(pq_mu_count(g, PQ_OP_BATCH_NORMALIZATION), 0u);
-            cr_assert_eq(pq_mu_count(g, PQ_OP_LAYER_NORMALIZATION), 1u);
-            cr_assert_eq(pq_mu_count(g, PQ_OP_HARD_SWISH), 1u);
+            cr_assert_eq(pq_test_count_op(g, PQ_OP_BATCH_NORMALIZATION), 0u);
+            cr_assert_eq(pq_test_count_op(g, PQ_OP_LAYER_NORMALIZATION), 1u);
+            cr_assert_eq(pq_test_count_op(g, PQ_OP_HARD_SWISH), 1u);
             done = true;
         }
         pq_pass_ctx_free(&ctx);

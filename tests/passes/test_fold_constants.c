@@ -19,14 +19,14 @@ Test(fold_constants, on_off_every_model) {
 
 Test(fold_constants, transformer17_shape_chains_fold) {
     pq_graph *g = pq_test_load_onnx("tests/models/transformer17/model.onnx");
-    uint32_t shape0 = pq_mu_count(g, PQ_OP_SHAPE), gather0 = pq_mu_count(g, PQ_OP_GATHER),
-             unsq0 = pq_mu_count(g, PQ_OP_UNSQUEEZE), n0 = g->n_nodes;
+    uint32_t shape0 = pq_test_count_op(g, PQ_OP_SHAPE), gather0 = pq_test_count_op(g, PQ_OP_GATHER),
+             unsq0 = pq_test_count_op(g, PQ_OP_UNSQUEEZE), n0 = g->n_nodes;
     pq_graph_destroy(g);
     const char *passes[] = {"fold-constants"};
     pq_mu_result r;
     g = pq_mu_on_off(pq_mu_model_get("transformer17"), passes, 1, &r);
-    uint32_t shape1 = pq_mu_count(g, PQ_OP_SHAPE), gather1 = pq_mu_count(g, PQ_OP_GATHER),
-             unsq1 = pq_mu_count(g, PQ_OP_UNSQUEEZE);
+    uint32_t shape1 = pq_test_count_op(g, PQ_OP_SHAPE), gather1 = pq_test_count_op(g, PQ_OP_GATHER),
+             unsq1 = pq_test_count_op(g, PQ_OP_UNSQUEEZE);
     fprintf(stderr,
             "transformer17 fold: nodes %u -> %u, Shape %u -> %u, Gather %u -> %u, "
             "Unsqueeze %u -> %u\n",
@@ -57,7 +57,7 @@ Test(fold_constants, constant_chain_and_static_shape) {
     cr_assert_eq(g->n_nodes, 6u);
     pq_graph *h = pq_mu_pass_clone(g, "fold-constants");
     cr_assert_eq(h->n_nodes, 2u, "Add and the final Mul stay; got %u nodes", h->n_nodes);
-    cr_assert_eq(pq_mu_count(h, PQ_OP_ADD), 1u);
+    cr_assert_eq(pq_test_count_op(h, PQ_OP_ADD), 1u);
     pq_graph_destroy(g);
     pq_graph_destroy(h);
 }
@@ -80,7 +80,7 @@ Test(fold_constants, shape_gather_of_known_dim) {
     pq_error err;
     cr_assert_eq(pq_graph_clone(g, &h, &err), PQ_OK);
     pq_mu_run_pass(h, "fold-constants");
-    cr_assert_eq(pq_mu_count(h, PQ_OP_GATHER), 1u);
+    cr_assert_eq(pq_test_count_op(h, PQ_OP_GATHER), 1u);
     uint32_t c = pq_graph_find_value(h, "c");
     cr_assert_neq(c, PQ_NONE, "graph output name 'c' kept");
     cr_assert_not_null(h->values[c].constant, "c folded to a constant");
@@ -106,11 +106,11 @@ Test(fold_constants, max_bytes_respected) {
     cr_assert_eq(
         pq_test_run_pass(g, pq_pass_find("fold-constants"), "{max-bytes: 8}", &ctx, true, &err),
         PQ_OK, "%s", err.msg);
-    cr_assert_eq(pq_mu_count(g, PQ_OP_NEG), 1u, "16-byte output folded despite max-bytes 8");
+    cr_assert_eq(pq_test_count_op(g, PQ_OP_NEG), 1u, "16-byte output folded despite max-bytes 8");
     cr_assert_eq(
         pq_test_run_pass(g, pq_pass_find("fold-constants"), "{max-bytes: 16}", &ctx, true, &err),
         PQ_OK, "%s", err.msg);
-    cr_assert_eq(pq_mu_count(g, PQ_OP_NEG), 0u);
+    cr_assert_eq(pq_test_count_op(g, PQ_OP_NEG), 0u);
     pq_pass_ctx_free(&ctx);
     pq_graph_destroy(g);
 }
@@ -129,7 +129,7 @@ Test(fold_constants, constant_graph_output_keeps_name) {
     pq_graph *h = pq_mu_pass_clone(g, "fold-constants");
     cr_assert_str_eq(h->values[h->outputs[1]].name, "k");
     cr_assert_not_null(h->values[h->outputs[1]].constant);
-    cr_assert_eq(pq_mu_count(h, PQ_OP_ABS), 0u);
+    cr_assert_eq(pq_test_count_op(h, PQ_OP_ABS), 0u);
     pq_graph_destroy(g);
     pq_graph_destroy(h);
 }
@@ -145,7 +145,7 @@ Test(fold_constants, internal_ops_stay) {
                               "  output %y\n"
                               "}\n");
     pq_graph *h = pq_mu_pass_clone(g, "fold-constants");
-    cr_assert_eq(pq_mu_count(h, PQ_OP_FAKE_QUANT), 1u);
+    cr_assert_eq(pq_test_count_op(h, PQ_OP_FAKE_QUANT), 1u);
     pq_graph_destroy(g);
     pq_graph_destroy(h);
 }
@@ -161,7 +161,7 @@ Test(fold_constants, overridable_initializer_not_folded) {
                               "  output %y\n"
                               "}\n");
     pq_graph *h = pq_mu_pass_clone(g, "fold-constants");
-    cr_assert_eq(pq_mu_count(h, PQ_OP_NEG), 1u);
+    cr_assert_eq(pq_test_count_op(h, PQ_OP_NEG), 1u);
     pq_graph_destroy(g);
     pq_graph_destroy(h);
 }

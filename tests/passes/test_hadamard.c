@@ -8,6 +8,7 @@
 
 #include "backends/quant/fwht.h"
 #include "ir/ir.h"
+#include "model_util.h"
 #include "pass_test_util.h"
 #include "passes/rotate.h"
 #include "passes/select.h"
@@ -18,55 +19,15 @@ extern const pq_pass pq_pass_hadamard;
 /* Relative tolerance of every equality check: max |y_rot - y| <= 1e-4 * max |y| per output. */
 #define PQT_RTOL 1e-4
 
-typedef struct pqt_model {
-    const char *name, *model, *input;
-} pqt_model;
-
-static const pqt_model pqt_models[] = {
-    {"mlp", "tests/models/mlp/model.onnx", "tests/models/mlp/input_x.npy"},
-    {"cnn_bn", "tests/models/cnn_bn/model.onnx", "tests/models/cnn_bn/input_x.npy"},
-    {"transformer13", "tests/models/transformer13/model.onnx",
-     "tests/models/transformer13/input_tokens.npy"},
-    {"transformer17", "tests/models/transformer17/model.onnx",
-     "tests/models/transformer17/input_tokens.npy"},
-    {"lstm", "tests/models/lstm/model.onnx", "tests/models/lstm/input_x.npy"},
-    {"bilstm", "tests/models/bilstm/model.onnx", "tests/models/bilstm/input_x.npy"},
-    {"gru", "tests/models/gru/model.onnx", "tests/models/gru/input_x.npy"},
-    {"digits", "examples/digits/model.onnx", "examples/digits/test_x.npy"},
-};
-#define PQT_N_MODELS (sizeof pqt_models / sizeof pqt_models[0])
-
-/* Largest |a - b| over the f32 outputs, and the largest |a| (reference magnitude). */
-static void pqt_diff(pq_tensor **a, pq_tensor **b, uint32_t n, double *maxdiff, double *maxy) {
-    *maxdiff = 0;
-    *maxy = 0;
-    for (uint32_t o = 0; o < n; o++) {
-        cr_assert_eq(pq_tensor_numel(a[o]), pq_tensor_numel(b[o]), "output %u size", o);
-        if (a[o]->dtype != PQ_DTYPE_F32) continue;
-        const float *x = a[o]->data, *y = b[o]->data;
-        for (int64_t i = 0; i < pq_tensor_numel(a[o]); i++) {
-            double d = fabs((double)x[i] - (double)y[i]);
-            if (!(d <= *maxdiff)) *maxdiff = d; /* NaN propagates */
-            if (fabs(x[i]) > *maxy) *maxy = fabs(x[i]);
-        }
-    }
-}
-
 /* Runs pass with opts on a clone of model m and checks the function is unchanged; returns the
- * rotated graph (caller destroys) and the measured max abs difference. */
-static pq_graph *pqt_check_model(const pqt_model *m, const char *opts, pq_pass_ctx *ctx,
-                                 double *maxdiff_out) {
-    pq_error err;
-    pq_error_clear(&err);
-    pq_graph *g = pq_test_load_onnx(m->model);
-    pq_graph *r = NULL;
-    cr_assert_eq(pq_graph_clone(g, &r, &err), PQ_OK, "%s", err.msg);
-    cr_assert_eq(pq_test_run_pass(r, &pq_pass_hadamard, opts, ctx, true, &err), PQ_OK, "%s: %s",
-                 m->name, err.msg);
+ * rotated graph (caller destroys). */
+static pq_graph *pqt_check_model(const pq_mu_model *m, const char *opts, pq_pass_ctx *ctx) {
+    pq_graph *g = pq_test_load_onnx(m->onnx);
+    pq_graph *r = pq_test_clone_run_pass(g, &pq_pass_hadamard, opts, ctx, m->name);
     pq_tensor **ya = pq_test_run_npy(g, m->input);
     pq_tensor **yb = pq_test_run_npy(r, m->input);
     double d, my;
-    pqt_diff(ya, yb, g->n_outputs, &d, &my);
+    pq_test_max_diff(ya, yb, g->n_outputs, &d, &my);
     cr_log_info("hadamard %s %s: max abs diff %.3g, max |y| %.3g, %u Hadamard nodes", m->name, opts,
                 d, my, pq_test_count_op(r, PQ_OP_HADAMARD));
     cr_assert(d <= PQT_RTOL * my, "%s (%s): max abs diff %g > 1e-4 * max|y| (%g)", m->name, opts, d,
@@ -74,7 +35,6 @@ static pq_graph *pqt_check_model(const pqt_model *m, const char *opts, pq_pass_c
     pq_test_free_outputs(ya, g->n_outputs);
     pq_test_free_outputs(yb, r->n_outputs);
     pq_graph_destroy(g);
-    *maxdiff_out = d;
     return r;
 }
 
@@ -87,13 +47,12 @@ static uint32_t pqt_rotated(const pq_pass_ctx *ctx) {
 }
 
 static void pqt_models_case(const char *opts) {
-    for (size_t i = 0; i < PQT_N_MODELS; i++) {
+    for (uint32_t i = 0; i < pq_mu_n_models; i++) {
         pq_pass_ctx ctx;
         pq_pass_ctx_init(&ctx);
         ctx.verbose = 0;
-        double d;
-        pq_graph *r = pqt_check_model(&pqt_models[i], opts, &ctx, &d);
-        const char *nm = pqt_models[i].name;
+        pq_graph *r = pqt_check_model(&pq_mu_models[i], opts, &ctx);
+        const char *nm = pq_mu_models[i].name;
         if (!strcmp(nm, "digits") || !strcmp(nm, "cnn_bn") || !strncmp(nm, "transformer", 11)) {
             cr_assert(pqt_rotated(&ctx) >= 1, "%s: no layer rotated", nm);
             cr_assert(pq_test_count_op(r, PQ_OP_HADAMARD) >= 1, "%s: no Hadamard node", nm);
@@ -127,39 +86,13 @@ static float pqt_rand(void) {
     return (float)((double)(pqt_rng >> 40) / 16777216.0 * 2.0 - 1.0);
 }
 
-static pq_graph *pqt_graph(void) {
-    pq_error err;
-    pq_graph *g = pq_graph_create(NULL, &err);
-    cr_assert(g);
-    cr_assert_eq(pq_graph_add_opset(g, "", 17, &err), PQ_OK);
-    return g;
-}
-
-static uint32_t pqt_input(pq_graph *g, const char *name, int rank, const int64_t *dims) {
-    pq_error err;
-    pq_shape s;
-    memset(&s, 0, sizeof s);
-    s.rank = rank;
-    for (int d = 0; d < rank; d++)
-        s.dims[d].size = dims[d];
-    uint32_t v;
-    cr_assert_eq(pq_graph_add_value(g, name, PQ_DTYPE_F32, &s, &v, &err), PQ_OK, "%s", err.msg);
-    cr_assert_eq(pq_graph_add_input(g, v, &err), PQ_OK);
-    return v;
+static float pqt_fill_rand(int64_t i) {
+    (void)i;
+    return pqt_rand();
 }
 
 static uint32_t pqt_const(pq_graph *g, const char *name, int rank, const int64_t *dims) {
-    pq_error err;
-    int64_t n = 1;
-    for (int d = 0; d < rank; d++)
-        n *= dims[d];
-    float *data = pq_malloc(sizeof(float) * (size_t)(n ? n : 1));
-    for (int64_t i = 0; i < n; i++)
-        data[i] = pqt_rand();
-    uint32_t v;
-    cr_assert_eq(pq_build_const_f32(g, name, rank, dims, data, &v, &err), PQ_OK, "%s", err.msg);
-    pq_free(data);
-    return v;
+    return pq_test_add_const(g, name, rank, dims, pqt_fill_rand);
 }
 
 static uint32_t pqt_node(pq_graph *g, enum pq_op op, const char *name, uint32_t a, uint32_t b,
@@ -172,34 +105,34 @@ static uint32_t pqt_node(pq_graph *g, enum pq_op op, const char *name, uint32_t 
     return out;
 }
 
-static pq_tensor *pqt_rand_tensor(int rank, const int64_t *dims) {
-    pq_error err;
-    pq_tensor *t = pq_tensor_create(PQ_DTYPE_F32, rank, dims, &err);
-    cr_assert(t);
-    float *d = t->data;
-    for (int64_t i = 0; i < pq_tensor_numel(t); i++)
-        d[i] = pqt_rand();
-    return t;
-}
-
-/* Prepares g, clones it, runs the pass with opts on the clone, compares both on input in. */
-static pq_graph *pqt_check_graph(pq_graph *g, const char *opts, pq_pass_ctx *ctx,
-                                 const pq_tensor *in) {
+/* Makes y the output of g, prepares g, runs the pass with opts on a clone (notes into ctx, which
+ * this initialises) and checks both compute the same function on a random input of shape
+ * xd[0..rank). Returns the clone (pqt_done frees all three). */
+static pq_graph *pqt_run(pq_graph *g, uint32_t y, const char *opts, pq_pass_ctx *ctx, int rank,
+                         const int64_t *xd) {
     pq_error err;
     pq_error_clear(&err);
+    cr_assert_eq(pq_graph_add_output(g, y, &err), PQ_OK, "%s", err.msg);
+    pq_pass_ctx_init(ctx);
+    ctx->verbose = 0;
+    pq_tensor *in = pq_test_tensor(rank, xd, pqt_fill_rand);
     cr_assert_eq(pq_runtime_prepare(g, &err), PQ_OK, "%s", err.msg);
-    pq_graph *r = NULL;
-    cr_assert_eq(pq_graph_clone(g, &r, &err), PQ_OK);
-    cr_assert_eq(pq_test_run_pass(r, &pq_pass_hadamard, opts, ctx, true, &err), PQ_OK, "%s",
-                 err.msg);
+    pq_graph *r = pq_test_clone_run_pass(g, &pq_pass_hadamard, opts, ctx, NULL);
     pq_tensor **ya = pq_test_run(g, in);
     pq_tensor **yb = pq_test_run(r, in);
     double d, my;
-    pqt_diff(ya, yb, g->n_outputs, &d, &my);
+    pq_test_max_diff(ya, yb, g->n_outputs, &d, &my);
     cr_assert(d <= PQT_RTOL * my, "max abs diff %g > 1e-4 * max|y| (%g)", d, my);
     pq_test_free_outputs(ya, g->n_outputs);
     pq_test_free_outputs(yb, r->n_outputs);
+    pq_tensor_destroy(in);
     return r;
+}
+
+static void pqt_done(pq_graph *g, pq_graph *r, pq_pass_ctx *ctx) {
+    pq_graph_destroy(g);
+    pq_graph_destroy(r);
+    pq_pass_ctx_free(ctx);
 }
 
 static const float *pqt_data(const pq_graph *g, const char *name) {
@@ -209,18 +142,14 @@ static const float *pqt_data(const pq_graph *g, const char *name) {
 }
 
 Test(hadamard, golden_text_ir_matmul) {
-    pq_graph *g = pqt_graph();
+    pq_graph *g = pq_test_graph();
     int64_t xd[2] = {3, 16}, wd[2] = {16, 8};
-    uint32_t x = pqt_input(g, "x", 2, xd);
+    uint32_t x = pq_test_add_input(g, "x", 2, xd);
     uint32_t w = pqt_const(g, "w", 2, wd);
     uint32_t y = pqt_node(g, PQ_OP_MATMUL, "mm", x, w, NULL);
     pq_error err;
-    cr_assert_eq(pq_graph_add_output(g, y, &err), PQ_OK);
     pq_pass_ctx ctx;
-    pq_pass_ctx_init(&ctx);
-    ctx.verbose = 0;
-    pq_tensor *in = pqt_rand_tensor(2, xd);
-    pq_graph *r = pqt_check_graph(g, "{min-elements: 0}", &ctx, in);
+    pq_graph *r = pqt_run(g, y, "{min-elements: 0}", &ctx, 2, xd);
     char *text = NULL;
     cr_assert_eq(pq_text_print_string(r, NULL, &text, &err), PQ_OK);
     cr_assert(strstr(text, "Hadamard(%x)"), "%s", text);
@@ -242,107 +171,79 @@ Test(hadamard, golden_text_ir_matmul) {
     cr_assert(note && note->rotated_in && note->seed_in == 42 && !note->rotated_out);
     cr_assert(note->original && !memcmp(note->original->data, w0, sizeof(float) * 128));
     pq_free(text);
-    pq_tensor_destroy(in);
-    pq_graph_destroy(g);
-    pq_graph_destroy(r);
-    pq_pass_ctx_free(&ctx);
+    pqt_done(g, r, &ctx);
 }
 
 Test(hadamard, both_sides_gemm_conv) {
     /* Gemm(transB=1, bias) -> Relu -> Reshape-free chain is not possible for Conv; two graphs */
     pq_error err;
-    pq_graph *g = pqt_graph();
+    pq_graph *g = pq_test_graph();
     int64_t xd[2] = {4, 32}, wd[2] = {16, 32}, bd[1] = {16};
-    uint32_t x = pqt_input(g, "x", 2, xd);
+    uint32_t x = pq_test_add_input(g, "x", 2, xd);
     uint32_t w = pqt_const(g, "w", 2, wd), b = pqt_const(g, "b", 1, bd);
     uint32_t gn;
     uint32_t in3[3] = {x, w, b}, y;
     cr_assert_eq(pq_build(g, PQ_OP_GEMM, "gemm", in3, 3, &y, &gn, &err), PQ_OK);
     cr_assert_eq(pq_node_set_int(g, gn, "transB", 1, &err), PQ_OK);
-    cr_assert_eq(pq_graph_add_output(g, y, &err), PQ_OK);
     pq_pass_ctx ctx;
-    pq_pass_ctx_init(&ctx);
-    ctx.verbose = 0;
-    pq_tensor *in = pqt_rand_tensor(2, xd);
-    pq_graph *r = pqt_check_graph(g, "{min-elements: 0, side: both}", &ctx, in);
+    pq_graph *r = pqt_run(g, y, "{min-elements: 0, side: both}", &ctx, 2, xd);
     cr_assert_eq(pq_test_count_op(r, PQ_OP_HADAMARD), 2);
     const pq_weight_note *note = pq_pass_find_note(&ctx, "w");
     cr_assert(note && note->rotated_in && note->rotated_out);
     cr_assert_str_eq(r->values[r->outputs[0]].name, g->values[g->outputs[0]].name);
-    pq_tensor_destroy(in);
-    pq_graph_destroy(g);
-    pq_graph_destroy(r);
-    pq_pass_ctx_free(&ctx);
+    pqt_done(g, r, &ctx);
 
     /* Conv 3x3 with bias, both sides */
-    g = pqt_graph();
+    g = pq_test_graph();
     int64_t cx[4] = {2, 16, 5, 5}, cw[4] = {8, 16, 3, 3}, cb[1] = {8};
-    x = pqt_input(g, "x", 4, cx);
+    x = pq_test_add_input(g, "x", 4, cx);
     w = pqt_const(g, "cw", 4, cw);
     b = pqt_const(g, "cb", 1, cb);
     uint32_t in3c[3] = {x, w, b};
     cr_assert_eq(pq_build(g, PQ_OP_CONV, "conv", in3c, 3, &y, &gn, &err), PQ_OK);
     int64_t pads[4] = {1, 1, 1, 1};
     cr_assert_eq(pq_node_set_ints(g, gn, "pads", pads, 4, &err), PQ_OK);
-    cr_assert_eq(pq_graph_add_output(g, y, &err), PQ_OK);
-    pq_pass_ctx_init(&ctx);
-    ctx.verbose = 0;
-    in = pqt_rand_tensor(4, cx);
-    r = pqt_check_graph(g, "{min-elements: 0, side: both}", &ctx, in);
+    r = pqt_run(g, y, "{min-elements: 0, side: both}", &ctx, 4, cx);
     cr_assert_eq(pq_test_count_op(r, PQ_OP_HADAMARD), 2);
     for (uint32_t i = 0; i < r->n_nodes; i++)
         if (r->nodes[i].op == PQ_OP_HADAMARD)
             cr_assert_eq(pq_node_attr_int(&r->nodes[i], "axis", 0), 1);
-    pq_tensor_destroy(in);
-    pq_graph_destroy(g);
-    pq_graph_destroy(r);
-    pq_pass_ctx_free(&ctx);
+    pqt_done(g, r, &ctx);
 }
 
 Test(hadamard, grouped_and_depthwise_conv_skipped) {
     pq_error err;
-    pq_graph *g = pqt_graph();
+    pq_graph *g = pq_test_graph();
     int64_t cx[4] = {1, 16, 6, 6}, cw[4] = {16, 8, 3, 3}, dw[4] = {16, 1, 3, 3};
-    uint32_t x = pqt_input(g, "x", 4, cx);
+    uint32_t x = pq_test_add_input(g, "x", 4, cx);
     uint32_t w = pqt_const(g, "gw", 4, cw), w2 = pqt_const(g, "dw", 4, dw);
     uint32_t n1, n2;
     uint32_t y = pqt_node(g, PQ_OP_CONV, "grouped", x, w, &n1);
     cr_assert_eq(pq_node_set_int(g, n1, "group", 2, &err), PQ_OK);
     uint32_t z = pqt_node(g, PQ_OP_CONV, "depthwise", y, w2, &n2);
     cr_assert_eq(pq_node_set_int(g, n2, "group", 16, &err), PQ_OK);
-    cr_assert_eq(pq_graph_add_output(g, z, &err), PQ_OK);
     pq_pass_ctx ctx;
-    pq_pass_ctx_init(&ctx);
-    ctx.verbose = 0;
-    pq_tensor *in = pqt_rand_tensor(4, cx);
-    pq_graph *r = pqt_check_graph(g, "{min-elements: 0, side: both}", &ctx, in);
+    pq_graph *r = pqt_run(g, z, "{min-elements: 0, side: both}", &ctx, 4, cx);
     cr_assert_eq(pq_test_count_op(r, PQ_OP_HADAMARD), 0);
     cr_assert_eq(ctx.n_notes, 0u);
     cr_assert(!memcmp(pqt_data(g, "gw"), pqt_data(r, "gw"), sizeof(float) * 16 * 8 * 9));
-    pq_tensor_destroy(in);
-    pq_graph_destroy(g);
-    pq_graph_destroy(r);
-    pq_pass_ctx_free(&ctx);
+    pqt_done(g, r, &ctx);
 }
 
 /* Regression: a weight shared by two MatMuls is rotated once (rotating it per use would apply R
  * twice); both layers share one Hadamard node when they read the same activation. */
 Test(hadamard, shared_weight_rotated_once) {
     pq_error err;
-    pq_graph *g = pqt_graph();
+    pq_graph *g = pq_test_graph();
     int64_t xd[2] = {2, 16}, wd[2] = {16, 16};
-    uint32_t x = pqt_input(g, "x", 2, xd);
+    uint32_t x = pq_test_add_input(g, "x", 2, xd);
     uint32_t w = pqt_const(g, "w", 2, wd);
     uint32_t a = pqt_node(g, PQ_OP_MATMUL, "mm1", x, w, NULL);
     uint32_t b = pqt_node(g, PQ_OP_MATMUL, "mm2", x, w, NULL);
     uint32_t c = pqt_node(g, PQ_OP_MATMUL, "mm3", a, w, NULL); /* a different activation */
     uint32_t s = pqt_node(g, PQ_OP_ADD, "sum", b, c, NULL);
-    cr_assert_eq(pq_graph_add_output(g, s, &err), PQ_OK);
     pq_pass_ctx ctx;
-    pq_pass_ctx_init(&ctx);
-    ctx.verbose = 0;
-    pq_tensor *in = pqt_rand_tensor(2, xd);
-    pq_graph *r = pqt_check_graph(g, "{min-elements: 0}", &ctx, in);
+    pq_graph *r = pqt_run(g, s, "{min-elements: 0}", &ctx, 2, xd);
     /* one node on x (shared by mm1, mm2); mm3's input is mm1's output: folded into mm1 is not
      * possible (mm1's weight is shared), so a second node */
     cr_assert_eq(pq_test_count_op(r, PQ_OP_HADAMARD), 2);
@@ -356,98 +257,67 @@ Test(hadamard, shared_weight_rotated_once) {
             cr_assert_eq(w1[k * 16 + n], col[k], "w rotated more than once at [%d][%d]", k, n);
     }
     cr_assert_eq(ctx.n_notes, 1u);
-    pq_tensor_destroy(in);
-    pq_graph_destroy(g);
-    pq_graph_destroy(r);
-    pq_pass_ctx_free(&ctx);
+    pqt_done(g, r, &ctx);
 }
 
 Test(hadamard, shared_weight_with_unrotated_use_gets_private_copy) {
-    pq_error err;
-    pq_graph *g = pqt_graph();
+    pq_graph *g = pq_test_graph();
     int64_t xd[2] = {2, 16}, wd[2] = {16, 16};
-    uint32_t x = pqt_input(g, "x", 2, xd);
+    uint32_t x = pq_test_add_input(g, "x", 2, xd);
     uint32_t w = pqt_const(g, "w", 2, wd);
     uint32_t a = pqt_node(g, PQ_OP_MATMUL, "keep", x, w, NULL);
     uint32_t b = pqt_node(g, PQ_OP_MATMUL, "rot", x, w, NULL);
     uint32_t s = pqt_node(g, PQ_OP_ADD, "sum", a, b, NULL);
-    cr_assert_eq(pq_graph_add_output(g, s, &err), PQ_OK);
     pq_pass_ctx ctx;
-    pq_pass_ctx_init(&ctx);
-    ctx.verbose = 0;
-    pq_tensor *in = pqt_rand_tensor(2, xd);
-    pq_graph *r = pqt_check_graph(g, "{min-elements: 0, exclude: '^keep$'}", &ctx, in);
+    pq_graph *r = pqt_run(g, s, "{min-elements: 0, exclude: '^keep$'}", &ctx, 2, xd);
     cr_assert(!memcmp(pqt_data(g, "w"), pqt_data(r, "w"), sizeof(float) * 256));
     cr_assert(pq_graph_find_value(r, "w.rot") != PQ_NONE);
     cr_assert(pq_pass_find_note(&ctx, "w.rot"));
-    pq_tensor_destroy(in);
-    pq_graph_destroy(g);
-    pq_graph_destroy(r);
-    pq_pass_ctx_free(&ctx);
+    pqt_done(g, r, &ctx);
 }
 
 Test(hadamard, fold_into_linear_producer) {
-    pq_error err;
-    pq_graph *g = pqt_graph();
+    pq_graph *g = pq_test_graph();
     int64_t xd[2] = {3, 16}, w1d[2] = {16, 32}, w2d[2] = {32, 8};
-    uint32_t x = pqt_input(g, "x", 2, xd);
+    uint32_t x = pq_test_add_input(g, "x", 2, xd);
     uint32_t w1 = pqt_const(g, "w1", 2, w1d), w2 = pqt_const(g, "w2", 2, w2d);
     uint32_t h = pqt_node(g, PQ_OP_MATMUL, "mm1", x, w1, NULL);
     uint32_t y = pqt_node(g, PQ_OP_MATMUL, "mm2", h, w2, NULL);
-    cr_assert_eq(pq_graph_add_output(g, y, &err), PQ_OK);
     pq_pass_ctx ctx;
-    pq_pass_ctx_init(&ctx);
-    ctx.verbose = 0;
-    pq_tensor *in = pqt_rand_tensor(2, xd);
-    pq_graph *r = pqt_check_graph(g, "{min-elements: 0}", &ctx, in);
+    pq_graph *r = pqt_run(g, y, "{min-elements: 0}", &ctx, 2, xd);
     /* x gets a node; mm2's rotation is folded into mm1's output features */
     cr_assert_eq(pq_test_count_op(r, PQ_OP_HADAMARD), 1);
     const pq_weight_note *n1 = pq_pass_find_note(&ctx, "w1");
     cr_assert(n1 && n1->rotated_in && n1->rotated_out && n1->seed_out == 42);
-    pq_tensor_destroy(in);
-    pq_graph_destroy(g);
-    pq_graph_destroy(r);
-    pq_pass_ctx_free(&ctx);
+    pqt_done(g, r, &ctx);
 }
 
 Test(hadamard, both_sides_chain_cancels_inverse) {
-    pq_error err;
-    pq_graph *g = pqt_graph();
+    pq_graph *g = pq_test_graph();
     int64_t xd[2] = {3, 16}, w1d[2] = {16, 32}, w2d[2] = {32, 8};
-    uint32_t x = pqt_input(g, "x", 2, xd);
+    uint32_t x = pq_test_add_input(g, "x", 2, xd);
     uint32_t w1 = pqt_const(g, "w1", 2, w1d), w2 = pqt_const(g, "w2", 2, w2d);
     uint32_t h = pqt_node(g, PQ_OP_MATMUL, "mm1", x, w1, NULL);
     uint32_t y = pqt_node(g, PQ_OP_MATMUL, "mm2", h, w2, NULL);
-    cr_assert_eq(pq_graph_add_output(g, y, &err), PQ_OK);
     pq_pass_ctx ctx;
-    pq_pass_ctx_init(&ctx);
-    ctx.verbose = 0;
-    pq_tensor *in = pqt_rand_tensor(2, xd);
-    pq_graph *r = pqt_check_graph(g, "{min-elements: 0, side: both}", &ctx, in);
+    pq_graph *r = pqt_run(g, y, "{min-elements: 0, side: both}", &ctx, 2, xd);
     /* forward on x, mm1's inverse cancelled against mm2's forward, inverse after mm2 */
     cr_assert_eq(pq_test_count_op(r, PQ_OP_HADAMARD), 2);
-    pq_tensor_destroy(in);
-    pq_graph_destroy(g);
-    pq_graph_destroy(r);
-    pq_pass_ctx_free(&ctx);
+    pqt_done(g, r, &ctx);
 }
 
 Test(hadamard, skips_gemm_trans_a_and_small_blocks) {
     pq_error err;
-    pq_graph *g = pqt_graph();
+    pq_graph *g = pq_test_graph();
     int64_t xd[2] = {16, 3}, wd[2] = {16, 8}, vd[2] = {8, 12};
-    uint32_t x = pqt_input(g, "x", 2, xd);
+    uint32_t x = pq_test_add_input(g, "x", 2, xd);
     uint32_t w = pqt_const(g, "w", 2, wd), v = pqt_const(g, "v", 2, vd);
     uint32_t gn;
     uint32_t y = pqt_node(g, PQ_OP_GEMM, "gemm", x, w, &gn);
     cr_assert_eq(pq_node_set_int(g, gn, "transA", 1, &err), PQ_OK);
     uint32_t z = pqt_node(g, PQ_OP_MATMUL, "mm", y, v, NULL); /* K = 8: block 8, ok */
-    cr_assert_eq(pq_graph_add_output(g, z, &err), PQ_OK);
     pq_pass_ctx ctx;
-    pq_pass_ctx_init(&ctx);
-    ctx.verbose = 0;
-    pq_tensor *in = pqt_rand_tensor(2, xd);
-    pq_graph *r = pqt_check_graph(g, "{min-elements: 0}", &ctx, in);
+    pq_graph *r = pqt_run(g, z, "{min-elements: 0}", &ctx, 2, xd);
     /* the Gemm itself is skipped (no input rotation), but mm's rotation folds into its output
      * features: no Hadamard node at all */
     cr_assert_eq(pq_test_count_op(r, PQ_OP_HADAMARD), 0);
@@ -455,36 +325,26 @@ Test(hadamard, skips_gemm_trans_a_and_small_blocks) {
     cr_assert(nv && nv->rotated_in);
     const pq_weight_note *nw = pq_pass_find_note(&ctx, "w");
     cr_assert(nw && !nw->rotated_in && nw->rotated_out);
-    pq_tensor_destroy(in);
-    pq_graph_destroy(g);
-    pq_graph_destroy(r);
-    pq_pass_ctx_free(&ctx);
+    pqt_done(g, r, &ctx);
 
     /* 12 input features: largest power of two dividing 12 is 4 < 8 -> skipped */
-    g = pqt_graph();
+    g = pq_test_graph();
     int64_t x2[2] = {2, 12}, w2[2] = {12, 16};
-    x = pqt_input(g, "x", 2, x2);
+    x = pq_test_add_input(g, "x", 2, x2);
     w = pqt_const(g, "w", 2, w2);
     y = pqt_node(g, PQ_OP_MATMUL, "mm", x, w, NULL);
-    cr_assert_eq(pq_graph_add_output(g, y, &err), PQ_OK);
-    pq_pass_ctx_init(&ctx);
-    ctx.verbose = 0;
-    in = pqt_rand_tensor(2, x2);
-    r = pqt_check_graph(g, "{min-elements: 0}", &ctx, in);
+    r = pqt_run(g, y, "{min-elements: 0}", &ctx, 2, x2);
     cr_assert_eq(pq_test_count_op(r, PQ_OP_HADAMARD), 0);
-    pq_tensor_destroy(in);
-    pq_graph_destroy(g);
-    pq_graph_destroy(r);
-    pq_pass_ctx_free(&ctx);
+    pqt_done(g, r, &ctx);
 }
 
 /* ---- selection (passes/select.h) ---- */
 
 static pq_graph *pqt_three_layers(void) {
     pq_error err;
-    pq_graph *g = pqt_graph();
+    pq_graph *g = pq_test_graph();
     int64_t xd[2] = {2, 16}, wd[2] = {16, 16}, sd[2] = {16, 2};
-    uint32_t x = pqt_input(g, "x", 2, xd);
+    uint32_t x = pq_test_add_input(g, "x", 2, xd);
     uint32_t a = pqt_node(g, PQ_OP_MATMUL, "layer0", x, pqt_const(g, "w0", 2, wd), NULL);
     uint32_t b = pqt_node(g, PQ_OP_MATMUL, "layer1", a, pqt_const(g, "w1", 2, wd), NULL);
     uint32_t c = pqt_node(g, PQ_OP_MATMUL, "layer2", b, pqt_const(g, "w2", 2, wd), NULL);

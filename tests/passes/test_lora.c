@@ -7,29 +7,12 @@
 #include <string.h>
 
 #include "ir/ir.h"
+#include "model_util.h"
 #include "pass_test_util.h"
 #include "passes/weights.h"
 #include "runtime/runtime.h"
 
 extern const pq_pass pq_pass_lora;
-
-typedef struct pqt_model {
-    const char *name, *model, *input;
-} pqt_model;
-
-static const pqt_model pqt_models[] = {
-    {"mlp", "tests/models/mlp/model.onnx", "tests/models/mlp/input_x.npy"},
-    {"cnn_bn", "tests/models/cnn_bn/model.onnx", "tests/models/cnn_bn/input_x.npy"},
-    {"transformer13", "tests/models/transformer13/model.onnx",
-     "tests/models/transformer13/input_tokens.npy"},
-    {"transformer17", "tests/models/transformer17/model.onnx",
-     "tests/models/transformer17/input_tokens.npy"},
-    {"lstm", "tests/models/lstm/model.onnx", "tests/models/lstm/input_x.npy"},
-    {"bilstm", "tests/models/bilstm/model.onnx", "tests/models/bilstm/input_x.npy"},
-    {"gru", "tests/models/gru/model.onnx", "tests/models/gru/input_x.npy"},
-    {"digits", "examples/digits/model.onnx", "examples/digits/test_x.npy"},
-};
-#define PQT_N_MODELS (sizeof pqt_models / sizeof pqt_models[0])
 
 /* Checks the adapter of weight w in g (after the pass): shapes, B = 0, |A| <= 1/sqrt(d_in). */
 static void pqt_check_adapter(const pq_graph *g, const pq_weight_view *w, int64_t r) {
@@ -66,34 +49,23 @@ static void pqt_check_adapter(const pq_graph *g, const pq_weight_view *w, int64_
 }
 
 Test(lora, every_model_unchanged_with_adapters) {
-    for (size_t m = 0; m < PQT_N_MODELS; m++) {
-        const pqt_model *md = &pqt_models[m];
+    for (uint32_t m = 0; m < pq_mu_n_models; m++) {
+        const pq_mu_model *md = &pq_mu_models[m];
         pq_error err;
         pq_error_clear(&err);
-        pq_graph *g = pq_test_load_onnx(md->model);
+        pq_graph *g = pq_test_load_onnx(md->onnx);
         pq_weight_view *ws = NULL;
         uint32_t nw = 0;
         cr_assert_eq(pq_weights_find(g, 0, &ws, &nw, &err), PQ_OK);
-        pq_graph *r = NULL;
-        cr_assert_eq(pq_graph_clone(g, &r, &err), PQ_OK);
         pq_pass_ctx ctx;
         pq_pass_ctx_init(&ctx);
         ctx.verbose = 0;
-        cr_assert_eq(
-            pq_test_run_pass(r, &pq_pass_lora, "{min-elements: 0, rank: 4}", &ctx, true, &err),
-            PQ_OK, "%s: %s", md->name, err.msg);
+        pq_graph *r =
+            pq_test_clone_run_pass(g, &pq_pass_lora, "{min-elements: 0, rank: 4}", &ctx, md->name);
         pq_tensor **ya = pq_test_run_npy(g, md->input);
         pq_tensor **yb = pq_test_run_npy(r, md->input);
-        double d = 0, my = 0;
-        for (uint32_t o = 0; o < g->n_outputs; o++) {
-            if (ya[o]->dtype != PQ_DTYPE_F32) continue;
-            const float *x = ya[o]->data, *y = yb[o]->data;
-            for (int64_t i = 0; i < pq_tensor_numel(ya[o]); i++) {
-                double e = fabs((double)x[i] - (double)y[i]);
-                if (!(e <= d)) d = e;
-                if (fabs(x[i]) > my) my = fabs(x[i]);
-            }
-        }
+        double d, my;
+        pq_test_max_diff(ya, yb, g->n_outputs, &d, &my);
         uint32_t adapters = 0;
         for (uint32_t i = 0; i < nw; i++) {
             const pq_weight_view *w = &ws[i];
@@ -125,49 +97,20 @@ Test(lora, every_model_unchanged_with_adapters) {
 
 /* ---- hand-built graphs ---- */
 
-static pq_graph *pqt_graph(void) {
-    pq_error err;
-    pq_graph *g = pq_graph_create(NULL, &err);
-    cr_assert(g);
-    cr_assert_eq(pq_graph_add_opset(g, "", 17, &err), PQ_OK);
-    return g;
+static float pqt_fill_const(int64_t i) {
+    return (float)((i * 37) % 23) / 23.0f - 0.5f;
 }
 
-static uint32_t pqt_input(pq_graph *g, const char *name, int rank, const int64_t *dims) {
-    pq_error err;
-    pq_shape s;
-    memset(&s, 0, sizeof s);
-    s.rank = rank;
-    for (int d = 0; d < rank; d++)
-        s.dims[d].size = dims[d];
-    uint32_t v;
-    cr_assert_eq(pq_graph_add_value(g, name, PQ_DTYPE_F32, &s, &v, &err), PQ_OK, "%s", err.msg);
-    cr_assert_eq(pq_graph_add_input(g, v, &err), PQ_OK);
-    return v;
+static float pqt_fill_input(int64_t i) {
+    return (float)((i * 13) % 17) / 8.0f - 1.0f;
 }
 
 static uint32_t pqt_const(pq_graph *g, const char *name, int rank, const int64_t *dims) {
-    pq_error err;
-    int64_t n = 1;
-    for (int d = 0; d < rank; d++)
-        n *= dims[d];
-    float *data = pq_malloc(sizeof(float) * (size_t)(n ? n : 1));
-    for (int64_t i = 0; i < n; i++)
-        data[i] = (float)((i * 37) % 23) / 23.0f - 0.5f;
-    uint32_t v;
-    cr_assert_eq(pq_build_const_f32(g, name, rank, dims, data, &v, &err), PQ_OK, "%s", err.msg);
-    pq_free(data);
-    return v;
+    return pq_test_add_const(g, name, rank, dims, pqt_fill_const);
 }
 
 static pq_tensor *pqt_tensor(int rank, const int64_t *dims) {
-    pq_error err;
-    pq_tensor *t = pq_tensor_create(PQ_DTYPE_F32, rank, dims, &err);
-    cr_assert(t);
-    float *d = t->data;
-    for (int64_t i = 0; i < pq_tensor_numel(t); i++)
-        d[i] = (float)((i * 13) % 17) / 8.0f - 1.0f;
-    return t;
+    return pq_test_tensor(rank, dims, pqt_fill_input);
 }
 
 /* Runs lora with opts on a clone of prepared g; the outputs must be identical (B = 0). */
@@ -175,12 +118,10 @@ static pq_graph *pqt_lora(pq_graph *g, const char *opts, const pq_tensor *in) {
     pq_error err;
     pq_error_clear(&err);
     cr_assert_eq(pq_runtime_prepare(g, &err), PQ_OK, "%s", err.msg);
-    pq_graph *r = NULL;
-    cr_assert_eq(pq_graph_clone(g, &r, &err), PQ_OK);
     pq_pass_ctx ctx;
     pq_pass_ctx_init(&ctx);
     ctx.verbose = 0;
-    cr_assert_eq(pq_test_run_pass(r, &pq_pass_lora, opts, &ctx, true, &err), PQ_OK, "%s", err.msg);
+    pq_graph *r = pq_test_clone_run_pass(g, &pq_pass_lora, opts, &ctx, NULL);
     pq_pass_ctx_free(&ctx);
     pq_tensor **ya = pq_test_run(g, in), **yb = pq_test_run(r, in);
     for (uint32_t o = 0; o < g->n_outputs; o++) {
@@ -201,9 +142,9 @@ static const pq_node *pqt_find_node(const pq_graph *g, const char *name) {
 
 Test(lora, fused_activation_moves_to_the_add) {
     pq_error err;
-    pq_graph *g = pqt_graph();
+    pq_graph *g = pq_test_graph();
     int64_t xd[2] = {3, 16}, wd[2] = {16, 8};
-    uint32_t x = pqt_input(g, "x", 2, xd);
+    uint32_t x = pq_test_add_input(g, "x", 2, xd);
     uint32_t in[2] = {x, pqt_const(g, "w", 2, wd)}, y, n;
     cr_assert_eq(pq_build(g, PQ_OP_MATMUL, "mm", in, 2, &y, &n, &err), PQ_OK);
     cr_assert_eq(pq_node_set_string(g, n, "activation", "Relu", &err), PQ_OK);
@@ -228,10 +169,10 @@ Test(lora, fused_activation_moves_to_the_add) {
 
 Test(lora, conv_1x1_adapter_and_skips) {
     pq_error err;
-    pq_graph *g = pqt_graph();
+    pq_graph *g = pq_test_graph();
     int64_t xd[4] = {1, 8, 5, 5}, w1[4] = {16, 8, 1, 1}, w3[4] = {16, 16, 3, 3},
             wg[4] = {16, 8, 1, 1};
-    uint32_t x = pqt_input(g, "x", 4, xd);
+    uint32_t x = pq_test_add_input(g, "x", 4, xd);
     uint32_t in[2] = {x, pqt_const(g, "pw", 4, w1)}, a, b, c, n;
     cr_assert_eq(pq_build(g, PQ_OP_CONV, "pointwise", in, 2, &a, &n, &err), PQ_OK);
     int64_t strides[2] = {2, 2}, pads[4] = {1, 1, 1, 1};
@@ -264,9 +205,9 @@ Test(lora, conv_1x1_adapter_and_skips) {
 
 Test(lora, rank_too_large_skipped_and_shared_weight_one_adapter) {
     pq_error err;
-    pq_graph *g = pqt_graph();
+    pq_graph *g = pq_test_graph();
     int64_t xd[2] = {2, 8}, wd[2] = {8, 8}, sd[2] = {8, 2};
-    uint32_t x = pqt_input(g, "x", 2, xd);
+    uint32_t x = pq_test_add_input(g, "x", 2, xd);
     uint32_t w = pqt_const(g, "w", 2, wd), s = pqt_const(g, "s", 2, sd);
     uint32_t in[2] = {x, w}, a, b, c, d, n;
     cr_assert_eq(pq_build(g, PQ_OP_MATMUL, "m1", in, 2, &a, &n, &err), PQ_OK);

@@ -61,15 +61,6 @@ static void tprov_free(tprov *t) {
     pq_tensor_destroy(t->x);
 }
 
-static pq_tensor *read_npy(const char *rel) {
-    char p[512];
-    snprintf(p, sizeof p, "%s/%s", PQ_SOURCE_DIR, rel);
-    pq_tensor *t = NULL;
-    pq_error err;
-    cr_assert_eq(pq_npy_read(p, &t, &err), PQ_OK, "%s", err.msg);
-    return t;
-}
-
 /* Transformer calibration tokens: n x 8 in 0..49 (deterministic). */
 static pq_tensor *tokens(int64_t n) {
     pq_error err;
@@ -147,7 +138,7 @@ Test(drift, matches_direct_computation_digits) {
     pq_error err;
     pq_graph *g = pq_test_load_onnx("examples/digits/model.onnx");
     tprov t;
-    tprov_init(&t, g, read_npy("examples/digits/test_x.npy"));
+    tprov_init(&t, g, pq_test_read_npy("examples/digits/test_x.npy"));
     /* the reference against itself */
     pq_drift d;
     cr_assert_eq(t.p.drift(t.p.ctx, g, 100, &d, &err), PQ_OK, "%s", err.msg);
@@ -297,7 +288,7 @@ static plan_result run_plan(const pq_graph *g, tprov *t, const char *opts) {
 static pq_graph *digits(tprov *t) {
     pq_graph *g = pq_test_load_onnx("examples/digits/model.onnx");
     canonical(g);
-    tprov_init(t, g, read_npy("examples/digits/test_x.npy"));
+    tprov_init(t, g, pq_test_read_npy("examples/digits/test_x.npy"));
     return g;
 }
 
