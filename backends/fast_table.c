@@ -1,6 +1,7 @@
 /* The fast-kernel table and the dispatcher that falls back to the reference kernels.
  * Entries are added by backends/onednn/ and backends/x86/ as they land. */
 #include "backends/int8/int8_ops.h"
+#include "backends/int8/qdq_ops.h"
 #include "backends/onednn/onednn.h"
 #include "backends/piqc_ops.h"
 #include "fast.h"
@@ -22,6 +23,9 @@ const pq_kernel_fn pq_fast_kernels[PQ_OP_COUNT] = {
     /* ---- int8 (backends/int8/, u8 x s8 GEMM kernels) ---- */
     [PQ_OP_QLINEAR_CONV] = pq_fast_int8_qlinear_conv,
     [PQ_OP_QLINEAR_MATMUL] = pq_fast_int8_qlinear_matmul,
+    [PQ_OP_QUANTIZE_LINEAR] = pq_fast_qdq_quantize,     /* backends/int8/qdq_ops.c */
+    [PQ_OP_DEQUANTIZE_LINEAR] = pq_fast_qdq_dequantize, /* per-tensor f32 <-> u8/s8 */
+    [PQ_OP_MAX_POOL] = pq_fast_i8_max_pool,             /* u8/s8 only (f32: reference) */
     /* ---- end int8 ---- */
 };
 

@@ -1,0 +1,244 @@
+/* QuantizeLinear / DequantizeLinear / MaxPool fast paths for the INT8 glue (qdq_ops.h): case
+ * checks, typed scalar loops (the reference's formulas without the generic per-element loads),
+ * the u8/s8 2-D max pool and the choice of SIMD kernels (qdq_ops_avx2.c, qdq_ops_avx512.c). */
+#include "qdq_ops.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "backends/cpu.h"
+#include "ir/attrs.h"
+#include "ir/ir.h"
+
+/* ---- scalar kernels ---- */
+
+static void pq_qdq_quant__scalar(const float *x, size_t n, float s, int32_t zp, bool is_u8,
+                                 uint8_t *y) {
+    float lo = is_u8 ? 0.0f : -128.0f, hi = is_u8 ? 255.0f : 127.0f, z = (float)zp;
+    for (size_t i = 0; i < n; i++) {
+        /* |q| <= 2^24 is exact in f32, and beyond that both f32 and the reference's double sum
+         * clamp to the same end of the range */
+        float q = nearbyintf(x[i] / s) + z;
+        if (q != q) q = z;
+        q = q < lo ? lo : (q > hi ? hi : q);
+        y[i] = (uint8_t)(int32_t)q;
+    }
+}
+
+static void pq_qdq_dequant__scalar(const uint8_t *x, size_t n, bool is_u8, int32_t zp, float s,
+                                   float *y) {
+    if (is_u8)
+        for (size_t i = 0; i < n; i++)
+            y[i] = (float)((int32_t)x[i] - zp) * s;
+    else
+        for (size_t i = 0; i < n; i++)
+            y[i] = (float)((int32_t)(int8_t)x[i] - zp) * s;
+}
+
+const pq_qdq_kernels pq_qdq_kernels_scalar = {
+    .name = "scalar", .quant = pq_qdq_quant__scalar, .dequant = pq_qdq_dequant__scalar};
+
+/* ---- selection ---- */
+
+const pq_qdq_kernels *pq_qdq_kernels_for(const char *isa) {
+    if (!isa) return NULL;
+    if (!strcmp(isa, "scalar")) return &pq_qdq_kernels_scalar;
+#if defined(__x86_64__)
+    if (!strcmp(isa, "avx2")) return pq_cpu_has_avx2() ? &pq_qdq_kernels_avx2 : NULL;
+    if (!strcmp(isa, "avx512")) return pq_cpu_has_avx512() ? &pq_qdq_kernels_avx512 : NULL;
+#endif
+    return NULL;
+}
+
+static const pq_qdq_kernels *pq_qdq_selected;
+static pthread_once_t pq_qdq_once = PTHREAD_ONCE_INIT;
+
+static void pq_qdq_select(void) {
+    const char *f = pq_isa_forced();
+    if (f && pq_qdq_kernels_for(f)) {
+        pq_qdq_selected = pq_qdq_kernels_for(f);
+        return;
+    }
+    if ((pq_qdq_selected = pq_qdq_kernels_for("avx512"))) return;
+    if ((pq_qdq_selected = pq_qdq_kernels_for("avx2"))) return;
+    pq_qdq_selected = &pq_qdq_kernels_scalar;
+}
+
+const pq_qdq_kernels *pq_qdq_kernels_get(void) {
+    pthread_once(&pq_qdq_once, pq_qdq_select);
+    return pq_qdq_selected;
+}
+
+/* ---- node glue ---- */
+
+static const pq_tensor *pq_qdq_in(const pq_kernel_args *a, uint32_t i) {
+    return i < a->n_in ? a->in[i] : NULL;
+}
+
+/* One f32 scale element (rank 0, or rank 1 with one element: per tensor in the reference). */
+static bool pq_qdq_scale(const pq_tensor *s, float *v) {
+    if (!s || s->dtype != PQ_DTYPE_F32 || !s->data || s->rank > 1 || pq_tensor_numel(s) != 1)
+        return false;
+    *v = *(const float *)s->data;
+    return true;
+}
+
+/* The zero point (absent: 0) of a quantized tensor of dtype q (u8 or s8; absent zp: u8). */
+static bool pq_qdq_zp(const pq_tensor *z, enum pq_dtype q, int32_t *zp) {
+    if (!z) {
+        *zp = 0;
+        return true;
+    }
+    if (z->dtype != q || !z->data || z->rank > 1 || pq_tensor_numel(z) != 1) return false;
+    *zp = q == PQ_DTYPE_U8 ? (int32_t)*(const uint8_t *)z->data : (int32_t)*(const int8_t *)z->data;
+    return true;
+}
+
+static bool pq_qdq_same_numel(const pq_tensor *x, const pq_tensor *y) {
+    return x && y && x->data && y->data && pq_tensor_numel(x) == pq_tensor_numel(y);
+}
+
+enum pq_status pq_qdq_quantize_run(const pq_qdq_kernels *k, const pq_kernel_args *a) {
+    if (!k) k = pq_qdq_kernels_get();
+    if (a->n_in < 2 || a->n_out < 1 || !a->out[0]) return PQ_ERR_UNSUPPORTED;
+    const pq_tensor *X = pq_qdq_in(a, 0);
+    pq_tensor *Y = a->out[0];
+    float s;
+    int32_t zp;
+    if (!X || X->dtype != PQ_DTYPE_F32 || (Y->dtype != PQ_DTYPE_U8 && Y->dtype != PQ_DTYPE_I8) ||
+        !pq_qdq_same_numel(X, Y) || !pq_qdq_scale(pq_qdq_in(a, 1), &s) ||
+        !pq_qdq_zp(pq_qdq_in(a, 2), Y->dtype, &zp))
+        return PQ_ERR_UNSUPPORTED;
+    k->quant(X->data, (size_t)pq_tensor_numel(X), s, zp, Y->dtype == PQ_DTYPE_U8, Y->data);
+    return PQ_OK;
+}
+
+enum pq_status pq_qdq_dequantize_run(const pq_qdq_kernels *k, const pq_kernel_args *a) {
+    if (!k) k = pq_qdq_kernels_get();
+    if (a->n_in < 2 || a->n_out < 1 || !a->out[0]) return PQ_ERR_UNSUPPORTED;
+    const pq_tensor *X = pq_qdq_in(a, 0);
+    pq_tensor *Y = a->out[0];
+    float s;
+    int32_t zp;
+    if (!X || (X->dtype != PQ_DTYPE_U8 && X->dtype != PQ_DTYPE_I8) || Y->dtype != PQ_DTYPE_F32 ||
+        !pq_qdq_same_numel(X, Y) || !pq_qdq_scale(pq_qdq_in(a, 1), &s) ||
+        !pq_qdq_zp(pq_qdq_in(a, 2), X->dtype, &zp))
+        return PQ_ERR_UNSUPPORTED;
+    k->dequant(X->data, (size_t)pq_tensor_numel(X), X->dtype == PQ_DTYPE_U8, zp, s, Y->data);
+    return PQ_OK;
+}
+
+/* ---- MaxPool on bytes ---- */
+
+#define PQ_I8_POOL_MAX_W 4096
+
+/* INTS attribute name with exactly n entries into v (absent: def for every entry). */
+static bool pq_i8_pool_ints(const pq_node *node, const char *name, int n, int64_t def, int64_t *v) {
+    const int64_t *p;
+    uint32_t c;
+    if (!pq_node_attr_ints(node, name, &p, &c)) {
+        if (pq_node_attr(node, name)) return false;
+        for (int i = 0; i < n; i++)
+            v[i] = def;
+        return true;
+    }
+    if (c != (uint32_t)n) return false;
+    for (int i = 0; i < n; i++)
+        v[i] = p[i];
+    return true;
+}
+
+/* One plane: y[oh][ow] = max over the in-range window. u8 compares as unsigned, s8 after ^0x80
+ * (order-preserving bijection), done by the caller's bias. */
+static void pq_i8_pool_plane(const uint8_t *x, int64_t H, int64_t W, uint8_t *y, int64_t OH,
+                             int64_t OW, const int64_t *k, const int64_t *s, const int64_t *d,
+                             const int64_t *p, uint8_t bias, uint8_t *row) {
+    for (int64_t oh = 0; oh < OH; oh++) {
+        /* vertical max of the window rows into row[W] (bytes biased to unsigned order) */
+        int64_t h0 = oh * s[0] - p[0];
+        bool any = false;
+        for (int64_t kh = 0; kh < k[0]; kh++) {
+            int64_t ih = h0 + kh * d[0];
+            if (ih < 0 || ih >= H) continue;
+            const uint8_t *xr = x + ih * W;
+            if (!any) {
+                for (int64_t w = 0; w < W; w++)
+                    row[w] = xr[w] ^ bias;
+                any = true;
+            } else {
+                for (int64_t w = 0; w < W; w++) {
+                    uint8_t v = xr[w] ^ bias;
+                    row[w] = v > row[w] ? v : row[w];
+                }
+            }
+        }
+        uint8_t *yr = y + oh * OW;
+        for (int64_t ow = 0; ow < OW; ow++) {
+            int64_t w0 = ow * s[1] - p[1];
+            uint8_t m = 0;
+            bool got = false;
+            (void)any;
+            for (int64_t kw = 0; kw < k[1]; kw++) {
+                    int64_t iw = w0 + kw * d[1];
+                    if (iw < 0 || iw >= W) continue;
+                    m = got && m > row[iw] ? m : row[iw];
+                    got = true;
+                }
+            yr[ow] = (uint8_t)(m ^ bias); /* windows are never empty (checked by the caller) */
+        }
+    }
+}
+
+enum pq_status pq_i8_max_pool_run(const pq_kernel_args *a) {
+    if (a->n_in < 1 || a->n_out < 1 || !a->out[0] || (a->n_out > 1 && a->out[1]))
+        return PQ_ERR_UNSUPPORTED;
+    const pq_tensor *X = a->in[0];
+    pq_tensor *Y = a->out[0];
+    if (!X || (X->dtype != PQ_DTYPE_U8 && X->dtype != PQ_DTYPE_I8) || Y->dtype != X->dtype ||
+        X->rank != 4 || Y->rank != 4 || !X->data || !Y->data || X->dims[0] != Y->dims[0] ||
+        X->dims[1] != Y->dims[1] || X->dims[3] > PQ_I8_POOL_MAX_W)
+        return PQ_ERR_UNSUPPORTED;
+    const char *ap = pq_node_attr_string(a->node, "auto_pad", "NOTSET");
+    if (strcmp(ap, "NOTSET") != 0) return PQ_ERR_UNSUPPORTED;
+    int64_t k[2], s[2], d[2], p[4];
+    if (!pq_i8_pool_ints(a->node, "kernel_shape", 2, 0, k) ||
+        !pq_i8_pool_ints(a->node, "strides", 2, 1, s) ||
+        !pq_i8_pool_ints(a->node, "dilations", 2, 1, d) ||
+        !pq_i8_pool_ints(a->node, "pads", 4, 0, p))
+        return PQ_ERR_UNSUPPORTED;
+    for (int i = 0; i < 2; i++)
+        if (k[i] < 1 || s[i] < 1 || d[i] < 1 || p[i] < 0 || p[i + 2] < 0) return PQ_ERR_UNSUPPORTED;
+    int64_t NC = X->dims[0] * X->dims[1], H = X->dims[2], W = X->dims[3];
+    int64_t OH = Y->dims[2], OW = Y->dims[3];
+    if (pq_tensor_numel(Y) == 0) return PQ_OK;
+    /* every window holds an in-range element (else the reference's -inf path decides) */
+    int64_t in[2] = {H, W}, out[2] = {OH, OW};
+    for (int i = 0; i < 2; i++)
+        for (int64_t o = 0; o < out[i]; o++) {
+            bool hit = false;
+            for (int64_t t = 0; t < k[i] && !hit; t++) {
+                int64_t v = o * s[i] - p[i] + t * d[i];
+                hit = v >= 0 && v < in[i];
+            }
+            if (!hit) return PQ_ERR_UNSUPPORTED;
+        }
+    uint8_t row[PQ_I8_POOL_MAX_W];
+    uint8_t bias = X->dtype == PQ_DTYPE_I8 ? 0x80 : 0;
+    for (int64_t c = 0; c < NC; c++)
+        pq_i8_pool_plane((const uint8_t *)X->data + c * H * W, H, W, (uint8_t *)Y->data + c * OH * OW,
+                         OH, OW, k, s, d, p, bias, row);
+    return PQ_OK;
+}
+
+enum pq_status pq_fast_qdq_quantize(const pq_kernel_args *a) {
+    return pq_qdq_quantize_run(NULL, a);
+}
+
+enum pq_status pq_fast_qdq_dequantize(const pq_kernel_args *a) {
+    return pq_qdq_dequantize_run(NULL, a);
+}
+
+enum pq_status pq_fast_i8_max_pool(const pq_kernel_args *a) {
+    return pq_i8_max_pool_run(a);
+}
