@@ -137,6 +137,8 @@ enum pq_status pq_cli_calib_init(pq_cli_calib *c, const pq_graph *g, const char 
     PQ_TRY(pq_calib_files_load(g, dir, &c->files, err));
     enum pq_status st = pq_graph_clone(g, &c->reference, err);
     if (st == PQ_OK) st = pq_runtime_prepare(c->reference, err);
+    if (st == PQ_OK && (st = pq_calib_set_check_finite(g, &c->files.set, err)) != PQ_OK)
+        pq_error_prefix(err, "calibration data '%s': ", dir);
     if (st != PQ_OK) {
         pq_cli_calib_free(c);
         return st;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "artifact_load.h"
@@ -112,4 +113,19 @@ double pq_cli_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+enum pq_status pq_cli_check_output(const char *what, const char *path, pq_error *err) {
+    struct stat sb;
+    if (path && stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return pq_error_set(err, PQ_ERR_IO,
+                            "%s '%s': not a regular file (outputs are replaced atomically; "
+                            "devices and FIFOs are not supported)",
+                            what, path);
+    return PQ_OK;
+}
+
+void pq_cli_drop_output(const char *path) {
+    struct stat sb;
+    if (path && stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) remove(path);
 }

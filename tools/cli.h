@@ -23,6 +23,14 @@ void pq_cli_format_type(const pq_graph *g, const pq_value *v, char *buf, int siz
 /* Copies name into out replacing characters outside [A-Za-z0-9._-] by '_' (file names of
  * outputs and calibration inputs); "", "." and ".." become "output". */
 void pq_cli_sanitize_name(const char *name, char *out, size_t size);
+/* Outputs are written atomically (temporary file + rename); an existing non-regular target
+ * (/dev/null, /dev/full, a FIFO) would be replaced by the rename, and as root that replaces the
+ * device node. Returns IO ("<what> '<path>': not a regular file ...") for such a path, PQ_OK for
+ * NULL, a missing or a regular file; called before any work. */
+enum pq_status pq_cli_check_output(const char *what, const char *path, pq_error *err);
+/* Removes path when it is a regular file (an output this run wrote, after a later step failed);
+ * NULL or anything else is left alone. */
+void pq_cli_drop_output(const char *path);
 /* Milliseconds from a monotonic clock. */
 double pq_cli_now_ms(void);
 

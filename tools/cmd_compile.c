@@ -53,41 +53,7 @@ static void pq_compile_help(FILE *f) {
     fprintf(f, "\n");
 }
 
-/* Output files are written atomically (temporary file + rename). An existing non-regular target
- * (/dev/null, /dev/full, a FIFO) would be replaced by the rename, and as root that replaces the
- * device node, so such targets are refused before any work. */
-static enum pq_status pq_compile_check_output(const char *what, const char *path, pq_error *err) {
-    struct stat sb;
-    if (path && stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
-        return pq_error_set(err, PQ_ERR_IO,
-                            "%s '%s': not a regular file (outputs are replaced atomically; "
-                            "devices and FIFOs are not supported)",
-                            what, path);
-    return PQ_OK;
-}
-
-/* Removes an output this run wrote (a regular file) after a later step failed. */
-static void pq_compile_drop_output(const char *path) {
-    struct stat sb;
-    if (path && stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) remove(path);
-}
-
 /* ---- provenance ---- */
-
-/* Calibration methods of the records, comma-separated in first-seen order ("-" when none). */
-static void pq_compile_methods(const pq_pass_ctx *ctx, char *buf, size_t size) {
-    size_t used = 0;
-    buf[0] = '\0';
-    for (uint32_t i = 0; i < ctx->n_records; i++) {
-        const char *m = ctx->records[i].calib ? ctx->records[i].calib : "-";
-        bool seen = false;
-        for (uint32_t k = 0; k < i && !seen; k++)
-            seen = !strcmp(ctx->records[k].calib ? ctx->records[k].calib : "-", m);
-        if (seen || used + strlen(m) + 2 >= size) continue;
-        used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? "," : "", m);
-    }
-    if (!used) snprintf(buf, size, "-");
-}
 
 /* The pipeline text stored in the artifact: the YAML as given (or as printed when built in
  * code), with a trailing comment naming the passes --disable-pass skipped. */
@@ -231,8 +197,8 @@ int pq_cmd_compile(int argc, char **argv) {
     pq_compile_pass_row *rows = NULL;
     FILE *progress = a.quiet ? NULL : stderr;
 
-    if (pq_compile_check_output("-o", a.out, &err) != PQ_OK ||
-        pq_compile_check_output("--json", a.json, &err) != PQ_OK)
+    if (pq_cli_check_output("-o", a.out, &err) != PQ_OK ||
+        pq_cli_check_output("--json", a.json, &err) != PQ_OK)
         goto fail;
     if (pq_pipeline_load(a.pipeline, &pipe, &err) != PQ_OK) goto fail;
     if (progress) fprintf(progress, "piqc compile: importing %s\n", a.model);
@@ -241,10 +207,6 @@ int pq_cmd_compile(int argc, char **argv) {
     if (a.calib_dir) {
         if (pq_cli_calib_init(&calib, g, a.calib_dir, &err) != PQ_OK) goto fail;
         have_calib = true;
-        if (pq_calib_set_check_finite(g, &calib.files.set, &err) != PQ_OK) {
-            pq_error_prefix(&err, "calibration data '%s': ", a.calib_dir);
-            goto fail;
-        }
         ctx.calib = &calib.provider;
         if (progress)
             fprintf(progress, "piqc compile: calibration data %s: %lld samples\n", a.calib_dir,
@@ -275,7 +237,7 @@ int pq_cmd_compile(int argc, char **argv) {
     if (pq_compile_pipeline_text(pipe, a.disabled, a.n_disabled, &pipeline_text, &err) != PQ_OK)
         goto fail;
     char methods[256];
-    pq_compile_methods(&ctx, methods, sizeof methods);
+    pq_compile_calib_methods(&ctx, methods, sizeof methods);
     pq_provenance prov = {.calib_sha256 = have_calib ? calib.files.sha256 : "",
                           .calib_samples = have_calib ? (uint64_t)calib.files.set.samples : 0,
                           .calib_method = methods,
@@ -311,7 +273,7 @@ int pq_cmd_compile(int argc, char **argv) {
     sum.n_passes = stats.n;
     sum.total_ms = stats.total_ms;
     if (a.json && pq_compile_write_json(a.json, &sum, &ctx, &err) != PQ_OK) {
-        pq_compile_drop_output(a.out); /* no artifact from a run that failed */
+        pq_cli_drop_output(a.out); /* no artifact from a run that failed */
         goto fail;
     }
     if (!a.quiet) {

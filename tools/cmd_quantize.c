@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "calib_provider.h"
@@ -248,25 +247,8 @@ static enum pq_status pq_write_json(const char *path, const pq_quantize_report *
         pq_json_begin_object(&j);
         pq_json_key(&j, "name");
         pq_json_string(&j, t->value_name);
-        pq_json_key(&j, "shape");
-        pq_json_begin_array(&j);
-        for (int d = 0; d < t->onnx_rank; d++)
-            pq_json_int(&j, t->onnx_dims[d]);
-        pq_json_end_array(&j);
-        pq_json_key(&j, "rows");
-        pq_json_int(&j, t->rows);
-        pq_json_key(&j, "cols");
-        pq_json_int(&j, t->cols);
-        pq_json_key(&j, "bpw");
-        pq_json_number(&j, m.bpw_actual);
-        pq_json_key(&j, "mse");
-        pq_json_number(&j, m.mse);
-        pq_json_key(&j, "sd_db");
-        pq_json_number(&j, m.sd_db);
-        pq_json_key(&j, "cosine");
-        pq_json_number(&j, m.cosine);
-        pq_json_key(&j, "outlier_retention");
-        pq_json_number(&j, m.outlier_retention);
+        pq_compile_json_record_dims(&j, t);
+        pq_compile_json_metric_fields(&j, &m);
         pq_json_key(&j, "compare");
         if (a->has_compare) {
             pq_compile_record_metrics(r->cmp[i], &m);
@@ -346,25 +328,6 @@ static uint32_t pq_quantize_lowered(const pq_graph *g) {
     return n;
 }
 
-/* Output files are written atomically (temporary file + rename). An existing non-regular target
- * (/dev/null, /dev/full, a FIFO) would be replaced by the rename, and as root that replaces the
- * device node, so such targets are refused before any work. */
-static enum pq_status pq_quantize_check_output(const char *what, const char *path, pq_error *err) {
-    struct stat sb;
-    if (path && stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
-        return pq_error_set(err, PQ_ERR_IO,
-                            "%s '%s': not a regular file (outputs are replaced atomically; "
-                            "devices and FIFOs are not supported)",
-                            what, path);
-    return PQ_OK;
-}
-
-/* Removes an output this run wrote (a regular file) after a later step failed. */
-static void pq_quantize_drop_output(const char *path) {
-    struct stat sb;
-    if (path && stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) remove(path);
-}
-
 /* Writes the compiled graph g (after fake-quant + lower-quant) with its packed weights, the
  * pipeline text and provenance to a->out; prints what was written. */
 static enum pq_status pq_quantize_write(const pq_graph *g, const pq_pipeline *pipe,
@@ -425,8 +388,8 @@ int pq_cmd_quantize(int argc, char **argv) {
     ctx.verbose = cctx.verbose = 0;
     ctx.progress = cctx.progress = isatty(STDERR_FILENO) != 0;
 
-    if (pq_quantize_check_output("-o", a.out, &err) != PQ_OK ||
-        pq_quantize_check_output("--json", a.json, &err) != PQ_OK)
+    if (pq_cli_check_output("-o", a.out, &err) != PQ_OK ||
+        pq_cli_check_output("--json", a.json, &err) != PQ_OK)
         goto fail;
     if (pq_quantize_pipeline(a.fmt.name, a.group, a.calib_name, a.out != NULL, &pipe, &err) !=
         PQ_OK)
@@ -435,10 +398,6 @@ int pq_cmd_quantize(int argc, char **argv) {
     if (a.calib_dir) {
         if (pq_cli_calib_init(&calib, g, a.calib_dir, &err) != PQ_OK) goto fail;
         have_calib = true;
-        if (pq_calib_set_check_finite(g, &calib.files.set, &err) != PQ_OK) {
-            pq_error_prefix(&err, "calibration data '%s': ", a.calib_dir);
-            goto fail;
-        }
         ctx.calib = &calib.provider;
     }
     if (a.has_compare && pq_graph_clone(g, &cg, &err) != PQ_OK) goto fail;
@@ -462,7 +421,7 @@ int pq_cmd_quantize(int argc, char **argv) {
     pq_print_report(&rep);
     if (a.json && pq_write_json(a.json, &rep, &err) != PQ_OK) goto fail;
     if (a.out && pq_quantize_write(g, pipe, &ctx, have_calib ? &calib : NULL, &a, &err) != PQ_OK) {
-        pq_quantize_drop_output(a.json); /* no report from a run whose artifact failed */
+        pq_cli_drop_output(a.json); /* no report from a run whose artifact failed */
         goto fail;
     }
     goto done;

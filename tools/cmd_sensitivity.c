@@ -652,10 +652,6 @@ int pq_cmd_sensitivity(int argc, char **argv) {
     if (pq_cli_load_model(a.model, true, &g, &err) != PQ_OK) goto fail;
     if (pq_cli_calib_init(&calib, g, a.calib_dir, &err) != PQ_OK) goto fail;
     have_calib = true;
-    if (pq_calib_set_check_finite(g, &calib.files.set, &err) != PQ_OK) {
-        pq_error_prefix(&err, "calibration data '%s': ", a.calib_dir);
-        goto fail;
-    }
     ctx.calib = &calib.provider;
     ctx.verbose = a.quiet ? 0 : 1;
     ctx.progress = !a.quiet;
@@ -711,8 +707,7 @@ int pq_cmd_sensitivity(int argc, char **argv) {
     if (a.json && pq_sens_write_json(&s, a.json, &err) != PQ_OK) goto fail;
     if (a.svg && pq_sens_write_svg(&s, a.svg, &err) != PQ_OK) {
         /* no output of a failed run is left: drop the JSON just written (a regular file only) */
-        struct stat sb;
-        if (a.json && stat(a.json, &sb) == 0 && S_ISREG(sb.st_mode)) remove(a.json);
+        pq_cli_drop_output(a.json);
         goto fail;
     }
     goto done;

@@ -234,7 +234,19 @@ void pq_compile_print_summary(FILE *f, const pq_compile_summary *s, const pq_pas
                 s->total_ms);
 }
 
-static void pq_json_metric_fields(pq_json *j, const pq_metrics *m) {
+void pq_compile_json_record_dims(pq_json *j, const pq_quant_record *r) {
+    pq_json_key(j, "shape");
+    pq_json_begin_array(j);
+    for (int d = 0; d < r->onnx_rank; d++)
+        pq_json_int(j, r->onnx_dims[d]);
+    pq_json_end_array(j);
+    pq_json_key(j, "rows");
+    pq_json_int(j, r->rows);
+    pq_json_key(j, "cols");
+    pq_json_int(j, r->cols);
+}
+
+void pq_compile_json_metric_fields(pq_json *j, const pq_metrics *m) {
     pq_json_key(j, "bpw");
     pq_json_number(j, m->bpw_actual);
     pq_json_key(j, "mse");
@@ -258,7 +270,7 @@ static void pq_json_agg(pq_json *j, const pq_compile_agg *a) {
     pq_json_int(j, a->acc.n);
     pq_json_key(j, "bytes");
     pq_json_int(j, (int64_t)a->acc.stored_bytes);
-    pq_json_metric_fields(j, &m);
+    pq_compile_json_metric_fields(j, &m);
     pq_json_key(j, "bpw_nominal");
     pq_json_number(j, pq_nominal_bpw(a));
     pq_json_end_object(j);
@@ -307,15 +319,7 @@ enum pq_status pq_compile_write_json(const char *path, const pq_compile_summary 
         pq_json_string(&j, r->node_name);
         pq_json_key(&j, "op");
         pq_json_string(&j, pq_op_name(r->op));
-        pq_json_key(&j, "shape");
-        pq_json_begin_array(&j);
-        for (int d = 0; d < r->onnx_rank; d++)
-            pq_json_int(&j, r->onnx_dims[d]);
-        pq_json_end_array(&j);
-        pq_json_key(&j, "rows");
-        pq_json_int(&j, r->rows);
-        pq_json_key(&j, "cols");
-        pq_json_int(&j, r->cols);
+        pq_compile_json_record_dims(&j, r);
         pq_json_key(&j, "format");
         pq_json_string(&j, r->format);
         pq_json_key(&j, "group");
@@ -326,7 +330,7 @@ enum pq_status pq_compile_write_json(const char *path, const pq_compile_summary 
         pq_json_bool(&j, r->rotated);
         pq_json_key(&j, "bytes");
         pq_json_int(&j, (int64_t)r->stored_bytes);
-        pq_json_metric_fields(&j, &m);
+        pq_compile_json_metric_fields(&j, &m);
         pq_json_key(&j, "compare"); /* the shape of `piqc quantize --json`; compile has none */
         pq_json_null(&j);
         pq_json_end_object(&j);

@@ -10,6 +10,7 @@
 
 #include "backends/quant/quant.h"
 #include "frontends/artifact.h"
+#include "json.h"
 #include "passes/pass.h"
 
 /* Bytes of every f32 constant of g, subgraphs included (the FP32 size of a model's weights). */
@@ -30,6 +31,13 @@ enum pq_status pq_compile_packed_list(const pq_graph *g, const pq_pass_ctx *ctx,
 
 /* Metrics of one record (from its raw sums). */
 void pq_compile_record_metrics(const pq_quant_record *r, pq_metrics *out);
+
+/* JSON fields of a record's geometry, "shape" (its ONNX dims), "rows", "cols", into the object
+ * being written (shared by the compile and quantize reports). */
+void pq_compile_json_record_dims(pq_json *j, const pq_quant_record *r);
+/* JSON fields "bpw" (actual), "mse", "sd_db", "cosine", "outlier_retention" of m, into the object
+ * being written. */
+void pq_compile_json_metric_fields(pq_json *j, const pq_metrics *m);
 
 /* Adds the raw metric sums and stored bytes of record r to acc: adding records one after the other
  * gives the aggregate over the concatenation of their tensors (SPEC 5), bit-identical to
