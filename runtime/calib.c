@@ -6,21 +6,29 @@
 #include <string.h>
 #include <unistd.h>
 
-enum pq_status pq_calib_run(pq_graph *g, const pq_calib_set *cs, pq_observe_fn observe, void *ctx,
-                            pq_error *err) {
-    int64_t chunk = cs->samples < 32 ? cs->samples : 32;
+enum pq_status pq_calib_chunk(const pq_graph *g, const pq_calib_set *cs, int64_t *chunk,
+                              pq_error *err) {
+    *chunk = cs->samples < 32 ? cs->samples : 32;
     for (uint32_t i = 0; i < g->n_inputs; i++) {
         const pq_value *v = &g->values[g->inputs[i]];
         if (v->shape.rank > 0 && pq_dim_known(v->shape.dims[0])) {
-            chunk = v->shape.dims[0].size;
-            if (chunk < 1 || cs->samples % chunk)
+            *chunk = v->shape.dims[0].size;
+            if (*chunk < 1 || cs->samples % *chunk)
                 return pq_error_set(err, PQ_ERR_INVALID,
                                     "calibration data: input '%s' has a fixed batch of %lld, "
                                     "which does not divide the %lld samples",
-                                    v->name, (long long)chunk, (long long)cs->samples);
+                                    v->name, (long long)*chunk, (long long)cs->samples);
         }
     }
-    pq_session_opts opts = {.n_threads = 1, .observe = observe, .observe_ctx = ctx};
+    return PQ_OK;
+}
+
+enum pq_status pq_calib_run_chunks(pq_graph *g, const pq_calib_set *cs, int64_t n, int64_t chunk,
+                                   pq_observe_fn observe, void *observe_ctx,
+                                   pq_calib_outputs_fn outputs, void *outputs_ctx,
+                                   const char *label, pq_error *err) {
+    if (n <= 0 || chunk <= 0) return PQ_OK;
+    pq_session_opts opts = {.n_threads = 1, .observe = observe, .observe_ctx = observe_ctx};
     pq_session *s = NULL;
     PQ_TRY(pq_session_create(g, &opts, &s, err));
     pq_tensor *views = pq_calloc(cs->n + 1, sizeof *views);
@@ -28,12 +36,13 @@ enum pq_status pq_calib_run(pq_graph *g, const pq_calib_set *cs, pq_observe_fn o
     pq_tensor **outs = pq_calloc(g->n_outputs + 1, sizeof *outs);
     enum pq_status st = PQ_OK;
     if (!views || !ptrs || !outs) st = pq_error_nomem(err, "calibration run");
-    int64_t n_chunks = (cs->samples + chunk - 1) / chunk;
+    int64_t n_chunks = (n + chunk - 1) / chunk;
+    bool tty = label && n_chunks > 4 && isatty(STDERR_FILENO);
     for (int64_t c = 0; c < n_chunks && st == PQ_OK; c++) {
-        int64_t start = c * chunk, len = cs->samples - start < chunk ? cs->samples - start : chunk;
+        int64_t start = c * chunk, len = n - start < chunk ? n - start : chunk;
         for (uint32_t i = 0; i < cs->n; i++) {
             const pq_tensor *t = cs->inputs[i];
-            size_t row = t->nbytes / (size_t)t->dims[0];
+            size_t row = t->dims[0] ? t->nbytes / (size_t)t->dims[0] : 0;
             views[i] = *t;
             views[i].owns_data = false;
             views[i].dims[0] = len;
@@ -42,20 +51,29 @@ enum pq_status pq_calib_run(pq_graph *g, const pq_calib_set *cs, pq_observe_fn o
             ptrs[i] = &views[i];
         }
         st = pq_session_run(s, ptrs, cs->n, outs, g->n_outputs, err);
-        for (uint32_t o = 0; o < g->n_outputs; o++) {
+        if (st == PQ_OK && outputs) st = outputs(outputs_ctx, outs, g->n_outputs, err);
+        for (uint32_t o = 0; o < g->n_outputs && outs; o++) {
             pq_tensor_destroy(outs[o]);
             outs[o] = NULL;
         }
-        if (n_chunks > 4 && isatty(STDERR_FILENO))
-            fprintf(stderr, "\rcalibration: %lld/%lld samples", (long long)(start + len),
-                    (long long)cs->samples);
+        if (tty)
+            fprintf(stderr, "\r%s: %lld/%lld samples", label, (long long)(start + len),
+                    (long long)n);
     }
-    if (n_chunks > 4 && isatty(STDERR_FILENO)) fprintf(stderr, "\n");
+    if (tty) fprintf(stderr, "\n");
     pq_free(views);
     pq_free(ptrs);
     pq_free(outs);
     pq_session_destroy(s);
     return st;
+}
+
+enum pq_status pq_calib_run(pq_graph *g, const pq_calib_set *cs, pq_observe_fn observe, void *ctx,
+                            pq_error *err) {
+    int64_t chunk;
+    PQ_TRY(pq_calib_chunk(g, cs, &chunk, err));
+    return pq_calib_run_chunks(g, cs, cs->samples, chunk, observe, ctx, NULL, NULL, "calibration",
+                               err);
 }
 
 /* Accumulators of one weight's input statistics. */

@@ -17,9 +17,31 @@ typedef struct pq_calib_set {
 
 /* Runs the prepared graph g over the whole set in chunks along axis 0 (the declared size when
  * axis 0 is static, else up to 32 samples), calling observe before every node. Progress on stderr
- * when there are more than 4 chunks. */
+ * when there are more than 4 chunks. INVALID (naming the input) when a fixed batch does not divide
+ * the samples; what session creation and runs return; NOMEM. */
 enum pq_status pq_calib_run(pq_graph *g, const pq_calib_set *cs, pq_observe_fn observe, void *ctx,
                             pq_error *err);
+
+/* The chunk pq_calib_run uses: the fixed axis-0 size of g's inputs, else min(samples, 32).
+ * INVALID naming the input when a fixed batch does not divide cs->samples. */
+enum pq_status pq_calib_chunk(const pq_graph *g, const pq_calib_set *cs, int64_t *chunk,
+                              pq_error *err);
+
+/* Called after every chunk with the graph's n outputs for it (borrowed: destroyed after the call).
+ * A status other than PQ_OK stops the run and is returned. */
+typedef enum pq_status (*pq_calib_outputs_fn)(void *ctx, pq_tensor *const *outs, uint32_t n,
+                                              pq_error *err);
+
+/* The chunked loop under every calibration run: samples [0, n) of cs (n <= cs->samples) through g
+ * in chunks of `chunk` rows along axis 0 (the last one shorter; views of cs->inputs, no copies),
+ * one thread, observe (NULL: none) before every node, outputs (NULL: discarded) after every
+ * chunk. When label is not NULL, more than 4 chunks and stderr a terminal: "\r<label>: a/b
+ * samples" progress on stderr. Nothing runs when n or chunk is <= 0. What session creation, runs
+ * and the callbacks return; NOMEM. */
+enum pq_status pq_calib_run_chunks(pq_graph *g, const pq_calib_set *cs, int64_t n, int64_t chunk,
+                                   pq_observe_fn observe, void *observe_ctx,
+                                   pq_calib_outputs_fn outputs, void *outputs_ctx,
+                                   const char *label, pq_error *err);
 
 /* Importance h_j = E[x_j^2] of each weight column over the set: MatMul/Gemm use the activation's
  * feature axis; Conv uses the input channel of the column (mean over batch and positions, and over

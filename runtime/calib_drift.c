@@ -178,6 +178,20 @@ enum pq_status pq_calib_set_check_finite(const pq_graph *g, const pq_calib_set *
     return PQ_OK;
 }
 
+/* Appends every output of a chunk to its buffer (pq_drift_outputs' collector). */
+typedef struct pq_drift_run_ctx {
+    const pq_graph *g;
+    pq_drift_buf *bufs;
+} pq_drift_run_ctx;
+
+static enum pq_status pq_drift_collect(void *vctx, pq_tensor *const *outs, uint32_t n,
+                                       pq_error *err) {
+    pq_drift_run_ctx *c = vctx;
+    for (uint32_t o = 0; o < n; o++)
+        PQ_TRY(pq_drift_append(&c->bufs[o], outs[o], c->g->values[c->g->outputs[o]].name, err));
+    return PQ_OK;
+}
+
 enum pq_status pq_drift_outputs(pq_graph *g, const pq_calib_set *cs, int64_t max_samples,
                                 pq_tensor ***out, uint32_t *n_out, int64_t *samples,
                                 pq_error *err) {
@@ -195,40 +209,16 @@ enum pq_status pq_drift_outputs(pq_graph *g, const pq_calib_set *cs, int64_t max
     if (chunk <= 0) chunk = n < 32 ? n : 32;
     uint32_t no = g->n_outputs;
     enum pq_status st = PQ_OK;
-    pq_session *s = NULL;
-    pq_tensor *views = pq_calloc(cs->n + 1, sizeof *views);
-    const pq_tensor **ptrs = pq_calloc(cs->n + 1, sizeof *ptrs);
-    pq_tensor **outs = pq_calloc(no + 1, sizeof *outs);
     pq_drift_buf *bufs = pq_calloc(no + 1, sizeof *bufs);
     pq_tensor **res = pq_calloc(no + 1, sizeof *res);
-    if (!views || !ptrs || !outs || !bufs || !res) {
+    if (!bufs || !res) {
         st = pq_error_nomem(err, "drift run");
         goto cleanup;
     }
     for (uint32_t o = 0; o < no; o++)
         bufs[o].last = -1;
-    pq_session_opts opts = {.n_threads = 1};
-    PQ_TRY_GOTO(st, pq_session_create(g, &opts, &s, err), cleanup);
-    for (int64_t start = 0; start < n && st == PQ_OK; start += chunk) {
-        int64_t len = n - start < chunk ? n - start : chunk;
-        for (uint32_t i = 0; i < cs->n; i++) {
-            const pq_tensor *t = cs->inputs[i];
-            size_t row = t->nbytes / (size_t)t->dims[0];
-            views[i] = *t;
-            views[i].owns_data = false;
-            views[i].dims[0] = len;
-            views[i].data = (unsigned char *)t->data + (size_t)start * row;
-            views[i].nbytes = row * (size_t)len;
-            ptrs[i] = &views[i];
-        }
-        st = pq_session_run(s, ptrs, cs->n, outs, no, err);
-        for (uint32_t o = 0; o < no; o++) {
-            if (st == PQ_OK)
-                st = pq_drift_append(&bufs[o], outs[o], g->values[g->outputs[o]].name, err);
-            pq_tensor_destroy(outs[o]);
-            outs[o] = NULL;
-        }
-    }
+    pq_drift_run_ctx rc = {g, bufs};
+    st = pq_calib_run_chunks(g, cs, n, chunk, NULL, NULL, pq_drift_collect, &rc, NULL, err);
     if (st != PQ_OK) goto cleanup;
     for (uint32_t o = 0; o < no; o++) {
         if (!bufs[o].used) continue;
@@ -251,15 +241,11 @@ enum pq_status pq_drift_outputs(pq_graph *g, const pq_calib_set *cs, int64_t max
     *samples = n;
     res = NULL;
 cleanup:
-    pq_session_destroy(s);
     if (bufs)
         for (uint32_t o = 0; o < no; o++)
             pq_free(bufs[o].v);
     pq_free(bufs);
     pq_drift_outputs_free(res, no);
-    pq_free(views);
-    pq_free(ptrs);
-    pq_free(outs);
     return st;
 }
 

@@ -2,9 +2,7 @@
  * INT8 activation parameters (quantize-int8 asks for them through the calibration provider). */
 #include "calib_ranges.h"
 
-#include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "backends/quant/quant.h"
 
@@ -43,70 +41,24 @@ static enum pq_status pq_rg_observe(void *vctx, const pq_graph *g, uint32_t node
     return PQ_OK;
 }
 
-/* Chunk size along axis 0 as pq_calib_run chooses it (INVALID naming a fixed batch that does not
- * divide the samples). */
-static enum pq_status pq_rg_chunk(const pq_graph *g, const pq_calib_set *cs, int64_t *chunk,
-                                  pq_error *err) {
-    *chunk = cs->samples < 32 ? cs->samples : 32;
-    for (uint32_t i = 0; i < g->n_inputs; i++) {
-        const pq_value *v = &g->values[g->inputs[i]];
-        if (v->shape.rank > 0 && pq_dim_known(v->shape.dims[0])) {
-            *chunk = v->shape.dims[0].size;
-            if (*chunk < 1 || cs->samples % *chunk)
-                return pq_error_set(err, PQ_ERR_INVALID,
-                                    "calibration data: input '%s' has a fixed batch of %lld, "
-                                    "which does not divide the %lld samples",
-                                    v->name, (long long)*chunk, (long long)cs->samples);
-        }
-    }
+/* Feeds graph outputs no node reads into their accumulators (the observer sees node inputs only).
+ */
+static enum pq_status pq_rg_outputs(void *vctx, pq_tensor *const *outs, uint32_t n_outs,
+                                    pq_error *err) {
+    (void)n_outs;
+    (void)err;
+    pq_rg_ctx *c = vctx;
+    for (uint32_t k = 0; k < c->n; k++)
+        if (c->acc[k].output != PQ_NONE) pq_rg_add(&c->acc[k], outs[c->acc[k].output]);
     return PQ_OK;
 }
 
-/* Runs g over cs chunk by chunk with the observer, feeding graph outputs no node reads into their
- * accumulators from the session's outputs. (pq_calib_run discards the outputs, hence this loop.) */
+/* Runs g over cs chunk by chunk as pq_calib_run does, with the observer and the outputs. */
 static enum pq_status pq_rg_run(pq_graph *g, const pq_calib_set *cs, pq_rg_ctx *c, pq_error *err) {
     int64_t chunk;
-    PQ_TRY(pq_rg_chunk(g, cs, &chunk, err));
-    if (cs->samples <= 0 || chunk <= 0) return PQ_OK;
-    pq_session_opts opts = {.n_threads = 1, .observe = pq_rg_observe, .observe_ctx = c};
-    pq_session *s = NULL;
-    PQ_TRY(pq_session_create(g, &opts, &s, err));
-    pq_tensor *views = pq_calloc(cs->n + 1, sizeof *views);
-    const pq_tensor **ptrs = pq_calloc(cs->n + 1, sizeof *ptrs);
-    pq_tensor **outs = pq_calloc(g->n_outputs + 1, sizeof *outs);
-    enum pq_status st = PQ_OK;
-    if (!views || !ptrs || !outs) st = pq_error_nomem(err, "calibration ranges run");
-    int64_t n_chunks = (cs->samples + chunk - 1) / chunk;
-    bool tty = n_chunks > 4 && isatty(STDERR_FILENO);
-    for (int64_t ch = 0; ch < n_chunks && st == PQ_OK; ch++) {
-        int64_t start = ch * chunk, len = cs->samples - start < chunk ? cs->samples - start : chunk;
-        for (uint32_t i = 0; i < cs->n; i++) {
-            const pq_tensor *t = cs->inputs[i];
-            size_t row = t->dims[0] ? t->nbytes / (size_t)t->dims[0] : 0;
-            views[i] = *t;
-            views[i].owns_data = false;
-            views[i].dims[0] = len;
-            views[i].data = (unsigned char *)t->data + (size_t)start * row;
-            views[i].nbytes = row * (size_t)len;
-            ptrs[i] = &views[i];
-        }
-        st = pq_session_run(s, ptrs, cs->n, outs, g->n_outputs, err);
-        for (uint32_t k = 0; k < c->n && st == PQ_OK; k++)
-            if (c->acc[k].output != PQ_NONE) pq_rg_add(&c->acc[k], outs[c->acc[k].output]);
-        for (uint32_t o = 0; o < g->n_outputs && outs; o++) {
-            pq_tensor_destroy(outs[o]);
-            outs[o] = NULL;
-        }
-        if (tty)
-            fprintf(stderr, "\rcalibration ranges: %lld/%lld samples", (long long)(start + len),
-                    (long long)cs->samples);
-    }
-    if (tty) fprintf(stderr, "\n");
-    pq_free(views);
-    pq_free(ptrs);
-    pq_free(outs);
-    pq_session_destroy(s);
-    return st;
+    PQ_TRY(pq_calib_chunk(g, cs, &chunk, err));
+    return pq_calib_run_chunks(g, cs, cs->samples, chunk, pq_rg_observe, c, pq_rg_outputs, c,
+                               "calibration ranges", err);
 }
 
 /* Where value v is seen: its first top-level reader, else the graph output slot; a constant is
