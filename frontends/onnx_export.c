@@ -203,23 +203,6 @@ static enum pq_status pq_ox_expand_coerce(pq_graph *g, uint32_t nid, pq_error *e
     return pq_ox_splice(g, y, ph, last, err);
 }
 
-static bool pq_ox_is_reduce_axes18(enum pq_op op) {
-    switch (op) {
-    case PQ_OP_REDUCE_MEAN:
-    case PQ_OP_REDUCE_MAX:
-    case PQ_OP_REDUCE_MIN:
-    case PQ_OP_REDUCE_PROD:
-    case PQ_OP_REDUCE_L1:
-    case PQ_OP_REDUCE_L2:
-    case PQ_OP_REDUCE_SUM_SQUARE:
-    case PQ_OP_REDUCE_LOG_SUM:
-    case PQ_OP_REDUCE_LOG_SUM_EXP:
-        return true;
-    default:
-        return false;
-    }
-}
-
 static bool pq_ox_is_softmax(enum pq_op op) {
     return op == PQ_OP_SOFTMAX || op == PQ_OP_LOG_SOFTMAX || op == PQ_OP_HARDMAX;
 }
@@ -227,7 +210,7 @@ static bool pq_ox_is_softmax(enum pq_op op) {
 /* Lowest default-domain opset at which node n's canonical form is valid ONNX. */
 static int64_t pq_ox_node_min_opset(const pq_graph *g, const pq_node *n) {
     bool in1 = pq_node_input(n, 1) != PQ_NONE;
-    if (pq_ox_is_reduce_axes18(n->op)) return in1 ? 18 : 1;
+    if (pq_onnx_is_reduce_axes18(n->op)) return in1 ? 18 : 1;
     switch (n->op) {
     case PQ_OP_REDUCE_SUM:
     case PQ_OP_SQUEEZE:

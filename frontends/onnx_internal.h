@@ -72,5 +72,9 @@ enum pq_status pq_onnx_constant_tensor(const Onnx__NodeProto *np, const pq_onnx_
  * (node pointers into g are invalidated). Messages have no prefix; the caller adds node context. */
 enum pq_status pq_onnx_normalize(pq_graph *g, uint32_t nid, const char *op_type,
                                  const pq_onnx_ctx *ctx, pq_error *err);
+/* True for the reductions whose axes moved from an attribute to input 1 at opset 18 (ReduceMean,
+ * Max, Min, Prod, L1, L2, SumSquare, LogSum, LogSumExp; ReduceSum moved at 13). The importer
+ * converts the attribute below 18; the exporter needs opset 18 when input 1 is present. */
+bool pq_onnx_is_reduce_axes18(enum pq_op op);
 
 #endif

@@ -462,7 +462,7 @@ static enum pq_status pq_norm_prelu6(pq_graph *g, uint32_t nid, pq_error *err) {
     return pq_align_b(g, nid, 1, err);
 }
 
-static bool pq_is_reduce(enum pq_op op) {
+bool pq_onnx_is_reduce_axes18(enum pq_op op) {
     switch (op) {
     case PQ_OP_REDUCE_MEAN:
     case PQ_OP_REDUCE_MAX:
@@ -483,7 +483,7 @@ enum pq_status pq_onnx_normalize(pq_graph *g, uint32_t nid, const char *op_type,
                                  const pq_onnx_ctx *ctx, pq_error *err) {
     const int64_t v = ctx->opset;
     const enum pq_op op = g->nodes[nid].op;
-    if (pq_is_reduce(op)) {
+    if (pq_onnx_is_reduce_axes18(op)) {
         if (v < 18) PQ_TRY(pq_ints_to_input(g, nid, "axes", 1, err));
         return PQ_OK;
     }
