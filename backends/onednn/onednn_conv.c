@@ -115,6 +115,14 @@ static void pq_conv_prim_destroy(void *v) {
     pq_free(p);
 }
 
+/* True when oneDNN picked its reference (plain C) implementation. */
+static bool pq_dnnl_is_ref(const_dnnl_primitive_desc_t pd) {
+    const char *impl = NULL;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl)
+        return false;
+    return !strncmp(impl, "ref", 3);
+}
+
 /* Reads the layout the primitive chose for one argument; creates the reorder from / to the
  * plain layout when it differs. False when oneDNN fails. */
 static bool pq_conv_layout(dnnl_primitive_desc_t pd, dnnl_query_t what,
@@ -162,11 +170,31 @@ static enum pq_status pq_conv_prim_create(void *ctx, void **val, pq_error *err) 
     dnnl_convolution_desc_t cd;
     dnnl_primitive_desc_t pd = NULL;
     int t = g->nsp - 1;
-    dnnl_format_tag_t act = g->blocked ? dnnl_format_tag_any : act_tag[t];
+    /* Blocked, 1x1, grouped (depthwise) and few-input-channel convolutions: channels in blocks of
+     * 16 (8 below AVX-512; nChw16c), whose reorders from / to NC[D]HW are cheap, unless oneDNN has
+     * only its reference implementation for it. Other convolutions, and those: whatever oneDNN
+     * picks
+     * ("any": NHWC on AVX-512, brgconv). On mobilenet_v3_small (1x1 and depthwise, little work
+     * each) NHWC's transposing reorders cost as much as the convolutions; on resnet18's 3x3
+     * convolutions brgconv on NHWC is faster than the nChw16c kernels. */
+    static const dnnl_format_tag_t blk16[3] = {dnnl_aBc16b, dnnl_aBcd16b, dnnl_aBcde16b};
+    static const dnnl_format_tag_t blk8[3] = {dnnl_aBc8b, dnnl_aBcd8b, dnnl_aBcde8b};
+    const dnnl_format_tag_t *blk_tag =
+        dnnl_get_effective_cpu_isa() >= dnnl_cpu_isa_avx512_core ? blk16 : blk8;
+    bool k1 = true;
+    for (int i = 0; i < g->nsp; i++)
+        k1 = k1 && g->k[i] == 1;
+    bool tried_blk = !g->blocked || !(k1 || g->group > 1 || g->c < 32);
+    dnnl_format_tag_t src_tag = g->blocked ? dnnl_format_tag_any : act_tag[t], dst_tag = src_tag;
+    if (!tried_blk) {
+        src_tag = g->c < 16 ? act_tag[t] : blk_tag[t];
+        dst_tag = blk_tag[t];
+    }
+retry:
     if (dnnl_memory_desc_init_by_tag(&p->src_md, nd, sd, dnnl_f32, act_tag[t]) ||
         dnnl_memory_desc_init_by_tag(&p->dst_md, nd, dd, dnnl_f32, act_tag[t]) ||
-        dnnl_memory_desc_init_by_tag(&src_any, nd, sd, dnnl_f32, act) ||
-        dnnl_memory_desc_init_by_tag(&dst_any, nd, dd, dnnl_f32, act) ||
+        dnnl_memory_desc_init_by_tag(&src_any, nd, sd, dnnl_f32, src_tag) ||
+        dnnl_memory_desc_init_by_tag(&dst_any, nd, dd, dnnl_f32, dst_tag) ||
         dnnl_memory_desc_init_by_tag(&p->bias_md, 1, bd, dnnl_f32, dnnl_x) ||
         dnnl_memory_desc_init_by_tag(&p->wei_user_md, wnd, wd, dnnl_f32,
                                      g->group > 1 ? gwei_tag[t] : wei_tag[t]) ||
@@ -174,8 +202,16 @@ static enum pq_status pq_conv_prim_create(void *ctx, void **val, pq_error *err) 
         dnnl_dilated_convolution_forward_desc_init(
             &cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any, &wei_any,
             g->bias ? &p->bias_md : NULL, &dst_any, strides, dil, pl, pr) ||
-        !pq_dnnl_prim_create(&cd, NULL, &p->conv, &pd) ||
-        !pq_conv_layout(pd, dnnl_query_weights_md, &p->wei_user_md, false, &p->wei_md,
+        !pq_dnnl_prim_create(&cd, NULL, &p->conv, &pd) || (!tried_blk && pq_dnnl_is_ref(pd))) {
+        if (pd) dnnl_primitive_desc_destroy(pd);
+        pd = NULL;
+        pq_dnnl_prim_destroy(&p->conv);
+        if (tried_blk) goto unsupported;
+        tried_blk = true;
+        src_tag = dst_tag = dnnl_format_tag_any;
+        goto retry;
+    }
+    if (!pq_conv_layout(pd, dnnl_query_weights_md, &p->wei_user_md, false, &p->wei_md,
                         &p->wei_bytes, &p->wei_reorder) ||
         !pq_conv_layout(pd, dnnl_query_src_md, &p->src_md, false, &p->src_blk_md, &p->src_blk_bytes,
                         &p->src_reorder) ||
@@ -365,7 +401,7 @@ static enum pq_status pq_conv_exec(const pq_kernel_args *a, const pq_conv_prim *
         st =
             pq_dnnl_execute_ws(&p->dst_reorder, ra, 2, scratch, "conv destination reorder", a->err);
     }
-    if (st == PQ_OK) st = pq_act_epilogue(a->node, Y, a->err); /* fused activation */
+    if (st == PQ_OK) st = pq_dnnl_epilogue(a->node, Y, a->err); /* fused activation */
 done:
     pq_free(own_s);
     pq_free(own_d);
