@@ -3,63 +3,12 @@
 // Usage: node bench/ort_bench.js MODEL.onnx --input name=file.npy ... [--repeat N] [--warmup N]
 //        [--expect name=file.npy ...] [--rtol R] [--atol A] [--verbose]
 'use strict';
-const fs = require('fs');
+const path = require('path');
+const npy = require(path.join(__dirname, 'npy.js'));
 
 function die(msg) {
   process.stderr.write(`ort_bench: ${msg}\n`);
   process.exit(1);
-}
-
-// Minimal .npy reader: format v1/v2/v3, little-endian (or byte-agnostic) f32/f64/i64/i32/u8/bool, C order.
-const NPY_TYPES = {
-  f4: ['float32', Float32Array], f8: ['float64', Float64Array], i8: ['int64', BigInt64Array],
-  i4: ['int32', Int32Array], u1: ['uint8', Uint8Array], b1: ['bool', Uint8Array],
-};
-
-function readNpy(path) {
-  let buf;
-  try {
-    buf = fs.readFileSync(path);
-  } catch (e) {
-    die(`${path}: ${e.message}`);
-  }
-  if (buf.length < 10 || buf.readUInt8(0) !== 0x93 || buf.toString('latin1', 1, 6) !== 'NUMPY')
-    die(`${path}: not a .npy file (bad magic)`);
-  const major = buf.readUInt8(6);
-  let hlen, hstart;
-  if (major === 1) {
-    hlen = buf.readUInt16LE(8);
-    hstart = 10;
-  } else if (major === 2 || major === 3) {
-    if (buf.length < 12) die(`${path}: truncated header`);
-    hlen = buf.readUInt32LE(8);
-    hstart = 12;
-  } else {
-    die(`${path}: unsupported .npy version ${major}`);
-  }
-  if (hstart + hlen > buf.length) die(`${path}: truncated header`);
-  const header = buf.toString(major === 3 ? 'utf8' : 'latin1', hstart, hstart + hlen);
-  const descr = /'descr'\s*:\s*'([^']*)'/.exec(header);
-  const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header);
-  const shapeM = /'shape'\s*:\s*\(([^)]*)\)/.exec(header);
-  if (!descr || !fortran || !shapeM) die(`${path}: cannot parse header ${JSON.stringify(header)}`);
-  if (fortran[1] === 'True') die(`${path}: Fortran-order arrays are not supported`);
-  const d = descr[1];
-  const order = d[0], code = d.slice(1);
-  if (order === '>' || !(code in NPY_TYPES) || !'<|='.includes(order))
-    die(`${path}: unsupported dtype '${d}' (want little-endian f4, f8, i8, i4, u1 or b1)`);
-  const shape = shapeM[1].split(',').map((s) => s.trim()).filter((s) => s.length).map((s) => {
-    if (!/^\d+$/.test(s)) die(`${path}: bad shape entry '${s}'`);
-    return Number(s);
-  });
-  const [ortType, Ctor] = NPY_TYPES[code];
-  const count = shape.reduce((a, b) => a * b, 1);
-  const off = hstart + hlen;
-  const nbytes = count * Ctor.BYTES_PER_ELEMENT;
-  if (buf.length - off < nbytes) die(`${path}: data has ${buf.length - off} bytes, shape needs ${nbytes}`);
-  const ab = new ArrayBuffer(nbytes);  // copy: typed arrays need aligned offsets
-  new Uint8Array(ab).set(buf.subarray(off, off + nbytes));
-  return { type: ortType, data: new Ctor(ab), shape };
 }
 
 function parseArgs(argv) {
@@ -116,18 +65,12 @@ async function main() {
   } catch (e) {
     die(`${o.model}: ${e.message}`);
   }
-  const feeds = {};
-  for (const [name0, file] of o.inputs) {
-    let name = name0;
-    if (name === null) {
-      if (session.inputNames.length !== 1) die(`--input ${file}: name it (model inputs: ${session.inputNames.join(', ')})`);
-      name = session.inputNames[0];
-    }
-    if (!session.inputNames.includes(name)) die(`--input ${name}: model has no such input (inputs: ${session.inputNames.join(', ')})`);
-    const a = readNpy(file);
-    feeds[name] = new ort.Tensor(a.type, a.data, a.shape);
+  let feeds;
+  try {
+    feeds = npy.npyFeeds(ort, session, o.inputs);
+  } catch (e) {
+    die(e.message);
   }
-  for (const n of session.inputNames) if (!(n in feeds)) die(`missing --input for model input '${n}'`);
 
   const run = async () => {
     try {
@@ -152,7 +95,13 @@ async function main() {
   for (const [name0, file] of o.expects) {
     const name = name0 === null ? session.outputNames[0] : name0;
     if (!(name in out)) die(`--expect ${name}: model has no such output (outputs: ${session.outputNames.join(', ')})`);
-    const want = readNpy(file), got = out[name];
+    let want;
+    try {
+      want = npy.readNpy(file);
+    } catch (e) {
+      die(e.message);
+    }
+    const got = out[name];
     if (want.shape.join(',') !== got.dims.join(',')) {
       process.stderr.write(`ort_bench: ${name}: shape [${got.dims}] != expected [${want.shape}]\n`);
       failed = true;

@@ -5,70 +5,11 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
+const npy = require(path.join(__dirname, '..', '..', 'bench', 'npy.js'));
 
 function die(msg, code = 1) {
   process.stderr.write(`ort_run: ${msg}\n`);
   process.exit(code);
-}
-
-// .npy dtype code -> [onnxruntime type, typed array constructor]
-const NPY_TYPES = {
-  f4: ['float32', Float32Array], f8: ['float64', Float64Array], i8: ['int64', BigInt64Array],
-  i4: ['int32', Int32Array], u1: ['uint8', Uint8Array], i1: ['int8', Int8Array], b1: ['bool', Uint8Array],
-};
-const ORT_TO_NPY = { float32: '<f4', float64: '<f8', int64: '<i8', int32: '<i4', uint8: '|u1', int8: '|i1', bool: '|b1' };
-
-function readNpy(file) {
-  let buf;
-  try {
-    buf = fs.readFileSync(file);
-  } catch (e) {
-    die(`${file}: ${e.message}`);
-  }
-  if (buf.length < 10 || buf.readUInt8(0) !== 0x93 || buf.toString('latin1', 1, 6) !== 'NUMPY')
-    die(`${file}: not a .npy file (bad magic)`);
-  const major = buf.readUInt8(6);
-  let hlen, hstart;
-  if (major === 1) [hlen, hstart] = [buf.readUInt16LE(8), 10];
-  else if (major === 2 || major === 3) [hlen, hstart] = [buf.readUInt32LE(8), 12];
-  else die(`${file}: unsupported .npy version ${major}`);
-  if (hstart + hlen > buf.length) die(`${file}: truncated header`);
-  const header = buf.toString('latin1', hstart, hstart + hlen);
-  const descr = /'descr'\s*:\s*'([^']*)'/.exec(header);
-  const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header);
-  const shapeM = /'shape'\s*:\s*\(([^)]*)\)/.exec(header);
-  if (!descr || !fortran || !shapeM) die(`${file}: cannot parse header ${JSON.stringify(header)}`);
-  if (fortran[1] === 'True') die(`${file}: Fortran-order arrays are not supported`);
-  const order = descr[1][0], code = descr[1].slice(1);
-  if (!'<|='.includes(order) || !(code in NPY_TYPES)) die(`${file}: unsupported dtype '${descr[1]}'`);
-  const shape = shapeM[1].split(',').map((s) => s.trim()).filter((s) => s.length).map(Number);
-  if (shape.some((d) => !Number.isInteger(d) || d < 0)) die(`${file}: bad shape ${shapeM[1]}`);
-  const [type, Ctor] = NPY_TYPES[code];
-  const count = shape.reduce((a, b) => a * b, 1);
-  const off = hstart + hlen, nbytes = count * Ctor.BYTES_PER_ELEMENT;
-  if (buf.length - off < nbytes) die(`${file}: data has ${buf.length - off} bytes, shape needs ${nbytes}`);
-  const ab = new ArrayBuffer(nbytes);
-  new Uint8Array(ab).set(buf.subarray(off, off + nbytes));
-  return { type, data: new Ctor(ab), shape };
-}
-
-function writeNpy(file, tensor) {
-  const descr = ORT_TO_NPY[tensor.type];
-  if (!descr) die(`output type ${tensor.type} cannot be written as .npy`);
-  const dims = tensor.dims.map(Number);
-  const shape = dims.length === 1 ? `(${dims[0]},)` : `(${dims.join(', ')})`;
-  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shape}, }`;
-  const pad = 64 - ((10 + header.length + 1) % 64);
-  header += ' '.repeat(pad % 64) + '\n';
-  const pre = Buffer.alloc(10);
-  pre.writeUInt8(0x93, 0);
-  pre.write('NUMPY', 1, 'latin1');
-  pre.writeUInt8(1, 6);
-  pre.writeUInt8(0, 7);
-  pre.writeUInt16LE(header.length, 8);
-  const d = tensor.data;
-  const body = Buffer.from(d.buffer, d.byteOffset, d.byteLength);
-  fs.writeFileSync(file, Buffer.concat([pre, Buffer.from(header, 'latin1'), body]));
 }
 
 function parseArgs(argv) {
@@ -117,18 +58,12 @@ async function main() {
   } catch (e) {
     die(`${o.model}: ${e.message}`);
   }
-  const feeds = {};
-  for (const [name0, file] of o.inputs) {
-    let name = name0;
-    if (name === null) {
-      if (session.inputNames.length !== 1) die(`--input ${file}: name it (inputs: ${session.inputNames.join(', ')})`);
-      name = session.inputNames[0];
-    }
-    if (!session.inputNames.includes(name)) die(`--input ${name}: no such input (inputs: ${session.inputNames.join(', ')})`);
-    const a = readNpy(file);
-    feeds[name] = new ort.Tensor(a.type, a.data, a.shape);
+  let feeds;
+  try {
+    feeds = npy.npyFeeds(ort, session, o.inputs);
+  } catch (e) {
+    die(e.message);
   }
-  for (const n of session.inputNames) if (!(n in feeds)) die(`missing --input for model input '${n}'`);
   const run = async () => {
     try {
       return await session.run(feeds);
@@ -153,7 +88,12 @@ async function main() {
     fs.mkdirSync(o.outDir, { recursive: true });
     for (const name of session.outputNames) {
       const safe = name.replace(/[^A-Za-z0-9._-]/g, '_');
-      writeNpy(path.join(o.outDir, `${safe === '' || safe === '.' || safe === '..' ? 'output' : safe}.npy`), out[name]);
+      const file = path.join(o.outDir, `${safe === '' || safe === '.' || safe === '..' ? 'output' : safe}.npy`);
+      try {
+        npy.writeNpy(file, out[name]);
+      } catch (e) {
+        die(e.message);
+      }
     }
   }
 }
