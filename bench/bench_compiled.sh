@@ -1,28 +1,35 @@
 #!/usr/bin/env bash
-# Latency of compiled (packed PiQ) artifacts beside the FP32 model, in one run at one thread:
+# Latency of compiled (packed PiQ) artifacts beside the FP32 model, in one run at N threads (1):
 # each model is compiled with a preset and with the `fp32` preset (same canonical passes, no
 # quantization); the .onnx, the fp32 artifact and the packed artifact alternate for several rounds
 # and the medians of the per-round medians are compared. Numbers on a shared machine are noisy.
-# Usage: bench/bench_compiled.sh [--preset NAME] [--repeat N] [--rounds K] [--no-export]
+# Usage: bench/bench_compiled.sh [--preset NAME] [--repeat N] [--rounds K] [--threads N] [--no-export]
+#   --threads N: `piqc run --threads N` (piqc's pool and oneDNN's OpenMP threads; OMP_NUM_THREADS=N,
+#                and OMP_WAIT_POLICY=passive when N > 1 unless set)
 #   env: PIQC (default build/tools/piqc), PY (default /usr/bin/python3)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PIQC=${PIQC:-$ROOT/build/tools/piqc}
 PY=${PY:-/usr/bin/python3}
-preset=ptq-piq3 repeat=30 rounds=5 export_big=1
+preset=ptq-piq3 repeat=30 rounds=5 export_big=1 threads=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --preset) preset=${2:?--preset needs a value}; shift 2 ;;
         --repeat) repeat=${2:?--repeat needs a value}; shift 2 ;;
         --rounds) rounds=${2:?--rounds needs a value}; shift 2 ;;
+        --threads) threads=${2:?--threads needs a value}; shift 2 ;;
         --no-export) export_big=0; shift ;;
-        -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
         *) echo "bench_compiled: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
 [ -x "$PIQC" ] || { echo "bench_compiled: piqc not found at $PIQC (build it or set PIQC)" >&2; exit 2; }
-export OMP_NUM_THREADS=1
+case "$threads" in ''|*[!0-9]*|0) echo "bench_compiled: --threads needs a positive integer" >&2; exit 2 ;; esac
+export OMP_NUM_THREADS=$threads
+# libgomp's default spin-wait keeps oneDNN's workers busy for milliseconds after each FP32 op,
+# fighting piqc's pool (and other load) for the 2 cores: passive unless the caller chose.
+[ "$threads" -gt 1 ] && export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -46,10 +53,10 @@ if [ "$export_big" = 1 ]; then
 fi
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-run_ms() { "$PIQC" run "$1" --input "$2" --threads 1 --repeat "$repeat" 2>/dev/null |
+run_ms() { "$PIQC" run "$1" --input "$2" --threads "$threads" --repeat "$repeat" 2>/dev/null |
            sed -n 's/^median \([0-9.]*\) ms.*/\1/p'; }
 
-echo "preset $preset, 1 thread, $rounds rounds x $repeat runs, medians; CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "preset $preset, $threads thread(s) (OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset}), $rounds rounds x $repeat runs, medians; CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 printf "%-20s %9s %9s %9s %12s %12s %8s %8s\n" model "onnx ms" "fp32 ms" "packed ms" "packed/onnx" "packed/fp32" "onnx MB" "gguf MB"
 for c in "${cases[@]}"; do
     IFS='|' read -r label model input <<<"$c"

@@ -26,7 +26,9 @@ static void pq_run_help(FILE *f) {
             "  --output-dir DIR   write each output to DIR/<name>.npy (created if missing)\n"
             "  --threads N        threads per kernel (default 1): piqc's own pool for the packed\n"
             "                     PiQ/int8/f16 ops and oneDNN's OpenMP threads, set together;\n"
-            "                     other reference kernels stay single-threaded\n"
+            "                     other reference kernels stay single-threaded; with N > 1\n"
+            "                     set OMP_WAIT_POLICY=passive (oneDNN's spinning threads would\n"
+            "                     otherwise compete with piqc's pool for the cores)\n"
             "  --repeat N         run N times (default 1) and report the median latency\n"
             "  --labels FILE      integer class labels: print top-1 accuracy of output 0\n"
             "  --profile          print the kernel time per op type over all runs\n");
