@@ -150,20 +150,7 @@ static void pq_print_metrics_cells(const pq_metrics *m) {
 
 static void pq_json_metrics(pq_json *j, const pq_metrics *m, bool aggregate, double nominal) {
     pq_json_begin_object(j);
-    pq_json_key(j, "bpw");
-    pq_json_number(j, m->bpw_actual);
-    if (aggregate) {
-        pq_json_key(j, "bpw_nominal");
-        pq_json_number(j, nominal);
-    }
-    pq_json_key(j, "mse");
-    pq_json_number(j, m->mse);
-    pq_json_key(j, "sd_db");
-    pq_json_number(j, m->sd_db);
-    pq_json_key(j, "cosine");
-    pq_json_number(j, m->cosine);
-    pq_json_key(j, "outlier_retention");
-    pq_json_number(j, m->outlier_retention);
+    pq_compile_json_metric_fields(j, m, aggregate ? &nominal : NULL);
     pq_json_end_object(j);
 }
 
@@ -248,7 +235,7 @@ static enum pq_status pq_write_json(const char *path, const pq_quantize_report *
         pq_json_key(&j, "name");
         pq_json_string(&j, t->value_name);
         pq_compile_json_record_dims(&j, t);
-        pq_compile_json_metric_fields(&j, &m);
+        pq_compile_json_metric_fields(&j, &m, NULL);
         pq_json_key(&j, "compare");
         if (a->has_compare) {
             pq_compile_record_metrics(r->cmp[i], &m);

@@ -246,9 +246,13 @@ void pq_compile_json_record_dims(pq_json *j, const pq_quant_record *r) {
     pq_json_int(j, r->cols);
 }
 
-void pq_compile_json_metric_fields(pq_json *j, const pq_metrics *m) {
+void pq_compile_json_metric_fields(pq_json *j, const pq_metrics *m, const double *nominal) {
     pq_json_key(j, "bpw");
     pq_json_number(j, m->bpw_actual);
+    if (nominal) {
+        pq_json_key(j, "bpw_nominal");
+        pq_json_number(j, *nominal);
+    }
     pq_json_key(j, "mse");
     pq_json_number(j, m->mse);
     pq_json_key(j, "sd_db");
@@ -270,9 +274,8 @@ static void pq_json_agg(pq_json *j, const pq_compile_agg *a) {
     pq_json_int(j, a->acc.n);
     pq_json_key(j, "bytes");
     pq_json_int(j, (int64_t)a->acc.stored_bytes);
-    pq_compile_json_metric_fields(j, &m);
-    pq_json_key(j, "bpw_nominal");
-    pq_json_number(j, pq_nominal_bpw(a));
+    double nominal = pq_nominal_bpw(a);
+    pq_compile_json_metric_fields(j, &m, &nominal);
     pq_json_end_object(j);
 }
 
@@ -330,7 +333,7 @@ enum pq_status pq_compile_write_json(const char *path, const pq_compile_summary 
         pq_json_bool(&j, r->rotated);
         pq_json_key(&j, "bytes");
         pq_json_int(&j, (int64_t)r->stored_bytes);
-        pq_compile_json_metric_fields(&j, &m);
+        pq_compile_json_metric_fields(&j, &m, NULL);
         pq_json_key(&j, "compare"); /* the shape of `piqc quantize --json`; compile has none */
         pq_json_null(&j);
         pq_json_end_object(&j);

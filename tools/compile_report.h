@@ -35,9 +35,9 @@ void pq_compile_record_metrics(const pq_quant_record *r, pq_metrics *out);
 /* JSON fields of a record's geometry, "shape" (its ONNX dims), "rows", "cols", into the object
  * being written (shared by the compile and quantize reports). */
 void pq_compile_json_record_dims(pq_json *j, const pq_quant_record *r);
-/* JSON fields "bpw" (actual), "mse", "sd_db", "cosine", "outlier_retention" of m, into the object
- * being written. */
-void pq_compile_json_metric_fields(pq_json *j, const pq_metrics *m);
+/* JSON fields "bpw" (actual), "bpw_nominal" (*nominal, only when nominal is not NULL), "mse",
+ * "sd_db", "cosine", "outlier_retention" of m, into the object being written. */
+void pq_compile_json_metric_fields(pq_json *j, const pq_metrics *m, const double *nominal);
 
 /* Adds the raw metric sums and stored bytes of record r to acc: adding records one after the other
  * gives the aggregate over the concatenation of their tensors (SPEC 5), bit-identical to
