@@ -276,15 +276,24 @@ Test(hadamard, shared_weight_with_unrotated_use_gets_private_copy) {
     pqt_done(g, r, &ctx);
 }
 
-Test(hadamard, fold_into_linear_producer) {
+/* x [3, 16] -> mm1 (w1 [16, 32]) -> mm2 (w2 [32, 8]): two linear layers in a chain; *y = mm2's
+ * output. */
+static const int64_t pqt_two_matmuls_x[2] = {3, 16};
+static pq_graph *pqt_two_matmuls(uint32_t *y) {
     pq_graph *g = pq_test_graph();
-    int64_t xd[2] = {3, 16}, w1d[2] = {16, 32}, w2d[2] = {32, 8};
-    uint32_t x = pq_test_add_input(g, "x", 2, xd);
+    int64_t w1d[2] = {16, 32}, w2d[2] = {32, 8};
+    uint32_t x = pq_test_add_input(g, "x", 2, pqt_two_matmuls_x);
     uint32_t w1 = pqt_const(g, "w1", 2, w1d), w2 = pqt_const(g, "w2", 2, w2d);
     uint32_t h = pqt_node(g, PQ_OP_MATMUL, "mm1", x, w1, NULL);
-    uint32_t y = pqt_node(g, PQ_OP_MATMUL, "mm2", h, w2, NULL);
+    *y = pqt_node(g, PQ_OP_MATMUL, "mm2", h, w2, NULL);
+    return g;
+}
+
+Test(hadamard, fold_into_linear_producer) {
+    uint32_t y;
+    pq_graph *g = pqt_two_matmuls(&y);
     pq_pass_ctx ctx;
-    pq_graph *r = pqt_run(g, y, "{min-elements: 0}", &ctx, 2, xd);
+    pq_graph *r = pqt_run(g, y, "{min-elements: 0}", &ctx, 2, pqt_two_matmuls_x);
     /* x gets a node; mm2's rotation is folded into mm1's output features */
     cr_assert_eq(pq_test_count_op(r, PQ_OP_HADAMARD), 1);
     const pq_weight_note *n1 = pq_pass_find_note(&ctx, "w1");
@@ -293,14 +302,10 @@ Test(hadamard, fold_into_linear_producer) {
 }
 
 Test(hadamard, both_sides_chain_cancels_inverse) {
-    pq_graph *g = pq_test_graph();
-    int64_t xd[2] = {3, 16}, w1d[2] = {16, 32}, w2d[2] = {32, 8};
-    uint32_t x = pq_test_add_input(g, "x", 2, xd);
-    uint32_t w1 = pqt_const(g, "w1", 2, w1d), w2 = pqt_const(g, "w2", 2, w2d);
-    uint32_t h = pqt_node(g, PQ_OP_MATMUL, "mm1", x, w1, NULL);
-    uint32_t y = pqt_node(g, PQ_OP_MATMUL, "mm2", h, w2, NULL);
+    uint32_t y;
+    pq_graph *g = pqt_two_matmuls(&y);
     pq_pass_ctx ctx;
-    pq_graph *r = pqt_run(g, y, "{min-elements: 0, side: both}", &ctx, 2, xd);
+    pq_graph *r = pqt_run(g, y, "{min-elements: 0, side: both}", &ctx, 2, pqt_two_matmuls_x);
     /* forward on x, mm1's inverse cancelled against mm2's forward, inverse after mm2 */
     cr_assert_eq(pq_test_count_op(r, PQ_OP_HADAMARD), 2);
     pqt_done(g, r, &ctx);
