@@ -1,12 +1,23 @@
 /* QLinearConv / QLinearMatMul glue over the INT8 GEMM: case checks (UNSUPPORTED -> reference),
- * per-channel multipliers and zero-point corrections computed once per call, im2col tiles for
- * kxk convolutions (padding = zp_x), 1x1 convolutions straight from NCHW, a direct depthwise
- * kernel and per-group GEMMs. Single-threaded: a->n_threads is ignored for now. */
+ * per-channel multipliers per call; constant weights packed (with their zero-point corrections)
+ * once per session node through the session's backend cache (backends/onednn: pq_dnnl_node_get),
+ * else per call; im2col of kxk convolutions four k-rows at a time straight into the packed panel
+ * layout (padding = zp_x; 1x1 convolutions from NCHW rows), a direct depthwise kernel and
+ * per-group GEMMs. Threaded over im2col tiles (or output-channel blocks when there are fewer
+ * tiles than threads) and over weight panels for QLinearMatMul with pq_parallel_for: each output
+ * is computed by one task with the same operations at any thread count (bit-identical). */
 #include "int8_ops.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "backends/onednn/onednn_impl.h"
+#include "backends/threadpool.h"
 #include "ir/alloc.h"
 #include "ir/attrs.h"
 #include "ir/ir.h"
@@ -61,7 +72,111 @@ static bool pq_i8_mults(const pq_tensor *sx, const pq_tensor *sw, const pq_tenso
     return true;
 }
 
+/* ---- packed weights cached per session node ---- */
+
+/* The packed form of one constant weight for one kernel table and u8 zero point. */
+typedef struct pq_i8_wpack {
+    pq_dnnl_wsig sig;
+    const pq_i8_kernels *k;
+    int32_t zp;    /* zero point of the u8 operand the corrections were made for */
+    size_t a, b;   /* the packed shape (rows M and depth K, or depth K and columns N) */
+    bool panels;   /* packed as panels (matmul B) rather than rows (conv weight) */
+    void *data;    /* packed bytes */
+    int32_t *corr; /* zero-point corrections */
+} pq_i8_wpack;
+
+static void pq_i8_wpack_free(void *p) {
+    pq_i8_wpack *w = p;
+    if (!w) return;
+    pq_free(w->data);
+    pq_free(w->corr);
+    pq_free(w);
+}
+
+/* Packs W (s8) as rows [a = M][b = K] (panels false) or panels of [a = K][b = N] (true) with the
+ * corrections for zero point zp. NULL on NOMEM. */
+static pq_i8_wpack *pq_i8_wpack_make(const pq_i8_kernels *k, const int8_t *W, size_t a, size_t b,
+                                     bool panels, int32_t zp) {
+    pq_i8_wpack *w = pq_calloc(1, sizeof *w);
+    if (!w) return NULL;
+    w->k = k;
+    w->zp = zp;
+    w->a = a;
+    w->b = b;
+    w->panels = panels;
+    size_t bytes = panels ? pq_i8_panels_bytes(k, a, b) : a * pq_i8_row_bytes(k, b);
+    w->data = pq_malloc_aligned(bytes + 64);
+    w->corr = pq_malloc(((panels ? b : a) + 1) * sizeof(int32_t));
+    if (!w->data || !w->corr) {
+        pq_i8_wpack_free(w);
+        return NULL;
+    }
+    if (panels) {
+        pq_i8_pack_panels(k, (const uint8_t *)W, b, a, b, false, w->data);
+        pq_i8_corr_cols(W, b, a, b, pq_i8_zp_eff(k, zp), w->corr);
+    } else {
+        pq_i8_pack_rows(k, (const uint8_t *)W, b, a, b, false, w->data);
+        pq_i8_corr_rows(W, b, a, b, pq_i8_zp_eff(k, zp), w->corr);
+    }
+    return w;
+}
+
+/* The packed weight input wi of node a: from the bound session cache when the weight is a graph
+ * constant (built on first use, rebuilt when the weight, kernels or zero point change), else
+ * packed now into *owned (the caller frees it). NULL on NOMEM (err set). */
+static const pq_i8_wpack *pq_i8_weights(const pq_kernel_args *a, uint32_t wi,
+                                        const pq_i8_kernels *k, size_t da, size_t db, bool panels,
+                                        int32_t zp, pq_i8_wpack **owned) {
+    const pq_tensor *W = a->in[wi];
+    *owned = NULL;
+    pq_onednn_cache *c = pq_dnnl_current();
+    if (c && pq_dnnl_is_constant(a, wi)) {
+        pq_dnnl_node *e = pq_dnnl_node_get(c, a->node, a->err);
+        if (!e) return NULL;
+        pq_i8_wpack *w = e->destroy == pq_i8_wpack_free ? e->val : NULL;
+        if (w && w->k == k && w->zp == zp && w->a == da && w->b == db && w->panels == panels &&
+            pq_dnnl_wsig_same(&w->sig, W->data, W->nbytes))
+            return w;
+        pq_dnnl_node_reset(e);
+        w = pq_i8_wpack_make(k, W->data, da, db, panels, zp);
+        if (!w) {
+            pq_error_nomem(a->err, "int8 packed weights");
+            return NULL;
+        }
+        pq_dnnl_wsig_take(&w->sig, W->data, W->nbytes);
+        e->val = w;
+        e->destroy = pq_i8_wpack_free;
+        return w;
+    }
+    *owned = pq_i8_wpack_make(k, W->data, da, db, panels, zp);
+    if (!*owned) pq_error_nomem(a->err, "int8 packed weights");
+    return *owned;
+}
+
 /* ---- QLinearMatMul ---- */
+
+typedef struct pq_i8_mm_job {
+    const pq_i8_kernels *k;
+    size_t rows, N, K;
+    const void *pa;       /* packed A rows */
+    const pq_i8_wpack *w; /* packed B panels */
+    const double *m;
+    int32_t zp_y;
+    bool finite;
+    uint8_t *y;
+} pq_i8_mm_job;
+
+/* Column panels [b, e) of every row. */
+static void pq_i8_mm_task(void *ctx, int64_t b, int64_t e) {
+    const pq_i8_mm_job *j = ctx;
+    size_t nr = (size_t)j->k->nr, j0 = (size_t)b * nr, j1 = (size_t)e * nr;
+    if (j1 > j->N) j1 = j->N;
+    size_t pb = pq_i8_panels_bytes(j->k, j->K, nr); /* bytes of one panel */
+    pq_i8_epilogue ep = {
+        .corr_col = j->w->corr + j0, .m_col = j->m + j0, .zp_y = j->zp_y, .finite = j->finite};
+    pq_i8_gemm_packed(j->k, true, j->rows, j1 - j0, j->K, j->pa,
+                      (const uint8_t *)j->w->data + (size_t)b * pb, &ep, j->y + j0, j->N);
+}
 
 enum pq_status pq_i8_qlinear_matmul_run(const pq_i8_kernels *k, const pq_kernel_args *a) {
     if (!k) k = pq_i8_kernels_get();
@@ -87,10 +202,34 @@ enum pq_status pq_i8_qlinear_matmul_run(const pq_i8_kernels *k, const pq_kernel_
         pq_free(m);
         return PQ_ERR_UNSUPPORTED;
     }
-    enum pq_status st =
-        pq_i8_gemm_u8s8(k, (size_t)rows, (size_t)N, (size_t)K, A->data, (size_t)K, zp_a, B->data,
-                        (size_t)N, m, zp_y, Y->data, (size_t)N, a->err);
+    enum pq_status st = PQ_OK;
+    pq_i8_wpack *owned = NULL;
+    void *pa = pq_malloc_aligned((size_t)rows * pq_i8_row_bytes(k, (size_t)K) + 64);
+    const pq_i8_wpack *w =
+        pa ? pq_i8_weights(a, 3, k, (size_t)K, (size_t)N, true, zp_a, &owned) : NULL;
+    if (!pa || !w) {
+        st = pa ? PQ_ERR_NOMEM : pq_error_nomem(a->err, "QLinearMatMul rows");
+        goto done;
+    }
+    pq_i8_pack_rows(k, A->data, (size_t)K, (size_t)rows, (size_t)K, true, pa);
+    pq_i8_mm_job j = {.k = k,
+                      .rows = (size_t)rows,
+                      .N = (size_t)N,
+                      .K = (size_t)K,
+                      .pa = pa,
+                      .w = w,
+                      .m = m,
+                      .zp_y = zp_y,
+                      .finite = finite,
+                      .y = Y->data};
+    int64_t panels = (N + k->nr - 1) / k->nr;
+    /* threads only pay off with enough work per panel */
+    int th = (double)rows * (double)K * (double)N < 65536.0 ? 1 : a->n_threads;
+    pq_parallel_for(th, panels, pq_i8_mm_task, &j);
+done:
     pq_free(m);
+    pq_free(pa);
+    pq_i8_wpack_free(owned);
     return st;
 }
 
@@ -193,6 +332,151 @@ static enum pq_status pq_i8_conv_depthwise(const pq_i8_kernels *k, const pq_i8_c
     return PQ_OK;
 }
 
+/* ---- packing im2col quads straight into panels ---- */
+
+/* Whether the quad packer below matches the table's panel layout: raw bytes, 4 k per lane, lanes
+ * in multiples of 16 (AVX-512 VNNI, AVX-VNNI, NEON sdot); else im2col tiles + pq_i8_pack_panels. */
+static bool pq_i8_quads_ok(const pq_i8_kernels *k) {
+    return k->elem == 1 && k->kb == 4 && k->nr % 16 == 0;
+}
+
+/* Columns [0, n) of four k-rows r[0..3] (k = 4q .. 4q + 3) into quad q of the panels at dst
+ * (panels of pe bytes, nr lanes of 4 bytes per quad), each byte ^ x (0x80 flips u8 to s8). */
+static void pq_i8_pack_quad(const uint8_t *const r[4], size_t n, size_t nr, size_t pe, size_t q,
+                            uint8_t x, uint8_t *dst) {
+    size_t j = 0;
+    uint8_t *base = dst + q * nr * 4;
+#if defined(__SSE2__)
+    __m128i vx = _mm_set1_epi8((char)x);
+    for (; j + 16 <= n; j += 16) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(r[0] + j));
+        __m128i b = _mm_loadu_si128((const __m128i *)(r[1] + j));
+        __m128i c = _mm_loadu_si128((const __m128i *)(r[2] + j));
+        __m128i d = _mm_loadu_si128((const __m128i *)(r[3] + j));
+        __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
+        __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
+        uint8_t *o = base + (j / nr) * pe + (j % nr) * 4; /* 16 lanes never cross a panel */
+        _mm_storeu_si128((__m128i *)o, _mm_xor_si128(_mm_unpacklo_epi16(ab0, cd0), vx));
+        _mm_storeu_si128((__m128i *)(o + 16), _mm_xor_si128(_mm_unpackhi_epi16(ab0, cd0), vx));
+        _mm_storeu_si128((__m128i *)(o + 32), _mm_xor_si128(_mm_unpacklo_epi16(ab1, cd1), vx));
+        _mm_storeu_si128((__m128i *)(o + 48), _mm_xor_si128(_mm_unpackhi_epi16(ab1, cd1), vx));
+    }
+#endif
+    for (; j < n; j++) {
+        uint8_t *o = base + (j / nr) * pe + (j % nr) * 4;
+        o[0] = r[0][j] ^ x;
+        o[1] = r[1][j] ^ x;
+        o[2] = r[2][j] ^ x;
+        o[3] = r[3][j] ^ x;
+    }
+}
+
+/* ---- QLinearConv ---- */
+
+typedef struct pq_i8_conv_job {
+    const pq_i8_kernels *k;
+    const pq_i8_conv *g;
+    const uint8_t *X;
+    uint8_t *Y;
+    const void *rows; /* packed weight rows (M of rb bytes) */
+    const int32_t *corr;
+    const double *bias, *m;
+    bool finite, pointwise, quads;
+    int32_t zp_x, zp_y;
+    size_t CK, OSP, rb, nc, tiles; /* tiles of nc output positions per image and group */
+    size_t mblk, mchunks;          /* output channels per task (multiple of mr), tasks per tile */
+    atomic_int failed;
+} pq_i8_conv_job;
+
+/* One tile's panels: columns [p0, p0 + n_c) of group input xg into panels (all CK rows). col and
+ * quad are scratch (CK x nc bytes for the tile path, 4 x nc for the quad path). */
+static void pq_i8_conv_pack(const pq_i8_conv_job *j, const uint8_t *xg, size_t p0, size_t n_c,
+                            uint8_t *col, uint8_t *quad, void *panels) {
+    const pq_i8_kernels *k = j->k;
+    const pq_i8_conv *g = j->g;
+    if (!j->quads) {
+        if (j->pointwise) {
+            pq_i8_pack_panels(k, xg + p0, j->OSP, j->CK, n_c, true, panels);
+        } else {
+            pq_i8_im2col(g, xg, (int64_t)p0, (int64_t)n_c, (uint8_t)j->zp_x, col);
+            pq_i8_pack_panels(k, col, n_c, j->CK, n_c, true, panels);
+        }
+        return;
+    }
+    size_t nr = (size_t)k->nr, kq = (j->CK + 3) / 4, pe = kq * nr * 4;
+    uint8_t x = k->flip ? 0x80 : 0;
+    if (n_c % nr) /* lane tail of the last panel: packed zeros (outputs discarded) */
+        memset((uint8_t *)panels + (n_c / nr) * pe, 0, pe);
+    /* K tail rows: bytes that pack to zero (weights are zero there too) */
+    uint8_t *ztail = quad + 4 * j->nc;
+    memset(ztail, x, j->nc);
+    for (size_t q = 0; q < kq; q++) {
+        const uint8_t *r[4];
+        for (size_t t = 0; t < 4; t++) {
+            size_t kk = 4 * q + t;
+            if (kk >= j->CK) {
+                r[t] = ztail;
+            } else if (j->pointwise) {
+                r[t] = xg + kk * j->OSP + p0;
+            } else {
+                /* one im2col row (k = (c, kh, kw)) for positions [p0, p0 + n_c) */
+                pq_i8_conv kg = *g;
+                int64_t c = (int64_t)kk / (g->KH * g->KW), rem = (int64_t)kk % (g->KH * g->KW);
+                kg.Cg = 1;
+                kg.KH = 1;
+                kg.KW = 1;
+                kg.pt = g->pt - (rem / g->KW) * g->dh;
+                kg.pl = g->pl - (rem % g->KW) * g->dw;
+                pq_i8_im2col(&kg, xg + c * g->H * g->W, (int64_t)p0, (int64_t)n_c, (uint8_t)j->zp_x,
+                             quad + t * j->nc);
+                r[t] = quad + t * j->nc;
+            }
+        }
+        pq_i8_pack_quad(r, n_c, nr, pe, q, x, panels);
+    }
+}
+
+/* Tasks [b, e): task t = ((image * group + gi) * tiles + tile) * mchunks + mc. */
+static void pq_i8_conv_task(void *ctx, int64_t b, int64_t e) {
+    pq_i8_conv_job *j = ctx;
+    const pq_i8_kernels *k = j->k;
+    const pq_i8_conv *g = j->g;
+    uint8_t *col = j->quads || j->pointwise ? NULL : pq_malloc_aligned(j->CK * j->nc + 64);
+    uint8_t *quad = j->quads ? pq_malloc_aligned(5 * j->nc + 64) : NULL;
+    void *panels = pq_malloc_aligned(pq_i8_panels_bytes(k, j->CK, j->nc) + 64);
+    if (!panels || (!j->quads && !j->pointwise && !col) || (j->quads && !quad)) {
+        atomic_store(&j->failed, 1);
+        goto done;
+    }
+    int64_t packed = -1; /* tile whose panels are in the buffer */
+    for (int64_t t = b; t < e; t++) {
+        size_t mc = (size_t)t % j->mchunks;
+        int64_t tile_id = t / (int64_t)j->mchunks;
+        size_t tile = (size_t)tile_id % j->tiles;
+        int64_t ng = tile_id / (int64_t)j->tiles, n = ng / g->group, gi = ng % g->group;
+        const uint8_t *xg = j->X + (n * g->C + gi * g->Cg) * g->H * g->W;
+        uint8_t *yg = j->Y + (n * g->M + gi * g->Mg) * (int64_t)j->OSP;
+        size_t p0 = tile * j->nc, n_c = j->OSP - p0 < j->nc ? j->OSP - p0 : j->nc;
+        if (packed != tile_id) {
+            pq_i8_conv_pack(j, xg, p0, n_c, col, quad, panels);
+            packed = tile_id;
+        }
+        size_t r0 = (size_t)(gi * g->Mg) + mc * j->mblk, m0 = mc * j->mblk;
+        size_t mrows = (size_t)g->Mg - m0 < j->mblk ? (size_t)g->Mg - m0 : j->mblk;
+        pq_i8_epilogue ep = {.corr_row = j->corr + r0,
+                             .bias_row = j->bias ? j->bias + r0 : NULL,
+                             .m_row = j->m + r0,
+                             .zp_y = j->zp_y,
+                             .finite = j->finite};
+        pq_i8_gemm_packed(k, false, mrows, n_c, j->CK, (const uint8_t *)j->rows + r0 * j->rb,
+                          panels, &ep, yg + m0 * j->OSP + p0, j->OSP);
+    }
+done:
+    pq_free(col);
+    pq_free(quad);
+    pq_free(panels);
+}
+
 enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_args *a) {
     if (!k) k = pq_i8_kernels_get();
     if (a->n_in < 8 || a->n_out < 1 || !a->out[0]) return PQ_ERR_UNSUPPORTED;
@@ -253,14 +537,10 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
     if (nc > osp_up) nc = osp_up;
 
     double *m = pq_malloc(M * sizeof(double)), *bias = Bt ? pq_malloc(M * sizeof(double)) : NULL;
-    int32_t *corr = pq_malloc(M * sizeof(int32_t));
-    void *rows = depthwise ? NULL : pq_malloc_aligned(M * rb + 64);
-    uint8_t *col = depthwise || pointwise ? NULL : pq_malloc_aligned(CK * nc + 64);
-    void *panels = depthwise ? NULL : pq_malloc_aligned(pq_i8_panels_bytes(k, CK, nc) + 64);
+    pq_i8_wpack *owned = NULL;
     enum pq_status st = PQ_OK;
     bool finite;
-    if (!m || (Bt && !bias) || !corr || (!depthwise && (!rows || !panels)) ||
-        (!depthwise && !pointwise && !col)) {
+    if (!m || (Bt && !bias)) {
         st = pq_error_nomem(a->err, "QLinearConv buffers");
         goto done;
     }
@@ -277,39 +557,50 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
                                   a->err);
         goto done;
     }
-    /* Weights packed once per call; the zero-point correction -zp_x * sum_k w[oc][k] is folded
-     * per output channel before the main loop. */
-    pq_i8_pack_rows(k, Wt->data, CK, M, CK, false, rows);
-    pq_i8_corr_rows(Wt->data, CK, M, CK, pq_i8_zp_eff(k, zp_x), corr);
-    for (int64_t n = 0; n < g.N; n++)
-        for (int64_t gi = 0; gi < g.group; gi++) {
-            const uint8_t *xg = (const uint8_t *)X->data + (n * g.C + gi * g.Cg) * g.H * g.W;
-            uint8_t *yg = (uint8_t *)Y->data + (n * g.M + gi * g.Mg) * (int64_t)OSP;
-            size_t r0 = (size_t)(gi * g.Mg);
-            pq_i8_epilogue ep = {.corr_row = corr + r0,
-                                 .bias_row = bias ? bias + r0 : NULL,
-                                 .m_row = m + r0,
-                                 .zp_y = zp_y,
-                                 .finite = finite};
-            for (size_t p0 = 0; p0 < OSP; p0 += nc) {
-                size_t n_c = OSP - p0 < nc ? OSP - p0 : nc;
-                if (pointwise) {
-                    pq_i8_pack_panels(k, xg + p0, OSP, CK, n_c, true, panels);
-                } else {
-                    pq_i8_im2col(&g, xg, (int64_t)p0, (int64_t)n_c, (uint8_t)zp_x, col);
-                    pq_i8_pack_panels(k, col, n_c, CK, n_c, true, panels);
-                }
-                pq_i8_gemm_packed(k, false, (size_t)g.Mg, n_c, CK, (const uint8_t *)rows + r0 * rb,
-                                  panels, &ep, yg + p0, OSP);
-            }
-        }
+    /* Weights packed once per session node (or per call); the zero-point correction
+     * -zp_x * sum_k w[oc][k] is folded per output channel before the main loop. */
+    const pq_i8_wpack *w = pq_i8_weights(a, 3, k, M, CK, false, zp_x, &owned);
+    if (!w) {
+        st = PQ_ERR_NOMEM;
+        goto done;
+    }
+    size_t tiles = (OSP + nc - 1) / nc, mr = (size_t)k->mr;
+    int64_t tile_tasks = g.N * g.group * (int64_t)tiles;
+    int th = a->n_threads > 1 ? a->n_threads : 1;
+    /* fewer tiles than threads: split the output channels of each tile too */
+    size_t mchunks = tile_tasks >= th ? 1 : (size_t)((th + tile_tasks - 1) / tile_tasks);
+    size_t mblk = ((size_t)g.Mg + mchunks - 1) / mchunks;
+    mblk = (mblk + mr - 1) / mr * mr;
+    mchunks = ((size_t)g.Mg + mblk - 1) / mblk;
+    pq_i8_conv_job j = {.k = k,
+                        .g = &g,
+                        .X = X->data,
+                        .Y = Y->data,
+                        .rows = w->data,
+                        .corr = w->corr,
+                        .bias = bias,
+                        .m = m,
+                        .finite = finite,
+                        .pointwise = pointwise,
+                        .quads = pq_i8_quads_ok(k),
+                        .zp_x = zp_x,
+                        .zp_y = zp_y,
+                        .CK = CK,
+                        .OSP = OSP,
+                        .rb = rb,
+                        .nc = nc,
+                        .tiles = tiles,
+                        .mblk = mblk,
+                        .mchunks = mchunks};
+    atomic_init(&j.failed, 0);
+    /* threads only pay off with enough work */
+    if ((double)M * (double)CK * (double)OSP * (double)g.N < 262144.0) th = 1;
+    pq_parallel_for(th, tile_tasks * (int64_t)mchunks, pq_i8_conv_task, &j);
+    if (atomic_load(&j.failed)) st = pq_error_nomem(a->err, "QLinearConv tile buffers");
 done:
     pq_free(m);
     pq_free(bias);
-    pq_free(corr);
-    pq_free(rows);
-    pq_free(col);
-    pq_free(panels);
+    pq_i8_wpack_free(owned);
     return st;
 }
 

@@ -91,7 +91,8 @@ static bool pq_qdq_zp(const pq_tensor *z, enum pq_dtype q, int32_t *zp) {
         return true;
     }
     if (z->dtype != q || !z->data || z->rank > 1 || pq_tensor_numel(z) != 1) return false;
-    *zp = q == PQ_DTYPE_U8 ? (int32_t)*(const uint8_t *)z->data : (int32_t)*(const int8_t *)z->data;
+    *zp = q == PQ_DTYPE_U8 ? (int32_t) * (const uint8_t *)z->data
+                           : (int32_t) * (const int8_t *)z->data;
     return true;
 }
 
@@ -180,11 +181,11 @@ static void pq_i8_pool_plane(const uint8_t *x, int64_t H, int64_t W, uint8_t *y,
             bool got = false;
             (void)any;
             for (int64_t kw = 0; kw < k[1]; kw++) {
-                    int64_t iw = w0 + kw * d[1];
-                    if (iw < 0 || iw >= W) continue;
-                    m = got && m > row[iw] ? m : row[iw];
-                    got = true;
-                }
+                int64_t iw = w0 + kw * d[1];
+                if (iw < 0 || iw >= W) continue;
+                m = got && m > row[iw] ? m : row[iw];
+                got = true;
+            }
             yr[ow] = (uint8_t)(m ^ bias); /* windows are never empty (checked by the caller) */
         }
     }
@@ -226,8 +227,8 @@ enum pq_status pq_i8_max_pool_run(const pq_kernel_args *a) {
     uint8_t row[PQ_I8_POOL_MAX_W];
     uint8_t bias = X->dtype == PQ_DTYPE_I8 ? 0x80 : 0;
     for (int64_t c = 0; c < NC; c++)
-        pq_i8_pool_plane((const uint8_t *)X->data + c * H * W, H, W, (uint8_t *)Y->data + c * OH * OW,
-                         OH, OW, k, s, d, p, bias, row);
+        pq_i8_pool_plane((const uint8_t *)X->data + c * H * W, H, W,
+                         (uint8_t *)Y->data + c * OH * OW, OH, OW, k, s, d, p, bias, row);
     return PQ_OK;
 }
 

@@ -97,12 +97,14 @@ typedef enum pq_status (*run_fn)(const pq_qdq_kernels *, const pq_kernel_args *)
 
 /* Runs the reference and the fast kernel (k and run, or pq_kernel_run when run is NULL) into
  * poisoned outputs; asserts identical bytes and intact guards. Returns bytes compared. */
-static size_t compare(ocase *c, const pq_qdq_kernels *k, run_fn run, enum pq_status (*run2)(const pq_kernel_args *),
-                      enum pq_dtype ydt, int rank, const int64_t *dims, const char *what) {
+static size_t compare(ocase *c, const pq_qdq_kernels *k, run_fn run,
+                      enum pq_status (*run2)(const pq_kernel_args *), enum pq_dtype ydt, int rank,
+                      const int64_t *dims, const char *what) {
     gout r = gout_new(ydt, rank, dims), f = gout_new(ydt, rank, dims);
     pq_tensor *ro[1] = {r.t}, *fo[1] = {f.t};
-    pq_kernel_args a = {c->g, &c->g->nodes[c->nid], (const pq_tensor *const *)c->in, c->n_in, ro, 1,
-                        NULL, 1, &c->err};
+    pq_kernel_args a = {
+        c->g,   &c->g->nodes[c->nid], (const pq_tensor *const *)c->in, c->n_in, ro, 1, NULL, 1,
+        &c->err};
     cr_assert_eq(pq_ref_run(&a), PQ_OK, "%s: reference: %s", what, c->err.msg);
     a.out = fo;
     enum pq_status st = run ? run(k, &a) : run2 ? run2(&a) : pq_kernel_run(&a);
@@ -136,7 +138,8 @@ static void unmisalign(pq_tensor *t, size_t off, void *keep) {
 static const size_t lens[] = {0, 1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 100, 1000, 4099};
 #define NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-/* f32 data around the quantization grid of s: ties (k + 0.5) s, near ties, far outside, specials. */
+/* f32 data around the quantization grid of s: ties (k + 0.5) s, near ties, far outside, specials.
+ */
 static float sample(float s, int kind) {
     int64_t k = (int64_t)(rnd() % 700) - 350;
     switch (kind % 8) {
@@ -149,8 +152,9 @@ static float sample(float s, int kind) {
     case 3:
         return ((float)(rnd() % 2000000) / 1000.0f - 1000.0f) * s;
     case 4: {
-        static const float sp[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 3e38f, -3e38f, 1e-40f,
-                                   16777216.0f, 16777217.0f, -16777216.0f, 2.5f, -2.5f};
+        static const float sp[] = {NAN,          INFINITY, -INFINITY, 0.0f,        -0.0f,
+                                   3e38f,        -3e38f,   1e-40f,    16777216.0f, 16777217.0f,
+                                   -16777216.0f, 2.5f,     -2.5f};
         return sp[rnd() % (sizeof sp / sizeof sp[0])];
     }
     default:
@@ -187,8 +191,9 @@ static void sweep_quant(const pq_qdq_kernels *k, run_fn run) {
                     void *keep;
                     misalign(c.in[0], 4 * (size_t)(li % 3) + (size_t)(li % 2), &keep);
                     char what[160];
-                    snprintf(what, sizeof what, "%s quantize %s n %lld s %g zp#%d", k ? k->name : "table",
-                             pq_dtype_name(qt), (long long)n, (double)scales[si], zi);
+                    snprintf(what, sizeof what, "%s quantize %s n %lld s %g zp#%d",
+                             k ? k->name : "table", pq_dtype_name(qt), (long long)n,
+                             (double)scales[si], zi);
                     bytes += compare(&c, k, run, NULL, qt, 1, &n, what);
                     unmisalign(c.in[0], 4 * (size_t)(li % 3) + (size_t)(li % 2), keep);
                     ocase_free(&c);
@@ -214,7 +219,8 @@ static void sweep_dequant(const pq_qdq_kernels *k, run_fn run) {
                     int64_t n = (int64_t)lens[li];
                     c.in[0] = tens(qt, 1, &n);
                     for (int64_t i = 0; i < n; i++)
-                        ((uint8_t *)c.in[0]->data)[i] = (uint8_t)(i < 256 ? (uint64_t)i : rnd() >> 50);
+                        ((uint8_t *)c.in[0]->data)[i] =
+                            (uint8_t)(i < 256 ? (uint64_t)i : rnd() >> 50);
                     c.in[1] = tens(PQ_DTYPE_F32, 1, (const int64_t[]){1}); /* [1]: per tensor */
                     *(float *)c.in[1]->data = scales[si];
                     if (has_zp) {
@@ -273,8 +279,8 @@ Test(int8_qdq, unsupported_untouched) {
     gout o = gout_new(PQ_DTYPE_U8, 2, d);
     memset(o.t->data, POISON, o.t->nbytes);
     pq_tensor *outs[1] = {o.t};
-    pq_kernel_args a = {c.g, &c.g->nodes[c.nid], (const pq_tensor *const *)c.in, 3, outs, 1, NULL,
-                        1, &c.err};
+    pq_kernel_args a = {
+        c.g, &c.g->nodes[c.nid], (const pq_tensor *const *)c.in, 3, outs, 1, NULL, 1, &c.err};
     cr_assert_eq(pq_qdq_quantize_run(k, &a), PQ_ERR_UNSUPPORTED);
     cr_assert_eq(pq_qdq_dequantize_run(k, &a), PQ_ERR_UNSUPPORTED);
     for (size_t i = 0; i < o.t->nbytes; i++)
@@ -302,7 +308,8 @@ static void pool_case(const pool_geo *pg, enum pq_dtype dt, int via_table) {
     if (pg->ceil) cr_assert_eq(pq_node_set_int(c.g, c.nid, "ceil_mode", 1, &e), PQ_OK);
     int64_t dx[4] = {2, 3, pg->H, pg->W}, dy[4] = {2, 3, 0, 0};
     for (int i = 0; i < 2; i++) {
-        int64_t in = i ? pg->W : pg->H, num = in + pg->p[i] + pg->p[i + 2] - ((pg->k[i] - 1) * pg->d[i] + 1);
+        int64_t in = i ? pg->W : pg->H,
+                num = in + pg->p[i] + pg->p[i + 2] - ((pg->k[i] - 1) * pg->d[i] + 1);
         int64_t o = pg->ceil ? (num + pg->s[i] - 1) / pg->s[i] + 1 : num / pg->s[i] + 1;
         if (pg->ceil && (o - 1) * pg->s[i] >= in + pg->p[i]) o--; /* last window starts inside */
         dy[2 + i] = o;
@@ -311,11 +318,13 @@ static void pool_case(const pool_geo *pg, enum pq_dtype dt, int via_table) {
     for (size_t i = 0; i < c.in[0]->nbytes; i++)
         ((uint8_t *)c.in[0]->data)[i] = (uint8_t)(rnd() >> 48);
     char what[200];
-    snprintf(what, sizeof what, "maxpool %s %lldx%lld k %lldx%lld s %lld,%lld d %lld,%lld pads %lld,%lld,%lld,%lld ceil %d",
-             pq_dtype_name(dt), (long long)pg->H, (long long)pg->W, (long long)pg->k[0],
-             (long long)pg->k[1], (long long)pg->s[0], (long long)pg->s[1], (long long)pg->d[0],
-             (long long)pg->d[1], (long long)pg->p[0], (long long)pg->p[1], (long long)pg->p[2],
-             (long long)pg->p[3], pg->ceil);
+    snprintf(
+        what, sizeof what,
+        "maxpool %s %lldx%lld k %lldx%lld s %lld,%lld d %lld,%lld pads %lld,%lld,%lld,%lld ceil %d",
+        pq_dtype_name(dt), (long long)pg->H, (long long)pg->W, (long long)pg->k[0],
+        (long long)pg->k[1], (long long)pg->s[0], (long long)pg->s[1], (long long)pg->d[0],
+        (long long)pg->d[1], (long long)pg->p[0], (long long)pg->p[1], (long long)pg->p[2],
+        (long long)pg->p[3], pg->ceil);
     compare(&c, NULL, NULL, via_table ? NULL : pq_i8_max_pool_run, dt, 4, dy, what);
     ocase_free(&c);
 }
@@ -349,8 +358,8 @@ Test(int8_qdq, max_pool_unsupported) {
     gout o = gout_new(PQ_DTYPE_U8, 4, dy), ix = gout_new(PQ_DTYPE_I64, 4, dy);
     memset(o.t->data, POISON, o.t->nbytes);
     pq_tensor *outs[2] = {o.t, ix.t};
-    pq_kernel_args a = {c.g, &c.g->nodes[c.nid], (const pq_tensor *const *)c.in, 1, outs, 2, NULL,
-                        1, &c.err};
+    pq_kernel_args a = {
+        c.g, &c.g->nodes[c.nid], (const pq_tensor *const *)c.in, 1, outs, 2, NULL, 1, &c.err};
     cr_assert_eq(pq_i8_max_pool_run(&a), PQ_ERR_UNSUPPORTED);
     pq_tensor *xf = tens(PQ_DTYPE_F32, 4, dx);
     const pq_tensor *fin[1] = {xf};
