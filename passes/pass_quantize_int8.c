@@ -254,6 +254,53 @@ static enum pq_status pq_i8_act_params(pq_graph *g, const char *name, float s, u
     return pq_i8_const(g, hint, PQ_DTYPE_U8, 0, NULL, &z, zv, err);
 }
 
+/* Ops through which u8 codes flow unchanged in meaning (DequantizeLinear commutes with them):
+ * data movement (Flatten, Reshape) and MaxPool (a positive scale makes DequantizeLinear
+ * increasing, so max and dequantize commute; integers compare exactly). */
+static bool pq_i8_passthrough(const pq_graph *g, const pq_node *n) {
+    if (n->n_inputs < 1) return false;
+    if (n->op == PQ_OP_FLATTEN || n->op == PQ_OP_RESHAPE) return n->n_outputs == 1;
+    if (n->op != PQ_OP_MAX_POOL) return false;
+    (void)g;
+    return n->n_outputs == 1 || n->outputs[1] == PQ_NONE; /* no Indices output */
+}
+
+/* The per-tensor u8 DequantizeLinear (positive finite f32 scale, u8 zero point, constants) that
+ * produces v, else PQ_NONE. */
+static uint32_t pq_i8_u8_dq(const pq_graph *g, uint32_t v) {
+    uint32_t p = v != PQ_NONE ? pq_value_producer(g, v) : PQ_NONE;
+    if (p == PQ_NONE || g->nodes[p].op != PQ_OP_DEQUANTIZE_LINEAR || g->nodes[p].n_inputs < 3)
+        return PQ_NONE;
+    const pq_node *d = &g->nodes[p];
+    const pq_tensor *ps = pq_value_constant(g, d->inputs[1]);
+    const pq_tensor *pz = pq_value_constant(g, d->inputs[2]);
+    if (!ps || !pz || ps->dtype != PQ_DTYPE_F32 || pz->dtype != PQ_DTYPE_U8 ||
+        pq_tensor_numel(ps) != 1 || pq_tensor_numel(pz) != 1 || ps->rank > 1 || pz->rank > 1 ||
+        g->values[d->inputs[0]].dtype != PQ_DTYPE_U8)
+        return PQ_NONE;
+    float s = *(const float *)ps->data;
+    return isfinite(s) && s > 0.0f ? p : PQ_NONE;
+}
+
+/* When x is an int8 layer's output seen through DequantizeLinear and passthrough ops
+ * (DQ -> MaxPool / Flatten / Reshape ... -> x), that DequantizeLinear's scale and zero point: x
+ * holds exactly values of that grid, so quantizing x with them is exact and, once the
+ * DequantizeLinear is moved after those ops (pq_i8_sink_dq), the QuantizeLinear cancels. */
+static bool pq_i8_upstream(const pq_graph *g, uint32_t x, float *s, uint8_t *z) {
+    for (int depth = 0; depth < 16 && x != PQ_NONE; depth++) {
+        uint32_t dq = pq_i8_u8_dq(g, x);
+        if (dq != PQ_NONE) {
+            *s = *(const float *)pq_value_constant(g, g->nodes[dq].inputs[1])->data;
+            *z = *(const uint8_t *)pq_value_constant(g, g->nodes[dq].inputs[2])->data;
+            return true;
+        }
+        uint32_t p = pq_value_producer(g, x);
+        if (p == PQ_NONE || !pq_i8_passthrough(g, &g->nodes[p])) return false;
+        x = g->nodes[p].inputs[0];
+    }
+    return false;
+}
+
 /* Parameters of a layer input x: when x comes from a DequantizeLinear with the same scale and
  * zero point (the previous int8 layer's output: same value, same range), its constants are shared,
  * so the clean-up sees one pair of constants; else new ones. */
@@ -410,6 +457,12 @@ static enum pq_status pq_i8_rewrite(pq_graph *g, pq_pass_ctx *ctx, pq_i8_layer *
     }
     PQ_TRY(pq_u8_params(L->xlo, L->xhi, &sx, &zx, err));
     PQ_TRY(pq_u8_params(L->ylo, L->yhi, &sy, &zy, err));
+    float us;
+    uint8_t uz;
+    if (pq_i8_upstream(g, L->x, &us, &uz)) { /* x is on an int8 layer's grid: keep it */
+        sx = us;
+        zx = uz;
+    }
     /* i32 bias (Conv) first: a bias that does not fit leaves the layer FP32 */
     uint32_t bq = PQ_NONE;
     uint32_t b = L->op == PQ_OP_CONV ? pq_node_input(&g->nodes[nid], 2) : PQ_NONE;
@@ -486,6 +539,45 @@ static enum pq_status pq_i8_rewrite(pq_graph *g, pq_pass_ctx *ctx, pq_i8_layer *
                 (unsigned)zx, L->ylo, L->yhi, sy, (unsigned)zy);
     *done = true;
     L->y = ydq; /* the f32 value now */
+    return PQ_OK;
+}
+
+/* Phase C0: Op(DequantizeLinear(q, s, z)) -> y for a passthrough Op (MaxPool, Flatten, Reshape)
+ * becomes Op(q) -> DequantizeLinear(., s, z) -> y (y keeps its name and uses), repeated until
+ * nothing moves, so u8 flows through them and the QuantizeLinear of the next int8 layer (made
+ * with the same constants by pq_i8_upstream) cancels in the clean-up. The original
+ * DequantizeLinear stays for its other readers (dead otherwise). *moved counts the ops. */
+static enum pq_status pq_i8_sink_dq(pq_graph *g, pq_pass_ctx *ctx, uint32_t *moved, pq_error *err) {
+    *moved = 0;
+    for (bool again = true; again;) {
+        again = false;
+        for (uint32_t i = 0; i < g->n_nodes; i++) {
+            if (!pq_i8_passthrough(g, &g->nodes[i])) continue;
+            uint32_t dq = pq_i8_u8_dq(g, g->nodes[i].inputs[0]);
+            if (dq == PQ_NONE) continue;
+            uint32_t y = g->nodes[i].outputs[0], q = g->nodes[dq].inputs[0];
+            uint32_t sv = g->nodes[dq].inputs[1], zv = g->nodes[dq].inputs[2], ydq, dqn;
+            char yname[512], dname[600];
+            snprintf(yname, sizeof yname, "%s", g->values[y].name);
+            snprintf(dname, sizeof dname, "%s/DequantizeLinear", g->nodes[i].name);
+            PQ_TRY(pq_graph_add_temp(g, NULL, &ydq, err));
+            PQ_TRY(pq_graph_replace_all_uses(g, y, ydq, err));
+            PQ_TRY(pq_i8_names(g, y, ydq, yname, "_quantized", err));
+            const char *dn = pq_graph_fresh_node_name(g, dname);
+            if (!dn) return pq_error_nomem(err, "node name");
+            uint32_t dins[3] = {y, sv, zv};
+            PQ_TRY(pq_graph_add_node(g, PQ_OP_DEQUANTIZE_LINEAR, dn, dins, 3, &ydq, 1, &dqn, err));
+            PQ_TRY(pq_graph_set_input(g, i, 0, q, err));
+            g->values[y].dtype = PQ_DTYPE_UNDEFINED; /* f32 -> u8: infer again */
+            g->values[y].shape.rank = -1;
+            PQ_TRY(pq_infer_node(g, i, err));
+            PQ_TRY(pq_infer_node(g, dqn, err));
+            pq_pass_log(ctx, 2, "'%s' (%s) runs on u8: DequantizeLinear moved after it",
+                        g->nodes[i].name, pq_op_name(g->nodes[i].op));
+            (*moved)++;
+            again = true;
+        }
+    }
     return PQ_OK;
 }
 
@@ -653,6 +745,8 @@ static enum pq_status pq_quantize_int8_run(pq_graph *g, const pq_pass_opts *opts
         for (uint32_t k = i + 1; k < nt; k++) /* later layers read the f32 value now */
             if (L[k].x == y_old) L[k].x = L[i].y;
     }
+    uint32_t moved = 0;
+    PQ_TRY_GOTO(st, pq_i8_sink_dq(g, ctx, &moved, err), cleanup);
     PQ_TRY_GOTO(st, pq_i8_cleanup(g, &removed, err), cleanup);
     PQ_TRY_GOTO(st, pq_i8_log_fp32_between(g, ctx, L, nt, err), cleanup);
     PQ_TRY_GOTO(st, pq_graph_remove_dead(g, &dead, err), cleanup);
@@ -662,8 +756,10 @@ static enum pq_status pq_quantize_int8_run(pq_graph *g, const pq_pass_opts *opts
     if (!strcmp(method, "percentile")) snprintf(how, sizeof how, "percentile %g", pct);
     pq_pass_log(ctx, 1,
                 "%u of %u layers in INT8 (%u QLinearConv, %u QLinearMatMul), activations %s, %s "
-                "weights; %u DequantizeLinear -> QuantizeLinear pairs removed",
-                nok, nt, n_conv, n_mm, how, per_channel ? "per-channel" : "per-tensor", removed);
+                "weights; %u MaxPool/Flatten/Reshape on u8; %u DequantizeLinear -> "
+                "QuantizeLinear pairs removed",
+                nok, nt, n_conv, n_mm, how, per_channel ? "per-channel" : "per-tensor", moved,
+                removed);
 cleanup:
     pq_free(tg);
     pq_free(L);
