@@ -158,7 +158,7 @@ static void pq_i8_pool_plane(const uint8_t *x, int64_t H, int64_t W, uint8_t *y,
     for (int64_t oh = 0; oh < OH; oh++) {
         /* vertical max of the window rows into row[W] (bytes biased to unsigned order) */
         int64_t h0 = oh * s[0] - p[0];
-        bool any = false;
+        bool any = false; /* the first in-range row is copied, later ones max-ed in */
         for (int64_t kh = 0; kh < k[0]; kh++) {
             int64_t ih = h0 + kh * d[0];
             if (ih < 0 || ih >= H) continue;
@@ -177,16 +177,20 @@ static void pq_i8_pool_plane(const uint8_t *x, int64_t H, int64_t W, uint8_t *y,
         uint8_t *yr = y + oh * OW;
         for (int64_t ow = 0; ow < OW; ow++) {
             int64_t w0 = ow * s[1] - p[1];
-            uint8_t m = 0;
-            bool got = false;
-            (void)any;
+            if (w0 >= 0 && w0 + (k[1] - 1) * d[1] < W) { /* interior: no bounds checks */
+                const uint8_t *rw = row + w0;
+                uint8_t m = rw[0];
+                for (int64_t kw = 1; kw < k[1]; kw++)
+                    m = rw[kw * d[1]] > m ? rw[kw * d[1]] : m;
+                yr[ow] = (uint8_t)(m ^ bias);
+                continue;
+            }
+            uint8_t m = 0; /* windows are never empty (checked by the caller) */
             for (int64_t kw = 0; kw < k[1]; kw++) {
                 int64_t iw = w0 + kw * d[1];
-                if (iw < 0 || iw >= W) continue;
-                m = got && m > row[iw] ? m : row[iw];
-                got = true;
+                if (iw >= 0 && iw < W && row[iw] > m) m = row[iw];
             }
-            yr[ow] = (uint8_t)(m ^ bias); /* windows are never empty (checked by the caller) */
+            yr[ow] = (uint8_t)(m ^ bias);
         }
     }
 }
