@@ -5,14 +5,18 @@
 # artifact), piqc INT8 and onnxruntime-node on the QDQ model at 1 and 2 threads, interleaved rounds,
 # medians. Prints output cosine / top-1 agreement of INT8 vs FP32 and the latency ratios.
 # Usage: bench/bench_int8.sh [--repeat N] [--rounds K] [--calib N] [--eval N] [--size S] [--only NAME]
-#   env: PIQC (default build/tools/piqc), PY (default /usr/bin/python3), NODE (default node)
+#                            [--keep DIR]   (models, artifacts and outputs kept in DIR for piqc run --profile)
+#   env: PIQC (default build/tools/piqc), PY (default /usr/bin/python3), NODE (default node),
+#        PIQC_BASE (optional: another piqc, e.g. an older commit's build; its own int8-cnn artifact
+#        is timed in the same interleaved rounds as an 'int8 base' column)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PIQC=${PIQC:-$ROOT/build/tools/piqc}
 PY=${PY:-/usr/bin/python3}
 NODE=${NODE:-node}
-repeat=10 rounds=3 calib=200 eval=32 size=224 only=
+BASE=${PIQC_BASE:-}
+repeat=10 rounds=3 calib=200 eval=32 size=224 only= keep=
 while [ $# -gt 0 ]; do
     case "$1" in
         --repeat) repeat=${2:?}; shift 2 ;;
@@ -21,7 +25,8 @@ while [ $# -gt 0 ]; do
         --eval) eval=${2:?}; shift 2 ;;
         --size) size=${2:?}; shift 2 ;;
         --only) only=${2:?}; shift 2 ;;
-        -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+        --keep) keep=${2:?}; shift 2 ;;
+        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
         *) echo "bench_int8: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -36,9 +41,15 @@ have_ort=1
     echo "bench_int8: onnxruntime-node missing (ONNXRUNTIME_NODE_INSTALL=skip npm install): no onnxruntime column" >&2
 }
 export OMP_NUM_THREADS=1
+# OMP_WAIT_POLICY is left to the caller: passive made the many small oneDNN convs of
+# mobilenet_v3_small 3x slower at 2 threads (11.9 vs 3.2 ms FP32, 2026-12-02)
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+if [ -n "$keep" ]; then
+    mkdir -p "$keep" && tmp=$(cd "$keep" && pwd)
+else
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+fi
 
 # ---- models: ONNX, calibration set, eval set, batch-1 input, PyTorch reference ----
 "$PY" - "$tmp" "$calib" "$eval" "$size" "$ROOT" "$only" <<'EOF'
@@ -136,7 +147,7 @@ for name in ("mobilenet_v3_small", "resnet18"):
 EOF
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-piqc_ms() { "$PIQC" run "$1" --input "input=$2" --threads "$3" --repeat "$repeat" 2>/dev/null |
+piqc_ms() { "${4:-$PIQC}" run "$1" --input "input=$2" --threads "$3" --repeat "$repeat" 2>/dev/null |
             sed -n 's/^median \([0-9.]*\) ms.*/\1/p'; }
 ort_ms() { "$NODE" "$ROOT/tests/tools/ort_run.js" "$1" --input "input=$2" --threads "$3" --repeat "$repeat" --warmup 3 |
            sed -n 's/^median \([0-9.]*\) ms.*/\1/p'; }
@@ -171,7 +182,11 @@ for d in "$tmp"/*/; do
         echo "bench_int8: $name: 'piqc compile --pipeline int8-cnn' failed (see above)" >&2
         exit 1
     fi
-    grep -i "quantize-int8" "$d/log" | sed 's/^/  /' | head -5
+    grep -i "quantize-int8" "$d/log" | sed 's/^/  /' | head -5 || true  # head may close the pipe early
+    if [ -n "$BASE" ]; then
+        "$BASE" compile "$d/model.onnx" --pipeline int8-cnn --calib-data "$d/calib" -o "$d/int8_base.gguf" >"$d/log" 2>&1 ||
+            { cat "$d/log" >&2; echo "bench_int8: $name: PIQC_BASE int8-cnn compile failed" >&2; exit 1; }
+    fi
     "$PIQC" run "$d/int8.gguf" --input "input=$d/eval.npy" --output-dir "$d/int8_out" >/dev/null 2>"$d/log" ||
         { cat "$d/log" >&2; exit 1; }
     read -r c t m <<<"$(cmp_py "$d/int8_out/logits.npy" "$d/fp32_out/logits.npy")"
@@ -191,22 +206,25 @@ for d in "$tmp"/*/; do
         fi
     fi
     for th in 1 2; do
-        f=() q=() o=()
+        f=() q=() o=() qb=()
         for _ in $(seq "$rounds"); do
             f+=("$(piqc_ms "$d/fp32.gguf" "$d/b1.npy" "$th")")
+            [ -n "$BASE" ] && qb+=("$(piqc_ms "$d/int8_base.gguf" "$d/b1.npy" "$th" "$BASE")")
             q+=("$(piqc_ms "$d/int8.gguf" "$d/b1.npy" "$th")")
             [ $ort = 1 ] && o+=("$(ort_ms "$d/qdq.onnx" "$d/b1.npy" "$th")")
         done
         fm=$(printf '%s\n' "${f[@]}" | median) qm=$(printf '%s\n' "${q[@]}" | median)
-        om=nan
+        om=nan bm=nan
         [ $ort = 1 ] && om=$(printf '%s\n' "${o[@]}" | median)
-        line=$(awk -v n="$name" -v th="$th" -v f="$fm" -v q="$qm" -v o="$om" 'BEGIN {
+        [ -n "$BASE" ] && bm=$(printf '%s\n' "${qb[@]}" | median)
+        line=$(awk -v n="$name" -v th="$th" -v f="$fm" -v q="$qm" -v o="$om" -v b="$bm" 'BEGIN {
             r1 = (q > 0) ? f / q : 0; r2 = (o != "nan" && q > 0) ? o / q : 0
-            printf "%-20s %2d %10.3f %10.3f %10s %12.2fx %12s", n, th, f, q, o, r1, (o == "nan") ? "-" : sprintf("%.2fx", r2) }')
+            printf "%-20s %2d %10.3f %10.3f %10s %12.2fx %12s %12s", n, th, f, q, o, r1, (o == "nan") ? "-" : sprintf("%.2fx", r2),
+                   (b == "nan") ? "-" : sprintf("%.3f", b) }')
         summary+=("$line")
     done
 done
 echo
-printf "%-20s %2s %10s %10s %10s %13s %12s\n" model th "fp32 ms" "int8 ms" "ort ms" "fp32/int8" "ort/int8"
+printf "%-20s %2s %10s %10s %10s %13s %12s %12s\n" model th "fp32 ms" "int8 ms" "ort ms" "fp32/int8" "ort/int8" "int8 base ms"
 printf '%s\n' "${summary[@]}"
-echo "(batch 1; fp32 = piqc fp32-preset artifact; int8 = piqc int8-cnn artifact; ort = onnxruntime-node on the QDQ export, graph optimizations on)"
+echo "(batch 1; fp32 = piqc fp32-preset artifact; int8 = piqc int8-cnn artifact; ort = onnxruntime-node on the QDQ export, graph optimizations on; int8 base = PIQC_BASE's own int8-cnn artifact)"
