@@ -37,9 +37,11 @@
  * - Clean-up: QuantizeLinear(DequantizeLinear(q, s, z), s', z') with s == s' and z == z' (equal
  *   constants) is q exactly (k * s / s rounds back to k for |k| <= 255), so adjacent int8 layers
  *   (the input range of the second is the output range of the first: same value, same params)
- *   pass u8 directly. Ops between int8 layers (MaxPool, Flatten, residual Add, Concat, ...) stay
- *   FP32 with a DequantizeLinear before and a QuantizeLinear after (logged); aligning the scales of
- *   Add / Concat inputs, and moving DequantizeLinear past MaxPool / Flatten, are follow-ups.
+ *   pass u8 directly. MaxPool (without Indices), Flatten and Reshape run on u8: the
+ *   DequantizeLinear moves after them (pq_i8_sink_dq) and the next layer quantizes with the
+ *   upstream scale (pq_i8_upstream), so its QuantizeLinear cancels. Other ops between int8 layers
+ *   (residual Add, Concat, GlobalAveragePool, ...) stay FP32 with a DequantizeLinear before and a
+ *   QuantizeLinear after (logged); aligning the scales of Add / Concat inputs is a follow-up.
  * Stays FP32 (logged with the reason): ConvTranspose, Conv other than 1-D / 2-D, a Conv bias that
  * is not an f32 constant [M], Gemm with transA or alpha != 1 or beta != 1, a batched MatMul
  * weight, a non-f32 or constant layer input, a bias outside the i32 range, activations above.

@@ -3,7 +3,9 @@
  * point(s) 0 and per-tensor or per-output-channel scales, u8 output, optional i32 bias (Conv);
  * Conv 2-D NCHW with any stride / pads / dilation / group (1x1 as a GEMM on NCHW, kxk through
  * im2col tiles padded with zp_x, depthwise with a direct kernel, grouped as one GEMM per group);
- * MatMul with a 2-D weight and any batch of rows. n_threads is ignored (single-threaded). */
+ * MatMul with a 2-D weight and any batch of rows. Threaded with pq_parallel_for at a->n_threads
+ * (bit-identical at any count; depthwise single-threaded). Constant weights are packed once per
+ * node while a session cache is bound (pq_onednn_cache_bind), else on every call. */
 #ifndef PQ_INT8_OPS_H
 #define PQ_INT8_OPS_H
 
