@@ -1,5 +1,6 @@
 /* The fast-kernel table and the dispatcher that falls back to the reference kernels.
  * Entries are added by backends/onednn/ and backends/x86/ as they land. */
+#include "backends/eltwise_fast.h"
 #include "backends/int8/int8_ops.h"
 #include "backends/int8/qdq_ops.h"
 #include "backends/onednn/onednn.h"
@@ -27,6 +28,14 @@ const pq_kernel_fn pq_fast_kernels[PQ_OP_COUNT] = {
     [PQ_OP_DEQUANTIZE_LINEAR] = pq_fast_qdq_dequantize, /* per-tensor f32 <-> u8/s8 */
     [PQ_OP_MAX_POOL] = pq_fast_i8_max_pool,             /* u8/s8 only (f32: reference) */
     /* ---- end int8 ---- */
+    /* ---- f32 elementwise (backends/eltwise_fast.c, run-time selected ISA) ---- */
+    [PQ_OP_ADD] = pq_fast_eltwise_binary,
+    [PQ_OP_SUB] = pq_fast_eltwise_binary,
+    [PQ_OP_MUL] = pq_fast_eltwise_binary,
+    [PQ_OP_DIV] = pq_fast_eltwise_binary,
+    [PQ_OP_SOFTMAX] = pq_fast_eltwise_softmax,
+    [PQ_OP_LAYER_NORMALIZATION] = pq_fast_eltwise_layernorm,
+    /* ---- end f32 elementwise ---- */
 };
 
 static int pq_fast_enabled(void) {

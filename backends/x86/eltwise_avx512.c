@@ -1,0 +1,159 @@
+/* AVX-512 row kernels of backends/eltwise_fast.h: 16-wide binary ops with masked tails, Softmax
+ * with a polynomial exp (vscalefps for 2^n, denormals included) and a double-accumulated sum,
+ * LayerNormalization with double statistics. Numerics: eltwise_fast.h. */
+#include "backends/eltwise_fast.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <math.h>
+
+static inline __mmask16 pq_tail_mask(int64_t r) {
+    return (__mmask16)((1u << r) - 1u);
+}
+
+#define PQ_EW_AVX512(name, VOP, SOP)                                                               \
+    static void name(const float *a, int64_t sa, const float *b, int64_t sb, float *y,             \
+                     int64_t n) {                                                                  \
+        int64_t i = 0;                                                                             \
+        if (sa && sb) {                                                                            \
+            for (; i + 16 <= n; i += 16)                                                           \
+                _mm512_storeu_ps(y + i, VOP(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i)));      \
+            if (i < n) {                                                                           \
+                __mmask16 m = pq_tail_mask(n - i);                                                 \
+                _mm512_mask_storeu_ps(                                                             \
+                    y + i, m,                                                                      \
+                    VOP(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i)));        \
+            }                                                                                      \
+        } else if (sa) {                                                                           \
+            __m512 vb = _mm512_set1_ps(b[0]);                                                      \
+            for (; i + 16 <= n; i += 16)                                                           \
+                _mm512_storeu_ps(y + i, VOP(_mm512_loadu_ps(a + i), vb));                          \
+            if (i < n) {                                                                           \
+                __mmask16 m = pq_tail_mask(n - i);                                                 \
+                _mm512_mask_storeu_ps(y + i, m, VOP(_mm512_maskz_loadu_ps(m, a + i), vb));         \
+            }                                                                                      \
+        } else if (sb) {                                                                           \
+            __m512 va = _mm512_set1_ps(a[0]);                                                      \
+            for (; i + 16 <= n; i += 16)                                                           \
+                _mm512_storeu_ps(y + i, VOP(va, _mm512_loadu_ps(b + i)));                          \
+            if (i < n) {                                                                           \
+                __mmask16 m = pq_tail_mask(n - i);                                                 \
+                _mm512_mask_storeu_ps(y + i, m, VOP(va, _mm512_maskz_loadu_ps(m, b + i)));         \
+            }                                                                                      \
+        } else {                                                                                   \
+            float v = a[0] SOP b[0];                                                               \
+            for (; i < n; i++)                                                                     \
+                y[i] = v;                                                                          \
+        }                                                                                          \
+    }
+PQ_EW_AVX512(pq_f32_add_ukernel__avx512, _mm512_add_ps, +)
+PQ_EW_AVX512(pq_f32_sub_ukernel__avx512, _mm512_sub_ps, -)
+PQ_EW_AVX512(pq_f32_mul_ukernel__avx512, _mm512_mul_ps, *)
+PQ_EW_AVX512(pq_f32_div_ukernel__avx512, _mm512_div_ps, /)
+
+/* exp(x - m) for m = the row max (x - m <= 0 or NaN): d = x - m with its rounding error (TwoSum),
+ * n = round(d / ln2), r = d - n ln2 (Cephes split), degree-6 polynomial, e * 2^n by vscalefps;
+ * 0 where d < -104 (exp below half the smallest denormal; covers -inf). NaN propagates. */
+static inline __m512 pq_exp_sub512(__m512 x, __m512 vm) {
+    __m512 nm = _mm512_sub_ps(_mm512_setzero_ps(), vm);
+    __m512 d = _mm512_add_ps(x, nm);
+    __m512 bb = _mm512_sub_ps(d, x);
+    __m512 err = _mm512_add_ps(_mm512_sub_ps(x, _mm512_sub_ps(d, bb)), _mm512_sub_ps(nm, bb));
+    __mmask16 under = _mm512_cmp_ps_mask(d, _mm512_set1_ps(-104.0f), _CMP_LT_OQ);
+    __m512 dc = _mm512_max_ps(_mm512_set1_ps(-104.0f), d); /* NaN d passes (second operand) */
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(dc, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), dc);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    r = _mm512_add_ps(r, err);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r);
+    p = _mm512_add_ps(p, _mm512_set1_ps(1.0f));
+    return _mm512_maskz_mov_ps((__mmask16)~under, _mm512_scalef_ps(p, n));
+}
+
+static inline __m512d pq_sum_lanes512(__m512d acc, __m512 v) {
+    acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+    return _mm512_add_pd(acc, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
+}
+
+static void pq_f32_softmax_ukernel__avx512(const float *x, float *y, int64_t n) {
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    __m512 vmax = ninf;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        vmax = _mm512_max_ps(_mm512_loadu_ps(x + i), vmax); /* NaN x skipped (reference: v > mx) */
+    __mmask16 tm = pq_tail_mask(n - i);
+    if (i < n) vmax = _mm512_max_ps(_mm512_mask_loadu_ps(ninf, tm, x + i), vmax);
+    __m512 vm = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+    __m512d acc = _mm512_setzero_pd();
+    for (i = 0; i + 16 <= n; i += 16) {
+        __m512 e = pq_exp_sub512(_mm512_loadu_ps(x + i), vm);
+        _mm512_storeu_ps(y + i, e);
+        acc = pq_sum_lanes512(acc, e);
+    }
+    if (i < n) {
+        __m512 e = _mm512_maskz_mov_ps(tm, pq_exp_sub512(_mm512_maskz_loadu_ps(tm, x + i), vm));
+        _mm512_mask_storeu_ps(y + i, tm, e);
+        acc = pq_sum_lanes512(acc, e);
+    }
+    __m512 vs = _mm512_set1_ps((float)_mm512_reduce_add_pd(acc));
+    for (i = 0; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_div_ps(_mm512_loadu_ps(y + i), vs));
+    if (i < n)
+        _mm512_mask_storeu_ps(y + i, tm, _mm512_div_ps(_mm512_maskz_loadu_ps(tm, y + i), vs));
+}
+
+static void pq_f32_layernorm_ukernel__avx512(const float *x, const float *s, const float *b,
+                                             float *y, int64_t n, double eps) {
+    __m512d acc = _mm512_setzero_pd();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        acc = pq_sum_lanes512(acc, _mm512_loadu_ps(x + i));
+    double sum = _mm512_reduce_add_pd(acc);
+    for (int64_t t = i; t < n; t++)
+        sum += x[t];
+    double mean = sum / (double)n;
+    __m512d vmean = _mm512_set1_pd(mean), a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
+    for (i = 0; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        __m512d d0 = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), vmean);
+        __m512d d1 = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)), vmean);
+        a0 = _mm512_fmadd_pd(d0, d0, a0);
+        a1 = _mm512_fmadd_pd(d1, d1, a1);
+    }
+    double var = _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+    for (int64_t t = i; t < n; t++)
+        var += ((double)x[t] - mean) * ((double)x[t] - mean);
+    var /= (double)n;
+    __m512 vm = _mm512_set1_ps((float)mean), vi = _mm512_set1_ps((float)(1.0 / sqrt(var + eps)));
+    const __m512 zero = _mm512_setzero_ps();
+    for (i = 0; i + 16 <= n; i += 16) {
+        __m512 t = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm), vi);
+        t = _mm512_mul_ps(t, _mm512_loadu_ps(s + i));
+        _mm512_storeu_ps(y + i, _mm512_add_ps(t, b ? _mm512_loadu_ps(b + i) : zero));
+    }
+    if (i < n) {
+        __mmask16 m = pq_tail_mask(n - i);
+        __m512 t = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vm), vi);
+        t = _mm512_mul_ps(t, _mm512_maskz_loadu_ps(m, s + i));
+        _mm512_mask_storeu_ps(y + i, m,
+                              _mm512_add_ps(t, b ? _mm512_maskz_loadu_ps(m, b + i) : zero));
+    }
+}
+
+const pq_eltwise_kernels pq_eltwise_kernels_avx512 = {
+    .isa = "avx512",
+    .binary = {pq_f32_add_ukernel__avx512, pq_f32_sub_ukernel__avx512, pq_f32_mul_ukernel__avx512,
+               pq_f32_div_ukernel__avx512},
+    .softmax = pq_f32_softmax_ukernel__avx512,
+    .layernorm = pq_f32_layernorm_ukernel__avx512,
+};
+#else
+const pq_eltwise_kernels pq_eltwise_kernels_avx512 = {.isa = "avx512"};
+#endif
