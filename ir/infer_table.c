@@ -2,6 +2,7 @@
  * fails when an op has no entry. */
 #include "infer_piqc.h"
 #include "infer_rules.h"
+#include "infer_train.h"
 
 const pq_infer_fn pq_infer_table[PQ_OP_COUNT] = {
     /* ---- elementwise ---- */
@@ -163,4 +164,7 @@ const pq_infer_fn pq_infer_table[PQ_OP_COUNT] = {
     [PQ_OP_PACKED_MAT_MUL] = pq_infer_piqc_packed_matmul,
     [PQ_OP_PACKED_CONV] = pq_infer_piqc_packed_conv,
     /* ---- end piqc ---- */
+    /* ---- training (ir/infer_train.c) ---- */
+    [PQ_OP_FAKE_QUANT_GRAD] = pq_infer_train_fake_quant_grad,
+    /* ---- end training ---- */
 };

@@ -2,6 +2,7 @@
  * A test walks ops.def and fails when an op has no kernel. */
 #include "ref_kernels.h"
 #include "ref_piqc.h"
+#include "ref_train.h"
 
 const pq_kernel_fn pq_ref_kernels[PQ_OP_COUNT] = {
     /* ---- elementwise ---- */
@@ -163,6 +164,9 @@ const pq_kernel_fn pq_ref_kernels[PQ_OP_COUNT] = {
     [PQ_OP_PACKED_MAT_MUL] = pq_ref_piqc_packed_matmul,
     [PQ_OP_PACKED_CONV] = pq_ref_piqc_packed_conv,
     /* ---- end piqc ---- */
+    /* ---- training (ref_train.c) ---- */
+    [PQ_OP_FAKE_QUANT_GRAD] = pq_ref_train_fake_quant_grad,
+    /* ---- end training ---- */
 };
 
 enum pq_status pq_ref_run(const pq_kernel_args *a) {
