@@ -3,7 +3,11 @@
  * Reshape to undo broadcasting, Where + Greater for Relu, ...). */
 #include "grad.h"
 
+#include <stdio.h>
 #include <string.h>
+
+#include "ir/edit.h"
+#include "ir/infer_train.h"
 
 /* ---- building blocks ---- */
 
@@ -461,6 +465,60 @@ static enum pq_status pq_grad_reduce(pq_grad_ctx *c) {
     return pq_gop2(c, PQ_OP_EXPAND, gk, shp, &c->in_grad[0]);
 }
 
+/* ---- fake quantization (SPEC 7) ---- */
+
+/* w_hat = FakeQuant(w, scales?): the straight-through backward as one FakeQuantGrad(w, scales, g)
+ * node carrying the forward's format, qgroup, transposed, ste and ewgs_delta; format f16 passes g
+ * straight through (dw = g). dscales (output 1) only with ste = lsq, when the scales are selected:
+ * it is f32 (dL/d of the signed f32 value of each scale word, ir/infer_train.h) even where the
+ * scales are f16 words, so an optimizer keeps full precision. Selected scales with another ste:
+ * UNSUPPORTED (those estimators define no scale gradient; leave the scales out of wrt). */
+static enum pq_status pq_grad_fake_quant(pq_grad_ctx *c) {
+    const pq_node *n = PQ_NODE;
+    uint32_t w = PQ_IN(0), s = PQ_IN(1);
+    char fmt[16], ste_name[16];
+    snprintf(fmt, sizeof fmt, "%s", pq_node_attr_string(n, "format", ""));
+    snprintf(ste_name, sizeof ste_name, "%s", pq_node_attr_string(n, "ste", "standard"));
+    enum pq_ste ste;
+    if (!pq_ste_from_name(ste_name, &ste))
+        return pq_error_set(c->err, PQ_ERR_UNSUPPORTED,
+                            "attribute ste = '%s' (standard, clipped, lsq or ewgs)", ste_name);
+    bool want_ds = s != PQ_NONE && c->need[1];
+    if (!strcmp(fmt, "f16")) {
+        if (want_ds) return pq_error_set(c->err, PQ_ERR_INTERNAL, "format f16 with a scales input");
+        c->in_grad[0] = PQ_G0;
+        return PQ_OK;
+    }
+    if (want_ds && ste != PQ_STE_LSQ)
+        return pq_error_set(c->err, PQ_ERR_UNSUPPORTED,
+                            "scales '%s' get a gradient only with ste = lsq (ste = %s): leave them "
+                            "out of option 'wrt'",
+                            c->g->values[s].name, ste_name);
+    const pq_attr *qa = pq_node_attr(n, "qgroup");
+    bool has_qgroup = qa && qa->type == PQ_ATTR_INT;
+    int64_t qgroup = pq_node_attr_int(n, "qgroup", 0);
+    int64_t transposed = pq_node_attr_int(n, "transposed", 0);
+    const pq_attr *da = pq_node_attr(n, "ewgs_delta");
+    bool has_delta = da && da->type == PQ_ATTR_FLOAT;
+    float delta = pq_node_attr_float(n, "ewgs_delta", PQ_EWGS_DELTA_DEFAULT);
+    uint32_t in[3] = {w, s, PQ_G0}, out[2] = {PQ_NONE, PQ_NONE}, nid;
+    PQ_TRY(pq_graph_add_temp(c->g, c->hint, &out[0], c->err));
+    if (want_ds) PQ_TRY(pq_graph_add_temp(c->g, c->hint, &out[1], c->err));
+    const char *nn = pq_graph_fresh_node_name(c->g, c->hint);
+    if (!nn) return pq_error_nomem(c->err, "node name");
+    PQ_TRY(pq_graph_add_node(c->g, PQ_OP_FAKE_QUANT_GRAD, nn, in, 3, out, want_ds ? 2 : 1, &nid,
+                             c->err));
+    PQ_TRY(pq_node_set_string(c->g, nid, "format", fmt, c->err));
+    if (has_qgroup) PQ_TRY(pq_node_set_int(c->g, nid, "qgroup", qgroup, c->err));
+    PQ_TRY(pq_node_set_int(c->g, nid, "transposed", transposed, c->err));
+    PQ_TRY(pq_node_set_string(c->g, nid, "ste", ste_name, c->err));
+    if (has_delta) PQ_TRY(pq_node_set_float(c->g, nid, "ewgs_delta", delta, c->err));
+    PQ_TRY(pq_grad_infer(c, nid));
+    if (c->need[0]) c->in_grad[0] = out[0];
+    if (want_ds) c->in_grad[1] = out[1];
+    return PQ_OK;
+}
+
 /* ---- the table ---- */
 
 const pq_grad_fn pq_grad_rules[PQ_OP_COUNT] = {
@@ -487,4 +545,5 @@ const pq_grad_fn pq_grad_rules[PQ_OP_COUNT] = {
     [PQ_OP_TRANSPOSE] = pq_grad_transpose,
     [PQ_OP_REDUCE_SUM] = pq_grad_reduce,
     [PQ_OP_REDUCE_MEAN] = pq_grad_reduce,
+    [PQ_OP_FAKE_QUANT] = pq_grad_fake_quant,
 };

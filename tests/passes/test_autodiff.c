@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backends/quant/quant.h"
 #include "ir/ir.h"
 #include "ir/text.h"
 #include "pass_test_util.h"
@@ -451,6 +452,225 @@ Test(autodiff, golden_ir) {
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         cr_assert(strstr(text, want[i]), "missing '%s' in:\n%s", want[i], text);
     pq_free(text);
+    pq_graph_destroy(ga);
+    pq_pass_ctx_free(&ctx);
+    pq_graph_destroy(g);
+}
+
+/* ---- FakeQuant (SPEC 7): loss = ReduceSum((X @ FakeQuant(W, S)) * R) ---- */
+
+#define PQ_FQ_SEED 777
+/* W is [PQ_FQ_K, PQ_FQ_N], groups of PQ_FQ_G along a row of the view (partial last groups both
+ * ways) */
+#define PQ_FQ_K 12
+#define PQ_FQ_N 10
+#define PQ_FQ_G 8
+#define PQ_FQ_KN (PQ_FQ_K * PQ_FQ_N)
+
+/* X [3, K] @ W_hat [K, N], W_hat = FakeQuant(W, S) (format piq3, qgroup G, the given view and
+ * ste; f16: no S), or W itself when fq is false; the same X, W, R values for the same seed. S: f16
+ * words +-(0.25 + 0.02 i) (signs alternate), steps about 0.2 to 0.45 for |w| in [0.2, 1]: both
+ * inside and clipped weights. */
+static pq_graph *pq_ad_fq_graph(bool fq, const char *format, int transposed, const char *ste) {
+    pq_error err;
+    pq_ad_seed = PQ_FQ_SEED;
+    pq_graph *g = pq_test_graph();
+    int64_t dx[2] = {3, PQ_FQ_K}, dw[2] = {PQ_FQ_K, PQ_FQ_N};
+    uint32_t x = pq_ad_const(g, PQ_DTYPE_F32, "X", 2, dx, false);
+    uint32_t w = pq_ad_const(g, PQ_DTYPE_F32, "W", 2, dw, false);
+    uint32_t wh = w;
+    if (fq) {
+        bool f16 = !strcmp(format, "f16");
+        uint32_t s = PQ_NONE;
+        if (!f16) {
+            int64_t rows = transposed ? PQ_FQ_N : PQ_FQ_K, cols = transposed ? PQ_FQ_K : PQ_FQ_N;
+            int64_t ds[2] = {rows, (cols + PQ_FQ_G - 1) / PQ_FQ_G};
+            pq_tensor *t = pq_tensor_create(PQ_DTYPE_F16, 2, ds, &err);
+            cr_assert(t, "%s", err.msg);
+            for (int64_t i = 0; i < pq_tensor_numel(t); i++)
+                ((uint16_t *)t->data)[i] =
+                    pq_f32_to_f16((i % 2 ? -1.0f : 1.0f) * (0.25f + 0.01f * (float)i));
+            cr_assert_eq(pq_graph_add_constant(g, "S", t, &s, &err), PQ_OK, "%s", err.msg);
+        }
+        uint32_t in[2] = {w, s}, nid;
+        wh = pq_ad_node(g, PQ_OP_FAKE_QUANT, "fq", in, f16 ? 1 : 2, &nid);
+        cr_assert_eq(pq_node_set_string(g, nid, "format", format, &err), PQ_OK);
+        if (!f16) cr_assert_eq(pq_node_set_int(g, nid, "qgroup", PQ_FQ_G, &err), PQ_OK);
+        cr_assert_eq(pq_node_set_int(g, nid, "transposed", transposed, &err), PQ_OK);
+        if (ste) cr_assert_eq(pq_node_set_string(g, nid, "ste", ste, &err), PQ_OK);
+        pq_ad_type(g, nid);
+    }
+    pq_ad_loss(g, pq_ad_op2(g, PQ_OP_MATMUL, "y", x, wh));
+    return g;
+}
+
+/* Runs autodiff with wrt on g; the outputs (loss, grads...) into *outs, the graph into *ga. */
+static void pq_ad_fq_run(pq_graph *g, const char *opts, pq_graph **ga, pq_tensor ***outs) {
+    pq_error err;
+    cr_assert_eq(pq_runtime_prepare(g, &err), PQ_OK, "%s", err.msg);
+    pq_pass_ctx ctx;
+    pq_pass_ctx_init(&ctx);
+    ctx.verbose = 0;
+    *ga = pq_test_clone_run_pass(g, &pq_pass_autodiff, opts, &ctx, opts);
+    pq_pass_ctx_free(&ctx);
+    *outs = pq_test_run_inputs(*ga, NULL);
+}
+
+static const pq_tensor *pq_ad_fq_out(pq_graph *ga, pq_tensor **outs, const char *name) {
+    for (uint32_t o = 0; o < ga->n_outputs; o++)
+        if (!strcmp(ga->values[ga->outputs[o]].name, name)) return outs[o];
+    cr_assert_fail("no output '%s'", name);
+    return NULL;
+}
+
+/* dL/dw_hat: the gradient of W in the same graph without FakeQuant (K * N floats). */
+static void pq_ad_fq_dwhat(float *dwhat) {
+    pq_graph *g = pq_ad_fq_graph(false, NULL, 0, NULL), *ga;
+    pq_tensor **outs;
+    pq_ad_fq_run(g, "{wrt: '^W$'}", &ga, &outs);
+    const pq_tensor *t = pq_ad_fq_out(ga, outs, "grad/W");
+    cr_assert_eq(t->dtype, PQ_DTYPE_F32);
+    cr_assert_eq(pq_tensor_numel(t), PQ_FQ_KN);
+    memcpy(dwhat, t->data, PQ_FQ_KN * sizeof(float));
+    pq_test_free_outputs(outs, ga->n_outputs);
+    pq_graph_destroy(ga);
+    pq_graph_destroy(g);
+}
+
+/* Step, group and code r = rne(w / step) of W[i][j] in the piq3 view (qgroup G). */
+static void pq_ad_fq_code(const pq_graph *g, int i, int j, int transposed, float *r, int *row,
+                          int *grp) {
+    const pq_tensor *w = g->values[pq_graph_find_value(g, "W")].constant;
+    const pq_tensor *s = g->values[pq_graph_find_value(g, "S")].constant;
+    int rr = transposed ? j : i, cc = transposed ? i : j, ng = (int)s->dims[1];
+    float step = pq_qstep(PQ_QFORMAT_PIQ3, ((const uint16_t *)s->data)[rr * ng + cc / PQ_FQ_G]);
+    *r = nearbyintf(((const float *)w->data)[i * PQ_FQ_N + j] / step);
+    *row = rr;
+    *grp = cc / PQ_FQ_G;
+}
+
+/* standard: dL/dW = dL/dw_hat; clipped: dL/dW = dL/dw_hat * inside (piq3: -4 <= r <= 3); both
+ * views. f16: straight through. Equal to within 1e-6 relative (the same f32 MatMul either way). */
+Test(autodiff, fake_quant_standard_clipped_f16) {
+    float dwhat[PQ_FQ_KN];
+    pq_ad_fq_dwhat(dwhat);
+    const char *stes[] = {NULL, "standard", "clipped", "f16"};
+    for (int k = 0; k < 4; k++)
+        for (int tr = 0; tr < 2; tr++) {
+            bool f16 = k == 3;
+            pq_graph *g = pq_ad_fq_graph(true, f16 ? "f16" : "piq3", tr, f16 ? NULL : stes[k]), *ga;
+            pq_tensor **outs;
+            pq_ad_fq_run(g, "{wrt: '^W$'}", &ga, &outs);
+            cr_assert_eq(ga->n_outputs, 2u);
+            const pq_tensor *dw = pq_ad_fq_out(ga, outs, "grad/W");
+            int n_in = 0, n_out = 0;
+            for (int i = 0; i < PQ_FQ_K; i++)
+                for (int j = 0; j < PQ_FQ_N; j++) {
+                    bool inside = true;
+                    if (k == 2) {
+                        float r;
+                        int row, grp;
+                        pq_ad_fq_code(g, i, j, tr, &r, &row, &grp);
+                        inside = r >= -4.0f && r <= 3.0f;
+                        n_in += inside;
+                        n_out += !inside;
+                    }
+                    double want = inside ? dwhat[i * PQ_FQ_N + j] : 0.0;
+                    double got = ((const float *)dw->data)[i * PQ_FQ_N + j];
+                    cr_assert(fabs(got - want) <= 1e-6 * fabs(want),
+                              "ste %s tr %d: dW[%d][%d] %.9g, want %.9g",
+                              stes[k] ? stes[k] : "(default)", tr, i, j, got, want);
+                }
+            if (k == 2)
+                cr_assert(n_in > 0 && n_out > 0, "tr %d: %d inside, %d out", tr, n_in, n_out);
+            pq_test_free_outputs(outs, ga->n_outputs);
+            pq_graph_destroy(ga);
+            pq_graph_destroy(g);
+        }
+}
+
+/* lsq with W and S selected: dL/dW = dL/dw_hat * inside, and grad/S (f32, the shape of S) =
+ * sum over the group of dL/dw_hat * c (c = r - v inside, -4 below, 3 above) / sqrt(N * 3) * pi/4
+ * with N the weights of the group (partial last groups of 2 and 4 weights);
+ * within 1e-5 relative (f32 vs double sums). */
+Test(autodiff, fake_quant_lsq_scale_gradient) {
+    float dwhat[PQ_FQ_KN];
+    pq_ad_fq_dwhat(dwhat);
+    for (int tr = 0; tr < 2; tr++) {
+        pq_graph *g = pq_ad_fq_graph(true, "piq3", tr, "lsq"), *ga;
+        pq_tensor **outs;
+        pq_ad_fq_run(g, "{wrt: '^(W|S)$'}", &ga, &outs);
+        cr_assert_eq(ga->n_outputs, 3u);
+        const pq_tensor *dw = pq_ad_fq_out(ga, outs, "grad/W");
+        const pq_tensor *ds = pq_ad_fq_out(ga, outs, "grad/S");
+        const pq_tensor *s = g->values[pq_graph_find_value(g, "S")].constant;
+        cr_assert_eq(ds->dtype, PQ_DTYPE_F32);
+        cr_assert_eq(ds->rank, 2);
+        cr_assert_eq(ds->dims[0], s->dims[0]);
+        cr_assert_eq(ds->dims[1], s->dims[1]);
+        int rows = tr ? PQ_FQ_N : PQ_FQ_K, cols = tr ? PQ_FQ_K : PQ_FQ_N,
+            ng = (cols + PQ_FQ_G - 1) / PQ_FQ_G;
+        double want_ds[64] = {0};
+        for (int i = 0; i < PQ_FQ_K; i++)
+            for (int j = 0; j < PQ_FQ_N; j++) {
+                float r;
+                int row, grp;
+                pq_ad_fq_code(g, i, j, tr, &r, &row, &grp);
+                const pq_tensor *wt = g->values[pq_graph_find_value(g, "W")].constant;
+                int rr = tr ? j : i, cc = tr ? i : j;
+                float step =
+                    pq_qstep(PQ_QFORMAT_PIQ3, ((const uint16_t *)s->data)[rr * ng + cc / PQ_FQ_G]);
+                float v = ((const float *)wt->data)[i * PQ_FQ_N + j] / step;
+                bool inside = r >= -4.0f && r <= 3.0f;
+                double cval = inside ? (double)r - (double)v : (r < -4.0f ? -4.0 : 3.0);
+                want_ds[row * ng + grp] += (double)dwhat[i * PQ_FQ_N + j] * cval;
+                double want = inside ? dwhat[i * PQ_FQ_N + j] : 0.0;
+                double got = ((const float *)dw->data)[i * PQ_FQ_N + j];
+                cr_assert(fabs(got - want) <= 1e-6 * fabs(want),
+                          "tr %d: dW[%d][%d] %.9g, want %.9g", tr, i, j, got, want);
+            }
+        for (int r = 0; r < rows; r++)
+            for (int gi = 0; gi < ng; gi++) {
+                int n = gi < ng - 1 ? PQ_FQ_G : cols - PQ_FQ_G * gi;
+                double want = want_ds[r * ng + gi] / sqrt(3.0 * n) * (PQ_PI / 4);
+                double got = ((const float *)ds->data)[r * ng + gi];
+                cr_assert(fabs(got - want) <= 1e-5 * fabs(want) + 1e-7,
+                          "tr %d: dS[%d][%d] %.9g, want %.9g", tr, r, gi, got, want);
+            }
+        pq_test_free_outputs(outs, ga->n_outputs);
+        pq_graph_destroy(ga);
+        pq_graph_destroy(g);
+    }
+}
+
+/* Scales selected with an estimator that has no scale gradient: UNSUPPORTED naming the node and
+ * the scales. lsq with W alone: no grad/S. */
+Test(autodiff, fake_quant_scales_need_lsq) {
+    pq_graph *g = pq_ad_fq_graph(true, "piq3", 0, "clipped");
+    pq_error err;
+    cr_assert_eq(pq_runtime_prepare(g, &err), PQ_OK, "%s", err.msg);
+    pq_pass_ctx ctx;
+    pq_pass_ctx_init(&ctx);
+    ctx.verbose = 0;
+    cr_assert_eq(pq_test_run_pass(g, &pq_pass_autodiff, "{wrt: '^(W|S)$'}", &ctx, false, &err),
+                 PQ_ERR_UNSUPPORTED);
+    cr_assert(strstr(err.msg, "'fq' (FakeQuant)") && strstr(err.msg, "'S'") &&
+                  strstr(err.msg, "lsq"),
+              "%s", err.msg);
+    pq_graph_destroy(g);
+    g = pq_ad_fq_graph(true, "piq3", 0, "lsq");
+    cr_assert_eq(pq_runtime_prepare(g, &err), PQ_OK, "%s", err.msg);
+    pq_graph *ga = pq_test_clone_run_pass(g, &pq_pass_autodiff, "{wrt: '^W$'}", &ctx, "lsq W");
+    cr_assert_neq(pq_graph_find_value(ga, "grad/W"), PQ_NONE);
+    cr_assert_eq(pq_graph_find_value(ga, "grad/S"), PQ_NONE);
+    const pq_node *fqg = NULL;
+    for (uint32_t i = 0; i < ga->n_nodes; i++)
+        if (ga->nodes[i].op == PQ_OP_FAKE_QUANT_GRAD) fqg = &ga->nodes[i];
+    cr_assert(fqg);
+    cr_assert_eq(fqg->n_outputs, 1u);
+    cr_assert_str_eq(pq_node_attr_string(fqg, "format", ""), "piq3");
+    cr_assert_str_eq(pq_node_attr_string(fqg, "ste", ""), "lsq");
+    cr_assert_eq(pq_node_attr_int(fqg, "qgroup", 0), PQ_FQ_G);
     pq_graph_destroy(ga);
     pq_pass_ctx_free(&ctx);
     pq_graph_destroy(g);
