@@ -465,6 +465,120 @@ static enum pq_status pq_grad_reduce(pq_grad_ctx *c) {
     return pq_gop2(c, PQ_OP_EXPAND, gk, shp, &c->in_grad[0]);
 }
 
+/* ---- convolution ---- */
+
+/* Reads ints attribute name (n entries, default def) into v; false when present with another
+ * length. */
+static bool pq_gconv_ints(const pq_node *n, const char *name, int cnt, int64_t def, int64_t *v) {
+    const pq_attr *a = pq_node_attr(n, name);
+    for (int i = 0; i < cnt; i++)
+        v[i] = def;
+    if (!a) return true;
+    if (a->type != PQ_ATTR_INTS || a->u.ints.n != (uint32_t)cnt) return false;
+    for (int i = 0; i < cnt; i++)
+        v[i] = a->u.ints.v[i];
+    return true;
+}
+
+/* y = Conv(x [N, C, S...], w [O, C/group, K...], b? [O]) with explicit pads (auto_pad NOTSET):
+ * dx = ConvTranspose(g, w) with the same strides, pads, dilations and group, output_padding
+ * making it x's size; dw (group 1) = Conv(x^T [C, N, S...], g^T [O, N, Y...]) with strides and
+ * dilations swapped, the same pads, transposed back to [O, C, ...] and sliced to the kernel size;
+ * db = ReduceSum(g) over all axes but 1. */
+static enum pq_status pq_grad_conv(pq_grad_ctx *c) {
+    const pq_node *n = PQ_NODE;
+    uint32_t x = PQ_IN(0), w = PQ_IN(1), b = PQ_IN(2), y = PQ_OUT(0);
+    const pq_shape *xs = &c->g->values[x].shape, *ws = &c->g->values[w].shape,
+                   *ys = &c->g->values[y].shape;
+    int64_t xd[PQ_MAX_RANK], wd[PQ_MAX_RANK], yd[PQ_MAX_RANK];
+    if (!pq_shape_is_static(xs, xd) || !pq_shape_is_static(ws, wd) || !pq_shape_is_static(ys, yd) ||
+        xs->rank < 3 || xs->rank > 5 || ws->rank != xs->rank)
+        return pq_error_set(c->err, PQ_ERR_UNSUPPORTED,
+                            "input and weight need static shapes of rank 3 to 5");
+    const char *ap = pq_node_attr_string(n, "auto_pad", "NOTSET");
+    if (strcmp(ap, "NOTSET") != 0)
+        return pq_error_set(c->err, PQ_ERR_UNSUPPORTED, "auto_pad = %s (run with explicit pads)",
+                            ap);
+    int nsp = xs->rank - 2, r = xs->rank;
+    int64_t st[3], dl[3], pads[6], group = pq_node_attr_int(n, "group", 1);
+    if (!pq_gconv_ints(n, "strides", nsp, 1, st) || !pq_gconv_ints(n, "dilations", nsp, 1, dl) ||
+        !pq_gconv_ints(n, "pads", 2 * nsp, 0, pads))
+        return pq_error_set(c->err, PQ_ERR_UNSUPPORTED,
+                            "strides/dilations/pads of the wrong length");
+    uint32_t g0 = PQ_G0, nid;
+    if (c->need[0]) {
+        int64_t op[3];
+        for (int i = 0; i < nsp; i++) {
+            op[i] = xd[2 + i] - (st[i] * (yd[2 + i] - 1) + dl[i] * (wd[2 + i] - 1) + 1 - pads[i] -
+                                 pads[nsp + i]);
+            if (op[i] < 0 || (op[i] >= st[i] && op[i] >= dl[i]))
+                return pq_error_set(c->err, PQ_ERR_UNSUPPORTED,
+                                    "input gradient needs output_padding %lld on axis %d",
+                                    (long long)op[i], 2 + i);
+        }
+        uint32_t in[2] = {g0, w};
+        PQ_TRY(pq_gb(c, PQ_OP_CONV_TRANSPOSE, in, 2, &c->in_grad[0], &nid));
+        PQ_TRY(pq_node_set_ints(c->g, nid, "strides", st, (uint32_t)nsp, c->err));
+        PQ_TRY(pq_node_set_ints(c->g, nid, "dilations", dl, (uint32_t)nsp, c->err));
+        PQ_TRY(pq_node_set_ints(c->g, nid, "pads", pads, (uint32_t)(2 * nsp), c->err));
+        PQ_TRY(pq_node_set_ints(c->g, nid, "output_padding", op, (uint32_t)nsp, c->err));
+        PQ_TRY(pq_node_set_int(c->g, nid, "group", group, c->err));
+        PQ_TRY(pq_grad_infer(c, nid));
+    }
+    if (c->need[1]) {
+        if (group != 1)
+            return pq_error_set(c->err, PQ_ERR_UNSUPPORTED,
+                                "weight gradient of a grouped conv (group = %lld)",
+                                (long long)group);
+        int64_t perm[PQ_MAX_RANK];
+        for (int i = 0; i < r; i++)
+            perm[i] = i;
+        perm[0] = 1;
+        perm[1] = 0;
+        uint32_t xt, gt, dw, dwt;
+        PQ_TRY(pq_gb(c, PQ_OP_TRANSPOSE, &x, 1, &xt, &nid));
+        PQ_TRY(pq_node_set_ints(c->g, nid, "perm", perm, (uint32_t)r, c->err));
+        PQ_TRY(pq_grad_infer(c, nid));
+        PQ_TRY(pq_gb(c, PQ_OP_TRANSPOSE, &g0, 1, &gt, &nid));
+        PQ_TRY(pq_node_set_ints(c->g, nid, "perm", perm, (uint32_t)r, c->err));
+        PQ_TRY(pq_grad_infer(c, nid));
+        uint32_t in[2] = {xt, gt};
+        PQ_TRY(pq_gb(c, PQ_OP_CONV, in, 2, &dw, &nid));
+        PQ_TRY(pq_node_set_ints(c->g, nid, "strides", dl, (uint32_t)nsp, c->err));
+        PQ_TRY(pq_node_set_ints(c->g, nid, "dilations", st, (uint32_t)nsp, c->err));
+        PQ_TRY(pq_node_set_ints(c->g, nid, "pads", pads, (uint32_t)(2 * nsp), c->err));
+        PQ_TRY(pq_grad_infer(c, nid));
+        PQ_TRY(pq_gb(c, PQ_OP_TRANSPOSE, &dw, 1, &dwt, &nid));
+        PQ_TRY(pq_node_set_ints(c->g, nid, "perm", perm, (uint32_t)r, c->err));
+        PQ_TRY(pq_grad_infer(c, nid));
+        int64_t got[PQ_MAX_RANK];
+        if (!pq_shape_is_static(&c->g->values[dwt].shape, got))
+            return pq_error_set(c->err, PQ_ERR_INTERNAL, "weight gradient shape");
+        bool trim = false;
+        for (int i = 2; i < r; i++)
+            if (got[i] != wd[i]) trim = true;
+        if (!trim) {
+            c->in_grad[1] = dwt;
+        } else {
+            int64_t starts[3] = {0, 0, 0}, axes[3] = {2, 3, 4};
+            uint32_t sv, ev, av;
+            PQ_TRY(pq_gints(c, starts, nsp, &sv));
+            PQ_TRY(pq_gints(c, wd + 2, nsp, &ev));
+            PQ_TRY(pq_gints(c, axes, nsp, &av));
+            uint32_t sin[4] = {dwt, sv, ev, av};
+            PQ_TRY(pq_gop(c, PQ_OP_SLICE, sin, 4, &c->in_grad[1]));
+        }
+    }
+    if (b != PQ_NONE && c->need[2]) {
+        int64_t axes[PQ_MAX_RANK];
+        int k = 0;
+        for (int i = 0; i < r; i++)
+            if (i != 1) axes[k++] = i;
+        PQ_TRY(pq_greduce_sum(c, g0, axes, k, false, &c->in_grad[2]));
+    }
+    return PQ_OK;
+}
+
 /* ---- fake quantization (SPEC 7) ---- */
 
 /* w_hat = FakeQuant(w, scales?): the straight-through backward as one FakeQuantGrad(w, scales, g)
@@ -545,5 +659,6 @@ const pq_grad_fn pq_grad_rules[PQ_OP_COUNT] = {
     [PQ_OP_TRANSPOSE] = pq_grad_transpose,
     [PQ_OP_REDUCE_SUM] = pq_grad_reduce,
     [PQ_OP_REDUCE_MEAN] = pq_grad_reduce,
+    [PQ_OP_CONV] = pq_grad_conv,
     [PQ_OP_FAKE_QUANT] = pq_grad_fake_quant,
 };

@@ -675,3 +675,54 @@ Test(autodiff, fake_quant_scales_need_lsq) {
     pq_pass_ctx_free(&ctx);
     pq_graph_destroy(g);
 }
+
+/* Conv (f32 reference): x [2, 3, 7, 6], w [4, 3, 3, 2], bias; strides, pads, dilations varied
+ * (including sizes where the last rows are not read: output_padding / trimmed weight gradient);
+ * central differences, the f32 tolerances of mlp_f32 (step 1e-2, 1e-2 relative). */
+Test(autodiff, conv) {
+    pq_error err;
+    int64_t strides[][2] = {{1, 1}, {2, 1}, {2, 2}, {1, 2}};
+    int64_t dils[][2] = {{1, 1}, {1, 2}, {1, 1}, {2, 1}};
+    int64_t pads[][4] = {{0, 0, 0, 0}, {1, 0, 1, 1}, {1, 1, 0, 0}, {0, 1, 2, 0}};
+    for (int k = 0; k < 4; k++) {
+        pq_graph *g = pq_test_graph();
+        int64_t dx[4] = {2, 3, 7, 6}, dw[4] = {4, 3, 3, 2}, db[1] = {4};
+        uint32_t in[3] = {pq_ad_const(g, PQ_DTYPE_F32, "X", 4, dx, false),
+                          pq_ad_const(g, PQ_DTYPE_F32, "W", 4, dw, false),
+                          pq_ad_const(g, PQ_DTYPE_F32, "B", 1, db, false)};
+        uint32_t nid, y = pq_ad_node(g, PQ_OP_CONV, "y", in, 3, &nid);
+        cr_assert_eq(pq_node_set_ints(g, nid, "strides", strides[k], 2, &err), PQ_OK);
+        cr_assert_eq(pq_node_set_ints(g, nid, "dilations", dils[k], 2, &err), PQ_OK);
+        cr_assert_eq(pq_node_set_ints(g, nid, "pads", pads[k], 4, &err), PQ_OK);
+        pq_ad_type(g, nid);
+        pq_ad_loss(g, y);
+        char what[64];
+        snprintf(what, sizeof what, "Conv case %d", k);
+        cr_assert_eq(pq_ad_check(g, NULL, 1e-2, 1e-2, what), 4u, "%s", what);
+        pq_graph_destroy(g);
+    }
+}
+
+/* Grouped Conv (group 2): input and bias gradients; the weight gradient is UNSUPPORTED. */
+Test(autodiff, conv_grouped) {
+    pq_error err;
+    pq_graph *g = pq_test_graph();
+    int64_t dx[4] = {2, 4, 5, 5}, dw[4] = {4, 2, 3, 3}, db[1] = {4}, st[2] = {2, 1};
+    uint32_t in[3] = {pq_ad_const(g, PQ_DTYPE_F32, "X", 4, dx, false),
+                      pq_ad_const(g, PQ_DTYPE_F32, "W", 4, dw, false),
+                      pq_ad_const(g, PQ_DTYPE_F32, "B", 1, db, false)};
+    uint32_t nid, y = pq_ad_node(g, PQ_OP_CONV, "y", in, 3, &nid);
+    cr_assert_eq(pq_node_set_int(g, nid, "group", 2, &err), PQ_OK);
+    cr_assert_eq(pq_node_set_ints(g, nid, "strides", st, 2, &err), PQ_OK);
+    pq_ad_type(g, nid);
+    pq_ad_loss(g, y);
+    cr_assert_eq(pq_ad_check(g, "{wrt: '^(X|B)$'}", 1e-2, 1e-2, "grouped Conv"), 2u);
+    pq_pass_ctx ctx;
+    pq_pass_ctx_init(&ctx);
+    ctx.verbose = 0;
+    cr_assert_eq(pq_test_run_pass(g, &pq_pass_autodiff, "{wrt: '^W$'}", &ctx, false, &err),
+                 PQ_ERR_UNSUPPORTED);
+    cr_assert(strstr(err.msg, "'y' (Conv)") && strstr(err.msg, "group"), "%s", err.msg);
+    pq_pass_ctx_free(&ctx);
+    pq_graph_destroy(g);
+}
