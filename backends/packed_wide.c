@@ -169,32 +169,16 @@ enum pq_status pq_packed_wide_conv_run(const char *isa, const pq_kernel_args *a)
     PQ_TRY(pq_wide_get(isa, a, &ww));
     const pq_tensor *X = a->in[0];
     pq_tensor *Y = a->out[0];
-    int nsp = X->rank - 2;
-    const pq_attr *ks = pq_node_attr(a->node, "kernel_shape");
-    if (nsp < 1 || nsp > 3 || !ks || ks->type != PQ_ATTR_INTS || ks->u.ints.n != (uint32_t)nsp ||
-        Y->rank != X->rank)
-        return pq_error_set(a->err, PQ_ERR_INVALID, "x rank %d and kernel_shape do not match",
-                            X->rank);
-    int64_t kd[3];
-    for (int i = 0; i < nsp; i++)
-        kd[i] = ks->u.ints.v[i];
-    pq_wconv_job j = {.ww = &ww};
-    pq_ref_window(a->node, X, kd, Y, &j.w);
-    const pq_ref_win *w = &j.w;
-    int64_t group = pq_node_attr_int(a->node, "group", 1);
-    int64_t N = X->dims[0], C = X->dims[1];
-    if (group < 1 || C % group || ww.rows % group || Y->dims[1] != ww.rows ||
-        (C / group) * w->k[0] * w->k[1] * w->k[2] != ww.cols)
-        return pq_error_set(a->err, PQ_ERR_INVALID,
-                            "channels %lld / group %lld x kernel do not give cols = %lld",
-                            (long long)C, (long long)group, (long long)ww.cols);
-    PQ_TRY(pq_node_activation(a->node, &j.act, a->err));
-    j.C = C;
+    pq_packed_conv_geom geo;
+    PQ_TRY(pq_packed_conv_geom_get(a, ww.rows, ww.cols, &geo));
+    pq_wconv_job j = {.ww = &ww, .w = geo.w, .act = geo.act};
+    int64_t group = geo.group, N = geo.N;
+    j.C = geo.C;
     j.group = group;
-    j.cg = C / group;
-    j.mg = ww.rows / group;
-    j.isp = w->in[0] * w->in[1] * w->in[2];
-    j.osp = w->out[0] * w->out[1] * w->out[2];
+    j.cg = geo.cg;
+    j.mg = geo.mg;
+    j.isp = geo.isp;
+    j.osp = geo.osp;
     if (N == 0 || j.osp == 0) return PQ_OK;
     int64_t t = PQ_WIDE_COL_MAX / ww.cols;
     if (t < 1) t = 1;

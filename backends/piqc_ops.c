@@ -449,8 +449,9 @@ enum pq_status pq_piqc_packed_matmul_run(const pq_qkernels *k, const pq_kernel_a
 #define PQ_PACKED_COL_MAX ((int64_t)1 << 20)  /* floats of one im2col tile, at most */
 #define PQ_PACKED_COL_TILE ((int64_t)1 << 16) /* floats of one im2col tile, target */
 #define PQ_PACKED_COL_MIN_T 96                /* positions per tile, at least */
-#define PQ_PACKED_SLACK 4 /* floats past a padded image or an im2col tile (16-byte window moves)   \
-                           */
+#define PQ_PACKED_SLACK                                                                            \
+    4 /* floats past a padded image or an im2col tile (16-byte window moves)                       \
+       */
 
 /* im2col of positions [p0, p0 + t) (row-major over the output's spatial dims) of cg channels of x:
  * col is [t, cg * k0 * k1 * k2] with columns in (c, kd, kh, kw) order, zeros for padding. */
@@ -638,11 +639,8 @@ static void pq_pconv_task(void *vctx, int64_t c0, int64_t c1) {
     }
 }
 
-enum pq_status pq_piqc_packed_conv_run(const pq_qkernels *k, const pq_kernel_args *a) {
-    if (pq_packed_is_wide(a->node)) return pq_packed_wide_conv_run(k->isa, a); /* int8, f16 */
-    PQ_TRY(pq_piqc_args(a, 2));
-    pq_packed_w pw;
-    PQ_TRY(pq_packed_w_get(a, &pw));
+enum pq_status pq_packed_conv_geom_get(const pq_kernel_args *a, int64_t rows, int64_t cols,
+                                       pq_packed_conv_geom *g) {
     const pq_tensor *X = a->in[0];
     pq_tensor *Y = a->out[0];
     int nsp = X->rank - 2;
@@ -654,22 +652,42 @@ enum pq_status pq_piqc_packed_conv_run(const pq_qkernels *k, const pq_kernel_arg
     int64_t kd[3];
     for (int i = 0; i < nsp; i++)
         kd[i] = ks->u.ints.v[i];
-    pq_pconv_job j = {.k = k, .pw = &pw};
-    pq_ref_window(a->node, X, kd, Y, &j.w);
-    const pq_ref_win *w = &j.w;
-    int64_t group = pq_node_attr_int(a->node, "group", 1);
-    int64_t N = X->dims[0], C = X->dims[1];
-    if (group < 1 || C % group || pw.rows % group || Y->dims[1] != pw.rows ||
-        (C / group) * w->k[0] * w->k[1] * w->k[2] != pw.cols)
+    memset(g, 0, sizeof *g);
+    pq_ref_window(a->node, X, kd, Y, &g->w);
+    const pq_ref_win *w = &g->w;
+    g->group = pq_node_attr_int(a->node, "group", 1);
+    g->N = X->dims[0];
+    g->C = X->dims[1];
+    if (g->group < 1 || g->C % g->group || rows % g->group || Y->dims[1] != rows ||
+        (g->C / g->group) * w->k[0] * w->k[1] * w->k[2] != cols)
         return pq_error_set(a->err, PQ_ERR_INVALID,
                             "channels %lld / group %lld x kernel do not give cols = %lld",
-                            (long long)C, (long long)group, (long long)pw.cols);
-    PQ_TRY(pq_node_activation(a->node, &j.act, a->err));
-    j.C = C;
-    j.cg = C / group;
-    j.mg = pw.rows / group;
-    j.isp = w->in[0] * w->in[1] * w->in[2];
-    j.osp = w->out[0] * w->out[1] * w->out[2];
+                            (long long)g->C, (long long)g->group, (long long)cols);
+    PQ_TRY(pq_node_activation(a->node, &g->act, a->err));
+    g->cg = g->C / g->group;
+    g->mg = rows / g->group;
+    g->isp = w->in[0] * w->in[1] * w->in[2];
+    g->osp = w->out[0] * w->out[1] * w->out[2];
+    return PQ_OK;
+}
+
+enum pq_status pq_piqc_packed_conv_run(const pq_qkernels *k, const pq_kernel_args *a) {
+    if (pq_packed_is_wide(a->node)) return pq_packed_wide_conv_run(k->isa, a); /* int8, f16 */
+    PQ_TRY(pq_piqc_args(a, 2));
+    pq_packed_w pw;
+    PQ_TRY(pq_packed_w_get(a, &pw));
+    const pq_tensor *X = a->in[0];
+    pq_tensor *Y = a->out[0];
+    pq_packed_conv_geom geo;
+    PQ_TRY(pq_packed_conv_geom_get(a, pw.rows, pw.cols, &geo));
+    pq_pconv_job j = {.k = k, .pw = &pw, .w = geo.w, .act = geo.act};
+    const pq_ref_win *w = &j.w;
+    int64_t group = geo.group, N = geo.N;
+    j.C = geo.C;
+    j.cg = geo.cg;
+    j.mg = geo.mg;
+    j.isp = geo.isp;
+    j.osp = geo.osp;
     if (N == 0 || j.osp == 0) return PQ_OK;
     /* Tiles run over the positions of all N images together (one gemm call per tile, not per
      * image), so a small feature map still gives the packed gemm many activation rows to reuse

@@ -43,6 +43,20 @@ enum pq_status pq_piqc_packed_conv_run(const pq_qkernels *k, const pq_kernel_arg
 void pq_packed_im2col(const float *x, int64_t cg, const pq_ref_win *w, int64_t p0, int64_t t,
                       float *col);
 
+/* Geometry of one PackedConv, whatever its weight format: the window, the channel groups and the
+ * fused activation, checked against a weight of rows x cols. Shared with backends/packed_wide.c. */
+typedef struct pq_packed_conv_geom {
+    pq_ref_win w;
+    int64_t N, C, group, cg, mg, isp, osp; /* cg, mg: input/output channels per group */
+    pq_activation act;
+} pq_packed_conv_geom;
+
+/* Decodes a->node's Conv attributes against X = a->in[0], Y = a->out[0] and a weight of rows x
+ * cols. PQ_ERR_INVALID (message in a->err) when the kernel shape, ranks, channels, group or
+ * activation do not fit. */
+enum pq_status pq_packed_conv_geom_get(const pq_kernel_args *a, int64_t rows, int64_t cols,
+                                       pq_packed_conv_geom *g);
+
 /* ---- threading of the packed ops (shared with backends/packed_wide.c) ---- */
 
 #define PQ_PAR_ROW_ALIGN                                                                           \
