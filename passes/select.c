@@ -74,12 +74,71 @@ static bool pq_list_has(const char *const *list, uint32_t n, const char *s) {
     return false;
 }
 
+/* Bounds on a user's regular expression before regcomp: glibc's regcomp copies the subtree of a
+ * quantified expression for every repetition, so stacked or nested quantifiers ("y++++...",
+ * "((a+)+)+", "a{100}{100}") make it allocate exponentially (found by fuzzing the pipeline
+ * reader: 118 stacked '+' exhausted 2 GB). The bound is conservative: the product over all
+ * quantifiers of their repetition factor ('*', '+', '?': 2; {n,m}: max(n, m) + 1), times the
+ * pattern length, stays below 2^16 (so regcomp builds at most tens of thousands of nodes), and the
+ * pattern is at most 256 bytes. Returns a static reason, or NULL when acceptable. */
+#define PQ_REGEX_MAX_LEN 256
+#define PQ_REGEX_MAX_EXPANSION 65536.0
+static const char *pq_regex_too_complex(const char *pat) {
+    size_t n = strlen(pat);
+    if (n > PQ_REGEX_MAX_LEN) return "longer than 256 bytes";
+    double expansion = 1.0;
+    bool in_bracket = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = pat[i];
+        if (in_bracket) {
+            if (c == ']' && i > 0 && pat[i - 1] != '[') in_bracket = false;
+            continue;
+        }
+        if (c == '\\') {
+            i++;
+            continue;
+        }
+        if (c == '[') {
+            in_bracket = true;
+            if (i + 1 < n && pat[i + 1] == '^') i++;
+            if (i + 1 < n && pat[i + 1] == ']') i++;
+            continue;
+        }
+        double f = 1.0;
+        if (c == '*' || c == '+' || c == '?') {
+            f = 2.0;
+        } else if (c == '{') {
+            double hi = 0.0, cur = 0.0;
+            size_t k = i + 1;
+            for (; k < n && pat[k] != '}'; k++) {
+                if (pat[k] >= '0' && pat[k] <= '9') {
+                    cur = cur * 10.0 + (pat[k] - '0');
+                    if (cur > hi) hi = cur;
+                } else {
+                    cur = 0.0;
+                }
+            }
+            f = hi + 1.0 < 2.0 ? 2.0 : hi + 1.0;
+            i = k;
+        }
+        expansion *= f;
+        if (expansion * (double)(n + 1) > PQ_REGEX_MAX_EXPANSION)
+            return "too many or too large repetitions (stacked or nested quantifiers)";
+    }
+    return NULL;
+}
+
 /* Compiles option `name` of o as a POSIX extended regex into re; *have = false when unset. */
 static enum pq_status pq_select_regcomp(const pq_pass_opts *o, const char *name, regex_t *re,
                                         bool *have, pq_error *err) {
     *have = false;
     const char *pat = pq_opts_string(o, name);
     if (!pat) return PQ_OK;
+    const char *why = pq_regex_too_complex(pat);
+    if (why)
+        return pq_error_set(err, PQ_ERR_INVALID,
+                            "option '%s': regular expression '%.64s%s' is too complex: %s", name,
+                            pat, strlen(pat) > 64 ? "..." : "", why);
     int rc = regcomp(re, pat, REG_EXTENDED | REG_NOSUB);
     if (rc != 0) {
         char msg[256];

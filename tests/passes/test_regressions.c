@@ -65,3 +65,31 @@ Test(regressions, bad_regex_reported_at_parse_time) {
     cr_expect(strstr(err.msg, "exclude") != NULL, "option not named: %s", err.msg);
     cr_expect_null(p);
 }
+
+/* glibc's regcomp copies a quantified subtree per repetition: 118 stacked '+' made it allocate
+ * more than 2 GB (found by fuzz_yaml). Such patterns are refused before regcomp; ordinary ones
+ * still work. */
+Test(regressions, regex_blowup_refused_ordinary_accepted) {
+    char plus[160];
+    memset(plus, '+', sizeof plus);
+    memcpy(plus, "y", 1);
+    plus[130] = '\0';
+    char text[512];
+    snprintf(text, sizeof text, "passes:\n  - hadamard: {include: \"%s\"}\n", plus);
+    pq_pipeline *p = NULL;
+    pq_error err;
+    pq_error_clear(&err);
+    cr_assert_eq(pq_pipeline_parse(text, strlen(text), "blowup.yaml", &p, &err), PQ_ERR_INVALID);
+    cr_expect(strstr(err.msg, "too complex") != NULL, "%s", err.msg);
+    const char *nested = "passes:\n  - hadamard: {exclude: \"((a{100}){100}){100}\"}\n";
+    cr_assert_eq(pq_pipeline_parse(nested, strlen(nested), "nested.yaml", &p, &err),
+                 PQ_ERR_INVALID);
+    const char *ok[] = {"^layer[0-9]+$", "conv.*weight", "a{2,3}b?", "[]+*?]x+", "fc\\\\.weight"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        snprintf(text, sizeof text, "passes:\n  - hadamard: {include: '%s'}\n", ok[i]);
+        cr_assert_eq(pq_pipeline_parse(text, strlen(text), "ok.yaml", &p, &err), PQ_OK, "'%s': %s",
+                     ok[i], err.msg);
+        pq_pipeline_destroy(p);
+        p = NULL;
+    }
+}
