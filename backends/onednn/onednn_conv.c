@@ -401,7 +401,7 @@ static enum pq_status pq_conv_exec(const pq_kernel_args *a, const pq_conv_prim *
         st =
             pq_dnnl_execute_ws(&p->dst_reorder, ra, 2, scratch, "conv destination reorder", a->err);
     }
-    if (st == PQ_OK) st = pq_dnnl_epilogue(a->node, Y, a->err); /* fused activation */
+    if (st == PQ_OK) st = pq_act_epilogue(a->node, Y, a->err); /* fused activation */
 done:
     pq_free(own_s);
     pq_free(own_d);

@@ -303,33 +303,3 @@ done:
     pq_free(scratch);
     return st;
 }
-
-/* ---- fused activation ---- */
-
-/* glibc's x86-64 fmin(1, v) then fmax(0, .) (minsd/maxsd with the NaN operand dropped), written
- * as compares the compiler vectorizes: a NaN v gives 1, -0 stays -0, as in ref_act.h. */
-static inline double pq_dnnl_clamp01(double v) {
-    double c = v <= 1.0 ? v : 1.0;
-    return 0.0 > c ? 0.0 : c;
-}
-
-enum pq_status pq_dnnl_epilogue(const pq_node *n, pq_tensor *t, pq_error *err) {
-    pq_activation act;
-    PQ_TRY(pq_node_activation(n, &act, err));
-    if (!t || t->dtype != PQ_DTYPE_F32 ||
-        (act.kind != PQ_ACT_HARD_SWISH && act.kind != PQ_ACT_HARD_SIGMOID))
-        return pq_act_epilogue(n, t, err);
-    float *y = t->data;
-    int64_t cnt = pq_tensor_numel(t);
-    if (act.kind == PQ_ACT_HARD_SWISH) {
-        for (int64_t i = 0; i < cnt; i++) {
-            double x = y[i];
-            y[i] = (float)(x * pq_dnnl_clamp01(x / 6.0 + 0.5));
-        }
-    } else {
-        const double al = act.alpha, be = act.beta;
-        for (int64_t i = 0; i < cnt; i++)
-            y[i] = (float)pq_dnnl_clamp01(al * (double)y[i] + be);
-    }
-    return PQ_OK;
-}

@@ -118,11 +118,6 @@ void pq_dnnl_count(bool hit);
 enum pq_status pq_dnnl_execute_ws(const pq_dnnl_prim *p, const pq_dnnl_arg *args, int nargs,
                                   void *scratch, const char *what, pq_error *err);
 
-/* The node's fused activation on t in place, with exactly the reference epilogue's results
- * (pq_act_epilogue); HardSwish and HardSigmoid on f32 in a loop the compiler vectorizes (the
- * reference calls fmin/fmax per element). Statuses as pq_act_epilogue. */
-enum pq_status pq_dnnl_epilogue(const pq_node *n, pq_tensor *t, pq_error *err);
-
 /* ---- per-session cache (onednn_session.c; the public face is in onednn.h) ---- */
 
 /* One node's entry: val (destroyed with destroy) was built for key. */

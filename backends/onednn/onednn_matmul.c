@@ -242,7 +242,7 @@ enum pq_status pq_onednn_matmul(const pq_kernel_args *a) {
     pq_mm_dense(s.nd, s.wd, s.ws);
     enum pq_status st = pq_mm_run(a, &s, A->data, B->data, NULL, Y->data, NULL, "matmul");
     /* fused activation: epilogue on the output (see pq_onednn_matmul in onednn.h) */
-    return st == PQ_OK ? pq_dnnl_epilogue(a->node, Y, a->err) : st;
+    return st == PQ_OK ? pq_act_epilogue(a->node, Y, a->err) : st;
 }
 
 /* ---- Gemm ---- */
@@ -321,5 +321,5 @@ enum pq_status pq_onednn_gemm(const pq_kernel_args *a) {
         prefill = pq_gemm_prefill;
     }
     enum pq_status st = pq_mm_run(a, &s, A->data, B->data, bias, Y->data, prefill, "gemm");
-    return st == PQ_OK ? pq_dnnl_epilogue(a->node, Y, a->err) : st; /* fused activation */
+    return st == PQ_OK ? pq_act_epilogue(a->node, Y, a->err) : st; /* fused activation */
 }

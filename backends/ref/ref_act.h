@@ -25,12 +25,18 @@ static inline double pq_act_sigmoid_f64(double x) {
     return e / (1.0 + e);
 }
 /* HardSigmoid in double: max(0, min(1, alpha * x + beta)). */
+/* max(0, min(1, v)) as glibc's x86-64 fmin(1, v) then fmax(0, .) compute it (a NaN v gives 1),
+ * written as compares so loops over it vectorize. */
+static inline double pq_act_clamp01(double v) {
+    double c = v <= 1.0 ? v : 1.0;
+    return 0.0 > c ? 0.0 : c;
+}
 static inline double pq_act_hard_sigmoid_f64(double x, double alpha, double beta) {
-    return fmax(0.0, fmin(1.0, alpha * x + beta));
+    return pq_act_clamp01(alpha * x + beta);
 }
 /* HardSwish in double: x * max(0, min(1, x / 6 + 0.5)). */
 static inline double pq_act_hard_swish_f64(double x) {
-    return x * fmax(0.0, fmin(1.0, x / 6.0 + 0.5));
+    return x * pq_act_clamp01(x / 6.0 + 0.5);
 }
 
 #endif
