@@ -166,5 +166,7 @@ const pq_infer_fn pq_infer_table[PQ_OP_COUNT] = {
     /* ---- end piqc ---- */
     /* ---- training (ir/infer_train.c) ---- */
     [PQ_OP_FAKE_QUANT_GRAD] = pq_infer_train_fake_quant_grad,
+    [PQ_OP_TRAIN_LOSS] = pq_infer_train_loss,
+    [PQ_OP_TRAIN_LOSS_GRAD] = pq_infer_train_loss_grad,
     /* ---- end training ---- */
 };

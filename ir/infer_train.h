@@ -34,4 +34,31 @@ bool pq_ste_from_name(const char *name, enum pq_ste *out);
  * format f16 (its straight-through gradient is g itself: the gradient rule passes g through). */
 enum pq_status pq_infer_train_fake_quant_grad(pq_infer_ctx *c);
 
+/* ---- TrainLoss / TrainLossGrad (SPEC 9) ----
+ * TrainLoss(logits, labels?, teacher?, s_1, t_1, s_2, t_2, ...) -> (total, terms?)
+ *   logits: f32 [..., C], rank >= 1. labels (optional): i64 with logits' shape minus the last axis
+ *   (task cross_entropy) or f32 with logits' shape (task mse). teacher (optional): f32, logits'
+ *   shape (the KD term is computed when it is present). Then n >= 0 pairs of f32 values of equal
+ *   shape [..., D] (student, teacher) for the cosine feature loss.
+ *   Attributes: task ("none" | "cross_entropy" | "mse", default cross_entropy; labels required
+ *   unless none), w_task / w_kd / w_feat (floats, finite; defaults 1, 0.5, 0.2), temperature
+ *   (finite > 0, default 1), kd_direction ("forward" | "reverse", default forward), cos_eps
+ *   (finite >= 0, default 1e-8).
+ *   Outputs: total f32 [] = w_task task + w_kd KD + w_feat feature; terms (optional) f32 [3]: the
+ *   unweighted task, KD and feature terms (absent terms are 0).
+ * TrainLossGrad(dtotal, logits, labels?, teacher?, s_1, t_1, ...) -> (dlogits, ds_1, ...): the
+ *   same attributes; dtotal f32 [] (or any one-element f32); outputs dtotal * dL/dlogits (logits'
+ *   shape) and dtotal * dL/ds_i (the student features' shapes); one output per student feature is
+ *   required after dlogits (n_outputs = 1 + pairs). */
+enum pq_train_task { PQ_TRAIN_TASK_NONE = 0, PQ_TRAIN_TASK_CROSS_ENTROPY, PQ_TRAIN_TASK_MSE };
+
+/* Decodes the task attribute of a TrainLoss / TrainLossGrad node (absent: cross_entropy); false
+ * for an unknown name. */
+bool pq_train_loss_task(const pq_node *n, enum pq_train_task *out);
+/* Decodes kd_direction (absent: forward); *reverse is true for "reverse"; false for another name. */
+bool pq_train_loss_kd_reverse(const pq_node *n, bool *reverse);
+
+enum pq_status pq_infer_train_loss(pq_infer_ctx *c);
+enum pq_status pq_infer_train_loss_grad(pq_infer_ctx *c);
+
 #endif

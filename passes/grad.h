@@ -43,4 +43,9 @@ enum pq_status pq_grad_add(pq_graph *g, const char *hint, uint32_t a, uint32_t b
 enum pq_status pq_grad_fill(pq_graph *g, const char *hint, enum pq_dtype dtype, int rank,
                             const int64_t *dims, double v, uint32_t *out, pq_error *err);
 
+/* Rules that live in their own files (the table in grad_rules.c points at them). */
+/* TrainLoss -> one TrainLossGrad(dtotal, the loss's inputs) giving dlogits and the student
+ * features' gradients (passes/grad_loss.c); its terms output is not differentiable. */
+enum pq_status pq_grad_train_loss(pq_grad_ctx *c);
+
 #endif

@@ -661,4 +661,5 @@ const pq_grad_fn pq_grad_rules[PQ_OP_COUNT] = {
     [PQ_OP_REDUCE_MEAN] = pq_grad_reduce,
     [PQ_OP_CONV] = pq_grad_conv,
     [PQ_OP_FAKE_QUANT] = pq_grad_fake_quant,
+    [PQ_OP_TRAIN_LOSS] = pq_grad_train_loss,
 };

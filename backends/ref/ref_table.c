@@ -166,6 +166,8 @@ const pq_kernel_fn pq_ref_kernels[PQ_OP_COUNT] = {
     /* ---- end piqc ---- */
     /* ---- training (ref_train.c) ---- */
     [PQ_OP_FAKE_QUANT_GRAD] = pq_ref_train_fake_quant_grad,
+    [PQ_OP_TRAIN_LOSS] = pq_ref_train_loss,
+    [PQ_OP_TRAIN_LOSS_GRAD] = pq_ref_train_loss_grad,
     /* ---- end training ---- */
 };
 

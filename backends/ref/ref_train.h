@@ -25,4 +25,13 @@
  * dscales without ste = lsq). Single-threaded; no workspace. */
 enum pq_status pq_ref_train_fake_quant_grad(const pq_kernel_args *a);
 
+/* TrainLoss(logits, labels?, teacher?, pairs...) -> (total, terms?) (ir/infer_train.h): the
+ * weighted total of backends/ref/loss.h (pq_loss_total) with the node's attributes as its config.
+ * INVALID (message from the loss) for a label out of range, mismatched shapes. */
+enum pq_status pq_ref_train_loss(const pq_kernel_args *a);
+/* TrainLossGrad(dtotal, logits, labels?, teacher?, pairs...) -> (dlogits, ds_1, ...): the
+ * gradients of pq_loss_total times dtotal (each element rounded to f32 once by the loss, then
+ * multiplied by dtotal in f32; dtotal = 1 leaves them unchanged). */
+enum pq_status pq_ref_train_loss_grad(const pq_kernel_args *a);
+
 #endif

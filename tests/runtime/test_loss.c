@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "frontends/npy.h"
-#include "runtime/loss.h"
+#include "backends/ref/loss.h"
 
 static pq_error err;
 
