@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "autodiff.h"
 #include "grad.h"
 #include "ir/ir.h"
 #include "pass.h"
@@ -102,21 +103,36 @@ static enum pq_status pq_ad_expose(pq_graph *g, uint32_t c, uint32_t gv, uint32_
     return pq_graph_add_output(g, out, err);
 }
 
+/* Whether constant value v can be differentiated at all. */
+static bool pq_ad_candidate(const pq_value *pv) {
+    return pv->constant && pq_dtype_is_float(pv->dtype) && pv->shape.rank >= 1 &&
+           !(pv->flags & PQ_VALUE_INPUT);
+}
+
 static enum pq_status pq_autodiff_run(pq_graph *g, const pq_pass_opts *opts, pq_pass_ctx *ctx,
                                       pq_error *err) {
-    enum pq_status st = PQ_OK;
-    bool *dep = NULL, *reach = NULL, *need = NULL, have_re = false;
-    uint32_t *grad = NULL, *out_grad = NULL, *in_grad = NULL;
-    regex_t re;
     PQ_TRY(pq_graph_sort_infer(g, err));
     uint32_t loss = PQ_NONE;
     PQ_TRY(pq_ad_loss(g, opts, &loss, err));
     const char *wrt = pq_opts_string(opts, "wrt");
-    if (wrt) {
-        int rc = regcomp(&re, wrt, REG_EXTENDED | REG_NOSUB);
-        if (rc != 0) return pq_autodiff_check(opts, err);
-        have_re = true;
-    }
+    regex_t re;
+    if (wrt && regcomp(&re, wrt, REG_EXTENDED | REG_NOSUB) != 0) return pq_autodiff_check(opts, err);
+    bool *sel = pq_calloc(g->n_values ? g->n_values : 1, sizeof *sel);
+    enum pq_status st = sel ? PQ_OK : pq_error_nomem(err, "autodiff selection");
+    for (uint32_t v = 0; sel && v < g->n_values; v++)
+        sel[v] = pq_ad_candidate(&g->values[v]) &&
+                 (!wrt || regexec(&re, g->values[v].name, 0, NULL, 0) == 0);
+    if (wrt) regfree(&re);
+    if (st == PQ_OK) st = pq_autodiff_graph(g, loss, sel, ctx, err);
+    pq_free(sel);
+    return st;
+}
+
+enum pq_status pq_autodiff_graph(pq_graph *g, uint32_t loss, const bool *wrt, pq_pass_ctx *ctx,
+                                 pq_error *err) {
+    enum pq_status st = PQ_OK;
+    bool *dep = NULL, *reach = NULL, *need = NULL;
+    uint32_t *grad = NULL, *out_grad = NULL, *in_grad = NULL;
     const uint32_t n_values = g->n_values, n_nodes = g->n_nodes;
     uint32_t max_io = 1;
     for (uint32_t i = 0; i < n_nodes; i++) {
@@ -137,11 +153,7 @@ static enum pq_status pq_autodiff_run(pq_graph *g, const pq_pass_opts *opts, pq_
     uint32_t n_wrt = 0;
     for (uint32_t v = 0; v < n_values; v++) {
         grad[v] = PQ_NONE;
-        const pq_value *pv = &g->values[v];
-        if (!pv->constant || !pq_dtype_is_float(pv->dtype) || pv->shape.rank < 1 ||
-            (pv->flags & PQ_VALUE_INPUT))
-            continue;
-        if (have_re && regexec(&re, pv->name, 0, NULL, 0) != 0) continue;
+        if (!wrt[v] || !pq_ad_candidate(&g->values[v])) continue;
         dep[v] = true;
         n_wrt++;
     }
@@ -263,7 +275,6 @@ static enum pq_status pq_autodiff_run(pq_graph *g, const pq_pass_opts *opts, pq_
     pq_pass_log(ctx, 1, "%u gradients of '%s', %u backward nodes", n_exposed, g->values[loss].name,
                 g->n_nodes - n_before);
 cleanup:
-    if (have_re) regfree(&re);
     pq_free(dep);
     pq_free(reach);
     pq_free(grad);
