@@ -14,6 +14,7 @@ static const pq_command pq_commands[] = {
     {"compile", "run a pass pipeline over a model and write a .gguf artifact", pq_cmd_compile},
     {"sensitivity", "measure each layer's output drift when quantized alone", pq_cmd_sensitivity},
     {"export", "write a model or artifact as ONNX (QDQ for onnxruntime)", pq_cmd_export},
+    {"eval", "accuracy, perplexity or cosine of a model over a data folder", pq_cmd_eval},
 };
 
 static void pq_usage(FILE *f) {
