@@ -1,0 +1,350 @@
+/* Integer-activation PiQ GEMV (backends/quant/piq_gemv_i8.h): the activation quantizer on hand
+ * cases, the scalar reference against an independent evaluation of its formula, and every SIMD
+ * ISA the CPU runs (avx2, avxvnni, avx512; others skip visibly) bit-exact against the scalar
+ * reference on sizes 0/1/tails/large, misaligned pointers, poisoned outputs and extreme codes. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "backends/quant/piq_gemv_i8.h"
+#include "backends/quant/quant.h"
+#include "ir/alloc.h"
+#include "ir/dtype.h"
+#include "ir/packed.h"
+
+#define NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
+#define GUARD 64
+#define POISON 0xA5
+
+static const int64_t k_cols[] = {0,  1,  7,  8,  9,   15,  16,  17,   31,   32,  33,
+                                 63, 64, 65, 95, 127, 128, 255, 256, 257, 1000, 4096};
+static const int64_t k_groups[] = {8, 16, 32, 40, 64, 128, 256, 1000, 8192};
+static const int64_t k_rows[] = {0, 1, 2, 3, 4, 5, 15, 16, 17, 33};
+
+typedef struct {
+    uint64_t s;
+} rng_t;
+
+static uint64_t rng_next(rng_t *r) {
+    r->s ^= r->s >> 12;
+    r->s ^= r->s << 25;
+    r->s ^= r->s >> 27;
+    return r->s * 2685821657736338717ULL;
+}
+static float rng_unif(rng_t *r) { /* [-1, 1) */
+    return (float)((double)(rng_next(r) >> 11) * 0x1p-53 * 2.0 - 1.0);
+}
+
+typedef struct {
+    uint8_t *base;
+    uint8_t *p;
+    size_t n;
+} guarded;
+
+static guarded guarded_new(size_t n, size_t off) {
+    guarded g;
+    g.base = pq_malloc_aligned(n + off + GUARD);
+    cr_assert_not_null(g.base);
+    memset(g.base, POISON, n + off + GUARD);
+    g.p = g.base + off;
+    g.n = n;
+    return g;
+}
+
+static void guarded_check(const guarded *g, const char *what) {
+    for (size_t i = 0; i < GUARD; i++)
+        cr_assert_eq(g->p[g->n + i], POISON, "%s: guard byte %zu after the buffer overwritten",
+                     what, i);
+    for (uint8_t *q = g->base; q < g->p; q++)
+        cr_assert_eq(*q, POISON, "%s: byte before the buffer overwritten", what);
+}
+
+/* Same bits, or both NaN (NaN payloads are not part of the contract). */
+static int same_f32(float a, float b) {
+    if (a != a && b != b) return 1;
+    return memcmp(&a, &b, 4) == 0;
+}
+
+static const pq_piq_i8_kernels *need_isa(const char *isa) {
+    const pq_piq_i8_kernels *k = pq_piq_i8_kernels_for(isa);
+    if (!k) cr_skip_test("integer PiQ GEMV for ISA %s is not available on this CPU/build: skipped",
+                         isa);
+    return k;
+}
+
+/* A quantized activation row with its own buffer. */
+typedef struct {
+    pq_piq_i8_act a;
+    void *buf;
+} act_t;
+
+static act_t act_new(const float *x, int64_t cols, int64_t group) {
+    act_t t;
+    t.buf = pq_malloc(pq_piq_i8_act_bytes(cols, group));
+    cr_assert_not_null(t.buf);
+    pq_piq_i8_act_init(&t.a, cols, group, t.buf);
+    pq_piq_i8_quantize(x, &t.a);
+    return t;
+}
+
+/* ---- activation quantizer ---- */
+
+Test(piq_gemv_i8, quantize_hand_cases) {
+    /* block 0 (8 values): amax 127 -> s = 1: rne ties and the clamp */
+    float x[24] = {127.0f, -127.0f, 0.5f, 1.5f, 2.5f, -0.5f, -2.5f, 3.49f,
+                   /* block 1: all zero -> s = 0, codes 0 */
+                   0.0f, -0.0f, 0, 0, 0, 0, 0, 0,
+                   /* block 2: a NaN -> s = NaN, codes 0 */
+                   1.0f, NAN, 2.0f, 0, 0, 0, 0, 0};
+    act_t t = act_new(x, 24, 8);
+    cr_assert_eq(t.a.nblocks, 3);
+    cr_assert_eq(t.a.stride, 64);
+    cr_assert_eq(((uintptr_t)t.a.q) % 64, 0, "blocks are 64-byte aligned");
+    const int8_t want0[8] = {127, -127, 0, 2, 2, 0, -2, 3};
+    for (int j = 0; j < 8; j++)
+        cr_assert_eq(t.a.q[j], want0[j], "code %d is %d, want %d", j, t.a.q[j], want0[j]);
+    for (int j = 8; j < 64; j++)
+        cr_assert_eq(t.a.q[j], 0, "padding code %d is not zero", j);
+    cr_assert_eq(t.a.scale[0], 1.0f);
+    cr_assert_eq(t.a.sum[0], 127 - 127 + 0 + 2 + 2 + 0 - 2 + 3);
+    cr_assert_eq(t.a.scale[1], 0.0f);
+    cr_assert_eq(t.a.sum[1], 0);
+    cr_assert(isnan(t.a.scale[2]));
+    for (int j = 0; j < 64; j++)
+        cr_assert_eq(t.a.q[64 + j] | t.a.q[128 + j], 0);
+    pq_free(t.buf);
+
+    /* infinity -> NaN scale; G >= cols -> one block of cols values */
+    float y[5] = {1.0f, -INFINITY, 0, 0, 0};
+    t = act_new(y, 5, 256);
+    cr_assert_eq(t.a.nblocks, 1);
+    cr_assert(isnan(t.a.scale[0]));
+    pq_free(t.buf);
+
+    /* s = amax / 127 in f32; codes = rne(x / s) with an f32 division; the extreme hits 127 */
+    float z[3] = {0.3f, -0.1f, 0.2f};
+    t = act_new(z, 3, 8);
+    float s = 0.3f / 127.0f;
+    cr_assert_eq(t.a.scale[0], s);
+    cr_assert_eq(t.a.q[0], 127);
+    cr_assert_eq(t.a.q[1], (int8_t)nearbyintf(-0.1f / s));
+    cr_assert_eq(t.a.q[2], (int8_t)nearbyintf(0.2f / s));
+    pq_free(t.buf);
+
+    /* subnormal amax whose scale underflows to 0 -> codes 0, scale 0 */
+    float u[2] = {0x1p-149f, 0.0f};
+    t = act_new(u, 2, 8);
+    cr_assert_eq(t.a.scale[0], 0.0f);
+    cr_assert_eq(t.a.q[0], 0);
+    pq_free(t.buf);
+}
+
+Test(piq_gemv_i8, supported_and_dispatch) {
+    cr_assert(pq_piq_i8_supported(PQ_QFORMAT_PIQ3, 8192, 256));
+    cr_assert(pq_piq_i8_supported(PQ_QFORMAT_Q2, 10, (int64_t)1 << 40), "G >= cols: one block");
+    cr_assert(!pq_piq_i8_supported(PQ_QFORMAT_PIQ3, (int64_t)1 << 22, (int64_t)1 << 22));
+    cr_assert(!pq_piq_i8_supported(PQ_QFORMAT_PIQ3, 0, 256));
+    cr_assert(!pq_piq_i8_supported(PQ_QFORMAT_PIQ3, 8, 0));
+    cr_assert_eq(pq_piq_i8_kernels_for("scalar"), &pq_piq_i8_kernels_scalar);
+    cr_assert_null(pq_piq_i8_kernels_for("sse9"));
+    cr_assert_null(pq_piq_i8_kernels_for(NULL));
+    const pq_piq_i8_kernels *k = pq_piq_i8_kernels_get();
+    cr_assert_not_null(k);
+    cr_assert_not_null(k->gemv);
+    const char *names[] = {"avx2", "avxvnni", "avx512", "neon"};
+    for (int i = 0; i < NELEM(names); i++) {
+        const pq_piq_i8_kernels *t = pq_piq_i8_kernels_for(names[i]);
+        cr_log_info("integer PiQ GEMV %s: %s", names[i], t ? "available" : "not available");
+        if (t) cr_assert_str_eq(t->isa, names[i]);
+    }
+}
+
+/* ---- scalar reference against its formula ---- */
+
+/* Random packed rows (every code pattern, random valid scale words); codes and steps kept. */
+static void random_packed(rng_t *r, enum pq_qformat f, int64_t rows, int64_t cols, int64_t group,
+                          uint8_t *w, int extreme) {
+    size_t row_bytes = pq_packed_row_bytes(f, cols, group);
+    int bits = pq_qformat_bits(f);
+    for (size_t i = 0; i < row_bytes * (size_t)rows; i++)
+        w[i] = (uint8_t)rng_next(r);
+    for (int64_t rr = 0; rr < rows; rr++) {
+        uint8_t *p = w + (size_t)rr * row_bytes;
+        for (int64_t c = 0; c < cols; c += group) {
+            int64_t n = cols - c < group ? cols - c : group;
+            uint16_t a = pq_scale_clamp((uint16_t)rng_next(r));
+            if ((rng_next(r) & 3) != 0) { /* mostly moderate scales */
+                float m = 0.01f + fabsf(rng_unif(r));
+                a = pq_scale_clamp(pq_f32_to_f16((rng_next(r) & 1) ? m : -m));
+            }
+            p[0] = (uint8_t)a;
+            p[1] = (uint8_t)(a >> 8);
+            size_t cb = pq_packed_code_bytes(f, n);
+            if (extreme) /* every code the largest unsigned one (q = 2^(bits-1) - 1) */
+                memset(p + 2, 0xFF, cb);
+            (void)bits;
+            p += 2 + cb;
+        }
+    }
+}
+
+Test(piq_gemv_i8, scalar_matches_formula) {
+    rng_t rng = {42};
+    for (int f = 0; f < PQ_QFORMAT_COUNT; f++)
+        for (int gi = 0; gi < NELEM(k_groups); gi++) {
+            int64_t rows = 3, cols = 300, group = k_groups[gi];
+            size_t row_bytes = pq_packed_row_bytes((enum pq_qformat)f, cols, group);
+            uint8_t *w = pq_malloc(row_bytes * (size_t)rows);
+            float *x = pq_malloc(sizeof(float) * (size_t)cols);
+            float *wh = pq_malloc(sizeof(float) * (size_t)cols);
+            random_packed(&rng, (enum pq_qformat)f, rows, cols, group, w, 0);
+            for (int64_t c = 0; c < cols; c++)
+                x[c] = rng_unif(&rng) * (c % 7 == 0 ? 10.0f : 1.0f);
+            act_t t = act_new(x, cols, group);
+            float y[3];
+            pq_piq_gemv_i8_ukernel__scalar((enum pq_qformat)f, w, rows, cols, group, &t.a, y);
+            for (int64_t r = 0; r < rows; r++) {
+                /* codes through the dequantizer: q = rne(w_hat / step) (q * step may round) */
+                pq_q_dequantize_row_ukernel__scalar((enum pq_qformat)f, w + (size_t)r * row_bytes,
+                                                    cols, group, wh);
+                const uint8_t *p = w + (size_t)r * row_bytes;
+                float acc = 0.0f;
+                for (int64_t g = 0; g * group < cols; g++) {
+                    int64_t n = cols - g * group < group ? cols - g * group : group;
+                    float step = pq_qstep((enum pq_qformat)f, (uint16_t)(p[0] | p[1] << 8));
+                    int32_t d = 0;
+                    for (int64_t j = 0; j < n; j++)
+                        d += (int32_t)nearbyintf(wh[g * group + j] / step) * t.a.q[g * t.a.stride + j];
+                    volatile float cg = step * t.a.scale[g];
+                    volatile float tt = (float)d * cg;
+                    acc = acc + tt;
+                    p += 2 + pq_packed_code_bytes((enum pq_qformat)f, n);
+                }
+                cr_assert(same_f32(y[r], acc), "%s group %lld row %lld: %.9g vs formula %.9g",
+                          pq_qformat_name((enum pq_qformat)f), (long long)group, (long long)r,
+                          y[r], acc);
+                /* the integer path is close to the f32 product: error of x's rounding only */
+                double exact = 0.0, bound = 0.0, mag = 0.0;
+                for (int64_t c = 0; c < cols; c++) {
+                    exact += (double)wh[c] * (double)x[c];
+                    mag += fabs((double)wh[c] * (double)x[c]);
+                    bound += fabs((double)wh[c]) * 0.5 * (double)t.a.scale[c / group];
+                }
+                cr_assert(fabs((double)y[r] - exact) <= 1.001 * bound + 1e-5 * mag,
+                          "row %lld: %.9g vs exact %.9g (bound %.3g)", (long long)r, y[r], exact,
+                          bound);
+            }
+            pq_free(t.buf);
+            pq_free(w);
+            pq_free(x);
+            pq_free(wh);
+        }
+}
+
+/* ---- SIMD vs scalar, bit for bit ---- */
+
+static void sweep(const char *isa) {
+    const pq_piq_i8_kernels *k = need_isa(isa);
+    rng_t rng = {0xC0FFEEULL};
+    int cases = 0;
+    for (int f = 0; f < PQ_QFORMAT_COUNT; f++)
+        for (int ci = 0; ci < NELEM(k_cols); ci++)
+            for (int gi = 0; gi < NELEM(k_groups); gi++)
+                for (int ri = 0; ri < NELEM(k_rows); ri++) {
+                    enum pq_qformat ff = (enum pq_qformat)f;
+                    int64_t cols = k_cols[ci], group = k_groups[gi], rows = k_rows[ri];
+                    int variant = (int)(rng_next(&rng) % 4);
+                    size_t row_bytes = pq_packed_row_bytes(ff, cols, group);
+                    /* weights misaligned by 0..3 bytes and ending exactly at the buffer end */
+                    size_t woff = (size_t)(ci + ri) % 4;
+                    guarded w = guarded_new(row_bytes * (size_t)rows, woff);
+                    random_packed(&rng, ff, rows, cols, group, w.p, variant == 3);
+                    float *x = pq_malloc(sizeof(float) * (size_t)(cols + 1));
+                    x[0] = 0.0f;
+                    for (int64_t c = 0; c < cols; c++) {
+                        x[c] = rng_unif(&rng);
+                        if (variant == 1 && c % 5 == 0) x[c] *= 1000.0f; /* outliers */
+                        if (variant == 3) x[c] = (c & 1) ? 1.0f : -1.0f;  /* codes +-127 */
+                    }
+                    if (variant == 2 && cols > 3) x[cols / 2] = NAN;
+                    act_t t = act_new(x, cols > 0 ? cols : 1, group);
+                    t.a.cols = cols;
+                    guarded yr = guarded_new(sizeof(float) * (size_t)rows, 0);
+                    guarded yg = guarded_new(sizeof(float) * (size_t)rows, 4 * (size_t)(ri % 3));
+                    pq_piq_gemv_i8_ukernel__scalar(ff, w.p, rows, cols, group, &t.a,
+                                                   (float *)yr.p);
+                    k->gemv(ff, w.p, rows, cols, group, &t.a, (float *)yg.p);
+                    guarded_check(&yg, "y");
+                    guarded_check(&w, "w (read only)");
+                    if (cols == 0)
+                        for (size_t i = 0; i < yg.n; i++)
+                            cr_assert_eq(yg.p[i], POISON, "cols 0 wrote y");
+                    for (int64_t r = 0; r < rows && cols > 0; r++) {
+                        float a = ((float *)yg.p)[r], b = ((float *)yr.p)[r];
+                        cr_assert(same_f32(a, b),
+                                  "%s %s rows %lld cols %lld group %lld variant %d: y[%lld] = "
+                                  "%.9g (%08x), scalar %.9g",
+                                  isa, pq_qformat_name(ff), (long long)rows, (long long)cols,
+                                  (long long)group, variant, (long long)r, a,
+                                  (unsigned)((const uint32_t *)yg.p)[r], b);
+                    }
+                    pq_free(t.buf);
+                    pq_free(x);
+                    pq_free(w.base);
+                    pq_free(yr.base);
+                    pq_free(yg.base);
+                    cases++;
+                }
+    cr_assert_eq(cases, PQ_QFORMAT_COUNT * NELEM(k_cols) * NELEM(k_groups) * NELEM(k_rows));
+}
+
+/* One large matrix (16384 columns in groups of 256, and one scale per row) per format. */
+static void large(const char *isa) {
+    const pq_piq_i8_kernels *k = need_isa(isa);
+    rng_t rng = {7};
+    const int64_t groups[2] = {256, 1 << 14};
+    for (int f = 0; f < PQ_QFORMAT_COUNT; f++)
+        for (int gi = 0; gi < 2; gi++) {
+            enum pq_qformat ff = (enum pq_qformat)f;
+            int64_t rows = 67, cols = 16384, group = groups[gi];
+            size_t row_bytes = pq_packed_row_bytes(ff, cols, group);
+            guarded w = guarded_new(row_bytes * (size_t)rows, 1);
+            random_packed(&rng, ff, rows, cols, group, w.p, 0);
+            float *x = pq_malloc(sizeof(float) * (size_t)cols);
+            for (int64_t c = 0; c < cols; c++)
+                x[c] = rng_unif(&rng) * 3.0f;
+            act_t t = act_new(x, cols, group);
+            float *yr = pq_malloc(sizeof(float) * (size_t)rows);
+            float *yg = pq_malloc(sizeof(float) * (size_t)rows);
+            pq_piq_gemv_i8_ukernel__scalar(ff, w.p, rows, cols, group, &t.a, yr);
+            k->gemv(ff, w.p, rows, cols, group, &t.a, yg);
+            cr_assert(memcmp(yr, yg, sizeof(float) * (size_t)rows) == 0,
+                      "%s %s large group %lld differs from scalar", isa, pq_qformat_name(ff),
+                      (long long)group);
+            pq_free(t.buf);
+            pq_free(x);
+            pq_free(w.base);
+            pq_free(yr);
+            pq_free(yg);
+        }
+}
+
+Test(piq_gemv_i8, avx2_bit_exact) {
+    sweep("avx2");
+}
+Test(piq_gemv_i8, avxvnni_bit_exact) {
+    sweep("avxvnni");
+}
+Test(piq_gemv_i8, avx512_bit_exact) {
+    sweep("avx512");
+}
+Test(piq_gemv_i8, avx2_large) {
+    large("avx2");
+}
+Test(piq_gemv_i8, avxvnni_large) {
+    large("avxvnni");
+}
+Test(piq_gemv_i8, avx512_large) {
+    large("avx512");
+}
