@@ -82,8 +82,7 @@ static enum pq_status pq_dataset_check_count(const pq_tensor *t, const char *pat
 
 /* Checks file t against graph input v (dtype, rank, known dims except dim 0). */
 static enum pq_status pq_dataset_check_input(const pq_graph *g, const pq_value *v,
-                                             const pq_tensor *t, const char *path,
-                                             pq_error *err) {
+                                             const pq_tensor *t, const char *path, pq_error *err) {
     if (v->dtype != PQ_DTYPE_UNDEFINED && t->dtype != v->dtype)
         return pq_error_set(err, PQ_ERR_INVALID,
                             "data folder: '%s': dtype %s, but graph input '%s' is %s", path,
@@ -155,8 +154,8 @@ enum pq_status pq_dataset_open(const char *dir, const pq_graph *g, bool need_lab
         }
         st = pq_dataset_read(d->paths[i], md, &d->inputs[i], err);
         if (st == PQ_ERR_IO)
-            pq_error_prefix(err, "graph input '%s' (one <input name>.npy per graph input): ",
-                            v->name);
+            pq_error_prefix(err,
+                            "graph input '%s' (one <input name>.npy per graph input): ", v->name);
         if (st != PQ_OK) goto done;
         PQ_TRY_GOTO(st, pq_dataset_check_input(g, v, d->inputs[i], d->paths[i], err), done);
         PQ_TRY_GOTO(st, pq_dataset_check_count(d->inputs[i], d->paths[i], first, &d->count, err),

@@ -1,5 +1,5 @@
 /* Training/evaluation data folders: one <graph input>.npy per graph input (axis 0 = samples) and
- * an optional labels.npy, checked against the graph, gathered into batches, hashed for provenance. */
+ * an optional labels.npy, checked against the graph, gathered into batches, hashed. */
 #ifndef PQ_DATASET_H
 #define PQ_DATASET_H
 
@@ -32,9 +32,9 @@ void pq_dataset_file_name(const char *name, char *out, size_t size);
  *   - labels are i64 (class ids) or f32 (regression targets); other dtypes are INVALID.
  * INVALID also when g has no inputs and DIR has no labels (nothing gives a sample count). A graph
  * input whose file name is "labels" reads labels.npy as that input; the folder then has no labels
- * (need_labels: INVALID explaining the clash). Two inputs whose names sanitise to the same file read
- * the same file. NOMEM. On success *out owns the tensors (pq_dataset_destroy); on failure *out is
- * NULL. Never crashes on hostile files. */
+ * (need_labels: INVALID explaining the clash). Two inputs whose names sanitise to the same file
+ * read the same file. NOMEM. On success *out owns the tensors (pq_dataset_destroy); on failure *out
+ * is NULL. Never crashes on hostile files. */
 enum pq_status pq_dataset_open(const char *dir, const pq_graph *g, bool need_labels,
                                pq_dataset **out, pq_error *err);
 

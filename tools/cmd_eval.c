@@ -1,5 +1,5 @@
 /* `piqc eval MODEL --data DIR`: runs a model or compiled artifact over a whole data folder in
- * batches and reports top-1 accuracy, perplexity, or cosine similarity against a reference model. */
+ * batches and reports top-1 accuracy, perplexity, or cosine similarity against a reference. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -37,27 +37,28 @@ typedef struct pq_eval {
 } pq_eval;
 
 static void pq_eval_help(FILE *f) {
-    fprintf(f,
-            "usage: piqc eval MODEL --data DIR [--metric accuracy|perplexity|cosine]\n"
-            "                 [--reference MODEL.onnx] [--batch B] [--threads N] [--json]\n\n"
-            "Runs MODEL (.onnx, .pir or a compiled .gguf) over every sample of a data folder and\n"
-            "prints one metric of output 0 (docs/eval.md).\n"
-            "  --data DIR       one <input name>.npy per graph input (axis 0 = samples; names with\n"
-            "                   characters outside [A-Za-z0-9._-] use '_' there) and, for accuracy\n"
-            "                   and perplexity, labels.npy (int64, output 0's shape without its\n"
-            "                   last axis)\n"
-            "  --metric M       accuracy: top-1 over output 0's last axis, over all label positions\n"
-            "                   perplexity: exp(mean cross-entropy) of output 0 against the labels\n"
-            "                     (log-softmax of logits; log of a Softmax output; a LogSoftmax\n"
-            "                     output as it is)\n"
-            "                   cosine: mean/min cosine of output 0's rows and max abs difference\n"
-            "                     of all outputs against --reference\n"
-            "                   default: cosine with --reference, else accuracy with int64 labels\n"
-            "  --reference REF  model run on the same inputs (by input name) for --metric cosine\n"
-            "  --batch B        samples per run (default 64; the last batch may be smaller; a\n"
-            "                   model whose inputs fix axis 0 runs batches of that size)\n"
-            "  --threads N      threads per kernel (default 1), as for piqc run\n"
-            "  --json           print one JSON object instead of the text line\n");
+    fprintf(
+        f,
+        "usage: piqc eval MODEL --data DIR [--metric accuracy|perplexity|cosine]\n"
+        "                 [--reference MODEL.onnx] [--batch B] [--threads N] [--json]\n\n"
+        "Runs MODEL (.onnx, .pir or a compiled .gguf) over every sample of a data folder and\n"
+        "prints one metric of output 0 (docs/eval.md).\n"
+        "  --data DIR       one <input name>.npy per graph input (axis 0 = samples; names with\n"
+        "                   characters outside [A-Za-z0-9._-] use '_' there) and, for accuracy\n"
+        "                   and perplexity, labels.npy (int64, output 0's shape without its\n"
+        "                   last axis)\n"
+        "  --metric M       accuracy: top-1 over output 0's last axis, over all label positions\n"
+        "                   perplexity: exp(mean cross-entropy) of output 0 against the labels\n"
+        "                     (log-softmax of logits; log of a Softmax output; a LogSoftmax\n"
+        "                     output as it is)\n"
+        "                   cosine: mean/min cosine of output 0's rows and max abs difference\n"
+        "                     of all outputs against --reference\n"
+        "                   default: cosine with --reference, else accuracy with int64 labels\n"
+        "  --reference REF  model run on the same inputs (by input name) for --metric cosine\n"
+        "  --batch B        samples per run (default 64; the last batch may be smaller; a\n"
+        "                   model whose inputs fix axis 0 runs batches of that size)\n"
+        "  --threads N      threads per kernel (default 1), as for piqc run\n"
+        "  --json           print one JSON object instead of the text line\n");
 }
 
 static int pq_eval_parse(int argc, char **argv, pq_eval_args *a, bool *help) {
@@ -215,8 +216,7 @@ static enum pq_status pq_eval_load_reference(pq_eval *e, const char *path, pq_er
 static void pq_eval_bind_reference(pq_eval *e) {
     for (uint32_t j = 0; j < e->ref->n_inputs; j++)
         for (uint32_t i = 0; i < e->g->n_inputs; i++)
-            if (!strcmp(e->g->values[e->g->inputs[i]].name,
-                        e->ref->values[e->ref->inputs[j]].name))
+            if (!strcmp(e->g->values[e->g->inputs[i]].name, e->ref->values[e->ref->inputs[j]].name))
                 e->ref_in[j] = e->in[i];
 }
 
@@ -255,8 +255,9 @@ static enum pq_status pq_eval_batch(pq_eval *e, enum pq_eval_metric metric, int6
     pq_eval_free_outputs(e->outs, e->g);
     enum pq_status st = pq_session_run(e->s, (const pq_tensor *const *)e->in, e->g->n_inputs,
                                        e->outs, e->g->n_outputs, err);
-    if (st != PQ_OK) return pq_error_prefix(err, "samples %lld..%lld: ", (long long)start,
-                                            (long long)(start + n - 1));
+    if (st != PQ_OK)
+        return pq_error_prefix(err, "samples %lld..%lld: ", (long long)start,
+                               (long long)(start + n - 1));
     if (metric == PQ_METRIC_COSINE) {
         pq_eval_bind_reference(e);
         pq_eval_free_outputs(e->routs, e->ref);
@@ -363,12 +364,12 @@ static enum pq_status pq_eval_pick_metric(const pq_eval *e, const pq_eval_args *
         else if (l && l->dtype == PQ_DTYPE_I64)
             *m = PQ_METRIC_ACCURACY;
         else
-            return pq_error_set(err, PQ_ERR_INVALID,
-                                "no metric applies: '%s' has %s; give integer (int64) class "
-                                "labels in %s/labels.npy for accuracy or perplexity, or "
-                                "--reference MODEL.onnx for cosine",
-                                a->data, l ? "float32 labels (regression targets)" : "no labels.npy",
-                                a->data);
+            return pq_error_set(
+                err, PQ_ERR_INVALID,
+                "no metric applies: '%s' has %s; give integer (int64) class "
+                "labels in %s/labels.npy for accuracy or perplexity, or "
+                "--reference MODEL.onnx for cosine",
+                a->data, l ? "float32 labels (regression targets)" : "no labels.npy", a->data);
     }
     if (*m != PQ_METRIC_COSINE && l && l->dtype != PQ_DTYPE_I64)
         return pq_error_set(err, PQ_ERR_INVALID,

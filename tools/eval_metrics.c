@@ -24,11 +24,11 @@ enum pq_status pq_eval_logp_kind(const pq_graph *g, int rank, enum pq_eval_logp 
         int64_t axis = pq_node_attr_int(n, "axis", coerce ? 1 : -1);
         if (axis < 0) axis += rank;
         if (axis != rank - 1)
-            return pq_error_set(err, PQ_ERR_UNSUPPORTED,
-                                "output 0 comes from %s node '%s' over axis %lld, not the last axis "
-                                "(%d): perplexity needs a distribution over the last axis",
-                                pq_op_name(n->op), n->name ? n->name : "?", (long long)axis,
-                                rank - 1);
+            return pq_error_set(
+                err, PQ_ERR_UNSUPPORTED,
+                "output 0 comes from %s node '%s' over axis %lld, not the last axis "
+                "(%d): perplexity needs a distribution over the last axis",
+                pq_op_name(n->op), n->name ? n->name : "?", (long long)axis, rank - 1);
         *out = n->op == PQ_OP_SOFTMAX ? PQ_EVAL_SOFTMAX : PQ_EVAL_LOG_SOFTMAX;
         return PQ_OK;
     }
@@ -69,11 +69,12 @@ enum pq_status pq_eval_check_labels(const pq_tensor *out, const pq_tensor *label
     for (int64_t r = 0; r < n; r++) {
         if (l[r] >= 0 && l[r] < c) continue;
         if (per > 1)
-            return pq_error_set(err, PQ_ERR_INVALID,
-                                "labels.npy: sample %lld, position %lld: label %lld outside [0, %lld)",
-                                (long long)(first + r / per), (long long)(r % per),
-                                (long long)l[r], (long long)c);
-        return pq_error_set(err, PQ_ERR_INVALID, "labels.npy: sample %lld: label %lld outside [0, %lld)",
+            return pq_error_set(
+                err, PQ_ERR_INVALID,
+                "labels.npy: sample %lld, position %lld: label %lld outside [0, %lld)",
+                (long long)(first + r / per), (long long)(r % per), (long long)l[r], (long long)c);
+        return pq_error_set(err, PQ_ERR_INVALID,
+                            "labels.npy: sample %lld: label %lld outside [0, %lld)",
                             (long long)(first + r), (long long)l[r], (long long)c);
     }
     return PQ_OK;
@@ -123,9 +124,8 @@ void pq_eval_ce_add(pq_eval_stats *s, const pq_tensor *out, const pq_tensor *lab
     s->positions += n;
 }
 
-enum pq_status pq_eval_compare_add(pq_eval_stats *s, pq_tensor *const *outs,
-                                   pq_tensor *const *refs, uint32_t n_outputs,
-                                   const char *const *names, pq_error *err) {
+enum pq_status pq_eval_compare_add(pq_eval_stats *s, pq_tensor *const *outs, pq_tensor *const *refs,
+                                   uint32_t n_outputs, const char *const *names, pq_error *err) {
     for (uint32_t o = 0; o < n_outputs; o++) {
         const pq_tensor *a = outs[o], *b = refs[o];
         bool same = a->rank == b->rank;
@@ -174,7 +174,7 @@ enum pq_status pq_eval_compare_add(pq_eval_stats *s, pq_tensor *const *outs,
         for (int64_t e = 0; e < n; e++) {
             double u = pq_dtype_load(x->dtype, x->data, (size_t)e);
             double v = pq_dtype_load(y->dtype, y->data, (size_t)e);
-            double d = u == v                   ? 0.0
+            double d = u == v                 ? 0.0
                        : isnan(u) && isnan(v) ? 0.0
                        : isnan(u) || isnan(v) ? INFINITY
                                               : fabs(u - v);

@@ -57,8 +57,7 @@ void pq_eval_ce_add(pq_eval_stats *s, const pq_tensor *out, const pq_tensor *lab
  * over its last axis (at least one element) add to the cosine sums (two zero rows count as 1, one
  * zero row as 0, clamped to [-1, 1]); every element of every output updates max_abs (a NaN on one
  * side only makes it +inf; NaN on both sides counts as equal). */
-enum pq_status pq_eval_compare_add(pq_eval_stats *s, pq_tensor *const *outs,
-                                   pq_tensor *const *refs, uint32_t n_outputs,
-                                   const char *const *names, pq_error *err);
+enum pq_status pq_eval_compare_add(pq_eval_stats *s, pq_tensor *const *outs, pq_tensor *const *refs,
+                                   uint32_t n_outputs, const char *const *names, pq_error *err);
 
 #endif

@@ -77,8 +77,7 @@ static void expect_fail(const pq_graph *g, bool need, enum pq_status st, const c
                         const char *needle2) {
     pq_dataset *d = (pq_dataset *)1;
     pq_error_clear(&err);
-    cr_assert_eq(pq_dataset_open(dir, g, need, &d, &err), st, "status %d: %s", err.status,
-                 err.msg);
+    cr_assert_eq(pq_dataset_open(dir, g, need, &d, &err), st, "status %d: %s", err.status, err.msg);
     cr_assert_null(d);
     cr_assert(strstr(err.msg, needle1), "'%s' not in: %s", needle1, err.msg);
     if (needle2) cr_assert(strstr(err.msg, needle2), "'%s' not in: %s", needle2, err.msg);

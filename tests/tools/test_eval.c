@@ -1,6 +1,6 @@
 /* End-to-end tests of `piqc eval`: digits accuracy equals `piqc run --labels`, JSON and data hash,
- * cosine of a model against itself, a compiled artifact, perplexity of transformer17 and of Softmax /
- * LogSoftmax .pir graphs against values computed here, fixed batch axes, and every error path. */
+ * cosine of a model against itself, a compiled artifact, perplexity of transformer17 and of
+ * Softmax/LogSoftmax .pir graphs against values computed here, fixed batch axes, every error. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -23,10 +23,11 @@ static pq_error err;
 static void setup(void) {
     pq_cli_mkdtemp(tmp, sizeof tmp, "eval");
     /* digits: the model's input is named "input" */
-    cr_assert_eq(pq_cli_sh(out, sizeof out,
-                           "mkdir %s/d && cp %s/test_x.npy %s/d/input.npy && cp %s/labels.npy %s/d/",
-                           tmp, DIGITS, tmp, DIGITS, tmp),
-                 0, "%s", out);
+    cr_assert_eq(
+        pq_cli_sh(out, sizeof out,
+                  "mkdir %s/d && cp %s/test_x.npy %s/d/input.npy && cp %s/labels.npy %s/d/", tmp,
+                  DIGITS, tmp, DIGITS, tmp),
+        0, "%s", out);
 }
 
 static void teardown(void) {
@@ -120,13 +121,13 @@ Test(eval, digits_accuracy_matches_run) {
     char want[64];
     snprintf(want, sizeof want, "accuracy %s", acc + strlen("accuracy: "));
     cr_assert_str_eq(want, "accuracy 98.61% (355/360)\n");
-    cr_assert_eq(pq_cli_sh(out, sizeof out, PIQC " eval %s/model.onnx --data %s/d 2>/dev/null",
-                           DIGITS, tmp),
-                 0, "%s", out);
+    cr_assert_eq(
+        pq_cli_sh(out, sizeof out, PIQC " eval %s/model.onnx --data %s/d 2>/dev/null", DIGITS, tmp),
+        0, "%s", out);
     cr_assert_str_eq(out, want);
     /* batch size, a partial last batch and threads do not change it */
-    cr_assert_eq(piqc("eval %s/model.onnx --data %s/d --batch 7 --threads 3", DIGITS, tmp), 0,
-                 "%s", out);
+    cr_assert_eq(piqc("eval %s/model.onnx --data %s/d --batch 7 --threads 3", DIGITS, tmp), 0, "%s",
+                 out);
     cr_assert_str_eq(out, want);
     cr_assert_eq(piqc("eval %s/model.onnx --data %s/d --metric accuracy --batch 360", DIGITS, tmp),
                  0, "%s", out);
@@ -181,9 +182,9 @@ Test(eval, compiled_artifact) {
     cr_assert_eq(piqc("eval %s/m.gguf --data %s/d", tmp, tmp), 0, "%s", out);
     cr_assert_float_eq(pq_cli_number_after(out, "accuracy "), run_acc, 1e-9, "%s", out);
     /* against the FP32 model: close but not identical */
-    cr_assert_eq(piqc("eval %s/m.gguf --data %s/d --reference %s/model.onnx --json", tmp, tmp,
-                      DIGITS),
-                 0, "%s", out);
+    cr_assert_eq(
+        piqc("eval %s/m.gguf --data %s/d --reference %s/model.onnx --json", tmp, tmp, DIGITS), 0,
+        "%s", out);
     double cos = pq_cli_number_after(out, "\"cosine\": ");
     double mn = pq_cli_number_after(out, "\"cosine_min\": ");
     double mad = pq_cli_number_after(out, "\"max_abs_diff\": ");
