@@ -53,15 +53,14 @@ static enum pq_status pq_dataset_read(const char *path, EVP_MD_CTX *md, pq_tenso
     unsigned char *bytes = NULL;
     size_t len = 0;
     enum pq_status st = pq_file_read_all(path, PQ_DATASET_MAX_FILE, &bytes, &len, err);
-    if (st != PQ_OK) return pq_error_prefix(err, "data folder: ");
+    if (st != PQ_OK) return st;
     if (!EVP_DigestUpdate(md, bytes, len)) {
         pq_free(bytes);
-        return pq_error_set(err, PQ_ERR_INTERNAL, "data folder: SHA-256 of '%s' failed", path);
+        return pq_error_set(err, PQ_ERR_INTERNAL, "SHA-256 of '%s' failed", path);
     }
     st = pq_npy_read_buffer(bytes, len, path, out, err);
     pq_free(bytes);
-    if (st != PQ_OK) return pq_error_prefix(err, "data folder: ");
-    return PQ_OK;
+    return st;
 }
 
 /* Checks the sample axis of t (file path) against the count so far (*count 0 = none yet). */
@@ -156,7 +155,10 @@ enum pq_status pq_dataset_open(const char *dir, const pq_graph *g, bool need_lab
         if (st == PQ_ERR_IO)
             pq_error_prefix(err,
                             "graph input '%s' (one <input name>.npy per graph input): ", v->name);
-        if (st != PQ_OK) goto done;
+        if (st != PQ_OK) {
+            pq_error_prefix(err, "data folder: ");
+            goto done;
+        }
         PQ_TRY_GOTO(st, pq_dataset_check_input(g, v, d->inputs[i], d->paths[i], err), done);
         PQ_TRY_GOTO(st, pq_dataset_check_count(d->inputs[i], d->paths[i], first, &d->count, err),
                     done);
@@ -179,7 +181,11 @@ enum pq_status pq_dataset_open(const char *dir, const pq_graph *g, bool need_lab
         goto done;
     }
     if (have_labels) {
-        PQ_TRY_GOTO(st, pq_dataset_read(labels_path, md, &d->labels, err), done);
+        st = pq_dataset_read(labels_path, md, &d->labels, err);
+        if (st != PQ_OK) {
+            pq_error_prefix(err, "data folder: ");
+            goto done;
+        }
         if (d->labels->dtype != PQ_DTYPE_I64 && d->labels->dtype != PQ_DTYPE_F32) {
             st = pq_error_set(err, PQ_ERR_INVALID,
                               "data folder: '%s': labels of dtype %s; expected int64 (class ids) "
