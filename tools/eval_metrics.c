@@ -6,6 +6,12 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Element i of t as a double (f32 read directly: the common case, and the hot loop). */
+static inline double pq_eval_at(const pq_tensor *t, size_t i) {
+    return t->dtype == PQ_DTYPE_F32 ? (double)((const float *)t->data)[i]
+                                    : pq_dtype_load(t->dtype, t->data, i);
+}
+
 enum pq_status pq_eval_logp_kind(const pq_graph *g, int rank, enum pq_eval_logp *out,
                                  pq_error *err) {
     *out = PQ_EVAL_LOGITS;
@@ -87,7 +93,7 @@ void pq_eval_accuracy_add(pq_eval_stats *s, const pq_tensor *out, const pq_tenso
         int64_t best = 0;
         double bv = -INFINITY;
         for (int64_t j = 0; j < c; j++) {
-            double v = pq_dtype_load(out->dtype, out->data, (size_t)(r * c + j));
+            double v = pq_eval_at(out, (size_t)(r * c + j));
             if (v > bv) {
                 bv = v;
                 best = j;
@@ -104,7 +110,7 @@ void pq_eval_ce_add(pq_eval_stats *s, const pq_tensor *out, const pq_tensor *lab
     const int64_t *l = labels->data;
     for (int64_t r = 0; r < n; r++) {
         size_t row = (size_t)(r * c);
-        double target = pq_dtype_load(out->dtype, out->data, row + (size_t)l[r]);
+        double target = pq_eval_at(out, row + (size_t)l[r]);
         double ce;
         if (kind == PQ_EVAL_SOFTMAX) {
             ce = -log(fmax(target, PQ_EVAL_PROB_MIN));
@@ -113,10 +119,10 @@ void pq_eval_ce_add(pq_eval_stats *s, const pq_tensor *out, const pq_tensor *lab
         } else {
             double m = -INFINITY;
             for (int64_t j = 0; j < c; j++)
-                m = fmax(m, pq_dtype_load(out->dtype, out->data, row + (size_t)j));
+                m = fmax(m, pq_eval_at(out, row + (size_t)j));
             double sum = 0;
             for (int64_t j = 0; j < c; j++)
-                sum += exp(pq_dtype_load(out->dtype, out->data, row + (size_t)j) - m);
+                sum += exp(pq_eval_at(out, row + (size_t)j) - m);
             ce = m + log(sum) - target;
         }
         s->ce_sum += ce;
@@ -153,8 +159,8 @@ enum pq_status pq_eval_compare_add(pq_eval_stats *s, pq_tensor *const *outs, pq_
     for (int64_t r = 0; r < rows; r++) {
         double dot = 0, aa = 0, bb = 0;
         for (int64_t j = 0; j < c; j++) {
-            double x = pq_dtype_load(a->dtype, a->data, (size_t)(r * c + j));
-            double y = pq_dtype_load(b->dtype, b->data, (size_t)(r * c + j));
+            double x = pq_eval_at(a, (size_t)(r * c + j));
+            double y = pq_eval_at(b, (size_t)(r * c + j));
             dot += x * y;
             aa += x * x;
             bb += y * y;
@@ -172,8 +178,8 @@ enum pq_status pq_eval_compare_add(pq_eval_stats *s, pq_tensor *const *outs, pq_
         const pq_tensor *x = outs[o], *y = refs[o];
         int64_t n = pq_tensor_numel(x);
         for (int64_t e = 0; e < n; e++) {
-            double u = pq_dtype_load(x->dtype, x->data, (size_t)e);
-            double v = pq_dtype_load(y->dtype, y->data, (size_t)e);
+            double u = pq_eval_at(x, (size_t)e);
+            double v = pq_eval_at(y, (size_t)e);
             double d = u == v                 ? 0.0
                        : isnan(u) && isnan(v) ? 0.0
                        : isnan(u) || isnan(v) ? INFINITY
