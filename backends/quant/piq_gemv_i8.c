@@ -16,7 +16,8 @@
 /* ---- activation quantization ---- */
 
 int pq_piq_i8_supported(enum pq_qformat f, int64_t cols, int64_t group) {
-    if ((unsigned)f >= PQ_QFORMAT_COUNT || cols <= 0 || group <= 0) return 0;
+    if ((unsigned)f >= PQ_QFORMAT_COUNT || cols <= 0 || cols > PQ_PIQ_I8_MAX_COLS || group <= 0)
+        return 0;
     int64_t n = group < cols ? group : cols;
     return n <= PQ_PIQ_I8_MAX_GROUP;
 }

@@ -33,6 +33,7 @@
  * are not supported (i32 headroom): pq_piq_i8_supported says so and callers keep the f32 kernel. */
 
 #define PQ_PIQ_I8_MAX_GROUP ((int64_t)1 << 21)
+#define PQ_PIQ_I8_MAX_COLS ((int64_t)1 << 26) /* row offsets of a 16-row tile stay in i32 */
 #define PQ_PIQ_I8_XALIGN 64 /* each activation block starts on and is zero-padded to 64 bytes */
 
 /* Quantized activation vector of one row of x: nblocks blocks of stride bytes each (block g at
@@ -45,8 +46,8 @@ typedef struct pq_piq_i8_act {
     int32_t *sum;
 } pq_piq_i8_act;
 
-/* Whether the integer path can run f with this group (f any packed format; 0 < group, and
- * min(group, cols) <= PQ_PIQ_I8_MAX_GROUP). */
+/* Whether the integer path can run f with this group (f any packed format; 0 < cols <=
+ * PQ_PIQ_I8_MAX_COLS, 0 < group, and min(group, cols) <= PQ_PIQ_I8_MAX_GROUP). */
 int pq_piq_i8_supported(enum pq_qformat f, int64_t cols, int64_t group);
 
 /* Bytes of the buffer pq_piq_i8_act_init carves one quantized row out of (codes, scales, sums,

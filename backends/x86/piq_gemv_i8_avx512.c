@@ -10,7 +10,6 @@
 /* The file is built with the AVX-512 F/BW/VL/DQ/VNNI flags; VBMI is added per function. */
 #define PQ_I8Z_FN static inline __attribute__((always_inline, target("avx512vbmi")))
 #define PQ_I8Z_ROWS 16
-#define PQ_I8Z_PREFETCH 8 /* groups ahead whose bytes are prefetched, per row */
 
 /* Bytes of one 64-code step: 3-bit 24, 2-bit 16. */
 #define PQ_I8Z_STEP_BYTES(bits) ((bits) * 8)
@@ -52,19 +51,25 @@ PQ_I8Z_FN __m512i pq_i8z_sum8(__m512i a, __m512i b) {
                             _mm512_shuffle_i32x4(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-/* Lane r = the sum of the 16 lanes of acc[r] (exact i32). */
-PQ_I8Z_FN __m512i pq_i8z_reduce16(const __m512i acc[16]) {
-    __m512i u[4];
-    for (int k = 0; k < 4; k++)
-        u[k] = pq_i8z_sum4(pq_i8z_sum2(acc[4 * k], acc[4 * k + 1]),
-                           pq_i8z_sum2(acc[4 * k + 2], acc[4 * k + 3]));
-    return pq_i8z_sum8(pq_i8z_sum8(u[0], u[1]), pq_i8z_sum8(u[2], u[3]));
+/* Lane r = the sum of the 16 lanes of a_r (exact i32). */
+PQ_I8Z_FN __m512i pq_i8z_reduce16(__m512i a0, __m512i a1, __m512i a2, __m512i a3, __m512i a4,
+                                  __m512i a5, __m512i a6, __m512i a7, __m512i a8, __m512i a9,
+                                  __m512i a10, __m512i a11, __m512i a12, __m512i a13,
+                                  __m512i a14, __m512i a15) {
+    __m512i u0 = pq_i8z_sum4(pq_i8z_sum2(a0, a1), pq_i8z_sum2(a2, a3));
+    __m512i u1 = pq_i8z_sum4(pq_i8z_sum2(a4, a5), pq_i8z_sum2(a6, a7));
+    __m512i u2 = pq_i8z_sum4(pq_i8z_sum2(a8, a9), pq_i8z_sum2(a10, a11));
+    __m512i u3 = pq_i8z_sum4(pq_i8z_sum2(a12, a13), pq_i8z_sum2(a14, a15));
+    return pq_i8z_sum8(pq_i8z_sum8(u0, u1), pq_i8z_sum8(u2, u3));
 }
 
 /* y[0 .. nr) for rows w, w + row_bytes, ... (nr <= 16; missing rows repeat the last one and are
- * not stored). */
+ * not stored). The tile reads its rows group by group (16 interleaved streams, which the hardware
+ * prefetchers follow poorly), so it prefetches the next tile's bytes [pf, pf_end) into L2 as one
+ * linear stream, an equal share per group. */
 PQ_I8Z_FN void pq_i8z_tile(int bits, const uint8_t *w, size_t row_bytes, int nr, int64_t cols,
-                           int64_t group, float mult, const pq_piq_i8_act *a, float *y) {
+                           int64_t group, float mult, const pq_piq_i8_act *a, float *y,
+                           const uint8_t *pf, const uint8_t *pf_end) {
     const int sb = PQ_I8Z_STEP_BYTES(bits);
     const int32_t off = 1 << (bits - 1);
     int32_t ro[PQ_I8Z_ROWS];
@@ -72,10 +77,10 @@ PQ_I8Z_FN void pq_i8z_tile(int bits, const uint8_t *w, size_t row_bytes, int nr,
         ro[r] = (int32_t)((size_t)(r < nr ? r : nr - 1) * row_bytes);
     const __m512i vro = _mm512_loadu_si512(ro);
     const __m512 vmult = _mm512_set1_ps(mult);
-    size_t gbytes_full = 2 + pq_packed_code_bytes(bits == 3 ? PQ_QFORMAT_PIQ3 : PQ_QFORMAT_PIQ2,
-                                                  group < cols ? group : cols);
     __m512 yacc = _mm512_setzero_ps();
     const uint8_t *p = w;
+    size_t pf_step = pf < pf_end ? ((size_t)(pf_end - pf) / (size_t)a->nblocks + 127) & ~(size_t)63
+                                 : 0;
     for (int64_t g = 0; g < a->nblocks; g++) {
         int64_t n = cols - g * group < group ? cols - g * group : group;
         int64_t cbytes = (int64_t)bits * ((n + 7) / 8);
@@ -84,21 +89,25 @@ PQ_I8Z_FN void pq_i8z_tile(int bits, const uint8_t *w, size_t row_bytes, int nr,
         const __mmask64 mfull = ((__mmask64)1 << sb) - 1;
         const __mmask64 mlast = ((__mmask64)1 << lastb) - 1;
         const int8_t *xg = a->q + g * a->stride;
-        const uint8_t *pf = p + PQ_I8Z_PREFETCH * gbytes_full;
-        for (int r = 0; r < nr; r++)
-            _mm_prefetch((const char *)(pf + ro[r]), _MM_HINT_T0);
-        __m512i acc[PQ_I8Z_ROWS];
-        for (int r = 0; r < PQ_I8Z_ROWS; r++)
-            acc[r] = _mm512_setzero_si512();
+        for (const uint8_t *q = pf; q < pf + pf_step && q < pf_end; q += 64)
+            _mm_prefetch((const char *)q, _MM_HINT_T1);
+        pf += pf_step;
+#define PQ_I8Z_REP(X)                                                                              \
+    X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
+#define PQ_I8Z_DECL(r) __m512i a##r = _mm512_setzero_si512();
+#define PQ_I8Z_DOT(r) a##r = _mm512_dpbusd_epi32(a##r, pq_i8z_decode(bits, c + ro[r], m), xv);
+        PQ_I8Z_REP(PQ_I8Z_DECL)
         const uint8_t *c = p + 2;
         for (int64_t ch = 0; ch < nch; ch++, c += sb) {
             __mmask64 m = ch + 1 < nch ? mfull : mlast;
             __m512i xv = _mm512_load_si512((const void *)(xg + 64 * ch));
-#pragma GCC unroll 16
-            for (int r = 0; r < PQ_I8Z_ROWS; r++)
-                acc[r] = _mm512_dpbusd_epi32(acc[r], pq_i8z_decode(bits, c + ro[r], m), xv);
+            PQ_I8Z_REP(PQ_I8Z_DOT)
         }
-        __m512i d = pq_i8z_reduce16(acc);
+        __m512i d = pq_i8z_reduce16(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13,
+                                    a14, a15);
+#undef PQ_I8Z_DECL
+#undef PQ_I8Z_DOT
+#undef PQ_I8Z_REP
         d = _mm512_sub_epi32(d, _mm512_set1_epi32(off * a->sum[g]));
         __m512i sw = _mm512_i32gather_epi32(vro, (const void *)p, 1);
         __m512 step = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(sw)), vmult);
@@ -114,9 +123,13 @@ PQ_I8Z_FN void pq_i8z_gemv_bits(int bits, enum pq_qformat f, const uint8_t *w, i
                                 int64_t cols, int64_t group, const pq_piq_i8_act *a, float *y) {
     size_t row_bytes = pq_packed_row_bytes(f, cols, group);
     float mult = pq_qformat_step_mult(f);
+    const uint8_t *end = w + (size_t)rows * row_bytes;
     for (int64_t r = 0; r < rows; r += PQ_I8Z_ROWS) {
         int nr = rows - r < PQ_I8Z_ROWS ? (int)(rows - r) : PQ_I8Z_ROWS;
-        pq_i8z_tile(bits, w + (size_t)r * row_bytes, row_bytes, nr, cols, group, mult, a, y + r);
+        const uint8_t *t = w + (size_t)r * row_bytes, *next = t + (size_t)nr * row_bytes;
+        const uint8_t *next_end = next + PQ_I8Z_ROWS * row_bytes;
+        pq_i8z_tile(bits, t, row_bytes, nr, cols, group, mult, a, y + r, next,
+                    next_end < end ? next_end : end);
     }
 }
 
