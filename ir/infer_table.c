@@ -1,5 +1,6 @@
 /* The shape-inference table: one rule per op, indexed by PQ_OP_<ID>. A test walks ops.def and
  * fails when an op has no entry. */
+#include "infer_grad_ops.h"
 #include "infer_piqc.h"
 #include "infer_rules.h"
 #include "infer_train.h"
@@ -164,6 +165,11 @@ const pq_infer_fn pq_infer_table[PQ_OP_COUNT] = {
     [PQ_OP_PACKED_MAT_MUL] = pq_infer_piqc_packed_matmul,
     [PQ_OP_PACKED_CONV] = pq_infer_piqc_packed_conv,
     /* ---- end piqc ---- */
+    /* ---- backward ops of the gradient rules (ir/infer_grad_ops.c) ---- */
+    [PQ_OP_MAX_POOL_GRAD] = pq_infer_grad_pool,
+    [PQ_OP_AVERAGE_POOL_GRAD] = pq_infer_grad_pool,
+    [PQ_OP_RESIZE_GRAD] = pq_infer_grad_resize,
+    /* ---- end backward ops ---- */
     /* ---- training (ir/infer_train.c) ---- */
     [PQ_OP_FAKE_QUANT_GRAD] = pq_infer_train_fake_quant_grad,
     [PQ_OP_TRAIN_LOSS] = pq_infer_train_loss,

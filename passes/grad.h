@@ -31,8 +31,13 @@ typedef struct pq_grad_ctx {
 typedef enum pq_status (*pq_grad_fn)(pq_grad_ctx *c);
 
 /* The rules, indexed by op; NULL = no rule (ops flagged PQ_OPF_NONDIFF need none: they stop
- * gradient flow). */
+ * gradient flow). Every other op has an entry (tests/passes/test_grad_table.c checks it). */
 extern const pq_grad_fn pq_grad_rules[PQ_OP_COUNT];
+
+/* Float-valued, differentiable ops that have no gradient rule yet, with the reason (NULL for every
+ * other op). Their entry in pq_grad_rules answers UNSUPPORTED with "<Op> has no gradient rule yet:
+ * <reason>", so the autodiff pass stops naming the node, the op and why. */
+extern const char *const pq_grad_not_yet[PQ_OP_COUNT];
 
 /* dL/dv accumulated from two contributions: a new Add(a, b) node (typed) into *out. */
 enum pq_status pq_grad_add(pq_graph *g, const char *hint, uint32_t a, uint32_t b, uint32_t *out,

@@ -81,6 +81,25 @@ enum pq_status pq_ref_identity(const pq_kernel_args *a);
 enum pq_status pq_ref_dropout(const pq_kernel_args *a);
 enum pq_status pq_ref_if(const pq_kernel_args *a);
 enum pq_status pq_ref_loop(const pq_kernel_args *a);
+/* Resize's source taps along one axis (ref_pad_resize.c), shared with ResizeGrad: output
+ * coordinate o reads the n input indices idx[] with weights w[], or (outside, with
+ * tf_crop_and_resize) the extrapolation value. */
+#define PQ_REF_RESIZE_TAPS 4
+typedef struct pq_ref_resize_tap {
+    int n;
+    bool outside;
+    int64_t idx[PQ_REF_RESIZE_TAPS];
+    double w[PQ_REF_RESIZE_TAPS];
+} pq_ref_resize_tap;
+/* The taps of every axis for a Resize with node n's attributes from input dims xd to output dims
+ * yd (rank r), with the optional roi, scales and sizes tensors (NULL when absent): *block (one
+ * pq_malloc block, the caller frees it) holds sum(yd) taps, axis i's starting at ax[i].
+ * INVALID for an unknown mode or a roi of the wrong length, UNSUPPORTED for antialias, NOMEM.
+ * *block is NULL (and PQ_OK) when the output is empty. */
+enum pq_status pq_ref_resize_taps(const pq_node *n, int r, const int64_t *xd, const int64_t *yd,
+                                  const pq_tensor *roi, const pq_tensor *sc, const pq_tensor *sz,
+                                  pq_ref_resize_tap **block, pq_ref_resize_tap **ax,
+                                  pq_error *err);
 /* ---- end movement ---- */
 
 /* ---- extra ---- */

@@ -90,15 +90,9 @@ enum pq_status pq_ref_pad(const pq_kernel_args *a) {
 
 /* ---- Resize ---- */
 
-#define PR_TAPS 4
-
-/* Source taps of one output coordinate on one axis. */
-typedef struct pr_taps {
-    int n;
-    bool outside; /* tf_crop_and_resize: outside the input -> extrapolation value */
-    int64_t idx[PR_TAPS];
-    double w[PR_TAPS];
-} pr_taps;
+/* Source taps of one output coordinate on one axis (pq_ref_resize_tap, ref_kernels.h; outside:
+ * tf_crop_and_resize reads the extrapolation value). */
+typedef pq_ref_resize_tap pr_taps;
 
 typedef struct pr_params {
     const char *mode, *ctm, *nearest;
@@ -226,18 +220,18 @@ static void pr_store(enum pq_dtype t, void *data, size_t i, double v) {
     pq_dtype_store(t, data, i, v);
 }
 
-enum pq_status pq_ref_resize(const pq_kernel_args *a) {
-    PQ_TRY(pq_ref_mv_outputs(a));
-    const pq_tensor *x = a->in[0];
-    pq_tensor *y = a->out[0];
-    int r = x->rank;
-    pr_params p = {pq_node_attr_string(a->node, "mode", "nearest"),
-                   pq_node_attr_string(a->node, "coordinate_transformation_mode", "half_pixel"),
-                   pq_node_attr_string(a->node, "nearest_mode", "round_prefer_floor"),
-                   pq_node_attr_float(a->node, "cubic_coeff_a", -0.75f),
-                   pq_node_attr_int(a->node, "exclude_outside", 0) != 0};
-    if (pq_node_attr_int(a->node, "antialias", 0) != 0)
-        return pq_error_set(a->err, PQ_ERR_UNSUPPORTED, "Resize: antialias is not supported");
+enum pq_status pq_ref_resize_taps(const pq_node *n, int r, const int64_t *xd, const int64_t *yd,
+                                  const pq_tensor *roi, const pq_tensor *sc, const pq_tensor *sz,
+                                  pq_ref_resize_tap **block, pq_ref_resize_tap **ax_taps,
+                                  pq_error *err) {
+    *block = NULL;
+    pr_params p = {pq_node_attr_string(n, "mode", "nearest"),
+                   pq_node_attr_string(n, "coordinate_transformation_mode", "half_pixel"),
+                   pq_node_attr_string(n, "nearest_mode", "round_prefer_floor"),
+                   pq_node_attr_float(n, "cubic_coeff_a", -0.75f),
+                   pq_node_attr_int(n, "exclude_outside", 0) != 0};
+    if (pq_node_attr_int(n, "antialias", 0) != 0)
+        return pq_error_set(err, PQ_ERR_UNSUPPORTED, "Resize: antialias is not supported");
     const char *ctm_ok[] = {"half_pixel",        "half_pixel_symmetric", "pytorch_half_pixel",
                             "align_corners",     "asymmetric",           "tf_half_pixel_for_nn",
                             "tf_crop_and_resize"};
@@ -245,17 +239,17 @@ enum pq_status pq_ref_resize(const pq_kernel_args *a) {
     for (size_t i = 0; i < sizeof ctm_ok / sizeof *ctm_ok; i++)
         ok = ok || !strcmp(p.ctm, ctm_ok[i]);
     if (!ok)
-        return pq_error_set(a->err, PQ_ERR_INVALID,
+        return pq_error_set(err, PQ_ERR_INVALID,
                             "Resize: unknown coordinate_transformation_mode '%s'", p.ctm);
     const char *nm_ok[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
     ok = false;
     for (size_t i = 0; i < 4; i++)
         ok = ok || !strcmp(p.nearest, nm_ok[i]);
     if (!ok)
-        return pq_error_set(a->err, PQ_ERR_INVALID, "Resize: unknown nearest_mode '%s'", p.nearest);
+        return pq_error_set(err, PQ_ERR_INVALID, "Resize: unknown nearest_mode '%s'", p.nearest);
     /* axes, scales and roi per input axis */
     int axes[PQ_MAX_RANK], na = r;
-    const pq_attr *aa = pq_node_attr(a->node, "axes");
+    const pq_attr *aa = pq_node_attr(n, "axes");
     if (aa && aa->type == PQ_ATTR_INTS) {
         na = (int)aa->u.ints.n;
         for (int i = 0; i < na; i++)
@@ -266,24 +260,21 @@ enum pq_status pq_ref_resize(const pq_kernel_args *a) {
     }
     double scale[PQ_MAX_RANK], roi_s[PQ_MAX_RANK], roi_e[PQ_MAX_RANK];
     for (int i = 0; i < r; i++) {
-        scale[i] = x->dims[i] ? (double)y->dims[i] / (double)x->dims[i] : 1;
+        scale[i] = xd[i] ? (double)yd[i] / (double)xd[i] : 1;
         roi_s[i] = 0;
         roi_e[i] = 1;
     }
-    const pq_tensor *roi = a->n_in > 1 ? a->in[1] : NULL;
-    const pq_tensor *sc = a->n_in > 2 ? a->in[2] : NULL;
-    const pq_tensor *sz = a->n_in > 3 ? a->in[3] : NULL;
     if (sc && pq_tensor_numel(sc) > 0) {
         for (int i = 0; i < na; i++)
             scale[axes[i]] = pq_dtype_load(sc->dtype, sc->data, (size_t)i);
     } else if (sz && pq_tensor_numel(sz) > 0) {
-        const char *pol = pq_node_attr_string(a->node, "keep_aspect_ratio_policy", "stretch");
+        const char *pol = pq_node_attr_string(n, "keep_aspect_ratio_policy", "stretch");
         if (strcmp(pol, "stretch") != 0) {
             bool small = !strcmp(pol, "not_larger");
             double s = small ? INFINITY : 0;
             for (int i = 0; i < na; i++) {
-                double v = (double)pq_dtype_load_i64(sz->dtype, sz->data, (size_t)i) /
-                           (double)x->dims[axes[i]];
+                double v =
+                    (double)pq_dtype_load_i64(sz->dtype, sz->data, (size_t)i) / (double)xd[axes[i]];
                 s = small ? fmin(s, v) : fmax(s, v);
             }
             for (int i = 0; i < na; i++)
@@ -292,28 +283,29 @@ enum pq_status pq_ref_resize(const pq_kernel_args *a) {
     }
     if (roi && !strcmp(p.ctm, "tf_crop_and_resize")) {
         if (pq_tensor_numel(roi) != 2 * na)
-            return pq_error_set(a->err, PQ_ERR_INVALID, "Resize: roi has %lld values for %d axes",
+            return pq_error_set(err, PQ_ERR_INVALID, "Resize: roi has %lld values for %d axes",
                                 (long long)pq_tensor_numel(roi), na);
         for (int i = 0; i < na; i++) {
             roi_s[axes[i]] = pq_dtype_load(roi->dtype, roi->data, (size_t)i);
             roi_e[axes[i]] = pq_dtype_load(roi->dtype, roi->data, (size_t)(i + na));
         }
     }
-    int64_t ny = pq_tensor_numel(y);
+    int64_t ny = 1, nx = 1;
+    for (int i = 0; i < r; i++) {
+        ny *= yd[i];
+        nx *= xd[i];
+    }
     if (ny == 0) return PQ_OK;
-    if (pq_tensor_numel(x) == 0)
-        return pq_error_set(a->err, PQ_ERR_INVALID, "Resize: empty input, non-empty output");
+    if (nx == 0) return pq_error_set(err, PQ_ERR_INVALID, "Resize: empty input, non-empty output");
     int64_t total = 0;
     for (int i = 0; i < r; i++)
-        total += y->dims[i];
+        total += yd[i];
     pr_taps *taps = pq_malloc(sizeof(pr_taps) * (size_t)total);
-    if (!taps) return pq_error_nomem(a->err, "Resize");
-    pr_taps *ax_taps[PQ_MAX_RANK];
-    for (int i = 0, k = 0; i < r; k += (int)y->dims[i], i++) {
+    if (!taps) return pq_error_nomem(err, "Resize");
+    for (int i = 0, k = 0; i < r; k += (int)yd[i], i++) {
         ax_taps[i] = taps + k;
-        bool same =
-            y->dims[i] == x->dims[i] && scale[i] == 1.0 && strcmp(p.ctm, "tf_crop_and_resize") != 0;
-        for (int64_t o = 0; o < y->dims[i]; o++) {
+        bool same = yd[i] == xd[i] && scale[i] == 1.0 && strcmp(p.ctm, "tf_crop_and_resize") != 0;
+        for (int64_t o = 0; o < yd[i]; o++) {
             pr_taps *t = &ax_taps[i][o];
             if (same) { /* untouched axis: the identity */
                 t->n = 1;
@@ -322,16 +314,30 @@ enum pq_status pq_ref_resize(const pq_kernel_args *a) {
                 t->w[0] = 1;
                 continue;
             }
-            double xo =
-                pr_coord(&p, (double)o, x->dims[i], y->dims[i], scale[i], roi_s[i], roi_e[i]);
-            pr_make_taps(&p, xo, x->dims[i], t);
+            double xo = pr_coord(&p, (double)o, xd[i], yd[i], scale[i], roi_s[i], roi_e[i]);
+            pr_make_taps(&p, xo, xd[i], t);
         }
     }
+    *block = taps;
+    return PQ_OK;
+}
+
+enum pq_status pq_ref_resize(const pq_kernel_args *a) {
+    PQ_TRY(pq_ref_mv_outputs(a));
+    const pq_tensor *x = a->in[0];
+    pq_tensor *y = a->out[0];
+    int r = x->rank;
+    pr_taps *taps, *ax_taps[PQ_MAX_RANK];
+    PQ_TRY(pq_ref_resize_taps(a->node, r, x->dims, y->dims, a->n_in > 1 ? a->in[1] : NULL,
+                              a->n_in > 2 ? a->in[2] : NULL, a->n_in > 3 ? a->in[3] : NULL, &taps,
+                              ax_taps, a->err));
+    if (!taps) return PQ_OK;
+    int64_t ny = pq_tensor_numel(y);
     int64_t xs[PQ_MAX_RANK], cnt[PQ_MAX_RANK] = {0};
     pq_shape_strides(r, x->dims, xs);
     size_t es = pq_dtype_size(x->dtype);
     double extra = pq_node_attr_float(a->node, "extrapolation_value", 0.0f);
-    bool nearest = p.mode[0] == 'n';
+    bool nearest = pq_node_attr_string(a->node, "mode", "nearest")[0] == 'n';
     for (int64_t e = 0; e < ny; e++) {
         const pr_taps *ts[PQ_MAX_RANK];
         bool outside = false;

@@ -1,5 +1,6 @@
 /* The reference-kernel table: one kernel per op, indexed by PQ_OP_<ID>, and the dispatcher.
  * A test walks ops.def and fails when an op has no kernel. */
+#include "ref_grad_ops.h"
 #include "ref_kernels.h"
 #include "ref_piqc.h"
 #include "ref_train.h"
@@ -164,6 +165,11 @@ const pq_kernel_fn pq_ref_kernels[PQ_OP_COUNT] = {
     [PQ_OP_PACKED_MAT_MUL] = pq_ref_piqc_packed_matmul,
     [PQ_OP_PACKED_CONV] = pq_ref_piqc_packed_conv,
     /* ---- end piqc ---- */
+    /* ---- backward ops of the gradient rules (ref_grad_ops.c) ---- */
+    [PQ_OP_MAX_POOL_GRAD] = pq_ref_grad_max_pool,
+    [PQ_OP_AVERAGE_POOL_GRAD] = pq_ref_grad_average_pool,
+    [PQ_OP_RESIZE_GRAD] = pq_ref_grad_resize,
+    /* ---- end backward ops ---- */
     /* ---- training (ref_train.c) ---- */
     [PQ_OP_FAKE_QUANT_GRAD] = pq_ref_train_fake_quant_grad,
     [PQ_OP_TRAIN_LOSS] = pq_ref_train_loss,
