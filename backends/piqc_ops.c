@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "backends/packed_piq_i8.h"
 #include "backends/packed_wide.h"
 #include "backends/quant/fwht.h"
 #include "backends/quant/quant.h"
@@ -439,6 +440,12 @@ enum pq_status pq_piqc_packed_matmul_run(const pq_qkernels *k, const pq_kernel_a
         return pq_error_set(a->err, PQ_ERR_INVALID, "output has %lld values, expected %lld",
                             (long long)pq_tensor_numel(Y), (long long)(M * pw.rows));
     if (M == 0) return PQ_OK;
+    bool i8;
+    PQ_TRY(pq_packed_act_quant(a->node, &i8, a->err));
+    if (i8 && pq_piq_i8_supported(pw.f, pw.cols, pw.group)) /* act_quant = "int8" */
+        return pq_packed_i8_matmul(pq_packed_i8_kernels(k->isa), pw.f, pw.data, pw.rows, pw.cols,
+                                   pw.group, X->data, M, pw.bias, Y->data, a->n_threads, a->node,
+                                   a->err);
     pq_piq_rows pr = {k, &pw};
     return pq_packed_rows_run(a->n_threads, pq_piq_rows_apply, &pr, pw.rows, pw.cols, X->data, M,
                               pw.bias, 0, Y->data, a->node, a->err);
@@ -588,6 +595,9 @@ typedef struct pq_pconv_job {
     int64_t col_n, tmp_n, xp_n;
     const int64_t *koff;
     pq_activation act;
+    const pq_piq_i8_kernels *k8; /* act_quant = "int8": integer path, abuf_n bytes per chunk */
+    uint8_t *abuf;
+    size_t abuf_n;
 } pq_pconv_job;
 
 /* Chunk c: units [u0, u1) of (group, tile) pairs, group-major, with chunk c's workspace. */
@@ -620,7 +630,11 @@ static void pq_pconv_task(void *vctx, int64_t c0, int64_t c1) {
                 }
                 q += seg;
             }
-            pq_packed_apply(j->k, pw, wg, j->mg, col, tt, tmp);
+            if (j->k8)
+                pq_packed_i8_rows(j->k8, pw->f, wg, j->mg, pw->cols, pw->group, col, tt, tmp,
+                                  j->abuf + c * j->abuf_n);
+            else
+                pq_packed_apply(j->k, pw, wg, j->mg, col, tt, tmp);
             for (int64_t q = q0; q < q0 + tt;) {
                 int64_t n = q / j->osp, p0 = q % j->osp;
                 int64_t seg = j->osp - p0 < q0 + tt - q ? j->osp - p0 : q0 + tt - q;
@@ -689,6 +703,12 @@ enum pq_status pq_piqc_packed_conv_run(const pq_qkernels *k, const pq_kernel_arg
     j.isp = geo.isp;
     j.osp = geo.osp;
     if (N == 0 || j.osp == 0) return PQ_OK;
+    bool i8;
+    PQ_TRY(pq_packed_act_quant(a->node, &i8, a->err));
+    if (i8 && pq_piq_i8_supported(pw.f, pw.cols, pw.group)) { /* act_quant = "int8" */
+        j.k8 = pq_packed_i8_kernels(k->isa);
+        j.abuf_n = pq_piq_i8_act_bytes(pw.cols, pw.group);
+    }
     /* Tiles run over the positions of all N images together (one gemm call per tile, not per
      * image), so a small feature map still gives the packed gemm many activation rows to reuse
      * each decoded weight panel on; a tile holds about PQ_PACKED_COL_TILE floats of im2col
@@ -719,8 +739,9 @@ enum pq_status pq_piqc_packed_conv_run(const pq_qkernels *k, const pq_kernel_arg
     j.xp = j.padded ? pq_malloc((size_t)(j.chunks * j.xp_n) * sizeof(float)) : NULL;
     int64_t *koff =
         j.padded ? pq_malloc((size_t)(j.cg * w->k[0] * w->k[1]) * sizeof(int64_t)) : NULL;
+    j.abuf = j.k8 ? pq_malloc((size_t)j.chunks * j.abuf_n) : NULL;
     enum pq_status st = PQ_OK;
-    if (!j.col || !j.tmp || (j.padded && (!j.xp || !koff))) {
+    if (!j.col || !j.tmp || (j.padded && (!j.xp || !koff)) || (j.k8 && !j.abuf)) {
         st = pq_error_nomem(a->err, "packed conv workspace");
         goto done;
     }
@@ -733,6 +754,7 @@ done:
     pq_free(j.col);
     pq_free(j.tmp);
     pq_free(j.xp);
+    pq_free(j.abuf);
     pq_free(koff);
     return st;
 }

@@ -27,7 +27,9 @@ enum pq_status pq_act_epilogue(const pq_node *n, pq_tensor *t, pq_error *err);
  * Hadamard and FakeQuant do not depend on k (bit-identical), those of the packed ops differ only
  * by f32 summation order. PackedMatMul and PackedConv run on up to a->n_threads threads of
  * piqc's pool (backends/threadpool.h) with results bit-identical to 1 thread (see
- * pq_packed_rows_run); Hadamard and FakeQuant are single-threaded. Each returns PQ_OK,
+ * pq_packed_rows_run); Hadamard and FakeQuant are single-threaded. A packed op on piq/q codes with
+ * act_quant = "int8" runs the integer-activation path instead (backends/packed_piq_i8.h: inputs
+ * quantized per weight group, bit-identical on every table and thread count). Each returns PQ_OK,
  * PQ_ERR_INVALID (inputs that contradict the attributes; message names what), or PQ_ERR_NOMEM
  * (workspace). Workspace is bounded: Hadamard on an inner axis gathers at most 64K floats of
  * fibers at a time, PackedConv tiles im2col over the positions of all images to at most 1M

@@ -1,10 +1,12 @@
 /* Benchmark of the packed-weight kernels on real shapes (4096x4096, 16384x8192; 1 and 2 threads)
  * with their baselines in the same run: read and memcpy bandwidth, f32 GEMV (own AVX2 and
- * oneDNN sgemm), quantize/dequantize throughput, fused PiQ3/PiQ2 GEMV, FWHT-4096 per row.
- * Prints medians of >= 5 timed samples (wall, fastest wall, and the calling thread's CPU time,
- * which excludes time-slices lost to other jobs) and ratios. Not a test: nothing here asserts on
- * time.
- * Usage: bench_quant [--quick]   (--quick: only 4096x4096, fewer samples) */
+ * oneDNN sgemm), quantize/dequantize throughput, fused PiQ3/PiQ2 GEMV, FWHT-4096 per row, and the
+ * GEMV bandwidth table (f32-activation vs int8-activation PiQ GEMV, every integer ISA the CPU
+ * runs). Prints medians of >= 5 timed samples (>= 11 in the GEMV table; wall, fastest wall, and
+ * the calling thread's CPU time, which excludes time-slices lost to other jobs) and ratios. Not a
+ * test: nothing here asserts on time.
+ * Usage: bench_quant [--quick | --gemv] [--samples N]
+ *   --quick: only 4096x4096, fewer samples; --gemv: only the GEMV bandwidth table (16384x8192) */
 #include <immintrin.h>
 #include <math.h>
 #include <oneapi/dnnl/dnnl.h>
@@ -17,6 +19,7 @@
 
 #include "backends/cpu.h"
 #include "backends/quant/fwht.h"
+#include "backends/quant/piq_gemv_i8.h"
 #include "backends/quant/qkernels.h"
 #include "backends/quant/quant.h"
 #include "ir/alloc.h"
@@ -462,6 +465,222 @@ done:
     pq_free(y);
 }
 
+/* ---- GEMV bandwidth table: f32 vs f32-activation PiQ vs int8-activation PiQ --------------- */
+
+typedef struct {
+    const pq_piq_i8_kernels *k;
+    enum pq_qformat f;
+    const uint8_t *packed;
+    int64_t rows, cols, group;
+    size_t row_bytes;
+    const float *x;
+    float *y;
+    void *abuf[PQ_NTHREADS_MAX]; /* one quantized-activation buffer per thread */
+} i8_arg;
+
+/* Each thread quantizes all of x (what the serial quantization before the threaded rows costs
+ * in wall time) then runs its rows. */
+static void job_i8gemv(void *arg, int tid, int nt) {
+    i8_arg *a = arg;
+    int64_t b, e;
+    split(a->rows, tid, nt, 32, &b, &e);
+    pq_piq_i8_act act;
+    pq_piq_i8_act_init(&act, a->cols, a->group, a->abuf[tid]);
+    pq_piq_i8_quantize(a->x, &act);
+    a->k->gemv(a->f, a->packed + (size_t)b * a->row_bytes, e - b, a->cols, a->group, &act,
+               a->y + b);
+}
+
+typedef struct {
+    char what[64];
+    int thr;
+    double ms, gbs, pct, x_own, x_dnnl;
+} gemv_line;
+
+static void gemv_line_add(gemv_line *l, int *nl, const char *what, int thr, double t, double bytes,
+                          double rd, double own, double dnnl) {
+    gemv_line *g = &l[(*nl)++];
+    snprintf(g->what, sizeof g->what, "%s", what);
+    g->thr = thr;
+    g->ms = 1e3 * t;
+    g->gbs = bytes / t / 1e9;
+    g->pct = 100.0 * bytes / t / rd;
+    g->x_own = own / t;
+    g->x_dnnl = dnnl / t;
+    char extra[160];
+    snprintf(extra, sizeof extra, "%3.0f%% of read BW  x%.2f vs f32 own  x%.2f vs oneDNN", g->pct,
+             g->x_own, g->x_dnnl);
+    row(what, thr, t, bytes / 1e9, extra);
+}
+
+static void bench_gemv_table(int64_t rows, int64_t cols, int samples) {
+    const int64_t group = 256;
+    int64_t n = rows * cols;
+    double fbytes = 4.0 * (double)n;
+    printf("\nGEMV bandwidth table: %lld x %lld, group %lld, medians of %d samples\n",
+           (long long)rows, (long long)cols, (long long)group, samples);
+    float *w = pq_malloc_aligned(sizeof(float) * (size_t)n);
+    float *scratch = pq_malloc_aligned(sizeof(float) * (size_t)n);
+    float *x = pq_malloc_aligned(sizeof(float) * (size_t)cols);
+    float *y = pq_malloc_aligned(sizeof(float) * (size_t)rows);
+    float *y2 = pq_malloc_aligned(sizeof(float) * (size_t)rows);
+    gemv_line lines[64];
+    int nl = 0;
+    if (!w || !scratch || !x || !y || !y2) {
+        printf("  out of memory, table skipped\n");
+        goto done;
+    }
+    uint64_t s = 88172645463325252ULL;
+    for (int64_t i = 0; i < n; i++) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        w[i] = (float)((int64_t)(s >> 40) - (1 << 23)) * 0x1p-26f;
+    }
+    memset(scratch, 0, sizeof(float) * (size_t)n);
+    for (int64_t i = 0; i < cols; i++)
+        x[i] = (float)((i * 7919) % 200 - 100) * 0.01f;
+    double rd[PQ_NTHREADS_MAX + 1], own[PQ_NTHREADS_MAX + 1], dnnl[PQ_NTHREADS_MAX + 1];
+    for (int thr = 1; thr <= PQ_NTHREADS_MAX; thr++) {
+        bw_arg ba = {.src = w, .dst = scratch, .n = n};
+        double t = time_job(job_read, &ba, thr, samples);
+        rd[thr] = fbytes / t;
+        row("read bandwidth (AVX2 sum)", thr, t, fbytes / 1e9, "");
+        snprintf(lines[nl].what, sizeof lines[nl].what, "read bandwidth (AVX2 sum, %.0f MB)",
+                 fbytes / 1e6);
+        lines[nl].thr = thr;
+        lines[nl].ms = 1e3 * t;
+        lines[nl].gbs = fbytes / t / 1e9;
+        lines[nl].pct = 100.0;
+        lines[nl].x_own = lines[nl].x_dnnl = 0;
+        nl++;
+        t = time_job(job_memcpy, &ba, thr, samples);
+        row("memcpy (bytes copied)", thr, t, fbytes / 1e9, "");
+        snprintf(lines[nl].what, sizeof lines[nl].what, "memcpy (bytes copied)");
+        lines[nl].thr = thr;
+        lines[nl].ms = 1e3 * t;
+        lines[nl].gbs = fbytes / t / 1e9;
+        lines[nl].pct = 100.0 * fbytes / t / rd[thr];
+        lines[nl].x_own = lines[nl].x_dnnl = 0;
+        nl++;
+        f32gemv_arg fa = {.w = w, .x = x, .y = y, .rows = rows, .cols = cols};
+        own[thr] = time_job(job_f32_gemv, &fa, thr, samples);
+        dnnl[thr] = time_job(job_onednn_gemv, &fa, thr, samples);
+        gemv_line_add(lines, &nl, "f32 GEMV (own AVX2)", thr, own[thr], fbytes, rd[thr], own[thr],
+                      dnnl[thr]);
+        gemv_line_add(lines, &nl, "f32 GEMV (oneDNN sgemm M=1)", thr, dnnl[thr], fbytes, rd[thr],
+                      own[thr], dnnl[thr]);
+    }
+    pq_free(scratch);
+    scratch = NULL;
+    const pq_qkernels *best = pq_qkernels_get();
+    const char *i8isas[] = {"avx512", "avxvnni", "avx2"};
+    const enum pq_qformat fmts[2] = {PQ_QFORMAT_PIQ3, PQ_QFORMAT_PIQ2};
+    for (int fi = 0; fi < 2; fi++) {
+        enum pq_qformat f = fmts[fi];
+        int64_t ngroups = (cols + group - 1) / group;
+        size_t row_bytes = pq_packed_row_bytes(f, cols, group);
+        double pbytes = (double)row_bytes * (double)rows;
+        uint8_t *packed = pq_malloc_aligned(row_bytes * (size_t)rows);
+        uint16_t *scales = pq_malloc(sizeof(uint16_t) * (size_t)(rows * ngroups));
+        void *ab0 = pq_malloc(pq_piq_i8_act_bytes(cols, group));
+        void *ab1 = pq_malloc(pq_piq_i8_act_bytes(cols, group));
+        if (!packed || !scales || !ab0 || !ab1) {
+            printf("  out of memory\n");
+            pq_free(packed);
+            pq_free(scales);
+            pq_free(ab0);
+            pq_free(ab1);
+            continue;
+        }
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t g = 0; g < ngroups; g++) {
+                int64_t c0 = g * group, len = cols - c0 < group ? cols - c0 : group;
+                scales[r * ngroups + g] =
+                    pq_calib_group_scale(f, PQ_CALIB_ABSMAX, w + r * cols + c0, NULL, len);
+            }
+        q_arg qa = {.k = best,
+                    .f = f,
+                    .rows = rows,
+                    .cols = cols,
+                    .group = group,
+                    .w = w,
+                    .scales = scales,
+                    .packed = packed,
+                    .x = x,
+                    .y = y,
+                    .row_bytes = row_bytes,
+                    .ngroups = ngroups};
+        run_job(job_quantize, &qa, PQ_NTHREADS_MAX);
+        printf(" %s: packed %.1f MB (%.4f bits/weight)\n", pq_qformat_name(f), pbytes / 1e6,
+               8.0 * pbytes / (double)n);
+        char what[96];
+        for (int thr = 1; thr <= PQ_NTHREADS_MAX; thr++) {
+            double t = time_job(job_qgemv, &qa, thr, samples);
+            snprintf(what, sizeof what, "%s fused GEMV f32 act [%s]", pq_qformat_name(f),
+                     best->isa);
+            gemv_line_add(lines, &nl, what, thr, t, pbytes, rd[thr], own[thr], dnnl[thr]);
+        }
+        /* the f32-activation result, to report the int8 path's deviation */
+        run_job(job_qgemv, &qa, 1);
+        memcpy(y2, y, sizeof(float) * (size_t)rows);
+        for (int ii = 0; ii < 3; ii++) {
+            const pq_piq_i8_kernels *k = pq_piq_i8_kernels_for(i8isas[ii]);
+            if (!k) {
+                printf("  int8-activation GEMV [%s]: not available on this CPU/build\n",
+                       i8isas[ii]);
+                continue;
+            }
+            i8_arg ia = {.k = k,
+                         .f = f,
+                         .packed = packed,
+                         .rows = rows,
+                         .cols = cols,
+                         .group = group,
+                         .row_bytes = row_bytes,
+                         .x = x,
+                         .y = y,
+                         .abuf = {ab0, ab1}};
+            for (int thr = 1; thr <= PQ_NTHREADS_MAX; thr++) {
+                double t = time_job(job_i8gemv, &ia, thr, samples);
+                snprintf(what, sizeof what, "%s GEMV int8 act [%s]", pq_qformat_name(f), k->isa);
+                gemv_line_add(lines, &nl, what, thr, t, pbytes, rd[thr], own[thr], dnnl[thr]);
+            }
+            double num = 0, den = 0, dot = 0, na = 0, nb = 0;
+            for (int64_t r = 0; r < rows; r++) {
+                num += ((double)y[r] - y2[r]) * ((double)y[r] - y2[r]);
+                den += (double)y2[r] * y2[r];
+                dot += (double)y[r] * y2[r];
+                na += (double)y[r] * y[r];
+                nb += (double)y2[r] * y2[r];
+            }
+            printf("  int8 vs f32 activations [%s]: relative L2 error %.2e, cosine %.7f\n", k->isa,
+                   sqrt(num / (den > 0 ? den : 1)), dot / sqrt(na * nb + 1e-300));
+        }
+        pq_free(packed);
+        pq_free(scales);
+        pq_free(ab0);
+        pq_free(ab1);
+    }
+    printf("\n| kernel | threads | ms | GB/s (weight bytes) | %% of read BW | x f32 own | x "
+           "oneDNN |\n|---|---|---|---|---|---|---|\n");
+    for (int i = 0; i < nl; i++) {
+        if (lines[i].x_own > 0)
+            printf("| %s | %d | %.3f | %.2f | %.0f%% | %.2f | %.2f |\n", lines[i].what,
+                   lines[i].thr, lines[i].ms, lines[i].gbs, lines[i].pct, lines[i].x_own,
+                   lines[i].x_dnnl);
+        else
+            printf("| %s | %d | %.3f | %.2f | %.0f%% | - | - |\n", lines[i].what, lines[i].thr,
+                   lines[i].ms, lines[i].gbs, lines[i].pct);
+    }
+done:
+    pq_free(w);
+    pq_free(scratch);
+    pq_free(x);
+    pq_free(y);
+    pq_free(y2);
+}
+
 static void bench_fwht(void) {
     const int64_t n = 4096, rows = 64; /* 1 MB working set */
     double add_rate = peak_add_rate();
@@ -488,29 +707,56 @@ static void bench_fwht(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc > 1 && strcmp(argv[1], "--help") == 0) {
-        printf("usage: bench_quant [--quick]\n  --quick  only 4096x4096, 5 samples\n"
-               "PIQC_ISA=scalar|avx2 forces the kernel table (and the calibration path).\n");
-        return 0;
+    int quick = 0, gemv_only = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0) {
+            printf("usage: bench_quant [--quick | --gemv] [--samples N]\n"
+                   "  --quick      only 4096x4096, 5 samples\n"
+                   "  --gemv       only the GEMV bandwidth table (16384x8192, 1 and 2 threads)\n"
+                   "  --samples N  timed samples per measurement (default 7; the GEMV table uses "
+                   "at least 11)\n"
+                   "PIQC_ISA=scalar|avx2|avx512 forces the kernel table (and the calibration "
+                   "path).\n");
+            return 0;
+        }
+        if (strcmp(argv[i], "--quick") == 0) {
+            quick = 1;
+            g_samples = 5;
+        } else if (strcmp(argv[i], "--gemv") == 0) {
+            gemv_only = 1;
+        } else if (strcmp(argv[i], "--samples") == 0 && i + 1 < argc) {
+            g_samples = atoi(argv[++i]);
+            if (g_samples < 1 || g_samples > 32) {
+                fprintf(stderr, "bench_quant: --samples must be 1..32\n");
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "bench_quant: unknown argument '%s' (try --help)\n", argv[i]);
+            return 2;
+        }
     }
-    if (argc > 1 && strcmp(argv[1], "--quick") != 0) {
-        fprintf(stderr, "bench_quant: unknown argument '%s' (try --help)\n", argv[1]);
-        return 2;
-    }
-    int quick = argc > 1;
-    if (quick) g_samples = 5;
     setenv("OMP_NUM_THREADS", "1", 1); /* oneDNN: one thread per caller; we split rows */
     const pq_qkernels *best = pq_qkernels_get();
-    printf("bench_quant: kernels %s (avx2 %d, avx512 %d); medians of %d samples, each >= 30 ms "
-           "or 1 call.\nNote: the 2 cores are shared with other jobs; numbers are noisy.\n",
-           best->isa, pq_cpu_has_avx2(), pq_cpu_has_avx512(), g_samples);
+    printf("bench_quant: kernels %s (avx2 %d, avx512 %d), int8-activation GEMV %s; medians of %d "
+           "samples, each >= 30 ms or 1 call.\nNote: the 2 cores are shared with other jobs; "
+           "numbers are noisy.\n",
+           best->isa, pq_cpu_has_avx2(), pq_cpu_has_avx512(), pq_piq_i8_kernels_get()->isa,
+           g_samples);
     pthread_barrier_init(&g_start, NULL, 2);
     pthread_barrier_init(&g_done, NULL, 2);
     pthread_t th;
     pthread_create(&th, NULL, worker_main, NULL);
-    bench_fwht();
-    bench_shape(4096, 4096, best);
-    if (!quick) bench_shape(16384, 8192, best);
+    int table_samples = g_samples > 11 ? g_samples : 11;
+    if (gemv_only) {
+        bench_gemv_table(16384, 8192, table_samples);
+    } else {
+        bench_fwht();
+        bench_shape(4096, 4096, best);
+        if (!quick) {
+            bench_shape(16384, 8192, best);
+            bench_gemv_table(16384, 8192, table_samples);
+        }
+    }
     g_quit = 1;
     pthread_barrier_wait(&g_start);
     pthread_join(th, NULL);

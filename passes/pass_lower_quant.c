@@ -28,7 +28,20 @@
  * - f16: f16 "<w>.f16" = f16(w), the value FakeQuant rounds through.
  * Stays FakeQuant (logged with the reason): non-constant w or scales, batched MatMul weights, Gemm
  * with transA/alpha/beta/C shapes above not met, ConvTranspose or other consumers, a FakeQuant
- * output that is a graph output or shared with such a consumer. */
+ * output that is a graph output or shared with such a consumer.
+ * Option activations: f32 (default: the packed ops as always, no new attribute) or int8: every
+ * PackedMatMul / PackedConv on piq3/piq2/q3/q2 codes also gets act_quant = "int8", so its kernel
+ * quantizes each activation row per weight group to int8 and runs the integer-activation GEMV
+ * (backends/quant/piq_gemv_i8.h). int8 and f16 weights never get the attribute. */
+
+static const char *const pq_lq_activation_choices[] = {"f32", "int8", NULL};
+
+static const pq_pass_option pq_lower_quant_options[] = {
+    {"activations", PQ_OPT_ENUM,
+     "int8: PackedMatMul/PackedConv on piq/q codes quantize their input per weight group to int8 "
+     "(act_quant attribute, integer dot products); f32: exact f32 activations",
+     "f32", 0, 0, pq_lq_activation_choices},
+};
 
 /* The FakeQuant node fq's weight, scale words and view, when all are usable for packing. */
 enum pq_lq_kind { PQ_LQ_PACKED, PQ_LQ_INT8, PQ_LQ_F16 };
@@ -249,9 +262,10 @@ static enum pq_status pq_lq_bias_vector(pq_graph *g, uint32_t c, uint32_t *out, 
     return pq_graph_add_constant(g, name, t, out, err);
 }
 
-/* Turns consumer nid (already accepted) into PackedMatMul / PackedConv reading packed. */
+/* Turns consumer nid (already accepted) into PackedMatMul / PackedConv reading packed; act_i8:
+ * also act_quant = "int8" (piq/q codes only). */
 static enum pq_status pq_lq_rewrite(pq_graph *g, const pq_lq_fq *q, uint32_t nid, uint32_t packed,
-                                    pq_error *err) {
+                                    bool act_i8, pq_error *err) {
     enum pq_op op = g->nodes[nid].op;
     if (op == PQ_OP_GEMM) {
         uint32_t c = pq_node_input(&g->nodes[nid], 2), bias = PQ_NONE;
@@ -281,12 +295,15 @@ static enum pq_status pq_lq_rewrite(pq_graph *g, const pq_lq_fq *q, uint32_t nid
     if (q->kind == PQ_LQ_PACKED) PQ_TRY(pq_node_set_int(g, nid, "qgroup", q->group, err));
     PQ_TRY(pq_node_set_int(g, nid, "rows", q->rows, err));
     PQ_TRY(pq_node_set_int(g, nid, "cols", q->cols, err));
+    if (act_i8 && q->kind == PQ_LQ_PACKED)
+        PQ_TRY(pq_node_set_string(g, nid, "act_quant", "int8", err));
     return PQ_OK;
 }
 
 static enum pq_status pq_lower_quant_run(pq_graph *g, const pq_pass_opts *opts, pq_pass_ctx *ctx,
                                          pq_error *err) {
-    (void)opts;
+    bool act_i8 = !strcmp(pq_opts_string(opts, "activations"), "int8");
+    uint32_t n_i8 = 0;
     enum pq_status st = PQ_OK;
     pq_uses u;
     memset(&u, 0, sizeof u);
@@ -324,7 +341,8 @@ static enum pq_status pq_lower_quant_run(pq_graph *g, const pq_pass_opts *opts, 
                 n_conv++;
             else
                 n_mm++;
-            PQ_TRY_GOTO(st, pq_lq_rewrite(g, &q, nid, packed, err), cleanup);
+            PQ_TRY_GOTO(st, pq_lq_rewrite(g, &q, nid, packed, act_i8, err), cleanup);
+            if (act_i8 && q.kind == PQ_LQ_PACKED) n_i8++;
             PQ_TRY_GOTO(st, pq_infer_node(g, nid, err), cleanup);
         }
         lowered++;
@@ -335,6 +353,7 @@ static enum pq_status pq_lower_quant_run(pq_graph *g, const pq_pass_opts *opts, 
     PQ_TRY_GOTO(st, pq_graph_toposort(g, err), cleanup);
     pq_pass_log(ctx, 1, "lowered %u of %u FakeQuants (%u PackedMatMul, %u PackedConv)", lowered,
                 nfq, n_mm, n_conv);
+    if (act_i8) pq_pass_log(ctx, 1, "int8 activations on %u packed piq/q ops", n_i8);
 cleanup:
     pq_uses_free(&u);
     pq_free(fqs);
@@ -345,7 +364,7 @@ const pq_pass pq_pass_lower_quant = {
     .name = "lower-quant",
     .summary = "FakeQuant weights of MatMul/Gemm/Conv -> PackedMatMul/PackedConv on packed codes "
                "(piq/q), int8 codes + row scales, or f16",
-    .options = NULL,
-    .n_options = 0,
+    .options = pq_lower_quant_options,
+    .n_options = sizeof pq_lower_quant_options / sizeof pq_lower_quant_options[0],
     .run = pq_lower_quant_run,
 };

@@ -85,8 +85,8 @@ void pq_piq_i8_quantize(const float *x, pq_piq_i8_act *a) {
 
 /* ---- scalar reference ---- */
 
-void pq_piq_gemv_i8_ukernel__scalar(enum pq_qformat f, const uint8_t *w, int64_t rows,
-                                    int64_t cols, int64_t group, const pq_piq_i8_act *a, float *y) {
+void pq_piq_gemv_i8_ukernel__scalar(enum pq_qformat f, const uint8_t *w, int64_t rows, int64_t cols,
+                                    int64_t group, const pq_piq_i8_act *a, float *y) {
     if (rows <= 0 || cols <= 0 || group <= 0) return;
     int bits = pq_qformat_bits(f);
     int off = 1 << (bits - 1);

@@ -63,16 +63,16 @@ void pq_piq_i8_quantize(const float *x, pq_piq_i8_act *a);
  * pq_packed_row_bytes long, SPEC layout) with the quantized activation a (a->cols == cols,
  * a->group == group). Reads nothing outside the rows * row_bytes weight bytes. rows <= 0 or
  * cols <= 0 write nothing. */
-typedef void (*pq_piq_i8_gemv_fn)(enum pq_qformat f, const uint8_t *w, int64_t rows,
-                                  int64_t cols, int64_t group, const pq_piq_i8_act *a, float *y);
+typedef void (*pq_piq_i8_gemv_fn)(enum pq_qformat f, const uint8_t *w, int64_t rows, int64_t cols,
+                                  int64_t group, const pq_piq_i8_act *a, float *y);
 
 typedef struct pq_piq_i8_kernels {
     const char *isa; /* "scalar", "avx2", "avxvnni", "avx512", "neon" */
     pq_piq_i8_gemv_fn gemv;
 } pq_piq_i8_kernels;
 
-void pq_piq_gemv_i8_ukernel__scalar(enum pq_qformat f, const uint8_t *w, int64_t rows,
-                                    int64_t cols, int64_t group, const pq_piq_i8_act *a, float *y);
+void pq_piq_gemv_i8_ukernel__scalar(enum pq_qformat f, const uint8_t *w, int64_t rows, int64_t cols,
+                                    int64_t group, const pq_piq_i8_act *a, float *y);
 
 /* The kernels of a named ISA when this build and CPU run them, else NULL. "avx512" needs AVX-512
  * F/BW/VL/DQ + VNNI + VBMI; "avxvnni" AVX2 + AVX-VNNI; "neon" aarch64 (sdot when the CPU has the

@@ -33,18 +33,18 @@ PQ_I8Y_FN __m256i pq_i8y_decode(int bits, const uint8_t *c, const uint8_t *end) 
     __m256i v = _mm256_broadcastsi128_si256(v128);
     __m256i ie, io, me, mo;
     if (bits == 3) {
-        ie = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 3, 4, 4, 5, 4, 5, 5, 6, 6, 7, 7, 8, 7, 8, 8, 9,
-                              9, 10, 10, 11, 10, 11, 11, 12);
+        ie = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 3, 4, 4, 5, 4, 5, 5, 6, 6, 7, 7, 8, 7, 8, 8,
+                              9, 9, 10, 10, 11, 10, 11, 11, 12);
         io = _mm256_setr_epi8(1, 2, 2, 3, 2, 3, 3, 4, 4, 5, 5, 6, 5, 6, 6, 7, 7, 8, 8, 9, 8, 9, 9,
                               10, 10, 11, 11, 12, 11, 12, 12, 13);
         me = _mm256_setr_epi16(256, 1024, 16, 64, 256, 1024, 16, 64, 256, 1024, 16, 64, 256, 1024,
                                16, 64);
         mo = _mm256_setr_epi16(32, 128, 2, 8, 32, 128, 2, 8, 32, 128, 2, 8, 32, 128, 2, 8);
     } else {
-        ie = _mm256_setr_epi8(0, 1, 0, 1, 1, 2, 1, 2, 2, 3, 2, 3, 3, 4, 3, 4, 4, 5, 4, 5, 5, 6, 5, 6,
-                              6, 7, 6, 7, 7, 8, 7, 8);
-        io = _mm256_setr_epi8(1, 2, 1, 2, 2, 3, 2, 3, 3, 4, 3, 4, 4, 5, 4, 5, 5, 6, 5, 6, 6, 7, 6, 7,
-                              7, 8, 7, 8, 8, 9, 8, 9);
+        ie = _mm256_setr_epi8(0, 1, 0, 1, 1, 2, 1, 2, 2, 3, 2, 3, 3, 4, 3, 4, 4, 5, 4, 5, 5, 6, 5,
+                              6, 6, 7, 6, 7, 7, 8, 7, 8);
+        io = _mm256_setr_epi8(1, 2, 1, 2, 2, 3, 2, 3, 3, 4, 3, 4, 4, 5, 4, 5, 5, 6, 5, 6, 6, 7, 6,
+                              7, 7, 8, 7, 8, 8, 9, 8, 9);
         me = _mm256_setr_epi16(256, 16, 256, 16, 256, 16, 256, 16, 256, 16, 256, 16, 256, 16, 256,
                                16);
         mo = _mm256_setr_epi16(64, 4, 64, 4, 64, 4, 64, 4, 64, 4, 64, 4, 64, 4, 64, 4);
@@ -62,9 +62,9 @@ PQ_I8Y_FN __m128i pq_i8y_reduce4(const __m256i a[4]) {
 }
 
 /* y[0 .. R) for rows w, w + row_bytes, ... (R = 1 or 4); end: one past the weights. */
-PQ_I8Y_FN void pq_i8y_tile(int bits, int R, const uint8_t *w, size_t row_bytes,
-                           const uint8_t *end, int64_t cols, int64_t group, float mult,
-                           const pq_piq_i8_act *a, float *y) {
+PQ_I8Y_FN void pq_i8y_tile(int bits, int R, const uint8_t *w, size_t row_bytes, const uint8_t *end,
+                           int64_t cols, int64_t group, float mult, const pq_piq_i8_act *a,
+                           float *y) {
     const int sb = bits * 4; /* bytes per 32-code step */
     const int32_t off = 1 << (bits - 1);
     const __m128 vmult = _mm_set1_ps(mult);
@@ -131,8 +131,8 @@ PQ_I8Y_FN void pq_i8y_gemv_bits(int bits, enum pq_qformat f, const uint8_t *w, i
     float mult = pq_qformat_step_mult(f);
     int64_t r = 0;
     for (; r + PQ_I8Y_ROWS <= rows; r += PQ_I8Y_ROWS)
-        pq_i8y_tile(bits, PQ_I8Y_ROWS, w + (size_t)r * row_bytes, row_bytes, end, cols, group,
-                    mult, a, y + r);
+        pq_i8y_tile(bits, PQ_I8Y_ROWS, w + (size_t)r * row_bytes, row_bytes, end, cols, group, mult,
+                    a, y + r);
     for (; r < rows; r++)
         pq_i8y_tile(bits, 1, w + (size_t)r * row_bytes, row_bytes, end, cols, group, mult, a,
                     y + r);

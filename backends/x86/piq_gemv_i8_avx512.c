@@ -12,7 +12,7 @@
 #define PQ_I8Z_ROWS 16
 
 /* Bytes of one 64-code step: 3-bit 24, 2-bit 16. */
-#define PQ_I8Z_STEP_BYTES(bits) ((bits) * 8)
+#define PQ_I8Z_STEP_BYTES(bits) ((bits)*8)
 
 /* Unsigned codes u (0 .. 2^bits - 1) of the 64 codes at c as bytes, natural order; bytes outside
  * the load mask read as 0. vpermb puts the bits bytes of code block k (8 codes) in qword k,
@@ -54,8 +54,8 @@ PQ_I8Z_FN __m512i pq_i8z_sum8(__m512i a, __m512i b) {
 /* Lane r = the sum of the 16 lanes of a_r (exact i32). */
 PQ_I8Z_FN __m512i pq_i8z_reduce16(__m512i a0, __m512i a1, __m512i a2, __m512i a3, __m512i a4,
                                   __m512i a5, __m512i a6, __m512i a7, __m512i a8, __m512i a9,
-                                  __m512i a10, __m512i a11, __m512i a12, __m512i a13,
-                                  __m512i a14, __m512i a15) {
+                                  __m512i a10, __m512i a11, __m512i a12, __m512i a13, __m512i a14,
+                                  __m512i a15) {
     __m512i u0 = pq_i8z_sum4(pq_i8z_sum2(a0, a1), pq_i8z_sum2(a2, a3));
     __m512i u1 = pq_i8z_sum4(pq_i8z_sum2(a4, a5), pq_i8z_sum2(a6, a7));
     __m512i u2 = pq_i8z_sum4(pq_i8z_sum2(a8, a9), pq_i8z_sum2(a10, a11));
@@ -79,8 +79,8 @@ PQ_I8Z_FN void pq_i8z_tile(int bits, const uint8_t *w, size_t row_bytes, int nr,
     const __m512 vmult = _mm512_set1_ps(mult);
     __m512 yacc = _mm512_setzero_ps();
     const uint8_t *p = w;
-    size_t pf_step = pf < pf_end ? ((size_t)(pf_end - pf) / (size_t)a->nblocks + 127) & ~(size_t)63
-                                 : 0;
+    size_t pf_step =
+        pf < pf_end ? ((size_t)(pf_end - pf) / (size_t)a->nblocks + 127) & ~(size_t)63 : 0;
     for (int64_t g = 0; g < a->nblocks; g++) {
         int64_t n = cols - g * group < group ? cols - g * group : group;
         int64_t cbytes = (int64_t)bits * ((n + 7) / 8);
@@ -103,8 +103,8 @@ PQ_I8Z_FN void pq_i8z_tile(int bits, const uint8_t *w, size_t row_bytes, int nr,
             __m512i xv = _mm512_load_si512((const void *)(xg + 64 * ch));
             PQ_I8Z_REP(PQ_I8Z_DOT)
         }
-        __m512i d = pq_i8z_reduce16(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13,
-                                    a14, a15);
+        __m512i d =
+            pq_i8z_reduce16(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
 #undef PQ_I8Z_DECL
 #undef PQ_I8Z_DOT
 #undef PQ_I8Z_REP
