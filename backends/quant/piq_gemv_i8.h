@@ -74,6 +74,16 @@ typedef struct pq_piq_i8_kernels {
 void pq_piq_gemv_i8_ukernel__scalar(enum pq_qformat f, const uint8_t *w, int64_t rows, int64_t cols,
                                     int64_t group, const pq_piq_i8_act *a, float *y);
 
+#if defined(__aarch64__)
+/* The two NEON kernels behind pq_piq_i8_kernels_neon (backends/arm/piq_gemv_i8_neon.c), for the
+ * NEON test: widening multiplies (any aarch64) and sdot (only when pq_piq_i8_neon_has_dot()). */
+void pq_piq_gemv_i8_ukernel__neon(enum pq_qformat f, const uint8_t *w, int64_t rows, int64_t cols,
+                                  int64_t group, const pq_piq_i8_act *a, float *y);
+void pq_piq_gemv_i8_ukernel__neondot(enum pq_qformat f, const uint8_t *w, int64_t rows,
+                                     int64_t cols, int64_t group, const pq_piq_i8_act *a, float *y);
+int pq_piq_i8_neon_has_dot(void);
+#endif
+
 /* The kernels of a named ISA when this build and CPU run them, else NULL. "avx512" needs AVX-512
  * F/BW/VL/DQ + VNNI + VBMI; "avxvnni" AVX2 + AVX-VNNI; "neon" aarch64 (sdot when the CPU has the
  * dot-product extension, else widening multiplies). */

@@ -366,6 +366,9 @@ static void test_int8_gemm(const pq_i8_kernels *k) {
     check(memcmp(a1, a2, 37) == 0, "int8 %s requant scalar multiplier (ties)", k->name);
 }
 
+/* Integer-activation PiQ GEMV (backends/arm/piq_gemv_i8_neon.c). */
+#include "neon_piq_gemv_i8.c"
+
 int main(void) {
     const pq_qkernels *k = &pq_qkernels_neon;
     check(pq_qkernels_get() == k, "dispatch picks neon on aarch64");
@@ -387,6 +390,7 @@ int main(void) {
         test_int8_gemm(pq_i8_kernels_neon(1));
     else
         printf("int8 neon sdot: skipped (CPU without the dot-product extension)\n");
+    test_piq_gemv_i8_all();
     printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
 }
