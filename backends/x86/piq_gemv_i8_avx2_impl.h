@@ -12,6 +12,9 @@
 
 #define PQ_I8Y_FN static inline __attribute__((always_inline))
 #define PQ_I8Y_ROWS 4
+#ifndef PQ_I8Y_PF_TILES
+#define PQ_I8Y_PF_TILES 2 /* the tile this many tiles ahead is prefetched */
+#endif
 #define PQ_I8Y_FLUSH 8 /* maddubs steps summed in i16 before widening: 8 * 2 * 7 * 127 < 2^15 */
 
 /* 16 bytes from src, or the part of them before end (zeros after) near the end of the weights. */
@@ -61,16 +64,23 @@ PQ_I8Y_FN __m128i pq_i8y_reduce4(const __m256i a[4]) {
     return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
 }
 
-/* y[0 .. R) for rows w, w + row_bytes, ... (R = 1 or 4); end: one past the weights. */
+/* y[0 .. R) for rows w, w + row_bytes, ... (R = 1 or 4); end: one past the weights. The rows are
+ * read group by group (R interleaved streams), so the tile prefetches the bytes [pf, pf_end) of
+ * a later tile into L2 as one linear stream, an equal share per group. */
 PQ_I8Y_FN void pq_i8y_tile(int bits, int R, const uint8_t *w, size_t row_bytes, const uint8_t *end,
                            int64_t cols, int64_t group, float mult, const pq_piq_i8_act *a,
-                           float *y) {
+                           float *y, const uint8_t *pf, const uint8_t *pf_end) {
     const int sb = bits * 4; /* bytes per 32-code step */
     const int32_t off = 1 << (bits - 1);
     const __m128 vmult = _mm_set1_ps(mult);
     __m128 yacc = _mm_setzero_ps();
     const uint8_t *p = w;
+    size_t pf_step =
+        pf < pf_end ? ((size_t)(pf_end - pf) / (size_t)a->nblocks + 127) & ~(size_t)63 : 0;
     for (int64_t g = 0; g < a->nblocks; g++) {
+        for (const uint8_t *q = pf; q < pf + pf_step && q < pf_end; q += 64)
+            _mm_prefetch((const char *)q, _MM_HINT_T1);
+        pf += pf_step;
         int64_t n = cols - g * group < group ? cols - g * group : group;
         int64_t cbytes = (int64_t)bits * ((n + 7) / 8);
         int64_t nch = (n + 31) / 32;
@@ -129,13 +139,17 @@ PQ_I8Y_FN void pq_i8y_gemv_bits(int bits, enum pq_qformat f, const uint8_t *w, i
     size_t row_bytes = pq_packed_row_bytes(f, cols, group);
     const uint8_t *end = w + (size_t)rows * row_bytes;
     float mult = pq_qformat_step_mult(f);
+    const size_t tile = PQ_I8Y_ROWS * row_bytes;
     int64_t r = 0;
-    for (; r + PQ_I8Y_ROWS <= rows; r += PQ_I8Y_ROWS)
-        pq_i8y_tile(bits, PQ_I8Y_ROWS, w + (size_t)r * row_bytes, row_bytes, end, cols, group, mult,
-                    a, y + r);
+    for (; r + PQ_I8Y_ROWS <= rows; r += PQ_I8Y_ROWS) {
+        const uint8_t *t = w + (size_t)r * row_bytes;
+        const uint8_t *pf = t + PQ_I8Y_PF_TILES * tile, *pf_end = pf + tile;
+        pq_i8y_tile(bits, PQ_I8Y_ROWS, t, row_bytes, end, cols, group, mult, a, y + r,
+                    pf < end ? pf : end, pf_end < end ? pf_end : end);
+    }
     for (; r < rows; r++)
-        pq_i8y_tile(bits, 1, w + (size_t)r * row_bytes, row_bytes, end, cols, group, mult, a,
-                    y + r);
+        pq_i8y_tile(bits, 1, w + (size_t)r * row_bytes, row_bytes, end, cols, group, mult, a, y + r,
+                    end, end);
 }
 
 /* The gemv entry of the table (rows/cols/group <= 0: nothing). */
