@@ -355,9 +355,9 @@ enum pq_status pq_grad_pool(pq_grad_ctx *c) {
 }
 
 /* GlobalAveragePool: dx = Expand(g / S, shape of x) with S the spatial size; GlobalMaxPool: the
- * gradient goes to the maxima of each channel, ties split evenly. */
+ * gradient goes to the maxima of each channel (found again with ReduceMax), ties split evenly. */
 enum pq_status pq_grad_global_pool(pq_grad_ctx *c) {
-    uint32_t x = PQ_IN(0), y = PQ_OUT(0), t, shp;
+    uint32_t x = PQ_IN(0), t, shp;
     const pq_shape *xs = &c->g->values[x].shape;
     int r = xs->rank;
     if (r < 3) return pq_error_set(c->err, PQ_ERR_UNSUPPORTED, "input of rank %d", r);
@@ -375,8 +375,14 @@ enum pq_status pq_grad_global_pool(pq_grad_ctx *c) {
         PQ_TRY(pq_gshape_of(c, x, &shp));
         return pq_gop2(c, PQ_OP_EXPAND, t, shp, &c->in_grad[0]);
     }
-    uint32_t m, f, cnt;
-    PQ_TRY(pq_gop2(c, PQ_OP_EQUAL, x, y, &m));
+    /* the maxima again with ReduceMax: exact in x's type, where the pool's own output went
+     * through f32 (an f64 y would not compare equal) */
+    uint32_t m, f, cnt, mx, av, nid;
+    PQ_TRY(pq_gints(c, axes, r - 2, &av));
+    uint32_t in[2] = {x, av};
+    PQ_TRY(pq_gb(c, PQ_OP_REDUCE_MAX, in, 2, &mx, &nid));
+    PQ_TRY(pq_grad_infer(c, nid));
+    PQ_TRY(pq_gop2(c, PQ_OP_EQUAL, x, mx, &m));
     PQ_TRY(pq_gcast(c, m, c->g->values[x].dtype, &f));
     PQ_TRY(pq_greduce_sum(c, f, axes, r - 2, true, &cnt));
     PQ_TRY(pq_gop2(c, PQ_OP_DIV, PQ_G0, cnt, &t));
