@@ -328,6 +328,9 @@ Test(dataset, gather_errors_write_nothing) {
     cr_assert_eq(pq_dataset_gather(d, ok, 1, in, lab, &err), PQ_ERR_INVALID);
     cr_assert(strstr(err.msg, "input 0"), "%s", err.msg);
     cr_assert_eq(pq_dataset_gather(d, ok, 0, in, lab, &err), PQ_ERR_INVALID);
+    for (int i = 0; i < 2; i++)
+        pq_tensor_destroy(in[i]);
+    pq_tensor_destroy(lab);
     cr_assert_eq(pq_dataset_batch_alloc(d, 0, in, &lab, &err), PQ_ERR_INVALID);
     cr_assert_null(in[0]);
     pq_dataset_destroy(d);
