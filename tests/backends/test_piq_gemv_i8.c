@@ -145,6 +145,51 @@ Test(piq_gemv_i8, quantize_hand_cases) {
     pq_free(t.buf);
 }
 
+/* The quantizer against the rule written with nearbyintf and float clamps, on random blocks of
+ * many magnitudes (subnormal to 1e30) with exact ties x / s = k + 1/2 sprinkled in. */
+Test(piq_gemv_i8, quantize_matches_rule) {
+    rng_t rng = {99};
+    const int64_t groups[] = {8, 24, 256, 1000};
+    for (int gi = 0; gi < NELEM(groups); gi++)
+        for (int rep = 0; rep < 50; rep++) {
+            int64_t cols = 1 + (int64_t)(rng_next(&rng) % 3000), group = groups[gi];
+            float mag = ldexpf(1.0f, (int)(rng_next(&rng) % 240) - 140);
+            float *x = pq_malloc(sizeof(float) * (size_t)cols);
+            for (int64_t c = 0; c < cols; c++)
+                x[c] = rng_unif(&rng) * mag;
+            /* ties: x = (k + 0.5) * s for a block whose max is 127 s exactly (s a power of 2) */
+            if (rep % 3 == 0)
+                for (int64_t c = 0; c < cols; c++) {
+                    float s = ldexpf(1.0f, -3);
+                    x[c] = (c % group == 0)
+                               ? 127.0f * s
+                               : ((float)((int)(rng_next(&rng) % 253) - 126) + 0.5f) * s;
+                }
+            act_t t = act_new(x, cols, group);
+            for (int64_t g = 0; g < t.a.nblocks; g++) {
+                int64_t n = cols - g * group < group ? cols - g * group : group;
+                float amax = 0.0f;
+                for (int64_t j = 0; j < n; j++)
+                    amax = fabsf(x[g * group + j]) > amax ? fabsf(x[g * group + j]) : amax;
+                float s = amax / 127.0f;
+                cr_assert(same_f32(t.a.scale[g], s), "block %lld scale %g, want %g", (long long)g,
+                          t.a.scale[g], s);
+                int32_t sum = 0;
+                for (int64_t j = 0; j < n; j++) {
+                    float v = s == 0.0f ? 0.0f : nearbyintf(x[g * group + j] / s);
+                    v = v < -127.0f ? -127.0f : (v > 127.0f ? 127.0f : v);
+                    cr_assert_eq(t.a.q[g * t.a.stride + j], (int8_t)v,
+                                 "x %.9g / s %.9g: code %d, want %d", x[g * group + j], s,
+                                 t.a.q[g * t.a.stride + j], (int)v);
+                    sum += (int32_t)v;
+                }
+                cr_assert_eq(t.a.sum[g], sum);
+            }
+            pq_free(t.buf);
+            pq_free(x);
+        }
+}
+
 Test(piq_gemv_i8, supported_and_dispatch) {
     cr_assert(pq_piq_i8_supported(PQ_QFORMAT_PIQ3, 8192, 256));
     cr_assert(pq_piq_i8_supported(PQ_QFORMAT_Q2, 10, (int64_t)1 << 40), "G >= cols: one block");
