@@ -18,5 +18,6 @@ int pq_cmd_compile(int argc, char **argv);
 int pq_cmd_sensitivity(int argc, char **argv);
 int pq_cmd_export(int argc, char **argv);
 int pq_cmd_eval(int argc, char **argv);
+int pq_cmd_train(int argc, char **argv);
 
 #endif

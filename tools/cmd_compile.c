@@ -55,35 +55,6 @@ static void pq_compile_help(FILE *f) {
 
 /* ---- provenance ---- */
 
-/* The pipeline text stored in the artifact: the YAML as given (or as printed when built in
- * code), with a trailing comment naming the passes --disable-pass skipped. */
-static enum pq_status pq_compile_pipeline_text(const pq_pipeline *p, const char *const *disabled,
-                                               uint32_t n_disabled, char **out, pq_error *err) {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f) return pq_error_nomem(err, "pipeline text");
-    enum pq_status st = PQ_OK;
-    if (p->text)
-        fputs(p->text, f);
-    else
-        st = pq_pipeline_print(f, p, err);
-    if (st == PQ_OK && n_disabled) {
-        if (len && buf[len - 1] != '\n') fputc('\n', f);
-        fprintf(f, "# piqc compile --disable-pass:");
-        for (uint32_t i = 0; i < n_disabled; i++)
-            fprintf(f, " %s", disabled[i]);
-        fputc('\n', f);
-    }
-    if (fclose(f) != 0 && st == PQ_OK) st = pq_error_nomem(err, "pipeline text");
-    if (st != PQ_OK) {
-        free(buf);
-        return st;
-    }
-    *out = buf;
-    return PQ_OK;
-}
-
 /* ---- the pipeline run (pass manager glue) ---- */
 
 static enum pq_status pq_compile_dump(void *vctx, const pq_graph *g, const char *path,

@@ -12,6 +12,7 @@
 #include "frontends/artifact.h"
 #include "json.h"
 #include "passes/pass.h"
+#include "passes/pipeline.h"
 
 /* Bytes of every f32 constant of g, subgraphs included (the FP32 size of a model's weights). */
 uint64_t pq_compile_f32_param_bytes(const pq_graph *g);
@@ -91,5 +92,11 @@ void pq_compile_print_summary(FILE *f, const pq_compile_summary *s, const pq_pas
  * `all`, `passes` (name, ms, nodes before/after), sizes. IO naming the path; NOMEM. */
 enum pq_status pq_compile_write_json(const char *path, const pq_compile_summary *s,
                                      const pq_pass_ctx *ctx, pq_error *err);
+
+/* The pipeline text stored in an artifact: the YAML as given (or as printed when built in code),
+ * with a trailing comment naming the passes --disable-pass skipped (n_disabled may be 0). *out is
+ * malloc'ed (free it). NOMEM, or IO from printing. */
+enum pq_status pq_compile_pipeline_text(const pq_pipeline *p, const char *const *disabled,
+                                        uint32_t n_disabled, char **out, pq_error *err);
 
 #endif

@@ -15,6 +15,7 @@ static const pq_command pq_commands[] = {
     {"sensitivity", "measure each layer's output drift when quantized alone", pq_cmd_sensitivity},
     {"export", "write a model or artifact as ONNX (QDQ for onnxruntime)", pq_cmd_export},
     {"eval", "accuracy, perplexity or cosine of a model over a data folder", pq_cmd_eval},
+    {"train", "quantization-aware training (QAT, LoRA-QAT, distillation) into an artifact", pq_cmd_train},
 };
 
 static void pq_usage(FILE *f) {
