@@ -231,6 +231,13 @@ int pq_cmd_train(int argc, char **argv) {
     if (a.seed >= 0) cfg.seed = (uint64_t)a.seed;
     if (a.threads > 0) cfg.threads = (int)a.threads;
     if (a.have_lr) cfg.optim.lr = a.lr;
+    if (cfg.merge) {
+        pq_error_set(&err, PQ_ERR_UNSUPPORTED,
+                     "%s: train: merge: true is not implemented yet; the adapters are exported "
+                     "as exact low-rank branches (remove merge)",
+                     pipe->source);
+        goto fail;
+    }
     pq_optim_config oc_check = cfg.optim; /* total_steps is known once the data is */
     oc_check.total_steps = oc_check.warmup_steps + 1;
     if (pq_optim_config_check(&oc_check, &err) != PQ_OK) goto fail;
