@@ -13,6 +13,7 @@
 #include "compile_report.h"
 #include "frontends/artifact.h"
 #include "frontends/pir.h"
+#include "passes/lora.h"
 #include "passes/manager.h"
 #include "runtime/runtime.h"
 #include "runtime/trainer.h"
@@ -195,6 +196,29 @@ static enum pq_status pq_train_split(const pq_pipeline *p, pq_pipeline *pre, pq_
     return PQ_OK;
 }
 
+/* train: merge: true: folds the adapters into the weights (re-quantized by their FakeQuant with
+ * the trained scales) and reports the validation change it causes. */
+static enum pq_status pq_train_merge(pq_graph *g, pq_pass_ctx *ctx, const pq_dataset *val,
+                                     const pq_train_config *cfg, const pq_train_result *res,
+                                     FILE *log, pq_error *err) {
+    uint32_t merged = 0;
+    double maxd = 0;
+    PQ_TRY(pq_lora_merge(g, ctx, &merged, &maxd, err));
+    PQ_TRY(pq_runtime_prepare(g, err));
+    if (log && merged == 0)
+        fprintf(log, "piqc train: merge: the model has no LoRA adapter; nothing merged\n");
+    if (!val || merged == 0 || isnan(res->val_metric)) return PQ_OK;
+    double acc, ce;
+    PQ_TRY(pq_train_evaluate(g, val, 64, cfg->threads, &acc, &ce, err));
+    if (log)
+        fprintf(log,
+                "piqc train: merge: %u adapters folded into their weights and re-quantized "
+                "(largest weight change %.4g): validation accuracy %.2f%% -> %.2f%%, "
+                "cross-entropy %.4f -> %.4f\n",
+                merged, maxd, 100.0 * res->val_metric, 100.0 * acc, res->val_loss, ce);
+    return PQ_OK;
+}
+
 int pq_cmd_train(int argc, char **argv) {
     pq_train_args a;
     int rc = pq_train_parse(argc, argv, &a);
@@ -231,13 +255,6 @@ int pq_cmd_train(int argc, char **argv) {
     if (a.seed >= 0) cfg.seed = (uint64_t)a.seed;
     if (a.threads > 0) cfg.threads = (int)a.threads;
     if (a.have_lr) cfg.optim.lr = a.lr;
-    if (cfg.merge) {
-        pq_error_set(&err, PQ_ERR_UNSUPPORTED,
-                     "%s: train: merge: true is not implemented yet; the adapters are exported "
-                     "as exact low-rank branches (remove merge)",
-                     pipe->source);
-        goto fail;
-    }
     pq_optim_config oc_check = cfg.optim; /* total_steps is known once the data is */
     oc_check.total_steps = oc_check.warmup_steps + 1;
     if (pq_optim_config_check(&oc_check, &err) != PQ_OK) goto fail;
@@ -315,6 +332,7 @@ int pq_cmd_train(int argc, char **argv) {
         goto fail;
     }
     if (pq_train_graph_store(&tg, g, &err) != PQ_OK) goto fail;
+    if (cfg.merge && pq_train_merge(g, &ctx, val, &cfg, &res, log, &err) != PQ_OK) goto fail;
     if (pq_pipeline_run(g, &post, &mo, &ctx, NULL, &err) != PQ_OK) goto fail;
     if (pq_compile_packed_list(g, &ctx, &packed, &n_packed, &dims_store, &err) != PQ_OK) goto fail;
     if (pq_compile_pipeline_text(pipe, NULL, 0, &pipeline_text, &err) != PQ_OK) goto fail;
