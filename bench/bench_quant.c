@@ -494,7 +494,7 @@ static void job_i8gemv(void *arg, int tid, int nt) {
 typedef struct {
     char what[64];
     int thr;
-    double ms, gbs, pct, x_own, x_dnnl;
+    double ms, cpu_ms, gbs, pct, x_own, x_dnnl;
 } gemv_line;
 
 static void gemv_line_add(gemv_line *l, int *nl, const char *what, int thr, double t, double bytes,
@@ -503,6 +503,7 @@ static void gemv_line_add(gemv_line *l, int *nl, const char *what, int thr, doub
     snprintf(g->what, sizeof g->what, "%s", what);
     g->thr = thr;
     g->ms = 1e3 * t;
+    g->cpu_ms = 1e3 * g_cpu;
     g->gbs = bytes / t / 1e9;
     g->pct = 100.0 * bytes / t / rd;
     g->x_own = own / t;
@@ -550,6 +551,7 @@ static void bench_gemv_table(int64_t rows, int64_t cols, int samples) {
                  fbytes / 1e6);
         lines[nl].thr = thr;
         lines[nl].ms = 1e3 * t;
+        lines[nl].cpu_ms = 1e3 * g_cpu;
         lines[nl].gbs = fbytes / t / 1e9;
         lines[nl].pct = 100.0;
         lines[nl].x_own = lines[nl].x_dnnl = 0;
@@ -559,6 +561,7 @@ static void bench_gemv_table(int64_t rows, int64_t cols, int samples) {
         snprintf(lines[nl].what, sizeof lines[nl].what, "memcpy (bytes copied)");
         lines[nl].thr = thr;
         lines[nl].ms = 1e3 * t;
+        lines[nl].cpu_ms = 1e3 * g_cpu;
         lines[nl].gbs = fbytes / t / 1e9;
         lines[nl].pct = 100.0 * fbytes / t / rd[thr];
         lines[nl].x_own = lines[nl].x_dnnl = 0;
@@ -662,16 +665,17 @@ static void bench_gemv_table(int64_t rows, int64_t cols, int samples) {
         pq_free(ab0);
         pq_free(ab1);
     }
-    printf("\n| kernel | threads | ms | GB/s (weight bytes) | %% of read BW | x f32 own | x "
-           "oneDNN |\n|---|---|---|---|---|---|---|\n");
+    printf("\nmedian wall time per call; cpu = the calling thread's CPU time (its share of the "
+           "rows at 2 threads)\n| kernel | threads | ms | cpu ms | GB/s (weight bytes) | %% of "
+           "read BW | x f32 own | x oneDNN |\n|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < nl; i++) {
         if (lines[i].x_own > 0)
-            printf("| %s | %d | %.3f | %.2f | %.0f%% | %.2f | %.2f |\n", lines[i].what,
-                   lines[i].thr, lines[i].ms, lines[i].gbs, lines[i].pct, lines[i].x_own,
-                   lines[i].x_dnnl);
+            printf("| %s | %d | %.3f | %.3f | %.2f | %.0f%% | %.2f | %.2f |\n", lines[i].what,
+                   lines[i].thr, lines[i].ms, lines[i].cpu_ms, lines[i].gbs, lines[i].pct,
+                   lines[i].x_own, lines[i].x_dnnl);
         else
-            printf("| %s | %d | %.3f | %.2f | %.0f%% | - | - |\n", lines[i].what, lines[i].thr,
-                   lines[i].ms, lines[i].gbs, lines[i].pct);
+            printf("| %s | %d | %.3f | %.3f | %.2f | %.0f%% | - | - |\n", lines[i].what,
+                   lines[i].thr, lines[i].ms, lines[i].cpu_ms, lines[i].gbs, lines[i].pct);
     }
 done:
     pq_free(w);
