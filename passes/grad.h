@@ -39,6 +39,12 @@ extern const pq_grad_fn pq_grad_rules[PQ_OP_COUNT];
  * <reason>", so the autodiff pass stops naming the node, the op and why. */
 extern const char *const pq_grad_not_yet[PQ_OP_COUNT];
 
+/* Runs rule on c, then gives every gradient it stored the static shape of its input when the
+ * input has one and the rule's result does not (a Reshape to the constant shape: rules working on
+ * values with unknown dims, e.g. in a graph with symbolic batch dims, know less than the input's
+ * own declaration). Status of the rule, INVALID / NOMEM from building. */
+enum pq_status pq_grad_apply(pq_grad_ctx *c, pq_grad_fn rule);
+
 /* dL/dv accumulated from two contributions: a new Add(a, b) node (typed) into *out. */
 enum pq_status pq_grad_add(pq_graph *g, const char *hint, uint32_t a, uint32_t b, uint32_t *out,
                            pq_error *err);

@@ -52,17 +52,73 @@ static enum pq_status pq_gaxis(pq_grad_ctx *c, int r, int64_t def, int *axis) {
     return PQ_OK;
 }
 
-/* y = Concat(x_1 ... x_n, axis): dx_i = Slice(g) over x_i's range of the axis (sizes known). */
+/* The adjoint of the forward node (a pure gather: every output element copies one input element)
+ * by the index map: the node run again on the element indices of x, then g scatter-added
+ * there (pq_gindex_map). For shapes or parameters known only when the graph runs. */
+static enum pq_status pq_gindex_adjoint(pq_grad_ctx *c) {
+    uint32_t x = PQ_IN(0), idx, size, picked, nid, in[8], n_in = PQ_NODE->n_inputs;
+    if (n_in > 8) return pq_error_set(c->err, PQ_ERR_INTERNAL, "too many inputs");
+    PQ_TRY(pq_gindex_map(c, x, &idx, &size));
+    for (uint32_t i = 0; i < n_in; i++)
+        in[i] = PQ_IN(i);
+    in[0] = idx;
+    if (PQ_NODE->op == PQ_OP_PAD && n_in > 2) in[2] = PQ_NONE; /* no constant_value for indices */
+    PQ_TRY(pq_gb(c, PQ_NODE->op, in, n_in, &picked, &nid));
+    PQ_TRY(pq_gcopy_attrs(c, c->node, nid));
+    PQ_TRY(pq_grad_infer(c, nid));
+    return pq_gindex_scatter(c, PQ_G0, picked, x, size, &c->in_grad[0]);
+}
+
+/* y = Concat(x_1 ... x_n, axis): dx_i = Slice(g) over x_i's range of the axis (sizes known), or
+ * the parts of one Split of g (sizes known at run time). */
+/* Concat with sizes along the axis known only when the graph runs: one Split of g with the sizes
+ * Gather(Shape(x_i), axis) concatenated. */
+static enum pq_status pq_grad_concat_dyn(pq_grad_ctx *c, int axis) {
+    uint32_t n_in = PQ_NODE->n_inputs, ax, nid, sizes;
+    int64_t a = axis;
+    uint32_t *v = pq_malloc(sizeof(uint32_t) * 2 * (n_in + 1));
+    if (!v) return pq_error_nomem(c->err, "Concat gradient");
+    uint32_t *outs = v + n_in + 1;
+    enum pq_status st = PQ_OK;
+    PQ_TRY_GOTO(st, pq_gints(c, &a, 1, &ax), done);
+    for (uint32_t i = 0; i < n_in; i++) {
+        uint32_t s;
+        PQ_TRY_GOTO(st, pq_gop1(c, PQ_OP_SHAPE, PQ_IN(i), &s), done);
+        PQ_TRY_GOTO(st, pq_gop2(c, PQ_OP_GATHER, s, ax, &v[i]), done);
+    }
+    PQ_TRY_GOTO(st, pq_gb(c, PQ_OP_CONCAT, v, n_in, &sizes, &nid), done);
+    PQ_TRY_GOTO(st, pq_node_set_int(c->g, nid, "axis", 0, c->err), done);
+    PQ_TRY_GOTO(st, pq_grad_infer(c, nid), done);
+    for (uint32_t i = 0; i < n_in; i++)
+        PQ_TRY_GOTO(st, pq_graph_add_temp(c->g, c->hint, &outs[i], c->err), done);
+    const char *nn = pq_graph_fresh_node_name(c->g, c->hint);
+    if (!nn) {
+        st = pq_error_nomem(c->err, "node name");
+        goto done;
+    }
+    uint32_t in[2] = {PQ_G0, sizes};
+    PQ_TRY_GOTO(st, pq_graph_add_node(c->g, PQ_OP_SPLIT, nn, in, 2, outs, n_in, &nid, c->err),
+                done);
+    PQ_TRY_GOTO(st, pq_node_set_int(c->g, nid, "axis", axis, c->err), done);
+    PQ_TRY_GOTO(st, pq_grad_infer(c, nid), done);
+    for (uint32_t i = 0; i < n_in; i++)
+        if (c->need[i]) c->in_grad[i] = outs[i];
+done:
+    pq_free(v);
+    return st;
+}
+
 enum pq_status pq_grad_concat(pq_grad_ctx *c) {
     uint32_t n_in = PQ_NODE->n_inputs;
     int axis;
     PQ_TRY(pq_gaxis(c, c->g->values[PQ_OUT(0)].shape.rank, 0, &axis));
+    for (uint32_t i = 0; i < n_in; i++) {
+        const pq_shape *s = &c->g->values[PQ_IN(i)].shape;
+        if (s->rank <= axis || !pq_dim_known(s->dims[axis])) return pq_grad_concat_dyn(c, axis);
+    }
     int64_t off = 0;
     for (uint32_t i = 0; i < n_in; i++) {
         const pq_shape *s = &c->g->values[PQ_IN(i)].shape;
-        if (s->rank <= axis || !pq_dim_known(s->dims[axis]))
-            return pq_error_set(c->err, PQ_ERR_UNSUPPORTED,
-                                "input %u has an unknown size along axis %d", i, axis);
         int64_t len = s->dims[axis].size;
         if (c->need[i]) {
             int64_t st = off, en = off + len, ax = axis;
@@ -119,36 +175,33 @@ static enum pq_status pq_gpad(pq_grad_ctx *c, uint32_t x, int r, const int64_t *
     return pq_gop2(c, PQ_OP_PAD, x, pv, out);
 }
 
-/* y = Slice(x, starts, ends, axes, steps) (constants; x's shape known): the gradient is g put back
- * at the positions read: along an axis of step s, g is spread out by |s| (Unsqueeze, Pad with
- * |s| - 1 zeros, Reshape, trim), reversed for s < 0, then one Pad puts it at the first index. */
+/* y = Slice(x, starts, ends, axes, steps): the gradient is g put back at the positions read. With
+ * constant parameters and static shapes: along an axis of step s, g is spread out by |s|
+ * (Unsqueeze, Pad with |s| - 1 zeros, Reshape, trim), reversed for s < 0, then one Pad puts it
+ * at the first index. Otherwise the index map (pq_gindex_map) sliced the same way. */
 enum pq_status pq_grad_slice(pq_grad_ctx *c) {
     uint32_t x = PQ_IN(0);
     int64_t xd[PQ_MAX_RANK], st[PQ_MAX_RANK], en[PQ_MAX_RANK], ax[PQ_MAX_RANK], sp[PQ_MAX_RANK];
     int r, ns, ne, na, nsp;
-    if (!pq_gstatic(c, x, xd, &r))
-        return pq_error_set(c->err, PQ_ERR_UNSUPPORTED, "input shape is not static");
-    if (!pq_gconst_ints(c, PQ_IN(1), st, PQ_MAX_RANK, &ns) ||
-        !pq_gconst_ints(c, PQ_IN(2), en, PQ_MAX_RANK, &ne) || ns != ne)
-        return pq_error_set(c->err, PQ_ERR_UNSUPPORTED, "starts and ends are not constants");
-    na = ns;
-    if (PQ_IN(3) == PQ_NONE) {
-        for (int i = 0; i < ns; i++)
-            ax[i] = i;
-    } else if (!pq_gconst_ints(c, PQ_IN(3), ax, PQ_MAX_RANK, &na) || na != ns) {
-        return pq_error_set(c->err, PQ_ERR_UNSUPPORTED, "axes are not a constant");
-    }
-    nsp = ns;
-    if (PQ_IN(4) == PQ_NONE) {
-        for (int i = 0; i < ns; i++)
-            sp[i] = 1;
-    } else if (!pq_gconst_ints(c, PQ_IN(4), sp, PQ_MAX_RANK, &nsp) || nsp != ns) {
-        return pq_error_set(c->err, PQ_ERR_UNSUPPORTED, "steps are not a constant");
-    }
     int64_t begin[PQ_MAX_RANK] = {0}, end[PQ_MAX_RANK] = {0}, cur[PQ_MAX_RANK];
     uint32_t gv = PQ_G0;
-    if (!pq_gstatic(c, gv, cur, NULL))
-        return pq_error_set(c->err, PQ_ERR_UNSUPPORTED, "output shape is not static");
+    bool known = pq_gstatic(c, x, xd, &r) && pq_gstatic(c, gv, cur, NULL) &&
+                 pq_gconst_ints(c, PQ_IN(1), st, PQ_MAX_RANK, &ns) &&
+                 pq_gconst_ints(c, PQ_IN(2), en, PQ_MAX_RANK, &ne) && ns == ne;
+    na = nsp = known ? ns : 0;
+    if (known && PQ_IN(3) == PQ_NONE) {
+        for (int i = 0; i < ns; i++)
+            ax[i] = i;
+    } else if (known) {
+        known = pq_gconst_ints(c, PQ_IN(3), ax, PQ_MAX_RANK, &na) && na == ns;
+    }
+    if (known && PQ_IN(4) == PQ_NONE) {
+        for (int i = 0; i < ns; i++)
+            sp[i] = 1;
+    } else if (known) {
+        known = pq_gconst_ints(c, PQ_IN(4), sp, PQ_MAX_RANK, &nsp) && nsp == ns;
+    }
+    if (!known) return pq_gindex_adjoint(c); /* parameters or shapes known at run time */
     for (int i = 0; i < ns; i++) {
         int64_t a = ax[i] < 0 ? ax[i] + r : ax[i];
         if (a < 0 || a >= r || sp[i] == 0)
@@ -326,15 +379,15 @@ enum pq_status pq_grad_expand(pq_grad_ctx *c) {
     return pq_gunbroadcast(c, PQ_G0, PQ_IN(0), &c->in_grad[0]);
 }
 
-/* y = Tile(x, repeats) (x's shape and repeats known): g viewed as [r_0, d_0, r_1, d_1, ...]
- * (repeat-major, only axes with r_i > 1 split) and summed over the repeat axes. */
+/* y = Tile(x, repeats): g viewed as [r_0, d_0, r_1, d_1, ...] (repeat-major, only axes with
+ * r_i > 1 split) and summed over the repeat axes; the index map when x's shape or the repeats are
+ * known only at run time. */
 enum pq_status pq_grad_tile(pq_grad_ctx *c) {
     uint32_t x = PQ_IN(0), v;
     int64_t xd[PQ_MAX_RANK], rep[PQ_MAX_RANK], dims[2 * PQ_MAX_RANK], axes[PQ_MAX_RANK];
     int r, nr, nd = 0, na = 0;
     if (!pq_gstatic(c, x, xd, &r) || !pq_gconst_ints(c, PQ_IN(1), rep, PQ_MAX_RANK, &nr) || nr != r)
-        return pq_error_set(c->err, PQ_ERR_UNSUPPORTED,
-                            "input shape or repeats are not known at compile time");
+        return pq_gindex_adjoint(c);
     for (int i = 0; i < r; i++) {
         if (rep[i] > 1) {
             axes[na++] = nd;
@@ -352,26 +405,30 @@ enum pq_status pq_grad_tile(pq_grad_ctx *c) {
     return pq_greduce_sum(c, v, axes, na, false, &c->in_grad[0]);
 }
 
-/* y = Pad(x, pads, value?, axes?) (pads and axes constants). constant mode: dx = Pad(g, -pads)
+/* y = Pad(x, pads, value?, axes?). constant mode (pads and axes constants): dx = Pad(g, -pads)
  * (the crop; negative forward pads become zero padding), dvalue = sum(g) - sum(dx). edge,
  * reflect and wrap: every output element reads one input element, so per padded axis the pad is a
- * Gather with a constant index table, and dx is that gather's scatter-add, axis by axis. */
+ * Gather with a constant index table, and dx is that gather's scatter-add, axis by axis (the
+ * index map when x's shape or the pads are known only at run time). */
 enum pq_status pq_grad_pad(pq_grad_ctx *c) {
     uint32_t x = PQ_IN(0);
     int64_t xd[PQ_MAX_RANK], pv[2 * PQ_MAX_RANK], av[PQ_MAX_RANK];
-    int r, np, na;
-    if (!pq_gstatic(c, x, xd, &r))
-        return pq_error_set(c->err, PQ_ERR_UNSUPPORTED, "input shape is not static");
-    if (!pq_gconst_ints(c, PQ_IN(1), pv, 2 * PQ_MAX_RANK, &np))
-        return pq_error_set(c->err, PQ_ERR_UNSUPPORTED, "pads are not a constant");
-    if (PQ_IN(3) != PQ_NONE) {
-        if (!pq_gconst_ints(c, PQ_IN(3), av, PQ_MAX_RANK, &na))
-            return pq_error_set(c->err, PQ_ERR_UNSUPPORTED, "axes are not a constant");
-    } else {
-        na = r;
+    int r = c->g->values[x].shape.rank, np = 0, na = r;
+    const char *mode = pq_node_attr_string(PQ_NODE, "mode", "constant");
+    bool constant = !strcmp(mode, "constant"), stat = pq_gstatic(c, x, xd, NULL);
+    if (r < 0) return pq_error_set(c->err, PQ_ERR_UNSUPPORTED, "input of unknown rank");
+    bool known = pq_gconst_ints(c, PQ_IN(1), pv, 2 * PQ_MAX_RANK, &np);
+    if (known && PQ_IN(3) != PQ_NONE) known = pq_gconst_ints(c, PQ_IN(3), av, PQ_MAX_RANK, &na);
+    if (!constant && (!known || !stat)) {
+        if (c->need[0]) PQ_TRY(pq_gindex_adjoint(c));
+        return PQ_OK;
+    }
+    if (!known)
+        return pq_error_set(c->err, PQ_ERR_UNSUPPORTED,
+                            "constant mode with pads or axes known only at run time");
+    if (PQ_IN(3) == PQ_NONE)
         for (int i = 0; i < r; i++)
             av[i] = i;
-    }
     if (np != 2 * na) return pq_error_set(c->err, PQ_ERR_UNSUPPORTED, "pads of the wrong length");
     int64_t b[PQ_MAX_RANK] = {0}, e[PQ_MAX_RANK] = {0};
     for (int i = 0; i < na; i++) {
@@ -380,8 +437,6 @@ enum pq_status pq_grad_pad(pq_grad_ctx *c) {
         b[a] = pv[i];
         e[a] = pv[na + i];
     }
-    const char *mode = pq_node_attr_string(PQ_NODE, "mode", "constant");
-    bool constant = !strcmp(mode, "constant");
     if (constant) {
         int64_t nb[PQ_MAX_RANK], ne[PQ_MAX_RANK];
         for (int i = 0; i < r; i++) {
@@ -453,13 +508,12 @@ static enum pq_status pq_grtr(pq_grad_ctx *c, const int64_t *mid, int rm, const 
 
 /* DepthToSpace (x [b, c, h, w] -> [b, c / bs^2, h bs, w bs]) undone: g viewed as
  * [b, c', h, bs, w, bs], transposed back to the DCR ([b, bs, bs, c', h, w]) or CRD
- * ([b, c', bs, bs, h, w]) order and reshaped to x. */
+ * ([b, c', bs, bs, h, w]) order and reshaped to x (the index map when x's shape is not static). */
 enum pq_status pq_grad_depth_to_space(pq_grad_ctx *c) {
     int64_t xd[PQ_MAX_RANK];
     int r;
     int64_t bs = pq_node_attr_int(PQ_NODE, "blocksize", 0);
-    if (!pq_gstatic(c, PQ_IN(0), xd, &r) || r != 4 || bs < 1)
-        return pq_error_set(c->err, PQ_ERR_UNSUPPORTED, "needs a static 4-D input");
+    if (!pq_gstatic(c, PQ_IN(0), xd, &r) || r != 4 || bs < 1) return pq_gindex_adjoint(c);
     bool crd = !strcmp(pq_node_attr_string(PQ_NODE, "mode", "DCR"), "CRD");
     int64_t cp = xd[1] / (bs * bs);
     int64_t mid[6] = {xd[0], cp, xd[2], bs, xd[3], bs};
@@ -468,13 +522,13 @@ enum pq_status pq_grad_depth_to_space(pq_grad_ctx *c) {
 }
 
 /* SpaceToDepth (x [b, c, h, w] -> [b, c bs^2, h / bs, w / bs]) undone: g viewed as
- * [b, bs, bs, c, h', w'], transposed to [b, c, h', bs, w', bs] and reshaped to x. */
+ * [b, bs, bs, c, h', w'], transposed to [b, c, h', bs, w', bs] and reshaped to x (the index map
+ * when x's shape is not static). */
 enum pq_status pq_grad_space_to_depth(pq_grad_ctx *c) {
     int64_t xd[PQ_MAX_RANK];
     int r;
     int64_t bs = pq_node_attr_int(PQ_NODE, "blocksize", 0);
-    if (!pq_gstatic(c, PQ_IN(0), xd, &r) || r != 4 || bs < 1)
-        return pq_error_set(c->err, PQ_ERR_UNSUPPORTED, "needs a static 4-D input");
+    if (!pq_gstatic(c, PQ_IN(0), xd, &r) || r != 4 || bs < 1) return pq_gindex_adjoint(c);
     int64_t mid[6] = {xd[0], bs, bs, xd[1], xd[2] / bs, xd[3] / bs};
     int64_t perm[6] = {0, 3, 4, 1, 5, 2};
     return pq_grtr(c, mid, 6, perm, &c->in_grad[0]);

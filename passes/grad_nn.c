@@ -162,15 +162,30 @@ enum pq_status pq_grad_gemm(pq_grad_ctx *c) {
 
 /* ---- convolution ---- */
 
-/* Static shapes of input 0 (x), input 1 (w) and output 0 (y) of a Conv-like node, of rank 3 to 5,
- * and its decoded geometry (auto_pad and output_shape resolved into pads). */
+/* Dims of value v (rank r) into d: every dim but the batch (axis 0) must be known; an unknown
+ * batch is -1. */
+static bool pq_gconv_dims(const pq_grad_ctx *c, uint32_t v, int r, int64_t *d) {
+    const pq_shape *s = &c->g->values[v].shape;
+    if (s->rank != r) return false;
+    for (int i = 0; i < r; i++) {
+        d[i] = pq_dim_known(s->dims[i]) ? s->dims[i].size : -1;
+        if (i > 0 && d[i] < 0) return false;
+    }
+    return true;
+}
+
+/* Shapes of input 0 (x), input 1 (w) and output 0 (y) of a Conv-like node of rank 3 to 5 (all
+ * dims known but the batch of x and y) and its decoded geometry (auto_pad and output_shape
+ * resolved into pads). */
 static enum pq_status pq_gconv_prep(pq_grad_ctx *c, int64_t *xd, int64_t *wd, int64_t *yd, int *r,
                                     pq_conv_geom *q) {
-    if (!pq_gstatic(c, PQ_IN(0), xd, r) || !pq_gstatic(c, PQ_IN(1), wd, NULL) ||
-        !pq_gstatic(c, PQ_OUT(0), yd, NULL) || *r < 3 || *r > 5 ||
+    *r = c->g->values[PQ_IN(0)].shape.rank;
+    if (*r < 3 || *r > 5 || !pq_gconv_dims(c, PQ_IN(0), *r, xd) ||
+        !pq_gconv_dims(c, PQ_OUT(0), *r, yd) || !pq_gstatic(c, PQ_IN(1), wd, NULL) ||
         c->g->values[PQ_IN(1)].shape.rank != *r)
         return pq_error_set(c->err, PQ_ERR_UNSUPPORTED,
-                            "input, weight and output need static shapes of rank 3 to 5");
+                            "input, weight and output need known shapes of rank 3 to 5 (the "
+                            "batch may be unknown)");
     return pq_conv_geom_decode(PQ_NODE, xd + 2, *r - 2, wd + 2, q, c->err);
 }
 
@@ -195,14 +210,13 @@ static enum pq_status pq_gconv_node(pq_grad_ctx *c, enum pq_op op, uint32_t x, u
     return pq_grad_infer(c, nid);
 }
 
-/* Slice of v to dims want[2..r) on the spatial axes when its shape is larger there. */
+/* Slice of v to dims want[2..r) on the spatial axes when its shape is larger there (or not
+ * known). */
 static enum pq_status pq_gtrim_spatial(pq_grad_ctx *c, uint32_t v, int r, const int64_t *want,
                                        uint32_t *out) {
     int64_t got[PQ_MAX_RANK];
-    if (!pq_gstatic(c, v, got, NULL))
-        return pq_error_set(c->err, PQ_ERR_INTERNAL, "gradient shape is not static");
-    bool trim = false;
-    for (int i = 2; i < r; i++) {
+    bool known = pq_gconv_dims(c, v, r, got), trim = !known; /* unknown: slice anyway */
+    for (int i = 2; known && i < r; i++) {
         if (got[i] < want[i])
             return pq_error_set(c->err, PQ_ERR_INTERNAL, "gradient dim %d is %lld < %lld", i,
                                 (long long)got[i], (long long)want[i]);
@@ -240,9 +254,9 @@ static enum pq_status pq_gconv_wgrad(pq_grad_ctx *c, uint32_t act, const int64_t
     int64_t N = ad[0], A = ad[1], Ag = A / group;
     if (group == 1) {
         PQ_TRY(pq_gswap01(c, act, r, &ar));
-    } else { /* [N, A] -> [N, G, A/G] -> [A/G, G, N] -> [A/G, G N] */
+    } else { /* [N, A] -> [N, G, A/G] -> [A/G, G, N] -> [A/G, G N] (N may be unknown: -1) */
         int64_t d5[PQ_MAX_RANK], perm[PQ_MAX_RANK], d4[PQ_MAX_RANK];
-        d5[0] = N;
+        d5[0] = -1;
         d5[1] = group;
         d5[2] = Ag;
         for (int i = 2; i < r; i++)
@@ -252,7 +266,7 @@ static enum pq_status pq_gconv_wgrad(pq_grad_ctx *c, uint32_t act, const int64_t
         perm[0] = 2;
         perm[2] = 0;
         d4[0] = Ag;
-        d4[1] = group * N;
+        d4[1] = N >= 0 ? group * N : -1;
         for (int i = 2; i < r; i++)
             d4[i] = ad[i];
         uint32_t t, u;
@@ -366,12 +380,18 @@ enum pq_status pq_grad_global_pool(pq_grad_ctx *c) {
         axes[i - 2] = i;
     if (PQ_NODE->op == PQ_OP_GLOBAL_AVERAGE_POOL) {
         int64_t sp = 1;
+        bool known = true;
         for (int i = 2; i < r; i++) {
-            if (!pq_dim_known(xs->dims[i]))
-                return pq_error_set(c->err, PQ_ERR_UNSUPPORTED, "spatial dim %d is unknown", i);
+            known = known && pq_dim_known(xs->dims[i]);
             sp *= xs->dims[i].size;
         }
-        PQ_TRY(pq_gscale(c, PQ_G0, sp ? 1.0 / (double)sp : 0.0, &t));
+        if (known) {
+            PQ_TRY(pq_gscale(c, PQ_G0, sp ? 1.0 / (double)sp : 0.0, &t));
+        } else {
+            uint32_t ratio;
+            PQ_TRY(pq_gcount_ratio(c, x, PQ_OUT(0), &ratio));
+            PQ_TRY(pq_gop2(c, PQ_OP_MUL, PQ_G0, ratio, &t));
+        }
         PQ_TRY(pq_gshape_of(c, x, &shp));
         return pq_gop2(c, PQ_OP_EXPAND, t, shp, &c->in_grad[0]);
     }

@@ -21,7 +21,7 @@ static enum pq_status pq_gred_prep(pq_grad_ctx *c, int64_t *axes, int *n_axes, b
 }
 
 /* ReduceSum / ReduceMean: dx = Expand(g with kept dims, shape of x), divided by the number of
- * reduced elements for the mean. */
+ * reduced elements for the mean (numel(x) / numel(y) at run time when a reduced dim is unknown). */
 enum pq_status pq_grad_reduce(pq_grad_ctx *c) {
     uint32_t x = PQ_IN(0), gk, t, shp;
     int64_t axes[PQ_MAX_RANK];
@@ -35,14 +35,19 @@ enum pq_status pq_grad_reduce(pq_grad_ctx *c) {
     if (PQ_NODE->op == PQ_OP_REDUCE_MEAN) {
         const pq_shape *xs = &c->g->values[x].shape;
         int64_t count = 1;
+        bool known = true;
         for (int k = 0; k < n_axes; k++) {
             pq_dim d = xs->dims[axes[k]];
-            if (!pq_dim_known(d))
-                return pq_error_set(c->err, PQ_ERR_UNSUPPORTED,
-                                    "mean over axis %lld of unknown size", (long long)axes[k]);
+            known = known && pq_dim_known(d);
             count *= d.size;
         }
-        PQ_TRY(pq_gscale(c, gk, count ? 1.0 / (double)count : 0.0, &t));
+        if (known) {
+            PQ_TRY(pq_gscale(c, gk, count ? 1.0 / (double)count : 0.0, &t));
+        } else { /* numel(y) / numel(x) when the graph runs */
+            uint32_t ratio;
+            PQ_TRY(pq_gcount_ratio(c, x, PQ_OUT(0), &ratio));
+            PQ_TRY(pq_gop2(c, PQ_OP_MUL, gk, ratio, &t));
+        }
         gk = t;
     }
     PQ_TRY(pq_gshape_of(c, x, &shp));

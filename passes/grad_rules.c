@@ -154,6 +154,47 @@ static bool pq_shape_same(const pq_shape *a, const pq_shape *b) {
     return true;
 }
 
+/* i64 scalar constant v. */
+static enum pq_status pq_gint0(pq_grad_ctx *c, int64_t v, uint32_t *out) {
+    return pq_build_const_i64(c->g, c->hint, 0, NULL, &v, out, c->err);
+}
+
+/* The broadcast axes decided at run time (shapes the compiler does not know): with the target's
+ * shape left-padded with ones to g's rank, ReduceSum(g, axes where that shape is 1, keepdims,
+ * noop_with_empty_axes) -- summing over an axis of size 1 in g changes nothing -- then Reshape to
+ * the target's shape. */
+static enum pq_status pq_gunbroadcast_dyn(pq_grad_ctx *c, uint32_t gv, uint32_t target, int rg,
+                                          uint32_t *out) {
+    int rt = c->g->values[target].shape.rank;
+    uint32_t ts, one, mask, nz, idx, r, nid, t;
+    PQ_TRY(pq_gop1(c, PQ_OP_SHAPE, target, &ts));
+    if (rg > rt) {
+        int64_t ones[PQ_MAX_RANK];
+        for (int i = 0; i < rg - rt; i++)
+            ones[i] = 1;
+        uint32_t pad, in[2];
+        PQ_TRY(pq_gints(c, ones, rg - rt, &pad));
+        in[0] = pad;
+        in[1] = ts;
+        PQ_TRY(pq_gb(c, PQ_OP_CONCAT, in, 2, &t, &nid));
+        PQ_TRY(pq_node_set_int(c->g, nid, "axis", 0, c->err));
+        PQ_TRY(pq_grad_infer(c, nid));
+        ts = t;
+    }
+    PQ_TRY(pq_gint0(c, 1, &one));
+    PQ_TRY(pq_gop2(c, PQ_OP_EQUAL, ts, one, &mask));
+    PQ_TRY(pq_gop1(c, PQ_OP_NON_ZERO, mask, &nz));
+    int64_t z = 0;
+    PQ_TRY(pq_gints(c, &z, 1, &t));
+    PQ_TRY(pq_gop2(c, PQ_OP_SQUEEZE, nz, t, &idx));
+    uint32_t in[2] = {gv, idx};
+    PQ_TRY(pq_gb(c, PQ_OP_REDUCE_SUM, in, 2, &r, &nid));
+    PQ_TRY(pq_node_set_int(c->g, nid, "keepdims", 1, c->err));
+    PQ_TRY(pq_node_set_int(c->g, nid, "noop_with_empty_axes", 1, c->err));
+    PQ_TRY(pq_grad_infer(c, nid));
+    return pq_greshape_like(c, r, target, out);
+}
+
 enum pq_status pq_gunbroadcast(pq_grad_ctx *c, uint32_t gv, uint32_t target, uint32_t *out) {
     pq_shape gs = c->g->values[gv].shape, ts = c->g->values[target].shape;
     if (pq_shape_same(&gs, &ts)) {
@@ -177,9 +218,8 @@ enum pq_status pq_gunbroadcast(pq_grad_ctx *c, uint32_t gv, uint32_t target, uin
             axes[n++] = i;
             continue;
         }
-        return pq_error_set(c->err, PQ_ERR_UNSUPPORTED,
-                            "cannot tell whether '%s' was broadcast along axis %d (unknown dims)",
-                            c->g->values[target].name, i - d);
+        /* an unknown dim: which axes were broadcast is decided when the graph runs */
+        return pq_gunbroadcast_dyn(c, gv, target, gs.rank, out);
     }
     uint32_t r = gv;
     if (n) PQ_TRY(pq_greduce_sum(c, gv, axes, n, true, &r));
@@ -188,6 +228,45 @@ enum pq_status pq_gunbroadcast(pq_grad_ctx *c, uint32_t gv, uint32_t target, uin
         return PQ_OK;
     }
     return pq_greshape_like(c, r, target, out);
+}
+
+enum pq_status pq_gcount_ratio(pq_grad_ctx *c, uint32_t big, uint32_t small, uint32_t *out) {
+    uint32_t sb, ss, fb, fs;
+    enum pq_dtype dt = c->g->values[big].dtype;
+    PQ_TRY(pq_gop1(c, PQ_OP_SIZE, big, &sb));
+    PQ_TRY(pq_gop1(c, PQ_OP_SIZE, small, &ss));
+    PQ_TRY(pq_gcast(c, sb, dt, &fb));
+    PQ_TRY(pq_gcast(c, ss, dt, &fs));
+    return pq_gop2(c, PQ_OP_DIV, fs, fb, out);
+}
+
+enum pq_status pq_gindex_map(pq_grad_ctx *c, uint32_t x, uint32_t *idx, uint32_t *size) {
+    uint32_t zero, step, in[3], rng;
+    PQ_TRY(pq_gop1(c, PQ_OP_SIZE, x, size));
+    PQ_TRY(pq_gint0(c, 0, &zero));
+    PQ_TRY(pq_gint0(c, 1, &step));
+    in[0] = zero;
+    in[1] = *size;
+    in[2] = step;
+    PQ_TRY(pq_gop(c, PQ_OP_RANGE, in, 3, &rng));
+    return pq_greshape_like(c, rng, x, idx);
+}
+
+enum pq_status pq_gindex_scatter(pq_grad_ctx *c, uint32_t g, uint32_t picked, uint32_t x,
+                                 uint32_t size, uint32_t *out) {
+    int64_t m1 = -1, col[2] = {-1, 1}, z = 0;
+    uint32_t gf, pf, sv, zero, zv, t, res, nid;
+    PQ_TRY(pq_greshape(c, g, &m1, 1, &gf));
+    PQ_TRY(pq_greshape(c, picked, col, 2, &pf));
+    PQ_TRY(pq_gints(c, &z, 1, &t));
+    PQ_TRY(pq_gop2(c, PQ_OP_UNSQUEEZE, size, t, &sv));
+    PQ_TRY(pq_gscalar(c, g, 0.0, &zero));
+    PQ_TRY(pq_gop2(c, PQ_OP_EXPAND, zero, sv, &zv));
+    uint32_t in[3] = {zv, pf, gf};
+    PQ_TRY(pq_gb(c, PQ_OP_SCATTER_ND, in, 3, &res, &nid));
+    PQ_TRY(pq_node_set_string(c->g, nid, "reduction", "add", c->err));
+    PQ_TRY(pq_grad_infer(c, nid));
+    return pq_greshape_like(c, res, x, out);
 }
 
 bool pq_gconst_ints(const pq_grad_ctx *c, uint32_t v, int64_t *out, int max, int *n) {
@@ -364,6 +443,24 @@ static enum pq_status pq_grad_fake_quant(pq_grad_ctx *c) {
     PQ_TRY(pq_grad_infer(c, nid));
     if (c->need[0]) c->in_grad[0] = out[0];
     if (want_ds) c->in_grad[1] = out[1];
+    return PQ_OK;
+}
+
+enum pq_status pq_grad_apply(pq_grad_ctx *c, pq_grad_fn rule) {
+    PQ_TRY(rule(c));
+    uint32_t n_in = PQ_NODE->n_inputs;
+    for (uint32_t k = 0; k < n_in; k++) {
+        uint32_t v = PQ_IN(k), gv = c->in_grad[k];
+        if (!c->need[k] || gv == PQ_NONE) continue;
+        int64_t dims[PQ_MAX_RANK];
+        int r;
+        if (!pq_gstatic(c, v, dims, &r) || pq_gstatic(c, gv, NULL, NULL)) continue;
+        if (r == 0) {
+            PQ_TRY(pq_greshape_like(c, gv, v, &c->in_grad[k]));
+            continue;
+        }
+        PQ_TRY(pq_greshape(c, gv, dims, r, &c->in_grad[k]));
+    }
     return PQ_OK;
 }
 

@@ -66,9 +66,23 @@ enum pq_status pq_gzeros_like(pq_grad_ctx *c, uint32_t like, uint32_t *out);
 bool pq_gstatic(const pq_grad_ctx *c, uint32_t v, int64_t *dims, int *rank);
 
 /* dL/d(operand) of a broadcasting op from gradient gv of the broadcast result: sums over the axes
- * the operand was broadcast along and views the sum with the operand's shape. UNSUPPORTED when
- * the shapes do not tell which axes were broadcast (unknown dims). */
+ * the operand was broadcast along and views the sum with the operand's shape. When unknown dims
+ * hide which axes were broadcast, they are found when the graph runs (the axes where the
+ * operand's dim is 1). UNSUPPORTED for an unknown rank or an operand of higher rank. */
 enum pq_status pq_gunbroadcast(pq_grad_ctx *c, uint32_t gv, uint32_t target, uint32_t *out);
+
+/* numel(small) / numel(big) as a scalar of big's dtype, computed when the graph runs (Size, Cast,
+ * Div): the mean's divisor over dims the compiler does not know. */
+enum pq_status pq_gcount_ratio(pq_grad_ctx *c, uint32_t big, uint32_t small, uint32_t *out);
+
+/* The adjoint of a data-movement op whose parameters are only known at run time: *idx is an i64
+ * tensor of x's shape holding 0 .. numel(x) - 1 (Range, Reshape) and *size numel(x) (i64 scalar);
+ * running the forward op on idx gives, for each output element, the input element it reads, and
+ * pq_gindex_scatter then scatter-adds g there: dx = Reshape(ScatterND(zeros[numel], picked[:,
+ * None], g flat, add), shape of x). */
+enum pq_status pq_gindex_map(pq_grad_ctx *c, uint32_t x, uint32_t *idx, uint32_t *size);
+enum pq_status pq_gindex_scatter(pq_grad_ctx *c, uint32_t g, uint32_t picked, uint32_t x,
+                                 uint32_t size, uint32_t *out);
 
 /* For the reductions: the axes node n (input 1 a constant, or every axis; noop_with_empty_axes
  * gives *identity) reduces over x of rank `rank`, sorted and non-negative, into axes / *n_axes.

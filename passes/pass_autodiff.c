@@ -234,7 +234,7 @@ enum pq_status pq_autodiff_graph(pq_graph *g, uint32_t loss, const bool *wrt, pq
         char hint[512];
         snprintf(hint, sizeof hint, "%s/grad", nname);
         pq_grad_ctx gc = {g, i, out_grad, need, in_grad, hint, err};
-        st = rule(&gc);
+        st = pq_grad_apply(&gc, rule);
         if (st != PQ_OK) {
             n = &g->nodes[i];
             pq_error_prefix(err, "node '%s' (%s): gradient: ", n->name, pq_op_name(n->op));

@@ -15,8 +15,8 @@
 
 extern const pq_pass pq_pass_autodiff;
 
-const pq_gc_tol PQ_GC_F64 = {1e-5, 1e-6, false};
-const pq_gc_tol PQ_GC_F32K = {1e-2, 1e-3, true};
+const pq_gc_tol PQ_GC_F64 = {1e-5, 1e-6, false, 0};
+const pq_gc_tol PQ_GC_F32K = {1e-2, 1e-3, true, 0};
 
 static uint64_t pq_gc_next(uint64_t *s) {
     *s = *s * 6364136223846793005ull + 1442695040888963407ull;
@@ -174,20 +174,35 @@ pq_graph *pq_gc_graph(const char *body) {
     return g;
 }
 
-static double pq_gc_loss(pq_graph *g) {
-    pq_tensor **o = pq_test_run_inputs(g, NULL);
-    double l = pq_dtype_load(o[0]->dtype, o[0]->data, 0);
+/* Index of the graph output named "loss". */
+static uint32_t pq_gc_loss_index(const pq_graph *g) {
+    for (uint32_t o = 0; o < g->n_outputs; o++)
+        if (!strcmp(g->values[g->outputs[o]].name, "loss")) return o;
+    cr_assert_fail("the graph has no output 'loss'");
+    return 0;
+}
+
+static double pq_gc_loss(pq_graph *g, const pq_tensor *const *ins) {
+    pq_tensor **o = pq_test_run_inputs(g, ins);
+    uint32_t k = pq_gc_loss_index(g);
+    double l = pq_dtype_load(o[k]->dtype, o[k]->data, 0);
     pq_test_free_outputs(o, g->n_outputs);
     return l;
 }
 
-void pq_gc_run(pq_graph *g, const char *opts, pq_graph **ga, pq_tensor ***outs) {
+void pq_gc_run_in(pq_graph *g, const pq_tensor *const *ins, const char *opts, pq_graph **ga,
+                  pq_tensor ***outs) {
     pq_pass_ctx ctx;
     pq_pass_ctx_init(&ctx);
     ctx.verbose = 0;
+    if (!opts && g->n_outputs > 1) opts = "{loss: loss}";
     *ga = pq_test_clone_run_pass(g, &pq_pass_autodiff, opts, &ctx, opts ? opts : "autodiff");
     pq_pass_ctx_free(&ctx);
-    *outs = pq_test_run_inputs(*ga, NULL);
+    *outs = pq_test_run_inputs(*ga, ins);
+}
+
+void pq_gc_run(pq_graph *g, const char *opts, pq_graph **ga, pq_tensor ***outs) {
+    pq_gc_run_in(g, NULL, opts, ga, outs);
 }
 
 const pq_tensor *pq_gc_out(const pq_graph *ga, pq_tensor *const *outs, const char *name) {
@@ -197,42 +212,49 @@ const pq_tensor *pq_gc_out(const pq_graph *ga, pq_tensor *const *outs, const cha
     return NULL;
 }
 
-/* L at element i of t set to x + k h (the element's actual stored value into *xk). */
-static double pq_gc_at(pq_graph *g, pq_tensor *t, int64_t i, double x, double d, double *xk) {
+/* L with element i of t set to x + d (the element's actual stored value into *xk). */
+static double pq_gc_at(pq_graph *g, const pq_tensor *const *ins, pq_tensor *t, int64_t i, double x,
+                       double d, double *xk) {
     pq_dtype_store(t->dtype, t->data, (size_t)i, x + d);
     *xk = pq_dtype_load(t->dtype, t->data, (size_t)i);
-    double l = pq_gc_loss(g);
+    double l = pq_gc_loss(g, ins);
     pq_dtype_store(t->dtype, t->data, (size_t)i, x);
     return l;
 }
 
-uint32_t pq_gc_check(pq_graph *g, const char *opts, pq_gc_tol tol, const char *what) {
+uint32_t pq_gc_check_in(pq_graph *g, const pq_tensor *const *ins, const char *opts, pq_gc_tol tol,
+                        int64_t max_elems, const char *what) {
     pq_graph *ga;
     pq_tensor **outs;
-    pq_gc_run(g, opts, &ga, &outs);
-    double l0 = pq_dtype_load(outs[0]->dtype, outs[0]->data, 0);
-    cr_assert(fabs(l0 - pq_gc_loss(g)) <= 1e-9 * (1 + fabs(l0)), "%s: loss changed", what);
+    pq_gc_run_in(g, ins, opts, &ga, &outs);
+    uint32_t li = pq_gc_loss_index(ga);
+    double l0 = pq_dtype_load(outs[li]->dtype, outs[li]->data, 0);
+    cr_assert(fabs(l0 - pq_gc_loss(g, ins)) <= 1e-9 * (1 + fabs(l0)), "%s: loss changed", what);
     uint32_t n_grads = 0;
-    for (uint32_t o = 1; o < ga->n_outputs; o++) {
+    for (uint32_t o = 0; o < ga->n_outputs; o++) {
         const char *name = ga->values[ga->outputs[o]].name;
-        cr_assert(strncmp(name, "grad/", 5) == 0, "%s: output '%s'", what, name);
+        if (strncmp(name, "grad/", 5) != 0) continue;
         uint32_t c = pq_graph_find_value(g, name + 5);
         cr_assert_neq(c, PQ_NONE, "%s: no constant for '%s'", what, name);
         pq_tensor *t = g->values[c].constant;
         cr_assert(t);
-        cr_assert_eq(pq_tensor_numel(outs[o]), pq_tensor_numel(t), "%s: %s size", what, name);
-        for (int64_t i = 0; i < pq_tensor_numel(t); i++) {
+        int64_t n = pq_tensor_numel(t);
+        cr_assert_eq(pq_tensor_numel(outs[o]), n, "%s: %s size", what, name);
+        int64_t step = max_elems > 0 && n > max_elems ? (n + max_elems - 1) / max_elems : 1;
+        for (int64_t i = 0; i < n; i += step) {
             double x = pq_dtype_load(t->dtype, t->data, (size_t)i), xp, xm, xp2, xm2, fd;
-            double lp = pq_gc_at(g, t, i, x, tol.h, &xp), lm = pq_gc_at(g, t, i, x, -tol.h, &xm);
+            double lp = pq_gc_at(g, ins, t, i, x, tol.h, &xp);
+            double lm = pq_gc_at(g, ins, t, i, x, -tol.h, &xm);
             if (tol.five_point) {
-                double lp2 = pq_gc_at(g, t, i, x, 2 * tol.h, &xp2);
-                double lm2 = pq_gc_at(g, t, i, x, -2 * tol.h, &xm2);
+                double lp2 = pq_gc_at(g, ins, t, i, x, 2 * tol.h, &xp2);
+                double lm2 = pq_gc_at(g, ins, t, i, x, -2 * tol.h, &xm2);
                 fd = (8 * (lp - lm) - (lp2 - lm2)) / (3 * (xp2 - xm2)); /* 12 h */
             } else {
                 fd = (lp - lm) / (xp - xm);
             }
             double ad = pq_dtype_load(outs[o]->dtype, outs[o]->data, (size_t)i);
-            double lim = tol.tol * fmax(1.0, fabs(fd));
+            double lim =
+                tol.atol > 0 ? tol.tol * fabs(fd) + tol.atol : tol.tol * fmax(1.0, fabs(fd));
             cr_assert(fabs(fd - ad) <= lim, "%s: %s[%lld]: autodiff %.9g, finite difference %.9g",
                       what, name, (long long)i, ad, fd);
         }
@@ -241,6 +263,10 @@ uint32_t pq_gc_check(pq_graph *g, const char *opts, pq_gc_tol tol, const char *w
     pq_test_free_outputs(outs, ga->n_outputs);
     pq_graph_destroy(ga);
     return n_grads;
+}
+
+uint32_t pq_gc_check(pq_graph *g, const char *opts, pq_gc_tol tol, const char *what) {
+    return pq_gc_check_in(g, NULL, opts, tol, 0, what);
 }
 
 void pq_gc_body_opts(const char *body, const char *opts, pq_gc_tol tol, uint32_t want) {

@@ -9,11 +9,13 @@
 
 #include "ir/ir.h"
 
-/* Step and tolerance of a check: |fd - ad| <= tol * max(1, |fd|); five_point uses the fourth-order
- * stencil (8 (L(x+h) - L(x-h)) - (L(x+2h) - L(x-2h))) / 12h. */
+/* Step and tolerance of a check: |fd - ad| <= tol * max(1, |fd|), or with atol > 0
+ * |fd - ad| <= tol * |fd| + atol; five_point uses the fourth-order stencil
+ * (8 (L(x+h) - L(x-h)) - (L(x+2h) - L(x-2h))) / 12h. */
 typedef struct pq_gc_tol {
     double h, tol;
     bool five_point;
+    double atol;
 } pq_gc_tol;
 
 /* f64 graphs whose kernels compute in double: step 1e-5, 1e-6 relative, central differences. */
@@ -36,6 +38,12 @@ pq_graph *pq_gc_graph(const char *body);
  * checked (R's included when selected). Asserts, naming what, on a mismatch. */
 uint32_t pq_gc_check(pq_graph *g, const char *opts, pq_gc_tol tol, const char *what);
 
+/* pq_gc_check for a graph with inputs (ins: one tensor per graph input) and any outputs, one of
+ * them named `loss` (options default to {loss: loss} when there are several); at most max_elems
+ * evenly spaced elements of each gradient are checked (0: all). */
+uint32_t pq_gc_check_in(pq_graph *g, const pq_tensor *const *ins, const char *opts, pq_gc_tol tol,
+                        int64_t max_elems, const char *what);
+
 /* The same for the graph of body with the default options, then destroys it; asserts that want
  * gradients were checked. */
 void pq_gc_body(const char *body, pq_gc_tol tol, uint32_t want);
@@ -51,6 +59,9 @@ void pq_gc_expect_error(pq_graph *g, const char *opts, enum pq_status status, co
  * outputs (loss first, then grad/...), *ga the graph (the caller frees both with
  * pq_test_free_outputs(outs, ga->n_outputs) and pq_graph_destroy). */
 void pq_gc_run(pq_graph *g, const char *opts, pq_graph **ga, pq_tensor ***outs);
+/* pq_gc_run for a graph with inputs ins. */
+void pq_gc_run_in(pq_graph *g, const pq_tensor *const *ins, const char *opts, pq_graph **ga,
+                  pq_tensor ***outs);
 /* Output `name` of a graph run by pq_gc_run (asserts it exists). */
 const pq_tensor *pq_gc_out(const pq_graph *ga, pq_tensor *const *outs, const char *name);
 
