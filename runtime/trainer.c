@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ir/text.h"
 #include "runtime.h"
 #include "train_ckpt.h"
 
@@ -230,15 +231,27 @@ done:
     return st;
 }
 
-/* Fingerprint of what a checkpoint must agree with. */
-static uint64_t pq_tr_fingerprint(const pq_trainer_opts *o, const pq_train_graph *tg) {
+/* Fingerprint of what a checkpoint must agree with: every setting that changes the run (batch,
+ * epochs, max-steps, seed, the loss with its kind, direction and features, the optimizer with
+ * its schedule), the training data, the trainable tensors' names and sizes, and the student graph
+ * as the pipeline left it (its text IR: ops, attributes and a SHA-256 of every constant), so a
+ * checkpoint of another model, pipeline or calibration is refused. */
+static enum pq_status pq_tr_fingerprint(const pq_trainer_opts *o, const pq_train_graph *tg,
+                                        uint64_t *out, pq_error *err) {
     const pq_train_config *c = o->cfg;
+    const pq_optim_config *oc = &c->optim;
     uint64_t h = PQ_FNV_OFFSET;
-    int64_t ints[4] = {c->batch, c->epochs, c->max_steps, (int64_t)c->seed};
+    int64_t ints[11] = {
+        c->batch, c->epochs,    c->max_steps, (int64_t)c->seed, c->loss.task, c->loss.kd_direction,
+        oc->kind, oc->schedule, oc->nesterov, oc->warmup_steps, c->n_features};
     h = pq_train_fnv(h, ints, sizeof ints);
-    double fl[8] = {c->loss.w_task, c->loss.w_kd,  c->loss.w_feat,      c->loss.temperature,
-                    c->optim.lr,    c->optim.weight_decay, c->optim.momentum, (double)c->optim.warmup_steps};
+    double fl[13] = {c->loss.w_task,   c->loss.w_kd, c->loss.w_feat,   c->loss.temperature,
+                     c->loss.cos_eps,  oc->lr,       oc->weight_decay, oc->momentum,
+                     oc->dampening,    oc->beta1,    oc->beta2,        oc->eps,
+                     oc->max_grad_norm};
     h = pq_train_fnv(h, fl, sizeof fl);
+    for (uint32_t f = 0; f < c->n_features; f++)
+        h = pq_train_fnv(h, c->features[f], strlen(c->features[f]) + 1);
     const char *sha = pq_dataset_sha256(o->data);
     h = pq_train_fnv(h, sha, strlen(sha));
     for (uint32_t i = 0; i < tg->n_params; i++) {
@@ -246,7 +259,14 @@ static uint64_t pq_tr_fingerprint(const pq_trainer_opts *o, const pq_train_graph
         int64_t n = pq_tensor_numel(tg->params[i].master);
         h = pq_train_fnv(h, &n, sizeof n);
     }
-    return h;
+    if (o->student) {
+        char *text = NULL;
+        PQ_TRY(pq_text_print_string(o->student, NULL, &text, err));
+        h = pq_train_fnv(h, text, strlen(text));
+        pq_free(text);
+    }
+    *out = h;
+    return PQ_OK;
 }
 
 /* Everything one run of the loop holds. */
@@ -365,7 +385,7 @@ enum pq_status pq_train_run(const pq_trainer_opts *o, pq_train_graph *tg, pq_tra
 
     pq_train_position pos;
     memset(&pos, 0, sizeof pos);
-    pos.fingerprint = pq_tr_fingerprint(o, tg);
+    PQ_TRY_GOTO(st, pq_tr_fingerprint(o, tg, &pos.fingerprint, err), done);
     if (o->resume) {
         if (!o->checkpoint_dir) {
             st = pq_error_set(err, PQ_ERR_INVALID, "--resume needs --checkpoint-dir");

@@ -478,6 +478,14 @@ Test(train, data_errors) {
     assert_no_artifact("e.gguf");
 }
 
+/* examples/pipelines/qat-piq3.yaml without its comments */
+static const char k_qat_piq3[] =
+    "passes:\n  - fold-constants\n  - canonicalize\n  - dce\n  - cse\n  - fold-batchnorm\n"
+    "  - fuse-activations\n  - fake-quant: {format: piq3, group: 256, calib: mse, ste: lsq}\n"
+    "  - lower-quant\ntrain:\n  loss: {task: 0.0, kd: 1.0, feature: 0.0, temperature: 1}\n"
+    "  optimizer: {name: adamw, lr: 1.0e-3, weight-decay: 0.0}\n"
+    "  schedule: {name: cosine, warmup-steps: 20}\n  epochs: 3\n  batch: 16\n";
+
 #define CK_ARGS "--pipeline qat-piq3 --data " DIGITS "/train --max-steps 10 --checkpoint-every 5"
 
 Test(train, checkpoint_errors) {
@@ -497,6 +505,41 @@ Test(train, checkpoint_errors) {
         cr_assert(strstr(out, ck) && strstr(out, "belongs to another run"), "%s: %s", other[i],
                   out);
         assert_no_artifact("e.gguf");
+    }
+    /* ... or the same flags with another pipeline: qat-piq3 written out (resumes), then with one
+     * setting changed each (refused) */
+    static const char *const k_variant[][2] = {
+        {"format: piq3", "format: piq3"},
+        {"format: piq3", "format: piq2"},
+        {"calib: mse", "calib: absmax"},
+        {"name: cosine", "name: constant"},
+        {"temperature: 1}", "temperature: 1, kd-direction: reverse}"},
+        {"weight-decay: 0.0}", "weight-decay: 0.0, beta1: 0.5}"},
+        {"weight-decay: 0.0}", "weight-decay: 0.0, max-grad-norm: 0.01}"},
+        {"name: adamw, lr: 1.0e-3, weight-decay: 0.0", "name: sgd, lr: 1.0e-3"},
+    };
+    for (size_t i = 0; i < sizeof k_variant / sizeof k_variant[0]; i++) {
+        char yaml[1024];
+        snprintf(yaml, sizeof yaml, "%s", k_qat_piq3);
+        char *at = strstr(yaml, k_variant[i][0]);
+        cr_assert_not_null(at, "%s", k_variant[i][0]);
+        char rest[1024];
+        snprintf(rest, sizeof rest, "%s", at + strlen(k_variant[i][0]));
+        snprintf(at, sizeof yaml - (size_t)(at - yaml), "%s%s", k_variant[i][1], rest);
+        write_text("v.yaml", yaml);
+        int rc = piqc("train " MODEL " --pipeline %s/v.yaml --data " DIGITS "/train --max-steps 10 "
+                      "--checkpoint-every 5 --checkpoint-dir %s/C -o %s/%s.gguf --resume",
+                      tmp, tmp, tmp, i ? "v" : "ctl");
+        if (i == 0) {
+            /* (the artifact differs from c.gguf only by the pipeline text it records) */
+            cr_assert_eq(rc, 0, "qat-piq3 written out: %s", out);
+            cr_assert(strstr(out, "at step 10"), "%s", out);
+            continue;
+        }
+        cr_assert_eq(rc, 2, "%s: %s", k_variant[i][1], out);
+        cr_assert(strstr(out, ck) && strstr(out, "belongs to another run"), "%s: %s",
+                  k_variant[i][1], out);
+        assert_no_artifact("v.gguf");
     }
     /* the same run resumes (nothing left to do: the artifact equals the first one) */
     cr_assert_eq(
