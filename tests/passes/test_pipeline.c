@@ -416,9 +416,10 @@ Test(pipeline, real_registry_and_code_built_pipelines) {
 }
 
 Test(pipeline, every_preset_parses) {
-    static const char *const expected[] = {"fp32",          "int8-cnn",         "ptq-mixed-2.5",
-                                           "ptq-mixed-3.2", "ptq-piq2",         "ptq-piq2-hadamard",
-                                           "ptq-piq3",      "ptq-piq3-hadamard"};
+    static const char *const expected[] = {
+        "fp32",     "int8-cnn",          "ptq-mixed-2.5", "ptq-mixed-3.2",
+        "ptq-piq2", "ptq-piq2-hadamard", "ptq-piq3",      "ptq-piq3-hadamard",
+        "qat-lora-piq3", "qat-piq2-hadamard", "qat-piq3"};
     const uint32_t n_expected = sizeof expected / sizeof expected[0];
     uint32_t n;
     const pq_pipeline_preset *pr = pq_pipeline_presets(&n);
