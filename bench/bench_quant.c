@@ -491,42 +491,94 @@ static void job_i8gemv(void *arg, int tid, int nt) {
                a->y + b);
 }
 
+/* One kernel of the GEMV table: its job, the bytes it reads (for GB/s), calls per sample, and
+ * the samples of the current thread count. */
 typedef struct {
     char what[64];
-    int thr;
-    double ms, cpu_ms, gbs, pct, x_own, x_dnnl;
-} gemv_line;
+    job_fn fn;
+    void *arg;
+    double bytes;
+    int kind; /* 0 read baseline, 1 memcpy, 2 f32 own, 3 f32 oneDNN, 4 packed GEMV */
+    int reps;
+    double t[32], c[32];
+} gemv_job;
 
-static void gemv_line_add(gemv_line *l, int *nl, const char *what, int thr, double t, double bytes,
-                          double rd, double own, double dnnl) {
-    gemv_line *g = &l[(*nl)++];
-    snprintf(g->what, sizeof g->what, "%s", what);
-    g->thr = thr;
-    g->ms = 1e3 * t;
-    g->cpu_ms = 1e3 * g_cpu;
-    g->gbs = bytes / t / 1e9;
-    g->pct = 100.0 * bytes / t / rd;
-    g->x_own = own / t;
-    g->x_dnnl = dnnl / t;
-    char extra[160];
-    snprintf(extra, sizeof extra, "%3.0f%% of read BW  x%.2f vs f32 own  x%.2f vs oneDNN", g->pct,
-             g->x_own, g->x_dnnl);
-    row(what, thr, t, bytes / 1e9, extra);
+static double median_of(double *v, int n) {
+    double tmp[32];
+    memcpy(tmp, v, sizeof(double) * (size_t)n);
+    qsort(tmp, (size_t)n, sizeof(double), cmp_double);
+    return tmp[n / 2];
+}
+
+static double min_of(const double *v, int n) {
+    double m = v[0];
+    for (int i = 1; i < n; i++)
+        m = v[i] < m ? v[i] : m;
+    return m;
+}
+
+/* Samples every job in turn (one sample of each, then the next round), so that all kernels of a
+ * thread count see the same load on a shared machine; medians and fastest samples per job. */
+static void gemv_table_run(gemv_job *jobs, int nj, int thr, int samples) {
+    if (samples > 32) samples = 32;
+    for (int j = 0; j < nj; j++) {
+        run_job(jobs[j].fn, jobs[j].arg, thr); /* warm-up */
+        double t0 = now_s();
+        run_job(jobs[j].fn, jobs[j].arg, thr);
+        double one = now_s() - t0;
+        jobs[j].reps = one > 0.02 ? 1 : (int)(0.02 / (one > 1e-7 ? one : 1e-7)) + 1;
+    }
+    for (int sidx = 0; sidx < samples; sidx++)
+        for (int j = 0; j < nj; j++) {
+            double c0 = cpu_s(), t0 = now_s();
+            for (int r = 0; r < jobs[j].reps; r++)
+                run_job(jobs[j].fn, jobs[j].arg, thr);
+            jobs[j].t[sidx] = (now_s() - t0) / jobs[j].reps;
+            jobs[j].c[sidx] = (cpu_s() - c0) / jobs[j].reps;
+        }
+    double rd = 0, rd_min = 0, own = 0, dnnl = 0;
+    for (int j = 0; j < nj; j++) {
+        double t = median_of(jobs[j].t, samples);
+        if (jobs[j].kind == 0) {
+            rd = jobs[j].bytes / t;
+            rd_min = jobs[j].bytes / min_of(jobs[j].t, samples);
+        }
+        if (jobs[j].kind == 2) own = t;
+        if (jobs[j].kind == 3) dnnl = t;
+    }
+    for (int j = 0; j < nj; j++) {
+        double t = median_of(jobs[j].t, samples), tmin = min_of(jobs[j].t, samples);
+        double c = median_of(jobs[j].c, samples);
+        char ratio[64] = "- | -";
+        if (jobs[j].kind >= 2) snprintf(ratio, sizeof ratio, "%.2f | %.2f", own / t, dnnl / t);
+        printf("| %s | %d | %.3f | %.3f | %.3f | %.2f | %.0f%% | %.0f%% | %s |\n", jobs[j].what,
+               thr, 1e3 * t, 1e3 * tmin, 1e3 * c, jobs[j].bytes / t / 1e9,
+               100.0 * jobs[j].bytes / t / rd, 100.0 * jobs[j].bytes / tmin / rd_min, ratio);
+    }
 }
 
 static void bench_gemv_table(int64_t rows, int64_t cols, int samples) {
     const int64_t group = 256;
     int64_t n = rows * cols;
     double fbytes = 4.0 * (double)n;
-    printf("\nGEMV bandwidth table: %lld x %lld, group %lld, medians of %d samples\n",
+    printf("\nGEMV bandwidth table: %lld x %lld, group %lld; %d interleaved samples per kernel "
+           "(each >= 20 ms or 1 call)\n",
            (long long)rows, (long long)cols, (long long)group, samples);
     float *w = pq_malloc_aligned(sizeof(float) * (size_t)n);
     float *scratch = pq_malloc_aligned(sizeof(float) * (size_t)n);
     float *x = pq_malloc_aligned(sizeof(float) * (size_t)cols);
     float *y = pq_malloc_aligned(sizeof(float) * (size_t)rows);
     float *y2 = pq_malloc_aligned(sizeof(float) * (size_t)rows);
-    gemv_line lines[64];
-    int nl = 0;
+    const enum pq_qformat fmts[2] = {PQ_QFORMAT_PIQ3, PQ_QFORMAT_PIQ2};
+    const char *i8isas[] = {"avx512", "avxvnni", "avx2"};
+    int64_t ngroups = (cols + group - 1) / group;
+    uint8_t *packed[2] = {NULL, NULL};
+    uint16_t *scales = NULL;
+    void *ab[2][2] = {{NULL, NULL}, {NULL, NULL}};
+    q_arg qa[2];
+    i8_arg ia[2][3];
+    gemv_job jobs[16];
+    int nj = 0;
     if (!w || !scratch || !x || !y || !y2) {
         printf("  out of memory, table skipped\n");
         goto done;
@@ -541,63 +593,27 @@ static void bench_gemv_table(int64_t rows, int64_t cols, int samples) {
     memset(scratch, 0, sizeof(float) * (size_t)n);
     for (int64_t i = 0; i < cols; i++)
         x[i] = (float)((i * 7919) % 200 - 100) * 0.01f;
-    double rd[PQ_NTHREADS_MAX + 1], own[PQ_NTHREADS_MAX + 1], dnnl[PQ_NTHREADS_MAX + 1];
-    for (int thr = 1; thr <= PQ_NTHREADS_MAX; thr++) {
-        bw_arg ba = {.src = w, .dst = scratch, .n = n};
-        double t = time_job(job_read, &ba, thr, samples);
-        rd[thr] = fbytes / t;
-        row("read bandwidth (AVX2 sum)", thr, t, fbytes / 1e9, "");
-        snprintf(lines[nl].what, sizeof lines[nl].what, "read bandwidth (AVX2 sum, %.0f MB)",
-                 fbytes / 1e6);
-        lines[nl].thr = thr;
-        lines[nl].ms = 1e3 * t;
-        lines[nl].cpu_ms = 1e3 * g_cpu;
-        lines[nl].gbs = fbytes / t / 1e9;
-        lines[nl].pct = 100.0;
-        lines[nl].x_own = lines[nl].x_dnnl = 0;
-        nl++;
-        t = time_job(job_memcpy, &ba, thr, samples);
-        row("memcpy (bytes copied)", thr, t, fbytes / 1e9, "");
-        snprintf(lines[nl].what, sizeof lines[nl].what, "memcpy (bytes copied)");
-        lines[nl].thr = thr;
-        lines[nl].ms = 1e3 * t;
-        lines[nl].cpu_ms = 1e3 * g_cpu;
-        lines[nl].gbs = fbytes / t / 1e9;
-        lines[nl].pct = 100.0 * fbytes / t / rd[thr];
-        lines[nl].x_own = lines[nl].x_dnnl = 0;
-        nl++;
-        f32gemv_arg fa = {.w = w, .x = x, .y = y, .rows = rows, .cols = cols};
-        own[thr] = time_job(job_f32_gemv, &fa, thr, samples);
-        double own_cpu = g_cpu, own_min = g_min;
-        dnnl[thr] = time_job(job_onednn_gemv, &fa, thr, samples);
-        gemv_line_add(lines, &nl, "f32 GEMV (oneDNN sgemm M=1)", thr, dnnl[thr], fbytes, rd[thr],
-                      own[thr], dnnl[thr]);
-        g_cpu = own_cpu;
-        g_min = own_min;
-        gemv_line_add(lines, &nl, "f32 GEMV (own AVX2)", thr, own[thr], fbytes, rd[thr], own[thr],
-                      dnnl[thr]);
-    }
-    pq_free(scratch);
-    scratch = NULL;
+    bw_arg ba = {.src = w, .dst = scratch, .n = n};
+    f32gemv_arg fa = {.w = w, .x = x, .y = y, .rows = rows, .cols = cols};
+    jobs[nj++] = (gemv_job){.fn = job_read, .arg = &ba, .bytes = fbytes, .kind = 0};
+    snprintf(jobs[0].what, sizeof jobs[0].what, "read bandwidth (AVX2 sum, %.0f MB)", fbytes / 1e6);
+    jobs[nj++] = (gemv_job){"memcpy (bytes copied)", job_memcpy, &ba, fbytes, 1, 0, {0}, {0}};
+    jobs[nj++] = (gemv_job){"f32 GEMV (own AVX2)", job_f32_gemv, &fa, fbytes, 2, 0, {0}, {0}};
+    jobs[nj++] =
+        (gemv_job){"f32 GEMV (oneDNN sgemm M=1)", job_onednn_gemv, &fa, fbytes, 3, 0, {0}, {0}};
     const pq_qkernels *best = pq_qkernels_get();
-    const char *i8isas[] = {"avx512", "avxvnni", "avx2"};
-    const enum pq_qformat fmts[2] = {PQ_QFORMAT_PIQ3, PQ_QFORMAT_PIQ2};
+    scales = pq_malloc(sizeof(uint16_t) * (size_t)(rows * ngroups));
+    if (!scales) goto done;
     for (int fi = 0; fi < 2; fi++) {
         enum pq_qformat f = fmts[fi];
-        int64_t ngroups = (cols + group - 1) / group;
         size_t row_bytes = pq_packed_row_bytes(f, cols, group);
         double pbytes = (double)row_bytes * (double)rows;
-        uint8_t *packed = pq_malloc_aligned(row_bytes * (size_t)rows);
-        uint16_t *scales = pq_malloc(sizeof(uint16_t) * (size_t)(rows * ngroups));
-        void *ab0 = pq_malloc(pq_piq_i8_act_bytes(cols, group));
-        void *ab1 = pq_malloc(pq_piq_i8_act_bytes(cols, group));
-        if (!packed || !scales || !ab0 || !ab1) {
+        packed[fi] = pq_malloc_aligned(row_bytes * (size_t)rows);
+        ab[fi][0] = pq_malloc(pq_piq_i8_act_bytes(cols, group));
+        ab[fi][1] = pq_malloc(pq_piq_i8_act_bytes(cols, group));
+        if (!packed[fi] || !ab[fi][0] || !ab[fi][1]) {
             printf("  out of memory\n");
-            pq_free(packed);
-            pq_free(scales);
-            pq_free(ab0);
-            pq_free(ab1);
-            continue;
+            goto done;
         }
         for (int64_t r = 0; r < rows; r++)
             for (int64_t g = 0; g < ngroups; g++) {
@@ -605,30 +621,27 @@ static void bench_gemv_table(int64_t rows, int64_t cols, int samples) {
                 scales[r * ngroups + g] =
                     pq_calib_group_scale(f, PQ_CALIB_ABSMAX, w + r * cols + c0, NULL, len);
             }
-        q_arg qa = {.k = best,
-                    .f = f,
-                    .rows = rows,
-                    .cols = cols,
-                    .group = group,
-                    .w = w,
-                    .scales = scales,
-                    .packed = packed,
-                    .x = x,
-                    .y = y,
-                    .row_bytes = row_bytes,
-                    .ngroups = ngroups};
-        run_job(job_quantize, &qa, PQ_NTHREADS_MAX);
+        qa[fi] = (q_arg){.k = best,
+                         .f = f,
+                         .rows = rows,
+                         .cols = cols,
+                         .group = group,
+                         .w = w,
+                         .scales = scales,
+                         .packed = packed[fi],
+                         .x = x,
+                         .y = y,
+                         .row_bytes = row_bytes,
+                         .ngroups = ngroups};
+        run_job(job_quantize, &qa[fi], PQ_NTHREADS_MAX);
         printf(" %s: packed %.1f MB (%.4f bits/weight)\n", pq_qformat_name(f), pbytes / 1e6,
                8.0 * pbytes / (double)n);
-        char what[96];
-        for (int thr = 1; thr <= PQ_NTHREADS_MAX; thr++) {
-            double t = time_job(job_qgemv, &qa, thr, samples);
-            snprintf(what, sizeof what, "%s fused GEMV f32 act [%s]", pq_qformat_name(f),
-                     best->isa);
-            gemv_line_add(lines, &nl, what, thr, t, pbytes, rd[thr], own[thr], dnnl[thr]);
-        }
+        gemv_job *jf = &jobs[nj++];
+        *jf = (gemv_job){.fn = job_qgemv, .arg = &qa[fi], .bytes = pbytes, .kind = 4};
+        snprintf(jf->what, sizeof jf->what, "%s fused GEMV, f32 act [%s]", pq_qformat_name(f),
+                 best->isa);
         /* the f32-activation result, to report the int8 path's deviation */
-        run_job(job_qgemv, &qa, 1);
+        run_job(job_qgemv, &qa[fi], 1);
         memcpy(y2, y, sizeof(float) * (size_t)rows);
         for (int ii = 0; ii < 3; ii++) {
             const pq_piq_i8_kernels *k = pq_piq_i8_kernels_for(i8isas[ii]);
@@ -637,21 +650,21 @@ static void bench_gemv_table(int64_t rows, int64_t cols, int samples) {
                        i8isas[ii]);
                 continue;
             }
-            i8_arg ia = {.k = k,
-                         .f = f,
-                         .packed = packed,
-                         .rows = rows,
-                         .cols = cols,
-                         .group = group,
-                         .row_bytes = row_bytes,
-                         .x = x,
-                         .y = y,
-                         .abuf = {ab0, ab1}};
-            for (int thr = 1; thr <= PQ_NTHREADS_MAX; thr++) {
-                double t = time_job(job_i8gemv, &ia, thr, samples);
-                snprintf(what, sizeof what, "%s GEMV int8 act [%s]", pq_qformat_name(f), k->isa);
-                gemv_line_add(lines, &nl, what, thr, t, pbytes, rd[thr], own[thr], dnnl[thr]);
-            }
+            ia[fi][ii] = (i8_arg){.k = k,
+                                  .f = f,
+                                  .packed = packed[fi],
+                                  .rows = rows,
+                                  .cols = cols,
+                                  .group = group,
+                                  .row_bytes = row_bytes,
+                                  .x = x,
+                                  .y = y,
+                                  .abuf = {ab[fi][0], ab[fi][1]}};
+            gemv_job *ji = &jobs[nj++];
+            *ji = (gemv_job){.fn = job_i8gemv, .arg = &ia[fi][ii], .bytes = pbytes, .kind = 4};
+            snprintf(ji->what, sizeof ji->what, "%s GEMV, int8 act [%s]", pq_qformat_name(f),
+                     k->isa);
+            run_job(job_i8gemv, &ia[fi][ii], 1);
             double num = 0, den = 0, dot = 0, na = 0, nb = 0;
             for (int64_t r = 0; r < rows; r++) {
                 num += ((double)y[r] - y2[r]) * ((double)y[r] - y2[r]);
@@ -660,32 +673,31 @@ static void bench_gemv_table(int64_t rows, int64_t cols, int samples) {
                 na += (double)y[r] * y[r];
                 nb += (double)y2[r] * y2[r];
             }
-            printf("  int8 vs f32 activations [%s]: relative L2 error %.2e, cosine %.7f\n", k->isa,
-                   sqrt(num / (den > 0 ? den : 1)), dot / sqrt(na * nb + 1e-300));
+            printf("  %s int8 vs f32 activations [%s]: relative L2 error %.2e, cosine %.7f\n",
+                   pq_qformat_name(f), k->isa, sqrt(num / (den > 0 ? den : 1)),
+                   dot / sqrt(na * nb + 1e-300));
         }
-        pq_free(packed);
-        pq_free(scales);
-        pq_free(ab0);
-        pq_free(ab1);
     }
-    printf("\nmedian wall time per call; cpu = the calling thread's CPU time (its share of the "
-           "rows at 2 threads)\n| kernel | threads | ms | cpu ms | GB/s (weight bytes) | %% of "
-           "read BW | x f32 own | x oneDNN |\n|---|---|---|---|---|---|---|---|\n");
-    for (int i = 0; i < nl; i++) {
-        if (lines[i].x_own > 0)
-            printf("| %s | %d | %.3f | %.3f | %.2f | %.0f%% | %.2f | %.2f |\n", lines[i].what,
-                   lines[i].thr, lines[i].ms, lines[i].cpu_ms, lines[i].gbs, lines[i].pct,
-                   lines[i].x_own, lines[i].x_dnnl);
-        else
-            printf("| %s | %d | %.3f | %.3f | %.2f | %.0f%% | - | - |\n", lines[i].what,
-                   lines[i].thr, lines[i].ms, lines[i].cpu_ms, lines[i].gbs, lines[i].pct);
-    }
+    printf(
+        "\nms: median wall time per call (min: fastest sample; cpu: median CPU time of the "
+        "calling thread, its share of the rows at 2 threads); GB/s of weight bytes read, from "
+        "the median; %% of read BW from medians (and from fastest samples); x: f32 GEMV time / "
+        "this time\n| kernel | threads | ms | min ms | cpu ms | GB/s | %% of read BW | (fastest) "
+        "| x f32 own | x oneDNN |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    for (int thr = 1; thr <= PQ_NTHREADS_MAX; thr++)
+        gemv_table_run(jobs, nj, thr, samples);
 done:
     pq_free(w);
     pq_free(scratch);
     pq_free(x);
     pq_free(y);
     pq_free(y2);
+    pq_free(scales);
+    for (int fi = 0; fi < 2; fi++) {
+        pq_free(packed[fi]);
+        pq_free(ab[fi][0]);
+        pq_free(ab[fi][1]);
+    }
 }
 
 static void bench_fwht(void) {
