@@ -595,6 +595,8 @@ enum pq_status pq_grad_compress(pq_grad_ctx *c) {
 enum pq_status pq_grad_top_k(pq_grad_ctx *c) {
     uint32_t x = PQ_IN(0), z;
     if (PQ_G0 == PQ_NONE) return pq_gzeros_like(c, x, &c->in_grad[0]);
+    if (PQ_OUT(1) == PQ_NONE)
+        return pq_error_set(c->err, PQ_ERR_UNSUPPORTED, "the indices output is omitted");
     int axis;
     PQ_TRY(pq_gaxis(c, c->g->values[x].shape.rank, -1, &axis));
     PQ_TRY(pq_gzeros_like(c, x, &z));
