@@ -2,7 +2,7 @@
  * (x ^ 0x80 = x - 128, the zero point lowered by 128 in the correction), then s8 x s8 dot
  * products: sdot (vdotq_s32) when the CPU has the dot-product extension (run-time HWCAP check,
  * compiled with a target attribute), else vmull_s8 + vpadalq_s16 (products fit i16, pair sums
- * widen to i32: no saturation). 4 rows x 8 lanes, k in quads. Double requant epilogue. */
+ * widen to i32: no saturation). 4 rows x 8 lanes, k in quads. f32 requant epilogue. */
 #include <arm_neon.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -106,33 +106,30 @@ static PQ_I8N_DOT void pq_i8_gemm_ukernel__neondot_4x8(int mr, size_t kq, const 
     }
 }
 
-/* ---- epilogue: nearbyint(((double)acc + bias) * m) (vrndnq_f64: half to even), clamped to
- * [-1024, 1024] (beyond, the result leaves [0, 255] either way), + zp, saturated to u8 ---- */
+/* ---- epilogue: (float)(acc + add) * m clamped to [-zp, 255 - zp], rounded half to even
+ * (vcvtnq_s32_f32), + zp (int8_gemm.h), saturated to u8 ---- */
 
-static inline int32x2_t pq_i8n_rq2(int32x2_t acc, float64x2_t bias, float64x2_t m) {
-    float64x2_t v = vmulq_f64(vaddq_f64(vcvtq_f64_s64(vmovl_s32(acc)), bias), m);
-    v = vrndnq_f64(v);
-    v = vminq_f64(vmaxq_f64(v, vdupq_n_f64(-1024.0)), vdupq_n_f64(1024.0));
-    return vmovn_s64(vcvtq_s64_f64(v));
+static inline int32x4_t pq_i8n_rq4(int32x4_t acc, int32x4_t add, float32x4_t m, float32x4_t lo,
+                                   float32x4_t hi, int32x4_t zp) {
+    float32x4_t v = vmulq_f32(vcvtq_f32_s32(vaddq_s32(acc, add)), m);
+    v = vminq_f32(vmaxq_f32(v, lo), hi);
+    return vaddq_s32(vcvtnq_s32_f32(v), zp);
 }
 
-static void pq_i8_requant__neon(const int32_t *acc, size_t n, double bias, double ms,
-                                const double *mv, int32_t zp, uint8_t *y) {
-    float64x2_t vb = vdupq_n_f64(bias), vm = vdupq_n_f64(ms);
-    int32x4_t vz = vdupq_n_s32(zp);
+static void pq_i8_requant__neon(const int32_t *acc, size_t n, int32_t add, float ms,
+                                const float *mv, int32_t zp, uint8_t *y) {
+    int32x4_t va = vdupq_n_s32(add), vz = vdupq_n_s32(zp);
+    float32x4_t vm = vdupq_n_f32(ms), lo = vdupq_n_f32((float)-zp);
+    float32x4_t hi = vdupq_n_f32((float)(255 - zp));
     size_t j = 0;
     for (; j + 8 <= n; j += 8) {
-        int32x4_t a0 = vld1q_s32(acc + j), a1 = vld1q_s32(acc + j + 4);
-        float64x2_t m0 = mv ? vld1q_f64(mv + j) : vm, m1 = mv ? vld1q_f64(mv + j + 2) : vm;
-        float64x2_t m2 = mv ? vld1q_f64(mv + j + 4) : vm, m3 = mv ? vld1q_f64(mv + j + 6) : vm;
-        int32x4_t q0 = vcombine_s32(pq_i8n_rq2(vget_low_s32(a0), vb, m0),
-                                    pq_i8n_rq2(vget_high_s32(a0), vb, m1));
-        int32x4_t q1 = vcombine_s32(pq_i8n_rq2(vget_low_s32(a1), vb, m2),
-                                    pq_i8n_rq2(vget_high_s32(a1), vb, m3));
-        int16x8_t h = vcombine_s16(vqmovn_s32(vaddq_s32(q0, vz)), vqmovn_s32(vaddq_s32(q1, vz)));
+        float32x4_t m0 = mv ? vld1q_f32(mv + j) : vm, m1 = mv ? vld1q_f32(mv + j + 4) : vm;
+        int32x4_t q0 = pq_i8n_rq4(vld1q_s32(acc + j), va, m0, lo, hi, vz);
+        int32x4_t q1 = pq_i8n_rq4(vld1q_s32(acc + j + 4), va, m1, lo, hi, vz);
+        int16x8_t h = vcombine_s16(vqmovn_s32(q0), vqmovn_s32(q1));
         vst1_u8(y + j, vqmovun_s16(h));
     }
-    if (j < n) pq_i8_requant__scalar(acc + j, n - j, bias, ms, mv ? mv + j : NULL, zp, y + j);
+    if (j < n) pq_i8_requant__scalar(acc + j, n - j, add, ms, mv ? mv + j : NULL, zp, y + j);
 }
 
 static const pq_i8_kernels pq_i8_neon_widen = {
@@ -144,6 +141,7 @@ static const pq_i8_kernels pq_i8_neon_widen = {
     .elem = 1,
     .flip = true,
     .ukernel = {pq_i8_gemm_ukernel__neon_4x8, pq_i8_gemm_ukernel__neon_4x8},
+    .ukernel_rq = {NULL, NULL},
     .requant = pq_i8_requant__neon,
 };
 
@@ -156,6 +154,7 @@ static const pq_i8_kernels pq_i8_neon_dot = {
     .elem = 1,
     .flip = true,
     .ukernel = {pq_i8_gemm_ukernel__neondot_4x8, pq_i8_gemm_ukernel__neondot_4x8},
+    .ukernel_rq = {NULL, NULL},
     .requant = pq_i8_requant__neon,
 };
 

@@ -179,6 +179,26 @@ void pq_i8_gemm_packed(const pq_i8_kernels *k, bool rows_u8, size_t M, size_t N,
                        size_t ldy) {
     size_t mr = (size_t)k->mr, nr = (size_t)k->nr, kq = pq_i8_kpad(k, K) / (size_t)k->kb;
     size_t lda = pq_i8_row_bytes(k, K), pbytes = kq * nr * (size_t)k->kb * (size_t)k->elem;
+    pq_i8_ukernel_rq_fn ukr = ep->finite ? k->ukernel_rq[rows_u8 ? 1 : 0] : NULL;
+    if (ukr) {
+        for (size_t j0 = 0; j0 < N; j0 += nr) {
+            size_t nj = N - j0 < nr ? N - j0 : nr;
+            const uint8_t *pp = (const uint8_t *)p + (j0 / nr) * pbytes;
+            for (size_t r0 = 0; r0 < M; r0 += mr) {
+                size_t nm = M - r0 < mr ? M - r0 : mr;
+                pq_i8_tile_ep t = {.add_row = ep->add_row ? ep->add_row + r0 : NULL,
+                                   .add_col = ep->add_col ? ep->add_col + j0 : NULL,
+                                   .m_row = ep->m_row ? ep->m_row + r0 : NULL,
+                                   .m_col = ep->m_row ? NULL : ep->m_col + j0,
+                                   .zp = ep->zp_y,
+                                   .y = y + r0 * ldy + j0,
+                                   .ldy = ldy,
+                                   .nj = (int)nj};
+                ukr((int)nm, kq, (const uint8_t *)a + r0 * lda, lda, pp, &t);
+            }
+        }
+        return;
+    }
     pq_i8_ukernel_fn uk = k->ukernel[rows_u8 ? 1 : 0];
     pq_i8_requant_fn rq = ep->finite ? k->requant : pq_i8_requant__scalar;
     int32_t c[PQ_I8_MAX_MR * 64];
@@ -191,16 +211,11 @@ void pq_i8_gemm_packed(const pq_i8_kernels *k, bool rows_u8, size_t M, size_t N,
             for (size_t r = 0; r < nm; r++) {
                 int32_t *cr = c + r * nr;
                 size_t row = r0 + r;
-                if (ep->corr_row) {
-                    uint32_t add = (uint32_t)ep->corr_row[row];
+                if (ep->add_col)
                     for (size_t j = 0; j < nj; j++)
-                        cr[j] = (int32_t)((uint32_t)cr[j] + add);
-                }
-                if (ep->corr_col)
-                    for (size_t j = 0; j < nj; j++)
-                        cr[j] = (int32_t)((uint32_t)cr[j] + (uint32_t)ep->corr_col[j0 + j]);
-                rq(cr, nj, ep->bias_row ? ep->bias_row[row] : 0.0, ep->m_row ? ep->m_row[row] : 0.0,
-                   ep->m_col ? ep->m_col + j0 : NULL, ep->zp_y, y + row * ldy + j0);
+                        cr[j] = (int32_t)((uint32_t)cr[j] + (uint32_t)ep->add_col[j0 + j]);
+                rq(cr, nj, ep->add_row ? ep->add_row[row] : 0, ep->m_row ? ep->m_row[row] : 0.0f,
+                   ep->m_row ? NULL : ep->m_col + j0, ep->zp_y, y + row * ldy + j0);
             }
         }
     }
@@ -208,8 +223,8 @@ void pq_i8_gemm_packed(const pq_i8_kernels *k, bool rows_u8, size_t M, size_t N,
 
 enum pq_status pq_i8_gemm_u8s8(const pq_i8_kernels *k, size_t M, size_t N, size_t K,
                                const uint8_t *A, size_t lda, int32_t zp_a, const int8_t *B,
-                               size_t ldb, const double *m_col, int32_t zp_y, uint8_t *y,
-                               size_t ldy, pq_error *err) {
+                               size_t ldb, const float *m_col, int32_t zp_y, uint8_t *y, size_t ldy,
+                               pq_error *err) {
     void *pa = pq_malloc_aligned(M * pq_i8_row_bytes(k, K) + 64);
     void *pb = pq_malloc_aligned(pq_i8_panels_bytes(k, K, N) + 64);
     int32_t *corr = pq_malloc((N + 1) * sizeof(int32_t));
@@ -225,7 +240,7 @@ enum pq_status pq_i8_gemm_u8s8(const pq_i8_kernels *k, size_t M, size_t N, size_
     bool finite = true;
     for (size_t j = 0; j < N; j++)
         finite = finite && isfinite(m_col[j]);
-    pq_i8_epilogue ep = {.corr_col = corr, .m_col = m_col, .zp_y = zp_y, .finite = finite};
+    pq_i8_epilogue ep = {.add_col = corr, .m_col = m_col, .zp_y = zp_y, .finite = finite};
     pq_i8_gemm_packed(k, true, M, N, K, pa, pb, &ep, y, ldy);
     pq_free(pa);
     pq_free(pb);

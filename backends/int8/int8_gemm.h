@@ -3,20 +3,24 @@
  * epilogue. Bit-exact with the reference kernels (backends/ref/ref_extra_nn.c). No IR types here,
  * so the NEON test program links this without the rest of piqc.
  *
- * Requantization (the reference's formula, kept because it is exact and cheap to vectorize):
+ * Requantization (f32, the formula of onnxruntime's MLAS requantizer, so that piqc's INT8 outputs
+ * and onnxruntime's on the exported QDQ model agree; the reference kernels of
+ * backends/ref/ref_extra_nn.c compute the same):
  *   acc  = sum_k (x_u8 - zp_x) * (w_s8 - zp_w)      exact i32 (zp_w must be 0 in these kernels)
- *   m    = ((double)s_x * (double)s_w[oc]) / (double)s_y     once per output channel / column
- *   v    = ((double)acc + (double)bias_i32[oc]) * m           double multiply
- *   y_u8 = clamp(nearbyint(v) + zp_y, 0, 255)                 round half to even (default FP mode)
- * A NaN v (zero y scale with a zero accumulator) gives zp_y. The bias stays a double added in
- * the epilogue (as in the reference) rather than an i32 add, so the result matches even when
- * acc + bias would leave the i32 range. SIMD epilogues need finite multipliers and biases (the
- * driver checks once per call and uses the scalar epilogue otherwise).
+ *   m    = ((float)s_x * (float)s_w[oc]) / (float)s_y      f32 ops, once per output channel /
+ * column t    = acc + bias_i32[oc]                               i32, wrapping (two's complement)
+ *   v    = (float)t * m                                     f32 (the conversion rounds to nearest
+ * even) y_u8 = clamp(nearbyintf(v) + zp_y, 0, 255)              round half to even (default FP
+ * mode) A NaN v (a non-finite multiplier) gives zp_y. The SIMD epilogues clamp v to [-zp_y, 255 -
+ * zp_y] before the conversion (the same result: the bounds are integers and rounding is monotone),
+ * and need finite multipliers (the drivers check once per call and use the scalar epilogue
+ * otherwise). The bias is folded into the per-channel i32 correction below, so the epilogue adds
+ * one i32.
  *
  * Zero-point correction: sum_k (x - zp_x) w = sum_k x w - zp_x * sum_k w. The term
- * -zp_x * sum_k w[oc][k] is computed once per output channel per call (i32, wrapping like the
- * accumulator) and added to the raw u8 x s8 accumulator before the epilogue, so the main loop
- * runs on the raw bytes. Padding in im2col holds zp_x (contributes 0 after correction). */
+ * -zp_x * sum_k w[oc][k] is computed once per output channel (i32, wrapping like the accumulator)
+ * and added to the raw u8 x s8 accumulator in the epilogue, so the main loop runs on the raw
+ * bytes. Padding of a convolution holds zp_x (contributes 0 after correction). */
 #ifndef PQ_INT8_GEMM_H
 #define PQ_INT8_GEMM_H
 
@@ -42,10 +46,26 @@ enum pq_i8_isa {
  * pack rules (elem bytes, flip). */
 typedef void (*pq_i8_ukernel_fn)(int mr, size_t kq, const void *a, size_t lda, const void *p,
                                  int32_t *c);
-/* y[j] = clamp(nearbyint(((double)acc[j] + bias) * (mv ? mv[j] : ms)) + zp, 0, 255), j < n.
- * SIMD variants require finite multipliers and bias. */
-typedef void (*pq_i8_requant_fn)(const int32_t *acc, size_t n, double bias, double ms,
-                                 const double *mv, int32_t zp, uint8_t *y);
+/* y[j] = requant(acc[j] + add, mv ? mv[j] : ms, zp) (the formula above), j < n. SIMD variants
+ * require finite multipliers. */
+typedef void (*pq_i8_requant_fn)(const int32_t *acc, size_t n, int32_t add, float ms,
+                                 const float *mv, int32_t zp, uint8_t *y);
+
+/* The epilogue of one micro-kernel call: row r (< mr), lane j (< nj) stores
+ * y[r * ldy + j] = requant(acc + add_row[r] + add_col[j], m_row ? m_row[r] : m_col[j], zp).
+ * add_row / add_col may be NULL (nothing added); exactly one of m_row / m_col is non-NULL and
+ * finite. Arrays indexed by lane hold nj entries. */
+typedef struct pq_i8_tile_ep {
+    const int32_t *add_row, *add_col;
+    const float *m_row, *m_col;
+    int32_t zp;
+    uint8_t *y;
+    size_t ldy;
+    int nj;
+} pq_i8_tile_ep;
+/* A micro-kernel with the epilogue fused: the accumulators never leave the registers. */
+typedef void (*pq_i8_ukernel_rq_fn)(int mr, size_t kq, const void *a, size_t lda, const void *p,
+                                    const pq_i8_tile_ep *ep);
 
 typedef struct pq_i8_kernels {
     enum pq_i8_isa isa;
@@ -57,6 +77,8 @@ typedef struct pq_i8_kernels {
     bool flip; /* u8 operands packed as u8 ^ 0x80 (s8) and zero points lowered by 128 */
     /* ukernel[1]: the row operand is u8, the panel s8; ukernel[0]: rows s8, panel u8 */
     pq_i8_ukernel_fn ukernel[2];
+    /* the same with the epilogue fused (NULL: ukernel, then requant row by row) */
+    pq_i8_ukernel_rq_fn ukernel_rq[2];
     pq_i8_requant_fn requant;
 } pq_i8_kernels;
 
@@ -79,8 +101,25 @@ extern const pq_i8_kernels pq_i8_kernels_avx512;
  * ones. PQ_I8_NEON selects the sdot kernels when the CPU has them. */
 const pq_i8_kernels *pq_i8_kernels_neon(int dot);
 /* The scalar epilogue, exact for any multiplier (NaN and infinities as the reference). */
-void pq_i8_requant__scalar(const int32_t *acc, size_t n, double bias, double ms, const double *mv,
+void pq_i8_requant__scalar(const int32_t *acc, size_t n, int32_t add, float ms, const float *mv,
                            int32_t zp, uint8_t *y);
+
+/* The requantization multiplier (s_x * s_w) / s_y in f32 operations (the formula above). */
+static inline float pq_i8_mult(float s_x, float s_w, float s_y) {
+    float p = s_x * s_w;
+    return p / s_y;
+}
+
+/* One output byte: clamp(nearbyintf((float)t * m) + zp, 0, 255), NaN -> zp (zp in [0, 255]).
+ * Rounds with the 1.5 * 2^23 trick on the clamped value (|v| <= 255: exact, half to even). */
+static inline uint8_t pq_i8_rq1(int32_t t, float m, int32_t zp) {
+    float v = (float)t * m;
+    if (v != v) return (uint8_t)zp;
+    float lo = (float)-zp, hi = (float)(255 - zp);
+    v = v < lo ? lo : (v > hi ? hi : v);
+    v = (v + 12582912.0f) - 12582912.0f;
+    return (uint8_t)((int32_t)v + zp);
+}
 
 /* ---- packing (ISA-independent code driven by the table's geometry) ---- */
 
@@ -100,13 +139,13 @@ void pq_i8_pack_panels(const pq_i8_kernels *k, const uint8_t *b, size_t ldb, siz
 /* The epilogue of a GEMM: requantization parameters per row (output channel of a conv) or per
  * column (output column of a matmul). Exactly one of m_row / m_col is non-NULL. */
 typedef struct pq_i8_epilogue {
-    const int32_t *corr_row; /* M i32 added to every accumulator of a row, or NULL */
-    const int32_t *corr_col; /* N i32 added per column, or NULL */
-    const double *bias_row;  /* M biases (i32 values as double), or NULL */
-    const double *m_row;     /* M multipliers */
-    const double *m_col;     /* N multipliers */
+    const int32_t
+        *add_row; /* M i32 added to every accumulator of a row (correction + bias), or NULL */
+    const int32_t *add_col; /* N i32 added per column, or NULL */
+    const float *m_row;     /* M multipliers */
+    const float *m_col;     /* N multipliers */
     int32_t zp_y;
-    bool finite; /* every multiplier and bias finite (the SIMD epilogue may run) */
+    bool finite; /* every multiplier finite (the SIMD epilogue may run) */
 } pq_i8_epilogue;
 
 /* y[M][N] (ldy apart) = requant(A B + corrections): a = packed rows (pq_i8_pack_rows of M rows),
@@ -131,7 +170,7 @@ static inline int32_t pq_i8_zp_eff(const pq_i8_kernels *k, int32_t zp) {
  * pq_i8_gemm_packed. NOMEM (message in err when err is non-NULL). Used by tests and NEON. */
 enum pq_status pq_i8_gemm_u8s8(const pq_i8_kernels *k, size_t M, size_t N, size_t K,
                                const uint8_t *A, size_t lda, int32_t zp_a, const int8_t *B,
-                               size_t ldb, const double *m_col, int32_t zp_y, uint8_t *y,
-                               size_t ldy, pq_error *err);
+                               size_t ldb, const float *m_col, int32_t zp_y, uint8_t *y, size_t ldy,
+                               pq_error *err);
 
 #endif

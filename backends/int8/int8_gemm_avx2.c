@@ -10,8 +10,10 @@
 #define PQ_I8A_MR 6
 #define PQ_I8A_NR 16
 
-static inline __attribute__((always_inline)) void
-pq_i8_avx2_tile(int MR, size_t kq, const uint8_t *a, size_t lda, const int16_t *p, int32_t *c) {
+static inline __attribute__((always_inline)) void pq_i8_avx2_tile(int MR, size_t kq,
+                                                                  const uint8_t *a, size_t lda,
+                                                                  const int16_t *p, int32_t *c,
+                                                                  const pq_i8_tile_ep *ep) {
     __m256i acc[PQ_I8A_MR][2];
     for (int r = 0; r < MR; r++)
         acc[r][0] = acc[r][1] = _mm256_setzero_si256();
@@ -26,39 +28,55 @@ pq_i8_avx2_tile(int MR, size_t kq, const uint8_t *a, size_t lda, const int16_t *
             acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(av, b1));
         }
     }
+    if (!c == !ep) __builtin_unreachable(); /* exactly one (constant after inlining) */
+    if (!c) {
+        pq_i8_ep16 e;
+        pq_i8_ep16_init(&e, ep);
+        for (int r = 0; r < MR; r++)
+            pq_i8_ep16_row(&e, ep, r, acc[r][0], acc[r][1]);
+        return;
+    }
     for (int r = 0; r < MR; r++) {
         _mm256_storeu_si256((__m256i *)(c + r * PQ_I8A_NR), acc[r][0]);
         _mm256_storeu_si256((__m256i *)(c + r * PQ_I8A_NR + 8), acc[r][1]);
     }
 }
 
+#define PQ_I8A_SWITCH(C, EP)                                                                       \
+    switch (mr) {                                                                                  \
+    case 1:                                                                                        \
+        pq_i8_avx2_tile(1, kq, a, lda, p, C, EP);                                                  \
+        break;                                                                                     \
+    case 2:                                                                                        \
+        pq_i8_avx2_tile(2, kq, a, lda, p, C, EP);                                                  \
+        break;                                                                                     \
+    case 3:                                                                                        \
+        pq_i8_avx2_tile(3, kq, a, lda, p, C, EP);                                                  \
+        break;                                                                                     \
+    case 4:                                                                                        \
+        pq_i8_avx2_tile(4, kq, a, lda, p, C, EP);                                                  \
+        break;                                                                                     \
+    case 5:                                                                                        \
+        pq_i8_avx2_tile(5, kq, a, lda, p, C, EP);                                                  \
+        break;                                                                                     \
+    default:                                                                                       \
+        pq_i8_avx2_tile(6, kq, a, lda, p, C, EP);                                                  \
+        break;                                                                                     \
+    }
+
 static void pq_i8_gemm_ukernel__avx2_6x16(int mr, size_t kq, const void *a, size_t lda,
                                           const void *p, int32_t *c) {
-    switch (mr) {
-    case 1:
-        pq_i8_avx2_tile(1, kq, a, lda, p, c);
-        break;
-    case 2:
-        pq_i8_avx2_tile(2, kq, a, lda, p, c);
-        break;
-    case 3:
-        pq_i8_avx2_tile(3, kq, a, lda, p, c);
-        break;
-    case 4:
-        pq_i8_avx2_tile(4, kq, a, lda, p, c);
-        break;
-    case 5:
-        pq_i8_avx2_tile(5, kq, a, lda, p, c);
-        break;
-    default:
-        pq_i8_avx2_tile(6, kq, a, lda, p, c);
-        break;
-    }
+    PQ_I8A_SWITCH(c, NULL)
 }
 
-static void pq_i8_requant__avx2(const int32_t *acc, size_t n, double bias, double ms,
-                                const double *mv, int32_t zp, uint8_t *y) {
-    pq_i8_requant_body__avx2(acc, n, bias, ms, mv, zp, y);
+static void pq_i8_gemm_ukernel_rq__avx2_6x16(int mr, size_t kq, const void *a, size_t lda,
+                                             const void *p, const pq_i8_tile_ep *ep) {
+    PQ_I8A_SWITCH(NULL, ep)
+}
+
+static void pq_i8_requant__avx2(const int32_t *acc, size_t n, int32_t add, float ms,
+                                const float *mv, int32_t zp, uint8_t *y) {
+    pq_i8_requant_body__avx2(acc, n, add, ms, mv, zp, y);
 }
 
 const pq_i8_kernels pq_i8_kernels_avx2 = {
@@ -70,5 +88,6 @@ const pq_i8_kernels pq_i8_kernels_avx2 = {
     .elem = 2,
     .flip = false,
     .ukernel = {pq_i8_gemm_ukernel__avx2_6x16, pq_i8_gemm_ukernel__avx2_6x16},
+    .ukernel_rq = {pq_i8_gemm_ukernel_rq__avx2_6x16, pq_i8_gemm_ukernel_rq__avx2_6x16},
     .requant = pq_i8_requant__avx2,
 };

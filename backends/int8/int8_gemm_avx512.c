@@ -1,6 +1,7 @@
 /* AVX-512 VNNI INT8 GEMM: 512-bit vpdpbusd (u8 x s8 quads into i32 lanes, no intermediate
- * saturation), 8 rows x 32 lanes per micro-kernel call, and a masked AVX-512 requantization
- * epilogue (double multiply, round half to even, clamp) with no scalar tail. */
+ * saturation), 8 rows x 32 lanes per micro-kernel call, with the requantization epilogue (f32
+ * multiply, clamp, round half to even: int8_gemm.h) fused on the registers, masked, no scalar
+ * tail. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -10,9 +11,67 @@
 #define PQ_I8Z_NR 32
 
 /* rows_u8: dpbusd(acc, rows (u8), panel (s8)); else dpbusd(acc, panel (u8), rows (s8)). */
+/* 16 lanes: (float)(acc + add) * m clamped to [lo, hi] = [-zp, 255 - zp], rounded half to even
+ * (vcvtps2dq, default mode), + zp: i32 in [0, 255]. Needs a finite m. */
+static inline __m512i pq_i8_rq16__avx512(__m512i acc, __m512i add, __m512 m, __m512 lo, __m512 hi,
+                                         __m512i zp) {
+    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc, add)), m);
+    v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+    return _mm512_add_epi32(_mm512_cvtps_epi32(v), zp);
+}
+
+/* The tile's epilogue (ep non-NULL) or raw i32 store into c. */
+static inline __attribute__((always_inline)) void
+pq_i8_avx512_finish(int MR, __m512i acc[][2], int32_t *c, const pq_i8_tile_ep *ep) {
+    if (!c == !ep) __builtin_unreachable(); /* exactly one (constant after inlining) */
+    if (c) {
+        for (int r = 0; r < MR; r++) {
+            _mm512_storeu_si512((void *)(c + r * PQ_I8Z_NR), acc[r][0]);
+            _mm512_storeu_si512((void *)(c + r * PQ_I8Z_NR + 16), acc[r][1]);
+        }
+        return;
+    }
+    int nj = ep->nj;
+    __mmask16 k0 = nj >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nj) - 1u);
+    __mmask16 k1 = nj >= 32 ? (__mmask16)0xFFFF : (__mmask16)(nj > 16 ? (1u << (nj - 16)) - 1u : 0);
+    __m512i ac0 = _mm512_setzero_si512(), ac1 = _mm512_setzero_si512();
+    if (ep->add_col) {
+        ac0 = _mm512_maskz_loadu_epi32(k0, ep->add_col);
+        ac1 = _mm512_maskz_loadu_epi32(k1, ep->add_col + 16);
+    }
+    __m512 mc0 = _mm512_setzero_ps(), mc1 = _mm512_setzero_ps();
+    if (ep->m_col) {
+        mc0 = _mm512_maskz_loadu_ps(k0, ep->m_col);
+        mc1 = _mm512_maskz_loadu_ps(k1, ep->m_col + 16);
+    }
+    __m512i vz = _mm512_set1_epi32(ep->zp);
+    __m512 lo = _mm512_set1_ps((float)-ep->zp), hi = _mm512_set1_ps((float)(255 - ep->zp));
+    for (int r = 0; r < MR; r++) {
+        __m512i a0 = ac0, a1 = ac1;
+        if (ep->add_row) {
+            __m512i ar = _mm512_set1_epi32(ep->add_row[r]);
+            a0 = _mm512_add_epi32(a0, ar);
+            a1 = _mm512_add_epi32(a1, ar);
+        }
+        __m512 m0 = mc0, m1 = mc1;
+        if (ep->m_row) m0 = m1 = _mm512_set1_ps(ep->m_row[r]);
+        __m128i b0 = _mm512_cvtepi32_epi8(pq_i8_rq16__avx512(acc[r][0], a0, m0, lo, hi, vz));
+        __m128i b1 = _mm512_cvtepi32_epi8(pq_i8_rq16__avx512(acc[r][1], a1, m1, lo, hi, vz));
+        uint8_t *y = ep->y + (size_t)r * ep->ldy;
+        if (nj >= 32) {
+            _mm_storeu_si128((__m128i *)y, b0);
+            _mm_storeu_si128((__m128i *)(y + 16), b1);
+        } else {
+            _mm_mask_storeu_epi8(y, k0, b0);
+            _mm_mask_storeu_epi8(y + 16, k1, b1);
+        }
+    }
+}
+
 static inline __attribute__((always_inline)) void pq_i8_avx512_tile(int MR, int rows_u8, size_t kq,
                                                                     const uint8_t *a, size_t lda,
-                                                                    const uint8_t *p, int32_t *c) {
+                                                                    const uint8_t *p, int32_t *c,
+                                                                    const pq_i8_tile_ep *ep) {
     __m512i acc[PQ_I8Z_MR][2];
     for (int r = 0; r < MR; r++)
         acc[r][0] = acc[r][1] = _mm512_setzero_si512();
@@ -32,74 +91,68 @@ static inline __attribute__((always_inline)) void pq_i8_avx512_tile(int MR, int 
             }
         }
     }
-    for (int r = 0; r < MR; r++) {
-        _mm512_storeu_si512((void *)(c + r * PQ_I8Z_NR), acc[r][0]);
-        _mm512_storeu_si512((void *)(c + r * PQ_I8Z_NR + 16), acc[r][1]);
-    }
+    pq_i8_avx512_finish(MR, acc, c, ep);
 }
 
-#define PQ_I8Z_SWITCH(U)                                                                           \
+#define PQ_I8Z_SWITCH(U, C, EP)                                                                    \
     switch (mr) {                                                                                  \
     case 1:                                                                                        \
-        pq_i8_avx512_tile(1, U, kq, a, lda, p, c);                                                 \
+        pq_i8_avx512_tile(1, U, kq, a, lda, p, C, EP);                                             \
         break;                                                                                     \
     case 2:                                                                                        \
-        pq_i8_avx512_tile(2, U, kq, a, lda, p, c);                                                 \
+        pq_i8_avx512_tile(2, U, kq, a, lda, p, C, EP);                                             \
         break;                                                                                     \
     case 3:                                                                                        \
-        pq_i8_avx512_tile(3, U, kq, a, lda, p, c);                                                 \
+        pq_i8_avx512_tile(3, U, kq, a, lda, p, C, EP);                                             \
         break;                                                                                     \
     case 4:                                                                                        \
-        pq_i8_avx512_tile(4, U, kq, a, lda, p, c);                                                 \
+        pq_i8_avx512_tile(4, U, kq, a, lda, p, C, EP);                                             \
         break;                                                                                     \
     case 5:                                                                                        \
-        pq_i8_avx512_tile(5, U, kq, a, lda, p, c);                                                 \
+        pq_i8_avx512_tile(5, U, kq, a, lda, p, C, EP);                                             \
         break;                                                                                     \
     case 6:                                                                                        \
-        pq_i8_avx512_tile(6, U, kq, a, lda, p, c);                                                 \
+        pq_i8_avx512_tile(6, U, kq, a, lda, p, C, EP);                                             \
         break;                                                                                     \
     case 7:                                                                                        \
-        pq_i8_avx512_tile(7, U, kq, a, lda, p, c);                                                 \
+        pq_i8_avx512_tile(7, U, kq, a, lda, p, C, EP);                                             \
         break;                                                                                     \
     default:                                                                                       \
-        pq_i8_avx512_tile(8, U, kq, a, lda, p, c);                                                 \
+        pq_i8_avx512_tile(8, U, kq, a, lda, p, C, EP);                                             \
         break;                                                                                     \
     }
 
 static void pq_i8_gemm_ukernel__avx512vnni_8x32_su(int mr, size_t kq, const void *a, size_t lda,
                                                    const void *p, int32_t *c) {
-    PQ_I8Z_SWITCH(0)
+    PQ_I8Z_SWITCH(0, c, NULL)
 }
 
 static void pq_i8_gemm_ukernel__avx512vnni_8x32_us(int mr, size_t kq, const void *a, size_t lda,
                                                    const void *p, int32_t *c) {
-    PQ_I8Z_SWITCH(1)
+    PQ_I8Z_SWITCH(1, c, NULL)
 }
 
-/* 8 lanes: nearbyint(((double)acc + bias) * m) clamped to [-1024, 1024] (values beyond leave
- * [0, 255] after adding a zero point in [0, 255] either way), as i32. Finite bias and m. */
-static inline __m256i pq_i8_rq8__avx512(__m256i acc, __m512d bias, __m512d m) {
-    __m512d v = _mm512_mul_pd(_mm512_add_pd(_mm512_cvtepi32_pd(acc), bias), m);
-    v = _mm512_roundscale_pd(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    v = _mm512_min_pd(_mm512_max_pd(v, _mm512_set1_pd(-1024.0)), _mm512_set1_pd(1024.0));
-    return _mm512_cvtpd_epi32(v);
+static void pq_i8_gemm_ukernel_rq__avx512vnni_8x32_su(int mr, size_t kq, const void *a, size_t lda,
+                                                      const void *p, const pq_i8_tile_ep *ep) {
+    PQ_I8Z_SWITCH(0, NULL, ep)
 }
 
-static void pq_i8_requant__avx512(const int32_t *acc, size_t n, double bias, double ms,
-                                  const double *mv, int32_t zp, uint8_t *y) {
-    __m512d vb = _mm512_set1_pd(bias), vm = _mm512_set1_pd(ms);
-    __m512i vz = _mm512_set1_epi32(zp), lo = _mm512_setzero_si512(), hi = _mm512_set1_epi32(255);
+static void pq_i8_gemm_ukernel_rq__avx512vnni_8x32_us(int mr, size_t kq, const void *a, size_t lda,
+                                                      const void *p, const pq_i8_tile_ep *ep) {
+    PQ_I8Z_SWITCH(1, NULL, ep)
+}
+
+static void pq_i8_requant__avx512(const int32_t *acc, size_t n, int32_t add, float ms,
+                                  const float *mv, int32_t zp, uint8_t *y) {
+    __m512i va = _mm512_set1_epi32(add), vz = _mm512_set1_epi32(zp);
+    __m512 vm = _mm512_set1_ps(ms), lo = _mm512_set1_ps((float)-zp);
+    __m512 hi = _mm512_set1_ps((float)(255 - zp));
     for (size_t j = 0; j < n; j += 16) {
         size_t left = n - j < 16 ? n - j : 16;
         __mmask16 k = (__mmask16)((1u << left) - 1u);
-        __mmask8 k0 = (__mmask8)(k & 0xff), k1 = (__mmask8)(k >> 8);
         __m512i a = _mm512_maskz_loadu_epi32(k, acc + j);
-        __m512d m0 = mv ? _mm512_maskz_loadu_pd(k0, mv + j) : vm;
-        __m512d m1 = mv ? _mm512_maskz_loadu_pd(k1, mv + j + 8) : vm;
-        __m256i q0 = pq_i8_rq8__avx512(_mm512_castsi512_si256(a), vb, m0);
-        __m256i q1 = pq_i8_rq8__avx512(_mm512_extracti64x4_epi64(a, 1), vb, m1);
-        __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
-        q = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(q, vz), lo), hi);
+        __m512 m = mv ? _mm512_maskz_loadu_ps(k, mv + j) : vm;
+        __m512i q = pq_i8_rq16__avx512(a, va, m, lo, hi, vz);
         _mm_mask_storeu_epi8(y + j, k, _mm512_cvtepi32_epi8(q));
     }
 }
@@ -113,5 +166,7 @@ const pq_i8_kernels pq_i8_kernels_avx512 = {
     .elem = 1,
     .flip = false,
     .ukernel = {pq_i8_gemm_ukernel__avx512vnni_8x32_su, pq_i8_gemm_ukernel__avx512vnni_8x32_us},
+    .ukernel_rq = {pq_i8_gemm_ukernel_rq__avx512vnni_8x32_su,
+                   pq_i8_gemm_ukernel_rq__avx512vnni_8x32_us},
     .requant = pq_i8_requant__avx512,
 };

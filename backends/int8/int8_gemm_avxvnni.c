@@ -16,7 +16,8 @@
 /* rows_u8: dpbusd(acc, rows (u8), panel (s8)); else dpbusd(acc, panel (u8), rows (s8)). */
 static inline __attribute__((always_inline)) void pq_i8_avxvnni_tile(int MR, int rows_u8, size_t kq,
                                                                      const uint8_t *a, size_t lda,
-                                                                     const uint8_t *p, int32_t *c) {
+                                                                     const uint8_t *p, int32_t *c,
+                                                                     const pq_i8_tile_ep *ep) {
     __m256i acc[PQ_I8V_MR][2];
     for (int r = 0; r < MR; r++)
         acc[r][0] = acc[r][1] = _mm256_setzero_si256();
@@ -36,47 +37,65 @@ static inline __attribute__((always_inline)) void pq_i8_avxvnni_tile(int MR, int
             }
         }
     }
+    if (!c == !ep) __builtin_unreachable(); /* exactly one (constant after inlining) */
+    if (!c) {
+        pq_i8_ep16 e;
+        pq_i8_ep16_init(&e, ep);
+        for (int r = 0; r < MR; r++)
+            pq_i8_ep16_row(&e, ep, r, acc[r][0], acc[r][1]);
+        return;
+    }
     for (int r = 0; r < MR; r++) {
         _mm256_storeu_si256((__m256i *)(c + r * PQ_I8V_NR), acc[r][0]);
         _mm256_storeu_si256((__m256i *)(c + r * PQ_I8V_NR + 8), acc[r][1]);
     }
 }
 
-#define PQ_I8V_SWITCH(U)                                                                           \
+#define PQ_I8V_SWITCH(U, C, EP)                                                                    \
     switch (mr) {                                                                                  \
     case 1:                                                                                        \
-        pq_i8_avxvnni_tile(1, U, kq, a, lda, p, c);                                                \
+        pq_i8_avxvnni_tile(1, U, kq, a, lda, p, C, EP);                                            \
         break;                                                                                     \
     case 2:                                                                                        \
-        pq_i8_avxvnni_tile(2, U, kq, a, lda, p, c);                                                \
+        pq_i8_avxvnni_tile(2, U, kq, a, lda, p, C, EP);                                            \
         break;                                                                                     \
     case 3:                                                                                        \
-        pq_i8_avxvnni_tile(3, U, kq, a, lda, p, c);                                                \
+        pq_i8_avxvnni_tile(3, U, kq, a, lda, p, C, EP);                                            \
         break;                                                                                     \
     case 4:                                                                                        \
-        pq_i8_avxvnni_tile(4, U, kq, a, lda, p, c);                                                \
+        pq_i8_avxvnni_tile(4, U, kq, a, lda, p, C, EP);                                            \
         break;                                                                                     \
     case 5:                                                                                        \
-        pq_i8_avxvnni_tile(5, U, kq, a, lda, p, c);                                                \
+        pq_i8_avxvnni_tile(5, U, kq, a, lda, p, C, EP);                                            \
         break;                                                                                     \
     default:                                                                                       \
-        pq_i8_avxvnni_tile(6, U, kq, a, lda, p, c);                                                \
+        pq_i8_avxvnni_tile(6, U, kq, a, lda, p, C, EP);                                            \
         break;                                                                                     \
     }
 
 static void pq_i8_gemm_ukernel__avxvnni_6x16_su(int mr, size_t kq, const void *a, size_t lda,
                                                 const void *p, int32_t *c) {
-    PQ_I8V_SWITCH(0)
+    PQ_I8V_SWITCH(0, c, NULL)
 }
 
 static void pq_i8_gemm_ukernel__avxvnni_6x16_us(int mr, size_t kq, const void *a, size_t lda,
                                                 const void *p, int32_t *c) {
-    PQ_I8V_SWITCH(1)
+    PQ_I8V_SWITCH(1, c, NULL)
 }
 
-static void pq_i8_requant__avxvnni(const int32_t *acc, size_t n, double bias, double ms,
-                                   const double *mv, int32_t zp, uint8_t *y) {
-    pq_i8_requant_body__avx2(acc, n, bias, ms, mv, zp, y);
+static void pq_i8_gemm_ukernel_rq__avxvnni_6x16_su(int mr, size_t kq, const void *a, size_t lda,
+                                                   const void *p, const pq_i8_tile_ep *ep) {
+    PQ_I8V_SWITCH(0, NULL, ep)
+}
+
+static void pq_i8_gemm_ukernel_rq__avxvnni_6x16_us(int mr, size_t kq, const void *a, size_t lda,
+                                                   const void *p, const pq_i8_tile_ep *ep) {
+    PQ_I8V_SWITCH(1, NULL, ep)
+}
+
+static void pq_i8_requant__avxvnni(const int32_t *acc, size_t n, int32_t add, float ms,
+                                   const float *mv, int32_t zp, uint8_t *y) {
+    pq_i8_requant_body__avx2(acc, n, add, ms, mv, zp, y);
 }
 
 const pq_i8_kernels pq_i8_kernels_avxvnni = {
@@ -88,6 +107,7 @@ const pq_i8_kernels pq_i8_kernels_avxvnni = {
     .elem = 1,
     .flip = false,
     .ukernel = {pq_i8_gemm_ukernel__avxvnni_6x16_su, pq_i8_gemm_ukernel__avxvnni_6x16_us},
+    .ukernel_rq = {pq_i8_gemm_ukernel_rq__avxvnni_6x16_su, pq_i8_gemm_ukernel_rq__avxvnni_6x16_us},
     .requant = pq_i8_requant__avxvnni,
 };
 #else

@@ -1,18 +1,12 @@
 /* Portable INT8 kernels: the scalar micro-kernel (i16 pairs, the AVX2 layout) and the scalar
  * requantization epilogue, which mirrors the reference (NaN and infinite multipliers included)
  * and is the fallback of every SIMD epilogue. */
-#include <math.h>
-
 #include "int8_gemm.h"
 
-void pq_i8_requant__scalar(const int32_t *acc, size_t n, double bias, double ms, const double *mv,
+void pq_i8_requant__scalar(const int32_t *acc, size_t n, int32_t add, float ms, const float *mv,
                            int32_t zp, uint8_t *y) {
-    for (size_t j = 0; j < n; j++) {
-        double v = ((double)acc[j] + bias) * (mv ? mv[j] : ms);
-        double q = (isnan(v) ? 0.0 : nearbyint(v)) + (double)zp;
-        q = q < 0 ? 0 : (q > 255 ? 255 : q);
-        y[j] = (uint8_t)q;
-    }
+    for (size_t j = 0; j < n; j++)
+        y[j] = pq_i8_rq1((int32_t)((uint32_t)acc[j] + (uint32_t)add), mv ? mv[j] : ms, zp);
 }
 
 #define PQ_I8S_MR 4
@@ -45,5 +39,6 @@ const pq_i8_kernels pq_i8_kernels_scalar = {
     .elem = 2,
     .flip = false,
     .ukernel = {pq_i8_gemm_ukernel__scalar, pq_i8_gemm_ukernel__scalar},
+    .ukernel_rq = {NULL, NULL},
     .requant = pq_i8_requant__scalar,
 };

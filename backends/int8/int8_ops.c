@@ -56,17 +56,20 @@ static bool pq_i8_zp_zero(const pq_tensor *t) {
     return true;
 }
 
-/* Per-channel multipliers m[i] = (s_x * s_w[i]) / s_y in double, as the reference computes them
- * (s_w per tensor or one per channel). False when the scale shapes are not handled. */
+/* Per-channel multipliers m[i] = (s_x * s_w[i]) / s_y in f32 operations (pq_i8_mult, as the
+ * reference computes them; s_w per tensor or one per channel). False when the scale shapes are
+ * not handled. */
 static bool pq_i8_mults(const pq_tensor *sx, const pq_tensor *sw, const pq_tensor *sy, int64_t n,
-                        double *m, bool *finite) {
+                        float *m, bool *finite) {
     if (!pq_i8_scalar(sx) || !pq_i8_scalar(sy) || !sw || !sw->data) return false;
     int64_t nw = pq_tensor_numel(sw);
     if (nw != 1 && nw != n) return false;
-    double xs = pq_dtype_load(sx->dtype, sx->data, 0), ys = pq_dtype_load(sy->dtype, sy->data, 0);
+    float xs = (float)pq_dtype_load(sx->dtype, sx->data, 0);
+    float ys = (float)pq_dtype_load(sy->dtype, sy->data, 0);
     *finite = true;
     for (int64_t i = 0; i < n; i++) {
-        m[i] = xs * pq_dtype_load(sw->dtype, sw->data, (size_t)(nw == 1 ? 0 : i)) / ys;
+        m[i] = pq_i8_mult(xs, (float)pq_dtype_load(sw->dtype, sw->data, (size_t)(nw == 1 ? 0 : i)),
+                          ys);
         if (!isfinite(m[i])) *finite = false;
     }
     return true;
@@ -160,7 +163,7 @@ typedef struct pq_i8_mm_job {
     size_t rows, N, K;
     const void *pa;       /* packed A rows */
     const pq_i8_wpack *w; /* packed B panels */
-    const double *m;
+    const float *m;
     int32_t zp_y;
     bool finite;
     uint8_t *y;
@@ -173,7 +176,7 @@ static void pq_i8_mm_task(void *ctx, int64_t b, int64_t e) {
     if (j1 > j->N) j1 = j->N;
     size_t pb = pq_i8_panels_bytes(j->k, j->K, nr); /* bytes of one panel */
     pq_i8_epilogue ep = {
-        .corr_col = j->w->corr + j0, .m_col = j->m + j0, .zp_y = j->zp_y, .finite = j->finite};
+        .add_col = j->w->corr + j0, .m_col = j->m + j0, .zp_y = j->zp_y, .finite = j->finite};
     pq_i8_gemm_packed(j->k, true, j->rows, j1 - j0, j->K, j->pa,
                       (const uint8_t *)j->w->data + (size_t)b * pb, &ep, j->y + j0, j->N);
 }
@@ -195,7 +198,7 @@ enum pq_status pq_i8_qlinear_matmul_run(const pq_i8_kernels *k, const pq_kernel_
     if (!pq_i8_zp_u8(pq_i8_in(a, 2), &zp_a) || !pq_i8_zp_zero(pq_i8_in(a, 5)) ||
         !pq_i8_zp_u8(pq_i8_in(a, 7), &zp_y) || !pq_i8_in(a, 7))
         return PQ_ERR_UNSUPPORTED;
-    double *m = pq_malloc((size_t)N * sizeof(double));
+    float *m = pq_malloc((size_t)N * sizeof(float));
     if (!m) return pq_error_nomem(a->err, "QLinearMatMul multipliers");
     bool finite;
     if (!pq_i8_mults(pq_i8_in(a, 1), pq_i8_in(a, 4), pq_i8_in(a, 6), N, m, &finite)) {
@@ -283,7 +286,7 @@ static void pq_i8_im2col(const pq_i8_conv *g, const uint8_t *x, int64_t p0, int6
  * exact i32 sums, then the epilogue per output plane. */
 static enum pq_status pq_i8_conv_depthwise(const pq_i8_kernels *k, const pq_i8_conv *g,
                                            const uint8_t *X, const int8_t *Wt, int32_t zp_x,
-                                           const double *bias, const double *m, bool finite,
+                                           const int32_t *bias, const float *m, bool finite,
                                            int32_t zp_y, uint8_t *Y, pq_error *err) {
     int64_t Hp = g->H + g->pt + g->pb, Wp = g->W + g->pl + g->pr, OSP = g->OH * g->OW;
     int32_t *pad = pq_malloc_aligned((size_t)(Hp * Wp) * sizeof(int32_t) + 64);
@@ -323,7 +326,7 @@ static enum pq_status pq_i8_conv_depthwise(const pq_i8_kernels *k, const pq_i8_c
                         }
                     }
                 }
-                rq(acc, (size_t)OSP, bias ? bias[oc] : 0.0, m[oc], NULL, zp_y,
+                rq(acc, (size_t)OSP, bias ? bias[oc] : 0, m[oc], NULL, zp_y,
                    Y + (n * g->M + oc) * OSP);
             }
         }
@@ -378,9 +381,9 @@ typedef struct pq_i8_conv_job {
     const pq_i8_conv *g;
     const uint8_t *X;
     uint8_t *Y;
-    const void *rows; /* packed weight rows (M of rb bytes) */
-    const int32_t *corr;
-    const double *bias, *m;
+    const void *rows;   /* packed weight rows (M of rb bytes) */
+    const int32_t *add; /* per output channel: zero-point correction + bias (wrapping i32) */
+    const float *m;
     bool finite, pointwise, quads;
     int32_t zp_x, zp_y;
     size_t CK, OSP, rb, nc, tiles; /* tiles of nc output positions per image and group */
@@ -463,11 +466,8 @@ static void pq_i8_conv_task(void *ctx, int64_t b, int64_t e) {
         }
         size_t r0 = (size_t)(gi * g->Mg) + mc * j->mblk, m0 = mc * j->mblk;
         size_t mrows = (size_t)g->Mg - m0 < j->mblk ? (size_t)g->Mg - m0 : j->mblk;
-        pq_i8_epilogue ep = {.corr_row = j->corr + r0,
-                             .bias_row = j->bias ? j->bias + r0 : NULL,
-                             .m_row = j->m + r0,
-                             .zp_y = j->zp_y,
-                             .finite = j->finite};
+        pq_i8_epilogue ep = {
+            .add_row = j->add + r0, .m_row = j->m + r0, .zp_y = j->zp_y, .finite = j->finite};
         pq_i8_gemm_packed(k, false, mrows, n_c, j->CK, (const uint8_t *)j->rows + r0 * j->rb,
                           panels, &ep, yg + m0 * j->OSP + p0, j->OSP);
     }
@@ -536,11 +536,12 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
     size_t osp_up = (OSP + nr - 1) / nr * nr;
     if (nc > osp_up) nc = osp_up;
 
-    double *m = pq_malloc(M * sizeof(double)), *bias = Bt ? pq_malloc(M * sizeof(double)) : NULL;
+    float *m = pq_malloc(M * sizeof(float));
+    int32_t *add = pq_malloc(M * sizeof(int32_t));
     pq_i8_wpack *owned = NULL;
     enum pq_status st = PQ_OK;
     bool finite;
-    if (!m || (Bt && !bias)) {
+    if (!m || !add) {
         st = pq_error_nomem(a->err, "QLinearConv buffers");
         goto done;
     }
@@ -548,10 +549,7 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
         st = PQ_ERR_UNSUPPORTED;
         goto done;
     }
-    if (Bt)
-        for (size_t i = 0; i < M; i++) {
-            bias[i] = (double)((const int32_t *)Bt->data)[i];
-        }
+    const int32_t *bias = Bt ? (const int32_t *)Bt->data : NULL;
     if (depthwise) {
         st = pq_i8_conv_depthwise(k, &g, X->data, Wt->data, zp_x, bias, m, finite, zp_y, Y->data,
                                   a->err);
@@ -564,6 +562,8 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
         st = PQ_ERR_NOMEM;
         goto done;
     }
+    for (size_t i = 0; i < M; i++)
+        add[i] = (int32_t)((uint32_t)w->corr[i] + (uint32_t)(bias ? bias[i] : 0));
     size_t tiles = (OSP + nc - 1) / nc, mr = (size_t)k->mr;
     int64_t tile_tasks = g.N * g.group * (int64_t)tiles;
     int th = a->n_threads > 1 ? a->n_threads : 1;
@@ -577,8 +577,7 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
                         .X = X->data,
                         .Y = Y->data,
                         .rows = w->data,
-                        .corr = w->corr,
-                        .bias = bias,
+                        .add = add,
                         .m = m,
                         .finite = finite,
                         .pointwise = pointwise,
@@ -599,7 +598,7 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
     if (atomic_load(&j.failed)) st = pq_error_nomem(a->err, "QLinearConv tile buffers");
 done:
     pq_free(m);
-    pq_free(bias);
+    pq_free(add);
     pq_i8_wpack_free(owned);
     return st;
 }

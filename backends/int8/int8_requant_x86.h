@@ -1,37 +1,86 @@
 /* AVX2 requantization epilogue shared by the AVX2 and AVX-VNNI translation units (included by
- * each, compiled with that file's flags): double multiply, round half to even, clamp. */
+ * each, compiled with that file's flags): f32 multiply, clamp, round half to even (int8_gemm.h). */
 #ifndef PQ_INT8_REQUANT_X86_H
 #define PQ_INT8_REQUANT_X86_H
 
 #include <immintrin.h>
+#include <string.h>
 
 #include "int8_gemm.h"
 
-/* 4 lanes: nearbyint(((double)acc + bias) * m) clamped to [-1024, 1024] (any value beyond lies
- * outside [0, 255] after adding a zero point in [0, 255], as before the clamp), as i32. Needs
- * finite bias and m so the product is finite. */
-static inline __m128i pq_i8_rq4__avx2(__m128i acc, __m256d bias, __m256d m) {
-    __m256d v = _mm256_mul_pd(_mm256_add_pd(_mm256_cvtepi32_pd(acc), bias), m);
-    v = _mm256_round_pd(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    v = _mm256_min_pd(_mm256_max_pd(v, _mm256_set1_pd(-1024.0)), _mm256_set1_pd(1024.0));
-    return _mm256_cvtpd_epi32(v);
+/* 8 lanes: (float)(acc + add) * m clamped to [lo, hi] = [-zp, 255 - zp], rounded to nearest even
+ * (vcvtps2dq in the default mode), + zp: i32 in [0, 255]. Needs a finite m. */
+static inline __m256i pq_i8_rq8__avx2(__m256i acc, __m256i add, __m256 m, __m256 lo, __m256 hi,
+                                      __m256i zp) {
+    __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(acc, add)), m);
+    v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+    return _mm256_add_epi32(_mm256_cvtps_epi32(v), zp);
 }
 
-static inline void pq_i8_requant_body__avx2(const int32_t *acc, size_t n, double bias, double ms,
-                                            const double *mv, int32_t zp, uint8_t *y) {
-    __m256d vb = _mm256_set1_pd(bias), vm = _mm256_set1_pd(ms);
-    __m128i vz = _mm_set1_epi32(zp);
+static inline void pq_i8_requant_body__avx2(const int32_t *acc, size_t n, int32_t add, float ms,
+                                            const float *mv, int32_t zp, uint8_t *y) {
+    __m256i va = _mm256_set1_epi32(add), vz = _mm256_set1_epi32(zp);
+    __m256 vm = _mm256_set1_ps(ms), lo = _mm256_set1_ps((float)-zp);
+    __m256 hi = _mm256_set1_ps((float)(255 - zp));
     size_t j = 0;
-    for (; j + 8 <= n; j += 8) {
-        __m256d m0 = mv ? _mm256_loadu_pd(mv + j) : vm, m1 = mv ? _mm256_loadu_pd(mv + j + 4) : vm;
-        __m128i q0 =
-            _mm_add_epi32(pq_i8_rq4__avx2(_mm_loadu_si128((const __m128i *)(acc + j)), vb, m0), vz);
-        __m128i q1 = _mm_add_epi32(
-            pq_i8_rq4__avx2(_mm_loadu_si128((const __m128i *)(acc + j + 4)), vb, m1), vz);
-        __m128i b = _mm_packus_epi16(_mm_packs_epi32(q0, q1), _mm_setzero_si128());
-        _mm_storel_epi64((__m128i *)(y + j), b);
+    for (; j + 16 <= n; j += 16) {
+        __m256 m0 = mv ? _mm256_loadu_ps(mv + j) : vm, m1 = mv ? _mm256_loadu_ps(mv + j + 8) : vm;
+        __m256i q0 =
+            pq_i8_rq8__avx2(_mm256_loadu_si256((const __m256i *)(acc + j)), va, m0, lo, hi, vz);
+        __m256i q1 =
+            pq_i8_rq8__avx2(_mm256_loadu_si256((const __m256i *)(acc + j + 8)), va, m1, lo, hi, vz);
+        /* values in [0, 255]: the saturating packs are exact; undo the per-128-bit lane order */
+        __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0xD8);
+        __m128i b = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+        _mm_storeu_si128((__m128i *)(y + j), b);
     }
-    if (j < n) pq_i8_requant__scalar(acc + j, n - j, bias, ms, mv ? mv + j : NULL, zp, y + j);
+    if (j < n) pq_i8_requant__scalar(acc + j, n - j, add, ms, mv ? mv + j : NULL, zp, y + j);
+}
+
+/* The fused epilogue of a 16-lane tile (AVX2 and AVX-VNNI micro-kernels): the per-lane terms
+ * loaded once per call, then pq_i8_ep16_row per row. */
+typedef struct pq_i8_ep16 {
+    __m256i ac0, ac1, vz;
+    __m256 mc0, mc1, lo, hi;
+} pq_i8_ep16;
+
+static inline void pq_i8_ep16_init(pq_i8_ep16 *e, const pq_i8_tile_ep *ep) {
+    int32_t ta[16] = {0};
+    float tm[16] = {0};
+    int nj = ep->nj;
+    if (ep->add_col) memcpy(ta, ep->add_col, (size_t)nj * sizeof(int32_t));
+    if (ep->m_col) memcpy(tm, ep->m_col, (size_t)nj * sizeof(float));
+    e->ac0 = _mm256_loadu_si256((const __m256i *)ta);
+    e->ac1 = _mm256_loadu_si256((const __m256i *)(ta + 8));
+    e->mc0 = _mm256_loadu_ps(tm);
+    e->mc1 = _mm256_loadu_ps(tm + 8);
+    e->vz = _mm256_set1_epi32(ep->zp);
+    e->lo = _mm256_set1_ps((float)-ep->zp);
+    e->hi = _mm256_set1_ps((float)(255 - ep->zp));
+}
+
+static inline void pq_i8_ep16_row(const pq_i8_ep16 *e, const pq_i8_tile_ep *ep, int r, __m256i a0,
+                                  __m256i a1) {
+    __m256i add0 = e->ac0, add1 = e->ac1;
+    if (ep->add_row) {
+        __m256i ar = _mm256_set1_epi32(ep->add_row[r]);
+        add0 = _mm256_add_epi32(add0, ar);
+        add1 = _mm256_add_epi32(add1, ar);
+    }
+    __m256 m0 = e->mc0, m1 = e->mc1;
+    if (ep->m_row) m0 = m1 = _mm256_set1_ps(ep->m_row[r]);
+    __m256i q0 = pq_i8_rq8__avx2(a0, add0, m0, e->lo, e->hi, e->vz);
+    __m256i q1 = pq_i8_rq8__avx2(a1, add1, m1, e->lo, e->hi, e->vz);
+    __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0xD8);
+    __m128i b = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+    uint8_t *y = ep->y + (size_t)r * ep->ldy;
+    if (ep->nj == 16) {
+        _mm_storeu_si128((__m128i *)y, b);
+    } else {
+        uint8_t t[16];
+        _mm_storeu_si128((__m128i *)t, b);
+        memcpy(y, t, (size_t)ep->nj);
+    }
 }
 
 #endif

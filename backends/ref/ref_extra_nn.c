@@ -475,12 +475,22 @@ static double pq_x_at(const pq_tensor *t, int64_t i) {
     return pq_dtype_load(t->dtype, t->data, (size_t)(n == 1 ? 0 : i % n));
 }
 
-/* y = saturate(round(acc * scale) + zp) into u8/i8 element i. */
-static void pq_x_requant(pq_tensor *Y, int64_t i, double v, double zp) {
-    double q = (isnan(v) ? 0.0 : nearbyint(v)) + zp; /* NaN from a zero y_scale: the zero point */
+/* y = saturate(nearbyintf((float)t * m) + zp) into u8/i8 element i: the requantization of
+ * backends/int8/int8_gemm.h (onnxruntime's MLAS formula) with t = acc + bias wrapping in i32 and
+ * m = ((float)s_x * (float)s_w) / (float)s_y in f32. A NaN product (zero y_scale with a zero
+ * accumulator) gives the zero point. */
+static void pq_x_requant(pq_tensor *Y, int64_t i, int32_t t, float m, double zp) {
+    float v = (float)t * m;
+    double q = (isnan(v) ? 0.0 : (double)nearbyintf(v)) + zp;
     double lo = Y->dtype == PQ_DTYPE_U8 ? 0 : -128, hi = Y->dtype == PQ_DTYPE_U8 ? 255 : 127;
     q = q < lo ? lo : (q > hi ? hi : q);
     pq_ref_store_int(Y->dtype, Y->data, (size_t)i, (int64_t)q);
+}
+
+/* The f32 multiplier (s_x * s_w) / s_y. */
+static float pq_x_mult(double sx, double sw, double sy) {
+    float p = (float)sx * (float)sw;
+    return p / (float)sy;
 }
 
 /* Runs the integer kernel fn on inputs (x, w, x_zp, w_zp) into a new i32 tensor shaped like Y. */
@@ -512,8 +522,8 @@ enum pq_status pq_ref_x_qlinear_matmul(const pq_kernel_args *a) {
     double ys = pq_x_at(a->in[6], 0), yz = pq_x_at(a->in[7], 0);
     const int32_t *p = acc->data;
     for (int64_t i = 0; i < ny; i++) {
-        double s = pq_x_at(a->in[1], (i / N) % M) * pq_x_at(a->in[4], i % N) / ys;
-        pq_x_requant(Y, i, (double)p[i] * s, yz);
+        float m = pq_x_mult(pq_x_at(a->in[1], (i / N) % M), pq_x_at(a->in[4], i % N), ys);
+        pq_x_requant(Y, i, p[i], m, yz);
     }
     pq_tensor_destroy(acc);
     return PQ_OK;
@@ -529,10 +539,12 @@ enum pq_status pq_ref_x_qlinear_conv(const pq_kernel_args *a) {
         sp *= Y->dims[i];
     double ys = pq_x_at(a->in[6], 0), yz = pq_x_at(a->in[7], 0), xs = pq_x_at(a->in[1], 0);
     const int32_t *p = acc->data;
+    int64_t nb = B ? pq_tensor_numel(B) : 0;
     for (int64_t i = 0; i < ny; i++) {
         int64_t m = (i / sp) % M;
-        double v = (double)p[i] + (B ? pq_x_at(B, m) : 0.0);
-        pq_x_requant(Y, i, v * (xs * pq_x_at(a->in[4], m) / ys), yz);
+        int64_t b = nb > 0 ? pq_dtype_load_i64(B->dtype, B->data, (size_t)(nb == 1 ? 0 : m % nb)) : 0;
+        int32_t t = (int32_t)((uint32_t)p[i] + (uint32_t)b);
+        pq_x_requant(Y, i, t, pq_x_mult(xs, pq_x_at(a->in[4], m), ys), yz);
     }
     pq_tensor_destroy(acc);
     return PQ_OK;

@@ -343,14 +343,14 @@ static void no_saturation(enum pq_i8_isa isa) {
         enum { N = 40 };
         uint8_t A[64];
         int8_t B[64 * N];
-        double m[N];
+        float m[N];
         uint8_t y[N + GUARD];
         memset(A, 255, sizeof A);
         for (int i = 0; i < K; i++)
             for (int j = 0; j < N; j++)
                 B[i * N + j] = (int8_t)(j % 2 ? 127 : -128);
         for (int j = 0; j < N; j++)
-            m[j] = 1.0 / (255.0 * K); /* exact sum 255 * K * w -> w, clamped */
+            m[j] = 1.0f / (255.0f * (float)K); /* exact sum 255 * K * w -> w, clamped */
         memset(y, POISON, sizeof y);
         cr_assert_eq(pq_i8_gemm_u8s8(k, 1, N, (size_t)K, A, (size_t)K, 0, B, N, m, 128, y, N, NULL),
                      PQ_OK);
@@ -359,7 +359,7 @@ static void no_saturation(enum pq_i8_isa isa) {
                          k->name, K, j, y[j]);
         /* the sum itself: 255 * 127 * K, which vpmaddubsw would cap at 32767 * K / 2 */
         for (int j = 0; j < N; j++)
-            m[j] = 1.0 / 1024.0;
+            m[j] = 1.0f / 1024.0f;
         cr_assert_eq(pq_i8_gemm_u8s8(k, 1, N, (size_t)K, A, (size_t)K, 0, B, N, m, 0, y, N, NULL),
                      PQ_OK);
         for (int j = 1; j < N; j += 2) {
@@ -395,20 +395,22 @@ Test(int8_kernels, gemm_all_isas_vs_direct) {
                 uint8_t *A = pq_malloc((size_t)(M * K)), *y = pq_malloc((size_t)(M * N));
                 uint8_t *yd = pq_malloc((size_t)(M * N));
                 int8_t *B = pq_malloc((size_t)(K * N));
-                double *m = pq_malloc((size_t)N * sizeof(double));
+                float *m = pq_malloc((size_t)N * sizeof(float));
                 for (int64_t i = 0; i < M * K; i++)
                     A[i] = (uint8_t)(rng_next(&r) >> 33);
                 for (int64_t i = 0; i < K * N; i++)
                     B[i] = (int8_t)(rng_next(&r) >> 33);
                 for (int64_t j = 0; j < N; j++)
-                    m[j] = 1.0 / (64.0 * (double)K) * (double)(1 + j % 3);
+                    m[j] = (float)(1.0 / (64.0 * (double)K) * (double)(1 + j % 3));
                 int zp = (int)(rng_next(&r) % 256);
                 for (int64_t i = 0; i < M; i++)
                     for (int64_t j = 0; j < N; j++) {
                         int64_t s = 0;
                         for (int64_t t = 0; t < K; t++)
                             s += (int64_t)(A[i * K + t] - zp) * B[t * N + j];
-                        double q = nearbyint((double)s * m[j]) + 100;
+                        /* the f32 requantization of int8_gemm.h, written out */
+                        float v = (float)(int32_t)s * m[j];
+                        double q = (double)nearbyintf(v) + 100;
                         yd[i * N + j] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
                     }
                 for (int isa = 0; isa < PQ_I8_ISA_COUNT; isa++) {

@@ -255,8 +255,10 @@ static void test_fwht(const pq_qkernels *k) {
 
 /* ---- INT8 GEMM: NEON (sdot and widening) bit-exact vs scalar vs a direct int64 loop ---- */
 
-static uint8_t i8_direct(int64_t s, double bias, double m, int zp) {
-    double q = nearbyint(((double)s + bias) * m) + zp;
+/* The f32 requantization of int8_gemm.h written out: (float)(acc + bias) * m, half to even. */
+static uint8_t i8_direct(int64_t s, int32_t bias, float m, int zp) {
+    float v = (float)(int32_t)((uint32_t)s + (uint32_t)bias) * m;
+    double q = (double)nearbyintf(v) + zp;
     return (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
 }
 
@@ -274,9 +276,9 @@ static void test_int8_gemm(const pq_i8_kernels *k) {
                         int zp = zps[zi];
                         uint8_t *A = malloc((size_t)(M * K)), *X = malloc((size_t)(K * N));
                         int8_t *B = malloc((size_t)(K * N)), *Wt = malloc((size_t)(M * K));
-                        double *mc = malloc((size_t)N * sizeof(double));
-                        double *mrow = malloc((size_t)M * sizeof(double));
-                        double *bias = malloc((size_t)M * sizeof(double));
+                        float *mc = malloc((size_t)N * sizeof(float));
+                        float *mrow = malloc((size_t)M * sizeof(float));
+                        int32_t *bias = malloc((size_t)M * sizeof(int32_t));
                         uint8_t *y = guarded((size_t)(M * N), 1), *ys = guarded((size_t)(M * N), 1);
                         uint8_t *yd = malloc((size_t)(M * N));
                         for (int64_t i = 0; i < M * K; i++) {
@@ -289,10 +291,10 @@ static void test_int8_gemm(const pq_i8_kernels *k) {
                                        : (int8_t)(rng_next() >> 40);
                         }
                         for (int64_t j = 0; j < N; j++)
-                            mc[j] = (1.0 + (double)(j % 3)) / (128.0 * (double)K);
+                            mc[j] = (float)((1.0 + (double)(j % 3)) / (128.0 * (double)K));
                         for (int64_t i = 0; i < M; i++) {
-                            mrow[i] = (1.0 + (double)(i % 5)) / (96.0 * (double)K);
-                            bias[i] = (double)((int64_t)(rng_next() % 20001) - 10000);
+                            mrow[i] = (float)((1.0 + (double)(i % 5)) / (96.0 * (double)K));
+                            bias[i] = (int32_t)((int64_t)(rng_next() % 20001) - 10000);
                         }
                         /* matmul order */
                         for (int64_t i = 0; i < M; i++)
@@ -300,7 +302,7 @@ static void test_int8_gemm(const pq_i8_kernels *k) {
                                 int64_t s = 0;
                                 for (int64_t t = 0; t < K; t++)
                                     s += (int64_t)(A[i * K + t] - zp) * B[t * N + j];
-                                yd[i * N + j] = i8_direct(s, 0.0, mc[j], 7);
+                                yd[i * N + j] = i8_direct(s, 0, mc[j], 7);
                             }
                         pq_i8_gemm_u8s8(k, (size_t)M, (size_t)N, (size_t)K, A, (size_t)K, zp, B,
                                         (size_t)N, mc, 7, y + 1, (size_t)N, NULL);
@@ -332,11 +334,10 @@ static void test_int8_gemm(const pq_i8_kernels *k) {
                             pq_i8_pack_panels(kk, X, (size_t)N, (size_t)K, (size_t)N, true, pp);
                             pq_i8_corr_rows(Wt, (size_t)K, (size_t)M, (size_t)K,
                                             pq_i8_zp_eff(kk, zp), corr);
-                            pq_i8_epilogue ep = {.corr_row = corr,
-                                                 .bias_row = bias,
-                                                 .m_row = mrow,
-                                                 .zp_y = 3,
-                                                 .finite = true};
+                            for (int64_t i = 0; i < M; i++)
+                                corr[i] = (int32_t)((uint32_t)corr[i] + (uint32_t)bias[i]);
+                            pq_i8_epilogue ep = {
+                                .add_row = corr, .m_row = mrow, .zp_y = 3, .finite = true};
                             memset(outs[v] + 1, POISON, (size_t)(M * N));
                             pq_i8_gemm_packed(kk, false, (size_t)M, (size_t)N, (size_t)K, pr, pp,
                                               &ep, outs[v] + 1, (size_t)N);
@@ -352,17 +353,17 @@ static void test_int8_gemm(const pq_i8_kernels *k) {
                     }
     /* the epilogue alone, incl. ties (x.5 at half to even), huge and NaN/inf multipliers */
     int32_t acc[37];
-    double mv[37];
+    float mv[37];
     uint8_t a1[37], a2[37];
     for (int i = 0; i < 37; i++) {
         acc[i] = (i - 18) * 3 + (i % 4 == 0 ? 1 << 30 : 0);
-        mv[i] = i % 7 == 0 ? 0.5 : 1.0 / 6.0 * (1 + i % 3);
+        mv[i] = i % 7 == 0 ? 0.5f : 1.0f / 6.0f * (float)(1 + i % 3);
     }
-    k->requant(acc, 37, 0.5, 0.0, mv, 128, a1);
-    pq_i8_requant__scalar(acc, 37, 0.5, 0.0, mv, 128, a2);
+    k->requant(acc, 37, 1, 0.0f, mv, 128, a1);
+    pq_i8_requant__scalar(acc, 37, 1, 0.0f, mv, 128, a2);
     check(memcmp(a1, a2, 37) == 0, "int8 %s requant vector multipliers", k->name);
-    k->requant(acc, 37, -3.0, 0.5, NULL, 0, a1);
-    pq_i8_requant__scalar(acc, 37, -3.0, 0.5, NULL, 0, a2);
+    k->requant(acc, 37, -3, 0.5f, NULL, 0, a1);
+    pq_i8_requant__scalar(acc, 37, -3, 0.5f, NULL, 0, a2);
     check(memcmp(a1, a2, 37) == 0, "int8 %s requant scalar multiplier (ties)", k->name);
 }
 
