@@ -2,10 +2,12 @@
  * one checksummed file written atomically, and its fully validated reading for --resume. */
 #include "train_ckpt.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "frontends/fileio.h"
 
@@ -68,10 +70,27 @@ static void pq_ck_f64(pq_ckbuf *b, double d) {
     pq_ck_u64(b, v);
 }
 
+/* Removes temporary files a killed save left behind ("checkpoint.pqck.tmp*"). */
+static void pq_ckpt_remove_stale(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    const char *prefix = PQ_TRAIN_CKPT_FILE ".tmp";
+    size_t pl = strlen(prefix);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, prefix, pl) != 0) continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        (void)unlink(path);
+    }
+    closedir(d);
+}
+
 enum pq_status pq_train_ckpt_save(const char *dir, const pq_train_position *pos,
                                   const pq_train_graph *tg, const pq_optim *opt, pq_error *err) {
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
         return pq_error_set(err, PQ_ERR_IO, "checkpoint directory '%s': %s", dir, strerror(errno));
+    pq_ckpt_remove_stale(dir);
     pq_ckbuf b = {0};
     pq_ck_put(&b, pq_ckpt_magic, 8);
     pq_ck_u64(&b, pos->fingerprint);

@@ -319,7 +319,7 @@ enum pq_status pq_train_run(const pq_trainer_opts *o, pq_train_graph *tg, pq_tra
                             pq_error *err) {
     const pq_train_config *cfg = o->cfg;
     memset(res, 0, sizeof *res);
-    res->val_metric = res->val_loss = NAN;
+    res->val_metric = res->val_loss = res->last_loss = NAN;
     pq_graph *g = tg->g;
     const int64_t B = cfg->batch, N = pq_dataset_count(o->data);
     if (N < B)
@@ -405,7 +405,11 @@ enum pq_status pq_train_run(const pq_trainer_opts *o, pq_train_graph *tg, pq_tra
     bool live = o->log && o->live;
     double t_run0 = pq_tr_now_ms(), last_print = 0;
     int64_t timed = 0;
-    for (int64_t ep = pos.epoch; ep < epochs && st == PQ_OK; ep++) {
+    if (pos.step >= total && o->log)
+        fprintf(o->log, "piqc train: the checkpoint is at the end of the run (step %lld of %lld): "
+                        "nothing left to train\n",
+                (long long)pos.step, (long long)total);
+    for (int64_t ep = pos.epoch; ep < epochs && st == PQ_OK && pos.step < total; ep++) {
         pq_tr_shuffle(s.perm, N, cfg->seed, ep);
         double t_ep0 = pq_tr_now_ms();
         int64_t start = ep == pos.epoch ? pos.step_in_epoch : 0;

@@ -133,6 +133,8 @@ static int pq_train_parse(int argc, char **argv, pq_train_args *a) {
         return pq_cli_usage_error("train", "-o '%s': the artifact name must end in .gguf", a->out);
     if (a->resume && !a->checkpoint_dir)
         return pq_cli_usage_error("train", "--resume needs --checkpoint-dir");
+    if (a->checkpoint_every > 0 && !a->checkpoint_dir)
+        return pq_cli_usage_error("train", "--checkpoint-every needs --checkpoint-dir");
     return 0;
 }
 
@@ -291,6 +293,17 @@ int pq_cmd_train(int argc, char **argv) {
                 pipe->source, pre.n, post.n, extra ? " (lower-quant added)" : "");
     if (pq_pipeline_run(g, &pre, &mo, &ctx, NULL, &err) != PQ_OK) goto fail;
 
+    bool asked_lora = false, has_adapter = false;
+    for (uint32_t i = 0; i < pre.n; i++)
+        asked_lora |= !strcmp(pre.entries[i].pass->name, "lora");
+    for (uint32_t v = 0; v < g->n_values; v++) {
+        const char *nm = g->values[v].name;
+        size_t l = strlen(nm);
+        has_adapter |= g->values[v].constant && l > 7 && !strcmp(nm + l - 7, ".lora_A");
+    }
+    if (asked_lora && !has_adapter && log)
+        fprintf(log, "piqc train: warning: the lora pass added no adapter (see its log above), "
+                     "so this is full QAT: every weight trains\n");
     pq_train_graph_opts to = {.cfg = &cfg,
                               .with_teacher = cfg.loss.w_kd != 0.0,
                               .with_labels = want_task,
@@ -345,13 +358,16 @@ int pq_cmd_train(int argc, char **argv) {
     if (pq_artifact_write(g, pipeline_text, packed, n_packed, &prov, a.out, &err) != PQ_OK)
         goto fail;
     if (!a.quiet) {
-        printf("trained %lld steps (%lld in this run), final epoch loss %.5f\n",
-               (long long)res.steps, (long long)res.steps_this_run, res.last_loss);
+        printf("trained %lld steps (%lld in this run)", (long long)res.steps,
+               (long long)res.steps_this_run);
+        if (!isnan(res.last_loss)) printf(", final epoch loss %.5f", res.last_loss);
+        printf("\n");
         if (!isnan(res.val_metric))
             printf("validation: accuracy %.2f%%, cross-entropy %.4f (perplexity %.3f)\n",
                    100.0 * res.val_metric, res.val_loss, exp(res.val_loss));
         printf("teacher weights unchanged: sha256 %.16s... before and after\n", teacher_sha);
-        printf("training memory: %.2f MiB static plan (activations, saved values, gradients), "
+        if (res.plan_bytes)
+            printf("training memory: %.2f MiB static plan (activations, saved values, gradients), "
                "%.2f MiB parameters and optimizer state\n",
                (double)res.plan_bytes / 1048576.0, (double)res.param_bytes / 1048576.0);
         if (res.steps_this_run)
