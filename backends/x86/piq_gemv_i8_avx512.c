@@ -14,27 +14,41 @@
 /* Bytes of one 64-code step: 3-bit 24, 2-bit 16. */
 #define PQ_I8Z_STEP_BYTES(bits) ((bits)*8)
 
-/* Unsigned codes u (0 .. 2^bits - 1) of the 64 codes at c as bytes, natural order; bytes outside
- * the load mask read as 0. vpermb puts the bits bytes of code block k (8 codes) in qword k,
- * vpmultishiftqb moves code i of the block to byte i (bit offset bits * i), the and keeps it. */
-PQ_I8Z_FN __m512i pq_i8z_decode(int bits, const uint8_t *c, __mmask64 m) {
-    const __m512i perm3 = _mm512_set_epi64(
-        0x1717171717171615LL, 0x1414141414141312LL, 0x111111111111100FLL, 0x0E0E0E0E0E0E0D0CLL,
-        0x0B0B0B0B0B0B0A09LL, 0x0808080808080706LL, 0x0505050505050403LL, 0x0202020202020100LL);
-    const __m512i perm2 = _mm512_set_epi64(
-        0x0F0F0F0F0F0F0F0ELL, 0x0D0D0D0D0D0D0D0CLL, 0x0B0B0B0B0B0B0B0ALL, 0x0909090909090908LL,
-        0x0707070707070706LL, 0x0505050505050504LL, 0x0303030303030302LL, 0x0101010101010100LL);
-    const __m512i ctrl3 = _mm512_set1_epi64(0x15120F0C09060300LL);
-    const __m512i ctrl2 = _mm512_set1_epi64(0x0E0C0A0806040200LL);
-    __m512i v = _mm512_maskz_loadu_epi8(m, c);
+/* Unsigned codes u (0 .. 2^bits - 1) of the 64 codes at c as bytes; bytes outside the load mask m
+ * read as 0 (full: all 3 * 8 or 2 * 8 bytes, no mask needed).
+ * bits = 3, natural order: vpermb puts the 3 bytes of code block k (8 codes) in qword k,
+ * vpmultishiftqb moves code i of the block to byte i (bit offset 3 i), the and keeps it.
+ * bits = 2, order pq_i8z_xperm2: the 16 bytes go to all four 128-bit lanes (a broadcast load, no
+ * shuffle), and qword h of lane L takes codes 32 h + 8 L + i (bit offset 16 L + 2 i of the qword)
+ * to byte i; the activations are permuted to match once per step, for all 16 rows. */
+PQ_I8Z_FN __m512i pq_i8z_decode(int bits, const uint8_t *c, __mmask64 m, int full) {
     if (bits == 3) {
+        const __m512i perm3 = _mm512_set_epi64(
+            0x1717171717171615LL, 0x1414141414141312LL, 0x111111111111100FLL, 0x0E0E0E0E0E0E0D0CLL,
+            0x0B0B0B0B0B0B0A09LL, 0x0808080808080706LL, 0x0505050505050403LL, 0x0202020202020100LL);
+        const __m512i ctrl3 = _mm512_set1_epi64(0x15120F0C09060300LL);
+        __m512i v = _mm512_maskz_loadu_epi8(m, c);
         v = _mm512_permutexvar_epi8(perm3, v);
         v = _mm512_multishift_epi64_epi8(ctrl3, v);
         return _mm512_and_si512(v, _mm512_set1_epi8(7));
     }
-    v = _mm512_permutexvar_epi8(perm2, v);
-    v = _mm512_multishift_epi64_epi8(ctrl2, v);
+    const __m512i ctrl2 = _mm512_set_epi64(
+        0x3E3C3A3836343230LL, 0x3E3C3A3836343230LL, 0x2E2C2A2826242220LL, 0x2E2C2A2826242220LL,
+        0x1E1C1A1816141210LL, 0x1E1C1A1816141210LL, 0x0E0C0A0806040200LL, 0x0E0C0A0806040200LL);
+    __m128i b = full ? _mm_loadu_si128((const __m128i *)c) : _mm_maskz_loadu_epi8((__mmask16)m, c);
+    __m512i v = _mm512_multishift_epi64_epi8(ctrl2, _mm512_broadcast_i32x4(b));
     return _mm512_and_si512(v, _mm512_set1_epi8(3));
+}
+
+/* The 64 activation bytes of a step in the order pq_i8z_decode gives the codes: bits 3 natural;
+ * bits 2 byte 8 (2 L + h) + i = activation 32 h + 8 L + i. */
+PQ_I8Z_FN __m512i pq_i8z_xload(int bits, const int8_t *x) {
+    __m512i xv = _mm512_load_si512((const void *)x);
+    if (bits == 3) return xv;
+    const __m512i idx = _mm512_set_epi64(
+        0x3F3E3D3C3B3A3938LL, 0x1F1E1D1C1B1A1918LL, 0x3736353433323130LL, 0x1716151413121110LL,
+        0x2F2E2D2C2B2A2928LL, 0x0F0E0D0C0B0A0908LL, 0x2726252423222120LL, 0x0706050403020100LL);
+    return _mm512_permutexvar_epi8(idx, xv);
 }
 
 /* Pairwise step of the 16-row transpose-sum (see pq_i8z_reduce16). */
@@ -95,12 +109,20 @@ PQ_I8Z_FN void pq_i8z_tile(int bits, const uint8_t *w, size_t row_bytes, int nr,
 #define PQ_I8Z_REP(X)                                                                              \
     X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
 #define PQ_I8Z_DECL(r) __m512i a##r = _mm512_setzero_si512();
-#define PQ_I8Z_DOT(r) a##r = _mm512_dpbusd_epi32(a##r, pq_i8z_decode(bits, c + ro[r], m), xv);
+#define PQ_I8Z_DOT(r) a##r = _mm512_dpbusd_epi32(a##r, pq_i8z_decode(bits, c + ro[r], m, full), xv);
         PQ_I8Z_REP(PQ_I8Z_DECL)
         const uint8_t *c = p + 2;
-        for (int64_t ch = 0; ch < nch; ch++, c += sb) {
-            __mmask64 m = ch + 1 < nch ? mfull : mlast;
-            __m512i xv = _mm512_load_si512((const void *)(xg + 64 * ch));
+        int64_t ch = 0;
+        for (; ch + 1 < nch; ch++, c += sb) {
+            const __mmask64 m = mfull;
+            const int full = 1;
+            __m512i xv = pq_i8z_xload(bits, xg + 64 * ch);
+            PQ_I8Z_REP(PQ_I8Z_DOT)
+        }
+        {
+            const __mmask64 m = mlast;
+            const int full = 0;
+            __m512i xv = pq_i8z_xload(bits, xg + 64 * ch);
             PQ_I8Z_REP(PQ_I8Z_DOT)
         }
         __m512i d =
