@@ -243,134 +243,246 @@ typedef struct pq_i8_conv {
     int64_t sh, sw, dh, dw, pt, pl, pb, pr;
 } pq_i8_conv;
 
-/* im2col of output positions [p0, p0 + nc) of one image and group: col[k][i] (nc apart) for
- * k = (c, kh, kw), padding filled with zp. */
-static void pq_i8_im2col(const pq_i8_conv *g, const uint8_t *x, int64_t p0, int64_t nc, uint8_t zp,
-                         uint8_t *col) {
-    int64_t k = 0;
-    for (int64_t c = 0; c < g->Cg; c++)
-        for (int64_t kh = 0; kh < g->KH; kh++)
-            for (int64_t kw = 0; kw < g->KW; kw++, k++) {
-                uint8_t *d = col + k * nc;
-                int64_t off_w = kw * g->dw - g->pl;
-                for (int64_t i = 0, p = p0; i < nc;) {
-                    int64_t oh = p / g->OW, ow = p % g->OW;
-                    int64_t run = g->OW - ow < nc - i ? g->OW - ow : nc - i;
-                    int64_t ih = oh * g->sh - g->pt + kh * g->dh;
-                    if (ih < 0 || ih >= g->H) {
-                        memset(d + i, zp, (size_t)run);
-                    } else {
-                        const uint8_t *row = x + (c * g->H + ih) * g->W;
-                        if (g->sw == 1) {
-                            /* iw = ow + t + off_w in [0, W) for t in [lo, hi) */
-                            int64_t lo = -(ow + off_w), hi = g->W - (ow + off_w);
-                            lo = lo < 0 ? 0 : (lo > run ? run : lo);
-                            hi = hi < lo ? lo : (hi > run ? run : hi);
-                            memset(d + i, zp, (size_t)lo);
-                            memcpy(d + i + lo, row + ow + lo + off_w, (size_t)(hi - lo));
-                            memset(d + i + hi, zp, (size_t)(run - hi));
-                        } else {
-                            for (int64_t t = 0; t < run; t++) {
-                                int64_t iw = (ow + t) * g->sw + off_w;
-                                d[i + t] = iw >= 0 && iw < g->W ? row[iw] : zp;
-                            }
-                        }
-                    }
-                    i += run;
-                    p += run;
-                }
+/* The input as rows of taps: tap k = (c, kh, kw) of output row oh reads the bytes of output
+ * columns ow at base + koff[k] + oh * ostride + ow. base is either the input itself (a 1x1
+ * stride-1 unpadded convolution: all OH * OW positions form one row) or a copy built per call,
+ * padded with zp_x and with its width split into sw phases ([c][row][phase][q] holds padded column
+ * q * sw + phase), so that every tap of a strided or dilated convolution is contiguous too. */
+typedef struct pq_i8_src {
+    bool direct;    /* base = the input tensor (no slack after it) */
+    size_t hr, wq;  /* rows and columns per phase of the copy */
+    size_t rstride; /* bytes per copied row (sw * wq) */
+    size_t cstride; /* bytes per channel (hr * rstride; H * W when direct) */
+    size_t ostride; /* bytes between output rows (sh * rstride; 0 when direct) */
+    size_t ow;      /* outputs per row (OH * OW when direct) */
+    const size_t *koff;
+} pq_i8_src;
+
+/* Channels [b, e) of the padded, phase-split copy (task index = n * C + c). */
+typedef struct pq_i8_pad_job {
+    const pq_i8_conv *g;
+    const pq_i8_src *src;
+    const uint8_t *X;
+    uint8_t *planes;
+    uint8_t zp;
+    atomic_int *failed;
+} pq_i8_pad_job;
+
+/* out[q] = x[q - pl] (zp outside [0, W)), q < len. */
+static void pq_i8_pad_row(const uint8_t *x, int64_t W, int64_t pl, uint8_t zp, size_t len,
+                          uint8_t *out) {
+    int64_t lo = pl < (int64_t)len ? pl : (int64_t)len;
+    int64_t hi = pl + W < (int64_t)len ? pl + W : (int64_t)len;
+    memset(out, zp, (size_t)lo);
+    if (hi > lo) memcpy(out + lo, x, (size_t)(hi - lo));
+    if ((int64_t)len > hi) memset(out + hi, zp, len - (size_t)hi);
+}
+
+/* d[ph * wq + q] = row[q * sw + ph]: the sw phases of a row of sw * wq bytes (row has 32 bytes of
+ * slack). */
+static void pq_i8_deinterleave(const uint8_t *row, size_t sw, size_t wq, uint8_t *d) {
+    size_t q = 0;
+#if defined(__SSE2__)
+    if (sw == 2) {
+        __m128i lo8 = _mm_set1_epi16(0xFF);
+        for (; q + 16 <= wq; q += 16) {
+            __m128i a = _mm_loadu_si128((const __m128i *)(row + 2 * q));
+            __m128i b = _mm_loadu_si128((const __m128i *)(row + 2 * q + 16));
+            __m128i ev = _mm_packus_epi16(_mm_and_si128(a, lo8), _mm_and_si128(b, lo8));
+            __m128i od = _mm_packus_epi16(_mm_srli_epi16(a, 8), _mm_srli_epi16(b, 8));
+            _mm_storeu_si128((__m128i *)(d + q), ev);
+            _mm_storeu_si128((__m128i *)(d + wq + q), od);
+        }
+    }
+#endif
+    for (; q < wq; q++)
+        for (size_t ph = 0; ph < sw; ph++)
+            d[ph * wq + q] = row[q * sw + ph];
+}
+
+static void pq_i8_pad_task(void *ctx, int64_t b, int64_t e) {
+    const pq_i8_pad_job *j = ctx;
+    const pq_i8_conv *g = j->g;
+    const pq_i8_src *s = j->src;
+    size_t sw = (size_t)g->sw;
+    uint8_t *row = NULL;
+    if (sw > 1 && !(row = pq_malloc(s->rstride + 64))) {
+        atomic_store(j->failed, 1);
+        return;
+    }
+    for (int64_t nc = b; nc < e; nc++) {
+        const uint8_t *xc = j->X + nc * g->H * g->W;
+        uint8_t *dc = j->planes + (size_t)nc * s->cstride;
+        for (size_t r = 0; r < s->hr; r++) {
+            uint8_t *d = dc + r * s->rstride;
+            int64_t ih = (int64_t)r - g->pt;
+            if (ih < 0 || ih >= g->H) {
+                memset(d, j->zp, s->rstride);
+                continue;
             }
+            const uint8_t *xr = xc + ih * g->W;
+            if (sw == 1) { /* padded column q holds iw = q - pl */
+                pq_i8_pad_row(xr, g->W, g->pl, j->zp, s->wq, d);
+                continue;
+            }
+            /* the padded row (sw * wq columns), then its phases */
+            pq_i8_pad_row(xr, g->W, g->pl, j->zp, s->rstride, row);
+            pq_i8_deinterleave(row, sw, s->wq, d);
+        }
+    }
+    pq_free(row);
+}
+
+/* A run of consecutive output positions inside one output row: tile lanes [j, j + run) read
+ * base + koff[k] + off + t. */
+typedef struct pq_i8_seg {
+    size_t off, run, j;
+} pq_i8_seg;
+
+/* Splits positions [p0, p0 + n) into runs; returns their count (at most n / ow + 2). */
+static size_t pq_i8_segments(const pq_i8_src *s, size_t p0, size_t n, pq_i8_seg *seg) {
+    size_t ns = 0;
+    for (size_t i = 0; i < n;) {
+        size_t p = p0 + i, oh = p / s->ow, ow = p % s->ow;
+        size_t run = s->ow - ow < n - i ? s->ow - ow : n - i;
+        seg[ns].off = oh * s->ostride + ow;
+        seg[ns].run = run;
+        seg[ns].j = i;
+        ns++;
+        i += run;
+    }
+    return ns;
 }
 
 /* Depthwise (one input channel per group): direct loops on a zero-padded i32 copy of x - zp_x,
- * exact i32 sums, then the epilogue per output plane. */
-static enum pq_status pq_i8_conv_depthwise(const pq_i8_kernels *k, const pq_i8_conv *g,
-                                           const uint8_t *X, const int8_t *Wt, int32_t zp_x,
-                                           const int32_t *bias, const float *m, bool finite,
-                                           int32_t zp_y, uint8_t *Y, pq_error *err) {
+ * exact i32 sums, then the epilogue per output plane; tasks are (image, channel) pairs. */
+typedef struct pq_i8_dw_job {
+    const pq_i8_kernels *k;
+    const pq_i8_conv *g;
+    const uint8_t *X;
+    const int8_t *Wt;
+    const int32_t *bias;
+    const float *m;
+    bool finite;
+    int32_t zp_x, zp_y;
+    uint8_t *Y;
+    atomic_int failed;
+} pq_i8_dw_job;
+
+static void pq_i8_dw_task(void *ctx, int64_t b, int64_t e) {
+    pq_i8_dw_job *j = ctx;
+    const pq_i8_conv *g = j->g;
     int64_t Hp = g->H + g->pt + g->pb, Wp = g->W + g->pl + g->pr, OSP = g->OH * g->OW;
     int32_t *pad = pq_malloc_aligned((size_t)(Hp * Wp) * sizeof(int32_t) + 64);
     int32_t *acc = pq_malloc_aligned((size_t)OSP * sizeof(int32_t) + 64);
     if (!pad || !acc) {
-        pq_free(pad);
-        pq_free(acc);
-        return pq_error_nomem(err, "QLinearConv depthwise buffers");
+        atomic_store(&j->failed, 1);
+        goto done;
     }
-    pq_i8_requant_fn rq = finite ? k->requant : pq_i8_requant__scalar;
+    pq_i8_requant_fn rq = j->finite ? j->k->requant : pq_i8_requant__scalar;
     memset(pad, 0, (size_t)(Hp * Wp) * sizeof(int32_t));
-    for (int64_t n = 0; n < g->N; n++)
-        for (int64_t c = 0; c < g->C; c++) {
-            const uint8_t *xc = X + (n * g->C + c) * g->H * g->W;
-            for (int64_t h = 0; h < g->H; h++) {
-                int32_t *pr = pad + (h + g->pt) * Wp + g->pl;
-                for (int64_t w = 0; w < g->W; w++)
-                    pr[w] = (int32_t)xc[h * g->W + w] - zp_x;
-            }
-            for (int64_t j = 0; j < g->Mg; j++) {
-                int64_t oc = c * g->Mg + j;
-                const int8_t *wc = Wt + oc * g->KH * g->KW;
-                memset(acc, 0, (size_t)OSP * sizeof(int32_t));
-                for (int64_t oh = 0; oh < g->OH; oh++) {
-                    int32_t *ar = acc + oh * g->OW;
-                    for (int64_t kh = 0; kh < g->KH; kh++) {
-                        const int32_t *pr = pad + (oh * g->sh + kh * g->dh) * Wp;
-                        for (int64_t kw = 0; kw < g->KW; kw++) {
-                            int32_t wv = wc[kh * g->KW + kw];
-                            const int32_t *src = pr + kw * g->dw;
-                            if (g->sw == 1)
-                                for (int64_t ow = 0; ow < g->OW; ow++)
-                                    ar[ow] += wv * src[ow];
-                            else
-                                for (int64_t ow = 0; ow < g->OW; ow++)
-                                    ar[ow] += wv * src[ow * g->sw];
-                        }
+    for (int64_t t = b; t < e; t++) {
+        int64_t n = t / g->C, c = t % g->C;
+        const uint8_t *xc = j->X + (n * g->C + c) * g->H * g->W;
+        for (int64_t h = 0; h < g->H; h++) {
+            int32_t *pr = pad + (h + g->pt) * Wp + g->pl;
+            for (int64_t w = 0; w < g->W; w++)
+                pr[w] = (int32_t)xc[h * g->W + w] - j->zp_x;
+        }
+        for (int64_t mi = 0; mi < g->Mg; mi++) {
+            int64_t oc = c * g->Mg + mi;
+            const int8_t *wc = j->Wt + oc * g->KH * g->KW;
+            memset(acc, 0, (size_t)OSP * sizeof(int32_t));
+            for (int64_t oh = 0; oh < g->OH; oh++) {
+                int32_t *ar = acc + oh * g->OW;
+                for (int64_t kh = 0; kh < g->KH; kh++) {
+                    const int32_t *pr = pad + (oh * g->sh + kh * g->dh) * Wp;
+                    for (int64_t kw = 0; kw < g->KW; kw++) {
+                        int32_t wv = wc[kh * g->KW + kw];
+                        const int32_t *src = pr + kw * g->dw;
+                        if (g->sw == 1)
+                            for (int64_t ow = 0; ow < g->OW; ow++)
+                                ar[ow] += wv * src[ow];
+                        else
+                            for (int64_t ow = 0; ow < g->OW; ow++)
+                                ar[ow] += wv * src[ow * g->sw];
                     }
                 }
-                rq(acc, (size_t)OSP, bias ? bias[oc] : 0, m[oc], NULL, zp_y,
-                   Y + (n * g->M + oc) * OSP);
             }
+            rq(acc, (size_t)OSP, j->bias ? j->bias[oc] : 0, j->m[oc], NULL, j->zp_y,
+               j->Y + (n * g->M + oc) * OSP);
         }
+    }
+done:
     pq_free(pad);
     pq_free(acc);
-    return PQ_OK;
 }
 
-/* ---- packing im2col quads straight into panels ---- */
+/* ---- packing tap rows straight into panels ---- */
 
 /* Whether the quad packer below matches the table's panel layout: raw bytes, 4 k per lane, lanes
- * in multiples of 16 (AVX-512 VNNI, AVX-VNNI, NEON sdot); else im2col tiles + pq_i8_pack_panels. */
+ * in multiples of 16 (AVX-512 VNNI, AVX-VNNI); else the generic packer. */
 static bool pq_i8_quads_ok(const pq_i8_kernels *k) {
     return k->elem == 1 && k->kb == 4 && k->nr % 16 == 0;
 }
 
-/* Columns [0, n) of four k-rows r[0..3] (k = 4q .. 4q + 3) into quad q of the panels at dst
- * (panels of pe bytes, nr lanes of 4 bytes per quad), each byte ^ x (0x80 flips u8 to s8). */
-static void pq_i8_pack_quad(const uint8_t *const r[4], size_t n, size_t nr, size_t pe, size_t q,
-                            uint8_t x, uint8_t *dst) {
-    size_t j = 0;
-    uint8_t *base = dst + q * nr * 4;
+#if defined(__SSE2__)
+/* 16 lanes: bytes t of r[0..3] interleaved into 16 quads at o, each byte ^ x. */
+static inline void pq_i8_quad16(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2,
+                                const uint8_t *r3, __m128i vx, uint8_t *o) {
+    __m128i a = _mm_loadu_si128((const __m128i *)r0), b = _mm_loadu_si128((const __m128i *)r1);
+    __m128i c = _mm_loadu_si128((const __m128i *)r2), d = _mm_loadu_si128((const __m128i *)r3);
+    __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
+    __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
+    _mm_storeu_si128((__m128i *)o, _mm_xor_si128(_mm_unpacklo_epi16(ab0, cd0), vx));
+    _mm_storeu_si128((__m128i *)(o + 16), _mm_xor_si128(_mm_unpackhi_epi16(ab0, cd0), vx));
+    _mm_storeu_si128((__m128i *)(o + 32), _mm_xor_si128(_mm_unpacklo_epi16(ab1, cd1), vx));
+    _mm_storeu_si128((__m128i *)(o + 48), _mm_xor_si128(_mm_unpackhi_epi16(ab1, cd1), vx));
+}
+#endif
+
+/* Tile lanes [j, j + run) of quad q (of kq) from rows r[0..3] (byte t of each row is lane j + t)
+ * into the panels at dst (panels of pe bytes, nr lanes of 4 bytes per quad), each byte ^ x.
+ * slack: 16 bytes may be read past every row's run. A partial 16-lane chunk is stored whole when
+ * the lanes it overruns are rewritten later (a later run of this quad, the next quad of this
+ * panel) or discarded (past the tile's last lane); runs come in increasing j, quads in order. */
+static void pq_i8_pack_quad_run(const uint8_t *const r[4], size_t run, size_t j, size_t nr,
+                                size_t pe, size_t q, size_t kq, uint8_t x, bool slack,
+                                uint8_t *dst) {
+    const uint8_t *r0 = r[0], *r1 = r[1], *r2 = r[2], *r3 = r[3];
 #if defined(__SSE2__)
     __m128i vx = _mm_set1_epi8((char)x);
-    for (; j + 16 <= n; j += 16) {
-        __m128i a = _mm_loadu_si128((const __m128i *)(r[0] + j));
-        __m128i b = _mm_loadu_si128((const __m128i *)(r[1] + j));
-        __m128i c = _mm_loadu_si128((const __m128i *)(r[2] + j));
-        __m128i d = _mm_loadu_si128((const __m128i *)(r[3] + j));
-        __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
-        __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
-        uint8_t *o = base + (j / nr) * pe + (j % nr) * 4; /* 16 lanes never cross a panel */
-        _mm_storeu_si128((__m128i *)o, _mm_xor_si128(_mm_unpacklo_epi16(ab0, cd0), vx));
-        _mm_storeu_si128((__m128i *)(o + 16), _mm_xor_si128(_mm_unpackhi_epi16(ab0, cd0), vx));
-        _mm_storeu_si128((__m128i *)(o + 32), _mm_xor_si128(_mm_unpacklo_epi16(ab1, cd1), vx));
-        _mm_storeu_si128((__m128i *)(o + 48), _mm_xor_si128(_mm_unpackhi_epi16(ab1, cd1), vx));
-    }
+#else
+    (void)slack;
+    (void)kq;
 #endif
-    for (; j < n; j++) {
-        uint8_t *o = base + (j / nr) * pe + (j % nr) * 4;
-        o[0] = r[0][j] ^ x;
-        o[1] = r[1][j] ^ x;
-        o[2] = r[2][j] ^ x;
-        o[3] = r[3][j] ^ x;
+    for (size_t i = 0; i < run;) {
+        size_t jj = j + i, lane = jj % nr, n = run - i;
+        if (n > nr - lane) n = nr - lane; /* stay inside this panel */
+        uint8_t *o = dst + (jj / nr) * pe + q * nr * 4 + lane * 4;
+        size_t t = 0;
+#if defined(__SSE2__)
+        for (; t + 16 <= n; t += 16)
+            pq_i8_quad16(r0 + i + t, r1 + i + t, r2 + i + t, r3 + i + t, vx, o + 4 * t);
+        if (t < n && slack) {
+            if (lane + t + 16 <= nr || q + 1 < kq) {
+                pq_i8_quad16(r0 + i + t, r1 + i + t, r2 + i + t, r3 + i + t, vx, o + 4 * t);
+            } else {
+                uint32_t tmp[16];
+                pq_i8_quad16(r0 + i + t, r1 + i + t, r2 + i + t, r3 + i + t, vx, (uint8_t *)tmp);
+                for (size_t u = 0; u < n - t; u++)
+                    memcpy(o + 4 * (t + u), tmp + u, 4);
+            }
+            t = n;
+        }
+#endif
+        for (; t < n; t++) {
+            o[4 * t] = r0[i + t] ^ x;
+            o[4 * t + 1] = r1[i + t] ^ x;
+            o[4 * t + 2] = r2[i + t] ^ x;
+            o[4 * t + 3] = r3[i + t] ^ x;
+        }
+        i += n;
     }
 }
 
@@ -379,64 +491,63 @@ static void pq_i8_pack_quad(const uint8_t *const r[4], size_t n, size_t nr, size
 typedef struct pq_i8_conv_job {
     const pq_i8_kernels *k;
     const pq_i8_conv *g;
-    const uint8_t *X;
+    const pq_i8_src *src;
+    const uint8_t *X; /* the tap rows' source: input (direct) or padded copy */
     uint8_t *Y;
     const void *rows;   /* packed weight rows (M of rb bytes) */
     const int32_t *add; /* per output channel: zero-point correction + bias (wrapping i32) */
     const float *m;
-    bool finite, pointwise, quads;
-    int32_t zp_x, zp_y;
+    bool finite, quads;
+    int32_t zp_y;
     size_t CK, OSP, rb, nc, tiles; /* tiles of nc output positions per image and group */
     size_t mblk, mchunks;          /* output channels per task (multiple of mr), tasks per tile */
     atomic_int failed;
 } pq_i8_conv_job;
 
-/* One tile's panels: columns [p0, p0 + n_c) of group input xg into panels (all CK rows). col and
- * quad are scratch (CK x nc bytes for the tile path, 4 x nc for the quad path). */
-static void pq_i8_conv_pack(const pq_i8_conv_job *j, const uint8_t *xg, size_t p0, size_t n_c,
-                            uint8_t *col, uint8_t *quad, void *panels) {
+/* One tile's panels: positions [p0, p0 + n_c) of the group whose tap rows start at base, all CK
+ * taps. seg: scratch for n_c + 2 runs; ztail: nc + 64 bytes that pack to zero. */
+static void pq_i8_conv_pack(const pq_i8_conv_job *j, const uint8_t *base, size_t p0, size_t n_c,
+                            pq_i8_seg *seg, const uint8_t *ztail, void *panels) {
     const pq_i8_kernels *k = j->k;
-    const pq_i8_conv *g = j->g;
-    if (!j->quads) {
-        if (j->pointwise) {
-            pq_i8_pack_panels(k, xg + p0, j->OSP, j->CK, n_c, true, panels);
-        } else {
-            pq_i8_im2col(g, xg, (int64_t)p0, (int64_t)n_c, (uint8_t)j->zp_x, col);
-            pq_i8_pack_panels(k, col, n_c, j->CK, n_c, true, panels);
+    const pq_i8_src *s = j->src;
+    size_t nr = (size_t)k->nr, kb = (size_t)k->kb, kq = (j->CK + kb - 1) / kb;
+    size_t pe = kq * nr * kb; /* elements per panel */
+    size_t ns = pq_i8_segments(s, p0, n_c, seg);
+    if (n_c % nr) /* lane tail of the last panel: packed zeros (outputs discarded) */
+        memset((uint8_t *)panels + (n_c / nr) * pe * (size_t)k->elem, 0, pe * (size_t)k->elem);
+    if (j->quads) {
+        uint8_t x = k->flip ? 0x80 : 0;
+        /* the copy has 64 bytes of slack; the input itself only before its last 16 bytes */
+        bool slack = !s->direct || p0 + n_c + 16 <= j->OSP;
+        for (size_t q = 0; q < kq; q++) {
+            const uint8_t *rb[4], *r[4];
+            for (size_t t = 0; t < 4; t++)
+                rb[t] = 4 * q + t < j->CK ? base + s->koff[4 * q + t] : NULL;
+            for (size_t i = 0; i < ns; i++) {
+                for (size_t t = 0; t < 4; t++)
+                    r[t] = rb[t] ? rb[t] + seg[i].off : ztail;
+                pq_i8_pack_quad_run(r, seg[i].run, seg[i].j, nr, pe, q, kq, x, slack, panels);
+            }
         }
         return;
     }
-    size_t nr = (size_t)k->nr, kq = (j->CK + 3) / 4, pe = kq * nr * 4;
-    uint8_t x = k->flip ? 0x80 : 0;
-    if (n_c % nr) /* lane tail of the last panel: packed zeros (outputs discarded) */
-        memset((uint8_t *)panels + (n_c / nr) * pe, 0, pe);
-    /* K tail rows: bytes that pack to zero (weights are zero there too) */
-    uint8_t *ztail = quad + 4 * j->nc;
-    memset(ztail, x, j->nc);
-    for (size_t q = 0; q < kq; q++) {
-        const uint8_t *r[4];
-        for (size_t t = 0; t < 4; t++) {
-            size_t kk = 4 * q + t;
-            if (kk >= j->CK) {
-                r[t] = ztail;
-            } else if (j->pointwise) {
-                r[t] = xg + kk * j->OSP + p0;
-            } else {
-                /* one im2col row (k = (c, kh, kw)) for positions [p0, p0 + n_c) */
-                pq_i8_conv kg = *g;
-                int64_t c = (int64_t)kk / (g->KH * g->KW), rem = (int64_t)kk % (g->KH * g->KW);
-                kg.Cg = 1;
-                kg.KH = 1;
-                kg.KW = 1;
-                kg.pt = g->pt - (rem / g->KW) * g->dh;
-                kg.pl = g->pl - (rem % g->KW) * g->dw;
-                pq_i8_im2col(&kg, xg + c * g->H * g->W, (int64_t)p0, (int64_t)n_c, (uint8_t)j->zp_x,
-                             quad + t * j->nc);
-                r[t] = quad + t * j->nc;
-            }
+    /* generic: kb taps per lane, bytes (u8, or flipped to s8) or zero-extended i16 */
+    for (size_t q = 0; q < kq; q++)
+        for (size_t t = 0; t < kb; t++) {
+            size_t kk = q * kb + t;
+            const uint8_t *rb = kk < j->CK ? base + s->koff[kk] : NULL;
+            for (size_t i = 0; i < ns; i++)
+                for (size_t u = 0; u < seg[i].run; u++) {
+                    size_t jj = seg[i].j + u;
+                    size_t o = (jj / nr) * pe + q * nr * kb + (jj % nr) * kb + t;
+                    int v = rb ? (int)rb[seg[i].off + u] - (k->flip ? 128 : 0) : 0;
+                    if (k->elem == 2)
+                        ((int16_t *)panels)[o] = (int16_t)v;
+                    else
+                        ((uint8_t *)panels)[o] = (uint8_t)v;
+                }
         }
-        pq_i8_pack_quad(r, n_c, nr, pe, q, x, panels);
-    }
+    (void)ztail;
 }
 
 /* Tasks [b, e): task t = ((image * group + gi) * tiles + tile) * mchunks + mc. */
@@ -444,24 +555,25 @@ static void pq_i8_conv_task(void *ctx, int64_t b, int64_t e) {
     pq_i8_conv_job *j = ctx;
     const pq_i8_kernels *k = j->k;
     const pq_i8_conv *g = j->g;
-    uint8_t *col = j->quads || j->pointwise ? NULL : pq_malloc_aligned(j->CK * j->nc + 64);
-    uint8_t *quad = j->quads ? pq_malloc_aligned(5 * j->nc + 64) : NULL;
     void *panels = pq_malloc_aligned(pq_i8_panels_bytes(k, j->CK, j->nc) + 64);
-    if (!panels || (!j->quads && !j->pointwise && !col) || (j->quads && !quad)) {
+    pq_i8_seg *seg = pq_malloc((j->nc + 2) * sizeof *seg);
+    uint8_t *ztail = pq_malloc(j->nc + 64);
+    if (!panels || !seg || !ztail) {
         atomic_store(&j->failed, 1);
         goto done;
     }
+    memset(ztail, k->flip ? 0x80 : 0, j->nc + 64);
     int64_t packed = -1; /* tile whose panels are in the buffer */
     for (int64_t t = b; t < e; t++) {
         size_t mc = (size_t)t % j->mchunks;
         int64_t tile_id = t / (int64_t)j->mchunks;
         size_t tile = (size_t)tile_id % j->tiles;
         int64_t ng = tile_id / (int64_t)j->tiles, n = ng / g->group, gi = ng % g->group;
-        const uint8_t *xg = j->X + (n * g->C + gi * g->Cg) * g->H * g->W;
+        const uint8_t *base = j->X + (size_t)(n * g->C + gi * g->Cg) * j->src->cstride;
         uint8_t *yg = j->Y + (n * g->M + gi * g->Mg) * (int64_t)j->OSP;
         size_t p0 = tile * j->nc, n_c = j->OSP - p0 < j->nc ? j->OSP - p0 : j->nc;
         if (packed != tile_id) {
-            pq_i8_conv_pack(j, xg, p0, n_c, col, quad, panels);
+            pq_i8_conv_pack(j, base, p0, n_c, seg, ztail, panels);
             packed = tile_id;
         }
         size_t r0 = (size_t)(gi * g->Mg) + mc * j->mblk, m0 = mc * j->mblk;
@@ -472,9 +584,9 @@ static void pq_i8_conv_task(void *ctx, int64_t b, int64_t e) {
                           panels, &ep, yg + m0 * j->OSP + p0, j->OSP);
     }
 done:
-    pq_free(col);
-    pq_free(quad);
     pq_free(panels);
+    pq_free(seg);
+    pq_free(ztail);
 }
 
 enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_args *a) {
@@ -516,7 +628,8 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
     g.Mg = g.M / g.group;
     if (Wt->dims[1] != g.Cg || Wt->dims[2] != g.KH || Wt->dims[3] != g.KW || Y->dims[0] != g.N ||
         Y->dims[1] != g.M || Y->dims[2] != g.OH || Y->dims[3] != g.OW || g.OH <= 0 || g.OW <= 0 ||
-        g.pt < 0 || g.pl < 0 || g.pb < 0 || g.pr < 0)
+        g.pt < 0 || g.pl < 0 || g.pb < 0 || g.pr < 0 || g.sh < 1 || g.sw < 1 || g.dh < 1 ||
+        g.dw < 1)
         return PQ_ERR_UNSUPPORTED;
     int32_t zp_x, zp_y;
     if (!pq_i8_in(a, 2) || !pq_i8_zp_u8(pq_i8_in(a, 2), &zp_x) || !pq_i8_zp_zero(pq_i8_in(a, 5)) ||
@@ -528,8 +641,9 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
     size_t M = (size_t)g.M, CK = (size_t)(g.Cg * g.KH * g.KW), OSP = (size_t)(g.OH * g.OW);
     size_t rb = pq_i8_row_bytes(k, CK), nr = (size_t)k->nr;
     bool depthwise = g.Cg == 1 && g.group > 1;
-    bool pointwise = g.KH == 1 && g.KW == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 &&
-                     g.OH == g.H && g.OW == g.W;
+    bool direct = g.KH == 1 && g.KW == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 &&
+                  g.OH == g.H && g.OW == g.W;
+    int th = a->n_threads > 1 ? a->n_threads : 1;
     /* column tile: a multiple of nr holding about PQ_I8_TILE_BYTES of packed panels */
     size_t nc = PQ_I8_TILE_BYTES / (rb ? rb : 1) / nr * nr;
     if (nc < nr) nc = nr;
@@ -538,6 +652,8 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
 
     float *m = pq_malloc(M * sizeof(float));
     int32_t *add = pq_malloc(M * sizeof(int32_t));
+    size_t *koff = NULL;
+    uint8_t *planes = NULL;
     pq_i8_wpack *owned = NULL;
     enum pq_status st = PQ_OK;
     bool finite;
@@ -551,12 +667,24 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
     }
     const int32_t *bias = Bt ? (const int32_t *)Bt->data : NULL;
     if (depthwise) {
-        st = pq_i8_conv_depthwise(k, &g, X->data, Wt->data, zp_x, bias, m, finite, zp_y, Y->data,
-                                  a->err);
+        pq_i8_dw_job dj = {.k = k,
+                           .g = &g,
+                           .X = X->data,
+                           .Wt = Wt->data,
+                           .bias = bias,
+                           .m = m,
+                           .finite = finite,
+                           .zp_x = zp_x,
+                           .zp_y = zp_y,
+                           .Y = Y->data};
+        atomic_init(&dj.failed, 0);
+        int dth = (double)M * (double)(g.KH * g.KW) * (double)OSP * (double)g.N < 65536.0 ? 1 : th;
+        pq_parallel_for(dth, g.N * g.C, pq_i8_dw_task, &dj);
+        if (atomic_load(&dj.failed)) st = pq_error_nomem(a->err, "QLinearConv depthwise buffers");
         goto done;
     }
     /* Weights packed once per session node (or per call); the zero-point correction
-     * -zp_x * sum_k w[oc][k] is folded per output channel before the main loop. */
+     * -zp_x * sum_k w[oc][k] is folded per output channel with the bias. */
     const pq_i8_wpack *w = pq_i8_weights(a, 3, k, M, CK, false, zp_x, &owned);
     if (!w) {
         st = PQ_ERR_NOMEM;
@@ -564,9 +692,59 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
     }
     for (size_t i = 0; i < M; i++)
         add[i] = (int32_t)((uint32_t)w->corr[i] + (uint32_t)(bias ? bias[i] : 0));
+    /* the tap rows */
+    pq_i8_src src = {.direct = direct};
+    koff = pq_malloc(CK * sizeof(size_t) + 1);
+    if (!koff) {
+        st = pq_error_nomem(a->err, "QLinearConv tap offsets");
+        goto done;
+    }
+    if (direct) {
+        src.cstride = (size_t)(g.H * g.W);
+        src.ostride = 0;
+        src.ow = OSP;
+        for (size_t c = 0; c < CK; c++)
+            koff[c] = c * src.cstride;
+    } else {
+        size_t sw = (size_t)g.sw;
+        size_t wr = (size_t)((g.OW - 1) * g.sw + (g.KW - 1) * g.dw + 1); /* padded columns used */
+        src.hr = (size_t)((g.OH - 1) * g.sh + (g.KH - 1) * g.dh + 1);
+        src.wq = (wr + sw - 1) / sw;
+        src.rstride = sw * src.wq;
+        src.cstride = src.hr * src.rstride;
+        src.ostride = (size_t)g.sh * src.rstride;
+        src.ow = (size_t)g.OW;
+        for (size_t c = 0, kk = 0; c < (size_t)g.Cg; c++)
+            for (size_t kh = 0; kh < (size_t)g.KH; kh++)
+                for (size_t kw = 0; kw < (size_t)g.KW; kw++, kk++) {
+                    size_t col = kw * (size_t)g.dw;
+                    koff[kk] = c * src.cstride + kh * (size_t)g.dh * src.rstride +
+                               (col % sw) * src.wq + col / sw;
+                }
+        planes = pq_malloc_aligned((size_t)(g.N * g.C) * src.cstride + 64);
+        if (!planes) {
+            st = pq_error_nomem(a->err, "QLinearConv padded input");
+            goto done;
+        }
+        memset(planes + (size_t)(g.N * g.C) * src.cstride, 0, 64); /* slack read by the packer */
+        atomic_int pfail;
+        atomic_init(&pfail, 0);
+        pq_i8_pad_job pj = {.g = &g,
+                            .src = &src,
+                            .X = X->data,
+                            .planes = planes,
+                            .zp = (uint8_t)zp_x,
+                            .failed = &pfail};
+        int pth = (double)(g.N * g.C) * (double)src.cstride < 65536.0 ? 1 : th;
+        pq_parallel_for(pth, g.N * g.C, pq_i8_pad_task, &pj);
+        if (atomic_load(&pfail)) {
+            st = pq_error_nomem(a->err, "QLinearConv padded row");
+            goto done;
+        }
+    }
+    src.koff = koff;
     size_t tiles = (OSP + nc - 1) / nc, mr = (size_t)k->mr;
     int64_t tile_tasks = g.N * g.group * (int64_t)tiles;
-    int th = a->n_threads > 1 ? a->n_threads : 1;
     /* fewer tiles than threads: split the output channels of each tile too */
     size_t mchunks = tile_tasks >= th ? 1 : (size_t)((th + tile_tasks - 1) / tile_tasks);
     size_t mblk = ((size_t)g.Mg + mchunks - 1) / mchunks;
@@ -574,15 +752,14 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
     mchunks = ((size_t)g.Mg + mblk - 1) / mblk;
     pq_i8_conv_job j = {.k = k,
                         .g = &g,
-                        .X = X->data,
+                        .src = &src,
+                        .X = direct ? (const uint8_t *)X->data : planes,
                         .Y = Y->data,
                         .rows = w->data,
                         .add = add,
                         .m = m,
                         .finite = finite,
-                        .pointwise = pointwise,
                         .quads = pq_i8_quads_ok(k),
-                        .zp_x = zp_x,
                         .zp_y = zp_y,
                         .CK = CK,
                         .OSP = OSP,
@@ -599,6 +776,8 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
 done:
     pq_free(m);
     pq_free(add);
+    pq_free(koff);
+    pq_free(planes);
     pq_i8_wpack_free(owned);
     return st;
 }

@@ -254,6 +254,11 @@ static const conv_geo conv_geos[] = {
     {1, 6, 8, 8, 6, 1, 1, 2, 1, 2, {0, 0, 0, 0}},     /* group 2, 1x1 stride 2 (im2col path) */
     {1, 17, 5, 5, 3, 5, 5, 1, 1, 1, {2, 2, 2, 2}},    /* K = 425 */
     {1, 64, 14, 14, 64, 3, 3, 1, 1, 1, {1, 1, 1, 1}}, /* ResNet-ish, several column tiles */
+    {1, 16, 40, 37, 24, 3, 3, 2, 1, 1, {1, 1, 1, 1}}, /* stride 2, wide rows (SIMD phase split) */
+    {1, 24, 34, 35, 40, 1, 1, 2, 1, 1, {0, 0, 0, 0}}, /* 1x1 stride 2 (downsample) */
+    {1, 3, 45, 45, 16, 7, 7, 2, 1, 1, {3, 3, 3, 3}},  /* 7x7 stride 2 stem, K = 147 */
+    {1, 40, 23, 23, 24, 1, 1, 1, 1, 1, {0, 0, 0, 0}}, /* 1x1 direct, 529 positions */
+    {2, 12, 17, 61, 20, 3, 3, 1, 1, 1, {1, 1, 1, 1}}, /* long rows, runs crossing panels */
 };
 
 static void conv_case(const pq_i8_kernels *k, rng_t *r, const conv_geo *cg, int zpx, int per_ch,
