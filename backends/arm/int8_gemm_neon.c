@@ -25,7 +25,7 @@ static inline int32x4_t pq_i8n_bcast(const uint8_t *a) {
 /* ---- widening: acc[r][v] holds [lane 2v k01, lane 2v k23, lane 2v+1 k01, lane 2v+1 k23] ---- */
 
 static inline __attribute__((always_inline)) void
-pq_i8n_widen_tile(int MR, size_t kq, const uint8_t *a, size_t lda, const int8_t *p, int32_t *c) {
+pq_i8n_widen_tile(int MR, size_t kq, const uint8_t *a, size_t lda, size_t qs, const int8_t *p, int32_t *c) {
     int32x4_t acc[PQ_I8N_MR][4];
     for (int r = 0; r < MR; r++)
         for (int v = 0; v < 4; v++)
@@ -34,7 +34,7 @@ pq_i8n_widen_tile(int MR, size_t kq, const uint8_t *a, size_t lda, const int8_t 
         int8x8_t b0 = vld1_s8(p), b1 = vld1_s8(p + 8), b2 = vld1_s8(p + 16), b3 = vld1_s8(p + 24);
         for (int r = 0; r < MR; r++) {
             int8x8_t av =
-                vreinterpret_s8_s32(vget_low_s32(pq_i8n_bcast(a + (size_t)r * lda + 4 * q)));
+                vreinterpret_s8_s32(vget_low_s32(pq_i8n_bcast(a + (size_t)r * lda + q * qs)));
             acc[r][0] = vpadalq_s16(acc[r][0], vmull_s8(av, b0));
             acc[r][1] = vpadalq_s16(acc[r][1], vmull_s8(av, b1));
             acc[r][2] = vpadalq_s16(acc[r][2], vmull_s8(av, b2));
@@ -47,20 +47,20 @@ pq_i8n_widen_tile(int MR, size_t kq, const uint8_t *a, size_t lda, const int8_t 
     }
 }
 
-static void pq_i8_gemm_ukernel__neon_4x8(int mr, size_t kq, const void *a, size_t lda,
+static void pq_i8_gemm_ukernel__neon_4x8(int mr, size_t kq, const void *a, size_t lda, size_t qs,
                                          const void *p, int32_t *c) {
     switch (mr) {
     case 1:
-        pq_i8n_widen_tile(1, kq, a, lda, p, c);
+        pq_i8n_widen_tile(1, kq, a, lda, qs, p, c);
         break;
     case 2:
-        pq_i8n_widen_tile(2, kq, a, lda, p, c);
+        pq_i8n_widen_tile(2, kq, a, lda, qs, p, c);
         break;
     case 3:
-        pq_i8n_widen_tile(3, kq, a, lda, p, c);
+        pq_i8n_widen_tile(3, kq, a, lda, qs, p, c);
         break;
     default:
-        pq_i8n_widen_tile(4, kq, a, lda, p, c);
+        pq_i8n_widen_tile(4, kq, a, lda, qs, p, c);
         break;
     }
 }
@@ -70,14 +70,14 @@ static void pq_i8_gemm_ukernel__neon_4x8(int mr, size_t kq, const void *a, size_
 #define PQ_I8N_DOT __attribute__((target("arch=armv8.2-a+dotprod")))
 
 static inline __attribute__((always_inline)) PQ_I8N_DOT void
-pq_i8n_dot_tile(int MR, size_t kq, const uint8_t *a, size_t lda, const int8_t *p, int32_t *c) {
+pq_i8n_dot_tile(int MR, size_t kq, const uint8_t *a, size_t lda, size_t qs, const int8_t *p, int32_t *c) {
     int32x4_t acc[PQ_I8N_MR][2];
     for (int r = 0; r < MR; r++)
         acc[r][0] = acc[r][1] = vdupq_n_s32(0);
     for (size_t q = 0; q < kq; q++, p += 4 * PQ_I8N_NR) {
         int8x16_t b0 = vld1q_s8(p), b1 = vld1q_s8(p + 16);
         for (int r = 0; r < MR; r++) {
-            int8x16_t av = vreinterpretq_s8_s32(pq_i8n_bcast(a + (size_t)r * lda + 4 * q));
+            int8x16_t av = vreinterpretq_s8_s32(pq_i8n_bcast(a + (size_t)r * lda + q * qs));
             acc[r][0] = vdotq_s32(acc[r][0], b0, av);
             acc[r][1] = vdotq_s32(acc[r][1], b1, av);
         }
@@ -88,20 +88,20 @@ pq_i8n_dot_tile(int MR, size_t kq, const uint8_t *a, size_t lda, const int8_t *p
     }
 }
 
-static PQ_I8N_DOT void pq_i8_gemm_ukernel__neondot_4x8(int mr, size_t kq, const void *a, size_t lda,
+static PQ_I8N_DOT void pq_i8_gemm_ukernel__neondot_4x8(int mr, size_t kq, const void *a, size_t lda, size_t qs,
                                                        const void *p, int32_t *c) {
     switch (mr) {
     case 1:
-        pq_i8n_dot_tile(1, kq, a, lda, p, c);
+        pq_i8n_dot_tile(1, kq, a, lda, qs, p, c);
         break;
     case 2:
-        pq_i8n_dot_tile(2, kq, a, lda, p, c);
+        pq_i8n_dot_tile(2, kq, a, lda, qs, p, c);
         break;
     case 3:
-        pq_i8n_dot_tile(3, kq, a, lda, p, c);
+        pq_i8n_dot_tile(3, kq, a, lda, qs, p, c);
         break;
     default:
-        pq_i8n_dot_tile(4, kq, a, lda, p, c);
+        pq_i8n_dot_tile(4, kq, a, lda, qs, p, c);
         break;
     }
 }

@@ -174,27 +174,28 @@ void pq_i8_corr_cols(const int8_t *w, size_t ldw, size_t K, size_t N, int32_t zp
 
 /* ---- the tiled loop ---- */
 
-void pq_i8_gemm_packed(const pq_i8_kernels *k, bool rows_u8, size_t M, size_t N, size_t K,
-                       const void *a, const void *p, const pq_i8_epilogue *ep, uint8_t *y,
-                       size_t ldy) {
-    size_t mr = (size_t)k->mr, nr = (size_t)k->nr, kq = pq_i8_kpad(k, K) / (size_t)k->kb;
-    size_t lda = pq_i8_row_bytes(k, K), pbytes = kq * nr * (size_t)k->kb * (size_t)k->elem;
+/* Rows [0, M) of A (row r at a + r * lda, quads qs apart) against every panel. */
+static void pq_i8_gemm_rows(const pq_i8_kernels *k, bool rows_u8, size_t M, size_t N, size_t kq,
+                            const uint8_t *a, size_t lda, size_t qs, const void *p,
+                            const pq_i8_epilogue *ep, size_t r_base, uint8_t *y, size_t ldy) {
+    size_t mr = (size_t)k->mr, nr = (size_t)k->nr;
+    size_t pbytes = kq * nr * (size_t)k->kb * (size_t)k->elem;
     pq_i8_ukernel_rq_fn ukr = ep->finite ? k->ukernel_rq[rows_u8 ? 1 : 0] : NULL;
     if (ukr) {
         for (size_t j0 = 0; j0 < N; j0 += nr) {
             size_t nj = N - j0 < nr ? N - j0 : nr;
             const uint8_t *pp = (const uint8_t *)p + (j0 / nr) * pbytes;
             for (size_t r0 = 0; r0 < M; r0 += mr) {
-                size_t nm = M - r0 < mr ? M - r0 : mr;
-                pq_i8_tile_ep t = {.add_row = ep->add_row ? ep->add_row + r0 : NULL,
+                size_t nm = M - r0 < mr ? M - r0 : mr, rg = r_base + r0;
+                pq_i8_tile_ep t = {.add_row = ep->add_row ? ep->add_row + rg : NULL,
                                    .add_col = ep->add_col ? ep->add_col + j0 : NULL,
-                                   .m_row = ep->m_row ? ep->m_row + r0 : NULL,
+                                   .m_row = ep->m_row ? ep->m_row + rg : NULL,
                                    .m_col = ep->m_row ? NULL : ep->m_col + j0,
                                    .zp = ep->zp_y,
                                    .y = y + r0 * ldy + j0,
                                    .ldy = ldy,
                                    .nj = (int)nj};
-                ukr((int)nm, kq, (const uint8_t *)a + r0 * lda, lda, pp, &t);
+                ukr((int)nm, kq, a + r0 * lda, lda, qs, pp, &t);
             }
         }
         return;
@@ -207,17 +208,36 @@ void pq_i8_gemm_packed(const pq_i8_kernels *k, bool rows_u8, size_t M, size_t N,
         const uint8_t *pp = (const uint8_t *)p + (j0 / nr) * pbytes;
         for (size_t r0 = 0; r0 < M; r0 += mr) {
             size_t nm = M - r0 < mr ? M - r0 : mr;
-            uk((int)nm, kq, (const uint8_t *)a + r0 * lda, lda, pp, c);
+            uk((int)nm, kq, a + r0 * lda, lda, qs, pp, c);
             for (size_t r = 0; r < nm; r++) {
                 int32_t *cr = c + r * nr;
-                size_t row = r0 + r;
+                size_t row = r_base + r0 + r;
                 if (ep->add_col)
                     for (size_t j = 0; j < nj; j++)
                         cr[j] = (int32_t)((uint32_t)cr[j] + (uint32_t)ep->add_col[j0 + j]);
                 rq(cr, nj, ep->add_row ? ep->add_row[row] : 0, ep->m_row ? ep->m_row[row] : 0.0f,
-                   ep->m_row ? NULL : ep->m_col + j0, ep->zp_y, y + row * ldy + j0);
+                   ep->m_row ? NULL : ep->m_col + j0, ep->zp_y, y + (r0 + r) * ldy + j0);
             }
         }
+    }
+}
+
+void pq_i8_gemm_packed(const pq_i8_kernels *k, bool rows_u8, size_t M, size_t N, size_t K,
+                       const void *a, const void *p, const pq_i8_epilogue *ep, uint8_t *y,
+                       size_t ldy) {
+    size_t kq = pq_i8_kpad(k, K) / (size_t)k->kb;
+    pq_i8_gemm_rows(k, rows_u8, M, N, kq, a, pq_i8_row_bytes(k, K), 4, p, ep, 0, y, ldy);
+}
+
+void pq_i8_gemm_panel_rows(const pq_i8_kernels *k, bool rows_u8, size_t M, size_t N, size_t K,
+                           const void *a, const void *p, const pq_i8_epilogue *ep, uint8_t *y,
+                           size_t ldy) {
+    size_t nr = (size_t)k->nr, kq = pq_i8_kpad(k, K) / (size_t)k->kb;
+    size_t pbytes = kq * nr * 4; /* kb * elem = 4 bytes per lane and quad */
+    for (size_t r0 = 0; r0 < M; r0 += nr) { /* one panel of A at a time */
+        size_t nm = M - r0 < nr ? M - r0 : nr;
+        pq_i8_gemm_rows(k, rows_u8, nm, N, kq, (const uint8_t *)a + (r0 / nr) * pbytes, 4, 4 * nr,
+                        p, ep, r0, y + r0 * ldy, ldy);
     }
 }
 

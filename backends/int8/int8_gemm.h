@@ -42,10 +42,12 @@ enum pq_i8_isa {
 #define PQ_I8_MAX_MR 8
 
 /* c[r * nr + j] = sum_{q < kq} sum_{t < kb} a[r][q * kb + t] * p[(q * nr + j) * kb + t] for
- * r < mr (1..mr_max), j < nr; a rows are lda bytes apart. Element types as packed by the table's
- * pack rules (elem bytes, flip). */
-typedef void (*pq_i8_ukernel_fn)(int mr, size_t kq, const void *a, size_t lda, const void *p,
-                                 int32_t *c);
+ * r < mr (1..mr_max), j < nr. The kb elements a[r][q * kb .. q * kb + kb - 1] (4 bytes) are at
+ * a + r * lda + q * qs: qs = 4 for packed rows (pq_i8_pack_rows); lda = 4, qs = 4 * nr reads the
+ * lanes of a packed panel as rows. Element types as packed by the table's pack rules (elem bytes,
+ * flip). */
+typedef void (*pq_i8_ukernel_fn)(int mr, size_t kq, const void *a, size_t lda, size_t qs,
+                                 const void *p, int32_t *c);
 /* y[j] = requant(acc[j] + add, mv ? mv[j] : ms, zp) (the formula above), j < n. SIMD variants
  * require finite multipliers. */
 typedef void (*pq_i8_requant_fn)(const int32_t *acc, size_t n, int32_t add, float ms,
@@ -64,8 +66,8 @@ typedef struct pq_i8_tile_ep {
     int nj;
 } pq_i8_tile_ep;
 /* A micro-kernel with the epilogue fused: the accumulators never leave the registers. */
-typedef void (*pq_i8_ukernel_rq_fn)(int mr, size_t kq, const void *a, size_t lda, const void *p,
-                                    const pq_i8_tile_ep *ep);
+typedef void (*pq_i8_ukernel_rq_fn)(int mr, size_t kq, const void *a, size_t lda, size_t qs,
+                                    const void *p, const pq_i8_tile_ep *ep);
 
 typedef struct pq_i8_kernels {
     enum pq_i8_isa isa;
@@ -154,6 +156,11 @@ typedef struct pq_i8_epilogue {
 void pq_i8_gemm_packed(const pq_i8_kernels *k, bool rows_u8, size_t M, size_t N, size_t K,
                        const void *a, const void *p, const pq_i8_epilogue *ep, uint8_t *y,
                        size_t ldy);
+/* The same with A given as the lanes of packed panels (pq_i8_pack_panels layout of a K x M
+ * matrix, or the convolution packer's): row r is lane r % nr of panel r / nr. */
+void pq_i8_gemm_panel_rows(const pq_i8_kernels *k, bool rows_u8, size_t M, size_t N, size_t K,
+                           const void *a, const void *p, const pq_i8_epilogue *ep, uint8_t *y,
+                           size_t ldy);
 
 /* Zero-point corrections -zp * sum_k w (wrapping i32): per row of a row-major [M][K] s8 matrix
  * (corr[M]) or per column of a row-major [K][N] s8 matrix (corr[N]). zp is the u8 operand's zero

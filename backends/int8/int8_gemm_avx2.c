@@ -11,7 +11,7 @@
 #define PQ_I8A_NR 16
 
 static inline __attribute__((always_inline)) void pq_i8_avx2_tile(int MR, size_t kq,
-                                                                  const uint8_t *a, size_t lda,
+                                                                  const uint8_t *a, size_t lda, size_t qs,
                                                                   const int16_t *p, int32_t *c,
                                                                   const pq_i8_tile_ep *ep) {
     __m256i acc[PQ_I8A_MR][2];
@@ -22,7 +22,7 @@ static inline __attribute__((always_inline)) void pq_i8_avx2_tile(int MR, size_t
         __m256i b1 = _mm256_loadu_si256((const __m256i *)(p + 16));
         for (int r = 0; r < MR; r++) {
             int32_t pair;
-            memcpy(&pair, a + (size_t)r * lda + 4 * q, 4);
+            memcpy(&pair, a + (size_t)r * lda + q * qs, 4);
             __m256i av = _mm256_set1_epi32(pair);
             acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(av, b0));
             acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(av, b1));
@@ -45,31 +45,31 @@ static inline __attribute__((always_inline)) void pq_i8_avx2_tile(int MR, size_t
 #define PQ_I8A_SWITCH(C, EP)                                                                       \
     switch (mr) {                                                                                  \
     case 1:                                                                                        \
-        pq_i8_avx2_tile(1, kq, a, lda, p, C, EP);                                                  \
+        pq_i8_avx2_tile(1, kq, a, lda, qs, p, C, EP);                                                  \
         break;                                                                                     \
     case 2:                                                                                        \
-        pq_i8_avx2_tile(2, kq, a, lda, p, C, EP);                                                  \
+        pq_i8_avx2_tile(2, kq, a, lda, qs, p, C, EP);                                                  \
         break;                                                                                     \
     case 3:                                                                                        \
-        pq_i8_avx2_tile(3, kq, a, lda, p, C, EP);                                                  \
+        pq_i8_avx2_tile(3, kq, a, lda, qs, p, C, EP);                                                  \
         break;                                                                                     \
     case 4:                                                                                        \
-        pq_i8_avx2_tile(4, kq, a, lda, p, C, EP);                                                  \
+        pq_i8_avx2_tile(4, kq, a, lda, qs, p, C, EP);                                                  \
         break;                                                                                     \
     case 5:                                                                                        \
-        pq_i8_avx2_tile(5, kq, a, lda, p, C, EP);                                                  \
+        pq_i8_avx2_tile(5, kq, a, lda, qs, p, C, EP);                                                  \
         break;                                                                                     \
     default:                                                                                       \
-        pq_i8_avx2_tile(6, kq, a, lda, p, C, EP);                                                  \
+        pq_i8_avx2_tile(6, kq, a, lda, qs, p, C, EP);                                                  \
         break;                                                                                     \
     }
 
-static void pq_i8_gemm_ukernel__avx2_6x16(int mr, size_t kq, const void *a, size_t lda,
+static void pq_i8_gemm_ukernel__avx2_6x16(int mr, size_t kq, const void *a, size_t lda, size_t qs,
                                           const void *p, int32_t *c) {
     PQ_I8A_SWITCH(c, NULL)
 }
 
-static void pq_i8_gemm_ukernel_rq__avx2_6x16(int mr, size_t kq, const void *a, size_t lda,
+static void pq_i8_gemm_ukernel_rq__avx2_6x16(int mr, size_t kq, const void *a, size_t lda, size_t qs,
                                              const void *p, const pq_i8_tile_ep *ep) {
     PQ_I8A_SWITCH(NULL, ep)
 }

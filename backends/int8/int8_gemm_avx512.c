@@ -69,7 +69,7 @@ pq_i8_avx512_finish(int MR, __m512i acc[][2], int32_t *c, const pq_i8_tile_ep *e
 }
 
 static inline __attribute__((always_inline)) void pq_i8_avx512_tile(int MR, int rows_u8, size_t kq,
-                                                                    const uint8_t *a, size_t lda,
+                                                                    const uint8_t *a, size_t lda, size_t qs,
                                                                     const uint8_t *p, int32_t *c,
                                                                     const pq_i8_tile_ep *ep) {
     __m512i acc[PQ_I8Z_MR][2];
@@ -80,7 +80,7 @@ static inline __attribute__((always_inline)) void pq_i8_avx512_tile(int MR, int 
         __m512i b1 = _mm512_loadu_si512((const void *)(p + 64));
         for (int r = 0; r < MR; r++) {
             int32_t quad;
-            memcpy(&quad, a + (size_t)r * lda + 4 * q, 4);
+            memcpy(&quad, a + (size_t)r * lda + q * qs, 4);
             __m512i av = _mm512_set1_epi32(quad);
             if (rows_u8) {
                 acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], av, b0);
@@ -97,47 +97,47 @@ static inline __attribute__((always_inline)) void pq_i8_avx512_tile(int MR, int 
 #define PQ_I8Z_SWITCH(U, C, EP)                                                                    \
     switch (mr) {                                                                                  \
     case 1:                                                                                        \
-        pq_i8_avx512_tile(1, U, kq, a, lda, p, C, EP);                                             \
+        pq_i8_avx512_tile(1, U, kq, a, lda, qs, p, C, EP);                                             \
         break;                                                                                     \
     case 2:                                                                                        \
-        pq_i8_avx512_tile(2, U, kq, a, lda, p, C, EP);                                             \
+        pq_i8_avx512_tile(2, U, kq, a, lda, qs, p, C, EP);                                             \
         break;                                                                                     \
     case 3:                                                                                        \
-        pq_i8_avx512_tile(3, U, kq, a, lda, p, C, EP);                                             \
+        pq_i8_avx512_tile(3, U, kq, a, lda, qs, p, C, EP);                                             \
         break;                                                                                     \
     case 4:                                                                                        \
-        pq_i8_avx512_tile(4, U, kq, a, lda, p, C, EP);                                             \
+        pq_i8_avx512_tile(4, U, kq, a, lda, qs, p, C, EP);                                             \
         break;                                                                                     \
     case 5:                                                                                        \
-        pq_i8_avx512_tile(5, U, kq, a, lda, p, C, EP);                                             \
+        pq_i8_avx512_tile(5, U, kq, a, lda, qs, p, C, EP);                                             \
         break;                                                                                     \
     case 6:                                                                                        \
-        pq_i8_avx512_tile(6, U, kq, a, lda, p, C, EP);                                             \
+        pq_i8_avx512_tile(6, U, kq, a, lda, qs, p, C, EP);                                             \
         break;                                                                                     \
     case 7:                                                                                        \
-        pq_i8_avx512_tile(7, U, kq, a, lda, p, C, EP);                                             \
+        pq_i8_avx512_tile(7, U, kq, a, lda, qs, p, C, EP);                                             \
         break;                                                                                     \
     default:                                                                                       \
-        pq_i8_avx512_tile(8, U, kq, a, lda, p, C, EP);                                             \
+        pq_i8_avx512_tile(8, U, kq, a, lda, qs, p, C, EP);                                             \
         break;                                                                                     \
     }
 
-static void pq_i8_gemm_ukernel__avx512vnni_8x32_su(int mr, size_t kq, const void *a, size_t lda,
+static void pq_i8_gemm_ukernel__avx512vnni_8x32_su(int mr, size_t kq, const void *a, size_t lda, size_t qs,
                                                    const void *p, int32_t *c) {
     PQ_I8Z_SWITCH(0, c, NULL)
 }
 
-static void pq_i8_gemm_ukernel__avx512vnni_8x32_us(int mr, size_t kq, const void *a, size_t lda,
+static void pq_i8_gemm_ukernel__avx512vnni_8x32_us(int mr, size_t kq, const void *a, size_t lda, size_t qs,
                                                    const void *p, int32_t *c) {
     PQ_I8Z_SWITCH(1, c, NULL)
 }
 
-static void pq_i8_gemm_ukernel_rq__avx512vnni_8x32_su(int mr, size_t kq, const void *a, size_t lda,
+static void pq_i8_gemm_ukernel_rq__avx512vnni_8x32_su(int mr, size_t kq, const void *a, size_t lda, size_t qs,
                                                       const void *p, const pq_i8_tile_ep *ep) {
     PQ_I8Z_SWITCH(0, NULL, ep)
 }
 
-static void pq_i8_gemm_ukernel_rq__avx512vnni_8x32_us(int mr, size_t kq, const void *a, size_t lda,
+static void pq_i8_gemm_ukernel_rq__avx512vnni_8x32_us(int mr, size_t kq, const void *a, size_t lda, size_t qs,
                                                       const void *p, const pq_i8_tile_ep *ep) {
     PQ_I8Z_SWITCH(1, NULL, ep)
 }

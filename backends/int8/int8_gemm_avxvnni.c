@@ -15,7 +15,7 @@
 
 /* rows_u8: dpbusd(acc, rows (u8), panel (s8)); else dpbusd(acc, panel (u8), rows (s8)). */
 static inline __attribute__((always_inline)) void pq_i8_avxvnni_tile(int MR, int rows_u8, size_t kq,
-                                                                     const uint8_t *a, size_t lda,
+                                                                     const uint8_t *a, size_t lda, size_t qs,
                                                                      const uint8_t *p, int32_t *c,
                                                                      const pq_i8_tile_ep *ep) {
     __m256i acc[PQ_I8V_MR][2];
@@ -26,7 +26,7 @@ static inline __attribute__((always_inline)) void pq_i8_avxvnni_tile(int MR, int
         __m256i b1 = _mm256_loadu_si256((const __m256i *)(p + 32));
         for (int r = 0; r < MR; r++) {
             int32_t quad;
-            memcpy(&quad, a + (size_t)r * lda + 4 * q, 4);
+            memcpy(&quad, a + (size_t)r * lda + q * qs, 4);
             __m256i av = _mm256_set1_epi32(quad);
             if (rows_u8) {
                 acc[r][0] = _mm256_dpbusd_avx_epi32(acc[r][0], av, b0);
@@ -54,41 +54,41 @@ static inline __attribute__((always_inline)) void pq_i8_avxvnni_tile(int MR, int
 #define PQ_I8V_SWITCH(U, C, EP)                                                                    \
     switch (mr) {                                                                                  \
     case 1:                                                                                        \
-        pq_i8_avxvnni_tile(1, U, kq, a, lda, p, C, EP);                                            \
+        pq_i8_avxvnni_tile(1, U, kq, a, lda, qs, p, C, EP);                                            \
         break;                                                                                     \
     case 2:                                                                                        \
-        pq_i8_avxvnni_tile(2, U, kq, a, lda, p, C, EP);                                            \
+        pq_i8_avxvnni_tile(2, U, kq, a, lda, qs, p, C, EP);                                            \
         break;                                                                                     \
     case 3:                                                                                        \
-        pq_i8_avxvnni_tile(3, U, kq, a, lda, p, C, EP);                                            \
+        pq_i8_avxvnni_tile(3, U, kq, a, lda, qs, p, C, EP);                                            \
         break;                                                                                     \
     case 4:                                                                                        \
-        pq_i8_avxvnni_tile(4, U, kq, a, lda, p, C, EP);                                            \
+        pq_i8_avxvnni_tile(4, U, kq, a, lda, qs, p, C, EP);                                            \
         break;                                                                                     \
     case 5:                                                                                        \
-        pq_i8_avxvnni_tile(5, U, kq, a, lda, p, C, EP);                                            \
+        pq_i8_avxvnni_tile(5, U, kq, a, lda, qs, p, C, EP);                                            \
         break;                                                                                     \
     default:                                                                                       \
-        pq_i8_avxvnni_tile(6, U, kq, a, lda, p, C, EP);                                            \
+        pq_i8_avxvnni_tile(6, U, kq, a, lda, qs, p, C, EP);                                            \
         break;                                                                                     \
     }
 
-static void pq_i8_gemm_ukernel__avxvnni_6x16_su(int mr, size_t kq, const void *a, size_t lda,
+static void pq_i8_gemm_ukernel__avxvnni_6x16_su(int mr, size_t kq, const void *a, size_t lda, size_t qs,
                                                 const void *p, int32_t *c) {
     PQ_I8V_SWITCH(0, c, NULL)
 }
 
-static void pq_i8_gemm_ukernel__avxvnni_6x16_us(int mr, size_t kq, const void *a, size_t lda,
+static void pq_i8_gemm_ukernel__avxvnni_6x16_us(int mr, size_t kq, const void *a, size_t lda, size_t qs,
                                                 const void *p, int32_t *c) {
     PQ_I8V_SWITCH(1, c, NULL)
 }
 
-static void pq_i8_gemm_ukernel_rq__avxvnni_6x16_su(int mr, size_t kq, const void *a, size_t lda,
+static void pq_i8_gemm_ukernel_rq__avxvnni_6x16_su(int mr, size_t kq, const void *a, size_t lda, size_t qs,
                                                    const void *p, const pq_i8_tile_ep *ep) {
     PQ_I8V_SWITCH(0, NULL, ep)
 }
 
-static void pq_i8_gemm_ukernel_rq__avxvnni_6x16_us(int mr, size_t kq, const void *a, size_t lda,
+static void pq_i8_gemm_ukernel_rq__avxvnni_6x16_us(int mr, size_t kq, const void *a, size_t lda, size_t qs,
                                                    const void *p, const pq_i8_tile_ep *ep) {
     PQ_I8V_SWITCH(1, NULL, ep)
 }

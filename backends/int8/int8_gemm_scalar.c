@@ -14,13 +14,13 @@ void pq_i8_requant__scalar(const int32_t *acc, size_t n, int32_t add, float ms, 
 
 /* Packed i16 pairs: rows a[r][2q + t], panel p[(q * 8 + j) * 2 + t]. Products fit i32; the sum
  * wraps like the SIMD accumulators (unsigned arithmetic, no undefined overflow). */
-static void pq_i8_gemm_ukernel__scalar(int mr, size_t kq, const void *a, size_t lda, const void *p,
+static void pq_i8_gemm_ukernel__scalar(int mr, size_t kq, const void *a, size_t lda, size_t qs, const void *p,
                                        int32_t *c) {
     uint32_t acc[PQ_I8S_MR][PQ_I8S_NR] = {{0}};
     const int16_t *pp = p;
     for (size_t q = 0; q < kq; q++, pp += 2 * PQ_I8S_NR)
         for (int r = 0; r < mr; r++) {
-            const int16_t *ar = (const int16_t *)((const uint8_t *)a + (size_t)r * lda) + 2 * q;
+            const int16_t *ar = (const int16_t *)((const uint8_t *)a + (size_t)r * lda + q * qs);
             int32_t a0 = ar[0], a1 = ar[1];
             for (int j = 0; j < PQ_I8S_NR; j++)
                 acc[r][j] += (uint32_t)(a0 * pp[2 * j] + a1 * pp[2 * j + 1]);

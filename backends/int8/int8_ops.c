@@ -77,15 +77,20 @@ static bool pq_i8_mults(const pq_tensor *sx, const pq_tensor *sw, const pq_tenso
 
 /* ---- packed weights cached per session node ---- */
 
+/* How a weight is packed: rows [M][K] (a convolution's output channels as broadcast rows),
+ * panels of a [K][N] matrix (QLinearMatMul's B), or panels of the transpose of an [N][K] matrix
+ * (a convolution's output channels as lanes, pq_i8_conv_swap). */
+enum pq_i8_wmode { PQ_I8W_ROWS, PQ_I8W_PANELS, PQ_I8W_PANELS_T };
+
 /* The packed form of one constant weight for one kernel table and u8 zero point. */
 typedef struct pq_i8_wpack {
     pq_dnnl_wsig sig;
     const pq_i8_kernels *k;
-    int32_t zp;    /* zero point of the u8 operand the corrections were made for */
-    size_t a, b;   /* the packed shape (rows M and depth K, or depth K and columns N) */
-    bool panels;   /* packed as panels (matmul B) rather than rows (conv weight) */
+    int32_t zp;  /* zero point of the u8 operand the corrections were made for */
+    size_t a, b; /* the packed shape (rows M and depth K, or depth K and columns N) */
+    enum pq_i8_wmode mode;
     void *data;    /* packed bytes */
-    int32_t *corr; /* zero-point corrections */
+    int32_t *corr; /* zero-point corrections (per row M, or per column N) */
 } pq_i8_wpack;
 
 static void pq_i8_wpack_free(void *p) {
@@ -96,27 +101,38 @@ static void pq_i8_wpack_free(void *p) {
     pq_free(w);
 }
 
-/* Packs W (s8) as rows [a = M][b = K] (panels false) or panels of [a = K][b = N] (true) with the
- * corrections for zero point zp. NULL on NOMEM. */
+/* Packs W (s8) as rows [a = M][b = K] (PQ_I8W_ROWS), panels of [a = K][b = N] (PQ_I8W_PANELS;
+ * W is [K][N]) or of the transpose of W [b = N][a = K] (PQ_I8W_PANELS_T), with the corrections
+ * for zero point zp. NULL on NOMEM. */
 static pq_i8_wpack *pq_i8_wpack_make(const pq_i8_kernels *k, const int8_t *W, size_t a, size_t b,
-                                     bool panels, int32_t zp) {
+                                     enum pq_i8_wmode mode, int32_t zp) {
     pq_i8_wpack *w = pq_calloc(1, sizeof *w);
     if (!w) return NULL;
+    bool panels = mode != PQ_I8W_ROWS;
     w->k = k;
     w->zp = zp;
     w->a = a;
     w->b = b;
-    w->panels = panels;
+    w->mode = mode;
     size_t bytes = panels ? pq_i8_panels_bytes(k, a, b) : a * pq_i8_row_bytes(k, b);
     w->data = pq_malloc_aligned(bytes + 64);
     w->corr = pq_malloc(((panels ? b : a) + 1) * sizeof(int32_t));
-    if (!w->data || !w->corr) {
+    int8_t *wt = mode == PQ_I8W_PANELS_T ? pq_malloc(a * b + 1) : NULL;
+    if (!w->data || !w->corr || (mode == PQ_I8W_PANELS_T && !wt)) {
+        pq_free(wt);
         pq_i8_wpack_free(w);
         return NULL;
+    }
+    if (wt) { /* [b][a] -> [a][b] */
+        for (size_t i = 0; i < b; i++)
+            for (size_t t = 0; t < a; t++)
+                wt[t * b + i] = W[i * a + t];
+        W = wt;
     }
     if (panels) {
         pq_i8_pack_panels(k, (const uint8_t *)W, b, a, b, false, w->data);
         pq_i8_corr_cols(W, b, a, b, pq_i8_zp_eff(k, zp), w->corr);
+        pq_free(wt);
     } else {
         pq_i8_pack_rows(k, (const uint8_t *)W, b, a, b, false, w->data);
         pq_i8_corr_rows(W, b, a, b, pq_i8_zp_eff(k, zp), w->corr);
@@ -128,8 +144,8 @@ static pq_i8_wpack *pq_i8_wpack_make(const pq_i8_kernels *k, const int8_t *W, si
  * constant (built on first use, rebuilt when the weight, kernels or zero point change), else
  * packed now into *owned (the caller frees it). NULL on NOMEM (err set). */
 static const pq_i8_wpack *pq_i8_weights(const pq_kernel_args *a, uint32_t wi,
-                                        const pq_i8_kernels *k, size_t da, size_t db, bool panels,
-                                        int32_t zp, pq_i8_wpack **owned) {
+                                        const pq_i8_kernels *k, size_t da, size_t db,
+                                        enum pq_i8_wmode mode, int32_t zp, pq_i8_wpack **owned) {
     const pq_tensor *W = a->in[wi];
     *owned = NULL;
     pq_onednn_cache *c = pq_dnnl_current();
@@ -137,11 +153,11 @@ static const pq_i8_wpack *pq_i8_weights(const pq_kernel_args *a, uint32_t wi,
         pq_dnnl_node *e = pq_dnnl_node_get(c, a->node, a->err);
         if (!e) return NULL;
         pq_i8_wpack *w = e->destroy == pq_i8_wpack_free ? e->val : NULL;
-        if (w && w->k == k && w->zp == zp && w->a == da && w->b == db && w->panels == panels &&
+        if (w && w->k == k && w->zp == zp && w->a == da && w->b == db && w->mode == mode &&
             pq_dnnl_wsig_same(&w->sig, W->data, W->nbytes))
             return w;
         pq_dnnl_node_reset(e);
-        w = pq_i8_wpack_make(k, W->data, da, db, panels, zp);
+        w = pq_i8_wpack_make(k, W->data, da, db, mode, zp);
         if (!w) {
             pq_error_nomem(a->err, "int8 packed weights");
             return NULL;
@@ -151,7 +167,7 @@ static const pq_i8_wpack *pq_i8_weights(const pq_kernel_args *a, uint32_t wi,
         e->destroy = pq_i8_wpack_free;
         return w;
     }
-    *owned = pq_i8_wpack_make(k, W->data, da, db, panels, zp);
+    *owned = pq_i8_wpack_make(k, W->data, da, db, mode, zp);
     if (!*owned) pq_error_nomem(a->err, "int8 packed weights");
     return *owned;
 }
@@ -209,7 +225,7 @@ enum pq_status pq_i8_qlinear_matmul_run(const pq_i8_kernels *k, const pq_kernel_
     pq_i8_wpack *owned = NULL;
     void *pa = pq_malloc_aligned((size_t)rows * pq_i8_row_bytes(k, (size_t)K) + 64);
     const pq_i8_wpack *w =
-        pa ? pq_i8_weights(a, 3, k, (size_t)K, (size_t)N, true, zp_a, &owned) : NULL;
+        pa ? pq_i8_weights(a, 3, k, (size_t)K, (size_t)N, PQ_I8W_PANELS, zp_a, &owned) : NULL;
     if (!pa || !w) {
         st = pa ? PQ_ERR_NOMEM : pq_error_nomem(a->err, "QLinearMatMul rows");
         goto done;
@@ -494,10 +510,11 @@ typedef struct pq_i8_conv_job {
     const pq_i8_src *src;
     const uint8_t *X; /* the tap rows' source: input (direct) or padded copy */
     uint8_t *Y;
-    const void *rows;   /* packed weight rows (M of rb bytes) */
+    const void *rows;   /* packed weights: M rows of rb bytes, or panels of W^T when swap */
     const int32_t *add; /* per output channel: zero-point correction + bias (wrapping i32) */
     const float *m;
     bool finite, quads;
+    bool swap; /* positions as rows, output channels as lanes (pq_i8_conv_swap) */
     int32_t zp_y;
     size_t CK, OSP, rb, nc, tiles; /* tiles of nc output positions per image and group */
     size_t mblk, mchunks;          /* output channels per task (multiple of mr), tasks per tile */
@@ -558,7 +575,8 @@ static void pq_i8_conv_task(void *ctx, int64_t b, int64_t e) {
     void *panels = pq_malloc_aligned(pq_i8_panels_bytes(k, j->CK, j->nc) + 64);
     pq_i8_seg *seg = pq_malloc((j->nc + 2) * sizeof *seg);
     uint8_t *ztail = pq_malloc(j->nc + 64);
-    if (!panels || !seg || !ztail) {
+    uint8_t *yt = j->swap ? pq_malloc(j->nc * j->mblk + 1) : NULL;
+    if (!panels || !seg || !ztail || (j->swap && !yt)) {
         atomic_store(&j->failed, 1);
         goto done;
     }
@@ -578,6 +596,25 @@ static void pq_i8_conv_task(void *ctx, int64_t b, int64_t e) {
         }
         size_t r0 = (size_t)(gi * g->Mg) + mc * j->mblk, m0 = mc * j->mblk;
         size_t mrows = (size_t)g->Mg - m0 < j->mblk ? (size_t)g->Mg - m0 : j->mblk;
+        if (j->swap) { /* group 1: channels [m0, m0 + mrows) as lanes, one weight panel at a time */
+            size_t nr = (size_t)k->nr, pb = pq_i8_panels_bytes(k, j->CK, nr);
+            for (size_t c0 = 0; c0 < mrows; c0 += nr) {
+                size_t nch = mrows - c0 < nr ? mrows - c0 : nr;
+                pq_i8_epilogue ep = {.add_col = j->add + m0 + c0,
+                                     .m_col = j->m + m0 + c0,
+                                     .zp_y = j->zp_y,
+                                     .finite = j->finite};
+                pq_i8_gemm_panel_rows(k, true, n_c, nch, j->CK, panels,
+                                      (const uint8_t *)j->rows + (m0 + c0) / nr * pb, &ep, yt + c0,
+                                      mrows);
+            }
+            for (size_t c = 0; c < mrows; c++) { /* [position][channel] -> NCHW */
+                uint8_t *yc = yg + (m0 + c) * j->OSP + p0;
+                for (size_t p = 0; p < n_c; p++)
+                    yc[p] = yt[p * mrows + c];
+            }
+            continue;
+        }
         pq_i8_epilogue ep = {
             .add_row = j->add + r0, .m_row = j->m + r0, .zp_y = j->zp_y, .finite = j->finite};
         pq_i8_gemm_packed(k, false, mrows, n_c, j->CK, (const uint8_t *)j->rows + r0 * j->rb,
@@ -587,6 +624,29 @@ done:
     pq_free(panels);
     pq_free(seg);
     pq_free(ztail);
+    pq_free(yt);
+}
+
+/* Whether a group-1 convolution computes fewer padded multiply-adds with its output positions as
+ * the broadcast rows and the output channels as lanes (the packed tile read as rows, the weights
+ * as panels of W^T, the [position][channel] result transposed into NCHW) than the other way round:
+ * positions that do not fill the last panel of a tile (7 x 7 = 49 -> 64 lanes) are wasted there,
+ * channel counts that are not a multiple of the lanes here. */
+static int pq_i8_swap_forced = -1;
+
+void pq_i8_conv_force_swap(int swap) {
+    pq_i8_swap_forced = swap < 0 ? -1 : swap != 0;
+}
+
+static bool pq_i8_conv_swap(const pq_i8_kernels *k, const pq_i8_conv *g, size_t OSP, size_t nc) {
+    if (g->group != 1) return false;
+    if (pq_i8_swap_forced >= 0) return pq_i8_swap_forced == 1;
+    size_t nr = (size_t)k->nr, mr = (size_t)k->mr, M = (size_t)g->M;
+    size_t full = OSP / nc, last = OSP % nc;
+    double lanes = (double)(full * nc) + (double)((last + nr - 1) / nr * nr);
+    double normal = (double)((M + mr - 1) / mr * mr) * lanes;
+    double swapped = (double)OSP * (double)((M + nr - 1) / nr * nr);
+    return swapped * 1.08 < normal; /* the transpose of the output costs a little */
 }
 
 enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_args *a) {
@@ -685,7 +745,9 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
     }
     /* Weights packed once per session node (or per call); the zero-point correction
      * -zp_x * sum_k w[oc][k] is folded per output channel with the bias. */
-    const pq_i8_wpack *w = pq_i8_weights(a, 3, k, M, CK, false, zp_x, &owned);
+    bool swap = pq_i8_conv_swap(k, &g, OSP, nc);
+    const pq_i8_wpack *w = swap ? pq_i8_weights(a, 3, k, CK, M, PQ_I8W_PANELS_T, zp_x, &owned)
+                                : pq_i8_weights(a, 3, k, M, CK, PQ_I8W_ROWS, zp_x, &owned);
     if (!w) {
         st = PQ_ERR_NOMEM;
         goto done;
@@ -747,8 +809,8 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
     int64_t tile_tasks = g.N * g.group * (int64_t)tiles;
     /* fewer tiles than threads: split the output channels of each tile too */
     size_t mchunks = tile_tasks >= th ? 1 : (size_t)((th + tile_tasks - 1) / tile_tasks);
-    size_t mblk = ((size_t)g.Mg + mchunks - 1) / mchunks;
-    mblk = (mblk + mr - 1) / mr * mr;
+    size_t mblk = ((size_t)g.Mg + mchunks - 1) / mchunks, mq = swap ? nr : mr;
+    mblk = (mblk + mq - 1) / mq * mq;
     mchunks = ((size_t)g.Mg + mblk - 1) / mblk;
     pq_i8_conv_job j = {.k = k,
                         .g = &g,
@@ -760,6 +822,7 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
                         .m = m,
                         .finite = finite,
                         .quads = pq_i8_quads_ok(k),
+                        .swap = swap,
                         .zp_y = zp_y,
                         .CK = CK,
                         .OSP = OSP,

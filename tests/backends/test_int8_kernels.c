@@ -259,6 +259,8 @@ static const conv_geo conv_geos[] = {
     {1, 3, 45, 45, 16, 7, 7, 2, 1, 1, {3, 3, 3, 3}},  /* 7x7 stride 2 stem, K = 147 */
     {1, 40, 23, 23, 24, 1, 1, 1, 1, 1, {0, 0, 0, 0}}, /* 1x1 direct, 529 positions */
     {2, 12, 17, 61, 20, 3, 3, 1, 1, 1, {1, 1, 1, 1}}, /* long rows, runs crossing panels */
+    {2, 64, 7, 7, 96, 3, 3, 1, 1, 1, {1, 1, 1, 1}},   /* 7x7: positions as rows (swap) */
+    {1, 48, 6, 6, 72, 1, 1, 1, 1, 1, {0, 0, 0, 0}},   /* 1x1 direct, 36 positions (swap) */
 };
 
 static void conv_case(const pq_i8_kernels *k, rng_t *r, const conv_geo *cg, int zpx, int per_ch,
@@ -314,14 +316,20 @@ static void sweep_conv(enum pq_i8_isa isa) {
     rng_t r = {0x243F6A8885A308D3ULL + (uint64_t)isa};
     g_compared = 0;
     int cases = 0;
-    for (int gi = 0; gi < NELEM(conv_geos); gi++)
-        for (int zi = 0; zi < NELEM(zps); zi++)
-            for (int v = 0; v < 4; v++, cases++)
-                conv_case(k, &r, &conv_geos[gi], zps[zi], v & 1, v >> 1, 0, -1);
-    for (int gi = 0; gi < NELEM(conv_geos); gi++, cases += 2) {
-        conv_case(k, &r, &conv_geos[gi], 255, 1, 1, 1, -1);  /* saturating bytes */
-        conv_case(k, &r, &conv_geos[gi], 128, 1, 1, 0, 0.0); /* zero y scale */
+    /* chosen orientation, then both forced (group-1 convolutions) */
+    for (int force = -1; force <= 1; force++) {
+        pq_i8_conv_force_swap(force);
+        for (int gi = 0; gi < NELEM(conv_geos); gi++) {
+            if (force >= 0 && conv_geos[gi].g != 1) continue;
+            for (int zi = 0; zi < NELEM(zps); zi++)
+                for (int v = 0; v < 4; v++, cases++)
+                    conv_case(k, &r, &conv_geos[gi], zps[zi], v & 1, v >> 1, 0, -1);
+            conv_case(k, &r, &conv_geos[gi], 255, 1, 1, 1, -1);  /* saturating bytes */
+            conv_case(k, &r, &conv_geos[gi], 128, 1, 1, 0, 0.0); /* zero y scale */
+            cases += 2;
+        }
     }
+    pq_i8_conv_force_swap(-1);
     cr_log_info("int8 conv %s: %d cases, %lld output bytes bit-exact vs reference", k->name, cases,
                 (long long)g_compared);
 }
