@@ -135,13 +135,12 @@ int pq_piq_i8_neon_has_dot(void) {
     return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
 }
 
-/* The table's entry: sdot when the CPU has it (checked once), else the widening kernel. */
+/* The table's entry: sdot when the CPU has it (getauxval reads a value cached at startup, cheap
+ * next to a GEMV), else the widening kernel. */
 static void pq_piq_gemv_i8_neon_entry(enum pq_qformat f, const uint8_t *w, int64_t rows,
                                       int64_t cols, int64_t group, const pq_piq_i8_act *a,
                                       float *y) {
-    static int dot = -1;
-    if (dot < 0) dot = pq_piq_i8_neon_has_dot();
-    if (dot)
+    if (pq_piq_i8_neon_has_dot())
         pq_piq_gemv_i8_ukernel__neondot(f, w, rows, cols, group, a, y);
     else
         pq_piq_gemv_i8_ukernel__neon(f, w, rows, cols, group, a, y);
