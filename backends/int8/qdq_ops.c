@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "backends/cpu.h"
+#include "backends/threadpool.h"
 #include "ir/attrs.h"
 #include "ir/ir.h"
 
@@ -151,12 +152,15 @@ static bool pq_i8_pool_ints(const pq_node *node, const char *name, int n, int64_
 }
 
 /* One plane: y[oh][ow] = max over the in-range window. u8 compares as unsigned, s8 after ^0x80
- * (order-preserving bijection), done by the caller's bias. */
+ * (order-preserving bijection), done by the caller's bias. row: the vertical max of the window
+ * rows with p[1] zero bytes before it and zeros after (a zero never wins: every window holds an
+ * in-range element, and biased bytes are >= 0); hm: the stride-1 horizontal max. */
 static void pq_i8_pool_plane(const uint8_t *x, int64_t H, int64_t W, uint8_t *y, int64_t OH,
                              int64_t OW, const int64_t *k, const int64_t *s, const int64_t *d,
-                             const int64_t *p, uint8_t bias, uint8_t *row) {
+                             const int64_t *p, uint8_t bias, uint8_t *row, uint8_t *hm) {
+    int64_t nh = (OW - 1) * s[1] + 1; /* horizontal positions needed */
+    uint8_t *vr = row + p[1];
     for (int64_t oh = 0; oh < OH; oh++) {
-        /* vertical max of the window rows into row[W] (bytes biased to unsigned order) */
         int64_t h0 = oh * s[0] - p[0];
         bool any = false; /* the first in-range row is copied, later ones max-ed in */
         for (int64_t kh = 0; kh < k[0]; kh++) {
@@ -165,34 +169,50 @@ static void pq_i8_pool_plane(const uint8_t *x, int64_t H, int64_t W, uint8_t *y,
             const uint8_t *xr = x + ih * W;
             if (!any) {
                 for (int64_t w = 0; w < W; w++)
-                    row[w] = xr[w] ^ bias;
+                    vr[w] = xr[w] ^ bias;
                 any = true;
             } else {
                 for (int64_t w = 0; w < W; w++) {
                     uint8_t v = xr[w] ^ bias;
-                    row[w] = v > row[w] ? v : row[w];
+                    vr[w] = v > vr[w] ? v : vr[w];
                 }
             }
         }
+        /* hm[x] = max_kw row[x + kw * d] (row index x is input column x - p[1]) */
+        memcpy(hm, row, (size_t)nh);
+        for (int64_t kw = 1; kw < k[1]; kw++) {
+            const uint8_t *r = row + kw * d[1];
+            for (int64_t t = 0; t < nh; t++)
+                hm[t] = r[t] > hm[t] ? r[t] : hm[t];
+        }
         uint8_t *yr = y + oh * OW;
-        for (int64_t ow = 0; ow < OW; ow++) {
-            int64_t w0 = ow * s[1] - p[1];
-            if (w0 >= 0 && w0 + (k[1] - 1) * d[1] < W) { /* interior: no bounds checks */
-                const uint8_t *rw = row + w0;
-                uint8_t m = rw[0];
-                for (int64_t kw = 1; kw < k[1]; kw++)
-                    m = rw[kw * d[1]] > m ? rw[kw * d[1]] : m;
-                yr[ow] = (uint8_t)(m ^ bias);
-                continue;
-            }
-            uint8_t m = 0; /* windows are never empty (checked by the caller) */
-            for (int64_t kw = 0; kw < k[1]; kw++) {
-                int64_t iw = w0 + kw * d[1];
-                if (iw >= 0 && iw < W && row[iw] > m) m = row[iw];
-            }
-            yr[ow] = (uint8_t)(m ^ bias);
+        if (s[1] == 1) {
+            for (int64_t ow = 0; ow < OW; ow++)
+                yr[ow] = hm[ow] ^ bias;
+        } else {
+            for (int64_t ow = 0; ow < OW; ow++)
+                yr[ow] = hm[ow * s[1]] ^ bias;
         }
     }
+}
+
+/* Planes [b, e) of one max pool. */
+typedef struct pq_i8_pool_job {
+    const uint8_t *X;
+    uint8_t *Y;
+    int64_t H, W, OH, OW, k[2], s[2], d[2], p[4];
+    uint8_t bias;
+} pq_i8_pool_job;
+
+static void pq_i8_pool_task(void *ctx, int64_t b, int64_t e) {
+    const pq_i8_pool_job *j = ctx;
+    /* the padded vertical-max row: p[1] zeros, W values, zeros to the last window's end */
+    uint8_t row[2 * PQ_I8_POOL_MAX_W + 64], hm[PQ_I8_POOL_MAX_W + 64];
+    int64_t nh = (j->OW - 1) * j->s[1] + 1, len = nh + (j->k[1] - 1) * j->d[1];
+    memset(row, 0, (size_t)(len > j->p[1] + j->W ? len : j->p[1] + j->W));
+    for (int64_t c = b; c < e; c++)
+        pq_i8_pool_plane(j->X + c * j->H * j->W, j->H, j->W, j->Y + c * j->OH * j->OW, j->OH, j->OW,
+                         j->k, j->s, j->d, j->p, j->bias, row, hm);
 }
 
 enum pq_status pq_i8_max_pool_run(const pq_kernel_args *a) {
@@ -228,11 +248,23 @@ enum pq_status pq_i8_max_pool_run(const pq_kernel_args *a) {
             }
             if (!hit) return PQ_ERR_UNSUPPORTED;
         }
-    uint8_t row[PQ_I8_POOL_MAX_W];
-    uint8_t bias = X->dtype == PQ_DTYPE_I8 ? 0x80 : 0;
-    for (int64_t c = 0; c < NC; c++)
-        pq_i8_pool_plane((const uint8_t *)X->data + c * H * W, H, W,
-                         (uint8_t *)Y->data + c * OH * OW, OH, OW, k, s, d, p, bias, row);
+    /* the padded row (pads, then the windows' reach) must fit the task's buffers */
+    int64_t nh = (OW - 1) * s[1] + 1, len = nh + (k[1] - 1) * d[1];
+    if (nh > PQ_I8_POOL_MAX_W || len > 2 * PQ_I8_POOL_MAX_W || p[1] + W > 2 * PQ_I8_POOL_MAX_W)
+        return PQ_ERR_UNSUPPORTED;
+    pq_i8_pool_job j = {.X = X->data,
+                        .Y = Y->data,
+                        .H = H,
+                        .W = W,
+                        .OH = OH,
+                        .OW = OW,
+                        .k = {k[0], k[1]},
+                        .s = {s[0], s[1]},
+                        .d = {d[0], d[1]},
+                        .p = {p[0], p[1], p[2], p[3]},
+                        .bias = X->dtype == PQ_DTYPE_I8 ? 0x80 : 0};
+    int th = (double)NC * (double)(OH * OW) * (double)(k[0] * k[1]) < 262144.0 ? 1 : a->n_threads;
+    pq_parallel_for(th, NC, pq_i8_pool_task, &j);
     return PQ_OK;
 }
 
