@@ -1,6 +1,9 @@
 # Exports the larger models the latency benchmarks use (random weights; latency only) into a
-# directory given on the command line: a transformer encoder and a wide MLP. Run with /usr/bin/python3.
-# Usage: export_bench_models.py OUT_DIR      (writes <name>/model.onnx and <name>/input_<in>.npy)
+# directory given on the command line: a transformer encoder, a wide MLP and torchvision CNNs
+# (mobilenet_v3_small/large, resnet18, efficientnet_b0; python3-torchvision). Run with /usr/bin/python3.
+# Usage: export_bench_models.py OUT_DIR [NAME ...]   (default: encoder_d256 mlp_2048)
+# Writes <name>/model.onnx, <name>/input_<in>.npy (batch 1) and, for the CNNs, input_<in>_b8.npy,
+# plus PyTorch's outputs on them (torch_<out>.npy, torch_<out>_b8.npy) for checking piqc.
 import os
 import sys
 
@@ -48,16 +51,53 @@ def export(out_dir, name, model, inputs, in_names):
                       input_names=in_names, output_names=["y"])
     for n, t in zip(in_names, inputs):
         np.save(os.path.join(d, f"input_{n}.npy"), t.numpy())
+    with torch.no_grad():
+        np.save(os.path.join(d, "torch_y.npy"), model(*inputs).numpy())
+    print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters -> {d}")
+
+
+CNNS = ("mobilenet_v3_small", "mobilenet_v3_large", "resnet18", "efficientnet_b0")
+
+
+def export_cnn(out_dir, name, size=224):
+    """A torchvision architecture with its own random init (weights=None), eval mode, opset 13
+    (HardSwish / SiLU come out decomposed: HardSigmoid + Mul, Sigmoid + Mul), dynamic batch."""
+    try:
+        import torchvision
+    except ImportError:
+        sys.exit("export_bench_models: %s needs python3-torchvision (apt-get install python3-torchvision)"
+                 % name)
+    model = getattr(torchvision.models, name)(weights=None).eval()
+    d = os.path.join(out_dir, name)
+    os.makedirs(d, exist_ok=True)
+    x1 = torch.randn(1, 3, size, size)
+    x8 = torch.randn(8, 3, size, size)
+    torch.onnx.export(model, x1, os.path.join(d, "model.onnx"), opset_version=13,
+                      input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
+    with torch.no_grad():
+        for x, sfx in ((x1, ""), (x8, "_b8")):
+            np.save(os.path.join(d, f"input_input{sfx}.npy"), x.numpy())
+            np.save(os.path.join(d, f"torch_logits{sfx}.npy"), model(x).numpy())
     print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters -> {d}")
 
 
 def main():
-    if len(sys.argv) != 2:
-        sys.exit("usage: export_bench_models.py OUT_DIR")
-    torch.manual_seed(0)
+    if len(sys.argv) < 2:
+        sys.exit("usage: export_bench_models.py OUT_DIR [NAME ...]  (names: encoder_d256 mlp_2048 "
+                 + " ".join(CNNS) + ")")
     out = sys.argv[1]
-    export(out, "encoder_d256", Encoder(), [torch.randint(0, 1000, (1, 128))], ["tokens"])
-    export(out, "mlp_2048", WideMLP(), [torch.randn(1, 1024)], ["x"])
+    names = sys.argv[2:] or ["encoder_d256", "mlp_2048"]
+    for name in names:
+        torch.manual_seed(0)  # each model the same whatever else is exported with it
+        if name == "encoder_d256":
+            export(out, name, Encoder(), [torch.randint(0, 1000, (1, 128))], ["tokens"])
+        elif name == "mlp_2048":
+            export(out, name, WideMLP(), [torch.randn(1, 1024)], ["x"])
+        elif name in CNNS:
+            export_cnn(out, name)
+        else:
+            sys.exit(f"export_bench_models: unknown model '{name}'")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-// onnxruntime-node baseline for piqc's side-by-side benchmarks: runs MODEL.onnx on .npy inputs with one
-// thread (intra/inter-op 1, sequential) and prints `median X.XXX ms` over --repeat timed runs.
-// Usage: node bench/ort_bench.js MODEL.onnx --input name=file.npy ... [--repeat N] [--warmup N]
-//        [--expect name=file.npy ...] [--rtol R] [--atol A] [--verbose]
+// onnxruntime-node baseline for piqc's side-by-side benchmarks: runs MODEL.onnx on .npy inputs with
+// --threads intra-op threads (default 1; inter-op 1, sequential) and prints `median X.XXX ms` over
+// --repeat timed runs after --warmup untimed ones.
+// Usage: node bench/ort_bench.js MODEL.onnx --input name=file.npy ... [--threads N] [--repeat N]
+//        [--warmup N] [--expect name=file.npy ...] [--rtol R] [--atol A] [--verbose]
 'use strict';
 const path = require('path');
 const npy = require(path.join(__dirname, 'npy.js'));
@@ -12,7 +13,7 @@ function die(msg) {
 }
 
 function parseArgs(argv) {
-  const o = { model: null, inputs: [], expects: [], repeat: 20, warmup: 3, rtol: 1e-4, atol: 1e-5, verbose: false };
+  const o = { model: null, inputs: [], expects: [], threads: 1, repeat: 20, warmup: 3, rtol: 1e-4, atol: 1e-5, verbose: false };
   const need = (i, flag) => {
     if (i + 1 >= argv.length) die(`${flag} needs a value`);
     return argv[i + 1];
@@ -30,13 +31,14 @@ function parseArgs(argv) {
     const a = argv[i];
     if (a === '--input') o.inputs.push(pair(need(i, a), a)), i++;
     else if (a === '--expect') o.expects.push(pair(need(i, a), a)), i++;
+    else if (a === '--threads') o.threads = num(need(i, a), a, true), i++;
     else if (a === '--repeat') o.repeat = num(need(i, a), a, true), i++;
     else if (a === '--warmup') o.warmup = num(need(i, a), a, true), i++;
     else if (a === '--rtol') o.rtol = num(need(i, a), a, false), i++;
     else if (a === '--atol') o.atol = num(need(i, a), a, false), i++;
     else if (a === '--verbose' || a === '-v') o.verbose = true;
     else if (a === '-h' || a === '--help') {
-      process.stdout.write('usage: node bench/ort_bench.js MODEL.onnx --input name=file.npy ... [--repeat N] ' +
+      process.stdout.write('usage: node bench/ort_bench.js MODEL.onnx --input name=file.npy ... [--threads N] [--repeat N] ' +
         '[--warmup N] [--expect name=file.npy ...] [--rtol R] [--atol A] [--verbose]\n');
       process.exit(0);
     } else if (a.startsWith('-')) die(`unknown option '${a}'`);
@@ -45,6 +47,7 @@ function parseArgs(argv) {
   }
   if (o.model === null) die('no model given (usage: node bench/ort_bench.js MODEL.onnx --input name=file.npy ...)');
   if (o.repeat < 1) die('--repeat must be at least 1');
+  if (o.threads < 1) die('--threads must be at least 1');
   return o;
 }
 
@@ -59,7 +62,7 @@ async function main() {
   let session;
   try {
     session = await ort.InferenceSession.create(o.model, {
-      intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential',
+      intraOpNumThreads: o.threads, interOpNumThreads: 1, executionMode: 'sequential',
       graphOptimizationLevel: 'all',
     });
   } catch (e) {
