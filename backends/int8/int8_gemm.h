@@ -65,6 +65,22 @@ typedef struct pq_i8_tile_ep {
     size_t ldy;
     int nj;
 } pq_i8_tile_ep;
+/* A piece of a convolution tile for the quad packer: lanes [j, j + n) of the tile (n <= nr, one
+ * panel) come from bytes src .. src + n - 1 of every tap row and go to byte dst of the panels
+ * (dst = panel * panel bytes + lane * 4, the quad offset added per quad). overrun: a 16-lane store
+ * may run past the last lane (it lands in lanes a later chunk or quad rewrites). */
+typedef struct pq_i8_chunk {
+    size_t src, dst, j;
+    uint32_t n;
+    bool overrun;
+} pq_i8_chunk;
+/* Packs quad (4 taps) of every chunk: rb[t] is tap row t's base (NULL: a K-tail row, packed as
+ * zeros from ztail + j, ztail holding bytes that pack to 0), qoff the quad's byte offset inside a
+ * panel, each byte ^ x. slack: 16 bytes may be read past every row's run; last: no later quad
+ * (an overrun must then stay inside its panel). */
+typedef void (*pq_i8_packq_fn)(const uint8_t *const rb[4], const pq_i8_chunk *ch, size_t nch,
+                               size_t qoff, uint8_t x, bool slack, bool last, const uint8_t *ztail,
+                               uint8_t *dst);
 /* A micro-kernel with the epilogue fused: the accumulators never leave the registers. */
 typedef void (*pq_i8_ukernel_rq_fn)(int mr, size_t kq, const void *a, size_t lda, size_t qs,
                                     const void *p, const pq_i8_tile_ep *ep);
@@ -82,6 +98,8 @@ typedef struct pq_i8_kernels {
     /* the same with the epilogue fused (NULL: ukernel, then requant row by row) */
     pq_i8_ukernel_rq_fn ukernel_rq[2];
     pq_i8_requant_fn requant;
+    /* the quad packer for this table's panels (NULL: the portable one; only for elem 1, kb 4) */
+    pq_i8_packq_fn packq;
 } pq_i8_kernels;
 
 /* Kernels of one ISA, or NULL when this build or CPU cannot run them. */

@@ -68,10 +68,9 @@ pq_i8_avx512_finish(int MR, __m512i acc[][2], int32_t *c, const pq_i8_tile_ep *e
     }
 }
 
-static inline __attribute__((always_inline)) void pq_i8_avx512_tile(int MR, int rows_u8, size_t kq,
-                                                                    const uint8_t *a, size_t lda, size_t qs,
-                                                                    const uint8_t *p, int32_t *c,
-                                                                    const pq_i8_tile_ep *ep) {
+static inline __attribute__((always_inline)) void
+pq_i8_avx512_tile(int MR, int rows_u8, size_t kq, const uint8_t *a, size_t lda, size_t qs,
+                  const uint8_t *p, int32_t *c, const pq_i8_tile_ep *ep) {
     __m512i acc[PQ_I8Z_MR][2];
     for (int r = 0; r < MR; r++)
         acc[r][0] = acc[r][1] = _mm512_setzero_si512();
@@ -97,48 +96,50 @@ static inline __attribute__((always_inline)) void pq_i8_avx512_tile(int MR, int 
 #define PQ_I8Z_SWITCH(U, C, EP)                                                                    \
     switch (mr) {                                                                                  \
     case 1:                                                                                        \
-        pq_i8_avx512_tile(1, U, kq, a, lda, qs, p, C, EP);                                             \
+        pq_i8_avx512_tile(1, U, kq, a, lda, qs, p, C, EP);                                         \
         break;                                                                                     \
     case 2:                                                                                        \
-        pq_i8_avx512_tile(2, U, kq, a, lda, qs, p, C, EP);                                             \
+        pq_i8_avx512_tile(2, U, kq, a, lda, qs, p, C, EP);                                         \
         break;                                                                                     \
     case 3:                                                                                        \
-        pq_i8_avx512_tile(3, U, kq, a, lda, qs, p, C, EP);                                             \
+        pq_i8_avx512_tile(3, U, kq, a, lda, qs, p, C, EP);                                         \
         break;                                                                                     \
     case 4:                                                                                        \
-        pq_i8_avx512_tile(4, U, kq, a, lda, qs, p, C, EP);                                             \
+        pq_i8_avx512_tile(4, U, kq, a, lda, qs, p, C, EP);                                         \
         break;                                                                                     \
     case 5:                                                                                        \
-        pq_i8_avx512_tile(5, U, kq, a, lda, qs, p, C, EP);                                             \
+        pq_i8_avx512_tile(5, U, kq, a, lda, qs, p, C, EP);                                         \
         break;                                                                                     \
     case 6:                                                                                        \
-        pq_i8_avx512_tile(6, U, kq, a, lda, qs, p, C, EP);                                             \
+        pq_i8_avx512_tile(6, U, kq, a, lda, qs, p, C, EP);                                         \
         break;                                                                                     \
     case 7:                                                                                        \
-        pq_i8_avx512_tile(7, U, kq, a, lda, qs, p, C, EP);                                             \
+        pq_i8_avx512_tile(7, U, kq, a, lda, qs, p, C, EP);                                         \
         break;                                                                                     \
     default:                                                                                       \
-        pq_i8_avx512_tile(8, U, kq, a, lda, qs, p, C, EP);                                             \
+        pq_i8_avx512_tile(8, U, kq, a, lda, qs, p, C, EP);                                         \
         break;                                                                                     \
     }
 
-static void pq_i8_gemm_ukernel__avx512vnni_8x32_su(int mr, size_t kq, const void *a, size_t lda, size_t qs,
-                                                   const void *p, int32_t *c) {
+static void pq_i8_gemm_ukernel__avx512vnni_8x32_su(int mr, size_t kq, const void *a, size_t lda,
+                                                   size_t qs, const void *p, int32_t *c) {
     PQ_I8Z_SWITCH(0, c, NULL)
 }
 
-static void pq_i8_gemm_ukernel__avx512vnni_8x32_us(int mr, size_t kq, const void *a, size_t lda, size_t qs,
-                                                   const void *p, int32_t *c) {
+static void pq_i8_gemm_ukernel__avx512vnni_8x32_us(int mr, size_t kq, const void *a, size_t lda,
+                                                   size_t qs, const void *p, int32_t *c) {
     PQ_I8Z_SWITCH(1, c, NULL)
 }
 
-static void pq_i8_gemm_ukernel_rq__avx512vnni_8x32_su(int mr, size_t kq, const void *a, size_t lda, size_t qs,
-                                                      const void *p, const pq_i8_tile_ep *ep) {
+static void pq_i8_gemm_ukernel_rq__avx512vnni_8x32_su(int mr, size_t kq, const void *a, size_t lda,
+                                                      size_t qs, const void *p,
+                                                      const pq_i8_tile_ep *ep) {
     PQ_I8Z_SWITCH(0, NULL, ep)
 }
 
-static void pq_i8_gemm_ukernel_rq__avx512vnni_8x32_us(int mr, size_t kq, const void *a, size_t lda, size_t qs,
-                                                      const void *p, const pq_i8_tile_ep *ep) {
+static void pq_i8_gemm_ukernel_rq__avx512vnni_8x32_us(int mr, size_t kq, const void *a, size_t lda,
+                                                      size_t qs, const void *p,
+                                                      const pq_i8_tile_ep *ep) {
     PQ_I8Z_SWITCH(1, NULL, ep)
 }
 
@@ -157,6 +158,74 @@ static void pq_i8_requant__avx512(const int32_t *acc, size_t n, int32_t add, flo
     }
 }
 
+/* ---- packing four tap rows into quads (x == 0: this table never flips) ---- */
+
+static inline void pq_i8_quad16__avx512(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2,
+                                        const uint8_t *r3, uint8_t *o) {
+    __m128i a = _mm_loadu_si128((const __m128i *)r0), b = _mm_loadu_si128((const __m128i *)r1);
+    __m128i c = _mm_loadu_si128((const __m128i *)r2), d = _mm_loadu_si128((const __m128i *)r3);
+    __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
+    __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
+    _mm_storeu_si128((__m128i *)o, _mm_unpacklo_epi16(ab0, cd0));
+    _mm_storeu_si128((__m128i *)(o + 16), _mm_unpackhi_epi16(ab0, cd0));
+    _mm_storeu_si128((__m128i *)(o + 32), _mm_unpacklo_epi16(ab1, cd1));
+    _mm_storeu_si128((__m128i *)(o + 48), _mm_unpackhi_epi16(ab1, cd1));
+}
+
+/* 32 lanes: the 128-bit halves of the in-lane interleave put back in lane order. */
+static inline void pq_i8_quad32__avx512(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2,
+                                        const uint8_t *r3, uint8_t *o) {
+    __m256i a = _mm256_loadu_si256((const __m256i *)r0),
+            b = _mm256_loadu_si256((const __m256i *)r1);
+    __m256i c = _mm256_loadu_si256((const __m256i *)r2),
+            d = _mm256_loadu_si256((const __m256i *)r3);
+    __m256i ab0 = _mm256_unpacklo_epi8(a, b), ab1 = _mm256_unpackhi_epi8(a, b);
+    __m256i cd0 = _mm256_unpacklo_epi8(c, d), cd1 = _mm256_unpackhi_epi8(c, d);
+    __m256i w0 = _mm256_unpacklo_epi16(ab0, cd0); /* lanes 0-3 | 16-19 */
+    __m256i w1 = _mm256_unpackhi_epi16(ab0, cd0); /* 4-7 | 20-23 */
+    __m256i w2 = _mm256_unpacklo_epi16(ab1, cd1); /* 8-11 | 24-27 */
+    __m256i w3 = _mm256_unpackhi_epi16(ab1, cd1); /* 12-15 | 28-31 */
+    _mm256_storeu_si256((__m256i *)o, _mm256_permute2x128_si256(w0, w1, 0x20));
+    _mm256_storeu_si256((__m256i *)(o + 32), _mm256_permute2x128_si256(w2, w3, 0x20));
+    _mm256_storeu_si256((__m256i *)(o + 64), _mm256_permute2x128_si256(w0, w1, 0x31));
+    _mm256_storeu_si256((__m256i *)(o + 96), _mm256_permute2x128_si256(w2, w3, 0x31));
+}
+
+static void pq_i8_packq__avx512(const uint8_t *const rb[4], const pq_i8_chunk *ch, size_t nch,
+                                size_t qoff, uint8_t x, bool slack, bool last, const uint8_t *ztail,
+                                uint8_t *dst) {
+    (void)x; /* never flipped */
+    for (size_t c = 0; c < nch; c++) {
+        size_t src = ch[c].src, n = ch[c].n, t = 0;
+        const uint8_t *r0 = rb[0] ? rb[0] + src : ztail + ch[c].j;
+        const uint8_t *r1 = rb[1] ? rb[1] + src : ztail + ch[c].j;
+        const uint8_t *r2 = rb[2] ? rb[2] + src : ztail + ch[c].j;
+        const uint8_t *r3 = rb[3] ? rb[3] + src : ztail + ch[c].j;
+        uint8_t *o = dst + ch[c].dst + qoff;
+        for (; t + 32 <= n; t += 32)
+            pq_i8_quad32__avx512(r0 + t, r1 + t, r2 + t, r3 + t, o + 4 * t);
+        for (; t + 16 <= n; t += 16)
+            pq_i8_quad16__avx512(r0 + t, r1 + t, r2 + t, r3 + t, o + 4 * t);
+        if (t < n && slack) {
+            if (ch[c].overrun || !last) {
+                pq_i8_quad16__avx512(r0 + t, r1 + t, r2 + t, r3 + t, o + 4 * t);
+            } else {
+                uint32_t tmp[16];
+                pq_i8_quad16__avx512(r0 + t, r1 + t, r2 + t, r3 + t, (uint8_t *)tmp);
+                for (size_t u = 0; u < n - t; u++)
+                    memcpy(o + 4 * (t + u), tmp + u, 4);
+            }
+            t = n;
+        }
+        for (; t < n; t++) {
+            o[4 * t] = r0[t];
+            o[4 * t + 1] = r1[t];
+            o[4 * t + 2] = r2[t];
+            o[4 * t + 3] = r3[t];
+        }
+    }
+}
+
 const pq_i8_kernels pq_i8_kernels_avx512 = {
     .isa = PQ_I8_AVX512,
     .name = "avx512",
@@ -169,4 +238,5 @@ const pq_i8_kernels pq_i8_kernels_avx512 = {
     .ukernel_rq = {pq_i8_gemm_ukernel_rq__avx512vnni_8x32_su,
                    pq_i8_gemm_ukernel_rq__avx512vnni_8x32_us},
     .requant = pq_i8_requant__avx512,
+    .packq = pq_i8_packq__avx512,
 };

@@ -284,6 +284,23 @@ typedef struct pq_i8_pad_job {
     atomic_int *failed;
 } pq_i8_pad_job;
 
+/* memcpy for short rows without a library call (n bytes, no overlap). */
+static inline void pq_i8_copy(uint8_t *d, const uint8_t *x, size_t n) {
+#if defined(__SSE2__)
+    if (n >= 16) {
+        size_t i = 0;
+        for (; i + 16 <= n; i += 16)
+            _mm_storeu_si128((__m128i *)(d + i), _mm_loadu_si128((const __m128i *)(x + i)));
+        if (i < n) /* the last 16 bytes again, overlapping */
+            _mm_storeu_si128((__m128i *)(d + n - 16),
+                             _mm_loadu_si128((const __m128i *)(x + n - 16)));
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++)
+        d[i] = x[i];
+}
+
 /* out[q] = x[q - pl] (zp outside [0, W)), q < len. */
 static void pq_i8_pad_row(const uint8_t *x, int64_t W, int64_t pl, uint8_t zp, size_t len,
                           uint8_t *out) {
@@ -326,19 +343,23 @@ static void pq_i8_pad_task(void *ctx, int64_t b, int64_t e) {
         atomic_store(j->failed, 1);
         return;
     }
+    /* stride 1: the plane filled with zp once, then the in-range part of every row copied */
+    int64_t c0 = g->pl < (int64_t)s->wq ? g->pl : (int64_t)s->wq;
+    int64_t c1 = g->pl + g->W < (int64_t)s->wq ? g->pl + g->W : (int64_t)s->wq;
     for (int64_t nc = b; nc < e; nc++) {
         const uint8_t *xc = j->X + nc * g->H * g->W;
         uint8_t *dc = j->planes + (size_t)nc * s->cstride;
+        if (sw == 1 && (g->pl || g->pr || g->pt || g->pb)) memset(dc, j->zp, s->cstride);
         for (size_t r = 0; r < s->hr; r++) {
             uint8_t *d = dc + r * s->rstride;
             int64_t ih = (int64_t)r - g->pt;
             if (ih < 0 || ih >= g->H) {
-                memset(d, j->zp, s->rstride);
+                if (sw > 1) memset(d, j->zp, s->rstride);
                 continue;
             }
             const uint8_t *xr = xc + ih * g->W;
             if (sw == 1) { /* padded column q holds iw = q - pl */
-                pq_i8_pad_row(xr, g->W, g->pl, j->zp, s->wq, d);
+                if (c1 > c0) pq_i8_copy(d + c0, xr, (size_t)(c1 - c0));
                 continue;
             }
             /* the padded row (sw * wq columns), then its phases */
@@ -457,35 +478,31 @@ static inline void pq_i8_quad16(const uint8_t *r0, const uint8_t *r1, const uint
 }
 #endif
 
-/* Tile lanes [j, j + run) of quad q (of kq) from rows r[0..3] (byte t of each row is lane j + t)
- * into the panels at dst (panels of pe bytes, nr lanes of 4 bytes per quad), each byte ^ x.
- * slack: 16 bytes may be read past every row's run. A partial 16-lane chunk is stored whole when
- * the lanes it overruns are rewritten later (a later run of this quad, the next quad of this
- * panel) or discarded (past the tile's last lane); runs come in increasing j, quads in order. */
-static void pq_i8_pack_quad_run(const uint8_t *const r[4], size_t run, size_t j, size_t nr,
-                                size_t pe, size_t q, size_t kq, uint8_t x, bool slack,
-                                uint8_t *dst) {
-    const uint8_t *r0 = r[0], *r1 = r[1], *r2 = r[2], *r3 = r[3];
+/* The portable quad packer (pq_i8_packq_fn). */
+static void pq_i8_packq__portable(const uint8_t *const rb[4], const pq_i8_chunk *ch, size_t nch,
+                                  size_t qoff, uint8_t x, bool slack, bool last,
+                                  const uint8_t *ztail, uint8_t *dst) {
 #if defined(__SSE2__)
     __m128i vx = _mm_set1_epi8((char)x);
 #else
     (void)slack;
-    (void)kq;
+    (void)last;
 #endif
-    for (size_t i = 0; i < run;) {
-        size_t jj = j + i, lane = jj % nr, n = run - i;
-        if (n > nr - lane) n = nr - lane; /* stay inside this panel */
-        uint8_t *o = dst + (jj / nr) * pe + q * nr * 4 + lane * 4;
-        size_t t = 0;
+    for (size_t c = 0; c < nch; c++) {
+        const uint8_t *r[4];
+        for (int t = 0; t < 4; t++)
+            r[t] = rb[t] ? rb[t] + ch[c].src : ztail + ch[c].j;
+        uint8_t *o = dst + ch[c].dst + qoff;
+        size_t n = ch[c].n, t = 0;
 #if defined(__SSE2__)
         for (; t + 16 <= n; t += 16)
-            pq_i8_quad16(r0 + i + t, r1 + i + t, r2 + i + t, r3 + i + t, vx, o + 4 * t);
+            pq_i8_quad16(r[0] + t, r[1] + t, r[2] + t, r[3] + t, vx, o + 4 * t);
         if (t < n && slack) {
-            if (lane + t + 16 <= nr || q + 1 < kq) {
-                pq_i8_quad16(r0 + i + t, r1 + i + t, r2 + i + t, r3 + i + t, vx, o + 4 * t);
+            if (ch[c].overrun || !last) {
+                pq_i8_quad16(r[0] + t, r[1] + t, r[2] + t, r[3] + t, vx, o + 4 * t);
             } else {
                 uint32_t tmp[16];
-                pq_i8_quad16(r0 + i + t, r1 + i + t, r2 + i + t, r3 + i + t, vx, (uint8_t *)tmp);
+                pq_i8_quad16(r[0] + t, r[1] + t, r[2] + t, r[3] + t, vx, (uint8_t *)tmp);
                 for (size_t u = 0; u < n - t; u++)
                     memcpy(o + 4 * (t + u), tmp + u, 4);
             }
@@ -493,13 +510,31 @@ static void pq_i8_pack_quad_run(const uint8_t *const r[4], size_t run, size_t j,
         }
 #endif
         for (; t < n; t++) {
-            o[4 * t] = r0[i + t] ^ x;
-            o[4 * t + 1] = r1[i + t] ^ x;
-            o[4 * t + 2] = r2[i + t] ^ x;
-            o[4 * t + 3] = r3[i + t] ^ x;
+            o[4 * t] = r[0][t] ^ x;
+            o[4 * t + 1] = r[1][t] ^ x;
+            o[4 * t + 2] = r[2][t] ^ x;
+            o[4 * t + 3] = r[3][t] ^ x;
         }
-        i += n;
     }
+}
+
+/* The chunks of a tile's runs: split at panel boundaries (nr lanes, pe bytes per panel). */
+static size_t pq_i8_chunks(const pq_i8_seg *seg, size_t ns, size_t nr, size_t pe, pq_i8_chunk *ch) {
+    size_t nch = 0;
+    for (size_t s = 0; s < ns; s++)
+        for (size_t i = 0; i < seg[s].run;) {
+            size_t jj = seg[s].j + i, lane = jj % nr, n = seg[s].run - i;
+            if (n > nr - lane) n = nr - lane;
+            ch[nch].src = seg[s].off + i;
+            ch[nch].dst = (jj / nr) * pe + lane * 4;
+            ch[nch].j = jj;
+            ch[nch].n = (uint32_t)n;
+            /* a partial 16-lane store after the full ones stays inside the panel */
+            ch[nch].overrun = lane + n / 16 * 16 + 16 <= nr;
+            nch++;
+            i += n;
+        }
+    return nch;
 }
 
 /* ---- QLinearConv ---- */
@@ -524,7 +559,7 @@ typedef struct pq_i8_conv_job {
 /* One tile's panels: positions [p0, p0 + n_c) of the group whose tap rows start at base, all CK
  * taps. seg: scratch for n_c + 2 runs; ztail: nc + 64 bytes that pack to zero. */
 static void pq_i8_conv_pack(const pq_i8_conv_job *j, const uint8_t *base, size_t p0, size_t n_c,
-                            pq_i8_seg *seg, const uint8_t *ztail, void *panels) {
+                            pq_i8_seg *seg, pq_i8_chunk *ch, const uint8_t *ztail, void *panels) {
     const pq_i8_kernels *k = j->k;
     const pq_i8_src *s = j->src;
     size_t nr = (size_t)k->nr, kb = (size_t)k->kb, kq = (j->CK + kb - 1) / kb;
@@ -536,15 +571,13 @@ static void pq_i8_conv_pack(const pq_i8_conv_job *j, const uint8_t *base, size_t
         uint8_t x = k->flip ? 0x80 : 0;
         /* the copy has 64 bytes of slack; the input itself only before its last 16 bytes */
         bool slack = !s->direct || p0 + n_c + 16 <= j->OSP;
+        pq_i8_packq_fn packq = k->packq ? k->packq : pq_i8_packq__portable;
+        size_t nch = pq_i8_chunks(seg, ns, nr, pe, ch);
         for (size_t q = 0; q < kq; q++) {
-            const uint8_t *rb[4], *r[4];
+            const uint8_t *rb[4];
             for (size_t t = 0; t < 4; t++)
                 rb[t] = 4 * q + t < j->CK ? base + s->koff[4 * q + t] : NULL;
-            for (size_t i = 0; i < ns; i++) {
-                for (size_t t = 0; t < 4; t++)
-                    r[t] = rb[t] ? rb[t] + seg[i].off : ztail;
-                pq_i8_pack_quad_run(r, seg[i].run, seg[i].j, nr, pe, q, kq, x, slack, panels);
-            }
+            packq(rb, ch, nch, q * nr * 4, x, slack, q + 1 == kq, ztail, panels);
         }
         return;
     }
@@ -574,9 +607,11 @@ static void pq_i8_conv_task(void *ctx, int64_t b, int64_t e) {
     const pq_i8_conv *g = j->g;
     void *panels = pq_malloc_aligned(pq_i8_panels_bytes(k, j->CK, j->nc) + 64);
     pq_i8_seg *seg = pq_malloc((j->nc + 2) * sizeof *seg);
+    /* chunks: every run, split at most once more per panel */
+    pq_i8_chunk *ch = pq_malloc((2 * j->nc + 4) * sizeof *ch);
     uint8_t *ztail = pq_malloc(j->nc + 64);
     uint8_t *yt = j->swap ? pq_malloc(j->nc * j->mblk + 1) : NULL;
-    if (!panels || !seg || !ztail || (j->swap && !yt)) {
+    if (!panels || !seg || !ch || !ztail || (j->swap && !yt)) {
         atomic_store(&j->failed, 1);
         goto done;
     }
@@ -591,7 +626,7 @@ static void pq_i8_conv_task(void *ctx, int64_t b, int64_t e) {
         uint8_t *yg = j->Y + (n * g->M + gi * g->Mg) * (int64_t)j->OSP;
         size_t p0 = tile * j->nc, n_c = j->OSP - p0 < j->nc ? j->OSP - p0 : j->nc;
         if (packed != tile_id) {
-            pq_i8_conv_pack(j, base, p0, n_c, seg, ztail, panels);
+            pq_i8_conv_pack(j, base, p0, n_c, seg, ch, ztail, panels);
             packed = tile_id;
         }
         size_t r0 = (size_t)(gi * g->Mg) + mc * j->mblk, m0 = mc * j->mblk;
@@ -623,6 +658,7 @@ static void pq_i8_conv_task(void *ctx, int64_t b, int64_t e) {
 done:
     pq_free(panels);
     pq_free(seg);
+    pq_free(ch);
     pq_free(ztail);
     pq_free(yt);
 }
