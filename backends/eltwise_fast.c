@@ -57,7 +57,15 @@ static void pq_f32_layernorm_ukernel__scalar(const float *x, const float *s, con
     }
 }
 
+static double pq_f32_sum_ukernel__scalar(const float *x, int64_t n) {
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        s += x[i];
+    return s;
+}
+
 const pq_eltwise_kernels pq_eltwise_kernels_scalar = {
+    .sum = pq_f32_sum_ukernel__scalar,
     .isa = "scalar",
     .binary = {pq_f32_add_ukernel__scalar, pq_f32_sub_ukernel__scalar, pq_f32_mul_ukernel__scalar,
                pq_f32_div_ukernel__scalar},
@@ -72,11 +80,10 @@ const pq_eltwise_kernels *pq_eltwise_kernels_for(const char *isa) {
     if (!strcmp(isa, "scalar")) return &pq_eltwise_kernels_scalar;
 #if defined(__x86_64__)
     if (!strcmp(isa, "avx2"))
-        return pq_cpu_has_avx2() && pq_eltwise_kernels_avx2.softmax ? &pq_eltwise_kernels_avx2
-                                                                    : NULL;
+        return pq_cpu_has_avx2() && pq_eltwise_kernels_avx2.sum ? &pq_eltwise_kernels_avx2 : NULL;
     if (!strcmp(isa, "avx512"))
-        return pq_cpu_has_avx512() && pq_eltwise_kernels_avx512.softmax ? &pq_eltwise_kernels_avx512
-                                                                        : NULL;
+        return pq_cpu_has_avx512() && pq_eltwise_kernels_avx512.sum ? &pq_eltwise_kernels_avx512
+                                                                    : NULL;
 #endif
     return NULL;
 }
@@ -242,6 +249,39 @@ enum pq_status pq_eltwise_layernorm_run(const pq_eltwise_kernels *k, const pq_ke
     pq_ew_row_job j = {k, X->data, S->data, B ? B->data : NULL, Y->data, D, eps};
     pq_parallel_for(pq_ew_threads(a, numel, 4096), numel / D, pq_ew_layernorm_chunk, &j);
     return PQ_OK;
+}
+
+typedef struct {
+    const pq_eltwise_kernels *k;
+    const float *x;
+    float *y;
+    int64_t sp;
+} pq_ew_gap_job;
+
+static void pq_ew_gap_chunk(void *ctx, int64_t r0, int64_t r1) {
+    const pq_ew_gap_job *j = ctx;
+    for (int64_t r = r0; r < r1; r++)
+        j->y[r] = (float)(j->k->sum(j->x + r * j->sp, j->sp) / (double)j->sp);
+}
+
+enum pq_status pq_eltwise_global_avg_pool_run(const pq_eltwise_kernels *k,
+                                              const pq_kernel_args *a) {
+    if (!k || !k->sum || a->node->op != PQ_OP_GLOBAL_AVERAGE_POOL || a->n_in < 1 || a->n_out < 1)
+        return PQ_ERR_UNSUPPORTED;
+    const pq_tensor *X = a->in[0];
+    pq_tensor *Y = a->out[0];
+    if (!pq_ew_f32(X) || !Y || !pq_ew_f32(Y) || X->rank < 3) return PQ_ERR_UNSUPPORTED;
+    int64_t nc = X->dims[0] * X->dims[1], sp = 1;
+    for (int i = 2; i < X->rank; i++)
+        sp *= X->dims[i];
+    if (nc == 0 || sp == 0 || pq_tensor_numel(Y) != nc) return PQ_ERR_UNSUPPORTED;
+    pq_ew_gap_job j = {k, X->data, Y->data, sp};
+    pq_parallel_for(pq_ew_threads(a, nc * sp, 32768), nc, pq_ew_gap_chunk, &j);
+    return PQ_OK;
+}
+
+enum pq_status pq_fast_eltwise_global_avg_pool(const pq_kernel_args *a) {
+    return pq_eltwise_global_avg_pool_run(pq_eltwise_kernels_get(), a);
 }
 
 enum pq_status pq_fast_eltwise_binary(const pq_kernel_args *a) {

@@ -24,7 +24,11 @@ enum { PQ_EW_ADD, PQ_EW_SUB, PQ_EW_MUL, PQ_EW_DIV, PQ_EW_COUNT };
  * - layernorm: mean and variance (two passes) accumulated in double, in lane order rather than
  *   sequentially, then y = (((x - (float)mean) * (float)inv) * s) + b in f32 with separate
  *   multiplies and adds, as in the reference: identical unless the double statistics round to a
- *   different float, bounded by |y - y_ref| <= 1e-6 * (|y_ref| + |s| + |b|). */
+ *   different float, bounded by |y - y_ref| <= 1e-6 * (|y_ref| + |s| + |b|).
+ * - sum (GlobalAveragePool): the floats added in double in lane order (a few partial sums, then
+ *   combined) instead of sequentially, y = (float)(sum / n): the double sums differ by a few
+ *   units of 2^-53 * sum|x|, so y is the reference's float or a neighbour:
+ *   |y - y_ref| <= 2^-23 |y_ref| + 2^-48 * mean|x|. The scalar kernel is the reference's loop. */
 typedef struct pq_eltwise_kernels {
     const char *isa; /* "scalar", "avx2", "avx512" */
     /* n elements; sa, sb are 0 (broadcast scalar) or 1; y may alias a or b when its stride is 1. */
@@ -35,6 +39,8 @@ typedef struct pq_eltwise_kernels {
     /* One row of n >= 1 values with scale s[n] and bias b[n] (NULL: + 0.0f); y may alias x. */
     void (*layernorm)(const float *x, const float *s, const float *b, float *y, int64_t n,
                       double eps);
+    /* Sum of n >= 0 floats in double (0.0 for n = 0). */
+    double (*sum)(const float *x, int64_t n);
 } pq_eltwise_kernels;
 
 extern const pq_eltwise_kernels pq_eltwise_kernels_scalar;
@@ -57,15 +63,19 @@ const pq_eltwise_kernels *pq_eltwise_kernels_get(void);
  * - Softmax: f32, rank >= 1, axis the last one (coerce_2d form with axis = rank - 1 too).
  * - LayerNormalization: f32 X/Scale/(Bias), only output Y, Scale and Bias with D = prod(dims
  *   from axis on) elements.
+ * - GlobalAveragePool: f32 X of rank >= 3 with data, Y f32 [N, C, 1, ...].
  * Threads: rows (binary: blocks of rows) in pq_parallel_for chunks when a->n_threads > 1;
  * results do not depend on the thread count. */
 enum pq_status pq_eltwise_binary_run(const pq_eltwise_kernels *k, const pq_kernel_args *a);
 enum pq_status pq_eltwise_softmax_run(const pq_eltwise_kernels *k, const pq_kernel_args *a);
 enum pq_status pq_eltwise_layernorm_run(const pq_eltwise_kernels *k, const pq_kernel_args *a);
+enum pq_status pq_eltwise_global_avg_pool_run(const pq_eltwise_kernels *k,
+                                              const pq_kernel_args *a);
 
 /* The fast-table entries: the runs above with pq_eltwise_kernels_get(). */
 enum pq_status pq_fast_eltwise_binary(const pq_kernel_args *a);
 enum pq_status pq_fast_eltwise_softmax(const pq_kernel_args *a);
 enum pq_status pq_fast_eltwise_layernorm(const pq_kernel_args *a);
+enum pq_status pq_fast_eltwise_global_avg_pool(const pq_kernel_args *a);
 
 #endif

@@ -35,6 +35,7 @@ const pq_kernel_fn pq_fast_kernels[PQ_OP_COUNT] = {
     [PQ_OP_DIV] = pq_fast_eltwise_binary,
     [PQ_OP_SOFTMAX] = pq_fast_eltwise_softmax,
     [PQ_OP_LAYER_NORMALIZATION] = pq_fast_eltwise_layernorm,
+    [PQ_OP_GLOBAL_AVERAGE_POOL] = pq_fast_eltwise_global_avg_pool,
     /* ---- end f32 elementwise ---- */
 };
 

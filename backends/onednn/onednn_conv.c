@@ -16,6 +16,7 @@ typedef struct pq_conv_geo {
     int64_t in[3], out[3], k[3], s[3], d[3], pb[3], pe[3];
     bool bias;
     bool blocked; /* let oneDNN choose blocked activation layouts (reordered in and out) */
+    pq_activation act; /* fused activation run as post-ops (PQ_ACT_NONE: none or epilogue) */
 } pq_conv_geo;
 
 /* Reads ints attribute name (n values expected) into v, default def; false when malformed. */
@@ -93,6 +94,7 @@ static void pq_conv_key(const pq_conv_geo *g, int n_threads, pq_dnnl_key *k) {
         for (size_t j = 0; j < sizeof v / sizeof v[0]; j++)
             pq_dnnl_key_push(k, v[j]);
     }
+    pq_dnnl_act_key(k, &g->act);
 }
 
 /* A cached convolution: primitive, plain memory descriptors, the layouts it wants and the
@@ -103,6 +105,7 @@ typedef struct pq_conv_prim {
     dnnl_memory_desc_t src_blk_md, dst_blk_md, wei_md;       /* what the primitive wants */
     pq_dnnl_prim wei_reorder, src_reorder, dst_reorder;
     size_t wei_bytes, src_blk_bytes, dst_blk_bytes;
+    bool act_done; /* the node's fused activation is a post-op of conv */
 } pq_conv_prim;
 
 static void pq_conv_prim_destroy(void *v) {
@@ -166,6 +169,21 @@ static enum pq_status pq_conv_prim_create(void *ctx, void **val, pq_error *err) 
     }
     pq_conv_prim *p = pq_calloc(1, sizeof *p);
     if (!p) return pq_error_nomem(err, "onednn conv primitive");
+    /* the fused activation as eltwise post-ops, applied before the destination reorder */
+    dnnl_primitive_attr_t attr = NULL;
+    if (g->act.kind != PQ_ACT_NONE) {
+        dnnl_post_ops_t po = NULL;
+        bool ok = !dnnl_primitive_attr_create(&attr) && !dnnl_post_ops_create(&po) &&
+                  pq_dnnl_act_append(po, &g->act) && !dnnl_primitive_attr_set_post_ops(attr, po);
+        if (po) dnnl_post_ops_destroy(po);
+        if (!ok) {
+            if (attr) dnnl_primitive_attr_destroy(attr);
+            pq_free(p);
+            *val = NULL;
+            return PQ_OK;
+        }
+        p->act_done = true;
+    }
     dnnl_memory_desc_t wei_any, src_any, dst_any;
     dnnl_convolution_desc_t cd;
     dnnl_primitive_desc_t pd = NULL;
@@ -202,7 +220,7 @@ retry:
         dnnl_dilated_convolution_forward_desc_init(
             &cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any, &wei_any,
             g->bias ? &p->bias_md : NULL, &dst_any, strides, dil, pl, pr) ||
-        !pq_dnnl_prim_create(&cd, NULL, &p->conv, &pd) || (!tried_blk && pq_dnnl_is_ref(pd))) {
+        !pq_dnnl_prim_create(&cd, attr, &p->conv, &pd) || (!tried_blk && pq_dnnl_is_ref(pd))) {
         if (pd) dnnl_primitive_desc_destroy(pd);
         pd = NULL;
         pq_dnnl_prim_destroy(&p->conv);
@@ -219,11 +237,13 @@ retry:
                         &p->dst_reorder))
         goto unsupported;
     dnnl_primitive_desc_destroy(pd);
+    if (attr) dnnl_primitive_attr_destroy(attr);
     *val = p;
     return PQ_OK;
 unsupported:
     /* cached as a NULL value so the next call with this key returns UNSUPPORTED at once */
     if (pd) dnnl_primitive_desc_destroy(pd);
+    if (attr) dnnl_primitive_attr_destroy(attr);
     pq_conv_prim_destroy(p);
     *val = NULL;
     return PQ_OK;
@@ -401,7 +421,8 @@ static enum pq_status pq_conv_exec(const pq_kernel_args *a, const pq_conv_prim *
         st =
             pq_dnnl_execute_ws(&p->dst_reorder, ra, 2, scratch, "conv destination reorder", a->err);
     }
-    if (st == PQ_OK) st = pq_act_epilogue(a->node, Y, a->err); /* fused activation */
+    if (st == PQ_OK && !p->act_done)
+        st = pq_act_epilogue(a->node, Y, a->err); /* fused activation not done as post-ops */
 done:
     pq_free(own_s);
     pq_free(own_d);
@@ -461,6 +482,8 @@ enum pq_status pq_onednn_conv(const pq_kernel_args *a) {
     int nt = a->n_threads > 0 ? a->n_threads : 1;
     pq_dnnl_set_threads(nt);
     g.blocked = pq_conv_want_blocked();
+    pq_activation act;
+    if (pq_dnnl_act_get(a->node, &act)) g.act = act;
     pq_dnnl_key k;
     pq_conv_key(&g, nt, &k);
     pq_onednn_cache *c = pq_dnnl_current();

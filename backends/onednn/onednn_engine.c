@@ -2,6 +2,7 @@
  * creation/execution helpers and the small thread-safe LRU cache the oneDNN kernels share. */
 #include <dlfcn.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backends/onednn/onednn_impl.h"
@@ -72,6 +73,72 @@ void pq_onednn_cache_stats(unsigned long *hits, unsigned long *misses) {
 void pq_onednn_cache_clear(void) {
     pq_onednn_conv_cache_clear();
     pq_onednn_matmul_cache_clear();
+}
+
+/* ---- fused activations as post-ops ---- */
+
+static _Atomic int pq_dnnl_act_mode = -1; /* -1: not read yet, 0: reference epilogue, 1: post-ops */
+
+bool pq_dnnl_act_postops_enabled(void) {
+    int m = pq_dnnl_act_mode;
+    if (m < 0) {
+        const char *e = getenv("PIQC_ONEDNN_ACT");
+        m = !(e && !strcmp(e, "ref"));
+        pq_dnnl_act_mode = m;
+    }
+    return m == 1;
+}
+
+bool pq_dnnl_act_get(const pq_node *n, pq_activation *act) {
+    pq_error err;
+    memset(&err, 0, sizeof err);
+    if (pq_node_activation(n, act, &err) != PQ_OK) {
+        act->kind = PQ_ACT_NONE;
+        return false;
+    }
+    return act->kind == PQ_ACT_NONE || pq_dnnl_act_postops_enabled();
+}
+
+bool pq_dnnl_act_append(dnnl_post_ops_t po, const pq_activation *act) {
+    const float one = 1.0f;
+    switch (act->kind) {
+    case PQ_ACT_NONE:
+    case PQ_ACT_COUNT:
+        return true;
+    case PQ_ACT_RELU:
+        return !dnnl_post_ops_append_eltwise(po, one, dnnl_eltwise_relu, 0.0f, 0.0f);
+    case PQ_ACT_LEAKY_RELU:
+        return !dnnl_post_ops_append_eltwise(po, one, dnnl_eltwise_relu, act->alpha, 0.0f);
+    case PQ_ACT_CLIP:
+        return !dnnl_post_ops_append_eltwise(po, one, dnnl_eltwise_clip, act->alpha, act->beta);
+    case PQ_ACT_SIGMOID:
+        return !dnnl_post_ops_append_eltwise(po, one, dnnl_eltwise_logistic, 0.0f, 0.0f);
+    case PQ_ACT_HARD_SIGMOID: /* clamp(alpha x + beta, 0, 1) */
+        return !dnnl_post_ops_append_eltwise(po, one, dnnl_eltwise_linear, act->alpha,
+                                             act->beta) &&
+               !dnnl_post_ops_append_eltwise(po, one, dnnl_eltwise_clip, 0.0f, 1.0f);
+    case PQ_ACT_HARD_SWISH:
+        return !dnnl_post_ops_append_eltwise(po, one, dnnl_eltwise_hardswish, 0.0f, 0.0f);
+    case PQ_ACT_TANH:
+        return !dnnl_post_ops_append_eltwise(po, one, dnnl_eltwise_tanh, 0.0f, 0.0f);
+    case PQ_ACT_GELU:
+        return !dnnl_post_ops_append_eltwise(po, one, dnnl_eltwise_gelu_erf, 0.0f, 0.0f);
+    case PQ_ACT_SWISH:
+        return !dnnl_post_ops_append_eltwise(po, one, dnnl_eltwise_swish, 1.0f, 0.0f);
+    }
+    return false;
+}
+
+static int64_t pq_dnnl_f32_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+void pq_dnnl_act_key(pq_dnnl_key *k, const pq_activation *act) {
+    pq_dnnl_key_push(k, act->kind);
+    pq_dnnl_key_push(k, pq_dnnl_f32_bits(act->alpha));
+    pq_dnnl_key_push(k, pq_dnnl_f32_bits(act->beta));
 }
 
 /* ---- keys ---- */

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "backends/onednn/onednn.h"
+#include "ir/infer_piqc.h"
 
 /* The process-wide CPU engine and stream (created once, lazily, thread-safe). Returns false when
  * oneDNN could not create them; the callers then return PQ_ERR_UNSUPPORTED. The stream is shared:
@@ -149,6 +150,25 @@ typedef struct pq_dnnl_wsig {
 } pq_dnnl_wsig;
 void pq_dnnl_wsig_take(pq_dnnl_wsig *s, const void *data, size_t bytes);
 bool pq_dnnl_wsig_same(const pq_dnnl_wsig *s, const void *data, size_t bytes);
+
+/* ---- fused activations as oneDNN eltwise post-ops ---- */
+
+/* True when the fused activations run as oneDNN eltwise post-ops (default), false when the
+ * environment says PIQC_ONEDNN_ACT=ref (then every kernel applies pq_act_epilogue to its plain
+ * output, bit-identical to the reference). Read once. */
+bool pq_dnnl_act_postops_enabled(void);
+
+/* Decodes node n's fused activation into *act and tells whether it runs as post-ops: true when
+ * post-ops are enabled and the kind has a oneDNN equivalent (every kind does); false with *act
+ * set when the kernel must run pq_act_epilogue itself (post-ops disabled, or a malformed
+ * activation attribute, which the epilogue then reports). */
+bool pq_dnnl_act_get(const pq_node *n, pq_activation *act);
+
+/* Appends the post-ops of act (PQ_ACT_NONE: none) to po. False when oneDNN refuses. */
+bool pq_dnnl_act_append(dnnl_post_ops_t po, const pq_activation *act);
+
+/* Pushes act's kind and parameters onto a cache key. */
+void pq_dnnl_act_key(pq_dnnl_key *k, const pq_activation *act);
 
 /* True when kernel input i is the graph constant of its value (not an activation, a graph input
  * or a value folded at plan time): only those are cached by address. */

@@ -29,6 +29,7 @@ typedef struct pq_mm_spec {
     float alpha; /* output scale (1: none) */
     bool sum;    /* accumulate into dst scaled by beta */
     float beta;
+    pq_activation act; /* fused activation as post-ops (PQ_ACT_NONE: none or epilogue) */
 } pq_mm_spec;
 
 static int64_t pq_f32_bits(float f) {
@@ -53,6 +54,7 @@ static void pq_mm_key(const pq_mm_spec *s, int n_threads, pq_dnnl_key *k) {
     pq_dnnl_key_push(k, s->sum);
     pq_dnnl_key_push(k, pq_f32_bits(s->beta));
     pq_dnnl_key_push(k, n_threads);
+    pq_dnnl_act_key(k, &s->act);
 }
 
 /* Plain row-major strides of dims[0..nd). */
@@ -90,8 +92,9 @@ static enum pq_status pq_mm_prim_create(void *ctx, void **val, pq_error *err) {
         dnnl_primitive_attr_create(&attr))
         goto done;
     if (s->alpha != 1.0f && dnnl_primitive_attr_set_output_scales(attr, 1, 0, &s->alpha)) goto done;
-    if (s->sum && (dnnl_post_ops_create(&po) || dnnl_post_ops_append_sum(po, s->beta) ||
-                   dnnl_primitive_attr_set_post_ops(attr, po)))
+    if ((s->sum || s->act.kind != PQ_ACT_NONE) &&
+        (dnnl_post_ops_create(&po) || (s->sum && dnnl_post_ops_append_sum(po, s->beta)) ||
+         !pq_dnnl_act_append(po, &s->act) || dnnl_primitive_attr_set_post_ops(attr, po)))
         goto done;
     ok = pq_dnnl_prim_create(&md, attr, &p->mm, NULL);
 done:
@@ -240,9 +243,11 @@ enum pq_status pq_onednn_matmul(const pq_kernel_args *a) {
     }
     pq_mm_dense(s.nd, s.sd, s.ss);
     pq_mm_dense(s.nd, s.wd, s.ws);
+    bool po = pq_dnnl_act_get(a->node, &s.act);
+    if (!po) s.act.kind = PQ_ACT_NONE;
     enum pq_status st = pq_mm_run(a, &s, A->data, B->data, NULL, Y->data, NULL, "matmul");
-    /* fused activation: epilogue on the output (see pq_onednn_matmul in onednn.h) */
-    return st == PQ_OK ? pq_act_epilogue(a->node, Y, a->err) : st;
+    /* fused activation: post-ops, or the reference epilogue on the output (onednn.h) */
+    return st == PQ_OK && !po ? pq_act_epilogue(a->node, Y, a->err) : st;
 }
 
 /* ---- Gemm ---- */
@@ -320,6 +325,9 @@ enum pq_status pq_onednn_gemm(const pq_kernel_args *a) {
         s.beta = beta;
         prefill = pq_gemm_prefill;
     }
+    bool po = pq_dnnl_act_get(a->node, &s.act);
+    if (!po) s.act.kind = PQ_ACT_NONE;
     enum pq_status st = pq_mm_run(a, &s, A->data, B->data, bias, Y->data, prefill, "gemm");
-    return st == PQ_OK ? pq_act_epilogue(a->node, Y, a->err) : st; /* fused activation */
+    /* fused activation: post-ops, or the reference epilogue on the output */
+    return st == PQ_OK && !po ? pq_act_epilogue(a->node, Y, a->err) : st;
 }

@@ -157,8 +157,27 @@ static void pq_f32_layernorm_ukernel__avx2(const float *x, const float *s, const
     }
 }
 
+/* Sum of n floats in double: two 4-lane accumulators per 8 floats, then the rest sequentially. */
+static double pq_f32_sum_ukernel__avx2(const float *x, int64_t n) {
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = pq_sum_lanes256(a0, _mm256_loadu_ps(x + i));
+        a1 = pq_sum_lanes256(a1, _mm256_loadu_ps(x + i + 8));
+    }
+    if (i + 8 <= n) {
+        a0 = pq_sum_lanes256(a0, _mm256_loadu_ps(x + i));
+        i += 8;
+    }
+    double sum = pq_hsum256d(_mm256_add_pd(a0, a1));
+    for (; i < n; i++)
+        sum += x[i];
+    return sum;
+}
+
 const pq_eltwise_kernels pq_eltwise_kernels_avx2 = {
     .isa = "avx2",
+    .sum = pq_f32_sum_ukernel__avx2,
     .binary = {pq_f32_add_ukernel__avx2, pq_f32_sub_ukernel__avx2, pq_f32_mul_ukernel__avx2,
                pq_f32_div_ukernel__avx2},
     .softmax = pq_f32_softmax_ukernel__avx2,

@@ -147,8 +147,28 @@ static void pq_f32_layernorm_ukernel__avx512(const float *x, const float *s, con
     }
 }
 
+/* Sum of n floats in double: two 8-lane accumulators over 32-float steps, then 16, then the
+ * rest sequentially (lane order: see eltwise_fast.h). */
+static double pq_f32_sum_ukernel__avx512(const float *x, int64_t n) {
+    __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = pq_sum_lanes512(a0, _mm512_loadu_ps(x + i));
+        a1 = pq_sum_lanes512(a1, _mm512_loadu_ps(x + i + 16));
+    }
+    if (i + 16 <= n) {
+        a0 = pq_sum_lanes512(a0, _mm512_loadu_ps(x + i));
+        i += 16;
+    }
+    double sum = _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+    for (; i < n; i++)
+        sum += x[i];
+    return sum;
+}
+
 const pq_eltwise_kernels pq_eltwise_kernels_avx512 = {
     .isa = "avx512",
+    .sum = pq_f32_sum_ukernel__avx512,
     .binary = {pq_f32_add_ukernel__avx512, pq_f32_sub_ukernel__avx512, pq_f32_mul_ukernel__avx512,
                pq_f32_div_ukernel__avx512},
     .softmax = pq_f32_softmax_ukernel__avx512,

@@ -1,6 +1,7 @@
-/* Fast f32 Add/Sub/Mul/Div, Softmax and LayerNormalization (backends/eltwise_fast.c) against the
- * reference kernels for every ISA the CPU runs (scalar, avx2, avx512; others skipped visibly):
- * binary ops bit for bit, Softmax / LayerNorm within the bounds of eltwise_fast.h. Sizes with SIMD
+/* Fast f32 Add/Sub/Mul/Div, Softmax, LayerNormalization and GlobalAveragePool
+ * (backends/eltwise_fast.c) against the reference kernels for every ISA the CPU runs (scalar, avx2,
+ * avx512; others skipped visibly): binary ops bit for bit, Softmax / LayerNorm / GlobalAveragePool
+ * within the bounds of eltwise_fast.h (the scalar GlobalAveragePool bit for bit). Sizes with SIMD
  * tails, misaligned inputs and outputs, poison guards, NaN / +-inf, -inf masks and all -inf rows,
  * broadcast shapes, two threads, unsupported cases untouched, and the fast-table dispatch. */
 #include <criterion/criterion.h>
@@ -396,6 +397,77 @@ Test(eltwise_fast, unsupported_untouched) {
     gt_free(&S);
 }
 
+/* ---- GlobalAveragePool ---- */
+
+static int64_t check_gap(const pq_eltwise_kernels *k, int rank, const int64_t *dims, float offset,
+                         int specials, int nthreads) {
+    int64_t od[5] = {dims[0], dims[1], 1, 1, 1};
+    gt X = gt_new(rank, dims), r = gt_new(rank, od), f = gt_new(rank, od);
+    fill(&X, 3.0f, specials);
+    int64_t N = pq_tensor_numel(X.t), NC = dims[0] * dims[1], SP = N / NC;
+    for (int64_t i = 0; i < N; i++)
+        gf(&X)[i] += offset; /* a large common offset: the sums cancel less */
+    node1 c = node_new(PQ_OP_GLOBAL_AVERAGE_POOL, 1, 1);
+    const pq_tensor *in[1] = {X.t};
+    char what[128];
+    snprintf(what, sizeof what, "%s GlobalAveragePool %lld x %lld, %d threads", k->isa,
+             (long long)NC, (long long)SP, nthreads);
+    run_both(&c, in, 1, &r, &f, k, pq_eltwise_global_avg_pool_run, nthreads, what);
+    if (!strcmp(k->isa, "scalar")) {
+        same_bits(&r, &f, what);
+    } else {
+        for (int64_t i = 0; i < NC; i++) {
+            float yr = gf(&r)[i], yf = gf(&f)[i];
+            if (isnan(yr)) {
+                cr_assert(isnan(yf), "%s: row %lld: %g, reference NaN", what, (long long)i, yf);
+                continue;
+            }
+            if (isinf(yr)) {
+                cr_assert(yf == yr, "%s: row %lld: %g, reference %g", what, (long long)i, yf, yr);
+                continue;
+            }
+            double mabs = 0.0;
+            for (int64_t j = 0; j < SP; j++)
+                mabs += fabs((double)gf(&X)[i * SP + j]);
+            mabs /= (double)SP;
+            double tol = ldexp(fabs(yr), -23) + ldexp(mabs, -48);
+            cr_assert(fabs((double)yf - yr) <= tol, "%s: row %lld: %.9g, reference %.9g", what,
+                      (long long)i, yf, yr);
+        }
+    }
+    pq_graph_destroy(c.g);
+    gt_free(&X);
+    gt_free(&r);
+    gt_free(&f);
+    return NC;
+}
+
+static void gap_cases(const char *isa) {
+    const pq_eltwise_kernels *k = need(isa);
+    int64_t rows = 0;
+    for (size_t s = 0; s < NSIZES; s++) {
+        int64_t d3[3] = {2, 5, SIZES[s]}, d4[4] = {1, 7, SIZES[s], 3};
+        rows += check_gap(k, 3, d3, 0.0f, 0, 1);
+        rows += check_gap(k, 4, d4, 1000.0f, 0, 1);
+        rows += check_gap(k, 3, d3, 0.0f, 1, 1); /* NaN / inf rows */
+    }
+    int64_t se[4] = {1, 96, 56, 56}, b8[4] = {8, 40, 14, 14}, d5[5] = {1, 3, 4, 5, 6};
+    rows += check_gap(k, 4, se, 0.5f, 0, 2);
+    rows += check_gap(k, 4, b8, 0.0f, 0, 2);
+    rows += check_gap(k, 5, d5, 0.0f, 0, 1);
+    cr_assert_gt(rows, 500);
+}
+
+Test(eltwise_fast, global_avg_pool_scalar) {
+    gap_cases("scalar");
+}
+Test(eltwise_fast, global_avg_pool_avx2) {
+    gap_cases("avx2");
+}
+Test(eltwise_fast, global_avg_pool_avx512) {
+    gap_cases("avx512");
+}
+
 /* pq_kernel_run picks the fast entries (default ISA) and applies Add's fused activation. */
 Test(eltwise_fast, dispatch_and_fused_relu) {
     int64_t d[3] = {2, 5, 33}, v[1] = {33};
@@ -411,6 +483,7 @@ Test(eltwise_fast, dispatch_and_fused_relu) {
         cr_assert(!(gf(&f)[i] < 0.0f), "relu not applied at %lld", (long long)i);
     cr_assert_not_null(pq_fast_kernels[PQ_OP_SOFTMAX]);
     cr_assert_not_null(pq_fast_kernels[PQ_OP_LAYER_NORMALIZATION]);
+    cr_assert_not_null(pq_fast_kernels[PQ_OP_GLOBAL_AVERAGE_POOL]);
     pq_graph_destroy(c.g);
     gt_free(&A);
     gt_free(&B);
