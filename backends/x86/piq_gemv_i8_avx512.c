@@ -1,6 +1,7 @@
-/* AVX-512 VNNI + VBMI integer-activation PiQ GEMV: 64 codes per step decoded to bytes with one
- * masked load, vpermb and vpmultishiftqb, dotted with the int8 activations by vpdpbusd; 16 rows
- * at a time, their 16 group sums transposed into one vector for the f32 epilogue (lane = row). */
+/* AVX-512 VNNI + VBMI integer-activation PiQ GEMV: 64 codes per step decoded to bytes (3-bit: a
+ * masked load, vpermb and vpmultishiftqb; 2-bit: a broadcast load and vpmultishiftqb), dotted with
+ * the int8 activations by vpdpbusd; 16 rows at a time, their 16 group sums transposed into one
+ * vector for the f32 epilogue (lane = row), bit-exact with the scalar reference. */
 #include <immintrin.h>
 #include <string.h>
 
