@@ -14,7 +14,9 @@
 #   names: mobilenet_v3_small mobilenet_v3_large resnet18 efficientnet_b0 encoder_d256 digits charlm
 #   --keep DIR: export into / reuse DIR (models, inputs, artifacts stay for piqc run --profile)
 #   env: PIQC (default build/tools/piqc), PY (default /usr/bin/python3), NODE (default node);
-#        OMP_WAIT_POLICY is left as the caller sets it (both tools see the same environment)
+#        piqc runs with more than one thread get OMP_WAIT_POLICY=passive, as `piqc run --help`
+#        asks (libgomp's default spinning made mobilenet_v3_small 378 ms instead of 6.6 ms at 2
+#        threads on the loaded machine), unless the caller sets OMP_WAIT_POLICY itself
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -115,8 +117,12 @@ EOF
 done
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-piqc_ms() { "$1" run "$2" --input "$3" --threads "$4" --repeat "$repeat" 2>/dev/null |
-            sed -n 's/^median \([0-9.]*\) ms.*/\1/p'; }
+piqc_ms() {
+    local pol=${OMP_WAIT_POLICY:-}
+    [ -n "$pol" ] || { [ "$4" -gt 1 ] && pol=passive || pol=active; }
+    OMP_WAIT_POLICY=$pol "$1" run "$2" --input "$3" --threads "$4" --repeat "$repeat" 2>/dev/null |
+        sed -n 's/^median \([0-9.]*\) ms.*/\1/p'
+}
 ort_ms() { "$NODE" "$ROOT/bench/ort_bench.js" "$1" --input "$2" --threads "$3" --repeat "$repeat" --warmup 3 |
            sed -n 's/^median \([0-9.]*\) ms.*/\1/p'; }
 check() { "$PY" - "$@" <<'EOF'
@@ -129,7 +135,7 @@ sys.exit(0 if cos > 0.9999 and rel < 1e-3 else 1)
 EOF
 }
 
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(nproc --all) cores; load $(cut -d' ' -f1-3 /proc/loadavg); repeat $repeat x $rounds rounds, medians; OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset}"
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(nproc --all) cores; load $(cut -d' ' -f1-3 /proc/loadavg); repeat $repeat x $rounds rounds, medians; OMP_WAIT_POLICY for piqc: ${OMP_WAIT_POLICY:-passive at > 1 thread}"
 summary=()
 compiled=" "
 for c in "${cases[@]}"; do

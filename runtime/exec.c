@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "backends/fast.h"
+#include "backends/onednn/onednn.h"
 #include "exec.h"
 
 enum pq_status pq_compute_last_use(const pq_graph *g, uint32_t *last_use, pq_error *err) {
@@ -262,6 +263,9 @@ done:
 }
 
 enum pq_status pq_frame_run(pq_frame *f, pq_error *err) {
+    /* top level: with no observer only kernels read activations, so oneDNN may keep a value
+     * blocked-only between convolutions (see pq_onednn_run_begin) */
+    if (!f->parent) pq_onednn_run_begin(f->observe == NULL);
     for (uint32_t i = 0; i < f->g->n_nodes; i++) {
         if (f->plan && f->plan->node_skip[i]) continue;
         PQ_TRY(pq_frame_exec_node(f, i, err));

@@ -55,8 +55,12 @@ void pq_onednn_conv_set_layout(enum pq_onednn_conv_layout mode);
 #define PQ_ONEDNN_MIN_MACS 4096
 void pq_onednn_set_min_macs(int64_t macs);
 
-/* Threads: oneDNN here is built on OpenMP; every kernel sets omp_set_num_threads(n_threads) (per
- * calling thread) before creating or running a primitive, and n_threads is part of the cache key.
+/* Threads: oneDNN here is built on OpenMP; every kernel sets omp_set_num_threads(t) (per calling
+ * thread) before creating or running a primitive, and t is part of the cache key, where
+ * t = min(n_threads, macs / PQ_ONEDNN_MACS_PER_THREAD), at least 1: small convolutions and
+ * products (most of a MobileNet at batch 1) run on the calling thread alone, without a fork/join.*/
+#define PQ_ONEDNN_MACS_PER_THREAD ((int64_t)1 << 21)
+/*
  * With n_threads > 1 on a machine whose cores are already busy, libgomp's default active waiting
  * makes things much slower (digits batch 360 on 2 loaded cores: 24 ms at 1 thread, 177 ms at 2,
  * 38 ms at 2 with OMP_WAIT_POLICY=passive); set OMP_WAIT_POLICY=passive there. */
@@ -91,6 +95,17 @@ void pq_onednn_cache_destroy(pq_onednn_cache *c);
 /* Makes c (NULL: none) the cache the kernels above use when called from this thread; returns the
  * previously bound cache so nested callers can restore it. */
 pq_onednn_cache *pq_onednn_cache_bind(pq_onednn_cache *c);
+/* Starts a top-level run of the cache bound to this thread (none: nothing happens).
+ * plain_optional: nothing but the kernels reads activations this run (no observer), so a
+ * convolution whose every reader is a oneDNN convolution taking its blocked output may leave the
+ * plain tensor unwritten (runtime/exec.c passes "no observe callback"). Blocked outputs are kept
+ * for the next convolution either way; PIQC_ONEDNN_LAYOUT=reorder (read once) turns both off. */
+void pq_onednn_run_begin(bool plain_optional);
+
+/* Since start: convolution sources taken from a kept blocked copy (no reorder) and plain outputs
+ * not written (tests, benchmarks). Either pointer may be NULL. */
+void pq_onednn_layout_stats(unsigned long *reused, unsigned long *elided);
+
 /* Number of nodes with an entry in c (tests). */
 size_t pq_onednn_cache_entries(const pq_onednn_cache *c);
 

@@ -334,6 +334,10 @@ typedef struct pq_conv_node {
     pq_conv_prim *p;   /* NULL: oneDNN rejects this case */
     void *packed;      /* weights in p->wei_md (when p needs a weight reorder) */
     pq_dnnl_wsig wsig; /* of the constant weights packed holds (data NULL: none) */
+    int readers;       /* Conv nodes reading the output as their input 0 (-1: not counted) */
+    bool only_convs;   /* they are all its readers (no other node, graph output or subgraph) */
+    bool confirmed;    /* every reader took the blocked output last time (set by the last one) */
+    uint64_t last_exec; /* pq_dnnl_tick() of this node's last run */
 } pq_conv_node;
 
 static void pq_conv_node_destroy(void *v) {
@@ -365,6 +369,7 @@ static enum pq_status pq_conv_node_get(pq_onednn_cache *c, const pq_kernel_args 
         return st;
     }
     cn->p = pv;
+    cn->readers = -1;
     if (cn->p && cn->p->wei_reorder.prim) {
         cn->packed = pq_malloc_aligned(cn->p->wei_bytes);
         if (!cn->packed) {
@@ -438,16 +443,65 @@ static size_t pq_conv_scratch_bytes(const pq_conv_prim *p) {
     return b;
 }
 
-/* The session path: everything from the node's entry in c and c's work buffers. */
+/* The pq_value of the node's input i / output 0 (NULL when absent). */
+static const pq_value *pq_conv_value(const pq_kernel_args *a, bool output, uint32_t i) {
+    if (!a->graph || !a->node) return NULL;
+    uint32_t v = output ? (a->node->n_outputs ? a->node->outputs[0] : PQ_NONE)
+                        : (i < a->node->n_inputs ? a->node->inputs[i] : PQ_NONE);
+    return v == PQ_NONE || v >= a->graph->n_values ? NULL : &a->graph->values[v];
+}
+
+/* Counts the Conv nodes reading the node's output as input 0 (cn->readers) and whether they are
+ * all its readers (cn->only_convs: not a graph output, no other reader, no subgraph in the
+ * graph that could read it as an outer value). */
+static void pq_conv_count_readers(const pq_kernel_args *a, pq_conv_node *cn) {
+    const pq_graph *gr = a->graph;
+    uint32_t y = a->node->outputs[0];
+    cn->readers = 0;
+    cn->only_convs = !(gr->values[y].flags & PQ_VALUE_OUTPUT);
+    for (uint32_t o = 0; o < gr->n_outputs; o++)
+        if (gr->outputs[o] == y) cn->only_convs = false;
+    for (uint32_t j = 0; j < gr->n_nodes; j++) {
+        const pq_node *n = &gr->nodes[j];
+        for (uint32_t at = 0; at < n->n_attrs; at++)
+            if (n->attrs[at].type == PQ_ATTR_GRAPH) cn->only_convs = false;
+        bool reads = false, as_x = false;
+        for (uint32_t k = 0; k < n->n_inputs; k++) {
+            if (n->inputs[k] != y) continue;
+            if (k == 0 && !reads) as_x = true;
+            else as_x = false;
+            reads = true;
+        }
+        if (!reads) continue;
+        if (n->op == PQ_OP_CONV && as_x)
+            cn->readers++;
+        else
+            cn->only_convs = false;
+    }
+}
+
+/* The session path: everything from the node's entry in c and c's work buffers, and the blocked
+ * activations kept between convolutions (pq_dnnl_blk): the source is taken from the producer's
+ * blocked copy when there is a fresh one in the layout this primitive wants (no reorder), and
+ * the destination stays in an entry for the Conv nodes that read it; the plain output is not
+ * written when those are all its readers, they all took the blocked copy last run and the run
+ * allows it (pq_onednn_run_begin). */
 static enum pq_status pq_conv_session(pq_onednn_cache *c, const pq_kernel_args *a,
                                       const pq_conv_geo *g, const pq_dnnl_key *k) {
+    const pq_value *yval = pq_conv_value(a, true, 0), *xval = pq_conv_value(a, false, 0);
+    bool keep = pq_dnnl_keep_blocked() && yval && xval;
+    if (keep) { /* a copy from an earlier run of this node is stale from now on */
+        pq_dnnl_blk *old = pq_dnnl_blk_find(c, yval);
+        if (old) pq_dnnl_blk_free(old);
+    }
     pq_conv_node *cn = NULL;
     PQ_TRY(pq_conv_node_get(c, a, g, k, &cn));
     const pq_conv_prim *p = cn->p;
     if (!p) return PQ_ERR_UNSUPPORTED;
-    const pq_tensor *W = a->in[1];
+    const pq_tensor *X = a->in[0], *W = a->in[1], *B = a->n_in > 2 ? a->in[2] : NULL;
+    pq_tensor *Y = a->out[0];
     size_t sb = pq_conv_scratch_bytes(p);
-    void *scratch = NULL, *sbuf = NULL, *dbuf = NULL;
+    void *scratch = NULL;
     if (sb && !(scratch = pq_dnnl_work(c, PQ_DNNL_WORK_SCRATCH, sb, a->err))) return PQ_ERR_NOMEM;
     const void *wdata = W->data;
     if (p->wei_reorder.prim) {
@@ -462,13 +516,82 @@ static enum pq_status pq_conv_session(pq_onednn_cache *c, const pq_kernel_args *
         }
         wdata = cn->packed;
     }
-    if (p->src_reorder.prim &&
-        !(sbuf = pq_dnnl_work(c, PQ_DNNL_WORK_SRC, p->src_blk_bytes, a->err)))
-        return PQ_ERR_NOMEM;
-    if (p->dst_reorder.prim &&
-        !(dbuf = pq_dnnl_work(c, PQ_DNNL_WORK_DST, p->dst_blk_bytes, a->err)))
-        return PQ_ERR_NOMEM;
-    return pq_conv_exec(a, p, wdata, sbuf, dbuf, scratch);
+    if (keep && cn->readers < 0) pq_conv_count_readers(a, cn);
+    /* source: the producer's fresh blocked copy, or the plain tensor (reordered when needed) */
+    void *src = X->data;
+    pq_dnnl_blk *ib = keep ? pq_dnnl_blk_find(c, xval) : NULL;
+    if (ib && !(ib->stamp > cn->last_exec && ib->plain == X->data)) ib = NULL;
+    if (ib && !ib->plain_valid && !dnnl_memory_desc_equal(&ib->md, &p->src_blk_md)) {
+        /* elided plain tensor in a layout this primitive does not take: write it after all */
+        pq_dnnl_prim r;
+        if (!pq_dnnl_reorder_create(&ib->md, &p->src_md, &r))
+            return pq_error_set(a->err, PQ_ERR_INTERNAL, "onednn: conv source restore failed");
+        pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &ib->md, ib->buf},
+                             {DNNL_ARG_TO, &p->src_md, X->data}};
+        enum pq_status st = pq_dnnl_execute(&r, ra, 2, "conv source restore", a->err);
+        pq_dnnl_prim_destroy(&r);
+        PQ_TRY(st);
+        ib->plain_valid = true;
+    }
+    if (ib && p->src_reorder.prim && dnnl_memory_desc_equal(&ib->md, &p->src_blk_md)) {
+        src = ib->buf;
+        pq_dnnl_count_layout(false);
+        if (++ib->used == ib->want && ib->confirm) *ib->confirm = true;
+    } else if (p->src_reorder.prim) {
+        void *sbuf = pq_dnnl_work(c, PQ_DNNL_WORK_SRC, p->src_blk_bytes, a->err);
+        if (!sbuf) return PQ_ERR_NOMEM;
+        pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &p->src_md, X->data},
+                             {DNNL_ARG_TO, &p->src_blk_md, sbuf}};
+        PQ_TRY(pq_dnnl_execute_ws(&p->src_reorder, ra, 2, scratch, "conv source reorder", a->err));
+        src = sbuf;
+    }
+    /* destination: an entry kept for the Conv readers, or the shared work buffer */
+    void *dst = Y->data;
+    pq_dnnl_blk *ob = NULL;
+    bool elide = false;
+    if (p->dst_reorder.prim) {
+        if (keep && cn->readers > 0) {
+            elide = cn->only_convs && cn->confirmed && pq_dnnl_elide_allowed(c);
+            if (!(ob = pq_dnnl_blk_take(c, yval, p->dst_blk_bytes, a->err))) return PQ_ERR_NOMEM;
+            dst = ob->buf;
+        } else if (!(dst = pq_dnnl_work(c, PQ_DNNL_WORK_DST, p->dst_blk_bytes, a->err))) {
+            return PQ_ERR_NOMEM;
+        }
+    }
+    cn->confirmed = false;
+    pq_dnnl_arg args[4] = {{DNNL_ARG_SRC, &p->src_blk_md, src},
+                           {DNNL_ARG_WEIGHTS, &p->wei_md, (void *)wdata},
+                           {DNNL_ARG_DST, &p->dst_blk_md, dst},
+                           {DNNL_ARG_BIAS, &p->bias_md, B ? B->data : NULL}};
+    enum pq_status st = pq_dnnl_execute_ws(&p->conv, args, B ? 4 : 3, scratch, "convolution", a->err);
+    if (st == PQ_OK && elide) pq_dnnl_count_layout(true);
+    if (st == PQ_OK && p->dst_reorder.prim && !elide) {
+        pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &p->dst_blk_md, dst},
+                             {DNNL_ARG_TO, &p->dst_md, Y->data}};
+        st =
+            pq_dnnl_execute_ws(&p->dst_reorder, ra, 2, scratch, "conv destination reorder", a->err);
+    }
+    if (st == PQ_OK && !p->act_done) {
+        /* the reference epilogue works on the plain tensor: the kept copy would be stale */
+        if (ob) pq_dnnl_blk_free(ob);
+        ob = NULL;
+        st = pq_act_epilogue(a->node, Y, a->err);
+    }
+    cn->last_exec = pq_dnnl_tick(c);
+    if (ob) {
+        if (st != PQ_OK) {
+            pq_dnnl_blk_free(ob);
+        } else {
+            ob->md = p->dst_blk_md;
+            ob->plain = Y->data;
+            ob->stamp = cn->last_exec;
+            ob->plain_valid = !elide;
+            ob->want = cn->readers;
+            ob->used = 0;
+            ob->confirm = &cn->confirmed;
+        }
+    }
+    return st;
 }
 
 enum pq_status pq_onednn_conv(const pq_kernel_args *a) {
@@ -479,7 +602,7 @@ enum pq_status pq_onednn_conv(const pq_kernel_args *a) {
         macs *= g.out[i] * g.k[i];
     if (pq_dnnl_too_small(macs) || !pq_dnnl_get(NULL, NULL)) return PQ_ERR_UNSUPPORTED;
     const pq_tensor *W = a->in[1];
-    int nt = a->n_threads > 0 ? a->n_threads : 1;
+    int nt = pq_dnnl_threads_for(a->n_threads, macs);
     pq_dnnl_set_threads(nt);
     g.blocked = pq_conv_want_blocked();
     pq_activation act;

@@ -22,6 +22,12 @@ void pq_onednn_set_min_macs(int64_t macs) {
     pq_dnnl_min_macs = macs;
 }
 
+int pq_dnnl_threads_for(int n_threads, int64_t macs) {
+    int64_t t = macs / PQ_ONEDNN_MACS_PER_THREAD;
+    if (t > n_threads) t = n_threads;
+    return t > 1 ? (int)t : 1;
+}
+
 bool pq_dnnl_too_small(int64_t macs) {
     return macs < pq_dnnl_min_macs;
 }

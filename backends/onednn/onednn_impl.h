@@ -109,6 +109,11 @@ typedef struct pq_dnnl_arg {
 enum pq_status pq_dnnl_execute(const pq_dnnl_prim *p, const pq_dnnl_arg *args, int nargs,
                                const char *what, pq_error *err);
 
+/* Threads for one oneDNN call of macs multiply-adds when the caller allows n_threads: every
+ * thread gets at least PQ_ONEDNN_MACS_PER_THREAD (each extra thread costs a fork/join of the
+ * OpenMP team, a stall whenever a core is busy elsewhere); at least 1. */
+int pq_dnnl_threads_for(int n_threads, int64_t macs);
+
 /* True when a problem of macs multiply-adds is too small for oneDNN (pq_onednn_set_min_macs). */
 bool pq_dnnl_too_small(int64_t macs);
 
@@ -141,6 +146,41 @@ void pq_dnnl_node_reset(pq_dnnl_node *e);
 enum { PQ_DNNL_WORK_SRC, PQ_DNNL_WORK_DST, PQ_DNNL_WORK_SCRATCH, PQ_DNNL_WORK_COUNT };
 /* Buffer which of at least bytes (64-byte aligned, contents undefined); NULL on NOMEM (err set). */
 void *pq_dnnl_work(pq_onednn_cache *c, int which, size_t bytes, pq_error *err);
+
+/* ---- blocked activations kept between oneDNN convolutions (onednn_session.c) ----
+ * A convolution whose output leaves the primitive in a blocked layout keeps that blocked copy in
+ * one of these entries (keyed by the pq_value of its output); a later convolution reading the
+ * same value takes it instead of reordering the plain tensor again, and when every reader of the
+ * value is such a convolution the producer may skip writing the plain tensor at all. */
+typedef struct pq_dnnl_blk {
+    const void *value; /* the pq_value this is a copy of (NULL: free, buf kept for reuse) */
+    void *buf;         /* cap bytes, 64-byte aligned */
+    size_t cap;
+    dnnl_memory_desc_t md; /* layout of buf */
+    const void *plain;     /* data pointer of the value's plain tensor */
+    uint64_t stamp;        /* pq_dnnl_tick() when written */
+    bool plain_valid;      /* false: the plain tensor was not written (elided) */
+    int want, used;        /* readers expected to take it / that took it since written */
+    bool *confirm;         /* set to true by the reader that makes used == want (producer's) */
+} pq_dnnl_blk;
+
+/* Next value of c's clock (one tick per oneDNN convolution call). */
+uint64_t pq_dnnl_tick(pq_onednn_cache *c);
+/* The entry of value, or NULL. Valid until the next pq_dnnl_blk_take on c. */
+pq_dnnl_blk *pq_dnnl_blk_find(pq_onednn_cache *c, const void *value);
+/* The entry of value (created, or reusing a free one) with at least bytes of buffer; NULL on
+ * NOMEM (err set). Valid until the next pq_dnnl_blk_take on c. */
+pq_dnnl_blk *pq_dnnl_blk_take(pq_onednn_cache *c, const void *value, size_t bytes,
+                              pq_error *err);
+/* Frees the entry for reuse by another value (its buffer stays allocated). */
+void pq_dnnl_blk_free(pq_dnnl_blk *b);
+/* Whether producers may skip plain tensors this run (pq_onednn_run_begin; false by default). */
+bool pq_dnnl_elide_allowed(const pq_onednn_cache *c);
+/* Counts one source taken from a kept blocked copy (elided false) or one plain output not written
+ * (elided true), for pq_onednn_layout_stats. */
+void pq_dnnl_count_layout(bool elided);
+/* Whether blocked activations are kept at all (PIQC_ONEDNN_LAYOUT=reorder turns it off). */
+bool pq_dnnl_keep_blocked(void);
 
 /* Identity of a constant weight tensor: address, size and 8 sampled 8-byte words. */
 typedef struct pq_dnnl_wsig {

@@ -120,7 +120,10 @@ void pq_onednn_matmul_cache_clear(void) {
 static enum pq_status pq_mm_run(const pq_kernel_args *a, const pq_mm_spec *s, const void *A,
                                 const void *B, const void *bias, void *Y,
                                 void (*prefill)(const pq_kernel_args *a), const char *what) {
-    int nt = a->n_threads > 0 ? a->n_threads : 1;
+    int64_t macs = s->sd[s->nd - 1];
+    for (int i = 0; i < s->nd; i++)
+        macs *= s->dd[i];
+    int nt = pq_dnnl_threads_for(a->n_threads, macs);
     pq_dnnl_set_threads(nt);
     pq_dnnl_key k;
     pq_mm_key(s, nt, &k);

@@ -1,6 +1,8 @@
 /* Per-session oneDNN cache: one entry per graph node (primitive, reordered weights, memory
  * objects), shared work buffers, and the calling thread's binding to the current cache. */
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backends/onednn/onednn_impl.h"
@@ -11,6 +13,10 @@ struct pq_onednn_cache {
     size_t cap, n;       /* cap is 0 or a power of two */
     void *work[PQ_DNNL_WORK_COUNT];
     size_t work_bytes[PQ_DNNL_WORK_COUNT];
+    pq_dnnl_blk *blk; /* blocked activations, n_blk used of cap_blk */
+    size_t n_blk, cap_blk;
+    uint64_t clock;
+    bool elide; /* pq_onednn_run_begin: plain tensors may be skipped this run */
 };
 
 static _Thread_local pq_onednn_cache *pq_dnnl_bound;
@@ -27,7 +33,102 @@ void pq_onednn_cache_destroy(pq_onednn_cache *c) {
     pq_free(c->slots);
     for (int i = 0; i < PQ_DNNL_WORK_COUNT; i++)
         pq_free(c->work[i]);
+    for (size_t i = 0; i < c->n_blk; i++)
+        pq_free(c->blk[i].buf);
+    pq_free(c->blk);
     pq_free(c);
+}
+
+void pq_onednn_run_begin(bool plain_optional) {
+    pq_onednn_cache *c = pq_dnnl_bound;
+    if (c) c->elide = plain_optional && pq_dnnl_keep_blocked();
+}
+
+bool pq_dnnl_elide_allowed(const pq_onednn_cache *c) {
+    return c->elide;
+}
+
+static _Atomic int pq_dnnl_keep_mode = -1;
+
+bool pq_dnnl_keep_blocked(void) {
+    int m = pq_dnnl_keep_mode;
+    if (m < 0) {
+        const char *e = getenv("PIQC_ONEDNN_LAYOUT");
+        m = !(e && !strcmp(e, "reorder"));
+        pq_dnnl_keep_mode = m;
+    }
+    return m == 1;
+}
+
+static atomic_ulong pq_dnnl_reused, pq_dnnl_elided;
+
+void pq_dnnl_count_layout(bool elided) {
+    atomic_fetch_add(elided ? &pq_dnnl_elided : &pq_dnnl_reused, 1);
+}
+
+void pq_onednn_layout_stats(unsigned long *reused, unsigned long *elided) {
+    if (reused) *reused = atomic_load(&pq_dnnl_reused);
+    if (elided) *elided = atomic_load(&pq_dnnl_elided);
+}
+
+uint64_t pq_dnnl_tick(pq_onednn_cache *c) {
+    return ++c->clock;
+}
+
+pq_dnnl_blk *pq_dnnl_blk_find(pq_onednn_cache *c, const void *value) {
+    for (size_t i = 0; i < c->n_blk; i++)
+        if (c->blk[i].value == value) return &c->blk[i];
+    return NULL;
+}
+
+pq_dnnl_blk *pq_dnnl_blk_take(pq_onednn_cache *c, const void *value, size_t bytes,
+                              pq_error *err) {
+    pq_dnnl_blk *b = pq_dnnl_blk_find(c, value);
+    if (!b) { /* a free entry: the smallest that fits, else the largest */
+        for (size_t i = 0; i < c->n_blk; i++) {
+            pq_dnnl_blk *f = &c->blk[i];
+            if (f->value) continue;
+            if (!b || (f->cap >= bytes && (b->cap < bytes || f->cap < b->cap)) ||
+                (b->cap < bytes && f->cap > b->cap))
+                b = f;
+        }
+    }
+    if (!b) {
+        if (c->n_blk == c->cap_blk) {
+            size_t cap = c->cap_blk ? 2 * c->cap_blk : 16;
+            pq_dnnl_blk *nb = pq_calloc(cap, sizeof *nb);
+            if (!nb) {
+                pq_error_nomem(err, "onednn blocked activations");
+                return NULL;
+            }
+            if (c->n_blk) memcpy(nb, c->blk, c->n_blk * sizeof *nb);
+            pq_free(c->blk);
+            c->blk = nb;
+            c->cap_blk = cap;
+        }
+        b = &c->blk[c->n_blk++];
+        memset(b, 0, sizeof *b);
+    }
+    if (b->cap < bytes) {
+        pq_free(b->buf);
+        b->cap = 0;
+        b->buf = pq_malloc_aligned(bytes);
+        if (!b->buf) {
+            b->value = NULL;
+            pq_error_nomem(err, "onednn blocked activation");
+            return NULL;
+        }
+        b->cap = bytes;
+    }
+    b->value = value;
+    return b;
+}
+
+void pq_dnnl_blk_free(pq_dnnl_blk *b) {
+    b->value = NULL;
+    b->plain = NULL;
+    b->want = b->used = 0;
+    b->confirm = NULL;
 }
 
 pq_onednn_cache *pq_onednn_cache_bind(pq_onednn_cache *c) {

@@ -1,0 +1,235 @@
+/* Blocked activations kept between oneDNN convolutions (backends/onednn/onednn_conv.c,
+ * pq_onednn_run_begin in runtime/exec.c): a Conv reading another Conv's output takes its blocked
+ * copy instead of reordering, and a Conv whose only readers are such Convs stops writing its plain
+ * output from the second run on. The results must be bit-identical to the first run (which
+ * reorders everything) and to a session with an observer (which must see every plain
+ * activation, so nothing is elided), and match the reference kernels. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/onednn/onednn.h"
+#include "runtime/runtime.h"
+
+#define TOL 1e-4
+
+static pq_tensor *rand_tensor(int rank, const int64_t *dims, uint32_t seed) {
+    pq_tensor *t = pq_tensor_create(PQ_DTYPE_F32, rank, dims, NULL);
+    cr_assert_not_null(t);
+    float *d = t->data;
+    uint32_t s = seed * 2654435761u + 1;
+    for (int64_t i = 0; i < pq_tensor_numel(t); i++) {
+        s = s * 1664525u + 1013904223u;
+        d[i] = (float)((s >> 8) & 0xFFFF) / 32768.0f - 1.0f;
+    }
+    return t;
+}
+
+static uint32_t add_const(pq_graph *g, const char *name, int rank, const int64_t *dims,
+                          uint32_t seed) {
+    pq_error err;
+    uint32_t v;
+    cr_assert_eq(pq_graph_add_value(g, name, PQ_DTYPE_F32, NULL, &v, &err), PQ_OK);
+    cr_assert_eq(pq_graph_set_constant(g, v, rand_tensor(rank, dims, seed), &err), PQ_OK);
+    return v;
+}
+
+static uint32_t add_value(pq_graph *g, const char *name) {
+    pq_error err;
+    uint32_t v;
+    cr_assert_eq(pq_graph_add_value(g, name, PQ_DTYPE_UNDEFINED, NULL, &v, &err), PQ_OK);
+    return v;
+}
+
+static uint32_t conv(pq_graph *g, const char *name, uint32_t x, uint32_t w, uint32_t b, int64_t k,
+                     int64_t group, const char *act, uint32_t y) {
+    pq_error err;
+    uint32_t in[3] = {x, w, b}, id;
+    cr_assert_eq(pq_graph_add_node(g, PQ_OP_CONV, name, in, b == PQ_NONE ? 2 : 3, &y, 1, &id,
+                                   &err),
+                 PQ_OK);
+    const int64_t p = (k - 1) / 2, pads[4] = {p, p, p, p};
+    cr_assert_eq(pq_node_set_ints(g, id, "pads", pads, 4, &err), PQ_OK);
+    if (group > 1) cr_assert_eq(pq_node_set_int(g, id, "group", group, &err), PQ_OK);
+    if (act) cr_assert_eq(pq_node_set_string(g, id, "activation", act, &err), PQ_OK);
+    return id;
+}
+
+/* x [N,16,14,14] -> c1 1x1 16->64 Relu -> a (read only by c2: elided from run 2 on)
+ *   -> c2 depthwise 3x3 HardSwish -> b (read by c3 and GlobalAveragePool: kept plain)
+ *   -> c3 1x1 64->32 -> c (read by c4 and Add)
+ *   -> c4 3x3 32->32 -> d; y = Add(c, d) -> output; gap = GlobalAveragePool(b) -> output;
+ *   e = c5 1x1 on a second branch from c (a graph output read by nobody else) */
+static pq_graph *build(void) {
+    pq_error err;
+    pq_graph *g = pq_graph_create(NULL, &err);
+    pq_shape s = pq_shape_unknown();
+    s.rank = 4;
+    s.dims[0] = (pq_dim){-1, pq_graph_intern_symbol(g, "N")};
+    s.dims[1] = pq_dim_of(16);
+    s.dims[2] = pq_dim_of(14);
+    s.dims[3] = pq_dim_of(14);
+    uint32_t x;
+    cr_assert_eq(pq_graph_add_value(g, "x", PQ_DTYPE_F32, &s, &x, &err), PQ_OK);
+    cr_assert_eq(pq_graph_add_input(g, x, &err), PQ_OK);
+    const int64_t w1d[4] = {64, 16, 1, 1}, b1d[1] = {64}, w2d[4] = {64, 1, 3, 3};
+    const int64_t w3d[4] = {32, 64, 1, 1}, w4d[4] = {32, 32, 3, 3}, w5d[4] = {48, 32, 1, 1};
+    uint32_t w1 = add_const(g, "w1", 4, w1d, 1), b1 = add_const(g, "b1", 1, b1d, 2);
+    uint32_t w2 = add_const(g, "w2", 4, w2d, 3), w3 = add_const(g, "w3", 4, w3d, 4);
+    uint32_t w4 = add_const(g, "w4", 4, w4d, 5), w5 = add_const(g, "w5", 4, w5d, 6);
+    uint32_t a = add_value(g, "a"), b = add_value(g, "b"), c = add_value(g, "c");
+    uint32_t d = add_value(g, "d"), y = add_value(g, "y"), gap = add_value(g, "gap");
+    uint32_t e = add_value(g, "e");
+    conv(g, "c1", x, w1, b1, 1, 1, "Relu", a);
+    conv(g, "c2", a, w2, PQ_NONE, 3, 64, "HardSwish", b);
+    conv(g, "c3", b, w3, PQ_NONE, 1, 1, NULL, c);
+    conv(g, "c4", c, w4, PQ_NONE, 3, 1, NULL, d);
+    conv(g, "c5", c, w5, PQ_NONE, 1, 1, NULL, e);
+    uint32_t id, in_add[2] = {c, d};
+    cr_assert_eq(pq_graph_add_node(g, PQ_OP_ADD, "add", in_add, 2, &y, 1, &id, &err), PQ_OK);
+    cr_assert_eq(pq_graph_add_node(g, PQ_OP_GLOBAL_AVERAGE_POOL, "gap", &b, 1, &gap, 1, &id, &err),
+                 PQ_OK);
+    cr_assert_eq(pq_graph_add_output(g, y, &err), PQ_OK);
+    cr_assert_eq(pq_graph_add_output(g, gap, &err), PQ_OK);
+    cr_assert_eq(pq_graph_add_output(g, e, &err), PQ_OK);
+    cr_assert_eq(pq_runtime_prepare(g, &err), PQ_OK, "%s", err.msg);
+    return g;
+}
+
+/* Runs s on x; returns the three outputs. */
+static void run(pq_session *s, const pq_tensor *x, pq_tensor **out, const char *what) {
+    const pq_tensor *ins[1] = {x};
+    pq_error err;
+    cr_assert_eq(pq_session_run(s, ins, 1, out, 3, &err), PQ_OK, "%s: %s", what, err.msg);
+}
+
+static void same(pq_tensor *const *a, pq_tensor *const *b, const char *what) {
+    for (int o = 0; o < 3; o++) {
+        cr_assert_eq(a[o]->nbytes, b[o]->nbytes, "%s: output %d size", what, o);
+        cr_assert(!memcmp(a[o]->data, b[o]->data, a[o]->nbytes), "%s: output %d differs", what, o);
+    }
+}
+
+static void free3(pq_tensor **t) {
+    for (int o = 0; o < 3; o++)
+        pq_tensor_destroy(t[o]);
+}
+
+/* Observer: checks that the plain input of every node is there (finite, as the weights and
+ * inputs are), i.e. nothing was elided in an observed run. */
+static enum pq_status observe(void *ctx, const pq_graph *g, uint32_t node,
+                              const pq_tensor *const *in, uint32_t n_in, pq_error *err) {
+    (void)g, (void)node, (void)err;
+    int *seen = ctx;
+    for (uint32_t i = 0; i < n_in; i++) {
+        if (!in[i] || in[i]->dtype != PQ_DTYPE_F32) continue;
+        const float *d = in[i]->data;
+        for (int64_t k = 0; k < pq_tensor_numel(in[i]); k++)
+            cr_assert(isfinite(d[k]), "observed input %u of node %u not finite at %lld", i, node,
+                      (long long)k);
+        (*seen)++;
+    }
+    return PQ_OK;
+}
+
+/* Every node of g with its reference kernel (nodes are in topological order after prepare);
+ * out receives the three graph outputs. */
+static void reference(pq_graph *g, const pq_tensor *x, pq_tensor **out) {
+    pq_tensor **val = calloc(g->n_values, sizeof *val);
+    cr_assert_not_null(val);
+    int64_t n = x->dims[0];
+    for (uint32_t i = 0; i < g->n_nodes; i++) {
+        const pq_node *nd = &g->nodes[i];
+        const pq_tensor *in[3] = {NULL, NULL, NULL};
+        for (uint32_t k = 0; k < nd->n_inputs; k++) {
+            uint32_t v = nd->inputs[k];
+            in[k] = g->values[v].constant ? g->values[v].constant
+                    : v == g->inputs[0]   ? x
+                                          : val[v];
+            cr_assert_not_null(in[k]);
+        }
+        uint32_t yv = nd->outputs[0];
+        const char *name = g->values[yv].name;
+        int64_t ch = !strcmp(name, "a") || !strcmp(name, "b") || !strcmp(name, "gap") ? 64
+                     : !strcmp(name, "e")                                          ? 48
+                                                                                   : 32;
+        int64_t sp = !strcmp(name, "gap") ? 1 : 14;
+        const int64_t dims[4] = {n, ch, sp, sp};
+        pq_tensor *t = pq_tensor_create(PQ_DTYPE_F32, 4, dims, NULL);
+        pq_tensor *outs[1] = {t};
+        pq_error err;
+        pq_error_clear(&err);
+        pq_kernel_args a = {g, nd, in, nd->n_inputs, outs, 1, NULL, 1, &err};
+        cr_assert_eq(pq_ref_run(&a), PQ_OK, "%s", err.msg);
+        val[yv] = t;
+    }
+    for (uint32_t o = 0; o < 3; o++) {
+        out[o] = val[g->outputs[o]];
+        val[g->outputs[o]] = NULL;
+    }
+    for (uint32_t v = 0; v < g->n_values; v++)
+        pq_tensor_destroy(val[v]);
+    free(val);
+}
+
+static void layout_case(int64_t n, int threads) {
+    cr_assert(pq_onednn_available());
+    pq_graph *g = build();
+    const int64_t xd[4] = {n, 16, 14, 14};
+    pq_tensor *x = rand_tensor(4, xd, 7);
+    pq_session *s = NULL, *so = NULL, *sr = NULL;
+    pq_error err;
+    pq_session_opts o = {.n_threads = threads};
+    cr_assert_eq(pq_session_create(g, &o, &s, &err), PQ_OK);
+    int seen = 0;
+    pq_session_opts oo = {.n_threads = threads, .observe = observe, .observe_ctx = &seen};
+    cr_assert_eq(pq_session_create(g, &oo, &so, &err), PQ_OK);
+    pq_tensor *first[3], *later[3], *obs[3], *ref[3];
+    (void)sr;
+    unsigned long r0, e0, r1, e1, r2, e2;
+    pq_onednn_layout_stats(&r0, &e0);
+    run(s, x, first, "first run");
+    pq_onednn_layout_stats(&r1, &e1);
+    cr_assert_eq(e1, e0, "the first run elided %lu plain outputs", e1 - e0);
+    cr_assert_geq(r1 - r0, 2, "first run: c2 and c3 take the blocked copies (%lu)", r1 - r0);
+    for (int k = 0; k < 3; k++) {
+        run(s, x, later, "later run");
+        same(first, later, "later run vs first run");
+        free3(later);
+    }
+    pq_onednn_layout_stats(&r2, &e2);
+    cr_assert_geq(e2 - e1, 3, "runs 2-4 elided %lu plain outputs (c1's each run)", e2 - e1);
+    unsigned long e3;
+    run(so, x, obs, "observed run");
+    run(so, x, later, "observed run 2");
+    pq_onednn_layout_stats(NULL, &e3);
+    cr_assert_eq(e3, e2, "an observed session elided %lu plain outputs", e3 - e2);
+    cr_assert_gt(seen, 0);
+    same(first, obs, "observed vs plain session");
+    same(first, later, "observed run 2 vs plain session");
+    free3(later);
+    /* the reference kernels, node by node */
+    reference(g, x, ref);
+    for (int k = 0; k < 3; k++) {
+        const float *gv = first[k]->data, *w = ref[k]->data;
+        cr_assert_eq(pq_tensor_numel(first[k]), pq_tensor_numel(ref[k]));
+        for (int64_t i = 0; i < pq_tensor_numel(ref[k]); i++)
+            cr_assert(fabs((double)gv[i] - w[i]) <= TOL * (1.0 + fabs(w[i])),
+                      "output %d [%lld] = %.9g, reference %.9g", k, (long long)i, gv[i], w[i]);
+    }
+    free3(ref);
+    free3(obs);
+    pq_session_destroy(s);
+    pq_session_destroy(so);
+    free3(first);
+    pq_tensor_destroy(x);
+    pq_graph_destroy(g);
+}
+
+Test(onednn_layout, batch1_one_thread) {
+    layout_case(1, 1);
+}
+Test(onednn_layout, batch3_two_threads) {
+    layout_case(3, 2);
+}
