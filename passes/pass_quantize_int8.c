@@ -31,9 +31,12 @@
  * - b_q: i32 rne(b / (s_x * s_w[m])) (pq_int8_quantize_bias), QLinearConv's 9th input.
  * - The u8 clamp of the output realises the fused activation: Relu (and Clip with min 0 and no
  *   max) because a range with min >= 0 gives zp_y = 0, so the clamp at 0 is Relu exactly; Clip(0,
- *   m) by setting y's range to exactly [0, m], so the clamp at 255 is m. Other fused activations
- *   (LeakyRelu, Sigmoid, HardSwish, Tanh, ...) have no exact u8 form: that layer stays FP32 (log
- *   line). A Gemm with C keeps any activation on its FP32 Add.
+ *   m) by setting y's range to exactly [0, m], so the clamp at 255 is m. A Conv's HardSwish,
+ *   HardSigmoid, LeakyRelu or other Clip stays on the QLinearConv as its fused activation: the
+ *   INT8 epilogue applies it to the real result before quantizing to y (backends/int8/
+ *   int8_gemm.h; the QDQ export writes it as Conv -> activation -> QuantizeLinear). Other fused
+ *   activations (Sigmoid, Tanh, Gelu, Swish) and those on MatMul / Gemm without C leave the layer
+ *   FP32 (log line). A Gemm with C keeps any activation on its FP32 Add.
  * - Clean-up: QuantizeLinear(DequantizeLinear(q, s, z), s', z') with s == s' and z == z' (equal
  *   constants) is q exactly (k * s / s rounds back to k for |k| <= 255), so adjacent int8 layers
  *   (the input range of the second is the output range of the first: same value, same params)
@@ -82,6 +85,7 @@ typedef struct pq_i8_layer {
     bool split_bias;   /* Gemm with C: C moves to an FP32 Add after the DequantizeLinear */
     uint32_t bias_add; /* that Add node, else PQ_NONE */
     pq_activation act;
+    bool keep_act; /* the activation stays on the QLinearConv (fused epilogue) */
     bool ok;
     char why[256];
     float xlo, xhi, ylo, yhi;
@@ -108,6 +112,12 @@ static void pq_i8_weights_free(pq_i8_weight *w, uint32_t n) {
 static bool pq_i8_act_exact(const pq_activation *a) {
     if (a->kind == PQ_ACT_NONE || a->kind == PQ_ACT_RELU) return true;
     return a->kind == PQ_ACT_CLIP && a->alpha == 0.0f && a->beta > 0.0f;
+}
+
+/* Whether QLinearConv's INT8 epilogue computes act (the kernels' fused activations). */
+static bool pq_i8_act_fusable(const pq_activation *a) {
+    return a->kind == PQ_ACT_HARD_SWISH || a->kind == PQ_ACT_HARD_SIGMOID ||
+           a->kind == PQ_ACT_LEAKY_RELU || a->kind == PQ_ACT_CLIP;
 }
 
 /* Decides whether layer L (node tg->node) can run in INT8; L->why says why not. */
@@ -178,9 +188,15 @@ static void pq_i8_classify(const pq_graph *g, const pq_weight_target *tg, pq_i8_
         snprintf(L->why, sizeof L->why, "%s has no INT8 kernel", pq_op_name(n->op));
         return;
     }
+    if (!exact && n->op == PQ_OP_CONV && pq_i8_act_fusable(&L->act)) {
+        L->keep_act = true;
+        exact = true;
+    }
     if (!exact) {
         snprintf(L->why, sizeof L->why,
-                 "fused activation %s has no exact u8 form (only Relu and Clip(0, max) do)",
+                 "fused activation %s has no exact u8 form and no INT8 epilogue here (Relu and "
+                 "Clip(0, max) are the u8 clamp; a Conv's HardSwish, HardSigmoid, LeakyRelu and "
+                 "Clip run in its epilogue)",
                  act_name);
         return;
     }
@@ -453,7 +469,7 @@ static enum pq_status pq_i8_rewrite(pq_graph *g, pq_pass_ctx *ctx, pq_i8_layer *
     snprintf(lname, sizeof lname, "%s", g->nodes[nid].name);
     snprintf(yname, sizeof yname, "%s", g->values[L->y].name);
     snprintf(xname, sizeof xname, "%s", g->values[L->x].name);
-    if (L->act.kind == PQ_ACT_CLIP && isfinite(L->act.beta)) { /* the clamp at 255 is max */
+    if (!L->keep_act && L->act.kind == PQ_ACT_CLIP && isfinite(L->act.beta)) { /* clamp at 255 */
         L->ylo = 0.0f;
         L->yhi = L->act.beta;
     }
@@ -527,7 +543,7 @@ static enum pq_status pq_i8_rewrite(pq_graph *g, pq_pass_ctx *ctx, pq_i8_layer *
     }
     static const char *const drop[] = {"activation", "activation_alpha", "activation_beta", "alpha",
                                        "beta",       "transA",           "transB"};
-    for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
+    for (size_t i = L->keep_act ? 3 : 0; i < sizeof drop / sizeof drop[0]; i++)
         pq_node_remove_attr(g, nid, drop[i]);
     g->nodes[nid].op = L->op == PQ_OP_CONV ? PQ_OP_QLINEAR_CONV : PQ_OP_QLINEAR_MATMUL;
     /* the output value is redefined (f32 -> u8): forget its declared type before inferring */
@@ -536,9 +552,10 @@ static enum pq_status pq_i8_rewrite(pq_graph *g, pq_pass_ctx *ctx, pq_i8_layer *
     PQ_TRY(pq_infer_node(g, nid, err));
     PQ_TRY(pq_infer_node(g, dqn, err));
     pq_pass_log(ctx, 2,
-                "layer '%s' (%s) -> %s: x [%g, %g] scale %g zp %u; y [%g, %g] scale %g zp %u",
-                lname, pq_op_name(L->op), pq_op_name(g->nodes[nid].op), L->xlo, L->xhi, sx,
-                (unsigned)zx, L->ylo, L->yhi, sy, (unsigned)zy);
+                "layer '%s' (%s) -> %s%s%s: x [%g, %g] scale %g zp %u; y [%g, %g] scale %g zp %u",
+                lname, pq_op_name(L->op), pq_op_name(g->nodes[nid].op),
+                L->keep_act ? " with fused " : "", L->keep_act ? pq_act_name(L->act.kind) : "",
+                L->xlo, L->xhi, sx, (unsigned)zx, L->ylo, L->yhi, sy, (unsigned)zy);
     *done = true;
     L->y = ydq; /* the f32 value now */
     return PQ_OK;
@@ -672,6 +689,7 @@ static enum pq_status pq_quantize_int8_run(pq_graph *g, const pq_pass_opts *opts
     uint32_t *vals = NULL;
     float *lo = NULL, *hi = NULL;
     uint32_t nt = 0, nw = 0, nq = 0, nok = 0, n_conv = 0, n_mm = 0, removed = 0, dead = 0;
+    uint32_t n_fused = 0;
     PQ_TRY(pq_select_weights(g, opts, &tg, &nt, err));
     L = pq_calloc(nt + 1, sizeof *L);
     ws = pq_calloc(nt + 1, sizeof *ws);
@@ -740,6 +758,7 @@ static enum pq_status pq_quantize_int8_run(pq_graph *g, const pq_pass_opts *opts
             wm->recorded = true;
         }
         nok++;
+        n_fused += L[i].keep_act;
         if (L[i].op == PQ_OP_CONV)
             n_conv++;
         else
@@ -757,11 +776,11 @@ static enum pq_status pq_quantize_int8_run(pq_graph *g, const pq_pass_opts *opts
     char how[64] = "minmax";
     if (!strcmp(method, "percentile")) snprintf(how, sizeof how, "percentile %g", pct);
     pq_pass_log(ctx, 1,
-                "%u of %u layers in INT8 (%u QLinearConv, %u QLinearMatMul), activations %s, %s "
-                "weights; %u MaxPool/Flatten/Reshape on u8; %u DequantizeLinear -> "
-                "QuantizeLinear pairs removed",
-                nok, nt, n_conv, n_mm, how, per_channel ? "per-channel" : "per-tensor", moved,
-                removed);
+                "%u of %u layers in INT8 (%u QLinearConv, %u QLinearMatMul), %u with a fused "
+                "activation epilogue, activations %s, %s weights; %u MaxPool/Flatten/Reshape on "
+                "u8; %u DequantizeLinear -> QuantizeLinear pairs removed",
+                nok, nt, n_conv, n_mm, n_fused, how, per_channel ? "per-channel" : "per-tensor",
+                moved, removed);
 cleanup:
     pq_free(tg);
     pq_free(L);

@@ -24,8 +24,10 @@ static inline int32x4_t pq_i8n_bcast(const uint8_t *a) {
 
 /* ---- widening: acc[r][v] holds [lane 2v k01, lane 2v k23, lane 2v+1 k01, lane 2v+1 k23] ---- */
 
-static inline __attribute__((always_inline)) void
-pq_i8n_widen_tile(int MR, size_t kq, const uint8_t *a, size_t lda, size_t qs, const int8_t *p, int32_t *c) {
+static inline __attribute__((always_inline)) void pq_i8n_widen_tile(int MR, size_t kq,
+                                                                    const uint8_t *a, size_t lda,
+                                                                    size_t qs, const int8_t *p,
+                                                                    int32_t *c) {
     int32x4_t acc[PQ_I8N_MR][4];
     for (int r = 0; r < MR; r++)
         for (int v = 0; v < 4; v++)
@@ -70,7 +72,8 @@ static void pq_i8_gemm_ukernel__neon_4x8(int mr, size_t kq, const void *a, size_
 #define PQ_I8N_DOT __attribute__((target("arch=armv8.2-a+dotprod")))
 
 static inline __attribute__((always_inline)) PQ_I8N_DOT void
-pq_i8n_dot_tile(int MR, size_t kq, const uint8_t *a, size_t lda, size_t qs, const int8_t *p, int32_t *c) {
+pq_i8n_dot_tile(int MR, size_t kq, const uint8_t *a, size_t lda, size_t qs, const int8_t *p,
+                int32_t *c) {
     int32x4_t acc[PQ_I8N_MR][2];
     for (int r = 0; r < MR; r++)
         acc[r][0] = acc[r][1] = vdupq_n_s32(0);
@@ -88,8 +91,8 @@ pq_i8n_dot_tile(int MR, size_t kq, const uint8_t *a, size_t lda, size_t qs, cons
     }
 }
 
-static PQ_I8N_DOT void pq_i8_gemm_ukernel__neondot_4x8(int mr, size_t kq, const void *a, size_t lda, size_t qs,
-                                                       const void *p, int32_t *c) {
+static PQ_I8N_DOT void pq_i8_gemm_ukernel__neondot_4x8(int mr, size_t kq, const void *a, size_t lda,
+                                                       size_t qs, const void *p, int32_t *c) {
     switch (mr) {
     case 1:
         pq_i8n_dot_tile(1, kq, a, lda, qs, p, c);
@@ -117,7 +120,11 @@ static inline int32x4_t pq_i8n_rq4(int32x4_t acc, int32x4_t add, float32x4_t m, 
 }
 
 static void pq_i8_requant__neon(const int32_t *acc, size_t n, int32_t add, float ms,
-                                const float *mv, int32_t zp, uint8_t *y) {
+                                const float *mv, const pq_i8_act *act, int32_t zp, uint8_t *y) {
+    if (act) { /* fused activations: the scalar epilogue */
+        pq_i8_requant__scalar(acc, n, add, ms, mv, act, zp, y);
+        return;
+    }
     int32x4_t va = vdupq_n_s32(add), vz = vdupq_n_s32(zp);
     float32x4_t vm = vdupq_n_f32(ms), lo = vdupq_n_f32((float)-zp);
     float32x4_t hi = vdupq_n_f32((float)(255 - zp));
@@ -129,7 +136,7 @@ static void pq_i8_requant__neon(const int32_t *acc, size_t n, int32_t add, float
         int16x8_t h = vcombine_s16(vqmovn_s32(q0), vqmovn_s32(q1));
         vst1_u8(y + j, vqmovun_s16(h));
     }
-    if (j < n) pq_i8_requant__scalar(acc + j, n - j, add, ms, mv ? mv + j : NULL, zp, y + j);
+    if (j < n) pq_i8_requant__scalar(acc + j, n - j, add, ms, mv ? mv + j : NULL, NULL, zp, y + j);
 }
 
 static const pq_i8_kernels pq_i8_neon_widen = {

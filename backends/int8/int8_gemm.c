@@ -172,6 +172,60 @@ void pq_i8_corr_cols(const int8_t *w, size_t ldw, size_t K, size_t N, int32_t zp
         corr[j] = (int32_t)(0u - (uint32_t)zp * (uint32_t)corr[j]);
 }
 
+/* ---- depthwise ---- */
+
+void pq_i8_dw__portable(const float *pad, const pq_i8_dw_geom *g, const float *w, int32_t *acc) {
+    for (int oh = 0; oh < g->OH; oh++) {
+        float row[256];
+        int32_t *ar = acc + (size_t)oh * (size_t)g->OW;
+        for (int ow0 = 0; ow0 < g->OW; ow0 += 256) { /* blocks of 256 outputs */
+            int n = g->OW - ow0 < 256 ? g->OW - ow0 : 256;
+            for (int i = 0; i < n; i++)
+                row[i] = 0.0f;
+            for (int kh = 0; kh < g->KH; kh++)
+                for (int kw = 0; kw < g->KW; kw++) {
+                    const float *src =
+                        pad + g->off[kh * g->KW + kw] + (size_t)(oh * g->sh) * g->rs + ow0;
+                    float wv = w[kh * g->KW + kw];
+                    for (int i = 0; i < n; i++)
+                        row[i] += wv * src[i];
+                }
+            for (int i = 0; i < n; i++)
+                ar[ow0 + i] = (int32_t)row[i];
+        }
+    }
+}
+
+void pq_i8_dwpad__portable(const uint8_t *x, int64_t H, int64_t W, int64_t pt, int64_t pl, float zp,
+                           size_t hr, const pq_i8_dw_geom *g, float *row, float *pad) {
+    size_t sw = (size_t)g->sw, wq = g->rs, len = sw * wq;
+    size_t lo = (size_t)pl < len ? (size_t)pl : len;
+    size_t hi = (size_t)(pl + W) < len ? (size_t)(pl + W) : len;
+    for (size_t r = 0; r < hr; r++) {
+        int64_t ih = (int64_t)r - pt;
+        /* the padded row (sw * wq values), then its phases */
+        float *d0 = sw == 1 ? pad + r * wq : row;
+        if (ih < 0 || ih >= H) {
+            for (size_t q = 0; q < len; q++)
+                d0[q] = 0.0f;
+        } else {
+            const uint8_t *xr = x + ih * W;
+            for (size_t q = 0; q < lo; q++)
+                d0[q] = 0.0f;
+            for (size_t q = lo; q < hi; q++)
+                d0[q] = (float)xr[q - lo] - zp;
+            for (size_t q = hi; q < len; q++)
+                d0[q] = 0.0f;
+        }
+        if (sw > 1)
+            for (size_t ph = 0; ph < sw; ph++) {
+                float *d = pad + ph * g->ps + r * wq;
+                for (size_t q = 0; q < wq; q++)
+                    d[q] = row[q * sw + ph];
+            }
+    }
+}
+
 /* ---- the tiled loop ---- */
 
 /* Rows [0, M) of A (row r at a + r * lda, quads qs apart) against every panel. */
@@ -191,6 +245,7 @@ static void pq_i8_gemm_rows(const pq_i8_kernels *k, bool rows_u8, size_t M, size
                                    .add_col = ep->add_col ? ep->add_col + j0 : NULL,
                                    .m_row = ep->m_row ? ep->m_row + rg : NULL,
                                    .m_col = ep->m_row ? NULL : ep->m_col + j0,
+                                   .act = ep->act,
                                    .zp = ep->zp_y,
                                    .y = y + r0 * ldy + j0,
                                    .ldy = ldy,
@@ -216,7 +271,7 @@ static void pq_i8_gemm_rows(const pq_i8_kernels *k, bool rows_u8, size_t M, size
                     for (size_t j = 0; j < nj; j++)
                         cr[j] = (int32_t)((uint32_t)cr[j] + (uint32_t)ep->add_col[j0 + j]);
                 rq(cr, nj, ep->add_row ? ep->add_row[row] : 0, ep->m_row ? ep->m_row[row] : 0.0f,
-                   ep->m_row ? NULL : ep->m_col + j0, ep->zp_y, y + (r0 + r) * ldy + j0);
+                   ep->m_row ? NULL : ep->m_col + j0, ep->act, ep->zp_y, y + (r0 + r) * ldy + j0);
             }
         }
     }
@@ -233,7 +288,7 @@ void pq_i8_gemm_panel_rows(const pq_i8_kernels *k, bool rows_u8, size_t M, size_
                            const void *a, const void *p, const pq_i8_epilogue *ep, uint8_t *y,
                            size_t ldy) {
     size_t nr = (size_t)k->nr, kq = pq_i8_kpad(k, K) / (size_t)k->kb;
-    size_t pbytes = kq * nr * 4; /* kb * elem = 4 bytes per lane and quad */
+    size_t pbytes = kq * nr * 4;            /* kb * elem = 4 bytes per lane and quad */
     for (size_t r0 = 0; r0 < M; r0 += nr) { /* one panel of A at a time */
         size_t nm = M - r0 < nr ? M - r0 : nr;
         pq_i8_gemm_rows(k, rows_u8, nm, N, kq, (const uint8_t *)a + (r0 / nr) * pbytes, 4, 4 * nr,

@@ -48,10 +48,53 @@ enum pq_i8_isa {
  * flip). */
 typedef void (*pq_i8_ukernel_fn)(int mr, size_t kq, const void *a, size_t lda, size_t qs,
                                  const void *p, int32_t *c);
-/* y[j] = requant(acc[j] + add, mv ? mv[j] : ms, zp) (the formula above), j < n. SIMD variants
- * require finite multipliers. */
+/* A fused activation of the epilogue (kind PQ_I8_ACT_NONE: the plain requantization). */
+enum pq_i8_act_kind {
+    PQ_I8_ACT_NONE,
+    PQ_I8_ACT_RELU,         /* max(r, 0) */
+    PQ_I8_ACT_CLIP,         /* min(max(r, alpha), beta) */
+    PQ_I8_ACT_LEAKY_RELU,   /* r < 0 ? alpha * r : r */
+    PQ_I8_ACT_HARD_SIGMOID, /* min(max(alpha * r + beta, 0), 1) */
+    PQ_I8_ACT_HARD_SWISH,   /* r * min(max(r * (1/6)f + 0.5, 0), 1) */
+};
+typedef struct pq_i8_act {
+    enum pq_i8_act_kind kind;
+    float alpha, beta;
+    float inv_sy; /* 1.0f / s_y */
+} pq_i8_act;
+
+/* The activation in f32 operations, in this order (no fused multiply-add). */
+static inline float pq_i8_act_f32(const pq_i8_act *a, float r) {
+    float h;
+    switch (a->kind) {
+    case PQ_I8_ACT_RELU:
+        return r < 0.0f ? 0.0f : r;
+    case PQ_I8_ACT_CLIP:
+        r = r < a->alpha ? a->alpha : r;
+        return r > a->beta ? a->beta : r;
+    case PQ_I8_ACT_LEAKY_RELU:
+        return r < 0.0f ? a->alpha * r : r;
+    case PQ_I8_ACT_HARD_SIGMOID:
+        h = a->alpha * r;
+        h = h + a->beta;
+        h = h < 0.0f ? 0.0f : h;
+        return h > 1.0f ? 1.0f : h;
+    case PQ_I8_ACT_HARD_SWISH:
+        h = r * (1.0f / 6.0f);
+        h = h + 0.5f;
+        h = h < 0.0f ? 0.0f : h;
+        h = h > 1.0f ? 1.0f : h;
+        return r * h;
+    default:
+        return r;
+    }
+}
+
+/* y[j] = requant(acc[j] + add, mv ? mv[j] : ms, zp) (the formula above; with act non-NULL the
+ * fused-activation form, ms / mv then s_x * s_w), j < n. SIMD variants require finite
+ * multipliers (and act parameters). */
 typedef void (*pq_i8_requant_fn)(const int32_t *acc, size_t n, int32_t add, float ms,
-                                 const float *mv, int32_t zp, uint8_t *y);
+                                 const float *mv, const pq_i8_act *act, int32_t zp, uint8_t *y);
 
 /* The epilogue of one micro-kernel call: row r (< mr), lane j (< nj) stores
  * y[r * ldy + j] = requant(acc + add_row[r] + add_col[j], m_row ? m_row[r] : m_col[j], zp).
@@ -60,6 +103,7 @@ typedef void (*pq_i8_requant_fn)(const int32_t *acc, size_t n, int32_t add, floa
 typedef struct pq_i8_tile_ep {
     const int32_t *add_row, *add_col;
     const float *m_row, *m_col;
+    const pq_i8_act *act; /* NULL: no activation */
     int32_t zp;
     uint8_t *y;
     size_t ldy;
@@ -81,6 +125,28 @@ typedef struct pq_i8_chunk {
 typedef void (*pq_i8_packq_fn)(const uint8_t *const rb[4], const pq_i8_chunk *ch, size_t nch,
                                size_t qoff, uint8_t x, bool slack, bool last, const uint8_t *ztail,
                                uint8_t *dst);
+/* Depthwise tap sums of one channel: acc[oh * OW + ow] = sum_{kh, kw} w[kh * KW + kw] *
+ * x(oh * sh + kh * dh, ow * sw + kw * dw) with x(r, c) = pad[(c % sw) * ps + r * rs + c / sw], a
+ * zero-padded f32 plane of input - zp_x split into sw column phases. The values are integers
+ * (|x| <= 255, |w| <= 128) and KH * KW <= 256 keeps |acc| < 2^24, so every f32 evaluation order
+ * is exact and the i32 sums equal the reference's. */
+typedef struct pq_i8_dw_geom {
+    size_t rs, ps;
+    int OH, OW, KH, KW, sh, sw, dh, dw;
+    const size_t *off; /* KH * KW tap offsets: (kw * dw % sw) * ps + kh * dh * rs + kw * dw / sw */
+} pq_i8_dw_geom;
+typedef void (*pq_i8_dw_fn)(const float *pad, const pq_i8_dw_geom *g, const float *w, int32_t *acc);
+/* The portable version (any ISA's table may point at it). */
+void pq_i8_dw__portable(const float *pad, const pq_i8_dw_geom *g, const float *w, int32_t *acc);
+/* The padded, phase-split f32 plane of one channel x (H x W bytes) for pq_i8_dw_fn: rows r < hr
+ * (ih = r - pt), phase ph < sw, column q < wq (iw = q * sw + ph - pl) hold x - zp, or 0 outside
+ * the input; row r of phase ph at pad + ph * g->ps + r * g->rs (rs = wq). row: scratch of
+ * sw * wq + 64 floats. */
+typedef void (*pq_i8_dwpad_fn)(const uint8_t *x, int64_t H, int64_t W, int64_t pt, int64_t pl,
+                               float zp, size_t hr, const pq_i8_dw_geom *g, float *row, float *pad);
+void pq_i8_dwpad__portable(const uint8_t *x, int64_t H, int64_t W, int64_t pt, int64_t pl, float zp,
+                           size_t hr, const pq_i8_dw_geom *g, float *row, float *pad);
+
 /* A micro-kernel with the epilogue fused: the accumulators never leave the registers. */
 typedef void (*pq_i8_ukernel_rq_fn)(int mr, size_t kq, const void *a, size_t lda, size_t qs,
                                     const void *p, const pq_i8_tile_ep *ep);
@@ -100,6 +166,9 @@ typedef struct pq_i8_kernels {
     pq_i8_requant_fn requant;
     /* the quad packer for this table's panels (NULL: the portable one; only for elem 1, kb 4) */
     pq_i8_packq_fn packq;
+    /* depthwise tap sums and their input plane (NULL: the portable ones) */
+    pq_i8_dw_fn dw;
+    pq_i8_dwpad_fn dwpad;
 } pq_i8_kernels;
 
 /* Kernels of one ISA, or NULL when this build or CPU cannot run them. */
@@ -122,7 +191,7 @@ extern const pq_i8_kernels pq_i8_kernels_avx512;
 const pq_i8_kernels *pq_i8_kernels_neon(int dot);
 /* The scalar epilogue, exact for any multiplier (NaN and infinities as the reference). */
 void pq_i8_requant__scalar(const int32_t *acc, size_t n, int32_t add, float ms, const float *mv,
-                           int32_t zp, uint8_t *y);
+                           const pq_i8_act *act, int32_t zp, uint8_t *y);
 
 /* The requantization multiplier (s_x * s_w) / s_y in f32 operations (the formula above). */
 static inline float pq_i8_mult(float s_x, float s_w, float s_y) {
@@ -130,15 +199,25 @@ static inline float pq_i8_mult(float s_x, float s_w, float s_y) {
     return p / s_y;
 }
 
-/* One output byte: clamp(nearbyintf((float)t * m) + zp, 0, 255), NaN -> zp (zp in [0, 255]).
- * Rounds with the 1.5 * 2^23 trick on the clamped value (|v| <= 255: exact, half to even). */
-static inline uint8_t pq_i8_rq1(int32_t t, float m, int32_t zp) {
-    float v = (float)t * m;
+/* The byte of a requantized value v: clamp(nearbyintf(v) + zp, 0, 255), NaN -> zp (zp in
+ * [0, 255]). Rounds with the 1.5 * 2^23 trick on the clamped value (|v| <= 255: exact, half to
+ * even). */
+static inline uint8_t pq_i8_rqv(float v, int32_t zp) {
     if (v != v) return (uint8_t)zp;
     float lo = (float)-zp, hi = (float)(255 - zp);
     v = v < lo ? lo : (v > hi ? hi : v);
     v = (v + 12582912.0f) - 12582912.0f;
     return (uint8_t)((int32_t)v + zp);
+}
+
+/* One output byte of the plain requantization: pq_i8_rqv((float)t * m, zp). */
+static inline uint8_t pq_i8_rq1(int32_t t, float m, int32_t zp) {
+    return pq_i8_rqv((float)t * m, zp);
+}
+
+/* One output byte with a fused activation: pq_i8_rqv(act((float)t * m) * inv_sy, zp). */
+static inline uint8_t pq_i8_rq1_act(int32_t t, float m, const pq_i8_act *a, int32_t zp) {
+    return pq_i8_rqv(pq_i8_act_f32(a, (float)t * m) * a->inv_sy, zp);
 }
 
 /* ---- packing (ISA-independent code driven by the table's geometry) ---- */
@@ -164,6 +243,7 @@ typedef struct pq_i8_epilogue {
     const int32_t *add_col; /* N i32 added per column, or NULL */
     const float *m_row;     /* M multipliers */
     const float *m_col;     /* N multipliers */
+    const pq_i8_act *act;   /* fused activation, or NULL */
     int32_t zp_y;
     bool finite; /* every multiplier finite (the SIMD epilogue may run) */
 } pq_i8_epilogue;

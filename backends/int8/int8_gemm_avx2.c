@@ -10,10 +10,9 @@
 #define PQ_I8A_MR 6
 #define PQ_I8A_NR 16
 
-static inline __attribute__((always_inline)) void pq_i8_avx2_tile(int MR, size_t kq,
-                                                                  const uint8_t *a, size_t lda, size_t qs,
-                                                                  const int16_t *p, int32_t *c,
-                                                                  const pq_i8_tile_ep *ep) {
+static inline __attribute__((always_inline)) void
+pq_i8_avx2_tile(int MR, size_t kq, const uint8_t *a, size_t lda, size_t qs, const int16_t *p,
+                int32_t *c, const pq_i8_tile_ep *ep) {
     __m256i acc[PQ_I8A_MR][2];
     for (int r = 0; r < MR; r++)
         acc[r][0] = acc[r][1] = _mm256_setzero_si256();
@@ -45,22 +44,22 @@ static inline __attribute__((always_inline)) void pq_i8_avx2_tile(int MR, size_t
 #define PQ_I8A_SWITCH(C, EP)                                                                       \
     switch (mr) {                                                                                  \
     case 1:                                                                                        \
-        pq_i8_avx2_tile(1, kq, a, lda, qs, p, C, EP);                                                  \
+        pq_i8_avx2_tile(1, kq, a, lda, qs, p, C, EP);                                              \
         break;                                                                                     \
     case 2:                                                                                        \
-        pq_i8_avx2_tile(2, kq, a, lda, qs, p, C, EP);                                                  \
+        pq_i8_avx2_tile(2, kq, a, lda, qs, p, C, EP);                                              \
         break;                                                                                     \
     case 3:                                                                                        \
-        pq_i8_avx2_tile(3, kq, a, lda, qs, p, C, EP);                                                  \
+        pq_i8_avx2_tile(3, kq, a, lda, qs, p, C, EP);                                              \
         break;                                                                                     \
     case 4:                                                                                        \
-        pq_i8_avx2_tile(4, kq, a, lda, qs, p, C, EP);                                                  \
+        pq_i8_avx2_tile(4, kq, a, lda, qs, p, C, EP);                                              \
         break;                                                                                     \
     case 5:                                                                                        \
-        pq_i8_avx2_tile(5, kq, a, lda, qs, p, C, EP);                                                  \
+        pq_i8_avx2_tile(5, kq, a, lda, qs, p, C, EP);                                              \
         break;                                                                                     \
     default:                                                                                       \
-        pq_i8_avx2_tile(6, kq, a, lda, qs, p, C, EP);                                                  \
+        pq_i8_avx2_tile(6, kq, a, lda, qs, p, C, EP);                                              \
         break;                                                                                     \
     }
 
@@ -69,14 +68,14 @@ static void pq_i8_gemm_ukernel__avx2_6x16(int mr, size_t kq, const void *a, size
     PQ_I8A_SWITCH(c, NULL)
 }
 
-static void pq_i8_gemm_ukernel_rq__avx2_6x16(int mr, size_t kq, const void *a, size_t lda, size_t qs,
-                                             const void *p, const pq_i8_tile_ep *ep) {
+static void pq_i8_gemm_ukernel_rq__avx2_6x16(int mr, size_t kq, const void *a, size_t lda,
+                                             size_t qs, const void *p, const pq_i8_tile_ep *ep) {
     PQ_I8A_SWITCH(NULL, ep)
 }
 
 static void pq_i8_requant__avx2(const int32_t *acc, size_t n, int32_t add, float ms,
-                                const float *mv, int32_t zp, uint8_t *y) {
-    pq_i8_requant_body__avx2(acc, n, add, ms, mv, zp, y);
+                                const float *mv, const pq_i8_act *act, int32_t zp, uint8_t *y) {
+    pq_i8_requant_body__avx2(acc, n, add, ms, mv, act, zp, y);
 }
 
 const pq_i8_kernels pq_i8_kernels_avx2 = {

@@ -11,11 +11,58 @@
 #define PQ_I8Z_NR 32
 
 /* rows_u8: dpbusd(acc, rows (u8), panel (s8)); else dpbusd(acc, panel (u8), rows (s8)). */
-/* 16 lanes: (float)(acc + add) * m clamped to [lo, hi] = [-zp, 255 - zp], rounded half to even
- * (vcvtps2dq, default mode), + zp: i32 in [0, 255]. Needs a finite m. */
-static inline __m512i pq_i8_rq16__avx512(__m512i acc, __m512i add, __m512 m, __m512 lo, __m512 hi,
-                                         __m512i zp) {
+/* A fused activation's constants as vectors (kind PQ_I8_ACT_NONE: none). */
+typedef struct pq_i8_act16 {
+    enum pq_i8_act_kind kind;
+    __m512 alpha, beta, inv;
+} pq_i8_act16;
+
+static inline pq_i8_act16 pq_i8_act16_init(const pq_i8_act *a) {
+    pq_i8_act16 v = {.kind = a ? a->kind : PQ_I8_ACT_NONE};
+    if (a) {
+        v.alpha = _mm512_set1_ps(a->alpha);
+        v.beta = _mm512_set1_ps(a->beta);
+        v.inv = _mm512_set1_ps(a->inv_sy);
+    }
+    return v;
+}
+
+/* pq_i8_act_f32 on 16 lanes, then the multiply by 1 / s_y (finite inputs: min / max equal the
+ * scalar compares up to the sign of a zero, which rounding erases). */
+static inline __m512 pq_i8_act16__avx512(const pq_i8_act16 *a, __m512 r) {
+    __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f), h;
+    switch (a->kind) {
+    case PQ_I8_ACT_RELU:
+        r = _mm512_max_ps(r, zero);
+        break;
+    case PQ_I8_ACT_CLIP:
+        r = _mm512_min_ps(_mm512_max_ps(r, a->alpha), a->beta);
+        break;
+    case PQ_I8_ACT_LEAKY_RELU:
+        r = _mm512_mask_mul_ps(r, _mm512_cmp_ps_mask(r, zero, _CMP_LT_OQ), a->alpha, r);
+        break;
+    case PQ_I8_ACT_HARD_SIGMOID:
+        h = _mm512_add_ps(_mm512_mul_ps(a->alpha, r), a->beta);
+        r = _mm512_min_ps(_mm512_max_ps(h, zero), one);
+        break;
+    case PQ_I8_ACT_HARD_SWISH:
+        h = _mm512_add_ps(_mm512_mul_ps(r, _mm512_set1_ps(1.0f / 6.0f)), _mm512_set1_ps(0.5f));
+        h = _mm512_min_ps(_mm512_max_ps(h, zero), one);
+        r = _mm512_mul_ps(r, h);
+        break;
+    default:
+        return r;
+    }
+    return _mm512_mul_ps(r, a->inv);
+}
+
+/* 16 lanes: (float)(acc + add) * m (then the activation when a->kind is set) clamped to [lo, hi]
+ * = [-zp, 255 - zp], rounded half to even (vcvtps2dq, default mode), + zp: i32 in [0, 255].
+ * Needs finite m and activation constants. */
+static inline __m512i pq_i8_rq16__avx512(__m512i acc, __m512i add, __m512 m, const pq_i8_act16 *a,
+                                         __m512 lo, __m512 hi, __m512i zp) {
     __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc, add)), m);
+    v = pq_i8_act16__avx512(a, v);
     v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
     return _mm512_add_epi32(_mm512_cvtps_epi32(v), zp);
 }
@@ -46,6 +93,7 @@ pq_i8_avx512_finish(int MR, __m512i acc[][2], int32_t *c, const pq_i8_tile_ep *e
     }
     __m512i vz = _mm512_set1_epi32(ep->zp);
     __m512 lo = _mm512_set1_ps((float)-ep->zp), hi = _mm512_set1_ps((float)(255 - ep->zp));
+    pq_i8_act16 act = pq_i8_act16_init(ep->act);
     for (int r = 0; r < MR; r++) {
         __m512i a0 = ac0, a1 = ac1;
         if (ep->add_row) {
@@ -55,8 +103,8 @@ pq_i8_avx512_finish(int MR, __m512i acc[][2], int32_t *c, const pq_i8_tile_ep *e
         }
         __m512 m0 = mc0, m1 = mc1;
         if (ep->m_row) m0 = m1 = _mm512_set1_ps(ep->m_row[r]);
-        __m128i b0 = _mm512_cvtepi32_epi8(pq_i8_rq16__avx512(acc[r][0], a0, m0, lo, hi, vz));
-        __m128i b1 = _mm512_cvtepi32_epi8(pq_i8_rq16__avx512(acc[r][1], a1, m1, lo, hi, vz));
+        __m128i b0 = _mm512_cvtepi32_epi8(pq_i8_rq16__avx512(acc[r][0], a0, m0, &act, lo, hi, vz));
+        __m128i b1 = _mm512_cvtepi32_epi8(pq_i8_rq16__avx512(acc[r][1], a1, m1, &act, lo, hi, vz));
         uint8_t *y = ep->y + (size_t)r * ep->ldy;
         if (nj >= 32) {
             _mm_storeu_si128((__m128i *)y, b0);
@@ -144,7 +192,8 @@ static void pq_i8_gemm_ukernel_rq__avx512vnni_8x32_us(int mr, size_t kq, const v
 }
 
 static void pq_i8_requant__avx512(const int32_t *acc, size_t n, int32_t add, float ms,
-                                  const float *mv, int32_t zp, uint8_t *y) {
+                                  const float *mv, const pq_i8_act *act, int32_t zp, uint8_t *y) {
+    pq_i8_act16 a16 = pq_i8_act16_init(act);
     __m512i va = _mm512_set1_epi32(add), vz = _mm512_set1_epi32(zp);
     __m512 vm = _mm512_set1_ps(ms), lo = _mm512_set1_ps((float)-zp);
     __m512 hi = _mm512_set1_ps((float)(255 - zp));
@@ -153,7 +202,7 @@ static void pq_i8_requant__avx512(const int32_t *acc, size_t n, int32_t add, flo
         __mmask16 k = (__mmask16)((1u << left) - 1u);
         __m512i a = _mm512_maskz_loadu_epi32(k, acc + j);
         __m512 m = mv ? _mm512_maskz_loadu_ps(k, mv + j) : vm;
-        __m512i q = pq_i8_rq16__avx512(a, va, m, lo, hi, vz);
+        __m512i q = pq_i8_rq16__avx512(a, va, m, &a16, lo, hi, vz);
         _mm_mask_storeu_epi8(y + j, k, _mm512_cvtepi32_epi8(q));
     }
 }
@@ -226,6 +275,115 @@ static void pq_i8_packq__avx512(const uint8_t *const rb[4], const pq_i8_chunk *c
     }
 }
 
+/* ---- depthwise: 16-lane f32 FMAs on exact integers, up to 64 outputs in flight ---- */
+
+/* out[i] = sum_t w[t] * src[off[t] + i] for i < n (n <= 64), as i32. */
+static inline void pq_i8_dw64__avx512(const float *src, const size_t *off, const float *w, int KK,
+                                      int n, int32_t *out) {
+    __mmask16 k[4];
+    for (int i = 0; i < 4; i++) {
+        int rem = n - 16 * i;
+        k[i] = rem >= 16 ? (__mmask16)0xFFFF : (__mmask16)(rem > 0 ? (1u << rem) - 1u : 0);
+    }
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    if (n > 48) {
+        for (int t = 0; t < KK; t++) {
+            const float *p = src + off[t];
+            __m512 wv = _mm512_set1_ps(w[t]);
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(p), wv, a0);
+            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(p + 16), wv, a1);
+            a2 = _mm512_fmadd_ps(_mm512_loadu_ps(p + 32), wv, a2);
+            a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k[3], p + 48), wv, a3);
+        }
+    } else {
+        for (int t = 0; t < KK; t++) {
+            const float *p = src + off[t];
+            __m512 wv = _mm512_set1_ps(w[t]);
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k[0], p), wv, a0);
+            a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k[1], p + 16), wv, a1);
+            a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k[2], p + 32), wv, a2);
+        }
+    }
+    _mm512_mask_storeu_epi32(out, k[0], _mm512_cvtps_epi32(a0));
+    _mm512_mask_storeu_epi32(out + 16, k[1], _mm512_cvtps_epi32(a1));
+    _mm512_mask_storeu_epi32(out + 32, k[2], _mm512_cvtps_epi32(a2));
+    _mm512_mask_storeu_epi32(out + 48, k[3], _mm512_cvtps_epi32(a3));
+}
+
+static void pq_i8_dw__avx512(const float *pad, const pq_i8_dw_geom *g, const float *w,
+                             int32_t *acc) {
+    int KK = g->KH * g->KW;
+    const size_t *off = g->off;
+    /* short rows, stride 1 down: the outputs over whole padded rows as one run (the columns
+     * past OW are computed and dropped), fewer partial vectors */
+    size_t wide = (size_t)(g->OH - 1) * g->rs + (size_t)g->OW;
+    if (g->sh == 1 && g->OW < 32 && g->OH > 1 && wide <= 4096) {
+        int32_t buf[4096 + 64];
+        for (size_t p = 0; p < wide; p += 64)
+            pq_i8_dw64__avx512(pad + p, off, w, KK, wide - p < 64 ? (int)(wide - p) : 64, buf + p);
+        for (int oh = 0; oh < g->OH; oh++)
+            memcpy(acc + (size_t)oh * (size_t)g->OW, buf + (size_t)oh * g->rs,
+                   (size_t)g->OW * sizeof(int32_t));
+        return;
+    }
+    for (int oh = 0; oh < g->OH; oh++) {
+        const float *base = pad + (size_t)(oh * g->sh) * g->rs;
+        int32_t *ar = acc + (size_t)oh * (size_t)g->OW;
+        for (int ow = 0; ow < g->OW; ow += 64)
+            pq_i8_dw64__avx512(base + ow, off, w, KK, g->OW - ow < 64 ? g->OW - ow : 64, ar + ow);
+    }
+}
+
+/* The f32 plane: u8 -> f32 - zp 16 at a time, stride-2 phases split with vpermt2ps. */
+static void pq_i8_dwpad__avx512(const uint8_t *x, int64_t H, int64_t W, int64_t pt, int64_t pl,
+                                float zp, size_t hr, const pq_i8_dw_geom *g, float *row,
+                                float *pad) {
+    size_t sw = (size_t)g->sw, wq = g->rs, len = sw * wq;
+    if (sw > 2) {
+        pq_i8_dwpad__portable(x, H, W, pt, pl, zp, hr, g, row, pad);
+        return;
+    }
+    size_t lo = (size_t)pl < len ? (size_t)pl : len;
+    size_t hi = (size_t)(pl + W) < len ? (size_t)(pl + W) : len;
+    __m512 vz = _mm512_set1_ps(zp), zero = _mm512_setzero_ps();
+    __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+    for (size_t r = 0; r < hr; r++) {
+        int64_t ih = (int64_t)r - pt;
+        float *d0 = sw == 1 ? pad + r * wq : row;
+        if (ih < 0 || ih >= H) {
+            for (size_t q = 0; q < len; q += 16)
+                _mm512_mask_storeu_ps(
+                    d0 + q, (__mmask16)(len - q >= 16 ? 0xFFFF : (1u << (len - q)) - 1u), zero);
+        } else {
+            const uint8_t *xr = x + ih * W;
+            for (size_t q = 0; q < lo; q++)
+                d0[q] = 0.0f;
+            for (size_t q = lo; q < hi; q += 16) {
+                size_t n = hi - q < 16 ? hi - q : 16;
+                __mmask16 k = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1u);
+                __m512i v = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, xr + (q - lo)));
+                _mm512_mask_storeu_ps(d0 + q, k, _mm512_sub_ps(_mm512_cvtepi32_ps(v), vz));
+            }
+            for (size_t q = hi; q < len; q++)
+                d0[q] = 0.0f;
+        }
+        if (sw == 2) {
+            float *de = pad + r * wq, *dd = pad + g->ps + r * wq;
+            size_t q = 0;
+            for (; q + 16 <= wq; q += 16) {
+                __m512 a = _mm512_loadu_ps(row + 2 * q), b = _mm512_loadu_ps(row + 2 * q + 16);
+                _mm512_storeu_ps(de + q, _mm512_permutex2var_ps(a, ev, b));
+                _mm512_storeu_ps(dd + q, _mm512_permutex2var_ps(a, od, b));
+            }
+            for (; q < wq; q++) {
+                de[q] = row[2 * q];
+                dd[q] = row[2 * q + 1];
+            }
+        }
+    }
+}
+
 const pq_i8_kernels pq_i8_kernels_avx512 = {
     .isa = PQ_I8_AVX512,
     .name = "avx512",
@@ -239,4 +397,6 @@ const pq_i8_kernels pq_i8_kernels_avx512 = {
                    pq_i8_gemm_ukernel_rq__avx512vnni_8x32_us},
     .requant = pq_i8_requant__avx512,
     .packq = pq_i8_packq__avx512,
+    .dw = pq_i8_dw__avx512,
+    .dwpad = pq_i8_dwpad__avx512,
 };

@@ -14,10 +14,9 @@
 #define PQ_I8V_NR 16
 
 /* rows_u8: dpbusd(acc, rows (u8), panel (s8)); else dpbusd(acc, panel (u8), rows (s8)). */
-static inline __attribute__((always_inline)) void pq_i8_avxvnni_tile(int MR, int rows_u8, size_t kq,
-                                                                     const uint8_t *a, size_t lda, size_t qs,
-                                                                     const uint8_t *p, int32_t *c,
-                                                                     const pq_i8_tile_ep *ep) {
+static inline __attribute__((always_inline)) void
+pq_i8_avxvnni_tile(int MR, int rows_u8, size_t kq, const uint8_t *a, size_t lda, size_t qs,
+                   const uint8_t *p, int32_t *c, const pq_i8_tile_ep *ep) {
     __m256i acc[PQ_I8V_MR][2];
     for (int r = 0; r < MR; r++)
         acc[r][0] = acc[r][1] = _mm256_setzero_si256();
@@ -54,48 +53,50 @@ static inline __attribute__((always_inline)) void pq_i8_avxvnni_tile(int MR, int
 #define PQ_I8V_SWITCH(U, C, EP)                                                                    \
     switch (mr) {                                                                                  \
     case 1:                                                                                        \
-        pq_i8_avxvnni_tile(1, U, kq, a, lda, qs, p, C, EP);                                            \
+        pq_i8_avxvnni_tile(1, U, kq, a, lda, qs, p, C, EP);                                        \
         break;                                                                                     \
     case 2:                                                                                        \
-        pq_i8_avxvnni_tile(2, U, kq, a, lda, qs, p, C, EP);                                            \
+        pq_i8_avxvnni_tile(2, U, kq, a, lda, qs, p, C, EP);                                        \
         break;                                                                                     \
     case 3:                                                                                        \
-        pq_i8_avxvnni_tile(3, U, kq, a, lda, qs, p, C, EP);                                            \
+        pq_i8_avxvnni_tile(3, U, kq, a, lda, qs, p, C, EP);                                        \
         break;                                                                                     \
     case 4:                                                                                        \
-        pq_i8_avxvnni_tile(4, U, kq, a, lda, qs, p, C, EP);                                            \
+        pq_i8_avxvnni_tile(4, U, kq, a, lda, qs, p, C, EP);                                        \
         break;                                                                                     \
     case 5:                                                                                        \
-        pq_i8_avxvnni_tile(5, U, kq, a, lda, qs, p, C, EP);                                            \
+        pq_i8_avxvnni_tile(5, U, kq, a, lda, qs, p, C, EP);                                        \
         break;                                                                                     \
     default:                                                                                       \
-        pq_i8_avxvnni_tile(6, U, kq, a, lda, qs, p, C, EP);                                            \
+        pq_i8_avxvnni_tile(6, U, kq, a, lda, qs, p, C, EP);                                        \
         break;                                                                                     \
     }
 
-static void pq_i8_gemm_ukernel__avxvnni_6x16_su(int mr, size_t kq, const void *a, size_t lda, size_t qs,
-                                                const void *p, int32_t *c) {
+static void pq_i8_gemm_ukernel__avxvnni_6x16_su(int mr, size_t kq, const void *a, size_t lda,
+                                                size_t qs, const void *p, int32_t *c) {
     PQ_I8V_SWITCH(0, c, NULL)
 }
 
-static void pq_i8_gemm_ukernel__avxvnni_6x16_us(int mr, size_t kq, const void *a, size_t lda, size_t qs,
-                                                const void *p, int32_t *c) {
+static void pq_i8_gemm_ukernel__avxvnni_6x16_us(int mr, size_t kq, const void *a, size_t lda,
+                                                size_t qs, const void *p, int32_t *c) {
     PQ_I8V_SWITCH(1, c, NULL)
 }
 
-static void pq_i8_gemm_ukernel_rq__avxvnni_6x16_su(int mr, size_t kq, const void *a, size_t lda, size_t qs,
-                                                   const void *p, const pq_i8_tile_ep *ep) {
+static void pq_i8_gemm_ukernel_rq__avxvnni_6x16_su(int mr, size_t kq, const void *a, size_t lda,
+                                                   size_t qs, const void *p,
+                                                   const pq_i8_tile_ep *ep) {
     PQ_I8V_SWITCH(0, NULL, ep)
 }
 
-static void pq_i8_gemm_ukernel_rq__avxvnni_6x16_us(int mr, size_t kq, const void *a, size_t lda, size_t qs,
-                                                   const void *p, const pq_i8_tile_ep *ep) {
+static void pq_i8_gemm_ukernel_rq__avxvnni_6x16_us(int mr, size_t kq, const void *a, size_t lda,
+                                                   size_t qs, const void *p,
+                                                   const pq_i8_tile_ep *ep) {
     PQ_I8V_SWITCH(1, NULL, ep)
 }
 
 static void pq_i8_requant__avxvnni(const int32_t *acc, size_t n, int32_t add, float ms,
-                                   const float *mv, int32_t zp, uint8_t *y) {
-    pq_i8_requant_body__avx2(acc, n, add, ms, mv, zp, y);
+                                   const float *mv, const pq_i8_act *act, int32_t zp, uint8_t *y) {
+    pq_i8_requant_body__avx2(acc, n, add, ms, mv, act, zp, y);
 }
 
 const pq_i8_kernels pq_i8_kernels_avxvnni = {

@@ -4,9 +4,11 @@
 #include "int8_gemm.h"
 
 void pq_i8_requant__scalar(const int32_t *acc, size_t n, int32_t add, float ms, const float *mv,
-                           int32_t zp, uint8_t *y) {
-    for (size_t j = 0; j < n; j++)
-        y[j] = pq_i8_rq1((int32_t)((uint32_t)acc[j] + (uint32_t)add), mv ? mv[j] : ms, zp);
+                           const pq_i8_act *act, int32_t zp, uint8_t *y) {
+    for (size_t j = 0; j < n; j++) {
+        int32_t t = (int32_t)((uint32_t)acc[j] + (uint32_t)add);
+        y[j] = act ? pq_i8_rq1_act(t, mv ? mv[j] : ms, act, zp) : pq_i8_rq1(t, mv ? mv[j] : ms, zp);
+    }
 }
 
 #define PQ_I8S_MR 4
@@ -14,8 +16,8 @@ void pq_i8_requant__scalar(const int32_t *acc, size_t n, int32_t add, float ms, 
 
 /* Packed i16 pairs: rows a[r][2q + t], panel p[(q * 8 + j) * 2 + t]. Products fit i32; the sum
  * wraps like the SIMD accumulators (unsigned arithmetic, no undefined overflow). */
-static void pq_i8_gemm_ukernel__scalar(int mr, size_t kq, const void *a, size_t lda, size_t qs, const void *p,
-                                       int32_t *c) {
+static void pq_i8_gemm_ukernel__scalar(int mr, size_t kq, const void *a, size_t lda, size_t qs,
+                                       const void *p, int32_t *c) {
     uint32_t acc[PQ_I8S_MR][PQ_I8S_NR] = {{0}};
     const int16_t *pp = p;
     for (size_t q = 0; q < kq; q++, pp += 2 * PQ_I8S_NR)

@@ -20,6 +20,7 @@
 #include "backends/threadpool.h"
 #include "ir/alloc.h"
 #include "ir/attrs.h"
+#include "ir/infer_piqc.h"
 #include "ir/ir.h"
 
 /* Target bytes of one packed im2col tile (stays in L2 while every output channel runs on it). */
@@ -56,23 +57,74 @@ static bool pq_i8_zp_zero(const pq_tensor *t) {
     return true;
 }
 
-/* Per-channel multipliers m[i] = (s_x * s_w[i]) / s_y in f32 operations (pq_i8_mult, as the
+/* The node's fused activation as an epilogue activation: false for kinds the INT8 epilogue does
+ * not compute (Sigmoid, Tanh, Gelu, Swish: the reference kernel runs) or a malformed attribute;
+ * *has false when the node has none. */
+static bool pq_i8_node_act(const pq_node *n, pq_i8_act *act, bool *has) {
+    pq_activation a;
+    pq_error scratch = {0};
+    *has = false;
+    memset(act, 0, sizeof *act);
+    if (pq_node_activation(n, &a, &scratch) != PQ_OK) return false;
+    switch (a.kind) {
+    case PQ_ACT_NONE:
+        return true;
+    case PQ_ACT_RELU:
+        act->kind = PQ_I8_ACT_RELU;
+        break;
+    case PQ_ACT_CLIP:
+        act->kind = PQ_I8_ACT_CLIP;
+        break;
+    case PQ_ACT_LEAKY_RELU:
+        act->kind = PQ_I8_ACT_LEAKY_RELU;
+        break;
+    case PQ_ACT_HARD_SIGMOID:
+        act->kind = PQ_I8_ACT_HARD_SIGMOID;
+        break;
+    case PQ_ACT_HARD_SWISH:
+        act->kind = PQ_I8_ACT_HARD_SWISH;
+        break;
+    default:
+        return false;
+    }
+    act->alpha = a.alpha;
+    act->beta = a.beta;
+    *has = true;
+    return true;
+}
+
+/* Per-channel multipliers m[i] = (s_x * s_w[i]) / s_y in f32 operations (with a fused activation
+ * act: m[i] = s_x * s_w[i] and act->inv_sy = 1 / s_y; *finite covers it) (pq_i8_mult, as the
  * reference computes them; s_w per tensor or one per channel). False when the scale shapes are
  * not handled. */
-static bool pq_i8_mults(const pq_tensor *sx, const pq_tensor *sw, const pq_tensor *sy, int64_t n,
-                        float *m, bool *finite) {
+static bool pq_i8_mults_act(const pq_tensor *sx, const pq_tensor *sw, const pq_tensor *sy,
+                            int64_t n, pq_i8_act *act, float *m, bool *finite) {
     if (!pq_i8_scalar(sx) || !pq_i8_scalar(sy) || !sw || !sw->data) return false;
     int64_t nw = pq_tensor_numel(sw);
     if (nw != 1 && nw != n) return false;
     float xs = (float)pq_dtype_load(sx->dtype, sx->data, 0);
     float ys = (float)pq_dtype_load(sy->dtype, sy->data, 0);
     *finite = true;
+    if (act) { /* the SIMD epilogues need finite constants (Clip bounds may be infinite) */
+        act->inv_sy = 1.0f / ys;
+        bool ok = isfinite(act->inv_sy);
+        if (act->kind == PQ_I8_ACT_CLIP)
+            ok = ok && !isnan(act->alpha) && !isnan(act->beta);
+        else if (act->kind == PQ_I8_ACT_LEAKY_RELU || act->kind == PQ_I8_ACT_HARD_SIGMOID)
+            ok = ok && isfinite(act->alpha) && isfinite(act->beta);
+        *finite = ok;
+    }
     for (int64_t i = 0; i < n; i++) {
-        m[i] = pq_i8_mult(xs, (float)pq_dtype_load(sw->dtype, sw->data, (size_t)(nw == 1 ? 0 : i)),
-                          ys);
+        float w = (float)pq_dtype_load(sw->dtype, sw->data, (size_t)(nw == 1 ? 0 : i));
+        m[i] = act ? xs * w : pq_i8_mult(xs, w, ys);
         if (!isfinite(m[i])) *finite = false;
     }
     return true;
+}
+
+static bool pq_i8_mults(const pq_tensor *sx, const pq_tensor *sw, const pq_tensor *sy, int64_t n,
+                        float *m, bool *finite) {
+    return pq_i8_mults_act(sx, sw, sy, n, NULL, m, finite);
 }
 
 /* ---- packed weights cached per session node ---- */
@@ -210,6 +262,7 @@ enum pq_status pq_i8_qlinear_matmul_run(const pq_i8_kernels *k, const pq_kernel_
     int64_t rows = pq_tensor_numel(A) / K;
     if (rows <= 0 || Y->rank < 1 || Y->dims[Y->rank - 1] != N || pq_tensor_numel(Y) != rows * N)
         return PQ_ERR_UNSUPPORTED;
+    if (pq_node_attr(a->node, "activation")) return PQ_ERR_UNSUPPORTED;
     int32_t zp_a, zp_y;
     if (!pq_i8_zp_u8(pq_i8_in(a, 2), &zp_a) || !pq_i8_zp_zero(pq_i8_in(a, 5)) ||
         !pq_i8_zp_u8(pq_i8_in(a, 7), &zp_y) || !pq_i8_in(a, 7))
@@ -391,8 +444,9 @@ static size_t pq_i8_segments(const pq_i8_src *s, size_t p0, size_t n, pq_i8_seg 
     return ns;
 }
 
-/* Depthwise (one input channel per group): direct loops on a zero-padded i32 copy of x - zp_x,
- * exact i32 sums, then the epilogue per output plane; tasks are (image, channel) pairs. */
+/* Depthwise (one input channel per group): tap sums on a zero-padded f32 plane of x - zp_x (exact:
+ * pq_i8_dw_fn), then the epilogue per output plane; tasks are (image, channel) pairs. Kernels
+ * with more than 256 taps are left to the reference (their f32 sums could round). */
 typedef struct pq_i8_dw_job {
     const pq_i8_kernels *k;
     const pq_i8_conv *g;
@@ -400,6 +454,7 @@ typedef struct pq_i8_dw_job {
     const int8_t *Wt;
     const int32_t *bias;
     const float *m;
+    const pq_i8_act *act;
     bool finite;
     int32_t zp_x, zp_y;
     uint8_t *Y;
@@ -409,49 +464,58 @@ typedef struct pq_i8_dw_job {
 static void pq_i8_dw_task(void *ctx, int64_t b, int64_t e) {
     pq_i8_dw_job *j = ctx;
     const pq_i8_conv *g = j->g;
-    int64_t Hp = g->H + g->pt + g->pb, Wp = g->W + g->pl + g->pr, OSP = g->OH * g->OW;
-    int32_t *pad = pq_malloc_aligned((size_t)(Hp * Wp) * sizeof(int32_t) + 64);
-    int32_t *acc = pq_malloc_aligned((size_t)OSP * sizeof(int32_t) + 64);
-    if (!pad || !acc) {
+    size_t sw = (size_t)g->sw, OSP = (size_t)(g->OH * g->OW), KK = (size_t)(g->KH * g->KW);
+    /* the padded plane of x - zp_x in f32, split into sw column phases (pq_i8_dw_geom) */
+    size_t hr = (size_t)((g->OH - 1) * g->sh + (g->KH - 1) * g->dh + 1);
+    size_t wr = (size_t)((g->OW - 1) * g->sw + (g->KW - 1) * g->dw + 1), wq = (wr + sw - 1) / sw;
+    pq_i8_dw_geom dg = {.rs = wq,
+                        .ps = hr * wq,
+                        .OH = (int)g->OH,
+                        .OW = (int)g->OW,
+                        .KH = (int)g->KH,
+                        .KW = (int)g->KW,
+                        .sh = (int)g->sh,
+                        .sw = (int)g->sw,
+                        .dh = (int)g->dh,
+                        .dw = (int)g->dw};
+    size_t *off = pq_malloc(KK * sizeof(size_t) + 1);
+    float *pad = pq_malloc_aligned(sw * hr * wq * sizeof(float) + 64);
+    float *row = pq_malloc_aligned((sw * wq + 64) * sizeof(float));
+    float *wf = pq_malloc((KK + 1) * sizeof(float));
+    int32_t *acc = pq_malloc_aligned(OSP * sizeof(int32_t) + 64);
+    if (!off || !pad || !row || !wf || !acc) {
         atomic_store(&j->failed, 1);
         goto done;
     }
+    for (size_t kh = 0; kh < (size_t)g->KH; kh++)
+        for (size_t kw = 0; kw < (size_t)g->KW; kw++) {
+            size_t col = kw * (size_t)g->dw;
+            off[kh * (size_t)g->KW + kw] = (col % sw) * dg.ps + kh * (size_t)g->dh * wq + col / sw;
+        }
+    dg.off = off;
     pq_i8_requant_fn rq = j->finite ? j->k->requant : pq_i8_requant__scalar;
-    memset(pad, 0, (size_t)(Hp * Wp) * sizeof(int32_t));
+    pq_i8_dw_fn dw = j->k->dw ? j->k->dw : pq_i8_dw__portable;
+    pq_i8_dwpad_fn dwpad = j->k->dwpad ? j->k->dwpad : pq_i8_dwpad__portable;
+    float zp = (float)j->zp_x;
     for (int64_t t = b; t < e; t++) {
         int64_t n = t / g->C, c = t % g->C;
         const uint8_t *xc = j->X + (n * g->C + c) * g->H * g->W;
-        for (int64_t h = 0; h < g->H; h++) {
-            int32_t *pr = pad + (h + g->pt) * Wp + g->pl;
-            for (int64_t w = 0; w < g->W; w++)
-                pr[w] = (int32_t)xc[h * g->W + w] - j->zp_x;
-        }
+        dwpad(xc, g->H, g->W, g->pt, g->pl, zp, hr, &dg, row, pad);
         for (int64_t mi = 0; mi < g->Mg; mi++) {
             int64_t oc = c * g->Mg + mi;
-            const int8_t *wc = j->Wt + oc * g->KH * g->KW;
-            memset(acc, 0, (size_t)OSP * sizeof(int32_t));
-            for (int64_t oh = 0; oh < g->OH; oh++) {
-                int32_t *ar = acc + oh * g->OW;
-                for (int64_t kh = 0; kh < g->KH; kh++) {
-                    const int32_t *pr = pad + (oh * g->sh + kh * g->dh) * Wp;
-                    for (int64_t kw = 0; kw < g->KW; kw++) {
-                        int32_t wv = wc[kh * g->KW + kw];
-                        const int32_t *src = pr + kw * g->dw;
-                        if (g->sw == 1)
-                            for (int64_t ow = 0; ow < g->OW; ow++)
-                                ar[ow] += wv * src[ow];
-                        else
-                            for (int64_t ow = 0; ow < g->OW; ow++)
-                                ar[ow] += wv * src[ow * g->sw];
-                    }
-                }
-            }
-            rq(acc, (size_t)OSP, j->bias ? j->bias[oc] : 0, j->m[oc], NULL, j->zp_y,
-               j->Y + (n * g->M + oc) * OSP);
+            const int8_t *wc = j->Wt + oc * (int64_t)KK;
+            for (size_t i = 0; i < KK; i++)
+                wf[i] = (float)wc[i];
+            dw(pad, &dg, wf, acc);
+            rq(acc, OSP, j->bias ? j->bias[oc] : 0, j->m[oc], NULL, j->act, j->zp_y,
+               j->Y + (n * g->M + oc) * (int64_t)OSP);
         }
     }
 done:
+    pq_free(off);
     pq_free(pad);
+    pq_free(row);
+    pq_free(wf);
     pq_free(acc);
 }
 
@@ -548,6 +612,7 @@ typedef struct pq_i8_conv_job {
     const void *rows;   /* packed weights: M rows of rb bytes, or panels of W^T when swap */
     const int32_t *add; /* per output channel: zero-point correction + bias (wrapping i32) */
     const float *m;
+    const pq_i8_act *act; /* fused activation or NULL */
     bool finite, quads;
     bool swap; /* positions as rows, output channels as lanes (pq_i8_conv_swap) */
     int32_t zp_y;
@@ -637,6 +702,7 @@ static void pq_i8_conv_task(void *ctx, int64_t b, int64_t e) {
                 size_t nch = mrows - c0 < nr ? mrows - c0 : nr;
                 pq_i8_epilogue ep = {.add_col = j->add + m0 + c0,
                                      .m_col = j->m + m0 + c0,
+                                     .act = j->act,
                                      .zp_y = j->zp_y,
                                      .finite = j->finite};
                 pq_i8_gemm_panel_rows(k, true, n_c, nch, j->CK, panels,
@@ -650,8 +716,11 @@ static void pq_i8_conv_task(void *ctx, int64_t b, int64_t e) {
             }
             continue;
         }
-        pq_i8_epilogue ep = {
-            .add_row = j->add + r0, .m_row = j->m + r0, .zp_y = j->zp_y, .finite = j->finite};
+        pq_i8_epilogue ep = {.add_row = j->add + r0,
+                             .m_row = j->m + r0,
+                             .act = j->act,
+                             .zp_y = j->zp_y,
+                             .finite = j->finite};
         pq_i8_gemm_packed(k, false, mrows, n_c, j->CK, (const uint8_t *)j->rows + r0 * j->rb,
                           panels, &ep, yg + m0 * j->OSP + p0, j->OSP);
     }
@@ -733,10 +802,14 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
         return PQ_ERR_UNSUPPORTED;
     if (Bt && (Bt->dtype != PQ_DTYPE_I32 || pq_tensor_numel(Bt) != g.M || !Bt->data))
         return PQ_ERR_UNSUPPORTED;
+    pq_i8_act act;
+    bool has_act;
+    if (!pq_i8_node_act(a->node, &act, &has_act)) return PQ_ERR_UNSUPPORTED;
 
     size_t M = (size_t)g.M, CK = (size_t)(g.Cg * g.KH * g.KW), OSP = (size_t)(g.OH * g.OW);
     size_t rb = pq_i8_row_bytes(k, CK), nr = (size_t)k->nr;
     bool depthwise = g.Cg == 1 && g.group > 1;
+    if (depthwise && g.KH * g.KW > 256) return PQ_ERR_UNSUPPORTED;
     bool direct = g.KH == 1 && g.KW == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 &&
                   g.OH == g.H && g.OW == g.W;
     int th = a->n_threads > 1 ? a->n_threads : 1;
@@ -757,7 +830,8 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
         st = pq_error_nomem(a->err, "QLinearConv buffers");
         goto done;
     }
-    if (!pq_i8_mults(pq_i8_in(a, 1), pq_i8_in(a, 4), pq_i8_in(a, 6), g.M, m, &finite)) {
+    if (!pq_i8_mults_act(pq_i8_in(a, 1), pq_i8_in(a, 4), pq_i8_in(a, 6), g.M, has_act ? &act : NULL,
+                         m, &finite)) {
         st = PQ_ERR_UNSUPPORTED;
         goto done;
     }
@@ -769,6 +843,7 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
                            .Wt = Wt->data,
                            .bias = bias,
                            .m = m,
+                           .act = has_act ? &act : NULL,
                            .finite = finite,
                            .zp_x = zp_x,
                            .zp_y = zp_y,
@@ -856,6 +931,7 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
                         .rows = w->data,
                         .add = add,
                         .m = m,
+                        .act = has_act ? &act : NULL,
                         .finite = finite,
                         .quads = pq_i8_quads_ok(k),
                         .swap = swap,

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ir/infer_piqc.h"
 #include "ref_kernels.h"
 #include "ref_util.h"
 
@@ -479,12 +480,15 @@ static double pq_x_at(const pq_tensor *t, int64_t i) {
  * backends/int8/int8_gemm.h (onnxruntime's MLAS formula) with t = acc + bias wrapping in i32 and
  * m = ((float)s_x * (float)s_w) / (float)s_y in f32. A NaN product (zero y_scale with a zero
  * accumulator) gives the zero point. */
-static void pq_x_requant(pq_tensor *Y, int64_t i, int32_t t, float m, double zp) {
-    float v = (float)t * m;
+static void pq_x_requant_v(pq_tensor *Y, int64_t i, float v, double zp) {
     double q = (isnan(v) ? 0.0 : (double)nearbyintf(v)) + zp;
     double lo = Y->dtype == PQ_DTYPE_U8 ? 0 : -128, hi = Y->dtype == PQ_DTYPE_U8 ? 255 : 127;
     q = q < lo ? lo : (q > hi ? hi : q);
     pq_ref_store_int(Y->dtype, Y->data, (size_t)i, (int64_t)q);
+}
+
+static void pq_x_requant(pq_tensor *Y, int64_t i, int32_t t, float m, double zp) {
+    pq_x_requant_v(Y, i, (float)t * m, zp);
 }
 
 /* The f32 multiplier (s_x * s_w) / s_y. */
@@ -529,8 +533,47 @@ enum pq_status pq_ref_x_qlinear_matmul(const pq_kernel_args *a) {
     return PQ_OK;
 }
 
+/* QLinearConv's fused activation (piqc extension: the "activation" attribute of Conv) on the real
+ * result r, in f32 operations in this order (backends/int8/int8_gemm.h, pq_i8_act_f32). */
+static float pq_x_qact(const pq_activation *act, float r) {
+    float h;
+    switch (act->kind) {
+    case PQ_ACT_RELU:
+        return r < 0.0f ? 0.0f : r;
+    case PQ_ACT_CLIP:
+        r = r < act->alpha ? act->alpha : r;
+        return r > act->beta ? act->beta : r;
+    case PQ_ACT_LEAKY_RELU:
+        return r < 0.0f ? act->alpha * r : r;
+    case PQ_ACT_HARD_SIGMOID:
+        h = act->alpha * r;
+        h = h + act->beta;
+        h = h < 0.0f ? 0.0f : h;
+        return h > 1.0f ? 1.0f : h;
+    default: /* PQ_ACT_HARD_SWISH */
+        h = r * (1.0f / 6.0f);
+        h = h + 0.5f;
+        h = h < 0.0f ? 0.0f : h;
+        h = h > 1.0f ? 1.0f : h;
+        return r * h;
+    }
+}
+
+/* With a fused activation the real result r = (float)t * ((float)s_x * (float)s_w) goes through
+ * it and is quantized once: v = act(r) * (1.0f / (float)s_y) (as DequantizeLinear -> Conv ->
+ * activation -> QuantizeLinear, with piqc's f32 formula). Relu, Clip, LeakyRelu, HardSigmoid
+ * and HardSwish; others are UNSUPPORTED. */
 enum pq_status pq_ref_x_qlinear_conv(const pq_kernel_args *a) {
     PQ_TRY(pq_ref_x_prep(a, 8, 1));
+    pq_activation act;
+    PQ_TRY(pq_node_activation(a->node, &act, a->err));
+    if (act.kind != PQ_ACT_NONE && act.kind != PQ_ACT_RELU && act.kind != PQ_ACT_CLIP &&
+        act.kind != PQ_ACT_LEAKY_RELU && act.kind != PQ_ACT_HARD_SIGMOID &&
+        act.kind != PQ_ACT_HARD_SWISH)
+        return pq_error_set(a->err, PQ_ERR_UNSUPPORTED,
+                            "QLinearConv with fused activation %s is not supported (Relu, Clip, "
+                            "LeakyRelu, HardSigmoid, HardSwish are)",
+                            pq_act_name(act.kind));
     pq_tensor *Y = a->out[0], *acc;
     PQ_TRY(pq_x_int_acc(a, pq_ref_conv_integer, &acc));
     const pq_tensor *B = a->n_in > 8 ? a->in[8] : NULL;
@@ -544,7 +587,12 @@ enum pq_status pq_ref_x_qlinear_conv(const pq_kernel_args *a) {
         int64_t m = (i / sp) % M;
         int64_t b = nb > 0 ? pq_dtype_load_i64(B->dtype, B->data, (size_t)(nb == 1 ? 0 : m % nb)) : 0;
         int32_t t = (int32_t)((uint32_t)p[i] + (uint32_t)b);
-        pq_x_requant(Y, i, t, pq_x_mult(xs, pq_x_at(a->in[4], m), ys), yz);
+        if (act.kind == PQ_ACT_NONE) {
+            pq_x_requant(Y, i, t, pq_x_mult(xs, pq_x_at(a->in[4], m), ys), yz);
+            continue;
+        }
+        float r = (float)t * ((float)xs * (float)pq_x_at(a->in[4], m));
+        pq_x_requant_v(Y, i, pq_x_qact(&act, r) * (1.0f / (float)ys), yz);
     }
     pq_tensor_destroy(acc);
     return PQ_OK;

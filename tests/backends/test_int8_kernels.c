@@ -111,6 +111,7 @@ static void gout_free(gout *o) {
 }
 
 static int64_t g_compared; /* output bytes compared bit for bit (reported per test) */
+static int64_t g_distinct; /* distinct output values per case, summed (outputs not saturated) */
 
 /* Runs the reference and kernels k (NULL: the fast table through pq_kernel_run) on c, output
  * shape dims; asserts equal bytes and intact guards. */
@@ -130,6 +131,11 @@ static void compare(qcase *c, const pq_i8_kernels *k, int rank, const int64_t *d
     const uint8_t *yr = r.t->data, *yf = f.t->data;
     for (size_t i = 0; i < n; i++)
         cr_assert_eq(yf[i], yr[i], "%s: element %zu: %u, reference %u", what, i, yf[i], yr[i]);
+    uint8_t seen[256] = {0};
+    for (size_t i = 0; i < n; i++)
+        seen[yr[i]] = 1;
+    for (int v = 0; v < 256; v++)
+        g_distinct += seen[v];
     gout_check(&r, what);
     gout_check(&f, what);
     g_compared += (int64_t)n;
@@ -240,28 +246,41 @@ typedef struct {
 } conv_geo;
 
 static const conv_geo conv_geos[] = {
-    {1, 8, 9, 9, 16, 1, 1, 1, 1, 1, {0, 0, 0, 0}},    /* 1x1 */
-    {2, 3, 11, 7, 5, 1, 1, 1, 1, 1, {0, 0, 0, 0}},    /* 1x1, tails, batch 2 */
-    {1, 16, 8, 8, 33, 3, 3, 1, 1, 1, {1, 1, 1, 1}},   /* 3x3 pad 1 */
-    {1, 5, 13, 10, 7, 3, 3, 2, 1, 1, {1, 1, 1, 1}},   /* stride 2 */
-    {1, 4, 12, 12, 6, 3, 3, 1, 2, 1, {2, 2, 2, 2}},   /* dilation 2 */
-    {1, 3, 9, 8, 4, 2, 3, 1, 1, 1, {0, 1, 2, 0}},     /* asymmetric pads, 2x3 */
-    {1, 1, 6, 6, 1, 3, 3, 1, 1, 1, {1, 1, 1, 1}},     /* one channel (K = 9) */
-    {1, 8, 10, 10, 8, 3, 3, 1, 1, 8, {1, 1, 1, 1}},   /* depthwise */
-    {2, 6, 9, 11, 12, 3, 3, 2, 1, 6, {1, 1, 1, 1}},   /* depthwise, multiplier 2, stride 2 */
-    {1, 4, 9, 9, 4, 3, 3, 1, 2, 4, {2, 2, 2, 2}},     /* depthwise, dilation 2 */
-    {1, 8, 7, 7, 10, 3, 3, 1, 1, 2, {1, 1, 1, 1}},    /* group 2 */
-    {1, 6, 8, 8, 6, 1, 1, 2, 1, 2, {0, 0, 0, 0}},     /* group 2, 1x1 stride 2 (im2col path) */
-    {1, 17, 5, 5, 3, 5, 5, 1, 1, 1, {2, 2, 2, 2}},    /* K = 425 */
-    {1, 64, 14, 14, 64, 3, 3, 1, 1, 1, {1, 1, 1, 1}}, /* ResNet-ish, several column tiles */
-    {1, 16, 40, 37, 24, 3, 3, 2, 1, 1, {1, 1, 1, 1}}, /* stride 2, wide rows (SIMD phase split) */
-    {1, 24, 34, 35, 40, 1, 1, 2, 1, 1, {0, 0, 0, 0}}, /* 1x1 stride 2 (downsample) */
-    {1, 3, 45, 45, 16, 7, 7, 2, 1, 1, {3, 3, 3, 3}},  /* 7x7 stride 2 stem, K = 147 */
-    {1, 40, 23, 23, 24, 1, 1, 1, 1, 1, {0, 0, 0, 0}}, /* 1x1 direct, 529 positions */
-    {2, 12, 17, 61, 20, 3, 3, 1, 1, 1, {1, 1, 1, 1}}, /* long rows, runs crossing panels */
-    {2, 64, 7, 7, 96, 3, 3, 1, 1, 1, {1, 1, 1, 1}},   /* 7x7: positions as rows (swap) */
-    {1, 48, 6, 6, 72, 1, 1, 1, 1, 1, {0, 0, 0, 0}},   /* 1x1 direct, 36 positions (swap) */
+    {1, 8, 9, 9, 16, 1, 1, 1, 1, 1, {0, 0, 0, 0}},     /* 1x1 */
+    {2, 3, 11, 7, 5, 1, 1, 1, 1, 1, {0, 0, 0, 0}},     /* 1x1, tails, batch 2 */
+    {1, 16, 8, 8, 33, 3, 3, 1, 1, 1, {1, 1, 1, 1}},    /* 3x3 pad 1 */
+    {1, 5, 13, 10, 7, 3, 3, 2, 1, 1, {1, 1, 1, 1}},    /* stride 2 */
+    {1, 4, 12, 12, 6, 3, 3, 1, 2, 1, {2, 2, 2, 2}},    /* dilation 2 */
+    {1, 3, 9, 8, 4, 2, 3, 1, 1, 1, {0, 1, 2, 0}},      /* asymmetric pads, 2x3 */
+    {1, 1, 6, 6, 1, 3, 3, 1, 1, 1, {1, 1, 1, 1}},      /* one channel (K = 9) */
+    {1, 8, 10, 10, 8, 3, 3, 1, 1, 8, {1, 1, 1, 1}},    /* depthwise */
+    {2, 6, 9, 11, 12, 3, 3, 2, 1, 6, {1, 1, 1, 1}},    /* depthwise, multiplier 2, stride 2 */
+    {1, 4, 9, 9, 4, 3, 3, 1, 2, 4, {2, 2, 2, 2}},      /* depthwise, dilation 2 */
+    {1, 8, 7, 7, 10, 3, 3, 1, 1, 2, {1, 1, 1, 1}},     /* group 2 */
+    {1, 6, 8, 8, 6, 1, 1, 2, 1, 2, {0, 0, 0, 0}},      /* group 2, 1x1 stride 2 (im2col path) */
+    {1, 17, 5, 5, 3, 5, 5, 1, 1, 1, {2, 2, 2, 2}},     /* K = 425 */
+    {1, 64, 14, 14, 64, 3, 3, 1, 1, 1, {1, 1, 1, 1}},  /* ResNet-ish, several column tiles */
+    {1, 16, 40, 37, 24, 3, 3, 2, 1, 1, {1, 1, 1, 1}},  /* stride 2, wide rows (SIMD phase split) */
+    {1, 24, 34, 35, 40, 1, 1, 2, 1, 1, {0, 0, 0, 0}},  /* 1x1 stride 2 (downsample) */
+    {1, 3, 45, 45, 16, 7, 7, 2, 1, 1, {3, 3, 3, 3}},   /* 7x7 stride 2 stem, K = 147 */
+    {1, 40, 23, 23, 24, 1, 1, 1, 1, 1, {0, 0, 0, 0}},  /* 1x1 direct, 529 positions */
+    {2, 12, 17, 61, 20, 3, 3, 1, 1, 1, {1, 1, 1, 1}},  /* long rows, runs crossing panels */
+    {2, 64, 7, 7, 96, 3, 3, 1, 1, 1, {1, 1, 1, 1}},    /* 7x7: positions as rows (swap) */
+    {1, 48, 6, 6, 72, 1, 1, 1, 1, 1, {0, 0, 0, 0}},    /* 1x1 direct, 36 positions (swap) */
+    {1, 24, 29, 40, 24, 5, 5, 2, 1, 24, {2, 2, 2, 2}}, /* depthwise 5x5 stride 2 */
+    {1, 8, 12, 70, 8, 3, 3, 1, 1, 8, {1, 1, 1, 1}},    /* depthwise, rows of 70 (64 + tail) */
 };
+
+/* A fused activation for conv_case: name (NULL: none), its attributes, the y scale that spreads
+ * its outputs over the u8 range and the real-value spread of the accumulators it should see. */
+typedef struct {
+    const char *name;
+    int has_alpha, has_beta;
+    float alpha, beta;
+    double ys, spread;
+} act_spec;
+
+static const act_spec *g_act; /* the activation conv_case puts on the node, or NULL */
 
 static void conv_case(const pq_i8_kernels *k, rng_t *r, const conv_geo *cg, int zpx, int per_ch,
                       int bias, int ext, double ys) {
@@ -295,18 +314,38 @@ static void conv_case(const pq_i8_kernels *k, rng_t *r, const conv_geo *cg, int 
     double kk = (double)(Cg * cg->KH * cg->KW);
     c.in[6] = scalar(PQ_DTYPE_F32, ys >= 0 ? ys : xs * 0.01 * sqrt(kk) * 127 * 64);
     c.in[7] = scalar(PQ_DTYPE_U8, (double)(rng_next(r) % 256));
+    if (g_act) { /* real results r = acc * s_x * s_w spread over the activation's interesting range
+                  */
+        const act_spec *a = g_act;
+        cr_assert_eq(pq_node_set_string(c.g, c.nid, "activation", a->name, &c.err), PQ_OK);
+        if (a->has_alpha)
+            cr_assert_eq(pq_node_set_float(c.g, c.nid, "activation_alpha", a->alpha, &c.err),
+                         PQ_OK);
+        if (a->has_beta)
+            cr_assert_eq(pq_node_set_float(c.g, c.nid, "activation_beta", a->beta, &c.err), PQ_OK);
+        double sw = a->spread / (xs * sqrt(kk) * 74.0 * 73.0);
+        if (per_ch)
+            for (int64_t i = 0; i < cg->M; i++)
+                ((float *)c.in[4]->data)[i] = (float)(sw * (0.5 + (double)(i % 7) / 6.0));
+        else
+            pq_dtype_store(PQ_DTYPE_F32, c.in[4]->data, 0, sw);
+        if (ys < 0) pq_dtype_store(PQ_DTYPE_F32, c.in[6]->data, 0, a->ys);
+    }
     if (bias) {
         c.in[8] = tens(PQ_DTYPE_I32, 1, dm);
         for (int64_t i = 0; i < cg->M; i++)
-            ((int32_t *)c.in[8]->data)[i] = (int32_t)(rng_next(r) % 200001) - 100000;
+            ((int32_t *)c.in[8]->data)[i] =
+                g_act ? (int32_t)(rng_next(r) % 4001) - 2000 /* the accumulators' size */
+                      : (int32_t)(rng_next(r) % 200001) - 100000;
     }
     char what[200];
     snprintf(what, sizeof what,
              "%s conv N%lld C%lld %lldx%lld M%lld k%lldx%lld s%lld d%lld g%lld zp %d per_ch %d "
-             "bias %d ext %d",
+             "bias %d ext %d act %s",
              k ? k->name : "fast table", (long long)cg->N, (long long)cg->C, (long long)cg->H,
              (long long)cg->W, (long long)cg->M, (long long)cg->KH, (long long)cg->KW,
-             (long long)cg->s, (long long)cg->d, (long long)cg->g, zpx, per_ch, bias, ext);
+             (long long)cg->s, (long long)cg->d, (long long)cg->g, zpx, per_ch, bias, ext,
+             g_act ? g_act->name : "none");
     compare(&c, k, 4, dy, pq_i8_qlinear_conv_run, what);
     qcase_free(&c);
 }
@@ -332,6 +371,58 @@ static void sweep_conv(enum pq_i8_isa isa) {
     pq_i8_conv_force_swap(-1);
     cr_log_info("int8 conv %s: %d cases, %lld output bytes bit-exact vs reference", k->name, cases,
                 (long long)g_compared);
+}
+
+/* Fused activations (HardSwish / HardSigmoid after a quantized conv, LeakyRelu, Clip, Relu) on
+ * every orientation and the depthwise kernel: the epilogue's f32 activation bit-exact. */
+static const act_spec acts[] = {
+    {"HardSwish", 0, 0, 0, 0, 7.0 / 255.0, 5.0},
+    {"HardSigmoid", 1, 1, 1.0f / 6.0f, 0.5f, 1.0 / 255.0, 4.0},
+    {"HardSigmoid", 0, 0, 0, 0, 1.0 / 255.0, 4.0}, /* defaults alpha 0.2, beta 0.5 */
+    {"LeakyRelu", 1, 0, 0.1f, 0, 4.0 / 255.0, 3.0},
+    {"Clip", 1, 1, -1.0f, 2.5f, 3.5 / 255.0, 3.0},
+    {"Relu", 0, 0, 0, 0, 4.0 / 255.0, 3.0},
+};
+
+static void sweep_conv_act(enum pq_i8_isa isa) {
+    const pq_i8_kernels *k = need_isa(isa);
+    rng_t r = {0x13198A2E03707344ULL + (uint64_t)isa};
+    g_distinct = 0;
+    static const int geos[] = {0, 2, 3, 7, 8, 13, 14, 19, 20, 21, 22}; /* 1x1, 3x3, s2, dw, ... */
+    g_compared = 0;
+    int cases = 0;
+    for (int force = -1; force <= 1; force++) {
+        pq_i8_conv_force_swap(force);
+        for (int ai = 0; ai < NELEM(acts); ai++) {
+            g_act = &acts[ai];
+            for (int gi = 0; gi < NELEM(geos); gi++) {
+                const conv_geo *cg = &conv_geos[geos[gi]];
+                if (force >= 0 && cg->g != 1) continue;
+                conv_case(k, &r, cg, 128, 1, 1, 0, -1);
+                conv_case(k, &r, cg, 0, 0, 0, 0, -1);
+                cases += 2;
+            }
+        }
+    }
+    g_act = NULL;
+    pq_i8_conv_force_swap(-1);
+    cr_log_info("int8 conv + fused activation %s: %d cases, %lld output bytes bit-exact, %.1f "
+                "distinct values per case",
+                k->name, cases, (long long)g_compared, (double)g_distinct / cases);
+    cr_assert_gt(g_distinct, 20 * cases, "activation outputs mostly saturated");
+}
+
+Test(int8_kernels, conv_act_scalar) {
+    sweep_conv_act(PQ_I8_SCALAR);
+}
+Test(int8_kernels, conv_act_avx2) {
+    sweep_conv_act(PQ_I8_AVX2);
+}
+Test(int8_kernels, conv_act_avxvnni) {
+    sweep_conv_act(PQ_I8_AVXVNNI);
+}
+Test(int8_kernels, conv_act_avx512) {
+    sweep_conv_act(PQ_I8_AVX512);
 }
 
 Test(int8_kernels, conv_scalar) {

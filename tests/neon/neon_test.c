@@ -359,12 +359,17 @@ static void test_int8_gemm(const pq_i8_kernels *k) {
         acc[i] = (i - 18) * 3 + (i % 4 == 0 ? 1 << 30 : 0);
         mv[i] = i % 7 == 0 ? 0.5f : 1.0f / 6.0f * (float)(1 + i % 3);
     }
-    k->requant(acc, 37, 1, 0.0f, mv, 128, a1);
-    pq_i8_requant__scalar(acc, 37, 1, 0.0f, mv, 128, a2);
+    k->requant(acc, 37, 1, 0.0f, mv, NULL, 128, a1);
+    pq_i8_requant__scalar(acc, 37, 1, 0.0f, mv, NULL, 128, a2);
     check(memcmp(a1, a2, 37) == 0, "int8 %s requant vector multipliers", k->name);
-    k->requant(acc, 37, -3, 0.5f, NULL, 0, a1);
-    pq_i8_requant__scalar(acc, 37, -3, 0.5f, NULL, 0, a2);
+    k->requant(acc, 37, -3, 0.5f, NULL, NULL, 0, a1);
+    pq_i8_requant__scalar(acc, 37, -3, 0.5f, NULL, NULL, 0, a2);
     check(memcmp(a1, a2, 37) == 0, "int8 %s requant scalar multiplier (ties)", k->name);
+    /* fused activations (the NEON table runs them through the scalar epilogue) */
+    pq_i8_act act = {.kind = PQ_I8_ACT_HARD_SWISH, .inv_sy = 40.0f};
+    k->requant(acc, 37, -3, 0.01f, NULL, &act, 20, a1);
+    pq_i8_requant__scalar(acc, 37, -3, 0.01f, NULL, &act, 20, a2);
+    check(memcmp(a1, a2, 37) == 0, "int8 %s requant with a fused HardSwish", k->name);
 }
 
 /* Integer-activation PiQ GEMV (backends/arm/piq_gemv_i8_neon.c). */
