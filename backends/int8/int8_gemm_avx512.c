@@ -334,54 +334,55 @@ static void pq_i8_dw__avx512(const float *pad, const pq_i8_dw_geom *g, const flo
     }
 }
 
-/* The f32 plane: u8 -> f32 - zp 16 at a time, stride-2 phases split with vpermt2ps. */
+/* The f32 plane: zeroed whole, then every input row converted (u8 -> f32 - zp, 16 or 32 at a
+ * time) and stored at its padded columns; stride 2 splits even and odd input columns with
+ * vpermt2ps into their phases (input column iw is padded column iw + pl). */
 static void pq_i8_dwpad__avx512(const uint8_t *x, int64_t H, int64_t W, int64_t pt, int64_t pl,
                                 float zp, size_t hr, const pq_i8_dw_geom *g, float *row,
                                 float *pad) {
-    size_t sw = (size_t)g->sw, wq = g->rs, len = sw * wq;
+    size_t sw = (size_t)g->sw, wq = g->rs;
     if (sw > 2) {
         pq_i8_dwpad__portable(x, H, W, pt, pl, zp, hr, g, row, pad);
         return;
     }
-    size_t lo = (size_t)pl < len ? (size_t)pl : len;
-    size_t hi = (size_t)(pl + W) < len ? (size_t)(pl + W) : len;
-    __m512 vz = _mm512_set1_ps(zp), zero = _mm512_setzero_ps();
+    memset(pad, 0, sw * g->ps * sizeof(float));
+    /* input columns that land inside the copy: iw + pl < sw * wq */
+    int64_t wn = (int64_t)(sw * wq) - pl < W ? (int64_t)(sw * wq) - pl : W;
+    int64_t r0 = pt > 0 ? pt : 0, r1 = pt + H < (int64_t)hr ? pt + H : (int64_t)hr;
+    __m512 vz = _mm512_set1_ps(zp);
     __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
-    for (size_t r = 0; r < hr; r++) {
-        int64_t ih = (int64_t)r - pt;
-        float *d0 = sw == 1 ? pad + r * wq : row;
-        if (ih < 0 || ih >= H) {
-            for (size_t q = 0; q < len; q += 16)
-                _mm512_mask_storeu_ps(
-                    d0 + q, (__mmask16)(len - q >= 16 ? 0xFFFF : (1u << (len - q)) - 1u), zero);
-        } else {
-            const uint8_t *xr = x + ih * W;
-            for (size_t q = 0; q < lo; q++)
-                d0[q] = 0.0f;
-            for (size_t q = lo; q < hi; q += 16) {
-                size_t n = hi - q < 16 ? hi - q : 16;
+    for (int64_t r = r0; r < r1 && wn > 0; r++) {
+        const uint8_t *xr = x + (r - pt) * W;
+        if (sw == 1) {
+            float *d = pad + (size_t)r * wq + pl;
+            for (int64_t i = 0; i < wn; i += 16) {
+                int64_t n = wn - i < 16 ? wn - i : 16;
                 __mmask16 k = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1u);
-                __m512i v = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, xr + (q - lo)));
-                _mm512_mask_storeu_ps(d0 + q, k, _mm512_sub_ps(_mm512_cvtepi32_ps(v), vz));
+                __m512i v = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, xr + i));
+                _mm512_mask_storeu_ps(d + i, k, _mm512_sub_ps(_mm512_cvtepi32_ps(v), vz));
             }
-            for (size_t q = hi; q < len; q++)
-                d0[q] = 0.0f;
+            continue;
         }
-        if (sw == 2) {
-            float *de = pad + r * wq, *dd = pad + g->ps + r * wq;
-            size_t q = 0;
-            for (; q + 16 <= wq; q += 16) {
-                __m512 a = _mm512_loadu_ps(row + 2 * q), b = _mm512_loadu_ps(row + 2 * q + 16);
-                _mm512_storeu_ps(de + q, _mm512_permutex2var_ps(a, ev, b));
-                _mm512_storeu_ps(dd + q, _mm512_permutex2var_ps(a, od, b));
-            }
-            for (; q < wq; q++) {
-                de[q] = row[2 * q];
-                dd[q] = row[2 * q + 1];
-            }
+        /* even iw = 2i: phase pl % 2, column i + pl / 2; odd iw = 2i + 1: phase (pl + 1) % 2,
+         * column i + (pl + 1) / 2 */
+        float *de = pad + (size_t)(pl % 2) * g->ps + (size_t)r * wq + (size_t)(pl / 2);
+        float *dd = pad + (size_t)((pl + 1) % 2) * g->ps + (size_t)r * wq + (size_t)((pl + 1) / 2);
+        for (int64_t i = 0; i < wn; i += 32) { /* input columns i .. i + 31 */
+            int64_t n = wn - i < 32 ? wn - i : 32, ne = (n + 1) / 2, no = n / 2;
+            __mmask32 k = (__mmask32)(n == 32 ? 0xFFFFFFFFu : (1u << n) - 1u);
+            __m256i b = _mm256_maskz_loadu_epi8(k, xr + i);
+            __m512 lo = _mm512_sub_ps(
+                _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(b))), vz);
+            __m512 hi = _mm512_sub_ps(
+                _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(b, 1))), vz);
+            _mm512_mask_storeu_ps(de + i / 2, (__mmask16)((1u << ne) - 1u),
+                                  _mm512_permutex2var_ps(lo, ev, hi));
+            _mm512_mask_storeu_ps(dd + i / 2, (__mmask16)((1u << no) - 1u),
+                                  _mm512_permutex2var_ps(lo, od, hi));
         }
     }
+    (void)row;
 }
 
 const pq_i8_kernels pq_i8_kernels_avx512 = {
