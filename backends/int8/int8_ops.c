@@ -30,6 +30,20 @@ static const pq_tensor *pq_i8_in(const pq_kernel_args *a, uint32_t i) {
     return i < a->n_in ? a->in[i] : NULL;
 }
 
+/* n scratch buffers of bytes[i] bytes, each 64-byte aligned, carved out of one allocation (fewer
+ * malloc calls for small layers): returns the block to pq_free, NULL on NOMEM. */
+static void *pq_i8_carve(size_t n, const size_t *bytes, void **out) {
+    size_t total = 64;
+    for (size_t i = 0; i < n; i++)
+        total += (bytes[i] + 63) & ~(size_t)63;
+    uint8_t *b = pq_malloc_aligned(total);
+    for (size_t i = 0, o = 0; b && i < n; i++) {
+        out[i] = b + o;
+        o += (bytes[i] + 63) & ~(size_t)63;
+    }
+    return b;
+}
+
 /* A scalar (one element) tensor with data. */
 static bool pq_i8_scalar(const pq_tensor *t) {
     return t && t->data && pq_tensor_numel(t) == 1;
@@ -478,12 +492,14 @@ static void pq_i8_dw_task(void *ctx, int64_t b, int64_t e) {
                         .sw = (int)g->sw,
                         .dh = (int)g->dh,
                         .dw = (int)g->dw};
-    size_t *off = pq_malloc(KK * sizeof(size_t) + 1);
-    float *pad = pq_malloc_aligned(sw * hr * wq * sizeof(float) + 64);
-    float *row = pq_malloc_aligned((sw * wq + 64) * sizeof(float));
-    float *wf = pq_malloc((KK + 1) * sizeof(float));
-    int32_t *acc = pq_malloc_aligned(OSP * sizeof(int32_t) + 64);
-    if (!off || !pad || !row || !wf || !acc) {
+    size_t bytes[5] = {KK * sizeof(size_t), sw * hr * wq * sizeof(float) + 64,
+                       (sw * wq + 64) * sizeof(float), KK * sizeof(float), OSP * sizeof(int32_t)};
+    void *buf[5];
+    void *block = pq_i8_carve(5, bytes, buf);
+    size_t *off = buf[0];
+    float *pad = buf[1], *row = buf[2], *wf = buf[3];
+    int32_t *acc = buf[4];
+    if (!block) {
         atomic_store(&j->failed, 1);
         goto done;
     }
@@ -512,11 +528,7 @@ static void pq_i8_dw_task(void *ctx, int64_t b, int64_t e) {
         }
     }
 done:
-    pq_free(off);
-    pq_free(pad);
-    pq_free(row);
-    pq_free(wf);
-    pq_free(acc);
+    pq_free(block);
 }
 
 /* ---- packing tap rows straight into panels ---- */
@@ -670,13 +682,17 @@ static void pq_i8_conv_task(void *ctx, int64_t b, int64_t e) {
     pq_i8_conv_job *j = ctx;
     const pq_i8_kernels *k = j->k;
     const pq_i8_conv *g = j->g;
-    void *panels = pq_malloc_aligned(pq_i8_panels_bytes(k, j->CK, j->nc) + 64);
-    pq_i8_seg *seg = pq_malloc((j->nc + 2) * sizeof *seg);
     /* chunks: every run, split at most once more per panel */
-    pq_i8_chunk *ch = pq_malloc((2 * j->nc + 4) * sizeof *ch);
-    uint8_t *ztail = pq_malloc(j->nc + 64);
-    uint8_t *yt = j->swap ? pq_malloc(j->nc * j->mblk + 1) : NULL;
-    if (!panels || !seg || !ch || !ztail || (j->swap && !yt)) {
+    size_t bytes[5] = {pq_i8_panels_bytes(k, j->CK, j->nc) + 64, (j->nc + 2) * sizeof(pq_i8_seg),
+                       (2 * j->nc + 4) * sizeof(pq_i8_chunk), j->nc + 64,
+                       j->swap ? j->nc * j->mblk : 0};
+    void *buf[5];
+    void *block = pq_i8_carve(5, bytes, buf);
+    void *panels = buf[0];
+    pq_i8_seg *seg = buf[1];
+    pq_i8_chunk *ch = buf[2];
+    uint8_t *ztail = buf[3], *yt = buf[4];
+    if (!block) {
         atomic_store(&j->failed, 1);
         goto done;
     }
@@ -725,11 +741,7 @@ static void pq_i8_conv_task(void *ctx, int64_t b, int64_t e) {
                           panels, &ep, yg + m0 * j->OSP + p0, j->OSP);
     }
 done:
-    pq_free(panels);
-    pq_free(seg);
-    pq_free(ch);
-    pq_free(ztail);
-    pq_free(yt);
+    pq_free(block);
 }
 
 /* Whether a group-1 convolution computes fewer padded multiply-adds with its output positions as

@@ -186,12 +186,13 @@ static void pq_i8_pool_plane(const uint8_t *x, int64_t H, int64_t W, uint8_t *y,
                 hm[t] = r[t] > hm[t] ? r[t] : hm[t];
         }
         uint8_t *yr = y + oh * OW;
-        if (s[1] == 1) {
+        int64_t st = s[1]; /* a local: the byte stores below could alias s for the compiler */
+        if (st == 1) {
             for (int64_t ow = 0; ow < OW; ow++)
                 yr[ow] = hm[ow] ^ bias;
         } else {
             for (int64_t ow = 0; ow < OW; ow++)
-                yr[ow] = hm[ow * s[1]] ^ bias;
+                yr[ow] = hm[ow * st] ^ bias;
         }
     }
 }
