@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "backends/cpu.h"
+#include "backends/onednn/onednn.h"
 #include "backends/piqc_ops.h"
 #include "backends/ref/ref_util.h"
 #include "backends/threadpool.h"
@@ -280,11 +281,17 @@ enum pq_status pq_eltwise_global_avg_pool_run(const pq_eltwise_kernels *k,
     return PQ_OK;
 }
 
+/* GlobalAveragePool / Mul / Add first try oneDNN's kept blocked copies of their inputs
+ * (pq_onednn_eltwise_blocked), which also writes back elided plain inputs when it declines. */
 enum pq_status pq_fast_eltwise_global_avg_pool(const pq_kernel_args *a) {
+    enum pq_status st = pq_onednn_eltwise_blocked(a);
+    if (st != PQ_ERR_UNSUPPORTED) return st;
     return pq_eltwise_global_avg_pool_run(pq_eltwise_kernels_get(), a);
 }
 
 enum pq_status pq_fast_eltwise_binary(const pq_kernel_args *a) {
+    enum pq_status st = pq_onednn_eltwise_blocked(a);
+    if (st != PQ_ERR_UNSUPPORTED) return st;
     return pq_eltwise_binary_run(pq_eltwise_kernels_get(), a);
 }
 enum pq_status pq_fast_eltwise_softmax(const pq_kernel_args *a) {

@@ -334,8 +334,8 @@ typedef struct pq_conv_node {
     pq_conv_prim *p;   /* NULL: oneDNN rejects this case */
     void *packed;      /* weights in p->wei_md (when p needs a weight reorder) */
     pq_dnnl_wsig wsig; /* of the constant weights packed holds (data NULL: none) */
-    int readers;       /* Conv nodes reading the output as their input 0 (-1: not counted) */
-    bool only_convs;   /* they are all its readers (no other node, graph output or subgraph) */
+    int readers;       /* nodes that can read the output blocked (-1: not counted yet) */
+    bool only_convs;   /* they are all its readers (pq_dnnl_count_readers) */
     bool confirmed;    /* every reader took the blocked output last time (set by the last one) */
     uint64_t last_exec; /* pq_dnnl_tick() of this node's last run */
 } pq_conv_node;
@@ -443,43 +443,6 @@ static size_t pq_conv_scratch_bytes(const pq_conv_prim *p) {
     return b;
 }
 
-/* The pq_value of the node's input i / output 0 (NULL when absent). */
-static const pq_value *pq_conv_value(const pq_kernel_args *a, bool output, uint32_t i) {
-    if (!a->graph || !a->node) return NULL;
-    uint32_t v = output ? (a->node->n_outputs ? a->node->outputs[0] : PQ_NONE)
-                        : (i < a->node->n_inputs ? a->node->inputs[i] : PQ_NONE);
-    return v == PQ_NONE || v >= a->graph->n_values ? NULL : &a->graph->values[v];
-}
-
-/* Counts the Conv nodes reading the node's output as input 0 (cn->readers) and whether they are
- * all its readers (cn->only_convs: not a graph output, no other reader, no subgraph in the
- * graph that could read it as an outer value). */
-static void pq_conv_count_readers(const pq_kernel_args *a, pq_conv_node *cn) {
-    const pq_graph *gr = a->graph;
-    uint32_t y = a->node->outputs[0];
-    cn->readers = 0;
-    cn->only_convs = !(gr->values[y].flags & PQ_VALUE_OUTPUT);
-    for (uint32_t o = 0; o < gr->n_outputs; o++)
-        if (gr->outputs[o] == y) cn->only_convs = false;
-    for (uint32_t j = 0; j < gr->n_nodes; j++) {
-        const pq_node *n = &gr->nodes[j];
-        for (uint32_t at = 0; at < n->n_attrs; at++)
-            if (n->attrs[at].type == PQ_ATTR_GRAPH) cn->only_convs = false;
-        bool reads = false, as_x = false;
-        for (uint32_t k = 0; k < n->n_inputs; k++) {
-            if (n->inputs[k] != y) continue;
-            if (k == 0 && !reads) as_x = true;
-            else as_x = false;
-            reads = true;
-        }
-        if (!reads) continue;
-        if (n->op == PQ_OP_CONV && as_x)
-            cn->readers++;
-        else
-            cn->only_convs = false;
-    }
-}
-
 /* The session path: everything from the node's entry in c and c's work buffers, and the blocked
  * activations kept between convolutions (pq_dnnl_blk): the source is taken from the producer's
  * blocked copy when there is a fresh one in the layout this primitive wants (no reorder), and
@@ -488,7 +451,7 @@ static void pq_conv_count_readers(const pq_kernel_args *a, pq_conv_node *cn) {
  * allows it (pq_onednn_run_begin). */
 static enum pq_status pq_conv_session(pq_onednn_cache *c, const pq_kernel_args *a,
                                       const pq_conv_geo *g, const pq_dnnl_key *k) {
-    const pq_value *yval = pq_conv_value(a, true, 0), *xval = pq_conv_value(a, false, 0);
+    const pq_value *yval = pq_dnnl_value(a, true, 0), *xval = pq_dnnl_value(a, false, 0);
     bool keep = pq_dnnl_keep_blocked() && yval && xval;
     if (keep) { /* a copy from an earlier run of this node is stale from now on */
         pq_dnnl_blk *old = pq_dnnl_blk_find(c, yval);
@@ -497,7 +460,12 @@ static enum pq_status pq_conv_session(pq_onednn_cache *c, const pq_kernel_args *
     pq_conv_node *cn = NULL;
     PQ_TRY(pq_conv_node_get(c, a, g, k, &cn));
     const pq_conv_prim *p = cn->p;
-    if (!p) return PQ_ERR_UNSUPPORTED;
+    if (!p) { /* the reference kernel runs: it reads plain inputs */
+        PQ_TRY(pq_dnnl_plain_inputs(c, a, ~0u));
+        return PQ_ERR_UNSUPPORTED;
+    }
+    /* weights and bias are read plain */
+    if (keep) PQ_TRY(pq_dnnl_plain_inputs(c, a, ~1u));
     const pq_tensor *X = a->in[0], *W = a->in[1], *B = a->n_in > 2 ? a->in[2] : NULL;
     pq_tensor *Y = a->out[0];
     size_t sb = pq_conv_scratch_bytes(p);
@@ -516,11 +484,11 @@ static enum pq_status pq_conv_session(pq_onednn_cache *c, const pq_kernel_args *
         }
         wdata = cn->packed;
     }
-    if (keep && cn->readers < 0) pq_conv_count_readers(a, cn);
+    if (keep && cn->readers < 0)
+        pq_dnnl_count_readers(a->graph, a->node->outputs[0], &cn->readers, &cn->only_convs);
     /* source: the producer's fresh blocked copy, or the plain tensor (reordered when needed) */
     void *src = X->data;
-    pq_dnnl_blk *ib = keep ? pq_dnnl_blk_find(c, xval) : NULL;
-    if (ib && !(ib->stamp > cn->last_exec && ib->plain == X->data)) ib = NULL;
+    pq_dnnl_blk *ib = keep ? pq_dnnl_blk_input(c, a, 0, cn->last_exec) : NULL;
     if (ib && !ib->plain_valid && !dnnl_memory_desc_equal(&ib->md, &p->src_blk_md)) {
         /* elided plain tensor in a layout this primitive does not take: write it after all */
         pq_dnnl_prim r;
@@ -535,8 +503,7 @@ static enum pq_status pq_conv_session(pq_onednn_cache *c, const pq_kernel_args *
     }
     if (ib && p->src_reorder.prim && dnnl_memory_desc_equal(&ib->md, &p->src_blk_md)) {
         src = ib->buf;
-        pq_dnnl_count_layout(false);
-        if (++ib->used == ib->want && ib->confirm) *ib->confirm = true;
+        pq_dnnl_blk_took(ib);
     } else if (p->src_reorder.prim) {
         void *sbuf = pq_dnnl_work(c, PQ_DNNL_WORK_SRC, p->src_blk_bytes, a->err);
         if (!sbuf) return PQ_ERR_NOMEM;
@@ -571,7 +538,7 @@ static enum pq_status pq_conv_session(pq_onednn_cache *c, const pq_kernel_args *
         st =
             pq_dnnl_execute_ws(&p->dst_reorder, ra, 2, scratch, "conv destination reorder", a->err);
     }
-    if (st == PQ_OK && !p->act_done) {
+    if (st == PQ_OK && !p->act_done && pq_node_attr(a->node, "activation")) {
         /* the reference epilogue works on the plain tensor: the kept copy would be stale */
         if (ob) pq_dnnl_blk_free(ob);
         ob = NULL;

@@ -176,6 +176,23 @@ pq_dnnl_blk *pq_dnnl_blk_take(pq_onednn_cache *c, const void *value, size_t byte
 void pq_dnnl_blk_free(pq_dnnl_blk *b);
 /* Whether producers may skip plain tensors this run (pq_onednn_run_begin; false by default). */
 bool pq_dnnl_elide_allowed(const pq_onednn_cache *c);
+/* Readers of value y of graph g that can take a kept blocked copy: input 0 of a Conv or of a
+ * GlobalAveragePool, an operand of a Mul or an Add reading y once. *readers counts them; *only is
+ * true when they are all of y's readers, y is not a graph output and g has no subgraph. */
+void pq_dnnl_count_readers(const pq_graph *g, uint32_t y, int *readers, bool *only);
+/* The pq_value of kernel input i (output: output 0), or NULL. */
+const pq_value *pq_dnnl_value(const pq_kernel_args *a, bool output, uint32_t i);
+/* The fresh kept copy of kernel input i: written after `since` (the reader's previous run) for
+ * the tensor a->in[i] now holds; NULL when there is none. */
+pq_dnnl_blk *pq_dnnl_blk_input(pq_onednn_cache *c, const pq_kernel_args *a, uint32_t i,
+                               uint64_t since);
+/* One reader took b (the last expected one confirms the producer's elision). */
+void pq_dnnl_blk_took(pq_dnnl_blk *b);
+/* Writes back the plain tensor of every input i of a (bit i of mask set) whose fresh kept copy
+ * has it elided (for a reader about to read the plain tensor). INTERNAL on failure (message in
+ * a->err). */
+enum pq_status pq_dnnl_plain_inputs(pq_onednn_cache *c, const pq_kernel_args *a, unsigned mask);
+
 /* Counts one source taken from a kept blocked copy (elided false) or one plain output not written
  * (elided true), for pq_onednn_layout_stats. */
 void pq_dnnl_count_layout(bool elided);

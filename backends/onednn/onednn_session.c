@@ -124,6 +124,76 @@ pq_dnnl_blk *pq_dnnl_blk_take(pq_onednn_cache *c, const void *value, size_t byte
     return b;
 }
 
+void pq_dnnl_count_readers(const pq_graph *g, uint32_t y, int *readers, bool *only) {
+    *readers = 0;
+    *only = !(g->values[y].flags & PQ_VALUE_OUTPUT);
+    for (uint32_t o = 0; o < g->n_outputs; o++)
+        if (g->outputs[o] == y) *only = false;
+    for (uint32_t j = 0; j < g->n_nodes; j++) {
+        const pq_node *n = &g->nodes[j];
+        for (uint32_t at = 0; at < n->n_attrs; at++)
+            if (n->attrs[at].type == PQ_ATTR_GRAPH) *only = false;
+        uint32_t times = 0, first = 0;
+        for (uint32_t k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k] == y && times++ == 0) first = k;
+        if (!times) continue;
+        bool ok = times == 1 &&
+                  (((n->op == PQ_OP_CONV || n->op == PQ_OP_GLOBAL_AVERAGE_POOL) && first == 0) ||
+                   n->op == PQ_OP_MUL || n->op == PQ_OP_ADD);
+        if (ok)
+            (*readers)++;
+        else
+            *only = false;
+    }
+}
+
+const pq_value *pq_dnnl_value(const pq_kernel_args *a, bool output, uint32_t i) {
+    if (!a->graph || !a->node) return NULL;
+    uint32_t v = output ? (a->node->n_outputs ? a->node->outputs[0] : PQ_NONE)
+                        : (i < a->node->n_inputs ? a->node->inputs[i] : PQ_NONE);
+    return v == PQ_NONE || v >= a->graph->n_values ? NULL : &a->graph->values[v];
+}
+
+pq_dnnl_blk *pq_dnnl_blk_input(pq_onednn_cache *c, const pq_kernel_args *a, uint32_t i,
+                               uint64_t since) {
+    const pq_value *v = pq_dnnl_value(a, false, i);
+    if (!v || i >= a->n_in || !a->in[i]) return NULL;
+    pq_dnnl_blk *b = pq_dnnl_blk_find(c, v);
+    return b && b->stamp > since && b->plain == a->in[i]->data ? b : NULL;
+}
+
+void pq_dnnl_blk_took(pq_dnnl_blk *b) {
+    pq_dnnl_count_layout(false);
+    if (++b->used == b->want && b->confirm) *b->confirm = true;
+}
+
+enum pq_status pq_dnnl_plain_inputs(pq_onednn_cache *c, const pq_kernel_args *a,
+                                    unsigned mask) {
+    for (uint32_t i = 0; i < a->n_in && i < 32; i++) {
+        if (!(mask >> i & 1u)) continue;
+        pq_dnnl_blk *b = pq_dnnl_blk_input(c, a, i, 0);
+        if (!b || b->plain_valid) continue;
+        const pq_tensor *t = a->in[i];
+        dnnl_dims_t d;
+        for (int k = 0; k < t->rank; k++)
+            d[k] = t->dims[k];
+        dnnl_memory_desc_t plain;
+        pq_dnnl_prim r;
+        if (t->rank != b->md.ndims || dnnl_memory_desc_init_by_strides(&plain, t->rank, d,
+                                                                        dnnl_f32, NULL) ||
+            !pq_dnnl_reorder_create(&b->md, &plain, &r))
+            return pq_error_set(a->err, PQ_ERR_INTERNAL, "onednn: plain input %u restore failed",
+                                i);
+        pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &b->md, b->buf},
+                             {DNNL_ARG_TO, &plain, t->data}};
+        enum pq_status st = pq_dnnl_execute(&r, ra, 2, "plain input restore", a->err);
+        pq_dnnl_prim_destroy(&r);
+        PQ_TRY(st);
+        b->plain_valid = true;
+    }
+    return PQ_OK;
+}
+
 void pq_dnnl_blk_free(pq_dnnl_blk *b) {
     b->value = NULL;
     b->plain = NULL;

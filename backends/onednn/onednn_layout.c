@@ -1,0 +1,321 @@
+/* Elementwise ops between oneDNN convolutions on their kept blocked copies (nChw16c / nChw8c /
+ * NHWC): GlobalAveragePool, per-channel Mul (squeeze-excite) and same-shape Add (residual), so a
+ * MobileNet / EfficientNet / ResNet block stays in oneDNN's layout from convolution to
+ * convolution. Values are bit-identical to the plain kernels (same f32 operations per element, the
+ * pool's sums in double in the reference's order). */
+#include <string.h>
+
+#include "backends/onednn/onednn_impl.h"
+#include "backends/piqc_ops.h"
+#include "backends/threadpool.h"
+#include "ir/ir.h"
+
+/* Layout of a kept copy: channel blocks of blk (8 or 16) with zero padding, or NHWC (blk 0). */
+typedef struct pq_lay_geo {
+    int64_t n, c, sp; /* batch, channels, spatial positions */
+    int blk;          /* 16, 8, or 0 for NHWC */
+    int64_t cb;       /* channel blocks (blk > 0) */
+} pq_lay_geo;
+
+/* Recognises md (4-D f32, dims of t) as one of the layouts above. */
+static bool pq_lay_classify(const dnnl_memory_desc_t *md, const pq_tensor *t, pq_lay_geo *g) {
+    if (md->ndims != 4 || t->rank != 4) return false;
+    dnnl_dims_t d;
+    for (int k = 0; k < 4; k++) {
+        if (md->dims[k] != t->dims[k]) return false;
+        d[k] = t->dims[k];
+    }
+    static const dnnl_format_tag_t tags[3] = {dnnl_aBcd16b, dnnl_aBcd8b, dnnl_acdb};
+    static const int blks[3] = {16, 8, 0};
+    for (int i = 0; i < 3; i++) {
+        dnnl_memory_desc_t want;
+        if (dnnl_memory_desc_init_by_tag(&want, 4, d, dnnl_f32, tags[i])) continue;
+        if (!dnnl_memory_desc_equal(&want, md)) continue;
+        g->n = d[0];
+        g->c = d[1];
+        g->sp = d[2] * d[3];
+        g->blk = blks[i];
+        g->cb = g->blk ? (g->c + g->blk - 1) / g->blk : 0;
+        return true;
+    }
+    return false;
+}
+
+/* Per-node state of a Mul / Add / GlobalAveragePool in the session cache. */
+typedef struct pq_lay_node {
+    int readers; /* nodes that can read the output blocked (-1: not counted yet) */
+    bool only;
+    bool confirmed;
+    uint64_t last_exec;
+    pq_dnnl_prim to_plain; /* reorder of the output's kept copy to the plain tensor */
+    dnnl_memory_desc_t to_plain_md;
+} pq_lay_node;
+
+static void pq_lay_node_destroy(void *v) {
+    pq_lay_node *ln = v;
+    if (!ln) return;
+    pq_dnnl_prim_destroy(&ln->to_plain);
+    pq_free(ln);
+}
+
+static pq_lay_node *pq_lay_node_get(pq_onednn_cache *c, const pq_kernel_args *a) {
+    pq_dnnl_node *e = pq_dnnl_node_get(c, a->node, a->err);
+    if (!e) return NULL;
+    if (!e->val) {
+        pq_lay_node *ln = pq_calloc(1, sizeof *ln);
+        if (!ln) {
+            pq_error_nomem(a->err, "onednn layout node");
+            return NULL;
+        }
+        ln->readers = -1;
+        e->val = ln;
+        e->destroy = pq_lay_node_destroy;
+        pq_dnnl_key_init(&e->key, 0x1A);
+    }
+    return e->val;
+}
+
+/* ---- kernels on kept copies ---- */
+
+typedef struct pq_lay_job {
+    pq_lay_geo g;
+    const float *x, *x2, *s; /* s: per-channel scale, s_n = 0 or c (per image) */
+    int64_t s_n;
+    float *y;
+} pq_lay_job;
+
+/* GlobalAveragePool: y[n, c] = (float)(sum_p x[n, c, p] / sp), sums in double in p order. */
+static void pq_lay_gap_chunk(void *ctx, int64_t t0, int64_t t1) {
+    const pq_lay_job *j = ctx;
+    const pq_lay_geo *g = &j->g;
+    for (int64_t t = t0; t < t1; t++) {
+        if (g->blk) { /* t = (n, channel block) */
+            int64_t n = t / g->cb, cb = t % g->cb;
+            const float *x = j->x + t * g->sp * g->blk;
+            double acc[16] = {0};
+            for (int64_t p = 0; p < g->sp; p++)
+                for (int l = 0; l < g->blk; l++)
+                    acc[l] += x[p * g->blk + l];
+            for (int l = 0; l < g->blk && cb * g->blk + l < g->c; l++)
+                j->y[n * g->c + cb * g->blk + l] = (float)(acc[l] / (double)g->sp);
+        } else { /* NHWC, t = n */
+            const float *x = j->x + t * g->sp * g->c;
+            float *y = j->y + t * g->c;
+            for (int64_t c0 = 0; c0 < g->c; c0 += 64) {
+                int64_t cn = g->c - c0 < 64 ? g->c - c0 : 64;
+                double acc[64] = {0};
+                for (int64_t p = 0; p < g->sp; p++)
+                    for (int64_t l = 0; l < cn; l++)
+                        acc[l] += x[p * g->c + c0 + l];
+                for (int64_t l = 0; l < cn; l++)
+                    y[c0 + l] = (float)(acc[l] / (double)g->sp);
+            }
+        }
+    }
+}
+
+/* Mul by a per-channel scale: y = x * s[n, c] (0 on padding lanes). */
+static void pq_lay_mul_chunk(void *ctx, int64_t t0, int64_t t1) {
+    const pq_lay_job *j = ctx;
+    const pq_lay_geo *g = &j->g;
+    for (int64_t t = t0; t < t1; t++) {
+        if (g->blk) {
+            int64_t n = t / g->cb, cb = t % g->cb;
+            float sv[16];
+            for (int l = 0; l < g->blk; l++) {
+                int64_t c = cb * g->blk + l;
+                sv[l] = c < g->c ? j->s[n * j->s_n + c] : 0.0f;
+            }
+            const float *x = j->x + t * g->sp * g->blk;
+            float *y = j->y + t * g->sp * g->blk;
+            for (int64_t p = 0; p < g->sp; p++)
+                for (int l = 0; l < g->blk; l++)
+                    y[p * g->blk + l] = x[p * g->blk + l] * sv[l];
+        } else {
+            int64_t n = t / g->sp;
+            const float *s = j->s + n * j->s_n, *x = j->x + t * g->c;
+            float *y = j->y + t * g->c;
+            for (int64_t c = 0; c < g->c; c++)
+                y[c] = x[c] * s[c];
+        }
+    }
+}
+
+/* Add of two copies in the same layout, then the fused activation on the real channels. */
+typedef struct pq_lay_add_job {
+    pq_lay_job j;
+    pq_activation act;
+} pq_lay_add_job;
+
+static void pq_lay_add_chunk(void *ctx, int64_t t0, int64_t t1) {
+    const pq_lay_add_job *aj = ctx;
+    const pq_lay_job *j = &aj->j;
+    const pq_lay_geo *g = &j->g;
+    int64_t row = g->blk ? g->sp * g->blk : g->sp * g->c; /* t = (n, cb) or n */
+    for (int64_t t = t0; t < t1; t++) {
+        const float *x = j->x + t * row, *x2 = j->x2 + t * row;
+        float *y = j->y + t * row;
+        for (int64_t i = 0; i < row; i++)
+            y[i] = x[i] + x2[i];
+        if (aj->act.kind == PQ_ACT_NONE) continue;
+        int64_t valid = g->blk ? g->c - (t % g->cb) * g->blk : g->c;
+        if (!g->blk || valid >= g->blk) {
+            pq_act_apply_f32(&aj->act, y, row);
+        } else { /* last channel block: padding lanes stay zero */
+            for (int64_t p = 0; p < g->sp; p++)
+                pq_act_apply_f32(&aj->act, y + p * g->blk, valid);
+        }
+    }
+}
+
+/* ---- node glue ---- */
+
+/* Threads for elementwise work of `work` elements (one below 32K). */
+static int pq_lay_threads(const pq_kernel_args *a, int64_t work) {
+    return a->n_threads > 1 && work >= 32768 ? a->n_threads : 1;
+}
+
+/* Per-channel operand: f32 [N or 1, C, 1, 1] (rank 4) or [C, 1, 1]; *s_n = C when per image. */
+static bool pq_lay_per_channel(const pq_tensor *s, const pq_lay_geo *g, int64_t *s_n) {
+    if (!s || s->dtype != PQ_DTYPE_F32 || !s->data) return false;
+    if (s->rank == 4 && s->dims[1] == g->c && s->dims[2] == 1 && s->dims[3] == 1 &&
+        (s->dims[0] == 1 || s->dims[0] == g->n)) {
+        *s_n = s->dims[0] == g->n && g->n > 1 ? g->c : 0;
+        return true;
+    }
+    if (s->rank == 3 && s->dims[0] == g->c && s->dims[1] == 1 && s->dims[2] == 1) {
+        *s_n = 0;
+        return true;
+    }
+    return false;
+}
+
+enum pq_status pq_onednn_eltwise_blocked(const pq_kernel_args *a) {
+    pq_onednn_cache *c = pq_dnnl_current();
+    if (!c || !a->node || !a->graph || !pq_dnnl_keep_blocked()) return PQ_ERR_UNSUPPORTED;
+    enum pq_op op = a->node->op;
+    if ((op != PQ_OP_GLOBAL_AVERAGE_POOL && op != PQ_OP_MUL && op != PQ_OP_ADD) || a->n_out < 1 ||
+        !a->out[0] || a->out[0]->dtype != PQ_DTYPE_F32 || !a->out[0]->data)
+        return PQ_ERR_UNSUPPORTED;
+    pq_lay_node *ln = pq_lay_node_get(c, a);
+    if (!ln) return PQ_ERR_NOMEM;
+    uint64_t since = ln->last_exec;
+    pq_tensor *Y = a->out[0];
+    pq_dnnl_blk *in[2] = {NULL, NULL};
+    pq_lay_geo g;
+    pq_lay_job j;
+    memset(&j, 0, sizeof j);
+    bool ok = false;
+    uint32_t full = 0; /* Mul: the operand with the kept copy */
+    if (op == PQ_OP_GLOBAL_AVERAGE_POOL) {
+        in[0] = pq_dnnl_blk_input(c, a, 0, since);
+        ok = in[0] && pq_lay_classify(&in[0]->md, a->in[0], &g) && Y->rank == 4 &&
+             pq_tensor_numel(Y) == g.n * g.c;
+    } else if (a->n_in == 2 && a->in[0] && a->in[1]) {
+        in[0] = pq_dnnl_blk_input(c, a, 0, since);
+        in[1] = pq_dnnl_blk_input(c, a, 1, since);
+        if (op == PQ_OP_MUL) { /* the operand of Y's shape is x, the other the scale */
+            full = a->in[0]->rank == 4 && pq_tensor_numel(a->in[0]) == pq_tensor_numel(Y) ? 0 : 1;
+            in[1 - full] = NULL;
+            ok = in[full] && pq_lay_classify(&in[full]->md, a->in[full], &g) &&
+                 pq_lay_per_channel(a->in[1 - full], &g, &j.s_n) && Y->rank == 4 &&
+                 !memcmp(Y->dims, a->in[full]->dims, sizeof Y->dims[0] * 4);
+            j.s = ok ? a->in[1 - full]->data : NULL;
+            /* the scale is read plain (a kept copy of it may have its plain tensor elided) */
+            if (ok) PQ_TRY(pq_dnnl_plain_inputs(c, a, 1u << (1 - full)));
+        } else {
+            ok = in[0] && in[1] && in[0] != in[1] &&
+                 dnnl_memory_desc_equal(&in[0]->md, &in[1]->md) &&
+                 pq_lay_classify(&in[0]->md, a->in[0], &g) && Y->rank == 4 &&
+                 !memcmp(Y->dims, a->in[0]->dims, sizeof Y->dims[0] * 4);
+        }
+    }
+    if (!ok) { /* the plain kernels run: give them plain inputs */
+        PQ_TRY(pq_dnnl_plain_inputs(c, a, ~0u));
+        return PQ_ERR_UNSUPPORTED;
+    }
+    if (op == PQ_OP_GLOBAL_AVERAGE_POOL) {
+        j.g = g;
+        j.x = in[0]->buf;
+        j.y = Y->data;
+        pq_parallel_for(pq_lay_threads(a, g.n * g.c * g.sp), g.blk ? g.n * g.cb : g.n,
+                        pq_lay_gap_chunk, &j);
+        pq_dnnl_blk_took(in[0]);
+        ln->last_exec = pq_dnnl_tick(c);
+        return PQ_OK;
+    }
+    /* Mul / Add: the result as a kept copy in the same layout, written to the plain tensor
+     * unless every reader takes the copy (as for convolutions) */
+    pq_activation act = {PQ_ACT_NONE, 0, 0};
+    if (op == PQ_OP_ADD) {
+        pq_error e2;
+        memset(&e2, 0, sizeof e2);
+        if (pq_node_activation(a->node, &act, &e2) != PQ_OK) {
+            PQ_TRY(pq_dnnl_plain_inputs(c, a, ~0u));
+            return PQ_ERR_UNSUPPORTED; /* the plain kernel reports it */
+        }
+    }
+    const pq_dnnl_blk *src = in[full];
+    dnnl_memory_desc_t md = src->md;
+    size_t bytes = dnnl_memory_desc_get_size(&md);
+    bool elided_input = !src->plain_valid || (in[1] && !in[1]->plain_valid);
+    if (ln->readers < 0) pq_dnnl_count_readers(a->graph, a->node->outputs[0], &ln->readers, &ln->only);
+    if (ln->readers == 0 && !elided_input) return PQ_ERR_UNSUPPORTED; /* plain is as good */
+    const pq_value *yval = pq_dnnl_value(a, true, 0);
+    pq_dnnl_blk *old = pq_dnnl_blk_find(c, yval);
+    if (old) pq_dnnl_blk_free(old);
+    /* taking the output entry may move the entries: keep what is needed of the inputs */
+    const void *x0 = in[0] ? in[0]->buf : NULL, *x1 = in[1] ? in[1]->buf : NULL;
+    const void *v0 = in[0] ? in[0]->value : NULL, *v1 = in[1] ? in[1]->value : NULL;
+    pq_dnnl_blk *ob = pq_dnnl_blk_take(c, yval, bytes, a->err);
+    if (!ob) return PQ_ERR_NOMEM;
+    bool elide = ln->readers > 0 && ln->only && ln->confirmed && pq_dnnl_elide_allowed(c);
+    ln->confirmed = false;
+    j.g = g;
+    j.y = ob->buf;
+    int64_t tasks = g.blk ? g.n * g.cb : (op == PQ_OP_MUL ? g.n * g.sp : g.n);
+    if (op == PQ_OP_MUL) {
+        j.x = full ? x1 : x0;
+        pq_parallel_for(pq_lay_threads(a, g.n * g.c * g.sp), tasks, pq_lay_mul_chunk, &j);
+    } else {
+        pq_lay_add_job aj = {j, act};
+        aj.j.x = x0;
+        aj.j.x2 = x1;
+        pq_parallel_for(pq_lay_threads(a, g.n * g.c * g.sp), tasks, pq_lay_add_chunk, &aj);
+    }
+    enum pq_status st = PQ_OK;
+    if (!elide) {
+        if (!ln->to_plain.prim || !dnnl_memory_desc_equal(&ln->to_plain_md, &md)) {
+            pq_dnnl_prim_destroy(&ln->to_plain);
+            dnnl_memory_desc_t plain;
+            if (dnnl_memory_desc_init_by_strides(&plain, 4, md.dims, dnnl_f32, NULL) ||
+                !pq_dnnl_reorder_create(&md, &plain, &ln->to_plain))
+                st = pq_error_set(a->err, PQ_ERR_INTERNAL, "onednn: %s output reorder failed",
+                                  pq_op_name(op));
+            ln->to_plain_md = md;
+        }
+        if (st == PQ_OK) {
+            dnnl_memory_desc_t plain;
+            dnnl_memory_desc_init_by_strides(&plain, 4, md.dims, dnnl_f32, NULL);
+            pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &md, ob->buf}, {DNNL_ARG_TO, &plain, Y->data}};
+            st = pq_dnnl_execute(&ln->to_plain, ra, 2, "elementwise output reorder", a->err);
+        }
+    } else {
+        pq_dnnl_count_layout(true);
+    }
+    ln->last_exec = pq_dnnl_tick(c);
+    if (st != PQ_OK) {
+        pq_dnnl_blk_free(ob);
+        return st;
+    }
+    ob->md = md;
+    ob->plain = Y->data;
+    ob->stamp = ln->last_exec;
+    ob->plain_valid = !elide;
+    ob->want = ln->readers;
+    ob->used = 0;
+    ob->confirm = &ln->confirmed;
+    if (v0) pq_dnnl_blk_took(pq_dnnl_blk_find(c, v0));
+    if (v1 && v1 != v0) pq_dnnl_blk_took(pq_dnnl_blk_find(c, v1));
+    return PQ_OK;
+}
