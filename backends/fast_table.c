@@ -10,6 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* MaxPool: f32 on the blocked copy a oneDNN convolution kept (backends/onednn/onednn_layout.c),
+ * else the u8/s8 kernel (backends/int8/), else (UNSUPPORTED) the reference. */
+static enum pq_status pq_fast_max_pool(const pq_kernel_args *a) {
+    enum pq_status st = pq_onednn_eltwise_blocked(a);
+    return st != PQ_ERR_UNSUPPORTED ? st : pq_fast_i8_max_pool(a);
+}
+
 const pq_kernel_fn pq_fast_kernels[PQ_OP_COUNT] = {
     /* ---- onednn ---- */
     [PQ_OP_CONV] = pq_onednn_conv,
@@ -26,7 +33,7 @@ const pq_kernel_fn pq_fast_kernels[PQ_OP_COUNT] = {
     [PQ_OP_QLINEAR_MATMUL] = pq_fast_int8_qlinear_matmul,
     [PQ_OP_QUANTIZE_LINEAR] = pq_fast_qdq_quantize,     /* backends/int8/qdq_ops.c */
     [PQ_OP_DEQUANTIZE_LINEAR] = pq_fast_qdq_dequantize, /* per-tensor f32 <-> u8/s8 */
-    [PQ_OP_MAX_POOL] = pq_fast_i8_max_pool,             /* u8/s8 only (f32: reference) */
+    [PQ_OP_MAX_POOL] = pq_fast_max_pool, /* f32 on oneDNN's blocked copies, else u8/s8 */
     /* ---- end int8 ---- */
     /* ---- f32 elementwise (backends/eltwise_fast.c, run-time selected ISA) ---- */
     [PQ_OP_ADD] = pq_fast_eltwise_binary,

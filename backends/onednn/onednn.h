@@ -102,10 +102,11 @@ pq_onednn_cache *pq_onednn_cache_bind(pq_onednn_cache *c);
  * for the next convolution either way; PIQC_ONEDNN_LAYOUT=reorder (read once) turns both off. */
 void pq_onednn_run_begin(bool plain_optional);
 
-/* GlobalAveragePool, Mul by a per-channel scale [N|1, C, 1, 1] and same-shape Add (with its
- * fused activation) on the kept blocked copies of convolution outputs (nChw16c, nChw8c, NHWC),
- * bit-identical to the plain kernels; the result of a Mul / Add is kept the same way for its
- * readers. PQ_ERR_UNSUPPORTED (after writing back any plain input that was elided) when the
+/* GlobalAveragePool, Mul by a per-channel scale [N|1, C, 1, 1], same-shape Add (with its fused
+ * activation) and 2-D MaxPool (no Indices output, auto_pad NOTSET; oneDNN's pooling) on the kept
+ * blocked copies of convolution outputs (nChw16c, nChw8c, NHWC), bit-identical to the plain
+ * kernels (MaxPool: for inputs without NaN); the result of a Mul / Add / MaxPool is kept the same
+ * way for its readers. PQ_ERR_UNSUPPORTED (after writing back any plain input that was elided) when the
  * inputs are not such copies; NOMEM / INTERNAL otherwise. Called by the fast-table entries of
  * these ops (backends/eltwise_fast.c) before the plain kernels. */
 enum pq_status pq_onednn_eltwise_blocked(const pq_kernel_args *a);

@@ -177,7 +177,7 @@ void pq_dnnl_blk_free(pq_dnnl_blk *b);
 /* Whether producers may skip plain tensors this run (pq_onednn_run_begin; false by default). */
 bool pq_dnnl_elide_allowed(const pq_onednn_cache *c);
 /* Readers of value y of graph g that can take a kept blocked copy: input 0 of a Conv or of a
- * GlobalAveragePool, an operand of a Mul or an Add reading y once. *readers counts them; *only is
+ * GlobalAveragePool or a MaxPool, an operand of a Mul or an Add reading y once. *readers counts them; *only is
  * true when they are all of y's readers, y is not a graph output and g has no subgraph. */
 void pq_dnnl_count_readers(const pq_graph *g, uint32_t y, int *readers, bool *only);
 /* The pq_value of kernel input i (output: output 0), or NULL. */

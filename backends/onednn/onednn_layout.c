@@ -1,8 +1,8 @@
 /* Elementwise ops between oneDNN convolutions on their kept blocked copies (nChw16c / nChw8c /
- * NHWC): GlobalAveragePool, per-channel Mul (squeeze-excite) and same-shape Add (residual), so a
- * MobileNet / EfficientNet / ResNet block stays in oneDNN's layout from convolution to
- * convolution. Values are bit-identical to the plain kernels (same f32 operations per element, the
- * pool's sums in double in the reference's order). */
+ * NHWC): GlobalAveragePool, per-channel Mul (squeeze-excite), same-shape Add (residual) and 2-D
+ * MaxPool (oneDNN's pooling), so a MobileNet / EfficientNet / ResNet block stays in oneDNN's
+ * layout from convolution to convolution. Values are bit-identical to the plain kernels (same f32
+ * operations per element, the average pool's sums in double in the reference's order, maxima). */
 #include <string.h>
 
 #include "backends/onednn/onednn_impl.h"
@@ -49,12 +49,15 @@ typedef struct pq_lay_node {
     uint64_t last_exec;
     pq_dnnl_prim to_plain; /* reorder of the output's kept copy to the plain tensor */
     dnnl_memory_desc_t to_plain_md;
+    pq_dnnl_prim pool; /* MaxPool: the pooling primitive for pool_src -> pool_dst */
+    dnnl_memory_desc_t pool_src, pool_dst;
 } pq_lay_node;
 
 static void pq_lay_node_destroy(void *v) {
     pq_lay_node *ln = v;
     if (!ln) return;
     pq_dnnl_prim_destroy(&ln->to_plain);
+    pq_dnnl_prim_destroy(&ln->pool);
     pq_free(ln);
 }
 
@@ -168,6 +171,70 @@ static void pq_lay_add_chunk(void *ctx, int64_t t0, int64_t t1) {
     }
 }
 
+/* ---- MaxPool ---- */
+
+/* Reads ints attribute name (n values) into v with default def; false when malformed. */
+static bool pq_lay_ints(const pq_node *node, const char *name, int n, int64_t def, int64_t *v) {
+    const pq_attr *at = pq_node_attr(node, name);
+    for (int i = 0; i < n; i++)
+        v[i] = def;
+    if (!at) return true;
+    if (at->type != PQ_ATTR_INTS || at->u.ints.n != (uint32_t)n) return false;
+    for (int i = 0; i < n; i++)
+        v[i] = at->u.ints.v[i];
+    return true;
+}
+
+/* The 2-D max pooling of node a->node from src (a kept copy's layout) to a destination of Y's
+ * dims in the same format, as a oneDNN primitive in ln (rebuilt when the layouts change); *dst
+ * receives the destination layout. False when the node's attributes are outside what this
+ * handles (auto_pad, an Indices output, dims oneDNN would not derive) or oneDNN refuses. */
+static bool pq_lay_pool(pq_lay_node *ln, const pq_kernel_args *a, const dnnl_memory_desc_t *src,
+                        const pq_lay_geo *g, dnnl_memory_desc_t *dst) {
+    const pq_tensor *X = a->in[0], *Y = a->out[0];
+    if (a->n_out > 1 && a->out[1]) return false;
+    if (strcmp(pq_node_attr_string(a->node, "auto_pad", "NOTSET"), "NOTSET")) return false;
+    int64_t k[2], st[2], dl[2], pads[4];
+    if (!pq_lay_ints(a->node, "kernel_shape", 2, 0, k) ||
+        !pq_lay_ints(a->node, "strides", 2, 1, st) ||
+        !pq_lay_ints(a->node, "dilations", 2, 1, dl) || !pq_lay_ints(a->node, "pads", 4, 0, pads))
+        return false;
+    dnnl_dims_t kd, sd, dd, pl, pr, yd;
+    for (int i = 0; i < 2; i++) {
+        if (k[i] < 1 || st[i] < 1 || dl[i] < 1 || pads[i] < 0 || pads[i + 2] < 0) return false;
+        int64_t ext = (k[i] - 1) * dl[i] + 1, in = X->dims[2 + i], out = Y->dims[2 + i];
+        /* right padding that makes oneDNN's floor formula give ONNX's output size (ceil_mode
+         * included); windows never start past the input + left padding */
+        int64_t r = (out - 1) * st[i] + ext - in - pads[i];
+        if (r < 0) r = 0;
+        if ((in + pads[i] + r - ext) / st[i] + 1 != out || (out - 1) * st[i] >= in + pads[i])
+            return false;
+        kd[i] = k[i];
+        sd[i] = st[i];
+        dd[i] = dl[i] - 1;
+        pl[i] = pads[i];
+        pr[i] = r;
+    }
+    for (int i = 0; i < 4; i++)
+        yd[i] = Y->dims[i];
+    static const dnnl_format_tag_t tag16 = dnnl_aBcd16b, tag8 = dnnl_aBcd8b, nhwc = dnnl_acdb;
+    if (dnnl_memory_desc_init_by_tag(dst, 4, yd, dnnl_f32,
+                                     g->blk == 16 ? tag16 : g->blk == 8 ? tag8 : nhwc))
+        return false;
+    if (ln->pool.prim && dnnl_memory_desc_equal(&ln->pool_src, src) &&
+        dnnl_memory_desc_equal(&ln->pool_dst, dst))
+        return true;
+    pq_dnnl_prim_destroy(&ln->pool);
+    dnnl_pooling_v2_desc_t pd;
+    if (dnnl_pooling_v2_forward_desc_init(&pd, dnnl_forward_inference, dnnl_pooling_max, src, dst,
+                                          sd, kd, dd, pl, pr) ||
+        !pq_dnnl_prim_create(&pd, NULL, &ln->pool, NULL))
+        return false;
+    ln->pool_src = *src;
+    ln->pool_dst = *dst;
+    return true;
+}
+
 /* ---- node glue ---- */
 
 /* Threads for elementwise work of `work` elements (one below 32K). */
@@ -194,7 +261,9 @@ enum pq_status pq_onednn_eltwise_blocked(const pq_kernel_args *a) {
     pq_onednn_cache *c = pq_dnnl_current();
     if (!c || !a->node || !a->graph || !pq_dnnl_keep_blocked()) return PQ_ERR_UNSUPPORTED;
     enum pq_op op = a->node->op;
-    if ((op != PQ_OP_GLOBAL_AVERAGE_POOL && op != PQ_OP_MUL && op != PQ_OP_ADD) || a->n_out < 1 ||
+    if ((op != PQ_OP_GLOBAL_AVERAGE_POOL && op != PQ_OP_MUL && op != PQ_OP_ADD &&
+         op != PQ_OP_MAX_POOL) ||
+        a->n_out < 1 ||
         !a->out[0] || a->out[0]->dtype != PQ_DTYPE_F32 || !a->out[0]->data)
         return PQ_ERR_UNSUPPORTED;
     pq_lay_node *ln = pq_lay_node_get(c, a);
@@ -207,7 +276,13 @@ enum pq_status pq_onednn_eltwise_blocked(const pq_kernel_args *a) {
     memset(&j, 0, sizeof j);
     bool ok = false;
     uint32_t full = 0; /* Mul: the operand with the kept copy */
-    if (op == PQ_OP_GLOBAL_AVERAGE_POOL) {
+    dnnl_memory_desc_t pool_dst;
+    if (op == PQ_OP_MAX_POOL) {
+        in[0] = pq_dnnl_blk_input(c, a, 0, since);
+        ok = in[0] && a->in[0]->dtype == PQ_DTYPE_F32 && pq_lay_classify(&in[0]->md, a->in[0], &g) &&
+             Y->rank == 4 && Y->dims[0] == g.n && Y->dims[1] == g.c &&
+             pq_lay_pool(ln, a, &in[0]->md, &g, &pool_dst);
+    } else if (op == PQ_OP_GLOBAL_AVERAGE_POOL) {
         in[0] = pq_dnnl_blk_input(c, a, 0, since);
         ok = in[0] && pq_lay_classify(&in[0]->md, a->in[0], &g) && Y->rank == 4 &&
              pq_tensor_numel(Y) == g.n * g.c;
@@ -256,7 +331,7 @@ enum pq_status pq_onednn_eltwise_blocked(const pq_kernel_args *a) {
         }
     }
     const pq_dnnl_blk *src = in[full];
-    dnnl_memory_desc_t md = src->md;
+    dnnl_memory_desc_t md = op == PQ_OP_MAX_POOL ? pool_dst : src->md;
     size_t bytes = dnnl_memory_desc_get_size(&md);
     bool elided_input = !src->plain_valid || (in[1] && !in[1]->plain_valid);
     if (ln->readers < 0) pq_dnnl_count_readers(a->graph, a->node->outputs[0], &ln->readers, &ln->only);
@@ -274,7 +349,18 @@ enum pq_status pq_onednn_eltwise_blocked(const pq_kernel_args *a) {
     j.g = g;
     j.y = ob->buf;
     int64_t tasks = g.blk ? g.n * g.cb : (op == PQ_OP_MUL ? g.n * g.sp : g.n);
-    if (op == PQ_OP_MUL) {
+    enum pq_status st = PQ_OK;
+    if (op == PQ_OP_MAX_POOL) {
+        int nt = pq_dnnl_threads_for(a->n_threads, g.n * g.c * g.sp);
+        pq_dnnl_set_threads(nt);
+        pq_dnnl_arg pa[2] = {{DNNL_ARG_SRC, &ln->pool_src, (void *)x0},
+                             {DNNL_ARG_DST, &ln->pool_dst, ob->buf}};
+        void *scratch = NULL;
+        if (ln->pool.scratch_bytes &&
+            !(scratch = pq_dnnl_work(c, PQ_DNNL_WORK_SCRATCH, ln->pool.scratch_bytes, a->err)))
+            st = PQ_ERR_NOMEM;
+        if (st == PQ_OK) st = pq_dnnl_execute_ws(&ln->pool, pa, 2, scratch, "max pool", a->err);
+    } else if (op == PQ_OP_MUL) {
         j.x = full ? x1 : x0;
         pq_parallel_for(pq_lay_threads(a, g.n * g.c * g.sp), tasks, pq_lay_mul_chunk, &j);
     } else {
@@ -283,8 +369,7 @@ enum pq_status pq_onednn_eltwise_blocked(const pq_kernel_args *a) {
         aj.j.x2 = x1;
         pq_parallel_for(pq_lay_threads(a, g.n * g.c * g.sp), tasks, pq_lay_add_chunk, &aj);
     }
-    enum pq_status st = PQ_OK;
-    if (!elide) {
+    if (st == PQ_OK && !elide) {
         if (!ln->to_plain.prim || !dnnl_memory_desc_equal(&ln->to_plain_md, &md)) {
             pq_dnnl_prim_destroy(&ln->to_plain);
             dnnl_memory_desc_t plain;
@@ -300,7 +385,7 @@ enum pq_status pq_onednn_eltwise_blocked(const pq_kernel_args *a) {
             pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &md, ob->buf}, {DNNL_ARG_TO, &plain, Y->data}};
             st = pq_dnnl_execute(&ln->to_plain, ra, 2, "elementwise output reorder", a->err);
         }
-    } else {
+    } else if (st == PQ_OK) {
         pq_dnnl_count_layout(true);
     }
     ln->last_exec = pq_dnnl_tick(c);

@@ -138,7 +138,9 @@ void pq_dnnl_count_readers(const pq_graph *g, uint32_t y, int *readers, bool *on
             if (n->inputs[k] == y && times++ == 0) first = k;
         if (!times) continue;
         bool ok = times == 1 &&
-                  (((n->op == PQ_OP_CONV || n->op == PQ_OP_GLOBAL_AVERAGE_POOL) && first == 0) ||
+                  (((n->op == PQ_OP_CONV || n->op == PQ_OP_GLOBAL_AVERAGE_POOL ||
+                     n->op == PQ_OP_MAX_POOL) &&
+                    first == 0) ||
                    n->op == PQ_OP_MUL || n->op == PQ_OP_ADD);
         if (ok)
             (*readers)++;

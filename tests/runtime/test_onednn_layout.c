@@ -1,6 +1,6 @@
 /* Blocked activations kept between oneDNN convolutions (backends/onednn/onednn_conv.c,
  * onednn_layout.c, pq_onednn_run_begin in runtime/exec.c): a Conv, GlobalAveragePool, per-channel
- * Mul or same-shape Add reading a Conv's (or such a Mul's / Add's) output takes its blocked copy
+ * Mul, same-shape Add or MaxPool reading a Conv's (or such a node's) output takes its blocked copy
  * instead of reordering, and a producer whose readers all did stops writing its plain output from
  * the second run on (channel counts that leave padding lanes in nChw16c, squeeze-excite, residual
  * Add with a fused Relu, 3x3 convolutions in oneDNN's own layout choice). The results must be bit-identical to the first run (which
@@ -58,8 +58,8 @@ static uint32_t conv(pq_graph *g, const char *name, uint32_t x, uint32_t w, uint
     return id;
 }
 
-/* x [N,16,14,14] -> c1 1x1 16->40 Relu -> a (read only by c2: elided from run 2 on)
- *   -> c2 depthwise 3x3 HardSwish -> b (40 channels: padding lanes in nChw16c)
+/* x [N,16,14,14] -> c1 1x1 16->40 Relu -> a (read only by the MaxPool: elided from run 2 on)
+ *   -> MaxPool 3x3 pad 1 -> ap -> c2 depthwise 3x3 HardSwish -> b (40 channels: padding lanes)
  *   squeeze-excite: g1 = GlobalAveragePool(b) (an output too), s = cse 1x1 40->40 HardSigmoid,
  *   m = Mul(s, b) -> c3 1x1 40->24 -> c -> c4 1x1 24->24 -> d; y = Add(c, d) Relu -> c6 -> f;
  *   c -> c5 1x1 24->48 -> e -> c7 3x3 48->48 -> h -> c8 3x3 -> k; z = Add(h, k).
@@ -84,15 +84,19 @@ static pq_graph *build(void) {
     uint32_t w3 = add_const(g, "w3", 4, w3d, 5), w4 = add_const(g, "w4", 4, w4d, 6);
     uint32_t w6 = add_const(g, "w6", 4, w4d, 7), w5 = add_const(g, "w5", 4, w5d, 8);
     uint32_t w7 = add_const(g, "w7", 4, w7d, 9), w8 = add_const(g, "w8", 4, w7d, 10);
-    const char *names[] = {"a", "b", "g1", "s", "m", "c", "d", "y", "f", "e", "h", "k", "z"};
-    uint32_t v[13];
-    for (int i = 0; i < 13; i++)
+    const char *names[] = {"a", "b", "g1", "s", "m", "c", "d", "y", "f", "e", "h", "k", "z", "ap"};
+    uint32_t v[14];
+    for (int i = 0; i < 14; i++)
         v[i] = add_value(g, names[i]);
     uint32_t a = v[0], b = v[1], g1 = v[2], sc = v[3], m = v[4], c = v[5], d = v[6], y = v[7];
     uint32_t f = v[8], e = v[9], h = v[10], k = v[11], z = v[12];
+    uint32_t id, ap = v[13];
     conv(g, "c1", x, w1, b1, 1, 1, "Relu", a);
-    conv(g, "c2", a, w2, PQ_NONE, 3, 40, "HardSwish", b);
-    uint32_t id;
+    cr_assert_eq(pq_graph_add_node(g, PQ_OP_MAX_POOL, "pool", &a, 1, &ap, 1, &id, &err), PQ_OK);
+    const int64_t k3[2] = {3, 3}, p1[4] = {1, 1, 1, 1};
+    cr_assert_eq(pq_node_set_ints(g, id, "kernel_shape", k3, 2, &err), PQ_OK);
+    cr_assert_eq(pq_node_set_ints(g, id, "pads", p1, 4, &err), PQ_OK);
+    conv(g, "c2", ap, w2, PQ_NONE, 3, 40, "HardSwish", b);
     cr_assert_eq(pq_graph_add_node(g, PQ_OP_GLOBAL_AVERAGE_POOL, "gap", &b, 1, &g1, 1, &id, &err),
                  PQ_OK);
     conv(g, "cse", g1, ws, b1, 1, 1, "HardSigmoid", sc);
@@ -118,9 +122,10 @@ static pq_graph *build(void) {
 
 /* Channels and spatial size of the values of build(). */
 static void value_dims(const char *name, int64_t *ch, int64_t *sp) {
-    static const char *names[] = {"a", "b", "g1", "s", "m", "c", "d", "y", "f", "e", "h", "k", "z"};
-    static const int64_t chs[] = {40, 40, 40, 40, 40, 24, 24, 24, 24, 48, 48, 48, 48};
-    for (int i = 0; i < 13; i++)
+    static const char *names[] = {"a", "b", "g1", "s", "m", "c", "d", "y", "f", "e", "h", "k", "z",
+                                  "ap"};
+    static const int64_t chs[] = {40, 40, 40, 40, 40, 24, 24, 24, 24, 48, 48, 48, 48, 40};
+    for (int i = 0; i < 14; i++)
         if (!strcmp(name, names[i])) {
             *ch = chs[i];
             *sp = !strcmp(name, "g1") || !strcmp(name, "s") ? 1 : 14;
