@@ -338,12 +338,15 @@ typedef struct pq_conv_node {
     bool only_convs;   /* they are all its readers (pq_dnnl_count_readers) */
     bool confirmed;    /* every reader took the blocked output last time (set by the last one) */
     uint64_t last_exec; /* pq_dnnl_tick() of this node's last run */
+    pq_dnnl_prim conv;  /* reorder of a kept copy in layout conv_from into this node's source */
+    dnnl_memory_desc_t conv_from;
 } pq_conv_node;
 
 static void pq_conv_node_destroy(void *v) {
     pq_conv_node *cn = v;
     if (!cn) return;
     pq_conv_prim_destroy(cn->p);
+    pq_dnnl_prim_destroy(&cn->conv);
     pq_free(cn->packed);
     pq_free(cn);
 }
@@ -486,31 +489,39 @@ static enum pq_status pq_conv_session(pq_onednn_cache *c, const pq_kernel_args *
     }
     if (keep && cn->readers < 0)
         pq_dnnl_count_readers(a->graph, a->node->outputs[0], &cn->readers, &cn->only_convs);
-    /* source: the producer's fresh blocked copy, or the plain tensor (reordered when needed) */
+    /* source: the producer's fresh kept copy (as it is, or reordered straight into this
+     * primitive's layout), or the plain tensor (reordered when needed) */
     void *src = X->data;
     pq_dnnl_blk *ib = keep ? pq_dnnl_blk_input(c, a, 0, cn->last_exec) : NULL;
-    if (ib && !ib->plain_valid && !dnnl_memory_desc_equal(&ib->md, &p->src_blk_md)) {
-        /* elided plain tensor in a layout this primitive does not take: write it after all */
-        pq_dnnl_prim r;
-        if (!pq_dnnl_reorder_create(&ib->md, &p->src_md, &r))
-            return pq_error_set(a->err, PQ_ERR_INTERNAL, "onednn: conv source restore failed");
-        pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &ib->md, ib->buf},
-                             {DNNL_ARG_TO, &p->src_md, X->data}};
-        enum pq_status st = pq_dnnl_execute(&r, ra, 2, "conv source restore", a->err);
-        pq_dnnl_prim_destroy(&r);
-        PQ_TRY(st);
-        ib->plain_valid = true;
-    }
     if (ib && p->src_reorder.prim && dnnl_memory_desc_equal(&ib->md, &p->src_blk_md)) {
         src = ib->buf;
         pq_dnnl_blk_took(ib);
-    } else if (p->src_reorder.prim) {
+    } else if (ib && p->src_reorder.prim) {
+        if (!cn->conv.prim || !dnnl_memory_desc_equal(&cn->conv_from, &ib->md)) {
+            pq_dnnl_prim_destroy(&cn->conv);
+            if (!pq_dnnl_reorder_create(&ib->md, &p->src_blk_md, &cn->conv))
+                return pq_error_set(a->err, PQ_ERR_INTERNAL, "onednn: conv source conversion");
+            cn->conv_from = ib->md;
+        }
         void *sbuf = pq_dnnl_work(c, PQ_DNNL_WORK_SRC, p->src_blk_bytes, a->err);
         if (!sbuf) return PQ_ERR_NOMEM;
-        pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &p->src_md, X->data},
+        pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &ib->md, ib->buf},
                              {DNNL_ARG_TO, &p->src_blk_md, sbuf}};
-        PQ_TRY(pq_dnnl_execute_ws(&p->src_reorder, ra, 2, scratch, "conv source reorder", a->err));
+        PQ_TRY(pq_dnnl_execute(&cn->conv, ra, 2, "conv source conversion", a->err));
         src = sbuf;
+        pq_dnnl_blk_took(ib);
+    } else {
+        if (ib && !ib->plain_valid) /* elided plain tensor, read plain here: write it after all */
+            PQ_TRY(pq_dnnl_plain_inputs(c, a, 1u));
+        if (p->src_reorder.prim) {
+            void *sbuf = pq_dnnl_work(c, PQ_DNNL_WORK_SRC, p->src_blk_bytes, a->err);
+            if (!sbuf) return PQ_ERR_NOMEM;
+            pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &p->src_md, X->data},
+                                 {DNNL_ARG_TO, &p->src_blk_md, sbuf}};
+            PQ_TRY(pq_dnnl_execute_ws(&p->src_reorder, ra, 2, scratch, "conv source reorder",
+                                      a->err));
+            src = sbuf;
+        }
     }
     /* destination: an entry kept for the Conv readers, or the shared work buffer */
     void *dst = Y->data;

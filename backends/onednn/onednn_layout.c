@@ -51,6 +51,8 @@ typedef struct pq_lay_node {
     dnnl_memory_desc_t to_plain_md;
     pq_dnnl_prim pool; /* MaxPool: the pooling primitive for pool_src -> pool_dst */
     dnnl_memory_desc_t pool_src, pool_dst;
+    pq_dnnl_prim conv; /* Add: reorder of the second operand's copy into the first one's layout */
+    dnnl_memory_desc_t conv_from, conv_to;
 } pq_lay_node;
 
 static void pq_lay_node_destroy(void *v) {
@@ -58,6 +60,7 @@ static void pq_lay_node_destroy(void *v) {
     if (!ln) return;
     pq_dnnl_prim_destroy(&ln->to_plain);
     pq_dnnl_prim_destroy(&ln->pool);
+    pq_dnnl_prim_destroy(&ln->conv);
     pq_free(ln);
 }
 
@@ -276,6 +279,7 @@ enum pq_status pq_onednn_eltwise_blocked(const pq_kernel_args *a) {
     memset(&j, 0, sizeof j);
     bool ok = false;
     uint32_t full = 0; /* Mul: the operand with the kept copy */
+    void *conv_buf = NULL; /* Add: the second operand in the first one's layout */
     dnnl_memory_desc_t pool_dst;
     if (op == PQ_OP_MAX_POOL) {
         in[0] = pq_dnnl_blk_input(c, a, 0, since);
@@ -299,10 +303,29 @@ enum pq_status pq_onednn_eltwise_blocked(const pq_kernel_args *a) {
             /* the scale is read plain (a kept copy of it may have its plain tensor elided) */
             if (ok) PQ_TRY(pq_dnnl_plain_inputs(c, a, 1u << (1 - full)));
         } else {
-            ok = in[0] && in[1] && in[0] != in[1] &&
-                 dnnl_memory_desc_equal(&in[0]->md, &in[1]->md) &&
-                 pq_lay_classify(&in[0]->md, a->in[0], &g) && Y->rank == 4 &&
-                 !memcmp(Y->dims, a->in[0]->dims, sizeof Y->dims[0] * 4);
+            pq_lay_geo g1;
+            ok = in[0] && in[1] && in[0] != in[1] && pq_lay_classify(&in[0]->md, a->in[0], &g) &&
+                 pq_lay_classify(&in[1]->md, a->in[1], &g1) && Y->rank == 4 &&
+                 !memcmp(Y->dims, a->in[0]->dims, sizeof Y->dims[0] * 4) &&
+                 !memcmp(Y->dims, a->in[1]->dims, sizeof Y->dims[0] * 4);
+            if (ok && !dnnl_memory_desc_equal(&in[0]->md, &in[1]->md)) {
+                /* the second operand reordered straight into the first one's layout */
+                if (!ln->conv.prim || !dnnl_memory_desc_equal(&ln->conv_from, &in[1]->md) ||
+                    !dnnl_memory_desc_equal(&ln->conv_to, &in[0]->md)) {
+                    pq_dnnl_prim_destroy(&ln->conv);
+                    ok = pq_dnnl_reorder_create(&in[1]->md, &in[0]->md, &ln->conv);
+                    ln->conv_from = in[1]->md;
+                    ln->conv_to = in[0]->md;
+                }
+                size_t nb = dnnl_memory_desc_get_size(&in[0]->md);
+                conv_buf = ok ? pq_dnnl_work(c, PQ_DNNL_WORK_SRC, nb, a->err) : NULL;
+                if (ok && !conv_buf) return PQ_ERR_NOMEM;
+                if (ok) {
+                    pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &in[1]->md, in[1]->buf},
+                                         {DNNL_ARG_TO, &in[0]->md, conv_buf}};
+                    PQ_TRY(pq_dnnl_execute(&ln->conv, ra, 2, "add operand conversion", a->err));
+                }
+            }
         }
     }
     if (!ok) { /* the plain kernels run: give them plain inputs */
@@ -333,14 +356,14 @@ enum pq_status pq_onednn_eltwise_blocked(const pq_kernel_args *a) {
     const pq_dnnl_blk *src = in[full];
     dnnl_memory_desc_t md = op == PQ_OP_MAX_POOL ? pool_dst : src->md;
     size_t bytes = dnnl_memory_desc_get_size(&md);
-    bool elided_input = !src->plain_valid || (in[1] && !in[1]->plain_valid);
+    bool elided_input = !src->plain_valid || (in[1] && !in[1]->plain_valid) || conv_buf;
     if (ln->readers < 0) pq_dnnl_count_readers(a->graph, a->node->outputs[0], &ln->readers, &ln->only);
     if (ln->readers == 0 && !elided_input) return PQ_ERR_UNSUPPORTED; /* plain is as good */
     const pq_value *yval = pq_dnnl_value(a, true, 0);
     pq_dnnl_blk *old = pq_dnnl_blk_find(c, yval);
     if (old) pq_dnnl_blk_free(old);
     /* taking the output entry may move the entries: keep what is needed of the inputs */
-    const void *x0 = in[0] ? in[0]->buf : NULL, *x1 = in[1] ? in[1]->buf : NULL;
+    const void *x0 = in[0] ? in[0]->buf : NULL, *x1 = conv_buf ? conv_buf : in[1] ? in[1]->buf : NULL;
     const void *v0 = in[0] ? in[0]->value : NULL, *v1 = in[1] ? in[1]->value : NULL;
     pq_dnnl_blk *ob = pq_dnnl_blk_take(c, yval, bytes, a->err);
     if (!ob) return PQ_ERR_NOMEM;
