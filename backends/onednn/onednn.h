@@ -75,7 +75,8 @@ void pq_onednn_cache_clear(void);
 /* Per-session cache. Without one, the kernels above use process-wide LRU caches keyed by shape
  * (primitives) and by shape + weight address, validated by comparing the whole weight tensor
  * with a copy on every call. A pq_onednn_cache instead keeps, per graph node (the node pointer),
- * the primitive, its layouts and the weights reordered into the primitive's layout, built on the
+ * the primitive, its layouts and the weights reordered into the primitive's layout (Conv weights,
+ * and constant 2-D MatMul / Gemm B, which oneDNN then reads packed, e.g. BA16a64b), built on the
  * node's first run and reused while the node's shapes, attributes and thread count stay the same
  * (otherwise rebuilt), plus work buffers shared by all nodes (blocked activations, scratchpad).
  * Reordered weights are kept only for weights that are graph constants; they are identified by

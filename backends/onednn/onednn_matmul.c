@@ -7,16 +7,25 @@
 #include "backends/piqc_ops.h"
 #include "ir/ir.h"
 
-/* A cached matmul: primitive and the memory descriptors of its arguments. */
+/* A cached matmul: primitive and the memory descriptors of its arguments; with packed weights
+ * (constant B in a session) the layout oneDNN chose for them, the reorder into it and the
+ * reordered copy, identified by wsig. */
 typedef struct pq_mm_prim {
     pq_dnnl_prim mm;
     dnnl_memory_desc_t src_md, wei_md, bias_md, dst_md;
+    dnnl_memory_desc_t wei_user_md; /* B as the caller has it (packed weights only) */
+    pq_dnnl_prim wei_reorder;       /* NULL prim: B is used as it is */
+    void *packed;
+    size_t wei_bytes;
+    pq_dnnl_wsig wsig;
 } pq_mm_prim;
 
 static void pq_mm_prim_destroy(void *v) {
     pq_mm_prim *p = v;
     if (!p) return;
     pq_dnnl_prim_destroy(&p->mm);
+    pq_dnnl_prim_destroy(&p->wei_reorder);
+    pq_free(p->packed);
     pq_free(p);
 }
 
@@ -30,6 +39,7 @@ typedef struct pq_mm_spec {
     bool sum;    /* accumulate into dst scaled by beta */
     float beta;
     pq_activation act; /* fused activation as post-ops (PQ_ACT_NONE: none or epilogue) */
+    bool pack_w;       /* B is a constant: let oneDNN choose its layout, reorder it once */
 } pq_mm_spec;
 
 static int64_t pq_f32_bits(float f) {
@@ -55,6 +65,7 @@ static void pq_mm_key(const pq_mm_spec *s, int n_threads, pq_dnnl_key *k) {
     pq_dnnl_key_push(k, pq_f32_bits(s->beta));
     pq_dnnl_key_push(k, n_threads);
     pq_dnnl_act_key(k, &s->act);
+    pq_dnnl_key_push(k, s->pack_w);
 }
 
 /* Plain row-major strides of dims[0..nd). */
@@ -76,10 +87,15 @@ static enum pq_status pq_mm_prim_create(void *ctx, void **val, pq_error *err) {
     dnnl_matmul_desc_t md;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
+    dnnl_primitive_desc_t pd = NULL;
     bool ok = false;
     if (dnnl_memory_desc_init_by_strides(&p->src_md, s->nd, s->sd, dnnl_f32, s->ss) ||
-        dnnl_memory_desc_init_by_strides(&p->wei_md, s->nd, s->wd, dnnl_f32, s->ws) ||
+        dnnl_memory_desc_init_by_strides(&p->wei_user_md, s->nd, s->wd, dnnl_f32, s->ws) ||
         dnnl_memory_desc_init_by_strides(&p->dst_md, s->nd, s->dd, dnnl_f32, ds))
+        goto done;
+    p->wei_md = p->wei_user_md;
+    if (s->pack_w &&
+        dnnl_memory_desc_init_by_tag(&p->wei_md, s->nd, s->wd, dnnl_f32, dnnl_format_tag_any))
         goto done;
     if (s->bias_nd) {
         dnnl_dims_t bs;
@@ -96,8 +112,19 @@ static enum pq_status pq_mm_prim_create(void *ctx, void **val, pq_error *err) {
         (dnnl_post_ops_create(&po) || (s->sum && dnnl_post_ops_append_sum(po, s->beta)) ||
          !pq_dnnl_act_append(po, &s->act) || dnnl_primitive_attr_set_post_ops(attr, po)))
         goto done;
-    ok = pq_dnnl_prim_create(&md, attr, &p->mm, NULL);
+    ok = pq_dnnl_prim_create(&md, attr, &p->mm, s->pack_w ? &pd : NULL);
+    if (ok && s->pack_w) { /* the layout chosen for B, and the reorder into it */
+        const dnnl_memory_desc_t *w = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+        ok = w != NULL;
+        if (ok) p->wei_md = *w;
+        if (ok && !dnnl_memory_desc_equal(&p->wei_md, &p->wei_user_md)) {
+            p->wei_bytes = dnnl_memory_desc_get_size(&p->wei_md);
+            p->packed = pq_malloc_aligned(p->wei_bytes);
+            ok = p->packed && pq_dnnl_reorder_create(&p->wei_user_md, &p->wei_md, &p->wei_reorder);
+        }
+    }
 done:
+    if (pd) dnnl_primitive_desc_destroy(pd);
     if (po) dnnl_post_ops_destroy(po);
     if (attr) dnnl_primitive_attr_destroy(attr);
     if (!ok) {
@@ -125,9 +152,13 @@ static enum pq_status pq_mm_run(const pq_kernel_args *a, const pq_mm_spec *s, co
         macs *= s->dd[i];
     int nt = pq_dnnl_threads_for(a->n_threads, macs);
     pq_dnnl_set_threads(nt);
+    pq_onednn_cache *c = pq_dnnl_current();
+    /* a constant B in a session: packed once into the layout oneDNN prefers */
+    pq_mm_spec sp = *s;
+    sp.pack_w = c && a->node && s->nd == 2 && pq_dnnl_is_constant(a, 1);
+    s = &sp;
     pq_dnnl_key k;
     pq_mm_key(s, nt, &k);
-    pq_onednn_cache *c = pq_dnnl_current();
     pq_dnnl_entry *e = NULL;
     const pq_mm_prim *p;
     void *scratch = NULL;
@@ -149,8 +180,10 @@ static enum pq_status pq_mm_run(const pq_kernel_args *a, const pq_mm_spec *s, co
         }
         p = ne->val;
         if (!p) return PQ_ERR_UNSUPPORTED;
-        if (p->mm.scratch_bytes &&
-            !(scratch = pq_dnnl_work(c, PQ_DNNL_WORK_SCRATCH, p->mm.scratch_bytes, a->err)))
+        size_t sb = p->mm.scratch_bytes > p->wei_reorder.scratch_bytes
+                        ? p->mm.scratch_bytes
+                        : p->wei_reorder.scratch_bytes;
+        if (sb && !(scratch = pq_dnnl_work(c, PQ_DNNL_WORK_SCRATCH, sb, a->err)))
             return PQ_ERR_NOMEM;
     } else {
         st =
@@ -161,6 +194,22 @@ static enum pq_status pq_mm_run(const pq_kernel_args *a, const pq_mm_spec *s, co
             pq_dnnl_cache_release(&pq_mm_cache, e);
             return PQ_ERR_UNSUPPORTED;
         }
+    }
+    if (p->wei_reorder.prim) {
+        const pq_tensor *W = a->in[1];
+        if (!pq_dnnl_wsig_same(&p->wsig, W->data, W->nbytes)) {
+            memset(&((pq_mm_prim *)p)->wsig, 0, sizeof p->wsig);
+            pq_dnnl_arg wa[2] = {{DNNL_ARG_FROM, &p->wei_user_md, (void *)B},
+                                 {DNNL_ARG_TO, &p->wei_md, p->packed}};
+            st = pq_dnnl_execute_ws(&p->wei_reorder, wa, 2, scratch, "matmul weights reorder",
+                                    a->err);
+            if (st != PQ_OK) {
+                pq_dnnl_cache_release(&pq_mm_cache, e);
+                return st;
+            }
+            pq_dnnl_wsig_take(&((pq_mm_prim *)p)->wsig, W->data, W->nbytes);
+        }
+        B = p->packed;
     }
     if (prefill) prefill(a);
     pq_dnnl_arg args[4] = {{DNNL_ARG_SRC, &p->src_md, (void *)A},
