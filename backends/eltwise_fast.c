@@ -115,7 +115,10 @@ static bool pq_ew_f32(const pq_tensor *t) {
     return t && t->dtype == PQ_DTYPE_F32 && t->data;
 }
 
-/* Threads worth using for `work` elements of cheap arithmetic (one thread below ~32k). */
+/* Threads worth using for `work` elements of cheap arithmetic: one below min_work. Waking a pool
+ * worker costs microseconds on an idle core and up to a time slice on a busy one, so only work of
+ * tens of microseconds is split (PQ_EW_PAR_MIN elements: ~30 us of an Add, ~100 us of Softmax). */
+#define PQ_EW_PAR_MIN ((int64_t)1 << 17)
 static int pq_ew_threads(const pq_kernel_args *a, int64_t work, int64_t min_work) {
     return a->n_threads > 1 && work >= min_work ? a->n_threads : 1;
 }
@@ -184,7 +187,7 @@ enum pq_status pq_eltwise_binary_run(const pq_eltwise_kernels *k, const pq_kerne
         j.spr = (bc.inner + j.seg - 1) / j.seg;
     }
     int64_t tasks = bc.numel / bc.inner * j.spr;
-    pq_parallel_for(pq_ew_threads(a, bc.numel, 32768), tasks, pq_ew_bin_chunk, &j);
+    pq_parallel_for(pq_ew_threads(a, bc.numel, PQ_EW_PAR_MIN), tasks, pq_ew_bin_chunk, &j);
     /* Add's fused activation: the reference epilogue on the result (PQ_OK when none). */
     return a->node->op == PQ_OP_ADD ? pq_act_epilogue(a->node, Y, a->err) : PQ_OK;
 }
@@ -217,7 +220,7 @@ enum pq_status pq_eltwise_softmax_run(const pq_eltwise_kernels *k, const pq_kern
     int64_t numel = pq_tensor_numel(X), n = X->dims[rank - 1];
     if (numel == 0 || n == 0 || pq_tensor_numel(Y) != numel) return PQ_ERR_UNSUPPORTED;
     pq_ew_row_job j = {k, X->data, NULL, NULL, Y->data, n, 0.0};
-    pq_parallel_for(pq_ew_threads(a, numel, 4096), numel / n, pq_ew_softmax_chunk, &j);
+    pq_parallel_for(pq_ew_threads(a, numel, PQ_EW_PAR_MIN), numel / n, pq_ew_softmax_chunk, &j);
     return PQ_OK;
 }
 
@@ -248,7 +251,7 @@ enum pq_status pq_eltwise_layernorm_run(const pq_eltwise_kernels *k, const pq_ke
         return PQ_ERR_UNSUPPORTED;
     double eps = pq_node_attr_float(a->node, "epsilon", 1e-5f);
     pq_ew_row_job j = {k, X->data, S->data, B ? B->data : NULL, Y->data, D, eps};
-    pq_parallel_for(pq_ew_threads(a, numel, 4096), numel / D, pq_ew_layernorm_chunk, &j);
+    pq_parallel_for(pq_ew_threads(a, numel, PQ_EW_PAR_MIN), numel / D, pq_ew_layernorm_chunk, &j);
     return PQ_OK;
 }
 
@@ -277,7 +280,7 @@ enum pq_status pq_eltwise_global_avg_pool_run(const pq_eltwise_kernels *k,
         sp *= X->dims[i];
     if (nc == 0 || sp == 0 || pq_tensor_numel(Y) != nc) return PQ_ERR_UNSUPPORTED;
     pq_ew_gap_job j = {k, X->data, Y->data, sp};
-    pq_parallel_for(pq_ew_threads(a, nc * sp, 32768), nc, pq_ew_gap_chunk, &j);
+    pq_parallel_for(pq_ew_threads(a, nc * sp, PQ_EW_PAR_MIN), nc, pq_ew_gap_chunk, &j);
     return PQ_OK;
 }
 

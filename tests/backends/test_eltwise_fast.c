@@ -173,7 +173,7 @@ static void binary_cases(const char *isa) {
         cmp += check_binary(k, 2, col, 2, row, 2, outer, 1, 1); /* outer product */
     }
     /* per-channel on a real CNN shape and large same-shape / scalar cases with two threads */
-    int64_t nchw[4] = {1, 24, 56, 56}, pc[4] = {1, 24, 1, 1}, big[1] = {100003};
+    int64_t nchw[4] = {1, 48, 56, 56}, pc[4] = {1, 48, 1, 1}, big[1] = {300007};
     cmp += check_binary(k, 4, nchw, 4, pc, 4, nchw, 2, 0);
     cmp += check_binary(k, 1, big, 1, big, 1, big, 2, 1);
     cmp += check_binary(k, 1, big, 0, NULL, 1, big, 2, 1);
@@ -262,7 +262,8 @@ static void softmax_cases(const char *isa) {
     for (size_t s = 0; s < NSIZES; s++)
         for (int mode = 0; mode < 3; mode++)
             cmp += check_softmax(k, 7, SIZES[s], mode, 1);
-    cmp += check_softmax(k, 256, 128, 1, 2); /* encoder attention shape, two threads */
+    cmp += check_softmax(k, 256, 128, 1, 2);  /* encoder attention shape, two threads */
+    cmp += check_softmax(k, 2048, 128, 0, 2); /* large enough to be split between threads */
     cr_assert_gt(cmp, 50000);
 }
 
@@ -334,6 +335,8 @@ static void layernorm_cases(const char *isa) {
     int64_t d3[3] = {3, 4, 17}, enc[3] = {1, 128, 256};
     cmp += check_layernorm(k, 3, d3, 1, true, 0, 1); /* normalises the last two dims */
     cmp += check_layernorm(k, 3, enc, -1, true, 0, 2);
+    int64_t big[2] = {1024, 256}; /* large enough to be split between threads */
+    cmp += check_layernorm(k, 2, big, -1, true, 0, 2);
     cr_assert_gt(cmp, 30000);
 }
 
@@ -451,7 +454,7 @@ static void gap_cases(const char *isa) {
         rows += check_gap(k, 4, d4, 1000.0f, 0, 1);
         rows += check_gap(k, 3, d3, 0.0f, 1, 1); /* NaN / inf rows */
     }
-    int64_t se[4] = {1, 96, 56, 56}, b8[4] = {8, 40, 14, 14}, d5[5] = {1, 3, 4, 5, 6};
+    int64_t se[4] = {1, 96, 56, 56}, b8[4] = {8, 40, 28, 28}, d5[5] = {1, 3, 4, 5, 6};
     rows += check_gap(k, 4, se, 0.5f, 0, 2);
     rows += check_gap(k, 4, b8, 0.0f, 0, 2);
     rows += check_gap(k, 5, d5, 0.0f, 0, 1);
