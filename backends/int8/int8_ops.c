@@ -183,11 +183,27 @@ static pq_i8_wpack *pq_i8_wpack_make(const pq_i8_kernels *k, const int8_t *W, si
     size_t bytes = panels ? pq_i8_panels_bytes(k, a, b) : a * pq_i8_row_bytes(k, b);
     w->data = pq_malloc_aligned(bytes + 64);
     w->corr = pq_malloc(((panels ? b : a) + 1) * sizeof(int32_t));
-    int8_t *wt = mode == PQ_I8W_PANELS_T ? pq_malloc(a * b + 1) : NULL;
-    if (!w->data || !w->corr || (mode == PQ_I8W_PANELS_T && !wt)) {
+    bool need_t = mode == PQ_I8W_PANELS_T && !(k->elem == 1 && k->kb == 4);
+    int8_t *wt = need_t ? pq_malloc(a * b + 1) : NULL;
+    if (!w->data || !w->corr || (need_t && !wt)) {
         pq_free(wt);
         pq_i8_wpack_free(w);
         return NULL;
+    }
+    if (mode == PQ_I8W_PANELS_T && k->elem == 1 && k->kb == 4) {
+        /* quad q of lane j in panel p is W[p * nr + j][4q .. 4q + 3]: four contiguous bytes */
+        size_t nr = (size_t)k->nr, kq = (a + 3) / 4, np = (b + nr - 1) / nr;
+        uint8_t *d = w->data;
+        memset(d, 0, bytes);
+        for (size_t pn = 0; pn < np; pn++)
+            for (size_t j = 0; j < nr && pn * nr + j < b; j++) {
+                const int8_t *src = W + (pn * nr + j) * a;
+                uint8_t *o = d + pn * kq * nr * 4 + j * 4;
+                for (size_t q = 0; q < kq; q++, o += nr * 4)
+                    memcpy(o, src + 4 * q, 4 * q + 4 <= a ? 4 : a - 4 * q);
+            }
+        pq_i8_corr_rows(W, a, b, a, pq_i8_zp_eff(k, zp), w->corr);
+        return w;
     }
     if (wt) { /* [b][a] -> [a][b] */
         for (size_t i = 0; i < b; i++)
