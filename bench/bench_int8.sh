@@ -3,7 +3,9 @@
 # and the digits CNN are exported to ONNX, checked FP32 piqc vs PyTorch, calibrated, compiled with
 # --pipeline int8-cnn, exported as QDQ (piqc export --onnx-qdq) and timed: piqc FP32 (fp32 preset
 # artifact), piqc INT8 and onnxruntime-node on the QDQ model at 1 and 2 threads, interleaved rounds,
-# medians. Prints output cosine / top-1 agreement of INT8 vs FP32 and the latency ratios.
+# medians; onnxruntime on the FP32 ONNX model too (its best on such a model when the QDQ form runs
+# slower, e.g. Conv -> HardSwish -> QuantizeLinear that it does not fuse). Prints output cosine /
+# top-1 agreement of INT8 vs FP32 and the latency ratios.
 # Usage: bench/bench_int8.sh [--repeat N] [--rounds K] [--calib N] [--eval N] [--size S] [--only NAME]
 #                            [--keep DIR]   (models, artifacts and outputs kept in DIR for piqc run --profile)
 #   env: PIQC (default build/tools/piqc), PY (default /usr/bin/python3), NODE (default node),
@@ -206,25 +208,28 @@ for d in "$tmp"/*/; do
         fi
     fi
     for th in 1 2; do
-        f=() q=() o=() qb=()
+        f=() q=() o=() of=() qb=()
         for _ in $(seq "$rounds"); do
             f+=("$(piqc_ms "$d/fp32.gguf" "$d/b1.npy" "$th")")
             [ -n "$BASE" ] && qb+=("$(piqc_ms "$d/int8_base.gguf" "$d/b1.npy" "$th" "$BASE")")
             q+=("$(piqc_ms "$d/int8.gguf" "$d/b1.npy" "$th")")
             [ $ort = 1 ] && o+=("$(ort_ms "$d/qdq.onnx" "$d/b1.npy" "$th")")
+            [ $ort = 1 ] && of+=("$(ort_ms "$d/model.onnx" "$d/b1.npy" "$th")")
         done
         fm=$(printf '%s\n' "${f[@]}" | median) qm=$(printf '%s\n' "${q[@]}" | median)
-        om=nan bm=nan
+        om=nan bm=nan ofm=nan
         [ $ort = 1 ] && om=$(printf '%s\n' "${o[@]}" | median)
+        [ $ort = 1 ] && ofm=$(printf '%s\n' "${of[@]}" | median)
         [ -n "$BASE" ] && bm=$(printf '%s\n' "${qb[@]}" | median)
-        line=$(awk -v n="$name" -v th="$th" -v f="$fm" -v q="$qm" -v o="$om" -v b="$bm" 'BEGIN {
+        line=$(awk -v n="$name" -v th="$th" -v f="$fm" -v q="$qm" -v o="$om" -v b="$bm" -v of="$ofm" 'BEGIN {
             r1 = (q > 0) ? f / q : 0; r2 = (o != "nan" && q > 0) ? o / q : 0
-            printf "%-20s %2d %10.3f %10.3f %10s %12.2fx %12s %12s", n, th, f, q, o, r1, (o == "nan") ? "-" : sprintf("%.2fx", r2),
-                   (b == "nan") ? "-" : sprintf("%.3f", b) }')
+            r3 = (of != "nan" && q > 0) ? of / q : 0
+            printf "%-20s %2d %10.3f %10.3f %10s %12.2fx %12s %12s %12s %12s", n, th, f, q, o, r1, (o == "nan") ? "-" : sprintf("%.2fx", r2),
+                   (b == "nan") ? "-" : sprintf("%.3f", b), of, (of == "nan") ? "-" : sprintf("%.2fx", r3) }')
         summary+=("$line")
     done
 done
 echo
-printf "%-20s %2s %10s %10s %10s %13s %12s %12s\n" model th "fp32 ms" "int8 ms" "ort ms" "fp32/int8" "ort/int8" "int8 base ms"
+printf "%-20s %2s %10s %10s %10s %13s %12s %12s %12s %12s\n" model th "fp32 ms" "int8 ms" "ort ms" "fp32/int8" "ort/int8" "int8 base ms" "ort fp32 ms" "ortf32/int8"
 printf '%s\n' "${summary[@]}"
-echo "(batch 1; fp32 = piqc fp32-preset artifact; int8 = piqc int8-cnn artifact; ort = onnxruntime-node on the QDQ export, graph optimizations on; int8 base = PIQC_BASE's own int8-cnn artifact)"
+echo "(batch 1; fp32 = piqc fp32-preset artifact; int8 = piqc int8-cnn artifact; ort = onnxruntime-node on the QDQ export, graph optimizations on; int8 base = PIQC_BASE's own int8-cnn artifact; ort fp32 = onnxruntime-node on the FP32 ONNX model)"

@@ -395,19 +395,30 @@ static void pq_i8_pad_row(const uint8_t *x, int64_t W, int64_t pl, uint8_t zp, s
 }
 
 /* d[ph * wq + q] = row[q * sw + ph]: the sw phases of a row of sw * wq bytes (row has 32 bytes of
- * slack). */
+ * slack after it, initialized). */
 static void pq_i8_deinterleave(const uint8_t *row, size_t sw, size_t wq, uint8_t *d) {
     size_t q = 0;
 #if defined(__SSE2__)
     if (sw == 2) {
         __m128i lo8 = _mm_set1_epi16(0xFF);
-        for (; q + 16 <= wq; q += 16) {
-            __m128i a = _mm_loadu_si128((const __m128i *)(row + 2 * q));
-            __m128i b = _mm_loadu_si128((const __m128i *)(row + 2 * q + 16));
+        for (;;) {
+            size_t q0 = q + 16 <= wq ? q : (wq >= 16 ? wq - 16 : 0); /* the last chunk overlaps */
+            __m128i a = _mm_loadu_si128((const __m128i *)(row + 2 * q0));
+            __m128i b = _mm_loadu_si128((const __m128i *)(row + 2 * q0 + 16));
             __m128i ev = _mm_packus_epi16(_mm_and_si128(a, lo8), _mm_and_si128(b, lo8));
             __m128i od = _mm_packus_epi16(_mm_srli_epi16(a, 8), _mm_srli_epi16(b, 8));
-            _mm_storeu_si128((__m128i *)(d + q), ev);
-            _mm_storeu_si128((__m128i *)(d + wq + q), od);
+            if (wq >= 16) {
+                _mm_storeu_si128((__m128i *)(d + q0), ev);
+                _mm_storeu_si128((__m128i *)(d + wq + q0), od);
+            } else { /* a short row: only wq bytes of each phase */
+                uint8_t t[32];
+                _mm_storeu_si128((__m128i *)t, ev);
+                _mm_storeu_si128((__m128i *)(t + 16), od);
+                memcpy(d, t, wq);
+                memcpy(d + wq, t + 16, wq);
+            }
+            q = q0 + 16;
+            if (q >= wq) return;
         }
     }
 #endif
@@ -426,6 +437,7 @@ static void pq_i8_pad_task(void *ctx, int64_t b, int64_t e) {
         atomic_store(j->failed, 1);
         return;
     }
+    if (row) memset(row + s->rstride, 0, 64); /* the slack the deinterleave reads */
     /* stride 1: the plane filled with zp once, then the in-range part of every row copied */
     int64_t c0 = g->pl < (int64_t)s->wq ? g->pl : (int64_t)s->wq;
     int64_t c1 = g->pl + g->W < (int64_t)s->wq ? g->pl + g->W : (int64_t)s->wq;
