@@ -65,8 +65,23 @@ static double pq_f32_sum_ukernel__scalar(const float *x, int64_t n) {
     return s;
 }
 
+static void pq_f32_lane_sums_ukernel__scalar(const float *x, int64_t rows, int blk, double *acc) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int l = 0; l < blk; l++)
+            acc[l] += x[r * blk + l];
+}
+
+static void pq_f32_lane_scale_ukernel__scalar(const float *x, const float *s, float *y,
+                                              int64_t rows, int blk) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int l = 0; l < blk; l++)
+            y[r * blk + l] = x[r * blk + l] * s[l];
+}
+
 const pq_eltwise_kernels pq_eltwise_kernels_scalar = {
     .sum = pq_f32_sum_ukernel__scalar,
+    .lane_sums = pq_f32_lane_sums_ukernel__scalar,
+    .lane_scale = pq_f32_lane_scale_ukernel__scalar,
     .isa = "scalar",
     .binary = {pq_f32_add_ukernel__scalar, pq_f32_sub_ukernel__scalar, pq_f32_mul_ukernel__scalar,
                pq_f32_div_ukernel__scalar},

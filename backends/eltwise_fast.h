@@ -41,6 +41,11 @@ typedef struct pq_eltwise_kernels {
                       double eps);
     /* Sum of n >= 0 floats in double (0.0 for n = 0). */
     double (*sum)(const float *x, int64_t n);
+    /* Channel-blocked rows (blk = 8 or 16 lanes per row, rows rows): acc[l] += x[r * blk + l]
+     * for r in order, in double: every ISA gives the scalar loop's bits. */
+    void (*lane_sums)(const float *x, int64_t rows, int blk, double *acc);
+    /* y[r * blk + l] = x[r * blk + l] * s[l] (blk = 8 or 16): one f32 multiply, bit-exact. */
+    void (*lane_scale)(const float *x, const float *s, float *y, int64_t rows, int blk);
 } pq_eltwise_kernels;
 
 extern const pq_eltwise_kernels pq_eltwise_kernels_scalar;

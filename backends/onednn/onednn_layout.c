@@ -5,6 +5,7 @@
  * operations per element, the average pool's sums in double in the reference's order, maxima). */
 #include <string.h>
 
+#include "backends/eltwise_fast.h"
 #include "backends/onednn/onednn_impl.h"
 #include "backends/piqc_ops.h"
 #include "backends/threadpool.h"
@@ -84,6 +85,7 @@ static pq_lay_node *pq_lay_node_get(pq_onednn_cache *c, const pq_kernel_args *a)
 /* ---- kernels on kept copies ---- */
 
 typedef struct pq_lay_job {
+    const pq_eltwise_kernels *k; /* row kernels of the run-time ISA */
     pq_lay_geo g;
     const float *x, *x2, *s; /* s: per-channel scale, s_n = 0 or c (per image) */
     int64_t s_n;
@@ -99,9 +101,7 @@ static void pq_lay_gap_chunk(void *ctx, int64_t t0, int64_t t1) {
             int64_t n = t / g->cb, cb = t % g->cb;
             const float *x = j->x + t * g->sp * g->blk;
             double acc[16] = {0};
-            for (int64_t p = 0; p < g->sp; p++)
-                for (int l = 0; l < g->blk; l++)
-                    acc[l] += x[p * g->blk + l];
+            j->k->lane_sums(x, g->sp, g->blk, acc);
             for (int l = 0; l < g->blk && cb * g->blk + l < g->c; l++)
                 j->y[n * g->c + cb * g->blk + l] = (float)(acc[l] / (double)g->sp);
         } else { /* NHWC, t = n */
@@ -132,17 +132,12 @@ static void pq_lay_mul_chunk(void *ctx, int64_t t0, int64_t t1) {
                 int64_t c = cb * g->blk + l;
                 sv[l] = c < g->c ? j->s[n * j->s_n + c] : 0.0f;
             }
-            const float *x = j->x + t * g->sp * g->blk;
-            float *y = j->y + t * g->sp * g->blk;
-            for (int64_t p = 0; p < g->sp; p++)
-                for (int l = 0; l < g->blk; l++)
-                    y[p * g->blk + l] = x[p * g->blk + l] * sv[l];
+            j->k->lane_scale(j->x + t * g->sp * g->blk, sv, j->y + t * g->sp * g->blk, g->sp,
+                             g->blk);
         } else {
             int64_t n = t / g->sp;
-            const float *s = j->s + n * j->s_n, *x = j->x + t * g->c;
-            float *y = j->y + t * g->c;
-            for (int64_t c = 0; c < g->c; c++)
-                y[c] = x[c] * s[c];
+            j->k->binary[PQ_EW_MUL](j->x + t * g->c, 1, j->s + n * j->s_n, 1, j->y + t * g->c,
+                                    g->c);
         }
     }
 }
@@ -161,8 +156,7 @@ static void pq_lay_add_chunk(void *ctx, int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; t++) {
         const float *x = j->x + t * row, *x2 = j->x2 + t * row;
         float *y = j->y + t * row;
-        for (int64_t i = 0; i < row; i++)
-            y[i] = x[i] + x2[i];
+        j->k->binary[PQ_EW_ADD](x, 1, x2, 1, y, row);
         if (aj->act.kind == PQ_ACT_NONE) continue;
         int64_t valid = g->blk ? g->c - (t % g->cb) * g->blk : g->c;
         if (!g->blk || valid >= g->blk) {
@@ -277,6 +271,7 @@ enum pq_status pq_onednn_eltwise_blocked(const pq_kernel_args *a) {
     pq_lay_geo g;
     pq_lay_job j;
     memset(&j, 0, sizeof j);
+    j.k = pq_eltwise_kernels_get();
     bool ok = false;
     uint32_t full = 0; /* Mul: the operand with the kept copy */
     void *conv_buf = NULL; /* Add: the second operand in the first one's layout */

@@ -175,9 +175,34 @@ static double pq_f32_sum_ukernel__avx2(const float *x, int64_t n) {
     return sum;
 }
 
+static void pq_f32_lane_sums_ukernel__avx2(const float *x, int64_t rows, int blk, double *acc) {
+    for (int l0 = 0; l0 < blk; l0 += 8) {
+        __m256d a0 = _mm256_loadu_pd(acc + l0), a1 = _mm256_loadu_pd(acc + l0 + 4);
+        for (int64_t r = 0; r < rows; r++) {
+            __m256 v = _mm256_loadu_ps(x + r * blk + l0);
+            a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+            a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+        }
+        _mm256_storeu_pd(acc + l0, a0);
+        _mm256_storeu_pd(acc + l0 + 4, a1);
+    }
+}
+
+static void pq_f32_lane_scale_ukernel__avx2(const float *x, const float *s, float *y,
+                                            int64_t rows, int blk) {
+    int64_t n = rows * blk;
+    __m256 v0 = _mm256_loadu_ps(s), v1 = blk == 16 ? _mm256_loadu_ps(s + 8) : v0;
+    for (int64_t i = 0; i < n; i += 16) { /* n is a multiple of 8 */
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), v0));
+        if (i + 8 < n) _mm256_storeu_ps(y + i + 8, _mm256_mul_ps(_mm256_loadu_ps(x + i + 8), v1));
+    }
+}
+
 const pq_eltwise_kernels pq_eltwise_kernels_avx2 = {
     .isa = "avx2",
     .sum = pq_f32_sum_ukernel__avx2,
+    .lane_sums = pq_f32_lane_sums_ukernel__avx2,
+    .lane_scale = pq_f32_lane_scale_ukernel__avx2,
     .binary = {pq_f32_add_ukernel__avx2, pq_f32_sub_ukernel__avx2, pq_f32_mul_ukernel__avx2,
                pq_f32_div_ukernel__avx2},
     .softmax = pq_f32_softmax_ukernel__avx2,

@@ -166,9 +166,43 @@ static double pq_f32_sum_ukernel__avx512(const float *x, int64_t n) {
     return sum;
 }
 
+static void pq_f32_lane_sums_ukernel__avx512(const float *x, int64_t rows, int blk, double *acc) {
+    if (blk == 16) {
+        __m512d a0 = _mm512_loadu_pd(acc), a1 = _mm512_loadu_pd(acc + 8);
+        for (int64_t r = 0; r < rows; r++) {
+            __m512 v = _mm512_loadu_ps(x + r * 16);
+            a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+            a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
+        }
+        _mm512_storeu_pd(acc, a0);
+        _mm512_storeu_pd(acc + 8, a1);
+    } else { /* 8 lanes: two accumulators for alternate rows would change the order: one */
+        __m512d a0 = _mm512_loadu_pd(acc);
+        for (int64_t r = 0; r < rows; r++)
+            a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm256_loadu_ps(x + r * 8)));
+        _mm512_storeu_pd(acc, a0);
+    }
+}
+
+static void pq_f32_lane_scale_ukernel__avx512(const float *x, const float *s, float *y,
+                                              int64_t rows, int blk) {
+    int64_t n = rows * blk, i = 0;
+    __m512 vs = blk == 16 ? _mm512_loadu_ps(s)
+                          : _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(s)),
+                                               _mm256_loadu_ps(s), 1);
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), vs));
+    if (i < n) {
+        __mmask16 m = pq_tail_mask(n - i);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), vs));
+    }
+}
+
 const pq_eltwise_kernels pq_eltwise_kernels_avx512 = {
     .isa = "avx512",
     .sum = pq_f32_sum_ukernel__avx512,
+    .lane_sums = pq_f32_lane_sums_ukernel__avx512,
+    .lane_scale = pq_f32_lane_scale_ukernel__avx512,
     .binary = {pq_f32_add_ukernel__avx512, pq_f32_sub_ukernel__avx512, pq_f32_mul_ukernel__avx512,
                pq_f32_div_ukernel__avx512},
     .softmax = pq_f32_softmax_ukernel__avx512,

@@ -471,6 +471,55 @@ Test(eltwise_fast, global_avg_pool_avx512) {
     gap_cases("avx512");
 }
 
+/* ---- channel-blocked row kernels (the blocked GlobalAveragePool / Mul of onednn_layout.c) ---- */
+
+static void lane_cases(const char *isa) {
+    const pq_eltwise_kernels *k = need(isa), *sc = &pq_eltwise_kernels_scalar;
+    static const int64_t rows[] = {1, 2, 3, 7, 49, 196, 3136};
+    for (int b = 0; b < 2; b++) {
+        int blk = b ? 16 : 8;
+        for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++) {
+            int64_t n = rows[ri] * blk, d1[1] = {n}, d2[1] = {blk};
+            gt X = gt_new(1, d1), S = gt_new(1, d2), r = gt_new(1, d1), f = gt_new(1, d1);
+            fill(&X, 50.0f, 1);
+            fill(&S, 2.0f, 1);
+            double ar[16], af[16];
+            for (int l = 0; l < 16; l++)
+                ar[l] = af[l] = l * 0.25 - 1.0;
+            sc->lane_sums(gf(&X), rows[ri], blk, ar);
+            k->lane_sums(gf(&X), rows[ri], blk, af);
+            for (int l = 0; l < blk; l++)
+                cr_assert(!memcmp(&ar[l], &af[l], sizeof ar[l]) || (isnan(ar[l]) && isnan(af[l])),
+                          "%s lane_sums blk %d rows %lld lane %d: %a, scalar %a", isa, blk,
+                          (long long)rows[ri], l, af[l], ar[l]);
+            for (int l = blk; l < 16; l++)
+                cr_assert(af[l] == l * 0.25 - 1.0, "%s lane_sums wrote past blk", isa);
+            sc->lane_scale(gf(&X), gf(&S), gf(&r), rows[ri], blk);
+            k->lane_scale(gf(&X), gf(&S), gf(&f), rows[ri], blk);
+            char what[96];
+            snprintf(what, sizeof what, "%s lane_scale blk %d rows %lld", isa, blk,
+                     (long long)rows[ri]);
+            gt_guards(&f, what);
+            const uint32_t *yr = r.t->data, *yf = f.t->data;
+            for (int64_t i = 0; i < n; i++)
+                cr_assert(yr[i] == yf[i] || (isnan(gf(&r)[i]) && isnan(gf(&f)[i])),
+                          "%s: element %lld: %a, scalar %a", what, (long long)i,
+                          (double)gf(&f)[i], (double)gf(&r)[i]);
+            gt_free(&X);
+            gt_free(&S);
+            gt_free(&r);
+            gt_free(&f);
+        }
+    }
+}
+
+Test(eltwise_fast, lane_kernels_avx2) {
+    lane_cases("avx2");
+}
+Test(eltwise_fast, lane_kernels_avx512) {
+    lane_cases("avx512");
+}
+
 /* pq_kernel_run picks the fast entries (default ISA) and applies Add's fused activation. */
 Test(eltwise_fast, dispatch_and_fused_relu) {
     int64_t d[3] = {2, 5, 33}, v[1] = {33};
