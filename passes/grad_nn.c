@@ -110,7 +110,21 @@ enum pq_status pq_grad_matmul(pq_grad_ctx *c) {
         else
             c->in_grad[0] = d;
     }
-    if (c->need[1]) {
+    const pq_shape *bs = &c->g->values[b].shape;
+    if (c->need[1] && rb == 2 && ra >= 3 && pq_dim_known(bs->dims[0]) &&
+        pq_dim_known(bs->dims[1])) {
+        /* a 2-D weight read by a batched a (a linear layer over [..., K] activations): one
+         * [K, M] x [M, N] product over all M rows instead of one per batch entry and a
+         * ReduceSum over them */
+        int64_t kk[2] = {-1, bs->dims[0].size}, nn[2] = {-1, bs->dims[1].size};
+        uint32_t ks, ns, a_rows, g_rows, at;
+        PQ_TRY(pq_gints(c, kk, 2, &ks));
+        PQ_TRY(pq_gints(c, nn, 2, &ns));
+        PQ_TRY(pq_gop2(c, PQ_OP_RESHAPE, a2, ks, &a_rows));
+        PQ_TRY(pq_gop2(c, PQ_OP_RESHAPE, g, ns, &g_rows));
+        PQ_TRY(pq_gswap_last2(c, a_rows, &at));
+        PQ_TRY(pq_gop2(c, PQ_OP_MATMUL, at, g_rows, &c->in_grad[1]));
+    } else if (c->need[1]) {
         PQ_TRY(pq_gswap_last2(c, a2, &t));
         PQ_TRY(pq_gop2(c, PQ_OP_MATMUL, t, g, &u));
         PQ_TRY(pq_gunbroadcast(c, u, b2, &d));
