@@ -1,11 +1,14 @@
 /* QLinearConv / QLinearMatMul glue over the INT8 GEMM: case checks (UNSUPPORTED -> reference),
- * per-channel multipliers per call; constant weights packed (with their zero-point corrections)
- * once per session node through the session's backend cache (backends/onednn: pq_dnnl_node_get),
- * else per call; im2col of kxk convolutions four k-rows at a time straight into the packed panel
- * layout (padding = zp_x; 1x1 convolutions from NCHW rows), a direct depthwise kernel and
- * per-group GEMMs. Threaded over im2col tiles (or output-channel blocks when there are fewer
- * tiles than threads) and over weight panels for QLinearMatMul with pq_parallel_for: each output
- * is computed by one task with the same operations at any thread count (bit-identical). */
+ * per-channel multipliers and the fused activation per call; constant weights packed (with their
+ * zero-point corrections) once per session node through the session's backend cache
+ * (backends/onednn: pq_dnnl_node_get), else per call. Convolutions without an im2col buffer: the
+ * taps are contiguous rows of the input (1x1 stride 1) or of a zp-padded copy split into stride
+ * phases, packed four rows at a time straight into the panel layout per tile of output positions;
+ * output channels are the broadcast rows, or (small outputs) positions are the rows and channels
+ * the lanes; depthwise as exact f32 tap sums on a padded plane; per-group GEMMs. Threaded over
+ * tiles (or output-channel blocks when there are fewer tiles than threads), depthwise channels
+ * and QLinearMatMul weight panels with pq_parallel_for: each output is computed by one task with
+ * the same operations at any thread count (bit-identical). */
 #include "int8_ops.h"
 
 #include <math.h>
@@ -956,10 +959,26 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
         }
     }
     src.koff = koff;
-    size_t tiles = (OSP + nc - 1) / nc, mr = (size_t)k->mr;
+    /* Tiles of equal size (a multiple of the lanes, or of the rows when positions are rows: a
+     * ragged last tile costs nothing there), one tile when positions are rows and it stays
+     * within twice the target, so threads split the output channels instead of getting
+     * unequal tiles. */
+    size_t mr = (size_t)k->mr;
+    if (swap) {
+        size_t cap = PQ_I8_TILE_BYTES / (rb ? rb : 1) / mr * mr;
+        if (cap < mr) cap = mr;
+        if (OSP * rb <= 2 * (size_t)PQ_I8_TILE_BYTES) cap = OSP;
+        size_t nt = (OSP + cap - 1) / cap;
+        nc = ((OSP + nt - 1) / nt + mr - 1) / mr * mr;
+    } else {
+        size_t nt = (OSP + nc - 1) / nc;
+        nc = ((OSP + nt - 1) / nt + nr - 1) / nr * nr;
+    }
+    size_t tiles = (OSP + nc - 1) / nc;
     int64_t tile_tasks = g.N * g.group * (int64_t)tiles;
-    /* fewer tiles than threads: split the output channels of each tile too */
-    size_t mchunks = tile_tasks >= th ? 1 : (size_t)((th + tile_tasks - 1) / tile_tasks);
+    /* few tiles for the threads (under 4 each): split the output channels of each tile too */
+    size_t mchunks =
+        th == 1 || tile_tasks >= 4 * th ? 1 : (size_t)((4 * th + tile_tasks - 1) / tile_tasks);
     size_t mblk = ((size_t)g.Mg + mchunks - 1) / mchunks, mq = swap ? nr : mr;
     mblk = (mblk + mq - 1) / mq * mq;
     mchunks = ((size_t)g.Mg + mblk - 1) / mblk;
