@@ -139,6 +139,53 @@ static void pq_reduce_f64(enum pq_op op, const pq_tensor *X, const pq_ref_bcast 
     }
 }
 
+/* Sum / Mean of an f32 tensor over a leading or a trailing block of axes (size-1 axes go either
+ * way): contiguous loops that add the same values to each accumulator in the same order as
+ * pq_reduce_f64's walk (so the results are identical), without its per-element index walk.
+ * The bias and LayerNorm gradients of training graphs are such reductions. False (nothing
+ * written) for any other case. */
+static bool pq_reduce_f32_block(enum pq_op op, const pq_tensor *X, const bool *mask, double *acc,
+                                int64_t n_out) {
+    if (X->dtype != PQ_DTYPE_F32 || (op != PQ_OP_REDUCE_SUM && op != PQ_OP_REDUCE_MEAN))
+        return false;
+    int rank = X->rank, first_kept = rank, last_kept = -1, first_red = rank, last_red = -1;
+    for (int i = 0; i < rank; i++) {
+        if (X->dims[i] == 1) continue;
+        if (mask[i]) {
+            if (i < first_red) first_red = i;
+            last_red = i;
+        } else {
+            if (i < first_kept) first_kept = i;
+            last_kept = i;
+        }
+    }
+    const float *x = X->data;
+    int64_t n = pq_tensor_numel(X);
+    for (int64_t i = 0; i < n_out; i++)
+        acc[i] = 0.0;
+    if (n == 0 || n_out == 0) return true;
+    int64_t per = n / n_out; /* values per output */
+    if (last_red < first_kept) { /* reduced axes lead: acc[c] += x[r][c] */
+        for (int64_t r = 0; r < per; r++) {
+            const float *row = x + r * n_out;
+            for (int64_t c = 0; c < n_out; c++)
+                acc[c] += (double)row[c];
+        }
+        return true;
+    }
+    if (last_kept < first_red) { /* reduced axes trail: acc[o] += x[o][j] */
+        for (int64_t o = 0; o < n_out; o++) {
+            const float *row = x + o * per;
+            double t = 0.0;
+            for (int64_t j = 0; j < per; j++)
+                t += (double)row[j];
+            acc[o] = t;
+        }
+        return true;
+    }
+    return false;
+}
+
 enum pq_status pq_ref_ew_reduce(const pq_kernel_args *a) {
     PQ_TRY(pq_ref_check_args(a, 1, 1));
     const pq_tensor *X = a->in[0];
@@ -184,7 +231,7 @@ enum pq_status pq_ref_ew_reduce(const pq_kernel_args *a) {
     double *acc = pq_malloc((size_t)n_out * 2 * sizeof *acc);
     if (!acc) return pq_error_nomem(a->err, "reduction accumulator");
     double *mx = acc + n_out;
-    pq_reduce_f64(op, X, &bc, acc, mx, n_out);
+    if (!pq_reduce_f32_block(op, X, mask, acc, n_out)) pq_reduce_f64(op, X, &bc, acc, mx, n_out);
     for (int64_t i = 0; i < n_out; i++) {
         double v = acc[i];
         switch (op) {

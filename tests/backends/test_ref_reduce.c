@@ -2,6 +2,7 @@
  * inference rules, against naive double loops over a [2,3,4] input and hand-worked literals. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backends/ref/ref.h"
@@ -360,4 +361,52 @@ Test(ref_reduce, cumsum_modes) {
     cr_assert(memcmp(y1->data, w1, sizeof w1) == 0);
     cr_assert(memcmp(y0->data, w0, sizeof w0) == 0);
     pq_tensor_destroy(X), pq_tensor_destroy(I), pq_tensor_destroy(y1), pq_tensor_destroy(y0);
+}
+
+/* Sum/Mean of f32 over a leading or trailing block of axes take contiguous loops
+ * (pq_reduce_f32_block): the result must be bit-identical to adding the values in row-major
+ * order into a double per output, as the general walk does; a middle axis takes the walk. */
+Test(ref_reduce, f32_sum_mean_block_paths_add_in_walk_order) {
+    const int64_t d[3] = {5, 7, 33};
+    double *vals = malloc(sizeof(double) * 5 * 7 * 33);
+    for (int i = 0; i < 5 * 7 * 33; i++)
+        vals[i] = sin(i * 0.731) * (1.0 + (i % 13) * 1e3);
+    pq_tensor *X = pq_test_ew_tensor(PQ_DTYPE_F32, 3, d, vals);
+    const float *x = X->data;
+    static const int64_t sets[][3] = {{0, -1, -1}, {0, 1, -1}, {2, -1, -1}, {1, 2, -1}, {1, -1, -1}};
+    static const int nset[] = {1, 2, 1, 2, 1};
+    for (int s = 0; s < 5; s++)
+        for (int o = 0; o < 2; o++) {
+            enum pq_op op = o ? PQ_OP_REDUCE_MEAN : PQ_OP_REDUCE_SUM;
+            bool mask[3] = {false, false, false};
+            for (int k = 0; k < nset[s]; k++)
+                mask[sets[s][k]] = true;
+            pq_error err;
+            enum pq_status st;
+            pq_tensor *y = run_reduce(op, X, sets[s], nset[s], 0, -1, &err, &st);
+            cr_assert_eq(st, PQ_OK, "%s", err.msg);
+            /* reference: walk in row-major order, one double per kept index */
+            double acc[5 * 7 * 33] = {0};
+            int cnt = 1;
+            for (int k = 0; k < 3; k++)
+                if (mask[k]) cnt *= (int)d[k];
+            for (int i = 0; i < 5; i++)
+                for (int j = 0; j < 7; j++)
+                    for (int k = 0; k < 33; k++) {
+                        int io = 0;
+                        if (!mask[0]) io = io * 5 + i;
+                        if (!mask[1]) io = io * 7 + j;
+                        if (!mask[2]) io = io * 33 + k;
+                        acc[io] += (double)x[(i * 7 + j) * 33 + k];
+                    }
+            const float *yy = y->data;
+            for (int64_t i = 0; i < pq_tensor_numel(y); i++) {
+                float want = (float)(o ? acc[i] / cnt : acc[i]);
+                cr_assert(memcmp(&yy[i], &want, sizeof want) == 0,
+                          "set %d op %d out %lld: %.9g vs %.9g", s, o, (long long)i, yy[i], want);
+            }
+            pq_tensor_destroy(y);
+        }
+    pq_tensor_destroy(X);
+    free(vals);
 }
