@@ -119,25 +119,42 @@ pq_i8_avx512_finish(int MR, __m512i acc[][2], int32_t *c, const pq_i8_tile_ep *e
 static inline __attribute__((always_inline)) void
 pq_i8_avx512_tile(int MR, int rows_u8, size_t kq, const uint8_t *a, size_t lda, size_t qs,
                   const uint8_t *p, int32_t *c, const pq_i8_tile_ep *ep) {
-    __m512i acc[PQ_I8Z_MR][2];
-    for (int r = 0; r < MR; r++)
-        acc[r][0] = acc[r][1] = _mm512_setzero_si512();
-    for (size_t q = 0; q < kq; q++, p += 4 * PQ_I8Z_NR) {
+    /* 16 named accumulators: an array indexed in the loop made gcc copy every register each
+     * iteration (vmovdqa64 between the dpbusd) */
+    __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m512i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00;
+    __m512i c61 = c00, c70 = c00, c71 = c00;
+    const uint8_t *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda;
+    const uint8_t *a4 = a + 4 * lda, *a5 = a + 5 * lda, *a6 = a + 6 * lda, *a7 = a + 7 * lda;
+#define PQ_I8Z_ROW(R)                                                                              \
+    if (MR > R) {                                                                                  \
+        int32_t qv;                                                                                \
+        memcpy(&qv, a##R + o, 4);                                                                  \
+        __m512i av = _mm512_set1_epi32(qv);                                                        \
+        if (rows_u8) {                                                                             \
+            c##R##0 = _mm512_dpbusd_epi32(c##R##0, av, b0);                                        \
+            c##R##1 = _mm512_dpbusd_epi32(c##R##1, av, b1);                                        \
+        } else {                                                                                   \
+            c##R##0 = _mm512_dpbusd_epi32(c##R##0, b0, av);                                        \
+            c##R##1 = _mm512_dpbusd_epi32(c##R##1, b1, av);                                        \
+        }                                                                                          \
+    }
+    size_t o = 0;
+    for (size_t q = 0; q < kq; q++, p += 4 * PQ_I8Z_NR, o += qs) {
         __m512i b0 = _mm512_loadu_si512((const void *)p);
         __m512i b1 = _mm512_loadu_si512((const void *)(p + 64));
-        for (int r = 0; r < MR; r++) {
-            int32_t quad;
-            memcpy(&quad, a + (size_t)r * lda + q * qs, 4);
-            __m512i av = _mm512_set1_epi32(quad);
-            if (rows_u8) {
-                acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], av, b0);
-                acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], av, b1);
-            } else {
-                acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], b0, av);
-                acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b1, av);
-            }
-        }
+        PQ_I8Z_ROW(0)
+        PQ_I8Z_ROW(1)
+        PQ_I8Z_ROW(2)
+        PQ_I8Z_ROW(3)
+        PQ_I8Z_ROW(4)
+        PQ_I8Z_ROW(5)
+        PQ_I8Z_ROW(6)
+        PQ_I8Z_ROW(7)
     }
+#undef PQ_I8Z_ROW
+    __m512i acc[PQ_I8Z_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
+                                 {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
     pq_i8_avx512_finish(MR, acc, c, ep);
 }
 
