@@ -13,20 +13,31 @@
 static inline __attribute__((always_inline)) void
 pq_i8_avx2_tile(int MR, size_t kq, const uint8_t *a, size_t lda, size_t qs, const int16_t *p,
                 int32_t *c, const pq_i8_tile_ep *ep) {
-    __m256i acc[PQ_I8A_MR][2];
-    for (int r = 0; r < MR; r++)
-        acc[r][0] = acc[r][1] = _mm256_setzero_si256();
-    for (size_t q = 0; q < kq; q++, p += 2 * PQ_I8A_NR) {
+    /* named accumulators: an array indexed in the loop made gcc spill and copy them */
+    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+#define PQ_I8A_ROW(R)                                                                              \
+    if (MR > R) {                                                                                  \
+        int32_t pair;                                                                              \
+        memcpy(&pair, a + (size_t)R * lda + o, 4);                                                 \
+        __m256i av = _mm256_set1_epi32(pair);                                                      \
+        c##R##0 = _mm256_add_epi32(c##R##0, _mm256_madd_epi16(av, b0));                            \
+        c##R##1 = _mm256_add_epi32(c##R##1, _mm256_madd_epi16(av, b1));                            \
+    }
+    size_t o = 0;
+    for (size_t q = 0; q < kq; q++, p += 2 * PQ_I8A_NR, o += qs) {
         __m256i b0 = _mm256_loadu_si256((const __m256i *)p);
         __m256i b1 = _mm256_loadu_si256((const __m256i *)(p + 16));
-        for (int r = 0; r < MR; r++) {
-            int32_t pair;
-            memcpy(&pair, a + (size_t)r * lda + q * qs, 4);
-            __m256i av = _mm256_set1_epi32(pair);
-            acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(av, b0));
-            acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(av, b1));
-        }
+        PQ_I8A_ROW(0)
+        PQ_I8A_ROW(1)
+        PQ_I8A_ROW(2)
+        PQ_I8A_ROW(3)
+        PQ_I8A_ROW(4)
+        PQ_I8A_ROW(5)
     }
+#undef PQ_I8A_ROW
+    __m256i acc[PQ_I8A_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21},
+                                 {c30, c31}, {c40, c41}, {c50, c51}};
     if (!c == !ep) __builtin_unreachable(); /* exactly one (constant after inlining) */
     if (!c) {
         pq_i8_ep16 e;

@@ -17,25 +17,36 @@
 static inline __attribute__((always_inline)) void
 pq_i8_avxvnni_tile(int MR, int rows_u8, size_t kq, const uint8_t *a, size_t lda, size_t qs,
                    const uint8_t *p, int32_t *c, const pq_i8_tile_ep *ep) {
-    __m256i acc[PQ_I8V_MR][2];
-    for (int r = 0; r < MR; r++)
-        acc[r][0] = acc[r][1] = _mm256_setzero_si256();
-    for (size_t q = 0; q < kq; q++, p += 4 * PQ_I8V_NR) {
+    /* named accumulators: an array indexed in the loop made gcc spill and copy them */
+    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+#define PQ_I8V_ROW(R)                                                                              \
+    if (MR > R) {                                                                                  \
+        int32_t quad;                                                                              \
+        memcpy(&quad, a + (size_t)R * lda + o, 4);                                                 \
+        __m256i av = _mm256_set1_epi32(quad);                                                      \
+        if (rows_u8) {                                                                             \
+            c##R##0 = _mm256_dpbusd_avx_epi32(c##R##0, av, b0);                                    \
+            c##R##1 = _mm256_dpbusd_avx_epi32(c##R##1, av, b1);                                    \
+        } else {                                                                                   \
+            c##R##0 = _mm256_dpbusd_avx_epi32(c##R##0, b0, av);                                    \
+            c##R##1 = _mm256_dpbusd_avx_epi32(c##R##1, b1, av);                                    \
+        }                                                                                          \
+    }
+    size_t o = 0;
+    for (size_t q = 0; q < kq; q++, p += 4 * PQ_I8V_NR, o += qs) {
         __m256i b0 = _mm256_loadu_si256((const __m256i *)p);
         __m256i b1 = _mm256_loadu_si256((const __m256i *)(p + 32));
-        for (int r = 0; r < MR; r++) {
-            int32_t quad;
-            memcpy(&quad, a + (size_t)r * lda + q * qs, 4);
-            __m256i av = _mm256_set1_epi32(quad);
-            if (rows_u8) {
-                acc[r][0] = _mm256_dpbusd_avx_epi32(acc[r][0], av, b0);
-                acc[r][1] = _mm256_dpbusd_avx_epi32(acc[r][1], av, b1);
-            } else {
-                acc[r][0] = _mm256_dpbusd_avx_epi32(acc[r][0], b0, av);
-                acc[r][1] = _mm256_dpbusd_avx_epi32(acc[r][1], b1, av);
-            }
-        }
+        PQ_I8V_ROW(0)
+        PQ_I8V_ROW(1)
+        PQ_I8V_ROW(2)
+        PQ_I8V_ROW(3)
+        PQ_I8V_ROW(4)
+        PQ_I8V_ROW(5)
     }
+#undef PQ_I8V_ROW
+    __m256i acc[PQ_I8V_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21},
+                                 {c30, c31}, {c40, c41}, {c50, c51}};
     if (!c == !ep) __builtin_unreachable(); /* exactly one (constant after inlining) */
     if (!c) {
         pq_i8_ep16 e;
