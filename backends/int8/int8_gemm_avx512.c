@@ -257,6 +257,26 @@ static inline void pq_i8_quad32__avx512(const uint8_t *r0, const uint8_t *r1, co
     _mm256_storeu_si256((__m256i *)(o + 96), _mm256_permute2x128_si256(w2, w3, 0x31));
 }
 
+/* 64 lanes over two panels: lanes 0-31 to o0, 32-63 to o1 (a 4x4 transpose of the 128-bit
+ * blocks of the in-lane interleave puts them in lane order). */
+static inline void pq_i8_quad64__avx512(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2,
+                                        const uint8_t *r3, uint8_t *o0, uint8_t *o1) {
+    __m512i a = _mm512_loadu_si512((const void *)r0), b = _mm512_loadu_si512((const void *)r1);
+    __m512i c = _mm512_loadu_si512((const void *)r2), d = _mm512_loadu_si512((const void *)r3);
+    __m512i ab0 = _mm512_unpacklo_epi8(a, b), ab1 = _mm512_unpackhi_epi8(a, b);
+    __m512i cd0 = _mm512_unpacklo_epi8(c, d), cd1 = _mm512_unpackhi_epi8(c, d);
+    __m512i w0 = _mm512_unpacklo_epi16(ab0, cd0); /* lanes 0-3 | 16-19 | 32-35 | 48-51 */
+    __m512i w1 = _mm512_unpackhi_epi16(ab0, cd0); /* 4-7 | 20-23 | ... */
+    __m512i w2 = _mm512_unpacklo_epi16(ab1, cd1); /* 8-11 | 24-27 | ... */
+    __m512i w3 = _mm512_unpackhi_epi16(ab1, cd1); /* 12-15 | 28-31 | ... */
+    __m512i t0 = _mm512_shuffle_i32x4(w0, w1, 0x44), t1 = _mm512_shuffle_i32x4(w2, w3, 0x44);
+    __m512i t2 = _mm512_shuffle_i32x4(w0, w1, 0xEE), t3 = _mm512_shuffle_i32x4(w2, w3, 0xEE);
+    _mm512_storeu_si512((void *)o0, _mm512_shuffle_i32x4(t0, t1, 0x88));
+    _mm512_storeu_si512((void *)(o0 + 64), _mm512_shuffle_i32x4(t0, t1, 0xDD));
+    _mm512_storeu_si512((void *)o1, _mm512_shuffle_i32x4(t2, t3, 0x88));
+    _mm512_storeu_si512((void *)(o1 + 64), _mm512_shuffle_i32x4(t2, t3, 0xDD));
+}
+
 static void pq_i8_packq__avx512(const uint8_t *const rb[4], const pq_i8_chunk *ch, size_t nch,
                                 size_t qoff, uint8_t x, bool slack, bool last, const uint8_t *ztail,
                                 uint8_t *dst) {
@@ -268,6 +288,13 @@ static void pq_i8_packq__avx512(const uint8_t *const rb[4], const pq_i8_chunk *c
         const uint8_t *r2 = rb[2] ? rb[2] + src : ztail + ch[c].j;
         const uint8_t *r3 = rb[3] ? rb[3] + src : ztail + ch[c].j;
         uint8_t *o = dst + ch[c].dst + qoff;
+        if (n == PQ_I8Z_NR && c + 1 < nch && ch[c + 1].n == PQ_I8Z_NR &&
+            ch[c + 1].src == src + PQ_I8Z_NR && ch[c + 1].j == ch[c].j + PQ_I8Z_NR) {
+            /* two whole panels of one run */
+            pq_i8_quad64__avx512(r0, r1, r2, r3, o, dst + ch[c + 1].dst + qoff);
+            c++;
+            continue;
+        }
         for (; t + 32 <= n; t += 32)
             pq_i8_quad32__avx512(r0 + t, r1 + t, r2 + t, r3 + t, o + 4 * t);
         for (; t + 16 <= n; t += 16)
