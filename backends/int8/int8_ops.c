@@ -47,6 +47,22 @@ static void *pq_i8_carve(size_t n, const size_t *bytes, void **out) {
     return b;
 }
 
+/* Threads for work units of work (multiply-adds, bytes): at most one per per_thread units, so a
+ * small layer does not pay a pool wake-up (and, on a loaded machine, a wait for a worker that is
+ * not scheduled) for less work than that costs. */
+static double pq_i8_grain = 1.0;
+
+void pq_i8_thread_grain(double scale) {
+    pq_i8_grain = scale < 0 ? 1.0 : scale;
+}
+
+static int pq_i8_threads(int n_threads, double work, double per_thread) {
+    if (n_threads > 1 && pq_i8_grain == 0.0) return n_threads;
+    double t = work / (per_thread * pq_i8_grain);
+    if (n_threads <= 1 || t < 2.0) return 1;
+    return t < (double)n_threads ? (int)t : n_threads;
+}
+
 /* A scalar (one element) tensor with data. */
 static bool pq_i8_scalar(const pq_tensor *t) {
     return t && t->data && pq_tensor_numel(t) == 1;
@@ -329,7 +345,7 @@ enum pq_status pq_i8_qlinear_matmul_run(const pq_i8_kernels *k, const pq_kernel_
                       .y = Y->data};
     int64_t panels = (N + k->nr - 1) / k->nr;
     /* threads only pay off with enough work per panel */
-    int th = (double)rows * (double)K * (double)N < 65536.0 ? 1 : a->n_threads;
+    int th = pq_i8_threads(a->n_threads, (double)rows * (double)K * (double)N, 1e6);
     pq_parallel_for(th, panels, pq_i8_mm_task, &j);
 done:
     pq_free(m);
@@ -892,7 +908,8 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
                            .zp_y = zp_y,
                            .Y = Y->data};
         atomic_init(&dj.failed, 0);
-        int dth = (double)M * (double)(g.KH * g.KW) * (double)OSP * (double)g.N < 65536.0 ? 1 : th;
+        int dth =
+            pq_i8_threads(th, (double)M * (double)(g.KH * g.KW) * (double)OSP * (double)g.N, 5e5);
         pq_parallel_for(dth, g.N * g.C, pq_i8_dw_task, &dj);
         if (atomic_load(&dj.failed)) st = pq_error_nomem(a->err, "QLinearConv depthwise buffers");
         goto done;
@@ -951,7 +968,7 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
                             .planes = planes,
                             .zp = (uint8_t)zp_x,
                             .failed = &pfail};
-        int pth = (double)(g.N * g.C) * (double)src.cstride < 65536.0 ? 1 : th;
+        int pth = pq_i8_threads(th, (double)(g.N * g.C) * (double)src.cstride, 2.5e5);
         pq_parallel_for(pth, g.N * g.C, pq_i8_pad_task, &pj);
         if (atomic_load(&pfail)) {
             st = pq_error_nomem(a->err, "QLinearConv padded row");
@@ -1004,7 +1021,7 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
                         .mchunks = mchunks};
     atomic_init(&j.failed, 0);
     /* threads only pay off with enough work */
-    if ((double)M * (double)CK * (double)OSP * (double)g.N < 262144.0) th = 1;
+    th = pq_i8_threads(th, (double)M * (double)CK * (double)OSP * (double)g.N, 2e6);
     pq_parallel_for(th, tile_tasks * (int64_t)mchunks, pq_i8_conv_task, &j);
     if (atomic_load(&j.failed)) st = pq_error_nomem(a->err, "QLinearConv tile buffers");
 done:

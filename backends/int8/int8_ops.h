@@ -23,6 +23,11 @@ enum pq_status pq_i8_qlinear_matmul_run(const pq_i8_kernels *k, const pq_kernel_
  * default) chooses by the padded work. Not thread-safe; set before running kernels. */
 void pq_i8_conv_force_swap(int swap);
 
+/* Tests: scales the work a layer needs per extra thread (default 1: about 2M multiply-adds for a
+ * convolution, 0.5M for a depthwise one, 1M for QLinearMatMul); 0 splits whatever the size, so
+ * small test shapes cover the threaded paths. Not thread-safe; set before running kernels. */
+void pq_i8_thread_grain(double scale);
+
 /* The fast-table entries (pq_i8_kernels_get()). */
 enum pq_status pq_fast_int8_qlinear_conv(const pq_kernel_args *a);
 enum pq_status pq_fast_int8_qlinear_matmul(const pq_kernel_args *a);

@@ -264,7 +264,8 @@ enum pq_status pq_i8_max_pool_run(const pq_kernel_args *a) {
                         .d = {d[0], d[1]},
                         .p = {p[0], p[1], p[2], p[3]},
                         .bias = X->dtype == PQ_DTYPE_I8 ? 0x80 : 0};
-    int th = (double)NC * (double)(OH * OW) * (double)(k[0] * k[1]) < 262144.0 ? 1 : a->n_threads;
+    /* threads only from 1M window elements (a pool wake-up costs more than a small pool) */
+    int th = (double)NC * (double)(OH * OW) * (double)(k[0] * k[1]) < 1e6 ? 1 : a->n_threads;
     pq_parallel_for(th, NC, pq_i8_pool_task, &j);
     return PQ_OK;
 }

@@ -152,6 +152,7 @@ static const geo geos[] = {
 static void conv_threads(enum pq_i8_isa isa) {
     const pq_i8_kernels *k = pq_i8_kernels_for(isa);
     if (!k) cr_skip_test("ISA %s is not available on this CPU/build: skipped", pq_i8_isa_name(isa));
+    pq_i8_thread_grain(0.0); /* split every test shape, however small */
     for (size_t i = 0; i < sizeof geos / sizeof geos[0]; i++) {
         lcase c;
         int64_t dy[4];
@@ -166,6 +167,7 @@ static void conv_threads(enum pq_i8_isa isa) {
 static void matmul_threads(enum pq_i8_isa isa) {
     const pq_i8_kernels *k = pq_i8_kernels_for(isa);
     if (!k) cr_skip_test("ISA %s is not available on this CPU/build: skipped", pq_i8_isa_name(isa));
+    pq_i8_thread_grain(0.0);
     static const int64_t shapes[][3] = {{1, 576, 1024}, {3, 300, 700}, {5, 64, 33}};
     for (size_t i = 0; i < 3; i++) {
         int64_t R = shapes[i][0], K = shapes[i][1], N = shapes[i][2];
