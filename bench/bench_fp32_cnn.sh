@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
         --batches) batches=${2:?}; shift 2 ;;
         --base) base=${2:?}; shift 2 ;;
         --keep) keep=${2:?}; shift 2 ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "bench_fp32_cnn: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
