@@ -43,8 +43,9 @@ have_ort=1
     echo "bench_int8: onnxruntime-node missing (ONNXRUNTIME_NODE_INSTALL=skip npm install): no onnxruntime column" >&2
 }
 export OMP_NUM_THREADS=1
-# OMP_WAIT_POLICY is left to the caller: passive made the many small oneDNN convs of
-# mobilenet_v3_small 3x slower at 2 threads (11.9 vs 3.2 ms FP32, 2026-12-02)
+# OMP_WAIT_POLICY: piqc runs above one thread get passive unless the caller sets it (see piqc_ms;
+# on 2026-12-02 passive made mobilenet_v3_small's many small oneDNN convs 3x slower at 2 threads,
+# before oneDNN calls under 2M multiply-adds per thread ran single-threaded)
 
 if [ -n "$keep" ]; then
     mkdir -p "$keep" && tmp=$(cd "$keep" && pwd)
@@ -149,7 +150,10 @@ for name in ("mobilenet_v3_small", "resnet18"):
 EOF
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-piqc_ms() { "${4:-$PIQC}" run "$1" --input "input=$2" --threads "$3" --repeat "$repeat" 2>/dev/null |
+# piqc above one thread with OMP_WAIT_POLICY=passive, as `piqc run --help` asks (unless the caller set
+# it): spinning OpenMP workers fight piqc's own pool and the other processes of a shared machine
+piqc_ms() { OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-$([ "$3" -gt 1 ] && echo passive || echo active)} \
+            "${4:-$PIQC}" run "$1" --input "input=$2" --threads "$3" --repeat "$repeat" 2>/dev/null |
             sed -n 's/^median \([0-9.]*\) ms.*/\1/p'; }
 ort_ms() { "$NODE" "$ROOT/tests/tools/ort_run.js" "$1" --input "input=$2" --threads "$3" --repeat "$repeat" --warmup 3 |
            sed -n 's/^median \([0-9.]*\) ms.*/\1/p'; }
