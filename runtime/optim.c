@@ -265,8 +265,8 @@ enum pq_status pq_optim_step(pq_optim *o, const pq_tensor *const *grads, size_t 
 
 /* ---- state buffer ---- */
 
-static uint64_t fnv1a(const unsigned char *p, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull;
+uint64_t pq_fnv1a64(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
     for (size_t i = 0; i < n; i++) {
         h ^= p[i];
         h *= 0x100000001b3ull;
@@ -330,7 +330,7 @@ enum pq_status pq_optim_state_save(const pq_optim *o, void *buf, size_t cap, siz
                 put_le(&w, bits, 4);
             }
     }
-    put_le(&w, fnv1a(buf, w.off), 8);
+    put_le(&w, pq_fnv1a64(PQ_FNV_OFFSET, buf, w.off), 8);
     if (written) *written = w.off;
     return PQ_OK;
 }
@@ -448,7 +448,7 @@ enum pq_status pq_optim_state_load(pq_optim *o, const void *buf, size_t len, pq_
                             (unsigned long long)ver, PQ_OPTIM_STATE_VERSION);
     r.off = len - 8;
     get_le(&r, 8, &sum);
-    if (sum != fnv1a(b, len - 8))
+    if (sum != pq_fnv1a64(PQ_FNV_OFFSET, b, len - 8))
         return pq_error_set(err, PQ_ERR_INVALID,
                             "optim: state: checksum mismatch (corrupt or truncated)");
     if (kind != (uint64_t)o->cfg.kind)

@@ -112,4 +112,9 @@ enum pq_status pq_optim_state_save(const pq_optim *opt, void *buf, size_t cap, s
  * bit-identical to continuing the saved optimizer. */
 enum pq_status pq_optim_state_load(pq_optim *opt, const void *buf, size_t len, pq_error *err);
 
+/* FNV-1a 64 of n bytes continuing from h (start with PQ_FNV_OFFSET): the checksum of the state
+ * buffer and of training checkpoints. */
+#define PQ_FNV_OFFSET 14695981039346656037ull
+uint64_t pq_fnv1a64(uint64_t h, const void *data, size_t n);
+
 #endif

@@ -16,15 +16,6 @@ static const unsigned char pq_ckpt_magic[8] = {'P', 'Q', 'C', 'K', 'P', 'T', 0, 
 /* Largest checkpoint read back. */
 #define PQ_CKPT_MAX_BYTES (UINT64_C(1) << 36)
 
-uint64_t pq_train_fnv(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 /* A growing byte buffer. */
 typedef struct pq_ckbuf {
     unsigned char *p;
@@ -121,7 +112,7 @@ enum pq_status pq_train_ckpt_save(const char *dir, const pq_train_position *pos,
         return pq_error_nomem(err, "checkpoint");
     }
     st = pq_optim_state_save(opt, b.p + at, slen, NULL, err);
-    if (st == PQ_OK) pq_ck_u64(&b, pq_train_fnv(PQ_FNV_OFFSET, b.p, b.n));
+    if (st == PQ_OK) pq_ck_u64(&b, pq_fnv1a64(PQ_FNV_OFFSET, b.p, b.n));
     if (st == PQ_OK && b.failed) st = pq_error_nomem(err, "checkpoint");
     if (st == PQ_OK) {
         char path[4096];
@@ -192,7 +183,7 @@ enum pq_status pq_train_ckpt_load(const char *dir, pq_train_position *pos, pq_tr
         r.at = len - 8;
         stored = pq_ck_get_u64(&r);
     }
-    if (len < 16 || pq_train_fnv(PQ_FNV_OFFSET, buf, len - 8) != stored) {
+    if (len < 16 || pq_fnv1a64(PQ_FNV_OFFSET, buf, len - 8) != stored) {
         st = pq_error_set(err, PQ_ERR_INVALID, "checkpoint '%s': checksum mismatch (truncated or "
                           "corrupted)", path);
         goto done;

@@ -35,8 +35,5 @@ enum pq_status pq_train_ckpt_save(const char *dir, const pq_train_position *pos,
 enum pq_status pq_train_ckpt_load(const char *dir, pq_train_position *pos, pq_train_graph *tg,
                                   pq_optim *opt, pq_error *err);
 
-/* FNV-1a 64 of n bytes continuing from h (start with PQ_FNV_OFFSET). */
-#define PQ_FNV_OFFSET 14695981039346656037ull
-uint64_t pq_train_fnv(uint64_t h, const void *data, size_t n);
 
 #endif

@@ -244,25 +244,25 @@ static enum pq_status pq_tr_fingerprint(const pq_trainer_opts *o, const pq_train
     int64_t ints[11] = {
         c->batch, c->epochs,    c->max_steps, (int64_t)c->seed, c->loss.task, c->loss.kd_direction,
         oc->kind, oc->schedule, oc->nesterov, oc->warmup_steps, c->n_features};
-    h = pq_train_fnv(h, ints, sizeof ints);
+    h = pq_fnv1a64(h, ints, sizeof ints);
     double fl[13] = {c->loss.w_task,   c->loss.w_kd, c->loss.w_feat,   c->loss.temperature,
                      c->loss.cos_eps,  oc->lr,       oc->weight_decay, oc->momentum,
                      oc->dampening,    oc->beta1,    oc->beta2,        oc->eps,
                      oc->max_grad_norm};
-    h = pq_train_fnv(h, fl, sizeof fl);
+    h = pq_fnv1a64(h, fl, sizeof fl);
     for (uint32_t f = 0; f < c->n_features; f++)
-        h = pq_train_fnv(h, c->features[f], strlen(c->features[f]) + 1);
+        h = pq_fnv1a64(h, c->features[f], strlen(c->features[f]) + 1);
     const char *sha = pq_dataset_sha256(o->data);
-    h = pq_train_fnv(h, sha, strlen(sha));
+    h = pq_fnv1a64(h, sha, strlen(sha));
     for (uint32_t i = 0; i < tg->n_params; i++) {
-        h = pq_train_fnv(h, tg->params[i].name, strlen(tg->params[i].name) + 1);
+        h = pq_fnv1a64(h, tg->params[i].name, strlen(tg->params[i].name) + 1);
         int64_t n = pq_tensor_numel(tg->params[i].master);
-        h = pq_train_fnv(h, &n, sizeof n);
+        h = pq_fnv1a64(h, &n, sizeof n);
     }
     if (o->student) {
         char *text = NULL;
         PQ_TRY(pq_text_print_string(o->student, NULL, &text, err));
-        h = pq_train_fnv(h, text, strlen(text));
+        h = pq_fnv1a64(h, text, strlen(text));
         pq_free(text);
     }
     *out = h;

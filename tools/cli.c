@@ -1,6 +1,7 @@
 /* Implementation of the shared subcommand helpers: model loading by file extension, error and
  * usage reporting, integer parsing, type formatting and timing. */
 #include "cli.h"
+#include "runtime/dataset.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -98,15 +99,7 @@ void pq_cli_format_type(const pq_graph *g, const pq_value *v, char *buf, int siz
 }
 
 void pq_cli_sanitize_name(const char *name, char *out, size_t size) {
-    size_t i = 0;
-    for (; name[i] && i + 1 < size; i++) {
-        char c = name[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '_' || c == '-';
-        out[i] = ok ? c : '_';
-    }
-    out[i] = '\0';
-    if (!i || !strcmp(out, ".") || !strcmp(out, "..")) snprintf(out, size, "output");
+    pq_dataset_file_name(name, out, size);
 }
 
 double pq_cli_now_ms(void) {
