@@ -60,6 +60,9 @@ void pq_onednn_set_min_macs(int64_t macs);
  * t = min(n_threads, macs / PQ_ONEDNN_MACS_PER_THREAD), at least 1: small convolutions and
  * products (most of a MobileNet at batch 1) run on the calling thread alone, without a fork/join.*/
 #define PQ_ONEDNN_MACS_PER_THREAD ((int64_t)1 << 22)
+/* piqc's own passes over oneDNN-layout copies (per-channel Mul, Add, GlobalAveragePool on kept
+ * copies) split across the pool from this many elements. */
+#define PQ_ONEDNN_LAYOUT_PAR_MIN ((int64_t)1 << 17)
 /*
  * With n_threads > 1 on a machine whose cores are already busy, libgomp's default active waiting
  * makes things much slower (digits batch 360 on 2 loaded cores: 24 ms at 1 thread, 177 ms at 2,

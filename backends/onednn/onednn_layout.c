@@ -236,7 +236,7 @@ static bool pq_lay_pool(pq_lay_node *ln, const pq_kernel_args *a, const dnnl_mem
 
 /* Threads for elementwise work of `work` elements (one below 128K: see eltwise_fast.c). */
 static int pq_lay_threads(const pq_kernel_args *a, int64_t work) {
-    return a->n_threads > 1 && work >= ((int64_t)1 << 17) ? a->n_threads : 1;
+    return a->n_threads > 1 && work >= PQ_ONEDNN_LAYOUT_PAR_MIN ? a->n_threads : 1;
 }
 
 /* Per-channel operand: f32 [N or 1, C, 1, 1] (rank 4) or [C, 1, 1]; *s_n = C when per image. */
