@@ -6,7 +6,9 @@
  * 768). Prints medians of wall time and the minimum and median of thread-CPU time per call (the
  * minimum is the least disturbed by other processes on a shared machine), GOP/s (2 ops per
  * multiply-add, from the minimum) and ratios to oneDNN FP32. Weights are packed per call here
- * (no session cache). Not a test: nothing asserts on time. */
+ * (no session cache). `bench_int8 models [threads] [resnet18|mobilenet_v3_small]` instead times every
+ * conv shape of resnet18 / mobilenet_v3_small as a session runs it (weights cached; PIQC_ISA picks
+ * the INT8 kernels), with GMAC/s and totals per model. Not a test: nothing asserts on time. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include "backends/fast.h"
 #include "backends/int8/int8_gemm.h"
 #include "backends/int8/int8_ops.h"
+#include "backends/onednn/onednn.h"
 #include "ir/ir.h"
 
 #define SAMPLES 21
@@ -35,6 +38,8 @@ typedef enum pq_status (*run_fn)(const pq_i8_kernels *k, const pq_kernel_args *a
 
 /* Median wall, minimum and median CPU seconds per call of run(k, a) (run NULL:
  * pq_kernel_run(a)). */
+static double g_wall_min; /* the minimum wall time of the last time_it */
+
 static void time_it(run_fn run, const pq_i8_kernels *k, const pq_kernel_args *a, double *wall,
                     double *cpu, double *cpu_med) {
     double w[SAMPLES], c[SAMPLES];
@@ -53,6 +58,7 @@ static void time_it(run_fn run, const pq_i8_kernels *k, const pq_kernel_args *a,
     qsort(w, SAMPLES, sizeof(double), cmp_d);
     qsort(c, SAMPLES, sizeof(double), cmp_d);
     *wall = w[SAMPLES / 2];
+    g_wall_min = w[0];
     *cpu = c[0];
     *cpu_med = c[SAMPLES / 2];
 }
@@ -196,7 +202,168 @@ static void bench_shape(const char *name, int conv, int64_t C, int64_t HW, int64
     pq_graph_destroy(qg);
 }
 
-int main(void) {
+/* ---- per-layer mode: every conv shape of a model (argv: models [threads]) ---- */
+
+typedef struct layer {
+    const char *name;
+    int64_t C, HW, M, kk, st, grp;
+    const char *act;
+    int count; /* identical layers in the model */
+} layer;
+
+/* resnet18 at 224 x 224 (20 convs, batch-norm folded, ReLU fused) */
+static const layer resnet18[] = {
+    {"conv1 7x7/2 3->64 224", 3, 224, 64, 7, 2, 1, "Relu", 1},
+    {"l1 3x3 64->64 56", 64, 56, 64, 3, 1, 1, "Relu", 4},
+    {"l2 3x3/2 64->128 56", 64, 56, 128, 3, 2, 1, "Relu", 1},
+    {"l2 1x1/2 64->128 56", 64, 56, 128, 1, 2, 1, NULL, 1},
+    {"l2 3x3 128->128 28", 128, 28, 128, 3, 1, 1, "Relu", 3},
+    {"l3 3x3/2 128->256 28", 128, 28, 256, 3, 2, 1, "Relu", 1},
+    {"l3 1x1/2 128->256 28", 128, 28, 256, 1, 2, 1, NULL, 1},
+    {"l3 3x3 256->256 14", 256, 14, 256, 3, 1, 1, "Relu", 3},
+    {"l4 3x3/2 256->512 14", 256, 14, 512, 3, 2, 1, "Relu", 1},
+    {"l4 1x1/2 256->512 14", 256, 14, 512, 1, 2, 1, NULL, 1},
+    {"l4 3x3 512->512 7", 512, 7, 512, 3, 1, 1, "Relu", 3},
+};
+
+/* torchvision mobilenet_v3_small at 224 x 224 (52 convs; SE convs on 1 x 1) */
+static const layer mbv3s[] = {
+    {"stem 3x3/2 3->16 224 hs", 3, 224, 16, 3, 2, 1, "HardSwish", 1},
+    {"b1 dw3/2 16 112", 16, 112, 16, 3, 2, 16, "Relu", 1},
+    {"b1 se 16->8", 16, 1, 8, 1, 1, 1, "Relu", 1},
+    {"b1 se 8->16", 8, 1, 16, 1, 1, 1, NULL, 1},
+    {"b1 pw 16->16 56", 16, 56, 16, 1, 1, 1, NULL, 1},
+    {"b2 pw 16->72 56", 16, 56, 72, 1, 1, 1, "Relu", 1},
+    {"b2 dw3/2 72 56", 72, 56, 72, 3, 2, 72, "Relu", 1},
+    {"b2 pw 72->24 28", 72, 28, 24, 1, 1, 1, NULL, 1},
+    {"b3 pw 24->88 28", 24, 28, 88, 1, 1, 1, "Relu", 1},
+    {"b3 dw3 88 28", 88, 28, 88, 3, 1, 88, "Relu", 1},
+    {"b3 pw 88->24 28", 88, 28, 24, 1, 1, 1, NULL, 1},
+    {"b4 pw 24->96 28 hs", 24, 28, 96, 1, 1, 1, "HardSwish", 1},
+    {"b4 dw5/2 96 28 hs", 96, 28, 96, 5, 2, 96, "HardSwish", 1},
+    {"b4 se 96->24", 96, 1, 24, 1, 1, 1, "Relu", 1},
+    {"b4 se 24->96", 24, 1, 96, 1, 1, 1, NULL, 1},
+    {"b4 pw 96->40 14", 96, 14, 40, 1, 1, 1, NULL, 1},
+    {"b5,6 pw 40->240 14 hs", 40, 14, 240, 1, 1, 1, "HardSwish", 2},
+    {"b5,6 dw5 240 14 hs", 240, 14, 240, 5, 1, 240, "HardSwish", 2},
+    {"b5,6 se 240->64", 240, 1, 64, 1, 1, 1, "Relu", 2},
+    {"b5,6 se 64->240", 64, 1, 240, 1, 1, 1, NULL, 2},
+    {"b5,6 pw 240->40 14", 240, 14, 40, 1, 1, 1, NULL, 2},
+    {"b7 pw 40->120 14 hs", 40, 14, 120, 1, 1, 1, "HardSwish", 1},
+    {"b7 dw5 120 14 hs", 120, 14, 120, 5, 1, 120, "HardSwish", 1},
+    {"b7 se 120->32", 120, 1, 32, 1, 1, 1, "Relu", 1},
+    {"b7 se 32->120", 32, 1, 120, 1, 1, 1, NULL, 1},
+    {"b7 pw 120->48 14", 120, 14, 48, 1, 1, 1, NULL, 1},
+    {"b8 pw 48->144 14 hs", 48, 14, 144, 1, 1, 1, "HardSwish", 1},
+    {"b8 dw5 144 14 hs", 144, 14, 144, 5, 1, 144, "HardSwish", 1},
+    {"b8 se 144->40", 144, 1, 40, 1, 1, 1, "Relu", 1},
+    {"b8 se 40->144", 40, 1, 144, 1, 1, 1, NULL, 1},
+    {"b8 pw 144->48 14", 144, 14, 48, 1, 1, 1, NULL, 1},
+    {"b9 pw 48->288 14 hs", 48, 14, 288, 1, 1, 1, "HardSwish", 1},
+    {"b9 dw5/2 288 14 hs", 288, 14, 288, 5, 2, 288, "HardSwish", 1},
+    {"b9 se 288->72", 288, 1, 72, 1, 1, 1, "Relu", 1},
+    {"b9 se 72->288", 72, 1, 288, 1, 1, 1, NULL, 1},
+    {"b9 pw 288->96 7", 288, 7, 96, 1, 1, 1, NULL, 1},
+    {"b10,11 pw 96->576 7 hs", 96, 7, 576, 1, 1, 1, "HardSwish", 2},
+    {"b10,11 dw5 576 7 hs", 576, 7, 576, 5, 1, 576, "HardSwish", 2},
+    {"b10,11 se 576->144", 576, 1, 144, 1, 1, 1, "Relu", 2},
+    {"b10,11 se 144->576", 144, 1, 576, 1, 1, 1, NULL, 2},
+    {"b10,11 pw 576->96 7", 576, 7, 96, 1, 1, 1, NULL, 2},
+    {"last pw 96->576 7 hs", 96, 7, 576, 1, 1, 1, "HardSwish", 1},
+};
+
+/* One layer as a session would run it: weights and bias graph constants, a bound oneDNN cache
+ * (packed INT8 weights and oneDNN primitives kept between calls). Returns the INT8 time (s) and
+ * stores the FP32 one in *fp32; at one thread thread-CPU minima, else wall minima. */
+static double bench_layer(const layer *L, int threads, double *fp32) {
+    int64_t kk = L->kk, OHW = (L->HW + 2 * (kk / 2) - kk) / L->st + 1;
+    int64_t dx[4] = {1, L->C, L->HW, L->HW}, dw[4] = {L->M, L->C / L->grp, kk, kk};
+    int64_t dy[4] = {1, L->M, OHW, OHW}, db[1] = {L->M};
+    uint32_t fn, qn;
+    pq_graph *fg = one_node(PQ_OP_CONV, 3, &fn), *qg = one_node(PQ_OP_QLINEAR_CONV, 9, &qn);
+    conv_attrs(fg, fn, kk / 2, L->st, L->grp);
+    conv_attrs(qg, qn, kk / 2, L->st, L->grp);
+    if (L->act) {
+        pq_node_set_string(fg, fn, "activation", L->act, &g_err);
+        pq_node_set_string(qg, qn, "activation", L->act, &g_err);
+    }
+    pq_tensor *fin[3], *qin[9] = {0};
+    fin[0] = tens(PQ_DTYPE_F32, 4, dx), fin[1] = tens(PQ_DTYPE_F32, 4, dw);
+    fin[2] = tens(PQ_DTYPE_F32, 1, db);
+    pq_tensor *fy = tens(PQ_DTYPE_F32, 4, dy), *qy = tens(PQ_DTYPE_U8, 4, dy);
+    qin[0] = tens(PQ_DTYPE_U8, 4, dx), qin[3] = tens(PQ_DTYPE_I8, 4, dw);
+    qin[4] = tens(PQ_DTYPE_F32, 1, db);
+    for (int64_t i = 0; i < L->M; i++)
+        ((float *)qin[4]->data)[i] = 0.01f + 0.0001f * (float)i;
+    qin[5] = pq_tensor_create(PQ_DTYPE_I8, 1, db, &g_err);
+    qin[8] = pq_tensor_create(PQ_DTYPE_I32, 1, db, &g_err);
+    for (int64_t i = 0; i < L->M; i++)
+        ((int32_t *)qin[8]->data)[i] = (int32_t)(rnd() % 2001) - 1000;
+    qin[1] = scalar(PQ_DTYPE_F32, 0.02);
+    qin[2] = scalar(PQ_DTYPE_U8, 128);
+    qin[6] = scalar(PQ_DTYPE_F32, 0.5);
+    qin[7] = scalar(PQ_DTYPE_U8, 100);
+    /* the weights and biases become graph constants (owned by the graphs from here) */
+    pq_graph_set_constant(fg, fg->nodes[fn].inputs[1], fin[1], &g_err);
+    pq_graph_set_constant(fg, fg->nodes[fn].inputs[2], fin[2], &g_err);
+    pq_graph_set_constant(qg, qg->nodes[qn].inputs[3], qin[3], &g_err);
+    pq_graph_set_constant(qg, qg->nodes[qn].inputs[8], qin[8], &g_err);
+    pq_tensor *fo[1] = {fy}, *qo[1] = {qy};
+    pq_kernel_args fa = {fg, &fg->nodes[fn], (const pq_tensor *const *)fin, 3, fo, 1, NULL,
+                         threads, &g_err};
+    pq_kernel_args qa = {qg, &qg->nodes[qn], (const pq_tensor *const *)qin, 9, qo, 1, NULL,
+                         threads, &g_err};
+    pq_onednn_cache *cache = pq_onednn_cache_create();
+    pq_onednn_cache *prev = pq_onednn_cache_bind(cache);
+    double w, c, cm, f, q;
+    time_it(NULL, NULL, &fa, &w, &c, &cm);
+    f = threads > 1 ? g_wall_min : c;
+    time_it(pq_i8_qlinear_conv_run, pq_i8_kernels_get(), &qa, &w, &c, &cm);
+    q = threads > 1 ? g_wall_min : c;
+    pq_onednn_cache_bind(prev);
+    pq_onednn_cache_destroy(cache);
+    pq_tensor_destroy(fin[0]);
+    for (int i = 0; i < 9; i++)
+        if (i != 3 && i != 8) pq_tensor_destroy(qin[i]);
+    pq_tensor_destroy(fy);
+    pq_tensor_destroy(qy);
+    pq_graph_destroy(fg);
+    pq_graph_destroy(qg);
+    *fp32 = f;
+    return q;
+}
+
+static void bench_model(const char *name, const layer *L, size_t n, int threads) {
+    printf("\n%s, %d thread(s), int8 kernels %s (%s per call)\n", name, threads,
+           pq_i8_kernels_get()->name, threads > 1 ? "wall min" : "thread-CPU min");
+    printf("  %-26s %3s %8s %9s %9s %8s %7s\n", "layer", "n", "MMAC", "fp32 us", "int8 us",
+           "GMAC/s", "vs fp32");
+    double tf = 0, tq = 0, tm = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t OHW = (L[i].HW + 2 * (L[i].kk / 2) - L[i].kk) / L[i].st + 1;
+        double mac = (double)(L[i].M * (L[i].C / L[i].grp) * L[i].kk * L[i].kk * OHW * OHW);
+        double f, q = bench_layer(&L[i], threads, &f);
+        printf("  %-26s %3d %8.2f %9.1f %9.1f %8.1f %6.2fx\n", L[i].name, L[i].count, mac * 1e-6,
+               f * 1e6, q * 1e6, mac / q * 1e-9, f / q);
+        tf += f * L[i].count;
+        tq += q * L[i].count;
+        tm += mac * L[i].count;
+    }
+    printf("  %-26s %3s %8.1f %9.1f %9.1f %8.1f %6.2fx\n", "total", "", tm * 1e-6, tf * 1e6,
+           tq * 1e6, tm / tq * 1e-9, tf / tq);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "models") == 0) {
+        int threads = argc > 2 ? atoi(argv[2]) : 1;
+        const char *only = argc > 3 ? argv[3] : "";
+        if (threads < 1) threads = 1;
+        if (!*only || strcmp(only, "resnet18") == 0)
+            bench_model("resnet18", resnet18, sizeof resnet18 / sizeof resnet18[0], threads);
+        if (!*only || strcmp(only, "mobilenet_v3_small") == 0)
+            bench_model("mobilenet_v3_small", mbv3s, sizeof mbv3s / sizeof mbv3s[0], threads);
+        return 0;
+    }
     printf(
         "bench_int8: single thread, medians of %d calls (cpu = thread CPU time; ratios use it)\n",
         SAMPLES);

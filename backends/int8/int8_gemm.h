@@ -147,6 +147,35 @@ typedef void (*pq_i8_dwpad_fn)(const uint8_t *x, int64_t H, int64_t W, int64_t p
 void pq_i8_dwpad__portable(const uint8_t *x, int64_t H, int64_t W, int64_t pt, int64_t pl, float zp,
                            size_t hr, const pq_i8_dw_geom *g, float *row, float *pad);
 
+/* Depthwise convolution with the channels in vector lanes (group = C, one output channel per
+ * group): channels [0, nc) of one image, nc <= the table's dwc_lanes. The input planes are copied
+ * channel-last into a zero-padded f32 plane of x - zp_x (exact integers, as pq_i8_dw_fn), every
+ * tap is one multiply-add of dwc_lanes channels, the requantization (bias, finite multipliers,
+ * fused activation) runs on the channel lanes and the bytes go back to NCHW planes: bit-exact
+ * with the reference. */
+typedef struct pq_i8_dwc {
+    const uint8_t *x;     /* channel 0 of the block; planes of H x W bytes */
+    uint8_t *y;           /* output channel 0; planes of OH x OW bytes */
+    const int8_t *w;      /* [nc][KH * KW] */
+    const int32_t *bias;  /* nc, or NULL */
+    const float *m;       /* nc finite multipliers (pq_i8_mult, or s_x * s_w with act) */
+    const pq_i8_act *act; /* NULL: none */
+    int32_t zp_x, zp_y;
+    int nc;
+    int64_t H, W, OH, OW, KH, KW, sh, sw, dh, dw, pt, pl;
+    void *scratch; /* pq_i8_dwc_scratch bytes, 64-byte aligned */
+} pq_i8_dwc;
+typedef void (*pq_i8_dwc_fn)(const pq_i8_dwc *a);
+
+/* Scratch bytes of pq_i8_dwc_fn for the geometry of a (lanes: the table's dwc_lanes): the padded
+ * plane, the tap weights as f32 vectors, the requantized bytes [position][lane] and slack. */
+static inline size_t pq_i8_dwc_scratch(const pq_i8_dwc *a, int lanes) {
+    size_t hp = (size_t)((a->OH - 1) * a->sh + (a->KH - 1) * a->dh + 1);
+    size_t wp = (size_t)((a->OW - 1) * a->sw + (a->KW - 1) * a->dw + 1);
+    size_t osp = (size_t)(a->OH * a->OW), L = (size_t)lanes;
+    return (hp * wp + (size_t)(a->KH * a->KW)) * L * sizeof(float) + (osp + L) * L + 256;
+}
+
 /* A micro-kernel with the epilogue fused: the accumulators never leave the registers. */
 typedef void (*pq_i8_ukernel_rq_fn)(int mr, size_t kq, const void *a, size_t lda, size_t qs,
                                     const void *p, const pq_i8_tile_ep *ep);
@@ -169,6 +198,9 @@ typedef struct pq_i8_kernels {
     /* depthwise tap sums and their input plane (NULL: the portable ones) */
     pq_i8_dw_fn dw;
     pq_i8_dwpad_fn dwpad;
+    /* depthwise with channels in lanes (NULL: the per-channel dw / dwpad path) */
+    pq_i8_dwc_fn dwc;
+    int dwc_lanes;
 } pq_i8_kernels;
 
 /* Kernels of one ISA, or NULL when this build or CPU cannot run them. */

@@ -429,6 +429,127 @@ static void pq_i8_dwpad__avx512(const uint8_t *x, int64_t H, int64_t W, int64_t 
     (void)row;
 }
 
+/* ---- depthwise with 16 channels in the lanes (pq_i8_dwc_fn) ---- */
+
+/* In-register transpose of 16 rows of 16 bytes: r[i] byte j -> r[j] byte i. */
+static inline void pq_i8_tr16x16__avx512(__m128i r[16]) {
+    __m128i b[16], c[16], d[16];
+    for (int i = 0; i < 8; i++) {
+        b[2 * i] = _mm_unpacklo_epi8(r[2 * i], r[2 * i + 1]);
+        b[2 * i + 1] = _mm_unpackhi_epi8(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) { /* rows 4i .. 4i + 3: columns 0-3, 4-7, 8-11, 12-15 */
+        c[4 * i] = _mm_unpacklo_epi16(b[4 * i], b[4 * i + 2]);
+        c[4 * i + 1] = _mm_unpackhi_epi16(b[4 * i], b[4 * i + 2]);
+        c[4 * i + 2] = _mm_unpacklo_epi16(b[4 * i + 1], b[4 * i + 3]);
+        c[4 * i + 3] = _mm_unpackhi_epi16(b[4 * i + 1], b[4 * i + 3]);
+    }
+    for (int h = 0; h < 2; h++) /* rows 8h .. 8h + 7: d[8h + k] holds columns 2k, 2k + 1 */
+        for (int i = 0; i < 4; i++) {
+            d[8 * h + 2 * i] = _mm_unpacklo_epi32(c[8 * h + i], c[8 * h + 4 + i]);
+            d[8 * h + 2 * i + 1] = _mm_unpackhi_epi32(c[8 * h + i], c[8 * h + 4 + i]);
+        }
+    for (int k = 0; k < 8; k++) {
+        r[2 * k] = _mm_unpacklo_epi64(d[k], d[8 + k]);
+        r[2 * k + 1] = _mm_unpackhi_epi64(d[k], d[8 + k]);
+    }
+}
+
+/* NB consecutive outputs of one output row: acc[i] = sum_t w[t] * p[toff[t] + i * ostep]
+ * (16 channels per vector; exact integer f32 sums), requantized into 16 bytes each at t. */
+static inline __attribute__((always_inline)) void
+pq_i8_dwc_blk__avx512(int NB, const float *p, const int *toff, const float *wv, int KK,
+                      size_t ostep, __m512i add, __m512 m, const pq_i8_act16 *act, __m512 lo,
+                      __m512 hi, __m512i vz, uint8_t *t) {
+    __m512 a[8];
+    for (int i = 0; i < NB; i++)
+        a[i] = _mm512_setzero_ps();
+    for (int k = 0; k < KK; k++) {
+        const float *q = p + toff[k];
+        __m512 w = _mm512_load_ps(wv + 16 * k);
+        for (int i = 0; i < NB; i++)
+            a[i] = _mm512_fmadd_ps(_mm512_loadu_ps(q + (size_t)i * ostep), w, a[i]);
+    }
+    for (int i = 0; i < NB; i++) {
+        __m512i q = pq_i8_rq16__avx512(_mm512_cvtps_epi32(a[i]), add, m, act, lo, hi, vz);
+        _mm_storeu_si128((__m128i *)(t + 16 * i), _mm512_cvtepi32_epi8(q));
+    }
+}
+
+static void pq_i8_dwc__avx512(const pq_i8_dwc *a) {
+    size_t hp = (size_t)((a->OH - 1) * a->sh + (a->KH - 1) * a->dh + 1);
+    size_t wp = (size_t)((a->OW - 1) * a->sw + (a->KW - 1) * a->dw + 1);
+    size_t osp = (size_t)(a->OH * a->OW), hw = (size_t)(a->H * a->W);
+    int KK = (int)(a->KH * a->KW), nc = a->nc;
+    float *P = a->scratch;                         /* [hp][wp][16] */
+    float *wv = P + hp * wp * 16;                  /* [KK][16] */
+    uint8_t *T = (uint8_t *)(wv + (size_t)KK * 16); /* [osp + 16][16] */
+    int toff[256];
+    for (int kh = 0, k = 0; kh < a->KH; kh++)
+        for (int kw = 0; kw < a->KW; kw++, k++)
+            toff[k] = (int)(((size_t)(kh * a->dh) * wp + (size_t)(kw * a->dw)) * 16);
+    for (int k = 0; k < KK; k++)
+        for (int c = 0; c < 16; c++)
+            wv[16 * k + c] = c < nc ? (float)a->w[(size_t)c * (size_t)KK + (size_t)k] : 0.0f;
+    /* the plane: zero (= zp - zp) outside the input, x - zp inside */
+    memset(P, 0, hp * wp * 16 * sizeof(float));
+    int64_t r0 = a->pt, r1 = a->pt + a->H < (int64_t)hp ? a->pt + a->H : (int64_t)hp;
+    int64_t wn = (int64_t)wp - a->pl < a->W ? (int64_t)wp - a->pl : a->W; /* input columns used */
+    __m512 vzx = _mm512_set1_ps((float)a->zp_x);
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *xr = a->x + (size_t)(r - a->pt) * (size_t)a->W;
+        float *d = P + ((size_t)r * wp + (size_t)a->pl) * 16;
+        for (int64_t iw = 0; iw < wn; iw += 16) {
+            int64_t n = wn - iw < 16 ? wn - iw : 16;
+            __mmask16 km = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1u);
+            __m128i v[16];
+            for (int c = 0; c < 16; c++)
+                v[c] = c < nc ? _mm_maskz_loadu_epi8(km, xr + (size_t)c * hw + iw)
+                              : _mm_setzero_si128();
+            pq_i8_tr16x16__avx512(v);
+            for (int64_t j = 0; j < n; j++)
+                _mm512_storeu_ps(d + (size_t)(iw + j) * 16,
+                                 _mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v[j])), vzx));
+        }
+    }
+    /* the taps, then the epilogue on the channel lanes */
+    __mmask16 kc = (__mmask16)(nc >= 16 ? 0xFFFF : (1u << nc) - 1u);
+    __m512i add = a->bias ? _mm512_maskz_loadu_epi32(kc, a->bias) : _mm512_setzero_si512();
+    __m512 m = _mm512_maskz_loadu_ps(kc, a->m);
+    __m512i vz = _mm512_set1_epi32(a->zp_y);
+    __m512 lo = _mm512_set1_ps((float)-a->zp_y), hi = _mm512_set1_ps((float)(255 - a->zp_y));
+    pq_i8_act16 act = pq_i8_act16_init(a->act);
+    size_t ostep = (size_t)a->sw * 16;
+    for (int64_t oh = 0; oh < a->OH; oh++) {
+        const float *pr = P + (size_t)(oh * a->sh) * wp * 16;
+        uint8_t *t = T + (size_t)(oh * a->OW) * 16;
+        int64_t ow = 0;
+        for (; ow + 8 <= a->OW; ow += 8)
+            pq_i8_dwc_blk__avx512(8, pr + (size_t)ow * ostep, toff, wv, KK, ostep, add, m, &act,
+                                  lo, hi, vz, t + ow * 16);
+        if (a->OW - ow >= 4) {
+            pq_i8_dwc_blk__avx512(4, pr + (size_t)ow * ostep, toff, wv, KK, ostep, add, m, &act,
+                                  lo, hi, vz, t + ow * 16);
+            ow += 4;
+        }
+        for (; ow < a->OW; ow++)
+            pq_i8_dwc_blk__avx512(1, pr + (size_t)ow * ostep, toff, wv, KK, ostep, add, m, &act,
+                                  lo, hi, vz, t + ow * 16);
+    }
+    /* [position][channel] -> the NCHW planes, 16 x 16 bytes at a time */
+    for (size_t p0 = 0; p0 < osp; p0 += 16) {
+        size_t n = osp - p0 < 16 ? osp - p0 : 16;
+        __mmask16 km = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1u);
+        __m128i v[16];
+        for (size_t i = 0; i < 16; i++)
+            v[i] = i < n ? _mm_loadu_si128((const __m128i *)(T + (p0 + i) * 16))
+                         : _mm_setzero_si128();
+        pq_i8_tr16x16__avx512(v);
+        for (int c = 0; c < nc; c++)
+            _mm_mask_storeu_epi8(a->y + (size_t)c * osp + p0, km, v[c]);
+    }
+}
+
 const pq_i8_kernels pq_i8_kernels_avx512 = {
     .isa = PQ_I8_AVX512,
     .name = "avx512",
@@ -444,4 +565,6 @@ const pq_i8_kernels pq_i8_kernels_avx512 = {
     .packq = pq_i8_packq__avx512,
     .dw = pq_i8_dw__avx512,
     .dwpad = pq_i8_dwpad__avx512,
+    .dwc = pq_i8_dwc__avx512,
+    .dwc_lanes = 16,
 };

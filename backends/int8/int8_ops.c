@@ -578,6 +578,45 @@ done:
     pq_free(block);
 }
 
+/* Depthwise with the channels in vector lanes (the table's dwc, one output channel per group,
+ * finite multipliers): tasks are (image, block of dwc_lanes channels). */
+typedef struct pq_i8_dwc_job {
+    const pq_i8_kernels *k;
+    const pq_i8_conv *g;
+    pq_i8_dwc proto; /* geometry, zero points, activation; pointers per task */
+    const uint8_t *X;
+    const int8_t *Wt;
+    const int32_t *bias;
+    const float *m;
+    uint8_t *Y;
+    int64_t blocks; /* channel blocks per image */
+    atomic_int failed;
+} pq_i8_dwc_job;
+
+static void pq_i8_dwc_task(void *ctx, int64_t b, int64_t e) {
+    pq_i8_dwc_job *j = ctx;
+    const pq_i8_conv *g = j->g;
+    int64_t L = j->k->dwc_lanes, KK = g->KH * g->KW, OSP = g->OH * g->OW;
+    void *scratch = pq_malloc_aligned(pq_i8_dwc_scratch(&j->proto, (int)L));
+    if (!scratch) {
+        atomic_store(&j->failed, 1);
+        return;
+    }
+    for (int64_t t = b; t < e; t++) {
+        int64_t n = t / j->blocks, c0 = t % j->blocks * L;
+        pq_i8_dwc a = j->proto;
+        a.nc = (int)(g->C - c0 < L ? g->C - c0 : L);
+        a.x = j->X + (n * g->C + c0) * g->H * g->W;
+        a.y = j->Y + (n * g->M + c0) * OSP;
+        a.w = j->Wt + c0 * KK;
+        a.bias = j->bias ? j->bias + c0 : NULL;
+        a.m = j->m + c0;
+        a.scratch = scratch;
+        j->k->dwc(&a);
+    }
+    pq_free(scratch);
+}
+
 /* ---- packing tap rows straight into panels ---- */
 
 /* Whether the quad packer below matches the table's panel layout: raw bytes, 4 k per lane, lanes
@@ -910,6 +949,36 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
         atomic_init(&dj.failed, 0);
         int dth =
             pq_i8_threads(th, (double)M * (double)(g.KH * g.KW) * (double)OSP * (double)g.N, 5e5);
+        if (k->dwc && g.Mg == 1 && finite) {
+            pq_i8_dwc_job cj = {.k = k,
+                                .g = &g,
+                                .proto = {.act = has_act ? &act : NULL,
+                                          .zp_x = zp_x,
+                                          .zp_y = zp_y,
+                                          .H = g.H,
+                                          .W = g.W,
+                                          .OH = g.OH,
+                                          .OW = g.OW,
+                                          .KH = g.KH,
+                                          .KW = g.KW,
+                                          .sh = g.sh,
+                                          .sw = g.sw,
+                                          .dh = g.dh,
+                                          .dw = g.dw,
+                                          .pt = g.pt,
+                                          .pl = g.pl},
+                                .X = X->data,
+                                .Wt = Wt->data,
+                                .bias = bias,
+                                .m = m,
+                                .Y = Y->data,
+                                .blocks = (g.C + k->dwc_lanes - 1) / k->dwc_lanes};
+            atomic_init(&cj.failed, 0);
+            pq_parallel_for(dth, g.N * cj.blocks, pq_i8_dwc_task, &cj);
+            if (atomic_load(&cj.failed))
+                st = pq_error_nomem(a->err, "QLinearConv depthwise buffers");
+            goto done;
+        }
         pq_parallel_for(dth, g.N * g.C, pq_i8_dw_task, &dj);
         if (atomic_load(&dj.failed)) st = pq_error_nomem(a->err, "QLinearConv depthwise buffers");
         goto done;
