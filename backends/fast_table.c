@@ -3,6 +3,7 @@
 #include "backends/eltwise_fast.h"
 #include "backends/int8/int8_ops.h"
 #include "backends/int8/qdq_ops.h"
+#include "backends/int8/qlinear_eltwise.h"
 #include "backends/onednn/onednn.h"
 #include "backends/piqc_ops.h"
 #include "fast.h"
@@ -34,6 +35,7 @@ const pq_kernel_fn pq_fast_kernels[PQ_OP_COUNT] = {
     [PQ_OP_QUANTIZE_LINEAR] = pq_fast_qdq_quantize,     /* backends/int8/qdq_ops.c */
     [PQ_OP_DEQUANTIZE_LINEAR] = pq_fast_qdq_dequantize, /* per-tensor f32 <-> u8/s8 */
     [PQ_OP_MAX_POOL] = pq_fast_max_pool, /* f32 on oneDNN's blocked copies, else u8/s8 */
+    [PQ_OP_QLINEAR_ADD] = pq_fast_qlinear_add, /* backends/int8/qlinear_eltwise.c */
     /* ---- end int8 ---- */
     /* ---- f32 elementwise (backends/eltwise_fast.c, run-time selected ISA) ---- */
     [PQ_OP_ADD] = pq_fast_eltwise_binary,

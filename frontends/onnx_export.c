@@ -282,6 +282,9 @@ static int64_t pq_ox_node_min_opset(const pq_graph *g, const pq_node *n) {
     }
 }
 
+static enum pq_status pq_ox_qdq_expand_ops(pq_graph *g, bool conv_mm, uint32_t *n_rewritten,
+                                           pq_error *err);
+
 /* Makes the clone c writable as ONNX; *opset receives the default-domain opset. */
 static enum pq_status pq_ox_prepare(pq_graph *c, const pq_onnx_export_opts *o, int64_t *opset,
                                     pq_error *err) {
@@ -304,7 +307,8 @@ static enum pq_status pq_ox_prepare(pq_graph *c, const pq_onnx_export_opts *o, i
                                     "node '%s' (%s): graph attribute '%s' is not written",
                                     pq_ox_node_name(n), info->name, n->attrs[a].name);
     }
-    if (o->qdq) PQ_TRY(pq_onnx_qdq_expand(c, NULL, err));
+    /* QLinearAdd (a com.microsoft op) is written in its QDQ form by the plain export too */
+    PQ_TRY(pq_ox_qdq_expand_ops(c, o->qdq, NULL, err));
     uint32_t n0 = c->n_nodes;
     bool changed = false;
     for (uint32_t i = 0; i < n0; i++) {
@@ -480,12 +484,62 @@ static enum pq_status pq_ox_qdq_node(pq_graph *g, uint32_t nid, pq_error *err) {
     return pq_graph_replace_all_uses(g, y, qy, err);
 }
 
-enum pq_status pq_onnx_qdq_expand(pq_graph *g, uint32_t *n_rewritten, pq_error *err) {
+/* Rewrites QLinearAdd node nid into DequantizeLinear(A), DequantizeLinear(B) -> Add (keeping a
+ * fused activation, expanded later into its ONNX op) -> QuantizeLinear(C_scale, C_zero_point). */
+static enum pq_status pq_ox_qdq_add(pq_graph *g, uint32_t nid, pq_error *err) {
+    uint32_t in[8];
+    for (uint32_t i = 0; i < 8; i++)
+        in[i] = pq_node_input(&g->nodes[nid], i);
+    uint32_t y = g->nodes[nid].outputs[0], adq, bdq, fy, fn, qy;
+    char hint[200];
+    snprintf(hint, sizeof hint, "%s_dq", g->values[in[0]].name);
+    uint32_t ain[3] = {in[0], in[1], in[2]};
+    PQ_TRY(
+        pq_build(g, PQ_OP_DEQUANTIZE_LINEAR, hint, ain, in[2] == PQ_NONE ? 2 : 3, &adq, NULL, err));
+    snprintf(hint, sizeof hint, "%s_dq", g->values[in[3]].name);
+    uint32_t bin[3] = {in[3], in[4], in[5]};
+    PQ_TRY(
+        pq_build(g, PQ_OP_DEQUANTIZE_LINEAR, hint, bin, in[5] == PQ_NONE ? 2 : 3, &bdq, NULL, err));
+    snprintf(hint, sizeof hint, "%s_f32", g->values[y].name);
+    uint32_t fin[2] = {adq, bdq};
+    PQ_TRY(pq_build(g, PQ_OP_ADD, hint, fin, 2, &fy, &fn, err));
+    static const char *const act_attrs[] = {"activation", "activation_alpha", "activation_beta"};
+    for (int k = 0; k < 3; k++) {
+        const pq_attr *at = pq_node_attr(&g->nodes[nid], act_attrs[k]);
+        if (!at) continue;
+        pq_attr c = *at;
+        if (c.type == PQ_ATTR_STRING)
+            PQ_TRY(pq_node_set_string(g, fn, c.name, c.u.s, err));
+        else if (c.type == PQ_ATTR_FLOAT)
+            PQ_TRY(pq_node_set_float(g, fn, c.name, c.u.f, err));
+        else if (c.type == PQ_ATTR_INT)
+            PQ_TRY(pq_node_set_float(g, fn, c.name, (float)c.u.i, err));
+    }
+    uint32_t zc = in[7];
+    if (zc == PQ_NONE && g->values[y].dtype == PQ_DTYPE_I8) { /* QuantizeLinear's default is u8 */
+        snprintf(hint, sizeof hint, "%s_zero_point", g->values[y].name);
+        pq_tensor *t = pq_tensor_create(PQ_DTYPE_I8, 0, NULL, err);
+        if (!t) return err->status;
+        PQ_TRY(pq_graph_add_constant(g, hint, t, &zc, err));
+    }
+    snprintf(hint, sizeof hint, "%s_q", g->values[y].name);
+    uint32_t qin[3] = {fy, in[6], zc};
+    PQ_TRY(pq_build(g, PQ_OP_QUANTIZE_LINEAR, hint, qin, zc == PQ_NONE ? 2 : 3, &qy, NULL, err));
+    return pq_graph_replace_all_uses(g, y, qy, err);
+}
+
+/* QDQ-expands QLinearConv / QLinearMatMul (conv_mm) and QLinearAdd nodes; *n_rewritten counts. */
+static enum pq_status pq_ox_qdq_expand_ops(pq_graph *g, bool conv_mm, uint32_t *n_rewritten,
+                                           pq_error *err) {
     uint32_t count = 0, n0 = g->n_nodes;
     if (n_rewritten) *n_rewritten = 0;
     for (uint32_t i = 0; i < n0; i++) {
         enum pq_op op = g->nodes[i].op;
-        if (op != PQ_OP_QLINEAR_CONV && op != PQ_OP_QLINEAR_MATMUL) continue;
+        if (op == PQ_OP_QLINEAR_ADD) {
+            PQ_TRY(pq_ox_qdq_add(g, i, err));
+            count++;
+        }
+        if (!conv_mm || (op != PQ_OP_QLINEAR_CONV && op != PQ_OP_QLINEAR_MATMUL)) continue;
         PQ_TRY(pq_ox_qdq_node(g, i, err));
         count++;
     }
@@ -495,6 +549,10 @@ enum pq_status pq_onnx_qdq_expand(pq_graph *g, uint32_t *n_rewritten, pq_error *
     }
     if (n_rewritten) *n_rewritten = count;
     return PQ_OK;
+}
+
+enum pq_status pq_onnx_qdq_expand(pq_graph *g, uint32_t *n_rewritten, pq_error *err) {
+    return pq_ox_qdq_expand_ops(g, true, n_rewritten, err);
 }
 
 /* ---- message building ---- */

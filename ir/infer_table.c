@@ -158,6 +158,7 @@ const pq_infer_fn pq_infer_table[PQ_OP_COUNT] = {
     [PQ_OP_QLINEAR_MATMUL] = pq_infer_x_qlinear_matmul,
     [PQ_OP_QLINEAR_CONV] = pq_infer_x_qlinear_conv,
     [PQ_OP_GRID_SAMPLE] = pq_infer_x_grid_sample,
+    [PQ_OP_QLINEAR_ADD] = pq_infer_x_qlinear_add, /* infer_qlinear.c */
     /* ---- end extra ---- */
     /* ---- piqc (ir/infer_piqc.c) ---- */
     [PQ_OP_HADAMARD] = pq_infer_piqc_hadamard,

@@ -1,8 +1,10 @@
 /* fold-qdq: QDQ models made by other tools (onnxruntime's quantizer, piqc export --onnx-qdq) run
  * on the integer kernels: DequantizeLinear(x u8/i8) + DequantizeLinear(const w s8/u8, per-tensor
  * or per-channel) [+ bias] -> Conv/MatMul [-> Relu] -> QuantizeLinear becomes QLinearConv /
- * QLinearMatMul. Exact except a bias whose scale is not s_x*s_w (requantized to i32: the fold then
- * differs by at most 0.5 * s_x * s_w before the final rounding, i.e. at most 1 LSB). */
+ * QLinearMatMul; DequantizeLinear(a), DequantizeLinear(b) -> Add [-> Relu] -> QuantizeLinear
+ * becomes QLinearAdd (exact: its definition). Exact except a bias whose scale is not s_x*s_w
+ * (requantized to i32: the fold then differs by at most 0.5 * s_x * s_w before the final rounding,
+ * i.e. at most 1 LSB). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -241,20 +243,82 @@ static enum pq_status pq_fq_rewrite(pq_rewrite_ctx *rc, uint32_t nid, const pq_m
     return pq_graph_replace_all_uses(g, qout, out, err);
 }
 
+/* QLinearAdd: QuantizeLinear(s_c, z_c) of [Relu of] Add(DequantizeLinear(a), DequantizeLinear(b))
+ * with per-tensor activation DQs of the Q's dtype. m->node: 0 Q, 1 Add, 2 a DQ, 3 b DQ; m->i[0] 1
+ * when a Relu (node or fused) becomes QLinearAdd's fused Relu (exact: QLinearAdd is defined as
+ * this composition, whatever the zero point). */
+static bool pq_fq_match_add(pq_rewrite_ctx *rc, uint32_t nid, pq_match *m) {
+    const pq_graph *g = rc->g;
+    const pq_node *q = &g->nodes[nid];
+    uint32_t y = q->inputs[0], zy = pq_node_input(q, 2);
+    if (!pq_fq_scalar_scale(g, q->inputs[1])) return false;
+    enum pq_dtype qdt = g->values[q->outputs[0]].dtype;
+    if (qdt != PQ_DTYPE_U8 && qdt != PQ_DTYPE_I8) return false;
+    if (!pq_fq_zp_ok(g, zy, qdt, 1) || !pq_match_single_use(rc, y)) return false;
+    bool relu = false;
+    uint32_t r = pq_match_producer(rc, y, PQ_OP_RELU);
+    if (r != PQ_NONE) {
+        y = g->nodes[r].inputs[0];
+        if (!pq_match_single_use(rc, y)) return false;
+        relu = true;
+    }
+    uint32_t p = pq_match_producer(rc, y, PQ_OP_ADD);
+    if (p == PQ_NONE) return false;
+    const pq_node *f = &g->nodes[p];
+    const pq_attr *act = pq_node_attr(f, "activation");
+    if (act) {
+        if (relu || act->type != PQ_ATTR_STRING || strcmp(act->u.s, "Relu") != 0) return false;
+        relu = true;
+    }
+    uint32_t ad = pq_fq_dq(rc, f->inputs[0]), bd = pq_fq_dq(rc, f->inputs[1]);
+    if (ad == PQ_NONE || bd == PQ_NONE || !pq_fq_act_dq(rc, ad) || !pq_fq_act_dq(rc, bd))
+        return false;
+    if (g->values[g->nodes[ad].inputs[0]].dtype != qdt ||
+        g->values[g->nodes[bd].inputs[0]].dtype != qdt)
+        return false;
+    m->node[0] = nid;
+    m->node[1] = p;
+    m->node[2] = ad;
+    m->node[3] = bd;
+    m->i[0] = relu;
+    return true;
+}
+
+static enum pq_status pq_fq_rewrite_add(pq_rewrite_ctx *rc, uint32_t nid, const pq_match *m,
+                                        pq_error *err) {
+    pq_graph *g = rc->g;
+    const pq_node *ad = &g->nodes[m->node[2]], *bd = &g->nodes[m->node[3]], *q = &g->nodes[nid];
+    uint32_t in[8] = {ad->inputs[0], ad->inputs[1],      pq_node_input(ad, 2),
+                      bd->inputs[0], bd->inputs[1],      pq_node_input(bd, 2),
+                      q->inputs[1],  pq_node_input(q, 2)};
+    const uint32_t qout = q->outputs[0];
+    const enum pq_dtype qdt = g->values[qout].dtype;
+    const char *name = g->nodes[m->node[1]].name;
+    if (in[7] == PQ_NONE) PQ_TRY(pq_fq_zero(g, "y_zero_point", qdt, &in[7], err));
+    uint32_t out, qn;
+    PQ_TRY(pq_canon_build(g, PQ_OP_QLINEAR_ADD, g->values[qout].name, in, 8, &out, &qn, err));
+    if (name) g->nodes[qn].name = pq_graph_fresh_node_name(g, name);
+    if (m->i[0]) PQ_TRY(pq_node_set_string(g, qn, "activation", "Relu", err));
+    PQ_TRY(pq_infer_node(g, qn, err));
+    return pq_graph_replace_all_uses(g, qout, out, err);
+}
+
 static const pq_rewrite_rule pq_fq_rules[] = {
     {"fold-qdq", PQ_OP_QUANTIZE_LINEAR, pq_fq_match, pq_fq_rewrite},
+    {"fold-qdq-add", PQ_OP_QUANTIZE_LINEAR, pq_fq_match_add, pq_fq_rewrite_add},
 };
 
 static enum pq_status pq_fold_qdq_run(pq_graph *g, const pq_pass_opts *opts, pq_pass_ctx *ctx,
                                       pq_error *err) {
     (void)opts;
-    return pq_canon_run(g, pq_fq_rules, 1, NULL, ctx, NULL, err);
+    return pq_canon_run(g, pq_fq_rules, sizeof pq_fq_rules / sizeof pq_fq_rules[0], NULL, ctx, NULL,
+                        err);
 }
 
 const pq_pass pq_pass_fold_qdq = {
     .name = "fold-qdq",
-    .summary = "fold DequantizeLinear -> Conv/MatMul [-> Relu] -> QuantizeLinear (QDQ models) "
-               "into QLinearConv/QLinearMatMul",
+    .summary = "fold DequantizeLinear -> Conv/MatMul/Add [-> Relu] -> QuantizeLinear (QDQ models) "
+               "into QLinearConv/QLinearMatMul/QLinearAdd",
     .options = NULL,
     .n_options = 0,
     .run = pq_fold_qdq_run,

@@ -42,9 +42,12 @@
  *   (the input range of the second is the output range of the first: same value, same params)
  *   pass u8 directly. MaxPool (without Indices), Flatten and Reshape run on u8: the
  *   DequantizeLinear moves after them (pq_i8_sink_dq) and the next layer quantizes with the
- *   upstream scale (pq_i8_upstream), so its QuantizeLinear cancels. Other ops between int8 layers
- *   (residual Add, Concat, GlobalAveragePool, ...) stay FP32 with a DequantizeLinear before and a
- *   QuantizeLinear after (logged); aligning the scales of Add / Concat inputs is a follow-up.
+ *   upstream scale (pq_i8_upstream), so its QuantizeLinear cancels. An Add (no fused activation
+ *   or Relu) whose two inputs are int8 results becomes QLinearAdd (option qlinear-add, default
+ *   on): u8 in, u8 out on its own calibrated output range, defined as DequantizeLinear x2 -> Add
+ *   [-> Relu] -> QuantizeLinear in f32 (pq_i8_qlinear_adds), so residual blocks pass u8 from one
+ *   to the next. Other ops between int8 layers (Concat, GlobalAveragePool, Mul, an Add with an
+ *   FP32 input, ...) stay FP32 with a DequantizeLinear before and a QuantizeLinear after (logged).
  * Stays FP32 (logged with the reason): ConvTranspose, Conv other than 1-D / 2-D, a Conv bias that
  * is not an f32 constant [M], Gemm with transA or alpha != 1 or beta != 1, a batched MatMul
  * weight, a non-f32 or constant layer input, a bias outside the i32 range, activations above.
@@ -73,6 +76,9 @@ static const pq_pass_option pq_quantize_int8_options[] = {
     {"percentile", PQ_OPT_FLOAT, "two-sided percentile of activation ranges (percentile only)",
      "99.99", 50, 100, NULL},
     {"per-channel", PQ_OPT_BOOL, "one weight scale per output channel (false: one per tensor)",
+     "true", 0, 0, NULL},
+    {"qlinear-add", PQ_OPT_BOOL,
+     "an Add [Relu] of two int8 results runs on u8 as QLinearAdd (false: FP32 between DQ and Q)",
      "true", 0, 0, NULL},
 };
 
@@ -610,6 +616,84 @@ static bool pq_i8_same_const(const pq_graph *g, uint32_t a, uint32_t b) {
     return memcmp(x->data, y->data, x->nbytes) == 0;
 }
 
+/* An Add that may run as QLinearAdd: two f32 activations (no constant), one output, no fused
+ * activation or a fused Relu; its output range is calibrated with the layers'. */
+typedef struct pq_i8_add {
+    uint32_t node, y;
+    float lo, hi;
+} pq_i8_add;
+
+static bool pq_i8_add_candidate(const pq_graph *g, uint32_t nid) {
+    const pq_node *n = &g->nodes[nid];
+    if (n->op != PQ_OP_ADD || n->n_inputs != 2 || n->n_outputs != 1) return false;
+    for (uint32_t k = 0; k < 2; k++) {
+        const pq_value *v = &g->values[n->inputs[k]];
+        if (v->dtype != PQ_DTYPE_F32 || v->constant) return false;
+    }
+    if (g->values[n->outputs[0]].dtype != PQ_DTYPE_F32) return false;
+    pq_activation act;
+    if (pq_node_activation(n, &act, NULL) != PQ_OK) return false;
+    return act.kind == PQ_ACT_NONE || act.kind == PQ_ACT_RELU;
+}
+
+/* Phase C1: Add(DequantizeLinear(qa, sa, za), DequantizeLinear(qb, sb, zb)) [fused Relu] -> y
+ * becomes QLinearAdd(qa, sa, za, qb, sb, zb, s_y, zp_y) [activation Relu] -> u8 ->
+ * DequantizeLinear(s_y, zp_y) -> y, with (s_y, zp_y) from y's calibrated range: the next int8
+ * layer reading y quantizes with the same parameters, so the clean-up removes that pair. Adds in
+ * graph order, so a chain of residual blocks passes u8 from one to the next. *n counts them. */
+static enum pq_status pq_i8_qlinear_adds(pq_graph *g, pq_pass_ctx *ctx, const pq_i8_add *adds,
+                                         uint32_t na, uint32_t *n, pq_error *err) {
+    *n = 0;
+    for (uint32_t i = 0; i < na; i++) {
+        uint32_t nid = adds[i].node, y = adds[i].y;
+        if (g->nodes[nid].op != PQ_OP_ADD || g->nodes[nid].outputs[0] != y) continue;
+        uint32_t da = pq_i8_u8_dq(g, g->nodes[nid].inputs[0]);
+        uint32_t db = pq_i8_u8_dq(g, g->nodes[nid].inputs[1]);
+        if (da == PQ_NONE || db == PQ_NONE) continue;
+        float sy;
+        uint8_t zy;
+        PQ_TRY(pq_u8_params(adds[i].lo, adds[i].hi, &sy, &zy, err));
+        char yname[512], dname[600];
+        snprintf(yname, sizeof yname, "%s", g->values[y].name);
+        snprintf(dname, sizeof dname, "%s/DequantizeLinear", g->nodes[nid].name);
+        uint32_t ins[8] = {g->nodes[da].inputs[0],
+                           g->nodes[da].inputs[1],
+                           g->nodes[da].inputs[2],
+                           g->nodes[db].inputs[0],
+                           g->nodes[db].inputs[1],
+                           g->nodes[db].inputs[2],
+                           PQ_NONE,
+                           PQ_NONE};
+        PQ_TRY(pq_i8_act_params(g, yname, sy, zy, &ins[6], &ins[7], err));
+        uint32_t ydq, dqn;
+        PQ_TRY(pq_graph_add_temp(g, NULL, &ydq, err));
+        PQ_TRY(pq_graph_replace_all_uses(g, y, ydq, err));
+        PQ_TRY(pq_i8_names(g, y, ydq, yname, "_quantized", err));
+        const char *dn = pq_graph_fresh_node_name(g, dname);
+        if (!dn) return pq_error_nomem(err, "node name");
+        uint32_t dins[3] = {y, ins[6], ins[7]};
+        PQ_TRY(pq_graph_add_node(g, PQ_OP_DEQUANTIZE_LINEAR, dn, dins, 3, &ydq, 1, &dqn, err));
+        for (uint32_t k = 0; k < 8; k++) {
+            if (k < g->nodes[nid].n_inputs)
+                PQ_TRY(pq_graph_set_input(g, nid, k, ins[k], err));
+            else
+                PQ_TRY(pq_graph_append_input(g, nid, ins[k], err));
+        }
+        pq_node_remove_attr(g, nid, "activation_alpha");
+        pq_node_remove_attr(g, nid, "activation_beta");
+        g->nodes[nid].op = PQ_OP_QLINEAR_ADD;
+        g->values[y].dtype = PQ_DTYPE_UNDEFINED; /* f32 -> u8: infer again */
+        g->values[y].shape.rank = -1;
+        PQ_TRY(pq_infer_node(g, nid, err));
+        PQ_TRY(pq_infer_node(g, dqn, err));
+        pq_pass_log(ctx, 2, "'%s' (Add%s) -> QLinearAdd: y [%g, %g] scale %g zp %u",
+                    g->nodes[nid].name, pq_node_attr(&g->nodes[nid], "activation") ? " + Relu" : "",
+                    adds[i].lo, adds[i].hi, sy, (unsigned)zy);
+        (*n)++;
+    }
+    return PQ_OK;
+}
+
 /* Phase C: QuantizeLinear(DequantizeLinear(q, s, z), s, z) -> q. *removed counts pairs. */
 static enum pq_status pq_i8_cleanup(pq_graph *g, uint32_t *removed, pq_error *err) {
     *removed = 0;
@@ -650,10 +734,9 @@ static enum pq_status pq_i8_log_fp32_between(const pq_graph *g, pq_pass_ctx *ctx
             counts[c->op]++;
             pq_pass_log(ctx, 2, "'%s' (%s) stays FP32: reads '%s' through DequantizeLinear%s",
                         c->name, pq_op_name(c->op), g->values[g->nodes[i].inputs[0]].name,
-                        c->op == PQ_OP_ADD || c->op == PQ_OP_CONCAT
-                            ? " (residual Add / Concat: input scales differ; align-scales is a "
-                              "follow-up)"
-                            : "");
+                        c->op == PQ_OP_ADD ? " (Add: not both inputs int8, or option qlinear-add "
+                                             "off)"
+                                           : "");
         }
     }
     pq_uses_free(&u);
@@ -686,18 +769,22 @@ static enum pq_status pq_quantize_int8_run(pq_graph *g, const pq_pass_opts *opts
     pq_i8_layer *L = NULL;
     pq_i8_weight *ws = NULL;
     pq_i8_qin *qins = NULL;
+    pq_i8_add *adds = NULL;
     uint32_t *vals = NULL;
     float *lo = NULL, *hi = NULL;
     uint32_t nt = 0, nw = 0, nq = 0, nok = 0, n_conv = 0, n_mm = 0, removed = 0, dead = 0;
-    uint32_t n_fused = 0;
+    uint32_t n_fused = 0, na = 0, n_qadd = 0;
+    bool qadd = pq_opts_bool(opts, "qlinear-add");
     PQ_TRY(pq_select_weights(g, opts, &tg, &nt, err));
+    uint32_t cap = 2 * nt + g->n_nodes + 1; /* layer x and y, then Add outputs */
     L = pq_calloc(nt + 1, sizeof *L);
     ws = pq_calloc(nt + 1, sizeof *ws);
     qins = pq_calloc(nt + 1, sizeof *qins);
-    vals = pq_calloc(2 * nt + 1, sizeof *vals);
-    lo = pq_calloc(2 * nt + 1, sizeof *lo);
-    hi = pq_calloc(2 * nt + 1, sizeof *hi);
-    if (!L || !ws || !qins || !vals || !lo || !hi) {
+    adds = pq_calloc(g->n_nodes + 1, sizeof *adds);
+    vals = pq_calloc(cap, sizeof *vals);
+    lo = pq_calloc(cap, sizeof *lo);
+    hi = pq_calloc(cap, sizeof *hi);
+    if (!L || !ws || !qins || !adds || !vals || !lo || !hi) {
         st = pq_error_nomem(err, "quantize-int8 layers");
         goto cleanup;
     }
@@ -721,6 +808,16 @@ static enum pq_status pq_quantize_int8_run(pq_graph *g, const pq_pass_opts *opts
             vals[nv++] = L[i].x;
             vals[nv++] = L[i].y;
         }
+    uint32_t nv_layers = nv;
+    for (uint32_t i = 0; qadd && i < g->n_nodes && nv_layers > 0; i++) {
+        bool own = false; /* a Gemm's bias Add (phase A) stays FP32 */
+        for (uint32_t k = 0; k < nt && !own; k++)
+            own = L[k].bias_add == i;
+        if (own || !pq_i8_add_candidate(g, i)) continue;
+        adds[na].node = i;
+        adds[na++].y = g->nodes[i].outputs[0];
+        vals[nv++] = g->nodes[i].outputs[0];
+    }
     if (nv) {
         PQ_TRY_GOTO(st, ctx->calib->ranges(ctx->calib->ctx, g, vals, nv, method, pct, lo, hi, err),
                     cleanup);
@@ -732,6 +829,10 @@ static enum pq_status pq_quantize_int8_run(pq_graph *g, const pq_pass_opts *opts
             L[i].ylo = lo[k];
             L[i].yhi = hi[k++];
         }
+    for (uint32_t i = 0; i < na; i++) {
+        adds[i].lo = lo[nv_layers + i];
+        adds[i].hi = hi[nv_layers + i];
+    }
     /* phase B: rewrite, in graph order */
     for (uint32_t i = 0; i < nt; i++) {
         if (!L[i].ok) continue;
@@ -768,6 +869,12 @@ static enum pq_status pq_quantize_int8_run(pq_graph *g, const pq_pass_opts *opts
     }
     uint32_t moved = 0;
     PQ_TRY_GOTO(st, pq_i8_sink_dq(g, ctx, &moved, err), cleanup);
+    PQ_TRY_GOTO(st, pq_i8_qlinear_adds(g, ctx, adds, na, &n_qadd, err), cleanup);
+    if (n_qadd) { /* u8 may now flow from a QLinearAdd through MaxPool / Flatten / Reshape */
+        uint32_t more = 0;
+        PQ_TRY_GOTO(st, pq_i8_sink_dq(g, ctx, &more, err), cleanup);
+        moved += more;
+    }
     PQ_TRY_GOTO(st, pq_i8_cleanup(g, &removed, err), cleanup);
     PQ_TRY_GOTO(st, pq_i8_log_fp32_between(g, ctx, L, nt, err), cleanup);
     PQ_TRY_GOTO(st, pq_graph_remove_dead(g, &dead, err), cleanup);
@@ -775,17 +882,19 @@ static enum pq_status pq_quantize_int8_run(pq_graph *g, const pq_pass_opts *opts
     PQ_TRY_GOTO(st, pq_graph_toposort(g, err), cleanup);
     char how[64] = "minmax";
     if (!strcmp(method, "percentile")) snprintf(how, sizeof how, "percentile %g", pct);
-    pq_pass_log(ctx, 1,
-                "%u of %u layers in INT8 (%u QLinearConv, %u QLinearMatMul), %u with a fused "
-                "activation epilogue, activations %s, %s weights; %u MaxPool/Flatten/Reshape on "
-                "u8; %u DequantizeLinear -> QuantizeLinear pairs removed",
-                nok, nt, n_conv, n_mm, n_fused, how, per_channel ? "per-channel" : "per-tensor",
-                moved, removed);
+    pq_pass_log(
+        ctx, 1,
+        "%u of %u layers in INT8 (%u QLinearConv, %u QLinearMatMul), %u with a fused "
+        "activation epilogue, activations %s, %s weights; %u MaxPool/Flatten/Reshape on "
+        "u8; %u Add on u8 (QLinearAdd); %u DequantizeLinear -> QuantizeLinear pairs removed",
+        nok, nt, n_conv, n_mm, n_fused, how, per_channel ? "per-channel" : "per-tensor", moved,
+        n_qadd, removed);
 cleanup:
     pq_free(tg);
     pq_free(L);
     pq_i8_weights_free(ws, nw);
     pq_free(qins);
+    pq_free(adds);
     pq_free(vals);
     pq_free(lo);
     pq_free(hi);

@@ -1,0 +1,54 @@
+/* Fast u8/s8 elementwise contrib ops between INT8 layers: QLinearAdd (per-tensor scales and zero
+ * points, fused Relu / Clip). Bit-exact with the reference (backends/ref/ref_qlinear.c), i.e. with
+ * piqc's unfused DequantizeLinear, DequantizeLinear -> Add [-> Relu] -> QuantizeLinear:
+ *   r = (float)(a - za) * sa + (float)(b - zb) * sb      (two f32 products, one f32 sum)
+ *   r = min(max(r, lo), hi)                              (activation; none: lo = -inf, hi = inf)
+ *   y = clamp(nearbyintf(r / sc) + zc, 0|-128, 255|127)  (f32 division, round half to even)
+ * Shapes: A and B equal, or one of them broadcast along trailing axes (e.g. [N, C, 1, 1] or a
+ * scalar against [N, C, H, W]); other broadcasts, non-finite or non-positive scales and other
+ * activations are UNSUPPORTED and the reference kernel runs. Kernels per ISA (scalar, AVX2,
+ * AVX-512), chosen once (PIQC_ISA forces). */
+#ifndef PQ_QLINEAR_ELTWISE_H
+#define PQ_QLINEAR_ELTWISE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backends/ref/ref.h"
+
+/* Parameters of one QLinearAdd: scales (finite, > 0), zero points, activation bounds, dtype. */
+typedef struct pq_qadd_params {
+    float sa, sb, sc;
+    int32_t za, zb, zc;
+    float lo, hi; /* activation clamp of the real sum (lo <= hi, not NaN) */
+    bool is_u8;   /* u8 operands and result, else s8 (bytes as two's complement) */
+} pq_qadd_params;
+
+/* y[i] = QLinearAdd(a[i], b_bcast ? b[0] : b[i]) for i < n, formula above. */
+typedef void (*pq_qadd_fn)(const uint8_t *a, const uint8_t *b, size_t n, bool b_bcast,
+                           const pq_qadd_params *p, uint8_t *y);
+
+typedef struct pq_qeltwise_kernels {
+    const char *name; /* "scalar", "avx2", "avx512" */
+    pq_qadd_fn add;
+} pq_qeltwise_kernels;
+
+extern const pq_qeltwise_kernels pq_qeltwise_kernels_scalar;
+extern const pq_qeltwise_kernels pq_qeltwise_kernels_avx2;
+extern const pq_qeltwise_kernels pq_qeltwise_kernels_avx512;
+
+/* Kernels of one ISA by name, NULL when this build or CPU cannot run them. */
+const pq_qeltwise_kernels *pq_qeltwise_kernels_for(const char *isa);
+/* PIQC_ISA's kernels when available, else the best: avx512 > avx2 > scalar. Never NULL. */
+const pq_qeltwise_kernels *pq_qeltwise_kernels_get(void);
+
+/* QLinearAdd node runner with kernels k (NULL: pq_qeltwise_kernels_get()): UNSUPPORTED (outputs
+ * and err untouched) outside the cases above, else OK; never allocates. Splits large tensors
+ * over a->n_threads. */
+enum pq_status pq_qlinear_add_run(const pq_qeltwise_kernels *k, const pq_kernel_args *a);
+
+/* The fast-table entry. */
+enum pq_status pq_fast_qlinear_add(const pq_kernel_args *a);
+
+#endif
