@@ -167,13 +167,22 @@ typedef struct pq_i8_dwc {
 } pq_i8_dwc;
 typedef void (*pq_i8_dwc_fn)(const pq_i8_dwc *a);
 
+/* Output rows per band of pq_i8_dwc_fn: the padded plane is built per band of output rows, about
+ * 64 KiB of it (lanes f32 per column). */
+static inline int64_t pq_i8_dwc_band(const pq_i8_dwc *a, int lanes) {
+    int64_t wp = (a->OW - 1) * a->sw + (a->KW - 1) * a->dw + 1;
+    int64_t bh = (int64_t)65536 / (a->sh * wp * lanes * (int64_t)sizeof(float));
+    return bh < 1 ? 1 : (bh > a->OH ? a->OH : bh);
+}
+
 /* Scratch bytes of pq_i8_dwc_fn for the geometry of a (lanes: the table's dwc_lanes): the padded
- * plane, the tap weights as f32 vectors, the requantized bytes [position][lane] and slack. */
+ * plane of one band, the tap weights as f32 vectors, the requantized bytes [position][lane] and
+ * slack. */
 static inline size_t pq_i8_dwc_scratch(const pq_i8_dwc *a, int lanes) {
-    size_t hp = (size_t)((a->OH - 1) * a->sh + (a->KH - 1) * a->dh + 1);
+    size_t hb = (size_t)((pq_i8_dwc_band(a, lanes) - 1) * a->sh + (a->KH - 1) * a->dh + 1);
     size_t wp = (size_t)((a->OW - 1) * a->sw + (a->KW - 1) * a->dw + 1);
     size_t osp = (size_t)(a->OH * a->OW), L = (size_t)lanes;
-    return (hp * wp + (size_t)(a->KH * a->KW)) * L * sizeof(float) + (osp + L) * L + 256;
+    return (hb * wp + (size_t)(a->KH * a->KW) + L) * L * sizeof(float) + (osp + L) * L + 256;
 }
 
 /* A micro-kernel with the epilogue fused: the accumulators never leave the registers. */

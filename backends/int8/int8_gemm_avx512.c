@@ -455,96 +455,120 @@ static inline void pq_i8_tr16x16__avx512(__m128i r[16]) {
     }
 }
 
-/* NB consecutive outputs of one output row: acc[i] = sum_t w[t] * p[toff[t] + i * ostep]
- * (16 channels per vector; exact integer f32 sums), requantized into 16 bytes each at t. */
+/* NB outputs: acc[i] = sum_t w[t] * p[po[i] + toff[t]] (16 channels per vector; exact integer
+ * f32 sums), requantized into 16 bytes each at t + 16 i. */
 static inline __attribute__((always_inline)) void
-pq_i8_dwc_blk__avx512(int NB, const float *p, const int *toff, const float *wv, int KK,
-                      size_t ostep, __m512i add, __m512 m, const pq_i8_act16 *act, __m512 lo,
-                      __m512 hi, __m512i vz, uint8_t *t) {
+pq_i8_dwc_blk__avx512(int NB, const float *p, const int *po, const int *toff, const float *wv,
+                      int KK, __m512i add, __m512 m, const pq_i8_act16 *act, __m512 lo, __m512 hi,
+                      __m512i vz, uint8_t *t) {
     __m512 a[8];
-    for (int i = 0; i < NB; i++)
+    const float *q[8];
+    for (int i = 0; i < NB; i++) {
         a[i] = _mm512_setzero_ps();
+        q[i] = p + po[i];
+    }
     for (int k = 0; k < KK; k++) {
-        const float *q = p + toff[k];
         __m512 w = _mm512_load_ps(wv + 16 * k);
+        int o = toff[k];
         for (int i = 0; i < NB; i++)
-            a[i] = _mm512_fmadd_ps(_mm512_loadu_ps(q + (size_t)i * ostep), w, a[i]);
+            a[i] = _mm512_fmadd_ps(_mm512_loadu_ps(q[i] + o), w, a[i]);
     }
     for (int i = 0; i < NB; i++) {
-        __m512i q = pq_i8_rq16__avx512(_mm512_cvtps_epi32(a[i]), add, m, act, lo, hi, vz);
-        _mm_storeu_si128((__m128i *)(t + 16 * i), _mm512_cvtepi32_epi8(q));
+        __m512i v = pq_i8_rq16__avx512(_mm512_cvtps_epi32(a[i]), add, m, act, lo, hi, vz);
+        _mm_storeu_si128((__m128i *)(t + 16 * i), _mm512_cvtepi32_epi8(v));
     }
 }
 
+/* 16 lanes of n (<= 16) bytes from 16 rows (rows >= nr read as zero), transposed. */
+static inline void pq_i8_tr_load__avx512(const uint8_t *src, size_t ld, int nr, int64_t n,
+                                         __m128i v[16]) {
+    __mmask16 km = (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1u);
+    for (int c = 0; c < 16; c++)
+        v[c] = c < nr ? _mm_maskz_loadu_epi8(km, src + (size_t)c * ld) : _mm_setzero_si128();
+    pq_i8_tr16x16__avx512(v);
+}
+
 static void pq_i8_dwc__avx512(const pq_i8_dwc *a) {
-    size_t hp = (size_t)((a->OH - 1) * a->sh + (a->KH - 1) * a->dh + 1);
+    int64_t bh = pq_i8_dwc_band(a, 16);
+    size_t hb = (size_t)((bh - 1) * a->sh + (a->KH - 1) * a->dh + 1);
     size_t wp = (size_t)((a->OW - 1) * a->sw + (a->KW - 1) * a->dw + 1);
     size_t osp = (size_t)(a->OH * a->OW), hw = (size_t)(a->H * a->W);
     int KK = (int)(a->KH * a->KW), nc = a->nc;
-    float *P = a->scratch;                         /* [hp][wp][16] */
-    float *wv = P + hp * wp * 16;                  /* [KK][16] */
-    uint8_t *T = (uint8_t *)(wv + (size_t)KK * 16); /* [osp + 16][16] */
+    float *P = a->scratch;                                  /* [hb][wp][16] */
+    float *wv = P + hb * wp * 16;                           /* [KK + 16][16] */
+    uint8_t *T = (uint8_t *)(wv + (size_t)(KK + 16) * 16); /* [osp + 16][16] */
     int toff[256];
     for (int kh = 0, k = 0; kh < a->KH; kh++)
         for (int kw = 0; kw < a->KW; kw++, k++)
             toff[k] = (int)(((size_t)(kh * a->dh) * wp + (size_t)(kw * a->dw)) * 16);
-    for (int k = 0; k < KK; k++)
-        for (int c = 0; c < 16; c++)
-            wv[16 * k + c] = c < nc ? (float)a->w[(size_t)c * (size_t)KK + (size_t)k] : 0.0f;
-    /* the plane: zero (= zp - zp) outside the input, x - zp inside */
-    memset(P, 0, hp * wp * 16 * sizeof(float));
-    int64_t r0 = a->pt, r1 = a->pt + a->H < (int64_t)hp ? a->pt + a->H : (int64_t)hp;
-    int64_t wn = (int64_t)wp - a->pl < a->W ? (int64_t)wp - a->pl : a->W; /* input columns used */
-    __m512 vzx = _mm512_set1_ps((float)a->zp_x);
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *xr = a->x + (size_t)(r - a->pt) * (size_t)a->W;
-        float *d = P + ((size_t)r * wp + (size_t)a->pl) * 16;
-        for (int64_t iw = 0; iw < wn; iw += 16) {
-            int64_t n = wn - iw < 16 ? wn - iw : 16;
-            __mmask16 km = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1u);
-            __m128i v[16];
-            for (int c = 0; c < 16; c++)
-                v[c] = c < nc ? _mm_maskz_loadu_epi8(km, xr + (size_t)c * hw + iw)
-                              : _mm_setzero_si128();
-            pq_i8_tr16x16__avx512(v);
-            for (int64_t j = 0; j < n; j++)
-                _mm512_storeu_ps(d + (size_t)(iw + j) * 16,
-                                 _mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v[j])), vzx));
-        }
+    /* the tap weights [tap][channel] as f32, 16 taps at a time */
+    for (int k0 = 0; k0 < KK; k0 += 16) {
+        __m128i v[16];
+        pq_i8_tr_load__avx512((const uint8_t *)a->w + k0, (size_t)KK, nc, KK - k0, v);
+        for (int k = 0; k < 16 && k0 + k < KK; k++)
+            _mm512_store_ps(wv + 16 * (k0 + k), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(v[k])));
     }
-    /* the taps, then the epilogue on the channel lanes */
     __mmask16 kc = (__mmask16)(nc >= 16 ? 0xFFFF : (1u << nc) - 1u);
     __m512i add = a->bias ? _mm512_maskz_loadu_epi32(kc, a->bias) : _mm512_setzero_si512();
     __m512 m = _mm512_maskz_loadu_ps(kc, a->m);
     __m512i vz = _mm512_set1_epi32(a->zp_y);
     __m512 lo = _mm512_set1_ps((float)-a->zp_y), hi = _mm512_set1_ps((float)(255 - a->zp_y));
+    __m512 vzx = _mm512_set1_ps((float)a->zp_x);
     pq_i8_act16 act = pq_i8_act16_init(a->act);
-    size_t ostep = (size_t)a->sw * 16;
-    for (int64_t oh = 0; oh < a->OH; oh++) {
-        const float *pr = P + (size_t)(oh * a->sh) * wp * 16;
-        uint8_t *t = T + (size_t)(oh * a->OW) * 16;
-        int64_t ow = 0;
-        for (; ow + 8 <= a->OW; ow += 8)
-            pq_i8_dwc_blk__avx512(8, pr + (size_t)ow * ostep, toff, wv, KK, ostep, add, m, &act,
-                                  lo, hi, vz, t + ow * 16);
-        if (a->OW - ow >= 4) {
-            pq_i8_dwc_blk__avx512(4, pr + (size_t)ow * ostep, toff, wv, KK, ostep, add, m, &act,
-                                  lo, hi, vz, t + ow * 16);
-            ow += 4;
+    /* input columns in the plane: iw < wn lands at pl + iw */
+    int64_t wn = (int64_t)wp - a->pl < a->W ? (int64_t)wp - a->pl : a->W;
+    size_t cl = (size_t)a->pl < wp ? (size_t)a->pl : wp;
+    size_t cr = wn > 0 ? (size_t)(a->pl + wn) : cl;
+    for (int64_t oh0 = 0; oh0 < a->OH; oh0 += bh) {
+        int64_t nb = a->OH - oh0 < bh ? a->OH - oh0 : bh;
+        size_t rows = (size_t)((nb - 1) * a->sh + (a->KH - 1) * a->dh + 1);
+        /* the band's plane: zero (= zp - zp) outside the input, x - zp inside */
+        for (size_t rr = 0; rr < rows; rr++) {
+            int64_t ih = oh0 * a->sh + (int64_t)rr - a->pt;
+            float *d = P + rr * wp * 16;
+            if (ih < 0 || ih >= a->H || wn <= 0) {
+                memset(d, 0, wp * 16 * sizeof(float));
+                continue;
+            }
+            memset(d, 0, cl * 16 * sizeof(float));
+            memset(d + cr * 16, 0, (wp - cr) * 16 * sizeof(float));
+            const uint8_t *xr = a->x + (size_t)ih * (size_t)a->W;
+            d += cl * 16;
+            for (int64_t iw = 0; iw < wn; iw += 16) {
+                int64_t n = wn - iw < 16 ? wn - iw : 16;
+                __m128i v[16];
+                pq_i8_tr_load__avx512(xr + iw, hw, nc, n, v);
+                for (int64_t j = 0; j < n; j++)
+                    _mm512_storeu_ps(
+                        d + (size_t)(iw + j) * 16,
+                        _mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v[j])), vzx));
+            }
         }
-        for (; ow < a->OW; ow++)
-            pq_i8_dwc_blk__avx512(1, pr + (size_t)ow * ostep, toff, wv, KK, ostep, add, m, &act,
-                                  lo, hi, vz, t + ow * 16);
+        /* the band's outputs, 8 positions (across output rows) per block */
+        size_t np = (size_t)(nb * a->OW), p = 0;
+        uint8_t *t = T + (size_t)(oh0 * a->OW) * 16;
+        int po[8];
+        while (p < np) {
+            int NB = np - p >= 8 ? 8 : (np - p >= 4 ? 4 : 1);
+            for (int i = 0; i < NB; i++) {
+                size_t oh = (p + (size_t)i) / (size_t)a->OW, ow = (p + (size_t)i) % (size_t)a->OW;
+                po[i] = (int)((oh * (size_t)a->sh * wp + ow * (size_t)a->sw) * 16);
+            }
+            if (NB == 8)
+                pq_i8_dwc_blk__avx512(8, P, po, toff, wv, KK, add, m, &act, lo, hi, vz, t + 16 * p);
+            else if (NB == 4)
+                pq_i8_dwc_blk__avx512(4, P, po, toff, wv, KK, add, m, &act, lo, hi, vz, t + 16 * p);
+            else
+                pq_i8_dwc_blk__avx512(1, P, po, toff, wv, KK, add, m, &act, lo, hi, vz, t + 16 * p);
+            p += (size_t)NB;
+        }
     }
     /* [position][channel] -> the NCHW planes, 16 x 16 bytes at a time */
     for (size_t p0 = 0; p0 < osp; p0 += 16) {
         size_t n = osp - p0 < 16 ? osp - p0 : 16;
         __mmask16 km = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1u);
         __m128i v[16];
-        for (size_t i = 0; i < 16; i++)
-            v[i] = i < n ? _mm_loadu_si128((const __m128i *)(T + (p0 + i) * 16))
-                         : _mm_setzero_si128();
-        pq_i8_tr16x16__avx512(v);
+        pq_i8_tr_load__avx512(T + p0 * 16, 16, (int)n, 16, v);
         for (int c = 0; c < nc; c++)
             _mm_mask_storeu_epi8(a->y + (size_t)c * osp + p0, km, v[c]);
     }
