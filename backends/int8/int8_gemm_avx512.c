@@ -547,12 +547,16 @@ static void pq_i8_dwc__avx512(const pq_i8_dwc *a) {
         /* the band's outputs, 8 positions (across output rows) per block */
         size_t np = (size_t)(nb * a->OW), p = 0;
         uint8_t *t = T + (size_t)(oh0 * a->OW) * 16;
-        int po[8];
+        int po[8], rstep = (int)((size_t)a->sh * wp * 16), cstep = (int)a->sw * 16;
+        int rbase = 0, ow = 0; /* position p is (row base rbase, column ow) */
         while (p < np) {
             int NB = np - p >= 8 ? 8 : (np - p >= 4 ? 4 : 1);
             for (int i = 0; i < NB; i++) {
-                size_t oh = (p + (size_t)i) / (size_t)a->OW, ow = (p + (size_t)i) % (size_t)a->OW;
-                po[i] = (int)((oh * (size_t)a->sh * wp + ow * (size_t)a->sw) * 16);
+                po[i] = rbase + ow * cstep;
+                if (++ow == a->OW) {
+                    ow = 0;
+                    rbase += rstep;
+                }
             }
             if (NB == 8)
                 pq_i8_dwc_blk__avx512(8, P, po, toff, wv, KK, add, m, &act, lo, hi, vz, t + 16 * p);
