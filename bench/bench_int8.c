@@ -6,7 +6,7 @@
  * 768). Prints medians of wall time and the minimum and median of thread-CPU time per call (the
  * minimum is the least disturbed by other processes on a shared machine), GOP/s (2 ops per
  * multiply-add, from the minimum) and ratios to oneDNN FP32. Weights are packed per call here
- * (no session cache). `bench_int8 models [threads] [resnet18|mobilenet_v3_small]` instead times every
+ * (no session cache). `bench_int8 models [threads] [resnet18|mobilenet_v3_small|""] [layer-substring] [calls per sample]` instead times every
  * conv shape of resnet18 / mobilenet_v3_small as a session runs it (weights cached; PIQC_ISA picks
  * the INT8 kernels), with GMAC/s and totals per model. Not a test: nothing asserts on time. */
 #include <math.h>
@@ -22,6 +22,9 @@
 #include "ir/ir.h"
 
 #define SAMPLES 21
+
+static int g_reps = 1; /* calls per timed sample (models mode, for profilers) */
+static const char *g_layer; /* models mode: only layers whose name contains this */
 
 static double now(clockid_t c) {
     struct timespec ts;
@@ -45,14 +48,16 @@ static void time_it(run_fn run, const pq_i8_kernels *k, const pq_kernel_args *a,
     double w[SAMPLES], c[SAMPLES];
     for (int i = -2; i < SAMPLES; i++) {
         double w0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_THREAD_CPUTIME_ID);
-        enum pq_status st = run ? run(k, a) : pq_kernel_run(a);
+        enum pq_status st = PQ_OK;
+        for (int r = 0; r < g_reps && st == PQ_OK; r++)
+            st = run ? run(k, a) : pq_kernel_run(a);
         if (st != PQ_OK) {
             fprintf(stderr, "bench_int8: kernel failed (%d): %s\n", (int)st, a->err->msg);
             exit(1);
         }
         if (i >= 0) {
-            w[i] = now(CLOCK_MONOTONIC) - w0;
-            c[i] = now(CLOCK_THREAD_CPUTIME_ID) - c0;
+            w[i] = (now(CLOCK_MONOTONIC) - w0) / g_reps;
+            c[i] = (now(CLOCK_THREAD_CPUTIME_ID) - c0) / g_reps;
         }
     }
     qsort(w, SAMPLES, sizeof(double), cmp_d);
@@ -340,6 +345,7 @@ static void bench_model(const char *name, const layer *L, size_t n, int threads)
            "GMAC/s", "vs fp32");
     double tf = 0, tq = 0, tm = 0;
     for (size_t i = 0; i < n; i++) {
+        if (g_layer && !strstr(L[i].name, g_layer)) continue;
         int64_t OHW = (L[i].HW + 2 * (L[i].kk / 2) - L[i].kk) / L[i].st + 1;
         double mac = (double)(L[i].M * (L[i].C / L[i].grp) * L[i].kk * L[i].kk * OHW * OHW);
         double f, q = bench_layer(&L[i], threads, &f);
@@ -357,6 +363,8 @@ int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "models") == 0) {
         int threads = argc > 2 ? atoi(argv[2]) : 1;
         const char *only = argc > 3 ? argv[3] : "";
+        g_layer = argc > 4 ? argv[4] : NULL;
+        g_reps = argc > 5 && atoi(argv[5]) > 0 ? atoi(argv[5]) : 1;
         if (threads < 1) threads = 1;
         if (!*only || strcmp(only, "resnet18") == 0)
             bench_model("resnet18", resnet18, sizeof resnet18 / sizeof resnet18[0], threads);
