@@ -4,6 +4,7 @@
 #include "backends/int8/int8_ops.h"
 #include "backends/int8/qdq_ops.h"
 #include "backends/int8/qlinear_eltwise.h"
+#include "backends/movement_fast.h"
 #include "backends/onednn/onednn.h"
 #include "backends/piqc_ops.h"
 #include "fast.h"
@@ -46,6 +47,13 @@ const pq_kernel_fn pq_fast_kernels[PQ_OP_COUNT] = {
     [PQ_OP_LAYER_NORMALIZATION] = pq_fast_eltwise_layernorm,
     [PQ_OP_GLOBAL_AVERAGE_POOL] = pq_fast_eltwise_global_avg_pool,
     /* ---- end f32 elementwise ---- */
+    /* ---- data movement (backends/movement_fast.c, run-time selected ISA) ---- */
+    [PQ_OP_RESIZE] = pq_fast_movement_resize, /* f32 nearest / linear, last two axes */
+    [PQ_OP_TRANSPOSE] = pq_fast_movement_transpose,
+    [PQ_OP_CONCAT] = pq_fast_movement_concat,
+    [PQ_OP_SPLIT] = pq_fast_movement_split,
+    [PQ_OP_SLICE] = pq_fast_movement_slice,
+    /* ---- end data movement ---- */
 };
 
 static int pq_fast_enabled(void) {
