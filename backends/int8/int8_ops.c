@@ -793,6 +793,10 @@ static inline void pq_i8_tr16x16(__m128i r[16]) {
 static void pq_i8_transpose(const uint8_t *src, size_t lds, size_t rows, size_t cols,
                             uint8_t *dst, size_t ldd) {
     size_t r0 = 0, c0 = 0;
+    if (cols == 1 && lds == 1) {
+        memcpy(dst, src, rows);
+        return;
+    }
 #if defined(__SSE2__)
     for (; r0 + 16 <= rows; r0 += 16) {
         for (c0 = 0; c0 + 16 <= cols; c0 += 16) {
@@ -842,8 +846,16 @@ static void pq_i8_conv_task(void *ctx, int64_t b, int64_t e) {
         const uint8_t *base = j->X + (size_t)(n * g->C + gi * g->Cg) * j->src->cstride;
         uint8_t *yg = j->Y + (n * g->M + gi * g->Mg) * (int64_t)j->OSP;
         size_t p0 = tile * j->nc, n_c = j->OSP - p0 < j->nc ? j->OSP - p0 : j->nc;
+        /* positions as packed rows: a transpose of the input (raw-byte tables) */
+        bool arows = j->swap && j->src->direct && k->elem == 1 && !k->flip;
         if (packed != tile_id) {
-            pq_i8_conv_pack(j, base, p0, n_c, seg, ch, ztail, panels);
+            if (arows) {
+                pq_i8_transpose(base + p0, j->OSP, j->CK, n_c, panels, j->rb);
+                for (size_t p = 0; p < n_c; p++)
+                    memset((uint8_t *)panels + p * j->rb + j->CK, 0, j->rb - j->CK);
+            } else {
+                pq_i8_conv_pack(j, base, p0, n_c, seg, ch, ztail, panels);
+            }
             packed = tile_id;
         }
         size_t r0 = (size_t)(gi * g->Mg) + mc * j->mblk, m0 = mc * j->mblk;
@@ -857,9 +869,12 @@ static void pq_i8_conv_task(void *ctx, int64_t b, int64_t e) {
                                      .act = j->act,
                                      .zp_y = j->zp_y,
                                      .finite = j->finite};
-                pq_i8_gemm_panel_rows(k, true, n_c, nch, j->CK, panels,
-                                      (const uint8_t *)j->rows + (m0 + c0) / nr * pb, &ep, yt + c0,
-                                      mrows);
+                const uint8_t *wp = (const uint8_t *)j->rows + (m0 + c0) / nr * pb;
+                if (arows)
+                    pq_i8_gemm_packed(k, true, n_c, nch, j->CK, panels, wp, &ep, yt + c0, mrows);
+                else
+                    pq_i8_gemm_panel_rows(k, true, n_c, nch, j->CK, panels, wp, &ep, yt + c0,
+                                          mrows);
             }
             /* [position][channel] -> NCHW */
             pq_i8_transpose(yt, mrows, n_c, mrows, yg + m0 * j->OSP + p0, j->OSP);

@@ -273,6 +273,8 @@ static const conv_geo conv_geos[] = {
     {1, 33, 15, 21, 33, 3, 3, 2, 1, 33, {0, 1, 1, 0}}, /* depthwise 33, stride 2, asymmetric */
     {1, 19, 9, 23, 19, 3, 3, 1, 2, 19, {2, 1, 0, 2}},  /* depthwise 19, dilation 2 */
     {1, 17, 7, 7, 17, 5, 5, 2, 1, 17, {2, 2, 2, 2}},   /* depthwise 7x7 -> 4x4, 5x5 stride 2 */
+    {2, 70, 1, 1, 37, 1, 1, 1, 1, 1, {0, 0, 0, 0}},    /* squeeze-excite 1x1 on 1 x 1, K tail */
+    {1, 35, 7, 7, 50, 1, 1, 1, 1, 1, {0, 0, 0, 0}},    /* 1x1 direct, 49 positions as rows */
 };
 
 /* A fused activation for conv_case: name (NULL: none), its attributes, the y scale that spreads
@@ -392,7 +394,7 @@ static void sweep_conv_act(enum pq_i8_isa isa) {
     const pq_i8_kernels *k = need_isa(isa);
     rng_t r = {0x13198A2E03707344ULL + (uint64_t)isa};
     g_distinct = 0;
-    static const int geos[] = {0, 2, 3, 7, 8, 13, 14, 19, 20, 21, 22, 23, 24}; /* 1x1, 3x3, dw */
+    static const int geos[] = {0, 2, 3, 7, 8, 13, 14, 19, 20, 21, 22, 23, 24, 27, 28};
     g_compared = 0;
     int cases = 0;
     for (int force = -1; force <= 1; force++) {
