@@ -2,8 +2,10 @@
  * convolution primitive: plain NC[D]HW activations reordered to and from the blocked layout oneDNN
  * picks, weights reordered once and cached. Primitives are cached per shape + attributes + threads.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backends/onednn/onednn_impl.h"
 #include "backends/piqc_ops.h"
@@ -572,7 +574,7 @@ static enum pq_status pq_conv_session(pq_onednn_cache *c, const pq_kernel_args *
     return st;
 }
 
-enum pq_status pq_onednn_conv(const pq_kernel_args *a) {
+static enum pq_status pq_onednn_conv_run(const pq_kernel_args *a) {
     pq_conv_geo g;
     if (!pq_conv_geometry(a, &g)) return PQ_ERR_UNSUPPORTED;
     int64_t macs = g.n * g.m * (g.c / g.group);
@@ -612,5 +614,30 @@ enum pq_status pq_onednn_conv(const pq_kernel_args *a) {
 done:
     pq_dnnl_cache_release(&pq_conv_wei_cache, we);
     pq_dnnl_cache_release(&pq_conv_cache, pe);
+    return st;
+}
+
+/* PIQC_ONEDNN_CONV_TIME=1: every call prints one line to stderr (node name, shape, status and
+ * wall time in microseconds) for per-layer comparisons (bench/conv_layers.py). */
+enum pq_status pq_onednn_conv(const pq_kernel_args *a) {
+    static _Atomic int trace = -1;
+    if (trace < 0) {
+        const char *e = getenv("PIQC_ONEDNN_CONV_TIME");
+        trace = e && *e && strcmp(e, "0");
+    }
+    if (!trace) return pq_onednn_conv_run(a);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    enum pq_status st = pq_onednn_conv_run(a);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    const pq_tensor *X = a->n_in > 0 ? a->in[0] : NULL, *W = a->n_in > 1 ? a->in[1] : NULL;
+    pq_conv_geo g;
+    bool geo = pq_conv_geometry(a, &g);
+    fprintf(stderr, "piqc_conv,%s,n%lld c%lld m%lld g%lld in%lld k%lld s%lld,%d,%.2f\n",
+            a->node && a->node->name ? a->node->name : "?", geo ? (long long)g.n : -1LL,
+            geo ? (long long)g.c : -1LL, geo ? (long long)g.m : -1LL,
+            geo ? (long long)g.group : -1LL, X && X->rank > 2 ? (long long)X->dims[2] : -1LL,
+            W && W->rank > 2 ? (long long)W->dims[2] : -1LL, geo ? (long long)g.s[0] : -1LL,
+            (int)st, (double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-3);
     return st;
 }
