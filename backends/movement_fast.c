@@ -12,16 +12,16 @@
 
 /* ---- scalar row kernels ---- */
 
-static void pq_mv_linear_row__scalar(const float *a0, const float *a1, const float *b0,
-                                     const float *b1, double wy0, double wy1, const double *wx0,
+static void pq_mv_linear_row__scalar(const double *a0, const double *a1, const double *b0,
+                                     const double *b1, double wy0, double wy1, const double *wx0,
                                      const double *wx1, float *y, int64_t n) {
     for (int64_t j = 0; j < n; j++) {
         double acc = 0.0;
-        acc += (wy0 * wx0[j]) * (double)a0[j];
-        acc += (wy0 * wx1[j]) * (double)a1[j];
+        acc += (wy0 * wx0[j]) * a0[j];
+        acc += (wy0 * wx1[j]) * a1[j];
         if (b0) {
-            acc += (wy1 * wx0[j]) * (double)b0[j];
-            acc += (wy1 * wx1[j]) * (double)b1[j];
+            acc += (wy1 * wx0[j]) * b0[j];
+            acc += (wy1 * wx1[j]) * b1[j];
         }
         y[j] = (float)acc;
     }
@@ -452,7 +452,7 @@ typedef struct {
     const uint8_t *xout;         /* column outside the roi (extrapolation), or NULL */
     float extra;                 /* extrapolation_value */
     bool nearest, id_cols;       /* id_cols: ix0[j] == j for every column */
-    float *scratch;              /* linear: 4 * wout floats per task */
+    double *scratch;             /* linear: 4 * wout doubles per task (gathered rows) */
 } pq_mv_rs_job;
 
 static void pq_mv_rs_fill(float *y, int64_t n, float v) {
@@ -490,25 +490,25 @@ static void pq_mv_rs_nearest(const pq_mv_rs_job *j, int64_t b, int64_t e) {
 }
 
 /* The two gathered rows (first and second column tap) of source row key in one of two slots. */
-static int pq_mv_rs_slot(const pq_mv_rs_job *j, int64_t *keys, float *slots[2][2], int64_t key,
+static int pq_mv_rs_slot(const pq_mv_rs_job *j, int64_t *keys, double *slots[2][2], int64_t key,
                          int64_t keep) {
     if (keys[0] == key) return 0;
     if (keys[1] == key) return 1;
     int s = keys[0] == keep ? 1 : 0;
     keys[s] = key;
     const float *xr = j->x + key * j->win;
-    float *g0 = slots[s][0], *g1 = slots[s][1];
+    double *g0 = slots[s][0], *g1 = slots[s][1];
     for (int64_t c = 0; c < j->wout; c++) {
         int64_t i0 = j->ix0[c], i1 = j->ix1[c];
-        g0[c] = i0 >= 0 ? xr[i0] : 0.0f;
-        g1[c] = i1 >= 0 ? xr[i1] : 0.0f;
+        g0[c] = i0 >= 0 ? (double)xr[i0] : 0.0;
+        g1[c] = i1 >= 0 ? (double)xr[i1] : 0.0;
     }
     return s;
 }
 
 static void pq_mv_rs_linear(const pq_mv_rs_job *j, int64_t task, int64_t b, int64_t e) {
-    float *sc = j->scratch + task * 4 * j->wout;
-    float *slots[2][2] = {{sc, sc + j->wout}, {sc + 2 * j->wout, sc + 3 * j->wout}};
+    double *sc = j->scratch + task * 4 * j->wout;
+    double *slots[2][2] = {{sc, sc + j->wout}, {sc + 2 * j->wout, sc + 3 * j->wout}};
     int64_t keys[2] = {-1, -1};
     for (int64_t r = b; r < e; r++) {
         int64_t p = r / j->hout, oy = r % j->hout;
@@ -595,7 +595,7 @@ enum pq_status pq_movement_resize_run(const pq_movement_kernels *k, const pq_ker
     j.tasks = pq_parallel_chunks(th, j.rows);
     size_t n_scr = nearest ? 0 : (size_t)(4 * wout * j.tasks);
     size_t bytes = sizeof(int64_t) * (size_t)(planes + 2 * wout) +
-                   sizeof(double) * 2 * (size_t)wout + sizeof(float) * n_scr + (size_t)wout;
+                   sizeof(double) * 2 * (size_t)wout + sizeof(double) * n_scr + (size_t)wout;
     uint8_t *mem = pq_malloc(bytes);
     if (!mem) {
         st = pq_error_nomem(a->err, "Resize");
@@ -603,7 +603,7 @@ enum pq_status pq_movement_resize_run(const pq_movement_kernels *k, const pq_ker
     }
     int64_t *plane_src = (int64_t *)mem, *ix0 = plane_src + planes, *ix1 = ix0 + wout;
     double *wx0 = (double *)(ix1 + wout), *wx1 = wx0 + wout;
-    float *scr = (float *)(wx1 + wout);
+    double *scr = wx1 + wout;
     uint8_t *xout = (uint8_t *)(scr + n_scr);
     int64_t cnt[PQ_MAX_RANK] = {0};
     for (int64_t p = 0; p < planes; p++) {

@@ -17,10 +17,10 @@
  * - Resize nearest and every copy: bytes moved, never computed. */
 typedef struct pq_movement_kernels {
     const char *isa; /* "scalar", "avx2", "avx512" */
-    /* n >= 0 outputs of the formula above: a0/a1 are the gathered first-row taps, b0/b1 the
-     * second row's (both NULL when the row has one tap: the b terms are left out), wx0/wx1 the
-     * per-column weights. */
-    void (*linear_row)(const float *a0, const float *a1, const float *b0, const float *b1,
+    /* n >= 0 outputs of the formula above: a0/a1 are the gathered first-row taps (the source
+     * floats converted to double once per source row), b0/b1 the second row's (both NULL when the
+     * row has one tap: the b terms are left out), wx0/wx1 the per-column weights. */
+    void (*linear_row)(const double *a0, const double *a1, const double *b0, const double *b1,
                        double wy0, double wy1, const double *wx0, const double *wx1, float *y,
                        int64_t n);
     /* 4-byte transpose of a ni x nj block: dst[i * ds + j] = src[j * ss + i] (element strides). */

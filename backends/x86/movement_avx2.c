@@ -6,12 +6,12 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-static inline __m256d pq_mv_ld4(const float *p) {
-    return _mm256_cvtps_pd(_mm_loadu_ps(p));
+static inline __m256d pq_mv_ld4(const double *p) {
+    return _mm256_loadu_pd(p);
 }
 
-static void pq_mv_linear_row__avx2(const float *a0, const float *a1, const float *b0,
-                                   const float *b1, double wy0, double wy1, const double *wx0,
+static void pq_mv_linear_row__avx2(const double *a0, const double *a1, const double *b0,
+                                   const double *b1, double wy0, double wy1, const double *wx0,
                                    const double *wx1, float *y, int64_t n) {
     int64_t j = 0;
     const __m256d z = _mm256_setzero_pd(), vy0 = _mm256_set1_pd(wy0), vy1 = _mm256_set1_pd(wy1);

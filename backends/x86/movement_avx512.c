@@ -6,12 +6,12 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-static inline __m512d pq_mv_ld8(const float *p) {
-    return _mm512_cvtps_pd(_mm256_loadu_ps(p));
+static inline __m512d pq_mv_ld8(const double *p) {
+    return _mm512_loadu_pd(p);
 }
 
-static void pq_mv_linear_row__avx512(const float *a0, const float *a1, const float *b0,
-                                     const float *b1, double wy0, double wy1, const double *wx0,
+static void pq_mv_linear_row__avx512(const double *a0, const double *a1, const double *b0,
+                                     const double *b1, double wy0, double wy1, const double *wx0,
                                      const double *wx1, float *y, int64_t n) {
     int64_t j = 0;
     const __m512d z = _mm512_setzero_pd(), vy0 = _mm512_set1_pd(wy0), vy1 = _mm512_set1_pd(wy1);
