@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # FP32 side-by-side table, piqc vs onnxruntime-node (issue 9): torchvision mobilenet_v3_small,
-# mobilenet_v3_large, resnet18, efficientnet_b0 (random weights, bench/export_bench_models.py;
-# batch 1 and 8), the 4-layer d256 seq-128 transformer encoder, the digits CNN (batch 1 and 8) and
+# mobilenet_v3_large, resnet18, efficientnet_b0 and the segmentation lraspp_mobilenet_v3_large
+# (320x320, bilinear Resize; random weights, bench/export_bench_models.py; batch 1 and 8), the
+# 4-layer d256 seq-128 transformer encoder, the digits CNN (batch 1 and 8) and
 # examples/charlm when its model is there (batch 1). Each model is compiled with the fp32 preset,
 # its output checked against PyTorch's (or the ONNX model's reference data), then piqc and
 # onnxruntime-node (graph optimizations on) run the same .npy inputs at 1 and 2 threads,
@@ -11,7 +12,8 @@
 # faster). --base PIQC_OLD times another piqc build in the same rounds (before/after a change).
 # Usage: bench/bench_fp32_cnn.sh [--repeat N] [--rounds K] [--only NAME[,NAME...]]
 #          [--threads "1 2"] [--batches "1 8"] [--base PIQC_OLD] [--keep DIR]
-#   names: mobilenet_v3_small mobilenet_v3_large resnet18 efficientnet_b0 encoder_d256 digits charlm
+#   names: mobilenet_v3_small mobilenet_v3_large resnet18 efficientnet_b0 lraspp_mobilenet_v3_large
+#          encoder_d256 digits charlm
 #   --keep DIR: export into / reuse DIR (models, inputs, artifacts stay for piqc run --profile)
 #   env: PIQC (default build/tools/piqc), PY (default /usr/bin/python3), NODE (default node);
 #        piqc runs with more than one thread get OMP_WAIT_POLICY=passive, as `piqc run --help`
@@ -33,7 +35,7 @@ while [ $# -gt 0 ]; do
         --batches) batches=${2:?}; shift 2 ;;
         --base) base=${2:?}; shift 2 ;;
         --keep) keep=${2:?}; shift 2 ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "bench_fp32_cnn: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -44,7 +46,7 @@ done
 for b in $batches; do
     case "$b" in 1|8) ;; *) echo "bench_fp32_cnn: --batches takes 1 and/or 8" >&2; exit 2 ;; esac
 done
-all="mobilenet_v3_small mobilenet_v3_large resnet18 efficientnet_b0 encoder_d256 digits charlm"
+all="mobilenet_v3_small mobilenet_v3_large resnet18 efficientnet_b0 lraspp_mobilenet_v3_large encoder_d256 digits charlm"
 models=()
 for name in $all; do
     [ -z "$only" ] || [[ ",$only," == *",$name,"* ]] && models+=("$name")

@@ -1,6 +1,7 @@
 # Exports the larger models the latency benchmarks use (random weights; latency only) into a
 # directory given on the command line: a transformer encoder, a wide MLP and torchvision CNNs
-# (mobilenet_v3_small/large, resnet18, efficientnet_b0; python3-torchvision). Run with /usr/bin/python3.
+# (mobilenet_v3_small/large, resnet18, efficientnet_b0; python3-torchvision) and a segmentation
+# network with bilinear upsampling (lraspp_mobilenet_v3_large, 320x320). Run with /usr/bin/python3.
 # Usage: export_bench_models.py OUT_DIR [NAME ...]   (default: encoder_d256 mlp_2048)
 # Writes <name>/model.onnx, <name>/input_<in>.npy (batch 1) and, for the CNNs, input_<in>_b8.npy,
 # plus PyTorch's outputs on them (torch_<out>.npy, torch_<out>_b8.npy) for checking piqc.
@@ -82,10 +83,47 @@ def export_cnn(out_dir, name, size=224):
     print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters -> {d}")
 
 
+SEGS = ("lraspp_mobilenet_v3_large",)
+
+
+class SegOut(nn.Module):
+    """torchvision's segmentation models return a dict: keep its "out" tensor."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x)["out"]
+
+
+def export_seg(out_dir, name, size=320):
+    """A torchvision segmentation architecture (random init, weights_backbone=None), eval mode,
+    opset 17 (bilinear F.interpolate -> Resize linear), dynamic batch; output [N, 21, size, size]."""
+    try:
+        import torchvision
+    except ImportError:
+        sys.exit("export_bench_models: %s needs python3-torchvision" % name)
+    net = getattr(torchvision.models.segmentation, name)(weights=None, weights_backbone=None)
+    model = SegOut(net).eval()
+    d = os.path.join(out_dir, name)
+    os.makedirs(d, exist_ok=True)
+    x1 = torch.randn(1, 3, size, size)
+    x8 = torch.randn(8, 3, size, size)
+    torch.onnx.export(model, x1, os.path.join(d, "model.onnx"), opset_version=17,
+                      input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
+    with torch.no_grad():
+        for x, sfx in ((x1, ""), (x8, "_b8")):
+            np.save(os.path.join(d, f"input_input{sfx}.npy"), x.numpy())
+            np.save(os.path.join(d, f"torch_logits{sfx}.npy"), model(x).numpy())
+    print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters -> {d}")
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit("usage: export_bench_models.py OUT_DIR [NAME ...]  (names: encoder_d256 mlp_2048 "
-                 + " ".join(CNNS) + ")")
+                 + " ".join(CNNS + SEGS) + ")")
     out = sys.argv[1]
     names = sys.argv[2:] or ["encoder_d256", "mlp_2048"]
     for name in names:
@@ -96,6 +134,8 @@ def main():
             export(out, name, WideMLP(), [torch.randn(1, 1024)], ["x"])
         elif name in CNNS:
             export_cnn(out, name)
+        elif name in SEGS:
+            export_seg(out, name)
         else:
             sys.exit(f"export_bench_models: unknown model '{name}'")
 
