@@ -163,7 +163,8 @@ typedef struct pq_i8_dwc {
     int32_t zp_x, zp_y;
     int nc;
     int64_t H, W, OH, OW, KH, KW, sh, sw, dh, dw, pt, pl;
-    void *scratch; /* pq_i8_dwc_scratch bytes, 64-byte aligned */
+    int64_t oh_begin, oh_end; /* output rows [oh_begin, oh_end) (oh_end 0: to OH) */
+    void *scratch;            /* pq_i8_dwc_scratch bytes, 64-byte aligned */
 } pq_i8_dwc;
 typedef void (*pq_i8_dwc_fn)(const pq_i8_dwc *a);
 

@@ -519,8 +519,9 @@ static void pq_i8_dwc__avx512(const pq_i8_dwc *a) {
     int64_t wn = (int64_t)wp - a->pl < a->W ? (int64_t)wp - a->pl : a->W;
     size_t cl = (size_t)a->pl < wp ? (size_t)a->pl : wp;
     size_t cr = wn > 0 ? (size_t)(a->pl + wn) : cl;
-    for (int64_t oh0 = 0; oh0 < a->OH; oh0 += bh) {
-        int64_t nb = a->OH - oh0 < bh ? a->OH - oh0 : bh;
+    int64_t ob = a->oh_begin, oe = a->oh_end > ob ? a->oh_end : a->OH;
+    for (int64_t oh0 = ob; oh0 < oe; oh0 += bh) {
+        int64_t nb = oe - oh0 < bh ? oe - oh0 : bh;
         size_t rows = (size_t)((nb - 1) * a->sh + (a->KH - 1) * a->dh + 1);
         /* the band's plane: zero (= zp - zp) outside the input, x - zp inside */
         for (size_t rr = 0; rr < rows; rr++) {
@@ -546,7 +547,7 @@ static void pq_i8_dwc__avx512(const pq_i8_dwc *a) {
         }
         /* the band's outputs, 8 positions (across output rows) per block */
         size_t np = (size_t)(nb * a->OW), p = 0;
-        uint8_t *t = T + (size_t)(oh0 * a->OW) * 16;
+        uint8_t *t = T + (size_t)((oh0 - ob) * a->OW) * 16;
         int po[8], rstep = (int)((size_t)a->sh * wp * 16), cstep = (int)a->sw * 16;
         int rbase = 0, ow = 0; /* position p is (row base rbase, column ow) */
         while (p < np) {
@@ -568,13 +569,14 @@ static void pq_i8_dwc__avx512(const pq_i8_dwc *a) {
         }
     }
     /* [position][channel] -> the NCHW planes, 16 x 16 bytes at a time */
-    for (size_t p0 = 0; p0 < osp; p0 += 16) {
-        size_t n = osp - p0 < 16 ? osp - p0 : 16;
+    size_t pb = (size_t)(ob * a->OW), pn = (size_t)((oe - ob) * a->OW);
+    for (size_t p0 = 0; p0 < pn; p0 += 16) {
+        size_t n = pn - p0 < 16 ? pn - p0 : 16;
         __mmask16 km = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1u);
         __m128i v[16];
         pq_i8_tr_load__avx512(T + p0 * 16, 16, (int)n, 16, v);
         for (int c = 0; c < nc; c++)
-            _mm_mask_storeu_epi8(a->y + (size_t)c * osp + p0, km, v[c]);
+            _mm_mask_storeu_epi8(a->y + (size_t)c * osp + pb + p0, km, v[c]);
     }
 }
 

@@ -590,6 +590,7 @@ typedef struct pq_i8_dwc_job {
     const float *m;
     uint8_t *Y;
     int64_t blocks; /* channel blocks per image */
+    int64_t rchunks; /* output row ranges per block (threads for few blocks) */
     atomic_int failed;
 } pq_i8_dwc_job;
 
@@ -603,8 +604,12 @@ static void pq_i8_dwc_task(void *ctx, int64_t b, int64_t e) {
         return;
     }
     for (int64_t t = b; t < e; t++) {
-        int64_t n = t / j->blocks, c0 = t % j->blocks * L;
+        int64_t rc = t % j->rchunks, nb = t / j->rchunks;
+        int64_t n = nb / j->blocks, c0 = nb % j->blocks * L;
         pq_i8_dwc a = j->proto;
+        a.oh_begin = g->OH * rc / j->rchunks;
+        a.oh_end = g->OH * (rc + 1) / j->rchunks;
+        if (a.oh_end <= a.oh_begin) continue;
         a.nc = (int)(g->C - c0 < L ? g->C - c0 : L);
         a.x = j->X + (n * g->C + c0) * g->H * g->W;
         a.y = j->Y + (n * g->M + c0) * OSP;
@@ -1036,7 +1041,11 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
                                 .Y = Y->data,
                                 .blocks = (g.C + k->dwc_lanes - 1) / k->dwc_lanes};
             atomic_init(&cj.failed, 0);
-            pq_parallel_for(dth, g.N * cj.blocks, pq_i8_dwc_task, &cj);
+            /* few channel blocks for the threads: split their output rows too */
+            int64_t nbk = g.N * cj.blocks;
+            cj.rchunks = dth == 1 || nbk >= 2 * dth ? 1 : (2 * dth + nbk - 1) / nbk;
+            if (cj.rchunks > g.OH) cj.rchunks = g.OH;
+            pq_parallel_for(dth, nbk * cj.rchunks, pq_i8_dwc_task, &cj);
             if (atomic_load(&cj.failed))
                 st = pq_error_nomem(a->err, "QLinearConv depthwise buffers");
             goto done;

@@ -147,6 +147,8 @@ static const geo geos[] = {
     {1, 64, 5, 5, 200, 3, 1, 1, 1},   /* one tile: output-channel blocks */
     {1, 3, 40, 40, 16, 7, 2, 3, 1},   /* stem-like, K = 147 (K tail) */
     {1, 32, 16, 16, 32, 3, 1, 1, 32}, /* depthwise */
+    {1, 24, 15, 15, 24, 5, 2, 2, 24}, /* depthwise 5x5 stride 2: rows split across threads */
+    {2, 16, 9, 9, 16, 3, 1, 1, 16},   /* depthwise, one channel block per image */
 };
 
 static void conv_threads(enum pq_i8_isa isa) {
