@@ -37,6 +37,8 @@ const pq_kernel_fn pq_fast_kernels[PQ_OP_COUNT] = {
     [PQ_OP_DEQUANTIZE_LINEAR] = pq_fast_qdq_dequantize, /* per-tensor f32 <-> u8/s8 */
     [PQ_OP_MAX_POOL] = pq_fast_max_pool, /* f32 on oneDNN's blocked copies, else u8/s8 */
     [PQ_OP_QLINEAR_ADD] = pq_fast_qlinear_add, /* backends/int8/qlinear_eltwise.c */
+    [PQ_OP_QLINEAR_MUL] = pq_fast_qlinear_add,
+    [PQ_OP_QLINEAR_GLOBAL_AVERAGE_POOL] = pq_fast_qlinear_gap,
     /* ---- end int8 ---- */
     /* ---- f32 elementwise (backends/eltwise_fast.c, run-time selected ISA) ---- */
     [PQ_OP_ADD] = pq_fast_eltwise_binary,

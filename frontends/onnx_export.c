@@ -307,7 +307,8 @@ static enum pq_status pq_ox_prepare(pq_graph *c, const pq_onnx_export_opts *o, i
                                     "node '%s' (%s): graph attribute '%s' is not written",
                                     pq_ox_node_name(n), info->name, n->attrs[a].name);
     }
-    /* QLinearAdd (a com.microsoft op) is written in its QDQ form by the plain export too */
+    /* QLinearAdd / QLinearMul / QLinearGlobalAveragePool (com.microsoft ops) are written in QDQ
+     * form by the plain export too */
     PQ_TRY(pq_ox_qdq_expand_ops(c, o->qdq, NULL, err));
     uint32_t n0 = c->n_nodes;
     bool changed = false;
@@ -484,8 +485,9 @@ static enum pq_status pq_ox_qdq_node(pq_graph *g, uint32_t nid, pq_error *err) {
     return pq_graph_replace_all_uses(g, y, qy, err);
 }
 
-/* Rewrites QLinearAdd node nid into DequantizeLinear(A), DequantizeLinear(B) -> Add (keeping a
- * fused activation, expanded later into its ONNX op) -> QuantizeLinear(C_scale, C_zero_point). */
+/* Rewrites QLinearAdd / QLinearMul node nid into DequantizeLinear(A), DequantizeLinear(B) -> Add /
+ * Mul (keeping a fused activation, expanded later into its ONNX op) -> QuantizeLinear(C_scale,
+ * C_zero_point). */
 static enum pq_status pq_ox_qdq_add(pq_graph *g, uint32_t nid, pq_error *err) {
     uint32_t in[8];
     for (uint32_t i = 0; i < 8; i++)
@@ -502,7 +504,8 @@ static enum pq_status pq_ox_qdq_add(pq_graph *g, uint32_t nid, pq_error *err) {
         pq_build(g, PQ_OP_DEQUANTIZE_LINEAR, hint, bin, in[5] == PQ_NONE ? 2 : 3, &bdq, NULL, err));
     snprintf(hint, sizeof hint, "%s_f32", g->values[y].name);
     uint32_t fin[2] = {adq, bdq};
-    PQ_TRY(pq_build(g, PQ_OP_ADD, hint, fin, 2, &fy, &fn, err));
+    enum pq_op fop = g->nodes[nid].op == PQ_OP_QLINEAR_MUL ? PQ_OP_MUL : PQ_OP_ADD;
+    PQ_TRY(pq_build(g, fop, hint, fin, 2, &fy, &fn, err));
     static const char *const act_attrs[] = {"activation", "activation_alpha", "activation_beta"};
     for (int k = 0; k < 3; k++) {
         const pq_attr *at = pq_node_attr(&g->nodes[nid], act_attrs[k]);
@@ -528,15 +531,48 @@ static enum pq_status pq_ox_qdq_add(pq_graph *g, uint32_t nid, pq_error *err) {
     return pq_graph_replace_all_uses(g, y, qy, err);
 }
 
-/* QDQ-expands QLinearConv / QLinearMatMul (conv_mm) and QLinearAdd nodes; *n_rewritten counts. */
+/* Rewrites QLinearGlobalAveragePool node nid into DequantizeLinear(X) -> GlobalAveragePool ->
+ * QuantizeLinear(y_scale, y_zero_point). */
+static enum pq_status pq_ox_qdq_gap(pq_graph *g, uint32_t nid, pq_error *err) {
+    uint32_t in[5];
+    for (uint32_t i = 0; i < 5; i++)
+        in[i] = pq_node_input(&g->nodes[nid], i);
+    uint32_t y = g->nodes[nid].outputs[0], xdq, fy, qy;
+    char hint[200];
+    snprintf(hint, sizeof hint, "%s_dq", g->values[in[0]].name);
+    uint32_t xin[3] = {in[0], in[1], in[2]};
+    PQ_TRY(
+        pq_build(g, PQ_OP_DEQUANTIZE_LINEAR, hint, xin, in[2] == PQ_NONE ? 2 : 3, &xdq, NULL, err));
+    snprintf(hint, sizeof hint, "%s_f32", g->values[y].name);
+    PQ_TRY(pq_build(g, PQ_OP_GLOBAL_AVERAGE_POOL, hint, &xdq, 1, &fy, NULL, err));
+    uint32_t zy = in[4];
+    if (zy == PQ_NONE && g->values[y].dtype == PQ_DTYPE_I8) {
+        snprintf(hint, sizeof hint, "%s_zero_point", g->values[y].name);
+        pq_tensor *t = pq_tensor_create(PQ_DTYPE_I8, 0, NULL, err);
+        if (!t) return err->status;
+        PQ_TRY(pq_graph_add_constant(g, hint, t, &zy, err));
+    }
+    snprintf(hint, sizeof hint, "%s_q", g->values[y].name);
+    uint32_t qin[3] = {fy, in[3], zy};
+    PQ_TRY(pq_build(g, PQ_OP_QUANTIZE_LINEAR, hint, qin, zy == PQ_NONE ? 2 : 3, &qy, NULL, err));
+    return pq_graph_replace_all_uses(g, y, qy, err);
+}
+
+/* QDQ-expands QLinearConv / QLinearMatMul (conv_mm), QLinearAdd / QLinearMul and
+ * QLinearGlobalAveragePool nodes;
+ * *n_rewritten counts. */
 static enum pq_status pq_ox_qdq_expand_ops(pq_graph *g, bool conv_mm, uint32_t *n_rewritten,
                                            pq_error *err) {
     uint32_t count = 0, n0 = g->n_nodes;
     if (n_rewritten) *n_rewritten = 0;
     for (uint32_t i = 0; i < n0; i++) {
         enum pq_op op = g->nodes[i].op;
-        if (op == PQ_OP_QLINEAR_ADD) {
+        if (op == PQ_OP_QLINEAR_ADD || op == PQ_OP_QLINEAR_MUL) {
             PQ_TRY(pq_ox_qdq_add(g, i, err));
+            count++;
+        }
+        if (op == PQ_OP_QLINEAR_GLOBAL_AVERAGE_POOL) {
+            PQ_TRY(pq_ox_qdq_gap(g, i, err));
             count++;
         }
         if (!conv_mm || (op != PQ_OP_QLINEAR_CONV && op != PQ_OP_QLINEAR_MATMUL)) continue;

@@ -44,9 +44,11 @@ enum pq_status pq_onnx_export_buffer(const pq_graph *g, const pq_onnx_export_opt
 enum pq_status pq_onnx_export_file(const pq_graph *g, const pq_onnx_export_opts *opts,
                                    const char *path, pq_error *err);
 
-/* Rewrites, in place, every QLinearAdd into DequantizeLinear(A), DequantizeLinear(B) -> Add
- * [-> its fused Relu / Clip] -> QuantizeLinear(C_scale, C_zero_point) (the plain export does this
- * too: QLinearAdd is not a default-domain op), every QLinearConv into
+/* Rewrites, in place, every QLinearAdd / QLinearMul into DequantizeLinear(A), DequantizeLinear(B)
+ * -> Add / Mul [-> its fused Relu / Clip] -> QuantizeLinear(C_scale, C_zero_point) (the plain
+ * export does this too: they are not default-domain ops), every QLinearGlobalAveragePool into
+ * DequantizeLinear(X) -> GlobalAveragePool -> QuantizeLinear(y_scale, y_zero_point) (same),
+ * every QLinearConv into
  *   DequantizeLinear(x, s_x, zp_x), DequantizeLinear(w, s_w, zp_w[, axis 0 when s_w has more
  *   than one element]), [DequantizeLinear(bias_i32, s_x*s_w (f32), axis 0)] -> Conv (same
  *   attributes) -> QuantizeLinear(y, s_y, zp_y)

@@ -1,5 +1,6 @@
-/* Shape-inference rules of the u8/s8 elementwise contrib ops (com.microsoft): QLinearAdd (A and B
- * broadcast numpy-style, result in A's dtype, optional fused Relu / Clip). */
+/* Shape-inference rules of the u8/s8 contrib ops (com.microsoft) between INT8 layers: QLinearAdd
+ * and QLinearMul (A and B broadcast numpy-style, result in A's dtype, optional fused Relu / Clip)
+ * and QLinearGlobalAveragePool (NCHW only). */
 #include "infer_piqc.h"
 #include "infer_rules.h"
 
@@ -49,12 +50,33 @@ enum pq_status pq_infer_x_qlinear_add(pq_infer_ctx *c) {
     PQ_TRY(pq_node_activation(c->node, &act, c->err));
     if (act.kind != PQ_ACT_NONE && act.kind != PQ_ACT_RELU && act.kind != PQ_ACT_CLIP)
         return pq_error_set(c->err, PQ_ERR_UNSUPPORTED,
-                            "fused activation %s is not supported on QLinearAdd (Relu, Clip are)",
-                            pq_act_name(act.kind));
+                            "fused activation %s is not supported on %s (Relu, Clip are)",
+                            pq_act_name(act.kind), pq_op_name(c->node->op));
     pq_shape s;
     PQ_TRY(pq_infer_broadcast(&c->in[0].shape, &c->in[3].shape, &s, c->err));
     enum pq_dtype t = c->in[0].dtype != PQ_DTYPE_UNDEFINED ? c->in[0].dtype : c->in[3].dtype;
     c->out[0].dtype = t;
     c->out[0].shape = s;
+    return PQ_OK;
+}
+
+enum pq_status pq_infer_x_qlinear_gap(pq_infer_ctx *c) {
+    PQ_TRY(pq_infer_x_need(c, 0, "X"));
+    PQ_TRY(pq_infer_x_float(c, 1, "x_scale"));
+    PQ_TRY(pq_infer_x_float(c, 3, "y_scale"));
+    PQ_TRY(pq_iq_quant(c, 0, PQ_DTYPE_UNDEFINED, "X"));
+    PQ_TRY(pq_iq_scalar(c, 1, "x_scale"));
+    PQ_TRY(pq_iq_scalar(c, 3, "y_scale"));
+    PQ_TRY(pq_iq_zero_point(c, 2, 0, "x_zero_point"));
+    PQ_TRY(pq_iq_zero_point(c, 4, 0, "y_zero_point"));
+    if (pq_node_attr_int(c->node, "channels_last", 0) != 0)
+        return pq_error_set(c->err, PQ_ERR_UNSUPPORTED, "channels_last = 1 is not supported");
+    const pq_shape *x = &c->in[0].shape;
+    if (x->rank >= 0 && x->rank < 3)
+        return pq_error_set(c->err, PQ_ERR_INVALID, "X must have rank >= 3, got %d", x->rank);
+    c->out[0].dtype = c->in[0].dtype;
+    c->out[0].shape = *x;
+    for (int i = 2; i < x->rank; i++)
+        c->out[0].shape.dims[i] = pq_dim_of(1);
     return PQ_OK;
 }

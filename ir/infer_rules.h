@@ -115,7 +115,8 @@ pq_infer_x_loss(pq_infer_ctx *c); /* NegativeLogLikelihoodLoss, SoftmaxCrossEntr
 enum pq_status pq_infer_x_qlinear_matmul(pq_infer_ctx *c);
 enum pq_status pq_infer_x_qlinear_conv(pq_infer_ctx *c);
 enum pq_status pq_infer_x_grid_sample(pq_infer_ctx *c);
-enum pq_status pq_infer_x_qlinear_add(pq_infer_ctx *c); /* infer_qlinear.c */
+enum pq_status pq_infer_x_qlinear_add(pq_infer_ctx *c); /* infer_qlinear.c, also QLinearMul */
+enum pq_status pq_infer_x_qlinear_gap(pq_infer_ctx *c); /* QLinearGlobalAveragePool */
 /* ---- end extra ---- */
 
 #endif

@@ -159,6 +159,8 @@ const pq_infer_fn pq_infer_table[PQ_OP_COUNT] = {
     [PQ_OP_QLINEAR_CONV] = pq_infer_x_qlinear_conv,
     [PQ_OP_GRID_SAMPLE] = pq_infer_x_grid_sample,
     [PQ_OP_QLINEAR_ADD] = pq_infer_x_qlinear_add, /* infer_qlinear.c */
+    [PQ_OP_QLINEAR_MUL] = pq_infer_x_qlinear_add,
+    [PQ_OP_QLINEAR_GLOBAL_AVERAGE_POOL] = pq_infer_x_qlinear_gap,
     /* ---- end extra ---- */
     /* ---- piqc (ir/infer_piqc.c) ---- */
     [PQ_OP_HADAMARD] = pq_infer_piqc_hadamard,

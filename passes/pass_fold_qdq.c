@@ -1,10 +1,11 @@
 /* fold-qdq: QDQ models made by other tools (onnxruntime's quantizer, piqc export --onnx-qdq) run
  * on the integer kernels: DequantizeLinear(x u8/i8) + DequantizeLinear(const w s8/u8, per-tensor
  * or per-channel) [+ bias] -> Conv/MatMul [-> Relu] -> QuantizeLinear becomes QLinearConv /
- * QLinearMatMul; DequantizeLinear(a), DequantizeLinear(b) -> Add [-> Relu] -> QuantizeLinear
- * becomes QLinearAdd (exact: its definition). Exact except a bias whose scale is not s_x*s_w
- * (requantized to i32: the fold then differs by at most 0.5 * s_x * s_w before the final rounding,
- * i.e. at most 1 LSB). */
+ * QLinearMatMul; DequantizeLinear(a), DequantizeLinear(b) -> Add|Mul [-> Relu] -> QuantizeLinear
+ * becomes QLinearAdd|QLinearMul (exact: their definition), and DequantizeLinear ->
+ * GlobalAveragePool -> QuantizeLinear QLinearGlobalAveragePool (within 1 LSB: exact integer sum).
+ * Exact except a bias whose scale is not s_x*s_w (requantized to i32: the fold then differs by at
+ * most 0.5 * s_x * s_w before the final rounding, i.e. at most 1 LSB). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -243,7 +244,8 @@ static enum pq_status pq_fq_rewrite(pq_rewrite_ctx *rc, uint32_t nid, const pq_m
     return pq_graph_replace_all_uses(g, qout, out, err);
 }
 
-/* QLinearAdd: QuantizeLinear(s_c, z_c) of [Relu of] Add(DequantizeLinear(a), DequantizeLinear(b))
+/* QLinearAdd / QLinearMul: QuantizeLinear(s_c, z_c) of [Relu of] Add|Mul(DequantizeLinear(a),
+ * DequantizeLinear(b))
  * with per-tensor activation DQs of the Q's dtype. m->node: 0 Q, 1 Add, 2 a DQ, 3 b DQ; m->i[0] 1
  * when a Relu (node or fused) becomes QLinearAdd's fused Relu (exact: QLinearAdd is defined as
  * this composition, whatever the zero point). */
@@ -262,8 +264,8 @@ static bool pq_fq_match_add(pq_rewrite_ctx *rc, uint32_t nid, pq_match *m) {
         if (!pq_match_single_use(rc, y)) return false;
         relu = true;
     }
-    uint32_t p = pq_match_producer(rc, y, PQ_OP_ADD);
-    if (p == PQ_NONE) return false;
+    uint32_t p = pq_match_producer(rc, y, PQ_OP_COUNT);
+    if (p == PQ_NONE || (g->nodes[p].op != PQ_OP_ADD && g->nodes[p].op != PQ_OP_MUL)) return false;
     const pq_node *f = &g->nodes[p];
     const pq_attr *act = pq_node_attr(f, "activation");
     if (act) {
@@ -296,9 +298,52 @@ static enum pq_status pq_fq_rewrite_add(pq_rewrite_ctx *rc, uint32_t nid, const 
     const char *name = g->nodes[m->node[1]].name;
     if (in[7] == PQ_NONE) PQ_TRY(pq_fq_zero(g, "y_zero_point", qdt, &in[7], err));
     uint32_t out, qn;
-    PQ_TRY(pq_canon_build(g, PQ_OP_QLINEAR_ADD, g->values[qout].name, in, 8, &out, &qn, err));
+    enum pq_op op = g->nodes[m->node[1]].op == PQ_OP_MUL ? PQ_OP_QLINEAR_MUL : PQ_OP_QLINEAR_ADD;
+    PQ_TRY(pq_canon_build(g, op, g->values[qout].name, in, 8, &out, &qn, err));
     if (name) g->nodes[qn].name = pq_graph_fresh_node_name(g, name);
     if (m->i[0]) PQ_TRY(pq_node_set_string(g, qn, "activation", "Relu", err));
+    PQ_TRY(pq_infer_node(g, qn, err));
+    return pq_graph_replace_all_uses(g, qout, out, err);
+}
+
+/* QLinearGlobalAveragePool: QuantizeLinear(GlobalAveragePool(DequantizeLinear(x))) with a 4-D
+ * per-tensor activation DQ of the Q's dtype. m->node: 0 Q, 1 GlobalAveragePool, 2 x DQ. Within 1
+ * LSB, not exact: the integer op sums the codes exactly, the f32 pool sums rounded values. */
+static bool pq_fq_match_gap(pq_rewrite_ctx *rc, uint32_t nid, pq_match *m) {
+    const pq_graph *g = rc->g;
+    const pq_node *q = &g->nodes[nid];
+    uint32_t y = q->inputs[0], zy = pq_node_input(q, 2);
+    if (!pq_fq_scalar_scale(g, q->inputs[1])) return false;
+    enum pq_dtype qdt = g->values[q->outputs[0]].dtype;
+    if (qdt != PQ_DTYPE_U8 && qdt != PQ_DTYPE_I8) return false;
+    if (!pq_fq_zp_ok(g, zy, qdt, 1) || !pq_match_single_use(rc, y)) return false;
+    uint32_t p = pq_match_producer(rc, y, PQ_OP_GLOBAL_AVERAGE_POOL);
+    if (p == PQ_NONE) return false;
+    uint32_t xd = pq_fq_dq(rc, g->nodes[p].inputs[0]);
+    if (xd == PQ_NONE || !pq_fq_act_dq(rc, xd)) return false;
+    const pq_value *x = &g->values[g->nodes[xd].inputs[0]];
+    if (x->dtype != qdt || x->shape.rank != 4) return false;
+    m->node[0] = nid;
+    m->node[1] = p;
+    m->node[2] = xd;
+    return true;
+}
+
+static enum pq_status pq_fq_rewrite_gap(pq_rewrite_ctx *rc, uint32_t nid, const pq_match *m,
+                                        pq_error *err) {
+    pq_graph *g = rc->g;
+    const pq_node *xd = &g->nodes[m->node[2]], *q = &g->nodes[nid];
+    uint32_t in[5] = {xd->inputs[0], xd->inputs[1], pq_node_input(xd, 2), q->inputs[1],
+                      pq_node_input(q, 2)};
+    const uint32_t qout = q->outputs[0];
+    const enum pq_dtype qdt = g->values[qout].dtype;
+    const char *name = g->nodes[m->node[1]].name;
+    if (in[2] == PQ_NONE) PQ_TRY(pq_fq_zero(g, "x_zero_point", qdt, &in[2], err));
+    if (in[4] == PQ_NONE) PQ_TRY(pq_fq_zero(g, "y_zero_point", qdt, &in[4], err));
+    uint32_t out, qn;
+    PQ_TRY(pq_canon_build(g, PQ_OP_QLINEAR_GLOBAL_AVERAGE_POOL, g->values[qout].name, in, 5, &out,
+                          &qn, err));
+    if (name) g->nodes[qn].name = pq_graph_fresh_node_name(g, name);
     PQ_TRY(pq_infer_node(g, qn, err));
     return pq_graph_replace_all_uses(g, qout, out, err);
 }
@@ -306,6 +351,7 @@ static enum pq_status pq_fq_rewrite_add(pq_rewrite_ctx *rc, uint32_t nid, const 
 static const pq_rewrite_rule pq_fq_rules[] = {
     {"fold-qdq", PQ_OP_QUANTIZE_LINEAR, pq_fq_match, pq_fq_rewrite},
     {"fold-qdq-add", PQ_OP_QUANTIZE_LINEAR, pq_fq_match_add, pq_fq_rewrite_add},
+    {"fold-qdq-gap", PQ_OP_QUANTIZE_LINEAR, pq_fq_match_gap, pq_fq_rewrite_gap},
 };
 
 static enum pq_status pq_fold_qdq_run(pq_graph *g, const pq_pass_opts *opts, pq_pass_ctx *ctx,
@@ -317,8 +363,8 @@ static enum pq_status pq_fold_qdq_run(pq_graph *g, const pq_pass_opts *opts, pq_
 
 const pq_pass pq_pass_fold_qdq = {
     .name = "fold-qdq",
-    .summary = "fold DequantizeLinear -> Conv/MatMul/Add [-> Relu] -> QuantizeLinear (QDQ models) "
-               "into QLinearConv/QLinearMatMul/QLinearAdd",
+    .summary = "fold DequantizeLinear -> Conv/MatMul/Add/Mul/GlobalAveragePool [-> Relu] -> "
+               "QuantizeLinear (QDQ models) into their QLinear ops",
     .options = NULL,
     .n_options = 0,
     .run = pq_fold_qdq_run,

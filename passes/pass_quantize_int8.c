@@ -80,6 +80,12 @@ static const pq_pass_option pq_quantize_int8_options[] = {
     {"qlinear-add", PQ_OPT_BOOL,
      "an Add [Relu] of two int8 results runs on u8 as QLinearAdd (false: FP32 between DQ and Q)",
      "true", 0, 0, NULL},
+    {"qlinear-mul", PQ_OPT_BOOL,
+     "a Mul of two int8 results (squeeze-excite) runs on u8 as QLinearMul (false: FP32)", "true", 0,
+     0, NULL},
+    {"qlinear-pool", PQ_OPT_BOOL,
+     "a GlobalAveragePool of an int8 result runs on u8 as QLinearGlobalAveragePool (false: FP32)",
+     "true", 0, 0, NULL},
 };
 
 /* One selected layer. */
@@ -616,16 +622,23 @@ static bool pq_i8_same_const(const pq_graph *g, uint32_t a, uint32_t b) {
     return memcmp(x->data, y->data, x->nbytes) == 0;
 }
 
-/* An Add that may run as QLinearAdd: two f32 activations (no constant), one output, no fused
- * activation or a fused Relu; its output range is calibrated with the layers'. */
+/* An Add / Mul that may run as QLinearAdd / QLinearMul: two f32 activations (no constant), one
+ * output, no fused activation or a fused Relu; its output range is calibrated with the layers'. */
 typedef struct pq_i8_add {
     uint32_t node, y;
     float lo, hi;
 } pq_i8_add;
 
-static bool pq_i8_add_candidate(const pq_graph *g, uint32_t nid) {
+static bool pq_i8_add_candidate(const pq_graph *g, uint32_t nid, bool add, bool mul, bool gap) {
     const pq_node *n = &g->nodes[nid];
-    if (n->op != PQ_OP_ADD || n->n_inputs != 2 || n->n_outputs != 1) return false;
+    if (gap && n->op == PQ_OP_GLOBAL_AVERAGE_POOL) {
+        const pq_value *x = &g->values[n->inputs[0]];
+        return n->n_inputs == 1 && n->n_outputs == 1 && x->dtype == PQ_DTYPE_F32 && !x->constant &&
+               x->shape.rank == 4;
+    }
+    if (!((add && n->op == PQ_OP_ADD) || (mul && n->op == PQ_OP_MUL)) || n->n_inputs != 2 ||
+        n->n_outputs != 1)
+        return false;
     for (uint32_t k = 0; k < 2; k++) {
         const pq_value *v = &g->values[n->inputs[k]];
         if (v->dtype != PQ_DTYPE_F32 || v->constant) return false;
@@ -640,15 +653,20 @@ static bool pq_i8_add_candidate(const pq_graph *g, uint32_t nid) {
  * becomes QLinearAdd(qa, sa, za, qb, sb, zb, s_y, zp_y) [activation Relu] -> u8 ->
  * DequantizeLinear(s_y, zp_y) -> y, with (s_y, zp_y) from y's calibrated range: the next int8
  * layer reading y quantizes with the same parameters, so the clean-up removes that pair. Adds in
- * graph order, so a chain of residual blocks passes u8 from one to the next. *n counts them. */
+ * graph order, so a chain of residual blocks passes u8 from one to the next. A Mul (squeeze-excite
+ * x * s) becomes QLinearMul the same way, a GlobalAveragePool of an int8 result
+ * QLinearGlobalAveragePool(q, s, z, s_y, zp_y). n[0] counts the Adds, n[1] the Muls, n[2] the
+ * pools. */
 static enum pq_status pq_i8_qlinear_adds(pq_graph *g, pq_pass_ctx *ctx, const pq_i8_add *adds,
-                                         uint32_t na, uint32_t *n, pq_error *err) {
-    *n = 0;
+                                         uint32_t na, uint32_t n[3], pq_error *err) {
+    n[0] = n[1] = n[2] = 0;
     for (uint32_t i = 0; i < na; i++) {
         uint32_t nid = adds[i].node, y = adds[i].y;
-        if (g->nodes[nid].op != PQ_OP_ADD || g->nodes[nid].outputs[0] != y) continue;
+        enum pq_op op = g->nodes[nid].op;
+        bool gap = op == PQ_OP_GLOBAL_AVERAGE_POOL;
+        if ((op != PQ_OP_ADD && op != PQ_OP_MUL && !gap) || g->nodes[nid].outputs[0] != y) continue;
         uint32_t da = pq_i8_u8_dq(g, g->nodes[nid].inputs[0]);
-        uint32_t db = pq_i8_u8_dq(g, g->nodes[nid].inputs[1]);
+        uint32_t db = gap ? da : pq_i8_u8_dq(g, g->nodes[nid].inputs[1]);
         if (da == PQ_NONE || db == PQ_NONE) continue;
         float sy;
         uint8_t zy;
@@ -665,6 +683,12 @@ static enum pq_status pq_i8_qlinear_adds(pq_graph *g, pq_pass_ctx *ctx, const pq
                            PQ_NONE,
                            PQ_NONE};
         PQ_TRY(pq_i8_act_params(g, yname, sy, zy, &ins[6], &ins[7], err));
+        uint32_t nin = 8;
+        if (gap) { /* (x, s_x, zp_x, s_y, zp_y) */
+            ins[3] = ins[6];
+            ins[4] = ins[7];
+            nin = 5;
+        }
         uint32_t ydq, dqn;
         PQ_TRY(pq_graph_add_temp(g, NULL, &ydq, err));
         PQ_TRY(pq_graph_replace_all_uses(g, y, ydq, err));
@@ -673,7 +697,7 @@ static enum pq_status pq_i8_qlinear_adds(pq_graph *g, pq_pass_ctx *ctx, const pq
         if (!dn) return pq_error_nomem(err, "node name");
         uint32_t dins[3] = {y, ins[6], ins[7]};
         PQ_TRY(pq_graph_add_node(g, PQ_OP_DEQUANTIZE_LINEAR, dn, dins, 3, &ydq, 1, &dqn, err));
-        for (uint32_t k = 0; k < 8; k++) {
+        for (uint32_t k = 0; k < nin; k++) {
             if (k < g->nodes[nid].n_inputs)
                 PQ_TRY(pq_graph_set_input(g, nid, k, ins[k], err));
             else
@@ -681,15 +705,17 @@ static enum pq_status pq_i8_qlinear_adds(pq_graph *g, pq_pass_ctx *ctx, const pq
         }
         pq_node_remove_attr(g, nid, "activation_alpha");
         pq_node_remove_attr(g, nid, "activation_beta");
-        g->nodes[nid].op = PQ_OP_QLINEAR_ADD;
+        g->nodes[nid].op = gap               ? PQ_OP_QLINEAR_GLOBAL_AVERAGE_POOL
+                           : op == PQ_OP_MUL ? PQ_OP_QLINEAR_MUL
+                                             : PQ_OP_QLINEAR_ADD;
         g->values[y].dtype = PQ_DTYPE_UNDEFINED; /* f32 -> u8: infer again */
         g->values[y].shape.rank = -1;
         PQ_TRY(pq_infer_node(g, nid, err));
         PQ_TRY(pq_infer_node(g, dqn, err));
-        pq_pass_log(ctx, 2, "'%s' (Add%s) -> QLinearAdd: y [%g, %g] scale %g zp %u",
-                    g->nodes[nid].name, pq_node_attr(&g->nodes[nid], "activation") ? " + Relu" : "",
-                    adds[i].lo, adds[i].hi, sy, (unsigned)zy);
-        (*n)++;
+        pq_pass_log(ctx, 2, "'%s' (%s%s) -> %s: y [%g, %g] scale %g zp %u", g->nodes[nid].name,
+                    pq_op_name(op), pq_node_attr(&g->nodes[nid], "activation") ? " + Relu" : "",
+                    pq_op_name(g->nodes[nid].op), adds[i].lo, adds[i].hi, sy, (unsigned)zy);
+        n[gap ? 2 : op == PQ_OP_MUL]++;
     }
     return PQ_OK;
 }
@@ -734,9 +760,9 @@ static enum pq_status pq_i8_log_fp32_between(const pq_graph *g, pq_pass_ctx *ctx
             counts[c->op]++;
             pq_pass_log(ctx, 2, "'%s' (%s) stays FP32: reads '%s' through DequantizeLinear%s",
                         c->name, pq_op_name(c->op), g->values[g->nodes[i].inputs[0]].name,
-                        c->op == PQ_OP_ADD ? " (Add: not both inputs int8, or option qlinear-add "
-                                             "off)"
-                                           : "");
+                        c->op == PQ_OP_ADD || c->op == PQ_OP_MUL
+                            ? " (not both inputs int8, or option qlinear-add / qlinear-mul off)"
+                            : "");
         }
     }
     pq_uses_free(&u);
@@ -773,8 +799,9 @@ static enum pq_status pq_quantize_int8_run(pq_graph *g, const pq_pass_opts *opts
     uint32_t *vals = NULL;
     float *lo = NULL, *hi = NULL;
     uint32_t nt = 0, nw = 0, nq = 0, nok = 0, n_conv = 0, n_mm = 0, removed = 0, dead = 0;
-    uint32_t n_fused = 0, na = 0, n_qadd = 0;
-    bool qadd = pq_opts_bool(opts, "qlinear-add");
+    uint32_t n_fused = 0, na = 0, n_qadd[3] = {0, 0, 0};
+    bool qadd = pq_opts_bool(opts, "qlinear-add"), qmul = pq_opts_bool(opts, "qlinear-mul");
+    bool qgap = pq_opts_bool(opts, "qlinear-pool");
     PQ_TRY(pq_select_weights(g, opts, &tg, &nt, err));
     uint32_t cap = 2 * nt + g->n_nodes + 1; /* layer x and y, then Add outputs */
     L = pq_calloc(nt + 1, sizeof *L);
@@ -809,11 +836,11 @@ static enum pq_status pq_quantize_int8_run(pq_graph *g, const pq_pass_opts *opts
             vals[nv++] = L[i].y;
         }
     uint32_t nv_layers = nv;
-    for (uint32_t i = 0; qadd && i < g->n_nodes && nv_layers > 0; i++) {
+    for (uint32_t i = 0; (qadd || qmul || qgap) && i < g->n_nodes && nv_layers > 0; i++) {
         bool own = false; /* a Gemm's bias Add (phase A) stays FP32 */
         for (uint32_t k = 0; k < nt && !own; k++)
             own = L[k].bias_add == i;
-        if (own || !pq_i8_add_candidate(g, i)) continue;
+        if (own || !pq_i8_add_candidate(g, i, qadd, qmul, qgap)) continue;
         adds[na].node = i;
         adds[na++].y = g->nodes[i].outputs[0];
         vals[nv++] = g->nodes[i].outputs[0];
@@ -869,8 +896,8 @@ static enum pq_status pq_quantize_int8_run(pq_graph *g, const pq_pass_opts *opts
     }
     uint32_t moved = 0;
     PQ_TRY_GOTO(st, pq_i8_sink_dq(g, ctx, &moved, err), cleanup);
-    PQ_TRY_GOTO(st, pq_i8_qlinear_adds(g, ctx, adds, na, &n_qadd, err), cleanup);
-    if (n_qadd) { /* u8 may now flow from a QLinearAdd through MaxPool / Flatten / Reshape */
+    PQ_TRY_GOTO(st, pq_i8_qlinear_adds(g, ctx, adds, na, n_qadd, err), cleanup);
+    if (n_qadd[0] + n_qadd[1] + n_qadd[2]) { /* u8 may now flow on through MaxPool, Flatten, ... */
         uint32_t more = 0;
         PQ_TRY_GOTO(st, pq_i8_sink_dq(g, ctx, &more, err), cleanup);
         moved += more;
@@ -882,13 +909,13 @@ static enum pq_status pq_quantize_int8_run(pq_graph *g, const pq_pass_opts *opts
     PQ_TRY_GOTO(st, pq_graph_toposort(g, err), cleanup);
     char how[64] = "minmax";
     if (!strcmp(method, "percentile")) snprintf(how, sizeof how, "percentile %g", pct);
-    pq_pass_log(
-        ctx, 1,
-        "%u of %u layers in INT8 (%u QLinearConv, %u QLinearMatMul), %u with a fused "
-        "activation epilogue, activations %s, %s weights; %u MaxPool/Flatten/Reshape on "
-        "u8; %u Add on u8 (QLinearAdd); %u DequantizeLinear -> QuantizeLinear pairs removed",
-        nok, nt, n_conv, n_mm, n_fused, how, per_channel ? "per-channel" : "per-tensor", moved,
-        n_qadd, removed);
+    pq_pass_log(ctx, 1,
+                "%u of %u layers in INT8 (%u QLinearConv, %u QLinearMatMul), %u with a fused "
+                "activation epilogue, activations %s, %s weights; %u MaxPool/Flatten/Reshape on "
+                "u8; %u Add on u8 (QLinearAdd), %u Mul on u8 (QLinearMul), %u GlobalAveragePool "
+                "on u8; %u DequantizeLinear -> QuantizeLinear pairs removed",
+                nok, nt, n_conv, n_mm, n_fused, how, per_channel ? "per-channel" : "per-tensor",
+                moved, n_qadd[0], n_qadd[1], n_qadd[2], removed);
 cleanup:
     pq_free(tg);
     pq_free(L);

@@ -1,5 +1,6 @@
-/* QLinearAdd fast path (qlinear_eltwise.h): case checks, the broadcast split into rows, threading,
- * the scalar kernel and the choice of SIMD kernels (qlinear_eltwise_avx2.c, _avx512.c). */
+/* QLinearAdd / QLinearMul fast path (qlinear_eltwise.h): case checks, the broadcast split into
+ * rows, threading, the scalar kernel and the choice of SIMD kernels (qlinear_eltwise_avx2.c,
+ * _avx512.c). */
 #include "qlinear_eltwise.h"
 
 #include <math.h>
@@ -22,7 +23,7 @@ static void pq_qadd__scalar(const uint8_t *a, const uint8_t *b, size_t n, bool b
         int32_t ib = p->is_u8 ? (int32_t)bb : (int32_t)(int8_t)bb;
         float fa = (float)(ia - p->za) * p->sa;
         float fb = (float)(ib - p->zb) * p->sb;
-        float r = fa + fb;
+        float r = p->mul ? fa * fb : fa + fb;
         r = r < p->lo ? p->lo : r;
         r = r > p->hi ? p->hi : r;
         float q = nearbyintf(r / p->sc) + zc;
@@ -138,7 +139,10 @@ enum pq_status pq_qlinear_add_run(const pq_qeltwise_kernels *k, const pq_kernel_
     if ((t != PQ_DTYPE_U8 && t != PQ_DTYPE_I8) || A->dtype != t || B->dtype != t || !A->data ||
         !B->data || !Y->data)
         return PQ_ERR_UNSUPPORTED;
-    pq_qadd_params p = {.is_u8 = t == PQ_DTYPE_U8, .lo = -INFINITY, .hi = INFINITY};
+    pq_qadd_params p = {.is_u8 = t == PQ_DTYPE_U8,
+                        .mul = a->node->op == PQ_OP_QLINEAR_MUL,
+                        .lo = -INFINITY,
+                        .hi = INFINITY};
     if (!pq_qe_scale(a->in[1], &p.sa) || !pq_qe_scale(a->in[4], &p.sb) ||
         !pq_qe_scale(a->in[6], &p.sc) || !pq_qe_zp(a->in[2], t, &p.za) ||
         !pq_qe_zp(a->n_in > 5 ? a->in[5] : NULL, t, &p.zb) ||
@@ -169,7 +173,7 @@ enum pq_status pq_qlinear_add_run(const pq_qeltwise_kernels *k, const pq_kernel_
         j.a = A->data;
         j.b = B->data;
         j.inner = pq_tensor_numel(B) == 1 ? n : ib;
-    } else if (fb && (ra || pq_tensor_numel(A) == 1)) { /* swap: the f32 sum commutes exactly */
+    } else if (fb && (ra || pq_tensor_numel(A) == 1)) { /* swap: f32 + and * commute exactly */
         j.a = B->data;
         j.b = A->data;
         j.inner = pq_tensor_numel(A) == 1 ? n : ia;
@@ -188,4 +192,65 @@ enum pq_status pq_qlinear_add_run(const pq_qeltwise_kernels *k, const pq_kernel_
 
 enum pq_status pq_fast_qlinear_add(const pq_kernel_args *a) {
     return pq_qlinear_add_run(NULL, a);
+}
+
+/* ---- QLinearGlobalAveragePool ---- */
+
+typedef struct pq_qgap_job {
+    const uint8_t *x;
+    uint8_t *y;
+    int64_t hw;
+    float sx, sy, zy, qlo, qhi;
+    int32_t zx;
+    bool is_u8;
+} pq_qgap_job;
+
+static void pq_qgap_task(void *ctx, int64_t b, int64_t e) {
+    const pq_qgap_job *j = ctx;
+    for (int64_t p = b; p < e; p++) {
+        const uint8_t *x = j->x + p * j->hw;
+        int32_t t = 0;
+        if (j->is_u8)
+            for (int64_t i = 0; i < j->hw; i++)
+                t += x[i];
+        else
+            for (int64_t i = 0; i < j->hw; i++)
+                t += (int8_t)x[i];
+        t -= (int32_t)j->hw * j->zx;
+        float r = ((float)t * j->sx) / (float)j->hw;
+        float q = nearbyintf(r / j->sy) + j->zy;
+        q = q < j->qlo ? j->qlo : (q > j->qhi ? j->qhi : q);
+        j->y[p] = (uint8_t)(int32_t)q;
+    }
+}
+
+enum pq_status pq_qlinear_gap_run(const pq_kernel_args *a) {
+    if (a->n_in < 5 || a->n_out < 1 || !a->out[0]) return PQ_ERR_UNSUPPORTED;
+    const pq_tensor *X = a->in[0];
+    pq_tensor *Y = a->out[0];
+    if (!X || !X->data || !Y->data || X->rank < 3 || Y->dtype != X->dtype ||
+        (X->dtype != PQ_DTYPE_U8 && X->dtype != PQ_DTYPE_I8) ||
+        pq_node_attr_int(a->node, "channels_last", 0) != 0)
+        return PQ_ERR_UNSUPPORTED;
+    pq_qgap_job j = {.x = X->data, .y = Y->data, .is_u8 = X->dtype == PQ_DTYPE_U8};
+    int32_t zy;
+    if (!pq_qe_scale(a->in[1], &j.sx) || !pq_qe_scale(a->in[3], &j.sy) ||
+        !pq_qe_zp(a->in[2], X->dtype, &j.zx) || !pq_qe_zp(a->in[4], X->dtype, &zy))
+        return PQ_ERR_UNSUPPORTED;
+    j.zy = (float)zy;
+    j.qlo = j.is_u8 ? 0.0f : -128.0f;
+    j.qhi = j.is_u8 ? 255.0f : 127.0f;
+    int64_t planes = X->dims[0] * X->dims[1];
+    j.hw = 1;
+    for (int i = 2; i < X->rank; i++)
+        j.hw *= X->dims[i];
+    if (pq_tensor_numel(Y) != planes || j.hw < 1 || j.hw > 65536) return PQ_ERR_UNSUPPORTED;
+    if (planes == 0) return PQ_OK;
+    int th = (double)planes * (double)j.hw < 262144.0 ? 1 : a->n_threads;
+    pq_parallel_for(th, planes, pq_qgap_task, &j);
+    return PQ_OK;
+}
+
+enum pq_status pq_fast_qlinear_gap(const pq_kernel_args *a) {
+    return pq_qlinear_gap_run(a);
 }

@@ -1,13 +1,13 @@
-/* Fast u8/s8 elementwise contrib ops between INT8 layers: QLinearAdd (per-tensor scales and zero
- * points, fused Relu / Clip). Bit-exact with the reference (backends/ref/ref_qlinear.c), i.e. with
- * piqc's unfused DequantizeLinear, DequantizeLinear -> Add [-> Relu] -> QuantizeLinear:
- *   r = (float)(a - za) * sa + (float)(b - zb) * sb      (two f32 products, one f32 sum)
- *   r = min(max(r, lo), hi)                              (activation; none: lo = -inf, hi = inf)
- *   y = clamp(nearbyintf(r / sc) + zc, 0|-128, 255|127)  (f32 division, round half to even)
- * Shapes: A and B equal, or one of them broadcast along trailing axes (e.g. [N, C, 1, 1] or a
- * scalar against [N, C, H, W]); other broadcasts, non-finite or non-positive scales and other
- * activations are UNSUPPORTED and the reference kernel runs. Kernels per ISA (scalar, AVX2,
- * AVX-512), chosen once (PIQC_ISA forces). */
+/* Fast u8/s8 elementwise contrib ops between INT8 layers: QLinearAdd and QLinearMul (per-tensor
+ * scales and zero points, fused Relu / Clip; QLinearMul multiplies where QLinearAdd adds).
+ * Bit-exact with the reference (backends/ref/ref_qlinear.c), i.e. with piqc's unfused
+ * DequantizeLinear, DequantizeLinear -> Add [-> Relu] -> QuantizeLinear: r = (float)(a - za) * sa +
+ * (float)(b - zb) * sb      (two f32 products, one f32 sum) r = min(max(r, lo), hi) (activation;
+ * none: lo = -inf, hi = inf) y = clamp(nearbyintf(r / sc) + zc, 0|-128, 255|127)  (f32 division,
+ * round half to even) Shapes: A and B equal, or one of them broadcast along trailing axes (e.g. [N,
+ * C, 1, 1] or a scalar against [N, C, H, W]); other broadcasts, non-finite or non-positive scales
+ * and other activations are UNSUPPORTED and the reference kernel runs. Kernels per ISA (scalar,
+ * AVX2, AVX-512), chosen once (PIQC_ISA forces). */
 #ifndef PQ_QLINEAR_ELTWISE_H
 #define PQ_QLINEAR_ELTWISE_H
 
@@ -23,6 +23,7 @@ typedef struct pq_qadd_params {
     int32_t za, zb, zc;
     float lo, hi; /* activation clamp of the real sum (lo <= hi, not NaN) */
     bool is_u8;   /* u8 operands and result, else s8 (bytes as two's complement) */
+    bool mul;     /* QLinearMul: r = fa * fb instead of fa + fb */
 } pq_qadd_params;
 
 /* y[i] = QLinearAdd(a[i], b_bcast ? b[0] : b[i]) for i < n, formula above. */
@@ -43,12 +44,19 @@ const pq_qeltwise_kernels *pq_qeltwise_kernels_for(const char *isa);
 /* PIQC_ISA's kernels when available, else the best: avx512 > avx2 > scalar. Never NULL. */
 const pq_qeltwise_kernels *pq_qeltwise_kernels_get(void);
 
-/* QLinearAdd node runner with kernels k (NULL: pq_qeltwise_kernels_get()): UNSUPPORTED (outputs
- * and err untouched) outside the cases above, else OK; never allocates. Splits large tensors
- * over a->n_threads. */
+/* QLinearAdd / QLinearMul node runner with kernels k (NULL: pq_qeltwise_kernels_get()): UNSUPPORTED
+ * (outputs and err untouched) outside the cases above, else OK; never allocates. Splits large
+ * tensors over a->n_threads. */
 enum pq_status pq_qlinear_add_run(const pq_qeltwise_kernels *k, const pq_kernel_args *a);
 
-/* The fast-table entry. */
+/* QLinearGlobalAveragePool on NCHW u8/s8 with per-tensor parameters (finite positive scales, a
+ * plane of at most 2^24 / 256 elements so that its integer sum is exact in f32), planes split over
+ * a->n_threads; the reference's formula (backends/ref/ref_qlinear.c), bit-exact. UNSUPPORTED
+ * (outputs and err untouched) otherwise. */
+enum pq_status pq_qlinear_gap_run(const pq_kernel_args *a);
+
+/* The fast-table entries (QLinearAdd and QLinearMul; QLinearGlobalAveragePool). */
 enum pq_status pq_fast_qlinear_add(const pq_kernel_args *a);
+enum pq_status pq_fast_qlinear_gap(const pq_kernel_args *a);
 
 #endif

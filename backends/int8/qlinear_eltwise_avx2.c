@@ -1,6 +1,6 @@
-/* AVX2 QLinearAdd (qlinear_eltwise.h): 8 lanes, the scalar formula on the tail. The same f32
- * operations in the same order as the scalar kernel (no FMA: products and sum stay separate), so
- * bit-exact. */
+/* AVX2 QLinearAdd / QLinearMul (qlinear_eltwise.h): 8 lanes, the scalar formula on the tail. The
+ * same f32 operations in the same order as the scalar kernel (no FMA: products and sum stay
+ * separate), so bit-exact. */
 #include <immintrin.h>
 #include <math.h>
 
@@ -33,7 +33,7 @@ static void pq_qadd__avx2(const uint8_t *a, const uint8_t *b, size_t n, bool b_b
             fb = _mm256_cvtepi32_ps(_mm256_sub_epi32(pq_qe_load8(b + i, p->is_u8), zb));
             fb = _mm256_mul_ps(fb, sb);
         }
-        __m256 r = _mm256_add_ps(fa, fb);
+        __m256 r = p->mul ? _mm256_mul_ps(fa, fb) : _mm256_add_ps(fa, fb);
         r = _mm256_min_ps(_mm256_max_ps(r, lo), hi);
         r = _mm256_div_ps(r, sc);
         r = _mm256_add_ps(_mm256_round_ps(r, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vzc);
@@ -49,7 +49,7 @@ static void pq_qadd__avx2(const uint8_t *a, const uint8_t *b, size_t n, bool b_b
         int32_t ib = p->is_u8 ? (int32_t)bb : (int32_t)(int8_t)bb;
         float fa = (float)(ia - p->za) * p->sa;
         float fb = (float)(ib - p->zb) * p->sb;
-        float r = fa + fb;
+        float r = p->mul ? fa * fb : fa + fb;
         r = r < p->lo ? p->lo : r;
         r = r > p->hi ? p->hi : r;
         float q = nearbyintf(r / p->sc) + zc;

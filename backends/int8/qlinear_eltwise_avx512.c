@@ -1,5 +1,6 @@
-/* AVX-512 QLinearAdd (qlinear_eltwise.h): 16 lanes, masked tails. The same f32 operations in the
- * same order as the scalar kernel (no FMA: products and sum stay separate), so bit-exact. */
+/* AVX-512 QLinearAdd / QLinearMul (qlinear_eltwise.h): 16 lanes, masked tails. The same f32
+ * operations in the same order as the scalar kernel (no FMA: products and sum stay separate), so
+ * bit-exact. */
 #include <immintrin.h>
 
 #include "qlinear_eltwise.h"
@@ -29,7 +30,7 @@ static void pq_qadd__avx512(const uint8_t *a, const uint8_t *b, size_t n, bool b
             __m512i ib = p->is_u8 ? _mm512_cvtepu8_epi32(bb) : _mm512_cvtepi8_epi32(bb);
             fb = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(ib, zb)), sb);
         }
-        __m512 r = _mm512_add_ps(fa, fb);
+        __m512 r = p->mul ? _mm512_mul_ps(fa, fb) : _mm512_add_ps(fa, fb);
         r = _mm512_min_ps(_mm512_max_ps(r, lo), hi);
         r = _mm512_div_ps(r, sc);
         r = _mm512_add_ps(_mm512_roundscale_ps(r, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),

@@ -128,7 +128,8 @@ enum pq_status pq_ref_x_sce_loss(const pq_kernel_args *a);
 enum pq_status pq_ref_x_qlinear_matmul(const pq_kernel_args *a);
 enum pq_status pq_ref_x_qlinear_conv(const pq_kernel_args *a);
 enum pq_status pq_ref_x_grid_sample(const pq_kernel_args *a);
-enum pq_status pq_ref_x_qlinear_add(const pq_kernel_args *a); /* ref_qlinear.c */
+enum pq_status pq_ref_x_qlinear_add(const pq_kernel_args *a); /* ref_qlinear.c, also QLinearMul */
+enum pq_status pq_ref_x_qlinear_gap(const pq_kernel_args *a); /* QLinearGlobalAveragePool */
 /* ---- end extra ---- */
 
 #endif

@@ -159,6 +159,8 @@ const pq_kernel_fn pq_ref_kernels[PQ_OP_COUNT] = {
     [PQ_OP_QLINEAR_CONV] = pq_ref_x_qlinear_conv,
     [PQ_OP_GRID_SAMPLE] = pq_ref_x_grid_sample,
     [PQ_OP_QLINEAR_ADD] = pq_ref_x_qlinear_add, /* ref_qlinear.c */
+    [PQ_OP_QLINEAR_MUL] = pq_ref_x_qlinear_add,
+    [PQ_OP_QLINEAR_GLOBAL_AVERAGE_POOL] = pq_ref_x_qlinear_gap,
     /* ---- end extra ---- */
     /* ---- piqc (ref_piqc.c) ---- */
     [PQ_OP_HADAMARD] = pq_ref_piqc_hadamard,

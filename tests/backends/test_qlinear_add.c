@@ -1,8 +1,9 @@
-/* QLinearAdd (com.microsoft, u8/s8): the reference kernel on hand-computed cases (rounding ties,
- * saturation at both ends, zero points, fused Relu / Clip), shape inference, and the fast kernels
- * (backends/int8/qlinear_eltwise*.c) bit for bit against the reference for every ISA the CPU runs
- * (scalar, avx2, avx512; others skipped visibly): length sweeps with SIMD tails, misaligned
- * inputs, poison guards, broadcast shapes, unsupported cases and the fast-table dispatch. */
+/* QLinearAdd and QLinearMul (com.microsoft, u8/s8): the reference kernel on hand-computed cases
+ * (rounding ties, saturation at both ends, zero points, fused Relu / Clip), shape inference, and
+ * the fast kernels (backends/int8/qlinear_eltwise*.c) bit for bit against the reference for every
+ * ISA the CPU runs (scalar, avx2, avx512; others skipped visibly): length sweeps with SIMD tails,
+ * misaligned inputs, poison guards, broadcast shapes, unsupported cases and the fast-table
+ * dispatch. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
@@ -59,6 +60,9 @@ static pq_tensor *scalar_q(enum pq_dtype dt, int32_t v) {
     return t;
 }
 
+/* The op qcase_init builds (QLinearAdd unless a test sets it). */
+static enum pq_op cur_op = PQ_OP_QLINEAR_ADD;
+
 /* act: NULL, "Relu" or "Clip" (with clip bounds lo, hi). */
 static void qcase_init(qcase *c, const char *act, float lo, float hi) {
     memset(c, 0, sizeof *c);
@@ -69,8 +73,7 @@ static void qcase_init(qcase *c, const char *act, float lo, float hi) {
         cr_assert_eq(pq_graph_add_value(c->g, NULL, PQ_DTYPE_UNDEFINED, NULL, &ins[i], &c->err),
                      PQ_OK);
     cr_assert_eq(pq_graph_add_value(c->g, NULL, PQ_DTYPE_UNDEFINED, NULL, &out, &c->err), PQ_OK);
-    cr_assert_eq(pq_graph_add_node(c->g, PQ_OP_QLINEAR_ADD, "n", ins, 8, &out, 1, &c->nid, &c->err),
-                 PQ_OK);
+    cr_assert_eq(pq_graph_add_node(c->g, cur_op, "n", ins, 8, &out, 1, &c->nid, &c->err), PQ_OK);
     if (act) {
         cr_assert_eq(pq_node_set_string(c->g, c->nid, "activation", act, &c->err), PQ_OK);
         if (!strcmp(act, "Clip")) {
@@ -217,6 +220,29 @@ Test(qlinear_add_ref, fused_relu_clip_and_s8) {
     qcase_free(&c);
 }
 
+/* QLinearMul: r = (a - 10) * 0.5 * (b - 128) * 0.25 with a fused Relu, sc = 0.5, zc = 20; a
+ * per-channel B [2, 1] against A [2, 3]. */
+Test(qlinear_add_ref, qlinear_mul_hand_values) {
+    cur_op = PQ_OP_QLINEAR_MUL;
+    qcase c;
+    qcase_init(&c, "Relu", 0, 0);
+    int64_t da[2] = {2, 3}, db[2] = {2, 1};
+    qcase_data(&c, PQ_DTYPE_U8, 2, da, 2, db, 0.5f, 10, 0.25f, 128, 0.5f, 20);
+    const uint8_t a[6] = {12, 14, 8, 255, 10, 11}, b[2] = {132, 124};
+    memcpy(c.in[0]->data, a, 6);
+    memcpy(c.in[3]->data, b, 2);
+    /* row 0: b -> 1.0: r = 1, 2, -1 -> Relu 0 -> 22, 24, 20; row 1: b -> -1.0: r = -122.5, 0,
+     * -0.5 -> 0, 0, 0 -> 20 */
+    const uint8_t want[6] = {22, 24, 20, 20, 20, 20};
+    pq_tensor *y = ref_out(&c);
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq(((uint8_t *)y->data)[i], want[i], "element %d: %u", i,
+                     ((uint8_t *)y->data)[i]);
+    pq_tensor_destroy(y);
+    qcase_free(&c);
+    cur_op = PQ_OP_QLINEAR_ADD;
+}
+
 /* Shape inference: broadcast result in A's dtype; u8 + s8, a 2-element scale and an unsupported
  * activation are rejected. */
 Test(qlinear_add_ref, inference) {
@@ -275,8 +301,9 @@ static void rand_params(enum pq_dtype dt, float *s, int32_t *z) {
 
 static void sweep(const char *isa) {
     const pq_qeltwise_kernels *k = need(isa);
-    for (int dtc = 0; dtc < 2; dtc++) {
-        enum pq_dtype dt = dtc ? PQ_DTYPE_I8 : PQ_DTYPE_U8;
+    for (int dtc = 0; dtc < 4; dtc++) { /* u8, s8 Add; u8, s8 Mul */
+        cur_op = dtc >= 2 ? PQ_OP_QLINEAR_MUL : PQ_OP_QLINEAR_ADD;
+        enum pq_dtype dt = dtc % 2 ? PQ_DTYPE_I8 : PQ_DTYPE_U8;
         for (int64_t n = 0; n <= 70; n++)
             for (int ac = 0; ac < 3; ac++) {
                 qcase c;
@@ -286,12 +313,13 @@ static void sweep(const char *isa) {
                 rand_params(dt, s, z);
                 qcase_data(&c, dt, 1, &n, 1, &n, s[0], z[0], s[1], z[1], s[2], z[2]);
                 char what[96];
-                snprintf(what, sizeof what, "%s %s n=%lld act %s", isa, pq_dtype_name(dt),
-                         (long long)n, acts[ac] ? acts[ac] : "none");
+                snprintf(what, sizeof what, "%s %s %s n=%lld act %s", isa, pq_op_name(cur_op),
+                         pq_dtype_name(dt), (long long)n, acts[ac] ? acts[ac] : "none");
                 compare(&c, k, 1, what);
                 qcase_free(&c);
             }
     }
+    cur_op = PQ_OP_QLINEAR_ADD;
 }
 
 Test(qlinear_add_fast, sweep_scalar) {
@@ -317,8 +345,9 @@ Test(qlinear_add_fast, broadcast_shapes_threads_saturation) {
             continue;
         }
         for (int shape = 0; shape < 6; shape++)
-            for (int dtc = 0; dtc < 2; dtc++) {
-                enum pq_dtype dt = dtc ? PQ_DTYPE_I8 : PQ_DTYPE_U8;
+            for (int dtc = 0; dtc < 4; dtc++) {
+                cur_op = dtc >= 2 ? PQ_OP_QLINEAR_MUL : PQ_OP_QLINEAR_ADD;
+                enum pq_dtype dt = dtc % 2 ? PQ_DTYPE_I8 : PQ_DTYPE_U8;
                 qcase c;
                 qcase_init(&c, acts[shape % 3], -0.5f, 0.5f);
                 float s[3];
@@ -341,13 +370,14 @@ Test(qlinear_add_fast, broadcast_shapes_threads_saturation) {
                 qcase_data(&c, dt, ra, da, rb, db, s[0], z[0], s[1], z[1], s[2], z[2]);
                 for (int th = 1; th <= 2; th++) {
                     char what[96];
-                    snprintf(what, sizeof what, "%s shape %d %s threads %d", isas[ii], shape,
-                             pq_dtype_name(dt), th);
+                    snprintf(what, sizeof what, "%s %s shape %d %s threads %d", isas[ii],
+                             pq_op_name(cur_op), shape, pq_dtype_name(dt), th);
                     compare(&c, k, th, what);
                 }
                 qcase_free(&c);
             }
     }
+    cur_op = PQ_OP_QLINEAR_ADD;
 }
 
 /* Unsupported cases leave the output untouched (UNSUPPORTED), and pq_kernel_run then gives the
@@ -377,6 +407,7 @@ Test(qlinear_add_fast, unsupported_fall_back) {
 
 Test(qlinear_add_fast, table_dispatch) {
     cr_assert_eq(pq_fast_kernels[PQ_OP_QLINEAR_ADD], pq_fast_qlinear_add);
+    cr_assert_eq(pq_fast_kernels[PQ_OP_QLINEAR_MUL], pq_fast_qlinear_add);
     qcase c;
     qcase_init(&c, "Relu", 0, 0);
     int64_t d[2] = {3, 1000};

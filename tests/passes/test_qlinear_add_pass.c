@@ -1,6 +1,7 @@
-/* QLinearAdd in the passes: quantize-int8 on a tiny residual block (Conv-Relu, Conv, Add+Relu,
- * 1x1 Conv) keeps the residual Add in u8 between the int8 convolutions (option qlinear-add, and
- * off), outputs close to FP32; the QDQ export of QLinearAdd (DequantizeLinear x2 -> Add [-> Relu]
+/* QLinearAdd / QLinearMul in the passes: quantize-int8 on a tiny residual block (Conv-Relu, Conv,
+ * Add+Relu, 1x1 Conv) keeps the residual Add in u8 between the int8 convolutions (option
+ * qlinear-add, and off), and on a squeeze-excite block the Mul (QLinearMul), outputs close to FP32;
+ * the QDQ export of QLinearAdd (DequantizeLinear x2 -> Add [-> Relu]
  * -> QuantizeLinear) computes the same bytes unfused and folds back into QLinearAdd (fold-qdq). */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -88,6 +89,34 @@ static pq_graph *residual_graph(void) {
              "  %%c2 = Conv(%%c1, %%w2, %%b2) {pads = [1, 1, 1, 1]}\n"
              "  %%s = Add(%%c2, %%c1) {activation = \"Relu\"}\n"
              "  %%y = Conv(%%s, %%w3, %%b3)\n  output %%y\n}\n",
+             w1, b[0], w2, b[1], w3, b[2]);
+    pq_graph *g = NULL;
+    cr_assert_eq(pq_text_parse(text, strlen(text), NULL, 0, &g, &err), PQ_OK, "%s", err.msg);
+    cr_assert_eq(pq_runtime_prepare(g, &err), PQ_OK, "%s", err.msg);
+    return g;
+}
+
+/* x -> Conv3x3+Relu -> c1; GlobalAveragePool(c1) -> Conv1x1+HardSigmoid -> s [N, 4, 1, 1];
+ * Mul(c1, s) -> Conv3x3 -> y (mobilenet_v3's squeeze-excite, shortened). */
+static pq_graph *se_graph(void) {
+    static char w1[4096], w2[4096], w3[1024], b[3][256], text[16384];
+    g_s = 0x2545F4914F6CDD1DULL;
+    rand_list(w1, sizeof w1, 144, 0.3);
+    rand_list(w2, sizeof w2, 144, 0.3);
+    rand_list(w3, sizeof w3, 16, 2.0);
+    for (int i = 0; i < 3; i++)
+        rand_list(b[i], sizeof b[i], 4, 0.1);
+    snprintf(text, sizeof text,
+             "piqc 1\ngraph t {\n  input %%x: f32[N, 4, 6, 6]\n"
+             "  const %%w1: f32[4, 4, 3, 3] = [%s]\n  const %%b1: f32[4] = [%s]\n"
+             "  const %%w2: f32[4, 4, 3, 3] = [%s]\n  const %%b2: f32[4] = [%s]\n"
+             "  const %%w3: f32[4, 4, 1, 1] = [%s]\n  const %%b3: f32[4] = [%s]\n"
+             "  %%c1 = Conv(%%x, %%w1, %%b1) {pads = [1, 1, 1, 1], activation = \"Relu\"}\n"
+             "  %%g = GlobalAveragePool(%%c1)\n"
+             "  %%s = Conv(%%g, %%w3, %%b3) {activation = \"HardSigmoid\", activation_alpha = "
+             "0.16666667, activation_beta = 0.5}\n"
+             "  %%m = Mul(%%c1, %%s)\n"
+             "  %%y = Conv(%%m, %%w2, %%b2) {pads = [1, 1, 1, 1]}\n  output %%y\n}\n",
              w1, b[0], w2, b[1], w3, b[2]);
     pq_graph *g = NULL;
     cr_assert_eq(pq_text_parse(text, strlen(text), NULL, 0, &g, &err), PQ_OK, "%s", err.msg);
@@ -185,6 +214,49 @@ Test(qlinear_add_pass, quantize_int8_residual_block) {
     pq_tensor_destroy(test);
 }
 
+/* The squeeze-excite Mul of two int8 results (x u8 from a QLinearConv, s [N, C, 1, 1] u8 from a
+ * QLinearConv with its HardSigmoid epilogue) becomes a broadcasting QLinearMul; cosine >= 0.999. */
+Test(qlinear_add_pass, quantize_int8_squeeze_excite_mul) {
+    pq_tensor *calib = rand_input(16), *test = rand_input(4);
+    pq_graph *ref = se_graph(), *g = se_graph();
+    tprov tp;
+    tp_init(&tp, calib);
+    pq_pass_ctx ctx;
+    pq_pass_ctx_init(&ctx);
+    ctx.verbose = 2;
+    ctx.calib = &tp.p;
+    cr_assert_eq(pq_test_run_pass(g, &pq_pass_quantize_int8, NULL, &ctx, true, &err), PQ_OK, "%s",
+                 err.msg);
+    cr_assert_eq(pq_test_count_op(g, PQ_OP_QLINEAR_CONV), 3u);
+    cr_assert_eq(pq_test_count_op(g, PQ_OP_MUL), 0u);
+    const pq_node *qm = only(g, PQ_OP_QLINEAR_MUL);
+    cr_assert_eq(g->values[qm->inputs[3]].shape.rank, 4);
+    cr_assert_eq(g->values[qm->inputs[3]].shape.dims[2].size, 1);
+    for (uint32_t k = 0; k < 2; k++)
+        cr_assert_eq(g->nodes[g->values[qm->inputs[3 * k]].producer].op, PQ_OP_QLINEAR_CONV);
+    pq_tensor **y0 = pq_test_run(ref, test), **y1 = pq_test_run(g, test);
+    double cos = cosine(y0[0], y1[0]);
+    fprintf(stderr, "quantize-int8 squeeze-excite with QLinearMul: cosine vs FP32 %.6f\n", cos);
+    cr_assert_geq(cos, 0.999);
+    pq_test_free_outputs(y0, ref->n_outputs);
+    pq_test_free_outputs(y1, g->n_outputs);
+    pq_pass_ctx_free(&ctx);
+    pq_graph *h = se_graph(); /* qlinear-mul off: the Mul stays FP32 */
+    pq_pass_ctx_init(&ctx);
+    ctx.calib = &tp.p;
+    cr_assert_eq(
+        pq_test_run_pass(h, &pq_pass_quantize_int8, "{qlinear-mul: false}", &ctx, true, &err),
+        PQ_OK, "%s", err.msg);
+    cr_assert_eq(pq_test_count_op(h, PQ_OP_QLINEAR_MUL), 0u);
+    cr_assert_eq(pq_test_count_op(h, PQ_OP_MUL), 1u);
+    pq_pass_ctx_free(&ctx);
+    pq_graph_destroy(h);
+    pq_graph_destroy(ref);
+    pq_graph_destroy(g);
+    pq_tensor_destroy(calib);
+    pq_tensor_destroy(test);
+}
+
 /* QLinearAdd (same shape, no activation; per-channel broadcast with a fused Relu and a zero point
  * that is not the lowest code) -> QDQ export -> import: the unfused graph gives the same bytes,
  * and fold-qdq folds both back into QLinearAdd with the same bytes. */
@@ -203,9 +275,11 @@ Test(qlinear_add_pass, qdq_export_unfused_exact_and_folds_back) {
         "  %qm = QuantizeLinear(%m, %sa, %za)\n"
         "  %y1 = QLinearAdd(%qa, %sa, %za, %qb, %sb, %zb, %sc, %zc)\n"
         "  %y2 = QLinearAdd(%y1, %sc, %zc, %qm, %sa, %za, %sd, %zd) {activation = \"Relu\"}\n"
+        "  %y3 = QLinearMul(%y2, %sd, %zd, %qm, %sa, %za, %sc, %zc)\n"
         "  %f1 = DequantizeLinear(%y1, %sc, %zc)\n"
         "  %f2 = DequantizeLinear(%y2, %sd, %zd)\n"
-        "  output %f1\n  output %f2\n}\n");
+        "  %f3 = DequantizeLinear(%y3, %sc, %zc)\n"
+        "  output %f1\n  output %f2\n  output %f3\n}\n");
     uint8_t *buf = NULL;
     size_t len = 0;
     pq_onnx_export_opts o = {.qdq = true};
@@ -216,12 +290,16 @@ Test(qlinear_add_pass, qdq_export_unfused_exact_and_folds_back) {
     cr_assert_eq(pq_runtime_prepare(h, &err), PQ_OK, "%s", err.msg);
     cr_assert_eq(pq_test_count_op(h, PQ_OP_QLINEAR_ADD), 0u);
     cr_assert_eq(pq_test_count_op(h, PQ_OP_ADD), 2u);
+    cr_assert_eq(pq_test_count_op(h, PQ_OP_MUL), 1u);
     cr_assert_eq(pq_test_count_op(h, PQ_OP_RELU), 1u);
     double d0 = pq_mu_same_function(g, h);
     cr_assert_eq(d0, 0.0, "unfused QDQ differs from QLinearAdd by %g", d0);
     pq_mu_run_pass(h, "fold-qdq");
     cr_assert_eq(pq_test_count_op(h, PQ_OP_QLINEAR_ADD), 2u);
-    cr_assert_eq(pq_test_count_op(h, PQ_OP_ADD) + pq_test_count_op(h, PQ_OP_RELU), 0u);
+    cr_assert_eq(pq_test_count_op(h, PQ_OP_QLINEAR_MUL), 1u);
+    cr_assert_eq(pq_test_count_op(h, PQ_OP_ADD) + pq_test_count_op(h, PQ_OP_RELU) +
+                     pq_test_count_op(h, PQ_OP_MUL),
+                 0u);
     double d1 = pq_mu_same_function(g, h);
     cr_assert_eq(d1, 0.0, "folded QDQ differs from QLinearAdd by %g", d1);
     /* the plain export writes QLinearAdd in its QDQ form too (no default-domain op) */
