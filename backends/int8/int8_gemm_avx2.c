@@ -89,6 +89,10 @@ static void pq_i8_requant__avx2(const int32_t *acc, size_t n, int32_t add, float
     pq_i8_requant_body__avx2(acc, n, add, ms, mv, act, zp, y);
 }
 
+static void pq_i8_dwc__avx2(const pq_i8_dwc *a) {
+    pq_i8_dwc_body__avx2(a);
+}
+
 const pq_i8_kernels pq_i8_kernels_avx2 = {
     .isa = PQ_I8_AVX2,
     .name = "avx2",
@@ -100,4 +104,6 @@ const pq_i8_kernels pq_i8_kernels_avx2 = {
     .ukernel = {pq_i8_gemm_ukernel__avx2_6x16, pq_i8_gemm_ukernel__avx2_6x16},
     .ukernel_rq = {pq_i8_gemm_ukernel_rq__avx2_6x16, pq_i8_gemm_ukernel_rq__avx2_6x16},
     .requant = pq_i8_requant__avx2,
+    .dwc = pq_i8_dwc__avx2,
+    .dwc_lanes = 16,
 };

@@ -110,6 +110,10 @@ static void pq_i8_requant__avxvnni(const int32_t *acc, size_t n, int32_t add, fl
     pq_i8_requant_body__avx2(acc, n, add, ms, mv, act, zp, y);
 }
 
+static void pq_i8_dwc__avxvnni(const pq_i8_dwc *a) {
+    pq_i8_dwc_body__avx2(a);
+}
+
 const pq_i8_kernels pq_i8_kernels_avxvnni = {
     .isa = PQ_I8_AVXVNNI,
     .name = "avxvnni",
@@ -121,6 +125,8 @@ const pq_i8_kernels pq_i8_kernels_avxvnni = {
     .ukernel = {pq_i8_gemm_ukernel__avxvnni_6x16_su, pq_i8_gemm_ukernel__avxvnni_6x16_us},
     .ukernel_rq = {pq_i8_gemm_ukernel_rq__avxvnni_6x16_su, pq_i8_gemm_ukernel_rq__avxvnni_6x16_us},
     .requant = pq_i8_requant__avxvnni,
+    .dwc = pq_i8_dwc__avxvnni,
+    .dwc_lanes = 16,
 };
 #else
 const pq_i8_kernels pq_i8_kernels_avxvnni = {

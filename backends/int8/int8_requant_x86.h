@@ -1,6 +1,7 @@
 /* AVX2 requantization epilogue shared by the AVX2 and AVX-VNNI translation units (included by
  * each, compiled with that file's flags): f32 multiply, optional fused activation, clamp, round
- * half to even (int8_gemm.h). */
+ * half to even (int8_gemm.h); and the depthwise kernel with 16 channels in two 8-lane halves
+ * (pq_i8_dwc_fn) that both tables use. */
 #ifndef PQ_INT8_REQUANT_X86_H
 #define PQ_INT8_REQUANT_X86_H
 
@@ -135,6 +136,180 @@ static inline void pq_i8_ep16_row(const pq_i8_ep16 *e, const pq_i8_tile_ep *ep, 
         uint8_t t[16];
         _mm_storeu_si128((__m128i *)t, b);
         memcpy(y, t, (size_t)ep->nj);
+    }
+}
+
+/* ---- depthwise with 16 channels per block, two 8-lane f32 halves (pq_i8_dwc_fn) ---- */
+
+/* In-register transpose of 16 rows of 16 bytes: r[i] byte j -> r[j] byte i. */
+static inline void pq_i8_tr16x16__avx2(__m128i r[16]) {
+    __m128i b[16], c[16], d[16];
+    for (int i = 0; i < 8; i++) {
+        b[2 * i] = _mm_unpacklo_epi8(r[2 * i], r[2 * i + 1]);
+        b[2 * i + 1] = _mm_unpackhi_epi8(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        c[4 * i] = _mm_unpacklo_epi16(b[4 * i], b[4 * i + 2]);
+        c[4 * i + 1] = _mm_unpackhi_epi16(b[4 * i], b[4 * i + 2]);
+        c[4 * i + 2] = _mm_unpacklo_epi16(b[4 * i + 1], b[4 * i + 3]);
+        c[4 * i + 3] = _mm_unpackhi_epi16(b[4 * i + 1], b[4 * i + 3]);
+    }
+    for (int h = 0; h < 2; h++)
+        for (int i = 0; i < 4; i++) {
+            d[8 * h + 2 * i] = _mm_unpacklo_epi32(c[8 * h + i], c[8 * h + 4 + i]);
+            d[8 * h + 2 * i + 1] = _mm_unpackhi_epi32(c[8 * h + i], c[8 * h + 4 + i]);
+        }
+    for (int k = 0; k < 8; k++) {
+        r[2 * k] = _mm_unpacklo_epi64(d[k], d[8 + k]);
+        r[2 * k + 1] = _mm_unpackhi_epi64(d[k], d[8 + k]);
+    }
+}
+
+/* Row c < nr: n (<= 16) bytes at src + c * ld (the rest zero, never read past n); then the
+ * transpose. */
+static inline void pq_i8_tr_load__avx2(const uint8_t *src, size_t ld, int nr, int64_t n,
+                                       __m128i v[16]) {
+    for (int c = 0; c < 16; c++) {
+        if (c >= nr) {
+            v[c] = _mm_setzero_si128();
+        } else if (n >= 16) {
+            v[c] = _mm_loadu_si128((const __m128i *)(src + (size_t)c * ld));
+        } else {
+            uint8_t t[16] = {0};
+            memcpy(t, src + (size_t)c * ld, (size_t)n);
+            v[c] = _mm_loadu_si128((const __m128i *)t);
+        }
+    }
+    pq_i8_tr16x16__avx2(v);
+}
+
+/* NB outputs (16 channels each, two halves): exact f32 tap sums, requantized to 16 bytes each. */
+static inline __attribute__((always_inline)) void
+pq_i8_dwc_blk__avx2(int NB, const float *p, const int *po, const int *toff, const float *wv,
+                    int KK, const pq_i8_ep16 *e, uint8_t *t) {
+    __m256 a[4][2];
+    const float *q[4];
+    for (int i = 0; i < NB; i++) {
+        a[i][0] = a[i][1] = _mm256_setzero_ps();
+        q[i] = p + po[i];
+    }
+    for (int k = 0; k < KK; k++) {
+        __m256 w0 = _mm256_load_ps(wv + 16 * k), w1 = _mm256_load_ps(wv + 16 * k + 8);
+        int o = toff[k];
+        for (int i = 0; i < NB; i++) {
+            a[i][0] = _mm256_fmadd_ps(_mm256_loadu_ps(q[i] + o), w0, a[i][0]);
+            a[i][1] = _mm256_fmadd_ps(_mm256_loadu_ps(q[i] + o + 8), w1, a[i][1]);
+        }
+    }
+    for (int i = 0; i < NB; i++) {
+        __m256i q0 = pq_i8_rq8__avx2(_mm256_cvtps_epi32(a[i][0]), e->ac0, e->mc0, &e->act, e->lo,
+                                     e->hi, e->vz);
+        __m256i q1 = pq_i8_rq8__avx2(_mm256_cvtps_epi32(a[i][1]), e->ac1, e->mc1, &e->act, e->lo,
+                                     e->hi, e->vz);
+        _mm_storeu_si128((__m128i *)(t + 16 * i), pq_i8_pack16__avx2(q0, q1));
+    }
+}
+
+/* The same algorithm as the AVX-512 one (backends/int8/int8_gemm_avx512.c): a channel-last f32
+ * plane of x - zp per band of output rows, taps as multiply-adds on the channel lanes, the
+ * epilogue on the lanes (bias and multiplier per channel), byte transposes back to NCHW. */
+static inline void pq_i8_dwc_body__avx2(const pq_i8_dwc *a) {
+    int64_t bh = pq_i8_dwc_band(a, 16);
+    size_t hb = (size_t)((bh - 1) * a->sh + (a->KH - 1) * a->dh + 1);
+    size_t wp = (size_t)((a->OW - 1) * a->sw + (a->KW - 1) * a->dw + 1);
+    size_t osp = (size_t)(a->OH * a->OW), hw = (size_t)(a->H * a->W);
+    int KK = (int)(a->KH * a->KW), nc = a->nc;
+    float *P = a->scratch;
+    float *wv = P + hb * wp * 16;
+    uint8_t *T = (uint8_t *)(wv + (size_t)(KK + 16) * 16);
+    int toff[256];
+    for (int kh = 0, k = 0; kh < a->KH; kh++)
+        for (int kw = 0; kw < a->KW; kw++, k++)
+            toff[k] = (int)(((size_t)(kh * a->dh) * wp + (size_t)(kw * a->dw)) * 16);
+    for (int k0 = 0; k0 < KK; k0 += 16) {
+        __m128i v[16];
+        pq_i8_tr_load__avx2((const uint8_t *)a->w + k0, (size_t)KK, nc, KK - k0, v);
+        for (int k = 0; k < 16 && k0 + k < KK; k++) {
+            _mm256_store_ps(wv + 16 * (k0 + k), _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v[k])));
+            _mm256_store_ps(wv + 16 * (k0 + k) + 8,
+                            _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(v[k], 8))));
+        }
+    }
+    /* the per-lane epilogue terms: bias and multiplier per channel (zero past nc) */
+    int32_t tb[16] = {0};
+    float tm[16] = {0};
+    if (a->bias) memcpy(tb, a->bias, (size_t)nc * sizeof(int32_t));
+    memcpy(tm, a->m, (size_t)nc * sizeof(float));
+    pq_i8_tile_ep tep = {.add_col = tb, .m_col = tm, .act = a->act, .zp = a->zp_y, .nj = 16};
+    pq_i8_ep16 e;
+    pq_i8_ep16_init(&e, &tep);
+    __m256 vzx = _mm256_set1_ps((float)a->zp_x);
+    int64_t wn = (int64_t)wp - a->pl < a->W ? (int64_t)wp - a->pl : a->W;
+    size_t cl = (size_t)a->pl < wp ? (size_t)a->pl : wp;
+    size_t cr = wn > 0 ? (size_t)(a->pl + wn) : cl;
+    int64_t ob = a->oh_begin, oe = a->oh_end > ob ? a->oh_end : a->OH;
+    for (int64_t oh0 = ob; oh0 < oe; oh0 += bh) {
+        int64_t nb = oe - oh0 < bh ? oe - oh0 : bh;
+        size_t rows = (size_t)((nb - 1) * a->sh + (a->KH - 1) * a->dh + 1);
+        for (size_t rr = 0; rr < rows; rr++) {
+            int64_t ih = oh0 * a->sh + (int64_t)rr - a->pt;
+            float *d = P + rr * wp * 16;
+            if (ih < 0 || ih >= a->H || wn <= 0) {
+                memset(d, 0, wp * 16 * sizeof(float));
+                continue;
+            }
+            memset(d, 0, cl * 16 * sizeof(float));
+            memset(d + cr * 16, 0, (wp - cr) * 16 * sizeof(float));
+            const uint8_t *xr = a->x + (size_t)ih * (size_t)a->W;
+            d += cl * 16;
+            for (int64_t iw = 0; iw < wn; iw += 16) {
+                int64_t n = wn - iw < 16 ? wn - iw : 16;
+                __m128i v[16];
+                pq_i8_tr_load__avx2(xr + iw, hw, nc, n, v);
+                for (int64_t j = 0; j < n; j++) {
+                    float *o = d + (size_t)(iw + j) * 16;
+                    __m256 f0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v[j]));
+                    __m256 f1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(v[j], 8)));
+                    _mm256_storeu_ps(o, _mm256_sub_ps(f0, vzx));
+                    _mm256_storeu_ps(o + 8, _mm256_sub_ps(f1, vzx));
+                }
+            }
+        }
+        size_t np = (size_t)(nb * a->OW), p = 0;
+        uint8_t *t = T + (size_t)((oh0 - ob) * a->OW) * 16;
+        int po[4], rstep = (int)((size_t)a->sh * wp * 16), cstep = (int)a->sw * 16;
+        int rbase = 0, ow = 0;
+        while (p < np) {
+            int NB = np - p >= 4 ? 4 : 1;
+            for (int i = 0; i < NB; i++) {
+                po[i] = rbase + ow * cstep;
+                if (++ow == a->OW) {
+                    ow = 0;
+                    rbase += rstep;
+                }
+            }
+            if (NB == 4)
+                pq_i8_dwc_blk__avx2(4, P, po, toff, wv, KK, &e, t + 16 * p);
+            else
+                pq_i8_dwc_blk__avx2(1, P, po, toff, wv, KK, &e, t + 16 * p);
+            p += (size_t)NB;
+        }
+    }
+    size_t pb = (size_t)(ob * a->OW), pn = (size_t)((oe - ob) * a->OW);
+    for (size_t p0 = 0; p0 < pn; p0 += 16) {
+        size_t n = pn - p0 < 16 ? pn - p0 : 16;
+        __m128i v[16];
+        pq_i8_tr_load__avx2(T + p0 * 16, 16, (int)n, 16, v);
+        for (int c = 0; c < nc; c++) {
+            uint8_t *y = a->y + (size_t)c * osp + pb + p0;
+            if (n == 16) {
+                _mm_storeu_si128((__m128i *)y, v[c]);
+            } else {
+                uint8_t tt[16];
+                _mm_storeu_si128((__m128i *)tt, v[c]);
+                memcpy(y, tt, n);
+            }
+        }
     }
 }
 
