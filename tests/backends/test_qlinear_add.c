@@ -1,9 +1,9 @@
-/* QLinearAdd and QLinearMul (com.microsoft, u8/s8): the reference kernel on hand-computed cases
- * (rounding ties, saturation at both ends, zero points, fused Relu / Clip), shape inference, and
- * the fast kernels (backends/int8/qlinear_eltwise*.c) bit for bit against the reference for every
- * ISA the CPU runs (scalar, avx2, avx512; others skipped visibly): length sweeps with SIMD tails,
- * misaligned inputs, poison guards, broadcast shapes, unsupported cases and the fast-table
- * dispatch. */
+/* QLinearAdd, QLinearMul and QLinearGlobalAveragePool (com.microsoft, u8/s8): the reference kernel
+ * on hand-computed cases (rounding ties, saturation at both ends, zero points, fused Relu / Clip),
+ * shape inference, and the fast kernels (backends/int8/qlinear_eltwise*.c) bit for bit against the
+ * reference for every ISA the CPU runs (scalar, avx2, avx512; others skipped visibly): length
+ * sweeps with SIMD tails, misaligned inputs, poison guards, broadcast shapes, unsupported cases and
+ * the fast-table dispatch. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
@@ -38,7 +38,7 @@ typedef struct {
     pq_graph *g;
     uint32_t nid;
     pq_error err;
-    pq_tensor *in[8];
+    pq_tensor *in[8]; /* QLinearGlobalAveragePool: 5 */
 } qcase;
 
 static pq_tensor *tens(enum pq_dtype dt, int rank, const int64_t *dims) {
@@ -413,5 +413,98 @@ Test(qlinear_add_fast, table_dispatch) {
     int64_t d[2] = {3, 1000};
     qcase_data(&c, PQ_DTYPE_U8, 2, d, 2, d, 0.02f, 128, 0.03f, 100, 0.04f, 0);
     compare(&c, NULL, 1, "dispatch");
+    qcase_free(&c);
+}
+
+/* ---- QLinearGlobalAveragePool ---- */
+
+/* One QLinearGlobalAveragePool node over X [n, c, h, w] with random codes. */
+static void gap_case(qcase *c, enum pq_dtype dt, const int64_t *dims, float sx, int32_t zx,
+                     float sy, int32_t zy) {
+    memset(c, 0, sizeof *c);
+    c->g = pq_graph_create(NULL, &c->err);
+    cr_assert_not_null(c->g);
+    uint32_t ins[5], out;
+    for (uint32_t i = 0; i < 5; i++)
+        cr_assert_eq(pq_graph_add_value(c->g, NULL, PQ_DTYPE_UNDEFINED, NULL, &ins[i], &c->err),
+                     PQ_OK);
+    cr_assert_eq(pq_graph_add_value(c->g, NULL, PQ_DTYPE_UNDEFINED, NULL, &out, &c->err), PQ_OK);
+    cr_assert_eq(pq_graph_add_node(c->g, PQ_OP_QLINEAR_GLOBAL_AVERAGE_POOL, "n", ins, 5, &out, 1,
+                                   &c->nid, &c->err),
+                 PQ_OK);
+    c->in[0] = tens(dt, 4, dims);
+    for (size_t i = 0; i < c->in[0]->nbytes; i++)
+        ((uint8_t *)c->in[0]->data)[i] = (uint8_t)rnd();
+    c->in[1] = scalar_f32(sx);
+    c->in[2] = scalar_q(dt, zx);
+    c->in[3] = scalar_f32(sy);
+    c->in[4] = scalar_q(dt, zy);
+}
+
+/* Runs case c (5 inputs) with the reference, or with the fast runner, into a new [n, c, 1, 1]. */
+static pq_tensor *gap_run(qcase *c, bool fast, int threads) {
+    int64_t d[4] = {c->in[0]->dims[0], c->in[0]->dims[1], 1, 1};
+    pq_tensor *y = tens(c->in[0]->dtype, 4, d);
+    memset(y->data, POISON, y->nbytes);
+    pq_tensor *o[1] = {y};
+    pq_kernel_args a = {
+        c->g,   &c->g->nodes[c->nid], (const pq_tensor *const *)c->in, 5, o, 1, NULL, threads,
+        &c->err};
+    enum pq_status st = fast ? pq_qlinear_gap_run(&a) : pq_ref_run(&a);
+    cr_assert_eq(st, PQ_OK, "%s: %d %s", fast ? "fast" : "reference", (int)st, c->err.msg);
+    return y;
+}
+
+/* Plane sums of (q - zx): 2x2 planes {10, 11, 12, 13} - 10 = 6 -> r = 6 * 0.5 / 4 = 0.75 ->
+ * 0.75 / 0.25 = 3 + 5 = 8; {0, 0, 0, 1} - 10 -> -39 * 0.5 / 4 = -4.875 -> -19.5 -> -20 + 5 -> 0
+ * (saturated); {255 x 4}: 245 * 4 * 0.5 / 4 = 122.5 -> 490 -> 255. */
+Test(qlinear_gap, hand_values) {
+    qcase c;
+    int64_t d[4] = {1, 3, 2, 2};
+    gap_case(&c, PQ_DTYPE_U8, d, 0.5f, 10, 0.25f, 5);
+    const uint8_t x[12] = {10, 11, 12, 13, 0, 0, 0, 1, 255, 255, 255, 255};
+    memcpy(c.in[0]->data, x, 12);
+    pq_tensor *y = gap_run(&c, false, 1);
+    const uint8_t want[3] = {8, 0, 255};
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(((uint8_t *)y->data)[i], want[i], "plane %d: %u", i, ((uint8_t *)y->data)[i]);
+    pq_tensor_destroy(y);
+    qcase_free(&c);
+}
+
+/* The fast runner equals the reference for u8 / s8, plane sizes 1 .. 56x56, zero points at the
+ * ends, 1 and 2 threads; channels_last is UNSUPPORTED. */
+Test(qlinear_gap, fast_matches_reference) {
+    static const int64_t shapes[][4] = {
+        {1, 1, 1, 1}, {2, 3, 1, 7}, {1, 16, 7, 7}, {2, 24, 14, 14}, {1, 96, 56, 56}};
+    for (int s = 0; s < 5; s++)
+        for (int dtc = 0; dtc < 2; dtc++) {
+            enum pq_dtype dt = dtc ? PQ_DTYPE_I8 : PQ_DTYPE_U8;
+            float sc[3];
+            int32_t z[3];
+            rand_params(dt, sc, z);
+            qcase c;
+            gap_case(&c, dt, shapes[s], sc[0], z[0], sc[1], z[1]);
+            pq_tensor *r = gap_run(&c, false, 1);
+            for (int th = 1; th <= 2; th++) {
+                pq_tensor *f = gap_run(&c, true, th);
+                cr_assert_eq(memcmp(f->data, r->data, r->nbytes), 0, "shape %d %s threads %d", s,
+                             pq_dtype_name(dt), th);
+                pq_tensor_destroy(f);
+            }
+            pq_tensor_destroy(r);
+            qcase_free(&c);
+        }
+    qcase c;
+    int64_t d[4] = {1, 2, 3, 3};
+    gap_case(&c, PQ_DTYPE_U8, d, 0.1f, 0, 0.1f, 0);
+    cr_assert_eq(pq_node_set_int(c.g, c.nid, "channels_last", 1, &c.err), PQ_OK);
+    pq_tensor *y = tens(PQ_DTYPE_U8, 4, (int64_t[]){1, 2, 1, 1});
+    pq_tensor *o[1] = {y};
+    pq_kernel_args a = {c.g,   &c.g->nodes[c.nid], (const pq_tensor *const *)c.in, 5, o, 1, NULL, 1,
+                        &c.err};
+    cr_assert_eq(pq_qlinear_gap_run(&a), PQ_ERR_UNSUPPORTED);
+    cr_assert_eq(pq_fast_kernels[PQ_OP_QLINEAR_GLOBAL_AVERAGE_POOL], pq_fast_qlinear_gap);
+    pq_tensor_destroy(y);
     qcase_free(&c);
 }

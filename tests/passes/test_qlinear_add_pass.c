@@ -2,7 +2,8 @@
  * Add+Relu, 1x1 Conv) keeps the residual Add in u8 between the int8 convolutions (option
  * qlinear-add, and off), and on a squeeze-excite block the Mul (QLinearMul), outputs close to FP32;
  * the QDQ export of QLinearAdd (DequantizeLinear x2 -> Add [-> Relu]
- * -> QuantizeLinear) computes the same bytes unfused and folds back into QLinearAdd (fold-qdq). */
+ * -> QuantizeLinear) computes the same bytes unfused and folds back into QLinearAdd (fold-qdq);
+ * QLinearGlobalAveragePool's export is within 1 LSB unfused and folds back exactly. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -311,6 +312,54 @@ Test(qlinear_add_pass, qdq_export_unfused_exact_and_folds_back) {
     cr_assert_eq(pq_test_count_op(p, PQ_OP_QLINEAR_ADD), 0u);
     cr_assert_eq(pq_test_count_op(p, PQ_OP_ADD), 2u);
     pq_graph_destroy(p);
+    pq_graph_destroy(g);
+    pq_graph_destroy(h);
+}
+
+/* QLinearGlobalAveragePool -> QDQ export (DequantizeLinear -> GlobalAveragePool -> QuantizeLinear)
+ * -> import -> fold-qdq gives QLinearGlobalAveragePool again with the same bytes; the unfused f32
+ * pool (rounded f32 sum) is within one step (1 LSB) of the integer one. */
+Test(qlinear_add_pass, qlinear_gap_export_and_fold) {
+    pq_graph *g = pq_mu_parse("piqc 1\ngraph t {\n"
+                              "  input %x: f32[2, 16, 7, 7]\n"
+                              "  const %sa: f32[] = [0.031]\n  const %za: u8[] = [120]\n"
+                              "  const %sc: f32[] = [0.0021]\n  const %zc: u8[] = [128]\n"
+                              "  %qa = QuantizeLinear(%x, %sa, %za)\n"
+                              "  %p = QLinearGlobalAveragePool(%qa, %sa, %za, %sc, %zc)\n"
+                              "  %f = DequantizeLinear(%p, %sc, %zc)\n"
+                              "  output %f\n}\n");
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    pq_onnx_export_opts o = {.qdq = true};
+    cr_assert_eq(pq_onnx_export_buffer(g, &o, &buf, &len, &err), PQ_OK, "%s", err.msg);
+    pq_graph *h = NULL;
+    cr_assert_eq(pq_onnx_import_buffer(buf, len, NULL, &h, &err), PQ_OK, "%s", err.msg);
+    pq_free(buf);
+    cr_assert_eq(pq_runtime_prepare(h, &err), PQ_OK, "%s", err.msg);
+    cr_assert_eq(pq_test_count_op(h, PQ_OP_QLINEAR_GLOBAL_AVERAGE_POOL), 0u);
+    cr_assert_eq(pq_test_count_op(h, PQ_OP_GLOBAL_AVERAGE_POOL), 1u);
+    int64_t dims[4] = {2, 16, 7, 7};
+    pq_tensor *x = pq_tensor_create(PQ_DTYPE_F32, 4, dims, NULL);
+    for (int64_t i = 0; i < pq_tensor_numel(x); i++)
+        ((float *)x->data)[i] = (float)(urand() * 3.5);
+    pq_tensor **y0 = pq_test_run(g, x), **y1 = pq_test_run(h, x);
+    double md = 0;
+    for (int64_t i = 0; i < pq_tensor_numel(y0[0]); i++) {
+        double d = fabs((double)((float *)y0[0]->data)[i] - ((float *)y1[0]->data)[i]);
+        md = d > md ? d : md;
+    }
+    cr_assert_leq(md, 0.0021 * 1.0001, "unfused pool differs by %g (> 1 step)", md);
+    pq_test_free_outputs(y1, h->n_outputs);
+    pq_mu_run_pass(h, "fold-qdq");
+    cr_assert_eq(pq_test_count_op(h, PQ_OP_QLINEAR_GLOBAL_AVERAGE_POOL), 1u);
+    cr_assert_eq(pq_test_count_op(h, PQ_OP_GLOBAL_AVERAGE_POOL), 0u);
+    y1 = pq_test_run(h, x);
+    cr_assert_eq(memcmp(y0[0]->data, y1[0]->data, y0[0]->nbytes), 0, "folded pool differs");
+    fprintf(stderr, "QLinearGlobalAveragePool: unfused QDQ max diff %g (step 0.0021), folded 0\n",
+            md);
+    pq_test_free_outputs(y0, g->n_outputs);
+    pq_test_free_outputs(y1, h->n_outputs);
+    pq_tensor_destroy(x);
     pq_graph_destroy(g);
     pq_graph_destroy(h);
 }
