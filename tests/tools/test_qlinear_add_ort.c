@@ -134,3 +134,67 @@ Test(qlinear_add_ort, qdq_export_matches_onnxruntime) {
     fprintf(stderr, "; y2 %lld differ, max %lld LSB\n", (long long)nd, (long long)md);
     cr_assert_leq(md, 3);
 }
+
+/* QLinearMul (same shape; x * a QLinearGlobalAveragePool result [N, C, 1, 1], the squeeze-excite
+ * form) and QLinearGlobalAveragePool: unoptimized onnxruntime gives piqc's bytes for the Mul of
+ * two inputs (y4); the pool p (piqc sums the codes exactly, onnxruntime's f32 GlobalAveragePool
+ * sums rounded values) and the Mul reading it (y3) are within 1 LSB on a small fraction.
+ * Optimized, onnxruntime fuses all three into its com.microsoft ops: within 1 LSB too. */
+static const char model_mul[] = "piqc 1\ngraph t {\n"
+                                "  input %x: f32[2, 64, 28, 28]\n  input %xb: f32[2, 64, 28, 28]\n"
+                                "  const %sa: f32[] = [0.031]\n  const %za: u8[] = [120]\n"
+                                "  const %sb: f32[] = [0.0043]\n  const %zb: u8[] = [3]\n"
+                                "  const %sc: f32[] = [0.045]\n  const %zc: u8[] = [99]\n"
+                                "  const %sd: f32[] = [0.02]\n  const %zd: u8[] = [17]\n"
+                                "  const %se: f32[] = [0.001]\n  const %ze: u8[] = [128]\n"
+                                "  %qa = QuantizeLinear(%x, %sa, %za)\n"
+                                "  %qb = QuantizeLinear(%xb, %sb, %zb)\n"
+                                "  %p = QLinearGlobalAveragePool(%qa, %sa, %za, %se, %ze)\n"
+                                "  %y3 = QLinearMul(%qa, %sa, %za, %p, %se, %ze, %sd, %zd)\n"
+                                "  %y4 = QLinearMul(%qa, %sa, %za, %qb, %sb, %zb, %sc, %zc)\n"
+                                "  output %p\n  output %y3\n  output %y4\n}\n";
+
+Test(qlinear_add_ort, qlinear_mul_and_pool_match_onnxruntime) {
+    char out[16384], path[400];
+    snprintf(path, sizeof path, "%s/m.pir", tmp);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(model_mul, f);
+    fclose(f);
+    write_input("x", -4.0f, 8.0f, 3);
+    write_input("xb", 0.0f, 1.2f, 4);
+    cr_assert_eq(pq_cli_sh(out, sizeof out, PIQC " export %s/m.pir --onnx-qdq %s/m.onnx", tmp, tmp),
+                 0, "%s", out);
+    cr_assert_eq(pq_cli_sh(out, sizeof out,
+                           PIQC " run %s/m.pir --input x=%s/x.npy --input xb=%s/xb.npy "
+                                "--output-dir %s/piqc",
+                           tmp, tmp, tmp, tmp),
+                 0, "%s", out);
+    if (access(ORT_MODULE, R_OK) != 0)
+        cr_skip("onnxruntime-node is not installed: the QDQ export was written but not run");
+    static const char *const modes[2] = {"--no-optimize", ""};
+    static const char *const dirs[2] = {"ort_plain", "ort_opt"};
+    for (int k = 0; k < 2; k++)
+        cr_assert_eq(pq_cli_sh(out, sizeof out,
+                               ORT_RUN " %s/m.onnx --input x=%s/x.npy --input xb=%s/xb.npy "
+                                       "--output-dir %s/%s %s",
+                               tmp, tmp, tmp, tmp, dirs[k], modes[k]),
+                     0, "%s", out);
+    static const char *const names[3] = {"p", "y3", "y4"};
+    int64_t nd, md, n;
+    for (int o = 0; o < 3; o++) {
+        diff("ort_plain", names[o], &nd, &md, &n);
+        fprintf(stderr, "%s vs unfused onnxruntime: %lld of %lld differ, max %lld LSB; ", names[o],
+                (long long)nd, (long long)n, (long long)md);
+        if (o == 2)
+            cr_assert_eq(nd, 0, "%s: %lld of %lld differ from unoptimized onnxruntime", names[o],
+                         (long long)nd, (long long)n);
+        cr_assert_leq(md, 1, "%s", names[o]);
+        cr_assert_leq(nd * 50, n, "%s: more than 2%% differ", names[o]);
+        diff("ort_opt", names[o], &nd, &md, &n);
+        fprintf(stderr, "%s vs fused onnxruntime: %lld of %lld differ, max %lld LSB\n", names[o],
+                (long long)nd, (long long)n, (long long)md);
+        cr_assert_leq(md, 1, "%s", names[o]);
+        cr_assert_leq(nd * 100, n, "%s: more than 1%% differ", names[o]);
+    }
+}
