@@ -4,6 +4,7 @@
 #include "backends/threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -21,8 +22,13 @@
 #define PQ_MAX_CHUNKS 4096 /* < 2^16 */
 
 /* Spins (with a pause) before a worker sleeps or the caller blocks: short, because the other
- * logical CPU may be running the caller's serial ops or oneDNN's OpenMP threads. */
+ * logical CPU may be running the caller's serial ops or oneDNN's OpenMP threads. A waiting
+ * worker also yields its CPU every PQ_WORKER_YIELD pauses: when the next job is a oneDNN
+ * primitive, oneDNN's OpenMP worker may be waiting for that very CPU (2 threads on 2 cores), and
+ * a plain spin would hold it off until the spin ends (~50 us per switch between piqc's pool and
+ * OpenMP); with nothing else runnable the yield returns at once. */
 #define PQ_WORKER_SPIN 2000
+#define PQ_WORKER_YIELD 64
 #define PQ_CALLER_SPIN 4000
 
 static inline void pq_cpu_relax(void) {
@@ -114,7 +120,10 @@ static void *pq_worker_main(void *arg) {
             w = atomic_load_explicit(&pq_pool.word, memory_order_acquire);
             if (pq_word_gen(w) != seen || atomic_load_explicit(&pq_pool.stop, memory_order_relaxed))
                 break;
-            pq_cpu_relax();
+            if (s % PQ_WORKER_YIELD == PQ_WORKER_YIELD - 1)
+                sched_yield();
+            else
+                pq_cpu_relax();
         }
         if (pq_word_gen(w) == seen) {
             pthread_mutex_lock(&pq_pool.mu);
@@ -174,6 +183,10 @@ void pq_parallel_for(int n_threads, int64_t n_tasks, pq_parallel_fn fn, void *ct
     if ((int64_t)helpers > chunks - 1) helpers = (int)(chunks - 1);
     if (pq_pool.n_workers < helpers) pq_pool_grow(helpers);
     if (helpers > pq_pool.n_workers) helpers = pq_pool.n_workers;
+    /* CPUs busy with other processes: the same chunks, fewer of them in parallel (a chunk
+     * waiting for a time slice holds up the whole call) */
+    int usable = pq_threads_usable(n_threads);
+    if (helpers > usable - 1) helpers = usable - 1;
     if (helpers == 0) {
         atomic_flag_clear_explicit(&pq_pool.busy, memory_order_release);
         pq_run_inline(n_tasks, chunks, fn, ctx);

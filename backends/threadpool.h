@@ -15,7 +15,9 @@ typedef void (*pq_parallel_fn)(void *ctx, int64_t begin, int64_t end);
  * only on n_threads and n_tasks, never on scheduling: a kernel that computes each output in one
  * chunk with the same operations as its 1-thread path gives bit-identical results at any thread
  * count. Chunks run on the calling thread (which always participates) and up to n_threads - 1
- * pool workers, in any order and concurrently; returns when all are done (the caller sees every
+ * pool workers (pq_threads_usable(n_threads) - 1 of them take part: fewer while other processes
+ * keep the CPUs busy; the workers are started all the same), in any order and concurrently;
+ * returns when all are done (the caller sees every
  * write of fn). Never fails and never allocates per call: if worker threads cannot be created the
  * remaining chunks run on the caller.
  *
@@ -46,5 +48,27 @@ void pq_threadpool_shutdown(void);
 
 /* Workers alive in the pool now (0 before first use and after shutdown); for tests. */
 int pq_threadpool_workers(void);
+
+/* Threads worth using now for lock-step parallel work (a oneDNN primitive on OpenMP, an
+ * elementwise pass on the pool) when the caller allows n_threads: n_threads capped by the CPUs
+ * other processes leave to this one, at least 1. A parallel region waits for its slowest thread,
+ * so on CPUs busy with other processes a second thread mostly waits for a time slice (2 loaded
+ * cores: runs several times slower than 1 thread); on idle CPUs it is a real speed-up. The load
+ * of other processes is the busy time of all CPUs (/proc/stat, steal included) minus this
+ * process's CPU time, averaged over PQ_LOAD_SAMPLE_MS windows (re-sampled by whichever call
+ * comes after a window ends; before the first one, the tasks running at the first call), and
+ * pq_threads_usable_for turns it into a thread count. Lowering takes effect at the next sample,
+ * raising again only after two quiet samples in a row (a thread-count change rebuilds the oneDNN
+ * primitives of a session). Returns n_threads unchanged when n_threads <= 1, when /proc/stat
+ * cannot be read, or when the environment variable PIQC_THREADS_ADAPT=0 (read once) turns this
+ * off. Thread-safe, lock-free; costs a clock read per call and ~20 us per window. */
+int pq_threads_usable(int n_threads);
+#define PQ_LOAD_SAMPLE_MS 100
+
+/* The decision of pq_threads_usable: others = average number of CPUs busy with other processes
+ * over the last window, n_cpus = CPUs online. Every CPU that others occupy at least half of the
+ * time is not used: min(n_threads, n_cpus - floor(others + 0.5)), at least 1 (n_threads when
+ * n_threads <= 1). */
+int pq_threads_usable_for(int n_threads, int n_cpus, double others);
 
 #endif

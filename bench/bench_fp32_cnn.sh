@@ -16,9 +16,11 @@
 #          encoder_d256 digits charlm
 #   --keep DIR: export into / reuse DIR (models, inputs, artifacts stay for piqc run --profile)
 #   env: PIQC (default build/tools/piqc), PY (default /usr/bin/python3), NODE (default node);
-#        piqc runs with more than one thread get OMP_WAIT_POLICY=passive, as `piqc run --help`
-#        asks (libgomp's default spinning made mobilenet_v3_small 378 ms instead of 6.6 ms at 2
-#        threads on the loaded machine), unless the caller sets OMP_WAIT_POLICY itself
+#        piqc runs get GOMP_SPINCOUNT=10000 (libgomp's workers spin ~0.25 ms between oneDNN
+#        calls, then sleep), as `piqc run --help` suggests, unless the caller sets
+#        OMP_WAIT_POLICY or GOMP_SPINCOUNT itself (passive makes every oneDNN call at 2 threads
+#        a futex wake: piqc then threads only the largest convolutions); BASE_OMP_WAIT_POLICY
+#        (e.g. passive, what piqc before issue 9's fix asked for) is used for --base instead
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -119,10 +121,13 @@ EOF
 done
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+# piqc_ms PIQC MODEL NAME=FILE THREADS [OMP_WAIT_POLICY for this binary]
 piqc_ms() {
-    local pol=${OMP_WAIT_POLICY:-}
-    [ -n "$pol" ] || { [ "$4" -gt 1 ] && pol=passive || pol=active; }
-    OMP_WAIT_POLICY=$pol "$1" run "$2" --input "$3" --threads "$4" --repeat "$repeat" 2>/dev/null |
+    local e=()
+    if [ -n "${5:-}" ]; then e=(OMP_WAIT_POLICY="$5")
+    elif [ -z "${OMP_WAIT_POLICY:-}" ] && [ -z "${GOMP_SPINCOUNT:-}" ]; then e=(GOMP_SPINCOUNT=10000)
+    fi
+    env "${e[@]}" "$1" run "$2" --input "$3" --threads "$4" --repeat "$repeat" 2>/dev/null |
         sed -n 's/^median \([0-9.]*\) ms.*/\1/p'
 }
 ort_ms() { "$NODE" "$ROOT/bench/ort_bench.js" "$1" --input "$2" --threads "$3" --repeat "$repeat" --warmup 3 |
@@ -137,7 +142,7 @@ sys.exit(0 if cos > 0.9999 and rel < 1e-3 else 1)
 EOF
 }
 
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(nproc --all) cores; load $(cut -d' ' -f1-3 /proc/loadavg); repeat $repeat x $rounds rounds, medians; OMP_WAIT_POLICY for piqc: ${OMP_WAIT_POLICY:-passive at > 1 thread}"
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(nproc --all) cores; load $(cut -d' ' -f1-3 /proc/loadavg); repeat $repeat x $rounds rounds, medians; piqc: OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset} GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-$([ -z "${OMP_WAIT_POLICY:-}" ] && echo 10000 || echo unset)}$([ -n "$base" ] && [ -n "${BASE_OMP_WAIT_POLICY:-}" ] && echo ", base: OMP_WAIT_POLICY=$BASE_OMP_WAIT_POLICY")"
 summary=()
 compiled=" "
 for c in "${cases[@]}"; do
@@ -163,7 +168,7 @@ for c in "${cases[@]}"; do
         p=() bb=() o=()
         for _ in $(seq "$rounds"); do
             p+=("$(piqc_ms "$PIQC" "$d/fp32.gguf" "$in=$x" "$th")")
-            [ -n "$base" ] && bb+=("$(piqc_ms "$base" "$d/fp32_base.gguf" "$in=$x" "$th")")
+            [ -n "$base" ] && bb+=("$(piqc_ms "$base" "$d/fp32_base.gguf" "$in=$x" "$th" "${BASE_OMP_WAIT_POLICY:-}")")
             [ $have_ort = 1 ] && o+=("$(ort_ms "$d/model.onnx" "$in=$x" "$th")")
         done
         pm=$(printf '%s\n' "${p[@]}" | median)

@@ -57,16 +57,37 @@ void pq_onednn_set_min_macs(int64_t macs);
 
 /* Threads: oneDNN here is built on OpenMP; every kernel sets omp_set_num_threads(t) (per calling
  * thread) before creating or running a primitive, and t is part of the cache key, where
- * t = min(n_threads, macs / PQ_ONEDNN_MACS_PER_THREAD), at least 1: small convolutions and
- * products (most of a MobileNet at batch 1) run on the calling thread alone, without a fork/join.*/
-#define PQ_ONEDNN_MACS_PER_THREAD ((int64_t)1 << 22)
+ * t = min(pq_threads_usable(n_threads), macs / macs_per_thread), at least 1 (pq_dnnl_threads_for):
+ * pq_threads_usable (backends/threadpool.h) drops to 1 thread while other processes keep the CPUs
+ * busy, where a parallel region waits for a time slice. macs_per_thread is
+ * pq_onednn_macs_per_thread(): PQ_ONEDNN_MACS_PER_THREAD when libgomp's workers spin between
+ * parallel regions (the default; GOMP_SPINCOUNT >= PQ_ONEDNN_SPIN_MIN), so that a fork/join costs
+ * about a microsecond and a 2-thread convolution of 128K multiply-adds already gains (2 idle
+ * Sapphire Rapids cores: MobileNetV3-Large at 2 threads 3.6 ms with 64K, 5.5 ms with 1M, 6.3 ms
+ * with 4M, 6.7 ms at 1 thread); PQ_ONEDNN_MACS_PER_THREAD_PASSIVE when they sleep at once
+ * (OMP_WAIT_POLICY=passive or a smaller GOMP_SPINCOUNT), where every fork is a futex wake of
+ * 35-80 us on this kind of VM and only big convolutions pay for it. */
+#define PQ_ONEDNN_MACS_PER_THREAD ((int64_t)1 << 16)
+#define PQ_ONEDNN_MACS_PER_THREAD_PASSIVE ((int64_t)1 << 22)
+#define PQ_ONEDNN_SPIN_MIN 1000
+/* The per-thread minimum for libgomp's environment as libgomp read it at load time:
+ * pq_onednn_macs_per_thread_for(getenv("OMP_WAIT_POLICY"), getenv("GOMP_SPINCOUNT")), read once. */
+int64_t pq_onednn_macs_per_thread(void);
+/* The rule: libgomp's spin count is GOMP_SPINCOUNT when it parses (a number with an optional k,
+ * M, G or T suffix, or "infinite"/"infinity"), otherwise 0 for OMP_WAIT_POLICY=passive, "infinite"
+ * for active and 300000 when unset; below PQ_ONEDNN_SPIN_MIN gives
+ * PQ_ONEDNN_MACS_PER_THREAD_PASSIVE, otherwise PQ_ONEDNN_MACS_PER_THREAD. NULL: not set. */
+int64_t pq_onednn_macs_per_thread_for(const char *wait_policy, const char *spincount);
 /* piqc's own passes over oneDNN-layout copies (per-channel Mul, Add, GlobalAveragePool on kept
  * copies) split across the pool from this many elements. */
 #define PQ_ONEDNN_LAYOUT_PAR_MIN ((int64_t)1 << 17)
 /*
- * With n_threads > 1 on a machine whose cores are already busy, libgomp's default active waiting
- * makes things much slower (digits batch 360 on 2 loaded cores: 24 ms at 1 thread, 177 ms at 2,
- * 38 ms at 2 with OMP_WAIT_POLICY=passive); set OMP_WAIT_POLICY=passive there. */
+ * Wait policy: leave OMP_WAIT_POLICY unset (libgomp spins 300000 pauses, ~7 ms, after a parallel
+ * region) or bound the spin with GOMP_SPINCOUNT=10000 (~0.25 ms; bench/bench_fp32_cnn.sh does).
+ * On busy cores the spinning used to make 2 threads many times slower than 1 (digits batch 360
+ * on 2 loaded cores: 24 ms at 1 thread, 177 ms at 2); pq_threads_usable now keeps such runs on
+ * one thread, so no parallel region starts and nothing spins. OMP_WAIT_POLICY=passive stays
+ * safe but only the largest convolutions are threaded then (see above). */
 
 /* True when the oneDNN CPU engine and stream could be created (created on first call, once,
  * thread-safe). When false every kernel above returns UNSUPPORTED. */

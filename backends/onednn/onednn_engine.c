@@ -1,12 +1,15 @@
 /* The oneDNN CPU engine and stream (created once), OpenMP thread-count control, primitive
  * creation/execution helpers and the small thread-safe LRU cache the oneDNN kernels share. */
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "backends/onednn/onednn_impl.h"
 #include "backends/piqc_ops.h"
+#include "backends/threadpool.h"
 #include "ir/infer_piqc.h"
 #include "ir/ir.h"
 
@@ -22,9 +25,58 @@ void pq_onednn_set_min_macs(int64_t macs) {
     pq_dnnl_min_macs = macs;
 }
 
+/* libgomp's spin count for its environment (see pq_onednn_macs_per_thread_for); -1: infinite. */
+static long long pq_gomp_spin(const char *policy, const char *spin) {
+    if (spin && *spin) {
+        if (!strncasecmp(spin, "infinit", 7)) return -1;
+        char *end;
+        errno = 0;
+        long long v = strtoll(spin, &end, 10);
+        if (end != spin && errno == 0 && v >= 0) {
+            while (*end == ' ' || *end == '\t')
+                end++;
+            long long mul = 1;
+            switch (*end) {
+            case 'k': case 'K': mul = 1000LL; end++; break;
+            case 'M': mul = 1000000LL; end++; break;
+            case 'G': mul = 1000000000LL; end++; break;
+            case 'T': mul = 1000000000000LL; end++; break;
+            default: break;
+            }
+            while (*end == ' ' || *end == '\t')
+                end++;
+            if (*end == '\0') return v > (long long)1 << 40 ? -1 : v * mul;
+        }
+        /* invalid: libgomp ignores it and falls back to the wait policy */
+    }
+    if (policy && !strcasecmp(policy, "passive")) return 0;
+    if (policy && !strcasecmp(policy, "active")) return -1;
+    return 300000;
+}
+
+int64_t pq_onednn_macs_per_thread_for(const char *wait_policy, const char *spincount) {
+    long long spin = pq_gomp_spin(wait_policy, spincount);
+    return spin >= 0 && spin < PQ_ONEDNN_SPIN_MIN ? PQ_ONEDNN_MACS_PER_THREAD_PASSIVE
+                                                  : PQ_ONEDNN_MACS_PER_THREAD;
+}
+
+static _Atomic int64_t pq_dnnl_mpt; /* 0: not read yet */
+
+int64_t pq_onednn_macs_per_thread(void) {
+    int64_t m = pq_dnnl_mpt;
+    if (m == 0) {
+        m = pq_onednn_macs_per_thread_for(getenv("OMP_WAIT_POLICY"), getenv("GOMP_SPINCOUNT"));
+        pq_dnnl_mpt = m;
+    }
+    return m;
+}
+
 int pq_dnnl_threads_for(int n_threads, int64_t macs) {
-    int64_t t = macs / PQ_ONEDNN_MACS_PER_THREAD;
-    if (t > n_threads) t = n_threads;
+    if (n_threads <= 1) return 1;
+    int64_t t = macs / pq_onednn_macs_per_thread();
+    if (t <= 1) return 1;
+    int u = pq_threads_usable(n_threads);
+    if (t > u) t = u;
     return t > 1 ? (int)t : 1;
 }
 
