@@ -96,8 +96,8 @@ static bool pq_qe_layout(const pq_tensor *X, const pq_tensor *Y, bool *per_row, 
     int split = Y->rank; /* first axis from which X has size 1 */
     while (split > 0 && (split - 1 < off || X->dims[split - 1 - off] == 1))
         split--;
-    for (int k = 0; k < split; k++)
-        if (k < off || X->dims[k - off] != Y->dims[k]) return false;
+    for (int k = 0; k < split; k++) /* X's missing leading axes broadcast only over size 1 */
+        if (k < off ? Y->dims[k] != 1 : X->dims[k - off] != Y->dims[k]) return false;
     *inner = 1;
     for (int k = split; k < Y->rank; k++)
         *inner *= Y->dims[k];

@@ -337,6 +337,7 @@ Test(qlinear_add_fast, sweep_avx512) {
 Test(qlinear_add_fast, broadcast_shapes_threads_saturation) {
     static const char *const isas[] = {"scalar", "avx2", "avx512"};
     const int64_t full[4] = {2, 5, 37, 41}, chan[4] = {2, 5, 1, 1}, one[1] = {1};
+    const int64_t full1[4] = {1, 5, 37, 41}, chan3[3] = {5, 1, 1}; /* rank-3 B against N = 1 */
     const int64_t big[4] = {1, 64, 56, 56}; /* above the threading threshold */
     for (int ii = 0; ii < 3; ii++) {
         const pq_qeltwise_kernels *k = pq_qeltwise_kernels_for(isas[ii]);
@@ -344,7 +345,7 @@ Test(qlinear_add_fast, broadcast_shapes_threads_saturation) {
             cr_log_warn("ISA %s not available: broadcast cases skipped for it", isas[ii]);
             continue;
         }
-        for (int shape = 0; shape < 6; shape++)
+        for (int shape = 0; shape < 7; shape++)
             for (int dtc = 0; dtc < 4; dtc++) {
                 cur_op = dtc >= 2 ? PQ_OP_QLINEAR_MUL : PQ_OP_QLINEAR_ADD;
                 enum pq_dtype dt = dtc % 2 ? PQ_DTYPE_I8 : PQ_DTYPE_U8;
@@ -367,6 +368,11 @@ Test(qlinear_add_fast, broadcast_shapes_threads_saturation) {
                     ra = 0;
                 }
                 if (shape == 5) da = db = big;
+                if (shape == 6) {
+                    da = full1;
+                    db = chan3;
+                    rb = 3;
+                }
                 qcase_data(&c, dt, ra, da, rb, db, s[0], z[0], s[1], z[1], s[2], z[2]);
                 for (int th = 1; th <= 2; th++) {
                     char what[96];
