@@ -122,6 +122,11 @@ static void pq_qadd_task(void *ctx, int64_t t0, int64_t t1) {
         j->k->add(j->a + e0, j->b + e0, (size_t)(e1 - e0), false, &j->p, j->y + e0);
         return;
     }
+    if (j->k->add_rows && j->inner >= 16) {
+        j->k->add_rows(j->a + e0, j->b, (size_t)e0, (size_t)(e1 - e0), (size_t)j->inner, &j->p,
+                       j->y + e0);
+        return;
+    }
     for (int64_t e = e0; e < e1;) {
         int64_t r = e / j->inner, end = (r + 1) * j->inner < e1 ? (r + 1) * j->inner : e1;
         j->k->add(j->a + e, j->b + r, (size_t)(end - e), true, &j->p, j->y + e);

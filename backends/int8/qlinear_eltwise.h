@@ -30,9 +30,16 @@ typedef struct pq_qadd_params {
 typedef void (*pq_qadd_fn)(const uint8_t *a, const uint8_t *b, size_t n, bool b_bcast,
                            const pq_qadd_params *p, uint8_t *y);
 
+/* Row broadcast over a run of n elements starting at global element e0 (a and y point at it): b
+ * holds one value per row of `inner` (>= 16) elements, element e reads b[e / inner]. Optional: one
+ * pass across row boundaries instead of one add() call per row. */
+typedef void (*pq_qadd_rows_fn)(const uint8_t *a, const uint8_t *b, size_t e0, size_t n,
+                                size_t inner, const pq_qadd_params *p, uint8_t *y);
+
 typedef struct pq_qeltwise_kernels {
     const char *name; /* "scalar", "avx2", "avx512" */
     pq_qadd_fn add;
+    pq_qadd_rows_fn add_rows; /* NULL: add() per row */
 } pq_qeltwise_kernels;
 
 extern const pq_qeltwise_kernels pq_qeltwise_kernels_scalar;

@@ -40,4 +40,49 @@ static void pq_qadd__avx512(const uint8_t *a, const uint8_t *b, size_t n, bool b
     }
 }
 
-const pq_qeltwise_kernels pq_qeltwise_kernels_avx512 = {.name = "avx512", .add = pq_qadd__avx512};
+/* The real value of B code x (the scalar formula). */
+static inline float pq_qe_fb(const pq_qadd_params *p, uint8_t x) {
+    int32_t i = p->is_u8 ? (int32_t)x : (int32_t)(int8_t)x;
+    return (float)(i - p->zb) * p->sb;
+}
+
+/* Row broadcast in one pass: a vector that crosses a row end (at most one: inner >= 16) takes the
+ * next row's value in the lanes past it. Per lane the same operations as pq_qadd__avx512. */
+static void pq_qadd_rows__avx512(const uint8_t *a, const uint8_t *b, size_t e0, size_t n,
+                                 size_t inner, const pq_qadd_params *p, uint8_t *y) {
+    __m512 sa = _mm512_set1_ps(p->sa), sc = _mm512_set1_ps(p->sc);
+    __m512i za = _mm512_set1_epi32(p->za);
+    __m512 lo = _mm512_set1_ps(p->lo), hi = _mm512_set1_ps(p->hi);
+    __m512 vzc = _mm512_set1_ps((float)p->zc);
+    __m512 vqlo = _mm512_set1_ps(p->is_u8 ? 0.0f : -128.0f);
+    __m512 vqhi = _mm512_set1_ps(p->is_u8 ? 255.0f : 127.0f);
+    size_t r = e0 / inner, row_end = (r + 1) * inner;
+    float fcur = pq_qe_fb(p, b[r]);
+    for (size_t i = 0; i < n; i += 16) {
+        size_t e = e0 + i, left = n - i < 16 ? n - i : 16;
+        if (e >= row_end) {
+            r++;
+            row_end += inner;
+            fcur = pq_qe_fb(p, b[r]);
+        }
+        __m512 fb = _mm512_set1_ps(fcur);
+        size_t boundary = row_end - e;
+        if (boundary < left) /* lanes [boundary, left) belong to row r + 1, which exists */
+            fb = _mm512_mask_mov_ps(fb, (__mmask16)(0xFFFFu << boundary),
+                                    _mm512_set1_ps(pq_qe_fb(p, b[r + 1])));
+        __mmask16 m = (__mmask16)((1u << left) - 1u);
+        __m128i ba = _mm_maskz_loadu_epi8(m, a + i);
+        __m512i ia = p->is_u8 ? _mm512_cvtepu8_epi32(ba) : _mm512_cvtepi8_epi32(ba);
+        __m512 fa = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(ia, za)), sa);
+        __m512 r0 = p->mul ? _mm512_mul_ps(fa, fb) : _mm512_add_ps(fa, fb);
+        r0 = _mm512_min_ps(_mm512_max_ps(r0, lo), hi);
+        r0 = _mm512_div_ps(r0, sc);
+        r0 = _mm512_add_ps(_mm512_roundscale_ps(r0, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+                           vzc);
+        r0 = _mm512_min_ps(_mm512_max_ps(r0, vqlo), vqhi);
+        _mm_mask_storeu_epi8(y + i, m, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(r0)));
+    }
+}
+
+const pq_qeltwise_kernels pq_qeltwise_kernels_avx512 = {
+    .name = "avx512", .add = pq_qadd__avx512, .add_rows = pq_qadd_rows__avx512};

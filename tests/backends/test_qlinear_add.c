@@ -338,6 +338,12 @@ Test(qlinear_add_fast, broadcast_shapes_threads_saturation) {
     static const char *const isas[] = {"scalar", "avx2", "avx512"};
     const int64_t full[4] = {2, 5, 37, 41}, chan[4] = {2, 5, 1, 1}, one[1] = {1};
     const int64_t full1[4] = {1, 5, 37, 41}, chan3[3] = {5, 1, 1}; /* rank-3 B against N = 1 */
+    /* rows of 3 (per-row calls), 16, 17 and 49 elements (one pass across row ends) */
+    /* and rows of 529 over 33856 elements: the second 16384-element task starts mid-row */
+    const int64_t rows[5][4] = {
+        {2, 7, 1, 3}, {3, 11, 4, 4}, {1, 13, 17, 1}, {2, 9, 7, 7}, {1, 64, 23, 23}};
+    const int64_t rowb[5][4] = {
+        {2, 7, 1, 1}, {3, 11, 1, 1}, {1, 13, 1, 1}, {2, 9, 1, 1}, {1, 64, 1, 1}};
     const int64_t big[4] = {1, 64, 56, 56}; /* above the threading threshold */
     for (int ii = 0; ii < 3; ii++) {
         const pq_qeltwise_kernels *k = pq_qeltwise_kernels_for(isas[ii]);
@@ -345,7 +351,7 @@ Test(qlinear_add_fast, broadcast_shapes_threads_saturation) {
             cr_log_warn("ISA %s not available: broadcast cases skipped for it", isas[ii]);
             continue;
         }
-        for (int shape = 0; shape < 7; shape++)
+        for (int shape = 0; shape < 12; shape++)
             for (int dtc = 0; dtc < 4; dtc++) {
                 cur_op = dtc >= 2 ? PQ_OP_QLINEAR_MUL : PQ_OP_QLINEAR_ADD;
                 enum pq_dtype dt = dtc % 2 ? PQ_DTYPE_I8 : PQ_DTYPE_U8;
@@ -372,6 +378,10 @@ Test(qlinear_add_fast, broadcast_shapes_threads_saturation) {
                     da = full1;
                     db = chan3;
                     rb = 3;
+                }
+                if (shape >= 7) {
+                    da = rows[shape - 7];
+                    db = rowb[shape - 7];
                 }
                 qcase_data(&c, dt, ra, da, rb, db, s[0], z[0], s[1], z[1], s[2], z[2]);
                 for (int th = 1; th <= 2; th++) {
