@@ -13,7 +13,9 @@
  *   y = (float)((((0.0 + (wy0*wx0)*a0) + (wy0*wx1)*a1) + (wy1*wx0)*b0) + (wy1*wx1)*b1) in double,
  *   the reference's terms in the reference's order (a = source row of tap wy0, b of wy1; a missing
  *   tap contributes the exact +0.0 (0 * 0.0f), which leaves the sum unchanged since it is never
- *   -0.0): the same value, NaN and infinities included.
+ *   -0.0): the same bits, infinities included; a NaN output is NaN in both, but its sign and
+ *   payload may differ (x86 returns the first of two NaN operands, and compilers may swap the
+ *   operands of an addition, in the reference too).
  * - Resize nearest and every copy: bytes moved, never computed. */
 typedef struct pq_movement_kernels {
     const char *isa; /* "scalar", "avx2", "avx512" */
