@@ -130,14 +130,21 @@ static bool pq_ew_f32(const pq_tensor *t) {
     return t && t->dtype == PQ_DTYPE_F32 && t->data;
 }
 
-/* Threads worth using for `work` elements of cheap arithmetic: one below min_work. The caller
- * never waits for a worker to wake up (it claims the chunks no worker has taken), and
- * pq_parallel_for stays on the caller while other processes keep the CPUs busy, so work of a few
- * microseconds is split already (PQ_EW_PAR_MIN elements: ~4 us of an Add; 2 idle cores:
- * EfficientNet-B0 and MobileNetV3 1-3% faster than with 128K). */
+/* Threads worth using for `work` elements of cheap arithmetic: one below min_work. On idle CPUs
+ * (pq_threads_usable) the caller never waits for a worker to wake up (it claims the chunks no
+ * worker has taken), so work of a few microseconds is split already (PQ_EW_PAR_MIN elements:
+ * ~4 us of an Add; 2 idle cores: EfficientNet-B0 and MobileNetV3 1-3% faster than with 128K);
+ * while other processes keep the CPUs busy a worker may need a time slice to finish its chunk,
+ * so only work of tens of microseconds is split (PQ_EW_PAR_MIN_BUSY: ~30 us of an Add, ~100 us
+ * of Softmax). */
 #define PQ_EW_PAR_MIN ((int64_t)1 << 14)
+#define PQ_EW_PAR_MIN_BUSY ((int64_t)1 << 17)
 static int pq_ew_threads(const pq_kernel_args *a, int64_t work, int64_t min_work) {
-    return a->n_threads > 1 && work >= min_work ? a->n_threads : 1;
+    if (a->n_threads <= 1 || work < min_work) return 1;
+    if (min_work == PQ_EW_PAR_MIN && work < PQ_EW_PAR_MIN_BUSY &&
+        pq_threads_usable(a->n_threads) < a->n_threads)
+        return 1;
+    return a->n_threads;
 }
 
 typedef struct {

@@ -183,10 +183,6 @@ void pq_parallel_for(int n_threads, int64_t n_tasks, pq_parallel_fn fn, void *ct
     if ((int64_t)helpers > chunks - 1) helpers = (int)(chunks - 1);
     if (pq_pool.n_workers < helpers) pq_pool_grow(helpers);
     if (helpers > pq_pool.n_workers) helpers = pq_pool.n_workers;
-    /* CPUs busy with other processes: the same chunks, fewer of them in parallel (a chunk
-     * waiting for a time slice holds up the whole call) */
-    int usable = pq_threads_usable(n_threads);
-    if (helpers > usable - 1) helpers = usable - 1;
     if (helpers == 0) {
         atomic_flag_clear_explicit(&pq_pool.busy, memory_order_release);
         pq_run_inline(n_tasks, chunks, fn, ctx);

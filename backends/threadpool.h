@@ -15,9 +15,7 @@ typedef void (*pq_parallel_fn)(void *ctx, int64_t begin, int64_t end);
  * only on n_threads and n_tasks, never on scheduling: a kernel that computes each output in one
  * chunk with the same operations as its 1-thread path gives bit-identical results at any thread
  * count. Chunks run on the calling thread (which always participates) and up to n_threads - 1
- * pool workers (pq_threads_usable(n_threads) - 1 of them take part: fewer while other processes
- * keep the CPUs busy; the workers are started all the same), in any order and concurrently;
- * returns when all are done (the caller sees every
+ * pool workers, in any order and concurrently; returns when all are done (the caller sees every
  * write of fn). Never fails and never allocates per call: if worker threads cannot be created the
  * remaining chunks run on the caller.
  *
@@ -49,12 +47,13 @@ void pq_threadpool_shutdown(void);
 /* Workers alive in the pool now (0 before first use and after shutdown); for tests. */
 int pq_threadpool_workers(void);
 
-/* Threads worth using now for lock-step parallel work (a oneDNN primitive on OpenMP, an
- * elementwise pass on the pool) when the caller allows n_threads: n_threads capped by the CPUs
- * other processes leave to this one, at least 1. A parallel region waits for its slowest thread,
- * so on CPUs busy with other processes a second thread mostly waits for a time slice (2 loaded
- * cores: runs several times slower than 1 thread); on idle CPUs it is a real speed-up. The load
- * of other processes is the busy time of all CPUs (/proc/stat, steal included) minus this
+/* CPUs other processes leave to this one, as a thread count: n_threads capped by the idle CPUs,
+ * at least 1. Below n_threads (other processes busy) a parallel region can wait a time slice for
+ * a thread, and a worker spinning for the next region spends this process's share of a CPU:
+ * oneDNN calls with spinning OpenMP workers are capped to this count (onednn.h), and the
+ * elementwise kernels split only big work (eltwise_fast.c); pq_parallel_for itself does not
+ * look (its caller claims every chunk no worker has taken, so it never waits for a wake-up).
+ * The load of other processes is the busy time of all CPUs (/proc/stat, steal included) minus this
  * process's CPU time, averaged over PQ_LOAD_SAMPLE_MS windows (re-sampled by whichever call
  * comes after a window ends; before the first one, the tasks running at the first call), and
  * pq_threads_usable_for turns it into a thread count. Lowering takes effect at the next sample,

@@ -57,10 +57,12 @@ void pq_onednn_set_min_macs(int64_t macs);
 
 /* Threads: oneDNN here is built on OpenMP; every kernel sets omp_set_num_threads(t) (per calling
  * thread) before creating or running a primitive, and t is part of the cache key, where
- * t = min(pq_threads_usable(n_threads), macs / macs_per_thread), at least 1 (pq_dnnl_threads_for):
- * pq_threads_usable (backends/threadpool.h) drops to 1 thread while other processes keep the CPUs
- * busy, where a parallel region waits for a time slice. macs_per_thread is
- * pq_onednn_macs_per_thread(): PQ_ONEDNN_MACS_PER_THREAD when libgomp's workers spin between
+ * t = min(n_threads, macs / macs_per_thread), at least 1 (pq_dnnl_threads_for), and
+ * macs_per_thread = pq_onednn_macs_per_thread(): PQ_ONEDNN_MACS_PER_THREAD when libgomp's workers
+ * spin between parallel regions (then t is also capped by pq_threads_usable(n_threads),
+ * backends/threadpool.h: on CPUs other processes keep busy a region waits a time slice for a
+ * thread and the spinning spends this process's share; 2 busy cores: 2 threads up to 2x slower
+ * than 1 without the cap, about the same as 1 with it), and spin between
  * parallel regions (the default; GOMP_SPINCOUNT >= PQ_ONEDNN_SPIN_MIN), so that a fork/join costs
  * about a microsecond and a 2-thread convolution of 128K multiply-adds already gains (2 idle
  * Sapphire Rapids cores: MobileNetV3-Large at 2 threads 3.6 ms with 64K, 5.5 ms with 1M, 6.3 ms
@@ -85,9 +87,11 @@ int64_t pq_onednn_macs_per_thread_for(const char *wait_policy, const char *spinc
  * Wait policy: leave OMP_WAIT_POLICY unset (libgomp spins 300000 pauses, ~7 ms, after a parallel
  * region) or bound the spin with GOMP_SPINCOUNT=10000 (~0.25 ms; bench/bench_fp32_cnn.sh does).
  * On busy cores the spinning used to make 2 threads many times slower than 1 (digits batch 360
- * on 2 loaded cores: 24 ms at 1 thread, 177 ms at 2); pq_threads_usable now keeps such runs on
- * one thread, so no parallel region starts and nothing spins. OMP_WAIT_POLICY=passive stays
- * safe but only the largest convolutions are threaded then (see above). */
+ * on 2 loaded cores: 24 ms at 1 thread, 177 ms at 2); on busy CPUs piqc now runs oneDNN on one
+ * thread then (the cap above), so nothing spins. OMP_WAIT_POLICY=passive stays safe without the
+ * cap (sleeping workers; with the scheduler's per-session groups, 2 threads on 2 shared cores get
+ * about twice the CPU share of one, so big calls still gain there), but then only the largest
+ * convolutions are threaded, on idle CPUs too. */
 
 /* True when the oneDNN CPU engine and stream could be created (created on first call, once,
  * thread-safe). When false every kernel above returns UNSUPPORTED. */
@@ -131,8 +135,8 @@ void pq_onednn_run_begin(bool plain_optional);
  * activation) and 2-D MaxPool (no Indices output, auto_pad NOTSET; oneDNN's pooling) on the kept
  * blocked copies of convolution outputs (nChw16c, nChw8c, NHWC), bit-identical to the plain
  * kernels (MaxPool: for inputs without NaN); the result of a Mul / Add / MaxPool is kept the same
- * way for its readers. PQ_ERR_UNSUPPORTED (after writing back any plain input that was elided) when the
- * inputs are not such copies; NOMEM / INTERNAL otherwise. Called by the fast-table entries of
+ * way for its readers. PQ_ERR_UNSUPPORTED (after writing back any plain input that was elided) when
+ * the inputs are not such copies; NOMEM / INTERNAL otherwise. Called by the fast-table entries of
  * these ops (backends/eltwise_fast.c) before the plain kernels. */
 enum pq_status pq_onednn_eltwise_blocked(const pq_kernel_args *a);
 

@@ -37,11 +37,25 @@ static long long pq_gomp_spin(const char *policy, const char *spin) {
                 end++;
             long long mul = 1;
             switch (*end) {
-            case 'k': case 'K': mul = 1000LL; end++; break;
-            case 'M': mul = 1000000LL; end++; break;
-            case 'G': mul = 1000000000LL; end++; break;
-            case 'T': mul = 1000000000000LL; end++; break;
-            default: break;
+            case 'k':
+            case 'K':
+                mul = 1000LL;
+                end++;
+                break;
+            case 'M':
+                mul = 1000000LL;
+                end++;
+                break;
+            case 'G':
+                mul = 1000000000LL;
+                end++;
+                break;
+            case 'T':
+                mul = 1000000000000LL;
+                end++;
+                break;
+            default:
+                break;
             }
             while (*end == ' ' || *end == '\t')
                 end++;
@@ -73,10 +87,15 @@ int64_t pq_onednn_macs_per_thread(void) {
 
 int pq_dnnl_threads_for(int n_threads, int64_t macs) {
     if (n_threads <= 1) return 1;
-    int64_t t = macs / pq_onednn_macs_per_thread();
+    int64_t mpt = pq_onednn_macs_per_thread();
+    int64_t t = macs / mpt;
     if (t <= 1) return 1;
-    int u = pq_threads_usable(n_threads);
-    if (t > u) t = u;
+    if (t > n_threads) t = n_threads;
+    /* spinning workers on CPUs other processes keep busy: as many threads as idle CPUs */
+    if (mpt < PQ_ONEDNN_MACS_PER_THREAD_PASSIVE) {
+        int u = pq_threads_usable(n_threads);
+        if (t > u) t = u;
+    }
     return t > 1 ? (int)t : 1;
 }
 
@@ -172,8 +191,7 @@ bool pq_dnnl_act_append(dnnl_post_ops_t po, const pq_activation *act) {
     case PQ_ACT_SIGMOID:
         return !dnnl_post_ops_append_eltwise(po, one, dnnl_eltwise_logistic, 0.0f, 0.0f);
     case PQ_ACT_HARD_SIGMOID: /* clamp(alpha x + beta, 0, 1) */
-        return !dnnl_post_ops_append_eltwise(po, one, dnnl_eltwise_linear, act->alpha,
-                                             act->beta) &&
+        return !dnnl_post_ops_append_eltwise(po, one, dnnl_eltwise_linear, act->alpha, act->beta) &&
                !dnnl_post_ops_append_eltwise(po, one, dnnl_eltwise_clip, 0.0f, 1.0f);
     case PQ_ACT_HARD_SWISH:
         return !dnnl_post_ops_append_eltwise(po, one, dnnl_eltwise_hardswish, 0.0f, 0.0f);
