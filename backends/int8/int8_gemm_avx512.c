@@ -455,6 +455,53 @@ static inline void pq_i8_tr16x16__avx512(__m128i r[16]) {
     }
 }
 
+/* Four 16 x 16 byte transposes at once: r[i] holds bytes 0-63 of row i; afterwards 128-bit lane
+ * L of r[j] holds column 16 L + j (byte i from row i). */
+static inline void pq_i8_tr16x64__avx512(__m512i r[16]) {
+    __m512i b[16], c[16], d[16];
+    for (int i = 0; i < 8; i++) {
+        b[2 * i] = _mm512_unpacklo_epi8(r[2 * i], r[2 * i + 1]);
+        b[2 * i + 1] = _mm512_unpackhi_epi8(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        c[4 * i] = _mm512_unpacklo_epi16(b[4 * i], b[4 * i + 2]);
+        c[4 * i + 1] = _mm512_unpackhi_epi16(b[4 * i], b[4 * i + 2]);
+        c[4 * i + 2] = _mm512_unpacklo_epi16(b[4 * i + 1], b[4 * i + 3]);
+        c[4 * i + 3] = _mm512_unpackhi_epi16(b[4 * i + 1], b[4 * i + 3]);
+    }
+    for (int h = 0; h < 2; h++)
+        for (int i = 0; i < 4; i++) {
+            d[8 * h + 2 * i] = _mm512_unpacklo_epi32(c[8 * h + i], c[8 * h + 4 + i]);
+            d[8 * h + 2 * i + 1] = _mm512_unpackhi_epi32(c[8 * h + i], c[8 * h + 4 + i]);
+        }
+    for (int k = 0; k < 8; k++) {
+        r[2 * k] = _mm512_unpacklo_epi64(d[k], d[8 + k]);
+        r[2 * k + 1] = _mm512_unpackhi_epi64(d[k], d[8 + k]);
+    }
+}
+
+/* Columns [0, n) (n <= 64) of 16 rows (rows >= nr zero) at d[column * 16 + row] as
+ * (float)byte - zp. */
+static inline void pq_i8_plane64__avx512(const uint8_t *src, size_t ld, int nr, int64_t n,
+                                         __m512 vzx, float *d) {
+    __mmask64 km = n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
+    __m512i v[16];
+    for (int c = 0; c < 16; c++)
+        v[c] = c < nr ? _mm512_maskz_loadu_epi8(km, src + (size_t)c * ld) : _mm512_setzero_si512();
+    pq_i8_tr16x64__avx512(v);
+#define PQ_I8Z_PLANE_LANE(L)                                                                       \
+    for (int64_t j = 0; j < 16 && 16 * (L) + j < n; j++)                                           \
+        _mm512_storeu_ps(d + (size_t)(16 * (L) + j) * 16,                                          \
+                         _mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(                    \
+                                           _mm512_extracti32x4_epi32(v[j], L))),                   \
+                                       vzx));
+    PQ_I8Z_PLANE_LANE(0)
+    PQ_I8Z_PLANE_LANE(1)
+    PQ_I8Z_PLANE_LANE(2)
+    PQ_I8Z_PLANE_LANE(3)
+#undef PQ_I8Z_PLANE_LANE
+}
+
 /* NB outputs: acc[i] = sum_t w[t] * p[po[i] + toff[t]] (16 channels per vector; exact integer
  * f32 sums), requantized into 16 bytes each at t + 16 i. */
 static inline __attribute__((always_inline)) void
@@ -535,15 +582,9 @@ static void pq_i8_dwc__avx512(const pq_i8_dwc *a) {
             memset(d + cr * 16, 0, (wp - cr) * 16 * sizeof(float));
             const uint8_t *xr = a->x + (size_t)ih * (size_t)a->W;
             d += cl * 16;
-            for (int64_t iw = 0; iw < wn; iw += 16) {
-                int64_t n = wn - iw < 16 ? wn - iw : 16;
-                __m128i v[16];
-                pq_i8_tr_load__avx512(xr + iw, hw, nc, n, v);
-                for (int64_t j = 0; j < n; j++)
-                    _mm512_storeu_ps(
-                        d + (size_t)(iw + j) * 16,
-                        _mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v[j])), vzx));
-            }
+            for (int64_t iw = 0; iw < wn; iw += 64)
+                pq_i8_plane64__avx512(xr + iw, hw, nc, wn - iw < 64 ? wn - iw : 64, vzx,
+                                      d + (size_t)iw * 16);
         }
         /* the band's outputs, 8 positions (across output rows) per block */
         size_t np = (size_t)(nb * a->OW), p = 0;
