@@ -85,8 +85,9 @@ static bool pq_i8_zp_zero(const pq_tensor *t) {
     int64_t n = pq_tensor_numel(t);
     if (n > 0 && !t->data) return false;
     if (t->dtype != PQ_DTYPE_I8 && t->dtype != PQ_DTYPE_U8) return false;
+    const uint8_t *b = t->data; /* one byte per element: zero bytes are zero values */
     for (int64_t i = 0; i < n; i++)
-        if (pq_dtype_load_i64(t->dtype, t->data, (size_t)i) != 0) return false;
+        if (b[i]) return false;
     return true;
 }
 
@@ -147,11 +148,15 @@ static bool pq_i8_mults_act(const pq_tensor *sx, const pq_tensor *sw, const pq_t
             ok = ok && isfinite(act->alpha) && isfinite(act->beta);
         *finite = ok;
     }
+    const float *swf = sw->dtype == PQ_DTYPE_F32 ? (const float *)sw->data : NULL;
+    bool fin = true;
     for (int64_t i = 0; i < n; i++) {
-        float w = (float)pq_dtype_load(sw->dtype, sw->data, (size_t)(nw == 1 ? 0 : i));
+        size_t wi = (size_t)(nw == 1 ? 0 : i);
+        float w = swf ? swf[wi] : (float)pq_dtype_load(sw->dtype, sw->data, wi);
         m[i] = act ? xs * w : pq_i8_mult(xs, w, ys);
-        if (!isfinite(m[i])) *finite = false;
+        fin = fin && isfinite(m[i]);
     }
+    if (!fin) *finite = false;
     return true;
 }
 
