@@ -65,7 +65,7 @@ void pq_onednn_set_min_macs(int64_t macs);
  * than 1 without the cap, about the same as 1 with it), and spin between
  * parallel regions (the default; GOMP_SPINCOUNT >= PQ_ONEDNN_SPIN_MIN), so that a fork/join costs
  * about a microsecond and a 2-thread convolution of 128K multiply-adds already gains (2 idle
- * Sapphire Rapids cores: MobileNetV3-Large at 2 threads 3.6 ms with 64K, 5.5 ms with 1M, 6.3 ms
+ * Sapphire Rapids cores: MobileNetV3-Large at 2 threads 3.7-3.9 ms with 64K, 5.5 ms with 1M, 6.3 ms
  * with 4M, 6.7 ms at 1 thread); PQ_ONEDNN_MACS_PER_THREAD_PASSIVE when they sleep at once
  * (OMP_WAIT_POLICY=passive or a smaller GOMP_SPINCOUNT), where every fork is a futex wake of
  * 35-80 us on this kind of VM and only big convolutions pay for it. */
