@@ -33,7 +33,9 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ -x "$PIQC" ] || { echo "bench_int8: piqc not found at $PIQC (build it or set PIQC)" >&2; exit 2; }
-if ! "$PIQC" compile --list-passes 2>/dev/null | grep -q "quantize-int8"; then
+# (the list is captured first: grep -q exiting early under pipefail killed piqc with SIGPIPE)
+passes=$("$PIQC" compile --list-passes 2>/dev/null || true)
+if ! grep -q "quantize-int8" <<<"$passes"; then
     echo "bench_int8: this piqc has no quantize-int8 pass (pipeline int8-cnn): nothing to measure" >&2
     exit 3
 fi
@@ -43,9 +45,9 @@ have_ort=1
     echo "bench_int8: onnxruntime-node missing (ONNXRUNTIME_NODE_INSTALL=skip npm install): no onnxruntime column" >&2
 }
 export OMP_NUM_THREADS=1
-# OMP_WAIT_POLICY: piqc runs above one thread get passive unless the caller sets it (see piqc_ms;
-# on 2026-12-02 passive made mobilenet_v3_small's many small oneDNN convs 3x slower at 2 threads,
-# before oneDNN calls under 2M multiply-adds per thread ran single-threaded)
+# OpenMP waiting: piqc runs get GOMP_SPINCOUNT=10000 unless the caller sets OMP_WAIT_POLICY or
+# GOMP_SPINCOUNT (as bench_fp32_cnn.sh; with passive every oneDNN call at 2 threads is a futex wake,
+# so piqc threads only the largest FP32 convolutions then; backends/onednn/onednn.h)
 
 if [ -n "$keep" ]; then
     mkdir -p "$keep" && tmp=$(cd "$keep" && pwd)
@@ -150,10 +152,9 @@ for name in ("mobilenet_v3_small", "resnet18"):
 EOF
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-# piqc above one thread with OMP_WAIT_POLICY=passive, as `piqc run --help` asks (unless the caller set
-# it): spinning OpenMP workers fight piqc's own pool and the other processes of a shared machine
-piqc_ms() { OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-$([ "$3" -gt 1 ] && echo passive || echo active)} \
-            "${4:-$PIQC}" run "$1" --input "input=$2" --threads "$3" --repeat "$repeat" 2>/dev/null |
+# piqc with GOMP_SPINCOUNT=10000 unless the caller set a wait policy (see above)
+piqc_ms() { if [ -z "${OMP_WAIT_POLICY:-}${GOMP_SPINCOUNT:-}" ]; then local e=(GOMP_SPINCOUNT=10000); else local e=(); fi
+            env "${e[@]}" "${4:-$PIQC}" run "$1" --input "input=$2" --threads "$3" --repeat "$repeat" 2>/dev/null |
             sed -n 's/^median \([0-9.]*\) ms.*/\1/p'; }
 ort_ms() { "$NODE" "$ROOT/tests/tools/ort_run.js" "$1" --input "input=$2" --threads "$3" --repeat "$repeat" --warmup 3 |
            sed -n 's/^median \([0-9.]*\) ms.*/\1/p'; }
