@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "int8_gemm.h"
+#include "int8_transpose_x86.h"
 
 #define PQ_I8Z_MR 8
 #define PQ_I8Z_NR 32
@@ -431,29 +432,6 @@ static void pq_i8_dwpad__avx512(const uint8_t *x, int64_t H, int64_t W, int64_t 
 
 /* ---- depthwise with 16 channels in the lanes (pq_i8_dwc_fn) ---- */
 
-/* In-register transpose of 16 rows of 16 bytes: r[i] byte j -> r[j] byte i. */
-static inline void pq_i8_tr16x16__avx512(__m128i r[16]) {
-    __m128i b[16], c[16], d[16];
-    for (int i = 0; i < 8; i++) {
-        b[2 * i] = _mm_unpacklo_epi8(r[2 * i], r[2 * i + 1]);
-        b[2 * i + 1] = _mm_unpackhi_epi8(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; i++) { /* rows 4i .. 4i + 3: columns 0-3, 4-7, 8-11, 12-15 */
-        c[4 * i] = _mm_unpacklo_epi16(b[4 * i], b[4 * i + 2]);
-        c[4 * i + 1] = _mm_unpackhi_epi16(b[4 * i], b[4 * i + 2]);
-        c[4 * i + 2] = _mm_unpacklo_epi16(b[4 * i + 1], b[4 * i + 3]);
-        c[4 * i + 3] = _mm_unpackhi_epi16(b[4 * i + 1], b[4 * i + 3]);
-    }
-    for (int h = 0; h < 2; h++) /* rows 8h .. 8h + 7: d[8h + k] holds columns 2k, 2k + 1 */
-        for (int i = 0; i < 4; i++) {
-            d[8 * h + 2 * i] = _mm_unpacklo_epi32(c[8 * h + i], c[8 * h + 4 + i]);
-            d[8 * h + 2 * i + 1] = _mm_unpackhi_epi32(c[8 * h + i], c[8 * h + 4 + i]);
-        }
-    for (int k = 0; k < 8; k++) {
-        r[2 * k] = _mm_unpacklo_epi64(d[k], d[8 + k]);
-        r[2 * k + 1] = _mm_unpackhi_epi64(d[k], d[8 + k]);
-    }
-}
 
 /* Four 16 x 16 byte transposes at once: r[i] holds bytes 0-63 of row i; afterwards 128-bit lane
  * L of r[j] holds column 16 L + j (byte i from row i). */
@@ -532,7 +510,7 @@ static inline void pq_i8_tr_load__avx512(const uint8_t *src, size_t ld, int nr, 
     __mmask16 km = (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1u);
     for (int c = 0; c < 16; c++)
         v[c] = c < nr ? _mm_maskz_loadu_epi8(km, src + (size_t)c * ld) : _mm_setzero_si128();
-    pq_i8_tr16x16__avx512(v);
+    pq_i8_tr16x16__sse2(v);
 }
 
 static void pq_i8_dwc__avx512(const pq_i8_dwc *a) {

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #if defined(__SSE2__)
-#include <emmintrin.h>
+#include "int8_transpose_x86.h"
 #endif
 
 #include "backends/onednn/onednn_impl.h"
@@ -774,29 +774,6 @@ static void pq_i8_conv_pack(const pq_i8_conv_job *j, const uint8_t *base, size_t
 }
 
 #if defined(__SSE2__)
-/* In-register transpose of 16 rows of 16 bytes: r[i] byte j -> r[j] byte i (SSE2 unpacks). */
-static inline void pq_i8_tr16x16(__m128i r[16]) {
-    __m128i b[16], c[16], d[16];
-    for (int i = 0; i < 8; i++) {
-        b[2 * i] = _mm_unpacklo_epi8(r[2 * i], r[2 * i + 1]);
-        b[2 * i + 1] = _mm_unpackhi_epi8(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; i++) {
-        c[4 * i] = _mm_unpacklo_epi16(b[4 * i], b[4 * i + 2]);
-        c[4 * i + 1] = _mm_unpackhi_epi16(b[4 * i], b[4 * i + 2]);
-        c[4 * i + 2] = _mm_unpacklo_epi16(b[4 * i + 1], b[4 * i + 3]);
-        c[4 * i + 3] = _mm_unpackhi_epi16(b[4 * i + 1], b[4 * i + 3]);
-    }
-    for (int h = 0; h < 2; h++)
-        for (int i = 0; i < 4; i++) {
-            d[8 * h + 2 * i] = _mm_unpacklo_epi32(c[8 * h + i], c[8 * h + 4 + i]);
-            d[8 * h + 2 * i + 1] = _mm_unpackhi_epi32(c[8 * h + i], c[8 * h + 4 + i]);
-        }
-    for (int k = 0; k < 8; k++) {
-        r[2 * k] = _mm_unpacklo_epi64(d[k], d[8 + k]);
-        r[2 * k + 1] = _mm_unpackhi_epi64(d[k], d[8 + k]);
-    }
-}
 #endif
 
 /* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols (16 x 16 blocks in registers). */
@@ -813,7 +790,7 @@ static void pq_i8_transpose(const uint8_t *src, size_t lds, size_t rows, size_t 
             __m128i v[16];
             for (size_t i = 0; i < 16; i++)
                 v[i] = _mm_loadu_si128((const __m128i *)(src + (r0 + i) * lds + c0));
-            pq_i8_tr16x16(v);
+            pq_i8_tr16x16__sse2(v);
             for (size_t i = 0; i < 16; i++)
                 _mm_storeu_si128((__m128i *)(dst + (c0 + i) * ldd + r0), v[i]);
         }

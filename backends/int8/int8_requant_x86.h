@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "int8_gemm.h"
+#include "int8_transpose_x86.h"
 
 /* A fused activation's constants as vectors (kind PQ_I8_ACT_NONE: none). */
 typedef struct pq_i8_act8 {
@@ -141,29 +142,6 @@ static inline void pq_i8_ep16_row(const pq_i8_ep16 *e, const pq_i8_tile_ep *ep, 
 
 /* ---- depthwise with 16 channels per block, two 8-lane f32 halves (pq_i8_dwc_fn) ---- */
 
-/* In-register transpose of 16 rows of 16 bytes: r[i] byte j -> r[j] byte i. */
-static inline void pq_i8_tr16x16__avx2(__m128i r[16]) {
-    __m128i b[16], c[16], d[16];
-    for (int i = 0; i < 8; i++) {
-        b[2 * i] = _mm_unpacklo_epi8(r[2 * i], r[2 * i + 1]);
-        b[2 * i + 1] = _mm_unpackhi_epi8(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; i++) {
-        c[4 * i] = _mm_unpacklo_epi16(b[4 * i], b[4 * i + 2]);
-        c[4 * i + 1] = _mm_unpackhi_epi16(b[4 * i], b[4 * i + 2]);
-        c[4 * i + 2] = _mm_unpacklo_epi16(b[4 * i + 1], b[4 * i + 3]);
-        c[4 * i + 3] = _mm_unpackhi_epi16(b[4 * i + 1], b[4 * i + 3]);
-    }
-    for (int h = 0; h < 2; h++)
-        for (int i = 0; i < 4; i++) {
-            d[8 * h + 2 * i] = _mm_unpacklo_epi32(c[8 * h + i], c[8 * h + 4 + i]);
-            d[8 * h + 2 * i + 1] = _mm_unpackhi_epi32(c[8 * h + i], c[8 * h + 4 + i]);
-        }
-    for (int k = 0; k < 8; k++) {
-        r[2 * k] = _mm_unpacklo_epi64(d[k], d[8 + k]);
-        r[2 * k + 1] = _mm_unpackhi_epi64(d[k], d[8 + k]);
-    }
-}
 
 /* Row c < nr: n (<= 16) bytes at src + c * ld (the rest zero, never read past n); then the
  * transpose. */
@@ -180,7 +158,7 @@ static inline void pq_i8_tr_load__avx2(const uint8_t *src, size_t ld, int nr, in
             v[c] = _mm_loadu_si128((const __m128i *)t);
         }
     }
-    pq_i8_tr16x16__avx2(v);
+    pq_i8_tr16x16__sse2(v);
 }
 
 /* NB outputs (16 channels each, two halves): exact f32 tap sums, requantized to 16 bytes each. */
