@@ -6,9 +6,10 @@
  * 768). Prints medians of wall time and the minimum and median of thread-CPU time per call (the
  * minimum is the least disturbed by other processes on a shared machine), GOP/s (2 ops per
  * multiply-add, from the minimum) and ratios to oneDNN FP32. Weights are packed per call here
- * (no session cache). `bench_int8 models [threads] [resnet18|mobilenet_v3_small|""] [layer-substring] [calls per sample]` instead times every
- * conv shape of resnet18 / mobilenet_v3_small as a session runs it (weights cached; PIQC_ISA picks
- * the INT8 kernels), with GMAC/s and totals per model. Not a test: nothing asserts on time. */
+ * (no session cache). `bench_int8 models [threads] [resnet18|mobilenet_v3_small|""]
+ * [layer-substring] [calls per sample]` instead times every conv shape of resnet18 /
+ * mobilenet_v3_small as a session runs it (weights cached; PIQC_ISA picks the INT8 kernels), with
+ * GMAC/s and totals per model. Not a test: nothing asserts on time. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,7 @@
 
 #define SAMPLES 21
 
-static int g_reps = 1; /* calls per timed sample (models mode, for profilers) */
+static int g_reps = 1;      /* calls per timed sample (models mode, for profilers) */
 static const char *g_layer; /* models mode: only layers whose name contains this */
 
 static double now(clockid_t c) {
@@ -314,9 +315,9 @@ static double bench_layer(const layer *L, int threads, double *fp32) {
     pq_graph_set_constant(qg, qg->nodes[qn].inputs[3], qin[3], &g_err);
     pq_graph_set_constant(qg, qg->nodes[qn].inputs[8], qin[8], &g_err);
     pq_tensor *fo[1] = {fy}, *qo[1] = {qy};
-    pq_kernel_args fa = {fg, &fg->nodes[fn], (const pq_tensor *const *)fin, 3, fo, 1, NULL,
+    pq_kernel_args fa = {fg,      &fg->nodes[fn], (const pq_tensor *const *)fin, 3, fo, 1, NULL,
                          threads, &g_err};
-    pq_kernel_args qa = {qg, &qg->nodes[qn], (const pq_tensor *const *)qin, 9, qo, 1, NULL,
+    pq_kernel_args qa = {qg,      &qg->nodes[qn], (const pq_tensor *const *)qin, 9, qo, 1, NULL,
                          threads, &g_err};
     pq_onednn_cache *cache = pq_onednn_cache_create();
     pq_onednn_cache *prev = pq_onednn_cache_bind(cache);

@@ -652,8 +652,8 @@ static void bench_gemv_table(int64_t rows, int64_t cols, int samples) {
          * cache and the f32 matrix does not, this is the bandwidth they can really be read at */
         int same = nj;
         rb[fi] = (bw_arg){.src = w, .dst = scratch, .n = (int64_t)(pbytes / 4.0) / 1024 * 1024};
-        jobs[nj++] = (gemv_job){.fn = job_read, .arg = &rb[fi], .bytes = 4.0 * (double)rb[fi].n,
-                                .kind = 5};
+        jobs[nj++] =
+            (gemv_job){.fn = job_read, .arg = &rb[fi], .bytes = 4.0 * (double)rb[fi].n, .kind = 5};
         snprintf(jobs[same].what, sizeof jobs[same].what, "read bandwidth (sum, %.1f MB = %s size)",
                  4.0 * (double)rb[fi].n / 1e6, pq_qformat_name(f));
         gemv_job *jf = &jobs[nj++];
@@ -703,7 +703,8 @@ static void bench_gemv_table(int64_t rows, int64_t cols, int samples) {
         "\nms: median wall time per call (min: fastest sample; cpu: median CPU time of the "
         "calling thread, its share of the rows at 2 threads); GB/s of weight bytes read, from "
         "the median; %% of read BW from medians (and from fastest samples); x: f32 GEMV time / "
-        "this time; same-size: the time of a plain read of as many bytes as the packed weights / this "
+        "this time; same-size: the time of a plain read of as many bytes as the packed weights / "
+        "this "
         "time (packed weights that fit in the last-level cache read faster than the f32 matrix)\n"
         "| kernel | threads | ms | min ms | cpu ms | GB/s | %% of read BW | (fastest) "
         "| %% of same-size read | x f32 own | x oneDNN |\n"

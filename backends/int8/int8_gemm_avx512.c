@@ -432,7 +432,6 @@ static void pq_i8_dwpad__avx512(const uint8_t *x, int64_t H, int64_t W, int64_t 
 
 /* ---- depthwise with 16 channels in the lanes (pq_i8_dwc_fn) ---- */
 
-
 /* Four 16 x 16 byte transposes at once: r[i] holds bytes 0-63 of row i; afterwards 128-bit lane
  * L of r[j] holds column 16 L + j (byte i from row i). */
 static inline void pq_i8_tr16x64__avx512(__m512i r[16]) {
@@ -519,8 +518,8 @@ static void pq_i8_dwc__avx512(const pq_i8_dwc *a) {
     size_t wp = (size_t)((a->OW - 1) * a->sw + (a->KW - 1) * a->dw + 1);
     size_t osp = (size_t)(a->OH * a->OW), hw = (size_t)(a->H * a->W);
     int KK = (int)(a->KH * a->KW), nc = a->nc;
-    float *P = a->scratch;                                  /* [hb][wp][16] */
-    float *wv = P + hb * wp * 16;                           /* [KK + 16][16] */
+    float *P = a->scratch;                                 /* [hb][wp][16] */
+    float *wv = P + hb * wp * 16;                          /* [KK + 16][16] */
     uint8_t *T = (uint8_t *)(wv + (size_t)(KK + 16) * 16); /* [osp + 16][16] */
     int toff[256];
     for (int kh = 0, k = 0; kh < a->KH; kh++)

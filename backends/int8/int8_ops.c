@@ -594,7 +594,7 @@ typedef struct pq_i8_dwc_job {
     const int32_t *bias;
     const float *m;
     uint8_t *Y;
-    int64_t blocks; /* channel blocks per image */
+    int64_t blocks;  /* channel blocks per image */
     int64_t rchunks; /* output row ranges per block (threads for few blocks) */
     atomic_int failed;
 } pq_i8_dwc_job;
@@ -777,8 +777,8 @@ static void pq_i8_conv_pack(const pq_i8_conv_job *j, const uint8_t *base, size_t
 #endif
 
 /* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols (16 x 16 blocks in registers). */
-static void pq_i8_transpose(const uint8_t *src, size_t lds, size_t rows, size_t cols,
-                            uint8_t *dst, size_t ldd) {
+static void pq_i8_transpose(const uint8_t *src, size_t lds, size_t rows, size_t cols, uint8_t *dst,
+                            size_t ldd) {
     size_t r0 = 0, c0 = 0;
     if (cols == 1 && lds == 1) {
         memcpy(dst, src, rows);

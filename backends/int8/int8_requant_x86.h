@@ -142,7 +142,6 @@ static inline void pq_i8_ep16_row(const pq_i8_ep16 *e, const pq_i8_tile_ep *ep, 
 
 /* ---- depthwise with 16 channels per block, two 8-lane f32 halves (pq_i8_dwc_fn) ---- */
 
-
 /* Row c < nr: n (<= 16) bytes at src + c * ld (the rest zero, never read past n); then the
  * transpose. */
 static inline void pq_i8_tr_load__avx2(const uint8_t *src, size_t ld, int nr, int64_t n,
@@ -163,8 +162,8 @@ static inline void pq_i8_tr_load__avx2(const uint8_t *src, size_t ld, int nr, in
 
 /* NB outputs (16 channels each, two halves): exact f32 tap sums, requantized to 16 bytes each. */
 static inline __attribute__((always_inline)) void
-pq_i8_dwc_blk__avx2(int NB, const float *p, const int *po, const int *toff, const float *wv,
-                    int KK, const pq_i8_ep16 *e, uint8_t *t) {
+pq_i8_dwc_blk__avx2(int NB, const float *p, const int *po, const int *toff, const float *wv, int KK,
+                    const pq_i8_ep16 *e, uint8_t *t) {
     __m256 a[4][2];
     const float *q[4];
     for (int i = 0; i < NB; i++) {

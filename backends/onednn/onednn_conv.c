@@ -17,7 +17,7 @@ typedef struct pq_conv_geo {
     int64_t n, c, m, group;
     int64_t in[3], out[3], k[3], s[3], d[3], pb[3], pe[3];
     bool bias;
-    bool blocked; /* let oneDNN choose blocked activation layouts (reordered in and out) */
+    bool blocked;      /* let oneDNN choose blocked activation layouts (reordered in and out) */
     pq_activation act; /* fused activation run as post-ops (PQ_ACT_NONE: none or epilogue) */
 } pq_conv_geo;
 
@@ -333,12 +333,12 @@ static bool pq_conv_want_blocked(void) {
 /* ---- per-session entries (pq_onednn_cache): one per node ---- */
 
 typedef struct pq_conv_node {
-    pq_conv_prim *p;   /* NULL: oneDNN rejects this case */
-    void *packed;      /* weights in p->wei_md (when p needs a weight reorder) */
-    pq_dnnl_wsig wsig; /* of the constant weights packed holds (data NULL: none) */
-    int readers;       /* nodes that can read the output blocked (-1: not counted yet) */
-    bool only_convs;   /* they are all its readers (pq_dnnl_count_readers) */
-    bool confirmed;    /* every reader took the blocked output last time (set by the last one) */
+    pq_conv_prim *p;    /* NULL: oneDNN rejects this case */
+    void *packed;       /* weights in p->wei_md (when p needs a weight reorder) */
+    pq_dnnl_wsig wsig;  /* of the constant weights packed holds (data NULL: none) */
+    int readers;        /* nodes that can read the output blocked (-1: not counted yet) */
+    bool only_convs;    /* they are all its readers (pq_dnnl_count_readers) */
+    bool confirmed;     /* every reader took the blocked output last time (set by the last one) */
     uint64_t last_exec; /* pq_dnnl_tick() of this node's last run */
     pq_dnnl_prim conv;  /* reorder of a kept copy in layout conv_from into this node's source */
     dnnl_memory_desc_t conv_from;
@@ -520,8 +520,8 @@ static enum pq_status pq_conv_session(pq_onednn_cache *c, const pq_kernel_args *
             if (!sbuf) return PQ_ERR_NOMEM;
             pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &p->src_md, X->data},
                                  {DNNL_ARG_TO, &p->src_blk_md, sbuf}};
-            PQ_TRY(pq_dnnl_execute_ws(&p->src_reorder, ra, 2, scratch, "conv source reorder",
-                                      a->err));
+            PQ_TRY(
+                pq_dnnl_execute_ws(&p->src_reorder, ra, 2, scratch, "conv source reorder", a->err));
             src = sbuf;
         }
     }
@@ -543,7 +543,8 @@ static enum pq_status pq_conv_session(pq_onednn_cache *c, const pq_kernel_args *
                            {DNNL_ARG_WEIGHTS, &p->wei_md, (void *)wdata},
                            {DNNL_ARG_DST, &p->dst_blk_md, dst},
                            {DNNL_ARG_BIAS, &p->bias_md, B ? B->data : NULL}};
-    enum pq_status st = pq_dnnl_execute_ws(&p->conv, args, B ? 4 : 3, scratch, "convolution", a->err);
+    enum pq_status st =
+        pq_dnnl_execute_ws(&p->conv, args, B ? 4 : 3, scratch, "convolution", a->err);
     if (st == PQ_OK && elide) pq_dnnl_count_layout(true);
     if (st == PQ_OK && p->dst_reorder.prim && !elide) {
         pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &p->dst_blk_md, dst},
@@ -638,6 +639,7 @@ enum pq_status pq_onednn_conv(const pq_kernel_args *a) {
             geo ? (long long)g.c : -1LL, geo ? (long long)g.m : -1LL,
             geo ? (long long)g.group : -1LL, X && X->rank > 2 ? (long long)X->dims[2] : -1LL,
             W && W->rank > 2 ? (long long)W->dims[2] : -1LL, geo ? (long long)g.s[0] : -1LL,
-            (int)st, (double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-3);
+            (int)st,
+            (double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-3);
     return st;
 }

@@ -98,8 +98,7 @@ typedef struct pq_ref_resize_tap {
  * *block is NULL (and PQ_OK) when the output is empty. */
 enum pq_status pq_ref_resize_taps(const pq_node *n, int r, const int64_t *xd, const int64_t *yd,
                                   const pq_tensor *roi, const pq_tensor *sc, const pq_tensor *sz,
-                                  pq_ref_resize_tap **block, pq_ref_resize_tap **ax,
-                                  pq_error *err);
+                                  pq_ref_resize_tap **block, pq_ref_resize_tap **ax, pq_error *err);
 /* ---- end movement ---- */
 
 /* ---- extra ---- */
