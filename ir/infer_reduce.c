@@ -42,6 +42,13 @@ enum pq_status pq_infer_ew_reduce(pq_infer_ctx *c) {
     if (!pq_ir_numeric(x->dtype))
         return pq_error_set(c->err, PQ_ERR_INVALID, "data is %s, expected a numeric type",
                             pq_dtype_name(x->dtype));
+    /* an ONNX opset < 18 (ReduceSum < 13) form the importer converts; left in, it would be
+     * ignored and every axis reduced */
+    if (pq_node_attr(c->node, "axes"))
+        return pq_error_set(c->err, PQ_ERR_INVALID,
+                            "attribute 'axes' is not part of the IR's %s: pass the axes as input 1 "
+                            "(docs/canonical-ops.md)",
+                            pq_op_name(c->node->op));
     bool keep = true;
     PQ_TRY(pq_ir_keepdims(c, &keep));
     bool noop = pq_node_attr_int(c->node, "noop_with_empty_axes", 0) != 0;

@@ -187,6 +187,12 @@ Test(infer_ew, reduce_axes_known_unknown_and_default) {
     n = node(PQ_OP_REDUCE_PROD, dins, 2, 1, o);
     cr_assert_eq(pq_infer_node(F.g, n, &F.err), PQ_ERR_INVALID);
     cr_assert(strstr(F.err.msg, "twice"), "%s", F.err.msg);
+    /* regression: an opset < 18 `axes` attribute (hand-written .pir) was ignored and every axis
+     * reduced; the IR takes axes as input 1 only */
+    n = node(PQ_OP_REDUCE_MEAN, &x, 1, 1, o);
+    cr_assert_eq(pq_node_set_ints(F.g, n, "axes", one, 1, &F.err), PQ_OK);
+    cr_assert_eq(pq_infer_node(F.g, n, &F.err), PQ_ERR_INVALID);
+    cr_assert(strstr(F.err.msg, "axes") && strstr(F.err.msg, "input 1"), "%s", F.err.msg);
 }
 
 Test(infer_ew, argmax_topk_cumsum) {
