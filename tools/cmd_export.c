@@ -1,5 +1,5 @@
 /* `piqc export MODEL --onnx OUT.onnx | --onnx-qdq OUT.onnx`: writes a model or compiled artifact
- * as ONNX; --onnx-qdq turns QLinearConv/QLinearMatMul into the QDQ form onnxruntime fuses. */
+ * as ONNX; --onnx-qdq turns the QLinear* ops into the QDQ form onnxruntime fuses. */
 #include <stdio.h>
 #include <string.h>
 
@@ -16,7 +16,10 @@ static void pq_export_help(FILE *f) {
             "                   DequantizeLinear(x), DequantizeLinear(w, per-channel axis 0),\n"
             "                   [DequantizeLinear(bias_i32, s_x*s_w)] -> Conv/MatMul ->\n"
             "                   QuantizeLinear(y), the form onnxruntime fuses into integer\n"
-            "                   kernels; QuantizeLinear/DequantizeLinear at the borders stay\n"
+            "                   kernels; QLinearAdd / QLinearMul / QLinearGlobalAveragePool\n"
+            "                   become DequantizeLinear -> Add / Mul / GlobalAveragePool\n"
+            "                   [-> Relu] -> QuantizeLinear; QuantizeLinear/DequantizeLinear\n"
+            "                   at the borders stay\n"
             "  --opset N        lowest default-domain opset to write (7-18; default: the\n"
             "                   graph's, raised to what its ops need)\n"
             "Artifacts with packed piqc weights (PackedConv, PackedMatMul) have no ONNX form.\n");
@@ -53,22 +56,33 @@ int pq_cmd_export(int argc, char **argv) {
     pq_error_clear(&err);
     pq_graph *g = NULL;
     if (pq_cli_load_model(model, true, &g, &err) != PQ_OK) return pq_cli_fail("export", &err);
-    uint32_t nconv = 0, nmm = 0;
-    for (uint32_t i = 0; i < g->n_nodes; i++) {
-        nconv += g->nodes[i].op == PQ_OP_QLINEAR_CONV;
-        nmm += g->nodes[i].op == PQ_OP_QLINEAR_MATMUL;
-    }
+    /* the integer ops the QDQ export rewrites, counted for the summary line */
+    static const enum pq_op qops[] = {PQ_OP_QLINEAR_CONV, PQ_OP_QLINEAR_MATMUL, PQ_OP_QLINEAR_ADD,
+                                      PQ_OP_QLINEAR_MUL, PQ_OP_QLINEAR_GLOBAL_AVERAGE_POOL};
+    enum { NQ = sizeof qops / sizeof qops[0] };
+    uint32_t nq[NQ] = {0};
+    for (uint32_t i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < NQ; k++)
+            nq[k] += g->nodes[i].op == qops[k];
     pq_onnx_export_opts o = {.qdq = qdq, .min_opset = opset, .producer = "piqc"};
     enum pq_status st = pq_onnx_export_file(g, &o, out, &err);
     uint32_t nodes = g->n_nodes;
     pq_graph_destroy(g);
     if (st != PQ_OK) return pq_cli_fail("export", &err);
-    if (qdq)
-        fprintf(stderr,
-                "piqc export: wrote %s (%u nodes in piqc; %u QLinearConv and %u QLinearMatMul in "
-                "QDQ form)\n",
-                out, nodes, nconv, nmm);
-    else
+    if (qdq) {
+        /* "2 QLinearConv and 1 QLinearMatMul" (always listed), then the others present */
+        int shown[NQ], ns = 0;
+        for (int k = 0; k < NQ; k++)
+            if (k < 2 || nq[k] > 0) shown[ns++] = k;
+        char list[256] = "";
+        size_t len = 0;
+        for (int i = 0; i < ns && len < sizeof list; i++)
+            len += (size_t)snprintf(list + len, sizeof list - len, "%s%u %s",
+                                    i == 0 ? "" : (i == ns - 1 ? " and " : ", "), nq[shown[i]],
+                                    pq_op_name(qops[shown[i]]));
+        fprintf(stderr, "piqc export: wrote %s (%u nodes in piqc; %s in QDQ form)\n", out, nodes,
+                list);
+    } else
         fprintf(stderr, "piqc export: wrote %s (%u nodes)\n", out, nodes);
     return 0;
 }
