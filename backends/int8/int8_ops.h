@@ -24,7 +24,8 @@ enum pq_status pq_i8_qlinear_matmul_run(const pq_i8_kernels *k, const pq_kernel_
 void pq_i8_conv_force_swap(int swap);
 
 /* Tests: scales the work a layer needs per extra thread (default 1: about 2M multiply-adds for a
- * convolution, 0.5M for a depthwise one, 1M for QLinearMatMul); 0 splits whatever the size, so
+ * convolution, 0.5M for a depthwise one, 1M for QLinearMatMul while other processes keep the CPUs
+ * busy, a tenth of that on idle CPUs, see pq_threads_usable); 0 splits whatever the size, so
  * small test shapes cover the threaded paths. Not thread-safe; set before running kernels. */
 void pq_i8_thread_grain(double scale);
 
