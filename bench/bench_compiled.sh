@@ -5,7 +5,7 @@
 # and the medians of the per-round medians are compared. Numbers on a shared machine are noisy.
 # Usage: bench/bench_compiled.sh [--preset NAME] [--repeat N] [--rounds K] [--threads N] [--no-export]
 #   --threads N: `piqc run --threads N` (piqc's pool and oneDNN's OpenMP threads; OMP_NUM_THREADS=N,
-#                and OMP_WAIT_POLICY=passive when N > 1 unless set)
+#                and GOMP_SPINCOUNT=10000 unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set)
 #   env: PIQC (default build/tools/piqc), PY (default /usr/bin/python3)
 set -euo pipefail
 
@@ -27,9 +27,10 @@ done
 [ -x "$PIQC" ] || { echo "bench_compiled: piqc not found at $PIQC (build it or set PIQC)" >&2; exit 2; }
 case "$threads" in ''|*[!0-9]*|0) echo "bench_compiled: --threads needs a positive integer" >&2; exit 2 ;; esac
 export OMP_NUM_THREADS=$threads
-# libgomp's default spin-wait keeps oneDNN's workers busy for milliseconds after each FP32 op,
-# fighting piqc's pool (and other load) for the 2 cores: passive unless the caller chose.
-[ "$threads" -gt 1 ] && export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+# libgomp's spinning bounded to ~0.25 ms (passive makes every oneDNN call at 2 threads a futex
+# wake, so piqc threads only the largest convolutions; backends/onednn/onednn.h) unless the caller
+# chose a policy; piqc itself stops threading small calls while other processes are busy.
+if [ -z "${OMP_WAIT_POLICY:-}${GOMP_SPINCOUNT:-}" ]; then export GOMP_SPINCOUNT=10000; fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -56,7 +57,7 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else pr
 run_ms() { "$PIQC" run "$1" --input "$2" --threads "$threads" --repeat "$repeat" 2>/dev/null |
            sed -n 's/^median \([0-9.]*\) ms.*/\1/p'; }
 
-echo "preset $preset, $threads thread(s) (OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset}), $rounds rounds x $repeat runs, medians; CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "preset $preset, $threads thread(s) (OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset} GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-unset}), $rounds rounds x $repeat runs, medians; CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 printf "%-20s %9s %9s %9s %12s %12s %8s %8s\n" model "onnx ms" "fp32 ms" "packed ms" "packed/onnx" "packed/fp32" "onnx MB" "gguf MB"
 for c in "${cases[@]}"; do
     IFS='|' read -r label model input <<<"$c"
