@@ -68,7 +68,12 @@ bool pq_cpu_supports_isa(const char *isa) {
     return false;
 }
 
-const char *pq_isa_forced(void) {
+const char *pq_isa_forced_exact(void) {
     pthread_once(&pq_cpu_once, pq_cpu_detect);
     return pq_cpu_isa_set ? pq_cpu_isa_env : NULL;
+}
+
+const char *pq_isa_forced(void) {
+    const char *f = pq_isa_forced_exact();
+    return f && strcmp(f, "amx") == 0 ? "avx512" : f;
 }

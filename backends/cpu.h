@@ -19,7 +19,10 @@ bool pq_cpu_has_neon(void);
 bool pq_cpu_supports_isa(const char *isa);
 
 /* The value of the PIQC_ISA environment variable read at the first call (NULL when unset or
- * empty). The string is static; later changes of the environment are not seen. */
+ * empty), except that "amx" (AVX-512 plus the INT8 GEMM's AMX tiles) reads as "avx512" for every
+ * other kernel family. The string is static; later changes of the environment are not seen. */
 const char *pq_isa_forced(void);
+/* PIQC_ISA exactly as set (NULL when unset or empty), for the INT8 GEMM selection. */
+const char *pq_isa_forced_exact(void);
 
 #endif

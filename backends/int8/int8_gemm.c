@@ -18,7 +18,7 @@
 
 static const char *const pq_i8_names[PQ_I8_ISA_COUNT] = {
     [PQ_I8_SCALAR] = "scalar", [PQ_I8_AVX2] = "avx2", [PQ_I8_AVXVNNI] = "avxvnni",
-    [PQ_I8_AVX512] = "avx512", [PQ_I8_NEON] = "neon",
+    [PQ_I8_AVX512] = "avx512", [PQ_I8_NEON] = "neon", [PQ_I8_AMX] = "amx",
 };
 
 const char *pq_i8_isa_name(enum pq_i8_isa isa) {
@@ -48,6 +48,8 @@ const pq_i8_kernels *pq_i8_kernels_for(enum pq_i8_isa isa) {
                                                                        : NULL;
     case PQ_I8_AVX512:
         return pq_cpu_has_avx512_vnni() ? &pq_i8_kernels_avx512 : NULL;
+    case PQ_I8_AMX:
+        return pq_cpu_has_avx512_vnni() ? pq_i8_kernels_amx() : NULL;
 #endif
 #if defined(__aarch64__)
     case PQ_I8_NEON:
@@ -62,7 +64,7 @@ static const pq_i8_kernels *pq_i8_selected;
 static pthread_once_t pq_i8_once = PTHREAD_ONCE_INIT;
 
 static void pq_i8_select(void) {
-    const char *f = pq_isa_forced();
+    const char *f = pq_isa_forced_exact();
     if (f) {
         for (int i = 0; i < PQ_I8_ISA_COUNT; i++)
             if (strcmp(f, pq_i8_names[i]) == 0 && pq_i8_kernels_for((enum pq_i8_isa)i)) {
@@ -70,7 +72,8 @@ static void pq_i8_select(void) {
                 return;
             }
     }
-    static const enum pq_i8_isa order[] = {PQ_I8_AVX512, PQ_I8_AVXVNNI, PQ_I8_AVX2, PQ_I8_NEON};
+    static const enum pq_i8_isa order[] = {PQ_I8_AMX, PQ_I8_AVX512, PQ_I8_AVXVNNI, PQ_I8_AVX2,
+                                           PQ_I8_NEON};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
         if ((pq_i8_selected = pq_i8_kernels_for(order[i]))) return;
     pq_i8_selected = &pq_i8_kernels_scalar;
@@ -83,8 +86,9 @@ const pq_i8_kernels *pq_i8_kernels_get(void) {
 
 /* ---- packing ---- */
 
-static size_t pq_i8_kpad(const pq_i8_kernels *k, size_t K) {
-    return (K + (size_t)k->kb - 1) / (size_t)k->kb * (size_t)k->kb;
+size_t pq_i8_kpad(const pq_i8_kernels *k, size_t K) {
+    size_t step = (size_t)k->kb * (size_t)(k->kq_align > 1 ? k->kq_align : 1);
+    return (K + step - 1) / step * step;
 }
 
 size_t pq_i8_row_bytes(const pq_i8_kernels *k, size_t K) {
@@ -232,6 +236,7 @@ void pq_i8_dwpad__portable(const uint8_t *x, int64_t H, int64_t W, int64_t pt, i
 static void pq_i8_gemm_rows(const pq_i8_kernels *k, bool rows_u8, size_t M, size_t N, size_t kq,
                             const uint8_t *a, size_t lda, size_t qs, const void *p,
                             const pq_i8_epilogue *ep, size_t r_base, uint8_t *y, size_t ldy) {
+    if (qs != 4 && k->strided) k = k->strided; /* same panels, micro-kernels that stride */
     size_t mr = (size_t)k->mr, nr = (size_t)k->nr;
     size_t pbytes = kq * nr * (size_t)k->kb * (size_t)k->elem;
     pq_i8_ukernel_rq_fn ukr = ep->finite ? k->ukernel_rq[rows_u8 ? 1 : 0] : NULL;

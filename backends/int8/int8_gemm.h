@@ -36,10 +36,11 @@ enum pq_i8_isa {
     PQ_I8_AVXVNNI, /* 256-bit vpdpbusd (VEX), built when the compiler knows -mavxvnni */
     PQ_I8_AVX512,  /* 512-bit vpdpbusd (AVX-512 VNNI) */
     PQ_I8_NEON, /* sdot when the CPU has dotprod, else vmull_s8 + vpadalq_s16 (u8 flipped to s8) */
+    PQ_I8_AMX, /* AMX-INT8 tiles (tdpbusd / tdpbsud, 16 x 64-byte rows) with the AVX-512 epilogue */
     PQ_I8_ISA_COUNT
 };
 
-#define PQ_I8_MAX_MR 8
+#define PQ_I8_MAX_MR 32
 
 /* c[r * nr + j] = sum_{q < kq} sum_{t < kb} a[r][q * kb + t] * p[(q * nr + j) * kb + t] for
  * r < mr (1..mr_max), j < nr. The kb elements a[r][q * kb .. q * kb + kb - 1] (4 bytes) are at
@@ -211,15 +212,21 @@ typedef struct pq_i8_kernels {
     /* depthwise with channels in lanes (NULL: the per-channel dw / dwpad path) */
     pq_i8_dwc_fn dwc;
     int dwc_lanes;
+    /* the packed depth in quads is a multiple of this (0 or 1: none; AMX: 16, one tile row of
+     * 64 bytes), the extra quads packed as zeros */
+    int kq_align;
+    /* the table whose micro-kernels run when the row operand is read from a packed panel (quads
+     * qs != 4 bytes apart; same panel geometry), or NULL when this table's kernels handle it */
+    const struct pq_i8_kernels *strided;
 } pq_i8_kernels;
 
 /* Kernels of one ISA, or NULL when this build or CPU cannot run them. */
 const pq_i8_kernels *pq_i8_kernels_for(enum pq_i8_isa isa);
-/* The kernels PIQC_ISA asks for (scalar|avx2|avxvnni|avx512|neon; the widening AVX2 path for
- * avx2) when the CPU has them, else the best available: AVX-512 VNNI > AVX-VNNI > AVX2 > NEON >
- * scalar. Never NULL. */
+/* The kernels PIQC_ISA asks for (scalar|avx2|avxvnni|avx512|amx|neon; the widening AVX2 path for
+ * avx2) when the CPU has them, else the best available: AMX > AVX-512 VNNI > AVX-VNNI > AVX2 >
+ * NEON > scalar. Never NULL. */
 const pq_i8_kernels *pq_i8_kernels_get(void);
-/* The name PIQC_ISA uses for an ISA ("scalar", "avx2", "avxvnni", "avx512", "neon"). */
+/* The name PIQC_ISA uses for an ISA ("scalar", "avx2", "avxvnni", "avx512", "neon", "amx"). */
 const char *pq_i8_isa_name(enum pq_i8_isa isa);
 
 /* Per-ISA tables (NULL-free pointers; availability is checked by pq_i8_kernels_for). */
@@ -227,6 +234,11 @@ extern const pq_i8_kernels pq_i8_kernels_scalar;
 extern const pq_i8_kernels pq_i8_kernels_avx2;
 extern const pq_i8_kernels pq_i8_kernels_avxvnni;
 extern const pq_i8_kernels pq_i8_kernels_avx512;
+/* AMX (int8_gemm_amx.c): the AVX-512 VNNI table's packing, depthwise and epilogue with 32 x 32
+ * tile micro-kernels (depth padded to 64 bytes), or NULL unless the compiler knows AMX-INT8, the
+ * CPU has AMX-TILE and AMX-INT8 and the kernel grants this process the tile data state
+ * (arch_prctl ARCH_REQ_XCOMP_PERM, asked once). */
+const pq_i8_kernels *pq_i8_kernels_amx(void);
 /* NEON (backends/arm/int8_gemm_neon.c, aarch64 only): dot != 0 gives the sdot kernels (NULL
  * when the CPU lacks the dot-product extension), dot == 0 the vmull_s8 / vpadalq_s16 widening
  * ones. PQ_I8_NEON selects the sdot kernels when the CPU has them. */
@@ -264,7 +276,9 @@ static inline uint8_t pq_i8_rq1_act(int32_t t, float m, const pq_i8_act *a, int3
 
 /* ---- packing (ISA-independent code driven by the table's geometry) ---- */
 
-/* Bytes of one packed row of K elements (K rounded up to kb, times elem). */
+/* The packed depth of K: K rounded up to kb * kq_align elements. */
+size_t pq_i8_kpad(const pq_i8_kernels *k, size_t K);
+/* Bytes of one packed row of K elements (pq_i8_kpad(K) times elem). */
 size_t pq_i8_row_bytes(const pq_i8_kernels *k, size_t K);
 /* Bytes of the packed panels of a K x n matrix (n rounded up to nr). */
 size_t pq_i8_panels_bytes(const pq_i8_kernels *k, size_t K, size_t n);

@@ -223,14 +223,14 @@ static pq_i8_wpack *pq_i8_wpack_make(const pq_i8_kernels *k, const int8_t *W, si
     }
     if (mode == PQ_I8W_PANELS_T && k->elem == 1 && k->kb == 4) {
         /* quad q of lane j in panel p is W[p * nr + j][4q .. 4q + 3]: four contiguous bytes */
-        size_t nr = (size_t)k->nr, kq = (a + 3) / 4, np = (b + nr - 1) / nr;
+        size_t nr = (size_t)k->nr, kq = pq_i8_kpad(k, a) / 4, np = (b + nr - 1) / nr;
         uint8_t *d = w->data;
-        memset(d, 0, bytes);
+        memset(d, 0, bytes); /* the padded quads stay zero */
         for (size_t pn = 0; pn < np; pn++)
             for (size_t j = 0; j < nr && pn * nr + j < b; j++) {
                 const int8_t *src = W + (pn * nr + j) * a;
                 uint8_t *o = d + pn * kq * nr * 4 + j * 4;
-                for (size_t q = 0; q < kq; q++, o += nr * 4)
+                for (size_t q = 0; q < (a + 3) / 4; q++, o += nr * 4)
                     memcpy(o, src + 4 * q, 4 * q + 4 <= a ? 4 : a - 4 * q);
             }
         pq_i8_corr_rows(W, a, b, a, pq_i8_zp_eff(k, zp), w->corr);
@@ -285,6 +285,18 @@ static const pq_i8_wpack *pq_i8_weights(const pq_kernel_args *a, uint32_t wi,
     return *owned;
 }
 
+/* Whether a table with a depth alignment (AMX: 64 bytes) beats its strided (AVX-512) table on a
+ * GEMM with m rows of weights reused over n positions / rows and depth K: the tiles need at least
+ * 64 weight rows and 16 of the other operand, and padding at most a quarter of the packed depth
+ * (the extra zeros are packed per call). Measured per layer on mobilenet_v3_small and resnet18
+ * (bench_int8 models): the smaller 1x1 convolutions there are bound by packing, not by the
+ * multiply-adds, and ran 10-80% slower on tiles. Tables without an alignment: always true. */
+static bool pq_i8_tiles_pay(const pq_i8_kernels *k, size_t m, size_t n, size_t K) {
+    if (k->kq_align <= 1 || !k->strided) return true;
+    size_t kp = pq_i8_kpad(k, K);
+    return m >= 64 && n >= 16 && 4 * (kp - K) <= kp;
+}
+
 /* ---- QLinearMatMul ---- */
 
 typedef struct pq_i8_mm_job {
@@ -323,6 +335,7 @@ enum pq_status pq_i8_qlinear_matmul_run(const pq_i8_kernels *k, const pq_kernel_
     int64_t rows = pq_tensor_numel(A) / K;
     if (rows <= 0 || Y->rank < 1 || Y->dims[Y->rank - 1] != N || pq_tensor_numel(Y) != rows * N)
         return PQ_ERR_UNSUPPORTED;
+    if (!pq_i8_tiles_pay(k, (size_t)N, (size_t)rows, (size_t)K)) k = k->strided;
     if (pq_node_attr(a->node, "activation")) return PQ_ERR_UNSUPPORTED;
     int32_t zp_a, zp_y;
     if (!pq_i8_zp_u8(pq_i8_in(a, 2), &zp_a) || !pq_i8_zp_zero(pq_i8_in(a, 5)) ||
@@ -742,7 +755,7 @@ static void pq_i8_conv_pack(const pq_i8_conv_job *j, const uint8_t *base, size_t
                             pq_i8_seg *seg, pq_i8_chunk *ch, const uint8_t *ztail, void *panels) {
     const pq_i8_kernels *k = j->k;
     const pq_i8_src *s = j->src;
-    size_t nr = (size_t)k->nr, kb = (size_t)k->kb, kq = (j->CK + kb - 1) / kb;
+    size_t nr = (size_t)k->nr, kb = (size_t)k->kb, kq = pq_i8_kpad(k, j->CK) / kb;
     size_t pe = kq * nr * kb; /* elements per panel */
     size_t ns = pq_i8_segments(s, p0, n_c, seg);
     if (n_c % nr) /* lane tail of the last panel: packed zeros (outputs discarded) */
@@ -961,6 +974,7 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
     if (!pq_i8_node_act(a->node, &act, &has_act)) return PQ_ERR_UNSUPPORTED;
 
     size_t M = (size_t)g.M, CK = (size_t)(g.Cg * g.KH * g.KW), OSP = (size_t)(g.OH * g.OW);
+    if (!pq_i8_tiles_pay(k, (size_t)g.Mg, OSP, CK)) k = k->strided;
     size_t rb = pq_i8_row_bytes(k, CK), nr = (size_t)k->nr;
     bool depthwise = g.Cg == 1 && g.group > 1;
     if (depthwise && g.KH * g.KW > 256) return PQ_ERR_UNSUPPORTED;
@@ -1045,7 +1059,9 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
     }
     /* Weights packed once per session node (or per call); the zero-point correction
      * -zp_x * sum_k w[oc][k] is folded per output channel with the bias. */
-    bool swap = pq_i8_conv_swap(k, &g, OSP, nc);
+    /* a table that needs contiguous rows (AMX) swaps only when the positions are rows of the
+     * input itself (a transposed copy); packed tiles read as rows would fall back to k->strided */
+    bool swap = pq_i8_conv_swap(k, &g, OSP, nc) && (direct || !k->strided);
     const pq_i8_wpack *w = swap ? pq_i8_weights(a, 3, k, CK, M, PQ_I8W_PANELS_T, zp_x, &owned)
                                 : pq_i8_weights(a, 3, k, M, CK, PQ_I8W_ROWS, zp_x, &owned);
     if (!w) {

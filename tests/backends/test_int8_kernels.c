@@ -237,6 +237,9 @@ Test(int8_kernels, matmul_avxvnni) {
 Test(int8_kernels, matmul_avx512) {
     sweep_matmul(PQ_I8_AVX512);
 }
+Test(int8_kernels, matmul_amx) {
+    sweep_matmul(PQ_I8_AMX);
+}
 
 /* ---- QLinearConv ---- */
 
@@ -430,6 +433,9 @@ Test(int8_kernels, conv_act_avxvnni) {
 Test(int8_kernels, conv_act_avx512) {
     sweep_conv_act(PQ_I8_AVX512);
 }
+Test(int8_kernels, conv_act_amx) {
+    sweep_conv_act(PQ_I8_AMX);
+}
 
 Test(int8_kernels, conv_scalar) {
     sweep_conv(PQ_I8_SCALAR);
@@ -442,6 +448,9 @@ Test(int8_kernels, conv_avxvnni) {
 }
 Test(int8_kernels, conv_avx512) {
     sweep_conv(PQ_I8_AVX512);
+}
+Test(int8_kernels, conv_amx) {
+    sweep_conv(PQ_I8_AMX);
 }
 
 /* ---- no saturation: x = 255, w = -128 / 127 pairs overflow i16 in vpmaddubsw ---- */
@@ -492,6 +501,9 @@ Test(int8_kernels, no_saturation_avxvnni) {
 }
 Test(int8_kernels, no_saturation_avx512) {
     no_saturation(PQ_I8_AVX512);
+}
+Test(int8_kernels, no_saturation_amx) {
+    no_saturation(PQ_I8_AMX);
 }
 
 /* The raw GEMM of every ISA equals the scalar one and a direct loop (NEON runs the same check). */
@@ -548,7 +560,10 @@ Test(int8_kernels, fast_table_dispatch_and_selection) {
     if (f && pq_i8_kernels_for(PQ_I8_AVX512) && !strcmp(f, "avx512"))
         cr_assert_eq(k->isa, PQ_I8_AVX512);
     if (f && !strcmp(f, "scalar")) cr_assert_eq(k->isa, PQ_I8_SCALAR);
-    if (!f && pq_i8_kernels_for(PQ_I8_AVX512)) cr_assert_eq(k->isa, PQ_I8_AVX512);
+    if (f && pq_i8_kernels_for(PQ_I8_AMX) && !strcmp(f, "amx")) cr_assert_eq(k->isa, PQ_I8_AMX);
+    if (!f && pq_i8_kernels_for(PQ_I8_AMX)) cr_assert_eq(k->isa, PQ_I8_AMX);
+    if (!f && !pq_i8_kernels_for(PQ_I8_AMX) && pq_i8_kernels_for(PQ_I8_AVX512))
+        cr_assert_eq(k->isa, PQ_I8_AVX512);
     cr_assert_eq(pq_fast_kernels[PQ_OP_QLINEAR_CONV], pq_fast_int8_qlinear_conv);
     cr_assert_eq(pq_fast_kernels[PQ_OP_QLINEAR_MATMUL], pq_fast_int8_qlinear_matmul);
     rng_t r = {7};

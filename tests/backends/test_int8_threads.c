@@ -209,6 +209,9 @@ Test(int8_threads, conv_avxvnni) {
 Test(int8_threads, conv_avx512) {
     conv_threads(PQ_I8_AVX512);
 }
+Test(int8_threads, conv_amx) {
+    conv_threads(PQ_I8_AMX);
+}
 Test(int8_threads, matmul_scalar) {
     matmul_threads(PQ_I8_SCALAR);
 }
@@ -220,6 +223,9 @@ Test(int8_threads, matmul_avxvnni) {
 }
 Test(int8_threads, matmul_avx512) {
     matmul_threads(PQ_I8_AVX512);
+}
+Test(int8_threads, matmul_amx) {
+    matmul_threads(PQ_I8_AMX);
 }
 
 /* With a bound session cache: one entry, reused; a new weight content or input zero point gives

@@ -1,0 +1,119 @@
+/* The AVX-512 requantization epilogue of the INT8 micro-kernels (int8_gemm.h formula, fused
+ * activations), shared by the VNNI kernels (int8_gemm_avx512.c) and the AMX ones (int8_gemm_amx.c).
+ */
+#ifndef PQ_INT8_REQUANT_AVX512_H
+#define PQ_INT8_REQUANT_AVX512_H
+
+#include <immintrin.h>
+
+#include "int8_gemm.h"
+
+/* Lanes of one micro-kernel row: two 16-lane halves. */
+#define PQ_I8Z_NR 32
+
+/* A fused activation's constants as vectors (kind PQ_I8_ACT_NONE: none). */
+typedef struct pq_i8_act16 {
+    enum pq_i8_act_kind kind;
+    __m512 alpha, beta, inv;
+} pq_i8_act16;
+
+static inline pq_i8_act16 pq_i8_act16_init(const pq_i8_act *a) {
+    pq_i8_act16 v = {.kind = a ? a->kind : PQ_I8_ACT_NONE};
+    if (a) {
+        v.alpha = _mm512_set1_ps(a->alpha);
+        v.beta = _mm512_set1_ps(a->beta);
+        v.inv = _mm512_set1_ps(a->inv_sy);
+    }
+    return v;
+}
+
+/* pq_i8_act_f32 on 16 lanes, then the multiply by 1 / s_y (finite inputs: min / max equal the
+ * scalar compares up to the sign of a zero, which rounding erases). */
+static inline __m512 pq_i8_act16__avx512(const pq_i8_act16 *a, __m512 r) {
+    __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f), h;
+    switch (a->kind) {
+    case PQ_I8_ACT_RELU:
+        r = _mm512_max_ps(r, zero);
+        break;
+    case PQ_I8_ACT_CLIP:
+        r = _mm512_min_ps(_mm512_max_ps(r, a->alpha), a->beta);
+        break;
+    case PQ_I8_ACT_LEAKY_RELU:
+        r = _mm512_mask_mul_ps(r, _mm512_cmp_ps_mask(r, zero, _CMP_LT_OQ), a->alpha, r);
+        break;
+    case PQ_I8_ACT_HARD_SIGMOID:
+        h = _mm512_add_ps(_mm512_mul_ps(a->alpha, r), a->beta);
+        r = _mm512_min_ps(_mm512_max_ps(h, zero), one);
+        break;
+    case PQ_I8_ACT_HARD_SWISH:
+        h = _mm512_add_ps(_mm512_mul_ps(r, _mm512_set1_ps(1.0f / 6.0f)), _mm512_set1_ps(0.5f));
+        h = _mm512_min_ps(_mm512_max_ps(h, zero), one);
+        r = _mm512_mul_ps(r, h);
+        break;
+    default:
+        return r;
+    }
+    return _mm512_mul_ps(r, a->inv);
+}
+
+/* 16 lanes: (float)(acc + add) * m (then the activation when a->kind is set) clamped to [lo, hi]
+ * = [-zp, 255 - zp], rounded half to even (vcvtps2dq, default mode), + zp: i32 in [0, 255].
+ * Needs finite m and activation constants. */
+static inline __m512i pq_i8_rq16__avx512(__m512i acc, __m512i add, __m512 m, const pq_i8_act16 *a,
+                                         __m512 lo, __m512 hi, __m512i zp) {
+    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc, add)), m);
+    v = pq_i8_act16__avx512(a, v);
+    v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+    return _mm512_add_epi32(_mm512_cvtps_epi32(v), zp);
+}
+
+/* The tile's epilogue (ep non-NULL) or raw i32 store into c. */
+static inline __attribute__((always_inline)) void
+pq_i8_avx512_finish(int MR, __m512i acc[][2], int32_t *c, const pq_i8_tile_ep *ep) {
+    if (!c == !ep) __builtin_unreachable(); /* exactly one (constant after inlining) */
+    if (c) {
+        for (int r = 0; r < MR; r++) {
+            _mm512_storeu_si512((void *)(c + r * PQ_I8Z_NR), acc[r][0]);
+            _mm512_storeu_si512((void *)(c + r * PQ_I8Z_NR + 16), acc[r][1]);
+        }
+        return;
+    }
+    int nj = ep->nj;
+    __mmask16 k0 = nj >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nj) - 1u);
+    __mmask16 k1 = nj >= 32 ? (__mmask16)0xFFFF : (__mmask16)(nj > 16 ? (1u << (nj - 16)) - 1u : 0);
+    __m512i ac0 = _mm512_setzero_si512(), ac1 = _mm512_setzero_si512();
+    if (ep->add_col) {
+        ac0 = _mm512_maskz_loadu_epi32(k0, ep->add_col);
+        ac1 = _mm512_maskz_loadu_epi32(k1, ep->add_col + 16);
+    }
+    __m512 mc0 = _mm512_setzero_ps(), mc1 = _mm512_setzero_ps();
+    if (ep->m_col) {
+        mc0 = _mm512_maskz_loadu_ps(k0, ep->m_col);
+        mc1 = _mm512_maskz_loadu_ps(k1, ep->m_col + 16);
+    }
+    __m512i vz = _mm512_set1_epi32(ep->zp);
+    __m512 lo = _mm512_set1_ps((float)-ep->zp), hi = _mm512_set1_ps((float)(255 - ep->zp));
+    pq_i8_act16 act = pq_i8_act16_init(ep->act);
+    for (int r = 0; r < MR; r++) {
+        __m512i a0 = ac0, a1 = ac1;
+        if (ep->add_row) {
+            __m512i ar = _mm512_set1_epi32(ep->add_row[r]);
+            a0 = _mm512_add_epi32(a0, ar);
+            a1 = _mm512_add_epi32(a1, ar);
+        }
+        __m512 m0 = mc0, m1 = mc1;
+        if (ep->m_row) m0 = m1 = _mm512_set1_ps(ep->m_row[r]);
+        __m128i b0 = _mm512_cvtepi32_epi8(pq_i8_rq16__avx512(acc[r][0], a0, m0, &act, lo, hi, vz));
+        __m128i b1 = _mm512_cvtepi32_epi8(pq_i8_rq16__avx512(acc[r][1], a1, m1, &act, lo, hi, vz));
+        uint8_t *y = ep->y + (size_t)r * ep->ldy;
+        if (nj >= 32) {
+            _mm_storeu_si128((__m128i *)y, b0);
+            _mm_storeu_si128((__m128i *)(y + 16), b1);
+        } else {
+            _mm_mask_storeu_epi8(y, k0, b0);
+            _mm_mask_storeu_epi8(y + 16, k1, b1);
+        }
+    }
+}
+
+#endif
