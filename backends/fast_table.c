@@ -22,6 +22,7 @@ static enum pq_status pq_fast_max_pool(const pq_kernel_args *a) {
 const pq_kernel_fn pq_fast_kernels[PQ_OP_COUNT] = {
     /* ---- onednn ---- */
     [PQ_OP_CONV] = pq_onednn_conv,
+    [PQ_OP_CONV_ADD] = pq_onednn_conv, /* ConvAdd: the sum as a post-op */
     [PQ_OP_MATMUL] = pq_onednn_matmul,
     [PQ_OP_GEMM] = pq_onednn_gemm,
     /* ---- end onednn ---- */

@@ -285,10 +285,54 @@ static int64_t pq_ox_node_min_opset(const pq_graph *g, const pq_node *n) {
 static enum pq_status pq_ox_qdq_expand_ops(pq_graph *g, bool conv_mm, uint32_t *n_rewritten,
                                            pq_error *err);
 
+/* piqc's ConvAdd(x, w, b, s) (fuse-residual) is written as the Conv(x, w, b) and Add(conv, s) it
+ * came from: node nid becomes the Add, keeping the fused activation (expanded after it later). */
+static enum pq_status pq_ox_expand_conv_add(pq_graph *g, uint32_t nid, pq_error *err) {
+    const pq_node *n = &g->nodes[nid];
+    uint32_t in[3] = {n->inputs[0], n->inputs[1], n->inputs[2]}, s = n->inputs[3], t, cid;
+    char hint[200];
+    snprintf(hint, sizeof hint, "%s_conv", g->values[n->outputs[0]].name);
+    PQ_TRY(pq_ox_build(g, PQ_OP_CONV, hint, in, 3, &t, &cid, err));
+    const char *moved[32];
+    uint32_t n_moved = 0;
+    for (uint32_t a = 0; a < g->nodes[nid].n_attrs; a++) {
+        const pq_attr at = g->nodes[nid].attrs[a];
+        if (strncmp(at.name, "activation", 10) == 0) continue;
+        if (n_moved == 32)
+            return pq_error_set(err, PQ_ERR_UNSUPPORTED, "node '%s' (ConvAdd): too many attributes",
+                                pq_ox_node_name(&g->nodes[nid]));
+        if (at.type == PQ_ATTR_INT)
+            PQ_TRY(pq_node_set_int(g, cid, at.name, at.u.i, err));
+        else if (at.type == PQ_ATTR_INTS)
+            PQ_TRY(pq_node_set_ints(g, cid, at.name, at.u.ints.v, at.u.ints.n, err));
+        else if (at.type == PQ_ATTR_STRING)
+            PQ_TRY(pq_node_set_string(g, cid, at.name, at.u.s, err));
+        else
+            return pq_error_set(err, PQ_ERR_UNSUPPORTED,
+                                "node '%s' (ConvAdd): attribute '%s' of an unexpected type",
+                                pq_ox_node_name(&g->nodes[nid]), at.name);
+        moved[n_moved++] = at.name;
+    }
+    for (uint32_t k = 0; k < n_moved; k++)
+        pq_node_remove_attr(g, nid, moved[k]);
+    pq_node *an = &g->nodes[nid];
+    an->op = PQ_OP_ADD;
+    an->inputs[0] = t;
+    an->inputs[1] = s;
+    an->n_inputs = 2;
+    return PQ_OK;
+}
+
 /* Makes the clone c writable as ONNX; *opset receives the default-domain opset. */
 static enum pq_status pq_ox_prepare(pq_graph *c, const pq_onnx_export_opts *o, int64_t *opset,
                                     pq_error *err) {
     if (c->parent) return pq_error_set(err, PQ_ERR_INVALID, "only a top-level graph is written");
+    bool conv_add = false;
+    for (uint32_t i = 0, n0 = c->n_nodes; i < n0; i++) {
+        if (c->nodes[i].op != PQ_OP_CONV_ADD) continue;
+        PQ_TRY(pq_ox_expand_conv_add(c, i, err));
+        conv_add = true;
+    }
     for (uint32_t i = 0; i < c->n_nodes; i++) {
         const pq_node *n = &c->nodes[i];
         const pq_op_info *info = pq_op_get(n->op);
@@ -311,7 +355,7 @@ static enum pq_status pq_ox_prepare(pq_graph *c, const pq_onnx_export_opts *o, i
      * form by the plain export too */
     PQ_TRY(pq_ox_qdq_expand_ops(c, o->qdq, NULL, err));
     uint32_t n0 = c->n_nodes;
-    bool changed = false;
+    bool changed = conv_add;
     for (uint32_t i = 0; i < n0; i++) {
         if (!pq_node_attr(&c->nodes[i], "activation")) continue;
         PQ_TRY(pq_ox_expand_activation(c, i, err));

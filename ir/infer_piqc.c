@@ -96,6 +96,40 @@ enum pq_status pq_infer_piqc_conv_act(pq_infer_ctx *c) {
     return pq_infer_act_check(c);
 }
 
+enum pq_status pq_infer_piqc_conv_add(pq_infer_ctx *c) {
+    pq_infer_ctx sub = *c;
+    sub.n_in = 3; /* x, w, bias: the Conv rule */
+    PQ_TRY(pq_infer_conv(&sub));
+    const pq_type_info *s = &c->in[3], *y = &c->out[0];
+    if (!c->in[2].present)
+        return pq_error_set(c->err, PQ_ERR_INVALID, "ConvAdd needs its bias (input 2)");
+    if (!s->present)
+        return pq_error_set(c->err, PQ_ERR_INVALID, "ConvAdd needs input 3 (the addend)");
+    if (s->dtype != PQ_DTYPE_UNDEFINED && s->dtype != PQ_DTYPE_F32)
+        return pq_error_set(c->err, PQ_ERR_INVALID, "ConvAdd addend (input 3) is %s, expected f32",
+                            pq_dtype_name(s->dtype));
+    if (y->dtype != PQ_DTYPE_UNDEFINED && y->dtype != PQ_DTYPE_F32)
+        return pq_error_set(c->err, PQ_ERR_INVALID, "ConvAdd result is %s, expected f32",
+                            pq_dtype_name(y->dtype));
+    /* the addend has the convolution's shape exactly (no broadcasting) */
+    if (s->shape.rank >= 0 && y->shape.rank >= 0) {
+        if (s->shape.rank != y->shape.rank)
+            return pq_error_set(c->err, PQ_ERR_INVALID,
+                                "ConvAdd addend (input 3) has rank %d, the convolution %d",
+                                s->shape.rank, y->shape.rank);
+        for (int i = 0; i < y->shape.rank; i++) {
+            pq_dim a = s->shape.dims[i], b = y->shape.dims[i];
+            if (pq_dim_known(a) && pq_dim_known(b) && a.size != b.size)
+                return pq_error_set(c->err, PQ_ERR_INVALID,
+                                    "ConvAdd addend (input 3) dim %d is %lld, the convolution's "
+                                    "%lld (no broadcasting)",
+                                    i, (long long)a.size, (long long)b.size);
+            if (!pq_dim_known(b) && pq_dim_known(a)) c->out[0].shape.dims[i] = a;
+        }
+    }
+    return pq_infer_act_check(c);
+}
+
 enum pq_status pq_infer_piqc_conv_transpose_act(pq_infer_ctx *c) {
     PQ_TRY(pq_infer_conv_transpose(c));
     return pq_infer_act_check(c);

@@ -47,6 +47,9 @@ enum pq_status pq_infer_piqc_packed_conv(pq_infer_ctx *c);
 /* The rules of Conv, ConvTranspose, Gemm, MatMul and Add, plus validation of a fused activation. */
 enum pq_status pq_infer_piqc_conv_act(pq_infer_ctx *c);
 enum pq_status pq_infer_piqc_conv_transpose_act(pq_infer_ctx *c);
+/* ConvAdd(x, w, bias, s): the Conv rule on (x, w, bias), s f32 of exactly the result's shape,
+ * the fused activation checked. INVALID naming the input otherwise. */
+enum pq_status pq_infer_piqc_conv_add(pq_infer_ctx *c);
 enum pq_status pq_infer_piqc_gemm_act(pq_infer_ctx *c);
 enum pq_status pq_infer_piqc_matmul_act(pq_infer_ctx *c);
 enum pq_status pq_infer_piqc_binary_act(pq_infer_ctx *c);

@@ -167,6 +167,7 @@ const pq_infer_fn pq_infer_table[PQ_OP_COUNT] = {
     [PQ_OP_FAKE_QUANT] = pq_infer_piqc_fake_quant,
     [PQ_OP_PACKED_MAT_MUL] = pq_infer_piqc_packed_matmul,
     [PQ_OP_PACKED_CONV] = pq_infer_piqc_packed_conv,
+    [PQ_OP_CONV_ADD] = pq_infer_piqc_conv_add, /* Conv + addend, then the activation */
     /* ---- end piqc ---- */
     /* ---- backward ops of the gradient rules (ir/infer_grad_ops.c) ---- */
     [PQ_OP_MAX_POOL_GRAD] = pq_infer_grad_pool,

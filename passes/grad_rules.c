@@ -482,6 +482,7 @@ const char *const pq_grad_not_yet[PQ_OP_COUNT] = {
                                          "GatherElements + ReduceMean as the loss",
     [PQ_OP_PACKED_MAT_MUL] = "packed (inference) op: differentiate before lower-quant",
     [PQ_OP_PACKED_CONV] = "packed (inference) op: differentiate before lower-quant",
+    [PQ_OP_CONV_ADD] = "fused inference op: differentiate before fuse-residual",
 };
 
 /* The rule of every op listed in pq_grad_not_yet: UNSUPPORTED with the reason (the pass prefixes
@@ -616,4 +617,5 @@ const pq_grad_fn pq_grad_rules[PQ_OP_COUNT] = {
     [PQ_OP_SOFTMAX_CROSS_ENTROPY_LOSS] = pq_grad_not_yet_rule,
     [PQ_OP_PACKED_MAT_MUL] = pq_grad_not_yet_rule,
     [PQ_OP_PACKED_CONV] = pq_grad_not_yet_rule,
+    [PQ_OP_CONV_ADD] = pq_grad_not_yet_rule,
 };

@@ -1,7 +1,7 @@
 /* fuse-activations: an activation (Relu, Clip with constant bounds, LeakyRelu, Sigmoid,
  * HardSigmoid, HardSwish, Tanh, and the patterns x*Sigmoid(x) -> Swish, erf-form Gelu -> Gelu)
- * reading the only use of a Conv/ConvTranspose/Gemm/MatMul/Add/Packed* output moves into that
- * node's `activation`, `activation_alpha`, `activation_beta` attributes. */
+ * reading the only use of a Conv/ConvTranspose/Gemm/MatMul/Add/ConvAdd/Packed* output moves into
+ * that node's `activation`, `activation_alpha`, `activation_beta` attributes. */
 #include <float.h>
 #include <math.h>
 #include <string.h>
@@ -19,6 +19,7 @@ static bool pq_fuse_host(enum pq_op op) {
     case PQ_OP_ADD:
     case PQ_OP_PACKED_MAT_MUL:
     case PQ_OP_PACKED_CONV:
+    case PQ_OP_CONV_ADD: /* fuse-residual's Conv + addend: the activation runs after the sum */
         return true;
     default:
         return false;

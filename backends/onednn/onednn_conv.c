@@ -1,7 +1,8 @@
 /* f32 Conv (1-D/2-D/3-D, groups, strides, dilations, pads, auto_pad, bias) through oneDNN's
  * convolution primitive: plain NC[D]HW activations reordered to and from the blocked layout oneDNN
  * picks, weights reordered once and cached. Primitives are cached per shape + attributes + threads.
- */
+ * piqc's ConvAdd (Conv + addend s) is the same primitive with a sum post-op: the destination holds
+ * s before the call (copied, or the addend's kept blocked buffer taken over when it is done). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@ typedef struct pq_conv_geo {
     int64_t n, c, m, group;
     int64_t in[3], out[3], k[3], s[3], d[3], pb[3], pe[3];
     bool bias;
+    bool sum;          /* ConvAdd: dst += conv result (sum post-op before the activation) */
     bool blocked;      /* let oneDNN choose blocked activation layouts (reordered in and out) */
     pq_activation act; /* fused activation run as post-ops (PQ_ACT_NONE: none or epilogue) */
 } pq_conv_geo;
@@ -39,6 +41,13 @@ static bool pq_conv_geometry(const pq_kernel_args *a, pq_conv_geo *g) {
     const pq_tensor *X = a->in[0], *W = a->in[1], *B = a->n_in > 2 ? a->in[2] : NULL;
     const pq_tensor *Y = a->out[0];
     if (!X || !W || !Y || !Y->data) return false;
+    bool sum = a->node && a->node->op == PQ_OP_CONV_ADD;
+    if (sum) { /* ConvAdd(x, w, bias, s): s f32 of the result's size, not the result itself */
+        const pq_tensor *S = a->n_in == 4 ? a->in[3] : NULL;
+        if (!B || !S || !S->data || S->dtype != PQ_DTYPE_F32 || S->data == Y->data ||
+            S->nbytes != Y->nbytes || pq_tensor_numel(S) != pq_tensor_numel(Y))
+            return false;
+    }
     if (X->dtype != PQ_DTYPE_F32 || W->dtype != PQ_DTYPE_F32 || Y->dtype != PQ_DTYPE_F32)
         return false;
     if (B && (B->dtype != PQ_DTYPE_F32 || B->rank != 1)) return false;
@@ -51,6 +60,7 @@ static bool pq_conv_geometry(const pq_kernel_args *a, pq_conv_geo *g) {
     g->m = W->dims[0];
     g->group = pq_node_attr_int(a->node, "group", 1);
     g->bias = B != NULL;
+    g->sum = sum;
     if (g->group < 1 || g->c % g->group || g->m % g->group || W->dims[1] != g->c / g->group ||
         Y->dims[0] != g->n || Y->dims[1] != g->m || (B && B->dims[0] != g->m))
         return false;
@@ -88,7 +98,8 @@ static bool pq_conv_geometry(const pq_kernel_args *a, pq_conv_geo *g) {
 
 static void pq_conv_key(const pq_conv_geo *g, int n_threads, pq_dnnl_key *k) {
     pq_dnnl_key_init(k, 0xC0);
-    const int64_t head[] = {g->nsp, g->n, g->c, g->m, g->group, g->bias, g->blocked, n_threads};
+    const int64_t head[] = {g->nsp,  g->n,       g->c,   g->m,     g->group,
+                            g->bias, g->blocked, g->sum, n_threads};
     for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
         pq_dnnl_key_push(k, head[i]);
     for (int i = 0; i < g->nsp; i++) {
@@ -106,6 +117,7 @@ typedef struct pq_conv_prim {
     dnnl_memory_desc_t src_md, dst_md, bias_md, wei_user_md; /* plain */
     dnnl_memory_desc_t src_blk_md, dst_blk_md, wei_md;       /* what the primitive wants */
     pq_dnnl_prim wei_reorder, src_reorder, dst_reorder;
+    pq_dnnl_prim sum_reorder; /* ConvAdd: the plain addend into dst_blk_md (with dst_reorder) */
     size_t wei_bytes, src_blk_bytes, dst_blk_bytes;
     bool act_done; /* the node's fused activation is a post-op of conv */
 } pq_conv_prim;
@@ -117,6 +129,7 @@ static void pq_conv_prim_destroy(void *v) {
     pq_dnnl_prim_destroy(&p->wei_reorder);
     pq_dnnl_prim_destroy(&p->src_reorder);
     pq_dnnl_prim_destroy(&p->dst_reorder);
+    pq_dnnl_prim_destroy(&p->sum_reorder);
     pq_free(p);
 }
 
@@ -171,11 +184,13 @@ static enum pq_status pq_conv_prim_create(void *ctx, void **val, pq_error *err) 
     }
     pq_conv_prim *p = pq_calloc(1, sizeof *p);
     if (!p) return pq_error_nomem(err, "onednn conv primitive");
-    /* the fused activation as eltwise post-ops, applied before the destination reorder */
+    /* ConvAdd's sum, then the fused activation as eltwise post-ops, applied before the
+     * destination reorder (oneDNN runs post-ops in order: the activation sees conv + s) */
     dnnl_primitive_attr_t attr = NULL;
-    if (g->act.kind != PQ_ACT_NONE) {
+    if (g->act.kind != PQ_ACT_NONE || g->sum) {
         dnnl_post_ops_t po = NULL;
         bool ok = !dnnl_primitive_attr_create(&attr) && !dnnl_post_ops_create(&po) &&
+                  (!g->sum || !dnnl_post_ops_append_sum(po, 1.0f)) &&
                   pq_dnnl_act_append(po, &g->act) && !dnnl_primitive_attr_set_post_ops(attr, po);
         if (po) dnnl_post_ops_destroy(po);
         if (!ok) {
@@ -184,7 +199,7 @@ static enum pq_status pq_conv_prim_create(void *ctx, void **val, pq_error *err) 
             *val = NULL;
             return PQ_OK;
         }
-        p->act_done = true;
+        p->act_done = g->act.kind != PQ_ACT_NONE;
     }
     dnnl_memory_desc_t wei_any, src_any, dst_any;
     dnnl_convolution_desc_t cd;
@@ -236,7 +251,9 @@ retry:
         !pq_conv_layout(pd, dnnl_query_src_md, &p->src_md, false, &p->src_blk_md, &p->src_blk_bytes,
                         &p->src_reorder) ||
         !pq_conv_layout(pd, dnnl_query_dst_md, &p->dst_md, true, &p->dst_blk_md, &p->dst_blk_bytes,
-                        &p->dst_reorder))
+                        &p->dst_reorder) ||
+        (g->sum && p->dst_reorder.prim &&
+         !pq_dnnl_reorder_create(&p->dst_md, &p->dst_blk_md, &p->sum_reorder)))
         goto unsupported;
     dnnl_primitive_desc_destroy(pd);
     if (attr) dnnl_primitive_attr_destroy(attr);
@@ -390,6 +407,19 @@ static enum pq_status pq_conv_node_get(pq_onednn_cache *c, const pq_kernel_args 
     return PQ_OK;
 }
 
+/* ConvAdd: writes the plain addend a->in[3] into dst, in p's destination layout (reordered into
+ * the blocked layout, or copied when the primitive writes plain). */
+static enum pq_status pq_conv_sum_prefill(const pq_kernel_args *a, const pq_conv_prim *p, void *dst,
+                                          void *scratch) {
+    const pq_tensor *S = a->in[3];
+    if (!p->dst_reorder.prim) {
+        memcpy(dst, S->data, S->nbytes);
+        return PQ_OK;
+    }
+    pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &p->dst_md, S->data}, {DNNL_ARG_TO, &p->dst_blk_md, dst}};
+    return pq_dnnl_execute_ws(&p->sum_reorder, ra, 2, scratch, "conv addend reorder", a->err);
+}
+
 /* Runs the convolution p with weights wdata (in p->wei_md): source reorder into work buffer
  * sbuf, convolution into dbuf, destination reorder, fused activation. sbuf / dbuf / scratch:
  * caller's buffers of p->src_blk_bytes / p->dst_blk_bytes / the largest scratchpad, or NULL to
@@ -420,6 +450,10 @@ static enum pq_status pq_conv_exec(const pq_kernel_args *a, const pq_conv_prim *
         }
         dst = dbuf;
     }
+    if (a->node->op == PQ_OP_CONV_ADD) { /* the sum post-op adds to what dst holds: the addend */
+        st = pq_conv_sum_prefill(a, p, dst, scratch);
+        if (st != PQ_OK) goto done;
+    }
     pq_dnnl_arg args[4] = {{DNNL_ARG_SRC, &p->src_blk_md, src},
                            {DNNL_ARG_WEIGHTS, &p->wei_md, (void *)wdata},
                            {DNNL_ARG_DST, &p->dst_blk_md, dst},
@@ -444,8 +478,45 @@ static size_t pq_conv_scratch_bytes(const pq_conv_prim *p) {
     size_t b = p->conv.scratch_bytes;
     if (p->src_reorder.scratch_bytes > b) b = p->src_reorder.scratch_bytes;
     if (p->dst_reorder.scratch_bytes > b) b = p->dst_reorder.scratch_bytes;
+    if (p->sum_reorder.scratch_bytes > b) b = p->sum_reorder.scratch_bytes;
     if (p->wei_reorder.scratch_bytes > b) b = p->wei_reorder.scratch_bytes;
     return b;
+}
+
+/* ConvAdd in a session: makes *dst (what the primitive writes: p's blocked destination, or the
+ * plain output) hold the addend a->in[3]. Its fresh kept copy in that layout is copied; when this
+ * node is the last reader expected to take the copy (and the addend is not also the source), the
+ * copy's buffer itself becomes the destination instead: swapped into ob (the output's kept entry)
+ * or, without ob, used as *dst and freed by the caller after the call (*consumed = its value).
+ * Otherwise the plain addend (written back if elided) is reordered or copied in. */
+static enum pq_status pq_conv_sum_session(pq_onednn_cache *c, const pq_kernel_args *a,
+                                          const pq_conv_prim *p, uint64_t since, pq_dnnl_blk *ob,
+                                          void **dst, const void **consumed, void *scratch) {
+    const dnnl_memory_desc_t *dmd = p->dst_reorder.prim ? &p->dst_blk_md : &p->dst_md;
+    pq_dnnl_blk *sb = pq_dnnl_keep_blocked() ? pq_dnnl_blk_input(c, a, 3, since) : NULL;
+    if (sb && p->dst_reorder.prim && dnnl_memory_desc_equal(&sb->md, dmd)) {
+        bool last =
+            sb->want > 0 && sb->used + 1 >= sb->want && a->node->inputs[3] != a->node->inputs[0];
+        pq_dnnl_blk_took(sb);
+        if (last && ob && sb->cap >= p->dst_blk_bytes) {
+            void *buf = ob->buf;
+            size_t cap = ob->cap;
+            ob->buf = sb->buf;
+            ob->cap = sb->cap;
+            sb->buf = buf;
+            sb->cap = cap;
+            pq_dnnl_blk_free(sb);
+            *dst = ob->buf;
+        } else if (last && !ob) {
+            *dst = sb->buf;
+            *consumed = sb->value;
+        } else {
+            memcpy(*dst, sb->buf, p->dst_blk_bytes);
+        }
+        return PQ_OK;
+    }
+    PQ_TRY(pq_dnnl_plain_inputs(c, a, 8u));
+    return pq_conv_sum_prefill(a, p, *dst, scratch);
 }
 
 /* The session path: everything from the node's entry in c and c's work buffers, and the blocked
@@ -469,8 +540,8 @@ static enum pq_status pq_conv_session(pq_onednn_cache *c, const pq_kernel_args *
         PQ_TRY(pq_dnnl_plain_inputs(c, a, ~0u));
         return PQ_ERR_UNSUPPORTED;
     }
-    /* weights and bias are read plain */
-    if (keep) PQ_TRY(pq_dnnl_plain_inputs(c, a, ~1u));
+    /* weights and bias are read plain (ConvAdd's addend: pq_conv_sum_session) */
+    if (keep) PQ_TRY(pq_dnnl_plain_inputs(c, a, g->sum ? ~9u : ~1u));
     const pq_tensor *X = a->in[0], *W = a->in[1], *B = a->n_in > 2 ? a->in[2] : NULL;
     pq_tensor *Y = a->out[0];
     size_t sb = pq_conv_scratch_bytes(p);
@@ -538,6 +609,15 @@ static enum pq_status pq_conv_session(pq_onednn_cache *c, const pq_kernel_args *
             return PQ_ERR_NOMEM;
         }
     }
+    const void *consumed = NULL; /* ConvAdd: value of an addend copy used as dst, freed after */
+    if (g->sum) {
+        enum pq_status sst =
+            pq_conv_sum_session(c, a, p, cn->last_exec, ob, &dst, &consumed, scratch);
+        if (sst != PQ_OK) {
+            if (ob) pq_dnnl_blk_free(ob);
+            return sst;
+        }
+    }
     cn->confirmed = false;
     pq_dnnl_arg args[4] = {{DNNL_ARG_SRC, &p->src_blk_md, src},
                            {DNNL_ARG_WEIGHTS, &p->wei_md, (void *)wdata},
@@ -551,6 +631,10 @@ static enum pq_status pq_conv_session(pq_onednn_cache *c, const pq_kernel_args *
                              {DNNL_ARG_TO, &p->dst_md, Y->data}};
         st =
             pq_dnnl_execute_ws(&p->dst_reorder, ra, 2, scratch, "conv destination reorder", a->err);
+    }
+    if (consumed) { /* the addend's kept copy was overwritten by the result */
+        pq_dnnl_blk *sb = pq_dnnl_blk_find(c, consumed);
+        if (sb) pq_dnnl_blk_free(sb);
     }
     if (st == PQ_OK && !p->act_done && pq_node_attr(a->node, "activation")) {
         /* the reference epilogue works on the plain tensor: the kept copy would be stale */

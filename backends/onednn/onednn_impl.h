@@ -170,15 +170,16 @@ uint64_t pq_dnnl_tick(pq_onednn_cache *c);
 pq_dnnl_blk *pq_dnnl_blk_find(pq_onednn_cache *c, const void *value);
 /* The entry of value (created, or reusing a free one) with at least bytes of buffer; NULL on
  * NOMEM (err set). Valid until the next pq_dnnl_blk_take on c. */
-pq_dnnl_blk *pq_dnnl_blk_take(pq_onednn_cache *c, const void *value, size_t bytes,
-                              pq_error *err);
+pq_dnnl_blk *pq_dnnl_blk_take(pq_onednn_cache *c, const void *value, size_t bytes, pq_error *err);
 /* Frees the entry for reuse by another value (its buffer stays allocated). */
 void pq_dnnl_blk_free(pq_dnnl_blk *b);
 /* Whether producers may skip plain tensors this run (pq_onednn_run_begin; false by default). */
 bool pq_dnnl_elide_allowed(const pq_onednn_cache *c);
-/* Readers of value y of graph g that can take a kept blocked copy: input 0 of a Conv or of a
- * GlobalAveragePool or a MaxPool, an operand of a Mul or an Add reading y once. *readers counts them; *only is
- * true when they are all of y's readers, y is not a graph output and g has no subgraph. */
+/* Readers of value y of graph g that can take a kept blocked copy: input 0 of a Conv, input 0 or
+ * the addend (input 3) of a ConvAdd, input 0 of a
+ * GlobalAveragePool or a MaxPool, an operand of a Mul or an Add reading y once. *readers counts
+ * them; *only is true when they are all of y's readers, y is not a graph output and g has no
+ * subgraph. */
 void pq_dnnl_count_readers(const pq_graph *g, uint32_t y, int *readers, bool *only);
 /* The pq_value of kernel input i (output: output 0), or NULL. */
 const pq_value *pq_dnnl_value(const pq_kernel_args *a, bool output, uint32_t i);

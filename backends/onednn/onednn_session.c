@@ -81,8 +81,7 @@ pq_dnnl_blk *pq_dnnl_blk_find(pq_onednn_cache *c, const void *value) {
     return NULL;
 }
 
-pq_dnnl_blk *pq_dnnl_blk_take(pq_onednn_cache *c, const void *value, size_t bytes,
-                              pq_error *err) {
+pq_dnnl_blk *pq_dnnl_blk_take(pq_onednn_cache *c, const void *value, size_t bytes, pq_error *err) {
     pq_dnnl_blk *b = pq_dnnl_blk_find(c, value);
     if (!b) { /* a free entry: the smallest that fits, else the largest */
         for (size_t i = 0; i < c->n_blk; i++) {
@@ -137,11 +136,11 @@ void pq_dnnl_count_readers(const pq_graph *g, uint32_t y, int *readers, bool *on
         for (uint32_t k = 0; k < n->n_inputs; k++)
             if (n->inputs[k] == y && times++ == 0) first = k;
         if (!times) continue;
-        bool ok = times == 1 &&
-                  (((n->op == PQ_OP_CONV || n->op == PQ_OP_GLOBAL_AVERAGE_POOL ||
-                     n->op == PQ_OP_MAX_POOL) &&
-                    first == 0) ||
-                   n->op == PQ_OP_MUL || n->op == PQ_OP_ADD);
+        bool ok = times == 1 && (((n->op == PQ_OP_CONV || n->op == PQ_OP_GLOBAL_AVERAGE_POOL ||
+                                   n->op == PQ_OP_MAX_POOL) &&
+                                  first == 0) ||
+                                 (n->op == PQ_OP_CONV_ADD && (first == 0 || first == 3)) ||
+                                 n->op == PQ_OP_MUL || n->op == PQ_OP_ADD);
         if (ok)
             (*readers)++;
         else
@@ -169,8 +168,7 @@ void pq_dnnl_blk_took(pq_dnnl_blk *b) {
     if (++b->used == b->want && b->confirm) *b->confirm = true;
 }
 
-enum pq_status pq_dnnl_plain_inputs(pq_onednn_cache *c, const pq_kernel_args *a,
-                                    unsigned mask) {
+enum pq_status pq_dnnl_plain_inputs(pq_onednn_cache *c, const pq_kernel_args *a, unsigned mask) {
     for (uint32_t i = 0; i < a->n_in && i < 32; i++) {
         if (!(mask >> i & 1u)) continue;
         pq_dnnl_blk *b = pq_dnnl_blk_input(c, a, i, 0);
@@ -181,13 +179,12 @@ enum pq_status pq_dnnl_plain_inputs(pq_onednn_cache *c, const pq_kernel_args *a,
             d[k] = t->dims[k];
         dnnl_memory_desc_t plain;
         pq_dnnl_prim r;
-        if (t->rank != b->md.ndims || dnnl_memory_desc_init_by_strides(&plain, t->rank, d,
-                                                                        dnnl_f32, NULL) ||
+        if (t->rank != b->md.ndims ||
+            dnnl_memory_desc_init_by_strides(&plain, t->rank, d, dnnl_f32, NULL) ||
             !pq_dnnl_reorder_create(&b->md, &plain, &r))
             return pq_error_set(a->err, PQ_ERR_INTERNAL, "onednn: plain input %u restore failed",
                                 i);
-        pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &b->md, b->buf},
-                             {DNNL_ARG_TO, &plain, t->data}};
+        pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &b->md, b->buf}, {DNNL_ARG_TO, &plain, t->data}};
         enum pq_status st = pq_dnnl_execute(&r, ra, 2, "plain input restore", a->err);
         pq_dnnl_prim_destroy(&r);
         PQ_TRY(st);

@@ -30,6 +30,7 @@ enum pq_status pq_ref_gemm(const pq_kernel_args *a);
 enum pq_status pq_ref_conv(const pq_kernel_args *a);
 enum pq_status pq_ref_conv_integer(const pq_kernel_args *a);
 enum pq_status pq_ref_conv_transpose(const pq_kernel_args *a);
+enum pq_status pq_ref_conv_add(const pq_kernel_args *a); /* ref_conv_add.c */
 enum pq_status pq_ref_max_pool(const pq_kernel_args *a);
 enum pq_status pq_ref_average_pool(const pq_kernel_args *a);
 enum pq_status pq_ref_global_average_pool(const pq_kernel_args *a);

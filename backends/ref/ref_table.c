@@ -167,6 +167,7 @@ const pq_kernel_fn pq_ref_kernels[PQ_OP_COUNT] = {
     [PQ_OP_FAKE_QUANT] = pq_ref_piqc_fake_quant,
     [PQ_OP_PACKED_MAT_MUL] = pq_ref_piqc_packed_matmul,
     [PQ_OP_PACKED_CONV] = pq_ref_piqc_packed_conv,
+    [PQ_OP_CONV_ADD] = pq_ref_conv_add,
     /* ---- end piqc ---- */
     /* ---- backward ops of the gradient rules (ref_grad_ops.c) ---- */
     [PQ_OP_MAX_POOL_GRAD] = pq_ref_grad_max_pool,
