@@ -229,8 +229,9 @@ for d in "$tmp"/*/; do
         line=$(awk -v n="$name" -v th="$th" -v f="$fm" -v q="$qm" -v o="$om" -v b="$bm" -v of="$ofm" 'BEGIN {
             r1 = (q > 0) ? f / q : 0; r2 = (o != "nan" && q > 0) ? o / q : 0
             r3 = (of != "nan" && q > 0) ? of / q : 0
-            printf "%-20s %2d %10.3f %10.3f %10s %12.2fx %12s %12s %12s %12s", n, th, f, q, o, r1, (o == "nan") ? "-" : sprintf("%.2fx", r2),
-                   (b == "nan") ? "-" : sprintf("%.3f", b), of, (of == "nan") ? "-" : sprintf("%.2fx", r3) }')
+            fmt = (f < 0.1) ? "%.4f" : "%.3f"  # microsecond digits for the small models
+            printf "%-20s %2d %10s %10s %10s %12.2fx %12s %12s %12s %12s", n, th, sprintf(fmt, f), sprintf(fmt, q), o, r1, (o == "nan") ? "-" : sprintf("%.2fx", r2),
+                   (b == "nan") ? "-" : sprintf(fmt, b), of, (of == "nan") ? "-" : sprintf("%.2fx", r3) }')
         summary+=("$line")
     done
 done

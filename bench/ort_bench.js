@@ -122,7 +122,7 @@ async function main() {
   }
   if (o.verbose)
     process.stderr.write(`ort_bench: ${n} runs: min ${times[0].toFixed(3)} ms, max ${times[n - 1].toFixed(3)} ms\n`);
-  process.stdout.write(`median ${median.toFixed(3)} ms\n`);
+  process.stdout.write(`median ${median.toFixed(median < 1 ? 5 : 3)} ms\n`);
   process.exit(failed ? 1 : 0);
 }
 

@@ -47,20 +47,20 @@ size_t pq_session_planned_peak(const pq_session *s) {
 static enum pq_status pq_check_input(const pq_graph *g, uint32_t i, const pq_tensor *t,
                                      int64_t *sym_size, pq_error *err) {
     const pq_value *v = &g->values[g->inputs[i]];
-    char got[160];
-    pq_shape_format(t->rank, t->dims, got, sizeof got);
+    char got[160]; /* the given shape, formatted only for a message (this runs every call) */
+#define PQ_GOT (pq_shape_format(t->rank, t->dims, got, sizeof got), got)
     if (v->dtype != PQ_DTYPE_UNDEFINED && t->dtype != v->dtype)
         return pq_error_set(err, PQ_ERR_INVALID, "input '%s': expected %s, got %s%s", v->name,
-                            pq_dtype_name(v->dtype), pq_dtype_name(t->dtype), got);
+                            pq_dtype_name(v->dtype), pq_dtype_name(t->dtype), PQ_GOT);
     if (v->shape.rank >= 0 && v->shape.rank != t->rank)
         return pq_error_set(err, PQ_ERR_INVALID, "input '%s': expected rank %d, got shape %s",
-                            v->name, v->shape.rank, got);
+                            v->name, v->shape.rank, PQ_GOT);
     for (int d = 0; d < v->shape.rank; d++) {
         pq_dim dim = v->shape.dims[d];
         if (pq_dim_known(dim) && dim.size != t->dims[d])
             return pq_error_set(err, PQ_ERR_INVALID,
                                 "input '%s': dimension %d must be %lld, got shape %s", v->name, d,
-                                (long long)dim.size, got);
+                                (long long)dim.size, PQ_GOT);
         if (!pq_dim_known(dim) && dim.sym) {
             if (sym_size[dim.sym] >= 0 && sym_size[dim.sym] != t->dims[d])
                 return pq_error_set(err, PQ_ERR_INVALID,
@@ -71,6 +71,7 @@ static enum pq_status pq_check_input(const pq_graph *g, uint32_t i, const pq_ten
             sym_size[dim.sym] = t->dims[d];
         }
     }
+#undef PQ_GOT
     return PQ_OK;
 }
 

@@ -12,6 +12,7 @@
 #include "int8_ops.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -33,13 +34,65 @@ static const pq_tensor *pq_i8_in(const pq_kernel_args *a, uint32_t i) {
     return i < a->n_in ? a->in[i] : NULL;
 }
 
-/* n scratch buffers of bytes[i] bytes, each 64-byte aligned, carved out of one allocation (fewer
- * malloc calls for small layers): returns the block to pq_free, NULL on NOMEM. */
-static void *pq_i8_carve(size_t n, const size_t *bytes, void **out) {
+/* Per-thread scratch kept between calls (a small model's layers spent more time in malloc than in
+ * their multiply-adds): one grow-only buffer per slot and thread, freed at thread exit. The
+ * slots a thread can hold at the same time: a task's buffers (conv tile, depthwise plane) while
+ * its caller (on the same thread: the caller runs tasks too) holds the call's buffers. */
+enum { PQ_I8_TLS_TASK, PQ_I8_TLS_CALL, PQ_I8_TLS_PLANES, PQ_I8_TLS_SLOTS };
+/* Buffers above this stay per call (a one-off large layer should not pin its memory). */
+#define PQ_I8_TLS_MAX ((size_t)4 << 20)
+
+typedef struct pq_i8_tls {
+    void *p[PQ_I8_TLS_SLOTS];
+    size_t n[PQ_I8_TLS_SLOTS];
+} pq_i8_tls;
+
+static pthread_key_t pq_i8_tls_key;
+static pthread_once_t pq_i8_tls_once = PTHREAD_ONCE_INIT;
+static bool pq_i8_tls_ok;
+
+static void pq_i8_tls_free(void *v) {
+    pq_i8_tls *t = v;
+    for (int i = 0; i < PQ_I8_TLS_SLOTS; i++)
+        pq_free(t->p[i]);
+    pq_free(t);
+}
+
+static void pq_i8_tls_init(void) {
+    pq_i8_tls_ok = pthread_key_create(&pq_i8_tls_key, pq_i8_tls_free) == 0;
+}
+
+/* A 64-byte aligned buffer of bytes for slot on this thread: the thread's cached one, or (large
+ * requests, no thread state) a new allocation returned in *owned too, for the caller to pq_free.
+ * NULL on NOMEM. */
+static void *pq_i8_scratch(int slot, size_t bytes, void **owned) {
+    *owned = NULL;
+    pthread_once(&pq_i8_tls_once, pq_i8_tls_init);
+    pq_i8_tls *t =
+        pq_i8_tls_ok && bytes <= PQ_I8_TLS_MAX ? pthread_getspecific(pq_i8_tls_key) : NULL;
+    if (!t && pq_i8_tls_ok && bytes <= PQ_I8_TLS_MAX) {
+        t = pq_calloc(1, sizeof *t);
+        if (t && pthread_setspecific(pq_i8_tls_key, t) != 0) {
+            pq_free(t);
+            t = NULL;
+        }
+    }
+    if (!t) return *owned = pq_malloc_aligned(bytes ? bytes : 1);
+    if (t->n[slot] < bytes) {
+        pq_free(t->p[slot]);
+        t->p[slot] = pq_malloc_aligned(bytes);
+        t->n[slot] = t->p[slot] ? bytes : 0;
+    }
+    return t->p[slot];
+}
+
+/* n scratch buffers of bytes[i] bytes, each 64-byte aligned, carved out of one slot buffer of
+ * this thread (pq_i8_scratch): returns it (*owned: what the caller must pq_free), NULL on NOMEM. */
+static void *pq_i8_carve(int slot, size_t n, const size_t *bytes, void **out, void **owned) {
     size_t total = 64;
     for (size_t i = 0; i < n; i++)
         total += (bytes[i] + 63) & ~(size_t)63;
-    uint8_t *b = pq_malloc_aligned(total);
+    uint8_t *b = pq_i8_scratch(slot, total, owned);
     for (size_t i = 0, o = 0; b && i < n; i++) {
         out[i] = b + o;
         o += (bytes[i] + 63) & ~(size_t)63;
@@ -566,8 +619,8 @@ static void pq_i8_dw_task(void *ctx, int64_t b, int64_t e) {
                         .dw = (int)g->dw};
     size_t bytes[5] = {KK * sizeof(size_t), sw * hr * wq * sizeof(float) + 64,
                        (sw * wq + 64) * sizeof(float), KK * sizeof(float), OSP * sizeof(int32_t)};
-    void *buf[5];
-    void *block = pq_i8_carve(5, bytes, buf);
+    void *buf[5], *owned;
+    void *block = pq_i8_carve(PQ_I8_TLS_TASK, 5, bytes, buf, &owned);
     size_t *off = buf[0];
     float *pad = buf[1], *row = buf[2], *wf = buf[3];
     int32_t *acc = buf[4];
@@ -600,7 +653,7 @@ static void pq_i8_dw_task(void *ctx, int64_t b, int64_t e) {
         }
     }
 done:
-    pq_free(block);
+    pq_free(owned);
 }
 
 /* Depthwise with the channels in vector lanes (the table's dwc, one output channel per group,
@@ -623,7 +676,8 @@ static void pq_i8_dwc_task(void *ctx, int64_t b, int64_t e) {
     pq_i8_dwc_job *j = ctx;
     const pq_i8_conv *g = j->g;
     int64_t L = j->k->dwc_lanes, KK = g->KH * g->KW, OSP = g->OH * g->OW;
-    void *scratch = pq_malloc_aligned(pq_i8_dwc_scratch(&j->proto, (int)L));
+    void *owned,
+        *scratch = pq_i8_scratch(PQ_I8_TLS_TASK, pq_i8_dwc_scratch(&j->proto, (int)L), &owned);
     if (!scratch) {
         atomic_store(&j->failed, 1);
         return;
@@ -644,7 +698,7 @@ static void pq_i8_dwc_task(void *ctx, int64_t b, int64_t e) {
         a.scratch = scratch;
         j->k->dwc(&a);
     }
-    pq_free(scratch);
+    pq_free(owned);
 }
 
 /* ---- packing tap rows straight into panels ---- */
@@ -833,8 +887,8 @@ static void pq_i8_conv_task(void *ctx, int64_t b, int64_t e) {
     size_t bytes[5] = {pq_i8_panels_bytes(k, j->CK, j->nc) + 64, (j->nc + 2) * sizeof(pq_i8_seg),
                        (2 * j->nc + 4) * sizeof(pq_i8_chunk), j->nc + 64,
                        j->swap ? j->nc * j->mblk : 0};
-    void *buf[5];
-    void *block = pq_i8_carve(5, bytes, buf);
+    void *buf[5], *owned;
+    void *block = pq_i8_carve(PQ_I8_TLS_TASK, 5, bytes, buf, &owned);
     void *panels = buf[0];
     pq_i8_seg *seg = buf[1];
     pq_i8_chunk *ch = buf[2];
@@ -896,7 +950,7 @@ static void pq_i8_conv_task(void *ctx, int64_t b, int64_t e) {
                           panels, &ep, yg + m0 * j->OSP + p0, j->OSP);
     }
 done:
-    pq_free(block);
+    pq_free(owned);
 }
 
 /* Whether a group-1 convolution computes fewer padded multiply-adds with its output positions as
@@ -987,17 +1041,20 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
     size_t osp_up = (OSP + nr - 1) / nr * nr;
     if (nc > osp_up) nc = osp_up;
 
-    float *m = pq_malloc(M * sizeof(float));
-    int32_t *add = pq_malloc(M * sizeof(int32_t));
-    size_t *koff = NULL;
+    /* multipliers, corrections and tap offsets in this thread's call scratch */
+    size_t cb[3] = {M * sizeof(float), M * sizeof(int32_t), CK * sizeof(size_t) + 1};
+    void *cbuf[3], *call_owned, *planes_owned = NULL;
     uint8_t *planes = NULL;
     pq_i8_wpack *owned = NULL;
     enum pq_status st = PQ_OK;
     bool finite;
-    if (!m || !add) {
+    if (!pq_i8_carve(PQ_I8_TLS_CALL, 3, cb, cbuf, &call_owned)) {
         st = pq_error_nomem(a->err, "QLinearConv buffers");
         goto done;
     }
+    float *m = cbuf[0];
+    int32_t *add = cbuf[1];
+    size_t *koff = cbuf[2];
     if (!pq_i8_mults_act(pq_i8_in(a, 1), pq_i8_in(a, 4), pq_i8_in(a, 6), g.M, has_act ? &act : NULL,
                          m, &finite)) {
         st = PQ_ERR_UNSUPPORTED;
@@ -1072,11 +1129,6 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
         add[i] = (int32_t)((uint32_t)w->corr[i] + (uint32_t)(bias ? bias[i] : 0));
     /* the tap rows */
     pq_i8_src src = {.direct = direct};
-    koff = pq_malloc(CK * sizeof(size_t) + 1);
-    if (!koff) {
-        st = pq_error_nomem(a->err, "QLinearConv tap offsets");
-        goto done;
-    }
     if (direct) {
         src.cstride = (size_t)(g.H * g.W);
         src.ostride = 0;
@@ -1099,7 +1151,8 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
                     koff[kk] = c * src.cstride + kh * (size_t)g.dh * src.rstride +
                                (col % sw) * src.wq + col / sw;
                 }
-        planes = pq_malloc_aligned((size_t)(g.N * g.C) * src.cstride + 64);
+        planes =
+            pq_i8_scratch(PQ_I8_TLS_PLANES, (size_t)(g.N * g.C) * src.cstride + 64, &planes_owned);
         if (!planes) {
             st = pq_error_nomem(a->err, "QLinearConv padded input");
             goto done;
@@ -1170,10 +1223,8 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
     pq_parallel_for(th, tile_tasks * (int64_t)mchunks, pq_i8_conv_task, &j);
     if (atomic_load(&j.failed)) st = pq_error_nomem(a->err, "QLinearConv tile buffers");
 done:
-    pq_free(m);
-    pq_free(add);
-    pq_free(koff);
-    pq_free(planes);
+    pq_free(call_owned);
+    pq_free(planes_owned);
     pq_i8_wpack_free(owned);
     return st;
 }

@@ -82,7 +82,7 @@ async function main() {
     }
     t.sort((a, b) => a - b);
     const n = t.length, med = n % 2 ? t[(n - 1) / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
-    process.stdout.write(`median ${med.toFixed(3)} ms\n`);
+    process.stdout.write(`median ${med.toFixed(med < 1 ? 5 : 3)} ms\n`);
   }
   if (o.outDir) {
     fs.mkdirSync(o.outDir, { recursive: true });
