@@ -199,8 +199,7 @@ static void pq_i8_pool_plane(const uint8_t *x, int64_t H, int64_t W, uint8_t *y,
             __m128i lo = _mm_set1_epi16(0x00FF), vb = _mm_set1_epi8((char)bias);
             for (; ow + 16 <= OW; ow += 16) {
                 __m128i a = _mm_and_si128(_mm_loadu_si128((const __m128i *)(hm + 2 * ow)), lo);
-                __m128i b =
-                    _mm_and_si128(_mm_loadu_si128((const __m128i *)(hm + 2 * ow + 16)), lo);
+                __m128i b = _mm_and_si128(_mm_loadu_si128((const __m128i *)(hm + 2 * ow + 16)), lo);
                 _mm_storeu_si128((__m128i *)(yr + ow), _mm_xor_si128(_mm_packus_epi16(a, b), vb));
             }
 #endif
