@@ -359,6 +359,8 @@ typedef struct pq_conv_node {
     uint64_t last_exec; /* pq_dnnl_tick() of this node's last run */
     pq_dnnl_prim conv;  /* reorder of a kept copy in layout conv_from into this node's source */
     dnnl_memory_desc_t conv_from;
+    pq_dnnl_prim sum_conv; /* ConvAdd: reorder of the addend's kept copy (layout sum_from) to dst */
+    dnnl_memory_desc_t sum_from;
 } pq_conv_node;
 
 static void pq_conv_node_destroy(void *v) {
@@ -366,6 +368,7 @@ static void pq_conv_node_destroy(void *v) {
     if (!cn) return;
     pq_conv_prim_destroy(cn->p);
     pq_dnnl_prim_destroy(&cn->conv);
+    pq_dnnl_prim_destroy(&cn->sum_conv);
     pq_free(cn->packed);
     pq_free(cn);
 }
@@ -487,13 +490,26 @@ static size_t pq_conv_scratch_bytes(const pq_conv_prim *p) {
  * plain output) hold the addend a->in[3]. Its fresh kept copy in that layout is copied; when this
  * node is the last reader expected to take the copy (and the addend is not also the source), the
  * copy's buffer itself becomes the destination instead: swapped into ob (the output's kept entry)
- * or, without ob, used as *dst and freed by the caller after the call (*consumed = its value).
- * Otherwise the plain addend (written back if elided) is reordered or copied in. */
+ * or, without ob, used as *dst and freed by the caller after the call (*consumed = its value). A
+ * kept copy in another blocked layout is reordered straight into dst (cn->sum_conv). Otherwise the
+ * plain addend (written back if elided) is reordered or copied in. */
 static enum pq_status pq_conv_sum_session(pq_onednn_cache *c, const pq_kernel_args *a,
-                                          const pq_conv_prim *p, uint64_t since, pq_dnnl_blk *ob,
+                                          const pq_conv_prim *p, pq_conv_node *cn, pq_dnnl_blk *ob,
                                           void **dst, const void **consumed, void *scratch) {
     const dnnl_memory_desc_t *dmd = p->dst_reorder.prim ? &p->dst_blk_md : &p->dst_md;
-    pq_dnnl_blk *sb = pq_dnnl_keep_blocked() ? pq_dnnl_blk_input(c, a, 3, since) : NULL;
+    pq_dnnl_blk *sb = pq_dnnl_keep_blocked() ? pq_dnnl_blk_input(c, a, 3, cn->last_exec) : NULL;
+    if (sb && p->dst_reorder.prim && !dnnl_memory_desc_equal(&sb->md, dmd)) {
+        if (!cn->sum_conv.prim || !dnnl_memory_desc_equal(&cn->sum_from, &sb->md)) {
+            pq_dnnl_prim_destroy(&cn->sum_conv);
+            if (!pq_dnnl_reorder_create(&sb->md, dmd, &cn->sum_conv))
+                return pq_error_set(a->err, PQ_ERR_INTERNAL, "onednn: conv addend conversion");
+            cn->sum_from = sb->md;
+        }
+        pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &sb->md, sb->buf}, {DNNL_ARG_TO, dmd, *dst}};
+        PQ_TRY(pq_dnnl_execute(&cn->sum_conv, ra, 2, "conv addend conversion", a->err));
+        pq_dnnl_blk_took(sb);
+        return PQ_OK;
+    }
     if (sb && p->dst_reorder.prim && dnnl_memory_desc_equal(&sb->md, dmd)) {
         bool last =
             sb->want > 0 && sb->used + 1 >= sb->want && a->node->inputs[3] != a->node->inputs[0];
@@ -611,8 +627,7 @@ static enum pq_status pq_conv_session(pq_onednn_cache *c, const pq_kernel_args *
     }
     const void *consumed = NULL; /* ConvAdd: value of an addend copy used as dst, freed after */
     if (g->sum) {
-        enum pq_status sst =
-            pq_conv_sum_session(c, a, p, cn->last_exec, ob, &dst, &consumed, scratch);
+        enum pq_status sst = pq_conv_sum_session(c, a, p, cn, ob, &dst, &consumed, scratch);
         if (sst != PQ_OK) {
             if (ob) pq_dnnl_blk_free(ob);
             return sst;
