@@ -160,11 +160,12 @@ static void pq_train_weights_sha256(const pq_graph *g, char hex[65]) {
         snprintf(hex + 2 * i, 3, "%02x", h[i]);
 }
 
-/* Passes that run after training: fuse-activations (autodiff needs plain activations) and
- * everything from the first lower-quant on; a pipeline without lower-quant gets one. */
+/* Passes that run after training: fuse-activations and fuse-residual (autodiff needs plain
+ * activations and Adds) and everything from the first lower-quant on; a pipeline without
+ * lower-quant gets one. */
 static bool pq_train_is_post(const pq_pipeline *p, uint32_t i, uint32_t first_lower) {
     const char *n = p->entries[i].pass->name;
-    return i >= first_lower || !strcmp(n, "fuse-activations");
+    return i >= first_lower || !strcmp(n, "fuse-activations") || !strcmp(n, "fuse-residual");
 }
 
 /* Splits p into the entries before and after training (shallow views over p's entries; the
