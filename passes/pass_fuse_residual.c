@@ -68,7 +68,13 @@ static enum pq_status pq_fres_rewrite(pq_rewrite_ctx *rc, uint32_t nid, const pq
     }
     uint32_t y = g->nodes[nid].outputs[0], out, fid;
     PQ_TRY(pq_canon_build(g, PQ_OP_CONV_ADD, g->values[y].name, in, 4, &out, &fid, err));
-    if (g->nodes[cid].name) g->nodes[fid].name = pq_graph_fresh_node_name(g, g->nodes[cid].name);
+    const char *cname = g->nodes[cid].name;
+    if (cname) { /* the ConvAdd takes the Conv's node name (the dead Conv gets a fresh one) */
+        const char *fresh = pq_graph_fresh_node_name(g, cname);
+        if (!fresh) return pq_error_nomem(err, "fuse-residual: node name");
+        g->nodes[cid].name = fresh;
+        g->nodes[fid].name = cname;
+    }
     /* the Conv geometry, then the Add's fused activation (applied after the sum) */
     for (int src = 0; src < 2; src++) {
         uint32_t from = src == 0 ? cid : nid;
@@ -92,7 +98,13 @@ static enum pq_status pq_fres_rewrite(pq_rewrite_ctx *rc, uint32_t nid, const pq
         }
     }
     PQ_TRY(pq_infer_node(g, fid, err));
-    return pq_graph_replace_all_uses(g, y, out, err);
+    bool was_output = (g->values[y].flags & PQ_VALUE_OUTPUT) != 0;
+    PQ_TRY(pq_graph_replace_all_uses(g, y, out, err));
+    if (was_output) return PQ_OK; /* the output name moved with the uses */
+    /* and the result takes the Add's value name (the dead Add's output gets a fresh one) */
+    const char *yname = g->values[y].name;
+    PQ_TRY(pq_graph_rename_value(g, y, NULL, err));
+    return pq_graph_rename_value(g, out, yname, err);
 }
 
 static const pq_rewrite_rule pq_fres_rules[] = {
