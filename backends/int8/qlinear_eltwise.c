@@ -1,6 +1,6 @@
 /* QLinearAdd / QLinearMul fast path (qlinear_eltwise.h): case checks, the broadcast split into
  * rows, threading, the scalar kernel and the choice of SIMD kernels (qlinear_eltwise_avx2.c,
- * _avx512.c). */
+ * _avx512.c; backends/arm/qlinear_eltwise_neon.c on aarch64). */
 #include "qlinear_eltwise.h"
 
 #include <math.h>
@@ -42,6 +42,8 @@ const pq_qeltwise_kernels *pq_qeltwise_kernels_for(const char *isa) {
 #if defined(__x86_64__)
     if (!strcmp(isa, "avx2")) return pq_cpu_has_avx2() ? &pq_qeltwise_kernels_avx2 : NULL;
     if (!strcmp(isa, "avx512")) return pq_cpu_has_avx512() ? &pq_qeltwise_kernels_avx512 : NULL;
+#elif defined(__aarch64__)
+    if (!strcmp(isa, "neon")) return &pq_qeltwise_kernels_neon;
 #endif
     return NULL;
 }
@@ -57,6 +59,7 @@ static void pq_qeltwise_select(void) {
     }
     if ((pq_qeltwise_selected = pq_qeltwise_kernels_for("avx512"))) return;
     if ((pq_qeltwise_selected = pq_qeltwise_kernels_for("avx2"))) return;
+    if ((pq_qeltwise_selected = pq_qeltwise_kernels_for("neon"))) return;
     pq_qeltwise_selected = &pq_qeltwise_kernels_scalar;
 }
 

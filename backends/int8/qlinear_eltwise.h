@@ -7,7 +7,8 @@
  * round half to even) Shapes: A and B equal, or one of them broadcast along trailing axes (e.g. [N,
  * C, 1, 1] or a scalar against [N, C, H, W]); other broadcasts, non-finite or non-positive scales
  * and other activations are UNSUPPORTED and the reference kernel runs. Kernels per ISA (scalar,
- * AVX2, AVX-512), chosen once (PIQC_ISA forces). */
+ * AVX2, AVX-512; NEON on aarch64: backends/arm/qlinear_eltwise_neon.c), chosen once (PIQC_ISA
+ * forces). */
 #ifndef PQ_QLINEAR_ELTWISE_H
 #define PQ_QLINEAR_ELTWISE_H
 
@@ -37,7 +38,7 @@ typedef void (*pq_qadd_rows_fn)(const uint8_t *a, const uint8_t *b, size_t e0, s
                                 size_t inner, const pq_qadd_params *p, uint8_t *y);
 
 typedef struct pq_qeltwise_kernels {
-    const char *name; /* "scalar", "avx2", "avx512" */
+    const char *name; /* "scalar", "avx2", "avx512", "neon" */
     pq_qadd_fn add;
     pq_qadd_rows_fn add_rows; /* NULL: add() per row */
 } pq_qeltwise_kernels;
@@ -45,10 +46,11 @@ typedef struct pq_qeltwise_kernels {
 extern const pq_qeltwise_kernels pq_qeltwise_kernels_scalar;
 extern const pq_qeltwise_kernels pq_qeltwise_kernels_avx2;
 extern const pq_qeltwise_kernels pq_qeltwise_kernels_avx512;
+extern const pq_qeltwise_kernels pq_qeltwise_kernels_neon; /* aarch64 builds only */
 
 /* Kernels of one ISA by name, NULL when this build or CPU cannot run them. */
 const pq_qeltwise_kernels *pq_qeltwise_kernels_for(const char *isa);
-/* PIQC_ISA's kernels when available, else the best: avx512 > avx2 > scalar. Never NULL. */
+/* PIQC_ISA's kernels when available, else the best: avx512 > avx2 > neon > scalar. Never NULL. */
 const pq_qeltwise_kernels *pq_qeltwise_kernels_get(void);
 
 /* QLinearAdd / QLinearMul node runner with kernels k (NULL: pq_qeltwise_kernels_get()): UNSUPPORTED
