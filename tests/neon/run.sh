@@ -1,16 +1,18 @@
-#!/ bin / bash
-#Cross -                                                                                           \
-    compiles tests / neon / neon_test.c with the NEON kernels and the scalar reference sources for
-#aarch64(static) and runs it under qemu - aarch64.Exit 77(CTest skip)without the toolchain.
-#The IR library(without the text parser / printer, which need OpenSSL) and the thread pool are
-#linked in for the INT8 glue's node runners (QLinearAdd / Mul, Quantize / DequantizeLinear).
-set - u here = "$(cd " $(dirname "$0") " && pwd)" src =
-    "$(cd " $here /../.." && pwd)" CC = "${PQ_AARCH64_CC:-aarch64-linux-gnu-gcc}" QEMU =
-        "${PQ_QEMU_AARCH64:-qemu-aarch64}" if !command - v "$CC" > / dev / null 2 > &1;
-then echo "neon: skipped: cross compiler $CC not found (install "
-          "gcc-aarch64-linux-gnu)" exit 77 fi if !command -
-        v "$QEMU" >
-    / dev / null 2 > &1; then
+#!/bin/bash
+# Cross-compiles tests/neon/neon_test.c with the NEON kernels and the scalar reference sources for
+# aarch64 (static) and runs it under qemu-aarch64. Exit 77 (CTest skip) without the toolchain.
+# The IR library (without the text parser/printer, which need OpenSSL) and the thread pool are
+# linked in for the INT8 glue's node runners (QLinearAdd / Mul, Quantize / DequantizeLinear).
+set -u
+here="$(cd "$(dirname "$0")" && pwd)"
+src="$(cd "$here/../.." && pwd)"
+CC="${PQ_AARCH64_CC:-aarch64-linux-gnu-gcc}"
+QEMU="${PQ_QEMU_AARCH64:-qemu-aarch64}"
+if ! command -v "$CC" >/dev/null 2>&1; then
+    echo "neon: skipped: cross compiler $CC not found (install gcc-aarch64-linux-gnu)"
+    exit 77
+fi
+if ! command -v "$QEMU" >/dev/null 2>&1; then
     echo "neon: skipped: $QEMU not found (install qemu-user)"
     exit 77
 fi
