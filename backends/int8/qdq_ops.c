@@ -1,6 +1,7 @@
 /* QuantizeLinear / DequantizeLinear / MaxPool fast paths for the INT8 glue (qdq_ops.h): case
  * checks, typed scalar loops (the reference's formulas without the generic per-element loads),
- * the u8/s8 2-D max pool and the choice of SIMD kernels (qdq_ops_avx2.c, qdq_ops_avx512.c). */
+ * the u8/s8 2-D max pool and the choice of SIMD kernels (qdq_ops_avx2.c, qdq_ops_avx512.c;
+ * backends/arm/qdq_ops_neon.c on aarch64). */
 #include "qdq_ops.h"
 
 #include <math.h>
@@ -51,6 +52,8 @@ const pq_qdq_kernels *pq_qdq_kernels_for(const char *isa) {
 #if defined(__x86_64__)
     if (!strcmp(isa, "avx2")) return pq_cpu_has_avx2() ? &pq_qdq_kernels_avx2 : NULL;
     if (!strcmp(isa, "avx512")) return pq_cpu_has_avx512() ? &pq_qdq_kernels_avx512 : NULL;
+#elif defined(__aarch64__)
+    if (!strcmp(isa, "neon")) return &pq_qdq_kernels_neon;
 #endif
     return NULL;
 }
@@ -66,6 +69,7 @@ static void pq_qdq_select(void) {
     }
     if ((pq_qdq_selected = pq_qdq_kernels_for("avx512"))) return;
     if ((pq_qdq_selected = pq_qdq_kernels_for("avx2"))) return;
+    if ((pq_qdq_selected = pq_qdq_kernels_for("neon"))) return;
     pq_qdq_selected = &pq_qdq_kernels_scalar;
 }
 

@@ -5,7 +5,8 @@
  *   dequantize: y = (float)(x - zp) * s                                 (f32 product)
  *   max pool:   max of the in-range window elements (integers: order-exact).
  * Anything else (per-axis parameters, other dtypes, Indices, auto_pad) is UNSUPPORTED and the
- * reference kernel runs. Kernels per ISA (scalar, AVX2, AVX-512) chosen once (PIQC_ISA forces). */
+ * reference kernel runs. Kernels per ISA (scalar, AVX2, AVX-512; NEON on aarch64:
+ * backends/arm/qdq_ops_neon.c) chosen once (PIQC_ISA forces). */
 #ifndef PQ_QDQ_OPS_H
 #define PQ_QDQ_OPS_H
 
@@ -24,20 +25,21 @@ typedef void (*pq_qdq_dequant_fn)(const uint8_t *x, size_t n, bool is_u8, int32_
                                   float *y);
 
 typedef struct pq_qdq_kernels {
-    const char *name; /* "scalar", "avx2", "avx512" */
+    const char *name; /* "scalar", "avx2", "avx512", "neon" */
     pq_qdq_quant_fn quant;
     pq_qdq_dequant_fn dequant;
 } pq_qdq_kernels;
 
-/* Kernels of one ISA by name ("scalar", "avx2", "avx512"), NULL when this build or CPU cannot run
- * them. */
+/* Kernels of one ISA by name ("scalar", "avx2", "avx512", "neon"), NULL when this build or CPU
+ * cannot run them. */
 const pq_qdq_kernels *pq_qdq_kernels_for(const char *isa);
-/* PIQC_ISA's kernels when available, else the best: avx512 > avx2 > scalar. Never NULL. */
+/* PIQC_ISA's kernels when available, else the best: avx512 > avx2 > neon > scalar. Never NULL. */
 const pq_qdq_kernels *pq_qdq_kernels_get(void);
 
 extern const pq_qdq_kernels pq_qdq_kernels_scalar;
 extern const pq_qdq_kernels pq_qdq_kernels_avx2;
 extern const pq_qdq_kernels pq_qdq_kernels_avx512;
+extern const pq_qdq_kernels pq_qdq_kernels_neon; /* aarch64 builds only */
 
 /* Node runners with kernels k (NULL: pq_qdq_kernels_get()). UNSUPPORTED (outputs and err
  * untouched) outside the cases above, else OK; they never allocate. */

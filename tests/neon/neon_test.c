@@ -376,6 +376,8 @@ static void test_int8_gemm(const pq_i8_kernels *k) {
 #include "neon_piq_gemv_i8.c"
 /* u8/s8 QLinearAdd / QLinearMul (backends/arm/qlinear_eltwise_neon.c). */
 #include "neon_qlinear.c"
+/* QuantizeLinear / DequantizeLinear (backends/arm/qdq_ops_neon.c). */
+#include "neon_qdq.c"
 
 int main(void) {
     const pq_qkernels *k = &pq_qkernels_neon;
@@ -400,6 +402,7 @@ int main(void) {
         printf("int8 neon sdot: skipped (CPU without the dot-product extension)\n");
     test_piq_gemv_i8_all();
     test_qlinear_all();
+    test_qdq_all();
     printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
 }

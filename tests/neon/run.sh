@@ -29,6 +29,8 @@ bin="$out/neon_test"
     "$src/backends/threadpool.c" \
     "$src/backends/int8/qlinear_eltwise.c" \
     "$src/backends/arm/qlinear_eltwise_neon.c" \
+    "$src/backends/int8/qdq_ops.c" \
+    "$src/backends/arm/qdq_ops_neon.c" \
     $(ls "$src"/ir/*.c | grep -v '/text_') \
     -lm -lpthread || { echo "neon: cross-compilation failed"; exit 1; }
 "$QEMU" "$bin"
