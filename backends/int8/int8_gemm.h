@@ -218,7 +218,18 @@ typedef struct pq_i8_kernels {
     /* the table whose micro-kernels run when the row operand is read from a packed panel (quads
      * qs != 4 bytes apart; same panel geometry), or NULL when this table's kernels handle it */
     const struct pq_i8_kernels *strided;
+    /* implicit-GEMM convolution tile (pq_i8_taps_fn), or NULL */
+    void (*taps)(int mr, const uint8_t *x, size_t lda, const size_t *toff, int ntaps, size_t cq,
+                 const void *p, const pq_i8_tile_ep *ep);
 } pq_i8_kernels;
+
+/* An implicit-GEMM convolution tile: rows r < mr (<= the table's mr) are output positions whose
+ * tap t reads the channel bytes x + toff[t] + r * lda .. + 4 * cq - 1 (u8, channel-last), lanes
+ * are the nr output channels of panel p ([ntaps * cq][nr][4] s8: quad q of tap t at t * cq + q);
+ * cq is a multiple of the table's kq_align. The epilogue ep as for the fused micro-kernels (per
+ * lane corrections and multipliers). */
+typedef void (*pq_i8_taps_fn)(int mr, const uint8_t *x, size_t lda, const size_t *toff, int ntaps,
+                              size_t cq, const void *p, const pq_i8_tile_ep *ep);
 
 /* Kernels of one ISA, or NULL when this build or CPU cannot run them. */
 const pq_i8_kernels *pq_i8_kernels_for(enum pq_i8_isa isa);

@@ -128,6 +128,37 @@ static void pq_i8x_finish(int mr, const int32_t *c, const pq_i8_tile_ep *ep) {
     }
 }
 
+/* The implicit-GEMM tile (pq_i8_taps_fn): A rows are output positions read straight from the
+ * channel-last input at every tap, 64 channels per tile load. */
+static void pq_i8_taps__amx_32x32(int mr, const uint8_t *x, size_t lda, const size_t *toff,
+                                  int ntaps, size_t cq, const void *p, const pq_i8_tile_ep *ep) {
+    _Alignas(64) int32_t c[PQ_I8X_MR * PQ_I8Z_NR];
+    const uint8_t *pp = p;
+    pq_i8x_configure(mr);
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int t = 0; t < ntaps; t++) {
+        const uint8_t *a = x + toff[t], *a1 = a + 16 * lda;
+        const uint8_t *b = pp + (size_t)t * cq * 4 * PQ_I8Z_NR;
+        for (size_t q = 0; q < cq; q += 16) {
+            _tile_loadd(4, a + q * 4, (long)lda);
+            _tile_loadd(6, b + q * 4 * PQ_I8Z_NR, 4 * PQ_I8Z_NR);
+            _tile_loadd(7, b + q * 4 * PQ_I8Z_NR + 64, 4 * PQ_I8Z_NR);
+            _tile_dpbusd(0, 4, 6);
+            _tile_dpbusd(1, 4, 7);
+            if (mr > 16) {
+                _tile_loadd(5, a1 + q * 4, (long)lda);
+                _tile_dpbusd(2, 5, 6);
+                _tile_dpbusd(3, 5, 7);
+            }
+        }
+    }
+    pq_i8x_store(mr, c);
+    pq_i8x_finish(mr, c, ep);
+}
+
 static void pq_i8_gemm_ukernel__amx_32x32_su(int mr, size_t kq, const void *a, size_t lda,
                                              size_t qs, const void *p, int32_t *c) {
     (void)qs;
@@ -177,6 +208,7 @@ static void pq_i8_amx_init(void) {
     t.ukernel_rq[1] = pq_i8_gemm_ukernel_rq__amx_32x32_us;
     t.kq_align = 16;
     t.strided = &pq_i8_kernels_avx512;
+    t.taps = pq_i8_taps__amx_32x32;
     pq_i8_amx_table = t;
 }
 

@@ -11,6 +11,9 @@
  * the same operations at any thread count (bit-identical). */
 #include "int8_ops.h"
 
+#include "int8_conv_taps.h"
+#include "int8_internal.h"
+
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -35,10 +38,7 @@ static const pq_tensor *pq_i8_in(const pq_kernel_args *a, uint32_t i) {
 }
 
 /* Per-thread scratch kept between calls (a small model's layers spent more time in malloc than in
- * their multiply-adds): one grow-only buffer per slot and thread, freed at thread exit. The
- * slots a thread can hold at the same time: a task's buffers (conv tile, depthwise plane) while
- * its caller (on the same thread: the caller runs tasks too) holds the call's buffers. */
-enum { PQ_I8_TLS_TASK, PQ_I8_TLS_CALL, PQ_I8_TLS_PLANES, PQ_I8_TLS_SLOTS };
+ * their multiply-adds): one grow-only buffer per slot and thread, freed at thread exit. */
 /* Buffers above this stay per call (a one-off large layer should not pin its memory). */
 #define PQ_I8_TLS_MAX ((size_t)4 << 20)
 
@@ -62,10 +62,7 @@ static void pq_i8_tls_init(void) {
     pq_i8_tls_ok = pthread_key_create(&pq_i8_tls_key, pq_i8_tls_free) == 0;
 }
 
-/* A 64-byte aligned buffer of bytes for slot on this thread: the thread's cached one, or (large
- * requests, no thread state) a new allocation returned in *owned too, for the caller to pq_free.
- * NULL on NOMEM. */
-static void *pq_i8_scratch(int slot, size_t bytes, void **owned) {
+void *pq_i8_scratch(int slot, size_t bytes, void **owned) {
     *owned = NULL;
     pthread_once(&pq_i8_tls_once, pq_i8_tls_init);
     pq_i8_tls *t =
@@ -114,7 +111,7 @@ void pq_i8_thread_grain(double scale) {
  * mobilenet_v3_small INT8 at 2 threads 1.11 -> 0.83 ms, at 1 thread 0.99 ms; resnet18 unchanged);
  * while other processes keep the CPUs busy, per_thread as it is. */
 #define PQ_I8_IDLE_GRAIN 0.1
-static int pq_i8_threads(int n_threads, double work, double per_thread) {
+int pq_i8_threads(int n_threads, double work, double per_thread) {
     if (n_threads <= 1) return 1;
     if (pq_i8_grain == 0.0) return n_threads;
     double scale = pq_threads_usable(n_threads) < n_threads ? 1.0 : PQ_I8_IDLE_GRAIN;
@@ -230,7 +227,7 @@ static bool pq_i8_mults(const pq_tensor *sx, const pq_tensor *sw, const pq_tenso
 /* How a weight is packed: rows [M][K] (a convolution's output channels as broadcast rows),
  * panels of a [K][N] matrix (QLinearMatMul's B), or panels of the transpose of an [N][K] matrix
  * (a convolution's output channels as lanes, pq_i8_conv_swap). */
-enum pq_i8_wmode { PQ_I8W_ROWS, PQ_I8W_PANELS, PQ_I8W_PANELS_T };
+enum pq_i8_wmode { PQ_I8W_ROWS, PQ_I8W_PANELS, PQ_I8W_PANELS_T, PQ_I8W_TAPS };
 
 /* The packed form of one constant weight for one kernel table and u8 zero point. */
 typedef struct pq_i8_wpack {
@@ -255,7 +252,7 @@ static void pq_i8_wpack_free(void *p) {
  * W is [K][N]) or of the transpose of W [b = N][a = K] (PQ_I8W_PANELS_T), with the corrections
  * for zero point zp. NULL on NOMEM. */
 static pq_i8_wpack *pq_i8_wpack_make(const pq_i8_kernels *k, const int8_t *W, size_t a, size_t b,
-                                     enum pq_i8_wmode mode, int32_t zp) {
+                                     enum pq_i8_wmode mode, int32_t zp, size_t taps) {
     pq_i8_wpack *w = pq_calloc(1, sizeof *w);
     if (!w) return NULL;
     bool panels = mode != PQ_I8W_ROWS;
@@ -264,6 +261,19 @@ static pq_i8_wpack *pq_i8_wpack_make(const pq_i8_kernels *k, const int8_t *W, si
     w->a = a;
     w->b = b;
     w->mode = mode;
+    if (mode == PQ_I8W_TAPS) { /* [a = M][b = C * taps] into implicit-GEMM panels */
+        size_t C = b / taps;
+        w->data = pq_malloc_aligned(
+            pq_i8_taps_panels_bytes(k, (int64_t)a, (int64_t)C, (int64_t)taps) + 64);
+        w->corr = pq_malloc((a + 1) * sizeof(int32_t));
+        if (!w->data || !w->corr) {
+            pq_i8_wpack_free(w);
+            return NULL;
+        }
+        pq_i8_taps_pack(k, W, (int64_t)a, (int64_t)C, (int64_t)taps, w->data);
+        pq_i8_corr_rows(W, b, a, b, pq_i8_zp_eff(k, zp), w->corr);
+        return w;
+    }
     size_t bytes = panels ? pq_i8_panels_bytes(k, a, b) : a * pq_i8_row_bytes(k, b);
     w->data = pq_malloc_aligned(bytes + 64);
     w->corr = pq_malloc(((panels ? b : a) + 1) * sizeof(int32_t));
@@ -311,7 +321,8 @@ static pq_i8_wpack *pq_i8_wpack_make(const pq_i8_kernels *k, const int8_t *W, si
  * packed now into *owned (the caller frees it). NULL on NOMEM (err set). */
 static const pq_i8_wpack *pq_i8_weights(const pq_kernel_args *a, uint32_t wi,
                                         const pq_i8_kernels *k, size_t da, size_t db,
-                                        enum pq_i8_wmode mode, int32_t zp, pq_i8_wpack **owned) {
+                                        enum pq_i8_wmode mode, int32_t zp, size_t taps,
+                                        pq_i8_wpack **owned) {
     const pq_tensor *W = a->in[wi];
     *owned = NULL;
     pq_onednn_cache *c = pq_dnnl_current();
@@ -323,7 +334,7 @@ static const pq_i8_wpack *pq_i8_weights(const pq_kernel_args *a, uint32_t wi,
             pq_dnnl_wsig_same(&w->sig, W->data, W->nbytes))
             return w;
         pq_dnnl_node_reset(e);
-        w = pq_i8_wpack_make(k, W->data, da, db, mode, zp);
+        w = pq_i8_wpack_make(k, W->data, da, db, mode, zp, taps);
         if (!w) {
             pq_error_nomem(a->err, "int8 packed weights");
             return NULL;
@@ -333,7 +344,7 @@ static const pq_i8_wpack *pq_i8_weights(const pq_kernel_args *a, uint32_t wi,
         e->destroy = pq_i8_wpack_free;
         return w;
     }
-    *owned = pq_i8_wpack_make(k, W->data, da, db, mode, zp);
+    *owned = pq_i8_wpack_make(k, W->data, da, db, mode, zp, taps);
     if (!*owned) pq_error_nomem(a->err, "int8 packed weights");
     return *owned;
 }
@@ -405,7 +416,7 @@ enum pq_status pq_i8_qlinear_matmul_run(const pq_i8_kernels *k, const pq_kernel_
     pq_i8_wpack *owned = NULL;
     void *pa = pq_malloc_aligned((size_t)rows * pq_i8_row_bytes(k, (size_t)K) + 64);
     const pq_i8_wpack *w =
-        pa ? pq_i8_weights(a, 3, k, (size_t)K, (size_t)N, PQ_I8W_PANELS, zp_a, &owned) : NULL;
+        pa ? pq_i8_weights(a, 3, k, (size_t)K, (size_t)N, PQ_I8W_PANELS, zp_a, 1, &owned) : NULL;
     if (!pa || !w) {
         st = pa ? PQ_ERR_NOMEM : pq_error_nomem(a->err, "QLinearMatMul rows");
         goto done;
@@ -850,9 +861,8 @@ static void pq_i8_conv_pack(const pq_i8_conv_job *j, const uint8_t *base, size_t
 #if defined(__SSE2__)
 #endif
 
-/* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols (16 x 16 blocks in registers). */
-static void pq_i8_transpose(const uint8_t *src, size_t lds, size_t rows, size_t cols, uint8_t *dst,
-                            size_t ldd) {
+void pq_i8_transpose(const uint8_t *src, size_t lds, size_t rows, size_t cols, uint8_t *dst,
+                     size_t ldd) {
     size_t r0 = 0, c0 = 0;
     if (cols == 1 && lds == 1) {
         memcpy(dst, src, rows);
@@ -871,6 +881,33 @@ static void pq_i8_transpose(const uint8_t *src, size_t lds, size_t rows, size_t 
         for (size_t c = c0; c < cols; c++)
             for (size_t r = r0; r < r0 + 16; r++)
                 dst[c * ldd + r] = src[r * lds + c];
+    }
+    if (r0 < rows) { /* the last rows (< 16): missing ones read as zero, partial stores */
+        size_t nr = rows - r0;
+        for (c0 = 0; c0 + 16 <= cols; c0 += 16) {
+            __m128i v[16];
+            for (size_t i = 0; i < 16; i++)
+                v[i] = i < nr ? _mm_loadu_si128((const __m128i *)(src + (r0 + i) * lds + c0))
+                              : _mm_setzero_si128();
+            pq_i8_tr16x16__sse2(v);
+            for (size_t i = 0; i < 16; i++) {
+                uint8_t *d = dst + (c0 + i) * ldd + r0;
+                size_t r = 0;
+                if (nr >= 8) { /* 8 bytes in one store, the rest one by one */
+                    _mm_storel_epi64((__m128i *)d, v[i]);
+                    v[i] = _mm_srli_si128(v[i], 8);
+                    r = 8;
+                }
+                uint8_t t[16];
+                _mm_storeu_si128((__m128i *)t, v[i]);
+                for (size_t u = 0; r + u < nr; u++)
+                    d[r + u] = t[u];
+            }
+        }
+        for (size_t c = c0; c < cols; c++)
+            for (size_t r = r0; r < rows; r++)
+                dst[c * ldd + r] = src[r * lds + c];
+        return;
     }
 #endif
     for (size_t c = 0; c < cols; c++)
@@ -1116,11 +1153,49 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
     }
     /* Weights packed once per session node (or per call); the zero-point correction
      * -zp_x * sum_k w[oc][k] is folded per output channel with the bias. */
+    /* implicit GEMM on a channel-last copy (AMX): no tap packing per tile */
+    if (g.group == 1 && !direct && finite && pq_i8_taps_fits(k, g.C, g.M, g.N * (int64_t)OSP)) {
+        size_t taps = (size_t)(g.KH * g.KW);
+        const pq_i8_wpack *wt = pq_i8_weights(a, 3, k, M, CK, PQ_I8W_TAPS, zp_x, taps, &owned);
+        if (!wt) {
+            st = PQ_ERR_NOMEM;
+            goto done;
+        }
+        for (size_t i = 0; i < M; i++)
+            add[i] = (int32_t)((uint32_t)wt->corr[i] + (uint32_t)(bias ? bias[i] : 0));
+        pq_i8_taps_conv tc = {.k = k,
+                              .x = X->data,
+                              .y = Y->data,
+                              .N = g.N,
+                              .C = g.C,
+                              .H = g.H,
+                              .W = g.W,
+                              .M = g.M,
+                              .OH = g.OH,
+                              .OW = g.OW,
+                              .KH = g.KH,
+                              .KW = g.KW,
+                              .sh = g.sh,
+                              .sw = g.sw,
+                              .dh = g.dh,
+                              .dw = g.dw,
+                              .pt = g.pt,
+                              .pl = g.pl,
+                              .panels = wt->data,
+                              .add = add,
+                              .m = m,
+                              .act = has_act ? &act : NULL,
+                              .zp_x = zp_x,
+                              .zp_y = zp_y,
+                              .threads = th};
+        st = pq_i8_taps_conv_run(&tc, a->err);
+        goto done;
+    }
     /* a table that needs contiguous rows (AMX) swaps only when the positions are rows of the
      * input itself (a transposed copy); packed tiles read as rows would fall back to k->strided */
     bool swap = pq_i8_conv_swap(k, &g, OSP, nc) && (direct || !k->strided);
-    const pq_i8_wpack *w = swap ? pq_i8_weights(a, 3, k, CK, M, PQ_I8W_PANELS_T, zp_x, &owned)
-                                : pq_i8_weights(a, 3, k, M, CK, PQ_I8W_ROWS, zp_x, &owned);
+    const pq_i8_wpack *w = swap ? pq_i8_weights(a, 3, k, CK, M, PQ_I8W_PANELS_T, zp_x, 1, &owned)
+                                : pq_i8_weights(a, 3, k, M, CK, PQ_I8W_ROWS, zp_x, 1, &owned);
     if (!w) {
         st = PQ_ERR_NOMEM;
         goto done;

@@ -278,6 +278,11 @@ static const conv_geo conv_geos[] = {
     {1, 17, 7, 7, 17, 5, 5, 2, 1, 17, {2, 2, 2, 2}},   /* depthwise 7x7 -> 4x4, 5x5 stride 2 */
     {2, 70, 1, 1, 37, 1, 1, 1, 1, 1, {0, 0, 0, 0}},    /* squeeze-excite 1x1 on 1 x 1, K tail */
     {1, 35, 7, 7, 50, 1, 1, 1, 1, 1, {0, 0, 0, 0}},    /* 1x1 direct, 49 positions as rows */
+    /* C a multiple of 64, M >= 64: AMX implicit GEMM (channel-last copy, stride phases) */
+    {2, 64, 9, 11, 64, 3, 3, 2, 1, 1, {1, 0, 1, 2}},   /* stride 2, asymmetric pads, batch 2 */
+    {1, 64, 10, 9, 80, 3, 3, 1, 2, 1, {2, 2, 2, 2}},   /* dilation 2, a 16-lane panel tail */
+    {1, 128, 12, 13, 64, 1, 1, 2, 1, 1, {0, 0, 0, 0}}, /* 1x1 stride 2 (one tap, one phase) */
+    {1, 64, 6, 20, 72, 5, 3, 1, 1, 1, {2, 1, 2, 1}},   /* 5x3 kernel, 20 columns (copy tail) */
 };
 
 /* A fused activation for conv_case: name (NULL: none), its attributes, the y scale that spreads

@@ -149,6 +149,7 @@ static const geo geos[] = {
     {1, 32, 16, 16, 32, 3, 1, 1, 32}, /* depthwise */
     {1, 24, 15, 15, 24, 5, 2, 2, 24}, /* depthwise 5x5 stride 2: rows split across threads */
     {2, 16, 9, 9, 16, 3, 1, 1, 16},   /* depthwise, one channel block per image */
+    {2, 128, 12, 12, 64, 3, 2, 1, 1}, /* AMX implicit GEMM: stride phases, batch 2 */
 };
 
 static void conv_threads(enum pq_i8_isa isa) {

@@ -1,0 +1,214 @@
+/* INT8 convolution as an implicit GEMM (the table's taps kernel, AMX): one zp-padded, channel-last
+ * copy of the input split into stride phases, tiles of output positions read at every tap. */
+#include "int8_conv_taps.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#if defined(__SSE2__)
+#include "int8_transpose_x86.h"
+#endif
+
+#include "backends/threadpool.h"
+#include "int8_internal.h"
+#include "ir/alloc.h"
+
+/* Positions per compute task (a multiple of every table's mr). */
+#define PQ_I8T_BLOCK 128
+
+bool pq_i8_taps_fits(const pq_i8_kernels *k, int64_t C, int64_t M, int64_t positions) {
+    int64_t align = 4 * (int64_t)(k->kq_align > 1 ? k->kq_align : 1);
+    return k->taps && C > 0 && C % align == 0 && M >= 64 && positions >= 16;
+}
+
+size_t pq_i8_taps_panels_bytes(const pq_i8_kernels *k, int64_t M, int64_t C, int64_t taps) {
+    size_t nr = (size_t)k->nr, np = ((size_t)M + nr - 1) / nr;
+    return np * nr * (size_t)(taps * C);
+}
+
+void pq_i8_taps_pack(const pq_i8_kernels *k, const int8_t *w, int64_t M, int64_t C, int64_t taps,
+                     void *dst) {
+    size_t nr = (size_t)k->nr, np = ((size_t)M + nr - 1) / nr, cq = (size_t)C / 4;
+    size_t kq = (size_t)taps * cq;
+    uint8_t *d = dst;
+    memset(d, 0, pq_i8_taps_panels_bytes(k, M, C, taps));
+    for (size_t pn = 0; pn < np; pn++)
+        for (size_t j = 0; j < nr && pn * nr + j < (size_t)M; j++) {
+            const int8_t *wm = w + (pn * nr + j) * (size_t)(C * taps); /* [C][taps] */
+            for (size_t t = 0; t < (size_t)taps; t++)
+                for (size_t q = 0; q < cq; q++) {
+                    uint8_t *o = d + pn * kq * nr * 4 + (t * cq + q) * nr * 4 + j * 4;
+                    for (size_t i = 0; i < 4; i++)
+                        o[i] = (uint8_t)wm[(4 * q + i) * (size_t)taps + t];
+                }
+        }
+}
+
+/* The copy's geometry: phase planes [sh][sw] of HQ x WQ positions x C bytes per image. */
+typedef struct pq_i8t_geom {
+    int64_t HQ, WQ, hu, wu; /* hu x wu: the padded extent the taps reach */
+    size_t plane, image;    /* bytes of one phase plane and of one image's copy (with slack) */
+    size_t P;               /* positions per image: OH rows of WQ (OW used) */
+} pq_i8t_geom;
+
+typedef struct pq_i8t_job {
+    const pq_i8_taps_conv *c;
+    const pq_i8t_geom *g;
+    uint8_t *xs;        /* N copies */
+    uint8_t *ypm;       /* [N][P][M] */
+    const size_t *toff; /* KH * KW tap offsets inside an image's copy */
+    const size_t *coff; /* g->wu padded columns: offset of column wp inside a copied row */
+    size_t blocks, mblk, mchunks;
+} pq_i8t_job;
+
+/* Input rows (n, ih) [b, e): channel-last into the phase planes (16 channels x 16 columns per
+ * register transpose). */
+static void pq_i8t_copy_task(void *ctx, int64_t b, int64_t e) {
+    const pq_i8t_job *j = ctx;
+    const pq_i8_taps_conv *c = j->c;
+    const pq_i8t_geom *g = j->g;
+    size_t C = (size_t)c->C;
+    for (int64_t t = b; t < e; t++) {
+        int64_t n = t / c->H, ih = t % c->H, hp = ih + c->pt;
+        if (hp >= g->hu) continue;
+        uint8_t *xs = j->xs + (size_t)n * g->image;
+        size_t rowbase = (size_t)(hp % c->sh) * (size_t)c->sw * g->plane +
+                         (size_t)(hp / c->sh) * (size_t)g->WQ * C;
+        int64_t wend = c->W; /* input columns whose padded column the taps reach */
+        if (wend > g->wu - c->pl) wend = g->wu - c->pl;
+        for (size_t c0 = 0; c0 < C; c0 += 16) {
+            const uint8_t *src =
+                c->x + (((size_t)n * C + c0) * (size_t)c->H + (size_t)ih) * (size_t)c->W;
+            for (int64_t iw0 = 0; iw0 < wend; iw0 += 16) {
+                int64_t nw = wend - iw0 < 16 ? wend - iw0 : 16;
+#if defined(__SSE2__)
+                __m128i v[16];
+                for (int i = 0; i < 16; i++) {
+                    const uint8_t *r = src + (size_t)i * (size_t)(c->H * c->W) + iw0;
+                    if (nw == 16) {
+                        v[i] = _mm_loadu_si128((const __m128i *)r);
+                    } else {
+                        uint8_t tmp[16] = {0};
+                        memcpy(tmp, r, (size_t)nw);
+                        v[i] = _mm_loadu_si128((const __m128i *)tmp);
+                    }
+                }
+                pq_i8_tr16x16__sse2(v);
+                const size_t *co = j->coff + iw0 + c->pl;
+                for (int64_t w = 0; w < nw; w++)
+                    _mm_storeu_si128((__m128i *)(xs + rowbase + co[w] + c0), v[w]);
+                continue;
+#else
+                const size_t *co = j->coff + iw0 + c->pl;
+                for (int i = 0; i < 16; i++)
+                    for (int64_t w = 0; w < nw; w++)
+                        xs[rowbase + co[w] + c0 + (size_t)i] =
+                            src[(size_t)i * (size_t)(c->H * c->W) + (size_t)(iw0 + w)];
+#endif
+            }
+        }
+    }
+}
+
+/* Tasks [b, e): ((image * blocks) + block) * mchunks + channel chunk. */
+static void pq_i8t_compute_task(void *ctx, int64_t b, int64_t e) {
+    const pq_i8t_job *j = ctx;
+    const pq_i8_taps_conv *c = j->c;
+    const pq_i8_kernels *k = c->k;
+    size_t M = (size_t)c->M, C = (size_t)c->C, nr = (size_t)k->nr, mr = (size_t)k->mr;
+    size_t taps = (size_t)(c->KH * c->KW), cq = C / 4;
+    size_t pbytes = taps * cq * nr * 4; /* one panel */
+    for (int64_t t = b; t < e; t++) {
+        size_t mc = (size_t)t % j->mchunks, blk = (size_t)t / j->mchunks % j->blocks;
+        size_t n = (size_t)t / j->mchunks / j->blocks;
+        size_t p0 = blk * PQ_I8T_BLOCK,
+               p1 = p0 + PQ_I8T_BLOCK < j->g->P ? p0 + PQ_I8T_BLOCK : j->g->P;
+        size_t m0 = mc * j->mblk, m1 = m0 + j->mblk < M ? m0 + j->mblk : M;
+        const uint8_t *xs = j->xs + n * j->g->image;
+        uint8_t *yp = j->ypm + n * j->g->P * M;
+        for (size_t r0 = p0; r0 < p1; r0 += mr) {
+            int nm = (int)(p1 - r0 < mr ? p1 - r0 : mr);
+            for (size_t c0 = m0; c0 < m1; c0 += nr) {
+                pq_i8_tile_ep ep = {.add_col = c->add + c0,
+                                    .m_col = c->m + c0,
+                                    .act = c->act,
+                                    .zp = c->zp_y,
+                                    .y = yp + r0 * M + c0,
+                                    .ldy = M,
+                                    .nj = (int)(m1 - c0 < nr ? m1 - c0 : nr)};
+                k->taps(nm, xs + r0 * C, C, j->toff, (int)taps, cq,
+                        (const uint8_t *)c->panels + c0 / nr * pbytes, &ep);
+            }
+        }
+    }
+}
+
+/* Output rows (n, oh) [b, e): [position][channel] -> NCHW, the garbage columns OW .. WQ left. */
+static void pq_i8t_out_task(void *ctx, int64_t b, int64_t e) {
+    const pq_i8t_job *j = ctx;
+    const pq_i8_taps_conv *c = j->c;
+    size_t M = (size_t)c->M, OSP = (size_t)(c->OH * c->OW);
+    for (int64_t t = b; t < e; t++) {
+        size_t n = (size_t)(t / c->OH), oh = (size_t)(t % c->OH);
+        pq_i8_transpose(j->ypm + (n * j->g->P + oh * (size_t)j->g->WQ) * M, M, (size_t)c->OW, M,
+                        c->y + n * M * OSP + oh * (size_t)c->OW, OSP);
+    }
+}
+
+enum pq_status pq_i8_taps_conv_run(const pq_i8_taps_conv *c, pq_error *err) {
+    const pq_i8_kernels *k = c->k;
+    size_t C = (size_t)c->C, M = (size_t)c->M, taps = (size_t)(c->KH * c->KW);
+    pq_i8t_geom g;
+    g.hu = (c->OH - 1) * c->sh + (c->KH - 1) * c->dh + 1;
+    g.wu = (c->OW - 1) * c->sw + (c->KW - 1) * c->dw + 1;
+    g.HQ = (g.hu + c->sh - 1) / c->sh;
+    g.WQ = (g.wu + c->sw - 1) / c->sw;
+    g.plane = (size_t)(g.HQ * g.WQ) * C;
+    /* garbage positions (columns OW .. WQ) read up to KW * dw / sw + 1 positions past the planes */
+    g.image = (size_t)(c->sh * c->sw) * g.plane + (size_t)(c->KW * c->dw / c->sw + 2) * C + 64;
+    g.image = (g.image + 63) & ~(size_t)63;
+    g.P = (size_t)(c->OH * g.WQ);
+    size_t *toff = pq_malloc((taps + (size_t)g.wu) * sizeof(size_t) + 1), *coff = toff + taps;
+    void *xs_owned, *y_owned;
+    uint8_t *xs = pq_i8_scratch(PQ_I8_TLS_PLANES, (size_t)c->N * g.image, &xs_owned);
+    uint8_t *ypm = pq_i8_scratch(PQ_I8_TLS_OUT, (size_t)c->N * g.P * M + 64, &y_owned);
+    enum pq_status st = PQ_OK;
+    if (!toff || !xs || !ypm) {
+        st = pq_error_nomem(err, "QLinearConv channel-last copy");
+        goto done;
+    }
+    for (int64_t kh = 0, t = 0; kh < c->KH; kh++)
+        for (int64_t kw = 0; kw < c->KW; kw++, t++) {
+            int64_t hh = kh * c->dh, ww = kw * c->dw;
+            toff[t] = (size_t)((hh % c->sh) * c->sw + ww % c->sw) * g.plane +
+                      ((size_t)(hh / c->sh * g.WQ) + (size_t)(ww / c->sw)) * C;
+        }
+    for (int64_t wp = 0; wp < g.wu; wp++)
+        coff[wp] = (size_t)(wp % c->sw) * g.plane + (size_t)(wp / c->sw) * C;
+    memset(xs, c->zp_x, (size_t)c->N * g.image);
+    size_t mr = (size_t)k->mr, nr = (size_t)k->nr;
+    pq_i8t_job j = {.c = c, .g = &g, .xs = xs, .ypm = ypm, .toff = toff, .coff = coff};
+    j.blocks = (g.P + PQ_I8T_BLOCK - 1) / PQ_I8T_BLOCK;
+    int th = c->threads > 1 ? c->threads : 1;
+    int cth = pq_i8_threads(th, (double)(c->N * c->C * c->H * c->W), 2.5e5);
+    pq_parallel_for(cth, c->N * c->H, pq_i8t_copy_task, &j);
+    /* few position blocks for the threads: split the output channels too */
+    int64_t tile_tasks = c->N * (int64_t)j.blocks;
+    size_t mchunks =
+        th == 1 || tile_tasks >= 4 * th ? 1 : (size_t)((4 * th + tile_tasks - 1) / tile_tasks);
+    size_t mblk = (M + mchunks - 1) / mchunks;
+    mblk = (mblk + nr - 1) / nr * nr;
+    j.mblk = mblk;
+    j.mchunks = (M + mblk - 1) / mblk;
+    (void)mr;
+    int kth =
+        pq_i8_threads(th, (double)M * (double)(C * taps) * (double)(c->N * c->OH * c->OW), 2e6);
+    pq_parallel_for(kth, tile_tasks * (int64_t)j.mchunks, pq_i8t_compute_task, &j);
+    int oth = pq_i8_threads(th, (double)(c->N * c->OH * c->OW) * (double)M, 2.5e5);
+    pq_parallel_for(oth, c->N * c->OH, pq_i8t_out_task, &j);
+done:
+    pq_free(toff);
+    pq_free(xs_owned);
+    pq_free(y_owned);
+    return st;
+}

@@ -1,0 +1,44 @@
+/* INT8 convolution as an implicit GEMM on tables with a taps kernel (AMX): the input is copied
+ * once into a zp-padded, stride-phase-split, channel-last buffer whose taps the tiles read
+ * directly. */
+#ifndef PQ_INT8_CONV_TAPS_H
+#define PQ_INT8_CONV_TAPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backends/int8/int8_gemm.h"
+#include "ir/status.h"
+
+/* One group-1 2-D convolution, NCHW u8 in and out. */
+typedef struct pq_i8_taps_conv {
+    const pq_i8_kernels *k; /* k->taps non-NULL */
+    const uint8_t *x;       /* [N][C][H][W] */
+    uint8_t *y;             /* [N][M][OH][OW] */
+    int64_t N, C, H, W, M, OH, OW, KH, KW, sh, sw, dh, dw, pt, pl;
+    const void *panels;   /* pq_i8_taps_pack of the weights */
+    const int32_t *add;   /* M: zero-point correction + bias (wrapping i32) */
+    const float *m;       /* M finite multipliers (pq_i8_mult, or s_x * s_w with act) */
+    const pq_i8_act *act; /* NULL: none */
+    int32_t zp_x, zp_y;
+    int threads;
+} pq_i8_taps_conv;
+
+/* Whether the taps path takes a group-1 convolution of C input and M output channels with
+ * positions output positions in all: the table has a taps kernel, C is a multiple of its
+ * 64-byte tile rows (kq_align quads) and the tiles fill (M >= 64, positions >= 16). */
+bool pq_i8_taps_fits(const pq_i8_kernels *k, int64_t C, int64_t M, int64_t positions);
+
+/* Bytes of the packed weights: panels of nr output channels, [KH * KW * C / 4][nr][4] each. */
+size_t pq_i8_taps_panels_bytes(const pq_i8_kernels *k, int64_t M, int64_t C, int64_t taps);
+/* Packs w [M][C][taps] (s8, the ONNX layout) into dst (pq_i8_taps_panels_bytes): quad q of tap t
+ * holds channels 4q .. 4q + 3 of that tap; lanes past M are zero. */
+void pq_i8_taps_pack(const pq_i8_kernels *k, const int8_t *w, int64_t M, int64_t C, int64_t taps,
+                     void *dst);
+
+/* Runs the convolution (bit-exact with the reference; threads from c->threads). NOMEM with a
+ * message in err, else OK. */
+enum pq_status pq_i8_taps_conv_run(const pq_i8_taps_conv *c, pq_error *err);
+
+#endif

@@ -1,0 +1,26 @@
+/* Helpers shared by the INT8 operator drivers (int8_ops.c, int8_conv_taps.c): per-thread scratch,
+ * the thread count for a layer's work and the blocked byte transpose. Not a public interface. */
+#ifndef PQ_INT8_INTERNAL_H
+#define PQ_INT8_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Scratch slots a thread can hold at the same time: a task's buffers (conv tile, depthwise
+ * plane) while its caller (on the same thread: the caller runs tasks too) holds the call's. */
+enum { PQ_I8_TLS_TASK, PQ_I8_TLS_CALL, PQ_I8_TLS_PLANES, PQ_I8_TLS_OUT, PQ_I8_TLS_SLOTS };
+
+/* A 64-byte aligned buffer of bytes for slot on this thread: the thread's cached one (grow-only,
+ * freed at thread exit), or (large requests, no thread state) a new allocation returned in
+ * *owned too, for the caller to pq_free. NULL on NOMEM. */
+void *pq_i8_scratch(int slot, size_t bytes, void **owned);
+
+/* Threads for work units of work (multiply-adds, bytes) with per_thread units per extra thread
+ * (scaled by pq_i8_thread_grain and, on idle CPUs, by a tenth), at most n_threads. */
+int pq_i8_threads(int n_threads, double work, double per_thread);
+
+/* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols (16 x 16 blocks in registers). */
+void pq_i8_transpose(const uint8_t *src, size_t lds, size_t rows, size_t cols, uint8_t *dst,
+                     size_t ldd);
+
+#endif
