@@ -66,25 +66,26 @@ typedef struct pq_i8t_job {
 static void pq_i8t_copy_task(void *ctx, int64_t b, int64_t e) {
     const pq_i8t_job *j = ctx;
     const pq_i8_taps_conv *c = j->c;
+    const pq_i8_conv *cv = c->g;
     const pq_i8t_geom *g = j->g;
-    size_t C = (size_t)c->C;
+    size_t C = (size_t)cv->C;
     for (int64_t t = b; t < e; t++) {
-        int64_t n = t / c->H, ih = t % c->H, hp = ih + c->pt;
+        int64_t n = t / cv->H, ih = t % cv->H, hp = ih + cv->pt;
         if (hp >= g->hu) continue;
         uint8_t *xs = j->xs + (size_t)n * g->image;
-        size_t rowbase = (size_t)(hp % c->sh) * (size_t)c->sw * g->plane +
-                         (size_t)(hp / c->sh) * (size_t)g->WQ * C;
-        int64_t wend = c->W; /* input columns whose padded column the taps reach */
-        if (wend > g->wu - c->pl) wend = g->wu - c->pl;
+        size_t rowbase = (size_t)(hp % cv->sh) * (size_t)cv->sw * g->plane +
+                         (size_t)(hp / cv->sh) * (size_t)g->WQ * C;
+        int64_t wend = cv->W; /* input columns whose padded column the taps reach */
+        if (wend > g->wu - cv->pl) wend = g->wu - cv->pl;
         for (size_t c0 = 0; c0 < C; c0 += 16) {
             const uint8_t *src =
-                c->x + (((size_t)n * C + c0) * (size_t)c->H + (size_t)ih) * (size_t)c->W;
+                c->x + (((size_t)n * C + c0) * (size_t)cv->H + (size_t)ih) * (size_t)cv->W;
             for (int64_t iw0 = 0; iw0 < wend; iw0 += 16) {
                 int64_t nw = wend - iw0 < 16 ? wend - iw0 : 16;
 #if defined(__SSE2__)
                 __m128i v[16];
                 for (int i = 0; i < 16; i++) {
-                    const uint8_t *r = src + (size_t)i * (size_t)(c->H * c->W) + iw0;
+                    const uint8_t *r = src + (size_t)i * (size_t)(cv->H * cv->W) + iw0;
                     if (nw == 16) {
                         v[i] = _mm_loadu_si128((const __m128i *)r);
                     } else {
@@ -94,16 +95,16 @@ static void pq_i8t_copy_task(void *ctx, int64_t b, int64_t e) {
                     }
                 }
                 pq_i8_tr16x16__sse2(v);
-                const size_t *co = j->coff + iw0 + c->pl;
+                const size_t *co = j->coff + iw0 + cv->pl;
                 for (int64_t w = 0; w < nw; w++)
                     _mm_storeu_si128((__m128i *)(xs + rowbase + co[w] + c0), v[w]);
                 continue;
 #else
-                const size_t *co = j->coff + iw0 + c->pl;
+                const size_t *co = j->coff + iw0 + cv->pl;
                 for (int i = 0; i < 16; i++)
                     for (int64_t w = 0; w < nw; w++)
                         xs[rowbase + co[w] + c0 + (size_t)i] =
-                            src[(size_t)i * (size_t)(c->H * c->W) + (size_t)(iw0 + w)];
+                            src[(size_t)i * (size_t)(cv->H * cv->W) + (size_t)(iw0 + w)];
 #endif
             }
         }
@@ -114,9 +115,10 @@ static void pq_i8t_copy_task(void *ctx, int64_t b, int64_t e) {
 static void pq_i8t_compute_task(void *ctx, int64_t b, int64_t e) {
     const pq_i8t_job *j = ctx;
     const pq_i8_taps_conv *c = j->c;
+    const pq_i8_conv *cv = c->g;
     const pq_i8_kernels *k = c->k;
-    size_t M = (size_t)c->M, C = (size_t)c->C, nr = (size_t)k->nr, mr = (size_t)k->mr;
-    size_t taps = (size_t)(c->KH * c->KW), cq = C / 4;
+    size_t M = (size_t)cv->M, C = (size_t)cv->C, nr = (size_t)k->nr, mr = (size_t)k->mr;
+    size_t taps = (size_t)(cv->KH * cv->KW), cq = C / 4;
     size_t pbytes = taps * cq * nr * 4; /* one panel */
     for (int64_t t = b; t < e; t++) {
         size_t mc = (size_t)t % j->mchunks, blk = (size_t)t / j->mchunks % j->blocks;
@@ -147,53 +149,55 @@ static void pq_i8t_compute_task(void *ctx, int64_t b, int64_t e) {
 static void pq_i8t_out_task(void *ctx, int64_t b, int64_t e) {
     const pq_i8t_job *j = ctx;
     const pq_i8_taps_conv *c = j->c;
-    size_t M = (size_t)c->M, OSP = (size_t)(c->OH * c->OW);
+    const pq_i8_conv *cv = c->g;
+    size_t M = (size_t)cv->M, OSP = (size_t)(cv->OH * cv->OW);
     for (int64_t t = b; t < e; t++) {
-        size_t n = (size_t)(t / c->OH), oh = (size_t)(t % c->OH);
-        pq_i8_transpose(j->ypm + (n * j->g->P + oh * (size_t)j->g->WQ) * M, M, (size_t)c->OW, M,
-                        c->y + n * M * OSP + oh * (size_t)c->OW, OSP);
+        size_t n = (size_t)(t / cv->OH), oh = (size_t)(t % cv->OH);
+        pq_i8_transpose(j->ypm + (n * j->g->P + oh * (size_t)j->g->WQ) * M, M, (size_t)cv->OW, M,
+                        c->y + n * M * OSP + oh * (size_t)cv->OW, OSP);
     }
 }
 
 enum pq_status pq_i8_taps_conv_run(const pq_i8_taps_conv *c, pq_error *err) {
     const pq_i8_kernels *k = c->k;
-    size_t C = (size_t)c->C, M = (size_t)c->M, taps = (size_t)(c->KH * c->KW);
+    const pq_i8_conv *cv = c->g;
+    size_t C = (size_t)cv->C, M = (size_t)cv->M, taps = (size_t)(cv->KH * cv->KW);
     pq_i8t_geom g;
-    g.hu = (c->OH - 1) * c->sh + (c->KH - 1) * c->dh + 1;
-    g.wu = (c->OW - 1) * c->sw + (c->KW - 1) * c->dw + 1;
-    g.HQ = (g.hu + c->sh - 1) / c->sh;
-    g.WQ = (g.wu + c->sw - 1) / c->sw;
+    g.hu = (cv->OH - 1) * cv->sh + (cv->KH - 1) * cv->dh + 1;
+    g.wu = (cv->OW - 1) * cv->sw + (cv->KW - 1) * cv->dw + 1;
+    g.HQ = (g.hu + cv->sh - 1) / cv->sh;
+    g.WQ = (g.wu + cv->sw - 1) / cv->sw;
     g.plane = (size_t)(g.HQ * g.WQ) * C;
     /* garbage positions (columns OW .. WQ) read up to KW * dw / sw + 1 positions past the planes */
-    g.image = (size_t)(c->sh * c->sw) * g.plane + (size_t)(c->KW * c->dw / c->sw + 2) * C + 64;
+    g.image = (size_t)(cv->sh * cv->sw) * g.plane + (size_t)(cv->KW * cv->dw / cv->sw + 2) * C + 64;
     g.image = (g.image + 63) & ~(size_t)63;
-    g.P = (size_t)(c->OH * g.WQ);
+    g.P = (size_t)(cv->OH * g.WQ);
     size_t *toff = pq_malloc((taps + (size_t)g.wu) * sizeof(size_t) + 1), *coff = toff + taps;
     void *xs_owned, *y_owned;
-    uint8_t *xs = pq_i8_scratch(PQ_I8_TLS_PLANES, (size_t)c->N * g.image, &xs_owned);
-    uint8_t *ypm = pq_i8_scratch(PQ_I8_TLS_OUT, (size_t)c->N * g.P * M + 64, &y_owned);
+    uint8_t *xs = pq_i8_scratch(PQ_I8_TLS_PLANES, (size_t)cv->N * g.image, &xs_owned);
+    uint8_t *ypm = pq_i8_scratch(PQ_I8_TLS_OUT, (size_t)cv->N * g.P * M + 64, &y_owned);
     enum pq_status st = PQ_OK;
     if (!toff || !xs || !ypm) {
         st = pq_error_nomem(err, "QLinearConv channel-last copy");
         goto done;
     }
-    for (int64_t kh = 0, t = 0; kh < c->KH; kh++)
-        for (int64_t kw = 0; kw < c->KW; kw++, t++) {
-            int64_t hh = kh * c->dh, ww = kw * c->dw;
-            toff[t] = (size_t)((hh % c->sh) * c->sw + ww % c->sw) * g.plane +
-                      ((size_t)(hh / c->sh * g.WQ) + (size_t)(ww / c->sw)) * C;
+    for (int64_t kh = 0, t = 0; kh < cv->KH; kh++)
+        for (int64_t kw = 0; kw < cv->KW; kw++, t++) {
+            int64_t hh = kh * cv->dh, ww = kw * cv->dw;
+            toff[t] = (size_t)((hh % cv->sh) * cv->sw + ww % cv->sw) * g.plane +
+                      ((size_t)(hh / cv->sh * g.WQ) + (size_t)(ww / cv->sw)) * C;
         }
     for (int64_t wp = 0; wp < g.wu; wp++)
-        coff[wp] = (size_t)(wp % c->sw) * g.plane + (size_t)(wp / c->sw) * C;
-    memset(xs, c->zp_x, (size_t)c->N * g.image);
+        coff[wp] = (size_t)(wp % cv->sw) * g.plane + (size_t)(wp / cv->sw) * C;
+    memset(xs, c->zp_x, (size_t)cv->N * g.image);
     size_t mr = (size_t)k->mr, nr = (size_t)k->nr;
     pq_i8t_job j = {.c = c, .g = &g, .xs = xs, .ypm = ypm, .toff = toff, .coff = coff};
     j.blocks = (g.P + PQ_I8T_BLOCK - 1) / PQ_I8T_BLOCK;
     int th = c->threads > 1 ? c->threads : 1;
-    int cth = pq_i8_threads(th, (double)(c->N * c->C * c->H * c->W), 2.5e5);
-    pq_parallel_for(cth, c->N * c->H, pq_i8t_copy_task, &j);
+    int cth = pq_i8_threads(th, (double)(cv->N * cv->C * cv->H * cv->W), 2.5e5);
+    pq_parallel_for(cth, cv->N * cv->H, pq_i8t_copy_task, &j);
     /* few position blocks for the threads: split the output channels too */
-    int64_t tile_tasks = c->N * (int64_t)j.blocks;
+    int64_t tile_tasks = cv->N * (int64_t)j.blocks;
     size_t mchunks =
         th == 1 || tile_tasks >= 4 * th ? 1 : (size_t)((4 * th + tile_tasks - 1) / tile_tasks);
     size_t mblk = (M + mchunks - 1) / mchunks;
@@ -202,10 +206,10 @@ enum pq_status pq_i8_taps_conv_run(const pq_i8_taps_conv *c, pq_error *err) {
     j.mchunks = (M + mblk - 1) / mblk;
     (void)mr;
     int kth =
-        pq_i8_threads(th, (double)M * (double)(C * taps) * (double)(c->N * c->OH * c->OW), 2e6);
+        pq_i8_threads(th, (double)M * (double)(C * taps) * (double)(cv->N * cv->OH * cv->OW), 2e6);
     pq_parallel_for(kth, tile_tasks * (int64_t)j.mchunks, pq_i8t_compute_task, &j);
-    int oth = pq_i8_threads(th, (double)(c->N * c->OH * c->OW) * (double)M, 2.5e5);
-    pq_parallel_for(oth, c->N * c->OH, pq_i8t_out_task, &j);
+    int oth = pq_i8_threads(th, (double)(cv->N * cv->OH * cv->OW) * (double)M, 2.5e5);
+    pq_parallel_for(oth, cv->N * cv->OH, pq_i8t_out_task, &j);
 done:
     pq_free(toff);
     pq_free(xs_owned);

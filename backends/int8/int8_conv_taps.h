@@ -9,18 +9,19 @@
 #include <stdint.h>
 
 #include "backends/int8/int8_gemm.h"
+#include "backends/int8/int8_internal.h"
 #include "ir/status.h"
 
 /* One group-1 2-D convolution, NCHW u8 in and out. */
 typedef struct pq_i8_taps_conv {
     const pq_i8_kernels *k; /* k->taps non-NULL */
+    const pq_i8_conv *g;    /* group 1 */
     const uint8_t *x;       /* [N][C][H][W] */
     uint8_t *y;             /* [N][M][OH][OW] */
-    int64_t N, C, H, W, M, OH, OW, KH, KW, sh, sw, dh, dw, pt, pl;
-    const void *panels;   /* pq_i8_taps_pack of the weights */
-    const int32_t *add;   /* M: zero-point correction + bias (wrapping i32) */
-    const float *m;       /* M finite multipliers (pq_i8_mult, or s_x * s_w with act) */
-    const pq_i8_act *act; /* NULL: none */
+    const void *panels;     /* pq_i8_taps_pack of the weights */
+    const int32_t *add;     /* M: zero-point correction + bias (wrapping i32) */
+    const float *m;         /* M finite multipliers (pq_i8_mult, or s_x * s_w with act) */
+    const pq_i8_act *act;   /* NULL: none */
     int32_t zp_x, zp_y;
     int threads;
 } pq_i8_taps_conv;

@@ -6,6 +6,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A 2-D convolution's geometry (NCHW; Cg, Mg: channels per group). */
+typedef struct pq_i8_conv {
+    int64_t N, C, H, W, M, OH, OW, KH, KW, group, Cg, Mg;
+    int64_t sh, sw, dh, dw, pt, pl, pb, pr;
+} pq_i8_conv;
+
 /* Scratch slots a thread can hold at the same time: a task's buffers (conv tile, depthwise
  * plane) while its caller (on the same thread: the caller runs tasks too) holds the call's. */
 enum { PQ_I8_TLS_TASK, PQ_I8_TLS_CALL, PQ_I8_TLS_PLANES, PQ_I8_TLS_OUT, PQ_I8_TLS_SLOTS };

@@ -445,11 +445,6 @@ done:
 
 /* ---- QLinearConv ---- */
 
-typedef struct pq_i8_conv {
-    int64_t N, C, H, W, M, OH, OW, KH, KW, group, Cg, Mg;
-    int64_t sh, sw, dh, dw, pt, pl, pb, pr;
-} pq_i8_conv;
-
 /* The input as rows of taps: tap k = (c, kh, kw) of output row oh reads the bytes of output
  * columns ow at base + koff[k] + oh * ostride + ow. base is either the input itself (a 1x1
  * stride-1 unpadded convolution: all OH * OW positions form one row) or a copy built per call,
@@ -1164,23 +1159,9 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
         for (size_t i = 0; i < M; i++)
             add[i] = (int32_t)((uint32_t)wt->corr[i] + (uint32_t)(bias ? bias[i] : 0));
         pq_i8_taps_conv tc = {.k = k,
+                              .g = &g,
                               .x = X->data,
                               .y = Y->data,
-                              .N = g.N,
-                              .C = g.C,
-                              .H = g.H,
-                              .W = g.W,
-                              .M = g.M,
-                              .OH = g.OH,
-                              .OW = g.OW,
-                              .KH = g.KH,
-                              .KW = g.KW,
-                              .sh = g.sh,
-                              .sw = g.sw,
-                              .dh = g.dh,
-                              .dw = g.dw,
-                              .pt = g.pt,
-                              .pl = g.pl,
                               .panels = wt->data,
                               .add = add,
                               .m = m,
