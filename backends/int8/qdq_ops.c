@@ -224,8 +224,55 @@ typedef struct pq_i8_pool_job {
     uint8_t bias;
 } pq_i8_pool_job;
 
+#if defined(__SSE2__)
+/* 2x2 windows, stride 2, no padding, every window inside the plane: two rows max-ed, then the
+ * pairs of columns, 8 outputs per 16 input bytes (small CNN planes spent most of their time in
+ * the general path's per-row set-up). */
+static void pq_i8_pool2x2_plane(const uint8_t *x, int64_t W, uint8_t *y, int64_t OH, int64_t OW,
+                                uint8_t bias) {
+    __m128i vb = _mm_set1_epi8((char)bias), lo = _mm_set1_epi16(0x00FF);
+    for (int64_t oh = 0; oh < OH; oh++) {
+        const uint8_t *r0 = x + 2 * oh * W, *r1 = r0 + W;
+        uint8_t *yr = y + oh * OW;
+        for (int64_t ow = 0; ow < OW; ow += 8) {
+            int64_t n = OW - ow < 8 ? OW - ow : 8;
+            __m128i a, b;
+            if (n == 8) {
+                a = _mm_loadu_si128((const __m128i *)(r0 + 2 * ow));
+                b = _mm_loadu_si128((const __m128i *)(r1 + 2 * ow));
+            } else {
+                uint8_t t0[16] = {0}, t1[16] = {0};
+                memcpy(t0, r0 + 2 * ow, (size_t)(2 * n));
+                memcpy(t1, r1 + 2 * ow, (size_t)(2 * n));
+                a = _mm_loadu_si128((const __m128i *)t0);
+                b = _mm_loadu_si128((const __m128i *)t1);
+            }
+            __m128i v = _mm_max_epu8(_mm_xor_si128(a, vb), _mm_xor_si128(b, vb));
+            __m128i h = _mm_max_epu8(v, _mm_srli_epi16(v, 8)); /* even bytes: the pair's max */
+            __m128i q = _mm_xor_si128(_mm_packus_epi16(_mm_and_si128(h, lo), lo), vb);
+            if (n == 8) {
+                _mm_storel_epi64((__m128i *)(yr + ow), q);
+            } else {
+                uint8_t t[16];
+                _mm_storeu_si128((__m128i *)t, q);
+                memcpy(yr + ow, t, (size_t)n);
+            }
+        }
+    }
+}
+#endif
+
 static void pq_i8_pool_task(void *ctx, int64_t b, int64_t e) {
     const pq_i8_pool_job *j = ctx;
+#if defined(__SSE2__)
+    if (j->k[0] == 2 && j->k[1] == 2 && j->s[0] == 2 && j->s[1] == 2 && j->d[0] == 1 &&
+        j->d[1] == 1 && !j->p[0] && !j->p[1] && 2 * j->OH <= j->H && 2 * j->OW <= j->W) {
+        for (int64_t c = b; c < e; c++)
+            pq_i8_pool2x2_plane(j->X + c * j->H * j->W, j->W, j->Y + c * j->OH * j->OW, j->OH,
+                                j->OW, j->bias);
+        return;
+    }
+#endif
     /* the padded vertical-max row: p[1] zeros, W values, zeros to the last window's end */
     uint8_t row[2 * PQ_I8_POOL_MAX_W + 64], hm[PQ_I8_POOL_MAX_W + 64];
     int64_t nh = (j->OW - 1) * j->s[1] + 1, len = nh + (j->k[1] - 1) * j->d[1];
