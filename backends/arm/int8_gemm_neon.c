@@ -2,11 +2,13 @@
  * (x ^ 0x80 = x - 128, the zero point lowered by 128 in the correction), then s8 x s8 dot
  * products: sdot (vdotq_s32) when the CPU has the dot-product extension (run-time HWCAP check,
  * compiled with a target attribute), else vmull_s8 + vpadalq_s16 (products fit i16, pair sums
- * widen to i32: no saturation). 4 rows x 8 lanes, k in quads. f32 requant epilogue. */
+ * widen to i32: no saturation). 4 rows x 8 lanes, k in quads. f32 requant epilogue. Depthwise
+ * with 16 channels in the lanes: backends/arm/int8_dwc_neon.c. */
 #include <arm_neon.h>
 #include <string.h>
 #include <sys/auxv.h>
 
+#include "backends/arm/int8_dwc_neon.h"
 #include "backends/int8/int8_gemm.h"
 
 #define PQ_I8N_MR 4
@@ -150,6 +152,8 @@ static const pq_i8_kernels pq_i8_neon_widen = {
     .ukernel = {pq_i8_gemm_ukernel__neon_4x8, pq_i8_gemm_ukernel__neon_4x8},
     .ukernel_rq = {NULL, NULL},
     .requant = pq_i8_requant__neon,
+    .dwc = pq_i8_dwc__neon,
+    .dwc_lanes = PQ_I8_DWC_NEON_LANES,
 };
 
 static const pq_i8_kernels pq_i8_neon_dot = {
@@ -163,6 +167,8 @@ static const pq_i8_kernels pq_i8_neon_dot = {
     .ukernel = {pq_i8_gemm_ukernel__neondot_4x8, pq_i8_gemm_ukernel__neondot_4x8},
     .ukernel_rq = {NULL, NULL},
     .requant = pq_i8_requant__neon,
+    .dwc = pq_i8_dwc__neon,
+    .dwc_lanes = PQ_I8_DWC_NEON_LANES,
 };
 
 const pq_i8_kernels *pq_i8_kernels_neon(int dot) {

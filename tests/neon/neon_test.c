@@ -378,6 +378,8 @@ static void test_int8_gemm(const pq_i8_kernels *k) {
 #include "neon_qlinear.c"
 /* QuantizeLinear / DequantizeLinear (backends/arm/qdq_ops_neon.c). */
 #include "neon_qdq.c"
+/* INT8 depthwise with channels in lanes (backends/arm/int8_dwc_neon.c). */
+#include "neon_dwc.c"
 
 int main(void) {
     const pq_qkernels *k = &pq_qkernels_neon;
@@ -403,6 +405,7 @@ int main(void) {
     test_piq_gemv_i8_all();
     test_qlinear_all();
     test_qdq_all();
+    test_int8_dwc();
     printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
 }

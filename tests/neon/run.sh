@@ -31,6 +31,7 @@ bin="$out/neon_test"
     "$src/backends/arm/qlinear_eltwise_neon.c" \
     "$src/backends/int8/qdq_ops.c" \
     "$src/backends/arm/qdq_ops_neon.c" \
+    "$src/backends/arm/int8_dwc_neon.c" \
     $(ls "$src"/ir/*.c | grep -v '/text_') \
     -lm -lpthread || { echo "neon: cross-compilation failed"; exit 1; }
 "$QEMU" "$bin"

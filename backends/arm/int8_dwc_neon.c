@@ -1,0 +1,251 @@
+/* NEON depthwise convolution with 16 channels in the lanes (pq_i8_dwc_fn, int8_gemm.h): the
+ * algorithm of the AVX2 / AVX-512 versions (backends/int8/int8_requant_x86.h, int8_gemm_avx512.c)
+ * with four f32x4 vectors per 16 channels: a channel-last f32 plane of x - zp_x per band of output
+ * rows (16 x 16 byte transposes by four zip rounds), every tap one multiply-add per vector (exact
+ * integers below 2^24, so fused or not the sums equal the reference's i32 sums), the epilogue on
+ * the channel lanes with the scalar epilogue's operations and compares, byte transposes back to
+ * the NCHW planes. */
+#include "backends/arm/int8_dwc_neon.h"
+
+#include <arm_neon.h>
+#include <string.h>
+
+#define PQ_I8D_L PQ_I8_DWC_NEON_LANES
+
+/* 16 x 16 byte transpose: v[r] holds row r; afterwards v[c] holds column c. One round of
+ * zip(v[i], v[i + 8]) rotates the 8-bit (row, column) index left by one bit; four rounds swap
+ * row and column. */
+static inline void pq_i8d_tr16(uint8x16_t v[16]) {
+    for (int round = 0; round < 4; round++) {
+        uint8x16_t t[16];
+        for (int i = 0; i < 8; i++) {
+            t[2 * i] = vzip1q_u8(v[i], v[i + 8]);
+            t[2 * i + 1] = vzip2q_u8(v[i], v[i + 8]);
+        }
+        for (int i = 0; i < 16; i++)
+            v[i] = t[i];
+    }
+}
+
+/* Rows c < nr: n (<= 16) bytes at src + c * ld (the rest zero, never read past n); rows >= nr
+ * zero; then transposed. */
+static inline void pq_i8d_tr_load(const uint8_t *src, size_t ld, int nr, int64_t n,
+                                  uint8x16_t v[16]) {
+    for (int c = 0; c < 16; c++) {
+        if (c >= nr) {
+            v[c] = vdupq_n_u8(0);
+        } else if (n >= 16) {
+            v[c] = vld1q_u8(src + (size_t)c * ld);
+        } else {
+            uint8_t t[16] = {0};
+            memcpy(t, src + (size_t)c * ld, (size_t)n);
+            v[c] = vld1q_u8(t);
+        }
+    }
+    pq_i8d_tr16(v);
+}
+
+/* The epilogue constants on the 16 channel lanes. */
+typedef struct pq_i8d_ep {
+    int32x4_t add[4], zp;
+    float32x4_t m[4], lo, hi, alpha, beta, inv;
+    enum pq_i8_act_kind kind;
+    bool act;
+} pq_i8d_ep;
+
+/* pq_i8_act_f32 (then the multiply by 1 / s_y) on 4 lanes: the scalar compares as selects, so
+ * NaNs and signed zeros go the same way. */
+static inline float32x4_t pq_i8d_act(const pq_i8d_ep *e, float32x4_t r) {
+    float32x4_t zero = vdupq_n_f32(0.0f), one = vdupq_n_f32(1.0f), h;
+    switch (e->kind) {
+    case PQ_I8_ACT_RELU:
+        r = vbslq_f32(vcltq_f32(r, zero), zero, r);
+        break;
+    case PQ_I8_ACT_CLIP:
+        r = vbslq_f32(vcltq_f32(r, e->alpha), e->alpha, r);
+        r = vbslq_f32(vcgtq_f32(r, e->beta), e->beta, r);
+        break;
+    case PQ_I8_ACT_LEAKY_RELU:
+        r = vbslq_f32(vcltq_f32(r, zero), vmulq_f32(e->alpha, r), r);
+        break;
+    case PQ_I8_ACT_HARD_SIGMOID:
+        h = vaddq_f32(vmulq_f32(e->alpha, r), e->beta);
+        h = vbslq_f32(vcltq_f32(h, zero), zero, h);
+        r = vbslq_f32(vcgtq_f32(h, one), one, h);
+        break;
+    case PQ_I8_ACT_HARD_SWISH:
+        h = vaddq_f32(vmulq_f32(r, vdupq_n_f32(1.0f / 6.0f)), vdupq_n_f32(0.5f));
+        h = vbslq_f32(vcltq_f32(h, zero), zero, h);
+        h = vbslq_f32(vcgtq_f32(h, one), one, h);
+        r = vmulq_f32(r, h);
+        break;
+    default:
+        break;
+    }
+    return vmulq_f32(r, e->inv);
+}
+
+/* 4 lanes of pq_i8_rq1 / pq_i8_rq1_act: (float)(acc + add) * m, the activation, clamp to
+ * [-zp, 255 - zp] (a NaN stays NaN and converts to 0, i.e. the byte zp, as pq_i8_rqv), round half
+ * to even (fcvtns), + zp. */
+static inline int32x4_t pq_i8d_rq4(const pq_i8d_ep *e, int j, int32x4_t acc) {
+    float32x4_t v = vmulq_f32(vcvtq_f32_s32(vaddq_s32(acc, e->add[j])), e->m[j]);
+    if (e->act) v = pq_i8d_act(e, v);
+    v = vminq_f32(vmaxq_f32(v, e->lo), e->hi);
+    return vaddq_s32(vcvtnq_s32_f32(v), e->zp);
+}
+
+/* NB output positions: acc[i] = sum_t w[t] * p[po[i] + toff[t]] on 16 channels (exact f32 integer
+ * sums), requantized into 16 bytes each at t + 16 i. */
+static inline __attribute__((always_inline)) void pq_i8d_blk(int NB, const float *p, const int *po,
+                                                             const int *toff, const float *wv,
+                                                             int KK, const pq_i8d_ep *e,
+                                                             uint8_t *t) {
+    float32x4_t a[4][4];
+    const float *q[4];
+    for (int i = 0; i < NB; i++) {
+        a[i][0] = a[i][1] = a[i][2] = a[i][3] = vdupq_n_f32(0.0f);
+        q[i] = p + po[i];
+    }
+    for (int k = 0; k < KK; k++) {
+        const float *wk = wv + PQ_I8D_L * k;
+        float32x4_t w0 = vld1q_f32(wk), w1 = vld1q_f32(wk + 4);
+        float32x4_t w2 = vld1q_f32(wk + 8), w3 = vld1q_f32(wk + 12);
+        int o = toff[k];
+        for (int i = 0; i < NB; i++) {
+            const float *s = q[i] + o;
+            a[i][0] = vfmaq_f32(a[i][0], vld1q_f32(s), w0);
+            a[i][1] = vfmaq_f32(a[i][1], vld1q_f32(s + 4), w1);
+            a[i][2] = vfmaq_f32(a[i][2], vld1q_f32(s + 8), w2);
+            a[i][3] = vfmaq_f32(a[i][3], vld1q_f32(s + 12), w3);
+        }
+    }
+    for (int i = 0; i < NB; i++) {
+        int32x4_t r[4];
+        for (int j = 0; j < 4; j++)
+            r[j] = pq_i8d_rq4(e, j, vcvtnq_s32_f32(a[i][j]));
+        /* values in [0, 255]: the narrowing moves are exact */
+        uint16x8_t h0 = vcombine_u16(vmovn_u32(vreinterpretq_u32_s32(r[0])),
+                                     vmovn_u32(vreinterpretq_u32_s32(r[1])));
+        uint16x8_t h1 = vcombine_u16(vmovn_u32(vreinterpretq_u32_s32(r[2])),
+                                     vmovn_u32(vreinterpretq_u32_s32(r[3])));
+        vst1q_u8(t + PQ_I8D_L * i, vcombine_u8(vmovn_u16(h0), vmovn_u16(h1)));
+    }
+}
+
+/* Columns j < n of a transposed block (v[j]: 16 channel bytes) as f32 x - zp at d + j * 16. */
+static inline void pq_i8d_plane_cols(const uint8x16_t v[16], int64_t n, float32x4_t vzx, float *d) {
+    for (int64_t j = 0; j < n; j++) {
+        uint16x8_t l = vmovl_u8(vget_low_u8(v[j])), h = vmovl_u8(vget_high_u8(v[j]));
+        float *o = d + (size_t)j * PQ_I8D_L;
+        vst1q_f32(o, vsubq_f32(vcvtq_f32_u32(vmovl_u16(vget_low_u16(l))), vzx));
+        vst1q_f32(o + 4, vsubq_f32(vcvtq_f32_u32(vmovl_u16(vget_high_u16(l))), vzx));
+        vst1q_f32(o + 8, vsubq_f32(vcvtq_f32_u32(vmovl_u16(vget_low_u16(h))), vzx));
+        vst1q_f32(o + 12, vsubq_f32(vcvtq_f32_u32(vmovl_u16(vget_high_u16(h))), vzx));
+    }
+}
+
+void pq_i8_dwc__neon(const pq_i8_dwc *a) {
+    const int L = PQ_I8D_L;
+    int64_t bh = pq_i8_dwc_band(a, L);
+    size_t hb = (size_t)((bh - 1) * a->sh + (a->KH - 1) * a->dh + 1);
+    size_t wp = (size_t)((a->OW - 1) * a->sw + (a->KW - 1) * a->dw + 1);
+    size_t osp = (size_t)(a->OH * a->OW), hw = (size_t)(a->H * a->W);
+    int KK = (int)(a->KH * a->KW), nc = a->nc;
+    float *P = a->scratch;                               /* [hb][wp][16] */
+    float *wv = P + hb * wp * (size_t)L;                 /* [KK + 16][16] */
+    uint8_t *T = (uint8_t *)(wv + (size_t)(KK + L) * L); /* [osp + 16][16] */
+    int toff[256];
+    for (int kh = 0, k = 0; kh < a->KH; kh++)
+        for (int kw = 0; kw < a->KW; kw++, k++)
+            toff[k] = (int)(((size_t)(kh * a->dh) * wp + (size_t)(kw * a->dw)) * (size_t)L);
+    /* the tap weights [tap][channel] as f32 (zero past nc) */
+    for (int k = 0; k < KK; k++)
+        for (int c = 0; c < L; c++)
+            wv[L * k + c] = c < nc ? (float)a->w[(size_t)c * (size_t)KK + (size_t)k] : 0.0f;
+    /* the per-lane epilogue terms: bias and multiplier per channel (zero past nc) */
+    int32_t tb[PQ_I8D_L] = {0};
+    float tm[PQ_I8D_L] = {0};
+    if (a->bias) memcpy(tb, a->bias, (size_t)nc * sizeof(int32_t));
+    memcpy(tm, a->m, (size_t)nc * sizeof(float));
+    pq_i8d_ep e = {.zp = vdupq_n_s32(a->zp_y),
+                   .lo = vdupq_n_f32((float)-a->zp_y),
+                   .hi = vdupq_n_f32((float)(255 - a->zp_y)),
+                   .act = a->act != NULL,
+                   .kind = a->act ? a->act->kind : PQ_I8_ACT_NONE};
+    for (int j = 0; j < 4; j++) {
+        e.add[j] = vld1q_s32(tb + 4 * j);
+        e.m[j] = vld1q_f32(tm + 4 * j);
+    }
+    if (a->act) {
+        e.alpha = vdupq_n_f32(a->act->alpha);
+        e.beta = vdupq_n_f32(a->act->beta);
+        e.inv = vdupq_n_f32(a->act->inv_sy);
+    }
+    float32x4_t vzx = vdupq_n_f32((float)a->zp_x);
+    /* input columns in the plane: iw < wn lands at pl + iw */
+    int64_t wn = (int64_t)wp - a->pl < a->W ? (int64_t)wp - a->pl : a->W;
+    size_t cl = (size_t)a->pl < wp ? (size_t)a->pl : wp;
+    size_t cr = wn > 0 ? (size_t)(a->pl + wn) : cl;
+    int64_t ob = a->oh_begin, oe = a->oh_end > ob ? a->oh_end : a->OH;
+    for (int64_t oh0 = ob; oh0 < oe; oh0 += bh) {
+        int64_t nb = oe - oh0 < bh ? oe - oh0 : bh;
+        size_t rows = (size_t)((nb - 1) * a->sh + (a->KH - 1) * a->dh + 1);
+        /* the band's plane: zero (= zp - zp) outside the input, x - zp inside */
+        for (size_t rr = 0; rr < rows; rr++) {
+            int64_t ih = oh0 * a->sh + (int64_t)rr - a->pt;
+            float *d = P + rr * wp * (size_t)L;
+            if (ih < 0 || ih >= a->H || wn <= 0) {
+                memset(d, 0, wp * (size_t)L * sizeof(float));
+                continue;
+            }
+            memset(d, 0, cl * (size_t)L * sizeof(float));
+            memset(d + cr * (size_t)L, 0, (wp - cr) * (size_t)L * sizeof(float));
+            const uint8_t *xr = a->x + (size_t)ih * (size_t)a->W;
+            d += cl * (size_t)L;
+            for (int64_t iw = 0; iw < wn; iw += 16) {
+                int64_t n = wn - iw < 16 ? wn - iw : 16;
+                uint8x16_t v[16];
+                pq_i8d_tr_load(xr + iw, hw, nc, n, v);
+                pq_i8d_plane_cols(v, n, vzx, d + (size_t)iw * (size_t)L);
+            }
+        }
+        /* the band's outputs, 4 positions (across output rows) per block */
+        size_t np = (size_t)(nb * a->OW), p = 0;
+        uint8_t *t = T + (size_t)((oh0 - ob) * a->OW) * (size_t)L;
+        int po[4], rstep = (int)((size_t)a->sh * wp * (size_t)L), cstep = (int)a->sw * L;
+        int rbase = 0, ow = 0; /* position p is (row base rbase, column ow) */
+        while (p < np) {
+            int NB = np - p >= 4 ? 4 : 1;
+            for (int i = 0; i < NB; i++) {
+                po[i] = rbase + ow * cstep;
+                if (++ow == a->OW) {
+                    ow = 0;
+                    rbase += rstep;
+                }
+            }
+            if (NB == 4)
+                pq_i8d_blk(4, P, po, toff, wv, KK, &e, t + (size_t)L * p);
+            else
+                pq_i8d_blk(1, P, po, toff, wv, KK, &e, t + (size_t)L * p);
+            p += (size_t)NB;
+        }
+    }
+    /* [position][channel] -> the NCHW planes, 16 x 16 bytes at a time */
+    size_t pb = (size_t)(ob * a->OW), pn = (size_t)((oe - ob) * a->OW);
+    for (size_t p0 = 0; p0 < pn; p0 += 16) {
+        size_t n = pn - p0 < 16 ? pn - p0 : 16;
+        uint8x16_t v[16];
+        pq_i8d_tr_load(T + p0 * (size_t)L, (size_t)L, (int)n, 16, v);
+        for (int c = 0; c < nc; c++) {
+            uint8_t *y = a->y + (size_t)c * osp + pb + p0;
+            if (n == 16) {
+                vst1q_u8(y, v[c]);
+            } else {
+                uint8_t tt[16];
+                vst1q_u8(tt, v[c]);
+                memcpy(y, tt, n);
+            }
+        }
+    }
+}
