@@ -153,7 +153,8 @@ static bool pq_i8_zp_zero(const pq_tensor *t) {
  * *has false when the node has none. */
 static bool pq_i8_node_act(const pq_node *n, pq_i8_act *act, bool *has) {
     pq_activation a;
-    pq_error scratch = {0};
+    pq_error scratch; /* not = {0}: that clears its 4 KiB message on every call */
+    pq_error_clear(&scratch);
     *has = false;
     memset(act, 0, sizeof *act);
     if (pq_node_activation(n, &a, &scratch) != PQ_OK) return false;
@@ -1019,7 +1020,8 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
         !X->data || !Wt->data || !Y->data)
         return PQ_ERR_UNSUPPORTED;
     pq_conv_geom geo;
-    pq_error scratch = {0};
+    pq_error scratch;
+    pq_error_clear(&scratch);
     if (pq_conv_geom_decode(a->node, X->dims + 2, 2, Wt->dims + 2, &geo, &scratch) != PQ_OK ||
         geo.transpose)
         return PQ_ERR_UNSUPPORTED;
@@ -1200,13 +1202,15 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
         src.cstride = src.hr * src.rstride;
         src.ostride = (size_t)g.sh * src.rstride;
         src.ow = (size_t)g.OW;
-        for (size_t c = 0, kk = 0; c < (size_t)g.Cg; c++)
-            for (size_t kh = 0; kh < (size_t)g.KH; kh++)
-                for (size_t kw = 0; kw < (size_t)g.KW; kw++, kk++) {
-                    size_t col = kw * (size_t)g.dw;
-                    koff[kk] = c * src.cstride + kh * (size_t)g.dh * src.rstride +
-                               (col % sw) * src.wq + col / sw;
-                }
+        size_t KK = (size_t)(g.KH * g.KW);
+        for (size_t kh = 0, kk = 0; kh < (size_t)g.KH; kh++) /* channel 0, then shifted copies */
+            for (size_t kw = 0; kw < (size_t)g.KW; kw++, kk++) {
+                size_t col = kw * (size_t)g.dw;
+                koff[kk] = kh * (size_t)g.dh * src.rstride + (col % sw) * src.wq + col / sw;
+            }
+        for (size_t c = 1; c < (size_t)g.Cg; c++)
+            for (size_t kk = 0; kk < KK; kk++)
+                koff[c * KK + kk] = koff[kk] + c * src.cstride;
         planes =
             pq_i8_scratch(PQ_I8_TLS_PLANES, (size_t)(g.N * g.C) * src.cstride + 64, &planes_owned);
         if (!planes) {
