@@ -3,12 +3,14 @@
  * with four f32x4 vectors per 16 channels: a channel-last f32 plane of x - zp_x per band of output
  * rows (16 x 16 byte transposes by four zip rounds), every tap one multiply-add per vector (exact
  * integers below 2^24, so fused or not the sums equal the reference's i32 sums), the epilogue on
- * the channel lanes with the scalar epilogue's operations and compares, byte transposes back to
- * the NCHW planes. */
+ * the channel lanes (int8_requant_neon.h, the scalar epilogue's operations and compares), byte
+ * transposes back to the NCHW planes. */
 #include "backends/arm/int8_dwc_neon.h"
 
 #include <arm_neon.h>
 #include <string.h>
+
+#include "backends/arm/int8_requant_neon.h"
 
 #define PQ_I8D_L PQ_I8_DWC_NEON_LANES
 
@@ -48,52 +50,9 @@ static inline void pq_i8d_tr_load(const uint8_t *src, size_t ld, int nr, int64_t
 /* The epilogue constants on the 16 channel lanes. */
 typedef struct pq_i8d_ep {
     int32x4_t add[4], zp;
-    float32x4_t m[4], lo, hi, alpha, beta, inv;
-    enum pq_i8_act_kind kind;
-    bool act;
+    float32x4_t m[4], lo, hi;
+    pq_i8n_act4 act;
 } pq_i8d_ep;
-
-/* pq_i8_act_f32 (then the multiply by 1 / s_y) on 4 lanes: the scalar compares as selects, so
- * NaNs and signed zeros go the same way. */
-static inline float32x4_t pq_i8d_act(const pq_i8d_ep *e, float32x4_t r) {
-    float32x4_t zero = vdupq_n_f32(0.0f), one = vdupq_n_f32(1.0f), h;
-    switch (e->kind) {
-    case PQ_I8_ACT_RELU:
-        r = vbslq_f32(vcltq_f32(r, zero), zero, r);
-        break;
-    case PQ_I8_ACT_CLIP:
-        r = vbslq_f32(vcltq_f32(r, e->alpha), e->alpha, r);
-        r = vbslq_f32(vcgtq_f32(r, e->beta), e->beta, r);
-        break;
-    case PQ_I8_ACT_LEAKY_RELU:
-        r = vbslq_f32(vcltq_f32(r, zero), vmulq_f32(e->alpha, r), r);
-        break;
-    case PQ_I8_ACT_HARD_SIGMOID:
-        h = vaddq_f32(vmulq_f32(e->alpha, r), e->beta);
-        h = vbslq_f32(vcltq_f32(h, zero), zero, h);
-        r = vbslq_f32(vcgtq_f32(h, one), one, h);
-        break;
-    case PQ_I8_ACT_HARD_SWISH:
-        h = vaddq_f32(vmulq_f32(r, vdupq_n_f32(1.0f / 6.0f)), vdupq_n_f32(0.5f));
-        h = vbslq_f32(vcltq_f32(h, zero), zero, h);
-        h = vbslq_f32(vcgtq_f32(h, one), one, h);
-        r = vmulq_f32(r, h);
-        break;
-    default:
-        break;
-    }
-    return vmulq_f32(r, e->inv);
-}
-
-/* 4 lanes of pq_i8_rq1 / pq_i8_rq1_act: (float)(acc + add) * m, the activation, clamp to
- * [-zp, 255 - zp] (a NaN stays NaN and converts to 0, i.e. the byte zp, as pq_i8_rqv), round half
- * to even (fcvtns), + zp. */
-static inline int32x4_t pq_i8d_rq4(const pq_i8d_ep *e, int j, int32x4_t acc) {
-    float32x4_t v = vmulq_f32(vcvtq_f32_s32(vaddq_s32(acc, e->add[j])), e->m[j]);
-    if (e->act) v = pq_i8d_act(e, v);
-    v = vminq_f32(vmaxq_f32(v, e->lo), e->hi);
-    return vaddq_s32(vcvtnq_s32_f32(v), e->zp);
-}
 
 /* NB output positions: acc[i] = sum_t w[t] * p[po[i] + toff[t]] on 16 channels (exact f32 integer
  * sums), requantized into 16 bytes each at t + 16 i. */
@@ -123,13 +82,9 @@ static inline __attribute__((always_inline)) void pq_i8d_blk(int NB, const float
     for (int i = 0; i < NB; i++) {
         int32x4_t r[4];
         for (int j = 0; j < 4; j++)
-            r[j] = pq_i8d_rq4(e, j, vcvtnq_s32_f32(a[i][j]));
-        /* values in [0, 255]: the narrowing moves are exact */
-        uint16x8_t h0 = vcombine_u16(vmovn_u32(vreinterpretq_u32_s32(r[0])),
-                                     vmovn_u32(vreinterpretq_u32_s32(r[1])));
-        uint16x8_t h1 = vcombine_u16(vmovn_u32(vreinterpretq_u32_s32(r[2])),
-                                     vmovn_u32(vreinterpretq_u32_s32(r[3])));
-        vst1q_u8(t + PQ_I8D_L * i, vcombine_u8(vmovn_u16(h0), vmovn_u16(h1)));
+            r[j] = pq_i8n_rq4(vcvtnq_s32_f32(a[i][j]), e->add[j], e->m[j], &e->act, e->lo, e->hi,
+                              e->zp);
+        vst1q_u8(t + PQ_I8D_L * i, vcombine_u8(pq_i8n_pack8(r[0], r[1]), pq_i8n_pack8(r[2], r[3])));
     }
 }
 
@@ -171,16 +126,10 @@ void pq_i8_dwc__neon(const pq_i8_dwc *a) {
     pq_i8d_ep e = {.zp = vdupq_n_s32(a->zp_y),
                    .lo = vdupq_n_f32((float)-a->zp_y),
                    .hi = vdupq_n_f32((float)(255 - a->zp_y)),
-                   .act = a->act != NULL,
-                   .kind = a->act ? a->act->kind : PQ_I8_ACT_NONE};
+                   .act = pq_i8n_act4_init(a->act)};
     for (int j = 0; j < 4; j++) {
         e.add[j] = vld1q_s32(tb + 4 * j);
         e.m[j] = vld1q_f32(tm + 4 * j);
-    }
-    if (a->act) {
-        e.alpha = vdupq_n_f32(a->act->alpha);
-        e.beta = vdupq_n_f32(a->act->beta);
-        e.inv = vdupq_n_f32(a->act->inv_sy);
     }
     float32x4_t vzx = vdupq_n_f32((float)a->zp_x);
     /* input columns in the plane: iw < wn lands at pl + iw */

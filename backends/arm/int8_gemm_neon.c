@@ -2,13 +2,15 @@
  * (x ^ 0x80 = x - 128, the zero point lowered by 128 in the correction), then s8 x s8 dot
  * products: sdot (vdotq_s32) when the CPU has the dot-product extension (run-time HWCAP check,
  * compiled with a target attribute), else vmull_s8 + vpadalq_s16 (products fit i16, pair sums
- * widen to i32: no saturation). 4 rows x 8 lanes, k in quads. f32 requant epilogue. Depthwise
- * with 16 channels in the lanes: backends/arm/int8_dwc_neon.c. */
+ * widen to i32: no saturation). 4 rows x 8 lanes, k in quads. f32 requant epilogue with the
+ * fused activations (int8_requant_neon.h). Depthwise with 16 channels in the lanes:
+ * backends/arm/int8_dwc_neon.c. */
 #include <arm_neon.h>
 #include <string.h>
 #include <sys/auxv.h>
 
 #include "backends/arm/int8_dwc_neon.h"
+#include "backends/arm/int8_requant_neon.h"
 #include "backends/int8/int8_gemm.h"
 
 #define PQ_I8N_MR 4
@@ -111,34 +113,23 @@ static PQ_I8N_DOT void pq_i8_gemm_ukernel__neondot_4x8(int mr, size_t kq, const 
     }
 }
 
-/* ---- epilogue: (float)(acc + add) * m clamped to [-zp, 255 - zp], rounded half to even
- * (vcvtnq_s32_f32), + zp (int8_gemm.h), saturated to u8 ---- */
-
-static inline int32x4_t pq_i8n_rq4(int32x4_t acc, int32x4_t add, float32x4_t m, float32x4_t lo,
-                                   float32x4_t hi, int32x4_t zp) {
-    float32x4_t v = vmulq_f32(vcvtq_f32_s32(vaddq_s32(acc, add)), m);
-    v = vminq_f32(vmaxq_f32(v, lo), hi);
-    return vaddq_s32(vcvtnq_s32_f32(v), zp);
-}
+/* ---- epilogue: int8_requant_neon.h on 8 values per step (fused activations included), the
+ * scalar epilogue on the tail ---- */
 
 static void pq_i8_requant__neon(const int32_t *acc, size_t n, int32_t add, float ms,
                                 const float *mv, const pq_i8_act *act, int32_t zp, uint8_t *y) {
-    if (act) { /* fused activations: the scalar epilogue */
-        pq_i8_requant__scalar(acc, n, add, ms, mv, act, zp, y);
-        return;
-    }
     int32x4_t va = vdupq_n_s32(add), vz = vdupq_n_s32(zp);
     float32x4_t vm = vdupq_n_f32(ms), lo = vdupq_n_f32((float)-zp);
     float32x4_t hi = vdupq_n_f32((float)(255 - zp));
+    pq_i8n_act4 a = pq_i8n_act4_init(act);
     size_t j = 0;
     for (; j + 8 <= n; j += 8) {
         float32x4_t m0 = mv ? vld1q_f32(mv + j) : vm, m1 = mv ? vld1q_f32(mv + j + 4) : vm;
-        int32x4_t q0 = pq_i8n_rq4(vld1q_s32(acc + j), va, m0, lo, hi, vz);
-        int32x4_t q1 = pq_i8n_rq4(vld1q_s32(acc + j + 4), va, m1, lo, hi, vz);
-        int16x8_t h = vcombine_s16(vqmovn_s32(q0), vqmovn_s32(q1));
-        vst1_u8(y + j, vqmovun_s16(h));
+        int32x4_t q0 = pq_i8n_rq4(vld1q_s32(acc + j), va, m0, &a, lo, hi, vz);
+        int32x4_t q1 = pq_i8n_rq4(vld1q_s32(acc + j + 4), va, m1, &a, lo, hi, vz);
+        vst1_u8(y + j, pq_i8n_pack8(q0, q1));
     }
-    if (j < n) pq_i8_requant__scalar(acc + j, n - j, add, ms, mv ? mv + j : NULL, NULL, zp, y + j);
+    if (j < n) pq_i8_requant__scalar(acc + j, n - j, add, ms, mv ? mv + j : NULL, act, zp, y + j);
 }
 
 static const pq_i8_kernels pq_i8_neon_widen = {

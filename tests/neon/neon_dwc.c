@@ -1,5 +1,7 @@
-/* NEON part of the INT8 depthwise tests (included by neon_test.c, which provides check,
- * rng_next, guarded, guard_ok, NELEM, GUARD and POISON): pq_i8_dwc__neon (16 channels in the
+/* NEON part of the INT8 epilogue and depthwise tests (included by neon_test.c, which provides
+ * check, rng_next, guarded, guard_ok, NELEM, GUARD and POISON): the NEON tables' requant with
+ * every fused activation (int8_requant_neon.h) against pq_i8_requant__scalar, and
+ * pq_i8_dwc__neon (16 channels in the
  * lanes, backends/arm/int8_dwc_neon.c) bit-exact against a direct i64 depthwise with the
  * requantization of int8_gemm.h (pq_i8_rq1 / pq_i8_rq1_act, the scalar epilogue) over the
  * depthwise geometries of tests/backends/test_int8_kernels.c and more (1x1, 7x7, 16x16 taps,
@@ -192,4 +194,52 @@ static void test_int8_dwc(void) {
     check(g_dwc_distinct > 40 * g_dwc_outputs,
           "int8 neon depthwise outputs spread (%lld distinct values over %lld cases)",
           (long long)g_dwc_distinct, (long long)g_dwc_outputs);
+}
+
+/* The table's requant against pq_i8_requant__scalar: every activation (and none), per-lane and
+ * per-call multipliers incl. inf / NaN / 0 / huge ones, zero points at the ends, wrapping adds,
+ * lengths with tails, ties. */
+static void test_int8_requant_act(const pq_i8_kernels *k) {
+    static const size_t ns[] = {1, 7, 8, 9, 16, 37, 100};
+    static const int zps[] = {0, 3, 128, 255};
+    int ok = 1, cases = 0;
+    for (int ai = -1; ai < NELEM(dwc_acts); ai++)
+        for (int ni = 0; ni < NELEM(ns); ni++)
+            for (int zi = 0; zi < NELEM(zps); zi++)
+                for (int mode = 0; mode < 3; mode++) {
+                    size_t n = ns[ni];
+                    int32_t acc[100];
+                    float mv[100];
+                    pq_i8_act act = ai >= 0 ? dwc_acts[ai] : (pq_i8_act){.kind = PQ_I8_ACT_NONE};
+                    act.inv_sy = (float)(1 + zi) * 10.0f;
+                    for (size_t i = 0; i < n; i++) {
+                        acc[i] = (int32_t)(rng_next() % 2001) - 1000;
+                        if (i % 9 == 4) acc[i] = (int32_t)(rng_next() >> 33); /* wraps with add */
+                        mv[i] = ai >= 0 ? 3.0f / 1000.0f * (float)(1 + i % 3)
+                                        : (i % 5 == 0 ? 0.5f : 0.13f * (float)(1 + i % 3));
+                        if (mode == 2 && i % 4 == 1) {
+                            static const float sp[] = {INFINITY, -INFINITY, NAN, 0.0f, 1e30f};
+                            mv[i] = sp[(i / 4) % NELEM(sp)];
+                        }
+                    }
+                    int32_t add = (int32_t)(rng_next() % 201) - 100;
+                    if (zi == 3) add = INT32_MAX - 500;
+                    float ms = mode == 0 ? 0.5f : 0.0071f;
+                    uint8_t y[100 + GUARD], yr[100];
+                    memset(y, POISON, sizeof y);
+                    const float *m = mode ? mv : NULL;
+                    const pq_i8_act *ap = ai >= 0 ? &act : NULL;
+                    k->requant(acc, n, add, ms, m, ap, zps[zi], y);
+                    pq_i8_requant__scalar(acc, n, add, ms, m, ap, zps[zi], yr);
+                    int good = memcmp(y, yr, n) == 0;
+                    for (size_t i = n; i < n + GUARD; i++)
+                        good &= y[i] == POISON;
+                    if (!good && ok)
+                        printf("int8 %s requant act %d n %zu zp %d mode %d differs\n", k->name, ai,
+                               n, zps[zi], mode);
+                    ok &= good;
+                    cases++;
+                }
+    /* a fused activation with act kind NONE still multiplies by 1 / s_y (pq_i8_rq1_act) */
+    check(ok, "int8 %s requant with fused activations vs scalar (%d cases)", k->name, cases);
 }

@@ -406,6 +406,8 @@ int main(void) {
     test_qlinear_all();
     test_qdq_all();
     test_int8_dwc();
+    test_int8_requant_act(pq_i8_kernels_neon(0));
+    if (pq_i8_kernels_neon(1)) test_int8_requant_act(pq_i8_kernels_neon(1));
     printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
 }
