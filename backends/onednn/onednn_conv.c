@@ -453,7 +453,7 @@ static enum pq_status pq_conv_exec(const pq_kernel_args *a, const pq_conv_prim *
         }
         dst = dbuf;
     }
-    if (a->node->op == PQ_OP_CONV_ADD) { /* the sum post-op adds to what dst holds: the addend */
+    if (a->node && a->node->op == PQ_OP_CONV_ADD) { /* the sum post-op adds to dst: the addend */
         st = pq_conv_sum_prefill(a, p, dst, scratch);
         if (st != PQ_OK) goto done;
     }
