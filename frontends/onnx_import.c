@@ -14,6 +14,15 @@ static bool pq_is_default_domain(const char *d) {
     return !d || !*d || strcmp(d, "ai.onnx") == 0;
 }
 
+/* onnxruntime's com.microsoft ops that piqc runs as its own ops of the same name and inputs
+ * (onnxruntime's static quantizer writes them in QOperator models): QLinearAdd, QLinearMul,
+ * QLinearGlobalAveragePool (docs/passes.md, "QLinearAdd"). */
+static bool pq_is_contrib_op(const char *domain, const char *op_type) {
+    return domain && strcmp(domain, "com.microsoft") == 0 &&
+           (strcmp(op_type, "QLinearAdd") == 0 || strcmp(op_type, "QLinearMul") == 0 ||
+            strcmp(op_type, "QLinearGlobalAveragePool") == 0);
+}
+
 static void pq_node_label(const Onnx__NodeProto *np, size_t idx, char *buf, size_t n) {
     if (np->name && *np->name)
         snprintf(buf, n, "'%s'", np->name);
@@ -268,7 +277,8 @@ static enum pq_status pq_import_node(const Onnx__NodeProto *np, size_t idx, pq_g
                                      const pq_onnx_ctx *ctx, int depth, pq_error *err) {
     const char *op_type = np->op_type ? np->op_type : "";
     enum pq_op op;
-    if (!pq_is_default_domain(np->domain) || !pq_onnx_op_lookup(op_type, &op)) {
+    if ((!pq_is_default_domain(np->domain) && !pq_is_contrib_op(np->domain, op_type)) ||
+        !pq_onnx_op_lookup(op_type, &op)) {
         const char *dom = np->domain ? np->domain : "";
         int64_t ver = pq_graph_opset(g, pq_is_default_domain(dom) ? "" : dom);
         char list[PQ_ERROR_MSG_MAX];

@@ -87,6 +87,46 @@ def main():
          helper.make_tensor_value_info("x", TensorProto.FLOAT, [5, 16]),
          helper.make_tensor_value_info("y", TensorProto.FLOAT, [5, 8]))
     np.save(os.path.join(out, "input_matmul.npy"), rng.uniform(-4, 4, (5, 16)).astype(np.float32))
+    qoperator_contrib(out, rng)
+
+
+def qoperator_contrib(out, rng):
+    """QOperator model with onnxruntime's com.microsoft ops, as its static quantizer writes them:
+    QuantizeLinear -> QLinearConv -> QLinearGlobalAveragePool -> QLinearMul (squeeze-excite) ->
+    QLinearAdd (residual), u8 outputs y and g."""
+    w = rng.normal(0, 0.2, (16, 8, 3, 3)).astype(np.float32)
+    q, s = wq(w, 0)
+    sx, zx = np.float32(0.02), np.uint8(110)
+    sa, za = np.float32(0.05), np.uint8(90)
+    b = rng.normal(0, 0.2, 16).astype(np.float32)
+    inits = {"x_scale": sx, "x_zp": zx, "w_q": q, "w_scale": s, "w_zp": np.zeros(16, np.int8),
+             "a_scale": sa, "a_zp": za, "b_q": np.rint(b / (sx * s)).astype(np.int32),
+             "g_scale": np.float32(0.011), "g_zp": np.uint8(70),
+             "m_scale": np.float32(0.006), "m_zp": np.uint8(128),
+             "y_scale": np.float32(0.07), "y_zp": np.uint8(100)}
+    ms = "com.microsoft"
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "x_scale", "x_zp"], ["x_q"]),
+        helper.make_node("QLinearConv", ["x_q", "x_scale", "x_zp", "w_q", "w_scale", "w_zp",
+                                         "a_scale", "a_zp", "b_q"], ["a"], name="conv",
+                         kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("QLinearGlobalAveragePool", ["a", "a_scale", "a_zp", "g_scale", "g_zp"],
+                         ["g"], name="gap", domain=ms, channels_last=0),
+        helper.make_node("QLinearMul", ["a", "a_scale", "a_zp", "g", "g_scale", "g_zp", "m_scale",
+                                        "m_zp"], ["m"], name="se", domain=ms),
+        helper.make_node("QLinearAdd", ["m", "m_scale", "m_zp", "a", "a_scale", "a_zp", "y_scale",
+                                        "y_zp"], ["y"], name="residual", domain=ms),
+    ]
+    g = helper.make_graph(nodes, "qop_contrib",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8, 10, 10])],
+                          [helper.make_tensor_value_info("y", TensorProto.UINT8, [2, 16, 10, 10]),
+                           helper.make_tensor_value_info("g", TensorProto.UINT8, [2, 16, 1, 1])],
+                          [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(ms, 1)],
+                          producer_name="onnx.quantization-like")
+    m.ir_version = 7
+    onnx.save(m, os.path.join(out, "qop_contrib.onnx"))
+    np.save(os.path.join(out, "input_contrib.npy"), rng.uniform(-2, 2.5, (2, 8, 10, 10)).astype(np.float32))
 
 
 if __name__ == "__main__":

@@ -198,3 +198,36 @@ Test(qlinear_add_ort, qlinear_mul_and_pool_match_onnxruntime) {
         cr_assert_leq(nd * 100, n, "%s: more than 1%% differ", names[o]);
     }
 }
+
+/* A QOperator model with onnxruntime's own com.microsoft QLinearGlobalAveragePool, QLinearMul and
+ * QLinearAdd (tests/passes/gen_qdq_models.py, as its static quantizer writes them) imports into
+ * piqc's ops of those names and runs on the u8 kernels; onnxruntime runs the same file with its
+ * fused kernels (other f32 roundings): the pool equal, y within 1 LSB on under 1% of the bytes. */
+Test(qlinear_add_ort, com_microsoft_qoperator_import) {
+    const char *dir = PQ_BINARY_DIR "/tests/data/qdq";
+    char out[16384], model_path[512];
+    snprintf(model_path, sizeof model_path, "%s/qop_contrib.onnx", dir);
+    if (access(model_path, R_OK) != 0)
+        cr_skip("%s was not generated (python3-onnx missing at build time)", model_path);
+    cr_assert_eq(pq_cli_sh(out, sizeof out,
+                           PIQC " run %s --input x=%s/input_contrib.npy --output-dir %s/piqc",
+                           model_path, dir, tmp),
+                 0, "%s", out);
+    cr_assert(strstr(out, "output 'y': u8[2,16,10,10]"), "%s", out);
+    if (access(ORT_MODULE, R_OK) != 0)
+        cr_skip("onnxruntime-node is not installed: the com.microsoft model ran in piqc only");
+    cr_assert_eq(pq_cli_sh(out, sizeof out,
+                           ORT_RUN " %s --input x=%s/input_contrib.npy --output-dir %s/ort",
+                           model_path, dir, tmp),
+                 0, "%s", out);
+    int64_t nd, md, n;
+    diff("ort", "g", &nd, &md, &n);
+    cr_assert_leq(md, 1, "pool: %lld of %lld differ, max %lld", (long long)nd, (long long)n,
+                  (long long)md);
+    diff("ort", "y", &nd, &md, &n);
+    fprintf(stderr,
+            "com.microsoft QOperator model vs onnxruntime: y %lld of %lld differ, max %lld\n",
+            (long long)nd, (long long)n, (long long)md);
+    cr_assert_leq(md, 1);
+    cr_assert_leq(nd * 100, n, "more than 1%% of the elements differ");
+}
