@@ -128,9 +128,10 @@ static void pq_i8t_compute_task(void *ctx, int64_t b, int64_t e) {
         size_t m0 = mc * j->mblk, m1 = m0 + j->mblk < M ? m0 + j->mblk : M;
         const uint8_t *xs = j->xs + n * j->g->image;
         uint8_t *yp = j->ypm + n * j->g->P * M;
-        for (size_t r0 = p0; r0 < p1; r0 += mr) {
-            int nm = (int)(p1 - r0 < mr ? p1 - r0 : mr);
-            for (size_t c0 = m0; c0 < m1; c0 += nr) {
+        /* a panel (all taps of nr channels) stays in cache while every row block uses it */
+        for (size_t c0 = m0; c0 < m1; c0 += nr) {
+            for (size_t r0 = p0; r0 < p1; r0 += mr) {
+                int nm = (int)(p1 - r0 < mr ? p1 - r0 : mr);
                 pq_i8_tile_ep ep = {.add_col = c->add + c0,
                                     .m_col = c->m + c0,
                                     .act = c->act,

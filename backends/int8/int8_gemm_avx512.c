@@ -11,17 +11,18 @@
 
 #define PQ_I8Z_MR 8
 
-/* rows_u8: dpbusd(acc, rows (u8), panel (s8)); else dpbusd(acc, panel (u8), rows (s8)). */
+/* rows_u8: dpbusd(acc, rows (u8), panel (s8)); else dpbusd(acc, panel (u8), rows (s8)). With
+ * toff non-NULL the rows are read at ntaps bases a + toff[t], kq quads each, the panel's quads
+ * following one another across taps (the implicit-GEMM form, pq_i8_taps_fn). */
 static inline __attribute__((always_inline)) void
-pq_i8_avx512_tile(int MR, int rows_u8, size_t kq, const uint8_t *a, size_t lda, size_t qs,
-                  const uint8_t *p, int32_t *c, const pq_i8_tile_ep *ep) {
+pq_i8_avx512_tile_taps(int MR, int rows_u8, size_t kq, const uint8_t *a, size_t lda, size_t qs,
+                       const size_t *toff, int ntaps, const uint8_t *p, int32_t *c,
+                       const pq_i8_tile_ep *ep) {
     /* 16 named accumulators: an array indexed in the loop made gcc copy every register each
      * iteration (vmovdqa64 between the dpbusd) */
     __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m512i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00;
     __m512i c61 = c00, c70 = c00, c71 = c00;
-    const uint8_t *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda;
-    const uint8_t *a4 = a + 4 * lda, *a5 = a + 5 * lda, *a6 = a + 6 * lda, *a7 = a + 7 * lda;
 #define PQ_I8Z_ROW(R)                                                                              \
     if (MR > R) {                                                                                  \
         int32_t qv;                                                                                \
@@ -35,23 +36,35 @@ pq_i8_avx512_tile(int MR, int rows_u8, size_t kq, const uint8_t *a, size_t lda, 
             c##R##1 = _mm512_dpbusd_epi32(c##R##1, b1, av);                                        \
         }                                                                                          \
     }
-    size_t o = 0;
-    for (size_t q = 0; q < kq; q++, p += 4 * PQ_I8Z_NR, o += qs) {
-        __m512i b0 = _mm512_loadu_si512((const void *)p);
-        __m512i b1 = _mm512_loadu_si512((const void *)(p + 64));
-        PQ_I8Z_ROW(0)
-        PQ_I8Z_ROW(1)
-        PQ_I8Z_ROW(2)
-        PQ_I8Z_ROW(3)
-        PQ_I8Z_ROW(4)
-        PQ_I8Z_ROW(5)
-        PQ_I8Z_ROW(6)
-        PQ_I8Z_ROW(7)
+    for (int t = 0; t < ntaps; t++) {
+        const uint8_t *ab = toff ? a + toff[t] : a;
+        const uint8_t *a0 = ab, *a1 = ab + lda, *a2 = ab + 2 * lda, *a3 = ab + 3 * lda;
+        const uint8_t *a4 = ab + 4 * lda, *a5 = ab + 5 * lda, *a6 = ab + 6 * lda;
+        const uint8_t *a7 = ab + 7 * lda;
+        size_t o = 0;
+        for (size_t q = 0; q < kq; q++, p += 4 * PQ_I8Z_NR, o += qs) {
+            __m512i b0 = _mm512_loadu_si512((const void *)p);
+            __m512i b1 = _mm512_loadu_si512((const void *)(p + 64));
+            PQ_I8Z_ROW(0)
+            PQ_I8Z_ROW(1)
+            PQ_I8Z_ROW(2)
+            PQ_I8Z_ROW(3)
+            PQ_I8Z_ROW(4)
+            PQ_I8Z_ROW(5)
+            PQ_I8Z_ROW(6)
+            PQ_I8Z_ROW(7)
+        }
     }
 #undef PQ_I8Z_ROW
     __m512i acc[PQ_I8Z_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
                                  {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
     pq_i8_avx512_finish(MR, acc, c, ep);
+}
+
+static inline __attribute__((always_inline)) void
+pq_i8_avx512_tile(int MR, int rows_u8, size_t kq, const uint8_t *a, size_t lda, size_t qs,
+                  const uint8_t *p, int32_t *c, const pq_i8_tile_ep *ep) {
+    pq_i8_avx512_tile_taps(MR, rows_u8, kq, a, lda, qs, NULL, 1, p, c, ep);
 }
 
 #define PQ_I8Z_SWITCH(U, C, EP)                                                                    \
@@ -102,6 +115,41 @@ static void pq_i8_gemm_ukernel_rq__avx512vnni_8x32_us(int mr, size_t kq, const v
                                                       size_t qs, const void *p,
                                                       const pq_i8_tile_ep *ep) {
     PQ_I8Z_SWITCH(1, NULL, ep)
+}
+
+/* The implicit-GEMM tile (pq_i8_taps_fn): 8 output positions x 32 channels, every tap. */
+static void pq_i8_taps__avx512vnni_8x32(int mr, const uint8_t *x, size_t lda, const size_t *toff,
+                                        int ntaps, size_t cq, const void *p,
+                                        const pq_i8_tile_ep *ep) {
+    const uint8_t *a = x, *pp = p;
+#define PQ_I8Z_TAPS(R) pq_i8_avx512_tile_taps(R, 1, cq, a, lda, 4, toff, ntaps, pp, NULL, ep)
+    switch (mr) {
+    case 1:
+        PQ_I8Z_TAPS(1);
+        break;
+    case 2:
+        PQ_I8Z_TAPS(2);
+        break;
+    case 3:
+        PQ_I8Z_TAPS(3);
+        break;
+    case 4:
+        PQ_I8Z_TAPS(4);
+        break;
+    case 5:
+        PQ_I8Z_TAPS(5);
+        break;
+    case 6:
+        PQ_I8Z_TAPS(6);
+        break;
+    case 7:
+        PQ_I8Z_TAPS(7);
+        break;
+    default:
+        PQ_I8Z_TAPS(8);
+        break;
+    }
+#undef PQ_I8Z_TAPS
 }
 
 static void pq_i8_requant__avx512(const int32_t *acc, size_t n, int32_t add, float ms,
@@ -510,4 +558,5 @@ const pq_i8_kernels pq_i8_kernels_avx512 = {
     .dwpad = pq_i8_dwpad__avx512,
     .dwc = pq_i8_dwc__avx512,
     .dwc_lanes = 16,
+    .taps = pq_i8_taps__avx512vnni_8x32,
 };
