@@ -13,10 +13,13 @@
 #define PQ_I8V_MR 6
 #define PQ_I8V_NR 16
 
-/* rows_u8: dpbusd(acc, rows (u8), panel (s8)); else dpbusd(acc, panel (u8), rows (s8)). */
+/* rows_u8: dpbusd(acc, rows (u8), panel (s8)); else dpbusd(acc, panel (u8), rows (s8)). With
+ * toff non-NULL the rows are read at ntaps bases a + toff[t], kq quads each, the panel's quads
+ * following one another across taps (the implicit-GEMM form, pq_i8_taps_fn). */
 static inline __attribute__((always_inline)) void
-pq_i8_avxvnni_tile(int MR, int rows_u8, size_t kq, const uint8_t *a, size_t lda, size_t qs,
-                   const uint8_t *p, int32_t *c, const pq_i8_tile_ep *ep) {
+pq_i8_avxvnni_tile_taps(int MR, int rows_u8, size_t kq, const uint8_t *a0, size_t lda, size_t qs,
+                        const size_t *toff, int ntaps, const uint8_t *p, int32_t *c,
+                        const pq_i8_tile_ep *ep) {
     /* named accumulators: an array indexed in the loop made gcc spill and copy them */
     __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
@@ -33,16 +36,19 @@ pq_i8_avxvnni_tile(int MR, int rows_u8, size_t kq, const uint8_t *a, size_t lda,
             c##R##1 = _mm256_dpbusd_avx_epi32(c##R##1, b1, av);                                    \
         }                                                                                          \
     }
-    size_t o = 0;
-    for (size_t q = 0; q < kq; q++, p += 4 * PQ_I8V_NR, o += qs) {
-        __m256i b0 = _mm256_loadu_si256((const __m256i *)p);
-        __m256i b1 = _mm256_loadu_si256((const __m256i *)(p + 32));
-        PQ_I8V_ROW(0)
-        PQ_I8V_ROW(1)
-        PQ_I8V_ROW(2)
-        PQ_I8V_ROW(3)
-        PQ_I8V_ROW(4)
-        PQ_I8V_ROW(5)
+    for (int t = 0; t < ntaps; t++) {
+        const uint8_t *a = toff ? a0 + toff[t] : a0;
+        size_t o = 0;
+        for (size_t q = 0; q < kq; q++, p += 4 * PQ_I8V_NR, o += qs) {
+            __m256i b0 = _mm256_loadu_si256((const __m256i *)p);
+            __m256i b1 = _mm256_loadu_si256((const __m256i *)(p + 32));
+            PQ_I8V_ROW(0)
+            PQ_I8V_ROW(1)
+            PQ_I8V_ROW(2)
+            PQ_I8V_ROW(3)
+            PQ_I8V_ROW(4)
+            PQ_I8V_ROW(5)
+        }
     }
 #undef PQ_I8V_ROW
     __m256i acc[PQ_I8V_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21},
@@ -59,6 +65,12 @@ pq_i8_avxvnni_tile(int MR, int rows_u8, size_t kq, const uint8_t *a, size_t lda,
         _mm256_storeu_si256((__m256i *)(c + r * PQ_I8V_NR), acc[r][0]);
         _mm256_storeu_si256((__m256i *)(c + r * PQ_I8V_NR + 8), acc[r][1]);
     }
+}
+
+static inline __attribute__((always_inline)) void
+pq_i8_avxvnni_tile(int MR, int rows_u8, size_t kq, const uint8_t *a, size_t lda, size_t qs,
+                   const uint8_t *p, int32_t *c, const pq_i8_tile_ep *ep) {
+    pq_i8_avxvnni_tile_taps(MR, rows_u8, kq, a, lda, qs, NULL, 1, p, c, ep);
 }
 
 #define PQ_I8V_SWITCH(U, C, EP)                                                                    \
@@ -105,6 +117,34 @@ static void pq_i8_gemm_ukernel_rq__avxvnni_6x16_us(int mr, size_t kq, const void
     PQ_I8V_SWITCH(1, NULL, ep)
 }
 
+/* The implicit-GEMM tile (pq_i8_taps_fn): 6 output positions x 16 channels, every tap. */
+static void pq_i8_taps__avxvnni_6x16(int mr, const uint8_t *x, size_t lda, const size_t *toff,
+                                     int ntaps, size_t cq, const void *p, const pq_i8_tile_ep *ep) {
+    const uint8_t *pp = p;
+#define PQ_I8V_TAPS(R) pq_i8_avxvnni_tile_taps(R, 1, cq, x, lda, 4, toff, ntaps, pp, NULL, ep)
+    switch (mr) {
+    case 1:
+        PQ_I8V_TAPS(1);
+        break;
+    case 2:
+        PQ_I8V_TAPS(2);
+        break;
+    case 3:
+        PQ_I8V_TAPS(3);
+        break;
+    case 4:
+        PQ_I8V_TAPS(4);
+        break;
+    case 5:
+        PQ_I8V_TAPS(5);
+        break;
+    default:
+        PQ_I8V_TAPS(6);
+        break;
+    }
+#undef PQ_I8V_TAPS
+}
+
 static void pq_i8_requant__avxvnni(const int32_t *acc, size_t n, int32_t add, float ms,
                                    const float *mv, const pq_i8_act *act, int32_t zp, uint8_t *y) {
     pq_i8_requant_body__avx2(acc, n, add, ms, mv, act, zp, y);
@@ -127,6 +167,7 @@ const pq_i8_kernels pq_i8_kernels_avxvnni = {
     .requant = pq_i8_requant__avxvnni,
     .dwc = pq_i8_dwc__avxvnni,
     .dwc_lanes = 16,
+    .taps = pq_i8_taps__avxvnni_6x16,
 };
 #else
 const pq_i8_kernels pq_i8_kernels_avxvnni = {
