@@ -54,35 +54,43 @@ typedef struct pq_i8d_ep {
     pq_i8n_act4 act;
 } pq_i8d_ep;
 
-/* NB output positions: acc[i] = sum_t w[t] * p[po[i] + toff[t]] on 16 channels (exact f32 integer
- * sums), requantized into 16 bytes each at t + 16 i. */
+/* NB (1 or 4) output positions: acc[i] = sum_t w[t] * p[po[i] + toff[t]] on 16 channels (exact
+ * f32 integer sums), requantized into 16 bytes each at t + 16 i. Named accumulators: with an
+ * array indexed in the tap loop gcc stored all of them to the stack on every tap. */
 static inline __attribute__((always_inline)) void pq_i8d_blk(int NB, const float *p, const int *po,
                                                              const int *toff, const float *wv,
                                                              int KK, const pq_i8d_ep *e,
                                                              uint8_t *t) {
-    float32x4_t a[4][4];
-    const float *q[4];
-    for (int i = 0; i < NB; i++) {
-        a[i][0] = a[i][1] = a[i][2] = a[i][3] = vdupq_n_f32(0.0f);
-        q[i] = p + po[i];
+    float32x4_t z = vdupq_n_f32(0.0f);
+    float32x4_t a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;
+    float32x4_t a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;
+    const float *q0 = p + po[0], *q1 = NB > 1 ? p + po[1] : q0;
+    const float *q2 = NB > 2 ? p + po[2] : q0, *q3 = NB > 3 ? p + po[3] : q0;
+#define PQ_I8D_TAP(I)                                                                              \
+    if (NB > I) {                                                                                  \
+        const float *s = q##I + o;                                                                 \
+        a##I##0 = vfmaq_f32(a##I##0, vld1q_f32(s), w0);                                            \
+        a##I##1 = vfmaq_f32(a##I##1, vld1q_f32(s + 4), w1);                                        \
+        a##I##2 = vfmaq_f32(a##I##2, vld1q_f32(s + 8), w2);                                        \
+        a##I##3 = vfmaq_f32(a##I##3, vld1q_f32(s + 12), w3);                                       \
     }
     for (int k = 0; k < KK; k++) {
         const float *wk = wv + PQ_I8D_L * k;
         float32x4_t w0 = vld1q_f32(wk), w1 = vld1q_f32(wk + 4);
         float32x4_t w2 = vld1q_f32(wk + 8), w3 = vld1q_f32(wk + 12);
         int o = toff[k];
-        for (int i = 0; i < NB; i++) {
-            const float *s = q[i] + o;
-            a[i][0] = vfmaq_f32(a[i][0], vld1q_f32(s), w0);
-            a[i][1] = vfmaq_f32(a[i][1], vld1q_f32(s + 4), w1);
-            a[i][2] = vfmaq_f32(a[i][2], vld1q_f32(s + 8), w2);
-            a[i][3] = vfmaq_f32(a[i][3], vld1q_f32(s + 12), w3);
-        }
+        PQ_I8D_TAP(0)
+        PQ_I8D_TAP(1)
+        PQ_I8D_TAP(2)
+        PQ_I8D_TAP(3)
     }
+#undef PQ_I8D_TAP
+    const float32x4_t acc[4][4] = {
+        {a00, a01, a02, a03}, {a10, a11, a12, a13}, {a20, a21, a22, a23}, {a30, a31, a32, a33}};
     for (int i = 0; i < NB; i++) {
         int32x4_t r[4];
         for (int j = 0; j < 4; j++)
-            r[j] = pq_i8n_rq4(vcvtnq_s32_f32(a[i][j]), e->add[j], e->m[j], &e->act, e->lo, e->hi,
+            r[j] = pq_i8n_rq4(vcvtnq_s32_f32(acc[i][j]), e->add[j], e->m[j], &e->act, e->lo, e->hi,
                               e->zp);
         vst1q_u8(t + PQ_I8D_L * i, vcombine_u8(pq_i8n_pack8(r[0], r[1]), pq_i8n_pack8(r[2], r[3])));
     }

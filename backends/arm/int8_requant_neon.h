@@ -64,7 +64,10 @@ static inline float32x4_t pq_i8n_act4_apply(const pq_i8n_act4 *a, float32x4_t r)
 static inline int32x4_t pq_i8n_rq4(int32x4_t acc, int32x4_t add, float32x4_t m,
                                    const pq_i8n_act4 *a, float32x4_t lo, float32x4_t hi,
                                    int32x4_t zp) {
-    float32x4_t v = vmulq_f32(vcvtq_f32_s32(vaddq_s32(acc, add)), m);
+    /* the wrapping add in u32 lanes: GCC's vaddq_s32 is a signed vector + (overflow undefined) */
+    int32x4_t t =
+        vreinterpretq_s32_u32(vaddq_u32(vreinterpretq_u32_s32(acc), vreinterpretq_u32_s32(add)));
+    float32x4_t v = vmulq_f32(vcvtq_f32_s32(t), m);
     if (a->on) v = pq_i8n_act4_apply(a, v);
     v = vminq_f32(vmaxq_f32(v, lo), hi);
     return vaddq_s32(vcvtnq_s32_f32(v), zp);

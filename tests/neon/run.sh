@@ -3,6 +3,8 @@
 # aarch64 (static) and runs it under qemu-aarch64. Exit 77 (CTest skip) without the toolchain.
 # The IR library (without the text parser/printer, which need OpenSSL) and the thread pool are
 # linked in for the INT8 glue's node runners (QLinearAdd / Mul, Quantize / DequantizeLinear).
+# PQ_NEON_CFLAGS adds compiler flags, e.g. UB checks without a runtime library:
+#   PQ_NEON_CFLAGS='-fsanitize=undefined -fsanitize-undefined-trap-on-error' tests/neon/run.sh
 set -u
 here="$(cd "$(dirname "$0")" && pwd)"
 src="$(cd "$here/../.." && pwd)"
@@ -18,7 +20,9 @@ if ! command -v "$QEMU" >/dev/null 2>&1; then
 fi
 out="${PQ_NEON_OUT:-$(mktemp -d)}"
 bin="$out/neon_test"
+# shellcheck disable=SC2086 # PQ_NEON_CFLAGS is a list of flags
 "$CC" -std=c11 -O2 -static -Wall -Wextra -Werror -ffp-contract=off -D_POSIX_C_SOURCE=200809L \
+    ${PQ_NEON_CFLAGS:-} \
     -I"$src" -o "$bin" \
     "$here/neon_test.c" \
     "$src/backends/arm/qkernels_neon.c" \
