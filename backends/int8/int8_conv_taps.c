@@ -3,6 +3,7 @@
 #include "int8_conv_taps.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 
 #if defined(__SSE2__)
@@ -15,10 +16,13 @@
 
 /* Positions per compute task (a multiple of every table's mr). */
 #define PQ_I8T_BLOCK 128
+/* Strides this path takes (more: the packed GEMM path). */
+#define PQ_I8T_MAX_STRIDE 8
 
-bool pq_i8_taps_fits(const pq_i8_kernels *k, int64_t C, int64_t M, int64_t positions) {
+bool pq_i8_taps_fits(const pq_i8_kernels *k, const pq_i8_conv *g) {
     int64_t align = 4 * (int64_t)(k->kq_align > 1 ? k->kq_align : 1);
-    return k->taps && C > 0 && C % align == 0 && M >= 64 && positions >= 16;
+    return k->taps && g->group == 1 && g->C > 0 && g->C % align == 0 && g->M >= 64 &&
+           g->N * g->OH * g->OW >= 16 && g->sh <= PQ_I8T_MAX_STRIDE && g->sw <= PQ_I8T_MAX_STRIDE;
 }
 
 size_t pq_i8_taps_panels_bytes(const pq_i8_kernels *k, int64_t M, int64_t C, int64_t taps) {
@@ -54,10 +58,12 @@ typedef struct pq_i8t_geom {
 typedef struct pq_i8t_job {
     const pq_i8_taps_conv *c;
     const pq_i8t_geom *g;
-    uint8_t *xs;        /* N copies */
-    uint8_t *ypm;       /* [N][P][M] */
-    const size_t *toff; /* KH * KW tap offsets inside an image's copy */
-    const size_t *coff; /* g->wu padded columns: offset of column wp inside a copied row */
+    uint8_t *xs;         /* N copies */
+    uint8_t *ypm;        /* [N][P][M] */
+    const size_t *toff;  /* KH * KW tap offsets inside an image's copy */
+    const size_t *coff;  /* g->wu padded columns: offset of column wp inside a copied row, or
+                            SIZE_MAX when no tap reads its phase (1x1 stride 2: odd columns) */
+    const bool *rowused; /* sh row phases: whether a tap reads it */
     size_t blocks, mblk, mchunks;
 } pq_i8t_job;
 
@@ -71,7 +77,7 @@ static void pq_i8t_copy_task(void *ctx, int64_t b, int64_t e) {
     size_t C = (size_t)cv->C;
     for (int64_t t = b; t < e; t++) {
         int64_t n = t / cv->H, ih = t % cv->H, hp = ih + cv->pt;
-        if (hp >= g->hu) continue;
+        if (hp >= g->hu || !j->rowused[hp % cv->sh]) continue;
         uint8_t *xs = j->xs + (size_t)n * g->image;
         size_t rowbase = (size_t)(hp % cv->sh) * (size_t)cv->sw * g->plane +
                          (size_t)(hp / cv->sh) * (size_t)g->WQ * C;
@@ -97,14 +103,16 @@ static void pq_i8t_copy_task(void *ctx, int64_t b, int64_t e) {
                 pq_i8_tr16x16__sse2(v);
                 const size_t *co = j->coff + iw0 + cv->pl;
                 for (int64_t w = 0; w < nw; w++)
-                    _mm_storeu_si128((__m128i *)(xs + rowbase + co[w] + c0), v[w]);
+                    if (co[w] != SIZE_MAX)
+                        _mm_storeu_si128((__m128i *)(xs + rowbase + co[w] + c0), v[w]);
                 continue;
 #else
                 const size_t *co = j->coff + iw0 + cv->pl;
                 for (int i = 0; i < 16; i++)
                     for (int64_t w = 0; w < nw; w++)
-                        xs[rowbase + co[w] + c0 + (size_t)i] =
-                            src[(size_t)i * (size_t)(cv->H * cv->W) + (size_t)(iw0 + w)];
+                        if (co[w] != SIZE_MAX)
+                            xs[rowbase + co[w] + c0 + (size_t)i] =
+                                src[(size_t)i * (size_t)(cv->H * cv->W) + (size_t)(iw0 + w)];
 #endif
             }
         }
@@ -188,11 +196,20 @@ enum pq_status pq_i8_taps_conv_run(const pq_i8_taps_conv *c, pq_error *err) {
             toff[t] = (size_t)((hh % cv->sh) * cv->sw + ww % cv->sw) * g.plane +
                       ((size_t)(hh / cv->sh * g.WQ) + (size_t)(ww / cv->sw)) * C;
         }
+    /* phases no tap reads are not copied */
+    bool rowused[PQ_I8T_MAX_STRIDE] = {false}, colused[PQ_I8T_MAX_STRIDE] = {false};
+    for (int64_t kh = 0; kh < cv->KH; kh++)
+        rowused[kh * cv->dh % cv->sh] = true;
+    for (int64_t kw = 0; kw < cv->KW; kw++)
+        colused[kw * cv->dw % cv->sw] = true;
     for (int64_t wp = 0; wp < g.wu; wp++)
-        coff[wp] = (size_t)(wp % cv->sw) * g.plane + (size_t)(wp / cv->sw) * C;
+        coff[wp] = colused[wp % cv->sw]
+                       ? (size_t)(wp % cv->sw) * g.plane + (size_t)(wp / cv->sw) * C
+                       : SIZE_MAX;
     memset(xs, c->zp_x, (size_t)cv->N * g.image);
     size_t mr = (size_t)k->mr, nr = (size_t)k->nr;
-    pq_i8t_job j = {.c = c, .g = &g, .xs = xs, .ypm = ypm, .toff = toff, .coff = coff};
+    pq_i8t_job j = {
+        .c = c, .g = &g, .xs = xs, .ypm = ypm, .toff = toff, .coff = coff, .rowused = rowused};
     j.blocks = (g.P + PQ_I8T_BLOCK - 1) / PQ_I8T_BLOCK;
     int th = c->threads > 1 ? c->threads : 1;
     int cth = pq_i8_threads(th, (double)(cv->N * cv->C * cv->H * cv->W), 2.5e5);

@@ -26,10 +26,10 @@ typedef struct pq_i8_taps_conv {
     int threads;
 } pq_i8_taps_conv;
 
-/* Whether the taps path takes a group-1 convolution of C input and M output channels with
- * positions output positions in all: the table has a taps kernel, C is a multiple of its
- * 64-byte tile rows (kq_align quads) and the tiles fill (M >= 64, positions >= 16). */
-bool pq_i8_taps_fits(const pq_i8_kernels *k, int64_t C, int64_t M, int64_t positions);
+/* Whether the taps path takes convolution g: the table has a taps kernel, group 1, C a multiple
+ * of the table's depth step (4 bytes; AMX: 64), strides up to 8 and the tiles fill (M >= 64, at
+ * least 16 output positions in all). */
+bool pq_i8_taps_fits(const pq_i8_kernels *k, const pq_i8_conv *g);
 
 /* Bytes of the packed weights: panels of nr output channels, [KH * KW * C / 4][nr][4] each. */
 size_t pq_i8_taps_panels_bytes(const pq_i8_kernels *k, int64_t M, int64_t C, int64_t taps);

@@ -1151,7 +1151,7 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
     /* Weights packed once per session node (or per call); the zero-point correction
      * -zp_x * sum_k w[oc][k] is folded per output channel with the bias. */
     /* implicit GEMM on a channel-last copy (AMX): no tap packing per tile */
-    if (g.group == 1 && !direct && finite && pq_i8_taps_fits(k, g.C, g.M, g.N * (int64_t)OSP)) {
+    if (!direct && finite && pq_i8_taps_fits(k, &g)) {
         size_t taps = (size_t)(g.KH * g.KW);
         const pq_i8_wpack *wt = pq_i8_weights(a, 3, k, M, CK, PQ_I8W_TAPS, zp_x, taps, &owned);
         if (!wt) {
