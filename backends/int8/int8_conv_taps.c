@@ -84,6 +84,7 @@ static void pq_i8t_copy_task(void *ctx, int64_t b, int64_t e) {
         int64_t wend = cv->W; /* input columns whose padded column the taps reach */
         if (wend > g->wu - cv->pl) wend = g->wu - cv->pl;
         for (size_t c0 = 0; c0 < C; c0 += 16) {
+            size_t cn = C - c0 < 16 ? C - c0 : 16; /* channels of this block (C % 4 == 0) */
             const uint8_t *src =
                 c->x + (((size_t)n * C + c0) * (size_t)cv->H + (size_t)ih) * (size_t)cv->W;
             for (int64_t iw0 = 0; iw0 < wend; iw0 += 16) {
@@ -92,7 +93,9 @@ static void pq_i8t_copy_task(void *ctx, int64_t b, int64_t e) {
                 __m128i v[16];
                 for (int i = 0; i < 16; i++) {
                     const uint8_t *r = src + (size_t)i * (size_t)(cv->H * cv->W) + iw0;
-                    if (nw == 16) {
+                    if ((size_t)i >= cn) {
+                        v[i] = _mm_setzero_si128();
+                    } else if (nw == 16) {
                         v[i] = _mm_loadu_si128((const __m128i *)r);
                     } else {
                         uint8_t tmp[16] = {0};
@@ -102,17 +105,24 @@ static void pq_i8t_copy_task(void *ctx, int64_t b, int64_t e) {
                 }
                 pq_i8_tr16x16__sse2(v);
                 const size_t *co = j->coff + iw0 + cv->pl;
-                for (int64_t w = 0; w < nw; w++)
-                    if (co[w] != SIZE_MAX)
+                for (int64_t w = 0; w < nw; w++) {
+                    if (co[w] == SIZE_MAX) continue;
+                    if (cn == 16) {
                         _mm_storeu_si128((__m128i *)(xs + rowbase + co[w] + c0), v[w]);
+                    } else { /* the last channels only: the next pixel follows */
+                        uint8_t t16[16];
+                        _mm_storeu_si128((__m128i *)t16, v[w]);
+                        memcpy(xs + rowbase + co[w] + c0, t16, cn);
+                    }
+                }
                 continue;
 #else
                 const size_t *co = j->coff + iw0 + cv->pl;
-                for (int i = 0; i < 16; i++)
+                for (size_t i = 0; i < cn; i++)
                     for (int64_t w = 0; w < nw; w++)
                         if (co[w] != SIZE_MAX)
-                            xs[rowbase + co[w] + c0 + (size_t)i] =
-                                src[(size_t)i * (size_t)(cv->H * cv->W) + (size_t)(iw0 + w)];
+                            xs[rowbase + co[w] + c0 + i] =
+                                src[i * (size_t)(cv->H * cv->W) + (size_t)(iw0 + w)];
 #endif
             }
         }
