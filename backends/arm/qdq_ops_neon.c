@@ -6,6 +6,7 @@
 #include <arm_neon.h>
 #include <string.h>
 
+#include "backends/arm/int8_codes_neon.h"
 #include "backends/int8/qdq_ops.h"
 
 /* 16 quantized codes of x[0..15]. */
@@ -43,23 +44,10 @@ static void pq_qdq_quant__neon(const float *x, size_t n, float s, int32_t zp, bo
 /* (float)(x - zp) * s of 16 codes into y. */
 static inline void pq_qdqn_dequant16(uint8x16_t v, bool is_u8, int32x4_t z, float32x4_t s,
                                      float *y) {
-    int32x4_t i[4];
-    if (is_u8) {
-        uint16x8_t l = vmovl_u8(vget_low_u8(v)), h = vmovl_u8(vget_high_u8(v));
-        i[0] = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(l)));
-        i[1] = vreinterpretq_s32_u32(vmovl_u16(vget_high_u16(l)));
-        i[2] = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(h)));
-        i[3] = vreinterpretq_s32_u32(vmovl_u16(vget_high_u16(h)));
-    } else {
-        int8x16_t s8 = vreinterpretq_s8_u8(v);
-        int16x8_t l = vmovl_s8(vget_low_s8(s8)), h = vmovl_s8(vget_high_s8(s8));
-        i[0] = vmovl_s16(vget_low_s16(l));
-        i[1] = vmovl_s16(vget_high_s16(l));
-        i[2] = vmovl_s16(vget_low_s16(h));
-        i[3] = vmovl_s16(vget_high_s16(h));
-    }
+    float32x4_t f[4];
+    pq_i8n_real16(v, is_u8, z, s, f);
     for (int j = 0; j < 4; j++)
-        vst1q_f32(y + 4 * j, vmulq_f32(vcvtq_f32_s32(vsubq_s32(i[j], z)), s));
+        vst1q_f32(y + 4 * j, f[j]);
 }
 
 static void pq_qdq_dequant__neon(const uint8_t *x, size_t n, bool is_u8, int32_t zp, float s,

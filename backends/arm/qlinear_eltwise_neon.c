@@ -7,6 +7,7 @@
 #include <arm_neon.h>
 #include <string.h>
 
+#include "backends/arm/int8_codes_neon.h"
 #include "backends/int8/qlinear_eltwise.h"
 
 /* The per-call constants as vectors. */
@@ -29,28 +30,6 @@ static inline void pq_qen_init(pq_qen *c, const pq_qadd_params *p) {
     c->zb = vdupq_n_s32(p->zb);
     c->is_u8 = p->is_u8;
     c->mul = p->mul;
-}
-
-/* The real values (float)(q - z) * s of 16 codes (u8 zero-extended, s8 sign-extended). */
-static inline void pq_qen_real(uint8x16_t v, bool is_u8, int32x4_t z, float32x4_t s,
-                               float32x4_t f[4]) {
-    int32x4_t i[4];
-    if (is_u8) {
-        uint16x8_t l = vmovl_u8(vget_low_u8(v)), h = vmovl_u8(vget_high_u8(v));
-        i[0] = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(l)));
-        i[1] = vreinterpretq_s32_u32(vmovl_u16(vget_high_u16(l)));
-        i[2] = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(h)));
-        i[3] = vreinterpretq_s32_u32(vmovl_u16(vget_high_u16(h)));
-    } else {
-        int8x16_t s8 = vreinterpretq_s8_u8(v);
-        int16x8_t l = vmovl_s8(vget_low_s8(s8)), h = vmovl_s8(vget_high_s8(s8));
-        i[0] = vmovl_s16(vget_low_s16(l));
-        i[1] = vmovl_s16(vget_high_s16(l));
-        i[2] = vmovl_s16(vget_low_s16(h));
-        i[3] = vmovl_s16(vget_high_s16(h));
-    }
-    for (int j = 0; j < 4; j++)
-        f[j] = vmulq_f32(vcvtq_f32_s32(vsubq_s32(i[j], z)), s);
 }
 
 /* 16 result codes from the real operands: combine, activation clamp, divide, round, + zc,
@@ -95,14 +74,14 @@ static void pq_qadd__neon(const uint8_t *a, const uint8_t *b, size_t n, bool b_b
     }
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        pq_qen_real(vld1q_u8(a + i), c.is_u8, c.za, c.sa, fa);
-        if (!b_bcast) pq_qen_real(vld1q_u8(b + i), c.is_u8, c.zb, c.sb, fb);
+        pq_i8n_real16(vld1q_u8(a + i), c.is_u8, c.za, c.sa, fa);
+        if (!b_bcast) pq_i8n_real16(vld1q_u8(b + i), c.is_u8, c.zb, c.sb, fb);
         vst1q_u8(y + i, pq_qen_out(&c, fa, fb));
     }
     if (i < n) {
         size_t left = n - i;
-        pq_qen_real(pq_qen_load_tail(a + i, left), c.is_u8, c.za, c.sa, fa);
-        if (!b_bcast) pq_qen_real(pq_qen_load_tail(b + i, left), c.is_u8, c.zb, c.sb, fb);
+        pq_i8n_real16(pq_qen_load_tail(a + i, left), c.is_u8, c.za, c.sa, fa);
+        if (!b_bcast) pq_i8n_real16(pq_qen_load_tail(b + i, left), c.is_u8, c.zb, c.sb, fb);
         pq_qen_store_tail(y + i, pq_qen_out(&c, fa, fb), left);
     }
 }
@@ -140,10 +119,10 @@ static void pq_qadd_rows__neon(const uint8_t *a, const uint8_t *b, size_t e0, si
                 fb[j] = vbslq_f32(vcltq_u32(vld1q_u32(lane + 4 * j), vb), fb[j], next);
         }
         if (left == 16) {
-            pq_qen_real(vld1q_u8(a + i), c.is_u8, c.za, c.sa, fa);
+            pq_i8n_real16(vld1q_u8(a + i), c.is_u8, c.za, c.sa, fa);
             vst1q_u8(y + i, pq_qen_out(&c, fa, fb));
         } else {
-            pq_qen_real(pq_qen_load_tail(a + i, left), c.is_u8, c.za, c.sa, fa);
+            pq_i8n_real16(pq_qen_load_tail(a + i, left), c.is_u8, c.za, c.sa, fa);
             pq_qen_store_tail(y + i, pq_qen_out(&c, fa, fb), left);
         }
     }
