@@ -7,7 +7,7 @@
 # its output checked against PyTorch's (or the ONNX model's reference data), then piqc and
 # onnxruntime-node (graph optimizations on) run the same .npy inputs at 1 and 2 threads,
 # alternating in every round; each run reports the median of --repeat timed runs (onnxruntime after
-# 3 warm-up runs; piqc's first run, which creates the oneDNN primitives, is one of its samples), and
+# 3 warm-up runs; piqc too, with --warmup 3, unless --base is a build without that option), and
 # the table shows the medians of the per-round medians and the ratio piqc/onnxruntime (< 1: piqc
 # faster). --base PIQC_OLD times another piqc build in the same rounds (before/after a change).
 # Usage: bench/bench_fp32_cnn.sh [--repeat N] [--rounds K] [--only NAME[,NAME...]]
@@ -127,7 +127,11 @@ piqc_ms() {
     if [ -n "${5:-}" ]; then e=(OMP_WAIT_POLICY="$5")
     elif [ -z "${OMP_WAIT_POLICY:-}" ] && [ -z "${GOMP_SPINCOUNT:-}" ]; then e=(GOMP_SPINCOUNT=10000)
     fi
-    env "${e[@]}" "$1" run "$2" --input "$3" --threads "$4" --repeat "$repeat" 2>/dev/null |
+    # 3 untimed runs first, as onnxruntime gets (a --base build older than --warmup: none)
+    local w=()
+    local h; h=$("$1" run --help 2>&1 || true) # captured: grep -q under pipefail could SIGPIPE piqc
+    grep -q -- --warmup <<<"$h" && w=(--warmup 3)
+    env "${e[@]}" "$1" run "$2" --input "$3" --threads "$4" --repeat "$repeat" "${w[@]}" 2>/dev/null |
         sed -n 's/^median \([0-9.]*\) ms.*/\1/p'
 }
 ort_ms() { "$NODE" "$ROOT/bench/ort_bench.js" "$1" --input "$2" --threads "$3" --repeat "$repeat" --warmup 3 |

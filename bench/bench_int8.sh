@@ -153,8 +153,10 @@ EOF
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 # piqc with GOMP_SPINCOUNT=10000 unless the caller set a wait policy (see above)
+# (3 untimed runs first, as onnxruntime gets, when the binary knows --warmup)
 piqc_ms() { if [ -z "${OMP_WAIT_POLICY:-}${GOMP_SPINCOUNT:-}" ]; then local e=(GOMP_SPINCOUNT=10000); else local e=(); fi
-            env "${e[@]}" "${4:-$PIQC}" run "$1" --input "input=$2" --threads "$3" --repeat "$repeat" 2>/dev/null |
+            local w=() h; h=$("${4:-$PIQC}" run --help 2>&1 || true); grep -q -- --warmup <<<"$h" && w=(--warmup 3)
+            env "${e[@]}" "${4:-$PIQC}" run "$1" --input "input=$2" --threads "$3" --repeat "$repeat" "${w[@]}" 2>/dev/null |
             sed -n 's/^median \([0-9.]*\) ms.*/\1/p'; }
 ort_ms() { "$NODE" "$ROOT/tests/tools/ort_run.js" "$1" --input "input=$2" --threads "$3" --repeat "$repeat" --warmup 3 |
            sed -n 's/^median \([0-9.]*\) ms.*/\1/p'; }

@@ -90,6 +90,19 @@ Test(cli, digits_accuracy_matches_pytorch) {
     cr_assert(strstr(out, "kernel time per run by op") && strstr(out, "Conv") &&
                   strstr(out, "MaxPool"),
               "%s", out);
+    /* --warmup: untimed runs first, the profile counts the timed ones only; a bad value fails */
+    cr_assert_eq(pq_cli_sh(out, sizeof out,
+                           "%s run %s/examples/digits/model.onnx --input "
+                           "input=%s/examples/digits/test_x.npy --warmup 2 --repeat 3 --profile",
+                           PIQC, SRC, SRC),
+                 0, "%s", out);
+    cr_assert(strstr(out, "median ") && strstr(out, "over 3 runs") &&
+                  strstr(out, "Conv                         ") && strstr(out, "2 calls"),
+              "%s", out);
+    cr_assert_eq(
+        pq_cli_sh(out, sizeof out, "%s run %s/examples/digits/model.onnx --warmup x", PIQC, SRC), 1,
+        "%s", out);
+    cr_assert(strstr(out, "--warmup needs an integer"), "%s", out);
     char path[512];
     snprintf(path, sizeof path, "%s/o/logits.npy", tmpdir);
     struct stat sb;
