@@ -132,6 +132,7 @@ static void pq_i8t_copy_task(void *ctx, int64_t b, int64_t e) {
 /* Tasks [b, e): ((image * blocks) + block) * mchunks + channel chunk. */
 static void pq_i8t_compute_task(void *ctx, int64_t b, int64_t e) {
     const pq_i8t_job *j = ctx;
+    pq_i8_amx_forget(); /* the tiles are configured anew inside this task */
     const pq_i8_taps_conv *c = j->c;
     const pq_i8_conv *cv = c->g;
     const pq_i8_kernels *k = c->k;

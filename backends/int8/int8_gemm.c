@@ -237,6 +237,9 @@ static void pq_i8_gemm_rows(const pq_i8_kernels *k, bool rows_u8, size_t M, size
                             const uint8_t *a, size_t lda, size_t qs, const void *p,
                             const pq_i8_epilogue *ep, size_t r_base, uint8_t *y, size_t ldy) {
     if (qs != 4 && k->strided) k = k->strided; /* same panels, micro-kernels that stride */
+#if defined(__x86_64__)
+    if (k->isa == PQ_I8_AMX) pq_i8_amx_forget(); /* tiles configured anew below */
+#endif
     size_t mr = (size_t)k->mr, nr = (size_t)k->nr;
     size_t pbytes = kq * nr * (size_t)k->kb * (size_t)k->elem;
     pq_i8_ukernel_rq_fn ukr = ep->finite ? k->ukernel_rq[rows_u8 ? 1 : 0] : NULL;

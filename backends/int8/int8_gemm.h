@@ -250,6 +250,9 @@ extern const pq_i8_kernels pq_i8_kernels_avx512;
  * CPU has AMX-TILE and AMX-INT8 and the kernel grants this process the tile data state
  * (arch_prctl ARCH_REQ_XCOMP_PERM, asked once). */
 const pq_i8_kernels *pq_i8_kernels_amx(void);
+/* Makes this thread's next AMX micro-kernel call load its tile configuration again: call at the
+ * start of every task that runs the AMX table's kernels (a no-op without AMX). */
+void pq_i8_amx_forget(void);
 /* NEON (backends/arm/int8_gemm_neon.c, aarch64 only): dot != 0 gives the sdot kernels (NULL
  * when the CPU lacks the dot-product extension), dot == 0 the vmull_s8 / vpadalq_s16 widening
  * ones. PQ_I8_NEON selects the sdot kernels when the CPU has them. */

@@ -49,8 +49,14 @@ typedef struct pq_i8x_cfg {
     uint8_t rows[16];
 } pq_i8x_cfg;
 
-/* The row count this thread's tiles are configured for (0: not configured by these kernels). */
+/* The row count this thread's tiles are configured for (0: not configured by these kernels).
+ * Valid only inside one task of piqc's drivers: they call pq_i8_amx_forget() first, so code that
+ * ran on this thread in between (another library using AMX) cannot leave a stale config. */
 static _Thread_local int pq_i8x_rows;
+
+void pq_i8_amx_forget(void) {
+    pq_i8x_rows = 0;
+}
 
 static void pq_i8x_configure(int mr) {
     if (pq_i8x_rows == mr) return;
@@ -222,5 +228,7 @@ const pq_i8_kernels *pq_i8_kernels_amx(void) {
 const pq_i8_kernels *pq_i8_kernels_amx(void) {
     return NULL;
 }
+
+void pq_i8_amx_forget(void) {}
 
 #endif
