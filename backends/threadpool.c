@@ -62,6 +62,15 @@ static struct {
 
 /* Set on pool workers, and on a caller while its pq_parallel_for runs: nested calls run inline. */
 static _Thread_local bool pq_in_parallel;
+static pq_parallel_runner pq_runner;
+
+void pq_parallel_set_runner(pq_parallel_runner r) {
+    pq_runner = r;
+}
+
+void pq_parallel_mark(bool inside) {
+    pq_in_parallel = inside;
+}
 
 int64_t pq_parallel_chunks(int n_threads, int64_t n_tasks) {
     if (n_tasks <= 0) return 0;
@@ -175,6 +184,7 @@ void pq_parallel_for(int n_threads, int64_t n_tasks, pq_parallel_fn fn, void *ct
         pq_run_inline(n_tasks, chunks, fn, ctx);
         return;
     }
+    if (pq_runner && pq_runner(n_threads, n_tasks, chunks, fn, ctx)) return;
     if (atomic_flag_test_and_set_explicit(&pq_pool.busy, memory_order_acquire)) {
         pq_run_inline(n_tasks, chunks, fn, ctx); /* another thread's job owns the pool */
         return;

@@ -1,9 +1,12 @@
 /* piqc's one thread pool for its own kernels (packed PiQ/int8/f16 ops): a persistent pthread pool
  * created lazily on first use, grown when a call asks for more threads, reused by every kernel,
- * and joined at exit. oneDNN runs on its own OpenMP threads; `--threads N` sets both. */
+ * and joined at exit; or, while libgomp's workers spin and the CPUs are idle, oneDNN's OpenMP team
+ * (a runner a session installs: pq_onednn_parallel_install), so that the two do not compete for
+ * the cores. `--threads N` sets both. */
 #ifndef PQ_THREADPOOL_H
 #define PQ_THREADPOOL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Work of one contiguous chunk [begin, end) of a parallel range. */
@@ -29,6 +32,19 @@ typedef void (*pq_parallel_fn)(void *ctx, int64_t begin, int64_t end);
 void pq_parallel_for(int n_threads, int64_t n_tasks, pq_parallel_fn fn, void *ctx);
 
 #define PQ_POOL_MAX_WORKERS 63
+
+/* Another way to run a pq_parallel_for job, tried first for every job that would use the pool:
+ * returns true when it ran every chunk of [0, n_tasks) (split as pq_parallel_for splits it, each
+ * chunk once, fn's writes visible on return), false to decline (the pool runs the job). oneDNN's
+ * OpenMP team uses it (backends/onednn/onednn_parallel.c), so that piqc's own kernels and
+ * oneDNN's share one set of spinning threads instead of two that compete for the cores. */
+typedef bool (*pq_parallel_runner)(int n_threads, int64_t n_tasks, int64_t chunks,
+                                   pq_parallel_fn fn, void *ctx);
+/* Installs r (NULL: none). Not thread-safe against running jobs; set before running kernels. */
+void pq_parallel_set_runner(pq_parallel_runner r);
+/* For a runner: marks the calling thread as inside a job (true) or not (false), so that a
+ * pq_parallel_for from fn runs inline as a nested call does. */
+void pq_parallel_mark(bool inside);
 
 /* Number of chunks pq_parallel_for(n_threads, n_tasks, ...) makes: min(max(n_threads, 1),
  * n_tasks), 0 when n_tasks <= 0. */

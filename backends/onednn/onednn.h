@@ -151,4 +151,12 @@ size_t pq_onednn_cache_entries(const pq_onednn_cache *c);
  * tests that check that repeated runs reuse primitives. Either pointer may be NULL. */
 void pq_onednn_cache_stats(unsigned long *hits, unsigned long *misses);
 
+/* Makes pq_parallel_for run its jobs on oneDNN's OpenMP team while libgomp's workers spin
+ * between regions (pq_onednn_macs_per_thread() below PQ_ONEDNN_MACS_PER_THREAD_PASSIVE) and
+ * pq_threads_usable grants every thread asked for; otherwise piqc's own pool runs them
+ * (onednn_parallel.c). Sessions call it; idempotent. */
+void pq_onednn_parallel_install(void);
+/* Tests: 1 always the OpenMP team, 0 never, -1 (default) decide as above. Not thread-safe. */
+void pq_onednn_parallel_force(int mode);
+
 #endif

@@ -12,6 +12,7 @@
 #include "backends/int8/int8_ops.h"
 #include "backends/onednn/onednn.h"
 #include "backends/ref/ref.h"
+#include "backends/threadpool.h"
 #include "ir/alloc.h"
 #include "ir/ir.h"
 
@@ -222,6 +223,15 @@ Test(int8_threads, matmul_avx2) {
 Test(int8_threads, matmul_avxvnni) {
     matmul_threads(PQ_I8_AVXVNNI);
 }
+/* The same bytes when the jobs run on oneDNN's OpenMP team (the runner sessions install). */
+Test(int8_threads, conv_on_openmp_team) {
+    pq_onednn_parallel_install();
+    pq_onednn_parallel_force(1);
+    conv_threads(pq_i8_kernels_get()->isa);
+    pq_onednn_parallel_force(-1);
+    pq_parallel_set_runner(NULL);
+}
+
 Test(int8_threads, matmul_avx512) {
     matmul_threads(PQ_I8_AVX512);
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/onednn/onednn.h"
 #include "backends/packed_wide.h"
 #include "backends/piqc_ops.h"
 #include "backends/quant/quant.h"
@@ -170,6 +171,35 @@ Test(threadpool, concurrent_callers_each_get_every_index) {
         pthread_join(th[i], NULL);
         cr_assert(ok[i], "caller %d saw a wrong sum", i);
     }
+}
+
+/* The jobs on oneDNN's OpenMP team (the runner sessions install): the same chunks, every index
+ * once, nested calls inline on their thread, concurrent callers each with a team of their own. */
+Test(threadpool, openmp_runner_same_contract) {
+    pq_onednn_parallel_install();
+    pq_onednn_parallel_force(1);
+    static const int64_t sizes[] = {0, 1, 2, 3, 7, 64, 1000, 100003};
+    static const int nts[] = {1, 2, 3, 4, 8};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+        for (size_t j = 0; j < sizeof nts / sizeof *nts; j++)
+            check_cover(nts[j], sizes[i]);
+    nest ns = {0};
+    pq_parallel_for(2, 4, nest_outer_fn, &ns);
+    for (int i = 0; i < 40; i++)
+        cr_assert_eq(atomic_load(&ns.inner_hits[i]), 1, "index %d", i);
+    cr_assert_eq(atomic_load(&ns.inner_foreign), 0, "a nested chunk left its caller's thread");
+    pthread_t th[3];
+    int ok[3] = {0};
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, caller_main, &ok[i]), 0);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        cr_assert(ok[i], "caller %d saw a wrong sum", i);
+    }
+    pq_onednn_parallel_force(0); /* declined: the pool again */
+    check_cover(3, 1000);
+    pq_onednn_parallel_force(-1);
+    pq_parallel_set_runner(NULL);
 }
 
 Test(threadpool, shutdown_then_restart) {
