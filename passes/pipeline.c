@@ -65,6 +65,15 @@ enum pq_status pq_pipeline_set_option(pq_pipeline *p, uint32_t entry, const char
 
 /* ---- printing ----------------------------------------------------------------------------- */
 
+/* The YAML escape letter of the Unicode line break starting at s (NEL U+0085 'N', LS U+2028
+ * 'L', PS U+2029 'P'; YAML reads them as line breaks, even inside quotes), or 0. */
+static char pq_yaml_break(const unsigned char *s) {
+    if (s[0] == 0xC2 && s[1] == 0x85) return 'N';
+    if (s[0] == 0xE2 && s[1] == 0x80 && (s[2] == 0xA8 || s[2] == 0xA9))
+        return s[2] == 0xA8 ? 'L' : 'P';
+    return 0;
+}
+
 /* True when s can be written as a plain YAML scalar and reads back as the same string. */
 static bool pq_plain_ok(const char *s) {
     if (!s[0]) return false;
@@ -72,6 +81,7 @@ static bool pq_plain_ok(const char *s) {
     for (const char *c = s; *c; c++) {
         unsigned char u = (unsigned char)*c;
         if (u < 0x20 || u == 0x7f || strchr(",[]{}#\"'", *c)) return false;
+        if (pq_yaml_break((const unsigned char *)c)) return false;
         if (*c == ':' && (c[1] == ' ' || c[1] == '\0')) return false;
     }
     return s[strlen(s) - 1] != ' ';
@@ -84,7 +94,11 @@ static void pq_print_scalar(FILE *f, const char *s, bool force_quotes) {
     }
     fputc('"', f);
     for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\')
+        char br = pq_yaml_break(c);
+        if (br) { /* escaped, or it would read back as a line break */
+            fprintf(f, "\\%c", br);
+            c += br == 'N' ? 1 : 2;
+        } else if (*c == '"' || *c == '\\')
             fprintf(f, "\\%c", *c);
         else if (*c == '\n')
             fputs("\\n", f);
