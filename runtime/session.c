@@ -29,7 +29,7 @@ enum pq_status pq_session_create(pq_graph *g, const pq_session_opts *opts, pq_se
     if (opts) s->opts = *opts;
     if (s->opts.n_threads <= 0) s->opts.n_threads = 1;
     /* piqc's parallel kernels on oneDNN's OpenMP threads while those spin (one set of threads) */
-    if (s->opts.n_threads > 1) pq_onednn_parallel_install();
+    if (s->opts.n_threads > 1) pq_onednn_parallel_install(s->opts.n_threads);
     *out = s;
     return PQ_OK;
 }

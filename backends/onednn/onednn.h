@@ -154,8 +154,10 @@ void pq_onednn_cache_stats(unsigned long *hits, unsigned long *misses);
 /* Makes pq_parallel_for run its jobs on oneDNN's OpenMP team while libgomp's workers spin
  * between regions (pq_onednn_macs_per_thread() below PQ_ONEDNN_MACS_PER_THREAD_PASSIVE) and
  * pq_threads_usable grants every thread asked for; otherwise piqc's own pool runs them
- * (onednn_parallel.c). Sessions call it; idempotent. */
-void pq_onednn_parallel_install(void);
+ * (onednn_parallel.c). Under the same two conditions, once per process and team size, pins the
+ * team's workers of an n_threads team (not the caller) to the CPUs after the caller's
+ * (PIQC_PIN_THREADS=0: never). Sessions with more than one thread call it. */
+void pq_onednn_parallel_install(int n_threads);
 /* Tests: 1 always the OpenMP team, 0 never, -1 (default) decide as above. Not thread-safe. */
 void pq_onednn_parallel_force(int mode);
 

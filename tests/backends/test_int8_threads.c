@@ -225,7 +225,7 @@ Test(int8_threads, matmul_avxvnni) {
 }
 /* The same bytes when the jobs run on oneDNN's OpenMP team (the runner sessions install). */
 Test(int8_threads, conv_on_openmp_team) {
-    pq_onednn_parallel_install();
+    pq_onednn_parallel_install(1);
     pq_onednn_parallel_force(1);
     conv_threads(pq_i8_kernels_get()->isa);
     pq_onednn_parallel_force(-1);

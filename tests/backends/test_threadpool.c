@@ -176,7 +176,7 @@ Test(threadpool, concurrent_callers_each_get_every_index) {
 /* The jobs on oneDNN's OpenMP team (the runner sessions install): the same chunks, every index
  * once, nested calls inline on their thread, concurrent callers each with a team of their own. */
 Test(threadpool, openmp_runner_same_contract) {
-    pq_onednn_parallel_install();
+    pq_onednn_parallel_install(1);
     pq_onednn_parallel_force(1);
     static const int64_t sizes[] = {0, 1, 2, 3, 7, 64, 1000, 100003};
     static const int nts[] = {1, 2, 3, 4, 8};
