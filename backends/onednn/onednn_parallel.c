@@ -96,5 +96,7 @@ void pq_onednn_parallel_force(int mode) {
     (void)mode;
 }
 
-void pq_onednn_parallel_install(void) {}
+void pq_onednn_parallel_install(int n_threads) {
+    (void)n_threads;
+}
 #endif
