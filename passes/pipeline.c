@@ -110,6 +110,9 @@ static void pq_print_scalar(FILE *f, const char *s, bool force_quotes) {
     fputc('"', f);
 }
 
+/* Key bytes up to which a mapping key is printed as an implicit (simple) key. */
+#define PQ_YAML_SHORT_KEY 200
+
 static void pq_print_ynode(FILE *f, const pq_ynode *y, int indent) {
     switch (y->kind) {
     case PQ_YNODE_SCALAR:
@@ -139,8 +142,12 @@ static void pq_print_ynode(FILE *f, const pq_ynode *y, int indent) {
         }
         fputc('\n', f);
         for (uint32_t i = 0; i < y->n; i++) {
-            fprintf(f, "%*s", indent, "");
+            /* YAML allows at most 1024 characters in an implicit key; a long one (escapes
+             * included, at most 4 characters a byte) is written as an explicit "? key" entry */
+            bool explicit_key = strlen(y->keys[i].scalar) > PQ_YAML_SHORT_KEY;
+            fprintf(f, "%*s%s", indent, "", explicit_key ? "? " : "");
             pq_print_scalar(f, y->keys[i].scalar, y->keys[i].quoted);
+            if (explicit_key) fprintf(f, "\n%*s", indent, "");
             fputc(':', f);
             pq_print_ynode(f, &y->items[i], indent + 2);
         }
