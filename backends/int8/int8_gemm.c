@@ -7,6 +7,10 @@
 #include <pthread.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "backends/cpu.h"
 #include "ir/alloc.h"
 
@@ -121,6 +125,20 @@ void pq_i8_pack_rows(const pq_i8_kernels *k, const uint8_t *a, size_t lda, size_
         const uint8_t *src = a + r * lda;
         if (k->elem == 1 && !(is_u8 && k->flip)) {
             memcpy(row, src, K);
+        } else if (k->elem == 2) { /* zero- or sign-extended to i16 */
+            int16_t *d = row;
+            size_t i = 0;
+#if defined(__SSE2__)
+            __m128i z = _mm_setzero_si128();
+            for (; i + 16 <= K && !(is_u8 && k->flip); i += 16) {
+                __m128i v = _mm_loadu_si128((const __m128i *)(src + i));
+                __m128i hi = is_u8 ? z : _mm_cmpgt_epi8(z, v); /* the sign bytes of s8 */
+                _mm_storeu_si128((__m128i *)(d + i), _mm_unpacklo_epi8(v, hi));
+                _mm_storeu_si128((__m128i *)(d + i + 8), _mm_unpackhi_epi8(v, hi));
+            }
+#endif
+            for (; i < K; i++)
+                d[i] = (int16_t)pq_i8_val(k, src[i], is_u8);
         } else {
             for (size_t i = 0; i < K; i++)
                 pq_i8_put(k, row, i, pq_i8_val(k, src[i], is_u8));

@@ -710,10 +710,12 @@ static void pq_i8_dwc_task(void *ctx, int64_t b, int64_t e) {
 
 /* ---- packing tap rows straight into panels ---- */
 
-/* Whether the quad packer below matches the table's panel layout: raw bytes, 4 k per lane, lanes
- * in multiples of 16 (AVX-512 VNNI, AVX-VNNI); else the generic packer. */
+/* Whether the quad / pair packers below match the table's panel layout: lanes in multiples of 16
+ * of raw bytes 4 k per lane (AVX-512 VNNI, AVX-VNNI) or of zero-extended i16 2 k per lane (AVX2);
+ * else the generic packer. Either way a lane takes 4 bytes per packed step. */
 static bool pq_i8_quads_ok(const pq_i8_kernels *k) {
-    return k->elem == 1 && k->kb == 4 && k->nr % 16 == 0;
+    return k->nr % 16 == 0 &&
+           ((k->elem == 1 && k->kb == 4) || (k->elem == 2 && k->kb == 2 && !k->flip));
 }
 
 #if defined(__SSE2__)
@@ -729,12 +731,34 @@ static inline void pq_i8_quad16(const uint8_t *r0, const uint8_t *r1, const uint
     _mm_storeu_si128((__m128i *)(o + 32), _mm_xor_si128(_mm_unpacklo_epi16(ab1, cd1), vx));
     _mm_storeu_si128((__m128i *)(o + 48), _mm_xor_si128(_mm_unpackhi_epi16(ab1, cd1), vx));
 }
+
+/* 16 lanes: bytes t of r[0..1] zero-extended into 16 i16 pairs at o. */
+static inline void pq_i8_pair16(const uint8_t *r0, const uint8_t *r1, uint8_t *o) {
+    __m128i a = _mm_loadu_si128((const __m128i *)r0), b = _mm_loadu_si128((const __m128i *)r1);
+    __m128i z = _mm_setzero_si128();
+    __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
+    _mm_storeu_si128((__m128i *)o, _mm_unpacklo_epi8(ab0, z));
+    _mm_storeu_si128((__m128i *)(o + 16), _mm_unpackhi_epi8(ab0, z));
+    _mm_storeu_si128((__m128i *)(o + 32), _mm_unpacklo_epi8(ab1, z));
+    _mm_storeu_si128((__m128i *)(o + 48), _mm_unpackhi_epi8(ab1, z));
+}
 #endif
 
-/* The portable quad packer (pq_i8_packq_fn). */
-static void pq_i8_packq__portable(const uint8_t *const rb[4], const pq_i8_chunk *ch, size_t nch,
-                                  size_t qoff, uint8_t x, bool slack, bool last,
-                                  const uint8_t *ztail, uint8_t *dst) {
+/* 16 lanes of a quad (kb 4: bytes ^ x) or of a pair (kb 2: zero-extended i16; x is 0). */
+#if defined(__SSE2__)
+static inline __attribute__((always_inline)) void pq_i8_lanes16(int kb, const uint8_t *const r[4],
+                                                                size_t t, __m128i vx, uint8_t *o) {
+    if (kb == 4)
+        pq_i8_quad16(r[0] + t, r[1] + t, r[2] + t, r[3] + t, vx, o);
+    else
+        pq_i8_pair16(r[0] + t, r[1] + t, o);
+}
+#endif
+
+/* The portable packer of kb (4: quads, 2: i16 pairs) taps per lane, 4 bytes per lane. */
+static inline __attribute__((always_inline)) void
+pq_i8_packk(int kb, const uint8_t *const rb[4], const pq_i8_chunk *ch, size_t nch, size_t qoff,
+            uint8_t x, bool slack, bool last, const uint8_t *ztail, uint8_t *dst) {
 #if defined(__SSE2__)
     __m128i vx = _mm_set1_epi8((char)x);
 #else
@@ -743,19 +767,21 @@ static void pq_i8_packq__portable(const uint8_t *const rb[4], const pq_i8_chunk 
 #endif
     for (size_t c = 0; c < nch; c++) {
         const uint8_t *r[4];
-        for (int t = 0; t < 4; t++)
+        for (int t = 0; t < kb; t++)
             r[t] = rb[t] ? rb[t] + ch[c].src : ztail + ch[c].j;
+        for (int t = kb; t < 4; t++)
+            r[t] = r[0];
         uint8_t *o = dst + ch[c].dst + qoff;
         size_t n = ch[c].n, t = 0;
 #if defined(__SSE2__)
         for (; t + 16 <= n; t += 16)
-            pq_i8_quad16(r[0] + t, r[1] + t, r[2] + t, r[3] + t, vx, o + 4 * t);
+            pq_i8_lanes16(kb, r, t, vx, o + 4 * t);
         if (t < n && slack) {
             if (ch[c].overrun || !last) {
-                pq_i8_quad16(r[0] + t, r[1] + t, r[2] + t, r[3] + t, vx, o + 4 * t);
+                pq_i8_lanes16(kb, r, t, vx, o + 4 * t);
             } else {
                 uint32_t tmp[16];
-                pq_i8_quad16(r[0] + t, r[1] + t, r[2] + t, r[3] + t, vx, (uint8_t *)tmp);
+                pq_i8_lanes16(kb, r, t, vx, (uint8_t *)tmp);
                 for (size_t u = 0; u < n - t; u++)
                     memcpy(o + 4 * (t + u), tmp + u, 4);
             }
@@ -763,12 +789,31 @@ static void pq_i8_packq__portable(const uint8_t *const rb[4], const pq_i8_chunk 
         }
 #endif
         for (; t < n; t++) {
+            if (kb == 2) {
+                uint16_t v[2] = {r[0][t], r[1][t]};
+                memcpy(o + 4 * t, v, 4);
+                continue;
+            }
             o[4 * t] = r[0][t] ^ x;
             o[4 * t + 1] = r[1][t] ^ x;
             o[4 * t + 2] = r[2][t] ^ x;
             o[4 * t + 3] = r[3][t] ^ x;
         }
     }
+}
+
+/* The portable quad packer (pq_i8_packq_fn). */
+static void pq_i8_packq__portable(const uint8_t *const rb[4], const pq_i8_chunk *ch, size_t nch,
+                                  size_t qoff, uint8_t x, bool slack, bool last,
+                                  const uint8_t *ztail, uint8_t *dst) {
+    pq_i8_packk(4, rb, ch, nch, qoff, x, slack, last, ztail, dst);
+}
+
+/* The pair packer (pq_i8_packq_fn layout with rb[0..1]; i16 zero-extended u8, 4 bytes a lane). */
+static void pq_i8_packp__portable(const uint8_t *const rb[4], const pq_i8_chunk *ch, size_t nch,
+                                  size_t qoff, uint8_t x, bool slack, bool last,
+                                  const uint8_t *ztail, uint8_t *dst) {
+    pq_i8_packk(2, rb, ch, nch, qoff, x, slack, last, ztail, dst);
 }
 
 /* The chunks of a tile's runs: split at panel boundaries (nr lanes, pe bytes per panel). */
@@ -825,12 +870,13 @@ static void pq_i8_conv_pack(const pq_i8_conv_job *j, const uint8_t *base, size_t
         uint8_t x = k->flip ? 0x80 : 0;
         /* the copy has 64 bytes of slack; the input itself only before its last 16 bytes */
         bool slack = !s->direct || p0 + n_c + 16 <= j->OSP;
-        pq_i8_packq_fn packq = k->packq ? k->packq : pq_i8_packq__portable;
-        size_t nch = pq_i8_chunks(seg, ns, nr, pe, ch);
+        pq_i8_packq_fn packq =
+            k->packq ? k->packq : (kb == 4 ? pq_i8_packq__portable : pq_i8_packp__portable);
+        size_t nch = pq_i8_chunks(seg, ns, nr, pe * (size_t)k->elem, ch);
         for (size_t q = 0; q < kq; q++) {
-            const uint8_t *rb[4];
-            for (size_t t = 0; t < 4; t++)
-                rb[t] = 4 * q + t < j->CK ? base + s->koff[4 * q + t] : NULL;
+            const uint8_t *rb[4] = {NULL, NULL, NULL, NULL};
+            for (size_t t = 0; t < kb; t++)
+                rb[t] = kb * q + t < j->CK ? base + s->koff[kb * q + t] : NULL;
             packq(rb, ch, nch, q * nr * 4, x, slack, q + 1 == kq, ztail, panels);
         }
         return;
