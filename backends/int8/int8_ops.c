@@ -11,6 +11,7 @@
  * the same operations at any thread count (bit-identical). */
 #include "int8_ops.h"
 
+#include "int8_conv_plan.h"
 #include "int8_conv_taps.h"
 #include "int8_internal.h"
 
@@ -1054,17 +1055,10 @@ static bool pq_i8_conv_swap(const pq_i8_kernels *k, const pq_i8_conv *g, size_t 
     return swapped * 1.08 < normal; /* the transpose of the output costs a little */
 }
 
-enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_args *a) {
-    if (!k) k = pq_i8_kernels_get();
-    if (a->n_in < 8 || a->n_out < 1 || !a->out[0]) return PQ_ERR_UNSUPPORTED;
-    const pq_tensor *X = pq_i8_in(a, 0), *Wt = pq_i8_in(a, 3), *Bt = pq_i8_in(a, 8);
-    pq_tensor *Y = a->out[0];
-    if (!X || !Wt || X->dtype != PQ_DTYPE_U8 || Wt->dtype != PQ_DTYPE_I8 ||
-        Y->dtype != PQ_DTYPE_U8 || X->rank != 4 || Wt->rank != 4 || Y->rank != 4)
-        return PQ_ERR_UNSUPPORTED;
-    if (pq_tensor_numel(X) <= 0 || pq_tensor_numel(Wt) <= 0 || pq_tensor_numel(Y) <= 0 ||
-        !X->data || !Wt->data || !Y->data)
-        return PQ_ERR_UNSUPPORTED;
+/* The convolution geometry of node a for input X and weight W (NCHW / OIHW): UNSUPPORTED for
+ * what the INT8 kernels do not take (transposed, malformed, negative pads). */
+static enum pq_status pq_i8_conv_decode(const pq_kernel_args *a, const pq_tensor *X,
+                                        const pq_tensor *Wt, pq_i8_conv *out) {
     pq_conv_geom geo;
     pq_error scratch;
     pq_error_clear(&scratch);
@@ -1092,10 +1086,42 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
     if (g.group < 1 || g.C % g.group || g.M % g.group) return PQ_ERR_UNSUPPORTED;
     g.Cg = g.C / g.group;
     g.Mg = g.M / g.group;
+    if (g.OH <= 0 || g.OW <= 0 || g.pt < 0 || g.pl < 0 || g.pb < 0 || g.pr < 0 || g.sh < 1 ||
+        g.sw < 1 || g.dh < 1 || g.dw < 1)
+        return PQ_ERR_UNSUPPORTED;
+    *out = g;
+    return PQ_OK;
+}
+
+enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_args *a) {
+    if (!k) k = pq_i8_kernels_get();
+    if (a->n_in < 8 || a->n_out < 1 || !a->out[0]) return PQ_ERR_UNSUPPORTED;
+    const pq_tensor *X = pq_i8_in(a, 0), *Wt = pq_i8_in(a, 3), *Bt = pq_i8_in(a, 8);
+    pq_tensor *Y = a->out[0];
+    if (!X || !Wt || X->dtype != PQ_DTYPE_U8 || Wt->dtype != PQ_DTYPE_I8 ||
+        Y->dtype != PQ_DTYPE_U8 || X->rank != 4 || Wt->rank != 4 || Y->rank != 4)
+        return PQ_ERR_UNSUPPORTED;
+    if (pq_tensor_numel(X) <= 0 || pq_tensor_numel(Wt) <= 0 || pq_tensor_numel(Y) <= 0 ||
+        !X->data || !Wt->data || !Y->data)
+        return PQ_ERR_UNSUPPORTED;
+    /* the geometry, activation and multipliers of the last call, while shapes and scales match */
+    const pq_tensor *sx = pq_i8_in(a, 1), *sw = pq_i8_in(a, 4), *sy = pq_i8_in(a, 6);
+    pq_i8_conv_plan *plan = pq_i8_conv_plan_of(a);
+    bool cached = pq_i8_conv_plan_matches(plan, X, Wt, sx, sw, sy);
+    pq_i8_conv g;
+    pq_i8_act act;
+    bool has_act;
+    if (cached) {
+        g = plan->g;
+        act = plan->act;
+        has_act = plan->has_act;
+    } else {
+        enum pq_status gs = pq_i8_conv_decode(a, X, Wt, &g);
+        if (gs != PQ_OK) return gs;
+        if (!pq_i8_node_act(a->node, &act, &has_act)) return PQ_ERR_UNSUPPORTED;
+    }
     if (Wt->dims[1] != g.Cg || Wt->dims[2] != g.KH || Wt->dims[3] != g.KW || Y->dims[0] != g.N ||
-        Y->dims[1] != g.M || Y->dims[2] != g.OH || Y->dims[3] != g.OW || g.OH <= 0 || g.OW <= 0 ||
-        g.pt < 0 || g.pl < 0 || g.pb < 0 || g.pr < 0 || g.sh < 1 || g.sw < 1 || g.dh < 1 ||
-        g.dw < 1)
+        Y->dims[1] != g.M || Y->dims[2] != g.OH || Y->dims[3] != g.OW)
         return PQ_ERR_UNSUPPORTED;
     int32_t zp_x, zp_y;
     if (!pq_i8_in(a, 2) || !pq_i8_zp_u8(pq_i8_in(a, 2), &zp_x) || !pq_i8_zp_zero(pq_i8_in(a, 5)) ||
@@ -1103,9 +1129,6 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
         return PQ_ERR_UNSUPPORTED;
     if (Bt && (Bt->dtype != PQ_DTYPE_I32 || pq_tensor_numel(Bt) != g.M || !Bt->data))
         return PQ_ERR_UNSUPPORTED;
-    pq_i8_act act;
-    bool has_act;
-    if (!pq_i8_node_act(a->node, &act, &has_act)) return PQ_ERR_UNSUPPORTED;
 
     size_t M = (size_t)g.M, CK = (size_t)(g.Cg * g.KH * g.KW), OSP = (size_t)(g.OH * g.OW);
     if (!pq_i8_tiles_pay(k, (size_t)g.Mg, OSP, CK)) k = k->strided;
@@ -1135,10 +1158,16 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
     float *m = cbuf[0];
     int32_t *add = cbuf[1];
     size_t *koff = cbuf[2];
-    if (!pq_i8_mults_act(pq_i8_in(a, 1), pq_i8_in(a, 4), pq_i8_in(a, 6), g.M, has_act ? &act : NULL,
-                         m, &finite)) {
-        st = PQ_ERR_UNSUPPORTED;
-        goto done;
+    if (cached) {
+        memcpy(m, plan->m, M * sizeof(float));
+        finite = plan->finite;
+    } else {
+        if (!pq_i8_mults_act(sx, sw, sy, g.M, has_act ? &act : NULL, m, &finite)) {
+            st = PQ_ERR_UNSUPPORTED;
+            goto done;
+        }
+        if (plan) /* on NOMEM the next call computes it again */
+            (void)pq_i8_conv_plan_store(plan, X, Wt, sx, sw, sy, &g, &act, has_act, m, finite);
     }
     const int32_t *bias = Bt ? (const int32_t *)Bt->data : NULL;
     if (depthwise) {

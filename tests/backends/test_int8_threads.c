@@ -251,12 +251,21 @@ Test(int8_threads, session_cache_reuse_and_rebuild) {
     conv_build(&c, &geos[0], dy, 3);
     for (int run = 0; run < 3; run++)
         check_threads(&c, k, pq_i8_qlinear_conv_run, 4, dy, "cached conv");
-    cr_assert_eq(pq_onednn_cache_entries(cache), 1);
+    /* two entries per node: the packed weights and the call plan (int8_conv_plan.h) */
+    cr_assert_eq(pq_onednn_cache_entries(cache), 2);
     fill((pq_tensor *)c.in[3]); /* new weight values in place (the sampled words change) */
     check_threads(&c, k, pq_i8_qlinear_conv_run, 4, dy, "cached conv, new weights");
     *(uint8_t *)c.own[2]->data = 200; /* new input zero point: new corrections */
     check_threads(&c, k, pq_i8_qlinear_conv_run, 4, dy, "cached conv, new zero point");
-    cr_assert_eq(pq_onednn_cache_entries(cache), 1);
+    /* new scales in place: the cached multipliers must be made again (regression: a plan that
+     * kept them gave the old requantization) */
+    *(float *)c.own[1]->data = 0.03f;
+    check_threads(&c, k, pq_i8_qlinear_conv_run, 4, dy, "cached conv, new x scale");
+    ((float *)c.own[4]->data)[1] *= 1.5f;
+    check_threads(&c, k, pq_i8_qlinear_conv_run, 4, dy, "cached conv, new w scale");
+    *(float *)c.own[6]->data *= 0.75f;
+    check_threads(&c, k, pq_i8_qlinear_conv_run, 4, dy, "cached conv, new y scale");
+    cr_assert_eq(pq_onednn_cache_entries(cache), 2);
     pq_onednn_cache_bind(prev);
     check_threads(&c, k, pq_i8_qlinear_conv_run, 4, dy, "unbound");
     pq_onednn_cache_destroy(cache);
