@@ -1,5 +1,6 @@
-/* INT8 convolution as an implicit GEMM (the table's taps kernel, AMX): one zp-padded, channel-last
- * copy of the input split into stride phases, tiles of output positions read at every tap. */
+/* INT8 convolution as an implicit GEMM (the table's taps kernel: AMX, AVX-512 VNNI, AVX-VNNI,
+ * AVX2): one zp-padded, channel-last copy of the input split into stride phases, tiles of output
+ * positions read at every tap. */
 #include "int8_conv_taps.h"
 
 #include <stdatomic.h>
@@ -21,19 +22,28 @@
 
 bool pq_i8_taps_fits(const pq_i8_kernels *k, const pq_i8_conv *g) {
     int64_t align = 4 * (int64_t)(k->kq_align > 1 ? k->kq_align : 1);
-    return k->taps && g->group == 1 && g->C > 0 && g->C % align == 0 && g->M >= 64 &&
-           g->N * g->OH * g->OW >= 16 && g->sh <= PQ_I8T_MAX_STRIDE && g->sw <= PQ_I8T_MAX_STRIDE;
+    if (!(k->taps && g->group == 1 && g->C > 0 && g->C % align == 0 && g->M >= 64 &&
+          g->N * g->OH * g->OW >= 16 && g->sh <= PQ_I8T_MAX_STRIDE && g->sw <= PQ_I8T_MAX_STRIDE))
+        return false;
+    if (k->elem == 1) return true;
+    /* the widening (i16) kernels are bound by their multiply-adds, not by packing: the garbage
+     * columns of every copied row (WQ - OW of WQ) cost more than the packing saved below ~8% of
+     * them (bench_int8 models, PIQC_ISA=avx2: resnet18's 14 x 14 and 7 x 7 layers 4-5% slower,
+     * 56 x 56 5% faster) */
+    int64_t wq = ((g->OW - 1) * g->sw + (g->KW - 1) * g->dw + 1 + g->sw - 1) / g->sw;
+    return (double)wq <= 1.08 * (double)g->OW;
 }
 
 size_t pq_i8_taps_panels_bytes(const pq_i8_kernels *k, int64_t M, int64_t C, int64_t taps) {
     size_t nr = (size_t)k->nr, np = ((size_t)M + nr - 1) / nr;
-    return np * nr * (size_t)(taps * C);
+    return np * nr * (size_t)(taps * C) * (size_t)k->elem;
 }
 
 void pq_i8_taps_pack(const pq_i8_kernels *k, const int8_t *w, int64_t M, int64_t C, int64_t taps,
                      void *dst) {
-    size_t nr = (size_t)k->nr, np = ((size_t)M + nr - 1) / nr, cq = (size_t)C / 4;
-    size_t kq = (size_t)taps * cq;
+    /* a unit: kb channels of one tap in 4 bytes (4 s8, or 2 sign-extended i16) */
+    size_t nr = (size_t)k->nr, np = ((size_t)M + nr - 1) / nr, kb = (size_t)k->kb;
+    size_t cq = (size_t)C / kb, kq = (size_t)taps * cq;
     uint8_t *d = dst;
     memset(d, 0, pq_i8_taps_panels_bytes(k, M, C, taps));
     for (size_t pn = 0; pn < np; pn++)
@@ -42,8 +52,15 @@ void pq_i8_taps_pack(const pq_i8_kernels *k, const int8_t *w, int64_t M, int64_t
             for (size_t t = 0; t < (size_t)taps; t++)
                 for (size_t q = 0; q < cq; q++) {
                     uint8_t *o = d + pn * kq * nr * 4 + (t * cq + q) * nr * 4 + j * 4;
-                    for (size_t i = 0; i < 4; i++)
-                        o[i] = (uint8_t)wm[(4 * q + i) * (size_t)taps + t];
+                    for (size_t i = 0; i < kb; i++) {
+                        int8_t v = wm[(kb * q + i) * (size_t)taps + t];
+                        if (k->elem == 2) {
+                            int16_t h = v;
+                            memcpy(o + 2 * i, &h, 2);
+                        } else {
+                            o[i] = (uint8_t)v;
+                        }
+                    }
                 }
         }
 }
@@ -74,13 +91,13 @@ static void pq_i8t_copy_task(void *ctx, int64_t b, int64_t e) {
     const pq_i8_taps_conv *c = j->c;
     const pq_i8_conv *cv = c->g;
     const pq_i8t_geom *g = j->g;
-    size_t C = (size_t)cv->C;
+    size_t C = (size_t)cv->C, E = (size_t)c->k->elem;
     for (int64_t t = b; t < e; t++) {
         int64_t n = t / cv->H, ih = t % cv->H, hp = ih + cv->pt;
         if (hp >= g->hu || !j->rowused[hp % cv->sh]) continue;
         uint8_t *xs = j->xs + (size_t)n * g->image;
         size_t rowbase = (size_t)(hp % cv->sh) * (size_t)cv->sw * g->plane +
-                         (size_t)(hp / cv->sh) * (size_t)g->WQ * C;
+                         (size_t)(hp / cv->sh) * (size_t)g->WQ * C * E;
         int64_t wend = cv->W; /* input columns whose padded column the taps reach */
         if (wend > g->wu - cv->pl) wend = g->wu - cv->pl;
         for (size_t c0 = 0; c0 < C; c0 += 16) {
@@ -107,12 +124,25 @@ static void pq_i8t_copy_task(void *ctx, int64_t b, int64_t e) {
                 const size_t *co = j->coff + iw0 + cv->pl;
                 for (int64_t w = 0; w < nw; w++) {
                     if (co[w] == SIZE_MAX) continue;
-                    if (cn == 16) {
-                        _mm_storeu_si128((__m128i *)(xs + rowbase + co[w] + c0), v[w]);
+                    uint8_t *d = xs + rowbase + co[w] + c0 * E;
+                    if (E == 2) { /* zero-extended to i16 */
+                        __m128i z = _mm_setzero_si128();
+                        __m128i lo = _mm_unpacklo_epi8(v[w], z), hi = _mm_unpackhi_epi8(v[w], z);
+                        if (cn == 16) {
+                            _mm_storeu_si128((__m128i *)d, lo);
+                            _mm_storeu_si128((__m128i *)(d + 16), hi);
+                        } else {
+                            uint8_t t32[32];
+                            _mm_storeu_si128((__m128i *)t32, lo);
+                            _mm_storeu_si128((__m128i *)(t32 + 16), hi);
+                            memcpy(d, t32, 2 * cn);
+                        }
+                    } else if (cn == 16) {
+                        _mm_storeu_si128((__m128i *)d, v[w]);
                     } else { /* the last channels only: the next pixel follows */
                         uint8_t t16[16];
                         _mm_storeu_si128((__m128i *)t16, v[w]);
-                        memcpy(xs + rowbase + co[w] + c0, t16, cn);
+                        memcpy(d, t16, cn);
                     }
                 }
                 continue;
@@ -120,9 +150,16 @@ static void pq_i8t_copy_task(void *ctx, int64_t b, int64_t e) {
                 const size_t *co = j->coff + iw0 + cv->pl;
                 for (size_t i = 0; i < cn; i++)
                     for (int64_t w = 0; w < nw; w++)
-                        if (co[w] != SIZE_MAX)
-                            xs[rowbase + co[w] + c0 + i] =
-                                src[i * (size_t)(cv->H * cv->W) + (size_t)(iw0 + w)];
+                        if (co[w] != SIZE_MAX) {
+                            uint8_t b = src[i * (size_t)(cv->H * cv->W) + (size_t)(iw0 + w)];
+                            uint8_t *d = xs + rowbase + co[w] + (c0 + i) * E;
+                            if (E == 2) {
+                                uint16_t h = b;
+                                memcpy(d, &h, 2);
+                            } else {
+                                *d = b;
+                            }
+                        }
 #endif
             }
         }
@@ -137,7 +174,7 @@ static void pq_i8t_compute_task(void *ctx, int64_t b, int64_t e) {
     const pq_i8_conv *cv = c->g;
     const pq_i8_kernels *k = c->k;
     size_t M = (size_t)cv->M, C = (size_t)cv->C, nr = (size_t)k->nr, mr = (size_t)k->mr;
-    size_t taps = (size_t)(cv->KH * cv->KW), cq = C / 4;
+    size_t taps = (size_t)(cv->KH * cv->KW), cq = C / (size_t)k->kb, PB = C * (size_t)k->elem;
     size_t pbytes = taps * cq * nr * 4; /* one panel */
     for (int64_t t = b; t < e; t++) {
         size_t mc = (size_t)t % j->mchunks, blk = (size_t)t / j->mchunks % j->blocks;
@@ -158,7 +195,7 @@ static void pq_i8t_compute_task(void *ctx, int64_t b, int64_t e) {
                                     .y = yp + r0 * M + c0,
                                     .ldy = M,
                                     .nj = (int)(m1 - c0 < nr ? m1 - c0 : nr)};
-                k->taps(nm, xs + r0 * C, C, j->toff, (int)taps, cq,
+                k->taps(nm, xs + r0 * PB, PB, j->toff, (int)taps, cq,
                         (const uint8_t *)c->panels + c0 / nr * pbytes, &ep);
             }
         }
@@ -182,14 +219,16 @@ enum pq_status pq_i8_taps_conv_run(const pq_i8_taps_conv *c, pq_error *err) {
     const pq_i8_kernels *k = c->k;
     const pq_i8_conv *cv = c->g;
     size_t C = (size_t)cv->C, M = (size_t)cv->M, taps = (size_t)(cv->KH * cv->KW);
+    size_t PB = C * (size_t)k->elem; /* bytes per position of the copy */
     pq_i8t_geom g;
     g.hu = (cv->OH - 1) * cv->sh + (cv->KH - 1) * cv->dh + 1;
     g.wu = (cv->OW - 1) * cv->sw + (cv->KW - 1) * cv->dw + 1;
     g.HQ = (g.hu + cv->sh - 1) / cv->sh;
     g.WQ = (g.wu + cv->sw - 1) / cv->sw;
-    g.plane = (size_t)(g.HQ * g.WQ) * C;
+    g.plane = (size_t)(g.HQ * g.WQ) * PB;
     /* garbage positions (columns OW .. WQ) read up to KW * dw / sw + 1 positions past the planes */
-    g.image = (size_t)(cv->sh * cv->sw) * g.plane + (size_t)(cv->KW * cv->dw / cv->sw + 2) * C + 64;
+    g.image =
+        (size_t)(cv->sh * cv->sw) * g.plane + (size_t)(cv->KW * cv->dw / cv->sw + 2) * PB + 64;
     g.image = (g.image + 63) & ~(size_t)63;
     g.P = (size_t)(cv->OH * g.WQ);
     size_t *toff = pq_malloc((taps + (size_t)g.wu) * sizeof(size_t) + 1), *coff = toff + taps;
@@ -205,7 +244,7 @@ enum pq_status pq_i8_taps_conv_run(const pq_i8_taps_conv *c, pq_error *err) {
         for (int64_t kw = 0; kw < cv->KW; kw++, t++) {
             int64_t hh = kh * cv->dh, ww = kw * cv->dw;
             toff[t] = (size_t)((hh % cv->sh) * cv->sw + ww % cv->sw) * g.plane +
-                      ((size_t)(hh / cv->sh * g.WQ) + (size_t)(ww / cv->sw)) * C;
+                      ((size_t)(hh / cv->sh * g.WQ) + (size_t)(ww / cv->sw)) * PB;
         }
     /* phases no tap reads are not copied */
     bool rowused[PQ_I8T_MAX_STRIDE] = {false}, colused[PQ_I8T_MAX_STRIDE] = {false};
@@ -215,9 +254,15 @@ enum pq_status pq_i8_taps_conv_run(const pq_i8_taps_conv *c, pq_error *err) {
         colused[kw * cv->dw % cv->sw] = true;
     for (int64_t wp = 0; wp < g.wu; wp++)
         coff[wp] = colused[wp % cv->sw]
-                       ? (size_t)(wp % cv->sw) * g.plane + (size_t)(wp / cv->sw) * C
+                       ? (size_t)(wp % cv->sw) * g.plane + (size_t)(wp / cv->sw) * PB
                        : SIZE_MAX;
-    memset(xs, c->zp_x, (size_t)cv->N * g.image);
+    if (k->elem == 2) { /* i16 zero points (the image sizes are multiples of 64 bytes) */
+        uint16_t *x16 = (uint16_t *)(void *)xs;
+        for (size_t i = 0; i < (size_t)cv->N * g.image / 2; i++)
+            x16[i] = (uint16_t)c->zp_x;
+    } else {
+        memset(xs, c->zp_x, (size_t)cv->N * g.image);
+    }
     size_t mr = (size_t)k->mr, nr = (size_t)k->nr;
     pq_i8t_job j = {
         .c = c, .g = &g, .xs = xs, .ypm = ypm, .toff = toff, .coff = coff, .rowused = rowused};

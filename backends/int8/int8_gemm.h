@@ -224,10 +224,11 @@ typedef struct pq_i8_kernels {
 } pq_i8_kernels;
 
 /* An implicit-GEMM convolution tile: rows r < mr (<= the table's mr) are output positions whose
- * tap t reads the channel bytes x + toff[t] + r * lda .. + 4 * cq - 1 (u8, channel-last), lanes
- * are the nr output channels of panel p ([ntaps * cq][nr][4] s8: quad q of tap t at t * cq + q);
- * cq is a multiple of the table's kq_align. The epilogue ep as for the fused micro-kernels (per
- * lane corrections and multipliers). */
+ * tap t reads the channel bytes x + toff[t] + r * lda .. + 4 * cq - 1 (channel-last: u8, or
+ * zero-extended i16 for elem-2 tables), lanes are the nr output channels of panel p
+ * ([ntaps * cq][nr][4 bytes]: unit q of tap t at t * cq + q, kb channels per unit); cq is a
+ * multiple of the table's kq_align. The epilogue ep as for the fused micro-kernels (per lane
+ * corrections and multipliers). */
 typedef void (*pq_i8_taps_fn)(int mr, const uint8_t *x, size_t lda, const size_t *toff, int ntaps,
                               size_t cq, const void *p, const pq_i8_tile_ep *ep);
 

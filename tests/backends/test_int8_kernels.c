@@ -287,6 +287,10 @@ static const conv_geo conv_geos[] = {
      */
     {1, 20, 9, 9, 64, 3, 3, 1, 1, 1, {1, 1, 1, 1}},
     {2, 36, 11, 10, 64, 3, 3, 2, 1, 1, {1, 1, 0, 0}},
+    /* wide rows (few garbage columns): the implicit GEMM on the AVX2 i16 copy too, 8 channels
+     * (a channel tail in every copied pixel) at stride 2 */
+    {1, 16, 6, 40, 64, 3, 3, 1, 1, 1, {1, 1, 1, 1}},
+    {1, 8, 9, 70, 64, 3, 3, 2, 1, 1, {1, 1, 1, 1}},
 };
 
 /* A fused activation for conv_case: name (NULL: none), its attributes, the y scale that spreads
