@@ -41,8 +41,15 @@ static void pq_qdq_dequant__scalar(const uint8_t *x, size_t n, bool is_u8, int32
             y[i] = (float)((int32_t)(int8_t)x[i] - zp) * s;
 }
 
-const pq_qdq_kernels pq_qdq_kernels_scalar = {
-    .name = "scalar", .quant = pq_qdq_quant__scalar, .dequant = pq_qdq_dequant__scalar};
+static void pq_qdq_div__scalar(const float *x, size_t n, float s, float *q) {
+    for (size_t i = 0; i < n; i++)
+        q[i] = x[i] / s;
+}
+
+const pq_qdq_kernels pq_qdq_kernels_scalar = {.name = "scalar",
+                                              .quant = pq_qdq_quant__scalar,
+                                              .dequant = pq_qdq_dequant__scalar,
+                                              .div = pq_qdq_div__scalar};
 
 /* ---- selection ---- */
 

@@ -24,10 +24,17 @@ typedef void (*pq_qdq_quant_fn)(const float *x, size_t n, float s, int32_t zp, b
 typedef void (*pq_qdq_dequant_fn)(const uint8_t *x, size_t n, bool is_u8, int32_t zp, float s,
                                   float *y);
 
+/* q[i] = x[i] / s in f32 the way quant divides: bit-exact with the IEEE f32 quotient wherever
+ * |x[i] / s| >= 2^-126 or the quotient is 0, +-inf or NaN (below, at most one subnormal ulp apart,
+ * which rounds to the same integer; see qdiv_x86.h). Exposed so that tests can check the
+ * divide-free x86 form on many values. */
+typedef void (*pq_qdq_div_fn)(const float *x, size_t n, float s, float *q);
+
 typedef struct pq_qdq_kernels {
     const char *name; /* "scalar", "avx2", "avx512", "neon" */
     pq_qdq_quant_fn quant;
     pq_qdq_dequant_fn dequant;
+    pq_qdq_div_fn div; /* NULL in the NEON table (its quant divides with fdiv) */
 } pq_qdq_kernels;
 
 /* Kernels of one ISA by name ("scalar", "avx2", "avx512", "neon"), NULL when this build or CPU

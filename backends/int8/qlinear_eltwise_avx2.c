@@ -1,6 +1,6 @@
 /* AVX2 QLinearAdd / QLinearMul (qlinear_eltwise.h): 8 lanes, the scalar formula on the tail. The
  * same f32 operations in the same order as the scalar kernel (no FMA: products and sum stay
- * separate), so bit-exact. */
+ * separate), the rounding and clamping as integers, so bit-exact. */
 #include <immintrin.h>
 #include <math.h>
 
@@ -17,8 +17,12 @@ static void pq_qadd__avx2(const uint8_t *a, const uint8_t *b, size_t n, bool b_b
     float qlo = p->is_u8 ? 0.0f : -128.0f, qhi = p->is_u8 ? 255.0f : 127.0f, zc = (float)p->zc;
     __m256 sa = _mm256_set1_ps(p->sa), sb = _mm256_set1_ps(p->sb), sc = _mm256_set1_ps(p->sc);
     __m256i za = _mm256_set1_epi32(p->za), zb = _mm256_set1_epi32(p->zb);
-    __m256 lo = _mm256_set1_ps(p->lo), hi = _mm256_set1_ps(p->hi), vzc = _mm256_set1_ps(zc);
-    __m256 vqlo = _mm256_set1_ps(qlo), vqhi = _mm256_set1_ps(qhi);
+    __m256 lo = _mm256_set1_ps(p->lo), hi = _mm256_set1_ps(p->hi);
+    __m256i vzc = _mm256_set1_epi32(p->zc);
+    /* rounding and clamping as integers: clamping r / sc to the integers qlo - zc, qhi - zc before
+     * the rounding conversion (MXCSR round-to-nearest-even, as nearbyintf) is clamping after it,
+     * and makes the sum with zc exact (the reference adds it in f32) */
+    __m256 vqlo = _mm256_set1_ps(qlo - zc), vqhi = _mm256_set1_ps(qhi - zc);
     __m256 fb_b = _mm256_setzero_ps();
     if (b_bcast) {
         int32_t ib = p->is_u8 ? (int32_t)b[0] : (int32_t)(int8_t)b[0];
@@ -35,10 +39,8 @@ static void pq_qadd__avx2(const uint8_t *a, const uint8_t *b, size_t n, bool b_b
         }
         __m256 r = p->mul ? _mm256_mul_ps(fa, fb) : _mm256_add_ps(fa, fb);
         r = _mm256_min_ps(_mm256_max_ps(r, lo), hi);
-        r = _mm256_div_ps(r, sc);
-        r = _mm256_add_ps(_mm256_round_ps(r, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vzc);
-        r = _mm256_min_ps(_mm256_max_ps(r, vqlo), vqhi);
-        __m256i q = _mm256_cvtps_epi32(r);
+        r = _mm256_min_ps(vqhi, _mm256_max_ps(vqlo, _mm256_div_ps(r, sc)));
+        __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(r), vzc);
         __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
         w = p->is_u8 ? _mm_packus_epi16(w, w) : _mm_packs_epi16(w, w);
         _mm_storel_epi64((__m128i *)(y + i), w);

@@ -1,18 +1,28 @@
 /* AVX-512 QLinearAdd / QLinearMul (qlinear_eltwise.h): 16 lanes, masked tails. The same f32
- * operations in the same order as the scalar kernel (no FMA: products and sum stay separate), so
- * bit-exact. */
+ * operations in the same order as the scalar kernel (no FMA: products and sum stay separate), the
+ * rounding and clamping as integers (pq_qe_bytes512), so bit-exact. */
 #include <immintrin.h>
 
 #include "qlinear_eltwise.h"
+
+/* The bytes of clamp(nearbyint(q) + zc, lo, hi) for q = r / sc (never NaN here). qlo = lo - zc and
+ * qhi = hi - zc are integers, so clamping q to them before rounding is clamping nearbyint(q) after
+ * it (rounding is monotone and keeps integers) and makes the reference's f32 sum nearbyint(q) + zc
+ * exact: the conversion rounds (MXCSR round-to-nearest-even, as nearbyintf), zc is added as an
+ * integer, and the result is already in range for vpmovdb's truncation. */
+static inline __m128i pq_qe_bytes512(__m512 q, __m512 qlo, __m512 qhi, __m512i vzc) {
+    q = _mm512_min_ps(qhi, _mm512_max_ps(qlo, q));
+    return _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(q), vzc));
+}
 
 static void pq_qadd__avx512(const uint8_t *a, const uint8_t *b, size_t n, bool b_bcast,
                             const pq_qadd_params *p, uint8_t *y) {
     __m512 sa = _mm512_set1_ps(p->sa), sb = _mm512_set1_ps(p->sb), sc = _mm512_set1_ps(p->sc);
     __m512i za = _mm512_set1_epi32(p->za), zb = _mm512_set1_epi32(p->zb);
     __m512 lo = _mm512_set1_ps(p->lo), hi = _mm512_set1_ps(p->hi);
-    __m512 vzc = _mm512_set1_ps((float)p->zc);
-    __m512 vqlo = _mm512_set1_ps(p->is_u8 ? 0.0f : -128.0f);
-    __m512 vqhi = _mm512_set1_ps(p->is_u8 ? 255.0f : 127.0f);
+    __m512i vzc = _mm512_set1_epi32(p->zc);
+    __m512 vqlo = _mm512_set1_ps((float)((p->is_u8 ? 0 : -128) - p->zc));
+    __m512 vqhi = _mm512_set1_ps((float)((p->is_u8 ? 255 : 127) - p->zc));
     __m512 fb_b = _mm512_setzero_ps();
     if (b_bcast) {
         int32_t ib = p->is_u8 ? (int32_t)b[0] : (int32_t)(int8_t)b[0];
@@ -32,11 +42,7 @@ static void pq_qadd__avx512(const uint8_t *a, const uint8_t *b, size_t n, bool b
         }
         __m512 r = p->mul ? _mm512_mul_ps(fa, fb) : _mm512_add_ps(fa, fb);
         r = _mm512_min_ps(_mm512_max_ps(r, lo), hi);
-        r = _mm512_div_ps(r, sc);
-        r = _mm512_add_ps(_mm512_roundscale_ps(r, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
-                          vzc);
-        r = _mm512_min_ps(_mm512_max_ps(r, vqlo), vqhi);
-        _mm_mask_storeu_epi8(y + i, m, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(r)));
+        _mm_mask_storeu_epi8(y + i, m, pq_qe_bytes512(_mm512_div_ps(r, sc), vqlo, vqhi, vzc));
     }
 }
 
@@ -53,9 +59,9 @@ static void pq_qadd_rows__avx512(const uint8_t *a, const uint8_t *b, size_t e0, 
     __m512 sa = _mm512_set1_ps(p->sa), sc = _mm512_set1_ps(p->sc);
     __m512i za = _mm512_set1_epi32(p->za);
     __m512 lo = _mm512_set1_ps(p->lo), hi = _mm512_set1_ps(p->hi);
-    __m512 vzc = _mm512_set1_ps((float)p->zc);
-    __m512 vqlo = _mm512_set1_ps(p->is_u8 ? 0.0f : -128.0f);
-    __m512 vqhi = _mm512_set1_ps(p->is_u8 ? 255.0f : 127.0f);
+    __m512i vzc = _mm512_set1_epi32(p->zc);
+    __m512 vqlo = _mm512_set1_ps((float)((p->is_u8 ? 0 : -128) - p->zc));
+    __m512 vqhi = _mm512_set1_ps((float)((p->is_u8 ? 255 : 127) - p->zc));
     size_t r = e0 / inner, row_end = (r + 1) * inner;
     float fcur = pq_qe_fb(p, b[r]);
     for (size_t i = 0; i < n; i += 16) {
@@ -76,11 +82,7 @@ static void pq_qadd_rows__avx512(const uint8_t *a, const uint8_t *b, size_t e0, 
         __m512 fa = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(ia, za)), sa);
         __m512 r0 = p->mul ? _mm512_mul_ps(fa, fb) : _mm512_add_ps(fa, fb);
         r0 = _mm512_min_ps(_mm512_max_ps(r0, lo), hi);
-        r0 = _mm512_div_ps(r0, sc);
-        r0 = _mm512_add_ps(_mm512_roundscale_ps(r0, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
-                           vzc);
-        r0 = _mm512_min_ps(_mm512_max_ps(r0, vqlo), vqhi);
-        _mm_mask_storeu_epi8(y + i, m, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(r0)));
+        _mm_mask_storeu_epi8(y + i, m, pq_qe_bytes512(_mm512_div_ps(r0, sc), vqlo, vqhi, vzc));
     }
 }
 
