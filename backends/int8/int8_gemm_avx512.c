@@ -375,31 +375,6 @@ static void pq_i8_dwpad__avx512(const uint8_t *x, int64_t H, int64_t W, int64_t 
 
 /* ---- depthwise with 16 channels in the lanes (pq_i8_dwc_fn) ---- */
 
-/* Four 16 x 16 byte transposes at once: r[i] holds bytes 0-63 of row i; afterwards 128-bit lane
- * L of r[j] holds column 16 L + j (byte i from row i). */
-static inline void pq_i8_tr16x64__avx512(__m512i r[16]) {
-    __m512i b[16], c[16], d[16];
-    for (int i = 0; i < 8; i++) {
-        b[2 * i] = _mm512_unpacklo_epi8(r[2 * i], r[2 * i + 1]);
-        b[2 * i + 1] = _mm512_unpackhi_epi8(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; i++) {
-        c[4 * i] = _mm512_unpacklo_epi16(b[4 * i], b[4 * i + 2]);
-        c[4 * i + 1] = _mm512_unpackhi_epi16(b[4 * i], b[4 * i + 2]);
-        c[4 * i + 2] = _mm512_unpacklo_epi16(b[4 * i + 1], b[4 * i + 3]);
-        c[4 * i + 3] = _mm512_unpackhi_epi16(b[4 * i + 1], b[4 * i + 3]);
-    }
-    for (int h = 0; h < 2; h++)
-        for (int i = 0; i < 4; i++) {
-            d[8 * h + 2 * i] = _mm512_unpacklo_epi32(c[8 * h + i], c[8 * h + 4 + i]);
-            d[8 * h + 2 * i + 1] = _mm512_unpackhi_epi32(c[8 * h + i], c[8 * h + 4 + i]);
-        }
-    for (int k = 0; k < 8; k++) {
-        r[2 * k] = _mm512_unpacklo_epi64(d[k], d[8 + k]);
-        r[2 * k + 1] = _mm512_unpackhi_epi64(d[k], d[8 + k]);
-    }
-}
-
 /* Columns [0, n) (n <= 64) of 16 rows (rows >= nr zero) at d[column * 16 + row] as
  * (float)byte - zp. */
 static inline void pq_i8_plane64__avx512(const uint8_t *src, size_t ld, int nr, int64_t n,

@@ -29,4 +29,12 @@ int pq_i8_threads(int n_threads, double work, double per_thread);
 void pq_i8_transpose(const uint8_t *src, size_t lds, size_t rows, size_t cols, uint8_t *dst,
                      size_t ldd);
 
+#if defined(__x86_64__)
+/* One input row of channels [c0, c0 + cn) (cn <= 16; src: channel c0's row, planes hw bytes
+ * apart) into a channel-last copy with AVX-512 BW (the CPU must have it): column iw < wend lands
+ * at dst + co[iw] (SIZE_MAX: not copied) as cn bytes (E 1) or cn zero-extended i16 (E 2). */
+void pq_i8t_copy_block__avx512(const uint8_t *src, size_t hw, size_t cn, int64_t wend,
+                               const size_t *co, size_t E, uint8_t *dst);
+#endif
+
 #endif

@@ -1,0 +1,46 @@
+/* The implicit-GEMM convolution's channel-last copy with AVX-512 BW: 16 channels x 64 columns per
+ * register transpose (int8_conv_taps.c takes it for the AVX-512 VNNI and AMX tables). */
+#include <immintrin.h>
+#include <stdint.h>
+
+#include "int8_internal.h"
+#include "int8_transpose_x86.h"
+
+/* One 16-byte channel group x of the pixel at d: cn bytes, or cn zero-extended i16 (E = 2). */
+static inline void pq_i8t_put(uint8_t *d, __m128i x, size_t cn, size_t E) {
+    if (E == 2) {
+        __m256i h = _mm256_cvtepu8_epi16(x);
+        if (cn == 16)
+            _mm256_storeu_si256((__m256i *)d, h);
+        else
+            _mm256_mask_storeu_epi16(d, (__mmask16)((1u << cn) - 1u), h);
+    } else if (cn == 16) {
+        _mm_storeu_si128((__m128i *)d, x);
+    } else {
+        _mm_mask_storeu_epi8(d, (__mmask16)((1u << cn) - 1u), x);
+    }
+}
+
+void pq_i8t_copy_block__avx512(const uint8_t *src, size_t hw, size_t cn, int64_t wend,
+                               const size_t *co, size_t E, uint8_t *dst) {
+    for (int64_t iw0 = 0; iw0 < wend; iw0 += 64) {
+        int64_t nw = wend - iw0 < 64 ? wend - iw0 : 64;
+        __mmask64 km = nw == 64 ? ~(__mmask64)0 : (((__mmask64)1 << nw) - 1);
+        __m512i v[16];
+        for (size_t c = 0; c < 16; c++)
+            v[c] =
+                c < cn ? _mm512_maskz_loadu_epi8(km, src + c * hw + iw0) : _mm512_setzero_si512();
+        pq_i8_tr16x64__avx512(v);
+        const size_t *cw = co + iw0;
+        /* column 16 L + j is 128-bit lane L of v[j] */
+#define PQ_I8T_LANE(L)                                                                             \
+    for (int64_t j = 0; j < 16 && 16 * (L) + j < nw; j++)                                          \
+        if (cw[16 * (L) + j] != SIZE_MAX)                                                          \
+            pq_i8t_put(dst + cw[16 * (L) + j], _mm512_extracti32x4_epi32(v[j], L), cn, E);
+        PQ_I8T_LANE(0)
+        PQ_I8T_LANE(1)
+        PQ_I8T_LANE(2)
+        PQ_I8T_LANE(3)
+#undef PQ_I8T_LANE
+    }
+}
