@@ -61,6 +61,13 @@ static void pq_frame_release(pq_frame *f, uint32_t v) {
     f->has[v] = false;
 }
 
+void pq_frame_reset(pq_frame *f) {
+    for (uint32_t v = 0; v < f->g->n_values; v++) {
+        f->ext[v] = NULL;
+        if (f->has[v]) pq_frame_release(f, v);
+    }
+}
+
 void pq_frame_free(pq_frame *f) {
     if (f->has)
         for (uint32_t v = 0; v < f->g->n_values; v++)
@@ -156,20 +163,57 @@ static enum pq_status pq_infer_runtime(pq_graph *g, const pq_node *n, const pq_t
     return fn(&ctx);
 }
 
+/* Gives node n's outputs (out[], slots of the frame) shapes and memory when the plan does not
+ * know them: inference on the actual inputs, then an owned buffer when the shape is static (a
+ * dynamic op allocates its own). Kept out of line: a planned run never comes here. */
+static enum pq_status pq_frame_infer_outputs(pq_frame *f, const pq_node *n, const pq_tensor **in,
+                                             pq_tensor **out, pq_error *err) {
+    pq_type_info tin_small[16], tout_small[16];
+    bool big = n->n_inputs > 16 || n->n_outputs > 16;
+    pq_type_info *tin = big ? pq_calloc(n->n_inputs + 1, sizeof *tin) : tin_small;
+    pq_type_info *tout = big ? pq_calloc(n->n_outputs + 1, sizeof *tout) : tout_small;
+    enum pq_status st = PQ_OK;
+    if (!tin || !tout) {
+        st = pq_error_nomem(err, "node arguments");
+        goto done;
+    }
+    st = pq_infer_runtime(f->g, n, in, tin, tout, err);
+    if (st != PQ_OK) {
+        pq_error_prefix(err, "node '%s' (%s): ", n->name, pq_op_name(n->op));
+        goto done;
+    }
+    for (uint32_t o = 0; o < n->n_outputs; o++) {
+        uint32_t v = n->outputs[o];
+        if (v == PQ_NONE || (f->plan && f->plan->known[v])) continue;
+        pq_tensor *t = out[o];
+        int64_t dims[PQ_MAX_RANK];
+        t->dtype = tout[o].dtype;
+        if (pq_shape_is_static(&tout[o].shape, dims) &&
+            !(pq_op_get(n->op)->flags & PQ_OPF_DYNAMIC) && tout[o].dtype != PQ_DTYPE_UNDEFINED) {
+            st = pq_tensor_alloc_data(t, tout[o].dtype, tout[o].shape.rank, dims, err);
+            if (st != PQ_OK) goto done;
+        }
+    }
+done:
+    if (big) {
+        pq_free(tin);
+        pq_free(tout);
+    }
+    return st;
+}
+
 /* Executes node index i of the frame's graph. */
 static enum pq_status pq_frame_exec_node(pq_frame *f, uint32_t i, pq_error *err) {
     pq_graph *g = f->g;
     const pq_node *n = &g->nodes[i];
+    const pq_plan *plan = f->plan;
     enum pq_status st = PQ_OK;
     const pq_tensor *in_small[16];
     pq_tensor *out_small[16];
-    pq_type_info tin_small[16], tout_small[16];
     bool big = n->n_inputs > 16 || n->n_outputs > 16;
     const pq_tensor **in = big ? pq_calloc(n->n_inputs + 1, sizeof *in) : in_small;
     pq_tensor **out = big ? pq_calloc(n->n_outputs + 1, sizeof *out) : out_small;
-    pq_type_info *tin = big ? pq_calloc(n->n_inputs + 1, sizeof *tin) : tin_small;
-    pq_type_info *tout = big ? pq_calloc(n->n_outputs + 1, sizeof *tout) : tout_small;
-    if (!in || !out || !tin || !tout) {
+    if (!in || !out) {
         st = pq_error_nomem(err, "node arguments");
         goto done;
     }
@@ -187,47 +231,48 @@ static enum pq_status pq_frame_exec_node(pq_frame *f, uint32_t i, pq_error *err)
         st = f->observe(f->observe_ctx, g, i, in, n->n_inputs, err);
         if (st != PQ_OK) goto done;
     }
+    /* outputs: the plan's shapes (arena block, view of input 0, or an owned buffer of the known
+     * shape for graph outputs); inference only for what the plan could not know */
+    bool alias = plan && plan->node_alias[i];
     bool need_infer = false;
-    for (uint32_t o = 0; o < n->n_outputs; o++) {
-        uint32_t v = n->outputs[o];
-        if (v != PQ_NONE && !(f->plan && f->plan->offset[v] >= 0)) need_infer = true;
-    }
-    if (need_infer) {
-        st = pq_infer_runtime(g, n, in, tin, tout, err);
-        if (st != PQ_OK) {
-            pq_error_prefix(err, "node '%s' (%s): ", n->name, pq_op_name(n->op));
-            goto done;
-        }
-    }
     for (uint32_t o = 0; o < n->n_outputs; o++) {
         uint32_t v = n->outputs[o];
         out[o] = NULL;
         if (v == PQ_NONE) continue;
         pq_frame_release(f, v);
         pq_tensor *t = &f->slots[v];
-        if (f->plan && f->plan->offset[v] >= 0) {
-            *t = f->plan->planned[v];
-            t->data = f->plan->arena + f->plan->offset[v];
+        if (plan && plan->known[v]) {
+            *t = plan->planned[v];
             t->owns_data = false;
-        } else {
-            int64_t dims[PQ_MAX_RANK];
-            memset(t, 0, sizeof *t);
-            t->dtype = tout[o].dtype;
-            if (pq_shape_is_static(&tout[o].shape, dims) &&
-                !(pq_op_get(n->op)->flags & PQ_OPF_DYNAMIC) &&
-                tout[o].dtype != PQ_DTYPE_UNDEFINED) {
-                st = pq_tensor_alloc_data(t, tout[o].dtype, tout[o].shape.rank, dims, err);
+            if (alias && o == 0) {
+                t->data = (void *)in[0]->data;
+            } else if (plan->offset[v] >= 0) {
+                t->data = plan->arena + plan->offset[v];
+            } else {
+                t->data = NULL;
+                f->has[v] = true; /* released (freed) with the slot if the allocation fails */
+                st = pq_tensor_alloc_data(t, t->dtype, t->rank, t->dims, err);
                 if (st != PQ_OK) goto done;
             }
+        } else {
+            memset(t, 0, sizeof *t);
+            need_infer = true;
         }
         f->has[v] = true;
         out[o] = t;
     }
-    pq_subgraph_runner runner = {f, pq_run_subgraph};
-    pq_kernel_args args = {g, n, in, n->n_inputs, out, n->n_outputs, &runner, f->n_threads, err};
+    if (need_infer) {
+        st = pq_frame_infer_outputs(f, n, in, out, err);
+        if (st != PQ_OK) goto done;
+    }
     struct timespec t0, t1;
     if (f->profile) clock_gettime(CLOCK_MONOTONIC, &t0);
-    st = pq_kernel_run(&args);
+    if (!alias) {
+        pq_subgraph_runner runner = {f, pq_run_subgraph};
+        pq_kernel_args args = {g,  n, in, n->n_inputs, out, n->n_outputs, &runner, f->n_threads,
+                               err};
+        st = pq_kernel_run(&args);
+    }
     if (f->profile) {
         clock_gettime(CLOCK_MONOTONIC, &t1);
         f->profile->ms[n->op] +=
@@ -256,8 +301,6 @@ done:
     if (big) {
         pq_free(in);
         pq_free(out);
-        pq_free(tin);
-        pq_free(tout);
     }
     return st;
 }

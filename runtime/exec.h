@@ -5,14 +5,20 @@
 
 #include "runtime.h"
 
-/* Static memory plan for one set of bound input shapes. */
+/* Static memory plan for one set of bound input shapes. Everything here depends only on the
+ * graph and the input dtypes and shapes, so a session reuses it until an input shape changes. */
 typedef struct pq_plan {
-    int64_t *bound_dims; /* concatenated dims of the inputs the plan was made for */
+    int64_t *bound_dims; /* per input: dtype, rank, dims (what the plan was made for) */
     size_t n_bound;
     pq_tensor **folded; /* per value: constant computed at plan time (owned), else NULL */
     bool *node_skip;    /* per node: every output folded */
-    int64_t *offset;    /* per value: arena offset, -1 when not planned */
-    pq_tensor *planned; /* per value: dtype and dims of planned values */
+    bool *node_alias;   /* per node: a Reshape-like copy whose output 0 is a view of input 0's bytes
+                           (same dtype and size; the executor skips the kernel) */
+    int64_t *offset;    /* per value: arena offset, -1 when not in the arena (an aliased value has
+                           its root's offset) */
+    bool *known;        /* per value: planned[v] holds its dtype and dims, inferred at plan time
+                           (static shape, producer not dynamic): no inference at run time */
+    pq_tensor *planned; /* per value: dtype and dims of known values (data NULL) */
     uint32_t *last_use; /* per value: index of the last node reading it (PQ_NONE: none) */
     size_t peak;        /* arena bytes */
     unsigned char *arena;
@@ -39,6 +45,12 @@ typedef struct pq_frame {
 /* Allocates the per-value arrays of a frame for g. */
 enum pq_status pq_frame_init(pq_frame *f, pq_graph *g, const pq_frame *parent, const pq_plan *plan,
                              int n_threads, pq_error *err);
+/* Empties the frame for another run of the same graph: frees the computed tensors it owns and
+ * unbinds borrowed ones; the per-value arrays stay allocated. */
+void pq_frame_reset(pq_frame *f);
+/* Empties the frame for another run of the same graph: frees the computed tensors it owns and
+ * unbinds borrowed ones; the per-value arrays stay allocated. */
+void pq_frame_reset(pq_frame *f);
 /* Frees the frame's owned tensors and arrays. */
 void pq_frame_free(pq_frame *f);
 /* Tensor currently bound to value v (constant, folded, input, captured or computed); NULL if none.

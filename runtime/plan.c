@@ -1,6 +1,7 @@
 /* The static memory plan of a top-level graph for bound input shapes: inference with concrete
- * shapes, constant folding of everything computable without input data (shape subgraphs), and
- * liveness-based placement of activations in one arena (greedy, largest first). */
+ * shapes (kept, so runs skip it), constant folding of everything computable without input data
+ * (shape subgraphs), Reshape-like copies turned into views of their input, and liveness-based
+ * placement of activations in one arena (greedy, largest first). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +23,9 @@ void pq_plan_free(pq_plan *plan, const pq_graph *g) {
     pq_free(plan->folded);
     pq_free(plan->bound_dims);
     pq_free(plan->node_skip);
+    pq_free(plan->node_alias);
     pq_free(plan->offset);
+    pq_free(plan->known);
     pq_free(plan->planned);
     pq_free(plan->last_use);
     pq_free(plan->arena);
@@ -33,7 +36,9 @@ bool pq_plan_matches(const pq_plan *plan, const pq_graph *g, const pq_tensor *co
     if (!plan->offset) return false;
     size_t k = 0;
     for (uint32_t i = 0; i < g->n_inputs; i++) {
-        if (k >= plan->n_bound || plan->bound_dims[k++] != inputs[i]->rank) return false;
+        if (k + 2 > plan->n_bound || plan->bound_dims[k++] != (int64_t)inputs[i]->dtype)
+            return false;
+        if (plan->bound_dims[k++] != inputs[i]->rank) return false;
         for (int d = 0; d < inputs[i]->rank; d++)
             if (k >= plan->n_bound || plan->bound_dims[k++] != inputs[i]->dims[d]) return false;
     }
@@ -171,6 +176,38 @@ static enum pq_status pq_plan_place(pq_live *lv, size_t n, int64_t *offset, size
     return PQ_OK;
 }
 
+/* Whether node n (outputs inferred, output 0 of nbytes not a graph output) can run as a view of
+ * its input 0: a copy op whose input keeps its bytes for the whole run (an arena block, whose
+ * lifetime the caller then extends, or a bound graph input) with the same dtype and size. */
+static bool pq_plan_aliasable(const pq_graph *g, const pq_node *n, const pq_plan_info *info,
+                              const pq_plan *plan, const uint32_t *root, size_t nbytes) {
+    switch (n->op) {
+    case PQ_OP_RESHAPE:
+    case PQ_OP_FLATTEN:
+    case PQ_OP_SQUEEZE:
+    case PQ_OP_UNSQUEEZE:
+    case PQ_OP_IDENTITY:
+        break;
+    default:
+        return false;
+    }
+    if (n->n_inputs < 1 || n->n_outputs != 1) return false;
+    uint32_t x = n->inputs[0], y = n->outputs[0];
+    if (x == PQ_NONE || y == PQ_NONE || info[x].dtype != info[y].dtype) return false;
+    if (root[x] == PQ_NONE) {
+        bool bound = false; /* a graph input (not a constant, captured or computed value) */
+        for (uint32_t i = 0; i < g->n_inputs && !bound; i++)
+            bound = g->inputs[i] == x;
+        if (!bound || g->values[x].constant || g->values[x].outer != PQ_NONE) return false;
+        int64_t dims[PQ_MAX_RANK], numel;
+        if (!pq_shape_is_static(&info[x].shape, dims) ||
+            pq_shape_numel(info[x].shape.rank, dims, &numel, NULL) != PQ_OK)
+            return false;
+        return (size_t)numel * pq_dtype_size(info[x].dtype) == nbytes;
+    }
+    return plan->planned[x].nbytes == nbytes;
+}
+
 enum pq_status pq_plan_build(pq_graph *g, const pq_tensor *const *inputs, pq_plan *plan,
                              pq_error *err) {
     enum pq_status st = PQ_OK;
@@ -179,13 +216,16 @@ enum pq_status pq_plan_build(pq_graph *g, const pq_tensor *const *inputs, pq_pla
     pq_plan_info *info = pq_calloc(nv, sizeof *info);
     pq_type_info *tin = NULL, *tout = NULL;
     pq_live *lv = NULL;
+    uint32_t *root = NULL; /* per value: the value whose arena block holds it (PQ_NONE: none) */
     size_t nb = 0;
     for (uint32_t i = 0; i < g->n_inputs; i++)
-        nb += 1 + (size_t)inputs[i]->rank;
+        nb += 2 + (size_t)inputs[i]->rank;
     plan->bound_dims = pq_malloc(sizeof(int64_t) * (nb ? nb : 1));
     plan->folded = pq_calloc(nv, sizeof *plan->folded);
     plan->node_skip = pq_calloc(g->n_nodes ? g->n_nodes : 1, sizeof *plan->node_skip);
+    plan->node_alias = pq_calloc(g->n_nodes ? g->n_nodes : 1, sizeof *plan->node_alias);
     plan->offset = pq_malloc(sizeof(int64_t) * nv);
+    plan->known = pq_calloc(nv, sizeof *plan->known);
     plan->planned = pq_calloc(nv, sizeof *plan->planned);
     plan->last_use = pq_malloc(sizeof(uint32_t) * nv);
     uint32_t max_io = 1;
@@ -196,20 +236,24 @@ enum pq_status pq_plan_build(pq_graph *g, const pq_tensor *const *inputs, pq_pla
     tin = pq_calloc(max_io, sizeof *tin);
     tout = pq_calloc(max_io, sizeof *tout);
     lv = pq_calloc(nv, sizeof *lv);
-    if (!info || !plan->bound_dims || !plan->folded || !plan->node_skip || !plan->offset ||
-        !plan->planned || !plan->last_use || !tin || !tout || !lv) {
+    root = pq_malloc(sizeof *root * nv);
+    if (!info || !plan->bound_dims || !plan->folded || !plan->node_skip || !plan->node_alias ||
+        !plan->offset || !plan->known || !plan->planned || !plan->last_use || !tin || !tout ||
+        !lv || !root) {
         st = pq_error_nomem(err, "memory plan");
         goto done;
     }
     plan->n_bound = nb;
     size_t k = 0;
     for (uint32_t i = 0; i < g->n_inputs; i++) {
+        plan->bound_dims[k++] = (int64_t)inputs[i]->dtype;
         plan->bound_dims[k++] = inputs[i]->rank;
         for (int d = 0; d < inputs[i]->rank; d++)
             plan->bound_dims[k++] = inputs[i]->dims[d];
     }
     for (uint32_t v = 0; v < g->n_values; v++) {
         plan->offset[v] = -1;
+        root[v] = PQ_NONE;
         info[v].dtype = g->values[v].dtype;
         info[v].shape = g->values[v].constant ? g->values[v].shape : pq_shape_unknown();
         info[v].value = g->values[v].constant;
@@ -271,7 +315,7 @@ enum pq_status pq_plan_build(pq_graph *g, const pq_tensor *const *inputs, pq_pla
         for (uint32_t o = 0; o < n->n_outputs; o++) {
             uint32_t v = n->outputs[o];
             int64_t dims[PQ_MAX_RANK], numel;
-            if (v == PQ_NONE || (g->values[v].flags & PQ_VALUE_OUTPUT)) continue;
+            if (v == PQ_NONE) continue;
             if (info[v].dtype == PQ_DTYPE_UNDEFINED || !pq_shape_is_static(&info[v].shape, dims))
                 continue;
             if (pq_shape_numel(info[v].shape.rank, dims, &numel, err) != PQ_OK) {
@@ -283,12 +327,27 @@ enum pq_status pq_plan_build(pq_graph *g, const pq_tensor *const *inputs, pq_pla
             pt->rank = info[v].shape.rank;
             memcpy(pt->dims, dims, sizeof(int64_t) * (size_t)pt->rank);
             pt->nbytes = (size_t)numel * pq_dtype_size(pt->dtype);
+            plan->known[v] = true;
+            if (g->values[v].flags & PQ_VALUE_OUTPUT) continue; /* handed to the caller */
             uint32_t end = plan->last_use[v] == PQ_NONE ? i : plan->last_use[v];
+            if (o == 0 && pq_plan_aliasable(g, n, info, plan, root, pt->nbytes)) {
+                plan->node_alias[i] = true;
+                uint32_t r = root[n->inputs[0]];
+                root[v] = r;
+                if (r != PQ_NONE) { /* the view keeps its root's block alive */
+                    pq_live *l = &lv[plan->offset[r]];
+                    if (l->end < end) l->end = end;
+                }
+                continue;
+            }
+            root[v] = v;
+            plan->offset[v] = (int64_t)n_live; /* index in lv until placed below */
             lv[n_live++] = (pq_live){v, pt->nbytes, i, end};
-            plan->offset[v] = 0; /* placed below */
         }
     }
     PQ_TRY_GOTO(st, pq_plan_place(lv, n_live, plan->offset, &plan->peak, err), done);
+    for (uint32_t v = 0; v < g->n_values; v++) /* views share their root's bytes */
+        if (root[v] != PQ_NONE) plan->offset[v] = plan->offset[root[v]];
     plan->arena = pq_malloc_aligned(plan->peak ? plan->peak : 64);
     if (!plan->arena) st = pq_error_nomem(err, "activation arena");
 done:
@@ -296,6 +355,7 @@ done:
     pq_free(tin);
     pq_free(tout);
     pq_free(lv);
+    pq_free(root);
     if (st != PQ_OK) pq_plan_free(plan, g);
     return st;
 }

@@ -1,5 +1,5 @@
 /* Sessions: checking and binding inputs against the graph's declared types, (re)planning when
- * input shapes change, running the frame and handing outputs to the caller. */
+ * input shapes change, running the frame (kept across runs) and handing outputs to the caller. */
 #include <stdio.h>
 #include <string.h>
 
@@ -10,6 +10,10 @@ struct pq_session {
     pq_graph *g;
     pq_session_opts opts;
     pq_plan plan;
+    /* The frame every run uses: its per-value arrays are allocated once (for frame_nv values) and
+     * emptied after each run, so a run allocates only its outputs. */
+    pq_frame frame;
+    uint32_t frame_nv;
     /* Owned: oneDNN primitives and reordered weights per node of g, created in
      * pq_session_create, freed in pq_session_destroy, bound to the calling thread for the
      * duration of each pq_session_run (see pq_onednn_cache in backends/onednn/onednn.h). */
@@ -28,6 +32,13 @@ enum pq_status pq_session_create(pq_graph *g, const pq_session_opts *opts, pq_se
     }
     if (opts) s->opts = *opts;
     if (s->opts.n_threads <= 0) s->opts.n_threads = 1;
+    enum pq_status st = pq_frame_init(&s->frame, g, NULL, &s->plan, s->opts.n_threads, err);
+    if (st != PQ_OK) {
+        pq_onednn_cache_destroy(s->backend_cache);
+        pq_free(s);
+        return st;
+    }
+    s->frame_nv = g->n_values;
     /* piqc's parallel kernels on oneDNN's OpenMP threads while those spin (one set of threads) */
     if (s->opts.n_threads > 1) pq_onednn_parallel_install(s->opts.n_threads);
     *out = s;
@@ -36,6 +47,7 @@ enum pq_status pq_session_create(pq_graph *g, const pq_session_opts *opts, pq_se
 
 void pq_session_destroy(pq_session *s) {
     if (!s) return;
+    pq_frame_free(&s->frame);
     pq_plan_free(&s->plan, s->g);
     pq_onednn_cache_destroy(s->backend_cache);
     pq_free(s);
@@ -83,6 +95,11 @@ static enum pq_status pq_session_bind(pq_session *s, const pq_tensor *const *inp
     if (n_inputs != g->n_inputs)
         return pq_error_set(err, PQ_ERR_INVALID, "the model has %u inputs, %u given", g->n_inputs,
                             n_inputs);
+    /* the dtypes and shapes the current plan was made for passed every check below then */
+    bool all = true;
+    for (uint32_t i = 0; i < n_inputs && all; i++)
+        all = inputs[i] != NULL;
+    if (all && pq_plan_matches(&s->plan, g, inputs)) return PQ_OK;
     int64_t *sym = pq_malloc(sizeof(int64_t) * (g->n_symbols + 1));
     if (!sym) return pq_error_nomem(err, "symbols");
     for (uint32_t i = 0; i <= g->n_symbols; i++)
@@ -137,23 +154,29 @@ enum pq_status pq_session_run(pq_session *s, const pq_tensor *const *inputs, uin
         return pq_error_set(err, PQ_ERR_INTERNAL, "the model has %u outputs, %u requested",
                             g->n_outputs, n_outputs);
     PQ_TRY(pq_session_bind(s, inputs, n_inputs, err));
-    pq_frame f;
-    PQ_TRY(pq_frame_init(&f, g, NULL, &s->plan, s->opts.n_threads, err));
+    pq_frame *f = &s->frame;
+    if (s->frame_nv != g->n_values) { /* the graph grew since the last run */
+        pq_frame_free(f);
+        s->frame_nv = 0;
+        PQ_TRY(pq_frame_init(f, g, NULL, &s->plan, s->opts.n_threads, err));
+        s->frame_nv = g->n_values;
+    }
+    f->last_use = s->plan.last_use; /* rebuilt with the plan */
     for (uint32_t i = 0; i < n_inputs; i++)
-        f.ext[g->inputs[i]] = inputs[i];
-    f.observe = s->opts.observe;
-    f.observe_ctx = s->opts.observe_ctx;
-    f.profile = s->opts.profile;
+        f->ext[g->inputs[i]] = inputs[i];
+    f->observe = s->opts.observe;
+    f->observe_ctx = s->opts.observe_ctx;
+    f->profile = s->opts.profile;
     pq_onednn_cache *prev = pq_onednn_cache_bind(s->backend_cache);
-    enum pq_status st = pq_frame_run(&f, err);
+    enum pq_status st = pq_frame_run(f, err);
     pq_onednn_cache_bind(prev);
     for (uint32_t o = 0; o < n_outputs && st == PQ_OK; o++)
-        st = pq_frame_take(&f, g->outputs[o], &outputs[o], err);
+        st = pq_frame_take(f, g->outputs[o], &outputs[o], err);
     if (st != PQ_OK)
         for (uint32_t o = 0; o < n_outputs; o++) {
             pq_tensor_destroy(outputs[o]);
             outputs[o] = NULL;
         }
-    pq_frame_free(&f);
+    pq_frame_reset(f);
     return st;
 }
