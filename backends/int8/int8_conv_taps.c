@@ -81,7 +81,7 @@ typedef struct pq_i8t_job {
     const size_t *coff;  /* g->wu padded columns: offset of column wp inside a copied row, or
                             SIZE_MAX when no tap reads its phase (1x1 stride 2: odd columns) */
     const bool *rowused; /* sh row phases: whether a tap reads it */
-    bool wide;           /* copy with pq_i8t_copy_block__avx512 (AVX-512 tables) */
+    bool wide;           /* copy and transpose with the AVX-512 functions (AVX-512 tables) */
     size_t blocks, mblk, mchunks;
 } pq_i8t_job;
 
@@ -218,8 +218,15 @@ static void pq_i8t_out_task(void *ctx, int64_t b, int64_t e) {
     size_t M = (size_t)cv->M, OSP = (size_t)(cv->OH * cv->OW);
     for (int64_t t = b; t < e; t++) {
         size_t n = (size_t)(t / cv->OH), oh = (size_t)(t % cv->OH);
-        pq_i8_transpose(j->ypm + (n * j->g->P + oh * (size_t)j->g->WQ) * M, M, (size_t)cv->OW, M,
-                        c->y + n * M * OSP + oh * (size_t)cv->OW, OSP);
+        const uint8_t *src = j->ypm + (n * j->g->P + oh * (size_t)j->g->WQ) * M;
+        uint8_t *dst = c->y + n * M * OSP + oh * (size_t)cv->OW;
+#if defined(__x86_64__)
+        if (j->wide) {
+            pq_i8t_out_rows__avx512(src, M, (size_t)cv->OW, M, dst, OSP);
+            continue;
+        }
+#endif
+        pq_i8_transpose(src, M, (size_t)cv->OW, M, dst, OSP);
     }
 }
 

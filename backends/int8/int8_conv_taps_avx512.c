@@ -44,3 +44,37 @@ void pq_i8t_copy_block__avx512(const uint8_t *src, size_t hw, size_t cn, int64_t
 #undef PQ_I8T_LANE
     }
 }
+
+/* 16 bytes at p, or the first n < 16 of them (masked: nothing read past them). */
+static inline __m128i pq_i8t_load16(const uint8_t *p, size_t n) {
+    return n >= 16 ? _mm_loadu_si128((const __m128i *)p)
+                   : _mm_maskz_loadu_epi8((__mmask16)((1u << n) - 1u), p);
+}
+
+void pq_i8t_out_rows__avx512(const uint8_t *src, size_t lds, size_t rows, size_t cols, uint8_t *dst,
+                             size_t ldd) {
+    for (size_t r0 = 0; r0 < rows; r0 += 64) {
+        size_t nr = rows - r0 < 64 ? rows - r0 : 64;
+        __mmask64 km = nr == 64 ? ~(__mmask64)0 : (((__mmask64)1 << nr) - 1);
+        for (size_t c0 = 0; c0 < cols; c0 += 16) {
+            size_t nc = cols - c0 < 16 ? cols - c0 : 16;
+            /* lane L of v[j]: the channels of row 16 L + j (zero past the rows) */
+            __m512i v[16];
+            for (size_t j = 0; j < 16; j++) {
+                __m128i q[4];
+                for (size_t L = 0; L < 4; L++) {
+                    size_t r = 16 * L + j;
+                    q[L] =
+                        r < nr ? pq_i8t_load16(src + (r0 + r) * lds + c0, nc) : _mm_setzero_si128();
+                }
+                __m512i z = _mm512_castsi128_si512(q[0]);
+                z = _mm512_inserti32x4(z, q[1], 1);
+                z = _mm512_inserti32x4(z, q[2], 2);
+                v[j] = _mm512_inserti32x4(z, q[3], 3);
+            }
+            pq_i8_tr16x64__avx512(v); /* v[c]: rows 0..63 of channel c0 + c */
+            for (size_t c = 0; c < nc; c++)
+                _mm512_mask_storeu_epi8(dst + (c0 + c) * ldd + r0, km, v[c]);
+        }
+    }
+}

@@ -35,6 +35,10 @@ void pq_i8_transpose(const uint8_t *src, size_t lds, size_t rows, size_t cols, u
  * at dst + co[iw] (SIZE_MAX: not copied) as cn bytes (E 1) or cn zero-extended i16 (E 2). */
 void pq_i8t_copy_block__avx512(const uint8_t *src, size_t hw, size_t cn, int64_t wend,
                                const size_t *co, size_t E, uint8_t *dst);
+/* pq_i8_transpose with AVX-512 BW (the CPU must have it): 64 rows x 16 columns per register
+ * transpose, masked loads and stores (nothing read or written outside the matrices). */
+void pq_i8t_out_rows__avx512(const uint8_t *src, size_t lds, size_t rows, size_t cols, uint8_t *dst,
+                             size_t ldd);
 #endif
 
 #endif
