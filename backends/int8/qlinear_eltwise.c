@@ -32,7 +32,13 @@ static void pq_qadd__scalar(const uint8_t *a, const uint8_t *b, size_t n, bool b
     }
 }
 
-const pq_qeltwise_kernels pq_qeltwise_kernels_scalar = {.name = "scalar", .add = pq_qadd__scalar};
+static void pq_qlut__scalar(const uint8_t *a, size_t n, const uint8_t *lut, uint8_t *y) {
+    for (size_t i = 0; i < n; i++)
+        y[i] = lut[a[i]];
+}
+
+const pq_qeltwise_kernels pq_qeltwise_kernels_scalar = {
+    .name = "scalar", .add = pq_qadd__scalar, .map = pq_qlut__scalar};
 
 /* ---- selection ---- */
 
@@ -41,7 +47,11 @@ const pq_qeltwise_kernels *pq_qeltwise_kernels_for(const char *isa) {
     if (!strcmp(isa, "scalar")) return &pq_qeltwise_kernels_scalar;
 #if defined(__x86_64__)
     if (!strcmp(isa, "avx2")) return pq_cpu_has_avx2() ? &pq_qeltwise_kernels_avx2 : NULL;
-    if (!strcmp(isa, "avx512")) return pq_cpu_has_avx512() ? &pq_qeltwise_kernels_avx512 : NULL;
+    if (!strcmp(isa, "avx512")) {
+        if (!pq_cpu_has_avx512()) return NULL;
+        return __builtin_cpu_supports("avx512vbmi") ? &pq_qeltwise_kernels_avx512vbmi
+                                                    : &pq_qeltwise_kernels_avx512;
+    }
 #elif defined(__aarch64__)
     if (!strcmp(isa, "neon")) return &pq_qeltwise_kernels_neon;
 #endif
@@ -123,6 +133,22 @@ static void pq_qadd_task(void *ctx, int64_t t0, int64_t t1) {
     int64_t e0 = t0 * PQ_QE_CHUNK, e1 = t1 * PQ_QE_CHUNK < j->n ? t1 * PQ_QE_CHUNK : j->n;
     if (!j->inner) {
         j->k->add(j->a + e0, j->b + e0, (size_t)(e1 - e0), false, &j->p, j->y + e0);
+        return;
+    }
+    if (j->k->map && j->inner >= PQ_QE_LUT_MIN) { /* rows through their B value's table */
+        uint8_t iota[256], lut[256];
+        for (int v = 0; v < 256; v++)
+            iota[v] = (uint8_t)v;
+        int64_t have = -1; /* the B byte lut holds */
+        for (int64_t e = e0; e < e1;) {
+            int64_t r = e / j->inner, end = (r + 1) * j->inner < e1 ? (r + 1) * j->inner : e1;
+            if (have != j->b[r]) {
+                j->k->add(iota, j->b + r, 256, true, &j->p, lut);
+                have = j->b[r];
+            }
+            j->k->map(j->a + e, (size_t)(end - e), lut, j->y + e);
+            e = end;
+        }
         return;
     }
     if (j->k->add_rows && j->inner >= 16) {

@@ -37,18 +37,32 @@ typedef void (*pq_qadd_fn)(const uint8_t *a, const uint8_t *b, size_t n, bool b_
 typedef void (*pq_qadd_rows_fn)(const uint8_t *a, const uint8_t *b, size_t e0, size_t n,
                                 size_t inner, const pq_qadd_params *p, uint8_t *y);
 
+/* y[i] = lut[a[i]] for i < n (a 256-entry byte table). With one operand broadcast over rows of
+ * at least PQ_QE_LUT_MIN elements, the node runner builds the table of each row's B value with
+ * add() over the bytes 0..255 (so its entries are add()'s own results) and maps the row through
+ * it. */
+typedef void (*pq_qlut_fn)(const uint8_t *a, size_t n, const uint8_t *lut, uint8_t *y);
+
+/* Row length from which a broadcast row goes through a table (a table costs 256 add() elements). */
+#define PQ_QE_LUT_MIN 384
+
 typedef struct pq_qeltwise_kernels {
     const char *name; /* "scalar", "avx2", "avx512", "neon" */
     pq_qadd_fn add;
     pq_qadd_rows_fn add_rows; /* NULL: add() per row */
+    pq_qlut_fn map;           /* NULL: no table lookup faster than add() */
 } pq_qeltwise_kernels;
 
 extern const pq_qeltwise_kernels pq_qeltwise_kernels_scalar;
 extern const pq_qeltwise_kernels pq_qeltwise_kernels_avx2;
 extern const pq_qeltwise_kernels pq_qeltwise_kernels_avx512;
+/* pq_qeltwise_kernels_avx512 plus an AVX-512 VBMI table lookup (vpermi2b); also named "avx512",
+ * what pq_qeltwise_kernels_for("avx512") returns on CPUs with VBMI. */
+extern const pq_qeltwise_kernels pq_qeltwise_kernels_avx512vbmi;
 extern const pq_qeltwise_kernels pq_qeltwise_kernels_neon; /* aarch64 builds only */
 
-/* Kernels of one ISA by name, NULL when this build or CPU cannot run them. */
+/* Kernels of one ISA by name, NULL when this build or CPU cannot run them ("avx512": the VBMI
+ * variant when the CPU has VBMI). */
 const pq_qeltwise_kernels *pq_qeltwise_kernels_for(const char *isa);
 /* PIQC_ISA's kernels when available, else the best: avx512 > avx2 > neon > scalar. Never NULL. */
 const pq_qeltwise_kernels *pq_qeltwise_kernels_get(void);

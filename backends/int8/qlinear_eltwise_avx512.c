@@ -88,3 +88,28 @@ static void pq_qadd_rows__avx512(const uint8_t *a, const uint8_t *b, size_t e0, 
 
 const pq_qeltwise_kernels pq_qeltwise_kernels_avx512 = {
     .name = "avx512", .add = pq_qadd__avx512, .add_rows = pq_qadd_rows__avx512};
+
+/* y[i] = lut[a[i]], 64 bytes per step: vpermi2b looks up the low 7 bits in each 128-byte half of
+ * the table and the top bit picks the half; masked tail. */
+__attribute__((target("avx512vbmi"))) static void
+pq_qlut__avx512vbmi(const uint8_t *a, size_t n, const uint8_t *lut, uint8_t *y) {
+    __m512i t0 = _mm512_loadu_si512(lut), t1 = _mm512_loadu_si512(lut + 64);
+    __m512i t2 = _mm512_loadu_si512(lut + 128), t3 = _mm512_loadu_si512(lut + 192);
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        __m512i x = _mm512_loadu_si512(a + i);
+        __m512i lo = _mm512_permutex2var_epi8(t0, x, t1), hi = _mm512_permutex2var_epi8(t2, x, t3);
+        _mm512_storeu_si512(y + i, _mm512_mask_mov_epi8(lo, _mm512_movepi8_mask(x), hi));
+    }
+    if (i < n) {
+        __mmask64 m = (__mmask64)(~0ULL >> (64 - (n - i)));
+        __m512i x = _mm512_maskz_loadu_epi8(m, a + i);
+        __m512i lo = _mm512_permutex2var_epi8(t0, x, t1), hi = _mm512_permutex2var_epi8(t2, x, t3);
+        _mm512_mask_storeu_epi8(y + i, m, _mm512_mask_mov_epi8(lo, _mm512_movepi8_mask(x), hi));
+    }
+}
+
+const pq_qeltwise_kernels pq_qeltwise_kernels_avx512vbmi = {.name = "avx512",
+                                                            .add = pq_qadd__avx512,
+                                                            .add_rows = pq_qadd_rows__avx512,
+                                                            .map = pq_qlut__avx512vbmi};

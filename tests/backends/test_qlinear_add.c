@@ -18,6 +18,7 @@
 
 #define GUARD 64
 #define POISON 0xA5
+#define NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static uint64_t g_s = 0x9E3779B97F4A7C15ULL;
 static uint64_t rnd(void) {
@@ -430,6 +431,124 @@ Test(qlinear_add_fast, table_dispatch) {
     qcase_data(&c, PQ_DTYPE_U8, 2, d, 2, d, 0.02f, 128, 0.03f, 100, 0.04f, 0);
     compare(&c, NULL, 1, "dispatch");
     qcase_free(&c);
+}
+
+/* Scales that put many quotients r / sc exactly on k + 1/2 (powers of two) or next to it: the
+ * rounding ties of every kernel, full tensors and broadcasts, each ISA. */
+Test(qlinear_add_fast, rounding_ties_every_isa) {
+    static const char *const isas[] = {"scalar", "avx2", "avx512"};
+    static const float ts[][3] = {{0.5f, 0.25f, 0.5f},    {0.25f, 0.25f, 1.0f},
+                                  {0.125f, 0.5f, 0.25f},  {0.1f, 0.1f, 0.2f},
+                                  {0.3f, 0.15f, 0.6f},    {1.0f / 3, 1.0f / 6, 2.0f / 3},
+                                  {0.0625f, 2.0f, 0.125f}};
+    const int64_t full[4] = {1, 3, 17, 19}, chan[4] = {1, 3, 1, 1};
+    for (int ii = 0; ii < 3; ii++) {
+        const pq_qeltwise_kernels *k = pq_qeltwise_kernels_for(isas[ii]);
+        if (!k) {
+            cr_log_warn("ISA %s not available: tie cases skipped for it", isas[ii]);
+            continue;
+        }
+        for (int t = 0; t < NELEM(ts); t++)
+            for (int dtc = 0; dtc < 4; dtc++)
+                for (int bc = 0; bc < 2; bc++) {
+                    cur_op = dtc >= 2 ? PQ_OP_QLINEAR_MUL : PQ_OP_QLINEAR_ADD;
+                    enum pq_dtype dt = dtc % 2 ? PQ_DTYPE_I8 : PQ_DTYPE_U8;
+                    int32_t z = dt == PQ_DTYPE_U8 ? 128 : 0;
+                    qcase c;
+                    qcase_init(&c, NULL, 0, 0);
+                    qcase_data(&c, dt, 4, full, 4, bc ? chan : full, ts[t][0], z, ts[t][1], z + 3,
+                               ts[t][2], z - 5);
+                    char what[96];
+                    snprintf(what, sizeof what, "%s %s ties #%d %s%s", isas[ii], pq_op_name(cur_op),
+                             t, pq_dtype_name(dt), bc ? " per-channel" : "");
+                    compare(&c, k, 1, what);
+                    qcase_free(&c);
+                }
+    }
+    cur_op = PQ_OP_QLINEAR_ADD;
+}
+
+/* The table lookups (map) against the scalar loop: every length 0 .. 300 (tails), every byte, a
+ * misaligned source and destination, guards intact. */
+Test(qlinear_add_fast, map_kernels) {
+    static const char *const isas[] = {"scalar", "avx2", "avx512"};
+    uint8_t lut[256], a[320], y[320 + 2 * GUARD];
+    for (int v = 0; v < 256; v++)
+        lut[v] = (uint8_t)(rnd() >> 56);
+    for (int i = 0; i < 320; i++)
+        a[i] = (uint8_t)(i < 256 ? (uint64_t)i : rnd() >> 56);
+    int tested = 0;
+    for (int ii = 0; ii < 3; ii++) {
+        const pq_qeltwise_kernels *k = pq_qeltwise_kernels_for(isas[ii]);
+        if (!k || !k->map) {
+            cr_log_info("%s: no table lookup kernel", isas[ii]);
+            continue;
+        }
+        for (size_t n = 0; n <= 300; n++) {
+            memset(y, POISON, sizeof y);
+            k->map(a + 3, n, lut, y + GUARD + 1);
+            for (size_t i = 0; i < n; i++)
+                cr_assert_eq(y[GUARD + 1 + i], lut[a[3 + i]], "%s map n %zu byte %zu", isas[ii], n,
+                             i);
+            for (size_t i = 0; i < GUARD + 1; i++)
+                cr_assert_eq(y[i], POISON, "%s map n %zu: byte before overwritten", isas[ii], n);
+            for (size_t i = GUARD + 1 + n; i < sizeof y; i++)
+                cr_assert_eq(y[i], POISON, "%s map n %zu: byte after overwritten", isas[ii], n);
+        }
+        tested++;
+    }
+    cr_assert_geq(tested, 1); /* scalar always has one */
+}
+
+/* Per-channel broadcasts with rows long enough for the tables (PQ_QE_LUT_MIN and more, the
+ * squeeze-excite multiply of MobileNet: A [N, C, H, W] times B [N, C, 1, 1], and B times A), a
+ * scalar B over a large A, channels sharing B values (a table reused) and rows split between
+ * tasks: bit-exact with the reference for Mul and Add, u8 / s8, activations, 1 and 2 threads. */
+Test(qlinear_add_fast, broadcast_tables) {
+    static const char *const isas[] = {"scalar", "avx2", "avx512"};
+    const int64_t shapes[4][4] = {
+        {1, 16, 56, 56}, {2, 5, 1, PQ_QE_LUT_MIN}, {1, 7, 20, 20}, {1, 3, 101, 163}};
+    for (int ii = 0; ii < 3; ii++) {
+        const pq_qeltwise_kernels *k = pq_qeltwise_kernels_for(isas[ii]);
+        if (!k) {
+            cr_log_warn("ISA %s not available: table cases skipped for it", isas[ii]);
+            continue;
+        }
+        for (int sh = 0; sh < 5; sh++)
+            for (int dtc = 0; dtc < 4; dtc++) {
+                cur_op = dtc < 2 ? PQ_OP_QLINEAR_MUL : PQ_OP_QLINEAR_ADD;
+                enum pq_dtype dt = dtc % 2 ? PQ_DTYPE_I8 : PQ_DTYPE_U8;
+                const int64_t *da = shapes[sh % 4];
+                int64_t db[4] = {da[0], da[1], 1, 1};
+                int rb = 4;
+                if (sh == 4) { /* scalar B */
+                    db[0] = 1;
+                    rb = 0;
+                }
+                qcase c;
+                qcase_init(&c, acts[(sh + dtc) % 3], -0.5f, 0.75f);
+                float s[3];
+                int32_t z[3];
+                rand_params(dt, s, z);
+                bool swap = sh == 2; /* B [N, C, 1, 1] as the first operand */
+                if (swap)
+                    qcase_data(&c, dt, rb, db, 4, da, s[0], z[0], s[1], z[1], s[2], z[2]);
+                else
+                    qcase_data(&c, dt, 4, da, rb, db, s[0], z[0], s[1], z[1], s[2], z[2]);
+                pq_tensor *B = c.in[swap ? 0 : 3];
+                if (sh == 1) /* shared B values: consecutive channels reuse a table */
+                    for (size_t i = 0; i < B->nbytes; i++)
+                        ((uint8_t *)B->data)[i] = (uint8_t)(200 + i / 3);
+                for (int th = 1; th <= 2; th++) {
+                    char what[96];
+                    snprintf(what, sizeof what, "%s %s tables shape %d %s threads %d", isas[ii],
+                             pq_op_name(cur_op), sh, pq_dtype_name(dt), th);
+                    compare(&c, k, th, what);
+                }
+                qcase_free(&c);
+            }
+    }
+    cur_op = PQ_OP_QLINEAR_ADD;
 }
 
 /* ---- QLinearGlobalAveragePool ---- */
