@@ -227,16 +227,19 @@ static void pq_i8_pool_plane(const uint8_t *x, int64_t H, int64_t W, uint8_t *y,
 typedef struct pq_i8_pool_job {
     const uint8_t *X;
     uint8_t *Y;
-    int64_t H, W, OH, OW, k[2], s[2], d[2], p[4];
+    int64_t NC, H, W, OH, OW, k[2], s[2], d[2], p[4];
     uint8_t bias;
 } pq_i8_pool_job;
 
 #if defined(__SSE2__)
 /* 2x2 windows, stride 2, no padding, every window inside the plane: two rows max-ed, then the
  * pairs of columns, 8 outputs per 16 input bytes (small CNN planes spent most of their time in
- * the general path's per-row set-up). */
+ * the general path's per-row set-up). A short step (OW not a multiple of 8: small planes) loads
+ * 16 bytes anyway while they end before x_end (the input tensor's end: the extra bytes are other
+ * rows', unused) and stores 8 while they end before y_end (the end of this task's outputs: the
+ * extra bytes are later outputs of the task, written after), else goes through copies. */
 static void pq_i8_pool2x2_plane(const uint8_t *x, int64_t W, uint8_t *y, int64_t OH, int64_t OW,
-                                uint8_t bias) {
+                                uint8_t bias, const uint8_t *x_end, const uint8_t *y_end) {
     __m128i vb = _mm_set1_epi8((char)bias), lo = _mm_set1_epi16(0x00FF);
     for (int64_t oh = 0; oh < OH; oh++) {
         const uint8_t *r0 = x + 2 * oh * W, *r1 = r0 + W;
@@ -244,7 +247,7 @@ static void pq_i8_pool2x2_plane(const uint8_t *x, int64_t W, uint8_t *y, int64_t
         for (int64_t ow = 0; ow < OW; ow += 8) {
             int64_t n = OW - ow < 8 ? OW - ow : 8;
             __m128i a, b;
-            if (n == 8) {
+            if (n == 8 || x_end - (r1 + 2 * ow) >= 16) {
                 a = _mm_loadu_si128((const __m128i *)(r0 + 2 * ow));
                 b = _mm_loadu_si128((const __m128i *)(r1 + 2 * ow));
             } else {
@@ -257,7 +260,7 @@ static void pq_i8_pool2x2_plane(const uint8_t *x, int64_t W, uint8_t *y, int64_t
             __m128i v = _mm_max_epu8(_mm_xor_si128(a, vb), _mm_xor_si128(b, vb));
             __m128i h = _mm_max_epu8(v, _mm_srli_epi16(v, 8)); /* even bytes: the pair's max */
             __m128i q = _mm_xor_si128(_mm_packus_epi16(_mm_and_si128(h, lo), lo), vb);
-            if (n == 8) {
+            if (n == 8 || y_end - (yr + ow) >= 8) {
                 _mm_storel_epi64((__m128i *)(yr + ow), q);
             } else {
                 uint8_t t[16];
@@ -274,9 +277,11 @@ static void pq_i8_pool_task(void *ctx, int64_t b, int64_t e) {
 #if defined(__SSE2__)
     if (j->k[0] == 2 && j->k[1] == 2 && j->s[0] == 2 && j->s[1] == 2 && j->d[0] == 1 &&
         j->d[1] == 1 && !j->p[0] && !j->p[1] && 2 * j->OH <= j->H && 2 * j->OW <= j->W) {
+        const uint8_t *x_end = j->X + j->NC * j->H * j->W;
+        uint8_t *y_end = j->Y + e * j->OH * j->OW;
         for (int64_t c = b; c < e; c++)
             pq_i8_pool2x2_plane(j->X + c * j->H * j->W, j->W, j->Y + c * j->OH * j->OW, j->OH,
-                                j->OW, j->bias);
+                                j->OW, j->bias, x_end, y_end);
         return;
     }
 #endif
@@ -328,6 +333,7 @@ enum pq_status pq_i8_max_pool_run(const pq_kernel_args *a) {
         return PQ_ERR_UNSUPPORTED;
     pq_i8_pool_job j = {.X = X->data,
                         .Y = Y->data,
+                        .NC = NC,
                         .H = H,
                         .W = W,
                         .OH = OH,

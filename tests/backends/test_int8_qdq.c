@@ -98,6 +98,9 @@ static void gout_free(gout *o) {
 
 typedef enum pq_status (*run_fn)(const pq_qdq_kernels *, const pq_kernel_args *);
 
+/* Threads the fast kernel gets (the reference runs with one). */
+static int g_threads = 1;
+
 /* Runs the reference and the fast kernel (k and run, or pq_kernel_run when run is NULL) into
  * poisoned outputs; asserts identical bytes and intact guards. Returns bytes compared. */
 static size_t compare(ocase *c, const pq_qdq_kernels *k, run_fn run,
@@ -110,6 +113,7 @@ static size_t compare(ocase *c, const pq_qdq_kernels *k, run_fn run,
         &c->err};
     cr_assert_eq(pq_ref_run(&a), PQ_OK, "%s: reference: %s", what, c->err.msg);
     a.out = fo;
+    a.n_threads = g_threads;
     enum pq_status st = run ? run(k, &a) : run2 ? run2(&a) : pq_kernel_run(&a);
     cr_assert_eq(st, PQ_OK, "%s: fast kernel status %d: %s", what, (int)st, c->err.msg);
     size_t n = r.t->nbytes;
@@ -352,6 +356,22 @@ Test(int8_qdq, max_pool_bytes) {
             pool_case(&geos[i], PQ_DTYPE_U8, t);
             pool_case(&geos[i], PQ_DTYPE_I8, t);
         }
+}
+
+/* The 2x2 / stride 2 path on small planes (every width up to 17 and odd heights: whole 16-byte
+ * loads and 8-byte stores near the ends of the input and of the output), and split over two
+ * threads (planes of 3 outputs a row: each task's last stores stay inside its planes). */
+Test(int8_qdq, max_pool_2x2_small_planes) {
+    for (int64_t W = 2; W <= 17; W++)
+        for (int64_t H = 2; H <= 5; H++) {
+            pool_geo g = {H, W, {2, 2}, {2, 2}, {1, 1}, {0, 0, 0, 0}, 0};
+            pool_case(&g, PQ_DTYPE_U8, 0);
+            pool_case(&g, PQ_DTYPE_I8, 1);
+        }
+    g_threads = 2; /* 6 planes of 42000 x 3 windows: over the 1M threading threshold */
+    pool_geo g = {84001, 7, {2, 2}, {2, 2}, {1, 1}, {0, 0, 0, 0}, 0};
+    pool_case(&g, PQ_DTYPE_U8, 0);
+    g_threads = 1;
 }
 
 /* f32 input or an Indices output: the byte pool declines, output untouched. */
