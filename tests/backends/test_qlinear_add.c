@@ -643,3 +643,24 @@ Test(qlinear_gap, fast_matches_reference) {
     pq_tensor_destroy(y);
     qcase_free(&c);
 }
+
+/* Constant planes at the byte extremes up to the largest plane the fast path takes (65536: the
+ * sums reach 255 * 65536 and -128 * 65536), u8 and s8, vector sums and their tails. */
+Test(qlinear_gap, extreme_bytes_large_planes) {
+    static const int64_t shapes[][4] = {{1, 2, 256, 256}, {1, 3, 255, 17}, {2, 2, 1, 15}};
+    static const uint8_t fill[] = {0x00, 0xFF, 0x80, 0x7F};
+    for (int s = 0; s < 3; s++)
+        for (int f = 0; f < 4; f++)
+            for (int dtc = 0; dtc < 2; dtc++) {
+                enum pq_dtype dt = dtc ? PQ_DTYPE_I8 : PQ_DTYPE_U8;
+                qcase c;
+                gap_case(&c, dt, shapes[s], 0.02f, dtc ? 3 : 130, 0.5f, dtc ? -7 : 9);
+                memset(c.in[0]->data, fill[f], c.in[0]->nbytes);
+                pq_tensor *r = gap_run(&c, false, 1), *y = gap_run(&c, true, 1);
+                cr_assert_eq(memcmp(y->data, r->data, r->nbytes), 0, "shape %d fill %02x %s", s,
+                             fill[f], pq_dtype_name(dt));
+                pq_tensor_destroy(y);
+                pq_tensor_destroy(r);
+                qcase_free(&c);
+            }
+}
