@@ -407,20 +407,24 @@ enum pq_status pq_i8_qlinear_matmul_run(const pq_i8_kernels *k, const pq_kernel_
     if (!pq_i8_zp_u8(pq_i8_in(a, 2), &zp_a) || !pq_i8_zp_zero(pq_i8_in(a, 5)) ||
         !pq_i8_zp_u8(pq_i8_in(a, 7), &zp_y) || !pq_i8_in(a, 7))
         return PQ_ERR_UNSUPPORTED;
-    float *m = pq_malloc((size_t)N * sizeof(float));
-    if (!m) return pq_error_nomem(a->err, "QLinearMatMul multipliers");
+    /* multipliers and packed rows in this thread's call scratch (no allocation per call) */
+    size_t cb[2] = {(size_t)N * sizeof(float), (size_t)rows * pq_i8_row_bytes(k, (size_t)K) + 64};
+    void *cbuf[2], *call_owned;
+    if (!pq_i8_carve(PQ_I8_TLS_CALL, 2, cb, cbuf, &call_owned))
+        return pq_error_nomem(a->err, "QLinearMatMul buffers");
+    float *m = cbuf[0];
+    void *pa = cbuf[1];
     bool finite;
-    if (!pq_i8_mults(pq_i8_in(a, 1), pq_i8_in(a, 4), pq_i8_in(a, 6), N, m, &finite)) {
-        pq_free(m);
-        return PQ_ERR_UNSUPPORTED;
-    }
     enum pq_status st = PQ_OK;
     pq_i8_wpack *owned = NULL;
-    void *pa = pq_malloc_aligned((size_t)rows * pq_i8_row_bytes(k, (size_t)K) + 64);
+    if (!pq_i8_mults(pq_i8_in(a, 1), pq_i8_in(a, 4), pq_i8_in(a, 6), N, m, &finite)) {
+        st = PQ_ERR_UNSUPPORTED;
+        goto done;
+    }
     const pq_i8_wpack *w =
-        pa ? pq_i8_weights(a, 3, k, (size_t)K, (size_t)N, PQ_I8W_PANELS, zp_a, 1, &owned) : NULL;
-    if (!pa || !w) {
-        st = pa ? PQ_ERR_NOMEM : pq_error_nomem(a->err, "QLinearMatMul rows");
+        pq_i8_weights(a, 3, k, (size_t)K, (size_t)N, PQ_I8W_PANELS, zp_a, 1, &owned);
+    if (!w) {
+        st = PQ_ERR_NOMEM;
         goto done;
     }
     pq_i8_pack_rows(k, A->data, (size_t)K, (size_t)rows, (size_t)K, true, pa);
@@ -439,8 +443,7 @@ enum pq_status pq_i8_qlinear_matmul_run(const pq_i8_kernels *k, const pq_kernel_
     int th = pq_i8_threads(a->n_threads, (double)rows * (double)K * (double)N, 1e6);
     pq_parallel_for(th, panels, pq_i8_mm_task, &j);
 done:
-    pq_free(m);
-    pq_free(pa);
+    pq_free(call_owned);
     pq_i8_wpack_free(owned);
     return st;
 }
