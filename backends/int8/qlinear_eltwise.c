@@ -131,29 +131,8 @@ typedef struct pq_qadd_job {
 
 #define PQ_QE_CHUNK 16384 /* elements per task */
 
-static void pq_qadd_task(void *ctx, int64_t t0, int64_t t1) {
-    const pq_qadd_job *j = ctx;
-    int64_t e0 = t0 * PQ_QE_CHUNK, e1 = t1 * PQ_QE_CHUNK < j->n ? t1 * PQ_QE_CHUNK : j->n;
-    if (!j->inner) {
-        j->k->add(j->a + e0, j->b + e0, (size_t)(e1 - e0), false, &j->p, j->y + e0);
-        return;
-    }
-    if (j->k->map && j->inner >= PQ_QE_LUT_MIN) { /* rows through their B value's table */
-        uint8_t iota[256], lut[256];
-        for (int v = 0; v < 256; v++)
-            iota[v] = (uint8_t)v;
-        int64_t have = -1; /* the B byte lut holds */
-        for (int64_t e = e0; e < e1;) {
-            int64_t r = e / j->inner, end = (r + 1) * j->inner < e1 ? (r + 1) * j->inner : e1;
-            if (have != j->b[r]) {
-                j->k->add(iota, j->b + r, 256, true, &j->p, lut);
-                have = j->b[r];
-            }
-            j->k->map(j->a + e, (size_t)(end - e), lut, j->y + e);
-            e = end;
-        }
-        return;
-    }
+/* Elements [e0, e1) of a row broadcast with the arithmetic kernels. */
+static void pq_qadd_span(const pq_qadd_job *j, int64_t e0, int64_t e1) {
     if (j->k->add_rows && j->inner >= 16) {
         j->k->add_rows(j->a + e0, j->b, (size_t)e0, (size_t)(e1 - e0), (size_t)j->inner, &j->p,
                        j->y + e0);
@@ -164,6 +143,44 @@ static void pq_qadd_task(void *ctx, int64_t t0, int64_t t1) {
         j->k->add(j->a + e, j->b + r, (size_t)(end - e), true, &j->p, j->y + e);
         e = end;
     }
+}
+
+static void pq_qadd_task(void *ctx, int64_t t0, int64_t t1) {
+    const pq_qadd_job *j = ctx;
+    int64_t e0 = t0 * PQ_QE_CHUNK, e1 = t1 * PQ_QE_CHUNK < j->n ? t1 * PQ_QE_CHUNK : j->n;
+    if (!j->inner) {
+        j->k->add(j->a + e0, j->b + e0, (size_t)(e1 - e0), false, &j->p, j->y + e0);
+        return;
+    }
+    if (!j->k->map) {
+        pq_qadd_span(j, e0, e1);
+        return;
+    }
+    /* Runs of rows with the same B byte (one long row, or consecutive rows sharing a value) that
+     * hold at least PQ_QE_LUT_MIN elements go through that byte's table; the rest (pending) through
+     * the arithmetic, in as few calls as possible. */
+    uint8_t iota[256], lut[256];
+    for (int v = 0; v < 256; v++)
+        iota[v] = (uint8_t)v;
+    int64_t have = -1, pend = e0; /* the B byte lut holds; start of the arithmetic not yet done */
+    for (int64_t e = e0; e < e1;) {
+        int64_t r = e / j->inner, r2 = r + 1;
+        uint8_t bv = j->b[r];
+        while (r2 * j->inner < e1 && j->b[r2] == bv)
+            r2++;
+        int64_t end = r2 * j->inner < e1 ? r2 * j->inner : e1;
+        if (end - e >= PQ_QE_LUT_MIN) {
+            if (pend < e) pq_qadd_span(j, pend, e);
+            if (have != bv) {
+                j->k->add(iota, j->b + r, 256, true, &j->p, lut);
+                have = bv;
+            }
+            j->k->map(j->a + e, (size_t)(end - e), lut, j->y + e);
+            pend = end;
+        }
+        e = end;
+    }
+    if (pend < e1) pq_qadd_span(j, pend, e1);
 }
 
 enum pq_status pq_qlinear_add_run(const pq_qeltwise_kernels *k, const pq_kernel_args *a) {

@@ -37,13 +37,13 @@ typedef void (*pq_qadd_fn)(const uint8_t *a, const uint8_t *b, size_t n, bool b_
 typedef void (*pq_qadd_rows_fn)(const uint8_t *a, const uint8_t *b, size_t e0, size_t n,
                                 size_t inner, const pq_qadd_params *p, uint8_t *y);
 
-/* y[i] = lut[a[i]] for i < n (a 256-entry byte table). With one operand broadcast over rows of
- * at least PQ_QE_LUT_MIN elements, the node runner builds the table of each row's B value with
- * add() over the bytes 0..255 (so its entries are add()'s own results) and maps the row through
- * it. */
+/* y[i] = lut[a[i]] for i < n (a 256-entry byte table). Where one operand is broadcast over rows
+ * and a row, or a run of consecutive rows with the same B byte, holds at least PQ_QE_LUT_MIN
+ * elements, the node runner builds that byte's table with add() over the bytes 0..255 (so its
+ * entries are add()'s own results) and maps the run through it. */
 typedef void (*pq_qlut_fn)(const uint8_t *a, size_t n, const uint8_t *lut, uint8_t *y);
 
-/* Row length from which a broadcast row goes through a table (a table costs 256 add() elements). */
+/* Elements from which a run of rows goes through a table (a table costs 256 add() elements). */
 #define PQ_QE_LUT_MIN 384
 
 typedef struct pq_qeltwise_kernels {

@@ -551,6 +551,51 @@ Test(qlinear_add_fast, broadcast_tables) {
     cur_op = PQ_OP_QLINEAR_ADD;
 }
 
+/* Short rows whose B bytes repeat in runs (all equal, random run lengths, alternating): runs of
+ * PQ_QE_LUT_MIN elements or more go through a table, the rest through the arithmetic, the two
+ * interleaved in one task; rows under 16 elements, and a 16384-element task boundary inside a row
+ * and inside a run; bit-exact with the reference, 1 and 2 threads, every ISA. */
+Test(qlinear_add_fast, broadcast_runs_of_equal_rows) {
+    static const char *const isas[] = {"scalar", "avx2", "avx512"};
+    const int64_t shapes[4][4] = {
+        {1, 576, 7, 7}, {1, 240, 14, 14}, {2, 700, 1, 3}, {1, 300, 1, 61}};
+    for (int ii = 0; ii < 3; ii++) {
+        const pq_qeltwise_kernels *k = pq_qeltwise_kernels_for(isas[ii]);
+        if (!k) {
+            cr_log_warn("ISA %s not available: run cases skipped for it", isas[ii]);
+            continue;
+        }
+        for (int sh = 0; sh < 4; sh++)
+            for (int pat = 0; pat < 3; pat++)
+                for (int dtc = 0; dtc < 2; dtc++) {
+                    cur_op = dtc ? PQ_OP_QLINEAR_ADD : PQ_OP_QLINEAR_MUL;
+                    enum pq_dtype dt = (sh + pat) % 2 ? PQ_DTYPE_I8 : PQ_DTYPE_U8;
+                    const int64_t *da = shapes[sh];
+                    int64_t db[4] = {da[0], da[1], 1, 1};
+                    qcase c;
+                    qcase_init(&c, acts[(sh + pat) % 3], -0.25f, 1.25f);
+                    float s[3];
+                    int32_t z[3];
+                    rand_params(dt, s, z);
+                    qcase_data(&c, dt, 4, da, 4, db, s[0], z[0], s[1], z[1], s[2], z[2]);
+                    uint8_t *b = c.in[3]->data, v = (uint8_t)rnd();
+                    for (size_t i = 0; i < c.in[3]->nbytes; i++) {
+                        if (pat == 1 && rnd() % 12 == 0) v = (uint8_t)rnd(); /* runs of ~12 */
+                        if (pat == 2) v = (uint8_t)(i % 2 ? 17 : 201);
+                        b[i] = v;
+                    }
+                    for (int th = 1; th <= 2; th++) {
+                        char what[96];
+                        snprintf(what, sizeof what, "%s %s runs shape %d pattern %d %s threads %d",
+                                 isas[ii], pq_op_name(cur_op), sh, pat, pq_dtype_name(dt), th);
+                        compare(&c, k, th, what);
+                    }
+                    qcase_free(&c);
+                }
+    }
+    cur_op = PQ_OP_QLINEAR_ADD;
+}
+
 /* ---- QLinearGlobalAveragePool ---- */
 
 /* One QLinearGlobalAveragePool node over X [n, c, h, w] with random codes. */
