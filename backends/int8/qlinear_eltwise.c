@@ -284,7 +284,11 @@ static void pq_qgap_task(void *ctx, int64_t b, int64_t e) {
         int32_t t = pq_qgap_sum(j->x + p * j->hw, j->hw, j->is_u8);
         t -= (int32_t)j->hw * j->zx;
         float r = ((float)t * j->sx) / (float)j->hw;
-        float q = nearbyintf(r / j->sy) + j->zy;
+        /* nearbyintf without the libm call: adding and taking away 1.5 * 2^23 rounds |v| <= 2^22 to
+         * an integer, ties to even (the sum's ulp is 1); larger |v| (infinities too) stay beyond
+         * 2^21 with their sign and clamp to the same end */
+        float v = r / j->sy;
+        float q = ((v + 12582912.0f) - 12582912.0f) + j->zy;
         q = q < j->qlo ? j->qlo : (q > j->qhi ? j->qhi : q);
         j->y[p] = (uint8_t)(int32_t)q;
     }

@@ -709,3 +709,23 @@ Test(qlinear_gap, extreme_bytes_large_planes) {
                 qcase_free(&c);
             }
 }
+
+/* Rounding ties: plane means that are exact multiples of 1/2 and 1/4 of the output scale (planes
+ * of 2 and 4, power-of-two scales), u8 and s8, against the reference. */
+Test(qlinear_gap, rounding_ties) {
+    static const int64_t shapes[][4] = {{1, 300, 1, 2}, {1, 300, 2, 2}, {2, 100, 1, 8}};
+    static const float sy[] = {1.0f, 0.5f, 2.0f, 0.25f};
+    for (int s = 0; s < 3; s++)
+        for (int k = 0; k < 4; k++)
+            for (int dtc = 0; dtc < 2; dtc++) {
+                enum pq_dtype dt = dtc ? PQ_DTYPE_I8 : PQ_DTYPE_U8;
+                qcase c;
+                gap_case(&c, dt, shapes[s], 1.0f, dtc ? 0 : 128, sy[k], dtc ? 1 : 127);
+                pq_tensor *r = gap_run(&c, false, 1), *y = gap_run(&c, true, 1);
+                cr_assert_eq(memcmp(y->data, r->data, r->nbytes), 0, "shape %d sy %g %s", s,
+                             (double)sy[k], pq_dtype_name(dt));
+                pq_tensor_destroy(y);
+                pq_tensor_destroy(r);
+                qcase_free(&c);
+            }
+}
