@@ -32,8 +32,11 @@ PQ_I8Y_FN __m128i pq_i8y_load16(const uint8_t *src, const uint8_t *end) {
  * by 2^(8 - s) moves it to bit 8 (the high byte). Window starts and s per lane: tables below
  * (bits 3 repeats every 8 codes / 3 bytes; bits 2 every 4 codes / 1 byte). */
 PQ_I8Y_FN __m256i pq_i8y_decode(int bits, const uint8_t *c, const uint8_t *end) {
-    __m128i v128 = pq_i8y_load16(c - 1, end);
-    __m256i v = _mm256_broadcastsi128_si256(v128);
+    /* a broadcast load (a load-port uop; broadcasting a register costs a shuffle-port one,
+     * the port the decode is bound by) except near the end of the weights */
+    __m256i v = c - 1 + 16 <= end
+                    ? _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(c - 1)))
+                    : _mm256_broadcastsi128_si256(pq_i8y_load16(c - 1, end));
     __m256i ie, io, me, mo;
     if (bits == 3) {
         ie = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 3, 4, 4, 5, 4, 5, 5, 6, 6, 7, 7, 8, 7, 8, 8,
