@@ -256,3 +256,49 @@ Test(session_reuse, reshape_view_of_computed_value_with_folded_target) {
     pq_session_destroy(s);
     pq_graph_destroy(g);
 }
+
+/* A chain of views (Unsqueeze, Squeeze, Identity) of one computed value, read after two
+ * same-sized intermediates, next to a view of the graph input. */
+Test(session_reuse, chained_views) {
+    const char *text = "piqc 1\n"
+                       "graph chain {\n"
+                       "  symbols N\n"
+                       "  opset \"\" 13\n"
+                       "  input %x: f32[N, 5]\n"
+                       "  const %ax: i64[1] = [0]\n"
+                       "  %r: f32[N, 5] = Relu(%x)\n"
+                       "  %u: f32[1, N, 5] = Unsqueeze(%r, %ax)\n"
+                       "  %s: f32[N, 5] = Squeeze(%u, %ax)\n"
+                       "  %i: f32[N, 5] = Identity(%s)\n"
+                       "  %xi: f32[N, 5] = Identity(%x)\n"
+                       "  %b: f32[N, 5] = Neg(%xi)\n"
+                       "  %c: f32[N, 5] = Exp(%b)\n"
+                       "  %y: f32[N, 5] = Add(%i, %c)\n"
+                       "  output %y\n"
+                       "}\n";
+    pq_graph *g = parse_graph(text);
+    pq_error err;
+    pq_session *s = NULL;
+    cr_assert_eq(pq_session_create(g, NULL, &s, &err), PQ_OK);
+    int64_t ns[] = {3, 1, 8, 3};
+    for (size_t k = 0; k < 4; k++) {
+        int64_t n = ns[k];
+        pq_tensor *x = pq_tensor_create(PQ_DTYPE_F32, 2, (int64_t[]){n, 5}, NULL);
+        float *xd = x->data;
+        for (int64_t i = 0; i < n * 5; i++)
+            xd[i] = 0.3f * (float)i - 1.1f - (float)k;
+        const pq_tensor *ins[1] = {x};
+        pq_tensor *y = NULL;
+        cr_assert_eq(pq_session_run(s, ins, 1, &y, 1, &err), PQ_OK, "%s", err.msg);
+        cr_assert_eq(y->dims[0], n);
+        const float *yd = y->data;
+        for (int64_t i = 0; i < n * 5; i++) {
+            float want = (xd[i] > 0 ? xd[i] : 0.0f) + expf(-xd[i]);
+            cr_assert_float_eq(yd[i], want, 1e-5f * fabsf(want) + 1e-6f, "y[%lld]", (long long)i);
+        }
+        pq_tensor_destroy(y);
+        pq_tensor_destroy(x);
+    }
+    pq_session_destroy(s);
+    pq_graph_destroy(g);
+}
