@@ -138,8 +138,8 @@ static void pq_qadd_span(const pq_qadd_job *j, int64_t e0, int64_t e1) {
                        j->y + e0);
         return;
     }
-    for (int64_t e = e0; e < e1;) {
-        int64_t r = e / j->inner, end = (r + 1) * j->inner < e1 ? (r + 1) * j->inner : e1;
+    for (int64_t e = e0, r = e0 / j->inner; e < e1; r++) { /* no division per row */
+        int64_t end = (r + 1) * j->inner < e1 ? (r + 1) * j->inner : e1;
         j->k->add(j->a + e, j->b + r, (size_t)(end - e), true, &j->p, j->y + e);
         e = end;
     }
@@ -163,8 +163,8 @@ static void pq_qadd_task(void *ctx, int64_t t0, int64_t t1) {
     for (int v = 0; v < 256; v++)
         iota[v] = (uint8_t)v;
     int64_t have = -1, pend = e0; /* the B byte lut holds; start of the arithmetic not yet done */
-    for (int64_t e = e0; e < e1;) {
-        int64_t r = e / j->inner, r2 = r + 1;
+    for (int64_t e = e0, r = e0 / j->inner; e < e1;) { /* e in row r; rows advance by products */
+        int64_t r2 = r + 1;
         uint8_t bv = j->b[r];
         while (r2 * j->inner < e1 && j->b[r2] == bv)
             r2++;
@@ -179,6 +179,7 @@ static void pq_qadd_task(void *ctx, int64_t t0, int64_t t1) {
             pend = end;
         }
         e = end;
+        r = r2;
     }
     if (pend < e1) pq_qadd_span(j, pend, e1);
 }
