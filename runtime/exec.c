@@ -54,10 +54,11 @@ nomem:
     return pq_error_nomem(err, "execution frame");
 }
 
-static void pq_frame_release(pq_frame *f, uint32_t v) {
+static inline void pq_frame_release(pq_frame *f, uint32_t v) {
     if (!f->has[v]) return;
     if (f->slots[v].owns_data) pq_free(f->slots[v].data);
-    memset(&f->slots[v], 0, sizeof f->slots[v]);
+    f->slots[v].data = NULL;
+    f->slots[v].owns_data = false;
     f->has[v] = false;
 }
 
@@ -107,6 +108,12 @@ enum pq_status pq_frame_take(pq_frame *f, uint32_t v, pq_tensor **out, pq_error 
                             f->g->values[v].name);
     *out = pq_tensor_clone(src, err);
     return *out ? PQ_OK : err->status;
+}
+
+/* pq_frame_get for a node's input, computed values first (a computed value is never also a
+ * constant, folded, captured or bound one). */
+static inline const pq_tensor *pq_frame_input(const pq_frame *f, uint32_t v) {
+    return f->has[v] ? &f->slots[v] : pq_frame_get(f, v);
 }
 
 /* Runs a subgraph body in a child frame of the frame given as ctx. */
@@ -220,7 +227,7 @@ static enum pq_status pq_frame_exec_node(pq_frame *f, uint32_t i, pq_error *err)
     for (uint32_t k = 0; k < n->n_inputs; k++) {
         in[k] = NULL;
         if (n->inputs[k] == PQ_NONE) continue;
-        in[k] = pq_frame_get(f, n->inputs[k]);
+        in[k] = pq_frame_input(f, n->inputs[k]);
         if (!in[k]) {
             st = pq_error_set(err, PQ_ERR_INTERNAL, "node '%s' (%s): input '%s' not computed",
                               n->name, pq_op_name(n->op), g->values[n->inputs[k]].name);
