@@ -192,6 +192,33 @@ static void pq_i8_pool_plane(const uint8_t *x, int64_t H, int64_t W, uint8_t *y,
                 }
             }
         }
+        uint8_t *yr = y + oh * OW;
+        if (k[1] == 3 && s[1] == 2 && d[1] == 1) { /* y[ow] = max of row[2 ow .. 2 ow + 2] */
+            int64_t ow = 0;
+#if defined(__SSE2__)
+            /* 16 outputs from the even bytes at 2 ow, the odd ones and the even ones at 2 ow + 2
+             * (loads reach 2 OW + 33 < len + 48 bytes: zeros, see pq_i8_pool_task) */
+            __m128i lo = _mm_set1_epi16(0x00FF), vb = _mm_set1_epi8((char)bias);
+            for (; ow + 16 <= OW; ow += 16) {
+                const uint8_t *r = row + 2 * ow;
+                __m128i a = _mm_loadu_si128((const __m128i *)r);
+                __m128i b = _mm_loadu_si128((const __m128i *)(r + 16));
+                __m128i c = _mm_loadu_si128((const __m128i *)(r + 2));
+                __m128i e = _mm_loadu_si128((const __m128i *)(r + 18));
+                __m128i ev = _mm_packus_epi16(_mm_and_si128(a, lo), _mm_and_si128(b, lo));
+                __m128i od = _mm_packus_epi16(_mm_srli_epi16(a, 8), _mm_srli_epi16(b, 8));
+                __m128i e2 = _mm_packus_epi16(_mm_and_si128(c, lo), _mm_and_si128(e, lo));
+                __m128i m = _mm_max_epu8(_mm_max_epu8(ev, od), e2);
+                _mm_storeu_si128((__m128i *)(yr + ow), _mm_xor_si128(m, vb));
+            }
+#endif
+            for (; ow < OW; ow++) {
+                uint8_t m = row[2 * ow] > row[2 * ow + 1] ? row[2 * ow] : row[2 * ow + 1];
+                m = row[2 * ow + 2] > m ? row[2 * ow + 2] : m;
+                yr[ow] = m ^ bias;
+            }
+            continue;
+        }
         /* hm[x] = max_kw row[x + kw * d] (row index x is input column x - p[1]) */
         memcpy(hm, row, (size_t)nh);
         for (int64_t kw = 1; kw < k[1]; kw++) {
@@ -199,7 +226,6 @@ static void pq_i8_pool_plane(const uint8_t *x, int64_t H, int64_t W, uint8_t *y,
             for (int64_t t = 0; t < nh; t++)
                 hm[t] = r[t] > hm[t] ? r[t] : hm[t];
         }
-        uint8_t *yr = y + oh * OW;
         int64_t st = s[1]; /* a local: the byte stores below could alias s for the compiler */
         if (st == 1) {
             for (int64_t ow = 0; ow < OW; ow++)
@@ -286,9 +312,10 @@ static void pq_i8_pool_task(void *ctx, int64_t b, int64_t e) {
     }
 #endif
     /* the padded vertical-max row: p[1] zeros, W values, zeros to the last window's end */
+    /* (48 zero bytes past both ends: the 3-wide stride-2 loads of pq_i8_pool_plane) */
     uint8_t row[2 * PQ_I8_POOL_MAX_W + 64], hm[PQ_I8_POOL_MAX_W + 64];
     int64_t nh = (j->OW - 1) * j->s[1] + 1, len = nh + (j->k[1] - 1) * j->d[1];
-    memset(row, 0, (size_t)(len > j->p[1] + j->W ? len : j->p[1] + j->W));
+    memset(row, 0, (size_t)(len > j->p[1] + j->W ? len : j->p[1] + j->W) + 48);
     for (int64_t c = b; c < e; c++)
         pq_i8_pool_plane(j->X + c * j->H * j->W, j->H, j->W, j->Y + c * j->OH * j->OW, j->OH, j->OW,
                          j->k, j->s, j->d, j->p, j->bias, row, hm);

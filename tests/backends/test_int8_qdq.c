@@ -374,6 +374,18 @@ Test(int8_qdq, max_pool_2x2_small_planes) {
     g_threads = 1;
 }
 
+/* 3x3 stride-2 windows (the ResNet stem's, 16 outputs per vector step): every width 1..70 with
+ * left / right pads 0 and 1, ceil_mode on and off, u8 and s8. */
+Test(int8_qdq, max_pool_3x3_stride2_widths) {
+    for (int64_t W = 1; W <= 70; W++)
+        for (int pd = 0; pd < 4; pd++) {
+            int64_t pl = pd & 1, pr = pd >> 1;
+            pool_geo g = {5, W, {3, 3}, {2, 2}, {1, 1}, {1, pl, 1, pr}, (int)(W % 2)};
+            if (W + pl + pr < 3) continue; /* no full window */
+            pool_case(&g, W % 3 ? PQ_DTYPE_U8 : PQ_DTYPE_I8, (int)(W % 2));
+        }
+}
+
 /* f32 input or an Indices output: the byte pool declines, output untouched. */
 Test(int8_qdq, max_pool_unsupported) {
     ocase c;
