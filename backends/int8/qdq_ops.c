@@ -176,8 +176,39 @@ static void pq_i8_pool_plane(const uint8_t *x, int64_t H, int64_t W, uint8_t *y,
     uint8_t *vr = row + p[1];
     for (int64_t oh = 0; oh < OH; oh++) {
         int64_t h0 = oh * s[0] - p[0];
-        bool any = false; /* the first in-range row is copied, later ones max-ed in */
-        for (int64_t kh = 0; kh < k[0]; kh++) {
+        bool any = false;   /* the first in-range row is copied, later ones max-ed in */
+        bool fused = false; /* or all of them at once */
+#if defined(__SSE2__)
+        /* up to 4 in-range rows in one pass (16 columns per step), the rest below */
+        const uint8_t *xs[4];
+        int nr = 0;
+        int64_t kh = 0;
+        for (; kh < k[0]; kh++) {
+            int64_t ih = h0 + kh * d[0];
+            if (ih < 0 || ih >= H) continue;
+            if (nr == 4) break; /* a fifth in-range row: the loops below */
+            xs[nr++] = x + ih * W;
+        }
+        if (kh == k[0] && nr > 0) { /* every in-range row taken */
+            __m128i vb = _mm_set1_epi8((char)bias);
+            int64_t w = 0;
+            for (; w + 16 <= W; w += 16) {
+                __m128i m = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(xs[0] + w)), vb);
+                for (int i = 1; i < nr; i++)
+                    m = _mm_max_epu8(
+                        m, _mm_xor_si128(_mm_loadu_si128((const __m128i *)(xs[i] + w)), vb));
+                _mm_storeu_si128((__m128i *)(vr + w), m);
+            }
+            for (; w < W; w++) {
+                uint8_t m = xs[0][w] ^ bias;
+                for (int i = 1; i < nr; i++)
+                    m = (uint8_t)(xs[i][w] ^ bias) > m ? (uint8_t)(xs[i][w] ^ bias) : m;
+                vr[w] = m;
+            }
+            fused = true;
+        }
+#endif
+        for (int64_t kh = 0; kh < k[0] && !fused; kh++) {
             int64_t ih = h0 + kh * d[0];
             if (ih < 0 || ih >= H) continue;
             const uint8_t *xr = x + ih * W;
@@ -196,10 +227,11 @@ static void pq_i8_pool_plane(const uint8_t *x, int64_t H, int64_t W, uint8_t *y,
         if (k[1] == 3 && s[1] == 2 && d[1] == 1) { /* y[ow] = max of row[2 ow .. 2 ow + 2] */
             int64_t ow = 0;
 #if defined(__SSE2__)
-            /* 16 outputs from the even bytes at 2 ow, the odd ones and the even ones at 2 ow + 2
-             * (loads reach 2 OW + 33 < len + 48 bytes: zeros, see pq_i8_pool_task) */
+            /* 16 outputs from the even bytes at 2 ow, the odd ones and the even ones at 2 ow + 2,
+             * the last 8 to 15 of a row from one more such step (loads reach 2 OW + 17 < len + 48
+             * bytes: zeros, see pq_i8_pool_task) */
             __m128i lo = _mm_set1_epi16(0x00FF), vb = _mm_set1_epi8((char)bias);
-            for (; ow + 16 <= OW; ow += 16) {
+            for (; ow + 8 <= OW; ow += 16) {
                 const uint8_t *r = row + 2 * ow;
                 __m128i a = _mm_loadu_si128((const __m128i *)r);
                 __m128i b = _mm_loadu_si128((const __m128i *)(r + 16));
@@ -208,8 +240,13 @@ static void pq_i8_pool_plane(const uint8_t *x, int64_t H, int64_t W, uint8_t *y,
                 __m128i ev = _mm_packus_epi16(_mm_and_si128(a, lo), _mm_and_si128(b, lo));
                 __m128i od = _mm_packus_epi16(_mm_srli_epi16(a, 8), _mm_srli_epi16(b, 8));
                 __m128i e2 = _mm_packus_epi16(_mm_and_si128(c, lo), _mm_and_si128(e, lo));
-                __m128i m = _mm_max_epu8(_mm_max_epu8(ev, od), e2);
-                _mm_storeu_si128((__m128i *)(yr + ow), _mm_xor_si128(m, vb));
+                __m128i m = _mm_xor_si128(_mm_max_epu8(_mm_max_epu8(ev, od), e2), vb);
+                if (ow + 16 > OW) { /* 8 .. 15 left: the first 8 */
+                    _mm_storel_epi64((__m128i *)(yr + ow), m);
+                    ow += 8;
+                    break;
+                }
+                _mm_storeu_si128((__m128i *)(yr + ow), m);
             }
 #endif
             for (; ow < OW; ow++) {
