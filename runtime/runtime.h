@@ -38,8 +38,11 @@ enum pq_status pq_session_create(pq_graph *g, const pq_session_opts *opts, pq_se
                                  pq_error *err);
 /* Runs the graph. inputs follow g->inputs (same count); each must match the declared dtype and
  * the known dims of its input (INVALID naming the input otherwise). Dynamic dims are bound from the
- * inputs; the memory plan is rebuilt when input shapes change. outputs receives n_outputs newly
- * allocated tensors in g->outputs order (the caller destroys them). */
+ * inputs; the memory plan, with every shape it could infer, is rebuilt when an input's shape or
+ * dtype changes and reused otherwise, so a run with the previous shapes allocates only its
+ * outputs. outputs receives n_outputs newly allocated tensors in g->outputs order (the caller
+ * destroys them; all NULL on failure, after which the session stays usable). One run at a time
+ * per session. */
 enum pq_status pq_session_run(pq_session *s, const pq_tensor *const *inputs, uint32_t n_inputs,
                               pq_tensor **outputs, uint32_t n_outputs, pq_error *err);
 /* Peak bytes of activations in the current static plan (0 before the first run or plan). */
