@@ -3,6 +3,7 @@
  */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "runtime/runtime.h"
@@ -295,6 +296,46 @@ Test(session_reuse, chained_views) {
         for (int64_t i = 0; i < n * 5; i++) {
             float want = (xd[i] > 0 ? xd[i] : 0.0f) + expf(-xd[i]);
             cr_assert_float_eq(yd[i], want, 1e-5f * fabsf(want) + 1e-6f, "y[%lld]", (long long)i);
+        }
+        pq_tensor_destroy(y);
+        pq_tensor_destroy(x);
+    }
+    pq_session_destroy(s);
+    pq_graph_destroy(g);
+}
+
+/* An input of unknown dtype: a run with another dtype but the same dims makes a new plan (the
+ * intermediate's planned dtype follows the input's). */
+Test(session_reuse, input_dtype_change_replans) {
+    const char *text = "piqc 1\n"
+                       "graph dt {\n"
+                       "  opset \"\" 13\n"
+                       "  input %x: ?[2, 3]\n"
+                       "  %a = Neg(%x)\n"
+                       "  %y = Abs(%a)\n"
+                       "  output %y\n"
+                       "}\n";
+    pq_graph *g = parse_graph(text);
+    pq_error err;
+    pq_session *s = NULL;
+    cr_assert_eq(pq_session_create(g, NULL, &s, &err), PQ_OK);
+    enum pq_dtype dts[] = {PQ_DTYPE_F32, PQ_DTYPE_I32, PQ_DTYPE_F32, PQ_DTYPE_I64};
+    for (int k = 0; k < 4; k++) {
+        pq_tensor *x = pq_tensor_create(dts[k], 2, (int64_t[]){2, 3}, NULL);
+        for (int i = 0; i < 6; i++) {
+            if (dts[k] == PQ_DTYPE_F32) ((float *)x->data)[i] = (float)(i - 3) * 1.5f;
+            if (dts[k] == PQ_DTYPE_I32) ((int32_t *)x->data)[i] = (i - 3) * 7;
+            if (dts[k] == PQ_DTYPE_I64) ((int64_t *)x->data)[i] = (i - 3) * 5;
+        }
+        const pq_tensor *ins[1] = {x};
+        pq_tensor *y = NULL;
+        cr_assert_eq(pq_session_run(s, ins, 1, &y, 1, &err), PQ_OK, "run %d: %s", k, err.msg);
+        cr_assert_eq(y->dtype, dts[k], "run %d: %s", k, pq_dtype_name(y->dtype));
+        for (int i = 0; i < 6; i++) {
+            if (dts[k] == PQ_DTYPE_F32)
+                cr_assert_eq(((float *)y->data)[i], fabsf((float)(i - 3) * 1.5f));
+            if (dts[k] == PQ_DTYPE_I32) cr_assert_eq(((int32_t *)y->data)[i], abs(i - 3) * 7);
+            if (dts[k] == PQ_DTYPE_I64) cr_assert_eq(((int64_t *)y->data)[i], abs(i - 3) * 5);
         }
         pq_tensor_destroy(y);
         pq_tensor_destroy(x);
