@@ -581,9 +581,8 @@ typedef struct pq_i8_seg {
 
 /* Splits positions [p0, p0 + n) into runs; returns their count (at most n / ow + 2). */
 static size_t pq_i8_segments(const pq_i8_src *s, size_t p0, size_t n, pq_i8_seg *seg) {
-    size_t ns = 0;
-    for (size_t i = 0; i < n;) {
-        size_t p = p0 + i, oh = p / s->ow, ow = p % s->ow;
+    size_t ns = 0, oh = p0 / s->ow, ow = p0 % s->ow; /* then whole rows: no division per run */
+    for (size_t i = 0; i < n; oh++, ow = 0) {
         size_t run = s->ow - ow < n - i ? s->ow - ow : n - i;
         seg[ns].off = oh * s->ostride + ow;
         seg[ns].run = run;
@@ -1293,8 +1292,9 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
         size_t KK = (size_t)(g.KH * g.KW);
         for (size_t kh = 0, kk = 0; kh < (size_t)g.KH; kh++) /* channel 0, then shifted copies */
             for (size_t kw = 0; kw < (size_t)g.KW; kw++, kk++) {
-                size_t col = kw * (size_t)g.dw;
-                koff[kk] = kh * (size_t)g.dh * src.rstride + (col % sw) * src.wq + col / sw;
+                size_t col = kw * (size_t)g.dw; /* (no 64-bit divisions for stride 1) */
+                koff[kk] = kh * (size_t)g.dh * src.rstride +
+                           (sw == 1 ? col : (col % sw) * src.wq + col / sw);
             }
         for (size_t c = 1; c < (size_t)g.Cg; c++)
             for (size_t kk = 0; kk < KK; kk++)
