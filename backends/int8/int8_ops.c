@@ -982,10 +982,12 @@ static void pq_i8_conv_task(void *ctx, int64_t b, int64_t e) {
     memset(ztail, k->flip ? 0x80 : 0, j->nc + 64);
     int64_t packed = -1; /* tile whose panels are in the buffer */
     for (int64_t t = b; t < e; t++) {
-        size_t mc = (size_t)t % j->mchunks;
-        int64_t tile_id = t / (int64_t)j->mchunks;
-        size_t tile = (size_t)tile_id % j->tiles;
-        int64_t ng = tile_id / (int64_t)j->tiles, n = ng / g->group, gi = ng % g->group;
+        /* (64-bit divisions only by counts above one: a small layer is one tile of one task) */
+        size_t mc = j->mchunks == 1 ? 0 : (size_t)t % j->mchunks;
+        int64_t tile_id = j->mchunks == 1 ? t : t / (int64_t)j->mchunks;
+        size_t tile = j->tiles == 1 ? 0 : (size_t)tile_id % j->tiles;
+        int64_t ng = j->tiles == 1 ? tile_id : tile_id / (int64_t)j->tiles;
+        int64_t n = g->group == 1 ? ng : ng / g->group, gi = g->group == 1 ? 0 : ng % g->group;
         const uint8_t *base = j->X + (size_t)(n * g->C + gi * g->Cg) * j->src->cstride;
         uint8_t *yg = j->Y + (n * g->M + gi * g->Mg) * (int64_t)j->OSP;
         size_t p0 = tile * j->nc, n_c = j->OSP - p0 < j->nc ? j->OSP - p0 : j->nc;
