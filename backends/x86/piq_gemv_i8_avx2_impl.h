@@ -33,8 +33,9 @@ PQ_I8Y_FN __m128i pq_i8y_load16(const uint8_t *src, const uint8_t *end) {
  * (bits 3 repeats every 8 codes / 3 bytes; bits 2 every 4 codes / 1 byte). */
 PQ_I8Y_FN __m256i pq_i8y_decode(int bits, const uint8_t *c, const uint8_t *end) {
     /* a broadcast load (a load-port uop; broadcasting a register costs a shuffle-port one,
-     * the port the decode is bound by) except near the end of the weights */
-    __m256i v = c - 1 + 16 <= end
+     * the port the decode is bound by) except near the end of the weights (end NULL: the
+     * caller knows the 16 bytes are inside them) */
+    __m256i v = !end || c - 1 + 16 <= end
                     ? _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(c - 1)))
                     : _mm256_broadcastsi128_si256(pq_i8y_load16(c - 1, end));
     __m256i ie, io, me, mo;
@@ -70,9 +71,10 @@ PQ_I8Y_FN __m128i pq_i8y_reduce4(const __m256i a[4]) {
 /* y[0 .. R) for rows w, w + row_bytes, ... (R = 1 or 4); end: one past the weights. The rows are
  * read group by group (R interleaved streams), so the tile prefetches the bytes [pf, pf_end) of
  * a later tile into L2 as one linear stream, an equal share per group. */
-PQ_I8Y_FN void pq_i8y_tile(int bits, int R, const uint8_t *w, size_t row_bytes, const uint8_t *end,
-                           int64_t cols, int64_t group, float mult, const pq_piq_i8_act *a,
-                           float *y, const uint8_t *pf, const uint8_t *pf_end) {
+PQ_I8Y_FN void pq_i8y_tile_body(int bits, int R, const uint8_t *w, size_t row_bytes,
+                                const uint8_t *end, int64_t cols, int64_t group, float mult,
+                                const pq_piq_i8_act *a, float *y, const uint8_t *pf,
+                                const uint8_t *pf_end) {
     const int sb = bits * 4; /* bytes per 32-code step */
     const int32_t off = 1 << (bits - 1);
     const __m128 vmult = _mm_set1_ps(mult);
@@ -135,6 +137,17 @@ PQ_I8Y_FN void pq_i8y_tile(int bits, int R, const uint8_t *w, size_t row_bytes, 
         _mm_storeu_ps(y, yacc);
     else
         _mm_store_ss(y, yacc);
+}
+
+/* The tile with the end-of-weights check compiled out when every 16-byte read of its rows stays
+ * inside the weights (all tiles but the last ones). */
+PQ_I8Y_FN void pq_i8y_tile(int bits, int R, const uint8_t *w, size_t row_bytes, const uint8_t *end,
+                           int64_t cols, int64_t group, float mult, const pq_piq_i8_act *a,
+                           float *y, const uint8_t *pf, const uint8_t *pf_end) {
+    if ((size_t)(end - w) >= (size_t)R * row_bytes + 16)
+        pq_i8y_tile_body(bits, R, w, row_bytes, NULL, cols, group, mult, a, y, pf, pf_end);
+    else
+        pq_i8y_tile_body(bits, R, w, row_bytes, end, cols, group, mult, a, y, pf, pf_end);
 }
 
 PQ_I8Y_FN void pq_i8y_gemv_bits(int bits, enum pq_qformat f, const uint8_t *w, int64_t rows,
