@@ -12,7 +12,9 @@
 #endif
 
 #include "backends/cpu.h"
+#include "backends/onednn/onednn_impl.h"
 #include "backends/threadpool.h"
+#include "ir/alloc.h"
 #include "ir/attrs.h"
 #include "ir/ir.h"
 
@@ -162,6 +164,47 @@ static bool pq_i8_pool_ints(const pq_node *node, const char *name, int n, int64_
     if (c != (uint32_t)n) return false;
     for (int i = 0; i < n; i++)
         v[i] = p[i];
+    return true;
+}
+
+/* A MaxPool node's 2-D attributes. */
+typedef struct pq_i8_pool_attrs {
+    int64_t k[2], s[2], d[2], p[4];
+} pq_i8_pool_attrs;
+
+/* Decodes them (false: auto_pad other than NOTSET, malformed or out-of-range values). */
+static bool pq_i8_pool_decode(const pq_node *node, pq_i8_pool_attrs *o) {
+    const char *ap = pq_node_attr_string(node, "auto_pad", "NOTSET");
+    if (strcmp(ap, "NOTSET") != 0) return false;
+    if (!pq_i8_pool_ints(node, "kernel_shape", 2, 0, o->k) ||
+        !pq_i8_pool_ints(node, "strides", 2, 1, o->s) ||
+        !pq_i8_pool_ints(node, "dilations", 2, 1, o->d) ||
+        !pq_i8_pool_ints(node, "pads", 4, 0, o->p))
+        return false;
+    for (int i = 0; i < 2; i++)
+        if (o->k[i] < 1 || o->s[i] < 1 || o->d[i] < 1 || o->p[i] < 0 || o->p[i + 2] < 0)
+            return false;
+    return true;
+}
+
+/* The attributes of a->node, decoded once per session node (the bound session cache holds them
+ * under the key node address + 1; attributes do not change while a session runs) or per call
+ * without a cache. */
+static bool pq_i8_pool_attrs_get(const pq_kernel_args *a, pq_i8_pool_attrs *o) {
+    pq_onednn_cache *c = pq_dnnl_current();
+    if (!c || !a->node) return pq_i8_pool_decode(a->node, o);
+    pq_error scratch;
+    pq_error_clear(&scratch);
+    pq_dnnl_node *e = pq_dnnl_node_get(c, (const char *)a->node + 1, &scratch);
+    if (e && e->val) {
+        *o = *(const pq_i8_pool_attrs *)e->val;
+        return true;
+    }
+    if (!pq_i8_pool_decode(a->node, o)) return false;
+    if (e && (e->val = pq_malloc(sizeof *o))) {
+        memcpy(e->val, o, sizeof *o);
+        e->destroy = pq_free;
+    }
     return true;
 }
 
@@ -367,16 +410,9 @@ enum pq_status pq_i8_max_pool_run(const pq_kernel_args *a) {
         X->rank != 4 || Y->rank != 4 || !X->data || !Y->data || X->dims[0] != Y->dims[0] ||
         X->dims[1] != Y->dims[1] || X->dims[3] > PQ_I8_POOL_MAX_W)
         return PQ_ERR_UNSUPPORTED;
-    const char *ap = pq_node_attr_string(a->node, "auto_pad", "NOTSET");
-    if (strcmp(ap, "NOTSET") != 0) return PQ_ERR_UNSUPPORTED;
-    int64_t k[2], s[2], d[2], p[4];
-    if (!pq_i8_pool_ints(a->node, "kernel_shape", 2, 0, k) ||
-        !pq_i8_pool_ints(a->node, "strides", 2, 1, s) ||
-        !pq_i8_pool_ints(a->node, "dilations", 2, 1, d) ||
-        !pq_i8_pool_ints(a->node, "pads", 4, 0, p))
-        return PQ_ERR_UNSUPPORTED;
-    for (int i = 0; i < 2; i++)
-        if (k[i] < 1 || s[i] < 1 || d[i] < 1 || p[i] < 0 || p[i + 2] < 0) return PQ_ERR_UNSUPPORTED;
+    pq_i8_pool_attrs at;
+    if (!pq_i8_pool_attrs_get(a, &at)) return PQ_ERR_UNSUPPORTED;
+    const int64_t *k = at.k, *s = at.s, *d = at.d, *p = at.p;
     int64_t NC = X->dims[0] * X->dims[1], H = X->dims[2], W = X->dims[3];
     int64_t OH = Y->dims[2], OW = Y->dims[3];
     if (pq_tensor_numel(Y) == 0) return PQ_OK;
