@@ -63,6 +63,34 @@ static int64_t pq_inspect_wide_extra(const pq_graph *g) {
     return extra;
 }
 
+/* What the s8 weights of QLinearConv / QLinearMatMul (input 3; an INT8 artifact of int8-cnn)
+ * would add as f32: 3 bytes per element, minus their per-channel scales and zero points, which
+ * an f32 model does not have; a weight shared by several nodes counts once. */
+static int64_t pq_inspect_qlinear_extra(const pq_graph *g) {
+    int64_t extra = 0;
+    for (uint32_t i = 0; i < g->n_nodes; i++) {
+        const pq_node *nd = &g->nodes[i];
+        if (nd->op != PQ_OP_QLINEAR_CONV && nd->op != PQ_OP_QLINEAR_MATMUL) continue;
+        uint32_t w = pq_node_input(nd, 3);
+        if (w == PQ_NONE || !g->values[w].constant) continue;
+        const pq_tensor *t = g->values[w].constant;
+        if (t->dtype != PQ_DTYPE_I8 && t->dtype != PQ_DTYPE_U8) continue;
+        bool seen = false;
+        for (uint32_t k = 0; k < i && !seen; k++)
+            seen =
+                (g->nodes[k].op == PQ_OP_QLINEAR_CONV || g->nodes[k].op == PQ_OP_QLINEAR_MATMUL) &&
+                pq_node_input(&g->nodes[k], 3) == w;
+        if (seen) continue;
+        extra += 3 * (int64_t)t->nbytes;
+        for (uint32_t in = 4; in <= 5; in++) { /* w_scale, w_zero_point */
+            uint32_t v = pq_node_input(nd, in);
+            if (v != PQ_NONE && g->values[v].constant)
+                extra -= (int64_t)g->values[v].constant->nbytes;
+        }
+    }
+    return extra;
+}
+
 /* Prints the artifact part of `inspect FILE.gguf`: provenance, pipeline, packed tensors,
  * integrity. *f32_extra receives what the packed tensors kept packed in the graph would add as
  * f32 (f32 bytes of their weights minus their packed bytes). */
@@ -188,7 +216,7 @@ int pq_cmd_inspect(int argc, char **argv) {
     printf("parameters: %lld elements, %lld bytes (%.2f MiB)\n", (long long)pel, (long long)pby,
            (double)pby / 1048576.0);
     if (artifact) {
-        int64_t f32_eq = pby + f32_extra + pq_inspect_wide_extra(g);
+        int64_t f32_eq = pby + f32_extra + pq_inspect_wide_extra(g) + pq_inspect_qlinear_extra(g);
         printf("resident weights: %lld bytes vs f32 equivalent %lld bytes (%.1f%%)\n",
                (long long)pby, (long long)f32_eq,
                f32_eq ? 100.0 * (double)pby / (double)f32_eq : 0.0);

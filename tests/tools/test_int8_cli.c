@@ -61,6 +61,12 @@ Test(int8_cli, digits_compile_verify_run_inspect) {
     cr_assert_eq(rc, 0, "%s", out);
     cr_assert(strstr(out, "QLinearConv") && strstr(out, "calibration: method percentile, "), "%s",
               out);
+    /* the s8 weights count as f32 in the comparison (regression: the INT8 artifact was reported
+     * at 100% of its "f32 equivalent"); digits: 3896 parameters, ~3.5K of them weights */
+    double resident = pq_cli_number_after(out, "resident weights: ");
+    double f32 = pq_cli_number_after(out, "f32 equivalent ");
+    cr_assert(resident > 0 && f32 > 2.5 * resident && f32 < 4.0 * resident,
+              "resident %.0f vs f32 %.0f\n%s", resident, f32, out);
 }
 
 Test(int8_cli, no_calibration_data_is_an_error) {
