@@ -21,7 +21,9 @@ fi
 out="${PQ_NEON_OUT:-$(mktemp -d)}"
 bin="$out/neon_test"
 # shellcheck disable=SC2086 # PQ_NEON_CFLAGS is a list of flags
+# (PQ_NO_SESSION_CACHE: qdq_ops.c without the session cache of backends/onednn)
 "$CC" -std=c11 -O2 -static -Wall -Wextra -Werror -ffp-contract=off -D_POSIX_C_SOURCE=200809L \
+    -DPQ_NO_SESSION_CACHE \
     ${PQ_NEON_CFLAGS:-} \
     -I"$src" -o "$bin" \
     "$here/neon_test.c" \
