@@ -345,8 +345,10 @@ enum pq_status pq_drift_compare(const pq_graph *ref_graph, pq_tensor *const *ref
             out->cosine = 1;
         else if (nr == 0 || ny == 0)
             out->cosine = 0;
-        else
-            out->cosine = dot / (sqrt(nr) * sqrt(ny));
+        else /* one square root: sqrt(nr * nr) is nr exactly, so identical outputs give exactly 1
+                (sqrt(nr) * sqrt(ny) can miss it by an ulp: a self-comparison read 1 - 2^-53 on
+                oneDNN's AVX2 kernels); rounding can still leave |cosine| a hair above 1 */
+            out->cosine = fmax(-1.0, fmin(1.0, dot / sqrt(nr * ny)));
     }
     out->has_kl = positions > 0;
     out->kl = positions ? kl / (double)positions : 0;

@@ -161,9 +161,12 @@ Test(drift, matches_direct_computation_digits) {
     pq_tensor **ra = pq_test_run(g, x100), **rb = pq_test_run(q, x100);
     pq_drift w;
     direct(ra[0]->data, rb[0]->data, pq_tensor_numel(ra[0]), 10, false, &w);
-    near(d.cosine, w.cosine, 1e-12, "cosine");
-    near(d.max_abs, w.max_abs, 1e-12, "max abs");
-    near(d.kl, w.kl, 1e-9, "kl");
+    /* the drift runs the samples in chunks, the direct run as one batch of 100: oneDNN's AVX2
+     * kernels give batch-size-dependent f32 roundings (1.5e-10 apart in cosine), its AVX-512 ones
+     * happened to give identical outputs */
+    near(d.cosine, w.cosine, 1e-8, "cosine");
+    near(d.max_abs, w.max_abs, 1e-5, "max abs");
+    near(d.kl, w.kl, 1e-5, "kl");
     cr_assert(d.has_kl);
     cr_assert(d.cosine < 1.0 && d.cosine > 0.9 && d.kl > 0, "cos %g kl %g", d.cosine, d.kl);
     /* all samples: the cached reference is recomputed for the new sample count */
