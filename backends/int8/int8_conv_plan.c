@@ -1,5 +1,6 @@
-/* QLinearConv set-up cached per session node: the plan of int8_conv_plan.h lives in the session's
- * backend cache under the key node address + 1 (the packed weights use the node address). */
+/* QLinearConv set-up cached per session node: the plan of int8_conv_plan.h lives in the node's
+ * second entry of the session's backend cache (pq_dnnl_node_aux; the packed weights use the first).
+ */
 #include "int8_conv_plan.h"
 
 #include <string.h>
@@ -20,8 +21,7 @@ pq_i8_conv_plan *pq_i8_conv_plan_of(const pq_kernel_args *a) {
     if (!c || !a->node) return NULL;
     pq_error scratch;
     pq_error_clear(&scratch);
-    /* a distinct key inside the node's own bytes: no other node can have it */
-    pq_dnnl_node *e = pq_dnnl_node_get(c, (const char *)a->node + 1, &scratch);
+    pq_dnnl_node *e = pq_dnnl_node_aux(c, a->node, &scratch);
     if (!e) return NULL;
     if (!e->val) {
         e->val = pq_calloc(1, sizeof(pq_i8_conv_plan));

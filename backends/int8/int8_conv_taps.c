@@ -84,7 +84,6 @@ typedef struct pq_i8t_job {
     const size_t *coff;  /* g->wu padded columns: offset of column wp inside a copied row, or
                             SIZE_MAX when no tap reads its phase (1x1 stride 2: odd columns) */
     const bool *rowused; /* sh row phases: whether a tap reads it */
-    bool wide;           /* copy and transpose with the AVX-512 functions (AVX-512 tables) */
     size_t blocks, mblk, mchunks;
 } pq_i8t_job;
 
@@ -108,13 +107,11 @@ static void pq_i8t_copy_task(void *ctx, int64_t b, int64_t e) {
             size_t cn = C - c0 < 16 ? C - c0 : 16; /* channels of this block (C % 4 == 0) */
             const uint8_t *src =
                 c->x + (((size_t)n * C + c0) * (size_t)cv->H + (size_t)ih) * (size_t)cv->W;
-#if defined(__x86_64__)
-            if (j->wide) { /* 64 columns per transpose */
-                pq_i8t_copy_block__avx512(src, (size_t)(cv->H * cv->W), cn, wend, j->coff + cv->pl,
-                                          E, xs + rowbase + c0 * E);
+            if (c->k->taps_copy) { /* the table's own (AVX-512: 64 columns per transpose) */
+                c->k->taps_copy(src, (size_t)(cv->H * cv->W), cn, wend, j->coff + cv->pl, E,
+                                xs + rowbase + c0 * E);
                 continue;
             }
-#endif
             for (int64_t iw0 = 0; iw0 < wend; iw0 += 16) {
                 int64_t nw = wend - iw0 < 16 ? wend - iw0 : 16;
 #if defined(__SSE2__)
@@ -223,13 +220,7 @@ static void pq_i8t_out_task(void *ctx, int64_t b, int64_t e) {
         size_t n = (size_t)(t / cv->OH), oh = (size_t)(t % cv->OH);
         const uint8_t *src = j->ypm + (n * j->g->P + oh * (size_t)j->g->WQ) * M;
         uint8_t *dst = c->y + n * M * OSP + oh * (size_t)cv->OW;
-#if defined(__x86_64__)
-        if (j->wide) {
-            pq_i8t_out_rows__avx512(src, M, (size_t)cv->OW, M, dst, OSP);
-            continue;
-        }
-#endif
-        pq_i8_transpose(src, M, (size_t)cv->OW, M, dst, OSP);
+        pq_i8_transpose_k(c->k, src, M, (size_t)cv->OW, M, dst, OSP);
     }
 }
 
@@ -284,8 +275,6 @@ enum pq_status pq_i8_taps_conv_run(const pq_i8_taps_conv *c, pq_error *err) {
     size_t mr = (size_t)k->mr, nr = (size_t)k->nr;
     pq_i8t_job j = {
         .c = c, .g = &g, .xs = xs, .ypm = ypm, .toff = toff, .coff = coff, .rowused = rowused};
-    /* the AVX-512 copy for the tables that need AVX-512 anyway (PIQC_ISA=avx2 keeps SSE2) */
-    j.wide = k->isa == PQ_I8_AVX512 || k->isa == PQ_I8_AMX;
     j.blocks = (g.P + PQ_I8T_BLOCK - 1) / PQ_I8T_BLOCK;
     int th = c->threads > 1 ? c->threads : 1;
     int cth = pq_i8_threads(th, (double)(cv->N * cv->C * cv->H * cv->W), 2.5e5);

@@ -1,5 +1,5 @@
-/* The implicit-GEMM convolution's channel-last copy with AVX-512 BW: 16 channels x 64 columns per
- * register transpose (int8_conv_taps.c takes it for the AVX-512 VNNI and AMX tables). */
+/* The AVX-512 BW byte transposes of the INT8 conv drivers (the AVX-512 tables' taps_copy and
+ * transpose, int8_gemm.h): 16 channels x 64 columns per register transpose, masked tails. */
 #include <immintrin.h>
 #include <stdint.h>
 

@@ -218,6 +218,15 @@ typedef struct pq_i8_kernels {
     /* the table whose micro-kernels run when the row operand is read from a packed panel (quads
      * qs != 4 bytes apart; same panel geometry), or NULL when this table's kernels handle it */
     const struct pq_i8_kernels *strided;
+    /* byte transposes of the conv drivers, NULL: the SSE2 / portable ones (the AVX-512 tables'
+     * 64-column versions, int8_conv_taps_avx512.c): dst[c * ldd + r] = src[r * lds + c] for r <
+     * rows, c < cols; and the implicit GEMM's channel-last copy of one input row of channels
+     * [c0, c0 + cn) (cn <= 16; src: channel c0's row, planes hw bytes apart): column iw < wend
+     * lands at dst + co[iw] (SIZE_MAX: not copied) as cn bytes (E 1) or zero-extended i16 (E 2) */
+    void (*transpose)(const uint8_t *src, size_t lds, size_t rows, size_t cols, uint8_t *dst,
+                      size_t ldd);
+    void (*taps_copy)(const uint8_t *src, size_t hw, size_t cn, int64_t wend, const size_t *co,
+                      size_t E, uint8_t *dst);
     /* implicit-GEMM convolution tile (pq_i8_taps_fn), or NULL */
     void (*taps)(int mr, const uint8_t *x, size_t lda, const size_t *toff, int ntaps, size_t cq,
                  const void *p, const pq_i8_tile_ep *ep);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "int8_gemm.h"
+#include "int8_internal.h"
 #include "int8_requant_avx512.h"
 #include "int8_transpose_x86.h"
 
@@ -534,4 +535,6 @@ const pq_i8_kernels pq_i8_kernels_avx512 = {
     .dwc = pq_i8_dwc__avx512,
     .dwc_lanes = 16,
     .taps = pq_i8_taps__avx512vnni_8x32,
+    .transpose = pq_i8t_out_rows__avx512,
+    .taps_copy = pq_i8t_copy_block__avx512,
 };

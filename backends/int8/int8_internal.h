@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "int8_gemm.h"
+
 /* A 2-D convolution's geometry (NCHW; Cg, Mg: channels per group). */
 typedef struct pq_i8_conv {
     int64_t N, C, H, W, M, OH, OW, KH, KW, group, Cg, Mg;
@@ -29,14 +31,20 @@ int pq_i8_threads(int n_threads, double work, double per_thread);
 void pq_i8_transpose(const uint8_t *src, size_t lds, size_t rows, size_t cols, uint8_t *dst,
                      size_t ldd);
 
+/* pq_i8_transpose through the table's own transpose when it has one. */
+static inline void pq_i8_transpose_k(const pq_i8_kernels *k, const uint8_t *src, size_t lds,
+                                     size_t rows, size_t cols, uint8_t *dst, size_t ldd) {
+    if (k->transpose)
+        k->transpose(src, lds, rows, cols, dst, ldd);
+    else
+        pq_i8_transpose(src, lds, rows, cols, dst, ldd);
+}
+
 #if defined(__x86_64__)
-/* One input row of channels [c0, c0 + cn) (cn <= 16; src: channel c0's row, planes hw bytes
- * apart) into a channel-last copy with AVX-512 BW (the CPU must have it): column iw < wend lands
- * at dst + co[iw] (SIZE_MAX: not copied) as cn bytes (E 1) or cn zero-extended i16 (E 2). */
+/* The AVX-512 BW transpose and channel-last copy (the AVX-512 tables' transpose and taps_copy,
+ * int8_gemm.h; the CPU must have AVX-512 BW). */
 void pq_i8t_copy_block__avx512(const uint8_t *src, size_t hw, size_t cn, int64_t wend,
                                const size_t *co, size_t E, uint8_t *dst);
-/* pq_i8_transpose with AVX-512 BW (the CPU must have it): 64 rows x 16 columns per register
- * transpose, masked loads and stores (nothing read or written outside the matrices). */
 void pq_i8t_out_rows__avx512(const uint8_t *src, size_t lds, size_t rows, size_t cols, uint8_t *dst,
                              size_t ldd);
 #endif

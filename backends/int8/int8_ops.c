@@ -995,12 +995,7 @@ static void pq_i8_conv_task(void *ctx, int64_t b, int64_t e) {
         bool arows = j->swap && j->src->direct && k->elem == 1 && !k->flip;
         if (packed != tile_id) {
             if (arows) {
-#if defined(__x86_64__)
-                if (k->isa == PQ_I8_AVX512 || k->isa == PQ_I8_AMX)
-                    pq_i8t_out_rows__avx512(base + p0, j->OSP, j->CK, n_c, panels, j->rb);
-                else
-#endif
-                    pq_i8_transpose(base + p0, j->OSP, j->CK, n_c, panels, j->rb);
+                pq_i8_transpose_k(k, base + p0, j->OSP, j->CK, n_c, panels, j->rb);
                 for (size_t p = 0; p < n_c; p++)
                     memset((uint8_t *)panels + p * j->rb + j->CK, 0, j->rb - j->CK);
             } else {
@@ -1027,12 +1022,7 @@ static void pq_i8_conv_task(void *ctx, int64_t b, int64_t e) {
                                           mrows);
             }
             /* [position][channel] -> NCHW */
-#if defined(__x86_64__)
-            if (k->isa == PQ_I8_AVX512 || k->isa == PQ_I8_AMX) /* the CPU has AVX-512 BW */
-                pq_i8t_out_rows__avx512(yt, mrows, n_c, mrows, yg + m0 * j->OSP + p0, j->OSP);
-            else
-#endif
-                pq_i8_transpose(yt, mrows, n_c, mrows, yg + m0 * j->OSP + p0, j->OSP);
+            pq_i8_transpose_k(k, yt, mrows, n_c, mrows, yg + m0 * j->OSP + p0, j->OSP);
             continue;
         }
         pq_i8_epilogue ep = {.add_row = j->add + r0,

@@ -188,8 +188,8 @@ static bool pq_i8_pool_decode(const pq_node *node, pq_i8_pool_attrs *o) {
 }
 
 /* The attributes of a->node, decoded once per session node (the bound session cache holds them
- * under the key node address + 1; attributes do not change while a session runs) or per call
- * without a cache. */
+ * in the node's second entry, pq_dnnl_node_aux; attributes do not change while a session runs)
+ * or per call without a cache. */
 static bool pq_i8_pool_attrs_get(const pq_kernel_args *a, pq_i8_pool_attrs *o) {
 #if defined(PQ_NO_SESSION_CACHE) /* the NEON test program links this file without the backends */
     return pq_i8_pool_decode(a->node, o);
@@ -198,7 +198,7 @@ static bool pq_i8_pool_attrs_get(const pq_kernel_args *a, pq_i8_pool_attrs *o) {
     if (!c || !a->node) return pq_i8_pool_decode(a->node, o);
     pq_error scratch;
     pq_error_clear(&scratch);
-    pq_dnnl_node *e = pq_dnnl_node_get(c, (const char *)a->node + 1, &scratch);
+    pq_dnnl_node *e = pq_dnnl_node_aux(c, a->node, &scratch);
     if (e && e->val) {
         *o = *(const pq_i8_pool_attrs *)e->val;
         return true;

@@ -139,6 +139,10 @@ pq_onednn_cache *pq_dnnl_current(void);
 /* The entry of node, created empty (key zero, val NULL) when missing; NULL on NOMEM (err set).
  * The pointer is valid until the next pq_dnnl_node_get on the same cache. */
 pq_dnnl_node *pq_dnnl_node_get(pq_onednn_cache *c, const void *node, pq_error *err);
+/* A second entry of node, for a kernel's per-node set-up kept beside its primitives or packed
+ * weights (the key is node's address + 1, inside the node: no other node can have it); the same
+ * contract as pq_dnnl_node_get. */
+pq_dnnl_node *pq_dnnl_node_aux(pq_onednn_cache *c, const void *node, pq_error *err);
 /* Destroys the entry's value and clears its key (the node keeps its slot). */
 void pq_dnnl_node_reset(pq_dnnl_node *e);
 

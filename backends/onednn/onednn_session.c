@@ -252,6 +252,10 @@ pq_dnnl_node *pq_dnnl_node_get(pq_onednn_cache *c, const void *node, pq_error *e
     return e;
 }
 
+pq_dnnl_node *pq_dnnl_node_aux(pq_onednn_cache *c, const void *node, pq_error *err) {
+    return pq_dnnl_node_get(c, (const char *)node + 1, err);
+}
+
 void pq_dnnl_node_reset(pq_dnnl_node *e) {
     if (e->destroy) e->destroy(e->val);
     e->val = NULL;
