@@ -1159,19 +1159,20 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
         st = pq_error_nomem(a->err, "QLinearConv buffers");
         goto done;
     }
-    float *m = cbuf[0];
+    float *ms = cbuf[0];
+    const float *m = ms; /* the plan's own when it is current */
     int32_t *add = cbuf[1];
     size_t *koff = cbuf[2];
     if (cached) {
-        memcpy(m, plan->m, M * sizeof(float));
+        m = plan->m;
         finite = plan->finite;
     } else {
-        if (!pq_i8_mults_act(sx, sw, sy, g.M, has_act ? &act : NULL, m, &finite)) {
+        if (!pq_i8_mults_act(sx, sw, sy, g.M, has_act ? &act : NULL, ms, &finite)) {
             st = PQ_ERR_UNSUPPORTED;
             goto done;
         }
         if (plan) /* on NOMEM the next call computes it again */
-            (void)pq_i8_conv_plan_store(plan, X, Wt, sx, sw, sy, &g, &act, has_act, m, finite);
+            (void)pq_i8_conv_plan_store(plan, X, Wt, sx, sw, sy, &g, &act, has_act, ms, finite);
     }
     const int32_t *bias = Bt ? (const int32_t *)Bt->data : NULL;
     if (depthwise) {
