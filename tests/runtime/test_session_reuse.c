@@ -224,11 +224,9 @@ Test(session_reuse, reshape_view_of_computed_value_with_folded_target) {
                        "  %y: f32[N, 2, 3] = Mul(%a, %re)\n"
                        "  output %y\n"
                        "}\n";
+    pq_graph *g = parse_graph(text);
     pq_error err;
     pq_error_clear(&err);
-    pq_graph *g = NULL;
-    cr_assert_eq(pq_text_parse(text, strlen(text), NULL, 0, &g, &err), PQ_OK, "%s", err.msg);
-    cr_assert_eq(pq_runtime_prepare(g, &err), PQ_OK, "%s", err.msg);
     pq_session *s = NULL;
     cr_assert_eq(pq_session_create(g, NULL, &s, &err), PQ_OK);
     int64_t ns[] = {1, 4, 1, 3};
