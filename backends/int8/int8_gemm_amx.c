@@ -130,7 +130,10 @@ static void pq_i8x_finish(int mr, const int32_t *c, const pq_i8_tile_ep *ep) {
         if (e.add_row) e.add_row += r0;
         if (e.m_row) e.m_row += r0;
         e.y += (size_t)r0 * e.ldy;
-        pq_i8_avx512_finish(n, acc, NULL, &e);
+        if (n == 8) /* the usual case with a constant row count (unrolled, no spills) */
+            pq_i8_avx512_finish(8, acc, NULL, &e);
+        else
+            pq_i8_avx512_finish(n, acc, NULL, &e);
     }
 }
 

@@ -399,11 +399,12 @@ static inline void pq_i8_plane64__avx512(const uint8_t *src, size_t ld, int nr, 
 }
 
 /* NB outputs: acc[i] = sum_t w[t] * p[po[i] + toff[t]] (16 channels per vector; exact integer
- * f32 sums), requantized into 16 bytes each at t + 16 i. */
+ * f32 sums), requantized into 16 bytes each at t + 16 i (kind: the activation kind, constant in
+ * the specialised callers). */
 static inline __attribute__((always_inline)) void
-pq_i8_dwc_blk__avx512(int NB, const float *p, const int *po, const int *toff, const float *wv,
-                      int KK, __m512i add, __m512 m, const pq_i8_act16 *act, __m512 lo, __m512 hi,
-                      __m512i vz, uint8_t *t) {
+pq_i8_dwc_blk__avx512(int NB, int kind, const float *p, const int *po, const int *toff,
+                      const float *wv, int KK, __m512i add, __m512 m, const pq_i8_act16 *act,
+                      __m512 hi, __m512i vz, uint8_t *t) {
     __m512 a[8];
     const float *q[8];
     for (int i = 0; i < NB; i++) {
@@ -416,9 +417,45 @@ pq_i8_dwc_blk__avx512(int NB, const float *p, const int *po, const int *toff, co
         for (int i = 0; i < NB; i++)
             a[i] = _mm512_fmadd_ps(_mm512_loadu_ps(q[i] + o), w, a[i]);
     }
-    for (int i = 0; i < NB; i++) {
-        __m512i v = pq_i8_rq16__avx512(_mm512_cvtps_epi32(a[i]), add, m, act, lo, hi, vz);
-        _mm_storeu_si128((__m128i *)(t + 16 * i), _mm512_cvtepi32_epi8(v));
+    __m512i v[8];
+    for (int i = 0; i < NB; i++)
+        v[i] = pq_i8_rq16s_k(kind, _mm512_cvtps_epi32(a[i]), add, m, act, hi, vz);
+    if (NB % 4 == 0) {
+        for (int i = 0; i < NB; i += 4)
+            _mm512_storeu_si512((void *)(t + 16 * i),
+                                pq_i8_pack64__avx512(v[i], v[i + 1], v[i + 2], v[i + 3]));
+        return;
+    }
+    for (int i = 0; i < NB; i++)
+        _mm_storeu_si128((__m128i *)(t + 16 * i),
+                         _mm512_castsi512_si128(pq_i8_pack64__avx512(v[i], v[i], v[i], v[i])));
+}
+
+/* The outputs of one band (np positions from output row oh0) in 8 / 4 / 1 position blocks;
+ * kind as pq_i8_dwc_blk__avx512. */
+static inline __attribute__((always_inline)) void
+pq_i8_dwc_band__avx512(int kind, const pq_i8_dwc *a, size_t np, size_t wp, const float *P,
+                       const int *toff, const float *wv, int KK, __m512i add, __m512 m,
+                       const pq_i8_act16 *act, __m512 hi, __m512i vz, uint8_t *t) {
+    size_t p = 0;
+    int po[8], rstep = (int)((size_t)a->sh * wp * 16), cstep = (int)a->sw * 16;
+    int rbase = 0, ow = 0; /* position p is (row base rbase, column ow) */
+    while (p < np) {
+        int NB = np - p >= 8 ? 8 : (np - p >= 4 ? 4 : 1);
+        for (int i = 0; i < NB; i++) {
+            po[i] = rbase + ow * cstep;
+            if (++ow == a->OW) {
+                ow = 0;
+                rbase += rstep;
+            }
+        }
+        if (NB == 8)
+            pq_i8_dwc_blk__avx512(8, kind, P, po, toff, wv, KK, add, m, act, hi, vz, t + 16 * p);
+        else if (NB == 4)
+            pq_i8_dwc_blk__avx512(4, kind, P, po, toff, wv, KK, add, m, act, hi, vz, t + 16 * p);
+        else
+            pq_i8_dwc_blk__avx512(1, kind, P, po, toff, wv, KK, add, m, act, hi, vz, t + 16 * p);
+        p += (size_t)NB;
     }
 }
 
@@ -455,7 +492,7 @@ static void pq_i8_dwc__avx512(const pq_i8_dwc *a) {
     __m512i add = a->bias ? _mm512_maskz_loadu_epi32(kc, a->bias) : _mm512_setzero_si512();
     __m512 m = _mm512_maskz_loadu_ps(kc, a->m);
     __m512i vz = _mm512_set1_epi32(a->zp_y);
-    __m512 lo = _mm512_set1_ps((float)-a->zp_y), hi = _mm512_set1_ps((float)(255 - a->zp_y));
+    __m512 hi = _mm512_set1_ps((float)(255 - a->zp_y));
     __m512 vzx = _mm512_set1_ps((float)a->zp_x);
     pq_i8_act16 act = pq_i8_act16_init(a->act);
     /* input columns in the plane: iw < wn lands at pl + iw */
@@ -483,27 +520,28 @@ static void pq_i8_dwc__avx512(const pq_i8_dwc *a) {
                                       d + (size_t)iw * 16);
         }
         /* the band's outputs, 8 positions (across output rows) per block */
-        size_t np = (size_t)(nb * a->OW), p = 0;
+        size_t np = (size_t)(nb * a->OW);
         uint8_t *t = T + (size_t)((oh0 - ob) * a->OW) * 16;
-        int po[8], rstep = (int)((size_t)a->sh * wp * 16), cstep = (int)a->sw * 16;
-        int rbase = 0, ow = 0; /* position p is (row base rbase, column ow) */
-        while (p < np) {
-            int NB = np - p >= 8 ? 8 : (np - p >= 4 ? 4 : 1);
-            for (int i = 0; i < NB; i++) {
-                po[i] = rbase + ow * cstep;
-                if (++ow == a->OW) {
-                    ow = 0;
-                    rbase += rstep;
-                }
-            }
-            if (NB == 8)
-                pq_i8_dwc_blk__avx512(8, P, po, toff, wv, KK, add, m, &act, lo, hi, vz, t + 16 * p);
-            else if (NB == 4)
-                pq_i8_dwc_blk__avx512(4, P, po, toff, wv, KK, add, m, &act, lo, hi, vz, t + 16 * p);
-            else
-                pq_i8_dwc_blk__avx512(1, P, po, toff, wv, KK, add, m, &act, lo, hi, vz, t + 16 * p);
-            p += (size_t)NB;
+#define PQ_I8Z_DWC_BAND(KIND)                                                                      \
+    pq_i8_dwc_band__avx512(KIND, a, np, wp, P, toff, wv, KK, add, m, &act, hi, vz, t)
+        switch (act.kind) { /* the common activations specialised */
+        case PQ_I8_ACT_NONE:
+            PQ_I8Z_DWC_BAND(PQ_I8_ACT_NONE);
+            break;
+        case PQ_I8_ACT_RELU:
+            PQ_I8Z_DWC_BAND(PQ_I8_ACT_RELU);
+            break;
+        case PQ_I8_ACT_CLIP:
+            PQ_I8Z_DWC_BAND(PQ_I8_ACT_CLIP);
+            break;
+        case PQ_I8_ACT_HARD_SWISH:
+            PQ_I8Z_DWC_BAND(PQ_I8_ACT_HARD_SWISH);
+            break;
+        default:
+            PQ_I8Z_DWC_BAND((int)act.kind);
+            break;
         }
+#undef PQ_I8Z_DWC_BAND
     }
     /* [position][channel] -> the NCHW planes, 16 x 16 bytes at a time */
     size_t pb = (size_t)(ob * a->OW), pn = (size_t)((oe - ob) * a->OW);
