@@ -177,14 +177,40 @@ static inline int64_t pq_i8_dwc_band(const pq_i8_dwc *a, int lanes) {
     return bh < 1 ? 1 : (bh > a->OH ? a->OH : bh);
 }
 
+/* The AVX-512 tap-quad depthwise kernel's geometry for a (16 lanes, dilation 1 across columns):
+ * G quads of four taps per kernel row, nq quad columns and wu byte-plane columns per plane row, bh
+ * output rows per band (about 16 KiB of quads, with the byte plane inside L1), hb plane rows per
+ * band. */
+typedef struct pq_i8_dwcq_geom {
+    int64_t G, nq, wu, bh, hb;
+} pq_i8_dwcq_geom;
+
+static inline pq_i8_dwcq_geom pq_i8_dwcq_geometry(const pq_i8_dwc *a) {
+    pq_i8_dwcq_geom q;
+    q.G = (a->KW + 3) / 4;
+    q.nq = a->OW + 4 * (q.G - 1) / a->sw;
+    q.wu = (q.nq - 1) * a->sw + 4;
+    int64_t bh = (int64_t)16384 / (a->sh * q.nq * 64);
+    q.bh = bh < 1 ? 1 : (bh > a->OH ? a->OH : bh);
+    q.hb = (q.bh - 1) * a->sh + (a->KH - 1) * a->dh + 1;
+    return q;
+}
+
 /* Scratch bytes of pq_i8_dwc_fn for the geometry of a (lanes: the table's dwc_lanes): the padded
  * plane of one band, the tap weights as f32 vectors, the requantized bytes [position][lane] and
- * slack. */
+ * slack; with 16 lanes at least the tap-quad kernel's byte and quad planes and weight quads. */
 static inline size_t pq_i8_dwc_scratch(const pq_i8_dwc *a, int lanes) {
     size_t hb = (size_t)((pq_i8_dwc_band(a, lanes) - 1) * a->sh + (a->KH - 1) * a->dh + 1);
     size_t wp = (size_t)((a->OW - 1) * a->sw + (a->KW - 1) * a->dw + 1);
     size_t osp = (size_t)(a->OH * a->OW), L = (size_t)lanes;
-    return (hb * wp + (size_t)(a->KH * a->KW) + L) * L * sizeof(float) + (osp + L) * L + 256;
+    size_t tail = (osp + L) * L + 256, f32 = (hb * wp + (size_t)(a->KH * a->KW) + L) * L * 4;
+    if (lanes == 16 && a->sw >= 1) {
+        pq_i8_dwcq_geom q = pq_i8_dwcq_geometry(a);
+        size_t quads = (size_t)q.hb * (size_t)q.wu * 16 + 64 + (size_t)q.hb * (size_t)q.nq * 64 +
+                       (size_t)(a->KH * q.G) * 64;
+        if (quads > f32) f32 = quads;
+    }
+    return f32 + tail;
 }
 
 /* A micro-kernel with the epilogue fused: the accumulators never leave the registers. */

@@ -18,6 +18,9 @@ typedef struct pq_i8_conv {
  * plane) while its caller (on the same thread: the caller runs tasks too) holds the call's. */
 enum { PQ_I8_TLS_TASK, PQ_I8_TLS_CALL, PQ_I8_TLS_PLANES, PQ_I8_TLS_OUT, PQ_I8_TLS_SLOTS };
 
+/* Nonzero: the AVX-512 depthwise kernel keeps its f32 form (pq_i8_dwc_force_f32, for tests). */
+extern int pq_i8_dwcq_off;
+
 /* A 64-byte aligned buffer of bytes for slot on this thread: the thread's cached one (grow-only,
  * freed at thread exit), or (large requests, no thread state) a new allocation returned in
  * *owned too, for the caller to pq_free. NULL on NOMEM. */
@@ -45,6 +48,9 @@ static inline void pq_i8_transpose_k(const pq_i8_kernels *k, const uint8_t *src,
  * int8_gemm.h; the CPU must have AVX-512 BW). */
 void pq_i8t_copy_block__avx512(const uint8_t *src, size_t hw, size_t cn, int64_t wend,
                                const size_t *co, size_t E, uint8_t *dst);
+/* The AVX-512 tables' depthwise kernel (pq_i8_dwc_fn, int8_dwc_avx512.c): tap quads through
+ * vpdpbusd where the geometry allows and the CPU has VBMI, else f32 tap sums. */
+void pq_i8_dwc__avx512(const pq_i8_dwc *a);
 void pq_i8t_out_rows__avx512(const uint8_t *src, size_t lds, size_t rows, size_t cols, uint8_t *dst,
                              size_t ldd);
 #endif

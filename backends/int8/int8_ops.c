@@ -1042,6 +1042,12 @@ done:
  * as panels of W^T, the [position][channel] result transposed into NCHW) than the other way round:
  * positions that do not fill the last panel of a tile (7 x 7 = 49 -> 64 lanes) are wasted there,
  * channel counts that are not a multiple of the lanes here. */
+int pq_i8_dwcq_off;
+
+void pq_i8_dwc_force_f32(int on) {
+    pq_i8_dwcq_off = on;
+}
+
 static int pq_i8_swap_forced = -1;
 
 void pq_i8_conv_force_swap(int swap) {

@@ -23,6 +23,10 @@ enum pq_status pq_i8_qlinear_matmul_run(const pq_i8_kernels *k, const pq_kernel_
  * default) chooses by the padded work. Not thread-safe; set before running kernels. */
 void pq_i8_conv_force_swap(int swap);
 
+/* Tests: 1 keeps the AVX-512 depthwise kernel on its f32 tap sums (no u8 tap quads), 0 (the
+ * default) lets it choose. Not thread-safe; set before running kernels. */
+void pq_i8_dwc_force_f32(int on);
+
 /* Tests: scales the work a layer needs per extra thread (default 1: about 2M multiply-adds for a
  * convolution, 0.5M for a depthwise one, 1M for QLinearMatMul while other processes keep the CPUs
  * busy, a tenth of that on idle CPUs, see pq_threads_usable); 0 splits whatever the size, so

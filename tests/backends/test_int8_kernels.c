@@ -466,6 +466,61 @@ Test(int8_kernels, conv_amx) {
     sweep_conv(PQ_I8_AMX);
 }
 
+/* ---- depthwise: the AVX-512 kernel's u8 tap quads and its f32 form ---- */
+
+/* Depthwise shapes for the quad kernel's edges (one output channel per group): kernels of 1 to
+ * 8 columns (one or two quads per row), 7x7 and 5x1, strides 1 and 2 (and 3: the f32 form),
+ * pads as wide as the kernel, inputs narrower than the window, rows past 64 bytes, channel tails.
+ */
+static const conv_geo dw_geos[] = {
+    {1, 16, 7, 7, 16, 3, 3, 1, 1, 16, {1, 1, 1, 1}},   /* mobilenet 7x7 */
+    {1, 21, 14, 14, 21, 5, 5, 1, 1, 21, {2, 2, 2, 2}}, /* 5x5, a 5-channel tail */
+    {1, 16, 15, 16, 16, 5, 5, 2, 1, 16, {2, 2, 2, 2}}, /* 5x5 stride 2, odd rows */
+    {1, 5, 9, 10, 5, 7, 7, 1, 1, 5, {3, 3, 3, 3}},     /* 7x7 (two quads, one tap zero) */
+    {1, 18, 11, 9, 18, 7, 7, 2, 1, 18, {3, 2, 3, 4}},  /* 7x7 stride 2, asymmetric */
+    {1, 16, 6, 12, 16, 1, 8, 1, 1, 16, {0, 4, 0, 3}},  /* 1x8: two full quads */
+    {1, 16, 8, 8, 16, 5, 1, 1, 1, 16, {2, 0, 2, 0}},   /* 5x1 */
+    {1, 16, 9, 9, 16, 1, 1, 1, 1, 16, {0, 0, 0, 0}},   /* 1x1 depthwise */
+    {2, 24, 5, 2, 24, 3, 3, 1, 1, 24, {1, 2, 1, 2}},   /* 2 columns, pads wider than W */
+    {1, 16, 4, 130, 16, 3, 3, 2, 1, 16, {1, 1, 1, 1}}, /* rows of 130 (two 64-byte runs + tail) */
+    {1, 3, 30, 33, 3, 3, 3, 1, 1, 3, {0, 0, 0, 0}},    /* no pads, 3 channels */
+    {1, 16, 12, 13, 16, 3, 3, 3, 1, 16, {1, 1, 1, 1}}, /* stride 3: f32 */
+    {1, 16, 12, 13, 16, 3, 3, 1, 2, 16, {2, 2, 2, 2}}, /* dilation 2: f32 */
+    {1, 16, 40, 40, 16, 3, 3, 1, 1, 16, {1, 1, 1, 1}}, /* several bands */
+};
+
+static void sweep_dw_forms(enum pq_i8_isa isa) {
+    const pq_i8_kernels *k = need_isa(isa);
+    if (!__builtin_cpu_supports("avx512vbmi"))
+        cr_log_warn("no AVX-512 VBMI: the depthwise tap quads are not run here (f32 form only)");
+    rng_t r = {0xA4093822299F31D0ULL + (uint64_t)isa};
+    g_compared = 0;
+    int cases = 0;
+    for (int f32 = 0; f32 <= 1; f32++) {
+        pq_i8_dwc_force_f32(f32);
+        for (int ai = -1; ai < NELEM(acts); ai++) {
+            g_act = ai < 0 ? NULL : &acts[ai];
+            for (int gi = 0; gi < NELEM(dw_geos); gi++) {
+                conv_case(k, &r, &dw_geos[gi], 128, 1, 1, 0, -1);
+                conv_case(k, &r, &dw_geos[gi], 0, 0, 0, 0, -1);
+                conv_case(k, &r, &dw_geos[gi], 255, 1, 1, 1, -1); /* saturating bytes */
+                cases += 3;
+            }
+        }
+    }
+    g_act = NULL;
+    pq_i8_dwc_force_f32(0);
+    cr_log_info("int8 depthwise %s, tap quads and f32: %d cases, %lld output bytes bit-exact",
+                k->name, cases, (long long)g_compared);
+}
+
+Test(int8_kernels, depthwise_forms_avx512) {
+    sweep_dw_forms(PQ_I8_AVX512);
+}
+Test(int8_kernels, depthwise_forms_amx) {
+    sweep_dw_forms(PQ_I8_AMX);
+}
+
 /* ---- no saturation: x = 255, w = -128 / 127 pairs overflow i16 in vpmaddubsw ---- */
 
 static void no_saturation(enum pq_i8_isa isa) {
