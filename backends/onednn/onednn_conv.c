@@ -361,6 +361,9 @@ typedef struct pq_conv_node {
     dnnl_memory_desc_t conv_from;
     pq_dnnl_prim sum_conv; /* ConvAdd: reorder of the addend's kept copy (layout sum_from) to dst */
     dnnl_memory_desc_t sum_from;
+    /* memory objects of each execution below (convolution, source / destination / weights
+     * reorders, source conversion, addend conversion and pre-fill) */
+    pq_dnnl_mems m_conv, m_src, m_dst, m_wei, m_cvt, m_sum, m_fill;
 } pq_conv_node;
 
 static void pq_conv_node_destroy(void *v) {
@@ -369,6 +372,10 @@ static void pq_conv_node_destroy(void *v) {
     pq_conv_prim_destroy(cn->p);
     pq_dnnl_prim_destroy(&cn->conv);
     pq_dnnl_prim_destroy(&cn->sum_conv);
+    pq_dnnl_mems *ms[] = {&cn->m_conv, &cn->m_src, &cn->m_dst, &cn->m_wei,
+                          &cn->m_cvt,  &cn->m_sum, &cn->m_fill};
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
+        pq_dnnl_mems_free(ms[i]);
     pq_free(cn->packed);
     pq_free(cn);
 }
@@ -413,14 +420,14 @@ static enum pq_status pq_conv_node_get(pq_onednn_cache *c, const pq_kernel_args 
 /* ConvAdd: writes the plain addend a->in[3] into dst, in p's destination layout (reordered into
  * the blocked layout, or copied when the primitive writes plain). */
 static enum pq_status pq_conv_sum_prefill(const pq_kernel_args *a, const pq_conv_prim *p, void *dst,
-                                          void *scratch) {
+                                          void *scratch, pq_dnnl_mems *m) {
     const pq_tensor *S = a->in[3];
     if (!p->dst_reorder.prim) {
         memcpy(dst, S->data, S->nbytes);
         return PQ_OK;
     }
     pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &p->dst_md, S->data}, {DNNL_ARG_TO, &p->dst_blk_md, dst}};
-    return pq_dnnl_execute_ws(&p->sum_reorder, ra, 2, scratch, "conv addend reorder", a->err);
+    return pq_dnnl_execute_mems(&p->sum_reorder, m, ra, 2, scratch, "conv addend reorder", a->err);
 }
 
 /* Runs the convolution p with weights wdata (in p->wei_md): source reorder into work buffer
@@ -454,7 +461,7 @@ static enum pq_status pq_conv_exec(const pq_kernel_args *a, const pq_conv_prim *
         dst = dbuf;
     }
     if (a->node && a->node->op == PQ_OP_CONV_ADD) { /* the sum post-op adds to dst: the addend */
-        st = pq_conv_sum_prefill(a, p, dst, scratch);
+        st = pq_conv_sum_prefill(a, p, dst, scratch, NULL);
         if (st != PQ_OK) goto done;
     }
     pq_dnnl_arg args[4] = {{DNNL_ARG_SRC, &p->src_blk_md, src},
@@ -506,7 +513,8 @@ static enum pq_status pq_conv_sum_session(pq_onednn_cache *c, const pq_kernel_ar
             cn->sum_from = sb->md;
         }
         pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &sb->md, sb->buf}, {DNNL_ARG_TO, dmd, *dst}};
-        PQ_TRY(pq_dnnl_execute(&cn->sum_conv, ra, 2, "conv addend conversion", a->err));
+        PQ_TRY(pq_dnnl_execute_mems(&cn->sum_conv, &cn->m_sum, ra, 2, NULL,
+                                    "conv addend conversion", a->err));
         pq_dnnl_blk_took(sb);
         return PQ_OK;
     }
@@ -532,7 +540,7 @@ static enum pq_status pq_conv_sum_session(pq_onednn_cache *c, const pq_kernel_ar
         return PQ_OK;
     }
     PQ_TRY(pq_dnnl_plain_inputs(c, a, 8u));
-    return pq_conv_sum_prefill(a, p, *dst, scratch);
+    return pq_conv_sum_prefill(a, p, *dst, scratch, &cn->m_fill);
 }
 
 /* The session path: everything from the node's entry in c and c's work buffers, and the blocked
@@ -570,8 +578,8 @@ static enum pq_status pq_conv_session(pq_onednn_cache *c, const pq_kernel_args *
             memset(&cn->wsig, 0, sizeof cn->wsig);
             pq_dnnl_arg args[2] = {{DNNL_ARG_FROM, &p->wei_user_md, W->data},
                                    {DNNL_ARG_TO, &p->wei_md, cn->packed}};
-            PQ_TRY(pq_dnnl_execute_ws(&p->wei_reorder, args, 2, scratch, "conv weights reorder",
-                                      a->err));
+            PQ_TRY(pq_dnnl_execute_mems(&p->wei_reorder, &cn->m_wei, args, 2, scratch,
+                                        "conv weights reorder", a->err));
             if (constant) pq_dnnl_wsig_take(&cn->wsig, W->data, W->nbytes);
         }
         wdata = cn->packed;
@@ -596,7 +604,8 @@ static enum pq_status pq_conv_session(pq_onednn_cache *c, const pq_kernel_args *
         if (!sbuf) return PQ_ERR_NOMEM;
         pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &ib->md, ib->buf},
                              {DNNL_ARG_TO, &p->src_blk_md, sbuf}};
-        PQ_TRY(pq_dnnl_execute(&cn->conv, ra, 2, "conv source conversion", a->err));
+        PQ_TRY(pq_dnnl_execute_mems(&cn->conv, &cn->m_cvt, ra, 2, NULL, "conv source conversion",
+                                    a->err));
         src = sbuf;
         pq_dnnl_blk_took(ib);
     } else {
@@ -607,8 +616,8 @@ static enum pq_status pq_conv_session(pq_onednn_cache *c, const pq_kernel_args *
             if (!sbuf) return PQ_ERR_NOMEM;
             pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &p->src_md, X->data},
                                  {DNNL_ARG_TO, &p->src_blk_md, sbuf}};
-            PQ_TRY(
-                pq_dnnl_execute_ws(&p->src_reorder, ra, 2, scratch, "conv source reorder", a->err));
+            PQ_TRY(pq_dnnl_execute_mems(&p->src_reorder, &cn->m_src, ra, 2, scratch,
+                                        "conv source reorder", a->err));
             src = sbuf;
         }
     }
@@ -638,14 +647,14 @@ static enum pq_status pq_conv_session(pq_onednn_cache *c, const pq_kernel_args *
                            {DNNL_ARG_WEIGHTS, &p->wei_md, (void *)wdata},
                            {DNNL_ARG_DST, &p->dst_blk_md, dst},
                            {DNNL_ARG_BIAS, &p->bias_md, B ? B->data : NULL}};
-    enum pq_status st =
-        pq_dnnl_execute_ws(&p->conv, args, B ? 4 : 3, scratch, "convolution", a->err);
+    enum pq_status st = pq_dnnl_execute_mems(&p->conv, &cn->m_conv, args, B ? 4 : 3, scratch,
+                                             "convolution", a->err);
     if (st == PQ_OK && elide) pq_dnnl_count_layout(true);
     if (st == PQ_OK && p->dst_reorder.prim && !elide) {
         pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &p->dst_blk_md, dst},
                              {DNNL_ARG_TO, &p->dst_md, Y->data}};
-        st =
-            pq_dnnl_execute_ws(&p->dst_reorder, ra, 2, scratch, "conv destination reorder", a->err);
+        st = pq_dnnl_execute_mems(&p->dst_reorder, &cn->m_dst, ra, 2, scratch,
+                                  "conv destination reorder", a->err);
     }
     if (consumed) { /* the addend's kept copy was overwritten by the result */
         pq_dnnl_blk *sb = pq_dnnl_blk_find(c, consumed);

@@ -19,6 +19,7 @@ static dnnl_stream_t pq_dnnl_stream;
 static bool pq_dnnl_ready;
 static void (*pq_omp_set_num_threads)(int);
 static atomic_ulong pq_dnnl_hits, pq_dnnl_misses;
+static _Atomic uint64_t pq_dnnl_prim_ids; /* last pq_dnnl_prim id handed out */
 static _Atomic int64_t pq_dnnl_min_macs = PQ_ONEDNN_MIN_MACS;
 
 void pq_onednn_set_min_macs(int64_t macs) {
@@ -352,6 +353,7 @@ bool pq_dnnl_prim_create(const_dnnl_op_desc_t desc, dnnl_primitive_attr_t attr, 
         p->prim = NULL;
         goto done;
     }
+    p->id = atomic_fetch_add(&pq_dnnl_prim_ids, 1) + 1;
     ok = true;
 done:
     if (own) dnnl_primitive_attr_destroy(own);
@@ -382,6 +384,7 @@ bool pq_dnnl_reorder_create(const dnnl_memory_desc_t *from, const dnnl_memory_de
         }
         ok = dnnl_primitive_create(&p->prim, pd) == dnnl_success;
         if (!ok) p->prim = NULL;
+        if (ok) p->id = atomic_fetch_add(&pq_dnnl_prim_ids, 1) + 1;
     }
     if (pd) dnnl_primitive_desc_destroy(pd);
     dnnl_primitive_attr_destroy(attr);
@@ -391,33 +394,80 @@ bool pq_dnnl_reorder_create(const dnnl_memory_desc_t *from, const dnnl_memory_de
 void pq_dnnl_prim_destroy(pq_dnnl_prim *p) {
     if (p->prim) dnnl_primitive_destroy(p->prim);
     p->prim = NULL;
+    p->id = 0;
 }
 
 #define PQ_DNNL_MAX_ARGS 8
 
 enum pq_status pq_dnnl_execute(const pq_dnnl_prim *p, const pq_dnnl_arg *args, int nargs,
                                const char *what, pq_error *err) {
-    return pq_dnnl_execute_ws(p, args, nargs, NULL, what, err);
+    return pq_dnnl_execute_mems(p, NULL, args, nargs, NULL, what, err);
 }
 
 enum pq_status pq_dnnl_execute_ws(const pq_dnnl_prim *p, const pq_dnnl_arg *args, int nargs,
                                   void *scratch_in, const char *what, pq_error *err) {
+    return pq_dnnl_execute_mems(p, NULL, args, nargs, scratch_in, what, err);
+}
+
+void pq_dnnl_mems_free(pq_dnnl_mems *m) {
+    if (!m) return;
+    for (int i = 0; i < PQ_DNNL_MEMS; i++)
+        if (m->mem[i]) dnnl_memory_destroy(m->mem[i]);
+    memset(m, 0, sizeof *m);
+}
+
+/* The memory object of argument slot i for (md, data): the one kept in m when it was made for
+ * md (see pq_dnnl_mems), its data handle set to data, else a new one, kept in m when there is a
+ * slot (*owned false) or owned by the caller (*owned true). */
+static dnnl_status_t pq_dnnl_mem(pq_dnnl_mems *m, int i, const dnnl_memory_desc_t *md,
+                                 dnnl_engine_t eng, void *data, dnnl_memory_t *out, bool *owned) {
+    bool slot = m && i < PQ_DNNL_MEMS;
+    if (slot && m->mem[i]) {
+        const dnnl_memory_desc_t *have = NULL;
+        if (m->md[i] == md || (dnnl_memory_get_memory_desc(m->mem[i], &have) == dnnl_success &&
+                               have && dnnl_memory_desc_equal(have, md))) {
+            m->md[i] = md;
+            *out = m->mem[i];
+            *owned = false;
+            return dnnl_memory_set_data_handle(m->mem[i], data);
+        }
+        dnnl_memory_destroy(m->mem[i]);
+        m->mem[i] = NULL;
+        m->md[i] = NULL;
+    }
+    dnnl_status_t ds = dnnl_memory_create(out, md, eng, data);
+    if (ds != dnnl_success) return ds;
+    *owned = !slot;
+    if (slot) {
+        m->mem[i] = *out;
+        m->md[i] = md;
+    }
+    return ds;
+}
+
+enum pq_status pq_dnnl_execute_mems(const pq_dnnl_prim *p, pq_dnnl_mems *m, const pq_dnnl_arg *args,
+                                    int nargs, void *scratch_in, const char *what, pq_error *err) {
     dnnl_engine_t eng;
     dnnl_stream_t strm;
     if (!pq_dnnl_get(&eng, &strm) || nargs > PQ_DNNL_MAX_ARGS - 1)
         return pq_error_set(err, PQ_ERR_INTERNAL, "onednn: %s: no engine or too many arguments",
                             what);
     dnnl_exec_arg_t ea[PQ_DNNL_MAX_ARGS];
-    dnnl_memory_t mem[PQ_DNNL_MAX_ARGS] = {0};
+    dnnl_memory_t own[PQ_DNNL_MAX_ARGS] = {0}; /* memory objects not kept in m */
     void *scratch = NULL, *scratch_mem = scratch_in;
     enum pq_status st = PQ_OK;
     int n = 0;
+    bool owned = false;
     dnnl_status_t ds = dnnl_success;
+    if (m && m->prim_id != p->id) { /* kept for another primitive */
+        pq_dnnl_mems_free(m);
+        m->prim_id = p->id;
+    }
     for (int i = 0; i < nargs; i++) {
-        ds = dnnl_memory_create(&mem[n], args[i].md, eng, args[i].data);
+        ds = pq_dnnl_mem(m, n, args[i].md, eng, args[i].data, &ea[n].memory, &owned);
         if (ds != dnnl_success) goto fail;
+        if (owned) own[n] = ea[n].memory;
         ea[n].arg = args[i].arg;
-        ea[n].memory = mem[n];
         n++;
     }
     if (p->scratch_bytes > 0) {
@@ -426,10 +476,10 @@ enum pq_status pq_dnnl_execute_ws(const pq_dnnl_prim *p, const pq_dnnl_arg *args
             st = pq_error_nomem(err, "onednn scratchpad");
             goto done;
         }
-        ds = dnnl_memory_create(&mem[n], &p->scratch_md, eng, scratch_mem);
+        ds = pq_dnnl_mem(m, n, &p->scratch_md, eng, scratch_mem, &ea[n].memory, &owned);
         if (ds != dnnl_success) goto fail;
+        if (owned) own[n] = ea[n].memory;
         ea[n].arg = DNNL_ARG_SCRATCHPAD;
-        ea[n].memory = mem[n];
         n++;
     }
     ds = dnnl_primitive_execute(p->prim, strm, n, ea);
@@ -442,7 +492,7 @@ fail:
                       "onednn: %s failed (dnnl status %d)", what, (int)ds);
 done:
     for (int i = 0; i < n; i++)
-        dnnl_memory_destroy(mem[i]);
+        if (own[i]) dnnl_memory_destroy(own[i]);
     pq_free(scratch);
     return st;
 }

@@ -76,11 +76,14 @@ void pq_dnnl_cache_drop(pq_dnnl_cache *c);
 void pq_onednn_conv_cache_clear(void);
 void pq_onednn_matmul_cache_clear(void);
 
-/* A primitive, its scratchpad size (user-managed scratchpad) and the descriptor it came from. */
+/* A primitive, its scratchpad size (user-managed scratchpad) and the descriptor it came from.
+ * id is unique per created primitive in the process (0: none), never reused, so that memory
+ * objects kept for it (pq_dnnl_mems) are not taken for a later primitive at the same address. */
 typedef struct pq_dnnl_prim {
     dnnl_primitive_t prim;
     dnnl_memory_desc_t scratch_md;
     size_t scratch_bytes;
+    uint64_t id;
 } pq_dnnl_prim;
 
 /* Destroys p->prim (NULL allowed). */
@@ -123,6 +126,31 @@ void pq_dnnl_count(bool hit);
 /* Like pq_dnnl_execute, with the scratchpad at scratch (p->scratch_bytes, NULL: allocated here). */
 enum pq_status pq_dnnl_execute_ws(const pq_dnnl_prim *p, const pq_dnnl_arg *args, int nargs,
                                   void *scratch, const char *what, pq_error *err);
+
+/* The oneDNN memory objects of one execution site (one primitive run from one place of a
+ * session node's kernel), kept between calls: slot i holds argument i's (the scratchpad after the
+ * arguments), made for the descriptor md[i] points to, for the primitive prim_id. A call of the
+ * same primitive (id) reuses slot i when its argument i has the same descriptor (the same pointer,
+ * or equal contents) and only sets its data pointer (dnnl_memory_set_data_handle), instead of
+ * creating and destroying an object per argument and call; another primitive empties m first.
+ * (oneDNN 2.6 writes the padding of blocked layouts in the primitives, not when a memory object
+ * is created or given a pointer; tests/backends/test_onednn_mems.c checks that cached and uncached
+ * calls write the same bytes, padding included.) The descriptors a call
+ * passes must stay unchanged while the primitive lives (they are what it was created for).
+ * Zero-filled = empty. Owned by a session-cache entry: one thread at a time, like its cache. */
+#define PQ_DNNL_MEMS 6
+typedef struct pq_dnnl_mems {
+    uint64_t prim_id;
+    const dnnl_memory_desc_t *md[PQ_DNNL_MEMS];
+    dnnl_memory_t mem[PQ_DNNL_MEMS];
+} pq_dnnl_mems;
+/* Destroys the memory objects of m (NULL allowed) and empties it. */
+void pq_dnnl_mems_free(pq_dnnl_mems *m);
+/* pq_dnnl_execute_ws with the memory objects of m (NULL: created and destroyed in this call;
+ * arguments past PQ_DNNL_MEMS slots are too). The same statuses. */
+enum pq_status pq_dnnl_execute_mems(const pq_dnnl_prim *p, pq_dnnl_mems *m,
+                                    const pq_dnnl_arg *args, int nargs, void *scratch,
+                                    const char *what, pq_error *err);
 
 /* ---- per-session cache (onednn_session.c; the public face is in onednn.h) ---- */
 

@@ -54,6 +54,7 @@ typedef struct pq_lay_node {
     dnnl_memory_desc_t pool_src, pool_dst;
     pq_dnnl_prim conv; /* Add: reorder of the second operand's copy into the first one's layout */
     dnnl_memory_desc_t conv_from, conv_to;
+    pq_dnnl_mems m_plain, m_pool, m_conv; /* memory objects of the three */
 } pq_lay_node;
 
 static void pq_lay_node_destroy(void *v) {
@@ -62,6 +63,9 @@ static void pq_lay_node_destroy(void *v) {
     pq_dnnl_prim_destroy(&ln->to_plain);
     pq_dnnl_prim_destroy(&ln->pool);
     pq_dnnl_prim_destroy(&ln->conv);
+    pq_dnnl_mems_free(&ln->m_plain);
+    pq_dnnl_mems_free(&ln->m_pool);
+    pq_dnnl_mems_free(&ln->m_conv);
     pq_free(ln);
 }
 
@@ -216,7 +220,9 @@ static bool pq_lay_pool(pq_lay_node *ln, const pq_kernel_args *a, const dnnl_mem
         yd[i] = Y->dims[i];
     static const dnnl_format_tag_t tag16 = dnnl_aBcd16b, tag8 = dnnl_aBcd8b, nhwc = dnnl_acdb;
     if (dnnl_memory_desc_init_by_tag(dst, 4, yd, dnnl_f32,
-                                     g->blk == 16 ? tag16 : g->blk == 8 ? tag8 : nhwc))
+                                     g->blk == 16  ? tag16
+                                     : g->blk == 8 ? tag8
+                                                   : nhwc))
         return false;
     if (ln->pool.prim && dnnl_memory_desc_equal(&ln->pool_src, src) &&
         dnnl_memory_desc_equal(&ln->pool_dst, dst))
@@ -260,8 +266,7 @@ enum pq_status pq_onednn_eltwise_blocked(const pq_kernel_args *a) {
     enum pq_op op = a->node->op;
     if ((op != PQ_OP_GLOBAL_AVERAGE_POOL && op != PQ_OP_MUL && op != PQ_OP_ADD &&
          op != PQ_OP_MAX_POOL) ||
-        a->n_out < 1 ||
-        !a->out[0] || a->out[0]->dtype != PQ_DTYPE_F32 || !a->out[0]->data)
+        a->n_out < 1 || !a->out[0] || a->out[0]->dtype != PQ_DTYPE_F32 || !a->out[0]->data)
         return PQ_ERR_UNSUPPORTED;
     pq_lay_node *ln = pq_lay_node_get(c, a);
     if (!ln) return PQ_ERR_NOMEM;
@@ -273,14 +278,14 @@ enum pq_status pq_onednn_eltwise_blocked(const pq_kernel_args *a) {
     memset(&j, 0, sizeof j);
     j.k = pq_eltwise_kernels_get();
     bool ok = false;
-    uint32_t full = 0; /* Mul: the operand with the kept copy */
+    uint32_t full = 0;     /* Mul: the operand with the kept copy */
     void *conv_buf = NULL; /* Add: the second operand in the first one's layout */
     dnnl_memory_desc_t pool_dst;
     if (op == PQ_OP_MAX_POOL) {
         in[0] = pq_dnnl_blk_input(c, a, 0, since);
-        ok = in[0] && a->in[0]->dtype == PQ_DTYPE_F32 && pq_lay_classify(&in[0]->md, a->in[0], &g) &&
-             Y->rank == 4 && Y->dims[0] == g.n && Y->dims[1] == g.c &&
-             pq_lay_pool(ln, a, &in[0]->md, &g, &pool_dst);
+        ok = in[0] && a->in[0]->dtype == PQ_DTYPE_F32 &&
+             pq_lay_classify(&in[0]->md, a->in[0], &g) && Y->rank == 4 && Y->dims[0] == g.n &&
+             Y->dims[1] == g.c && pq_lay_pool(ln, a, &in[0]->md, &g, &pool_dst);
     } else if (op == PQ_OP_GLOBAL_AVERAGE_POOL) {
         in[0] = pq_dnnl_blk_input(c, a, 0, since);
         ok = in[0] && pq_lay_classify(&in[0]->md, a->in[0], &g) && Y->rank == 4 &&
@@ -318,7 +323,8 @@ enum pq_status pq_onednn_eltwise_blocked(const pq_kernel_args *a) {
                 if (ok) {
                     pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &in[1]->md, in[1]->buf},
                                          {DNNL_ARG_TO, &in[0]->md, conv_buf}};
-                    PQ_TRY(pq_dnnl_execute(&ln->conv, ra, 2, "add operand conversion", a->err));
+                    PQ_TRY(pq_dnnl_execute_mems(&ln->conv, &ln->m_conv, ra, 2, NULL,
+                                                "add operand conversion", a->err));
                 }
             }
         }
@@ -352,13 +358,16 @@ enum pq_status pq_onednn_eltwise_blocked(const pq_kernel_args *a) {
     dnnl_memory_desc_t md = op == PQ_OP_MAX_POOL ? pool_dst : src->md;
     size_t bytes = dnnl_memory_desc_get_size(&md);
     bool elided_input = !src->plain_valid || (in[1] && !in[1]->plain_valid) || conv_buf;
-    if (ln->readers < 0) pq_dnnl_count_readers(a->graph, a->node->outputs[0], &ln->readers, &ln->only);
+    if (ln->readers < 0)
+        pq_dnnl_count_readers(a->graph, a->node->outputs[0], &ln->readers, &ln->only);
     if (ln->readers == 0 && !elided_input) return PQ_ERR_UNSUPPORTED; /* plain is as good */
     const pq_value *yval = pq_dnnl_value(a, true, 0);
     pq_dnnl_blk *old = pq_dnnl_blk_find(c, yval);
     if (old) pq_dnnl_blk_free(old);
     /* taking the output entry may move the entries: keep what is needed of the inputs */
-    const void *x0 = in[0] ? in[0]->buf : NULL, *x1 = conv_buf ? conv_buf : in[1] ? in[1]->buf : NULL;
+    const void *x0 = in[0] ? in[0]->buf : NULL, *x1 = conv_buf ? conv_buf
+                                                      : in[1]  ? in[1]->buf
+                                                               : NULL;
     const void *v0 = in[0] ? in[0]->value : NULL, *v1 = in[1] ? in[1]->value : NULL;
     pq_dnnl_blk *ob = pq_dnnl_blk_take(c, yval, bytes, a->err);
     if (!ob) return PQ_ERR_NOMEM;
@@ -377,7 +386,8 @@ enum pq_status pq_onednn_eltwise_blocked(const pq_kernel_args *a) {
         if (ln->pool.scratch_bytes &&
             !(scratch = pq_dnnl_work(c, PQ_DNNL_WORK_SCRATCH, ln->pool.scratch_bytes, a->err)))
             st = PQ_ERR_NOMEM;
-        if (st == PQ_OK) st = pq_dnnl_execute_ws(&ln->pool, pa, 2, scratch, "max pool", a->err);
+        if (st == PQ_OK)
+            st = pq_dnnl_execute_mems(&ln->pool, &ln->m_pool, pa, 2, scratch, "max pool", a->err);
     } else if (op == PQ_OP_MUL) {
         j.x = full ? x1 : x0;
         pq_parallel_for(pq_lay_threads(a, g.n * g.c * g.sp), tasks, pq_lay_mul_chunk, &j);
@@ -401,7 +411,8 @@ enum pq_status pq_onednn_eltwise_blocked(const pq_kernel_args *a) {
             dnnl_memory_desc_t plain;
             dnnl_memory_desc_init_by_strides(&plain, 4, md.dims, dnnl_f32, NULL);
             pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &md, ob->buf}, {DNNL_ARG_TO, &plain, Y->data}};
-            st = pq_dnnl_execute(&ln->to_plain, ra, 2, "elementwise output reorder", a->err);
+            st = pq_dnnl_execute_mems(&ln->to_plain, &ln->m_plain, ra, 2, NULL,
+                                      "elementwise output reorder", a->err);
         }
     } else if (st == PQ_OK) {
         pq_dnnl_count_layout(true);

@@ -18,6 +18,9 @@ typedef struct pq_mm_prim {
     void *packed;
     size_t wei_bytes;
     pq_dnnl_wsig wsig;
+    /* memory objects of the matmul and the weights reorder, used only when the primitive is a
+     * session node's own (the process-wide cache shares primitives between threads) */
+    pq_dnnl_mems m_mm, m_wei;
 } pq_mm_prim;
 
 static void pq_mm_prim_destroy(void *v) {
@@ -25,6 +28,8 @@ static void pq_mm_prim_destroy(void *v) {
     if (!p) return;
     pq_dnnl_prim_destroy(&p->mm);
     pq_dnnl_prim_destroy(&p->wei_reorder);
+    pq_dnnl_mems_free(&p->m_mm);
+    pq_dnnl_mems_free(&p->m_wei);
     pq_free(p->packed);
     pq_free(p);
 }
@@ -161,6 +166,7 @@ static enum pq_status pq_mm_run(const pq_kernel_args *a, const pq_mm_spec *s, co
     pq_mm_key(s, nt, &k);
     pq_dnnl_entry *e = NULL;
     const pq_mm_prim *p;
+    pq_dnnl_mems *m_mm = NULL, *m_wei = NULL; /* the node's own memory objects (session) */
     void *scratch = NULL;
     enum pq_status st;
     if (c && a->node) {
@@ -180,6 +186,8 @@ static enum pq_status pq_mm_run(const pq_kernel_args *a, const pq_mm_spec *s, co
         }
         p = ne->val;
         if (!p) return PQ_ERR_UNSUPPORTED;
+        m_mm = &((pq_mm_prim *)ne->val)->m_mm;
+        m_wei = &((pq_mm_prim *)ne->val)->m_wei;
         size_t sb = p->mm.scratch_bytes > p->wei_reorder.scratch_bytes
                         ? p->mm.scratch_bytes
                         : p->wei_reorder.scratch_bytes;
@@ -201,8 +209,8 @@ static enum pq_status pq_mm_run(const pq_kernel_args *a, const pq_mm_spec *s, co
             memset(&((pq_mm_prim *)p)->wsig, 0, sizeof p->wsig);
             pq_dnnl_arg wa[2] = {{DNNL_ARG_FROM, &p->wei_user_md, (void *)B},
                                  {DNNL_ARG_TO, &p->wei_md, p->packed}};
-            st = pq_dnnl_execute_ws(&p->wei_reorder, wa, 2, scratch, "matmul weights reorder",
-                                    a->err);
+            st = pq_dnnl_execute_mems(&p->wei_reorder, m_wei, wa, 2, scratch,
+                                      "matmul weights reorder", a->err);
             if (st != PQ_OK) {
                 pq_dnnl_cache_release(&pq_mm_cache, e);
                 return st;
@@ -216,7 +224,7 @@ static enum pq_status pq_mm_run(const pq_kernel_args *a, const pq_mm_spec *s, co
                            {DNNL_ARG_WEIGHTS, &p->wei_md, (void *)B},
                            {DNNL_ARG_DST, &p->dst_md, Y},
                            {DNNL_ARG_BIAS, &p->bias_md, (void *)bias}};
-    st = pq_dnnl_execute_ws(&p->mm, args, bias ? 4 : 3, scratch, what, a->err);
+    st = pq_dnnl_execute_mems(&p->mm, m_mm, args, bias ? 4 : 3, scratch, what, a->err);
     pq_dnnl_cache_release(&pq_mm_cache, e);
     return st;
 }
