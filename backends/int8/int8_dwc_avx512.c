@@ -217,27 +217,26 @@ static void pq_i8_dwc_f32__avx512(const pq_i8_dwc *a) {
 }
 
 /* ---- u8 tap quads (VNNI; VBMI builds the quads) ----
- * Per band of output rows, a channel-last byte plane U [row][column][16 channels] of the padded
- * input (zp outside it), then the quad plane Q [row][quad column][16 channels x 4 bytes]: quad
- * column q holds padded columns q * sw .. q * sw + 3 of every channel, the four taps a kernel row
- * reads from there (one vpermb of a 64-byte window of U). A kernel row is G = ceil(KW / 4) quads
- * (weights past KW zero), so a 3x3 kernel is 3 vpdpbusd per 16 outputs and a 5x5 one 10 (25
- * f32 multiply-adds before). Sums are exact i32 of x * w; zp_x * sum(w) per channel goes into
+ * Per band of output rows, the band's input rows of the 16 channels transposed channel-last into
+ * U [row][column][16 channels] (one run of rows * W positions, no padding), then the quad plane Q
+ * [row][quad column][16 channels x 4 bytes]: quad column q holds padded columns q * sw .. q * sw
+ * + 3 of every channel, the four taps a kernel row reads from there: one masked 64-byte load of U
+ * (positions outside the input row read as zp) and one vpermb. A kernel row is G = ceil(KW / 4)
+ * quads (weights past KW zero), so a 3x3 kernel is 3 vpdpbusd per 16 outputs and a 5x5 one 10
+ * (25 f32 multiply-adds before). Sums are exact i32 of x * w; zp_x * sum(w) per channel goes into
  * the added term (padding holds zp, so it adds nothing). */
 
 static bool pq_i8_dwcq_fits(const pq_i8_dwc *a) {
     return !pq_i8_dwcq_off && a->dw == 1 && (a->sw == 1 || a->sw == 2) && a->KW <= 8 &&
+           a->pl <= PQ_I8_DWCQ_PAD && a->OW + 4 <= PQ_I8_DWCQ_MAXQ &&
            a->KH * ((a->KW + 3) / 4) <= 64 && __builtin_cpu_supports("avx512vbmi");
 }
 
-/* Input rows [0, nrow) of 16 channel planes from x (plane stride hw, rows of W bytes one after
- * another; channels >= nc read as zero) into U: column iw < wn of row i at d + (i * wu + iw) *
- * 16, 16 channel bytes. The rows are one run of nrow * W bytes per channel, so one 16 x 64
- * transpose covers 64 bytes of it whatever W is (one per row wasted most of it on 7-wide maps). */
-static void pq_i8_dwcq_rows__avx512(const uint8_t *x, size_t hw, int nc, int64_t W, int64_t nrow,
-                                    int64_t wn, size_t wu, uint8_t *d) {
-    int64_t L = nrow * W, col = 0;
-    uint8_t *dr = d; /* the current row's column 0 */
+/* Positions [0, L) of 16 channel runs from x (run stride hw; channels >= nc read as zero) into d
+ * channel-last: d[p * 16 + c]. Per 64 positions one 16 x 64 byte transpose, its 128-bit lanes
+ * regrouped (4 x 4 per four registers) so that each register holds four consecutive positions:
+ * 16 stores of 64 bytes. */
+static void pq_i8_dwcq_run__avx512(const uint8_t *x, size_t hw, int nc, int64_t L, uint8_t *d) {
     for (int64_t p0 = 0; p0 < L; p0 += 64) {
         int64_t n = L - p0 < 64 ? L - p0 : 64;
         __mmask64 km = n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
@@ -245,34 +244,36 @@ static void pq_i8_dwcq_rows__avx512(const uint8_t *x, size_t hw, int nc, int64_t
         for (int c = 0; c < 16; c++)
             v[c] = c < nc ? _mm512_maskz_loadu_epi8(km, x + (size_t)c * hw + (size_t)p0)
                           : _mm512_setzero_si512();
-        pq_i8_tr16x64__avx512(v);
-#define PQ_I8Z_ROWS_LANE(LN)                                                                       \
-    for (int64_t j = 0; j < 16 && 16 * (LN) + j < n; j++) {                                        \
-        if (col < wn)                                                                              \
-            _mm_storeu_si128((__m128i *)(dr + (size_t)col * 16),                                   \
-                             _mm512_extracti32x4_epi32(v[j], LN));                                 \
-        if (++col == W) {                                                                          \
-            col = 0;                                                                               \
-            dr += wu * 16;                                                                         \
-        }                                                                                          \
-    }
-        PQ_I8Z_ROWS_LANE(0)
-        PQ_I8Z_ROWS_LANE(1)
-        PQ_I8Z_ROWS_LANE(2)
-        PQ_I8Z_ROWS_LANE(3)
-#undef PQ_I8Z_ROWS_LANE
+        pq_i8_tr16x64__avx512(v); /* v[j] lane l: position 16 l + j */
+        for (int g = 0; g < 4; g++) {
+            __m512i t0 = _mm512_shuffle_i64x2(v[4 * g], v[4 * g + 1], 0x44);
+            __m512i t1 = _mm512_shuffle_i64x2(v[4 * g], v[4 * g + 1], 0xEE);
+            __m512i t2 = _mm512_shuffle_i64x2(v[4 * g + 2], v[4 * g + 3], 0x44);
+            __m512i t3 = _mm512_shuffle_i64x2(v[4 * g + 2], v[4 * g + 3], 0xEE);
+            __m512i o[4] = {_mm512_shuffle_i64x2(t0, t2, 0x88), _mm512_shuffle_i64x2(t0, t2, 0xDD),
+                            _mm512_shuffle_i64x2(t1, t3, 0x88), _mm512_shuffle_i64x2(t1, t3, 0xDD)};
+            for (int l = 0; l < 4; l++) { /* o[l]: positions 16 l + 4 g .. + 3 */
+                int64_t p = 16 * l + 4 * g;
+                if (p + 4 <= n)
+                    _mm512_storeu_si512((void *)(d + (size_t)(p0 + p) * 16), o[l]);
+                else if (p < n)
+                    _mm512_mask_storeu_epi32(d + (size_t)(p0 + p) * 16,
+                                             (__mmask16)((1u << (4 * (n - p))) - 1u), o[l]);
+            }
+        }
     }
 }
 
 __attribute__((target("avx512vbmi"))) static void pq_i8_dwcq__avx512(const pq_i8_dwc *a) {
     pq_i8_dwcq_geom qg = pq_i8_dwcq_geometry(a);
-    int64_t G = qg.G, sw = a->sw;
-    size_t nq = (size_t)qg.nq, wu = (size_t)qg.wu, hw = (size_t)(a->H * a->W);
+    int64_t G = qg.G, sw = a->sw, W = a->W;
+    size_t nq = (size_t)qg.nq, hw = (size_t)(a->H * a->W);
     int KK = (int)(a->KH * a->KW), nc = a->nc, nt = (int)(a->KH * G);
-    uint8_t *U = a->scratch;                                   /* [hb][wu][16] */
-    uint8_t *Q = U + ((size_t)qg.hb * wu * 16 + 63) / 64 * 64; /* [hb][nq][64] */
-    __m512i *wq = (__m512i *)(Q + (size_t)qg.hb * nq * 64);    /* [KH * G] */
-    uint8_t *T = (uint8_t *)(wq + nt);                         /* [osp + 16][16] */
+    /* U: PQ_I8_DWCQ_PAD positions of slack, [hb][W][16], slack (pq_i8_dwcq_geometry) */
+    uint8_t *U = (uint8_t *)a->scratch + PQ_I8_DWCQ_PAD * 16;
+    uint8_t *Q = (uint8_t *)a->scratch + (size_t)qg.ubytes; /* [hb][nq][64] */
+    __m512i *wq = (__m512i *)(Q + (size_t)qg.hb * nq * 64); /* [KH * G] */
+    uint8_t *T = (uint8_t *)(wq + nt);                      /* [osp + 16][16] */
     /* the taps [tap][16 channels] (16 x 16 transposes), then the weight quads: byte 4 c + t of
      * quad (kh, g) is w[c][kh][4 g + t] (0 past KW), two levels of unpacks per quad */
     _Alignas(64) uint8_t taps[256 * 16];
@@ -315,38 +316,41 @@ __attribute__((target("avx512vbmi"))) static void pq_i8_dwcq__avx512(const pq_i8
     for (int i = 0; i < 64; i++)
         order[i] = (uint8_t)((i & 3) * 16 + (i >> 2));
     __m512i perm = _mm512_load_si512((const void *)order);
-    uint8_t zpx = (uint8_t)a->zp_x;
-    /* input columns in U: iw < wn lands at pl + iw */
-    size_t cl = (size_t)a->pl < wu ? (size_t)a->pl : wu;
-    int64_t wn = (int64_t)wu - (int64_t)cl < a->W ? (int64_t)wu - (int64_t)cl : a->W;
-    if ((size_t)a->pl >= wu) wn = 0;
-    size_t cr = wn > 0 ? cl + (size_t)wn : cl;
+    __m512i zq = _mm512_set1_epi8((char)a->zp_x);
+    /* per quad column, the dwords (4 per window position) inside the input row */
+    __mmask16 inrow[PQ_I8_DWCQ_MAXQ];
+    for (size_t c = 0; c < nq; c++) {
+        unsigned k = 0;
+        for (int t = 0; t < 4; t++) {
+            int64_t iw = (int64_t)c * sw - a->pl + t;
+            if (iw >= 0 && iw < W) k |= 0xFu << (4 * t);
+        }
+        inrow[c] = (__mmask16)k;
+    }
     int64_t ob = a->oh_begin, oe = a->oh_end > ob ? a->oh_end : a->OH;
     for (int64_t oh0 = ob; oh0 < oe; oh0 += qg.bh) {
         int64_t nb = oe - oh0 < qg.bh ? oe - oh0 : qg.bh;
         size_t rows = (size_t)((nb - 1) * a->sh + (a->KH - 1) * a->dh + 1);
         int64_t ih0 = oh0 * a->sh - a->pt, ia = ih0 < 0 ? 0 : ih0;
         int64_t ie = ih0 + (int64_t)rows < a->H ? ih0 + (int64_t)rows : a->H;
-        for (size_t rr = 0; rr < rows; rr++) { /* zp outside the input */
+        if (ie > ia)
+            pq_i8_dwcq_run__avx512(a->x + (size_t)ia * (size_t)W, hw, nc, (ie - ia) * W, U);
+        for (size_t rr = 0; rr < rows; rr++) {
             int64_t ih = ih0 + (int64_t)rr;
-            uint8_t *d = U + rr * wu * 16;
-            if (ih < 0 || ih >= a->H || wn <= 0) {
-                memset(d, zpx, wu * 16);
+            uint8_t *q = Q + rr * nq * 64;
+            if (ih < ia || ih >= ie) { /* a padding row: all zp */
+                for (size_t c = 0; c < nq; c++)
+                    _mm512_store_si512((void *)(q + c * 64), zq);
                 continue;
             }
-            memset(d, zpx, cl * 16);
-            memset(d + cr * 16, zpx, (wu - cr) * 16);
-        }
-        if (ie > ia && wn > 0)
-            pq_i8_dwcq_rows__avx512(a->x + (size_t)ia * (size_t)a->W, hw, nc, a->W, ie - ia, wn, wu,
-                                    U + ((size_t)(ia - ih0) * wu + cl) * 16);
-        for (size_t rr = 0; rr < rows; rr++) {
-            const uint8_t *u = U + rr * wu * 16;
-            uint8_t *q = Q + rr * nq * 64;
+            /* window c starts at input column c * sw - pl: U's slack covers the reads before
+             * column 0 and after the last row (masked lanes are not read) */
+            const uint8_t *u = U + ((size_t)(ih - ia) * (size_t)W) * 16 - (size_t)a->pl * 16;
             for (size_t c = 0; c < nq; c++)
                 _mm512_store_si512(
                     (void *)(q + c * 64),
-                    _mm512_permutexvar_epi8(perm, _mm512_loadu_si512(u + c * (size_t)sw * 16)));
+                    _mm512_permutexvar_epi8(
+                        perm, _mm512_mask_loadu_epi32(zq, inrow[c], u + c * (size_t)sw * 16)));
         }
         size_t np = (size_t)(nb * a->OW);
         uint8_t *t = T + (size_t)((oh0 - ob) * a->OW) * 16;

@@ -177,22 +177,30 @@ static inline int64_t pq_i8_dwc_band(const pq_i8_dwc *a, int lanes) {
     return bh < 1 ? 1 : (bh > a->OH ? a->OH : bh);
 }
 
-/* The AVX-512 tap-quad depthwise kernel's geometry for a (16 lanes, dilation 1 across columns):
- * G quads of four taps per kernel row, nq quad columns and wu byte-plane columns per plane row, bh
- * output rows per band (about 16 KiB of quads, with the byte plane inside L1), hb plane rows per
- * band. */
+/* The AVX-512 tap-quad depthwise kernel's limits: left padding (the channel-last rows' slack in
+ * positions) and quad columns per row. */
+#define PQ_I8_DWCQ_PAD 8
+#define PQ_I8_DWCQ_MAXQ 4096
+
+/* Its geometry for a (16 lanes, dilation 1 across columns): G quads of four taps per kernel row,
+ * nq quad columns per row, bh output rows per band (about 16 KiB of quads, the channel-last input
+ * rows beside them in L1), hb plane rows per band, ubytes the bytes of those input rows with
+ * their slack (PQ_I8_DWCQ_PAD positions before, the last windows' overhang after), a multiple of
+ * 64. */
 typedef struct pq_i8_dwcq_geom {
-    int64_t G, nq, wu, bh, hb;
+    int64_t G, nq, bh, hb, ubytes;
 } pq_i8_dwcq_geom;
 
 static inline pq_i8_dwcq_geom pq_i8_dwcq_geometry(const pq_i8_dwc *a) {
     pq_i8_dwcq_geom q;
     q.G = (a->KW + 3) / 4;
     q.nq = a->OW + 4 * (q.G - 1) / a->sw;
-    q.wu = (q.nq - 1) * a->sw + 4;
     int64_t bh = (int64_t)16384 / (a->sh * q.nq * 64);
     q.bh = bh < 1 ? 1 : (bh > a->OH ? a->OH : bh);
     q.hb = (q.bh - 1) * a->sh + (a->KH - 1) * a->dh + 1;
+    int64_t over = (q.nq - 1) * a->sw + 4 - a->pl - a->W; /* past the last row's end */
+    q.ubytes = (PQ_I8_DWCQ_PAD + q.hb * a->W + (over > 0 ? over : 0)) * 16;
+    q.ubytes = (q.ubytes + 63) / 64 * 64;
     return q;
 }
 
@@ -206,8 +214,8 @@ static inline size_t pq_i8_dwc_scratch(const pq_i8_dwc *a, int lanes) {
     size_t tail = (osp + L) * L + 256, f32 = (hb * wp + (size_t)(a->KH * a->KW) + L) * L * 4;
     if (lanes == 16 && a->sw >= 1) {
         pq_i8_dwcq_geom q = pq_i8_dwcq_geometry(a);
-        size_t quads = (size_t)q.hb * (size_t)q.wu * 16 + 64 + (size_t)q.hb * (size_t)q.nq * 64 +
-                       (size_t)(a->KH * q.G) * 64;
+        size_t quads =
+            (size_t)q.ubytes + (size_t)q.hb * (size_t)q.nq * 64 + (size_t)(a->KH * q.G) * 64;
         if (quads > f32) f32 = quads;
     }
     return f32 + tail;

@@ -487,6 +487,8 @@ static const conv_geo dw_geos[] = {
     {1, 16, 12, 13, 16, 3, 3, 3, 1, 16, {1, 1, 1, 1}}, /* stride 3: f32 */
     {1, 16, 12, 13, 16, 3, 3, 1, 2, 16, {2, 2, 2, 2}}, /* dilation 2: f32 */
     {1, 16, 40, 40, 16, 3, 3, 1, 1, 16, {1, 1, 1, 1}}, /* several bands */
+    {1, 16, 6, 6, 16, 3, 3, 1, 1, 16, {9, 9, 9, 10}},  /* pads past the quad slack: f32 */
+    {1, 16, 5, 6, 16, 3, 3, 1, 1, 16, {8, 8, 9, 11}},  /* left pad 8, long overhang */
 };
 
 static void sweep_dw_forms(enum pq_i8_isa isa) {
