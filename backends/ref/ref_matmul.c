@@ -180,6 +180,47 @@ static void pq_gemm_small_m(bool ta, bool tb, int64_t M, int64_t N, int64_t K, f
     }
 }
 
+/* Fewer columns than a register tile (N < NR; e.g. a 1x1 convolution of a 1x1 image, the
+ * squeeze-excite layers): no packing buffers and no padded columns, with the arithmetic of the
+ * packed path element by element, so the same bits: per KC block of K, a sum from 0.0f of
+ * (alpha * a) * b in k order, stored as beta * C + sum (sum alone when beta == 0) for the first
+ * block and added to C for later ones. Eight rows at once keep eight independent sums. */
+#define PQ_GEMM_SN_ROWS 8
+static void pq_gemm_small_n(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                            const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                            float *C, int64_t ldc) {
+    for (int64_t p0 = 0; p0 < K; p0 += PQ_GEMM_KC) {
+        int64_t kc = K - p0 < PQ_GEMM_KC ? K - p0 : PQ_GEMM_KC;
+        for (int64_t i0 = 0; i0 < M; i0 += PQ_GEMM_SN_ROWS) {
+            int64_t mr = M - i0 < PQ_GEMM_SN_ROWS ? M - i0 : PQ_GEMM_SN_ROWS;
+            for (int64_t j = 0; j < N; j++) {
+                float acc[PQ_GEMM_SN_ROWS] = {0};
+                for (int64_t p = p0; p < p0 + kc; p++) {
+                    float b = tb ? B[j * ldb + p] : B[p * ldb + j];
+                    if (mr == PQ_GEMM_SN_ROWS && !ta) {
+                        const float *a = A + i0 * lda + p;
+                        for (int r = 0; r < PQ_GEMM_SN_ROWS; r++)
+                            acc[r] += (alpha * a[r * lda]) * b;
+                    } else {
+                        for (int64_t r = 0; r < mr; r++)
+                            acc[r] +=
+                                (alpha * (ta ? A[p * lda + i0 + r] : A[(i0 + r) * lda + p])) * b;
+                    }
+                }
+                for (int64_t r = 0; r < mr; r++) {
+                    float *c = C + (i0 + r) * ldc + j;
+                    if (p0 > 0)
+                        *c += acc[r];
+                    else if (beta == 0.0f)
+                        *c = acc[r];
+                    else
+                        *c = beta * *c + acc[r];
+                }
+            }
+        }
+    }
+}
+
 enum pq_status pq_ref_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                             float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
                             float beta, float *C, int64_t ldc, pq_error *err) {
@@ -192,6 +233,10 @@ enum pq_status pq_ref_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, in
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++)
                 C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+        return PQ_OK;
+    }
+    if (N < PQ_GEMM_NR) {
+        pq_gemm_small_n(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return PQ_OK;
     }
     int64_t kcap = K < PQ_GEMM_KC ? K : PQ_GEMM_KC;

@@ -177,6 +177,57 @@ Test(ref_matmul, sgemm_sizes_trans_strides) {
         }
 }
 
+/* Fewer than 8 columns (no packing): the bits of the packed path, which computes every column
+ * independently, so C[:, :n] of an 8-column product (packed) must equal the n-column product of
+ * the same leading columns of B, for every transposition, alpha, beta and K across the 256 block.
+ */
+Test(ref_matmul, sgemm_few_columns_same_bits_as_packed) {
+    const int64_t Ms[] = {2, 4, 9, 21}, Ks[] = {1, 7, 256, 300, 600};
+    const float betas[] = {0.0f, 1.0f, 0.75f}, alphas[] = {1.0f, 1.5f};
+    for (size_t mi = 0; mi < sizeof Ms / sizeof Ms[0]; mi++)
+        for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++)
+            for (int t = 0; t < 4; t++) {
+                bool ta = t & 1, tb = t & 2;
+                int64_t M = Ms[mi], K = Ks[ki], N8 = 8;
+                if (M < 4 && !(ta && tb)) continue; /* the few-rows path, not packed either */
+                int64_t lda = (ta ? M : K) + 1, ldb = (tb ? K : N8) + 2, ldc = N8 + 1;
+                float *A = rand_buf((ta ? K : M) * lda, 21 + (uint32_t)(mi * 7 + ki));
+                float *B = rand_buf((tb ? N8 : K) * ldb, 31 + (uint32_t)ki);
+                float *C0 = rand_buf(M * ldc, 41);
+                float *C8 = pq_malloc((size_t)(M * ldc) * sizeof(float));
+                float *Cn = pq_malloc((size_t)(M * ldc) * sizeof(float));
+                for (size_t bi = 0; bi < sizeof betas / sizeof betas[0]; bi++)
+                    for (size_t ai = 0; ai < sizeof alphas / sizeof alphas[0]; ai++)
+                        for (int64_t n = 1; n < N8; n++) {
+                            float alpha = alphas[ai], beta = betas[bi];
+                            memcpy(C8, C0, (size_t)(M * ldc) * sizeof(float));
+                            memcpy(Cn, C0, (size_t)(M * ldc) * sizeof(float));
+                            pq_error err;
+                            cr_assert_eq(pq_ref_sgemm(ta, tb, M, N8, K, alpha, A, lda, B, ldb, beta,
+                                                      C8, ldc, &err),
+                                         PQ_OK);
+                            cr_assert_eq(pq_ref_sgemm(ta, tb, M, n, K, alpha, A, lda, B, ldb, beta,
+                                                      Cn, ldc, &err),
+                                         PQ_OK);
+                            for (int64_t i = 0; i < M; i++)
+                                for (int64_t j = 0; j < ldc; j++)
+                                    cr_assert(!memcmp(&Cn[i * ldc + j],
+                                                      j < n ? &C8[i * ldc + j] : &C0[i * ldc + j],
+                                                      sizeof(float)),
+                                              "M %lld K %lld t%d n %lld alpha %g beta %g: C[%lld, "
+                                              "%lld] %a, packed %a",
+                                              (long long)M, (long long)K, t, (long long)n, alpha,
+                                              beta, (long long)i, (long long)j, Cn[i * ldc + j],
+                                              C8[i * ldc + j]);
+                        }
+                pq_free(A);
+                pq_free(B);
+                pq_free(C0);
+                pq_free(C8);
+                pq_free(Cn);
+            }
+}
+
 /* ---- MatMul ---- */
 
 /* Runs MatMul on random a, b and compares with numpy semantics computed naively here. */
