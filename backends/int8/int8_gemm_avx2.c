@@ -49,8 +49,7 @@ pq_i8_avx2_tile_taps(int MR, size_t kq, const uint8_t *a0, size_t lda, size_t qs
     if (!c) {
         pq_i8_ep16 e;
         pq_i8_ep16_init(&e, ep);
-        for (int r = 0; r < MR; r++)
-            pq_i8_ep16_row(&e, ep, r, acc[r][0], acc[r][1]);
+        pq_i8_ep16_rows(MR, &e, ep, acc);
         return;
     }
     for (int r = 0; r < MR; r++) {

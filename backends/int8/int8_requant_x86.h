@@ -27,11 +27,13 @@ static inline pq_i8_act8 pq_i8_act8_init(const pq_i8_act *a) {
     return v;
 }
 
-/* pq_i8_act_f32 on 8 lanes, then the multiply by 1 / s_y (finite inputs: min / max equal the
- * scalar compares up to the sign of a zero, which rounding erases). */
-static inline __m256 pq_i8_act8__avx2(const pq_i8_act8 *a, __m256 r) {
+/* pq_i8_act_f32 on 8 lanes for the activation kind `kind` (a constant in the specialised callers:
+ * the switch folds away), then the multiply by 1 / s_y (finite inputs: min / max equal the scalar
+ * compares up to the sign of a zero, which rounding erases). */
+static inline __attribute__((always_inline)) __m256 pq_i8_act8_k(int kind, const pq_i8_act8 *a,
+                                                                 __m256 r) {
     __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f), h;
-    switch (a->kind) {
+    switch (kind) {
     case PQ_I8_ACT_RELU:
         r = _mm256_max_ps(r, zero);
         break;
@@ -56,16 +58,39 @@ static inline __m256 pq_i8_act8__avx2(const pq_i8_act8 *a, __m256 r) {
     return _mm256_mul_ps(r, a->inv);
 }
 
-/* 8 lanes: (float)(acc + add) * m (then the activation when a->kind is set) clamped to [lo, hi]
- * = [-zp, 255 - zp], rounded to nearest even (vcvtps2dq in the default mode), + zp: i32 in
- * [0, 255]. Needs finite m and activation constants. */
-static inline __m256i pq_i8_rq8__avx2(__m256i acc, __m256i add, __m256 m, const pq_i8_act8 *a,
-                                      __m256 lo, __m256 hi, __m256i zp) {
+/* 8 lanes: (float)(acc + add) * m (then the activation of kind `kind`) clamped above at hi = 255
+ * - zp, rounded to nearest even (vcvtps2dq in the default mode), + zp: the byte where the value
+ * is >= -zp, negative below it (a value under -2^31 converts to INT_MIN, still negative + zp), so
+ * the saturating packs of pq_i8_pack16__avx2 finish the clamp. Needs finite m and activation
+ * constants. */
+static inline __attribute__((always_inline)) __m256i pq_i8_rq8_k(int kind, __m256i acc, __m256i add,
+                                                                 __m256 m, const pq_i8_act8 *a,
+                                                                 __m256 hi, __m256i zp) {
     __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(acc, add)), m);
-    v = pq_i8_act8__avx2(a, v);
-    v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
-    return _mm256_add_epi32(_mm256_cvtps_epi32(v), zp);
+    v = pq_i8_act8_k(kind, a, v);
+    return _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_min_ps(v, hi)), zp);
 }
+
+/* The common activations specialised (no switch per vector), the rest through a->kind: runs
+ * BODY(KIND) in a switch on kind. */
+#define PQ_I8_ACT_SPECIALISE(kind, BODY)                                                           \
+    switch (kind) {                                                                                \
+    case PQ_I8_ACT_NONE:                                                                           \
+        BODY(PQ_I8_ACT_NONE);                                                                      \
+        break;                                                                                     \
+    case PQ_I8_ACT_RELU:                                                                           \
+        BODY(PQ_I8_ACT_RELU);                                                                      \
+        break;                                                                                     \
+    case PQ_I8_ACT_CLIP:                                                                           \
+        BODY(PQ_I8_ACT_CLIP);                                                                      \
+        break;                                                                                     \
+    case PQ_I8_ACT_HARD_SWISH:                                                                     \
+        BODY(PQ_I8_ACT_HARD_SWISH);                                                                \
+        break;                                                                                     \
+    default:                                                                                       \
+        BODY((int)(kind));                                                                         \
+        break;                                                                                     \
+    }
 
 /* 16 i32 in [0, 255] (two vectors) as 16 bytes: the saturating packs are exact; undo the
  * per-128-bit lane order. */
@@ -78,26 +103,26 @@ static inline void pq_i8_requant_body__avx2(const int32_t *acc, size_t n, int32_
                                             const float *mv, const pq_i8_act *act, int32_t zp,
                                             uint8_t *y) {
     __m256i va = _mm256_set1_epi32(add), vz = _mm256_set1_epi32(zp);
-    __m256 vm = _mm256_set1_ps(ms), lo = _mm256_set1_ps((float)-zp);
+    __m256 vm = _mm256_set1_ps(ms);
     __m256 hi = _mm256_set1_ps((float)(255 - zp));
     pq_i8_act8 a = pq_i8_act8_init(act);
     size_t j = 0;
     for (; j + 16 <= n; j += 16) {
         __m256 m0 = mv ? _mm256_loadu_ps(mv + j) : vm, m1 = mv ? _mm256_loadu_ps(mv + j + 8) : vm;
         __m256i q0 =
-            pq_i8_rq8__avx2(_mm256_loadu_si256((const __m256i *)(acc + j)), va, m0, &a, lo, hi, vz);
-        __m256i q1 = pq_i8_rq8__avx2(_mm256_loadu_si256((const __m256i *)(acc + j + 8)), va, m1, &a,
-                                     lo, hi, vz);
+            pq_i8_rq8_k(a.kind, _mm256_loadu_si256((const __m256i *)(acc + j)), va, m0, &a, hi, vz);
+        __m256i q1 = pq_i8_rq8_k(a.kind, _mm256_loadu_si256((const __m256i *)(acc + j + 8)), va, m1,
+                                 &a, hi, vz);
         _mm_storeu_si128((__m128i *)(y + j), pq_i8_pack16__avx2(q0, q1));
     }
     if (j < n) pq_i8_requant__scalar(acc + j, n - j, add, ms, mv ? mv + j : NULL, act, zp, y + j);
 }
 
 /* The fused epilogue of a 16-lane tile (AVX2 and AVX-VNNI micro-kernels): the per-lane terms
- * loaded once per call, then pq_i8_ep16_row per row. */
+ * loaded once per call, then pq_i8_ep16_rows. */
 typedef struct pq_i8_ep16 {
     __m256i ac0, ac1, vz;
-    __m256 mc0, mc1, lo, hi;
+    __m256 mc0, mc1, hi;
     pq_i8_act8 act;
 } pq_i8_ep16;
 
@@ -112,13 +137,13 @@ static inline void pq_i8_ep16_init(pq_i8_ep16 *e, const pq_i8_tile_ep *ep) {
     e->mc0 = _mm256_loadu_ps(tm);
     e->mc1 = _mm256_loadu_ps(tm + 8);
     e->vz = _mm256_set1_epi32(ep->zp);
-    e->lo = _mm256_set1_ps((float)-ep->zp);
     e->hi = _mm256_set1_ps((float)(255 - ep->zp));
     e->act = pq_i8_act8_init(ep->act);
 }
 
-static inline void pq_i8_ep16_row(const pq_i8_ep16 *e, const pq_i8_tile_ep *ep, int r, __m256i a0,
-                                  __m256i a1) {
+static inline __attribute__((always_inline)) void pq_i8_ep16_row_k(int kind, const pq_i8_ep16 *e,
+                                                                   const pq_i8_tile_ep *ep, int r,
+                                                                   __m256i a0, __m256i a1) {
     __m256i add0 = e->ac0, add1 = e->ac1;
     if (ep->add_row) {
         __m256i ar = _mm256_set1_epi32(ep->add_row[r]);
@@ -127,8 +152,8 @@ static inline void pq_i8_ep16_row(const pq_i8_ep16 *e, const pq_i8_tile_ep *ep, 
     }
     __m256 m0 = e->mc0, m1 = e->mc1;
     if (ep->m_row) m0 = m1 = _mm256_set1_ps(ep->m_row[r]);
-    __m256i q0 = pq_i8_rq8__avx2(a0, add0, m0, &e->act, e->lo, e->hi, e->vz);
-    __m256i q1 = pq_i8_rq8__avx2(a1, add1, m1, &e->act, e->lo, e->hi, e->vz);
+    __m256i q0 = pq_i8_rq8_k(kind, a0, add0, m0, &e->act, e->hi, e->vz);
+    __m256i q1 = pq_i8_rq8_k(kind, a1, add1, m1, &e->act, e->hi, e->vz);
     __m128i b = pq_i8_pack16__avx2(q0, q1);
     uint8_t *y = ep->y + (size_t)r * ep->ldy;
     if (ep->nj == 16) {
@@ -139,6 +164,17 @@ static inline void pq_i8_ep16_row(const pq_i8_ep16 *e, const pq_i8_tile_ep *ep, 
         memcpy(y, t, (size_t)ep->nj);
     }
 }
+
+/* Rows [0, MR) of a tile's accumulators acc[r][0..1] through pq_i8_ep16_row_k, the activation
+ * specialised. */
+#define PQ_I8_EP16_ROW_LOOP(KIND)                                                                  \
+    for (int r = 0; r < MR; r++)                                                                   \
+        pq_i8_ep16_row_k(KIND, e, ep, r, acc[r][0], acc[r][1]);
+static inline __attribute__((always_inline)) void
+pq_i8_ep16_rows(int MR, const pq_i8_ep16 *e, const pq_i8_tile_ep *ep, __m256i acc[][2]) {
+    PQ_I8_ACT_SPECIALISE(e->act.kind, PQ_I8_EP16_ROW_LOOP)
+}
+#undef PQ_I8_EP16_ROW_LOOP
 
 /* ---- depthwise with 16 channels per block, two 8-lane f32 halves (pq_i8_dwc_fn) ---- */
 
@@ -160,10 +196,40 @@ static inline void pq_i8_tr_load__avx2(const uint8_t *src, size_t ld, int nr, in
     pq_i8_tr16x16__sse2(v);
 }
 
+/* Input rows [0, nrow) of 16 channel planes from x (plane stride hw, rows of W bytes one after
+ * another; channels >= nc read as zero) into a band plane: column iw < wn of row i at d[(i * wp +
+ * iw) * 16 + channel] = (float)byte - zp, columns >= wn skipped. The rows are one run of nrow * W
+ * bytes per channel, so a 16 x 16 transpose covers 16 bytes of it whatever W is (per row, a 7- or
+ * 14-wide map took a partial, copied load per channel and row). */
+static inline void pq_i8_plane_run__avx2(const uint8_t *x, size_t hw, int nc, int64_t W,
+                                         int64_t nrow, int64_t wn, size_t wp, __m256 vzx,
+                                         float *d) {
+    int64_t L = nrow * W, col = 0;
+    float *dr = d; /* the current row's column 0 */
+    for (int64_t p0 = 0; p0 < L; p0 += 16) {
+        int64_t n = L - p0 < 16 ? L - p0 : 16;
+        __m128i v[16];
+        pq_i8_tr_load__avx2(x + p0, hw, nc, n, v);
+        for (int64_t j = 0; j < n; j++) {
+            if (col < wn) {
+                float *o = dr + (size_t)col * 16;
+                __m256 f0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v[j]));
+                __m256 f1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(v[j], 8)));
+                _mm256_storeu_ps(o, _mm256_sub_ps(f0, vzx));
+                _mm256_storeu_ps(o + 8, _mm256_sub_ps(f1, vzx));
+            }
+            if (++col == W) {
+                col = 0;
+                dr += wp * 16;
+            }
+        }
+    }
+}
+
 /* NB outputs (16 channels each, two halves): exact f32 tap sums, requantized to 16 bytes each. */
 static inline __attribute__((always_inline)) void
-pq_i8_dwc_blk__avx2(int NB, const float *p, const int *po, const int *toff, const float *wv, int KK,
-                    const pq_i8_ep16 *e, uint8_t *t) {
+pq_i8_dwc_blk__avx2(int NB, int kind, const float *p, const int *po, const int *toff,
+                    const float *wv, int KK, const pq_i8_ep16 *e, uint8_t *t) {
     __m256 a[4][2];
     const float *q[4];
     for (int i = 0; i < NB; i++) {
@@ -179,11 +245,34 @@ pq_i8_dwc_blk__avx2(int NB, const float *p, const int *po, const int *toff, cons
         }
     }
     for (int i = 0; i < NB; i++) {
-        __m256i q0 = pq_i8_rq8__avx2(_mm256_cvtps_epi32(a[i][0]), e->ac0, e->mc0, &e->act, e->lo,
-                                     e->hi, e->vz);
-        __m256i q1 = pq_i8_rq8__avx2(_mm256_cvtps_epi32(a[i][1]), e->ac1, e->mc1, &e->act, e->lo,
-                                     e->hi, e->vz);
+        __m256i q0 =
+            pq_i8_rq8_k(kind, _mm256_cvtps_epi32(a[i][0]), e->ac0, e->mc0, &e->act, e->hi, e->vz);
+        __m256i q1 =
+            pq_i8_rq8_k(kind, _mm256_cvtps_epi32(a[i][1]), e->ac1, e->mc1, &e->act, e->hi, e->vz);
         _mm_storeu_si128((__m128i *)(t + 16 * i), pq_i8_pack16__avx2(q0, q1));
+    }
+}
+
+/* The np outputs of one band in blocks of 4 / 1 positions (kind: the activation kind). */
+static inline __attribute__((always_inline)) void
+pq_i8_dwc_band__avx2(int kind, const pq_i8_dwc *a, size_t np, int rstep, int cstep, const float *P,
+                     const int *toff, const float *wv, int KK, const pq_i8_ep16 *e, uint8_t *t) {
+    size_t p = 0;
+    int po[4], rbase = 0, ow = 0; /* position p is (row base rbase, column ow) */
+    while (p < np) {
+        int NB = np - p >= 4 ? 4 : 1;
+        for (int i = 0; i < NB; i++) {
+            po[i] = rbase + ow * cstep;
+            if (++ow == a->OW) {
+                ow = 0;
+                rbase += rstep;
+            }
+        }
+        if (NB == 4)
+            pq_i8_dwc_blk__avx2(4, kind, P, po, toff, wv, KK, e, t + 16 * p);
+        else
+            pq_i8_dwc_blk__avx2(1, kind, P, po, toff, wv, KK, e, t + 16 * p);
+        p += (size_t)NB;
     }
 }
 
@@ -228,8 +317,10 @@ static inline void pq_i8_dwc_body__avx2(const pq_i8_dwc *a) {
     for (int64_t oh0 = ob; oh0 < oe; oh0 += bh) {
         int64_t nb = oe - oh0 < bh ? oe - oh0 : bh;
         size_t rows = (size_t)((nb - 1) * a->sh + (a->KH - 1) * a->dh + 1);
-        for (size_t rr = 0; rr < rows; rr++) {
-            int64_t ih = oh0 * a->sh + (int64_t)rr - a->pt;
+        int64_t ih0 = oh0 * a->sh - a->pt, ia = ih0 < 0 ? 0 : ih0;
+        int64_t ie = ih0 + (int64_t)rows < a->H ? ih0 + (int64_t)rows : a->H;
+        for (size_t rr = 0; rr < rows; rr++) { /* zero (= zp - zp) outside the input */
+            int64_t ih = ih0 + (int64_t)rr;
             float *d = P + rr * wp * 16;
             if (ih < 0 || ih >= a->H || wn <= 0) {
                 memset(d, 0, wp * 16 * sizeof(float));
@@ -237,40 +328,16 @@ static inline void pq_i8_dwc_body__avx2(const pq_i8_dwc *a) {
             }
             memset(d, 0, cl * 16 * sizeof(float));
             memset(d + cr * 16, 0, (wp - cr) * 16 * sizeof(float));
-            const uint8_t *xr = a->x + (size_t)ih * (size_t)a->W;
-            d += cl * 16;
-            for (int64_t iw = 0; iw < wn; iw += 16) {
-                int64_t n = wn - iw < 16 ? wn - iw : 16;
-                __m128i v[16];
-                pq_i8_tr_load__avx2(xr + iw, hw, nc, n, v);
-                for (int64_t j = 0; j < n; j++) {
-                    float *o = d + (size_t)(iw + j) * 16;
-                    __m256 f0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v[j]));
-                    __m256 f1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(v[j], 8)));
-                    _mm256_storeu_ps(o, _mm256_sub_ps(f0, vzx));
-                    _mm256_storeu_ps(o + 8, _mm256_sub_ps(f1, vzx));
-                }
-            }
         }
-        size_t np = (size_t)(nb * a->OW), p = 0;
+        if (ie > ia && wn > 0)
+            pq_i8_plane_run__avx2(a->x + (size_t)ia * (size_t)a->W, hw, nc, a->W, ie - ia, wn, wp,
+                                  vzx, P + ((size_t)(ia - ih0) * wp + cl) * 16);
+        size_t np = (size_t)(nb * a->OW);
         uint8_t *t = T + (size_t)((oh0 - ob) * a->OW) * 16;
-        int po[4], rstep = (int)((size_t)a->sh * wp * 16), cstep = (int)a->sw * 16;
-        int rbase = 0, ow = 0;
-        while (p < np) {
-            int NB = np - p >= 4 ? 4 : 1;
-            for (int i = 0; i < NB; i++) {
-                po[i] = rbase + ow * cstep;
-                if (++ow == a->OW) {
-                    ow = 0;
-                    rbase += rstep;
-                }
-            }
-            if (NB == 4)
-                pq_i8_dwc_blk__avx2(4, P, po, toff, wv, KK, &e, t + 16 * p);
-            else
-                pq_i8_dwc_blk__avx2(1, P, po, toff, wv, KK, &e, t + 16 * p);
-            p += (size_t)NB;
-        }
+        int rstep = (int)((size_t)a->sh * wp * 16), cstep = (int)a->sw * 16;
+#define PQ_I8_DWC_BAND(KIND) pq_i8_dwc_band__avx2(KIND, a, np, rstep, cstep, P, toff, wv, KK, &e, t)
+        PQ_I8_ACT_SPECIALISE(e.act.kind, PQ_I8_DWC_BAND)
+#undef PQ_I8_DWC_BAND
     }
     size_t pb = (size_t)(ob * a->OW), pn = (size_t)((oe - ob) * a->OW);
     for (size_t p0 = 0; p0 < pn; p0 += 16) {

@@ -493,12 +493,15 @@ static const conv_geo dw_geos[] = {
 
 static void sweep_dw_forms(enum pq_i8_isa isa) {
     const pq_i8_kernels *k = need_isa(isa);
-    if (!__builtin_cpu_supports("avx512vbmi"))
+    bool avx512 = isa == PQ_I8_AVX512 || isa == PQ_I8_AMX;
+#if defined(__x86_64__)
+    if (avx512 && !__builtin_cpu_supports("avx512vbmi"))
         cr_log_warn("no AVX-512 VBMI: the depthwise tap quads are not run here (f32 form only)");
+#endif
     rng_t r = {0xA4093822299F31D0ULL + (uint64_t)isa};
     g_compared = 0;
     int cases = 0;
-    for (int f32 = 0; f32 <= 1; f32++) {
+    for (int f32 = 0; f32 <= (avx512 ? 1 : 0); f32++) { /* the AVX-512 kernel's two forms */
         pq_i8_dwc_force_f32(f32);
         for (int ai = -1; ai < NELEM(acts); ai++) {
             g_act = ai < 0 ? NULL : &acts[ai];
@@ -512,10 +515,16 @@ static void sweep_dw_forms(enum pq_i8_isa isa) {
     }
     g_act = NULL;
     pq_i8_dwc_force_f32(0);
-    cr_log_info("int8 depthwise %s, tap quads and f32: %d cases, %lld output bytes bit-exact",
-                k->name, cases, (long long)g_compared);
+    cr_log_info("int8 depthwise %s: %d cases, %lld output bytes bit-exact", k->name, cases,
+                (long long)g_compared);
 }
 
+Test(int8_kernels, depthwise_forms_avx2) {
+    sweep_dw_forms(PQ_I8_AVX2);
+}
+Test(int8_kernels, depthwise_forms_avxvnni) {
+    sweep_dw_forms(PQ_I8_AVXVNNI);
+}
 Test(int8_kernels, depthwise_forms_avx512) {
     sweep_dw_forms(PQ_I8_AVX512);
 }
