@@ -282,6 +282,7 @@ static const conv_geo conv_geos[] = {
     {2, 64, 9, 11, 64, 3, 3, 2, 1, 1, {1, 0, 1, 2}},   /* stride 2, asymmetric pads, batch 2 */
     {1, 64, 10, 9, 80, 3, 3, 1, 2, 1, {2, 2, 2, 2}},   /* dilation 2, a 16-lane panel tail */
     {1, 128, 12, 13, 64, 1, 1, 2, 1, 1, {0, 0, 0, 0}}, /* 1x1 stride 2 (one tap, one phase) */
+    {1, 240, 9, 10, 40, 1, 1, 1, 1, 1, {0, 0, 0, 0}},  /* deep projection, 40 rows on AMX tiles */
     {1, 64, 6, 20, 72, 5, 3, 1, 1, 1, {2, 1, 2, 1}},   /* 5x3 kernel, 20 columns (copy tail) */
     /* C a multiple of 4 only: the implicit GEMM on AVX-512 / AVX-VNNI, a channel tail in the copy
      */
