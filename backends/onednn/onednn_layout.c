@@ -371,6 +371,28 @@ enum pq_status pq_onednn_eltwise_blocked(const pq_kernel_args *a) {
     const void *v0 = in[0] ? in[0]->value : NULL, *v1 = in[1] ? in[1]->value : NULL;
     pq_dnnl_blk *ob = pq_dnnl_blk_take(c, yval, bytes, a->err);
     if (!ob) return PQ_ERR_NOMEM;
+    const void *mx = full ? x1 : x0; /* Mul: the source of the product */
+    if (op == PQ_OP_MUL) {
+        /* the last reader expected to take x's kept copy writes the product over it (same
+         * layout, same bytes): nothing new to fetch for the result and half the footprint. The
+         * entries swap buffers; x's entry is then free (every reader took it: none needs it or
+         * its plain tensor any more this run). */
+        const void *vx = full ? v1 : v0;
+        pq_dnnl_blk *xb = vx ? pq_dnnl_blk_find(c, vx) : NULL;
+        if (xb && xb->buf == mx && xb->want > 0 && xb->used + 1 == xb->want && xb->cap >= bytes &&
+            a->node->inputs[0] != a->node->inputs[1]) {
+            pq_dnnl_blk_took(xb);
+            void *buf = ob->buf;
+            size_t cap = ob->cap;
+            ob->buf = xb->buf;
+            ob->cap = xb->cap;
+            xb->buf = buf;
+            xb->cap = cap;
+            pq_dnnl_blk_free(xb);
+            mx = ob->buf;
+            v0 = v1 = NULL; /* taken */
+        }
+    }
     bool elide = ln->readers > 0 && ln->only && ln->confirmed && pq_dnnl_elide_allowed(c);
     ln->confirmed = false;
     j.g = g;
@@ -389,7 +411,7 @@ enum pq_status pq_onednn_eltwise_blocked(const pq_kernel_args *a) {
         if (st == PQ_OK)
             st = pq_dnnl_execute_mems(&ln->pool, &ln->m_pool, pa, 2, scratch, "max pool", a->err);
     } else if (op == PQ_OP_MUL) {
-        j.x = full ? x1 : x0;
+        j.x = mx;
         pq_parallel_for(pq_lay_threads(a, g.n * g.c * g.sp), tasks, pq_lay_mul_chunk, &j);
     } else {
         pq_lay_add_job aj = {j, act};
