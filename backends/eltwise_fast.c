@@ -65,10 +65,12 @@ static double pq_f32_sum_ukernel__scalar(const float *x, int64_t n) {
     return s;
 }
 
-static void pq_f32_lane_sums_ukernel__scalar(const float *x, int64_t rows, int blk, double *acc) {
-    for (int64_t r = 0; r < rows; r++)
-        for (int l = 0; l < blk; l++)
-            acc[l] += x[r * blk + l];
+static void pq_f32_lane_sums_ukernel__scalar(const float *x, int64_t rows, int blk, int64_t nb,
+                                             int64_t bstride, double *acc) {
+    for (int64_t b = 0; b < nb; b++)
+        for (int64_t r = 0; r < rows; r++)
+            for (int l = 0; l < blk; l++)
+                acc[b * blk + l] += x[b * bstride + r * blk + l];
 }
 
 static void pq_f32_lane_scale_ukernel__scalar(const float *x, const float *s, float *y,

@@ -41,9 +41,12 @@ typedef struct pq_eltwise_kernels {
                       double eps);
     /* Sum of n >= 0 floats in double (0.0 for n = 0). */
     double (*sum)(const float *x, int64_t n);
-    /* Channel-blocked rows (blk = 8 or 16 lanes per row, rows rows): acc[l] += x[r * blk + l]
-     * for r in order, in double: every ISA gives the scalar loop's bits. */
-    void (*lane_sums)(const float *x, int64_t rows, int blk, double *acc);
+    /* nb >= 1 blocks of channel-blocked rows (blk = 8 or 16 lanes per row, rows rows; block b at
+     * x + b * bstride): acc[b * blk + l] += x[b * bstride + r * blk + l] for r in order, in
+     * double: every ISA gives the scalar loop's bits. Several blocks at once let the SIMD kernels
+     * run independent additions side by side (one block's sums are a chain of dependent adds). */
+    void (*lane_sums)(const float *x, int64_t rows, int blk, int64_t nb, int64_t bstride,
+                      double *acc);
     /* y[r * blk + l] = x[r * blk + l] * s[l] (blk = 8 or 16): one f32 multiply, bit-exact. */
     void (*lane_scale)(const float *x, const float *s, float *y, int64_t rows, int blk);
 } pq_eltwise_kernels;
@@ -74,8 +77,7 @@ const pq_eltwise_kernels *pq_eltwise_kernels_get(void);
 enum pq_status pq_eltwise_binary_run(const pq_eltwise_kernels *k, const pq_kernel_args *a);
 enum pq_status pq_eltwise_softmax_run(const pq_eltwise_kernels *k, const pq_kernel_args *a);
 enum pq_status pq_eltwise_layernorm_run(const pq_eltwise_kernels *k, const pq_kernel_args *a);
-enum pq_status pq_eltwise_global_avg_pool_run(const pq_eltwise_kernels *k,
-                                              const pq_kernel_args *a);
+enum pq_status pq_eltwise_global_avg_pool_run(const pq_eltwise_kernels *k, const pq_kernel_args *a);
 
 /* The fast-table entries: the runs above with pq_eltwise_kernels_get(). */
 enum pq_status pq_fast_eltwise_binary(const pq_kernel_args *a);

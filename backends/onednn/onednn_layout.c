@@ -100,26 +100,30 @@ typedef struct pq_lay_job {
 static void pq_lay_gap_chunk(void *ctx, int64_t t0, int64_t t1) {
     const pq_lay_job *j = ctx;
     const pq_lay_geo *g = &j->g;
-    for (int64_t t = t0; t < t1; t++) {
-        if (g->blk) { /* t = (n, channel block) */
-            int64_t n = t / g->cb, cb = t % g->cb;
-            const float *x = j->x + t * g->sp * g->blk;
-            double acc[16] = {0};
-            j->k->lane_sums(x, g->sp, g->blk, acc);
-            for (int l = 0; l < g->blk && cb * g->blk + l < g->c; l++)
-                j->y[n * g->c + cb * g->blk + l] = (float)(acc[l] / (double)g->sp);
-        } else { /* NHWC, t = n */
-            const float *x = j->x + t * g->sp * g->c;
-            float *y = j->y + t * g->c;
-            for (int64_t c0 = 0; c0 < g->c; c0 += 64) {
-                int64_t cn = g->c - c0 < 64 ? g->c - c0 : 64;
-                double acc[64] = {0};
-                for (int64_t p = 0; p < g->sp; p++)
-                    for (int64_t l = 0; l < cn; l++)
-                        acc[l] += x[p * g->c + c0 + l];
-                for (int64_t l = 0; l < cn; l++)
-                    y[c0 + l] = (float)(acc[l] / (double)g->sp);
+    if (g->blk) { /* t = (n, channel block); up to 4 blocks per kernel call (adjacent in x) */
+        for (int64_t t = t0; t < t1; t += 4) {
+            int64_t nb = t1 - t < 4 ? t1 - t : 4;
+            double acc[64] = {0};
+            j->k->lane_sums(j->x + t * g->sp * g->blk, g->sp, g->blk, nb, g->sp * g->blk, acc);
+            for (int64_t b = 0; b < nb; b++) {
+                int64_t n = (t + b) / g->cb, cb = (t + b) % g->cb;
+                for (int l = 0; l < g->blk && cb * g->blk + l < g->c; l++)
+                    j->y[n * g->c + cb * g->blk + l] = (float)(acc[b * g->blk + l] / (double)g->sp);
             }
+        }
+        return;
+    }
+    for (int64_t t = t0; t < t1; t++) { /* NHWC, t = n */
+        const float *x = j->x + t * g->sp * g->c;
+        float *y = j->y + t * g->c;
+        for (int64_t c0 = 0; c0 < g->c; c0 += 64) {
+            int64_t cn = g->c - c0 < 64 ? g->c - c0 : 64;
+            double acc[64] = {0};
+            for (int64_t p = 0; p < g->sp; p++)
+                for (int64_t l = 0; l < cn; l++)
+                    acc[l] += x[p * g->c + c0 + l];
+            for (int64_t l = 0; l < cn; l++)
+                y[c0 + l] = (float)(acc[l] / (double)g->sp);
         }
     }
 }

@@ -175,21 +175,46 @@ static double pq_f32_sum_ukernel__avx2(const float *x, int64_t n) {
     return sum;
 }
 
-static void pq_f32_lane_sums_ukernel__avx2(const float *x, int64_t rows, int blk, double *acc) {
-    for (int l0 = 0; l0 < blk; l0 += 8) {
-        __m256d a0 = _mm256_loadu_pd(acc + l0), a1 = _mm256_loadu_pd(acc + l0 + 4);
-        for (int64_t r = 0; r < rows; r++) {
-            __m256 v = _mm256_loadu_ps(x + r * blk + l0);
-            a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
-            a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+/* Eight lanes (two accumulators of four) of one block at a time, or of two blocks side by side
+ * (four chains): lanes l0..l0+7 of blocks b and b + 1. */
+static void pq_f32_lane_sums_ukernel__avx2(const float *x, int64_t rows, int blk, int64_t nb,
+                                           int64_t bstride, double *acc) {
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2)
+        for (int l0 = 0; l0 < blk; l0 += 8) {
+            const float *x0 = x + b * bstride + l0, *x1 = x0 + bstride;
+            double *c0 = acc + b * blk + l0, *c1 = c0 + blk;
+            __m256d a0 = _mm256_loadu_pd(c0), a1 = _mm256_loadu_pd(c0 + 4);
+            __m256d a2 = _mm256_loadu_pd(c1), a3 = _mm256_loadu_pd(c1 + 4);
+            for (int64_t r = 0; r < rows; r++) {
+                __m256 v = _mm256_loadu_ps(x0 + r * blk), w = _mm256_loadu_ps(x1 + r * blk);
+                a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+                a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+                a2 = _mm256_add_pd(a2, _mm256_cvtps_pd(_mm256_castps256_ps128(w)));
+                a3 = _mm256_add_pd(a3, _mm256_cvtps_pd(_mm256_extractf128_ps(w, 1)));
+            }
+            _mm256_storeu_pd(c0, a0);
+            _mm256_storeu_pd(c0 + 4, a1);
+            _mm256_storeu_pd(c1, a2);
+            _mm256_storeu_pd(c1 + 4, a3);
         }
-        _mm256_storeu_pd(acc + l0, a0);
-        _mm256_storeu_pd(acc + l0 + 4, a1);
-    }
+    for (; b < nb; b++)
+        for (int l0 = 0; l0 < blk; l0 += 8) {
+            const float *x0 = x + b * bstride + l0;
+            double *c0 = acc + b * blk + l0;
+            __m256d a0 = _mm256_loadu_pd(c0), a1 = _mm256_loadu_pd(c0 + 4);
+            for (int64_t r = 0; r < rows; r++) {
+                __m256 v = _mm256_loadu_ps(x0 + r * blk);
+                a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+                a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+            }
+            _mm256_storeu_pd(c0, a0);
+            _mm256_storeu_pd(c0 + 4, a1);
+        }
 }
 
-static void pq_f32_lane_scale_ukernel__avx2(const float *x, const float *s, float *y,
-                                            int64_t rows, int blk) {
+static void pq_f32_lane_scale_ukernel__avx2(const float *x, const float *s, float *y, int64_t rows,
+                                            int blk) {
     int64_t n = rows * blk;
     __m256 v0 = _mm256_loadu_ps(s), v1 = blk == 16 ? _mm256_loadu_ps(s + 8) : v0;
     for (int64_t i = 0; i < n; i += 16) { /* n is a multiple of 8 */

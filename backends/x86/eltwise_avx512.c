@@ -166,21 +166,66 @@ static double pq_f32_sum_ukernel__avx512(const float *x, int64_t n) {
     return sum;
 }
 
-static void pq_f32_lane_sums_ukernel__avx512(const float *x, int64_t rows, int blk, double *acc) {
+/* One accumulator per 8 lanes and block (two accumulators for alternate rows would change the
+ * order); blocks side by side: two of 16 lanes (four chains), four of 8. */
+static void pq_f32_lane_sums_ukernel__avx512(const float *x, int64_t rows, int blk, int64_t nb,
+                                             int64_t bstride, double *acc) {
+    int64_t b = 0;
     if (blk == 16) {
-        __m512d a0 = _mm512_loadu_pd(acc), a1 = _mm512_loadu_pd(acc + 8);
-        for (int64_t r = 0; r < rows; r++) {
-            __m512 v = _mm512_loadu_ps(x + r * 16);
-            a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
-            a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
+        for (; b + 2 <= nb; b += 2) {
+            const float *x0 = x + b * bstride, *x1 = x0 + bstride;
+            double *c = acc + b * 16;
+            __m512d a0 = _mm512_loadu_pd(c), a1 = _mm512_loadu_pd(c + 8);
+            __m512d a2 = _mm512_loadu_pd(c + 16), a3 = _mm512_loadu_pd(c + 24);
+            for (int64_t r = 0; r < rows; r++) {
+                __m512 v = _mm512_loadu_ps(x0 + r * 16), w = _mm512_loadu_ps(x1 + r * 16);
+                a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+                a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
+                a2 = _mm512_add_pd(a2, _mm512_cvtps_pd(_mm512_castps512_ps256(w)));
+                a3 = _mm512_add_pd(a3, _mm512_cvtps_pd(_mm512_extractf32x8_ps(w, 1)));
+            }
+            _mm512_storeu_pd(c, a0);
+            _mm512_storeu_pd(c + 8, a1);
+            _mm512_storeu_pd(c + 16, a2);
+            _mm512_storeu_pd(c + 24, a3);
         }
-        _mm512_storeu_pd(acc, a0);
-        _mm512_storeu_pd(acc + 8, a1);
-    } else { /* 8 lanes: two accumulators for alternate rows would change the order: one */
-        __m512d a0 = _mm512_loadu_pd(acc);
+        for (; b < nb; b++) {
+            const float *x0 = x + b * bstride;
+            double *c = acc + b * 16;
+            __m512d a0 = _mm512_loadu_pd(c), a1 = _mm512_loadu_pd(c + 8);
+            for (int64_t r = 0; r < rows; r++) {
+                __m512 v = _mm512_loadu_ps(x0 + r * 16);
+                a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+                a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
+            }
+            _mm512_storeu_pd(c, a0);
+            _mm512_storeu_pd(c + 8, a1);
+        }
+        return;
+    }
+    for (; b + 4 <= nb; b += 4) {
+        const float *x0 = x + b * bstride;
+        double *c = acc + b * 8;
+        __m512d a0 = _mm512_loadu_pd(c), a1 = _mm512_loadu_pd(c + 8);
+        __m512d a2 = _mm512_loadu_pd(c + 16), a3 = _mm512_loadu_pd(c + 24);
+        for (int64_t r = 0; r < rows; r++) {
+            const float *p = x0 + r * 8;
+            a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm256_loadu_ps(p)));
+            a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm256_loadu_ps(p + bstride)));
+            a2 = _mm512_add_pd(a2, _mm512_cvtps_pd(_mm256_loadu_ps(p + 2 * bstride)));
+            a3 = _mm512_add_pd(a3, _mm512_cvtps_pd(_mm256_loadu_ps(p + 3 * bstride)));
+        }
+        _mm512_storeu_pd(c, a0);
+        _mm512_storeu_pd(c + 8, a1);
+        _mm512_storeu_pd(c + 16, a2);
+        _mm512_storeu_pd(c + 24, a3);
+    }
+    for (; b < nb; b++) {
+        const float *x0 = x + b * bstride;
+        __m512d a0 = _mm512_loadu_pd(acc + b * 8);
         for (int64_t r = 0; r < rows; r++)
-            a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm256_loadu_ps(x + r * 8)));
-        _mm512_storeu_pd(acc, a0);
+            a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm256_loadu_ps(x0 + r * 8)));
+        _mm512_storeu_pd(acc + b * 8, a0);
     }
 }
 

@@ -483,17 +483,24 @@ static void lane_cases(const char *isa) {
             gt X = gt_new(1, d1), S = gt_new(1, d2), r = gt_new(1, d1), f = gt_new(1, d1);
             fill(&X, 50.0f, 1);
             fill(&S, 2.0f, 1);
-            double ar[16], af[16];
-            for (int l = 0; l < 16; l++)
-                ar[l] = af[l] = l * 0.25 - 1.0;
-            sc->lane_sums(gf(&X), rows[ri], blk, ar);
-            k->lane_sums(gf(&X), rows[ri], blk, af);
-            for (int l = 0; l < blk; l++)
-                cr_assert(!memcmp(&ar[l], &af[l], sizeof ar[l]) || (isnan(ar[l]) && isnan(af[l])),
-                          "%s lane_sums blk %d rows %lld lane %d: %a, scalar %a", isa, blk,
-                          (long long)rows[ri], l, af[l], ar[l]);
-            for (int l = blk; l < 16; l++)
-                cr_assert(af[l] == l * 0.25 - 1.0, "%s lane_sums wrote past blk", isa);
+            /* 1 to 5 blocks side by side inside X: r_nb rows each, block b at b * bstride (they
+             * overlap when there are few rows) */
+            for (int64_t nb = 1; nb <= 5; nb++) {
+                int64_t r_nb = rows[ri] / nb > 0 ? rows[ri] / nb : 1;
+                int64_t bstride = nb == 1 ? 0 : (rows[ri] - r_nb) / (nb - 1) * blk;
+                double ar[80], af[80];
+                for (int l = 0; l < 80; l++)
+                    ar[l] = af[l] = l * 0.25 - 1.0;
+                sc->lane_sums(gf(&X), r_nb, blk, nb, bstride, ar);
+                k->lane_sums(gf(&X), r_nb, blk, nb, bstride, af);
+                for (int l = 0; l < nb * blk; l++)
+                    cr_assert(!memcmp(&ar[l], &af[l], sizeof ar[l]) ||
+                                  (isnan(ar[l]) && isnan(af[l])),
+                              "%s lane_sums blk %d rows %lld blocks %lld lane %d: %a, scalar %a",
+                              isa, blk, (long long)r_nb, (long long)nb, l, af[l], ar[l]);
+                for (int l = (int)nb * blk; l < 80; l++)
+                    cr_assert(af[l] == l * 0.25 - 1.0, "%s lane_sums wrote past nb * blk", isa);
+            }
             sc->lane_scale(gf(&X), gf(&S), gf(&r), rows[ri], blk);
             k->lane_scale(gf(&X), gf(&S), gf(&f), rows[ri], blk);
             char what[96];
@@ -503,8 +510,8 @@ static void lane_cases(const char *isa) {
             const uint32_t *yr = r.t->data, *yf = f.t->data;
             for (int64_t i = 0; i < n; i++)
                 cr_assert(yr[i] == yf[i] || (isnan(gf(&r)[i]) && isnan(gf(&f)[i])),
-                          "%s: element %lld: %a, scalar %a", what, (long long)i,
-                          (double)gf(&f)[i], (double)gf(&r)[i]);
+                          "%s: element %lld: %a, scalar %a", what, (long long)i, (double)gf(&f)[i],
+                          (double)gf(&r)[i]);
             gt_free(&X);
             gt_free(&S);
             gt_free(&r);
