@@ -3,10 +3,13 @@
  * visibly): size sweeps with tails, zero points 0/128/255, per-tensor and per-channel scales,
  * strides, pads, dilation, depthwise, groups, 1x1, extreme bytes that would saturate vpmaddubsw,
  * degenerate scales, poisoned output guards, unsupported cases and the fast-table dispatch. */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "backends/fast.h"
 #include "backends/int8/int8_gemm.h"
@@ -531,6 +534,56 @@ Test(int8_kernels, depthwise_forms_avx512) {
 }
 Test(int8_kernels, depthwise_forms_amx) {
     sweep_dw_forms(PQ_I8_AMX);
+}
+
+/* ---- micro-kernels read nothing past their operands ---- */
+
+/* n bytes ending exactly where an inaccessible page starts (the mapping in *base, *len). */
+static uint8_t *guarded(size_t n, void **base, size_t *len) {
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), body = (n + pg - 1) / pg * pg;
+    *len = body + pg;
+    uint8_t *m = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert(m != MAP_FAILED);
+    cr_assert_eq(mprotect(m + body, pg, PROT_NONE), 0);
+    *base = m;
+    return m + body - n;
+}
+
+/* Regression: gcc 12 at -O3 vectorized the scalar micro-kernel across its rows and read past the
+ * last one (mobilenet_v3_large under PIQC_ISA=scalar segfaulted on a 184 -> 80 1x1 conv). Every
+ * ISA's raw micro-kernels (not AMX: its tile loads need 64-byte rows by contract), for every row
+ * count, with the rows and the panel each ending at an unmapped page: no fault. */
+Test(int8_kernels, ukernel_reads_in_bounds) {
+    static const enum pq_i8_isa isas[] = {PQ_I8_SCALAR, PQ_I8_AVX2, PQ_I8_AVXVNNI, PQ_I8_AVX512};
+    int ran = 0;
+    for (int ii = 0; ii < NELEM(isas); ii++) {
+        const pq_i8_kernels *k = pq_i8_kernels_for(isas[ii]);
+        if (!k) {
+            cr_log_info("ukernel bounds: %s not available here, skipped", pq_i8_isa_name(isas[ii]));
+            continue;
+        }
+        size_t kq = 92, qs = 4, lda = kq * qs;
+        size_t pbytes = kq * (size_t)k->nr * 4;
+        for (int mr = 1; mr <= k->mr; mr++) {
+            void *ab, *pb;
+            size_t al, pl;
+            uint8_t *a = guarded((size_t)mr * lda, &ab, &al);
+            uint8_t *p = guarded(pbytes, &pb, &pl);
+            memset(a, 1, (size_t)mr * lda);
+            memset(p, 1, pbytes);
+            int32_t c[PQ_I8_MAX_MR * 64];
+            for (int u = 0; u < 2; u++) {
+                k->ukernel[u](mr, kq, a, lda, qs, p, c);
+                /* every product 1 x 1 (or 257 x 257 for the i16 pair layouts), 4 per quad */
+                int32_t want = k->elem == 2 ? (int32_t)(kq * 2 * 257 * 257) : (int32_t)(kq * 4);
+                cr_assert_eq(c[(mr - 1) * k->nr], want, "%s mr %d", k->name, mr);
+            }
+            munmap(ab, al);
+            munmap(pb, pl);
+        }
+        ran++;
+    }
+    cr_assert_gt(ran, 0);
 }
 
 /* ---- no saturation: x = 255, w = -128 / 127 pairs overflow i16 in vpmaddubsw ---- */
