@@ -35,8 +35,82 @@ static bool pq_conv_ints(const pq_node *node, const char *name, int n, int64_t d
     return true;
 }
 
-/* Fills g from the node and its tensors; false for anything this kernel does not handle. */
-static bool pq_conv_geometry(const pq_kernel_args *a, pq_conv_geo *g) {
+/* The attributes of a Conv / ConvAdd node for nsp spatial dims, decoded. */
+#define PQ_CONV_ATTRS_MAX 12
+typedef struct pq_conv_attrs {
+    /* what they were decoded from: a copy of the node's attribute array (the pq_node_set_*
+     * functions give a changed attribute a new value or a new array / string pointer, so any
+     * change through them shows in these bytes) and nsp; n_attrs > PQ_CONV_ATTRS_MAX: no copy */
+    pq_attr attrs[PQ_CONV_ATTRS_MAX];
+    uint32_t n_attrs;
+    int nsp;
+    bool ok; /* false: malformed ints, or an auto_pad this kernel does not know */
+    int64_t group, s[3], d[3], pads[6];
+    enum { PQ_CONV_PAD_NOTSET, PQ_CONV_PAD_VALID, PQ_CONV_PAD_SAME_U, PQ_CONV_PAD_SAME_L } auto_pad;
+    bool act_post;     /* pq_dnnl_act_get's result for the node, with act */
+    pq_activation act; /* (kind PQ_ACT_NONE when act_post is false) */
+} pq_conv_attrs;
+
+static void pq_conv_attrs_decode(const pq_node *node, int nsp, pq_conv_attrs *at) {
+    memset(at, 0, sizeof *at);
+    at->n_attrs = node ? node->n_attrs : 0;
+    if (at->n_attrs && at->n_attrs <= PQ_CONV_ATTRS_MAX)
+        memcpy(at->attrs, node->attrs, at->n_attrs * sizeof(pq_attr));
+    at->nsp = nsp;
+    at->group = pq_node_attr_int(node, "group", 1);
+    const char *ap = pq_node_attr_string(node, "auto_pad", "NOTSET");
+    at->auto_pad = !strcmp(ap, "SAME_UPPER")   ? PQ_CONV_PAD_SAME_U
+                   : !strcmp(ap, "SAME_LOWER") ? PQ_CONV_PAD_SAME_L
+                   : !strcmp(ap, "VALID")      ? PQ_CONV_PAD_VALID
+                                               : PQ_CONV_PAD_NOTSET;
+    at->ok = (at->auto_pad != PQ_CONV_PAD_NOTSET || !strcmp(ap, "NOTSET")) && nsp >= 1 &&
+             nsp <= 3 && pq_conv_ints(node, "strides", nsp, 1, at->s) &&
+             pq_conv_ints(node, "dilations", nsp, 1, at->d) &&
+             pq_conv_ints(node, "pads", 2 * nsp, 0, at->pads);
+    pq_activation act;
+    at->act.kind = PQ_ACT_NONE;
+    at->act_post = pq_dnnl_act_get(node, &act);
+    if (at->act_post) at->act = act;
+}
+
+static void pq_conv_attrs_free(void *v) {
+    pq_free(v);
+}
+
+/* The decoded attributes of a->node for nsp spatial dims: in a session, decoded on the node's
+ * first call and kept in its second cache entry (pq_dnnl_node_aux), decoded again when nsp or
+ * the bytes of the node's attribute array change (an attribute set again with pq_node_set_*;
+ * nodes with more than PQ_CONV_ATTRS_MAX attributes are decoded on every call); otherwise
+ * decoded into *tmp. */
+static const pq_conv_attrs *pq_conv_attrs_get(const pq_kernel_args *a, int nsp,
+                                              pq_conv_attrs *tmp) {
+    pq_onednn_cache *c = pq_dnnl_current();
+    pq_dnnl_node *e = NULL;
+    if (c && a->node) {
+        pq_error scratch;
+        pq_error_clear(&scratch);
+        e = pq_dnnl_node_aux(c, a->node, &scratch);
+    }
+    if (e && e->val) {
+        const pq_conv_attrs *at = e->val;
+        if (at->nsp == nsp && at->n_attrs == a->node->n_attrs && at->n_attrs <= PQ_CONV_ATTRS_MAX &&
+            !memcmp(at->attrs, a->node->attrs, at->n_attrs * sizeof(pq_attr)))
+            return at;
+    }
+    pq_conv_attrs_decode(a->node, nsp, tmp);
+    if (!e || tmp->n_attrs > PQ_CONV_ATTRS_MAX) return tmp;
+    if (!e->val) {
+        pq_dnnl_node_reset(e);
+        if (!(e->val = pq_malloc(sizeof *tmp))) return tmp;
+        e->destroy = pq_conv_attrs_free;
+    }
+    memcpy(e->val, tmp, sizeof *tmp);
+    return e->val;
+}
+
+/* Fills g from the node's decoded attributes at and its tensors; false for anything this kernel
+ * does not handle. */
+static bool pq_conv_geometry(const pq_kernel_args *a, const pq_conv_attrs *at, pq_conv_geo *g) {
     if (a->n_in < 2 || a->n_out < 1) return false;
     const pq_tensor *X = a->in[0], *W = a->in[1], *B = a->n_in > 2 ? a->in[2] : NULL;
     const pq_tensor *Y = a->out[0];
@@ -58,22 +132,19 @@ static bool pq_conv_geometry(const pq_kernel_args *a, pq_conv_geo *g) {
     g->n = X->dims[0];
     g->c = X->dims[1];
     g->m = W->dims[0];
-    g->group = pq_node_attr_int(a->node, "group", 1);
+    if (!at->ok || at->nsp != g->nsp) return false;
+    g->group = at->group;
     g->bias = B != NULL;
     g->sum = sum;
     if (g->group < 1 || g->c % g->group || g->m % g->group || W->dims[1] != g->c / g->group ||
         Y->dims[0] != g->n || Y->dims[1] != g->m || (B && B->dims[0] != g->m))
         return false;
-    int64_t pads[6];
-    if (!pq_conv_ints(a->node, "strides", g->nsp, 1, g->s) ||
-        !pq_conv_ints(a->node, "dilations", g->nsp, 1, g->d) ||
-        !pq_conv_ints(a->node, "pads", 2 * g->nsp, 0, pads))
-        return false;
-    const char *ap = pq_node_attr_string(a->node, "auto_pad", "NOTSET");
-    bool same_u = !strcmp(ap, "SAME_UPPER"), same_l = !strcmp(ap, "SAME_LOWER");
-    bool valid = !strcmp(ap, "VALID");
-    if (!same_u && !same_l && !valid && strcmp(ap, "NOTSET")) return false;
+    const int64_t *pads = at->pads;
+    bool same_u = at->auto_pad == PQ_CONV_PAD_SAME_U, same_l = at->auto_pad == PQ_CONV_PAD_SAME_L;
+    bool valid = at->auto_pad == PQ_CONV_PAD_VALID;
     for (int i = 0; i < g->nsp; i++) {
+        g->s[i] = at->s[i];
+        g->d[i] = at->d[i];
         g->in[i] = X->dims[2 + i];
         g->out[i] = Y->dims[2 + i];
         g->k[i] = W->dims[2 + i];
@@ -683,9 +754,16 @@ static enum pq_status pq_conv_session(pq_onednn_cache *c, const pq_kernel_args *
     return st;
 }
 
+/* Spatial dims of a's source (0 when there is none). */
+static int pq_conv_nsp(const pq_kernel_args *a) {
+    return a->n_in >= 1 && a->in[0] && a->in[0]->rank >= 3 ? a->in[0]->rank - 2 : 0;
+}
+
 static enum pq_status pq_onednn_conv_run(const pq_kernel_args *a) {
     pq_conv_geo g;
-    if (!pq_conv_geometry(a, &g)) return PQ_ERR_UNSUPPORTED;
+    pq_conv_attrs tmp;
+    const pq_conv_attrs *at = pq_conv_attrs_get(a, pq_conv_nsp(a), &tmp);
+    if (!pq_conv_geometry(a, at, &g)) return PQ_ERR_UNSUPPORTED;
     int64_t macs = g.n * g.m * (g.c / g.group);
     for (int i = 0; i < g.nsp; i++)
         macs *= g.out[i] * g.k[i];
@@ -694,8 +772,7 @@ static enum pq_status pq_onednn_conv_run(const pq_kernel_args *a) {
     int nt = pq_dnnl_threads_for(a->n_threads, macs);
     pq_dnnl_set_threads(nt);
     g.blocked = pq_conv_want_blocked();
-    pq_activation act;
-    if (pq_dnnl_act_get(a->node, &act)) g.act = act;
+    if (at->act_post) g.act = at->act;
     pq_dnnl_key k;
     pq_conv_key(&g, nt, &k);
     pq_onednn_cache *c = pq_dnnl_current();
@@ -741,7 +818,9 @@ enum pq_status pq_onednn_conv(const pq_kernel_args *a) {
     clock_gettime(CLOCK_MONOTONIC, &t1);
     const pq_tensor *X = a->n_in > 0 ? a->in[0] : NULL, *W = a->n_in > 1 ? a->in[1] : NULL;
     pq_conv_geo g;
-    bool geo = pq_conv_geometry(a, &g);
+    pq_conv_attrs at;
+    pq_conv_attrs_decode(a->node, pq_conv_nsp(a), &at);
+    bool geo = pq_conv_geometry(a, &at, &g);
     fprintf(stderr, "piqc_conv,%s,n%lld c%lld m%lld g%lld in%lld k%lld s%lld,%d,%.2f\n",
             a->node && a->node->name ? a->node->name : "?", geo ? (long long)g.n : -1LL,
             geo ? (long long)g.c : -1LL, geo ? (long long)g.m : -1LL,

@@ -216,6 +216,28 @@ Test(onednn_cache, new_input_shape_rebuilds) {
     pq_graph_destroy(m.g);
 }
 
+/* Attributes set again between runs (a fused activation added, then replaced in its slot):
+ * the decoded attributes kept per node must follow. */
+Test(onednn_cache, attributes_set_between_runs) {
+    model m = build();
+    pq_session *s = NULL;
+    pq_error err;
+    cr_assert_eq(pq_session_create(m.g, NULL, &s, &err), PQ_OK);
+    run_and_check(s, &m, 1, 50, "no activation");
+    cr_assert_eq(pq_node_set_string(m.g, m.dw, "activation", "Relu", &err), PQ_OK);
+    run_and_check(s, &m, 1, 51, "Relu added");
+    cr_assert_eq(pq_node_set_string(m.g, m.dw, "activation", "Sigmoid", &err), PQ_OK);
+    run_and_check(s, &m, 1, 52, "Relu replaced by Sigmoid");
+    const int64_t d1[2] = {1, 1};
+    cr_assert_eq(pq_node_set_ints(m.g, m.conv, "dilations", d1, 2, &err), PQ_OK);
+    cr_assert_eq(pq_node_set_string(m.g, m.conv, "activation", "Tanh", &err), PQ_OK);
+    run_and_check(s, &m, 1, 53, "first conv: dilations and Tanh added");
+    cr_assert_eq(pq_node_set_string(m.g, m.conv, "activation", "Relu", &err), PQ_OK);
+    run_and_check(s, &m, 2, 54, "first conv: Relu, batch 2");
+    pq_session_destroy(s);
+    pq_graph_destroy(m.g);
+}
+
 /* Two sessions on one graph, used alternately: each has its own cache, results stay right. */
 Test(onednn_cache, two_sessions_one_graph) {
     model m = build();
