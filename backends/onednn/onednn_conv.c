@@ -191,6 +191,10 @@ typedef struct pq_conv_prim {
     pq_dnnl_prim sum_reorder; /* ConvAdd: the plain addend into dst_blk_md (with dst_reorder) */
     size_t wei_bytes, src_blk_bytes, dst_blk_bytes;
     bool act_done; /* the node's fused activation is a post-op of conv */
+    /* source / destination with every spatial dim 1 in a channel-blocked layout: element (n, c)
+     * at n * padded channels + c, so the reorder is a copy of C floats per image (into the
+     * blocked layout: then zeros up to the padded channels); 0 when not so */
+    int64_t src_flat_cp, dst_flat_cp;
 } pq_conv_prim;
 
 static void pq_conv_prim_destroy(void *v) {
@@ -224,6 +228,43 @@ static bool pq_conv_layout(dnnl_primitive_desc_t pd, dnnl_query_t what,
     if (dnnl_memory_desc_equal(chosen, plain)) return true;
     return to_plain ? pq_dnnl_reorder_create(chosen, plain, reorder)
                     : pq_dnnl_reorder_create(plain, chosen, reorder);
+}
+
+/* The padded channel count of blk when plain (NC[D]HW f32) has every spatial dim 1 and blk is
+ * the canonical 16- or 8-channel blocked layout of the same dims (element (n, c) of either at
+ * n * channels + c, with the padded count for blk); 0 otherwise. */
+static int64_t pq_conv_flat(const dnnl_memory_desc_t *plain, const dnnl_memory_desc_t *blk) {
+    static const dnnl_format_tag_t flat[3] = {dnnl_abc, dnnl_abcd, dnnl_abcde};
+    static const dnnl_format_tag_t b16[3] = {dnnl_aBc16b, dnnl_aBcd16b, dnnl_aBcde16b};
+    static const dnnl_format_tag_t b8[3] = {dnnl_aBc8b, dnnl_aBcd8b, dnnl_aBcde8b};
+    int nd = plain->ndims;
+    if (nd < 3 || nd > 5 || blk->ndims != nd) return 0;
+    for (int i = 2; i < nd; i++)
+        if (plain->dims[i] != 1) return 0;
+    dnnl_memory_desc_t want;
+    if (dnnl_memory_desc_init_by_tag(&want, nd, plain->dims, dnnl_f32, flat[nd - 3]) ||
+        !dnnl_memory_desc_equal(&want, plain))
+        return 0;
+    const dnnl_format_tag_t tags[2] = {b16[nd - 3], b8[nd - 3]};
+    for (int t = 0; t < 2; t++)
+        if (!dnnl_memory_desc_init_by_tag(&want, nd, plain->dims, dnnl_f32, tags[t]) &&
+            dnnl_memory_desc_equal(&want, blk))
+            return blk->padded_dims[1];
+    return 0;
+}
+
+/* The reorder of a pq_conv_flat pair: n images of c floats, plain at a stride of c, blocked at
+ * a stride of cp (padding lanes written with zeros, as oneDNN's reorder writes them). */
+static void pq_conv_flat_copy(const float *from, float *to, int64_t n, int64_t c, int64_t cp,
+                              bool to_blocked) {
+    for (int64_t i = 0; i < n; i++) {
+        if (to_blocked) {
+            memcpy(to + i * cp, from + i * c, (size_t)c * sizeof(float));
+            memset(to + i * cp + c, 0, (size_t)(cp - c) * sizeof(float));
+        } else {
+            memcpy(to + i * c, from + i * cp, (size_t)c * sizeof(float));
+        }
+    }
 }
 
 static enum pq_status pq_conv_prim_create(void *ctx, void **val, pq_error *err) {
@@ -326,6 +367,8 @@ retry:
         (g->sum && p->dst_reorder.prim &&
          !pq_dnnl_reorder_create(&p->dst_md, &p->dst_blk_md, &p->sum_reorder)))
         goto unsupported;
+    if (p->src_reorder.prim) p->src_flat_cp = pq_conv_flat(&p->src_md, &p->src_blk_md);
+    if (p->dst_reorder.prim) p->dst_flat_cp = pq_conv_flat(&p->dst_md, &p->dst_blk_md);
     dnnl_primitive_desc_destroy(pd);
     if (attr) dnnl_primitive_attr_destroy(attr);
     *val = p;
@@ -687,8 +730,11 @@ static enum pq_status pq_conv_session(pq_onednn_cache *c, const pq_kernel_args *
             if (!sbuf) return PQ_ERR_NOMEM;
             pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &p->src_md, X->data},
                                  {DNNL_ARG_TO, &p->src_blk_md, sbuf}};
-            PQ_TRY(pq_dnnl_execute_mems(&p->src_reorder, &cn->m_src, ra, 2, scratch,
-                                        "conv source reorder", a->err));
+            if (p->src_flat_cp)
+                pq_conv_flat_copy(X->data, sbuf, g->n, g->c, p->src_flat_cp, true);
+            else
+                PQ_TRY(pq_dnnl_execute_mems(&p->src_reorder, &cn->m_src, ra, 2, scratch,
+                                            "conv source reorder", a->err));
             src = sbuf;
         }
     }
@@ -721,7 +767,9 @@ static enum pq_status pq_conv_session(pq_onednn_cache *c, const pq_kernel_args *
     enum pq_status st = pq_dnnl_execute_mems(&p->conv, &cn->m_conv, args, B ? 4 : 3, scratch,
                                              "convolution", a->err);
     if (st == PQ_OK && elide) pq_dnnl_count_layout(true);
-    if (st == PQ_OK && p->dst_reorder.prim && !elide) {
+    if (st == PQ_OK && p->dst_reorder.prim && !elide && p->dst_flat_cp) {
+        pq_conv_flat_copy(dst, Y->data, g->n, g->m, p->dst_flat_cp, false);
+    } else if (st == PQ_OK && p->dst_reorder.prim && !elide) {
         pq_dnnl_arg ra[2] = {{DNNL_ARG_FROM, &p->dst_blk_md, dst},
                              {DNNL_ARG_TO, &p->dst_md, Y->data}};
         st = pq_dnnl_execute_mems(&p->dst_reorder, &cn->m_dst, ra, 2, scratch,
