@@ -128,7 +128,8 @@ pq_onednn_cache *pq_onednn_cache_bind(pq_onednn_cache *c);
  * plain_optional: nothing but the kernels reads activations this run (no observer), so a
  * convolution whose every reader is a oneDNN convolution taking its blocked output may leave the
  * plain tensor unwritten (runtime/exec.c passes "no observe callback"). Blocked outputs are kept
- * for the next convolution either way; PIQC_ONEDNN_LAYOUT=reorder (read once) turns both off. */
+ * for the next convolution either way; PIQC_ONEDNN_LAYOUT=reorder (read once) turns both off.
+ * The previous run's kept copies are released (their buffers stay for this run's). */
 void pq_onednn_run_begin(bool plain_optional);
 
 /* GlobalAveragePool, Mul by a per-channel scale [N|1, C, 1, 1], same-shape Add (with its fused

@@ -373,30 +373,25 @@ enum pq_status pq_onednn_eltwise_blocked(const pq_kernel_args *a) {
                                                       : in[1]  ? in[1]->buf
                                                                : NULL;
     const void *v0 = in[0] ? in[0]->value : NULL, *v1 = in[1] ? in[1]->value : NULL;
-    pq_dnnl_blk *ob = pq_dnnl_blk_take(c, yval, bytes, a->err);
-    if (!ob) return PQ_ERR_NOMEM;
     const void *mx = full ? x1 : x0; /* Mul: the source of the product */
+    pq_dnnl_blk *ob = NULL;
     if (op == PQ_OP_MUL) {
         /* the last reader expected to take x's kept copy writes the product over it (same
-         * layout, same bytes): nothing new to fetch for the result and half the footprint. The
-         * entries swap buffers; x's entry is then free (every reader took it: none needs it or
-         * its plain tensor any more this run). */
+         * layout, same bytes): nothing new to fetch for the result and half the footprint. x's
+         * entry becomes y's (every reader took x: none needs it or its plain tensor any more
+         * this run), so no other buffer is taken (taking one would make the pool allocate). */
         const void *vx = full ? v1 : v0;
         pq_dnnl_blk *xb = vx ? pq_dnnl_blk_find(c, vx) : NULL;
         if (xb && xb->buf == mx && xb->want > 0 && xb->used + 1 == xb->want && xb->cap >= bytes &&
             a->node->inputs[0] != a->node->inputs[1]) {
             pq_dnnl_blk_took(xb);
-            void *buf = ob->buf;
-            size_t cap = ob->cap;
-            ob->buf = xb->buf;
-            ob->cap = xb->cap;
-            xb->buf = buf;
-            xb->cap = cap;
             pq_dnnl_blk_free(xb);
-            mx = ob->buf;
+            xb->value = yval;
+            ob = xb;
             v0 = v1 = NULL; /* taken */
         }
     }
+    if (!ob && !(ob = pq_dnnl_blk_take(c, yval, bytes, a->err))) return PQ_ERR_NOMEM;
     bool elide = ln->readers > 0 && ln->only && ln->confirmed && pq_dnnl_elide_allowed(c);
     ln->confirmed = false;
     j.g = g;

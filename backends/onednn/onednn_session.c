@@ -41,7 +41,15 @@ void pq_onednn_cache_destroy(pq_onednn_cache *c) {
 
 void pq_onednn_run_begin(bool plain_optional) {
     pq_onednn_cache *c = pq_dnnl_bound;
-    if (c) c->elide = plain_optional && pq_dnnl_keep_blocked();
+    if (!c) return;
+    c->elide = plain_optional && pq_dnnl_keep_blocked();
+    /* the previous run's copies are stale (no reader takes a copy written before its own last
+     * run): every entry starts free, so each run takes buffers in the same order and the pool
+     * stops growing after the first runs (without this, the entries a run leaves taken depend
+     * on the order the previous runs freed them: a squeeze-excite Mul that takes over its
+     * input's entry made the pool reallocate buffers every few runs) */
+    for (size_t i = 0; i < c->n_blk; i++)
+        pq_dnnl_blk_free(&c->blk[i]);
 }
 
 bool pq_dnnl_elide_allowed(const pq_onednn_cache *c) {

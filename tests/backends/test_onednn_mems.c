@@ -109,3 +109,33 @@ Test(onednn_mems, rebuilt_primitive_same_descriptor_variables) {
     }
     pq_dnnl_mems_free(&m);
 }
+
+/* A new top-level run releases the previous run's kept blocked copies (pq_onednn_run_begin):
+ * their buffers are reused for the new run's copies instead of new ones being allocated. */
+Test(onednn_mems, run_begin_releases_kept_copies) {
+    pq_onednn_cache *c = pq_onednn_cache_create();
+    cr_assert_not_null(c);
+    pq_onednn_cache *prev = pq_onednn_cache_bind(c);
+    static const int values[3] = {0};
+    pq_error err;
+    pq_error_clear(&err);
+    pq_dnnl_blk *a = pq_dnnl_blk_take(c, &values[0], 4096, &err);
+    cr_assert_not_null(a);
+    void *abuf = a->buf;
+    pq_dnnl_blk *b = pq_dnnl_blk_take(c, &values[1], 1024, &err);
+    cr_assert_not_null(b);
+    void *bbuf = b->buf;
+    cr_assert_neq(abuf, bbuf);
+    pq_onednn_run_begin(true);
+    cr_assert_null(pq_dnnl_blk_find(c, &values[0]), "a copy of the previous run is still kept");
+    cr_assert_null(pq_dnnl_blk_find(c, &values[1]));
+    /* the new run's copies get the old buffers (smallest that fits first) */
+    pq_dnnl_blk *n1 = pq_dnnl_blk_take(c, &values[2], 1000, &err);
+    cr_assert_not_null(n1);
+    cr_assert_eq(n1->buf, bbuf);
+    pq_dnnl_blk *n0 = pq_dnnl_blk_take(c, &values[0], 4000, &err);
+    cr_assert_not_null(n0);
+    cr_assert_eq(n0->buf, abuf);
+    cr_assert_eq(pq_onednn_cache_bind(prev), c);
+    pq_onednn_cache_destroy(c);
+}
