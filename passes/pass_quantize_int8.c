@@ -129,7 +129,8 @@ static bool pq_i8_act_exact(const pq_activation *a) {
 /* Whether QLinearConv's INT8 epilogue computes act (the kernels' fused activations). */
 static bool pq_i8_act_fusable(const pq_activation *a) {
     return a->kind == PQ_ACT_HARD_SWISH || a->kind == PQ_ACT_HARD_SIGMOID ||
-           a->kind == PQ_ACT_LEAKY_RELU || a->kind == PQ_ACT_CLIP;
+           a->kind == PQ_ACT_LEAKY_RELU || a->kind == PQ_ACT_CLIP || a->kind == PQ_ACT_SIGMOID ||
+           a->kind == PQ_ACT_SWISH;
 }
 
 /* Decides whether layer L (node tg->node) can run in INT8; L->why says why not. */
@@ -207,8 +208,8 @@ static void pq_i8_classify(const pq_graph *g, const pq_weight_target *tg, pq_i8_
     if (!exact) {
         snprintf(L->why, sizeof L->why,
                  "fused activation %s has no exact u8 form and no INT8 epilogue here (Relu and "
-                 "Clip(0, max) are the u8 clamp; a Conv's HardSwish, HardSigmoid, LeakyRelu and "
-                 "Clip run in its epilogue)",
+                 "Clip(0, max) are the u8 clamp; a Conv's HardSwish, HardSigmoid, LeakyRelu, "
+                 "Clip, Sigmoid and Swish run in its epilogue)",
                  act_name);
         return;
     }

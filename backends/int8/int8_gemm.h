@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ir/status.h"
 
@@ -57,12 +58,51 @@ enum pq_i8_act_kind {
     PQ_I8_ACT_LEAKY_RELU,   /* r < 0 ? alpha * r : r */
     PQ_I8_ACT_HARD_SIGMOID, /* min(max(alpha * r + beta, 0), 1) */
     PQ_I8_ACT_HARD_SWISH,   /* r * min(max(r * (1/6)f + 0.5, 0), 1) */
+    PQ_I8_ACT_SIGMOID,      /* pq_i8_sigmoid_f32(r) */
+    PQ_I8_ACT_SWISH,        /* r * pq_i8_sigmoid_f32(r) */
 };
 typedef struct pq_i8_act {
     enum pq_i8_act_kind kind;
     float alpha, beta;
     float inv_sy; /* 1.0f / s_y */
 } pq_i8_act;
+
+/* The INT8 epilogue's logistic function 1 / (1 + e^-r), defined by this sequence of f32
+ * operations (no fused multiply-add), which the SIMD epilogues repeat lane for lane, so every ISA
+ * gives the same bytes: z = -r clamped to [-87, 88]; n = z log2(e) rounded half to even (the
+ * 1.5 * 2^23 trick); w = z - n ln2 in two parts (Cody-Waite, ln2 = 0.693359375 - 2.12194440e-4);
+ * e^w by the degree-6 minimax polynomial of Cephes' expf (|w| <= ln2 / 2, about 1 ulp), times
+ * 2^n built in the exponent bits; then 1 / (1 + e^z). The clamp keeps 2^n normal; a NaN stays
+ * NaN. */
+static inline float pq_i8_sigmoid_f32(float r) {
+    if (r != r) return r; /* NaN (non-finite multipliers): stays NaN, the byte zp */
+    float z = -r;
+    z = z < -87.0f ? -87.0f : z;
+    z = z > 88.0f ? 88.0f : z;
+    float n = z * 1.44269504088896341f;
+    n = n + 12582912.0f;
+    n = n - 12582912.0f;
+    float t = n * 0.693359375f; /* one operation per statement: nothing to contract */
+    float w = z - t;
+    t = n * -2.12194440e-4f;
+    w = w - t;
+    static const float c[5] = {1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f,
+                               1.6666665459e-1f, 5.0000001201e-1f};
+    float p = 1.9875691500e-4f;
+    for (int i = 0; i < 5; i++) {
+        p = p * w;
+        p = p + c[i];
+    }
+    float w2 = w * w;
+    float e = p * w2;
+    e = e + w;
+    e = e + 1.0f;
+    int32_t bits = ((int32_t)n + 127) * (1 << 23);
+    float two_n;
+    memcpy(&two_n, &bits, sizeof two_n);
+    e = e * two_n;
+    return 1.0f / (1.0f + e);
+}
 
 /* The activation in f32 operations, in this order (no fused multiply-add). */
 static inline float pq_i8_act_f32(const pq_i8_act *a, float r) {
@@ -86,6 +126,10 @@ static inline float pq_i8_act_f32(const pq_i8_act *a, float r) {
         h = h < 0.0f ? 0.0f : h;
         h = h > 1.0f ? 1.0f : h;
         return r * h;
+    case PQ_I8_ACT_SIGMOID:
+        return pq_i8_sigmoid_f32(r);
+    case PQ_I8_ACT_SWISH:
+        return r * pq_i8_sigmoid_f32(r);
     default:
         return r;
     }

@@ -177,6 +177,12 @@ static bool pq_i8_node_act(const pq_node *n, pq_i8_act *act, bool *has) {
     case PQ_ACT_HARD_SWISH:
         act->kind = PQ_I8_ACT_HARD_SWISH;
         break;
+    case PQ_ACT_SIGMOID:
+        act->kind = PQ_I8_ACT_SIGMOID;
+        break;
+    case PQ_ACT_SWISH:
+        act->kind = PQ_I8_ACT_SWISH;
+        break;
     default:
         return false;
     }

@@ -27,6 +27,29 @@ static inline pq_i8_act16 pq_i8_act16_init(const pq_i8_act *a) {
     return v;
 }
 
+/* pq_i8_sigmoid_f32 on 16 finite lanes: the same operations in the same order. */
+static inline __m512 pq_i8_sigmoid16__avx512(__m512 r) {
+    const float c[5] = {1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f,
+                        5.0000001201e-1f};
+    __m512 z = _mm512_castsi512_ps(
+        _mm512_xor_si512(_mm512_castps_si512(r), _mm512_set1_epi32((int)0x80000000u)));
+    z = _mm512_min_ps(_mm512_max_ps(z, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    __m512 n = _mm512_mul_ps(z, _mm512_set1_ps(1.44269504088896341f));
+    n = _mm512_add_ps(n, _mm512_set1_ps(12582912.0f));
+    n = _mm512_sub_ps(n, _mm512_set1_ps(12582912.0f));
+    __m512 w = _mm512_sub_ps(z, _mm512_mul_ps(n, _mm512_set1_ps(0.693359375f)));
+    w = _mm512_sub_ps(w, _mm512_mul_ps(n, _mm512_set1_ps(-2.12194440e-4f)));
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    for (int i = 0; i < 5; i++)
+        p = _mm512_add_ps(_mm512_mul_ps(p, w), _mm512_set1_ps(c[i]));
+    __m512 e = _mm512_add_ps(_mm512_mul_ps(p, _mm512_mul_ps(w, w)), w);
+    e = _mm512_add_ps(e, _mm512_set1_ps(1.0f));
+    __m512i bits =
+        _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23);
+    e = _mm512_mul_ps(e, _mm512_castsi512_ps(bits));
+    return _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
 /* pq_i8_act_f32 on 16 lanes for the activation kind `kind` (a constant where the caller is
  * specialised: the switch then folds away; a->kind elsewhere), then the multiply by 1 / s_y
  * (finite inputs: min / max equal the scalar compares up to the sign of a zero, which rounding
@@ -52,6 +75,12 @@ static inline __attribute__((always_inline)) __m512 pq_i8_act16_k(int kind, cons
         h = _mm512_add_ps(_mm512_mul_ps(r, _mm512_set1_ps(1.0f / 6.0f)), _mm512_set1_ps(0.5f));
         h = _mm512_min_ps(_mm512_max_ps(h, zero), one);
         r = _mm512_mul_ps(r, h);
+        break;
+    case PQ_I8_ACT_SIGMOID:
+        r = pq_i8_sigmoid16__avx512(r);
+        break;
+    case PQ_I8_ACT_SWISH:
+        r = _mm512_mul_ps(r, pq_i8_sigmoid16__avx512(r));
         break;
     default:
         return r;

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "backends/int8/int8_gemm.h"
 #include "ir/infer_piqc.h"
 #include "ref_kernels.h"
 #include "ref_util.h"
@@ -550,6 +551,10 @@ static float pq_x_qact(const pq_activation *act, float r) {
         h = h + act->beta;
         h = h < 0.0f ? 0.0f : h;
         return h > 1.0f ? 1.0f : h;
+    case PQ_ACT_SIGMOID:
+        return pq_i8_sigmoid_f32(r);
+    case PQ_ACT_SWISH:
+        return r * pq_i8_sigmoid_f32(r);
     default: /* PQ_ACT_HARD_SWISH */
         h = r * (1.0f / 6.0f);
         h = h + 0.5f;
@@ -561,18 +566,19 @@ static float pq_x_qact(const pq_activation *act, float r) {
 
 /* With a fused activation the real result r = (float)t * ((float)s_x * (float)s_w) goes through
  * it and is quantized once: v = act(r) * (1.0f / (float)s_y) (as DequantizeLinear -> Conv ->
- * activation -> QuantizeLinear, with piqc's f32 formula). Relu, Clip, LeakyRelu, HardSigmoid
- * and HardSwish; others are UNSUPPORTED. */
+ * activation -> QuantizeLinear, with piqc's f32 formula; Sigmoid and Swish through the INT8
+ * epilogue's own logistic function, pq_i8_sigmoid_f32). Relu, Clip, LeakyRelu, HardSigmoid,
+ * HardSwish, Sigmoid and Swish; others are UNSUPPORTED. */
 enum pq_status pq_ref_x_qlinear_conv(const pq_kernel_args *a) {
     PQ_TRY(pq_ref_x_prep(a, 8, 1));
     pq_activation act;
     PQ_TRY(pq_node_activation(a->node, &act, a->err));
     if (act.kind != PQ_ACT_NONE && act.kind != PQ_ACT_RELU && act.kind != PQ_ACT_CLIP &&
         act.kind != PQ_ACT_LEAKY_RELU && act.kind != PQ_ACT_HARD_SIGMOID &&
-        act.kind != PQ_ACT_HARD_SWISH)
+        act.kind != PQ_ACT_HARD_SWISH && act.kind != PQ_ACT_SIGMOID && act.kind != PQ_ACT_SWISH)
         return pq_error_set(a->err, PQ_ERR_UNSUPPORTED,
                             "QLinearConv with fused activation %s is not supported (Relu, Clip, "
-                            "LeakyRelu, HardSigmoid, HardSwish are)",
+                            "LeakyRelu, HardSigmoid, HardSwish, Sigmoid, Swish are)",
                             pq_act_name(act.kind));
     pq_tensor *Y = a->out[0], *acc;
     PQ_TRY(pq_x_int_acc(a, pq_ref_conv_integer, &acc));
@@ -585,7 +591,8 @@ enum pq_status pq_ref_x_qlinear_conv(const pq_kernel_args *a) {
     int64_t nb = B ? pq_tensor_numel(B) : 0;
     for (int64_t i = 0; i < ny; i++) {
         int64_t m = (i / sp) % M;
-        int64_t b = nb > 0 ? pq_dtype_load_i64(B->dtype, B->data, (size_t)(nb == 1 ? 0 : m % nb)) : 0;
+        int64_t b =
+            nb > 0 ? pq_dtype_load_i64(B->dtype, B->data, (size_t)(nb == 1 ? 0 : m % nb)) : 0;
         int32_t t = (int32_t)((uint32_t)p[i] + (uint32_t)b);
         if (act.kind == PQ_ACT_NONE) {
             pq_x_requant(Y, i, t, pq_x_mult(xs, pq_x_at(a->in[4], m), ys), yz);

@@ -399,8 +399,9 @@ static void sweep_conv(enum pq_i8_isa isa) {
                 (long long)g_compared);
 }
 
-/* Fused activations (HardSwish / HardSigmoid after a quantized conv, LeakyRelu, Clip, Relu) on
- * every orientation and the depthwise kernel: the epilogue's f32 activation bit-exact. */
+/* Fused activations (HardSwish / HardSigmoid after a quantized conv, LeakyRelu, Clip, Relu,
+ * Sigmoid and Swish through pq_i8_sigmoid_f32) on every orientation and the depthwise kernel: the
+ * epilogue's f32 activation bit-exact. */
 static const act_spec acts[] = {
     {"HardSwish", 0, 0, 0, 0, 7.0 / 255.0, 5.0},
     {"HardSigmoid", 1, 1, 1.0f / 6.0f, 0.5f, 1.0 / 255.0, 4.0},
@@ -408,6 +409,8 @@ static const act_spec acts[] = {
     {"LeakyRelu", 1, 0, 0.1f, 0, 4.0 / 255.0, 3.0},
     {"Clip", 1, 1, -1.0f, 2.5f, 3.5 / 255.0, 3.0},
     {"Relu", 0, 0, 0, 0, 4.0 / 255.0, 3.0},
+    {"Sigmoid", 0, 0, 0, 0, 1.0 / 255.0, 9.0},
+    {"Swish", 0, 0, 0, 0, 7.0 / 255.0, 7.0},
 };
 
 static void sweep_conv_act(enum pq_i8_isa isa) {
@@ -534,6 +537,28 @@ Test(int8_kernels, depthwise_forms_avx512) {
 }
 Test(int8_kernels, depthwise_forms_amx) {
     sweep_dw_forms(PQ_I8_AMX);
+}
+
+/* ---- the epilogue's logistic function ---- */
+
+/* pq_i8_sigmoid_f32 (the Sigmoid / Swish epilogue, defined by its own f32 operations so that
+ * every ISA repeats it) against the double-precision logistic function: within 2^-22 absolute
+ * over [-100, 100] (the bytes it feeds are 2^-8 apart), exact limits, NaN kept. */
+Test(int8_kernels, sigmoid_f32_accuracy) {
+    double worst = 0;
+    for (int i = -400000; i <= 400000; i++) {
+        float r = (float)i * 2.5e-4f;
+        double want = 1.0 / (1.0 + exp(-(double)r));
+        double err = fabs((double)pq_i8_sigmoid_f32(r) - want);
+        if (err > worst) worst = err;
+    }
+    cr_assert_lt(worst, 0x1p-22, "max |error| %g", worst);
+    cr_assert_eq(pq_i8_sigmoid_f32(0.0f), 0.5f);
+    cr_assert_eq(pq_i8_sigmoid_f32(INFINITY), 1.0f);
+    cr_assert_lt(pq_i8_sigmoid_f32(-INFINITY), 1e-37f);
+    cr_assert_geq(pq_i8_sigmoid_f32(-INFINITY), 0.0f);
+    cr_assert(isnan(pq_i8_sigmoid_f32(NAN)));
+    cr_log_info("pq_i8_sigmoid_f32: max |error| %.3g over [-100, 100]", worst);
 }
 
 /* ---- micro-kernels read nothing past their operands ---- */

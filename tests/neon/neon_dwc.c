@@ -43,6 +43,8 @@ static const pq_i8_act dwc_acts[] = {
     {.kind = PQ_I8_ACT_LEAKY_RELU, .alpha = 0.1f},
     {.kind = PQ_I8_ACT_CLIP, .alpha = -1.0f, .beta = 2.5f},
     {.kind = PQ_I8_ACT_RELU},
+    {.kind = PQ_I8_ACT_SIGMOID},
+    {.kind = PQ_I8_ACT_SWISH},
 };
 
 static int64_t g_dwc_distinct, g_dwc_outputs;

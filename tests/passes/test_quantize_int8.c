@@ -422,9 +422,16 @@ Test(quantize_int8, hard_sigmoid_and_leaky_relu_fused_epilogue) {
     check_fused_ex(", activation = \"LeakyRelu\", activation_alpha = 0.1", 0, true);
 }
 
-/* Sigmoid has neither: the layer stays FP32, the graph is unchanged. */
-Test(quantize_int8, sigmoid_stays_fp32) {
-    pq_graph *g = conv_graph(", activation = \"Sigmoid\"");
+/* Sigmoid and Swish (EfficientNet's squeeze-excite gates and SiLU) run in the epilogue too,
+ * through its own logistic function (pq_i8_sigmoid_f32). */
+Test(quantize_int8, sigmoid_and_swish_fused_epilogue) {
+    check_fused_ex(", activation = \"Sigmoid\"", 0, true);
+    check_fused_ex(", activation = \"Swish\"", 0, true);
+}
+
+/* Tanh has neither: the layer stays FP32, the graph is unchanged. */
+Test(quantize_int8, tanh_stays_fp32) {
+    pq_graph *g = conv_graph(", activation = \"Tanh\"");
     pq_tensor *x = grid_input(4);
     tprov tp;
     tp_init(&tp, x);
