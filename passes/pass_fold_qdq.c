@@ -68,8 +68,62 @@ static bool pq_fq_weight_dq(const pq_rewrite_ctx *rc, uint32_t dq, int axis, int
     return pq_fq_zp_ok(g, pq_node_input(n, 2), w->dtype, ns);
 }
 
+/* An activation QLinearConv's INT8 epilogue computes (backends/int8/int8_gemm.h) between the
+ * Conv and the QuantizeLinear, as piqc's QDQ export writes it: HardSwish, HardSigmoid, LeakyRelu,
+ * Sigmoid, or Swish as Mul(v, Sigmoid(v)). Returns the activation's input (the Conv output, used
+ * by nothing else) and its node in *act (the Mul for Swish), else PQ_NONE. */
+static uint32_t pq_fq_epilogue_act(const pq_rewrite_ctx *rc, uint32_t y, uint32_t *act) {
+    const pq_graph *g = rc->g;
+    uint32_t a = pq_match_producer(rc, y, PQ_OP_COUNT);
+    if (a == PQ_NONE) return PQ_NONE;
+    const pq_node *n = &g->nodes[a];
+    if (n->op == PQ_OP_HARD_SWISH || n->op == PQ_OP_HARD_SIGMOID || n->op == PQ_OP_LEAKY_RELU ||
+        n->op == PQ_OP_SIGMOID) {
+        if (!pq_match_single_use(rc, n->inputs[0])) return PQ_NONE;
+        *act = a;
+        return n->inputs[0];
+    }
+    if (n->op != PQ_OP_MUL || n->n_inputs != 2) return PQ_NONE;
+    for (int k = 0; k < 2; k++) { /* Mul(v, Sigmoid(v)) in either order */
+        uint32_t v = n->inputs[k], sv = n->inputs[1 - k];
+        uint32_t s = pq_match_producer(rc, sv, PQ_OP_SIGMOID);
+        if (s == PQ_NONE || g->nodes[s].inputs[0] != v || !pq_match_single_use(rc, sv)) continue;
+        if (pq_uses_count(&rc->uses, v) != 2 || rc->uses.n_graph_outputs[v]) continue;
+        *act = a;
+        return v;
+    }
+    return PQ_NONE;
+}
+
+/* The fused-activation attributes of the epilogue activation node act (pq_fq_epilogue_act) on the
+ * new QLinearConv qn. */
+static enum pq_status pq_fq_set_act(pq_graph *g, uint32_t act, uint32_t qn, pq_error *err) {
+    const pq_node *n = &g->nodes[act];
+    switch (n->op) {
+    case PQ_OP_HARD_SWISH:
+        return pq_node_set_string(g, qn, "activation", "HardSwish", err);
+    case PQ_OP_SIGMOID:
+        return pq_node_set_string(g, qn, "activation", "Sigmoid", err);
+    case PQ_OP_MUL:
+        return pq_node_set_string(g, qn, "activation", "Swish", err);
+    case PQ_OP_LEAKY_RELU: {
+        float alpha = pq_node_attr_float(n, "alpha", 0.01f);
+        PQ_TRY(pq_node_set_string(g, qn, "activation", "LeakyRelu", err));
+        return pq_node_set_float(g, qn, "activation_alpha", alpha, err);
+    }
+    default: { /* HardSigmoid */
+        float alpha = pq_node_attr_float(n, "alpha", 0.2f),
+              beta = pq_node_attr_float(n, "beta", 0.5f);
+        PQ_TRY(pq_node_set_string(g, qn, "activation", "HardSigmoid", err));
+        PQ_TRY(pq_node_set_float(g, qn, "activation_alpha", alpha, err));
+        return pq_node_set_float(g, qn, "activation_beta", beta, err);
+    }
+    }
+}
+
 /* m->node: 0 Q, 1 Conv/MatMul, 2 x DQ, 3 w DQ, 4 bias DQ (or PQ_NONE); m->value[0] f32 bias
- * constant (when not DQ); m->i[0] 1 when a Relu (node or fused) is folded. */
+ * constant (when not DQ); m->i[0] 1 when a Relu (node or fused) is folded; m->node[5] an epilogue
+ * activation node (or PQ_NONE). */
 static bool pq_fq_match(pq_rewrite_ctx *rc, uint32_t nid, pq_match *m) {
     const pq_graph *g = rc->g;
     const pq_node *q = &g->nodes[nid];
@@ -80,19 +134,26 @@ static bool pq_fq_match(pq_rewrite_ctx *rc, uint32_t nid, pq_match *m) {
     if (!pq_fq_zp_ok(g, zy, qdt, 1)) return false;
     if (!pq_match_single_use(rc, y)) return false;
     bool relu = false;
+    m->node[5] = PQ_NONE; /* an epilogue activation node (not Relu), see pq_fq_epilogue_act */
     uint32_t r = pq_match_producer(rc, y, PQ_OP_RELU);
     if (r != PQ_NONE) {
         y = g->nodes[r].inputs[0];
         if (!pq_match_single_use(rc, y)) return false;
         relu = true;
+    } else {
+        uint32_t yin = pq_fq_epilogue_act(rc, y, &m->node[5]);
+        if (yin != PQ_NONE) y = yin;
     }
     uint32_t p = pq_match_producer(rc, y, PQ_OP_COUNT);
     if (p == PQ_NONE) return false;
     const pq_node *f = &g->nodes[p];
     if (f->op != PQ_OP_CONV && f->op != PQ_OP_MATMUL) return false;
+    if (m->node[5] != PQ_NONE && f->op != PQ_OP_CONV) return false; /* QLinearConv's epilogue */
     const pq_attr *act = pq_node_attr(f, "activation");
     if (act) {
-        if (relu || act->type != PQ_ATTR_STRING || strcmp(act->u.s, "Relu") != 0) return false;
+        if (relu || m->node[5] != PQ_NONE || act->type != PQ_ATTR_STRING ||
+            strcmp(act->u.s, "Relu") != 0)
+            return false;
         relu = true;
     }
     if (relu) { /* Q(relu(v)) == Q(v) only when the zero point is the lowest code */
@@ -240,6 +301,7 @@ static enum pq_status pq_fq_rewrite(pq_rewrite_ctx *rc, uint32_t nid, const pq_m
             f = &g->nodes[fid];
         }
     }
+    if (m->node[5] != PQ_NONE) PQ_TRY(pq_fq_set_act(g, m->node[5], qn, err));
     PQ_TRY(pq_infer_node(g, qn, err));
     return pq_graph_replace_all_uses(g, qout, out, err);
 }

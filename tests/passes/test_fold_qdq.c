@@ -144,6 +144,56 @@ Test(fold_qdq, piqc_export_round_trip_exact) {
     pq_graph_destroy(h);
 }
 
+/* A QLinearConv with a fused epilogue activation -> piqc's QDQ export (DequantizeLinear -> Conv ->
+ * activation -> QuantizeLinear; Swish as Sigmoid and Mul) -> import -> fold-qdq: the activation
+ * is folded back onto the QLinearConv, and the outputs equal the original graph's exactly. */
+static void act_round_trip(const char *act_attrs) {
+    char text[2048];
+    snprintf(
+        text, sizeof text,
+        "piqc 1\ngraph t {\n"
+        "  input %%x: f32[1, 2, 6, 6]\n"
+        "  const %%sx: f32[] = [0.03125]\n  const %%zx: u8[] = [128]\n"
+        "  const %%w: i8[3, 2, 3, 3] = [1, -2, 3, 4, -5, 6, 7, -8, 9, 10, -11, 12, 13, -14, "
+        "15, 16, -17, 18, -19, 20, -21, 22, -23, 24, -25, 26, -27, 28, -29, 30, -31, 32, -33, "
+        "34, -35, 36, 127, -127, 0, 5, 5, 5, -9, 9, -9, 1, 2, 3, 4, 5, 6, 7, 8, 9]\n"
+        "  const %%sw: f32[3] = [0.01, 0.02, 0.005]\n  const %%zw: i8[] = [0]\n"
+        "  const %%sy: f32[] = [0.02]\n  const %%zy: u8[] = [40]\n"
+        "  const %%b: i32[3] = [100, -2000, 37]\n"
+        "  %%xq = QuantizeLinear(%%x, %%sx, %%zx)\n"
+        "  %%c = QLinearConv(%%xq, %%sx, %%zx, %%w, %%sw, %%zw, %%sy, %%zy, %%b) {pads = [1, 1, "
+        "1, 1], %s}\n"
+        "  %%y = DequantizeLinear(%%c, %%sy, %%zy)\n"
+        "  output %%y\n}\n",
+        act_attrs);
+    pq_graph *g = pq_mu_parse(text);
+    pq_error err;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    pq_onnx_export_opts o = {.qdq = true};
+    cr_assert_eq(pq_onnx_export_buffer(g, &o, &buf, &len, &err), PQ_OK, "%s", err.msg);
+    pq_graph *h = NULL;
+    cr_assert_eq(pq_onnx_import_buffer(buf, len, NULL, &h, &err), PQ_OK, "%s", err.msg);
+    pq_free(buf);
+    cr_assert_eq(pq_runtime_prepare(h, &err), PQ_OK, "%s", err.msg);
+    cr_assert_eq(pq_test_count_op(h, PQ_OP_QLINEAR_CONV), 0u);
+    pq_mu_run_pass(h, "fold-qdq");
+    cr_assert_eq(pq_test_count_op(h, PQ_OP_QLINEAR_CONV), 1u, "%s", act_attrs);
+    cr_assert_eq(pq_test_count_op(h, PQ_OP_CONV), 0u, "%s", act_attrs);
+    double d = pq_mu_same_function(g, h);
+    cr_assert_eq(d, 0.0, "%s: folded export differs from the original by %g", act_attrs, d);
+    pq_graph_destroy(g);
+    pq_graph_destroy(h);
+}
+
+Test(fold_qdq, piqc_export_round_trip_epilogue_activations) {
+    act_round_trip("activation = \"HardSwish\"");
+    act_round_trip("activation = \"Swish\"");
+    act_round_trip("activation = \"Sigmoid\"");
+    act_round_trip("activation = \"HardSigmoid\", activation_alpha = 0.25, activation_beta = 0.5");
+    act_round_trip("activation = \"LeakyRelu\", activation_alpha = 0.125");
+}
+
 /* Nothing to fold: a Relu before a QuantizeLinear whose zero point is not the lowest code, a
  * non-constant weight. */
 Test(fold_qdq, leaves_what_it_cannot_fold) {
