@@ -784,9 +784,7 @@ static enum pq_status pq_i8_log_fp32_between(const pq_graph *g, pq_pass_ctx *ctx
 
 static enum pq_status pq_quantize_int8_run(pq_graph *g, const pq_pass_opts *opts, pq_pass_ctx *ctx,
                                            pq_error *err) {
-    if (!ctx->calib || !ctx->calib->ranges || ctx->calib->samples == 0)
-        return pq_error_set(err, PQ_ERR_INVALID,
-                            "quantize-int8 needs calibration data (--calib-data)");
+    bool have_calib = ctx->calib && ctx->calib->ranges && ctx->calib->samples > 0;
     const char *method = pq_opts_string(opts, "activations");
     double pct = pq_opts_float(opts, "percentile");
     bool per_channel = pq_opts_bool(opts, "per-channel");
@@ -804,6 +802,18 @@ static enum pq_status pq_quantize_int8_run(pq_graph *g, const pq_pass_opts *opts
     bool qadd = pq_opts_bool(opts, "qlinear-add"), qmul = pq_opts_bool(opts, "qlinear-mul");
     bool qgap = pq_opts_bool(opts, "qlinear-pool");
     PQ_TRY(pq_select_weights(g, opts, &tg, &nt, err));
+    if (nt == 0) { /* e.g. a QDQ model fold-qdq turned into integer layers: nothing to measure */
+        pq_free(tg);
+        pq_pass_log(ctx, 1, "no FP32 Conv, Gemm or MatMul with constant weights: nothing to do");
+        return PQ_OK;
+    }
+    if (!have_calib) {
+        pq_free(tg);
+        return pq_error_set(err, PQ_ERR_INVALID,
+                            "quantize-int8 needs calibration data (--calib-data) for its %u FP32 "
+                            "layers",
+                            nt);
+    }
     uint32_t cap = 2 * nt + g->n_nodes + 1; /* layer x and y, then Add outputs */
     L = pq_calloc(nt + 1, sizeof *L);
     ws = pq_calloc(nt + 1, sizeof *ws);

@@ -509,6 +509,28 @@ Test(quantize_int8, gemm_bias_and_matmul) {
     pq_tensor_destroy(x);
 }
 
+/* A model with no FP32 layer left (a QDQ model fold-qdq made integer): nothing to do, so no
+ * calibration data is needed and the graph is unchanged. */
+Test(quantize_int8, integer_model_needs_no_calibration) {
+    const char *text = "piqc 1\ngraph t {\n"
+                       "  input %xq: u8[1, 2, 4, 4]\n"
+                       "  const %sx: f32[] = [0.03125]\n  const %zx: u8[] = [128]\n"
+                       "  const %w: i8[1, 2, 1, 1] = [3, -4]\n"
+                       "  const %sw: f32[] = [0.01]\n  const %zw: i8[] = [0]\n"
+                       "  const %sy: f32[] = [0.05]\n  const %zy: u8[] = [0]\n"
+                       "  %c = QLinearConv(%xq, %sx, %zx, %w, %sw, %zw, %sy, %zy)\n"
+                       "  output %c\n}\n";
+    pq_graph *g = NULL;
+    cr_assert_eq(pq_text_parse(text, strlen(text), NULL, 0, &g, &err), PQ_OK, "%s", err.msg);
+    uint32_t before = g->n_nodes;
+    pq_pass_ctx ctx;
+    cr_assert_eq(run_int8(g, NULL, NULL, &ctx), PQ_OK, "%s", err.msg);
+    cr_assert_eq(g->n_nodes, before);
+    cr_assert_eq(pq_test_count_op(g, PQ_OP_QLINEAR_CONV), 1u);
+    pq_pass_ctx_free(&ctx);
+    pq_graph_destroy(g);
+}
+
 /* Without calibration data: INVALID naming --calib-data; a non-finite weight: INVALID naming the
  * layer, the tensor and the index; a bad regex at check time. */
 Test(quantize_int8, errors) {
