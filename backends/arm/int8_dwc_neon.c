@@ -110,18 +110,15 @@ static inline void pq_i8d_plane_cols(const uint8x16_t v[16], int64_t n, float32x
 
 void pq_i8_dwc__neon(const pq_i8_dwc *a) {
     const int L = PQ_I8D_L;
-    int64_t bh = pq_i8_dwc_band(a, L);
-    size_t hb = (size_t)((bh - 1) * a->sh + (a->KH - 1) * a->dh + 1);
-    size_t wp = (size_t)((a->OW - 1) * a->sw + (a->KW - 1) * a->dw + 1);
+    int toff[256];
+    pq_i8_dwc_plane pg = pq_i8_dwc_plane_of(a, L, toff);
+    int64_t bh = pg.bh;
+    size_t wp = pg.wp;
     size_t osp = (size_t)(a->OH * a->OW), hw = (size_t)(a->H * a->W);
     int KK = (int)(a->KH * a->KW), nc = a->nc;
     float *P = a->scratch;                               /* [hb][wp][16] */
-    float *wv = P + hb * wp * (size_t)L;                 /* [KK + 16][16] */
+    float *wv = P + pg.hb * wp * (size_t)L;              /* [KK + 16][16] */
     uint8_t *T = (uint8_t *)(wv + (size_t)(KK + L) * L); /* [osp + 16][16] */
-    int toff[256];
-    for (int kh = 0, k = 0; kh < a->KH; kh++)
-        for (int kw = 0; kw < a->KW; kw++, k++)
-            toff[k] = (int)(((size_t)(kh * a->dh) * wp + (size_t)(kw * a->dw)) * (size_t)L);
     /* the tap weights [tap][channel] as f32 (zero past nc) */
     for (int k = 0; k < KK; k++)
         for (int c = 0; c < L; c++)
@@ -140,28 +137,19 @@ void pq_i8_dwc__neon(const pq_i8_dwc *a) {
         e.m[j] = vld1q_f32(tm + 4 * j);
     }
     float32x4_t vzx = vdupq_n_f32((float)a->zp_x);
-    /* input columns in the plane: iw < wn lands at pl + iw */
-    int64_t wn = (int64_t)wp - a->pl < a->W ? (int64_t)wp - a->pl : a->W;
-    size_t cl = (size_t)a->pl < wp ? (size_t)a->pl : wp;
-    size_t cr = wn > 0 ? (size_t)(a->pl + wn) : cl;
     int64_t ob = a->oh_begin, oe = a->oh_end > ob ? a->oh_end : a->OH;
     for (int64_t oh0 = ob; oh0 < oe; oh0 += bh) {
         int64_t nb = oe - oh0 < bh ? oe - oh0 : bh;
         size_t rows = (size_t)((nb - 1) * a->sh + (a->KH - 1) * a->dh + 1);
-        /* the band's plane: zero (= zp - zp) outside the input, x - zp inside */
-        for (size_t rr = 0; rr < rows; rr++) {
-            int64_t ih = oh0 * a->sh + (int64_t)rr - a->pt;
-            float *d = P + rr * wp * (size_t)L;
-            if (ih < 0 || ih >= a->H || wn <= 0) {
-                memset(d, 0, wp * (size_t)L * sizeof(float));
-                continue;
-            }
-            memset(d, 0, cl * (size_t)L * sizeof(float));
-            memset(d + cr * (size_t)L, 0, (wp - cr) * (size_t)L * sizeof(float));
+        int64_t ih0 = oh0 * a->sh - a->pt;
+        pq_i8_dwc_plane_pads(a, &pg, L, ih0, rows, P);
+        for (size_t rr = 0; rr < rows; rr++) { /* x - zp inside the input */
+            int64_t ih = ih0 + (int64_t)rr;
+            if (ih < 0 || ih >= a->H || pg.wn <= 0) continue;
             const uint8_t *xr = a->x + (size_t)ih * (size_t)a->W;
-            d += cl * (size_t)L;
-            for (int64_t iw = 0; iw < wn; iw += 16) {
-                int64_t n = wn - iw < 16 ? wn - iw : 16;
+            float *d = P + (rr * wp + pg.cl) * (size_t)L;
+            for (int64_t iw = 0; iw < pg.wn; iw += 16) {
+                int64_t n = pg.wn - iw < 16 ? pg.wn - iw : 16;
                 uint8x16_t v[16];
                 pq_i8d_tr_load(xr + iw, hw, nc, n, v);
                 pq_i8d_plane_cols(v, n, vzx, d + (size_t)iw * (size_t)L);

@@ -157,18 +157,13 @@ static inline void pq_i8_plane64__avx512(const uint8_t *src, size_t ld, int nr, 
 }
 
 static void pq_i8_dwc_f32__avx512(const pq_i8_dwc *a) {
-    int64_t bh = pq_i8_dwc_band(a, 16);
-    size_t hb = (size_t)((bh - 1) * a->sh + (a->KH - 1) * a->dh + 1);
-    size_t wp = (size_t)((a->OW - 1) * a->sw + (a->KW - 1) * a->dw + 1);
-    size_t hw = (size_t)(a->H * a->W);
+    int toff[256];
+    pq_i8_dwc_plane pg = pq_i8_dwc_plane_of(a, 16, toff);
+    size_t wp = pg.wp, hw = (size_t)(a->H * a->W);
     int KK = (int)(a->KH * a->KW), nc = a->nc;
     float *P = a->scratch;                                 /* [hb][wp][16] */
-    float *wv = P + hb * wp * 16;                          /* [KK + 16][16] */
+    float *wv = P + pg.hb * wp * 16;                       /* [KK + 16][16] */
     uint8_t *T = (uint8_t *)(wv + (size_t)(KK + 16) * 16); /* [osp + 16][16] */
-    int toff[256];
-    for (int kh = 0, k = 0; kh < a->KH; kh++)
-        for (int kw = 0; kw < a->KW; kw++, k++)
-            toff[k] = (int)(((size_t)(kh * a->dh) * wp + (size_t)(kw * a->dw)) * 16);
     /* the tap weights [tap][channel] as f32, 16 taps at a time */
     for (int k0 = 0; k0 < KK; k0 += 16) {
         __m128i v[16];
@@ -183,28 +178,19 @@ static void pq_i8_dwc_f32__avx512(const pq_i8_dwc *a) {
     __m512 hi = _mm512_set1_ps((float)(255 - a->zp_y));
     __m512 vzx = _mm512_set1_ps((float)a->zp_x);
     pq_i8_act16 act = pq_i8_act16_init(a->act);
-    /* input columns in the plane: iw < wn lands at pl + iw */
-    int64_t wn = (int64_t)wp - a->pl < a->W ? (int64_t)wp - a->pl : a->W;
-    size_t cl = (size_t)a->pl < wp ? (size_t)a->pl : wp;
-    size_t cr = wn > 0 ? (size_t)(a->pl + wn) : cl;
     int64_t ob = a->oh_begin, oe = a->oh_end > ob ? a->oh_end : a->OH;
-    for (int64_t oh0 = ob; oh0 < oe; oh0 += bh) {
-        int64_t nb = oe - oh0 < bh ? oe - oh0 : bh;
+    for (int64_t oh0 = ob; oh0 < oe; oh0 += pg.bh) {
+        int64_t nb = oe - oh0 < pg.bh ? oe - oh0 : pg.bh;
         size_t rows = (size_t)((nb - 1) * a->sh + (a->KH - 1) * a->dh + 1);
-        /* the band's plane: zero (= zp - zp) outside the input, x - zp inside */
-        for (size_t rr = 0; rr < rows; rr++) {
-            int64_t ih = oh0 * a->sh + (int64_t)rr - a->pt;
-            float *d = P + rr * wp * 16;
-            if (ih < 0 || ih >= a->H || wn <= 0) {
-                memset(d, 0, wp * 16 * sizeof(float));
-                continue;
-            }
-            memset(d, 0, cl * 16 * sizeof(float));
-            memset(d + cr * 16, 0, (wp - cr) * 16 * sizeof(float));
+        int64_t ih0 = oh0 * a->sh - a->pt;
+        pq_i8_dwc_plane_pads(a, &pg, 16, ih0, rows, P);
+        for (size_t rr = 0; rr < rows; rr++) { /* x - zp inside the input */
+            int64_t ih = ih0 + (int64_t)rr;
+            if (ih < 0 || ih >= a->H || pg.wn <= 0) continue;
             const uint8_t *xr = a->x + (size_t)ih * (size_t)a->W;
-            d += cl * 16;
-            for (int64_t iw = 0; iw < wn; iw += 64)
-                pq_i8_plane64__avx512(xr + iw, hw, nc, wn - iw < 64 ? wn - iw : 64, vzx,
+            float *d = P + (rr * wp + pg.cl) * 16;
+            for (int64_t iw = 0; iw < pg.wn; iw += 64)
+                pq_i8_plane64__avx512(xr + iw, hw, nc, pg.wn - iw < 64 ? pg.wn - iw : 64, vzx,
                                       d + (size_t)iw * 16);
         }
         /* the band's outputs, 8 positions (across output rows) per block */

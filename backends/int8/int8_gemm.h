@@ -221,6 +221,47 @@ static inline int64_t pq_i8_dwc_band(const pq_i8_dwc *a, int lanes) {
     return bh < 1 ? 1 : (bh > a->OH ? a->OH : bh);
 }
 
+/* The f32 plane of the channel-lane depthwise kernels (pq_i8_dwc_fn; lanes channels per plane
+ * column, x - zp_x per channel): wp columns, hb rows per band of bh output rows; input column iw
+ * < wn lands at column cl + iw, columns [0, cl) and [cr, wp) are padding. */
+typedef struct pq_i8_dwc_plane {
+    size_t wp, hb, cl, cr;
+    int64_t bh, wn;
+} pq_i8_dwc_plane;
+
+/* The plane geometry of a, and toff[k] the float offset in the plane of tap k (kh, kw) from an
+ * output position's top-left column. */
+static inline pq_i8_dwc_plane pq_i8_dwc_plane_of(const pq_i8_dwc *a, int lanes, int *toff) {
+    pq_i8_dwc_plane pg;
+    pg.bh = pq_i8_dwc_band(a, lanes);
+    pg.hb = (size_t)((pg.bh - 1) * a->sh + (a->KH - 1) * a->dh + 1);
+    pg.wp = (size_t)((a->OW - 1) * a->sw + (a->KW - 1) * a->dw + 1);
+    pg.wn = (int64_t)pg.wp - a->pl < a->W ? (int64_t)pg.wp - a->pl : a->W;
+    pg.cl = (size_t)a->pl < pg.wp ? (size_t)a->pl : pg.wp;
+    pg.cr = pg.wn > 0 ? (size_t)(a->pl + pg.wn) : pg.cl;
+    for (int kh = 0, k = 0; kh < a->KH; kh++)
+        for (int kw = 0; kw < a->KW; kw++, k++)
+            toff[k] = (int)(((size_t)(kh * a->dh) * pg.wp + (size_t)(kw * a->dw)) * (size_t)lanes);
+    return pg;
+}
+
+/* Zero (= zp - zp) in the rows rows of a band's plane P starting at padded input row ih0: every
+ * row outside the input, the padding columns of the others. */
+static inline void pq_i8_dwc_plane_pads(const pq_i8_dwc *a, const pq_i8_dwc_plane *pg, int lanes,
+                                        int64_t ih0, size_t rows, float *P) {
+    size_t L = (size_t)lanes;
+    for (size_t rr = 0; rr < rows; rr++) {
+        int64_t ih = ih0 + (int64_t)rr;
+        float *d = P + rr * pg->wp * L;
+        if (ih < 0 || ih >= a->H || pg->wn <= 0) {
+            memset(d, 0, pg->wp * L * sizeof(float));
+            continue;
+        }
+        memset(d, 0, pg->cl * L * sizeof(float));
+        memset(d + pg->cr * L, 0, (pg->wp - pg->cr) * L * sizeof(float));
+    }
+}
+
 /* The AVX-512 tap-quad depthwise kernel's limits: left padding (the channel-last rows' slack in
  * positions) and quad columns per row. */
 #define PQ_I8_DWCQ_PAD 8

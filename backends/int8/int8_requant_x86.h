@@ -308,18 +308,13 @@ pq_i8_dwc_band__avx2(int kind, const pq_i8_dwc *a, size_t np, int rstep, int cst
  * plane of x - zp per band of output rows, taps as multiply-adds on the channel lanes, the
  * epilogue on the lanes (bias and multiplier per channel), byte transposes back to NCHW. */
 static inline void pq_i8_dwc_body__avx2(const pq_i8_dwc *a) {
-    int64_t bh = pq_i8_dwc_band(a, 16);
-    size_t hb = (size_t)((bh - 1) * a->sh + (a->KH - 1) * a->dh + 1);
-    size_t wp = (size_t)((a->OW - 1) * a->sw + (a->KW - 1) * a->dw + 1);
-    size_t osp = (size_t)(a->OH * a->OW), hw = (size_t)(a->H * a->W);
+    int toff[256];
+    pq_i8_dwc_plane pg = pq_i8_dwc_plane_of(a, 16, toff);
+    size_t wp = pg.wp, hw = (size_t)(a->H * a->W), osp = (size_t)(a->OH * a->OW);
     int KK = (int)(a->KH * a->KW), nc = a->nc;
     float *P = a->scratch;
-    float *wv = P + hb * wp * 16;
+    float *wv = P + pg.hb * wp * 16;
     uint8_t *T = (uint8_t *)(wv + (size_t)(KK + 16) * 16);
-    int toff[256];
-    for (int kh = 0, k = 0; kh < a->KH; kh++)
-        for (int kw = 0; kw < a->KW; kw++, k++)
-            toff[k] = (int)(((size_t)(kh * a->dh) * wp + (size_t)(kw * a->dw)) * 16);
     for (int k0 = 0; k0 < KK; k0 += 16) {
         __m128i v[16];
         pq_i8_tr_load__avx2((const uint8_t *)a->w + k0, (size_t)KK, nc, KK - k0, v);
@@ -338,28 +333,16 @@ static inline void pq_i8_dwc_body__avx2(const pq_i8_dwc *a) {
     pq_i8_ep16 e;
     pq_i8_ep16_init(&e, &tep);
     __m256 vzx = _mm256_set1_ps((float)a->zp_x);
-    int64_t wn = (int64_t)wp - a->pl < a->W ? (int64_t)wp - a->pl : a->W;
-    size_t cl = (size_t)a->pl < wp ? (size_t)a->pl : wp;
-    size_t cr = wn > 0 ? (size_t)(a->pl + wn) : cl;
     int64_t ob = a->oh_begin, oe = a->oh_end > ob ? a->oh_end : a->OH;
-    for (int64_t oh0 = ob; oh0 < oe; oh0 += bh) {
-        int64_t nb = oe - oh0 < bh ? oe - oh0 : bh;
+    for (int64_t oh0 = ob; oh0 < oe; oh0 += pg.bh) {
+        int64_t nb = oe - oh0 < pg.bh ? oe - oh0 : pg.bh;
         size_t rows = (size_t)((nb - 1) * a->sh + (a->KH - 1) * a->dh + 1);
         int64_t ih0 = oh0 * a->sh - a->pt, ia = ih0 < 0 ? 0 : ih0;
         int64_t ie = ih0 + (int64_t)rows < a->H ? ih0 + (int64_t)rows : a->H;
-        for (size_t rr = 0; rr < rows; rr++) { /* zero (= zp - zp) outside the input */
-            int64_t ih = ih0 + (int64_t)rr;
-            float *d = P + rr * wp * 16;
-            if (ih < 0 || ih >= a->H || wn <= 0) {
-                memset(d, 0, wp * 16 * sizeof(float));
-                continue;
-            }
-            memset(d, 0, cl * 16 * sizeof(float));
-            memset(d + cr * 16, 0, (wp - cr) * 16 * sizeof(float));
-        }
-        if (ie > ia && wn > 0)
-            pq_i8_plane_run__avx2(a->x + (size_t)ia * (size_t)a->W, hw, nc, a->W, ie - ia, wn, wp,
-                                  vzx, P + ((size_t)(ia - ih0) * wp + cl) * 16);
+        pq_i8_dwc_plane_pads(a, &pg, 16, ih0, rows, P);
+        if (ie > ia && pg.wn > 0)
+            pq_i8_plane_run__avx2(a->x + (size_t)ia * (size_t)a->W, hw, nc, a->W, ie - ia, pg.wn,
+                                  wp, vzx, P + ((size_t)(ia - ih0) * wp + pg.cl) * 16);
         size_t np = (size_t)(nb * a->OW);
         uint8_t *t = T + (size_t)((oh0 - ob) * a->OW) * 16;
         int rstep = (int)((size_t)a->sh * wp * 16), cstep = (int)a->sw * 16;
