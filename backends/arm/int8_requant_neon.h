@@ -24,28 +24,29 @@ static inline pq_i8n_act4 pq_i8n_act4_init(const pq_i8_act *a) {
     return v;
 }
 
-/* pq_i8_sigmoid_f32 on 4 lanes: the same operations in the same order (the clamps as
- * compare-and-select; a NaN lane converts to n = 0 and stays NaN). */
+/* pq_i8_sigmoid_f32 on 4 lanes: the same operations in the same order, the coefficients by byte
+ * table lookups (vqtbl4q over the 64 bytes of a table); a NaN lane converts to index 0 and stays
+ * NaN. */
 static inline float32x4_t pq_i8n_sigmoid4(float32x4_t r) {
-    static const float c[5] = {1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f,
-                               1.6666665459e-1f, 5.0000001201e-1f};
-    float32x4_t one = vdupq_n_f32(1.0f), lo = vdupq_n_f32(-87.0f), hi = vdupq_n_f32(88.0f);
-    float32x4_t z = vnegq_f32(r);
-    z = vbslq_f32(vcltq_f32(z, lo), lo, z);
-    z = vbslq_f32(vcgtq_f32(z, hi), hi, z);
-    float32x4_t n = vmulq_f32(z, vdupq_n_f32(1.44269504088896341f));
-    n = vaddq_f32(n, vdupq_n_f32(12582912.0f));
-    n = vsubq_f32(n, vdupq_n_f32(12582912.0f));
-    float32x4_t w = vsubq_f32(z, vmulq_f32(n, vdupq_n_f32(0.693359375f)));
-    w = vsubq_f32(w, vmulq_f32(n, vdupq_n_f32(-2.12194440e-4f)));
-    float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
-    for (int i = 0; i < 5; i++)
-        p = vaddq_f32(vmulq_f32(p, w), vdupq_n_f32(c[i]));
-    float32x4_t e = vaddq_f32(vmulq_f32(p, vmulq_f32(w, w)), w);
-    e = vaddq_f32(e, one);
-    int32x4_t bits = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
-    e = vmulq_f32(e, vreinterpretq_f32_s32(bits));
-    return vdivq_f32(one, vaddq_f32(one, e));
+    const float(*t)[16] = pq_i8_sigmoid_table();
+    float32x4_t a = vabsq_f32(r), one = vdupq_n_f32(1.0f);
+    a = vbslq_f32(vcgtq_f32(a, vdupq_n_f32(16.0f)), vdupq_n_f32(16.0f), a);
+    int32x4_t i = vminq_s32(vcvtq_s32_f32(a), vdupq_n_s32(15));
+    float32x4_t f = vsubq_f32(a, vcvtq_f32_s32(i));
+    /* byte indices 4 i .. 4 i + 3 of each lane's float */
+    uint8x16_t bi = vreinterpretq_u8_u32(
+        vaddq_u32(vmulq_n_u32(vreinterpretq_u32_s32(i), 0x04040404u), vdupq_n_u32(0x03020100u)));
+    float32x4_t c[5];
+    for (int k = 0; k < 5; k++) {
+        uint8x16x4_t tb = {{vld1q_u8((const uint8_t *)t[k]), vld1q_u8((const uint8_t *)(t[k] + 4)),
+                            vld1q_u8((const uint8_t *)(t[k] + 8)),
+                            vld1q_u8((const uint8_t *)(t[k] + 12))}};
+        c[k] = vreinterpretq_f32_u8(vqtbl4q_u8(tb, bi));
+    }
+    float32x4_t p = c[4];
+    for (int k = 3; k >= 0; k--)
+        p = vaddq_f32(vmulq_f32(p, f), c[k]);
+    return vbslq_f32(vcltq_f32(r, vdupq_n_f32(0.0f)), vsubq_f32(one, p), p);
 }
 
 /* pq_i8_act_f32 on 4 lanes, then the multiply by 1 / s_y (as pq_i8_rq1_act, also for kind

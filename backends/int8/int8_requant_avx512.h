@@ -27,27 +27,18 @@ static inline pq_i8_act16 pq_i8_act16_init(const pq_i8_act *a) {
     return v;
 }
 
-/* pq_i8_sigmoid_f32 on 16 finite lanes: the same operations in the same order. */
+/* pq_i8_sigmoid_f32 on 16 finite lanes: the same operations in the same order, the coefficient
+ * tables as one register each (vpermps). */
 static inline __m512 pq_i8_sigmoid16__avx512(__m512 r) {
-    const float c[5] = {1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f,
-                        5.0000001201e-1f};
-    __m512 z = _mm512_castsi512_ps(
-        _mm512_xor_si512(_mm512_castps_si512(r), _mm512_set1_epi32((int)0x80000000u)));
-    z = _mm512_min_ps(_mm512_max_ps(z, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
-    __m512 n = _mm512_mul_ps(z, _mm512_set1_ps(1.44269504088896341f));
-    n = _mm512_add_ps(n, _mm512_set1_ps(12582912.0f));
-    n = _mm512_sub_ps(n, _mm512_set1_ps(12582912.0f));
-    __m512 w = _mm512_sub_ps(z, _mm512_mul_ps(n, _mm512_set1_ps(0.693359375f)));
-    w = _mm512_sub_ps(w, _mm512_mul_ps(n, _mm512_set1_ps(-2.12194440e-4f)));
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    for (int i = 0; i < 5; i++)
-        p = _mm512_add_ps(_mm512_mul_ps(p, w), _mm512_set1_ps(c[i]));
-    __m512 e = _mm512_add_ps(_mm512_mul_ps(p, _mm512_mul_ps(w, w)), w);
-    e = _mm512_add_ps(e, _mm512_set1_ps(1.0f));
-    __m512i bits =
-        _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23);
-    e = _mm512_mul_ps(e, _mm512_castsi512_ps(bits));
-    return _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+    const float(*t)[16] = pq_i8_sigmoid_table();
+    __m512 a = _mm512_min_ps(_mm512_abs_ps(r), _mm512_set1_ps(16.0f));
+    __m512i i = _mm512_min_epi32(_mm512_cvttps_epi32(a), _mm512_set1_epi32(15));
+    __m512 f = _mm512_sub_ps(a, _mm512_cvtepi32_ps(i));
+    __m512 p = _mm512_permutexvar_ps(i, _mm512_loadu_ps(t[4]));
+    for (int k = 3; k >= 0; k--)
+        p = _mm512_add_ps(_mm512_mul_ps(p, f), _mm512_permutexvar_ps(i, _mm512_loadu_ps(t[k])));
+    __mmask16 neg = _mm512_cmp_ps_mask(r, _mm512_setzero_ps(), _CMP_LT_OQ);
+    return _mm512_mask_sub_ps(p, neg, _mm512_set1_ps(1.0f), p);
 }
 
 /* pq_i8_act_f32 on 16 lanes for the activation kind `kind` (a constant where the caller is

@@ -27,26 +27,26 @@ static inline pq_i8_act8 pq_i8_act8_init(const pq_i8_act *a) {
     return v;
 }
 
+/* Entries idx (0..15) of the 16 floats at t, 8 lanes: two vpermps and a blend. */
+static inline __m256 pq_i8_lookup16__avx2(const float *t, __m256i idx) {
+    __m256 lo = _mm256_permutevar8x32_ps(_mm256_loadu_ps(t), idx);
+    __m256 hi = _mm256_permutevar8x32_ps(_mm256_loadu_ps(t + 8), idx);
+    return _mm256_blendv_ps(lo, hi,
+                            _mm256_castsi256_ps(_mm256_cmpgt_epi32(idx, _mm256_set1_epi32(7))));
+}
+
 /* pq_i8_sigmoid_f32 on 8 finite lanes: the same operations in the same order. */
 static inline __m256 pq_i8_sigmoid8__avx2(__m256 r) {
-    const float c[5] = {1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f,
-                        5.0000001201e-1f};
-    __m256 z = _mm256_xor_ps(r, _mm256_set1_ps(-0.0f));
-    z = _mm256_min_ps(_mm256_max_ps(z, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
-    __m256 n = _mm256_mul_ps(z, _mm256_set1_ps(1.44269504088896341f));
-    n = _mm256_add_ps(n, _mm256_set1_ps(12582912.0f));
-    n = _mm256_sub_ps(n, _mm256_set1_ps(12582912.0f));
-    __m256 w = _mm256_sub_ps(z, _mm256_mul_ps(n, _mm256_set1_ps(0.693359375f)));
-    w = _mm256_sub_ps(w, _mm256_mul_ps(n, _mm256_set1_ps(-2.12194440e-4f)));
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    for (int i = 0; i < 5; i++)
-        p = _mm256_add_ps(_mm256_mul_ps(p, w), _mm256_set1_ps(c[i]));
-    __m256 e = _mm256_add_ps(_mm256_mul_ps(p, _mm256_mul_ps(w, w)), w);
-    e = _mm256_add_ps(e, _mm256_set1_ps(1.0f));
-    __m256i bits =
-        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127)), 23);
-    e = _mm256_mul_ps(e, _mm256_castsi256_ps(bits));
-    return _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+    const float(*t)[16] = pq_i8_sigmoid_table();
+    __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), r);
+    a = _mm256_min_ps(a, _mm256_set1_ps(16.0f));
+    __m256i i = _mm256_min_epi32(_mm256_cvttps_epi32(a), _mm256_set1_epi32(15));
+    __m256 f = _mm256_sub_ps(a, _mm256_cvtepi32_ps(i));
+    __m256 p = pq_i8_lookup16__avx2(t[4], i);
+    for (int k = 3; k >= 0; k--)
+        p = _mm256_add_ps(_mm256_mul_ps(p, f), pq_i8_lookup16__avx2(t[k], i));
+    __m256 neg = _mm256_cmp_ps(r, _mm256_setzero_ps(), _CMP_LT_OQ);
+    return _mm256_blendv_ps(p, _mm256_sub_ps(_mm256_set1_ps(1.0f), p), neg);
 }
 
 /* pq_i8_act_f32 on 8 lanes for the activation kind `kind` (a constant in the specialised callers:

@@ -542,8 +542,8 @@ Test(int8_kernels, depthwise_forms_amx) {
 /* ---- the epilogue's logistic function ---- */
 
 /* pq_i8_sigmoid_f32 (the Sigmoid / Swish epilogue, defined by its own f32 operations so that
- * every ISA repeats it) against the double-precision logistic function: within 2^-22 absolute
- * over [-100, 100] (the bytes it feeds are 2^-8 apart), exact limits, NaN kept. */
+ * every ISA repeats it) against the double-precision logistic function: within 4e-6 absolute
+ * over [-100, 100] (the bytes it feeds are 2^-8 apart), symmetric, the limits, NaN kept. */
 Test(int8_kernels, sigmoid_f32_accuracy) {
     double worst = 0;
     for (int i = -400000; i <= 400000; i++) {
@@ -551,11 +551,13 @@ Test(int8_kernels, sigmoid_f32_accuracy) {
         double want = 1.0 / (1.0 + exp(-(double)r));
         double err = fabs((double)pq_i8_sigmoid_f32(r) - want);
         if (err > worst) worst = err;
+        if (r != 0.0f)
+            cr_assert_eq(pq_i8_sigmoid_f32(-r), 1.0f - pq_i8_sigmoid_f32(r), "r %g", (double)r);
     }
-    cr_assert_lt(worst, 0x1p-22, "max |error| %g", worst);
+    cr_assert_lt(worst, 4e-6, "max |error| %g", worst);
     cr_assert_eq(pq_i8_sigmoid_f32(0.0f), 0.5f);
-    cr_assert_eq(pq_i8_sigmoid_f32(INFINITY), 1.0f);
-    cr_assert_lt(pq_i8_sigmoid_f32(-INFINITY), 1e-37f);
+    cr_assert_gt(pq_i8_sigmoid_f32(INFINITY), 1.0f - 1e-6f);
+    cr_assert_lt(pq_i8_sigmoid_f32(-INFINITY), 1e-6f);
     cr_assert_geq(pq_i8_sigmoid_f32(-INFINITY), 0.0f);
     cr_assert(isnan(pq_i8_sigmoid_f32(NAN)));
     cr_log_info("pq_i8_sigmoid_f32: max |error| %.3g over [-100, 100]", worst);
