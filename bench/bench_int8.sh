@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# INT8 CNN path end to end: torchvision mobilenet_v3_small and resnet18 (random weights, eval mode)
-# and the digits CNN are exported to ONNX, checked FP32 piqc vs PyTorch, calibrated, compiled with
-# --pipeline int8-cnn, exported as QDQ (piqc export --onnx-qdq) and timed: piqc FP32 (fp32 preset
+# INT8 CNN path end to end: torchvision mobilenet_v3_small, resnet18 and efficientnet_b0 (random
+# weights, eval mode; efficientnet_b0 only with torchvision) and the digits CNN are exported to
+# ONNX, checked FP32 piqc vs PyTorch, calibrated, compiled with --pipeline int8-cnn, exported as
+# QDQ (piqc export --onnx-qdq) and timed: piqc FP32 (fp32 preset
 # artifact), piqc INT8 and onnxruntime-node on the QDQ model at 1 and 2 threads, interleaved rounds,
 # medians; onnxruntime on the FP32 ONNX model too (its best on such a model when the QDQ form runs
 # slower, e.g. Conv -> HardSwish -> QuantizeLinear that it does not fuse). Prints output cosine /
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
         --size) size=${2:?}; shift 2 ;;
         --only) only=${2:?}; shift 2 ;;
         --keep) keep=${2:?}; shift 2 ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
         *) echo "bench_int8: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -77,11 +78,14 @@ try:
     import torch.nn as nn
 except ImportError:
     sys.stderr.write("bench_int8: python3-torch missing: torchvision models skipped\n"); sys.exit(0)
+names = ["mobilenet_v3_small", "resnet18"]
 try:
     import torchvision
     build = lambda name: getattr(torchvision.models, name)(weights=None)
+    names.append("efficientnet_b0")  # SiLU and Sigmoid gates: the Sigmoid / Swish INT8 epilogue
 except ImportError:  # the same architectures as torchvision's, written out (random init likewise)
-    sys.stderr.write("bench_int8: torchvision missing: using built-in copies of resnet18 / mobilenet_v3_small\n")
+    sys.stderr.write("bench_int8: torchvision missing: using built-in copies of resnet18 / mobilenet_v3_small"
+                     " (no efficientnet_b0)\n")
     def cbn(i, o, k, s=1, g=1, act=None):
         layers = [nn.Conv2d(i, o, k, s, (k - 1) // 2, groups=g, bias=False), nn.BatchNorm2d(o)]
         return nn.Sequential(*layers, act()) if act else nn.Sequential(*layers)
@@ -137,7 +141,7 @@ except ImportError:  # the same architectures as torchvision's, written out (ran
         return m
 torch.manual_seed(0)
 rng = np.random.default_rng(0)
-for name in ("mobilenet_v3_small", "resnet18"):
+for name in names:
     if only not in ("", name): continue
     m = build(name).eval()
     d = os.path.join(out, name); os.makedirs(d, exist_ok=True)
