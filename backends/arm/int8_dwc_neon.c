@@ -1,5 +1,5 @@
 /* NEON depthwise convolution with 16 channels in the lanes (pq_i8_dwc_fn, int8_gemm.h): the
- * algorithm of the AVX2 / AVX-512 versions (backends/int8/int8_requant_x86.h, int8_gemm_avx512.c)
+ * algorithm of the AVX2 / AVX-512 versions (backends/int8/int8_requant_x86.h, int8_dwc_avx512.c)
  * with four f32x4 vectors per 16 channels: a channel-last f32 plane of x - zp_x per band of output
  * rows (16 x 16 byte transposes by four zip rounds), every tap one multiply-add per vector (exact
  * integers below 2^24, so fused or not the sums equal the reference's i32 sums), the epilogue on

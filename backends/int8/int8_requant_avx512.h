@@ -1,5 +1,6 @@
 /* The AVX-512 requantization epilogue of the INT8 micro-kernels (int8_gemm.h formula, fused
- * activations), shared by the VNNI kernels (int8_gemm_avx512.c) and the AMX ones (int8_gemm_amx.c).
+ * activations), shared by the VNNI kernels (int8_gemm_avx512.c, int8_dwc_avx512.c) and the AMX
+ * ones (int8_gemm_amx.c).
  */
 #ifndef PQ_INT8_REQUANT_AVX512_H
 #define PQ_INT8_REQUANT_AVX512_H

@@ -304,7 +304,7 @@ pq_i8_dwc_band__avx2(int kind, const pq_i8_dwc *a, size_t np, int rstep, int cst
     }
 }
 
-/* The same algorithm as the AVX-512 one (backends/int8/int8_gemm_avx512.c): a channel-last f32
+/* The same algorithm as the AVX-512 f32 one (backends/int8/int8_dwc_avx512.c): a channel-last f32
  * plane of x - zp per band of output rows, taps as multiply-adds on the channel lanes, the
  * epilogue on the lanes (bias and multiplier per channel), byte transposes back to NCHW. */
 static inline void pq_i8_dwc_body__avx2(const pq_i8_dwc *a) {
