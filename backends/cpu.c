@@ -10,7 +10,7 @@
 #include <string.h>
 
 static pthread_once_t pq_cpu_once = PTHREAD_ONCE_INIT;
-static bool pq_cpu_avx2, pq_cpu_avx512, pq_cpu_vnni;
+static bool pq_cpu_avx2, pq_cpu_avx512, pq_cpu_vnni, pq_cpu_vbmi;
 static char pq_cpu_isa_env[32];
 static bool pq_cpu_isa_set;
 
@@ -25,6 +25,7 @@ static void pq_cpu_detect(void) {
                     __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
                     __builtin_cpu_supports("avx512dq");
     pq_cpu_vnni = pq_cpu_avx512 && __builtin_cpu_supports("avx512vnni");
+    pq_cpu_vbmi = pq_cpu_avx512 && __builtin_cpu_supports("avx512vbmi");
 #endif
     const char *env = getenv("PIQC_ISA");
     if (env && env[0]) {
@@ -49,6 +50,11 @@ bool pq_cpu_has_avx512(void) {
 bool pq_cpu_has_avx512_vnni(void) {
     pthread_once(&pq_cpu_once, pq_cpu_detect);
     return pq_cpu_vnni;
+}
+
+bool pq_cpu_has_avx512_vbmi(void) {
+    pthread_once(&pq_cpu_once, pq_cpu_detect);
+    return pq_cpu_vbmi;
 }
 
 bool pq_cpu_has_neon(void) {

@@ -11,6 +11,8 @@ bool pq_cpu_has_avx2(void);
 bool pq_cpu_has_avx512(void);
 /* pq_cpu_has_avx512() plus AVX512-VNNI (int8 dot products). */
 bool pq_cpu_has_avx512_vnni(void);
+/* pq_cpu_has_avx512() plus AVX512-VBMI (byte permutes across the register: vpermb, vpermi2b). */
+bool pq_cpu_has_avx512_vbmi(void);
 /* Advanced SIMD: true on aarch64, false elsewhere. */
 bool pq_cpu_has_neon(void);
 

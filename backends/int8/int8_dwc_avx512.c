@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "backends/cpu.h"
 #include "int8_gemm.h"
 #include "int8_internal.h"
 #include "int8_requant_avx512.h"
@@ -88,26 +89,6 @@ pq_i8_dwc_band__avx512(int quad, int kind, int64_t OW, size_t np, int rstep, int
         p += (size_t)NB;
     }
 }
-
-/* pq_i8_dwc_band__avx512 with the common activations specialised (no switch per vector). */
-#define PQ_I8Z_DWC_BANDS(QUAD, ...)                                                                \
-    switch (act.kind) {                                                                            \
-    case PQ_I8_ACT_NONE:                                                                           \
-        pq_i8_dwc_band__avx512(QUAD, PQ_I8_ACT_NONE, __VA_ARGS__);                                 \
-        break;                                                                                     \
-    case PQ_I8_ACT_RELU:                                                                           \
-        pq_i8_dwc_band__avx512(QUAD, PQ_I8_ACT_RELU, __VA_ARGS__);                                 \
-        break;                                                                                     \
-    case PQ_I8_ACT_CLIP:                                                                           \
-        pq_i8_dwc_band__avx512(QUAD, PQ_I8_ACT_CLIP, __VA_ARGS__);                                 \
-        break;                                                                                     \
-    case PQ_I8_ACT_HARD_SWISH:                                                                     \
-        pq_i8_dwc_band__avx512(QUAD, PQ_I8_ACT_HARD_SWISH, __VA_ARGS__);                           \
-        break;                                                                                     \
-    default:                                                                                       \
-        pq_i8_dwc_band__avx512(QUAD, (int)act.kind, __VA_ARGS__);                                  \
-        break;                                                                                     \
-    }
 
 /* 16 lanes of n (<= 16) bytes from 16 rows (rows >= nr read as zero), transposed. */
 static inline void pq_i8_tr_load__avx512(const uint8_t *src, size_t ld, int nr, int64_t n,
@@ -197,7 +178,11 @@ static void pq_i8_dwc_f32__avx512(const pq_i8_dwc *a) {
         size_t np = (size_t)(nb * a->OW);
         uint8_t *t = T + (size_t)((oh0 - ob) * a->OW) * 16;
         int rstep = (int)((size_t)a->sh * wp * 16), cstep = (int)a->sw * 16;
-        PQ_I8Z_DWC_BANDS(0, a->OW, np, rstep, cstep, P, toff, wv, KK, add, m, &act, hi, vz, t)
+#define PQ_I8Z_BAND(KIND)                                                                          \
+    pq_i8_dwc_band__avx512(0, KIND, a->OW, np, rstep, cstep, P, toff, wv, KK, add, m, &act, hi,    \
+                           vz, t)
+        PQ_I8_ACT_SPECIALISE(act.kind, PQ_I8Z_BAND)
+#undef PQ_I8Z_BAND
     }
     pq_i8_dwc_store__avx512(a, T, ob, oe);
 }
@@ -215,7 +200,7 @@ static void pq_i8_dwc_f32__avx512(const pq_i8_dwc *a) {
 static bool pq_i8_dwcq_fits(const pq_i8_dwc *a) {
     return !pq_i8_dwcq_off && a->dw == 1 && (a->sw == 1 || a->sw == 2) && a->KW <= 8 &&
            a->pl <= PQ_I8_DWCQ_PAD && a->OW + 4 <= PQ_I8_DWCQ_MAXQ &&
-           a->KH * ((a->KW + 3) / 4) <= 64 && __builtin_cpu_supports("avx512vbmi");
+           a->KH * ((a->KW + 3) / 4) <= 64 && pq_cpu_has_avx512_vbmi();
 }
 
 /* Positions [0, L) of 16 channel runs from x (run stride hw; channels >= nc read as zero) into d
@@ -269,7 +254,7 @@ __attribute__((target("avx512vbmi"))) static void pq_i8_dwcq__avx512(const pq_i8
         for (int k = 0; k < 16 && k0 + k < KK; k++)
             _mm_store_si128((__m128i *)(taps + 16 * (k0 + k)), v[k]);
     }
-    __m512i zsum = _mm512_setzero_si512(), vzx = _mm512_set1_epi8((char)a->zp_x);
+    __m512i zsum = _mm512_setzero_si512(), zq = _mm512_set1_epi8((char)a->zp_x); /* zp_x bytes */
     int toff[64];
     for (int kh = 0, k = 0; kh < a->KH; kh++)
         for (int g = 0; g < G; g++, k++) {
@@ -287,7 +272,7 @@ __attribute__((target("avx512vbmi"))) static void pq_i8_dwcq__avx512(const pq_i8
             w = _mm512_inserti32x4(w, _mm_unpacklo_epi16(hi01, hi23), 2);
             w = _mm512_inserti32x4(w, _mm_unpackhi_epi16(hi01, hi23), 3);
             _mm512_store_si512((void *)(wq + k), w);
-            zsum = _mm512_dpbusd_epi32(zsum, vzx, w); /* zp_x * the quad's weights */
+            zsum = _mm512_dpbusd_epi32(zsum, zq, w); /* zp_x * the quad's weights */
             toff[k] = (int)(((size_t)(kh * a->dh) * nq + (size_t)(4 * g / sw)) * 64);
         }
     __mmask16 kc = (__mmask16)(nc >= 16 ? 0xFFFF : (1u << nc) - 1u);
@@ -302,7 +287,6 @@ __attribute__((target("avx512vbmi"))) static void pq_i8_dwcq__avx512(const pq_i8
     for (int i = 0; i < 64; i++)
         order[i] = (uint8_t)((i & 3) * 16 + (i >> 2));
     __m512i perm = _mm512_load_si512((const void *)order);
-    __m512i zq = _mm512_set1_epi8((char)a->zp_x);
     /* per quad column, the dwords (4 per window position) inside the input row */
     __mmask16 inrow[PQ_I8_DWCQ_MAXQ];
     for (size_t c = 0; c < nq; c++) {
@@ -341,7 +325,10 @@ __attribute__((target("avx512vbmi"))) static void pq_i8_dwcq__avx512(const pq_i8
         size_t np = (size_t)(nb * a->OW);
         uint8_t *t = T + (size_t)((oh0 - ob) * a->OW) * 16;
         int rstep = (int)((size_t)a->sh * nq * 64);
-        PQ_I8Z_DWC_BANDS(1, a->OW, np, rstep, 64, Q, toff, wq, nt, add, m, &act, hi, vz, t)
+#define PQ_I8Z_BAND(KIND)                                                                          \
+    pq_i8_dwc_band__avx512(1, KIND, a->OW, np, rstep, 64, Q, toff, wq, nt, add, m, &act, hi, vz, t)
+        PQ_I8_ACT_SPECIALISE(act.kind, PQ_I8Z_BAND)
+#undef PQ_I8Z_BAND
     }
     pq_i8_dwc_store__avx512(a, T, ob, oe);
 }

@@ -67,6 +67,28 @@ typedef struct pq_i8_act {
     float inv_sy; /* 1.0f / s_y */
 } pq_i8_act;
 
+/* For the SIMD epilogues: BODY(KIND) in a switch on the activation kind, with KIND a constant for
+ * the common activations (none, Relu, Clip, HardSwish), so that an always-inline body's own switch
+ * on it folds away (no switch per vector); the others pass kind itself. */
+#define PQ_I8_ACT_SPECIALISE(kind, BODY)                                                           \
+    switch (kind) {                                                                                \
+    case PQ_I8_ACT_NONE:                                                                           \
+        BODY(PQ_I8_ACT_NONE);                                                                      \
+        break;                                                                                     \
+    case PQ_I8_ACT_RELU:                                                                           \
+        BODY(PQ_I8_ACT_RELU);                                                                      \
+        break;                                                                                     \
+    case PQ_I8_ACT_CLIP:                                                                           \
+        BODY(PQ_I8_ACT_CLIP);                                                                      \
+        break;                                                                                     \
+    case PQ_I8_ACT_HARD_SWISH:                                                                     \
+        BODY(PQ_I8_ACT_HARD_SWISH);                                                                \
+        break;                                                                                     \
+    default:                                                                                       \
+        BODY((int)(kind));                                                                         \
+        break;                                                                                     \
+    }
+
 /* The coefficient tables of pq_i8_sigmoid_f32: t[k][i] multiplies f^k on [i, i + 1) (a
  * least-squares quartic per unit interval, fitted by piqc in double precision and rounded). */
 static inline const float (*pq_i8_sigmoid_table(void))[16] {

@@ -186,24 +186,9 @@ pq_i8_avx512_finish(int MR, __m512i acc[][2], int32_t *c, const pq_i8_tile_ep *e
         mc1 = _mm512_maskz_loadu_ps(k1, ep->m_col + 16);
     }
     pq_i8_act16 act = pq_i8_act16_init(ep->act);
-    /* the common activations specialised (no switch per vector), the rest through a->kind */
-    switch (act.kind) {
-    case PQ_I8_ACT_NONE:
-        pq_i8_avx512_rows(MR, PQ_I8_ACT_NONE, acc, ep, &act, ac0, ac1, mc0, mc1);
-        break;
-    case PQ_I8_ACT_RELU:
-        pq_i8_avx512_rows(MR, PQ_I8_ACT_RELU, acc, ep, &act, ac0, ac1, mc0, mc1);
-        break;
-    case PQ_I8_ACT_CLIP:
-        pq_i8_avx512_rows(MR, PQ_I8_ACT_CLIP, acc, ep, &act, ac0, ac1, mc0, mc1);
-        break;
-    case PQ_I8_ACT_HARD_SWISH:
-        pq_i8_avx512_rows(MR, PQ_I8_ACT_HARD_SWISH, acc, ep, &act, ac0, ac1, mc0, mc1);
-        break;
-    default:
-        pq_i8_avx512_rows(MR, (int)act.kind, acc, ep, &act, ac0, ac1, mc0, mc1);
-        break;
-    }
+#define PQ_I8Z_ROWS(KIND) pq_i8_avx512_rows(MR, KIND, acc, ep, &act, ac0, ac1, mc0, mc1)
+    PQ_I8_ACT_SPECIALISE(act.kind, PQ_I8Z_ROWS)
+#undef PQ_I8Z_ROWS
 }
 
 #endif

@@ -99,27 +99,6 @@ static inline __attribute__((always_inline)) __m256i pq_i8_rq8_k(int kind, __m25
     return _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_min_ps(v, hi)), zp);
 }
 
-/* The common activations specialised (no switch per vector), the rest through a->kind: runs
- * BODY(KIND) in a switch on kind. */
-#define PQ_I8_ACT_SPECIALISE(kind, BODY)                                                           \
-    switch (kind) {                                                                                \
-    case PQ_I8_ACT_NONE:                                                                           \
-        BODY(PQ_I8_ACT_NONE);                                                                      \
-        break;                                                                                     \
-    case PQ_I8_ACT_RELU:                                                                           \
-        BODY(PQ_I8_ACT_RELU);                                                                      \
-        break;                                                                                     \
-    case PQ_I8_ACT_CLIP:                                                                           \
-        BODY(PQ_I8_ACT_CLIP);                                                                      \
-        break;                                                                                     \
-    case PQ_I8_ACT_HARD_SWISH:                                                                     \
-        BODY(PQ_I8_ACT_HARD_SWISH);                                                                \
-        break;                                                                                     \
-    default:                                                                                       \
-        BODY((int)(kind));                                                                         \
-        break;                                                                                     \
-    }
-
 /* 16 i32 in [0, 255] (two vectors) as 16 bytes: the saturating packs are exact; undo the
  * per-128-bit lane order. */
 static inline __m128i pq_i8_pack16__avx2(__m256i q0, __m256i q1) {

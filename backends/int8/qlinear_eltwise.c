@@ -52,8 +52,8 @@ const pq_qeltwise_kernels *pq_qeltwise_kernels_for(const char *isa) {
     if (!strcmp(isa, "avx2")) return pq_cpu_has_avx2() ? &pq_qeltwise_kernels_avx2 : NULL;
     if (!strcmp(isa, "avx512")) {
         if (!pq_cpu_has_avx512()) return NULL;
-        return __builtin_cpu_supports("avx512vbmi") ? &pq_qeltwise_kernels_avx512vbmi
-                                                    : &pq_qeltwise_kernels_avx512;
+        return pq_cpu_has_avx512_vbmi() ? &pq_qeltwise_kernels_avx512vbmi
+                                        : &pq_qeltwise_kernels_avx512;
     }
 #elif defined(__aarch64__)
     if (!strcmp(isa, "neon")) return &pq_qeltwise_kernels_neon;

@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "backends/cpu.h"
 #include "backends/fast.h"
 #include "backends/int8/int8_gemm.h"
 #include "backends/int8/int8_ops.h"
@@ -501,10 +502,8 @@ static const conv_geo dw_geos[] = {
 static void sweep_dw_forms(enum pq_i8_isa isa) {
     const pq_i8_kernels *k = need_isa(isa);
     bool avx512 = isa == PQ_I8_AVX512 || isa == PQ_I8_AMX;
-#if defined(__x86_64__)
-    if (avx512 && !__builtin_cpu_supports("avx512vbmi"))
+    if (avx512 && !pq_cpu_has_avx512_vbmi())
         cr_log_warn("no AVX-512 VBMI: the depthwise tap quads are not run here (f32 form only)");
-#endif
     rng_t r = {0xA4093822299F31D0ULL + (uint64_t)isa};
     g_compared = 0;
     int cases = 0;
