@@ -48,6 +48,13 @@ enum pq_status pq_onednn_gemm(const pq_kernel_args *a);
 enum pq_onednn_conv_layout { PQ_ONEDNN_CONV_PLAIN = 0, PQ_ONEDNN_CONV_BLOCKED = 1 };
 void pq_onednn_conv_set_layout(enum pq_onednn_conv_layout mode);
 
+/* Whether 3x3 stride-1 convolutions with >= 64 input and output channels use oneDNN's Winograd
+ * algorithm where it has one (AVX-512; ~20-40% faster on resnet18's layers, results within a few
+ * ulps of the direct algorithm's). Default on; the environment variable PIQC_ONEDNN_WINOGRAD=0
+ * turns it off at first use; this call overrides it (tests, benchmarks). With the PLAIN layout
+ * the direct algorithm always runs. */
+void pq_onednn_conv_set_winograd(bool on);
+
 /* Problems smaller than this many multiply-adds (batch included) are declined (UNSUPPORTED) by
  * all three kernels: a oneDNN call costs about 1.5 us of fixed overhead (memory objects, execution
  * context), more than the reference kernel needs for them (8x8x8 MatMul: ref 0.3 us, oneDNN 1.6

@@ -186,6 +186,30 @@ Test(onednn, conv_sweep_vs_ref) {
     pq_onednn_conv_set_layout(PQ_ONEDNN_CONV_BLOCKED);
 }
 
+/* 3x3 stride-1 layers with >= 64 channels go through oneDNN's Winograd kernels on AVX-512
+ * (pq_onednn_conv_set_winograd): within tolerance of the reference with it on and off, at
+ * batch 1 and 2 and one and two threads. */
+Test(onednn, conv_winograd_vs_ref) {
+    const conv_cfg cases[] = {
+        {2, 1, 64, 64, 1, {14, 14}, {3, 3}, 1, 1, NULL, {1, 1}, {1, 1}, true},
+        {2, 2, 64, 128, 1, {28, 28}, {3, 3}, 1, 1, NULL, {1, 1}, {1, 1}, false},
+        {2, 1, 96, 64, 1, {9, 13}, {3, 3}, 1, 1, "SAME_UPPER", {0}, {0}, true},
+    };
+    for (int wi = 0; wi < 2; wi++)
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            char what[256];
+            describe_conv(&cases[i], what, sizeof what);
+            strcat(what, wi ? " winograd" : " direct");
+            pq_onednn_conv_set_winograd(wi == 1);
+            uint32_t nid;
+            pq_graph *g = conv_graph(&cases[i], 40 + (uint32_t)i, &nid);
+            check_vs_ref(pq_onednn_conv, g, nid, 1, what);
+            check_vs_ref(pq_onednn_conv, g, nid, 2, what);
+            pq_graph_destroy(g);
+        }
+    pq_onednn_conv_set_winograd(true);
+}
+
 Test(onednn, conv_real_shapes_vs_ref) {
     const conv_cfg cases[] = {
         /* digits model layers, batch 1 and 360 */
