@@ -653,11 +653,12 @@ Test(qlinear_gap, hand_values) {
 }
 
 /* The fast runner equals the reference for u8 / s8, plane sizes 1 .. 56x56, zero points at the
- * ends, 1 and 2 threads; channels_last is UNSUPPORTED. */
+ * ends, 1 and 2 threads, plane counts across its batches of 64; channels_last is UNSUPPORTED. */
 Test(qlinear_gap, fast_matches_reference) {
-    static const int64_t shapes[][4] = {
-        {1, 1, 1, 1}, {2, 3, 1, 7}, {1, 16, 7, 7}, {2, 24, 14, 14}, {1, 96, 56, 56}};
-    for (int s = 0; s < 5; s++)
+    static const int64_t shapes[][4] = {{1, 1, 1, 1},    {2, 3, 1, 7},    {1, 16, 7, 7},
+                                        {2, 24, 14, 14}, {1, 96, 56, 56}, {1, 150, 7, 7},
+                                        {3, 43, 2, 3}};
+    for (int s = 0; s < 7; s++)
         for (int dtc = 0; dtc < 2; dtc++) {
             enum pq_dtype dt = dtc ? PQ_DTYPE_I8 : PQ_DTYPE_U8;
             float sc[3];
