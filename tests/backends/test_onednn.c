@@ -186,6 +186,19 @@ Test(onednn, conv_sweep_vs_ref) {
     pq_onednn_conv_set_layout(PQ_ONEDNN_CONV_BLOCKED);
 }
 
+/* Conv case cc (inputs from seed) against the reference at one and two threads; suffix names the
+ * mode in messages. */
+static void check_conv_case(const conv_cfg *cc, uint32_t seed, const char *suffix) {
+    char what[256];
+    describe_conv(cc, what, sizeof what);
+    strcat(what, suffix);
+    uint32_t nid;
+    pq_graph *g = conv_graph(cc, seed, &nid);
+    check_vs_ref(pq_onednn_conv, g, nid, 1, what);
+    check_vs_ref(pq_onednn_conv, g, nid, 2, what);
+    pq_graph_destroy(g);
+}
+
 /* 3x3 stride-1 layers with >= 64 channels go through oneDNN's Winograd kernels on AVX-512
  * (pq_onednn_conv_set_winograd): within tolerance of the reference with it on and off, at
  * batch 1 and 2 and one and two threads. */
@@ -197,15 +210,8 @@ Test(onednn, conv_winograd_vs_ref) {
     };
     for (int wi = 0; wi < 2; wi++)
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-            char what[256];
-            describe_conv(&cases[i], what, sizeof what);
-            strcat(what, wi ? " winograd" : " direct");
             pq_onednn_conv_set_winograd(wi == 1);
-            uint32_t nid;
-            pq_graph *g = conv_graph(&cases[i], 40 + (uint32_t)i, &nid);
-            check_vs_ref(pq_onednn_conv, g, nid, 1, what);
-            check_vs_ref(pq_onednn_conv, g, nid, 2, what);
-            pq_graph_destroy(g);
+            check_conv_case(&cases[i], 40 + (uint32_t)i, wi ? " winograd" : " direct");
         }
     pq_onednn_conv_set_winograd(true);
 }
@@ -226,15 +232,8 @@ Test(onednn, conv_real_shapes_vs_ref) {
     };
     for (int li = 0; li < 2; li++)
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-            char what[256];
-            describe_conv(&cases[i], what, sizeof what);
-            strcat(what, layout_names[li]);
             pq_onednn_conv_set_layout(layouts[li]);
-            uint32_t nid;
-            pq_graph *g = conv_graph(&cases[i], 7 + (uint32_t)i, &nid);
-            check_vs_ref(pq_onednn_conv, g, nid, 1, what);
-            check_vs_ref(pq_onednn_conv, g, nid, 2, what);
-            pq_graph_destroy(g);
+            check_conv_case(&cases[i], 7 + (uint32_t)i, layout_names[li]);
         }
     pq_onednn_conv_set_layout(PQ_ONEDNN_CONV_BLOCKED);
 }
