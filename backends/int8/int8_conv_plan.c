@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backends/onednn/onednn_impl.h"
+#include "int8_conv_small.h"
 #include "ir/alloc.h"
 
 static void pq_i8_conv_plan_free(void *v) {
@@ -13,6 +14,7 @@ static void pq_i8_conv_plan_free(void *v) {
     if (!p) return;
     pq_free(p->scales);
     pq_free(p->m);
+    pq_i8_small_free(p->small);
     pq_free(p);
 }
 

@@ -22,6 +22,8 @@ typedef struct pq_i8_conv_plan {
     pq_i8_act act; /* with inv_sy set */
     bool has_act, finite;
     float *m; /* g.M multipliers */
+    /* the small-convolution gather pattern (int8_conv_small.h), kept across calls, or NULL */
+    struct pq_i8_small *small;
 } pq_i8_conv_plan;
 
 /* The plan slot of a->node in the session cache bound to this thread (created empty, not valid),

@@ -12,6 +12,7 @@
 #include "int8_ops.h"
 
 #include "int8_conv_plan.h"
+#include "int8_conv_small.h"
 #include "int8_conv_taps.h"
 #include "int8_internal.h"
 
@@ -1279,6 +1280,21 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
     }
     for (size_t i = 0; i < M; i++)
         add[i] = (int32_t)((uint32_t)w->corr[i] + (uint32_t)(bias ? bias[i] : 0));
+    /* planes of at most 64 bytes: the whole im2col gathered by byte permutes (int8_conv_small.c) */
+    if (!swap && pq_i8_small_fits(k, &g)) {
+        pq_i8_small_conv sc = {.k = k,
+                               .x = X->data,
+                               .y = Y->data,
+                               .w = w->data,
+                               .add = add,
+                               .m = m,
+                               .act = has_act ? &act : NULL,
+                               .zp_x = zp_x,
+                               .zp_y = zp_y,
+                               .finite = finite};
+        st = pq_i8_small_conv_node(plan, &g, &sc, th, a->err);
+        goto done;
+    }
     /* the tap rows */
     pq_i8_src src = {.direct = direct};
     if (direct) {

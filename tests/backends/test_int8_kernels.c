@@ -13,6 +13,7 @@
 
 #include "backends/cpu.h"
 #include "backends/fast.h"
+#include "backends/int8/int8_conv_small.h"
 #include "backends/int8/int8_gemm.h"
 #include "backends/int8/int8_ops.h"
 #include "backends/ref/ref.h"
@@ -308,6 +309,9 @@ typedef struct {
 } act_spec;
 
 static const act_spec *g_act; /* the activation conv_case puts on the node, or NULL */
+/* the kernel entry conv_case runs */
+static enum pq_status (*g_conv_run)(const pq_i8_kernels *,
+                                    const pq_kernel_args *) = pq_i8_qlinear_conv_run;
 
 static void conv_case(const pq_i8_kernels *k, rng_t *r, const conv_geo *cg, int zpx, int per_ch,
                       int bias, int ext, double ys) {
@@ -373,7 +377,7 @@ static void conv_case(const pq_i8_kernels *k, rng_t *r, const conv_geo *cg, int 
              (long long)cg->W, (long long)cg->M, (long long)cg->KH, (long long)cg->KW,
              (long long)cg->s, (long long)cg->d, (long long)cg->g, zpx, per_ch, bias, ext,
              g_act ? g_act->name : "none");
-    compare(&c, k, 4, dy, pq_i8_qlinear_conv_run, what);
+    compare(&c, k, 4, dy, g_conv_run, what);
     qcase_free(&c);
 }
 
@@ -472,6 +476,137 @@ Test(int8_kernels, conv_avx512) {
 }
 Test(int8_kernels, conv_amx) {
     sweep_conv(PQ_I8_AMX);
+}
+
+/* ---- small convolutions: the whole im2col gathered from planes of at most 64 bytes ---- */
+
+static const conv_geo small_geos[] = {
+    {1, 1, 8, 8, 8, 3, 3, 1, 1, 1, {1, 1, 1, 1}},   /* digits conv 1: one channel, a depth tail */
+    {1, 8, 8, 8, 16, 3, 3, 1, 1, 1, {1, 1, 1, 1}},  /* digits conv 2 */
+    {3, 8, 8, 8, 16, 3, 3, 1, 1, 1, {1, 1, 1, 1}},  /* batch 3 */
+    {1, 16, 8, 8, 33, 3, 3, 1, 1, 1, {1, 1, 1, 1}}, /* M not a multiple of the rows */
+    {1, 5, 7, 9, 11, 3, 3, 2, 1, 1, {1, 0, 2, 1}},  /* stride 2, asymmetric pads, 63-byte planes */
+    {1, 6, 5, 6, 40, 3, 3, 1, 2, 1, {2, 2, 2, 2}},  /* dilation 2 */
+    {1, 7, 4, 4, 9, 2, 2, 1, 1, 1, {1, 1, 0, 0}},   /* 2x2: quads inside one channel */
+    {1, 3, 6, 6, 5, 1, 2, 1, 1, 1, {0, 1, 0, 0}},   /* 1x2: two channels per quad */
+    {1, 5, 3, 3, 6, 1, 3, 1, 1, 1, {0, 1, 0, 1}},   /* 1x3 on 3x3 planes */
+    {1, 4, 8, 8, 12, 5, 5, 1, 1, 1, {2, 2, 2, 2}},  /* 5x5, several channels per panel row */
+    {1, 2, 1, 64, 4, 1, 3, 1, 1, 1, {0, 1, 0, 1}},  /* one row of 64 */
+    {2, 3, 8, 8, 24, 3, 3, 1, 1, 1, {0, 0, 0, 0}},  /* no padding, 36 positions */
+    {1, 9, 2, 3, 5, 3, 3, 1, 1, 1, {1, 1, 1, 1}},   /* planes of 6 bytes */
+    {1, 6, 4, 4, 8, 3, 3, 1, 1, 1, {3, 3, 3, 3}},   /* padding wider than the kernel reach */
+    {1, 5, 3, 3, 6, 1, 1, 1, 1, 1, {0, 0, 0, 0}},   /* 1x1 (four channels a quad): declined */
+    {1, 64, 8, 8, 64, 3, 3, 1, 1, 1, {1, 1, 1, 1}}, /* too many stores: declined */
+};
+
+/* The SIMD gather of a pattern equals the portable one (every byte of the panels). */
+static void small_pack_vs_portable(const pq_i8_kernels *k, rng_t *r, const conv_geo *cg) {
+    int64_t OH = (cg->H + cg->pads[0] + cg->pads[2] - cg->d * (cg->KH - 1) - 1) / cg->s + 1;
+    int64_t OW = (cg->W + cg->pads[1] + cg->pads[3] - cg->d * (cg->KW - 1) - 1) / cg->s + 1;
+    pq_i8_conv g = {.N = cg->N,
+                    .C = cg->C,
+                    .H = cg->H,
+                    .W = cg->W,
+                    .M = cg->M,
+                    .OH = OH,
+                    .OW = OW,
+                    .KH = cg->KH,
+                    .KW = cg->KW,
+                    .group = 1,
+                    .Cg = cg->C,
+                    .Mg = cg->M,
+                    .sh = cg->s,
+                    .sw = cg->s,
+                    .dh = cg->d,
+                    .dw = cg->d,
+                    .pt = cg->pads[0],
+                    .pl = cg->pads[1],
+                    .pb = cg->pads[2],
+                    .pr = cg->pads[3]};
+    pq_i8_small_pack_fn pack = pq_i8_small_packer(k);
+    if (!pack || !pq_i8_small_fits(k, &g)) return;
+    pq_i8_small *s = pq_i8_small_make(k, &g);
+    cr_assert_not_null(s);
+    size_t xb = (size_t)(cg->C * cg->H * cg->W);
+    uint8_t *x = pq_malloc(xb), *a = pq_malloc_aligned(s->panel_bytes + 64);
+    uint8_t *b = pq_malloc_aligned(s->panel_bytes + 64);
+    for (size_t i = 0; i < xb; i++)
+        x[i] = (uint8_t)(rng_next(r) >> 40);
+    uint8_t zp = (uint8_t)(rng_next(r) >> 40);
+    memset(a, POISON, s->panel_bytes);
+    memset(b, 0x5A, s->panel_bytes);
+    pack(s, x, zp, a);
+    pq_i8_small_pack__portable(s, x, zp, b);
+    cr_assert(memcmp(a, b, s->panel_bytes) == 0, "%s small gather C%lld %lldx%lld k%lldx%lld",
+              k->name, (long long)cg->C, (long long)cg->H, (long long)cg->W, (long long)cg->KH,
+              (long long)cg->KW);
+    pq_free(x);
+    pq_free(a);
+    pq_free(b);
+    pq_i8_small_free(s);
+}
+
+/* The fast entry with two threads and no work threshold (images split over the threads). */
+static enum pq_status run_two_threads(const pq_i8_kernels *k, const pq_kernel_args *a) {
+    pq_kernel_args b = *a;
+    b.n_threads = 2;
+    return pq_i8_qlinear_conv_run(k, &b);
+}
+
+static void sweep_small(enum pq_i8_isa isa) {
+    const pq_i8_kernels *k = need_isa(isa);
+    rng_t r = {0x452821E638D01377ULL + (uint64_t)isa};
+    g_compared = 0;
+    long taken0 = pq_i8_small_taken();
+    int cases = 0;
+    static const act_spec relu = {"Relu", 0, 0, 0, 0, 4.0 / 255.0, 3.0};
+    for (int gi = 0; gi < NELEM(small_geos); gi++) {
+        const conv_geo *cg = &small_geos[gi];
+        small_pack_vs_portable(k, &r, cg);
+        for (int zi = 0; zi < NELEM(zps); zi++)
+            for (int v = 0; v < 4; v++, cases++)
+                conv_case(k, &r, cg, zps[zi], v & 1, v >> 1, 0, -1);
+        conv_case(k, &r, cg, 255, 1, 1, 1, -1);  /* saturating bytes */
+        conv_case(k, &r, cg, 128, 1, 1, 0, 0.0); /* zero y scale: not finite */
+        g_act = &relu;
+        conv_case(k, &r, cg, 77, 1, 1, 0, -1);
+        g_act = NULL;
+        cases += 3;
+        /* two threads, no work threshold: the images of a batch split between them */
+        pq_i8_thread_grain(0.0);
+        g_conv_run = run_two_threads;
+        conv_case(k, &r, cg, 128, 1, 1, 0, -1);
+        g_conv_run = pq_i8_qlinear_conv_run;
+        pq_i8_thread_grain(-1.0);
+        cases++;
+    }
+    long taken = pq_i8_small_taken() - taken0;
+    /* the AMX table runs these small layers on its AVX-512 table (tiles do not pay) */
+    const pq_i8_kernels *ks = k->strided ? k->strided : k;
+    if (pq_i8_small_packer(ks))
+        cr_assert_gt(taken, 0, "%s: the small path never ran", k->name);
+    else
+        cr_log_info("int8 small conv %s: the small path does not apply to this table (%ld runs)",
+                    k->name, taken);
+    cr_log_info("int8 small conv %s: %d cases (%ld on the small path), %lld output bytes "
+                "bit-exact vs reference",
+                k->name, cases, taken, (long long)g_compared);
+}
+
+Test(int8_kernels, conv_small_scalar) {
+    sweep_small(PQ_I8_SCALAR);
+}
+Test(int8_kernels, conv_small_avx2) {
+    sweep_small(PQ_I8_AVX2);
+}
+Test(int8_kernels, conv_small_avxvnni) {
+    sweep_small(PQ_I8_AVXVNNI);
+}
+Test(int8_kernels, conv_small_avx512) {
+    sweep_small(PQ_I8_AVX512);
+}
+Test(int8_kernels, conv_small_amx) {
+    sweep_small(PQ_I8_AMX);
 }
 
 /* ---- depthwise: the AVX-512 kernel's u8 tap quads and its f32 form ---- */
