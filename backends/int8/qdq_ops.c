@@ -167,9 +167,20 @@ static bool pq_i8_pool_ints(const pq_node *node, const char *name, int n, int64_
     return true;
 }
 
-/* A MaxPool node's 2-D attributes. */
+/* The tap pattern of a pool on planes of at most 64 bytes (pq_i8_pool_small__avx512vbmi) for
+ * one input and output plane shape. */
+#define PQ_I8_POOL_SMALL_TAPS 16
+typedef struct pq_i8_pool_small {
+    _Alignas(64) uint8_t idx[PQ_I8_POOL_SMALL_TAPS][64];
+    uint64_t km[PQ_I8_POOL_SMALL_TAPS];
+    int64_t H, W, OH, OW;
+} pq_i8_pool_small;
+
+/* A MaxPool node's 2-D attributes (and, in the session's copy, the small-plane pattern of the
+ * last shape, or NULL). */
 typedef struct pq_i8_pool_attrs {
     int64_t k[2], s[2], d[2], p[4];
+    pq_i8_pool_small *small;
 } pq_i8_pool_attrs;
 
 /* Decodes them (false: auto_pad other than NOTSET, malformed or out-of-range values). */
@@ -184,13 +195,24 @@ static bool pq_i8_pool_decode(const pq_node *node, pq_i8_pool_attrs *o) {
     for (int i = 0; i < 2; i++)
         if (o->k[i] < 1 || o->s[i] < 1 || o->d[i] < 1 || o->p[i] < 0 || o->p[i + 2] < 0)
             return false;
+    o->small = NULL;
     return true;
 }
 
+#if !defined(PQ_NO_SESSION_CACHE)
+static void pq_i8_pool_attrs_free(void *v) {
+    pq_i8_pool_attrs *o = v;
+    if (o) pq_free(o->small);
+    pq_free(o);
+}
+#endif
+
 /* The attributes of a->node, decoded once per session node (the bound session cache holds them
  * in the node's second entry, pq_dnnl_node_aux; attributes do not change while a session runs)
- * or per call without a cache. */
-static bool pq_i8_pool_attrs_get(const pq_kernel_args *a, pq_i8_pool_attrs *o) {
+ * or per call without a cache: *o a copy, *kept the session's own (NULL without a cache). */
+static bool pq_i8_pool_attrs_get(const pq_kernel_args *a, pq_i8_pool_attrs *o,
+                                 pq_i8_pool_attrs **kept) {
+    *kept = NULL;
 #if defined(PQ_NO_SESSION_CACHE) /* the NEON test program links this file without the backends */
     return pq_i8_pool_decode(a->node, o);
 #else
@@ -200,13 +222,15 @@ static bool pq_i8_pool_attrs_get(const pq_kernel_args *a, pq_i8_pool_attrs *o) {
     pq_error_clear(&scratch);
     pq_dnnl_node *e = pq_dnnl_node_aux(c, a->node, &scratch);
     if (e && e->val) {
-        *o = *(const pq_i8_pool_attrs *)e->val;
+        *kept = e->val;
+        *o = **kept;
         return true;
     }
     if (!pq_i8_pool_decode(a->node, o)) return false;
     if (e && (e->val = pq_malloc(sizeof *o))) {
         memcpy(e->val, o, sizeof *o);
-        e->destroy = pq_free;
+        e->destroy = pq_i8_pool_attrs_free;
+        *kept = e->val;
     }
     return true;
 #endif
@@ -405,6 +429,46 @@ static void pq_i8_pool_task(void *ctx, int64_t b, int64_t e) {
                          j->k, j->s, j->d, j->p, j->bias, row, hm);
 }
 
+/* Planes of at most 64 bytes, at most 64 outputs and PQ_I8_POOL_SMALL_TAPS taps (the pools of
+ * small CNNs): one byte permute of the whole plane per tap (pq_i8_pool_small__avx512vbmi) with
+ * the AVX-512 kernels on a CPU with VBMI, the pattern kept in the node's attributes (kept, or
+ * built on the stack without them); false (nothing written) otherwise. */
+static bool pq_i8_pool_small_run(const pq_i8_pool_job *j, pq_i8_pool_attrs *kept) {
+#if defined(__x86_64__)
+    int64_t taps = j->k[0] * j->k[1];
+    if (j->H * j->W > 64 || j->OH * j->OW > 64 || taps > PQ_I8_POOL_SMALL_TAPS) return false;
+    if (pq_qdq_kernels_get() != &pq_qdq_kernels_avx512 || !pq_cpu_has_avx512_vbmi()) return false;
+    pq_i8_pool_small local, *ps = kept ? kept->small : NULL;
+    if (!ps || ps->H != j->H || ps->W != j->W || ps->OH != j->OH || ps->OW != j->OW) {
+        if (kept && !kept->small) kept->small = pq_malloc_aligned(sizeof *ps);
+        ps = kept && kept->small ? kept->small : &local;
+        memset(ps, 0, sizeof *ps);
+        for (int64_t kh = 0, t = 0; kh < j->k[0]; kh++)
+            for (int64_t kw = 0; kw < j->k[1]; kw++, t++)
+                for (int64_t oh = 0, o = 0; oh < j->OH; oh++) {
+                    int64_t ih = oh * j->s[0] - j->p[0] + kh * j->d[0];
+                    for (int64_t ow = 0; ow < j->OW; ow++, o++) {
+                        int64_t iw = ow * j->s[1] - j->p[1] + kw * j->d[1];
+                        if (ih < 0 || ih >= j->H || iw < 0 || iw >= j->W) continue;
+                        ps->idx[t][o] = (uint8_t)(ih * j->W + iw);
+                        ps->km[t] |= (uint64_t)1 << o;
+                    }
+                }
+        ps->H = j->H;
+        ps->W = j->W;
+        ps->OH = j->OH;
+        ps->OW = j->OW;
+    }
+    pq_i8_pool_small__avx512vbmi(j->X, j->NC, j->H * j->W, j->Y, j->OH * j->OW, (int)taps,
+                                 (const uint8_t(*)[64])ps->idx, ps->km, j->bias);
+    return true;
+#else
+    (void)j;
+    (void)kept;
+    return false;
+#endif
+}
+
 enum pq_status pq_i8_max_pool_run(const pq_kernel_args *a) {
     if (a->n_in < 1 || a->n_out < 1 || !a->out[0] || (a->n_out > 1 && a->out[1]))
         return PQ_ERR_UNSUPPORTED;
@@ -414,8 +478,8 @@ enum pq_status pq_i8_max_pool_run(const pq_kernel_args *a) {
         X->rank != 4 || Y->rank != 4 || !X->data || !Y->data || X->dims[0] != Y->dims[0] ||
         X->dims[1] != Y->dims[1] || X->dims[3] > PQ_I8_POOL_MAX_W)
         return PQ_ERR_UNSUPPORTED;
-    pq_i8_pool_attrs at;
-    if (!pq_i8_pool_attrs_get(a, &at)) return PQ_ERR_UNSUPPORTED;
+    pq_i8_pool_attrs at, *kept;
+    if (!pq_i8_pool_attrs_get(a, &at, &kept)) return PQ_ERR_UNSUPPORTED;
     const int64_t *k = at.k, *s = at.s, *d = at.d, *p = at.p;
     int64_t NC = X->dims[0] * X->dims[1], H = X->dims[2], W = X->dims[3];
     int64_t OH = Y->dims[2], OW = Y->dims[3];
@@ -449,6 +513,7 @@ enum pq_status pq_i8_max_pool_run(const pq_kernel_args *a) {
                         .bias = X->dtype == PQ_DTYPE_I8 ? 0x80 : 0};
     /* threads only from 1M window elements (a pool wake-up costs more than a small pool) */
     int th = (double)NC * (double)(OH * OW) * (double)(k[0] * k[1]) < 1e6 ? 1 : a->n_threads;
+    if (th == 1 && pq_i8_pool_small_run(&j, kept)) return PQ_OK;
     pq_parallel_for(th, NC, pq_i8_pool_task, &j);
     return PQ_OK;
 }

@@ -56,6 +56,16 @@ enum pq_status pq_qdq_dequantize_run(const pq_qdq_kernels *k, const pq_kernel_ar
  * ceil_mode: the output shape is taken from the output tensor), no Indices output. */
 enum pq_status pq_i8_max_pool_run(const pq_kernel_args *a);
 
+#if defined(__x86_64__)
+/* MaxPool of nc planes of hw <= 64 bytes (x, one after another) into planes of ohw <= 64 bytes
+ * (y): output byte o of a plane is the maximum over taps t < taps of its byte idx[t][o] where bit
+ * o of km[t] is set (every output has one); bytes ^ bias compared as u8 (bias 0x80: s8). Needs
+ * AVX-512 VBMI (qdq_pool_small_avx512.c). */
+void pq_i8_pool_small__avx512vbmi(const uint8_t *x, int64_t nc, int64_t hw, uint8_t *y, int64_t ohw,
+                                  int taps, const uint8_t (*idx)[64], const uint64_t *km,
+                                  uint8_t bias);
+#endif
+
 /* The fast-table entries. */
 enum pq_status pq_fast_qdq_quantize(const pq_kernel_args *a);
 enum pq_status pq_fast_qdq_dequantize(const pq_kernel_args *a);

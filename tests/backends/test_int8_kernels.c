@@ -16,6 +16,7 @@
 #include "backends/int8/int8_conv_small.h"
 #include "backends/int8/int8_gemm.h"
 #include "backends/int8/int8_ops.h"
+#include "backends/onednn/onednn.h"
 #include "backends/ref/ref.h"
 #include "ir/alloc.h"
 #include "ir/ir.h"
@@ -560,26 +561,35 @@ static void sweep_small(enum pq_i8_isa isa) {
     long taken0 = pq_i8_small_taken();
     int cases = 0;
     static const act_spec relu = {"Relu", 0, 0, 0, 0, 4.0 / 255.0, 3.0};
-    for (int gi = 0; gi < NELEM(small_geos); gi++) {
-        const conv_geo *cg = &small_geos[gi];
-        small_pack_vs_portable(k, &r, cg);
-        for (int zi = 0; zi < NELEM(zps); zi++)
-            for (int v = 0; v < 4; v++, cases++)
-                conv_case(k, &r, cg, zps[zi], v & 1, v >> 1, 0, -1);
-        conv_case(k, &r, cg, 255, 1, 1, 1, -1);  /* saturating bytes */
-        conv_case(k, &r, cg, 128, 1, 1, 0, 0.0); /* zero y scale: not finite */
-        g_act = &relu;
-        conv_case(k, &r, cg, 77, 1, 1, 0, -1);
-        g_act = NULL;
-        cases += 3;
-        /* two threads, no work threshold: the images of a batch split between them */
-        pq_i8_thread_grain(0.0);
-        g_conv_run = run_two_threads;
-        conv_case(k, &r, cg, 128, 1, 1, 0, -1);
-        g_conv_run = pq_i8_qlinear_conv_run;
-        pq_i8_thread_grain(-1.0);
-        cases++;
+    /* pass 1 with a bound session cache: the gather pattern kept in the node plans (their nodes'
+     * addresses repeat from case to case: a kept pattern of another geometry is made again) */
+    pq_onednn_cache *cache = pq_onednn_cache_create(), *prev = NULL;
+    cr_assert_not_null(cache);
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) prev = pq_onednn_cache_bind(cache);
+        for (int gi = 0; gi < NELEM(small_geos); gi++) {
+            const conv_geo *cg = &small_geos[gi];
+            small_pack_vs_portable(k, &r, cg);
+            for (int zi = 0; zi < NELEM(zps); zi++)
+                for (int v = 0; v < 4; v++, cases++)
+                    conv_case(k, &r, cg, zps[zi], v & 1, v >> 1, 0, -1);
+            conv_case(k, &r, cg, 255, 1, 1, 1, -1);  /* saturating bytes */
+            conv_case(k, &r, cg, 128, 1, 1, 0, 0.0); /* zero y scale: not finite */
+            g_act = &relu;
+            conv_case(k, &r, cg, 77, 1, 1, 0, -1);
+            g_act = NULL;
+            cases += 3;
+            /* two threads, no work threshold: the images of a batch split between them */
+            pq_i8_thread_grain(0.0);
+            g_conv_run = run_two_threads;
+            conv_case(k, &r, cg, 128, 1, 1, 0, -1);
+            g_conv_run = pq_i8_qlinear_conv_run;
+            pq_i8_thread_grain(-1.0);
+            cases++;
+        }
     }
+    pq_onednn_cache_bind(prev);
+    pq_onednn_cache_destroy(cache);
     long taken = pq_i8_small_taken() - taken0;
     /* the AMX table runs these small layers on its AVX-512 table (tiles do not pay) */
     const pq_i8_kernels *ks = k->strided ? k->strided : k;

@@ -11,6 +11,7 @@
 
 #include "backends/fast.h"
 #include "backends/int8/qdq_ops.h"
+#include "backends/onednn/onednn.h"
 #include "backends/ref/ref.h"
 #include "ir/alloc.h"
 #include "ir/ir.h"
@@ -305,15 +306,19 @@ typedef struct {
     int ceil;
 } pool_geo;
 
-static void pool_case(const pool_geo *pg, enum pq_dtype dt, int via_table) {
-    ocase c;
-    ocase_init(&c, PQ_OP_MAX_POOL, 1, 1);
+/* A MaxPool node with pg's attributes. */
+static void pool_node(ocase *c, const pool_geo *pg) {
+    ocase_init(c, PQ_OP_MAX_POOL, 1, 1);
     pq_error e;
-    cr_assert_eq(pq_node_set_ints(c.g, c.nid, "kernel_shape", pg->k, 2, &e), PQ_OK);
-    cr_assert_eq(pq_node_set_ints(c.g, c.nid, "strides", pg->s, 2, &e), PQ_OK);
-    cr_assert_eq(pq_node_set_ints(c.g, c.nid, "dilations", pg->d, 2, &e), PQ_OK);
-    cr_assert_eq(pq_node_set_ints(c.g, c.nid, "pads", pg->p, 4, &e), PQ_OK);
-    if (pg->ceil) cr_assert_eq(pq_node_set_int(c.g, c.nid, "ceil_mode", 1, &e), PQ_OK);
+    cr_assert_eq(pq_node_set_ints(c->g, c->nid, "kernel_shape", pg->k, 2, &e), PQ_OK);
+    cr_assert_eq(pq_node_set_ints(c->g, c->nid, "strides", pg->s, 2, &e), PQ_OK);
+    cr_assert_eq(pq_node_set_ints(c->g, c->nid, "dilations", pg->d, 2, &e), PQ_OK);
+    cr_assert_eq(pq_node_set_ints(c->g, c->nid, "pads", pg->p, 4, &e), PQ_OK);
+    if (pg->ceil) cr_assert_eq(pq_node_set_int(c->g, c->nid, "ceil_mode", 1, &e), PQ_OK);
+}
+
+/* Node c (pool_node(pg)) on a new random input of pg's plane shape, against the reference. */
+static void pool_run(ocase *c, const pool_geo *pg, enum pq_dtype dt, int via_table) {
     int64_t dx[4] = {2, 3, pg->H, pg->W}, dy[4] = {2, 3, 0, 0};
     for (int i = 0; i < 2; i++) {
         int64_t in = i ? pg->W : pg->H,
@@ -322,9 +327,10 @@ static void pool_case(const pool_geo *pg, enum pq_dtype dt, int via_table) {
         if (pg->ceil && (o - 1) * pg->s[i] >= in + pg->p[i]) o--; /* last window starts inside */
         dy[2 + i] = o;
     }
-    c.in[0] = tens(dt, 4, dx);
-    for (size_t i = 0; i < c.in[0]->nbytes; i++)
-        ((uint8_t *)c.in[0]->data)[i] = (uint8_t)(rnd() >> 48);
+    pq_tensor_destroy(c->in[0]);
+    c->in[0] = tens(dt, 4, dx);
+    for (size_t i = 0; i < c->in[0]->nbytes; i++)
+        ((uint8_t *)c->in[0]->data)[i] = (uint8_t)(rnd() >> 48);
     char what[200];
     snprintf(
         what, sizeof what,
@@ -333,7 +339,13 @@ static void pool_case(const pool_geo *pg, enum pq_dtype dt, int via_table) {
         (long long)pg->k[1], (long long)pg->s[0], (long long)pg->s[1], (long long)pg->d[0],
         (long long)pg->d[1], (long long)pg->p[0], (long long)pg->p[1], (long long)pg->p[2],
         (long long)pg->p[3], pg->ceil);
-    compare(&c, NULL, NULL, via_table ? NULL : pq_i8_max_pool_run, dt, 4, dy, what);
+    compare(c, NULL, NULL, via_table ? NULL : pq_i8_max_pool_run, dt, 4, dy, what);
+}
+
+static void pool_case(const pool_geo *pg, enum pq_dtype dt, int via_table) {
+    ocase c;
+    pool_node(&c, pg);
+    pool_run(&c, pg, dt, via_table);
     ocase_free(&c);
 }
 
@@ -372,6 +384,42 @@ Test(int8_qdq, max_pool_2x2_small_planes) {
     pool_geo g = {84001, 7, {2, 2}, {2, 2}, {1, 1}, {0, 0, 0, 0}, 0};
     pool_case(&g, PQ_DTYPE_U8, 0);
     g_threads = 1;
+}
+
+/* Planes of at most 64 bytes (the AVX-512 VBMI permute kernel where the CPU has it): one node per
+ * window shape with a bound session cache, its inputs changing shape from call to call (the kept
+ * tap pattern made again) and back, u8 and s8; then planes just over 64 bytes. */
+Test(int8_qdq, max_pool_small_planes_cached) {
+    static const pool_geo wins[] = {
+        {0, 0, {2, 2}, {2, 2}, {1, 1}, {0, 0, 0, 0}, 0}, /* the digits CNN's */
+        {0, 0, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}, 0},
+        {0, 0, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}, 1},
+        {0, 0, {2, 3}, {1, 2}, {2, 1}, {1, 0, 0, 2}, 0},
+        {0, 0, {4, 4}, {1, 1}, {1, 1}, {0, 0, 0, 0}, 0}, /* 16 taps */
+        {0, 0, {5, 4}, {1, 1}, {1, 1}, {0, 0, 0, 0}, 0}, /* 20 taps: the general kernel */
+    };
+    static const int64_t hw[][2] = {{8, 8}, {7, 9},  {8, 8}, {4, 4}, {1, 64},
+                                    {8, 8}, {5, 12}, {6, 6}, {9, 8}, {8, 9}};
+    for (int w = 0; w < NELEM(wins); w++) {
+        /* a cache per node (entries are per node address, and a new graph may reuse one) */
+        pq_onednn_cache *cache = pq_onednn_cache_create();
+        cr_assert_not_null(cache);
+        pq_onednn_cache *prev = pq_onednn_cache_bind(cache);
+        ocase c;
+        pool_node(&c, &wins[w]);
+        for (int i = 0; i < NELEM(hw); i++) {
+            pool_geo g = wins[w];
+            g.H = hw[i][0];
+            g.W = hw[i][1];
+            if (g.H + g.p[0] + g.p[2] < (g.k[0] - 1) * g.d[0] + 1 ||
+                g.W + g.p[1] + g.p[3] < (g.k[1] - 1) * g.d[1] + 1)
+                continue; /* no full window */
+            pool_run(&c, &g, i % 2 ? PQ_DTYPE_I8 : PQ_DTYPE_U8, i % 3 == 0);
+        }
+        ocase_free(&c);
+        pq_onednn_cache_bind(prev);
+        pq_onednn_cache_destroy(cache);
+    }
 }
 
 /* 3x3 stride-2 windows (the ResNet stem's, 16 outputs per vector step): every width 1..70 with
