@@ -53,6 +53,11 @@ void pq_i8t_copy_block__avx512(const uint8_t *src, size_t hw, size_t cn, int64_t
 void pq_i8_dwc__avx512(const pq_i8_dwc *a);
 void pq_i8t_out_rows__avx512(const uint8_t *src, size_t lds, size_t rows, size_t cols, uint8_t *dst,
                              size_t ldd);
+/* One row against one panel of the AVX-512 VNNI table (int8_gemv_avx512.c): the fused
+ * micro-kernel with mr 1 and the row operand u8 (a: kq quads, 4 bytes apart), its K split over
+ * independent accumulators. */
+void pq_i8_gemv_rq__avx512vnni(size_t kq, const uint8_t *a, const uint8_t *p,
+                               const pq_i8_tile_ep *ep);
 #endif
 
 #endif
