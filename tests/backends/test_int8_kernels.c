@@ -496,6 +496,7 @@ static const conv_geo small_geos[] = {
     {2, 3, 8, 8, 24, 3, 3, 1, 1, 1, {0, 0, 0, 0}},  /* no padding, 36 positions */
     {1, 9, 2, 3, 5, 3, 3, 1, 1, 1, {1, 1, 1, 1}},   /* planes of 6 bytes */
     {1, 6, 4, 4, 8, 3, 3, 1, 1, 1, {3, 3, 3, 3}},   /* padding wider than the kernel reach */
+    {1, 12, 8, 8, 64, 3, 3, 1, 1, 1, {1, 1, 1, 1}}, /* AMX: 64 rows pay for tiles, depth 128 */
     {1, 5, 3, 3, 6, 1, 1, 1, 1, 1, {0, 0, 0, 0}},   /* 1x1 (four channels a quad): declined */
     {1, 64, 8, 8, 64, 3, 3, 1, 1, 1, {1, 1, 1, 1}}, /* too many stores: declined */
 };
