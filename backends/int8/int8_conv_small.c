@@ -10,12 +10,7 @@
 #include "int8_conv_plan.h"
 #include "ir/alloc.h"
 
-static int pq_i8_small_off;
 static atomic_long pq_i8_small_count;
-
-void pq_i8_small_force_off(int off) {
-    pq_i8_small_off = off;
-}
 
 long pq_i8_small_taken(void) {
     return atomic_load(&pq_i8_small_count);
@@ -38,7 +33,7 @@ static size_t pq_i8_small_stores(const pq_i8_kernels *k, const pq_i8_conv *g) {
 }
 
 bool pq_i8_small_fits(const pq_i8_kernels *k, const pq_i8_conv *g) {
-    if (pq_i8_small_off || !pq_i8_small_packer(k)) return false;
+    if (!pq_i8_small_packer(k)) return false;
     if (g->group != 1 || g->H * g->W > 64 || g->H * g->W < 1) return false;
     if (pq_i8_small_stores(k, g) > PQ_I8_SMALL_MAX_STORES) return false;
     int64_t KK = g->KH * g->KW, CK = g->Cg * KK;

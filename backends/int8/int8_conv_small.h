@@ -60,8 +60,6 @@ void pq_i8_small_pack__portable(const pq_i8_small *s, const uint8_t *x, uint8_t 
 void pq_i8_small_pack__avx512vbmi(const pq_i8_small *s, const uint8_t *x, uint8_t zp, uint8_t *dst);
 #endif
 
-/* Tests: nonzero keeps every convolution off the small path. */
-void pq_i8_small_force_off(int off);
 /* Tests: convolutions run on the small path since the process started. */
 long pq_i8_small_taken(void);
 
