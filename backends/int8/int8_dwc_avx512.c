@@ -334,7 +334,9 @@ __attribute__((target("avx512vbmi"))) static void pq_i8_dwcq__avx512(const pq_i8
 }
 
 void pq_i8_dwc__avx512(const pq_i8_dwc *a) {
-    if (pq_i8_dwcq_fits(a))
+    if (pq_i8_dwcc_fits(a))
+        pq_i8_dwcc__avx512(a);
+    else if (pq_i8_dwcq_fits(a))
         pq_i8_dwcq__avx512(a);
     else
         pq_i8_dwc_f32__avx512(a);

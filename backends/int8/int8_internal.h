@@ -3,6 +3,7 @@
 #ifndef PQ_INT8_INTERNAL_H
 #define PQ_INT8_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,10 @@ void pq_i8t_copy_block__avx512(const uint8_t *src, size_t hw, size_t cn, int64_t
 /* The AVX-512 tables' depthwise kernel (pq_i8_dwc_fn, int8_dwc_avx512.c): tap quads through
  * vpdpbusd where the geometry allows and the CPU has VBMI, else f32 tap sums. */
 void pq_i8_dwc__avx512(const pq_i8_dwc *a);
+/* Its form for wide planes (int8_dwc_cols_avx512.c): output columns in the lanes, tap quads from
+ * the NCHW rows; fits: whether it takes a's geometry on this CPU (VBMI, pq_i8_dwc_force_cols). */
+bool pq_i8_dwcc_fits(const pq_i8_dwc *a);
+void pq_i8_dwcc__avx512(const pq_i8_dwc *a);
 void pq_i8t_out_rows__avx512(const uint8_t *src, size_t lds, size_t rows, size_t cols, uint8_t *dst,
                              size_t ldd);
 /* One row against one panel of the AVX-512 VNNI table (int8_gemv_avx512.c): the fused

@@ -27,6 +27,11 @@ void pq_i8_conv_force_swap(int swap);
  * default) lets it choose. Not thread-safe; set before running kernels. */
 void pq_i8_dwc_force_f32(int on);
 
+/* Tests: 1 runs the AVX-512 depthwise kernel with output columns in the lanes wherever its
+ * geometry allows, 0 never (the channel-lane forms), -1 (the default) lets it choose. Not
+ * thread-safe; set before running kernels. */
+void pq_i8_dwc_force_cols(int mode);
+
 /* Tests: scales the work a layer needs per extra thread (default 1: about 2M multiply-adds for a
  * convolution, 0.5M for a depthwise one, 1M for QLinearMatMul while other processes keep the CPUs
  * busy, a tenth of that on idle CPUs, see pq_threads_usable); 0 splits whatever the size, so

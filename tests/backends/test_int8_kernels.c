@@ -643,6 +643,15 @@ static const conv_geo dw_geos[] = {
     {1, 16, 40, 40, 16, 3, 3, 1, 1, 16, {1, 1, 1, 1}}, /* several bands */
     {1, 16, 6, 6, 16, 3, 3, 1, 1, 16, {9, 9, 9, 10}},  /* pads past the quad slack: f32 */
     {1, 16, 5, 6, 16, 3, 3, 1, 1, 16, {8, 8, 9, 11}},  /* left pad 8, long overhang */
+    /* output columns in the lanes: several 64-column blocks, two rows per vector (stride 1,
+     * OW <= 32) with an odd row count, asymmetric pads */
+    {1, 16, 40, 112, 16, 3, 3, 2, 1, 16, {1, 1, 1, 1}}, /* mobilenet stride 2, OW 56 */
+    {1, 3, 9, 140, 3, 3, 3, 1, 1, 3, {1, 1, 1, 1}},     /* OW 140: three blocks */
+    {1, 5, 7, 150, 5, 5, 5, 2, 1, 5, {2, 2, 2, 2}},     /* OW 75: a block of two vectors */
+    {1, 4, 11, 32, 4, 3, 3, 1, 1, 4, {1, 1, 1, 1}},     /* OW 32, 11 rows */
+    {1, 4, 9, 30, 4, 5, 5, 1, 1, 4, {2, 2, 2, 2}},      /* 5x5, OW 30 */
+    {1, 4, 8, 33, 4, 3, 3, 1, 1, 4, {0, 0, 0, 0}},      /* OW 31, no pads */
+    {1, 6, 13, 61, 6, 3, 3, 2, 1, 6, {0, 1, 1, 0}},     /* stride 2, odd W, OW 30 */
 };
 
 static void sweep_dw_forms(enum pq_i8_isa isa) {
@@ -653,8 +662,11 @@ static void sweep_dw_forms(enum pq_i8_isa isa) {
     rng_t r = {0xA4093822299F31D0ULL + (uint64_t)isa};
     g_compared = 0;
     int cases = 0;
-    for (int f32 = 0; f32 <= (avx512 ? 1 : 0); f32++) { /* the AVX-512 kernel's two forms */
-        pq_i8_dwc_force_f32(f32);
+    /* the AVX-512 kernel's forms: output columns in the lanes wherever they fit, then channels
+     * in the lanes with u8 tap quads, then with f32 sums */
+    for (int form = 0; form <= (avx512 ? 2 : 0); form++) {
+        pq_i8_dwc_force_cols(avx512 && form == 0 ? 1 : 0);
+        pq_i8_dwc_force_f32(form == 2);
         for (int ai = -1; ai < NELEM(acts); ai++) {
             g_act = ai < 0 ? NULL : &acts[ai];
             for (int gi = 0; gi < NELEM(dw_geos); gi++) {
@@ -667,6 +679,7 @@ static void sweep_dw_forms(enum pq_i8_isa isa) {
     }
     g_act = NULL;
     pq_i8_dwc_force_f32(0);
+    pq_i8_dwc_force_cols(-1);
     cr_log_info("int8 depthwise %s: %d cases, %lld output bytes bit-exact", k->name, cases,
                 (long long)g_compared);
 }

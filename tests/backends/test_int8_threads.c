@@ -150,6 +150,8 @@ static const geo geos[] = {
     {1, 32, 16, 16, 32, 3, 1, 1, 32}, /* depthwise */
     {1, 24, 15, 15, 24, 5, 2, 2, 24}, /* depthwise 5x5 stride 2: rows split across threads */
     {2, 16, 9, 9, 16, 3, 1, 1, 16},   /* depthwise, one channel block per image */
+    {1, 16, 29, 30, 16, 3, 1, 1, 16}, /* depthwise, output columns in lanes: odd row splits */
+    {1, 8, 60, 64, 8, 3, 2, 1, 8},    /* the same at stride 2 */
     {2, 128, 12, 12, 64, 3, 2, 1, 1}, /* AMX implicit GEMM: stride phases, batch 2 */
 };
 

@@ -1,0 +1,196 @@
+/* AVX-512 depthwise convolution with output columns in the lanes (the AVX-512 tables' kernel for
+ * wide planes): one channel at a time, 16 outputs per vpdpbusd whose tap quads are plain 64-byte
+ * loads of the NCHW input rows; no tap shuffles, no channel-last copies. Bit-exact. */
+#include <immintrin.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "backends/cpu.h"
+#include "int8_gemm.h"
+#include "int8_internal.h"
+#include "int8_requant_avx512.h"
+
+/* Lane j of phase r (r < P = 4 / sw) holds output column P j + r of its block, whose taps 4 g ..
+ * 4 g + 3 of a kernel row are the input bytes from (P j + r) sw - pl + 4 g = 4 j + (r sw - pl +
+ * 4 g): dword j of one 64-byte load. Blocks of 16 P columns, four vectors per 64 output bytes
+ * (the packs' vpermb puts the phases' columns in order); with half (stride 1, OW <= 32) lanes
+ * 8 .. 15 take the next output row instead: 8 P = 32 columns per row. Bytes outside the input
+ * row load as zp (masks), rows outside the input read a row of zp. */
+
+#define PQ_I8_DWCC_KH 8     /* kernel rows at most */
+#define PQ_I8_DWCC_G 2      /* quads per kernel row at most (KW <= 8) */
+#define PQ_I8_DWCC_PACKS 16 /* 64-column blocks per output row at most */
+
+static int pq_i8_dwcc_mode = -1;
+
+void pq_i8_dwc_force_cols(int mode) {
+    pq_i8_dwcc_mode = mode < 0 ? -1 : mode != 0;
+}
+
+bool pq_i8_dwcc_fits(const pq_i8_dwc *a) {
+    if (pq_i8_dwcc_mode == 0 || !pq_cpu_has_avx512_vbmi()) return false;
+    if (a->dw != 1 || (a->sw != 1 && a->sw != 2) || a->KH > PQ_I8_DWCC_KH ||
+        a->KW > 4 * PQ_I8_DWCC_G || a->OW > 64 * PQ_I8_DWCC_PACKS)
+        return false;
+    if (pq_i8_dwcc_mode == 1) return true;
+    return a->OW >= 28;
+}
+
+/* Bits [lo, hi) of a 64-bit mask (none when hi <= lo; lo < 64 otherwise). */
+static inline __mmask64 pq_i8_dwcc_bits(int64_t lo, int64_t hi) {
+    if (lo < 0) lo = 0;
+    if (hi > 64) hi = 64;
+    if (hi <= lo) return 0;
+    __mmask64 m = hi >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << hi) - 1);
+    return m & ~(((__mmask64)1 << lo) - 1);
+}
+
+/* Per 64-column block pk and vector q: the row byte of lane 0's first tap (b), the loaded bytes
+ * inside the input row per quad g (km; with half the lower lanes' in km, the upper lanes' in kh),
+ * the vectors to compute (nv), and the vpermb after the packs. */
+typedef struct pq_i8_dwcc_plan {
+    int64_t b[PQ_I8_DWCC_PACKS][4];
+    __mmask64 km[PQ_I8_DWCC_PACKS][4][PQ_I8_DWCC_G], kh[4][PQ_I8_DWCC_G];
+    int nv[PQ_I8_DWCC_PACKS], npk;
+    __m512i perm;
+} pq_i8_dwcc_plan;
+
+static void pq_i8_dwcc_plan_of(const pq_i8_dwc *a, bool half, int G, pq_i8_dwcc_plan *pl) {
+    int64_t P = 4 / a->sw, W = a->W;
+    pl->npk = half ? 1 : (int)((a->OW + 63) / 64);
+    _Alignas(64) uint8_t order[64];
+    for (int c = 0; c < 64; c++) { /* output byte c <- (vector q, lane l) after the packs */
+        int q, l;
+        if (half) {
+            q = c % 32 % 4;
+            l = 8 * (c / 32) + c % 32 / 4;
+        } else {
+            q = (int)(c / (16 * P) * P + c % P);
+            l = (int)(c % (16 * P) / P);
+        }
+        order[c] = (uint8_t)(16 * (l / 4) + 4 * q + l % 4);
+    }
+    pl->perm = _mm512_load_si512((const void *)order);
+    for (int pk = 0; pk < pl->npk; pk++) {
+        pl->nv[pk] = 0;
+        for (int q = 0; q < 4; q++) {
+            int64_t cb = half ? q : 64 * pk + 16 * P * (q / P) + q % P;
+            int64_t b = cb * a->sw - a->pl;
+            if (cb < a->OW) pl->nv[pk] = q + 1;
+            pl->b[pk][q] = b;
+            for (int g = 0; g < G; g++) {
+                int64_t o = b + 4 * g;
+                pl->km[pk][q][g] =
+                    pq_i8_dwcc_bits(-o, (half ? 32 : 64) < W - o ? (half ? 32 : 64) : W - o);
+                if (half) pl->kh[q][g] = pl->km[pk][q][g] << 32;
+            }
+        }
+    }
+}
+
+/* The requantized i32 of one vector: kernel row kh from ra[kh] (with half, the upper lanes from
+ * rb[kh]) at byte b; the sums start at add (bias - zp_x * sum(w)). */
+static inline __attribute__((always_inline)) __m512i
+pq_i8_dwcc_vec(int KH, int G, int HALF, int kind, const uint8_t *const *ra,
+               const uint8_t *const *rb, int64_t b, const __mmask64 *km, const __mmask64 *kh,
+               const __m512i *wq, __m512i add, __m512i zq, __m512 m, const pq_i8_act16 *act,
+               __m512 hi, __m512i vz) {
+    __m512i acc = add;
+    for (int r = 0; r < KH; r++)
+        for (int g = 0; g < G; g++) {
+            __m512i t = _mm512_mask_loadu_epi8(zq, km[g], ra[r] + b + 4 * g);
+            if (HALF) t = _mm512_mask_loadu_epi8(t, kh[g], rb[r] + b + 4 * g - 32);
+            acc = _mm512_dpbusd_epi32(acc, t, wq[r * G + g]);
+        }
+    return pq_i8_rq16s_k(kind, acc, _mm512_setzero_si512(), m, act, hi, vz);
+}
+
+/* Output rows [ob, oe) of one channel (KH, G, HALF, kind: constants in the specialised callers);
+ * zrow: W bytes of zp for the rows outside the input. */
+static inline __attribute__((always_inline, target("avx512vbmi"))) void
+pq_i8_dwcc_chan(int KH, int G, int HALF, int kind, const pq_i8_dwc *a, const pq_i8_dwcc_plan *pl,
+                const uint8_t *x, const uint8_t *zrow, uint8_t *y, const __m512i *wq, __m512i add,
+                __m512 m, const pq_i8_act16 *act, int64_t ob, int64_t oe) {
+    __m512i zq = _mm512_set1_epi8((char)a->zp_x), vz = _mm512_set1_epi32(a->zp_y);
+    __m512 hi = _mm512_set1_ps((float)(255 - a->zp_y));
+    int64_t W = a->W, OW = a->OW;
+    __mmask64 kst = pq_i8_dwcc_bits(0, OW), kst2 = pq_i8_dwcc_bits(32, 32 + OW);
+    for (int64_t oh = ob; oh < oe; oh += HALF ? 2 : 1) {
+        const uint8_t *ra[PQ_I8_DWCC_KH], *rb[PQ_I8_DWCC_KH];
+        bool two = HALF && oh + 1 < oe;
+        for (int r = 0; r < KH; r++) {
+            int64_t ih = oh * a->sh - a->pt + r * a->dh, ih2 = ih + a->sh;
+            ra[r] = ih >= 0 && ih < a->H ? x + ih * W : zrow;
+            rb[r] = two && ih2 >= 0 && ih2 < a->H ? x + ih2 * W : zrow;
+        }
+        for (int pk = 0; pk < (HALF ? 1 : pl->npk); pk++) {
+            __m512i v[4];
+            int nv = pl->nv[pk];
+            for (int q = 0; q < 4; q++)
+                v[q] = q == 0 || q < nv
+                           ? pq_i8_dwcc_vec(KH, G, HALF, kind, ra, rb, pl->b[pk][q], pl->km[pk][q],
+                                            pl->kh[q], wq, add, zq, m, act, hi, vz)
+                           : v[0];
+            __m512i bytes = _mm512_permutexvar_epi8(
+                pl->perm, _mm512_packus_epi16(_mm512_packs_epi32(v[0], v[1]),
+                                              _mm512_packs_epi32(v[2], v[3])));
+            uint8_t *yr = y + oh * OW;
+            if (HALF) {
+                _mm512_mask_storeu_epi8(yr, kst, bytes);
+                if (two) _mm512_mask_storeu_epi8(yr + OW - 32, kst2, bytes);
+            } else {
+                _mm512_mask_storeu_epi8(yr + 64 * pk, pq_i8_dwcc_bits(0, OW - 64 * pk), bytes);
+            }
+        }
+    }
+}
+
+__attribute__((target("avx512vbmi"))) void pq_i8_dwcc__avx512(const pq_i8_dwc *a) {
+    int KH = (int)a->KH, KW = (int)a->KW, KK = KH * KW, G = (KW + 3) / 4;
+    bool half = a->sw == 1 && a->OW <= 32;
+    pq_i8_dwcc_plan pl;
+    pq_i8_dwcc_plan_of(a, half, G, &pl);
+    uint8_t *zrow = a->scratch;
+    memset(zrow, a->zp_x, (size_t)a->W);
+    pq_i8_act16 act = pq_i8_act16_init(a->act);
+    size_t hw = (size_t)(a->H * a->W), osp = (size_t)(a->OH * a->OW);
+    int64_t ob = a->oh_begin, oe = a->oh_end > ob ? a->oh_end : a->OH;
+    for (int c = 0; c < a->nc; c++) {
+        const int8_t *w = a->w + (size_t)c * (size_t)KK;
+        __m512i wq[PQ_I8_DWCC_KH * PQ_I8_DWCC_G];
+        int32_t wsum = 0;
+        for (int r = 0; r < KH; r++)
+            for (int g = 0; g < G; g++) {
+                uint32_t q = 0;
+                for (int t = 0; t < 4 && 4 * g + t < KW; t++) {
+                    int8_t wt = w[r * KW + 4 * g + t];
+                    q |= (uint32_t)(uint8_t)wt << (8 * t);
+                    wsum += wt;
+                }
+                wq[r * G + g] = _mm512_set1_epi32((int32_t)q);
+            }
+        /* bias - zp_x * sum(w) (wrapping i32 like the reference's correction) */
+        uint32_t addu = (uint32_t)(a->bias ? a->bias[c] : 0) - (uint32_t)a->zp_x * (uint32_t)wsum;
+        __m512i add = _mm512_set1_epi32((int32_t)addu);
+        __m512 m = _mm512_set1_ps(a->m[c]);
+        const uint8_t *x = a->x + (size_t)c * hw;
+        uint8_t *y = a->y + (size_t)c * osp;
+#define PQ_I8Z_CHAN(KIND)                                                                          \
+    do {                                                                                           \
+        if (KH == 3 && G == 1 && half)                                                             \
+            pq_i8_dwcc_chan(3, 1, 1, KIND, a, &pl, x, zrow, y, wq, add, m, &act, ob, oe);          \
+        else if (KH == 3 && G == 1)                                                                \
+            pq_i8_dwcc_chan(3, 1, 0, KIND, a, &pl, x, zrow, y, wq, add, m, &act, ob, oe);          \
+        else if (KH == 5 && G == 2 && half)                                                        \
+            pq_i8_dwcc_chan(5, 2, 1, KIND, a, &pl, x, zrow, y, wq, add, m, &act, ob, oe);          \
+        else if (KH == 5 && G == 2)                                                                \
+            pq_i8_dwcc_chan(5, 2, 0, KIND, a, &pl, x, zrow, y, wq, add, m, &act, ob, oe);          \
+        else if (half)                                                                             \
+            pq_i8_dwcc_chan(KH, G, 1, KIND, a, &pl, x, zrow, y, wq, add, m, &act, ob, oe);         \
+        else                                                                                       \
+            pq_i8_dwcc_chan(KH, G, 0, KIND, a, &pl, x, zrow, y, wq, add, m, &act, ob, oe);         \
+    } while (0)
+        PQ_I8_ACT_SPECIALISE(act.kind, PQ_I8Z_CHAN)
+#undef PQ_I8Z_CHAN
+    }
+}
