@@ -1,6 +1,6 @@
 /* AVX-512 depthwise convolution with output columns in the lanes (the AVX-512 tables' kernel for
- * wide planes): one channel at a time, 16 outputs per vpdpbusd whose tap quads are plain 64-byte
- * loads of the NCHW input rows; no tap shuffles, no channel-last copies. Bit-exact. */
+ * wide planes): one channel at a time, 16 outputs per vpdpbusd whose tap quads are 64-byte loads
+ * of the input rows themselves; no tap shuffles, no channel-last copies. Bit-exact. */
 #include <immintrin.h>
 #include <stdbool.h>
 #include <string.h>
@@ -11,15 +11,18 @@
 #include "int8_requant_avx512.h"
 
 /* Lane j of phase r (r < P = 4 / sw) holds output column P j + r of its block, whose taps 4 g ..
- * 4 g + 3 of a kernel row are the input bytes from (P j + r) sw - pl + 4 g = 4 j + (r sw - pl +
- * 4 g): dword j of one 64-byte load. Blocks of 16 P columns, four vectors per 64 output bytes
- * (the packs' vpermb puts the phases' columns in order); with half (stride 1, OW <= 32) lanes
- * 8 .. 15 take the next output row instead: 8 P = 32 columns per row. Bytes outside the input
- * row load as zp (masks), rows outside the input read a row of zp. */
+ * 4 g + 3 of a kernel row are the row's bytes from (P j + r) sw - pl + 4 g = 4 j + (r sw - pl +
+ * 4 g): dword j of one 64-byte load (masked to the row, zp elsewhere). Blocks of 16 P columns,
+ * four vectors per 64 output bytes, which the packs' vpermb puts in column order. Rows of at most
+ * 32 outputs share the four vectors with the next output row: at stride 2 the second block is
+ * that row's, at stride 1 (pq_i8_dwcc_half) lanes 8 .. 15 are, from a copy of the input rows at
+ * a pitch of 32 bytes where one load holds both rows (plain loads, the copy holds the padding). */
 
 #define PQ_I8_DWCC_KH 8     /* kernel rows at most */
 #define PQ_I8_DWCC_G 2      /* quads per kernel row at most (KW <= 8) */
 #define PQ_I8_DWCC_PACKS 16 /* 64-column blocks per output row at most */
+
+enum { PQ_I8_DWCC_ROW, PQ_I8_DWCC_PAIR, PQ_I8_DWCC_HALF }; /* output rows per vectors */
 
 static int pq_i8_dwcc_mode = -1;
 
@@ -36,7 +39,7 @@ bool pq_i8_dwcc_fits(const pq_i8_dwc *a) {
     return a->OW >= 28;
 }
 
-/* Bits [lo, hi) of a 64-bit mask (none when hi <= lo; lo < 64 otherwise). */
+/* Bits [lo, hi) of a 64-bit mask (none when hi <= lo). */
 static inline __mmask64 pq_i8_dwcc_bits(int64_t lo, int64_t hi) {
     if (lo < 0) lo = 0;
     if (hi > 64) hi = 64;
@@ -45,19 +48,21 @@ static inline __mmask64 pq_i8_dwcc_bits(int64_t lo, int64_t hi) {
     return m & ~(((__mmask64)1 << lo) - 1);
 }
 
-/* Per 64-column block pk and vector q: the row byte of lane 0's first tap (b), the loaded bytes
- * inside the input row per quad g (km; with half the lower lanes' in km, the upper lanes' in kh),
- * the vectors to compute (nv), and the vpermb after the packs. */
+/* Per 64-column block pk and vector q: the row byte of lane 0's first tap (b; in the copy, pl
+ * bytes further), the bytes inside the input row per quad g (km), the vectors to compute (nv),
+ * and the vpermb after the packs. */
 typedef struct pq_i8_dwcc_plan {
     int64_t b[PQ_I8_DWCC_PACKS][4];
-    __mmask64 km[PQ_I8_DWCC_PACKS][4][PQ_I8_DWCC_G], kh[4][PQ_I8_DWCC_G];
-    int nv[PQ_I8_DWCC_PACKS], npk;
+    __mmask64 km[PQ_I8_DWCC_PACKS][4][PQ_I8_DWCC_G];
+    int nv[PQ_I8_DWCC_PACKS], npk, rows;
     __m512i perm;
 } pq_i8_dwcc_plan;
 
-static void pq_i8_dwcc_plan_of(const pq_i8_dwc *a, bool half, int G, pq_i8_dwcc_plan *pl) {
-    int64_t P = 4 / a->sw, W = a->W;
-    pl->npk = half ? 1 : (int)((a->OW + 63) / 64);
+static void pq_i8_dwcc_plan_of(const pq_i8_dwc *a, int form, int G, pq_i8_dwcc_plan *pl) {
+    int64_t P = 4 / a->sw;
+    bool half = form == PQ_I8_DWCC_HALF;
+    pl->npk = form == PQ_I8_DWCC_ROW ? (int)((a->OW + 63) / 64) : 1;
+    pl->rows = form == PQ_I8_DWCC_ROW ? 1 : 2;
     _Alignas(64) uint8_t order[64];
     for (int c = 0; c < 64; c++) { /* output byte c <- (vector q, lane l) after the packs */
         int q, l;
@@ -74,72 +79,87 @@ static void pq_i8_dwcc_plan_of(const pq_i8_dwc *a, bool half, int G, pq_i8_dwcc_
     for (int pk = 0; pk < pl->npk; pk++) {
         pl->nv[pk] = 0;
         for (int q = 0; q < 4; q++) {
-            int64_t cb = half ? q : 64 * pk + 16 * P * (q / P) + q % P;
-            int64_t b = cb * a->sw - a->pl;
+            /* a pair's second row repeats the first block's columns */
+            int qq = form == PQ_I8_DWCC_PAIR ? q % 2 : q;
+            int64_t cb = half ? qq : 64 * pk + 16 * P * (qq / P) + qq % P;
             if (cb < a->OW) pl->nv[pk] = q + 1;
-            pl->b[pk][q] = b;
+            pl->b[pk][q] = cb * a->sw - (half ? 0 : a->pl);
             for (int g = 0; g < G; g++) {
-                int64_t o = b + 4 * g;
-                pl->km[pk][q][g] =
-                    pq_i8_dwcc_bits(-o, (half ? 32 : 64) < W - o ? (half ? 32 : 64) : W - o);
-                if (half) pl->kh[q][g] = pl->km[pk][q][g] << 32;
+                int64_t o = pl->b[pk][q] + 4 * g;
+                pl->km[pk][q][g] = pq_i8_dwcc_bits(-o, a->W - o);
             }
         }
     }
 }
 
-/* The requantized i32 of one vector: kernel row kh from ra[kh] (with half, the upper lanes from
- * rb[kh]) at byte b; the sums start at add (bias - zp_x * sum(w)). */
+/* The requantized i32 of one vector: kernel row r from rp[r] at byte b (masked by km[g] unless
+ * PLAIN); the sums start at add (bias - zp_x * sum(w)). */
 static inline __attribute__((always_inline)) __m512i
-pq_i8_dwcc_vec(int KH, int G, int HALF, int kind, const uint8_t *const *ra,
-               const uint8_t *const *rb, int64_t b, const __mmask64 *km, const __mmask64 *kh,
-               const __m512i *wq, __m512i add, __m512i zq, __m512 m, const pq_i8_act16 *act,
-               __m512 hi, __m512i vz) {
+pq_i8_dwcc_vec(int KH, int G, int PLAIN, int kind, const uint8_t *const *rp, int64_t b,
+               const __mmask64 *km, const __m512i *wq, __m512i add, __m512i zq, __m512 m,
+               const pq_i8_act16 *act, __m512 hi, __m512i vz) {
     __m512i acc = add;
     for (int r = 0; r < KH; r++)
         for (int g = 0; g < G; g++) {
-            __m512i t = _mm512_mask_loadu_epi8(zq, km[g], ra[r] + b + 4 * g);
-            if (HALF) t = _mm512_mask_loadu_epi8(t, kh[g], rb[r] + b + 4 * g - 32);
+            const uint8_t *p = rp[r] + b + 4 * g;
+            __m512i t =
+                PLAIN ? _mm512_loadu_si512((const void *)p) : _mm512_mask_loadu_epi8(zq, km[g], p);
             acc = _mm512_dpbusd_epi32(acc, t, wq[r * G + g]);
         }
     return pq_i8_rq16s_k(kind, acc, _mm512_setzero_si512(), m, act, hi, vz);
 }
 
-/* Output rows [ob, oe) of one channel (KH, G, HALF, kind: constants in the specialised callers);
- * zrow: W bytes of zp for the rows outside the input. */
+/* Output rows [ob, oe) of one channel (KH, G, FORM, kind: constants in the specialised callers);
+ * buf: the scratch (pq_i8_dwcc_bytes, zp-filled): the rows' copy (HALF) or a row of zp. */
 static inline __attribute__((always_inline, target("avx512vbmi"))) void
-pq_i8_dwcc_chan(int KH, int G, int HALF, int kind, const pq_i8_dwc *a, const pq_i8_dwcc_plan *pl,
-                const uint8_t *x, const uint8_t *zrow, uint8_t *y, const __m512i *wq, __m512i add,
+pq_i8_dwcc_chan(int KH, int G, int FORM, int kind, const pq_i8_dwc *a, const pq_i8_dwcc_plan *pl,
+                const uint8_t *x, uint8_t *buf, uint8_t *y, const __m512i *wq, __m512i add,
                 __m512 m, const pq_i8_act16 *act, int64_t ob, int64_t oe) {
-    __m512i zq = _mm512_set1_epi8((char)a->zp_x), vz = _mm512_set1_epi32(a->zp_y);
+    __m512i vz = _mm512_set1_epi32(a->zp_y), zq = _mm512_set1_epi8((char)a->zp_x);
     __m512 hi = _mm512_set1_ps((float)(255 - a->zp_y));
-    int64_t W = a->W, OW = a->OW;
+    int64_t W = a->W, OW = a->OW, ih0 = ob * a->sh - a->pt;
+    if (FORM == PQ_I8_DWCC_HALF) { /* the input rows read, pl columns in (32 >= pl + those) */
+        int64_t rows = (oe - ob - 1) * a->sh + (KH - 1) * a->dh + 1;
+        __mmask64 k = pq_i8_dwcc_bits(0, (OW - 1) + a->KW - a->pl < W ? OW - 1 + a->KW - a->pl : W);
+        for (int64_t rr = 0; rr < rows; rr++) {
+            int64_t ih = ih0 + rr;
+            if (ih >= 0 && ih < a->H) /* whole stores: zp past the row (buf's slack) */
+                _mm512_storeu_si512((void *)(buf + rr * 32 + a->pl),
+                                    _mm512_mask_loadu_epi8(zq, k, x + ih * W));
+        }
+    }
     __mmask64 kst = pq_i8_dwcc_bits(0, OW), kst2 = pq_i8_dwcc_bits(32, 32 + OW);
-    for (int64_t oh = ob; oh < oe; oh += HALF ? 2 : 1) {
+    for (int64_t oh = ob; oh < oe; oh += FORM == PQ_I8_DWCC_ROW ? 1 : 2) {
         const uint8_t *ra[PQ_I8_DWCC_KH], *rb[PQ_I8_DWCC_KH];
-        bool two = HALF && oh + 1 < oe;
+        bool two = FORM != PQ_I8_DWCC_ROW && oh + 1 < oe;
         for (int r = 0; r < KH; r++) {
             int64_t ih = oh * a->sh - a->pt + r * a->dh, ih2 = ih + a->sh;
-            ra[r] = ih >= 0 && ih < a->H ? x + ih * W : zrow;
-            rb[r] = two && ih2 >= 0 && ih2 < a->H ? x + ih2 * W : zrow;
+            if (FORM == PQ_I8_DWCC_HALF) {
+                ra[r] = buf + (ih - ih0) * 32;
+            } else {
+                ra[r] = ih >= 0 && ih < a->H ? x + ih * W : buf;
+                rb[r] = two && ih2 >= 0 && ih2 < a->H ? x + ih2 * W : buf;
+            }
         }
-        for (int pk = 0; pk < (HALF ? 1 : pl->npk); pk++) {
+        uint8_t *yr = y + oh * OW;
+        for (int pk = 0; pk < (FORM == PQ_I8_DWCC_ROW ? pl->npk : 1); pk++) {
             __m512i v[4];
             int nv = pl->nv[pk];
             for (int q = 0; q < 4; q++)
-                v[q] = q == 0 || q < nv
-                           ? pq_i8_dwcc_vec(KH, G, HALF, kind, ra, rb, pl->b[pk][q], pl->km[pk][q],
-                                            pl->kh[q], wq, add, zq, m, act, hi, vz)
-                           : v[0];
+                v[q] =
+                    q == 0 || q < nv
+                        ? pq_i8_dwcc_vec(KH, G, FORM == PQ_I8_DWCC_HALF, kind,
+                                         FORM == PQ_I8_DWCC_PAIR && q >= 2 ? rb : ra, pl->b[pk][q],
+                                         pl->km[pk][q], wq, add, zq, m, act, hi, vz)
+                        : v[0];
             __m512i bytes = _mm512_permutexvar_epi8(
                 pl->perm, _mm512_packus_epi16(_mm512_packs_epi32(v[0], v[1]),
                                               _mm512_packs_epi32(v[2], v[3])));
-            uint8_t *yr = y + oh * OW;
-            if (HALF) {
+            if (FORM == PQ_I8_DWCC_ROW) {
+                _mm512_mask_storeu_epi8(yr + 64 * pk, pq_i8_dwcc_bits(0, OW - 64 * pk), bytes);
+            } else {
                 _mm512_mask_storeu_epi8(yr, kst, bytes);
                 if (two) _mm512_mask_storeu_epi8(yr + OW - 32, kst2, bytes);
-            } else {
-                _mm512_mask_storeu_epi8(yr + 64 * pk, pq_i8_dwcc_bits(0, OW - 64 * pk), bytes);
             }
         }
     }
@@ -147,11 +167,13 @@ pq_i8_dwcc_chan(int KH, int G, int HALF, int kind, const pq_i8_dwc *a, const pq_
 
 __attribute__((target("avx512vbmi"))) void pq_i8_dwcc__avx512(const pq_i8_dwc *a) {
     int KH = (int)a->KH, KW = (int)a->KW, KK = KH * KW, G = (KW + 3) / 4;
-    bool half = a->sw == 1 && a->OW <= 32;
+    int form = pq_i8_dwcc_half(a)          ? PQ_I8_DWCC_HALF
+               : a->sw == 2 && a->OW <= 32 ? PQ_I8_DWCC_PAIR
+                                           : PQ_I8_DWCC_ROW;
     pq_i8_dwcc_plan pl;
-    pq_i8_dwcc_plan_of(a, half, G, &pl);
-    uint8_t *zrow = a->scratch;
-    memset(zrow, a->zp_x, (size_t)a->W);
+    pq_i8_dwcc_plan_of(a, form, G, &pl);
+    uint8_t *buf = a->scratch;
+    memset(buf, a->zp_x, pq_i8_dwcc_bytes(a));
     pq_i8_act16 act = pq_i8_act16_init(a->act);
     size_t hw = (size_t)(a->H * a->W), osp = (size_t)(a->OH * a->OW);
     int64_t ob = a->oh_begin, oe = a->oh_end > ob ? a->oh_end : a->OH;
@@ -175,22 +197,30 @@ __attribute__((target("avx512vbmi"))) void pq_i8_dwcc__avx512(const pq_i8_dwc *a
         __m512 m = _mm512_set1_ps(a->m[c]);
         const uint8_t *x = a->x + (size_t)c * hw;
         uint8_t *y = a->y + (size_t)c * osp;
+#define PQ_I8Z_CHAN3(KH_, G_, FORM)                                                                \
+    pq_i8_dwcc_chan(KH_, G_, FORM, kind, a, &pl, x, buf, y, wq, add, m, &act, ob, oe)
+#define PQ_I8Z_FORMS(KH_, G_)                                                                      \
+    do {                                                                                           \
+        if (form == PQ_I8_DWCC_HALF)                                                               \
+            PQ_I8Z_CHAN3(KH_, G_, PQ_I8_DWCC_HALF);                                                \
+        else if (form == PQ_I8_DWCC_PAIR)                                                          \
+            PQ_I8Z_CHAN3(KH_, G_, PQ_I8_DWCC_PAIR);                                                \
+        else                                                                                       \
+            PQ_I8Z_CHAN3(KH_, G_, PQ_I8_DWCC_ROW);                                                 \
+    } while (0)
 #define PQ_I8Z_CHAN(KIND)                                                                          \
     do {                                                                                           \
-        if (KH == 3 && G == 1 && half)                                                             \
-            pq_i8_dwcc_chan(3, 1, 1, KIND, a, &pl, x, zrow, y, wq, add, m, &act, ob, oe);          \
-        else if (KH == 3 && G == 1)                                                                \
-            pq_i8_dwcc_chan(3, 1, 0, KIND, a, &pl, x, zrow, y, wq, add, m, &act, ob, oe);          \
-        else if (KH == 5 && G == 2 && half)                                                        \
-            pq_i8_dwcc_chan(5, 2, 1, KIND, a, &pl, x, zrow, y, wq, add, m, &act, ob, oe);          \
+        const int kind = KIND;                                                                     \
+        if (KH == 3 && G == 1)                                                                     \
+            PQ_I8Z_FORMS(3, 1);                                                                    \
         else if (KH == 5 && G == 2)                                                                \
-            pq_i8_dwcc_chan(5, 2, 0, KIND, a, &pl, x, zrow, y, wq, add, m, &act, ob, oe);          \
-        else if (half)                                                                             \
-            pq_i8_dwcc_chan(KH, G, 1, KIND, a, &pl, x, zrow, y, wq, add, m, &act, ob, oe);         \
+            PQ_I8Z_FORMS(5, 2);                                                                    \
         else                                                                                       \
-            pq_i8_dwcc_chan(KH, G, 0, KIND, a, &pl, x, zrow, y, wq, add, m, &act, ob, oe);         \
+            PQ_I8Z_FORMS(KH, G);                                                                   \
     } while (0)
         PQ_I8_ACT_SPECIALISE(act.kind, PQ_I8Z_CHAN)
 #undef PQ_I8Z_CHAN
+#undef PQ_I8Z_FORMS
+#undef PQ_I8Z_CHAN3
     }
 }

@@ -323,9 +323,23 @@ static inline pq_i8_dwcq_geom pq_i8_dwcq_geometry(const pq_i8_dwc *a) {
     return q;
 }
 
+/* The AVX-512 column-lane depthwise kernel (int8_dwc_cols_avx512.c): whether two output rows
+ * share its vectors through a zp-padded copy of the channel's input rows at a pitch of 32 bytes
+ * (stride 1, OW + KW <= 33: row r + 1 is the upper half of a 64-byte load of row r), and its
+ * scratch bytes (that copy for output rows [0, OH), else a row of zp; and slack). */
+static inline bool pq_i8_dwcc_half(const pq_i8_dwc *a) {
+    return a->sw == 1 && a->sh == 1 && a->OW + a->KW <= 33;
+}
+
+static inline size_t pq_i8_dwcc_bytes(const pq_i8_dwc *a) {
+    size_t rows = (size_t)((a->OH - 1) * a->sh + (a->KH - 1) * a->dh + 1);
+    return (pq_i8_dwcc_half(a) ? rows * 32 : (size_t)a->W) + 192;
+}
+
 /* Scratch bytes of pq_i8_dwc_fn for the geometry of a (lanes: the table's dwc_lanes): the padded
  * plane of one band, the tap weights as f32 vectors, the requantized bytes [position][lane] and
- * slack; with 16 lanes at least the tap-quad kernel's byte and quad planes and weight quads. */
+ * slack; with 16 lanes at least the tap-quad kernel's byte and quad planes and weight quads, and
+ * the column-lane kernel's row copy. */
 static inline size_t pq_i8_dwc_scratch(const pq_i8_dwc *a, int lanes) {
     size_t hb = (size_t)((pq_i8_dwc_band(a, lanes) - 1) * a->sh + (a->KH - 1) * a->dh + 1);
     size_t wp = (size_t)((a->OW - 1) * a->sw + (a->KW - 1) * a->dw + 1);
@@ -336,6 +350,7 @@ static inline size_t pq_i8_dwc_scratch(const pq_i8_dwc *a, int lanes) {
         size_t quads =
             (size_t)q.ubytes + (size_t)q.hb * (size_t)q.nq * 64 + (size_t)(a->KH * q.G) * 64;
         if (quads > f32) f32 = quads;
+        if (pq_i8_dwcc_bytes(a) > f32) f32 = pq_i8_dwcc_bytes(a);
     }
     return f32 + tail;
 }
