@@ -323,17 +323,15 @@ static inline pq_i8_dwcq_geom pq_i8_dwcq_geometry(const pq_i8_dwc *a) {
     return q;
 }
 
-/* The AVX-512 column-lane depthwise kernel (int8_dwc_cols_avx512.c): whether two output rows
- * share its vectors through a zp-padded copy of the channel's input rows at a pitch of 32 bytes
- * (stride 1, OW + KW <= 33: row r + 1 is the upper half of a 64-byte load of row r), and its
- * scratch bytes (that copy for output rows [0, OH), else a row of zp; and slack). */
-static inline bool pq_i8_dwcc_half(const pq_i8_dwc *a) {
-    return a->sw == 1 && a->sh == 1 && a->OW + a->KW <= 33;
-}
-
+/* The AVX-512 column-lane depthwise kernel (int8_dwc_cols_avx512.c): at stride 1 it works on a
+ * zp-padded copy of the channel's input rows, back to back at a pitch of OW + KW - 1 bytes, with
+ * a 64-byte permute and store parameters per 64 positions of it; its scratch bytes for output
+ * rows [0, OH) (two such copies, else a row of zp), and slack. */
 static inline size_t pq_i8_dwcc_bytes(const pq_i8_dwc *a) {
-    size_t rows = (size_t)((a->OH - 1) * a->sh + (a->KH - 1) * a->dh + 1);
-    return (pq_i8_dwcc_half(a) ? rows * 32 : (size_t)a->W) + 192;
+    if (a->sw != 1 || a->sh != 1) return (size_t)a->W + 192;
+    size_t p = (size_t)(a->OW + a->KW - 1), rows = (size_t)(a->OH + (a->KH - 1) * a->dh);
+    size_t wins = ((size_t)a->OH * p + 63) / 64;
+    return 2 * ((rows * p + 192 + 63) / 64 * 64) + wins * 72;
 }
 
 /* Scratch bytes of pq_i8_dwc_fn for the geometry of a (lanes: the table's dwc_lanes): the padded
