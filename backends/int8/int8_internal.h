@@ -56,6 +56,11 @@ void pq_i8_dwc__avx512(const pq_i8_dwc *a);
  * the NCHW rows; fits: whether it takes a's geometry on this CPU (VBMI, pq_i8_dwc_force_cols). */
 bool pq_i8_dwcc_fits(const pq_i8_dwc *a);
 void pq_i8_dwcc__avx512(const pq_i8_dwc *a);
+/* d[ph * wq + i] = the input row x's padded column 2 i + ph (input column 2 i + ph - pl, zp
+ * outside [0, W)) for i < wq, ph < 2: a stride-2 row of the padded copy (int8_pad_avx512.c; the
+ * CPU must have AVX-512 VBMI). */
+void pq_i8_split2__avx512(const uint8_t *x, int64_t W, int64_t pl, uint8_t zp, size_t wq,
+                          uint8_t *d);
 void pq_i8t_out_rows__avx512(const uint8_t *src, size_t lds, size_t rows, size_t cols, uint8_t *dst,
                              size_t ldd);
 /* One row against one panel of the AVX-512 VNNI table (int8_gemv_avx512.c): the fused

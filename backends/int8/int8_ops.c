@@ -25,6 +25,7 @@
 #include "int8_transpose_x86.h"
 #endif
 
+#include "backends/cpu.h"
 #include "backends/onednn/onednn_impl.h"
 #include "backends/threadpool.h"
 #include "ir/alloc.h"
@@ -496,6 +497,7 @@ typedef struct pq_i8_pad_job {
     const uint8_t *X;
     uint8_t *planes;
     uint8_t zp;
+    bool split2; /* stride-2 rows by pq_i8_split2__avx512 */
     atomic_int *failed;
 } pq_i8_pad_job;
 
@@ -589,6 +591,12 @@ static void pq_i8_pad_task(void *ctx, int64_t b, int64_t e) {
                 if (c1 > c0) pq_i8_copy(d + c0, xr, (size_t)(c1 - c0));
                 continue;
             }
+#if defined(__x86_64__)
+            if (j->split2) {
+                pq_i8_split2__avx512(xr, g->W, g->pl, j->zp, s->wq, d);
+                continue;
+            }
+#endif
             /* the padded row (sw * wq columns), then its phases */
             pq_i8_pad_row(xr, g->W, g->pl, j->zp, s->rstride, row);
             pq_i8_deinterleave(row, sw, s->wq, d);
@@ -1351,6 +1359,8 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
                             .X = X->data,
                             .planes = planes,
                             .zp = (uint8_t)zp_x,
+                            .split2 = sw == 2 && (k->isa == PQ_I8_AVX512 || k->isa == PQ_I8_AMX) &&
+                                      pq_cpu_has_avx512_vbmi(),
                             .failed = &pfail};
         int pth = pq_i8_threads(th, (double)(g.N * g.C) * (double)src.cstride, 2.5e5);
         pq_parallel_for(pth, g.N * g.C, pq_i8_pad_task, &pj);
