@@ -61,6 +61,22 @@ void pq_i8_dwcc__avx512(const pq_i8_dwc *a);
  * CPU must have AVX-512 VBMI). */
 void pq_i8_split2__avx512(const uint8_t *x, int64_t W, int64_t pl, uint8_t zp, size_t wq,
                           uint8_t *d);
+/* The AVX-512 stem convolution (int8_conv_stem_avx512.c): group 1, stride 2 across columns,
+ * kernels of at most 4 columns, C * KH <= 12, M <= 32, finite multipliers m, activation act
+ * (NULL: none); x and y NCHW, w OIHW s8, bias NULL or M i32. fits: whether k's table and the
+ * CPU (AVX-512 VBMI) run it for g. run: output row ranges on pq_parallel_for(threads). */
+typedef struct pq_i8_stem {
+    const pq_i8_conv *g;
+    const uint8_t *x;
+    uint8_t *y;
+    const int8_t *w;
+    const int32_t *bias;
+    const float *m;
+    const pq_i8_act *act;
+    int32_t zp_x, zp_y;
+} pq_i8_stem;
+bool pq_i8_stem_fits(const pq_i8_kernels *k, const pq_i8_conv *g);
+void pq_i8_stem_run(const pq_i8_stem *s, int threads);
 void pq_i8t_out_rows__avx512(const uint8_t *src, size_t lds, size_t rows, size_t cols, uint8_t *dst,
                              size_t ldd);
 /* One row against one panel of the AVX-512 VNNI table (int8_gemv_avx512.c): the fused

@@ -1266,6 +1266,23 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
         if (atomic_load(&dj.failed)) st = pq_error_nomem(a->err, "QLinearConv depthwise buffers");
         goto done;
     }
+#if defined(__x86_64__)
+    /* the stem (3 input channels, stride 2): tap quads straight from the input rows */
+    if (!direct && finite && pq_i8_stem_fits(k, &g)) {
+        pq_i8_stem s = {.g = &g,
+                        .x = X->data,
+                        .y = Y->data,
+                        .w = Wt->data,
+                        .bias = bias,
+                        .m = m,
+                        .act = has_act ? &act : NULL,
+                        .zp_x = zp_x,
+                        .zp_y = zp_y};
+        pq_i8_stem_run(&s,
+                       pq_i8_threads(th, (double)M * (double)CK * (double)OSP * (double)g.N, 2e6));
+        goto done;
+    }
+#endif
     /* Weights packed once per session node (or per call); the zero-point correction
      * -zp_x * sum_k w[oc][k] is folded per output channel with the bias. */
     /* implicit GEMM on a channel-last copy (AMX): no tap packing per tile */

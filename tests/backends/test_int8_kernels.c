@@ -298,6 +298,11 @@ static const conv_geo conv_geos[] = {
      * (a channel tail in every copied pixel) at stride 2 */
     {1, 16, 6, 40, 64, 3, 3, 1, 1, 1, {1, 1, 1, 1}},
     {1, 8, 9, 70, 64, 3, 3, 2, 1, 1, {1, 1, 1, 1}},
+    /* the AVX-512 stem kernel (stride 2, C * KH <= 12, KW <= 4, M <= 32) */
+    {1, 3, 40, 70, 16, 3, 3, 2, 1, 1, {1, 1, 1, 1}}, /* mobilenet stem, OW 35 */
+    {2, 3, 21, 45, 17, 3, 3, 2, 1, 1, {1, 0, 1, 1}}, /* batch 2, odd M, asymmetric pads */
+    {1, 2, 17, 67, 32, 2, 4, 2, 1, 1, {0, 2, 1, 1}}, /* 2x4 kernel, M 32 */
+    {1, 4, 13, 40, 8, 3, 2, 2, 1, 1, {1, 1, 1, 1}},  /* C * KH = 12, 3x2 kernel */
 };
 
 /* A fused activation for conv_case: name (NULL: none), its attributes, the y scale that spreads
@@ -423,7 +428,8 @@ static void sweep_conv_act(enum pq_i8_isa isa) {
     const pq_i8_kernels *k = need_isa(isa);
     rng_t r = {0x13198A2E03707344ULL + (uint64_t)isa};
     g_distinct = 0;
-    static const int geos[] = {0, 2, 3, 7, 8, 13, 14, 19, 20, 21, 22, 23, 24, 27, 28};
+    static const int geos[] = {0,  2,  3,  7,  8,  13, 14, 19, 20, 21,
+                               22, 23, 24, 27, 28, 38, 39, 40, 41}; /* the stem kernel's */
     g_compared = 0;
     int cases = 0;
     for (int force = -1; force <= 1; force++) {

@@ -152,6 +152,7 @@ static const geo geos[] = {
     {2, 16, 9, 9, 16, 3, 1, 1, 16},   /* depthwise, one channel block per image */
     {1, 16, 29, 30, 16, 3, 1, 1, 16}, /* depthwise, output columns in lanes: odd row splits */
     {1, 8, 60, 64, 8, 3, 2, 1, 8},    /* the same at stride 2 */
+    {2, 3, 33, 64, 16, 3, 2, 1, 1},   /* stem (AVX-512 stem kernel): row ranges, batch 2 */
     {2, 128, 12, 12, 64, 3, 2, 1, 1}, /* AMX implicit GEMM: stride phases, batch 2 */
 };
 
