@@ -24,15 +24,6 @@ bool pq_i8_stem_fits(const pq_i8_kernels *k, const pq_i8_conv *g) {
            pq_cpu_has_avx512_vbmi();
 }
 
-/* Bits [lo, hi) of a 64-bit mask (none when hi <= lo). */
-static inline __mmask64 pq_i8_stem_bits(int64_t lo, int64_t hi) {
-    if (lo < 0) lo = 0;
-    if (hi > 64) hi = 64;
-    if (hi <= lo) return 0;
-    __mmask64 m = hi >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << hi) - 1);
-    return m & ~(((__mmask64)1 << lo) - 1);
-}
-
 /* Both phases' quads of block (output row oh, columns c0 ..) of image x (zp outside); quad t
  * reads input channel plane x + co[t], row oh * sh - pt + kr[t]. */
 static inline __attribute__((always_inline)) void
@@ -41,7 +32,7 @@ pq_i8_stem_quads(int T, const pq_i8_conv *g, const uint8_t *x, const int64_t *co
     int64_t W = g->W, ih0 = oh * g->sh - g->pt;
     for (int r = 0; r < 2; r++) {
         int64_t b = (c0 + r) * 2 - g->pl;
-        __mmask64 km = pq_i8_stem_bits(-b, W - b);
+        __mmask64 km = pq_i8_bits64(-b, W - b);
         for (int t = 0; t < T; t++) {
             int64_t ih = ih0 + kr[t];
             q[r][t] =
@@ -73,7 +64,7 @@ pq_i8_stem_rows(int T, int kind, const pq_i8_stem *s, const int32_t *wq, const i
             __m512i q[2][PQ_I8_STEM_T];
             pq_i8_stem_quads(T, g, x, co, kr, oh, c0, zq, q);
             int64_t nb = OW - c0 < 32 ? OW - c0 : 32;
-            __mmask64 k0 = pq_i8_stem_bits(0, nb), k1 = pq_i8_stem_bits(32, 32 + nb);
+            __mmask64 k0 = pq_i8_bits64(0, nb), k1 = pq_i8_bits64(32, 32 + nb);
             for (int64_t m0 = 0; m0 < M; m0 += 2) {
                 __m512i v[4];
                 for (int h = 0; h < 2; h++) {

@@ -41,15 +41,6 @@ bool pq_i8_dwcc_fits(const pq_i8_dwc *a) {
     return a->OW >= 28;
 }
 
-/* Bits [lo, hi) of a 64-bit mask (none when hi <= lo). */
-static inline __mmask64 pq_i8_dwcc_bits(int64_t lo, int64_t hi) {
-    if (lo < 0) lo = 0;
-    if (hi > 64) hi = 64;
-    if (hi <= lo) return 0;
-    __mmask64 m = hi >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << hi) - 1);
-    return m & ~(((__mmask64)1 << lo) - 1);
-}
-
 /* Stride 2, per 64-column block pk and vector q: the row byte of lane 0's first tap (b), the bytes
  * inside the input row per quad g (km), the vectors to compute (nv), and the vpermb after the
  * packs. */
@@ -79,7 +70,7 @@ static void pq_i8_dwcc_plan_of(const pq_i8_dwc *a, int form, int G, pq_i8_dwcc_p
             pl->b[pk][q] = cb * a->sw - a->pl;
             for (int g = 0; g < G; g++) {
                 int64_t o = pl->b[pk][q] + 4 * g;
-                pl->km[pk][q][g] = pq_i8_dwcc_bits(-o, a->W - o);
+                pl->km[pk][q][g] = pq_i8_bits64(-o, a->W - o);
             }
         }
     }
@@ -111,7 +102,7 @@ pq_i8_dwcc_chan(int KH, int G, int FORM, int kind, const pq_i8_dwc *a, const pq_
     __m512i vz = _mm512_set1_epi32(a->zp_y), zq = _mm512_set1_epi8((char)a->zp_x);
     __m512 hi = _mm512_set1_ps((float)(255 - a->zp_y));
     int64_t W = a->W, OW = a->OW;
-    __mmask64 kst = pq_i8_dwcc_bits(0, OW), kst2 = pq_i8_dwcc_bits(32, 32 + OW);
+    __mmask64 kst = pq_i8_bits64(0, OW), kst2 = pq_i8_bits64(32, 32 + OW);
     for (int64_t oh = ob; oh < oe; oh += FORM == PQ_I8_DWCC_ROW ? 1 : 2) {
         const uint8_t *ra[PQ_I8_DWCC_KH], *rb[PQ_I8_DWCC_KH];
         bool two = FORM == PQ_I8_DWCC_PAIR && oh + 1 < oe;
@@ -134,7 +125,7 @@ pq_i8_dwcc_chan(int KH, int G, int FORM, int kind, const pq_i8_dwc *a, const pq_
                 pl->perm, _mm512_packus_epi16(_mm512_packs_epi32(v[0], v[1]),
                                               _mm512_packs_epi32(v[2], v[3])));
             if (FORM == PQ_I8_DWCC_ROW) {
-                _mm512_mask_storeu_epi8(yr + 64 * pk, pq_i8_dwcc_bits(0, OW - 64 * pk), bytes);
+                _mm512_mask_storeu_epi8(yr + 64 * pk, pq_i8_bits64(0, OW - 64 * pk), bytes);
             } else {
                 _mm512_mask_storeu_epi8(yr, kst, bytes);
                 if (two) _mm512_mask_storeu_epi8(yr + OW - 32, kst2, bytes);
@@ -190,9 +181,8 @@ static void pq_i8_dwcc_copy(const pq_i8_dwc *a, const uint8_t *x, uint8_t *buf, 
         int64_t ih = ih0 + rr;
         if (ih < 0 || ih >= a->H) continue;
         for (int64_t c = 0; c < W; c += 64)
-            _mm512_storeu_si512(
-                (void *)(buf + rr * p + a->pl + c),
-                _mm512_mask_loadu_epi8(zq, pq_i8_dwcc_bits(0, W - c), x + ih * W + c));
+            _mm512_storeu_si512((void *)(buf + rr * p + a->pl + c),
+                                _mm512_mask_loadu_epi8(zq, pq_i8_bits64(0, W - c), x + ih * W + c));
     }
 }
 
@@ -217,7 +207,7 @@ pq_i8_dwcc_flat(int KH, int G, int kind, const pq_i8_dwc *a, const uint8_t *buf,
         __m512i bytes = _mm512_permutexvar_epi8(
             _mm512_load_si512((const void *)(perm + 64 * k)),
             _mm512_packus_epi16(_mm512_packs_epi32(v[0], v[1]), _mm512_packs_epi32(v[2], v[3])));
-        _mm512_mask_storeu_epi8(yb + win[k].y0, pq_i8_dwcc_bits(0, win[k].n), bytes);
+        _mm512_mask_storeu_epi8(yb + win[k].y0, pq_i8_bits64(0, win[k].n), bytes);
     }
 }
 

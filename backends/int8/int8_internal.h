@@ -22,6 +22,15 @@ enum { PQ_I8_TLS_TASK, PQ_I8_TLS_CALL, PQ_I8_TLS_PLANES, PQ_I8_TLS_OUT, PQ_I8_TL
 /* Nonzero: the AVX-512 depthwise kernel keeps its f32 form (pq_i8_dwc_force_f32, for tests). */
 extern int pq_i8_dwcq_off;
 
+/* Bits [lo, hi) of a 64-bit mask (a byte mask of a 64-byte load or store; none when hi <= lo). */
+static inline uint64_t pq_i8_bits64(int64_t lo, int64_t hi) {
+    if (lo < 0) lo = 0;
+    if (hi > 64) hi = 64;
+    if (hi <= lo) return 0;
+    uint64_t m = hi >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << hi) - 1);
+    return m & ~(((uint64_t)1 << lo) - 1);
+}
+
 /* A 64-byte aligned buffer of bytes for slot on this thread: the thread's cached one (grow-only,
  * freed at thread exit), or (large requests, no thread state) a new allocation returned in
  * *owned too, for the caller to pq_free. NULL on NOMEM. */

@@ -4,15 +4,6 @@
 
 #include "int8_internal.h"
 
-/* Bits [lo, hi) of a 64-bit mask (none when hi <= lo). */
-static inline __mmask64 pq_i8_pad_bits(int64_t lo, int64_t hi) {
-    if (lo < 0) lo = 0;
-    if (hi > 64) hi = 64;
-    if (hi <= lo) return 0;
-    __mmask64 m = hi >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << hi) - 1);
-    return m & ~(((__mmask64)1 << lo) - 1);
-}
-
 __attribute__((target("avx512vbmi"))) void
 pq_i8_split2__avx512(const uint8_t *x, int64_t W, int64_t pl, uint8_t zp, size_t wq, uint8_t *d) {
     __m512i zq = _mm512_set1_epi8((char)zp);
@@ -25,9 +16,9 @@ pq_i8_split2__avx512(const uint8_t *x, int64_t W, int64_t pl, uint8_t zp, size_t
     for (size_t i0 = 0; i0 < wq; i0 += 64) {
         /* padded columns 2 i0 .. 2 i0 + 127 are input columns c0 .. c0 + 127 (zp outside) */
         int64_t c0 = 2 * (int64_t)i0 - pl;
-        __m512i lo = _mm512_mask_loadu_epi8(zq, pq_i8_pad_bits(-c0, W - c0), x + c0);
-        __m512i hi = _mm512_mask_loadu_epi8(zq, pq_i8_pad_bits(-c0 - 64, W - c0 - 64), x + c0 + 64);
-        __mmask64 k = pq_i8_pad_bits(0, (int64_t)(wq - i0));
+        __m512i lo = _mm512_mask_loadu_epi8(zq, pq_i8_bits64(-c0, W - c0), x + c0);
+        __m512i hi = _mm512_mask_loadu_epi8(zq, pq_i8_bits64(-c0 - 64, W - c0 - 64), x + c0 + 64);
+        __mmask64 k = pq_i8_bits64(0, (int64_t)(wq - i0));
         _mm512_mask_storeu_epi8(d + i0, k, _mm512_permutex2var_epi8(lo, ie, hi));
         _mm512_mask_storeu_epi8(d + wq + i0, k, _mm512_permutex2var_epi8(lo, io, hi));
     }
