@@ -2,6 +2,7 @@
  * in the lanes, tap quads loaded straight from the NCHW input rows, every output channel one
  * vpdpbusd per input channel and kernel row; no padded copy, no packing. Bit-exact. */
 #include <immintrin.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -44,8 +45,9 @@ pq_i8_stem_quads(int T, const pq_i8_conv *g, const uint8_t *x, const int64_t *co
 /* Output rows [ob, oe) of image n in blocks of 32 columns (T quads, kind: constants in the
  * specialised callers); wq: [M][T] weight quads, add: bias - zp_x * sum(w) per output channel. */
 static inline __attribute__((always_inline, target("avx512vbmi"))) void
-pq_i8_stem_rows(int T, int kind, const pq_i8_stem *s, const int32_t *wq, const int32_t *add,
-                const pq_i8_act16 *act, __m512i perm, int64_t n, int64_t ob, int64_t oe) {
+pq_i8_stem_rows(int T, int CLAMP, int kind, const pq_i8_stem *s, const int32_t *wq,
+                const int32_t *add, const pq_i8_act16 *act, __m512i perm, int64_t n, int64_t ob,
+                int64_t oe) {
     const pq_i8_conv *g = s->g;
     int64_t OW = g->OW, M = g->M, osp = g->OH * g->OW;
     __m512i zq = _mm512_set1_epi8((char)s->zp_x), vz = _mm512_set1_epi32(s->zp_y);
@@ -76,8 +78,9 @@ pq_i8_stem_rows(int T, int kind, const pq_i8_stem *s, const int32_t *wq, const i
                             __asm__("vpdpbusd %2%{1to16%}, %1, %0"
                                     : "+v"(acc)
                                     : "v"(q[r][t]), "m"(wq[mm * T + t]));
-                        v[2 * h + r] =
-                            pq_i8_rq16s_k(kind, acc, _mm512_setzero_si512(), mv, act, hi, vz);
+                        v[2 * h + r] = CLAMP ? pq_i8_rq16s_k(kind, acc, _mm512_setzero_si512(), mv,
+                                                             act, hi, vz)
+                                             : pq_i8_rq16u_k(kind, acc, mv, act, vz);
                     }
                 }
                 __m512i bytes = _mm512_permutexvar_epi8(
@@ -94,6 +97,7 @@ pq_i8_stem_rows(int T, int kind, const pq_i8_stem *s, const int32_t *wq, const i
 typedef struct pq_i8_stem_job {
     const pq_i8_stem *s;
     int32_t wq[32 * PQ_I8_STEM_T], add[32];
+    bool clamp;     /* some channel's value may pass 2^30 (pq_i8_rq16u_k) */
     int64_t chunks; /* row ranges per image */
 } pq_i8_stem_job;
 
@@ -115,10 +119,10 @@ __attribute__((target("avx512vbmi"))) static void pq_i8_stem_task(void *ctx, int
         int64_t ob = OH * rc / j->chunks, oe = OH * (rc + 1) / j->chunks;
 #define PQ_I8Z_STEM(KIND)                                                                          \
     do {                                                                                           \
-        if (T == 9)                                                                                \
-            pq_i8_stem_rows(9, KIND, s, j->wq, j->add, &act, perm, n, ob, oe);                     \
+        if (T == 9 && !j->clamp)                                                                   \
+            pq_i8_stem_rows(9, 0, KIND, s, j->wq, j->add, &act, perm, n, ob, oe);                  \
         else                                                                                       \
-            pq_i8_stem_rows(T, KIND, s, j->wq, j->add, &act, perm, n, ob, oe);                     \
+            pq_i8_stem_rows(T, 1, KIND, s, j->wq, j->add, &act, perm, n, ob, oe);                  \
     } while (0)
         PQ_I8_ACT_SPECIALISE(act.kind, PQ_I8Z_STEM)
 #undef PQ_I8Z_STEM
@@ -142,6 +146,17 @@ void pq_i8_stem_run(const pq_i8_stem *s, int threads) {
         }
         /* bias - zp_x * sum(w) (wrapping i32 like the reference's correction) */
         j.add[mm] = (int32_t)((uint32_t)(s->bias ? s->bias[mm] : 0) - (uint32_t)s->zp_x * wsum);
+        /* |bias + sum w (x - zp)| <= |bias| + 255 sum |w|; an activation keeps |r| or stays
+         * within its constants and 1 (a factor |alpha| for LeakyRelu), then times 1 / s_y */
+        double b = fabs((double)(s->bias ? s->bias[mm] : 0));
+        for (int64_t i = 0; i < g->C * KK; i++)
+            b += 255.0 * fabs((double)s->w[mm * g->C * KK + i]);
+        double v = b * fabs((double)s->m[mm]);
+        if (s->act) {
+            double al = fabs((double)s->act->alpha), be = fabs((double)s->act->beta);
+            v = fmax(fmax(v * fmax(al, 1.0), al), fmax(be, 1.0)) * fabs((double)s->act->inv_sy);
+        }
+        if (!(v < 1073741824.0)) j.clamp = true;
     }
     j.chunks = threads > 1 ? (2 * threads + g->N - 1) / g->N : 1;
     if (j.chunks > g->OH) j.chunks = g->OH;

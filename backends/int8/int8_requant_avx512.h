@@ -107,6 +107,16 @@ static inline __attribute__((always_inline)) __m512i pq_i8_rq16s_k(int kind, __m
     return _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_min_ps(v, hi)), zp);
 }
 
+/* 16 lanes as pq_i8_rq16s_k for a sum already holding its add term, without the upper clamp
+ * either: for callers that have bounded |v| below 2^30 for every possible sum, so that cvt(v) +
+ * zp stays far inside i32 and the saturating packs of pq_i8_pack64__avx512 clamp both ends. */
+static inline __attribute__((always_inline)) __m512i
+pq_i8_rq16u_k(int kind, __m512i acc, __m512 m, const pq_i8_act16 *a, __m512i zp) {
+    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), m);
+    v = pq_i8_act16_k(kind, a, v);
+    return _mm512_add_epi32(_mm512_cvtps_epi32(v), zp);
+}
+
 /* Four 16-lane results of pq_i8_rq16s_k as 64 bytes in order (a, b, c, d), clamped to [0, 255]
  * by the saturating packs (i32 -> i16 signed, i16 -> u8 unsigned) and put in order with one
  * dword permute: 4 shuffles instead of four 2-uop vpmovdb. */
