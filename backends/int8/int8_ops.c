@@ -1267,7 +1267,7 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
         goto done;
     }
 #if defined(__x86_64__)
-    /* the stem (3 input channels, stride 2): tap quads straight from the input rows */
+    /* a stem (few input channels, stride 2, pq_i8_stem_fits): tap quads from the input rows */
     if (!direct && finite && pq_i8_stem_fits(k, &g)) {
         pq_i8_stem s = {.g = &g,
                         .x = X->data,
