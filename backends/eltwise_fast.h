@@ -49,6 +49,17 @@ typedef struct pq_eltwise_kernels {
                       double *acc);
     /* y[r * blk + l] = x[r * blk + l] * s[l] (blk = 8 or 16): one f32 multiply, bit-exact. */
     void (*lane_scale)(const float *x, const float *s, float *y, int64_t rows, int blk);
+    /* In place over n >= 0 floats, the fused activations the oneDNN convolution runs as a pass
+     * after the primitive (onednn_conv.c); NULL where the ISA has none (only AVX-512 has them;
+     * oneDNN's eltwise post-op runs instead). Both map 0 to 0 (blocked layouts' padding lanes).
+     * - swish: x * sigmoid(x) = x / (1 + 2^(-x log2 e)), the power from a polynomial and
+     *   vscalefps: within 3 ulp of the exact value where that is at least 2^-100 in magnitude
+     *   (x >= -60); for x < -60 |y| < 2^-80 (-0 from x < -88 on, where 2^... overflows); NaN
+     *   propagates, -inf gives NaN, +inf gives +inf.
+     * - hard_swish: x * (min(max(x + 3, 0), 6) / 6) in f32: within 2 ulp of the exact
+     *   x * clamp(x / 6 + 0.5, 0, 1) (the reference kernel's value in double). */
+    void (*swish)(float *x, int64_t n);
+    void (*hard_swish)(float *x, int64_t n);
 } pq_eltwise_kernels;
 
 extern const pq_eltwise_kernels pq_eltwise_kernels_scalar;

@@ -37,7 +37,11 @@ enum pq_status pq_onednn_gemm(const pq_kernel_args *a);
  * |y - y_ref| <= PQ_ONEDNN_ACT_RTOL |y_ref| + PQ_ONEDNN_ACT_ATOL of the separate op's reference
  * kernel applied to the oneDNN result (tests/backends/test_fused_act.c). The environment variable
  * PIQC_ONEDNN_ACT=ref (read at first use) runs the primitive without post-ops and applies the
- * reference epilogue (pq_act_epilogue) to the output instead: bit-identical to the separate op. */
+ * reference epilogue (pq_act_epilogue) to the output instead: bit-identical to the separate op.
+ * Exception: on AVX-512 the convolution runs Swish and HardSwish as piqc's own pass over its
+ * destination right after the primitive (backends/eltwise_fast.h's swish / hard_swish kernels,
+ * faster than oneDNN's post-ops, same bound); PIQC_ONEDNN_ACT_PASS=0 (read at first use) makes
+ * them post-ops again. */
 #define PQ_ONEDNN_ACT_RTOL 4e-6
 #define PQ_ONEDNN_ACT_ATOL 1e-6
 

@@ -1,6 +1,7 @@
 /* AVX-512 row kernels of backends/eltwise_fast.h: 16-wide binary ops with masked tails, Softmax
  * with a polynomial exp (vscalefps for 2^n, denormals included) and a double-accumulated sum,
- * LayerNormalization with double statistics. Numerics: eltwise_fast.h. */
+ * LayerNormalization with double statistics, in-place Swish / HardSwish. Numerics: eltwise_fast.h.
+ */
 #include "backends/eltwise_fast.h"
 
 #if defined(__x86_64__)
@@ -243,6 +244,65 @@ static void pq_f32_lane_scale_ukernel__avx512(const float *x, const float *s, fl
     }
 }
 
+/* x * sigmoid(x) = x / (1 + 2^u), u = -x log2(e) as the exact product u + ul (FMA), 2^u =
+ * 2^floor(u) * 2^f with f = u - floor(u) + ul (vreduceps) by a degree-6 polynomial (relative
+ * error 9e-8 on [0, 1)) and vscalefps. For x < -88 the power overflows to +inf and y is -0 (the
+ * exact value is below 1e-36 in magnitude); NaN propagates; x = -inf gives NaN (-inf / inf) as
+ * the reference's -inf * 0 does. */
+static inline __m512 pq_swish512(__m512 x) {
+    const __m512 c = _mm512_set1_ps(-1.44269504088896341f);
+    const __m512 clo = _mm512_set1_ps(-1.925963033500011e-08f); /* -log2(e) - c */
+    /* |x| <= 128 for the power (2^-184 rounds to 0, 2^184 overflows: the same y); NaN kept (the
+     * second operand of min / max is returned when one is NaN) */
+    __m512 xc = _mm512_max_ps(_mm512_set1_ps(-128.0f), _mm512_min_ps(_mm512_set1_ps(128.0f), x));
+    __m512 u = _mm512_mul_ps(xc, c);
+    __m512 ul = _mm512_fmadd_ps(xc, clo, _mm512_fmsub_ps(xc, c, u));
+    __m512 f = _mm512_add_ps(_mm512_reduce_ps(u, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC), ul);
+    __m512 p = _mm512_set1_ps(2.1701937657780945e-4f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.2439669808372855e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.678857401013374e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.548332259058952e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022984504699707e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931470036506653e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    __m512 e = _mm512_scalef_ps(p, u); /* p * 2^floor(u) */
+    return _mm512_div_ps(x, _mm512_add_ps(e, _mm512_set1_ps(1.0f)));
+}
+
+static void pq_f32_swish_ukernel__avx512(float *x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 a = pq_swish512(_mm512_loadu_ps(x + i)),
+               b = pq_swish512(_mm512_loadu_ps(x + i + 16));
+        _mm512_storeu_ps(x + i, a);
+        _mm512_storeu_ps(x + i + 16, b);
+    }
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(x + i, pq_swish512(_mm512_loadu_ps(x + i)));
+    if (i < n) {
+        __mmask16 m = pq_tail_mask(n - i);
+        _mm512_mask_storeu_ps(x + i, m, pq_swish512(_mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+
+/* x * (min(max(x + 3, 0), 6) / 6): x + 3 is exact near -3 (no cancellation error, unlike
+ * x / 6 + 0.5), and nothing overflows. */
+static inline __m512 pq_hard_swish512(__m512 x) {
+    __m512 t = _mm512_add_ps(x, _mm512_set1_ps(3.0f));
+    t = _mm512_min_ps(_mm512_max_ps(t, _mm512_setzero_ps()), _mm512_set1_ps(6.0f));
+    return _mm512_mul_ps(x, _mm512_div_ps(t, _mm512_set1_ps(6.0f)));
+}
+
+static void pq_f32_hard_swish_ukernel__avx512(float *x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(x + i, pq_hard_swish512(_mm512_loadu_ps(x + i)));
+    if (i < n) {
+        __mmask16 m = pq_tail_mask(n - i);
+        _mm512_mask_storeu_ps(x + i, m, pq_hard_swish512(_mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+
 const pq_eltwise_kernels pq_eltwise_kernels_avx512 = {
     .isa = "avx512",
     .sum = pq_f32_sum_ukernel__avx512,
@@ -252,6 +312,8 @@ const pq_eltwise_kernels pq_eltwise_kernels_avx512 = {
                pq_f32_div_ukernel__avx512},
     .softmax = pq_f32_softmax_ukernel__avx512,
     .layernorm = pq_f32_layernorm_ukernel__avx512,
+    .swish = pq_f32_swish_ukernel__avx512,
+    .hard_swish = pq_f32_hard_swish_ukernel__avx512,
 };
 #else
 const pq_eltwise_kernels pq_eltwise_kernels_avx512 = {.isa = "avx512"};

@@ -12,6 +12,7 @@
 #include "backends/eltwise_fast.h"
 #include "backends/fast.h"
 #include "backends/ref/ref.h"
+#include "backends/ref/ref_act.h"
 #include "ir/alloc.h"
 #include "ir/ir.h"
 
@@ -525,6 +526,91 @@ Test(eltwise_fast, lane_kernels_avx2) {
 }
 Test(eltwise_fast, lane_kernels_avx512) {
     lane_cases("avx512");
+}
+
+/* ---- in-place activation kernels (the oneDNN convolution's Swish / HardSwish pass) ---- */
+
+/* Distance of y from the exact value r in units of the float spacing at |r| (2^-149 for
+ * denormals). */
+static double ulps(float y, double r) {
+    double a = fabs(r);
+    int e;
+    frexp(a, &e); /* a = m 2^e, m in [0.5, 1) */
+    double ulp = ldexp(1.0, (e - 24 < -149 ? -149 : e - 24));
+    return fabs((double)y - r) / ulp;
+}
+
+/* Checks f (n floats computed in place from x) against the exact activation of kind (0: Swish,
+ * 1: HardSwish) within the bounds of eltwise_fast.h; returns the worst ulp distance. */
+static double check_act(int kind, const float *x, const float *f, int64_t n, const char *what) {
+    double worst = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        double r = kind ? pq_act_hard_swish_f64(v) : (double)v * pq_act_sigmoid_f64(v);
+        if (isnan(r)) { /* NaN, and -inf (-inf * 0) */
+            cr_assert(isnan(f[i]), "%s: x = %a: %a, want NaN", what, (double)v, (double)f[i]);
+            continue;
+        }
+        if (isinf(v)) {
+            cr_assert(f[i] == v, "%s: x = %a: %a", what, (double)v, (double)f[i]);
+            continue;
+        }
+        if (kind == 0 && v < -60.0f) {
+            cr_assert(f[i] <= 0.0f && f[i] > -0x1p-80f, "%s: x = %a: %a, exact %a", what, (double)v,
+                      (double)f[i], r);
+            continue;
+        }
+        double u = ulps(f[i], r);
+        if (u > worst) worst = u;
+        cr_assert(u <= (kind ? 2.0 : 3.0), "%s: x = %a (%.9g): %a (%.9g), exact %.9g: %.2f ulp",
+                  what, (double)v, (double)v, (double)f[i], (double)f[i], r, u);
+    }
+    return worst;
+}
+
+static void act_cases(const char *isa) {
+    const pq_eltwise_kernels *k = need(isa);
+    if (!k->swish || !k->hard_swish) cr_skip_test("%s has no activation kernels", isa);
+    void (*fns[2])(float *, int64_t) = {k->swish, k->hard_swish};
+    const char *names[2] = {"swish", "hard_swish"};
+    for (int kind = 0; kind < 2; kind++) {
+        char what[64];
+        /* a dense grid over [-100, 100], then random magnitudes 2^-140 .. 2^40 of both signs */
+        int64_t n = 400000, d1[1] = {n};
+        gt X = gt_new(1, d1), F = gt_new(1, d1);
+        for (int64_t i = 0; i < n; i++)
+            gf(&X)[i] = i < n / 2 ? -100.0f + 200.0f * (float)i / (float)(n / 2)
+                                  : ldexpf(1.0f + frand(0.5f), (int)(rnd() % 181) - 140) *
+                                        (rnd() & 1 ? -1.0f : 1.0f);
+        memcpy(gf(&F), gf(&X), (size_t)n * sizeof(float));
+        snprintf(what, sizeof what, "%s %s sweep", isa, names[kind]);
+        fns[kind](gf(&F), n);
+        gt_guards(&F, what);
+        double w = check_act(kind, gf(&X), gf(&F), n, what);
+        cr_log_info("%s: worst %.2f ulp", what, w);
+        gt_free(&X);
+        gt_free(&F);
+        /* SIMD tails, specials, zeros of blocked layouts' padding lanes */
+        for (size_t si = 0; si < NSIZES; si++) {
+            int64_t m = SIZES[si], dm[1] = {m};
+            gt Y = gt_new(1, dm), G = gt_new(1, dm);
+            fill(&Y, 8.0f, 1);
+            memcpy(gf(&G), gf(&Y), (size_t)m * sizeof(float));
+            snprintf(what, sizeof what, "%s %s n=%lld", isa, names[kind], (long long)m);
+            fns[kind](gf(&G), m);
+            gt_guards(&G, what);
+            check_act(kind, gf(&Y), gf(&G), m, what);
+            for (int64_t i = 0; i < m; i++)
+                if (gf(&Y)[i] == 0.0f) cr_assert(gf(&G)[i] == 0.0f, "%s: 0 not kept", what);
+            gt_free(&Y);
+            gt_free(&G);
+        }
+        fns[kind](NULL, 0);
+    }
+}
+
+Test(eltwise_fast, act_kernels_avx512) {
+    act_cases("avx512");
 }
 
 /* pq_kernel_run picks the fast entries (default ISA) and applies Add's fused activation. */

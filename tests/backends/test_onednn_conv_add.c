@@ -134,6 +134,7 @@ Test(onednn_conv_add, sweep_vs_ref) {
         {1, 8, 16, 1, 9, 3, 2, "Clip"},        /* few input channels, stride 2 */
         {1, 24, 24, 24, 8, 3, 1, "HardSwish"}, /* depthwise */
         {1, 16, 40, 1, 5, 1, 1, "Sigmoid"},    /* sigmoid(0) != 0 on padding lanes */
+        {2, 32, 40, 1, 7, 1, 1, "Swish"},      /* Swish pass after the sum (AVX-512), padding */
         {3, 5, 3, 1, 4, 3, 1, "Relu"},         /* odd sizes */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
