@@ -158,6 +158,10 @@ void pq_onednn_layout_stats(unsigned long *reused, unsigned long *elided);
 
 /* Number of nodes with an entry in c (tests). */
 size_t pq_onednn_cache_entries(const pq_onednn_cache *c);
+/* Bytes of c's buffers for kept blocked activations (tests): an entry is reused by a later output
+ * of the same run once every reader of its value took it, so the pool holds about the largest set
+ * of copies alive at one time, not one buffer per value. */
+size_t pq_onednn_cache_blocked_bytes(const pq_onednn_cache *c);
 
 /* Number of primitive-cache hits and misses (creations) of all three kernels since start, for
  * tests that check that repeated runs reuse primitives. Either pointer may be NULL. */

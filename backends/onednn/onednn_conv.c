@@ -870,6 +870,10 @@ static enum pq_status pq_conv_session(pq_onednn_cache *c, const pq_kernel_args *
         pq_dnnl_blk *sb = pq_dnnl_blk_find(c, consumed);
         if (sb) pq_dnnl_blk_free(sb);
     }
+    /* the source's and the addend's kept copies are free for later outputs once every reader
+     * took them */
+    pq_dnnl_blk_done(c, xval);
+    if (g->sum) pq_dnnl_blk_done(c, pq_dnnl_value(a, false, 3));
     if (st == PQ_OK && !p->act_done && pq_node_attr(a->node, "activation")) {
         /* the reference epilogue works on the plain tensor: the kept copy would be stale */
         if (ob) pq_dnnl_blk_free(ob);

@@ -148,9 +148,8 @@ typedef struct pq_dnnl_mems {
 void pq_dnnl_mems_free(pq_dnnl_mems *m);
 /* pq_dnnl_execute_ws with the memory objects of m (NULL: created and destroyed in this call;
  * arguments past PQ_DNNL_MEMS slots are too). The same statuses. */
-enum pq_status pq_dnnl_execute_mems(const pq_dnnl_prim *p, pq_dnnl_mems *m,
-                                    const pq_dnnl_arg *args, int nargs, void *scratch,
-                                    const char *what, pq_error *err);
+enum pq_status pq_dnnl_execute_mems(const pq_dnnl_prim *p, pq_dnnl_mems *m, const pq_dnnl_arg *args,
+                                    int nargs, void *scratch, const char *what, pq_error *err);
 
 /* ---- per-session cache (onednn_session.c; the public face is in onednn.h) ---- */
 
@@ -221,6 +220,9 @@ pq_dnnl_blk *pq_dnnl_blk_input(pq_onednn_cache *c, const pq_kernel_args *a, uint
                                uint64_t since);
 /* One reader took b (the last expected one confirms the producer's elision). */
 void pq_dnnl_blk_took(pq_dnnl_blk *b);
+/* A reader is done with value's kept copy (NULL: none): the entry is freed for the next output
+ * when every reader expected to take it took it (nothing reads it later this run). */
+void pq_dnnl_blk_done(pq_onednn_cache *c, const void *value);
 /* Writes back the plain tensor of every input i of a (bit i of mask set) whose fresh kept copy
  * has it elided (for a reader about to read the plain tensor). INTERNAL on failure (message in
  * a->err). */

@@ -344,6 +344,7 @@ enum pq_status pq_onednn_eltwise_blocked(const pq_kernel_args *a) {
         pq_parallel_for(pq_lay_threads(a, g.n * g.c * g.sp), g.blk ? g.n * g.cb : g.n,
                         pq_lay_gap_chunk, &j);
         pq_dnnl_blk_took(in[0]);
+        pq_dnnl_blk_done(c, in[0]->value);
         ln->last_exec = pq_dnnl_tick(c);
         return PQ_OK;
     }
@@ -452,5 +453,7 @@ enum pq_status pq_onednn_eltwise_blocked(const pq_kernel_args *a) {
     ob->confirm = &ln->confirmed;
     if (v0) pq_dnnl_blk_took(pq_dnnl_blk_find(c, v0));
     if (v1 && v1 != v0) pq_dnnl_blk_took(pq_dnnl_blk_find(c, v1));
+    pq_dnnl_blk_done(c, v0);
+    if (v1 != v0) pq_dnnl_blk_done(c, v1);
     return PQ_OK;
 }

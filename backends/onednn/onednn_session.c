@@ -201,6 +201,11 @@ enum pq_status pq_dnnl_plain_inputs(pq_onednn_cache *c, const pq_kernel_args *a,
     return PQ_OK;
 }
 
+void pq_dnnl_blk_done(pq_onednn_cache *c, const void *value) {
+    pq_dnnl_blk *b = value ? pq_dnnl_blk_find(c, value) : NULL;
+    if (b && b->want > 0 && b->used >= b->want) pq_dnnl_blk_free(b);
+}
+
 void pq_dnnl_blk_free(pq_dnnl_blk *b) {
     b->value = NULL;
     b->plain = NULL;
@@ -216,6 +221,13 @@ pq_onednn_cache *pq_onednn_cache_bind(pq_onednn_cache *c) {
 
 size_t pq_onednn_cache_entries(const pq_onednn_cache *c) {
     return c ? c->n : 0;
+}
+
+size_t pq_onednn_cache_blocked_bytes(const pq_onednn_cache *c) {
+    size_t t = 0;
+    for (size_t i = 0; c && i < c->n_blk; i++)
+        t += c->blk[i].cap;
+    return t;
 }
 
 pq_onednn_cache *pq_dnnl_current(void) {
