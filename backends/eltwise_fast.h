@@ -56,7 +56,7 @@ typedef struct pq_eltwise_kernels {
      *   vscalefps: within 3 ulp of the exact value where that is at least 2^-100 in magnitude
      *   (x >= -60); for x < -60 |y| < 2^-80 (-0 from x < -88 on, where 2^... overflows); NaN
      *   propagates, -inf gives NaN, +inf gives +inf.
-     * - hard_swish: x * (min(max(x + 3, 0), 6) / 6) in f32: within 2 ulp of the exact
+     * - hard_swish: x * (min(max(x + 3, 0), 6) * (1/6)) in f32: within 3 ulp of the exact
      *   x * clamp(x / 6 + 0.5, 0, 1) (the reference kernel's value in double). */
     void (*swish)(float *x, int64_t n);
     void (*hard_swish)(float *x, int64_t n);
