@@ -60,6 +60,10 @@ typedef struct pq_eltwise_kernels {
      *   x * clamp(x / 6 + 0.5, 0, 1) (the reference kernel's value in double). */
     void (*swish)(float *x, int64_t n);
     void (*hard_swish)(float *x, int64_t n);
+    /* y[r] = sum over i < k of x[i] * w[r * k + i] for r < rows (w row-major [rows, k], k >= 1):
+     * the oneDNN Gemm's batch-1 path (onednn_matmul.c), f32 products and sums in an order of the
+     * kernel's own (16 partial sums per row). NULL where the ISA has none (AVX-512 only). */
+    void (*gemv_rows)(const float *x, const float *w, int64_t k, int64_t rows, float *y);
 } pq_eltwise_kernels;
 
 extern const pq_eltwise_kernels pq_eltwise_kernels_scalar;

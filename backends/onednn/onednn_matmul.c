@@ -1,10 +1,14 @@
 /* f32 MatMul (numpy batching and broadcasting, 1-D operands) and Gemm (transA/transB through
  * strides, alpha as output scale, C as bias or as a pre-filled destination with a scaled sum
- * post-op) through oneDNN's matmul primitive, cached per shape + attributes + thread count. */
+ * post-op) through oneDNN's matmul primitive, cached per shape + attributes + thread count; batch-1
+ * Gemm with B transposed on piqc's own GEMV kernel (AVX-512). */
+#include <stdlib.h>
 #include <string.h>
 
+#include "backends/eltwise_fast.h"
 #include "backends/onednn/onednn_impl.h"
 #include "backends/piqc_ops.h"
+#include "backends/threadpool.h"
 #include "ir/ir.h"
 
 /* A cached matmul: primitive and the memory descriptors of its arguments; with packed weights
@@ -332,6 +336,53 @@ static void pq_gemm_prefill(const pq_kernel_args *a) {
     }
 }
 
+/* ---- Gemm at batch 1: piqc's own GEMV ---- */
+
+/* Whether batch-1 Gemms with B transposed ([N, K] rows, as exported from Linear layers) run on the
+ * eltwise table's gemv_rows kernel instead of oneDNN's matmul (PIQC_ONEDNN_GEMV=0: never). A
+ * batch-1 product only streams B once, so memory decides: four rows read side by side (four
+ * sequential streams) beat the matmul on its packed BA16a64b copy when B comes from DRAM
+ * (1 x 1280 x 1000, 16 rotating copies of B: 256 vs 322 us; 1 x 960 x 1280: 257 vs 284 us), and
+ * B is read where it is, no packed copy. */
+static bool pq_gemv_wanted(void) {
+    static _Atomic int mode = -1;
+    if (mode < 0) {
+        const char *e = getenv("PIQC_ONEDNN_GEMV");
+        mode = !(e && !strcmp(e, "0"));
+    }
+    return mode == 1;
+}
+
+typedef struct pq_gemv_job {
+    void (*fn)(const float *, const float *, int64_t, int64_t, float *);
+    const float *x, *w;
+    int64_t k, n;
+    float *y;
+} pq_gemv_job;
+
+#define PQ_GEMV_ROWS 64 /* rows of B per task */
+
+static void pq_gemv_chunk(void *ctx, int64_t begin, int64_t end) {
+    const pq_gemv_job *j = ctx;
+    int64_t r0 = begin * PQ_GEMV_ROWS, r1 = end * PQ_GEMV_ROWS;
+    if (r1 > j->n) r1 = j->n;
+    j->fn(j->x, j->w + r0 * j->k, j->k, r1 - r0, j->y + r0);
+}
+
+/* Y [1, N] = A [1, K] x B^T + C (C: NULL, [N] / [1, N], or one value), then the node's fused
+ * activation as the reference epilogue. UNSUPPORTED (nothing written) without the kernel. */
+static enum pq_status pq_gemm_gemv(const pq_kernel_args *a, const float *A, const float *B,
+                                   const float *C, int64_t cn, int64_t N, int64_t K, float *Y) {
+    pq_gemv_job j = {pq_eltwise_kernels_get()->gemv_rows, A, B, K, N, Y};
+    if (!j.fn) return PQ_ERR_UNSUPPORTED;
+    int nt = pq_dnnl_threads_for(a->n_threads, N * K);
+    pq_parallel_for(nt, (N + PQ_GEMV_ROWS - 1) / PQ_GEMV_ROWS, pq_gemv_chunk, &j);
+    if (C)
+        for (int64_t n = 0; n < N; n++)
+            Y[n] += C[cn == 1 ? 0 : n];
+    return pq_act_epilogue(a->node, a->out[0], a->err);
+}
+
 enum pq_status pq_onednn_gemm(const pq_kernel_args *a) {
     if (a->n_in < 2 || a->n_out < 1) return PQ_ERR_UNSUPPORTED;
     const pq_tensor *A = a->in[0], *B = a->in[1];
@@ -356,6 +407,12 @@ enum pq_status pq_onednn_gemm(const pq_kernel_args *a) {
         cm = C->rank == 2 ? C->dims[0] : 1;
         cn = C->rank >= 1 ? C->dims[C->rank - 1] : 1;
         if ((cm != 1 && cm != M) || (cn != 1 && cn != N)) return PQ_ERR_UNSUPPORTED;
+    }
+    if (M == 1 && !ta && tb && alpha == 1.0f && (!C || (beta == 1.0f && cm == 1)) &&
+        pq_gemv_wanted()) {
+        enum pq_status st =
+            pq_gemm_gemv(a, A->data, B->data, C ? C->data : NULL, cn, N, K, Y->data);
+        if (st != PQ_ERR_UNSUPPORTED) return st;
     }
     pq_mm_spec s;
     memset(&s, 0, sizeof s);

@@ -303,6 +303,48 @@ static void pq_f32_hard_swish_ukernel__avx512(float *x, int64_t n) {
     }
 }
 
+/* y[r] = sum_k x[k] * w[r * k + k'] for rows rows of w (row-major [rows, k]): four rows at a time
+ * (four weight streams, one x load per 16 k), 16 partial sums per row added at the end. */
+static void pq_f32_gemv_rows_ukernel__avx512(const float *x, const float *w, int64_t k,
+                                             int64_t rows, float *y) {
+    int64_t r = 0;
+    __mmask16 tm = pq_tail_mask(k & 15);
+    for (; r + 4 <= rows; r += 4) {
+        const float *w0 = w + r * k, *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        int64_t i = 0;
+        for (; i + 16 <= k; i += 16) {
+            __m512 xv = _mm512_loadu_ps(x + i);
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + i), xv, a0);
+            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w1 + i), xv, a1);
+            a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w2 + i), xv, a2);
+            a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w3 + i), xv, a3);
+        }
+        if (i < k) {
+            __m512 xv = _mm512_maskz_loadu_ps(tm, x + i);
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tm, w0 + i), xv, a0);
+            a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tm, w1 + i), xv, a1);
+            a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tm, w2 + i), xv, a2);
+            a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tm, w3 + i), xv, a3);
+        }
+        y[r] = _mm512_reduce_add_ps(a0);
+        y[r + 1] = _mm512_reduce_add_ps(a1);
+        y[r + 2] = _mm512_reduce_add_ps(a2);
+        y[r + 3] = _mm512_reduce_add_ps(a3);
+    }
+    for (; r < rows; r++) {
+        const float *w0 = w + r * k;
+        __m512 a0 = _mm512_setzero_ps();
+        int64_t i = 0;
+        for (; i + 16 <= k; i += 16)
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + i), _mm512_loadu_ps(x + i), a0);
+        if (i < k)
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tm, w0 + i),
+                                 _mm512_maskz_loadu_ps(tm, x + i), a0);
+        y[r] = _mm512_reduce_add_ps(a0);
+    }
+}
+
 const pq_eltwise_kernels pq_eltwise_kernels_avx512 = {
     .isa = "avx512",
     .sum = pq_f32_sum_ukernel__avx512,
@@ -314,6 +356,7 @@ const pq_eltwise_kernels pq_eltwise_kernels_avx512 = {
     .layernorm = pq_f32_layernorm_ukernel__avx512,
     .swish = pq_f32_swish_ukernel__avx512,
     .hard_swish = pq_f32_hard_swish_ukernel__avx512,
+    .gemv_rows = pq_f32_gemv_rows_ukernel__avx512,
 };
 #else
 const pq_eltwise_kernels pq_eltwise_kernels_avx512 = {.isa = "avx512"};

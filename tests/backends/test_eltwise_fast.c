@@ -613,6 +613,41 @@ Test(eltwise_fast, act_kernels_avx512) {
     act_cases("avx512");
 }
 
+/* ---- batch-1 Gemm kernel: y[r] = dot(x, w row r) ---- */
+
+Test(eltwise_fast, gemv_rows_avx512) {
+    const pq_eltwise_kernels *k = need("avx512");
+    cr_assert_not_null(k->gemv_rows);
+    static const int64_t ks[] = {1, 7, 15, 16, 17, 33, 960};
+    static const int64_t rs[] = {1, 2, 3, 4, 5, 7, 8, 9, 64, 130};
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
+        for (size_t ri = 0; ri < sizeof rs / sizeof rs[0]; ri++) {
+            int64_t K = ks[ki], R = rs[ri], dx[1] = {K}, dw[1] = {R * K}, dy[1] = {R};
+            gt X = gt_new(1, dx), W = gt_new(1, dw), Y = gt_new(1, dy);
+            fill(&X, 2.0f, 0);
+            fill(&W, 1.0f, 0);
+            k->gemv_rows(gf(&X), gf(&W), K, R, gf(&Y));
+            char what[64];
+            snprintf(what, sizeof what, "gemv_rows k=%lld rows=%lld", (long long)K, (long long)R);
+            gt_guards(&Y, what);
+            for (int64_t r = 0; r < R; r++) {
+                double ref = 0.0, mag = 0.0;
+                for (int64_t i = 0; i < K; i++) {
+                    double p = (double)gf(&X)[i] * gf(&W)[r * K + i];
+                    ref += p;
+                    mag += fabs(p);
+                }
+                /* f32 sums of K products in any order: |err| <= K 2^-24 sum |x w| (loose) */
+                double bound = (double)(K + 1) * 0x1p-24 * mag + 1e-30;
+                cr_assert(fabs(gf(&Y)[r] - ref) <= bound, "%s: row %lld: %.9g, exact %.9g", what,
+                          (long long)r, (double)gf(&Y)[r], ref);
+            }
+            gt_free(&X);
+            gt_free(&W);
+            gt_free(&Y);
+        }
+}
+
 /* pq_kernel_run picks the fast entries (default ISA) and applies Add's fused activation. */
 Test(eltwise_fast, dispatch_and_fused_relu) {
     int64_t d[3] = {2, 5, 33}, v[1] = {33};

@@ -425,6 +425,43 @@ Test(onednn, gemm_sweep_vs_ref) {
     cr_assert_eq(count, 5 * 2 * 2 * 2 * 3 * 7);
 }
 
+/* Batch-1 Gemm with B transposed (Linear layers) runs piqc's GEMV kernel on AVX-512
+ * (onednn_matmul.c): row remainders of its 4-row and 64-row steps, K tails, C as [N], [1, N], one
+ * value or none, one and two threads, a fused activation (reference epilogue). */
+Test(onednn, gemm_batch1_gemv_vs_ref) {
+    static const int64_t ns[] = {1, 5, 63, 64, 65, 200}, ks[] = {3, 16, 17, 960};
+    static const int crank[] = {-1, 1, 2, 0};
+    int count = 0;
+    for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+        for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
+            for (size_t ci = 0; ci < sizeof crank / sizeof crank[0]; ci++) {
+                int64_t N = ns[ni], K = ks[ki], ad[2] = {1, K}, bd[2] = {N, K};
+                int64_t cd[2] = {crank[ci] == 2 ? 1 : N, N};
+                if (crank[ci] == 1) cd[0] = N;
+                pq_tensor *A = pq_test_nn_rand(PQ_DTYPE_F32, 2, ad, 70 + (uint32_t)count);
+                pq_tensor *B = pq_test_nn_rand(PQ_DTYPE_F32, 2, bd, 71 + (uint32_t)count);
+                pq_tensor *C = crank[ci] >= 0 ? pq_test_nn_rand(PQ_DTYPE_F32, crank[ci], cd,
+                                                                72 + (uint32_t)count)
+                                              : NULL;
+                const pq_tensor *in[3] = {A, B, C};
+                uint32_t nid;
+                pq_graph *g = pq_test_nn_node(PQ_OP_GEMM, in, C ? 3 : 2, 1, 1, &nid);
+                pq_error err;
+                pq_node_set_int(g, nid, "transB", 1, &err);
+                const char *act = count % 3 == 1 ? "HardSwish" : count % 3 == 2 ? "Relu" : NULL;
+                if (act) pq_node_set_string(g, nid, "activation", act, &err);
+                char what[160];
+                snprintf(what, sizeof what, "gemm 1 x %lld x %lld C rank %d act %s", (long long)N,
+                         (long long)K, crank[ci], act ? act : "-");
+                check_vs_ref(pq_onednn_gemm, g, nid, count % 2 ? 2 : 1, what);
+                pq_graph_destroy(g);
+                pq_tensor_destroy(A);
+                pq_tensor_destroy(B);
+                pq_tensor_destroy(C);
+                count++;
+            }
+}
+
 /* beta = 0 must ignore C entirely, even when it holds NaN (as the reference does). */
 Test(onednn, gemm_beta_zero_ignores_nan_c) {
     int64_t ad[2] = {4, 6}, bd[2] = {6, 5}, cd[1] = {5};
