@@ -258,13 +258,17 @@ static inline __m512 pq_swish512(__m512 x) {
     __m512 u = _mm512_mul_ps(xc, c);
     __m512 ul = _mm512_fmadd_ps(xc, clo, _mm512_fmsub_ps(xc, c, u));
     __m512 f = _mm512_add_ps(_mm512_reduce_ps(u, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC), ul);
-    __m512 p = _mm512_set1_ps(2.1701937657780945e-4f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.2439669808372855e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.678857401013374e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.548332259058952e-2f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022984504699707e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931470036506653e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    /* 2^f on [0, 1), highest degree first (relative least-squares fit, error 9e-8) */
+    static const float c2[7] = {2.1701937657780945e-4f,
+                                1.2439669808372855e-3f,
+                                9.678857401013374e-3f,
+                                5.548332259058952e-2f,
+                                2.4022984504699707e-1f,
+                                6.931470036506653e-1f,
+                                1.0f};
+    __m512 p = _mm512_set1_ps(c2[0]);
+    for (int i = 1; i < 7; i++)
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(c2[i]));
     __m512 e = _mm512_scalef_ps(p, u); /* p * 2^floor(u) */
     return _mm512_div_ps(x, _mm512_add_ps(e, _mm512_set1_ps(1.0f)));
 }
