@@ -291,14 +291,22 @@ static bool pq_conv_winograd_fits(const pq_conv_geo *g) {
  * post-op costs ~15 cycles per 16 floats, the pass ~8 (batch 1, one thread, PIQC_ONEDNN_CONV_TIME
  * sums: efficientnet_b0's convolutions 7.6 -> 6.4 ms, every Swish layer 10-38% faster;
  * mobilenet_v3_large's 3.28 -> 3.17 ms, its HardSwish layers 3-17% faster). NULL: the post-op
- * (other activations, CPUs without AVX-512, PIQC_ISA below avx512, PIQC_ONEDNN_ACT_PASS=0). */
-static void (*pq_conv_act_pass_fn(const pq_activation *act))(float *, int64_t) {
+ * (other activations, CPUs without AVX-512, PIQC_ISA below avx512, PIQC_ONEDNN_ACT_PASS=0) and
+ * outputs above PQ_CONV_PASS_MAX_BYTES: a pass over data that no longer fits in the caches is a
+ * second trip to memory (efficientnet_b0 batch 8: the 12.8 MB stem output 1.21x, the 38 MB
+ * expansion 1.53x slower with the pass; batch 1's largest, 4.8 MB, 0.73x). */
+#define PQ_CONV_PASS_MAX_BYTES ((int64_t)8 << 20)
+static void (*pq_conv_act_pass_fn(const pq_conv_geo *g))(float *, int64_t) {
     static _Atomic int mode = -1;
     if (mode < 0) {
         const char *e = getenv("PIQC_ONEDNN_ACT_PASS");
         mode = !(e && !strcmp(e, "0"));
     }
-    if (!mode) return NULL;
+    int64_t bytes = g->n * g->m * (int64_t)sizeof(float);
+    for (int i = 0; i < g->nsp; i++)
+        bytes *= g->out[i];
+    if (!mode || bytes > PQ_CONV_PASS_MAX_BYTES) return NULL;
+    const pq_activation *act = &g->act;
     if (act->kind == PQ_ACT_SWISH) return pq_eltwise_kernels_get()->swish;
     if (act->kind == PQ_ACT_HARD_SWISH) return pq_eltwise_kernels_get()->hard_swish;
     return NULL;
@@ -359,7 +367,7 @@ static enum pq_status pq_conv_prim_create(void *ctx, void **val, pq_error *err) 
     /* ConvAdd's sum, then the fused activation as eltwise post-ops, applied before the
      * destination reorder (oneDNN runs post-ops in order: the activation sees conv + s) */
     dnnl_primitive_attr_t attr = NULL;
-    p->act_pass = pq_conv_act_pass_fn(&g->act);
+    p->act_pass = pq_conv_act_pass_fn(g);
     if ((g->act.kind != PQ_ACT_NONE && !p->act_pass) || g->sum) {
         dnnl_post_ops_t po = NULL;
         bool ok = !dnnl_primitive_attr_create(&attr) && !dnnl_post_ops_create(&po) &&
