@@ -92,8 +92,13 @@ int64_t pq_onednn_macs_per_thread(void);
  * PQ_ONEDNN_MACS_PER_THREAD_PASSIVE, otherwise PQ_ONEDNN_MACS_PER_THREAD. NULL: not set. */
 int64_t pq_onednn_macs_per_thread_for(const char *wait_policy, const char *spincount);
 /* piqc's own passes over oneDNN-layout copies (per-channel Mul, Add, GlobalAveragePool on kept
- * copies) split across the pool from this many elements. */
+ * copies) split across the pool from PQ_ONEDNN_LAYOUT_PAR_MIN elements, from
+ * PQ_ONEDNN_LAYOUT_PAR_MIN_IDLE while the CPUs are idle (pq_threads_usable). The convolution
+ * before such a pass usually ran on all the threads, so its output sits in every core's cache:
+ * one thread reading it all is slower than the split even for small copies (mobilenet_v3_large
+ * batch 1, two threads: the GlobalAveragePools 0.113 -> 0.060 ms per run with 16K). */
 #define PQ_ONEDNN_LAYOUT_PAR_MIN ((int64_t)1 << 17)
+#define PQ_ONEDNN_LAYOUT_PAR_MIN_IDLE ((int64_t)1 << 14)
 /*
  * Wait policy: leave OMP_WAIT_POLICY unset (libgomp spins 300000 pauses, ~7 ms, after a parallel
  * region) or bound the spin with GOMP_SPINCOUNT=10000 (~0.25 ms; bench/bench_fp32_cnn.sh does).

@@ -244,9 +244,12 @@ static bool pq_lay_pool(pq_lay_node *ln, const pq_kernel_args *a, const dnnl_mem
 
 /* ---- node glue ---- */
 
-/* Threads for elementwise work of `work` elements (one below 128K: see eltwise_fast.c). */
+/* Threads for elementwise work of `work` elements: from PQ_ONEDNN_LAYOUT_PAR_MIN_IDLE while every
+ * CPU asked for is idle, from PQ_ONEDNN_LAYOUT_PAR_MIN otherwise (as eltwise_fast.c decides). */
 static int pq_lay_threads(const pq_kernel_args *a, int64_t work) {
-    return a->n_threads > 1 && work >= PQ_ONEDNN_LAYOUT_PAR_MIN ? a->n_threads : 1;
+    if (a->n_threads <= 1 || work < PQ_ONEDNN_LAYOUT_PAR_MIN_IDLE) return 1;
+    if (work < PQ_ONEDNN_LAYOUT_PAR_MIN && pq_threads_usable(a->n_threads) < a->n_threads) return 1;
+    return a->n_threads;
 }
 
 /* Per-channel operand: f32 [N or 1, C, 1, 1] (rank 4) or [C, 1, 1]; *s_n = C when per image. */
