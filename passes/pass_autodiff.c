@@ -9,6 +9,7 @@
 #include "grad.h"
 #include "ir/ir.h"
 #include "pass.h"
+#include "select.h"
 
 static const pq_pass_option pq_autodiff_options[] = {
     {"loss", PQ_OPT_STRING,
@@ -55,16 +56,10 @@ static enum pq_status pq_ad_loss(pq_graph *g, const pq_pass_opts *opts, uint32_t
 }
 
 static enum pq_status pq_autodiff_check(const pq_pass_opts *opts, pq_error *err) {
-    const char *wrt = pq_opts_string(opts, "wrt");
-    if (!wrt) return PQ_OK;
     regex_t re;
-    int rc = regcomp(&re, wrt, REG_EXTENDED | REG_NOSUB);
-    if (rc != 0) {
-        char msg[256];
-        regerror(rc, &re, msg, sizeof msg);
-        return pq_error_set(err, PQ_ERR_INVALID, "option 'wrt' = '%s': %s", wrt, msg);
-    }
-    regfree(&re);
+    bool have = false;
+    PQ_TRY(pq_select_regcomp(opts, "wrt", &re, &have, err));
+    if (have) regfree(&re);
     return PQ_OK;
 }
 
@@ -114,9 +109,9 @@ static enum pq_status pq_autodiff_run(pq_graph *g, const pq_pass_opts *opts, pq_
     PQ_TRY(pq_graph_sort_infer(g, err));
     uint32_t loss = PQ_NONE;
     PQ_TRY(pq_ad_loss(g, opts, &loss, err));
-    const char *wrt = pq_opts_string(opts, "wrt");
     regex_t re;
-    if (wrt && regcomp(&re, wrt, REG_EXTENDED | REG_NOSUB) != 0) return pq_autodiff_check(opts, err);
+    bool wrt = false;
+    PQ_TRY(pq_select_regcomp(opts, "wrt", &re, &wrt, err));
     bool *sel = pq_calloc(g->n_values ? g->n_values : 1, sizeof *sel);
     enum pq_status st = sel ? PQ_OK : pq_error_nomem(err, "autodiff selection");
     for (uint32_t v = 0; sel && v < g->n_values; v++)

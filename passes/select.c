@@ -83,25 +83,41 @@ static bool pq_list_has(const char *const *list, uint32_t n, const char *s) {
  * pattern is at most 256 bytes. Returns a static reason, or NULL when acceptable. */
 #define PQ_REGEX_MAX_LEN 256
 #define PQ_REGEX_MAX_EXPANSION 65536.0
+/* The index of the ']' that closes the bracket expression opening at pat[i] == '[' (n when it
+ * is unterminated): a ']' first in the list (after an optional '^') is a member, "[:", "[." and
+ * "[=" open a class / collating element / equivalence class that ends at ":]", ".]", "=]"; any
+ * other ']' closes (a '[' inside the list is an ordinary member). */
+static size_t pq_regex_bracket_end(const char *pat, size_t n, size_t i) {
+    size_t k = i + 1;
+    if (k < n && pat[k] == '^') k++;
+    if (k < n && pat[k] == ']') k++;
+    for (; k < n; k++) {
+        if (pat[k] == ']') return k;
+        if (pat[k] == '[' && k + 1 < n &&
+            (pat[k + 1] == ':' || pat[k + 1] == '.' || pat[k + 1] == '=')) {
+            char d = pat[k + 1];
+            size_t e = k + 2;
+            while (e + 1 < n && !(pat[e] == d && pat[e + 1] == ']'))
+                e++;
+            if (e + 1 >= n) return n;
+            k = e + 1; /* the ']' of ":]" */
+        }
+    }
+    return n;
+}
+
 static const char *pq_regex_too_complex(const char *pat) {
     size_t n = strlen(pat);
     if (n > PQ_REGEX_MAX_LEN) return "longer than 256 bytes";
     double expansion = 1.0;
-    bool in_bracket = false;
     for (size_t i = 0; i < n; i++) {
         char c = pat[i];
-        if (in_bracket) {
-            if (c == ']' && i > 0 && pat[i - 1] != '[') in_bracket = false;
-            continue;
-        }
         if (c == '\\') {
             i++;
             continue;
         }
         if (c == '[') {
-            in_bracket = true;
-            if (i + 1 < n && pat[i + 1] == '^') i++;
-            if (i + 1 < n && pat[i + 1] == ']') i++;
+            i = pq_regex_bracket_end(pat, n, i);
             continue;
         }
         double f = 1.0;
@@ -128,9 +144,8 @@ static const char *pq_regex_too_complex(const char *pat) {
     return NULL;
 }
 
-/* Compiles option `name` of o as a POSIX extended regex into re; *have = false when unset. */
-static enum pq_status pq_select_regcomp(const pq_pass_opts *o, const char *name, regex_t *re,
-                                        bool *have, pq_error *err) {
+enum pq_status pq_select_regcomp(const pq_pass_opts *o, const char *name, regex_t *re, bool *have,
+                                 pq_error *err) {
     *have = false;
     const char *pat = pq_opts_string(o, name);
     if (!pat) return PQ_OK;

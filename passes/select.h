@@ -3,6 +3,8 @@
 #ifndef PQ_SELECT_H
 #define PQ_SELECT_H
 
+#include <regex.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "pass.h"
@@ -66,6 +68,13 @@ bool pq_select_view_of(const pq_graph *g, uint32_t nid, uint32_t v, pq_weight_vi
 /* Checks the select options of o when a pipeline is read (pq_pass.check): the include/exclude
  * regular expressions must compile. INVALID naming the option and the regcomp message. */
 enum pq_status pq_select_check(const pq_pass_opts *o, pq_error *err);
+
+/* Compiles option `name` of o as a POSIX extended regex into re (regfree it when *have); *have =
+ * false when the option is unset. Patterns longer than 256 bytes or whose quantifiers could make
+ * glibc's regcomp allocate without bound (stacked or nested repetitions) are refused before
+ * regcomp. INVALID naming the option and the reason. */
+enum pq_status pq_select_regcomp(const pq_pass_opts *o, const char *name, regex_t *re, bool *have,
+                                 pq_error *err);
 
 /* Every node of a `targets` op (MatMul: constant B; Gemm: constant B; Conv: constant f32 W), in
  * graph order, whose weight is f32 with >= min-elements elements, is not a LoRA adapter constant

@@ -84,7 +84,21 @@ Test(regressions, regex_blowup_refused_ordinary_accepted) {
     const char *nested = "passes:\n  - hadamard: {exclude: \"((a{100}){100}){100}\"}\n";
     cr_assert_eq(pq_pipeline_parse(nested, strlen(nested), "nested.yaml", &p, &err),
                  PQ_ERR_INVALID);
-    const char *ok[] = {"^layer[0-9]+$", "conv.*weight", "a{2,3}b?", "[]+*?]x+", "fc\\\\.weight"};
+    /* a '[' inside a bracket list is a member: "[M[]" closes at its first ']' (the scan used to
+     * take "[]" for an opening bracket and missed the quantifiers after it; fuzz_yaml, 2 GB) */
+    const char *member = "passes:\n  - hadamard: {include: \"8[M[]ak++++++++++++++++++++++++++++++"
+                         "++++++++++++++++++++++++++++++++++++uandyzee++++k+\"}\n";
+    cr_assert_eq(pq_pipeline_parse(member, strlen(member), "member.yaml", &p, &err),
+                 PQ_ERR_INVALID);
+    cr_expect(strstr(err.msg, "too complex") != NULL, "%s", err.msg);
+    /* autodiff's `wrt` regex goes through the same bound (it called regcomp unchecked) */
+    const char *wrt = "passes:\n  - autodiff: {wrt: \"w+++++++++++++++++++++++++++++++++++++++"
+                      "+++++++++++++++++++++++++++++++++++++++\"}\n";
+    cr_assert_eq(pq_pipeline_parse(wrt, strlen(wrt), "wrt.yaml", &p, &err), PQ_ERR_INVALID);
+    cr_expect(strstr(err.msg, "too complex") != NULL && strstr(err.msg, "wrt") != NULL, "%s",
+              err.msg);
+    const char *ok[] = {"^layer[0-9]+$", "conv.*weight",  "a{2,3}b?", "[]+*?]x+",
+                        "fc\\\\.weight", "[[:digit:]]+x", "[M[]a+"};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         snprintf(text, sizeof text, "passes:\n  - hadamard: {include: '%s'}\n", ok[i]);
         cr_assert_eq(pq_pipeline_parse(text, strlen(text), "ok.yaml", &p, &err), PQ_OK, "'%s': %s",
