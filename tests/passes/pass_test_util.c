@@ -8,6 +8,9 @@
 #include <string.h>
 
 #include "frontends/frontends.h"
+#include "frontends/onnx.h"
+#include "frontends/onnx_export.h"
+#include "ir/alloc.h"
 #include "runtime/runtime.h"
 
 enum pq_status pq_test_run_pass(pq_graph *g, const pq_pass *pass, const char *opts_yaml,
@@ -38,6 +41,19 @@ pq_graph *pq_test_clone_run_pass(const pq_graph *g, const pq_pass *pass, const c
     cr_assert_eq(pq_test_run_pass(r, pass, opts_yaml, ctx, true, &err), PQ_OK, "%s%s%s",
                  what ? what : "", what ? ": " : "", err.msg);
     return r;
+}
+
+pq_graph *pq_test_qdq_round_trip(const pq_graph *g) {
+    pq_error err;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    pq_onnx_export_opts o = {.qdq = true};
+    cr_assert_eq(pq_onnx_export_buffer(g, &o, &buf, &len, &err), PQ_OK, "%s", err.msg);
+    pq_graph *h = NULL;
+    cr_assert_eq(pq_onnx_import_buffer(buf, len, NULL, &h, &err), PQ_OK, "%s", err.msg);
+    pq_free(buf);
+    cr_assert_eq(pq_runtime_prepare(h, &err), PQ_OK, "%s", err.msg);
+    return h;
 }
 
 pq_graph *pq_test_load_onnx(const char *rel) {

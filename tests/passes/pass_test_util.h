@@ -20,6 +20,10 @@ enum pq_status pq_test_run_pass(pq_graph *g, const pq_pass *pass, const char *op
 pq_graph *pq_test_clone_run_pass(const pq_graph *g, const pq_pass *pass, const char *opts_yaml,
                                  pq_pass_ctx *ctx, const char *what);
 
+/* g written as piqc's ONNX QDQ export (pq_onnx_export_buffer, qdq = true), imported again and
+ * prepared to run; asserts on failure. Caller destroys it. */
+pq_graph *pq_test_qdq_round_trip(const pq_graph *g);
+
 /* Imports PQ_SOURCE_DIR/rel (an ONNX file) and prepares it; asserts (Criterion) on failure. */
 pq_graph *pq_test_load_onnx(const char *rel);
 

@@ -9,7 +9,6 @@
 
 #include "frontends/npy.h"
 #include "frontends/onnx.h"
-#include "frontends/onnx_export.h"
 #include "model_util.h"
 #include "pass_test_util.h"
 #include "runtime/runtime.h"
@@ -89,20 +88,6 @@ Test(fold_qdq, onnxruntime_style_matmul) {
     other_tool_model("matmul", PQ_OP_QLINEAR_MATMUL, 1);
 }
 
-/* g written as piqc's ONNX QDQ export and imported again, prepared to run. */
-static pq_graph *export_qdq_and_import(const pq_graph *g) {
-    pq_error err;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    pq_onnx_export_opts o = {.qdq = true};
-    cr_assert_eq(pq_onnx_export_buffer(g, &o, &buf, &len, &err), PQ_OK, "%s", err.msg);
-    pq_graph *h = NULL;
-    cr_assert_eq(pq_onnx_import_buffer(buf, len, NULL, &h, &err), PQ_OK, "%s", err.msg);
-    pq_free(buf);
-    cr_assert_eq(pq_runtime_prepare(h, &err), PQ_OK, "%s", err.msg);
-    return h;
-}
-
 /* QOperator graph -> piqc export --onnx-qdq form -> import -> fold-qdq gives the QLinear ops back
  * with the same i32 bias, and exactly the original outputs. */
 Test(fold_qdq, piqc_export_round_trip_exact) {
@@ -126,7 +111,7 @@ Test(fold_qdq, piqc_export_round_trip_exact) {
         "  %m = QLinearMatMul(%t, %sy, %zy, %w2, %sw2, %zw2, %sm, %zm)\n"
         "  %y = DequantizeLinear(%m, %sm, %zm)\n"
         "  output %y\n}\n");
-    pq_graph *h = export_qdq_and_import(g);
+    pq_graph *h = pq_test_qdq_round_trip(g);
     cr_assert_eq(
         pq_test_count_op(h, PQ_OP_QLINEAR_CONV) + pq_test_count_op(h, PQ_OP_QLINEAR_MATMUL), 0u);
     /* unfused QDQ (f32 Conv/MatMul in piqc) equals the QOperator graph within 1 LSB */
@@ -173,7 +158,7 @@ static void act_round_trip(const char *act_attrs) {
         "  output %%y\n}\n",
         act_attrs);
     pq_graph *g = pq_mu_parse(text);
-    pq_graph *h = export_qdq_and_import(g);
+    pq_graph *h = pq_test_qdq_round_trip(g);
     cr_assert_eq(pq_test_count_op(h, PQ_OP_QLINEAR_CONV), 0u);
     pq_mu_run_pass(h, "fold-qdq");
     cr_assert_eq(pq_test_count_op(h, PQ_OP_QLINEAR_CONV), 1u, "%s", act_attrs);

@@ -284,11 +284,7 @@ Test(qlinear_add_pass, qdq_export_unfused_exact_and_folds_back) {
     uint8_t *buf = NULL;
     size_t len = 0;
     pq_onnx_export_opts o = {.qdq = true};
-    cr_assert_eq(pq_onnx_export_buffer(g, &o, &buf, &len, &err), PQ_OK, "%s", err.msg);
-    pq_graph *h = NULL;
-    cr_assert_eq(pq_onnx_import_buffer(buf, len, NULL, &h, &err), PQ_OK, "%s", err.msg);
-    pq_free(buf);
-    cr_assert_eq(pq_runtime_prepare(h, &err), PQ_OK, "%s", err.msg);
+    pq_graph *h = pq_test_qdq_round_trip(g);
     cr_assert_eq(pq_test_count_op(h, PQ_OP_QLINEAR_ADD), 0u);
     cr_assert_eq(pq_test_count_op(h, PQ_OP_ADD), 2u);
     cr_assert_eq(pq_test_count_op(h, PQ_OP_MUL), 1u);
@@ -328,14 +324,7 @@ Test(qlinear_add_pass, qlinear_gap_export_and_fold) {
                               "  %p = QLinearGlobalAveragePool(%qa, %sa, %za, %sc, %zc)\n"
                               "  %f = DequantizeLinear(%p, %sc, %zc)\n"
                               "  output %f\n}\n");
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    pq_onnx_export_opts o = {.qdq = true};
-    cr_assert_eq(pq_onnx_export_buffer(g, &o, &buf, &len, &err), PQ_OK, "%s", err.msg);
-    pq_graph *h = NULL;
-    cr_assert_eq(pq_onnx_import_buffer(buf, len, NULL, &h, &err), PQ_OK, "%s", err.msg);
-    pq_free(buf);
-    cr_assert_eq(pq_runtime_prepare(h, &err), PQ_OK, "%s", err.msg);
+    pq_graph *h = pq_test_qdq_round_trip(g);
     cr_assert_eq(pq_test_count_op(h, PQ_OP_QLINEAR_GLOBAL_AVERAGE_POOL), 0u);
     cr_assert_eq(pq_test_count_op(h, PQ_OP_GLOBAL_AVERAGE_POOL), 1u);
     int64_t dims[4] = {2, 16, 7, 7};
