@@ -393,6 +393,9 @@ typedef struct pq_i8_kernels {
                       size_t ldd);
     void (*taps_copy)(const uint8_t *src, size_t hw, size_t cn, int64_t wend, const size_t *co,
                       size_t E, uint8_t *dst);
+    /* one u8 row (kq quads, 4 bytes apart) against one panel with the fused epilogue (a batch-1
+     * QLinearMatMul: its K split over independent accumulators), or NULL: ukernel_rq with mr 1 */
+    void (*gemv_rq)(size_t kq, const uint8_t *a, const uint8_t *p, const pq_i8_tile_ep *ep);
     /* implicit-GEMM convolution tile (pq_i8_taps_fn), or NULL */
     void (*taps)(int mr, const uint8_t *x, size_t lda, const size_t *toff, int ntaps, size_t cq,
                  const void *p, const pq_i8_tile_ep *ep);

@@ -392,6 +392,7 @@ const pq_i8_kernels pq_i8_kernels_avx512 = {
     .dwc = pq_i8_dwc__avx512,
     .dwc_lanes = 16,
     .taps = pq_i8_taps__avx512vnni_8x32,
+    .gemv_rq = pq_i8_gemv_rq__avx512vnni,
     .transpose = pq_i8t_out_rows__avx512,
     .taps_copy = pq_i8t_copy_block__avx512,
 };

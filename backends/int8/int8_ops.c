@@ -394,8 +394,7 @@ static void pq_i8_mm_task(void *ctx, int64_t b, int64_t e) {
     size_t pb = pq_i8_panels_bytes(j->k, j->K, nr); /* bytes of one panel */
     pq_i8_epilogue ep = {
         .add_col = j->w->corr + j0, .m_col = j->m + j0, .zp_y = j->zp_y, .finite = j->finite};
-#if defined(__x86_64__)
-    if (j->rows == 1 && j->finite && j->k == &pq_i8_kernels_avx512) { /* int8_gemv_avx512.c */
+    if (j->rows == 1 && j->finite && j->k->gemv_rq) {
         size_t kq = pq_i8_kpad(j->k, j->K) / 4;
         for (size_t j1c = j0; j1c < j1; j1c += nr) {
             pq_i8_tile_ep t = {.add_col = j->w->corr + j1c,
@@ -404,11 +403,10 @@ static void pq_i8_mm_task(void *ctx, int64_t b, int64_t e) {
                                .y = j->y + j1c,
                                .ldy = j->N,
                                .nj = (int)(j1 - j1c < nr ? j1 - j1c : nr)};
-            pq_i8_gemv_rq__avx512vnni(kq, j->pa, (const uint8_t *)j->w->data + j1c / nr * pb, &t);
+            j->k->gemv_rq(kq, j->pa, (const uint8_t *)j->w->data + j1c / nr * pb, &t);
         }
         return;
     }
-#endif
     pq_i8_gemm_packed(j->k, true, j->rows, j1 - j0, j->K, j->pa,
                       (const uint8_t *)j->w->data + (size_t)b * pb, &ep, j->y + j0, j->N);
 }
