@@ -298,14 +298,11 @@ static bool pq_conv_winograd_fits(const pq_conv_geo *g) {
 #define PQ_CONV_PASS_MAX_BYTES ((int64_t)8 << 20)
 static void (*pq_conv_act_pass_fn(const pq_conv_geo *g))(float *, int64_t) {
     static _Atomic int mode = -1;
-    if (mode < 0) {
-        const char *e = getenv("PIQC_ONEDNN_ACT_PASS");
-        mode = !(e && !strcmp(e, "0"));
-    }
+    bool on = pq_dnnl_env_switch(&mode, "PIQC_ONEDNN_ACT_PASS", "0");
     int64_t bytes = g->n * g->m * (int64_t)sizeof(float);
     for (int i = 0; i < g->nsp; i++)
         bytes *= g->out[i];
-    if (!mode || bytes > PQ_CONV_PASS_MAX_BYTES) return NULL;
+    if (!on || bytes > PQ_CONV_PASS_MAX_BYTES) return NULL;
     const pq_activation *act = &g->act;
     if (act->kind == PQ_ACT_SWISH) return pq_eltwise_kernels_get()->swish;
     if (act->kind == PQ_ACT_HARD_SWISH) return pq_eltwise_kernels_get()->hard_swish;
@@ -538,13 +535,7 @@ void pq_onednn_conv_set_winograd(bool on) {
 }
 
 static bool pq_conv_want_winograd(void) {
-    int m = pq_conv_wino_mode;
-    if (m < 0) {
-        const char *e = getenv("PIQC_ONEDNN_WINOGRAD");
-        m = e && !strcmp(e, "0") ? 0 : 1;
-        pq_conv_wino_mode = m;
-    }
-    return m == 1;
+    return pq_dnnl_env_switch(&pq_conv_wino_mode, "PIQC_ONEDNN_WINOGRAD", "0");
 }
 
 static bool pq_conv_want_blocked(void) {

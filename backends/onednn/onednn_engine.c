@@ -157,14 +157,18 @@ void pq_onednn_cache_clear(void) {
 
 static _Atomic int pq_dnnl_act_mode = -1; /* -1: not read yet, 0: reference epilogue, 1: post-ops */
 
-bool pq_dnnl_act_postops_enabled(void) {
-    int m = pq_dnnl_act_mode;
+bool pq_dnnl_env_switch(_Atomic int *mode, const char *name, const char *off_value) {
+    int m = *mode;
     if (m < 0) {
-        const char *e = getenv("PIQC_ONEDNN_ACT");
-        m = !(e && !strcmp(e, "ref"));
-        pq_dnnl_act_mode = m;
+        const char *e = getenv(name);
+        m = !(e && !strcmp(e, off_value));
+        *mode = m;
     }
     return m == 1;
+}
+
+bool pq_dnnl_act_postops_enabled(void) {
+    return pq_dnnl_env_switch(&pq_dnnl_act_mode, "PIQC_ONEDNN_ACT", "ref");
 }
 
 bool pq_dnnl_act_get(const pq_node *n, pq_activation *act) {

@@ -245,6 +245,10 @@ bool pq_dnnl_wsig_same(const pq_dnnl_wsig *s, const void *data, size_t bytes);
 
 /* ---- fused activations as oneDNN eltwise post-ops ---- */
 
+/* An on/off switch from the environment, read once into *mode (-1: not read yet): off when
+ * variable name equals off_value, else on. */
+bool pq_dnnl_env_switch(_Atomic int *mode, const char *name, const char *off_value);
+
 /* True when the fused activations run as oneDNN eltwise post-ops (default), false when the
  * environment says PIQC_ONEDNN_ACT=ref (then every kernel applies pq_act_epilogue to its plain
  * output, bit-identical to the reference). Read once. */

@@ -346,11 +346,7 @@ static void pq_gemm_prefill(const pq_kernel_args *a) {
  * B is read where it is, no packed copy. */
 static bool pq_gemv_wanted(void) {
     static _Atomic int mode = -1;
-    if (mode < 0) {
-        const char *e = getenv("PIQC_ONEDNN_GEMV");
-        mode = !(e && !strcmp(e, "0"));
-    }
-    return mode == 1;
+    return pq_dnnl_env_switch(&mode, "PIQC_ONEDNN_GEMV", "0");
 }
 
 typedef struct pq_gemv_job {

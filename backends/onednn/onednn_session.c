@@ -59,13 +59,7 @@ bool pq_dnnl_elide_allowed(const pq_onednn_cache *c) {
 static _Atomic int pq_dnnl_keep_mode = -1;
 
 bool pq_dnnl_keep_blocked(void) {
-    int m = pq_dnnl_keep_mode;
-    if (m < 0) {
-        const char *e = getenv("PIQC_ONEDNN_LAYOUT");
-        m = !(e && !strcmp(e, "reorder"));
-        pq_dnnl_keep_mode = m;
-    }
-    return m == 1;
+    return pq_dnnl_env_switch(&pq_dnnl_keep_mode, "PIQC_ONEDNN_LAYOUT", "reorder");
 }
 
 static atomic_ulong pq_dnnl_reused, pq_dnnl_elided;
