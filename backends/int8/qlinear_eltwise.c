@@ -252,6 +252,7 @@ enum pq_status pq_fast_qlinear_add(const pq_kernel_args *a) {
 /* ---- QLinearGlobalAveragePool ---- */
 
 typedef struct pq_qgap_job {
+    int32_t (*sum)(const uint8_t *x, int64_t n, bool is_u8);
     const uint8_t *x;
     uint8_t *y;
     int64_t hw;
@@ -291,7 +292,7 @@ static void pq_qgap_task(void *ctx, int64_t b, int64_t e) {
     for (int64_t p0 = b; p0 < e; p0 += 64) {
         int n = e - p0 < 64 ? (int)(e - p0) : 64;
         for (int i = 0; i < n; i++)
-            t[i] = pq_qgap_sum(j->x + (p0 + i) * j->hw, j->hw, j->is_u8) - corr;
+            t[i] = j->sum(j->x + (p0 + i) * j->hw, j->hw, j->is_u8) - corr;
         uint8_t *y = j->y + p0;
         for (int i = 0; i < n; i++) {
             float r = ((float)t[i] * sx) / fhw;
@@ -314,7 +315,11 @@ enum pq_status pq_qlinear_gap_run(const pq_kernel_args *a) {
         (X->dtype != PQ_DTYPE_U8 && X->dtype != PQ_DTYPE_I8) ||
         pq_node_attr_int(a->node, "channels_last", 0) != 0)
         return PQ_ERR_UNSUPPORTED;
-    pq_qgap_job j = {.x = X->data, .y = Y->data, .is_u8 = X->dtype == PQ_DTYPE_U8};
+    const pq_qeltwise_kernels *k = pq_qeltwise_kernels_get();
+    pq_qgap_job j = {.sum = k->gap_sum ? k->gap_sum : pq_qgap_sum,
+                     .x = X->data,
+                     .y = Y->data,
+                     .is_u8 = X->dtype == PQ_DTYPE_U8};
     int32_t zy;
     if (!pq_qe_scale(a->in[1], &j.sx) || !pq_qe_scale(a->in[3], &j.sy) ||
         !pq_qe_zp(a->in[2], X->dtype, &j.zx) || !pq_qe_zp(a->in[4], X->dtype, &zy))

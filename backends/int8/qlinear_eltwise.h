@@ -51,6 +51,9 @@ typedef struct pq_qeltwise_kernels {
     pq_qadd_fn add;
     pq_qadd_rows_fn add_rows; /* NULL: add() per row */
     pq_qlut_fn map;           /* NULL: no table lookup faster than add() */
+    /* QLinearGlobalAveragePool's plane sum: the integer sum of n (<= 65536) u8 bytes, or of n s8
+     * bytes (is_u8 false); NULL: the SSE2 / portable one */
+    int32_t (*gap_sum)(const uint8_t *x, int64_t n, bool is_u8);
 } pq_qeltwise_kernels;
 
 extern const pq_qeltwise_kernels pq_qeltwise_kernels_scalar;
@@ -74,8 +77,8 @@ enum pq_status pq_qlinear_add_run(const pq_qeltwise_kernels *k, const pq_kernel_
 
 /* QLinearGlobalAveragePool on NCHW u8/s8 with per-tensor parameters (finite positive scales, a
  * plane of at most 2^24 / 256 elements so that its integer sum is exact in f32), planes split over
- * a->n_threads; the reference's formula (backends/ref/ref_qlinear.c), bit-exact. UNSUPPORTED
- * (outputs and err untouched) otherwise. */
+ * a->n_threads, plane sums by pq_qeltwise_kernels_get()'s gap_sum; the reference's formula
+ * (backends/ref/ref_qlinear.c), bit-exact. UNSUPPORTED (outputs and err untouched) otherwise. */
 enum pq_status pq_qlinear_gap_run(const pq_kernel_args *a);
 
 /* The fast-table entries (QLinearAdd and QLinearMul; QLinearGlobalAveragePool). */

@@ -86,8 +86,29 @@ static void pq_qadd_rows__avx512(const uint8_t *a, const uint8_t *b, size_t e0, 
     }
 }
 
-const pq_qeltwise_kernels pq_qeltwise_kernels_avx512 = {
-    .name = "avx512", .add = pq_qadd__avx512, .add_rows = pq_qadd_rows__avx512};
+/* The plane sum of QLinearGlobalAveragePool (gap_sum): vpsadbw over 64 bytes a step (s8 as u8
+ * after ^0x80, minus 128 n), the tail through a zeroing byte mask. */
+static int32_t pq_qgap_sum__avx512(const uint8_t *x, int64_t n, bool is_u8) {
+    __m512i vb = _mm512_set1_epi8(is_u8 ? 0 : (char)0x80), zero = _mm512_setzero_si512();
+    __m512i acc = zero;
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        acc = _mm512_add_epi64(
+            acc, _mm512_sad_epu8(_mm512_xor_si512(_mm512_loadu_si512(x + i), vb), zero));
+    if (i < n) {
+        __mmask64 m = (__mmask64)(~0ULL >> (64 - (n - i)));
+        __m512i v =
+            _mm512_maskz_mov_epi8(m, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, x + i), vb));
+        acc = _mm512_add_epi64(acc, _mm512_sad_epu8(v, zero));
+    }
+    int32_t t = (int32_t)_mm512_reduce_add_epi64(acc); /* <= 255 * 65536 */
+    return is_u8 ? t : t - 128 * (int32_t)n;
+}
+
+const pq_qeltwise_kernels pq_qeltwise_kernels_avx512 = {.name = "avx512",
+                                                        .add = pq_qadd__avx512,
+                                                        .add_rows = pq_qadd_rows__avx512,
+                                                        .gap_sum = pq_qgap_sum__avx512};
 
 /* y[i] = lut[a[i]], 64 bytes per step: vpermi2b looks up the low 7 bits in each 128-byte half of
  * the table and the top bit picks the half; masked tail. */
@@ -112,4 +133,5 @@ pq_qlut__avx512vbmi(const uint8_t *a, size_t n, const uint8_t *lut, uint8_t *y) 
 const pq_qeltwise_kernels pq_qeltwise_kernels_avx512vbmi = {.name = "avx512",
                                                             .add = pq_qadd__avx512,
                                                             .add_rows = pq_qadd_rows__avx512,
-                                                            .map = pq_qlut__avx512vbmi};
+                                                            .map = pq_qlut__avx512vbmi,
+                                                            .gap_sum = pq_qgap_sum__avx512};
