@@ -261,6 +261,8 @@ static void pq_i8_gemm_rows(const pq_i8_kernels *k, bool rows_u8, size_t M, size
     size_t mr = (size_t)k->mr, nr = (size_t)k->nr;
     size_t pbytes = kq * nr * (size_t)k->kb * (size_t)k->elem;
     pq_i8_ukernel_rq_fn ukr = ep->finite ? k->ukernel_rq[rows_u8 ? 1 : 0] : NULL;
+    /* one u8 row of consecutive quads: the table's GEMV (independent accumulators over K) */
+    bool gemv = ukr && M == 1 && rows_u8 && qs == 4 && k->gemv_rq;
     if (ukr) {
         for (size_t j0 = 0; j0 < N; j0 += nr) {
             size_t nj = N - j0 < nr ? N - j0 : nr;
@@ -276,7 +278,10 @@ static void pq_i8_gemm_rows(const pq_i8_kernels *k, bool rows_u8, size_t M, size
                                    .y = y + r0 * ldy + j0,
                                    .ldy = ldy,
                                    .nj = (int)nj};
-                ukr((int)nm, kq, a + r0 * lda, lda, qs, pp, &t);
+                if (gemv)
+                    k->gemv_rq(kq, a, pp, &t);
+                else
+                    ukr((int)nm, kq, a + r0 * lda, lda, qs, pp, &t);
             }
         }
         return;

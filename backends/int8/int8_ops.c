@@ -1037,6 +1037,9 @@ static void pq_i8_conv_task(void *ctx, int64_t b, int64_t e) {
         size_t mrows = (size_t)g->Mg - m0 < j->mblk ? (size_t)g->Mg - m0 : j->mblk;
         if (j->swap) { /* group 1: channels [m0, m0 + mrows) as lanes, one weight panel at a time */
             size_t nr = (size_t)k->nr, pb = pq_i8_panels_bytes(k, j->CK, nr);
+            /* one output position (a 1 x 1 map: squeeze-excite): [1][channel] is the NCHW row */
+            bool one = j->OSP == 1;
+            uint8_t *yo = one ? yg + m0 : yt;
             for (size_t c0 = 0; c0 < mrows; c0 += nr) {
                 size_t nch = mrows - c0 < nr ? mrows - c0 : nr;
                 pq_i8_epilogue ep = {.add_col = j->add + m0 + c0,
@@ -1046,13 +1049,13 @@ static void pq_i8_conv_task(void *ctx, int64_t b, int64_t e) {
                                      .finite = j->finite};
                 const uint8_t *wp = (const uint8_t *)j->rows + (m0 + c0) / nr * pb;
                 if (arows)
-                    pq_i8_gemm_packed(k, true, n_c, nch, j->CK, panels, wp, &ep, yt + c0, mrows);
+                    pq_i8_gemm_packed(k, true, n_c, nch, j->CK, panels, wp, &ep, yo + c0, mrows);
                 else
-                    pq_i8_gemm_panel_rows(k, true, n_c, nch, j->CK, panels, wp, &ep, yt + c0,
+                    pq_i8_gemm_panel_rows(k, true, n_c, nch, j->CK, panels, wp, &ep, yo + c0,
                                           mrows);
             }
             /* [position][channel] -> NCHW */
-            pq_i8_transpose_k(k, yt, mrows, n_c, mrows, yg + m0 * j->OSP + p0, j->OSP);
+            if (!one) pq_i8_transpose_k(k, yt, mrows, n_c, mrows, yg + m0 * j->OSP + p0, j->OSP);
             continue;
         }
         pq_i8_epilogue ep = {.add_row = j->add + r0,

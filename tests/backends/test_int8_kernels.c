@@ -283,6 +283,7 @@ static const conv_geo conv_geos[] = {
     {1, 19, 9, 23, 19, 3, 3, 1, 2, 19, {2, 1, 0, 2}},  /* depthwise 19, dilation 2 */
     {1, 17, 7, 7, 17, 5, 5, 2, 1, 17, {2, 2, 2, 2}},   /* depthwise 7x7 -> 4x4, 5x5 stride 2 */
     {2, 70, 1, 1, 37, 1, 1, 1, 1, 1, {0, 0, 0, 0}},    /* squeeze-excite 1x1 on 1 x 1, K tail */
+    {1, 144, 1, 1, 100, 1, 1, 1, 1, 1, {0, 0, 0, 0}},  /* one position, a GEMV over 4 panels */
     {1, 35, 7, 7, 50, 1, 1, 1, 1, 1, {0, 0, 0, 0}},    /* 1x1 direct, 49 positions as rows */
     /* C a multiple of 64, M >= 64: AMX implicit GEMM (channel-last copy, stride phases) */
     {2, 64, 9, 11, 64, 3, 3, 2, 1, 1, {1, 0, 1, 2}},   /* stride 2, asymmetric pads, batch 2 */
