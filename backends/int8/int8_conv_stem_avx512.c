@@ -73,11 +73,19 @@ pq_i8_stem_rows(int T, int CLAMP, int kind, const pq_i8_stem *s, const int32_t *
                     int64_t mm = m0 + h < M ? m0 + h : m0;
                     __m512 mv = _mm512_set1_ps(s->m[mm]);
                     for (int r = 0; r < 2; r++) {
-                        __m512i acc = _mm512_set1_epi32(add[mm]);
-                        for (int t = 0; t < T; t++) /* the weight quad as a broadcast operand */
-                            __asm__("vpdpbusd %2%{1to16%}, %1, %0"
-                                    : "+v"(acc)
-                                    : "v"(q[r][t]), "m"(wq[mm * T + t]));
+                        /* two accumulator chains (even and odd quads), half the latency */
+                        __m512i acc = _mm512_set1_epi32(add[mm]), acc1 = _mm512_setzero_si512();
+                        for (int t = 0; t < T; t++) { /* the weight quad as a broadcast operand */
+                            if (t % 2 == 0)
+                                __asm__("vpdpbusd %2%{1to16%}, %1, %0"
+                                        : "+v"(acc)
+                                        : "v"(q[r][t]), "m"(wq[mm * T + t]));
+                            else
+                                __asm__("vpdpbusd %2%{1to16%}, %1, %0"
+                                        : "+v"(acc1)
+                                        : "v"(q[r][t]), "m"(wq[mm * T + t]));
+                        }
+                        acc = _mm512_add_epi32(acc, acc1); /* exact, wrapping like the chain */
                         v[2 * h + r] = CLAMP ? pq_i8_rq16s_k(kind, acc, _mm512_setzero_si512(), mv,
                                                              act, hi, vz)
                                              : pq_i8_rq16u_k(kind, acc, mv, act, vz);
