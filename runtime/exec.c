@@ -282,9 +282,13 @@ static enum pq_status pq_frame_exec_node(pq_frame *f, uint32_t i, pq_error *err)
     }
     if (f->profile) {
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        f->profile->ms[n->op] +=
-            (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+        double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+        f->profile->ms[n->op] += ms;
         f->profile->calls[n->op]++;
+        if (f->profile->node_ms && i < f->profile->n_nodes) {
+            f->profile->node_ms[i] += ms;
+            f->profile->node_calls[i]++;
+        }
     }
     if (st != PQ_OK) goto done;
     for (uint32_t o = 0; o < n->n_outputs; o++) {

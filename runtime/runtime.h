@@ -18,10 +18,16 @@ typedef enum pq_status (*pq_observe_fn)(void *ctx, const pq_graph *g, uint32_t n
                                         const pq_tensor *const *inputs, uint32_t n_inputs,
                                         pq_error *err);
 
-/* Time spent per op by the top-level graph's nodes (subgraph bodies count in their If/Loop). */
+/* Time spent per op by the top-level graph's nodes (subgraph bodies count in their If/Loop),
+ * and optionally per node: node_ms / node_calls, when non-NULL, hold n_nodes entries indexed like
+ * the session graph's nodes (the caller allocates and frees them; nodes past n_nodes are not
+ * counted). */
 typedef struct pq_op_profile {
     double ms[PQ_OP_COUNT];
     int64_t calls[PQ_OP_COUNT];
+    double *node_ms;
+    int64_t *node_calls;
+    uint32_t n_nodes;
 } pq_op_profile;
 
 typedef struct pq_session_opts {

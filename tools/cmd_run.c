@@ -40,7 +40,8 @@ static void pq_run_help(FILE *f) {
             "  --warmup N         untimed runs before those (default 0; the first run creates\n"
             "                     the oneDNN primitives and packs the weights)\n"
             "  --labels FILE      integer class labels: print top-1 accuracy of output 0\n"
-            "  --profile          print the kernel time per op type over all runs\n");
+            "  --profile          print the kernel time per op type over all runs, then the\n"
+            "                     nodes that take the most time (op, share, name)\n");
 }
 
 /* Kernel time per op type, most expensive first, per run. */
@@ -60,6 +61,46 @@ static void pq_print_profile(const pq_op_profile *p, int64_t runs) {
                p->ms[best] / (double)runs, total > 0 ? 100.0 * p->ms[best] / total : 0.0,
                (long long)(p->calls[best] / runs));
     }
+}
+
+/* The PQ_RUN_TOP_NODES nodes with the most kernel time, most expensive first, per run, with the
+ * type of their first output. */
+#define PQ_RUN_TOP_NODES 15
+static void pq_print_node_profile(const pq_graph *g, const pq_op_profile *p, int64_t runs) {
+    double total = 0;
+    uint32_t timed = 0, shown[PQ_RUN_TOP_NODES];
+    for (uint32_t i = 0; i < p->n_nodes; i++) {
+        total += p->node_ms[i];
+        timed += p->node_calls[i] > 0;
+    }
+    uint32_t top = timed < PQ_RUN_TOP_NODES ? timed : PQ_RUN_TOP_NODES;
+    printf("kernel time per run by node (the %u slowest of %u):\n", top, timed);
+    for (uint32_t k = 0; k < top; k++) {
+        uint32_t best = PQ_NONE;
+        for (uint32_t i = 0; i < p->n_nodes; i++) {
+            if (!p->node_calls[i]) continue;
+            bool seen = false;
+            for (uint32_t j = 0; j < k; j++)
+                seen = seen || shown[j] == i;
+            if (!seen && (best == PQ_NONE || p->node_ms[i] > p->node_ms[best])) best = i;
+        }
+        shown[k] = best;
+        const pq_node *n = &g->nodes[best];
+        char type[200] = "-";
+        if (n->n_outputs && n->outputs[0] != PQ_NONE)
+            pq_cli_format_type(g, &g->values[n->outputs[0]], type, sizeof type);
+        printf("  %-24s %9.4f ms %5.1f%%  %-22s %s\n", pq_op_name(n->op),
+               p->node_ms[best] / (double)runs, total > 0 ? 100.0 * p->node_ms[best] / total : 0.0,
+               type, n->name ? n->name : "(unnamed)");
+    }
+}
+
+/* Zeroes the profile's counters (its per-node arrays stay attached). */
+static void pq_profile_reset(pq_op_profile *p) {
+    memset(p->ms, 0, sizeof p->ms);
+    memset(p->calls, 0, sizeof p->calls);
+    if (p->node_ms) memset(p->node_ms, 0, p->n_nodes * sizeof *p->node_ms);
+    if (p->node_calls) memset(p->node_calls, 0, p->n_nodes * sizeof *p->node_calls);
 }
 
 static int pq_cmp_double(const void *a, const void *b) {
@@ -201,7 +242,19 @@ int pq_cmd_run(int argc, char **argv) {
     pq_tensor **ins = NULL, **outs = NULL, *labels = NULL;
     double *times = NULL;
     int rc = 0;
-    if (pq_cli_load_model(model, true, &g, &err) != PQ_OK) return pq_cli_fail("run", &err);
+    if (pq_cli_load_model(model, true, &g, &err) != PQ_OK) {
+        pq_free(profile);
+        return pq_cli_fail("run", &err);
+    }
+    if (profile) {
+        profile->n_nodes = g->n_nodes;
+        profile->node_ms = pq_calloc(g->n_nodes + 1, sizeof *profile->node_ms);
+        profile->node_calls = pq_calloc(g->n_nodes + 1, sizeof *profile->node_calls);
+        if (!profile->node_ms || !profile->node_calls) {
+            pq_error_nomem(&err, "run profile");
+            goto fail;
+        }
+    }
     ins = pq_calloc(g->n_inputs + 1, sizeof *ins);
     outs = pq_calloc(g->n_outputs + 1, sizeof *outs);
     times = pq_calloc((size_t)repeat, sizeof *times);
@@ -267,7 +320,7 @@ int pq_cmd_run(int argc, char **argv) {
                            &err) != PQ_OK)
             goto fail;
     }
-    if (profile) memset(profile, 0, sizeof *profile); /* the timed runs only */
+    if (profile) pq_profile_reset(profile); /* the timed runs only */
     for (int64_t r = 0; r < repeat; r++) {
         for (uint32_t o = 0; o < g->n_outputs; o++) {
             pq_tensor_destroy(outs[o]);
@@ -284,7 +337,10 @@ int pq_cmd_run(int argc, char **argv) {
     qsort(times, (size_t)repeat, sizeof *times, pq_cmp_double);
     double median =
         repeat % 2 ? times[repeat / 2] : 0.5 * (times[repeat / 2 - 1] + times[repeat / 2]);
-    if (profile) pq_print_profile(profile, repeat);
+    if (profile) {
+        pq_print_profile(profile, repeat);
+        pq_print_node_profile(g, profile, repeat);
+    }
     printf("planned peak activation memory: %zu bytes\n", pq_session_planned_peak(s));
     /* three decimals, and microsecond digits below 1 ms (a small model's 0.004 ms hid 30%) */
     printf("median %.*f ms over %lld run%s\n", median < 1.0 ? 5 : 3, median, (long long)repeat,
@@ -311,6 +367,10 @@ done:
     pq_free(ins);
     pq_free(outs);
     pq_free(times);
+    if (profile) {
+        pq_free(profile->node_ms);
+        pq_free(profile->node_calls);
+    }
     pq_free(profile);
     pq_session_destroy(s);
     pq_graph_destroy(g);

@@ -90,6 +90,10 @@ Test(cli, digits_accuracy_matches_pytorch) {
     cr_assert(strstr(out, "kernel time per run by op") && strstr(out, "Conv") &&
                   strstr(out, "MaxPool"),
               "%s", out);
+    /* and per node: the slowest first, with their output type and name */
+    cr_assert(strstr(out, "kernel time per run by node (the 9 slowest of 9):") &&
+                  strstr(out, "f32[N,8,8,8]") && strstr(out, "/features/features.0/Conv"),
+              "%s", out);
     /* --warmup: untimed runs first, the profile counts the timed ones only; a bad value fails */
     cr_assert_eq(pq_cli_sh(out, sizeof out,
                            "%s run %s/examples/digits/model.onnx --input "
