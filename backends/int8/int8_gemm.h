@@ -68,8 +68,8 @@ typedef struct pq_i8_act {
 } pq_i8_act;
 
 /* For the SIMD epilogues: BODY(KIND) in a switch on the activation kind, with KIND a constant for
- * the common activations (none, Relu, Clip, HardSwish), so that an always-inline body's own switch
- * on it folds away (no switch per vector); the others pass kind itself. */
+ * the common activations (none, Relu, Clip, HardSwish, Swish), so that an always-inline body's own
+ * switch on it folds away (no switch per vector); the others pass kind itself. */
 #define PQ_I8_ACT_SPECIALISE(kind, BODY)                                                           \
     switch (kind) {                                                                                \
     case PQ_I8_ACT_NONE:                                                                           \
@@ -83,6 +83,9 @@ typedef struct pq_i8_act {
         break;                                                                                     \
     case PQ_I8_ACT_HARD_SWISH:                                                                     \
         BODY(PQ_I8_ACT_HARD_SWISH);                                                                \
+        break;                                                                                     \
+    case PQ_I8_ACT_SWISH:                                                                          \
+        BODY(PQ_I8_ACT_SWISH);                                                                     \
         break;                                                                                     \
     default:                                                                                       \
         BODY((int)(kind));                                                                         \
