@@ -45,7 +45,7 @@ static inline float32x4_t pq_i8n_sigmoid4(float32x4_t r) {
     }
     float32x4_t p = c[4];
     for (int k = 3; k >= 0; k--)
-        p = vaddq_f32(vmulq_f32(p, f), c[k]);
+        p = vfmaq_f32(c[k], p, f); /* c[k] + p f, rounded once (fmaf) */
     return vbslq_f32(vcltq_f32(r, vdupq_n_f32(0.0f)), vsubq_f32(one, p), p);
 }
 

@@ -37,7 +37,7 @@ static inline __m512 pq_i8_sigmoid16__avx512(__m512 r) {
     __m512 f = _mm512_sub_ps(a, _mm512_cvtepi32_ps(i));
     __m512 p = _mm512_permutexvar_ps(i, _mm512_loadu_ps(t[4]));
     for (int k = 3; k >= 0; k--)
-        p = _mm512_add_ps(_mm512_mul_ps(p, f), _mm512_permutexvar_ps(i, _mm512_loadu_ps(t[k])));
+        p = _mm512_fmadd_ps(p, f, _mm512_permutexvar_ps(i, _mm512_loadu_ps(t[k])));
     __mmask16 neg = _mm512_cmp_ps_mask(r, _mm512_setzero_ps(), _CMP_LT_OQ);
     return _mm512_mask_sub_ps(p, neg, _mm512_set1_ps(1.0f), p);
 }

@@ -44,7 +44,7 @@ static inline __m256 pq_i8_sigmoid8__avx2(__m256 r) {
     __m256 f = _mm256_sub_ps(a, _mm256_cvtepi32_ps(i));
     __m256 p = pq_i8_lookup16__avx2(t[4], i);
     for (int k = 3; k >= 0; k--)
-        p = _mm256_add_ps(_mm256_mul_ps(p, f), pq_i8_lookup16__avx2(t[k], i));
+        p = _mm256_fmadd_ps(p, f, pq_i8_lookup16__avx2(t[k], i));
     __m256 neg = _mm256_cmp_ps(r, _mm256_setzero_ps(), _CMP_LT_OQ);
     return _mm256_blendv_ps(p, _mm256_sub_ps(_mm256_set1_ps(1.0f), p), neg);
 }
