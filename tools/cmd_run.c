@@ -26,7 +26,8 @@ static void pq_run_help(FILE *f) {
             "min/max/mean, then 'median N.NNN ms' over the runs.\n"
             "  --input NAME=FILE  bind graph input NAME to a .npy file (split at the first '=';\n"
             "                     a model with one input also takes a bare FILE)\n"
-            "  --output-dir DIR   write each output to DIR/<name>.npy (created if missing)\n"
+            "  --output-dir DIR   write each output to DIR/<name>.npy (DIR and its parents\n"
+            "                     created if missing)\n"
             "  --threads N        threads per kernel (default 1): piqc's own pool for the packed\n"
             "                     PiQ/int8/f16 ops and oneDNN's OpenMP threads, set together;\n"
             "                     other reference kernels stay single-threaded; while other\n"
@@ -157,11 +158,34 @@ static enum pq_status pq_accuracy(const pq_tensor *logits, const pq_tensor *labe
     return PQ_OK;
 }
 
+/* Creates directory dir and any missing parents (as mkdir -p); IO naming the first directory
+ * that cannot be made, or a path part that exists but is not a directory. */
+static enum pq_status pq_make_dirs(const char *dir, pq_error *err) {
+    char path[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof path)
+        return pq_error_set(err, PQ_ERR_IO, "output directory '%s': empty or too long", dir);
+    memcpy(path, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (path[i] != '/' && path[i] != '\0') continue;
+        char c = path[i];
+        path[i] = '\0';
+        struct stat sb;
+        if (mkdir(path, 0777) != 0 && errno != EEXIST)
+            return pq_error_set(err, PQ_ERR_IO, "cannot create output directory '%s': %s", path,
+                                strerror(errno));
+        if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
+            return pq_error_set(err, PQ_ERR_IO,
+                                "cannot create output directory '%s': '%s' is not a directory", dir,
+                                path);
+        path[i] = c;
+    }
+    return PQ_OK;
+}
+
 static enum pq_status pq_write_outputs(const pq_graph *g, pq_tensor **outs, const char *dir,
                                        pq_error *err) {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return pq_error_set(err, PQ_ERR_IO, "cannot create output directory '%s': %s", dir,
-                            strerror(errno));
+    PQ_TRY(pq_make_dirs(dir, err));
     char(*used)[256] = pq_calloc(g->n_outputs ? g->n_outputs : 1, sizeof *used);
     if (!used) return pq_error_nomem(err, "output names");
     enum pq_status st = PQ_OK;
@@ -298,6 +322,8 @@ int pq_cmd_run(int argc, char **argv) {
                      g->values[g->inputs[i]].name, type, g->values[g->inputs[i]].name);
         goto fail;
     }
+    /* the output directory first: a bad one fails before the runs, not after them */
+    if (out_dir && pq_make_dirs(out_dir, &err) != PQ_OK) goto fail;
     pq_session_opts opts = {.n_threads = (int)threads, .profile = profile};
 #if defined(__GLIBC__)
     /* Every run hands its outputs over in new buffers, which this loop frees before the next

@@ -111,6 +111,20 @@ Test(cli, digits_accuracy_matches_pytorch) {
     snprintf(path, sizeof path, "%s/o/logits.npy", tmpdir);
     struct stat sb;
     cr_assert_eq(stat(path, &sb), 0, "output file written");
+    /* --output-dir makes missing parents (mkdir -p); a file in the way is a clear error */
+    cr_assert_eq(pq_cli_sh(out, sizeof out,
+                           "%s run %s/examples/digits/model.onnx --input "
+                           "input=%s/examples/digits/test_x.npy --output-dir %s/p/q/r",
+                           PIQC, SRC, SRC, tmpdir),
+                 0, "%s", out);
+    snprintf(path, sizeof path, "%s/p/q/r/logits.npy", tmpdir);
+    cr_assert_eq(stat(path, &sb), 0, "output file written under new parents");
+    cr_assert_neq(pq_cli_sh(out, sizeof out,
+                            "%s run %s/examples/digits/model.onnx --input "
+                            "input=%s/examples/digits/test_x.npy --output-dir %s/o/logits.npy/x",
+                            PIQC, SRC, SRC, tmpdir),
+                  0, "%s", out);
+    cr_assert(strstr(out, "is not a directory") && strstr(out, "logits.npy"), "%s", out);
 }
 
 Test(cli, quantize_artifact_roundtrip_and_tamper) {
