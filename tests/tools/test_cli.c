@@ -71,6 +71,14 @@ Test(cli, missing_and_bad_files) {
                  1);
 }
 
+/* piqc run on the bundled digits CNN and its test images, with more options; the exit code. */
+static int run_digits(char *out, size_t n, const char *options) {
+    return pq_cli_sh(out, n,
+                     "%s run %s/examples/digits/model.onnx --input "
+                     "input=%s/examples/digits/test_x.npy %s",
+                     PIQC, SRC, SRC, options);
+}
+
 Test(cli, digits_accuracy_matches_pytorch) {
     char out[8192];
     cr_assert_eq(
@@ -82,11 +90,7 @@ Test(cli, digits_accuracy_matches_pytorch) {
         0, "%s", out);
     cr_assert(strstr(out, "accuracy: 98.61% (355/360)"), "%s", out);
     cr_assert(strstr(out, "median "), "%s", out);
-    cr_assert_eq(pq_cli_sh(out, sizeof out,
-                           "%s run %s/examples/digits/model.onnx --input "
-                           "input=%s/examples/digits/test_x.npy --profile",
-                           PIQC, SRC, SRC),
-                 0, "%s", out);
+    cr_assert_eq(run_digits(out, sizeof out, "--profile"), 0, "%s", out);
     cr_assert(strstr(out, "kernel time per run by op") && strstr(out, "Conv") &&
                   strstr(out, "MaxPool"),
               "%s", out);
@@ -95,11 +99,7 @@ Test(cli, digits_accuracy_matches_pytorch) {
                   strstr(out, "f32[N,8,8,8]") && strstr(out, "/features/features.0/Conv"),
               "%s", out);
     /* --warmup: untimed runs first, the profile counts the timed ones only; a bad value fails */
-    cr_assert_eq(pq_cli_sh(out, sizeof out,
-                           "%s run %s/examples/digits/model.onnx --input "
-                           "input=%s/examples/digits/test_x.npy --warmup 2 --repeat 3 --profile",
-                           PIQC, SRC, SRC),
-                 0, "%s", out);
+    cr_assert_eq(run_digits(out, sizeof out, "--warmup 2 --repeat 3 --profile"), 0, "%s", out);
     cr_assert(strstr(out, "median ") && strstr(out, "over 3 runs") &&
                   strstr(out, "Conv                         ") && strstr(out, "2 calls"),
               "%s", out);
@@ -112,18 +112,13 @@ Test(cli, digits_accuracy_matches_pytorch) {
     struct stat sb;
     cr_assert_eq(stat(path, &sb), 0, "output file written");
     /* --output-dir makes missing parents (mkdir -p); a file in the way is a clear error */
-    cr_assert_eq(pq_cli_sh(out, sizeof out,
-                           "%s run %s/examples/digits/model.onnx --input "
-                           "input=%s/examples/digits/test_x.npy --output-dir %s/p/q/r",
-                           PIQC, SRC, SRC, tmpdir),
-                 0, "%s", out);
+    char opt[400];
+    snprintf(opt, sizeof opt, "--output-dir %s/p/q/r", tmpdir);
+    cr_assert_eq(run_digits(out, sizeof out, opt), 0, "%s", out);
     snprintf(path, sizeof path, "%s/p/q/r/logits.npy", tmpdir);
     cr_assert_eq(stat(path, &sb), 0, "output file written under new parents");
-    cr_assert_neq(pq_cli_sh(out, sizeof out,
-                            "%s run %s/examples/digits/model.onnx --input "
-                            "input=%s/examples/digits/test_x.npy --output-dir %s/o/logits.npy/x",
-                            PIQC, SRC, SRC, tmpdir),
-                  0, "%s", out);
+    snprintf(opt, sizeof opt, "--output-dir %s/o/logits.npy/x", tmpdir);
+    cr_assert_neq(run_digits(out, sizeof out, opt), 0, "%s", out);
     cr_assert(strstr(out, "is not a directory") && strstr(out, "logits.npy"), "%s", out);
 }
 
