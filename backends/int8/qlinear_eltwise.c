@@ -35,13 +35,13 @@ static void pq_qadd__scalar(const uint8_t *a, const uint8_t *b, size_t n, bool b
     }
 }
 
-static void pq_qlut__scalar(const uint8_t *a, size_t n, const uint8_t *lut, uint8_t *y) {
+void pq_qlut__portable(const uint8_t *a, size_t n, const uint8_t *lut, uint8_t *y) {
     for (size_t i = 0; i < n; i++)
         y[i] = lut[a[i]];
 }
 
 const pq_qeltwise_kernels pq_qeltwise_kernels_scalar = {
-    .name = "scalar", .add = pq_qadd__scalar, .map = pq_qlut__scalar};
+    .name = "scalar", .add = pq_qadd__scalar, .map = pq_qlut__portable};
 
 /* ---- selection ---- */
 

@@ -43,6 +43,11 @@ typedef void (*pq_qadd_rows_fn)(const uint8_t *a, const uint8_t *b, size_t e0, s
  * entries are add()'s own results) and maps the run through it. */
 typedef void (*pq_qlut_fn)(const uint8_t *a, size_t n, const uint8_t *lut, uint8_t *y);
 
+/* The byte-at-a-time table lookup (the scalar and AVX2 tables' map: on AVX2 a 256-entry byte table
+ * has no lookup faster than two loads and a store per byte, and that still beats add()'s
+ * arithmetic on the runs that qualify: mobilenet_v3_small's QLinearMul 112 -> 88 us per run). */
+void pq_qlut__portable(const uint8_t *a, size_t n, const uint8_t *lut, uint8_t *y);
+
 /* Elements from which a run of rows goes through a table (a table costs 256 add() elements). */
 #define PQ_QE_LUT_MIN 384
 

@@ -60,4 +60,5 @@ static void pq_qadd__avx2(const uint8_t *a, const uint8_t *b, size_t n, bool b_b
     }
 }
 
-const pq_qeltwise_kernels pq_qeltwise_kernels_avx2 = {.name = "avx2", .add = pq_qadd__avx2};
+const pq_qeltwise_kernels pq_qeltwise_kernels_avx2 = {
+    .name = "avx2", .add = pq_qadd__avx2, .map = pq_qlut__portable};
