@@ -183,9 +183,9 @@ static enum pq_status pq_make_dirs(const char *dir, pq_error *err) {
     return PQ_OK;
 }
 
+/* Writes each output to dir/<name>.npy (dir made by pq_make_dirs before the runs). */
 static enum pq_status pq_write_outputs(const pq_graph *g, pq_tensor **outs, const char *dir,
                                        pq_error *err) {
-    PQ_TRY(pq_make_dirs(dir, err));
     char(*used)[256] = pq_calloc(g->n_outputs ? g->n_outputs : 1, sizeof *used);
     if (!used) return pq_error_nomem(err, "output names");
     enum pq_status st = PQ_OK;
