@@ -64,36 +64,42 @@ static void pq_print_profile(const pq_op_profile *p, int64_t runs) {
     }
 }
 
+/* A node's kernel time, for sorting the node table (most first; ties by node index). */
+typedef struct pq_node_time {
+    double ms;
+    uint32_t node;
+} pq_node_time;
+
+static int pq_cmp_node_time(const void *a, const void *b) {
+    const pq_node_time *x = a, *y = b;
+    if (x->ms != y->ms) return x->ms < y->ms ? 1 : -1;
+    return (x->node > y->node) - (x->node < y->node);
+}
+
 /* The PQ_RUN_TOP_NODES nodes with the most kernel time, most expensive first, per run, with the
  * type of their first output. */
 #define PQ_RUN_TOP_NODES 15
 static void pq_print_node_profile(const pq_graph *g, const pq_op_profile *p, int64_t runs) {
+    pq_node_time *t = pq_calloc(p->n_nodes + 1, sizeof *t);
+    if (!t) return; /* the table is an extra: skipped when out of memory */
     double total = 0;
-    uint32_t timed = 0, shown[PQ_RUN_TOP_NODES];
+    uint32_t timed = 0;
     for (uint32_t i = 0; i < p->n_nodes; i++) {
         total += p->node_ms[i];
-        timed += p->node_calls[i] > 0;
+        if (p->node_calls[i]) t[timed++] = (pq_node_time){p->node_ms[i], i};
     }
+    qsort(t, timed, sizeof *t, pq_cmp_node_time);
     uint32_t top = timed < PQ_RUN_TOP_NODES ? timed : PQ_RUN_TOP_NODES;
     printf("kernel time per run by node (the %u slowest of %u):\n", top, timed);
     for (uint32_t k = 0; k < top; k++) {
-        uint32_t best = PQ_NONE;
-        for (uint32_t i = 0; i < p->n_nodes; i++) {
-            if (!p->node_calls[i]) continue;
-            bool seen = false;
-            for (uint32_t j = 0; j < k; j++)
-                seen = seen || shown[j] == i;
-            if (!seen && (best == PQ_NONE || p->node_ms[i] > p->node_ms[best])) best = i;
-        }
-        shown[k] = best;
-        const pq_node *n = &g->nodes[best];
+        const pq_node *n = &g->nodes[t[k].node];
         char type[200] = "-";
         if (n->n_outputs && n->outputs[0] != PQ_NONE)
             pq_cli_format_type(g, &g->values[n->outputs[0]], type, sizeof type);
-        printf("  %-24s %9.4f ms %5.1f%%  %-22s %s\n", pq_op_name(n->op),
-               p->node_ms[best] / (double)runs, total > 0 ? 100.0 * p->node_ms[best] / total : 0.0,
-               type, n->name ? n->name : "(unnamed)");
+        printf("  %-24s %9.4f ms %5.1f%%  %-22s %s\n", pq_op_name(n->op), t[k].ms / (double)runs,
+               total > 0 ? 100.0 * t[k].ms / total : 0.0, type, n->name ? n->name : "(unnamed)");
     }
+    pq_free(t);
 }
 
 /* Zeroes the profile's counters (its per-node arrays stay attached). */
