@@ -42,7 +42,9 @@ static void pq_run_help(FILE *f) {
             "                     the oneDNN primitives and packs the weights)\n"
             "  --labels FILE      integer class labels: print top-1 accuracy of output 0\n"
             "  --profile          print the kernel time per op type over all runs, then the\n"
-            "                     nodes that take the most time (op, share, name)\n");
+            "                     nodes that take the most time (op, share, name)\n"
+            "  --profile-nodes N  with --profile: how many nodes the node table shows\n"
+            "                     (default 15; 0: all timed nodes)\n");
 }
 
 /* Kernel time per op type, most expensive first, per run. */
@@ -76,10 +78,10 @@ static int pq_cmp_node_time(const void *a, const void *b) {
     return (x->node > y->node) - (x->node < y->node);
 }
 
-/* The PQ_RUN_TOP_NODES nodes with the most kernel time, most expensive first, per run, with the
- * type of their first output. */
-#define PQ_RUN_TOP_NODES 15
-static void pq_print_node_profile(const pq_graph *g, const pq_op_profile *p, int64_t runs) {
+/* The top nodes with the most kernel time (0: all), most expensive first, per run, with the type
+ * of their first output. */
+static void pq_print_node_profile(const pq_graph *g, const pq_op_profile *p, int64_t runs,
+                                  uint32_t top) {
     pq_node_time *t = pq_calloc(p->n_nodes + 1, sizeof *t);
     if (!t) return; /* the table is an extra: skipped when out of memory */
     double total = 0;
@@ -89,7 +91,7 @@ static void pq_print_node_profile(const pq_graph *g, const pq_op_profile *p, int
         if (p->node_calls[i]) t[timed++] = (pq_node_time){p->node_ms[i], i};
     }
     qsort(t, timed, sizeof *t, pq_cmp_node_time);
-    uint32_t top = timed < PQ_RUN_TOP_NODES ? timed : PQ_RUN_TOP_NODES;
+    if (top == 0 || top > timed) top = timed;
     printf("kernel time per run by node (the %u slowest of %u):\n", top, timed);
     for (uint32_t k = 0; k < top; k++) {
         const pq_node *n = &g->nodes[t[k].node];
@@ -219,7 +221,7 @@ int pq_cmd_run(int argc, char **argv) {
     const char *model = NULL, *out_dir = NULL, *labels_path = NULL;
     const char *in_names[PQ_RUN_MAX_INPUTS], *in_files[PQ_RUN_MAX_INPUTS];
     int n_in = 0;
-    int64_t threads = 1, repeat = 1, warmup = 0;
+    int64_t threads = 1, repeat = 1, warmup = 0, profile_nodes = 15;
     pq_op_profile *profile = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -246,6 +248,9 @@ int pq_cmd_run(int argc, char **argv) {
                 fprintf(stderr, "piqc run: out of memory\n");
                 return 4;
             }
+        } else if (!strcmp(a, "--profile-nodes")) {
+            if (++i >= argc || !pq_cli_parse_int(argv[i], 0, 1000000, &profile_nodes))
+                return pq_cli_usage_error("run", "--profile-nodes needs an integer in 0..1000000");
         } else if (!strcmp(a, "--threads")) {
             if (++i >= argc || !pq_cli_parse_int(argv[i], 1, 1024, &threads))
                 return pq_cli_usage_error("run", "--threads needs an integer in 1..1024");
@@ -371,7 +376,7 @@ int pq_cmd_run(int argc, char **argv) {
         repeat % 2 ? times[repeat / 2] : 0.5 * (times[repeat / 2 - 1] + times[repeat / 2]);
     if (profile) {
         pq_print_profile(profile, repeat);
-        pq_print_node_profile(g, profile, repeat);
+        pq_print_node_profile(g, profile, repeat, (uint32_t)profile_nodes);
     }
     printf("planned peak activation memory: %zu bytes\n", pq_session_planned_peak(s));
     /* three decimals, and microsecond digits below 1 ms (a small model's 0.004 ms hid 30%) */

@@ -23,17 +23,35 @@ pq_i8_dwc_blk__avx512(int NB, int quad, int kind, const void *p, const int *po, 
                       __m512 hi, __m512i vz, uint8_t *t) {
     __m512i v[8];
     if (quad) {
+        /* named accumulators and base pointers: with an indexed array gcc copied every
+         * accumulator to another register (and one to the stack) on each tap */
         const uint8_t *q = p;
         const __m512i *wq = wv;
-        __m512i acc[8];
-        for (int i = 0; i < NB; i++)
-            acc[i] = _mm512_setzero_si512();
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+                a7 = a0;
+        const uint8_t *q0 = q + po[0], *q1 = q + po[NB > 1 ? 1 : 0], *q2 = q + po[NB > 2 ? 2 : 0],
+                      *q3 = q + po[NB > 3 ? 3 : 0], *q4 = q + po[NB > 4 ? 4 : 0],
+                      *q5 = q + po[NB > 5 ? 5 : 0], *q6 = q + po[NB > 6 ? 6 : 0],
+                      *q7 = q + po[NB > 7 ? 7 : 0];
+#define PQ_I8Z_DOT(I)                                                                              \
+    if (NB > I)                                                                                    \
+        __asm__("vpdpbusd %2, %1, %0"                                                              \
+                : "+v"(a##I)                                                                       \
+                : "v"(_mm512_loadu_si512((const void *)(q##I + o))), "v"(w));
         for (int k = 0; k < nt; k++) {
             __m512i w = _mm512_load_si512((const void *)(wq + k));
             int o = toff[k];
-            for (int i = 0; i < NB; i++)
-                acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_loadu_si512(q + po[i] + o), w);
+            PQ_I8Z_DOT(0)
+            PQ_I8Z_DOT(1)
+            PQ_I8Z_DOT(2)
+            PQ_I8Z_DOT(3)
+            PQ_I8Z_DOT(4)
+            PQ_I8Z_DOT(5)
+            PQ_I8Z_DOT(6)
+            PQ_I8Z_DOT(7)
         }
+#undef PQ_I8Z_DOT
+        __m512i acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
         for (int i = 0; i < NB; i++)
             v[i] = pq_i8_rq16s_k(kind, acc[i], add, m, act, hi, vz);
     } else {

@@ -146,9 +146,21 @@ static bool pq_i8_zp_zero(const pq_tensor *t) {
     if (n > 0 && !t->data) return false;
     if (t->dtype != PQ_DTYPE_I8 && t->dtype != PQ_DTYPE_U8) return false;
     const uint8_t *b = t->data; /* one byte per element: zero bytes are zero values */
+    uint8_t any = 0;            /* an OR over all bytes (vectorised), not an early exit */
     for (int64_t i = 0; i < n; i++)
-        if (b[i]) return false;
-    return true;
+        any |= b[i];
+    return any == 0;
+}
+
+/* add[i] = corr[i] + bias[i] (bias NULL: 0), wrapping like the reference's i32 correction; the
+ * two loops have no branch inside, so they vectorise. */
+static void pq_i8_add_terms(const int32_t *corr, const int32_t *bias, size_t n, int32_t *add) {
+    if (!bias) {
+        memcpy(add, corr, n * sizeof *add);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        add[i] = (int32_t)((uint32_t)corr[i] + (uint32_t)bias[i]);
 }
 
 /* The node's fused activation as an epilogue activation: false for kinds the INT8 epilogue does
@@ -1294,8 +1306,7 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
             st = PQ_ERR_NOMEM;
             goto done;
         }
-        for (size_t i = 0; i < M; i++)
-            add[i] = (int32_t)((uint32_t)wt->corr[i] + (uint32_t)(bias ? bias[i] : 0));
+        pq_i8_add_terms(wt->corr, bias, M, add);
         pq_i8_taps_conv tc = {.k = k,
                               .g = &g,
                               .x = X->data,
@@ -1319,8 +1330,7 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
         st = PQ_ERR_NOMEM;
         goto done;
     }
-    for (size_t i = 0; i < M; i++)
-        add[i] = (int32_t)((uint32_t)w->corr[i] + (uint32_t)(bias ? bias[i] : 0));
+    pq_i8_add_terms(w->corr, bias, M, add);
     /* planes of at most 64 bytes: the whole im2col gathered by byte permutes (int8_conv_small.c) */
     if (!swap && pq_i8_small_fits(k, &g)) {
         pq_i8_small_conv sc = {.k = k,

@@ -98,6 +98,13 @@ Test(cli, digits_accuracy_matches_pytorch) {
     cr_assert(strstr(out, "kernel time per run by node (the 9 slowest of 9):") &&
                   strstr(out, "f32[N,8,8,8]") && strstr(out, "/features/features.0/Conv"),
               "%s", out);
+    /* --profile-nodes: the node table's length (0: every timed node); a bad value fails */
+    cr_assert_eq(run_digits(out, sizeof out, "--profile --profile-nodes 3"), 0, "%s", out);
+    cr_assert(strstr(out, "kernel time per run by node (the 3 slowest of 9):"), "%s", out);
+    cr_assert_eq(run_digits(out, sizeof out, "--profile --profile-nodes 0"), 0, "%s", out);
+    cr_assert(strstr(out, "kernel time per run by node (the 9 slowest of 9):"), "%s", out);
+    cr_assert_eq(run_digits(out, sizeof out, "--profile-nodes -1"), 1, "%s", out);
+    cr_assert(strstr(out, "--profile-nodes needs an integer"), "%s", out);
     /* --warmup: untimed runs first, the profile counts the timed ones only; a bad value fails */
     cr_assert_eq(run_digits(out, sizeof out, "--warmup 2 --repeat 3 --profile"), 0, "%s", out);
     cr_assert(strstr(out, "median ") && strstr(out, "over 3 runs") &&
