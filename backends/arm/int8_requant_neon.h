@@ -66,12 +66,12 @@ static inline float32x4_t pq_i8n_act4_apply(const pq_i8n_act4 *a, float32x4_t r)
         r = vbslq_f32(vcltq_f32(r, zero), vmulq_f32(a->alpha, r), r);
         break;
     case PQ_I8_ACT_HARD_SIGMOID:
-        h = vaddq_f32(vmulq_f32(a->alpha, r), a->beta);
+        h = vfmaq_f32(a->beta, a->alpha, r);
         h = vbslq_f32(vcltq_f32(h, zero), zero, h);
         r = vbslq_f32(vcgtq_f32(h, one), one, h);
         break;
     case PQ_I8_ACT_HARD_SWISH:
-        h = vaddq_f32(vmulq_f32(r, vdupq_n_f32(1.0f / 6.0f)), vdupq_n_f32(0.5f));
+        h = vfmaq_f32(vdupq_n_f32(0.5f), r, vdupq_n_f32(1.0f / 6.0f));
         h = vbslq_f32(vcltq_f32(h, zero), zero, h);
         h = vbslq_f32(vcgtq_f32(h, one), one, h);
         r = vmulq_f32(r, h);

@@ -60,11 +60,11 @@ static inline __attribute__((always_inline)) __m512 pq_i8_act16_k(int kind, cons
         r = _mm512_mask_mul_ps(r, _mm512_cmp_ps_mask(r, zero, _CMP_LT_OQ), a->alpha, r);
         break;
     case PQ_I8_ACT_HARD_SIGMOID:
-        h = _mm512_add_ps(_mm512_mul_ps(a->alpha, r), a->beta);
+        h = _mm512_fmadd_ps(a->alpha, r, a->beta);
         r = _mm512_min_ps(_mm512_max_ps(h, zero), one);
         break;
     case PQ_I8_ACT_HARD_SWISH:
-        h = _mm512_add_ps(_mm512_mul_ps(r, _mm512_set1_ps(1.0f / 6.0f)), _mm512_set1_ps(0.5f));
+        h = _mm512_fmadd_ps(r, _mm512_set1_ps(1.0f / 6.0f), _mm512_set1_ps(0.5f));
         h = _mm512_min_ps(_mm512_max_ps(h, zero), one);
         r = _mm512_mul_ps(r, h);
         break;

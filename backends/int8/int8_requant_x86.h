@@ -66,11 +66,11 @@ static inline __attribute__((always_inline)) __m256 pq_i8_act8_k(int kind, const
         r = _mm256_blendv_ps(r, _mm256_mul_ps(a->alpha, r), _mm256_cmp_ps(r, zero, _CMP_LT_OQ));
         break;
     case PQ_I8_ACT_HARD_SIGMOID:
-        h = _mm256_add_ps(_mm256_mul_ps(a->alpha, r), a->beta);
+        h = _mm256_fmadd_ps(a->alpha, r, a->beta);
         r = _mm256_min_ps(_mm256_max_ps(h, zero), one);
         break;
     case PQ_I8_ACT_HARD_SWISH:
-        h = _mm256_add_ps(_mm256_mul_ps(r, _mm256_set1_ps(1.0f / 6.0f)), _mm256_set1_ps(0.5f));
+        h = _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 6.0f), _mm256_set1_ps(0.5f));
         h = _mm256_min_ps(_mm256_max_ps(h, zero), one);
         r = _mm256_mul_ps(r, h);
         break;

@@ -547,8 +547,7 @@ static float pq_x_qact(const pq_activation *act, float r) {
     case PQ_ACT_LEAKY_RELU:
         return r < 0.0f ? act->alpha * r : r;
     case PQ_ACT_HARD_SIGMOID:
-        h = act->alpha * r;
-        h = h + act->beta;
+        h = fmaf(act->alpha, r, act->beta);
         h = h < 0.0f ? 0.0f : h;
         return h > 1.0f ? 1.0f : h;
     case PQ_ACT_SIGMOID:
@@ -556,8 +555,7 @@ static float pq_x_qact(const pq_activation *act, float r) {
     case PQ_ACT_SWISH:
         return r * pq_i8_sigmoid_f32(r);
     default: /* PQ_ACT_HARD_SWISH */
-        h = r * (1.0f / 6.0f);
-        h = h + 0.5f;
+        h = fmaf(r, 1.0f / 6.0f, 0.5f);
         h = h < 0.0f ? 0.0f : h;
         h = h > 1.0f ? 1.0f : h;
         return r * h;

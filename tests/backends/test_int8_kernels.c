@@ -926,3 +926,60 @@ Test(int8_kernels, unsupported_cases_leave_output) {
         qcase_free(&c);
     }
 }
+
+/* ---- HardSwish / HardSigmoid: the linear step is one fused multiply-add on every ISA ---- */
+
+/* The byte a separate multiply and add would give (the definition before the fused step). */
+static uint8_t hard_act_unfused(const pq_i8_act *a, int32_t t, float m, int32_t zp) {
+    float r = (float)t * m, h = a->kind == PQ_I8_ACT_HARD_SWISH ? r * (1.0f / 6.0f) : a->alpha * r;
+    volatile float hv = h; /* rounded here: no contraction into an FMA */
+    h = hv + (a->kind == PQ_I8_ACT_HARD_SWISH ? 0.5f : a->beta);
+    h = h < 0.0f ? 0.0f : (h > 1.0f ? 1.0f : h);
+    return pq_i8_rqv((a->kind == PQ_I8_ACT_HARD_SWISH ? r * h : h) * a->inv_sy, zp);
+}
+
+Test(int8_kernels, hard_act_linear_step_fused) {
+    /* r = t * m, t in [2^23, 2^25), runs through nearly every float of [1.43, 2.86) (HardSwish) /
+     * [1.25, 2.5) (HardSigmoid), where the linear step's product and sum have exponents one apart
+     * (its two roundings sometimes differ from one); 1 / s_y maps the result onto [0, 255]. A
+     * one-ulp change there moves the scaled value by ~1e-5: a few accumulators in 10^7 (HardSwish)
+     * or 10^6 (HardSigmoid) land on the other side of a rounding boundary. (m must not be a
+     * simple fraction: with m = 3 / 2^23 every r / 6 is exact and nothing differs.) */
+    static const pq_i8_act acts_hard[] = {
+        {PQ_I8_ACT_HARD_SWISH, 0, 0, 85.0f},
+        {PQ_I8_ACT_HARD_SIGMOID, 0.2f, 0.5f, 255.0f},
+    };
+    static const float ms[] = {0.3579101f / 4194304.0f, 0.3127931f / 4194304.0f};
+    const int32_t zp = 0;
+    for (int ai = 0; ai < NELEM(acts_hard); ai++) {
+        const pq_i8_act *a = &acts_hard[ai];
+        float m = ms[ai];
+        /* accumulators whose byte depends on the single rounding (found by scanning) */
+        int32_t acc[64];
+        uint8_t want[64];
+        int n = 0;
+        for (int32_t t = 1 << 23; t < (1 << 25) && n < 64; t++) {
+            uint8_t fused = pq_i8_rq1_act(t, m, a, zp);
+            if (fused == hard_act_unfused(a, t, m, zp)) continue;
+            acc[n] = t;
+            want[n++] = fused;
+        }
+        cr_assert_geq(n, 4, "act %d: only %d accumulators tell the fused step apart", (int)a->kind,
+                      n);
+        cr_log_info("act %d: %d accumulators tell a fused linear step from a separate one",
+                    (int)a->kind, n);
+        for (int isa = 0; isa < PQ_I8_ISA_COUNT; isa++) {
+            const pq_i8_kernels *k = pq_i8_kernels_for((enum pq_i8_isa)isa);
+            if (!k) {
+                cr_log_warn("ISA %s not available here: its fused step is not checked",
+                            pq_i8_isa_name((enum pq_i8_isa)isa));
+                continue;
+            }
+            uint8_t y[64];
+            k->requant(acc, (size_t)n, 0, m, NULL, a, zp, y);
+            for (int i = 0; i < n; i++)
+                cr_assert_eq(y[i], want[i], "%s act %d acc %d: %u, scalar definition %u", k->name,
+                             (int)a->kind, acc[i], y[i], want[i]);
+        }
+    }
+}

@@ -244,4 +244,28 @@ static void test_int8_requant_act(const pq_i8_kernels *k) {
                 }
     /* a fused activation with act kind NONE still multiplies by 1 / s_y (pq_i8_rq1_act) */
     check(ok, "int8 %s requant with fused activations vs scalar (%d cases)", k->name, cases);
+    /* HardSwish / HardSigmoid's linear step is one fused multiply-add: accumulators whose byte
+     * differs from a separate multiply and add (found by the x86 test
+     * int8_kernels::hard_act_linear_step_fused, same m and 1 / s_y), with the bytes of the fused
+     * definition */
+    static const pq_i8_act hard[2] = {{PQ_I8_ACT_HARD_SWISH, 0, 0, 85.0f},
+                                      {PQ_I8_ACT_HARD_SIGMOID, 0.2f, 0.5f, 255.0f}};
+    static const float hard_m[2] = {0.3579101f / 4194304.0f, 0.3127931f / 4194304.0f};
+    static const int32_t hard_acc[2][6] = {
+        {9273005, 10160889, 12346354, 12346355, 12987384, 12987385},
+        {8413610, 8939461, 9202390, 9465312, 9728241, 10254092}};
+    static const uint8_t hard_y[2][6] = {{42, 48, 60, 60, 64, 64}, {159, 161, 162, 163, 164, 166}};
+    for (int a = 0; a < 2; a++) { /* 24 values (three vector steps of 8, no scalar tail) */
+        int32_t acc[24];
+        uint8_t y[24], yr[24], want[24];
+        for (int i = 0; i < 24; i++) {
+            acc[i] = hard_acc[a][i % 6];
+            want[i] = hard_y[a][i % 6];
+        }
+        k->requant(acc, 24, 0, hard_m[a], NULL, &hard[a], 0, y);
+        pq_i8_requant__scalar(acc, 24, 0, hard_m[a], NULL, &hard[a], 0, yr);
+        check(memcmp(y, want, 24) == 0 && memcmp(yr, want, 24) == 0,
+              "int8 %s requant: act %d's linear step fused (the bytes that tell it apart)", k->name,
+              (int)hard[a].kind);
+    }
 }
