@@ -10,7 +10,7 @@
 #include <string.h>
 
 static pthread_once_t pq_cpu_once = PTHREAD_ONCE_INIT;
-static bool pq_cpu_avx2, pq_cpu_avx512, pq_cpu_vnni, pq_cpu_vbmi;
+static bool pq_cpu_avx2, pq_cpu_avx512, pq_cpu_vnni, pq_cpu_vbmi, pq_cpu_avxvnni, pq_cpu_amx = true;
 static char pq_cpu_isa_env[32];
 static bool pq_cpu_isa_set;
 
@@ -26,7 +26,26 @@ static void pq_cpu_detect(void) {
                     __builtin_cpu_supports("avx512dq");
     pq_cpu_vnni = pq_cpu_avx512 && __builtin_cpu_supports("avx512vnni");
     pq_cpu_vbmi = pq_cpu_avx512 && __builtin_cpu_supports("avx512vbmi");
+    pq_cpu_avxvnni = pq_cpu_avx2 && __get_cpuid_max(0, NULL) >= 7;
+    if (pq_cpu_avxvnni) {
+        __cpuid_count(7, 1, eax, ebx, ecx, edx);
+        pq_cpu_avxvnni = (eax >> 4) & 1u;
+    }
 #endif
+    /* PIQC_CPU_MAX: hide what lies above the named level (unknown names: nothing hidden) */
+    const char *cap = getenv("PIQC_CPU_MAX");
+    if (cap && cap[0]) {
+        static const char *const levels[] = {"scalar", "avx2", "avxvnni", "avx512"};
+        int level = -1;
+        for (int i = 0; i < 4; i++)
+            if (strcmp(cap, levels[i]) == 0) level = i;
+        if (level >= 0) {
+            pq_cpu_amx = false;
+            if (level < 3) pq_cpu_avx512 = pq_cpu_vnni = pq_cpu_vbmi = false;
+            if (level < 2) pq_cpu_avxvnni = false;
+            if (level < 1) pq_cpu_avx2 = false;
+        }
+    }
     const char *env = getenv("PIQC_ISA");
     if (env && env[0]) {
         size_t len = strlen(env);
@@ -55,6 +74,16 @@ bool pq_cpu_has_avx512_vnni(void) {
 bool pq_cpu_has_avx512_vbmi(void) {
     pthread_once(&pq_cpu_once, pq_cpu_detect);
     return pq_cpu_vbmi;
+}
+
+bool pq_cpu_has_avxvnni(void) {
+    pthread_once(&pq_cpu_once, pq_cpu_detect);
+    return pq_cpu_avxvnni;
+}
+
+bool pq_cpu_amx_allowed(void) {
+    pthread_once(&pq_cpu_once, pq_cpu_detect);
+    return pq_cpu_amx;
 }
 
 bool pq_cpu_has_neon(void) {

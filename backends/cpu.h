@@ -1,5 +1,8 @@
-/* Run-time CPU feature detection shared by every backend (decided once, thread-safe) and the
- * PIQC_ISA override that forces a kernel path (scalar|avx2|avx512|neon) so tests cover each. */
+/* Run-time CPU feature detection shared by every backend (decided once, thread-safe), the
+ * PIQC_ISA override that forces a kernel path (scalar|avx2|avx512|neon) so tests cover each, and
+ * PIQC_CPU_MAX (scalar|avx2|avxvnni|avx512), which hides the features above that level, so that
+ * this CPU runs the suite as an older one would (an AVX2-only AMD EPYC: PIQC_CPU_MAX=avx2, with
+ * ONEDNN_MAX_CPU_ISA=AVX2 for oneDNN). */
 #ifndef PQ_CPU_H
 #define PQ_CPU_H
 
@@ -13,6 +16,11 @@ bool pq_cpu_has_avx512(void);
 bool pq_cpu_has_avx512_vnni(void);
 /* pq_cpu_has_avx512() plus AVX512-VBMI (byte permutes across the register: vpermb, vpermi2b). */
 bool pq_cpu_has_avx512_vbmi(void);
+/* AVX-VNNI (VEX int8 dot products on ymm, CPUID.(7,1):EAX bit 4) on top of pq_cpu_has_avx2(). */
+bool pq_cpu_has_avxvnni(void);
+/* Whether the INT8 kernels may use AMX tiles: false when PIQC_CPU_MAX caps the CPU below it (the
+ * AMX CPUID bits and the OS permission are the AMX kernels' own checks). */
+bool pq_cpu_amx_allowed(void);
 /* Advanced SIMD: true on aarch64, false elsewhere. */
 bool pq_cpu_has_neon(void);
 

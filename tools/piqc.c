@@ -1,7 +1,13 @@
 /* Entry point of the piqc command line: dispatches to one subcommand per file (tools/cmd_*.c).
  * Exit codes: 0 ok, 1 usage, 2 invalid input, 3 unsupported, 4 internal, 5 I/O. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "backends/cpu.h"
+#include "backends/int8/int8_gemm.h"
+#include "backends/quant/piq_gemv_i8.h"
+#include "backends/quant/qkernels.h"
 
 #include "cmd.h"
 
@@ -15,7 +21,8 @@ static const pq_command pq_commands[] = {
     {"sensitivity", "measure each layer's output drift when quantized alone", pq_cmd_sensitivity},
     {"export", "write a model or artifact as ONNX (QDQ for onnxruntime)", pq_cmd_export},
     {"eval", "accuracy, perplexity or cosine of a model over a data folder", pq_cmd_eval},
-    {"train", "quantization-aware training (QAT, LoRA-QAT, distillation) into an artifact", pq_cmd_train},
+    {"train", "quantization-aware training (QAT, LoRA-QAT, distillation) into an artifact",
+     pq_cmd_train},
 };
 
 static void pq_usage(FILE *f) {
@@ -25,6 +32,23 @@ static void pq_usage(FILE *f) {
     fprintf(f, "\n'piqc <command> --help' describes each command.\n"
                "exit codes: 0 ok, 1 usage, 2 invalid input, 3 unsupported, 4 internal error, "
                "5 I/O error\n");
+}
+
+/* The CPU features piqc sees (after PIQC_CPU_MAX) and the kernel families it picked (after
+ * PIQC_ISA), for bug reports and for checking what a machine runs. */
+static void pq_print_kernels(void) {
+    const char *cap = getenv("PIQC_CPU_MAX"), *isa = pq_isa_forced_exact();
+    printf("cpu:%s%s%s%s%s%s%s", pq_cpu_has_avx2() ? " avx2" : "",
+           pq_cpu_has_avxvnni() ? " avx-vnni" : "", pq_cpu_has_avx512() ? " avx512" : "",
+           pq_cpu_has_avx512_vnni() ? " avx512-vnni" : "",
+           pq_cpu_has_avx512_vbmi() ? " avx512-vbmi" : "",
+           pq_i8_kernels_for(PQ_I8_AMX) ? " amx-int8" : "", pq_cpu_has_neon() ? " neon" : "");
+    if (!pq_cpu_has_avx2() && !pq_cpu_has_neon()) printf(" (no SIMD kernels)");
+    if (cap && cap[0]) printf(" (capped by PIQC_CPU_MAX=%s)", cap);
+    printf("\nkernels: piq %s, piq-int8 %s, int8 %s", pq_qkernels_get()->isa,
+           pq_piq_i8_kernels_get()->isa, pq_i8_kernels_get()->name);
+    if (isa) printf(" (forced by PIQC_ISA=%s)", isa);
+    printf("\n");
 }
 
 int main(int argc, char **argv) {
@@ -38,6 +62,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "--version")) {
         printf("piqc %s\n", PIQC_VERSION);
+        pq_print_kernels();
         return 0;
     }
     for (size_t i = 0; i < sizeof pq_commands / sizeof pq_commands[0]; i++)

@@ -14,10 +14,6 @@
 #include "backends/cpu.h"
 #include "ir/alloc.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
-#endif
-
 /* ---- selection ---- */
 
 static const char *const pq_i8_names[PQ_I8_ISA_COUNT] = {
@@ -29,17 +25,6 @@ const char *pq_i8_isa_name(enum pq_i8_isa isa) {
     return (unsigned)isa < PQ_I8_ISA_COUNT ? pq_i8_names[isa] : "?";
 }
 
-#if defined(__x86_64__)
-/* AVX-VNNI: CPUID.(EAX=7,ECX=1):EAX bit 4, on top of usable AVX2 (which checks OS ymm state). */
-static bool pq_i8_has_avxvnni(void) {
-    unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
-    if (!pq_cpu_has_avx2()) return false;
-    if (__get_cpuid_max(0, NULL) < 7) return false;
-    __cpuid_count(7, 1, eax, ebx, ecx, edx);
-    return (eax >> 4) & 1u;
-}
-#endif
-
 const pq_i8_kernels *pq_i8_kernels_for(enum pq_i8_isa isa) {
     switch (isa) {
     case PQ_I8_SCALAR:
@@ -48,8 +33,8 @@ const pq_i8_kernels *pq_i8_kernels_for(enum pq_i8_isa isa) {
     case PQ_I8_AVX2:
         return pq_cpu_has_avx2() ? &pq_i8_kernels_avx2 : NULL;
     case PQ_I8_AVXVNNI:
-        return pq_i8_kernels_avxvnni.ukernel[0] && pq_i8_has_avxvnni() ? &pq_i8_kernels_avxvnni
-                                                                       : NULL;
+        return pq_i8_kernels_avxvnni.ukernel[0] && pq_cpu_has_avxvnni() ? &pq_i8_kernels_avxvnni
+                                                                        : NULL;
     case PQ_I8_AVX512:
         return pq_cpu_has_avx512_vnni() ? &pq_i8_kernels_avx512 : NULL;
     case PQ_I8_AMX:

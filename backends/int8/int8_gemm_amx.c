@@ -28,6 +28,7 @@ static pthread_once_t pq_i8_amx_once = PTHREAD_ONCE_INIT;
  * enabled by the OS; then the per-process permission for the 8 KiB tile data state. */
 static void pq_i8_amx_probe(void) {
     unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!pq_cpu_amx_allowed()) return; /* PIQC_CPU_MAX below it */
     if (__get_cpuid_max(0, NULL) < 7) return;
     __cpuid_count(7, 0, eax, ebx, ecx, edx);
     if (!((edx >> 24) & 1u) || !((edx >> 25) & 1u)) return;

@@ -9,10 +9,6 @@
 #include "backends/cpu.h"
 #include "backends/quant/quant.h"
 
-#if defined(__x86_64__)
-#include <cpuid.h>
-#endif
-
 /* ---- activation quantization ---- */
 
 int pq_piq_i8_supported(enum pq_qformat f, int64_t cols, int64_t group) {
@@ -138,16 +134,6 @@ const pq_piq_i8_kernels pq_piq_i8_kernels_avx512 = {.isa = "avx512"};
 
 /* ---- selection ---- */
 
-#if defined(__x86_64__)
-/* CPUID.(EAX=7, ECX=sub): the requested register bit. */
-static int pq_piq_i8_cpuid7(unsigned sub, int reg, unsigned bit) {
-    unsigned int r[4] = {0, 0, 0, 0};
-    if (__get_cpuid_max(0, NULL) < 7) return 0;
-    __cpuid_count(7, sub, r[0], r[1], r[2], r[3]);
-    return (int)((r[reg] >> bit) & 1u);
-}
-#endif
-
 const pq_piq_i8_kernels *pq_piq_i8_kernels_for(const char *isa) {
     if (!isa) return NULL;
     const pq_piq_i8_kernels *k = NULL;
@@ -159,10 +145,10 @@ const pq_piq_i8_kernels *pq_piq_i8_kernels_for(const char *isa) {
         ok = pq_cpu_has_avx2();
     } else if (!strcmp(isa, "avxvnni")) {
         k = &pq_piq_i8_kernels_avxvnni;
-        ok = pq_cpu_has_avx2() && pq_piq_i8_cpuid7(1, 0, 4); /* EAX bit 4: AVX-VNNI */
+        ok = pq_cpu_has_avxvnni();
     } else if (!strcmp(isa, "avx512")) {
         k = &pq_piq_i8_kernels_avx512;
-        ok = pq_cpu_has_avx512_vnni() && pq_piq_i8_cpuid7(0, 2, 1); /* ECX bit 1: VBMI */
+        ok = pq_cpu_has_avx512_vnni() && pq_cpu_has_avx512_vbmi();
     }
 #endif
 #if defined(__aarch64__)

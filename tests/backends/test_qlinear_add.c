@@ -15,6 +15,7 @@
 #include "ir/alloc.h"
 #include "ir/ir.h"
 #include "ir/text.h"
+#include "skip_note.h"
 
 #define GUARD 64
 #define POISON 0xA5
@@ -349,7 +350,7 @@ Test(qlinear_add_fast, broadcast_shapes_threads_saturation) {
     for (int ii = 0; ii < 3; ii++) {
         const pq_qeltwise_kernels *k = pq_qeltwise_kernels_for(isas[ii]);
         if (!k) {
-            cr_log_warn("ISA %s not available: broadcast cases skipped for it", isas[ii]);
+            PQ_TEST_NOTE("ISA %s not available: broadcast cases skipped for it", isas[ii]);
             continue;
         }
         for (int shape = 0; shape < 12; shape++)
@@ -445,7 +446,7 @@ Test(qlinear_add_fast, rounding_ties_every_isa) {
     for (int ii = 0; ii < 3; ii++) {
         const pq_qeltwise_kernels *k = pq_qeltwise_kernels_for(isas[ii]);
         if (!k) {
-            cr_log_warn("ISA %s not available: tie cases skipped for it", isas[ii]);
+            PQ_TEST_NOTE("ISA %s not available: tie cases skipped for it", isas[ii]);
             continue;
         }
         for (int t = 0; t < NELEM(ts); t++)
@@ -511,7 +512,7 @@ Test(qlinear_add_fast, broadcast_tables) {
     for (int ii = 0; ii < 3; ii++) {
         const pq_qeltwise_kernels *k = pq_qeltwise_kernels_for(isas[ii]);
         if (!k) {
-            cr_log_warn("ISA %s not available: table cases skipped for it", isas[ii]);
+            PQ_TEST_NOTE("ISA %s not available: table cases skipped for it", isas[ii]);
             continue;
         }
         for (int sh = 0; sh < 5; sh++)
@@ -562,7 +563,7 @@ Test(qlinear_add_fast, broadcast_runs_of_equal_rows) {
     for (int ii = 0; ii < 3; ii++) {
         const pq_qeltwise_kernels *k = pq_qeltwise_kernels_for(isas[ii]);
         if (!k) {
-            cr_log_warn("ISA %s not available: run cases skipped for it", isas[ii]);
+            PQ_TEST_NOTE("ISA %s not available: run cases skipped for it", isas[ii]);
             continue;
         }
         for (int sh = 0; sh < 4; sh++)

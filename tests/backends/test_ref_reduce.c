@@ -373,7 +373,8 @@ Test(ref_reduce, f32_sum_mean_block_paths_add_in_walk_order) {
         vals[i] = sin(i * 0.731) * (1.0 + (i % 13) * 1e3);
     pq_tensor *X = pq_test_ew_tensor(PQ_DTYPE_F32, 3, d, vals);
     const float *x = X->data;
-    static const int64_t sets[][3] = {{0, -1, -1}, {0, 1, -1}, {2, -1, -1}, {1, 2, -1}, {1, -1, -1}};
+    static const int64_t sets[][3] = {
+        {0, -1, -1}, {0, 1, -1}, {2, -1, -1}, {1, 2, -1}, {1, -1, -1}};
     static const int nset[] = {1, 2, 1, 2, 1};
     for (int s = 0; s < 5; s++)
         for (int o = 0; o < 2; o++) {

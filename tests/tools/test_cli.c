@@ -52,6 +52,34 @@ Test(cli, help_and_usage_codes) {
     cr_assert_geq(seen, (int)(sizeof cmds / sizeof cmds[0]), "%s", list);
 }
 
+/* --version names the CPU features and kernel families; PIQC_CPU_MAX hides features (the suite
+ * runs as an AVX2-only CPU would) and PIQC_ISA forces a family. */
+Test(cli, version_names_cpu_and_kernels) {
+    char out[4096]; /* (the suite's own PIQC_ISA / PIQC_CPU_MAX removed) */
+    cr_assert_eq(pq_cli_sh(out, sizeof out, "env -u PIQC_ISA -u PIQC_CPU_MAX %s --version", PIQC),
+                 0, "%s", out);
+    cr_assert(strstr(out, "piqc ") && strstr(out, "\ncpu:") && strstr(out, "\nkernels: piq "), "%s",
+              out);
+    cr_assert_eq(
+        pq_cli_sh(out, sizeof out, "env -u PIQC_ISA PIQC_CPU_MAX=scalar %s --version", PIQC), 0,
+        "%s", out);
+    cr_assert(strstr(out, "(capped by PIQC_CPU_MAX=scalar)") &&
+                  strstr(out, "kernels: piq scalar, piq-int8 scalar, int8 scalar\n"),
+              "%s", out);
+    cr_assert_eq(
+        pq_cli_sh(out, sizeof out, "env -u PIQC_CPU_MAX PIQC_ISA=scalar %s --version", PIQC), 0,
+        "%s", out);
+    cr_assert(strstr(out, "int8 scalar (forced by PIQC_ISA=scalar)"), "%s", out);
+#if defined(__x86_64__)
+    if (pq_cli_sh(out, sizeof out, "grep -qw avx2 /proc/cpuinfo") != 0) return;
+    cr_assert_eq(pq_cli_sh(out, sizeof out, "env -u PIQC_ISA PIQC_CPU_MAX=avx2 %s --version", PIQC),
+                 0, "%s", out);
+    cr_assert(strstr(out, "cpu: avx2 (capped by PIQC_CPU_MAX=avx2)") &&
+                  strstr(out, "kernels: piq avx2, piq-int8 avx2, int8 avx2\n"),
+              "%s", out);
+#endif
+}
+
 Test(cli, missing_and_bad_files) {
     char out[8192];
     cr_assert_eq(pq_cli_sh(out, sizeof out, "%s run %s/nope.onnx", PIQC, tmpdir), 5, "%s", out);
