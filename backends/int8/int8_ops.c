@@ -1082,11 +1082,6 @@ done:
     pq_free(owned);
 }
 
-/* Whether a group-1 convolution computes fewer padded multiply-adds with its output positions as
- * the broadcast rows and the output channels as lanes (the packed tile read as rows, the weights
- * as panels of W^T, the [position][channel] result transposed into NCHW) than the other way round:
- * positions that do not fill the last panel of a tile (7 x 7 = 49 -> 64 lanes) are wasted there,
- * channel counts that are not a multiple of the lanes here. */
 int pq_i8_dwcq_off;
 
 void pq_i8_dwc_force_f32(int on) {
@@ -1099,15 +1094,29 @@ void pq_i8_conv_force_swap(int swap) {
     pq_i8_swap_forced = swap < 0 ? -1 : swap != 0;
 }
 
-static bool pq_i8_conv_swap(const pq_i8_kernels *k, const pq_i8_conv *g, size_t OSP, size_t nc) {
+/* The transpose of a swapped result into NCHW, per output byte, in multiply-adds of the depth:
+ * measured per layer on mobilenet_v3_small (bench_int8 models, both orientations forced, minima
+ * of 3 runs): its 1x1 layers of depth 48-96 on 14 x 14 / 7 x 7 maps ran 18-25% faster unswapped
+ * although swapped they pad fewer multiply-adds (96 -> 576 on 7 x 7: 10.9 vs 13.2 us), those of
+ * depth 288-576 faster swapped (576 -> 96: 5.4 vs 5.9 us): 48 fits both. */
+#define PQ_I8_SWAP_TRANSPOSE_MACS 48.0
+
+/* Whether a group-1 convolution of depth K costs less with its output positions as the broadcast
+ * rows and the output channels as lanes (the packed tile read as rows, the weights as panels of
+ * W^T, the [position][channel] result transposed into NCHW) than the other way round: positions
+ * that do not fill the last panel of a tile (7 x 7 = 49 -> 64 lanes) are wasted there, channel
+ * counts that are not a multiple of the lanes here, and the transpose is paid per output. */
+static bool pq_i8_conv_swap(const pq_i8_kernels *k, const pq_i8_conv *g, size_t OSP, size_t nc,
+                            size_t K) {
     if (g->group != 1) return false;
     if (pq_i8_swap_forced >= 0) return pq_i8_swap_forced == 1;
     size_t nr = (size_t)k->nr, mr = (size_t)k->mr, M = (size_t)g->M;
     size_t full = OSP / nc, last = OSP % nc;
     double lanes = (double)(full * nc) + (double)((last + nr - 1) / nr * nr);
-    double normal = (double)((M + mr - 1) / mr * mr) * lanes;
-    double swapped = (double)OSP * (double)((M + nr - 1) / nr * nr);
-    return swapped * 1.08 < normal; /* the transpose of the output costs a little */
+    double normal = (double)((M + mr - 1) / mr * mr) * lanes * (double)K;
+    double swapped = (double)OSP * (double)((M + nr - 1) / nr * nr) * (double)K +
+                     (double)OSP * (double)M * PQ_I8_SWAP_TRANSPOSE_MACS;
+    return swapped < normal;
 }
 
 /* The convolution geometry of node a for input X and weight W (NCHW / OIHW): UNSUPPORTED for
@@ -1323,7 +1332,7 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
     }
     /* a table that needs contiguous rows (AMX) swaps only when the positions are rows of the
      * input itself (a transposed copy); packed tiles read as rows would fall back to k->strided */
-    bool swap = pq_i8_conv_swap(k, &g, OSP, nc) && (direct || !k->strided);
+    bool swap = pq_i8_conv_swap(k, &g, OSP, nc, CK) && (direct || !k->strided);
     const pq_i8_wpack *w = swap ? pq_i8_weights(a, 3, k, CK, M, PQ_I8W_PANELS_T, zp_x, 1, &owned)
                                 : pq_i8_weights(a, 3, k, M, CK, PQ_I8W_ROWS, zp_x, 1, &owned);
     if (!w) {
