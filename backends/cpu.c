@@ -6,11 +6,13 @@
 #include "cpu.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static pthread_once_t pq_cpu_once = PTHREAD_ONCE_INIT;
 static bool pq_cpu_avx2, pq_cpu_avx512, pq_cpu_vnni, pq_cpu_vbmi, pq_cpu_avxvnni, pq_cpu_amx = true;
+static const char *pq_cpu_cap; /* the PIQC_CPU_MAX level in force, or NULL */
 static char pq_cpu_isa_env[32];
 static bool pq_cpu_isa_set;
 
@@ -32,14 +34,21 @@ static void pq_cpu_detect(void) {
         pq_cpu_avxvnni = (eax >> 4) & 1u;
     }
 #endif
-    /* PIQC_CPU_MAX: hide what lies above the named level (unknown names: nothing hidden) */
+    /* PIQC_CPU_MAX: hide what lies above the named level (an unknown name: a warning, nothing
+     * hidden) */
     const char *cap = getenv("PIQC_CPU_MAX");
     if (cap && cap[0]) {
         static const char *const levels[] = {"scalar", "avx2", "avxvnni", "avx512"};
         int level = -1;
         for (int i = 0; i < 4; i++)
             if (strcmp(cap, levels[i]) == 0) level = i;
+        if (level < 0)
+            fprintf(stderr,
+                    "piqc: warning: PIQC_CPU_MAX=%s is not one of scalar, avx2, avxvnni, avx512; "
+                    "ignored\n",
+                    cap);
         if (level >= 0) {
+            pq_cpu_cap = levels[level];
             pq_cpu_amx = false;
             if (level < 3) pq_cpu_avx512 = pq_cpu_vnni = pq_cpu_vbmi = false;
             if (level < 2) pq_cpu_avxvnni = false;
@@ -79,6 +88,11 @@ bool pq_cpu_has_avx512_vbmi(void) {
 bool pq_cpu_has_avxvnni(void) {
     pthread_once(&pq_cpu_once, pq_cpu_detect);
     return pq_cpu_avxvnni;
+}
+
+const char *pq_cpu_max_level(void) {
+    pthread_once(&pq_cpu_once, pq_cpu_detect);
+    return pq_cpu_cap;
 }
 
 bool pq_cpu_amx_allowed(void) {

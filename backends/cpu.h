@@ -21,6 +21,9 @@ bool pq_cpu_has_avxvnni(void);
 /* Whether the INT8 kernels may use AMX tiles: false when PIQC_CPU_MAX caps the CPU below it (the
  * AMX CPUID bits and the OS permission are the AMX kernels' own checks). */
 bool pq_cpu_amx_allowed(void);
+/* The PIQC_CPU_MAX level in force ("scalar", "avx2", "avxvnni", "avx512"), or NULL when it is
+ * unset or not one of those (then a warning was printed once and nothing is hidden). */
+const char *pq_cpu_max_level(void);
 /* Advanced SIMD: true on aarch64, false elsewhere. */
 bool pq_cpu_has_neon(void);
 

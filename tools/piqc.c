@@ -1,7 +1,6 @@
 /* Entry point of the piqc command line: dispatches to one subcommand per file (tools/cmd_*.c).
  * Exit codes: 0 ok, 1 usage, 2 invalid input, 3 unsupported, 4 internal, 5 I/O. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "backends/cpu.h"
@@ -37,14 +36,14 @@ static void pq_usage(FILE *f) {
 /* The CPU features piqc sees (after PIQC_CPU_MAX) and the kernel families it picked (after
  * PIQC_ISA), for bug reports and for checking what a machine runs. */
 static void pq_print_kernels(void) {
-    const char *cap = getenv("PIQC_CPU_MAX"), *isa = pq_isa_forced_exact();
+    const char *cap = pq_cpu_max_level(), *isa = pq_isa_forced_exact();
     printf("cpu:%s%s%s%s%s%s%s", pq_cpu_has_avx2() ? " avx2" : "",
            pq_cpu_has_avxvnni() ? " avx-vnni" : "", pq_cpu_has_avx512() ? " avx512" : "",
            pq_cpu_has_avx512_vnni() ? " avx512-vnni" : "",
            pq_cpu_has_avx512_vbmi() ? " avx512-vbmi" : "",
            pq_i8_kernels_for(PQ_I8_AMX) ? " amx-int8" : "", pq_cpu_has_neon() ? " neon" : "");
     if (!pq_cpu_has_avx2() && !pq_cpu_has_neon()) printf(" (no SIMD kernels)");
-    if (cap && cap[0]) printf(" (capped by PIQC_CPU_MAX=%s)", cap);
+    if (cap) printf(" (capped by PIQC_CPU_MAX=%s)", cap);
     printf("\nkernels: piq %s, piq-int8 %s, int8 %s", pq_qkernels_get()->isa,
            pq_piq_i8_kernels_get()->isa, pq_i8_kernels_get()->name);
     if (isa) printf(" (forced by PIQC_ISA=%s)", isa);

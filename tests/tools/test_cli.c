@@ -70,6 +70,11 @@ Test(cli, version_names_cpu_and_kernels) {
         pq_cli_sh(out, sizeof out, "env -u PIQC_CPU_MAX PIQC_ISA=scalar %s --version", PIQC), 0,
         "%s", out);
     cr_assert(strstr(out, "int8 scalar (forced by PIQC_ISA=scalar)"), "%s", out);
+    /* an unknown level: a warning naming it, nothing hidden */
+    cr_assert_eq(
+        pq_cli_sh(out, sizeof out, "env -u PIQC_ISA PIQC_CPU_MAX=avx-2 %s --version 2>&1", PIQC), 0,
+        "%s", out);
+    cr_assert(strstr(out, "PIQC_CPU_MAX=avx-2 is not one of") && !strstr(out, "capped"), "%s", out);
 #if defined(__x86_64__)
     if (pq_cli_sh(out, sizeof out, "grep -qw avx2 /proc/cpuinfo") != 0) return;
     cr_assert_eq(pq_cli_sh(out, sizeof out, "env -u PIQC_ISA PIQC_CPU_MAX=avx2 %s --version", PIQC),
