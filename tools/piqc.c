@@ -28,7 +28,10 @@ static void pq_usage(FILE *f) {
     fprintf(f, "usage: piqc <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof pq_commands / sizeof pq_commands[0]; i++)
         fprintf(f, "  %-12s %s\n", pq_commands[i].name, pq_commands[i].summary);
-    fprintf(f, "\n'piqc <command> --help' describes each command.\n"
+    fprintf(f, "\n'piqc <command> --help' describes each command; 'piqc --version' prints the\n"
+               "version, the CPU features seen and the kernels chosen (environment: PIQC_ISA=\n"
+               "scalar|avx2|avxvnni|avx512|amx forces a kernel family, PIQC_CPU_MAX=scalar|avx2|\n"
+               "avxvnni|avx512 hides the CPU features above a level).\n"
                "exit codes: 0 ok, 1 usage, 2 invalid input, 3 unsupported, 4 internal error, "
                "5 I/O error\n");
 }
