@@ -1424,6 +1424,9 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
     }
     size_t tiles = (OSP + nc - 1) / nc;
     int64_t tile_tasks = g.N * g.group * (int64_t)tiles;
+    /* threads only pay off with enough work (decided before the split below: a call left on one
+     * thread must not be cut into channel chunks that each pack the same tile again) */
+    th = pq_i8_threads(th, (double)M * (double)CK * (double)OSP * (double)g.N, 2e6);
     /* few tiles for the threads (under 4 each): split the output channels of each tile too */
     size_t mchunks =
         th == 1 || tile_tasks >= 4 * th ? 1 : (size_t)((4 * th + tile_tasks - 1) / tile_tasks);
@@ -1451,8 +1454,6 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
                         .mblk = mblk,
                         .mchunks = mchunks};
     atomic_init(&j.failed, 0);
-    /* threads only pay off with enough work */
-    th = pq_i8_threads(th, (double)M * (double)CK * (double)OSP * (double)g.N, 2e6);
     pq_parallel_for(th, tile_tasks * (int64_t)mchunks, pq_i8_conv_task, &j);
     if (atomic_load(&j.failed)) st = pq_error_nomem(a->err, "QLinearConv tile buffers");
 done:
