@@ -279,13 +279,11 @@ enum pq_status pq_i8_taps_conv_run(const pq_i8_taps_conv *c, pq_error *err) {
     int th = c->threads > 1 ? c->threads : 1;
     int cth = pq_i8_threads(th, (double)(cv->N * cv->C * cv->H * cv->W), 2.5e5);
     pq_parallel_for(cth, cv->N * cv->H, pq_i8t_copy_task, &j);
-    /* few position blocks for the threads: split the output channels too (by the threads the
-     * work pays for: a call left on one thread stays whole) */
+    /* few position blocks for the threads: split the output channels too */
     int kth =
         pq_i8_threads(th, (double)M * (double)(C * taps) * (double)(cv->N * cv->OH * cv->OW), 2e6);
     int64_t tile_tasks = cv->N * (int64_t)j.blocks;
-    size_t mchunks =
-        kth == 1 || tile_tasks >= 4 * kth ? 1 : (size_t)((4 * kth + tile_tasks - 1) / tile_tasks);
+    size_t mchunks = pq_i8_channel_chunks(kth, tile_tasks);
     size_t mblk = (M + mchunks - 1) / mchunks;
     mblk = (mblk + nr - 1) / nr * nr;
     j.mblk = mblk;

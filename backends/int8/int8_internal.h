@@ -40,6 +40,13 @@ void *pq_i8_scratch(int slot, size_t bytes, void **owned);
  * (scaled by pq_i8_thread_grain and, on idle CPUs, by a tenth), at most n_threads. */
 int pq_i8_threads(int n_threads, double work, double per_thread);
 
+/* Output-channel chunks per tile so that `threads` (what pq_i8_threads granted the call, so that
+ * a call left on one thread stays whole) get about 4 tasks each from tile_tasks tiles. */
+static inline size_t pq_i8_channel_chunks(int threads, int64_t tile_tasks) {
+    if (threads <= 1 || tile_tasks >= 4 * (int64_t)threads) return 1;
+    return (size_t)((4 * (int64_t)threads + tile_tasks - 1) / tile_tasks);
+}
+
 /* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols (16 x 16 blocks in registers). */
 void pq_i8_transpose(const uint8_t *src, size_t lds, size_t rows, size_t cols, uint8_t *dst,
                      size_t ldd);

@@ -1424,12 +1424,9 @@ enum pq_status pq_i8_qlinear_conv_run(const pq_i8_kernels *k, const pq_kernel_ar
     }
     size_t tiles = (OSP + nc - 1) / nc;
     int64_t tile_tasks = g.N * g.group * (int64_t)tiles;
-    /* threads only pay off with enough work (decided before the split below: a call left on one
-     * thread must not be cut into channel chunks that each pack the same tile again) */
+    /* threads only pay off with enough work; few tiles for them: split each tile's channels too */
     th = pq_i8_threads(th, (double)M * (double)CK * (double)OSP * (double)g.N, 2e6);
-    /* few tiles for the threads (under 4 each): split the output channels of each tile too */
-    size_t mchunks =
-        th == 1 || tile_tasks >= 4 * th ? 1 : (size_t)((4 * th + tile_tasks - 1) / tile_tasks);
+    size_t mchunks = pq_i8_channel_chunks(th, tile_tasks);
     size_t mblk = ((size_t)g.Mg + mchunks - 1) / mchunks, mq = swap ? nr : mr;
     mblk = (mblk + mq - 1) / mq * mq;
     mchunks = ((size_t)g.Mg + mblk - 1) / mblk;
